@@ -1,0 +1,235 @@
+import { canonicalize } from './canonical-json.js';
+import type { EventId, RecordedEvent, TerminalOutcome } from './envelope.js';
+import { TERMINAL_OUTCOMES } from './envelope.js';
+import {
+  ClaimConflictError,
+  IdempotencyKeyReusedError,
+  InvalidAppendError,
+  LedgerError,
+  SerialNotOpenError,
+  WrongExpectedRevisionError,
+} from './errors.js';
+import type { AppendRequest, AppendResult } from './event-store.port.js';
+import { formatSerialNumber, japanDay, type SerialNumber } from './serial-number.js';
+
+/** What the planner needs to know about committed state; read inside the write transaction. */
+export interface LedgerIndex {
+  /** Last revision of a stream, or undefined when it does not exist. */
+  streamRevision(streamId: string): number | undefined;
+  /** `open` if the serial has events and no terminal event, `closed` if ended, undefined if unknown. */
+  serialState(serial: SerialNumber): 'open' | 'closed' | undefined;
+  claimHeld(claim: string): boolean;
+  idempotency(key: string): StoredIdempotency | undefined;
+  /** Highest daily sequence allocated on (day, node), 0 if none. */
+  lastSequence(day: string, nodeId: number): number;
+}
+
+export interface StoredIdempotency {
+  readonly requestDigest: string;
+  readonly result: AppendResult;
+}
+
+/** One event ready to be written: its envelope and the envelope's RFC 8785 text. */
+export interface PlannedEvent {
+  readonly event: RecordedEvent;
+  readonly canonical: string;
+}
+
+export interface PlannedBatch {
+  readonly events: PlannedEvent[];
+  readonly openedSerials: { serial: SerialNumber; firstPosition: number }[];
+  readonly closedSerials: SerialNumber[];
+  readonly claims: { claim: string; position: number }[];
+  readonly idempotency: { key: string; record: StoredIdempotency }[];
+  /** One outcome per request, in request order. */
+  readonly outcomes: ({ ok: true; result: AppendResult } | { ok: false; error: Error })[];
+}
+
+export interface PlannerOptions {
+  readonly nodeId: number;
+  readonly now: () => Date;
+  readonly newEventId: () => string;
+}
+
+const MAX_EVENTS_PER_APPEND = 10_000;
+const NAME = /^[A-Za-z0-9$][A-Za-z0-9$._:\-]{0,199}$/;
+
+/**
+ * Turns a batch of append requests into rows, checking every rule against committed state plus what
+ * earlier requests of the same batch wrote. Shared by every adapter so that they cannot drift apart.
+ * A request that breaks a rule fails alone; the rest of the batch goes on.
+ */
+export class AppendPlanner {
+  private lastDay = '';
+  private lastSequence = 0;
+  private lastRecordedAt = 0;
+
+  constructor(private readonly options: PlannerOptions) {}
+
+  /** Forget cached allocation state, e.g. after a batch was rolled back. */
+  reset(): void {
+    this.lastDay = '';
+    this.lastSequence = 0;
+  }
+
+  plan(requests: readonly AppendRequest[], head: number, index: LedgerIndex): PlannedBatch {
+    const batch: PlannedBatch = { events: [], openedSerials: [], closedSerials: [], claims: [], idempotency: [], outcomes: [] };
+    const revisions = new Map<string, number>();
+    const serials = new Map<string, 'open' | 'closed'>();
+    const claims = new Set<string>();
+    const keys = new Map<string, StoredIdempotency>();
+    // Recorded times never go backwards, so positions and times order the log the same way.
+    const nowMs = Math.max(this.options.now().getTime(), this.lastRecordedAt);
+    this.lastRecordedAt = nowMs;
+    const at = new Date(nowMs);
+    const recordedAt = at.toISOString();
+    let position = head;
+
+    for (const request of requests) {
+      try {
+        validateShape(request);
+        const key = request.idempotency?.key;
+        if (key !== undefined) {
+          const prior = keys.get(key) ?? index.idempotency(key);
+          if (prior) {
+            if (prior.requestDigest !== request.idempotency!.requestDigest) throw new IdempotencyKeyReusedError(key);
+            batch.outcomes.push({ ok: true, result: { ...prior.result, status: 'duplicate' } });
+            continue;
+          }
+        }
+        const current = revisions.has(request.streamId) ? revisions.get(request.streamId) : index.streamRevision(request.streamId);
+        checkExpected(request, current);
+
+        let serial: SerialNumber;
+        let serialWasOpen: boolean;
+        if ('allocate' in request.serial) {
+          serial = this.allocate(at, index);
+          serialWasOpen = false;
+        } else {
+          serial = request.serial.continue;
+          const state = serials.get(serial) ?? index.serialState(serial);
+          if (state !== 'open') throw new SerialNotOpenError(serial, state ?? 'unknown');
+          serialWasOpen = true;
+        }
+        for (const e of request.events) {
+          for (const claim of e.claims ?? []) {
+            if (claims.has(claim) || index.claimHeld(claim)) throw new ClaimConflictError(claim);
+          }
+        }
+
+        const firstPosition = position;
+        let revision = current ?? -1;
+        const eventIds: EventId[] = [];
+        let terminal: TerminalOutcome | undefined;
+        for (let i = 0; i < request.events.length; i++) {
+          const e = request.events[i]!;
+          revision += 1;
+          const eventId = this.options.newEventId() as EventId;
+          eventIds.push(eventId);
+          const metadata = i === 0 || request.metadata.idempotencyKey === undefined ? request.metadata : withoutKey(request.metadata);
+          const event: RecordedEvent = {
+            eventId,
+            type: e.type,
+            schemaVersion: e.schemaVersion ?? 1,
+            streamId: request.streamId,
+            streamRevision: revision,
+            position,
+            serial,
+            ...(e.terminal !== undefined ? { terminal: e.terminal } : {}),
+            ...(e.claims !== undefined && e.claims.length > 0 ? { claims: [...e.claims] } : {}),
+            recordedAt,
+            data: e.data,
+            metadata,
+          };
+          const canonical = canonicalize(event);
+          if (canonical === undefined) throw new InvalidAppendError(`event ${i} of stream ${request.streamId} is not JSON-serialisable`);
+          batch.events.push({ event, canonical });
+          for (const claim of e.claims ?? []) {
+            claims.add(claim);
+            batch.claims.push({ claim, position });
+          }
+          if (e.terminal !== undefined) terminal = e.terminal;
+          position += 1;
+        }
+        revisions.set(request.streamId, revision);
+        if (terminal !== undefined) {
+          serials.set(serial, 'closed');
+          if (serialWasOpen) batch.closedSerials.push(serial);
+        } else {
+          serials.set(serial, 'open');
+          if (!serialWasOpen) batch.openedSerials.push({ serial, firstPosition });
+        }
+        const result: AppendResult = {
+          status: 'appended',
+          serial,
+          firstPosition,
+          lastPosition: position - 1,
+          nextExpectedRevision: revision,
+          eventIds,
+        };
+        if (key !== undefined) {
+          const record = { requestDigest: request.idempotency!.requestDigest, result };
+          keys.set(key, record);
+          batch.idempotency.push({ key, record });
+        }
+        batch.outcomes.push({ ok: true, result });
+      } catch (error) {
+        if (!(error instanceof LedgerError)) throw error;
+        batch.outcomes.push({ ok: false, error });
+      }
+    }
+    return batch;
+  }
+
+  private allocate(at: Date, index: LedgerIndex): SerialNumber {
+    let day = japanDay(at);
+    // A clock stepping back across midnight must not reopen an earlier day: serials stay ordered.
+    if (day < this.lastDay) day = this.lastDay;
+    if (day !== this.lastDay) {
+      this.lastDay = day;
+      this.lastSequence = index.lastSequence(day, this.options.nodeId);
+    }
+    this.lastSequence += 1;
+    return formatSerialNumber({ day, nodeId: this.options.nodeId, sequence: this.lastSequence });
+  }
+}
+
+function withoutKey(metadata: AppendRequest['metadata']): AppendRequest['metadata'] {
+  const { idempotencyKey: _dropped, ...rest } = metadata;
+  return rest;
+}
+
+function checkExpected(request: AppendRequest, current: number | undefined): void {
+  const expected = request.expectedRevision;
+  if (expected === 'any') return;
+  if (expected === 'no_stream') {
+    if (current !== undefined) throw new WrongExpectedRevisionError(request.streamId, 'no_stream', current);
+    return;
+  }
+  if (current !== expected) throw new WrongExpectedRevisionError(request.streamId, String(expected), current ?? 'no_stream');
+}
+
+function validateShape(request: AppendRequest): void {
+  if (!NAME.test(request.streamId)) throw new InvalidAppendError(`stream id ${JSON.stringify(request.streamId)} is not a valid name`);
+  const n = request.events.length;
+  if (n === 0) throw new InvalidAppendError(`append to ${request.streamId} has no events`);
+  if (n > MAX_EVENTS_PER_APPEND) throw new InvalidAppendError(`append to ${request.streamId} has ${n} events; at most ${MAX_EVENTS_PER_APPEND}`);
+  const expected = request.expectedRevision;
+  if (typeof expected === 'number' && (!Number.isInteger(expected) || expected < 0)) {
+    throw new InvalidAppendError(`expected revision must be a non-negative integer, 'any' or 'no_stream'`);
+  }
+  if (!request.metadata.actor || !request.metadata.correlationId) {
+    throw new InvalidAppendError('metadata needs an actor and a correlation id');
+  }
+  for (let i = 0; i < n; i++) {
+    const e = request.events[i]!;
+    if (!NAME.test(e.type)) throw new InvalidAppendError(`event ${i}: type ${JSON.stringify(e.type)} is not a valid name`);
+    if (e.terminal !== undefined) {
+      if (!TERMINAL_OUTCOMES.includes(e.terminal)) throw new InvalidAppendError(`event ${i}: unknown terminal outcome ${e.terminal}`);
+      if (i !== n - 1) throw new InvalidAppendError(`event ${i}: only the last event of an append may end its serial`);
+    }
+  }
+  if (request.idempotency && request.metadata.idempotencyKey !== request.idempotency.key) {
+    throw new InvalidAppendError('metadata.idempotencyKey must equal idempotency.key');
+  }
+}

@@ -1,0 +1,133 @@
+import type { RecordedEvent } from './envelope.js';
+import { LedgerClosedError } from './errors.js';
+import type {
+  AppendRequest,
+  AppendResult,
+  EventStore,
+  ReadAllOptions,
+  ReadStreamOptions,
+  SerialStatus,
+  SubscribeOptions,
+} from './event-store.port.js';
+import type { PlannedBatch } from './append-planner.js';
+import type { SerialNumber } from './serial-number.js';
+
+interface Pending {
+  readonly request: AppendRequest;
+  readonly resolve: (result: AppendResult) => void;
+  readonly reject: (error: Error) => void;
+}
+
+export type BatchOutcomes = PlannedBatch['outcomes'];
+
+/** Upper bound on events written in one commit, to bound the latency of the appends queued behind it. */
+const MAX_BATCH_EVENTS = 8192;
+
+/**
+ * Group commit shared by the adapters: appends queue up while a commit is in flight and are then
+ * written together. A subclass's `commitBatch` MUST NOT return before the batch is durable, so no
+ * append resolves (and no position is reported) before it is durable.
+ */
+export abstract class BatchedEventStore implements EventStore {
+  private queue: Pending[] = [];
+  private flushing = false;
+  private scheduled = false;
+  private closed = false;
+  private headWaiters: (() => void)[] = [];
+
+  protected abstract commitBatch(requests: readonly AppendRequest[]): BatchOutcomes | Promise<BatchOutcomes>;
+  abstract readStream(streamId: string, options?: ReadStreamOptions): Promise<readonly RecordedEvent[]>;
+  abstract readAll(options?: ReadAllOptions): Promise<readonly RecordedEvent[]>;
+  abstract readSerial(serial: SerialNumber): Promise<readonly RecordedEvent[]>;
+  abstract serialStatus(serial: SerialNumber): Promise<SerialStatus | undefined>;
+  abstract openSerials(): Promise<readonly SerialNumber[]>;
+  abstract head(): Promise<number>;
+  protected abstract closeStorage(): void | Promise<void>;
+
+  append(request: AppendRequest): Promise<AppendResult> {
+    if (this.closed) return Promise.reject(new LedgerClosedError());
+    return new Promise<AppendResult>((resolve, reject) => {
+      this.queue.push({ request, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.flushing) return;
+    this.scheduled = true;
+    // setImmediate lets every append issued in this turn of the event loop join the batch.
+    setImmediate(() => void this.flush());
+  }
+
+  private async flush(): Promise<void> {
+    this.scheduled = false;
+    if (this.flushing || this.queue.length === 0) return;
+    this.flushing = true;
+    let count = 0;
+    let events = 0;
+    while (count < this.queue.length && events < MAX_BATCH_EVENTS) {
+      events += this.queue[count]!.request.events.length;
+      count += 1;
+    }
+    const batch = this.queue.splice(0, count);
+    try {
+      const outcomes = await this.commitBatch(batch.map((p) => p.request));
+      for (let i = 0; i < batch.length; i++) {
+        const outcome = outcomes[i]!;
+        if (outcome.ok) batch[i]!.resolve(outcome.result);
+        else batch[i]!.reject(outcome.error);
+      }
+    } catch (error) {
+      for (const p of batch) p.reject(error as Error);
+    } finally {
+      this.flushing = false;
+      this.notifyHead();
+      if (this.queue.length > 0) this.schedule();
+    }
+  }
+
+  private notifyHead(): void {
+    const waiters = this.headWaiters;
+    this.headWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  /** Resolves once the head may have moved past `position` (or the store closed / the signal aborted). */
+  private async waitBeyond(position: number, signal?: AbortSignal): Promise<void> {
+    if ((await this.head()) > position || this.closed || signal?.aborted) return;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      this.headWaiters.push(done);
+      signal?.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  async *subscribe(options: SubscribeOptions): AsyncIterable<RecordedEvent> {
+    const pageSize = options.pageSize ?? 1000;
+    let next = options.fromPosition;
+    while (!options.signal?.aborted && !this.closed) {
+      const page = await this.readAll({ fromPosition: next, maxCount: pageSize });
+      for (const event of page) {
+        if (options.signal?.aborted) return;
+        yield event;
+        next = event.position + 1;
+      }
+      if (page.length < pageSize) await this.waitBeyond(next, options.signal);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    // Let queued appends finish: a caller that was acknowledged MUST find its events after reopen.
+    while (this.queue.length > 0 || this.flushing) {
+      if (!this.flushing) await this.flush();
+      else await new Promise((r) => setImmediate(r));
+    }
+    this.closed = true;
+    this.notifyHead();
+    await this.closeStorage();
+  }
+}

@@ -1,0 +1,8 @@
+import canonicalizeModule from 'canonicalize';
+
+type Canonicalize = (input: unknown) => string | undefined;
+// The package is CommonJS with an ESM-style declaration; accept either interop shape.
+const loaded = canonicalizeModule as unknown as Canonicalize | { default: Canonicalize };
+
+/** RFC 8785 (JCS) canonical JSON text; undefined when the value is not JSON (e.g. a function). */
+export const canonicalize: Canonicalize = typeof loaded === 'function' ? loaded : loaded.default;

@@ -1,0 +1,31 @@
+import type { EventStore } from './event-store.port.js';
+import type { SerialNumber } from './serial-number.js';
+
+export const SERIAL_VOIDED = 'SerialVoided';
+
+export interface VoidedSerial {
+  readonly serial: SerialNumber;
+  readonly streamId: string;
+}
+
+/**
+ * Ends every serial that was allocated but never reached a terminal event, with an explicit
+ * `SerialVoided` event in the serial's own stream (I2: a serial lost to a crash is voided, never skipped).
+ * The single writer MUST run this at start-up, before it accepts commands.
+ */
+export async function voidOpenSerials(store: EventStore, reason: string, correlationId: string): Promise<VoidedSerial[]> {
+  const voided: VoidedSerial[] = [];
+  for (const serial of await store.openSerials()) {
+    const [first] = await store.readSerial(serial);
+    if (!first) continue;
+    await store.append({
+      streamId: first.streamId,
+      expectedRevision: 'any',
+      serial: { continue: serial },
+      events: [{ type: SERIAL_VOIDED, data: { serial, reason, firstPosition: first.position }, terminal: 'voided' }],
+      metadata: { actor: 'system:recovery', correlationId },
+    });
+    voided.push({ serial, streamId: first.streamId });
+  }
+  return voided;
+}
