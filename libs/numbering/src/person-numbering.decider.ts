@@ -1,0 +1,266 @@
+import { validateLocalGovernmentCode, validateMyNumber, type LocalGovernmentCode, type MyNumber } from './check-digits.js';
+import type { Decider, Evolvable, NumberingCommand, NumberingEvent } from './decider.js';
+import { NumberingError, unreachable } from './errors.js';
+
+/**
+ * Person numbering: one stream per resident, keyed by a digest of the resident record code.
+ * The plaintext My Number enters a command only so that `decide` can check it; it MUST NOT appear in
+ * any event (I4). Events carry its digest (for the uniqueness claim) and the caller's ciphertexts.
+ */
+
+/** Opaque envelope-encrypted identifiers (e.g. `{ myNumber: <ciphertext>, keyId: … }`); the ledger hashes the ciphertext. */
+export type SealedIdentifiers = Readonly<Record<string, string>>;
+
+export const CHANGE_REASONS = ['leak', 'request', 'other'] as const;
+/** Why a number is changed (番号変更): it leaked and may be misused, the person asked, or another lawful reason. */
+export type ChangeReason = (typeof CHANGE_REASONS)[number];
+
+/** The stream that holds one resident's numbering history. */
+export function personNumberingStreamId(residentDigest: string): string {
+  return `person-numbering-${residentDigest}`;
+}
+
+/** The ledger-wide uniqueness claim on an issued number: held forever, so a number is never issued twice. */
+export function individualNumberClaim(numberDigest: string): string {
+  return `individual-number:${numberDigest}`;
+}
+
+// ---- commands ----
+
+export interface IssueIndividualNumberData {
+  readonly subjectId: string;
+  readonly municipalityCode: string;
+  /** Looked up by the caller in the municipality list in force. */
+  readonly municipalityKnown: boolean;
+  /** The freshly generated plaintext, only to check it: it MUST NOT appear in any event. */
+  readonly number: MyNumber;
+  readonly numberDigest: string;
+  readonly residentDigest: string;
+  readonly sealed: SealedIdentifiers;
+  /** ISO-8601 UTC. */
+  readonly issuedAt: string;
+}
+export type IssueIndividualNumber = NumberingCommand<'IssueIndividualNumber', IssueIndividualNumberData>;
+
+export interface ChangeIndividualNumberData {
+  readonly reason: ChangeReason;
+  /** The new plaintext number, only to check it: it MUST NOT appear in any event. */
+  readonly number: MyNumber;
+  readonly numberDigest: string;
+  readonly sealed: SealedIdentifiers;
+  /** ISO-8601 UTC. */
+  readonly changedAt: string;
+}
+export type ChangeIndividualNumber = NumberingCommand<'ChangeIndividualNumber', ChangeIndividualNumberData>;
+
+export type PersonNumberingCommand = IssueIndividualNumber | ChangeIndividualNumber;
+
+// ---- events ----
+
+export interface IndividualNumberIssuedData {
+  readonly subjectId: string;
+  readonly municipalityCode: LocalGovernmentCode;
+  readonly numberDigest: string;
+  readonly residentDigest: string;
+  readonly sealed: SealedIdentifiers;
+  readonly issuedAt: string;
+}
+export type IndividualNumberIssued = NumberingEvent<'IndividualNumberIssued', IndividualNumberIssuedData>;
+
+export interface IndividualNumberChangedData {
+  readonly subjectId: string;
+  readonly previousNumberDigest: string;
+  readonly numberDigest: string;
+  readonly sealed: SealedIdentifiers;
+  readonly reason: ChangeReason;
+  readonly changedAt: string;
+}
+export type IndividualNumberChanged = NumberingEvent<'IndividualNumberChanged', IndividualNumberChangedData>;
+
+export type PersonNumberingEvent = IndividualNumberIssued | IndividualNumberChanged;
+
+// ---- state ----
+
+export interface UnnumberedPerson {
+  readonly status: 'unnumbered';
+}
+
+export interface NumberedPerson {
+  readonly status: 'numbered';
+  readonly subjectId: string;
+  readonly municipalityCode: LocalGovernmentCode;
+  readonly residentDigest: string;
+  readonly currentNumberDigest: string;
+  /** Every number this person held before the current one, oldest first: the link from old to new numbers. */
+  readonly previousNumberDigests: readonly string[];
+  readonly issuedAt: string;
+  readonly lastChangedAt?: string;
+}
+
+export type PersonNumberingState = UnnumberedPerson | NumberedPerson;
+
+export function initialPersonNumberingState(): PersonNumberingState {
+  return { status: 'unnumbered' };
+}
+
+export function evolvePersonNumbering(state: PersonNumberingState, event: Evolvable<PersonNumberingEvent>): PersonNumberingState {
+  switch (event.type) {
+    case 'IndividualNumberIssued': {
+      const d = event.data;
+      return {
+        status: 'numbered',
+        subjectId: d.subjectId,
+        municipalityCode: d.municipalityCode,
+        residentDigest: d.residentDigest,
+        currentNumberDigest: d.numberDigest,
+        previousNumberDigests: [],
+        issuedAt: d.issuedAt,
+      };
+    }
+    case 'IndividualNumberChanged': {
+      // A change without an issuance cannot be decided; a stream holding one is left as it was.
+      if (state.status !== 'numbered') return state;
+      const d = event.data;
+      return {
+        ...state,
+        currentNumberDigest: d.numberDigest,
+        previousNumberDigests: [...state.previousNumberDigests, d.previousNumberDigest],
+        lastChangedAt: d.changedAt,
+      };
+    }
+    default:
+      return unreachable(event, 'type');
+  }
+}
+
+export function decidePersonNumbering(command: PersonNumberingCommand, state: PersonNumberingState): readonly PersonNumberingEvent[] {
+  switch (command.type) {
+    case 'IssueIndividualNumber':
+      return [issue(command.data, state)];
+    case 'ChangeIndividualNumber':
+      return [change(command.data, state)];
+    default:
+      return unreachable(command, 'type');
+  }
+}
+
+export const personNumberingDecider: Decider<PersonNumberingState, PersonNumberingCommand, PersonNumberingEvent, Evolvable<PersonNumberingEvent>> = {
+  initialState: initialPersonNumberingState,
+  evolve: evolvePersonNumbering,
+  decide: decidePersonNumbering,
+};
+
+function issue(c: IssueIndividualNumberData, state: PersonNumberingState): IndividualNumberIssued {
+  switch (state.status) {
+    case 'unnumbered':
+      break;
+    case 'numbered':
+      throw new NumberingError(
+        'RESIDENT_ALREADY_NUMBERED',
+        `this resident already holds an individual number (subject ${state.subjectId}, issued ${state.issuedAt}); use ChangeIndividualNumber to replace it`,
+      );
+    default:
+      return unreachable(state, 'status');
+  }
+  const municipality = validateLocalGovernmentCode(c.municipalityCode);
+  if (!municipality.ok) {
+    throw new NumberingError('UNKNOWN_MUNICIPALITY', `unknown municipality: ${municipality.message}`, {
+      expected: municipality.expected,
+      actual: municipality.actual,
+    });
+  }
+  if (!c.municipalityKnown) {
+    throw new NumberingError(
+      'UNKNOWN_MUNICIPALITY',
+      `municipality ${c.municipalityCode} is not in the municipality list in force; check the code or update the list`,
+    );
+  }
+  requireGeneratedNumber(c.number);
+  requireText('numberDigest', c.numberDigest);
+  requireText('residentDigest', c.residentDigest);
+  requireText('subjectId', c.subjectId);
+  const data: IndividualNumberIssuedData = {
+    subjectId: c.subjectId,
+    municipalityCode: municipality.value,
+    numberDigest: c.numberDigest,
+    residentDigest: c.residentDigest,
+    sealed: c.sealed,
+    issuedAt: c.issuedAt,
+  };
+  requireNoPlaintext('IndividualNumberIssued', c.number, data);
+  return {
+    type: 'IndividualNumberIssued',
+    schemaVersion: 1,
+    data,
+    terminal: 'completed',
+    claims: [individualNumberClaim(c.numberDigest)],
+  };
+}
+
+function change(c: ChangeIndividualNumberData, state: PersonNumberingState): IndividualNumberChanged {
+  switch (state.status) {
+    case 'numbered':
+      break;
+    case 'unnumbered':
+      throw new NumberingError('RESIDENT_NOT_NUMBERED', 'this resident holds no individual number yet; issue one before changing it');
+    default:
+      return unreachable(state, 'status');
+  }
+  if (!(CHANGE_REASONS as readonly string[]).includes(c.reason)) {
+    throw new NumberingError('MALFORMED', `change reason must be one of ${CHANGE_REASONS.join(', ')}`);
+  }
+  requireGeneratedNumber(c.number);
+  requireText('numberDigest', c.numberDigest);
+  if (c.numberDigest === state.currentNumberDigest || state.previousNumberDigests.includes(c.numberDigest)) {
+    throw new NumberingError(
+      'NUMBER_UNCHANGED',
+      `the new number was already held by subject ${state.subjectId}; a number is never issued again: generate a fresh one`,
+    );
+  }
+  const data: IndividualNumberChangedData = {
+    subjectId: state.subjectId,
+    previousNumberDigest: state.currentNumberDigest,
+    numberDigest: c.numberDigest,
+    sealed: c.sealed,
+    reason: c.reason,
+    changedAt: c.changedAt,
+  };
+  requireNoPlaintext('IndividualNumberChanged', c.number, data);
+  return {
+    type: 'IndividualNumberChanged',
+    schemaVersion: 1,
+    data,
+    terminal: 'completed',
+    claims: [individualNumberClaim(c.numberDigest)],
+  };
+}
+
+/** Defensive: the caller generated the number, so a failure here means its generator is broken. The message never echoes the number. */
+function requireGeneratedNumber(number: MyNumber): void {
+  const v = validateMyNumber(number);
+  if (v.ok) return;
+  if (v.code === 'MALFORMED') {
+    throw new NumberingError('MALFORMED', `the generated individual number is malformed (${v.message.replace(/^individual number /, '')}); check the number generator`);
+  }
+  throw new NumberingError(
+    'CHECK_DIGIT_MISMATCH',
+    `the generated individual number fails its check digit: check digit is ${v.actual}, expected ${v.expected}; check the number generator`,
+    { expected: v.expected, actual: v.actual },
+  );
+}
+
+function requireText(field: string, value: string): void {
+  if (typeof value !== 'string' || value.length === 0) {
+    throw new NumberingError('MALFORMED', `${field} must be a non-empty string`);
+  }
+}
+
+/** I4 guard: refuses to emit an event whose data holds the plaintext number anywhere (a digest or "ciphertext" that is not one). */
+function requireNoPlaintext(eventType: string, number: MyNumber, data: unknown): void {
+  if (JSON.stringify(data).includes(number)) {
+    throw new NumberingError(
+      'PLAINTEXT_NUMBER_IN_EVENT',
+      `refusing to emit ${eventType}: a field of its data contains the plaintext individual number; pass its digest and ciphertext instead`,
+    );
+  }
+}
