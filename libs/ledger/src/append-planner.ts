@@ -1,4 +1,5 @@
 import { canonicalize } from './canonical-json.js';
+import { canonicalEnvelope, canonicalMetadataText } from './canonical-envelope.js';
 import type { EventId, RecordedEvent, TerminalOutcome } from './envelope.js';
 import { TERMINAL_OUTCOMES } from './envelope.js';
 import {
@@ -99,34 +100,41 @@ export class AppendPlanner {
         }
         const current = revisions.has(request.streamId) ? revisions.get(request.streamId) : index.streamRevision(request.streamId);
         checkExpected(request, current);
-
-        let serial: SerialNumber;
-        let serialWasOpen: boolean;
-        if ('allocate' in request.serial) {
-          serial = this.allocate(at, index);
-          serialWasOpen = false;
-        } else {
-          serial = request.serial.continue;
-          const state = serials.get(serial) ?? index.serialState(serial);
-          if (state !== 'open') throw new SerialNotOpenError(serial, state ?? 'unknown');
+        let serialWasOpen = false;
+        if ('continue' in request.serial) {
+          const state = serials.get(request.serial.continue) ?? index.serialState(request.serial.continue);
+          if (state !== 'open') throw new SerialNotOpenError(request.serial.continue, state ?? 'unknown');
           serialWasOpen = true;
         }
-        for (const e of request.events) {
-          for (const claim of e.claims ?? []) {
-            if (claims.has(claim) || index.claimHeld(claim)) throw new ClaimConflictError(claim);
+        const n = request.events.length;
+        const datas = new Array<string>(n);
+        for (let i = 0; i < n; i++) {
+          const e = request.events[i]!;
+          if (e.claims !== undefined) {
+            for (const claim of e.claims) if (claims.has(claim) || index.claimHeld(claim)) throw new ClaimConflictError(claim);
           }
+          const text = canonicalize(e.data);
+          if (text === undefined) throw new InvalidAppendError(`event ${i} of stream ${request.streamId}: data is not a JSON value`);
+          datas[i] = text;
         }
+        const stampedMetadata =
+          key === undefined
+            ? request.metadata
+            : { ...request.metadata, idempotency: { key, requestDigest: request.idempotency!.requestDigest, events: n } };
+        const stampedText = canonicalMetadataText(stampedMetadata);
+        const plainMetadata = key === undefined || n === 1 ? stampedText : canonicalMetadataText(request.metadata);
 
+        // Every check that can refuse the request is above: a serial is allocated only for a request that will be written.
+        const serial = serialWasOpen ? (request.serial as { continue: SerialNumber }).continue : this.allocate(at, index);
         const firstPosition = position;
         let revision = current ?? -1;
         const eventIds: EventId[] = [];
         let terminal: TerminalOutcome | undefined;
-        for (let i = 0; i < request.events.length; i++) {
+        for (let i = 0; i < n; i++) {
           const e = request.events[i]!;
           revision += 1;
           const eventId = this.options.newEventId() as EventId;
           eventIds.push(eventId);
-          const metadata = i === 0 || request.metadata.idempotencyKey === undefined ? request.metadata : withoutKey(request.metadata);
           const event: RecordedEvent = {
             eventId,
             type: e.type,
@@ -139,14 +147,14 @@ export class AppendPlanner {
             ...(e.claims !== undefined && e.claims.length > 0 ? { claims: [...e.claims] } : {}),
             recordedAt,
             data: e.data,
-            metadata,
+            metadata: i === 0 ? stampedMetadata : request.metadata,
           };
-          const canonical = canonicalize(event);
-          if (canonical === undefined) throw new InvalidAppendError(`event ${i} of stream ${request.streamId} is not JSON-serialisable`);
-          batch.events.push({ event, canonical });
-          for (const claim of e.claims ?? []) {
-            claims.add(claim);
-            batch.claims.push({ claim, position });
+          batch.events.push({ event, canonical: canonicalEnvelope(event, datas[i], i === 0 ? stampedText : plainMetadata) });
+          if (event.claims !== undefined) {
+            for (const claim of event.claims) {
+              claims.add(claim);
+              batch.claims.push({ claim, position });
+            }
           }
           if (e.terminal !== undefined) terminal = e.terminal;
           position += 1;
@@ -194,11 +202,6 @@ export class AppendPlanner {
   }
 }
 
-function withoutKey(metadata: AppendRequest['metadata']): AppendRequest['metadata'] {
-  const { idempotencyKey: _dropped, ...rest } = metadata;
-  return rest;
-}
-
 function checkExpected(request: AppendRequest, current: number | undefined): void {
   const expected = request.expectedRevision;
   if (expected === 'any') return;
@@ -229,7 +232,10 @@ function validateShape(request: AppendRequest): void {
       if (i !== n - 1) throw new InvalidAppendError(`event ${i}: only the last event of an append may end its serial`);
     }
   }
-  if (request.idempotency && request.metadata.idempotencyKey !== request.idempotency.key) {
-    throw new InvalidAppendError('metadata.idempotencyKey must equal idempotency.key');
+  if (request.metadata.idempotency !== undefined) {
+    throw new InvalidAppendError('metadata.idempotency is stamped by the ledger; pass the key as request.idempotency');
+  }
+  if (request.idempotency && (!request.idempotency.key || !request.idempotency.requestDigest)) {
+    throw new InvalidAppendError('an idempotency key and a request digest are both required');
   }
 }

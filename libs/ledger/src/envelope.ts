@@ -9,13 +9,24 @@ export type TerminalOutcome = 'completed' | 'denied' | 'failed' | 'voided';
 export const TERMINAL_OUTCOMES: readonly TerminalOutcome[] = ['completed', 'denied', 'failed', 'voided'];
 
 /** Who acted and in which business conversation. Never personal data. */
+export interface IdempotencyStamp {
+  /** Scope-qualified key (`<actor>/<key>`). */
+  readonly key: string;
+  readonly requestDigest: string;
+  /** How many events the keyed append wrote, starting with this one. */
+  readonly events: number;
+}
+
 export interface EventMetadata {
   /** The acting principal: `agency:<id>`, `citizen:<subject>`, `operator:<id>` or `system:<component>`. */
   readonly actor: string;
   readonly correlationId: string;
   readonly causationId?: string;
-  /** Scope-qualified idempotency key (`<actor>/<key>`), present on the first event of a keyed command. */
-  readonly idempotencyKey?: string;
+  /**
+   * Stamped by the ledger on the first event of an append made with an idempotency key, so that the key
+   * index can always be rebuilt from the log. Callers MUST NOT set it themselves.
+   */
+  readonly idempotency?: IdempotencyStamp;
 }
 
 /**

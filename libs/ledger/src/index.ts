@@ -10,3 +10,4 @@ export * from './sqlite-event-store.js';
 export * from './recovery.js';
 export * from './ids.js';
 export * from './canonical-json.js';
+export * from './canonical-envelope.js';

@@ -3,8 +3,9 @@ import { AppendPlanner, type LedgerIndex, type PlannedBatch, type PlannedEvent, 
 import { BatchedEventStore, type BatchOutcomes } from './batched-event-store.js';
 import type { RecordedEvent } from './envelope.js';
 import { LedgerError } from './errors.js';
-import type { AppendRequest, AppendResult, ReadAllOptions, ReadStreamOptions, SerialStatus } from './event-store.port.js';
+import type { AppendRequest, ReadAllOptions, ReadStreamOptions, SerialStatus } from './event-store.port.js';
 import { uuidv7 } from './ids.js';
+import { DeferredKeyIndex } from './key-index.js';
 import { serialStatusOf } from './in-memory-event-store.js';
 import type { SerialNumber } from './serial-number.js';
 
@@ -47,15 +48,6 @@ CREATE TABLE IF NOT EXISTS open_serials (
   serial         TEXT    PRIMARY KEY,
   first_position INTEGER NOT NULL
 ) STRICT, WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS claims (
-  claim    TEXT    PRIMARY KEY,
-  position INTEGER NOT NULL
-) STRICT, WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS idempotency (
-  key            TEXT PRIMARY KEY,
-  request_digest TEXT NOT NULL,
-  result         TEXT NOT NULL
-) STRICT, WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS ledger_meta (
   key   TEXT PRIMARY KEY,
   value TEXT NOT NULL
@@ -71,7 +63,11 @@ export class SqliteEventStore extends BatchedEventStore {
   private readonly planner: AppendPlanner;
   private readonly index: LedgerIndex;
   private readonly hooks: readonly CommitHook[];
+  private readonly keys: DeferredKeyIndex;
   private headPosition: number;
+  private commits = 0;
+  /** Last revision of recently written streams; a read-through cache, cleared when it grows too large. */
+  private readonly revisions = new Map<string, number>();
   private readonly stmt: ReturnType<SqliteEventStore['prepare']>;
 
   constructor(options: SqliteEventStoreOptions) {
@@ -85,17 +81,22 @@ export class SqliteEventStore extends BatchedEventStore {
     if (stored === undefined) this.db.prepare(`INSERT INTO ledger_meta (key, value) VALUES ('schema_version', ?)`).run(String(SCHEMA_VERSION));
     else if (Number(stored) !== SCHEMA_VERSION) throw new Error(`ledger file has schema version ${stored}; this build reads ${SCHEMA_VERSION}`);
     this.stmt = this.prepare();
+    this.keys = new DeferredKeyIndex(this.db);
     this.hooks = options.hooks ?? [];
     const now = options.now ?? (() => new Date());
     this.planner = new AppendPlanner({ nodeId: options.nodeId, now, newEventId: options.newEventId ?? (() => uuidv7(now().getTime())) });
     this.headPosition = (this.stmt.head.get() as number | null) ?? 0;
     this.index = {
-      streamRevision: (id) => (this.stmt.streamRevision.get(id) as number | null) ?? undefined,
+      streamRevision: (id) => {
+        const cached = this.revisions.get(id);
+        if (cached !== undefined) return cached;
+        return (this.stmt.streamRevision.get(id) as number | null) ?? undefined;
+      },
       serialState: (serial) => (this.stmt.isOpen.get(serial) !== undefined ? 'open' : this.stmt.serialExists.get(serial) !== undefined ? 'closed' : undefined),
-      claimHeld: (claim) => this.stmt.claimHeld.get(claim) !== undefined,
+      claimHeld: (claim) => this.keys.claimHeld(claim),
       idempotency: (key) => {
-        const row = this.stmt.idempotency.get(key) as { request_digest: string; result: string } | undefined;
-        return row ? { requestDigest: row.request_digest, result: JSON.parse(row.result) as AppendResult } : undefined;
+        const position = this.keys.keyPosition(key);
+        return position === undefined ? undefined : this.storedIdempotency(position);
       },
       lastSequence: (day, nodeId) => {
         const prefix = `${day}${String(nodeId).padStart(2, '0')}`;
@@ -112,14 +113,10 @@ export class SqliteEventStore extends BatchedEventStore {
       streamRevision: db.prepare('SELECT max(stream_revision) FROM events WHERE stream_id = ?').pluck(),
       isOpen: db.prepare('SELECT 1 FROM open_serials WHERE serial = ?').pluck(),
       serialExists: db.prepare('SELECT 1 FROM events WHERE serial = ? LIMIT 1').pluck(),
-      claimHeld: db.prepare('SELECT 1 FROM claims WHERE claim = ?').pluck(),
-      idempotency: db.prepare('SELECT request_digest, result FROM idempotency WHERE key = ?'),
       lastSerial: db.prepare('SELECT max(serial) FROM events WHERE serial BETWEEN ? AND ?').pluck(),
       insertEvent: db.prepare('INSERT INTO events (position, stream_id, stream_revision, serial, envelope) VALUES (?, ?, ?, ?, ?)'),
       openSerial: db.prepare('INSERT INTO open_serials (serial, first_position) VALUES (?, ?)'),
       closeSerial: db.prepare('DELETE FROM open_serials WHERE serial = ?'),
-      insertClaim: db.prepare('INSERT INTO claims (claim, position) VALUES (?, ?)'),
-      insertKey: db.prepare('INSERT INTO idempotency (key, request_digest, result) VALUES (?, ?, ?)'),
       readAll: db.prepare('SELECT envelope FROM events WHERE position >= ? ORDER BY position LIMIT ?').pluck(),
       readStream: db.prepare('SELECT envelope FROM events WHERE stream_id = ? AND stream_revision >= ? ORDER BY stream_revision LIMIT ?').pluck(),
       readSerial: db.prepare('SELECT envelope FROM events WHERE serial = ? ORDER BY position').pluck(),
@@ -153,8 +150,6 @@ export class SqliteEventStore extends BatchedEventStore {
       }
       for (const o of plan.openedSerials) s.openSerial.run(o.serial, o.firstPosition);
       for (const serial of plan.closedSerials) s.closeSerial.run(serial);
-      for (const c of plan.claims) s.insertClaim.run(c.claim, c.position);
-      for (const k of plan.idempotency) s.insertKey.run(k.key, k.record.requestDigest, JSON.stringify(k.record.result));
       for (const hook of this.hooks) hook.onCommit(this.db, plan.events);
     });
     try {
@@ -166,6 +161,11 @@ export class SqliteEventStore extends BatchedEventStore {
       throw error;
     }
     this.headPosition += plan!.events.length;
+    this.commits += 1;
+    this.keys.add(plan!);
+    if (this.revisions.size > 65_536) this.revisions.clear();
+    for (const { event } of plan!.events) this.revisions.set(event.streamId, event.streamRevision);
+    this.keys.maintain(this.headPosition, plan!.idempotency.length + plan!.claims.length);
     return plan!.outcomes;
   }
 
@@ -193,7 +193,33 @@ export class SqliteEventStore extends BatchedEventStore {
     return this.headPosition;
   }
 
+  /** Transactions committed by this instance (group commit makes this far fewer than appends). */
+  get commitCount(): number {
+    return this.commits;
+  }
+
+  /** The outcome of an earlier keyed append, rebuilt from its events (the log is the only record). */
+  private storedIdempotency(position: number): StoredIdempotency {
+    const [first] = parseAll(this.stmt.readAll.all(position, 1) as string[]);
+    const stamp = first?.metadata.idempotency;
+    if (!first || !stamp) throw new Error(`key index points at position ${position}, which holds no keyed append`);
+    const events = stamp.events === 1 ? [first] : parseAll(this.stmt.readAll.all(position, stamp.events) as string[]);
+    const last = events.at(-1)!;
+    return {
+      requestDigest: stamp.requestDigest,
+      result: {
+        status: 'appended',
+        serial: first.serial,
+        firstPosition: first.position,
+        lastPosition: last.position,
+        nextExpectedRevision: last.streamRevision,
+        eventIds: events.map((e) => e.eventId),
+      },
+    };
+  }
+
   protected closeStorage(): void {
+    this.keys.flush(Number.POSITIVE_INFINITY, this.headPosition);
     this.db.close();
   }
 }

@@ -203,7 +203,6 @@ export function eventStoreContract(adapter: string, factory: StoreFactory): void
         const keyed = (digest: string) =>
           opened('s', [done('Issued', { v: digest })], {
             idempotency: { key: 'agency:1/k-1', requestDigest: digest },
-            metadata: { ...meta, idempotencyKey: 'agency:1/k-1' },
           });
         const first = await store.append(keyed('d1'));
         const again = await store.append(keyed('d1'));
@@ -211,14 +210,13 @@ export function eventStoreContract(adapter: string, factory: StoreFactory): void
         expect(await store.head()).toBe(1);
         await expect(store.append(keyed('d2'))).rejects.toMatchObject({ code: 'IDEMPOTENCY_KEY_REUSED' });
         expect(await store.head()).toBe(1);
-        expect((await store.readAll())[0]!.metadata.idempotencyKey).toBe('agency:1/k-1');
+        expect((await store.readAll())[0]!.metadata.idempotency).toEqual({ key: 'agency:1/k-1', requestDigest: 'd1', events: 1 });
       });
 
       it('holds when the retries race in the same batch', async () => {
         const { store } = await make();
         const req = opened('s', [done()], {
           idempotency: { key: 'agency:1/k-2', requestDigest: 'd' },
-          metadata: { ...meta, idempotencyKey: 'agency:1/k-2' },
         });
         const results = await Promise.all([store.append(req), store.append(req), store.append(req)]);
         expect(results.map((r) => r.status).sort()).toEqual(['appended', 'duplicate', 'duplicate']);

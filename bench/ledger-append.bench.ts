@@ -1,0 +1,91 @@
+/**
+ * Durable appends through the ledger versus a bare better-sqlite3 batched insert of the same rows,
+ * measured in the same run on the same disk. Last line: one JSON object with the figures.
+ *   npm run bench:ledger [-- --events 200000 --writers 64]
+ */
+import Database from 'better-sqlite3';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { randomUUID } from 'node:crypto';
+import { LEDGER_DDL, SqliteEventStore, type AppendRequest } from '#ledger';
+
+const { values } = parseArgs({
+  options: { events: { type: 'string', default: '200000' }, writers: { type: 'string', default: '64' } },
+});
+const EVENTS = Number(values.events);
+const WRITERS = Number(values.writers);
+const dir = mkdtempSync(join(tmpdir(), 'bench-ledger-'));
+
+function request(i: number): AppendRequest {
+  const key = `agency:012050/${randomUUID()}`;
+  return {
+    streamId: `linkage-${String(i).padStart(12, "0")}`,
+    expectedRevision: 'any',
+    serial: { allocate: true },
+    events: [
+      {
+        type: 'ProvisionCompleted',
+        data: {
+          subjectId: `sub-${i.toString(36).padStart(10, '0')}`,
+          municipalityCode: '012050',
+          numberDigest: 'a3f1c9e0b4d2'.repeat(5).slice(0, 64),
+          residentDigest: '9b8c7d6e5f4a'.repeat(5).slice(0, 64),
+          sealed: { kid: 'k1', iv: 'AAECAwQFBgcICQoL', ct: 'Q2lwaGVydGV4dCBvZiB0aGUgaWRlbnRpZmllcnM', tag: 'dGFnLXRhZy10YWctdGFnIQ' },
+          issuedAt: '2026-11-22T03:00:00.000Z',
+        },
+        terminal: 'completed',
+      },
+    ],
+    metadata: { actor: 'agency:012050', correlationId: `corr-${i}` },
+    idempotency: { key, requestDigest: `digest-${i}` },
+  };
+}
+
+async function ledgerRun(): Promise<{ perSecond: number; path: string; batches: number }> {
+  const path = join(dir, 'ledger.sqlite');
+  const store = new SqliteEventStore({ path, nodeId: 1 });
+  let next = 0;
+  const started = process.hrtime.bigint();
+  await Promise.all(
+    Array.from({ length: WRITERS }, async () => {
+      while (next < EVENTS) await store.append(request(next++));
+    }),
+  );
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const batches = store.commitCount;
+  await store.close();
+  return { perSecond: EVENTS / seconds, path, batches };
+}
+
+function baselineRun(source: string, BATCH: number): number {
+  // The same rows the ledger wrote, read back first so that reading does not count.
+  const rows = new Database(source, { readonly: true })
+    .prepare('SELECT position, stream_id, stream_revision, serial, envelope FROM events ORDER BY position')
+    .raw()
+    .all() as unknown[][];
+  const db = new Database(join(dir, 'baseline.sqlite'));
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  db.exec(LEDGER_DDL);
+  const insert = db.prepare('INSERT INTO events (position, stream_id, stream_revision, serial, envelope) VALUES (?, ?, ?, ?, ?)');
+  const batch = db.transaction((slice: unknown[][]) => {
+    for (const r of slice) insert.run(r);
+  });
+  const started = process.hrtime.bigint();
+  for (let i = 0; i < rows.length; i += BATCH) batch.immediate(rows.slice(i, i + BATCH));
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  db.close();
+  return rows.length / seconds;
+}
+
+const ledger = await ledgerRun();
+const avgBatch = Math.max(1, Math.round(EVENTS / ledger.batches));
+const baseline = baselineRun(ledger.path, avgBatch);
+rmSync(dir, { recursive: true, force: true });
+const ratio = ledger.perSecond / baseline;
+console.log(`ledger appends (durable, ${WRITERS} writers): ${Math.round(ledger.perSecond).toLocaleString('en')} events/s`);
+console.log(`bare better-sqlite3 batched insert (batches of ${avgBatch}, the ledger's mean group-commit size): ${Math.round(baseline).toLocaleString('en')} rows/s`);
+console.log(`ratio ${ratio.toFixed(3)} (bar ≥ 0.4), rate bar ≥ 50,000 events/s: ${ratio >= 0.4 && ledger.perSecond >= 50_000 ? 'met' : 'NOT met'}`);
+console.log(JSON.stringify({ bench: 'ledger-append', events: EVENTS, writers: WRITERS, mean_batch: avgBatch, events_per_s: Math.round(ledger.perSecond), baseline_per_s: Math.round(baseline), ratio: Number(ratio.toFixed(3)) }));
