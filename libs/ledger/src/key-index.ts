@@ -15,10 +15,12 @@ CREATE TABLE IF NOT EXISTS claims (
 ) STRICT, WITHOUT ROWID;
 `;
 
-/** Keys kept in memory before a slice is moved to the tables. */
-const RECENT_LIMIT = 32_768;
-/** Events the tables may lag behind the head, bounding the scan at start-up. */
-const MAX_LAG = 262_144;
+export interface KeyIndexOptions {
+  /** Keys kept in memory before a slice is moved to the tables. */
+  readonly recentLimit?: number;
+  /** Events the tables may lag behind the head, bounding the scan at start-up. */
+  readonly maxLag?: number;
+}
 
 /**
  * The index of unique keys checked on every append: idempotency keys and uniqueness claims.
@@ -33,9 +35,22 @@ export class DeferredKeyIndex {
   /** `k<key>` or `c<claim>` → position; Map order is insertion order, which is position order. */
   private readonly recent = new Map<string, number>();
   private indexedThrough = 0;
+
+  /** Keys not yet moved to the tables (for tests and metrics). */
+  get recentCount(): number {
+    return this.recent.size;
+  }
   private readonly stmt;
 
-  constructor(private readonly db: Database.Database) {
+  private readonly recentLimit: number;
+  private readonly maxLag: number;
+
+  constructor(
+    private readonly db: Database.Database,
+    options: KeyIndexOptions = {},
+  ) {
+    this.recentLimit = options.recentLimit ?? 32_768;
+    this.maxLag = options.maxLag ?? 262_144;
     db.exec(KEY_INDEX_DDL);
     this.stmt = {
       key: db.prepare('SELECT position FROM idempotency_keys WHERE hash = ?').pluck(),
@@ -93,8 +108,8 @@ export class DeferredKeyIndex {
 
   /** Move the oldest keys to the tables when memory or lag is over its bound. Call between batches. */
   maintain(head: number, added: number): void {
-    if (this.recent.size > RECENT_LIMIT) this.flush(Math.max(4096, 2 * added), head);
-    else if (head - this.indexedThrough > MAX_LAG) this.flush(0, head);
+    if (this.recent.size > this.recentLimit) this.flush(Math.max(Math.min(4096, this.recentLimit), 2 * added), head);
+    else if (head - this.indexedThrough > this.maxLag) this.flush(0, head);
   }
 
   /** Move `count` of the oldest keys (all with Infinity) to the tables in one transaction. */

@@ -5,7 +5,7 @@ import type { RecordedEvent } from './envelope.js';
 import { LedgerError } from './errors.js';
 import type { AppendRequest, ReadAllOptions, ReadStreamOptions, SerialStatus } from './event-store.port.js';
 import { uuidv7 } from './ids.js';
-import { DeferredKeyIndex } from './key-index.js';
+import { DeferredKeyIndex, type KeyIndexOptions } from './key-index.js';
 import { serialStatusOf } from './in-memory-event-store.js';
 import type { SerialNumber } from './serial-number.js';
 
@@ -26,6 +26,7 @@ export interface SqliteEventStoreOptions {
   readonly hooks?: readonly CommitHook[];
   /** `FULL` (default) makes every commit durable against power loss, not only process crashes. */
   readonly synchronous?: 'FULL' | 'NORMAL';
+  readonly keyIndex?: KeyIndexOptions;
 }
 
 export const SCHEMA_VERSION = 1;
@@ -81,7 +82,7 @@ export class SqliteEventStore extends BatchedEventStore {
     if (stored === undefined) this.db.prepare(`INSERT INTO ledger_meta (key, value) VALUES ('schema_version', ?)`).run(String(SCHEMA_VERSION));
     else if (Number(stored) !== SCHEMA_VERSION) throw new Error(`ledger file has schema version ${stored}; this build reads ${SCHEMA_VERSION}`);
     this.stmt = this.prepare();
-    this.keys = new DeferredKeyIndex(this.db);
+    this.keys = new DeferredKeyIndex(this.db, options.keyIndex);
     this.hooks = options.hooks ?? [];
     const now = options.now ?? (() => new Date());
     this.planner = new AppendPlanner({ nodeId: options.nodeId, now, newEventId: options.newEventId ?? (() => uuidv7(now().getTime())) });
@@ -191,6 +192,11 @@ export class SqliteEventStore extends BatchedEventStore {
 
   async head(): Promise<number> {
     return this.headPosition;
+  }
+
+  /** Idempotency keys and claims held in memory, not yet in the key tables. */
+  get unflushedKeyCount(): number {
+    return this.keys.recentCount;
   }
 
   /** Transactions committed by this instance (group commit makes this far fewer than appends). */

@@ -1,0 +1,52 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { canonicalEnvelope, canonicalize, canonicalMetadataText, type RecordedEvent } from '#ledger';
+
+const text = fc.string({ unit: 'grapheme', maxLength: 12 });
+const metadata = fc.record(
+  {
+    actor: text,
+    correlationId: text,
+    causationId: text,
+    idempotency: fc.record({ key: text, requestDigest: text, events: fc.nat(10_000) }),
+  },
+  { requiredKeys: ['actor', 'correlationId'] },
+);
+const envelope = fc.record(
+  {
+    eventId: fc.uuid(),
+    type: text,
+    schemaVersion: fc.nat(9),
+    streamId: text,
+    streamRevision: fc.nat(),
+    position: fc.nat(),
+    serial: fc.stringMatching(/^\d{20}$/),
+    terminal: fc.constantFrom('completed', 'denied', 'failed', 'voided'),
+    claims: fc.array(text, { minLength: 1, maxLength: 3 }),
+    recordedAt: fc.date({ noInvalidDate: true }).map((d) => d.toISOString()),
+    data: fc.jsonValue(),
+    metadata,
+  },
+  { requiredKeys: ['eventId', 'type', 'schemaVersion', 'streamId', 'streamRevision', 'position', 'serial', 'recordedAt', 'data', 'metadata'] },
+) as fc.Arbitrary<RecordedEvent>;
+
+describe('canonical envelope text', () => {
+  it('equals the RFC 8785 library output for every envelope', () => {
+    fc.assert(
+      fc.property(envelope, (event) => {
+        expect(canonicalEnvelope(event)).toBe(canonicalize(event));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('falls back to the library for metadata outside the fixed shape', () => {
+    const odd = { actor: 'a', correlationId: 'c', extra: { z: 1, a: [true] } } as never;
+    expect(canonicalMetadataText(odd)).toBe('{"actor":"a","correlationId":"c","extra":{"a":[true],"z":1}}');
+  });
+
+  it('refuses integers that JSON cannot carry exactly', () => {
+    const event = { eventId: 'e', type: 't', schemaVersion: 1, streamId: 's', streamRevision: 0, position: 2 ** 53, serial: '1', recordedAt: 'r', data: null, metadata: { actor: 'a', correlationId: 'c' } } as unknown as RecordedEvent;
+    expect(() => canonicalEnvelope(event)).toThrow(/safe integers/);
+  });
+});
