@@ -53,7 +53,7 @@ export interface PlannerOptions {
 }
 
 const MAX_EVENTS_PER_APPEND = 10_000;
-const NAME = /^[A-Za-z0-9$][A-Za-z0-9$._:\-]{0,199}$/;
+const NAME = /^[A-Za-z0-9$][A-Za-z0-9$._:-]{0,199}$/;
 
 /**
  * Turns a batch of append requests into rows, checking every rule against committed state plus what

@@ -45,7 +45,7 @@ export class InMemoryEventStore extends BatchedEventStore {
 
   protected commitBatch(requests: readonly AppendRequest[]): BatchOutcomes {
     const plan = this.planner.plan(requests, this.events.length, this.index);
-    for (const { event, canonical } of plan.events) {
+    for (const { canonical } of plan.events) {
       // Store a parsed copy of the canonical text so callers cannot mutate what was "written".
       const stored = JSON.parse(canonical) as RecordedEvent;
       this.events.push(stored);
