@@ -30,10 +30,16 @@ const MAX_BATCH_EVENTS = 8192;
  */
 export abstract class BatchedEventStore implements EventStore {
   private queue: Pending[] = [];
-  private flushing = false;
+  private inFlight = 0;
   private scheduled = false;
   private closed = false;
   private headWaiters: (() => void)[] = [];
+
+  /**
+   * How many batches may be committing at once. Above 1, a subclass MUST plan each batch when
+   * `commitBatch` is called (synchronously, in call order) so that batches apply in that order.
+   */
+  protected readonly maxInFlight: number = 1;
 
   protected abstract commitBatch(requests: readonly AppendRequest[]): BatchOutcomes | Promise<BatchOutcomes>;
   abstract readStream(streamId: string, options?: ReadStreamOptions): Promise<readonly RecordedEvent[]>;
@@ -53,36 +59,50 @@ export abstract class BatchedEventStore implements EventStore {
   }
 
   private schedule(): void {
-    if (this.scheduled || this.flushing) return;
+    if (this.scheduled || this.inFlight >= this.maxInFlight || this.queue.length === 0) return;
     this.scheduled = true;
     // setImmediate lets every append issued in this turn of the event loop join the batch.
-    setImmediate(() => void this.flush());
+    setImmediate(() => this.flush());
   }
 
-  private async flush(): Promise<void> {
+  private flush(): void {
     this.scheduled = false;
-    if (this.flushing || this.queue.length === 0) return;
-    this.flushing = true;
-    let count = 0;
-    let events = 0;
-    while (count < this.queue.length && events < MAX_BATCH_EVENTS) {
-      events += this.queue[count]!.request.events.length;
-      count += 1;
-    }
-    const batch = this.queue.splice(0, count);
-    try {
-      const outcomes = await this.commitBatch(batch.map((p) => p.request));
-      for (let i = 0; i < batch.length; i++) {
-        const outcome = outcomes[i]!;
-        if (outcome.ok) batch[i]!.resolve(outcome.result);
-        else batch[i]!.reject(outcome.error);
+    while (this.queue.length > 0 && this.inFlight < this.maxInFlight) {
+      // With nothing committing, split a long queue in two so the second half is planned while the
+      // first commits: the pipeline fills at once instead of after one round trip.
+      const limit = this.inFlight === 0 && this.maxInFlight > 1 && this.queue.length > 64 ? Math.ceil(this.queue.length / 2) : this.queue.length;
+      let count = 0;
+      let events = 0;
+      while (count < limit && events < MAX_BATCH_EVENTS) {
+        events += this.queue[count]!.request.events.length;
+        count += 1;
       }
-    } catch (error) {
-      for (const p of batch) p.reject(error as Error);
-    } finally {
-      this.flushing = false;
-      this.notifyHead();
-      if (this.queue.length > 0) this.schedule();
+      const batch = this.queue.splice(0, count);
+      this.inFlight += 1;
+      let committing: BatchOutcomes | Promise<BatchOutcomes>;
+      try {
+        committing = this.commitBatch(batch.map((p) => p.request));
+      } catch (error) {
+        committing = Promise.reject(error as Error);
+      }
+      void Promise.resolve(committing)
+        .then(
+          (outcomes) => {
+            for (let i = 0; i < batch.length; i++) {
+              const outcome = outcomes[i]!;
+              if (outcome.ok) batch[i]!.resolve(outcome.result);
+              else batch[i]!.reject(outcome.error);
+            }
+          },
+          (error: unknown) => {
+            for (const p of batch) p.reject(error as Error);
+          },
+        )
+        .finally(() => {
+          this.inFlight -= 1;
+          this.notifyHead();
+          this.schedule();
+        });
     }
   }
 
@@ -122,9 +142,9 @@ export abstract class BatchedEventStore implements EventStore {
   async close(): Promise<void> {
     if (this.closed) return;
     // Let queued appends finish: a caller that was acknowledged MUST find its events after reopen.
-    while (this.queue.length > 0 || this.flushing) {
-      if (!this.flushing) await this.flush();
-      else await new Promise((r) => setImmediate(r));
+    while (this.queue.length > 0 || this.inFlight > 0) {
+      if (this.inFlight === 0) this.flush();
+      await new Promise((r) => setImmediate(r));
     }
     this.closed = true;
     this.notifyHead();

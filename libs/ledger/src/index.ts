@@ -11,3 +11,6 @@ export * from './recovery.js';
 export * from './ids.js';
 export * from './canonical-json.js';
 export * from './canonical-envelope.js';
+export * from './sqlite-writer.js';
+export * from './key-index.js';
+export * from './bloom-filter.js';

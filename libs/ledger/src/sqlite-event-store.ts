@@ -1,20 +1,24 @@
 import Database from 'better-sqlite3';
-import { AppendPlanner, type LedgerIndex, type PlannedBatch, type PlannedEvent, type StoredIdempotency } from './append-planner.js';
+import { AppendPlanner, type LedgerIndex, type PlannedEvent, type StoredIdempotency } from './append-planner.js';
 import { BatchedEventStore, type BatchOutcomes } from './batched-event-store.js';
 import type { RecordedEvent } from './envelope.js';
-import { LedgerError } from './errors.js';
 import type { AppendRequest, ReadAllOptions, ReadStreamOptions, SerialStatus } from './event-store.port.js';
 import { uuidv7 } from './ids.js';
-import { DeferredKeyIndex, type KeyIndexOptions } from './key-index.js';
+import { BloomFilter } from './bloom-filter.js';
+import { DeferredKeyIndex, keyHash, type KeyIndexOptions, type WriteOp } from './key-index.js';
+import { SqliteWriter } from './sqlite-writer.js';
 import { serialStatusOf } from './in-memory-event-store.js';
 import type { SerialNumber } from './serial-number.js';
 
 /** Work that MUST commit atomically with the events it sees (e.g. the Merkle tree state). */
 export interface CommitHook {
-  /** Called inside the write transaction, once per batch, with the events in position order. */
-  onCommit(db: Database.Database, events: readonly PlannedEvent[]): void;
-  /** Called after a failed batch was rolled back, so the hook can drop in-memory state. */
-  onRollback?(): void;
+  /**
+   * Called while a batch is planned, once per batch, with its events in position order; the returned
+   * writes commit in the same transaction as the events.
+   */
+  prepare(events: readonly PlannedEvent[]): readonly WriteOp[];
+  /** Planned batches from `durableHead` on were never written: forget what was derived from them. */
+  rollback?(durableHead: number): void;
 }
 
 export interface SqliteEventStoreOptions {
@@ -55,21 +59,44 @@ CREATE TABLE IF NOT EXISTS ledger_meta (
 ) STRICT, WITHOUT ROWID;
 `;
 
+/** What a planned, not yet durable batch changed, consulted before the database while planning. */
+interface InFlight {
+  readonly firstPosition: number;
+  readonly events: number;
+  readonly revisions: Map<string, number>;
+  readonly serials: Map<string, 'open' | 'closed'>;
+  readonly keys: Map<string, StoredIdempotency>;
+}
+
 /**
- * The embedded event store: SQLite in WAL mode, one writer, group commit. The `envelope` column holds
- * the RFC 8785 canonical JSON of the whole event and is the source of truth; the other columns index it.
+ * The embedded event store: SQLite in WAL mode, one writer thread, group commit. The `envelope` column
+ * holds the RFC 8785 canonical JSON of the whole event and is the source of truth; the other columns
+ * index it.
+ *
+ * The main thread plans batches (checks, serials, canonical text) against durable state plus the
+ * batches still committing; the writer thread commits them in order. An append resolves only after the
+ * writer reported its batch committed, and `head()` counts only committed events.
  */
 export class SqliteEventStore extends BatchedEventStore {
+  /** The main thread's connection: reads, and look-ups while planning. */
   readonly db: Database.Database;
+  protected override readonly maxInFlight = 2;
+  private readonly writer: SqliteWriter;
   private readonly planner: AppendPlanner;
   private readonly index: LedgerIndex;
   private readonly hooks: readonly CommitHook[];
   private readonly keys: DeferredKeyIndex;
-  private headPosition: number;
-  private commits = 0;
-  /** Last revision of recently written streams; a read-through cache, cleared when it grows too large. */
-  private readonly revisions = new Map<string, number>();
   private readonly stmt: ReturnType<SqliteEventStore['prepare']>;
+  private durableHead: number;
+  private plannedHead: number;
+  private pending: InFlight[] = [];
+  private failure: Promise<void> | undefined;
+  private keyFlush: Promise<void> | undefined;
+  private commits = 0;
+  /** Last revision of recently written durable streams; a read-through cache, cleared when large. */
+  private readonly revisions = new Map<string, number>();
+  /** Every stream id ever written (a Bloom filter): creating a new stream then needs no read. */
+  private streams: BloomFilter;
 
   constructor(options: SqliteEventStoreOptions) {
     super();
@@ -81,21 +108,40 @@ export class SqliteEventStore extends BatchedEventStore {
     const stored = this.db.prepare(`SELECT value FROM ledger_meta WHERE key = 'schema_version'`).pluck().get() as string | undefined;
     if (stored === undefined) this.db.prepare(`INSERT INTO ledger_meta (key, value) VALUES ('schema_version', ?)`).run(String(SCHEMA_VERSION));
     else if (Number(stored) !== SCHEMA_VERSION) throw new Error(`ledger file has schema version ${stored}; this build reads ${SCHEMA_VERSION}`);
-    this.stmt = this.prepare();
     this.keys = new DeferredKeyIndex(this.db, options.keyIndex);
+    this.stmt = this.prepare();
     this.hooks = options.hooks ?? [];
     const now = options.now ?? (() => new Date());
     this.planner = new AppendPlanner({ nodeId: options.nodeId, now, newEventId: options.newEventId ?? (() => uuidv7(now().getTime())) });
-    this.headPosition = (this.stmt.head.get() as number | null) ?? 0;
+    this.durableHead = (this.stmt.head.get() as number | null) ?? 0;
+    this.streams = this.loadStreamFilter();
+    this.plannedHead = this.durableHead;
+    this.writer = new SqliteWriter(options.path, options.synchronous ?? 'FULL');
     this.index = {
       streamRevision: (id) => {
+        for (let i = this.pending.length - 1; i >= 0; i--) {
+          const r = this.pending[i]!.revisions.get(id);
+          if (r !== undefined) return r;
+        }
         const cached = this.revisions.get(id);
         if (cached !== undefined) return cached;
+        if (!this.streams.mayContain(keyHash(id))) return undefined;
         return (this.stmt.streamRevision.get(id) as number | null) ?? undefined;
       },
-      serialState: (serial) => (this.stmt.isOpen.get(serial) !== undefined ? 'open' : this.stmt.serialExists.get(serial) !== undefined ? 'closed' : undefined),
+      serialState: (serial) => {
+        for (let i = this.pending.length - 1; i >= 0; i--) {
+          const state = this.pending[i]!.serials.get(serial);
+          if (state !== undefined) return state;
+        }
+        if (this.stmt.isOpen.get(serial) !== undefined) return 'open';
+        return this.stmt.serialExists.get(serial) !== undefined ? 'closed' : undefined;
+      },
       claimHeld: (claim) => this.keys.claimHeld(claim),
       idempotency: (key) => {
+        for (const f of this.pending) {
+          const planned = f.keys.get(key);
+          if (planned !== undefined) return planned;
+        }
         const position = this.keys.keyPosition(key);
         return position === undefined ? undefined : this.storedIdempotency(position);
       },
@@ -107,6 +153,15 @@ export class SqliteEventStore extends BatchedEventStore {
     };
   }
 
+  private loadStreamFilter(): BloomFilter {
+    const count = this.stmt.streamCount.get() as number;
+    const filter = new BloomFilter(Math.max(1 << 20, 2 * count));
+    for (const id of this.stmt.streamIds.iterate() as Iterable<string>) filter.add(keyHash(id));
+    // Streams planned but not yet durable are in the filter too, or a retry could miss them.
+    for (const f of this.pending) for (const id of f.revisions.keys()) filter.add(keyHash(id));
+    return filter;
+  }
+
   private prepare() {
     const db = this.db;
     return {
@@ -115,59 +170,87 @@ export class SqliteEventStore extends BatchedEventStore {
       isOpen: db.prepare('SELECT 1 FROM open_serials WHERE serial = ?').pluck(),
       serialExists: db.prepare('SELECT 1 FROM events WHERE serial = ? LIMIT 1').pluck(),
       lastSerial: db.prepare('SELECT max(serial) FROM events WHERE serial BETWEEN ? AND ?').pluck(),
-      insertEvent: db.prepare('INSERT INTO events (position, stream_id, stream_revision, serial, envelope) VALUES (?, ?, ?, ?, ?)'),
-      openSerial: db.prepare('INSERT INTO open_serials (serial, first_position) VALUES (?, ?)'),
-      closeSerial: db.prepare('DELETE FROM open_serials WHERE serial = ?'),
       readAll: db.prepare('SELECT envelope FROM events WHERE position >= ? ORDER BY position LIMIT ?').pluck(),
       readStream: db.prepare('SELECT envelope FROM events WHERE stream_id = ? AND stream_revision >= ? ORDER BY stream_revision LIMIT ?').pluck(),
       readSerial: db.prepare('SELECT envelope FROM events WHERE serial = ? ORDER BY position').pluck(),
       openSerials: db.prepare('SELECT serial FROM open_serials ORDER BY serial').pluck(),
+      streamIds: db.prepare('SELECT stream_id FROM events INDEXED BY events_by_stream WHERE stream_revision = 0').pluck(),
+      streamCount: db.prepare('SELECT count(*) FROM events INDEXED BY events_by_stream WHERE stream_revision = 0').pluck(),
     };
   }
 
-  protected commitBatch(requests: readonly AppendRequest[]): BatchOutcomes {
-    try {
-      return this.commitTogether(requests);
-    } catch (error) {
-      // The batch was rolled back. Retry each request alone so that only the faulty one fails.
-      if (requests.length === 1) return [{ ok: false, error: asError(error) }];
-      return requests.map((r) => {
-        try {
-          return this.commitTogether([r])[0]!;
-        } catch (e) {
-          return { ok: false as const, error: asError(e) };
-        }
-      });
+  protected async commitBatch(requests: readonly AppendRequest[]): Promise<BatchOutcomes> {
+    // After a failed write, nothing is planned until the state derived from dropped batches is undone.
+    if (this.failure) await this.failure;
+    const plan = this.planner.plan(requests, this.plannedHead, this.index);
+    const flight: InFlight = { firstPosition: this.plannedHead, events: plan.events.length, revisions: new Map(), serials: new Map(), keys: new Map() };
+    if (plan.events.length === 0) return plan.outcomes;
+    const n = plan.events.length;
+    const streams = new Array<string>(n);
+    const envelopes = new Array<string>(n);
+    const revisions = new Array<number>(n);
+    let serials = '';
+    for (let i = 0; i < n; i++) {
+      const { event, canonical } = plan.events[i]!;
+      streams[i] = event.streamId;
+      envelopes[i] = canonical;
+      revisions[i] = event.streamRevision;
+      serials += event.serial;
+      if (event.streamRevision === 0) this.streams.add(keyHash(event.streamId));
+      flight.revisions.set(event.streamId, event.streamRevision);
+      flight.serials.set(event.serial, event.terminal === undefined ? 'open' : 'closed');
     }
-  }
-
-  private commitTogether(requests: readonly AppendRequest[]): BatchOutcomes {
-    let plan: PlannedBatch | undefined;
-    const write = this.db.transaction(() => {
-      plan = this.planner.plan(requests, this.headPosition, this.index);
-      const s = this.stmt;
-      for (const { event, canonical } of plan.events) {
-        s.insertEvent.run(event.position, event.streamId, event.streamRevision, event.serial, canonical);
-      }
-      for (const o of plan.openedSerials) s.openSerial.run(o.serial, o.firstPosition);
-      for (const serial of plan.closedSerials) s.closeSerial.run(serial);
-      for (const hook of this.hooks) hook.onCommit(this.db, plan.events);
-    });
+    for (const k of plan.idempotency) flight.keys.set(k.key, k.record);
+    const writes = this.hooks.flatMap((h) => h.prepare(plan.events));
+    this.plannedHead += plan.events.length;
+    this.pending.push(flight);
+    this.keys.add(plan);
     try {
-      // better-sqlite3 commits synchronously; with WAL + synchronous=FULL the WAL is fsynced before COMMIT returns.
-      write.immediate();
+      const rows = { firstPosition: flight.firstPosition, streams: streams.join('\n'), revisions, serials, envelopes: envelopes.join('\n') };
+      await this.writer.writeBatch({ rows, opened: plan.openedSerials.map((o) => [o.serial, o.firstPosition] as const), closed: plan.closedSerials, writes });
     } catch (error) {
-      this.planner.reset();
-      for (const hook of this.hooks) hook.onRollback?.();
+      this.rollBack(flight);
       throw error;
     }
-    this.headPosition += plan!.events.length;
+    this.pending.shift();
+    this.durableHead = flight.firstPosition + flight.events;
     this.commits += 1;
-    this.keys.add(plan!);
     if (this.revisions.size > 65_536) this.revisions.clear();
-    for (const { event } of plan!.events) this.revisions.set(event.streamId, event.streamRevision);
-    this.keys.maintain(this.headPosition, plan!.idempotency.length + plan!.claims.length);
-    return plan!.outcomes;
+    for (const [stream, revision] of flight.revisions) this.revisions.set(stream, revision);
+    this.maintainKeys();
+    if (this.streams.needsGrowth) this.streams = this.loadStreamFilter();
+    return plan.outcomes;
+  }
+
+  /** A batch failed: it and every batch planned after it are dropped; undo what planning derived from them. */
+  private rollBack(failed: InFlight): void {
+    if (this.failure) return;
+    this.failure = (async () => {
+      // The writer refuses the batches queued behind the failed one; wait until they have all answered.
+      while (this.pending.length > 0 && this.pending[0] !== failed) await new Promise((r) => setImmediate(r));
+      this.pending = [];
+      this.plannedHead = failed.firstPosition;
+      this.planner.reset();
+      this.revisions.clear();
+      this.keys.discardFrom(failed.firstPosition);
+      for (const hook of this.hooks) hook.rollback?.(failed.firstPosition);
+      this.writer.resume();
+    })().finally(() => {
+      this.failure = undefined;
+    });
+  }
+
+  private maintainKeys(): void {
+    if (this.keyFlush) return;
+    const flush = this.keys.takeFlush(this.durableHead);
+    if (!flush) return;
+    this.keyFlush = this.writer
+      .write(flush.writes)
+      .then(() => this.keys.completeFlush(flush))
+      .catch(() => undefined)
+      .finally(() => {
+        this.keyFlush = undefined;
+      });
   }
 
   async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<readonly RecordedEvent[]> {
@@ -191,7 +274,7 @@ export class SqliteEventStore extends BatchedEventStore {
   }
 
   async head(): Promise<number> {
-    return this.headPosition;
+    return this.durableHead;
   }
 
   /** Idempotency keys and claims held in memory, not yet in the key tables. */
@@ -224,8 +307,14 @@ export class SqliteEventStore extends BatchedEventStore {
     };
   }
 
-  protected closeStorage(): void {
-    this.keys.flush(Number.POSITIVE_INFINITY, this.headPosition);
+  protected async closeStorage(): Promise<void> {
+    if (this.keyFlush) await this.keyFlush;
+    const flush = this.keys.takeFlush(this.durableHead, true);
+    if (flush) {
+      await this.writer.write(flush.writes);
+      this.keys.completeFlush(flush);
+    }
+    await this.writer.close();
     this.db.close();
   }
 }
@@ -234,9 +323,4 @@ function parseAll(rows: readonly string[]): RecordedEvent[] {
   const out = new Array<RecordedEvent>(rows.length);
   for (let i = 0; i < rows.length; i++) out[i] = JSON.parse(rows[i]!) as RecordedEvent;
   return out;
-}
-
-function asError(error: unknown): Error {
-  if (error instanceof LedgerError || error instanceof Error) return error;
-  return new Error(String(error));
 }

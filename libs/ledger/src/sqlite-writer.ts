@@ -1,0 +1,145 @@
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
+import type { WriteOp } from './key-index.js';
+
+/** One group-commit batch, flattened for a cheap copy to the writer thread. */
+export interface WriterBatch {
+  /**
+   * Events at consecutive positions from `firstPosition`, packed as a few long strings because copying
+   * one long string to the writer thread is far cheaper than copying thousands of short ones. Stream
+   * ids and canonical envelopes never contain a newline; serials are 20 characters each.
+   */
+  readonly rows: {
+    readonly firstPosition: number;
+    readonly streams: string;
+    readonly revisions: readonly number[];
+    readonly serials: string;
+    readonly envelopes: string;
+  };
+  readonly opened: readonly (readonly [string, number])[];
+  readonly closed: readonly string[];
+  readonly writes: readonly WriteOp[];
+}
+
+// Plain JavaScript run by the writer thread (eval'd, so it loads the same way from sources and from dist).
+const WRITER_SOURCE = String.raw`
+const { parentPort, workerData } = require('node:worker_threads');
+const Database = require(workerData.driver);
+const db = new Database(workerData.path);
+db.pragma('journal_mode = WAL');
+db.pragma('synchronous = ' + workerData.synchronous);
+db.pragma('busy_timeout = 5000');
+const insertEvent = db.prepare('INSERT INTO events (position, stream_id, stream_revision, serial, envelope) VALUES (?, ?, ?, ?, ?)');
+const openSerial = db.prepare('INSERT INTO open_serials (serial, first_position) VALUES (?, ?)');
+const closeSerial = db.prepare('DELETE FROM open_serials WHERE serial = ?');
+const statements = new Map();
+function runWrites(writes) {
+  for (const op of writes) {
+    let s = statements.get(op.sql);
+    if (!s) { s = db.prepare(op.sql); statements.set(op.sql, s); }
+    for (const row of op.rows) s.run(row);
+  }
+}
+const writeBatch = db.transaction((b) => {
+  const r = b.rows;
+  const streams = r.streams.split('\n');
+  const envelopes = r.envelopes.split('\n');
+  for (let i = 0; i < r.revisions.length; i++) {
+    insertEvent.run(r.firstPosition + i, streams[i], r.revisions[i], r.serials.slice(20 * i, 20 * i + 20), envelopes[i]);
+  }
+  for (const o of b.opened) openSerial.run(o[0], o[1]);
+  for (const s of b.closed) closeSerial.run(s);
+  runWrites(b.writes);
+});
+const writeOnly = db.transaction((writes) => runWrites(writes));
+let failed = false;
+parentPort.on('message', (m) => {
+  if (m.type === 'close') { db.close(); parentPort.postMessage({ type: 'closed' }); return; }
+  if (m.type === 'resume') { failed = false; return; }
+  if (failed && m.type === 'batch') {
+    parentPort.postMessage({ type: 'failed', id: m.id, code: 'EARLIER_BATCH_FAILED', message: 'an earlier batch failed to commit; this one was not written' });
+    return;
+  }
+  try {
+    if (m.type === 'batch') writeBatch.immediate(m.batch);
+    else writeOnly.immediate(m.writes);
+    parentPort.postMessage({ type: 'done', id: m.id });
+  } catch (e) {
+    if (m.type === 'batch') failed = true;
+    parentPort.postMessage({ type: 'failed', id: m.id, code: e && e.code, message: String((e && e.message) || e) });
+  }
+});
+`;
+
+export class WriteFailedError extends Error {
+  readonly code = 'WRITE_FAILED';
+  constructor(
+    message: string,
+    readonly storageCode?: string,
+  ) {
+    super(`the ledger could not write a batch: ${message}`);
+  }
+}
+
+/**
+ * The ledger's one writer: a thread that owns the write connection and commits batches in the order
+ * they are sent. Commits (and their fsyncs) run beside the main thread, which meanwhile plans the next
+ * batch. A reply MUST NOT be sent before its transaction committed.
+ */
+export class SqliteWriter {
+  private readonly worker: Worker;
+  private readonly waiting = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
+  private nextId = 0;
+  private closed?: Promise<void>;
+
+  constructor(path: string, synchronous: 'FULL' | 'NORMAL') {
+    const driver = createRequire(import.meta.url).resolve('better-sqlite3');
+    this.worker = new Worker(WRITER_SOURCE, { eval: true, workerData: { path, synchronous, driver } });
+    this.worker.on('message', (m: { type: string; id?: number; code?: string; message?: string }) => {
+      if (m.id === undefined) return;
+      const w = this.waiting.get(m.id);
+      this.waiting.delete(m.id);
+      if (m.type === 'done') w?.resolve();
+      else w?.reject(new WriteFailedError(m.message ?? 'unknown error', m.code));
+    });
+    this.worker.on('error', (e) => this.failAll(e));
+    this.worker.on('exit', () => this.failAll(new WriteFailedError('the writer thread exited')));
+  }
+
+  writeBatch(batch: WriterBatch): Promise<void> {
+    return this.send({ type: 'batch', batch });
+  }
+
+  write(writes: readonly WriteOp[]): Promise<void> {
+    return this.send({ type: 'writes', writes });
+  }
+
+  /** After a failed batch the writer refuses later batches until told to resume. */
+  resume(): void {
+    this.worker.postMessage({ type: 'resume' });
+  }
+
+  close(): Promise<void> {
+    this.closed ??= new Promise<void>((resolve) => {
+      this.worker.once('exit', () => resolve());
+      this.worker.on('message', (m: { type: string }) => {
+        if (m.type === 'closed') void this.worker.terminate();
+      });
+      this.worker.postMessage({ type: 'close' });
+    });
+    return this.closed;
+  }
+
+  private send(message: object): Promise<void> {
+    const id = this.nextId++;
+    return new Promise<void>((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject });
+      this.worker.postMessage({ ...message, id });
+    });
+  }
+
+  private failAll(error: Error): void {
+    for (const w of this.waiting.values()) w.reject(error);
+    this.waiting.clear();
+  }
+}
