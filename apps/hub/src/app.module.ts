@@ -1,0 +1,17 @@
+import { Module, type DynamicModule } from '@nestjs/common';
+import { CqrsModule } from '@nestjs/cqrs';
+import type { HubConfig } from './config/hub-config.js';
+import { EventsModule } from './events/events.module.js';
+import { HealthModule } from './health/health.module.js';
+import { HubCoreModule } from './hub-core.module.js';
+import { NumberingModule } from './numbering/numbering.module.js';
+
+@Module({})
+export class AppModule {
+  static forRoot(config: HubConfig): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [CqrsModule.forRoot(), HubCoreModule.forRoot(config), NumberingModule, EventsModule, HealthModule],
+    };
+  }
+}

@@ -1,0 +1,145 @@
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { plainToInstance } from 'class-transformer';
+import { IsIn, IsOptional, IsString, Matches, ValidateBy, validateSync, type ValidationError } from 'class-validator';
+import { isIP } from 'node:net';
+import type { LogLevel } from '@nestjs/common';
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'] as const;
+export type HubLogLevel = (typeof LOG_LEVELS)[number];
+
+const MAX_BODY_LIMIT_BYTES = 100 * 1024 * 1024;
+
+/** The hub's configuration, validated once at boot. Nothing else reads the environment. */
+export class HubConfig {
+  constructor(
+    readonly host: string,
+    readonly port: number,
+    /** Absolute. Holds ledger.sqlite and keys/. */
+    readonly dataDir: string,
+    /** 0..99; the node part of every processing serial number this hub allocates. */
+    readonly nodeId: number,
+    readonly bodyLimitBytes: number,
+    readonly logLevel: HubLogLevel,
+    /** Absolute path of the municipality list in force. */
+    readonly municipalitiesFile: string,
+  ) {}
+
+  get ledgerPath(): string {
+    return join(this.dataDir, 'ledger.sqlite');
+  }
+
+  get keysDir(): string {
+    return join(this.dataDir, 'keys');
+  }
+
+  /** The Nest log levels at or above the configured one. */
+  get logLevels(): LogLevel[] {
+    return LOG_LEVELS.slice(0, LOG_LEVELS.indexOf(this.logLevel) + 1) as LogLevel[];
+  }
+}
+
+const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+
+function IsHost() {
+  return ValidateBy({
+    name: 'isHost',
+    validator: {
+      validate: (v: unknown) => typeof v === 'string' && (isIP(v) !== 0 || HOSTNAME.test(v)),
+      defaultMessage: (a) => `must be an IP address or a host name, got ${JSON.stringify(a?.value)}`,
+    },
+  });
+}
+
+function IsIntegerInRange(min: number, max: number) {
+  return ValidateBy({
+    name: 'isIntegerInRange',
+    validator: {
+      validate: (v: unknown) => typeof v === 'string' && /^\d{1,15}$/.test(v) && Number(v) >= min && Number(v) <= max,
+      defaultMessage: (a) => `must be an integer from ${min} to ${max}, got ${JSON.stringify(a?.value)}`,
+    },
+  });
+}
+
+/** The raw variables, as strings; defaults filled in. Validated by class-validator, then converted. */
+class HubEnvironment {
+  @IsHost()
+  HUB_HOST = '127.0.0.1';
+
+  @IsIntegerInRange(0, 65_535)
+  HUB_PORT = '8080';
+
+  @IsString()
+  @Matches(/^[^\0]+$/, { message: 'must be a non-empty path' })
+  HUB_DATA_DIR = './data';
+
+  @Matches(/^\d{2}$/, { message: (a) => `must be exactly 2 digits (e.g. 01), got ${JSON.stringify(a.value)}` })
+  HUB_NODE_ID = '01';
+
+  @IsIntegerInRange(1024, MAX_BODY_LIMIT_BYTES)
+  HUB_BODY_LIMIT_BYTES = '65536';
+
+  @IsIn(LOG_LEVELS, { message: (a) => `must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(a.value)}` })
+  HUB_LOG_LEVEL: string = 'log';
+
+  @IsOptional()
+  @IsString()
+  HUB_MUNICIPALITIES_FILE?: string;
+}
+
+export class HubConfigError extends Error {
+  readonly code = 'INVALID_CONFIGURATION';
+  constructor(readonly problems: readonly { variable: string; message: string }[]) {
+    super(`invalid hub configuration:\n${problems.map((p) => `  ${p.variable}: ${p.message}`).join('\n')}`);
+    this.name = 'HubConfigError';
+  }
+}
+
+const VARIABLES = ['HUB_HOST', 'HUB_PORT', 'HUB_DATA_DIR', 'HUB_NODE_ID', 'HUB_BODY_LIMIT_BYTES', 'HUB_LOG_LEVEL', 'HUB_MUNICIPALITIES_FILE'] as const;
+
+/**
+ * Validates the environment once, at boot. Unset or empty variables take their defaults; every bad
+ * variable is reported in one HubConfigError. Relative paths resolve against `cwd`.
+ */
+export function loadHubConfig(env: Readonly<Record<string, string | undefined>>, cwd: string = process.cwd()): HubConfig {
+  const given: Record<string, string> = {};
+  for (const name of VARIABLES) {
+    const value = env[name];
+    if (value !== undefined && value !== '') given[name] = value;
+  }
+  const raw = plainToInstance(HubEnvironment, given);
+  const errors = validateSync(raw, { forbidUnknownValues: true });
+  const problems = errors.flatMap((e: ValidationError) =>
+    Object.values(e.constraints ?? {}).map((message) => ({ variable: e.property, message })),
+  );
+  const municipalitiesFile = raw.HUB_MUNICIPALITIES_FILE !== undefined ? resolve(cwd, raw.HUB_MUNICIPALITIES_FILE) : defaultMunicipalitiesFile();
+  if (problems.length === 0 && !existsSync(municipalitiesFile)) {
+    problems.push({ variable: 'HUB_MUNICIPALITIES_FILE', message: `no file at ${municipalitiesFile}` });
+  }
+  if (problems.length > 0) throw new HubConfigError(problems);
+  return new HubConfig(
+    raw.HUB_HOST,
+    Number(raw.HUB_PORT),
+    resolve(cwd, raw.HUB_DATA_DIR),
+    Number(raw.HUB_NODE_ID),
+    Number(raw.HUB_BODY_LIMIT_BYTES),
+    raw.HUB_LOG_LEVEL as HubLogLevel,
+    municipalitiesFile,
+  );
+}
+
+/**
+ * `schemas/municipalities.json` of the repository this module belongs to, found by walking up from this
+ * file (it runs from apps/hub/src in tests and from dist/apps/hub/src once built), never from the cwd.
+ */
+export function defaultMunicipalitiesFile(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const candidate = join(dir, 'schemas', 'municipalities.json');
+    if (existsSync(candidate)) return candidate;
+    const parent = dirname(dir);
+    if (parent === dir) return join(dirname(fileURLToPath(import.meta.url)), 'schemas', 'municipalities.json');
+    dir = parent;
+  }
+}

@@ -1,0 +1,25 @@
+import { ApiProperty } from '@nestjs/swagger';
+import type { Readiness } from './get-readiness.query.js';
+
+export class LivenessResponse {
+  @ApiProperty({ enum: ['live'] })
+  status!: 'live';
+}
+
+export class ReadinessResponse {
+  @ApiProperty({ enum: ['ready'] })
+  status!: 'ready';
+
+  @ApiProperty({ description: 'Number of events in the ledger.', example: 42 })
+  head!: number;
+
+  @ApiProperty({ description: 'Serials allocated and not yet ended.', example: 0 })
+  openSerials!: number;
+
+  @ApiProperty({ description: 'Serials voided by start-up recovery in this run.', example: 0 })
+  voidedAtStartup!: number;
+}
+
+export function toReadinessResponse(r: Readiness): ReadinessResponse {
+  return { status: r.status, head: r.head, openSerials: r.openSerials, voidedAtStartup: r.voidedAtStartup };
+}

@@ -1,0 +1,98 @@
+import { ValidateBy, type ValidationOptions } from 'class-validator';
+import {
+  validateCorporateNumber,
+  validateLocalGovernmentCode,
+  validateMyNumber,
+  validateResidentRecordCode,
+  type Validation,
+} from '#numbering';
+
+/**
+ * Composite class-validator decorators for the identifiers of the numbering system. Each message says
+ * exactly what is wrong (length, a non-digit's position, the expected check digit) and never echoes a
+ * personal identifier back (it would end up in logs and proxies).
+ */
+
+type Check = (value: string) => string | undefined;
+
+function identifier(name: string, check: Check, options?: ValidationOptions): PropertyDecorator {
+  return ValidateBy(
+    {
+      name,
+      validator: {
+        validate: (value: unknown) => typeof value === 'string' && check(value) === undefined,
+        defaultMessage: (args) => (typeof args?.value === 'string' ? (check(args.value) ?? 'is not valid') : 'must be a string of ASCII digits'),
+      },
+    },
+    options,
+  );
+}
+
+/** The message of a failed validation, with the input left out. */
+function withoutInput(what: string, result: Validation<unknown>): string | undefined {
+  if (result.ok) return undefined;
+  if (result.code === 'CHECK_DIGIT_MISMATCH') return `${what} check digit is ${result.actual}, expected ${result.expected}`;
+  return result.message;
+}
+
+/** 個人番号: 12 ASCII digits with a valid mod-11 check digit. */
+export function IsMyNumber(options?: ValidationOptions): PropertyDecorator {
+  return identifier('isMyNumber', (v) => withoutInput('individual number', validateMyNumber(v)), options);
+}
+
+/** 法人番号: 13 ASCII digits whose FIRST digit is a valid mod-9 check digit. */
+export function IsCorporateNumber(options?: ValidationOptions): PropertyDecorator {
+  return identifier('isCorporateNumber', (v) => withoutInput('corporate number (first digit)', validateCorporateNumber(v)), options);
+}
+
+/** 全国地方公共団体コード: 6 ASCII digits with a valid mod-11 check digit (whether it is in force is checked later). */
+export function IsLocalGovernmentCode(options?: ValidationOptions): PropertyDecorator {
+  return identifier('isLocalGovernmentCode', (v) => withoutInput('local government code', validateLocalGovernmentCode(v)), options);
+}
+
+/** 住民票コード: 11 ASCII digits (its check-digit rule is not public, so only the form is checked). */
+export function IsResidentRecordCode(options?: ValidationOptions): PropertyDecorator {
+  return identifier('isResidentRecordCode', (v) => withoutInput('resident record code', validateResidentRecordCode(v)), options);
+}
+
+/** The 12-digit base of a corporate number (e.g. the commercial registry number), without the check digit. */
+export function IsCorporateNumberBase(options?: ValidationOptions): PropertyDecorator {
+  return identifier(
+    'isCorporateNumberBase',
+    (v) => {
+      return /^[0-9]{12}$/.test(v) ? undefined : 'must be 12 ASCII digits (0-9): the corporate number without its leading check digit';
+    },
+    options,
+  );
+}
+
+/** A path segment that must have the form of a corporate number; its check digit is judged by the handler (422). */
+export function HasCorporateNumberForm(options?: ValidationOptions): PropertyDecorator {
+  return identifier('hasCorporateNumberForm', (v) => (/^[0-9]{13}$/.test(v) ? undefined : 'must be 13 ASCII digits (0-9)'), options);
+}
+
+// C0/C1 controls and line/paragraph separators break the public CSV download.
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/u;
+
+/** Public text (a corporate name or location): not blank, at most `max` code points, no control characters. */
+export function IsPublicText(max: number, options?: ValidationOptions): PropertyDecorator {
+  return ValidateBy(
+    {
+      name: 'isPublicText',
+      validator: {
+        validate: (value: unknown) => typeof value === 'string' && publicTextProblem(value, max) === undefined,
+        defaultMessage: (args) => (typeof args?.value === 'string' ? (publicTextProblem(args.value, max) ?? 'is not valid') : 'must be a string'),
+      },
+    },
+    options,
+  );
+}
+
+function publicTextProblem(value: string, max: number): string | undefined {
+  const text = value.trim();
+  if (text.length === 0) return 'must not be empty or only white space';
+  const length = [...text].length;
+  if (length > max) return `is ${length} characters long; at most ${max} are allowed`;
+  if (CONTROL.test(text)) return 'must not contain control characters or line breaks';
+  return undefined;
+}

@@ -1,0 +1,37 @@
+import { Global, Module, type DynamicModule } from '@nestjs/common';
+import { mkdirSync } from 'node:fs';
+import { SqliteEventStore } from '#ledger';
+import { HubConfig } from './config/hub-config.js';
+import { IdempotencyKeys } from './ledger/idempotency.js';
+import { LedgerLifecycle } from './ledger/ledger-lifecycle.service.js';
+import { CLOCK, EVENT_STORE } from './ledger/tokens.js';
+import { MunicipalityDirectory } from './municipalities/municipality-directory.js';
+import { IdentifierVault } from './vault/identifier-vault.js';
+import { loadOrCreateVaultKeys } from './vault/vault-keys.js';
+
+/** What every feature uses: configuration, the ledger, the vault, the municipality list, the clock. */
+@Global()
+@Module({})
+export class HubCoreModule {
+  static forRoot(config: HubConfig): DynamicModule {
+    return {
+      module: HubCoreModule,
+      providers: [
+        { provide: HubConfig, useValue: config },
+        {
+          provide: EVENT_STORE,
+          useFactory: () => {
+            mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+            return new SqliteEventStore({ path: config.ledgerPath, nodeId: config.nodeId });
+          },
+        },
+        { provide: CLOCK, useValue: () => new Date() },
+        { provide: IdentifierVault, useFactory: () => new IdentifierVault(loadOrCreateVaultKeys(config.keysDir)) },
+        { provide: MunicipalityDirectory, useFactory: () => MunicipalityDirectory.fromFile(config.municipalitiesFile) },
+        LedgerLifecycle,
+        IdempotencyKeys,
+      ],
+      exports: [HubConfig, EVENT_STORE, CLOCK, IdentifierVault, MunicipalityDirectory, LedgerLifecycle, IdempotencyKeys],
+    };
+  }
+}

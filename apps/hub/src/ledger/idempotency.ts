@@ -1,0 +1,81 @@
+import { Injectable } from '@nestjs/common';
+import { canonicalize, type AppendResult, type EventStore, type IdempotencyOptions, type SerialNumber } from '#ledger';
+import { NumberingError } from '#numbering';
+import { IdentifierVault } from '../vault/identifier-vault.js';
+import { hasCode } from './retry.js';
+
+export interface Caller {
+  /** `municipality:<code>`, `operator:<id>`, … */
+  readonly actor: string;
+  readonly correlationId: string;
+  readonly idempotencyKey?: string;
+}
+
+/** A handler's answer and whether it was rebuilt from an earlier append with the same idempotency key. */
+export interface Outcome<T> {
+  readonly value: T;
+  readonly replayed: boolean;
+}
+
+@Injectable()
+export class IdempotencyKeys {
+  constructor(private readonly vault: IdentifierVault) {}
+
+  /**
+   * The ledger's idempotency options for a request: the key scoped by actor, and a digest of the RFC 8785
+   * canonical body. The digest is keyed (HMAC with the blind-index key), not a bare SHA-256: a body holds
+   * an 11-digit resident record code, which a plain hash stored in the log would let anyone brute-force (I4).
+   */
+  scope(caller: Caller, body: Readonly<Record<string, unknown>>): IdempotencyOptions | undefined {
+    if (caller.idempotencyKey === undefined) return undefined;
+    const canonical = canonicalize(body);
+    if (canonical === undefined) throw new TypeError('request body is not JSON');
+    return { key: `${caller.actor}/${caller.idempotencyKey}`, requestDigest: this.vault.digest('idempotency-request', canonical) };
+  }
+}
+
+const PROBE_STREAM = 'hub-idempotency-probe';
+
+/**
+ * The serial of an earlier append made with these idempotency options, if any; throws
+ * IDEMPOTENCY_KEY_REUSED when the key was used with another request digest.
+ *
+ * The port has no lookup by key, so this asks the ledger with an append that can never be written: the
+ * ledger answers a known key (duplicate or reused) before it checks the expected revision, and refuses
+ * the impossible revision otherwise. Nothing is ever appended and no serial is allocated.
+ */
+export async function priorSerial(store: EventStore, idempotency: IdempotencyOptions, correlationId: string): Promise<SerialNumber | undefined> {
+  let result: AppendResult;
+  try {
+    result = await store.append({
+      streamId: PROBE_STREAM,
+      expectedRevision: Number.MAX_SAFE_INTEGER,
+      serial: { allocate: true },
+      events: [{ type: 'IdempotencyProbe', data: {} }],
+      metadata: { actor: 'system:hub', correlationId },
+      idempotency,
+    });
+  } catch (error) {
+    if (hasCode(error, 'WRONG_EXPECTED_REVISION')) return undefined;
+    throw error;
+  }
+  if (result.status !== 'duplicate') throw new Error(`idempotency probe was appended at position ${result.firstPosition}; the ledger broke its contract`);
+  return result.serial;
+}
+
+/**
+ * For a request the domain refused: when it carries an idempotency key that an earlier, successful
+ * request already used, answer that request's outcome instead (a retry after success); else rethrow.
+ */
+export async function replayOrRethrow<T>(
+  error: unknown,
+  store: EventStore,
+  idempotency: IdempotencyOptions | undefined,
+  correlationId: string,
+  replay: (serial: SerialNumber) => Promise<T>,
+): Promise<Outcome<T>> {
+  if (idempotency === undefined || !(error instanceof NumberingError)) throw error;
+  const serial = await priorSerial(store, idempotency, correlationId);
+  if (serial === undefined) throw error;
+  return { value: await replay(serial), replayed: true };
+}

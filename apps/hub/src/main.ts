@@ -1,0 +1,33 @@
+import 'reflect-metadata';
+import { Logger } from '@nestjs/common';
+import { HubConfigError, loadHubConfig } from './config/hub-config.js';
+import { createHubApp } from './hub-app.js';
+
+/** EX_CONFIG (sysexits.h): the configuration is wrong, so restarting will not help. */
+const EXIT_CONFIG = 78;
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    // The one place the environment is read; everything else gets the validated HubConfig.
+    // eslint-disable-next-line no-restricted-syntax -- boot-time read, validated into HubConfig
+    config = loadHubConfig(process.env);
+  } catch (error) {
+    if (error instanceof HubConfigError) {
+      process.stderr.write(`hub: ${error.message}\n`);
+      process.exit(EXIT_CONFIG);
+    }
+    throw error;
+  }
+  const app = await createHubApp(config);
+  // SIGTERM/SIGINT: stop taking requests, then close the ledger (LedgerLifecycle) and exit.
+  app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
+  // listen() runs app.init() first, and with it start-up recovery: no command is taken before it is done.
+  await app.listen({ host: config.host, port: config.port });
+  new Logger('Hub').log(`listening on ${await app.getUrl()} (node ${String(config.nodeId).padStart(2, '0')}, data ${config.dataDir})`);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`hub: failed to start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,80 @@
+import { Inject } from '@nestjs/common';
+import { CommandHandler, EventBus, type ICommandHandler } from '@nestjs/cqrs';
+import type { EventStore, SerialNumber } from '#ledger';
+import { NumberingError, decidePersonNumbering, personNumberingStreamId, type IndividualNumberChangedData, type MyNumber } from '#numbering';
+import { EventsAppended } from '../../ledger/events-appended.event.js';
+import { IdempotencyKeys, replayOrRethrow, type Outcome } from '../../ledger/idempotency.js';
+import { loadStream } from '../../ledger/load-stream.js';
+import { hasCode, withRetries } from '../../ledger/retry.js';
+import { CLOCK, EVENT_STORE, type Clock } from '../../ledger/tokens.js';
+import { MunicipalityDirectory } from '../../municipalities/municipality-directory.js';
+import { IdentifierVault } from '../../vault/identifier-vault.js';
+import { NumberGenerator } from '../number-generator.js';
+import { personNumberingFold } from '../person-numbering.fold.js';
+import { ChangeIndividualNumberCommand, type ChangedIndividualNumber } from './change-individual-number.command.js';
+import { eventOfSerial } from './replay.js';
+
+const ATTEMPTS = 8;
+
+@CommandHandler(ChangeIndividualNumberCommand)
+export class ChangeIndividualNumberHandler implements ICommandHandler<ChangeIndividualNumberCommand> {
+  constructor(
+    @Inject(EVENT_STORE) private readonly store: EventStore,
+    @Inject(CLOCK) private readonly clock: Clock,
+    private readonly vault: IdentifierVault,
+    private readonly municipalities: MunicipalityDirectory,
+    private readonly numbers: NumberGenerator,
+    private readonly idempotencyKeys: IdempotencyKeys,
+    private readonly eventBus: EventBus,
+  ) {}
+
+  async execute(command: ChangeIndividualNumberCommand): Promise<Outcome<ChangedIndividualNumber>> {
+    const { residentRecordCode, municipalityCode, reason, caller } = command;
+    const idempotency = this.idempotencyKeys.scope(caller, { residentRecordCode, municipalityCode, reason });
+    const streamId = personNumberingStreamId(this.vault.digest('resident-record-code', residentRecordCode));
+    try {
+      // The requesting municipality must be one in force (the change decider does not look at it).
+      if (!this.municipalities.has(municipalityCode)) {
+        throw new NumberingError('UNKNOWN_MUNICIPALITY', `municipality ${municipalityCode} is not in the municipality list in force; check the code or update the list`);
+      }
+      // NUMBER_UNCHANGED: the draw hit a number this person held before; draw again like a held claim.
+      return await withRetries(ATTEMPTS, (e) => hasCode(e, 'WRONG_EXPECTED_REVISION', 'CLAIM_CONFLICT', 'NUMBER_UNCHANGED'), async () => {
+        const { state, expectedRevision } = await loadStream(this.store, streamId, personNumberingFold);
+        const number = this.numbers.individualNumber();
+        const changedAt = this.clock().toISOString();
+        const events = decidePersonNumbering(
+          {
+            type: 'ChangeIndividualNumber',
+            data: {
+              reason,
+              number,
+              numberDigest: this.vault.digest('individual-number', number),
+              sealed: this.vault.seal({ individualNumber: number, residentRecordCode }, streamId),
+              changedAt,
+            },
+          },
+          state,
+        );
+        const result = await this.store.append({
+          streamId,
+          expectedRevision,
+          events,
+          serial: { allocate: true },
+          metadata: { actor: caller.actor, correlationId: caller.correlationId },
+          ...(idempotency ? { idempotency } : {}),
+        });
+        if (result.status === 'duplicate') return { value: await this.replay(result.serial), replayed: true };
+        this.eventBus.publish(EventsAppended.of(streamId, result, events.map((e) => e.type)));
+        return { value: { serial: result.serial, individualNumber: number, changedAt }, replayed: false };
+      });
+    } catch (error) {
+      return replayOrRethrow(error, this.store, idempotency, caller.correlationId, (serial) => this.replay(serial));
+    }
+  }
+
+  private async replay(serial: SerialNumber): Promise<ChangedIndividualNumber> {
+    const event = await eventOfSerial<IndividualNumberChangedData>(this.store, serial, 'IndividualNumberChanged');
+    const { individualNumber } = this.vault.unseal(event.data.sealed, event.streamId);
+    return { serial, individualNumber: individualNumber as MyNumber, changedAt: event.data.changedAt };
+  }
+}

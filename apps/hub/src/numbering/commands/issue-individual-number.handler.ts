@@ -1,0 +1,82 @@
+import { Inject } from '@nestjs/common';
+import { CommandHandler, EventBus, type ICommandHandler } from '@nestjs/cqrs';
+import { randomUUID } from 'node:crypto';
+import type { EventStore, SerialNumber } from '#ledger';
+import { decidePersonNumbering, personNumberingStreamId, type IndividualNumberIssuedData, type MyNumber } from '#numbering';
+import { EventsAppended } from '../../ledger/events-appended.event.js';
+import { IdempotencyKeys, replayOrRethrow, type Outcome } from '../../ledger/idempotency.js';
+import { loadStream } from '../../ledger/load-stream.js';
+import { hasCode, withRetries } from '../../ledger/retry.js';
+import { CLOCK, EVENT_STORE, type Clock } from '../../ledger/tokens.js';
+import { MunicipalityDirectory } from '../../municipalities/municipality-directory.js';
+import { IdentifierVault } from '../../vault/identifier-vault.js';
+import { NumberGenerator } from '../number-generator.js';
+import { personNumberingFold } from '../person-numbering.fold.js';
+import { IssueIndividualNumberCommand, type IssuedIndividualNumber } from './issue-individual-number.command.js';
+import { eventOfSerial } from './replay.js';
+
+/** Draws and concurrent writers: a held number (CLAIM_CONFLICT) is drawn again, a moved stream is reloaded. */
+const ATTEMPTS = 8;
+
+@CommandHandler(IssueIndividualNumberCommand)
+export class IssueIndividualNumberHandler implements ICommandHandler<IssueIndividualNumberCommand> {
+  constructor(
+    @Inject(EVENT_STORE) private readonly store: EventStore,
+    @Inject(CLOCK) private readonly clock: Clock,
+    private readonly vault: IdentifierVault,
+    private readonly municipalities: MunicipalityDirectory,
+    private readonly numbers: NumberGenerator,
+    private readonly idempotencyKeys: IdempotencyKeys,
+    private readonly eventBus: EventBus,
+  ) {}
+
+  async execute(command: IssueIndividualNumberCommand): Promise<Outcome<IssuedIndividualNumber>> {
+    const { residentRecordCode, municipalityCode, caller } = command;
+    const idempotency = this.idempotencyKeys.scope(caller, { residentRecordCode, municipalityCode });
+    const streamId = personNumberingStreamId(this.vault.digest('resident-record-code', residentRecordCode));
+    try {
+      return await withRetries(ATTEMPTS, (e) => hasCode(e, 'WRONG_EXPECTED_REVISION', 'CLAIM_CONFLICT'), async () => {
+        const { state, expectedRevision } = await loadStream(this.store, streamId, personNumberingFold);
+        const number = this.numbers.individualNumber();
+        const issuedAt = this.clock().toISOString();
+        const events = decidePersonNumbering(
+          {
+            type: 'IssueIndividualNumber',
+            data: {
+              // The hub's own id for the person: random, never derived from a number, never sent out.
+              subjectId: randomUUID(),
+              municipalityCode,
+              municipalityKnown: this.municipalities.has(municipalityCode),
+              number,
+              numberDigest: this.vault.digest('individual-number', number),
+              residentDigest: this.vault.digest('resident-record-code', residentRecordCode),
+              sealed: this.vault.seal({ individualNumber: number, residentRecordCode }, streamId),
+              issuedAt,
+            },
+          },
+          state,
+        );
+        const result = await this.store.append({
+          streamId,
+          expectedRevision,
+          events,
+          serial: { allocate: true },
+          metadata: { actor: caller.actor, correlationId: caller.correlationId },
+          ...(idempotency ? { idempotency } : {}),
+        });
+        if (result.status === 'duplicate') return { value: await this.replay(result.serial), replayed: true };
+        this.eventBus.publish(EventsAppended.of(streamId, result, events.map((e) => e.type)));
+        return { value: { serial: result.serial, individualNumber: number, issuedAt }, replayed: false };
+      });
+    } catch (error) {
+      return replayOrRethrow(error, this.store, idempotency, caller.correlationId, (serial) => this.replay(serial));
+    }
+  }
+
+  /** The outcome of the original issuance, rebuilt from its events: the number comes from unsealing. */
+  private async replay(serial: SerialNumber): Promise<IssuedIndividualNumber> {
+    const event = await eventOfSerial<IndividualNumberIssuedData>(this.store, serial, 'IndividualNumberIssued');
+    const { individualNumber } = this.vault.unseal(event.data.sealed, event.streamId);
+    return { serial, individualNumber: individualNumber as MyNumber, issuedAt: event.data.issuedAt };
+  }
+}

@@ -1,0 +1,69 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { IsIn, IsOptional } from 'class-validator';
+import { CORPORATE_KINDS, MAX_CORPORATE_TEXT_LENGTH, type CorporateKind, type DesignatedCorporateNumber } from '#numbering';
+import { HasCorporateNumberForm, IsCorporateNumberBase, IsPublicText } from '../../http/identifier.validators.js';
+
+export class DesignateCorporateNumberRequest {
+  @ApiProperty({ description: 'Trade name (商号又は名称), trimmed.', maxLength: MAX_CORPORATE_TEXT_LENGTH, example: '株式会社室蘭製作所' })
+  @IsPublicText(MAX_CORPORATE_TEXT_LENGTH)
+  name!: string;
+
+  @ApiProperty({ description: 'Location of the head office (本店又は主たる事務所の所在地), trimmed.', maxLength: MAX_CORPORATE_TEXT_LENGTH, example: '北海道室蘭市幸町1番2号' })
+  @IsPublicText(MAX_CORPORATE_TEXT_LENGTH)
+  location!: string;
+
+  @ApiProperty({ enum: CORPORATE_KINDS, example: 'stock-company' })
+  @IsIn(CORPORATE_KINDS, { message: `must be one of ${CORPORATE_KINDS.join(', ')}` })
+  kind!: CorporateKind;
+
+  @ApiPropertyOptional({
+    description: 'The 12-digit base (e.g. the commercial registry number, 会社法人等番号) the corporate number is derived from; drawn at random when absent.',
+    pattern: '^[0-9]{12}$',
+    example: '430001012345',
+  })
+  @IsOptional()
+  @IsCorporateNumberBase()
+  registryNumber?: string;
+}
+
+export class DesignatedCorporateNumberResponse {
+  @ApiProperty({ example: '20260401010000000003' })
+  serial!: string;
+
+  @ApiProperty({ description: '法人番号: 13 digits, the first is the check digit.', example: '7430001012345' })
+  corporateNumber!: string;
+
+  @ApiProperty({ format: 'date-time', example: '2026-04-01T00:00:00.000Z' })
+  designatedAt!: string;
+}
+
+export class CorporateNumberParams {
+  @ApiProperty({ description: '法人番号: 13 ASCII digits.', example: '7430001012345' })
+  @HasCorporateNumberForm()
+  number!: string;
+}
+
+export class CorporateNumberResponse {
+  @ApiProperty({ example: '7430001012345' })
+  corporateNumber!: string;
+
+  @ApiProperty({ example: '株式会社室蘭製作所' })
+  name!: string;
+
+  @ApiProperty({ example: '北海道室蘭市幸町1番2号' })
+  location!: string;
+
+  @ApiProperty({ enum: CORPORATE_KINDS, example: 'stock-company' })
+  kind!: CorporateKind;
+
+  @ApiProperty({ format: 'date-time', example: '2026-04-01T00:00:00.000Z' })
+  designatedAt!: string;
+}
+
+export function toDesignatedCorporateNumberResponse(r: { serial: string; corporateNumber: string; designatedAt: string }): DesignatedCorporateNumberResponse {
+  return { serial: r.serial, corporateNumber: r.corporateNumber, designatedAt: r.designatedAt };
+}
+
+export function toCorporateNumberResponse(s: DesignatedCorporateNumber): CorporateNumberResponse {
+  return { corporateNumber: s.corporateNumber, name: s.name, location: s.location, kind: s.kind, designatedAt: s.designatedAt };
+}

@@ -1,0 +1,14 @@
+import { Module } from '@nestjs/common';
+import { ChangeIndividualNumberHandler } from './commands/change-individual-number.handler.js';
+import { DesignateCorporateNumberHandler } from './commands/designate-corporate-number.handler.js';
+import { IssueIndividualNumberHandler } from './commands/issue-individual-number.handler.js';
+import { CorporateNumbersController } from './corporate-numbers.controller.js';
+import { IndividualNumbersController } from './individual-numbers.controller.js';
+import { NumberGenerator } from './number-generator.js';
+import { GetCorporateNumberHandler } from './queries/get-corporate-number.handler.js';
+
+@Module({
+  controllers: [IndividualNumbersController, CorporateNumbersController],
+  providers: [NumberGenerator, IssueIndividualNumberHandler, ChangeIndividualNumberHandler, DesignateCorporateNumberHandler, GetCorporateNumberHandler],
+})
+export class NumberingModule {}

@@ -1,0 +1,192 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectProblem } from './support/problem-assertions.js';
+import { MURORAN, nextResidentRecordCode, startTestHub, type TestHub } from './support/test-hub.js';
+
+const ISSUE = '/v1/individual-numbers';
+
+describe('the HTTP edge', () => {
+  let hub: TestHub;
+  beforeAll(async () => {
+    hub = await startTestHub({ env: { HUB_BODY_LIMIT_BYTES: '2048' } });
+  });
+  afterAll(async () => {
+    await hub.dispose();
+  });
+
+  async function refusedWithoutEffect(request: () => Promise<import('light-my-request').Response>, status: number, code: string) {
+    const before = await hub.head();
+    const res = await request();
+    const problem = expectProblem(res, status, code);
+    expect(await hub.head()).toBe(before);
+    return problem;
+  }
+
+  describe('problem+json for what never reaches a handler', () => {
+    it('400 MALFORMED_JSON for a body that is not JSON', async () => {
+      const problem = await refusedWithoutEffect(
+        () => hub.inject({ method: 'POST', url: ISSUE, headers: { 'content-type': 'application/json' }, payload: '{"residentRecordCode": ' }),
+        400,
+        'MALFORMED_JSON',
+      );
+      expect(problem['instance']).toBe(ISSUE);
+    });
+
+    it('400 MALFORMED_JSON for an empty JSON body, and for __proto__ poisoning', async () => {
+      await refusedWithoutEffect(() => hub.inject({ method: 'POST', url: ISSUE, headers: { 'content-type': 'application/json' }, payload: '' }), 400, 'MALFORMED_JSON');
+      await refusedWithoutEffect(
+        () => hub.inject({ method: 'POST', url: ISSUE, headers: { 'content-type': 'application/json' }, payload: '{"__proto__":{"x":1}}' }),
+        400,
+        'MALFORMED_JSON',
+      );
+    });
+
+    it('400 VALIDATION_FAILED for JSON that is not an object', async () => {
+      const problem = await refusedWithoutEffect(() => hub.post(ISSUE, ['12345678901', MURORAN]), 400, 'VALIDATION_FAILED');
+      expect(problem['errors']).toEqual([{ field: '(body)', message: 'the request body must be a JSON object' }]);
+    });
+
+    it('413 PAYLOAD_TOO_LARGE for a body over HUB_BODY_LIMIT_BYTES', async () => {
+      const problem = await refusedWithoutEffect(
+        () => hub.post(ISSUE, { residentRecordCode: nextResidentRecordCode(), municipalityCode: MURORAN, padding: 'x'.repeat(4096) }),
+        413,
+        'PAYLOAD_TOO_LARGE',
+      );
+      expect(problem['detail']).toBe('the request body exceeds the limit of 2048 bytes');
+    });
+
+    it('415 UNSUPPORTED_MEDIA_TYPE for a body that is not application/json', async () => {
+      for (const contentType of ['text/plain', 'application/x-www-form-urlencoded', 'application/xml']) {
+        const problem = await refusedWithoutEffect(
+          () => hub.inject({ method: 'POST', url: ISSUE, headers: { 'content-type': contentType }, payload: 'residentRecordCode=1' }),
+          415,
+          'UNSUPPORTED_MEDIA_TYPE',
+        );
+        expect(problem['detail']).toContain(contentType);
+      }
+    });
+
+    it('accepts application/json with a charset parameter', async () => {
+      const res = await hub.inject({
+        method: 'POST',
+        url: ISSUE,
+        headers: { 'content-type': 'application/json; charset=utf-8' },
+        payload: JSON.stringify({ residentRecordCode: nextResidentRecordCode(), municipalityCode: MURORAN }),
+      });
+      expect(res.statusCode).toBe(201);
+    });
+
+    it('404 NOT_FOUND for an unknown route, and for a known path with another method', async () => {
+      expect(expectProblem(await hub.get('/v1/nothing-here?x=1'), 404, 'NOT_FOUND')).toMatchObject({ instance: '/v1/nothing-here', detail: 'no route for GET /v1/nothing-here' });
+      await refusedWithoutEffect(() => hub.inject({ method: 'DELETE', url: ISSUE }), 404, 'NOT_FOUND');
+    });
+
+    it('400 for an X-Correlation-Id that is not 1-200 visible ASCII characters, answered with a fresh one', async () => {
+      const res = await hub.get('/health/live', { 'x-correlation-id': 'has space' });
+      expect(expectProblem(res, 400, 'VALIDATION_FAILED')['errors']).toEqual([{ field: 'X-Correlation-Id', message: expect.any(String) }]);
+      expect(res.headers['x-correlation-id']).toMatch(/^[0-9a-f-]{36}$/);
+    });
+  });
+
+  describe('correlation ids', () => {
+    it('echoes the caller\'s id, or makes a fresh UUID, on successes and problems alike', async () => {
+      expect((await hub.get('/health/live', { 'x-correlation-id': 'abc-123' })).headers['x-correlation-id']).toBe('abc-123');
+      const fresh = await hub.get('/health/live');
+      expect(fresh.headers['x-correlation-id']).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      const problem = await hub.get('/nope', { 'x-correlation-id': 'corr-404' });
+      expect(problem.headers['x-correlation-id']).toBe('corr-404');
+      expect(problem.json()).toMatchObject({ correlationId: 'corr-404' });
+    });
+  });
+
+  describe('GET /v1/events', () => {
+    it('pages through the log as stored, with nextPosition and head', async () => {
+      for (let i = 0; i < 3; i++) await hub.post(ISSUE, { residentRecordCode: nextResidentRecordCode(), municipalityCode: MURORAN });
+      const head = await hub.head();
+      const all = await hub.store.readAll();
+      const page1 = await hub.get('/v1/events?from=0&limit=2');
+      expect(page1.statusCode).toBe(200);
+      expect(page1.json()).toEqual({ events: JSON.parse(JSON.stringify(all.slice(0, 2))), nextPosition: 2, head });
+      const page2 = page1.json<{ nextPosition: number }>();
+      const rest = (await hub.get(`/v1/events?from=${page2.nextPosition}&limit=1000`)).json<{ events: { position: number }[]; nextPosition: number }>();
+      expect(rest.events.map((e) => e.position)).toEqual(all.slice(2).map((e) => e.position));
+      expect(rest.nextPosition).toBe(head);
+      expect((await hub.get(`/v1/events?from=${head + 10}`)).json()).toEqual({ events: [], nextPosition: head + 10, head });
+      expect((await hub.get('/v1/events')).json<{ events: unknown[] }>().events).toHaveLength(Math.min(head, 100));
+    });
+
+    it('refuses a bad position or limit with 400 naming the parameter', async () => {
+      for (const [query, field] of [['limit=0', 'limit'], ['limit=1001', 'limit'], ['from=-1', 'from'], ['from=abc', 'from'], ['bogus=1', 'bogus']] as const) {
+        const problem = expectProblem(await hub.get(`/v1/events?${query}`), 400, 'VALIDATION_FAILED');
+        expect(problem['errors']).toEqual([expect.objectContaining({ field })]);
+      }
+    });
+  });
+
+  describe('health', () => {
+    it('live answers 200; ready reports the head, open serials and recovery', async () => {
+      expect((await hub.get('/health/live')).json()).toEqual({ status: 'live' });
+      const ready = await hub.get('/health/ready');
+      expect(ready.statusCode).toBe(200);
+      expect(ready.json()).toEqual({ status: 'ready', head: await hub.head(), openSerials: 0, voidedAtStartup: 0 });
+    });
+  });
+
+  describe('OpenAPI', () => {
+    it('serves Swagger UI at /docs and documents every route with its DTOs and problem answers at /docs/json', async () => {
+      const ui = await hub.get('/docs');
+      expect(ui.statusCode).toBe(200);
+      expect(ui.headers['content-type']).toMatch(/text\/html/);
+      const doc = (await hub.get('/docs/json')).json<{
+        paths: Record<string, Record<string, { responses: Record<string, { content?: Record<string, unknown> }>; parameters?: { name: string }[] }>>;
+        components: { schemas: Record<string, unknown> };
+      }>();
+      expect(Object.keys(doc.paths).sort()).toEqual(
+        ['/health/live', '/health/ready', '/v1/corporate-numbers', '/v1/corporate-numbers/{number}', '/v1/events', '/v1/individual-numbers', '/v1/individual-numbers/changes'].sort(),
+      );
+      const issue = doc.paths['/v1/individual-numbers']!['post']!;
+      expect(Object.keys(issue.responses).sort()).toEqual(['201', '400', '409', '413', '415', '422', '500', '503']);
+      expect(issue.responses['409']!.content).toHaveProperty(['application/problem+json']);
+      expect(issue.parameters?.map((p) => p.name)).toEqual(expect.arrayContaining(['Idempotency-Key', 'X-Correlation-Id']));
+      expect(Object.keys(doc.paths['/v1/corporate-numbers/{number}']!['get']!.responses).sort()).toEqual(['200', '400', '404', '422', '500', '503']);
+      expect(Object.keys(doc.components.schemas)).toEqual(
+        expect.arrayContaining([
+          'IssueIndividualNumberRequest',
+          'IssuedIndividualNumberResponse',
+          'ChangeIndividualNumberRequest',
+          'ChangedIndividualNumberResponse',
+          'DesignateCorporateNumberRequest',
+          'DesignatedCorporateNumberResponse',
+          'CorporateNumberResponse',
+          'EventsPageResponse',
+          'ProblemDto',
+        ]),
+      );
+    });
+  });
+});
+
+describe('unexpected errors', () => {
+  let hub: TestHub;
+  beforeAll(async () => {
+    hub = await startTestHub({
+      numbers: {
+        individualNumber: () => {
+          throw new Error('random source exploded at /srv/hub/secret-path');
+        },
+      },
+    });
+  });
+  afterAll(async () => {
+    await hub.dispose();
+  });
+
+  it('answers 500 INTERNAL without details, logs the error with the correlation id, and appends nothing', async () => {
+    const res = await hub.post(ISSUE, { residentRecordCode: nextResidentRecordCode(), municipalityCode: MURORAN }, { 'x-correlation-id': 'corr-500' });
+    const problem = expectProblem(res, 500, 'INTERNAL');
+    expect(problem['detail']).toBe('an internal error occurred; quote correlation id corr-500 when reporting it');
+    expect(res.body).not.toContain('exploded');
+    expect(res.body).not.toContain('secret-path');
+    expect(hub.logger.lines).toContainEqual({ level: 'error', message: expect.stringMatching(/\[corr-500\].*random source exploded/s) });
+    expect(await hub.head()).toBe(0);
+  });
+});

@@ -1,0 +1,116 @@
+import 'reflect-metadata';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { LoggerService } from '@nestjs/common';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { Test } from '@nestjs/testing';
+import type { InjectOptions, Response } from 'light-my-request';
+import type { EventStore } from '#ledger';
+import { localGovernmentCodeCheckDigit } from '#numbering';
+import { AppModule } from '../../src/app.module.js';
+import { loadHubConfig, type HubConfig } from '../../src/config/hub-config.js';
+import { HUB_APP_OPTIONS, configureHubApp, hubFastifyAdapter } from '../../src/hub-app.js';
+import { EVENT_STORE } from '../../src/ledger/tokens.js';
+import { NumberGenerator } from '../../src/numbering/number-generator.js';
+import { IdentifierVault } from '../../src/vault/identifier-vault.js';
+
+/** Muroran and Sapporo: in schemas/municipalities.json. */
+export const MURORAN = '012050';
+export const SAPPORO = '011002';
+
+/** A local government code with a valid check digit that is not in the municipality list. */
+export function unlistedMunicipality(): string {
+  return `01999${localGovernmentCodeCheckDigit('01999')}`;
+}
+
+let resident = 10_000_000_000;
+/** A fresh 11-digit resident record code. */
+export function nextResidentRecordCode(): string {
+  resident += 7919;
+  return String(resident);
+}
+
+/** Keeps what the app logs, for assertions on error logging. */
+export class CapturingLogger implements LoggerService {
+  readonly lines: { level: string; message: string }[] = [];
+  log(message: unknown): void {
+    this.lines.push({ level: 'log', message: String(message) });
+  }
+  error(message: unknown, ...rest: unknown[]): void {
+    this.lines.push({ level: 'error', message: [message, ...rest].map(String).join(' ') });
+  }
+  warn(message: unknown): void {
+    this.lines.push({ level: 'warn', message: String(message) });
+  }
+  debug(): void {}
+  verbose(): void {}
+}
+
+export interface TestHubOptions {
+  readonly dataDir?: string;
+  readonly env?: Readonly<Record<string, string>>;
+  /** Replaces the random number source. */
+  readonly numbers?: Partial<NumberGenerator>;
+}
+
+export interface TestHub {
+  readonly app: NestFastifyApplication;
+  readonly config: HubConfig;
+  readonly dataDir: string;
+  readonly store: EventStore;
+  readonly vault: IdentifierVault;
+  readonly logger: CapturingLogger;
+  inject(options: InjectOptions): Promise<Response>;
+  post(url: string, body: unknown, headers?: Record<string, string>): Promise<Response>;
+  get(url: string, headers?: Record<string, string>): Promise<Response>;
+  head(): Promise<number>;
+  close(): Promise<void>;
+  /** Closes the app and deletes the data directory. */
+  dispose(): Promise<void>;
+}
+
+/** The hub as main.ts wires it, on a temp-dir SQLite ledger, driven by Fastify inject (no socket). */
+export async function startTestHub(options: TestHubOptions = {}): Promise<TestHub> {
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'hub-int-'));
+  const config = loadHubConfig({ HUB_DATA_DIR: dataDir, ...options.env });
+  let builder = Test.createTestingModule({ imports: [AppModule.forRoot(config)] });
+  if (options.numbers) {
+    const real = new NumberGenerator();
+    builder = builder.overrideProvider(NumberGenerator).useValue({
+      individualNumber: options.numbers.individualNumber ?? (() => real.individualNumber()),
+      corporateNumberBase: options.numbers.corporateNumberBase ?? (() => real.corporateNumberBase()),
+    });
+  }
+  const moduleRef = await builder.compile();
+  const logger = new CapturingLogger();
+  const app = moduleRef.createNestApplication<NestFastifyApplication>(hubFastifyAdapter(config), { ...HUB_APP_OPTIONS, logger });
+  configureHubApp(app, config);
+  await app.init();
+  await app.getHttpAdapter().getInstance().ready();
+  const store = app.get<EventStore>(EVENT_STORE);
+  let closed = false;
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    await app.close();
+  };
+  return {
+    app,
+    config,
+    dataDir,
+    store,
+    vault: app.get(IdentifierVault),
+    logger,
+    inject: (o) => app.inject(o),
+    post: (url, body, headers = {}) =>
+      app.inject({ method: 'POST', url, headers: { 'content-type': 'application/json', ...headers }, payload: JSON.stringify(body) }),
+    get: (url, headers = {}) => app.inject({ method: 'GET', url, headers }),
+    head: () => store.head(),
+    close,
+    dispose: async () => {
+      await close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
