@@ -48,6 +48,7 @@ export abstract class BatchedEventStore implements EventStore {
   abstract serialStatus(serial: SerialNumber): Promise<SerialStatus | undefined>;
   abstract openSerials(): Promise<readonly SerialNumber[]>;
   abstract head(): Promise<number>;
+  abstract idempotentOutcome(key: string): Promise<{ readonly requestDigest: string; readonly result: AppendResult } | undefined>;
   protected abstract closeStorage(): void | Promise<void>;
 
   append(request: AppendRequest): Promise<AppendResult> {

@@ -78,6 +78,11 @@ export interface EventStore {
   serialStatus(serial: SerialNumber): Promise<SerialStatus | undefined>;
   /** Serials allocated but not yet ended, oldest first. */
   openSerials(): Promise<readonly SerialNumber[]>;
+  /**
+   * The outcome of the earlier append made with this idempotency key, if any (with `status: 'duplicate'`),
+   * and the request digest it was made with. Lets a caller recognise a retry without appending.
+   */
+  idempotentOutcome(key: string): Promise<{ readonly requestDigest: string; readonly result: AppendResult } | undefined>;
   /** Number of stored events, i.e. the next position. */
   head(): Promise<number>;
   /** Catch up from `fromPosition`, then follow live appends, until the signal aborts. */

@@ -1,7 +1,7 @@
 import { AppendPlanner, type LedgerIndex, type StoredIdempotency } from './append-planner.js';
 import { BatchedEventStore, type BatchOutcomes } from './batched-event-store.js';
 import type { RecordedEvent } from './envelope.js';
-import type { AppendRequest, ReadAllOptions, ReadStreamOptions, SerialStatus } from './event-store.port.js';
+import type { AppendRequest, AppendResult, ReadAllOptions, ReadStreamOptions, SerialStatus } from './event-store.port.js';
 import { uuidv7 } from './ids.js';
 import type { SerialNumber } from './serial-number.js';
 
@@ -81,6 +81,11 @@ export class InMemoryEventStore extends BatchedEventStore {
 
   async openSerials(): Promise<readonly SerialNumber[]> {
     return [...this.open].sort() as SerialNumber[];
+  }
+
+  async idempotentOutcome(key: string): Promise<{ requestDigest: string; result: AppendResult } | undefined> {
+    const stored = this.keys.get(key);
+    return stored && { requestDigest: stored.requestDigest, result: { ...stored.result, status: 'duplicate' } };
   }
 
   async head(): Promise<number> {

@@ -2,7 +2,7 @@ import Database from 'better-sqlite3';
 import { AppendPlanner, type LedgerIndex, type PlannedEvent, type StoredIdempotency } from './append-planner.js';
 import { BatchedEventStore, type BatchOutcomes } from './batched-event-store.js';
 import type { RecordedEvent } from './envelope.js';
-import type { AppendRequest, ReadAllOptions, ReadStreamOptions, SerialStatus } from './event-store.port.js';
+import type { AppendRequest, AppendResult, ReadAllOptions, ReadStreamOptions, SerialStatus } from './event-store.port.js';
 import { uuidv7 } from './ids.js';
 import { BloomFilter } from './bloom-filter.js';
 import { DeferredKeyIndex, keyHash, type KeyIndexOptions, type WriteOp } from './key-index.js';
@@ -275,6 +275,15 @@ export class SqliteEventStore extends BatchedEventStore {
 
   async head(): Promise<number> {
     return this.durableHead;
+  }
+
+  async idempotentOutcome(key: string): Promise<{ requestDigest: string; result: AppendResult } | undefined> {
+    const stored = this.index.idempotency(key);
+    if (stored === undefined) return undefined;
+    // A key of a batch still committing is answered only once that batch is durable.
+    while (stored.result.lastPosition >= this.durableHead && this.pending.length > 0) await new Promise((r) => setImmediate(r));
+    if (stored.result.lastPosition >= this.durableHead) return undefined;
+    return { requestDigest: stored.requestDigest, result: { ...stored.result, status: 'duplicate' } };
   }
 
   /** Idempotency keys and claims held in memory, not yet in the key tables. */

@@ -209,6 +209,8 @@ export function eventStoreContract(adapter: string, factory: StoreFactory): void
         expect(again).toEqual({ ...first, status: 'duplicate' });
         expect(await store.head()).toBe(1);
         await expect(store.append(keyed('d2'))).rejects.toMatchObject({ code: 'IDEMPOTENCY_KEY_REUSED' });
+        expect(await store.idempotentOutcome('agency:1/k-1')).toEqual({ requestDigest: 'd1', result: { ...first, status: 'duplicate' } });
+        expect(await store.idempotentOutcome('agency:1/never-used')).toBeUndefined();
         expect(await store.head()).toBe(1);
         expect((await store.readAll())[0]!.metadata.idempotency).toEqual({ key: 'agency:1/k-1', requestDigest: 'd1', events: 1 });
       });

@@ -1,8 +1,7 @@
 import { Injectable } from '@nestjs/common';
-import { canonicalize, type AppendResult, type EventStore, type IdempotencyOptions, type SerialNumber } from '#ledger';
+import { canonicalize, IdempotencyKeyReusedError, type EventStore, type IdempotencyOptions, type SerialNumber } from '#ledger';
 import { NumberingError } from '#numbering';
 import { IdentifierVault } from '../vault/identifier-vault.js';
-import { hasCode } from './retry.js';
 
 export interface Caller {
   /** `municipality:<code>`, `operator:<id>`, … */
@@ -34,33 +33,15 @@ export class IdempotencyKeys {
   }
 }
 
-const PROBE_STREAM = 'hub-idempotency-probe';
-
 /**
  * The serial of an earlier append made with these idempotency options, if any; throws
  * IDEMPOTENCY_KEY_REUSED when the key was used with another request digest.
- *
- * The port has no lookup by key, so this asks the ledger with an append that can never be written: the
- * ledger answers a known key (duplicate or reused) before it checks the expected revision, and refuses
- * the impossible revision otherwise. Nothing is ever appended and no serial is allocated.
  */
-export async function priorSerial(store: EventStore, idempotency: IdempotencyOptions, correlationId: string): Promise<SerialNumber | undefined> {
-  let result: AppendResult;
-  try {
-    result = await store.append({
-      streamId: PROBE_STREAM,
-      expectedRevision: Number.MAX_SAFE_INTEGER,
-      serial: { allocate: true },
-      events: [{ type: 'IdempotencyProbe', data: {} }],
-      metadata: { actor: 'system:hub', correlationId },
-      idempotency,
-    });
-  } catch (error) {
-    if (hasCode(error, 'WRONG_EXPECTED_REVISION')) return undefined;
-    throw error;
-  }
-  if (result.status !== 'duplicate') throw new Error(`idempotency probe was appended at position ${result.firstPosition}; the ledger broke its contract`);
-  return result.serial;
+export async function priorSerial(store: EventStore, idempotency: IdempotencyOptions): Promise<SerialNumber | undefined> {
+  const prior = await store.idempotentOutcome(idempotency.key);
+  if (prior === undefined) return undefined;
+  if (prior.requestDigest !== idempotency.requestDigest) throw new IdempotencyKeyReusedError(idempotency.key);
+  return prior.result.serial;
 }
 
 /**
@@ -75,7 +56,7 @@ export async function replayOrRethrow<T>(
   replay: (serial: SerialNumber) => Promise<T>,
 ): Promise<Outcome<T>> {
   if (idempotency === undefined || !(error instanceof NumberingError)) throw error;
-  const serial = await priorSerial(store, idempotency, correlationId);
+  const serial = await priorSerial(store, idempotency);
   if (serial === undefined) throw error;
   return { value: await replay(serial), replayed: true };
 }
