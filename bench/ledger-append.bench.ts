@@ -86,6 +86,6 @@ const baseline = baselineRun(ledger.path, avgBatch);
 rmSync(dir, { recursive: true, force: true });
 const ratio = ledger.perSecond / baseline;
 console.log(`ledger appends (durable, ${WRITERS} writers): ${Math.round(ledger.perSecond).toLocaleString('en')} events/s`);
-console.log(`bare better-sqlite3 batched insert (batches of ${avgBatch}, the ledger's mean group-commit size): ${Math.round(baseline).toLocaleString('en')} rows/s`);
+console.log(`bare better-sqlite3 batched insert (transactions of ${avgBatch} rows, the ledger's mean transaction size): ${Math.round(baseline).toLocaleString('en')} rows/s`);
 console.log(`ratio ${ratio.toFixed(3)} (bar ≥ 0.4), rate bar ≥ 50,000 events/s: ${ratio >= 0.4 && ledger.perSecond >= 50_000 ? 'met' : 'NOT met'}`);
-console.log(JSON.stringify({ bench: 'ledger-append', events: EVENTS, writers: WRITERS, mean_batch: avgBatch, events_per_s: Math.round(ledger.perSecond), baseline_per_s: Math.round(baseline), ratio: Number(ratio.toFixed(3)) }));
+console.log(JSON.stringify({ bench: 'ledger-append', events: EVENTS, writers: WRITERS, mean_transaction: avgBatch, events_per_s: Math.round(ledger.perSecond), baseline_per_s: Math.round(baseline), ratio: Number(ratio.toFixed(3)) }));

@@ -135,6 +135,7 @@ export class AppendPlanner {
           revision += 1;
           const eventId = this.options.newEventId() as EventId;
           eventIds.push(eventId);
+          // One object shape for every event (absent fields are undefined, which the canonical text omits).
           const event: RecordedEvent = {
             eventId,
             type: e.type,
@@ -143,8 +144,8 @@ export class AppendPlanner {
             streamRevision: revision,
             position,
             serial,
-            ...(e.terminal !== undefined ? { terminal: e.terminal } : {}),
-            ...(e.claims !== undefined && e.claims.length > 0 ? { claims: [...e.claims] } : {}),
+            terminal: e.terminal,
+            claims: e.claims !== undefined && e.claims.length > 0 ? e.claims : undefined,
             recordedAt,
             data: e.data,
             metadata: i === 0 ? stampedMetadata : request.metadata,

@@ -14,3 +14,6 @@ export * from './canonical-envelope.js';
 export * from './sqlite-writer.js';
 export * from './key-index.js';
 export * from './bloom-filter.js';
+export * from './tree/tree-tiles.js';
+export * from './tree/checkpoint-event.js';
+export * from './tree/merkle-tree-projection.js';

@@ -80,7 +80,7 @@ interface InFlight {
 export class SqliteEventStore extends BatchedEventStore {
   /** The main thread's connection: reads, and look-ups while planning. */
   readonly db: Database.Database;
-  protected override readonly maxInFlight = 2;
+  protected override readonly maxInFlight = 4;
   private readonly writer: SqliteWriter;
   private readonly planner: AppendPlanner;
   private readonly index: LedgerIndex;
@@ -291,8 +291,13 @@ export class SqliteEventStore extends BatchedEventStore {
     return this.keys.recentCount;
   }
 
-  /** Transactions committed by this instance (group commit makes this far fewer than appends). */
+  /** Transactions committed by the writer (group commit makes this far fewer than appends). */
   get commitCount(): number {
+    return this.writer.transactions;
+  }
+
+  /** Batches planned and committed by this instance (several may share one transaction). */
+  get batchCount(): number {
     return this.commits;
   }
 

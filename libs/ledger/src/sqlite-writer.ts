@@ -40,7 +40,7 @@ function runWrites(writes) {
     for (const row of op.rows) s.run(row);
   }
 }
-const writeBatch = db.transaction((b) => {
+function writeBatch(b) {
   const r = b.rows;
   const streams = r.streams.split('\n');
   const envelopes = r.envelopes.split('\n');
@@ -50,24 +50,41 @@ const writeBatch = db.transaction((b) => {
   for (const o of b.opened) openSerial.run(o[0], o[1]);
   for (const s of b.closed) closeSerial.run(s);
   runWrites(b.writes);
+}
+// Messages that arrive while a transaction commits are written together in the next one (group commit
+// at the writer too): one fsync for all of them. Each still gets its own reply, after that commit.
+const commitAll = db.transaction((messages) => {
+  for (const m of messages) {
+    if (m.type === 'batch') writeBatch(m.batch);
+    else runWrites(m.writes);
+  }
 });
-const writeOnly = db.transaction((writes) => runWrites(writes));
+let queue = [];
+let scheduled = false;
+let transactions = 0;
 let failed = false;
+function drain() {
+  scheduled = false;
+  const messages = queue;
+  queue = [];
+  try {
+    commitAll.immediate(messages);
+    transactions += 1;
+    for (const m of messages) parentPort.postMessage({ type: 'done', id: m.id, transactions });
+  } catch (e) {
+    failed = true;
+    for (const m of messages) parentPort.postMessage({ type: 'failed', id: m.id, code: e && e.code, message: String((e && e.message) || e) });
+  }
+}
 parentPort.on('message', (m) => {
-  if (m.type === 'close') { db.close(); parentPort.postMessage({ type: 'closed' }); return; }
+  if (m.type === 'close') { if (queue.length > 0) drain(); db.close(); parentPort.postMessage({ type: 'closed' }); return; }
   if (m.type === 'resume') { failed = false; return; }
-  if (failed && m.type === 'batch') {
+  if (failed) {
     parentPort.postMessage({ type: 'failed', id: m.id, code: 'EARLIER_BATCH_FAILED', message: 'an earlier batch failed to commit; this one was not written' });
     return;
   }
-  try {
-    if (m.type === 'batch') writeBatch.immediate(m.batch);
-    else writeOnly.immediate(m.writes);
-    parentPort.postMessage({ type: 'done', id: m.id });
-  } catch (e) {
-    if (m.type === 'batch') failed = true;
-    parentPort.postMessage({ type: 'failed', id: m.id, code: e && e.code, message: String((e && e.message) || e) });
-  }
+  queue.push(m);
+  if (!scheduled) { scheduled = true; setImmediate(drain); }
 });
 `;
 
@@ -90,13 +107,20 @@ export class SqliteWriter {
   private readonly worker: Worker;
   private readonly waiting = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
   private nextId = 0;
+  private committed = 0;
+
+  /** Transactions the writer committed (each may hold several batches). */
+  get transactions(): number {
+    return this.committed;
+  }
   private closed?: Promise<void>;
 
   constructor(path: string, synchronous: 'FULL' | 'NORMAL') {
     const driver = createRequire(import.meta.url).resolve('better-sqlite3');
     this.worker = new Worker(WRITER_SOURCE, { eval: true, workerData: { path, synchronous, driver } });
-    this.worker.on('message', (m: { type: string; id?: number; code?: string; message?: string }) => {
+    this.worker.on('message', (m: { type: string; id?: number; code?: string; message?: string; transactions?: number }) => {
       if (m.id === undefined) return;
+      if (m.transactions !== undefined) this.committed = m.transactions;
       const w = this.waiting.get(m.id);
       this.waiting.delete(m.id);
       if (m.type === 'done') w?.resolve();
