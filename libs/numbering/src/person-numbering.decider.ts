@@ -157,7 +157,7 @@ function issue(c: IssueIndividualNumberData, state: PersonNumberingState): Indiv
     case 'numbered':
       throw new NumberingError(
         'RESIDENT_ALREADY_NUMBERED',
-        `this resident already holds an individual number (subject ${state.subjectId}, issued ${state.issuedAt}); use ChangeIndividualNumber to replace it`,
+        `this resident already holds an individual number (issued ${state.issuedAt}); use ChangeIndividualNumber to replace it`,
       );
     default:
       return unreachable(state, 'status');
@@ -214,7 +214,7 @@ function change(c: ChangeIndividualNumberData, state: PersonNumberingState): Ind
   if (c.numberDigest === state.currentNumberDigest || state.previousNumberDigests.includes(c.numberDigest)) {
     throw new NumberingError(
       'NUMBER_UNCHANGED',
-      `the new number was already held by subject ${state.subjectId}; a number is never issued again: generate a fresh one`,
+      `the new number was already held by this resident; a number is never issued again: generate a fresh one`,
     );
   }
   const data: IndividualNumberChangedData = {
