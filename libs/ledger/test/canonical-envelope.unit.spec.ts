@@ -52,16 +52,6 @@ describe('canonical envelope text', () => {
 });
 
 describe('canonicalize', () => {
-  it('writes exactly what the RFC 8785 library writes, for any JSON value', async () => {
-    const { canonicalizeWithLibrary } = await import('#ledger');
-    fc.assert(
-      fc.property(fc.jsonValue(), (value) => {
-        expect(canonicalize(value)).toBe(canonicalizeWithLibrary(value));
-      }),
-      { numRuns: 20_000 },
-    );
-  });
-
   it('sorts keys by UTF-16 code units, integer-like keys included (RFC 8785 §3.2.3)', () => {
     expect(canonicalize({ b: 1, a: { '10': 1, '9': 2, é: 3, z: 4 }, '€': 1, '\u{1F600}': 2 })).toBe(
       '{"a":{"10":1,"9":2,"z":4,"é":3},"b":1,"€":1,"😀":2}',
@@ -69,7 +59,7 @@ describe('canonicalize', () => {
     expect(canonicalize({ n: [1e21, 1e-7, -0, 0.1 + 0.2], u: undefined })).toBe('{"n":[1e+21,1e-7,0,0.30000000000000004]}');
   });
 
-  it('leaves values that are not plain JSON to the library', () => {
+  it('follows toJSON and refuses what is not JSON', () => {
     expect(canonicalize({ at: new Date('2026-11-22T00:00:00Z'), x: 1 })).toBe('{"at":"2026-11-22T00:00:00.000Z","x":1}');
     expect(canonicalize(() => 1)).toBeUndefined();
   });
