@@ -141,7 +141,16 @@ describe('the HTTP edge', () => {
         components: { schemas: Record<string, unknown> };
       }>();
       expect(Object.keys(doc.paths).sort()).toEqual(
-        ['/health/live', '/health/ready', '/v1/corporate-numbers', '/v1/corporate-numbers/{number}', '/v1/events', '/v1/individual-numbers', '/v1/individual-numbers/changes'].sort(),
+        [
+          '/health/live',
+          '/health/ready',
+          '/v1/corporate-numbers',
+          '/v1/corporate-numbers/{number}',
+          '/v1/events',
+          '/v1/individual-numbers',
+          '/v1/individual-numbers/changes',
+          ...['/checkpoint', '/checkpoints/{size}', '/verifier-key', '/proofs/inclusion', '/proofs/consistency', '/entries'].map((p) => `/v1/audit${p}`),
+        ].sort(),
       );
       const issue = doc.paths['/v1/individual-numbers']!['post']!;
       expect(Object.keys(issue.responses).sort()).toEqual(['201', '400', '409', '413', '415', '422', '500', '503']);

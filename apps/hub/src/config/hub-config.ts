@@ -11,6 +11,12 @@ export type HubLogLevel = (typeof LOG_LEVELS)[number];
 
 const MAX_BODY_LIMIT_BYTES = 100 * 1024 * 1024;
 
+export interface CheckpointSettings {
+  readonly everyEvents: number;
+  readonly everyMs: number;
+  readonly origin: string;
+}
+
 /** The hub's configuration, validated once at boot. Nothing else reads the environment. */
 export class HubConfig {
   constructor(
@@ -24,6 +30,8 @@ export class HubConfig {
     readonly logLevel: HubLogLevel,
     /** Absolute path of the municipality list in force. */
     readonly municipalitiesFile: string,
+    /** Signed checkpoints (I3): every N events or T ms, whichever first; origin = signing key name. */
+    readonly checkpoints: CheckpointSettings = { everyEvents: 1000, everyMs: 10_000, origin: `linkage-ledger.example/hub/${String(nodeId).padStart(2, '0')}` },
   ) {}
 
   get ledgerPath(): string {
@@ -86,6 +94,16 @@ class HubEnvironment {
   @IsOptional()
   @IsString()
   HUB_MUNICIPALITIES_FILE?: string;
+
+  @IsIntegerInRange(1, 1_000_000_000)
+  HUB_CHECKPOINT_EVERY_EVENTS = '1000';
+
+  @IsIntegerInRange(10, 86_400_000)
+  HUB_CHECKPOINT_EVERY_MS = '10000';
+
+  @IsOptional()
+  @Matches(/^[\x21-\x2a\x2c-\x7e]{1,200}$/, { message: 'must be 1-200 visible ASCII characters without "+" (it is the signing key name)' })
+  HUB_CHECKPOINT_ORIGIN?: string;
 }
 
 export class HubConfigError extends Error {
@@ -96,7 +114,18 @@ export class HubConfigError extends Error {
   }
 }
 
-const VARIABLES = ['HUB_HOST', 'HUB_PORT', 'HUB_DATA_DIR', 'HUB_NODE_ID', 'HUB_BODY_LIMIT_BYTES', 'HUB_LOG_LEVEL', 'HUB_MUNICIPALITIES_FILE'] as const;
+const VARIABLES = [
+  'HUB_HOST',
+  'HUB_PORT',
+  'HUB_DATA_DIR',
+  'HUB_NODE_ID',
+  'HUB_BODY_LIMIT_BYTES',
+  'HUB_LOG_LEVEL',
+  'HUB_MUNICIPALITIES_FILE',
+  'HUB_CHECKPOINT_EVERY_EVENTS',
+  'HUB_CHECKPOINT_EVERY_MS',
+  'HUB_CHECKPOINT_ORIGIN',
+] as const;
 
 /**
  * Validates the environment once, at boot. Unset or empty variables take their defaults; every bad
@@ -126,6 +155,11 @@ export function loadHubConfig(env: Readonly<Record<string, string | undefined>>,
     Number(raw.HUB_BODY_LIMIT_BYTES),
     raw.HUB_LOG_LEVEL as HubLogLevel,
     municipalitiesFile,
+    {
+      everyEvents: Number(raw.HUB_CHECKPOINT_EVERY_EVENTS),
+      everyMs: Number(raw.HUB_CHECKPOINT_EVERY_MS),
+      origin: raw.HUB_CHECKPOINT_ORIGIN ?? `linkage-ledger.example/hub/${raw.HUB_NODE_ID}`,
+    },
   );
 }
 

@@ -89,6 +89,8 @@ export class MerkleTreeProjection {
     this.stmt = {
       rows: this.source.prepare('SELECT position, envelope FROM events WHERE position >= ? ORDER BY position LIMIT ?').raw(),
       head: this.source.prepare('SELECT max(position) + 1 FROM events').pluck(),
+      envelopes: this.source.prepare('SELECT envelope FROM events WHERE position >= ? ORDER BY position LIMIT ?').pluck(),
+      serialEnvelopes: this.source.prepare('SELECT position, envelope FROM events WHERE serial = ? ORDER BY position'),
       state: this.target.prepare('SELECT size, compact_range, root FROM tree_state WHERE id = 1'),
       saveState: this.target.prepare(
         'INSERT INTO tree_state (id, size, compact_range, root) VALUES (1, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET size = excluded.size, compact_range = excluded.compact_range, root = excluded.root',
@@ -111,6 +113,18 @@ export class MerkleTreeProjection {
   /** Events stored in the log (its head), read now. */
   logHead(): number {
     return (this.stmt.head.get() as number | null) ?? 0;
+  }
+
+  /** Stored envelope texts from `from` (the exact leaf inputs), at most `limit`. */
+  envelopes(from: number, limit: number): string[] {
+    this.checkOpen();
+    return this.stmt.envelopes.all(from, limit) as string[];
+  }
+
+  /** The stored envelope texts of one serial, in position order. */
+  serialEnvelopes(serial: string): { position: number; envelope: string }[] {
+    this.checkOpen();
+    return this.stmt.serialEnvelopes.all(serial) as { position: number; envelope: string }[];
   }
 
   /** Hashes up to `maxEvents` new events and persists the result atomically; returns how many. */

@@ -1,0 +1,66 @@
+import { AuditorError } from './errors.js';
+
+/** Most entries the hub returns per page (GET /v1/audit/entries). */
+export const ENTRIES_PAGE_LIMIT = 10_000;
+
+export interface InclusionProofAnswer {
+  readonly size: number;
+  readonly rootHex: string;
+  readonly proofs: readonly { readonly position: number; readonly serial: string; readonly envelope: string; readonly leafHex: string; readonly proof: readonly string[] }[];
+}
+
+/** The hub's audit endpoints, read over HTTP. Only public, signed or verifiable data comes through here. */
+export class HubClient {
+  private readonly base: string;
+
+  constructor(url: string) {
+    this.base = url.replace(/\/+$/, '');
+  }
+
+  async head(): Promise<number> {
+    const page = await this.json<{ head: number }>(`/v1/audit/entries?from=0&limit=1`);
+    return page.head;
+  }
+
+  /** Raw envelope texts from `from`, at most `limit` (capped by the hub's page size). */
+  async entries(from: number, limit: number): Promise<string[]> {
+    const page = await this.json<{ entries: string[] }>(`/v1/audit/entries?from=${from}&limit=${Math.min(limit, ENTRIES_PAGE_LIMIT)}`);
+    return page.entries;
+  }
+
+  /** The latest signed checkpoint note, or the one of exactly `size`. */
+  async checkpointNote(size?: number): Promise<string> {
+    return this.text(size === undefined ? '/v1/audit/checkpoint' : `/v1/audit/checkpoints/${size}`);
+  }
+
+  async serialProofs(serial: string, size: number): Promise<InclusionProofAnswer> {
+    return this.json<InclusionProofAnswer>(`/v1/audit/proofs/inclusion?serial=${encodeURIComponent(serial)}&size=${size}`);
+  }
+
+  private async json<T>(path: string): Promise<T> {
+    return JSON.parse(await this.text(path)) as T;
+  }
+
+  private async text(path: string): Promise<string> {
+    let res: Response;
+    try {
+      res = await fetch(`${this.base}${path}`);
+    } catch (error) {
+      throw new AuditorError('HUB_UNREACHABLE', `cannot reach the hub at ${this.base}: ${(error as Error).message}`);
+    }
+    const body = await res.text();
+    if (!res.ok) {
+      let detail = body;
+      let code: string | undefined;
+      try {
+        const problem = JSON.parse(body) as { detail?: string; code?: string };
+        detail = problem.detail ?? body;
+        code = problem.code;
+      } catch {
+        // not problem+json: keep the raw body
+      }
+      throw new AuditorError(code === 'SERIAL_UNKNOWN' ? 'SERIAL_UNKNOWN' : 'HUB_UNREACHABLE', `GET ${path} answered ${res.status}${code ? ` ${code}` : ''}: ${detail}`);
+    }
+    return body;
+  }
+}

@@ -1,0 +1,153 @@
+#!/usr/bin/env node
+import { Command, Option } from 'commander';
+import cliProgress from 'cli-progress';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { AuditorError } from './errors.js';
+import { proveSerial, verifyProofBundle } from './prove/proof-bundle.js';
+import { replayTree } from './replay/replay-tree.js';
+import { describeFinding } from './verify/findings.js';
+import { type LogSource, type VerifyReport, verifyLog } from './verify/verify-log.js';
+
+/** Exit codes: 0 verified, 1 the log (or proof) fails verification, 2 the command could not run. */
+const EXIT_FAILED = 1;
+const EXIT_ERROR = 2;
+
+interface SourceOptions {
+  readonly db?: string;
+  readonly hub?: string;
+}
+
+function sourceOf(o: SourceOptions): LogSource {
+  if ((o.db === undefined) === (o.hub === undefined)) throw new AuditorError('SOURCE_UNREADABLE', 'give exactly one of --db <ledger.sqlite> or --hub <url>');
+  return o.db !== undefined ? { kind: 'db', path: o.db } : { kind: 'hub', url: o.hub! };
+}
+
+/** A value given inline, or the contents of the file it names. */
+function textOrFile(value: string): string {
+  return existsSync(value) ? readFileSync(value, 'utf8').trim() : value.trim();
+}
+
+function printReport(report: VerifyReport): void {
+  const out = process.stdout;
+  out.write(`source:      ${report.source}\n`);
+  out.write(`events:      ${report.events}\n`);
+  out.write(`root:        ${report.rootHex ?? '(not computed: the log has a hole)'}\n`);
+  const latest = report.checkpoints.latest;
+  out.write(`checkpoints: ${report.checkpoints.verified} of ${report.checkpoints.seen} verified${latest ? `; latest size ${latest.size} at position ${latest.position}` : ''}\n`);
+  if (report.openSerials.length > 0) out.write(`in flight:   ${report.openSerials.length} serial(s) opened after the last checkpoint, not yet ended (not an error)\n`);
+  out.write(`time:        ${report.seconds.toFixed(2)} s (${Math.round(report.eventsPerSecond)} events/s)\n`);
+  if (report.ok) {
+    out.write('OK: every leaf, root, signature, position, revision and serial checks out\n');
+    return;
+  }
+  out.write(`FAILED: ${report.findingCount} finding(s); the first bad position:\n  ${describeFinding(report.firstFailure!)}\n`);
+  for (const f of report.findings.slice(1, 20)) out.write(`  ${describeFinding(f)}\n`);
+  if (report.findingCount > 20) out.write(`  … and ${report.findingCount - 20} more (see --json)\n`);
+}
+
+async function runVerify(o: SourceOptions & { verifierKey: string; origin?: string; checkpoint?: string[]; json?: boolean; threads?: string }): Promise<number> {
+  const source = sourceOf(o);
+  const bar = process.stderr.isTTY && !o.json ? new cliProgress.SingleBar({ format: 'verify [{bar}] {percentage}% | {value}/{total} events | {rate} events/s | ETA {eta_formatted}', hideCursor: true }, cliProgress.Presets.shades_classic) : undefined;
+  const started = Date.now();
+  let barStarted = false;
+  const report = await verifyLog({
+    source,
+    verifierKey: textOrFile(o.verifierKey),
+    ...(o.origin !== undefined ? { origin: o.origin } : {}),
+    trustedCheckpoints: (o.checkpoint ?? []).map((f) => readFileSync(f, 'utf8')),
+    ...(o.threads !== undefined ? { threads: Number(o.threads) } : {}),
+    onProgress: (done, total) => {
+      if (bar === undefined) return;
+      if (!barStarted) {
+        bar.start(total, 0, { rate: 0 });
+        barStarted = true;
+      }
+      bar.update(done, { rate: Math.round(done / Math.max(0.001, (Date.now() - started) / 1000)) });
+    },
+  });
+  bar?.stop();
+  if (o.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  else printReport(report);
+  return report.ok ? 0 : EXIT_FAILED;
+}
+
+async function runProve(o: SourceOptions & { serial: string; size?: string; out: string; verifierKey?: string }): Promise<number> {
+  const bundle = await proveSerial(sourceOf(o), o.serial, o.size === undefined ? undefined : Number(o.size));
+  // With a key at hand, refuse to write a proof that would not verify.
+  if (o.verifierKey !== undefined) verifyProofBundle(bundle, textOrFile(o.verifierKey));
+  writeFileSync(o.out, `${JSON.stringify(bundle, null, 2)}\n`);
+  process.stdout.write(`wrote ${o.out}: ${bundle.events.length} event(s) of serial ${bundle.serial} against the checkpoint of size ${bundle.size}\n`);
+  return 0;
+}
+
+function runVerifyProof(file: string, o: { verifierKey: string; origin?: string; json?: boolean }): number {
+  let bundle: unknown;
+  try {
+    bundle = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new AuditorError('PROOF_FILE_MALFORMED', `cannot read ${file} as JSON: ${(error as Error).message}`);
+  }
+  const result = verifyProofBundle(bundle, textOrFile(o.verifierKey), o.origin);
+  if (o.json) process.stdout.write(`${JSON.stringify({ ok: true, ...result }, null, 2)}\n`);
+  else {
+    process.stdout.write(`OK: ${result.events.length} event(s) of serial ${result.serial} are in the log of size ${result.size} (root ${result.rootHex}, signed at ${result.timeMs === null ? 'unknown time' : new Date(result.timeMs).toISOString()})\n`);
+    for (const e of result.events) process.stdout.write(`  position ${e.position}: ${e.type}${e.terminal ? ` (${e.terminal})` : ''}\n`);
+  }
+  return 0;
+}
+
+function runReplay(o: { db: string; json?: boolean }): number {
+  const diff = replayTree(o.db);
+  if (o.json) process.stdout.write(`${JSON.stringify({ ok: diff.ok, projections: [diff] }, null, 2)}\n`);
+  else {
+    process.stdout.write(`merkle-tree: rebuilt ${diff.rebuiltSize} of ${diff.liveSize} events; root live ${diff.liveRootHex} rebuilt ${diff.rebuiltRootHex}\n`);
+    process.stdout.write(diff.ok ? 'OK: the rebuilt tree equals the live one\n' : `DIFFERS: ${diff.differingTiles.length} tile(s), ${diff.differingCheckpoints.length} checkpoint(s) differ\n`);
+  }
+  return diff.ok ? 0 : EXIT_FAILED;
+}
+
+export function auditorProgram(): Command {
+  const program = new Command('auditor')
+    .description("The linkage ledger's auditor: verifies the log from its raw events, proves and checks inclusion, replays projections.")
+    .showHelpAfterError();
+  const source = (c: Command) =>
+    c.addOption(new Option('--db <ledger.sqlite>', 'read the log from a ledger file (read-only)').conflicts('hub')).addOption(new Option('--hub <url>', "read the log from a hub's audit endpoints"));
+  source(program.command('verify'))
+    .description('recompute every leaf and checkpoint root, check signatures, consistency, positions, revisions and serials (I1, I2, I3)')
+    .requiredOption('--verifier-key <text|file>', "the hub's verifier key (GET /v1/audit/verifier-key), or a file holding it")
+    .option('--origin <origin>', 'checkpoint origin to accept (default: the verifier key name)')
+    .option('--checkpoint <file...>', 'signed checkpoint notes kept from earlier audits: the log must still hold what they cover')
+    .option('--threads <n>', 'hashing threads (default: one per core)')
+    .option('--json', 'write the report as JSON on stdout')
+    .action(async (o) => process.exit(await runVerify(o)));
+  source(program.command('prove'))
+    .description('write the inclusion proofs of every event of one serial against a signed checkpoint, verifiable offline')
+    .requiredOption('--serial <serial>', 'the 20-digit processing serial number')
+    .option('--size <n>', 'the checkpoint size (default: the first checkpoint covering the serial, or the latest from a hub)')
+    .requiredOption('--out <proof.json>', 'where to write the proof')
+    .option('--verifier-key <text|file>', 'check the proof before writing it')
+    .action(async (o) => process.exit(await runProve(o)));
+  program
+    .command('verify-proof')
+    .description('verify a proof file offline: checkpoint signature, then every inclusion proof')
+    .argument('<proof.json>')
+    .requiredOption('--verifier-key <text|file>', "the hub's verifier key, or a file holding it")
+    .option('--origin <origin>', 'checkpoint origin to accept (default: the verifier key name)')
+    .option('--json', 'write the result as JSON')
+    .action((file: string, o) => process.exit(runVerifyProof(file, o)));
+  program
+    .command('replay')
+    .description('rebuild projections from the log into a fresh store and diff them with the live ones; today: the Merkle tree projection (root, every tile, the checkpoint index)')
+    .requiredOption('--db <ledger.sqlite>', 'the live ledger file')
+    .option('--json', 'write the diff as JSON')
+    .action((o) => process.exit(runReplay(o)));
+  return program;
+}
+
+auditorProgram()
+  .parseAsync(process.argv)
+  .catch((error: unknown) => {
+    const code = error instanceof AuditorError ? error.code : 'INTERNAL';
+    process.stderr.write(`auditor: ${code}: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(error instanceof AuditorError && error.code === 'PROOF_INVALID' ? EXIT_FAILED : EXIT_ERROR);
+  });

@@ -1,0 +1,141 @@
+import Database from 'better-sqlite3';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { hashFromHex, inclusionProof, leafHash, parseVerifierKey, toHex, verifyCheckpoint, verifyInclusion } from '#audit-log';
+import { MerkleTreeProjection, TileTable, tileSubtreeHash } from '#ledger';
+import { AuditorError } from '../errors.js';
+import { HubClient } from '../hub-client.js';
+import type { LogSource } from '../verify/verify-log.js';
+
+export const PROOF_FORMAT = 'linkage-ledger/inclusion-proof/v1';
+
+/** A self-contained, offline-verifiable proof that every event of one serial is in the log. */
+export interface ProofBundle {
+  readonly format: typeof PROOF_FORMAT;
+  readonly serial: string;
+  /** The signed checkpoint note the proofs lead to. */
+  readonly checkpoint: string;
+  readonly size: number;
+  readonly rootHex: string;
+  readonly events: readonly { readonly position: number; readonly envelope: string; readonly leafHex: string; readonly proof: readonly string[] }[];
+}
+
+/**
+ * Builds the bundle for `serial` against a signed checkpoint: the one of exactly `size`, or else the
+ * first checkpoint that covers every event of the serial.
+ */
+export async function proveSerial(source: LogSource, serial: string, size?: number): Promise<ProofBundle> {
+  return source.kind === 'db' ? proveFromFile(source.path, serial, size) : proveFromHub(source.url, serial, size);
+}
+
+async function proveFromHub(url: string, serial: string, size?: number): Promise<ProofBundle> {
+  const hub = new HubClient(url);
+  const note = await hub.checkpointNote(size);
+  const checkpointSize = Number(note.split('\n')[1]);
+  const answer = await hub.serialProofs(serial, checkpointSize);
+  return {
+    format: PROOF_FORMAT,
+    serial,
+    checkpoint: note,
+    size: answer.size,
+    rootHex: answer.rootHex,
+    events: answer.proofs.map((p) => ({ position: p.position, envelope: p.envelope, leafHex: p.leafHex, proof: p.proof })),
+  };
+}
+
+function proveFromFile(path: string, serial: string, size?: number): ProofBundle {
+  const db = new Database(path, { readonly: true, fileMustExist: true });
+  let scratch: string | undefined;
+  try {
+    const events = db.prepare('SELECT position, envelope FROM events WHERE serial = ? ORDER BY position').all(serial) as { position: number; envelope: string }[];
+    if (events.length === 0) throw new AuditorError('SERIAL_UNKNOWN', `the log has no event with serial ${serial}`);
+    const last = events.at(-1)!.position;
+    if (!TileTable.exists(db)) throw new AuditorError('NO_CHECKPOINT', `${path} holds no checkpoints (no tree projection): start the hub on it once, or use --hub`);
+    const row = (
+      size === undefined
+        ? db.prepare('SELECT size, note FROM tree_checkpoints WHERE size > ? ORDER BY size LIMIT 1').get(last)
+        : db.prepare('SELECT size, note FROM tree_checkpoints WHERE size = ?').get(size)
+    ) as { size: number; note: string } | undefined;
+    if (row === undefined) {
+      throw new AuditorError('NO_CHECKPOINT', size === undefined ? `no checkpoint covers position ${last} (the serial's last event) yet; try again after the next checkpoint` : `no checkpoint of size ${size} was signed`);
+    }
+    if (row.size <= last) throw new AuditorError('NO_CHECKPOINT', `the checkpoint of size ${row.size} does not cover position ${last}, the serial's last event`);
+    // The hub's stored tree answers the proofs; when it is short, the tree is rebuilt from the log into a scratch file.
+    const treeSize = (db.prepare('SELECT size FROM tree_state WHERE id = 1').pluck().get() as number | undefined) ?? 0;
+    let subtree: (start: number, end: number) => ReturnType<ReturnType<typeof tileSubtreeHash>>;
+    let tree: MerkleTreeProjection | undefined;
+    if (treeSize >= row.size) {
+      const tiles = new TileTable(db);
+      subtree = tileSubtreeHash(treeSize, (l, i) => tiles.read(l, i));
+    } else {
+      scratch = mkdtempSync(join(tmpdir(), 'auditor-prove-'));
+      tree = new MerkleTreeProjection({ source: path, target: join(scratch, 'tree.sqlite'), stepEvents: 8192 });
+      while (tree.size < row.size && tree.step(Math.min(8192, row.size - tree.size)) > 0);
+      subtree = tree.subtreeHash(tree.size);
+    }
+    const bundle: ProofBundle = {
+      format: PROOF_FORMAT,
+      serial,
+      checkpoint: row.note,
+      size: row.size,
+      rootHex: Buffer.from(row.note.split('\n')[2] ?? '', 'base64').toString('hex'),
+      events: events.map((e) => ({
+        position: e.position,
+        envelope: e.envelope,
+        leafHex: toHex(leafHash(e.envelope)),
+        proof: inclusionProof(e.position, row.size, subtree).map(toHex),
+      })),
+    };
+    tree?.close();
+    return bundle;
+  } finally {
+    db.close();
+    if (scratch !== undefined) rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+export interface ProofVerification {
+  readonly serial: string;
+  readonly size: number;
+  readonly rootHex: string;
+  readonly timeMs: number | null;
+  readonly events: readonly { readonly position: number; readonly type: string; readonly terminal: string | null }[];
+}
+
+/**
+ * Verifies a bundle offline: the checkpoint's signature first, then that each envelope belongs to the
+ * serial at its position, then each inclusion proof against the signed root. Throws PROOF_INVALID.
+ */
+export function verifyProofBundle(bundle: unknown, verifierKeyText: string, origin?: string): ProofVerification {
+  const b = bundle as Partial<ProofBundle>;
+  if (b?.format !== PROOF_FORMAT || typeof b.checkpoint !== 'string' || typeof b.serial !== 'string' || !Array.isArray(b.events)) {
+    throw new AuditorError('PROOF_FILE_MALFORMED', `not a ${PROOF_FORMAT} file (needs format, serial, checkpoint, events)`);
+  }
+  let key;
+  try {
+    key = parseVerifierKey(verifierKeyText.trim());
+  } catch (error) {
+    throw new AuditorError('VERIFIER_KEY_INVALID', `the verifier key is not valid: ${(error as Error).message}`);
+  }
+  const cp = wrap('the checkpoint', () => verifyCheckpoint(b.checkpoint!, key, origin ?? key.name));
+  if (b.events.length === 0) throw new AuditorError('PROOF_INVALID', 'the proof file holds no event');
+  const events = b.events.map((e) => {
+    const envelope = wrap(`the event at position ${e.position}`, () => JSON.parse(e.envelope) as { serial: string; position: number; type: string; terminal?: string });
+    if (envelope.serial !== b.serial || envelope.position !== e.position) {
+      throw new AuditorError('PROOF_INVALID', `the envelope given for position ${e.position} is serial ${envelope.serial} at position ${envelope.position}, not serial ${b.serial} at ${e.position}`);
+    }
+    wrap(`the inclusion proof of position ${e.position}`, () => verifyInclusion(e.position, cp.size, leafHash(e.envelope), e.proof.map((h: string) => hashFromHex(h)), cp.root));
+    return { position: e.position, type: envelope.type, terminal: envelope.terminal ?? null };
+  });
+  return { serial: b.serial, size: cp.size, rootHex: toHex(cp.root), timeMs: cp.timeMs ?? null, events };
+}
+
+function wrap<T>(what: string, f: () => T): T {
+  try {
+    return f();
+  } catch (error) {
+    if (error instanceof AuditorError) throw error;
+    throw new AuditorError('PROOF_INVALID', `${what} does not verify: ${(error as Error).message}`);
+  }
+}

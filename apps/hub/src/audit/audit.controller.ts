@@ -1,0 +1,128 @@
+import { Controller, Get, Param, Query, Res, UseFilters } from '@nestjs/common';
+import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import type { FastifyReply } from 'fastify';
+import { leafHash, toHex } from '#audit-log';
+import type { CheckpointRecord } from '#ledger';
+import { ApiProblems } from '../http/problem.dto.js';
+import { AuditProblem, AuditProblemFilter } from './audit-problem.js';
+import { ConsistencyQuery, EntriesQuery, FormatQuery, InclusionQuery } from './audit.dto.js';
+import { CheckpointSigner } from './checkpoint-signer.service.js';
+import { TreeFollower } from './tree-follower.service.js';
+
+const TEXT = 'text/plain; charset=utf-8';
+
+function checkpointJson(origin: string, c: CheckpointRecord) {
+  return { origin, size: c.size, rootHex: toHex(c.root), timeMs: c.timeMs, position: c.position, note: c.note };
+}
+
+/**
+ * Auditors' and citizens' view of the tamper evidence (I3): signed checkpoints, the verifier key,
+ * inclusion and consistency proofs, and the raw entries they are computed from. Everything here is
+ * public or signed; auditor authentication arrives with agency authentication.
+ */
+@ApiTags('audit')
+@Controller('v1/audit')
+@UseFilters(AuditProblemFilter)
+export class AuditController {
+  constructor(
+    private readonly follower: TreeFollower,
+    private readonly signer: CheckpointSigner,
+  ) {}
+
+  @Get('checkpoint')
+  @ApiOperation({ summary: 'The latest signed checkpoint (C2SP tlog-checkpoint signed note; ?format=json for its fields).' })
+  @ApiProblems('VALIDATION_FAILED', 'INTERNAL')
+  latest(@Query() q: FormatQuery, @Res({ passthrough: true }) reply: FastifyReply): unknown {
+    const c = this.follower.projection.latestCheckpoint();
+    if (c === undefined) throw new AuditProblem('CHECKPOINT_NOT_FOUND', 'no checkpoint has been signed yet; the hub signs one after the first events');
+    return this.answer(c, q, reply);
+  }
+
+  @Get('checkpoints/:size')
+  @ApiOperation({ summary: 'The signed checkpoint of exactly this tree size.' })
+  @ApiProblems('VALIDATION_FAILED', 'INTERNAL')
+  bySize(@Param('size') size: string, @Query() q: FormatQuery, @Res({ passthrough: true }) reply: FastifyReply): unknown {
+    const n = this.size(size, 'size');
+    const c = this.follower.projection.checkpoint(n);
+    if (c === undefined) throw new AuditProblem('CHECKPOINT_NOT_FOUND', `no checkpoint was signed for size ${n}; GET /v1/audit/checkpoint gives the latest`);
+    return this.answer(c, q, reply);
+  }
+
+  @Get('verifier-key')
+  @ApiOperation({ summary: "The checkpoint signer's public key, as a C2SP signed-note verifier key." })
+  verifierKey(@Query() q: FormatQuery, @Res({ passthrough: true }) reply: FastifyReply): unknown {
+    if (q.format === 'json') return { origin: this.signer.origin, verifierKey: this.signer.verifierKey };
+    void reply.header('content-type', TEXT);
+    return `${this.signer.verifierKey}\n`;
+  }
+
+  @Get('proofs/inclusion')
+  @ApiOperation({ summary: 'Inclusion proof of one event (position) or of every event of a serial, against a tree size (default: the latest checkpoint).' })
+  @ApiOkResponse({ description: '{ size, rootHex, proofs: [{ position, serial, envelope, leafHex, proof[] }] }' })
+  @ApiProblems('VALIDATION_FAILED', 'INTERNAL')
+  inclusion(@Query() q: InclusionQuery): unknown {
+    if ((q.position === undefined) === (q.serial === undefined)) throw new AuditProblem('SIZE_OUT_OF_RANGE', 'give exactly one of position or serial');
+    const tree = this.follower.projection;
+    const size = q.size ?? tree.latestCheckpoint()?.size ?? tree.size;
+    this.reached(size);
+    const events =
+      q.position !== undefined
+        ? tree.envelopes(q.position, 1).map((envelope) => ({ position: q.position!, envelope }))
+        : tree.serialEnvelopes(q.serial!);
+    if (q.serial !== undefined && events.length === 0) throw new AuditProblem('SERIAL_UNKNOWN', `no event carries serial ${q.serial}`);
+    const last = events.at(-1)?.position ?? q.position!;
+    if (last >= size || events.length === 0) {
+      throw new AuditProblem('SIZE_OUT_OF_RANGE', `position ${last} is not in a tree of size ${size}; ask for a size above ${last}`, { position: last, size });
+    }
+    return {
+      size,
+      rootHex: toHex(tree.root(size)),
+      proofs: events.map((e) => ({
+        position: e.position,
+        serial: (JSON.parse(e.envelope) as { serial: string }).serial,
+        envelope: e.envelope,
+        leafHex: toHex(leafHash(e.envelope)),
+        proof: tree.inclusionProof(e.position, size).map(toHex),
+      })),
+    };
+  }
+
+  @Get('proofs/consistency')
+  @ApiOperation({ summary: 'Consistency proof between two tree sizes (RFC 9162 §2.1.4).' })
+  @ApiOkResponse({ description: '{ from, to, fromRootHex, toRootHex, proof[] }' })
+  @ApiProblems('VALIDATION_FAILED', 'INTERNAL')
+  consistency(@Query() q: ConsistencyQuery): unknown {
+    if (q.from > q.to) throw new AuditProblem('SIZE_OUT_OF_RANGE', `from (${q.from}) must not exceed to (${q.to})`, { from: q.from, to: q.to });
+    this.reached(q.to);
+    const tree = this.follower.projection;
+    return { from: q.from, to: q.to, fromRootHex: toHex(tree.root(q.from)), toRootHex: toHex(tree.root(q.to)), proof: tree.consistencyProof(q.from, q.to).map(toHex) };
+  }
+
+  @Get('entries')
+  @ApiOperation({ summary: 'Raw stored envelope texts from a position: exactly the Merkle leaf inputs.' })
+  @ApiOkResponse({ description: '{ from, head, entries: string[] }' })
+  @ApiProblems('VALIDATION_FAILED', 'INTERNAL')
+  async entries(@Query() q: EntriesQuery): Promise<unknown> {
+    const tree = this.follower.projection;
+    // Head first: only durable events are listed.
+    const head = tree.logHead();
+    const entries = q.from >= head ? [] : tree.envelopes(q.from, Math.min(q.limit, head - q.from));
+    return { from: q.from, head, entries };
+  }
+
+  private answer(c: CheckpointRecord, q: FormatQuery, reply: FastifyReply): unknown {
+    if (q.format === 'json') return checkpointJson(this.signer.origin, c);
+    void reply.header('content-type', TEXT);
+    return c.note;
+  }
+
+  private size(text: string, what: string): number {
+    if (!/^\d{1,15}$/.test(text)) throw new AuditProblem('SIZE_OUT_OF_RANGE', `${what} must be a non-negative integer, got ${JSON.stringify(text)}`);
+    return Number(text);
+  }
+
+  private reached(size: number): void {
+    const treeSize = this.follower.projection.size;
+    if (size > treeSize) throw new AuditProblem('TREE_SIZE_NOT_REACHED', `the tree covers ${treeSize} events; size ${size} is not reached yet`, { treeSize });
+  }
+}

@@ -1,0 +1,8 @@
+import { Module } from '@nestjs/common';
+import { AuditController } from './audit.controller.js';
+import { CheckpointSigner } from './checkpoint-signer.service.js';
+import { TreeFollower } from './tree-follower.service.js';
+
+/** The audit core at the hub: the tree projection, signed checkpoints and the audit endpoints (I3). */
+@Module({ controllers: [AuditController], providers: [TreeFollower, CheckpointSigner], exports: [TreeFollower, CheckpointSigner] })
+export class AuditModule {}

@@ -1,0 +1,77 @@
+import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { MerkleTreeProjection, type EventStore } from '#ledger';
+import { HubConfig } from '../config/hub-config.js';
+import { EVENT_STORE } from '../ledger/tokens.js';
+
+/** How often the follower looks for newly committed events when it is caught up. */
+const POLL_MS = 20;
+/** Events hashed per step: bounds how long one step holds the event loop (about a millisecond per 500). */
+const STEP_EVENTS = 1024;
+
+/**
+ * Keeps the Merkle tree projection up to date with the log, off the append path: it follows the
+ * durable head in bounded steps, yielding to the event loop between them. The append benchmark never
+ * pays for hashing; proofs and checkpoints are served from here.
+ */
+@Injectable()
+export class TreeFollower implements OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new Logger('MerkleTree');
+  private tree: MerkleTreeProjection | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private readonly listeners: (() => void)[] = [];
+
+  constructor(
+    private readonly config: HubConfig,
+    @Inject(EVENT_STORE) private readonly store: EventStore,
+  ) {}
+
+  /** Opens (or rebuilds) the projection and catches up with the log before the hub takes requests. */
+  async onModuleInit(): Promise<void> {
+    // The store (a dependency) has created the ledger file and its tables by now.
+    this.tree = new MerkleTreeProjection({ source: this.config.ledgerPath, stepEvents: STEP_EVENTS });
+    const started = this.tree.size;
+    while (this.tree.step() > 0) await new Promise((r) => setImmediate(r));
+    if (this.tree.size > started) this.logger.log(`tree caught up from ${started} to ${this.tree.size} events`);
+    this.schedule(0);
+  }
+
+  get projection(): MerkleTreeProjection {
+    if (this.tree === undefined) throw new Error('the tree projection is not open yet');
+    return this.tree;
+  }
+
+  /** Called after every step that hashed events. */
+  onAdvance(listener: () => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** Hashes whatever is committed now (bounded steps); for tests and the signer. */
+  async catchUp(): Promise<number> {
+    const head = await this.store.head();
+    while (this.projection.size < head && this.projection.step() > 0) await new Promise((r) => setImmediate(r));
+    return this.projection.size;
+  }
+
+  private schedule(delay: number): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => void this.tick(), delay);
+  }
+
+  private async tick(): Promise<void> {
+    let hashed = 0;
+    try {
+      if ((await this.store.head()) > this.projection.size) hashed = this.projection.step();
+      if (hashed > 0) for (const l of this.listeners) l();
+    } catch (error) {
+      this.logger.error(`the tree projection could not follow the log: ${(error as Error).message}`);
+    }
+    this.schedule(hashed > 0 ? 0 : POLL_MS);
+  }
+
+  onApplicationShutdown(): void {
+    this.stopped = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.tree?.close();
+  }
+}
