@@ -1,10 +1,10 @@
-import { Controller, Get, Param, Query, Res, UseFilters } from '@nestjs/common';
+import { Controller, Get, Param, Query, Res } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { leafHash, toHex } from '#audit-log';
 import type { CheckpointRecord } from '#ledger';
 import { ApiProblems } from '../http/problem.dto.js';
-import { AuditProblem, AuditProblemFilter } from './audit-problem.js';
+import { HubProblem } from '../http/hub-problem.js';
 import { ConsistencyQuery, EntriesQuery, FormatQuery, InclusionQuery } from './audit.dto.js';
 import { CheckpointSigner } from './checkpoint-signer.service.js';
 import { TreeFollower } from './tree-follower.service.js';
@@ -22,7 +22,6 @@ function checkpointJson(origin: string, c: CheckpointRecord) {
  */
 @ApiTags('audit')
 @Controller('v1/audit')
-@UseFilters(AuditProblemFilter)
 export class AuditController {
   constructor(
     private readonly follower: TreeFollower,
@@ -34,7 +33,7 @@ export class AuditController {
   @ApiProblems('VALIDATION_FAILED', 'INTERNAL')
   latest(@Query() q: FormatQuery, @Res({ passthrough: true }) reply: FastifyReply): unknown {
     const c = this.follower.projection.latestCheckpoint();
-    if (c === undefined) throw new AuditProblem('CHECKPOINT_NOT_FOUND', 'no checkpoint has been signed yet; the hub signs one after the first events');
+    if (c === undefined) throw new HubProblem('CHECKPOINT_NOT_FOUND', 'no checkpoint has been signed yet; the hub signs one after the first events');
     return this.answer(c, q, reply);
   }
 
@@ -44,7 +43,7 @@ export class AuditController {
   bySize(@Param('size') size: string, @Query() q: FormatQuery, @Res({ passthrough: true }) reply: FastifyReply): unknown {
     const n = this.size(size, 'size');
     const c = this.follower.projection.checkpoint(n);
-    if (c === undefined) throw new AuditProblem('CHECKPOINT_NOT_FOUND', `no checkpoint was signed for size ${n}; GET /v1/audit/checkpoint gives the latest`);
+    if (c === undefined) throw new HubProblem('CHECKPOINT_NOT_FOUND', `no checkpoint was signed for size ${n}; GET /v1/audit/checkpoint gives the latest`);
     return this.answer(c, q, reply);
   }
 
@@ -61,7 +60,7 @@ export class AuditController {
   @ApiOkResponse({ description: '{ size, rootHex, proofs: [{ position, serial, envelope, leafHex, proof[] }] }' })
   @ApiProblems('VALIDATION_FAILED', 'INTERNAL')
   inclusion(@Query() q: InclusionQuery): unknown {
-    if ((q.position === undefined) === (q.serial === undefined)) throw new AuditProblem('SIZE_OUT_OF_RANGE', 'give exactly one of position or serial');
+    if ((q.position === undefined) === (q.serial === undefined)) throw new HubProblem('SIZE_OUT_OF_RANGE', 'give exactly one of position or serial');
     const tree = this.follower.projection;
     const size = q.size ?? tree.latestCheckpoint()?.size ?? tree.size;
     this.reached(size);
@@ -69,10 +68,10 @@ export class AuditController {
       q.position !== undefined
         ? tree.envelopes(q.position, 1).map((envelope) => ({ position: q.position!, envelope }))
         : tree.serialEnvelopes(q.serial!);
-    if (q.serial !== undefined && events.length === 0) throw new AuditProblem('SERIAL_UNKNOWN', `no event carries serial ${q.serial}`);
+    if (q.serial !== undefined && events.length === 0) throw new HubProblem('SERIAL_UNKNOWN', `no event carries serial ${q.serial}`);
     const last = events.at(-1)?.position ?? q.position!;
     if (last >= size || events.length === 0) {
-      throw new AuditProblem('SIZE_OUT_OF_RANGE', `position ${last} is not in a tree of size ${size}; ask for a size above ${last}`, { position: last, size });
+      throw new HubProblem('SIZE_OUT_OF_RANGE', `position ${last} is not in a tree of size ${size}; ask for a size above ${last}`, { position: last, size });
     }
     return {
       size,
@@ -92,7 +91,7 @@ export class AuditController {
   @ApiOkResponse({ description: '{ from, to, fromRootHex, toRootHex, proof[] }' })
   @ApiProblems('VALIDATION_FAILED', 'INTERNAL')
   consistency(@Query() q: ConsistencyQuery): unknown {
-    if (q.from > q.to) throw new AuditProblem('SIZE_OUT_OF_RANGE', `from (${q.from}) must not exceed to (${q.to})`, { from: q.from, to: q.to });
+    if (q.from > q.to) throw new HubProblem('SIZE_OUT_OF_RANGE', `from (${q.from}) must not exceed to (${q.to})`, { from: q.from, to: q.to });
     this.reached(q.to);
     const tree = this.follower.projection;
     return { from: q.from, to: q.to, fromRootHex: toHex(tree.root(q.from)), toRootHex: toHex(tree.root(q.to)), proof: tree.consistencyProof(q.from, q.to).map(toHex) };
@@ -117,12 +116,12 @@ export class AuditController {
   }
 
   private size(text: string, what: string): number {
-    if (!/^\d{1,15}$/.test(text)) throw new AuditProblem('SIZE_OUT_OF_RANGE', `${what} must be a non-negative integer, got ${JSON.stringify(text)}`);
+    if (!/^\d{1,15}$/.test(text)) throw new HubProblem('SIZE_OUT_OF_RANGE', `${what} must be a non-negative integer, got ${JSON.stringify(text)}`);
     return Number(text);
   }
 
   private reached(size: number): void {
     const treeSize = this.follower.projection.size;
-    if (size > treeSize) throw new AuditProblem('TREE_SIZE_NOT_REACHED', `the tree covers ${treeSize} events; size ${size} is not reached yet`, { treeSize });
+    if (size > treeSize) throw new HubProblem('TREE_SIZE_NOT_REACHED', `the tree covers ${treeSize} events; size ${size} is not reached yet`, { treeSize });
   }
 }
