@@ -1,0 +1,195 @@
+import fc from 'fast-check';
+import { describe, expect, test } from 'vitest';
+import {
+  agencyCodeDecider,
+  agencyCodeFromRandomBytes,
+  agencyRegistryDecider,
+  authorizationTablesDecider,
+  queryDecider,
+  type AgencyCodeEvent,
+  type AgencyRegistryEvent,
+  type QueryEvent,
+  type QueryStreamEvent,
+  type SubjectId,
+} from '#linkage';
+import { CODE_B, HELLO_WORK, MURORAN, PENSION, TOKENS, facts, policy, rawTable, sha256, x25519Key } from './fixtures.js';
+import { schemaValidator } from './json-schema.js';
+
+const TABLE_SCHEMA = 'schemas/authorization/authorization-table.schema.json';
+const schemaFor = (file: string) => schemaValidator(`schemas/events/${file}.v1.json`, file === 'authorization-table-published' ? [TABLE_SCHEMA] : []);
+const SCHEMAS: Readonly<Record<string, ReturnType<typeof schemaValidator>>> = Object.fromEntries(
+  [
+    ['AgencyRegistered', 'agency-registered'],
+    ['AgencyUpdated', 'agency-updated'],
+    ['AgencyCredentialRotated', 'agency-credential-rotated'],
+    ['AgencyRevoked', 'agency-revoked'],
+    ['AgencyCodeIssued', 'agency-code-issued'],
+    ['AgencyCodeReacquired', 'agency-code-reacquired'],
+    ['AuthorizationTablePublished', 'authorization-table-published'],
+    ['QueryAccepted', 'query-accepted'],
+    ['ProvisionRequested', 'provision-requested'],
+    ['QueryDenied', 'query-denied'],
+    ['ProvisionAnswered', 'provision-answered'],
+    ['ProvisionRefused', 'provision-refused'],
+    ['QueryCompleted', 'query-completed'],
+    ['QueryFailed', 'query-failed'],
+  ].map(([type, file]) => [type!, schemaFor(file!)]),
+);
+
+function expectConforms(event: { readonly type: string; readonly data: unknown }): void {
+  const validate = SCHEMAS[event.type];
+  expect(validate, `a schema for ${event.type}`).toBeDefined();
+  expect(validate!(event.data).errors, event.type).toBe('No errors');
+}
+
+const instant = fc.date({ min: new Date('2019-07-01T00:00:00Z'), max: new Date('2100-01-01T00:00:00Z'), noInvalidDate: true }).map((d) => d.toISOString());
+const text = fc.string({ unit: 'grapheme', minLength: 1, maxLength: 40 }).filter((s) => s.trim() === s && !/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/u.test(s));
+const digest = fc.stringMatching(/^[0-9a-f]{64}$/);
+const key = fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) => Buffer.from(b).toString('base64url'));
+const code = fc.uint8Array({ minLength: 16, maxLength: 16 }).map(agencyCodeFromRandomBytes);
+const subject = fc.uuid({ version: 4 }).map((u) => u as SubjectId);
+const host = fc.stringMatching(/^[a-z][a-z0-9-]{0,20}\.example$/);
+
+describe('linkage event payloads conform to schemas/events/*.v1.json', () => {
+  test('property: the agency registry\'s events', () => {
+    fc.assert(
+      fc.property(text, fc.constantFrom('municipality', 'jasso', 'hello-work'), host, key, digest, digest, instant, text, (name, kind, h, k, d1, d2, at, reason) => {
+        fc.pre(d1 !== d2);
+        const events: AgencyRegistryEvent[] = [];
+        const run = (command: Parameters<typeof agencyRegistryDecider.decide>[0]): void => {
+          const state = events.reduce(agencyRegistryDecider.evolve, agencyRegistryDecider.initialState());
+          events.push(...agencyRegistryDecider.decide(command, state));
+        };
+        run({ type: 'RegisterAgency', data: { agencyId: 'agency-x', name, kind, endpoint: `https://${h}:8443/node`, publicKey: k, credentialDigest: d1, registeredAt: at } });
+        run({ type: 'UpdateAgency', data: { endpoint: `grpcs://${h}:50051`, updatedAt: at } });
+        run({ type: 'RotateAgencyCredential', data: { credentialDigest: d2, rotatedAt: at } });
+        run({ type: 'RevokeAgency', data: { reason, revokedAt: at } });
+        expect(events.map((e) => e.type)).toEqual(['AgencyRegistered', 'AgencyUpdated', 'AgencyCredentialRotated', 'AgencyRevoked']);
+        events.forEach(expectConforms);
+      }),
+    );
+  });
+
+  test('property: AgencyCodeIssued and AgencyCodeReacquired', () => {
+    fc.assert(
+      fc.property(subject, code, fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9._-]{0,30}$/), fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9._-]{0,30}$/), instant, (s, c, a1, a2, at) => {
+        fc.pre(a1 !== a2 && !/^\d{11,12}$/.test(a1) && !/^\d{11,12}$/.test(a2));
+        const base = { subjectId: s, agencyId: PENSION, agency: facts(PENSION, 'pension-service'), candidateCode: c, acquiredAt: at };
+        const issued = agencyCodeDecider.decide({ type: 'AcquireAgencyCode', data: { ...base, acquisitionNumber: a1 } }, agencyCodeDecider.initialState());
+        const state = issued.reduce(agencyCodeDecider.evolve, agencyCodeDecider.initialState());
+        const again: readonly AgencyCodeEvent[] = agencyCodeDecider.decide({ type: 'AcquireAgencyCode', data: { ...base, acquisitionNumber: a2 } }, state);
+        [...issued, ...again].forEach(expectConforms);
+      }),
+    );
+  });
+
+  test('AuthorizationTablePublished embeds a table that conforms to the table schema', () => {
+    const [event] = authorizationTablesDecider.decide(
+      { type: 'PublishAuthorizationTable', data: { table: rawTable(), digest: sha256('t'), publishedAt: '2026-01-10T00:00:00.000Z' } },
+      authorizationTablesDecider.initialState(),
+    );
+    expectConforms(event!);
+    expect(SCHEMAS['AuthorizationTablePublished']!({ ...event!.data, table: { ...event!.data.table, rows: [] } }).valid).toBe(false);
+  });
+
+  test('property: the query lifecycle\'s events, allowed and denied', () => {
+    const p = policy();
+    fc.assert(
+      fc.property(
+        subject,
+        code,
+        digest,
+        fc.option(key, { nil: undefined }),
+        fc.constantFrom('translated', 'unknown-code', 'no-code-at-provider'),
+        fc.constantFrom<[string, 'municipality' | 'hello-work']>([MURORAN, 'municipality'], [HELLO_WORK, 'hello-work']),
+        fc.constantFrom<'answer' | 'refuse' | 'fail'>('answer', 'refuse', 'fail'),
+        instant,
+        fc.option(fc.record({ batchId: fc.uuid(), size: fc.integer({ min: 1, max: 100000 }) }), { nil: undefined }),
+        (s, providerCode, codeDigest, pk, status, [providerId, providerKind], end, at, batch) => {
+          const translation = status === 'translated' ? { status, subjectId: s, providerCode } : status === 'unknown-code' ? { status } : { status, subjectId: s };
+          const submitted = queryDecider.decide(
+            {
+              type: 'SubmitQuery',
+              data: {
+                queryId: 'q-1',
+                requesterAgencyId: PENSION,
+                requester: facts(PENSION, 'pension-service'),
+                presentedCredentialDigest: sha256(TOKENS[PENSION]!),
+                providerAgencyId: providerId,
+                provider: facts(providerId as typeof MURORAN, providerKind),
+                procedureCode: 'pre-twenty-disability-pension-income-check',
+                itemCodes: ['local-tax'],
+                requesterCodeDigest: codeDigest,
+                policy: p,
+                translation,
+                ...(pk === undefined ? {} : { requesterPublicKey: pk }),
+                ...(batch === undefined ? {} : { batch: { batchId: batch.batchId, index: batch.size - 1, size: batch.size } }),
+                submittedAt: at,
+              },
+            },
+            queryDecider.initialState(),
+          );
+          const events: QueryEvent[] = [...submitted];
+          if (submitted[0]?.type === 'QueryAccepted') {
+            const state = submitted.reduce((st, e) => queryDecider.evolve(st, e as QueryStreamEvent), queryDecider.initialState());
+            const ending =
+              end === 'answer'
+                ? { type: 'RecordProvisionAnswer' as const, data: { queryId: 'q-1', providerAgencyId: providerId, answerDigest: codeDigest, answerSize: 2048, encrypted: true, answeredAt: at } }
+                : end === 'refuse'
+                  ? { type: 'RecordProvisionRefusal' as const, data: { queryId: 'q-1', providerAgencyId: providerId, reason: 'NOT_HELD' as const, refusedAt: at } }
+                  : { type: 'FailQuery' as const, data: { queryId: 'q-1', reason: 'PROVIDER_TIMEOUT' as const, failedAt: at } };
+            events.push(...queryDecider.decide(ending, state));
+          }
+          events.forEach(expectConforms);
+        },
+      ),
+    );
+  });
+});
+
+describe('the schemas hold the invariants on their own', () => {
+  const issued = {
+    subjectId: '6f1c2a9e-3b7d-4c10-9e2a-5d8b7c6a4f30',
+    agencyId: MURORAN,
+    agencyKind: 'municipality',
+    code: CODE_B,
+    acquisitionNumber: 'MRN-000001',
+    issuedAt: '2026-04-01T09:00:00.000Z',
+  };
+
+  test('I4: AgencyCodeIssued refuses a My Number or resident record code in any field', () => {
+    expect(SCHEMAS['AgencyCodeIssued']!(issued).valid).toBe(true);
+    expect(SCHEMAS['AgencyCodeIssued']!({ ...issued, acquisitionNumber: '123456789018' }).valid).toBe(false);
+    expect(SCHEMAS['AgencyCodeIssued']!({ ...issued, code: '123456789018' }).valid).toBe(false);
+    expect(SCHEMAS['AgencyCodeIssued']!({ ...issued, subjectId: '12345678901' }).valid).toBe(false);
+    expect(SCHEMAS['AgencyCodeIssued']!({ ...issued, myNumber: '123456789018' }).valid).toBe(false);
+  });
+
+  test('I7: QueryAccepted has no place for the provider\'s code; I5: ProvisionAnswered has none for the answer', () => {
+    const accepted = {
+      queryId: 'q',
+      requesterAgencyId: PENSION,
+      requesterKind: 'pension-service',
+      providerAgencyId: MURORAN,
+      providerKind: 'municipality',
+      procedureCode: 'pre-twenty-disability-pension-income-check',
+      itemCodes: ['local-tax'],
+      tableVersion: 1,
+      subjectId: issued.subjectId,
+      requesterCodeDigest: sha256('x'),
+      acceptedAt: issued.issuedAt,
+    };
+    expect(SCHEMAS['QueryAccepted']!(accepted).valid).toBe(true);
+    expect(SCHEMAS['QueryAccepted']!({ ...accepted, providerCode: CODE_B }).valid).toBe(false);
+    const answered = { queryId: 'q', providerAgencyId: MURORAN, answerDigest: sha256('a'), answerSize: 10, encrypted: false, answeredAt: issued.issuedAt };
+    expect(SCHEMAS['ProvisionAnswered']!(answered).valid).toBe(true);
+    expect(SCHEMAS['ProvisionAnswered']!({ ...answered, answer: 'taxable income 1,234,000' }).valid).toBe(false);
+  });
+
+  test('AgencyRegistered refuses a plaintext token where the digest goes, and an endpoint with user info', () => {
+    const registered = { agencyId: MURORAN, name: '室蘭市', kind: 'municipality', endpoint: 'https://node.muroran.example', publicKey: x25519Key('m'), credentialDigest: sha256('t'), registeredAt: issued.issuedAt };
+    expect(SCHEMAS['AgencyRegistered']!(registered).valid).toBe(true);
+    expect(SCHEMAS['AgencyRegistered']!({ ...registered, credentialDigest: 'token-of-muroran-city' }).valid).toBe(false);
+    expect(SCHEMAS['AgencyRegistered']!({ ...registered, endpoint: 'https://a:b@node.muroran.example' }).valid).toBe(false);
+  });
+});

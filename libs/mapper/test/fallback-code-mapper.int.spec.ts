@@ -1,0 +1,129 @@
+import { randomBytes } from 'node:crypto';
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { InMemoryEventStore } from '#ledger';
+import { FallbackCodeMapper, PendingCodeMapper, RedisCodeMapper, StoreCodeMapper, catchUp, createMapperRedisClient, type MapperHealth } from '#mapper';
+import { MURORAN, PENSION, acquireInStore, population } from './fixtures.js';
+
+/**
+ * "Redis stops" without touching the shared server: the mapper talks to Redis through a TCP proxy on a
+ * port of our own, and the test closes the proxy (every connection dropped, new ones refused).
+ */
+class RedisProxy {
+  #server: Server | undefined;
+  #sockets = new Set<Socket>();
+  port = 0;
+
+  async start(port = this.port): Promise<void> {
+    const server = createServer((client) => {
+      const upstream = connect(6379, '127.0.0.1');
+      for (const s of [client, upstream]) {
+        this.#sockets.add(s);
+        s.on('close', () => this.#sockets.delete(s));
+        s.on('error', () => s.destroy());
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+    this.port = (server.address() as { port: number }).port;
+    this.#server = server;
+  }
+
+  async stop(): Promise<void> {
+    for (const s of this.#sockets) s.destroy();
+    await new Promise<void>((resolve) => this.#server!.close(() => resolve()));
+    this.#server = undefined;
+  }
+}
+
+const proxy = new RedisProxy();
+const PREFIX = `lmt-${process.pid}-${randomBytes(3).toString('hex')}-fallback`;
+const direct = createMapperRedisClient({ url: 'redis://127.0.0.1:6379' });
+
+beforeAll(async () => {
+  await proxy.start();
+  await direct.connect();
+});
+afterAll(async () => {
+  const cleaner = await RedisCodeMapper.open(direct, { prefix: PREFIX, codeBucketBits: 8, subjectBucketBits: 8, slotGroupBits: 2 });
+  await cleaner.drop();
+  await direct.close();
+});
+
+describe('Redis stopped mid-run: the fallback keeps answering from the store (DESIGN §5)', () => {
+  test('batches succeed before, during and after the outage; health reports degraded, then primary again', async () => {
+    const store = new InMemoryEventStore();
+    const people = population(200, [PENSION, MURORAN]);
+    await acquireInStore(store, people);
+    const client = createMapperRedisClient({ url: `redis://127.0.0.1:${proxy.port}`, maxReconnectDelayMs: 100 });
+    client.on('error', () => {}); // reconnection errors are expected while the proxy is down
+    await client.connect();
+    const redis = await RedisCodeMapper.open(client, { prefix: PREFIX, codeBucketBits: 8, subjectBucketBits: 8, slotGroupBits: 2, operationTimeoutMs: 1000 });
+    await catchUp(store, redis);
+    const changes: MapperHealth[] = [];
+    const mapper = new FallbackCodeMapper(redis, new StoreCodeMapper(store), { retryAfterMs: 50, onChange: (h) => changes.push(h) });
+
+    const pension = people.filter((p) => p.agencyId === PENSION);
+    const muroranOf = new Map(people.filter((p) => p.agencyId === MURORAN).map((p) => [p.subjectId, p.code]));
+    const check = async (): Promise<void> => {
+      const got = await mapper.translateMany(PENSION, pension.map((p) => p.code), MURORAN);
+      expect(got.map((t) => (t.status === 'translated' ? t.code : t.status))).toEqual(pension.map((p) => muroranOf.get(p.subjectId)));
+    };
+
+    await check();
+    expect(mapper.health().mode).toBe('primary');
+
+    await proxy.stop();
+    for (let i = 0; i < 5; i++) await check();
+    expect(mapper.health()).toMatchObject({ mode: 'degraded', degraded: true });
+    expect(mapper.health().reason).toMatch(/Redis mapper translate (failed|did not finish)/);
+
+    await proxy.start();
+    let recovered = false;
+    for (let i = 0; i < 100 && !recovered; i++) {
+      await new Promise((r) => setTimeout(r, 60));
+      await check();
+      recovered = mapper.health().mode === 'primary';
+    }
+    expect(recovered).toBe(true);
+    expect(changes.map((c) => c.mode)).toEqual(['degraded', 'primary']);
+    await client.close();
+    await store.close();
+  });
+
+  test('Redis unreachable at boot: the store answers until Redis appears, then Redis does', async () => {
+    const store = new InMemoryEventStore();
+    const people = population(3, [PENSION, MURORAN]);
+    await acquireInStore(store, people);
+    const late = new RedisProxy();
+    const probe = createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+    const port = (probe.address() as { port: number }).port;
+    await new Promise<void>((r) => probe.close(() => r()));
+
+    const client = createMapperRedisClient({ url: `redis://127.0.0.1:${port}`, maxReconnectDelayMs: 50 });
+    client.on('error', () => {});
+    const opening = client.connect().then(async () => {
+      const redis = await RedisCodeMapper.open(client, { prefix: PREFIX, codeBucketBits: 8, subjectBucketBits: 8, slotGroupBits: 2 });
+      await redis.reset();
+      await catchUp(store, redis);
+      return redis;
+    });
+    const primary = new PendingCodeMapper(opening);
+    const mapper = new FallbackCodeMapper(primary, new StoreCodeMapper(store), { retryAfterMs: 20 });
+    const expected = { status: 'translated', subjectId: people[0]!.subjectId, code: people[1]!.code };
+
+    expect(await mapper.translate(PENSION, people[0]!.code, MURORAN)).toEqual(expected);
+    expect(mapper.health()).toMatchObject({ mode: 'degraded', reason: expect.stringMatching(/not open yet/) });
+
+    await late.start(port);
+    await opening;
+    expect(primary.ready).toBe(true);
+    await new Promise((r) => setTimeout(r, 25));
+    expect(await mapper.translate(PENSION, people[0]!.code, MURORAN)).toEqual(expected);
+    expect(mapper.health().mode).toBe('primary');
+    await client.close();
+    await late.stop();
+    await store.close();
+  });
+});

@@ -1,0 +1,148 @@
+import { randomBytes } from 'node:crypto';
+import { RESP_TYPES } from 'redis';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { InMemoryEventStore } from '#ledger';
+import { individualNumberFromRandomBase, personNumberingDecider } from '#numbering';
+import { RedisCodeMapper, catchUp, createMapperRedisClient, follow, rebuildFrom, type RedisCodeMapperOptions } from '#mapper';
+import { agencyCodeFromRandomBytes } from '#linkage';
+import { codeMapperContract } from './code-mapper.contract.js';
+import { MURORAN, PENSION, acquireInStore, asEvents, freshSubject, population } from './fixtures.js';
+
+// Real Redis at 127.0.0.1:6379 (.ci/run starts one). Every test works under its own key prefix and
+// deletes it afterwards; the shared server is never flushed, stopped or reconfigured.
+const REDIS_URL = 'redis://127.0.0.1:6379';
+const client = createMapperRedisClient({ url: REDIS_URL });
+const RUN = `lmt-${process.pid}-${randomBytes(3).toString('hex')}`;
+let counter = 0;
+const prefix = (): string => `${RUN}-${counter++}`;
+const SMALL: RedisCodeMapperOptions = { codeBucketBits: 8, subjectBucketBits: 8, slotGroupBits: 3 };
+
+async function keysOfRun(): Promise<string[]> {
+  const keys: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, batch] = (await client.sendCommand(['SCAN', cursor, 'MATCH', `${RUN}-*`, 'COUNT', '10000'])) as [string, string[]];
+    cursor = next;
+    keys.push(...batch);
+  } while (cursor !== '0');
+  return keys;
+}
+
+async function open(options: RedisCodeMapperOptions = {}): Promise<RedisCodeMapper> {
+  return RedisCodeMapper.open(client, { ...SMALL, prefix: prefix(), ...options });
+}
+
+beforeAll(async () => {
+  await client.connect();
+});
+afterAll(async () => {
+  // Nothing of this run may stay behind.
+  expect(await keysOfRun()).toEqual([]);
+  await client.close();
+});
+
+codeMapperContract('redis', async () => {
+  const mapper = await open();
+  return { mapper, cleanup: () => mapper.drop() };
+}, { propertyRuns: 25 });
+
+// A 64-valued subject tag puts every person under one of 64 tags: every lookup walks the
+// multi-subject records, the path a real tag collision takes.
+codeMapperContract('redis, forced subject tag collisions', async () => {
+  const mapper = await open({ subjectTag: (subject, length) => Buffer.alloc(length, subject[15]! & 63) });
+  return { mapper, cleanup: () => mapper.drop() };
+}, { propertyRuns: 10 });
+
+describe('Redis code mapper', () => {
+  test('codes that share bucket and filter bytes are told apart by the full code', async () => {
+    const mapper = await open();
+    const shared = randomBytes(6);
+    const code = (): ReturnType<typeof agencyCodeFromRandomBytes> => agencyCodeFromRandomBytes(Buffer.concat([shared, randomBytes(10)]));
+    const [s1, s2] = [freshSubject(), freshSubject()];
+    const people = [
+      { subjectId: s1, agencyId: PENSION, code: code() },
+      { subjectId: s2, agencyId: PENSION, code: code() },
+      { subjectId: s1, agencyId: MURORAN, code: code() },
+      { subjectId: s2, agencyId: MURORAN, code: code() },
+    ];
+    await mapper.apply(asEvents(people));
+    expect(await mapper.translateMany(PENSION, [people[0]!.code, people[1]!.code, code()], MURORAN)).toEqual([
+      { status: 'translated', subjectId: s1, code: people[2]!.code },
+      { status: 'translated', subjectId: s2, code: people[3]!.code },
+      { status: 'unknown-code' },
+    ]);
+    await mapper.drop();
+  });
+
+  test('I8: rebuilt from the log, the mapper equals the live one, byte for byte', async () => {
+    const store = new InMemoryEventStore();
+    const live = await open();
+    const controller = new AbortController();
+    const following = follow(store, live, { signal: controller.signal, maxBatch: 50 });
+    for (let i = 0; i < 4; i++) await acquireInStore(store, population(40));
+    const head = (await store.head()) - 1;
+    for (let i = 0; i < 200 && (await live.checkpoint()) < head; i++) await new Promise((r) => setTimeout(r, 10));
+    controller.abort();
+    await following;
+    expect(await live.checkpoint()).toBe(head);
+
+    const rebuilt = await open();
+    await rebuildFrom(store, rebuilt, { pageSize: 333 });
+    expect(await rebuilt.checkpoint()).toBe(head);
+    expect(await rebuilt.entries()).toEqual(await live.entries());
+    expect(await rebuilt.entries()).toHaveLength(640);
+    expect(await rebuilt.dump()).toEqual(await live.dump());
+    await Promise.all([live.drop(), rebuilt.drop(), store.close()]);
+  });
+
+  test('I4: no My Number or resident record code reaches Redis (raw DUMP of every key searched)', async () => {
+    const store = new InMemoryEventStore();
+    const identifiers: string[] = [];
+    const people = population(20, [PENSION, MURORAN]);
+    for (const subjectId of new Set(people.map((p) => p.subjectId))) {
+      const resident = String(10_000_000_000 + Math.floor(Math.random() * 89_999_999_999));
+      const number = individualNumberFromRandomBase(resident.slice(0, 11));
+      identifiers.push(resident, number);
+      const events = personNumberingDecider.decide(
+        {
+          type: 'IssueIndividualNumber',
+          data: { subjectId, municipalityCode: '012050', municipalityKnown: true, number, numberDigest: randomBytes(32).toString('hex'), residentDigest: randomBytes(32).toString('hex'), sealed: { myNumber: randomBytes(24).toString('base64') }, issuedAt: '2026-04-01T09:00:00.000Z' },
+        },
+        personNumberingDecider.initialState(),
+      );
+      await store.append({ streamId: `person-numbering-${subjectId}`, expectedRevision: 'no_stream', serial: { allocate: true }, events, metadata: { actor: 'system:test', correlationId: subjectId } });
+    }
+    await acquireInStore(store, people);
+    const mapper = await open();
+    await catchUp(store, mapper);
+    expect(await mapper.entries()).toHaveLength(people.length);
+    let searched = 0;
+    for (const [key] of await mapper.dump()) {
+      const raw = (await client.sendCommand(['DUMP', `${mapper.layout.prefix}${key}`], { typeMapping: { [RESP_TYPES.BLOB_STRING]: Buffer } })) as Buffer;
+      const text = Buffer.concat([Buffer.from(key), raw]).toString('latin1');
+      for (const id of identifiers) expect(text.includes(id), `${key} holds an identifier`).toBe(false);
+      searched++;
+    }
+    expect(searched).toBeGreaterThan(5);
+    await Promise.all([mapper.drop(), store.close()]);
+  });
+
+  test('refuses data laid out differently: LAYOUT_MISMATCH', async () => {
+    const mapper = await open();
+    await expect(RedisCodeMapper.open(client, { ...SMALL, prefix: mapper.layout.prefix, codeBucketBits: 9 })).rejects.toMatchObject({ code: 'LAYOUT_MISMATCH' });
+    await expect(RedisCodeMapper.open(client, { prefix: 'bad prefix*' })).rejects.toMatchObject({ code: 'LAYOUT_MISMATCH' });
+    await mapper.drop();
+  });
+
+  test('keys carry the slot group as a cluster hash tag; buckets are plain strings of records', async () => {
+    const mapper = await open();
+    await mapper.apply(asEvents(population(50)));
+    const dump = await mapper.dump();
+    const buckets = dump.map(([k]) => k).filter((k) => /^:[cs]\{/.test(k));
+    expect(buckets.length).toBeGreaterThan(10);
+    for (const k of buckets) expect(k).toMatch(/^:[cs]\{[0-9a-z]+\}[0-9a-z]+$/);
+    const sample = `${mapper.layout.prefix}${buckets[0]}`;
+    expect(String(await client.sendCommand(['TYPE', sample]))).toBe('string');
+    await mapper.drop();
+  });
+});
