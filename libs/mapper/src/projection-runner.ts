@@ -28,13 +28,14 @@ export interface FollowOptions {
   readonly signal: AbortSignal;
   /** Most events applied in one batch. Default 1,000. */
   readonly maxBatch?: number;
-  /** Reports a failed batch; following stops after it (the checkpoint says where to resume). */
+  /** Reports a failed batch; following stops at the next event after it (the checkpoint says where to resume). */
   readonly onError?: (error: unknown) => void;
 }
 
 /**
  * Keeps a projection current: catches up, then follows live appends through `subscribe`, applying
- * what arrived meanwhile as one batch. Resolves when the signal aborts (or after a failed batch).
+ * what arrived meanwhile as one batch. Resolves when the signal aborts, or at the first event after a
+ * failed batch (the runner's owner restarts it; the checkpoint says where to resume).
  */
 export async function follow(store: EventStore, projection: CodeMapperProjection, options: FollowOptions): Promise<void> {
   const maxBatch = options.maxBatch ?? 1000;

@@ -53,11 +53,13 @@ export class RedisCodeMapper implements CodeMapper, CodeMapperProjection {
   #ordinals = new Map<string, number>();
   #agencies: string[] = [];
   #checkpoint: number | undefined;
+  readonly #numbering: { readonly c: BucketNumbering; readonly s: BucketNumbering };
 
   private constructor(client: RedisLike, layout: RedisLayout, timeoutMs: number) {
     this.#client = client;
     this.layout = layout;
     this.#timeoutMs = timeoutMs;
+    this.#numbering = { c: new BucketNumbering(layout.codeBucketBits), s: new BucketNumbering(layout.subjectBucketBits) };
   }
 
   /** Opens the mapper on a connected client: checks (or writes) the layout and loads the agency ordinals. */
@@ -105,7 +107,7 @@ export class RedisCodeMapper implements CodeMapper, CodeMapperProjection {
         const tag = layout.tagOf(subject);
         return { subject, tag, bucket: layout.subjectBucketAt(tag, 0) };
       });
-      const buckets = await this.#fetch('s', items.flatMap((i) => (i ? [i.bucket] : [])));
+      const buckets = await this.#fetchMap('s', items.flatMap((i) => (i ? [i.bucket] : [])));
       return items.map((item) => {
         if (!item) return undefined;
         const bucket = buckets.get(item.bucket) ?? null;
@@ -132,17 +134,16 @@ export class RedisCodeMapper implements CodeMapper, CodeMapperProjection {
     const to = toAgencyId === undefined ? -1 : ((await this.#ordinal(toAgencyId)) ?? -1);
     const layout = this.layout;
     const raw = Buffer.allocUnsafe(n * CODE_BYTES);
-    const codeBucketOf = new Int32Array(n).fill(-1);
+    const items: number[] = [];
     const wanted: number[] = [];
     for (let i = 0; i < n; i++) {
       const code = codes[i]!;
       if (!isAgencyCode(code)) continue;
       raw.write(code, i * CODE_BYTES, CODE_BYTES, 'base64url');
-      const b = layout.codeBucketAt(raw, i * CODE_BYTES);
-      codeBucketOf[i] = b;
-      wanted.push(b);
+      items.push(i);
+      wanted.push(layout.codeBucketAt(raw, i * CODE_BYTES));
     }
-    const codeBuckets = await this.#fetch('c', wanted);
+    let codeBuckets: { values: Value[]; slots: Int32Array } | undefined = await this.#fetch('c', wanted);
 
     // Probes: (item, candidate tag). Tags are copied out so that the code buckets can be collected
     // while round 2 is in flight (what survives a scavenge is what costs).
@@ -152,10 +153,9 @@ export class RedisCodeMapper implements CodeMapper, CodeMapperProjection {
     const tagBytes = layout.tagBytes;
     const skip = layout.codeBucketBytes;
     const recordBytes = layout.codeRecordBytes;
-    for (let i = 0; i < n; i++) {
-      const b = codeBucketOf[i]!;
-      if (b < 0) continue;
-      const bucket = codeBuckets.get(b);
+    for (let k = 0; k < items.length; k++) {
+      const i = items[k]!;
+      const bucket = codeBuckets.values[codeBuckets.slots[k]!];
       if (!bucket) continue;
       if (bucket.length % recordBytes !== 0) throw new MapperError('LAYOUT_MISMATCH', `a code bucket of ${bucket.length} bytes is not a list of ${recordBytes}-byte records`);
       const at = i * CODE_BYTES + skip;
@@ -169,14 +169,14 @@ export class RedisCodeMapper implements CodeMapper, CodeMapperProjection {
         probeBucket.push(layout.subjectBucketAt(tags, probe * tagBytes));
       }
     }
-    codeBuckets.clear();
+    codeBuckets = undefined;
     if (probeItem.length === 0) return out;
     const subjectBuckets = await this.#fetch('s', probeBucket);
     const restAt = layout.subjectBucketBytes;
     for (let p = 0; p < probeItem.length; p++) {
       const i = probeItem[p]!;
       if (out[i] !== UNKNOWN) continue;
-      const bucket = subjectBuckets.get(probeBucket[p]!);
+      const bucket = subjectBuckets.values[subjectBuckets.slots[p]!];
       if (!bucket) continue;
       // One pass over the records under this tag: the source code gives the person's index; the
       // person's record and the target code are noted for index 0 (the usual case) on the way.
@@ -210,35 +210,44 @@ export class RedisCodeMapper implements CodeMapper, CodeMapperProjection {
     return out;
   }
 
-  /** Reads whole buckets: one MGET per slot group (all its keys share one cluster slot). */
-  async #fetch(kind: 'c' | 's', buckets: Iterable<number>): Promise<Map<number, Value>> {
+  /**
+   * Reads whole buckets: one MGET per slot group (all its keys share one cluster slot). Answers the
+   * values of the distinct buckets and, per input, the position of its bucket among them.
+   */
+  async #fetch(kind: 'c' | 's', buckets: ArrayLike<number>): Promise<{ readonly values: Value[]; readonly slots: Int32Array }> {
     const layout = this.layout;
+    const { slots, distinct } = this.#numbering[kind].number(buckets);
     const byGroup = new Map<number, number[]>();
-    const seen = new Set<number>();
-    for (const b of buckets) {
-      if (seen.has(b)) continue;
-      seen.add(b);
-      const g = layout.groupOf(b);
+    for (let d = 0; d < distinct.length; d++) {
+      const g = layout.groupOf(distinct[d]!);
       const list = byGroup.get(g);
-      if (list) list.push(b);
-      else byGroup.set(g, [b]);
+      if (list) list.push(d);
+      else byGroup.set(g, [d]);
     }
-    const out = new Map<number, Value>();
+    const values = new Array<Value>(distinct.length).fill(null);
     const requests: Promise<void>[] = [];
     for (const list of byGroup.values()) {
       for (let k = 0; k < list.length; k += KEYS_PER_COMMAND) {
         const chunk = list.length <= KEYS_PER_COMMAND ? list : list.slice(k, k + KEYS_PER_COMMAND);
         const args = ['MGET'];
-        for (const b of chunk) args.push(layout.bucketKey(kind, b));
+        for (const d of chunk) args.push(layout.bucketKey(kind, distinct[d]!));
         requests.push(
           this.#send(args).then((reply) => {
-            const values = reply as Value[];
-            for (let j = 0; j < chunk.length; j++) out.set(chunk[j]!, values[j] ?? null);
+            const got = reply as Value[];
+            for (let j = 0; j < chunk.length; j++) values[chunk[j]!] = got[j] ?? null;
           }),
         );
       }
     }
     await Promise.all(requests);
+    return { values, slots };
+  }
+
+  /** The same read, as bucket → value (the write path folds over it). */
+  async #fetchMap(kind: 'c' | 's', buckets: readonly number[]): Promise<Map<number, Value>> {
+    const { values, slots } = await this.#fetch(kind, buckets);
+    const out = new Map<number, Value>();
+    for (let i = 0; i < buckets.length; i++) out.set(buckets[i]!, values[slots[i]!]!);
     return out;
   }
 
@@ -275,7 +284,8 @@ export class RedisCodeMapper implements CodeMapper, CodeMapperProjection {
       const tag = layout.tagOf(subject);
       return { i, code, subject, tag, sBucket: layout.subjectBucketAt(tag, 0), cBucket: layout.codeBucketAt(code, 0) };
     });
-    const [subjectBuckets, codeBuckets] = await Promise.all([this.#fetch('s', rows.map((r) => r.sBucket)), this.#fetch('c', rows.map((r) => r.cBucket))]);
+    const subjectBuckets = await this.#fetchMap('s', rows.map((r) => r.sBucket));
+    const codeBuckets = await this.#fetchMap('c', rows.map((r) => r.cBucket));
     const changed = { s: new Set<number>(), c: new Set<number>() };
     for (const r of rows) {
       const rest = r.tag.readUInt32BE(layout.subjectBucketBytes);
@@ -482,6 +492,60 @@ export class RedisCodeMapper implements CodeMapper, CodeMapperProjection {
     } finally {
       clearTimeout(timer);
     }
+  }
+}
+
+/**
+ * Numbers the distinct buckets of one batch densely. Bucket spaces up to 2^20 use two typed arrays
+ * stamped with a generation (no clearing, no Map); larger ones a Map. `number` runs synchronously, so
+ * concurrent batches cannot interleave inside it.
+ */
+class BucketNumbering {
+  readonly #stamp: Int32Array | undefined;
+  readonly #slot: Int32Array | undefined;
+  #generation = 0;
+
+  constructor(bits: number) {
+    if (bits <= 20) {
+      this.#stamp = new Int32Array(2 ** bits);
+      this.#slot = new Int32Array(2 ** bits);
+    }
+  }
+
+  number(buckets: ArrayLike<number>): { readonly slots: Int32Array; readonly distinct: number[] } {
+    const slots = new Int32Array(buckets.length);
+    const distinct: number[] = [];
+    const stamp = this.#stamp;
+    const slot = this.#slot;
+    if (stamp && slot) {
+      if (this.#generation === 0x7fffffff) {
+        stamp.fill(0);
+        this.#generation = 0;
+      }
+      const generation = ++this.#generation;
+      for (let i = 0; i < buckets.length; i++) {
+        const b = buckets[i]!;
+        if (stamp[b] !== generation) {
+          stamp[b] = generation;
+          slot[b] = distinct.length;
+          distinct.push(b);
+        }
+        slots[i] = slot[b]!;
+      }
+    } else {
+      const seen = new Map<number, number>();
+      for (let i = 0; i < buckets.length; i++) {
+        const b = buckets[i]!;
+        let d = seen.get(b);
+        if (d === undefined) {
+          d = distinct.length;
+          seen.set(b, d);
+          distinct.push(b);
+        }
+        slots[i] = d;
+      }
+    }
+    return { slots, distinct };
   }
 }
 
