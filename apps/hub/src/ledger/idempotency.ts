@@ -1,7 +1,9 @@
 import { Injectable } from '@nestjs/common';
-import { canonicalize, IdempotencyKeyReusedError, type EventStore, type IdempotencyOptions, type SerialNumber } from '#ledger';
+import type { EventBus } from '@nestjs/cqrs';
+import { canonicalize, IdempotencyKeyReusedError, type AppendResult, type EventStore, type ExpectedRevision, type NewEvent, type IdempotencyOptions, type SerialNumber } from '#ledger';
 import { NumberingError } from '#numbering';
 import { IdentifierVault } from '../vault/identifier-vault.js';
+import { EventsAppended } from './events-appended.event.js';
 
 export interface Caller {
   /** `municipality:<code>`, `operator:<id>`, … */
@@ -52,11 +54,44 @@ export async function replayOrRethrow<T>(
   error: unknown,
   store: EventStore,
   idempotency: IdempotencyOptions | undefined,
-  correlationId: string,
   replay: (serial: SerialNumber) => Promise<T>,
 ): Promise<Outcome<T>> {
   if (idempotency === undefined || !(error instanceof NumberingError)) throw error;
   const serial = await priorSerial(store, idempotency);
   if (serial === undefined) throw error;
   return { value: await replay(serial), replayed: true };
+}
+
+/** A command's decided events, ready to append under a new serial. */
+export interface DecidedAppend {
+  readonly streamId: string;
+  readonly expectedRevision: ExpectedRevision;
+  readonly events: readonly NewEvent[];
+  readonly caller: Caller;
+  readonly idempotency: IdempotencyOptions | undefined;
+}
+
+/**
+ * Appends decided events under a newly allocated serial and publishes them; when the ledger reports the
+ * idempotency key as already used by this same request, answers the original outcome through `replay`.
+ */
+export async function appendDecided<T>(
+  store: EventStore,
+  eventBus: EventBus,
+  append: DecidedAppend,
+  fresh: (result: AppendResult) => T,
+  replay: (serial: SerialNumber) => Promise<T>,
+): Promise<Outcome<T>> {
+  const { streamId, expectedRevision, events, caller, idempotency } = append;
+  const result = await store.append({
+    streamId,
+    expectedRevision,
+    events,
+    serial: { allocate: true },
+    metadata: { actor: caller.actor, correlationId: caller.correlationId },
+    ...(idempotency ? { idempotency } : {}),
+  });
+  if (result.status === 'duplicate') return { value: await replay(result.serial), replayed: true };
+  eventBus.publish(EventsAppended.of(streamId, result, events.map((e) => e.type)));
+  return { value: fresh(result), replayed: false };
 }

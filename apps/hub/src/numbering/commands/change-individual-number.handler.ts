@@ -2,8 +2,7 @@ import { Inject } from '@nestjs/common';
 import { CommandHandler, EventBus, type ICommandHandler } from '@nestjs/cqrs';
 import type { EventStore, SerialNumber } from '#ledger';
 import { NumberingError, decidePersonNumbering, personNumberingStreamId, type IndividualNumberChangedData, type MyNumber } from '#numbering';
-import { EventsAppended } from '../../ledger/events-appended.event.js';
-import { IdempotencyKeys, replayOrRethrow, type Outcome } from '../../ledger/idempotency.js';
+import { appendDecided, IdempotencyKeys, replayOrRethrow, type Outcome } from '../../ledger/idempotency.js';
 import { loadStream } from '../../ledger/load-stream.js';
 import { hasCode, withRetries } from '../../ledger/retry.js';
 import { CLOCK, EVENT_STORE, type Clock } from '../../ledger/tokens.js';
@@ -55,20 +54,16 @@ export class ChangeIndividualNumberHandler implements ICommandHandler<ChangeIndi
           },
           state,
         );
-        const result = await this.store.append({
-          streamId,
-          expectedRevision,
-          events,
-          serial: { allocate: true },
-          metadata: { actor: caller.actor, correlationId: caller.correlationId },
-          ...(idempotency ? { idempotency } : {}),
-        });
-        if (result.status === 'duplicate') return { value: await this.replay(result.serial), replayed: true };
-        this.eventBus.publish(EventsAppended.of(streamId, result, events.map((e) => e.type)));
-        return { value: { serial: result.serial, individualNumber: number, changedAt }, replayed: false };
+        return appendDecided(
+          this.store,
+          this.eventBus,
+          { streamId, expectedRevision, events, caller, idempotency },
+          (result) => ({ serial: result.serial, individualNumber: number, changedAt }),
+          (serial) => this.replay(serial),
+        );
       });
     } catch (error) {
-      return replayOrRethrow(error, this.store, idempotency, caller.correlationId, (serial) => this.replay(serial));
+      return replayOrRethrow(error, this.store, idempotency, (serial) => this.replay(serial));
     }
   }
 

@@ -8,8 +8,7 @@ import {
   type CorporateNumber,
   type CorporateNumberDesignatedData,
 } from '#numbering';
-import { EventsAppended } from '../../ledger/events-appended.event.js';
-import { IdempotencyKeys, replayOrRethrow, type Outcome } from '../../ledger/idempotency.js';
+import { appendDecided, IdempotencyKeys, replayOrRethrow, type Outcome } from '../../ledger/idempotency.js';
 import { loadStream } from '../../ledger/load-stream.js';
 import { hasCode, withRetries } from '../../ledger/retry.js';
 import { CLOCK, EVENT_STORE, type Clock } from '../../ledger/tokens.js';
@@ -44,20 +43,16 @@ export class DesignateCorporateNumberHandler implements ICommandHandler<Designat
         const { state, expectedRevision } = await loadStream(this.store, streamId, corporateNumberFold);
         const designatedAt = this.clock().toISOString();
         const events = decideCorporateNumber({ type: 'DesignateCorporateNumber', data: { corporateNumber, name, location, kind, designatedAt } }, state);
-        const result = await this.store.append({
-          streamId,
-          expectedRevision,
-          events,
-          serial: { allocate: true },
-          metadata: { actor: caller.actor, correlationId: caller.correlationId },
-          ...(idempotency ? { idempotency } : {}),
-        });
-        if (result.status === 'duplicate') return { value: await this.replay(result.serial), replayed: true };
-        this.eventBus.publish(EventsAppended.of(streamId, result, events.map((e) => e.type)));
-        return { value: { serial: result.serial, corporateNumber, designatedAt }, replayed: false };
+        return appendDecided(
+          this.store,
+          this.eventBus,
+          { streamId, expectedRevision, events, caller, idempotency },
+          (result) => ({ serial: result.serial, corporateNumber, designatedAt }),
+          (serial) => this.replay(serial),
+        );
       });
     } catch (error) {
-      return replayOrRethrow(error, this.store, idempotency, caller.correlationId, (serial) => this.replay(serial));
+      return replayOrRethrow(error, this.store, idempotency, (serial) => this.replay(serial));
     }
   }
 

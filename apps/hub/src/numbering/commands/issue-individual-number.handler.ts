@@ -3,8 +3,7 @@ import { CommandHandler, EventBus, type ICommandHandler } from '@nestjs/cqrs';
 import { randomUUID } from 'node:crypto';
 import type { EventStore, SerialNumber } from '#ledger';
 import { decidePersonNumbering, personNumberingStreamId, type IndividualNumberIssuedData, type MyNumber } from '#numbering';
-import { EventsAppended } from '../../ledger/events-appended.event.js';
-import { IdempotencyKeys, replayOrRethrow, type Outcome } from '../../ledger/idempotency.js';
+import { appendDecided, IdempotencyKeys, replayOrRethrow, type Outcome } from '../../ledger/idempotency.js';
 import { loadStream } from '../../ledger/load-stream.js';
 import { hasCode, withRetries } from '../../ledger/retry.js';
 import { CLOCK, EVENT_STORE, type Clock } from '../../ledger/tokens.js';
@@ -56,20 +55,16 @@ export class IssueIndividualNumberHandler implements ICommandHandler<IssueIndivi
           },
           state,
         );
-        const result = await this.store.append({
-          streamId,
-          expectedRevision,
-          events,
-          serial: { allocate: true },
-          metadata: { actor: caller.actor, correlationId: caller.correlationId },
-          ...(idempotency ? { idempotency } : {}),
-        });
-        if (result.status === 'duplicate') return { value: await this.replay(result.serial), replayed: true };
-        this.eventBus.publish(EventsAppended.of(streamId, result, events.map((e) => e.type)));
-        return { value: { serial: result.serial, individualNumber: number, issuedAt }, replayed: false };
+        return appendDecided(
+          this.store,
+          this.eventBus,
+          { streamId, expectedRevision, events, caller, idempotency },
+          (result) => ({ serial: result.serial, individualNumber: number, issuedAt }),
+          (serial) => this.replay(serial),
+        );
       });
     } catch (error) {
-      return replayOrRethrow(error, this.store, idempotency, caller.correlationId, (serial) => this.replay(serial));
+      return replayOrRethrow(error, this.store, idempotency, (serial) => this.replay(serial));
     }
   }
 
