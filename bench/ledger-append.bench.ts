@@ -1,7 +1,7 @@
 /**
  * Durable appends through the ledger versus a bare better-sqlite3 batched insert of the same rows,
  * measured in the same run on the same disk. Last line: one JSON object with the figures.
- *   npm run bench:ledger [-- --events 200000 --writers 64]
+ *   npm run bench:ledger [-- --events 200000 --writers 256]
  */
 import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -12,7 +12,7 @@ import { randomUUID } from 'node:crypto';
 import { LEDGER_DDL, SqliteEventStore, type AppendRequest } from '#ledger';
 
 const { values } = parseArgs({
-  options: { events: { type: 'string', default: '200000' }, writers: { type: 'string', default: '64' } },
+  options: { events: { type: 'string', default: '200000' }, writers: { type: 'string', default: '256' } },
 });
 const EVENTS = Number(values.events);
 const WRITERS = Number(values.writers);

@@ -52,7 +52,3 @@ export class LedgerClosedError extends LedgerError {
     super('the ledger is closed');
   }
 }
-
-export class StorageTamperedError extends LedgerError {
-  readonly code = 'STORAGE_TAMPERED';
-}

@@ -25,7 +25,8 @@ const done = (type = 'Done', data: unknown = {}): NewEvent => ({ type, data, ter
 const step = (type = 'Step', data: unknown = {}): NewEvent => ({ type, data });
 
 /** The behaviour every EventStore adapter MUST have. */
-export function eventStoreContract(adapter: string, factory: StoreFactory): void {
+/** `durable`: the adapter keeps its events across a reopen, so the durability cases apply to it. */
+export function eventStoreContract(adapter: string, factory: StoreFactory, { durable }: { durable: boolean }): void {
   describe(`EventStore contract: ${adapter}`, () => {
     let clock = new Date('2026-11-22T03:00:00.000Z');
     const now = () => clock;
@@ -280,10 +281,10 @@ export function eventStoreContract(adapter: string, factory: StoreFactory): void
       });
     });
 
-    describe('durability', () => {
+    if (durable) describe('durability', () => {
       it('after reopening, every acknowledged event is there and serials continue the daily sequence', async () => {
         const made = await make(7);
-        if (!made.reopen) return;
+        if (!made.reopen) throw new Error(`${adapter} is declared durable but its factory gives no reopen()`);
         const acked = await Promise.all(Array.from({ length: 50 }, (_, i) => made.store.append(opened(`s-${i % 5}`, [done('E', { i })]))));
         const open = await made.store.append(opened('q', [step('Accepted')]));
         const reopened = await made.reopen();

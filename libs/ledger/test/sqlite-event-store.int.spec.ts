@@ -19,4 +19,4 @@ eventStoreContract('sqlite', async ({ nodeId, now }) => {
       return new SqliteEventStore({ path, nodeId, now });
     },
   };
-});
+}, { durable: true });
