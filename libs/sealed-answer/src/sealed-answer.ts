@@ -1,0 +1,106 @@
+import { createPrivateKey, createPublicKey } from 'node:crypto';
+import { Aes256Gcm, CipherSuite, DhkemX25519HkdfSha256, HkdfSha256 } from '@hpke/core';
+import { fromBase64url, toBase64url } from './base64url.js';
+import { SealedAnswerError } from './errors.js';
+
+/** HPKE `info` (RFC 9180 §5.1): binds every sealed answer to this protocol and version. */
+export const ANSWER_INFO = 'linkage-ledger/answer/v1';
+/** Length of the encapsulated key that prefixes every sealed answer (X25519: 32 bytes). */
+export const ENC_LENGTH = 32;
+/** AES-256-GCM tag: a sealed answer is at least enc + tag long. */
+const TAG_LENGTH = 16;
+
+/** An answer key pair; both halves are unpadded base64url of the raw 32-byte X25519 keys, so both store as JSON. */
+export interface AnswerKeyPair {
+  readonly publicKey: string;
+  readonly privateKey: string;
+}
+
+const utf8 = new TextEncoder();
+let cachedSuite: CipherSuite | undefined;
+
+function suite(): CipherSuite {
+  cachedSuite ??= new CipherSuite({ kem: new DhkemX25519HkdfSha256(), kdf: new HkdfSha256(), aead: new Aes256Gcm() });
+  return cachedSuite;
+}
+
+function rawKey(text: string, code: 'INVALID_PUBLIC_KEY' | 'INVALID_PRIVATE_KEY'): Uint8Array {
+  const bytes = typeof text === 'string' ? fromBase64url(text) : undefined;
+  if (bytes?.length !== 32) {
+    const which = code === 'INVALID_PUBLIC_KEY' ? 'public' : 'private';
+    throw new SealedAnswerError(code, `the ${which} answer key must be 43 characters of unpadded base64url (a raw 32-byte X25519 key)`);
+  }
+  return bytes;
+}
+
+function serialBytes(serial: string): Uint8Array {
+  if (typeof serial !== 'string' || serial.length === 0) {
+    throw new SealedAnswerError('INVALID_SERIAL', 'the processing serial number (the answer\'s associated data) must be a non-empty string');
+  }
+  return utf8.encode(serial);
+}
+
+/** A fresh X25519 key pair from the platform CSPRNG. */
+export async function generateAnswerKeyPair(): Promise<AnswerKeyPair> {
+  const kem = suite().kem;
+  const pair = await kem.generateKeyPair();
+  const publicKey = new Uint8Array(await kem.serializePublicKey(pair.publicKey));
+  const privateKey = new Uint8Array(await kem.serializePrivateKey(pair.privateKey));
+  return { publicKey: toBase64url(publicKey), privateKey: toBase64url(privateKey) };
+}
+
+/** The public half of a stored private key (to print it again, or check a stored pair). */
+export function answerPublicKeyOf(privateKey: string): string {
+  const d = toBase64url(rawKey(privateKey, 'INVALID_PRIVATE_KEY'));
+  try {
+    const jwk = createPublicKey(createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', d, x: '' }, format: 'jwk' })).export({ format: 'jwk' });
+    return String(jwk.x);
+  } catch {
+    throw new SealedAnswerError('INVALID_PRIVATE_KEY', 'the private answer key is not a usable X25519 key');
+  }
+}
+
+/**
+ * Seals `plaintext` to the recipient's X25519 key (HPKE base mode, RFC 9180), with the serial as
+ * associated data so that an answer cannot be replayed under another query. Returns enc ‖ ciphertext.
+ */
+export async function sealAnswer(plaintext: Uint8Array, recipientPublicKey: string, serial: string): Promise<Uint8Array> {
+  const aad = serialBytes(serial);
+  const s = suite();
+  let recipient: CryptoKey;
+  try {
+    recipient = await s.kem.deserializePublicKey(rawKey(recipientPublicKey, 'INVALID_PUBLIC_KEY'));
+  } catch (error) {
+    if (error instanceof SealedAnswerError) throw error;
+    throw new SealedAnswerError('INVALID_PUBLIC_KEY', 'the public answer key is not a usable X25519 key');
+  }
+  const { ct, enc } = await s.seal({ recipientPublicKey: recipient, info: utf8.encode(ANSWER_INFO) }, plaintext, aad);
+  const out = new Uint8Array(enc.byteLength + ct.byteLength);
+  out.set(new Uint8Array(enc), 0);
+  out.set(new Uint8Array(ct), enc.byteLength);
+  return out;
+}
+
+/**
+ * Opens a sealed answer with the recipient's private key. Any changed byte, another serial or another
+ * key fails the same way (ANSWER_DECRYPTION_FAILED): the caller MUST NOT learn which.
+ */
+export async function openAnswer(sealed: Uint8Array, privateKey: string, serial: string): Promise<Uint8Array> {
+  const aad = serialBytes(serial);
+  const s = suite();
+  const key = await s.kem.deserializePrivateKey(rawKey(privateKey, 'INVALID_PRIVATE_KEY')).catch(() => {
+    throw new SealedAnswerError('INVALID_PRIVATE_KEY', 'the private answer key is not a usable X25519 key');
+  });
+  if (!(sealed instanceof Uint8Array) || sealed.length < ENC_LENGTH + TAG_LENGTH) {
+    throw new SealedAnswerError('ANSWER_DECRYPTION_FAILED', `a sealed answer is at least ${ENC_LENGTH + TAG_LENGTH} bytes; this one cannot be opened`);
+  }
+  try {
+    const pt = await s.open({ recipientKey: key, enc: sealed.slice(0, ENC_LENGTH), info: utf8.encode(ANSWER_INFO) }, sealed.slice(ENC_LENGTH), aad);
+    return new Uint8Array(pt);
+  } catch {
+    throw new SealedAnswerError(
+      'ANSWER_DECRYPTION_FAILED',
+      'the answer cannot be opened: it was changed in transit, sealed for another key, or sealed under another serial',
+    );
+  }
+}

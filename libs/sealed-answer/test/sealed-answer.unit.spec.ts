@@ -1,0 +1,89 @@
+import { describe, expect, test } from 'vitest';
+import { isX25519PublicKey } from '#linkage';
+import { ENC_LENGTH, SealedAnswerError, answerPublicKeyOf, fromBase64url, generateAnswerKeyPair, openAnswer, sealAnswer, toBase64url } from '#sealed-answer';
+
+const SERIAL = '20261129010000000042';
+const answer = new TextEncoder().encode(JSON.stringify({ items: { 'local-tax': { fiscalYear: 2026, taxableIncome: 3_120_000 } } }));
+
+describe('answer keys', () => {
+  test('the public key is 43 characters of base64url (raw 32 bytes) and passes isX25519PublicKey', async () => {
+    const pair = await generateAnswerKeyPair();
+    expect(pair.publicKey).toHaveLength(43);
+    expect(fromBase64url(pair.publicKey)).toHaveLength(32);
+    expect(isX25519PublicKey(pair.publicKey)).toBe(true);
+    expect(fromBase64url(pair.privateKey)).toHaveLength(32);
+  });
+
+  test('the stored private key gives back its public half', async () => {
+    const pair = await generateAnswerKeyPair();
+    expect(answerPublicKeyOf(pair.privateKey)).toBe(pair.publicKey);
+  });
+
+  test('two pairs differ', async () => {
+    const [a, b] = await Promise.all([generateAnswerKeyPair(), generateAnswerKeyPair()]);
+    expect(a.publicKey).not.toBe(b.publicKey);
+  });
+});
+
+describe('sealing and opening', () => {
+  test('round trip: enc (32 bytes) ‖ ciphertext opens to the plaintext', async () => {
+    const pair = await generateAnswerKeyPair();
+    const sealed = await sealAnswer(answer, pair.publicKey, SERIAL);
+    expect(sealed.length).toBe(ENC_LENGTH + answer.length + 16);
+    expect(await openAnswer(sealed, pair.privateKey, SERIAL)).toEqual(answer);
+  });
+
+  test('sealing twice gives different bytes (a fresh ephemeral key each time)', async () => {
+    const pair = await generateAnswerKeyPair();
+    const [a, b] = await Promise.all([sealAnswer(answer, pair.publicKey, SERIAL), sealAnswer(answer, pair.publicKey, SERIAL)]);
+    expect(toBase64url(a)).not.toBe(toBase64url(b));
+  });
+
+  test.each([0, 5, ENC_LENGTH, ENC_LENGTH + 3, -1])('one flipped bit at byte %i fails with ANSWER_DECRYPTION_FAILED', async (at) => {
+    const pair = await generateAnswerKeyPair();
+    const sealed = await sealAnswer(answer, pair.publicKey, SERIAL);
+    const i = at < 0 ? sealed.length + at : at;
+    sealed[i] = sealed[i]! ^ 0x01;
+    await expect(openAnswer(sealed, pair.privateKey, SERIAL)).rejects.toThrow(expect.objectContaining({ code: 'ANSWER_DECRYPTION_FAILED' }));
+  });
+
+  test('another serial fails', async () => {
+    const pair = await generateAnswerKeyPair();
+    const sealed = await sealAnswer(answer, pair.publicKey, SERIAL);
+    await expect(openAnswer(sealed, pair.privateKey, '20261129010000000043')).rejects.toThrow(SealedAnswerError);
+    await expect(openAnswer(sealed, pair.privateKey, '20261129010000000043')).rejects.toThrow(/changed in transit, sealed for another key, or sealed under another serial/);
+  });
+
+  test('another key fails', async () => {
+    const [pair, other] = await Promise.all([generateAnswerKeyPair(), generateAnswerKeyPair()]);
+    const sealed = await sealAnswer(answer, pair.publicKey, SERIAL);
+    await expect(openAnswer(sealed, other.privateKey, SERIAL)).rejects.toThrow(expect.objectContaining({ code: 'ANSWER_DECRYPTION_FAILED' }));
+  });
+
+  test('a truncated answer fails', async () => {
+    const pair = await generateAnswerKeyPair();
+    const sealed = await sealAnswer(answer, pair.publicKey, SERIAL);
+    await expect(openAnswer(sealed.slice(0, 40), pair.privateKey, SERIAL)).rejects.toThrow(expect.objectContaining({ code: 'ANSWER_DECRYPTION_FAILED' }));
+    await expect(openAnswer(sealed.slice(0, sealed.length - 1), pair.privateKey, SERIAL)).rejects.toThrow(expect.objectContaining({ code: 'ANSWER_DECRYPTION_FAILED' }));
+  });
+
+  test('a malformed public key is refused before sealing', async () => {
+    await expect(sealAnswer(answer, 'not-a-key', SERIAL)).rejects.toThrow(expect.objectContaining({ code: 'INVALID_PUBLIC_KEY' }));
+    await expect(sealAnswer(answer, `${'A'.repeat(43)}=`, SERIAL)).rejects.toThrow(expect.objectContaining({ code: 'INVALID_PUBLIC_KEY' }));
+  });
+
+  test('an empty serial is refused', async () => {
+    const pair = await generateAnswerKeyPair();
+    await expect(sealAnswer(answer, pair.publicKey, '')).rejects.toThrow(expect.objectContaining({ code: 'INVALID_SERIAL' }));
+  });
+});
+
+describe('base64url', () => {
+  test('round trip and strictness', () => {
+    const bytes = new Uint8Array([0, 1, 2, 250, 251, 252, 253, 254, 255]);
+    expect(fromBase64url(toBase64url(bytes))).toEqual(bytes);
+    expect(fromBase64url('AAE=')).toBeUndefined();
+    expect(fromBase64url('AB')).toBeUndefined(); // trailing bits set: does not round-trip
+    expect(fromBase64url('a+b/')).toBeUndefined();
+  });
+});
