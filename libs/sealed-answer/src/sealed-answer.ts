@@ -67,13 +67,10 @@ export function answerPublicKeyOf(privateKey: string): string {
 export async function sealAnswer(plaintext: Uint8Array, recipientPublicKey: string, serial: string): Promise<Uint8Array> {
   const aad = serialBytes(serial);
   const s = suite();
-  let recipient: CryptoKey;
-  try {
-    recipient = await s.kem.deserializePublicKey(rawKey(recipientPublicKey, 'INVALID_PUBLIC_KEY'));
-  } catch (error) {
-    if (error instanceof SealedAnswerError) throw error;
+  const raw = rawKey(recipientPublicKey, 'INVALID_PUBLIC_KEY');
+  const recipient = await s.kem.deserializePublicKey(raw).catch(() => {
     throw new SealedAnswerError('INVALID_PUBLIC_KEY', 'the public answer key is not a usable X25519 key');
-  }
+  });
   const { ct, enc } = await s.seal({ recipientPublicKey: recipient, info: utf8.encode(ANSWER_INFO) }, plaintext, aad);
   const out = new Uint8Array(enc.byteLength + ct.byteLength);
   out.set(new Uint8Array(enc), 0);
