@@ -1,0 +1,31 @@
+export { ProjectionError } from './errors.js';
+export type { ProjectionErrorCode } from './errors.js';
+export {
+  PROVISION_STATUSES,
+  ProvisionFoldState,
+  bySerial,
+  foldProvisionRecords,
+  pickTableInForce,
+  provisionChange,
+  tableEntry,
+  utcInstant,
+} from './provision-record.js';
+export type { AgencyEntry, AgencyRef, NamedCode, ProvisionChange, ProvisionFoldLookup, ProvisionRecord, ProvisionStatus, TableEntry } from './provision-record.js';
+export type { Projection, ProvisionRecordStore } from './provision-store.port.js';
+export { InMemoryProvisionStore } from './in-memory-provision-store.js';
+export { PROVISION_DDL, PROVISION_LAYOUT_VERSION, SqliteProvisionStore } from './sqlite-provision-store.js';
+export type { SqliteProvisionStoreOptions } from './sqlite-provision-store.js';
+export { RecordDigest } from './digest.js';
+export { DEFAULT_AGENCY_LIMIT, MAX_AGENCY_LIMIT, RETENTION_YEARS, citizenRecord, monthJst, monthRangeMs, retentionStartMs } from './views.js';
+export type {
+  AgencyRecord,
+  AgencyRecordsOptions,
+  AgencyRecordsPage,
+  AgencyRole,
+  CitizenRecord,
+  CitizenRecordsOptions,
+  MonthlyCount,
+  MonthlyCountsOptions,
+} from './views.js';
+export { catchUp, follow, rebuild } from './projection-runner.js';
+export type { CatchUpOptions, FollowOptions } from './projection-runner.js';

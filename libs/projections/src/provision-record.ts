@@ -1,0 +1,284 @@
+import type { RecordedEvent } from '#ledger';
+import type {
+  AgencyKind,
+  AgencyRegisteredData,
+  AgencyUpdatedData,
+  AuthorizationTablePublishedData,
+  ProvisionRefusedData,
+  QueryAcceptedData,
+  QueryBatch,
+  QueryCompletedData,
+  QueryDeniedData,
+  QueryFailedData,
+} from '#linkage';
+
+/**
+ * Provision records (情報提供等記録): one row per query serial, folded from the log alone (I8), so that a
+ * rebuild gives the identical rows. The fold is pure: no clock, no I/O; what it needs to know about
+ * earlier events (agency names, table versions, the row so far) it asks its caller through a lookup.
+ *
+ * Rows never hold an agency code (機関別符号), not even the provider's, nor the digest of one: the
+ * citizen and agency views show agencies, procedures and items.
+ */
+
+export const PROVISION_STATUSES = ['pending', 'answered', 'refused-by-provider', 'denied', 'failed', 'voided'] as const;
+export type ProvisionStatus = (typeof PROVISION_STATUSES)[number];
+
+/** An agency as it was registered when the query was made (kind and name null when it was not registered). */
+export interface AgencyRef {
+  readonly id: string;
+  readonly kind: AgencyKind | null;
+  readonly name: string | null;
+}
+
+/** A procedure or information item: its table code and its name in the table version in force (null when that version does not define it). */
+export interface NamedCode {
+  readonly code: string;
+  readonly name: string | null;
+}
+
+export interface ProvisionRecord {
+  readonly serial: string;
+  readonly queryId: string;
+  /** The person asked about; null for a denial that named no person (the requester was not authenticated, or its code did not resolve). */
+  readonly subjectId: string | null;
+  readonly requester: AgencyRef;
+  readonly provider: AgencyRef;
+  /** The why: the legal procedure the query serves. */
+  readonly procedure: NamedCode;
+  /** The what. */
+  readonly items: readonly NamedCode[];
+  /** The authorization table version the names come from: the one the query was decided under, else the one in force at its time. */
+  readonly tableVersion: number | null;
+  readonly batch: QueryBatch | null;
+  readonly status: ProvisionStatus;
+  /** The denial reason, the provider's refusal reason, the failure reason or the void reason. */
+  readonly reason: string | null;
+  /** The query's time (ISO 8601 UTC, milliseconds). */
+  readonly requestedAt: string;
+  readonly endedAt: string | null;
+}
+
+/** An agency's registered kind and current name, as the fold knows them at a point of the log. */
+export interface AgencyEntry {
+  readonly agencyId: string;
+  readonly kind: AgencyKind;
+  readonly name: string;
+}
+
+/** The names one authorization table version gives procedures and items. */
+export interface TableEntry {
+  readonly version: number;
+  readonly effectiveFromMs: number;
+  readonly procedures: ReadonlyMap<string, string>;
+  readonly items: ReadonlyMap<string, string>;
+}
+
+/** What the fold asks about the events before the one it folds. */
+export interface ProvisionFoldLookup {
+  agency(agencyId: string): AgencyEntry | undefined;
+  table(version: number): TableEntry | undefined;
+  /** The version with the latest effective-from not after `atMs` (the higher version on a tie). */
+  tableInForce(atMs: number): TableEntry | undefined;
+  record(serial: string): ProvisionRecord | undefined;
+}
+
+/** The one thing an event changes, if anything. */
+export type ProvisionChange =
+  | { readonly kind: 'agency'; readonly agency: AgencyEntry }
+  | { readonly kind: 'table'; readonly table: TableEntry }
+  | { readonly kind: 'record'; readonly record: ProvisionRecord };
+
+const QUERY_STREAM = 'query-';
+const AGENCY_STREAM = 'agency-';
+const TABLE_STREAM = 'authorization-table';
+
+/** ISO 8601 UTC with milliseconds, so that times compare as text and as numbers alike. */
+export function utcInstant(text: string): string {
+  const ms = Date.parse(text);
+  return Number.isNaN(ms) ? text : new Date(ms).toISOString();
+}
+
+/**
+ * Folds one event: answers the change it makes to the reference data (agencies, tables) or to one
+ * provision record, or undefined when it changes nothing (other streams, ProvisionRequested, …).
+ * Events MUST come in position order; the caller applies each change before folding the next event.
+ */
+export function provisionChange(event: RecordedEvent, lookup: ProvisionFoldLookup): ProvisionChange | undefined {
+  const stream = event.streamId;
+  switch (event.type) {
+    case 'AgencyRegistered': {
+      if (!stream.startsWith(AGENCY_STREAM)) return undefined;
+      const d = event.data as AgencyRegisteredData;
+      return { kind: 'agency', agency: { agencyId: d.agencyId, kind: d.kind, name: d.name } };
+    }
+    case 'AgencyUpdated': {
+      if (!stream.startsWith(AGENCY_STREAM)) return undefined;
+      const d = event.data as AgencyUpdatedData;
+      const known = lookup.agency(d.agencyId);
+      if (known === undefined || d.changes.name === undefined) return undefined;
+      return { kind: 'agency', agency: { ...known, name: d.changes.name } };
+    }
+    case 'AuthorizationTablePublished': {
+      if (stream !== TABLE_STREAM) return undefined;
+      return { kind: 'table', table: tableEntry(event.data as AuthorizationTablePublishedData) };
+    }
+    case 'QueryAccepted': {
+      if (!stream.startsWith(QUERY_STREAM)) return undefined;
+      const d = event.data as QueryAcceptedData;
+      const requestedAt = utcInstant(d.acceptedAt);
+      const table = lookup.table(d.tableVersion);
+      return {
+        kind: 'record',
+        record: {
+          serial: event.serial,
+          queryId: d.queryId,
+          subjectId: d.subjectId,
+          requester: agencyRef(lookup, d.requesterAgencyId, d.requesterKind),
+          provider: agencyRef(lookup, d.providerAgencyId, d.providerKind),
+          procedure: { code: d.procedureCode, name: table?.procedures.get(d.procedureCode) ?? null },
+          items: namedItems(d.itemCodes, table),
+          tableVersion: d.tableVersion,
+          batch: batchOf(d.batch),
+          status: 'pending',
+          reason: null,
+          requestedAt,
+          endedAt: null,
+        },
+      };
+    }
+    case 'QueryDenied': {
+      if (!stream.startsWith(QUERY_STREAM)) return undefined;
+      const d = event.data as QueryDeniedData;
+      const requestedAt = utcInstant(d.deniedAt);
+      const table = d.tableVersion !== undefined ? lookup.table(d.tableVersion) : lookup.tableInForce(Date.parse(requestedAt));
+      return {
+        kind: 'record',
+        record: {
+          serial: event.serial,
+          queryId: d.queryId,
+          subjectId: d.subjectId ?? null,
+          requester: agencyRef(lookup, d.requesterAgencyId),
+          provider: agencyRef(lookup, d.providerAgencyId),
+          procedure: { code: d.procedureCode, name: table?.procedures.get(d.procedureCode) ?? null },
+          items: namedItems(d.itemCodes, table),
+          tableVersion: d.tableVersion ?? table?.version ?? null,
+          batch: batchOf(d.batch),
+          status: 'denied',
+          reason: d.reason,
+          requestedAt,
+          endedAt: requestedAt,
+        },
+      };
+    }
+    case 'ProvisionRefused':
+      return update(event, lookup, (r) => ({ ...r, reason: (event.data as ProvisionRefusedData).reason }));
+    case 'QueryCompleted': {
+      const d = event.data as QueryCompletedData;
+      return update(event, lookup, (r) => ({ ...r, status: d.outcome, endedAt: utcInstant(d.completedAt) }));
+    }
+    case 'QueryFailed': {
+      const d = event.data as QueryFailedData;
+      return update(event, lookup, (r) => ({ ...r, status: 'failed', reason: d.reason, endedAt: utcInstant(d.failedAt) }));
+    }
+    case 'SerialVoided': {
+      // The voiding event carries no business time: the ledger's recording time is the end (it is in the log).
+      const reason = (event.data as { readonly reason?: unknown }).reason;
+      return update(event, lookup, (r) => ({ ...r, status: 'voided', reason: typeof reason === 'string' ? reason : null, endedAt: utcInstant(event.recordedAt) }));
+    }
+    default:
+      return undefined;
+  }
+}
+
+function update(event: RecordedEvent, lookup: ProvisionFoldLookup, change: (r: ProvisionRecord) => ProvisionRecord): ProvisionChange | undefined {
+  if (!event.streamId.startsWith(QUERY_STREAM)) return undefined;
+  const current = lookup.record(event.serial);
+  // No row: the serial did not start as a query (a log from elsewhere); there is nothing to end.
+  return current === undefined ? undefined : { kind: 'record', record: change(current) };
+}
+
+function agencyRef(lookup: ProvisionFoldLookup, id: string, kind?: AgencyKind): AgencyRef {
+  const known = lookup.agency(id);
+  return { id, kind: kind ?? known?.kind ?? null, name: known?.name ?? null };
+}
+
+function namedItems(codes: readonly string[], table: TableEntry | undefined): NamedCode[] {
+  return codes.map((code) => ({ code, name: table?.items.get(code) ?? null }));
+}
+
+function batchOf(batch: QueryBatch | undefined): QueryBatch | null {
+  return batch === undefined ? null : { batchId: batch.batchId, index: batch.index, size: batch.size };
+}
+
+export function tableEntry(d: AuthorizationTablePublishedData): TableEntry {
+  const procedures = new Map<string, string>();
+  for (const row of d.table.rows) if (!procedures.has(row.procedure.code)) procedures.set(row.procedure.code, row.procedure.name);
+  const items = new Map<string, string>(d.table.items.map((i) => [i.code, i.name]));
+  return { version: d.version, effectiveFromMs: Date.parse(d.effectiveFrom), procedures, items };
+}
+
+/** The version in force at `atMs` among `tables`: the latest effective-from not after it, the higher version on a tie. */
+export function pickTableInForce(tables: Iterable<TableEntry>, atMs: number): TableEntry | undefined {
+  let best: TableEntry | undefined;
+  for (const t of tables) {
+    if (t.effectiveFromMs > atMs) continue;
+    if (!best || t.effectiveFromMs > best.effectiveFromMs || (t.effectiveFromMs === best.effectiveFromMs && t.version > best.version)) best = t;
+  }
+  return best;
+}
+
+/** Reference data and rows held in memory: the lookup the fold reads, plus applying what it answers. */
+export class ProvisionFoldState implements ProvisionFoldLookup {
+  readonly agencies = new Map<string, AgencyEntry>();
+  readonly tables = new Map<number, TableEntry>();
+  readonly records = new Map<string, ProvisionRecord>();
+
+  agency(agencyId: string): AgencyEntry | undefined {
+    return this.agencies.get(agencyId);
+  }
+  table(version: number): TableEntry | undefined {
+    return this.tables.get(version);
+  }
+  tableInForce(atMs: number): TableEntry | undefined {
+    return pickTableInForce(this.tables.values(), atMs);
+  }
+  record(serial: string): ProvisionRecord | undefined {
+    return this.records.get(serial);
+  }
+
+  fold(event: RecordedEvent): ProvisionChange | undefined {
+    const change = provisionChange(event, this);
+    if (change !== undefined) this.applyChange(change);
+    return change;
+  }
+
+  applyChange(change: ProvisionChange): void {
+    switch (change.kind) {
+      case 'agency':
+        this.agencies.set(change.agency.agencyId, change.agency);
+        return;
+      case 'table':
+        this.tables.set(change.table.version, change.table);
+        return;
+      case 'record':
+        this.records.set(change.record.serial, change.record);
+        return;
+      default: {
+        const never: never = change;
+        throw new Error(`unreachable change ${JSON.stringify(never)}`);
+      }
+    }
+  }
+}
+
+/** Every provision record the events give, in serial order. */
+export function foldProvisionRecords(events: Iterable<RecordedEvent>): ProvisionRecord[] {
+  const state = new ProvisionFoldState();
+  for (const e of events) state.fold(e);
+  return [...state.records.values()].sort(bySerial);
+}
+
+export function bySerial(a: { readonly serial: string }, b: { readonly serial: string }): number {
+  return a.serial < b.serial ? -1 : a.serial > b.serial ? 1 : 0;
+}

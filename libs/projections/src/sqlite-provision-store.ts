@@ -1,0 +1,380 @@
+import Database from 'better-sqlite3';
+import type { RecordedEvent } from '#ledger';
+import type { AgencyKind } from '#linkage';
+import { RecordDigest } from './digest.js';
+import { ProjectionError } from './errors.js';
+import { gapError } from './in-memory-provision-store.js';
+import { pickTableInForce, provisionChange, type AgencyEntry, type ProvisionChange, type ProvisionFoldLookup, type ProvisionRecord, type ProvisionStatus, type TableEntry } from './provision-record.js';
+import type { ProvisionRecordStore } from './provision-store.port.js';
+import {
+  agencyQuery,
+  agencyRecord,
+  citizenRecord,
+  compareCounts,
+  cursorOf,
+  monthJst,
+  monthRangeMs,
+  nowMsOf,
+  retentionStartMs,
+  type AgencyRecord,
+  type AgencyRecordsOptions,
+  type AgencyRecordsPage,
+  type AgencyRole,
+  type CitizenRecord,
+  type CitizenRecordsOptions,
+  type MonthlyCount,
+  type MonthlyCountsOptions,
+} from './views.js';
+
+/** Bumped when the tables below change shape: an old file is then rebuilt, not misread. */
+export const PROVISION_LAYOUT_VERSION = 1;
+
+/**
+ * Provision records in their own SQLite file (`<data>/projections.sqlite`). Rows are keyed by serial;
+ * each view is one index range: by subject and time (citizens), by requester or provider and time
+ * (agencies and their monthly counts). Agency names and table names are kept beside the rows, so the
+ * fold resumes from the stored checkpoint without re-reading the log.
+ */
+export const PROVISION_DDL = `
+CREATE TABLE IF NOT EXISTS projection_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS provision_agencies (agency_id TEXT PRIMARY KEY, kind TEXT NOT NULL, name TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS provision_tables (version INTEGER PRIMARY KEY, effective_ms INTEGER NOT NULL, procedures TEXT NOT NULL, items TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS provision_records (
+  serial TEXT PRIMARY KEY,
+  query_id TEXT NOT NULL,
+  subject_id TEXT,
+  requester_id TEXT NOT NULL,
+  requester_kind TEXT,
+  requester_name TEXT,
+  provider_id TEXT NOT NULL,
+  provider_kind TEXT,
+  provider_name TEXT,
+  procedure_code TEXT NOT NULL,
+  procedure_name TEXT,
+  items TEXT NOT NULL,
+  table_version INTEGER,
+  batch_id TEXT,
+  batch_index INTEGER,
+  batch_size INTEGER,
+  status TEXT NOT NULL,
+  reason TEXT,
+  requested_at TEXT NOT NULL,
+  requested_ms INTEGER NOT NULL,
+  ended_at TEXT
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS provision_by_subject ON provision_records (subject_id, requested_ms, serial) WHERE subject_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS provision_by_requester ON provision_records (requester_id, requested_ms, serial);
+CREATE INDEX IF NOT EXISTS provision_by_provider ON provision_records (provider_id, requested_ms, serial);
+`;
+
+const COLUMNS = [
+  'serial', 'query_id', 'subject_id', 'requester_id', 'requester_kind', 'requester_name', 'provider_id', 'provider_kind', 'provider_name',
+  'procedure_code', 'procedure_name', 'items', 'table_version', 'batch_id', 'batch_index', 'batch_size', 'status', 'reason',
+  'requested_at', 'requested_ms', 'ended_at',
+] as const;
+const SELECT = `SELECT ${COLUMNS.join(', ')} FROM provision_records`;
+
+interface Row {
+  serial: string;
+  query_id: string;
+  subject_id: string | null;
+  requester_id: string;
+  requester_kind: string | null;
+  requester_name: string | null;
+  provider_id: string;
+  provider_kind: string | null;
+  provider_name: string | null;
+  procedure_code: string;
+  procedure_name: string | null;
+  items: string;
+  table_version: number | null;
+  batch_id: string | null;
+  batch_index: number | null;
+  batch_size: number | null;
+  status: string;
+  reason: string | null;
+  requested_at: string;
+  requested_ms: number;
+  ended_at: string | null;
+}
+
+function toRow(r: ProvisionRecord): unknown[] {
+  return [
+    r.serial, r.queryId, r.subjectId, r.requester.id, r.requester.kind, r.requester.name, r.provider.id, r.provider.kind, r.provider.name,
+    r.procedure.code, r.procedure.name, JSON.stringify(r.items), r.tableVersion, r.batch?.batchId ?? null, r.batch?.index ?? null, r.batch?.size ?? null,
+    r.status, r.reason, r.requestedAt, Date.parse(r.requestedAt), r.endedAt,
+  ];
+}
+
+function fromRow(row: Row): ProvisionRecord {
+  return {
+    serial: row.serial,
+    queryId: row.query_id,
+    subjectId: row.subject_id,
+    requester: { id: row.requester_id, kind: row.requester_kind as AgencyKind | null, name: row.requester_name },
+    provider: { id: row.provider_id, kind: row.provider_kind as AgencyKind | null, name: row.provider_name },
+    procedure: { code: row.procedure_code, name: row.procedure_name },
+    items: JSON.parse(row.items) as ProvisionRecord['items'],
+    tableVersion: row.table_version,
+    batch: row.batch_id === null ? null : { batchId: row.batch_id, index: row.batch_index!, size: row.batch_size! },
+    status: row.status as ProvisionStatus,
+    reason: row.reason,
+    requestedAt: row.requested_at,
+    endedAt: row.ended_at,
+  };
+}
+
+export interface SqliteProvisionStoreOptions {
+  /** File path, or ':memory:'. */
+  readonly path: string;
+  /** Open an existing file without writing to it (the auditor reads the live file this way). */
+  readonly readonly?: boolean;
+}
+
+export class SqliteProvisionStore implements ProvisionRecordStore {
+  private readonly db: Database.Database;
+  private readonly stmt: ReturnType<SqliteProvisionStore['prepare']>;
+  private readonly agencies = new Map<string, AgencyEntry>();
+  private readonly tables = new Map<number, TableEntry>();
+  /** Records changed in the batch being applied: folded in memory, written once at its end. */
+  private readonly dirty = new Map<string, ProvisionRecord>();
+  private position = -1;
+  private closed = false;
+  private readonly lookup: ProvisionFoldLookup;
+
+  constructor(options: SqliteProvisionStoreOptions) {
+    const readonly = options.readonly === true;
+    this.db = new Database(options.path, readonly ? { readonly: true, fileMustExist: true } : {});
+    try {
+      if (!readonly) {
+        this.db.pragma('journal_mode = WAL');
+        // A projection is rebuilt from the log after a power loss; it needs no fsync per batch.
+        this.db.pragma('synchronous = NORMAL');
+        this.db.exec(PROVISION_DDL);
+        this.db.prepare(`INSERT OR IGNORE INTO projection_meta (key, value) VALUES ('layout', ?), ('checkpoint', '-1')`).run(String(PROVISION_LAYOUT_VERSION));
+      }
+      this.db.pragma('busy_timeout = 5000');
+      const layout = this.metaValue('layout');
+      if (layout !== String(PROVISION_LAYOUT_VERSION)) {
+        throw new ProjectionError('LAYOUT_MISMATCH', `${options.path} holds provision records of layout ${layout ?? '(none)'}; this build reads layout ${PROVISION_LAYOUT_VERSION}: delete the file and let it rebuild from the log`);
+      }
+    } catch (error) {
+      this.db.close();
+      throw error;
+    }
+    this.stmt = this.prepare();
+    this.loadReference();
+    const lookup: ProvisionFoldLookup = {
+      agency: (id) => this.agencies.get(id),
+      table: (version) => this.tables.get(version),
+      tableInForce: (atMs) => pickTableInForce(this.tables.values(), atMs),
+      record: (serial) => {
+        const pending = this.dirty.get(serial);
+        if (pending !== undefined) return pending;
+        const row = this.stmt.record.get(serial) as Row | undefined;
+        return row === undefined ? undefined : fromRow(row);
+      },
+    };
+    this.lookup = lookup;
+  }
+
+  private metaValue(key: string): string | undefined {
+    const hasMeta = this.db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'projection_meta'`).pluck().get() !== undefined;
+    return hasMeta ? (this.db.prepare('SELECT value FROM projection_meta WHERE key = ?').pluck().get(key) as string | undefined) : undefined;
+  }
+
+  private prepare() {
+    const db = this.db;
+    const placeholders = COLUMNS.map(() => '?').join(', ');
+    return {
+      record: db.prepare(`${SELECT} WHERE serial = ?`),
+      upsert: db.prepare(`INSERT OR REPLACE INTO provision_records (${COLUMNS.join(', ')}) VALUES (${placeholders})`),
+      upsertAgency: db.prepare('INSERT OR REPLACE INTO provision_agencies (agency_id, kind, name) VALUES (?, ?, ?)'),
+      upsertTable: db.prepare('INSERT OR REPLACE INTO provision_tables (version, effective_ms, procedures, items) VALUES (?, ?, ?, ?)'),
+      setCheckpoint: db.prepare(`UPDATE projection_meta SET value = ? WHERE key = 'checkpoint'`),
+      checkpoint: db.prepare(`SELECT value FROM projection_meta WHERE key = 'checkpoint'`).pluck(),
+      page: db.prepare(`${SELECT} WHERE serial > ? ORDER BY serial LIMIT ?`),
+      all: db.prepare(`${SELECT} ORDER BY serial`),
+      citizen: db.prepare(`${SELECT} INDEXED BY provision_by_subject WHERE subject_id = ? AND requested_ms >= ? AND requested_ms <= ? ORDER BY requested_ms DESC, serial DESC`),
+    };
+  }
+
+  private loadReference(): void {
+    this.agencies.clear();
+    this.tables.clear();
+    for (const a of this.db.prepare('SELECT agency_id, kind, name FROM provision_agencies').all() as { agency_id: string; kind: AgencyKind; name: string }[]) {
+      this.agencies.set(a.agency_id, { agencyId: a.agency_id, kind: a.kind, name: a.name });
+    }
+    for (const t of this.db.prepare('SELECT version, effective_ms, procedures, items FROM provision_tables').all() as { version: number; effective_ms: number; procedures: string; items: string }[]) {
+      this.tables.set(t.version, {
+        version: t.version,
+        effectiveFromMs: t.effective_ms,
+        procedures: new Map(JSON.parse(t.procedures) as [string, string][]),
+        items: new Map(JSON.parse(t.items) as [string, string][]),
+      });
+    }
+    this.position = Number(this.stmt.checkpoint.get() ?? -1);
+  }
+
+  async apply(events: readonly RecordedEvent[]): Promise<void> {
+    this.open();
+    if (events.length === 0 || events[events.length - 1]!.position <= this.position) return;
+    const run = this.db.transaction(() => {
+      let position = this.position;
+      for (const e of events) {
+        if (e.position <= position) continue;
+        if (e.position !== position + 1) throw gapError(position + 1, e.position);
+        const change = provisionChange(e, this.lookup);
+        if (change !== undefined) this.stage(change);
+        position = e.position;
+      }
+      for (const r of this.dirty.values()) this.stmt.upsert.run(toRow(r));
+      this.stmt.setCheckpoint.run(String(position));
+      return position;
+    });
+    try {
+      this.position = run();
+    } catch (error) {
+      // The transaction rolled back: drop what the batch changed in memory too.
+      this.loadReference();
+      throw error;
+    } finally {
+      this.dirty.clear();
+    }
+  }
+
+  private stage(change: ProvisionChange): void {
+    switch (change.kind) {
+      case 'record':
+        this.dirty.set(change.record.serial, change.record);
+        return;
+      case 'agency': {
+        const a = change.agency;
+        this.agencies.set(a.agencyId, a);
+        this.stmt.upsertAgency.run(a.agencyId, a.kind, a.name);
+        return;
+      }
+      case 'table': {
+        const t = change.table;
+        this.tables.set(t.version, t);
+        this.stmt.upsertTable.run(t.version, t.effectiveFromMs, JSON.stringify([...t.procedures]), JSON.stringify([...t.items]));
+        return;
+      }
+      default: {
+        const never: never = change;
+        throw new Error(`unreachable change ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  async checkpoint(): Promise<number> {
+    this.open();
+    return this.position;
+  }
+
+  async reset(): Promise<void> {
+    this.open();
+    this.db.transaction(() => {
+      this.db.exec('DELETE FROM provision_records; DELETE FROM provision_agencies; DELETE FROM provision_tables;');
+      this.stmt.setCheckpoint.run('-1');
+    })();
+    this.loadReference();
+  }
+
+  async digest(): Promise<string> {
+    this.open();
+    const d = new RecordDigest();
+    for (const row of this.stmt.all.iterate() as IterableIterator<Row>) d.add(fromRow(row));
+    return d.hex();
+  }
+
+  async records(options: { readonly afterSerial?: string; readonly limit?: number } = {}): Promise<ProvisionRecord[]> {
+    this.open();
+    return (this.stmt.page.all(options.afterSerial ?? '', options.limit ?? -1) as Row[]).map(fromRow);
+  }
+
+  async record(serial: string): Promise<ProvisionRecord | undefined> {
+    this.open();
+    const row = this.stmt.record.get(serial) as Row | undefined;
+    return row === undefined ? undefined : fromRow(row);
+  }
+
+  async citizenRecords(subjectId: string, options: CitizenRecordsOptions): Promise<CitizenRecord[]> {
+    this.open();
+    const nowMs = nowMsOf(options);
+    return (this.stmt.citizen.all(subjectId, retentionStartMs(nowMs), nowMs) as Row[]).map((row) => citizenRecord(fromRow(row)));
+  }
+
+  async agencyRecords(agencyId: string, options: AgencyRecordsOptions = {}): Promise<AgencyRecordsPage> {
+    this.open();
+    const q = agencyQuery(options);
+    // One index range per role; both roles merge two ranges, each already bounded by the page size.
+    const range = (column: 'requester_id' | 'provider_id', excludeSelf: boolean): { sql: string; args: unknown[] } => {
+      const where = [`${column} = ?`];
+      const args: unknown[] = [agencyId];
+      if (excludeSelf) {
+        where.push('requester_id <> ?');
+        args.push(agencyId);
+      }
+      if (q.fromMs !== undefined) {
+        where.push('requested_ms >= ?');
+        args.push(q.fromMs);
+      }
+      if (q.toMs !== undefined) {
+        where.push('requested_ms < ?');
+        args.push(q.toMs);
+      }
+      if (q.after !== undefined) {
+        where.push('(requested_ms < ? OR (requested_ms = ? AND serial < ?))');
+        args.push(q.after.requestedMs, q.after.requestedMs, q.after.serial);
+      }
+      const index = column === 'requester_id' ? 'provision_by_requester' : 'provision_by_provider';
+      return { sql: `${SELECT} INDEXED BY ${index} WHERE ${where.join(' AND ')} ORDER BY requested_ms DESC, serial DESC LIMIT ?`, args: [...args, q.limit + 1] };
+    };
+    const fetch = (r: { sql: string; args: unknown[] }, role: AgencyRole): AgencyRecord[] => (this.db.prepare(r.sql).all(...r.args) as Row[]).map((row) => agencyRecord(fromRow(row), role));
+    let rows: AgencyRecord[];
+    if (q.role === 'requester') rows = fetch(range('requester_id', false), 'requester');
+    else if (q.role === 'provider') rows = fetch(range('provider_id', false), 'provider');
+    else rows = [...fetch(range('requester_id', false), 'requester'), ...fetch(range('provider_id', true), 'provider')].sort(byMsThenSerialDesc);
+    const records = rows.slice(0, q.limit);
+    return rows.length > q.limit ? { records, next: cursorOf(records[records.length - 1]!) } : { records };
+  }
+
+  async agencyMonthlyCounts(agencyId: string, options: MonthlyCountsOptions = {}): Promise<MonthlyCount[]> {
+    this.open();
+    const range = options.month === undefined ? { start: Number.MIN_SAFE_INTEGER, end: Number.MAX_SAFE_INTEGER } : monthRangeMs(options.month);
+    // Grouped by procedure and status inside SQL; months (Japan time) are cut in code, which needs no per-row column.
+    const sql = (column: 'requester_id' | 'provider_id', excludeSelf: boolean) =>
+      `SELECT requested_ms AS ms, procedure_code AS code, procedure_name AS name, status FROM provision_records INDEXED BY ${column === 'requester_id' ? 'provision_by_requester' : 'provision_by_provider'}
+       WHERE ${column} = ? ${excludeSelf ? 'AND requester_id <> ?' : ''} AND requested_ms >= ? AND requested_ms < ?`;
+    const counts = new Map<string, MonthlyCount>();
+    const add = (rows: { ms: number; code: string; name: string | null; status: ProvisionStatus }[], role: AgencyRole) => {
+      for (const r of rows) {
+        const month = monthJst(r.ms);
+        const key = `${month}\u0000${r.code}\u0000${r.name ?? ''}\u0000${r.name === null ? 0 : 1}\u0000${role}\u0000${r.status}`;
+        const seen = counts.get(key);
+        counts.set(key, seen === undefined ? { month, procedure: { code: r.code, name: r.name }, role, status: r.status, count: 1 } : { ...seen, count: seen.count + 1 });
+      }
+    };
+    add(this.db.prepare(sql('requester_id', false)).all(agencyId, range.start, range.end) as never, 'requester');
+    add(this.db.prepare(sql('provider_id', true)).all(agencyId, agencyId, range.start, range.end) as never, 'provider');
+    return [...counts.values()].sort(compareCounts);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.db.close();
+  }
+
+  private open(): void {
+    if (this.closed) throw new ProjectionError('PROJECTION_CLOSED', 'the provision record store was closed; open a new one');
+  }
+}
+
+function byMsThenSerialDesc(a: AgencyRecord, b: AgencyRecord): number {
+  const am = Date.parse(a.requestedAt);
+  const bm = Date.parse(b.requestedAt);
+  if (am !== bm) return bm - am;
+  return a.serial < b.serial ? 1 : a.serial > b.serial ? -1 : 0;
+}
