@@ -1,0 +1,123 @@
+import { randomUUID } from 'node:crypto';
+import { Logger } from '@nestjs/common';
+import { Metadata, type handleUnaryCall, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
+import { plainToInstance } from 'class-transformer';
+import { validateSync } from 'class-validator';
+import { RequestValidationError, type FieldError } from '../http/hub-problem.js';
+import { flatten } from '../http/validation.pipe.js';
+import { CORRELATION_METADATA, toGrpcProblem } from './grpc-problem.js';
+
+export const IDEMPOTENCY_METADATA = 'idempotency-key';
+export const AUTHORIZATION_METADATA = 'authorization';
+/** Initial metadata of an answer rebuilt from an earlier request with the same idempotency key. */
+export const REPLAYED_METADATA = 'idempotent-replayed';
+
+// The same rules as the HTTP headers X-Correlation-Id and Idempotency-Key, so a key works on both edges.
+const CORRELATION_ID = /^[\x21-\x7e]{1,200}$/;
+const IDEMPOTENCY_KEY = /^[\x20-\x7e]{1,200}$/;
+const BEARER = /^Bearer ([\x21-\x7e]{1,1000})$/;
+
+/** What an RPC knows about its call besides the request message. */
+export interface GrpcCall {
+  /** Full method path, e.g. `/linkage_ledger.v1.Numbering/IssueIndividualNumber`. */
+  readonly method: string;
+  /** From `x-correlation-id`, or fresh; echoed in the answer's metadata and stored in event metadata. */
+  readonly correlationId: string;
+  /** The caller's `idempotency-key`, not yet scoped by actor. */
+  readonly idempotencyKey?: string;
+  /** The token of `authorization: Bearer <token>`, for the services that authenticate their callers. */
+  readonly bearerToken?: string;
+  /** Commands set it when their outcome was replayed for a retry. */
+  replayed: boolean;
+}
+
+function single(metadata: Metadata, key: string): { value?: string; repeated: boolean } {
+  const values = metadata.get(key);
+  if (values.length === 0) return { repeated: false };
+  const first = values[0];
+  return { value: typeof first === 'string' ? first : undefined, repeated: values.length > 1 || typeof first !== 'string' };
+}
+
+/** Reads the call's metadata; a malformed value is a VALIDATION_FAILED problem naming the metadata key. */
+function readCall(method: string, metadata: Metadata): { call: GrpcCall; problems: FieldError[] } {
+  const problems: FieldError[] = [];
+  const correlation = single(metadata, CORRELATION_METADATA);
+  const validCorrelation = !correlation.repeated && correlation.value !== undefined && CORRELATION_ID.test(correlation.value);
+  if (correlation.repeated || (correlation.value !== undefined && !validCorrelation)) {
+    problems.push({ field: CORRELATION_METADATA, message: 'must be 1-200 visible ASCII characters (no spaces), sent once' });
+  }
+  const key = single(metadata, IDEMPOTENCY_METADATA);
+  const validKey = !key.repeated && key.value !== undefined && IDEMPOTENCY_KEY.test(key.value);
+  if (key.repeated || (key.value !== undefined && !validKey)) {
+    problems.push({ field: IDEMPOTENCY_METADATA, message: 'must be 1-200 printable ASCII characters, sent once' });
+  }
+  const authorization = single(metadata, AUTHORIZATION_METADATA);
+  const bearer = authorization.repeated || authorization.value === undefined ? undefined : BEARER.exec(authorization.value)?.[1];
+  if (authorization.repeated || (authorization.value !== undefined && bearer === undefined)) {
+    problems.push({ field: AUTHORIZATION_METADATA, message: 'must be "Bearer <token>", sent once' });
+  }
+  const call: GrpcCall = {
+    method,
+    correlationId: validCorrelation ? correlation.value! : randomUUID(),
+    ...(validKey ? { idempotencyKey: key.value! } : {}),
+    ...(bearer !== undefined ? { bearerToken: bearer } : {}),
+    replayed: false,
+  };
+  return { call, problems };
+}
+
+/**
+ * A unary RPC of the hub: reads the metadata, runs `rpc`, and answers either its result (with the
+ * correlation id, and `idempotent-replayed` when so, in the initial metadata) or the mapped error. An
+ * unexpected error is logged with the correlation id and answered as INTERNAL without its details.
+ */
+export function unary<Req, Res>(rpc: (request: Req, call: GrpcCall) => Promise<Res>): handleUnaryCall<Req, Res> {
+  return (serverCall: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
+    const method = serverCall.getPath();
+    const { call, problems } = readCall(method, serverCall.metadata);
+    const answer = (): Promise<Res> => (problems.length > 0 ? Promise.reject(new RequestValidationError(problems)) : rpc(serverCall.request, call));
+    answer().then(
+      (response) => {
+        const metadata = new Metadata();
+        metadata.set(CORRELATION_METADATA, call.correlationId);
+        if (call.replayed) metadata.set(REPLAYED_METADATA, 'true');
+        serverCall.sendMetadata(metadata);
+        callback(null, response);
+      },
+      (error: unknown) => {
+        const mapped = toGrpcProblem(error, call);
+        if (mapped.unexpected) {
+          const text = error instanceof Error ? (error.stack ?? error.message) : String(error);
+          logger.error(`[${call.correlationId}] ${method}: ${text}`);
+        }
+        callback(mapped.error);
+      },
+    );
+  };
+}
+
+const logger = new Logger('Grpc');
+
+/** Drops fields the caller did not send, so that DTO defaults apply as they do for HTTP query strings. */
+function present(fields: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined));
+}
+
+/** `residentRecordCode` → `resident_record_code`: errors name the field as the .proto file spells it. */
+function protoFieldName(path: string, renamed: Readonly<Record<string, string>>): string {
+  return renamed[path] ?? path.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+}
+
+/**
+ * Validates a request with the HTTP edge's DTO class and rules (class-validator, whitelist, unknown
+ * fields refused): one VALIDATION_FAILED listing every wrong field, or the DTO instance. `renamed` maps a
+ * DTO property to its .proto field where the two names differ.
+ */
+export function validated<T extends object>(dto: new () => T, fields: Readonly<Record<string, unknown>>, renamed: Readonly<Record<string, string>> = {}): T {
+  const instance = plainToInstance(dto, present(fields));
+  const errors = validateSync(instance, { whitelist: true, forbidNonWhitelisted: true, forbidUnknownValues: true, validationError: { target: false, value: false } });
+  if (errors.length > 0) {
+    throw new RequestValidationError(flatten(errors, '').map((e) => ({ field: protoFieldName(e.field, renamed), message: e.message })));
+  }
+  return instance;
+}

@@ -1,0 +1,72 @@
+import { Logger, type INestApplicationContext } from '@nestjs/common';
+import { CommandBus, QueryBus } from '@nestjs/cqrs';
+import { Server, ServerCredentials, type ServiceDefinition } from '@grpc/grpc-js';
+import { AuditController } from '../audit/audit.controller.js';
+import { auditService } from './audit.grpc-service.js';
+import { healthService } from './health.grpc-service.js';
+import { numberingService } from './numbering.grpc-service.js';
+import { AUDIT_SERVICE, HEALTH_SERVICE, NUMBERING_SERVICE, loadHubProtos } from './proto-files.js';
+
+export interface HubGrpcServerOptions {
+  /** IP address or host name to bind, as HUB_HOST. */
+  readonly host: string;
+  /** 0: any free port (start() answers the bound one). */
+  readonly port: number;
+  /** Largest request message accepted; a larger one is refused with RESOURCE_EXHAUSTED before it is decoded. */
+  readonly maxMessageBytes: number;
+  /** How long stop() lets calls in flight finish before cancelling them. Default 5000. */
+  readonly shutdownGraceMs?: number;
+}
+
+/**
+ * The hub's gRPC edge (schemas/proto): the numbering and audit services and grpc.health.v1, over the
+ * same CommandBus, QueryBus and audit controller as the HTTP edge of `app`, which MUST be initialised
+ * (start-up recovery done) before start(). Plaintext HTTP/2: bind it to loopback or put it behind a
+ * TLS-terminating proxy, as the HTTP edge.
+ */
+export class HubGrpcServer {
+  private readonly logger = new Logger('Grpc');
+  private server: Server | undefined;
+
+  constructor(
+    private readonly app: INestApplicationContext,
+    private readonly options: HubGrpcServerOptions,
+  ) {}
+
+  /** Binds and serves; answers the bound port. */
+  async start(): Promise<number> {
+    if (this.server !== undefined) throw new Error('the gRPC server is already started');
+    const definition = loadHubProtos();
+    const server = new Server({ 'grpc.max_receive_message_length': this.options.maxMessageBytes });
+    const commandBus = this.app.get(CommandBus, { strict: false });
+    const queryBus = this.app.get(QueryBus, { strict: false });
+    server.addService(definition[NUMBERING_SERVICE] as ServiceDefinition, numberingService(commandBus, queryBus));
+    server.addService(definition[AUDIT_SERVICE] as ServiceDefinition, auditService(this.app.get(AuditController, { strict: false })));
+    server.addService(definition[HEALTH_SERVICE] as ServiceDefinition, healthService(queryBus, [NUMBERING_SERVICE, AUDIT_SERVICE]));
+    const host = this.options.host.includes(':') ? `[${this.options.host}]` : this.options.host;
+    const port = await new Promise<number>((resolve, reject) => {
+      server.bindAsync(`${host}:${this.options.port}`, ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound)));
+    });
+    this.server = server;
+    this.logger.log(`gRPC listening on ${host}:${port}`);
+    return port;
+  }
+
+  /** Stops taking calls, lets those in flight finish for the grace period, then cancels the rest. */
+  async stop(): Promise<void> {
+    const server = this.server;
+    if (server === undefined) return;
+    this.server = undefined;
+    const grace = this.options.shutdownGraceMs ?? 5000;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        server.forceShutdown();
+        resolve();
+      }, grace);
+      server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+}

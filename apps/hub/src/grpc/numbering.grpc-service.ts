@@ -1,0 +1,87 @@
+import type { UntypedServiceImplementation } from '@grpc/grpc-js';
+import type { CommandBus, QueryBus } from '@nestjs/cqrs';
+import type { Caller } from '../ledger/idempotency.js';
+import { ChangeIndividualNumberCommand } from '../numbering/commands/change-individual-number.command.js';
+import { DesignateCorporateNumberCommand } from '../numbering/commands/designate-corporate-number.command.js';
+import { IssueIndividualNumberCommand } from '../numbering/commands/issue-individual-number.command.js';
+import {
+  CorporateNumberParams,
+  DesignateCorporateNumberRequest,
+  toCorporateNumberResponse,
+  toDesignatedCorporateNumberResponse,
+} from '../numbering/dto/corporate-number.dto.js';
+import {
+  ChangeIndividualNumberRequest,
+  IssueIndividualNumberRequest,
+  toChangedIndividualNumberResponse,
+  toIssuedIndividualNumberResponse,
+} from '../numbering/dto/individual-number.dto.js';
+import { GetCorporateNumberQuery } from '../numbering/queries/get-corporate-number.query.js';
+import { unary, validated, type GrpcCall } from './grpc-call.js';
+
+/** Request messages as @grpc/proto-loader decodes them (lowerCamelCase, absent fields undefined). */
+interface IssueMessage {
+  residentRecordCode?: string;
+  municipalityCode?: string;
+}
+interface ChangeMessage extends IssueMessage {
+  reason?: string;
+}
+interface DesignateMessage {
+  name?: string;
+  location?: string;
+  kind?: string;
+  registryNumber?: string;
+}
+interface LookupMessage {
+  corporateNumber?: string;
+}
+
+/*
+ * The same actors as the HTTP controllers, so that an idempotency key (scoped `<actor>/<key>`) means the
+ * same request on both edges. Until agency authentication arrives, the municipality named in the request
+ * is the actor, and designations are made as the National Tax Agency.
+ */
+const municipalityActor = (code: string): string => `municipality:${code}`;
+const DESIGNATING_OPERATOR = 'operator:nta';
+
+function caller(actor: string, call: GrpcCall): Caller {
+  return { actor, correlationId: call.correlationId, ...(call.idempotencyKey !== undefined ? { idempotencyKey: call.idempotencyKey } : {}) };
+}
+
+/** linkage_ledger.v1.Numbering: validates like the HTTP DTOs, then dispatches the HTTP edge's commands and queries. */
+export function numberingService(commandBus: CommandBus, queryBus: QueryBus): UntypedServiceImplementation {
+  return {
+    IssueIndividualNumber: unary(async (m: IssueMessage, call) => {
+      const body = validated(IssueIndividualNumberRequest, { residentRecordCode: m.residentRecordCode, municipalityCode: m.municipalityCode });
+      const outcome = await commandBus.execute(
+        new IssueIndividualNumberCommand(body.residentRecordCode, body.municipalityCode, caller(municipalityActor(body.municipalityCode), call)),
+      );
+      call.replayed = outcome.replayed;
+      return toIssuedIndividualNumberResponse(outcome.value);
+    }),
+
+    ChangeIndividualNumber: unary(async (m: ChangeMessage, call) => {
+      const body = validated(ChangeIndividualNumberRequest, { residentRecordCode: m.residentRecordCode, municipalityCode: m.municipalityCode, reason: m.reason });
+      const outcome = await commandBus.execute(
+        new ChangeIndividualNumberCommand(body.residentRecordCode, body.municipalityCode, body.reason, caller(municipalityActor(body.municipalityCode), call)),
+      );
+      call.replayed = outcome.replayed;
+      return toChangedIndividualNumberResponse(outcome.value);
+    }),
+
+    DesignateCorporateNumber: unary(async (m: DesignateMessage, call) => {
+      const body = validated(DesignateCorporateNumberRequest, { name: m.name, location: m.location, kind: m.kind, registryNumber: m.registryNumber });
+      const outcome = await commandBus.execute(
+        new DesignateCorporateNumberCommand(body.name, body.location, body.kind, body.registryNumber, caller(DESIGNATING_OPERATOR, call)),
+      );
+      call.replayed = outcome.replayed;
+      return toDesignatedCorporateNumberResponse(outcome.value);
+    }),
+
+    GetCorporateNumber: unary(async (m: LookupMessage) => {
+      const params = validated(CorporateNumberParams, { number: m.corporateNumber }, { number: 'corporate_number' });
+      return toCorporateNumberResponse(await queryBus.execute(new GetCorporateNumberQuery(params.number)));
+    }),
+  };
+}

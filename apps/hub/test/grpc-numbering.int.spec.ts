@@ -1,0 +1,166 @@
+import { status } from '@grpc/grpc-js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { corporateNumberCheckDigit, localGovernmentCodeCheckDigit } from '#numbering';
+import { expectGrpcProblem, startGrpcTestHub, type GrpcTestHub } from './support/grpc-client.js';
+import { MURORAN, nextResidentRecordCode, unlistedMunicipality } from './support/test-hub.js';
+
+interface Issued {
+  serial: string;
+  individualNumber: string;
+  issuedAt: string;
+}
+
+/** No checkpoint is signed during a test, so the log grows only by the requests' own events. */
+const NO_CHECKPOINTS = { HUB_CHECKPOINT_EVERY_EVENTS: '1000000', HUB_CHECKPOINT_EVERY_MS: '86400000' };
+
+let g: GrpcTestHub | undefined;
+afterEach(async () => {
+  await g?.dispose();
+  g = undefined;
+});
+
+/** Muroran's code with its last digit replaced by a wrong check digit. */
+function wrongCheckDigit(code: string): string {
+  const right = localGovernmentCodeCheckDigit(code.slice(0, 5));
+  return `${code.slice(0, 5)}${(right + 1) % 10}`;
+}
+
+describe('Numbering over gRPC', () => {
+  it('issues an individual number into the same ledger the HTTP edge reads, with the caller\'s correlation id', async () => {
+    g = await startGrpcTestHub({ env: NO_CHECKPOINTS });
+    const resident = nextResidentRecordCode();
+    const { response, metadata } = await g.numbering.call<Issued>('IssueIndividualNumber', { residentRecordCode: resident, municipalityCode: MURORAN }, { 'x-correlation-id': 'grpc-issue-1' });
+    expect(response.serial).toMatch(/^\d{8}01\d{10}$/);
+    expect(response.individualNumber).toMatch(/^\d{12}$/);
+    expect(metadata.get('x-correlation-id')).toEqual(['grpc-issue-1']);
+    expect(metadata.get('idempotent-replayed')).toEqual([]);
+    const page = (await g.hub.get('/v1/events?from=0&limit=100')).json<{ events: { serial: string; type: string; metadata: Record<string, unknown> }[] }>();
+    const event = page.events.find((e) => e.serial === response.serial);
+    expect(event).toMatchObject({ type: 'IndividualNumberIssued', metadata: { actor: `municipality:${MURORAN}`, correlationId: 'grpc-issue-1' } });
+    // The resident is numbered for HTTP as well: a second issuance over HTTP is refused.
+    const again = await g.hub.post('/v1/individual-numbers', { residentRecordCode: resident, municipalityCode: MURORAN });
+    expect(again.json()).toMatchObject({ code: 'RESIDENT_ALREADY_NUMBERED' });
+  });
+
+  it('answers a retry with the same idempotency key with the original outcome, across both edges', async () => {
+    g = await startGrpcTestHub({ env: NO_CHECKPOINTS });
+    const body = { residentRecordCode: nextResidentRecordCode(), municipalityCode: MURORAN };
+    const http = await g.hub.post('/v1/individual-numbers', body, { 'idempotency-key': 'issue-42' });
+    expect(http.statusCode).toBe(201);
+    const head = await g.hub.head();
+    const retry = await g.numbering.call<Issued>('IssueIndividualNumber', body, { 'idempotency-key': 'issue-42' });
+    expect(retry.response).toEqual(http.json());
+    expect(retry.metadata.get('idempotent-replayed')).toEqual(['true']);
+    const twice = await g.numbering.call<Issued>('IssueIndividualNumber', body, { 'idempotency-key': 'issue-42' });
+    expect(twice.response.serial).toBe(retry.response.serial);
+    expect(await g.hub.head()).toBe(head);
+
+    // gRPC first, then HTTP: the same.
+    const other = { residentRecordCode: nextResidentRecordCode(), municipalityCode: MURORAN };
+    const first = await g.numbering.call<Issued>('IssueIndividualNumber', other, { 'idempotency-key': 'issue-43' });
+    const httpRetry = await g.hub.post('/v1/individual-numbers', other, { 'idempotency-key': 'issue-43' });
+    expect(httpRetry.json()).toEqual(first.response);
+    expect(httpRetry.headers['idempotent-replayed']).toBe('true');
+
+    // The same key with another request is refused, and nothing is appended.
+    const reused = await expectGrpcProblem(
+      g.numbering.call('IssueIndividualNumber', { ...body, residentRecordCode: nextResidentRecordCode() }, { 'idempotency-key': 'issue-42' }),
+      status.FAILED_PRECONDITION,
+      'IDEMPOTENCY_KEY_REUSED',
+    );
+    expect(reused.problem['status']).toBe(409);
+    expect(await g.hub.head()).toBe(head + 1);
+  });
+
+  it('refuses a malformed request with INVALID_ARGUMENT naming each proto field, and appends nothing', async () => {
+    g = await startGrpcTestHub({ env: NO_CHECKPOINTS });
+    const head = await g.hub.head();
+    const { problem, error } = await expectGrpcProblem(
+      g.numbering.call('IssueIndividualNumber', { residentRecordCode: '1234', municipalityCode: wrongCheckDigit(MURORAN) }),
+      status.INVALID_ARGUMENT,
+      'VALIDATION_FAILED',
+    );
+    expect(problem['errors']).toEqual([
+      { field: 'resident_record_code', message: expect.stringMatching(/11/) },
+      { field: 'municipality_code', message: expect.stringMatching(/check digit is \d, expected \d/) },
+    ]);
+    expect(error.details).toBe('2 fields are not valid; see errors');
+    // An absent field (proto3 sends no empty string) is named too.
+    const missing = await expectGrpcProblem(g.numbering.call('ChangeIndividualNumber', { residentRecordCode: nextResidentRecordCode(), municipalityCode: MURORAN }), status.INVALID_ARGUMENT, 'VALIDATION_FAILED');
+    expect(missing.problem['errors']).toEqual([{ field: 'reason', message: expect.stringContaining('leak') }]);
+    expect(await g.hub.head()).toBe(head);
+  });
+
+  it('maps the domain\'s refusals: unknown municipality, resident already numbered, resident not numbered', async () => {
+    g = await startGrpcTestHub({ env: NO_CHECKPOINTS });
+    const resident = nextResidentRecordCode();
+    await expectGrpcProblem(g.numbering.call('IssueIndividualNumber', { residentRecordCode: resident, municipalityCode: unlistedMunicipality() }), status.INVALID_ARGUMENT, 'UNKNOWN_MUNICIPALITY');
+    await expectGrpcProblem(
+      g.numbering.call('ChangeIndividualNumber', { residentRecordCode: resident, municipalityCode: MURORAN, reason: 'leak' }),
+      status.FAILED_PRECONDITION,
+      'RESIDENT_NOT_NUMBERED',
+    );
+    const issued = await g.numbering.call<Issued>('IssueIndividualNumber', { residentRecordCode: resident, municipalityCode: MURORAN });
+    const { problem } = await expectGrpcProblem(
+      g.numbering.call('IssueIndividualNumber', { residentRecordCode: resident, municipalityCode: MURORAN }),
+      status.ALREADY_EXISTS,
+      'RESIDENT_ALREADY_NUMBERED',
+    );
+    expect(JSON.stringify(problem)).not.toContain(issued.response.individualNumber);
+    const changed = await g.numbering.call<{ serial: string; individualNumber: string; previousNumberRevoked: boolean }>('ChangeIndividualNumber', {
+      residentRecordCode: resident,
+      municipalityCode: MURORAN,
+      reason: 'leak',
+    });
+    expect(changed.response.previousNumberRevoked).toBe(true);
+    expect(changed.response.individualNumber).not.toBe(issued.response.individualNumber);
+  });
+
+  it('designates and looks up corporate numbers consistently with HTTP; an unknown one is NOT_FOUND, a wrong check digit INVALID_ARGUMENT', async () => {
+    g = await startGrpcTestHub({ env: NO_CHECKPOINTS });
+    const designated = await g.numbering.call<{ corporateNumber: string; serial: string }>('DesignateCorporateNumber', {
+      name: '株式会社室蘭製作所',
+      location: '北海道室蘭市幸町1番2号',
+      kind: 'stock-company',
+      registryNumber: '430001012345',
+    });
+    const number = designated.response.corporateNumber;
+    expect(number).toBe(`${corporateNumberCheckDigit('430001012345')}430001012345`);
+    const viaGrpc = await g.numbering.call('GetCorporateNumber', { corporateNumber: number });
+    expect(viaGrpc.response).toEqual((await g.hub.get(`/v1/corporate-numbers/${number}`)).json());
+    await expectGrpcProblem(
+      g.numbering.call('DesignateCorporateNumber', { name: '株式会社別名', location: '北海道室蘭市', kind: 'stock-company', registryNumber: '430001012345' }),
+      status.ALREADY_EXISTS,
+      'CORPORATE_NUMBER_ALREADY_DESIGNATED',
+    );
+
+    const unknownBase = '430001099999';
+    await expectGrpcProblem(g.numbering.call('GetCorporateNumber', { corporateNumber: `${corporateNumberCheckDigit(unknownBase)}${unknownBase}` }), status.NOT_FOUND, 'CORPORATE_NUMBER_NOT_FOUND');
+    const wrong = `${(corporateNumberCheckDigit(unknownBase) + 1) % 10}${unknownBase}`;
+    const { problem } = await expectGrpcProblem(g.numbering.call('GetCorporateNumber', { corporateNumber: wrong }), status.INVALID_ARGUMENT, 'CHECK_DIGIT_MISMATCH');
+    expect(problem).toMatchObject({ expected: corporateNumberCheckDigit(unknownBase), actual: (corporateNumberCheckDigit(unknownBase) + 1) % 10, status: 422 });
+    const malformed = await expectGrpcProblem(g.numbering.call('GetCorporateNumber', { corporateNumber: '12' }), status.INVALID_ARGUMENT, 'VALIDATION_FAILED');
+    expect(malformed.problem['errors']).toEqual([{ field: 'corporate_number', message: 'must be 13 ASCII digits (0-9)' }]);
+  });
+
+  it('refuses malformed metadata and messages above the size limit', async () => {
+    g = await startGrpcTestHub({ maxMessageBytes: 1024, env: NO_CHECKPOINTS });
+    const head = await g.hub.head();
+    const body = { residentRecordCode: nextResidentRecordCode(), municipalityCode: MURORAN };
+    const { problem } = await expectGrpcProblem(g.numbering.call('IssueIndividualNumber', body, { 'idempotency-key': 'k'.repeat(201) }), status.INVALID_ARGUMENT, 'VALIDATION_FAILED');
+    expect(problem['errors']).toEqual([{ field: 'idempotency-key', message: expect.any(String) }]);
+    await expectGrpcProblem(g.numbering.call('IssueIndividualNumber', body, { authorization: 'Basic dXNlcg==' }), status.INVALID_ARGUMENT, 'VALIDATION_FAILED');
+    const big = g.numbering.call('DesignateCorporateNumber', { name: 'x'.repeat(2000), location: 'y', kind: 'other' });
+    await expect(big).rejects.toMatchObject({ code: status.RESOURCE_EXHAUSTED });
+    expect(await g.hub.head()).toBe(head);
+  });
+});
+
+describe('grpc.health.v1 at the hub', () => {
+  it('is SERVING once the ledger is open, for the server and each service; an unknown service is NOT_FOUND', async () => {
+    g = await startGrpcTestHub({ env: NO_CHECKPOINTS });
+    expect((await g.health.call('Check', {})).response).toEqual({ status: 'SERVING' });
+    expect((await g.health.call('Check', { service: 'linkage_ledger.v1.Numbering' })).response).toEqual({ status: 'SERVING' });
+    await expectGrpcProblem(g.health.call('Check', { service: 'linkage_ledger.v1.Nope' }), status.NOT_FOUND, 'NOT_FOUND');
+  });
+});
