@@ -1,0 +1,87 @@
+import Database from 'better-sqlite3';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { SqliteEventStore } from '#ledger';
+import { catchUp, follow, rebuild, SqliteProvisionStore } from '#projections';
+import { provisionStoreContract } from './provision-store.contract.js';
+import { AOYAMA, MURORAN, NOW, PENSION, richLog, Scenario, standardSetup, subject } from './scenario.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'projections-int-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+let n = 0;
+const file = (name: string) => join(dir, `${name}-${++n}.sqlite`);
+
+provisionStoreContract('SqliteProvisionStore', async () => new SqliteProvisionStore({ path: file('contract') }));
+
+describe('SqliteProvisionStore over a real ledger', () => {
+  it('follows a live SqliteEventStore, and a rebuild from the log equals the live projection (same digest)', async () => {
+    let clock = Date.parse(NOW);
+    const ledger = new SqliteEventStore({ path: file('ledger'), nodeId: 1, now: () => new Date((clock += 3)), synchronous: 'NORMAL' });
+    const live = new SqliteProvisionStore({ path: file('live') });
+    const controller = new AbortController();
+    const errors: unknown[] = [];
+    const running = follow(ledger, live, { signal: controller.signal, maxBatch: 7, onError: (e) => errors.push(e) });
+    await richLog(ledger);
+    const head = await ledger.head();
+    while ((await live.checkpoint()) < head - 1) await new Promise((r) => setTimeout(r, 10));
+    controller.abort();
+    await running;
+    expect(errors).toEqual([]);
+
+    const fresh = new SqliteProvisionStore({ path: file('rebuilt') });
+    expect(await rebuild(ledger, fresh, { pageSize: 5 })).toBe(head - 1);
+    expect(await fresh.digest()).toBe(await live.digest());
+    expect(await fresh.records()).toEqual(await live.records());
+    expect((await live.records()).length).toBe(14);
+    await Promise.all([ledger.close(), live.close(), fresh.close()]);
+  });
+
+  it('resumes from its stored checkpoint after a restart, with the agency and table names it had', async () => {
+    let clock = Date.parse(NOW);
+    const ledgerPath = file('ledger');
+    const path = file('resume');
+    const ledger = new SqliteEventStore({ path: ledgerPath, nodeId: 1, now: () => new Date((clock += 3)), synchronous: 'NORMAL' });
+    const s = new Scenario(ledger);
+    await standardSetup(s, '2019-07-01T00:00:00.000Z');
+    const first = new SqliteProvisionStore({ path });
+    await catchUp(ledger, first);
+    const checkpoint = await first.checkpoint();
+    await first.close();
+    await s.query({ queryId: 'after-restart', requester: PENSION, provider: MURORAN, procedure: 'pre-twenty-disability-pension-income-check', items: ['local-tax'], subjectId: AOYAMA, at: '2026-04-01T00:00:00.000Z' });
+    await s.answer('after-restart', '2026-04-01T00:00:01.000Z');
+    const reopened = new SqliteProvisionStore({ path });
+    expect(await reopened.checkpoint()).toBe(checkpoint);
+    await catchUp(ledger, reopened);
+    const [row] = await reopened.records();
+    expect(row).toMatchObject({ status: 'answered', requester: { name: '日本年金機構' }, provider: { name: '室蘭市' }, items: [{ code: 'local-tax', name: '地方税関係情報' }] });
+    await Promise.all([ledger.close(), reopened.close()]);
+  });
+
+  it('answers each view from one index range (query plans name the index)', async () => {
+    const path = file('plans');
+    const store = new SqliteProvisionStore({ path });
+    await store.close();
+    const db = new Database(path, { readonly: true });
+    const plan = (sql: string, ...args: unknown[]) => (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...args) as { detail: string }[]).map((r) => r.detail).join(' | ');
+    expect(plan('SELECT * FROM provision_records WHERE subject_id = ? AND requested_ms >= ? AND requested_ms <= ? ORDER BY requested_ms DESC, serial DESC', subject(1), 0, 1)).toMatch(/USING INDEX provision_by_subject/);
+    expect(plan('SELECT * FROM provision_records WHERE provider_id = ? AND requested_ms < ? ORDER BY requested_ms DESC, serial DESC LIMIT 10', MURORAN, 1)).toMatch(/USING INDEX provision_by_provider/);
+    expect(plan('SELECT * FROM provision_records WHERE requester_id = ? AND requested_ms >= ? AND requested_ms < ?', PENSION, 0, 1)).toMatch(/USING INDEX provision_by_requester/);
+    db.close();
+  });
+
+  it('opens an existing file read-only, and refuses a file of another layout', async () => {
+    const path = file('layout');
+    const store = new SqliteProvisionStore({ path });
+    await store.close();
+    const ro = new SqliteProvisionStore({ path, readonly: true });
+    expect(await ro.checkpoint()).toBe(-1);
+    await ro.close();
+    await expect(ro.checkpoint()).rejects.toThrow(expect.objectContaining({ code: 'PROJECTION_CLOSED' }));
+    const db = new Database(path);
+    db.prepare(`UPDATE projection_meta SET value = '0' WHERE key = 'layout'`).run();
+    db.close();
+    expect(() => new SqliteProvisionStore({ path })).toThrow(expect.objectContaining({ code: 'LAYOUT_MISMATCH' }));
+  });
+});
