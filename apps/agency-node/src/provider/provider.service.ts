@@ -1,0 +1,93 @@
+import { createHash } from 'node:crypto';
+import { sealAnswer, toBase64url } from '#sealed-answer';
+import { AgencyProblem } from '../http/agency-problem.js';
+import type { AgencyStore } from '../store/agency-store.js';
+import type { ProviderRefusalReason, ProvisionRequest, ProvisionResponse } from './provision-protocol.js';
+
+const utf8 = new TextEncoder();
+
+/**
+ * The provider side (提供): answers a verified provision request from the agency's own copies (副本),
+ * looked up by the agency's OWN code for the person, and records it once per serial.
+ */
+export class ProviderService {
+  constructor(
+    private readonly agencyId: string,
+    private readonly store: AgencyStore,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  /** Refuses a request (or batch) naming another agency as provider before anything is recorded. */
+  checkAddressee(requests: readonly ProvisionRequest[]): void {
+    const other = requests.find((r) => r.providerAgencyId !== this.agencyId);
+    if (other !== undefined) {
+      throw new AgencyProblem('WRONG_PROVIDER', `the request names provider ${other.providerAgencyId}, but this intermediate server is ${this.agencyId}`, { serial: other.serial });
+    }
+  }
+
+  async provide(request: ProvisionRequest): Promise<ProvisionResponse> {
+    const requestDigest = digestOfRequest(request);
+    const earlier = this.replay(request, requestDigest);
+    if (earlier !== undefined) return earlier;
+
+    const decision = this.decide(request);
+    let response: ProvisionResponse;
+    let answerBytes: Uint8Array | undefined;
+    if (decision.status === 'refused') {
+      response = { status: 'refused', reason: decision.reason };
+    } else {
+      const plain = utf8.encode(JSON.stringify({ items: decision.items }));
+      answerBytes = request.answerPublicKey === undefined ? plain : await sealAnswer(plain, request.answerPublicKey, request.serial);
+      response = { status: 'answered', answer: toBase64url(answerBytes), encrypted: request.answerPublicKey !== undefined };
+    }
+    // A concurrent retry of the same serial may have recorded first: the stored line wins, so both get the same answer.
+    const stored = this.store.record({
+      role: 'provided',
+      serial: request.serial,
+      queryId: request.queryId,
+      counterpartAgencyId: request.requesterAgencyId,
+      procedureCode: request.procedureCode,
+      itemCodes: request.itemCodes,
+      localId: decision.localId,
+      outcome: response.status,
+      reason: response.status === 'refused' ? response.reason : null,
+      answerDigest: answerBytes === undefined ? null : createHash('sha256').update(answerBytes).digest('hex'),
+      answerSize: answerBytes?.length ?? null,
+      encrypted: response.status === 'answered' ? response.encrypted : null,
+      requestDigest,
+      responseJson: JSON.stringify(response),
+      recordedAt: this.now().toISOString(),
+    } as const);
+    return this.replay(request, requestDigest) ?? (JSON.parse(stored.responseJson!) as ProvisionResponse);
+  }
+
+  /** The answer already given to this serial, or undefined. The same serial with another request is refused. */
+  private replay(request: ProvisionRequest, requestDigest: string): ProvisionResponse | undefined {
+    const earlier = this.store.recordFor('provided', request.serial);
+    if (earlier === undefined) return undefined;
+    if (earlier.requestDigest !== requestDigest) {
+      throw new AgencyProblem('SERIAL_REUSED', `serial ${request.serial} was already answered for another request; a serial names one query`, { serial: request.serial });
+    }
+    return JSON.parse(earlier.responseJson!) as ProvisionResponse;
+  }
+
+  private decide(request: ProvisionRequest): { status: 'refused'; reason: ProviderRefusalReason; localId: string | null } | { status: 'answered'; items: Record<string, unknown>; localId: string } {
+    // Whether the agency holds an item at all does not depend on the person: checked first, so it says nothing about them.
+    if (!this.store.holdsAll(request.itemCodes)) return { status: 'refused', reason: 'NOT_HELD', localId: null };
+    const person = this.store.personByCode(request.code);
+    if (person === undefined) return { status: 'refused', reason: 'NO_RECORD', localId: null };
+    // Restricted (自動応答不可) before the copies are read: staff decide, and the answer must not reveal what is held.
+    if (person.restricted) return { status: 'refused', reason: 'AUTOMATIC_ANSWER_RESTRICTED', localId: person.localId };
+    const copies = this.store.copies(person.localId, request.itemCodes);
+    if (copies === undefined) return { status: 'refused', reason: 'NO_RECORD', localId: person.localId };
+    const items: Record<string, unknown> = {};
+    for (const item of request.itemCodes) items[item] = copies.get(item);
+    return { status: 'answered', items, localId: person.localId };
+  }
+}
+
+/** Every field that makes a request what it is; requestedAt is left out, since a retry may be stamped anew. */
+export function digestOfRequest(r: ProvisionRequest): string {
+  const fields = [r.serial, r.queryId, r.requesterAgencyId, r.requesterKind, r.providerAgencyId, r.code, r.procedureCode, r.itemCodes, r.answerPublicKey ?? null];
+  return createHash('sha256').update(JSON.stringify(fields)).digest('hex');
+}

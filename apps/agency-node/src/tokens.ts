@@ -1,0 +1,5 @@
+/** Injection tokens for values that are not classes. */
+export const HUB_VERIFIER_KEY = Symbol('HUB_VERIFIER_KEY');
+export const CLOCK = Symbol('CLOCK');
+export const AGENCY_CONFIG = Symbol('AGENCY_CONFIG');
+export type Clock = () => Date;
