@@ -4,6 +4,8 @@ import cliProgress from 'cli-progress';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { AuditorError } from './errors.js';
 import { proveSerial, verifyProofBundle } from './prove/proof-bundle.js';
+import type { ProvisionRecord } from '#projections';
+import { defaultProjectionsPath, replayProvisionRecords, type ProvisionRecordsDiff } from './replay/replay-provision-records.js';
 import { replayTree } from './replay/replay-tree.js';
 import { describeFinding } from './verify/findings.js';
 import { type LogSource, type VerifyReport, verifyLog } from './verify/verify-log.js';
@@ -96,14 +98,38 @@ function runVerifyProof(file: string, o: { verifierKey: string; origin?: string;
   return 0;
 }
 
-function runReplay(o: { db: string; json?: boolean }): number {
-  const diff = replayTree(o.db);
-  if (o.json) process.stdout.write(`${JSON.stringify({ ok: diff.ok, projections: [diff] }, null, 2)}\n`);
+async function runReplay(o: { db: string; projections?: string; json?: boolean }): Promise<number> {
+  const tree = replayTree(o.db);
+  const records = await replayProvisionRecords(o.db, o.projections ?? defaultProjectionsPath(o.db), o.projections !== undefined);
+  const ok = tree.ok && records.ok;
+  if (o.json) process.stdout.write(`${JSON.stringify({ ok, projections: [tree, records] }, null, 2)}\n`);
   else {
-    process.stdout.write(`merkle-tree: rebuilt ${diff.rebuiltSize} of ${diff.liveSize} events; root live ${diff.liveRootHex} rebuilt ${diff.rebuiltRootHex}\n`);
-    process.stdout.write(diff.ok ? 'OK: the rebuilt tree equals the live one\n' : `DIFFERS: ${diff.differingTiles.length} tile(s), ${diff.differingCheckpoints.length} checkpoint(s) differ\n`);
+    process.stdout.write(`merkle-tree: rebuilt ${tree.rebuiltSize} of ${tree.liveSize} events; root live ${tree.liveRootHex} rebuilt ${tree.rebuiltRootHex}\n`);
+    process.stdout.write(tree.ok ? 'OK: the rebuilt tree equals the live one\n' : `DIFFERS: ${tree.differingTiles.length} tile(s), ${tree.differingCheckpoints.length} checkpoint(s) differ\n`);
+    printRecordsDiff(records);
   }
-  return diff.ok ? 0 : EXIT_FAILED;
+  return ok ? 0 : EXIT_FAILED;
+}
+
+function printRecordsDiff(d: ProvisionRecordsDiff): void {
+  const out = process.stdout;
+  if (d.skipped !== undefined) {
+    out.write(`provision-records: skipped (${d.skipped}: ${d.path})\n`);
+    return;
+  }
+  out.write(`provision-records: ${d.path}: live ${d.liveRecords} record(s) to position ${d.liveCheckpoint}; rebuilt ${d.rebuiltRecords} to position ${d.rebuiltCheckpoint}; digest live ${d.liveDigest} rebuilt ${d.rebuiltDigest}\n`);
+  if (d.ok) {
+    out.write('OK: the rebuilt provision records equal the live ones\n');
+    return;
+  }
+  if (d.rebuiltCheckpoint !== d.liveCheckpoint) out.write(`DIFFERS: the log ends at position ${d.rebuiltCheckpoint}, before the live projection's checkpoint ${d.liveCheckpoint}\n`);
+  const f = d.firstDifference;
+  if (f === null) return;
+  out.write(`DIFFERS: ${d.differingRecords} record(s); the first, serial ${f.serial}, in ${f.fields.join(', ')}:\n`);
+  for (const field of f.fields) {
+    const value = (r: ProvisionRecord | null) => (r === null ? '(no record)' : JSON.stringify(r[field as keyof ProvisionRecord]));
+    out.write(`  ${field}: live ${value(f.live)} rebuilt ${value(f.rebuilt)}\n`);
+  }
 }
 
 export function auditorProgram(): Command {
@@ -137,10 +163,11 @@ export function auditorProgram(): Command {
     .action((file: string, o) => process.exit(runVerifyProof(file, o)));
   program
     .command('replay')
-    .description('rebuild projections from the log into a fresh store and diff them with the live ones; today: the Merkle tree projection (root, every tile, the checkpoint index)')
+    .description('rebuild projections from the log into fresh stores and diff them with the live ones: the Merkle tree (root, every tile, the checkpoint index) and the provision records (every record, first difference named)')
     .requiredOption('--db <ledger.sqlite>', 'the live ledger file')
+    .option('--projections <projections.sqlite>', "the hub's live projections file (default: projections.sqlite beside the ledger; skipped when absent there)")
     .option('--json', 'write the diff as JSON')
-    .action((o) => process.exit(runReplay(o)));
+    .action(async (o) => process.exit(await runReplay(o)));
   return program;
 }
 
