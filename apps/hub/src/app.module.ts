@@ -5,6 +5,7 @@ import { AuditModule } from './audit/audit.module.js';
 import { EventsModule } from './events/events.module.js';
 import { HealthModule } from './health/health.module.js';
 import { HubCoreModule } from './hub-core.module.js';
+import { LinkageModule } from './linkage/linkage.module.js';
 import { NumberingModule } from './numbering/numbering.module.js';
 
 @Module({})
@@ -12,7 +13,7 @@ export class AppModule {
   static forRoot(config: HubConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: [CqrsModule.forRoot(), HubCoreModule.forRoot(config), NumberingModule, EventsModule, HealthModule, AuditModule],
+      imports: [CqrsModule.forRoot(), HubCoreModule.forRoot(config), NumberingModule, LinkageModule, EventsModule, HealthModule, AuditModule],
     };
   }
 }

@@ -127,7 +127,7 @@ describe('the HTTP edge', () => {
       expect((await hub.get('/health/live')).json()).toEqual({ status: 'live' });
       const ready = await hub.get('/health/ready');
       expect(ready.statusCode).toBe(200);
-      expect(ready.json()).toEqual({ status: 'ready', head: await hub.head(), openSerials: 0, voidedAtStartup: 0 });
+      expect(ready.json()).toEqual({ status: 'ready', head: await hub.head(), openSerials: 0, voidedAtStartup: 0, codeMapper: { mode: 'store' } });
     });
   });
 
@@ -144,6 +144,14 @@ describe('the HTTP edge', () => {
         [
           '/health/live',
           '/health/ready',
+          '/v1/agencies',
+          '/v1/agencies/{agencyId}',
+          '/v1/agencies/{agencyId}/credential-rotations',
+          '/v1/agencies/{agencyId}/revocations',
+          '/v1/agency-codes',
+          '/v1/hub/keys',
+          '/v1/queries',
+          '/v1/queries/bulk',
           '/v1/corporate-numbers',
           '/v1/corporate-numbers/{number}',
           '/v1/events',

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateMyNumber, type MyNumber } from '#numbering';
 import { NumberGenerator } from '../src/numbering/number-generator.js';
@@ -28,7 +29,7 @@ describe('individual numbers over HTTP', () => {
   async function issue(residentRecordCode = nextResidentRecordCode(), headers: Record<string, string> = {}) {
     const res = await post(ISSUE, { residentRecordCode, municipalityCode: MURORAN }, headers);
     expect(res.statusCode).toBe(201);
-    return { residentRecordCode, res, body: res.json<{ serial: string; individualNumber: string; issuedAt: string }>() };
+    return { residentRecordCode, res, body: res.json<{ serial: string; individualNumber: string; citizenSecret: string; issuedAt: string }>() };
   }
 
   describe('POST /v1/individual-numbers', () => {
@@ -36,7 +37,12 @@ describe('individual numbers over HTTP', () => {
       const before = await hub.head();
       const { body, residentRecordCode, res } = await issue();
       expect(res.headers['content-type']).toMatch(/^application\/json/);
-      expect(body).toEqual({ serial: expect.stringMatching(/^\d{8}01\d{10}$/), individualNumber: expect.any(String), issuedAt: expect.any(String) });
+      expect(body).toEqual({
+        serial: expect.stringMatching(/^\d{8}01\d{10}$/),
+        individualNumber: expect.any(String),
+        citizenSecret: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/),
+        issuedAt: expect.any(String),
+      });
       expect(validateMyNumber(body.individualNumber).ok).toBe(true);
       expect(await hub.head()).toBe(before + 1);
       const [event] = await hub.store.readSerial(body.serial as never);
@@ -53,7 +59,10 @@ describe('individual numbers over HTTP', () => {
       expect(stored).not.toContain(body.individualNumber);
       expect(stored).not.toContain(residentRecordCode);
       const data = event!.data as { sealed: Record<string, string> };
-      expect(hub.vault.unseal(data.sealed, event!.streamId)).toEqual({ individualNumber: body.individualNumber, residentRecordCode });
+      expect(hub.vault.unseal(data.sealed, event!.streamId)).toEqual({ individualNumber: body.individualNumber, residentRecordCode, citizenSecret: body.citizenSecret });
+      // The citizen's credential is kept only as a digest (and sealed above).
+      expect(stored).not.toContain(body.citizenSecret);
+      expect(event!.data).toMatchObject({ citizenCredentialDigest: createHash('sha256').update(body.citizenSecret).digest('hex') });
     });
 
     it('gives two residents two different numbers', async () => {

@@ -30,7 +30,7 @@ describe('start-up', () => {
     const second = await startTestHub({ dataDir });
     try {
       const ready = await second.get('/health/ready');
-      expect(ready.json()).toEqual({ status: 'ready', head: 3, openSerials: 0, voidedAtStartup: 1 });
+      expect(ready.json()).toEqual({ status: 'ready', head: 3, openSerials: 0, voidedAtStartup: 1, codeMapper: { mode: 'store' } });
       const events = await second.store.readSerial(open.serial);
       expect(events.at(-1)).toMatchObject({ type: 'SerialVoided', terminal: 'voided', metadata: { actor: 'system:recovery' } });
       // Same keys: the retry after restart unseals the original number.

@@ -37,6 +37,8 @@ export interface IssueIndividualNumberData {
   readonly numberDigest: string;
   readonly residentDigest: string;
   readonly sealed: SealedIdentifiers;
+  /** SHA-256 (hex) of the citizen's secret issued with the number (their credential for the provision records). */
+  readonly citizenCredentialDigest?: string;
   /** ISO-8601 UTC. */
   readonly issuedAt: string;
 }
@@ -63,6 +65,7 @@ export interface IndividualNumberIssuedData {
   readonly numberDigest: string;
   readonly residentDigest: string;
   readonly sealed: SealedIdentifiers;
+  readonly citizenCredentialDigest?: string;
   readonly issuedAt: string;
 }
 export type IndividualNumberIssued = NumberingEvent<'IndividualNumberIssued', IndividualNumberIssuedData>;
@@ -185,6 +188,7 @@ function issue(c: IssueIndividualNumberData, state: PersonNumberingState): Indiv
     numberDigest: c.numberDigest,
     residentDigest: c.residentDigest,
     sealed: c.sealed,
+    ...(c.citizenCredentialDigest === undefined ? {} : { citizenCredentialDigest: requireSha256(c.citizenCredentialDigest) }),
     issuedAt: c.issuedAt,
   };
   requireNoPlaintext('IndividualNumberIssued', c.number, data);
@@ -247,6 +251,11 @@ function requireGeneratedNumber(number: MyNumber): void {
     `the generated individual number fails its check digit: check digit is ${v.actual}, expected ${v.expected}; check the number generator`,
     { expected: v.expected, actual: v.actual },
   );
+}
+
+function requireSha256(value: string): string {
+  if (typeof value !== 'string' || !/^[0-9a-f]{64}$/.test(value)) throw new NumberingError('MALFORMED', 'citizenCredentialDigest must be a lowercase hex SHA-256 digest');
+  return value;
 }
 
 function requireText(field: string, value: string): void {

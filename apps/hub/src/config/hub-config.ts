@@ -11,6 +11,27 @@ export type HubLogLevel = (typeof LOG_LEVELS)[number];
 
 const MAX_BODY_LIMIT_BYTES = 100 * 1024 * 1024;
 
+/** The linkage (照会・提供) settings: the code mapper's Redis, provider calls, the authorization table. */
+export interface LinkageSettings {
+  /** The Redis of the code mapper; undefined: no Redis, the store answers every translation. */
+  readonly redisUrl: string | undefined;
+  /** Key prefix of this hub's mapper in Redis; undefined: `ll-<instance id>` (see HubInstance). */
+  readonly redisPrefix: string | undefined;
+  /** A provider's intermediate server must answer within this, or the query fails with PROVIDER_TIMEOUT. */
+  readonly providerTimeoutMs: number;
+  /** Largest answer (bytes relayed) accepted from a provider; larger ends the query in ANSWER_TOO_LARGE. */
+  readonly maxAnswerBytes: number;
+  /** Absolute path of the authorization table published at start when it is newer than the one in force; undefined: publish nothing, use the versions the log holds. */
+  readonly authorizationTableFile: string | undefined;
+}
+
+export const DEFAULT_LINKAGE: Omit<LinkageSettings, 'authorizationTableFile'> = {
+  redisUrl: 'redis://127.0.0.1:6379',
+  redisPrefix: undefined,
+  providerTimeoutMs: 5000,
+  maxAnswerBytes: 1024 * 1024,
+};
+
 export interface CheckpointSettings {
   readonly everyEvents: number;
   readonly everyMs: number;
@@ -32,6 +53,9 @@ export class HubConfig {
     readonly municipalitiesFile: string,
     /** Signed checkpoints (I3): every N events or T ms, whichever first; origin = signing key name. */
     readonly checkpoints: CheckpointSettings = { everyEvents: 1000, everyMs: 10_000, origin: `linkage-ledger.example/hub/${String(nodeId).padStart(2, '0')}` },
+    readonly linkage: LinkageSettings = { ...DEFAULT_LINKAGE, authorizationTableFile: defaultSchemaFile('authorization/authorization-table.v1.json') },
+    /** The gRPC edge's port; undefined: no gRPC server. */
+    readonly grpcPort: number | undefined = undefined,
   ) {}
 
   get ledgerPath(): string {
@@ -101,6 +125,27 @@ class HubEnvironment {
   @IsIntegerInRange(10, 86_400_000)
   HUB_CHECKPOINT_EVERY_MS = '10000';
 
+  @Matches(/^(?:off|rediss?:\/\/\S+)$/, { message: (a) => `must be a redis:// or rediss:// URL, or "off" (no Redis: the store answers translations), got ${JSON.stringify(a.value)}` })
+  HUB_REDIS_URL = DEFAULT_LINKAGE.redisUrl!;
+
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/, { message: 'must be 1-64 letters, digits, ".", "_", ":" or "-"' })
+  HUB_REDIS_PREFIX?: string;
+
+  @IsIntegerInRange(10, 600_000)
+  HUB_PROVIDER_TIMEOUT_MS = String(DEFAULT_LINKAGE.providerTimeoutMs);
+
+  @IsIntegerInRange(1024, MAX_BODY_LIMIT_BYTES)
+  HUB_MAX_ANSWER_BYTES = String(DEFAULT_LINKAGE.maxAnswerBytes);
+
+  @IsOptional()
+  @IsString()
+  HUB_AUTHORIZATION_TABLE_FILE?: string;
+
+  @IsOptional()
+  @IsIntegerInRange(0, 65_535)
+  HUB_GRPC_PORT?: string;
+
   @IsOptional()
   @Matches(/^[\x21-\x2a\x2c-\x7e]{1,200}$/, { message: 'must be 1-200 visible ASCII characters without "+" (it is the signing key name)' })
   HUB_CHECKPOINT_ORIGIN?: string;
@@ -125,6 +170,12 @@ const VARIABLES = [
   'HUB_CHECKPOINT_EVERY_EVENTS',
   'HUB_CHECKPOINT_EVERY_MS',
   'HUB_CHECKPOINT_ORIGIN',
+  'HUB_REDIS_URL',
+  'HUB_REDIS_PREFIX',
+  'HUB_PROVIDER_TIMEOUT_MS',
+  'HUB_MAX_ANSWER_BYTES',
+  'HUB_AUTHORIZATION_TABLE_FILE',
+  'HUB_GRPC_PORT',
 ] as const;
 
 /**
@@ -146,6 +197,12 @@ export function loadHubConfig(env: Readonly<Record<string, string | undefined>>,
   if (problems.length === 0 && !existsSync(municipalitiesFile)) {
     problems.push({ variable: 'HUB_MUNICIPALITIES_FILE', message: `no file at ${municipalitiesFile}` });
   }
+  const tableSetting = raw.HUB_AUTHORIZATION_TABLE_FILE;
+  const tableFile =
+    tableSetting === 'none' ? undefined : tableSetting !== undefined ? resolve(cwd, tableSetting) : defaultSchemaFile('authorization/authorization-table.v1.json');
+  if (problems.length === 0 && tableFile !== undefined && !existsSync(tableFile)) {
+    problems.push({ variable: 'HUB_AUTHORIZATION_TABLE_FILE', message: `no file at ${tableFile}` });
+  }
   if (problems.length > 0) throw new HubConfigError(problems);
   return new HubConfig(
     raw.HUB_HOST,
@@ -160,6 +217,14 @@ export function loadHubConfig(env: Readonly<Record<string, string | undefined>>,
       everyMs: Number(raw.HUB_CHECKPOINT_EVERY_MS),
       origin: raw.HUB_CHECKPOINT_ORIGIN ?? `linkage-ledger.example/hub/${raw.HUB_NODE_ID}`,
     },
+    {
+      redisUrl: raw.HUB_REDIS_URL === 'off' ? undefined : raw.HUB_REDIS_URL,
+      redisPrefix: raw.HUB_REDIS_PREFIX,
+      providerTimeoutMs: Number(raw.HUB_PROVIDER_TIMEOUT_MS),
+      maxAnswerBytes: Number(raw.HUB_MAX_ANSWER_BYTES),
+      authorizationTableFile: tableFile,
+    },
+    raw.HUB_GRPC_PORT === undefined ? undefined : Number(raw.HUB_GRPC_PORT),
   );
 }
 
@@ -168,12 +233,17 @@ export function loadHubConfig(env: Readonly<Record<string, string | undefined>>,
  * file (it runs from apps/hub/src in tests and from dist/apps/hub/src once built), never from the cwd.
  */
 export function defaultMunicipalitiesFile(): string {
+  return defaultSchemaFile('municipalities.json');
+}
+
+/** A file under the repository's `schemas/`, found the same way as the municipality list. */
+export function defaultSchemaFile(relative: string): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (;;) {
-    const candidate = join(dir, 'schemas', 'municipalities.json');
+    const candidate = join(dir, 'schemas', relative);
     if (existsSync(candidate)) return candidate;
     const parent = dirname(dir);
-    if (parent === dir) return join(dirname(fileURLToPath(import.meta.url)), 'schemas', 'municipalities.json');
+    if (parent === dir) return join(dirname(fileURLToPath(import.meta.url)), 'schemas', relative);
     dir = parent;
   }
 }

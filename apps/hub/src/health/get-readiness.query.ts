@@ -1,4 +1,5 @@
 import { Query } from '@nestjs/cqrs';
+import type { CodeMapperHealth } from '../linkage/hub-code-mapper.js';
 
 export interface Readiness {
   readonly status: 'ready';
@@ -8,6 +9,8 @@ export interface Readiness {
   readonly openSerials: number;
   /** Serials this run's start-up recovery voided. */
   readonly voidedAtStartup: number;
+  /** How agency codes are translated: Redis, the store while Redis is unreachable (degraded), or the store by configuration. */
+  readonly codeMapper: CodeMapperHealth;
 }
 
 export class GetReadinessQuery extends Query<Readiness> {}

@@ -18,8 +18,14 @@ export class ReadinessResponse {
 
   @ApiProperty({ description: 'Serials voided by start-up recovery in this run.', example: 0 })
   voidedAtStartup!: number;
+
+  @ApiProperty({
+    description: 'Agency code translation: mode "redis" (Redis answers), "degraded" (Redis unreachable; the store answers, slower) or "store" (no Redis configured).',
+    example: { mode: 'redis', since: '2026-04-01T00:00:00.000Z' },
+  })
+  codeMapper!: { mode: string; since?: string; reason?: string };
 }
 
 export function toReadinessResponse(r: Readiness): ReadinessResponse {
-  return { status: r.status, head: r.head, openSerials: r.openSerials, voidedAtStartup: r.voidedAtStartup };
+  return { status: r.status, head: r.head, openSerials: r.openSerials, voidedAtStartup: r.voidedAtStartup, codeMapper: r.codeMapper };
 }

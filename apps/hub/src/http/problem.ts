@@ -1,5 +1,6 @@
 import { HttpException } from '@nestjs/common';
 import { LedgerError } from '#ledger';
+import { LinkageError } from '#linkage';
 import { NumberingError } from '#numbering';
 import { HubProblem } from './hub-problem.js';
 import { PROBLEM_CATALOG, isProblemCode, problemType, type ProblemCode } from './problem-catalog.js';
@@ -71,6 +72,7 @@ export function toProblem(error: unknown, context: ProblemContext): MappedProble
   if (error instanceof HubProblem) return known(error.code, error.message, context, error.extensions);
   if (error instanceof NumberingError) return fromNumbering(error, context);
   if (error instanceof LedgerError) return fromLedger(error, context);
+  if (error instanceof LinkageError) return isProblemCode(error.code) ? known(error.code, error.message, context, error.details) : internal(context);
   const fastify = fastifyCode(error);
   if (fastify !== undefined) {
     const mapped = FASTIFY_CODES[fastify];

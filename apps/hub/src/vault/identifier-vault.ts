@@ -9,6 +9,8 @@ export type DigestKind = 'individual-number' | 'resident-record-code' | 'idempot
 export interface NumberingIdentifiers {
   readonly individualNumber: string;
   readonly residentRecordCode: string;
+  /** The citizen's secret issued with the number (sealed so that an idempotent retry can answer it again). */
+  readonly citizenSecret?: string;
 }
 
 /** Envelope-encrypted identifiers as stored in an event (all fields base64url except v/alg/kid). */
@@ -65,7 +67,11 @@ export class IdentifierVault {
     const cipher = createCipheriv('aes-256-gcm', dataKey, iv);
     cipher.setAAD(contentAad(aad));
     const plaintext = Buffer.from(
-      JSON.stringify({ individualNumber: identifiers.individualNumber, residentRecordCode: identifiers.residentRecordCode }),
+      JSON.stringify({
+        individualNumber: identifiers.individualNumber,
+        residentRecordCode: identifiers.residentRecordCode,
+        ...(identifiers.citizenSecret === undefined ? {} : { citizenSecret: identifiers.citizenSecret }),
+      }),
       'utf8',
     );
     const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);
@@ -113,7 +119,11 @@ export class IdentifierVault {
       if (typeof parsed.individualNumber !== 'string' || typeof parsed.residentRecordCode !== 'string') {
         throw new VaultError('MALFORMED_ENVELOPE', 'the sealed value opened but holds no identifiers');
       }
-      return { individualNumber: parsed.individualNumber, residentRecordCode: parsed.residentRecordCode };
+      return {
+        individualNumber: parsed.individualNumber,
+        residentRecordCode: parsed.residentRecordCode,
+        ...(typeof parsed.citizenSecret === 'string' ? { citizenSecret: parsed.citizenSecret } : {}),
+      };
     } catch (error) {
       if (error instanceof VaultError) throw error;
       // Never say which part failed: a padding-oracle style hint helps nobody but an attacker.

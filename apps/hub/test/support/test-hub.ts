@@ -73,7 +73,15 @@ export interface TestHub {
 /** The hub as main.ts wires it, on a temp-dir SQLite ledger, driven by Fastify inject (no socket). */
 export async function startTestHub(options: TestHubOptions = {}): Promise<TestHub> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'hub-int-'));
-  const config = loadHubConfig({ HUB_DATA_DIR: dataDir, ...options.env });
+  // Unless a test asks: no table published (the log starts empty), no Redis, and no time-driven
+  // checkpoint appearing in the middle of a test that counts events.
+  const config = loadHubConfig({
+    HUB_DATA_DIR: dataDir,
+    HUB_AUTHORIZATION_TABLE_FILE: 'none',
+    HUB_REDIS_URL: 'off',
+    HUB_CHECKPOINT_EVERY_MS: '3600000',
+    ...options.env,
+  });
   let builder = Test.createTestingModule({ imports: [AppModule.forRoot(config)] });
   if (options.numbers) {
     const real = new NumberGenerator();

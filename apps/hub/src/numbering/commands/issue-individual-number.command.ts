@@ -6,6 +6,8 @@ import type { Caller, Outcome } from '../../ledger/idempotency.js';
 export interface IssuedIndividualNumber {
   readonly serial: SerialNumber;
   readonly individualNumber: MyNumber;
+  /** The citizen's secret for reading their provision records; absent for numbers issued before it existed. */
+  readonly citizenSecret?: string;
   readonly issuedAt: string;
 }
 

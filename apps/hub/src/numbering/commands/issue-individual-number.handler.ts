@@ -13,6 +13,7 @@ import { NumberGenerator } from '../number-generator.js';
 import { personNumberingFold } from '../person-numbering.fold.js';
 import { IssueIndividualNumberCommand, type IssuedIndividualNumber } from './issue-individual-number.command.js';
 import { eventOfSerial } from './replay.js';
+import { newBearerToken, tokenDigest } from '../../linkage/hub-secrets.js';
 
 /** Draws and concurrent writers: a held number (CLAIM_CONFLICT) is drawn again, a moved stream is reloaded. */
 const ATTEMPTS = 8;
@@ -37,6 +38,8 @@ export class IssueIndividualNumberHandler implements ICommandHandler<IssueIndivi
       return await withRetries(ATTEMPTS, (e) => hasCode(e, 'WRONG_EXPECTED_REVISION', 'CLAIM_CONFLICT'), async () => {
         const { state, expectedRevision } = await loadStream(this.store, streamId, personNumberingFold);
         const number = this.numbers.individualNumber();
+        // The citizen's credential for their provision records (情報提供等記録), handed over with the number.
+        const citizenSecret = newBearerToken();
         const issuedAt = this.clock().toISOString();
         const events = decidePersonNumbering(
           {
@@ -49,7 +52,8 @@ export class IssueIndividualNumberHandler implements ICommandHandler<IssueIndivi
               number,
               numberDigest: this.vault.digest('individual-number', number),
               residentDigest: this.vault.digest('resident-record-code', residentRecordCode),
-              sealed: this.vault.seal({ individualNumber: number, residentRecordCode }, streamId),
+              sealed: this.vault.seal({ individualNumber: number, residentRecordCode, citizenSecret }, streamId),
+              citizenCredentialDigest: tokenDigest(citizenSecret),
               issuedAt,
             },
           },
@@ -59,7 +63,7 @@ export class IssueIndividualNumberHandler implements ICommandHandler<IssueIndivi
           this.store,
           this.eventBus,
           { streamId, expectedRevision, events, caller, idempotency },
-          (result) => ({ serial: result.serial, individualNumber: number, issuedAt }),
+          (result) => ({ serial: result.serial, individualNumber: number, citizenSecret, issuedAt }),
           (serial) => this.replay(serial),
         );
       });
@@ -71,7 +75,7 @@ export class IssueIndividualNumberHandler implements ICommandHandler<IssueIndivi
   /** The outcome of the original issuance, rebuilt from its events: the number comes from unsealing. */
   private async replay(serial: SerialNumber): Promise<IssuedIndividualNumber> {
     const event = await eventOfSerial<IndividualNumberIssuedData>(this.store, serial, 'IndividualNumberIssued');
-    const { individualNumber } = this.vault.unseal(event.data.sealed, event.streamId);
-    return { serial, individualNumber: individualNumber as MyNumber, issuedAt: event.data.issuedAt };
+    const { individualNumber, citizenSecret } = this.vault.unseal(event.data.sealed, event.streamId);
+    return { serial, individualNumber: individualNumber as MyNumber, ...(citizenSecret === undefined ? {} : { citizenSecret }), issuedAt: event.data.issuedAt };
   }
 }

@@ -30,6 +30,12 @@ export class IssuedIndividualNumberResponse {
   @ApiProperty({ description: 'The new 個人番号 (12 digits). Shown to the municipality once; the hub keeps it only encrypted.', example: '123456789018' })
   individualNumber!: string;
 
+  @ApiProperty({
+    description: 'The citizen\'s secret for reading their provision records (情報提供等記録): handed to the person with the number. The hub keeps only its SHA-256 and a sealed copy.',
+    required: false,
+  })
+  citizenSecret?: string;
+
   @ApiProperty({ format: 'date-time', example: '2026-04-01T00:00:00.000Z' })
   issuedAt!: string;
 }
@@ -48,8 +54,8 @@ export class ChangedIndividualNumberResponse {
   changedAt!: string;
 }
 
-export function toIssuedIndividualNumberResponse(r: { serial: string; individualNumber: string; issuedAt: string }): IssuedIndividualNumberResponse {
-  return { serial: r.serial, individualNumber: r.individualNumber, issuedAt: r.issuedAt };
+export function toIssuedIndividualNumberResponse(r: { serial: string; individualNumber: string; citizenSecret?: string; issuedAt: string }): IssuedIndividualNumberResponse {
+  return { serial: r.serial, individualNumber: r.individualNumber, ...(r.citizenSecret === undefined ? {} : { citizenSecret: r.citizenSecret }), issuedAt: r.issuedAt };
 }
 
 export function toChangedIndividualNumberResponse(r: { serial: string; individualNumber: string; changedAt: string }): ChangedIndividualNumberResponse {

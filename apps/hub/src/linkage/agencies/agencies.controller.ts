@@ -1,0 +1,111 @@
+import { Body, Controller, Get, HttpCode, HttpStatus, Param, Patch, Post, Req } from '@nestjs/common';
+import { CommandBus } from '@nestjs/cqrs';
+import { ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import type { FastifyRequest } from 'fastify';
+import { HubProblem } from '../../http/hub-problem.js';
+import { ApiProblems, BODY_PROBLEMS, COMMON_PROBLEMS } from '../../http/problem.dto.js';
+import { Meta, type RequestMeta } from '../../http/request-meta.js';
+import { Authenticator } from '../authenticator.js';
+import { LinkageViews } from '../linkage-views.js';
+import { ProvisionSigner } from '../hub-secrets.js';
+import {
+  AgencyResponse,
+  AgencySerialResponse,
+  RegisterAgencyRequest,
+  RegisteredAgencyResponse,
+  RevokeAgencyRequest,
+  RotatedCredentialResponse,
+  UpdateAgencyRequest,
+  toAgencyResponse,
+} from './agency.dto.js';
+import { ChangeAgencyRegistryCommand } from './agency-registry.commands.js';
+
+const OPERATOR = 'operator:hub';
+
+@ApiTags('agencies')
+@Controller()
+export class AgenciesController {
+  constructor(
+    private readonly commandBus: CommandBus,
+    private readonly auth: Authenticator,
+    private readonly views: LinkageViews,
+    private readonly signer: ProvisionSigner,
+  ) {}
+
+  @Post('v1/agencies')
+  @HttpCode(HttpStatus.CREATED)
+  @ApiBearerAuth()
+  @ApiOperation({ summary: 'Register an agency (operator).', description: 'Returns the agency\'s bearer token once; the registry keeps only its SHA-256.' })
+  @ApiCreatedResponse({ type: RegisteredAgencyResponse })
+  @ApiProblems(...BODY_PROBLEMS, 'UNAUTHENTICATED', 'FORBIDDEN', 'INVALID_AGENCY_ID', 'UNKNOWN_AGENCY_KIND', 'INVALID_NAME', 'INVALID_ENDPOINT', 'INVALID_PUBLIC_KEY', 'AGENCY_ALREADY_REGISTERED', ...COMMON_PROBLEMS)
+  async register(@Req() request: FastifyRequest, @Body() body: RegisterAgencyRequest, @Meta() meta: RequestMeta): Promise<RegisteredAgencyResponse> {
+    this.auth.operator(request);
+    const outcome = await this.commandBus.execute(
+      new ChangeAgencyRegistryCommand(body.agencyId, { type: 'register', name: body.name, kind: body.kind, endpoint: body.endpoint, publicKey: body.publicKey }, { actor: OPERATOR, ...meta }),
+    );
+    return { agencyId: outcome.agencyId, serial: outcome.serial, token: outcome.token! };
+  }
+
+  @Patch('v1/agencies/:agencyId')
+  @ApiBearerAuth()
+  @ApiOperation({ summary: 'Change an agency\'s name, endpoint or public key (operator).' })
+  @ApiOkResponse({ type: AgencySerialResponse })
+  @ApiProblems(...BODY_PROBLEMS, 'UNAUTHENTICATED', 'FORBIDDEN', 'AGENCY_NOT_REGISTERED', 'AGENCY_REVOKED', 'NOTHING_TO_UPDATE', 'INVALID_NAME', 'INVALID_ENDPOINT', 'INVALID_PUBLIC_KEY', ...COMMON_PROBLEMS)
+  async update(@Req() request: FastifyRequest, @Param('agencyId') agencyId: string, @Body() body: UpdateAgencyRequest, @Meta() meta: RequestMeta): Promise<AgencySerialResponse> {
+    this.auth.operator(request);
+    const outcome = await this.commandBus.execute(new ChangeAgencyRegistryCommand(agencyId, { type: 'update', ...body }, { actor: OPERATOR, ...meta }));
+    return { agencyId: outcome.agencyId, serial: outcome.serial };
+  }
+
+  @Post('v1/agencies/:agencyId/credential-rotations')
+  @HttpCode(HttpStatus.CREATED)
+  @ApiBearerAuth()
+  @ApiOperation({ summary: 'Issue a new bearer token to an agency (operator); the old one stops working at once.' })
+  @ApiCreatedResponse({ type: RotatedCredentialResponse })
+  @ApiProblems('UNAUTHENTICATED', 'FORBIDDEN', 'AGENCY_NOT_REGISTERED', 'AGENCY_REVOKED', ...COMMON_PROBLEMS)
+  async rotate(@Req() request: FastifyRequest, @Param('agencyId') agencyId: string, @Meta() meta: RequestMeta): Promise<RotatedCredentialResponse> {
+    this.auth.operator(request);
+    const outcome = await this.commandBus.execute(new ChangeAgencyRegistryCommand(agencyId, { type: 'rotate' }, { actor: OPERATOR, ...meta }));
+    return { agencyId: outcome.agencyId, serial: outcome.serial, token: outcome.token! };
+  }
+
+  @Post('v1/agencies/:agencyId/revocations')
+  @HttpCode(HttpStatus.CREATED)
+  @ApiBearerAuth()
+  @ApiOperation({ summary: 'Revoke an agency (operator): it can no longer query, acquire codes or be queried.' })
+  @ApiCreatedResponse({ type: AgencySerialResponse })
+  @ApiProblems(...BODY_PROBLEMS, 'UNAUTHENTICATED', 'FORBIDDEN', 'AGENCY_NOT_REGISTERED', 'AGENCY_REVOKED', ...COMMON_PROBLEMS)
+  async revoke(@Req() request: FastifyRequest, @Param('agencyId') agencyId: string, @Body() body: RevokeAgencyRequest, @Meta() meta: RequestMeta): Promise<AgencySerialResponse> {
+    this.auth.operator(request);
+    const outcome = await this.commandBus.execute(new ChangeAgencyRegistryCommand(agencyId, { type: 'revoke', reason: body.reason }, { actor: OPERATOR, ...meta }));
+    return { agencyId: outcome.agencyId, serial: outcome.serial };
+  }
+
+  @Get('v1/agencies')
+  @ApiOperation({ summary: 'The participating agencies: id, name, kind, status and answer-encryption key.' })
+  @ApiOkResponse({ type: [AgencyResponse] })
+  async list(): Promise<AgencyResponse[]> {
+    await this.views.catchUp();
+    return this.views
+      .agencies()
+      .flatMap((s) => (s.status === 'unregistered' ? [] : [toAgencyResponse(s)]))
+      .sort((a, b) => a.agencyId.localeCompare(b.agencyId));
+  }
+
+  @Get('v1/agencies/:agencyId')
+  @ApiOperation({ summary: 'One participating agency.' })
+  @ApiOkResponse({ type: AgencyResponse })
+  @ApiProblems('AGENCY_NOT_REGISTERED', ...COMMON_PROBLEMS)
+  async get(@Param('agencyId') agencyId: string): Promise<AgencyResponse> {
+    await this.views.catchUp();
+    const state = this.views.agency(agencyId);
+    if (state.status === 'unregistered') throw new HubProblem('AGENCY_NOT_REGISTERED', `no agency is registered under id ${JSON.stringify(agencyId)}`);
+    return toAgencyResponse(state);
+  }
+
+  @Get('v1/hub/keys')
+  @ApiOperation({ summary: 'The hub\'s public keys: the Ed25519 key that signs provision requests (hub-signature).' })
+  keys(): { provisionSigningKey: string } {
+    return { provisionSigningKey: this.signer.publicKey };
+  }
+}

@@ -1,0 +1,70 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { IsIn, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
+import { AGENCY_KINDS, type AgencyKind, type AgencyRegistryState } from '#linkage';
+
+export class RegisterAgencyRequest {
+  @ApiProperty({ description: 'Lowercase kebab-case id, 2–64 characters.', example: 'muroran-city' })
+  @Matches(/^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])$/, { message: 'must be 2–64 lowercase letters, digits or hyphens, starting and ending with a letter or digit' })
+  agencyId!: string;
+
+  @ApiProperty({ example: '室蘭市' })
+  @IsString()
+  @MaxLength(200)
+  name!: string;
+
+  @ApiProperty({ enum: AGENCY_KINDS, example: 'municipality' })
+  @IsIn(AGENCY_KINDS, { message: `must be one of ${AGENCY_KINDS.join(', ')}` })
+  kind!: AgencyKind;
+
+  @ApiProperty({ description: 'Base URL of its intermediate server (中間サーバー): http(s):// or grpc(s)://.', example: 'http://127.0.0.1:8082' })
+  @IsString()
+  @MaxLength(2048)
+  endpoint!: string;
+
+  @ApiProperty({ description: 'X25519 public key, 32 bytes as unpadded base64url (43 characters): answers can be encrypted to it.' })
+  @IsString()
+  publicKey!: string;
+}
+
+export class RegisteredAgencyResponse {
+  @ApiProperty() agencyId!: string;
+  @ApiProperty({ description: '処理通番 of the registration.' }) serial!: string;
+  @ApiProperty({ description: 'The agency\'s bearer token. Shown once: the hub keeps only its SHA-256.' }) token!: string;
+}
+
+export class RevokeAgencyRequest {
+  @ApiProperty({ example: 'merged into another municipality' })
+  @IsString()
+  @MaxLength(200)
+  reason!: string;
+}
+
+export class UpdateAgencyRequest {
+  @ApiPropertyOptional() @IsOptional() @IsString() @MaxLength(200) name?: string;
+  @ApiPropertyOptional() @IsOptional() @IsString() @MaxLength(2048) endpoint?: string;
+  @ApiPropertyOptional() @IsOptional() @IsString() publicKey?: string;
+}
+
+export class AgencyResponse {
+  @ApiProperty() agencyId!: string;
+  @ApiProperty() name!: string;
+  @ApiProperty({ enum: AGENCY_KINDS }) kind!: string;
+  @ApiProperty({ enum: ['active', 'revoked'] }) status!: string;
+  @ApiProperty({ description: 'X25519 public key (base64url).' }) publicKey!: string;
+  @ApiProperty({ format: 'date-time' }) registeredAt!: string;
+}
+
+export class AgencySerialResponse {
+  @ApiProperty() agencyId!: string;
+  @ApiProperty() serial!: string;
+}
+
+export class RotatedCredentialResponse extends AgencySerialResponse {
+  @ApiProperty({ description: 'The new bearer token; the previous one stops working now. Shown once.' }) token!: string;
+}
+
+/** The registry's public facts about an agency: never its credential digest or endpoint. */
+export function toAgencyResponse(state: Exclude<AgencyRegistryState, { status: 'unregistered' }>): AgencyResponse {
+  const a = state.agency;
+  return { agencyId: a.agencyId, name: a.name, kind: a.kind, status: state.status, publicKey: a.publicKey, registeredAt: a.registeredAt };
+}

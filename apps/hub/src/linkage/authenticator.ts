@@ -1,0 +1,79 @@
+import { Injectable } from '@nestjs/common';
+import { timingSafeEqual } from 'node:crypto';
+import type { FastifyRequest } from 'fastify';
+import type { AgencyId, SubjectId } from '#linkage';
+import { HubConfig } from '../config/hub-config.js';
+import { HubProblem } from '../http/hub-problem.js';
+import { loadOrCreateOperatorTokenDigest, tokenDigest } from './hub-secrets.js';
+import { LinkageViews } from './linkage-views.js';
+
+const BEARER = /^Bearer ([A-Za-z0-9._~+/=-]{16,512})$/;
+
+/** The credential a request presented: the digest of its bearer token (the token itself goes no further). */
+export interface PresentedCredential {
+  readonly digest: string;
+}
+
+export interface AuthenticatedAgency extends PresentedCredential {
+  readonly agencyId: AgencyId;
+}
+
+/**
+ * Who is calling. Every principal presents `authorization: Bearer <token>`; the hub compares only
+ * SHA-256 digests: agencies' digests are in the registry (events), citizens' in their numbering events,
+ * the operator's in keys/operator.token.json. The shape (a credential → one principal) admits mutual TLS
+ * later: a certificate fingerprint is another digest to look up.
+ */
+@Injectable()
+export class Authenticator {
+  readonly #operator: Buffer;
+
+  constructor(
+    private readonly views: LinkageViews,
+    config: HubConfig,
+  ) {
+    this.#operator = Buffer.from(loadOrCreateOperatorTokenDigest(config.keysDir), 'hex');
+  }
+
+  /** The presented bearer credential; 401 when there is none or it is malformed. */
+  credential(request: FastifyRequest): PresentedCredential {
+    return { digest: tokenDigest(this.#bearer(request)) };
+  }
+
+  /** The active agency the bearer token belongs to; 401 otherwise. */
+  async agency(request: FastifyRequest): Promise<AuthenticatedAgency> {
+    const { digest } = this.credential(request);
+    let agencyId = this.views.agencyByCredential(digest);
+    if (agencyId === undefined) {
+      await this.views.catchUp(); // registered or rotated a moment ago
+      agencyId = this.views.agencyByCredential(digest);
+    }
+    if (agencyId === undefined) throw new HubProblem('UNAUTHENTICATED', 'the bearer token is not the current credential of an active agency');
+    return { agencyId: agencyId as AgencyId, digest };
+  }
+
+  operator(request: FastifyRequest): void {
+    const presented = Buffer.from(this.credential(request).digest, 'hex');
+    if (!timingSafeEqual(presented, this.#operator)) {
+      throw new HubProblem('FORBIDDEN', 'only the hub operator may do this; present the token of keys/operator.token.json');
+    }
+  }
+
+  async citizen(request: FastifyRequest): Promise<SubjectId> {
+    const { digest } = this.credential(request);
+    let subject = this.views.citizenByCredential(digest);
+    if (subject === undefined) {
+      await this.views.catchUp();
+      subject = this.views.citizenByCredential(digest);
+    }
+    if (subject === undefined) throw new HubProblem('UNAUTHENTICATED', 'the bearer token is not a citizen credential issued with an individual number');
+    return subject;
+  }
+
+  #bearer(request: FastifyRequest): string {
+    const header = request.headers.authorization;
+    const match = typeof header === 'string' ? BEARER.exec(header) : null;
+    if (!match) throw new HubProblem('UNAUTHENTICATED', 'send the credential as "authorization: Bearer <token>"', { wwwAuthenticate: 'Bearer' });
+    return match[1]!;
+  }
+}

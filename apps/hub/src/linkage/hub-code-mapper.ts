@@ -1,0 +1,95 @@
+import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import type { EventStore } from '#ledger';
+import { FallbackCodeMapper, PendingCodeMapper, RedisCodeMapper, StoreCodeMapper, createMapperRedisClient, follow, type CodeMapper, type MapperHealth } from '#mapper';
+import { HubConfig } from '../config/hub-config.js';
+import { EVENT_STORE } from '../ledger/tokens.js';
+import { loadOrCreateInstanceId } from './hub-secrets.js';
+
+export interface CodeMapperHealth {
+  /** `redis`: Redis answers; `degraded`: Redis is configured but unreachable, the store answers (slower); `store`: no Redis configured. */
+  readonly mode: 'redis' | 'degraded' | 'store';
+  readonly since?: string;
+  readonly reason?: string;
+}
+
+type RedisClient = ReturnType<typeof createMapperRedisClient>;
+
+/**
+ * The hub's code mapper (I7: translation is internal). Redis when configured and reachable, kept current
+ * as a projection of AgencyCodeIssued events (I8) by a follower that restarts after every failure from
+ * its stored checkpoint; the store itself while Redis is down (DESIGN §5), and for a code so new that the
+ * projection has not reached it yet.
+ */
+@Injectable()
+export class HubCodeMapper implements OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new Logger('CodeMapper');
+  readonly #store: EventStore;
+  readonly #config: HubConfig;
+  readonly #abort = new AbortController();
+  #client: RedisClient | undefined;
+  #redis: RedisCodeMapper | undefined;
+  #fallback: FallbackCodeMapper | undefined;
+  #storeMapper: StoreCodeMapper;
+  #following: Promise<void> | undefined;
+
+  constructor(@Inject(EVENT_STORE) store: EventStore, config: HubConfig) {
+    this.#store = store;
+    this.#config = config;
+    this.#storeMapper = new StoreCodeMapper(store);
+  }
+
+  get mapper(): CodeMapper {
+    return this.#fallback ?? this.#storeMapper;
+  }
+
+  health(): CodeMapperHealth {
+    if (this.#fallback === undefined) return { mode: 'store' };
+    const h: MapperHealth = this.#fallback.health();
+    return { mode: h.degraded ? 'degraded' : 'redis', since: h.since, ...(h.reason === undefined ? {} : { reason: h.reason }) };
+  }
+
+  onModuleInit(): void {
+    const { redisUrl, redisPrefix } = this.#config.linkage;
+    if (redisUrl === undefined) return;
+    const prefix = redisPrefix ?? `ll-${loadOrCreateInstanceId(this.#config.dataDir)}`;
+    const client = createMapperRedisClient({ url: redisUrl });
+    client.on('error', () => {}); // reconnection is node-redis' job; health() reports the outage
+    this.#client = client;
+    const opening = client.connect().then(async () => {
+      this.#redis = await RedisCodeMapper.open(client, { prefix });
+      return this.#redis;
+    });
+    this.#fallback = new FallbackCodeMapper(new PendingCodeMapper(opening), this.#storeMapper, {
+      onChange: (h) => (h.degraded ? this.logger.warn(`Redis unreachable, translating from the store: ${h.reason ?? ''}`) : this.logger.log('Redis answers again')),
+    });
+    opening.catch((error: unknown) => this.logger.warn(`Redis mapper not open: ${error instanceof Error ? error.message : String(error)}`));
+    this.#following = this.#follow(opening);
+  }
+
+  /** Keeps the Redis projection current; after a failure (Redis down), resumes from its checkpoint. */
+  async #follow(opening: Promise<RedisCodeMapper>): Promise<void> {
+    const signal = this.#abort.signal;
+    const aborted = new Promise<undefined>((resolve) => signal.addEventListener('abort', () => resolve(undefined), { once: true }));
+    const redis = await Promise.race([opening.catch(() => undefined), aborted]);
+    while (!signal.aborted) {
+      if (redis !== undefined) {
+        try {
+          await follow(this.#store, redis, { signal, onError: () => {} });
+        } catch {
+          // Redis unreachable or the ledger closing: wait, then resume from the stored checkpoint.
+        }
+      }
+      await new Promise((resolve) => setTimeout(resolve, 500).unref());
+      if (redis === undefined) return;
+    }
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.#abort.abort();
+    await this.#following?.catch(() => {});
+    const client = this.#client;
+    if (client === undefined) return;
+    if (client.isReady) await client.close().catch(() => {});
+    else client.destroy();
+  }
+}

@@ -1,0 +1,77 @@
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
+import { join } from 'node:path';
+import { loadOrCreateSecretFile } from '../keys/key-file.js';
+
+export const PROVISION_KEY_FILE = 'provision-signing.key.json';
+export const OPERATOR_TOKEN_FILE = 'operator.token.json';
+export const INSTANCE_FILE = 'instance.json';
+
+/** A bearer token: 32 random bytes, base64url. Only its SHA-256 is ever compared or stored. */
+export function newBearerToken(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+/** Lowercase hex SHA-256 of a presented token: what the registry keeps and compares. */
+export function tokenDigest(token: string): string {
+  return createHash('sha256').update(token, 'utf8').digest('hex');
+}
+
+/**
+ * The Ed25519 key with which the hub signs every provision request it sends an intermediate server
+ * (`hub-signature`, see schemas/provision/README.md). Generated at first start; its public half is served
+ * at GET /v1/hub/keys. A separate key from the checkpoint key: one key, one purpose.
+ */
+export class ProvisionSigner {
+  readonly publicKey: string;
+  readonly #key: KeyObject;
+
+  constructor(seed: Uint8Array) {
+    // PKCS#8 prefix of an Ed25519 private key (RFC 8410) followed by the 32-byte seed.
+    const der = Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), Buffer.from(seed)]);
+    this.#key = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+    const spki = createPublicKey(this.#key).export({ format: 'der', type: 'spki' });
+    this.publicKey = spki.subarray(spki.length - 32).toString('base64url');
+  }
+
+  /** The `hub-signature` header value for these exact body bytes. */
+  signature(body: Buffer): string {
+    return `ed25519=${sign(null, body, this.#key).toString('base64url')}`;
+  }
+
+  static loadOrCreate(keysDir: string, now: Date = new Date()): ProvisionSigner {
+    const path = join(keysDir, PROVISION_KEY_FILE);
+    const file = loadOrCreateSecretFile(path, () => {
+      const { privateKey } = generateKeyPairSync('ed25519');
+      const pkcs8 = privateKey.export({ format: 'der', type: 'pkcs8' });
+      return { purpose: 'provision-signing', alg: 'Ed25519', key: pkcs8.subarray(pkcs8.length - 32).toString('base64url'), createdAt: now.toISOString() };
+    });
+    const seed = typeof file['key'] === 'string' ? Buffer.from(file['key'], 'base64url') : Buffer.alloc(0);
+    if (file['purpose'] !== 'provision-signing' || seed.length !== 32) {
+      throw new Error(`key file ${path} is not a valid provision signing key (needs purpose "provision-signing" and a 32-byte base64url Ed25519 seed)`);
+    }
+    return new ProvisionSigner(seed);
+  }
+}
+
+/**
+ * The operator's bearer token (registers, rotates and revokes agencies), generated at first start into
+ * keys/operator.token.json for the operator to read. The hub keeps only its digest in memory.
+ */
+export function loadOrCreateOperatorTokenDigest(keysDir: string, now: Date = new Date()): string {
+  const path = join(keysDir, OPERATOR_TOKEN_FILE);
+  const file = loadOrCreateSecretFile(path, () => ({ purpose: 'operator-token', token: newBearerToken(), createdAt: now.toISOString() }));
+  const token = file['token'];
+  if (file['purpose'] !== 'operator-token' || typeof token !== 'string' || token.length < 32) {
+    throw new Error(`${path} is not a valid operator token file (needs purpose "operator-token" and a token of at least 32 characters)`);
+  }
+  return tokenDigest(token);
+}
+
+/** This hub's instance id (random, not secret): names its keyspace in a shared Redis. */
+export function loadOrCreateInstanceId(dataDir: string): string {
+  const path = join(dataDir, INSTANCE_FILE);
+  const file = loadOrCreateSecretFile(path, () => ({ instanceId: randomBytes(6).toString('hex') }));
+  const id = file['instanceId'];
+  if (typeof id !== 'string' || !/^[0-9a-f]{12}$/.test(id)) throw new Error(`${path} does not hold a 12-hex-digit instanceId`);
+  return id;
+}

@@ -1,0 +1,149 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { EventStore, RecordedEvent } from '#ledger';
+import {
+  agencyFacts,
+  compileAuthorizationPolicy,
+  evolveAgencyRegistry,
+  evolveAuthorizationTables,
+  initialAgencyRegistryState,
+  initialAuthorizationTablesState,
+  tableInForce,
+  type AgencyFacts,
+  type AgencyRegistryEvent,
+  type AgencyRegistryState,
+  type AuthorizationPolicy,
+  type AuthorizationTableEvent,
+  type AuthorizationTablesState,
+  type Evolvable,
+  type PublishedTable,
+  type SubjectId,
+} from '#linkage';
+import { EVENT_STORE } from '../ledger/tokens.js';
+
+const REGISTRY_TYPES = new Set(['AgencyRegistered', 'AgencyUpdated', 'AgencyCredentialRotated', 'AgencyRevoked']);
+
+/** What the hub knows of one individual number digest. */
+export interface NumberHolder {
+  readonly subjectId: SubjectId;
+  /** False once the number was replaced by a change of number (番号変更): it no longer identifies anyone. */
+  readonly current: boolean;
+}
+
+/**
+ * The hub's in-memory views of the log that commands consult before deciding: the agency registry (by
+ * id and by credential digest), who holds which individual number digest, citizens' credential
+ * digests, and the authorization tables. All are folds of the log (I8): rebuilt at start by reading it,
+ * then kept current by `catchUp()`, which handlers call before a decision so that a command always sees
+ * every event acknowledged before it (an agency registered a moment ago, a revocation).
+ */
+@Injectable()
+export class LinkageViews {
+  readonly #agencies = new Map<string, AgencyRegistryState>();
+  readonly #credentials = new Map<string, string>();
+  readonly #numbers = new Map<string, NumberHolder>();
+  readonly #citizens = new Map<string, SubjectId>();
+  #tables: AuthorizationTablesState = initialAuthorizationTablesState();
+  readonly #policies = new Map<number, AuthorizationPolicy>();
+  #next = 0;
+  #reading: Promise<void> | undefined;
+
+  constructor(@Inject(EVENT_STORE) private readonly store: EventStore) {}
+
+  /** Position of the next event to apply. */
+  get position(): number {
+    return this.#next;
+  }
+
+  /** Applies every event up to the store's head. Concurrent callers share one read. */
+  async catchUp(): Promise<void> {
+    if ((await this.store.head()) <= this.#next) return;
+    this.#reading ??= this.#read().finally(() => {
+      this.#reading = undefined;
+    });
+    return this.#reading;
+  }
+
+  async #read(): Promise<void> {
+    for (;;) {
+      const page = await this.store.readAll({ fromPosition: this.#next, maxCount: 5000 });
+      if (page.length === 0) return;
+      for (const event of page) this.#apply(event);
+    }
+  }
+
+  #apply(event: RecordedEvent): void {
+    if (event.position !== this.#next) return; // already applied (a page raced another read)
+    this.#next = event.position + 1;
+    if (REGISTRY_TYPES.has(event.type)) return this.#applyRegistry(event as unknown as Evolvable<AgencyRegistryEvent>);
+    switch (event.type) {
+      case 'AuthorizationTablePublished':
+        this.#tables = evolveAuthorizationTables(this.#tables, event as unknown as Evolvable<AuthorizationTableEvent>);
+        return;
+      case 'IndividualNumberIssued': {
+        const d = event.data as { subjectId: SubjectId; numberDigest: string; citizenCredentialDigest?: string };
+        this.#numbers.set(d.numberDigest, { subjectId: d.subjectId, current: true });
+        if (d.citizenCredentialDigest !== undefined) this.#citizens.set(d.citizenCredentialDigest, d.subjectId);
+        return;
+      }
+      case 'IndividualNumberChanged': {
+        const d = event.data as { subjectId: SubjectId; previousNumberDigest: string; numberDigest: string };
+        this.#numbers.set(d.previousNumberDigest, { subjectId: d.subjectId, current: false });
+        this.#numbers.set(d.numberDigest, { subjectId: d.subjectId, current: true });
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  #applyRegistry(event: Evolvable<AgencyRegistryEvent>): void {
+    const agencyId = event.data.agencyId;
+    const before = this.#agencies.get(agencyId) ?? initialAgencyRegistryState();
+    const after = evolveAgencyRegistry(before, event);
+    this.#agencies.set(agencyId, after);
+    if (before.status !== 'unregistered') this.#credentials.delete(before.agency.credentialDigest);
+    if (after.status === 'active') this.#credentials.set(after.agency.credentialDigest, agencyId);
+  }
+
+  /** The registry's state of an agency (unregistered when unknown). */
+  agency(agencyId: string): AgencyRegistryState {
+    return this.#agencies.get(agencyId) ?? initialAgencyRegistryState();
+  }
+
+  facts(agencyId: string): AgencyFacts | undefined {
+    return agencyFacts(this.agency(agencyId));
+  }
+
+  /** The active agency whose current credential has this digest. */
+  agencyByCredential(digest: string): string | undefined {
+    return this.#credentials.get(digest);
+  }
+
+  agencies(): AgencyRegistryState[] {
+    return [...this.#agencies.values()];
+  }
+
+  holderOf(numberDigest: string): NumberHolder | undefined {
+    return this.#numbers.get(numberDigest);
+  }
+
+  citizenByCredential(digest: string): SubjectId | undefined {
+    return this.#citizens.get(digest);
+  }
+
+  tables(): AuthorizationTablesState {
+    return this.#tables;
+  }
+
+  /** The table version in force at `at` and its compiled policy (compiled once per version). */
+  inForce(at: string): { readonly table: PublishedTable; readonly policy: AuthorizationPolicy } | undefined {
+    const table = tableInForce(this.#tables, at);
+    if (table === undefined) return undefined;
+    let policy = this.#policies.get(table.version);
+    if (policy === undefined) {
+      policy = compileAuthorizationPolicy(table.table);
+      this.#policies.set(table.version, policy);
+    }
+    return { table, policy };
+  }
+}

@@ -1,0 +1,31 @@
+import { Module } from '@nestjs/common';
+import { HubConfig } from '../config/hub-config.js';
+import { AgenciesController } from './agencies/agencies.controller.js';
+import { ChangeAgencyRegistryHandler } from './agencies/agency-registry.commands.js';
+import { Authenticator } from './authenticator.js';
+import { AuthorizationTablePublisher } from './authorization-table.publisher.js';
+import { AcquireAgencyCodeHandler, AgencyCodesController } from './codes/agency-codes.js';
+import { HubCodeMapper } from './hub-code-mapper.js';
+import { ProvisionSigner } from './hub-secrets.js';
+import { LinkageViews } from './linkage-views.js';
+import { ProviderClient } from './queries/provider-client.js';
+import { QueriesController } from './queries/queries.controller.js';
+import { QueryRunner } from './queries/query-runner.js';
+
+/** Agencies, agency codes, lawful queries and provisions (DESIGN §1, I5–I7). */
+@Module({
+  controllers: [AgenciesController, AgencyCodesController, QueriesController],
+  providers: [
+    { provide: ProvisionSigner, useFactory: (config: HubConfig) => ProvisionSigner.loadOrCreate(config.keysDir), inject: [HubConfig] },
+    LinkageViews,
+    Authenticator,
+    AuthorizationTablePublisher,
+    HubCodeMapper,
+    ProviderClient,
+    QueryRunner,
+    ChangeAgencyRegistryHandler,
+    AcquireAgencyCodeHandler,
+  ],
+  exports: [LinkageViews, Authenticator, HubCodeMapper],
+})
+export class LinkageModule {}

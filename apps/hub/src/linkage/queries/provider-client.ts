@@ -1,0 +1,184 @@
+import { Injectable } from '@nestjs/common';
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { PROVIDER_REFUSAL_REASONS, type ProviderRefusalReason, type QueryFailureReason } from '#linkage';
+import { HubConfig } from '../../config/hub-config.js';
+import { ProvisionSigner } from '../hub-secrets.js';
+
+export const PROVISION_PROTOCOL = 'linkage-ledger/provision/v1';
+
+/** One provision request, as schemas/provision/README.md defines it. */
+export interface ProvisionRequestBody {
+  readonly protocol: typeof PROVISION_PROTOCOL;
+  readonly serial: string;
+  readonly queryId: string;
+  readonly requesterAgencyId: string;
+  readonly requesterKind: string;
+  readonly providerAgencyId: string;
+  readonly code: string;
+  readonly procedureCode: string;
+  readonly itemCodes: readonly string[];
+  readonly answerPublicKey?: string;
+  readonly requestedAt: string;
+}
+
+export type ProviderReply =
+  | { readonly kind: 'answered'; readonly bytes: Buffer; readonly encrypted: boolean }
+  | { readonly kind: 'refused'; readonly reason: ProviderRefusalReason }
+  | { readonly kind: 'failed'; readonly reason: QueryFailureReason; readonly detail: string };
+
+const BASE64URL = /^[A-Za-z0-9_-]*$/;
+
+class CallFailure extends Error {
+  constructor(
+    readonly reason: QueryFailureReason,
+    detail: string,
+  ) {
+    super(detail);
+  }
+}
+
+/**
+ * Calls intermediate servers (中間サーバー) with signed provision requests over HTTP(S), with keep-alive
+ * connections, one deadline per call (HUB_PROVIDER_TIMEOUT_MS) and a cap on what it reads
+ * (HUB_MAX_ANSWER_BYTES of answer). Never throws: every way a call can go wrong is a ProviderReply of
+ * kind `failed` with the reason its query's serial ends with.
+ */
+@Injectable()
+export class ProviderClient {
+  readonly #http = new HttpAgent({ keepAlive: true, maxSockets: 256 });
+  readonly #https = new HttpsAgent({ keepAlive: true, maxSockets: 256 });
+  readonly #timeoutMs: number;
+  readonly #maxAnswerBytes: number;
+
+  constructor(
+    private readonly signer: ProvisionSigner,
+    config: HubConfig,
+  ) {
+    this.#timeoutMs = config.linkage.providerTimeoutMs;
+    this.#maxAnswerBytes = config.linkage.maxAnswerBytes;
+  }
+
+  async provide(endpoint: string, request: ProvisionRequestBody): Promise<ProviderReply> {
+    try {
+      const body = await this.#call(endpoint, '/v1/provisions', request, 1);
+      return this.#reply(body, request);
+    } catch (error) {
+      return failed(error);
+    }
+  }
+
+  /** One call for many requests to the same provider (bulk queries); one reply per request, in order. */
+  async provideBatch(endpoint: string, requests: readonly ProvisionRequestBody[]): Promise<ProviderReply[]> {
+    try {
+      const body = await this.#call(endpoint, '/v1/provisions/batch', { protocol: PROVISION_PROTOCOL, requests }, requests.length);
+      const responses = (body as { responses?: unknown } | null)?.responses;
+      if (!Array.isArray(responses) || responses.length !== requests.length) {
+        throw new CallFailure('PROVIDER_PROTOCOL_ERROR', `the batch answer must hold "responses", one per request (${requests.length})`);
+      }
+      return requests.map((r, i) => {
+        try {
+          return this.#reply(responses[i], r);
+        } catch (error) {
+          return failed(error);
+        }
+      });
+    } catch (error) {
+      const reply = failed(error);
+      return requests.map(() => reply);
+    }
+  }
+
+  #reply(body: unknown, request: ProvisionRequestBody): ProviderReply {
+    const b = body as { status?: unknown; answer?: unknown; encrypted?: unknown; reason?: unknown } | null;
+    if (b !== null && typeof b === 'object' && b.status === 'refused') {
+      if (!(PROVIDER_REFUSAL_REASONS as readonly unknown[]).includes(b.reason)) {
+        throw new CallFailure('PROVIDER_PROTOCOL_ERROR', `a refusal needs a reason among ${PROVIDER_REFUSAL_REASONS.join(', ')}`);
+      }
+      return { kind: 'refused', reason: b.reason as ProviderRefusalReason };
+    }
+    if (b === null || typeof b !== 'object' || b.status !== 'answered' || typeof b.answer !== 'string' || !BASE64URL.test(b.answer) || typeof b.encrypted !== 'boolean') {
+      throw new CallFailure('PROVIDER_PROTOCOL_ERROR', 'the answer must be {"status":"answered","answer":<base64url>,"encrypted":<boolean>} or {"status":"refused","reason":…}');
+    }
+    if (request.answerPublicKey !== undefined && !b.encrypted) {
+      throw new CallFailure('PROVIDER_PROTOCOL_ERROR', 'the requester gave a public key, but the provider answered in plaintext');
+    }
+    const bytes = Buffer.from(b.answer, 'base64url');
+    if (bytes.length > this.#maxAnswerBytes) throw new CallFailure('ANSWER_TOO_LARGE', `the answer has ${bytes.length} bytes; the hub relays at most ${this.#maxAnswerBytes}`);
+    return { kind: 'answered', bytes, encrypted: b.encrypted };
+  }
+
+  #call(endpoint: string, path: string, payload: unknown, answers: number): Promise<unknown> {
+    let url: URL;
+    try {
+      url = new URL(`${endpoint.replace(/\/+$/, '')}${path}`);
+    } catch {
+      return Promise.reject(new CallFailure('PROVIDER_UNREACHABLE', `the registered endpoint ${JSON.stringify(endpoint)} is not a URL`));
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      return Promise.reject(new CallFailure('PROVIDER_UNREACHABLE', `the hub calls intermediate servers over http(s); the registered endpoint uses ${url.protocol}`));
+    }
+    const body = Buffer.from(JSON.stringify(payload), 'utf8');
+    // Base64url grows the answer by 4/3; the JSON around it is small.
+    const maxResponseBytes = Math.ceil((this.#maxAnswerBytes * 4) / 3 + 1024) * answers;
+    const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+    return new Promise<unknown>((resolve, fail) => {
+      // The reason this call was cut short (deadline, size), whichever error event reports it first.
+      let cut: CallFailure | undefined;
+      const abort = (failure: CallFailure): void => {
+        cut ??= failure;
+        req.destroy(failure);
+      };
+      const reject = (error: unknown): void => {
+        clearTimeout(timer);
+        fail(cut ?? (error instanceof CallFailure ? error : new CallFailure('PROVIDER_UNREACHABLE', error instanceof Error ? error.message : String(error))));
+      };
+      const req = send(
+        url,
+        {
+          method: 'POST',
+          agent: url.protocol === 'https:' ? this.#https : this.#http,
+          headers: { 'content-type': 'application/json', 'content-length': body.length, 'hub-signature': this.signer.signature(body) },
+        },
+        (res: IncomingMessage) => {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          res.on('data', (chunk: Buffer) => {
+            size += chunk.length;
+            if (size > maxResponseBytes) {
+              abort(new CallFailure('ANSWER_TOO_LARGE', `the provider sent more than ${maxResponseBytes} bytes`));
+              return;
+            }
+            chunks.push(chunk);
+          });
+          res.on('end', () => {
+            clearTimeout(timer);
+            if (res.statusCode !== 200) {
+              reject(new CallFailure('PROVIDER_PROTOCOL_ERROR', `the provider answered HTTP ${res.statusCode ?? '?'}`));
+              return;
+            }
+            try {
+              resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+            } catch {
+              reject(new CallFailure('PROVIDER_PROTOCOL_ERROR', 'the provider\'s answer is not JSON'));
+            }
+          });
+          res.on('error', reject);
+        },
+      );
+      const timer = setTimeout(() => abort(new CallFailure('PROVIDER_TIMEOUT', `no answer within ${this.#timeoutMs} ms`)), this.#timeoutMs);
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+
+  close(): void {
+    this.#http.destroy();
+    this.#https.destroy();
+  }
+}
+
+function failed(error: unknown): ProviderReply {
+  if (error instanceof CallFailure) return { kind: 'failed', reason: error.reason, detail: error.message };
+  return { kind: 'failed', reason: 'PROVIDER_UNREACHABLE', detail: error instanceof Error ? error.message : String(error) };
+}
