@@ -1,0 +1,181 @@
+/**
+ * Rebuild of the provision records (libs/projections) from a log of query events: the log is written
+ * with a bare better-sqlite3 transaction (canonical envelopes exactly as the ledger stores them, events
+ * decided by the real #linkage deciders), then `rebuild` reads it through SqliteEventStore and folds it
+ * into a fresh SQLite projection. Bar (DESIGN.md §7): ≥ 100,000 events/s. Last line: one JSON object.
+ *   npm run bench:projections [-- --events 250000 --page 10000]
+ */
+import Database from 'better-sqlite3';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import {
+  LEDGER_DDL,
+  SqliteEventStore,
+  canonicalEnvelope,
+  canonicalize,
+  formatSerialNumber,
+  type EventId,
+  type NewEvent,
+  type RecordedEvent,
+  type SerialNumber,
+} from '#ledger';
+import {
+  AUTHORIZATION_TABLE_STREAM,
+  agencyCodeFromRandomBytes,
+  agencyFacts,
+  agencyStreamId,
+  compileAuthorizationPolicy,
+  decideAgencyRegistry,
+  decideAuthorizationTables,
+  decideQuery,
+  evolveAgencyRegistry,
+  evolveQuery,
+  initialAgencyRegistryState,
+  initialAuthorizationTablesState,
+  initialQueryState,
+  parseAuthorizationTable,
+  queryStreamId,
+  type AgencyFacts,
+  type AgencyId,
+  type AgencyKind,
+  type QueryCommand,
+  type SubjectId,
+} from '#linkage';
+import { SqliteProvisionStore, rebuild } from '#projections';
+
+const { values } = parseArgs({ options: { events: { type: 'string', default: '250000' }, page: { type: 'string', default: '10000' }, keep: { type: 'boolean', default: false } } });
+const EVENTS = Number(values.events);
+const PAGE = Number(values.page);
+const dir = mkdtempSync(join(tmpdir(), 'bench-projections-'));
+const ledgerPath = join(dir, 'ledger.sqlite');
+const projectionsPath = join(dir, 'projections.sqlite');
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+
+function buildLog(): { events: number; queries: number; seconds: number } {
+  const started = process.hrtime.bigint();
+  const db = new Database(ledgerPath);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = OFF');
+  db.exec(LEDGER_DDL);
+  const insert = db.prepare('INSERT INTO events (position, stream_id, stream_revision, serial, envelope) VALUES (?, ?, ?, ?, ?)');
+  let rows: [number, string, number, string, string][] = [];
+  const flush = db.transaction((batch: typeof rows) => {
+    for (const r of batch) insert.run(r);
+  });
+  const baseMs = Date.parse('2026-11-22T00:00:00.000Z');
+  let position = 0;
+  let sequence = 0;
+  const nextSerial = () => formatSerialNumber({ day: '20261122', nodeId: 1, sequence: ++sequence }) as SerialNumber;
+  const write = (streamId: string, revision: number, serial: SerialNumber, events: readonly NewEvent[], actor: string) => {
+    events.forEach((e, i) => {
+      const full: RecordedEvent = {
+        eventId: `0194f7a2-0000-7000-8000-${String(position).padStart(12, '0')}` as EventId,
+        type: e.type,
+        schemaVersion: e.schemaVersion ?? 1,
+        streamId,
+        streamRevision: revision + i,
+        position,
+        serial,
+        ...(e.terminal ? { terminal: e.terminal } : {}),
+        ...(e.claims ? { claims: e.claims } : {}),
+        recordedAt: new Date(baseMs + position).toISOString(),
+        data: e.data,
+        metadata: { actor, correlationId: `${streamId}-${revision + i}` },
+      };
+      rows.push([position, streamId, full.streamRevision, serial, canonicalEnvelope(full)]);
+      position += 1;
+    });
+    if (rows.length >= 20_000) {
+      flush(rows);
+      rows = [];
+    }
+  };
+
+  const rawTable = JSON.parse(readFileSync(join(import.meta.dirname, '../schemas/authorization/authorization-table.v1.json'), 'utf8')) as unknown;
+  write(AUTHORIZATION_TABLE_STREAM, 0, nextSerial(), decideAuthorizationTables({ type: 'PublishAuthorizationTable', data: { table: rawTable, digest: sha256(canonicalize(rawTable)!), publishedAt: '2019-07-01T00:00:00.000Z' } }, initialAuthorizationTablesState()), 'operator:tables');
+  const policy = compileAuthorizationPolicy(parseAuthorizationTable(rawTable));
+  const facts = new Map<string, AgencyFacts>();
+  const register = (agencyId: string, kind: AgencyKind, name: string) => {
+    const events = decideAgencyRegistry({ type: 'RegisterAgency', data: { agencyId, kind, name, endpoint: `https://${agencyId}.example`, publicKey: createHash('sha256').update(agencyId).digest('base64url'), credentialDigest: sha256(`token-${agencyId}`), registeredAt: '2019-07-01T00:00:00.000Z' } }, initialAgencyRegistryState());
+    write(agencyStreamId(agencyId as AgencyId), 0, nextSerial(), events, 'operator:registry');
+    facts.set(agencyId, agencyFacts(events.reduce(evolveAgencyRegistry, initialAgencyRegistryState()))!);
+  };
+  register('jpn-pension-service', 'pension-service', '日本年金機構');
+  const cities = Array.from({ length: 20 }, (_, i) => `city-${String(i).padStart(2, '0')}`);
+  cities.forEach((c, i) => register(c, 'municipality', `市${i}`));
+
+  // A realistic mix: most answered, some refused by the provider, a few failed, a few denied.
+  let queries = 0;
+  while (position < EVENTS) {
+    const q = queries++;
+    const queryId = `q-${String(q).padStart(10, '0')}`;
+    const subjectId = `6f1c2a9e-3b7d-4c10-9e2a-${String(q % 100_000).padStart(12, '0')}` as SubjectId;
+    const provider = cities[q % cities.length]!;
+    const at = new Date(Date.parse('2026-01-01T00:00:00.000Z') + q * 60_000).toISOString();
+    const denied = q % 20 === 19;
+    const submit: QueryCommand = {
+      type: 'SubmitQuery',
+      data: {
+        queryId,
+        requesterAgencyId: 'jpn-pension-service',
+        requester: facts.get('jpn-pension-service'),
+        presentedCredentialDigest: sha256(denied ? 'wrong token' : 'token-jpn-pension-service'),
+        providerAgencyId: provider,
+        provider: facts.get(provider),
+        procedureCode: 'pre-twenty-disability-pension-income-check',
+        itemCodes: ['local-tax'],
+        requesterCodeDigest: sha256(`code-a-${q}`),
+        policy,
+        translation: { status: 'translated', subjectId, providerCode: agencyCodeFromRandomBytes(createHash('sha256').update(queryId).digest().subarray(0, 16)) },
+        ...(q % 50 < 5 ? { batch: { batchId: `batch-${Math.floor(q / 50)}`, index: q % 50, size: 5 } } : {}),
+        submittedAt: at,
+      },
+    };
+    const serial = nextSerial();
+    const streamId = queryStreamId(queryId);
+    let state = initialQueryState();
+    let revision = 0;
+    const step = (command: QueryCommand, actor: string) => {
+      const events = decideQuery(command, state);
+      write(streamId, revision, serial, events, actor);
+      state = events.reduce(evolveQuery, state);
+      revision += events.length;
+    };
+    step(submit, 'agency:jpn-pension-service');
+    if (denied) continue;
+    const later = new Date(Date.parse(at) + 1500).toISOString();
+    if (q % 20 === 18) step({ type: 'FailQuery', data: { queryId, reason: 'PROVIDER_TIMEOUT', failedAt: later } }, 'system:hub');
+    else if (q % 10 === 7) step({ type: 'RecordProvisionRefusal', data: { queryId, providerAgencyId: provider, reason: 'NO_RECORD', refusedAt: later } }, `agency:${provider}`);
+    else step({ type: 'RecordProvisionAnswer', data: { queryId, providerAgencyId: provider, answerDigest: sha256(`answer-${q}`), answerSize: 1834, encrypted: false, answeredAt: later } }, `agency:${provider}`);
+  }
+  if (rows.length > 0) flush(rows);
+  db.pragma('wal_checkpoint(TRUNCATE)');
+  db.close();
+  return { events: position, queries, seconds: Number(process.hrtime.bigint() - started) / 1e9 };
+}
+
+try {
+  const built = buildLog();
+  console.log(`built a ${built.events.toLocaleString('en')}-event log (${built.queries.toLocaleString('en')} queries) in ${built.seconds.toFixed(1)} s`);
+  const store = new SqliteEventStore({ path: ledgerPath, nodeId: 1 });
+  const projection = new SqliteProvisionStore({ path: projectionsPath });
+  const started = process.hrtime.bigint();
+  const checkpoint = await rebuild(store, projection, { pageSize: PAGE });
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const events = checkpoint + 1;
+  const records = (await projection.records()).length;
+  if (events !== built.events || records !== built.queries) {
+    console.error(`rebuild FAILED: ${events} events applied, ${records} records; expected ${built.events} and ${built.queries}`);
+    process.exitCode = 1;
+  }
+  await Promise.all([projection.close(), store.close()]);
+  const perSecond = Math.round(events / seconds);
+  console.log(`rebuild: ${events.toLocaleString('en')} events into ${records.toLocaleString('en')} provision records in ${seconds.toFixed(2)} s, ${perSecond.toLocaleString('en')} events/s (bar: ≥ 100,000 events/s)`);
+  console.log(JSON.stringify({ bench: 'projections-rebuild', events, seconds: Number(seconds.toFixed(3)), events_per_s: perSecond }));
+} finally {
+  if (!values.keep) rmSync(dir, { recursive: true, force: true });
+  else console.error(`kept ${dir}`);
+}
