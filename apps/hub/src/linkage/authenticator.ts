@@ -43,11 +43,9 @@ export class Authenticator {
   /** The active agency the bearer token belongs to; 401 otherwise. */
   async agency(request: FastifyRequest): Promise<AuthenticatedAgency> {
     const { digest } = this.credential(request);
-    let agencyId = this.views.agencyByCredential(digest);
-    if (agencyId === undefined) {
-      await this.views.catchUp(); // registered or rotated a moment ago
-      agencyId = this.views.agencyByCredential(digest);
-    }
+    // Every event acknowledged before this request counts: a registration, rotation or revocation a moment ago.
+    await this.views.catchUp();
+    const agencyId = this.views.agencyByCredential(digest);
     if (agencyId === undefined) throw new HubProblem('UNAUTHENTICATED', 'the bearer token is not the current credential of an active agency');
     return { agencyId: agencyId as AgencyId, digest };
   }
@@ -61,11 +59,8 @@ export class Authenticator {
 
   async citizen(request: FastifyRequest): Promise<SubjectId> {
     const { digest } = this.credential(request);
-    let subject = this.views.citizenByCredential(digest);
-    if (subject === undefined) {
-      await this.views.catchUp();
-      subject = this.views.citizenByCredential(digest);
-    }
+    await this.views.catchUp();
+    const subject = this.views.citizenByCredential(digest);
     if (subject === undefined) throw new HubProblem('UNAUTHENTICATED', 'the bearer token is not a citizen credential issued with an individual number');
     return subject;
   }

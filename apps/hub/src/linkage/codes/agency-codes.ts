@@ -129,7 +129,8 @@ export class AcquireAgencyCodeHandler implements ICommandHandler<AcquireAgencyCo
   /** A retry with an acquisition number already recorded: the same code and the serial that recorded it. */
   #replay(events: readonly RecordedEvent[], state: AgencyCodeState, acquisitionNumber: string): AcquiredAgencyCode {
     const recorded = events.find((e) => CODE_TYPES.has(e.type) && (e.data as { acquisitionNumber?: string }).acquisitionNumber === acquisitionNumber)!;
-    return { code: issuedCode(state)!, serial: recorded.serial, acquiredAt: recorded.recordedAt, reacquired: recorded.type === 'AgencyCodeReacquired', replayed: true };
+    const data = recorded.data as { issuedAt?: string; reacquiredAt?: string };
+    return { code: issuedCode(state)!, serial: recorded.serial, acquiredAt: data.issuedAt ?? data.reacquiredAt ?? recorded.recordedAt, reacquired: recorded.type === 'AgencyCodeReacquired', replayed: true };
   }
 }
 

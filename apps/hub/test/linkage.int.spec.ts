@@ -1,0 +1,296 @@
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openAnswer } from '#sealed-answer';
+import { expectProblem } from './support/problem-assertions.js';
+import { RESP_TYPES, createClient } from 'redis';
+import { FakeProvider, JASSO, MURORAN_CITY, PENSION, acquire, bearer, issuePerson, operatorToken, registerAgency, startLinkageHub, type Agency } from './support/linkage-fixture.js';
+import type { TestHub } from './support/test-hub.js';
+
+/** The worked example of seeds/001: the pension service asks Muroran City for local tax information. */
+const PROCEDURE = 'pension-award-claim';
+const LOCAL_TAX = { 'local-tax': { fiscalYear: 2026, taxableIncome: 3_120_000, municipalTax: 187_200 } };
+
+let hub: TestHub;
+const muroranNode = new FakeProvider();
+let pension: Agency;
+let muroran: Agency;
+let jasso: Agency;
+let aoyama: { individualNumber: string; citizenSecret: string; residentRecordCode: string };
+let codeA: string; // the pension service's code for Aoyama-san
+let codeB: string; // Muroran's code for Aoyama-san
+const numbers: string[] = [];
+const residents: string[] = [];
+
+async function query(agency: Agency, body: Record<string, unknown>, headers: Record<string, string> = {}) {
+  return hub.post('/v1/queries', { providerAgencyId: MURORAN_CITY, procedureCode: PROCEDURE, itemCodes: ['local-tax'], ...body }, { ...bearer(agency.token), ...headers });
+}
+
+async function eventsOf(serial: string) {
+  return hub.store.readSerial(serial as never);
+}
+
+beforeAll(async () => {
+  hub = await startLinkageHub();
+  await muroranNode.start(hub);
+  pension = await registerAgency(hub, PENSION, 'pension-service', 'http://127.0.0.1:9');
+  muroran = await registerAgency(hub, MURORAN_CITY, 'municipality', muroranNode.endpoint);
+  jasso = await registerAgency(hub, JASSO, 'jasso', muroranNode.endpoint);
+  aoyama = await issuePerson(hub);
+  numbers.push(aoyama.individualNumber);
+  residents.push(aoyama.residentRecordCode);
+  codeA = await acquire(hub, pension, aoyama.individualNumber, 'JPS-0001');
+  codeB = await acquire(hub, muroran, aoyama.individualNumber, 'MRN-0001');
+  muroranNode.behaviours.set(codeB, { answer: LOCAL_TAX });
+});
+
+afterAll(async () => {
+  await muroranNode.stop();
+  await hub?.dispose();
+});
+
+describe('agency codes (I7)', () => {
+  it('gives two agencies unrelated codes for one person, and the same code when acquired again', async () => {
+    expect(codeA).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    expect(codeB).not.toBe(codeA);
+    const again = await hub.post('/v1/agency-codes', { individualNumber: aoyama.individualNumber, acquisitionNumber: 'JPS-0002' }, bearer(pension.token));
+    expect(again.statusCode).toBe(200);
+    expect(again.json()).toMatchObject({ code: codeA, reacquired: true });
+    const retry = await hub.post('/v1/agency-codes', { individualNumber: aoyama.individualNumber, acquisitionNumber: 'JPS-0002' }, bearer(pension.token));
+    expect(retry.json()).toEqual(again.json());
+  });
+
+  it('refuses an unknown number, a wrong check digit and a caller without a valid token; appends nothing', async () => {
+    const before = await hub.head();
+    const unknown = `${'1234567890'}${'1'}`;
+    const wrong = aoyama.individualNumber.slice(0, 11) + String((Number(aoyama.individualNumber[11]) + 1) % 10);
+    expectProblem(await hub.post('/v1/agency-codes', { individualNumber: `${unknown}8`, acquisitionNumber: 'x-1' }, bearer(pension.token)), 404, 'UNKNOWN_INDIVIDUAL_NUMBER');
+    expect((await hub.post('/v1/agency-codes', { individualNumber: wrong, acquisitionNumber: 'x-2' }, bearer(pension.token))).statusCode).toBeGreaterThanOrEqual(400);
+    expectProblem(await hub.post('/v1/agency-codes', { individualNumber: aoyama.individualNumber, acquisitionNumber: 'x-3' }), 401, 'UNAUTHENTICATED');
+    expectProblem(await hub.post('/v1/agency-codes', { individualNumber: aoyama.individualNumber, acquisitionNumber: 'x-4' }, bearer('not-a-token-of-anyone-at-all-000')), 401, 'UNAUTHENTICATED');
+    expectProblem(await hub.post('/v1/agency-codes', { individualNumber: aoyama.individualNumber, acquisitionNumber: '123456789012' }, bearer(pension.token)), 400, 'PERSONAL_IDENTIFIER_IN_EVENT');
+    expect(await hub.head()).toBe(before);
+  });
+});
+
+describe('a lawful query end to end (seeds/001)', () => {
+  it('relays the provider\'s answer encrypted to the requester under one serial, and keeps only its digest and size (I5)', async () => {
+    const res = await query(pension, { code: codeA, answerPublicKey: pension.keys.publicKey });
+    expect(res.statusCode, res.body).toBe(200);
+    const body = res.json<{ serial: string; outcome: string; tableVersion: number; answer: { data: string; encrypted: boolean; digest: string; size: number } }>();
+    expect(body).toMatchObject({ outcome: 'answered', tableVersion: 1, answer: { encrypted: true } });
+    const bytes = Buffer.from(body.answer.data, 'base64url');
+    expect(createHash('sha256').update(bytes).digest('hex')).toBe(body.answer.digest);
+    const plain = JSON.parse(Buffer.from(await openAnswer(bytes, pension.keys.privateKey, body.serial)).toString('utf8'));
+    expect(plain).toEqual({ items: LOCAL_TAX });
+
+    // The provider got its own code (B), the serial, the procedure and the items; the call was signed.
+    const call = muroranNode.calls.at(-1)!;
+    expect(call.signatureValid).toBe(true);
+    expect(call.body).toMatchObject({ serial: body.serial, code: codeB, requesterAgencyId: PENSION, procedureCode: PROCEDURE, itemCodes: ['local-tax'] });
+    expect(JSON.stringify(call.body)).not.toContain(codeA);
+
+    const events = await eventsOf(body.serial);
+    expect(events.map((e) => [e.type, e.terminal ?? null])).toEqual([
+      ['QueryAccepted', null],
+      ['ProvisionRequested', null],
+      ['ProvisionAnswered', null],
+      ['QueryCompleted', 'completed'],
+    ]);
+    expect(events[2]!.data).toMatchObject({ answerDigest: body.answer.digest, answerSize: bytes.length, encrypted: true });
+    const stored = JSON.stringify(events);
+    expect(stored).not.toContain(body.answer.data);
+    expect(stored).not.toContain('3120000');
+    // I7 inside the log: the requester's event holds no provider code, the provider's event no requester code.
+    expect(JSON.stringify(events[0])).not.toContain(codeB);
+    expect(JSON.stringify(events[1])).not.toContain(codeA);
+    expect(stored).not.toContain(codeA);
+  });
+
+  it('relays a plaintext answer when no key is given, and a provider\'s refusal as its outcome', async () => {
+    const plain = await query(pension, { code: codeA });
+    expect(plain.json()).toMatchObject({ outcome: 'answered', answer: { encrypted: false } });
+    expect(JSON.parse(Buffer.from(plain.json<{ answer: { data: string } }>().answer.data, 'base64url').toString('utf8'))).toEqual({ items: LOCAL_TAX });
+
+    const other = await issuePerson(hub);
+    numbers.push(other.individualNumber);
+    residents.push(other.residentRecordCode);
+    const a = await acquire(hub, pension, other.individualNumber);
+    await acquire(hub, muroran, other.individualNumber);
+    const refused = await query(pension, { code: a });
+    expect(refused.statusCode).toBe(200);
+    expect(refused.json()).toMatchObject({ outcome: 'refused-by-provider', reason: 'NO_RECORD' });
+    const events = await eventsOf(refused.json<{ serial: string }>().serial);
+    expect(events.map((e) => e.type)).toEqual(['QueryAccepted', 'ProvisionRequested', 'ProvisionRefused', 'QueryCompleted']);
+  });
+});
+
+describe('refusals (I6): a precise error and a refusal event', () => {
+  async function expectDenied(res: Awaited<ReturnType<typeof query>>, code: string, extra: Record<string, unknown> = {}) {
+    const problem = expectProblem(res, 403, code);
+    const events = await eventsOf(String(problem['serial']));
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ type: 'QueryDenied', terminal: 'denied', data: { reason: code, ...extra } });
+    return problem;
+  }
+
+  it('unknown procedure', async () => {
+    await expectDenied(await query(pension, { code: codeA, procedureCode: 'no-such-procedure' }), 'UNKNOWN_PROCEDURE');
+  });
+
+  it('an item not allowed for the procedure, naming the allowed ones', async () => {
+    const p = await expectDenied(await query(pension, { code: codeA, itemCodes: ['local-tax', 'livelihood-protection'] }), 'ITEM_NOT_ALLOWED');
+    expect(p).toMatchObject({ notAllowedItems: ['livelihood-protection'] });
+  });
+
+  it('a provider kind not in the row', async () => {
+    await expectDenied(await query(pension, { code: codeA, providerAgencyId: JASSO }), 'PROVIDER_KIND_NOT_ALLOWED');
+  });
+
+  it('the credential of another agency', async () => {
+    await expectDenied(await query(muroran, { code: codeA, requesterAgencyId: PENSION }), 'CREDENTIAL_MISMATCH');
+  });
+
+  it('a code that belongs to another agency (the requester learns nothing about it)', async () => {
+    const p = await expectDenied(await query(pension, { code: codeB }), 'CODE_NOT_ISSUED_TO_REQUESTER');
+    expect(JSON.stringify(p)).not.toMatch(/subject/i);
+  });
+
+  it('a table version not in force', async () => {
+    await expectDenied(await query(pension, { code: codeA, tableVersion: 2 }), 'TABLE_VERSION_NOT_IN_FORCE');
+  });
+
+  it('no code at the provider for the person', async () => {
+    const person = await issuePerson(hub);
+    numbers.push(person.individualNumber);
+    residents.push(person.residentRecordCode);
+    const a = await acquire(hub, pension, person.individualNumber);
+    await expectDenied(await query(pension, { code: a }), 'NO_CODE_AT_PROVIDER');
+  });
+
+  it('a malformed request or a missing credential changes nothing', async () => {
+    const before = await hub.head();
+    expectProblem(await query(pension, { code: 'not-a-code' }), 400, 'VALIDATION_FAILED');
+    expectProblem(await query(pension, { code: codeA, itemCodes: [] }), 400, 'VALIDATION_FAILED');
+    expectProblem(await hub.post('/v1/queries', { code: codeA, providerAgencyId: MURORAN_CITY, procedureCode: PROCEDURE, itemCodes: ['local-tax'] }), 401, 'UNAUTHENTICATED');
+    expect(await hub.head()).toBe(before);
+  });
+});
+
+describe('failures end the serial in QueryFailed', () => {
+  it('a provider that cannot be reached, that does not answer in time, or that breaks the protocol', async () => {
+    const down = await registerAgency(hub, 'noboribetsu-city', 'municipality', 'http://127.0.0.1:9');
+    const person = await issuePerson(hub);
+    numbers.push(person.individualNumber);
+    residents.push(person.residentRecordCode);
+    const a = await acquire(hub, pension, person.individualNumber);
+    await acquire(hub, down, person.individualNumber);
+    const unreachable = expectProblem(await query(pension, { code: a, providerAgencyId: 'noboribetsu-city' }), 502, 'PROVIDER_UNREACHABLE');
+    const failed = await eventsOf(String(unreachable['serial']));
+    expect(failed.at(-1)).toMatchObject({ type: 'QueryFailed', terminal: 'failed', data: { reason: 'PROVIDER_UNREACHABLE' } });
+
+    const b = await acquire(hub, muroran, person.individualNumber);
+    muroranNode.behaviours.set(b, { hang: true });
+    const timeout = expectProblem(await query(pension, { code: a }), 504, 'PROVIDER_TIMEOUT');
+    expect((await eventsOf(String(timeout['serial']))).at(-1)).toMatchObject({ type: 'QueryFailed', data: { reason: 'PROVIDER_TIMEOUT' } });
+    muroranNode.behaviours.set(b, { garbage: true });
+    expectProblem(await query(pension, { code: a }), 502, 'PROVIDER_PROTOCOL_ERROR');
+    muroranNode.behaviours.set(b, { status: 500 });
+    expectProblem(await query(pension, { code: a }), 502, 'PROVIDER_PROTOCOL_ERROR');
+    expect(await hub.store.openSerials()).toEqual([]);
+  });
+});
+
+describe('idempotent retry', () => {
+  it('answers a retry with the original serial and outcome and appends nothing; another body with the key is refused', async () => {
+    const first = await query(pension, { code: codeA }, { 'idempotency-key': 'annual-check-0001' });
+    expect(first.statusCode).toBe(200);
+    const head = await hub.head();
+    const retry = await query(pension, { code: codeA }, { 'idempotency-key': 'annual-check-0001' });
+    expect(retry.statusCode).toBe(200);
+    expect(retry.headers['idempotent-replayed']).toBe('true');
+    const a = first.json<{ serial: string; answer: { digest: string } }>();
+    expect(retry.json()).toMatchObject({ serial: a.serial, outcome: 'answered', answer: { digest: a.answer.digest, encrypted: false } });
+    expect(retry.json<{ answer: { data?: string } }>().answer.data).toBeUndefined();
+    expect(await hub.head()).toBe(head);
+    expectProblem(await query(pension, { code: codeA, itemCodes: ['resident-record'] }, { 'idempotency-key': 'annual-check-0001' }), 409, 'IDEMPOTENCY_KEY_REUSED');
+  });
+});
+
+describe('bulk queries', () => {
+  it('gives every person their own serial and outcome and asks the provider once', async () => {
+    const second = await issuePerson(hub);
+    numbers.push(second.individualNumber);
+    residents.push(second.residentRecordCode);
+    const a2 = await acquire(hub, pension, second.individualNumber);
+    await acquire(hub, muroran, second.individualNumber);
+    const callsBefore = muroranNode.calls.length;
+    const res = await hub.post(
+      '/v1/queries/bulk',
+      { codes: [codeA, a2, codeB], providerAgencyId: MURORAN_CITY, procedureCode: PROCEDURE, itemCodes: ['local-tax'] },
+      bearer(pension.token),
+    );
+    expect(res.statusCode, res.body).toBe(200);
+    const body = res.json<{ batchId: string; results: { index: number; serial: string; outcome: string; reason?: string }[] }>();
+    expect(body.results.map((r) => [r.index, r.outcome, r.reason ?? null])).toEqual([
+      [0, 'answered', null],
+      [1, 'refused-by-provider', 'NO_RECORD'],
+      [2, 'denied', 'CODE_NOT_ISSUED_TO_REQUESTER'],
+    ]);
+    expect(new Set(body.results.map((r) => r.serial)).size).toBe(3);
+    expect(muroranNode.calls.slice(callsBefore).map((c) => c.path)).toEqual(['/v1/provisions/batch']);
+    const accepted = (await eventsOf(body.results[0]!.serial))[0]!;
+    expect(accepted.data).toMatchObject({ batch: { batchId: body.batchId, index: 0, size: 3 } });
+  });
+});
+
+describe('the registry', () => {
+  it('takes changes from the operator only; a revoked agency can no longer query or be queried', async () => {
+    expectProblem(await hub.post('/v1/agencies', { agencyId: 'x-city', name: 'X', kind: 'municipality', endpoint: 'http://127.0.0.1:9', publicKey: pension.keys.publicKey }, bearer(pension.token)), 403, 'FORBIDDEN');
+    const listed = (await hub.get('/v1/agencies')).json<{ agencyId: string }[]>().map((a) => a.agencyId);
+    expect(listed).toEqual(expect.arrayContaining([PENSION, MURORAN_CITY, JASSO]));
+    expect((await hub.get('/v1/agencies')).body).not.toContain('credentialDigest');
+    const operator = bearer(operatorToken(hub));
+    expect((await hub.post(`/v1/agencies/${JASSO}/revocations`, { reason: 'test' }, operator)).statusCode).toBe(201);
+    expectProblem(await hub.post('/v1/agency-codes', { individualNumber: aoyama.individualNumber, acquisitionNumber: 'J-1' }, bearer(jasso.token)), 401, 'UNAUTHENTICATED');
+    const p = expectProblem(await query(pension, { code: codeA, providerAgencyId: JASSO }), 403, 'PROVIDER_REVOKED');
+    expect(p['serial']).toMatch(/^\d{20}$/);
+  });
+});
+
+describe('I4: no My Number or resident record code in linkage events, the store file or Redis', () => {
+  it('finds none in any linkage event, in the raw SQLite files, or in the mapper\'s Redis keys', async () => {
+    const events = await hub.store.readAll({ fromPosition: 0, maxCount: 100_000 });
+    const linkage = events.filter((e) => /^(Query|Provision|AgencyCode)/.test(e.type));
+    expect(linkage.length).toBeGreaterThan(20);
+    const text = JSON.stringify(linkage);
+    for (const n of [...numbers, ...residents]) expect(text).not.toContain(n);
+    const files = readdirSync(hub.dataDir).filter((f) => f.startsWith('ledger.sqlite')).map((f) => readFileSync(join(hub.dataDir, f)));
+    expect(files.length).toBeGreaterThan(0);
+    for (const bytes of files) for (const n of [...numbers, ...residents]) expect(bytes.includes(Buffer.from(n))).toBe(false);
+
+    // The mapper's Redis keyspace: every key and value, as bytes.
+    const ready = (await hub.get('/health/ready')).json<{ codeMapper: { mode: string } }>();
+    expect(ready.codeMapper.mode).toBe('redis');
+    const client = createClient({ url: 'redis://127.0.0.1:6379' }).withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer });
+    await client.connect();
+    try {
+      const prefix = hub.config.linkage.redisPrefix!;
+      const dump: Buffer[] = [];
+      for await (const keys of client.scanIterator({ MATCH: `${prefix}:*`, COUNT: 1000 })) {
+        for (const key of keys) {
+          dump.push(Buffer.from(String(key)));
+          const type = String(await client.type(key));
+          if (type === 'string') dump.push((await client.get(key)) as unknown as Buffer);
+          if (type === 'hash') for (const [f, v] of Object.entries((await client.hGetAll(key)) as Record<string, unknown>)) dump.push(Buffer.from(f), Buffer.from(v as Buffer));
+        }
+      }
+      expect(dump.length).toBeGreaterThan(2);
+      const all = Buffer.concat(dump);
+      for (const n of [...numbers, ...residents]) expect(all.includes(Buffer.from(n))).toBe(false);
+    } finally {
+      await client.close();
+    }
+  });
+});

@@ -1,0 +1,142 @@
+import { createPublicKey, randomBytes, verify } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { join } from 'node:path';
+import { expect } from 'vitest';
+import { generateAnswerKeyPair, sealAnswer, type AnswerKeyPair } from '#sealed-answer';
+import { MURORAN, nextResidentRecordCode, startTestHub, type TestHub, type TestHubOptions } from './test-hub.js';
+
+export const PENSION = 'jpn-pension-service';
+export const MURORAN_CITY = 'muroran-city';
+export const SAPPORO_CITY = 'sapporo-city';
+export const JASSO = 'jasso';
+
+/** A hub with the linkage on: the authorization table published at start, Redis under a prefix of this run. */
+export async function startLinkageHub(options: TestHubOptions = {}): Promise<TestHub> {
+  return startTestHub({
+    ...options,
+    env: {
+      HUB_AUTHORIZATION_TABLE_FILE: '',
+      HUB_REDIS_URL: 'redis://127.0.0.1:6379',
+      HUB_REDIS_PREFIX: `llt-${process.pid}-${randomBytes(4).toString('hex')}`,
+      HUB_PROVIDER_TIMEOUT_MS: '1500',
+      ...options.env,
+    },
+  });
+}
+
+export function operatorToken(hub: TestHub): string {
+  return (JSON.parse(readFileSync(join(hub.config.keysDir, 'operator.token.json'), 'utf8')) as { token: string }).token;
+}
+
+export function bearer(token: string): Record<string, string> {
+  return { authorization: `Bearer ${token}` };
+}
+
+export interface Agency {
+  readonly agencyId: string;
+  readonly token: string;
+  readonly keys: AnswerKeyPair;
+}
+
+export async function registerAgency(hub: TestHub, agencyId: string, kind: string, endpoint: string): Promise<Agency> {
+  const keys = await generateAnswerKeyPair();
+  const res = await hub.post('/v1/agencies', { agencyId, name: `${agencyId} (test)`, kind, endpoint, publicKey: keys.publicKey }, bearer(operatorToken(hub)));
+  expect(res.statusCode, res.body).toBe(201);
+  return { agencyId, token: res.json<{ token: string }>().token, keys };
+}
+
+/** Issues a number to a new resident of Muroran; returns the number and the citizen's secret. */
+export async function issuePerson(hub: TestHub): Promise<{ individualNumber: string; citizenSecret: string; residentRecordCode: string }> {
+  const residentRecordCode = nextResidentRecordCode();
+  const res = await hub.post('/v1/individual-numbers', { residentRecordCode, municipalityCode: MURORAN });
+  expect(res.statusCode, res.body).toBe(201);
+  const body = res.json<{ individualNumber: string; citizenSecret: string }>();
+  return { ...body, residentRecordCode };
+}
+
+export async function acquire(hub: TestHub, agency: Agency, individualNumber: string, acquisitionNumber = `acq-${randomBytes(4).toString('hex')}`): Promise<string> {
+  const res = await hub.post('/v1/agency-codes', { individualNumber, acquisitionNumber }, bearer(agency.token));
+  expect([200, 201], res.body).toContain(res.statusCode);
+  return res.json<{ code: string }>().code;
+}
+
+export interface ProvisionCall {
+  readonly path: string;
+  readonly body: Record<string, unknown>;
+  readonly signatureValid: boolean;
+}
+
+/** What the fake intermediate server does for a code: answer items, refuse, hang, or break the protocol. */
+export type Behaviour = { answer: Record<string, unknown> } | { refuse: string } | { hang: true } | { status: number } | { garbage: true };
+
+/**
+ * A provider's intermediate server in-process: verifies the hub's signature with the key the hub serves,
+ * records every call, and answers per code (default NO_RECORD), sealing to answerPublicKey when given.
+ */
+export class FakeProvider {
+  readonly calls: ProvisionCall[] = [];
+  readonly behaviours = new Map<string, Behaviour>();
+  #server: Server | undefined;
+  #hubKey: string | undefined;
+  port = 0;
+
+  get endpoint(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  async start(hub: TestHub): Promise<void> {
+    this.#hubKey = (await hub.get('/v1/hub/keys')).json<{ provisionSigningKey: string }>().provisionSigningKey;
+    this.#server = createServer((req, res) => void this.#handle(req, res));
+    await new Promise<void>((resolve) => this.#server!.listen(this.port, '127.0.0.1', resolve));
+    this.port = (this.#server.address() as { port: number }).port;
+  }
+
+  async stop(): Promise<void> {
+    this.#server?.closeAllConnections();
+    await new Promise<void>((resolve) => (this.#server ? this.#server.close(() => resolve()) : resolve()));
+    this.#server = undefined;
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const raw = Buffer.concat(chunks);
+    const signature = String(req.headers['hub-signature'] ?? '').replace(/^ed25519=/, '');
+    const key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: this.#hubKey! }, format: 'jwk' });
+    const signatureValid = verify(null, raw, key, Buffer.from(signature, 'base64url'));
+    const body = JSON.parse(raw.toString('utf8')) as Record<string, unknown>;
+    this.calls.push({ path: req.url ?? '', body, signatureValid });
+    if (req.url === '/v1/provisions/batch') {
+      const responses = [];
+      for (const r of body['requests'] as Record<string, unknown>[]) responses.push(await this.#answer(r));
+      return this.#send(res, 200, { responses });
+    }
+    const behaviour = this.behaviours.get(String(body['code']));
+    if (behaviour && 'hang' in behaviour) return; // never answers
+    if (behaviour && 'status' in behaviour) return this.#send(res, behaviour.status, { error: 'broken' });
+    if (behaviour && 'garbage' in behaviour) {
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"answered"');
+      return;
+    }
+    return this.#send(res, 200, await this.#answer(body));
+  }
+
+  async #answer(request: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const behaviour = this.behaviours.get(String(request['code']));
+    if (behaviour === undefined) return { status: 'refused', reason: 'NO_RECORD' };
+    if ('refuse' in behaviour) return { status: 'refused', reason: behaviour.refuse };
+    if (!('answer' in behaviour)) return { status: 'refused', reason: 'NO_RECORD' };
+    const plain = Buffer.from(JSON.stringify({ items: behaviour.answer }), 'utf8');
+    const key = request['answerPublicKey'];
+    if (typeof key === 'string') {
+      const sealed = await sealAnswer(plain, key, String(request['serial']));
+      return { status: 'answered', answer: Buffer.from(sealed).toString('base64url'), encrypted: true };
+    }
+    return { status: 'answered', answer: plain.toString('base64url'), encrypted: false };
+  }
+
+  #send(res: ServerResponse, status: number, body: unknown): void {
+    res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+  }
+}
