@@ -1,5 +1,5 @@
 import { status } from '@grpc/grpc-js';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { corporateNumberCheckDigit, localGovernmentCodeCheckDigit } from '#numbering';
 import { expectGrpcProblem, startGrpcTestHub, type GrpcTestHub } from './support/grpc-client.js';
 import { MURORAN, nextResidentRecordCode, unlistedMunicipality } from './support/test-hub.js';
@@ -153,6 +153,29 @@ describe('Numbering over gRPC', () => {
     const big = g.numbering.call('DesignateCorporateNumber', { name: 'x'.repeat(2000), location: 'y', kind: 'other' });
     await expect(big).rejects.toMatchObject({ code: status.RESOURCE_EXHAUSTED });
     expect(await g.hub.head()).toBe(head);
+  });
+});
+
+describe('unforeseen errors and the server\'s life cycle', () => {
+  it('answers an unforeseen error as INTERNAL with the correlation id, and logs it with its cause', async () => {
+    g = await startGrpcTestHub({ env: NO_CHECKPOINTS });
+    vi.spyOn(g.hub.store, 'readStream').mockRejectedValue(new Error('disk I/O error in /srv/hub/ledger.sqlite'));
+    const { error } = await expectGrpcProblem(
+      g.numbering.call('IssueIndividualNumber', { residentRecordCode: nextResidentRecordCode(), municipalityCode: MURORAN }, { 'x-correlation-id': 'corr-unforeseen' }),
+      status.INTERNAL,
+      'INTERNAL',
+    );
+    expect(error.details).toBe('an internal error occurred; quote correlation id corr-unforeseen when reporting it');
+    expect(JSON.stringify(error.metadata.getMap())).not.toContain('/srv/hub');
+    const logged = g.hub.logger.lines.filter((l) => l.level === 'error').map((l) => l.message);
+    expect(logged).toEqual([expect.stringMatching(/^\[corr-unforeseen\] \/linkage_ledger\.v1\.Numbering\/IssueIndividualNumber: Error: disk I\/O error in \/srv\/hub/)]);
+  });
+
+  it('refuses calls once stopped', async () => {
+    g = await startGrpcTestHub({ env: NO_CHECKPOINTS });
+    expect((await g.health.call('Check', {})).response).toEqual({ status: 'SERVING' });
+    await g.server.stop();
+    await expect(g.health.call('Check', {})).rejects.toMatchObject({ code: status.UNAVAILABLE });
   });
 });
 
