@@ -24,6 +24,7 @@ describe('the built agency node as a process', () => {
     // The hub serves its provision-signing key; the node fetches it once at start.
     hub.handle((req, res) => {
       if (req.path === '/v1/hub/keys') return json(res, 200, { provisionSigningKey: signer.publicKey });
+      if (req.path === '/v1/queries') return json(res, 200, { serial: '20261129010000000002', queryId: 'q-cli', outcome: 'refused-by-provider', reason: 'NO_RECORD' });
       if (req.path === '/v1/agency-codes') return json(res, 201, { code, serial: '20261129010000000001', acquiredAt: new Date().toISOString(), reacquired: false });
       json(res, 404, { code: 'NOT_FOUND' });
     });
@@ -43,6 +44,10 @@ describe('the built agency node as a process', () => {
     const acquired = await runCommand(['acquire', '--local-id', 'M-000123', '--individual-number', '-', '--acquisition-number', 'ACQ-1'], env, cwd, `${INDIVIDUAL_NUMBER}\n`);
     expect(acquired).toMatchObject({ localId: 'M-000123', code });
     expect(hub.seen.find((r) => r.path === '/v1/agency-codes')!.body).toEqual({ individualNumber: INDIVIDUAL_NUMBER, acquisitionNumber: 'ACQ-1' });
+
+    const queried = await runCommand(['query', '--local-id', 'M-000123', '--provider', 'jpn-pension-service', '--procedure', 'child-allowance', '--items', 'pension-enrollment'], env, cwd);
+    expect(queried).toEqual({ serial: '20261129010000000002', queryId: 'q-cli', outcome: 'refused-by-provider', reason: 'NO_RECORD' });
+    expect(hub.seen.find((r) => r.path === '/v1/queries')!.body).toMatchObject({ code, itemCodes: ['pension-enrollment'], answerPublicKey: keys.answerPublicKey });
 
     const node = await startNode(env, cwd);
     try {
@@ -73,7 +78,10 @@ describe('the built agency node as a process', () => {
       expect(((await forged.json()) as { code: string }).code).toBe('HUB_SIGNATURE_INVALID');
 
       const records = (await runCommand(['records'], env, cwd)) as { records: { serial: string; outcome: string; role: string }[] };
-      expect(records.records).toEqual([expect.objectContaining({ serial, role: 'provided', outcome: 'answered', localId: 'M-000123' })]);
+      expect(records.records).toEqual([
+        expect.objectContaining({ serial, role: 'provided', outcome: 'answered', localId: 'M-000123' }),
+        expect.objectContaining({ serial: '20261129010000000002', role: 'requested', outcome: 'refused-by-provider', reason: 'NO_RECORD' }),
+      ]);
 
       // SIGTERM: Nest stops the server, the store closes (SQLite removes the WAL on a clean close), then the signal is re-raised.
       node.child.kill('SIGTERM');
