@@ -131,6 +131,19 @@ describe('POST /v1/queries', () => {
     expect(node.runtime.store.recordFor('requested', serial)).toMatchObject({ outcome: 'failed', reason: 'ANSWER_DIGEST_MISMATCH' });
   });
 
+  test('an idempotent replay without the bytes (the first reply was lost) is 502 ANSWER_LOST with the serial, recorded as failed', async () => {
+    let serial = '';
+    hub.handle(async (req, res) => {
+      const body = await answered(req, { 'local-tax': LOCAL_TAX });
+      serial = body.serial;
+      json(res, 200, { ...body, answer: { ...body.answer, data: undefined } });
+    });
+    const res = await query();
+    expect(res.status).toBe(502);
+    expect(res.body).toMatchObject({ code: 'ANSWER_LOST', serial });
+    expect(node.runtime.store.recordFor('requested', serial)).toMatchObject({ outcome: 'failed', reason: 'ANSWER_LOST' });
+  });
+
   test('an answer sealed to another key (digest intact) cannot be opened: 502 ANSWER_DECRYPTION_FAILED', async () => {
     let serial = '';
     hub.handle(async (req, res) => {

@@ -23,6 +23,7 @@ export const AGENCY_PROBLEMS = {
   ANSWER_DIGEST_MISMATCH: { status: 502, title: 'The relayed answer does not match its digest or size' },
   ANSWER_DECRYPTION_FAILED: { status: 502, title: 'The relayed answer cannot be opened' },
   ANSWER_NOT_ENCRYPTED: { status: 502, title: 'The answer came unencrypted although encryption was asked' },
+  ANSWER_LOST: { status: 502, title: 'The answer was relayed to an earlier attempt that was lost' },
   ANSWER_MALFORMED: { status: 502, title: 'The opened answer is not the agreed JSON' },
   NOT_READY: { status: 503, title: 'The intermediate server is not ready' },
 } as const satisfies Record<string, { status: number; title: string }>;

@@ -158,6 +158,10 @@ export class RequesterService {
       return { problem: new AgencyProblem(code, detail, { serial }) };
     };
     const answer = body.answer;
+    if (answer !== undefined && answer.data === undefined && typeof answer.digest === 'string') {
+      // An idempotent replay: an earlier attempt got the bytes but was lost in transit, and the hub keeps no answers (I5).
+      return failed('ANSWER_LOST', `the hub relayed the answer for serial ${serial} to an earlier attempt that did not arrive, and keeps no copy; send the query again`);
+    }
     const bytes = typeof answer?.data === 'string' ? fromBase64url(answer.data) : undefined;
     const digest = bytes && createHash('sha256').update(bytes).digest('hex');
     if (bytes === undefined || answer?.size !== bytes.length || answer.digest !== digest) {
