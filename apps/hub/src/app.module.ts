@@ -7,13 +7,14 @@ import { HealthModule } from './health/health.module.js';
 import { HubCoreModule } from './hub-core.module.js';
 import { LinkageModule } from './linkage/linkage.module.js';
 import { NumberingModule } from './numbering/numbering.module.js';
+import { RecordsModule } from './records/records.module.js';
 
 @Module({})
 export class AppModule {
   static forRoot(config: HubConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: [CqrsModule.forRoot(), HubCoreModule.forRoot(config), NumberingModule, LinkageModule, EventsModule, HealthModule, AuditModule],
+      imports: [CqrsModule.forRoot(), HubCoreModule.forRoot(config), NumberingModule, LinkageModule, RecordsModule, EventsModule, HealthModule, AuditModule],
     };
   }
 }

@@ -259,6 +259,37 @@ describe('the registry', () => {
   });
 });
 
+describe('provision records (情報提供等記録)', () => {
+  it('shows Aoyama-san when, who, from whom, what and why, and nothing of anyone else; agencies see theirs with monthly counts', async () => {
+    const mine = await hub.get('/v1/citizens/me/provision-records', bearer(aoyama.citizenSecret));
+    expect(mine.statusCode, mine.body).toBe(200);
+    const records = mine.json<{ records: { serial: string; requester: string; provider: string; procedure: string; items: string[]; outcome: string; date: string }[] }>().records;
+    const answered = records.filter((r) => r.outcome === 'answered');
+    expect(answered.length).toBeGreaterThanOrEqual(2);
+    expect(answered[0]).toMatchObject({ requester: `${PENSION} (test)`, provider: `${MURORAN_CITY} (test)`, items: ['地方税関係情報'] });
+    expect(answered[0]!.procedure).toEqual(expect.any(String));
+    expect(mine.body).not.toContain(codeA);
+    expect(mine.body).not.toContain(codeB);
+    expect(mine.body).not.toMatch(/subjectId/);
+    // The code-of-another-agency attempt named no person: it is not in Aoyama-san's record.
+    expect(records.some((r) => r.outcome === 'denied')).toBe(true);
+
+    const other = await issuePerson(hub);
+    const theirs = (await hub.get('/v1/citizens/me/provision-records', bearer(other.citizenSecret))).json<{ records: unknown[] }>();
+    expect(theirs.records).toEqual([]);
+    expectProblem(await hub.get('/v1/citizens/me/provision-records', bearer(pension.token)), 401, 'UNAUTHENTICATED');
+
+    const page = (await hub.get('/v1/agencies/me/provision-records?role=requester&limit=5', bearer(pension.token))).json<{ records: { serial: string }[]; next?: string }>();
+    expect(page.records).toHaveLength(5);
+    expect(page.next).toEqual(expect.any(String));
+    const provided = (await hub.get('/v1/agencies/me/provision-records?role=provider', bearer(muroran.token))).json<{ records: { serial: string }[] }>();
+    expect(provided.records.map((r) => r.serial)).toEqual(expect.arrayContaining(answered.map((r) => r.serial)));
+    const stats = (await hub.get('/v1/agencies/me/statistics', bearer(pension.token))).json<{ counts: { procedure: { code: string }; role: string; status: string; count: number }[] }>();
+    expect(stats.counts.find((c) => c.procedure.code === PROCEDURE && c.role === 'requester' && c.status === 'answered')?.count).toBeGreaterThanOrEqual(2);
+    expectProblem(await hub.get('/v1/agencies/me/statistics?month=2026-13', bearer(pension.token)), 400, 'VALIDATION_FAILED');
+  });
+});
+
 describe('I4: no My Number or resident record code in linkage events, the store file or Redis', () => {
   it('finds none in any linkage event, in the raw SQLite files, or in the mapper\'s Redis keys', async () => {
     const events = await hub.store.readAll({ fromPosition: 0, maxCount: 100_000 });

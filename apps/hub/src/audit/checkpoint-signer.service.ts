@@ -31,6 +31,8 @@ export class CheckpointSigner implements OnApplicationBootstrap, BeforeApplicati
   private signing: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** Before the first checkpoint, T is counted from start-up. */
+  private startedMs = 0;
 
   constructor(
     private readonly config: HubConfig,
@@ -45,6 +47,7 @@ export class CheckpointSigner implements OnApplicationBootstrap, BeforeApplicati
 
   /** Starts after start-up recovery and the tree's catch-up (both run in onModuleInit). */
   onApplicationBootstrap(): void {
+    this.startedMs = this.clock().getTime();
     const latest = this.follower.projection.latestCheckpoint();
     if (latest !== undefined) this.last = { size: latest.size, timeMs: latest.timeMs, position: latest.position };
     this.follower.onAdvance(() => this.poke(false));
@@ -73,7 +76,7 @@ export class CheckpointSigner implements OnApplicationBootstrap, BeforeApplicati
     // The log grew beyond the previous checkpoint's own event: there is something new to attest.
     const grew = last === undefined ? size > 0 : size > last.position + 1;
     const byCount = size - (last?.size ?? 0) >= this.config.checkpoints.everyEvents;
-    const byTime = timerFired && nowMs - (last?.timeMs ?? 0) >= this.config.checkpoints.everyMs;
+    const byTime = timerFired && nowMs - (last?.timeMs ?? this.startedMs) >= this.config.checkpoints.everyMs;
     if (this.stopped || !grew || !(byCount || byTime)) return undefined;
     let signed: Signed | undefined;
     this.signing = (async () => {
