@@ -1,6 +1,6 @@
 import { canonicalize } from './canonical-json.js';
-import { canonicalEnvelope, canonicalMetadataText } from './canonical-envelope.js';
-import type { EventId, RecordedEvent, TerminalOutcome } from './envelope.js';
+import { canonicalMetadataText, stampedMetadataText } from './canonical-envelope.js';
+import type { EventId, EventMetadata, IdempotencyStamp, RecordedEvent, TerminalOutcome } from './envelope.js';
 import { TERMINAL_OUTCOMES } from './envelope.js';
 import {
   ClaimConflictError,
@@ -42,14 +42,15 @@ export interface PlannedBatch {
   readonly closedSerials: SerialNumber[];
   readonly claims: { claim: string; position: number }[];
   readonly idempotency: { key: string; record: StoredIdempotency }[];
-  /** One outcome per request, in request order. */
-  readonly outcomes: ({ ok: true; result: AppendResult } | { ok: false; error: Error })[];
+  /** One outcome per request, in request order: its result, or the error that refused it alone. */
+  readonly outcomes: (AppendResult | LedgerError)[];
 }
 
 export interface PlannerOptions {
   readonly nodeId: number;
   readonly now: () => Date;
-  readonly newEventId: () => string;
+  /** A new event id; gets the batch's recorded time in Unix milliseconds. */
+  readonly newEventId: (nowMs: number) => string;
 }
 
 const MAX_EVENTS_PER_APPEND = 10_000;
@@ -64,6 +65,8 @@ export class AppendPlanner {
   private lastDay = '';
   private lastSequence = 0;
   private lastRecordedAt = 0;
+  /** `YYYYMMDD` + node id of `lastDay`: the fixed part of the serials allocated that day. */
+  private serialPrefix = '';
 
   constructor(private readonly options: PlannerOptions) {}
 
@@ -82,8 +85,10 @@ export class AppendPlanner {
     // Recorded times never go backwards, so positions and times order the log the same way.
     const nowMs = Math.max(this.options.now().getTime(), this.lastRecordedAt);
     this.lastRecordedAt = nowMs;
-    const at = new Date(nowMs);
-    const recordedAt = at.toISOString();
+    const recordedAt = new Date(nowMs).toISOString();
+    // Texts shared by every event of the batch, written once (ISO times need no JSON escaping).
+    const recordedAtText = `,"recordedAt":"${recordedAt}","schemaVersion":`;
+    let day: string | undefined;
     let position = head;
 
     for (const request of requests) {
@@ -94,11 +99,12 @@ export class AppendPlanner {
           const prior = keys.get(key) ?? index.idempotency(key);
           if (prior) {
             if (prior.requestDigest !== request.idempotency!.requestDigest) throw new IdempotencyKeyReusedError(key);
-            batch.outcomes.push({ ok: true, result: { ...prior.result, status: 'duplicate' } });
+            batch.outcomes.push({ ...prior.result, status: 'duplicate' });
             continue;
           }
         }
-        const current = revisions.has(request.streamId) ? revisions.get(request.streamId) : index.streamRevision(request.streamId);
+        const streamId = request.streamId;
+        const current = revisions.has(streamId) ? revisions.get(streamId) : index.streamRevision(streamId);
         checkExpected(request, current);
         let serialWasOpen = false;
         if ('continue' in request.serial) {
@@ -113,46 +119,56 @@ export class AppendPlanner {
           if (e.claims !== undefined) {
             for (const claim of e.claims) if (claims.has(claim) || index.claimHeld(claim)) throw new ClaimConflictError(claim);
           }
-          const text = canonicalize(e.data);
-          if (text === undefined) throw new InvalidAppendError(`event ${i} of stream ${request.streamId}: data is not a JSON value`);
-          datas[i] = text;
+          datas[i] = canonicalData(e.data, i, streamId);
         }
-        const stampedMetadata =
-          key === undefined
-            ? request.metadata
-            : { ...request.metadata, idempotency: { key, requestDigest: request.idempotency!.requestDigest, events: n } };
-        const stampedText = canonicalMetadataText(stampedMetadata);
-        const plainMetadata = key === undefined || n === 1 ? stampedText : canonicalMetadataText(request.metadata);
+        const stamp = key === undefined ? undefined : { key, requestDigest: request.idempotency!.requestDigest, events: n };
+        const stampedMetadata = stamp === undefined ? request.metadata : { ...request.metadata, idempotency: stamp };
+        const [plainMetadata, stampedText] = metadataTexts(request.metadata, stamp);
 
         // Every check that can refuse the request is above: a serial is allocated only for a request that will be written.
-        const serial = serialWasOpen ? (request.serial as { continue: SerialNumber }).continue : this.allocate(at, index);
+        let serial: SerialNumber;
+        if (serialWasOpen) serial = (request.serial as { continue: SerialNumber }).continue;
+        else {
+          day ??= japanDay(new Date(nowMs));
+          serial = this.allocate(day, index);
+        }
+        // Names (stream, type) match NAME and serials are digits: none needs JSON escaping.
+        const serialAndStream = `,"serial":${JSON.stringify(serial)},"streamId":"${streamId}","streamRevision":`;
         const firstPosition = position;
         let revision = current ?? -1;
-        const eventIds: EventId[] = [];
+        const eventIds = new Array<EventId>(n);
         let terminal: TerminalOutcome | undefined;
         for (let i = 0; i < n; i++) {
           const e = request.events[i]!;
           revision += 1;
-          const eventId = this.options.newEventId() as EventId;
-          eventIds.push(eventId);
+          const eventId = this.options.newEventId(nowMs) as EventId;
+          eventIds[i] = eventId;
+          const eventClaims = e.claims !== undefined && e.claims.length > 0 ? e.claims : undefined;
+          const schemaVersion = e.schemaVersion ?? 1;
           // One object shape for every event (absent fields are undefined, which the canonical text omits).
           const event: RecordedEvent = {
             eventId,
             type: e.type,
-            schemaVersion: e.schemaVersion ?? 1,
-            streamId: request.streamId,
+            schemaVersion,
+            streamId,
             streamRevision: revision,
             position,
             serial,
             terminal: e.terminal,
-            claims: e.claims !== undefined && e.claims.length > 0 ? e.claims : undefined,
+            claims: eventClaims,
             recordedAt,
             data: e.data,
             metadata: i === 0 ? stampedMetadata : request.metadata,
           };
-          batch.events.push({ event, canonical: canonicalEnvelope(event, datas[i], i === 0 ? stampedText : plainMetadata) });
-          if (event.claims !== undefined) {
-            for (const claim of event.claims) {
+          // The envelope's own fields in canonical (sorted) order; the property test holds this to the library.
+          let canonical = eventClaims === undefined ? '{' : `{"claims":${claimsText(eventClaims)},`;
+          canonical +=
+            `"data":${datas[i]},"eventId":${JSON.stringify(eventId)},"metadata":${i === 0 ? stampedText : plainMetadata}` +
+            `,"position":${position}${recordedAtText}${schemaVersion}${serialAndStream}${revision}` +
+            (e.terminal === undefined ? `,"type":"${e.type}"}` : `,"terminal":"${e.terminal}","type":"${e.type}"}`);
+          batch.events.push({ event, canonical });
+          if (eventClaims !== undefined) {
+            for (const claim of eventClaims) {
               claims.add(claim);
               batch.claims.push({ claim, position });
             }
@@ -160,7 +176,7 @@ export class AppendPlanner {
           if (e.terminal !== undefined) terminal = e.terminal;
           position += 1;
         }
-        revisions.set(request.streamId, revision);
+        revisions.set(streamId, revision);
         if (terminal !== undefined) {
           serials.set(serial, 'closed');
           if (serialWasOpen) batch.closedSerials.push(serial);
@@ -181,26 +197,55 @@ export class AppendPlanner {
           keys.set(key, record);
           batch.idempotency.push({ key, record });
         }
-        batch.outcomes.push({ ok: true, result });
+        batch.outcomes.push(result);
       } catch (error) {
         if (!(error instanceof LedgerError)) throw error;
-        batch.outcomes.push({ ok: false, error });
+        batch.outcomes.push(error);
       }
     }
     return batch;
   }
 
-  private allocate(at: Date, index: LedgerIndex): SerialNumber {
-    let day = japanDay(at);
+  private allocate(day: string, index: LedgerIndex): SerialNumber {
     // A clock stepping back across midnight must not reopen an earlier day: serials stay ordered.
     if (day < this.lastDay) day = this.lastDay;
     if (day !== this.lastDay) {
       this.lastDay = day;
       this.lastSequence = index.lastSequence(day, this.options.nodeId);
+      this.serialPrefix = formatSerialNumber({ day, nodeId: this.options.nodeId, sequence: 1 }).slice(0, 10);
     }
-    this.lastSequence += 1;
-    return formatSerialNumber({ day, nodeId: this.options.nodeId, sequence: this.lastSequence });
+    const sequence = ++this.lastSequence;
+    if (sequence > 9_999_999_999) throw new RangeError(`daily sequence must be 1..9999999999, got ${sequence}`);
+    return (this.serialPrefix + String(sequence).padStart(10, '0')) as SerialNumber;
   }
+}
+
+/** RFC 8785 text of an event's data; a value that is not JSON refuses this request alone. */
+function canonicalData(data: unknown, i: number, streamId: string): string {
+  let text: string | undefined;
+  try {
+    text = canonicalize(data);
+  } catch (error) {
+    throw new InvalidAppendError(`event ${i} of stream ${streamId}: data is not JSON (${(error as Error).message})`);
+  }
+  if (text === undefined) throw new InvalidAppendError(`event ${i} of stream ${streamId}: data is not a JSON value`);
+  return text;
+}
+
+/** Canonical texts of the metadata without and with the idempotency stamp; metadata that is not JSON refuses the request. */
+function metadataTexts(metadata: EventMetadata, stamp: IdempotencyStamp | undefined): [string, string] {
+  try {
+    const plain = canonicalMetadataText(metadata);
+    return [plain, stamp === undefined ? plain : stampedMetadataText(metadata, plain, stamp)];
+  } catch (error) {
+    throw new InvalidAppendError(`metadata is not JSON (${(error as Error).message})`);
+  }
+}
+
+function claimsText(claims: readonly string[]): string {
+  let text = '[';
+  for (let i = 0; i < claims.length; i++) text += (i > 0 ? ',' : '') + JSON.stringify(claims[i]);
+  return `${text}]`;
 }
 
 function checkExpected(request: AppendRequest, current: number | undefined): void {
@@ -228,6 +273,10 @@ function validateShape(request: AppendRequest): void {
   for (let i = 0; i < n; i++) {
     const e = request.events[i]!;
     if (!NAME.test(e.type)) throw new InvalidAppendError(`event ${i}: type ${JSON.stringify(e.type)} is not a valid name`);
+    const version = e.schemaVersion;
+    if (version !== undefined && !(Number.isSafeInteger(version) && version >= 1)) {
+      throw new InvalidAppendError(`event ${i}: schema version must be a positive integer, got ${JSON.stringify(version)}`);
+    }
     if (e.terminal !== undefined) {
       if (!TERMINAL_OUTCOMES.includes(e.terminal)) throw new InvalidAppendError(`event ${i}: unknown terminal outcome ${e.terminal}`);
       if (i !== n - 1) throw new InvalidAppendError(`event ${i}: only the last event of an append may end its serial`);

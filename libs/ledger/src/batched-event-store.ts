@@ -12,12 +12,6 @@ import type {
 import type { PlannedBatch } from './append-planner.js';
 import type { SerialNumber } from './serial-number.js';
 
-interface Pending {
-  readonly request: AppendRequest;
-  readonly resolve: (result: AppendResult) => void;
-  readonly reject: (error: Error) => void;
-}
-
 export type BatchOutcomes = PlannedBatch['outcomes'];
 
 /** Upper bound on events written in one commit, to bound the latency of the appends queued behind it. */
@@ -29,7 +23,10 @@ const MAX_BATCH_EVENTS = 8192;
  * append resolves (and no position is reported) before it is durable.
  */
 export abstract class BatchedEventStore implements EventStore {
-  private queue: Pending[] = [];
+  // Queued appends as three parallel arrays: no wrapper object per append.
+  private queue: AppendRequest[] = [];
+  private resolvers: ((result: AppendResult) => void)[] = [];
+  private rejecters: ((error: Error) => void)[] = [];
   private inFlight = 0;
   private scheduled = false;
   private closed = false;
@@ -54,7 +51,9 @@ export abstract class BatchedEventStore implements EventStore {
   append(request: AppendRequest): Promise<AppendResult> {
     if (this.closed) return Promise.reject(new LedgerClosedError());
     return new Promise<AppendResult>((resolve, reject) => {
-      this.queue.push({ request, resolve, reject });
+      this.queue.push(request);
+      this.resolvers.push(resolve);
+      this.rejecters.push(reject);
       this.schedule();
     });
   }
@@ -75,28 +74,42 @@ export abstract class BatchedEventStore implements EventStore {
       let count = 0;
       let events = 0;
       while (count < limit && events < MAX_BATCH_EVENTS) {
-        events += this.queue[count]!.request.events.length;
+        events += this.queue[count]!.events.length;
         count += 1;
       }
-      const batch = this.queue.splice(0, count);
+      let requests: AppendRequest[];
+      let resolvers: ((result: AppendResult) => void)[];
+      let rejecters: ((error: Error) => void)[];
+      if (count === this.queue.length) {
+        requests = this.queue;
+        resolvers = this.resolvers;
+        rejecters = this.rejecters;
+        this.queue = [];
+        this.resolvers = [];
+        this.rejecters = [];
+      } else {
+        requests = this.queue.splice(0, count);
+        resolvers = this.resolvers.splice(0, count);
+        rejecters = this.rejecters.splice(0, count);
+      }
       this.inFlight += 1;
       let committing: BatchOutcomes | Promise<BatchOutcomes>;
       try {
-        committing = this.commitBatch(batch.map((p) => p.request));
+        committing = this.commitBatch(requests);
       } catch (error) {
         committing = Promise.reject(error as Error);
       }
       void Promise.resolve(committing)
         .then(
           (outcomes) => {
-            for (let i = 0; i < batch.length; i++) {
+            for (let i = 0; i < outcomes.length; i++) {
               const outcome = outcomes[i]!;
-              if (outcome.ok) batch[i]!.resolve(outcome.result);
-              else batch[i]!.reject(outcome.error);
+              if (outcome instanceof Error) rejecters[i]!(outcome);
+              else resolvers[i]!(outcome);
             }
           },
           (error: unknown) => {
-            for (const p of batch) p.reject(error as Error);
+            for (const reject of rejecters) reject(error as Error);
           },
         )
         .finally(() => {

@@ -1,5 +1,5 @@
 import { canonicalize } from './canonical-json.js';
-import type { EventMetadata, RecordedEvent } from './envelope.js';
+import type { EventMetadata, IdempotencyStamp, RecordedEvent } from './envelope.js';
 
 /**
  * RFC 8785 text of an envelope. The envelope's own fields have fixed names and simple values, so they
@@ -31,7 +31,7 @@ function integer(n: number): string {
   return String(n);
 }
 
-const METADATA_KEYS = new Set(['actor', 'causationId', 'correlationId', 'idempotency']);
+const METADATA_KEYS = new Set(['actor', 'causationId', 'correlationId']);
 const STAMP_KEYS = new Set(['events', 'key', 'requestDigest']);
 
 /**
@@ -39,7 +39,7 @@ const STAMP_KEYS = new Set(['events', 'key', 'requestDigest']);
  * shape); anything outside that shape goes through the library instead. MUST equal `canonicalize(m)`.
  */
 export function canonicalMetadataText(m: EventMetadata): string {
-  if (!hasOnly(m, METADATA_KEYS) || (m.idempotency !== undefined && !hasOnly(m.idempotency, STAMP_KEYS))) {
+  if (!hasFixedShape(m)) {
     const text = canonicalize(m);
     if (text === undefined) throw new TypeError('event metadata must be a JSON value');
     return text;
@@ -48,17 +48,41 @@ export function canonicalMetadataText(m: EventMetadata): string {
   if (m.causationId !== undefined) text += `,"causationId":${JSON.stringify(m.causationId)}`;
   text += `,"correlationId":${JSON.stringify(m.correlationId)}`;
   const s = m.idempotency;
-  if (s !== undefined) {
-    text += `,"idempotency":{"events":${integer(s.events)},"key":${JSON.stringify(s.key)},"requestDigest":${JSON.stringify(s.requestDigest)}}`;
-  }
-  return `${text}}`;
+  return s === undefined ? `${text}}` : `${text},${stampText(s)}}`;
 }
 
-function hasOnly(record: object, allowed: ReadonlySet<string>): boolean {
-  for (const key in record) {
-    const value = (record as Record<string, unknown>)[key];
-    if (!allowed.has(key) || (value !== undefined && typeof value !== (key === 'idempotency' ? 'object' : key === 'events' ? 'number' : 'string'))) return false;
-    if (value === null) return false;
+/**
+ * RFC 8785 text of `{ ...m, idempotency: stamp }`, given `plain`, the text of `m` (which has no stamp).
+ * In the fixed shape `idempotency` sorts last, so the stamp is spliced in before the closing brace.
+ */
+export function stampedMetadataText(m: EventMetadata, plain: string, stamp: IdempotencyStamp): string {
+  if (m.idempotency !== undefined || !hasFixedShape(m) || !isStamp(stamp)) return canonicalMetadataText({ ...m, idempotency: stamp });
+  return `${plain.slice(0, -1)},${stampText(stamp)}}`;
+}
+
+function stampText(s: IdempotencyStamp): string {
+  return `"idempotency":{"events":${integer(s.events)},"key":${JSON.stringify(s.key)},"requestDigest":${JSON.stringify(s.requestDigest)}}`;
+}
+
+/** A plain record with only the known metadata fields, each a string, and a stamp of the fixed shape. */
+function hasFixedShape(m: object): boolean {
+  if (Object.getPrototypeOf(m) !== Object.prototype) return false;
+  const record = m as Record<string, unknown>;
+  if (typeof record['actor'] !== 'string' || typeof record['correlationId'] !== 'string') return false;
+  for (const key in m) {
+    const value = (m as Record<string, unknown>)[key];
+    if (value === undefined) continue;
+    if (key === 'idempotency') {
+      if (!isStamp(value)) return false;
+    } else if (!METADATA_KEYS.has(key) || typeof value !== 'string') return false;
   }
+  return true;
+}
+
+function isStamp(s: unknown): s is IdempotencyStamp {
+  if (typeof s !== 'object' || s === null || Object.getPrototypeOf(s) !== Object.prototype) return false;
+  const stamp = s as Record<string, unknown>;
+  if (!Number.isSafeInteger(stamp['events']) || typeof stamp['key'] !== 'string' || typeof stamp['requestDigest'] !== 'string') return false;
+  for (const key in stamp) if (!STAMP_KEYS.has(key)) return false;
   return true;
 }

@@ -25,7 +25,7 @@ export class InMemoryEventStore extends BatchedEventStore {
   constructor(options: InMemoryEventStoreOptions = {}) {
     super();
     const now = options.now ?? (() => new Date());
-    this.planner = new AppendPlanner({ nodeId: options.nodeId ?? 1, now, newEventId: options.newEventId ?? (() => uuidv7(now().getTime())) });
+    this.planner = new AppendPlanner({ nodeId: options.nodeId ?? 1, now, newEventId: options.newEventId ?? uuidv7 });
     this.index = {
       streamRevision: (id) => {
         const s = this.streams.get(id);

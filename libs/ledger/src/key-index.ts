@@ -33,13 +33,14 @@ export interface KeyIndexOptions {
  * Invariant: every key of an event at a position < indexed_through is in the tables.
  */
 export class DeferredKeyIndex {
-  /** `k<key>` or `c<claim>` → position; Map order is insertion order, which is position order. */
-  private readonly recent = new Map<string, number>();
+  /** Idempotency key → position, and claim → position; Map order is insertion order, which is position order. */
+  private readonly recentKeys = new Map<string, number>();
+  private readonly recentClaims = new Map<string, number>();
   private indexedThrough = 0;
 
-  /** Keys not yet moved to the tables (for tests and metrics). */
+  /** Keys and claims not yet moved to the tables (for tests and metrics). */
   get recentCount(): number {
-    return this.recent.size;
+    return this.recentKeys.size + this.recentClaims.size;
   }
   private readonly stmt;
 
@@ -73,14 +74,14 @@ export class DeferredKeyIndex {
     this.claimFilter = this.loadFilter(this.stmt.claimCount, this.stmt.claimHashes);
     this.indexedThrough = Number(this.stmt.getThrough.get() ?? 0);
     for (const [position, key, claims] of this.stmt.unindexed.iterate(this.indexedThrough) as Iterable<[number, string | null, string | null]>) {
-      if (key !== null) this.recent.set(`k${key}`, position);
-      if (claims !== null) for (const c of JSON.parse(claims) as string[]) this.recent.set(`c${c}`, position);
+      if (key !== null) this.recentKeys.set(key, position);
+      if (claims !== null) for (const c of JSON.parse(claims) as string[]) this.recentClaims.set(c, position);
     }
   }
 
   /** Position of the first event of the append that used this key. */
   keyPosition(key: string): number | undefined {
-    const recent = this.recent.get(`k${key}`);
+    const recent = this.recentKeys.get(key);
     if (recent !== undefined) return recent;
     // The tables hold a 53-bit hash, not the key: small rows, fewer pages rewritten per flush.
     // A hash hit is confirmed against the event itself, so a collision can never be mistaken for a match.
@@ -94,7 +95,7 @@ export class DeferredKeyIndex {
   }
 
   claimHeld(claim: string): boolean {
-    if (this.recent.has(`c${claim}`)) return true;
+    if (this.recentClaims.has(claim)) return true;
     const hash = keyHash(claim);
     if (!this.claimFilter.mayContain(hash) || this.stmt.claim.get(hash) === undefined) return false;
     for (const position of this.stmt.claim.all(hash) as number[]) {
@@ -106,58 +107,48 @@ export class DeferredKeyIndex {
 
   /** Record the keys of a planned batch. They count as held at once, before the batch is durable. */
   add(batch: PlannedBatch): void {
-    for (const k of batch.idempotency) this.recent.set(`k${k.key}`, k.record.result.firstPosition);
-    for (const c of batch.claims) this.recent.set(`c${c.claim}`, c.position);
+    for (const k of batch.idempotency) this.recentKeys.set(k.key, k.record.result.firstPosition);
+    for (const c of batch.claims) this.recentClaims.set(c.claim, c.position);
   }
 
   /** Forget the keys of events at `position` or later: their batches were never written. */
   discardFrom(position: number): void {
-    for (const [tagged, at] of this.recent) if (at >= position) this.recent.delete(tagged);
+    for (const [key, at] of this.recentKeys) if (at >= position) this.recentKeys.delete(key);
+    for (const [claim, at] of this.recentClaims) if (at >= position) this.recentClaims.delete(claim);
   }
 
   /**
-   * When memory or lag is over its bound, the writes that move keys of durable events (positions below
-   * `durableHead`) to the tables, to run in a transaction of their own; then call `completeFlush`.
-   * One large flush, sorted by hash, rewrites each table page about once; many small ones would rewrite
-   * a page per key. The pause it costs the writer is rare (once per `recentLimit` keys).
+   * When memory or lag is over its bound, the rows that move keys of durable events (positions below
+   * `durableHead`) to the tables, for the writer to insert sorted by hash in a transaction of their
+   * own; then call `completeFlush`. One large sorted flush rewrites each table page about once; many
+   * small ones would rewrite a page per key. The pause it costs the writer is rare (once per
+   * `recentLimit` keys).
    */
   takeFlush(durableHead: number, force = false): KeyFlush | undefined {
-    if (!force && this.recent.size <= this.recentLimit && durableHead - this.indexedThrough <= this.maxLag) return undefined;
-    const moved: [string, number][] = [];
+    if (!force && this.recentCount <= this.recentLimit && durableHead - this.indexedThrough <= this.maxLag) return undefined;
+    const keys = movable(this.recentKeys, durableHead);
+    const claims = movable(this.recentClaims, durableHead);
     // The first entry left in memory bounds what the tables now hold completely.
-    let through = durableHead;
-    for (const entry of this.recent) {
-      if (entry[1] >= durableHead) {
-        through = entry[1];
-        break;
-      }
-      moved.push(entry);
-    }
-    const keys: [number, number][] = [];
-    const claims: [number, number][] = [];
-    for (const [tagged, position] of moved) (tagged[0] === 'k' ? keys : claims).push([keyHash(tagged.slice(1)), position]);
-    keys.sort((a, b) => a[0] - b[0]);
-    claims.sort((a, b) => a[0] - b[0]);
+    const through = Math.min(keys.firstLeft, claims.firstLeft, durableHead);
+    // Into the filters before the rows are durable: until then the keys are still in memory, and a
+    // filter hit for a key not (yet) in the tables only costs a read that finds nothing.
+    for (let i = 0; i < keys.hashes.length; i++) this.keyFilter.add(keys.hashes[i]!);
+    for (let i = 0; i < claims.hashes.length; i++) this.claimFilter.add(claims.hashes[i]!);
     return {
-      moved,
-      through,
-      writes: [
-        { sql: 'INSERT OR IGNORE INTO idempotency_keys (hash, position) VALUES (?, ?)', rows: keys },
-        { sql: 'INSERT OR IGNORE INTO claims (hash, position) VALUES (?, ?)', rows: claims },
-        { sql: `INSERT INTO ledger_meta (key, value) VALUES ('keys_indexed_through', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, rows: [[String(through)]] },
-      ],
+      movedKeys: keys.moved,
+      movedClaims: claims.moved,
+      rows: { keyHashes: keys.hashes, keyPositions: keys.positions, claimHashes: claims.hashes, claimPositions: claims.positions, through },
     };
   }
 
-  /** The writes of `flush` are durable: drop the moved keys from memory. */
+  /** The rows of `flush` are durable: drop the moved keys from memory. */
   completeFlush(flush: KeyFlush): void {
-    // Filters first: a key MUST stay findable at every moment, in memory or through the filter.
-    for (const [hash] of flush.writes[0]!.rows as [number, number][]) this.keyFilter.add(hash);
-    for (const [hash] of flush.writes[1]!.rows as [number, number][]) this.claimFilter.add(hash);
     if (this.keyFilter.needsGrowth) this.keyFilter = this.loadFilter(this.stmt.keyCount, this.stmt.keyHashes);
     if (this.claimFilter.needsGrowth) this.claimFilter = this.loadFilter(this.stmt.claimCount, this.stmt.claimHashes);
-    for (const [tagged, position] of flush.moved) if (this.recent.get(tagged) === position) this.recent.delete(tagged);
-    this.indexedThrough = flush.through;
+    const { keyPositions, claimPositions } = flush.rows;
+    flush.movedKeys.forEach((key, i) => this.recentKeys.get(key) === keyPositions[i] && this.recentKeys.delete(key));
+    flush.movedClaims.forEach((claim, i) => this.recentClaims.get(claim) === claimPositions[i] && this.recentClaims.delete(claim));
+    this.indexedThrough = flush.rows.through;
   }
 
   private loadFilter(count: Database.Statement, hashes: Database.Statement): BloomFilter {
@@ -167,16 +158,43 @@ export class DeferredKeyIndex {
   }
 }
 
+/** The entries of `recent` below `durableHead`, with their hashes; and the position of the first one left. */
+function movable(recent: Map<string, number>, durableHead: number) {
+  const moved: string[] = [];
+  const at: number[] = [];
+  let firstLeft = Infinity;
+  recent.forEach((position, key) => {
+    if (position < durableHead) {
+      moved.push(key);
+      at.push(position);
+    } else if (position < firstLeft) firstLeft = position;
+  });
+  const hashes = new Float64Array(moved.length);
+  for (let i = 0; i < moved.length; i++) hashes[i] = keyHash(moved[i]!);
+  return { moved, hashes, positions: Float64Array.from(at), firstLeft };
+}
+
 /** SQL writes that commit together: each statement runs once per row. */
 export interface WriteOp {
   readonly sql: string;
   readonly rows: readonly (readonly unknown[])[];
 }
 
-export interface KeyFlush {
-  readonly moved: readonly [string, number][];
+/** Rows for the key tables, as typed arrays: one cheap copy to the writer thread, not one per row. */
+export interface KeyRows {
+  readonly keyHashes: Float64Array;
+  readonly keyPositions: Float64Array;
+  readonly claimHashes: Float64Array;
+  readonly claimPositions: Float64Array;
+  /** Every key of an event below this position is in the tables once the rows are durable. */
   readonly through: number;
-  readonly writes: readonly WriteOp[];
+}
+
+export interface KeyFlush {
+  /** The keys and claims the rows hold, in row order. */
+  readonly movedKeys: readonly string[];
+  readonly movedClaims: readonly string[];
+  readonly rows: KeyRows;
 }
 
 /** A 53-bit hash (two FNV-1a variants over UTF-16 units); an index key only, never trusted alone. */

@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { AppendPlanner, type LedgerIndex, type PlannedEvent, type StoredIdempotency } from './append-planner.js';
+import { AppendPlanner, type LedgerIndex, type PlannedBatch, type PlannedEvent, type StoredIdempotency } from './append-planner.js';
 import { BatchedEventStore, type BatchOutcomes } from './batched-event-store.js';
 import type { RecordedEvent } from './envelope.js';
 import type { AppendRequest, AppendResult, ReadAllOptions, ReadStreamOptions, SerialStatus } from './event-store.port.js';
@@ -59,14 +59,50 @@ CREATE TABLE IF NOT EXISTS ledger_meta (
 ) STRICT, WITHOUT ROWID;
 `;
 
-/** What a planned, not yet durable batch changed, consulted before the database while planning. */
+/** A planned batch that is not yet durable. */
 interface InFlight {
   readonly firstPosition: number;
   readonly events: number;
-  readonly revisions: Map<string, number>;
-  readonly serials: Map<string, 'open' | 'closed'>;
-  readonly keys: Map<string, StoredIdempotency>;
+  /** Its keyed appends, for the rare look-up of a key whose append is still committing. */
+  readonly idempotency: PlannedBatch['idempotency'];
+  /** Streams it creates, which a rebuilt stream filter must hold before they are durable. */
+  readonly newStreams: string[];
 }
+
+/**
+ * Entries of the last `limit` to `2 * limit` sets: two generations, the older dropped whole when the
+ * newer fills, so that forgetting costs nothing per entry.
+ */
+class RecentMap<V> {
+  private newer = new Map<string, V>();
+  private older = new Map<string, V>();
+  constructor(private readonly limit: number) {}
+
+  get(key: string): V | undefined {
+    const v = this.newer.get(key);
+    return v !== undefined ? v : this.older.get(key);
+  }
+
+  set(key: string, value: V): void {
+    this.newer.set(key, value);
+    if (this.newer.size >= this.limit) {
+      this.older = this.newer;
+      this.newer = new Map();
+    }
+  }
+
+  clear(): void {
+    this.newer = new Map();
+    this.older = new Map();
+  }
+}
+
+/**
+ * Streams and serials remembered from planning. Every batch still committing is among the last
+ * 4 × 8192 events planned, so its entries (set at planning) are still here: a value of the recent
+ * map is never older than what the database would answer.
+ */
+const RECENT_ENTRIES = 65_536;
 
 /**
  * The embedded event store: SQLite in WAL mode, one writer thread, group commit. The `envelope` column
@@ -90,11 +126,13 @@ export class SqliteEventStore extends BatchedEventStore {
   private durableHead: number;
   private plannedHead: number;
   private pending: InFlight[] = [];
+  /** Last revision of each recently planned stream (pending batches included); cleared on a failed write. */
+  private readonly revisions = new RecentMap<number>(RECENT_ENTRIES);
+  /** State of each recently planned serial (pending batches included); cleared on a failed write. */
+  private readonly serialStates = new RecentMap<'open' | 'closed'>(RECENT_ENTRIES);
   private failure: Promise<void> | undefined;
   private keyFlush: Promise<void> | undefined;
   private commits = 0;
-  /** Last revision of recently written durable streams; a read-through cache, cleared when large. */
-  private readonly revisions = new Map<string, number>();
   /** Every stream id ever written (a Bloom filter): creating a new stream then needs no read. */
   private streams: BloomFilter;
 
@@ -112,38 +150,35 @@ export class SqliteEventStore extends BatchedEventStore {
     this.stmt = this.prepare();
     this.hooks = options.hooks ?? [];
     const now = options.now ?? (() => new Date());
-    this.planner = new AppendPlanner({ nodeId: options.nodeId, now, newEventId: options.newEventId ?? (() => uuidv7(now().getTime())) });
+    this.planner = new AppendPlanner({ nodeId: options.nodeId, now, newEventId: options.newEventId ?? uuidv7 });
     this.durableHead = (this.stmt.head.get() as number | null) ?? 0;
     this.streams = this.loadStreamFilter();
     this.plannedHead = this.durableHead;
     this.writer = new SqliteWriter(options.path, options.synchronous ?? 'FULL');
     this.index = {
       streamRevision: (id) => {
-        for (let i = this.pending.length - 1; i >= 0; i--) {
-          const r = this.pending[i]!.revisions.get(id);
-          if (r !== undefined) return r;
-        }
-        const cached = this.revisions.get(id);
-        if (cached !== undefined) return cached;
+        const recent = this.revisions.get(id);
+        if (recent !== undefined) return recent;
         if (!this.streams.mayContain(keyHash(id))) return undefined;
         return (this.stmt.streamRevision.get(id) as number | null) ?? undefined;
       },
       serialState: (serial) => {
-        for (let i = this.pending.length - 1; i >= 0; i--) {
-          const state = this.pending[i]!.serials.get(serial);
-          if (state !== undefined) return state;
-        }
+        const recent = this.serialStates.get(serial);
+        if (recent !== undefined) return recent;
         if (this.stmt.isOpen.get(serial) !== undefined) return 'open';
         return this.stmt.serialExists.get(serial) !== undefined ? 'closed' : undefined;
       },
       claimHeld: (claim) => this.keys.claimHeld(claim),
       idempotency: (key) => {
-        for (const f of this.pending) {
-          const planned = f.keys.get(key);
-          if (planned !== undefined) return planned;
-        }
         const position = this.keys.keyPosition(key);
-        return position === undefined ? undefined : this.storedIdempotency(position);
+        if (position === undefined) return undefined;
+        if (position < this.durableHead) return this.storedIdempotency(position);
+        // The key's append is still committing: its outcome is in the planned batch.
+        for (const f of this.pending) {
+          if (position >= f.firstPosition + f.events) continue;
+          for (const k of f.idempotency) if (k.key === key) return k.record;
+        }
+        return undefined;
       },
       lastSequence: (day, nodeId) => {
         const prefix = `${day}${String(nodeId).padStart(2, '0')}`;
@@ -158,7 +193,7 @@ export class SqliteEventStore extends BatchedEventStore {
     const filter = new BloomFilter(Math.max(1 << 20, 2 * count));
     for (const id of this.stmt.streamIds.iterate() as Iterable<string>) filter.add(keyHash(id));
     // Streams planned but not yet durable are in the filter too, or a retry could miss them.
-    for (const f of this.pending) for (const id of f.revisions.keys()) filter.add(keyHash(id));
+    for (const f of this.pending) for (const id of f.newStreams) filter.add(keyHash(id));
     return filter;
   }
 
@@ -183,30 +218,38 @@ export class SqliteEventStore extends BatchedEventStore {
     // After a failed write, nothing is planned until the state derived from dropped batches is undone.
     if (this.failure) await this.failure;
     const plan = this.planner.plan(requests, this.plannedHead, this.index);
-    const flight: InFlight = { firstPosition: this.plannedHead, events: plan.events.length, revisions: new Map(), serials: new Map(), keys: new Map() };
-    if (plan.events.length === 0) return plan.outcomes;
     const n = plan.events.length;
-    const streams = new Array<string>(n);
-    const envelopes = new Array<string>(n);
-    const revisions = new Array<number>(n);
+    if (n === 0) return plan.outcomes;
+    const flight: InFlight = { firstPosition: this.plannedHead, events: n, idempotency: plan.idempotency, newStreams: [] };
+    // What later batches must see while this one commits: once per appended request, not per event.
+    for (let i = 0; i < requests.length; i++) {
+      const result = plan.outcomes[i]!;
+      if (result instanceof Error || result.status !== 'appended') continue;
+      const request = requests[i]!;
+      const revision = result.nextExpectedRevision;
+      if (revision - (result.lastPosition - result.firstPosition) === 0) {
+        this.streams.add(keyHash(request.streamId));
+        flight.newStreams.push(request.streamId);
+      }
+      this.revisions.set(request.streamId, revision);
+      this.serialStates.set(result.serial, request.events[request.events.length - 1]!.terminal === undefined ? 'open' : 'closed');
+    }
+    // Rows for the writer thread as two strings: "stream\nenvelope\n" per event, and the 20-digit serials.
+    let text = '';
     let serials = '';
+    const revisions = new Float64Array(n);
     for (let i = 0; i < n; i++) {
       const { event, canonical } = plan.events[i]!;
-      streams[i] = event.streamId;
-      envelopes[i] = canonical;
-      revisions[i] = event.streamRevision;
+      text += `${event.streamId}\n${canonical}\n`;
       serials += event.serial;
-      if (event.streamRevision === 0) this.streams.add(keyHash(event.streamId));
-      flight.revisions.set(event.streamId, event.streamRevision);
-      flight.serials.set(event.serial, event.terminal === undefined ? 'open' : 'closed');
+      revisions[i] = event.streamRevision;
     }
-    for (const k of plan.idempotency) flight.keys.set(k.key, k.record);
-    const writes = this.hooks.flatMap((h) => h.prepare(plan.events));
-    this.plannedHead += plan.events.length;
+    const writes = this.hooks.length === 0 ? [] : this.hooks.flatMap((h) => h.prepare(plan.events));
+    this.plannedHead += n;
     this.pending.push(flight);
     this.keys.add(plan);
     try {
-      const rows = { firstPosition: flight.firstPosition, streams: streams.join('\n'), revisions, serials, envelopes: envelopes.join('\n') };
+      const rows = { firstPosition: flight.firstPosition, text, revisions, serials };
       await this.writer.writeBatch({ rows, opened: plan.openedSerials.map((o) => [o.serial, o.firstPosition] as const), closed: plan.closedSerials, writes });
     } catch (error) {
       this.rollBack(flight);
@@ -215,8 +258,6 @@ export class SqliteEventStore extends BatchedEventStore {
     this.pending.shift();
     this.durableHead = flight.firstPosition + flight.events;
     this.commits += 1;
-    if (this.revisions.size > 65_536) this.revisions.clear();
-    for (const [stream, revision] of flight.revisions) this.revisions.set(stream, revision);
     this.maintainKeys();
     if (this.streams.needsGrowth) this.streams = this.loadStreamFilter();
     return plan.outcomes;
@@ -232,6 +273,7 @@ export class SqliteEventStore extends BatchedEventStore {
       this.plannedHead = failed.firstPosition;
       this.planner.reset();
       this.revisions.clear();
+      this.serialStates.clear();
       this.keys.discardFrom(failed.firstPosition);
       for (const hook of this.hooks) hook.rollback?.(failed.firstPosition);
       this.writer.resume();
@@ -245,7 +287,7 @@ export class SqliteEventStore extends BatchedEventStore {
     const flush = this.keys.takeFlush(this.durableHead);
     if (!flush) return;
     this.keyFlush = this.writer
-      .write(flush.writes)
+      .writeKeys(flush.rows)
       .then(() => this.keys.completeFlush(flush))
       .catch(() => undefined)
       .finally(() => {
@@ -325,7 +367,7 @@ export class SqliteEventStore extends BatchedEventStore {
     if (this.keyFlush) await this.keyFlush;
     const flush = this.keys.takeFlush(this.durableHead, true);
     if (flush) {
-      await this.writer.write(flush.writes);
+      await this.writer.writeKeys(flush.rows);
       this.keys.completeFlush(flush);
     }
     await this.writer.close();

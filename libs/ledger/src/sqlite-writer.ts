@@ -1,20 +1,21 @@
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
-import type { WriteOp } from './key-index.js';
+import type { KeyRows, WriteOp } from './key-index.js';
 
 /** One group-commit batch, flattened for a cheap copy to the writer thread. */
 export interface WriterBatch {
   /**
-   * Events at consecutive positions from `firstPosition`, packed as a few long strings because copying
-   * one long string to the writer thread is far cheaper than copying thousands of short ones. Stream
-   * ids and canonical envelopes never contain a newline; serials are 20 characters each.
+   * Events at consecutive positions from `firstPosition`, packed as two long strings and a typed array
+   * because copying one long string to the writer thread is far cheaper than copying thousands of
+   * short ones. `text` holds `<stream id>\n<canonical envelope>\n` per event (neither contains a
+   * newline: stream ids are names, and canonical JSON escapes control characters); `serials` holds the
+   * 20-digit serials end to end.
    */
   readonly rows: {
     readonly firstPosition: number;
-    readonly streams: string;
-    readonly revisions: readonly number[];
+    readonly text: string;
+    readonly revisions: Float64Array;
     readonly serials: string;
-    readonly envelopes: string;
   };
   readonly opened: readonly (readonly [string, number])[];
   readonly closed: readonly string[];
@@ -40,12 +41,26 @@ function runWrites(writes) {
     for (const row of op.rows) s.run(row);
   }
 }
+const insertKey = db.prepare('INSERT OR IGNORE INTO idempotency_keys (hash, position) VALUES (?, ?)');
+const insertClaim = db.prepare('INSERT OR IGNORE INTO claims (hash, position) VALUES (?, ?)');
+const setIndexedThrough = db.prepare("INSERT INTO ledger_meta (key, value) VALUES ('keys_indexed_through', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value");
+// Sorted by hash, so that each page of the key table is rewritten about once per flush.
+function insertSorted(statement, hashes, positions) {
+  const order = new Uint32Array(hashes.length);
+  for (let i = 0; i < order.length; i++) order[i] = i;
+  order.sort((a, b) => hashes[a] - hashes[b]);
+  for (let i = 0; i < order.length; i++) statement.run(hashes[order[i]], positions[order[i]]);
+}
+function writeKeys(k) {
+  insertSorted(insertKey, k.keyHashes, k.keyPositions);
+  insertSorted(insertClaim, k.claimHashes, k.claimPositions);
+  setIndexedThrough.run(String(k.through));
+}
 function writeBatch(b) {
   const r = b.rows;
-  const streams = r.streams.split('\n');
-  const envelopes = r.envelopes.split('\n');
+  const parts = r.text.split('\n');
   for (let i = 0; i < r.revisions.length; i++) {
-    insertEvent.run(r.firstPosition + i, streams[i], r.revisions[i], r.serials.slice(20 * i, 20 * i + 20), envelopes[i]);
+    insertEvent.run(r.firstPosition + i, parts[2 * i], r.revisions[i], r.serials.slice(20 * i, 20 * i + 20), parts[2 * i + 1]);
   }
   for (const o of b.opened) openSerial.run(o[0], o[1]);
   for (const s of b.closed) closeSerial.run(s);
@@ -56,6 +71,7 @@ function writeBatch(b) {
 const commitAll = db.transaction((messages) => {
   for (const m of messages) {
     if (m.type === 'batch') writeBatch(m.batch);
+    else if (m.type === 'keys') writeKeys(m.keys);
     else runWrites(m.writes);
   }
 });
@@ -136,6 +152,11 @@ export class SqliteWriter {
 
   write(writes: readonly WriteOp[]): Promise<void> {
     return this.send({ type: 'writes', writes });
+  }
+
+  /** Moves keys and claims to the key tables (see DeferredKeyIndex). */
+  writeKeys(keys: KeyRows): Promise<void> {
+    return this.send({ type: 'keys', keys });
   }
 
   /** After a failed batch the writer refuses later batches until told to resume. */
