@@ -30,7 +30,12 @@ export async function catchUp(store: Pick<EventStore, 'readAll'>, projection: Pr
 /** Drops the projection and replays the log into it (I8). Returns the checkpoint reached. */
 export async function rebuild(store: Pick<EventStore, 'readAll'>, projection: Projection, options: CatchUpOptions = {}): Promise<number> {
   await projection.reset();
-  return catchUp(store, projection, options);
+  await projection.beginBulk?.();
+  try {
+    return await catchUp(store, projection, options);
+  } finally {
+    await projection.endBulk?.();
+  }
 }
 
 export interface FollowOptions {

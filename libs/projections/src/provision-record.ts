@@ -93,8 +93,12 @@ const QUERY_STREAM = 'query-';
 const AGENCY_STREAM = 'agency-';
 const TABLE_STREAM = 'authorization-table';
 
+const UTC_MS = /^\d{4}-[01]\d-[0-3]\dT[0-2]\d:[0-5]\d:[0-5]\d\.\d{3}Z$/;
+
 /** ISO 8601 UTC with milliseconds, so that times compare as text and as numbers alike. */
 export function utcInstant(text: string): string {
+  // The hub writes times in this form already: skip the parse and format for them.
+  if (text.length === 24 && UTC_MS.test(text)) return text;
   const ms = Date.parse(text);
   return Number.isNaN(ms) ? text : new Date(ms).toISOString();
 }
