@@ -39,6 +39,16 @@ export function provisionStoreContract(name: string, open: () => Promise<Provisi
       await store.close();
     });
 
+    it('skips events of other streams, but moves its checkpoint past them', async () => {
+      const store = await open();
+      const others = events.slice(0, events.findIndex((e) => e.streamId.startsWith('query-')));
+      expect(others.length).toBeGreaterThan(3);
+      await store.apply(others);
+      expect(await store.checkpoint()).toBe(others.at(-1)!.position);
+      expect(await store.records()).toEqual([]);
+      await store.close();
+    });
+
     it('gives the same rows and digest whether the events come at once or in batches of any size', async () => {
       const once = await loaded();
       const expected = await once.digest();
