@@ -1,0 +1,216 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The repository root, from apps/demo/src (sources) or dist/apps/demo/src (built). */
+function repoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) {
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error('cannot find the repository root (package.json) above the demo');
+    dir = parent;
+  }
+  return dir;
+}
+
+export const ROOT = repoRoot();
+export const HUB_MAIN = join(ROOT, 'dist/apps/hub/src/main.js');
+export const NODE_MAIN = join(ROOT, 'dist/apps/agency-node/src/main.js');
+
+/** The two agencies of the worked example (seeds/001) and their demo copies. */
+export const AGENCIES = [
+  { agencyId: 'jpn-pension-service', name: '日本年金機構', kind: 'pension-service', copies: 'apps/agency-node/demo/jpn-pension-service.copies.json', aoyama: 'P-4410-0000123' },
+  { agencyId: 'muroran-city', name: '室蘭市', kind: 'municipality', copies: 'apps/agency-node/demo/muroran-city.copies.json', aoyama: 'M-000123' },
+] as const;
+export type DemoAgencyId = (typeof AGENCIES)[number]['agencyId'];
+
+/** Aoyama-san: a resident of Muroran City (全国地方公共団体コード 012050). */
+export const AOYAMA = { residentRecordCode: '31415926535', municipalityCode: '012050' } as const;
+
+export interface DemoPerson {
+  readonly individualNumber: string;
+  readonly citizenSecret: string;
+}
+
+export interface NetworkOptions {
+  /** The hub's data dir; the nodes live under `<dataDir>/nodes/<agencyId>`, the demo's own state under `<dataDir>/demo`. */
+  readonly dataDir: string;
+  readonly hubPort: number;
+  readonly nodePorts: Readonly<Record<DemoAgencyId, number>>;
+  readonly log: (line: string) => void;
+  /** Extra hub environment (e.g. HUB_REDIS_URL). */
+  readonly hubEnv?: Readonly<Record<string, string>>;
+}
+
+export interface Process {
+  readonly name: string;
+  readonly child: ChildProcess;
+  readonly exited: Promise<number | null>;
+  /** Everything it printed (stdout and stderr, interleaved). */
+  output(): string;
+  stdout(): string;
+}
+
+export interface Network {
+  readonly hubUrl: string;
+  nodeUrl(agencyId: DemoAgencyId): string;
+  readonly processes: readonly Process[];
+  readonly aoyama: DemoPerson;
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+function run(name: string, script: string, args: readonly string[], env: Record<string, string>, log?: (line: string) => void): Process {
+  const child = spawn(process.execPath, ['--max-semi-space-size=64', script, ...args], {
+    cwd: ROOT,
+    // eslint-disable-next-line no-restricted-syntax -- a child process inherits PATH only
+    env: { PATH: process.env['PATH'] ?? '', NO_COLOR: '1', ...env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let text = '';
+  let out = '';
+  const onData = (chunk: Buffer) => {
+    const s = chunk.toString('utf8');
+    text += s;
+    if (log) for (const line of s.split('\n')) if (line.trim() !== '') log(`[${name}] ${line}`);
+  };
+  child.stdout!.on('data', (chunk: Buffer) => {
+    out += chunk.toString('utf8');
+    onData(chunk);
+  });
+  child.stderr!.on('data', onData);
+  const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
+  return { name, child, exited, output: () => text, stdout: () => out };
+}
+
+/** Runs an agency-node CLI command to its end and returns its JSON output. */
+async function cli(env: Record<string, string>, args: readonly string[], stdin?: string): Promise<unknown> {
+  const p = run(`node ${args[0]}`, NODE_MAIN, args, env);
+  p.child.stdin!.end(stdin ?? '');
+  const code = await p.exited;
+  if (code !== 0) throw new Error(`agency-node ${args.join(' ')} exited ${code}: ${p.output()}`);
+  return JSON.parse(p.stdout()) as unknown;
+}
+
+async function waitReady(url: string, process: Process, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let ended = false;
+  void process.exited.then(() => (ended = true));
+  while (Date.now() < deadline && !ended) {
+    const res = await fetch(`${url}/health/ready`).catch(() => undefined);
+    if (res?.status === 200) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${process.name} did not become ready at ${url}:\n${process.output()}`);
+}
+
+async function call(method: string, url: string, body: unknown, token?: string, headers: Record<string, string> = {}): Promise<{ status: number; json: Record<string, unknown> }> {
+  const res = await fetch(url, {
+    method,
+    headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...(token ? { authorization: `Bearer ${token}` } : {}), ...headers },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const text = await res.text();
+  return { status: res.status, json: text === '' ? {} : (JSON.parse(text) as Record<string, unknown>) };
+}
+
+function writeSecret(path: string, text: string): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  writeFileSync(path, text, { mode: 0o600 });
+}
+
+export function personFile(dataDir: string): string {
+  return join(dataDir, 'demo', 'aoyama.json');
+}
+
+export function readPerson(dataDir: string): DemoPerson {
+  const path = personFile(dataDir);
+  if (!existsSync(path)) throw new Error(`${path} is missing: start the network first (npm start)`);
+  return JSON.parse(readFileSync(path, 'utf8')) as DemoPerson;
+}
+
+/**
+ * Starts the hub and the two intermediate servers of seeds/001 as separate processes, and brings them to a
+ * known state, idempotently (a second start reuses everything): both agencies registered with their
+ * answer keys, their copies loaded, Aoyama-san numbered and both agencies holding a code for her.
+ */
+export async function startNetwork(options: NetworkOptions): Promise<Network> {
+  for (const main of [HUB_MAIN, NODE_MAIN]) if (!existsSync(main)) throw new Error(`${main} is missing: run npm run build first`);
+  const dataDir = resolve(options.dataDir);
+  const log = options.log;
+  const processes: Process[] = [];
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
+    for (const p of [...processes].reverse()) if (p.child.exitCode === null) p.child.kill(signal);
+    await Promise.all(processes.map((p) => p.exited));
+  };
+  try {
+    const hubUrl = `http://127.0.0.1:${options.hubPort}`;
+    const hub = run('hub', HUB_MAIN, [], { HUB_DATA_DIR: dataDir, HUB_PORT: String(options.hubPort), HUB_HOST: '127.0.0.1', HUB_LOG_LEVEL: 'warn', ...options.hubEnv }, log);
+    processes.push(hub);
+    await waitReady(hubUrl, hub);
+    const operator = (JSON.parse(readFileSync(join(dataDir, 'keys', 'operator.token.json'), 'utf8')) as { token: string }).token;
+
+    const nodeEnv = (agencyId: DemoAgencyId): Record<string, string> => ({
+      AGENCY_ID: agencyId,
+      AGENCY_DATA_DIR: join(dataDir, 'nodes', agencyId),
+      AGENCY_HUB_URL: hubUrl,
+      AGENCY_TOKEN_FILE: join(dataDir, 'nodes', agencyId, 'hub.token'),
+      AGENCY_HOST: '127.0.0.1',
+      AGENCY_PORT: String(options.nodePorts[agencyId]),
+      AGENCY_LOG_LEVEL: 'warn',
+    });
+
+    for (const agency of AGENCIES) {
+      const env = nodeEnv(agency.agencyId);
+      const endpoint = `http://127.0.0.1:${options.nodePorts[agency.agencyId]}`;
+      // Offline commands need no hub credential (the token file does not exist before registration).
+      const offline = { AGENCY_ID: agency.agencyId, AGENCY_DATA_DIR: env['AGENCY_DATA_DIR']! };
+      const { answerPublicKey } = (await cli(offline, ['keys'])) as { answerPublicKey: string };
+      const known = await call('GET', `${hubUrl}/v1/agencies/${agency.agencyId}`, undefined);
+      if (known.status === 404) {
+        const res = await call('POST', `${hubUrl}/v1/agencies`, { agencyId: agency.agencyId, name: agency.name, kind: agency.kind, endpoint, publicKey: answerPublicKey }, operator);
+        if (res.status !== 201) throw new Error(`registering ${agency.agencyId}: ${JSON.stringify(res.json)}`);
+        writeSecret(env['AGENCY_TOKEN_FILE']!, String(res.json['token']));
+        log(`[demo] registered ${agency.agencyId} (serial ${String(res.json['serial'])})`);
+      } else if (!existsSync(env['AGENCY_TOKEN_FILE']!)) {
+        const res = await call('POST', `${hubUrl}/v1/agencies/${agency.agencyId}/credential-rotations`, undefined, operator);
+        writeSecret(env['AGENCY_TOKEN_FILE']!, String(res.json['token']));
+      }
+      // The endpoint follows the configured port (a restart on other ports).
+      await call('PATCH', `${hubUrl}/v1/agencies/${agency.agencyId}`, { endpoint }, operator);
+      await cli(offline, ['load-copies', join(ROOT, agency.copies)]);
+    }
+
+    let aoyama: DemoPerson;
+    if (existsSync(personFile(dataDir))) aoyama = readPerson(dataDir);
+    else {
+      // The idempotency key makes a lost state file recoverable: a retry answers the original issuance.
+      const res = await call('POST', `${hubUrl}/v1/individual-numbers`, AOYAMA, undefined, { 'idempotency-key': 'demo-aoyama' });
+      if (res.status !== 201) throw new Error(`numbering Aoyama-san: ${JSON.stringify(res.json)}`);
+      aoyama = { individualNumber: String(res.json['individualNumber']), citizenSecret: String(res.json['citizenSecret']) };
+      // Demo only: this file plays the part of Aoyama-san's own notification (her number and secret).
+      writeSecret(personFile(dataDir), `${JSON.stringify(aoyama, null, 2)}\n`);
+      log(`[demo] Aoyama-san numbered (serial ${String(res.json['serial'])})`);
+    }
+    for (const agency of AGENCIES) {
+      const acquired = (await cli(nodeEnv(agency.agencyId), ['acquire', '--local-id', agency.aoyama, '--individual-number', '-', '--acquisition-number', `DEMO-${agency.aoyama}`], aoyama.individualNumber)) as { serial: string };
+      log(`[demo] ${agency.agencyId} holds its code for Aoyama-san (${agency.aoyama}, serial ${acquired.serial})`);
+    }
+
+    for (const agency of AGENCIES) {
+      const node = run(agency.agencyId, NODE_MAIN, ['serve'], nodeEnv(agency.agencyId), log);
+      processes.push(node);
+      await waitReady(`http://127.0.0.1:${options.nodePorts[agency.agencyId]}`, node);
+    }
+    return {
+      hubUrl,
+      nodeUrl: (agencyId) => `http://127.0.0.1:${options.nodePorts[agencyId]}`,
+      processes,
+      aoyama,
+      stop,
+    };
+  } catch (error) {
+    await stop('SIGKILL');
+    throw error;
+  }
+}
