@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SqliteEventStore } from '#ledger';
-import { catchUp, follow, rebuild, SqliteProvisionStore } from '#projections';
-import { provisionStoreContract } from './provision-store.contract.js';
+import { catchUp, follow, InMemoryProvisionStore, rebuild, SqliteProvisionStore } from '#projections';
+import { provisionStoreContract, richEvents } from './provision-store.contract.js';
 import { AOYAMA, MURORAN, NOW, PENSION, richLog, Scenario, standardSetup, subject } from './scenario.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'projections-int-'));
@@ -16,6 +16,17 @@ const file = (name: string) => join(dir, `${name}-${++n}.sqlite`);
 provisionStoreContract('SqliteProvisionStore', async () => new SqliteProvisionStore({ path: file('contract') }));
 
 describe('SqliteProvisionStore over a real ledger', () => {
+  it('holds what the in-memory store holds: same digest, same views', async () => {
+    const events = await richEvents();
+    const sqlite = new SqliteProvisionStore({ path: file('same') });
+    const memory = new InMemoryProvisionStore();
+    await Promise.all([sqlite.apply(events), memory.apply(events)]);
+    expect(await sqlite.digest()).toBe(await memory.digest());
+    expect(await sqlite.agencyRecords(MURORAN, { limit: 5 })).toEqual(await memory.agencyRecords(MURORAN, { limit: 5 }));
+    expect(await sqlite.agencyMonthlyCounts(PENSION)).toEqual(await memory.agencyMonthlyCounts(PENSION));
+    await sqlite.close();
+  });
+
   it('follows a live SqliteEventStore, and a rebuild from the log equals the live projection (same digest)', async () => {
     let clock = Date.parse(NOW);
     const ledger = new SqliteEventStore({ path: file('ledger'), nodeId: 1, now: () => new Date((clock += 3)), synchronous: 'NORMAL' });
