@@ -59,14 +59,50 @@ CREATE TABLE IF NOT EXISTS ledger_meta (
 ) STRICT, WITHOUT ROWID;
 `;
 
-/** A planned batch that is not yet durable. */
-interface InFlight {
-  readonly firstPosition: number;
-  readonly events: number;
+/**
+ * A planned batch that is not yet durable. What later batches must see of it (stream revisions,
+ * serial states) is derived from its requests only when a look-up gets that far, which for new
+ * streams and new serials (the Bloom filter and the planner answer those) is rarely.
+ */
+class InFlight {
+  private revisionMap?: Map<string, number>;
+  private serialMap?: Map<string, 'open' | 'closed'>;
+
+  constructor(
+    readonly firstPosition: number,
+    readonly events: number,
+    private readonly requests: readonly AppendRequest[],
+    private readonly plan: PlannedBatch,
+  ) {}
+
   /** Its keyed appends, for the rare look-up of a key whose append is still committing. */
-  readonly idempotency: PlannedBatch['idempotency'];
-  /** Streams it creates, which a rebuilt stream filter must hold before they are durable. */
-  readonly newStreams: string[];
+  get idempotency(): PlannedBatch['idempotency'] {
+    return this.plan.idempotency;
+  }
+
+  revision(streamId: string): number | undefined {
+    if (this.revisionMap === undefined) {
+      this.revisionMap = new Map();
+      this.forEachAppended((request, result) => this.revisionMap!.set(request.streamId, result.nextExpectedRevision));
+    }
+    return this.revisionMap.get(streamId);
+  }
+
+  serialState(serial: string): 'open' | 'closed' | undefined {
+    if (this.serialMap === undefined) {
+      this.serialMap = new Map();
+      this.forEachAppended((request, result) => this.serialMap!.set(result.serial, request.events[request.events.length - 1]!.terminal === undefined ? 'open' : 'closed'));
+    }
+    return this.serialMap.get(serial);
+  }
+
+  forEachAppended(f: (request: AppendRequest, result: AppendResult) => void): void {
+    const outcomes = this.plan.outcomes;
+    for (let i = 0; i < outcomes.length; i++) {
+      const result = outcomes[i]!;
+      if (!(result instanceof Error) && result.status === 'appended') f(this.requests[i]!, result);
+    }
+  }
 }
 
 /**
@@ -77,6 +113,10 @@ class RecentMap<V> {
   private newer = new Map<string, V>();
   private older = new Map<string, V>();
   constructor(private readonly limit: number) {}
+
+  get size(): number {
+    return this.newer.size + this.older.size;
+  }
 
   get(key: string): V | undefined {
     const v = this.newer.get(key);
@@ -96,13 +136,6 @@ class RecentMap<V> {
     this.older = new Map();
   }
 }
-
-/**
- * Streams and serials remembered from planning. Every batch still committing is among the last
- * 4 × 8192 events planned, so its entries (set at planning) are still here: a value of the recent
- * map is never older than what the database would answer.
- */
-const RECENT_ENTRIES = 65_536;
 
 /**
  * The embedded event store: SQLite in WAL mode, one writer thread, group commit. The `envelope` column
@@ -126,10 +159,8 @@ export class SqliteEventStore extends BatchedEventStore {
   private durableHead: number;
   private plannedHead: number;
   private pending: InFlight[] = [];
-  /** Last revision of each recently planned stream (pending batches included); cleared on a failed write. */
-  private readonly revisions = new RecentMap<number>(RECENT_ENTRIES);
-  /** State of each recently planned serial (pending batches included); cleared on a failed write. */
-  private readonly serialStates = new RecentMap<'open' | 'closed'>(RECENT_ENTRIES);
+  /** Last revision of durable streams read recently; a read-through cache kept current as batches commit. */
+  private readonly revisions = new RecentMap<number>(8192);
   private failure: Promise<void> | undefined;
   private keyFlush: Promise<void> | undefined;
   private commits = 0;
@@ -157,14 +188,23 @@ export class SqliteEventStore extends BatchedEventStore {
     this.writer = new SqliteWriter(options.path, options.synchronous ?? 'FULL');
     this.index = {
       streamRevision: (id) => {
-        const recent = this.revisions.get(id);
-        if (recent !== undefined) return recent;
+        // Every stream planned or written is in the filter: a new stream costs no further look-up.
         if (!this.streams.mayContain(keyHash(id))) return undefined;
-        return (this.stmt.streamRevision.get(id) as number | null) ?? undefined;
+        for (let i = this.pending.length - 1; i >= 0; i--) {
+          const r = this.pending[i]!.revision(id);
+          if (r !== undefined) return r;
+        }
+        const cached = this.revisions.get(id);
+        if (cached !== undefined) return cached;
+        const stored = (this.stmt.streamRevision.get(id) as number | null) ?? undefined;
+        if (stored !== undefined) this.revisions.set(id, stored);
+        return stored;
       },
       serialState: (serial) => {
-        const recent = this.serialStates.get(serial);
-        if (recent !== undefined) return recent;
+        for (let i = this.pending.length - 1; i >= 0; i--) {
+          const state = this.pending[i]!.serialState(serial);
+          if (state !== undefined) return state;
+        }
         if (this.stmt.isOpen.get(serial) !== undefined) return 'open';
         return this.stmt.serialExists.get(serial) !== undefined ? 'closed' : undefined;
       },
@@ -193,7 +233,7 @@ export class SqliteEventStore extends BatchedEventStore {
     const filter = new BloomFilter(Math.max(1 << 20, 2 * count));
     for (const id of this.stmt.streamIds.iterate() as Iterable<string>) filter.add(keyHash(id));
     // Streams planned but not yet durable are in the filter too, or a retry could miss them.
-    for (const f of this.pending) for (const id of f.newStreams) filter.add(keyHash(id));
+    for (const f of this.pending) f.forEachAppended((request) => filter.add(keyHash(request.streamId)));
     return filter;
   }
 
@@ -220,20 +260,11 @@ export class SqliteEventStore extends BatchedEventStore {
     const plan = this.planner.plan(requests, this.plannedHead, this.index);
     const n = plan.events.length;
     if (n === 0) return plan.outcomes;
-    const flight: InFlight = { firstPosition: this.plannedHead, events: n, idempotency: plan.idempotency, newStreams: [] };
-    // What later batches must see while this one commits: once per appended request, not per event.
-    for (let i = 0; i < requests.length; i++) {
-      const result = plan.outcomes[i]!;
-      if (result instanceof Error || result.status !== 'appended') continue;
-      const request = requests[i]!;
-      const revision = result.nextExpectedRevision;
-      if (revision - (result.lastPosition - result.firstPosition) === 0) {
-        this.streams.add(keyHash(request.streamId));
-        flight.newStreams.push(request.streamId);
-      }
-      this.revisions.set(request.streamId, revision);
-      this.serialStates.set(result.serial, request.events[request.events.length - 1]!.terminal === undefined ? 'open' : 'closed');
-    }
+    const flight = new InFlight(this.plannedHead, n, requests, plan);
+    // New streams join the filter at once, so that a later batch looks for them among the pending ones.
+    flight.forEachAppended((request, result) => {
+      if (result.nextExpectedRevision === result.lastPosition - result.firstPosition) this.streams.add(keyHash(request.streamId));
+    });
     // Rows for the writer thread as two strings: "stream\nenvelope\n" per event, and the 20-digit serials.
     let text = '';
     let serials = '';
@@ -258,6 +289,12 @@ export class SqliteEventStore extends BatchedEventStore {
     this.pending.shift();
     this.durableHead = flight.firstPosition + flight.events;
     this.commits += 1;
+    // Keep the read-through cache current for the streams this batch wrote.
+    if (this.revisions.size > 0) {
+      flight.forEachAppended((request, result) => {
+        if (this.revisions.get(request.streamId) !== undefined) this.revisions.set(request.streamId, result.nextExpectedRevision);
+      });
+    }
     this.maintainKeys();
     if (this.streams.needsGrowth) this.streams = this.loadStreamFilter();
     return plan.outcomes;
@@ -273,7 +310,6 @@ export class SqliteEventStore extends BatchedEventStore {
       this.plannedHead = failed.firstPosition;
       this.planner.reset();
       this.revisions.clear();
-      this.serialStates.clear();
       this.keys.discardFrom(failed.firstPosition);
       for (const hook of this.hooks) hook.rollback?.(failed.firstPosition);
       this.writer.resume();

@@ -1,0 +1,74 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { SqliteEventStore, type AppendRequest, type SerialNumber } from '#ledger';
+
+const dir = mkdtempSync(join(tmpdir(), 'ledger-pipeline-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+let n = 0;
+const now = () => new Date('2026-11-22T03:00:00.000Z');
+const open = () => new SqliteEventStore({ path: join(dir, `p-${++n}.sqlite`), nodeId: 7, now });
+const meta = { actor: 'system:test', correlationId: 'c' };
+const serial = (sequence: number) => `2026112207${String(sequence).padStart(10, '0')}` as SerialNumber;
+const append = (streamId: string, extra: Partial<AppendRequest> = {}): AppendRequest => ({
+  streamId,
+  expectedRevision: 'any',
+  serial: { allocate: true },
+  events: [{ type: 'Done', data: { streamId }, terminal: 'completed' }],
+  metadata: meta,
+  ...extra,
+});
+
+// Appends issued together are planned in several batches while earlier ones still commit: each
+// look-up must see what the batches still in flight wrote, not only the database.
+describe('planning against batches still committing', () => {
+  it('chains exact expected revisions of many streams across batches in flight', async () => {
+    const store = open();
+    const streams = 40;
+    const rounds = 25;
+    const all: Promise<unknown>[] = [];
+    for (let r = 0; r < rounds; r++) {
+      for (let s = 0; s < streams; s++) all.push(store.append(append(`s-${s}`, { expectedRevision: r === 0 ? 'no_stream' : r - 1 })));
+    }
+    const results = await Promise.allSettled(all);
+    expect(results.filter((x) => x.status === 'rejected')).toEqual([]);
+    expect(store.batchCount).toBeGreaterThan(1);
+    for (let s = 0; s < streams; s++) expect((await store.readStream(`s-${s}`)).map((e) => e.streamRevision)).toEqual([...Array(rounds).keys()]);
+    // Durable now: the next exact revision is known without any batch in flight, and a stale one is refused.
+    await expect(store.append(append('s-3', { expectedRevision: rounds - 2 }))).rejects.toMatchObject({ code: 'WRONG_EXPECTED_REVISION', actual: rounds - 1 });
+    await expect(store.append(append('s-3', { expectedRevision: rounds - 1 }))).resolves.toMatchObject({ nextExpectedRevision: rounds });
+    await store.close();
+  });
+
+  it('knows the state of serials opened or closed by batches in flight', async () => {
+    const store = open();
+    const filler = (i: number) => store.append(append(`f-${i}`));
+    const pending: Promise<unknown>[] = [];
+    // Serial 1 stays open, serial 2 is opened and closed in one append.
+    pending.push(store.append(append('q-1', { events: [{ type: 'Accepted', data: {} }] })));
+    pending.push(store.append(append('q-2')));
+    for (let i = 0; i < 300; i++) pending.push(filler(i));
+    const continued = store.append(append('q-1', { serial: { continue: serial(1) }, events: [{ type: 'Provided', data: {}, terminal: 'completed' }] }));
+    const closed = store.append(append('q-2', { serial: { continue: serial(2) } }));
+    const unknown = store.append(append('q-3', { serial: { continue: serial(999) } }));
+    await Promise.all(pending);
+    await expect(continued).resolves.toMatchObject({ serial: serial(1), status: 'appended' });
+    await expect(closed).rejects.toMatchObject({ code: 'SERIAL_NOT_OPEN', state: 'closed' });
+    await expect(unknown).rejects.toMatchObject({ code: 'SERIAL_NOT_OPEN', state: 'unknown' });
+    expect(await store.openSerials()).toEqual([]);
+    await expect(store.append(append('q-1', { serial: { continue: serial(1) } }))).rejects.toMatchObject({ state: 'closed' });
+    await store.close();
+  });
+
+  it('answers a retried key whose first append is still committing with that append', async () => {
+    const store = open();
+    const keyed = (i: number) => append(`k-${i}`, { idempotency: { key: `agency:1/${i}`, requestDigest: 'd' } });
+    const first = Array.from({ length: 300 }, (_, i) => store.append(keyed(i)));
+    const retries = Array.from({ length: 300 }, (_, i) => store.append(keyed(i)));
+    const [a, b] = [await Promise.all(first), await Promise.all(retries)];
+    expect(b).toEqual(a.map((r) => ({ ...r, status: 'duplicate' })));
+    expect(await store.head()).toBe(300);
+    await store.close();
+  });
+});
