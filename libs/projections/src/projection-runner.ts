@@ -30,12 +30,7 @@ export async function catchUp(store: Pick<EventStore, 'readAll'>, projection: Pr
 /** Drops the projection and replays the log into it (I8). Returns the checkpoint reached. */
 export async function rebuild(store: Pick<EventStore, 'readAll'>, projection: Projection, options: CatchUpOptions = {}): Promise<number> {
   await projection.reset();
-  await projection.beginBulk?.();
-  try {
-    return await catchUp(store, projection, options);
-  } finally {
-    await projection.endBulk?.();
-  }
+  return catchUp(store, projection, options);
 }
 
 export interface FollowOptions {

@@ -14,12 +14,6 @@ export interface Projection {
   checkpoint(): Promise<number>;
   /** Drops every row and the checkpoint. */
   reset(): Promise<void>;
-  /**
-   * Optional: `rebuild` calls these around a full replay, so a store may defer work (index builds) to the
-   * end. Between them the store MUST stay correct, if slower; `endBulk` MUST be safe to call again.
-   */
-  beginBulk?(): Promise<void>;
-  endBulk?(): Promise<void>;
 }
 
 /** Provision records (情報提供等記録) with the views the hub serves. A rebuild from the log MUST equal the live store (same digest). */

@@ -62,15 +62,11 @@ CREATE TABLE IF NOT EXISTS provision_records (
   requested_ms INTEGER NOT NULL,
   ended_at TEXT
 );
-`;
-
-/** The views' indexes; a file opened after an interrupted bulk load gets them back here. */
-const VIEW_INDEXES = `
 CREATE INDEX IF NOT EXISTS provision_by_subject ON provision_records (subject_id, requested_ms, serial) WHERE subject_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS provision_by_requester ON provision_records (requester_id, requested_ms, serial);
 CREATE INDEX IF NOT EXISTS provision_by_provider ON provision_records (provider_id, requested_ms, serial);
 `;
-const DROP_VIEW_INDEXES = 'DROP INDEX IF EXISTS provision_by_subject; DROP INDEX IF EXISTS provision_by_requester; DROP INDEX IF EXISTS provision_by_provider;';
+
 
 const COLUMNS = [
   'serial', 'query_id', 'subject_id', 'requester_id', 'requester_kind', 'requester_name', 'provider_id', 'provider_kind', 'provider_name',
@@ -162,7 +158,6 @@ export class SqliteProvisionStore implements ProvisionRecordStore {
         // Checkpoint the WAL into the file every ~40 MB rather than every 4 MB: fewer, larger copies.
         this.db.pragma('wal_autocheckpoint = 10000');
         this.db.exec(PROVISION_DDL);
-        this.db.exec(VIEW_INDEXES);
         this.db.prepare(`INSERT OR IGNORE INTO projection_meta (key, value) VALUES ('layout', ?), ('checkpoint', '-1')`).run(String(PROVISION_LAYOUT_VERSION));
       }
       this.db.pragma('busy_timeout = 5000');
@@ -290,17 +285,6 @@ export class SqliteProvisionStore implements ProvisionRecordStore {
   async checkpoint(): Promise<number> {
     this.open();
     return this.position;
-  }
-
-  /** A full rebuild inserts every row: build the view indexes once at its end rather than row by row. */
-  async beginBulk(): Promise<void> {
-    this.open();
-    this.db.exec(DROP_VIEW_INDEXES);
-  }
-
-  async endBulk(): Promise<void> {
-    this.open();
-    this.db.exec(VIEW_INDEXES);
   }
 
   async reset(): Promise<void> {

@@ -46,7 +46,7 @@ describe('SqliteProvisionStore over a real ledger', () => {
     expect(await fresh.digest()).toBe(await live.digest());
     expect(await fresh.records()).toEqual(await live.records());
     expect((await live.records()).length).toBe(14);
-    // The rebuild deferred the view indexes to its end: they are back, and the views answer alike.
+    // The rebuilt file has the view indexes, and its views answer as the live one's.
     const raw = new Database(fresh['db'].name, { readonly: true });
     const indexes = raw.prepare(`SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'provision_by_%' ORDER BY name`).pluck().all();
     raw.close();

@@ -64,8 +64,6 @@ export async function replayProvisionRecords(ledgerPath: string, projectionsPath
   const rebuilt = new SqliteProvisionStore({ path: join(scratch, 'projections.sqlite') });
   try {
     const liveCheckpoint = await live.checkpoint();
-    // The scratch store only serves the diff (by serial): its view indexes are never needed.
-    await rebuilt.beginBulk();
     const rebuiltCheckpoint = await catchUp(ledgerReader(ledger), rebuilt, { pageSize: 10_000, toPosition: liveCheckpoint });
     const diff = await diffRecords(live, rebuilt);
     const [liveDigest, rebuiltDigest] = [await live.digest(), await rebuilt.digest()];
