@@ -145,7 +145,7 @@ export async function startNetwork(options: NetworkOptions): Promise<Network> {
   };
   try {
     const hubUrl = `http://127.0.0.1:${options.hubPort}`;
-    const hub = run('hub', HUB_MAIN, [], { HUB_DATA_DIR: dataDir, HUB_PORT: String(options.hubPort), HUB_HOST: '127.0.0.1', HUB_LOG_LEVEL: 'warn', ...options.hubEnv }, log);
+    const hub = run('hub', HUB_MAIN, [], { HUB_DATA_DIR: dataDir, HUB_PORT: String(options.hubPort), HUB_HOST: '127.0.0.1', HUB_LOG_LEVEL: 'warn', HUB_GRPC_PORT: String(options.hubPort + 1010), ...options.hubEnv }, log);
     processes.push(hub);
     await waitReady(hubUrl, hub);
     const operator = (JSON.parse(readFileSync(join(dataDir, 'keys', 'operator.token.json'), 'utf8')) as { token: string }).token;

@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { HubConfigError, loadHubConfig } from './config/hub-config.js';
+import { HubGrpcServer } from './grpc/hub-grpc-server.js';
 import { createHubApp } from './hub-app.js';
 
 /** EX_CONFIG (sysexits.h): the configuration is wrong, so restarting will not help. */
@@ -20,11 +21,20 @@ async function main(): Promise<void> {
     throw error;
   }
   const app = await createHubApp(config);
-  // SIGTERM/SIGINT: stop taking requests, then close the ledger (LedgerLifecycle) and exit.
-  app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
   // listen() runs app.init() first, and with it start-up recovery: no command is taken before it is done.
   await app.listen({ host: config.host, port: config.port });
-  new Logger('Hub').log(`listening on ${await app.getUrl()} (node ${String(config.nodeId).padStart(2, '0')}, data ${config.dataDir})`);
+  const grpc = config.grpcPort === undefined ? undefined : new HubGrpcServer(app, { host: config.host, port: config.grpcPort, maxMessageBytes: config.bodyLimitBytes });
+  const grpcPort = await grpc?.start();
+  // SIGTERM/SIGINT: gRPC stops taking calls and lets those in flight finish, then HTTP, then the ledger closes.
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      void (grpc?.stop() ?? Promise.resolve())
+        .then(() => app.close())
+        .then(() => process.exit(0));
+    });
+  }
+  const grpcNote = grpcPort === undefined ? '' : `, gRPC on port ${grpcPort}`;
+  new Logger('Hub').log(`listening on ${await app.getUrl()}${grpcNote} (node ${String(config.nodeId).padStart(2, '0')}, data ${config.dataDir})`);
 }
 
 main().catch((error: unknown) => {

@@ -4,8 +4,11 @@ import { Server, ServerCredentials, type ServiceDefinition } from '@grpc/grpc-js
 import { AuditController } from '../audit/audit.controller.js';
 import { auditService } from './audit.grpc-service.js';
 import { healthService } from './health.grpc-service.js';
+import { linkageService } from './linkage.grpc-service.js';
 import { numberingService } from './numbering.grpc-service.js';
-import { AUDIT_SERVICE, HEALTH_SERVICE, NUMBERING_SERVICE, loadHubProtos } from './proto-files.js';
+import { Authenticator } from '../linkage/authenticator.js';
+import { QueryEdge } from '../linkage/queries/query-edge.js';
+import { AUDIT_SERVICE, HEALTH_SERVICE, LINKAGE_SERVICE, NUMBERING_SERVICE, loadHubProtos } from './proto-files.js';
 
 export interface HubGrpcServerOptions {
   /** IP address or host name to bind, as HUB_HOST. */
@@ -19,7 +22,7 @@ export interface HubGrpcServerOptions {
 }
 
 /**
- * The hub's gRPC edge (schemas/proto): the numbering and audit services and grpc.health.v1, over the
+ * The hub's gRPC edge (schemas/proto): the numbering, linkage and audit services and grpc.health.v1, over the
  * same CommandBus, QueryBus and audit controller as the HTTP edge of `app`, which MUST be initialised
  * (start-up recovery done) before start(). Plaintext HTTP/2: bind it to loopback or put it behind a
  * TLS-terminating proxy, as the HTTP edge.
@@ -42,7 +45,11 @@ export class HubGrpcServer {
     const queryBus = this.app.get(QueryBus, { strict: false });
     server.addService(definition[NUMBERING_SERVICE] as ServiceDefinition, numberingService(commandBus, queryBus));
     server.addService(definition[AUDIT_SERVICE] as ServiceDefinition, auditService(this.app.get(AuditController, { strict: false })));
-    server.addService(definition[HEALTH_SERVICE] as ServiceDefinition, healthService(queryBus, [NUMBERING_SERVICE, AUDIT_SERVICE]));
+    server.addService(
+      definition[LINKAGE_SERVICE] as ServiceDefinition,
+      linkageService(commandBus, this.app.get(Authenticator, { strict: false }), this.app.get(QueryEdge, { strict: false })),
+    );
+    server.addService(definition[HEALTH_SERVICE] as ServiceDefinition, healthService(queryBus, [NUMBERING_SERVICE, AUDIT_SERVICE, LINKAGE_SERVICE]));
     const host = this.options.host.includes(':') ? `[${this.options.host}]` : this.options.host;
     const port = await new Promise<number>((resolve, reject) => {
       server.bindAsync(`${host}:${this.options.port}`, ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound)));

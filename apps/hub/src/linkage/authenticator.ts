@@ -1,6 +1,5 @@
 import { Injectable } from '@nestjs/common';
 import { timingSafeEqual } from 'node:crypto';
-import type { FastifyRequest } from 'fastify';
 import type { AgencyId, SubjectId } from '#linkage';
 import { HubConfig } from '../config/hub-config.js';
 import { HubProblem } from '../http/hub-problem.js';
@@ -8,6 +7,11 @@ import { loadOrCreateOperatorTokenDigest, tokenDigest } from './hub-secrets.js';
 import { LinkageViews } from './linkage-views.js';
 
 const BEARER = /^Bearer ([A-Za-z0-9._~+/=-]{16,512})$/;
+
+/** What carries a credential: an HTTP request, or a gRPC call's metadata in the same shape. */
+export interface Credentialed {
+  readonly headers: { readonly authorization?: string | string[] | undefined };
+}
 
 /** The credential a request presented: the digest of its bearer token (the token itself goes no further). */
 export interface PresentedCredential {
@@ -36,12 +40,12 @@ export class Authenticator {
   }
 
   /** The presented bearer credential; 401 when there is none or it is malformed. */
-  credential(request: FastifyRequest): PresentedCredential {
+  credential(request: Credentialed): PresentedCredential {
     return { digest: tokenDigest(this.#bearer(request)) };
   }
 
   /** The active agency the bearer token belongs to; 401 otherwise. */
-  async agency(request: FastifyRequest): Promise<AuthenticatedAgency> {
+  async agency(request: Credentialed): Promise<AuthenticatedAgency> {
     const { digest } = this.credential(request);
     // Every event acknowledged before this request counts: a registration, rotation or revocation a moment ago.
     await this.views.catchUp();
@@ -50,14 +54,14 @@ export class Authenticator {
     return { agencyId: agencyId as AgencyId, digest };
   }
 
-  operator(request: FastifyRequest): void {
+  operator(request: Credentialed): void {
     const presented = Buffer.from(this.credential(request).digest, 'hex');
     if (!timingSafeEqual(presented, this.#operator)) {
       throw new HubProblem('FORBIDDEN', 'only the hub operator may do this; present the token of keys/operator.token.json');
     }
   }
 
-  async citizen(request: FastifyRequest): Promise<SubjectId> {
+  async citizen(request: Credentialed): Promise<SubjectId> {
     const { digest } = this.credential(request);
     await this.views.catchUp();
     const subject = this.views.citizenByCredential(digest);
@@ -65,7 +69,7 @@ export class Authenticator {
     return subject;
   }
 
-  #bearer(request: FastifyRequest): string {
+  #bearer(request: Credentialed): string {
     const header = request.headers.authorization;
     const match = typeof header === 'string' ? BEARER.exec(header) : null;
     if (!match) throw new HubProblem('UNAUTHENTICATED', 'send the credential as "authorization: Bearer <token>"', { wwwAuthenticate: 'Bearer' });

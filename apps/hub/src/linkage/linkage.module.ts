@@ -10,6 +10,7 @@ import { ProvisionSigner } from './hub-secrets.js';
 import { LinkageViews } from './linkage-views.js';
 import { ProviderClient } from './queries/provider-client.js';
 import { QueriesController } from './queries/queries.controller.js';
+import { QueryEdge } from './queries/query-edge.js';
 import { QueryRunner } from './queries/query-runner.js';
 
 /** Agencies, agency codes, lawful queries and provisions (DESIGN §1, I5–I7). */
@@ -23,9 +24,10 @@ import { QueryRunner } from './queries/query-runner.js';
     HubCodeMapper,
     ProviderClient,
     QueryRunner,
+    QueryEdge,
     ChangeAgencyRegistryHandler,
     AcquireAgencyCodeHandler,
   ],
-  exports: [LinkageViews, Authenticator, HubCodeMapper],
+  exports: [LinkageViews, Authenticator, HubCodeMapper, QueryEdge],
 })
 export class LinkageModule {}

@@ -2,63 +2,15 @@ import { Body, Controller, HttpCode, HttpStatus, Post, Req, Res } from '@nestjs/
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ApiCommandHeaders, markReplayed } from '../../http/api-headers.js';
-import { HubProblem } from '../../http/hub-problem.js';
-import type { ProblemCode } from '../../http/problem-catalog.js';
 import { ApiProblems, BODY_PROBLEMS, COMMON_PROBLEMS } from '../../http/problem.dto.js';
 import { Meta, type RequestMeta } from '../../http/request-meta.js';
-import { IdempotencyKeys } from '../../ledger/idempotency.js';
-import { Authenticator } from '../authenticator.js';
-import type { QueryResult } from './query-outcome.js';
-import { QueryRunner, type QueryRequest } from './query-runner.js';
+import { DENIALS, FAILURES, QueryEdge } from './query-edge.js';
 import { BulkQueryResponse, QueryResponse, SubmitBulkQueryRequest, SubmitQueryRequest, toQueryResponse } from './query.dto.js';
-
-const DENIALS: readonly ProblemCode[] = [
-  'UNKNOWN_REQUESTER',
-  'REQUESTER_REVOKED',
-  'CREDENTIAL_MISMATCH',
-  'UNKNOWN_PROVIDER',
-  'PROVIDER_REVOKED',
-  'PROVIDER_IS_REQUESTER',
-  'TABLE_VERSION_NOT_IN_FORCE',
-  'UNKNOWN_PROCEDURE',
-  'REQUESTER_KIND_NOT_ALLOWED',
-  'PROVIDER_KIND_NOT_ALLOWED',
-  'ITEM_NOT_ALLOWED',
-  'CODE_NOT_ISSUED_TO_REQUESTER',
-  'NO_CODE_AT_PROVIDER',
-];
-const FAILURES: readonly ProblemCode[] = ['PROVIDER_UNREACHABLE', 'PROVIDER_TIMEOUT', 'PROVIDER_PROTOCOL_ERROR', 'ANSWER_TOO_LARGE', 'INTERRUPTED'];
-
-/** What a person can do about each refusal. */
-const ADVICE: Readonly<Record<string, string>> = {
-  UNKNOWN_REQUESTER: 'no agency is registered under requesterAgencyId',
-  REQUESTER_REVOKED: 'the requesting agency is revoked; it can no longer query',
-  CREDENTIAL_MISMATCH: 'the bearer token is not the current credential of requesterAgencyId; send the agency\'s own token',
-  UNKNOWN_PROVIDER: 'no agency is registered under providerAgencyId; see GET /v1/agencies',
-  PROVIDER_REVOKED: 'the providing agency is revoked and cannot be queried',
-  PROVIDER_IS_REQUESTER: 'an agency cannot query itself through the hub',
-  TABLE_VERSION_NOT_IN_FORCE: 'the authorization table version asked for is not the one in force (or none is in force)',
-  UNKNOWN_PROCEDURE: 'the procedure is not in the authorization table in force',
-  REQUESTER_KIND_NOT_ALLOWED: 'this kind of agency may not query for this procedure; see allowedRequesterKinds',
-  PROVIDER_KIND_NOT_ALLOWED: 'this kind of agency does not provide information for this procedure; see allowedProviderKinds',
-  ITEM_NOT_ALLOWED: 'an item is not allowed for this procedure and provider; see notAllowedItems and allowedItems',
-  CODE_NOT_ISSUED_TO_REQUESTER: 'the code is not one the hub issued to the requesting agency; acquire the person\'s code first (POST /v1/agency-codes)',
-  NO_CODE_AT_PROVIDER: 'the providing agency holds no code for this person, so it cannot hold their records',
-  PROVIDER_UNREACHABLE: 'the providing agency\'s intermediate server could not be reached; the query\'s serial is closed as failed: query again later',
-  PROVIDER_TIMEOUT: 'the providing agency\'s intermediate server did not answer in time; the query\'s serial is closed as failed: query again later',
-  PROVIDER_PROTOCOL_ERROR: 'the providing agency\'s intermediate server answered outside the provision protocol; the query\'s serial is closed as failed',
-  ANSWER_TOO_LARGE: 'the provider\'s answer is larger than the hub relays; the query\'s serial is closed as failed',
-  INTERRUPTED: 'the hub restarted while the query was open; its serial was voided: query again',
-};
 
 @ApiTags('queries')
 @Controller('v1/queries')
 export class QueriesController {
-  constructor(
-    private readonly auth: Authenticator,
-    private readonly runner: QueryRunner,
-    private readonly idempotencyKeys: IdempotencyKeys,
-  ) {}
+  constructor(private readonly edge: QueryEdge) {}
 
   @Post()
   @HttpCode(HttpStatus.OK)
@@ -72,11 +24,9 @@ export class QueriesController {
   @ApiOkResponse({ type: QueryResponse })
   @ApiProblems(...BODY_PROBLEMS, 'UNAUTHENTICATED', ...DENIALS, ...FAILURES, 'IDEMPOTENCY_KEY_REUSED', 'QUERY_IN_PROGRESS', ...COMMON_PROBLEMS)
   async query(@Req() request: FastifyRequest, @Body() body: SubmitQueryRequest, @Meta() meta: RequestMeta, @Res({ passthrough: true }) reply: FastifyReply): Promise<QueryResponse> {
-    const { query, caller, idempotency } = await this.#prepare(request, body, meta);
-    const [result] = await this.runner.run(query, [body.code], caller, idempotency, false);
-    markReplayed(reply, result!.replayed);
-    if (result!.outcome === 'denied' || result!.outcome === 'failed') throw problemOf(result!);
-    return toQueryResponse(result!);
+    const result = await this.edge.one(request, body, meta);
+    markReplayed(reply, result.replayed);
+    return toQueryResponse(result);
   }
 
   @Post('bulk')
@@ -90,33 +40,11 @@ export class QueriesController {
   @ApiOkResponse({ type: BulkQueryResponse })
   @ApiProblems(...BODY_PROBLEMS, 'UNAUTHENTICATED', 'IDEMPOTENCY_KEY_REUSED', 'QUERY_IN_PROGRESS', ...COMMON_PROBLEMS)
   async bulk(@Req() request: FastifyRequest, @Body() body: SubmitBulkQueryRequest, @Meta() meta: RequestMeta, @Res({ passthrough: true }) reply: FastifyReply): Promise<BulkQueryResponse> {
-    const { query, caller, idempotency } = await this.#prepare(request, body, meta);
-    const results = await this.runner.run(query, body.codes, caller, idempotency, true);
+    const results = await this.edge.bulk(request, body, meta);
     markReplayed(reply, results.every((r) => r.replayed));
     return { batchId: results[0]?.batch?.batchId ?? '', results: results.map(toQueryResponse) };
   }
 
-  async #prepare(request: FastifyRequest, body: SubmitQueryRequest | SubmitBulkQueryRequest, meta: RequestMeta) {
-    // A query naming its agency is judged (and a mismatch recorded, I6) even when the token is not that
-    // agency's; one that does not is attributed to the token's agency, which must then be valid.
-    const requesterAgencyId = body.requesterAgencyId ?? (await this.auth.agency(request)).agencyId;
-    const credential = this.auth.credential(request);
-    const caller = { actor: `agency:${requesterAgencyId}`, ...meta };
-    const query: QueryRequest = {
-      requesterAgencyId,
-      credentialDigest: credential.digest,
-      providerAgencyId: body.providerAgencyId,
-      procedureCode: body.procedureCode,
-      itemCodes: body.itemCodes,
-      ...(body.answerPublicKey === undefined ? {} : { answerPublicKey: body.answerPublicKey }),
-      ...(body.tableVersion === undefined ? {} : { tableVersion: body.tableVersion }),
-    };
-    const idempotency = this.idempotencyKeys.scope(caller, { ...body, requesterAgencyId });
-    return { query, caller, idempotency };
-  }
+
 }
 
-function problemOf(r: QueryResult): HubProblem {
-  const code = r.reason as ProblemCode;
-  return new HubProblem(code, ADVICE[code] ?? code, { serial: r.serial, queryId: r.queryId, ...(r.tableVersion === undefined ? {} : { tableVersion: r.tableVersion }), ...(r.details ?? {}) });
-}

@@ -1,0 +1,107 @@
+import type { UntypedServiceImplementation } from '@grpc/grpc-js';
+import type { CommandBus } from '@nestjs/cqrs';
+import { RegisterAgencyRequest } from '../linkage/agencies/agency.dto.js';
+import { ChangeAgencyRegistryCommand } from '../linkage/agencies/agency-registry.commands.js';
+import type { Authenticator, Credentialed } from '../linkage/authenticator.js';
+import { AcquireAgencyCodeCommand, AcquireAgencyCodeRequest } from '../linkage/codes/agency-codes.js';
+import type { QueryAnswer, QueryResult } from '../linkage/queries/query-outcome.js';
+import type { QueryEdge } from '../linkage/queries/query-edge.js';
+import { SubmitBulkQueryRequest, SubmitQueryRequest } from '../linkage/queries/query.dto.js';
+import { unary, validated, type GrpcCall } from './grpc-call.js';
+
+interface QueryMessage {
+  code?: string;
+  codes?: string[];
+  providerAgencyId?: string;
+  procedureCode?: string;
+  itemCodes?: string[];
+  answerPublicKey?: string;
+  tableVersion?: number;
+  requesterAgencyId?: string;
+}
+
+/** The call's bearer token in the shape the Authenticator reads (an HTTP request's headers). */
+function credentialed(call: GrpcCall): Credentialed {
+  return { headers: { authorization: call.bearerToken === undefined ? undefined : `Bearer ${call.bearerToken}` } };
+}
+
+function meta(call: GrpcCall) {
+  return { correlationId: call.correlationId, ...(call.idempotencyKey === undefined ? {} : { idempotencyKey: call.idempotencyKey }) };
+}
+
+function answer(a: QueryAnswer | undefined) {
+  if (a === undefined) return undefined;
+  return { ...(a.data === undefined ? {} : { data: Buffer.from(a.data, 'base64url') }), encrypted: a.encrypted, digest: a.digest, size: a.size };
+}
+
+function result(r: QueryResult) {
+  return {
+    serial: r.serial,
+    queryId: r.queryId,
+    outcome: r.outcome,
+    ...(r.tableVersion === undefined ? {} : { tableVersion: r.tableVersion }),
+    ...(r.answer === undefined ? {} : { answer: answer(r.answer) }),
+    ...(r.reason === undefined ? {} : { reason: r.reason }),
+    ...(r.batch === undefined ? {} : { index: r.batch.index }),
+  };
+}
+
+function queryFields(m: QueryMessage): Record<string, unknown> {
+  return {
+    providerAgencyId: m.providerAgencyId,
+    procedureCode: m.procedureCode,
+    itemCodes: m.itemCodes,
+    ...(m.answerPublicKey === undefined ? {} : { answerPublicKey: m.answerPublicKey }),
+    ...(m.tableVersion === undefined ? {} : { tableVersion: m.tableVersion }),
+    ...(m.requesterAgencyId === undefined ? {} : { requesterAgencyId: m.requesterAgencyId }),
+  };
+}
+
+const RENAMED = {
+  providerAgencyId: 'provider_agency_id',
+  procedureCode: 'procedure_code',
+  itemCodes: 'item_codes',
+  answerPublicKey: 'answer_public_key',
+  tableVersion: 'table_version',
+  requesterAgencyId: 'requester_agency_id',
+  individualNumber: 'individual_number',
+  acquisitionNumber: 'acquisition_number',
+  agencyId: 'agency_id',
+  publicKey: 'public_key',
+};
+
+/** linkage_ledger.v1.Linkage: the HTTP edge's DTOs, authentication and commands, over gRPC. */
+export function linkageService(commandBus: CommandBus, auth: Authenticator, queries: QueryEdge): UntypedServiceImplementation {
+  return {
+    AcquireAgencyCode: unary(async (m: { individualNumber?: string; acquisitionNumber?: string }, call) => {
+      const body = validated(AcquireAgencyCodeRequest, { individualNumber: m.individualNumber, acquisitionNumber: m.acquisitionNumber }, RENAMED);
+      const agency = await auth.agency(credentialed(call));
+      const outcome = await commandBus.execute(new AcquireAgencyCodeCommand(agency.agencyId, body.individualNumber, body.acquisitionNumber, { actor: `agency:${agency.agencyId}`, ...meta(call) }));
+      call.replayed = outcome.replayed;
+      return { code: outcome.code, serial: outcome.serial, acquiredAt: outcome.acquiredAt, reacquired: outcome.reacquired };
+    }),
+
+    Query: unary(async (m: QueryMessage, call) => {
+      const body = validated(SubmitQueryRequest, { code: m.code, ...queryFields(m) }, RENAMED);
+      const r = await queries.one(credentialed(call), body, meta(call));
+      call.replayed = r.replayed;
+      return result(r);
+    }),
+
+    BulkQuery: unary(async (m: QueryMessage, call) => {
+      const body = validated(SubmitBulkQueryRequest, { codes: m.codes, ...queryFields(m) }, RENAMED);
+      const results = await queries.bulk(credentialed(call), body, meta(call));
+      call.replayed = results.every((r) => r.replayed);
+      return { batchId: results[0]?.batch?.batchId ?? '', results: results.map(result) };
+    }),
+
+    RegisterAgency: unary(async (m: { agencyId?: string; name?: string; kind?: string; endpoint?: string; publicKey?: string }, call) => {
+      const body = validated(RegisterAgencyRequest, { agencyId: m.agencyId, name: m.name, kind: m.kind, endpoint: m.endpoint, publicKey: m.publicKey }, RENAMED);
+      auth.operator(credentialed(call));
+      const outcome = await commandBus.execute(
+        new ChangeAgencyRegistryCommand(body.agencyId, { type: 'register', name: body.name, kind: body.kind, endpoint: body.endpoint, publicKey: body.publicKey }, { actor: 'operator:hub', ...meta(call) }),
+      );
+      return { agencyId: outcome.agencyId, serial: outcome.serial, token: outcome.token! };
+    }),
+  };
+}

@@ -1,0 +1,100 @@
+import { status as GrpcStatus } from '@grpc/grpc-js';
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateAnswerKeyPair, openAnswer } from '#sealed-answer';
+import { LINKAGE_SERVICE } from '../src/grpc/proto-files.js';
+import { expectGrpcProblem, startGrpcTestHub, type GrpcServiceClient, type GrpcTestHub } from './support/grpc-client.js';
+import { FakeProvider, MURORAN_CITY, PENSION, acquire, issuePerson, operatorToken, registerAgency, type Agency } from './support/linkage-fixture.js';
+
+const LOCAL_TAX = { 'local-tax': { fiscalYear: 2026, taxableIncome: 2_400_000 } };
+
+let g: GrpcTestHub;
+let linkage: GrpcServiceClient;
+const provider = new FakeProvider();
+let pension: Agency;
+let codeA: string;
+let individualNumber: string;
+
+beforeAll(async () => {
+  g = await startGrpcTestHub({
+    env: { HUB_AUTHORIZATION_TABLE_FILE: '', HUB_REDIS_URL: 'redis://127.0.0.1:6379', HUB_REDIS_PREFIX: `llg-${process.pid}-${randomBytes(4).toString('hex')}`, HUB_PROVIDER_TIMEOUT_MS: '1500' },
+  });
+  linkage = g.client(LINKAGE_SERVICE);
+  await provider.start(g.hub);
+  pension = await registerAgency(g.hub, PENSION, 'pension-service', 'http://127.0.0.1:9');
+  const muroran = await registerAgency(g.hub, MURORAN_CITY, 'municipality', provider.endpoint);
+  const person = await issuePerson(g.hub);
+  individualNumber = person.individualNumber;
+  const codeB = await acquire(g.hub, muroran, individualNumber);
+  provider.behaviours.set(codeB, { answer: LOCAL_TAX });
+});
+
+afterAll(async () => {
+  await provider.stop();
+  await g?.dispose();
+});
+
+const auth = (token: string) => ({ authorization: `Bearer ${token}` });
+
+describe('Linkage over gRPC: the same commands as HTTP', () => {
+  it('acquires the agency code, and the same code again', async () => {
+    const { response } = await linkage.call<{ code: string; serial: string; reacquired: boolean }>('AcquireAgencyCode', { individualNumber, acquisitionNumber: 'G-1' }, auth(pension.token));
+    expect(response).toMatchObject({ code: expect.stringMatching(/^[A-Za-z0-9_-]{22}$/), reacquired: false });
+    codeA = response.code;
+    const again = await linkage.call<{ code: string; reacquired: boolean }>('AcquireAgencyCode', { individualNumber, acquisitionNumber: 'G-2' }, auth(pension.token));
+    expect(again.response).toMatchObject({ code: codeA, reacquired: true });
+    await expectGrpcProblem(linkage.call('AcquireAgencyCode', { individualNumber, acquisitionNumber: 'G-3' }), GrpcStatus.UNAUTHENTICATED, 'UNAUTHENTICATED');
+  });
+
+  it('queries with an encrypted answer relayed as bytes, under one serial', async () => {
+    const keys = await generateAnswerKeyPair();
+    const { response } = await linkage.call<{ serial: string; outcome: string; answer: { data: Buffer; encrypted: boolean; digest: string } }>(
+      'Query',
+      { code: codeA, providerAgencyId: MURORAN_CITY, procedureCode: 'pension-award-claim', itemCodes: ['local-tax'], answerPublicKey: keys.publicKey },
+      auth(pension.token),
+    );
+    expect(response).toMatchObject({ outcome: 'answered', answer: { encrypted: true } });
+    const plain = JSON.parse(Buffer.from(await openAnswer(response.answer.data, keys.privateKey, response.serial)).toString('utf8'));
+    expect(plain).toEqual({ items: LOCAL_TAX });
+    const events = await g.hub.store.readSerial(response.serial as never);
+    expect(events.map((e) => e.type)).toEqual(['QueryAccepted', 'ProvisionRequested', 'ProvisionAnswered', 'QueryCompleted']);
+  });
+
+  it('answers a denial with PERMISSION_DENIED, the reason as problem code and the serial recorded', async () => {
+    const { problem } = await expectGrpcProblem(
+      linkage.call('Query', { code: codeA, providerAgencyId: MURORAN_CITY, procedureCode: 'pension-award-claim', itemCodes: ['livelihood-protection'] }, auth(pension.token)),
+      GrpcStatus.PERMISSION_DENIED,
+      'ITEM_NOT_ALLOWED',
+    );
+    const events = await g.hub.store.readSerial(String(problem['serial']) as never);
+    expect(events[0]).toMatchObject({ type: 'QueryDenied', data: { reason: 'ITEM_NOT_ALLOWED' } });
+    await expectGrpcProblem(
+      linkage.call('Query', { code: 'short', providerAgencyId: MURORAN_CITY, procedureCode: 'pension-award-claim', itemCodes: ['local-tax'] }, auth(pension.token)),
+      GrpcStatus.INVALID_ARGUMENT,
+      'VALIDATION_FAILED',
+    );
+  });
+
+  it('runs a bulk query, each person with their own serial', async () => {
+    const other = await issuePerson(g.hub);
+    const a2 = await acquire(g.hub, pension, other.individualNumber);
+    const { response } = await linkage.call<{ batchId: string; results: { index: number; outcome: string; reason?: string; serial: string }[] }>(
+      'BulkQuery',
+      { codes: [codeA, a2], providerAgencyId: MURORAN_CITY, procedureCode: 'pension-award-claim', itemCodes: ['local-tax'] },
+      auth(pension.token),
+    );
+    expect(response.results.map((r) => [r.index, r.outcome])).toEqual([
+      [0, 'answered'],
+      [1, 'denied'],
+    ]);
+    expect(response.results[1]!.reason).toBe('NO_CODE_AT_PROVIDER');
+  });
+
+  it('registers an agency with the operator token only', async () => {
+    const keys = await generateAnswerKeyPair();
+    const request = { agencyId: 'sapporo-city', name: '札幌市', kind: 'municipality', endpoint: 'http://127.0.0.1:9', publicKey: keys.publicKey };
+    await expectGrpcProblem(linkage.call('RegisterAgency', request, auth(pension.token)), GrpcStatus.PERMISSION_DENIED, 'FORBIDDEN');
+    const { response } = await linkage.call<{ agencyId: string; token: string }>('RegisterAgency', request, auth(operatorToken(g.hub)));
+    expect(response).toMatchObject({ agencyId: 'sapporo-city', token: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/) });
+  });
+});
