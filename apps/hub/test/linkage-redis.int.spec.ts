@@ -1,0 +1,123 @@
+import { randomBytes } from 'node:crypto';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RedisCodeMapper, createMapperRedisClient, rebuildFrom } from '#mapper';
+import { FakeProvider, MURORAN_CITY, PENSION, acquire, bearer, issuePerson, registerAgency, startLinkageHub, type Agency } from './support/linkage-fixture.js';
+import type { TestHub } from './support/test-hub.js';
+
+/** Redis "stops" for the hub only: the hub talks to Redis through this proxy, which the test closes and reopens. */
+class RedisProxy {
+  #server: Server | undefined;
+  #sockets = new Set<Socket>();
+  port = 0;
+
+  async start(port = this.port): Promise<void> {
+    const server = createServer((client) => {
+      const upstream = connect(6379, '127.0.0.1');
+      for (const s of [client, upstream]) {
+        this.#sockets.add(s);
+        s.on('close', () => this.#sockets.delete(s));
+        s.on('error', () => s.destroy());
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+    this.port = (server.address() as { port: number }).port;
+    this.#server = server;
+  }
+
+  async stop(): Promise<void> {
+    for (const s of this.#sockets) s.destroy();
+    await new Promise<void>((resolve) => this.#server!.close(() => resolve()));
+  }
+}
+
+const proxy = new RedisProxy();
+const prefix = `llr-${process.pid}-${randomBytes(4).toString('hex')}`;
+const provider = new FakeProvider();
+let hub: TestHub;
+let pension: Agency;
+let muroran: Agency;
+const codes: string[] = [];
+
+async function query(code: string) {
+  return hub.post('/v1/queries', { code, providerAgencyId: MURORAN_CITY, procedureCode: 'pension-award-claim', itemCodes: ['local-tax'] }, bearer(pension.token));
+}
+
+async function mode(): Promise<string> {
+  return (await hub.get('/health/ready')).json<{ codeMapper: { mode: string } }>().codeMapper.mode;
+}
+
+async function until(check: () => Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+beforeAll(async () => {
+  await proxy.start();
+  hub = await startLinkageHub({ env: { HUB_REDIS_URL: `redis://127.0.0.1:${proxy.port}`, HUB_REDIS_PREFIX: prefix } });
+  await provider.start(hub);
+  pension = await registerAgency(hub, PENSION, 'pension-service', 'http://127.0.0.1:9');
+  muroran = await registerAgency(hub, MURORAN_CITY, 'municipality', provider.endpoint);
+  for (let i = 0; i < 5; i++) {
+    const person = await issuePerson(hub);
+    codes.push(await acquire(hub, pension, person.individualNumber));
+    provider.behaviours.set(await acquire(hub, muroran, person.individualNumber), { answer: { 'local-tax': { n: i } } });
+  }
+});
+
+afterAll(async () => {
+  await provider.stop();
+  await hub?.dispose();
+  const client = createMapperRedisClient({ url: 'redis://127.0.0.1:6379' });
+  await client.connect();
+  await (await RedisCodeMapper.open(client, { prefix })).drop();
+  await client.close();
+});
+
+describe('Redis is a projection the hub can lose (DESIGN §5, I8)', () => {
+  it('keeps answering queries while Redis is unreachable, says so in readiness, and recovers', async () => {
+    await until(async () => (await mode()) === 'redis', 'the Redis mapper to open');
+    expect((await query(codes[0]!)).json()).toMatchObject({ outcome: 'answered' });
+
+    await proxy.stop();
+    for (const code of codes) expect((await query(code)).json()).toMatchObject({ outcome: 'answered' });
+    expect(await mode()).toBe('degraded');
+    // A code acquired during the outage is translated too (the store has it).
+    const late = await issuePerson(hub);
+    const lateCode = await acquire(hub, pension, late.individualNumber);
+    provider.behaviours.set(await acquire(hub, muroran, late.individualNumber), { answer: { 'local-tax': { n: 'late' } } });
+    expect((await query(lateCode)).json()).toMatchObject({ outcome: 'answered' });
+
+    await proxy.start();
+    await until(async () => {
+      await query(codes[1]!);
+      return (await mode()) === 'redis';
+    }, 'Redis to answer again');
+    expect((await query(lateCode)).json()).toMatchObject({ outcome: 'answered' });
+  });
+
+  it('has a live Redis projection equal to one rebuilt from the log', async () => {
+    const client = createMapperRedisClient({ url: 'redis://127.0.0.1:6379' });
+    await client.connect();
+    try {
+      const live = await RedisCodeMapper.open(client, { prefix });
+      const head = await hub.store.head();
+      await until(async () => (await live.checkpoint()) >= head - 1, 'the live projection to reach the head');
+      const rebuilt = await RedisCodeMapper.open(client, { prefix: `${prefix}-rebuilt` });
+      try {
+        await rebuildFrom(hub.store, rebuilt);
+        const entries = await rebuilt.entries();
+        expect(entries.length).toBe(12);
+        expect(await live.entries()).toEqual(entries);
+      } finally {
+        await rebuilt.drop();
+      }
+    } finally {
+      await client.close();
+    }
+  });
+});
