@@ -24,6 +24,63 @@ export interface KeyIndexOptions {
 }
 
 /**
+ * Open-addressing table from 53-bit key hashes to event positions, in typed arrays: no heap object per
+ * key, so a few hundred thousand recent keys cost the garbage collector nothing. Several entries may
+ * share a hash; a caller confirms a hit against the event itself.
+ */
+class PositionTable {
+  private hashes: Float64Array;
+  /** -1 marks an empty slot. */
+  private positions: Float64Array;
+  private mask: number;
+  size = 0;
+
+  constructor(expected: number) {
+    let capacity = 1024;
+    while (capacity < 2 * expected) capacity *= 2;
+    this.hashes = new Float64Array(capacity);
+    this.positions = new Float64Array(capacity).fill(-1);
+    this.mask = capacity - 1;
+  }
+
+  add(hash: number, position: number): void {
+    if (2 * (this.size + 1) > this.positions.length) this.grow();
+    let i = hash & this.mask;
+    while (this.positions[i] !== -1) i = (i + 1) & this.mask;
+    this.hashes[i] = hash;
+    this.positions[i] = position;
+    this.size += 1;
+  }
+
+  /** The first position stored under `hash` that `confirm` accepts. */
+  find(hash: number, confirm: (position: number) => boolean): number | undefined {
+    for (let i = hash & this.mask; this.positions[i] !== -1; i = (i + 1) & this.mask) {
+      if (this.hashes[i] === hash && confirm(this.positions[i]!)) return this.positions[i];
+    }
+    return undefined;
+  }
+
+  forEach(f: (hash: number, position: number) => void): void {
+    for (let i = 0; i < this.positions.length; i++) if (this.positions[i] !== -1) f(this.hashes[i]!, this.positions[i]!);
+  }
+
+  private grow(): void {
+    const { hashes, positions } = this;
+    this.hashes = new Float64Array(2 * hashes.length);
+    this.positions = new Float64Array(2 * positions.length).fill(-1);
+    this.mask = this.positions.length - 1;
+    this.size = 0;
+    for (let i = 0; i < positions.length; i++) if (positions[i] !== -1) this.add(hashes[i]!, positions[i]!);
+  }
+}
+
+/** Rows for one key table: parallel arrays of hashes and positions. */
+interface HashRows {
+  readonly hashes: Float64Array;
+  readonly positions: Float64Array;
+}
+
+/**
  * The index of unique keys checked on every append: idempotency keys and uniqueness claims.
  *
  * Such keys are random, and inserting random keys into a B-tree in every small commit rewrites a page
@@ -31,16 +88,25 @@ export interface KeyIndexOptions {
  * append path. Nothing is lost on a crash: the keys are in the events themselves (metadata.idempotency,
  * claims), and on open every event past `indexed_through` is scanned back into memory.
  * Invariant: every key of an event at a position < indexed_through is in the tables.
+ *
+ * Memory and the tables alike hold a 53-bit hash of each key, never the key: a hit is confirmed
+ * against the event itself (in a planned batch, or read from the log), so a collision can never be
+ * mistaken for a match. A miss, the common case, is answered by the table and a Bloom filter.
  */
 export class DeferredKeyIndex {
-  /** Idempotency key → position, and claim → position; Map order is insertion order, which is position order. */
-  private readonly recentKeys = new Map<string, number>();
-  private readonly recentClaims = new Map<string, number>();
+  /** Keys and claims of events not yet in the tables. */
+  private recentKeys: PositionTable;
+  private recentClaims: PositionTable;
+  /** Keys and claims being written to the tables: still answered from memory until that is durable. */
+  private flushingKeys: PositionTable | undefined;
+  private flushingClaims: PositionTable | undefined;
+  /** Planned batches not yet known durable, to confirm a hit at a position the log does not hold yet. */
+  private planned: PlannedBatch[] = [];
   private indexedThrough = 0;
 
   /** Keys and claims not yet moved to the tables (for tests and metrics). */
   get recentCount(): number {
-    return this.recentKeys.size + this.recentClaims.size;
+    return this.recentKeys.size + this.recentClaims.size + (this.flushingKeys?.size ?? 0) + (this.flushingClaims?.size ?? 0);
   }
   private readonly stmt;
 
@@ -53,6 +119,8 @@ export class DeferredKeyIndex {
   constructor(db: Database.Database, options: KeyIndexOptions = {}) {
     this.recentLimit = options.recentLimit ?? 131_072;
     this.maxLag = options.maxLag ?? 262_144;
+    this.recentKeys = new PositionTable(this.recentLimit);
+    this.recentClaims = new PositionTable(1024);
     db.exec(KEY_INDEX_DDL);
     this.stmt = {
       key: db.prepare('SELECT position FROM idempotency_keys WHERE hash = ?').pluck(),
@@ -74,47 +142,69 @@ export class DeferredKeyIndex {
     this.claimFilter = this.loadFilter(this.stmt.claimCount, this.stmt.claimHashes);
     this.indexedThrough = Number(this.stmt.getThrough.get() ?? 0);
     for (const [position, key, claims] of this.stmt.unindexed.iterate(this.indexedThrough) as Iterable<[number, string | null, string | null]>) {
-      if (key !== null) this.recentKeys.set(key, position);
-      if (claims !== null) for (const c of JSON.parse(claims) as string[]) this.recentClaims.set(c, position);
+      if (key !== null) this.recentKeys.add(keyHash(key), position);
+      if (claims !== null) for (const c of JSON.parse(claims) as string[]) this.recentClaims.add(keyHash(c), position);
     }
   }
 
   /** Position of the first event of the append that used this key. */
   keyPosition(key: string): number | undefined {
-    const recent = this.recentKeys.get(key);
-    if (recent !== undefined) return recent;
-    // The tables hold a 53-bit hash, not the key: small rows, fewer pages rewritten per flush.
-    // A hash hit is confirmed against the event itself, so a collision can never be mistaken for a match.
     const hash = keyHash(key);
+    const confirm = (position: number) => this.keyAt(position, key);
+    const recent = this.recentKeys.find(hash, confirm) ?? this.flushingKeys?.find(hash, confirm);
+    if (recent !== undefined) return recent;
     if (!this.keyFilter.mayContain(hash) || this.stmt.key.get(hash) === undefined) return undefined;
-    for (const position of this.stmt.key.all(hash) as number[]) {
-      const event = JSON.parse(this.stmt.envelope.get(position) as string) as RecordedEvent;
-      if (event.metadata.idempotency?.key === key) return position;
-    }
+    for (const position of this.stmt.key.all(hash) as number[]) if (this.keyAt(position, key)) return position;
     return undefined;
   }
 
   claimHeld(claim: string): boolean {
-    if (this.recentClaims.has(claim)) return true;
     const hash = keyHash(claim);
+    const confirm = (position: number) => this.claimAt(position, claim);
+    if (this.recentClaims.find(hash, confirm) !== undefined || this.flushingClaims?.find(hash, confirm) !== undefined) return true;
     if (!this.claimFilter.mayContain(hash) || this.stmt.claim.get(hash) === undefined) return false;
-    for (const position of this.stmt.claim.all(hash) as number[]) {
-      const event = JSON.parse(this.stmt.envelope.get(position) as string) as RecordedEvent;
-      if (event.claims?.includes(claim)) return true;
-    }
+    for (const position of this.stmt.claim.all(hash) as number[]) if (this.claimAt(position, claim)) return true;
     return false;
+  }
+
+  /** Whether the keyed append starting at `position` used `key`. */
+  private keyAt(position: number, key: string): boolean {
+    for (const batch of this.planned) {
+      for (const k of batch.idempotency) if (k.record.result.firstPosition === position) return k.key === key;
+    }
+    const event = this.eventAt(position);
+    return event?.metadata.idempotency?.key === key;
+  }
+
+  private claimAt(position: number, claim: string): boolean {
+    for (const batch of this.planned) {
+      for (const c of batch.claims) if (c.position === position && c.claim === claim) return true;
+    }
+    return this.eventAt(position)?.claims?.includes(claim) === true;
+  }
+
+  private eventAt(position: number): RecordedEvent | undefined {
+    const text = this.stmt.envelope.get(position) as string | undefined;
+    return text === undefined ? undefined : (JSON.parse(text) as RecordedEvent);
   }
 
   /** Record the keys of a planned batch. They count as held at once, before the batch is durable. */
   add(batch: PlannedBatch): void {
-    for (const k of batch.idempotency) this.recentKeys.set(k.key, k.record.result.firstPosition);
-    for (const c of batch.claims) this.recentClaims.set(c.claim, c.position);
+    for (const k of batch.idempotency) this.recentKeys.add(keyHash(k.key), k.record.result.firstPosition);
+    for (const c of batch.claims) this.recentClaims.add(keyHash(c.claim), c.position);
+    if (batch.idempotency.length > 0 || batch.claims.length > 0) this.planned.push(batch);
+  }
+
+  /** Events below `durableHead` are readable from the log: their planned batches need not be kept. */
+  settled(durableHead: number): void {
+    while (this.planned.length > 0 && lastPosition(this.planned[0]!) < durableHead) this.planned.shift();
   }
 
   /** Forget the keys of events at `position` or later: their batches were never written. */
   discardFrom(position: number): void {
-    for (const [key, at] of this.recentKeys) if (at >= position) this.recentKeys.delete(key);
-    for (const [claim, at] of this.recentClaims) if (at >= position) this.recentClaims.delete(claim);
+    this.recentKeys = keep(this.recentKeys, (p) => p < position, this.recentLimit);
+    this.recentClaims = keep(this.recentClaims, (p) => p < position, 1024);
+    this.planned = this.planned.filter((b) => lastPosition(b) < position);
   }
 
   /**
@@ -125,29 +215,30 @@ export class DeferredKeyIndex {
    * `recentLimit` keys).
    */
   takeFlush(durableHead: number, force = false): KeyFlush | undefined {
-    if (!force && this.recentCount <= this.recentLimit && durableHead - this.indexedThrough <= this.maxLag) return undefined;
-    const keys = movable(this.recentKeys, durableHead);
-    const claims = movable(this.recentClaims, durableHead);
+    if (!force && this.recentKeys.size + this.recentClaims.size <= this.recentLimit && durableHead - this.indexedThrough <= this.maxLag) return undefined;
+    const keys = split(this.recentKeys, this.flushingKeys, durableHead);
+    const claims = split(this.recentClaims, this.flushingClaims, durableHead);
+    this.recentKeys = keys.kept;
+    this.recentClaims = claims.kept;
+    this.flushingKeys = keys.moving;
+    this.flushingClaims = claims.moving;
     // The first entry left in memory bounds what the tables now hold completely.
-    const through = Math.min(keys.firstLeft, claims.firstLeft, durableHead);
-    // Into the filters before the rows are durable: until then the keys are still in memory, and a
+    const through = Math.min(keys.firstKept, claims.firstKept, durableHead);
+    // Into the filters before the rows are durable: until then the keys are also in memory, and a
     // filter hit for a key not (yet) in the tables only costs a read that finds nothing.
-    for (let i = 0; i < keys.hashes.length; i++) this.keyFilter.add(keys.hashes[i]!);
-    for (let i = 0; i < claims.hashes.length; i++) this.claimFilter.add(claims.hashes[i]!);
+    keys.rows.hashes.forEach((h) => this.keyFilter.add(h));
+    claims.rows.hashes.forEach((h) => this.claimFilter.add(h));
     return {
-      movedKeys: keys.moved,
-      movedClaims: claims.moved,
-      rows: { keyHashes: keys.hashes, keyPositions: keys.positions, claimHashes: claims.hashes, claimPositions: claims.positions, through },
+      rows: { keyHashes: keys.rows.hashes, keyPositions: keys.rows.positions, claimHashes: claims.rows.hashes, claimPositions: claims.rows.positions, through },
     };
   }
 
-  /** The rows of `flush` are durable: drop the moved keys from memory. */
+  /** The rows of `flush` are durable: memory need not hold them any more. */
   completeFlush(flush: KeyFlush): void {
     if (this.keyFilter.needsGrowth) this.keyFilter = this.loadFilter(this.stmt.keyCount, this.stmt.keyHashes);
     if (this.claimFilter.needsGrowth) this.claimFilter = this.loadFilter(this.stmt.claimCount, this.stmt.claimHashes);
-    const { keyPositions, claimPositions } = flush.rows;
-    flush.movedKeys.forEach((key, i) => this.recentKeys.get(key) === keyPositions[i] && this.recentKeys.delete(key));
-    flush.movedClaims.forEach((claim, i) => this.recentClaims.get(claim) === claimPositions[i] && this.recentClaims.delete(claim));
+    this.flushingKeys = undefined;
+    this.flushingClaims = undefined;
     this.indexedThrough = flush.rows.through;
   }
 
@@ -158,20 +249,41 @@ export class DeferredKeyIndex {
   }
 }
 
-/** The entries of `recent` below `durableHead`, with their hashes; and the position of the first one left. */
-function movable(recent: Map<string, number>, durableHead: number) {
-  const moved: string[] = [];
-  const at: number[] = [];
-  let firstLeft = Infinity;
-  recent.forEach((position, key) => {
-    if (position < durableHead) {
-      moved.push(key);
-      at.push(position);
-    } else if (position < firstLeft) firstLeft = position;
+function lastPosition(batch: PlannedBatch): number {
+  return batch.events.length === 0 ? -1 : batch.events[batch.events.length - 1]!.event.position;
+}
+
+function keep(table: PositionTable, wanted: (position: number) => boolean, expected: number): PositionTable {
+  const kept = new PositionTable(expected);
+  table.forEach((hash, position) => wanted(position) && kept.add(hash, position));
+  return kept;
+}
+
+/**
+ * Splits recent entries into those of durable events (to move; with any still moving after a failed
+ * flush) and the rest (kept in memory), with the first kept position.
+ */
+function split(recent: PositionTable, stillMoving: PositionTable | undefined, durableHead: number) {
+  const kept = new PositionTable(Math.max(1024, recent.size / 4));
+  const moving = new PositionTable(recent.size + (stillMoving?.size ?? 0));
+  let firstKept = Infinity;
+  recent.forEach((hash, position) => {
+    if (position < durableHead) moving.add(hash, position);
+    else {
+      kept.add(hash, position);
+      if (position < firstKept) firstKept = position;
+    }
   });
-  const hashes = new Float64Array(moved.length);
-  for (let i = 0; i < moved.length; i++) hashes[i] = keyHash(moved[i]!);
-  return { moved, hashes, positions: Float64Array.from(at), firstLeft };
+  stillMoving?.forEach((hash, position) => moving.add(hash, position));
+  const hashes = new Float64Array(moving.size);
+  const positions = new Float64Array(moving.size);
+  let n = 0;
+  moving.forEach((hash, position) => {
+    hashes[n] = hash;
+    positions[n++] = position;
+  });
+  const rows: HashRows = { hashes, positions };
+  return { kept, moving, rows, firstKept };
 }
 
 /** SQL writes that commit together: each statement runs once per row. */
@@ -191,9 +303,6 @@ export interface KeyRows {
 }
 
 export interface KeyFlush {
-  /** The keys and claims the rows hold, in row order. */
-  readonly movedKeys: readonly string[];
-  readonly movedClaims: readonly string[];
   readonly rows: KeyRows;
 }
 

@@ -288,6 +288,7 @@ export class SqliteEventStore extends BatchedEventStore {
     }
     this.pending.shift();
     this.durableHead = flight.firstPosition + flight.events;
+    this.keys.settled(this.durableHead);
     this.commits += 1;
     // Keep the read-through cache current for the streams this batch wrote.
     if (this.revisions.size > 0) {
