@@ -38,6 +38,8 @@ export interface NetworkOptions {
   readonly dataDir: string;
   readonly hubPort: number;
   readonly nodePorts: Readonly<Record<DemoAgencyId, number>>;
+  /** The hub's gRPC port; undefined: no gRPC edge. */
+  readonly grpcPort?: number;
   readonly log: (line: string) => void;
   /** Extra hub environment (e.g. HUB_REDIS_URL). */
   readonly hubEnv?: Readonly<Record<string, string>>;
@@ -145,7 +147,7 @@ export async function startNetwork(options: NetworkOptions): Promise<Network> {
   };
   try {
     const hubUrl = `http://127.0.0.1:${options.hubPort}`;
-    const hub = run('hub', HUB_MAIN, [], { HUB_DATA_DIR: dataDir, HUB_PORT: String(options.hubPort), HUB_HOST: '127.0.0.1', HUB_LOG_LEVEL: 'warn', HUB_GRPC_PORT: String(options.hubPort + 1010), ...options.hubEnv }, log);
+    const hub = run('hub', HUB_MAIN, [], { HUB_DATA_DIR: dataDir, HUB_PORT: String(options.hubPort), HUB_HOST: '127.0.0.1', HUB_LOG_LEVEL: 'warn', ...(options.grpcPort === undefined ? {} : { HUB_GRPC_PORT: String(options.grpcPort) }), ...options.hubEnv }, log);
     processes.push(hub);
     await waitReady(hubUrl, hub);
     const operator = (JSON.parse(readFileSync(join(dataDir, 'keys', 'operator.token.json'), 'utf8')) as { token: string }).token;

@@ -14,12 +14,13 @@ async function main(): Promise<void> {
     dataDir,
     hubPort,
     nodePorts: { 'jpn-pension-service': hubPort + 1, 'muroran-city': hubPort + 2 },
+    grpcPort: hubPort + 1010,
     log: (line) => process.stdout.write(`${line}\n`),
   });
   process.stdout.write(
     [
       '',
-      `hub                  ${network.hubUrl}   (OpenAPI: ${network.hubUrl}/docs)`,
+      `hub                  ${network.hubUrl}   (OpenAPI: ${network.hubUrl}/docs; gRPC on port ${hubPort + 1010})`,
       ...AGENCIES.map((a) => `${a.agencyId.padEnd(20)} ${network.nodeUrl(a.agencyId)}   (intermediate server)`),
       '',
       'Now, in another terminal: npm run demo',

@@ -1,0 +1,128 @@
+import { credentials } from '@grpc/grpc-js';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LINKAGE_SERVICE, loadHubProtos, serviceClient } from '../../hub/src/grpc/proto-files.js';
+import { GrpcServiceClient } from '../../hub/test/support/grpc-client.js';
+import { startNetwork, type Network } from '../src/network.js';
+
+/** Free loopback ports (bound and released at once). */
+async function freePorts(n: number): Promise<number[]> {
+  const ports: number[] = [];
+  for (let i = 0; i < n; i++) {
+    ports.push(
+      await new Promise<number>((resolve) => {
+        const s = createServer();
+        s.listen(0, '127.0.0.1', () => {
+          const port = (s.address() as { port: number }).port;
+          s.close(() => resolve(port));
+        });
+      }),
+    );
+  }
+  return ports;
+}
+
+async function post(url: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: Record<string, unknown> }> {
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+  return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+}
+
+/** Every file under `dir`, as bytes. */
+function filesUnder(dir: string): Buffer[] {
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .map((f) => join(dir, f))
+    .filter((f) => statSync(f).isFile())
+    .map((f) => readFileSync(f));
+}
+
+const AOYAMA_PENSION = 'P-4410-0000123';
+const QUERY = { providerAgencyId: 'muroran-city', procedureCode: 'pension-award-claim', itemCodes: ['local-tax'] };
+
+let dataDir: string;
+let network: Network;
+let grpcPort: number;
+let pensionNode: string;
+
+beforeAll(async () => {
+  dataDir = mkdtempSync(join(tmpdir(), 'network-e2e-'));
+  const [hubPort, pension, muroran, grpc] = await freePorts(4);
+  grpcPort = grpc!;
+  network = await startNetwork({
+    dataDir,
+    hubPort: hubPort!,
+    nodePorts: { 'jpn-pension-service': pension!, 'muroran-city': muroran! },
+    grpcPort,
+    log: () => {},
+    hubEnv: { HUB_REDIS_URL: 'off' },
+  });
+  pensionNode = network.nodeUrl('jpn-pension-service');
+});
+
+afterAll(async () => {
+  await network?.stop();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe('the linkage across real processes: hub, the pension service\'s and Muroran City\'s intermediate servers', () => {
+  it('answers the seeds/001 query end to end over HTTP, encrypted, and Aoyama-san sees it in her record', async () => {
+    const res = await post(`${pensionNode}/v1/queries`, { localId: AOYAMA_PENSION, ...QUERY, encrypt: true });
+    expect(res.status, JSON.stringify(res.json)).toBe(200);
+    expect(res.json).toMatchObject({ outcome: 'answered', items: { 'local-tax': { fiscalYear: 2026, taxableIncome: 3120000 } } });
+    const serial = String(res.json['serial']);
+    const records = await fetch(`${network.hubUrl}/v1/citizens/me/provision-records`, { headers: { authorization: `Bearer ${network.aoyama.citizenSecret}` } });
+    const body = (await records.json()) as { records: { serial: string; requester: string; provider: string; items: string[] }[] };
+    expect(body.records.find((r) => r.serial === serial)).toMatchObject({ requester: '日本年金機構', provider: '室蘭市', items: ['地方税関係情報'] });
+  });
+
+  it('refuses an item the law does not allow, with the reason and the serial passed on by the node', async () => {
+    const res = await post(`${pensionNode}/v1/queries`, { localId: AOYAMA_PENSION, ...QUERY, itemCodes: ['livelihood-protection'] });
+    expect(res.status).toBe(403);
+    expect(res.json).toMatchObject({ code: 'ITEM_NOT_ALLOWED', serial: expect.stringMatching(/^\d{20}$/) });
+  });
+
+  it('answers over gRPC too, and an idempotent retry returns the same serial', async () => {
+    const token = readFileSync(join(dataDir, 'nodes', 'jpn-pension-service', 'hub.token'), 'utf8').trim();
+    const Ctor = serviceClient(loadHubProtos({ keepCase: false, longs: String, enums: String, bytes: Buffer, defaults: true, oneofs: false }), LINKAGE_SERVICE);
+    const client = new GrpcServiceClient(new Ctor(`127.0.0.1:${grpcPort}`, credentials.createInsecure()));
+    try {
+      const auth = { authorization: `Bearer ${token}` };
+      const { response: acquired } = await client.call<{ code: string; reacquired: boolean }>('AcquireAgencyCode', { individualNumber: network.aoyama.individualNumber, acquisitionNumber: 'E2E-1' }, auth);
+      expect(acquired.reacquired).toBe(true);
+      const first = await client.call<{ serial: string; outcome: string }>('Query', { code: acquired.code, ...QUERY }, { ...auth, 'idempotency-key': 'e2e-grpc-1' });
+      expect(first.response.outcome).toBe('answered');
+      const retry = await client.call<{ serial: string; outcome: string }>('Query', { code: acquired.code, ...QUERY }, { ...auth, 'idempotency-key': 'e2e-grpc-1' });
+      expect(retry.response.serial).toBe(first.response.serial);
+      expect(retry.metadata.get('idempotent-replayed')).toEqual(['true']);
+    } finally {
+      client.close();
+    }
+  });
+
+  it('runs a bulk query through the node: one person answered, one without a code not sent', async () => {
+    const res = await post(`${pensionNode}/v1/queries/bulk`, { localIds: [AOYAMA_PENSION, 'P-4410-0000456'], ...QUERY });
+    expect(res.status, JSON.stringify(res.json)).toBe(200);
+    const results = res.json['results'] as { outcome: string; reason?: string }[];
+    expect(results.map((r) => r.outcome)).toEqual(['answered', 'not-sent']);
+  });
+
+  it('keeps no My Number in the hub\'s files or in either node\'s, except the demo\'s own notification file', async () => {
+    const number = Buffer.from(network.aoyama.individualNumber);
+    const hubFiles = readdirSync(dataDir).filter((f) => f.endsWith('.sqlite') || f.includes('.sqlite-')).map((f) => readFileSync(join(dataDir, f)));
+    expect(hubFiles.length).toBeGreaterThan(0);
+    for (const bytes of [...hubFiles, ...filesUnder(join(dataDir, 'nodes'))]) expect(bytes.includes(number)).toBe(false);
+  });
+
+  it('ends the query in PROVIDER_UNREACHABLE when Muroran\'s server is killed, and the serial is closed', async () => {
+    const muroran = network.processes.find((p) => p.name === 'muroran-city')!;
+    muroran.child.kill('SIGKILL');
+    await muroran.exited;
+    const res = await post(`${pensionNode}/v1/queries`, { localId: AOYAMA_PENSION, ...QUERY });
+    expect(res.status).toBe(502);
+    expect(res.json).toMatchObject({ code: 'PROVIDER_UNREACHABLE', serial: expect.stringMatching(/^\d{20}$/) });
+    const ready = (await (await fetch(`${network.hubUrl}/health/ready`)).json()) as { openSerials: number };
+    expect(ready.openSerials).toBe(0);
+  });
+});
