@@ -13,7 +13,7 @@ export {
 export type { AgencyEntry, AgencyRef, NamedCode, ProvisionChange, ProvisionFoldLookup, ProvisionRecord, ProvisionStatus, TableEntry } from './provision-record.js';
 export type { Projection, ProvisionRecordStore } from './provision-store.port.js';
 export { InMemoryProvisionStore } from './in-memory-provision-store.js';
-export { PROVISION_DDL, PROVISION_LAYOUT_VERSION, SqliteProvisionStore } from './sqlite-provision-store.js';
+export { PROJECTIONS_FILE, PROVISION_DDL, PROVISION_LAYOUT_VERSION, SqliteProvisionStore } from './sqlite-provision-store.js';
 export type { SqliteProvisionStoreOptions } from './sqlite-provision-store.js';
 export { RecordDigest } from './digest.js';
 export { DEFAULT_AGENCY_LIMIT, MAX_AGENCY_LIMIT, RETENTION_YEARS, citizenRecord, monthJst, monthRangeMs, retentionStartMs } from './views.js';

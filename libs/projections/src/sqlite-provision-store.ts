@@ -26,6 +26,9 @@ import {
   type MonthlyCountsOptions,
 } from './views.js';
 
+/** The projections file's name in the hub's data directory, beside the ledger file; the auditor looks for it there. */
+export const PROJECTIONS_FILE = 'projections.sqlite';
+
 /** Bumped when the tables below change shape: an old file is then rebuilt, not misread. */
 export const PROVISION_LAYOUT_VERSION = 1;
 

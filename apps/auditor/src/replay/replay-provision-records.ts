@@ -3,12 +3,12 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { canonicalize, type ReadAllOptions, type RecordedEvent } from '#ledger';
-import { catchUp, ProjectionError, SqliteProvisionStore, type ProvisionRecord } from '#projections';
+import { catchUp, PROJECTIONS_FILE, ProjectionError, SqliteProvisionStore, type ProvisionRecord } from '#projections';
 import { AuditorError } from '../errors.js';
 
 /** Where the hub keeps its projections unless told otherwise: beside the ledger file. */
 export function defaultProjectionsPath(ledgerPath: string): string {
-  return join(dirname(ledgerPath), 'projections.sqlite');
+  return join(dirname(ledgerPath), PROJECTIONS_FILE);
 }
 
 export interface RecordDifference {
