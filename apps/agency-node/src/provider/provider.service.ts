@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import { sealAnswer, toBase64url } from '#sealed-answer';
+import { toBase64url } from '#sealed-answer';
 import { AgencyProblem } from '../http/agency-problem.js';
+import { sealProvisionAnswer } from './answer-sealer.js';
 import type { AgencyStore } from '../store/agency-store.js';
 import type { ProviderRefusalReason, ProvisionRequest, ProvisionResponse } from './provision-protocol.js';
 
@@ -37,11 +38,11 @@ export class ProviderService {
       response = { status: 'refused', reason: decision.reason };
     } else {
       const plain = utf8.encode(JSON.stringify({ items: decision.items }));
-      answerBytes = request.answerPublicKey === undefined ? plain : await sealAnswer(plain, request.answerPublicKey, request.serial);
+      answerBytes = request.answerPublicKey === undefined ? plain : await sealProvisionAnswer(plain, request.answerPublicKey, request.serial);
       response = { status: 'answered', answer: toBase64url(answerBytes), encrypted: request.answerPublicKey !== undefined };
     }
     // A concurrent retry of the same serial may have recorded first: the stored line wins, so both get the same answer.
-    const stored = this.store.record({
+    const stored = await this.store.recordDurably({
       role: 'provided',
       serial: request.serial,
       queryId: request.queryId,

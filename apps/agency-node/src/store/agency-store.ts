@@ -2,6 +2,7 @@ import { chmodSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { AgencyProblem } from '../http/agency-problem.js';
+import { RecordWriter, type RecordRowValues } from './record-writer.js';
 
 export type Role = 'provided' | 'requested';
 /** provided: answered | refused. requested: answered | refused-by-provider | denied | failed. */
@@ -121,8 +122,14 @@ export function isLocalId(x: unknown): x is string {
  */
 export class AgencyStore {
   private readonly db: Database.Database;
+  readonly #path: string;
+  /** The provider path's group-commit writer, started at its first record. */
+  #writer: RecordWriter | undefined;
+  /** Statements of the provision hot path, prepared once. */
+  readonly #statements = new Map<string, Database.Statement>();
 
   constructor(path: string) {
+    this.#path = path;
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     this.db = new Database(path);
     // The copies are personal data: owner-only, like the keys (SQLite gives the -wal and -shm files the same mode).
@@ -135,7 +142,17 @@ export class AgencyStore {
   }
 
   close(): void {
+    this.#writer?.close();
     if (this.db.open) this.db.close();
+  }
+
+  #statement(sql: string): Database.Statement {
+    let statement = this.#statements.get(sql);
+    if (statement === undefined) {
+      statement = this.db.prepare(sql);
+      this.#statements.set(sql, statement);
+    }
+    return statement;
   }
 
   ping(): boolean {
@@ -183,7 +200,7 @@ export class AgencyStore {
   }
 
   holdsAll(itemCodes: readonly string[]): boolean {
-    const stmt = this.db.prepare('SELECT 1 FROM held_items WHERE item_code = ?');
+    const stmt = this.#statement('SELECT 1 FROM held_items WHERE item_code = ?');
     return itemCodes.every((c) => stmt.get(c) !== undefined);
   }
 
@@ -195,7 +212,7 @@ export class AgencyStore {
   }
 
   personByCode(code: string): Person | undefined {
-    const row = this.db.prepare('SELECT local_id, agency_code, restricted FROM persons WHERE agency_code = ?').get(code) as
+    const row = this.#statement('SELECT local_id, agency_code, restricted FROM persons WHERE agency_code = ?').get(code) as
       | { local_id: string; agency_code: string; restricted: number }
       | undefined;
     return row && { localId: row.local_id, agencyCode: row.agency_code, restricted: row.restricted === 1 };
@@ -203,7 +220,7 @@ export class AgencyStore {
 
   /** The copies of these items for this person, or undefined if any is missing. */
   copies(localId: string, itemCodes: readonly string[]): Map<string, unknown> | undefined {
-    const stmt = this.db.prepare('SELECT value_json FROM copies WHERE local_id = ? AND item_code = ?');
+    const stmt = this.#statement('SELECT value_json FROM copies WHERE local_id = ? AND item_code = ?');
     const out = new Map<string, unknown>();
     for (const item of itemCodes) {
       const row = stmt.get(localId, item) as { value_json: string } | undefined;
@@ -235,28 +252,22 @@ export class AgencyStore {
           answer_digest, answer_size, encrypted, request_digest, response_json, recorded_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
-      .run(
-        r.role,
-        r.serial,
-        r.queryId,
-        r.counterpartAgencyId,
-        r.procedureCode,
-        JSON.stringify(r.itemCodes),
-        r.localId,
-        r.outcome,
-        r.reason,
-        r.answerDigest,
-        r.answerSize,
-        r.encrypted === null ? null : r.encrypted ? 1 : 0,
-        r.requestDigest ?? null,
-        r.responseJson ?? null,
-        r.recordedAt,
-      );
+      .run(...rowValues(r));
+    return this.recordFor(r.role, r.serial)!;
+  }
+
+  /**
+   * Like record(), but committed by a writer thread in a group transaction with the other lines waiting
+   * (one fsync for all of them, beside the main thread). Resolves once the line is durable.
+   */
+  async recordDurably(r: NewProvisionRecord): Promise<ProvisionRecord & { requestDigest: string | null; responseJson: string | null }> {
+    this.#writer ??= new RecordWriter(this.#path);
+    await this.#writer.write(rowValues(r));
     return this.recordFor(r.role, r.serial)!;
   }
 
   recordFor(role: Role, serial: string): (ProvisionRecord & { requestDigest: string | null; responseJson: string | null }) | undefined {
-    const row = this.db.prepare('SELECT * FROM provision_records WHERE role = ? AND serial = ?').get(role, serial) as RecordRow | undefined;
+    const row = this.#statement('SELECT * FROM provision_records WHERE role = ? AND serial = ?').get(role, serial) as RecordRow | undefined;
     return row && { ...toRecord(row), requestDigest: row.request_digest, responseJson: row.response_json };
   }
 
@@ -271,6 +282,27 @@ export class AgencyStore {
       .all({ before: options.before ?? null, role: options.role ?? null, limit: options.limit }) as RecordRow[];
     return rows.map(toRecord);
   }
+}
+
+/** The INSERT's values, in its column order (record() and the writer thread share it). */
+function rowValues(r: NewProvisionRecord): RecordRowValues {
+  return [
+    r.role,
+    r.serial,
+    r.queryId,
+    r.counterpartAgencyId,
+    r.procedureCode,
+    JSON.stringify(r.itemCodes),
+    r.localId,
+    r.outcome,
+    r.reason,
+    r.answerDigest,
+    r.answerSize,
+    r.encrypted === null ? null : r.encrypted ? 1 : 0,
+    r.requestDigest ?? null,
+    r.responseJson ?? null,
+    r.recordedAt,
+  ];
 }
 
 function toRecord(row: RecordRow): ProvisionRecord {

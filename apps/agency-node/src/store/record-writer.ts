@@ -1,0 +1,97 @@
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
+
+/** One provision_records row, in the column order of the INSERT below. */
+export type RecordRowValues = readonly (string | number | null)[];
+
+// Plain JavaScript run by the writer thread (eval'd, so it loads the same way from sources and from dist).
+const WRITER_SOURCE = String.raw`
+const { parentPort, workerData } = require('node:worker_threads');
+const Database = require(workerData.driver);
+const db = new Database(workerData.path);
+db.pragma('journal_mode = WAL');
+db.pragma('synchronous = FULL');
+db.pragma('busy_timeout = 5000');
+const insert = db.prepare(
+  'INSERT OR IGNORE INTO provision_records (role, serial, query_id, counterpart_agency_id, procedure_code, item_codes, local_id, outcome, reason, ' +
+  'answer_digest, answer_size, encrypted, request_digest, response_json, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
+const commitAll = db.transaction((messages) => { for (const m of messages) insert.run(m.row); });
+let queue = [];
+let scheduled = false;
+// Rows that arrive while a transaction commits go into the next one: one fsync for all of them.
+function drain() {
+  scheduled = false;
+  const messages = queue;
+  queue = [];
+  try {
+    commitAll.immediate(messages);
+    parentPort.postMessage({ type: 'done', ids: messages.map((m) => m.id) });
+  } catch (e) {
+    parentPort.postMessage({ type: 'failed', ids: messages.map((m) => m.id), message: String((e && e.message) || e) });
+  }
+}
+parentPort.on('message', (m) => {
+  if (m.type === 'close') { if (queue.length > 0) drain(); db.close(); parentPort.postMessage({ type: 'closed' }); return; }
+  queue.push(m);
+  if (!scheduled) { scheduled = true; setImmediate(drain); }
+});
+`;
+
+export class RecordWriteError extends Error {
+  readonly code = 'RECORD_WRITE_FAILED';
+  constructor(message: string) {
+    super(`the provision record could not be written: ${message}`);
+  }
+}
+
+/**
+ * The provision record's writer for the provider path: a thread with its own connection commits the
+ * rows sent to it in group transactions (synchronous=FULL), so the fsync runs beside the main thread
+ * and one fsync covers every row that arrived meanwhile. `write` MUST NOT resolve before its row is durable.
+ */
+export class RecordWriter {
+  readonly #worker: Worker;
+  readonly #waiting = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
+  #nextId = 0;
+  #closing = false;
+
+  constructor(path: string) {
+    const driver = createRequire(import.meta.url).resolve('better-sqlite3');
+    this.#worker = new Worker(WRITER_SOURCE, { eval: true, workerData: { path, driver } });
+    this.#worker.on('message', (m: { type: string; ids?: number[]; message?: string }) => {
+      if (m.type === 'closed') {
+        void this.#worker.terminate();
+        return;
+      }
+      for (const id of m.ids ?? []) {
+        const w = this.#waiting.get(id);
+        this.#waiting.delete(id);
+        if (m.type === 'done') w?.resolve();
+        else w?.reject(new RecordWriteError(m.message ?? 'unknown error'));
+      }
+    });
+    this.#worker.on('error', (e) => this.#failAll(new RecordWriteError(e.message)));
+    this.#worker.on('exit', () => this.#failAll(new RecordWriteError('the writer thread exited')));
+  }
+
+  write(row: RecordRowValues): Promise<void> {
+    if (this.#closing) return Promise.reject(new RecordWriteError('the store is closed'));
+    const id = this.#nextId++;
+    return new Promise<void>((resolve, reject) => {
+      this.#waiting.set(id, { resolve, reject });
+      this.#worker.postMessage({ id, row });
+    });
+  }
+
+  /** Commits what is queued, then closes the thread's connection and ends the thread. */
+  close(): void {
+    if (this.#closing) return;
+    this.#closing = true;
+    this.#worker.postMessage({ type: 'close' });
+  }
+
+  #failAll(error: Error): void {
+    for (const w of this.#waiting.values()) w.reject(error);
+    this.#waiting.clear();
+  }
+}
