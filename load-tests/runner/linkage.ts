@@ -10,13 +10,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createClient } from 'redis';
 import { queryBodies, runPhase, type PhaseResult } from './drive.js';
 import { AGENCY_NODE_MAIN, HUB_MAIN, cpuSeconds, freePort, requireBuilt, runToEnd, spawnBuilt, stop, waitReady, type Spawned } from './processes.js';
-import { formatTable, summaryLine } from './report.js';
+import { formatTable, summaryLine, type CpuShare } from './report.js';
 import { ITEMS, MURORAN_CITY, PROCEDURE, copiesFor, operatorToken, preparePeople, registerAgencies, type LinkageFixture } from './setup.js';
 
 const { values } = parseArgs({
@@ -66,10 +66,12 @@ function log(line: string): void {
   process.stderr.write(`${line}\n`);
 }
 
-function profileFlags(dir: string | undefined, name: string): string[] {
+/** --cpu-prof for the hub (written when it exits); the agency node re-raises SIGTERM after its shutdown hooks, so it gets V8's tick log (--prof, read with `node --prof-process`). */
+function profileFlags(dir: string | undefined, name: string, kind: 'cpu-prof' | 'prof'): string[] {
   if (dir === undefined) return [];
   const abs = resolve(dir);
   mkdirSync(abs, { recursive: true });
+  if (kind === 'prof') return ['--prof', '--no-logfile-per-isolate', `--logfile=${join(abs, `${name}-${process.pid}.v8.log`)}`];
   return ['--cpu-prof', `--cpu-prof-dir=${abs}`, `--cpu-prof-name=${name}-${process.pid}.cpuprofile`];
 }
 
@@ -91,6 +93,10 @@ async function withCpu<T>(seconds: () => Promise<T>): Promise<{ result: T; cpu: 
       wallSeconds: wall,
     },
   };
+}
+
+function cpuMs(share: number, wallSeconds: number, requests: number): number {
+  return requests === 0 ? 0 : Number(((share * wallSeconds * 1000) / requests).toFixed(3));
 }
 
 async function cleanRedis(): Promise<number> {
@@ -121,7 +127,7 @@ async function main(): Promise<void> {
     [],
     { HUB_DATA_DIR: hubDir, HUB_PORT: '0', HUB_HOST: '127.0.0.1', HUB_LOG_LEVEL: 'log', HUB_REDIS_URL: REDIS_URL, HUB_REDIS_PREFIX: RUN, HUB_CHECKPOINT_EVERY_MS: '10000' },
     work,
-    ['--max-semi-space-size=64', ...profileFlags(values['hub-cpu-prof'], 'hub')],
+    ['--max-semi-space-size=64', ...profileFlags(values['hub-cpu-prof'], 'hub', 'cpu-prof')],
   );
   const hubUrl = await waitReady(hub);
   log(`hub ready at ${hubUrl} (data ${hubDir}, Redis prefix ${RUN})`);
@@ -134,7 +140,7 @@ async function main(): Promise<void> {
   await runToEnd('agency-node load-copies', AGENCY_NODE_MAIN, ['load-copies', copiesFile], nodeEnv, work);
   const tokenFile = join(work, 'muroran.token');
   writeFileSync(tokenFile, registered.muroranToken, { mode: 0o600 });
-  node = spawnBuilt('agency node', AGENCY_NODE_MAIN, ['serve'], { ...nodeEnv, AGENCY_TOKEN_FILE: tokenFile }, work, profileFlags(values['node-cpu-prof'], 'agency-node'));
+  node = spawnBuilt('agency node', AGENCY_NODE_MAIN, ['serve'], { ...nodeEnv, AGENCY_TOKEN_FILE: tokenFile }, work, profileFlags(values['node-cpu-prof'], 'agency-node', 'prof'));
   await waitReady(node);
   log(`agency node (${MURORAN_CITY}) ready at ${nodeUrl}`);
 
@@ -163,6 +169,7 @@ async function main(): Promise<void> {
     log(`fixture written to ${values['write-fixture']} (valid while this hub runs)`);
   }
   const bodies = queryBodies(fixture);
+  const loadBefore = loadavg()[0]!;
 
   log(`warm-up: ${WARMUP} s, ${CONNECTIONS} connections`);
   await runPhase(fixture, bodies, { name: 'warm-up', connections: CONNECTIONS, durationSeconds: WARMUP, timeoutSeconds: TIMEOUT });
@@ -175,15 +182,17 @@ async function main(): Promise<void> {
 
   // Autocannon stops with requests still in flight; the hub ends their serials once the provider answers.
   const ready = await settledReadiness(hubUrl, 30_000);
-  const phases: { phase: PhaseResult; cpu: { hub: number; node: number; generator: number } }[] = [
+  const phases: { phase: PhaseResult; cpu: CpuShare }[] = [
     { phase: max.result, cpu: max.cpu },
     { phase: rate.result, cpu: rate.cpu },
   ];
   process.stdout.write(`${formatTable(phases)}\n`);
   process.stdout.write(`hub /health/ready (HTTP ${ready.status}): ${JSON.stringify(ready.body)}\n`);
   if (ready.body['openSerials'] !== 0) process.stdout.write(`WARNING: ${String(ready.body['openSerials'])} serials are still open after the load\n`);
+  // Other work on the machine competes for the same 2 cores: say how busy it was.
+  process.stdout.write(`load average (1 min) before the load ${loadBefore.toFixed(2)}, after ${loadavg()[0]!.toFixed(2)}\n`);
   process.stdout.write(`total time ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
-  process.stdout.write(`${JSON.stringify(summaryLine(max.result, rate.result, RATE, { people: PEOPLE, encrypted: !values.plaintext }))}\n`);
+  process.stdout.write(`${JSON.stringify(summaryLine(max.result, rate.result, RATE, { people: PEOPLE, encrypted: !values.plaintext, hub_cpu_ms_per_query: cpuMs(rate.cpu.hub, rate.cpu.wallSeconds, rate.result.requests), node_cpu_ms_per_query: cpuMs(rate.cpu.node, rate.cpu.wallSeconds, rate.result.requests), load_avg_1m: Number(loadavg()[0]!.toFixed(2)) }))}\n`);
 }
 
 /** /health/ready once no serial is open (or after `timeoutMs`, as it is then). */

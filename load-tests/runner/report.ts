@@ -4,9 +4,10 @@ export interface CpuShare {
   readonly hub: number;
   readonly node: number;
   readonly generator: number;
+  readonly wallSeconds: number;
 }
 
-const COLUMNS = ['phase', 'conns', 'requests', 'req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'errors', 'cpu hub', 'cpu node', 'cpu gen'] as const;
+const COLUMNS = ['phase', 'conns', 'requests', 'req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'errors', 'cpu hub', 'cpu node', 'cpu gen', 'hub ms/q', 'node ms/q'] as const;
 
 function cells(phase: PhaseResult, cpu: CpuShare): string[] {
   const ms = (v: number): string => v.toFixed(1);
@@ -25,10 +26,17 @@ function cells(phase: PhaseResult, cpu: CpuShare): string[] {
     core(cpu.hub),
     core(cpu.node),
     core(cpu.generator),
+    // CPU time per request: unlike the rate, it hardly depends on what else the machine runs.
+    perQuery(cpu.hub, cpu.wallSeconds, phase.requests),
+    perQuery(cpu.node, cpu.wallSeconds, phase.requests),
   ];
 }
 
-/** A plain-text table; CPU is each process's share of one core during the phase. */
+function perQuery(share: number, wallSeconds: number, requests: number): string {
+  return requests === 0 ? '-' : ((share * wallSeconds * 1000) / requests).toFixed(2);
+}
+
+/** A plain-text table; CPU is each process's share of one core during the phase, and its CPU ms per request. */
 export function formatTable(rows: readonly { phase: PhaseResult; cpu: CpuShare }[]): string {
   const table = [COLUMNS.slice(), ...rows.map((r) => cells(r.phase, r.cpu))];
   const widths = COLUMNS.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
