@@ -25,12 +25,13 @@ async function main(): Promise<void> {
   await app.listen({ host: config.host, port: config.port });
   const grpc = config.grpcPort === undefined ? undefined : new HubGrpcServer(app, { host: config.host, port: config.grpcPort, maxMessageBytes: config.bodyLimitBytes });
   const grpcPort = await grpc?.start();
-  // SIGTERM/SIGINT: gRPC stops taking calls and lets those in flight finish, then HTTP, then the ledger closes.
+  // SIGTERM/SIGINT: gRPC stops taking calls and lets those in flight finish, then HTTP, then the ledger
+  // closes; then the signal is raised again, so the process ends as terminated by it.
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {
       void (grpc?.stop() ?? Promise.resolve())
         .then(() => app.close())
-        .then(() => process.exit(0));
+        .finally(() => process.kill(process.pid, signal));
     });
   }
   const grpcNote = grpcPort === undefined ? '' : `, gRPC on port ${grpcPort}`;

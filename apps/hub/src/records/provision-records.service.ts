@@ -1,11 +1,9 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { join } from 'node:path';
 import type { EventStore } from '#ledger';
-import { SqliteProvisionStore, catchUp, follow, type ProvisionRecordStore } from '#projections';
+import { PROJECTIONS_FILE, SqliteProvisionStore, catchUp, follow, type ProvisionRecordStore } from '#projections';
 import { HubConfig } from '../config/hub-config.js';
 import { EVENT_STORE } from '../ledger/tokens.js';
-
-export const PROJECTIONS_FILE = 'projections.sqlite';
 
 /**
  * The provision records (情報提供等記録) projection (I8): a SQLite file beside the ledger, followed live
