@@ -6,7 +6,8 @@
  * Last line: one JSON object with the figures.
  *   npm run build && node --conditions=source --import tsx load-tests/runner/linkage.ts
  *     [--people 2000] [--connections 64] [--warmup 3] [--duration 15] [--rate 3000] [--rate-connections 128]
- *     [--rate-duration 15] [--plaintext] [--write-fixture file.json] [--hub-cpu-prof dir] [--node-cpu-prof dir]
+ *     [--rate-duration 15] [--plaintext] [--write-fixture file.json [--hold seconds]] [--hub-cpu-prof dir] [--node-cpu-prof dir]
+ * --hold: after writing the fixture, keep both processes up for that long (for k6) instead of driving the load.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
@@ -34,6 +35,7 @@ const { values } = parseArgs({
     'write-fixture': { type: 'string' },
     'hub-cpu-prof': { type: 'string' },
     'node-cpu-prof': { type: 'string' },
+    hold: { type: 'string' },
   },
 });
 
@@ -52,6 +54,7 @@ const RATE = positive('rate', 100_000);
 const RATE_CONNECTIONS = positive('rate-connections', 1024);
 const RATE_DURATION = positive('rate-duration', 600);
 const TIMEOUT = positive('timeout', 60);
+const HOLD = values.hold === undefined ? undefined : positive('hold', 3600);
 const REDIS_URL = values['redis-url']!;
 if (!/^redis:\/\/127\.0\.0\.1(:\d+)?(\/\d+)?$/.test(REDIS_URL)) throw new Error('--redis-url must be a redis:// URL on 127.0.0.1 (the load test stays on loopback)');
 const RUN = `ll-load-${process.pid}-${randomBytes(3).toString('hex')}`;
@@ -168,6 +171,7 @@ async function main(): Promise<void> {
     writeFileSync(values['write-fixture'], `${JSON.stringify(fixture, null, 2)}\n`, { mode: 0o600 });
     log(`fixture written to ${values['write-fixture']} (valid while this hub runs)`);
   }
+  if (HOLD !== undefined) return hold(hubUrl, HOLD);
   const bodies = queryBodies(fixture);
   const loadBefore = loadavg()[0]!;
 
@@ -193,6 +197,20 @@ async function main(): Promise<void> {
   process.stdout.write(`load average (1 min) before the load ${loadBefore.toFixed(2)}, after ${loadavg()[0]!.toFixed(2)}\n`);
   process.stdout.write(`total time ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
   process.stdout.write(`${JSON.stringify(summaryLine(max.result, rate.result, RATE, { people: PEOPLE, encrypted: !values.plaintext, hub_cpu_ms_per_query: cpuMs(rate.cpu.hub, rate.cpu.wallSeconds, rate.result.requests), node_cpu_ms_per_query: cpuMs(rate.cpu.node, rate.cpu.wallSeconds, rate.result.requests), load_avg_1m: Number(loadavg()[0]!.toFixed(2)) }))}\n`);
+}
+
+/** Keeps the hub and the node up for another load generator (k6 with the fixture file) for `seconds`, or until SIGINT. */
+async function hold(hubUrl: string, seconds: number): Promise<void> {
+  log(`holding the hub (${hubUrl}) and the agency node for ${seconds} s; Ctrl-C ends it`);
+  await new Promise<void>((done) => {
+    const timer = setTimeout(done, seconds * 1000);
+    process.once('SIGINT', () => {
+      clearTimeout(timer);
+      done();
+    });
+  });
+  const ready = await settledReadiness(hubUrl, 30_000);
+  process.stdout.write(`hub /health/ready (HTTP ${ready.status}): ${JSON.stringify(ready.body)}\n`);
 }
 
 /** /health/ready once no serial is open (or after `timeoutMs`, as it is then). */

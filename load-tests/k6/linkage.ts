@@ -1,0 +1,72 @@
+/**
+ * The linkage load test for k6 (DESIGN.md §7): POST /v1/queries at a constant arrival rate of 3,000/s,
+ * failing when p99 > 50 ms or any request is not an answered query.
+ *
+ *   # a fixture from the Node runner (hub and agency node running, codes prepared):
+ *   node --conditions=source --import tsx load-tests/runner/linkage.ts --write-fixture /tmp/linkage-fixture.json --hold 600
+ *   k6 run -e FIXTURE=/tmp/linkage-fixture.json load-tests/k6/linkage.ts
+ *   # or people prepared here through the API (agencies registered, Muroran's node serving with copies for LT-0000000 …):
+ *   k6 run -e HUB_URL=http://127.0.0.1:8080 -e NODE_URL=http://127.0.0.1:8091 -e PENSION_TOKEN=… [-e ANSWER_PUBLIC_KEY=…] load-tests/k6/linkage.ts
+ *
+ * Other variables: RATE (3000), DURATION (30s), PRE_VUS (200), MAX_VUS (1000), PEOPLE (200, API mode).
+ */
+import { check } from 'k6';
+import http from 'k6/http';
+import type { Options } from 'k6/options';
+import { prepareThroughApi, type LinkageFixture } from './setup.ts';
+
+const RATE = Number(__ENV['RATE'] ?? '3000');
+
+export const options: Options = {
+  scenarios: {
+    linkage: {
+      executor: 'constant-arrival-rate',
+      rate: RATE,
+      timeUnit: '1s',
+      duration: __ENV['DURATION'] ?? '30s',
+      preAllocatedVUs: Number(__ENV['PRE_VUS'] ?? '200'),
+      maxVUs: Number(__ENV['MAX_VUS'] ?? '1000'),
+    },
+  },
+  thresholds: {
+    'http_req_duration{scenario:linkage}': ['p(99)<50'],
+    'checks{scenario:linkage}': ['rate==1'],
+    // An arrival-rate test that cannot start its iterations did not run at the rate.
+    dropped_iterations: ['count==0'],
+  },
+  setupTimeout: '600s',
+};
+
+// open() works only in the init context: the fixture file is read once per VU here.
+const FIXTURE: LinkageFixture | undefined = __ENV['FIXTURE'] ? (JSON.parse(open(__ENV['FIXTURE'])) as LinkageFixture) : undefined;
+
+export function setup(): LinkageFixture {
+  if (FIXTURE !== undefined) return FIXTURE;
+  const hubUrl = __ENV['HUB_URL'];
+  const nodeUrl = __ENV['NODE_URL'];
+  const pensionToken = __ENV['PENSION_TOKEN'];
+  if (!hubUrl || !nodeUrl || !pensionToken) {
+    throw new Error('set FIXTURE (a file written by the Node runner with --write-fixture), or HUB_URL, NODE_URL and PENSION_TOKEN (agencies registered, the node serving)');
+  }
+  const prepared = prepareThroughApi({ hubUrl, nodeUrl, pensionToken, people: Number(__ENV['PEOPLE'] ?? '200') });
+  // In this mode answers travel in plaintext unless the requester's X25519 public key is given.
+  return __ENV['ANSWER_PUBLIC_KEY'] ? { ...prepared, answerPublicKey: __ENV['ANSWER_PUBLIC_KEY'] } : prepared;
+}
+
+export default function (fixture: LinkageFixture): void {
+  const code = fixture.codes[Math.floor(Math.random() * fixture.codes.length)]!;
+  const body = {
+    providerAgencyId: fixture.providerAgencyId,
+    procedureCode: fixture.procedureCode,
+    itemCodes: fixture.itemCodes,
+    code,
+    ...(fixture.answerPublicKey === undefined ? {} : { answerPublicKey: fixture.answerPublicKey }),
+  };
+  const res = http.post(`${fixture.hubUrl}/v1/queries`, JSON.stringify(body), {
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${fixture.requesterToken}` },
+  });
+  check(res, {
+    'status 200': (r) => r.status === 200,
+    'outcome answered': (r) => typeof r.body === 'string' && r.body.includes('"outcome":"answered"'),
+  });
+}
