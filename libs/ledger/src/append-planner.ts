@@ -89,6 +89,7 @@ export class AppendPlanner {
     // Texts shared by every event of the batch, written once (ISO times need no JSON escaping).
     const recordedAtText = `,"recordedAt":"${recordedAt}","schemaVersion":`;
     let day: string | undefined;
+    let firstAllocated: SerialNumber | undefined;
     let position = head;
 
     for (const request of requests) {
@@ -104,11 +105,14 @@ export class AppendPlanner {
           }
         }
         const streamId = request.streamId;
-        const current = revisions.has(streamId) ? revisions.get(streamId) : index.streamRevision(streamId);
+        const planned = revisions.get(streamId);
+        const current = planned !== undefined ? planned : index.streamRevision(streamId);
         checkExpected(request, current);
         let serialWasOpen = false;
         if ('continue' in request.serial) {
-          const state = serials.get(request.serial.continue) ?? index.serialState(request.serial.continue);
+          const continued = request.serial.continue;
+          // A serial this batch allocated and is not in `serials` was ended by the append that opened it.
+          const state = serials.get(continued) ?? (this.allocatedInBatch(continued, firstAllocated) ? 'closed' : index.serialState(continued));
           if (state !== 'open') throw new SerialNotOpenError(request.serial.continue, state ?? 'unknown');
           serialWasOpen = true;
         }
@@ -131,6 +135,7 @@ export class AppendPlanner {
         else {
           day ??= japanDay(new Date(nowMs));
           serial = this.allocate(day, index);
+          firstAllocated ??= serial;
         }
         // Names (stream, type) match NAME and serials are digits: none needs JSON escaping.
         const serialAndStream = `,"serial":${JSON.stringify(serial)},"streamId":"${streamId}","streamRevision":`;
@@ -178,8 +183,11 @@ export class AppendPlanner {
         }
         revisions.set(streamId, revision);
         if (terminal !== undefined) {
-          serials.set(serial, 'closed');
-          if (serialWasOpen) batch.closedSerials.push(serial);
+          // Allocated and ended at once: `allocatedInBatch` answers for it, no entry needed.
+          if (serialWasOpen) {
+            serials.set(serial, 'closed');
+            batch.closedSerials.push(serial);
+          }
         } else {
           serials.set(serial, 'open');
           if (!serialWasOpen) batch.openedSerials.push({ serial, firstPosition });
@@ -204,6 +212,12 @@ export class AppendPlanner {
       }
     }
     return batch;
+  }
+
+  /** Whether this batch allocated `serial`: serials it allocates run from `first` to the last allocated, in order. */
+  private allocatedInBatch(serial: string, first: SerialNumber | undefined): boolean {
+    if (first === undefined || serial < first || serial.length !== 20 || !serial.startsWith(this.serialPrefix)) return false;
+    return Number(serial.slice(10)) <= this.lastSequence;
   }
 
   private allocate(day: string, index: LedgerIndex): SerialNumber {

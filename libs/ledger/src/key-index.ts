@@ -37,7 +37,8 @@ class PositionTable {
 
   constructor(expected: number) {
     let capacity = 1024;
-    while (capacity < 2 * expected) capacity *= 2;
+    // At most half full with a quarter to spare, so that a table filled to `expected` never grows.
+    while (capacity < 2.5 * expected) capacity *= 2;
     this.hashes = new Float64Array(capacity);
     this.positions = new Float64Array(capacity).fill(-1);
     this.mask = capacity - 1;
@@ -52,10 +53,10 @@ class PositionTable {
     this.size += 1;
   }
 
-  /** The first position stored under `hash` that `confirm` accepts. */
-  find(hash: number, confirm: (position: number) => boolean): number | undefined {
+  /** The first position stored under `hash` that `confirm(position, text)` accepts. */
+  find(hash: number, confirm: (position: number, text: string) => boolean, text: string): number | undefined {
     for (let i = hash & this.mask; this.positions[i] !== -1; i = (i + 1) & this.mask) {
-      if (this.hashes[i] === hash && confirm(this.positions[i]!)) return this.positions[i];
+      if (this.hashes[i] === hash && confirm(this.positions[i]!, text)) return this.positions[i];
     }
     return undefined;
   }
@@ -147,11 +148,14 @@ export class DeferredKeyIndex {
     }
   }
 
+  // Made once: a closure per look-up would cost an allocation on the hot path.
+  private readonly confirmKey = (position: number, key: string): boolean => this.keyAt(position, key);
+  private readonly confirmClaim = (position: number, claim: string): boolean => this.claimAt(position, claim);
+
   /** Position of the first event of the append that used this key. */
   keyPosition(key: string): number | undefined {
     const hash = keyHash(key);
-    const confirm = (position: number) => this.keyAt(position, key);
-    const recent = this.recentKeys.find(hash, confirm) ?? this.flushingKeys?.find(hash, confirm);
+    const recent = this.recentKeys.find(hash, this.confirmKey, key) ?? this.flushingKeys?.find(hash, this.confirmKey, key);
     if (recent !== undefined) return recent;
     if (!this.keyFilter.mayContain(hash) || this.stmt.key.get(hash) === undefined) return undefined;
     for (const position of this.stmt.key.all(hash) as number[]) if (this.keyAt(position, key)) return position;
@@ -160,8 +164,7 @@ export class DeferredKeyIndex {
 
   claimHeld(claim: string): boolean {
     const hash = keyHash(claim);
-    const confirm = (position: number) => this.claimAt(position, claim);
-    if (this.recentClaims.find(hash, confirm) !== undefined || this.flushingClaims?.find(hash, confirm) !== undefined) return true;
+    if (this.recentClaims.find(hash, this.confirmClaim, claim) !== undefined || this.flushingClaims?.find(hash, this.confirmClaim, claim) !== undefined) return true;
     if (!this.claimFilter.mayContain(hash) || this.stmt.claim.get(hash) === undefined) return false;
     for (const position of this.stmt.claim.all(hash) as number[]) if (this.claimAt(position, claim)) return true;
     return false;
@@ -264,7 +267,7 @@ function keep(table: PositionTable, wanted: (position: number) => boolean, expec
  * flush) and the rest (kept in memory), with the first kept position.
  */
 function split(recent: PositionTable, stillMoving: PositionTable | undefined, durableHead: number) {
-  const kept = new PositionTable(Math.max(1024, recent.size / 4));
+  const kept = new PositionTable(recent.size);
   const moving = new PositionTable(recent.size + (stillMoving?.size ?? 0));
   let firstKept = Infinity;
   recent.forEach((hash, position) => {

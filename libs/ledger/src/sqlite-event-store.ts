@@ -262,9 +262,11 @@ export class SqliteEventStore extends BatchedEventStore {
     if (n === 0) return plan.outcomes;
     const flight = new InFlight(this.plannedHead, n, requests, plan);
     // New streams join the filter at once, so that a later batch looks for them among the pending ones.
-    flight.forEachAppended((request, result) => {
-      if (result.nextExpectedRevision === result.lastPosition - result.firstPosition) this.streams.add(keyHash(request.streamId));
-    });
+    for (let i = 0; i < requests.length; i++) {
+      const result = plan.outcomes[i]!;
+      if (result instanceof Error || result.status !== 'appended') continue;
+      if (result.nextExpectedRevision === result.lastPosition - result.firstPosition) this.streams.add(keyHash(requests[i]!.streamId));
+    }
     // Rows for the writer thread as two strings: "stream\nenvelope\n" per event, and the 20-digit serials.
     let text = '';
     let serials = '';

@@ -30,7 +30,12 @@ const db = new Database(workerData.path);
 db.pragma('journal_mode = WAL');
 db.pragma('synchronous = ' + workerData.synchronous);
 db.pragma('busy_timeout = 5000');
-const insertEvent = db.prepare('INSERT INTO events (position, stream_id, stream_revision, serial, envelope) VALUES (?, ?, ?, ?, ?)');
+const INSERT_EVENTS = 'INSERT INTO events (position, stream_id, stream_revision, serial, envelope) VALUES ';
+const insertEvent = db.prepare(INSERT_EVENTS + '(?, ?, ?, ?, ?)');
+// Rows go in 32 at a time: one statement step per 32 rows instead of per row.
+const CHUNK = 32;
+const insertChunk = db.prepare(INSERT_EVENTS + Array(CHUNK).fill('(?, ?, ?, ?, ?)').join(', '));
+const chunkParams = new Array(5 * CHUNK);
 const openSerial = db.prepare('INSERT INTO open_serials (serial, first_position) VALUES (?, ?)');
 const closeSerial = db.prepare('DELETE FROM open_serials WHERE serial = ?');
 const statements = new Map();
@@ -59,7 +64,20 @@ function writeKeys(k) {
 function writeBatch(b) {
   const r = b.rows;
   const parts = r.text.split('\n');
-  for (let i = 0; i < r.revisions.length; i++) {
+  const n = r.revisions.length;
+  let i = 0;
+  for (; i + CHUNK <= n; i += CHUNK) {
+    for (let j = 0, k = 0; j < CHUNK; j++) {
+      const row = i + j;
+      chunkParams[k++] = r.firstPosition + row;
+      chunkParams[k++] = parts[2 * row];
+      chunkParams[k++] = r.revisions[row];
+      chunkParams[k++] = r.serials.slice(20 * row, 20 * row + 20);
+      chunkParams[k++] = parts[2 * row + 1];
+    }
+    insertChunk.run(chunkParams);
+  }
+  for (; i < n; i++) {
     insertEvent.run(r.firstPosition + i, parts[2 * i], r.revisions[i], r.serials.slice(20 * i, 20 * i + 20), parts[2 * i + 1]);
   }
   for (const o of b.opened) openSerial.run(o[0], o[1]);
