@@ -6,15 +6,20 @@ export const ENTRIES_PAGE_LIMIT = 10_000;
 export interface InclusionProofAnswer {
   readonly size: number;
   readonly rootHex: string;
-  readonly proofs: readonly { readonly position: number; readonly serial: string; readonly envelope: string; readonly leafHex: string; readonly proof: readonly string[] }[];
+  readonly proofs: readonly { readonly position: number; readonly serial: string; readonly envelope?: string; readonly leafHex: string; readonly proof: readonly string[] }[];
 }
 
-/** The hub's audit endpoints, read over HTTP. Only public, signed or verifiable data comes through here. */
+/**
+ * The hub's audit endpoints, read over HTTP. Raw entries (and the envelopes in inclusion proofs) are the
+ * auditor's to read: the client sends the auditor's bearer token when it has one.
+ */
 export class HubClient {
   private readonly base: string;
+  private readonly token: string | undefined;
 
-  constructor(url: string) {
+  constructor(url: string, token?: string) {
     this.base = url.replace(/\/+$/, '');
+    this.token = token;
   }
 
   async head(): Promise<number> {
@@ -44,7 +49,7 @@ export class HubClient {
   private async text(path: string): Promise<string> {
     let res: Response;
     try {
-      res = await fetch(`${this.base}${path}`);
+      res = await fetch(`${this.base}${path}`, this.token === undefined ? {} : { headers: { authorization: `Bearer ${this.token}` } });
     } catch (error) {
       throw new AuditorError('HUB_UNREACHABLE', `cannot reach the hub at ${this.base}: ${(error as Error).message}`);
     }
@@ -59,6 +64,8 @@ export class HubClient {
       } catch {
         // not problem+json: keep the raw body
       }
+      const refused = res.status === 401 || res.status === 403;
+      if (refused) throw new AuditorError('HUB_REFUSED', `GET ${path} answered ${res.status}${code ? ` ${code}` : ''}: ${detail} (pass --token-file with the hub's keys/auditor.token.json)`);
       throw new AuditorError(code === 'SERIAL_UNKNOWN' ? 'SERIAL_UNKNOWN' : 'HUB_UNREACHABLE', `GET ${path} answered ${res.status}${code ? ` ${code}` : ''}: ${detail}`);
     }
     return body;

@@ -17,11 +17,23 @@ const EXIT_ERROR = 2;
 interface SourceOptions {
   readonly db?: string;
   readonly hub?: string;
+  readonly tokenFile?: string;
 }
 
 function sourceOf(o: SourceOptions): LogSource {
   if ((o.db === undefined) === (o.hub === undefined)) throw new AuditorError('SOURCE_UNREADABLE', 'give exactly one of --db <ledger.sqlite> or --hub <url>');
-  return o.db !== undefined ? { kind: 'db', path: o.db } : { kind: 'hub', url: o.hub! };
+  if (o.db !== undefined) return { kind: 'db', path: o.db };
+  return { kind: 'hub', url: o.hub!, ...(o.tokenFile === undefined ? {} : { token: tokenFrom(o.tokenFile) }) };
+}
+
+/** The bearer token in a file: the hub's keys/auditor.token.json, or a file holding just the token. */
+function tokenFrom(path: string): string {
+  if (!existsSync(path)) throw new AuditorError('SOURCE_UNREADABLE', `no token file at ${path}`);
+  const text = readFileSync(path, 'utf8').trim();
+  if (!text.startsWith('{')) return text;
+  const token = (JSON.parse(text) as { token?: unknown }).token;
+  if (typeof token !== 'string') throw new AuditorError('SOURCE_UNREADABLE', `${path} holds no "token"`);
+  return token;
 }
 
 /** A value given inline, or the contents of the file it names. */
@@ -137,7 +149,9 @@ export function auditorProgram(): Command {
     .description("The linkage ledger's auditor: verifies the log from its raw events, proves and checks inclusion, replays projections.")
     .showHelpAfterError();
   const source = (c: Command) =>
-    c.addOption(new Option('--db <ledger.sqlite>', 'read the log from a ledger file (read-only)').conflicts('hub')).addOption(new Option('--hub <url>', "read the log from a hub's audit endpoints"));
+    c.addOption(new Option('--db <ledger.sqlite>', 'read the log from a ledger file (read-only)').conflicts('hub'))
+      .addOption(new Option('--hub <url>', "read the log from a hub's audit endpoints"))
+      .addOption(new Option('--token-file <file>', "with --hub: the auditor's token (the hub's keys/auditor.token.json), or a citizen's or agency's for prove").conflicts('db'));
   source(program.command('verify'))
     .description('recompute every leaf and checkpoint root, check signatures, consistency, positions, revisions and serials (I1, I2, I3)')
     .requiredOption('--verifier-key <text|file>', "the hub's verifier key (GET /v1/audit/verifier-key), or a file holding it")

@@ -130,12 +130,12 @@ describe('audit proofs and entries', () => {
 
   it('serves inclusion proofs by position and by serial that verify against the signed root', async () => {
     const { h, serials, size, root } = await hubWithCheckpoint();
-    const byPosition = (await h.get(`/v1/audit/proofs/inclusion?position=1&size=${size}`)).json<{ size: number; rootHex: string; proofs: { position: number; envelope: string; leafHex: string; proof: string[] }[] }>();
+    const byPosition = (await h.get(`/v1/audit/proofs/inclusion?position=1&size=${size}`, h.auditor)).json<{ size: number; rootHex: string; proofs: { position: number; envelope: string; leafHex: string; proof: string[] }[] }>();
     expect(byPosition.rootHex).toBe(toHex(root));
     const p = byPosition.proofs[0]!;
     expect(p.leafHex).toBe(toHex(leafHash(p.envelope)));
     verifyInclusion(1, size, leafHash(p.envelope), p.proof.map((x) => hashFromHex(x)), root);
-    const bySerial = (await h.get(`/v1/audit/proofs/inclusion?serial=${serials[0]}&size=${size}`)).json<typeof byPosition>();
+    const bySerial = (await h.get(`/v1/audit/proofs/inclusion?serial=${serials[0]}&size=${size}`, h.auditor)).json<typeof byPosition>();
     expect(bySerial.proofs.length).toBeGreaterThan(0);
     for (const q of bySerial.proofs) {
       expect(JSON.parse(q.envelope)).toMatchObject({ serial: serials[0], position: q.position });
@@ -160,20 +160,20 @@ describe('audit proofs and entries', () => {
     expectProblem(await h.get('/v1/audit/proofs/consistency?from=1&to=100000'), 404, 'TREE_SIZE_NOT_REACHED');
     expectProblem(await h.get('/v1/audit/checkpoints/99999'), 404, 'CHECKPOINT_NOT_FOUND');
     expectProblem(await h.get('/v1/audit/proofs/inclusion?serial=123'), 400, 'VALIDATION_FAILED');
-    expectProblem(await h.get('/v1/audit/entries?limit=0'), 400, 'VALIDATION_FAILED');
+    expectProblem(await h.get('/v1/audit/entries?limit=0', h.auditor), 400, 'VALIDATION_FAILED');
   });
 
   it('lists the raw entries, which the auditor verifies and proves over HTTP', async () => {
     const { h, serials, key } = await hubWithCheckpoint();
-    const page = (await h.get('/v1/audit/entries?from=0&limit=3')).json<{ head: number; entries: string[] }>();
+    const page = (await h.get('/v1/audit/entries?from=0&limit=3', h.auditor)).json<{ head: number; entries: string[] }>();
     expect(page.head).toBe(await h.head());
     expect(page.entries.map((t) => JSON.parse(t).position)).toEqual([0, 1, 2]);
     await h.app.listen({ host: '127.0.0.1', port: 0 });
     const url = await h.app.getUrl();
-    const report = await verifyLog({ source: { kind: 'hub', url }, verifierKey: key, threads: 1 });
+    const report = await verifyLog({ source: { kind: 'hub', url, token: h.auditor['authorization']!.slice(7) }, verifierKey: key, threads: 1 });
     expect(report).toMatchObject({ ok: true, events: page.head });
     expect(report.checkpoints.verified).toBeGreaterThanOrEqual(2);
-    const bundle = await proveSerial({ kind: 'hub', url }, serials[1]!);
+    const bundle = await proveSerial({ kind: 'hub', url, token: h.auditor['authorization']!.slice(7) }, serials[1]!);
     const checked = verifyProofBundle(JSON.parse(JSON.stringify(bundle)), key);
     expect(checked.serial).toBe(serials[1]);
     expect(checked.events.length).toBeGreaterThan(0);

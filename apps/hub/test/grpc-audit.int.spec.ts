@@ -89,7 +89,7 @@ describe('Audit over gRPC', () => {
     const { h, serials } = await hubWithCheckpoints();
     const { response: cp } = await h.audit.call<Checkpoint>('GetCheckpoint', {});
     const size = Number(cp.size);
-    const { response: bySerial } = await h.audit.call<InclusionProofs>('GetInclusionProof', { serial: serials[0] });
+    const { response: bySerial } = await h.audit.call<InclusionProofs>('GetInclusionProof', { serial: serials[0] }, h.hub.auditor);
     expect(Number(bySerial.size)).toBe(size);
     expect(bySerial.root.equals(cp.root)).toBe(true);
     expect(bySerial.proofs.length).toBeGreaterThan(0);
@@ -98,7 +98,7 @@ describe('Audit over gRPC', () => {
       expect(toHex(hash(p.leafHash))).toBe(toHex(leafHash(p.envelope)));
       verifyInclusion(Number(p.position), size, leafHash(p.envelope), p.proof.map(hash), hash(cp.root));
     }
-    const { response: byPosition } = await h.audit.call<InclusionProofs>('GetInclusionProof', { position: '1', size: String(size) });
+    const { response: byPosition } = await h.audit.call<InclusionProofs>('GetInclusionProof', { position: '1', size: String(size) }, h.hub.auditor);
     const p = byPosition.proofs[0]!;
     verifyInclusion(1, size, leafHash(p.envelope), p.proof.map(hash), hash(cp.root));
     // A proof is bound to its leaf: one changed byte of the envelope does not verify.
@@ -135,14 +135,14 @@ describe('Audit over gRPC', () => {
 
   it('lists the raw entries as HTTP does, and validates the page size', async () => {
     const { h } = await hubWithCheckpoints();
-    const { response } = await h.audit.call<{ from: string; head: string; entries: string[] }>('ListEntries', { from: '1', limit: 3 });
-    const http = (await h.hub.get('/v1/audit/entries?from=1&limit=3')).json<{ from: number; head: number; entries: string[] }>();
+    const { response } = await h.audit.call<{ from: string; head: string; entries: string[] }>('ListEntries', { from: '1', limit: 3 }, h.hub.auditor);
+    const http = (await h.hub.get('/v1/audit/entries?from=1&limit=3', h.hub.auditor)).json<{ from: number; head: number; entries: string[] }>();
     expect({ from: Number(response.from), head: Number(response.head), entries: response.entries }).toEqual(http);
     expect(response.entries.map((t) => JSON.parse(t).position)).toEqual([1, 2, 3]);
-    const all = await h.audit.call<{ from: string; entries: string[] }>('ListEntries', {});
+    const all = await h.audit.call<{ from: string; entries: string[] }>('ListEntries', {}, h.hub.auditor);
     expect(all.response.from).toBe('0');
     expect(all.response.entries).toHaveLength(Number(response.head));
-    const bad = await expectGrpcProblem(h.audit.call('ListEntries', { limit: 10_001 }), status.INVALID_ARGUMENT, 'VALIDATION_FAILED');
+    const bad = await expectGrpcProblem(h.audit.call('ListEntries', { limit: 10_001 }, h.hub.auditor), status.INVALID_ARGUMENT, 'VALIDATION_FAILED');
     expect(bad.problem['errors']).toEqual([{ field: 'limit', message: 'must be an integer from 1 to 10000' }]);
   });
 });

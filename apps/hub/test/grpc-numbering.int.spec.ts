@@ -34,7 +34,7 @@ describe('Numbering over gRPC', () => {
     expect(response.individualNumber).toMatch(/^\d{12}$/);
     expect(metadata.get('x-correlation-id')).toEqual(['grpc-issue-1']);
     expect(metadata.get('idempotent-replayed')).toEqual([]);
-    const page = (await g.hub.get('/v1/events?from=0&limit=100')).json<{ events: { serial: string; type: string; metadata: Record<string, unknown> }[] }>();
+    const page = (await g.hub.get('/v1/events?from=0&limit=100', g.hub.auditor)).json<{ events: { serial: string; type: string; metadata: Record<string, unknown> }[] }>();
     const event = page.events.find((e) => e.serial === response.serial);
     expect(event).toMatchObject({ type: 'IndividualNumberIssued', metadata: { actor: `municipality:${MURORAN}`, correlationId: 'grpc-issue-1' } });
     // The resident is numbered for HTTP as well: a second issuance over HTTP is refused.

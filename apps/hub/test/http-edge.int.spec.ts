@@ -103,20 +103,27 @@ describe('the HTTP edge', () => {
       for (let i = 0; i < 3; i++) await hub.post(ISSUE, { residentRecordCode: nextResidentRecordCode(), municipalityCode: MURORAN });
       const head = await hub.head();
       const all = await hub.store.readAll();
-      const page1 = await hub.get('/v1/events?from=0&limit=2');
+      const page1 = await hub.get('/v1/events?from=0&limit=2', hub.auditor);
       expect(page1.statusCode).toBe(200);
       expect(page1.json()).toEqual({ events: JSON.parse(JSON.stringify(all.slice(0, 2))), nextPosition: 2, head });
       const page2 = page1.json<{ nextPosition: number }>();
-      const rest = (await hub.get(`/v1/events?from=${page2.nextPosition}&limit=1000`)).json<{ events: { position: number }[]; nextPosition: number }>();
+      const rest = (await hub.get(`/v1/events?from=${page2.nextPosition}&limit=1000`, hub.auditor)).json<{ events: { position: number }[]; nextPosition: number }>();
       expect(rest.events.map((e) => e.position)).toEqual(all.slice(2).map((e) => e.position));
       expect(rest.nextPosition).toBe(head);
-      expect((await hub.get(`/v1/events?from=${head + 10}`)).json()).toEqual({ events: [], nextPosition: head + 10, head });
-      expect((await hub.get('/v1/events')).json<{ events: unknown[] }>().events).toHaveLength(Math.min(head, 100));
+      expect((await hub.get(`/v1/events?from=${head + 10}`, hub.auditor)).json()).toEqual({ events: [], nextPosition: head + 10, head });
+      expect((await hub.get('/v1/events', hub.auditor)).json<{ events: unknown[] }>().events).toHaveLength(Math.min(head, 100));
+    });
+
+    it('answers the raw log to the auditor only: envelopes hold subject ids and agency codes', async () => {
+      expectProblem(await hub.get('/v1/events'), 401, 'UNAUTHENTICATED');
+      expectProblem(await hub.get('/v1/events', { authorization: 'Bearer not-the-auditor-token-0000000' }), 403, 'FORBIDDEN');
+      expectProblem(await hub.get('/v1/audit/entries'), 401, 'UNAUTHENTICATED');
+      expect((await hub.get('/v1/audit/entries', hub.auditor)).statusCode).toBe(200);
     });
 
     it('refuses a bad position or limit with 400 naming the parameter', async () => {
       for (const [query, field] of [['limit=0', 'limit'], ['limit=1001', 'limit'], ['from=-1', 'from'], ['from=abc', 'from'], ['bogus=1', 'bogus']] as const) {
-        const problem = expectProblem(await hub.get(`/v1/events?${query}`), 400, 'VALIDATION_FAILED');
+        const problem = expectProblem(await hub.get(`/v1/events?${query}`, hub.auditor), 400, 'VALIDATION_FAILED');
         expect(problem['errors']).toEqual([expect.objectContaining({ field })]);
       }
     });

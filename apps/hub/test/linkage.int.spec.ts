@@ -290,6 +290,31 @@ describe('provision records (情報提供等記録)', () => {
   });
 });
 
+describe('inclusion proofs of a query: hashes for anyone, the envelopes for its parties and the auditor', () => {
+  it('gives Aoyama-san and both agencies the events of their query, and nobody else', async () => {
+    const res = await query(pension, { code: codeA });
+    const serial = res.json<{ serial: string }>().serial;
+    // The tree follows the log off the append path: wait until it covers the query.
+    const size = await hub.head();
+    for (let i = 0; i < 200 && (await hub.get(`/v1/audit/proofs/inclusion?serial=${serial}&size=${size}`)).statusCode !== 200; i++) await new Promise((r) => setTimeout(r, 25));
+    const proofs = async (headers: Record<string, string> = {}) =>
+      (await hub.get(`/v1/audit/proofs/inclusion?serial=${serial}&size=${size}`, headers)).json<{ proofs: { envelope?: string; leafHex: string }[] }>().proofs;
+    const anonymous = await proofs();
+    expect(anonymous).toHaveLength(4);
+    expect(anonymous.every((p) => p.envelope === undefined && /^[0-9a-f]{64}$/.test(p.leafHex))).toBe(true);
+    for (const token of [aoyama.citizenSecret, pension.token, muroran.token]) {
+      expect((await proofs(bearer(token))).every((p) => typeof p.envelope === 'string')).toBe(true);
+    }
+    expect((await proofs(hub.auditor)).every((p) => typeof p.envelope === 'string')).toBe(true);
+    const stranger = await issuePerson(hub);
+    expect((await proofs(bearer(stranger.citizenSecret))).every((p) => p.envelope === undefined)).toBe(true);
+    const outsider = await registerAgency(hub, 'sapporo-city', 'municipality', 'http://127.0.0.1:9');
+    expect((await proofs(bearer(outsider.token))).every((p) => p.envelope === undefined)).toBe(true);
+    // A token the hub does not know (here, the revoked agency's) is refused rather than treated as anonymous.
+    expectProblem(await hub.get(`/v1/audit/proofs/inclusion?serial=${serial}&size=${size}`, bearer(jasso.token)), 401, 'UNAUTHENTICATED');
+  });
+});
+
 describe('I4: no My Number or resident record code in linkage events, the store file or Redis', () => {
   it('finds none in any linkage event, in the raw SQLite files, or in the mapper\'s Redis keys', async () => {
     const events = await hub.store.readAll({ fromPosition: 0, maxCount: 100_000 });

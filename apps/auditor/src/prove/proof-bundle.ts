@@ -26,11 +26,12 @@ export interface ProofBundle {
  * first checkpoint that covers every event of the serial.
  */
 export async function proveSerial(source: LogSource, serial: string, size?: number): Promise<ProofBundle> {
-  return source.kind === 'db' ? proveFromFile(source.path, serial, size) : proveFromHub(source.url, serial, size);
+  return source.kind === 'db' ? proveFromFile(source.path, serial, size) : proveFromHub(source.url, source.token, serial, size);
 }
 
-async function proveFromHub(url: string, serial: string, size?: number): Promise<ProofBundle> {
-  const hub = new HubClient(url);
+/** Over HTTP the hub gives the envelopes to the auditor and to the parties of the serial: `token` is one of theirs. */
+async function proveFromHub(url: string, token: string | undefined, serial: string, size?: number): Promise<ProofBundle> {
+  const hub = new HubClient(url, token);
   const note = await hub.checkpointNote(size);
   const checkpointSize = Number(note.split('\n')[1]);
   const answer = await hub.serialProofs(serial, checkpointSize);
@@ -40,7 +41,12 @@ async function proveFromHub(url: string, serial: string, size?: number): Promise
     checkpoint: note,
     size: answer.size,
     rootHex: answer.rootHex,
-    events: answer.proofs.map((p) => ({ position: p.position, envelope: p.envelope, leafHex: p.leafHex, proof: p.proof })),
+    events: answer.proofs.map((p) => {
+      if (p.envelope === undefined) {
+        throw new AuditorError('HUB_REFUSED', `the hub gave no envelope for serial ${serial}: pass --token-file with the auditor's token, or the token of the citizen or an agency the serial is about`);
+      }
+      return { position: p.position, envelope: p.envelope, leafHex: p.leafHex, proof: p.proof };
+    }),
   };
 }
 

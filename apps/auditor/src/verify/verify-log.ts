@@ -30,7 +30,8 @@ import { AuditorError } from '../errors.js';
 
 export { AuditorError };
 
-export type LogSource = { readonly kind: 'db'; readonly path: string } | { readonly kind: 'hub'; readonly url: string };
+/** Where the log is read from: a ledger file, or a hub's audit endpoints with the auditor's token. */
+export type LogSource = { readonly kind: 'db'; readonly path: string } | { readonly kind: 'hub'; readonly url: string; readonly token?: string };
 
 export interface VerifyOptions {
   readonly source: LogSource;
@@ -117,7 +118,7 @@ export async function verifyLog(options: VerifyOptions): Promise<VerifyReport> {
     requests = rangeRequests(total);
   } else {
     label = source.url;
-    const hub = new HubClient(source.url);
+    const hub = new HubClient(source.url, source.token);
     total = await hub.head();
     workers = new ChunkWorkers(threads);
     requests = hubRequests(hub, total);

@@ -1,5 +1,5 @@
-import { Controller, Get, Param, Query, Res } from '@nestjs/common';
-import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Controller, Get, Param, Query, Req, Res } from '@nestjs/common';
+import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { leafHash, toHex } from '#audit-log';
 import type { CheckpointRecord } from '#ledger';
@@ -8,6 +8,8 @@ import { HubProblem } from '../http/hub-problem.js';
 import { ConsistencyQuery, EntriesQuery, FormatQuery, InclusionQuery } from './audit.dto.js';
 import { CheckpointSigner } from './checkpoint-signer.service.js';
 import { TreeFollower } from './tree-follower.service.js';
+import { Authenticator, type Credentialed } from '../linkage/authenticator.js';
+import { ProvisionRecords } from '../records/provision-records.service.js';
 
 const TEXT = 'text/plain; charset=utf-8';
 
@@ -17,8 +19,9 @@ function checkpointJson(origin: string, c: CheckpointRecord) {
 
 /**
  * Auditors' and citizens' view of the tamper evidence (I3): signed checkpoints, the verifier key,
- * inclusion and consistency proofs, and the raw entries they are computed from. Everything here is
- * public or signed; auditor authentication arrives with agency authentication.
+ * inclusion and consistency proofs (public: hashes only), and the raw entries they are computed from.
+ * Raw envelopes hold subject ids and agency codes, so they go to the auditor only, and, in an inclusion
+ * proof of a query, to the parties of that query: the person it was about and the two agencies.
  */
 @ApiTags('audit')
 @Controller('v1/audit')
@@ -26,6 +29,8 @@ export class AuditController {
   constructor(
     private readonly follower: TreeFollower,
     private readonly signer: CheckpointSigner,
+    private readonly auth: Authenticator,
+    private readonly records: ProvisionRecords,
   ) {}
 
   @Get('checkpoint')
@@ -57,9 +62,10 @@ export class AuditController {
 
   @Get('proofs/inclusion')
   @ApiOperation({ summary: 'Inclusion proof of one event (position) or of every event of a serial, against a tree size (default: the latest checkpoint).' })
-  @ApiOkResponse({ description: '{ size, rootHex, proofs: [{ position, serial, envelope, leafHex, proof[] }] }' })
-  @ApiProblems('VALIDATION_FAILED', 'INTERNAL')
-  inclusion(@Query() q: InclusionQuery): unknown {
+  @ApiOkResponse({ description: '{ size, rootHex, proofs: [{ position, serial, envelope?, leafHex, proof[] }] }; envelope only for the auditor and for the parties of a query serial (the citizen, the two agencies)' })
+  @ApiBearerAuth()
+  @ApiProblems('VALIDATION_FAILED', 'UNAUTHENTICATED', 'INTERNAL')
+  async inclusion(@Query() q: InclusionQuery, @Req() request: Credentialed): Promise<unknown> {
     if ((q.position === undefined) === (q.serial === undefined)) throw new HubProblem('SIZE_OUT_OF_RANGE', 'give exactly one of position or serial');
     const tree = this.follower.projection;
     const size = q.size ?? tree.latestCheckpoint()?.size ?? tree.size;
@@ -73,13 +79,15 @@ export class AuditController {
     if (last >= size || events.length === 0) {
       throw new HubProblem('SIZE_OUT_OF_RANGE', `position ${last} is not in a tree of size ${size}; ask for a size above ${last}`, { position: last, size });
     }
+    const serials = new Set(events.map((e) => (JSON.parse(e.envelope) as { serial: string }).serial));
+    const showEnvelopes = serials.size === 1 && (await this.mayRead(request, [...serials][0]!));
     return {
       size,
       rootHex: toHex(tree.root(size)),
       proofs: events.map((e) => ({
         position: e.position,
         serial: (JSON.parse(e.envelope) as { serial: string }).serial,
-        envelope: e.envelope,
+        ...(showEnvelopes ? { envelope: e.envelope } : {}),
         leafHex: toHex(leafHash(e.envelope)),
         proof: tree.inclusionProof(e.position, size).map(toHex),
       })),
@@ -100,13 +108,38 @@ export class AuditController {
   @Get('entries')
   @ApiOperation({ summary: 'Raw stored envelope texts from a position: exactly the Merkle leaf inputs.' })
   @ApiOkResponse({ description: '{ from, head, entries: string[] }' })
-  @ApiProblems('VALIDATION_FAILED', 'INTERNAL')
-  async entries(@Query() q: EntriesQuery): Promise<unknown> {
+  @ApiBearerAuth()
+  @ApiProblems('VALIDATION_FAILED', 'UNAUTHENTICATED', 'FORBIDDEN', 'INTERNAL')
+  async entries(@Query() q: EntriesQuery, @Req() request: Credentialed): Promise<unknown> {
+    this.auth.auditor(request);
     const tree = this.follower.projection;
     // Head first: only durable events are listed.
     const head = tree.logHead();
     const entries = q.from >= head ? [] : tree.envelopes(q.from, Math.min(q.limit, head - q.from));
     return { from: q.from, head, entries };
+  }
+
+  /** The auditor reads any serial's envelopes; a citizen or an agency those of a query they were party to. */
+  private async mayRead(request: Credentialed, serial: string): Promise<boolean> {
+    const principal = await this.auth.principal(request);
+    switch (principal.kind) {
+      case 'anonymous':
+        return false;
+      case 'auditor':
+        return true;
+      case 'citizen':
+      case 'agency': {
+        const record = await (await this.records.current()).record(serial);
+        if (record === undefined) return false;
+        return principal.kind === 'citizen'
+          ? record.subjectId === principal.subjectId
+          : record.requester?.id === principal.agencyId || record.provider?.id === principal.agencyId;
+      }
+      default: {
+        const never: never = principal;
+        throw new Error(`unknown principal ${JSON.stringify(never)}`);
+      }
+    }
   }
 
   private answer(c: CheckpointRecord, q: FormatQuery, reply: FastifyReply): unknown {

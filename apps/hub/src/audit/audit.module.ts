@@ -1,8 +1,10 @@
 import { Module } from '@nestjs/common';
+import { LinkageModule } from '../linkage/linkage.module.js';
+import { RecordsModule } from '../records/records.module.js';
 import { AuditController } from './audit.controller.js';
 import { CheckpointSigner } from './checkpoint-signer.service.js';
 import { TreeFollower } from './tree-follower.service.js';
 
 /** The audit core at the hub: the tree projection, signed checkpoints and the audit endpoints (I3). */
-@Module({ controllers: [AuditController], providers: [TreeFollower, CheckpointSigner], exports: [TreeFollower, CheckpointSigner] })
+@Module({ imports: [LinkageModule, RecordsModule], controllers: [AuditController], providers: [TreeFollower, CheckpointSigner], exports: [TreeFollower, CheckpointSigner] })
 export class AuditModule {}

@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
+import { LinkageModule } from '../linkage/linkage.module.js';
 import { EventsController } from './events.controller.js';
 import { GetEventsHandler } from './get-events.handler.js';
 
-@Module({ controllers: [EventsController], providers: [GetEventsHandler] })
+@Module({ imports: [LinkageModule], controllers: [EventsController], providers: [GetEventsHandler] })
 export class EventsModule {}

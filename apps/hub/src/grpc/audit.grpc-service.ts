@@ -2,7 +2,7 @@ import type { UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { FastifyReply } from 'fastify';
 import type { AuditController } from '../audit/audit.controller.js';
 import { ConsistencyQuery, EntriesQuery, FormatQuery, InclusionQuery } from '../audit/audit.dto.js';
-import { unary, validated } from './grpc-call.js';
+import { credentialed, unary, validated } from './grpc-call.js';
 
 /** uint64 fields arrive as decimal strings (proto-loader `longs: String`), like HTTP query strings. */
 interface CheckpointAtMessage {
@@ -35,7 +35,7 @@ interface CheckpointJson {
 interface InclusionJson {
   size: number;
   rootHex: string;
-  proofs: { position: number; serial: string; envelope: string; leafHex: string; proof: string[] }[];
+  proofs: { position: number; serial: string; envelope?: string; leafHex: string; proof: string[] }[];
 }
 interface ConsistencyJson {
   from: number;
@@ -72,13 +72,13 @@ export function auditService(controller: AuditController): UntypedServiceImpleme
 
     GetVerifierKey: unary(async () => controller.verifierKey(JSON_FORMAT, NO_REPLY) as { origin: string; verifierKey: string }),
 
-    GetInclusionProof: unary(async (m: InclusionMessage) => {
+    GetInclusionProof: unary(async (m: InclusionMessage, call) => {
       const q = validated(InclusionQuery, { position: m.position, serial: m.serial, size: m.size });
-      const r = controller.inclusion(q) as InclusionJson;
+      const r = (await controller.inclusion(q, credentialed(call))) as InclusionJson;
       return {
         size: r.size,
         root: bytes(r.rootHex),
-        proofs: r.proofs.map((p) => ({ position: p.position, serial: p.serial, envelope: p.envelope, leafHash: bytes(p.leafHex), proof: p.proof.map(bytes) })),
+        proofs: r.proofs.map((p) => ({ position: p.position, serial: p.serial, ...(p.envelope === undefined ? {} : { envelope: p.envelope }), leafHash: bytes(p.leafHex), proof: p.proof.map(bytes) })),
       };
     }),
 
@@ -88,10 +88,10 @@ export function auditService(controller: AuditController): UntypedServiceImpleme
       return { from: r.from, to: r.to, fromRoot: bytes(r.fromRootHex), toRoot: bytes(r.toRootHex), proof: r.proof.map(bytes) };
     }),
 
-    ListEntries: unary(async (m: EntriesMessage) => {
+    ListEntries: unary(async (m: EntriesMessage, call) => {
       // limit is a uint32 (a number); the DTO's query-string rules expect digits, as HTTP sends them.
       const q = validated(EntriesQuery, { from: m.from, limit: m.limit === undefined ? undefined : String(m.limit) });
-      return (await controller.entries(q)) as { from: number; head: number; entries: string[] };
+      return (await controller.entries(q, credentialed(call))) as { from: number; head: number; entries: string[] };
     }),
   };
 }

@@ -1,3 +1,4 @@
+import type { Credentialed } from '../linkage/authenticator.js';
 import { randomUUID } from 'node:crypto';
 import { Logger } from '@nestjs/common';
 import { Metadata, type handleUnaryCall, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
@@ -29,6 +30,11 @@ export interface GrpcCall {
   readonly bearerToken?: string;
   /** Commands set it when their outcome was replayed for a retry. */
   replayed: boolean;
+}
+
+/** The call's bearer token in the shape the Authenticator reads (an HTTP request's headers). */
+export function credentialed(call: GrpcCall): Credentialed {
+  return { headers: { authorization: call.bearerToken === undefined ? undefined : `Bearer ${call.bearerToken}` } };
 }
 
 function single(metadata: Metadata, key: string): { value?: string; repeated: boolean } {

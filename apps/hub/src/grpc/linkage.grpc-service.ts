@@ -2,12 +2,12 @@ import type { UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { CommandBus } from '@nestjs/cqrs';
 import { RegisterAgencyRequest } from '../linkage/agencies/agency.dto.js';
 import { ChangeAgencyRegistryCommand } from '../linkage/agencies/agency-registry.commands.js';
-import type { Authenticator, Credentialed } from '../linkage/authenticator.js';
+import type { Authenticator } from '../linkage/authenticator.js';
 import { AcquireAgencyCodeCommand, AcquireAgencyCodeRequest } from '../linkage/codes/agency-codes.js';
 import type { QueryAnswer, QueryResult } from '../linkage/queries/query-outcome.js';
 import type { QueryEdge } from '../linkage/queries/query-edge.js';
 import { SubmitBulkQueryRequest, SubmitQueryRequest } from '../linkage/queries/query.dto.js';
-import { unary, validated, type GrpcCall } from './grpc-call.js';
+import { credentialed, unary, validated, type GrpcCall } from './grpc-call.js';
 
 interface QueryMessage {
   code?: string;
@@ -18,11 +18,6 @@ interface QueryMessage {
   answerPublicKey?: string;
   tableVersion?: number;
   requesterAgencyId?: string;
-}
-
-/** The call's bearer token in the shape the Authenticator reads (an HTTP request's headers). */
-function credentialed(call: GrpcCall): Credentialed {
-  return { headers: { authorization: call.bearerToken === undefined ? undefined : `Bearer ${call.bearerToken}` } };
 }
 
 function meta(call: GrpcCall) {

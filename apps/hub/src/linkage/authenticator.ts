@@ -3,7 +3,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { AgencyId, SubjectId } from '#linkage';
 import { HubConfig } from '../config/hub-config.js';
 import { HubProblem } from '../http/hub-problem.js';
-import { loadOrCreateOperatorTokenDigest, tokenDigest } from './hub-secrets.js';
+import { loadOrCreateAuditorTokenDigest, loadOrCreateOperatorTokenDigest, tokenDigest } from './hub-secrets.js';
 import { LinkageViews } from './linkage-views.js';
 
 const BEARER = /^Bearer ([A-Za-z0-9._~+/=-]{16,512})$/;
@@ -18,6 +18,12 @@ export interface PresentedCredential {
   readonly digest: string;
 }
 
+export type Principal =
+  | { readonly kind: 'anonymous' }
+  | { readonly kind: 'auditor' }
+  | { readonly kind: 'agency'; readonly agencyId: AgencyId }
+  | { readonly kind: 'citizen'; readonly subjectId: SubjectId };
+
 export interface AuthenticatedAgency extends PresentedCredential {
   readonly agencyId: AgencyId;
 }
@@ -31,12 +37,14 @@ export interface AuthenticatedAgency extends PresentedCredential {
 @Injectable()
 export class Authenticator {
   readonly #operator: Buffer;
+  readonly #auditor: Buffer;
 
   constructor(
     private readonly views: LinkageViews,
     config: HubConfig,
   ) {
     this.#operator = Buffer.from(loadOrCreateOperatorTokenDigest(config.keysDir), 'hex');
+    this.#auditor = Buffer.from(loadOrCreateAuditorTokenDigest(config.keysDir), 'hex');
   }
 
   /** The presented bearer credential; 401 when there is none or it is malformed. */
@@ -59,6 +67,31 @@ export class Authenticator {
     if (!timingSafeEqual(presented, this.#operator)) {
       throw new HubProblem('FORBIDDEN', 'only the hub operator may do this; present the token of keys/operator.token.json');
     }
+  }
+
+  /** The auditor reads the raw log (envelopes hold subject ids and agency codes, I7): 401/403 for anyone else. */
+  auditor(request: Credentialed): void {
+    if (!this.isAuditor(request)) {
+      throw new HubProblem('FORBIDDEN', 'only the auditor may read raw events; present the token of keys/auditor.token.json');
+    }
+  }
+
+  /** True when the request carries the auditor's token; 401 for a malformed or missing one. */
+  isAuditor(request: Credentialed): boolean {
+    return timingSafeEqual(Buffer.from(this.credential(request).digest, 'hex'), this.#auditor);
+  }
+
+  /** The request's principal when it presents a credential, without failing: for answers that depend on who asks. */
+  async principal(request: Credentialed): Promise<Principal> {
+    if (request.headers.authorization === undefined) return { kind: 'anonymous' };
+    const { digest } = this.credential(request);
+    if (this.isAuditor(request)) return { kind: 'auditor' };
+    await this.views.catchUp();
+    const agencyId = this.views.agencyByCredential(digest);
+    if (agencyId !== undefined) return { kind: 'agency', agencyId: agencyId as AgencyId };
+    const subjectId = this.views.citizenByCredential(digest);
+    if (subjectId !== undefined) return { kind: 'citizen', subjectId };
+    throw new HubProblem('UNAUTHENTICATED', 'the bearer token is not a credential this hub knows');
   }
 
   async citizen(request: Credentialed): Promise<SubjectId> {

@@ -4,6 +4,7 @@ import { loadOrCreateSecretFile } from '../keys/key-file.js';
 
 export const PROVISION_KEY_FILE = 'provision-signing.key.json';
 export const OPERATOR_TOKEN_FILE = 'operator.token.json';
+export const AUDITOR_TOKEN_FILE = 'auditor.token.json';
 export const INSTANCE_FILE = 'instance.json';
 
 /** A bearer token: 32 random bytes, base64url. Only its SHA-256 is ever compared or stored. */
@@ -54,17 +55,27 @@ export class ProvisionSigner {
 }
 
 /**
- * The operator's bearer token (registers, rotates and revokes agencies), generated at first start into
- * keys/operator.token.json for the operator to read. The hub keeps only its digest in memory.
+ * A principal's bearer token generated at first start into keys/<file> (mode 0600) for that person to
+ * read: the operator's (registers, rotates and revokes agencies) and the auditor's (reads the raw log).
+ * Two principals, two tokens: running the hub does not let one read every event, nor the reverse. The
+ * hub keeps only the digest in memory.
  */
-export function loadOrCreateOperatorTokenDigest(keysDir: string, now: Date = new Date()): string {
-  const path = join(keysDir, OPERATOR_TOKEN_FILE);
-  const file = loadOrCreateSecretFile(path, () => ({ purpose: 'operator-token', token: newBearerToken(), createdAt: now.toISOString() }));
-  const token = file['token'];
-  if (file['purpose'] !== 'operator-token' || typeof token !== 'string' || token.length < 32) {
-    throw new Error(`${path} is not a valid operator token file (needs purpose "operator-token" and a token of at least 32 characters)`);
+function loadOrCreateTokenDigest(keysDir: string, file: string, purpose: string, now: Date): string {
+  const path = join(keysDir, file);
+  const content = loadOrCreateSecretFile(path, () => ({ purpose, token: newBearerToken(), createdAt: now.toISOString() }));
+  const token = content['token'];
+  if (content['purpose'] !== purpose || typeof token !== 'string' || token.length < 32) {
+    throw new Error(`${path} is not a valid ${purpose} file (needs purpose "${purpose}" and a token of at least 32 characters)`);
   }
   return tokenDigest(token);
+}
+
+export function loadOrCreateOperatorTokenDigest(keysDir: string, now: Date = new Date()): string {
+  return loadOrCreateTokenDigest(keysDir, OPERATOR_TOKEN_FILE, 'operator-token', now);
+}
+
+export function loadOrCreateAuditorTokenDigest(keysDir: string, now: Date = new Date()): string {
+  return loadOrCreateTokenDigest(keysDir, AUDITOR_TOKEN_FILE, 'auditor-token', now);
 }
 
 /** This hub's instance id (random, not secret): names its keyspace in a shared Redis. */

@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LoggerService } from '@nestjs/common';
@@ -61,6 +61,8 @@ export interface TestHub {
   readonly store: EventStore;
   readonly vault: IdentifierVault;
   readonly logger: CapturingLogger;
+  /** `authorization: Bearer <auditor token>` (keys/auditor.token.json): raw events are the auditor's to read. */
+  readonly auditor: Record<string, string>;
   inject(options: InjectOptions): Promise<Response>;
   post(url: string, body: unknown, headers?: Record<string, string>): Promise<Response>;
   get(url: string, headers?: Record<string, string>): Promise<Response>;
@@ -110,6 +112,7 @@ export async function startTestHub(options: TestHubOptions = {}): Promise<TestHu
     store,
     vault: app.get(IdentifierVault),
     logger,
+    auditor: { authorization: `Bearer ${(JSON.parse(readFileSync(join(config.keysDir, 'auditor.token.json'), 'utf8')) as { token: string }).token}` },
     inject: (o) => app.inject(o),
     post: (url, body, headers = {}) =>
       app.inject({ method: 'POST', url, headers: { 'content-type': 'application/json', ...headers }, payload: JSON.stringify(body) }),
