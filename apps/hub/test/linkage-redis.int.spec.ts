@@ -1,36 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { connect, createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisCodeMapper, createMapperRedisClient, rebuildFrom } from '#mapper';
 import { FakeProvider, MURORAN_CITY, PENSION, acquire, bearer, issuePerson, registerAgency, startLinkageHub, type Agency } from './support/linkage-fixture.js';
+import { RedisProxy } from '../../../libs/mapper/test/redis-proxy.js';
 import type { TestHub } from './support/test-hub.js';
-
-/** Redis "stops" for the hub only: the hub talks to Redis through this proxy, which the test closes and reopens. */
-class RedisProxy {
-  #server: Server | undefined;
-  #sockets = new Set<Socket>();
-  port = 0;
-
-  async start(port = this.port): Promise<void> {
-    const server = createServer((client) => {
-      const upstream = connect(6379, '127.0.0.1');
-      for (const s of [client, upstream]) {
-        this.#sockets.add(s);
-        s.on('close', () => this.#sockets.delete(s));
-        s.on('error', () => s.destroy());
-      }
-      client.pipe(upstream).pipe(client);
-    });
-    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-    this.port = (server.address() as { port: number }).port;
-    this.#server = server;
-  }
-
-  async stop(): Promise<void> {
-    for (const s of this.#sockets) s.destroy();
-    await new Promise<void>((resolve) => this.#server!.close(() => resolve()));
-  }
-}
 
 const proxy = new RedisProxy();
 const prefix = `llr-${process.pid}-${randomBytes(4).toString('hex')}`;

@@ -17,3 +17,4 @@ export * from './bloom-filter.js';
 export * from './tree/tree-tiles.js';
 export * from './tree/checkpoint-event.js';
 export * from './tree/merkle-tree-projection.js';
+export * from './projection-runner.js';

@@ -1,40 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { createServer, connect, type Server, type Socket } from 'node:net';
+import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { InMemoryEventStore } from '#ledger';
 import { FallbackCodeMapper, PendingCodeMapper, RedisCodeMapper, StoreCodeMapper, catchUp, createMapperRedisClient, type MapperHealth } from '#mapper';
 import { MURORAN, PENSION, acquireInStore, population } from './fixtures.js';
+import { RedisProxy } from './redis-proxy.js';
 
-/**
- * "Redis stops" without touching the shared server: the mapper talks to Redis through a TCP proxy on a
- * port of our own, and the test closes the proxy (every connection dropped, new ones refused).
- */
-class RedisProxy {
-  #server: Server | undefined;
-  #sockets = new Set<Socket>();
-  port = 0;
-
-  async start(port = this.port): Promise<void> {
-    const server = createServer((client) => {
-      const upstream = connect(6379, '127.0.0.1');
-      for (const s of [client, upstream]) {
-        this.#sockets.add(s);
-        s.on('close', () => this.#sockets.delete(s));
-        s.on('error', () => s.destroy());
-      }
-      client.pipe(upstream).pipe(client);
-    });
-    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-    this.port = (server.address() as { port: number }).port;
-    this.#server = server;
-  }
-
-  async stop(): Promise<void> {
-    for (const s of this.#sockets) s.destroy();
-    await new Promise<void>((resolve) => this.#server!.close(() => resolve()));
-    this.#server = undefined;
-  }
-}
 
 const proxy = new RedisProxy();
 const PREFIX = `lmt-${process.pid}-${randomBytes(3).toString('hex')}-fallback`;

@@ -1,4 +1,4 @@
-import type { RecordedEvent } from '#ledger';
+import type { LogProjection } from '#ledger';
 import type { ProvisionRecord } from './provision-record.js';
 import type { AgencyRecordsOptions, AgencyRecordsPage, CitizenRecord, CitizenRecordsOptions, MonthlyCount, MonthlyCountsOptions } from './views.js';
 
@@ -8,13 +8,7 @@ import type { AgencyRecordsOptions, AgencyRecordsPage, CitizenRecord, CitizenRec
  *   delivery is safe); the first event after it MUST be at checkpoint + 1 (PROJECTION_GAP otherwise).
  * - A batch is applied whole or not at all.
  */
-export interface Projection {
-  apply(events: readonly RecordedEvent[]): Promise<void>;
-  /** Position of the last applied event, -1 before any. */
-  checkpoint(): Promise<number>;
-  /** Drops every row and the checkpoint. */
-  reset(): Promise<void>;
-}
+export type Projection = LogProjection;
 
 /** Provision records (情報提供等記録) with the views the hub serves. A rebuild from the log MUST equal the live store (same digest). */
 export interface ProvisionRecordStore extends Projection {

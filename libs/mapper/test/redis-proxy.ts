@@ -1,0 +1,33 @@
+import { connect, createServer, type Server, type Socket } from 'node:net';
+
+/**
+ * "Redis stops" without touching the shared server: the client under test talks to Redis through this TCP
+ * proxy on a port of its own, and the test closes the proxy (every connection dropped, new ones refused)
+ * and opens it again on the same port.
+ */
+export class RedisProxy {
+  #server: Server | undefined;
+  #sockets = new Set<Socket>();
+  port = 0;
+
+  async start(port = this.port): Promise<void> {
+    const server = createServer((client) => {
+      const upstream = connect(6379, '127.0.0.1');
+      for (const s of [client, upstream]) {
+        this.#sockets.add(s);
+        s.on('close', () => this.#sockets.delete(s));
+        s.on('error', () => s.destroy());
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+    this.port = (server.address() as { port: number }).port;
+    this.#server = server;
+  }
+
+  async stop(): Promise<void> {
+    for (const s of this.#sockets) s.destroy();
+    await new Promise<void>((resolve) => this.#server!.close(() => resolve()));
+    this.#server = undefined;
+  }
+}
