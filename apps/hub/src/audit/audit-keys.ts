@@ -1,6 +1,6 @@
-import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateSigningKey } from '#audit-log';
+import { loadOrCreateSecretFile } from '../keys/key-file.js';
 
 export const CHECKPOINT_KEY_FILE = 'checkpoint-signing.key.json';
 
@@ -18,23 +18,13 @@ interface KeyFile {
  * only its public half is served (GET /v1/audit/verifier-key).
  */
 export function loadOrCreateCheckpointKey(keysDir: string, now: Date = new Date()): Uint8Array {
-  mkdirSync(keysDir, { recursive: true, mode: 0o700 });
   const path = join(keysDir, CHECKPOINT_KEY_FILE);
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    const created: KeyFile = { purpose: 'checkpoint-signing', alg: 'Ed25519', key: Buffer.from(generateSigningKey().privateKey).toString('base64url'), createdAt: now.toISOString() };
-    try {
-      writeFileSync(path, `${JSON.stringify(created, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-    }
-    text = readFileSync(path, 'utf8');
-  }
-  if ((statSync(path).mode & 0o077) !== 0) chmodSync(path, 0o600);
-  const parsed = JSON.parse(text) as Partial<KeyFile>;
+  const parsed = loadOrCreateSecretFile(path, (): KeyFile & Record<string, unknown> => ({
+    purpose: 'checkpoint-signing',
+    alg: 'Ed25519',
+    key: Buffer.from(generateSigningKey().privateKey).toString('base64url'),
+    createdAt: now.toISOString(),
+  })) as Partial<KeyFile>;
   const seed = typeof parsed.key === 'string' ? Buffer.from(parsed.key, 'base64url') : Buffer.alloc(0);
   if (parsed.purpose !== 'checkpoint-signing' || seed.length !== 32) {
     throw new Error(`key file ${path} is not a valid checkpoint signing key (needs purpose "checkpoint-signing" and a 32-byte base64url Ed25519 seed)`);

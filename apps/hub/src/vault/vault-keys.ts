@@ -1,6 +1,7 @@
-import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { loadOrCreateSecretFile } from '../keys/key-file.js';
 
 /** A 256-bit secret with its key id. */
 export interface VaultKey {
@@ -44,28 +45,13 @@ export function loadOrCreateVaultKeys(keysDir: string, now: Date = new Date()): 
 
 function loadOrCreate(dir: string, spec: (typeof FILES)[keyof typeof FILES], now: Date): VaultKey {
   const path = join(dir, spec.file);
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    const created: KeyFile = {
-      kid: `${spec.prefix}-${randomBytes(8).toString('hex')}`,
-      purpose: spec.purpose,
-      alg: spec.alg,
-      key: randomBytes(32).toString('base64url'),
-      createdAt: now.toISOString(),
-    };
-    try {
-      // 'wx': two processes starting at once MUST NOT overwrite each other's key.
-      writeFileSync(path, `${JSON.stringify(created, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-    }
-    text = readFileSync(path, 'utf8');
-  }
-  if ((statSync(path).mode & 0o077) !== 0) chmodSync(path, 0o600);
-  const parsed = JSON.parse(text) as Partial<KeyFile>;
+  const parsed = loadOrCreateSecretFile(path, (): KeyFile & Record<string, unknown> => ({
+    kid: `${spec.prefix}-${randomBytes(8).toString('hex')}`,
+    purpose: spec.purpose,
+    alg: spec.alg,
+    key: randomBytes(32).toString('base64url'),
+    createdAt: now.toISOString(),
+  })) as Partial<KeyFile>;
   const key = typeof parsed.key === 'string' ? Buffer.from(parsed.key, 'base64url') : Buffer.alloc(0);
   if (typeof parsed.kid !== 'string' || parsed.kid.length === 0 || key.length !== 32 || parsed.purpose !== spec.purpose) {
     throw new Error(`key file ${path} is not a valid ${spec.purpose} key (needs kid, purpose "${spec.purpose}" and a 32-byte base64url key)`);
