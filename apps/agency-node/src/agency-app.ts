@@ -66,8 +66,8 @@ export class AgencyModule implements OnApplicationShutdown {
     };
   }
 
-  onApplicationShutdown(): void {
-    this.store.close();
+  async onApplicationShutdown(): Promise<void> {
+    await this.store.close();
   }
 }
 

@@ -48,7 +48,7 @@ async function withRequester<T>(fn: (requester: RequesterService, store: AgencyS
   try {
     return await fn(new RequesterService(store, new HubClient(cfg.hub!), keys), store);
   } finally {
-    store.close();
+    await store.close();
   }
 }
 
@@ -80,7 +80,7 @@ program
   .command('load-copies')
   .description('load copies (副本) from a JSON file: [{localId, restricted?, items: {itemCode: value}}]')
   .argument('<file>', 'the JSON file')
-  .action((file: string) => {
+  .action(async (file: string) => {
     const cfg = config(false);
     let records: CopyRecord[];
     try {
@@ -93,7 +93,7 @@ program
     try {
       print(store.loadCopies(records, new Date()));
     } finally {
-      store.close();
+      await store.close();
     }
   });
 
@@ -131,14 +131,14 @@ program
   .option('--limit <n>', 'how many lines', positiveInt, 50)
   .option('--before <id>', 'only lines older than this id (paging)', positiveInt)
   .option('--role <role>', 'provided or requested')
-  .action((o: { limit: number; before?: number; role?: string }) => {
+  .action(async (o: { limit: number; before?: number; role?: string }) => {
     if (o.role !== undefined && o.role !== 'provided' && o.role !== 'requested') throw new AgencyProblem('VALIDATION_FAILED', '--role must be provided or requested');
     const cfg = config(false);
     const store = new AgencyStore(databasePath(cfg));
     try {
       print({ records: store.records({ limit: o.limit, before: o.before, role: o.role as Role | undefined }) });
     } finally {
-      store.close();
+      await store.close();
     }
   });
 

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -56,7 +56,8 @@ describe('the built hub as a process', () => {
     expect(await first.exited).toEqual({ code: null, signal: 'SIGKILL' });
 
     const second = await start();
-    const page = (await (await fetch(`${second.baseUrl}/v1/events?from=0&limit=1000`)).json()) as {
+    const auditor = (JSON.parse(readFileSync(join(dataDir, 'keys', 'auditor.token.json'), 'utf8')) as { token: string }).token;
+    const page = (await (await fetch(`${second.baseUrl}/v1/events?from=0&limit=1000`, { headers: { authorization: `Bearer ${auditor}` } })).json()) as {
       events: { type: string; serial: string; data: Record<string, unknown> }[];
       head: number;
     };

@@ -141,9 +141,10 @@ export class AgencyStore {
     this.db.exec(SCHEMA);
   }
 
-  close(): void {
-    this.#writer?.close();
+  /** Closes both connections (the record writer's last): SQLite removes the WAL when the last one closes. */
+  async close(): Promise<void> {
     if (this.db.open) this.db.close();
+    await this.#writer?.close();
   }
 
   #statement(sql: string): Database.Statement {

@@ -54,6 +54,7 @@ export class RecordWriter {
   readonly #waiting = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
   #nextId = 0;
   #closing = false;
+  readonly #exited: Promise<void>;
 
   constructor(path: string) {
     const driver = createRequire(import.meta.url).resolve('better-sqlite3');
@@ -71,7 +72,12 @@ export class RecordWriter {
       }
     });
     this.#worker.on('error', (e) => this.#failAll(new RecordWriteError(e.message)));
-    this.#worker.on('exit', () => this.#failAll(new RecordWriteError('the writer thread exited')));
+    this.#exited = new Promise<void>((resolve) =>
+      this.#worker.on('exit', () => {
+        this.#failAll(new RecordWriteError('the writer thread exited'));
+        resolve();
+      }),
+    );
   }
 
   write(row: RecordRowValues): Promise<void> {
@@ -83,11 +89,13 @@ export class RecordWriter {
     });
   }
 
-  /** Commits what is queued, then closes the thread's connection and ends the thread. */
-  close(): void {
-    if (this.#closing) return;
-    this.#closing = true;
-    this.#worker.postMessage({ type: 'close' });
+  /** Commits what is queued, then closes the thread's connection and ends the thread; resolves once it has. */
+  close(): Promise<void> {
+    if (!this.#closing) {
+      this.#closing = true;
+      this.#worker.postMessage({ type: 'close' });
+    }
+    return this.#exited;
   }
 
   #failAll(error: Error): void {
