@@ -45,10 +45,11 @@ export function setup(): LinkageFixture {
   const hubUrl = __ENV['HUB_URL'];
   const nodeUrl = __ENV['NODE_URL'];
   const pensionToken = __ENV['PENSION_TOKEN'];
-  if (!hubUrl || !nodeUrl || !pensionToken) {
-    throw new Error('set FIXTURE (a file written by the Node runner with --write-fixture), or HUB_URL, NODE_URL and PENSION_TOKEN (agencies registered, the node serving)');
+  const operatorToken = __ENV['OPERATOR_TOKEN'];
+  if (!hubUrl || !nodeUrl || !pensionToken || !operatorToken) {
+    throw new Error('set FIXTURE (a file written by the Node runner with --write-fixture), or HUB_URL, NODE_URL, PENSION_TOKEN and OPERATOR_TOKEN (agencies registered, the node serving)');
   }
-  const prepared = prepareThroughApi({ hubUrl, nodeUrl, pensionToken, people: Number(__ENV['PEOPLE'] ?? '200') });
+  const prepared = prepareThroughApi({ hubUrl, nodeUrl, operatorToken, pensionToken, people: Number(__ENV['PEOPLE'] ?? '200') });
   // In this mode answers travel in plaintext unless the requester's X25519 public key is given.
   return __ENV['ANSWER_PUBLIC_KEY'] ? { ...prepared, answerPublicKey: __ENV['ANSWER_PUBLIC_KEY'] } : prepared;
 }

@@ -41,14 +41,14 @@ function expect(what: string, reply: { status: number; json: Record<string, unkn
   return reply.json;
 }
 
-export function prepareThroughApi(env: { hubUrl: string; nodeUrl: string; pensionToken: string; people: number }): LinkageFixture {
-  const { hubUrl, nodeUrl, pensionToken, people } = env;
+export function prepareThroughApi(env: { hubUrl: string; nodeUrl: string; operatorToken: string; pensionToken: string; people: number }): LinkageFixture {
+  const { hubUrl, nodeUrl, operatorToken, pensionToken, people } = env;
   const base = 10_000_000_000 + Math.floor(Math.random() * 1_000_000) * 1000;
   const codes: string[] = [];
   for (let i = 0; i < people; i++) {
     const issued = expect(
       `issuing person ${i}`,
-      postJson(`${hubUrl}/v1/individual-numbers`, { residentRecordCode: String(base + i * 7919).padStart(11, '0'), municipalityCode: MURORAN_MUNICIPALITY }),
+      postJson(`${hubUrl}/v1/individual-numbers`, { residentRecordCode: String(base + i * 7919).padStart(11, '0'), municipalityCode: MURORAN_MUNICIPALITY }, operatorToken),
       [201],
     );
     const individualNumber = String(issued['individualNumber']);

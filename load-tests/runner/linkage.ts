@@ -137,7 +137,8 @@ async function main(): Promise<void> {
 
   const nodeEnv = { AGENCY_ID: MURORAN_CITY, AGENCY_DATA_DIR: nodeDir, AGENCY_HUB_URL: hubUrl, AGENCY_HOST: '127.0.0.1', AGENCY_PORT: String(nodePort), AGENCY_LOG_LEVEL: 'log' };
   const { answerPublicKey: muroranKey } = (await runToEnd('agency-node keys', AGENCY_NODE_MAIN, ['keys'], nodeEnv, work)) as { answerPublicKey: string };
-  const registered = await registerAgencies(hubUrl, operatorToken(hubDir), nodeUrl, muroranKey);
+  const operator = operatorToken(hubDir);
+  const registered = await registerAgencies(hubUrl, operator, nodeUrl, muroranKey);
   const copiesFile = join(work, 'muroran.copies.json');
   writeFileSync(copiesFile, JSON.stringify(copiesFor(PEOPLE)));
   await runToEnd('agency-node load-copies', AGENCY_NODE_MAIN, ['load-copies', copiesFile], nodeEnv, work);
@@ -151,6 +152,7 @@ async function main(): Promise<void> {
   const codes = await preparePeople({
     hubUrl,
     nodeUrl,
+    operatorToken: operator,
     pensionToken: registered.pensionToken,
     people: PEOPLE,
     concurrency: 16,

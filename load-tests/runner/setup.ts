@@ -116,15 +116,15 @@ function residentRecordCode(base: number, i: number): string {
  * through its node's staff endpoint (which stores the code on the person with local id localIdOf(i)).
  * Returns the pension service's codes in person order.
  */
-export async function preparePeople(options: { hubUrl: string; nodeUrl: string; pensionToken: string; people: number; concurrency: number; onProgress?: (done: number) => void }): Promise<string[]> {
-  const { hubUrl, nodeUrl, pensionToken, people, concurrency } = options;
+export async function preparePeople(options: { hubUrl: string; nodeUrl: string; operatorToken: string; pensionToken: string; people: number; concurrency: number; onProgress?: (done: number) => void }): Promise<string[]> {
+  const { hubUrl, nodeUrl, operatorToken, pensionToken, people, concurrency } = options;
   const base = 10_000_000_000 + Math.floor(Math.random() * 1_000_000) * 1000;
   const codes = new Array<string>(people);
   let done = 0;
   await pool(people, concurrency, async (i) => {
     const issued = expectStatus(
       `issuing person ${i}`,
-      await post(`${hubUrl}/v1/individual-numbers`, { residentRecordCode: residentRecordCode(base, i), municipalityCode: MURORAN_MUNICIPALITY }),
+      await post(`${hubUrl}/v1/individual-numbers`, { residentRecordCode: residentRecordCode(base, i), municipalityCode: MURORAN_MUNICIPALITY }, { authorization: `Bearer ${operatorToken}` }),
       [201],
     );
     const individualNumber = String(issued['individualNumber']);

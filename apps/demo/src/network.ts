@@ -187,7 +187,7 @@ export async function startNetwork(options: NetworkOptions): Promise<Network> {
     if (existsSync(personFile(dataDir))) aoyama = readPerson(dataDir);
     else {
       // The idempotency key makes a lost state file recoverable: a retry answers the original issuance.
-      const res = await call('POST', `${hubUrl}/v1/individual-numbers`, AOYAMA, undefined, { 'idempotency-key': 'demo-aoyama' });
+      const res = await call('POST', `${hubUrl}/v1/individual-numbers`, AOYAMA, operator, { 'idempotency-key': 'demo-aoyama' });
       if (res.status !== 201) throw new Error(`numbering Aoyama-san: ${JSON.stringify(res.json)}`);
       aoyama = { individualNumber: String(res.json['individualNumber']), citizenSecret: String(res.json['citizenSecret']) };
       // Demo only: this file plays the part of Aoyama-san's own notification (her number and secret).

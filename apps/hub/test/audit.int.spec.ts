@@ -34,7 +34,7 @@ async function until<T>(f: () => Promise<T | undefined>, what: string, timeoutMs
 async function designate(h: TestHub, n: number): Promise<string[]> {
   const serials: string[] = [];
   for (let i = 0; i < n; i++) {
-    const res = await h.post(DESIGNATE, company());
+    const res = await h.post(DESIGNATE, company(), h.operator);
     expect(res.statusCode).toBe(201);
     serials.push(res.json<{ serial: string }>().serial);
   }

@@ -11,6 +11,8 @@ describe('corporate numbers over HTTP', () => {
   beforeAll(async () => {
     hub = await startTestHub();
   });
+  /** Designations need the operator's token. */
+  const asOperator = (url: string, body: unknown, headers: Record<string, string> = {}) => hub.post(url, body, { ...hub.operator, ...headers });
   afterAll(async () => {
     await hub.dispose();
   });
@@ -18,7 +20,7 @@ describe('corporate numbers over HTTP', () => {
   describe('POST /v1/corporate-numbers', () => {
     it('designates the number of a registry number (check digit prefixed) as operator:nta', async () => {
       const before = await hub.head();
-      const res = await hub.post(DESIGNATE, { ...company, registryNumber: '430001012345' });
+      const res = await asOperator(DESIGNATE, { ...company, registryNumber: '430001012345' });
       expect(res.statusCode).toBe(201);
       const body = res.json<{ serial: string; corporateNumber: string; designatedAt: string }>();
       expect(body).toEqual({ serial: expect.stringMatching(/^\d{20}$/), corporateNumber: corporateNumberFromBase('430001012345'), designatedAt: expect.any(String) });
@@ -33,22 +35,22 @@ describe('corporate numbers over HTTP', () => {
     });
 
     it('draws a random base when no registry number is given', async () => {
-      const res = await hub.post(DESIGNATE, { ...company, name: '合同会社ランダム', kind: 'llc' });
+      const res = await asOperator(DESIGNATE, { ...company, name: '合同会社ランダム', kind: 'llc' });
       expect(res.statusCode).toBe(201);
       expect(validateCorporateNumber(res.json<{ corporateNumber: string }>().corporateNumber).ok).toBe(true);
     });
 
     it('refuses a registry number already designated: 409, nothing appended', async () => {
-      await hub.post(DESIGNATE, { ...company, registryNumber: '430001099999' });
+      await asOperator(DESIGNATE, { ...company, registryNumber: '430001099999' });
       const before = await hub.head();
-      const res = await hub.post(DESIGNATE, { ...company, name: '別の会社', registryNumber: '430001099999' });
+      const res = await asOperator(DESIGNATE, { ...company, name: '別の会社', registryNumber: '430001099999' });
       expectProblem(res, 409, 'CORPORATE_NUMBER_ALREADY_DESIGNATED');
       expect(await hub.head()).toBe(before);
     });
 
     it('refuses bad fields with one 400 listing each', async () => {
       const before = await hub.head();
-      const res = await hub.post(DESIGNATE, { name: ' ', location: 'a\u2028b', kind: 'guild', registryNumber: '12345' });
+      const res = await asOperator(DESIGNATE, { name: ' ', location: 'a\u2028b', kind: 'guild', registryNumber: '12345' });
       expect(expectProblem(res, 400, 'VALIDATION_FAILED')['errors']).toEqual([
         { field: 'name', message: 'must not be empty or only white space' },
         { field: 'location', message: 'must not contain control characters or line breaks' },
@@ -60,21 +62,21 @@ describe('corporate numbers over HTTP', () => {
 
     it('answers a retry with the same Idempotency-Key with the same (randomly drawn) number', async () => {
       const body = { ...company, name: '株式会社リトライ' };
-      const first = await hub.post(DESIGNATE, body, { 'idempotency-key': 'corp-1' });
+      const first = await asOperator(DESIGNATE, body, { 'idempotency-key': 'corp-1' });
       expect(first.statusCode).toBe(201);
       const before = await hub.head();
-      const retry = await hub.post(DESIGNATE, body, { 'idempotency-key': 'corp-1' });
+      const retry = await asOperator(DESIGNATE, body, { 'idempotency-key': 'corp-1' });
       expect(retry.statusCode).toBe(201);
       expect(retry.json()).toEqual(first.json());
       expect(await hub.head()).toBe(before);
-      expectProblem(await hub.post(DESIGNATE, { ...body, kind: 'other' }, { 'idempotency-key': 'corp-1' }), 409, 'IDEMPOTENCY_KEY_REUSED');
+      expectProblem(await asOperator(DESIGNATE, { ...body, kind: 'other' }, { 'idempotency-key': 'corp-1' }), 409, 'IDEMPOTENCY_KEY_REUSED');
       expect(await hub.head()).toBe(before);
     });
 
     it('answers a retry with a registry number (the designation now exists) with the original outcome', async () => {
       const body = { ...company, registryNumber: '430001055555' };
-      const first = await hub.post(DESIGNATE, body, { 'idempotency-key': 'corp-2' });
-      const retry = await hub.post(DESIGNATE, body, { 'idempotency-key': 'corp-2' });
+      const first = await asOperator(DESIGNATE, body, { 'idempotency-key': 'corp-2' });
+      const retry = await asOperator(DESIGNATE, body, { 'idempotency-key': 'corp-2' });
       expect([first.statusCode, retry.statusCode]).toEqual([201, 201]);
       expect(retry.json()).toEqual(first.json());
     });
@@ -82,7 +84,7 @@ describe('corporate numbers over HTTP', () => {
 
   describe('GET /v1/corporate-numbers/:number', () => {
     it('returns the public record', async () => {
-      const designated = (await hub.post(DESIGNATE, { ...company, registryNumber: '430001077777' })).json<{ corporateNumber: string; designatedAt: string }>();
+      const designated = (await asOperator(DESIGNATE, { ...company, registryNumber: '430001077777' })).json<{ corporateNumber: string; designatedAt: string }>();
       const res = await hub.get(`/v1/corporate-numbers/${designated.corporateNumber}`);
       expect(res.statusCode).toBe(200);
       expect(res.json()).toEqual({

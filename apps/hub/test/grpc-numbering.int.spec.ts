@@ -1,6 +1,7 @@
 import { status } from '@grpc/grpc-js';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { corporateNumberCheckDigit, localGovernmentCodeCheckDigit } from '#numbering';
+import { NUMBERING_SERVICE } from '../src/grpc/proto-files.js';
 import { expectGrpcProblem, startGrpcTestHub, type GrpcTestHub } from './support/grpc-client.js';
 import { MURORAN, nextResidentRecordCode, unlistedMunicipality } from './support/test-hub.js';
 
@@ -36,16 +37,16 @@ describe('Numbering over gRPC', () => {
     expect(metadata.get('idempotent-replayed')).toEqual([]);
     const page = (await g.hub.get('/v1/events?from=0&limit=100', g.hub.auditor)).json<{ events: { serial: string; type: string; metadata: Record<string, unknown> }[] }>();
     const event = page.events.find((e) => e.serial === response.serial);
-    expect(event).toMatchObject({ type: 'IndividualNumberIssued', metadata: { actor: `municipality:${MURORAN}`, correlationId: 'grpc-issue-1' } });
+    expect(event).toMatchObject({ type: 'IndividualNumberIssued', metadata: { actor: 'operator:hub', correlationId: 'grpc-issue-1' } });
     // The resident is numbered for HTTP as well: a second issuance over HTTP is refused.
-    const again = await g.hub.post('/v1/individual-numbers', { residentRecordCode: resident, municipalityCode: MURORAN });
+    const again = await g.hub.post('/v1/individual-numbers', { residentRecordCode: resident, municipalityCode: MURORAN }, g.hub.operator);
     expect(again.json()).toMatchObject({ code: 'RESIDENT_ALREADY_NUMBERED' });
   });
 
   it('answers a retry with the same idempotency key with the original outcome, across both edges', async () => {
     g = await startGrpcTestHub({ env: NO_CHECKPOINTS });
     const body = { residentRecordCode: nextResidentRecordCode(), municipalityCode: MURORAN };
-    const http = await g.hub.post('/v1/individual-numbers', body, { 'idempotency-key': 'issue-42' });
+    const http = await g.hub.post('/v1/individual-numbers', body, { ...g.hub.operator, 'idempotency-key': 'issue-42' });
     expect(http.statusCode).toBe(201);
     const head = await g.hub.head();
     const retry = await g.numbering.call<Issued>('IssueIndividualNumber', body, { 'idempotency-key': 'issue-42' });
@@ -58,7 +59,7 @@ describe('Numbering over gRPC', () => {
     // gRPC first, then HTTP: the same.
     const other = { residentRecordCode: nextResidentRecordCode(), municipalityCode: MURORAN };
     const first = await g.numbering.call<Issued>('IssueIndividualNumber', other, { 'idempotency-key': 'issue-43' });
-    const httpRetry = await g.hub.post('/v1/individual-numbers', other, { 'idempotency-key': 'issue-43' });
+    const httpRetry = await g.hub.post('/v1/individual-numbers', other, { ...g.hub.operator, 'idempotency-key': 'issue-43' });
     expect(httpRetry.json()).toEqual(first.response);
     expect(httpRetry.headers['idempotent-replayed']).toBe('true');
 
@@ -70,6 +71,16 @@ describe('Numbering over gRPC', () => {
     );
     expect(reused.problem['status']).toBe(409);
     expect(await g.hub.head()).toBe(head + 1);
+  });
+
+  it('takes numbering commands from the operator only: UNAUTHENTICATED without a token, PERMISSION_DENIED with another', async () => {
+    g = await startGrpcTestHub({ env: NO_CHECKPOINTS });
+    const anonymous = g.client(NUMBERING_SERVICE);
+    const request = { residentRecordCode: nextResidentRecordCode(), municipalityCode: MURORAN };
+    await expectGrpcProblem(anonymous.call('IssueIndividualNumber', request), status.UNAUTHENTICATED, 'UNAUTHENTICATED');
+    await expectGrpcProblem(anonymous.call('IssueIndividualNumber', request, g.hub.auditor), status.PERMISSION_DENIED, 'FORBIDDEN');
+    await expectGrpcProblem(anonymous.call('DesignateCorporateNumber', { name: '株式会社無権', location: '北海道室蘭市', kind: 'stock-company' }), status.UNAUTHENTICATED, 'UNAUTHENTICATED');
+    expect(await g.hub.head()).toBe(0);
   });
 
   it('refuses a malformed request with INVALID_ARGUMENT naming each proto field, and appends nothing', async () => {

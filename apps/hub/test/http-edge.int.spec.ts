@@ -41,13 +41,13 @@ describe('the HTTP edge', () => {
     });
 
     it('400 VALIDATION_FAILED for JSON that is not an object', async () => {
-      const problem = await refusedWithoutEffect(() => hub.post(ISSUE, ['12345678901', MURORAN]), 400, 'VALIDATION_FAILED');
+      const problem = await refusedWithoutEffect(() => hub.post(ISSUE, ['12345678901', MURORAN], hub.operator), 400, 'VALIDATION_FAILED');
       expect(problem['errors']).toEqual([{ field: '(body)', message: 'the request body must be a JSON object' }]);
     });
 
     it('413 PAYLOAD_TOO_LARGE for a body over HUB_BODY_LIMIT_BYTES', async () => {
       const problem = await refusedWithoutEffect(
-        () => hub.post(ISSUE, { residentRecordCode: nextResidentRecordCode(), municipalityCode: MURORAN, padding: 'x'.repeat(4096) }),
+        () => hub.post(ISSUE, { residentRecordCode: nextResidentRecordCode(), municipalityCode: MURORAN, padding: 'x'.repeat(4096) }, hub.operator),
         413,
         'PAYLOAD_TOO_LARGE',
       );
@@ -69,7 +69,7 @@ describe('the HTTP edge', () => {
       const res = await hub.inject({
         method: 'POST',
         url: ISSUE,
-        headers: { 'content-type': 'application/json; charset=utf-8' },
+        headers: { 'content-type': 'application/json; charset=utf-8', ...hub.operator },
         payload: JSON.stringify({ residentRecordCode: nextResidentRecordCode(), municipalityCode: MURORAN }),
       });
       expect(res.statusCode).toBe(201);
@@ -100,7 +100,7 @@ describe('the HTTP edge', () => {
 
   describe('GET /v1/events', () => {
     it('pages through the log as stored, with nextPosition and head', async () => {
-      for (let i = 0; i < 3; i++) await hub.post(ISSUE, { residentRecordCode: nextResidentRecordCode(), municipalityCode: MURORAN });
+      for (let i = 0; i < 3; i++) await hub.post(ISSUE, { residentRecordCode: nextResidentRecordCode(), municipalityCode: MURORAN }, hub.operator);
       const head = await hub.head();
       const all = await hub.store.readAll();
       const page1 = await hub.get('/v1/events?from=0&limit=2', hub.auditor);
@@ -171,7 +171,7 @@ describe('the HTTP edge', () => {
         ].sort(),
       );
       const issue = doc.paths['/v1/individual-numbers']!['post']!;
-      expect(Object.keys(issue.responses).sort()).toEqual(['201', '400', '409', '413', '415', '422', '500', '503']);
+      expect(Object.keys(issue.responses).sort()).toEqual(['201', '400', '401', '403', '409', '413', '415', '422', '500', '503']);
       expect(issue.responses['409']!.content).toHaveProperty(['application/problem+json']);
       expect(issue.parameters?.map((p) => p.name)).toEqual(expect.arrayContaining(['Idempotency-Key', 'X-Correlation-Id']));
       expect(Object.keys(doc.paths['/v1/corporate-numbers/{number}']!['get']!.responses).sort()).toEqual(['200', '400', '404', '422', '500', '503']);
@@ -208,7 +208,7 @@ describe('unexpected errors', () => {
   });
 
   it('answers 500 INTERNAL without details, logs the error with the correlation id, and appends nothing', async () => {
-    const res = await hub.post(ISSUE, { residentRecordCode: nextResidentRecordCode(), municipalityCode: MURORAN }, { 'x-correlation-id': 'corr-500' });
+    const res = await hub.post(ISSUE, { residentRecordCode: nextResidentRecordCode(), municipalityCode: MURORAN }, { ...hub.operator, 'x-correlation-id': 'corr-500' });
     const problem = expectProblem(res, 500, 'INTERNAL');
     expect(problem['detail']).toBe('an internal error occurred; quote correlation id corr-500 when reporting it');
     expect(res.body).not.toContain('exploded');

@@ -30,7 +30,7 @@ describe('the built hub as a process', () => {
   function issue(hub: SpawnedHub, body: unknown, key: string): Promise<Response> {
     return fetch(`${hub.baseUrl}/v1/individual-numbers`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'idempotency-key': key },
+      headers: { 'content-type': 'application/json', 'idempotency-key': key, authorization: `Bearer ${(JSON.parse(readFileSync(join(dataDir, 'keys', 'operator.token.json'), 'utf8')) as { token: string }).token}` },
       body: JSON.stringify(body),
     });
   }

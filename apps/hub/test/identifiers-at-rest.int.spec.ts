@@ -19,11 +19,11 @@ describe('I4: no plaintext identifier in the ledger files', () => {
     hub = await startTestHub();
     const residents = [nextResidentRecordCode(), nextResidentRecordCode(), nextResidentRecordCode(), nextResidentRecordCode()];
     for (const [i, residentRecordCode] of residents.entries()) {
-      const res = await hub.post('/v1/individual-numbers', { residentRecordCode, municipalityCode: i % 2 ? MURORAN : SAPPORO }, { 'idempotency-key': `i4-${i}` });
+      const res = await hub.post('/v1/individual-numbers', { residentRecordCode, municipalityCode: i % 2 ? MURORAN : SAPPORO }, { ...hub.operator, 'idempotency-key': `i4-${i}` });
       expect(res.statusCode).toBe(201);
       secrets.push(residentRecordCode, res.json<{ individualNumber: string }>().individualNumber);
     }
-    const change = await hub.post('/v1/individual-numbers/changes', { residentRecordCode: residents[0], municipalityCode: SAPPORO, reason: 'leak' }, { 'idempotency-key': 'i4-change' });
+    const change = await hub.post('/v1/individual-numbers/changes', { residentRecordCode: residents[0], municipalityCode: SAPPORO, reason: 'leak' }, { ...hub.operator, 'idempotency-key': 'i4-change' });
     expect(change.statusCode).toBe(201);
     secrets.push(change.json<{ individualNumber: string }>().individualNumber);
   });

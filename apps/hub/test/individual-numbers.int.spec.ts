@@ -21,7 +21,7 @@ describe('individual numbers over HTTP', () => {
   });
 
   async function post(url: string, body: unknown, headers: Record<string, string> = {}) {
-    const res = await hub.post(url, body, headers);
+    const res = await hub.post(url, body, { ...hub.operator, ...headers });
     bodies.push(res.body);
     return res;
   }
@@ -52,7 +52,7 @@ describe('individual numbers over HTTP', () => {
         serial: body.serial,
         claims: [`individual-number:${hub.vault.digest('individual-number', body.individualNumber)}`],
         streamId: `person-numbering-${hub.vault.digest('resident-record-code', residentRecordCode)}`,
-        metadata: { actor: `municipality:${MURORAN}`, correlationId: res.headers['x-correlation-id'] },
+        metadata: { actor: 'operator:hub', correlationId: res.headers['x-correlation-id'] },
         data: { municipalityCode: MURORAN, issuedAt: body.issuedAt },
       });
       const stored = JSON.stringify(event);
@@ -188,11 +188,20 @@ describe('individual numbers over HTTP', () => {
       expect(await hub.head()).toBe(before);
     });
 
-    it('scopes keys by actor: another municipality may use the same key', async () => {
+    it('scopes keys by actor: a designation (operator:nta) may use the key a numbering (operator:hub) used', async () => {
       await issue(undefined, { 'idempotency-key': 'shared-key' });
-      const other = await post(ISSUE, { residentRecordCode: nextResidentRecordCode(), municipalityCode: SAPPORO }, { 'idempotency-key': 'shared-key' });
+      const other = await post('/v1/corporate-numbers', { name: '株式会社鍵', location: '北海道室蘭市', kind: 'stock-company' }, { 'idempotency-key': 'shared-key' });
       expect(other.statusCode).toBe(201);
       expect(other.headers['idempotent-replayed']).toBeUndefined();
+    });
+
+    it('takes numbering commands from the operator only: no token 401, another principal\'s 403, nothing appended', async () => {
+      const before = await hub.head();
+      const body = { residentRecordCode: nextResidentRecordCode(), municipalityCode: MURORAN };
+      expectProblem(await hub.post(ISSUE, body), 401, 'UNAUTHENTICATED');
+      expectProblem(await hub.post(ISSUE, body, hub.auditor), 403, 'FORBIDDEN');
+      expectProblem(await hub.post(CHANGE, { ...body, reason: 'leak' }, hub.auditor), 403, 'FORBIDDEN');
+      expect(await hub.head()).toBe(before);
     });
 
     it('answers a retried change with the original new number, and refuses the key for another command', async () => {
@@ -255,15 +264,15 @@ describe('individual numbers: a drawn number that is already held', () => {
   });
 
   it('draws again on CLAIM_CONFLICT (issuance) and on NUMBER_UNCHANGED / CLAIM_CONFLICT (change)', async () => {
-    const a = await hub.post(ISSUE, { residentRecordCode: nextResidentRecordCode(), municipalityCode: MURORAN });
+    const a = await hub.post(ISSUE, { residentRecordCode: nextResidentRecordCode(), municipalityCode: MURORAN }, hub.operator);
     const residentB = nextResidentRecordCode();
-    const b = await hub.post(ISSUE, { residentRecordCode: residentB, municipalityCode: MURORAN });
+    const b = await hub.post(ISSUE, { residentRecordCode: residentB, municipalityCode: MURORAN }, hub.operator);
     expect([a.statusCode, b.statusCode]).toEqual([201, 201]);
     expect(a.json<{ individualNumber: string }>().individualNumber).toBe(first);
     expect(b.json<{ individualNumber: string }>().individualNumber).toBe(second);
     expect(draws).toEqual([first, first, second]);
     // B holds `second`: drawing it is NUMBER_UNCHANGED, drawing `first` is held by A: both drawn again.
-    const change = await hub.post(CHANGE, { residentRecordCode: residentB, municipalityCode: MURORAN, reason: 'leak' });
+    const change = await hub.post(CHANGE, { residentRecordCode: residentB, municipalityCode: MURORAN, reason: 'leak' }, hub.operator);
     expect(change.statusCode).toBe(201);
     const changed = change.json<{ individualNumber: string }>().individualNumber;
     expect([first, second]).not.toContain(changed);

@@ -12,7 +12,7 @@ describe('start-up', () => {
   it('voids serials a crash left open before taking commands (I2), and keeps its keys across restarts', async () => {
     const first = await startTestHub({ dataDir });
     const residentRecordCode = nextResidentRecordCode();
-    const issued = await first.post('/v1/individual-numbers', { residentRecordCode, municipalityCode: MURORAN }, { 'idempotency-key': 'restart-1' });
+    const issued = await first.post('/v1/individual-numbers', { residentRecordCode, municipalityCode: MURORAN }, { ...first.operator, 'idempotency-key': 'restart-1' });
     expect(issued.statusCode).toBe(201);
     await first.close();
 
@@ -34,7 +34,7 @@ describe('start-up', () => {
       const events = await second.store.readSerial(open.serial);
       expect(events.at(-1)).toMatchObject({ type: 'SerialVoided', terminal: 'voided', metadata: { actor: 'system:recovery' } });
       // Same keys: the retry after restart unseals the original number.
-      const retry = await second.post('/v1/individual-numbers', { residentRecordCode, municipalityCode: MURORAN }, { 'idempotency-key': 'restart-1' });
+      const retry = await second.post('/v1/individual-numbers', { residentRecordCode, municipalityCode: MURORAN }, { ...second.operator, 'idempotency-key': 'restart-1' });
       expect(retry.statusCode).toBe(201);
       expect(retry.json()).toEqual(issued.json());
       expect(await second.head()).toBe(3);

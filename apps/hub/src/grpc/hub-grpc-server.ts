@@ -43,7 +43,7 @@ export class HubGrpcServer {
     const server = new Server({ 'grpc.max_receive_message_length': this.options.maxMessageBytes });
     const commandBus = this.app.get(CommandBus, { strict: false });
     const queryBus = this.app.get(QueryBus, { strict: false });
-    server.addService(definition[NUMBERING_SERVICE] as ServiceDefinition, numberingService(commandBus, queryBus));
+    server.addService(definition[NUMBERING_SERVICE] as ServiceDefinition, numberingService(commandBus, queryBus, this.app.get(Authenticator, { strict: false })));
     server.addService(definition[AUDIT_SERVICE] as ServiceDefinition, auditService(this.app.get(AuditController, { strict: false })));
     server.addService(
       definition[LINKAGE_SERVICE] as ServiceDefinition,

@@ -17,7 +17,10 @@ import {
   toIssuedIndividualNumberResponse,
 } from '../numbering/dto/individual-number.dto.js';
 import { GetCorporateNumberQuery } from '../numbering/queries/get-corporate-number.query.js';
-import { unary, validated, type GrpcCall } from './grpc-call.js';
+import { DESIGNATING_OPERATOR } from '../numbering/corporate-numbers.controller.js';
+import { NUMBERING_ACTOR } from '../numbering/individual-numbers.controller.js';
+import type { Authenticator } from '../linkage/authenticator.js';
+import { credentialed, unary, validated, type GrpcCall } from './grpc-call.js';
 
 /** Request messages as @grpc/proto-loader decodes them (lowerCamelCase, absent fields undefined). */
 interface IssueMessage {
@@ -38,40 +41,36 @@ interface LookupMessage {
 }
 
 /*
- * The same actors as the HTTP controllers, so that an idempotency key (scoped `<actor>/<key>`) means the
- * same request on both edges. Until agency authentication arrives, the municipality named in the request
- * is the actor, and designations are made as the National Tax Agency.
+ * The same actors and the same operator check as the HTTP controllers, so that an idempotency key
+ * (scoped `<actor>/<key>`) means the same request on both edges.
  */
-const municipalityActor = (code: string): string => `municipality:${code}`;
-const DESIGNATING_OPERATOR = 'operator:nta';
 
 function caller(actor: string, call: GrpcCall): Caller {
   return { actor, correlationId: call.correlationId, ...(call.idempotencyKey !== undefined ? { idempotencyKey: call.idempotencyKey } : {}) };
 }
 
 /** linkage_ledger.v1.Numbering: validates like the HTTP DTOs, then dispatches the HTTP edge's commands and queries. */
-export function numberingService(commandBus: CommandBus, queryBus: QueryBus): UntypedServiceImplementation {
+export function numberingService(commandBus: CommandBus, queryBus: QueryBus, auth: Authenticator): UntypedServiceImplementation {
   return {
     IssueIndividualNumber: unary(async (m: IssueMessage, call) => {
       const body = validated(IssueIndividualNumberRequest, { residentRecordCode: m.residentRecordCode, municipalityCode: m.municipalityCode });
-      const outcome = await commandBus.execute(
-        new IssueIndividualNumberCommand(body.residentRecordCode, body.municipalityCode, caller(municipalityActor(body.municipalityCode), call)),
-      );
+      auth.operator(credentialed(call));
+      const outcome = await commandBus.execute(new IssueIndividualNumberCommand(body.residentRecordCode, body.municipalityCode, caller(NUMBERING_ACTOR, call)));
       call.replayed = outcome.replayed;
       return toIssuedIndividualNumberResponse(outcome.value);
     }),
 
     ChangeIndividualNumber: unary(async (m: ChangeMessage, call) => {
       const body = validated(ChangeIndividualNumberRequest, { residentRecordCode: m.residentRecordCode, municipalityCode: m.municipalityCode, reason: m.reason });
-      const outcome = await commandBus.execute(
-        new ChangeIndividualNumberCommand(body.residentRecordCode, body.municipalityCode, body.reason, caller(municipalityActor(body.municipalityCode), call)),
-      );
+      auth.operator(credentialed(call));
+      const outcome = await commandBus.execute(new ChangeIndividualNumberCommand(body.residentRecordCode, body.municipalityCode, body.reason, caller(NUMBERING_ACTOR, call)));
       call.replayed = outcome.replayed;
       return toChangedIndividualNumberResponse(outcome.value);
     }),
 
     DesignateCorporateNumber: unary(async (m: DesignateMessage, call) => {
       const body = validated(DesignateCorporateNumberRequest, { name: m.name, location: m.location, kind: m.kind, registryNumber: m.registryNumber });
+      auth.operator(credentialed(call));
       const outcome = await commandBus.execute(
         new DesignateCorporateNumberCommand(body.name, body.location, body.kind, body.registryNumber, caller(DESIGNATING_OPERATOR, call)),
       );

@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { LinkageModule } from '../linkage/linkage.module.js';
 import { ChangeIndividualNumberHandler } from './commands/change-individual-number.handler.js';
 import { DesignateCorporateNumberHandler } from './commands/designate-corporate-number.handler.js';
 import { IssueIndividualNumberHandler } from './commands/issue-individual-number.handler.js';
@@ -8,6 +9,7 @@ import { NumberGenerator } from './number-generator.js';
 import { GetCorporateNumberHandler } from './queries/get-corporate-number.handler.js';
 
 @Module({
+  imports: [LinkageModule],
   controllers: [IndividualNumbersController, CorporateNumbersController],
   providers: [NumberGenerator, IssueIndividualNumberHandler, ChangeIndividualNumberHandler, DesignateCorporateNumberHandler, GetCorporateNumberHandler],
 })

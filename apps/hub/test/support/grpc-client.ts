@@ -18,11 +18,15 @@ type Unary = (request: unknown, metadata: Metadata, callback: (error: ServiceErr
 
 /** A real @grpc/grpc-js client of one hub service, built from the same .proto files as the server. */
 export class GrpcServiceClient {
-  constructor(private readonly client: Client) {}
+  /** `defaults`: metadata sent with every call unless the call gives its own value (e.g. the operator's token). */
+  constructor(
+    private readonly client: Client,
+    private readonly defaults: Record<string, string> = {},
+  ) {}
 
   call<T = Record<string, unknown>>(method: string, request: unknown, metadata: Record<string, string> = {}): Promise<GrpcAnswer<T>> {
     const md = new Metadata();
-    for (const [k, v] of Object.entries(metadata)) md.set(k, v);
+    for (const [k, v] of Object.entries({ ...this.defaults, ...metadata })) md.set(k, v);
     const fn = (this.client as unknown as Record<string, Unary>)[method];
     if (fn === undefined) throw new Error(`the client has no method ${method}`);
     return new Promise((resolve, reject) => {
@@ -46,8 +50,8 @@ export interface GrpcTestHub {
   readonly numbering: GrpcServiceClient;
   readonly audit: GrpcServiceClient;
   readonly health: GrpcServiceClient;
-  /** Another client of any service, e.g. with other channel options. */
-  client(service: string, options?: Record<string, number>): GrpcServiceClient;
+  /** Another client of any service, e.g. with other channel options or default metadata. */
+  client(service: string, options?: Record<string, number>, defaults?: Record<string, string>): GrpcServiceClient;
   dispose(): Promise<void>;
 }
 
@@ -58,9 +62,9 @@ export async function startGrpcTestHub(options: TestHubOptions & { readonly maxM
   const port = await server.start();
   const definition = loadHubProtos(CLIENT_OPTIONS);
   const clients: GrpcServiceClient[] = [];
-  const client = (service: string, channelOptions: Record<string, number> = {}) => {
+  const client = (service: string, channelOptions: Record<string, number> = {}, defaults: Record<string, string> = {}) => {
     const Ctor = serviceClient(definition, service);
-    const c = new GrpcServiceClient(new Ctor(`127.0.0.1:${port}`, credentials.createInsecure(), channelOptions));
+    const c = new GrpcServiceClient(new Ctor(`127.0.0.1:${port}`, credentials.createInsecure(), channelOptions), defaults);
     clients.push(c);
     return c;
   };
@@ -68,7 +72,8 @@ export async function startGrpcTestHub(options: TestHubOptions & { readonly maxM
     hub,
     server,
     port,
-    numbering: client(NUMBERING_SERVICE),
+    // Numbering commands need the operator's token (the lookups are public).
+    numbering: client(NUMBERING_SERVICE, {}, hub.operator),
     audit: client(AUDIT_SERVICE),
     health: client(HEALTH_SERVICE),
     client,

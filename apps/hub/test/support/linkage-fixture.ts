@@ -49,7 +49,7 @@ export async function registerAgency(hub: TestHub, agencyId: string, kind: strin
 /** Issues a number to a new resident of Muroran; returns the number and the citizen's secret. */
 export async function issuePerson(hub: TestHub): Promise<{ individualNumber: string; citizenSecret: string; residentRecordCode: string }> {
   const residentRecordCode = nextResidentRecordCode();
-  const res = await hub.post('/v1/individual-numbers', { residentRecordCode, municipalityCode: MURORAN });
+  const res = await hub.post('/v1/individual-numbers', { residentRecordCode, municipalityCode: MURORAN }, hub.operator);
   expect(res.statusCode, res.body).toBe(201);
   const body = res.json<{ individualNumber: string; citizenSecret: string }>();
   return { ...body, residentRecordCode };

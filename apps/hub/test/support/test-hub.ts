@@ -63,6 +63,8 @@ export interface TestHub {
   readonly logger: CapturingLogger;
   /** `authorization: Bearer <auditor token>` (keys/auditor.token.json): raw events are the auditor's to read. */
   readonly auditor: Record<string, string>;
+  /** `authorization: Bearer <operator token>` (keys/operator.token.json): numbering, designations, the registry. */
+  readonly operator: Record<string, string>;
   inject(options: InjectOptions): Promise<Response>;
   post(url: string, body: unknown, headers?: Record<string, string>): Promise<Response>;
   get(url: string, headers?: Record<string, string>): Promise<Response>;
@@ -70,6 +72,10 @@ export interface TestHub {
   close(): Promise<void>;
   /** Closes the app and deletes the data directory. */
   dispose(): Promise<void>;
+}
+
+function bearerOf(keysDir: string, file: string): Record<string, string> {
+  return { authorization: `Bearer ${(JSON.parse(readFileSync(join(keysDir, file), 'utf8')) as { token: string }).token}` };
 }
 
 /** The hub as main.ts wires it, on a temp-dir SQLite ledger, driven by Fastify inject (no socket). */
@@ -112,7 +118,8 @@ export async function startTestHub(options: TestHubOptions = {}): Promise<TestHu
     store,
     vault: app.get(IdentifierVault),
     logger,
-    auditor: { authorization: `Bearer ${(JSON.parse(readFileSync(join(config.keysDir, 'auditor.token.json'), 'utf8')) as { token: string }).token}` },
+    auditor: bearerOf(config.keysDir, 'auditor.token.json'),
+    operator: bearerOf(config.keysDir, 'operator.token.json'),
     inject: (o) => app.inject(o),
     post: (url, body, headers = {}) =>
       app.inject({ method: 'POST', url, headers: { 'content-type': 'application/json', ...headers }, payload: JSON.stringify(body) }),
