@@ -84,6 +84,9 @@ export class MerkleTreeProjection {
     const sameFile = options.target === undefined || options.target === options.source;
     this.target = new Database(sameFile ? options.source : options.target!);
     this.target.pragma('journal_mode = WAL');
+    // The tree is a projection of the log, rebuilt from it when missing: its commits need not wait for an
+    // fsync of their own (the ledger's next FULL commit syncs the shared WAL anyway).
+    this.target.pragma('synchronous = NORMAL');
     this.target.pragma('busy_timeout = 5000');
     this.target.exec(TREE_DDL);
     this.stmt = {
