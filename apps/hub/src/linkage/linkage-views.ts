@@ -1,4 +1,6 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
+import { EventBus } from '@nestjs/cqrs';
+import type { Subscription } from 'rxjs';
 import type { EventStore, RecordedEvent } from '#ledger';
 import {
   agencyFacts,
@@ -18,9 +20,12 @@ import {
   type PublishedTable,
   type SubjectId,
 } from '#linkage';
+import { EventsAppended } from '../ledger/events-appended.event.js';
 import { EVENT_STORE } from '../ledger/tokens.js';
 
 const REGISTRY_TYPES = new Set(['AgencyRegistered', 'AgencyUpdated', 'AgencyCredentialRotated', 'AgencyRevoked']);
+/** Every event type a view folds; appends of other types only move the position. */
+const VIEW_TYPES = new Set([...REGISTRY_TYPES, 'AuthorizationTablePublished', 'IndividualNumberIssued', 'IndividualNumberChanged']);
 
 /** What the hub knows of one individual number digest. */
 export interface NumberHolder {
@@ -37,7 +42,7 @@ export interface NumberHolder {
  * every event acknowledged before it (an agency registered a moment ago, a revocation).
  */
 @Injectable()
-export class LinkageViews {
+export class LinkageViews implements OnModuleDestroy {
   readonly #agencies = new Map<string, AgencyRegistryState>();
   readonly #credentials = new Map<string, string>();
   readonly #numbers = new Map<string, NumberHolder>();
@@ -46,8 +51,27 @@ export class LinkageViews {
   readonly #policies = new Map<number, AuthorizationPolicy>();
   #next = 0;
   #reading: Promise<void> | undefined;
+  /**
+   * Position ranges this process appended with no event a view folds (queries, provisions…), by first
+   * position: catching up steps over them instead of reading and parsing them again. What is not here
+   * (appends of other processes, recovery, checkpoints) is read as usual.
+   */
+  readonly #skippable = new Map<number, number>();
+  readonly #subscription: Subscription;
 
-  constructor(@Inject(EVENT_STORE) private readonly store: EventStore) {}
+  constructor(
+    @Inject(EVENT_STORE) private readonly store: EventStore,
+    eventBus: EventBus,
+  ) {
+    this.#subscription = eventBus.subscribe((event) => {
+      if (!(event instanceof EventsAppended) || event.firstPosition < this.#next) return;
+      if (!event.types.some((t) => VIEW_TYPES.has(t))) this.#skippable.set(event.firstPosition, event.lastPosition);
+    });
+  }
+
+  onModuleDestroy(): void {
+    this.#subscription.unsubscribe();
+  }
 
   /** Position of the next event to apply. */
   get position(): number {
@@ -56,6 +80,7 @@ export class LinkageViews {
 
   /** Applies every event up to the store's head. Concurrent callers share one read. */
   async catchUp(): Promise<void> {
+    this.#stepOverSkippable();
     if ((await this.store.head()) <= this.#next) return;
     this.#reading ??= this.#read().finally(() => {
       this.#reading = undefined;
@@ -65,10 +90,19 @@ export class LinkageViews {
 
   async #read(): Promise<void> {
     for (;;) {
+      this.#stepOverSkippable();
       const page = await this.store.readAll({ fromPosition: this.#next, maxCount: 5000 });
       if (page.length === 0) return;
       for (const event of page) this.#apply(event);
     }
+  }
+
+  #stepOverSkippable(): void {
+    for (let last = this.#skippable.get(this.#next); last !== undefined; last = this.#skippable.get(this.#next)) {
+      this.#skippable.delete(this.#next);
+      this.#next = last + 1;
+    }
+    if (this.#skippable.size > 10_000) for (const first of this.#skippable.keys()) if (first < this.#next) this.#skippable.delete(first);
   }
 
   #apply(event: RecordedEvent): void {
