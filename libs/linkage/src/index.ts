@@ -160,3 +160,5 @@ export type {
   SubmitQueryData,
   VoidedQuery,
 } from './query.decider.js';
+export { PROVISION_PROTOCOL } from './provision-protocol.js';
+export type { ProvisionBatch, ProvisionRequest, ProvisionResponse } from './provision-protocol.js';

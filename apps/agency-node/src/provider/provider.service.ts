@@ -3,7 +3,7 @@ import { toBase64url } from '#sealed-answer';
 import { AgencyProblem } from '../http/agency-problem.js';
 import { sealProvisionAnswer } from './answer-sealer.js';
 import type { AgencyStore } from '../store/agency-store.js';
-import type { ProviderRefusalReason, ProvisionRequest, ProvisionResponse } from './provision-protocol.js';
+import type { ProviderRefusalReason, ProvisionRequest, ProvisionResponse } from '#linkage';
 
 const utf8 = new TextEncoder();
 

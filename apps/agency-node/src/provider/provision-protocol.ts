@@ -3,36 +3,13 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
+import type { ProvisionBatch, ProvisionRequest } from '#linkage';
 import { fromBase64url } from '#sealed-answer';
 import { AgencyProblem } from '../http/agency-problem.js';
 
-export const PROVISION_PROTOCOL = 'linkage-ledger/provision/v1';
 /** A provision request whose requestedAt is further than this from the server's clock is refused (400). */
 export const FRESHNESS_MS = 300_000;
 export const SIGNATURE_HEADER = 'hub-signature';
-
-export interface ProvisionRequest {
-  readonly protocol?: string;
-  readonly serial: string;
-  readonly queryId: string;
-  readonly requesterAgencyId: string;
-  readonly requesterKind: string;
-  readonly providerAgencyId: string;
-  readonly code: string;
-  readonly procedureCode: string;
-  readonly itemCodes: readonly string[];
-  readonly answerPublicKey?: string;
-  readonly requestedAt: string;
-}
-
-export interface ProvisionBatch {
-  readonly protocol: string;
-  readonly requests: readonly ProvisionRequest[];
-}
-
-export type ProviderRefusalReason = 'NO_RECORD' | 'NOT_HELD' | 'AUTOMATIC_ANSWER_RESTRICTED';
-
-export type ProvisionResponse = { readonly status: 'answered'; readonly answer: string; readonly encrypted: boolean } | { readonly status: 'refused'; readonly reason: ProviderRefusalReason };
 
 /** The hub's provision-signing public key (Ed25519), from base64url raw 32 bytes. */
 export function hubVerifierKey(rawBase64url: string): KeyObject {

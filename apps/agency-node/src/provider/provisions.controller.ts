@@ -3,7 +3,8 @@ import type { KeyObject } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import { CLOCK, HUB_VERIFIER_KEY, type Clock } from '../tokens.js';
 import { ProviderService } from './provider.service.js';
-import { ProvisionSchemas, SIGNATURE_HEADER, checkFreshness, verifyHubSignature, type ProvisionResponse } from './provision-protocol.js';
+import type { ProvisionResponse } from '#linkage';
+import { ProvisionSchemas, SIGNATURE_HEADER, checkFreshness, verifyHubSignature } from './provision-protocol.js';
 
 /** Called by the hub only: every call is signed by the hub's provision-signing key (schemas/provision/README.md). */
 @Controller('v1/provisions')

@@ -1,26 +1,12 @@
 import { Injectable } from '@nestjs/common';
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { PROVIDER_REFUSAL_REASONS, type ProviderRefusalReason, type QueryFailureReason } from '#linkage';
+import { PROVIDER_REFUSAL_REASONS, PROVISION_PROTOCOL, type ProviderRefusalReason, type ProvisionRequest, type QueryFailureReason } from '#linkage';
 import { HubConfig } from '../../config/hub-config.js';
 import { ProvisionSigner } from '../hub-secrets.js';
 
-export const PROVISION_PROTOCOL = 'linkage-ledger/provision/v1';
-
-/** One provision request, as schemas/provision/README.md defines it. */
-export interface ProvisionRequestBody {
-  readonly protocol: typeof PROVISION_PROTOCOL;
-  readonly serial: string;
-  readonly queryId: string;
-  readonly requesterAgencyId: string;
-  readonly requesterKind: string;
-  readonly providerAgencyId: string;
-  readonly code: string;
-  readonly procedureCode: string;
-  readonly itemCodes: readonly string[];
-  readonly answerPublicKey?: string;
-  readonly requestedAt: string;
-}
+/** One provision request as the hub sends it: the protocol always named. */
+export type ProvisionRequestBody = ProvisionRequest & { readonly protocol: typeof PROVISION_PROTOCOL };
 
 export type ProviderReply =
   | { readonly kind: 'answered'; readonly bytes: Buffer; readonly encrypted: boolean }

@@ -6,6 +6,7 @@ import {
   decideQuery,
   evolveQuery,
   initialQueryState,
+  PROVISION_PROTOCOL,
   queryStreamId,
   type AgencyKind,
   type CodeTranslation,
@@ -20,7 +21,7 @@ import { CLOCK, EVENT_STORE, type Clock } from '../../ledger/tokens.js';
 import { HubProblem } from '../../http/hub-problem.js';
 import { HubCodeMapper } from '../hub-code-mapper.js';
 import { LinkageViews } from '../linkage-views.js';
-import { PROVISION_PROTOCOL, ProviderClient, type ProviderReply, type ProvisionRequestBody } from './provider-client.js';
+import { ProviderClient, type ProviderReply, type ProvisionRequestBody } from './provider-client.js';
 import type { QueryResult } from './query-outcome.js';
 
 /** A query as the requester sends it, once its agency is known from the credential. */
