@@ -4,10 +4,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateAnswerKeyPair, openAnswer } from '#sealed-answer';
 import { LINKAGE_SERVICE } from '../src/grpc/proto-files.js';
 import { expectGrpcProblem, startGrpcTestHub, type GrpcServiceClient, type GrpcTestHub } from './support/grpc-client.js';
-import { FakeProvider, MURORAN_CITY, PENSION, acquire, issuePerson, operatorToken, registerAgency, type Agency } from './support/linkage-fixture.js';
+import { FakeProvider, MURORAN_CITY, PENSION, acquire, dropMapperKeys, issuePerson, operatorToken, registerAgency, type Agency } from './support/linkage-fixture.js';
 
 const LOCAL_TAX = { 'local-tax': { fiscalYear: 2026, taxableIncome: 2_400_000 } };
 
+const prefix = `llg-${process.pid}-${randomBytes(4).toString('hex')}`;
 let g: GrpcTestHub;
 let linkage: GrpcServiceClient;
 const provider = new FakeProvider();
@@ -17,7 +18,7 @@ let individualNumber: string;
 
 beforeAll(async () => {
   g = await startGrpcTestHub({
-    env: { HUB_AUTHORIZATION_TABLE_FILE: '', HUB_REDIS_URL: 'redis://127.0.0.1:6379', HUB_REDIS_PREFIX: `llg-${process.pid}-${randomBytes(4).toString('hex')}`, HUB_PROVIDER_TIMEOUT_MS: '1500' },
+    env: { HUB_AUTHORIZATION_TABLE_FILE: '', HUB_REDIS_URL: 'redis://127.0.0.1:6379', HUB_REDIS_PREFIX: prefix, HUB_PROVIDER_TIMEOUT_MS: '1500' },
   });
   linkage = g.client(LINKAGE_SERVICE);
   await provider.start(g.hub);
@@ -32,6 +33,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await provider.stop();
   await g?.dispose();
+  await dropMapperKeys(prefix);
 });
 
 const auth = (token: string) => ({ authorization: `Bearer ${token}` });

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { expect } from 'vitest';
+import { RedisCodeMapper, createMapperRedisClient } from '#mapper';
 import { generateAnswerKeyPair, sealAnswer, type AnswerKeyPair } from '#sealed-answer';
 import { MURORAN, nextResidentRecordCode, startTestHub, type TestHub, type TestHubOptions } from './test-hub.js';
 
@@ -11,9 +12,23 @@ export const MURORAN_CITY = 'muroran-city';
 export const SAPPORO_CITY = 'sapporo-city';
 export const JASSO = 'jasso';
 
-/** A hub with the linkage on: the authorization table published at start, Redis under a prefix of this run. */
+/** Removes a test hub's code mapper keys from the shared Redis. */
+export async function dropMapperKeys(prefix: string): Promise<void> {
+  const client = createMapperRedisClient({ url: 'redis://127.0.0.1:6379' });
+  await client.connect();
+  try {
+    await (await RedisCodeMapper.open(client, { prefix })).drop();
+  } finally {
+    await client.close();
+  }
+}
+
+/**
+ * A hub with the linkage on: the authorization table published at start, Redis under a prefix of this
+ * run, whose keys `dispose()` removes with the data directory.
+ */
 export async function startLinkageHub(options: TestHubOptions = {}): Promise<TestHub> {
-  return startTestHub({
+  const hub = await startTestHub({
     ...options,
     env: {
       HUB_AUTHORIZATION_TABLE_FILE: '',
@@ -23,6 +38,14 @@ export async function startLinkageHub(options: TestHubOptions = {}): Promise<Tes
       ...options.env,
     },
   });
+  const prefix = hub.config.linkage.redisPrefix;
+  return {
+    ...hub,
+    dispose: async () => {
+      await hub.dispose();
+      if (prefix !== undefined && hub.config.linkage.redisUrl === 'redis://127.0.0.1:6379') await dropMapperKeys(prefix);
+    },
+  };
 }
 
 export function operatorToken(hub: TestHub): string {
