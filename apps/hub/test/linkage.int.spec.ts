@@ -198,6 +198,13 @@ describe('failures end the serial in QueryFailed', () => {
     expectProblem(await query(pension, { code: a }), 502, 'PROVIDER_PROTOCOL_ERROR');
     muroranNode.behaviours.set(b, { status: 500 });
     expectProblem(await query(pension, { code: a }), 502, 'PROVIDER_PROTOCOL_ERROR');
+    // A requester that gave a key never gets plaintext relayed (I5: end to end where the requester asks).
+    muroranNode.behaviours.set(b, { answer: LOCAL_TAX, plaintextAlways: true });
+    expectProblem(await query(pension, { code: a, answerPublicKey: pension.keys.publicKey }), 502, 'PROVIDER_PROTOCOL_ERROR');
+    // More than HUB_MAX_ANSWER_BYTES (1 MiB) of answer is not relayed.
+    muroranNode.behaviours.set(b, { answer: { 'local-tax': 'x'.repeat(1_100_000) } });
+    const large = expectProblem(await query(pension, { code: a }), 502, 'ANSWER_TOO_LARGE');
+    expect((await eventsOf(String(large['serial']))).at(-1)).toMatchObject({ type: 'QueryFailed', data: { reason: 'ANSWER_TOO_LARGE' } });
     expect(await hub.store.openSerials()).toEqual([]);
   });
 });

@@ -91,7 +91,12 @@ export interface ProvisionCall {
 }
 
 /** What the fake intermediate server does for a code: answer items, refuse, hang, or break the protocol. */
-export type Behaviour = { answer: Record<string, unknown> } | { refuse: string } | { hang: true } | { status: number } | { garbage: true };
+export type Behaviour =
+  | { answer: Record<string, unknown>; plaintextAlways?: true }
+  | { refuse: string }
+  | { hang: true }
+  | { status: number }
+  | { garbage: true };
 
 /**
  * A provider's intermediate server in-process: verifies the hub's signature with the key the hub serves,
@@ -152,7 +157,7 @@ export class FakeProvider {
     if (!('answer' in behaviour)) return { status: 'refused', reason: 'NO_RECORD' };
     const plain = Buffer.from(JSON.stringify({ items: behaviour.answer }), 'utf8');
     const key = request['answerPublicKey'];
-    if (typeof key === 'string') {
+    if (typeof key === 'string' && behaviour.plaintextAlways === undefined) {
       const sealed = await sealAnswer(plain, key, String(request['serial']));
       return { status: 'answered', answer: Buffer.from(sealed).toString('base64url'), encrypted: true };
     }
