@@ -289,6 +289,9 @@ describe('provision records (情報提供等記録)', () => {
     const page = (await hub.get('/v1/agencies/me/provision-records?role=requester&limit=5', bearer(pension.token))).json<{ records: { serial: string }[]; next?: string }>();
     expect(page.records).toHaveLength(5);
     expect(page.next).toEqual(expect.any(String));
+    // An agency sees agencies, procedures and items, never the hub's subject id or any code.
+    expect(JSON.stringify(page)).not.toMatch(/subjectId/);
+    expect(JSON.stringify(page)).not.toContain(codeA);
     const provided = (await hub.get('/v1/agencies/me/provision-records?role=provider', bearer(muroran.token))).json<{ records: { serial: string }[] }>();
     expect(provided.records.map((r) => r.serial)).toEqual(expect.arrayContaining(answered.map((r) => r.serial)));
     const stats = (await hub.get('/v1/agencies/me/statistics', bearer(pension.token))).json<{ counts: { procedure: { code: string }; role: string; status: string; count: number }[] }>();

@@ -1,6 +1,5 @@
 import { ProjectionError } from './errors.js';
-import type { AgencyRef, NamedCode, ProvisionRecord, ProvisionStatus } from './provision-record.js';
-import type { QueryBatch } from '#linkage';
+import type { NamedCode, ProvisionRecord, ProvisionStatus } from './provision-record.js';
 
 /**
  * The shapes the hub serves from provision records, and the pure rules behind them, shared by every
@@ -40,22 +39,8 @@ export interface CitizenRecordsOptions {
 
 export type AgencyRole = 'requester' | 'provider';
 
-/** One query (as requester) or provision (as provider) as the agency sees it. No subject id, no agency code. */
-export interface AgencyRecord {
-  readonly serial: string;
-  readonly queryId: string;
-  readonly role: AgencyRole;
-  readonly requester: AgencyRef;
-  readonly provider: AgencyRef;
-  readonly procedure: NamedCode;
-  readonly items: readonly NamedCode[];
-  readonly tableVersion: number | null;
-  readonly batch: QueryBatch | null;
-  readonly status: ProvisionStatus;
-  readonly reason: string | null;
-  readonly requestedAt: string;
-  readonly endedAt: string | null;
-}
+/** One query (as requester) or provision (as provider) as the agency sees it: the record without the subject id (it holds no agency code). */
+export type AgencyRecord = Omit<ProvisionRecord, 'subjectId'> & { readonly role: AgencyRole };
 
 export interface AgencyRecordsOptions {
   /** Only the queries it made, or only the provisions asked of it; both by default. */
