@@ -75,8 +75,8 @@ export class QueryEdge {
   async #prepare(request: Credentialed, body: SubmitQueryRequest | SubmitBulkQueryRequest, meta: RequestMeta) {
     // A query naming its agency is judged (and a mismatch recorded, I6) even when the token is not that
     // agency's; one that does not is attributed to the token's agency, which must then be valid.
-    const requesterAgencyId = body.requesterAgencyId ?? (await this.auth.agency(request)).agencyId;
-    const credential = this.auth.credential(request);
+    const credential = body.requesterAgencyId === undefined ? await this.auth.agency(request) : { ...this.auth.credential(request), agencyId: body.requesterAgencyId };
+    const requesterAgencyId = credential.agencyId;
     const caller = { actor: `agency:${requesterAgencyId}`, ...meta };
     const query: QueryRequest = {
       requesterAgencyId,
