@@ -2,14 +2,18 @@
  * Batched translations through the Redis code mapper versus bare node-redis pipelined GETs, measured in
  * the same run against the same server; then Redis memory per issued code over 1,000,000 codes
  * (INFO memory used_memory before and after, under a key prefix of this run, deleted afterwards).
+ * Codes are minted as the hub mints them (sealed locators under a code key generated for the run, see
+ * libs/mapper/src/code-locator.ts); `--random-codes` issues codes drawn at random instead, which the
+ * mapper finds the long way (code bucket, then subject bucket).
  * Last line: one JSON object with the figures.
  *   npm run bench:mapper [-- --codes 1000000 --agencies 4 --batch 10000 --concurrency 2 --rounds 3 --url redis://127.0.0.1:6379]
+ *                        [-- --subject-bits N --code-bits N --random-codes]
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import type { EventId, RecordedEvent, SerialNumber } from '#ledger';
 import { agencyCodeFromRandomBytes, type AgencyCode } from '#linkage';
-import { RedisCodeMapper, bucketBitsFor, createMapperRedisClient, type RedisCodeMapperOptions } from '#mapper';
+import { CodeLocator, RedisCodeMapper, bucketBitsFor, createMapperRedisClient, newCodeKey, type RedisCodeMapperOptions } from '#mapper';
 
 const { values } = parseArgs({
   options: {
@@ -21,6 +25,9 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '3' },
     translations: { type: 'string', default: '200000' },
     profile: { type: 'string' },
+    'subject-bits': { type: 'string' },
+    'code-bits': { type: 'string' },
+    'random-codes': { type: 'boolean', default: false },
   },
 });
 const CODES = Number(values.codes);
@@ -32,12 +39,19 @@ const TRANSLATIONS = Number(values.translations);
 const SUBJECTS = Math.floor(CODES / AGENCIES);
 const AGENCY_IDS = ['jpn-pension-service', 'muroran-city', 'sapporo-city', 'hello-work-muroran', 'jasso', 'hokkaido-pref', 'kenpo-a', 'kenpo-b'].slice(0, AGENCIES);
 const [FROM, TO] = [AGENCY_IDS[0]!, AGENCY_IDS[1]!];
-const RUN = `lmbench-${process.pid}-${randomBytes(3).toString('hex')}`;
+// Short, as a deployment's prefix is (`lm` by default): key names are part of the memory per code.
+const RUN = `lb${randomBytes(3).toString('hex')}`;
+const RANDOM_CODES = values['random-codes']!;
+const locator = new CodeLocator(newCodeKey());
 
-/** Sized as the mapper sizes itself for this many codes and people (bucketBitsFor). */
+/** Sized as the mapper sizes itself for this many codes and people (bucketBitsFor), unless given. */
 function layoutFor(codes: number, subjects: number): RedisCodeMapperOptions {
-  const bits = bucketBitsFor(codes, subjects);
-  return { prefix: `${RUN}-map`, ...bits, slotGroupBits: Math.min(8, bits.codeBucketBits, bits.subjectBucketBits) };
+  const sized = bucketBitsFor(codes, subjects);
+  const bits = {
+    codeBucketBits: values['code-bits'] === undefined ? sized.codeBucketBits : Number(values['code-bits']),
+    subjectBucketBits: values['subject-bits'] === undefined ? sized.subjectBucketBits : Number(values['subject-bits']),
+  };
+  return { prefix: `${RUN}m`, ...bits, slotGroupBits: Math.min(8, bits.codeBucketBits, bits.subjectBucketBits) };
 }
 
 const client = createMapperRedisClient({ url: values.url! });
@@ -72,14 +86,14 @@ try {
   const fromCodes: AgencyCode[] = [];
   const toCodes: AgencyCode[] = [];
   const before = await usedMemory();
-  mapper = await RedisCodeMapper.open(client, { ...layout, operationTimeoutMs: 60_000 });
+  mapper = await RedisCodeMapper.open(client, { ...layout, locator, operationTimeoutMs: 60_000 });
   const applyStarted = process.hrtime.bigint();
   let position = 0;
   let pending: RecordedEvent[] = [];
   for (let s = 0; s < SUBJECTS; s++) {
     const subjectId = randomUUID();
     for (const agencyId of AGENCY_IDS) {
-      const code = agencyCodeFromRandomBytes(randomBytes(16));
+      const code = RANDOM_CODES ? agencyCodeFromRandomBytes(randomBytes(16)) : locator.mint(subjectId);
       if (agencyId === FROM && fromCodes.length < TRANSLATIONS) fromCodes.push(code);
       if (agencyId === TO && toCodes.length < TRANSLATIONS) toCodes.push(code);
       pending.push(event(position++, subjectId, agencyId, code));
@@ -95,7 +109,7 @@ try {
   const issued = position;
   const bytesPerCode = (after - before) / issued;
   console.log(`issued ${issued.toLocaleString('en')} codes (${SUBJECTS.toLocaleString('en')} people × ${AGENCIES} agencies) through apply() in ${applySeconds.toFixed(1)} s (${Math.round(issued / applySeconds).toLocaleString('en')} events/s)`);
-  console.log(`layout: ${JSON.stringify(layout)}`);
+  console.log(`layout: ${JSON.stringify(layout)}; codes ${RANDOM_CODES ? 'drawn at random (two-round lookups)' : 'minted with sealed locators (one-round lookups)'}`);
   console.log(`Redis memory: ${(after - before).toLocaleString('en')} bytes → ${bytesPerCode.toFixed(2)} bytes per issued code`);
 
   // Check before timing: every sampled code translates to the right one.
@@ -106,7 +120,7 @@ try {
 
   // ---- 2. the same number of bare GETs of 16-byte values, same server, same client ----
   const value = randomBytes(16);
-  for (let i = 0; i < fromCodes.length; i++) getKeys.push(`${RUN}-get:${i}`);
+  for (let i = 0; i < fromCodes.length; i++) getKeys.push(`${RUN}g:${i}`);
   for (let i = 0; i < getKeys.length; i += 10_000) {
     const m = client.multi();
     for (const k of getKeys.slice(i, i + 10_000)) m.set(k, value);
@@ -179,6 +193,8 @@ try {
       batch: BATCH,
       concurrency: CONCURRENCY,
       applyEventsPerSecond: Math.round(issued / applySeconds),
+      subjectBucketBits: layout.subjectBucketBits,
+      codeKind: RANDOM_CODES ? 'random' : 'minted',
     }),
   );
 } finally {

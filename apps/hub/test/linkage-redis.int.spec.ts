@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RedisCodeMapper, createMapperRedisClient, rebuildFrom } from '#mapper';
+import { CodeLocator, RedisCodeMapper, createMapperRedisClient, rebuildFrom } from '#mapper';
 import { FakeProvider, MURORAN_CITY, PENSION, acquire, bearer, issuePerson, registerAgency, startLinkageHub, type Agency } from './support/linkage-fixture.js';
 import { RedisProxy } from '../../../libs/mapper/test/redis-proxy.js';
 import type { TestHub } from './support/test-hub.js';
@@ -47,7 +47,7 @@ afterAll(async () => {
   await hub?.dispose();
   const client = createMapperRedisClient({ url: 'redis://127.0.0.1:6379' });
   await client.connect();
-  await (await RedisCodeMapper.open(client, { prefix })).drop();
+  await (await RedisCodeMapper.open(client, { prefix, onLayoutMismatch: 'reset' })).drop();
   await client.close();
 });
 
@@ -77,15 +77,20 @@ describe('Redis is a projection the hub can lose (DESIGN §5, I8)', () => {
     const client = createMapperRedisClient({ url: 'redis://127.0.0.1:6379' });
     await client.connect();
     try {
-      const live = await RedisCodeMapper.open(client, { prefix });
+      // The hub's code key: its codes carry sealed locators, and its keyspace's meta names the key.
+      const locator = hub.app.get(CodeLocator);
+      const live = await RedisCodeMapper.open(client, { prefix, locator });
       const head = await hub.store.head();
       await until(async () => (await live.checkpoint()) >= head - 1, 'the live projection to reach the head');
-      const rebuilt = await RedisCodeMapper.open(client, { prefix: `${prefix}-rebuilt` });
+      const rebuilt = await RedisCodeMapper.open(client, { prefix: `${prefix}-rebuilt`, locator });
       try {
         await rebuildFrom(hub.store, rebuilt);
         const entries = await rebuilt.entries();
         expect(entries.length).toBe(12);
         expect(await live.entries()).toEqual(entries);
+        // Every code was minted by the hub: none needs a code bucket, live or rebuilt.
+        expect((await rebuilt.dump()).map(([k]) => k).filter((k) => k.startsWith(':c{'))).toEqual([]);
+        expect((await live.dump()).filter(([k]) => k !== ':checkpoint')).toEqual((await rebuilt.dump()).filter(([k]) => k !== ':checkpoint'));
       } finally {
         await rebuilt.drop();
       }

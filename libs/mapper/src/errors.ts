@@ -11,6 +11,8 @@ export type MapperErrorCode =
   /** Events were handed over out of position order. */
   | 'OUT_OF_ORDER'
   | 'TOO_MANY_AGENCIES'
+  /** A caller handed over a malformed argument: a code key that is not 16 bytes, a subject id that is not a UUID. */
+  | 'INVALID_INPUT'
   /** More than 256 people share one subject tag: only a broken tag function gets there. */
   | 'TAG_OVERFLOW';
 

@@ -3,6 +3,7 @@ import { isAgencyCode, type AgencyCode, type SubjectId } from '#linkage';
 import { RESP_TYPES } from 'redis';
 import { issuedCodeOf, pendingEvents, type IssuedCode } from './agency-code-events.js';
 import type { CodeMapper, CodeMapperProjection, MappingEntry, Translation } from './code-mapper.port.js';
+import type { CodeLocator } from './code-locator.js';
 import { MapperError, MapperUnavailableError } from './errors.js';
 import { compareEntries } from './in-memory-code-mapper.js';
 import {
@@ -27,9 +28,19 @@ export interface RedisLike {
 export interface RedisCodeMapperOptions extends Partial<RedisLayoutOptions> {
   /** Every operation (one batch) must finish within this, or it fails with MAPPER_UNAVAILABLE. Default 2000 ms. */
   readonly operationTimeoutMs?: number;
+  /**
+   * The hub's code locator (its code key): codes it minted are looked up in one round and need no code
+   * bucket record. Every process of one keyspace MUST use the same key (the layout meta names it).
+   */
+  readonly locator?: CodeLocator;
+  /**
+   * What `open` does with data under the prefix written with another layout or code key: `refuse`
+   * (LAYOUT_MISMATCH, the default) or `reset` (delete it; the projection then rebuilds from the log, I8).
+   */
+  readonly onLayoutMismatch?: 'refuse' | 'reset';
 }
 
-/** Defaults sized for ≈ 1,000,000 codes of ≈ 250,000 people: ≈ 15 codes per code bucket, ≈ 19 records per subject bucket. */
+/** Defaults sized for ≈ 1,000,000 codes of ≈ 250,000 people (see bucketBitsFor). */
 export const DEFAULT_LAYOUT: Omit<RedisLayoutOptions, 'subjectTag'> = { prefix: 'lm', ...bucketBitsFor(1_000_000, 250_000), slotGroupBits: 8 };
 
 // Binary-safe replies under RESP2 and RESP3 alike: bulk strings as Buffers, maps (HGETALL) as flat [field, value, …] arrays.
@@ -42,30 +53,35 @@ const UNKNOWN: Translation = Object.freeze({ status: 'unknown-code' });
 
 /**
  * The Redis code mapper: a projection of AgencyCodeIssued events (I8) in the layout of redis-layout.ts.
- * A batch costs two rounds of one MGET per slot group: the code buckets, then the subject buckets; the
- * client searches the returned buckets. Single writer: one process applies events (the projection
- * runner); any number of processes read.
+ * A batch of codes the hub minted (with the locator) costs one round of one MGET per slot group: the
+ * subject buckets the codes name. Other codes cost two more: their code buckets, then their subject
+ * buckets. The client searches the returned buckets. Single writer: one process applies events (the
+ * projection runner); any number of processes read.
  */
 export class RedisCodeMapper implements CodeMapper, CodeMapperProjection {
   readonly layout: RedisLayout;
   readonly #client: RedisLike;
   readonly #timeoutMs: number;
+  readonly #locator: CodeLocator | undefined;
+  readonly #onMismatch: 'refuse' | 'reset';
   #ordinals = new Map<string, number>();
   #agencies: string[] = [];
   #checkpoint: number | undefined;
   readonly #numbering: { readonly c: BucketNumbering; readonly s: BucketNumbering };
 
-  private constructor(client: RedisLike, layout: RedisLayout, timeoutMs: number) {
+  private constructor(client: RedisLike, layout: RedisLayout, options: RedisCodeMapperOptions) {
     this.#client = client;
     this.layout = layout;
-    this.#timeoutMs = timeoutMs;
+    this.#timeoutMs = options.operationTimeoutMs ?? 2000;
+    this.#locator = options.locator;
+    this.#onMismatch = options.onLayoutMismatch ?? 'refuse';
     this.#numbering = { c: new BucketNumbering(layout.codeBucketBits), s: new BucketNumbering(layout.subjectBucketBits) };
   }
 
   /** Opens the mapper on a connected client: checks (or writes) the layout and loads the agency ordinals. */
   static async open(client: RedisLike, options: RedisCodeMapperOptions = {}): Promise<RedisCodeMapper> {
     const layout = new RedisLayout({ ...DEFAULT_LAYOUT, ...options });
-    const mapper = new RedisCodeMapper(client, layout, options.operationTimeoutMs ?? 2000);
+    const mapper = new RedisCodeMapper(client, layout, options);
     await mapper.#guard('open', async () => {
       await mapper.#ensureMeta();
       await mapper.#loadAgencies();
@@ -121,10 +137,13 @@ export class RedisCodeMapper implements CodeMapper, CodeMapperProjection {
   }
 
   /**
-   * Round 1: the code buckets name the candidate subject tags. Round 2: under each tag, the source
-   * agency's code records (compared in full) give the person's index, the person records give the
-   * subject, and the target agency's records its code. This is the hub's hot path: it works on offsets
-   * into the fetched buckets and allocates little more than the answers.
+   * Codes the hub minted name their subject tag (sealed, see code-locator.ts): round 1 reads those
+   * subject buckets. A code not found there (drawn at random, minted under another key, or unknown)
+   * takes the long way: its code bucket names the candidate tags, and round 3 reads those subject
+   * buckets. In a subject bucket, the source agency's code records (compared in full) give the
+   * person's index, the person records give the subject, and the target agency's records its code.
+   * This is the hub's hot path: it works on offsets into the fetched buckets and allocates little more
+   * than the answers.
    */
   async #lookupCodes(fromAgencyId: string, codes: readonly string[], toAgencyId: string | undefined): Promise<Translation[]> {
     const n = codes.length;
@@ -133,24 +152,35 @@ export class RedisCodeMapper implements CodeMapper, CodeMapperProjection {
     if (from === undefined || n === 0) return out;
     const to = toAgencyId === undefined ? -1 : ((await this.#ordinal(toAgencyId)) ?? -1);
     const layout = this.layout;
+    const tagBytes = layout.tagBytes;
     const raw = Buffer.allocUnsafe(n * CODE_BYTES);
-    const items: number[] = [];
-    const wanted: number[] = [];
+    let items: number[] = [];
     for (let i = 0; i < n; i++) {
       const code = codes[i]!;
       if (!isAgencyCode(code)) continue;
       raw.write(code, i * CODE_BYTES, CODE_BYTES, 'base64url');
       items.push(i);
-      wanted.push(layout.codeBucketAt(raw, i * CODE_BYTES));
     }
-    let codeBuckets: { values: Value[]; slots: Int32Array } | undefined = await this.#fetch('c', wanted);
+    if (items.length === 0) return out;
 
+    if (this.#locator !== undefined) {
+      const opened = this.#locator.open(raw);
+      const tags = Buffer.allocUnsafe(items.length * tagBytes);
+      for (let k = 0; k < items.length; k++) opened.copy(tags, k * tagBytes, items[k]! * CODE_BYTES, items[k]! * CODE_BYTES + tagBytes);
+      await this.#probe(items, tags, raw, from, to, out);
+      const missed: number[] = [];
+      for (const i of items) if (out[i] === UNKNOWN) missed.push(i);
+      if (missed.length === 0) return out;
+      items = missed;
+    }
+
+    const wanted = new Array<number>(items.length);
+    for (let k = 0; k < items.length; k++) wanted[k] = layout.codeBucketAt(raw, items[k]! * CODE_BYTES);
+    let codeBuckets: { values: Value[]; slots: Int32Array } | undefined = await this.#fetch('c', wanted);
     // Probes: (item, candidate tag). Tags are copied out so that the code buckets can be collected
-    // while round 2 is in flight (what survives a scavenge is what costs).
+    // while the next round is in flight (what survives a scavenge is what costs).
     const probeItem: number[] = [];
-    const probeBucket: number[] = [];
-    let tags = Buffer.allocUnsafe(n * layout.tagBytes);
-    const tagBytes = layout.tagBytes;
+    let tags = Buffer.allocUnsafe(items.length * tagBytes);
     const skip = layout.codeBucketBytes;
     const recordBytes = layout.codeRecordBytes;
     for (let k = 0; k < items.length; k++) {
@@ -166,11 +196,22 @@ export class RedisCodeMapper implements CodeMapper, CodeMapperProjection {
         if ((probe + 1) * tagBytes > tags.length) tags = Buffer.concat([tags, Buffer.allocUnsafe(tags.length)]);
         bucket.copy(tags, probe * tagBytes, r + FILTER_BYTES, r + FILTER_BYTES + tagBytes);
         probeItem.push(i);
-        probeBucket.push(layout.subjectBucketAt(tags, probe * tagBytes));
       }
     }
     codeBuckets = undefined;
-    if (probeItem.length === 0) return out;
+    if (probeItem.length > 0) await this.#probe(probeItem, tags, raw, from, to, out);
+    return out;
+  }
+
+  /**
+   * Probe p looks for the code of item probeItem[p] (16 bytes at raw[item * 16]) under the subject tag at
+   * tags[p * tagBytes]; a hit fills out[item]. Reads the probed subject buckets in one round.
+   */
+  async #probe(probeItem: readonly number[], tags: Buffer, raw: Buffer, from: number, to: number, out: Translation[]): Promise<void> {
+    const layout = this.layout;
+    const tagBytes = layout.tagBytes;
+    const probeBucket = new Array<number>(probeItem.length);
+    for (let p = 0; p < probeItem.length; p++) probeBucket[p] = layout.subjectBucketAt(tags, p * tagBytes);
     const subjectBuckets = await this.#fetch('s', probeBucket);
     const restAt = layout.subjectBucketBytes;
     for (let p = 0; p < probeItem.length; p++) {
@@ -178,12 +219,14 @@ export class RedisCodeMapper implements CodeMapper, CodeMapperProjection {
       if (out[i] !== UNKNOWN) continue;
       const bucket = subjectBuckets.values[subjectBuckets.slots[p]!];
       if (!bucket) continue;
+      if (bucket.length % SUBJECT_RECORD_BYTES !== 0) throw new MapperError('LAYOUT_MISMATCH', `a subject bucket of ${bucket.length} bytes is not a list of ${SUBJECT_RECORD_BYTES}-byte records`);
       // One pass over the records under this tag: the source code gives the person's index; the
       // person's record and the target code are noted for index 0 (the usual case) on the way.
       let index = -1;
       let personAt = -1;
       let targetAt = -1;
-      const [t0, t1, t2, t3] = [tags[p * tagBytes + restAt]!, tags[p * tagBytes + restAt + 1]!, tags[p * tagBytes + restAt + 2]!, tags[p * tagBytes + restAt + 3]!];
+      const t = p * tagBytes + restAt;
+      const [t0, t1, t2, t3] = [tags[t]!, tags[t + 1]!, tags[t + 2]!, tags[t + 3]!];
       for (let r = 0; r < bucket.length; r += SUBJECT_RECORD_BYTES) {
         if (bucket[r] !== t0 || bucket[r + 1] !== t1 || bucket[r + 2] !== t2 || bucket[r + 3] !== t3) continue;
         const ordinal = ordinalAt(bucket, r);
@@ -199,7 +242,7 @@ export class RedisCodeMapper implements CodeMapper, CodeMapperProjection {
       }
       if (index < 0) continue;
       if (index !== 0) {
-        const rest = tags.readUInt32BE(p * tagBytes + restAt);
+        const rest = tags.readUInt32BE(t);
         personAt = findRecord(bucket, rest, PERSON, index);
         targetAt = to < 0 ? -1 : findRecord(bucket, rest, to, index);
       }
@@ -207,7 +250,6 @@ export class RedisCodeMapper implements CodeMapper, CodeMapperProjection {
       const subjectId = layout.subjectOf(bucket, personAt);
       out[i] = targetAt < 0 ? { status: 'no-target-code', subjectId } : { status: 'translated', subjectId, code: layout.codeOf(bucket, targetAt) };
     }
-    return out;
   }
 
   /**
@@ -282,10 +324,11 @@ export class RedisCodeMapper implements CodeMapper, CodeMapperProjection {
       const code = layout.codeBytes(i.code)!;
       const subject = layout.subjectBytes(i.subjectId)!;
       const tag = layout.tagOf(subject);
-      return { i, code, subject, tag, sBucket: layout.subjectBucketAt(tag, 0), cBucket: layout.codeBucketAt(code, 0) };
+      const located = this.#locator?.locates(code, tag) ?? false;
+      return { i, code, subject, tag, located, sBucket: layout.subjectBucketAt(tag, 0), cBucket: layout.codeBucketAt(code, 0) };
     });
     const subjectBuckets = await this.#fetchMap('s', rows.map((r) => r.sBucket));
-    const codeBuckets = await this.#fetchMap('c', rows.map((r) => r.cBucket));
+    const codeBuckets = await this.#fetchMap('c', rows.flatMap((r) => (r.located ? [] : [r.cBucket])));
     const changed = { s: new Set<number>(), c: new Set<number>() };
     for (const r of rows) {
       const rest = r.tag.readUInt32BE(layout.subjectBucketBytes);
@@ -309,6 +352,7 @@ export class RedisCodeMapper implements CodeMapper, CodeMapperProjection {
         subjectBuckets.set(r.sBucket, bucket);
         changed.s.add(r.sBucket);
       }
+      if (r.located) continue; // the code names its subject bucket itself: no code bucket record
       const record = codeRecord(r.code, layout.codeBucketBytes, r.tag);
       const codes = codeBuckets.get(r.cBucket) ?? null;
       if (!hasRecord(codes, record)) {
@@ -413,18 +457,19 @@ export class RedisCodeMapper implements CodeMapper, CodeMapperProjection {
 
   async #ensureMeta(): Promise<void> {
     const flat = (await this.#send(['HGETALL', this.layout.metaKey])) as Buffer[];
-    const expected = this.layout.meta();
-    if (flat.length === 0) {
-      await this.#send(['HSET', this.layout.metaKey, ...Object.entries(expected).flat()]);
-      return;
-    }
-    const stored: Record<string, string> = {};
-    for (let i = 0; i < flat.length; i += 2) stored[flat[i]!.toString()] = flat[i + 1]!.toString();
-    for (const [k, v] of Object.entries(expected)) {
-      if (stored[k] !== v) {
-        throw new MapperError('LAYOUT_MISMATCH', `Redis data under prefix "${this.layout.prefix}" has ${k}=${stored[k]}, this mapper uses ${v}; open it with the same layout, or rebuild into a new prefix`);
+    const expected = { ...this.layout.meta(), codeKey: this.#locator?.fingerprint ?? 'none' };
+    if (flat.length > 0) {
+      const stored: Record<string, string> = {};
+      for (let i = 0; i < flat.length; i += 2) stored[flat[i]!.toString()] = flat[i + 1]!.toString();
+      const differs = Object.entries(expected).find(([k, v]) => stored[k] !== v);
+      if (differs === undefined) return;
+      const [k, v] = differs;
+      if (this.#onMismatch === 'refuse') {
+        throw new MapperError('LAYOUT_MISMATCH', `Redis data under prefix "${this.layout.prefix}" has ${k}=${stored[k] ?? '(none)'}, this mapper uses ${v}; open it with the same layout and code key, rebuild into a new prefix, or open with onLayoutMismatch: 'reset'`);
       }
+      await this.#unlinkAll(); // a projection: rebuilt from the log from position 0 (I8)
     }
+    await this.#send(['HSET', this.layout.metaKey, ...Object.entries(expected).flat()]);
   }
 
   async #loadAgencies(): Promise<void> {

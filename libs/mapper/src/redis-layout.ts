@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
 import { isAgencyCode, isSubjectId, type AgencyCode, type SubjectId } from '#linkage';
+import { sha256Tag } from './code-locator.js';
 import { MapperError } from './errors.js';
 
 /**
@@ -10,16 +10,18 @@ import { MapperError } from './errors.js';
  *   P:meta          hash    layout version and bucket bits; a mapper refuses data of another layout
  *   P:agencies      list    agency ids in order of their first code; the index is the agency's ordinal
  *   P:checkpoint    string  position of the last applied event
- *   P:c{g}r         string  code bucket: records [4 bytes of a code][its subject's tag]
+ *   P:c{g}r         string  code bucket: records [4 bytes of a code][its subject's tag], for codes that
+ *                           do not carry their locator (code-locator.ts): drawn at random or under another key
  *   P:s{g}r         string  subject bucket: records of 24 bytes
  *                             [tag rest 4][FF FF FF][index 1][subject id 16]   a person
  *                             [tag rest 4][agency ordinal 3][index 1][code 16] that person's code at that agency
  *
  * A bucket is one plain string of fixed-size records in the order they were applied, so a rebuild
- * from the log writes the same bytes (I8), and Redis spends no per-entry overhead on it: ≈ 50 bytes
- * per code with four codes per person. A batch reads whole buckets with one MGET per slot group
- * (Redis' cheapest multi-key read) and searches them in the client; no Lua, no per-field work on the
- * server.
+ * from the log writes the same bytes (I8), and Redis spends no per-entry overhead on it. A batch reads
+ * whole buckets with one MGET per slot group (Redis' cheapest multi-key read) and searches them in the
+ * client; no Lua, no per-field work on the server. A code minted by the hub carries its subject tag
+ * sealed under the hub's code key (code-locator.ts): its lookup reads the subject bucket directly (one
+ * round) and it has no code bucket record, so code buckets stay empty in a hub that minted its codes.
  *
  * The hash tag `{g}` puts every bucket of one slot group into one cluster hash slot, so one MGET (or
  * MSET) per group is valid on Redis Cluster; 2^slotGroupBits groups spread the data over as many slots.
@@ -28,7 +30,7 @@ import { MapperError } from './errors.js';
  * and the full code is compared in the subject bucket; a subject tag (a SHA-256 prefix) may be shared,
  * so every person under a tag has an index (the order of their first code) that their code records carry.
  */
-export const LAYOUT_VERSION = 'lm2';
+export const LAYOUT_VERSION = 'lm3';
 const HEX_DIGITS = Uint8Array.from('0123456789abcdef', (c) => c.charCodeAt(0));
 const UUID_SCRATCH = Buffer.alloc(36);
 export const CODE_BYTES = 16;
@@ -48,7 +50,7 @@ export interface RedisLayoutOptions {
   readonly prefix: string;
   /** 2^bits code buckets. Size for ≈ 16 codes per bucket: ⌈log2(codes / 16)⌉. 8–24. */
   readonly codeBucketBits: number;
-  /** 2^bits subject buckets. Size for ≈ 20 records (people + codes) per bucket. 8–24. */
+  /** 2^bits subject buckets. Size for ≈ 5 records (people + codes) per bucket: one read per translation returns ≈ 120 bytes. 8–24. */
   readonly subjectBucketBits: number;
   /** 2^bits slot groups (cluster hash tags). At most the smaller of the bucket bits; 0–14. */
   readonly slotGroupBits: number;
@@ -56,10 +58,14 @@ export interface RedisLayoutOptions {
   readonly subjectTag?: (subject: Buffer, length: number) => Buffer;
 }
 
-/** Bucket bits for an expected number of codes and people: ≈ 16 codes per code bucket, ≈ 20 records per subject bucket (each within a factor √2). */
+/**
+ * Bucket bits for an expected number of codes and people: ≈ 16 codes per code bucket, ≈ 5 records per
+ * subject bucket (each within a factor √2). Small subject buckets keep the one read of a translation
+ * short (Redis' cost per key grows with the bytes it sends); bigger ones would save key overhead.
+ */
 export function bucketBitsFor(codes: number, people: number): { readonly codeBucketBits: number; readonly subjectBucketBits: number } {
   const bits = (n: number, per: number): number => Math.min(24, Math.max(8, Math.round(Math.log2(Math.max(1, n) / per))));
-  return { codeBucketBits: bits(codes, 16), subjectBucketBits: bits(codes + people, 20) };
+  return { codeBucketBits: bits(codes, 16), subjectBucketBits: bits(codes + people, 5) };
 }
 
 export interface BucketAddress {
@@ -108,7 +114,7 @@ export class RedisLayout {
     this.tagBytes = this.subjectBucketBytes + FILTER_BYTES;
     this.codeRecordBytes = FILTER_BYTES + this.tagBytes;
     this.#keys = { c: keyCache(codeBucketBits), s: keyCache(subjectBucketBits) };
-    this.#tag = options.subjectTag ?? ((subject, length) => createHash('sha256').update(subject).digest().subarray(0, length));
+    this.#tag = options.subjectTag ?? sha256Tag;
   }
 
   /** What `P:meta` holds; a mapper opened with other values refuses the data. */

@@ -1,24 +1,32 @@
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import type { CodeMapper, CodeMapperProjection } from '#mapper';
-import { HELLO_WORK, MURORAN, PENSION, SAPPORO, asEvents, freshCode, freshSubject, population, recorded, recordedIssued, type Issued } from './fixtures.js';
+import type { AgencyCode, SubjectId } from '#linkage';
+import { HELLO_WORK, MURORAN, PENSION, SAPPORO, asEvents, freshCode, freshSubject, population as drawPopulation, recorded, recordedIssued, type Issued } from './fixtures.js';
 
 export interface MapperUnderTest {
   readonly mapper: CodeMapper & CodeMapperProjection;
   readonly cleanup: () => Promise<void>;
 }
 
-/** Aoyama-san (seeds/001): code A at the pension service, code B at Muroran City. */
-const aoyama = freshSubject();
-const CODE_A = freshCode();
-const CODE_B = freshCode();
-const AOYAMA: readonly Issued[] = [
-  { subjectId: aoyama, agencyId: PENSION, code: CODE_A },
-  { subjectId: aoyama, agencyId: MURORAN, code: CODE_B },
-];
+export interface ContractOptions {
+  readonly propertyRuns?: number;
+  /** How issued codes are drawn (default: at random); the hub mints them with its code locator. */
+  readonly mint?: (subjectId: SubjectId) => AgencyCode;
+}
 
-/** One contract, every implementation (in-memory, Redis, Redis with forced collisions). */
-export function codeMapperContract(name: string, make: () => Promise<MapperUnderTest>, options: { readonly propertyRuns?: number } = {}): void {
+/** One contract, every implementation (in-memory, Redis, Redis with forced collisions, minted codes). */
+export function codeMapperContract(name: string, make: () => Promise<MapperUnderTest>, options: ContractOptions = {}): void {
+  const mint = options.mint ?? (() => freshCode());
+  const population = (subjects: number, agencies?: Parameters<typeof drawPopulation>[1]): Issued[] => drawPopulation(subjects, agencies, mint);
+  /** Aoyama-san (seeds/001): code A at the pension service, code B at Muroran City. */
+  const aoyama = freshSubject();
+  const CODE_A = mint(aoyama);
+  const CODE_B = mint(aoyama);
+  const AOYAMA: readonly Issued[] = [
+    { subjectId: aoyama, agencyId: PENSION, code: CODE_A },
+    { subjectId: aoyama, agencyId: MURORAN, code: CODE_B },
+  ];
   describe(`CodeMapper contract: ${name}`, () => {
     let m: CodeMapper & CodeMapperProjection;
     let cleanup: () => Promise<void>;
@@ -99,7 +107,7 @@ export function codeMapperContract(name: string, make: () => Promise<MapperUnder
       await expect(m.apply([recordedIssued(5, AOYAMA[0]!), recordedIssued(4, AOYAMA[1]!)])).rejects.toMatchObject({ code: 'OUT_OF_ORDER' });
       await expect(m.apply([recorded(0, 'AgencyCodeIssued', { subjectId: '123456789018', agencyId: PENSION, code: CODE_A })])).rejects.toMatchObject({ code: 'INVALID_EVENT' });
       await m.apply(asEvents(AOYAMA));
-      await expect(m.apply([recordedIssued(2, { subjectId: aoyama, agencyId: PENSION, code: freshCode() })])).rejects.toMatchObject({ code: 'CODE_CONFLICT' });
+      await expect(m.apply([recordedIssued(2, { subjectId: aoyama, agencyId: PENSION, code: mint(aoyama) })])).rejects.toMatchObject({ code: 'CODE_CONFLICT' });
     });
 
     test('entries() lists every mapping sorted; reset() drops them and the checkpoint', async () => {

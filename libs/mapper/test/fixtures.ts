@@ -59,11 +59,11 @@ export function recorded(position: number, type: string, data: unknown): Recorde
 }
 
 /** `subjects` people, each with a code at every agency in `agencies`, as synthetic events from `start`. */
-export function population(subjects: number, agencies: readonly AgencyId[] = AGENCIES.map(([a]) => a)): Issued[] {
+export function population(subjects: number, agencies: readonly AgencyId[] = AGENCIES.map(([a]) => a), mint: (subjectId: SubjectId) => AgencyCode = () => freshCode()): Issued[] {
   const out: Issued[] = [];
   for (let s = 0; s < subjects; s++) {
     const subjectId = freshSubject();
-    for (const agencyId of agencies) out.push({ subjectId, agencyId, code: freshCode() });
+    for (const agencyId of agencies) out.push({ subjectId, agencyId, code: mint(subjectId) });
   }
   return out;
 }

@@ -3,7 +3,7 @@ import { RESP_TYPES } from 'redis';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { InMemoryEventStore } from '#ledger';
 import { individualNumberFromRandomBase, personNumberingDecider } from '#numbering';
-import { RedisCodeMapper, catchUp, createMapperRedisClient, follow, rebuildFrom, type RedisCodeMapperOptions } from '#mapper';
+import { CodeLocator, RedisCodeMapper, catchUp, createMapperRedisClient, follow, newCodeKey, rebuildFrom, type RedisCodeMapperOptions, type RedisLike } from '#mapper';
 import { agencyCodeFromRandomBytes } from '#linkage';
 import { codeMapperContract } from './code-mapper.contract.js';
 import { MURORAN, PENSION, acquireInStore, asEvents, freshSubject, population } from './fixtures.js';
@@ -52,6 +52,88 @@ codeMapperContract('redis, forced subject tag collisions', async () => {
   const mapper = await open({ subjectTag: (subject, length) => Buffer.alloc(length, subject[15]! & 63) });
   return { mapper, cleanup: () => mapper.drop() };
 }, { propertyRuns: 10 });
+
+// Codes minted as the hub mints them: the locator sealed in each code names its subject bucket.
+const LOCATOR = new CodeLocator(newCodeKey());
+codeMapperContract('redis, codes minted with sealed locators', async () => {
+  const mapper = await open({ locator: LOCATOR });
+  return { mapper, cleanup: () => mapper.drop() };
+}, { propertyRuns: 25, mint: (s) => LOCATOR.mint(s) });
+
+const weakTag = (subject: Buffer, length: number): Buffer => Buffer.alloc(length, subject[15]! & 63);
+const WEAK_LOCATOR = new CodeLocator(newCodeKey(), weakTag);
+codeMapperContract('redis, minted codes and forced subject tag collisions', async () => {
+  const mapper = await open({ locator: WEAK_LOCATOR, subjectTag: weakTag });
+  return { mapper, cleanup: () => mapper.drop() };
+}, { propertyRuns: 10, mint: (s) => WEAK_LOCATOR.mint(s) });
+
+/** The client, counting the MGETs sent through it (each is one read of one round). */
+function countingMgets(): { readonly redis: RedisLike; count: () => number } {
+  let mgets = 0;
+  return {
+    redis: { sendCommand: (args, options) => ((mgets += args[0] === 'MGET' ? 1 : 0), client.sendCommand(args, options)) },
+    count: () => mgets,
+  };
+}
+
+describe('Redis code mapper with a code locator', () => {
+  test('minted codes are found in one read and keep no code bucket; random codes and codes of another key take the long way', async () => {
+    const { redis, count } = countingMgets();
+    const mapper = await RedisCodeMapper.open(redis, { ...SMALL, slotGroupBits: 0, prefix: prefix(), locator: LOCATOR });
+    const minted = population(40, [PENSION, MURORAN], (s) => LOCATOR.mint(s));
+    await mapper.apply(asEvents(minted));
+    expect((await mapper.dump()).filter(([k]) => k.startsWith(':c{'))).toEqual([]);
+
+    const pension = minted.filter((p) => p.agencyId === PENSION);
+    const muroranOf = new Map(minted.filter((p) => p.agencyId === MURORAN).map((p) => [p.subjectId, p.code]));
+    const before = count();
+    expect(await mapper.translateMany(PENSION, pension.map((p) => p.code), MURORAN)).toEqual(pension.map((p) => ({ status: 'translated', subjectId: p.subjectId, code: muroranOf.get(p.subjectId) })));
+    expect(count() - before).toBe(1);
+
+    const other = new CodeLocator(newCodeKey());
+    const foreign = [...population(5, [PENSION, MURORAN]), ...population(5, [PENSION, MURORAN], (s) => other.mint(s))];
+    await mapper.apply(asEvents(foreign, minted.length));
+    expect((await mapper.dump()).filter(([k]) => k.startsWith(':c{')).length).toBeGreaterThan(0);
+    const sources = [...pension.slice(0, 3), ...foreign.filter((p) => p.agencyId === PENSION)];
+    const target = new Map([...minted, ...foreign].filter((p) => p.agencyId === MURORAN).map((p) => [p.subjectId, p.code]));
+    const unknown = LOCATOR.mint(pension[0]!.subjectId); // names Aoyama-san's bucket but was never issued
+    expect(await mapper.translateMany(PENSION, [...sources.map((p) => p.code), unknown], MURORAN)).toEqual([
+      ...sources.map((p) => ({ status: 'translated', subjectId: p.subjectId, code: target.get(p.subjectId) })),
+      { status: 'unknown-code' },
+    ]);
+    await mapper.drop();
+  });
+
+  test('a minted code is 16 pseudorandom bytes: two agencies\' codes for one person share no locator in the clear', () => {
+    const subject = freshSubject();
+    const codes = Array.from({ length: 200 }, () => Buffer.from(LOCATOR.mint(subject), 'base64url'));
+    // Without the key the first 7 bytes differ from code to code; with it, they are the person's locator.
+    expect(new Set(codes.map((c) => c.subarray(0, 7).toString('hex'))).size).toBe(200);
+    const tag = LOCATOR.tagOf(Buffer.from(subject.replaceAll('-', ''), 'hex'));
+    for (const c of codes) expect(LOCATOR.locates(c, tag)).toBe(true);
+    expect(codes.every((c) => new CodeLocator(newCodeKey()).locates(c, tag))).toBe(false);
+    expect(() => new CodeLocator(Buffer.alloc(15))).toThrow(expect.objectContaining({ code: 'INVALID_INPUT' }));
+    expect(() => LOCATOR.mint('not-a-subject')).toThrow(expect.objectContaining({ code: 'INVALID_INPUT' }));
+  });
+
+  test('data written under another code key is refused (LAYOUT_MISMATCH), or reset for a rebuild from the log when asked', async () => {
+    const mapper = await open({ locator: LOCATOR });
+    const people = population(10, [PENSION, MURORAN], (s) => LOCATOR.mint(s));
+    await mapper.apply(asEvents(people));
+    const options = { ...SMALL, prefix: mapper.layout.prefix };
+    await expect(RedisCodeMapper.open(client, { ...options, locator: new CodeLocator(newCodeKey()) })).rejects.toMatchObject({ code: 'LAYOUT_MISMATCH' });
+    await expect(RedisCodeMapper.open(client, options)).rejects.toMatchObject({ code: 'LAYOUT_MISMATCH' });
+    expect(await mapper.entries()).toHaveLength(20);
+
+    const other = new CodeLocator(newCodeKey());
+    const reopened = await RedisCodeMapper.open(client, { ...options, locator: other, onLayoutMismatch: 'reset' });
+    expect(await reopened.checkpoint()).toBe(-1);
+    expect(await reopened.entries()).toEqual([]);
+    await reopened.apply(asEvents(people));
+    expect(await reopened.translate(PENSION, people[0]!.code, MURORAN)).toEqual({ status: 'translated', subjectId: people[0]!.subjectId, code: people[1]!.code });
+    await reopened.drop();
+  });
+});
 
 describe('Redis code mapper', () => {
   test('codes that share bucket and filter bytes are told apart by the full code', async () => {

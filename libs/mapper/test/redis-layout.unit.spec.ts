@@ -66,8 +66,8 @@ describe('RedisLayout', () => {
     expect(() => recordsUnderTag(Buffer.alloc(25), rest, 0)).toThrow(expect.objectContaining({ code: 'LAYOUT_MISMATCH' }));
   });
 
-  test('bucket bits are sized for ≈ 16 codes and ≈ 20 records per bucket', () => {
-    expect(bucketBitsFor(1_000_000, 250_000)).toEqual({ codeBucketBits: 16, subjectBucketBits: 16 });
+  test('bucket bits are sized for ≈ 16 codes per code bucket and ≈ 5 records per subject bucket', () => {
+    expect(bucketBitsFor(1_000_000, 250_000)).toEqual({ codeBucketBits: 16, subjectBucketBits: 18 });
     expect(bucketBitsFor(10, 5)).toEqual({ codeBucketBits: 8, subjectBucketBits: 8 });
   });
 

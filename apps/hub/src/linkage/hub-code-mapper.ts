@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import type { EventStore } from '#ledger';
-import { FallbackCodeMapper, PendingCodeMapper, RedisCodeMapper, StoreCodeMapper, createMapperRedisClient, follow, type CodeMapper, type MapperHealth } from '#mapper';
+import { CodeLocator, FallbackCodeMapper, PendingCodeMapper, RedisCodeMapper, StoreCodeMapper, createMapperRedisClient, follow, type CodeMapper, type MapperHealth } from '#mapper';
 import { HubConfig } from '../config/hub-config.js';
 import { EVENT_STORE } from '../ledger/tokens.js';
 import { loadOrCreateInstanceId } from './hub-secrets.js';
@@ -25,6 +25,7 @@ export class HubCodeMapper implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger('CodeMapper');
   readonly #store: EventStore;
   readonly #config: HubConfig;
+  readonly #locator: CodeLocator;
   readonly #abort = new AbortController();
   #client: RedisClient | undefined;
   #redis: RedisCodeMapper | undefined;
@@ -32,9 +33,10 @@ export class HubCodeMapper implements OnModuleInit, OnApplicationShutdown {
   #storeMapper: StoreCodeMapper;
   #following: Promise<void> | undefined;
 
-  constructor(@Inject(EVENT_STORE) store: EventStore, config: HubConfig) {
+  constructor(@Inject(EVENT_STORE) store: EventStore, config: HubConfig, locator: CodeLocator) {
     this.#store = store;
     this.#config = config;
+    this.#locator = locator;
     this.#storeMapper = new StoreCodeMapper(store);
   }
 
@@ -56,7 +58,8 @@ export class HubCodeMapper implements OnModuleInit, OnApplicationShutdown {
     client.on('error', () => {}); // reconnection is node-redis' job; health() reports the outage
     this.#client = client;
     const opening = client.connect().then(async () => {
-      this.#redis = await RedisCodeMapper.open(client, { prefix });
+      // Data of another layout or code key is a stale projection: reset, then rebuilt from the log (I8).
+      this.#redis = await RedisCodeMapper.open(client, { prefix, locator: this.#locator, onLayoutMismatch: 'reset' });
       return this.#redis;
     });
     this.#fallback = new FallbackCodeMapper(new PendingCodeMapper(opening), this.#storeMapper, {

@@ -1,11 +1,13 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
 import { join } from 'node:path';
+import { CODE_KEY_BYTES, CodeLocator, newCodeKey } from '#mapper';
 import { loadOrCreateSecretFile } from '../keys/key-file.js';
 
 export const PROVISION_KEY_FILE = 'provision-signing.key.json';
 export const OPERATOR_TOKEN_FILE = 'operator.token.json';
 export const AUDITOR_TOKEN_FILE = 'auditor.token.json';
 export const INSTANCE_FILE = 'instance.json';
+export const CODE_KEY_FILE = 'agency-code.key.json';
 
 /** A bearer token: 32 random bytes, base64url. Only its SHA-256 is ever compared or stored. */
 export function newBearerToken(): string {
@@ -52,6 +54,22 @@ export class ProvisionSigner {
     }
     return new ProvisionSigner(seed);
   }
+}
+
+/**
+ * The code key (AES-128) under which the hub seals, into every agency code it mints, where the person is
+ * filed in the code mapper (libs/mapper/src/code-locator.ts): one Redis read per translation. Generated
+ * at first start. Losing it loses no mapping (the log holds every code): the mapper rebuilds under a new
+ * key and finds the older codes the long way.
+ */
+export function loadOrCreateCodeLocator(keysDir: string, now: Date = new Date()): CodeLocator {
+  const path = join(keysDir, CODE_KEY_FILE);
+  const file = loadOrCreateSecretFile(path, () => ({ purpose: 'agency-code-locator', alg: 'AES-128', key: newCodeKey().toString('base64url'), createdAt: now.toISOString() }));
+  const key = typeof file['key'] === 'string' ? Buffer.from(file['key'], 'base64url') : Buffer.alloc(0);
+  if (file['purpose'] !== 'agency-code-locator' || key.length !== CODE_KEY_BYTES) {
+    throw new Error(`key file ${path} is not a valid code key (needs purpose "agency-code-locator" and a ${CODE_KEY_BYTES}-byte base64url key)`);
+  }
+  return new CodeLocator(key);
 }
 
 /**

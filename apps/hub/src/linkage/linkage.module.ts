@@ -6,7 +6,8 @@ import { Authenticator } from './authenticator.js';
 import { AuthorizationTablePublisher } from './authorization-table.publisher.js';
 import { AcquireAgencyCodeHandler, AgencyCodesController } from './codes/agency-codes.js';
 import { HubCodeMapper } from './hub-code-mapper.js';
-import { ProvisionSigner } from './hub-secrets.js';
+import { CodeLocator } from '#mapper';
+import { ProvisionSigner, loadOrCreateCodeLocator } from './hub-secrets.js';
 import { LinkageViews } from './linkage-views.js';
 import { ProviderClient } from './queries/provider-client.js';
 import { QueriesController } from './queries/queries.controller.js';
@@ -18,6 +19,7 @@ import { QueryRunner } from './queries/query-runner.js';
   controllers: [AgenciesController, AgencyCodesController, QueriesController],
   providers: [
     { provide: ProvisionSigner, useFactory: (config: HubConfig) => ProvisionSigner.loadOrCreate(config.keysDir), inject: [HubConfig] },
+    { provide: CodeLocator, useFactory: (config: HubConfig) => loadOrCreateCodeLocator(config.keysDir), inject: [HubConfig] },
     LinkageViews,
     Authenticator,
     AuthorizationTablePublisher,

@@ -17,7 +17,7 @@ export async function dropMapperKeys(prefix: string): Promise<void> {
   const client = createMapperRedisClient({ url: 'redis://127.0.0.1:6379' });
   await client.connect();
   try {
-    await (await RedisCodeMapper.open(client, { prefix })).drop();
+    await (await RedisCodeMapper.open(client, { prefix, onLayoutMismatch: 'reset' })).drop();
   } finally {
     await client.close();
   }

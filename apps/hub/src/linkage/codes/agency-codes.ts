@@ -3,11 +3,10 @@ import { Command, CommandBus, CommandHandler, EventBus, type ICommandHandler } f
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagger';
 import { IsString } from 'class-validator';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { randomBytes } from 'node:crypto';
 import type { EventStore, RecordedEvent } from '#ledger';
+import { CodeLocator } from '#mapper';
 import {
   agencyCodeDecider,
-  agencyCodeFromRandomBytes,
   agencyCodeStreamId,
   decideAgencyCode,
   issuedCode,
@@ -76,12 +75,14 @@ export class AcquireAgencyCodeHandler implements ICommandHandler<AcquireAgencyCo
     private readonly vault: IdentifierVault,
     private readonly views: LinkageViews,
     private readonly eventBus: EventBus,
+    private readonly locator: CodeLocator,
   ) {}
 
   async execute({ agencyId, individualNumber, acquisitionNumber, caller }: AcquireAgencyCodeCommand): Promise<AcquiredAgencyCode> {
     const subjectId = await this.#subjectOf(individualNumber);
     const streamId = agencyCodeStreamId(subjectId, agencyId);
-    // A held code drawn again (CLAIM_CONFLICT, ~2^-128) is drawn anew; a concurrent acquisition reloads.
+    // A held code drawn again (CLAIM_CONFLICT: the same person's locator and the same 72 random bits) is
+    // drawn anew; a concurrent acquisition reloads.
     return withRetries(8, (e) => hasCode(e, 'WRONG_EXPECTED_REVISION', 'CLAIM_CONFLICT'), async () => {
       const events = await this.store.readStream(streamId);
       const state = events.reduce<AgencyCodeState>(
@@ -92,7 +93,7 @@ export class AcquireAgencyCodeHandler implements ICommandHandler<AcquireAgencyCo
       const decided = decideAgencyCode(
         {
           type: 'AcquireAgencyCode',
-          data: { subjectId, agencyId, agency: this.views.facts(agencyId), acquisitionNumber, candidateCode: agencyCodeFromRandomBytes(randomBytes(16)), acquiredAt },
+          data: { subjectId, agencyId, agency: this.views.facts(agencyId), acquisitionNumber, candidateCode: this.locator.mint(subjectId), acquiredAt },
         },
         state,
       );
