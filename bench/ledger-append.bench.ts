@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { randomUUID } from 'node:crypto';
-import { LEDGER_DDL, LEDGER_PAGE_SIZE, SqliteEventStore, type AppendRequest } from '#ledger';
+import { LEDGER_DDL, SqliteEventStore, type AppendRequest } from '#ledger';
 
 const { values } = parseArgs({
   options: { events: { type: 'string', default: '200000' }, writers: { type: 'string', default: '256' } },
@@ -68,7 +68,6 @@ function baselineRun(source: string, BATCH: number): { perSecond: number; cpuPer
     .raw()
     .all() as unknown[][];
   const db = new Database(join(dir, 'baseline.sqlite'));
-  db.pragma(`page_size = ${LEDGER_PAGE_SIZE}`); // the ledger's file format, so that both write the same pages
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
   db.exec(LEDGER_DDL);

@@ -5,15 +5,16 @@ import type { KeyRows, WriteOp } from './key-index.js';
 /** One group-commit batch, flattened for a cheap copy to the writer thread. */
 export interface WriterBatch {
   /**
-   * Events at consecutive positions from `firstPosition`, packed as two long strings and a typed array
-   * because copying one long string to the writer thread is far cheaper than copying thousands of
-   * short ones. `text` holds `<stream id>\n<canonical envelope>\n` per event (neither contains a
-   * newline: stream ids are names, and canonical JSON escapes control characters); `serials` holds the
-   * 20-digit serials end to end.
+   * Events at consecutive positions from `firstPosition`, packed as a few long strings and a typed array
+   * because copying long strings to the writer thread is far cheaper than copying thousands of short
+   * ones. `text` holds `<stream id>\n<canonical envelope>\n` per event (neither contains a newline:
+   * stream ids are names, and canonical JSON escapes control characters), in strings of whole rows kept
+   * below V8's large-object size (copying a larger one costs several times more per byte); `serials`
+   * holds the 20-digit serials end to end.
    */
   readonly rows: {
     readonly firstPosition: number;
-    readonly text: string;
+    readonly text: readonly string[];
     readonly revisions: Float64Array;
     readonly serials: string;
   };
@@ -63,7 +64,7 @@ function writeKeys(k) {
 }
 function writeBatch(b) {
   const r = b.rows;
-  const parts = r.text.split('\n');
+  const parts = r.text.length === 1 ? r.text[0].split('\n') : [].concat(...r.text.map((t) => t.slice(0, -1).split('\n')));
   const n = r.revisions.length;
   let i = 0;
   for (; i + CHUNK <= n; i += CHUNK) {
