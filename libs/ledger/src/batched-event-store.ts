@@ -14,8 +14,6 @@ import type { SerialNumber } from './serial-number.js';
 
 export type BatchOutcomes = PlannedBatch['outcomes'];
 
-/** Upper bound on events written in one commit, to bound the latency of the appends queued behind it. */
-const MAX_BATCH_EVENTS = 8192;
 
 /**
  * Group commit shared by the adapters: appends queue up while a commit is in flight and are then
@@ -37,6 +35,12 @@ export abstract class BatchedEventStore implements EventStore {
    * `commitBatch` is called (synchronously, in call order) so that batches apply in that order.
    */
   protected readonly maxInFlight: number = 1;
+
+  /**
+   * Upper bound on the events of one planned batch, to bound the latency of the appends queued behind
+   * it; with maxInFlight above 1, a long queue becomes several batches planned one after the other.
+   */
+  protected readonly maxBatchEvents: number = 8192;
 
   protected abstract commitBatch(requests: readonly AppendRequest[]): BatchOutcomes | Promise<BatchOutcomes>;
   abstract readStream(streamId: string, options?: ReadStreamOptions): Promise<readonly RecordedEvent[]>;
@@ -73,7 +77,7 @@ export abstract class BatchedEventStore implements EventStore {
       const limit = this.inFlight === 0 && this.maxInFlight > 1 && this.queue.length > 64 ? Math.ceil(this.queue.length / 2) : this.queue.length;
       let count = 0;
       let events = 0;
-      while (count < limit && events < MAX_BATCH_EVENTS) {
+      while (count < limit && events < this.maxBatchEvents) {
         events += this.queue[count]!.events.length;
         count += 1;
       }

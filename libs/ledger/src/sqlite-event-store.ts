@@ -157,7 +157,14 @@ class RecentMap<V> {
 export class SqliteEventStore extends BatchedEventStore {
   /** The main thread's connection: reads, and look-ups while planning. */
   readonly db: Database.Database;
-  protected override readonly maxInFlight = 4;
+  /**
+   * Batches of at most 128 events, up to 8 planned ahead of the writer: while one commits, the next are
+   * planned and queued, and the writer commits whatever queued in one transaction (one fsync). With
+   * fewer, larger batches the two threads took turns waiting for each other (bench:ledger: ≈ 45,000
+   * events/s at 2 batches of 256 in flight against ≈ 50,000–58,000 at 8 of 128).
+   */
+  protected override readonly maxInFlight = 8;
+  protected override readonly maxBatchEvents = 128;
   private readonly writer: SqliteWriter;
   private readonly planner: AppendPlanner;
   private readonly index: LedgerIndex;
