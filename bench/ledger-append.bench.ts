@@ -3,7 +3,10 @@
  * measured in the same run on the same disk. Each round runs the ledger and then the baseline on the rows
  * the ledger wrote; the figures are the medians over the rounds (the ratio: of the per-round ratios), so
  * a slow moment of a shared machine moves one round, not the result. Last line: one JSON object.
- *   npm run bench:ledger [-- --events 200000 --writers 512 --rounds 3]
+ * `--tree` keeps the Merkle tree projection following the log during the ledger run, in the same process
+ * and the same way as the hub's TreeFollower (steps of 1024 events on the main thread), and reports how
+ * far behind the last append it caught up.
+ *   npm run bench:ledger [-- --events 200000 --writers 512 --rounds 3 --tree]
  */
 import Database from 'better-sqlite3';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -11,14 +14,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { randomUUID } from 'node:crypto';
-import { LEDGER_DDL, SqliteEventStore, type AppendRequest } from '#ledger';
+import { LEDGER_DDL, MerkleTreeProjection, SqliteEventStore, type AppendRequest } from '#ledger';
 
 const { values } = parseArgs({
-  options: { events: { type: 'string', default: '200000' }, writers: { type: 'string', default: '512' }, rounds: { type: 'string', default: '3' } },
+  options: { events: { type: 'string', default: '200000' }, writers: { type: 'string', default: '512' }, rounds: { type: 'string', default: '3' }, tree: { type: 'boolean', default: false } },
 });
 const EVENTS = Number(values.events);
 const WRITERS = Number(values.writers);
 const ROUNDS = Number(values.rounds);
+const TREE = values.tree!;
 const dir = mkdtempSync(join(tmpdir(), 'bench-ledger-'));
 
 function request(i: number): AppendRequest {
@@ -46,9 +50,19 @@ function request(i: number): AppendRequest {
   };
 }
 
-async function ledgerRun(round: number): Promise<{ perSecond: number; path: string; batches: number; cpuPerEvent: number }> {
+async function ledgerRun(round: number): Promise<{ perSecond: number; path: string; batches: number; cpuPerEvent: number; treeLagMs?: number }> {
   const path = join(dir, `ledger-${round}.sqlite`);
   const store = new SqliteEventStore({ path, nodeId: 1 });
+  // As the hub's TreeFollower: hash what is committed in steps of 1024 events, yield between steps,
+  // poll every 20 ms when caught up.
+  const tree = TREE ? new MerkleTreeProjection({ source: path, stepEvents: 1024 }) : undefined;
+  let following = tree !== undefined;
+  const follower = (async () => {
+    while (following) {
+      const hashed = (await store.head()) > tree!.size ? tree!.step() : 0;
+      await new Promise((r) => (hashed > 0 ? setImmediate(r) : setTimeout(r, 20)));
+    }
+  })();
   let next = 0;
   const cpu0 = process.cpuUsage();
   const started = process.hrtime.bigint();
@@ -59,9 +73,18 @@ async function ledgerRun(round: number): Promise<{ perSecond: number; path: stri
   );
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const cpu = process.cpuUsage(cpu0);
+  let treeLagMs: number | undefined;
+  if (tree !== undefined) {
+    const head = await store.head();
+    while (tree.size < head) await new Promise((r) => setTimeout(r, 1));
+    treeLagMs = Number(process.hrtime.bigint() - started) / 1e6 - seconds * 1000;
+    following = false;
+    await follower;
+    tree.close();
+  }
   const batches = store.commitCount;
   await store.close();
-  return { perSecond: EVENTS / seconds, path, batches, cpuPerEvent: (cpu.user + cpu.system) / EVENTS };
+  return { perSecond: EVENTS / seconds, path, batches, cpuPerEvent: (cpu.user + cpu.system) / EVENTS, treeLagMs };
 }
 
 function baselineRun(source: string, BATCH: number, round: number): { perSecond: number; cpuPerEvent: number } {
@@ -94,6 +117,7 @@ interface Round {
   readonly meanTransaction: number;
   readonly ledgerCpu: number;
   readonly baselineCpu: number;
+  readonly treeLagMs?: number;
 }
 const rounds: Round[] = [];
 for (let r = 0; r < ROUNDS; r++) {
@@ -101,11 +125,12 @@ for (let r = 0; r < ROUNDS; r++) {
   const meanTransaction = Math.max(1, Math.round(EVENTS / ledger.batches));
   const baseline = baselineRun(ledger.path, meanTransaction, r);
   for (const f of readdirSync(dir)) rmSync(join(dir, f), { force: true });
-  const round = { ledger: ledger.perSecond, baseline: baseline.perSecond, ratio: ledger.perSecond / baseline.perSecond, meanTransaction, ledgerCpu: ledger.cpuPerEvent, baselineCpu: baseline.cpuPerEvent };
+  const round = { ledger: ledger.perSecond, baseline: baseline.perSecond, ratio: ledger.perSecond / baseline.perSecond, meanTransaction, ledgerCpu: ledger.cpuPerEvent, baselineCpu: baseline.cpuPerEvent, treeLagMs: ledger.treeLagMs };
   rounds.push(round);
   console.log(
     `round ${r + 1}: ledger ${Math.round(round.ledger).toLocaleString('en')} events/s (${round.ledgerCpu.toFixed(1)} µs CPU each), ` +
-      `baseline ${Math.round(round.baseline).toLocaleString('en')} rows/s in transactions of ${meanTransaction} (${round.baselineCpu.toFixed(1)} µs), ratio ${round.ratio.toFixed(3)}`,
+      `baseline ${Math.round(round.baseline).toLocaleString('en')} rows/s in transactions of ${meanTransaction} (${round.baselineCpu.toFixed(1)} µs), ratio ${round.ratio.toFixed(3)}` +
+      (round.treeLagMs === undefined ? '' : `; tree caught up ${Math.round(round.treeLagMs)} ms after the last append`),
   );
 }
 rmSync(dir, { recursive: true, force: true });
@@ -117,7 +142,7 @@ const events = median((r) => r.ledger);
 const baseline = median((r) => r.baseline);
 const ratio = median((r) => r.ratio);
 const avgBatch = Math.round(median((r) => r.meanTransaction));
-console.log(`ledger appends (durable, ${WRITERS} writers), median of ${ROUNDS}: ${Math.round(events).toLocaleString('en')} events/s`);
+console.log(`ledger appends (durable, ${WRITERS} writers${TREE ? ', Merkle tree following' : ''}), median of ${ROUNDS}: ${Math.round(events).toLocaleString('en')} events/s`);
 console.log(`bare better-sqlite3 batched insert (transactions of the ledger's mean transaction size, ≈ ${avgBatch} rows), median: ${Math.round(baseline).toLocaleString('en')} rows/s`);
 // CPU time per event (all threads of this process) varies less than wall time on a shared machine.
 console.log(`CPU per event, median: ledger ${median((r) => r.ledgerCpu).toFixed(1)} µs (main thread, writer thread, GC), baseline ${median((r) => r.baselineCpu).toFixed(1)} µs`);
@@ -128,11 +153,13 @@ console.log(
     events: EVENTS,
     writers: WRITERS,
     rounds: ROUNDS,
+    tree: TREE,
     mean_transaction: avgBatch,
     events_per_s: Math.round(events),
     baseline_per_s: Math.round(baseline),
     ratio: Number(ratio.toFixed(3)),
     ledger_cpu_us_per_event: Number(median((r) => r.ledgerCpu).toFixed(1)),
     baseline_cpu_us_per_event: Number(median((r) => r.baselineCpu).toFixed(1)),
+    ...(TREE ? { tree_lag_ms: Math.round(median((r) => r.treeLagMs!)) } : {}),
   }),
 );
