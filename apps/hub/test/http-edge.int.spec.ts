@@ -163,6 +163,7 @@ describe('the HTTP edge', () => {
           '/v1/queries',
           '/v1/queries/bulk',
           '/v1/corporate-numbers',
+          '/v1/corporate-numbers.csv',
           '/v1/corporate-numbers/{number}',
           '/v1/events',
           '/v1/individual-numbers',
@@ -175,6 +176,8 @@ describe('the HTTP edge', () => {
       expect(issue.responses['409']!.content).toHaveProperty(['application/problem+json']);
       expect(issue.parameters?.map((p) => p.name)).toEqual(expect.arrayContaining(['Idempotency-Key', 'X-Correlation-Id']));
       expect(Object.keys(doc.paths['/v1/corporate-numbers/{number}']!['get']!.responses).sort()).toEqual(['200', '400', '404', '422', '500', '503']);
+      expect(doc.paths['/v1/corporate-numbers']!['get']!.parameters?.map((p) => p.name).sort()).toEqual(['after', 'kind', 'limit', 'location', 'name']);
+      expect(doc.paths['/v1/corporate-numbers.csv']!['get']!.responses['200']!.content).toHaveProperty(['text/csv']);
       expect(Object.keys(doc.components.schemas)).toEqual(
         expect.arrayContaining([
           'IssueIndividualNumberRequest',
@@ -184,6 +187,8 @@ describe('the HTTP edge', () => {
           'DesignateCorporateNumberRequest',
           'DesignatedCorporateNumberResponse',
           'CorporateNumberResponse',
+          'CorporatePageResponse',
+          'CorporationResponse',
           'EventsPageResponse',
           'ProblemDto',
         ]),

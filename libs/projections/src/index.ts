@@ -29,3 +29,14 @@ export type {
 } from './views.js';
 export { catchUp, follow, rebuild } from './projection-runner.js';
 export type { CatchUpOptions, FollowOptions } from './projection-runner.js';
+export {
+  CORPORATE_CSV_HEADER,
+  CORPORATE_REGISTRY_FILE,
+  CORPORATE_REGISTRY_LAYOUT_VERSION,
+  DEFAULT_CORPORATE_LIMIT,
+  MAX_CORPORATE_LIMIT,
+  SqliteCorporateRegistry,
+  corporateCsvLine,
+  foldForSearch,
+} from './corporate-registry.js';
+export type { CorporatePage, CorporateSearch, Corporation } from './corporate-registry.js';

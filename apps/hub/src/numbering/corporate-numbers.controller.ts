@@ -1,14 +1,21 @@
-import { Body, Controller, Get, HttpCode, HttpStatus, Param, Post, Req, Res } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, HttpStatus, Param, Post, Query, Req, Res, StreamableFile } from '@nestjs/common';
 import { CommandBus, QueryBus } from '@nestjs/cqrs';
 import { ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { Readable } from 'node:stream';
+import { CORPORATE_CSV_HEADER, corporateCsvLine, foldForSearch } from '#projections';
+import { RequestValidationError } from '../http/hub-problem.js';
 import { ApiCommandHeaders, markReplayed } from '../http/api-headers.js';
 import { ApiProblems, BODY_PROBLEMS, COMMON_PROBLEMS } from '../http/problem.dto.js';
 import { Meta, type RequestMeta } from '../http/request-meta.js';
 import { Authenticator } from '../linkage/authenticator.js';
 import { DesignateCorporateNumberCommand } from './commands/designate-corporate-number.command.js';
+import { CorporateRegistry } from './corporate-registry.service.js';
 import {
+  CorporateCriteriaQuery,
   CorporateNumberParams,
+  CorporatePageResponse,
+  CorporateSearchQuery,
   CorporateNumberResponse,
   DesignateCorporateNumberRequest,
   DesignatedCorporateNumberResponse,
@@ -27,7 +34,20 @@ export class CorporateNumbersController {
     private readonly commandBus: CommandBus,
     private readonly queryBus: QueryBus,
     private readonly auth: Authenticator,
+    private readonly registry: CorporateRegistry,
   ) {}
+
+  @Get()
+  @ApiOperation({
+    summary: 'Search the public corporate number registry (法人番号公表) by name, location and kind.',
+    description: 'Public. Every criterion given must match; results come in corporate number order, a page at a time (`next` → `after`).',
+  })
+  @ApiOkResponse({ type: CorporatePageResponse })
+  @ApiProblems('VALIDATION_FAILED', ...COMMON_PROBLEMS)
+  async search(@Query() query: CorporateSearchQuery): Promise<CorporatePageResponse> {
+    const store = await this.registry.current();
+    return store.search(criteria(query));
+  }
 
   @Post()
   @HttpCode(HttpStatus.CREATED)
@@ -56,5 +76,44 @@ export class CorporateNumbersController {
   @ApiProblems('VALIDATION_FAILED', 'CORPORATE_NUMBER_NOT_FOUND', 'CHECK_DIGIT_MISMATCH', ...COMMON_PROBLEMS)
   async lookup(@Param() params: CorporateNumberParams): Promise<CorporateNumberResponse> {
     return toCorporateNumberResponse(await this.queryBus.execute(new GetCorporateNumberQuery(params.number)));
+  }
+}
+
+/** The criteria given, trimmed as designations are (surrounding white space never matches). */
+function criteria(q: CorporateSearchQuery | CorporateCriteriaQuery): CorporateSearchQuery {
+  const blank = (['name', 'location'] as const).filter((f) => q[f] !== undefined && foldForSearch(q[f]).length === 0);
+  if (blank.length > 0) throw new RequestValidationError(blank.map((field) => ({ field, message: 'must contain something besides white space' })));
+  return {
+    ...(q.name === undefined ? {} : { name: q.name.trim() }),
+    ...(q.location === undefined ? {} : { location: q.location.trim() }),
+    ...(q.kind === undefined ? {} : { kind: q.kind }),
+    ...('limit' in q && q.limit !== undefined ? { limit: q.limit } : {}),
+    ...('after' in q && q.after !== undefined ? { after: q.after } : {}),
+  };
+}
+
+@ApiTags('corporate numbers')
+@Controller()
+export class CorporateDownloadController {
+  constructor(private readonly registry: CorporateRegistry) {}
+
+  @Get('v1/corporate-numbers.csv')
+  @ApiOperation({
+    summary: 'Download the public corporate number registry as CSV (RFC 4180, UTF-8, CRLF).',
+    description: 'Public. The same criteria as the search, all optional; columns corporate_number, name, location, kind, kind_label, designated_at.',
+  })
+  @ApiOkResponse({ description: 'A header line, then one line per corporation in corporate number order.', content: { 'text/csv': { schema: { type: 'string' } } } })
+  @ApiProblems('VALIDATION_FAILED', ...COMMON_PROBLEMS)
+  async download(@Query() query: CorporateCriteriaQuery): Promise<StreamableFile> {
+    const rows = this.registry.each(criteria(query));
+    // The first page is read before answering, so an error is a problem response, not a cut download.
+    const first = await rows.next();
+    async function* lines(): AsyncGenerator<string> {
+      yield CORPORATE_CSV_HEADER;
+      if (first.done === true) return;
+      yield corporateCsvLine(first.value);
+      for await (const c of rows) yield corporateCsvLine(c);
+    }
+    return new StreamableFile(Readable.from(lines()), { type: 'text/csv; charset=utf-8; header=present', disposition: 'attachment; filename="corporate-numbers.csv"' });
   }
 }

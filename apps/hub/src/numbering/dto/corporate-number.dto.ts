@@ -1,6 +1,8 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsIn, IsOptional } from 'class-validator';
+import { Transform } from 'class-transformer';
+import { IsIn, IsInt, IsOptional, Max, Min } from 'class-validator';
 import { CORPORATE_KINDS, MAX_CORPORATE_TEXT_LENGTH, type CorporateKind, type DesignatedCorporateNumber } from '#numbering';
+import { DEFAULT_CORPORATE_LIMIT, MAX_CORPORATE_LIMIT } from '#projections';
 import { HasCorporateNumberForm, IsCorporateNumberBase, IsPublicText } from '../../http/identifier.validators.js';
 
 export class DesignateCorporateNumberRequest {
@@ -66,4 +68,53 @@ export function toDesignatedCorporateNumberResponse(r: { serial: string; corpora
 
 export function toCorporateNumberResponse(s: DesignatedCorporateNumber): CorporateNumberResponse {
   return { corporateNumber: s.corporateNumber, name: s.name, location: s.location, kind: s.kind, designatedAt: s.designatedAt };
+}
+
+const toInteger = ({ value }: { value: unknown }): unknown => (typeof value === 'string' && /^\d{1,15}$/.test(value) ? Number(value) : value);
+const LIMIT = { message: `must be an integer from 1 to ${MAX_CORPORATE_LIMIT}` };
+
+/** Criteria of the public registry: every one given must match. */
+export class CorporateCriteriaQuery {
+  @ApiPropertyOptional({ description: 'Part of the name; full-width and half-width forms, case and spaces do not matter (ｶﾌﾞｼｷ finds カブシキ).', example: '室蘭製作所' })
+  @IsOptional()
+  @IsPublicText(MAX_CORPORATE_TEXT_LENGTH)
+  name?: string;
+
+  @ApiPropertyOptional({ description: 'The beginning of the location, folded the same way.', example: '北海道室蘭市' })
+  @IsOptional()
+  @IsPublicText(MAX_CORPORATE_TEXT_LENGTH)
+  location?: string;
+
+  @ApiPropertyOptional({ enum: CORPORATE_KINDS })
+  @IsOptional()
+  @IsIn(CORPORATE_KINDS, { message: `must be one of ${CORPORATE_KINDS.join(', ')}` })
+  kind?: CorporateKind;
+}
+
+export class CorporateSearchQuery extends CorporateCriteriaQuery {
+  @ApiPropertyOptional({ description: `Corporations per page, 1–${MAX_CORPORATE_LIMIT}.`, default: DEFAULT_CORPORATE_LIMIT })
+  @IsOptional()
+  @Transform(toInteger)
+  @IsInt(LIMIT)
+  @Min(1, LIMIT)
+  @Max(MAX_CORPORATE_LIMIT, LIMIT)
+  limit?: number;
+
+  @ApiPropertyOptional({ description: 'The `next` of the previous page (results come in corporate number order).', example: '7430001012345' })
+  @IsOptional()
+  @HasCorporateNumberForm()
+  after?: string;
+}
+
+export class CorporationResponse extends CorporateNumberResponse {
+  @ApiProperty({ example: '株式会社' })
+  kindLabel!: string;
+}
+
+export class CorporatePageResponse {
+  @ApiProperty({ type: [CorporationResponse] })
+  corporations!: CorporationResponse[];
+
+  @ApiPropertyOptional({ description: 'Present when more corporations match: pass it as `after`.', example: '7430001012345' })
+  next?: string;
 }

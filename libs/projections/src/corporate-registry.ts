@@ -1,0 +1,260 @@
+import Database from 'better-sqlite3';
+import { createHash } from 'node:crypto';
+import { canonicalize, type RecordedEvent } from '#ledger';
+import { CORPORATE_KINDS, CORPORATE_KIND_LABELS, type CorporateKind, type CorporateNumberDesignatedData } from '#numbering';
+import { ProjectionError } from './errors.js';
+
+/** The registry's file in the hub's data directory, beside the ledger. */
+export const CORPORATE_REGISTRY_FILE = 'corporate-registry.sqlite';
+/** Bumped when the tables change shape: an old file is then rebuilt from the log, not misread. */
+export const CORPORATE_REGISTRY_LAYOUT_VERSION = 1;
+export const DEFAULT_CORPORATE_LIMIT = 100;
+export const MAX_CORPORATE_LIMIT = 1000;
+
+/** One designated corporation as the public lookup shows it (corporate numbers, names and locations are public). */
+export interface Corporation {
+  readonly corporateNumber: string;
+  readonly name: string;
+  readonly location: string;
+  readonly kind: CorporateKind;
+  /** 株式会社, 合同会社, … */
+  readonly kindLabel: string;
+  readonly designatedAt: string;
+}
+
+export interface CorporateSearch {
+  /** Part of the name, matched after folding (NFKC, case, white space removed): ｶﾌﾞｼｷ finds カブシキ. */
+  readonly name?: string;
+  /** The beginning of the location, folded the same way: 北海道室蘭市 finds every corporation there. */
+  readonly location?: string;
+  readonly kind?: CorporateKind;
+  /** 1–1000, default 100. */
+  readonly limit?: number;
+  /** The `next` of the previous page: results come in corporate number order. */
+  readonly after?: string;
+}
+
+export interface CorporatePage {
+  readonly corporations: Corporation[];
+  /** Present when more match: pass it as `after`. */
+  readonly next?: string;
+}
+
+/**
+ * Folds a name or location for matching: NFKC (full-width and half-width forms, ㈱ → (株)), lower case,
+ * and no white space (ASCII or U+3000), so the way a user types it does not decide whether it is found.
+ */
+export function foldForSearch(text: string): string {
+  return text.normalize('NFKC').toLowerCase().replace(/[\s\u3000]+/gu, '');
+}
+
+const DDL = `
+CREATE TABLE IF NOT EXISTS registry_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS corporations (
+  corporate_number TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  location TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  designated_at TEXT NOT NULL,
+  name_key TEXT NOT NULL,
+  location_key TEXT NOT NULL,
+  position INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS corporations_by_location ON corporations (location_key, corporate_number);
+CREATE INDEX IF NOT EXISTS corporations_by_kind ON corporations (kind, corporate_number);
+`;
+
+interface Row {
+  corporate_number: string;
+  name: string;
+  location: string;
+  kind: CorporateKind;
+  designated_at: string;
+}
+
+/** `%`, `_` and the escape itself, escaped for LIKE … ESCAPE '\\'. */
+function likeLiteral(text: string): string {
+  return text.replace(/[\\%_]/g, (c) => `\\${c}`);
+}
+
+/**
+ * The public corporate number registry (法人番号公表): a projection of CorporateNumberDesignated events in
+ * its own SQLite file with a stored checkpoint (I8), searchable by name, location and kind, page by page
+ * (the CSV download walks the pages). Rows are keyed by corporate number, so a rebuild from the log gives the same file
+ * content.
+ */
+export class SqliteCorporateRegistry {
+  readonly #db: Database.Database;
+  readonly #stmt;
+  #closed = false;
+
+  /** `readonly`: open an existing file without changing it (the auditor compares it with a rebuild). */
+  constructor(options: { readonly path: string; readonly readonly?: boolean }) {
+    const readonly = options.readonly === true;
+    this.#db = new Database(options.path, readonly ? { readonly: true, fileMustExist: true } : {});
+    this.#db.pragma('busy_timeout = 5000');
+    const layoutOf = (): string | undefined => this.#db.prepare(`SELECT value FROM registry_meta WHERE key = 'layout'`).pluck().get() as string | undefined;
+    if (readonly) {
+      let layout: string | undefined;
+      try {
+        layout = layoutOf();
+      } catch (error) {
+        throw new ProjectionError('LAYOUT_MISMATCH', `${options.path} is not a corporate registry: ${(error as Error).message}`);
+      }
+      if (layout !== String(CORPORATE_REGISTRY_LAYOUT_VERSION)) {
+        throw new ProjectionError('LAYOUT_MISMATCH', `${options.path} has registry layout ${layout ?? '(none)'}; this build reads ${CORPORATE_REGISTRY_LAYOUT_VERSION}`);
+      }
+    } else {
+      this.#db.pragma('journal_mode = WAL');
+      // A projection, rebuilt from the log when lost: its commits need no fsync of their own.
+      this.#db.pragma('synchronous = NORMAL');
+      this.#db.exec(DDL);
+      const layout = layoutOf();
+      if (layout !== undefined && layout !== String(CORPORATE_REGISTRY_LAYOUT_VERSION)) {
+        this.#db.exec('DELETE FROM corporations; DELETE FROM registry_meta;');
+      }
+      this.#db.prepare(`INSERT OR IGNORE INTO registry_meta (key, value) VALUES ('layout', ?)`).run(String(CORPORATE_REGISTRY_LAYOUT_VERSION));
+    }
+    this.#stmt = {
+      checkpoint: this.#db.prepare(`SELECT value FROM registry_meta WHERE key = 'checkpoint'`).pluck(),
+      setCheckpoint: this.#db.prepare(`INSERT INTO registry_meta (key, value) VALUES ('checkpoint', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`),
+      insert: this.#db.prepare(
+        'INSERT OR IGNORE INTO corporations (corporate_number, name, location, kind, designated_at, name_key, location_key, position) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      ),
+      byNumber: this.#db.prepare('SELECT corporate_number, name, location, kind, designated_at FROM corporations WHERE corporate_number = ?'),
+    };
+  }
+
+  async checkpoint(): Promise<number> {
+    this.#checkOpen();
+    const value = this.#stmt.checkpoint.get() as string | undefined;
+    return value === undefined ? -1 : Number(value);
+  }
+
+  /** Applies events in position order, skipping those at or before the checkpoint (at-least-once delivery). */
+  async apply(events: readonly RecordedEvent[]): Promise<void> {
+    this.#checkOpen();
+    let last = await this.checkpoint();
+    const pending = events.filter((e) => e.position > last);
+    if (pending.length === 0) return;
+    if (pending[0]!.position !== last + 1) {
+      throw new ProjectionError('PROJECTION_GAP', `the corporate registry is at position ${last}; the next event handed over is at ${pending[0]!.position}`);
+    }
+    this.#db.transaction(() => {
+      for (const event of pending) {
+        if (event.position !== last + 1) throw new ProjectionError('PROJECTION_GAP', `events jump from position ${last} to ${event.position}`);
+        last = event.position;
+        if (event.type !== 'CorporateNumberDesignated') continue;
+        const d = event.data as CorporateNumberDesignatedData;
+        this.#stmt.insert.run(d.corporateNumber, d.name, d.location, d.kind, d.designatedAt, foldForSearch(d.name), foldForSearch(d.location), event.position);
+      }
+      this.#stmt.setCheckpoint.run(String(last));
+    })();
+  }
+
+  async reset(): Promise<void> {
+    this.#checkOpen();
+    this.#db.exec(`DELETE FROM corporations; DELETE FROM registry_meta WHERE key = 'checkpoint';`);
+  }
+
+  async get(corporateNumber: string): Promise<Corporation | undefined> {
+    this.#checkOpen();
+    const row = this.#stmt.byNumber.get(corporateNumber) as Row | undefined;
+    return row === undefined ? undefined : toCorporation(row);
+  }
+
+  /** One page of the corporations that match every criterion given, in corporate number order. */
+  async search(criteria: CorporateSearch = {}): Promise<CorporatePage> {
+    const limit = criteria.limit ?? DEFAULT_CORPORATE_LIMIT;
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_CORPORATE_LIMIT) {
+      throw new ProjectionError('INVALID_ARGUMENT', `limit must be an integer from 1 to ${MAX_CORPORATE_LIMIT}`);
+    }
+    const rows = this.#rows(criteria, limit + 1);
+    const page = rows.slice(0, limit).map(toCorporation);
+    return rows.length > limit ? { corporations: page, next: page.at(-1)!.corporateNumber } : { corporations: page };
+  }
+
+  /** SHA-256 over every corporation in corporate number order (RFC 8785 text and a newline each): equal registries, equal digests. */
+  async digest(): Promise<{ readonly corporations: number; readonly hex: string }> {
+    const hash = createHash('sha256');
+    let corporations = 0;
+    let after: string | undefined;
+    do {
+      const page = await this.search({ limit: MAX_CORPORATE_LIMIT, ...(after === undefined ? {} : { after }) });
+      for (const c of page.corporations) hash.update(`${canonicalize(c)!}\n`);
+      corporations += page.corporations.length;
+      after = page.next;
+    } while (after !== undefined);
+    return { corporations, hex: hash.digest('hex') };
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#db.close();
+  }
+
+  #rows(criteria: Omit<CorporateSearch, 'limit'>, limit: number): Row[] {
+    this.#checkOpen();
+    if (criteria.kind !== undefined && !(CORPORATE_KINDS as readonly string[]).includes(criteria.kind)) {
+      throw new ProjectionError('INVALID_ARGUMENT', `kind must be one of ${CORPORATE_KINDS.join(', ')}`);
+    }
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (criteria.name !== undefined) {
+      const key = foldForSearch(criteria.name);
+      if (key.length === 0) throw new ProjectionError('INVALID_ARGUMENT', 'name must contain more than white space');
+      where.push(`name_key LIKE ? ESCAPE '\\'`);
+      params.push(`%${likeLiteral(key)}%`);
+    }
+    if (criteria.location !== undefined) {
+      const key = foldForSearch(criteria.location);
+      if (key.length === 0) throw new ProjectionError('INVALID_ARGUMENT', 'location must contain more than white space');
+      where.push(`location_key LIKE ? ESCAPE '\\'`);
+      params.push(`${likeLiteral(key)}%`);
+    }
+    if (criteria.kind !== undefined) {
+      where.push('kind = ?');
+      params.push(criteria.kind);
+    }
+    if (criteria.after !== undefined) {
+      where.push('corporate_number > ?');
+      params.push(criteria.after);
+    }
+    const sql =
+      'SELECT corporate_number, name, location, kind, designated_at FROM corporations' +
+      (where.length > 0 ? ` WHERE ${where.join(' AND ')}` : '') +
+      ` ORDER BY corporate_number LIMIT ${limit}`;
+    return this.#db.prepare(sql).all(...params) as Row[];
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new ProjectionError('PROJECTION_CLOSED', 'the corporate registry is closed');
+  }
+}
+
+function toCorporation(row: Row): Corporation {
+  return {
+    corporateNumber: row.corporate_number,
+    name: row.name,
+    location: row.location,
+    kind: row.kind,
+    kindLabel: CORPORATE_KIND_LABELS[row.kind],
+    designatedAt: row.designated_at,
+  };
+}
+
+const CSV_COLUMNS = ['corporate_number', 'name', 'location', 'kind', 'kind_label', 'designated_at'] as const;
+
+/** One CSV field (RFC 4180): quoted when it holds a comma, a quote or a line break, quotes doubled. */
+function csvField(value: string): string {
+  return /[",\r\n]/.test(value) ? `"${value.replaceAll('"', '""')}"` : value;
+}
+
+/** The CSV header line (RFC 4180, CRLF). */
+export const CORPORATE_CSV_HEADER = `${CSV_COLUMNS.join(',')}\r\n`;
+
+/** One corporation as a CSV line (RFC 4180, CRLF). */
+export function corporateCsvLine(c: Corporation): string {
+  return `${[c.corporateNumber, c.name, c.location, c.kind, c.kindLabel, c.designatedAt].map(csvField).join(',')}\r\n`;
+}
