@@ -27,6 +27,12 @@ export type DemoAgencyId = (typeof AGENCIES)[number]['agencyId'];
 
 /** Aoyama-san: a resident of Muroran City (全国地方公共団体コード 012050). */
 export const AOYAMA = { residentRecordCode: '31415926535', municipalityCode: '012050' } as const;
+/** Corporations of Muroran and Sapporo for the public registry (法人番号公表): search and CSV download. */
+export const CORPORATIONS = [
+  { registryNumber: '430001012345', name: '株式会社室蘭製作所', location: '北海道室蘭市幸町1番2号', kind: 'stock-company' },
+  { registryNumber: '430003000128', name: '室蘭港湾サービス合同会社', location: '北海道室蘭市入江町1番地', kind: 'llc' },
+  { registryNumber: '430001066502', name: '札幌みらい有限会社', location: '北海道札幌市中央区北1条西2丁目', kind: 'limited-company' },
+] as const;
 
 export interface DemoPerson {
   readonly individualNumber: string;
@@ -193,6 +199,11 @@ export async function startNetwork(options: NetworkOptions): Promise<Network> {
       // Demo only: this file plays the part of Aoyama-san's own notification (her number and secret).
       writeSecret(personFile(dataDir), `${JSON.stringify(aoyama, null, 2)}\n`);
       log(`[demo] Aoyama-san numbered (serial ${String(res.json['serial'])})`);
+    }
+    for (const corporation of CORPORATIONS) {
+      // The idempotency key answers a restart with the original designation.
+      const res = await call('POST', `${hubUrl}/v1/corporate-numbers`, corporation, operator, { 'idempotency-key': `demo-corporation-${corporation.registryNumber}` });
+      if (res.status !== 201) throw new Error(`designating ${corporation.name}: ${JSON.stringify(res.json)}`);
     }
     for (const agency of AGENCIES) {
       const acquired = (await cli(nodeEnv(agency.agencyId), ['acquire', '--local-id', agency.aoyama, '--individual-number', '-', '--acquisition-number', `DEMO-${agency.aoyama}`], aoyama.individualNumber)) as { serial: string };

@@ -21,6 +21,7 @@ async function main(): Promise<void> {
     [
       '',
       `hub                  ${network.hubUrl}   (OpenAPI: ${network.hubUrl}/docs; gRPC on port ${hubPort + 1010})`,
+      `corporate registry   ${network.hubUrl}/v1/corporate-numbers?location=${encodeURIComponent('北海道室蘭市')}   (public; CSV: ${network.hubUrl}/v1/corporate-numbers.csv)`,
       ...AGENCIES.map((a) => `${a.agencyId.padEnd(20)} ${network.nodeUrl(a.agencyId)}   (intermediate server)`),
       '',
       'Now, in another terminal: npm run demo',

@@ -108,6 +108,15 @@ describe('the linkage across real processes: hub, the pension service\'s and Mur
     expect(results.map((r) => r.outcome)).toEqual(['answered', 'not-sent']);
   });
 
+  it('serves the demo corporations in the public registry: searched by location, downloaded as CSV', async () => {
+    const res = await fetch(`${network.hubUrl}/v1/corporate-numbers?location=${encodeURIComponent('北海道室蘭市')}`);
+    expect(res.status).toBe(200);
+    const page = (await res.json()) as { corporations: { name: string }[] };
+    expect(page.corporations.map((c) => c.name).sort()).toEqual(['室蘭港湾サービス合同会社', '株式会社室蘭製作所'].sort());
+    const csv = await (await fetch(`${network.hubUrl}/v1/corporate-numbers.csv`)).text();
+    expect(csv.split('\r\n').filter((l) => l !== '')).toHaveLength(4);
+  });
+
   it('keeps no My Number in the hub\'s files or in either node\'s, except the demo\'s own notification file', async () => {
     const number = Buffer.from(network.aoyama.individualNumber);
     const hubFiles = readdirSync(dataDir).filter((f) => f.endsWith('.sqlite') || f.includes('.sqlite-')).map((f) => readFileSync(join(dataDir, f)));
