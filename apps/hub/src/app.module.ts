@@ -8,13 +8,14 @@ import { HubCoreModule } from './hub-core.module.js';
 import { LinkageModule } from './linkage/linkage.module.js';
 import { NumberingModule } from './numbering/numbering.module.js';
 import { RecordsModule } from './records/records.module.js';
+import { RelayModule } from './relay/relay.module.js';
 
 @Module({})
 export class AppModule {
   static forRoot(config: HubConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: [CqrsModule.forRoot(), HubCoreModule.forRoot(config), NumberingModule, LinkageModule, RecordsModule, EventsModule, HealthModule, AuditModule],
+      imports: [CqrsModule.forRoot(), HubCoreModule.forRoot(config), NumberingModule, LinkageModule, RecordsModule, EventsModule, HealthModule, AuditModule, RelayModule],
     };
   }
 }

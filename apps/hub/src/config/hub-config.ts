@@ -32,6 +32,17 @@ export const DEFAULT_LINKAGE: Omit<LinkageSettings, 'authorizationTableFile'> = 
   maxAnswerBytes: 1024 * 1024,
 };
 
+/** The Kafka relay of committed events (libs/relay). */
+export interface KafkaRelaySettings {
+  /** Bootstrap servers, `host:port`. */
+  readonly brokers: readonly string[];
+  readonly topic: string;
+}
+
+/** Kafka topic names: 1-249 letters, digits, ".", "_" or "-" (Kafka's own rule); "." and ".." are not names. */
+const KAFKA_TOPIC = /^(?!\.{1,2}$)[A-Za-z0-9._-]{1,249}$/;
+const KAFKA_BROKER = /(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252}):\d{1,5}/.source;
+
 export interface CheckpointSettings {
   readonly everyEvents: number;
   readonly everyMs: number;
@@ -56,6 +67,8 @@ export class HubConfig {
     readonly linkage: LinkageSettings = { ...DEFAULT_LINKAGE, authorizationTableFile: defaultSchemaFile('authorization/authorization-table.v1.json') },
     /** The gRPC edge's port; undefined: no gRPC server. */
     readonly grpcPort: number | undefined = undefined,
+    /** Relay every committed event to Kafka; undefined: no relay (the default). */
+    readonly kafka: KafkaRelaySettings | undefined = undefined,
   ) {}
 
   get ledgerPath(): string {
@@ -149,6 +162,15 @@ class HubEnvironment {
   @IsOptional()
   @Matches(/^[\x21-\x2a\x2c-\x7e]{1,200}$/, { message: 'must be 1-200 visible ASCII characters without "+" (it is the signing key name)' })
   HUB_CHECKPOINT_ORIGIN?: string;
+
+  @IsOptional()
+  @Matches(new RegExp(`^\\s*${KAFKA_BROKER}(?:\\s*,\\s*${KAFKA_BROKER})*\\s*$`), {
+    message: (a) => `must be comma-separated host:port Kafka bootstrap servers, got ${JSON.stringify(a.value)}`,
+  })
+  HUB_KAFKA_BROKERS?: string;
+
+  @Matches(KAFKA_TOPIC, { message: (a) => `must be a Kafka topic name (1-249 letters, digits, ".", "_", "-"), got ${JSON.stringify(a.value)}` })
+  HUB_KAFKA_TOPIC = 'linkage-ledger.events';
 }
 
 export class HubConfigError extends Error {
@@ -176,6 +198,8 @@ const VARIABLES = [
   'HUB_MAX_ANSWER_BYTES',
   'HUB_AUTHORIZATION_TABLE_FILE',
   'HUB_GRPC_PORT',
+  'HUB_KAFKA_BROKERS',
+  'HUB_KAFKA_TOPIC',
 ] as const;
 
 /**
@@ -225,6 +249,7 @@ export function loadHubConfig(env: Readonly<Record<string, string | undefined>>,
       authorizationTableFile: tableFile,
     },
     raw.HUB_GRPC_PORT === undefined ? undefined : Number(raw.HUB_GRPC_PORT),
+    raw.HUB_KAFKA_BROKERS === undefined ? undefined : { brokers: raw.HUB_KAFKA_BROKERS.split(',').map((b) => b.trim()), topic: raw.HUB_KAFKA_TOPIC },
   );
 }
 
