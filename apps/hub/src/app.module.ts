@@ -7,6 +7,7 @@ import { HealthModule } from './health/health.module.js';
 import { HubCoreModule } from './hub-core.module.js';
 import { LinkageModule } from './linkage/linkage.module.js';
 import { NumberingModule } from './numbering/numbering.module.js';
+import { NoticesModule } from './notices/notices.module.js';
 import { RecordsModule } from './records/records.module.js';
 import { RelayModule } from './relay/relay.module.js';
 
@@ -15,7 +16,7 @@ export class AppModule {
   static forRoot(config: HubConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: [CqrsModule.forRoot(), HubCoreModule.forRoot(config), NumberingModule, LinkageModule, RecordsModule, EventsModule, HealthModule, AuditModule, RelayModule],
+      imports: [CqrsModule.forRoot(), HubCoreModule.forRoot(config), NumberingModule, LinkageModule, NoticesModule, RecordsModule, EventsModule, HealthModule, AuditModule, RelayModule],
     };
   }
 }

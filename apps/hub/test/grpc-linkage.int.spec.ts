@@ -15,6 +15,7 @@ const provider = new FakeProvider();
 let pension: Agency;
 let codeA: string;
 let individualNumber: string;
+let citizenSecret: string;
 
 beforeAll(async () => {
   g = await startGrpcTestHub({
@@ -26,6 +27,7 @@ beforeAll(async () => {
   const muroran = await registerAgency(g.hub, MURORAN_CITY, 'municipality', provider.endpoint);
   const person = await issuePerson(g.hub);
   individualNumber = person.individualNumber;
+  citizenSecret = person.citizenSecret;
   const codeB = await acquire(g.hub, muroran, individualNumber);
   provider.behaviours.set(codeB, { answer: LOCAL_TAX });
 });
@@ -98,5 +100,14 @@ describe('Linkage over gRPC: the same commands as HTTP', () => {
     await expectGrpcProblem(linkage.call('RegisterAgency', request, auth(pension.token)), GrpcStatus.PERMISSION_DENIED, 'FORBIDDEN');
     const { response } = await linkage.call<{ agencyId: string; token: string }>('RegisterAgency', request, auth(operatorToken(g.hub)));
     expect(response).toMatchObject({ agencyId: 'sapporo-city', token: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/) });
+  });
+
+  it('sends a notice addressed by the agency\'s code; the person reads it over HTTP; a foreign code is NOT_FOUND', async () => {
+    const { response } = await linkage.call<{ noticeId: string; serial: string; sentAt: string }>('SendNotice', { code: codeA, title: 'ねんきん定期便', body: '見込額のお知らせ' }, auth(pension.token));
+    expect(response).toEqual({ noticeId: expect.stringMatching(/^[0-9a-f-]{36}$/), serial: expect.stringMatching(/^\d{20}$/), sentAt: expect.any(String) });
+    const inbox = await g.hub.get('/v1/citizens/me/notices', auth(citizenSecret));
+    expect(inbox.json<{ notices: { noticeId: string; title: string; body: string }[] }>().notices).toEqual([expect.objectContaining({ noticeId: response.noticeId, title: 'ねんきん定期便', body: '見込額のお知らせ' })]);
+    await expectGrpcProblem(linkage.call('SendNotice', { code: 'A'.repeat(21) + 'w', title: 't', body: 'b' }, auth(pension.token)), GrpcStatus.NOT_FOUND, 'UNKNOWN_CODE');
+    await expectGrpcProblem(linkage.call('SendNotice', { code: codeA, title: '', body: 'b' }, auth(pension.token)), GrpcStatus.INVALID_ARGUMENT, 'VALIDATION_FAILED');
   });
 });

@@ -159,6 +159,8 @@ describe('the HTTP edge', () => {
           '/v1/agencies/me/provision-records',
           '/v1/agencies/me/statistics',
           '/v1/citizens/me/provision-records',
+          '/v1/citizens/me/notices',
+          '/v1/notices',
           '/v1/hub/keys',
           '/v1/queries',
           '/v1/queries/bulk',

@@ -162,3 +162,5 @@ export type {
 } from './query.decider.js';
 export { PROVISION_PROTOCOL } from './provision-protocol.js';
 export type { ProvisionBatch, ProvisionRequest, ProvisionResponse } from './provision-protocol.js';
+export { NOTICE_BODY_MAX, NOTICE_TITLE_MAX, decideNotice, noticeDecider, noticeStreamId } from './notice.decider.js';
+export type { NoticeSent, NoticeSentData, NoticeState, SendNotice, SendNoticeData } from './notice.decider.js';

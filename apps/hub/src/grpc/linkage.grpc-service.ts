@@ -7,6 +7,8 @@ import { AcquireAgencyCodeCommand, AcquireAgencyCodeRequest } from '../linkage/c
 import type { QueryAnswer, QueryResult } from '../linkage/queries/query-outcome.js';
 import type { QueryEdge } from '../linkage/queries/query-edge.js';
 import { SubmitBulkQueryRequest, SubmitQueryRequest } from '../linkage/queries/query.dto.js';
+import { SendNoticeRequest } from '../notices/notices.dto.js';
+import { SendNoticeCommand } from '../notices/send-notice.handler.js';
 import { credentialed, unary, validated, type GrpcCall } from './grpc-call.js';
 
 interface QueryMessage {
@@ -88,6 +90,14 @@ export function linkageService(commandBus: CommandBus, auth: Authenticator, quer
       const results = await queries.bulk(credentialed(call), body, meta(call));
       call.replayed = results.every((r) => r.replayed);
       return { batchId: results[0]?.batch?.batchId ?? '', results: results.map(result) };
+    }),
+
+    SendNotice: unary(async (m: { code?: string; title?: string; body?: string }, call) => {
+      const body = validated(SendNoticeRequest, { code: m.code, title: m.title, body: m.body }, RENAMED);
+      const agency = await auth.agency(credentialed(call));
+      const outcome = await commandBus.execute(new SendNoticeCommand(agency.agencyId, body.code, body.title, body.body, { actor: `agency:${agency.agencyId}`, ...meta(call) }));
+      call.replayed = outcome.replayed;
+      return outcome.value;
     }),
 
     RegisterAgency: unary(async (m: { agencyId?: string; name?: string; kind?: string; endpoint?: string; publicKey?: string }, call) => {

@@ -13,6 +13,12 @@ export interface NumberingIdentifiers {
   readonly citizenSecret?: string;
 }
 
+/** A notice's text (お知らせ), sealed in its event. */
+export interface NoticeText {
+  readonly title: string;
+  readonly body: string;
+}
+
 /** Envelope-encrypted identifiers as stored in an event (all fields base64url except v/alg/kid). */
 export interface SealedEnvelope extends SealedIdentifiers {
   readonly v: '1';
@@ -61,11 +67,6 @@ export class IdentifierVault {
    * another stream does not open.
    */
   seal(identifiers: NumberingIdentifiers, aad: string): SealedEnvelope {
-    const kek = this.keys.keyEncryption;
-    const dataKey = randomBytes(32);
-    const iv = randomBytes(12);
-    const cipher = createCipheriv('aes-256-gcm', dataKey, iv);
-    cipher.setAAD(contentAad(aad));
     const plaintext = Buffer.from(
       JSON.stringify({
         individualNumber: identifiers.individualNumber,
@@ -74,13 +75,54 @@ export class IdentifierVault {
       }),
       'utf8',
     );
+    return this.#seal(plaintext, aad, IDENTIFIERS);
+  }
+
+  /** Opens a sealed value (for the hub's own replies, tests and operators). Throws VaultError when it does not open. */
+  unseal(sealed: SealedIdentifiers, aad: string): NumberingIdentifiers {
+    const parsed = this.#open(sealed, aad, IDENTIFIERS) as Partial<NumberingIdentifiers>;
+    if (typeof parsed.individualNumber !== 'string' || typeof parsed.residentRecordCode !== 'string') {
+      throw new VaultError('MALFORMED_ENVELOPE', 'the sealed value opened but holds no identifiers');
+    }
+    return {
+      individualNumber: parsed.individualNumber,
+      residentRecordCode: parsed.residentRecordCode,
+      ...(typeof parsed.citizenSecret === 'string' ? { citizenSecret: parsed.citizenSecret } : {}),
+    };
+  }
+
+  /**
+   * Seals a notice's text for its citizen the same way (I5: the hub keeps no personal data in the
+   * clear). A domain of its own: a sealed notice never opens as identifiers, nor the reverse.
+   */
+  sealNotice(notice: NoticeText, aad: string): SealedEnvelope {
+    return this.#seal(Buffer.from(JSON.stringify({ title: notice.title, body: notice.body }), 'utf8'), aad, NOTICE);
+  }
+
+  unsealNotice(sealed: SealedIdentifiers, aad: string): NoticeText {
+    const parsed = this.#open(sealed, aad, NOTICE) as Partial<NoticeText>;
+    if (typeof parsed.title !== 'string' || typeof parsed.body !== 'string') throw new VaultError('MALFORMED_ENVELOPE', 'the sealed value opened but holds no notice');
+    return { title: parsed.title, body: parsed.body };
+  }
+
+  /**
+   * Encrypts under a fresh 256-bit data key (AES-256-GCM), and wraps that key with the key-encryption
+   * key (AES-256-GCM). `aad` (the stream id) and the domain are bound to both, so a sealed value moved to
+   * another stream, or read as another kind of value, does not open.
+   */
+  #seal(plaintext: Buffer, aad: string, domain: string): SealedEnvelope {
+    const kek = this.keys.keyEncryption;
+    const dataKey = randomBytes(32);
+    const iv = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', dataKey, iv);
+    cipher.setAAD(contentAad(domain, aad));
     const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);
     const tag = cipher.getAuthTag();
     plaintext.fill(0);
 
     const wrapIv = randomBytes(12);
     const wrapper = createCipheriv('aes-256-gcm', kek.key, wrapIv);
-    wrapper.setAAD(wrapAad(kek.kid, aad));
+    wrapper.setAAD(wrapAad(domain, kek.kid, aad));
     const wrappedKey = Buffer.concat([wrapper.update(dataKey), wrapper.final()]);
     const wrapTag = wrapper.getAuthTag();
     dataKey.fill(0);
@@ -99,33 +141,25 @@ export class IdentifierVault {
     };
   }
 
-  /** Opens a sealed value (for the hub's own replies, tests and operators). Throws VaultError when it does not open. */
-  unseal(sealed: SealedIdentifiers, aad: string): NumberingIdentifiers {
+  /** The parsed JSON a sealed value holds. Throws VaultError when it does not open. */
+  #open(sealed: SealedIdentifiers, aad: string, domain: string): unknown {
     const envelope = asEnvelope(sealed);
     const kek = this.keys.keyEncryption;
     if (envelope.kid !== kek.kid) throw new VaultError('UNKNOWN_KEY', `sealed with key ${envelope.kid}, which this vault does not hold`);
     let dataKey: Buffer | undefined;
     try {
       const unwrapper = createDecipheriv('aes-256-gcm', kek.key, b64(envelope.wrapIv));
-      unwrapper.setAAD(wrapAad(envelope.kid, aad));
+      unwrapper.setAAD(wrapAad(domain, envelope.kid, aad));
       unwrapper.setAuthTag(b64(envelope.wrapTag));
       dataKey = Buffer.concat([unwrapper.update(b64(envelope.wrappedKey)), unwrapper.final()]);
       const decipher = createDecipheriv('aes-256-gcm', dataKey, b64(envelope.iv));
-      decipher.setAAD(contentAad(aad));
+      decipher.setAAD(contentAad(domain, aad));
       decipher.setAuthTag(b64(envelope.tag));
       const plaintext = Buffer.concat([decipher.update(b64(envelope.ciphertext)), decipher.final()]);
-      const parsed = JSON.parse(plaintext.toString('utf8')) as Partial<NumberingIdentifiers>;
+      const parsed: unknown = JSON.parse(plaintext.toString('utf8'));
       plaintext.fill(0);
-      if (typeof parsed.individualNumber !== 'string' || typeof parsed.residentRecordCode !== 'string') {
-        throw new VaultError('MALFORMED_ENVELOPE', 'the sealed value opened but holds no identifiers');
-      }
-      return {
-        individualNumber: parsed.individualNumber,
-        residentRecordCode: parsed.residentRecordCode,
-        ...(typeof parsed.citizenSecret === 'string' ? { citizenSecret: parsed.citizenSecret } : {}),
-      };
-    } catch (error) {
-      if (error instanceof VaultError) throw error;
+      return parsed;
+    } catch {
       // Never say which part failed: a padding-oracle style hint helps nobody but an attacker.
       throw new VaultError('UNSEAL_FAILED', 'the sealed value does not open: it was altered, or belongs to another stream or key');
     } finally {
@@ -134,12 +168,16 @@ export class IdentifierVault {
   }
 }
 
-function contentAad(aad: string): Buffer {
-  return Buffer.from(`linkage-ledger/sealed-identifiers/v1|data|${aad}`, 'utf8');
+/** The domains of sealed values: the numbering identifiers' is the original one (files written before stay readable). */
+const IDENTIFIERS = 'linkage-ledger/sealed-identifiers/v1';
+const NOTICE = 'linkage-ledger/sealed-notice/v1';
+
+function contentAad(domain: string, aad: string): Buffer {
+  return Buffer.from(`${domain}|data|${aad}`, 'utf8');
 }
 
-function wrapAad(kid: string, aad: string): Buffer {
-  return Buffer.from(`linkage-ledger/sealed-identifiers/v1|wrap|${kid}|${aad}`, 'utf8');
+function wrapAad(domain: string, kid: string, aad: string): Buffer {
+  return Buffer.from(`${domain}|wrap|${kid}|${aad}`, 'utf8');
 }
 
 function b64(s: string): Buffer {

@@ -1,0 +1,26 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { join } from 'node:path';
+import type { EventStore } from '#ledger';
+import { NOTICE_INBOX_FILE, SqliteNoticeInbox } from '#projections';
+import { HubConfig } from '../config/hub-config.js';
+import { EVENT_STORE } from '../ledger/tokens.js';
+import { FollowedProjection } from '../projections/followed-projection.js';
+
+/** The citizens' notice inboxes (お知らせ): NoticeSent events, text still sealed, in `notices.sqlite`. */
+@Injectable()
+export class NoticeInbox extends FollowedProjection<SqliteNoticeInbox> {
+  constructor(
+    @Inject(EVENT_STORE) events: EventStore,
+    private readonly config: HubConfig,
+  ) {
+    super(events, 'NoticeInbox');
+  }
+
+  get path(): string {
+    return join(this.config.dataDir, NOTICE_INBOX_FILE);
+  }
+
+  protected open(): SqliteNoticeInbox {
+    return new SqliteNoticeInbox({ path: this.path });
+  }
+}
