@@ -133,6 +133,7 @@ describe('KafkaRelay', () => {
       load: () => durable.load(),
       save: async (position) => {
         if (position <= 60) await durable.save(position);
+        await new Promise((r) => setTimeout(r, 30)); // a slow disk: the stop below lands mid-stream
         kept = position;
       },
       close: async () => undefined,
