@@ -252,6 +252,26 @@ describe('POST /v1/agency-codes', () => {
   });
 });
 
+describe('POST /v1/notices', () => {
+  test('sends the notice under the agency\'s own code, never a local id; the hub\'s refusal is passed on', async () => {
+    const sent = { noticeId: '0193a1b2-0000-7000-8000-000000000001', serial: nextSerial(), sentAt: NOW.toISOString() };
+    hub.handle((_req, res) => json(res, 201, sent));
+    const res = await staff('POST', '/v1/notices', { localId: 'P-4410-0000123', title: 'ねんきん定期便', body: '見込額のお知らせ' });
+    expect(res).toMatchObject({ status: 201, body: { localId: 'P-4410-0000123', ...sent } });
+    expect(hub.seen[0]).toMatchObject({ method: 'POST', path: '/v1/notices', body: { code: PENSION_CODE, title: 'ねんきん定期便', body: '見込額のお知らせ' } });
+
+    hub.handle((_req, res) => json(res, 404, { code: 'UNKNOWN_CODE', title: 'No person holds this code at the calling agency', detail: 'no person holds this code' }));
+    const refused = await staff('POST', '/v1/notices', { localId: 'P-4410-0000123', title: 't', body: 'b' });
+    expect(refused).toMatchObject({ status: 404, body: { code: 'UNKNOWN_CODE' } });
+  });
+
+  test('a person the node does not hold is refused before the hub is asked', async () => {
+    const res = await staff('POST', '/v1/notices', { localId: 'P-0000-9999999', title: 't', body: 'b' });
+    expect(res).toMatchObject({ status: 404, body: { code: 'PERSON_NOT_FOUND' } });
+    expect(hub.seen).toHaveLength(0);
+  });
+});
+
 describe('GET /v1/provision-records', () => {
   test('newest first, with paging', async () => {
     const first = await staff('GET', '/v1/provision-records?limit=2');

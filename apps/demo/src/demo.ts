@@ -4,7 +4,7 @@ import { readPerson } from './network.js';
  * `npm run demo` (with `npm start` running): the worked example of seeds/001. The pension service's staff
  * ask their intermediate server for Aoyama-san's local tax information held by Muroran City; the query
  * goes through the hub (law check, code translation, encrypted relay); then Aoyama-san reads her
- * provision record with her own secret.
+ * provision record with her own secret, and a notice Muroran City sends her.
  */
 async function main(): Promise<void> {
   // eslint-disable-next-line no-restricted-syntax -- the demo's one read of its environment
@@ -35,7 +35,22 @@ async function main(): Promise<void> {
   for (const r of body.records.slice(0, 10)) {
     say(`   ${r.date} ${r.time}  ${r.requester} ← ${r.provider}  ${r.procedure}  [${r.items.join(', ')}]  ${r.outcome}  (${r.serial})`);
   }
-  say(`\n3. Anyone can check this exchange is in the signed log: GET ${hub}/v1/audit/proofs/inclusion?serial=${String(answer['serial'])}`);
+  say('\n3. 室蘭市 sends Aoyama-san a notice (お知らせ) through its intermediate server; she reads her inbox');
+  const muroranNode = `http://127.0.0.1:${hubPort + 2}`;
+  const notice = await fetch(`${muroranNode}/v1/notices`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ localId: 'M-000123', title: '住民税 課税証明書のご案内', body: '年金の請求に必要な地方税関係情報は、マイナンバーによる情報連携で日本年金機構へ提供されました。\n課税証明書の提出は不要です。' }),
+  });
+  const sent = (await notice.json()) as Record<string, unknown>;
+  if (notice.status !== 201) throw new Error(`sending the notice failed (${notice.status}): ${JSON.stringify(sent)}`);
+  say(`   sent under serial ${String(sent['serial'])} (the hub keeps the text sealed)`);
+  const inbox = await fetch(`${hub}/v1/citizens/me/notices?limit=3`, { headers: { authorization: `Bearer ${aoyama.citizenSecret}` } });
+  const notices = (await inbox.json()) as { notices?: { from: { name: string }; title: string; body: string; sentAt: string }[] };
+  if (inbox.status !== 200 || notices.notices === undefined) throw new Error(`reading the notices failed (${inbox.status}): ${JSON.stringify(notices)}`);
+  for (const n of notices.notices) say(`   ${n.sentAt}  from ${n.from.name}: ${n.title}\n     ${n.body.replaceAll('\n', '\n     ')}`);
+
+  say(`\n4. Anyone can check the exchange is in the signed log: GET ${hub}/v1/audit/proofs/inclusion?serial=${String(answer['serial'])}`);
   say('   (once the next checkpoint is signed; or: npm run auditor -- prove --db data/ledger.sqlite --serial <serial> --out proof.json)');
 }
 

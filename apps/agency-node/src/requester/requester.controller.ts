@@ -1,10 +1,10 @@
 import { Body, Controller, Get, HttpCode, Post, Query, UseGuards } from '@nestjs/common';
 import { StaffGuard } from '../http/staff.guard.js';
 import { AgencyStore, type ProvisionRecord } from '../store/agency-store.js';
-import { AcquireCodeRequest, BulkQueryRequest, QueryRequest, RecordsQuery } from './requester.dto.js';
+import { AcquireCodeRequest, BulkQueryRequest, NoticeRequest, QueryRequest, RecordsQuery } from './requester.dto.js';
 import { RequesterService } from './requester.service.js';
 
-/** The agency's staff: queries through the hub, code acquisition, and the agency's own provision record. */
+/** The agency's staff: queries through the hub, code acquisition, notices, and the agency's own provision record. */
 @Controller('v1')
 @UseGuards(StaffGuard)
 export class RequesterController {
@@ -29,6 +29,12 @@ export class RequesterController {
   @HttpCode(200)
   acquire(@Body() body: AcquireCodeRequest) {
     return this.requester.acquire(body);
+  }
+
+  @Post('notices')
+  @HttpCode(201)
+  notice(@Body() body: NoticeRequest) {
+    return this.requester.notice(body);
   }
 
   @Get('provision-records')

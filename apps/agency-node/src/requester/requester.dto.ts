@@ -1,5 +1,5 @@
 import { Type } from 'class-transformer';
-import { ArrayMaxSize, ArrayMinSize, ArrayUnique, IsBoolean, IsIn, IsInt, IsOptional, Matches, Max, Min, ValidateBy } from 'class-validator';
+import { ArrayMaxSize, ArrayMinSize, ArrayUnique, IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, ValidateBy } from 'class-validator';
 import { isAgencyId, isTableCode } from '#linkage';
 import { isLocalId } from '../store/agency-store.js';
 
@@ -54,6 +54,18 @@ export class AcquireCodeRequest {
 
   @Matches(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, { message: 'must be 1-64 letters, digits, ".", "_" or "-" (the acquisition number of this agency\'s procedure)' })
   acquisitionNumber!: string;
+}
+
+/** A notice (お知らせ) for one of the agency's people; the hub checks title and body in full. */
+export class NoticeRequest {
+  @IsLocalId()
+  localId!: string;
+
+  @IsString()
+  title!: string;
+
+  @IsString()
+  body!: string;
 }
 
 export class RecordsQuery {

@@ -131,6 +131,18 @@ export class RequesterService {
     return { localId: person.localId, code: body.code, serial: body.serial, acquiredAt: body.acquiredAt, reacquired: body.reacquired === true };
   }
 
+  /** Sends one of the agency's people a notice through the hub, addressed by the agency's own code. */
+  async notice(input: { readonly localId: string; readonly title: string; readonly body: string }): Promise<{ localId: string; noticeId: string; serial: string; sentAt: string }> {
+    const person = this.personWithCode(input.localId);
+    const res = await this.hub.post('/v1/notices', { code: person.agencyCode, title: input.title, body: input.body });
+    if (res.status !== 201) throw this.hubProblem(res);
+    const body = res.body as { noticeId?: unknown; serial?: unknown; sentAt?: unknown } | undefined;
+    if (typeof body?.noticeId !== 'string' || typeof body.serial !== 'string' || typeof body.sentAt !== 'string') {
+      throw new AgencyProblem('HUB_PROTOCOL_ERROR', 'the hub answered the notice without a noticeId, serial and sentAt');
+    }
+    return { localId: person.localId, noticeId: body.noticeId, serial: body.serial, sentAt: body.sentAt };
+  }
+
   private personWithCode(localId: string): Person & { agencyCode: string } {
     const person = this.store.person(localId);
     if (person === undefined) throw new AgencyProblem('PERSON_NOT_FOUND', `no person with local id ${localId}; load them first (load-copies)`);
