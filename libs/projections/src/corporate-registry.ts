@@ -1,8 +1,8 @@
-import Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
 import { canonicalize, type RecordedEvent } from '#ledger';
 import { CORPORATE_KINDS, CORPORATE_KIND_LABELS, type CorporateKind, type CorporateNumberDesignatedData } from '#numbering';
 import { ProjectionError } from './errors.js';
+import { SqliteFold, type SqliteFoldOptions } from './sqlite-fold.js';
 
 /** The registry's file in the hub's data directory, beside the ledger. */
 export const CORPORATE_REGISTRY_FILE = 'corporate-registry.sqlite';
@@ -49,7 +49,6 @@ export function foldForSearch(text: string): string {
 }
 
 const DDL = `
-CREATE TABLE IF NOT EXISTS registry_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS corporations (
   corporate_number TEXT PRIMARY KEY,
   name TEXT NOT NULL,
@@ -83,82 +82,27 @@ function likeLiteral(text: string): string {
  * (the CSV download walks the pages). Rows are keyed by corporate number, so a rebuild from the log gives the same file
  * content.
  */
-export class SqliteCorporateRegistry {
-  readonly #db: Database.Database;
+export class SqliteCorporateRegistry extends SqliteFold {
   readonly #stmt;
-  #closed = false;
 
-  /** `readonly`: open an existing file without changing it (the auditor compares it with a rebuild). */
-  constructor(options: { readonly path: string; readonly readonly?: boolean }) {
-    const readonly = options.readonly === true;
-    this.#db = new Database(options.path, readonly ? { readonly: true, fileMustExist: true } : {});
-    this.#db.pragma('busy_timeout = 5000');
-    const layoutOf = (): string | undefined => this.#db.prepare(`SELECT value FROM registry_meta WHERE key = 'layout'`).pluck().get() as string | undefined;
-    if (readonly) {
-      let layout: string | undefined;
-      try {
-        layout = layoutOf();
-      } catch (error) {
-        throw new ProjectionError('LAYOUT_MISMATCH', `${options.path} is not a corporate registry: ${(error as Error).message}`);
-      }
-      if (layout !== String(CORPORATE_REGISTRY_LAYOUT_VERSION)) {
-        throw new ProjectionError('LAYOUT_MISMATCH', `${options.path} has registry layout ${layout ?? '(none)'}; this build reads ${CORPORATE_REGISTRY_LAYOUT_VERSION}`);
-      }
-    } else {
-      this.#db.pragma('journal_mode = WAL');
-      // A projection, rebuilt from the log when lost: its commits need no fsync of their own.
-      this.#db.pragma('synchronous = NORMAL');
-      this.#db.exec(DDL);
-      const layout = layoutOf();
-      if (layout !== undefined && layout !== String(CORPORATE_REGISTRY_LAYOUT_VERSION)) {
-        this.#db.exec('DELETE FROM corporations; DELETE FROM registry_meta;');
-      }
-      this.#db.prepare(`INSERT OR IGNORE INTO registry_meta (key, value) VALUES ('layout', ?)`).run(String(CORPORATE_REGISTRY_LAYOUT_VERSION));
-    }
+  constructor(options: SqliteFoldOptions) {
+    super(options, { name: 'the corporate registry', layoutVersion: CORPORATE_REGISTRY_LAYOUT_VERSION, ddl: DDL, tables: ['corporations'] });
     this.#stmt = {
-      checkpoint: this.#db.prepare(`SELECT value FROM registry_meta WHERE key = 'checkpoint'`).pluck(),
-      setCheckpoint: this.#db.prepare(`INSERT INTO registry_meta (key, value) VALUES ('checkpoint', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`),
-      insert: this.#db.prepare(
+      insert: this.db.prepare(
         'INSERT OR IGNORE INTO corporations (corporate_number, name, location, kind, designated_at, name_key, location_key, position) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
       ),
-      byNumber: this.#db.prepare('SELECT corporate_number, name, location, kind, designated_at FROM corporations WHERE corporate_number = ?'),
+      byNumber: this.db.prepare('SELECT corporate_number, name, location, kind, designated_at FROM corporations WHERE corporate_number = ?'),
     };
   }
 
-  async checkpoint(): Promise<number> {
-    this.#checkOpen();
-    const value = this.#stmt.checkpoint.get() as string | undefined;
-    return value === undefined ? -1 : Number(value);
-  }
-
-  /** Applies events in position order, skipping those at or before the checkpoint (at-least-once delivery). */
-  async apply(events: readonly RecordedEvent[]): Promise<void> {
-    this.#checkOpen();
-    let last = await this.checkpoint();
-    const pending = events.filter((e) => e.position > last);
-    if (pending.length === 0) return;
-    if (pending[0]!.position !== last + 1) {
-      throw new ProjectionError('PROJECTION_GAP', `the corporate registry is at position ${last}; the next event handed over is at ${pending[0]!.position}`);
-    }
-    this.#db.transaction(() => {
-      for (const event of pending) {
-        if (event.position !== last + 1) throw new ProjectionError('PROJECTION_GAP', `events jump from position ${last} to ${event.position}`);
-        last = event.position;
-        if (event.type !== 'CorporateNumberDesignated') continue;
-        const d = event.data as CorporateNumberDesignatedData;
-        this.#stmt.insert.run(d.corporateNumber, d.name, d.location, d.kind, d.designatedAt, foldForSearch(d.name), foldForSearch(d.location), event.position);
-      }
-      this.#stmt.setCheckpoint.run(String(last));
-    })();
-  }
-
-  async reset(): Promise<void> {
-    this.#checkOpen();
-    this.#db.exec(`DELETE FROM corporations; DELETE FROM registry_meta WHERE key = 'checkpoint';`);
+  protected applyEvent(event: RecordedEvent): void {
+    if (event.type !== 'CorporateNumberDesignated') return;
+    const d = event.data as CorporateNumberDesignatedData;
+    this.#stmt.insert.run(d.corporateNumber, d.name, d.location, d.kind, d.designatedAt, foldForSearch(d.name), foldForSearch(d.location), event.position);
   }
 
   async get(corporateNumber: string): Promise<Corporation | undefined> {
-    this.#checkOpen();
+    this.checkOpen();
     const row = this.#stmt.byNumber.get(corporateNumber) as Row | undefined;
     return row === undefined ? undefined : toCorporation(row);
   }
@@ -188,14 +132,8 @@ export class SqliteCorporateRegistry {
     return { corporations, hex: hash.digest('hex') };
   }
 
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#db.close();
-  }
-
   #rows(criteria: Omit<CorporateSearch, 'limit'>, limit: number): Row[] {
-    this.#checkOpen();
+    this.checkOpen();
     if (criteria.kind !== undefined && !(CORPORATE_KINDS as readonly string[]).includes(criteria.kind)) {
       throw new ProjectionError('INVALID_ARGUMENT', `kind must be one of ${CORPORATE_KINDS.join(', ')}`);
     }
@@ -225,11 +163,7 @@ export class SqliteCorporateRegistry {
       'SELECT corporate_number, name, location, kind, designated_at FROM corporations' +
       (where.length > 0 ? ` WHERE ${where.join(' AND ')}` : '') +
       ` ORDER BY corporate_number LIMIT ${limit}`;
-    return this.#db.prepare(sql).all(...params) as Row[];
-  }
-
-  #checkOpen(): void {
-    if (this.#closed) throw new ProjectionError('PROJECTION_CLOSED', 'the corporate registry is closed');
+    return this.db.prepare(sql).all(...params) as Row[];
   }
 }
 

@@ -1,7 +1,7 @@
-import Database from 'better-sqlite3';
 import type { RecordedEvent } from '#ledger';
 import type { NoticeSentData } from '#linkage';
 import { ProjectionError } from './errors.js';
+import { SqliteFold } from './sqlite-fold.js';
 
 /** The inbox file in the hub's data directory, beside the ledger. */
 export const NOTICE_INBOX_FILE = 'notices.sqlite';
@@ -25,7 +25,6 @@ export interface NoticePage {
 }
 
 const DDL = `
-CREATE TABLE IF NOT EXISTS inbox_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS notices (
   position INTEGER PRIMARY KEY,
   notice_id TEXT NOT NULL UNIQUE,
@@ -52,61 +51,26 @@ interface Row {
  * stored checkpoint (I8). It never holds a notice's text in the clear: rows keep the sealed value of the
  * event. Newest first, paged by log position.
  */
-export class SqliteNoticeInbox {
-  readonly #db: Database.Database;
+export class SqliteNoticeInbox extends SqliteFold {
   readonly #stmt;
-  #closed = false;
 
   constructor(options: { readonly path: string }) {
-    this.#db = new Database(options.path);
-    this.#db.pragma('journal_mode = WAL');
-    // A projection, rebuilt from the log when lost: its commits need no fsync of their own.
-    this.#db.pragma('synchronous = NORMAL');
-    this.#db.pragma('busy_timeout = 5000');
-    this.#db.exec(DDL);
-    const layout = this.#db.prepare(`SELECT value FROM inbox_meta WHERE key = 'layout'`).pluck().get() as string | undefined;
-    if (layout !== undefined && layout !== String(NOTICE_INBOX_LAYOUT_VERSION)) this.#db.exec('DELETE FROM notices; DELETE FROM inbox_meta;');
-    this.#db.prepare(`INSERT OR IGNORE INTO inbox_meta (key, value) VALUES ('layout', ?)`).run(String(NOTICE_INBOX_LAYOUT_VERSION));
+    super(options, { name: 'the notice inbox', layoutVersion: NOTICE_INBOX_LAYOUT_VERSION, ddl: DDL, tables: ['notices'] });
     this.#stmt = {
-      checkpoint: this.#db.prepare(`SELECT value FROM inbox_meta WHERE key = 'checkpoint'`).pluck(),
-      setCheckpoint: this.#db.prepare(`INSERT INTO inbox_meta (key, value) VALUES ('checkpoint', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`),
-      insert: this.#db.prepare('INSERT OR IGNORE INTO notices (position, notice_id, serial, subject_id, agency_id, sealed, sent_at) VALUES (?, ?, ?, ?, ?, ?, ?)'),
-      page: this.#db.prepare('SELECT position, notice_id, serial, agency_id, sealed, sent_at FROM notices WHERE subject_id = ? AND position < ? ORDER BY position DESC LIMIT ?'),
+      insert: this.db.prepare('INSERT OR IGNORE INTO notices (position, notice_id, serial, subject_id, agency_id, sealed, sent_at) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      page: this.db.prepare('SELECT position, notice_id, serial, agency_id, sealed, sent_at FROM notices WHERE subject_id = ? AND position < ? ORDER BY position DESC LIMIT ?'),
     };
   }
 
-  async checkpoint(): Promise<number> {
-    this.#checkOpen();
-    const value = this.#stmt.checkpoint.get() as string | undefined;
-    return value === undefined ? -1 : Number(value);
-  }
-
-  /** Applies events in position order, skipping those at or before the checkpoint (at-least-once delivery). */
-  async apply(events: readonly RecordedEvent[]): Promise<void> {
-    this.#checkOpen();
-    let last = await this.checkpoint();
-    const pending = events.filter((e) => e.position > last);
-    if (pending.length === 0) return;
-    this.#db.transaction(() => {
-      for (const event of pending) {
-        if (event.position !== last + 1) throw new ProjectionError('PROJECTION_GAP', `the notice inbox is at position ${last}; the next event handed over is at ${event.position}`);
-        last = event.position;
-        if (event.type !== 'NoticeSent') continue;
-        const d = event.data as NoticeSentData;
-        this.#stmt.insert.run(event.position, d.noticeId, event.serial, d.subjectId, d.agencyId, JSON.stringify(d.sealed), d.sentAt);
-      }
-      this.#stmt.setCheckpoint.run(String(last));
-    })();
-  }
-
-  async reset(): Promise<void> {
-    this.#checkOpen();
-    this.#db.exec(`DELETE FROM notices; DELETE FROM inbox_meta WHERE key = 'checkpoint';`);
+  protected applyEvent(event: RecordedEvent): void {
+    if (event.type !== 'NoticeSent') return;
+    const d = event.data as NoticeSentData;
+    this.#stmt.insert.run(event.position, d.noticeId, event.serial, d.subjectId, d.agencyId, JSON.stringify(d.sealed), d.sentAt);
   }
 
   /** A citizen's notices, newest first; `before` is the `next` of the previous page. */
   async notices(subjectId: string, options: { readonly limit?: number; readonly before?: string } = {}): Promise<NoticePage> {
-    this.#checkOpen();
+    this.checkOpen();
     const limit = options.limit ?? DEFAULT_NOTICE_LIMIT;
     if (!Number.isInteger(limit) || limit < 1 || limit > MAX_NOTICE_LIMIT) throw new ProjectionError('INVALID_ARGUMENT', `limit must be an integer from 1 to ${MAX_NOTICE_LIMIT}`);
     const before = options.before === undefined ? Number.MAX_SAFE_INTEGER : Number(options.before);
@@ -114,15 +78,5 @@ export class SqliteNoticeInbox {
     const rows = this.#stmt.page.all(subjectId, before, limit + 1) as Row[];
     const notices = rows.slice(0, limit).map((r) => ({ noticeId: r.notice_id, serial: r.serial, agencyId: r.agency_id, sealed: JSON.parse(r.sealed) as Record<string, string>, sentAt: r.sent_at }));
     return rows.length > limit ? { notices, next: String(rows[limit - 1]!.position) } : { notices };
-  }
-
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#db.close();
-  }
-
-  #checkOpen(): void {
-    if (this.#closed) throw new ProjectionError('PROJECTION_CLOSED', 'the notice inbox is closed');
   }
 }

@@ -1,0 +1,105 @@
+import Database from 'better-sqlite3';
+import type { RecordedEvent } from '#ledger';
+import { ProjectionError } from './errors.js';
+
+export interface SqliteFoldOptions {
+  readonly path: string;
+  /** `readonly`: open an existing file without changing it (the auditor compares it with a rebuild). */
+  readonly readonly?: boolean;
+}
+
+/** What a projection file is: its name in messages, its layout version, its tables. */
+export interface SqliteFoldShape {
+  /** e.g. "the notice inbox". */
+  readonly name: string;
+  readonly layoutVersion: number;
+  /** CREATE … IF NOT EXISTS of its tables (the meta table `fold_meta` is created here). */
+  readonly ddl: string;
+  /** The tables a reset (or another layout version) empties. */
+  readonly tables: readonly string[];
+}
+
+/**
+ * A projection in its own SQLite file with a stored checkpoint (I8): events are applied in position
+ * order, one transaction per batch, those at or before the checkpoint skipped (at-least-once delivery
+ * is safe) and a hole after it refused. A file of another layout version is emptied and rebuilt from
+ * the log, never misread; opened read-only, it is refused instead.
+ */
+export abstract class SqliteFold {
+  protected readonly db: Database.Database;
+  readonly #shape: SqliteFoldShape;
+  readonly #checkpoint: Database.Statement;
+  readonly #setCheckpoint: Database.Statement;
+  #closed = false;
+
+  protected constructor(options: SqliteFoldOptions, shape: SqliteFoldShape) {
+    this.#shape = shape;
+    const readonly = options.readonly === true;
+    this.db = new Database(options.path, readonly ? { readonly: true, fileMustExist: true } : {});
+    this.db.pragma('busy_timeout = 5000');
+    const layoutOf = (): string | undefined => this.db.prepare(`SELECT value FROM fold_meta WHERE key = 'layout'`).pluck().get() as string | undefined;
+    const version = String(shape.layoutVersion);
+    if (readonly) {
+      let layout: string | undefined;
+      try {
+        layout = layoutOf();
+      } catch (error) {
+        this.db.close();
+        throw new ProjectionError('LAYOUT_MISMATCH', `${options.path} is not ${shape.name}: ${(error as Error).message}`);
+      }
+      if (layout !== version) {
+        this.db.close();
+        throw new ProjectionError('LAYOUT_MISMATCH', `${options.path} has layout ${layout ?? '(none)'} of ${shape.name}; this build reads ${version}`);
+      }
+    } else {
+      this.db.pragma('journal_mode = WAL');
+      // A projection, rebuilt from the log when lost: its commits need no fsync of their own.
+      this.db.pragma('synchronous = NORMAL');
+      this.db.exec(`CREATE TABLE IF NOT EXISTS fold_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;\n${shape.ddl}`);
+      const layout = layoutOf();
+      if (layout !== undefined && layout !== version) this.db.exec(`${shape.tables.map((t) => `DELETE FROM ${t};`).join(' ')} DELETE FROM fold_meta;`);
+      this.db.prepare(`INSERT OR IGNORE INTO fold_meta (key, value) VALUES ('layout', ?)`).run(version);
+    }
+    this.#checkpoint = this.db.prepare(`SELECT value FROM fold_meta WHERE key = 'checkpoint'`).pluck();
+    this.#setCheckpoint = this.db.prepare(`INSERT INTO fold_meta (key, value) VALUES ('checkpoint', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`);
+  }
+
+  /** Folds one event into the tables (inside the batch's transaction). */
+  protected abstract applyEvent(event: RecordedEvent): void;
+
+  async checkpoint(): Promise<number> {
+    this.checkOpen();
+    const value = this.#checkpoint.get() as string | undefined;
+    return value === undefined ? -1 : Number(value);
+  }
+
+  async apply(events: readonly RecordedEvent[]): Promise<void> {
+    this.checkOpen();
+    let last = await this.checkpoint();
+    const pending = events.filter((e) => e.position > last);
+    if (pending.length === 0) return;
+    this.db.transaction(() => {
+      for (const event of pending) {
+        if (event.position !== last + 1) throw new ProjectionError('PROJECTION_GAP', `${this.#shape.name} is at position ${last}; the next event handed over is at ${event.position}`);
+        last = event.position;
+        this.applyEvent(event);
+      }
+      this.#setCheckpoint.run(String(last));
+    })();
+  }
+
+  async reset(): Promise<void> {
+    this.checkOpen();
+    this.db.exec(`${this.#shape.tables.map((t) => `DELETE FROM ${t};`).join(' ')} DELETE FROM fold_meta WHERE key = 'checkpoint';`);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.db.close();
+  }
+
+  protected checkOpen(): void {
+    if (this.#closed) throw new ProjectionError('PROJECTION_CLOSED', `${this.#shape.name} is closed`);
+  }
+}
