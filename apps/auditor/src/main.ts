@@ -4,8 +4,8 @@ import cliProgress from 'cli-progress';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { AuditorError } from './errors.js';
 import { proveSerial, verifyProofBundle } from './prove/proof-bundle.js';
-import type { Corporation, ProvisionRecord } from '#projections';
-import { defaultRegistryPath, replayCorporateRegistry, type CorporateRegistryDiff } from './replay/replay-corporate-registry.js';
+import type { ProvisionRecord } from '#projections';
+import { FOLDS, defaultFoldPath, replayFold, type FoldDiff, type FoldName } from './replay/replay-fold.js';
 import { defaultProjectionsPath, replayProvisionRecords, type ProvisionRecordsDiff } from './replay/replay-provision-records.js';
 import { replayTree } from './replay/replay-tree.js';
 import { describeFinding } from './verify/findings.js';
@@ -111,38 +111,40 @@ function runVerifyProof(file: string, o: { verifierKey: string; origin?: string;
   return 0;
 }
 
-async function runReplay(o: { db: string; projections?: string; registry?: string; json?: boolean }): Promise<number> {
+async function runReplay(o: { db: string; projections?: string; registry?: string; notices?: string; json?: boolean }): Promise<number> {
   const tree = replayTree(o.db);
   const records = await replayProvisionRecords(o.db, o.projections ?? defaultProjectionsPath(o.db), o.projections !== undefined);
-  const registry = await replayCorporateRegistry(o.db, o.registry ?? defaultRegistryPath(o.db), o.registry !== undefined);
-  const ok = tree.ok && records.ok && registry.ok;
-  if (o.json) process.stdout.write(`${JSON.stringify({ ok, projections: [tree, records, registry] }, null, 2)}\n`);
+  const given: Record<FoldName, string | undefined> = { 'corporate-registry': o.registry, 'notice-inbox': o.notices };
+  const folds: FoldDiff[] = [];
+  for (const name of Object.keys(FOLDS) as FoldName[]) folds.push(await replayFold(name, o.db, given[name] ?? defaultFoldPath(name, o.db), given[name] !== undefined));
+  const ok = tree.ok && records.ok && folds.every((f) => f.ok);
+  if (o.json) process.stdout.write(`${JSON.stringify({ ok, projections: [tree, records, ...folds] }, null, 2)}\n`);
   else {
     process.stdout.write(`merkle-tree: rebuilt ${tree.rebuiltSize} of ${tree.liveSize} events; root live ${tree.liveRootHex} rebuilt ${tree.rebuiltRootHex}\n`);
     process.stdout.write(tree.ok ? 'OK: the rebuilt tree equals the live one\n' : `DIFFERS: ${tree.differingTiles.length} tile(s), ${tree.differingCheckpoints.length} checkpoint(s) differ\n`);
     printRecordsDiff(records);
-    printRegistryDiff(registry);
+    for (const f of folds) printFoldDiff(f);
   }
   return ok ? 0 : EXIT_FAILED;
 }
 
-function printRegistryDiff(d: CorporateRegistryDiff): void {
+function printFoldDiff(d: FoldDiff): void {
   const out = process.stdout;
   if (d.skipped !== undefined) {
-    out.write(`corporate-registry: skipped (${d.skipped}: ${d.path})\n`);
+    out.write(`${d.projection}: skipped (${d.skipped}: ${d.path})\n`);
     return;
   }
-  out.write(`corporate-registry: ${d.path}: live ${d.liveCorporations} corporation(s) to position ${d.liveCheckpoint}; rebuilt ${d.rebuiltCorporations} to position ${d.rebuiltCheckpoint}; digest live ${d.liveDigest} rebuilt ${d.rebuiltDigest}\n`);
+  out.write(`${d.projection}: ${d.path}: live ${d.liveRows} row(s) to position ${d.liveCheckpoint}; rebuilt ${d.rebuiltRows} to position ${d.rebuiltCheckpoint}; digest live ${d.liveDigest} rebuilt ${d.rebuiltDigest}\n`);
   if (d.ok) {
-    out.write('OK: the rebuilt corporate registry equals the live one\n');
+    out.write(`OK: the rebuilt ${d.projection} equals the live one\n`);
     return;
   }
-  if (d.rebuiltCheckpoint !== d.liveCheckpoint) out.write(`DIFFERS: the log ends at position ${d.rebuiltCheckpoint}, before the live registry's checkpoint ${d.liveCheckpoint}\n`);
+  if (d.rebuiltCheckpoint !== d.liveCheckpoint) out.write(`DIFFERS: the log ends at position ${d.rebuiltCheckpoint}, before the live file's checkpoint ${d.liveCheckpoint}\n`);
   const f = d.firstDifference;
   if (f === null) return;
-  out.write(`DIFFERS: ${d.differingCorporations} corporation(s); the first, ${f.corporateNumber}, in ${f.fields.join(', ')}:\n`);
+  out.write(`DIFFERS: ${d.differingRows} row(s); the first found, ${f.key}, in ${f.fields.join(', ')}:\n`);
   for (const field of f.fields) {
-    const value = (c: Corporation | null) => (c === null ? '(no corporation)' : JSON.stringify(c[field as keyof Corporation]));
+    const value = (r: Readonly<Record<string, unknown>> | null) => (r === null ? '(no row)' : JSON.stringify(r[field]));
     out.write(`  ${field}: live ${value(f.live)} rebuilt ${value(f.rebuilt)}\n`);
   }
 }
@@ -201,10 +203,11 @@ export function auditorProgram(): Command {
     .action((file: string, o) => process.exit(runVerifyProof(file, o)));
   program
     .command('replay')
-    .description('rebuild projections from the log into fresh stores and diff them with the live ones: the Merkle tree (root, every tile, the checkpoint index), the provision records and the corporate registry (every row, first difference named)')
+    .description('rebuild projections from the log into fresh stores and diff them with the live ones: the Merkle tree (root, every tile, the checkpoint index), the provision records, the corporate registry and the notice inbox (every row, first difference named)')
     .requiredOption('--db <ledger.sqlite>', 'the live ledger file')
     .option('--projections <projections.sqlite>', "the hub's live projections file (default: projections.sqlite beside the ledger; skipped when absent there)")
     .option('--registry <corporate-registry.sqlite>', "the hub's live corporate registry (default: corporate-registry.sqlite beside the ledger; skipped when absent there)")
+    .option('--notices <notices.sqlite>', "the hub's live notice inbox (default: notices.sqlite beside the ledger; skipped when absent there)")
     .option('--json', 'write the diff as JSON')
     .action(async (o) => process.exit(await runReplay(o)));
   return program;

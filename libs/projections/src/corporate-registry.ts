@@ -1,5 +1,4 @@
-import { createHash } from 'node:crypto';
-import { canonicalize, type RecordedEvent } from '#ledger';
+import type { RecordedEvent } from '#ledger';
 import { CORPORATE_KINDS, CORPORATE_KIND_LABELS, type CorporateKind, type CorporateNumberDesignatedData } from '#numbering';
 import { ProjectionError } from './errors.js';
 import { SqliteFold, type SqliteFoldOptions } from './sqlite-fold.js';
@@ -86,7 +85,13 @@ export class SqliteCorporateRegistry extends SqliteFold {
   readonly #stmt;
 
   constructor(options: SqliteFoldOptions) {
-    super(options, { name: 'the corporate registry', layoutVersion: CORPORATE_REGISTRY_LAYOUT_VERSION, ddl: DDL, tables: ['corporations'] });
+    super(options, {
+      name: 'the corporate registry',
+      layoutVersion: CORPORATE_REGISTRY_LAYOUT_VERSION,
+      ddl: DDL,
+      tables: ['corporations'],
+      rows: { query: 'SELECT corporate_number, name, location, kind, designated_at FROM corporations ORDER BY corporate_number', key: 'corporate_number' },
+    });
     this.#stmt = {
       insert: this.db.prepare(
         'INSERT OR IGNORE INTO corporations (corporate_number, name, location, kind, designated_at, name_key, location_key, position) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
@@ -116,20 +121,6 @@ export class SqliteCorporateRegistry extends SqliteFold {
     const rows = this.#rows(criteria, limit + 1);
     const page = rows.slice(0, limit).map(toCorporation);
     return rows.length > limit ? { corporations: page, next: page.at(-1)!.corporateNumber } : { corporations: page };
-  }
-
-  /** SHA-256 over every corporation in corporate number order (RFC 8785 text and a newline each): equal registries, equal digests. */
-  async digest(): Promise<{ readonly corporations: number; readonly hex: string }> {
-    const hash = createHash('sha256');
-    let corporations = 0;
-    let after: string | undefined;
-    do {
-      const page = await this.search({ limit: MAX_CORPORATE_LIMIT, ...(after === undefined ? {} : { after }) });
-      for (const c of page.corporations) hash.update(`${canonicalize(c)!}\n`);
-      corporations += page.corporations.length;
-      after = page.next;
-    } while (after !== undefined);
-    return { corporations, hex: hash.digest('hex') };
   }
 
   #rows(criteria: Omit<CorporateSearch, 'limit'>, limit: number): Row[] {

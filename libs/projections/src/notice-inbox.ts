@@ -1,7 +1,7 @@
 import type { RecordedEvent } from '#ledger';
 import type { NoticeSentData } from '#linkage';
 import { ProjectionError } from './errors.js';
-import { SqliteFold } from './sqlite-fold.js';
+import { SqliteFold, type SqliteFoldOptions } from './sqlite-fold.js';
 
 /** The inbox file in the hub's data directory, beside the ledger. */
 export const NOTICE_INBOX_FILE = 'notices.sqlite';
@@ -54,8 +54,14 @@ interface Row {
 export class SqliteNoticeInbox extends SqliteFold {
   readonly #stmt;
 
-  constructor(options: { readonly path: string }) {
-    super(options, { name: 'the notice inbox', layoutVersion: NOTICE_INBOX_LAYOUT_VERSION, ddl: DDL, tables: ['notices'] });
+  constructor(options: SqliteFoldOptions) {
+    super(options, {
+      name: 'the notice inbox',
+      layoutVersion: NOTICE_INBOX_LAYOUT_VERSION,
+      ddl: DDL,
+      tables: ['notices'],
+      rows: { query: 'SELECT position, notice_id, serial, subject_id, agency_id, sealed, sent_at FROM notices ORDER BY position', key: 'notice_id' },
+    });
     this.#stmt = {
       insert: this.db.prepare('INSERT OR IGNORE INTO notices (position, notice_id, serial, subject_id, agency_id, sealed, sent_at) VALUES (?, ?, ?, ?, ?, ?, ?)'),
       page: this.db.prepare('SELECT position, notice_id, serial, agency_id, sealed, sent_at FROM notices WHERE subject_id = ? AND position < ? ORDER BY position DESC LIMIT ?'),

@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
-import type { RecordedEvent } from '#ledger';
+import { createHash } from 'node:crypto';
+import { canonicalize, type RecordedEvent } from '#ledger';
 import { ProjectionError } from './errors.js';
 
 export interface SqliteFoldOptions {
@@ -17,7 +18,15 @@ export interface SqliteFoldShape {
   readonly ddl: string;
   /** The tables a reset (or another layout version) empties. */
   readonly tables: readonly string[];
+  /**
+   * Every row in a canonical order (a SELECT … ORDER BY a unique key), and the column that names a row:
+   * what the digest covers and what an auditor's diff walks.
+   */
+  readonly rows: { readonly query: string; readonly key: string };
 }
+
+/** One row of a projection file as `rows()` reads it. */
+export type FoldRow = Readonly<Record<string, unknown>>;
 
 /**
  * A projection in its own SQLite file with a stored checkpoint (I8): events are applied in position
@@ -38,7 +47,8 @@ export abstract class SqliteFold {
     this.db = new Database(options.path, readonly ? { readonly: true, fileMustExist: true } : {});
     this.db.pragma('busy_timeout = 5000');
     const layoutOf = (): string | undefined => this.db.prepare(`SELECT value FROM fold_meta WHERE key = 'layout'`).pluck().get() as string | undefined;
-    const version = String(shape.layoutVersion);
+    // The layout names the fold too: one projection's file never opens as another's.
+    const version = `${shape.name}/${shape.layoutVersion}`;
     if (readonly) {
       let layout: string | undefined;
       try {
@@ -91,6 +101,28 @@ export abstract class SqliteFold {
   async reset(): Promise<void> {
     this.checkOpen();
     this.db.exec(`${this.#shape.tables.map((t) => `DELETE FROM ${t};`).join(' ')} DELETE FROM fold_meta WHERE key = 'checkpoint';`);
+  }
+
+  /** Every row in canonical order, read lazily (read-only callers: the auditor's diff). */
+  *rows(): Generator<FoldRow> {
+    this.checkOpen();
+    yield* this.db.prepare(this.#shape.rows.query).iterate() as IterableIterator<FoldRow>;
+  }
+
+  /** The column that names a row. */
+  get rowKey(): string {
+    return this.#shape.rows.key;
+  }
+
+  /** SHA-256 over every row in canonical order (RFC 8785 text and a newline each): equal files, equal digests. */
+  async digest(): Promise<{ readonly rows: number; readonly hex: string }> {
+    const hash = createHash('sha256');
+    let rows = 0;
+    for (const row of this.rows()) {
+      hash.update(`${canonicalize(row)!}\n`);
+      rows += 1;
+    }
+    return { rows, hex: hash.digest('hex') };
   }
 
   async close(): Promise<void> {
