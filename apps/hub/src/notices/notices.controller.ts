@@ -2,6 +2,7 @@ import { Body, Controller, Get, HttpCode, HttpStatus, Post, Query, Req, Res } fr
 import { CommandBus } from '@nestjs/cqrs';
 import { ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { noticeStreamId } from '#linkage';
 import { MAX_NOTICE_LIMIT } from '#projections';
 import { ApiCommandHeaders, markReplayed } from '../http/api-headers.js';
 import { RequestValidationError } from '../http/hub-problem.js';
@@ -64,7 +65,7 @@ export class NoticesController {
     const page = await (await this.inbox.current()).notices(subjectId, { ...(limit === undefined ? {} : { limit: Number(limit) }), ...(before === undefined ? {} : { before }) });
     return {
       notices: page.notices.map((n) => {
-        const { title, body } = this.vault.unsealNotice(n.sealed as never, `notice-${n.noticeId}`);
+        const { title, body } = this.vault.unsealNotice(n.sealed, noticeStreamId(n.noticeId));
         const sender = this.views.agency(n.agencyId);
         return { noticeId: n.noticeId, serial: n.serial, from: { agencyId: n.agencyId, name: sender.status === 'unregistered' ? n.agencyId : sender.agency.name }, title, body, sentAt: n.sentAt };
       }),

@@ -51,7 +51,7 @@ export class SendNoticeHandler implements ICommandHandler<SendNoticeCommand> {
       const noticeId = randomUUID();
       const streamId = noticeStreamId(noticeId);
       const sentAt = this.clock().toISOString();
-      const sealed = this.vault.sealNotice({ title, body }, streamId) as unknown as Readonly<Record<string, string>>;
+      const sealed = this.vault.sealNotice({ title, body }, streamId);
       const events = decideNotice({ type: 'SendNotice', data: { noticeId, subjectId, agencyId, sealed, sentAt } }, noticeDecider.initialState());
       return await appendDecided(
         this.store,
