@@ -5,8 +5,10 @@ import {
   agencyCodeFromRandomBytes,
   agencyRegistryDecider,
   authorizationTablesDecider,
+  noticeDecider,
   queryDecider,
   type AgencyCodeEvent,
+  type AgencyId,
   type AgencyRegistryEvent,
   type QueryEvent,
   type QueryStreamEvent,
@@ -33,6 +35,7 @@ const SCHEMAS: Readonly<Record<string, ReturnType<typeof schemaValidator>>> = Ob
     ['ProvisionRefused', 'provision-refused'],
     ['QueryCompleted', 'query-completed'],
     ['QueryFailed', 'query-failed'],
+    ['NoticeSent', 'notice-sent'],
   ].map(([type, file]) => [type!, schemaFor(file!)]),
 );
 
@@ -191,5 +194,15 @@ describe('the schemas hold the invariants on their own', () => {
     expect(SCHEMAS['AgencyRegistered']!(registered).valid).toBe(true);
     expect(SCHEMAS['AgencyRegistered']!({ ...registered, credentialDigest: 'token-of-muroran-city' }).valid).toBe(false);
     expect(SCHEMAS['AgencyRegistered']!({ ...registered, endpoint: 'https://a:b@node.muroran.example' }).valid).toBe(false);
+  });
+
+  test('property: a notice', () => {
+    fc.assert(
+      fc.property(fc.uuid({ version: 7 }), subject, fc.constantFrom(MURORAN, PENSION), fc.dictionary(fc.constantFrom('v', 'iv', 'ciphertext', 'tag'), key, { minKeys: 1 }), instant, (noticeId, subjectId, agencyId, sealed, sentAt) => {
+        const events = noticeDecider.decide({ type: 'SendNotice', data: { noticeId, subjectId, agencyId: agencyId as AgencyId, sealed, sentAt } }, noticeDecider.initialState());
+        expect(events).toHaveLength(1);
+        for (const e of events) expectConforms(e);
+      }),
+    );
   });
 });
