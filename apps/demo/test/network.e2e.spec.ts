@@ -108,6 +108,16 @@ describe('the linkage across real processes: hub, the pension service\'s and Mur
     expect(results.map((r) => r.outcome)).toEqual(['answered', 'not-sent']);
   });
 
+  it('carries a notice from Muroran\'s intermediate server to Aoyama-san\'s inbox, sealed in the hub\'s files', async () => {
+    const sent = await post(`${network.nodeUrl('muroran-city')}/v1/notices`, { localId: 'M-000123', title: '児童手当のご案内', body: '申請の受付を完了しました。' });
+    expect(sent.status, JSON.stringify(sent.json)).toBe(201);
+    const inbox = await fetch(`${network.hubUrl}/v1/citizens/me/notices`, { headers: { authorization: `Bearer ${network.aoyama.citizenSecret}` } });
+    const notices = ((await inbox.json()) as { notices: { noticeId: string; from: { agencyId: string }; title: string; body: string }[] }).notices;
+    expect(notices[0]).toMatchObject({ noticeId: sent.json['noticeId'], from: { agencyId: 'muroran-city' }, title: '児童手当のご案内', body: '申請の受付を完了しました。' });
+    const text = Buffer.from('申請の受付を完了しました', 'utf8');
+    for (const f of readdirSync(dataDir).filter((n) => n.includes('.sqlite'))) expect(readFileSync(join(dataDir, f)).includes(text), f).toBe(false);
+  });
+
   it('serves the demo corporations in the public registry: searched by location, downloaded as CSV', async () => {
     const res = await fetch(`${network.hubUrl}/v1/corporate-numbers?location=${encodeURIComponent('北海道室蘭市')}`);
     expect(res.status).toBe(200);
