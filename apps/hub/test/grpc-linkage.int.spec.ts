@@ -2,7 +2,8 @@ import { status as GrpcStatus } from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateAnswerKeyPair, openAnswer } from '#sealed-answer';
-import { LINKAGE_SERVICE } from '../src/grpc/proto-files.js';
+import { LINKAGE_SERVICE, NUMBERING_SERVICE } from '../src/grpc/proto-files.js';
+import { MURORAN, SAPPORO } from './support/test-hub.js';
 import { expectGrpcProblem, startGrpcTestHub, type GrpcServiceClient, type GrpcTestHub } from './support/grpc-client.js';
 import { FakeProvider, MURORAN_CITY, PENSION, acquire, dropMapperKeys, issuePerson, operatorToken, registerAgency, type Agency } from './support/linkage-fixture.js';
 
@@ -96,10 +97,15 @@ describe('Linkage over gRPC: the same commands as HTTP', () => {
 
   it('registers an agency with the operator token only', async () => {
     const keys = await generateAnswerKeyPair();
-    const request = { agencyId: 'sapporo-city', name: '札幌市', kind: 'municipality', endpoint: 'http://127.0.0.1:9', publicKey: keys.publicKey };
+    const request = { agencyId: 'sapporo-city', name: '札幌市', kind: 'municipality', endpoint: 'http://127.0.0.1:9', publicKey: keys.publicKey, municipalityCode: SAPPORO };
     await expectGrpcProblem(linkage.call('RegisterAgency', request, auth(pension.token)), GrpcStatus.PERMISSION_DENIED, 'FORBIDDEN');
     const { response } = await linkage.call<{ agencyId: string; token: string }>('RegisterAgency', request, auth(operatorToken(g.hub)));
     expect(response).toMatchObject({ agencyId: 'sapporo-city', token: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/) });
+    // Registered with its municipality code, Sapporo numbers its own residents over gRPC, and only them.
+    const numbering = g.client(NUMBERING_SERVICE);
+    const issued = await numbering.call<{ serial: string }>('IssueIndividualNumber', { residentRecordCode: '42000000001', municipalityCode: SAPPORO }, auth(response.token));
+    expect((await g.hub.store.readSerial(issued.response.serial as never))[0]).toMatchObject({ metadata: { actor: 'agency:sapporo-city' } });
+    await expectGrpcProblem(numbering.call('IssueIndividualNumber', { residentRecordCode: '42000000002', municipalityCode: MURORAN }, auth(response.token)), GrpcStatus.PERMISSION_DENIED, 'FORBIDDEN');
   });
 
   it('sends a notice addressed by the agency\'s code; the person reads it over HTTP; a foreign code is NOT_FOUND', async () => {

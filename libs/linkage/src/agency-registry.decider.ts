@@ -43,6 +43,12 @@ export interface RegisterAgencyData {
   readonly publicKey: string;
   /** SHA-256 (hex) of the agency's secret token. The token itself never reaches the decider. */
   readonly credentialDigest: string;
+  /**
+   * A municipality's 全国地方公共団体コード (6 digits, checked against the list in force by the caller):
+   * the agency may then issue and change the individual numbers of that municipality's residents.
+   * Municipalities only; one agency per code.
+   */
+  readonly municipalityCode?: string;
   readonly registeredAt: string;
 }
 export type RegisterAgency = LinkageCommand<'RegisterAgency', RegisterAgencyData>;
@@ -78,6 +84,7 @@ export interface AgencyRegisteredData {
   readonly endpoint: string;
   readonly publicKey: string;
   readonly credentialDigest: Sha256Hex;
+  readonly municipalityCode?: string;
   readonly registeredAt: string;
 }
 export type AgencyRegistered = LinkageEvent<'AgencyRegistered', AgencyRegisteredData>;
@@ -120,6 +127,8 @@ export interface AgencyRecord {
   readonly endpoint: string;
   readonly publicKey: string;
   readonly credentialDigest: Sha256Hex;
+  /** The municipality whose residents this agency numbers (municipalities only). */
+  readonly municipalityCode?: string;
   readonly registeredAt: string;
   readonly updatedAt?: string;
 }
@@ -166,8 +175,8 @@ export function initialAgencyRegistryState(): AgencyRegistryState {
 export function evolveAgencyRegistry(state: AgencyRegistryState, event: Evolvable<AgencyRegistryEvent>): AgencyRegistryState {
   switch (event.type) {
     case 'AgencyRegistered': {
-      const { agencyId, name, kind, endpoint, publicKey, credentialDigest, registeredAt } = event.data;
-      return { status: 'active', agency: { agencyId, name, kind, endpoint, publicKey, credentialDigest, registeredAt } };
+      const { agencyId, name, kind, endpoint, publicKey, credentialDigest, municipalityCode, registeredAt } = event.data;
+      return { status: 'active', agency: { agencyId, name, kind, endpoint, publicKey, credentialDigest, ...(municipalityCode === undefined ? {} : { municipalityCode }), registeredAt } };
     }
     case 'AgencyUpdated':
       if (state.status !== 'active') return state;
@@ -247,11 +256,25 @@ function register(c: RegisterAgencyData, state: AgencyRegistryState): AgencyRegi
       endpoint: requireEndpoint(c.endpoint),
       publicKey: requirePublicKey(c.publicKey),
       credentialDigest: requireCredentialDigest(c.credentialDigest),
+      ...(c.municipalityCode === undefined ? {} : { municipalityCode: requireMunicipalityCode(c.municipalityCode, c.kind) }),
       registeredAt: requireInstant(c.registeredAt, 'registeredAt'),
     },
     terminal: 'completed',
-    claims: [agencyCredentialClaim(c.credentialDigest as Sha256Hex)],
+    claims: [agencyCredentialClaim(c.credentialDigest as Sha256Hex), ...(c.municipalityCode === undefined ? [] : [municipalityAgencyClaim(c.municipalityCode)])],
   };
+}
+
+/** The claim that makes one agency per municipality code (a second registration fails the append). */
+export function municipalityAgencyClaim(municipalityCode: string): string {
+  return `municipality-agency:${municipalityCode}`;
+}
+
+function requireMunicipalityCode(code: string, kind: AgencyKind): string {
+  if (kind !== 'municipality') {
+    throw new LinkageError('MUNICIPALITY_CODE_NOT_ALLOWED', `only a municipality agency has a municipality code; this agency is of kind ${kind}`, { kind });
+  }
+  if (!/^[0-9]{6}$/.test(code)) throw new LinkageError('INVALID_MUNICIPALITY_CODE', 'municipalityCode must be the 6 digits of a 全国地方公共団体コード', { field: 'municipalityCode' });
+  return code;
 }
 
 function update(c: UpdateAgencyData, agency: AgencyRecord): AgencyUpdated {

@@ -50,6 +50,7 @@ export type {
 } from './authorization-table.decider.js';
 export {
   agencyCredentialClaim,
+  municipalityAgencyClaim,
   agencyFacts,
   agencyRegistryDecider,
   agencyStreamId,

@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import {
   agencyCredentialClaim,
+  municipalityAgencyClaim,
   agencyFacts,
   agencyRegistryDecider,
   agencyStreamId,
@@ -60,6 +61,19 @@ describe('RegisterAgency', () => {
   ];
   test.each(invalid)('refuses %s', (_name, change, code) => {
     spec.given([]).when({ type: 'RegisterAgency', data: { ...register, ...change } }).thenFails(code as never);
+  });
+
+  test('a municipality registered with its code: the code is in the event and the state, and claimed (one agency per code)', () => {
+    const withCode = { ...register, municipalityCode: '012050' };
+    const [event] = spec.given([]).when({ type: 'RegisterAgency', data: withCode }).thenEvents();
+    expect(event).toEqual({ ...registered, data: { ...registered.data, municipalityCode: '012050' }, claims: [agencyCredentialClaim(TOKEN_DIGEST), municipalityAgencyClaim('012050')] });
+    expect(agencyRegistryDecider.evolve(agencyRegistryDecider.initialState(), event!)).toMatchObject({ status: 'active', agency: { municipalityCode: '012050' } });
+    expect(municipalityAgencyClaim('012050')).toBe('municipality-agency:012050');
+  });
+
+  test('a municipality code is refused for another kind of agency, and when it is not 6 digits', () => {
+    spec.given([]).when({ type: 'RegisterAgency', data: { ...register, kind: 'hello-work', municipalityCode: '012050' } }).thenFails('MUNICIPALITY_CODE_NOT_ALLOWED', /only a municipality agency/);
+    spec.given([]).when({ type: 'RegisterAgency', data: { ...register, municipalityCode: '01205' } }).thenFails('INVALID_MUNICIPALITY_CODE', /6 digits/);
   });
 
   test('accepts grpc endpoints', () => {

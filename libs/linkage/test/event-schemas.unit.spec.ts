@@ -63,7 +63,9 @@ describe('linkage event payloads conform to schemas/events/*.v1.json', () => {
           const state = events.reduce(agencyRegistryDecider.evolve, agencyRegistryDecider.initialState());
           events.push(...agencyRegistryDecider.decide(command, state));
         };
-        run({ type: 'RegisterAgency', data: { agencyId: 'agency-x', name, kind, endpoint: `https://${h}:8443/node`, publicKey: k, credentialDigest: d1, registeredAt: at } });
+        // A municipality is registered with its code, as the hub does when one is given.
+        const municipality = kind === 'municipality' ? { municipalityCode: '012050' } : {};
+        run({ type: 'RegisterAgency', data: { agencyId: 'agency-x', name, kind, endpoint: `https://${h}:8443/node`, publicKey: k, credentialDigest: d1, ...municipality, registeredAt: at } });
         run({ type: 'UpdateAgency', data: { endpoint: `grpcs://${h}:50051`, updatedAt: at } });
         run({ type: 'RotateAgencyCredential', data: { credentialDigest: d2, rotatedAt: at } });
         run({ type: 'RevokeAgency', data: { reason, revokedAt: at } });

@@ -65,6 +65,7 @@ const RENAMED = {
   acquisitionNumber: 'acquisition_number',
   agencyId: 'agency_id',
   publicKey: 'public_key',
+  municipalityCode: 'municipality_code',
 };
 
 /** linkage_ledger.v1.Linkage: the HTTP edge's DTOs, authentication and commands, over gRPC. */
@@ -100,11 +101,12 @@ export function linkageService(commandBus: CommandBus, auth: Authenticator, quer
       return outcome.value;
     }),
 
-    RegisterAgency: unary(async (m: { agencyId?: string; name?: string; kind?: string; endpoint?: string; publicKey?: string }, call) => {
-      const body = validated(RegisterAgencyRequest, { agencyId: m.agencyId, name: m.name, kind: m.kind, endpoint: m.endpoint, publicKey: m.publicKey }, RENAMED);
+    RegisterAgency: unary(async (m: { agencyId?: string; name?: string; kind?: string; endpoint?: string; publicKey?: string; municipalityCode?: string }, call) => {
+      const fields = { agencyId: m.agencyId, name: m.name, kind: m.kind, endpoint: m.endpoint, publicKey: m.publicKey };
+      const body = validated(RegisterAgencyRequest, m.municipalityCode ? { ...fields, municipalityCode: m.municipalityCode } : fields, RENAMED);
       auth.operator(credentialed(call));
       const outcome = await commandBus.execute(
-        new ChangeAgencyRegistryCommand(body.agencyId, { type: 'register', name: body.name, kind: body.kind, endpoint: body.endpoint, publicKey: body.publicKey }, { actor: 'operator:hub', ...meta(call) }),
+        new ChangeAgencyRegistryCommand(body.agencyId, { type: 'register', name: body.name, kind: body.kind, endpoint: body.endpoint, publicKey: body.publicKey, ...(body.municipalityCode === undefined ? {} : { municipalityCode: body.municipalityCode }) }, { actor: 'operator:hub', ...meta(call) }),
       );
       return { agencyId: outcome.agencyId, serial: outcome.serial, token: outcome.token! };
     }),

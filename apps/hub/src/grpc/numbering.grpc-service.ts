@@ -18,7 +18,6 @@ import {
 } from '../numbering/dto/individual-number.dto.js';
 import { GetCorporateNumberQuery } from '../numbering/queries/get-corporate-number.query.js';
 import { DESIGNATING_OPERATOR } from '../numbering/corporate-numbers.controller.js';
-import { NUMBERING_ACTOR } from '../numbering/individual-numbers.controller.js';
 import type { Authenticator } from '../linkage/authenticator.js';
 import { credentialed, unary, validated, type GrpcCall } from './grpc-call.js';
 
@@ -54,16 +53,16 @@ export function numberingService(commandBus: CommandBus, queryBus: QueryBus, aut
   return {
     IssueIndividualNumber: unary(async (m: IssueMessage, call) => {
       const body = validated(IssueIndividualNumberRequest, { residentRecordCode: m.residentRecordCode, municipalityCode: m.municipalityCode });
-      auth.operator(credentialed(call));
-      const outcome = await commandBus.execute(new IssueIndividualNumberCommand(body.residentRecordCode, body.municipalityCode, caller(NUMBERING_ACTOR, call)));
+      const actor = await auth.numbering(credentialed(call), body.municipalityCode);
+      const outcome = await commandBus.execute(new IssueIndividualNumberCommand(body.residentRecordCode, body.municipalityCode, caller(actor, call)));
       call.replayed = outcome.replayed;
       return toIssuedIndividualNumberResponse(outcome.value);
     }),
 
     ChangeIndividualNumber: unary(async (m: ChangeMessage, call) => {
       const body = validated(ChangeIndividualNumberRequest, { residentRecordCode: m.residentRecordCode, municipalityCode: m.municipalityCode, reason: m.reason });
-      auth.operator(credentialed(call));
-      const outcome = await commandBus.execute(new ChangeIndividualNumberCommand(body.residentRecordCode, body.municipalityCode, body.reason, caller(NUMBERING_ACTOR, call)));
+      const actor = await auth.numbering(credentialed(call), body.municipalityCode);
+      const outcome = await commandBus.execute(new ChangeIndividualNumberCommand(body.residentRecordCode, body.municipalityCode, body.reason, caller(actor, call)));
       call.replayed = outcome.replayed;
       return toChangedIndividualNumberResponse(outcome.value);
     }),

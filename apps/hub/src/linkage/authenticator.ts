@@ -69,6 +69,35 @@ export class Authenticator {
     }
   }
 
+  /**
+   * Who may issue or change the individual numbers of a municipality's residents: the operator (for any
+   * municipality, as J-LIS generates numbers on a municipality's request), or the active municipality
+   * agency registered with that municipality code. Answers the actor of the events.
+   */
+  async numbering(request: Credentialed, municipalityCode: string): Promise<string> {
+    const { digest } = this.credential(request);
+    if (timingSafeEqual(Buffer.from(digest, 'hex'), this.#operator)) return NUMBERING_OPERATOR;
+    await this.views.catchUp();
+    const agencyId = this.views.agencyByCredential(digest);
+    if (agencyId === undefined) {
+      // Another principal (the auditor, a citizen) is known but not allowed; an unknown token is not authenticated.
+      const known = timingSafeEqual(Buffer.from(digest, 'hex'), this.#auditor) || this.views.citizenByCredential(digest) !== undefined;
+      if (known) throw new HubProblem('FORBIDDEN', 'only the hub operator, or the municipality\'s own agency, numbers residents');
+      throw new HubProblem('UNAUTHENTICATED', 'the bearer token is neither the operator\'s nor the current credential of an active agency');
+    }
+    const state = this.views.agency(agencyId);
+    const own = state.status === 'active' ? state.agency.municipalityCode : undefined;
+    if (own !== municipalityCode) {
+      throw new HubProblem(
+        'FORBIDDEN',
+        own === undefined
+          ? `agency ${agencyId} is not registered with a municipality code: only the operator, or the municipality's own agency, numbers its residents`
+          : `agency ${agencyId} numbers the residents of municipality ${own} only, not ${municipalityCode}`,
+      );
+    }
+    return `agency:${agencyId}`;
+  }
+
   /** The auditor reads the raw log (envelopes hold subject ids and agency codes, I7): 401/403 for anyone else. */
   auditor(request: Credentialed): void {
     if (!this.isAuditor(request)) {
@@ -109,3 +138,6 @@ export class Authenticator {
     return match[1]!;
   }
 }
+
+/** The actor of numbering done with the operator's token. */
+export const NUMBERING_OPERATOR = 'operator:hub';

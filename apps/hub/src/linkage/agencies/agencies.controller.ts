@@ -41,7 +41,7 @@ export class AgenciesController {
   async register(@Req() request: FastifyRequest, @Body() body: RegisterAgencyRequest, @Meta() meta: RequestMeta): Promise<RegisteredAgencyResponse> {
     this.auth.operator(request);
     const outcome = await this.commandBus.execute(
-      new ChangeAgencyRegistryCommand(body.agencyId, { type: 'register', name: body.name, kind: body.kind, endpoint: body.endpoint, publicKey: body.publicKey }, { actor: OPERATOR, ...meta }),
+      new ChangeAgencyRegistryCommand(body.agencyId, { type: 'register', name: body.name, kind: body.kind, endpoint: body.endpoint, publicKey: body.publicKey, ...(body.municipalityCode === undefined ? {} : { municipalityCode: body.municipalityCode }) }, { actor: OPERATOR, ...meta }),
     );
     return { agencyId: outcome.agencyId, serial: outcome.serial, token: outcome.token! };
   }

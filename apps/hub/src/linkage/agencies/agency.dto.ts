@@ -1,6 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsIn, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
 import { AGENCY_KINDS, type AgencyKind, type AgencyRegistryState } from '#linkage';
+import { IsLocalGovernmentCode } from '../../http/identifier.validators.js';
 
 export class RegisterAgencyRequest {
   @ApiProperty({ description: 'Lowercase kebab-case id, 2–64 characters.', example: 'muroran-city' })
@@ -24,6 +25,14 @@ export class RegisterAgencyRequest {
   @ApiProperty({ description: 'X25519 public key, 32 bytes as unpadded base64url (43 characters): answers can be encrypted to it.' })
   @IsString()
   publicKey!: string;
+
+  @ApiPropertyOptional({
+    description: 'Municipalities only: their 全国地方公共団体コード (in the list in force). The agency may then issue and change the individual numbers of its residents with its own token. One agency per code.',
+    example: '012050',
+  })
+  @IsOptional()
+  @IsLocalGovernmentCode()
+  municipalityCode?: string;
 }
 
 export class RegisteredAgencyResponse {
