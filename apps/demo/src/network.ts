@@ -21,7 +21,7 @@ export const NODE_MAIN = join(ROOT, 'dist/apps/agency-node/src/main.js');
 /** The two agencies of the worked example (seeds/001) and their demo copies. */
 export const AGENCIES = [
   { agencyId: 'jpn-pension-service', name: '日本年金機構', kind: 'pension-service', copies: 'apps/agency-node/demo/jpn-pension-service.copies.json', aoyama: 'P-4410-0000123' },
-  { agencyId: 'muroran-city', name: '室蘭市', kind: 'municipality', copies: 'apps/agency-node/demo/muroran-city.copies.json', aoyama: 'M-000123' },
+  { agencyId: 'muroran-city', name: '室蘭市', kind: 'municipality', municipalityCode: '012050', copies: 'apps/agency-node/demo/muroran-city.copies.json', aoyama: 'M-000123' },
 ] as const;
 export type DemoAgencyId = (typeof AGENCIES)[number]['agencyId'];
 
@@ -176,7 +176,7 @@ export async function startNetwork(options: NetworkOptions): Promise<Network> {
       const { answerPublicKey } = (await cli(offline, ['keys'])) as { answerPublicKey: string };
       const known = await call('GET', `${hubUrl}/v1/agencies/${agency.agencyId}`, undefined);
       if (known.status === 404) {
-        const res = await call('POST', `${hubUrl}/v1/agencies`, { agencyId: agency.agencyId, name: agency.name, kind: agency.kind, endpoint, publicKey: answerPublicKey }, operator);
+        const res = await call('POST', `${hubUrl}/v1/agencies`, { agencyId: agency.agencyId, name: agency.name, kind: agency.kind, endpoint, publicKey: answerPublicKey, ...('municipalityCode' in agency ? { municipalityCode: agency.municipalityCode } : {}) }, operator);
         if (res.status !== 201) throw new Error(`registering ${agency.agencyId}: ${JSON.stringify(res.json)}`);
         writeSecret(env['AGENCY_TOKEN_FILE']!, String(res.json['token']));
         log(`[demo] registered ${agency.agencyId} (serial ${String(res.json['serial'])})`);
