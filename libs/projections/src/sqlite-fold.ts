@@ -79,13 +79,16 @@ export abstract class SqliteFold {
 
   async checkpoint(): Promise<number> {
     this.checkOpen();
-    const value = this.#checkpoint.get() as string | undefined;
-    return value === undefined ? -1 : Number(value);
+    return this.#storedCheckpoint();
   }
 
+  /**
+   * Synchronous from reading the checkpoint to writing the new one: a follower and a reader catching up
+   * at the same time cannot interleave (one applies, the other then skips what is covered).
+   */
   async apply(events: readonly RecordedEvent[]): Promise<void> {
     this.checkOpen();
-    let last = await this.checkpoint();
+    let last = this.#storedCheckpoint();
     const pending = events.filter((e) => e.position > last);
     if (pending.length === 0) return;
     this.db.transaction(() => {
@@ -129,6 +132,11 @@ export abstract class SqliteFold {
     if (this.#closed) return;
     this.#closed = true;
     this.db.close();
+  }
+
+  #storedCheckpoint(): number {
+    const value = this.#checkpoint.get() as string | undefined;
+    return value === undefined ? -1 : Number(value);
   }
 
   protected checkOpen(): void {
