@@ -96,7 +96,6 @@ export class SqliteCorporateRegistry extends SqliteFold {
       insert: this.db.prepare(
         'INSERT OR IGNORE INTO corporations (corporate_number, name, location, kind, designated_at, name_key, location_key, position) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
       ),
-      byNumber: this.db.prepare('SELECT corporate_number, name, location, kind, designated_at FROM corporations WHERE corporate_number = ?'),
     };
   }
 
@@ -104,12 +103,6 @@ export class SqliteCorporateRegistry extends SqliteFold {
     if (event.type !== 'CorporateNumberDesignated') return;
     const d = event.data as CorporateNumberDesignatedData;
     this.#stmt.insert.run(d.corporateNumber, d.name, d.location, d.kind, d.designatedAt, foldForSearch(d.name), foldForSearch(d.location), event.position);
-  }
-
-  async get(corporateNumber: string): Promise<Corporation | undefined> {
-    this.checkOpen();
-    const row = this.#stmt.byNumber.get(corporateNumber) as Row | undefined;
-    return row === undefined ? undefined : toCorporation(row);
   }
 
   /** One page of the corporations that match every criterion given, in corporate number order. */
