@@ -3,9 +3,9 @@
  * measured in the same run on the same disk. Each round runs the ledger and then the baseline on the rows
  * the ledger wrote; the figures are the medians over the rounds (the ratio: of the per-round ratios), so
  * a slow moment of a shared machine moves one round, not the result. Last line: one JSON object.
- * `--tree` keeps the Merkle tree projection following the log during the ledger run, in the same process
- * and the same way as the hub's TreeFollower (steps of 1024 events on the main thread), and reports how
- * far behind the last append it caught up.
+ * `--tree` runs the ledger as the hub does: its writer thread keeps the Merkle tree in the transactions
+ * that write the events, and a reader follows it as the hub's TreeFollower does (every 20 ms when idle,
+ * at once after a step that found new events); it reports how far behind the last append that reader was.
  *   npm run bench:ledger [-- --events 200000 --writers 512 --rounds 3 --tree]
  */
 import Database from 'better-sqlite3';
@@ -52,10 +52,9 @@ function request(i: number): AppendRequest {
 
 async function ledgerRun(round: number): Promise<{ perSecond: number; path: string; batches: number; cpuPerEvent: number; treeLagMs?: number }> {
   const path = join(dir, `ledger-${round}.sqlite`);
-  const store = new SqliteEventStore({ path, nodeId: 1 });
-  // As the hub's TreeFollower: hash what is committed in steps of 1024 events, yield between steps,
-  // poll every 20 ms when caught up.
-  const tree = TREE ? new MerkleTreeProjection({ source: path, stepEvents: 1024 }) : undefined;
+  const store = new SqliteEventStore({ path, nodeId: 1, tree: TREE });
+  // As the hub's TreeFollower: pick up what the writer committed, poll every 20 ms when caught up.
+  const tree = TREE ? new MerkleTreeProjection({ source: path, maintainedByLedger: true }) : undefined;
   let following = tree !== undefined;
   const follower = (async () => {
     while (following) {
@@ -77,6 +76,7 @@ async function ledgerRun(round: number): Promise<{ perSecond: number; path: stri
   if (tree !== undefined) {
     const head = await store.head();
     while (tree.size < head) await new Promise((r) => setTimeout(r, 1));
+    if (tree.size !== head) throw new Error(`the tree covers ${tree.size} events, the log ${head}`);
     treeLagMs = Number(process.hrtime.bigint() - started) / 1e6 - seconds * 1000;
     following = false;
     await follower;

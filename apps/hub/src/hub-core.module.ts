@@ -22,7 +22,8 @@ export class HubCoreModule {
           provide: EVENT_STORE,
           useFactory: () => {
             mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-            return new SqliteEventStore({ path: config.ledgerPath, nodeId: config.nodeId });
+            // The writer keeps the Merkle tree (I3) in the transactions that write the events.
+            return new SqliteEventStore({ path: config.ledgerPath, nodeId: config.nodeId, tree: true });
           },
         },
         { provide: CLOCK, useValue: () => new Date() },

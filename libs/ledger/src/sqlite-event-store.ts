@@ -7,10 +7,11 @@ import { uuidv7 } from './ids.js';
 import { BloomFilter } from './bloom-filter.js';
 import { DeferredKeyIndex, keyHash, type KeyIndexOptions, type WriteOp } from './key-index.js';
 import { SqliteWriter } from './sqlite-writer.js';
+import { MerkleTreeProjection } from './tree/merkle-tree-projection.js';
 import { serialStatusOf } from './in-memory-event-store.js';
 import type { SerialNumber } from './serial-number.js';
 
-/** Work that MUST commit atomically with the events it sees (e.g. the Merkle tree state). */
+/** Work that MUST commit atomically with the events it sees (the writes of a caller's own table). */
 export interface CommitHook {
   /**
    * Called while a batch is planned, once per batch, with its events in position order; the returned
@@ -31,6 +32,12 @@ export interface SqliteEventStoreOptions {
   /** `FULL` (default) makes every commit durable against power loss, not only process crashes. */
   readonly synchronous?: 'FULL' | 'NORMAL';
   readonly keyIndex?: KeyIndexOptions;
+  /**
+   * Keep the Merkle tree of the log (I3) in the ledger file, written by the writer thread in the same
+   * transaction as the events it covers. At open, a tree that is missing or behind is first rebuilt or
+   * brought up to date from the log. Read it with `new MerkleTreeProjection({ source, maintainedByLedger: true })`.
+   */
+  readonly tree?: boolean;
 }
 
 export const SCHEMA_VERSION = 1;
@@ -200,7 +207,17 @@ export class SqliteEventStore extends BatchedEventStore {
     this.durableHead = (this.stmt.head.get() as number | null) ?? 0;
     this.streams = this.loadStreamFilter();
     this.plannedHead = this.durableHead;
-    this.writer = new SqliteWriter(options.path, options.synchronous ?? 'FULL');
+    if (options.tree === true) {
+      if (options.path === ':memory:') throw new Error('a ledger that keeps its Merkle tree needs a file');
+      // The writer continues the stored tree: bring it level with the log first (rebuilt if missing).
+      const tree = new MerkleTreeProjection({ source: options.path, stepEvents: 65_536 });
+      try {
+        tree.catchUp();
+      } finally {
+        tree.close();
+      }
+    }
+    this.writer = new SqliteWriter(options.path, options.synchronous ?? 'FULL', options.tree === true);
     this.index = {
       streamRevision: (id) => {
         // Every stream planned or written is in the filter: a new stream costs no further look-up.

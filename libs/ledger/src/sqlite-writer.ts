@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import type { KeyRows, WriteOp } from './key-index.js';
+import { WRITER_TREE_SOURCE } from './tree/writer-tree.js';
 
 /** One group-commit batch, flattened for a cheap copy to the writer thread. */
 export interface WriterBatch {
@@ -40,6 +41,14 @@ const chunkParams = new Array(5 * CHUNK);
 const openSerial = db.prepare('INSERT INTO open_serials (serial, first_position) VALUES (?, ?)');
 const closeSerial = db.prepare('DELETE FROM open_serials WHERE serial = ?');
 const statements = new Map();
+// The Merkle tree, when this ledger keeps one: written in each transaction with the events (writer-tree.ts).
+${WRITER_TREE_SOURCE}
+const TREE = tree !== undefined;
+// Set when the writer cannot write at all (the stored tree does not cover the log): every write is refused.
+let fatal;
+if (TREE) {
+  try { tree.load(); } catch (e) { fatal = String((e && e.message) || e); }
+}
 function runWrites(writes) {
   for (const op of writes) {
     let s = statements.get(op.sql);
@@ -81,6 +90,7 @@ function writeBatch(b) {
   for (; i < n; i++) {
     insertEvent.run(r.firstPosition + i, parts[2 * i], r.revisions[i], r.serials.slice(20 * i, 20 * i + 20), parts[2 * i + 1]);
   }
+  if (TREE) for (let j = 0; j < n; j++) tree.append(r.firstPosition + j, parts[2 * j + 1]);
   for (const o of b.opened) openSerial.run(o[0], o[1]);
   for (const s of b.closed) closeSerial.run(s);
   runWrites(b.writes);
@@ -93,6 +103,7 @@ const commitAll = db.transaction((messages) => {
     else if (m.type === 'keys') writeKeys(m.keys);
     else runWrites(m.writes);
   }
+  if (TREE) tree.persist();
 });
 let queue = [];
 let scheduled = false;
@@ -104,16 +115,25 @@ function drain() {
   queue = [];
   try {
     commitAll.immediate(messages);
+    if (TREE) tree.committed();
     transactions += 1;
     for (const m of messages) parentPort.postMessage({ type: 'done', id: m.id, transactions });
   } catch (e) {
     failed = true;
+    // The transaction rolled back: so does the tree in memory.
+    if (TREE) {
+      try { tree.load(); } catch (e2) { fatal = String((e2 && e2.message) || e2); }
+    }
     for (const m of messages) parentPort.postMessage({ type: 'failed', id: m.id, code: e && e.code, message: String((e && e.message) || e) });
   }
 }
 parentPort.on('message', (m) => {
   if (m.type === 'close') { if (queue.length > 0) drain(); db.close(); parentPort.postMessage({ type: 'closed' }); return; }
   if (m.type === 'resume') { failed = false; return; }
+  if (fatal !== undefined) {
+    parentPort.postMessage({ type: 'failed', id: m.id, code: 'TREE_OUT_OF_STEP', message: fatal });
+    return;
+  }
   if (failed) {
     parentPort.postMessage({ type: 'failed', id: m.id, code: 'EARLIER_BATCH_FAILED', message: 'an earlier batch failed to commit; this one was not written' });
     return;
@@ -150,9 +170,10 @@ export class SqliteWriter {
   }
   private closed?: Promise<void>;
 
-  constructor(path: string, synchronous: 'FULL' | 'NORMAL') {
+  /** With `tree`, the writer keeps the Merkle tree tables in step with the events (writer-tree.ts). */
+  constructor(path: string, synchronous: 'FULL' | 'NORMAL', tree = false) {
     const driver = createRequire(import.meta.url).resolve('better-sqlite3');
-    this.worker = new Worker(WRITER_SOURCE, { eval: true, workerData: { path, synchronous, driver } });
+    this.worker = new Worker(WRITER_SOURCE, { eval: true, workerData: { path, synchronous, driver, tree } });
     this.worker.on('message', (m: { type: string; id?: number; code?: string; message?: string; transactions?: number }) => {
       if (m.id === undefined) return;
       if (m.transactions !== undefined) this.committed = m.transactions;

@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import Database from 'better-sqlite3';
+import { CompactRange, leafHash, toHex } from '#audit-log';
 import { SqliteEventStore, voidOpenSerials, type AppendResult } from '#ledger';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -44,7 +46,16 @@ describe('kill -9 under concurrent load (I9, I2)', () => {
     const acked = await runAndKill(path, 3000);
     expect(acked.length).toBeGreaterThanOrEqual(3000);
 
-    const store = new SqliteEventStore({ path, nodeId: 5 });
+    // The stored Merkle tree covers exactly the events that survived, with their root (I3): it was
+    // written in the same transactions, so a crash cannot leave it behind or ahead.
+    const raw = new Database(path, { readonly: true });
+    const texts = raw.prepare('SELECT envelope FROM events ORDER BY position').pluck().all() as string[];
+    const state = raw.prepare('SELECT size, root FROM tree_state').get() as { size: number; root: Buffer };
+    raw.close();
+    expect(state.size).toBe(texts.length);
+    expect(state.root.toString('hex')).toBe(toHex(CompactRange.fromLeafHashes(texts.map((t) => leafHash(t))).root()));
+
+    const store = new SqliteEventStore({ path, nodeId: 5, tree: true });
     const log = await store.readAll();
     expect(log.map((e) => e.position)).toEqual([...Array(log.length).keys()]);
     const byId = new Map(log.map((e) => [e.eventId, e]));

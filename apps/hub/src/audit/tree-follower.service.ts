@@ -5,13 +5,12 @@ import { EVENT_STORE } from '../ledger/tokens.js';
 
 /** How often the follower looks for newly committed events when it is caught up. */
 const POLL_MS = 20;
-/** Events hashed per step: bounds how long one step holds the event loop (about a millisecond per 500). */
-const STEP_EVENTS = 1024;
 
 /**
- * Keeps the Merkle tree projection up to date with the log, off the append path: it follows the
- * durable head in bounded steps, yielding to the event loop between them. The append benchmark never
- * pays for hashing; proofs and checkpoints are served from here.
+ * Follows the Merkle tree that the ledger's writer thread keeps in the ledger file, in the same
+ * transactions as the events (the store is opened with `tree: true`): when the durable head moves, it
+ * reads the new tree state (one row; nothing is hashed on this thread) and tells its listeners, such as
+ * the checkpoint signer. Proofs and checkpoints are served from here.
  */
 @Injectable()
 export class TreeFollower implements OnModuleInit, OnApplicationShutdown {
@@ -26,13 +25,11 @@ export class TreeFollower implements OnModuleInit, OnApplicationShutdown {
     @Inject(EVENT_STORE) private readonly store: EventStore,
   ) {}
 
-  /** Opens (or rebuilds) the projection and catches up with the log before the hub takes requests. */
-  async onModuleInit(): Promise<void> {
-    // The store (a dependency) has created the ledger file and its tables by now.
-    this.tree = new MerkleTreeProjection({ source: this.config.ledgerPath, stepEvents: STEP_EVENTS });
-    const started = this.tree.size;
-    while (this.tree.step() > 0) await new Promise((r) => setImmediate(r));
-    if (this.tree.size > started) this.logger.log(`tree caught up from ${started} to ${this.tree.size} events`);
+  /** Opens the tree (the store rebuilt or completed it when it opened) before the hub takes requests. */
+  onModuleInit(): void {
+    // The store (a dependency) has opened the ledger file and brought its tree level with the log by now.
+    this.tree = new MerkleTreeProjection({ source: this.config.ledgerPath, maintainedByLedger: true });
+    this.logger.log(`the Merkle tree covers ${this.tree.size} events`);
     this.schedule(0);
   }
 
@@ -46,7 +43,7 @@ export class TreeFollower implements OnModuleInit, OnApplicationShutdown {
     this.listeners.push(listener);
   }
 
-  /** Hashes whatever is committed now (bounded steps); for tests and the signer. */
+  /** Reads the tree as committed now; for tests and the signer. */
   async catchUp(): Promise<number> {
     const head = await this.store.head();
     while (this.projection.size < head && this.projection.step() > 0) await new Promise((r) => setImmediate(r));

@@ -12,9 +12,9 @@ import {
 } from '#audit-log';
 import { LedgerError } from '../errors.js';
 import { type CheckpointSignedData, isCheckpointEnvelope } from './checkpoint-event.js';
-import { TILE_HEIGHT, TILE_WIDTH, TREE_DDL, heightOf, nodesAtHeight, tileSubtreeHash } from './tree-tiles.js';
+import { TILE_HEIGHT, TILE_WIDTH, TREE_DDL, TileTable, heightOf, nodesAtHeight, tileSubtreeHash } from './tree-tiles.js';
 
-export type TreeProjectionErrorCode = 'TREE_AHEAD_OF_LOG' | 'LOG_GAP' | 'TREE_SIZE_NOT_REACHED' | 'TREE_PROJECTION_CLOSED';
+export type TreeProjectionErrorCode = 'TREE_AHEAD_OF_LOG' | 'LOG_GAP' | 'TREE_SIZE_NOT_REACHED' | 'TREE_PROJECTION_CLOSED' | 'TREE_NOT_KEPT';
 
 /** A failure of the tree projection: the log and the tree disagree, or a size it has not reached. */
 export class TreeProjectionError extends LedgerError {
@@ -33,6 +33,12 @@ export interface MerkleTreeProjectionOptions {
   readonly target?: string;
   /** Most events hashed by one `step()`, to bound the time the caller's thread is held. */
   readonly stepEvents?: number;
+  /**
+   * The ledger's writer keeps the tree in the ledger file itself (`SqliteEventStore` with `tree: true`),
+   * in the same transactions as the events: this projection then only reads it. `step()` picks up what
+   * the writer committed since (one row) and hashes nothing; `target` and `stepEvents` are not used.
+   */
+  readonly maintainedByLedger?: boolean;
 }
 
 /** A checkpoint recorded in the log (a CheckpointSigned event), as the projection indexed it. */
@@ -63,6 +69,11 @@ const CACHE_LIMIT = 2048;
  *
  * A step MUST NOT persist a size whose leaves it has not hashed; persisted state MUST NOT run ahead of
  * the log (a log shorter than the tree is refused at open: events were removed).
+ *
+ * The hub does not hash here: its ledger's writer thread keeps the same tables in step with the log,
+ * in the transactions that write the events (`tree: true`, writer-tree.ts), and the hub opens this
+ * class with `maintainedByLedger` to read them. Following a log from outside, as the auditor does with
+ * a copy, remains this class's own work.
  */
 export class MerkleTreeProjection {
   private readonly source: Database.Database;
@@ -76,19 +87,29 @@ export class MerkleTreeProjection {
   private readonly stmt;
   private latest: CheckpointRecord | undefined;
   private closed = false;
+  private readonly kept: boolean;
 
   constructor(options: MerkleTreeProjectionOptions) {
     this.stepEvents = options.stepEvents ?? 2048;
+    this.kept = options.maintainedByLedger === true;
     this.source = new Database(options.source, { readonly: true, fileMustExist: true });
     this.source.pragma('busy_timeout = 5000');
-    const sameFile = options.target === undefined || options.target === options.source;
-    this.target = new Database(sameFile ? options.source : options.target!);
-    this.target.pragma('journal_mode = WAL');
-    // The tree is a projection of the log, rebuilt from it when missing: its commits need not wait for an
-    // fsync of their own (the ledger's next FULL commit syncs the shared WAL anyway).
-    this.target.pragma('synchronous = NORMAL');
-    this.target.pragma('busy_timeout = 5000');
-    this.target.exec(TREE_DDL);
+    if (this.kept) {
+      this.target = this.source;
+      if (!TileTable.exists(this.source)) {
+        this.source.close();
+        throw new TreeProjectionError('TREE_NOT_KEPT', `${options.source} holds no Merkle tree: open its ledger with the tree kept (tree: true) first`);
+      }
+    } else {
+      const sameFile = options.target === undefined || options.target === options.source;
+      this.target = new Database(sameFile ? options.source : options.target!);
+      this.target.pragma('journal_mode = WAL');
+      // The tree is a projection of the log, rebuilt from it when missing: its commits need not wait for an
+      // fsync of their own (the ledger's next FULL commit syncs the shared WAL anyway).
+      this.target.pragma('synchronous = NORMAL');
+      this.target.pragma('busy_timeout = 5000');
+      this.target.exec(TREE_DDL);
+    }
     this.stmt = {
       rows: this.source.prepare('SELECT position, envelope FROM events WHERE position >= ? ORDER BY position LIMIT ?').raw(),
       head: this.source.prepare('SELECT max(position) + 1 FROM events').pluck(),
@@ -105,7 +126,9 @@ export class MerkleTreeProjection {
       latestCheckpoint: this.target.prepare('SELECT size, position, time_ms AS timeMs, root, note FROM tree_checkpoints ORDER BY size DESC LIMIT 1'),
       firstCheckpointFrom: this.target.prepare('SELECT size, position, time_ms AS timeMs, root, note FROM tree_checkpoints WHERE size >= ? ORDER BY size LIMIT 1'),
     };
-    this.range = this.load();
+    this.range = CompactRange.empty();
+    if (this.kept) this.refreshKept();
+    else this.range = this.load();
   }
 
   /** Leaves hashed so far: the tree covers positions [0, size). */
@@ -133,6 +156,7 @@ export class MerkleTreeProjection {
   /** Hashes up to `maxEvents` new events and persists the result atomically; returns how many. */
   step(maxEvents: number = this.stepEvents): number {
     this.checkOpen();
+    if (this.kept) return this.refreshKept();
     const from = this.range.size;
     const rows = this.stmt.rows.all(from, maxEvents) as [number, string][];
     if (rows.length === 0) return 0;
@@ -210,7 +234,7 @@ export class MerkleTreeProjection {
     if (this.closed) return;
     this.closed = true;
     this.source.close();
-    this.target.close();
+    if (this.target !== this.source) this.target.close();
   }
 
   // ---- internals ----
@@ -248,6 +272,17 @@ export class MerkleTreeProjection {
     this.dirty.clear();
     this.finished = [];
     if (checkpoints.length > 0) this.latest = checkpoints.at(-1);
+  }
+
+  /** Reads the tree the ledger's writer committed (state and latest checkpoint in one snapshot). */
+  private refreshKept(): number {
+    const before = this.range.size;
+    const read = this.source.transaction(() => ({ row: this.stmt.state.get(), latest: this.stmt.latestCheckpoint.get() }));
+    const { row, latest } = read() as { row: { size: number; compact_range: Buffer } | undefined; latest: unknown };
+    if (row === undefined || row.size <= before) return 0;
+    this.range = CompactRange.fromBytes(row.compact_range);
+    this.latest = toRecord(latest);
+    return row.size - before;
   }
 
   private readTile(level: number, idx: number): Uint8Array | undefined {
