@@ -114,6 +114,13 @@ function parseTail(s) {
 }
 const node = Buffer.alloc(65);
 node[0] = 1;
+// The leaf input (text starts with U+0000) encoded into a reused buffer: cheaper than hashing the string,
+// which encodes it into a new buffer on every call. At most 3 bytes per UTF-16 unit.
+let scratch = Buffer.alloc(1 << 16);
+function leafOf(text) {
+  if (3 * text.length > scratch.length) scratch = Buffer.alloc(3 * text.length);
+  return hash('sha256', scratch.subarray(0, scratch.write(text, 0, 'utf8')), 'buffer');
+}
 
 function run(m) {
   const columns = m.kind === 'range';
@@ -136,7 +143,7 @@ function run(m) {
   let previous = m.from - 1;
   let i = 0;
   const visit = (position0, colStream, colRevision, colSerial, text) => {
-    nodes.set(hash('sha256', text, 'buffer'), i * 32);
+    nodes.set(leafOf(text), i * 32);
     const ok = parseTail(text);
     const ordinal = m.from + i;
     const position = columns ? position0 : ok ? tail.position : ordinal;

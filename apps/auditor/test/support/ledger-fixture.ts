@@ -42,7 +42,7 @@ export async function buildLedger(dir: string, linkages = 40, checkpointEvery = 
   let lastCheckpoint = 0;
   for (let i = 0; i < linkages; i++) {
     const streamId = `linkage-${i}`;
-    const first = await store.append({ streamId, expectedRevision: 'no_stream', serial: { allocate: true }, events: [{ type: 'QueryReceived', data: { i, note: 'provision record' } }], metadata: meta });
+    const first = await store.append({ streamId, expectedRevision: 'no_stream', serial: { allocate: true }, events: [{ type: 'QueryReceived', data: { i, note: 'provision record: 室蘭市 → 日本年金機構, é' } }], metadata: meta });
     const serial = { continue: first.serial };
     await store.append({ streamId, expectedRevision: 0, serial, events: [{ type: 'ProvisionRequested', data: { i } }], metadata: meta });
     const last = await store.append({ streamId, expectedRevision: 1, serial, events: [{ type: 'ProvisionCompleted', data: { i, answerBytes: 100 + i }, terminal: 'completed' }], metadata: meta });
