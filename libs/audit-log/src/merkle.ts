@@ -59,7 +59,14 @@ nodeScratch[0] = NODE_PREFIX;
  */
 export function leafHash(data: Uint8Array | string): Hash {
   if (typeof data === 'string') {
-    // '\0' + data encodes to 0x00 ‖ UTF-8(data): one native call, no intermediate buffer.
+    // UTF-8 into the reused buffer (at most 3 bytes per UTF-16 unit): cheaper than hashing a string,
+    // which node:crypto encodes into a new buffer on every call.
+    if (3 * data.length <= LEAF_SCRATCH_LIMIT) {
+      leafScratch[0] = LEAF_PREFIX;
+      const n = leafScratch.write(data, 1, 'utf8');
+      return oneShotHash('sha256', leafScratch.subarray(0, n + 1), 'buffer') as Uint8Array as Hash;
+    }
+    // '\0' + data encodes to 0x00 ‖ UTF-8(data).
     return oneShotHash('sha256', '\u0000' + data, 'buffer') as Uint8Array as Hash;
   }
   if (data.length <= LEAF_SCRATCH_LIMIT) {

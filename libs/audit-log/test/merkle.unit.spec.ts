@@ -88,6 +88,12 @@ describe('leafHash', () => {
     expect(toHex(leafHash(big))).toBe(expected);
     // a smaller input right after MUST NOT see leftovers of the large one
     expect(toHex(leafHash(Uint8Array.of(0xab)))).toBe(createHash('sha256').update(Buffer.of(0, 0xab)).digest('hex'));
+    // strings on both sides of the scratch limit (3 UTF-8 bytes per character here)
+    for (const length of [21_844, 21_845, 21_846, 70_000]) {
+      const text = '個'.repeat(length);
+      expect(toHex(leafHash(text)), `${length} characters`).toBe(createHash('sha256').update(Buffer.of(0)).update(text, 'utf8').digest('hex'));
+      expect(toHex(leafHash('個'))).toBe(createHash('sha256').update(Buffer.of(0)).update('個', 'utf8').digest('hex'));
+    }
   });
 });
 
