@@ -210,11 +210,16 @@ export class SqliteEventStore extends BatchedEventStore {
     if (options.tree === true) {
       if (options.path === ':memory:') throw new Error('a ledger that keeps its Merkle tree needs a file');
       // The writer continues the stored tree: bring it level with the log first (rebuilt if missing).
-      const tree = new MerkleTreeProjection({ source: options.path, stepEvents: 65_536 });
+      // A tree ahead of the log (TREE_AHEAD_OF_LOG: events were removed) refuses the open.
+      let tree: MerkleTreeProjection | undefined;
       try {
+        tree = new MerkleTreeProjection({ source: options.path, stepEvents: 65_536 });
         tree.catchUp();
+      } catch (error) {
+        this.db.close();
+        throw error;
       } finally {
-        tree.close();
+        tree?.close();
       }
     }
     this.writer = new SqliteWriter(options.path, options.synchronous ?? 'FULL', options.tree === true);

@@ -149,4 +149,17 @@ describe("the Merkle tree kept by the ledger's writer (I3)", () => {
     tree.close();
     await store.close();
   });
+
+  it('refuses to open a ledger whose stored tree covers more events than the log holds (its tail was cut, I1)', async () => {
+    const path = file();
+    const store = new SqliteEventStore({ path, nodeId: 4, tree: true });
+    await wave(store, 0, 40);
+    await store.close();
+    const raw = new Database(path);
+    raw.exec('DROP TRIGGER events_append_only_delete; DELETE FROM events WHERE position >= 30');
+    raw.close();
+    expect(() => new SqliteEventStore({ path, nodeId: 4, tree: true })).toThrow(
+      expect.objectContaining({ code: 'TREE_AHEAD_OF_LOG', message: expect.stringContaining('covers 40 events but the log holds 30') }),
+    );
+  });
 });
