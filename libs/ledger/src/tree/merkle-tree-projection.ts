@@ -88,6 +88,8 @@ export class MerkleTreeProjection {
   private latest: CheckpointRecord | undefined;
   private closed = false;
   private readonly kept: boolean;
+  /** With `maintainedByLedger`: the tree state and latest checkpoint, read in one snapshot. */
+  private readonly readKept: () => unknown;
 
   constructor(options: MerkleTreeProjectionOptions) {
     this.stepEvents = options.stepEvents ?? 2048;
@@ -126,6 +128,7 @@ export class MerkleTreeProjection {
       latestCheckpoint: this.target.prepare('SELECT size, position, time_ms AS timeMs, root, note FROM tree_checkpoints ORDER BY size DESC LIMIT 1'),
       firstCheckpointFrom: this.target.prepare('SELECT size, position, time_ms AS timeMs, root, note FROM tree_checkpoints WHERE size >= ? ORDER BY size LIMIT 1'),
     };
+    this.readKept = this.source.transaction(() => ({ row: this.stmt.state.get(), latest: this.stmt.latestCheckpoint.get() }));
     this.range = CompactRange.empty();
     if (this.kept) this.refreshKept();
     else this.range = this.load();
@@ -277,8 +280,7 @@ export class MerkleTreeProjection {
   /** Reads the tree the ledger's writer committed (state and latest checkpoint in one snapshot). */
   private refreshKept(): number {
     const before = this.range.size;
-    const read = this.source.transaction(() => ({ row: this.stmt.state.get(), latest: this.stmt.latestCheckpoint.get() }));
-    const { row, latest } = read() as { row: { size: number; compact_range: Buffer } | undefined; latest: unknown };
+    const { row, latest } = this.readKept() as { row: { size: number; compact_range: Buffer } | undefined; latest: unknown };
     if (row === undefined || row.size <= before) return 0;
     this.range = CompactRange.fromBytes(row.compact_range);
     this.latest = toRecord(latest);
