@@ -46,8 +46,8 @@ const LEAF_PREFIX = 0x00;
 const NODE_PREFIX = 0x01;
 const LEAF_PREFIX_BYTES = Uint8Array.of(LEAF_PREFIX);
 
-// Reused buffers: leafHash and nodeHash run a million times in an audit, and node:crypto's one-shot
-// `hash()` over a reused buffer is the cheapest call it offers (no Hash object per call).
+// Reused input buffers: leafHash and nodeHash run a million times in an audit, and node:crypto's
+// one-shot `hash()` over a reused buffer needs no Hash object and no input copy per call.
 const LEAF_SCRATCH_LIMIT = 64 * 1024;
 const leafScratch = Buffer.alloc(LEAF_SCRATCH_LIMIT + 1);
 const nodeScratch = Buffer.alloc(1 + 2 * HASH_SIZE);
@@ -58,21 +58,12 @@ nodeScratch[0] = NODE_PREFIX;
  * The result is a fresh buffer that the caller may keep.
  */
 export function leafHash(data: Uint8Array | string): Hash {
-  if (typeof data === 'string') {
-    // UTF-8 into the reused buffer (at most 3 bytes per UTF-16 unit): cheaper than hashing a string,
-    // which node:crypto encodes into a new buffer on every call.
-    if (3 * data.length <= LEAF_SCRATCH_LIMIT) {
-      leafScratch[0] = LEAF_PREFIX;
-      const n = leafScratch.write(data, 1, 'utf8');
-      return oneShotHash('sha256', leafScratch.subarray(0, n + 1), 'buffer') as Uint8Array as Hash;
-    }
-    // '\0' + data encodes to 0x00 ‖ UTF-8(data).
-    return oneShotHash('sha256', '\u0000' + data, 'buffer') as Uint8Array as Hash;
-  }
+  // '\0' + data encodes to 0x00 ‖ UTF-8(data).
+  if (typeof data === 'string') return sha256('\u0000' + data);
   if (data.length <= LEAF_SCRATCH_LIMIT) {
     leafScratch[0] = LEAF_PREFIX;
     leafScratch.set(data, 1);
-    return oneShotHash('sha256', leafScratch.subarray(0, data.length + 1), 'buffer') as Uint8Array as Hash;
+    return sha256(leafScratch.subarray(0, data.length + 1));
   }
   // Large inputs stream instead of being copied.
   return createHash('sha256').update(LEAF_PREFIX_BYTES).update(data).digest() as Uint8Array as Hash;
@@ -82,7 +73,15 @@ export function leafHash(data: Uint8Array | string): Hash {
 export function nodeHash(left: Hash, right: Hash): Hash {
   nodeScratch.set(left, 1);
   nodeScratch.set(right, 1 + HASH_SIZE);
-  return oneShotHash('sha256', nodeScratch, 'buffer') as Uint8Array as Hash;
+  return sha256(nodeScratch);
+}
+
+/**
+ * SHA-256 as a 32-byte buffer. node:crypto returns a latin1 string (one char per byte) several times
+ * faster than a Buffer of its own, and a short string becomes a buffer from Node's pool cheaply.
+ */
+function sha256(input: Uint8Array | string): Hash {
+  return Buffer.from(oneShotHash('sha256', input, 'binary'), 'latin1') as Uint8Array as Hash;
 }
 
 /** The root of the empty tree, SHA-256 of the empty string (RFC 6962 §2.1). */

@@ -114,12 +114,11 @@ function parseTail(s) {
 }
 const node = Buffer.alloc(65);
 node[0] = 1;
-// The leaf input (text starts with U+0000) encoded into a reused buffer: cheaper than hashing the string,
-// which encodes it into a new buffer on every call. At most 3 bytes per UTF-16 unit.
-let scratch = Buffer.alloc(1 << 16);
+// Hashes come back as 32-character latin1 strings (one char per byte), written straight into the node
+// array: crypto.hash returns a string in a fraction of the time it takes to return a Buffer. The leaf
+// input is the text itself (it starts with U+0000, whose UTF-8 is the byte 0x00).
 function leafOf(text) {
-  if (3 * text.length > scratch.length) scratch = Buffer.alloc(3 * text.length);
-  return hash('sha256', scratch.subarray(0, scratch.write(text, 0, 'utf8')), 'buffer');
+  return hash('sha256', text, 'latin1');
 }
 
 function run(m) {
@@ -129,6 +128,7 @@ function run(m) {
   let total = 0;
   for (let w = capacity; w >= 1; w = Math.floor(w / 2)) total += w;
   const nodes = new Uint8Array(total * 32);
+  const nodeBytes = Buffer.from(nodes.buffer, nodes.byteOffset, nodes.byteLength);
   const positions = new Float64Array(capacity);
   const flags = new Uint8Array(capacity);
   const serials = Buffer.alloc(capacity * 20, 48);
@@ -143,7 +143,7 @@ function run(m) {
   let previous = m.from - 1;
   let i = 0;
   const visit = (position0, colStream, colRevision, colSerial, text) => {
-    nodes.set(leafOf(text), i * 32);
+    nodeBytes.write(leafOf(text), i * 32, 32, 'latin1');
     const ok = parseTail(text);
     const ordinal = m.from + i;
     const position = columns ? position0 : ok ? tail.position : ordinal;
@@ -225,8 +225,8 @@ function run(m) {
   while (width >= 2) {
     const count = Math.floor(width / 2);
     for (let j = 0; j < count; j++) {
-      node.set(nodes.subarray(below + 2 * j * 32, below + (2 * j + 2) * 32), 1);
-      nodes.set(hash('sha256', node, 'buffer'), offset + j * 32);
+      nodeBytes.copy(node, 1, below + 2 * j * 32, below + (2 * j + 2) * 32);
+      nodeBytes.write(hash('sha256', node, 'latin1'), offset + j * 32, 32, 'latin1');
     }
     below = offset;
     offset += count * 32;
