@@ -2,11 +2,13 @@
  * Durable appends through the ledger versus a bare better-sqlite3 batched insert of the same rows,
  * measured in the same run on the same disk. Each round runs the ledger and then the baseline on the rows
  * the ledger wrote; the figures are the medians over the rounds (the ratio: of the per-round ratios), so
- * a slow moment of a shared machine moves one round, not the result. Last line: one JSON object.
+ * a slow moment of a shared machine moves one round, not the result. A warm-up run of the ledger comes
+ * first and is not counted: the first appends of a process run before V8 has optimised the append path
+ * (a first round measured ≈ 15 % below the later ones), and a hub runs warm. Last line: one JSON object.
  * `--tree` runs the ledger as the hub does: its writer thread keeps the Merkle tree in the transactions
  * that write the events, and a reader follows it as the hub's TreeFollower does (every 20 ms when idle,
  * at once after a step that found new events); it reports how far behind the last append that reader was.
- *   npm run bench:ledger [-- --events 200000 --writers 512 --rounds 3 --tree]
+ *   npm run bench:ledger [-- --events 200000 --writers 512 --rounds 3 --warmup 100000 --tree]
  */
 import Database from 'better-sqlite3';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -17,11 +19,12 @@ import { randomUUID } from 'node:crypto';
 import { LEDGER_DDL, MerkleTreeProjection, SqliteEventStore, type AppendRequest } from '#ledger';
 
 const { values } = parseArgs({
-  options: { events: { type: 'string', default: '200000' }, writers: { type: 'string', default: '512' }, rounds: { type: 'string', default: '3' }, tree: { type: 'boolean', default: false } },
+  options: { events: { type: 'string', default: '200000' }, writers: { type: 'string', default: '512' }, rounds: { type: 'string', default: '3' }, warmup: { type: 'string', default: '100000' }, tree: { type: 'boolean', default: false } },
 });
 const EVENTS = Number(values.events);
 const WRITERS = Number(values.writers);
 const ROUNDS = Number(values.rounds);
+const WARMUP = Number(values.warmup);
 const TREE = values.tree!;
 const dir = mkdtempSync(join(tmpdir(), 'bench-ledger-'));
 
@@ -50,7 +53,7 @@ function request(i: number): AppendRequest {
   };
 }
 
-async function ledgerRun(round: number): Promise<{ perSecond: number; path: string; batches: number; cpuPerEvent: number; treeLagMs?: number }> {
+async function ledgerRun(round: number | 'warmup', events = EVENTS): Promise<{ perSecond: number; path: string; batches: number; cpuPerEvent: number; treeLagMs?: number }> {
   const path = join(dir, `ledger-${round}.sqlite`);
   const store = new SqliteEventStore({ path, nodeId: 1, tree: TREE });
   // As the hub's TreeFollower: pick up what the writer committed, poll every 20 ms when caught up.
@@ -67,7 +70,7 @@ async function ledgerRun(round: number): Promise<{ perSecond: number; path: stri
   const started = process.hrtime.bigint();
   await Promise.all(
     Array.from({ length: WRITERS }, async () => {
-      while (next < EVENTS) await store.append(request(next++));
+      while (next < events) await store.append(request(next++));
     }),
   );
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
@@ -84,7 +87,7 @@ async function ledgerRun(round: number): Promise<{ perSecond: number; path: stri
   }
   const batches = store.commitCount;
   await store.close();
-  return { perSecond: EVENTS / seconds, path, batches, cpuPerEvent: (cpu.user + cpu.system) / EVENTS, treeLagMs };
+  return { perSecond: events / seconds, path, batches, cpuPerEvent: (cpu.user + cpu.system) / events, treeLagMs };
 }
 
 function baselineRun(source: string, BATCH: number, round: number): { perSecond: number; cpuPerEvent: number } {
@@ -120,6 +123,11 @@ interface Round {
   readonly treeLagMs?: number;
 }
 const rounds: Round[] = [];
+if (WARMUP > 0) {
+  const warm = await ledgerRun('warmup', WARMUP);
+  for (const f of readdirSync(dir)) rmSync(join(dir, f), { force: true });
+  console.log(`warm-up (not counted): ${WARMUP.toLocaleString('en')} events, ${Math.round(warm.perSecond).toLocaleString('en')} events/s`);
+}
 for (let r = 0; r < ROUNDS; r++) {
   const ledger = await ledgerRun(r);
   const meanTransaction = Math.max(1, Math.round(EVENTS / ledger.batches));
@@ -153,6 +161,7 @@ console.log(
     events: EVENTS,
     writers: WRITERS,
     rounds: ROUNDS,
+    warmup: WARMUP,
     tree: TREE,
     mean_transaction: avgBatch,
     events_per_s: Math.round(events),
