@@ -1,0 +1,385 @@
+import {
+  KurrentDBClient,
+  MaxAppendSizeExceededError,
+  NO_STREAM,
+  StreamNotFoundError,
+  WrongExpectedVersionError,
+  binaryEvent,
+  type AppendStreamState,
+  type EventData,
+  type ResolvedEvent,
+} from '@kurrent/kurrentdb-client';
+import { AppendPlanner, type LedgerIndex, type PlannedEvent, type StoredIdempotency } from './append-planner.js';
+import { BatchedEventStore, type BatchOutcomes } from './batched-event-store.js';
+import type { EventId, RecordedEvent } from './envelope.js';
+import { LedgerError } from './errors.js';
+import type { AppendRequest, AppendResult, ReadAllOptions, ReadStreamOptions, SerialStatus } from './event-store.port.js';
+import { uuidv7 } from './ids.js';
+import { serialStatusOf } from './in-memory-event-store.js';
+import type { SerialNumber } from './serial-number.js';
+
+/**
+ * What the adapter uses of a KurrentDB client. `KurrentDBClient` from `@kurrent/kurrentdb-client` is one
+ * (the constructor checks that it fits); tests may pass a stand-in with the same behaviour.
+ */
+export interface KurrentLogClient {
+  appendToStream(streamName: string, events: EventData[], options: { streamState: AppendStreamState }): Promise<unknown>;
+  readStream(streamName: string, options: { fromRevision: bigint; maxCount: bigint }): AsyncIterable<ResolvedEvent>;
+  dispose(): Promise<void>;
+}
+
+export interface KurrentDbEventStoreOptions {
+  /** A KurrentDB connection string (`kurrentdb://host:2113?tls=false`), or a client the caller owns. */
+  readonly connection: string | KurrentLogClient;
+  /** The KurrentDB stream that holds this ledger's log, one event per position. Default `linkage-ledger`. */
+  readonly logStream?: string;
+  readonly nodeId: number;
+  readonly now?: () => Date;
+  /** Event ids MUST be UUIDs: they become the KurrentDB event ids. Default: UUIDv7. */
+  readonly newEventId?: () => string;
+  /** Events per read from KurrentDB (default 4096). */
+  readonly readPage?: number;
+  /**
+   * Bytes of envelopes per KurrentDB append (default 768 KiB, below the server's default maximum append
+   * size of 1 MiB). A larger batch goes as several appends, cut between requests, in order.
+   */
+  readonly maxAppendBytes?: number;
+}
+
+/** The log stream was appended to by another writer since this store last read it. */
+export class LogConflictError extends LedgerError {
+  readonly code = 'LOG_CONFLICT';
+  constructor(
+    readonly logStream: string,
+    readonly expectedHead: number,
+  ) {
+    super(`the log stream ${logStream} was written by another writer (this store expected ${expectedHead} events); this batch was not written, retry it`);
+  }
+}
+
+/**
+ * KurrentDB did not answer. After an append, the append may or may not have been written: a retry with the
+ * same idempotency key returns the original outcome if it was.
+ */
+export class LogUnavailableError extends LedgerError {
+  readonly code = 'LOG_UNAVAILABLE';
+  constructor(
+    readonly logStream: string,
+    readonly operation: 'append' | 'read',
+    readonly reason: string,
+  ) {
+    super(
+      operation === 'append'
+        ? `KurrentDB did not confirm the append to ${logStream} (${reason}); it may or may not have been written: retry with the same idempotency key`
+        : `KurrentDB could not be read (${logStream}: ${reason})`,
+    );
+  }
+}
+
+/** An append (one request's events) is larger than KurrentDB accepts in one append. */
+export class AppendTooLargeError extends LedgerError {
+  readonly code = 'APPEND_TOO_LARGE';
+  constructor(readonly bytes: number, readonly maxAppendSize: number) {
+    super(`an append of ${bytes} bytes of envelopes is larger than KurrentDB's maximum append size (${maxAppendSize} bytes)`);
+  }
+}
+
+/** The log stream holds something that is not this ledger's log: the store refuses to open or read it. */
+export class LogInvalidError extends LedgerError {
+  readonly code = 'LOG_INVALID';
+  constructor(
+    readonly logStream: string,
+    readonly revision: number,
+    detail: string,
+  ) {
+    super(`the log stream ${logStream} at revision ${revision}: ${detail}`);
+  }
+}
+
+/** Appends whose stamp has been seen but not all of whose events yet (while applying events in order). */
+interface OpenStamp {
+  readonly key: string;
+  readonly requestDigest: string;
+  readonly events: number;
+  readonly firstPosition: number;
+  readonly eventIds: EventId[];
+}
+
+/**
+ * The event store on KurrentDB (the scaled deployment's log).
+ *
+ * The whole log is ONE KurrentDB stream: the event at stream revision r is the event at ledger position r,
+ * stored as the exact bytes of its RFC 8785 envelope (a binary event, so no serializer can reorder or
+ * re-space it: these bytes are the Merkle leaf input), with the envelope's event id as KurrentDB's event id
+ * and its type as the event type. A batch is appended with the expected revision of the log's last event,
+ * so positions stay contiguous and a second writer fails loudly (LOG_CONFLICT) instead of interleaving.
+ * KurrentDB's $all positions are not contiguous, and one event per ledger stream in KurrentDB streams could
+ * not be appended atomically with the serial rules; hence one stream.
+ *
+ * The index the planner checks against (stream revisions, serial states, claims, idempotency keys, daily
+ * sequences) is kept in memory and rebuilt at open by reading the log: reads of events go to KurrentDB.
+ * An append resolves only after KurrentDB acknowledged it (KurrentDB acknowledges once durable).
+ */
+export class KurrentDbEventStore extends BatchedEventStore {
+  /** Requests per planned batch; a batch goes as one append, or several when its bytes exceed `maxAppendBytes`. */
+  protected override readonly maxBatchEvents = 1024;
+  readonly logStream: string;
+  private readonly client: KurrentLogClient;
+  private readonly ownsClient: boolean;
+  private readonly planner: AppendPlanner;
+  private readonly index: LedgerIndex;
+  private readonly readPage: number;
+  private readonly maxAppendBytes: number;
+  private durableHead = 0;
+  private readonly streams = new Map<string, number[]>();
+  private readonly serials = new Map<string, number[]>();
+  private readonly open = new Set<string>();
+  private readonly claims = new Set<string>();
+  private readonly keys = new Map<string, StoredIdempotency>();
+  /** Highest daily sequence per `YYYYMMDD` + node id. */
+  private readonly sequences = new Map<string, number>();
+  private stamp: OpenStamp | undefined;
+  /** Set after an append failed: KurrentDB may hold events this store has not applied; read them first. */
+  private stale = false;
+
+  /** Opens the store: connects and rebuilds the index from the log. */
+  static async open(options: KurrentDbEventStoreOptions): Promise<KurrentDbEventStore> {
+    const store = new KurrentDbEventStore(options);
+    try {
+      await store.catchUp();
+    } catch (error) {
+      if (store.ownsClient) await store.client.dispose().catch(() => undefined);
+      throw error;
+    }
+    return store;
+  }
+
+  private constructor(options: KurrentDbEventStoreOptions) {
+    super();
+    if (typeof options.connection === 'string') {
+      const client: KurrentLogClient = KurrentDBClient.connectionString(options.connection);
+      this.client = client;
+      this.ownsClient = true;
+    } else {
+      this.client = options.connection;
+      this.ownsClient = false;
+    }
+    this.logStream = options.logStream ?? 'linkage-ledger';
+    this.readPage = options.readPage ?? 4096;
+    this.maxAppendBytes = options.maxAppendBytes ?? 768 * 1024;
+    const now = options.now ?? (() => new Date());
+    this.planner = new AppendPlanner({ nodeId: options.nodeId, now, newEventId: options.newEventId ?? uuidv7 });
+    this.index = {
+      streamRevision: (id) => {
+        const positions = this.streams.get(id);
+        return positions ? positions.length - 1 : undefined;
+      },
+      serialState: (serial) => (this.open.has(serial) ? 'open' : this.serials.has(serial) ? 'closed' : undefined),
+      claimHeld: (claim) => this.claims.has(claim),
+      idempotency: (key) => this.keys.get(key),
+      lastSequence: (day, nodeId) => this.sequences.get(`${day}${String(nodeId).padStart(2, '0')}`) ?? 0,
+    };
+  }
+
+  protected async commitBatch(requests: readonly AppendRequest[]): Promise<BatchOutcomes> {
+    if (this.stale) {
+      await this.catchUp();
+      this.stale = false;
+    }
+    const plan = this.planner.plan(requests, this.durableHead, this.index);
+    const outcomes = plan.outcomes;
+    if (plan.events.length === 0) return outcomes;
+    // Appended requests in request order; their events are consecutive in plan.events.
+    let next = 0;
+    let chunk: { request: number; events: PlannedEvent[] }[] = [];
+    let bytes = 0;
+    const write = async (): Promise<boolean> => {
+      if (chunk.length === 0) return true;
+      const first = chunk[0]!.events[0]!.event.position;
+      const data: EventData[] = [];
+      for (const c of chunk) for (const e of c.events) data.push(binaryEvent({ id: e.event.eventId, type: e.event.type, data: Buffer.from(e.canonical, 'utf8') }));
+      try {
+        await this.client.appendToStream(this.logStream, data, { streamState: first === 0 ? NO_STREAM : BigInt(first - 1) });
+      } catch (error) {
+        // Nothing of this chunk or after it is applied; serials allocated for them are allocated again.
+        this.planner.reset();
+        this.stale = true;
+        const refusal = this.translate(error, bytes);
+        // Refused: every request from this chunk on, and a retry in this batch of one of them (a duplicate
+        // of an append that was not written).
+        for (let i = chunk[0]!.request; i < outcomes.length; i++) {
+          const o = outcomes[i]!;
+          if (!(o instanceof Error) && (o.status === 'appended' || o.lastPosition >= first)) outcomes[i] = refusal;
+        }
+        return false;
+      }
+      for (const c of chunk) for (const e of c.events) this.apply(e.event);
+      chunk = [];
+      bytes = 0;
+      return true;
+    };
+    for (let i = 0; i < outcomes.length; i++) {
+      const o = outcomes[i]!;
+      if (o instanceof Error || o.status !== 'appended') continue;
+      const count = o.lastPosition - o.firstPosition + 1;
+      const events = plan.events.slice(next, next + count);
+      next += count;
+      let size = 0;
+      for (const e of events) size += Buffer.byteLength(e.canonical, 'utf8');
+      if (chunk.length > 0 && bytes + size > this.maxAppendBytes && !(await write())) return outcomes;
+      chunk.push({ request: i, events });
+      bytes += size;
+    }
+    await write();
+    return outcomes;
+  }
+
+  private translate(error: unknown, bytes: number): LedgerError {
+    if (error instanceof WrongExpectedVersionError) return new LogConflictError(this.logStream, this.durableHead);
+    if (error instanceof MaxAppendSizeExceededError) return new AppendTooLargeError(bytes, error.maxAppendSize);
+    return new LogUnavailableError(this.logStream, 'append', reasonOf(error));
+  }
+
+  /** Reads and applies whatever the log holds beyond what this store has applied. */
+  private async catchUp(): Promise<void> {
+    for (;;) {
+      const page = await this.readRange(this.durableHead, this.readPage);
+      for (const event of page) this.apply(event);
+      if (page.length < this.readPage) return;
+    }
+  }
+
+  /** Adds one event, the next in position order, to the index. */
+  private apply(event: RecordedEvent): void {
+    const position = event.position;
+    push(this.streams, event.streamId, position);
+    push(this.serials, event.serial, position);
+    if (event.terminal !== undefined) this.open.delete(event.serial);
+    else this.open.add(event.serial);
+    if (event.claims !== undefined) for (const claim of event.claims) this.claims.add(claim);
+    const prefix = event.serial.slice(0, 10);
+    const sequence = Number(event.serial.slice(10));
+    if (sequence > (this.sequences.get(prefix) ?? 0)) this.sequences.set(prefix, sequence);
+    const stamp = event.metadata.idempotency;
+    if (stamp !== undefined) this.stamp = { key: stamp.key, requestDigest: stamp.requestDigest, events: stamp.events, firstPosition: position, eventIds: [] };
+    const open = this.stamp;
+    if (open !== undefined) {
+      open.eventIds.push(event.eventId);
+      if (open.eventIds.length === open.events) {
+        const result: AppendResult = {
+          status: 'appended',
+          serial: event.serial,
+          firstPosition: open.firstPosition,
+          lastPosition: position,
+          nextExpectedRevision: event.streamRevision,
+          eventIds: open.eventIds,
+        };
+        this.keys.set(open.key, { requestDigest: open.requestDigest, result });
+        this.stamp = undefined;
+      }
+    }
+    this.durableHead = position + 1;
+  }
+
+  /** Events at positions [from, from + count), as far as the log holds them. */
+  private async readRange(from: number, count: number): Promise<RecordedEvent[]> {
+    const out: RecordedEvent[] = [];
+    if (count <= 0) return out;
+    try {
+      for await (const resolved of this.client.readStream(this.logStream, { fromRevision: BigInt(from), maxCount: BigInt(count) })) {
+        out.push(this.decode(resolved, from + out.length));
+      }
+    } catch (error) {
+      if (error instanceof StreamNotFoundError) return out;
+      if (error instanceof LedgerError) throw error;
+      throw new LogUnavailableError(this.logStream, 'read', reasonOf(error));
+    }
+    return out;
+  }
+
+  private decode(resolved: ResolvedEvent, expected: number): RecordedEvent {
+    const stored = resolved.event;
+    const revision = stored === undefined ? expected : Number(stored.revision);
+    if (stored === undefined || stored.isJson || !(stored.data instanceof Uint8Array)) {
+      throw new LogInvalidError(this.logStream, revision, 'not a ledger envelope (the log holds binary events of canonical JSON)');
+    }
+    if (revision !== expected) throw new LogInvalidError(this.logStream, revision, `expected revision ${expected}: the log stream is not contiguous`);
+    let event: RecordedEvent;
+    try {
+      event = JSON.parse(Buffer.from(stored.data.buffer, stored.data.byteOffset, stored.data.byteLength).toString('utf8')) as RecordedEvent;
+    } catch {
+      throw new LogInvalidError(this.logStream, revision, 'not a ledger envelope (not JSON)');
+    }
+    if (event === null || typeof event !== 'object' || event.position !== revision || typeof event.serial !== 'string' || typeof event.streamId !== 'string') {
+      throw new LogInvalidError(this.logStream, revision, `not a ledger envelope for position ${revision}`);
+    }
+    if (event.eventId !== stored.id) throw new LogInvalidError(this.logStream, revision, `envelope event id ${event.eventId} is not the KurrentDB event id ${stored.id}`);
+    return event;
+  }
+
+  /** Events at the given positions (ascending), read in runs of consecutive positions. */
+  private async readPositions(positions: readonly number[]): Promise<RecordedEvent[]> {
+    const out: RecordedEvent[] = [];
+    for (let i = 0; i < positions.length; ) {
+      let j = i + 1;
+      while (j < positions.length && positions[j] === positions[j - 1]! + 1) j++;
+      out.push(...(await this.readRange(positions[i]!, j - i)));
+      i = j;
+    }
+    return out;
+  }
+
+  async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<readonly RecordedEvent[]> {
+    const positions = this.streams.get(streamId) ?? [];
+    const from = options.fromRevision ?? 0;
+    return this.readPositions(positions.slice(from, options.maxCount === undefined ? undefined : from + options.maxCount));
+  }
+
+  async readAll(options: ReadAllOptions = {}): Promise<readonly RecordedEvent[]> {
+    const from = options.fromPosition ?? 0;
+    // Only what this store knows durable: never an event it has not applied.
+    const to = options.maxCount === undefined ? this.durableHead : Math.min(this.durableHead, from + options.maxCount);
+    return this.readRange(from, to - from);
+  }
+
+  async readSerial(serial: SerialNumber): Promise<readonly RecordedEvent[]> {
+    return this.readPositions(this.serials.get(serial) ?? []);
+  }
+
+  async serialStatus(serial: SerialNumber): Promise<SerialStatus | undefined> {
+    return serialStatusOf(await this.readSerial(serial));
+  }
+
+  async openSerials(): Promise<readonly SerialNumber[]> {
+    return [...this.open].sort() as SerialNumber[];
+  }
+
+  async head(): Promise<number> {
+    return this.durableHead;
+  }
+
+  async idempotentOutcome(key: string): Promise<{ readonly requestDigest: string; readonly result: AppendResult } | undefined> {
+    const stored = this.keys.get(key);
+    return stored && { requestDigest: stored.requestDigest, result: { ...stored.result, status: 'duplicate' } };
+  }
+
+  protected async closeStorage(): Promise<void> {
+    if (this.ownsClient) await this.client.dispose();
+  }
+}
+
+/** The client's error in one line: its class, its message, and the gRPC status behind it when there is one. */
+function reasonOf(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const raw = (error as { _raw?: { details?: string } })._raw?.details;
+  const name = error.constructor.name;
+  const parts = [name === error.message ? name : `${name}: ${error.message}`];
+  if (raw !== undefined && raw !== '' && !error.message.includes(raw)) parts.push(raw);
+  return parts.join(' — ');
+}
+
+function push(map: Map<string, number[]>, key: string, value: number): void {
+  const list = map.get(key);
+  if (list) list.push(value);
+  else map.set(key, [value]);
+}
