@@ -166,12 +166,15 @@ describe('audit proofs and entries', () => {
   it('lists the raw entries, which the auditor verifies and proves over HTTP', async () => {
     const { h, serials, key } = await hubWithCheckpoint();
     const page = (await h.get('/v1/audit/entries?from=0&limit=3', h.auditor)).json<{ head: number; entries: string[] }>();
-    expect(page.head).toBe(await h.head());
+    // The follower may still sign (and append) one more checkpoint meanwhile: the head only grows.
+    expect(page.head).toBeGreaterThan(2);
+    expect(page.head).toBeLessThanOrEqual(await h.head());
     expect(page.entries.map((t) => JSON.parse(t).position)).toEqual([0, 1, 2]);
     await h.app.listen({ host: '127.0.0.1', port: 0 });
     const url = await h.app.getUrl();
     const report = await verifyLog({ source: { kind: 'hub', url, token: h.auditor['authorization']!.slice(7) }, verifierKey: key, threads: 1 });
-    expect(report).toMatchObject({ ok: true, events: page.head });
+    expect(report.ok).toBe(true);
+    expect(report.events).toBeGreaterThanOrEqual(page.head);
     expect(report.checkpoints.verified).toBeGreaterThanOrEqual(2);
     const bundle = await proveSerial({ kind: 'hub', url, token: h.auditor['authorization']!.slice(7) }, serials[1]!);
     const checked = verifyProofBundle(JSON.parse(JSON.stringify(bundle)), key);

@@ -14,6 +14,16 @@ import type { SerialNumber } from './serial-number.js';
 
 export type BatchOutcomes = PlannedBatch['outcomes'];
 
+/** Events kept for subscribers beyond the ones being read (see `BatchedEventStore.page`). */
+const SHARED_WINDOW = 8192;
+
+/** Freezes an event and everything in it: events handed to several subscribers are shared. */
+function deepFreeze(value: unknown): void {
+  if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return;
+  Object.freeze(value);
+  for (const key of Object.keys(value)) deepFreeze((value as Record<string, unknown>)[key]);
+}
+
 
 /**
  * Group commit shared by the adapters: appends queue up while a commit is in flight and are then
@@ -29,6 +39,10 @@ export abstract class BatchedEventStore implements EventStore {
   private scheduled = false;
   private closed = false;
   private headWaiters: (() => void)[] = [];
+  /** The events subscribers read last, from position `windowStart` on (see `page`). */
+  private window: RecordedEvent[] = [];
+  private windowStart = 0;
+  private readonly reading = new Map<number, Promise<readonly RecordedEvent[]>>();
 
   /**
    * How many batches may be committing at once. Above 1, a subclass MUST plan each batch when
@@ -143,11 +157,49 @@ export abstract class BatchedEventStore implements EventStore {
     });
   }
 
+  /**
+   * A page for a subscriber. Several followers of one process (projections, the code mapper) read the
+   * same new events one after another; each used to read and parse them again. They now share a window
+   * of the events last read, frozen so that no subscriber can change what another sees.
+   */
+  private async page(from: number, pageSize: number): Promise<readonly RecordedEvent[]> {
+    const start = this.windowStart;
+    const end = start + this.window.length;
+    if (from >= start && from < end) return this.window.slice(from - start, Math.min(end, from + pageSize) - start);
+    // Subscribers woken by the same commit ask for the same page at once: one read serves them all.
+    let reading = this.reading.get(from);
+    if (reading === undefined) {
+      reading = this.readShared(from, pageSize).finally(() => this.reading.delete(from));
+      this.reading.set(from, reading);
+    }
+    const page = await reading;
+    return page.length <= pageSize ? page : page.slice(0, pageSize);
+  }
+
+  private async readShared(from: number, pageSize: number): Promise<readonly RecordedEvent[]> {
+    const page = await this.readAll({ fromPosition: from, maxCount: pageSize });
+    if (page.length === 0) return page;
+    for (const event of page) deepFreeze(event);
+    // Extend the window when the page continues it, start it again when the page is past it.
+    const endNow = this.windowStart + this.window.length;
+    if (from === endNow) for (const event of page) this.window.push(event);
+    else if (from > endNow) {
+      this.window = [...page];
+      this.windowStart = from;
+    }
+    if (this.window.length > 2 * SHARED_WINDOW) {
+      const drop = this.window.length - SHARED_WINDOW;
+      this.window = this.window.slice(drop);
+      this.windowStart += drop;
+    }
+    return page;
+  }
+
   async *subscribe(options: SubscribeOptions): AsyncIterable<RecordedEvent> {
     const pageSize = options.pageSize ?? 1000;
     let next = options.fromPosition;
     while (!options.signal?.aborted && !this.closed) {
-      const page = await this.readAll({ fromPosition: next, maxCount: pageSize });
+      const page = await this.page(next, pageSize);
       for (const event of page) {
         if (options.signal?.aborted) return;
         yield event;

@@ -85,7 +85,10 @@ export interface EventStore {
   idempotentOutcome(key: string): Promise<{ readonly requestDigest: string; readonly result: AppendResult } | undefined>;
   /** Number of stored events, i.e. the next position. */
   head(): Promise<number>;
-  /** Catch up from `fromPosition`, then follow live appends, until the signal aborts. */
+  /**
+   * Catch up from `fromPosition`, then follow live appends, until the signal aborts. The events may be
+   * shared with other subscribers and are frozen: a subscriber copies what it wants to change.
+   */
   subscribe(options: SubscribeOptions): AsyncIterable<RecordedEvent>;
   close(): Promise<void>;
 }

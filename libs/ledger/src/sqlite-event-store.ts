@@ -183,6 +183,8 @@ export class SqliteEventStore extends BatchedEventStore {
   private pending: InFlight[] = [];
   /** Last revision of durable streams read recently; a read-through cache kept current as batches commit. */
   private readonly revisions = new RecentMap<number>(8192);
+  /** State of serials written recently, as of the batch that last wrote them. */
+  private readonly serialStates = new RecentMap<'open' | 'closed'>(8192);
   private failure: Promise<void> | undefined;
   private keyFlush: Promise<void> | undefined;
   private commits = 0;
@@ -242,6 +244,8 @@ export class SqliteEventStore extends BatchedEventStore {
           const state = this.pending[i]!.serialState(serial);
           if (state !== undefined) return state;
         }
+        const cached = this.serialStates.get(serial);
+        if (cached !== undefined) return cached;
         if (this.stmt.isOpen.get(serial) !== undefined) return 'open';
         return this.stmt.serialExists.get(serial) !== undefined ? 'closed' : undefined;
       },
@@ -304,21 +308,20 @@ export class SqliteEventStore extends BatchedEventStore {
       if (result instanceof Error || result.status !== 'appended') continue;
       if (result.nextExpectedRevision === result.lastPosition - result.firstPosition) this.streams.add(keyHash(requests[i]!.streamId));
     }
-    // Rows for the writer thread as strings of "stream\nenvelope\n" per event, each cut after the row
-    // that takes it past TEXT_CHUNK characters, and the 20-digit serials end to end.
+    // Rows for the writer thread as strings of "stream\nrevision\nenvelope\n" per event, each cut after
+    // the row that takes it past TEXT_CHUNK characters, and the 20-digit serials end to end. Strings
+    // only: a typed array costs a structured clone several microseconds more per message.
     const text: string[] = [];
     let chunk = '';
     let serials = '';
-    const revisions = new Float64Array(n);
     for (let i = 0; i < n; i++) {
       const { event, canonical } = plan.events[i]!;
-      chunk += `${event.streamId}\n${canonical}\n`;
+      chunk += `${event.streamId}\n${event.streamRevision}\n${canonical}\n`;
       if (chunk.length >= TEXT_CHUNK) {
         text.push(chunk);
         chunk = '';
       }
       serials += event.serial;
-      revisions[i] = event.streamRevision;
     }
     if (chunk.length > 0) text.push(chunk);
     const writes = this.hooks.length === 0 ? [] : this.hooks.flatMap((h) => h.prepare(plan.events));
@@ -326,7 +329,7 @@ export class SqliteEventStore extends BatchedEventStore {
     this.pending.push(flight);
     this.keys.add(plan);
     try {
-      const rows = { firstPosition: flight.firstPosition, text, revisions, serials };
+      const rows = { firstPosition: flight.firstPosition, count: n, text, serials };
       await this.writer.writeBatch({ rows, opened: plan.openedSerials.map((o) => [o.serial, o.firstPosition] as const), closed: plan.closedSerials, writes });
     } catch (error) {
       this.rollBack(flight);
@@ -336,12 +339,12 @@ export class SqliteEventStore extends BatchedEventStore {
     this.durableHead = flight.firstPosition + flight.events;
     this.keys.settled(this.durableHead);
     this.commits += 1;
-    // Keep the read-through cache current for the streams this batch wrote.
-    if (this.revisions.size > 0) {
-      flight.forEachAppended((request, result) => {
-        if (this.revisions.get(request.streamId) !== undefined) this.revisions.set(request.streamId, result.nextExpectedRevision);
-      });
-    }
+    // A stream or serial just written is soon asked about again (a query's later steps continue both):
+    // remember their state as of this batch, so that planning does not look them up in the database.
+    flight.forEachAppended((request, result) => {
+      this.revisions.set(request.streamId, result.nextExpectedRevision);
+      this.serialStates.set(result.serial, request.events[request.events.length - 1]!.terminal === undefined ? 'open' : 'closed');
+    });
     this.maintainKeys();
     if (this.streams.needsGrowth) this.streams = this.loadStreamFilter();
     return plan.outcomes;
@@ -357,6 +360,7 @@ export class SqliteEventStore extends BatchedEventStore {
       this.plannedHead = failed.firstPosition;
       this.planner.reset();
       this.revisions.clear();
+      this.serialStates.clear();
       this.keys.discardFrom(failed.firstPosition);
       for (const hook of this.hooks) hook.rollback?.(failed.firstPosition);
       this.writer.resume();

@@ -6,17 +6,18 @@ import { WRITER_TREE_SOURCE } from './tree/writer-tree.js';
 /** One group-commit batch, flattened for a cheap copy to the writer thread. */
 export interface WriterBatch {
   /**
-   * Events at consecutive positions from `firstPosition`, packed as a few long strings and a typed array
-   * because copying long strings to the writer thread is far cheaper than copying thousands of short
-   * ones. `text` holds `<stream id>\n<canonical envelope>\n` per event (neither contains a newline:
-   * stream ids are names, and canonical JSON escapes control characters), in strings of whole rows kept
-   * below V8's large-object size (copying a larger one costs several times more per byte); `serials`
-   * holds the 20-digit serials end to end.
+   * `count` events at consecutive positions from `firstPosition`, packed as a few long strings because
+   * copying long strings to the writer thread is far cheaper than copying thousands of short ones (and a
+   * typed array costs a structured clone several microseconds more). `text` holds
+   * `<stream id>\n<stream revision>\n<canonical envelope>\n` per event (none contains a newline: stream
+   * ids are names, and canonical JSON escapes control characters), in strings of whole rows kept below
+   * V8's large-object size (copying a larger one costs several times more per byte); `serials` holds the
+   * 20-digit serials end to end.
    */
   readonly rows: {
     readonly firstPosition: number;
+    readonly count: number;
     readonly text: readonly string[];
-    readonly revisions: Float64Array;
     readonly serials: string;
   };
   readonly opened: readonly (readonly [string, number])[];
@@ -74,23 +75,23 @@ function writeKeys(k) {
 function writeBatch(b) {
   const r = b.rows;
   const parts = r.text.length === 1 ? r.text[0].split('\n') : [].concat(...r.text.map((t) => t.slice(0, -1).split('\n')));
-  const n = r.revisions.length;
+  const n = r.count;
   let i = 0;
   for (; i + CHUNK <= n; i += CHUNK) {
     for (let j = 0, k = 0; j < CHUNK; j++) {
       const row = i + j;
       chunkParams[k++] = r.firstPosition + row;
-      chunkParams[k++] = parts[2 * row];
-      chunkParams[k++] = r.revisions[row];
+      chunkParams[k++] = parts[3 * row];
+      chunkParams[k++] = Number(parts[3 * row + 1]);
       chunkParams[k++] = r.serials.slice(20 * row, 20 * row + 20);
-      chunkParams[k++] = parts[2 * row + 1];
+      chunkParams[k++] = parts[3 * row + 2];
     }
     insertChunk.run(chunkParams);
   }
   for (; i < n; i++) {
-    insertEvent.run(r.firstPosition + i, parts[2 * i], r.revisions[i], r.serials.slice(20 * i, 20 * i + 20), parts[2 * i + 1]);
+    insertEvent.run(r.firstPosition + i, parts[3 * i], Number(parts[3 * i + 1]), r.serials.slice(20 * i, 20 * i + 20), parts[3 * i + 2]);
   }
-  if (TREE) for (let j = 0; j < n; j++) tree.append(r.firstPosition + j, parts[2 * j + 1]);
+  if (TREE) for (let j = 0; j < n; j++) tree.append(r.firstPosition + j, parts[3 * j + 2]);
   for (const o of b.opened) openSerial.run(o[0], o[1]);
   for (const s of b.closed) closeSerial.run(s);
   runWrites(b.writes);
