@@ -339,11 +339,17 @@ export class SqliteEventStore extends BatchedEventStore {
     this.durableHead = flight.firstPosition + flight.events;
     this.keys.settled(this.durableHead);
     this.commits += 1;
-    // A stream or serial just written is soon asked about again (a query's later steps continue both):
-    // remember their state as of this batch, so that planning does not look them up in the database.
+    // An append that leaves its serial open is soon followed by the next step of that serial, on the same
+    // stream (a query's provision, its completion): remember both as of this batch, so that planning
+    // does not look them up in the database. Entries already remembered are kept current.
     flight.forEachAppended((request, result) => {
-      this.revisions.set(request.streamId, result.nextExpectedRevision);
-      this.serialStates.set(result.serial, request.events[request.events.length - 1]!.terminal === undefined ? 'open' : 'closed');
+      if (request.events[request.events.length - 1]!.terminal === undefined) {
+        this.revisions.set(request.streamId, result.nextExpectedRevision);
+        this.serialStates.set(result.serial, 'open');
+        return;
+      }
+      if (this.serialStates.get(result.serial) !== undefined) this.serialStates.set(result.serial, 'closed');
+      if (this.revisions.get(request.streamId) !== undefined) this.revisions.set(request.streamId, result.nextExpectedRevision);
     });
     this.maintainKeys();
     if (this.streams.needsGrowth) this.streams = this.loadStreamFilter();
