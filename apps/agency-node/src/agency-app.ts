@@ -11,6 +11,7 @@ import { StaffGuard } from './http/staff.guard.js';
 import { DtoValidationPipe } from './http/validation.pipe.js';
 import { loadOrCreateAnswerKeys } from './keys/answer-keys.js';
 import { ProviderService } from './provider/provider.service.js';
+import { ProvisionEndpoint } from './provider/provision-endpoint.js';
 import { ProvisionSchemas, hubVerifierKey } from './provider/provision-protocol.js';
 import { ProvisionsController } from './provider/provisions.controller.js';
 import { RequesterController } from './requester/requester.controller.js';
@@ -27,6 +28,8 @@ export interface AgencyRuntime {
   /** The hub's provision-signing public key (base64url raw 32 bytes). */
   readonly hubProvisionKey: string;
   readonly clock: Clock;
+  /** The provision protocol's handler, shared by the HTTP controller and the gRPC server. */
+  readonly provisions: ProvisionEndpoint;
 }
 
 export interface RuntimeOptions {
@@ -42,7 +45,9 @@ export async function openAgencyRuntime(config: AgencyConfig, options: RuntimeOp
   const hubProvisionKey = config.hub.provisionKey ?? (await hub.provisionSigningKey());
   hubVerifierKey(hubProvisionKey); // fail at start, not on the first provision, if the hub's key is unusable
   const store = new AgencyStore(databasePath(config));
-  return { config, store, keys, hub, hubProvisionKey, clock: options.clock ?? (() => new Date()) };
+  const clock = options.clock ?? (() => new Date());
+  const provisions = new ProvisionEndpoint(new ProviderService(config.agencyId, store, clock), new ProvisionSchemas(), hubVerifierKey(hubProvisionKey), clock);
+  return { config, store, keys, hub, hubProvisionKey, clock, provisions };
 }
 
 @Module({})
@@ -58,8 +63,7 @@ export class AgencyModule implements OnApplicationShutdown {
         { provide: AgencyStore, useValue: runtime.store },
         { provide: CLOCK, useValue: runtime.clock },
         { provide: HUB_VERIFIER_KEY, useValue: hubVerifierKey(runtime.hubProvisionKey) },
-        { provide: ProvisionSchemas, useValue: new ProvisionSchemas() },
-        { provide: ProviderService, useValue: new ProviderService(runtime.config.agencyId, runtime.store, runtime.clock) },
+        { provide: ProvisionEndpoint, useValue: runtime.provisions },
         { provide: RequesterService, useValue: new RequesterService(runtime.store, runtime.hub, runtime.keys, runtime.clock) },
         StaffGuard,
       ],

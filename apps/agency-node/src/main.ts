@@ -4,6 +4,7 @@ import { Logger } from '@nestjs/common';
 import { Command, InvalidArgumentError } from 'commander';
 import { AgencyConfigError, databasePath, keysDir, loadAgencyConfig, type AgencyConfig } from './config/agency-config.js';
 import { createAgencyApp, openAgencyRuntime } from './agency-app.js';
+import { startProvisionGrpcServer } from './provider/provision-grpc.js';
 import { HubClient } from './hub/hub-client.js';
 import { AgencyProblem } from './http/agency-problem.js';
 import { loadOrCreateAnswerKeys } from './keys/answer-keys.js';
@@ -38,6 +39,12 @@ async function serve(): Promise<void> {
   app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
   await app.listen({ host: runtime.config.host, port: runtime.config.port });
   new Logger('AgencyNode').log(`listening on ${await app.getUrl()} (agency ${runtime.config.agencyId}, hub ${runtime.hub.url}, data ${runtime.config.dataDir})`);
+  if (runtime.config.grpcPort !== undefined) {
+    // The provision endpoint over gRPC as well, for a hub that has this node registered as grpc://host:port.
+    const grpc = await startProvisionGrpcServer(runtime.provisions, { host: runtime.config.host, port: runtime.config.grpcPort, maxMessageBytes: runtime.config.bodyLimitBytes });
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => void grpc.close());
+    new Logger('AgencyNode').log(`provision endpoint over gRPC on grpc://${runtime.config.host}:${grpc.port}`);
+  }
 }
 
 /** Opens what a one-shot staff command needs: the store, and for hub commands the keys and the hub client. */

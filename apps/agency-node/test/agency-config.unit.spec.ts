@@ -17,8 +17,13 @@ function problemsOf(env: Record<string, string>, needsHub = true, files: Record<
 describe('loadAgencyConfig', () => {
   test('defaults, resolved paths, trailing slash dropped', () => {
     const c = loadAgencyConfig(base, { needsHub: true, cwd: '/srv' });
-    expect(c).toMatchObject({ agencyId: 'muroran-city', host: '127.0.0.1', port: 8090, dataDir: '/srv/data/agency', staffToken: undefined, logLevel: 'log' });
+    expect(c).toMatchObject({ agencyId: 'muroran-city', host: '127.0.0.1', port: 8090, grpcPort: undefined, dataDir: '/srv/data/agency', staffToken: undefined, logLevel: 'log' });
     expect(c.hub).toEqual({ url: 'http://127.0.0.1:8080', token: 'tok-123', provisionKey: undefined, timeoutMs: 30000 });
+  });
+
+  test('the gRPC provision endpoint only when AGENCY_GRPC_PORT is set, to a port', () => {
+    expect(loadAgencyConfig({ ...base, AGENCY_GRPC_PORT: '8093' }, { needsHub: true, cwd: '/srv' }).grpcPort).toBe(8093);
+    expect(problemsOf({ ...base, AGENCY_GRPC_PORT: 'grpc' })).toEqual(['AGENCY_GRPC_PORT: must be an integer from 0 to 65535, got "grpc"']);
   });
 
   test('tokens from files; the hub key from the environment', () => {

@@ -2,9 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { credentials, loadPackageDefinition, status as grpcStatus, type ServiceClientConstructor, type ServiceError } from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { agencyCodeFromRandomBytes } from '#linkage';
 import { fromBase64url, openAnswer, generateAnswerKeyPair } from '#sealed-answer';
+import { INTERMEDIATE_SERVER_PROTO, protoDir } from '../src/provider/provision-grpc.js';
 import { DEMO_DIR, testSigner } from './support/agency-fixture.js';
 import { json, startFakeHub, type FakeHub } from './support/fake-hub.js';
 import { runCommand, runNode, startNode } from './support/spawned-node.js';
@@ -36,7 +39,7 @@ describe('the built agency node as a process', () => {
     rmSync(cwd, { recursive: true, force: true });
   });
 
-  test('load-copies, acquire, serve: a signed provision over HTTP is answered, sealed, and in `records`', async () => {
+  test('load-copies, acquire, serve: a signed provision over HTTP (and over gRPC) is answered, sealed, and in `records`', async () => {
     const keys = (await runCommand(['keys'], env, cwd)) as { answerPublicKey: string };
     expect(keys.answerPublicKey).toHaveLength(43);
     expect(statSync(join(dataDir, 'keys', 'answer-key.json')).mode & 0o777).toBe(0o600);
@@ -49,7 +52,7 @@ describe('the built agency node as a process', () => {
     expect(queried).toEqual({ serial: '20261129010000000002', queryId: 'q-cli', outcome: 'refused-by-provider', reason: 'NO_RECORD' });
     expect(hub.seen.find((r) => r.path === '/v1/queries')!.body).toMatchObject({ code, itemCodes: ['pension-enrollment'], answerPublicKey: keys.answerPublicKey });
 
-    const node = await startNode(env, cwd);
+    const node = await startNode({ ...env, AGENCY_GRPC_PORT: '0' }, cwd);
     try {
       const recipient = await generateAnswerKeyPair();
       const serial = '20261129010000000042';
@@ -76,6 +79,16 @@ describe('the built agency node as a process', () => {
       const forged = await fetch(`${node.baseUrl}/v1/provisions`, { method: 'POST', headers: { 'content-type': 'application/json', 'hub-signature': testSigner().sign(body) }, body });
       expect(forged.status).toBe(401);
       expect(((await forged.json()) as { code: string }).code).toBe('HUB_SIGNATURE_INVALID');
+
+      // The same endpoint over gRPC (AGENCY_GRPC_PORT): a forged signature is refused before anything is read.
+      const grpcPort = Number(/provision endpoint over gRPC on grpc:\/\/127\.0\.0\.1:(\d+)/.exec(node.output())?.[1]);
+      expect(grpcPort).toBeGreaterThan(0);
+      const refused = await provideOverGrpc(grpcPort, Buffer.from(body), testSigner().sign(body));
+      expect([refused.code, refused.problem]).toEqual([grpcStatus.UNAUTHENTICATED, 'HUB_SIGNATURE_INVALID']);
+      const again = await provideOverGrpc(grpcPort, Buffer.from(body), signer.sign(body));
+      // The serial was answered over HTTP already: the node answers it the same way, once recorded.
+      expect(again.code).toBe(grpcStatus.OK);
+      expect(JSON.parse(again.body!.toString('utf8'))).toMatchObject({ status: 'answered', encrypted: true });
 
       const records = (await runCommand(['records'], env, cwd)) as { records: { serial: string; outcome: string; role: string }[] };
       expect(records.records).toEqual([
@@ -106,3 +119,19 @@ describe('the built agency node as a process', () => {
     expect(run.output()).toContain('AGENCY_TOKEN_FILE: is required');
   });
 });
+
+/** One Provide call over gRPC to a node process: its status, problem-code trailer and answer body. */
+async function provideOverGrpc(port: number, body: Buffer, hubSignature: string): Promise<{ code: number; problem?: unknown; body?: Buffer }> {
+  const definition = loadSync([INTERMEDIATE_SERVER_PROTO], { keepCase: false, bytes: Buffer, defaults: false, includeDirs: [protoDir()] });
+  const Service = (loadPackageDefinition(definition)['linkage_ledger'] as Record<string, Record<string, ServiceClientConstructor>>)['v1']!['IntermediateServer']!;
+  const client = new Service(`127.0.0.1:${port}`, credentials.createInsecure());
+  try {
+    return await new Promise((resolve) => {
+      (client as unknown as { provide: (r: unknown, cb: (e: ServiceError | null, r?: { body: Buffer }) => void) => void }).provide({ body, hubSignature }, (error, reply) =>
+        resolve(error ? { code: error.code, problem: error.metadata.get('problem-code')[0] } : { code: grpcStatus.OK, body: reply!.body }),
+      );
+    });
+  } finally {
+    client.close();
+  }
+}

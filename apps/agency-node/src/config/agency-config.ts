@@ -23,6 +23,8 @@ export interface AgencyConfig {
   readonly agencyId: string;
   readonly host: string;
   readonly port: number;
+  /** Port of the gRPC provision endpoint (schemas/proto/linkage_ledger/v1/intermediate_server.proto); none when unset. */
+  readonly grpcPort: number | undefined;
   /** Absolute. Holds agency.sqlite and keys/. */
   readonly dataDir: string;
   readonly hub: HubSettings | undefined;
@@ -82,6 +84,8 @@ export function loadAgencyConfig(env: Readonly<Record<string, string | undefined
   if (isIP(host) === 0 && !HOSTNAME.test(host)) bad('AGENCY_HOST', `must be an IP address or a host name, got ${JSON.stringify(host)}`);
 
   const port = integer('AGENCY_PORT', get('AGENCY_PORT') ?? '8090', 0, 65_535, bad);
+  const grpcPortRaw = get('AGENCY_GRPC_PORT');
+  const grpcPort = grpcPortRaw === undefined ? undefined : integer('AGENCY_GRPC_PORT', grpcPortRaw, 0, 65_535, bad);
   const bodyLimitBytes = integer('AGENCY_BODY_LIMIT_BYTES', get('AGENCY_BODY_LIMIT_BYTES') ?? String(4 * 1024 * 1024), 1024, 100 * 1024 * 1024, bad);
   const timeoutMs = integer('AGENCY_HUB_TIMEOUT_MS', get('AGENCY_HUB_TIMEOUT_MS') ?? '30000', 100, 600_000, bad);
 
@@ -124,6 +128,7 @@ export function loadAgencyConfig(env: Readonly<Record<string, string | undefined
     agencyId: agencyId!,
     host,
     port,
+    grpcPort,
     dataDir: resolve(cwd, dataDirRaw!),
     hub,
     staffToken,

@@ -1,6 +1,9 @@
 import { createPublicKey, randomBytes, verify } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { Metadata, Server as GrpcServer, ServerCredentials, status as GrpcStatus, type ServerUnaryCall, type sendUnaryData } from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+import { SERVER_LOADER_OPTIONS, defaultProtoDir, serviceClient } from '../../src/grpc/proto-files.js';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import { RedisCodeMapper, createMapperRedisClient } from '#mapper';
@@ -106,11 +109,60 @@ export class FakeProvider {
   readonly calls: ProvisionCall[] = [];
   readonly behaviours = new Map<string, Behaviour>();
   #server: Server | undefined;
+  #grpc: GrpcServer | undefined;
   #hubKey: string | undefined;
   port = 0;
+  grpcPort = 0;
 
   get endpoint(): string {
     return `http://127.0.0.1:${this.port}`;
+  }
+
+  /** The same provider over gRPC (linkage_ledger.v1.IntermediateServer), once `startGrpc` ran. */
+  get grpcEndpoint(): string {
+    return `grpc://127.0.0.1:${this.grpcPort}`;
+  }
+
+  /** Serves the provision protocol over gRPC too, with the same behaviours (a `status` one ends the call with INTERNAL). */
+  async startGrpc(): Promise<void> {
+    const definition = loadSync(['linkage_ledger/v1/intermediate_server.proto'], { ...SERVER_LOADER_OPTIONS, includeDirs: [defaultProtoDir()] });
+    const service = serviceClient(definition, 'linkage_ledger.v1.IntermediateServer').service;
+    const handle = (path: string) => (call: ServerUnaryCall<{ body?: Buffer; hubSignature?: string }, unknown>, done: sendUnaryData<{ body: Buffer }>) =>
+      void this.#handleGrpc(path, call.request.body ?? Buffer.alloc(0), call.request.hubSignature ?? '', done);
+    this.#grpc = new GrpcServer();
+    this.#grpc.addService(service, { provide: handle('/v1/provisions'), provideBatch: handle('/v1/provisions/batch') });
+    this.grpcPort = await new Promise<number>((resolve, reject) =>
+      this.#grpc!.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (error, port) => (error ? reject(error) : resolve(port))),
+    );
+  }
+
+  async #handleGrpc(path: string, raw: Buffer, signatureHeader: string, done: sendUnaryData<{ body: Buffer }>): Promise<void> {
+    const body = this.#record(path, raw, signatureHeader);
+    const reply = (value: unknown): void => done(null, { body: Buffer.from(JSON.stringify(value), 'utf8') });
+    if (path === '/v1/provisions/batch') {
+      const responses = [];
+      for (const r of body['requests'] as Record<string, unknown>[]) responses.push(await this.#answer(r));
+      return reply({ responses });
+    }
+    const behaviour = this.behaviours.get(String(body['code']));
+    if (behaviour && 'hang' in behaviour) return;
+    if (behaviour && 'status' in behaviour) {
+      const trailer = new Metadata();
+      trailer.set('problem-code', 'INTERNAL');
+      return done({ code: GrpcStatus.INTERNAL, details: 'broken', metadata: trailer });
+    }
+    if (behaviour && 'garbage' in behaviour) return done(null, { body: Buffer.from('{"status":"answered"', 'utf8') });
+    return reply(await this.#answer(body));
+  }
+
+  /** Records a call (whether its signature verified over the exact bytes) and returns its body. */
+  #record(path: string, raw: Buffer, signatureHeader: string): Record<string, unknown> {
+    const signature = signatureHeader.replace(/^ed25519=/, '');
+    const key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: this.#hubKey! }, format: 'jwk' });
+    const signatureValid = verify(null, raw, key, Buffer.from(signature, 'base64url'));
+    const body = JSON.parse(raw.toString('utf8')) as Record<string, unknown>;
+    this.calls.push({ path, body, signatureValid });
+    return body;
   }
 
   async start(hub: TestHub): Promise<void> {
@@ -121,6 +173,8 @@ export class FakeProvider {
   }
 
   async stop(): Promise<void> {
+    this.#grpc?.forceShutdown();
+    this.#grpc = undefined;
     this.#server?.closeAllConnections();
     await new Promise<void>((resolve) => (this.#server ? this.#server.close(() => resolve()) : resolve()));
     this.#server = undefined;
@@ -130,11 +184,7 @@ export class FakeProvider {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const raw = Buffer.concat(chunks);
-    const signature = String(req.headers['hub-signature'] ?? '').replace(/^ed25519=/, '');
-    const key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: this.#hubKey! }, format: 'jwk' });
-    const signatureValid = verify(null, raw, key, Buffer.from(signature, 'base64url'));
-    const body = JSON.parse(raw.toString('utf8')) as Record<string, unknown>;
-    this.calls.push({ path: req.url ?? '', body, signatureValid });
+    const body = this.#record(req.url ?? '', raw, String(req.headers['hub-signature'] ?? ''));
     if (req.url === '/v1/provisions/batch') {
       const responses = [];
       for (const r of body['requests'] as Record<string, unknown>[]) responses.push(await this.#answer(r));

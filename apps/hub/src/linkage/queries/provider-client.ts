@@ -1,9 +1,20 @@
 import { Injectable } from '@nestjs/common';
+import { ChannelCredentials, Metadata, status as GrpcStatus, type Client as GrpcClient, type ServiceError } from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { PROVIDER_REFUSAL_REASONS, PROVISION_PROTOCOL, type ProviderRefusalReason, type ProvisionRequest, type QueryFailureReason } from '#linkage';
 import { HubConfig } from '../../config/hub-config.js';
 import { ProvisionSigner } from '../hub-secrets.js';
+import { SERVER_LOADER_OPTIONS, defaultProtoDir, serviceClient } from '../../grpc/proto-files.js';
+
+/** The provision protocol over gRPC (schemas/proto/linkage_ledger/v1/intermediate_server.proto). */
+const INTERMEDIATE_SERVER_PROTO = 'linkage_ledger/v1/intermediate_server.proto';
+const INTERMEDIATE_SERVER_SERVICE = 'linkage_ledger.v1.IntermediateServer';
+/** Requests in one batch call at most (schemas/provision/README.md). */
+const MAX_BATCH = 1000;
+
+type UnaryMethod = (request: { body: Buffer; hubSignature: string }, metadata: Metadata, options: { deadline: number }, done: (error: ServiceError | null, reply?: { body?: Buffer }) => void) => void;
 
 /** One provision request as the hub sends it: the protocol always named. */
 export type ProvisionRequestBody = ProvisionRequest & { readonly protocol: typeof PROVISION_PROTOCOL };
@@ -25,15 +36,18 @@ class CallFailure extends Error {
 }
 
 /**
- * Calls intermediate servers (中間サーバー) with signed provision requests over HTTP(S), with keep-alive
- * connections, one deadline per call (HUB_PROVIDER_TIMEOUT_MS) and a cap on what it reads
- * (HUB_MAX_ANSWER_BYTES of answer). Never throws: every way a call can go wrong is a ProviderReply of
- * kind `failed` with the reason its query's serial ends with.
+ * Calls intermediate servers (中間サーバー) with signed provision requests over HTTP(S) (keep-alive
+ * connections) or gRPC (grpc:// plaintext, grpcs:// TLS; one channel per endpoint), whichever scheme
+ * the provider registered, with one deadline per call (HUB_PROVIDER_TIMEOUT_MS) and a cap on what it
+ * reads (HUB_MAX_ANSWER_BYTES of answer). Never throws: every way a call can go wrong is a ProviderReply
+ * of kind `failed` with the reason its query's serial ends with.
  */
 @Injectable()
 export class ProviderClient {
   readonly #http = new HttpAgent({ keepAlive: true, maxSockets: 256 });
   readonly #https = new HttpsAgent({ keepAlive: true, maxSockets: 256 });
+  readonly #grpc = new Map<string, GrpcClient>();
+  #grpcService: ReturnType<typeof serviceClient> | undefined;
   readonly #timeoutMs: number;
   readonly #maxAnswerBytes: number;
 
@@ -101,12 +115,13 @@ export class ProviderClient {
     } catch {
       return Promise.reject(new CallFailure('PROVIDER_UNREACHABLE', `the registered endpoint ${JSON.stringify(endpoint)} is not a URL`));
     }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      return Promise.reject(new CallFailure('PROVIDER_UNREACHABLE', `the hub calls intermediate servers over http(s); the registered endpoint uses ${url.protocol}`));
-    }
     const body = Buffer.from(JSON.stringify(payload), 'utf8');
     // Base64url grows the answer by 4/3; the JSON around it is small.
-    const maxResponseBytes = Math.ceil((this.#maxAnswerBytes * 4) / 3 + 1024) * answers;
+    const maxResponseBytes = this.#maxResponseBytes(answers);
+    if (url.protocol === 'grpc:' || url.protocol === 'grpcs:') return this.#callGrpc(new URL(endpoint), path === '/v1/provisions' ? 'provide' : 'provideBatch', body, maxResponseBytes);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      return Promise.reject(new CallFailure('PROVIDER_UNREACHABLE', `the hub calls intermediate servers over http(s) or grpc(s); the registered endpoint uses ${url.protocol}`));
+    }
     const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
     return new Promise<unknown>((resolve, fail) => {
       // The reason this call was cut short (deadline, size), whichever error event reports it first.
@@ -158,9 +173,67 @@ export class ProviderClient {
     });
   }
 
+  #maxResponseBytes(answers: number): number {
+    return Math.ceil((this.#maxAnswerBytes * 4) / 3 + 1024) * answers;
+  }
+
+  /** The same signed JSON document over gRPC: `body` and `hubSignature` instead of a body and a header. */
+  #callGrpc(url: URL, method: 'provide' | 'provideBatch', body: Buffer, maxResponseBytes: number): Promise<unknown> {
+    let client: GrpcClient;
+    try {
+      client = this.#grpcClient(url);
+    } catch (error) {
+      return Promise.reject(new CallFailure('PROVIDER_UNREACHABLE', error instanceof Error ? error.message : String(error)));
+    }
+    const call = (client as unknown as Record<'provide' | 'provideBatch', UnaryMethod>)[method].bind(client);
+    return new Promise<unknown>((resolve, fail) => {
+      call({ body, hubSignature: this.signer.signature(body) }, new Metadata(), { deadline: Date.now() + this.#timeoutMs }, (error, reply) => {
+        if (error) return fail(this.#grpcFailure(error));
+        const bytes = reply?.body ?? Buffer.alloc(0);
+        if (bytes.length > maxResponseBytes) return fail(new CallFailure('ANSWER_TOO_LARGE', `the provider sent more than ${maxResponseBytes} bytes`));
+        try {
+          resolve(JSON.parse(bytes.toString('utf8')));
+        } catch {
+          fail(new CallFailure('PROVIDER_PROTOCOL_ERROR', 'the provider\'s answer is not JSON'));
+        }
+      });
+    });
+  }
+
+  #grpcFailure(error: ServiceError): CallFailure {
+    const problem = error.metadata?.get('problem-code')[0];
+    const name = GrpcStatus[error.code] ?? String(error.code);
+    switch (error.code) {
+      case GrpcStatus.DEADLINE_EXCEEDED:
+        return new CallFailure('PROVIDER_TIMEOUT', `no answer within ${this.#timeoutMs} ms`);
+      case GrpcStatus.UNAVAILABLE:
+        return new CallFailure('PROVIDER_UNREACHABLE', `gRPC ${name}: ${error.details}`);
+      case GrpcStatus.RESOURCE_EXHAUSTED:
+        return new CallFailure('ANSWER_TOO_LARGE', `gRPC ${name}: ${error.details}`);
+      default:
+        return new CallFailure('PROVIDER_PROTOCOL_ERROR', `the provider answered gRPC ${name}${problem === undefined ? '' : ` (${String(problem)})`}`);
+    }
+  }
+
+  /** One channel per provider endpoint, kept for the hub's lifetime. */
+  #grpcClient(url: URL): GrpcClient {
+    const key = `${url.protocol}//${url.host}`;
+    let client = this.#grpc.get(key);
+    if (client === undefined) {
+      this.#grpcService ??= serviceClient(loadSync([INTERMEDIATE_SERVER_PROTO], { ...SERVER_LOADER_OPTIONS, includeDirs: [defaultProtoDir()] }), INTERMEDIATE_SERVER_SERVICE);
+      const credentials = url.protocol === 'grpcs:' ? ChannelCredentials.createSsl() : ChannelCredentials.createInsecure();
+      // What one batch may bring back; each call is checked against its own bound as it arrives.
+      client = new this.#grpcService(url.host, credentials, { 'grpc.max_receive_message_length': Math.min(2 ** 31 - 1, this.#maxResponseBytes(MAX_BATCH)) });
+      this.#grpc.set(key, client);
+    }
+    return client;
+  }
+
   close(): void {
     this.#http.destroy();
     this.#https.destroy();
+    for (const client of this.#grpc.values()) client.close();
+    this.#grpc.clear();
   }
 }
 
