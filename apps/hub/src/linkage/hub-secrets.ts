@@ -1,4 +1,4 @@
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
+import { hash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
 import { join } from 'node:path';
 import { CODE_KEY_BYTES, CodeLocator, newCodeKey } from '#mapper';
 import { loadOrCreateSecretFile } from '../keys/key-file.js';
@@ -16,7 +16,8 @@ export function newBearerToken(): string {
 
 /** Lowercase hex SHA-256 of a presented token: what the registry keeps and compares. */
 export function tokenDigest(token: string): string {
-  return createHash('sha256').update(token, 'utf8').digest('hex');
+  // One-shot: no Hash object per request (every authenticated call digests its token).
+  return hash('sha256', token, 'hex');
 }
 
 /**
