@@ -158,9 +158,9 @@ export abstract class BatchedEventStore implements EventStore {
   }
 
   /**
-   * A page for a subscriber. Several followers of one process (projections, the code mapper) read the
-   * same new events one after another; each used to read and parse them again. They now share a window
-   * of the events last read, frozen so that no subscriber can change what another sees.
+   * A page for a subscriber. The followers of one process (projections, the code mapper) read the same
+   * new events one after another: they share one read and parse of each page, and a window of the
+   * events last read, frozen so that no subscriber can change what another sees.
    */
   private async page(from: number, pageSize: number): Promise<readonly RecordedEvent[]> {
     const start = this.windowStart;

@@ -121,7 +121,7 @@ interface OpenStamp {
  * An append resolves only after KurrentDB acknowledged it (KurrentDB acknowledges once durable).
  */
 export class KurrentDbEventStore extends BatchedEventStore {
-  /** Requests per planned batch; a batch goes as one append, or several when its bytes exceed `maxAppendBytes`. */
+  /** Events per planned batch at most; a batch goes as one append, or several when its bytes exceed `maxAppendBytes`. */
   protected override readonly maxBatchEvents = 1024;
   readonly logStream: string;
   private readonly client: KurrentLogClient;

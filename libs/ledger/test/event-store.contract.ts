@@ -279,6 +279,48 @@ export function eventStoreContract(adapter: string, factory: StoreFactory, { dur
         await consumed;
         expect(seen.map((e) => (e.data as { i: number }).i)).toEqual([2, 3, 4, 5, 6, 7]);
       });
+
+      it('gives several subscribers at different positions each the whole log in order, as frozen events', async () => {
+        const { store } = await make();
+        for (let i = 0; i < 6; i++) await store.append(opened('s', [done('E', { i, nested: { list: [i] } })]));
+        const controller = new AbortController();
+        const follow = async (from: number, pageSize: number, until: number): Promise<RecordedEvent[]> => {
+          const seen: RecordedEvent[] = [];
+          for await (const e of store.subscribe({ fromPosition: from, signal: controller.signal, pageSize })) {
+            seen.push(e);
+            if (e.position === until) break;
+          }
+          return seen;
+        };
+        const followers = [follow(0, 2, 9), follow(0, 4, 9), follow(3, 3, 9)];
+        await new Promise((r) => setTimeout(r, 20));
+        for (let i = 6; i < 10; i++) await store.append(opened('s', [done('E', { i, nested: { list: [i] } })]));
+        const [a, b, c] = await Promise.all(followers);
+        controller.abort();
+        expect(a!.map((e) => e.position)).toEqual([...Array(10).keys()]);
+        expect(b!.map((e) => (e.data as { i: number }).i)).toEqual([...Array(10).keys()]);
+        expect(c!.map((e) => e.position)).toEqual([3, 4, 5, 6, 7, 8, 9]);
+        // Shared between subscribers, so no subscriber can change what another sees.
+        const event = a![7]!;
+        expect(() => ((event.data as { nested: { list: number[] } }).nested.list[0] = 99)).toThrow(TypeError);
+        expect(() => ((event as { type: string }).type = 'Changed')).toThrow(TypeError);
+        expect((b![7]!.data as { nested: { list: number[] } }).nested.list).toEqual([7]);
+      });
+
+      it('gives a subscriber that starts while another is mid-page the events in order from its own position', async () => {
+        const { store } = await make();
+        for (let i = 0; i < 10; i++) await store.append(opened('s', [done('E', { i })]));
+        const stop = new AbortController();
+        const first = store.subscribe({ fromPosition: 0, signal: stop.signal, pageSize: 4 })[Symbol.asyncIterator]();
+        expect((await first.next()).value).toMatchObject({ position: 0 });
+        const second = store.subscribe({ fromPosition: 1, signal: stop.signal, pageSize: 2 })[Symbol.asyncIterator]();
+        const got: number[] = [];
+        for (let i = 0; i < 9; i++) got.push(((await second.next()).value as RecordedEvent).position);
+        expect(got).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+        stop.abort();
+        await first.return?.();
+        await second.return?.();
+      });
     });
 
     if (durable) describe('durability', () => {
