@@ -15,6 +15,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { performance } from 'node:perf_hooks';
 import { randomUUID } from 'node:crypto';
 import { LEDGER_DDL, MerkleTreeProjection, SqliteEventStore, type AppendRequest } from '#ledger';
 
@@ -53,7 +54,7 @@ function request(i: number): AppendRequest {
   };
 }
 
-async function ledgerRun(round: number | 'warmup', events = EVENTS): Promise<{ perSecond: number; path: string; batches: number; cpuPerEvent: number; treeLagMs?: number }> {
+async function ledgerRun(round: number | 'warmup', events = EVENTS): Promise<{ perSecond: number; path: string; batches: number; cpuPerEvent: number; mainBusy: number; writerBusy: number; treeLagMs?: number }> {
   const path = join(dir, `ledger-${round}.sqlite`);
   const store = new SqliteEventStore({ path, nodeId: 1, tree: TREE });
   // As the hub's TreeFollower: pick up what the writer committed, poll every 20 ms when caught up.
@@ -66,6 +67,8 @@ async function ledgerRun(round: number | 'warmup', events = EVENTS): Promise<{ p
     }
   })();
   let next = 0;
+  const main0 = performance.eventLoopUtilization();
+  const writer0 = store.writerUtilization();
   const cpu0 = process.cpuUsage();
   const started = process.hrtime.bigint();
   await Promise.all(
@@ -75,6 +78,9 @@ async function ledgerRun(round: number | 'warmup', events = EVENTS): Promise<{ p
   );
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const cpu = process.cpuUsage(cpu0);
+  // Share of the wall time each thread's event loop was busy: the one near 1 is the limit.
+  const mainBusy = performance.eventLoopUtilization(main0).utilization;
+  const writerBusy = store.writerUtilization(writer0).utilization;
   let treeLagMs: number | undefined;
   if (tree !== undefined) {
     const head = await store.head();
@@ -87,7 +93,7 @@ async function ledgerRun(round: number | 'warmup', events = EVENTS): Promise<{ p
   }
   const batches = store.commitCount;
   await store.close();
-  return { perSecond: events / seconds, path, batches, cpuPerEvent: (cpu.user + cpu.system) / events, treeLagMs };
+  return { perSecond: events / seconds, path, batches, cpuPerEvent: (cpu.user + cpu.system) / events, mainBusy, writerBusy, treeLagMs };
 }
 
 function baselineRun(source: string, BATCH: number, round: number): { perSecond: number; cpuPerEvent: number } {
@@ -120,6 +126,8 @@ interface Round {
   readonly meanTransaction: number;
   readonly ledgerCpu: number;
   readonly baselineCpu: number;
+  readonly mainBusy: number;
+  readonly writerBusy: number;
   readonly treeLagMs?: number;
 }
 const rounds: Round[] = [];
@@ -133,10 +141,10 @@ for (let r = 0; r < ROUNDS; r++) {
   const meanTransaction = Math.max(1, Math.round(EVENTS / ledger.batches));
   const baseline = baselineRun(ledger.path, meanTransaction, r);
   for (const f of readdirSync(dir)) rmSync(join(dir, f), { force: true });
-  const round = { ledger: ledger.perSecond, baseline: baseline.perSecond, ratio: ledger.perSecond / baseline.perSecond, meanTransaction, ledgerCpu: ledger.cpuPerEvent, baselineCpu: baseline.cpuPerEvent, treeLagMs: ledger.treeLagMs };
+  const round = { ledger: ledger.perSecond, baseline: baseline.perSecond, ratio: ledger.perSecond / baseline.perSecond, meanTransaction, ledgerCpu: ledger.cpuPerEvent, baselineCpu: baseline.cpuPerEvent, mainBusy: ledger.mainBusy, writerBusy: ledger.writerBusy, treeLagMs: ledger.treeLagMs };
   rounds.push(round);
   console.log(
-    `round ${r + 1}: ledger ${Math.round(round.ledger).toLocaleString('en')} events/s (${round.ledgerCpu.toFixed(1)} µs CPU each), ` +
+    `round ${r + 1}: ledger ${Math.round(round.ledger).toLocaleString('en')} events/s (${round.ledgerCpu.toFixed(1)} µs CPU each; busy: main thread ${Math.round(100 * round.mainBusy)} %, writer ${Math.round(100 * round.writerBusy)} %), ` +
       `baseline ${Math.round(round.baseline).toLocaleString('en')} rows/s in transactions of ${meanTransaction} (${round.baselineCpu.toFixed(1)} µs), ratio ${round.ratio.toFixed(3)}` +
       (round.treeLagMs === undefined ? '' : `; tree caught up ${Math.round(round.treeLagMs)} ms after the last append`),
   );
@@ -168,6 +176,8 @@ console.log(
     baseline_per_s: Math.round(baseline),
     ratio: Number(ratio.toFixed(3)),
     ledger_cpu_us_per_event: Number(median((r) => r.ledgerCpu).toFixed(1)),
+    main_busy: Number(median((r) => r.mainBusy).toFixed(2)),
+    writer_busy: Number(median((r) => r.writerBusy).toFixed(2)),
     baseline_cpu_us_per_event: Number(median((r) => r.baselineCpu).toFixed(1)),
     ...(TREE ? { tree_lag_ms: Math.round(median((r) => r.treeLagMs!)) } : {}),
   }),

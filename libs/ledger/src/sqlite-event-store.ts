@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3';
+import type { EventLoopUtilization } from 'node:perf_hooks';
 import { AppendPlanner, type LedgerIndex, type PlannedBatch, type PlannedEvent, type StoredIdempotency } from './append-planner.js';
 import { BatchedEventStore, type BatchOutcomes } from './batched-event-store.js';
 import type { RecordedEvent } from './envelope.js';
@@ -429,6 +430,14 @@ export class SqliteEventStore extends BatchedEventStore {
   /** Transactions committed by the writer (group commit makes this far fewer than appends). */
   get commitCount(): number {
     return this.writer.transactions;
+  }
+
+  /**
+   * How busy the writer thread has been (since `previous`, if given): with the main thread's own
+   * utilization, this tells which of the two threads limits the rate of appends.
+   */
+  writerUtilization(previous?: EventLoopUtilization): EventLoopUtilization {
+    return this.writer.eventLoopUtilization(previous);
   }
 
   /** Batches planned and committed by this instance (several may share one transaction). */

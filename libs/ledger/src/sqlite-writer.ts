@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import type { EventLoopUtilization } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import type { KeyRows, WriteOp } from './key-index.js';
 import { WRITER_TREE_SOURCE } from './tree/writer-tree.js';
@@ -198,6 +199,11 @@ export class SqliteWriter {
   /** Moves keys and claims to the key tables (see DeferredKeyIndex). */
   writeKeys(keys: KeyRows): Promise<void> {
     return this.send({ type: 'keys', keys });
+  }
+
+  /** How busy the writer thread's event loop has been (since `previous`, if given): its share of wall time. */
+  eventLoopUtilization(previous?: EventLoopUtilization): EventLoopUtilization {
+    return this.worker.performance.eventLoopUtilization(previous);
   }
 
   /** After a failed batch the writer refuses later batches until told to resume. */
