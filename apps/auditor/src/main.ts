@@ -18,12 +18,17 @@ const EXIT_ERROR = 2;
 interface SourceOptions {
   readonly db?: string;
   readonly hub?: string;
+  readonly kurrentdb?: string;
+  readonly stream?: string;
   readonly tokenFile?: string;
 }
 
 function sourceOf(o: SourceOptions): LogSource {
-  if ((o.db === undefined) === (o.hub === undefined)) throw new AuditorError('SOURCE_UNREADABLE', 'give exactly one of --db <ledger.sqlite> or --hub <url>');
+  if ([o.db, o.hub, o.kurrentdb].filter((v) => v !== undefined).length !== 1) {
+    throw new AuditorError('SOURCE_UNREADABLE', 'give exactly one of --db <ledger.sqlite>, --hub <url> or --kurrentdb <connection string>');
+  }
   if (o.db !== undefined) return { kind: 'db', path: o.db };
+  if (o.kurrentdb !== undefined) return { kind: 'kurrentdb', url: o.kurrentdb, ...(o.stream === undefined ? {} : { stream: o.stream }) };
   return { kind: 'hub', url: o.hub!, ...(o.tokenFile === undefined ? {} : { token: tokenFrom(o.tokenFile) }) };
 }
 
@@ -177,7 +182,9 @@ export function auditorProgram(): Command {
   const source = (c: Command) =>
     c.addOption(new Option('--db <ledger.sqlite>', 'read the log from a ledger file (read-only)').conflicts('hub'))
       .addOption(new Option('--hub <url>', "read the log from a hub's audit endpoints"))
-      .addOption(new Option('--token-file <file>', "with --hub: the auditor's token (the hub's keys/auditor.token.json), or a citizen's or agency's for prove").conflicts('db'));
+      .addOption(new Option('--token-file <file>', "with --hub: the auditor's token (the hub's keys/auditor.token.json), or a citizen's or agency's for prove").conflicts('db'))
+      .addOption(new Option('--kurrentdb <connection string>', 'verify only: read the log stream of a KurrentDB-backed ledger directly (kurrentdb://host:2113?tls=false)').conflicts(['db', 'hub']))
+      .addOption(new Option('--stream <name>', 'with --kurrentdb: the log stream (default: linkage-ledger)'));
   source(program.command('verify'))
     .description('recompute every leaf and checkpoint root, check signatures, consistency, positions, revisions and serials (I1, I2, I3)')
     .requiredOption('--verifier-key <text|file>', "the hub's verifier key (GET /v1/audit/verifier-key), or a file holding it")

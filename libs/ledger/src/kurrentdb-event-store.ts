@@ -24,7 +24,7 @@ import type { SerialNumber } from './serial-number.js';
  */
 export interface KurrentLogClient {
   appendToStream(streamName: string, events: EventData[], options: { streamState: AppendStreamState }): Promise<unknown>;
-  readStream(streamName: string, options: { fromRevision: bigint; maxCount: bigint }): AsyncIterable<ResolvedEvent>;
+  readStream(streamName: string, options: { fromRevision: bigint | 'end'; maxCount: bigint; direction?: 'forwards' | 'backwards' }): AsyncIterable<ResolvedEvent>;
   dispose(): Promise<void>;
 }
 
@@ -366,6 +366,38 @@ export class KurrentDbEventStore extends BatchedEventStore {
   protected async closeStorage(): Promise<void> {
     if (this.ownsClient) await this.client.dispose();
   }
+}
+
+/** Events in a log stream: its last revision + 1, 0 when the stream does not exist. */
+export async function logStreamLength(client: KurrentLogClient, logStream: string): Promise<number> {
+  try {
+    for await (const resolved of client.readStream(logStream, { fromRevision: 'end', maxCount: 1n, direction: 'backwards' })) {
+      if (resolved.event !== undefined) return Number(resolved.event.revision) + 1;
+    }
+  } catch (error) {
+    if (error instanceof StreamNotFoundError) return 0;
+    throw new LogUnavailableError(logStream, 'read', reasonOf(error));
+  }
+  return 0;
+}
+
+/**
+ * The stored texts of revisions [from, to) of a log stream, as the auditor reads them: the bytes of a
+ * binary event as UTF-8, anything else as JSON (not what this adapter writes; verification reports it).
+ */
+export async function readLogTexts(client: KurrentLogClient, logStream: string, from: number, to: number): Promise<string[]> {
+  const out: string[] = [];
+  if (to <= from) return out;
+  try {
+    for await (const resolved of client.readStream(logStream, { fromRevision: BigInt(from), maxCount: BigInt(to - from) })) {
+      const data = resolved.event?.data;
+      out.push(data instanceof Uint8Array ? Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8') : JSON.stringify(data ?? null));
+    }
+  } catch (error) {
+    if (error instanceof StreamNotFoundError) return out;
+    throw new LogUnavailableError(logStream, 'read', reasonOf(error));
+  }
+  return out;
 }
 
 /** The client's error in one line: its class, its message, and the gRPC status behind it when there is one. */

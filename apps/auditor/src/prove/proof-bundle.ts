@@ -26,6 +26,7 @@ export interface ProofBundle {
  * first checkpoint that covers every event of the serial.
  */
 export async function proveSerial(source: LogSource, serial: string, size?: number): Promise<ProofBundle> {
+  if (source.kind === 'kurrentdb') throw new AuditorError('SOURCE_UNREADABLE', 'prove reads a ledger file (--db) or a hub (--hub), whose tree gives the proofs; verify reads a KurrentDB log stream');
   return source.kind === 'db' ? proveFromFile(source.path, serial, size) : proveFromHub(source.url, source.token, serial, size);
 }
 

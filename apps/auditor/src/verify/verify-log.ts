@@ -26,12 +26,22 @@ import {
 } from './chunk-worker.js';
 import { type Finding, type FindingCode, byPosition } from './findings.js';
 import { HubClient } from '../hub-client.js';
+import { KurrentDBClient } from '@kurrent/kurrentdb-client';
+import { LedgerError } from '#ledger';
+import { type KurrentLogClient, logStreamLength, readLogTexts } from '#ledger/kurrentdb-event-store';
 import { AuditorError } from '../errors.js';
 
 export { AuditorError };
 
 /** Where the log is read from: a ledger file, or a hub's audit endpoints with the auditor's token. */
-export type LogSource = { readonly kind: 'db'; readonly path: string } | { readonly kind: 'hub'; readonly url: string; readonly token?: string };
+export type LogSource =
+  | { readonly kind: 'db'; readonly path: string }
+  | { readonly kind: 'hub'; readonly url: string; readonly token?: string }
+  /** The log stream of a KurrentDB-backed ledger (KurrentDbEventStore), read directly; `client` in tests. */
+  | { readonly kind: 'kurrentdb'; readonly url: string; readonly stream?: string; readonly client?: KurrentLogClient };
+
+/** The log stream KurrentDbEventStore writes unless told otherwise. */
+export const DEFAULT_LOG_STREAM = 'linkage-ledger';
 
 export interface VerifyOptions {
   readonly source: LogSource;
@@ -104,6 +114,7 @@ export async function verifyLog(options: VerifyOptions): Promise<VerifyReport> {
   for (const note of options.trustedCheckpoints ?? []) run.addTrusted(note, null, 'given with --checkpoint');
   const threads = Math.max(1, options.threads ?? availableParallelism());
   const source = options.source;
+  const disposers: (() => Promise<void>)[] = [];
   let total: number;
   let label: string;
   let requests: AsyncIterable<ChunkRequest>;
@@ -116,18 +127,32 @@ export async function verifyLog(options: VerifyOptions): Promise<VerifyReport> {
     for (const c of meta.checkpointsBeyond) run.addTrusted(c.note, c.position, `recorded by the hub's tree projection (CheckpointSigned at position ${c.position})`);
     workers = new ChunkWorkers(threads, source.path);
     requests = rangeRequests(total);
-  } else {
+  } else if (source.kind === 'hub') {
     label = source.url;
     const hub = new HubClient(source.url, source.token);
     total = await hub.head();
     workers = new ChunkWorkers(threads);
     requests = hubRequests(hub, total);
+  } else {
+    const stream = source.stream ?? DEFAULT_LOG_STREAM;
+    label = `${source.url} (stream ${stream})`;
+    const client: KurrentLogClient = source.client ?? KurrentDBClient.connectionString(source.url);
+    if (source.client === undefined) disposers.push(() => client.dispose());
+    try {
+      total = await logStreamLength(client, stream);
+    } catch (error) {
+      await Promise.all(disposers.map((d) => d()));
+      throw new AuditorError('SOURCE_UNREADABLE', `cannot read the log stream ${stream} at ${source.url}: ${error instanceof LedgerError ? error.message : String(error)}`);
+    }
+    workers = new ChunkWorkers(threads);
+    requests = kurrentRequests(client, stream, total);
   }
   run.total = total;
   try {
     await run.process(workers, requests, total, threads, options.onProgress);
   } finally {
     await workers.close();
+    await Promise.all(disposers.map((d) => d()));
   }
   run.finish(total);
   const meta = run.stored;
@@ -164,6 +189,20 @@ async function* hubRequests(hub: HubClient, total: number): AsyncIterable<ChunkR
       const page = await hub.entries(from + texts.length, to - from - texts.length);
       if (page.length === 0) break;
       texts.push(...page);
+    }
+    yield { kind: 'texts', from, texts: texts.join('\n') };
+  }
+}
+
+/** Revisions of the log stream in chunks, as the texts KurrentDB holds (revision r = position r). */
+async function* kurrentRequests(client: KurrentLogClient, stream: string, total: number): AsyncIterable<ChunkRequest> {
+  for (let from = 0; from < total; from += CHUNK_LEAVES) {
+    const to = Math.min(total, from + CHUNK_LEAVES);
+    let texts: string[];
+    try {
+      texts = await readLogTexts(client, stream, from, to);
+    } catch (error) {
+      throw new AuditorError('SOURCE_UNREADABLE', `cannot read the log stream ${stream}: ${error instanceof Error ? error.message : String(error)}`);
     }
     yield { kind: 'texts', from, texts: texts.join('\n') };
   }
