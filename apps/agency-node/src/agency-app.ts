@@ -17,7 +17,7 @@ import { ProvisionsController } from './provider/provisions.controller.js';
 import { RequesterController } from './requester/requester.controller.js';
 import { RequesterService } from './requester/requester.service.js';
 import { AgencyStore } from './store/agency-store.js';
-import { AGENCY_CONFIG, CLOCK, HUB_VERIFIER_KEY, type Clock } from './tokens.js';
+import { AGENCY_CONFIG, CLOCK, type Clock } from './tokens.js';
 
 /** Everything the server runs on, opened before Nest starts: the store, the keys, the hub client. */
 export interface AgencyRuntime {
@@ -43,10 +43,10 @@ export async function openAgencyRuntime(config: AgencyConfig, options: RuntimeOp
   const hub = new HubClient(config.hub, options.fetch);
   const keys = await loadOrCreateAnswerKeys(keysDir(config));
   const hubProvisionKey = config.hub.provisionKey ?? (await hub.provisionSigningKey());
-  hubVerifierKey(hubProvisionKey); // fail at start, not on the first provision, if the hub's key is unusable
+  const hubKey = hubVerifierKey(hubProvisionKey); // fails at start, not on the first provision, if the hub's key is unusable
   const store = new AgencyStore(databasePath(config));
   const clock = options.clock ?? (() => new Date());
-  const provisions = new ProvisionEndpoint(new ProviderService(config.agencyId, store, clock), new ProvisionSchemas(), hubVerifierKey(hubProvisionKey), clock);
+  const provisions = new ProvisionEndpoint(new ProviderService(config.agencyId, store, clock), new ProvisionSchemas(), hubKey, clock);
   return { config, store, keys, hub, hubProvisionKey, clock, provisions };
 }
 
@@ -62,7 +62,6 @@ export class AgencyModule implements OnApplicationShutdown {
         { provide: AGENCY_CONFIG, useValue: runtime.config },
         { provide: AgencyStore, useValue: runtime.store },
         { provide: CLOCK, useValue: runtime.clock },
-        { provide: HUB_VERIFIER_KEY, useValue: hubVerifierKey(runtime.hubProvisionKey) },
         { provide: ProvisionEndpoint, useValue: runtime.provisions },
         { provide: RequesterService, useValue: new RequesterService(runtime.store, runtime.hub, runtime.keys, runtime.clock) },
         StaffGuard,

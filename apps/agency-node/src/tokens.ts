@@ -1,5 +1,4 @@
 /** Injection tokens for values that are not classes. */
-export const HUB_VERIFIER_KEY = Symbol('HUB_VERIFIER_KEY');
 export const CLOCK = Symbol('CLOCK');
 export const AGENCY_CONFIG = Symbol('AGENCY_CONFIG');
 export type Clock = () => Date;
