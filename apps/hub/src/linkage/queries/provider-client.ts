@@ -118,7 +118,7 @@ export class ProviderClient {
     const body = Buffer.from(JSON.stringify(payload), 'utf8');
     // Base64url grows the answer by 4/3; the JSON around it is small.
     const maxResponseBytes = this.#maxResponseBytes(answers);
-    if (url.protocol === 'grpc:' || url.protocol === 'grpcs:') return this.#callGrpc(new URL(endpoint), path === '/v1/provisions' ? 'provide' : 'provideBatch', body, maxResponseBytes);
+    if (url.protocol === 'grpc:' || url.protocol === 'grpcs:') return this.#callGrpc(url, path === '/v1/provisions' ? 'provide' : 'provideBatch', body, maxResponseBytes);
     if (url.protocol !== 'http:' && url.protocol !== 'https:') {
       return Promise.reject(new CallFailure('PROVIDER_UNREACHABLE', `the hub calls intermediate servers over http(s) or grpc(s); the registered endpoint uses ${url.protocol}`));
     }
