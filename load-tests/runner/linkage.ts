@@ -6,7 +6,7 @@
  * Last line: one JSON object with the figures.
  *   npm run build && node --conditions=source --import tsx load-tests/runner/linkage.ts
  *     [--people 2000] [--connections 64] [--warmup 3] [--duration 15] [--rate 3000] [--rate-connections 128]
- *     [--rate-duration 15] [--plaintext] [--write-fixture file.json [--hold seconds]] [--hub-cpu-prof dir] [--node-cpu-prof dir]
+ *     [--rate-duration 15] [--plaintext] [--grpc] [--write-fixture file.json [--hold seconds]] [--hub-cpu-prof dir] [--node-cpu-prof dir]
  * --hold: after writing the fixture, keep both processes up for that long (for k6) instead of driving the load.
  */
 import { randomBytes } from 'node:crypto';
@@ -31,6 +31,7 @@ const { values } = parseArgs({
     'rate-duration': { type: 'string', default: '15' },
     timeout: { type: 'string', default: '10' },
     plaintext: { type: 'boolean', default: false },
+    grpc: { type: 'boolean', default: false },
     'redis-url': { type: 'string', default: 'redis://127.0.0.1:6379' },
     'write-fixture': { type: 'string' },
     'hub-cpu-prof': { type: 'string' },
@@ -121,6 +122,9 @@ async function main(): Promise<void> {
   requireBuilt();
   const nodePort = await freePort();
   const nodeUrl = `http://127.0.0.1:${nodePort}`;
+  // --grpc: the hub calls the node's provision endpoint over gRPC (the node's staff endpoints stay HTTP).
+  const grpcPort = values.grpc ? await freePort() : undefined;
+  const providerEndpoint = grpcPort === undefined ? nodeUrl : `grpc://127.0.0.1:${grpcPort}`;
   const started = Date.now();
 
   // The hub as `npm start` runs it, on a free port, with Redis under a prefix of this run.
@@ -135,10 +139,18 @@ async function main(): Promise<void> {
   const hubUrl = await waitReady(hub);
   log(`hub ready at ${hubUrl} (data ${hubDir}, Redis prefix ${RUN})`);
 
-  const nodeEnv = { AGENCY_ID: MURORAN_CITY, AGENCY_DATA_DIR: nodeDir, AGENCY_HUB_URL: hubUrl, AGENCY_HOST: '127.0.0.1', AGENCY_PORT: String(nodePort), AGENCY_LOG_LEVEL: 'log' };
+  const nodeEnv = {
+    AGENCY_ID: MURORAN_CITY,
+    AGENCY_DATA_DIR: nodeDir,
+    AGENCY_HUB_URL: hubUrl,
+    AGENCY_HOST: '127.0.0.1',
+    AGENCY_PORT: String(nodePort),
+    AGENCY_LOG_LEVEL: 'log',
+    ...(grpcPort === undefined ? {} : { AGENCY_GRPC_PORT: String(grpcPort) }),
+  };
   const { answerPublicKey: muroranKey } = (await runToEnd('agency-node keys', AGENCY_NODE_MAIN, ['keys'], nodeEnv, work)) as { answerPublicKey: string };
   const operator = operatorToken(hubDir);
-  const registered = await registerAgencies(hubUrl, operator, nodeUrl, muroranKey);
+  const registered = await registerAgencies(hubUrl, operator, providerEndpoint, muroranKey);
   const copiesFile = join(work, 'muroran.copies.json');
   writeFileSync(copiesFile, JSON.stringify(copiesFor(PEOPLE)));
   await runToEnd('agency-node load-copies', AGENCY_NODE_MAIN, ['load-copies', copiesFile], nodeEnv, work);
@@ -146,7 +158,7 @@ async function main(): Promise<void> {
   writeFileSync(tokenFile, registered.muroranToken, { mode: 0o600 });
   node = spawnBuilt('agency node', AGENCY_NODE_MAIN, ['serve'], { ...nodeEnv, AGENCY_TOKEN_FILE: tokenFile }, work, profileFlags(values['node-cpu-prof'], 'agency-node', 'prof'));
   await waitReady(node);
-  log(`agency node (${MURORAN_CITY}) ready at ${nodeUrl}`);
+  log(`agency node (${MURORAN_CITY}) ready at ${nodeUrl}${grpcPort === undefined ? '' : `; the hub calls it at ${providerEndpoint}`}`);
 
   const setupStarted = Date.now();
   const codes = await preparePeople({
@@ -198,7 +210,7 @@ async function main(): Promise<void> {
   // Other work on the machine competes for the same 2 cores: say how busy it was.
   process.stdout.write(`load average (1 min) before the load ${loadBefore.toFixed(2)}, after ${loadavg()[0]!.toFixed(2)}\n`);
   process.stdout.write(`total time ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
-  process.stdout.write(`${JSON.stringify(summaryLine(max.result, rate.result, RATE, { people: PEOPLE, encrypted: !values.plaintext, hub_cpu_ms_per_query: cpuMs(rate.cpu.hub, rate.cpu.wallSeconds, rate.result.requests), node_cpu_ms_per_query: cpuMs(rate.cpu.node, rate.cpu.wallSeconds, rate.result.requests), load_avg_1m: Number(loadavg()[0]!.toFixed(2)) }))}\n`);
+  process.stdout.write(`${JSON.stringify(summaryLine(max.result, rate.result, RATE, { people: PEOPLE, encrypted: !values.plaintext, provider_transport: grpcPort === undefined ? 'http' : 'grpc', hub_cpu_ms_per_query: cpuMs(rate.cpu.hub, rate.cpu.wallSeconds, rate.result.requests), node_cpu_ms_per_query: cpuMs(rate.cpu.node, rate.cpu.wallSeconds, rate.result.requests), load_avg_1m: Number(loadavg()[0]!.toFixed(2)) }))}\n`);
 }
 
 /** Keeps the hub and the node up for another load generator (k6 with the fixture file) for `seconds`, or until SIGINT. */
