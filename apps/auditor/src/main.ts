@@ -183,7 +183,7 @@ export function auditorProgram(): Command {
     c.addOption(new Option('--db <ledger.sqlite>', 'read the log from a ledger file (read-only)').conflicts('hub'))
       .addOption(new Option('--hub <url>', "read the log from a hub's audit endpoints"))
       .addOption(new Option('--token-file <file>', "with --hub: the auditor's token (the hub's keys/auditor.token.json), or a citizen's or agency's for prove").conflicts('db'))
-      .addOption(new Option('--kurrentdb <connection string>', 'verify only: read the log stream of a KurrentDB-backed ledger directly (kurrentdb://host:2113?tls=false)').conflicts(['db', 'hub']))
+      .addOption(new Option('--kurrentdb <connection string>', 'read the log stream of a KurrentDB-backed ledger directly (kurrentdb://host:2113?tls=false)').conflicts(['db', 'hub']))
       .addOption(new Option('--stream <name>', 'with --kurrentdb: the log stream (default: linkage-ledger)'));
   source(program.command('verify'))
     .description('recompute every leaf and checkpoint root, check signatures, consistency, positions, revisions and serials (I1, I2, I3)')

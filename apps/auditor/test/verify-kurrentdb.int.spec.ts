@@ -4,9 +4,10 @@ import { checkpointAppendRequest, defaultCheckpointOrigin, signedCheckpointData 
 import { KurrentDbEventStore } from '#ledger/kurrentdb-event-store';
 import { FakeKurrentDb } from '../../../libs/ledger/test/fixtures/fake-kurrentdb.js';
 import { AuditorError } from '../src/errors.js';
+import { proveSerial, verifyProofBundle } from '../src/prove/proof-bundle.js';
 import { verifyLog } from '../src/verify/verify-log.js';
 
-// `verify --kurrentdb`: the log of a KurrentDB-backed ledger read straight from its log stream (here a
+// `verify --kurrentdb` and `prove --kurrentdb`: the log of a KurrentDB-backed ledger read straight from its log stream (here a
 // stand-in server with KurrentDB's stream rules), checked like a ledger file or a hub.
 const STREAM = 'linkage-ledger';
 const meta = { actor: 'agency:pension-service', correlationId: 'c' };
@@ -72,6 +73,22 @@ describe('auditor verify --kurrentdb', () => {
     const report = await verify(server, verifierKey);
     expect(report.ok).toBe(false);
     expect(report.firstFailure!.position).toBe(10);
+  });
+
+  it('proves the events of one serial against the first signed checkpoint covering them, verifiable offline', async () => {
+    const { server, verifierKey, checkpoints } = await buildKurrentLog();
+    const source = { kind: 'kurrentdb', url: 'kurrentdb://stand-in', client: server } as const;
+    const serial = (JSON.parse(Buffer.from(server.streams.get(STREAM)![6]!.data as Uint8Array).toString('utf8')) as { serial: string }).serial;
+    const bundle = await proveSerial(source, serial);
+    const checked = verifyProofBundle(JSON.parse(JSON.stringify(bundle)), verifierKey);
+    expect(checked).toMatchObject({ serial, size: checkpoints[0] });
+    expect(checked.events.map((e) => e.position)).toEqual([6, 7, 8]);
+    await expect(proveSerial(source, '20261122019999999999')).rejects.toMatchObject({ code: 'SERIAL_UNKNOWN' });
+    await expect(proveSerial(source, serial, 5)).rejects.toMatchObject({ code: 'NO_CHECKPOINT' });
+    // A proof built from changed bytes does not lead to the signed root.
+    rewrite(server, 7, (t) => t.replace('"i":2', '"i":3'));
+    const changed = JSON.parse(JSON.stringify(await proveSerial(source, serial))) as unknown;
+    expect(() => verifyProofBundle(changed, verifierKey)).toThrow(AuditorError);
   });
 
   it('refuses a KurrentDB it cannot reach with SOURCE_UNREADABLE', async () => {

@@ -2,11 +2,13 @@ import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { hashFromHex, inclusionProof, leafHash, parseVerifierKey, toHex, verifyCheckpoint, verifyInclusion } from '#audit-log';
+import { KurrentDBClient } from '@kurrent/kurrentdb-client';
+import { MemoryTree, hashFromHex, inclusionProof, leafHash, parseVerifierKey, toHex, verifyCheckpoint, verifyInclusion, type Hash } from '#audit-log';
 import { MerkleTreeProjection, TileTable, tileSubtreeHash } from '#ledger';
 import { AuditorError } from '../errors.js';
 import { HubClient } from '../hub-client.js';
-import type { LogSource } from '../verify/verify-log.js';
+import { type KurrentLogClient, logStreamLength, readLogTexts } from '#ledger/kurrentdb-event-store';
+import { DEFAULT_LOG_STREAM, type LogSource } from '../verify/verify-log.js';
 
 export const PROOF_FORMAT = 'linkage-ledger/inclusion-proof/v1';
 
@@ -26,7 +28,7 @@ export interface ProofBundle {
  * first checkpoint that covers every event of the serial.
  */
 export async function proveSerial(source: LogSource, serial: string, size?: number): Promise<ProofBundle> {
-  if (source.kind === 'kurrentdb') throw new AuditorError('SOURCE_UNREADABLE', 'prove reads a ledger file (--db) or a hub (--hub), whose tree gives the proofs; verify reads a KurrentDB log stream');
+  if (source.kind === 'kurrentdb') return proveFromKurrent(source, serial, size);
   return source.kind === 'db' ? proveFromFile(source.path, serial, size) : proveFromHub(source.url, source.token, serial, size);
 }
 
@@ -99,6 +101,62 @@ function proveFromFile(path: string, serial: string, size?: number): ProofBundle
   } finally {
     db.close();
     if (scratch !== undefined) rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+/**
+ * From a KurrentDB log stream: no tree is stored beside it, so the leaves up to the checkpoint are hashed
+ * here, from the bytes the stream holds (revision r = position r), and the proofs come from that tree.
+ */
+async function proveFromKurrent(source: Extract<LogSource, { kind: 'kurrentdb' }>, serial: string, size?: number): Promise<ProofBundle> {
+  const stream = source.stream ?? DEFAULT_LOG_STREAM;
+  const client: KurrentLogClient = source.client ?? KurrentDBClient.connectionString(source.url);
+  try {
+    let total: number;
+    const leaves: Hash[] = [];
+    const events: { position: number; envelope: string }[] = [];
+    const checkpoints: { size: number; note: string }[] = [];
+    try {
+      total = await logStreamLength(client, stream);
+      for (let from = 0; from < total; from += 4096) {
+        const texts = await readLogTexts(client, stream, from, Math.min(total, from + 4096));
+        for (const [i, text] of texts.entries()) {
+          leaves.push(leafHash(text));
+          const e = parseEnvelope(text);
+          if (e?.serial === serial) events.push({ position: from + i, envelope: text });
+          if (e?.type === 'CheckpointSigned' && typeof e.data?.size === 'number' && typeof e.data.note === 'string') checkpoints.push({ size: e.data.size, note: e.data.note });
+        }
+      }
+    } catch (error) {
+      throw new AuditorError('SOURCE_UNREADABLE', `cannot read the log stream ${stream} at ${source.url}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    if (events.length === 0) throw new AuditorError('SERIAL_UNKNOWN', `the log has no event with serial ${serial}`);
+    const last = events.at(-1)!.position;
+    const row = size === undefined ? checkpoints.find((c) => c.size > last) : checkpoints.find((c) => c.size === size);
+    if (row === undefined) {
+      throw new AuditorError('NO_CHECKPOINT', size === undefined ? `no checkpoint covers position ${last} (the serial's last event) yet; try again after the next checkpoint` : `no checkpoint of size ${size} was signed`);
+    }
+    if (row.size <= last) throw new AuditorError('NO_CHECKPOINT', `the checkpoint of size ${row.size} does not cover position ${last}, the serial's last event`);
+    if (row.size > leaves.length) throw new AuditorError('NO_CHECKPOINT', `the checkpoint of size ${row.size} covers more events than the stream holds (${leaves.length})`);
+    const tree = new MemoryTree(leaves.slice(0, row.size));
+    return {
+      format: PROOF_FORMAT,
+      serial,
+      checkpoint: row.note,
+      size: row.size,
+      rootHex: Buffer.from(row.note.split('\n')[2] ?? '', 'base64').toString('hex'),
+      events: events.map((e) => ({ position: e.position, envelope: e.envelope, leafHex: toHex(leaves[e.position]!), proof: tree.inclusionProof(e.position).map(toHex) })),
+    };
+  } finally {
+    if (source.client === undefined) await client.dispose();
+  }
+}
+
+function parseEnvelope(text: string): { serial?: unknown; type?: unknown; data?: { size?: unknown; note?: unknown } } | undefined {
+  try {
+    return JSON.parse(text) as { serial?: unknown; type?: unknown; data?: { size?: unknown; note?: unknown } };
+  } catch {
+    return undefined;
   }
 }
 
