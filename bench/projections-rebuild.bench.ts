@@ -130,7 +130,7 @@ function buildLog(): { events: number; queries: number; seconds: number } {
         provider: facts.get(provider),
         procedureCode: 'pre-twenty-disability-pension-income-check',
         itemCodes: ['local-tax'],
-        requesterCodeDigest: sha256(`code-a-${q}`),
+        requesterCode: agencyCodeFromRandomBytes(createHash('sha256').update(`code-a-${q}`).digest().subarray(0, 16)),
         policy,
         translation: { status: 'translated', subjectId, providerCode: agencyCodeFromRandomBytes(createHash('sha256').update(queryId).digest().subarray(0, 16)) },
         ...(q % 50 < 5 ? { batch: { batchId: `batch-${Math.floor(q / 50)}`, index: q % 50, size: 5 } } : {}),

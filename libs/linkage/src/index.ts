@@ -89,6 +89,7 @@ export {
   agencyCodeClaim,
   agencyCodeDecider,
   agencyCodeStreamId,
+  legacyAgencyCodeStreamId,
   decideAgencyCode,
   evolveAgencyCode,
   initialAgencyCodeState,

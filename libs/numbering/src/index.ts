@@ -48,6 +48,7 @@ export type {
   PersonNumberingEvent,
   PersonNumberingState,
   SealedIdentifiers,
+  NumberingIdentifiers,
   UnnumberedPerson,
 } from './person-numbering.decider.js';
 export {

@@ -87,9 +87,25 @@ export interface ProvisionFoldLookup {
 export type ProvisionChange =
   | { readonly kind: 'agency'; readonly agency: AgencyEntry }
   | { readonly kind: 'table'; readonly table: TableEntry }
-  | { readonly kind: 'record'; readonly record: ProvisionRecord };
+  | { readonly kind: 'record'; readonly record: ProvisionRecord }
+  /** A retention sweep shredded the keys of every year up to this one: its records are gone (7 years kept). */
+  | { readonly kind: 'forget-before'; readonly beforeMs: number }
+  /** An erasure shredded one person's key: their records are gone. */
+  | { readonly kind: 'forget-subject'; readonly subjectId: string };
 
 const QUERY_STREAM = 'query-';
+const KEYS_SHREDDED_STREAM = 'keys-shredded';
+const JST_MS = 9 * 3600 * 1000;
+
+/** The first instant (ms) of the year after `epoch`, Japan time: records before it belong to years up to `epoch`. */
+export function endOfEpochMs(epoch: number): number {
+  return Date.UTC(epoch + 1, 0, 1) - JST_MS;
+}
+
+/** Whether an event read through the opener lost its personal fields to a shredded key (libs/sealing). */
+function shredded(event: RecordedEvent): boolean {
+  return (event.data as { sealed?: unknown } | null)?.sealed === 'shredded';
+}
 const AGENCY_STREAM = 'agency-';
 const TABLE_STREAM = 'authorization-table';
 
@@ -127,8 +143,17 @@ export function provisionChange(event: RecordedEvent, lookup: ProvisionFoldLooku
       if (stream !== TABLE_STREAM) return undefined;
       return { kind: 'table', table: tableEntry(event.data as AuthorizationTablePublishedData) };
     }
+    case 'KeysShredded': {
+      if (stream !== KEYS_SHREDDED_STREAM) return undefined;
+      const d = event.data as { scope?: unknown; throughEpoch?: unknown; subject?: unknown };
+      if (d.scope === 'retention' && typeof d.throughEpoch === 'number') return { kind: 'forget-before', beforeMs: endOfEpochMs(d.throughEpoch) };
+      if (d.scope === 'erasure' && typeof d.subject === 'string') return { kind: 'forget-subject', subjectId: d.subject };
+      return undefined;
+    }
     case 'QueryAccepted': {
       if (!stream.startsWith(QUERY_STREAM)) return undefined;
+      // Its key was shredded (retention or erasure): a rebuild skips it, as the live fold forgot it.
+      if (shredded(event)) return undefined;
       const d = event.data as QueryAcceptedData;
       const requestedAt = utcInstant(d.acceptedAt);
       const table = lookup.table(d.tableVersion);
@@ -153,6 +178,7 @@ export function provisionChange(event: RecordedEvent, lookup: ProvisionFoldLooku
     }
     case 'QueryDenied': {
       if (!stream.startsWith(QUERY_STREAM)) return undefined;
+      if (shredded(event)) return undefined;
       const d = event.data as QueryDeniedData;
       const requestedAt = utcInstant(d.deniedAt);
       const table = d.tableVersion !== undefined ? lookup.table(d.tableVersion) : lookup.tableInForce(Date.parse(requestedAt));
@@ -267,6 +293,12 @@ export class ProvisionFoldState implements ProvisionFoldLookup {
         return;
       case 'record':
         this.records.set(change.record.serial, change.record);
+        return;
+      case 'forget-before':
+        for (const [serial, r] of this.records) if (Date.parse(r.requestedAt) < change.beforeMs) this.records.delete(serial);
+        return;
+      case 'forget-subject':
+        for (const [serial, r] of this.records) if (r.subjectId === change.subjectId) this.records.delete(serial);
         return;
       default: {
         const never: never = change;

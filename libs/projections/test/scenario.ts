@@ -126,7 +126,7 @@ export class Scenario {
           provider,
           procedureCode: q.procedure,
           itemCodes: q.items,
-          requesterCodeDigest: sha256(codeOf(subjectId, q.requester)),
+          requesterCode: codeOf(subjectId, q.requester),
           policy,
           translation,
           ...(q.batch ? { batch: q.batch } : {}),

@@ -6,3 +6,4 @@ export * from './keyring.js';
 export * from './sqlite-keyring.js';
 export * from './sealer.js';
 export * from './sealed-event-store.js';
+export * from './opening-store.js';

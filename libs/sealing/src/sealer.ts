@@ -19,12 +19,20 @@ export interface SealedSection {
   readonly box: string;
 }
 
+/** What an opened event's `data.sealed` says when its key was shredded: its personal fields are gone for good. */
+export const SHREDDED = 'shredded';
+
+/** Whether an event read through the opener lost its personal fields to a shredded key. */
+export function isShredded(event: StoredEventLike): boolean {
+  return (event.data as { sealed?: unknown } | null)?.sealed === SHREDDED;
+}
+
 /** What opening an event gave: `clear` (nothing sealed in it), `opened`, or `shredded` (its key is gone). */
 export type OpenState = 'clear' | 'opened' | 'shredded';
 
 export interface Opened<E = RecordedEvent> {
   readonly state: OpenState;
-  /** The event with its sealed fields back in `data` (when opened); `sealed` itself removed. */
+  /** The event with its sealed fields back in `data` (when opened; `sealed` removed), or with `sealed: 'shredded'`. */
   readonly event: E;
 }
 
@@ -149,7 +157,7 @@ export class EventSealer {
     const { sealed, ...clear } = event.data as Record<string, unknown> & { sealed: SealedSection };
     void sealed;
     const eventKey = this.#eventKey(section);
-    if (eventKey === 'shredded') return { state: 'shredded', event: { ...event, data: clear } };
+    if (eventKey === 'shredded') return { state: 'shredded', event: { ...event, data: { ...clear, sealed: SHREDDED } } };
     const values = this.#openBox(event, section, eventKey);
     return { state: 'opened', event: { ...event, data: { ...clear, ...values } } };
   }

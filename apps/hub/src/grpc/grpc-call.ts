@@ -6,7 +6,7 @@ import { plainToInstance } from 'class-transformer';
 import { validateSync } from 'class-validator';
 import { RequestValidationError, type FieldError } from '../http/hub-problem.js';
 import { flatten } from '../http/validation.pipe.js';
-import { CORRELATION_METADATA, toGrpcProblem } from './grpc-problem.js';
+import { CORRELATION_METADATA, REQUEST_ID_METADATA, toGrpcProblem } from './grpc-problem.js';
 
 export const IDEMPOTENCY_METADATA = 'idempotency-key';
 export const AUTHORIZATION_METADATA = 'authorization';
@@ -23,7 +23,10 @@ export interface GrpcCall {
   /** Full method path, e.g. `/linkage_ledger.v1.Numbering/IssueIndividualNumber`. */
   readonly method: string;
   /** From `x-correlation-id`, or fresh; echoed in the answer's metadata and stored in event metadata. */
+  /** The hub's id of the call: in the events it appends and in its logs. */
   readonly correlationId: string;
+  /** The caller's x-correlation-id, echoed in the answer's metadata only. */
+  readonly callerCorrelationId?: string;
   /** The caller's `idempotency-key`, not yet scoped by actor. */
   readonly idempotencyKey?: string;
   /** The token of `authorization: Bearer <token>`, for the services that authenticate their callers. */
@@ -64,7 +67,9 @@ function readCall(method: string, metadata: Metadata): { call: GrpcCall; problem
   }
   const call: GrpcCall = {
     method,
-    correlationId: validCorrelation ? correlation.value! : randomUUID(),
+    // The hub's own id goes into events and logs; the caller's is only echoed (it never reaches the log, I10).
+    correlationId: randomUUID(),
+    ...(validCorrelation && correlation.value !== undefined ? { callerCorrelationId: correlation.value } : {}),
     ...(validKey ? { idempotencyKey: key.value! } : {}),
     ...(bearer !== undefined ? { bearerToken: bearer } : {}),
     replayed: false,
@@ -85,7 +90,8 @@ export function unary<Req, Res>(rpc: (request: Req, call: GrpcCall) => Promise<R
     answer().then(
       (response) => {
         const metadata = new Metadata();
-        metadata.set(CORRELATION_METADATA, call.correlationId);
+        metadata.set(CORRELATION_METADATA, call.callerCorrelationId ?? call.correlationId);
+        metadata.set(REQUEST_ID_METADATA, call.correlationId);
         if (call.replayed) metadata.set(REPLAYED_METADATA, 'true');
         serverCall.sendMetadata(metadata);
         callback(null, response);

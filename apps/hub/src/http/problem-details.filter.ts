@@ -1,6 +1,6 @@
 import { Catch, Logger, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { CORRELATION_HEADER, correlationIdOf } from './correlation.js';
+import { REQUEST_ID_HEADER, correlationIdOf } from './correlation.js';
 import { toProblem } from './problem.js';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
@@ -32,7 +32,7 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     if (reply.sent) return;
     void reply
       .status(problem.status)
-      .header(CORRELATION_HEADER, correlationId)
+      .header(REQUEST_ID_HEADER, correlationId)
       .header('content-type', PROBLEM_CONTENT_TYPE)
       .send(JSON.stringify(problem));
   }

@@ -3,9 +3,10 @@ import { CommandBus } from '@nestjs/cqrs';
 import { ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { noticeStreamId } from '#linkage';
-import { MAX_NOTICE_LIMIT } from '#projections';
+import { MAX_NOTICE_LIMIT, type StoredNotice } from '#projections';
+import { EventSealer } from '#sealing';
 import { ApiCommandHeaders, markReplayed } from '../http/api-headers.js';
-import { RequestValidationError } from '../http/hub-problem.js';
+import { HubProblem, RequestValidationError } from '../http/hub-problem.js';
 import { ApiProblems, BODY_PROBLEMS, COMMON_PROBLEMS } from '../http/problem.dto.js';
 import { Meta, type RequestMeta } from '../http/request-meta.js';
 import { Authenticator } from '../linkage/authenticator.js';
@@ -24,6 +25,7 @@ export class NoticesController {
     private readonly inbox: NoticeInbox,
     private readonly views: LinkageViews,
     private readonly vault: IdentifierVault,
+    private readonly sealer: EventSealer,
   ) {}
 
   @Post('v1/notices')
@@ -65,11 +67,21 @@ export class NoticesController {
     const page = await (await this.inbox.current()).notices(subjectId, { ...(limit === undefined ? {} : { limit: Number(limit) }), ...(before === undefined ? {} : { before }) });
     return {
       notices: page.notices.map((n) => {
-        const { title, body } = this.vault.unsealNotice(n.sealed, noticeStreamId(n.noticeId));
+        const { title, body } = this.#text(n);
         const sender = this.views.agency(n.agencyId);
         return { noticeId: n.noticeId, serial: n.serial, from: { agencyId: n.agencyId, name: sender.status === 'unregistered' ? n.agencyId : sender.agency.name }, title, body, sentAt: n.sentAt };
       }),
       ...(page.next === undefined ? {} : { next: page.next }),
     };
+  }
+
+  /** A notice's text: the event's sealed section opened by the sealer, or (logs written before sealing) the vault's value. */
+  #text(n: StoredNotice): { readonly title: string; readonly body: string } {
+    const streamId = noticeStreamId(n.noticeId);
+    if (n.schemaVersion < 2) return this.vault.unsealNotice(n.sealed as Record<string, string>, streamId);
+    const opened = this.sealer.open({ type: 'NoticeSent', schemaVersion: n.schemaVersion, streamId, data: { sealed: n.sealed } });
+    const d = opened.event.data as { title?: unknown; body?: unknown };
+    if (typeof d.title !== 'string' || typeof d.body !== 'string') throw new HubProblem('INTERNAL', `notice ${n.noticeId} no longer opens`);
+    return { title: d.title, body: d.body };
   }
 }
