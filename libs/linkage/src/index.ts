@@ -166,3 +166,22 @@ export { PROVISION_PROTOCOL } from './provision-protocol.js';
 export type { ProvisionBatch, ProvisionRequest, ProvisionResponse } from './provision-protocol.js';
 export { NOTICE_BODY_MAX, NOTICE_TITLE_MAX, decideNotice, noticeDecider, noticeStreamId } from './notice.decider.js';
 export type { NoticeSent, NoticeSentData, NoticeState, SendNotice, SendNoticeData } from './notice.decider.js';
+export {
+  KEYS_SHREDDED_STREAM,
+  REFUSALS_STREAM_PREFIX,
+  UNAUTHENTICATED_STREAM_PREFIX,
+  decideRefusal,
+  decideUnauthenticatedRecord,
+  refusalStreamId,
+  unauthenticatedStreamId,
+} from './refusals.js';
+export type {
+  KeysShredded,
+  KeysShreddedData,
+  RefuseRequest,
+  RefusedCaller,
+  RequestRefused,
+  RequestRefusedData,
+  UnauthenticatedRequestsRecorded,
+  UnauthenticatedRequestsRecordedData,
+} from './refusals.js';

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { PREFECTURES, indexMunicipalities, parseMunicipalityList, validateLocalGovernmentCode } from '#numbering';
-import { readJson, schemaValidator } from './json-schema.js';
+import { readJson, schemaValidator } from '../../../test/support/json-schema.js';
 
 interface RawMunicipality {
   readonly code: string;

@@ -25,10 +25,22 @@ import {
   type MonthlyCountsOptions,
 } from './views.js';
 
-/** Provision records held in memory: for tests, and the reference the SQLite store is held to. */
+/**
+ * Provision records held in memory: for tests, and the reference the SQLite store is held to. Records
+ * read back carry `subjectRef(subjectId)`, as the SQLite store's do (default: the subject id itself).
+ */
 export class InMemoryProvisionStore implements ProvisionRecordStore {
   private state = new ProvisionFoldState();
   private position = -1;
+  private readonly subjectRef: (subjectId: string) => string;
+
+  constructor(options: { readonly subjectRef?: (subjectId: string) => string } = {}) {
+    this.subjectRef = options.subjectRef ?? ((s) => s);
+  }
+
+  private out(r: ProvisionRecord): ProvisionRecord {
+    return r.subjectId === null ? r : { ...r, subjectId: this.subjectRef(r.subjectId) };
+  }
 
   async apply(events: readonly RecordedEvent[]): Promise<void> {
     // Check the whole batch first, so that a refused batch changes nothing.
@@ -67,7 +79,8 @@ export class InMemoryProvisionStore implements ProvisionRecordStore {
   }
 
   async record(serial: string): Promise<ProvisionRecord | undefined> {
-    return this.state.records.get(serial);
+    const r = this.state.records.get(serial);
+    return r === undefined ? undefined : this.out(r);
   }
 
   async citizenRecords(subjectId: string, options: CitizenRecordsOptions): Promise<CitizenRecord[]> {
@@ -108,7 +121,7 @@ export class InMemoryProvisionStore implements ProvisionRecordStore {
   async close(): Promise<void> {}
 
   private sorted(): ProvisionRecord[] {
-    return [...this.state.records.values()].sort(bySerial);
+    return [...this.state.records.values()].sort(bySerial).map((r) => this.out(r));
   }
 }
 
