@@ -17,7 +17,7 @@ import {
   type SubjectId,
 } from '#linkage';
 import type { NewEvent } from '#ledger';
-import { EventSealer, InMemoryKeyring, generateSealingKeysFile, parseSealingKeys, sealSpecOf } from '#sealing';
+import { inMemorySealer, sealSpecOf } from '#sealing';
 import { CODE_B, HELLO_WORK, MURORAN, PENSION, TOKENS, facts, policy, rawTable, sha256, x25519Key } from './fixtures.js';
 import { schemaValidator } from '../../../test/support/json-schema.js';
 
@@ -50,7 +50,7 @@ const STORED: Readonly<Record<string, ReturnType<typeof schemaValidator>>> = Obj
 const V1: Readonly<Record<string, ReturnType<typeof schemaValidator>>> = Object.fromEntries(
   FILES.filter(([type]) => !['RequestRefused', 'UnauthenticatedRequestsRecorded'].includes(type)).map(([type, file]) => [type, schemaFor(file, 1)]),
 );
-const sealer = new EventSealer(parseSealingKeys(generateSealingKeysFile(new Date())), new InMemoryKeyring());
+const sealer = inMemorySealer();
 
 /** Seals a decided event as the hub does before appending, and checks the stored form against its schema. */
 function expectConforms(event: NewEvent): void {

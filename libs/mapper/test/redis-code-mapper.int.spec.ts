@@ -1,4 +1,4 @@
-import { EventSealer, InMemoryKeyring, SealedEventStore, generateSealingKeysFile, parseSealingKeys } from '#sealing';
+import { SealedEventStore, inMemorySealer } from '#sealing';
 import { randomBytes } from 'node:crypto';
 import { RESP_TYPES } from 'redis';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -180,7 +180,7 @@ describe('Redis code mapper', () => {
 
   test('I4: no My Number or resident record code reaches Redis (raw DUMP of every key searched)', async () => {
     const store = new InMemoryEventStore();
-    const sealed = new SealedEventStore(store, new EventSealer(parseSealingKeys(generateSealingKeysFile(new Date())), new InMemoryKeyring()));
+    const sealed = new SealedEventStore(store, inMemorySealer());
     const identifiers: string[] = [];
     const people = population(20, [PENSION, MURORAN]);
     for (const subjectId of new Set(people.map((p) => p.subjectId))) {

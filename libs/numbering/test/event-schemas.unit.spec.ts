@@ -9,7 +9,7 @@ import {
   type IndividualNumberIssued,
 } from '#numbering';
 import type { NewEvent } from '#ledger';
-import { EventSealer, InMemoryKeyring, generateSealingKeysFile, parseSealingKeys } from '#sealing';
+import { inMemorySealer } from '#sealing';
 import { schemaValidator } from '../../../test/support/json-schema.js';
 
 const SEALED_SECTION = 'schemas/events/sealed-section.v1.json';
@@ -18,7 +18,7 @@ const issuedSchema = schemaValidator('schemas/events/individual-number-issued.v2
 const changedSchema = schemaValidator('schemas/events/individual-number-changed.v2.json', [SEALED_SECTION]);
 const issuedSchemaV1 = schemaValidator('schemas/events/individual-number-issued.v1.json');
 const changedSchemaV1 = schemaValidator('schemas/events/individual-number-changed.v1.json');
-const sealer = new EventSealer(parseSealingKeys(generateSealingKeysFile(new Date())), new InMemoryKeyring());
+const sealer = inMemorySealer();
 /** A decided event as the hub stores it. */
 const stored = (e: NewEvent | undefined) => (e === undefined ? undefined : sealer.seal('person-numbering-x', e).data);
 const designatedSchema = schemaValidator('schemas/events/corporate-number-designated.v1.json');

@@ -15,7 +15,7 @@ import {
   type MyNumber,
   type PersonNumberingEvent,
 } from '#numbering';
-import { EventSealer, InMemoryKeyring, generateSealingKeysFile, parseSealingKeys } from '#sealing';
+import { inMemorySealer } from '#sealing';
 import { deciderSpec, outcome } from './given-when-then.js';
 
 const spec = deciderSpec(personNumberingDecider);
@@ -251,7 +251,7 @@ describe('evolve', () => {
 describe('I4: no stored event carries the plaintext number or resident record code', () => {
   const hex = fc.stringMatching(/^[0-9a-f]{64}$/);
   // Events are stored as the hub stores them: sealed (libs/sealing); `identifiers` is the one field that holds the numbers.
-  const sealer = new EventSealer(parseSealingKeys(generateSealingKeysFile(new Date())), new InMemoryKeyring());
+  const sealer = inMemorySealer();
   const stored = (events: readonly NewEvent[]) => events.map((e) => sealer.seal('person-numbering-x', e));
 
   test('property: honest inputs always yield events that, sealed, never contain either plaintext number or the resident record code', () => {

@@ -30,16 +30,13 @@ import {
  * read back carry `subjectRef(subjectId)`, as the SQLite store's do (default: the subject id itself).
  */
 export class InMemoryProvisionStore implements ProvisionRecordStore {
-  private state = new ProvisionFoldState();
-  private position = -1;
   private readonly subjectRef: (subjectId: string) => string;
+  private state: ProvisionFoldState;
+  private position = -1;
 
-  constructor(options: { readonly subjectRef?: (subjectId: string) => string } = {}) {
+  constructor(private readonly options: { readonly subjectRef?: (subjectId: string) => string } = {}) {
     this.subjectRef = options.subjectRef ?? ((s) => s);
-  }
-
-  private out(r: ProvisionRecord): ProvisionRecord {
-    return r.subjectId === null ? r : { ...r, subjectId: this.subjectRef(r.subjectId) };
+    this.state = new ProvisionFoldState(options);
   }
 
   async apply(events: readonly RecordedEvent[]): Promise<void> {
@@ -62,7 +59,7 @@ export class InMemoryProvisionStore implements ProvisionRecordStore {
   }
 
   async reset(): Promise<void> {
-    this.state = new ProvisionFoldState();
+    this.state = new ProvisionFoldState(this.options);
     this.position = -1;
   }
 
@@ -79,15 +76,14 @@ export class InMemoryProvisionStore implements ProvisionRecordStore {
   }
 
   async record(serial: string): Promise<ProvisionRecord | undefined> {
-    const r = this.state.records.get(serial);
-    return r === undefined ? undefined : this.out(r);
+    return this.state.records.get(serial);
   }
 
   async citizenRecords(subjectId: string, options: CitizenRecordsOptions): Promise<CitizenRecord[]> {
     const nowMs = nowMsOf(options);
     const startMs = retentionStartMs(nowMs);
     return [...this.state.records.values()]
-      .filter((r) => r.subjectId === subjectId && Date.parse(r.requestedAt) >= startMs && Date.parse(r.requestedAt) <= nowMs)
+      .filter((r) => r.subjectId === this.subjectRef(subjectId) && Date.parse(r.requestedAt) >= startMs && Date.parse(r.requestedAt) <= nowMs)
       .sort(newestFirst)
       .map(citizenRecord);
   }
@@ -121,7 +117,7 @@ export class InMemoryProvisionStore implements ProvisionRecordStore {
   async close(): Promise<void> {}
 
   private sorted(): ProvisionRecord[] {
-    return [...this.state.records.values()].sort(bySerial).map((r) => this.out(r));
+    return [...this.state.records.values()].sort(bySerial);
   }
 }
 

@@ -23,10 +23,15 @@ export interface StoredNotice {
 }
 
 export interface NoticeInboxOptions extends SqliteFoldOptions {
-  /** What the file keeps for a person instead of their subject id (the hub: a keyed handle, I10). */
+  /** What the file keeps for a person instead of their subject id (the hub: the id of their key, I10). */
   readonly subjectRef: (subjectId: string) => string;
-  /** Opens a stored NoticeSent (its subject is sealed, I10); logs written before sealing need no opening. */
-  readonly open: (event: RecordedEvent) => RecordedEvent;
+  /**
+   * The person a NoticeSent is for, as the file keeps them, read without opening it (the hub: libs/sealing
+   * `referenceOf`); 'shredded' to skip it. Default: `subjectRef` of the subject id in the event's data.
+   */
+  readonly personOf?: (event: RecordedEvent) => string | null | 'shredded';
+  /** Opens a KeysShredded event (its erased subject is sealed, I10). Default: as stored. */
+  readonly open?: (event: RecordedEvent) => RecordedEvent;
 }
 
 export interface NoticePage {
@@ -69,6 +74,7 @@ interface Row {
 export class SqliteNoticeInbox extends SqliteFold {
   readonly #stmt;
   readonly #subjectRef: (subjectId: string) => string;
+  readonly #personOf: (event: RecordedEvent) => string | null | 'shredded';
   readonly #open: (event: RecordedEvent) => RecordedEvent;
 
   constructor(options: NoticeInboxOptions) {
@@ -80,7 +86,14 @@ export class SqliteNoticeInbox extends SqliteFold {
       rows: { query: 'SELECT position, notice_id, serial, subject_id, agency_id, schema_version, sealed, sent_at, sent_ms FROM notices ORDER BY position', key: 'notice_id' },
     });
     this.#subjectRef = options.subjectRef;
-    this.#open = options.open;
+    this.#open = options.open ?? ((e) => e);
+    this.#personOf =
+      options.personOf ??
+      ((e) => {
+        const d = e.data as { subjectId?: unknown; sealed?: unknown } | null;
+        if (d?.sealed === 'shredded') return 'shredded';
+        return typeof d?.subjectId === 'string' ? this.#subjectRef(d.subjectId) : null;
+      });
     this.#stmt = {
       insert: this.db.prepare('INSERT OR IGNORE INTO notices (position, notice_id, serial, subject_id, agency_id, schema_version, sealed, sent_at, sent_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'),
       page: this.db.prepare('SELECT position, notice_id, serial, agency_id, schema_version, sealed, sent_at FROM notices WHERE subject_id = ? AND position < ? ORDER BY position DESC LIMIT ?'),
@@ -92,13 +105,12 @@ export class SqliteNoticeInbox extends SqliteFold {
   protected applyEvent(event: RecordedEvent): void {
     if (event.type === 'KeysShredded' && event.streamId === 'keys-shredded') return this.#forget(this.#open(event));
     if (event.type !== 'NoticeSent') return;
-    const opened = this.#open(event);
-    const d = opened.data as Omit<NoticeSentData, 'sealed'> & { sealed?: unknown };
+    const person = this.#personOf(event);
     // Its key was shredded: nothing left to show (a rebuild skips it, as the live inbox forgot it).
-    if (d.sealed === 'shredded') return;
-    // The row keeps the text sealed: the stored event's sealed section (or the older vault value).
-    const sealed = event.schemaVersion >= 2 ? (event.data as { sealed: unknown }).sealed : d.sealed;
-    this.#stmt.insert.run(event.position, d.noticeId, event.serial, this.#subjectRef(d.subjectId), d.agencyId, event.schemaVersion, JSON.stringify(sealed), d.sentAt, Date.parse(d.sentAt));
+    if (person === 'shredded' || person === null) return;
+    const d = event.data as Omit<NoticeSentData, 'subjectId'>;
+    // The row keeps the text sealed: the stored event's sealed section (or, before sealing, the vault's value).
+    this.#stmt.insert.run(event.position, d.noticeId, event.serial, person, d.agencyId, event.schemaVersion, JSON.stringify(d.sealed), d.sentAt, Date.parse(d.sentAt));
   }
 
   #forget(event: RecordedEvent): void {

@@ -77,7 +77,6 @@ const COLUMNS = [
   'requested_at', 'requested_ms', 'ended_at',
 ] as const;
 const SELECT = `SELECT ${COLUMNS.join(', ')} FROM provision_records`;
-const SUBJECT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 interface Row {
   serial: string;
@@ -103,10 +102,10 @@ interface Row {
   ended_at: string | null;
 }
 
-/** A record as a row; the subject id becomes its reference, unless it is one already (a record read back from the file). */
-function toRow(r: ProvisionRecord, subjectRef: (subjectId: string) => string): unknown[] {
+/** A record as a row (its subjectId is already the person's reference, as the fold's lookup gave it). */
+function toRow(r: ProvisionRecord): unknown[] {
   return [
-    r.serial, r.queryId, r.subjectId === null || !SUBJECT_ID.test(r.subjectId) ? r.subjectId : subjectRef(r.subjectId), r.requester.id, r.requester.kind, r.requester.name, r.provider.id, r.provider.kind, r.provider.name,
+    r.serial, r.queryId, r.subjectId, r.requester.id, r.requester.kind, r.requester.name, r.provider.id, r.provider.kind, r.provider.name,
     r.procedure.code, r.procedure.name, JSON.stringify(r.items), r.tableVersion, r.batch?.batchId ?? null, r.batch?.index ?? null, r.batch?.size ?? null,
     r.status, r.reason, r.requestedAt, Date.parse(r.requestedAt), r.endedAt,
   ];
@@ -141,6 +140,12 @@ export interface SqliteProvisionStoreOptions {
    * a live file MUST use the same function.
    */
   readonly subjectRef: (subjectId: string) => string;
+  /**
+   * The person a query event is about as the file keeps them, read without opening the event (the hub:
+   * the id in its key reference, libs/sealing `referenceOf`); null for none, 'shredded' to skip it.
+   * Default: `subjectRef` of the subject id in the event's data.
+   */
+  readonly personOf?: (event: RecordedEvent) => string | null | 'shredded';
 }
 
 export class SqliteProvisionStore implements ProvisionRecordStore {
@@ -190,7 +195,16 @@ export class SqliteProvisionStore implements ProvisionRecordStore {
     }
     this.stmt = this.prepare();
     this.loadReference();
+    const subjectRef = this.subjectRef;
     const lookup: ProvisionFoldLookup = {
+      person:
+        options.personOf ??
+        ((event) => {
+          const d = event.data as { subjectId?: unknown; sealed?: unknown } | null;
+          if (d?.sealed === 'shredded') return 'shredded';
+          return typeof d?.subjectId === 'string' ? subjectRef(d.subjectId) : null;
+        }),
+      ref: subjectRef,
       agency: (id) => this.agencies.get(id),
       table: (version) => this.tables.get(version),
       tableInForce: (atMs) => pickTableInForce(this.tables.values(), atMs),
@@ -260,7 +274,7 @@ export class SqliteProvisionStore implements ProvisionRecordStore {
         position = e.position;
       }
       for (const r of this.dirty.values()) {
-        const row = toRow(r, this.subjectRef);
+        const row = toRow(r);
         if (this.stored.has(r.serial)) this.stmt.update.run([...row.slice(1), r.serial]);
         else this.stmt.insert.run(row);
       }
@@ -282,7 +296,7 @@ export class SqliteProvisionStore implements ProvisionRecordStore {
   /** Writes the records staged so far in this batch (before rows are deleted, so none comes back). */
   private flushDirty(): void {
     for (const r of this.dirty.values()) {
-      const row = toRow(r, this.subjectRef);
+      const row = toRow(r);
       if (this.stored.has(r.serial)) this.stmt.update.run([...row.slice(1), r.serial]);
       else this.stmt.insert.run(row);
       this.stored.add(r.serial);
@@ -301,7 +315,7 @@ export class SqliteProvisionStore implements ProvisionRecordStore {
         return;
       case 'forget-subject':
         this.flushDirty();
-        this.stmt.forgetSubject.run(this.subjectRef(change.subjectId));
+        this.stmt.forgetSubject.run(change.subjectId);
         return;
       case 'agency': {
         const a = change.agency;

@@ -13,7 +13,12 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 let files = 0;
 const ref = (subjectId: string) => createHash('sha256').update(`ref:${subjectId}`).digest('hex').slice(0, 32);
 /** Events of logs written before sealing need no opening; sealed ones are opened by the sealer below. */
-const open = (opener: (e: RecordedEvent) => RecordedEvent = (e) => e) => new SqliteNoticeInbox({ path: join(dir, `inbox-${++files}.sqlite`), subjectRef: ref, open: opener });
+const open = (sealer?: EventSealer) =>
+  new SqliteNoticeInbox({
+    path: join(dir, `inbox-${++files}.sqlite`),
+    subjectRef: sealer === undefined ? ref : (s) => sealer.personRef(s),
+    ...(sealer === undefined ? {} : { personOf: (e: RecordedEvent) => sealer.referenceOf(e), open: (e: RecordedEvent) => sealer.open(e).event }),
+  });
 
 const ALICE = '6f1c2d3e-4a5b-4c6d-8e7f-8091a2b3c4d5';
 const BOB = '7f1c2d3e-4a5b-4c6d-8e7f-8091a2b3c4d6';
@@ -72,13 +77,14 @@ describe('the notice inbox projection', () => {
   });
 
   test('sealed notices (I10): the row keeps the event\'s sealed section and a keyed reference, never the subject or the text; an erasure forgets them', async () => {
-    const ring = new InMemoryKeyring();
-    const sealer = new EventSealer(parseSealingKeys(generateSealingKeysFile(new Date())), ring);
+    const keys = parseSealingKeys(generateSealingKeysFile(new Date()));
+    const ring = new InMemoryKeyring(keys);
+    const sealer = new EventSealer(keys, ring);
     const sealedNotice = (position: number, subjectId: string): RecordedEvent => {
       const stored = sealer.seal(`notice-n${position}`, { type: 'NoticeSent', data: { noticeId: `n${position}`, subjectId, agencyId: 'muroran-city', title: `お知らせ ${position}`, body: '本文', sentAt: `2026-06-01T00:00:0${position}.000Z` } });
       return { ...event(position, 'NoticeSent', stored.data), schemaVersion: stored.schemaVersion!, streamId: `notice-n${position}` };
     };
-    const inbox = open((e) => sealer.open(e).event);
+    const inbox = open(sealer);
     await inbox.apply([sealedNotice(0, ALICE), sealedNotice(1, BOB), sealedNotice(2, ALICE)]);
     const page = await inbox.notices(ALICE);
     expect(page.notices.map((n) => n.noticeId)).toEqual(['n2', 'n0']);
@@ -91,7 +97,7 @@ describe('the notice inbox projection', () => {
     db.close();
     for (const secret of [ALICE, BOB, 'お知らせ', '本文']) expect(text).not.toContain(secret);
 
-    const again = open((e) => sealer.open(e).event);
+    const again = open(sealer);
     const log = [sealedNotice(0, ALICE), sealedNotice(1, BOB)];
     const erasure = sealer.seal('keys-shredded', { type: 'KeysShredded', data: { shredId: 's1', scope: 'erasure', subject: ALICE, reason: 'test', shreddedAt: '2026-06-02T00:00:00.000Z' } });
     ring.shredSubject(ALICE);

@@ -1,8 +1,8 @@
-import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, hash, randomBytes } from 'node:crypto';
 import { SealingError } from './errors.js';
 import type { SealingKeys } from './keys.js';
 
-/** A key and its id: the id goes (sealed) into each event's key reference, the key never leaves the ring. */
+/** A key and its id: the id goes (encrypted) into each event's key reference, the key never leaves the ring. */
 export interface RingKey {
   readonly kid: Buffer;
   readonly key: Buffer;
@@ -23,6 +23,12 @@ export const HUB_KID = Buffer.alloc(KID_BYTES);
 export interface Keyring {
   /** The person's key; with `create`, made when none exists. 'shredded' once erased (never made anew). */
   subjectKey(subjectId: string, create: boolean): RingKey | 'shredded' | undefined;
+  /** Whether the person key with this id was shredded (answered from memory: erasures are few). */
+  isShredded(kid: Buffer): boolean;
+  /** Whether the period key of this year was shredded (answered from memory). */
+  isEpochShredded(epoch: number): boolean;
+  /** Makes the keys of many people that have none, durably, in one write (bulk numbering, loads). */
+  ensureSubjectKeys(subjectIds: readonly string[]): void;
   /** A person key by its id (from an event's key reference). */
   keyById(kid: Buffer): Buffer | 'shredded' | undefined;
   /** The period key of a year (Japan time); with `create`, made when none exists. */
@@ -36,9 +42,14 @@ export interface Keyring {
   close(): void;
 }
 
-/** The key-ring owner of a person: a keyed handle, so the ring holds no subject id. */
-export function ringOwner(keys: SealingKeys, subjectId: string): Buffer {
-  return createHmac('sha256', keys.handle).update(`keyring-owner\0${subjectId}`, 'utf8').digest().subarray(0, 16);
+/**
+ * The id of a person's key: a keyed digest of their subject id (SHA3-256 under the handle key), so the
+ * ring holds no subject id and one index serves both sealing (by person) and opening (by the id an event
+ * names). It is also the person's reference in the hub's projection files (`personRef`), which a fold
+ * reads from an event's key reference without opening its box.
+ */
+export function personKid(keys: SealingKeys, subjectId: string): Buffer {
+  return hash('sha3-256', Buffer.concat([keys.handle, Buffer.from(`linkage-ledger/person-kid/v1\0${subjectId}`, 'utf8')]), 'buffer').subarray(0, KID_BYTES);
 }
 
 const WRAP_DOMAIN = 'linkage-ledger/keyring/v1';
@@ -90,14 +101,29 @@ export class InMemoryKeyring implements Keyring {
   readonly #subjects = new Map<string, RingKey | 'shredded'>();
   readonly #byKid = new Map<string, Buffer | 'shredded'>();
   readonly #epochs = new Map<number, Buffer | 'shredded'>();
+  readonly #keys: SealingKeys;
+
+  /** Key ids are derived as the SQLite ring derives them (personKid). */
+  constructor(keys: SealingKeys) {
+    this.#keys = keys;
+  }
 
   subjectKey(subjectId: string, create: boolean): RingKey | 'shredded' | undefined {
     const known = this.#subjects.get(subjectId);
     if (known !== undefined || !create) return known;
-    const made = { kid: randomBytes(KID_BYTES), key: randomBytes(32) };
+    const made = { kid: personKid(this.#keys, subjectId), key: randomBytes(32) };
     this.#subjects.set(subjectId, made);
     this.#byKid.set(made.kid.toString('hex'), made.key);
     return made;
+  }
+  isShredded(kid: Buffer): boolean {
+    return this.#byKid.get(kid.toString('hex')) === 'shredded';
+  }
+  isEpochShredded(epoch: number): boolean {
+    return this.#epochs.get(epoch) === 'shredded';
+  }
+  ensureSubjectKeys(subjectIds: readonly string[]): void {
+    for (const s of subjectIds) this.subjectKey(s, true);
   }
   keyById(kid: Buffer): Buffer | 'shredded' | undefined {
     return this.#byKid.get(kid.toString('hex'));

@@ -3,8 +3,8 @@ import { canonicalize, type NewEvent, type RecordedEvent } from '#ledger';
 import { SALT_BYTES, commitment, type Opening } from './commitment.js';
 import { isClearEventType, sealSpecOf, type FieldOwner, type SealSpec } from './catalog.js';
 import { SealingError } from './errors.js';
-import { BoundedCache, HUB_KID, KID_BYTES, type Keyring } from './keyring.js';
-import type { SealingKeys } from './keys.js';
+import { BoundedCache, HUB_KID, InMemoryKeyring, KID_BYTES, personKid, type Keyring } from './keyring.js';
+import { generateSealingKeysFile, parseSealingKeys, type SealingKeys } from './keys.js';
 
 /** The sealed section a stored event's data carries (all binary values base64url). */
 export interface SealedSection {
@@ -178,6 +178,32 @@ export class EventSealer {
     return wanted.sort().map((field) => ({ field, value: values[field], salt: saltOf(eventKey, field).toString('base64url') }));
   }
 
+  /**
+   * The reference the hub's projection files keep for a person (the id of their key, a keyed digest of the
+   * subject id): what `referenceOf` reads from an event without opening its box.
+   */
+  personRef(subjectId: string): string {
+    return personKid(this.#keys, subjectId).toString('hex');
+  }
+
+  /**
+   * Whose event this is, cheaply: the person's reference from the event's key reference (one keyed hash),
+   * null for an event about no person, 'shredded' when its person's key or its year's key is gone. Events
+   * of logs written before sealing give the reference of the subject id they hold in clear, so a person's
+   * old and new events file together.
+   */
+  referenceOf(event: StoredEventLike): string | null | 'shredded' {
+    const section = sealedSectionOf(event);
+    if (section === undefined) {
+      const subjectId = (event.data as { subjectId?: unknown } | null)?.subjectId;
+      return typeof subjectId === 'string' ? this.personRef(subjectId) : null;
+    }
+    const { kid, record, epoch } = this.#keyRefOf(section);
+    if (record && this.#ring.isEpochShredded(epoch)) return 'shredded';
+    if (kid.equals(HUB_KID)) return null;
+    return this.#ring.isShredded(kid) ? 'shredded' : kid.toString('hex');
+  }
+
   /** A keyed handle of a value in a domain (stream ids, claims, projection rows): hex, `bytes` long. */
   handle(domain: string, value: string, bytes = 16): string {
     return prf(this.#keys.handle, 'linkage-ledger/handle/v1\0', domain, '\0', value).subarray(0, bytes).toString('hex');
@@ -229,15 +255,18 @@ export class EventSealer {
     return xorPad(plain, prf(this.#keys.locator, KEY_REF, nonce));
   }
 
-  /** The event key a sealed section was made with, or 'shredded' when a key it needs is gone. */
-  #eventKey(section: SealedSection): Buffer | 'shredded' {
+  /** The person key id, key class and year an event's key reference names. */
+  #keyRefOf(section: SealedSection): { readonly kid: Buffer; readonly record: boolean; readonly epoch: number; readonly nonce: Buffer } {
     const ref = Buffer.from(section.keyRef, 'base64url');
     const nonce = Buffer.from(section.nonce, 'base64url');
     if (ref.length !== KID_BYTES + 3 || nonce.length !== 16) throw new SealingError('UNSEAL_FAILED', 'an event\'s key reference or nonce has the wrong length');
     const plain = xorPad(ref, prf(this.#keys.locator, KEY_REF, nonce));
-    const kid = plain.subarray(0, KID_BYTES);
-    const record = plain.readUInt8(KID_BYTES) === CLASS_RECORD;
-    const epoch = plain.readUInt16BE(KID_BYTES + 1);
+    return { kid: plain.subarray(0, KID_BYTES), record: plain.readUInt8(KID_BYTES) === CLASS_RECORD, epoch: plain.readUInt16BE(KID_BYTES + 1), nonce };
+  }
+
+  /** The event key a sealed section was made with, or 'shredded' when a key it needs is gone. */
+  #eventKey(section: SealedSection): Buffer | 'shredded' {
+    const { kid, record, epoch, nonce } = this.#keyRefOf(section);
     let key: Buffer;
     if (kid.equals(HUB_KID)) key = this.#keys.hub;
     else {
@@ -291,4 +320,9 @@ export function sealedSectionOf(event: StoredEventLike): SealedSection | undefin
     throw new SealingError('UNSEAL_FAILED', `a ${event.type} event in ${event.streamId} has a malformed sealed section`);
   }
   return s as SealedSection;
+}
+
+/** A sealer with fresh keys and a key ring in memory: for tests and tools that keep nothing. */
+export function inMemorySealer(keys: SealingKeys = parseSealingKeys(generateSealingKeysFile(new Date()))): EventSealer {
+  return new EventSealer(keys, new InMemoryKeyring(keys));
 }

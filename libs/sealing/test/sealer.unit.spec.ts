@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { NewEvent, RecordedEvent } from '#ledger';
-import { EventSealer, InMemoryKeyring, SealingError, commitmentsOf, generateSealingKeysFile, parseSealingKeys, verifyOpening, type Opening } from '#sealing';
+import { EventSealer, InMemoryKeyring, SealingError, inMemorySealer, commitmentsOf, generateSealingKeysFile, parseSealingKeys, verifyOpening, type Opening } from '#sealing';
 
 const keys = () => parseSealingKeys(generateSealingKeysFile(new Date('2026-12-01T00:00:00Z')));
 
@@ -46,7 +46,7 @@ function accepted(subjectId = subject, at = '2026-12-01T09:00:00.000Z'): NewEven
 
 describe('EventSealer', () => {
   it('takes every personal field out of the stored data and commits to each', () => {
-    const sealer = new EventSealer(keys(), new InMemoryKeyring());
+    const sealer = inMemorySealer();
     const stored = sealer.seal('query-1', accepted());
     const text = JSON.stringify(stored);
     expect(text).not.toContain(subject);
@@ -60,7 +60,7 @@ describe('EventSealer', () => {
   });
 
   it('leaves nothing equal between two events about one person', () => {
-    const sealer = new EventSealer(keys(), new InMemoryKeyring());
+    const sealer = inMemorySealer();
     const a = (sealer.seal('query-1', accepted()).data as { sealed: Record<string, unknown> }).sealed;
     const b = (sealer.seal('query-2', accepted()).data as { sealed: Record<string, unknown> }).sealed;
     const values = (s: Record<string, unknown>) => [s['keyRef'], s['nonce'], s['box'], ...Object.values(s['commitments'] as object)] as string[];
@@ -68,7 +68,7 @@ describe('EventSealer', () => {
   });
 
   it('opens what it sealed', () => {
-    const sealer = new EventSealer(keys(), new InMemoryKeyring());
+    const sealer = inMemorySealer();
     const plain = accepted();
     const opened = sealer.open(recorded('query-1', sealer.seal('query-1', plain)));
     expect(opened.state).toBe('opened');
@@ -76,13 +76,13 @@ describe('EventSealer', () => {
   });
 
   it('refuses to open a box moved to another stream', () => {
-    const sealer = new EventSealer(keys(), new InMemoryKeyring());
+    const sealer = inMemorySealer();
     const stored = sealer.seal('query-1', accepted());
     expect(() => sealer.open(recorded('query-2', stored))).toThrow(SealingError);
   });
 
   it('gives each party the openings of its own fields only, and each verifies against the event', () => {
-    const sealer = new EventSealer(keys(), new InMemoryKeyring());
+    const sealer = inMemorySealer();
     const event = recorded('query-1', sealer.seal('query-1', accepted()));
     const forRequester = sealer.openings(event, new Set(['requester']));
     expect(forRequester.map((o) => o.field)).toEqual(['requesterCode']);
@@ -94,7 +94,7 @@ describe('EventSealer', () => {
   });
 
   it('a forged opening fails: another value, another salt, another field, another event', () => {
-    const sealer = new EventSealer(keys(), new InMemoryKeyring());
+    const sealer = inMemorySealer();
     const event = recorded('query-1', sealer.seal('query-1', accepted()));
     const [good] = sealer.openings(event, new Set(['requester'])) as [Opening];
     expect(() => verifyOpening(event, { ...good, value: 'XbCdEfGhIjKlMnOpQrStUw' })).toThrow(/does not match/);
@@ -115,8 +115,9 @@ describe('EventSealer', () => {
   });
 
   it('an erased person\'s fields no longer open; everybody else\'s do', () => {
-    const ring = new InMemoryKeyring();
-    const sealer = new EventSealer(keys(), ring);
+    const k = keys();
+    const ring = new InMemoryKeyring(k);
+    const sealer = new EventSealer(k, ring);
     const mine = recorded('query-1', sealer.seal('query-1', accepted(subject)));
     const theirs = recorded('query-2', sealer.seal('query-2', accepted(other)));
     const openingBefore = sealer.openings(mine, new Set(['requester']))[0]!;
@@ -133,8 +134,9 @@ describe('EventSealer', () => {
   });
 
   it('a retention sweep of a year shreds that year\'s records and leaves identities and later years', () => {
-    const ring = new InMemoryKeyring();
-    const sealer = new EventSealer(keys(), ring);
+    const k = keys();
+    const ring = new InMemoryKeyring(k);
+    const sealer = new EventSealer(k, ring);
     const old = recorded('query-1', sealer.seal('query-1', accepted(subject, '2018-06-01T00:00:00.000Z')));
     const recent = recorded('query-2', sealer.seal('query-2', accepted(subject, '2026-06-01T00:00:00.000Z')));
     const identity = recorded('agency-code-x', sealer.seal('agency-code-x', {
@@ -149,8 +151,9 @@ describe('EventSealer', () => {
   });
 
   it('the year is the one of Japan time', () => {
-    const ring = new InMemoryKeyring();
-    const sealer = new EventSealer(keys(), ring);
+    const k = keys();
+    const ring = new InMemoryKeyring(k);
+    const sealer = new EventSealer(k, ring);
     // 2018-12-31T15:00Z is 2019-01-01 00:00 in Japan.
     const e = recorded('query-1', sealer.seal('query-1', accepted(subject, '2018-12-31T15:00:00.000Z')));
     ring.shredEpochsThrough(2018);
@@ -159,14 +162,14 @@ describe('EventSealer', () => {
   });
 
   it('refuses an event type it has no catalog entry for; clear types pass as decided', () => {
-    const sealer = new EventSealer(keys(), new InMemoryKeyring());
+    const sealer = inMemorySealer();
     expect(() => sealer.seal('x', { type: 'SomethingNew', data: { subjectId: subject } })).toThrow(/catalog/);
     const clear = { type: 'QueryCompleted', schemaVersion: 1, data: { queryId: 'q', outcome: 'answered', completedAt: '2026-12-01T00:00:00.000Z' } };
     expect(sealer.seal('query-1', clear)).toBe(clear);
   });
 
   it('events about no person are sealed under the hub\'s own key', () => {
-    const sealer = new EventSealer(keys(), new InMemoryKeyring());
+    const sealer = inMemorySealer();
     const denied = sealer.seal('query-1', { type: 'QueryDenied', data: { queryId: 'q', requesterAgencyId: 'a', providerAgencyId: 'b', procedureCode: 'p', itemCodes: ['i'], reason: 'CODE_NOT_ISSUED_TO_REQUESTER', requesterCode, deniedAt: '2026-12-01T00:00:00.000Z' } });
     expect(JSON.stringify(denied)).not.toContain(requesterCode);
     const opened = sealer.open(recorded('query-1', denied));
@@ -174,13 +177,14 @@ describe('EventSealer', () => {
   });
 
   it('another hub\'s keys do not open the box', () => {
-    const ring = new InMemoryKeyring();
-    const stored = new EventSealer(keys(), ring).seal('query-1', accepted());
+    const k = keys();
+    const ring = new InMemoryKeyring(k);
+    const stored = new EventSealer(k, ring).seal('query-1', accepted());
     expect(() => new EventSealer(keys(), ring).open(recorded('query-1', stored))).toThrow(/locator key/);
   });
 
   it('leaves events of before sealing (another schema version) as they are', () => {
-    const sealer = new EventSealer(keys(), new InMemoryKeyring());
+    const sealer = inMemorySealer();
     const legacy = recorded('person-numbering-x', { type: 'IndividualNumberIssued', schemaVersion: 1, data: { subjectId: subject, sealed: { v: '1', alg: 'A256GCM' } } });
     expect(sealer.open(legacy)).toEqual({ state: 'clear', event: legacy });
   });

@@ -19,7 +19,7 @@ export const FOLDS = {
     option: '--notices',
     needsKey: true,
     open: (o: SqliteFoldOptions, sealer?: EventSealer) =>
-      new SqliteNoticeInbox({ ...o, subjectRef: (s) => sealer!.handle('notice-subject', s), open: (e) => sealer!.open(e).event }),
+      new SqliteNoticeInbox({ ...o, subjectRef: (s) => sealer!.personRef(s), personOf: (e) => sealer!.referenceOf(e), open: (e) => sealer!.open(e).event }),
   },
 } as const satisfies Record<string, { file: string; option: string; needsKey: boolean; open: (o: SqliteFoldOptions, sealer?: EventSealer) => SqliteFold }>;
 export type FoldName = keyof typeof FOLDS;

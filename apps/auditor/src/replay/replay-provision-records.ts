@@ -40,24 +40,24 @@ export interface ProvisionRecordsDiff {
   readonly shreddedSkipped?: number;
 }
 
-/** The event types the provision records fold reads opened (the hub's ProvisionRecords reads the same). */
-const OPENED_TYPES: ReadonlySet<string> = new Set(['QueryAccepted', 'QueryDenied', 'KeysShredded']);
+/** The event types the provision records fold reads opened (the hub's ProvisionRecords reads the same): an erasure's subject. */
+const OPENED_TYPES: ReadonlySet<string> = new Set(['KeysShredded']);
+/** The types whose person the fold reads from the key reference. */
+const QUERY_TYPES: ReadonlySet<string> = new Set(['QueryAccepted', 'QueryDenied']);
 
 /** The ledger file read-only, as the projection runner reads an event store; with the read key, the folded types opened. */
 function ledgerReader(db: Database.Database, sealer: EventSealer, counts: { shredded: number }): { readAll(options?: ReadAllOptions): Promise<readonly RecordedEvent[]> } {
   const page = db.prepare('SELECT envelope FROM events WHERE position >= ? ORDER BY position LIMIT ?').pluck();
   const open = (e: RecordedEvent): RecordedEvent => {
-    if (!OPENED_TYPES.has(e.type)) return e;
-    const opened = sealer.open(e);
-    if (opened.state === 'shredded') counts.shredded += 1;
-    return opened.event;
+    if (QUERY_TYPES.has(e.type) && sealer.referenceOf(e) === 'shredded') counts.shredded += 1;
+    return OPENED_TYPES.has(e.type) ? sealer.open(e).event : e;
   };
   return { readAll: async (o = {}) => (page.all(o.fromPosition ?? 0, o.maxCount ?? -1) as string[]).map((text) => open(JSON.parse(text) as RecordedEvent)) };
 }
 
-/** The projection file's reference of a person (keyed), as the hub computes it. */
-function subjectRefOf(sealer: EventSealer): (subjectId: string) => string {
-  return (subjectId) => sealer.handle('provision-subject', subjectId);
+/** How the projection files a person (the id of their key), as the hub does. */
+function peopleOf(sealer: EventSealer): { subjectRef: (subjectId: string) => string; personOf: (event: RecordedEvent) => string | null | 'shredded' } {
+  return { subjectRef: (subjectId) => sealer.personRef(subjectId), personOf: (event) => sealer.referenceOf(event) };
 }
 
 /**
@@ -73,16 +73,16 @@ export async function replayProvisionRecords(ledgerPath: string, projectionsPath
   }
   // Rows are filed by a keyed reference of the person, folded from sealed subjects (I10): without the read key there is nothing to rebuild them from.
   if (sealer === undefined) return skipped('the records are folded from sealed fields: give the hub\'s read key (--key-file) and key ring (--keyring) to rebuild them');
-  const subjectRef = subjectRefOf(sealer);
+  const people = peopleOf(sealer);
   let live: SqliteProvisionStore;
   try {
-    live = new SqliteProvisionStore({ path: projectionsPath, readonly: true, subjectRef });
+    live = new SqliteProvisionStore({ path: projectionsPath, readonly: true, ...people });
   } catch (error) {
     throw new AuditorError('SOURCE_UNREADABLE', `cannot read ${projectionsPath} as a provision record projection: ${error instanceof ProjectionError ? error.message : (error as Error).message}`);
   }
   const ledger = new Database(ledgerPath, { readonly: true, fileMustExist: true });
   const scratch = mkdtempSync(join(tmpdir(), 'auditor-replay-records-'));
-  const rebuilt = new SqliteProvisionStore({ path: join(scratch, 'projections.sqlite'), subjectRef });
+  const rebuilt = new SqliteProvisionStore({ path: join(scratch, 'projections.sqlite'), ...people });
   const counts = { shredded: 0 };
   try {
     const liveCheckpoint = await live.checkpoint();

@@ -7,7 +7,7 @@ import { HubConfig } from '../config/hub-config.js';
 import { EVENT_STORE } from '../ledger/tokens.js';
 import { FollowedProjection } from '../projections/followed-projection.js';
 
-/** The citizens' notice inboxes (お知らせ): NoticeSent events, text still sealed, filed by a keyed handle of the person, in `notices.sqlite`. */
+/** The citizens' notice inboxes (お知らせ): NoticeSent events, text still sealed, filed by the id of the person's key, in `notices.sqlite`. */
 @Injectable()
 export class NoticeInbox extends FollowedProjection<SqliteNoticeInbox> {
   constructor(
@@ -23,6 +23,7 @@ export class NoticeInbox extends FollowedProjection<SqliteNoticeInbox> {
   }
 
   protected open(): SqliteNoticeInbox {
-    return new SqliteNoticeInbox({ path: this.path, subjectRef: (s) => this.sealer.handle('notice-subject', s), open: (e) => this.sealer.open(e).event });
+    const sealer = this.sealer;
+    return new SqliteNoticeInbox({ path: this.path, subjectRef: (s) => sealer.personRef(s), personOf: (e) => sealer.referenceOf(e), open: (e) => sealer.open(e).event });
   }
 }

@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { join } from 'node:path';
-import type { EventStore } from '#ledger';
+import type { EventStore, RecordedEvent } from '#ledger';
 import { PROJECTIONS_FILE, SqliteProvisionStore } from '#projections';
 import { EventSealer, OpeningEventStore } from '#sealing';
 import { HubConfig } from '../config/hub-config.js';
@@ -18,7 +18,8 @@ export class ProvisionRecords extends FollowedProjection<SqliteProvisionStore> {
     private readonly config: HubConfig,
     private readonly sealer: EventSealer,
   ) {
-    // The fold reads the subject of QueryAccepted / QueryDenied and the erased person of KeysShredded: sealed in the log (I10).
+    // The fold files each query by its person's key id, read from the event's key reference without opening
+    // it; only an erasure's subject (sealed for the hub, I10) is opened.
     super(new OpeningEventStore(events, sealer, PROVISION_OPENED_TYPES), 'ProvisionRecords');
   }
 
@@ -27,14 +28,14 @@ export class ProvisionRecords extends FollowedProjection<SqliteProvisionStore> {
   }
 
   protected open(): SqliteProvisionStore {
-    return new SqliteProvisionStore({ path: this.path, subjectRef: provisionSubjectRef(this.sealer) });
+    return new SqliteProvisionStore({ path: this.path, ...provisionPeople(this.sealer) });
   }
 }
 
 /** The event types the provision records fold reads opened. */
-export const PROVISION_OPENED_TYPES: ReadonlySet<string> = new Set(['QueryAccepted', 'QueryDenied', 'KeysShredded']);
+export const PROVISION_OPENED_TYPES: ReadonlySet<string> = new Set(['KeysShredded']);
 
-/** What the projection file keeps for a person: a keyed handle, never the subject id (the auditor's replay uses the same). */
-export function provisionSubjectRef(sealer: Pick<EventSealer, 'handle'>): (subjectId: string) => string {
-  return (subjectId) => sealer.handle('provision-subject', subjectId);
+/** How the projection files a person: by the id of their key, never the subject id (the auditor's replay does the same). */
+export function provisionPeople(sealer: EventSealer): { subjectRef: (subjectId: string) => string; personOf: (event: RecordedEvent) => string | null | 'shredded' } {
+  return { subjectRef: (subjectId) => sealer.personRef(subjectId), personOf: (event) => sealer.referenceOf(event) };
 }
