@@ -88,13 +88,18 @@ describe('the HTTP edge', () => {
   });
 
   describe('correlation ids', () => {
-    it('echoes the caller\'s id, or makes a fresh UUID, on successes and problems alike', async () => {
-      expect((await hub.get('/health/live', { 'x-correlation-id': 'abc-123' })).headers['x-correlation-id']).toBe('abc-123');
+    it('echoes the caller\'s id (or the hub\'s), and gives the hub\'s own request id, on successes and problems alike', async () => {
+      const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+      const given = await hub.get('/health/live', { 'x-correlation-id': 'abc-123' });
+      expect(given.headers['x-correlation-id']).toBe('abc-123');
+      expect(given.headers['x-request-id']).toMatch(uuid);
       const fresh = await hub.get('/health/live');
-      expect(fresh.headers['x-correlation-id']).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      expect(fresh.headers['x-correlation-id']).toMatch(uuid);
+      expect(fresh.headers['x-request-id']).toBe(fresh.headers['x-correlation-id']);
       const problem = await hub.get('/nope', { 'x-correlation-id': 'corr-404' });
       expect(problem.headers['x-correlation-id']).toBe('corr-404');
-      expect(problem.json()).toMatchObject({ correlationId: 'corr-404' });
+      // Problems, logs and events quote the hub's id: what a caller sends never reaches them as given (I10).
+      expect(problem.json()).toMatchObject({ correlationId: problem.headers['x-request-id'] });
     });
   });
 
@@ -217,10 +222,12 @@ describe('unexpected errors', () => {
   it('answers 500 INTERNAL without details, logs the error with the correlation id, and appends nothing', async () => {
     const res = await hub.post(ISSUE, { residentRecordCode: nextResidentRecordCode(), municipalityCode: MURORAN }, { ...hub.operator, 'x-correlation-id': 'corr-500' });
     const problem = expectProblem(res, 500, 'INTERNAL');
-    expect(problem['detail']).toBe('an internal error occurred; quote correlation id corr-500 when reporting it');
+    const id = String(res.headers['x-request-id']);
+    expect(problem['detail']).toBe(`an internal error occurred; quote correlation id ${id} when reporting it`);
     expect(res.body).not.toContain('exploded');
     expect(res.body).not.toContain('secret-path');
-    expect(hub.logger.lines).toContainEqual({ level: 'error', message: expect.stringMatching(/\[corr-500\].*random source exploded/s) });
+    expect(hub.logger.lines).toContainEqual({ level: 'error', message: expect.stringMatching(new RegExp(`\\[${id}\\].*random source exploded`, 's')) });
+    expect(JSON.stringify(hub.logger.lines)).not.toContain('corr-500');
     expect(await hub.head()).toBe(0);
   });
 });
