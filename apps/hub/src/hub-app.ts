@@ -6,6 +6,7 @@ import type { HubConfig } from './config/hub-config.js';
 import { correlationHook } from './http/correlation.js';
 import { setupOpenApi } from './http/openapi.js';
 import { ProblemDetailsFilter } from './http/problem-details.filter.js';
+import { queryParametersHook } from './http/query-parameters.js';
 import { DtoValidationPipe } from './http/validation.pipe.js';
 
 /** The Fastify adapter of the hub: the configured body limit, no Fastify logger (Nest logs). */
@@ -23,6 +24,7 @@ export const HUB_APP_OPTIONS: NestApplicationOptions = { bodyParser: false };
 export function configureHubApp(app: NestFastifyApplication, config: HubConfig): void {
   const fastify = app.getHttpAdapter().getInstance();
   fastify.addHook('onRequest', correlationHook);
+  fastify.addHook('onRequest', queryParametersHook);
   fastify.removeAllContentTypeParsers();
   fastify.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: config.bodyLimitBytes }, fastify.getDefaultJsonParser('error', 'error'));
   app.useGlobalFilters(new ProblemDetailsFilter(config.bodyLimitBytes));

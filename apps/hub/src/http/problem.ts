@@ -2,6 +2,7 @@ import { HttpException } from '@nestjs/common';
 import { LedgerError } from '#ledger';
 import { LinkageError } from '#linkage';
 import { NumberingError } from '#numbering';
+import { ProjectionError } from '#projections';
 import { HubProblem } from './hub-problem.js';
 import { PROBLEM_CATALOG, isProblemCode, problemType, type ProblemCode } from './problem-catalog.js';
 
@@ -73,6 +74,8 @@ export function toProblem(error: unknown, context: ProblemContext): MappedProble
   if (error instanceof NumberingError) return fromNumbering(error, context);
   if (error instanceof LedgerError) return fromLedger(error, context);
   if (error instanceof LinkageError) return isProblemCode(error.code) ? known(error.code, error.message, context, error.details) : internal(context);
+  // The edge validates every view parameter first; this keeps a parameter it missed a 400, not a 500.
+  if (error instanceof ProjectionError && error.code === 'INVALID_ARGUMENT') return known('BAD_REQUEST', error.message, context);
   const fastify = fastifyCode(error);
   if (fastify !== undefined) {
     const mapped = FASTIFY_CODES[fastify];

@@ -1,6 +1,8 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Matches } from 'class-validator';
+import { IsOptional, Matches } from 'class-validator';
 import { NOTICE_BODY_MAX, NOTICE_BODY_TEXT, NOTICE_TITLE_MAX, NOTICE_TITLE_TEXT } from '#linkage';
+import { DEFAULT_NOTICE_LIMIT, MAX_NOTICE_LIMIT } from '#projections';
+import { IsIntegerFrom, ToInteger } from '../http/query.validators.js';
 import { IsDisplayText } from '../http/text.validators.js';
 
 const AGENCY_CODE = /^[A-Za-z0-9_-]{21}[AQgw]$/;
@@ -42,4 +44,17 @@ export class CitizenNoticeResponse {
 export class CitizenNoticesResponse {
   @ApiProperty({ type: [CitizenNoticeResponse] }) notices!: CitizenNoticeResponse[];
   @ApiPropertyOptional({ description: 'Present when older notices remain: pass it as `before`.' }) next?: string;
+}
+
+export class CitizenNoticesQuery {
+  @ApiPropertyOptional({ description: `Notices per page, 1–${MAX_NOTICE_LIMIT}.`, default: DEFAULT_NOTICE_LIMIT })
+  @IsOptional()
+  @ToInteger()
+  @IsIntegerFrom(1, MAX_NOTICE_LIMIT)
+  limit?: number;
+
+  @ApiPropertyOptional({ description: 'The `next` of the previous page.' })
+  @IsOptional()
+  @Matches(/^\d{1,15}$/, { message: 'must be the `next` value of the previous page, unchanged' })
+  before?: string;
 }
