@@ -75,9 +75,9 @@ describe('the HTTP edge', () => {
       expect(res.statusCode).toBe(201);
     });
 
-    it('404 NOT_FOUND for an unknown route, and for a known path with another method', async () => {
+    it('404 NOT_FOUND for an unknown route, 405 METHOD_NOT_ALLOWED for a known path with another method', async () => {
       expect(expectProblem(await hub.get('/v1/nothing-here?x=1'), 404, 'NOT_FOUND')).toMatchObject({ instance: '/v1/nothing-here', detail: 'no route for GET /v1/nothing-here' });
-      await refusedWithoutEffect(() => hub.inject({ method: 'DELETE', url: ISSUE }), 404, 'NOT_FOUND');
+      await refusedWithoutEffect(() => hub.inject({ method: 'DELETE', url: ISSUE }), 405, 'METHOD_NOT_ALLOWED');
     });
 
     it('400 for an X-Correlation-Id that is not 1-200 visible ASCII characters, answered with a fresh one', async () => {
