@@ -6,6 +6,7 @@ import { AppModule } from './app.module.js';
 import type { HubConfig } from './config/hub-config.js';
 import { installBodyTimeout } from './http/body-timeout.js';
 import { correlationHook } from './http/correlation.js';
+import { parseJsonBody } from './http/json-body.js';
 import { setupOpenApi } from './http/openapi.js';
 import { ProblemDetailsFilter } from './http/problem-details.filter.js';
 import { queryParametersHook } from './http/query-parameters.js';
@@ -52,7 +53,7 @@ export function configureHubApp(app: NestFastifyApplication, config: HubConfig):
   fastify.addHook('onRequest', queryParametersHook);
   installBodyTimeout(fastify, filter, config.bodyTimeoutMs);
   fastify.removeAllContentTypeParsers();
-  fastify.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: config.bodyLimitBytes }, fastify.getDefaultJsonParser('error', 'error'));
+  fastify.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: config.bodyLimitBytes }, parseJsonBody);
   app.useGlobalFilters(filter);
   app.useGlobalPipes(new DtoValidationPipe());
   setupOpenApi(app);

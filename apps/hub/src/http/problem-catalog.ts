@@ -2,6 +2,8 @@
 export const PROBLEM_CATALOG = {
   VALIDATION_FAILED: { status: 400, title: 'The request is not valid' },
   MALFORMED_JSON: { status: 400, title: 'The request body is not well-formed JSON' },
+  // Well-formed JSON with a key __proto__, constructor or prototype anywhere: refused by name (`errors` lists where).
+  FORBIDDEN_KEY: { status: 400, title: 'The request body holds a key the hub refuses (__proto__, constructor or prototype)' },
   MALFORMED: { status: 400, title: 'An identifier is malformed' },
   INVALID_NAME: { status: 400, title: 'The name is not valid' },
   INVALID_LOCATION: { status: 400, title: 'The location is not valid' },

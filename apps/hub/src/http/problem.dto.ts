@@ -40,7 +40,7 @@ export class ProblemDto {
   @ApiPropertyOptional({ example: 1, description: 'CHECK_DIGIT_MISMATCH: the check digit the input carried.' })
   actual?: number;
 
-  @ApiPropertyOptional({ type: [FieldErrorDto], description: 'VALIDATION_FAILED: one entry per wrong field.' })
+  @ApiPropertyOptional({ type: [FieldErrorDto], description: 'VALIDATION_FAILED, CHECK_DIGIT_MISMATCH and FORBIDDEN_KEY: one entry per wrong field (body field, query or path parameter, or header).' })
   errors?: FieldErrorDto[];
 }
 
@@ -66,4 +66,4 @@ export function ApiProblems(...codes: ProblemCode[]): MethodDecorator & ClassDec
 /** Problems any route can answer with. */
 export const COMMON_PROBLEMS: ProblemCode[] = ['INTERNAL', 'SERVICE_UNAVAILABLE'];
 /** Problems of any route that takes a JSON body. */
-export const BODY_PROBLEMS: ProblemCode[] = ['VALIDATION_FAILED', 'MALFORMED_JSON', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE'];
+export const BODY_PROBLEMS: ProblemCode[] = ['VALIDATION_FAILED', 'MALFORMED_JSON', 'FORBIDDEN_KEY', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'REQUEST_TIMEOUT'];
