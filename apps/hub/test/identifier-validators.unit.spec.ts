@@ -124,6 +124,23 @@ describe('DtoValidationPipe', () => {
     );
   });
 
+  it('answers 422 CHECK_DIGIT_MISMATCH when only check digits are wrong, with the digits; 400 listing every field otherwise', () => {
+    const wrong = wrongCheckDigit(MUNICIPALITY, 5);
+    expect(body(IssueIndividualNumberRequest, { residentRecordCode: '12345678901', municipalityCode: wrong.value })).toThrow(
+      expect.objectContaining({
+        code: 'CHECK_DIGIT_MISMATCH',
+        status: 422,
+        message: `municipalityCode: local government code check digit is ${wrong.actual}, expected ${wrong.expected}`,
+        extensions: { expected: wrong.expected, actual: wrong.actual, errors: [{ field: 'municipalityCode', message: expect.stringMatching(/check digit/) }] },
+      }),
+    );
+    expect(body(IssueIndividualNumberRequest, { residentRecordCode: '1', municipalityCode: wrong.value })).toThrow(
+      expect.objectContaining({ code: 'VALIDATION_FAILED', errors: [expect.objectContaining({ field: 'residentRecordCode' }), expect.objectContaining({ field: 'municipalityCode' })] }),
+    );
+    // A malformed number (not its check digit) stays a validation failure.
+    expect(body(IssueIndividualNumberRequest, { residentRecordCode: '12345678901', municipalityCode: '01205' })).toThrow(expect.objectContaining({ code: 'VALIDATION_FAILED' }));
+  });
+
   it('refuses unknown fields and bodies that are not JSON objects', () => {
     expect(body(IssueIndividualNumberRequest, { residentRecordCode: '12345678901', municipalityCode: MUNICIPALITY, note: 1 })).toThrow(
       expect.objectContaining({ errors: [{ field: 'note', message: 'is not a known field' }] }),

@@ -15,6 +15,16 @@ import {
 
 type Check = (value: string) => string | undefined;
 
+/**
+ * The constraints whose identifier carries a check digit, by class-validator constraint name: a field
+ * that fails only its check digit is answered 422 CHECK_DIGIT_MISMATCH (validation.pipe.ts), not 400.
+ */
+export const CHECK_DIGIT_CONSTRAINTS: Readonly<Record<string, (value: string) => Validation<unknown>>> = {
+  isMyNumber: validateMyNumber,
+  isCorporateNumber: validateCorporateNumber,
+  isLocalGovernmentCode: validateLocalGovernmentCode,
+};
+
 function identifier(name: string, check: Check, options?: ValidationOptions): PropertyDecorator {
   return ValidateBy(
     {
