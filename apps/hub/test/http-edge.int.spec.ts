@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bearer, issuePerson, registerAgency } from './support/linkage-fixture.js';
 import { expectProblem } from './support/problem-assertions.js';
 import { MURORAN, nextResidentRecordCode, startTestHub, type TestHub } from './support/test-hub.js';
 
@@ -142,11 +143,18 @@ describe('the HTTP edge', () => {
       expect((await hub.get('/v1/events', hub.auditor)).json<{ events: unknown[] }>().events).toHaveLength(Math.min(head, 100));
     });
 
-    it('answers the raw log to the auditor only: envelopes hold subject ids and agency codes', async () => {
-      expectProblem(await hub.get('/v1/events'), 401, 'UNAUTHENTICATED');
-      expectProblem(await hub.get('/v1/events', { authorization: 'Bearer not-the-auditor-token-0000000' }), 403, 'FORBIDDEN');
-      expectProblem(await hub.get('/v1/audit/entries'), 401, 'UNAUTHENTICATED');
-      expect((await hub.get('/v1/audit/entries', hub.auditor)).statusCode).toBe(200);
+    it('answers the raw log to the auditor only: 401 without a token or with one nobody holds, 403 for another principal', async () => {
+      // A principal registered a moment ago is known: 403, not 401.
+      const agency = await registerAgency(hub, 'raw-log-reader', 'municipality', 'http://127.0.0.1:9');
+      const citizen = await issuePerson(hub);
+      for (const url of ['/v1/events', '/v1/audit/entries']) {
+        expectProblem(await hub.get(url), 401, 'UNAUTHENTICATED');
+        expectProblem(await hub.get(url, bearer('not-the-auditor-token-0000000')), 401, 'UNAUTHENTICATED');
+        for (const known of [hub.operator, bearer(agency.token), bearer(citizen.citizenSecret)]) {
+          expect(expectProblem(await hub.get(url, known), 403, 'FORBIDDEN')['detail'], url).toBe('only the auditor may read raw events; present the token of keys/auditor.token.json');
+        }
+        expect((await hub.get(url, hub.auditor)).statusCode).toBe(200);
+      }
     });
 
     it('refuses a bad position or limit with 400 naming the parameter', async () => {
