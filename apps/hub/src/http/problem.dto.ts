@@ -22,7 +22,7 @@ export class ProblemDto {
   @ApiProperty({ example: 422 })
   status!: number;
 
-  @ApiProperty({ example: 'corporate number 1234567890123: check digit (the first digit) is 1, expected 8' })
+  @ApiProperty({ example: 'corporate number 1234567890123: check digit (the first digit) is 1, expected 9' })
   detail!: string;
 
   @ApiProperty({ example: 'CHECK_DIGIT_MISMATCH', description: `Stable machine-readable code: ${Object.keys(PROBLEM_CATALOG).join(', ')}.` })
@@ -34,7 +34,7 @@ export class ProblemDto {
   @ApiProperty({ example: '0f8b3c52-8a0e-4d47-9a3e-1d5c0e0b6f11' })
   correlationId!: string;
 
-  @ApiPropertyOptional({ example: 8, description: 'CHECK_DIGIT_MISMATCH: the check digit the rule computes.' })
+  @ApiPropertyOptional({ example: 9, description: 'CHECK_DIGIT_MISMATCH: the check digit the rule computes.' })
   expected?: number;
 
   @ApiPropertyOptional({ example: 1, description: 'CHECK_DIGIT_MISMATCH: the check digit the input carried.' })

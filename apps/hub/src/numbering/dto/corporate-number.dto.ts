@@ -33,7 +33,7 @@ export class DesignatedCorporateNumberResponse {
   @ApiProperty({ example: '20260401010000000003' })
   serial!: string;
 
-  @ApiProperty({ description: '法人番号: 13 digits, the first is the check digit.', example: '7430001012345' })
+  @ApiProperty({ description: '法人番号: 13 digits, the first is the check digit.', example: '3430001012345' })
   corporateNumber!: string;
 
   @ApiProperty({ format: 'date-time', example: '2026-04-01T00:00:00.000Z' })
@@ -41,13 +41,13 @@ export class DesignatedCorporateNumberResponse {
 }
 
 export class CorporateNumberParams {
-  @ApiProperty({ description: '法人番号: 13 ASCII digits.', example: '7430001012345' })
+  @ApiProperty({ description: '法人番号: 13 ASCII digits.', example: '3430001012345' })
   @HasCorporateNumberForm()
   number!: string;
 }
 
 export class CorporateNumberResponse {
-  @ApiProperty({ example: '7430001012345' })
+  @ApiProperty({ example: '3430001012345' })
   corporateNumber!: string;
 
   @ApiProperty({ example: '株式会社室蘭製作所' })
@@ -101,7 +101,7 @@ export class CorporateSearchQuery extends CorporateCriteriaQuery {
   @Max(MAX_CORPORATE_LIMIT, LIMIT)
   limit?: number;
 
-  @ApiPropertyOptional({ description: 'The `next` of the previous page (results come in corporate number order).', example: '7430001012345' })
+  @ApiPropertyOptional({ description: 'The `next` of the previous page (results come in corporate number order).', example: '3430001012345' })
   @IsOptional()
   @HasCorporateNumberForm()
   after?: string;
@@ -116,6 +116,6 @@ export class CorporatePageResponse {
   @ApiProperty({ type: [CorporationResponse] })
   corporations!: CorporationResponse[];
 
-  @ApiPropertyOptional({ description: 'Present when more corporations match: pass it as `after`.', example: '7430001012345' })
+  @ApiPropertyOptional({ description: 'Present when more corporations match: pass it as `after`.', example: '3430001012345' })
   next?: string;
 }
