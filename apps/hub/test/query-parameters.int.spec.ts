@@ -1,4 +1,6 @@
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PROBLEM_CATALOG } from '../src/http/problem-catalog.js';
 import { MURORAN_CITY, bearer, issuePerson, registerAgency, type Agency } from './support/linkage-fixture.js';
 import { expectProblem } from './support/problem-assertions.js';
 import { startTestHub, type TestHub } from './support/test-hub.js';
@@ -99,5 +101,36 @@ describe('every query parameter of every GET route', () => {
         '/v1/audit/checkpoints/1?format',
       ]),
     );
+  });
+});
+
+describe('generated query strings on every GET route', () => {
+  it('never answer 5xx; every refusal is problem+json with a catalog code; nothing is appended', async () => {
+    const doc = (await hub.get('/docs/json')).json<{ paths: Record<string, Record<string, { parameters?: { name: string; in: string }[] }>> }>();
+    const routes = Object.entries(doc.paths).flatMap(([template, ops]) =>
+      ops['get'] === undefined ? [] : [{ template, query: (ops['get'].parameters ?? []).filter((p) => p.in === 'query').map((p) => p.name) }],
+    );
+    const text = fc.oneof(
+      fc.string({ maxLength: 30 }),
+      fc.constantFrom('', '0', '-1', '1e3', '9007199254740993', '99999999999999999999', '2026-02-29T00:00:00Z', '2024-02-29T24:00:00Z', '1767225600000.20260101010000000001', '-0.0', 'NaN', '%00', '%ZZ', '%E2%80%8B', '%ED%A0%80', 'a'.repeat(3000)),
+    );
+    const head = await hub.head();
+    for (const { template, query } of routes) {
+      const path = template.replace(/\{(\w+)\}/g, (_m, name: string) => ({ size: '1', number: '3430001012345', agencyId: MURORAN_CITY })[name]!);
+      await fc.assert(
+        fc.asyncProperty(fc.dictionary(fc.constantFrom(...query, 'x'), text, { maxKeys: 4 }), async (params) => {
+          const qs = Object.entries(params).map(([k, v]) => `${k}=${/%/.test(v) ? v : encodeURIComponent(v)}`).join('&');
+          const res = await hub.get(`${path}?${qs}`, credentialFor(path));
+          const what = `GET ${path}?${qs} → ${res.statusCode} ${res.body.slice(0, 200)}`;
+          expect(res.statusCode, what).toBeLessThan(500);
+          if (res.statusCode >= 300) {
+            expect(res.headers['content-type'], what).toMatch(/^application\/problem\+json/);
+            expect(Object.keys(PROBLEM_CATALOG), what).toContain(res.json<{ code: string }>().code);
+          }
+        }),
+        { numRuns: 40 },
+      );
+    }
+    expect(await hub.head()).toBe(head);
   });
 });
