@@ -22,11 +22,8 @@ export interface ProblemLimits {
 @Catch()
 export class ProblemDetailsFilter implements ExceptionFilter {
   private readonly logger = new Logger('Problem');
-  private readonly limits: ProblemLimits;
 
-  constructor(limits: ProblemLimits | number) {
-    this.limits = typeof limits === 'number' ? { bodyLimitBytes: limits } : limits;
-  }
+  constructor(private readonly limits: ProblemLimits) {}
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const http = host.switchToHttp();
