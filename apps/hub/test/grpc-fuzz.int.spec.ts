@@ -68,7 +68,7 @@ const nastyUint32 = fc.oneof(fc.constantFrom(0, 1, 2, 4_294_967_295), fc.integer
 
 function requests(rpc: Rpc): fc.Arbitrary<Record<string, unknown>> {
   const value = (f: Field): fc.Arbitrary<unknown> => {
-    const one = f.type === 'TYPE_UINT32' || f.type === 'TYPE_UINT64' ? nastyUint32 : fc.oneof(nastyString, ...(f.name === 'code' || f.name === 'codes' ? [fc.constant(code)] : []));
+    const one: fc.Arbitrary<unknown> = f.type === 'TYPE_UINT32' || f.type === 'TYPE_UINT64' ? nastyUint32 : fc.oneof(nastyString, ...(f.name === 'code' || f.name === 'codes' ? [fc.constant(code)] : []));
     return f.repeated ? fc.oneof(fc.array(one, { maxLength: 5 }), fc.integer({ min: 2, max: 60 }).map((n) => Array.from({ length: n }, () => code))) : one;
   };
   return fc.record(Object.fromEntries(rpc.fields.map((f) => [f.name, value(f)])), { requiredKeys: [] });
