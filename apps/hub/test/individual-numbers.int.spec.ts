@@ -100,13 +100,16 @@ describe('individual numbers over HTTP', () => {
       expect(await hub.head()).toBe(before);
     });
 
-    it('refuses a municipality code with a wrong check digit as a validation error naming the expected digit', async () => {
+    it('refuses a municipality code with a wrong check digit: 422 CHECK_DIGIT_MISMATCH naming the field and the expected digit', async () => {
       const before = await hub.head();
       const wrong = `01205${(0 + 1) % 10}`; // 012050 is right
       const res = await post(ISSUE, { residentRecordCode: nextResidentRecordCode(), municipalityCode: wrong });
-      expect(expectProblem(res, 400, 'VALIDATION_FAILED')['errors']).toEqual([
-        { field: 'municipalityCode', message: 'local government code check digit is 1, expected 0' },
-      ]);
+      expect(expectProblem(res, 422, 'CHECK_DIGIT_MISMATCH')).toMatchObject({
+        expected: 0,
+        actual: 1,
+        detail: 'municipalityCode: local government code check digit is 1, expected 0',
+        errors: [{ field: 'municipalityCode', message: 'local government code check digit is 1, expected 0' }],
+      });
       expect(await hub.head()).toBe(before);
     });
 

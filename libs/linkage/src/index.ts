@@ -4,10 +4,12 @@ export type { Decider, Evolvable, LinkageCommand, LinkageEvent } from './decider
 export {
   AGENCY_KINDS,
   AGENCY_KIND_LABELS,
+  DISPLAY_TEXT,
   agencyCodeFromRandomBytes,
   isAgencyCode,
   isAgencyId,
   isAgencyKind,
+  displayTextMessage,
   isDisplayText,
   isInstant,
   isSha256Hex,
@@ -164,7 +166,7 @@ export type {
 } from './query.decider.js';
 export { PROVISION_PROTOCOL } from './provision-protocol.js';
 export type { ProvisionBatch, ProvisionRequest, ProvisionResponse } from './provision-protocol.js';
-export { NOTICE_BODY_MAX, NOTICE_TITLE_MAX, decideNotice, noticeDecider, noticeStreamId } from './notice.decider.js';
+export { NOTICE_BODY_MAX, NOTICE_BODY_TEXT, NOTICE_TITLE_MAX, NOTICE_TITLE_TEXT, decideNotice, noticeDecider, noticeStreamId } from './notice.decider.js';
 export type { NoticeSent, NoticeSentData, NoticeState, SendNotice, SendNoticeData } from './notice.decider.js';
 export {
   KEYS_SHREDDED_STREAM,

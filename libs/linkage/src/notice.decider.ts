@@ -1,3 +1,4 @@
+import type { DisplayTextRule } from '#text';
 import type { Decider, Evolvable, LinkageCommand, LinkageEvent } from './decider.js';
 import type { AgencyId, SubjectId } from './identifiers.js';
 
@@ -13,6 +14,9 @@ import type { AgencyId, SubjectId } from './identifiers.js';
 /** Longest title and body accepted, in Unicode code points. */
 export const NOTICE_TITLE_MAX = 100;
 export const NOTICE_BODY_MAX = 4000;
+/** The shared text rule for the title (one line) and the body (line breaks allowed), checked before sealing. */
+export const NOTICE_TITLE_TEXT: DisplayTextRule = { max: NOTICE_TITLE_MAX };
+export const NOTICE_BODY_TEXT: DisplayTextRule = { max: NOTICE_BODY_MAX, multiline: true };
 
 export function noticeStreamId(noticeId: string): string {
   return `notice-${noticeId}`;

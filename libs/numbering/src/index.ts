@@ -54,6 +54,7 @@ export type {
 export {
   CORPORATE_KIND_LABELS,
   CORPORATE_KINDS,
+  CORPORATE_TEXT,
   MAX_CORPORATE_TEXT_LENGTH,
   corporateNumberDecider,
   corporateNumberStreamId,

@@ -112,7 +112,7 @@ export class AuditController {
   @ApiBearerAuth()
   @ApiProblems('VALIDATION_FAILED', 'UNAUTHENTICATED', 'FORBIDDEN', 'INTERNAL')
   async entries(@Query() q: EntriesQuery, @Req() request: Credentialed): Promise<unknown> {
-    this.auth.auditor(request);
+    await this.auth.requireAuditor(request);
     const tree = this.follower.projection;
     // Head first: only durable events are listed.
     const head = tree.logHead();

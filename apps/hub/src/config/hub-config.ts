@@ -10,6 +10,7 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'] 
 export type HubLogLevel = (typeof LOG_LEVELS)[number];
 
 const MAX_BODY_LIMIT_BYTES = 100 * 1024 * 1024;
+export const DEFAULT_BODY_TIMEOUT_MS = 5000;
 
 /** The linkage (照会・提供) settings: the code mapper's Redis, provider calls, the authorization table. */
 export interface LinkageSettings {
@@ -69,6 +70,8 @@ export class HubConfig {
     readonly grpcPort: number | undefined = undefined,
     /** Relay every committed event to Kafka; undefined: no relay (the default). */
     readonly kafka: KafkaRelaySettings | undefined = undefined,
+    /** A request (headers and body) must have arrived within this, else 408 and the connection is closed. */
+    readonly bodyTimeoutMs: number = DEFAULT_BODY_TIMEOUT_MS,
   ) {}
 
   get ledgerPath(): string {
@@ -124,6 +127,9 @@ class HubEnvironment {
 
   @IsIntegerInRange(1024, MAX_BODY_LIMIT_BYTES)
   HUB_BODY_LIMIT_BYTES = '65536';
+
+  @IsIntegerInRange(100, 600_000)
+  HUB_BODY_TIMEOUT_MS = String(DEFAULT_BODY_TIMEOUT_MS);
 
   @IsIn(LOG_LEVELS, { message: (a) => `must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(a.value)}` })
   HUB_LOG_LEVEL: string = 'log';
@@ -187,6 +193,7 @@ const VARIABLES = [
   'HUB_DATA_DIR',
   'HUB_NODE_ID',
   'HUB_BODY_LIMIT_BYTES',
+  'HUB_BODY_TIMEOUT_MS',
   'HUB_LOG_LEVEL',
   'HUB_MUNICIPALITIES_FILE',
   'HUB_CHECKPOINT_EVERY_EVENTS',
@@ -250,6 +257,7 @@ export function loadHubConfig(env: Readonly<Record<string, string | undefined>>,
     },
     raw.HUB_GRPC_PORT === undefined ? undefined : Number(raw.HUB_GRPC_PORT),
     raw.HUB_KAFKA_BROKERS === undefined ? undefined : { brokers: raw.HUB_KAFKA_BROKERS.split(',').map((b) => b.trim()), topic: raw.HUB_KAFKA_TOPIC },
+    Number(raw.HUB_BODY_TIMEOUT_MS),
   );
 }
 

@@ -5,7 +5,7 @@ import { Metadata, type handleUnaryCall, type sendUnaryData, type ServerUnaryCal
 import { plainToInstance } from 'class-transformer';
 import { validateSync } from 'class-validator';
 import { RequestValidationError, type FieldError } from '../http/hub-problem.js';
-import { flatten } from '../http/validation.pipe.js';
+import { VALIDATION_OPTIONS, validationFailure } from '../http/validation.pipe.js';
 import { CORRELATION_METADATA, REQUEST_ID_METADATA, toGrpcProblem } from './grpc-problem.js';
 
 export const IDEMPOTENCY_METADATA = 'idempotency-key';
@@ -122,14 +122,13 @@ function protoFieldName(path: string, renamed: Readonly<Record<string, string>>)
 
 /**
  * Validates a request with the HTTP edge's DTO class and rules (class-validator, whitelist, unknown
- * fields refused): one VALIDATION_FAILED listing every wrong field, or the DTO instance. `renamed` maps a
+ * fields refused): one VALIDATION_FAILED listing every wrong field (CHECK_DIGIT_MISMATCH when only check
+ * digits are wrong, as over HTTP), or the DTO instance. `renamed` maps a
  * DTO property to its .proto field where the two names differ.
  */
 export function validated<T extends object>(dto: new () => T, fields: Readonly<Record<string, unknown>>, renamed: Readonly<Record<string, string>> = {}): T {
   const instance = plainToInstance(dto, present(fields));
-  const errors = validateSync(instance, { whitelist: true, forbidNonWhitelisted: true, forbidUnknownValues: true, validationError: { target: false, value: false } });
-  if (errors.length > 0) {
-    throw new RequestValidationError(flatten(errors, '').map((e) => ({ field: protoFieldName(e.field, renamed), message: e.message })));
-  }
+  const errors = validateSync(instance, VALIDATION_OPTIONS);
+  if (errors.length > 0) throw validationFailure(errors, (field) => protoFieldName(field, renamed));
   return instance;
 }

@@ -1,19 +1,19 @@
 import { Body, Controller, Get, HttpCode, HttpStatus, Post, Query, Req, Res } from '@nestjs/common';
 import { CommandBus } from '@nestjs/cqrs';
-import { ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { noticeStreamId } from '#linkage';
-import { MAX_NOTICE_LIMIT, type StoredNotice } from '#projections';
+import { type StoredNotice } from '#projections';
 import { EventSealer } from '#sealing';
 import { ApiCommandHeaders, markReplayed } from '../http/api-headers.js';
-import { HubProblem, RequestValidationError } from '../http/hub-problem.js';
+import { HubProblem } from '../http/hub-problem.js';
 import { ApiProblems, BODY_PROBLEMS, COMMON_PROBLEMS } from '../http/problem.dto.js';
 import { Meta, type RequestMeta } from '../http/request-meta.js';
 import { Authenticator } from '../linkage/authenticator.js';
 import { LinkageViews } from '../linkage/linkage-views.js';
 import { IdentifierVault } from '../vault/identifier-vault.js';
 import { NoticeInbox } from './notice-inbox.service.js';
-import { CitizenNoticesResponse, SendNoticeRequest, SentNoticeResponse } from './notices.dto.js';
+import { CitizenNoticesQuery, CitizenNoticesResponse, SendNoticeRequest, SentNoticeResponse } from './notices.dto.js';
 import { SendNoticeCommand } from './send-notice.handler.js';
 
 @ApiTags('notices')
@@ -53,18 +53,12 @@ export class NoticesController {
   @Get('v1/citizens/me/notices')
   @ApiBearerAuth()
   @ApiOperation({ summary: 'The calling citizen\'s notices (お知らせ), newest first, paged with `before`.', description: 'Authenticated with the citizen secret issued with the individual number.' })
-  @ApiQuery({ name: 'limit', required: false, description: `1–${MAX_NOTICE_LIMIT}, default 100` })
-  @ApiQuery({ name: 'before', required: false, description: 'the `next` of the previous page' })
   @ApiOkResponse({ type: CitizenNoticesResponse })
   @ApiProblems('UNAUTHENTICATED', 'VALIDATION_FAILED', ...COMMON_PROBLEMS)
-  async citizen(@Req() request: FastifyRequest, @Query('limit') limit?: string, @Query('before') before?: string): Promise<CitizenNoticesResponse> {
+  async citizen(@Req() request: FastifyRequest, @Query() query: CitizenNoticesQuery): Promise<CitizenNoticesResponse> {
     const subjectId = await this.auth.citizen(request);
-    const errors = [
-      ...(limit !== undefined && !(/^\d{1,4}$/.test(limit) && Number(limit) >= 1 && Number(limit) <= MAX_NOTICE_LIMIT) ? [{ field: 'limit', message: `must be an integer from 1 to ${MAX_NOTICE_LIMIT}` }] : []),
-      ...(before !== undefined && !/^\d{1,15}$/.test(before) ? [{ field: 'before', message: 'must be the next value of the previous page' }] : []),
-    ];
-    if (errors.length > 0) throw new RequestValidationError(errors);
-    const page = await (await this.inbox.current()).notices(subjectId, { ...(limit === undefined ? {} : { limit: Number(limit) }), ...(before === undefined ? {} : { before }) });
+    const { limit, before } = query;
+    const page = await (await this.inbox.current()).notices(subjectId, { ...(limit === undefined ? {} : { limit }), ...(before === undefined ? {} : { before }) });
     return {
       notices: page.notices.map((n) => {
         const { title, body } = this.#text(n);
