@@ -23,6 +23,9 @@ export class SelfCheckFindingDto {
 
   @ApiProperty()
   message!: string;
+
+  @ApiPropertyOptional({ type: [Number], description: 'For a tree node: the leaves [from, to) under it.', example: [0, 256] })
+  leaves?: readonly [number, number];
 }
 
 export class SelfCheckViewDto {

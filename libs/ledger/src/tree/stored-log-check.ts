@@ -45,6 +45,8 @@ export interface StoredLogFinding {
   readonly expected: string | number | null;
   readonly calculated: string | number | null;
   readonly message: string;
+  /** For a tree node: the leaves [from, to) under it (`position` is the first). */
+  readonly leaves?: readonly [number, number];
 }
 
 export interface StoredLogCheckOptions {
@@ -77,7 +79,7 @@ export interface StoredLogCheckReport {
   readonly checked: number;
   /** Signed checkpoints whose signature and root were checked. */
   readonly checkpoints: number;
-  /** The first findings, in position order (those without a position last). */
+  /** The first findings, in position order (see byFindingPosition). */
   readonly findings: readonly StoredLogFinding[];
   readonly findingCount: number;
   readonly seconds: number;
@@ -114,9 +116,13 @@ export function storedLogFinding(f: Omit<StoredLogFinding, 'message'> & { readon
   return { ...f, message: f.message ?? MESSAGES[f.code] };
 }
 
-/** Orders findings by position (those without one last). */
+/**
+ * Orders findings by position (those without one last). A tree node sorts at the last leaf under it,
+ * so that a leaf named exactly (a changed leaf hash also breaks every node above it) comes first.
+ */
 export function byFindingPosition(a: StoredLogFinding, b: StoredLogFinding): number {
-  return (a.position ?? Number.MAX_SAFE_INTEGER) - (b.position ?? Number.MAX_SAFE_INTEGER);
+  const key = (f: StoredLogFinding) => (f.leaves !== undefined ? f.leaves[1] - 1 : (f.position ?? Number.MAX_SAFE_INTEGER));
+  return key(a) - key(b);
 }
 
 /**
@@ -224,7 +230,8 @@ export async function checkStoredLog(options: StoredLogCheckOptions): Promise<St
 
 function fromWorker(f: WorkerFinding): StoredLogFinding {
   const level = f.level === undefined ? '' : ` (tile level ${f.level})`;
-  return storedLogFinding({ check: f.check, code: f.code, position: f.position, serial: f.serial, expected: f.expected, calculated: f.calculated, message: `${MESSAGES[f.code]}${level}` });
+  const leaves = f.check === 'tile' ? { leaves: [f.position, f.position + TILE_WIDTH] as const } : {};
+  return storedLogFinding({ check: f.check, code: f.code, position: f.position, serial: f.serial, expected: f.expected, calculated: f.calculated, message: `${MESSAGES[f.code]}${level}`, ...leaves });
 }
 
 /** Reads tiles, keeping the full ones (immutable once full) for the root computations. */
@@ -284,9 +291,10 @@ function checkUpperTiles(treeSize: number, from: number, to: number, readTile: (
     for (let idx = first; idx < end; idx++) {
       const tile = readTile(level, idx);
       const position = idx * leavesPerTile;
+      const leaves = [position, position + leavesPerTile] as const;
       const serial = (serialAt.get(position) as string | undefined) ?? null;
       if (tile === undefined || tile.length !== TILE_WIDTH * HASH_SIZE) {
-        add(storedLogFinding({ check: 'tile', code: 'TILE_MISSING', position, serial, expected: null, calculated: null, message: `${MESSAGES.TILE_MISSING} (tile level ${level})` }));
+        add(storedLogFinding({ check: 'tile', code: 'TILE_MISSING', position, serial, expected: null, calculated: null, leaves, message: `${MESSAGES.TILE_MISSING} (tile level ${level})` }));
         continue;
       }
       const calculated = toHex(foldTile(tile));
@@ -294,9 +302,9 @@ function checkUpperTiles(treeSize: number, from: number, to: number, readTile: (
       const at = (idx % TILE_WIDTH) * HASH_SIZE;
       const expected = up !== undefined && up.length >= at + HASH_SIZE ? toHex(up.subarray(at, at + HASH_SIZE)) : null;
       if (expected === null) {
-        add(storedLogFinding({ check: 'tile', code: 'TILE_MISSING', position, serial, expected: null, calculated, message: `${MESSAGES.TILE_MISSING} (tile level ${level + 1})` }));
+        add(storedLogFinding({ check: 'tile', code: 'TILE_MISSING', position, serial, expected: null, calculated, leaves, message: `${MESSAGES.TILE_MISSING} (tile level ${level + 1})` }));
       } else if (expected !== calculated) {
-        add(storedLogFinding({ check: 'tile', code: 'TILE_MISMATCH', position, serial, expected, calculated, message: `${MESSAGES.TILE_MISMATCH} (tile level ${level + 1})` }));
+        add(storedLogFinding({ check: 'tile', code: 'TILE_MISMATCH', position, serial, expected, calculated, leaves, message: `${MESSAGES.TILE_MISMATCH} (tile level ${level + 1})` }));
       }
     }
   }
