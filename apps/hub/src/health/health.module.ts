@@ -1,8 +1,7 @@
 import { Module } from '@nestjs/common';
-import { AuditModule } from '../audit/audit.module.js';
 import { GetReadinessHandler } from './get-readiness.handler.js';
 import { HealthController } from './health.controller.js';
 import { LinkageModule } from '../linkage/linkage.module.js';
 
-@Module({ imports: [LinkageModule, AuditModule], controllers: [HealthController], providers: [GetReadinessHandler] })
+@Module({ imports: [LinkageModule], controllers: [HealthController], providers: [GetReadinessHandler] })
 export class HealthModule {}
