@@ -268,6 +268,11 @@ describe('POST /v1/audit/self-checks', () => {
     const accepted = sound.json<{ id: string; statusUrl: string }>();
     expect(accepted).toMatchObject({ kind: 'requested', status: 'running', from: 0, statusUrl: `/v1/audit/self-checks/${accepted.id}` });
     expect(sound.headers['location']).toBe(accepted.statusUrl);
+    // While it runs the hub stays ready and says so; asking again answers the same run.
+    const running = await hub.get('/health/ready');
+    expect(running.statusCode).toBe(200);
+    expect(running.json<{ selfCheck: unknown }>().selfCheck).toEqual({ status: 'running', verifiedThrough: built.head, run: 'requested', runId: accepted.id, checked: expect.any(Number), total: built.head });
+    expect((await hub.post('/v1/audit/self-checks', {}, hub.operator)).json()).toMatchObject({ id: accepted.id });
     const passed = await until(async () => {
       const r = (await hub.get(accepted.statusUrl, hub.operator)).json<{ status: string }>();
       return r.status === 'running' ? undefined : r;
@@ -290,5 +295,29 @@ describe('POST /v1/audit/self-checks', () => {
     const problem = expectProblem(await hub.get('/health/ready'), 503, 'NOT_READY');
     expect(problem['selfCheck']).toMatchObject({ status: 'failed', run: 'requested', finding });
     expectProblem(await hub.get('/v1/audit/self-checks/no-such-run', hub.operator), 404, 'NOT_FOUND');
+  });
+});
+
+describe('HUB_SELF_CHECK=off', () => {
+  it('starts without checking (readiness says off, the signer signs), and the operator can still ask for a check', async () => {
+    const dir = dataDir();
+    const built = await buildLedger(dir, 150);
+    const position = 7;
+    const { serial } = alterEvent(dir, position, KEEP_JSON);
+    const hub = await start(dir, { HUB_SELF_CHECK: 'off', HUB_CHECKPOINT_EVERY_EVENTS: '1' });
+    const ready = await hub.get('/health/ready');
+    expect(ready.statusCode).toBe(200);
+    expect(ready.json<{ selfCheck: unknown }>().selfCheck).toEqual({ status: 'off', verifiedThrough: 0 });
+    await appendEvents(hub, 1);
+    expect((await checkpointsInLog(hub)).length).toBe(built.checkpoints.length + 1);
+
+    const url = (await hub.post('/v1/audit/self-checks', {}, hub.operator)).json<{ statusUrl: string }>().statusUrl;
+    await until(async () => ((await hub.get(url, hub.operator)).json<{ status: string }>().status === 'running' ? undefined : true), 'the requested run');
+    const problem = expectProblem(await hub.get('/health/ready'), 503, 'NOT_READY');
+    expect(problem['selfCheck']).toMatchObject({ status: 'failed', run: 'requested', finding: { code: 'LEAF_MISMATCH', position, serial } });
+    const signed = (await checkpointsInLog(hub)).length;
+    await appendEvents(hub, 1);
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await checkpointsInLog(hub)).length).toBe(signed);
   });
 });
