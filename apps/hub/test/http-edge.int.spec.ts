@@ -175,7 +175,15 @@ describe('the HTTP edge', () => {
       expect((await hub.get('/health/live')).json()).toEqual({ status: 'live' });
       const ready = await hub.get('/health/ready');
       expect(ready.statusCode).toBe(200);
-      expect(ready.json()).toEqual({ status: 'ready', head: await hub.head(), openSerials: 0, voidedAtStartup: 0, codeMapper: { mode: 'store' } });
+      expect(ready.json()).toEqual({
+        status: 'ready',
+        head: await hub.head(),
+        openSerials: 0,
+        voidedAtStartup: 0,
+        codeMapper: { mode: 'store' },
+        // The log was empty when the hub started and checked it.
+        selfCheck: { status: 'passed', verifiedThrough: 0, run: 'start', runId: expect.any(String), checked: 0, total: 0 },
+      });
     });
   });
 
@@ -211,7 +219,7 @@ describe('the HTTP edge', () => {
           '/v1/events',
           '/v1/individual-numbers',
           '/v1/individual-numbers/changes',
-          ...['/checkpoint', '/checkpoints/{size}', '/verifier-key', '/proofs/inclusion', '/proofs/consistency', '/entries'].map((p) => `/v1/audit${p}`),
+          ...['/checkpoint', '/checkpoints/{size}', '/verifier-key', '/proofs/inclusion', '/proofs/consistency', '/entries', '/self-checks', '/self-checks/{id}'].map((p) => `/v1/audit${p}`),
         ].sort(),
       );
       const issue = doc.paths['/v1/individual-numbers']!['post']!;

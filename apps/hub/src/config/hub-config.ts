@@ -50,6 +50,19 @@ export interface CheckpointSettings {
   readonly origin: string;
 }
 
+/** The hub's check of its own log against its stored Merkle tree and signed checkpoints (audit/self-check.service.ts). */
+export interface SelfCheckSettings {
+  /** Check at start, before serving; false: only when the operator asks (POST /v1/audit/self-checks). */
+  readonly atStart: boolean;
+  /**
+   * A log of at most this many events is re-hashed whole at start; a longer one from the verified mark
+   * before serving, and the rest by a background scrub right after.
+   */
+  readonly fullMaxEvents: number;
+}
+
+export const DEFAULT_SELF_CHECK: SelfCheckSettings = { atStart: true, fullMaxEvents: 2_000_000 };
+
 /** The hub's configuration, validated once at boot. Nothing else reads the environment. */
 export class HubConfig {
   constructor(
@@ -72,6 +85,7 @@ export class HubConfig {
     readonly kafka: KafkaRelaySettings | undefined = undefined,
     /** A request (headers and body) must have arrived within this, else 408 and the connection is closed. */
     readonly bodyTimeoutMs: number = DEFAULT_BODY_TIMEOUT_MS,
+    readonly selfCheck: SelfCheckSettings = DEFAULT_SELF_CHECK,
   ) {}
 
   get ledgerPath(): string {
@@ -177,6 +191,12 @@ class HubEnvironment {
 
   @Matches(KAFKA_TOPIC, { message: (a) => `must be a Kafka topic name (1-249 letters, digits, ".", "_", "-"), got ${JSON.stringify(a.value)}` })
   HUB_KAFKA_TOPIC = 'linkage-ledger.events';
+
+  @IsIn(['on', 'off'], { message: (a) => `must be on or off, got ${JSON.stringify(a.value)}` })
+  HUB_SELF_CHECK = 'on';
+
+  @IsIntegerInRange(0, 1_000_000_000_000)
+  HUB_SELF_CHECK_FULL_MAX_EVENTS = String(DEFAULT_SELF_CHECK.fullMaxEvents);
 }
 
 export class HubConfigError extends Error {
@@ -207,6 +227,8 @@ const VARIABLES = [
   'HUB_GRPC_PORT',
   'HUB_KAFKA_BROKERS',
   'HUB_KAFKA_TOPIC',
+  'HUB_SELF_CHECK',
+  'HUB_SELF_CHECK_FULL_MAX_EVENTS',
 ] as const;
 
 /**
@@ -258,6 +280,7 @@ export function loadHubConfig(env: Readonly<Record<string, string | undefined>>,
     raw.HUB_GRPC_PORT === undefined ? undefined : Number(raw.HUB_GRPC_PORT),
     raw.HUB_KAFKA_BROKERS === undefined ? undefined : { brokers: raw.HUB_KAFKA_BROKERS.split(',').map((b) => b.trim()), topic: raw.HUB_KAFKA_TOPIC },
     Number(raw.HUB_BODY_TIMEOUT_MS),
+    { atStart: raw.HUB_SELF_CHECK === 'on', fullMaxEvents: Number(raw.HUB_SELF_CHECK_FULL_MAX_EVENTS) },
   );
 }
 
