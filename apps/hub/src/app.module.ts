@@ -10,6 +10,7 @@ import { LinkageModule } from './linkage/linkage.module.js';
 import { NumberingModule } from './numbering/numbering.module.js';
 import { NoticesModule } from './notices/notices.module.js';
 import { RecordsModule } from './records/records.module.js';
+import { RefusalsModule } from './refusals/refusals.module.js';
 import { RelayModule } from './relay/relay.module.js';
 
 @Module({})
@@ -17,7 +18,7 @@ export class AppModule {
   static forRoot(config: HubConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: [CqrsModule.forRoot(), HubCoreModule.forRoot(config), NumberingModule, LinkageModule, NoticesModule, RecordsModule, EventsModule, HealthModule, AuditModule, SelfCheckModule, RelayModule],
+      imports: [CqrsModule.forRoot(), HubCoreModule.forRoot(config), NumberingModule, LinkageModule, NoticesModule, RecordsModule, EventsModule, HealthModule, AuditModule, SelfCheckModule, RelayModule, RefusalsModule],
     };
   }
 }

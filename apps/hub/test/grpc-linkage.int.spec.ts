@@ -73,11 +73,23 @@ describe('Linkage over gRPC: the same commands as HTTP', () => {
     );
     const events = await g.hub.store.readSerial(String(problem['serial']) as never);
     expect(events[0]).toMatchObject({ type: 'QueryDenied', data: { reason: 'ITEM_NOT_ALLOWED' } });
-    await expectGrpcProblem(
+    // Refusals over gRPC are events as over HTTP (I6): the agency the token proves, the named one apart.
+    const invalid = await expectGrpcProblem(
       linkage.call('Query', { code: 'short', providerAgencyId: MURORAN_CITY, procedureCode: 'pension-award-claim', itemCodes: ['local-tax'] }, auth(pension.token)),
       GrpcStatus.INVALID_ARGUMENT,
       'VALIDATION_FAILED',
     );
+    expect(await g.hub.store.readSerial(String(invalid.problem['serial']) as never)).toEqual([
+      expect.objectContaining({ type: 'RequestRefused', data: expect.objectContaining({ command: 'SubmitQuery', reason: 'VALIDATION_FAILED', agencyId: PENSION, fields: ['code'] }) }),
+    ]);
+    const mismatch = await expectGrpcProblem(
+      linkage.call('Query', { code: codeA, providerAgencyId: MURORAN_CITY, procedureCode: 'pension-award-claim', itemCodes: ['local-tax'], requesterAgencyId: MURORAN_CITY }, auth(pension.token)),
+      GrpcStatus.PERMISSION_DENIED,
+      'CREDENTIAL_MISMATCH',
+    );
+    expect(await g.hub.store.readSerial(String(mismatch.problem['serial']) as never)).toEqual([
+      expect.objectContaining({ type: 'RequestRefused', data: expect.objectContaining({ reason: 'CREDENTIAL_MISMATCH', agencyId: PENSION, claimedAgencyId: MURORAN_CITY }) }),
+    ]);
   });
 
   it('runs a bulk query, each person with their own serial', async () => {

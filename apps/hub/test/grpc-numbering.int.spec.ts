@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { corporateNumberCheckDigit, localGovernmentCodeCheckDigit } from '#numbering';
 import { NUMBERING_SERVICE } from '../src/grpc/proto-files.js';
 import { expectGrpcProblem, startGrpcTestHub, type GrpcTestHub } from './support/grpc-client.js';
-import { MURORAN, nextResidentRecordCode, unlistedMunicipality } from './support/test-hub.js';
+import { MURORAN, nextResidentRecordCode, unlistedMunicipality, expectNothingButRefusals } from './support/test-hub.js';
 
 interface Issued {
   serial: string;
@@ -55,7 +55,7 @@ describe('Numbering over gRPC', () => {
     expect(retry.metadata.get('idempotent-replayed')).toEqual(['true']);
     const twice = await g.numbering.call<Issued>('IssueIndividualNumber', body, { 'idempotency-key': 'issue-42' });
     expect(twice.response.serial).toBe(retry.response.serial);
-    expect(await g.hub.head()).toBe(head);
+    await expectNothingButRefusals(g.hub, head);
 
     // gRPC first, then HTTP: the same.
     const other = { residentRecordCode: nextResidentRecordCode(), municipalityCode: MURORAN };
@@ -64,14 +64,17 @@ describe('Numbering over gRPC', () => {
     expect(httpRetry.json()).toEqual(first.response);
     expect(httpRetry.headers['idempotent-replayed']).toBe('true');
 
-    // The same key with another request is refused, and nothing is appended.
+    // The same key with another request is refused: only its refusal event is appended (I6).
+    const beforeReuse = await g.hub.head();
     const reused = await expectGrpcProblem(
       g.numbering.call('IssueIndividualNumber', { ...body, residentRecordCode: nextResidentRecordCode() }, { 'idempotency-key': 'issue-42' }),
       status.FAILED_PRECONDITION,
       'IDEMPOTENCY_KEY_REUSED',
     );
     expect(reused.problem['status']).toBe(409);
-    expect(await g.hub.head()).toBe(head + 1);
+    expect(beforeReuse).toBe(head + 1);
+    const [refusal] = await expectNothingButRefusals(g.hub, beforeReuse, 1);
+    expect(refusal).toMatchObject({ type: 'RequestRefused', serial: reused.problem['serial'], data: { reason: 'IDEMPOTENCY_KEY_REUSED', callerKind: 'operator', command: 'IssueIndividualNumber' } });
   });
 
   it('takes numbering commands from the operator only: UNAUTHENTICATED without a token, PERMISSION_DENIED with another', async () => {
@@ -81,7 +84,7 @@ describe('Numbering over gRPC', () => {
     await expectGrpcProblem(anonymous.call('IssueIndividualNumber', request), status.UNAUTHENTICATED, 'UNAUTHENTICATED');
     await expectGrpcProblem(anonymous.call('IssueIndividualNumber', request, g.hub.auditor), status.PERMISSION_DENIED, 'FORBIDDEN');
     await expectGrpcProblem(anonymous.call('DesignateCorporateNumber', { name: '株式会社無権', location: '北海道室蘭市', kind: 'stock-company' }), status.UNAUTHENTICATED, 'UNAUTHENTICATED');
-    expect(await g.hub.head()).toBe(0);
+    await expectNothingButRefusals(g.hub, 0);
   });
 
   it('refuses a malformed request with INVALID_ARGUMENT naming each proto field, and appends nothing', async () => {
@@ -100,7 +103,7 @@ describe('Numbering over gRPC', () => {
     // An absent field (proto3 sends no empty string) is named too.
     const missing = await expectGrpcProblem(g.numbering.call('ChangeIndividualNumber', { residentRecordCode: nextResidentRecordCode(), municipalityCode: MURORAN }), status.INVALID_ARGUMENT, 'VALIDATION_FAILED');
     expect(missing.problem['errors']).toEqual([{ field: 'reason', message: expect.stringContaining('leak') }]);
-    expect(await g.hub.head()).toBe(head);
+    await expectNothingButRefusals(g.hub, head);
   });
 
   it('maps the domain\'s refusals: unknown municipality, resident already numbered, resident not numbered', async () => {
@@ -164,7 +167,7 @@ describe('Numbering over gRPC', () => {
     await expectGrpcProblem(g.numbering.call('IssueIndividualNumber', body, { authorization: 'Basic dXNlcg==' }), status.INVALID_ARGUMENT, 'VALIDATION_FAILED');
     const big = g.numbering.call('DesignateCorporateNumber', { name: 'x'.repeat(2000), location: 'y', kind: 'other' });
     await expect(big).rejects.toMatchObject({ code: status.RESOURCE_EXHAUSTED });
-    expect(await g.hub.head()).toBe(head);
+    await expectNothingButRefusals(g.hub, head);
   });
 });
 

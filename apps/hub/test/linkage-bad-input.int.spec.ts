@@ -5,6 +5,7 @@ import { expectGrpcProblem, startGrpcTestHub, type GrpcServiceClient, type GrpcT
 import { MURORAN_CITY, PENSION, acquire, bearer, issuePerson, registerAgency, type Agency } from './support/linkage-fixture.js';
 import { expectProblem } from './support/problem-assertions.js';
 import type { TestHub } from './support/test-hub.js';
+import { expectNothingButRefusals } from './support/test-hub.js';
 
 /** Linkage requests the edge refuses before anything is appended, over HTTP and gRPC alike. */
 
@@ -40,7 +41,7 @@ function wrongCheckDigit(number: string, index: number): { value: string; expect
 async function unchanged(run: () => Promise<void>): Promise<void> {
   const before = await hub.head();
   await run();
-  expect(await hub.head()).toBe(before);
+  await expectNothingButRefusals(hub, before);
 }
 
 describe('a wrong check digit is 422 CHECK_DIGIT_MISMATCH, as the OpenAPI document says', () => {

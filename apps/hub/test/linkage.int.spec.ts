@@ -10,6 +10,7 @@ import { expectProblem } from './support/problem-assertions.js';
 import { RESP_TYPES, createClient } from 'redis';
 import { FakeProvider, JASSO, MURORAN_CITY, PENSION, acquire, bearer, issuePerson, operatorToken, registerAgency, startLinkageHub, type Agency } from './support/linkage-fixture.js';
 import type { TestHub } from './support/test-hub.js';
+import { expectNothingButRefusals } from './support/test-hub.js';
 
 /** The worked example of seeds/001: the pension service asks Muroran City for local tax information. */
 const PROCEDURE = 'pension-award-claim';
@@ -73,7 +74,7 @@ describe('agency codes (I7)', () => {
     expectProblem(await hub.post('/v1/agency-codes', { individualNumber: aoyama.individualNumber, acquisitionNumber: 'x-3' }), 401, 'UNAUTHENTICATED');
     expectProblem(await hub.post('/v1/agency-codes', { individualNumber: aoyama.individualNumber, acquisitionNumber: 'x-4' }, bearer('not-a-token-of-anyone-at-all-000')), 401, 'UNAUTHENTICATED');
     expectProblem(await hub.post('/v1/agency-codes', { individualNumber: aoyama.individualNumber, acquisitionNumber: '123456789012' }, bearer(pension.token)), 400, 'PERSONAL_IDENTIFIER_IN_EVENT');
-    expect(await hub.head()).toBe(before);
+    await expectNothingButRefusals(hub, before);
   });
 });
 
@@ -155,8 +156,11 @@ describe('refusals (I6): a precise error and a refusal event', () => {
     await expectDenied(await query(pension, { code: codeA, providerAgencyId: JASSO }), 'PROVIDER_KIND_NOT_ALLOWED');
   });
 
-  it('the credential of another agency', async () => {
-    await expectDenied(await query(muroran, { code: codeA, requesterAgencyId: PENSION }), 'CREDENTIAL_MISMATCH');
+  it('the credential of another agency: one RequestRefused of the agency the token proves, the named one kept apart (never counted as its)', async () => {
+    const problem = expectProblem(await query(muroran, { code: codeA, requesterAgencyId: PENSION }), 403, 'CREDENTIAL_MISMATCH');
+    const events = await eventsOf(String(problem['serial']));
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ type: 'RequestRefused', terminal: 'denied', data: { reason: 'CREDENTIAL_MISMATCH', command: 'SubmitQuery', agencyId: MURORAN_CITY, claimedAgencyId: PENSION, credential: 'current' } });
   });
 
   it('a code that belongs to another agency (the requester learns nothing about it)', async () => {
@@ -181,7 +185,7 @@ describe('refusals (I6): a precise error and a refusal event', () => {
     expectProblem(await query(pension, { code: 'not-a-code' }), 400, 'VALIDATION_FAILED');
     expectProblem(await query(pension, { code: codeA, itemCodes: [] }), 400, 'VALIDATION_FAILED');
     expectProblem(await hub.post('/v1/queries', { code: codeA, providerAgencyId: MURORAN_CITY, procedureCode: PROCEDURE, itemCodes: ['local-tax'] }), 401, 'UNAUTHENTICATED');
-    expect(await hub.head()).toBe(before);
+    await expectNothingButRefusals(hub, before);
   });
 });
 
@@ -227,7 +231,7 @@ describe('idempotent retry', () => {
     const a = first.json<{ serial: string; answer: { digest: string } }>();
     expect(retry.json()).toMatchObject({ serial: a.serial, outcome: 'answered', answer: { digest: a.answer.digest, encrypted: false } });
     expect(retry.json<{ answer: { data?: string } }>().answer.data).toBeUndefined();
-    expect(await hub.head()).toBe(head);
+    await expectNothingButRefusals(hub, head);
     expectProblem(await query(pension, { code: codeA, itemCodes: ['resident-record'] }, { 'idempotency-key': 'annual-check-0001' }), 409, 'IDEMPOTENCY_KEY_REUSED');
   });
 });
@@ -267,7 +271,9 @@ describe('the registry', () => {
     expect((await hub.get('/v1/agencies')).body).not.toContain('credentialDigest');
     const operator = bearer(operatorToken(hub));
     expect((await hub.post(`/v1/agencies/${JASSO}/revocations`, { reason: 'test' }, operator)).statusCode).toBe(201);
-    expectProblem(await hub.post('/v1/agency-codes', { individualNumber: aoyama.individualNumber, acquisitionNumber: 'J-1' }, bearer(jasso.token)), 401, 'UNAUTHENTICATED');
+    const revoked = expectProblem(await hub.post('/v1/agency-codes', { individualNumber: aoyama.individualNumber, acquisitionNumber: 'J-1' }, bearer(jasso.token)), 401, 'CREDENTIAL_REVOKED');
+    // The revoked credential still identifies its agency: the attempt is its refusal event.
+    expect((await eventsOf(String(revoked['serial'])))[0]).toMatchObject({ type: 'RequestRefused', data: { agencyId: JASSO, credential: 'revoked', reason: 'CREDENTIAL_REVOKED' } });
     const p = expectProblem(await query(pension, { code: codeA, providerAgencyId: JASSO }), 403, 'PROVIDER_REVOKED');
     expect(p['serial']).toMatch(/^\d{20}$/);
   });

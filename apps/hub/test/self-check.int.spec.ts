@@ -262,6 +262,9 @@ describe('POST /v1/audit/self-checks', () => {
     const hub = await start(dir);
     expectProblem(await hub.post('/v1/audit/self-checks', {}), 401, 'UNAUTHENTICATED');
     expectProblem(await hub.post('/v1/audit/self-checks', {}, hub.auditor), 403, 'FORBIDDEN');
+    // The auditor's refused attempt is itself an event (I6): the log the run checks is one longer.
+    const size = await hub.head();
+    expect(size).toBe(built.head + 1);
 
     const sound = await hub.inject({ method: 'POST', url: '/v1/audit/self-checks', headers: hub.operator });
     expect(sound.statusCode).toBe(202);
@@ -271,13 +274,13 @@ describe('POST /v1/audit/self-checks', () => {
     // While it runs the hub stays ready and says so; asking again answers the same run.
     const running = await hub.get('/health/ready');
     expect(running.statusCode).toBe(200);
-    expect(running.json<{ selfCheck: unknown }>().selfCheck).toEqual({ status: 'running', verifiedThrough: built.head, run: 'requested', runId: accepted.id, checked: expect.any(Number), total: built.head });
+    expect(running.json<{ selfCheck: unknown }>().selfCheck).toEqual({ status: 'running', verifiedThrough: built.head, run: 'requested', runId: accepted.id, checked: expect.any(Number), total: size });
     expect((await hub.post('/v1/audit/self-checks', {}, hub.operator)).json()).toMatchObject({ id: accepted.id });
     const passed = await until(async () => {
       const r = (await hub.get(accepted.statusUrl, hub.operator)).json<{ status: string }>();
       return r.status === 'running' ? undefined : r;
     }, 'the requested run');
-    expect(passed).toMatchObject({ status: 'passed', from: 0, to: built.head, checked: built.head, checkpoints: built.checkpoints.length, findingCount: 0 });
+    expect(passed).toMatchObject({ status: 'passed', from: 0, to: size, checked: size, checkpoints: built.checkpoints.length, findingCount: 0 });
 
     // Changed while the hub runs: only a re-check can see it.
     const position = 42;

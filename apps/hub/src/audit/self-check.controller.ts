@@ -6,6 +6,7 @@ import { ApiProblems } from '../http/problem.dto.js';
 import { Authenticator, type Credentialed } from '../linkage/authenticator.js';
 import { SelfCheckListResponse, SelfCheckRunResponse, selfCheckRunResponse } from './self-check.dto.js';
 import { SelfCheckService } from './self-check.service.js';
+import { RecordsRefusals } from '../refusals/refusal.interceptor.js';
 
 /** The operator's command to re-check the whole stored log (self-check.service.ts), and its status. */
 @ApiTags('audit')
@@ -18,6 +19,7 @@ export class SelfCheckController {
   ) {}
 
   @Post()
+  @RecordsRefusals('RequestSelfCheck')
   @HttpCode(202)
   @ApiOperation({
     summary: 'Re-check every stored event against the stored tree and the signed checkpoints, beside live traffic at low priority (operator).',

@@ -63,6 +63,15 @@ export interface SelfCheckSettings {
 
 export const DEFAULT_SELF_CHECK: SelfCheckSettings = { atStart: true, fullMaxEvents: 2_000_000 };
 
+/** How refusals of callers the hub could not identify are counted (I6): one event per source and interval. */
+export interface UnidentifiedRefusalSettings {
+  readonly intervalMs: number;
+  /** Sources recorded one by one per interval; the rest are summed into one more event. */
+  readonly maxSources: number;
+}
+
+export const DEFAULT_UNIDENTIFIED_REFUSALS: UnidentifiedRefusalSettings = { intervalMs: 60_000, maxSources: 100 };
+
 /** The hub's configuration, validated once at boot. Nothing else reads the environment. */
 export class HubConfig {
   constructor(
@@ -86,6 +95,7 @@ export class HubConfig {
     /** A request (headers and body) must have arrived within this, else 408 and the connection is closed. */
     readonly bodyTimeoutMs: number = DEFAULT_BODY_TIMEOUT_MS,
     readonly selfCheck: SelfCheckSettings = DEFAULT_SELF_CHECK,
+    readonly unidentifiedRefusals: UnidentifiedRefusalSettings = DEFAULT_UNIDENTIFIED_REFUSALS,
   ) {}
 
   get ledgerPath(): string {
@@ -197,6 +207,12 @@ class HubEnvironment {
 
   @IsIntegerInRange(0, 1_000_000_000_000)
   HUB_SELF_CHECK_FULL_MAX_EVENTS = String(DEFAULT_SELF_CHECK.fullMaxEvents);
+
+  @IsIntegerInRange(100, 86_400_000)
+  HUB_UNIDENTIFIED_REFUSALS_INTERVAL_MS = String(DEFAULT_UNIDENTIFIED_REFUSALS.intervalMs);
+
+  @IsIntegerInRange(1, 100_000)
+  HUB_UNIDENTIFIED_REFUSALS_MAX_SOURCES = String(DEFAULT_UNIDENTIFIED_REFUSALS.maxSources);
 }
 
 export class HubConfigError extends Error {
@@ -229,6 +245,8 @@ const VARIABLES = [
   'HUB_KAFKA_TOPIC',
   'HUB_SELF_CHECK',
   'HUB_SELF_CHECK_FULL_MAX_EVENTS',
+  'HUB_UNIDENTIFIED_REFUSALS_INTERVAL_MS',
+  'HUB_UNIDENTIFIED_REFUSALS_MAX_SOURCES',
 ] as const;
 
 /**
@@ -281,6 +299,7 @@ export function loadHubConfig(env: Readonly<Record<string, string | undefined>>,
     raw.HUB_KAFKA_BROKERS === undefined ? undefined : { brokers: raw.HUB_KAFKA_BROKERS.split(',').map((b) => b.trim()), topic: raw.HUB_KAFKA_TOPIC },
     Number(raw.HUB_BODY_TIMEOUT_MS),
     { atStart: raw.HUB_SELF_CHECK === 'on', fullMaxEvents: Number(raw.HUB_SELF_CHECK_FULL_MAX_EVENTS) },
+    { intervalMs: Number(raw.HUB_UNIDENTIFIED_REFUSALS_INTERVAL_MS), maxSources: Number(raw.HUB_UNIDENTIFIED_REFUSALS_MAX_SOURCES) },
   );
 }
 

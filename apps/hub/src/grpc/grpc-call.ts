@@ -7,6 +7,9 @@ import { validateSync } from 'class-validator';
 import { RequestValidationError, type FieldError } from '../http/hub-problem.js';
 import { VALIDATION_OPTIONS, validationFailure } from '../http/validation.pipe.js';
 import { CORRELATION_METADATA, REQUEST_ID_METADATA, toGrpcProblem } from './grpc-problem.js';
+import type { IdentifiedCaller } from '../linkage/authenticator.js';
+import { unidentified } from '../refusals/refusal.interceptor.js';
+import type { RefusedRequest } from '../refusals/refusals.service.js';
 
 export const IDEMPOTENCY_METADATA = 'idempotency-key';
 export const AUTHORIZATION_METADATA = 'authorization';
@@ -22,7 +25,6 @@ const BEARER = /^Bearer ([\x21-\x7e]{1,1000})$/;
 export interface GrpcCall {
   /** Full method path, e.g. `/linkage_ledger.v1.Numbering/IssueIndividualNumber`. */
   readonly method: string;
-  /** From `x-correlation-id`, or fresh; echoed in the answer's metadata and stored in event metadata. */
   /** The hub's id of the call: in the events it appends and in its logs. */
   readonly correlationId: string;
   /** The caller's x-correlation-id, echoed in the answer's metadata only. */
@@ -31,8 +33,35 @@ export interface GrpcCall {
   readonly idempotencyKey?: string;
   /** The token of `authorization: Bearer <token>`, for the services that authenticate their callers. */
   readonly bearerToken?: string;
+  /** The caller's network address (grpc-js peer), for refusals of callers the hub cannot identify. */
+  readonly peer: string;
   /** Commands set it when their outcome was replayed for a retry. */
   replayed: boolean;
+}
+
+/** What records refusals at the gRPC edge: the authenticator's identification and the refusal recorder. */
+export interface RefusalGuard {
+  identify(request: Credentialed): Promise<IdentifiedCaller>;
+  record(refused: RefusedRequest): Promise<void>;
+}
+
+/**
+ * A command RPC whose refusals are events (I6), as the HTTP edge's RefusalInterceptor does: the caller is
+ * identified first (one without a valid credential is refused before anything else and counted per
+ * source), and any refusal the command answers is recorded as that caller's.
+ */
+export function recorded<Req, Res>(command: string, guard: RefusalGuard, rpc: (request: Req, call: GrpcCall) => Promise<Res>): (request: Req, call: GrpcCall) => Promise<Res> {
+  return async (request, call) => {
+    const caller = await guard.identify(credentialed(call));
+    try {
+      const refusal = unidentified(caller.kind);
+      if (refusal !== undefined) throw refusal;
+      return await rpc(request, call);
+    } catch (error) {
+      await guard.record({ caller, command, error, source: call.peer, body: request });
+      throw error;
+    }
+  };
 }
 
 /** The call's bearer token in the shape the Authenticator reads (an HTTP request's headers). */
@@ -48,7 +77,7 @@ function single(metadata: Metadata, key: string): { value?: string; repeated: bo
 }
 
 /** Reads the call's metadata; a malformed value is a VALIDATION_FAILED problem naming the metadata key. */
-function readCall(method: string, metadata: Metadata): { call: GrpcCall; problems: FieldError[] } {
+function readCall(method: string, metadata: Metadata, peer: string): { call: GrpcCall; problems: FieldError[] } {
   const problems: FieldError[] = [];
   const correlation = single(metadata, CORRELATION_METADATA);
   const validCorrelation = !correlation.repeated && correlation.value !== undefined && CORRELATION_ID.test(correlation.value);
@@ -72,6 +101,7 @@ function readCall(method: string, metadata: Metadata): { call: GrpcCall; problem
     ...(validCorrelation && correlation.value !== undefined ? { callerCorrelationId: correlation.value } : {}),
     ...(validKey ? { idempotencyKey: key.value! } : {}),
     ...(bearer !== undefined ? { bearerToken: bearer } : {}),
+    peer,
     replayed: false,
   };
   return { call, problems };
@@ -85,7 +115,7 @@ function readCall(method: string, metadata: Metadata): { call: GrpcCall; problem
 export function unary<Req, Res>(rpc: (request: Req, call: GrpcCall) => Promise<Res>): handleUnaryCall<Req, Res> {
   return (serverCall: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
     const method = serverCall.getPath();
-    const { call, problems } = readCall(method, serverCall.metadata);
+    const { call, problems } = readCall(method, serverCall.metadata, serverCall.getPeer());
     const answer = (): Promise<Res> => (problems.length > 0 ? Promise.reject(new RequestValidationError(problems)) : rpc(serverCall.request, call));
     answer().then(
       (response) => {

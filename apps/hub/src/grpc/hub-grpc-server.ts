@@ -7,6 +7,8 @@ import { healthService } from './health.grpc-service.js';
 import { linkageService } from './linkage.grpc-service.js';
 import { numberingService } from './numbering.grpc-service.js';
 import { Authenticator } from '../linkage/authenticator.js';
+import { Refusals } from '../refusals/refusals.service.js';
+import type { RefusalGuard } from './grpc-call.js';
 import { QueryEdge } from '../linkage/queries/query-edge.js';
 import { AUDIT_SERVICE, HEALTH_SERVICE, LINKAGE_SERVICE, NUMBERING_SERVICE, loadHubProtos } from './proto-files.js';
 
@@ -43,11 +45,14 @@ export class HubGrpcServer {
     const server = new Server({ 'grpc.max_receive_message_length': this.options.maxMessageBytes });
     const commandBus = this.app.get(CommandBus, { strict: false });
     const queryBus = this.app.get(QueryBus, { strict: false });
-    server.addService(definition[NUMBERING_SERVICE] as ServiceDefinition, numberingService(commandBus, queryBus, this.app.get(Authenticator, { strict: false })));
+    const auth = this.app.get(Authenticator, { strict: false });
+    const refusals = this.app.get(Refusals, { strict: false });
+    const guard: RefusalGuard = { identify: (r) => auth.identify(r), record: (r) => refusals.record(r) };
+    server.addService(definition[NUMBERING_SERVICE] as ServiceDefinition, numberingService(commandBus, queryBus, auth, guard));
     server.addService(definition[AUDIT_SERVICE] as ServiceDefinition, auditService(this.app.get(AuditController, { strict: false })));
     server.addService(
       definition[LINKAGE_SERVICE] as ServiceDefinition,
-      linkageService(commandBus, this.app.get(Authenticator, { strict: false }), this.app.get(QueryEdge, { strict: false })),
+      linkageService(commandBus, auth, this.app.get(QueryEdge, { strict: false }), guard),
     );
     server.addService(definition[HEALTH_SERVICE] as ServiceDefinition, healthService(queryBus, [NUMBERING_SERVICE, AUDIT_SERVICE, LINKAGE_SERVICE]));
     const host = this.options.host.includes(':') ? `[${this.options.host}]` : this.options.host;

@@ -9,7 +9,7 @@ import type { QueryEdge } from '../linkage/queries/query-edge.js';
 import { SubmitBulkQueryRequest, SubmitQueryRequest } from '../linkage/queries/query.dto.js';
 import { SendNoticeRequest } from '../notices/notices.dto.js';
 import { SendNoticeCommand } from '../notices/send-notice.handler.js';
-import { credentialed, unary, validated, type GrpcCall } from './grpc-call.js';
+import { credentialed, recorded, unary, validated, type GrpcCall, type RefusalGuard } from './grpc-call.js';
 
 interface QueryMessage {
   code?: string;
@@ -69,39 +69,39 @@ const RENAMED = {
 };
 
 /** linkage_ledger.v1.Linkage: the HTTP edge's DTOs, authentication and commands, over gRPC. */
-export function linkageService(commandBus: CommandBus, auth: Authenticator, queries: QueryEdge): UntypedServiceImplementation {
+export function linkageService(commandBus: CommandBus, auth: Authenticator, queries: QueryEdge, guard: RefusalGuard): UntypedServiceImplementation {
   return {
-    AcquireAgencyCode: unary(async (m: { individualNumber?: string; acquisitionNumber?: string }, call) => {
+    AcquireAgencyCode: unary(recorded('AcquireAgencyCode', guard, async (m: { individualNumber?: string; acquisitionNumber?: string }, call) => {
       const body = validated(AcquireAgencyCodeRequest, { individualNumber: m.individualNumber, acquisitionNumber: m.acquisitionNumber }, RENAMED);
       const agency = await auth.agency(credentialed(call));
       const outcome = await commandBus.execute(new AcquireAgencyCodeCommand(agency.agencyId, body.individualNumber, body.acquisitionNumber, { actor: `agency:${agency.agencyId}`, ...meta(call) }));
       call.replayed = outcome.replayed;
       return { code: outcome.code, serial: outcome.serial, acquiredAt: outcome.acquiredAt, reacquired: outcome.reacquired };
-    }),
+    })),
 
-    Query: unary(async (m: QueryMessage, call) => {
+    Query: unary(recorded('SubmitQuery', guard, async (m: QueryMessage, call) => {
       const body = validated(SubmitQueryRequest, { code: m.code, ...queryFields(m) }, RENAMED);
       const r = await queries.one(credentialed(call), body, meta(call));
       call.replayed = r.replayed;
       return result(r);
-    }),
+    })),
 
-    BulkQuery: unary(async (m: QueryMessage, call) => {
+    BulkQuery: unary(recorded('SubmitBulkQuery', guard, async (m: QueryMessage, call) => {
       const body = validated(SubmitBulkQueryRequest, { codes: m.codes, ...queryFields(m) }, RENAMED);
       const results = await queries.bulk(credentialed(call), body, meta(call));
       call.replayed = results.every((r) => r.replayed);
       return { batchId: results[0]?.batch?.batchId ?? '', results: results.map(result) };
-    }),
+    })),
 
-    SendNotice: unary(async (m: { code?: string; title?: string; body?: string }, call) => {
+    SendNotice: unary(recorded('SendNotice', guard, async (m: { code?: string; title?: string; body?: string }, call) => {
       const body = validated(SendNoticeRequest, { code: m.code, title: m.title, body: m.body }, RENAMED);
       const agency = await auth.agency(credentialed(call));
       const outcome = await commandBus.execute(new SendNoticeCommand(agency.agencyId, body.code, body.title, body.body, { actor: `agency:${agency.agencyId}`, ...meta(call) }));
       call.replayed = outcome.replayed;
       return outcome.value;
-    }),
+    })),
 
-    RegisterAgency: unary(async (m: { agencyId?: string; name?: string; kind?: string; endpoint?: string; publicKey?: string; municipalityCode?: string }, call) => {
+    RegisterAgency: unary(recorded('RegisterAgency', guard, async (m: { agencyId?: string; name?: string; kind?: string; endpoint?: string; publicKey?: string; municipalityCode?: string }, call) => {
       const fields = { agencyId: m.agencyId, name: m.name, kind: m.kind, endpoint: m.endpoint, publicKey: m.publicKey };
       const body = validated(RegisterAgencyRequest, m.municipalityCode ? { ...fields, municipalityCode: m.municipalityCode } : fields, RENAMED);
       auth.operator(credentialed(call));
@@ -109,6 +109,6 @@ export function linkageService(commandBus: CommandBus, auth: Authenticator, quer
         new ChangeAgencyRegistryCommand(body.agencyId, { type: 'register', name: body.name, kind: body.kind, endpoint: body.endpoint, publicKey: body.publicKey, ...(body.municipalityCode === undefined ? {} : { municipalityCode: body.municipalityCode }) }, { actor: 'operator:hub', ...meta(call) }),
       );
       return { agencyId: outcome.agencyId, serial: outcome.serial, token: outcome.token! };
-    }),
+    })),
   };
 }

@@ -19,7 +19,7 @@ import {
 import { GetCorporateNumberQuery } from '../numbering/queries/get-corporate-number.query.js';
 import { DESIGNATING_OPERATOR } from '../numbering/corporate-numbers.controller.js';
 import type { Authenticator } from '../linkage/authenticator.js';
-import { credentialed, unary, validated, type GrpcCall } from './grpc-call.js';
+import { credentialed, recorded, unary, validated, type RefusalGuard, type GrpcCall } from './grpc-call.js';
 
 /** Request messages as @grpc/proto-loader decodes them (lowerCamelCase, absent fields undefined). */
 interface IssueMessage {
@@ -49,25 +49,25 @@ function caller(actor: string, call: GrpcCall): Caller {
 }
 
 /** linkage_ledger.v1.Numbering: validates like the HTTP DTOs, then dispatches the HTTP edge's commands and queries. */
-export function numberingService(commandBus: CommandBus, queryBus: QueryBus, auth: Authenticator): UntypedServiceImplementation {
+export function numberingService(commandBus: CommandBus, queryBus: QueryBus, auth: Authenticator, guard: RefusalGuard): UntypedServiceImplementation {
   return {
-    IssueIndividualNumber: unary(async (m: IssueMessage, call) => {
+    IssueIndividualNumber: unary(recorded('IssueIndividualNumber', guard, async (m: IssueMessage, call) => {
       const body = validated(IssueIndividualNumberRequest, { residentRecordCode: m.residentRecordCode, municipalityCode: m.municipalityCode });
       const actor = await auth.numbering(credentialed(call), body.municipalityCode);
       const outcome = await commandBus.execute(new IssueIndividualNumberCommand(body.residentRecordCode, body.municipalityCode, caller(actor, call)));
       call.replayed = outcome.replayed;
       return toIssuedIndividualNumberResponse(outcome.value);
-    }),
+    })),
 
-    ChangeIndividualNumber: unary(async (m: ChangeMessage, call) => {
+    ChangeIndividualNumber: unary(recorded('ChangeIndividualNumber', guard, async (m: ChangeMessage, call) => {
       const body = validated(ChangeIndividualNumberRequest, { residentRecordCode: m.residentRecordCode, municipalityCode: m.municipalityCode, reason: m.reason });
       const actor = await auth.numbering(credentialed(call), body.municipalityCode);
       const outcome = await commandBus.execute(new ChangeIndividualNumberCommand(body.residentRecordCode, body.municipalityCode, body.reason, caller(actor, call)));
       call.replayed = outcome.replayed;
       return toChangedIndividualNumberResponse(outcome.value);
-    }),
+    })),
 
-    DesignateCorporateNumber: unary(async (m: DesignateMessage, call) => {
+    DesignateCorporateNumber: unary(recorded('DesignateCorporateNumber', guard, async (m: DesignateMessage, call) => {
       const body = validated(DesignateCorporateNumberRequest, { name: m.name, location: m.location, kind: m.kind, registryNumber: m.registryNumber });
       auth.operator(credentialed(call));
       const outcome = await commandBus.execute(
@@ -75,7 +75,7 @@ export function numberingService(commandBus: CommandBus, queryBus: QueryBus, aut
       );
       call.replayed = outcome.replayed;
       return toDesignatedCorporateNumberResponse(outcome.value);
-    }),
+    })),
 
     GetCorporateNumber: unary(async (m: LookupMessage) => {
       const params = validated(CorporateNumberParams, { number: m.corporateNumber }, { number: 'corporate_number' });

@@ -31,6 +31,7 @@ export const PROBLEM_CATALOG = {
   UNKNOWN_MUNICIPALITY: { status: 422, title: 'Unknown municipality' },
   CHECK_DIGIT_MISMATCH: { status: 422, title: 'The check digit does not match' },
   UNAUTHENTICATED: { status: 401, title: 'The request carries no valid credential' },
+  CREDENTIAL_REVOKED: { status: 401, title: 'The credential belongs to an agency that was revoked' },
   FORBIDDEN: { status: 403, title: 'The credential does not allow this request' },
   INVALID_AGENCY_ID: { status: 400, title: 'The agency id is not valid' },
   UNKNOWN_AGENCY_KIND: { status: 400, title: 'Unknown agency kind' },

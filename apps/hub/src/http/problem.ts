@@ -90,8 +90,28 @@ const STATUS_CODES: Readonly<Record<number, ProblemCode>> = {
   503: 'SERVICE_UNAVAILABLE',
 };
 
+/** Serials of the refusal events recorded for errors (I6): the problem answered for one carries its serial. */
+const REFUSAL_SERIALS = new WeakMap<object, string>();
+
+/** Marks an error as recorded in the log under `serial` (a RequestRefused event): its problem names the serial. */
+export function markRecorded(error: unknown, serial: string): void {
+  if (typeof error === 'object' && error !== null) REFUSAL_SERIALS.set(error, serial);
+}
+
+/** The serial an error's refusal was recorded under, if it was. */
+export function recordedSerial(error: unknown): string | undefined {
+  return typeof error === 'object' && error !== null ? REFUSAL_SERIALS.get(error) : undefined;
+}
+
 /** Maps any error to the problem the client gets. Pure: no logging, no I/O. */
 export function toProblem(error: unknown, context: ProblemContext): MappedProblem {
+  const mapped = mapProblem(error, context);
+  const serial = recordedSerial(error);
+  if (serial === undefined || mapped.unexpected || mapped.problem['serial'] !== undefined) return mapped;
+  return { ...mapped, problem: { ...mapped.problem, serial } };
+}
+
+function mapProblem(error: unknown, context: ProblemContext): MappedProblem {
   if (error instanceof HubProblem) return known(error.code, error.message, context, error.extensions);
   if (error instanceof NumberingError) return fromNumbering(error, context);
   if (error instanceof LedgerError) return fromLedger(error, context);
@@ -111,7 +131,7 @@ export function toProblem(error: unknown, context: ProblemContext): MappedProble
   if (error instanceof HttpException) {
     const cause = error.cause;
     if (cause !== undefined && cause !== error && !(cause instanceof HttpException)) {
-      const inner = toProblem(cause, context);
+      const inner = mapProblem(cause, context);
       if (!inner.unexpected) return inner;
     }
     return fromStatus(error.getStatus(), messageOf(error), context);

@@ -24,6 +24,18 @@ export type Principal =
   | { readonly kind: 'agency'; readonly agencyId: AgencyId }
   | { readonly kind: 'citizen'; readonly subjectId: SubjectId };
 
+/**
+ * Who a request proves to be, without refusing anything: what refusals are recorded against (I6). A
+ * revoked agency's last credential still identifies it; an unknown, malformed or missing one identifies
+ * nobody (such refusals are only counted per source).
+ */
+export type IdentifiedCaller =
+  | { readonly kind: 'anonymous' | 'malformed' | 'unknown' }
+  | { readonly kind: 'operator' }
+  | { readonly kind: 'auditor' }
+  | { readonly kind: 'agency'; readonly agencyId: AgencyId; readonly credential: 'current' | 'revoked' }
+  | { readonly kind: 'citizen'; readonly subjectId: SubjectId };
+
 export interface AuthenticatedAgency extends PresentedCredential {
   readonly agencyId: AgencyId;
 }
@@ -58,7 +70,11 @@ export class Authenticator {
     // Every event acknowledged before this request counts: a registration, rotation or revocation a moment ago.
     await this.views.catchUp();
     const agencyId = this.views.agencyByCredential(digest);
-    if (agencyId === undefined) throw new HubProblem('UNAUTHENTICATED', 'the bearer token is not the current credential of an active agency');
+    if (agencyId === undefined) {
+      const revoked = this.views.revokedAgencyByCredential(digest);
+      if (revoked !== undefined) throw new HubProblem('CREDENTIAL_REVOKED', `the bearer token was the credential of agency ${revoked}, which is revoked; it admits nothing any more`, { agencyId: revoked });
+      throw new HubProblem('UNAUTHENTICATED', 'the bearer token is not the current credential of an active agency');
+    }
     return { agencyId: agencyId as AgencyId, digest };
   }
 
@@ -127,6 +143,26 @@ export class Authenticator {
     const subjectId = this.views.citizenByCredential(digest);
     if (subjectId !== undefined) return { kind: 'citizen', subjectId };
     throw new HubProblem('UNAUTHENTICATED', 'the bearer token is not a credential this hub knows');
+  }
+
+  /** Who the request proves to be (never throws for a bad credential: it is then `unknown` or `malformed`). */
+  async identify(request: Credentialed): Promise<IdentifiedCaller> {
+    const header = request.headers.authorization;
+    if (header === undefined) return { kind: 'anonymous' };
+    const match = typeof header === 'string' ? BEARER.exec(header) : null;
+    if (!match) return { kind: 'malformed' };
+    const digest = tokenDigest(match[1]!);
+    const bytes = Buffer.from(digest, 'hex');
+    if (timingSafeEqual(bytes, this.#operator)) return { kind: 'operator' };
+    if (timingSafeEqual(bytes, this.#auditor)) return { kind: 'auditor' };
+    await this.views.catchUp();
+    const agencyId = this.views.agencyByCredential(digest);
+    if (agencyId !== undefined) return { kind: 'agency', agencyId: agencyId as AgencyId, credential: 'current' };
+    const revoked = this.views.revokedAgencyByCredential(digest);
+    if (revoked !== undefined) return { kind: 'agency', agencyId: revoked as AgencyId, credential: 'revoked' };
+    const subjectId = this.views.citizenByCredential(digest);
+    if (subjectId !== undefined) return { kind: 'citizen', subjectId };
+    return { kind: 'unknown' };
   }
 
   async citizen(request: Credentialed): Promise<SubjectId> {

@@ -46,6 +46,8 @@ export interface NumberHolder {
 export class LinkageViews implements OnModuleDestroy {
   readonly #agencies = new Map<string, AgencyRegistryState>();
   readonly #credentials = new Map<string, string>();
+  /** The last credential digest of each revoked agency: a request presenting it is identified (and refused), not anonymous. */
+  readonly #revokedCredentials = new Map<string, string>();
   readonly #numbers = new Map<string, NumberHolder>();
   readonly #citizens = new Map<string, SubjectId>();
   #tables: AuthorizationTablesState = initialAuthorizationTablesState();
@@ -143,6 +145,7 @@ export class LinkageViews implements OnModuleDestroy {
     this.#agencies.set(agencyId, after);
     if (before.status !== 'unregistered') this.#credentials.delete(before.agency.credentialDigest);
     if (after.status === 'active') this.#credentials.set(after.agency.credentialDigest, agencyId);
+    if (after.status === 'revoked') this.#revokedCredentials.set(after.agency.credentialDigest, agencyId);
   }
 
   /** The registry's state of an agency (unregistered when unknown). */
@@ -157,6 +160,11 @@ export class LinkageViews implements OnModuleDestroy {
   /** The active agency whose current credential has this digest. */
   agencyByCredential(digest: string): string | undefined {
     return this.#credentials.get(digest);
+  }
+
+  /** The revoked agency whose last credential has this digest. */
+  revokedAgencyByCredential(digest: string): string | undefined {
+    return this.#revokedCredentials.get(digest);
   }
 
   agencies(): AgencyRegistryState[] {

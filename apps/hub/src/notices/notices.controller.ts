@@ -15,6 +15,7 @@ import { IdentifierVault } from '../vault/identifier-vault.js';
 import { NoticeInbox } from './notice-inbox.service.js';
 import { CitizenNoticesQuery, CitizenNoticesResponse, SendNoticeRequest, SentNoticeResponse } from './notices.dto.js';
 import { SendNoticeCommand } from './send-notice.handler.js';
+import { RecordsRefusals } from '../refusals/refusal.interceptor.js';
 
 @ApiTags('notices')
 @Controller()
@@ -29,6 +30,7 @@ export class NoticesController {
   ) {}
 
   @Post('v1/notices')
+  @RecordsRefusals('SendNotice')
   @HttpCode(HttpStatus.CREATED)
   @ApiBearerAuth()
   @ApiCommandHeaders()

@@ -23,6 +23,7 @@ import {
   toDesignatedCorporateNumberResponse,
 } from './dto/corporate-number.dto.js';
 import { GetCorporateNumberQuery } from './queries/get-corporate-number.query.js';
+import { RecordsRefusals } from '../refusals/refusal.interceptor.js';
 
 /** Designations (made for the National Tax Agency, 国税庁) need the operator's token. */
 export const DESIGNATING_OPERATOR = 'operator:nta';
@@ -50,6 +51,7 @@ export class CorporateNumbersController {
   }
 
   @Post()
+  @RecordsRefusals('DesignateCorporateNumber')
   @HttpCode(HttpStatus.CREATED)
   @ApiOperation({ summary: 'Designate a corporate number (法人番号の指定).', description: 'From the 12-digit registry number when given, else from a random base.' })
   @ApiCommandHeaders()

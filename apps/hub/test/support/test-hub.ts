@@ -6,7 +6,8 @@ import type { LoggerService } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
 import type { InjectOptions, Response } from 'light-my-request';
-import type { EventStore } from '#ledger';
+import { expect } from 'vitest';
+import type { EventStore, RecordedEvent } from '#ledger';
 import { localGovernmentCodeCheckDigit } from '#numbering';
 import { AppModule } from '../../src/app.module.js';
 import { loadHubConfig, type HubConfig } from '../../src/config/hub-config.js';
@@ -135,4 +136,19 @@ export async function startTestHub(options: TestHubOptions = {}): Promise<TestHu
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** The refusal events of I6: what a refused request may append, and nothing else. */
+export const REFUSAL_TYPES: readonly string[] = ['RequestRefused', 'UnauthenticatedRequestsRecorded', 'QueryDenied'];
+
+/**
+ * Asserts that since position `from` the log holds refusal events only (RequestRefused: a refused request
+ * of an identified caller records its refusal, I6), at most `max` of them; answers them.
+ */
+export async function expectNothingButRefusals(hub: Pick<TestHub, 'store'>, from: number, max = Number.MAX_SAFE_INTEGER): Promise<readonly RecordedEvent[]> {
+  const events = await hub.store.readAll({ fromPosition: from });
+  const types = events.map((e) => e.type);
+  for (const type of types) expect(REFUSAL_TYPES, `appended ${JSON.stringify(types)}`).toContain(type);
+  expect(events.length, `appended ${JSON.stringify(types)}`).toBeLessThanOrEqual(max);
+  return events;
 }

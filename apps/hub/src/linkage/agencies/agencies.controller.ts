@@ -19,6 +19,7 @@ import {
   toAgencyResponse,
 } from './agency.dto.js';
 import { ChangeAgencyRegistryCommand } from './agency-registry.commands.js';
+import { RecordsRefusals } from '../../refusals/refusal.interceptor.js';
 
 const OPERATOR = 'operator:hub';
 
@@ -33,6 +34,7 @@ export class AgenciesController {
   ) {}
 
   @Post('v1/agencies')
+  @RecordsRefusals('RegisterAgency')
   @HttpCode(HttpStatus.CREATED)
   @ApiBearerAuth()
   @ApiOperation({ summary: 'Register an agency (operator).', description: 'Returns the agency\'s bearer token once; the registry keeps only its SHA-256.' })
@@ -47,6 +49,7 @@ export class AgenciesController {
   }
 
   @Patch('v1/agencies/:agencyId')
+  @RecordsRefusals('UpdateAgency')
   @ApiBearerAuth()
   @ApiOperation({ summary: 'Change an agency\'s name, endpoint or public key (operator).' })
   @ApiOkResponse({ type: AgencySerialResponse })
@@ -58,6 +61,7 @@ export class AgenciesController {
   }
 
   @Post('v1/agencies/:agencyId/credential-rotations')
+  @RecordsRefusals('RotateAgencyCredential')
   @HttpCode(HttpStatus.CREATED)
   @ApiBearerAuth()
   @ApiOperation({ summary: 'Issue a new bearer token to an agency (operator); the old one stops working at once.' })
@@ -70,6 +74,7 @@ export class AgenciesController {
   }
 
   @Post('v1/agencies/:agencyId/revocations')
+  @RecordsRefusals('RevokeAgency')
   @HttpCode(HttpStatus.CREATED)
   @ApiBearerAuth()
   @ApiOperation({ summary: 'Revoke an agency (operator): it can no longer query, acquire codes or be queried.' })

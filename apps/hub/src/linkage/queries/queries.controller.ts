@@ -6,6 +6,7 @@ import { ApiProblems, BODY_PROBLEMS, COMMON_PROBLEMS } from '../../http/problem.
 import { Meta, type RequestMeta } from '../../http/request-meta.js';
 import { DENIALS, FAILURES, QueryEdge } from './query-edge.js';
 import { BulkQueryResponse, QueryResponse, SubmitBulkQueryRequest, SubmitQueryRequest, toQueryResponse } from './query.dto.js';
+import { RecordsRefusals } from '../../refusals/refusal.interceptor.js';
 
 @ApiTags('queries')
 @Controller('v1/queries')
@@ -13,6 +14,7 @@ export class QueriesController {
   constructor(private readonly edge: QueryEdge) {}
 
   @Post()
+  @RecordsRefusals('SubmitQuery')
   @HttpCode(HttpStatus.OK)
   @ApiBearerAuth()
   @ApiCommandHeaders()
@@ -30,6 +32,7 @@ export class QueriesController {
   }
 
   @Post('bulk')
+  @RecordsRefusals('SubmitBulkQuery')
   @HttpCode(HttpStatus.OK)
   @ApiBearerAuth()
   @ApiCommandHeaders()

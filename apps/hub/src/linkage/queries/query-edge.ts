@@ -73,9 +73,13 @@ export class QueryEdge {
   }
 
   async #prepare(request: Credentialed, body: SubmitQueryRequest | SubmitBulkQueryRequest, meta: RequestMeta) {
-    // A query naming its agency is judged (and a mismatch recorded, I6) even when the token is not that
-    // agency's; one that does not is attributed to the token's agency, which must then be valid.
-    const credential = body.requesterAgencyId === undefined ? await this.auth.agency(request) : { ...this.auth.credential(request), agencyId: body.requesterAgencyId };
+    // Only the agency the credential proves can query (I6). A query naming another agency is refused as a
+    // whole, bulk included, in one refusal event of the proven agency that keeps the named one apart: a
+    // forged attempt is never counted as the named agency's.
+    const credential = await this.auth.agency(request);
+    if (body.requesterAgencyId !== undefined && body.requesterAgencyId !== credential.agencyId) {
+      throw new HubProblem('CREDENTIAL_MISMATCH', `the bearer token is agency ${credential.agencyId}'s, not ${body.requesterAgencyId}'s; send the requesting agency's own token`, { agencyId: credential.agencyId });
+    }
     const requesterAgencyId = credential.agencyId;
     const caller = { actor: `agency:${requesterAgencyId}`, ...meta };
     const query: QueryRequest = {
