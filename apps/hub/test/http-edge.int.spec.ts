@@ -219,6 +219,8 @@ describe('the HTTP edge', () => {
           '/v1/events',
           '/v1/individual-numbers',
           '/v1/individual-numbers/changes',
+          '/v1/retention-sweeps',
+          '/v1/erasures',
           ...['/checkpoint', '/checkpoints/{size}', '/verifier-key', '/proofs/inclusion', '/proofs/consistency', '/entries', '/self-checks', '/self-checks/{id}'].map((p) => `/v1/audit${p}`),
         ].sort(),
       );

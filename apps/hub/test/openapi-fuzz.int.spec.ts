@@ -202,11 +202,13 @@ describe('every write endpoint of the OpenAPI document, fed generated requests',
         'POST /v1/agency-codes',
         'POST /v1/audit/self-checks',
         'POST /v1/corporate-numbers',
+        'POST /v1/erasures',
         'POST /v1/individual-numbers',
         'POST /v1/individual-numbers/changes',
         'POST /v1/notices',
         'POST /v1/queries',
         'POST /v1/queries/bulk',
+        'POST /v1/retention-sweeps',
       ].sort(),
     );
   });

@@ -65,3 +65,24 @@ export function asCodeTranslation(t: Translation): CodeTranslation {
     }
   }
 }
+
+/**
+ * A mapper that answers as if the people `erased` names had no codes: after an erasure (their key
+ * shredded) the code records a projection still holds translate to nothing, and a rebuild, which cannot
+ * open them, holds none.
+ */
+export function withoutErased(mapper: CodeMapper, erased: (subjectId: string) => boolean): CodeMapper {
+  const keep = (s: SubjectId | undefined) => (s === undefined || erased(s) ? undefined : s);
+  const translation = (t: Translation): Translation => (t.status !== 'unknown-code' && erased(t.subjectId) ? { status: 'unknown-code' } : t);
+  return {
+    resolve: async (a, c) => keep(await mapper.resolve(a, c)),
+    resolveMany: async (a, cs) => (await mapper.resolveMany(a, cs)).map(keep),
+    codeFor: async (s, a) => (erased(s) ? undefined : mapper.codeFor(s, a)),
+    codeForMany: async (a, ss) => {
+      const codes = await mapper.codeForMany(a, ss);
+      return codes.map((c, i) => (erased(ss[i]!) ? undefined : c));
+    },
+    translate: async (f, c, t) => translation(await mapper.translate(f, c, t)),
+    translateMany: async (f, cs, t) => (await mapper.translateMany(f, cs, t)).map(translation),
+  };
+}

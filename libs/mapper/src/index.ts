@@ -1,6 +1,6 @@
 export { MapperError, MapperUnavailableError, isMapperUnavailable } from './errors.js';
 export type { MapperErrorCode } from './errors.js';
-export { asCodeTranslation } from './code-mapper.port.js';
+export { asCodeTranslation, withoutErased } from './code-mapper.port.js';
 export type { CodeMapper, CodeMapperProjection, MappingEntry, Translation } from './code-mapper.port.js';
 export { AGENCY_CODE_ISSUED, issuedCodeOf } from './agency-code-events.js';
 export type { IssuedCode } from './agency-code-events.js';

@@ -186,6 +186,11 @@ export class EventSealer {
     return personKid(this.#keys, subjectId).toString('hex');
   }
 
+  /** Whether this person's key was shredded (an erasure): nothing more is sealed or opened about them. */
+  isErased(subjectId: string): boolean {
+    return this.#ring.isShredded(personKid(this.#keys, subjectId));
+  }
+
   /**
    * Whose event this is, cheaply: the person's reference from the event's key reference (one keyed hash),
    * null for an event about no person, 'shredded' when its person's key or its year's key is gone. Events

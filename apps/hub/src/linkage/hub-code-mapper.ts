@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import type { EventStore } from '#ledger';
 import { EventSealer, OpeningEventStore } from '#sealing';
-import { CodeLocator, FallbackCodeMapper, PendingCodeMapper, RedisCodeMapper, StoreCodeMapper, createMapperRedisClient, follow, type CodeMapper, type MapperHealth } from '#mapper';
+import { CodeLocator, FallbackCodeMapper, PendingCodeMapper, RedisCodeMapper, StoreCodeMapper, createMapperRedisClient, follow, withoutErased, type CodeMapper, type MapperHealth } from '#mapper';
 import { HubConfig } from '../config/hub-config.js';
 import { EVENT_STORE } from '../ledger/tokens.js';
 import { loadOrCreateInstanceId } from './hub-secrets.js';
@@ -41,11 +41,26 @@ export class HubCodeMapper implements OnModuleInit, OnApplicationShutdown {
     this.#config = config;
     this.#locator = locator;
     this.#storeMapper = new StoreCodeMapper(store);
+    this.#answering = withoutErased({
+      resolve: (a, c) => this.#current().resolve(a, c),
+      resolveMany: (a, cs) => this.#current().resolveMany(a, cs),
+      codeFor: (s, a) => this.#current().codeFor(s, a),
+      codeForMany: (a, ss) => this.#current().codeForMany(a, ss),
+      translate: (f, c, t) => this.#current().translate(f, c, t),
+      translateMany: (f, cs, t) => this.#current().translateMany(f, cs, t),
+    }, (subjectId) => sealer.isErased(subjectId));
   }
 
-  get mapper(): CodeMapper {
+  #current(): CodeMapper {
     return this.#fallback ?? this.#storeMapper;
   }
+
+  /** The mapper the hub translates with; people erased (their key shredded) translate to nothing. */
+  get mapper(): CodeMapper {
+    return this.#answering;
+  }
+
+  #answering: CodeMapper;
 
   health(): CodeMapperHealth {
     if (this.#fallback === undefined) return { mode: 'store' };

@@ -26,7 +26,7 @@ import { EVENT_STORE } from '../ledger/tokens.js';
 
 const REGISTRY_TYPES = new Set(['AgencyRegistered', 'AgencyUpdated', 'AgencyCredentialRotated', 'AgencyRevoked']);
 /** Every event type a view folds; appends of other types only move the position. */
-const VIEW_TYPES = new Set([...REGISTRY_TYPES, 'AuthorizationTablePublished', 'IndividualNumberIssued', 'IndividualNumberChanged']);
+const VIEW_TYPES = new Set([...REGISTRY_TYPES, 'AuthorizationTablePublished', 'IndividualNumberIssued', 'IndividualNumberChanged', 'KeysShredded']);
 
 /** What the hub knows of one individual number digest. */
 export interface NumberHolder {
@@ -131,6 +131,14 @@ export class LinkageViews implements OnModuleDestroy {
         const d = event.data as { subjectId: SubjectId; previousNumberDigest: string; numberDigest: string };
         this.#numbers.set(d.previousNumberDigest, { subjectId: d.subjectId, current: false });
         this.#numbers.set(d.numberDigest, { subjectId: d.subjectId, current: true });
+        return;
+      }
+      case 'KeysShredded': {
+        // An erasure: the person's numbers identify nobody any more, and their secret admits nobody.
+        const d = event.data as { scope?: string; subject?: string };
+        if (d.scope !== 'erasure' || d.subject === undefined) return;
+        for (const [digest, holder] of this.#numbers) if (holder.subjectId === d.subject) this.#numbers.delete(digest);
+        for (const [digest, subject] of this.#citizens) if (subject === d.subject) this.#citizens.delete(digest);
         return;
       }
       default:

@@ -12,7 +12,7 @@ import { localGovernmentCodeCheckDigit } from '#numbering';
 import { AppModule } from '../../src/app.module.js';
 import { loadHubConfig, type HubConfig } from '../../src/config/hub-config.js';
 import { HUB_APP_OPTIONS, configureHubApp, hubFastifyAdapter } from '../../src/hub-app.js';
-import { EVENT_STORE, LEDGER } from '../../src/ledger/tokens.js';
+import { CLOCK, EVENT_STORE, LEDGER } from '../../src/ledger/tokens.js';
 import { NumberGenerator } from '../../src/numbering/number-generator.js';
 import { IdentifierVault } from '../../src/vault/identifier-vault.js';
 
@@ -53,6 +53,8 @@ export interface TestHubOptions {
   readonly env?: Readonly<Record<string, string>>;
   /** Replaces the random number source. */
   readonly numbers?: Partial<NumberGenerator>;
+  /** Replaces the hub's clock (every business time and the retention sweep read it). */
+  readonly clock?: () => Date;
 }
 
 export interface TestHub {
@@ -102,6 +104,7 @@ export async function startTestHub(options: TestHubOptions = {}): Promise<TestHu
       corporateNumberBase: options.numbers.corporateNumberBase ?? (() => real.corporateNumberBase()),
     });
   }
+  if (options.clock !== undefined) builder = builder.overrideProvider(CLOCK).useValue(options.clock);
   const moduleRef = await builder.compile();
   const logger = new CapturingLogger();
   const app = moduleRef.createNestApplication<NestFastifyApplication>(hubFastifyAdapter(config), { ...HUB_APP_OPTIONS, logger });
