@@ -114,7 +114,7 @@ function buildLog(): { events: number; queries: number; seconds: number } {
   const policy = compileAuthorizationPolicy(parseAuthorizationTable(rawTable));
   const facts = new Map<string, AgencyFacts>();
   const register = (agencyId: string, kind: AgencyKind, name: string) => {
-    const events = decideAgencyRegistry({ type: 'RegisterAgency', data: { agencyId, kind, name, endpoint: `https://${agencyId}.example`, publicKey: createHash('sha256').update(agencyId).digest('base64url'), credentialDigest: sha256(`token-${agencyId}`), registeredAt: '2019-07-01T00:00:00.000Z' } }, initialAgencyRegistryState());
+    const events = decideAgencyRegistry({ type: 'RegisterAgency', data: { agencyId, kind, name, endpoint: `https://${agencyId}.example`, publicKey: createHash('sha256').update(agencyId).digest('base64url'), credentialDigest: sha256(`token-${agencyId}`), credentialClaimDigest: sha256(`claim-${agencyId}`), registeredAt: '2019-07-01T00:00:00.000Z' } }, initialAgencyRegistryState());
     write(agencyStreamId(agencyId as AgencyId), 0, nextSerial(), events, 'operator:registry');
     facts.set(agencyId, agencyFacts(events.reduce(evolveAgencyRegistry, initialAgencyRegistryState()))!);
   };

@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -109,7 +110,13 @@ async function secrets(): Promise<{ name: string; value: string }[]> {
     { name: 'resident record code', value: AOYAMA.residentRecordCode },
     { name: 'citizen secret', value: network.aoyama.citizenSecret },
   ];
-  for (const agency of ['jpn-pension-service', 'muroran-city']) for (const code of readCodes(dataDir, agency)) out.push({ name: `${agency} code`, value: code });
+  for (const agency of ['jpn-pension-service', 'muroran-city']) {
+    for (const code of readCodes(dataDir, agency)) out.push({ name: `${agency} code`, value: code });
+    // Credentials, and the digests the hub compares them by.
+    const token = tokenOf(dataDir, agency);
+    out.push({ name: `${agency} token`, value: token }, { name: `${agency} token digest`, value: createHash('sha256').update(token).digest('hex') });
+  }
+  out.push({ name: 'citizen secret digest', value: createHash('sha256').update(network.aoyama.citizenSecret).digest('hex') });
   const { sealer, close } = readKey(dataDir);
   try {
     const db = new Database(join(dataDir, 'ledger.sqlite'), { readonly: true });

@@ -24,9 +24,13 @@ export function agencyStreamId(agencyId: AgencyId): string {
   return `agency-${agencyId}`;
 }
 
-/** Held forever: one token digest authenticates exactly one agency, and a rotated-out token never returns. */
-export function agencyCredentialClaim(credentialDigest: Sha256Hex): string {
-  return `agency-credential:${credentialDigest}`;
+/**
+ * Held forever: one token authenticates exactly one agency, and a rotated-out token never returns.
+ * `claimDigest` is the caller's keyed digest of the credential digest: the claim, stored in clear in the
+ * envelope, never holds the credential's own digest (I10), which the event keeps sealed.
+ */
+export function agencyCredentialClaim(claimDigest: string): string {
+  return `agency-credential:${claimDigest}`;
 }
 
 const ENDPOINT_PROTOCOLS = ['http:', 'https:', 'grpc:', 'grpcs:'];
@@ -43,6 +47,8 @@ export interface RegisterAgencyData {
   readonly publicKey: string;
   /** SHA-256 (hex) of the agency's secret token. The token itself never reaches the decider. */
   readonly credentialDigest: string;
+  /** The caller's keyed digest of `credentialDigest`: what the uniqueness claim holds. */
+  readonly credentialClaimDigest: string;
   /**
    * A municipality's 全国地方公共団体コード (6 digits, checked against the list in force by the caller):
    * the agency may then issue and change the individual numbers of that municipality's residents.
@@ -63,6 +69,8 @@ export type UpdateAgency = LinkageCommand<'UpdateAgency', UpdateAgencyData>;
 
 export interface RotateAgencyCredentialData {
   readonly credentialDigest: string;
+  /** The caller's keyed digest of `credentialDigest`: what the uniqueness claim holds. */
+  readonly credentialClaimDigest: string;
   readonly rotatedAt: string;
 }
 export type RotateAgencyCredential = LinkageCommand<'RotateAgencyCredential', RotateAgencyCredentialData>;
@@ -260,7 +268,7 @@ function register(c: RegisterAgencyData, state: AgencyRegistryState): AgencyRegi
       registeredAt: requireInstant(c.registeredAt, 'registeredAt'),
     },
     terminal: 'completed',
-    claims: [agencyCredentialClaim(c.credentialDigest as Sha256Hex), ...(c.municipalityCode === undefined ? [] : [municipalityAgencyClaim(c.municipalityCode)])],
+    claims: [agencyCredentialClaim(requireClaimDigest(c.credentialClaimDigest)), ...(c.municipalityCode === undefined ? [] : [municipalityAgencyClaim(c.municipalityCode)])],
   };
 }
 
@@ -303,8 +311,15 @@ function rotate(c: RotateAgencyCredentialData, agency: AgencyRecord): AgencyCred
     schemaVersion: 1,
     data: { agencyId: agency.agencyId, credentialDigest: digest, rotatedAt: requireInstant(c.rotatedAt, 'rotatedAt') },
     terminal: 'completed',
-    claims: [agencyCredentialClaim(digest)],
+    claims: [agencyCredentialClaim(requireClaimDigest(c.credentialClaimDigest))],
   };
+}
+
+function requireClaimDigest(value: unknown): string {
+  if (typeof value !== 'string' || !/^[0-9a-f]{32,64}$/.test(value)) {
+    throw new LinkageError('INVALID_CREDENTIAL_DIGEST', 'credentialClaimDigest must be the caller\'s keyed digest of the credential digest (32–64 lowercase hex)');
+  }
+  return value;
 }
 
 function revoke(c: RevokeAgencyData, agency: AgencyRecord): AgencyRevoked {

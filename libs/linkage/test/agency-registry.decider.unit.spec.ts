@@ -11,6 +11,9 @@ import {
 import { MURORAN, T0, T1, T2, sha256, x25519Key } from './fixtures.js';
 import { deciderSpec } from './given-when-then.js';
 
+/** The claim's digest: the hub's is keyed (so the claim never holds the credential's own digest); any digest will do here. */
+const claimOf = (digest: string) => sha256(`claim:${digest}`);
+
 const spec = deciderSpec(agencyRegistryDecider);
 const TOKEN_DIGEST = sha256('token-of-muroran-city');
 const KEY = x25519Key('muroran');
@@ -22,22 +25,25 @@ const register: RegisterAgencyData = {
   endpoint: 'https://node.muroran.example:8443',
   publicKey: KEY,
   credentialDigest: TOKEN_DIGEST,
+  credentialClaimDigest: claimOf(TOKEN_DIGEST),
   registeredAt: T0,
 };
 
 const registered: AgencyRegistered = {
   type: 'AgencyRegistered',
   schemaVersion: 1,
-  data: { ...register, agencyId: MURORAN, kind: 'municipality', credentialDigest: TOKEN_DIGEST },
+  data: { agencyId: MURORAN, name: register.name, kind: 'municipality', endpoint: register.endpoint, publicKey: register.publicKey, credentialDigest: TOKEN_DIGEST, registeredAt: T0 },
   terminal: 'completed',
-  claims: [agencyCredentialClaim(TOKEN_DIGEST)],
+  claims: [agencyCredentialClaim(claimOf(TOKEN_DIGEST))],
 };
 
 describe('RegisterAgency', () => {
   test('given nothing, when Muroran City registers, then AgencyRegistered with a claim on its credential digest', () => {
     spec.given([]).when({ type: 'RegisterAgency', data: register }).then([registered]);
     expect(agencyStreamId(MURORAN)).toBe('agency-muroran-city');
-    expect(registered.claims).toEqual([`agency-credential:${TOKEN_DIGEST}`]);
+    // The claim holds the caller's keyed digest, never the credential's own digest (sealed in the event, I10).
+    expect(registered.claims).toEqual([`agency-credential:${claimOf(TOKEN_DIGEST)}`]);
+    expect(JSON.stringify(registered.claims)).not.toContain(TOKEN_DIGEST);
   });
 
   test('given a registered agency, registering again is AGENCY_ALREADY_REGISTERED', () => {
@@ -68,7 +74,7 @@ describe('RegisterAgency', () => {
   test('a municipality registered with its code: the code is in the event and the state, and claimed (one agency per code)', () => {
     const withCode = { ...register, municipalityCode: '012050' };
     const [event] = spec.given([]).when({ type: 'RegisterAgency', data: withCode }).thenEvents();
-    expect(event).toEqual({ ...registered, data: { ...registered.data, municipalityCode: '012050' }, claims: [agencyCredentialClaim(TOKEN_DIGEST), municipalityAgencyClaim('012050')] });
+    expect(event).toEqual({ ...registered, data: { ...registered.data, municipalityCode: '012050' }, claims: [agencyCredentialClaim(claimOf(TOKEN_DIGEST)), municipalityAgencyClaim('012050')] });
     expect(agencyRegistryDecider.evolve(agencyRegistryDecider.initialState(), event!)).toMatchObject({ status: 'active', agency: { municipalityCode: '012050' } });
     expect(municipalityAgencyClaim('012050')).toBe('municipality-agency:012050');
   });
@@ -111,12 +117,12 @@ describe('RotateAgencyCredential', () => {
   test('records the new digest and claims it', () => {
     spec
       .given([registered])
-      .when({ type: 'RotateAgencyCredential', data: { credentialDigest: next, rotatedAt: T1 } })
-      .then([{ type: 'AgencyCredentialRotated', schemaVersion: 1, data: { agencyId: MURORAN, credentialDigest: next, rotatedAt: T1 }, terminal: 'completed', claims: [agencyCredentialClaim(next)] }]);
+      .when({ type: 'RotateAgencyCredential', data: { credentialDigest: next, credentialClaimDigest: claimOf(next), rotatedAt: T1 } })
+      .then([{ type: 'AgencyCredentialRotated', schemaVersion: 1, data: { agencyId: MURORAN, credentialDigest: next, rotatedAt: T1 }, terminal: 'completed', claims: [agencyCredentialClaim(claimOf(next))] }]);
   });
 
   test('the same token again is CREDENTIAL_UNCHANGED', () => {
-    spec.given([registered]).when({ type: 'RotateAgencyCredential', data: { credentialDigest: TOKEN_DIGEST, rotatedAt: T1 } }).thenFails('CREDENTIAL_UNCHANGED');
+    spec.given([registered]).when({ type: 'RotateAgencyCredential', data: { credentialDigest: TOKEN_DIGEST, credentialClaimDigest: claimOf(TOKEN_DIGEST), rotatedAt: T1 } }).thenFails('CREDENTIAL_UNCHANGED');
   });
 
   test('after rotation the facts carry the new digest', () => {

@@ -80,9 +80,9 @@ describe('linkage event payloads, sealed as stored, conform to schemas/events/*'
         };
         // A municipality is registered with its code, as the hub does when one is given.
         const municipality = kind === 'municipality' ? { municipalityCode: '012050' } : {};
-        run({ type: 'RegisterAgency', data: { agencyId: 'agency-x', name, kind, endpoint: `https://${h}:8443/node`, publicKey: k, credentialDigest: d1, ...municipality, registeredAt: at } });
+        run({ type: 'RegisterAgency', data: { agencyId: 'agency-x', name, kind, endpoint: `https://${h}:8443/node`, publicKey: k, credentialDigest: d1, credentialClaimDigest: sha256(`claim:${d1}`), ...municipality, registeredAt: at } });
         run({ type: 'UpdateAgency', data: { endpoint: `grpcs://${h}:50051`, updatedAt: at } });
-        run({ type: 'RotateAgencyCredential', data: { credentialDigest: d2, rotatedAt: at } });
+        run({ type: 'RotateAgencyCredential', data: { credentialDigest: d2, credentialClaimDigest: sha256(`claim:${d2}`), rotatedAt: at } });
         run({ type: 'RevokeAgency', data: { reason, revokedAt: at } });
         expect(events.map((e) => e.type)).toEqual(['AgencyRegistered', 'AgencyUpdated', 'AgencyCredentialRotated', 'AgencyRevoked']);
         events.forEach(expectConforms);

@@ -89,7 +89,7 @@ export class Scenario {
   async registerAgency(agencyId: string, kind: AgencyKind, name: string, at: string): Promise<void> {
     const state = this.agencies.get(agencyId) ?? initialAgencyRegistryState();
     const events = decideAgencyRegistry(
-      { type: 'RegisterAgency', data: { agencyId, kind, name, endpoint: `https://${agencyId}.example`, publicKey: x25519(agencyId), credentialDigest: sha256(tokenOf(agencyId)), registeredAt: at } },
+      { type: 'RegisterAgency', data: { agencyId, kind, name, endpoint: `https://${agencyId}.example`, publicKey: x25519(agencyId), credentialDigest: sha256(tokenOf(agencyId)), credentialClaimDigest: sha256(`claim:${tokenOf(agencyId)}`), registeredAt: at } },
       state,
     );
     await this.appendOwn(agencyStreamId(agencyId as AgencyId), 'no_stream', events, 'operator:registry');

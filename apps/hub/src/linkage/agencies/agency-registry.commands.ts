@@ -17,6 +17,7 @@ import { MunicipalityDirectory } from '../../municipalities/municipality-directo
 import type { Caller } from '../../ledger/idempotency.js';
 import { loadStream, type Fold } from '../../ledger/load-stream.js';
 import { hasCode, withRetries } from '../../ledger/retry.js';
+import { EventSealer } from '#sealing';
 import { CLOCK, LEDGER, type Clock } from '../../ledger/tokens.js';
 import { newBearerToken, tokenDigest } from '../hub-secrets.js';
 
@@ -57,6 +58,7 @@ export class ChangeAgencyRegistryHandler implements ICommandHandler<ChangeAgency
     @Inject(CLOCK) private readonly clock: Clock,
     private readonly eventBus: EventBus,
     private readonly municipalities: MunicipalityDirectory,
+    private readonly sealer: EventSealer,
   ) {}
 
   async execute({ agencyId, change, caller }: ChangeAgencyRegistryCommand): Promise<RegistryOutcome> {
@@ -97,6 +99,7 @@ export class ChangeAgencyRegistryHandler implements ICommandHandler<ChangeAgency
             endpoint: change.endpoint,
             publicKey: change.publicKey,
             credentialDigest: tokenDigest(token!),
+            credentialClaimDigest: this.sealer.handle('agency-credential', tokenDigest(token!), 32),
             ...(change.municipalityCode === undefined ? {} : { municipalityCode: change.municipalityCode }),
             registeredAt: at,
           },
@@ -106,7 +109,7 @@ export class ChangeAgencyRegistryHandler implements ICommandHandler<ChangeAgency
         return { type: 'UpdateAgency', data: { ...fields, updatedAt: at } };
       }
       case 'rotate':
-        return { type: 'RotateAgencyCredential', data: { credentialDigest: tokenDigest(token!), rotatedAt: at } };
+        return { type: 'RotateAgencyCredential', data: { credentialDigest: tokenDigest(token!), credentialClaimDigest: this.sealer.handle('agency-credential', tokenDigest(token!), 32), rotatedAt: at } };
       case 'revoke':
         return { type: 'RevokeAgency', data: { reason: change.reason, revokedAt: at } };
       default: {
