@@ -54,7 +54,12 @@ function printReport(report: VerifyReport): void {
   out.write(`root:        ${report.rootHex ?? '(not computed: the log has a hole)'}\n`);
   const latest = report.checkpoints.latest;
   out.write(`checkpoints: ${report.checkpoints.verified} of ${report.checkpoints.seen} verified${latest ? `; latest size ${latest.size} at position ${latest.position}` : ''}\n`);
-  if (report.openSerials.length > 0) out.write(`in flight:   ${report.openSerials.length} serial(s) opened after the last checkpoint, not yet ended (not an error)\n`);
+  if (report.openSerials.length > 0) {
+    // Open at the head: a query still waiting for its provider, or a serial the hub voids at its next start.
+    const shown = report.openSerials.slice(0, 10).map((o) => `${o.serial} (from position ${o.firstPosition})`);
+    const more = report.openSerials.length > shown.length ? `, … ${report.openSerials.length - shown.length} more (see --json)` : '';
+    out.write(`open:        ${report.openSerials.length} serial(s) not ended at the head of the log (not an error): ${shown.join(', ')}${more}\n`);
+  }
   out.write(`time:        ${report.seconds.toFixed(2)} s (${Math.round(report.eventsPerSecond)} events/s)\n`);
   if (report.ok) {
     out.write('OK: every leaf, root, signature, position, revision and serial checks out\n');
