@@ -62,7 +62,7 @@ function printReport(report: VerifyReport): void {
   }
   out.write(`time:        ${report.seconds.toFixed(2)} s (${Math.round(report.eventsPerSecond)} events/s)\n`);
   if (report.ok) {
-    out.write('OK: every leaf, root, signature, position, revision and serial checks out\n');
+    out.write('OK: every leaf, root, signature, position, revision and serial checks out, and every accepted query was lawful\n');
     return;
   }
   out.write(`FAILED: ${report.findingCount} finding(s); the first bad position:\n  ${describeFinding(report.firstFailure!)}\n`);
@@ -191,7 +191,7 @@ export function auditorProgram(): Command {
       .addOption(new Option('--kurrentdb <connection string>', 'read the log stream of a KurrentDB-backed ledger directly (kurrentdb://host:2113?tls=false)').conflicts(['db', 'hub']))
       .addOption(new Option('--stream <name>', 'with --kurrentdb: the log stream (default: linkage-ledger)'));
   source(program.command('verify'))
-    .description('recompute every leaf and checkpoint root, check signatures, consistency, positions, revisions and serials (I1, I2, I3)')
+    .description('recompute every leaf and checkpoint root, check signatures, consistency, positions, revisions and serials (I1, I2, I3), and that every accepted query was lawful (I6)')
     .requiredOption('--verifier-key <text|file>', "the hub's verifier key (GET /v1/audit/verifier-key), or a file holding it")
     .option('--origin <origin>', 'checkpoint origin to accept (default: the verifier key name)')
     .option('--checkpoint <file...>', 'signed checkpoint notes kept from earlier audits: the log must still hold what they cover')

@@ -28,7 +28,7 @@ describe('verify on an untouched log', () => {
     const f = await buildLedger(dir, 10, 30);
     const store = new SqliteEventStore({ path: f.path, nodeId: 1 });
     const meta = { actor: 'a:1', correlationId: 'c' };
-    const open = await store.append({ streamId: 'linkage-waiting', expectedRevision: 'no_stream', serial: { allocate: true }, events: [{ type: 'QueryAccepted', data: {} }], metadata: meta });
+    const open = await store.append({ streamId: 'linkage-waiting', expectedRevision: 'no_stream', serial: { allocate: true }, events: [{ type: 'ProvisionRequested', data: {} }], metadata: meta });
     const cp = await appendCheckpoint(f, store);
     expect(cp.size).toBeGreaterThan(open.firstPosition);
     await store.append({ streamId: 'linkage-waiting', expectedRevision: 0, serial: { continue: open.serial }, events: [{ type: 'QueryCompleted', data: {}, terminal: 'completed' }], metadata: meta });
@@ -42,7 +42,7 @@ describe('verify on an untouched log', () => {
     const f = await buildLedger(dir, 10, 30);
     const store = new SqliteEventStore({ path: f.path, nodeId: 1 });
     const meta = { actor: 'a:1', correlationId: 'c' };
-    const open = await store.append({ streamId: 'linkage-waiting', expectedRevision: 'no_stream', serial: { allocate: true }, events: [{ type: 'QueryAccepted', data: {} }], metadata: meta });
+    const open = await store.append({ streamId: 'linkage-waiting', expectedRevision: 'no_stream', serial: { allocate: true }, events: [{ type: 'ProvisionRequested', data: {} }], metadata: meta });
     await appendCheckpoint(f, store);
     await store.append({ streamId: 'linkage-other', expectedRevision: 'no_stream', serial: { allocate: true }, events: [{ type: 'QueryDenied', data: {}, terminal: 'denied' }], metadata: meta });
     await appendCheckpoint(f, store);

@@ -25,6 +25,7 @@ import {
   TERMINAL_CODES,
 } from './chunk-worker.js';
 import { type Finding, type FindingCode, byPosition } from './findings.js';
+import { Lawfulness, type QueryShape } from './lawfulness.js';
 import { HubClient } from '../hub-client.js';
 import { KurrentDBClient } from '@kurrent/kurrentdb-client';
 import { LedgerError } from '#ledger';
@@ -255,6 +256,7 @@ class Verification {
   /** Serials without a terminal event yet: day+node → sequence → first position. */
   private readonly open = new Map<number, Map<number, number>>();
   private readonly revisions = new Map<string, number>();
+  private readonly lawfulness = new Lawfulness();
 
   constructor(
     private readonly key: VerifierKey,
@@ -318,7 +320,15 @@ class Verification {
     if (r.count === CHUNK_LEAVES) this.chunkTree.append(this.nodeOf(r.from / CHUNK_LEAVES, CHUNK_HEIGHT, 0));
     this.covered = r.from + r.count;
     this.checkEvents(r);
-    for (const s of r.specials) this.checkSpecial(s.position, s.envelope);
+    // Specials and accepted queries in log order: a table published before a query applies to it.
+    const queries = r.queries;
+    const shapes = queries.shapes.map((text) => this.lawfulness.shape(text));
+    let q = 0;
+    for (const s of r.specials) {
+      for (; q < queries.count && queries.rows[q]! < s.index; q++) this.checkQuery(r, queries.rows[q]!, shapes[queries.shapeOf[q]!]!, queries.atMs[q]!);
+      this.checkSpecial(s.position, s.envelope);
+    }
+    for (; q < queries.count; q++) this.checkQuery(r, queries.rows[q]!, shapes[queries.shapeOf[q]!]!, queries.atMs[q]!);
     this.checkTrusted();
     this.release();
   }
@@ -378,6 +388,15 @@ class Verification {
     }
   }
 
+  /** I6 from the raw log: the version in force at the query's time, published earlier in the log, allowed it. */
+  private checkQuery(r: ChunkResult, row: number, shape: QueryShape, atMs: number): void {
+    const unlawful = this.lawfulness.judge(shape, atMs);
+    if (unlawful === undefined) return;
+    const position = r.positions[row]!;
+    const serial = Buffer.from(r.serials.buffer, r.serials.byteOffset, r.serials.byteLength).toString('latin1', row * 20, row * 20 + 20);
+    this.add(unlawful.code, position, serial, `the query accepted at position ${position} (serial ${serial}) is not shown lawful: ${unlawful.message}`, unlawful.expected, unlawful.calculated, unlawful.field);
+  }
+
   private checkSpecial(position: number, envelope: string): void {
     let event: { serial?: unknown; type?: unknown; data?: Record<string, unknown> };
     try {
@@ -391,6 +410,11 @@ class Verification {
       if (event.data?.['serial'] !== serial) {
         this.add('SERIAL_VOID_UNEXPLAINED', position, serial, `SerialVoided names serial ${String(event.data?.['serial'])} in its data but belongs to serial ${serial}`, serial, String(event.data?.['serial']));
       }
+      return;
+    }
+    if (event.type === 'AuthorizationTablePublished') {
+      const unusable = this.lawfulness.publish(event.data);
+      if (unusable !== undefined) this.add('AUTHORIZATION_TABLE_INVALID', position, serial, `the authorization table published at position ${position} cannot be used to judge queries: ${unusable}`);
       return;
     }
     this.checkCheckpointEvent(position, serial, event.data as Partial<CheckpointSignedData> | undefined);
