@@ -26,6 +26,7 @@ import {
 } from './chunk-worker.js';
 import { type Finding, type FindingCode, byPosition } from './findings.js';
 import { Lawfulness, type QueryShape } from './lawfulness.js';
+import { firstAlteredPrefix, leafWitness, prefixMatches, signedLeafHash } from './locate-leaf.js';
 import { HubClient } from '../hub-client.js';
 import { KurrentDBClient } from '@kurrent/kurrentdb-client';
 import { LedgerError } from '#ledger';
@@ -134,6 +135,7 @@ export async function verifyLog(options: VerifyOptions): Promise<VerifyReport> {
   } else if (source.kind === 'hub') {
     label = source.url;
     const hub = new HubClient(source.url, source.token);
+    run.hub = hub;
     total = await hub.head();
     workers = new ChunkWorkers(threads);
     requests = hubRequests(hub, total);
@@ -158,6 +160,7 @@ export async function verifyLog(options: VerifyOptions): Promise<VerifyReport> {
     await workers.close();
     await Promise.all(disposers.map((d) => d()));
   }
+  await run.locateOverHub();
   run.finish(total);
   const meta = run.stored;
   if (meta !== undefined && meta.treeSize > meta.head) {
@@ -239,6 +242,10 @@ function readDbMeta(path: string): DbMeta {
 class Verification {
   readonly findings: Finding[] = [];
   stored: DbMeta | undefined;
+  /** The hub the log is read from: its proofs, from its stored tree, locate an altered event. */
+  hub: HubClient | undefined;
+  /** The first checkpoint whose root did not match, and the verified size below it, to locate over the hub. */
+  private toLocate: { readonly cp: SignedCheckpoint; readonly lo: number } | undefined;
   seen = 0;
   verified = 0;
   rootHex: string | null = null;
@@ -486,7 +493,9 @@ class Verification {
     const stored = this.stored;
     const lo = this.lastVerified !== undefined && this.lastVerified.size < cp.size ? this.lastVerified.size : 0;
     if (stored?.tiles === undefined || stored.treeSize < cp.size) {
-      this.add('LEAF_MISMATCH', null, null, `an event at a position in [${lo}, ${cp.size}) differs from what was signed; this source has no stored tree to pinpoint which`, null, null);
+      // Over a hub the bisection needs its proofs (HTTP), after the chunks are merged; the first mismatch locates the leaf.
+      if (this.hub !== undefined) this.toLocate ??= { cp, lo };
+      else this.add('LEAF_MISMATCH', null, null, `an event at a position in [${lo}, ${cp.size}) differs from what was signed; this source has no stored tree to pinpoint which`, null, null);
       return;
     }
     const storedHash = tileSubtreeHash(stored.treeSize, (level, idx) => stored.tiles!.read(level, idx));
@@ -509,6 +518,53 @@ class Verification {
         return;
       }
     }
+  }
+
+  /**
+   * Over a hub: bisects for the smallest prefix whose root, computed here from the raw entries, is not a
+   * prefix of the mismatching signed checkpoint (the hub's consistency proofs come from its stored tree,
+   * written when the events were appended); the last leaf of that prefix is the first altered event.
+   * Its signed hash is read from the inclusion proof of a neighbour that carries it.
+   */
+  async locateOverHub(): Promise<void> {
+    const hub = this.hub;
+    const pending = this.toLocate;
+    if (hub === undefined || pending === undefined) return;
+    const { cp, lo } = pending;
+    let m: number;
+    try {
+      m = await firstAlteredPrefix(lo, cp.size, async (size) => prefixMatches(size, rootAt(size, this.subtreeHash), cp.size, cp.root, await hub.consistencyProof(size, cp.size)));
+    } catch (error) {
+      this.add('LEAF_MISMATCH', null, null, `an event at a position in [${lo}, ${cp.size}) differs from what was signed; the hub's proofs could not locate which: ${(error as Error).message}`, null, null);
+      return;
+    }
+    const p = m - 1;
+    const mine = this.leaf(p)!;
+    let signed: Hash | undefined;
+    const witness = leafWitness(p, cp.size);
+    if (cp.size === 1) signed = cp.root;
+    else if (witness !== undefined) {
+      try {
+        signed = signedLeafHash(p, cp.size, cp.root, witness.q, this.leaf(witness.q)!, await hub.inclusionProof(witness.q, cp.size));
+      } catch {
+        signed = undefined; // the hub did not answer: what is known is said below
+      }
+    }
+    this.add(
+      'LEAF_MISMATCH',
+      p,
+      this.serialAt(p),
+      `the event stored at position ${p} is not the one the checkpoint of size ${cp.size} signed: the first ${p} events are a prefix of the signed tree and the first ${m} are not (consistency proofs of the hub's stored tree)${signed === undefined ? `; its signed leaf hash could not be read from the hub's proofs (the neighbouring event ${witness?.q ?? '(none)'} differs too, or its proof does not verify)` : ''}`,
+      signed === undefined ? null : toHex(signed),
+      toHex(mine),
+    );
+  }
+
+  /** The serial of a held position, as its envelope says. */
+  private serialAt(position: number): string | null {
+    const chunk = this.chunks.get(Math.floor(position / CHUNK_LEAVES));
+    if (chunk === undefined) return null;
+    return chunk.serials.slice((position - chunk.from) * 20, (position - chunk.from) * 20 + 20);
   }
 
   private leaf(position: number): Hash | undefined {
