@@ -2,6 +2,7 @@
 import { Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { checkConsistency, type ConsistencyReport } from './consistency/check-consistency.js';
 import { AuditorError } from './errors.js';
 import { proveSerial, verifyProofBundle } from './prove/proof-bundle.js';
 import type { ProvisionRecord } from '#projections';
@@ -105,6 +106,30 @@ async function runProve(o: SourceOptions & { serial: string; size?: string; out:
   return 0;
 }
 
+async function runConsistency(older: string, newer: string, o: { verifierKey: string; origin?: string; hub?: string; proof?: string; json?: boolean }): Promise<number> {
+  if ((o.hub === undefined) === (o.proof === undefined)) throw new AuditorError('SOURCE_UNREADABLE', 'give exactly one of --hub <url> (fetch the proof) or --proof <file> (a saved GET /v1/audit/proofs/consistency answer)');
+  const report = await checkConsistency({
+    olderFile: older,
+    newerFile: newer,
+    verifierKey: textOrFile(o.verifierKey),
+    ...(o.origin === undefined ? {} : { origin: o.origin }),
+    proof: o.hub !== undefined ? { hub: o.hub } : { file: o.proof! },
+  });
+  if (o.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  else {
+    const out = process.stdout;
+    const line = (label: string, c: ConsistencyReport['older']) =>
+      out.write(`${label} ${c.file}${c.size === null ? '' : `: size ${c.size}, root ${c.rootHex}${c.timeMs === null ? '' : `, signed at ${new Date(c.timeMs).toISOString()}`}`}\n`);
+    line('older:', report.older);
+    line('newer:', report.newer);
+    out.write(`proof:  ${report.proof.length} hash(es) from ${report.proofSource}\n`);
+    const f = report.failure;
+    if (f === null) out.write(`OK: the checkpoint of size ${report.older.size} is a prefix of the checkpoint of size ${report.newer.size} (RFC 9162 consistency proof verified)\n`);
+    else out.write(`FAILED: ${f.code}: ${f.message}${f.expected !== null || f.calculated !== null ? `\n    expected:   ${String(f.expected)}\n    calculated: ${String(f.calculated)}` : ''}\n`);
+  }
+  return report.ok ? 0 : EXIT_FAILED;
+}
+
 function runVerifyProof(file: string, o: { verifierKey: string; origin?: string; json?: boolean }): number {
   let bundle: unknown;
   try {
@@ -182,7 +207,7 @@ function printRecordsDiff(d: ProvisionRecordsDiff): void {
 
 export function auditorProgram(): Command {
   const program = new Command('auditor')
-    .description("The linkage ledger's auditor: verifies the log from its raw events, proves and checks inclusion, replays projections.")
+    .description("The linkage ledger's auditor: verifies the log from its raw events, proves and checks inclusion, checks consistency between checkpoints, replays projections.")
     .showHelpAfterError();
   const source = (c: Command) =>
     c.addOption(new Option('--db <ledger.sqlite>', 'read the log from a ledger file (read-only)').conflicts('hub'))
@@ -213,6 +238,17 @@ export function auditorProgram(): Command {
     .option('--origin <origin>', 'checkpoint origin to accept (default: the verifier key name)')
     .option('--json', 'write the result as JSON')
     .action((file: string, o) => process.exit(runVerifyProof(file, o)));
+  program
+    .command('consistency')
+    .description('check a consistency proof between two signed checkpoints: both signatures, then that the older is a prefix of the newer (RFC 9162)')
+    .argument('<older.note>', 'the older signed checkpoint note (GET /v1/audit/checkpoint, kept from an earlier audit)')
+    .argument('<newer.note>', 'the newer signed checkpoint note')
+    .requiredOption('--verifier-key <text|file>', "the hub's verifier key, or a file holding it")
+    .option('--origin <origin>', 'checkpoint origin to accept (default: the verifier key name)')
+    .addOption(new Option('--hub <url>', "fetch the proof from a hub's GET /v1/audit/proofs/consistency").conflicts('proof'))
+    .option('--proof <proof.json>', 'read the proof from a file holding that answer ({ from, to, proof })')
+    .option('--json', 'write the result as JSON')
+    .action(async (older: string, newer: string, o) => process.exit(await runConsistency(older, newer, o)));
   program
     .command('replay')
     .description('rebuild projections from the log into fresh stores and diff them with the live ones: the Merkle tree (root, every tile, the checkpoint index), the provision records, the corporate registry and the notice inbox (every row, first difference named)')
