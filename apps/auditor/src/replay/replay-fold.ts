@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { canonicalize, type ReadAllOptions, type RecordedEvent } from '#ledger';
 import { CORPORATE_REGISTRY_FILE, NOTICE_INBOX_FILE, ProjectionError, SqliteCorporateRegistry, SqliteNoticeInbox, catchUp, type FoldRow, type SqliteFold, type SqliteFoldOptions } from '#projections';
 import { AuditorError } from '../errors.js';
+import { liveSnapshot } from './snapshot.js';
 
 /** The projections in SQLite folds the hub keeps beside its ledger, and how to open each. */
 export const FOLDS = {
@@ -61,10 +62,13 @@ export async function replayFold(name: FoldName, ledgerPath: string, livePath: s
     if (required) throw new AuditorError('SOURCE_UNREADABLE', `no ${name} at ${livePath}; give the hub's file with ${fold.option}`);
     return { projection: name, ok: true, path: livePath, skipped: `no live ${name} file beside the ledger`, liveCheckpoint: -1, rebuiltCheckpoint: -1, liveRows: 0, rebuiltRows: 0, liveDigest: null, rebuiltDigest: null, differingRows: 0, firstDifference: null };
   }
+  // The live file as of one instant: its checkpoint and its rows agree while the hub keeps writing.
+  const snapshot = liveSnapshot(livePath);
   let live: SqliteFold;
   try {
-    live = fold.open({ path: livePath, readonly: true });
+    live = fold.open({ path: snapshot.path, readonly: true });
   } catch (error) {
+    snapshot.dispose();
     throw new AuditorError('SOURCE_UNREADABLE', `cannot read ${livePath} as ${name}: ${error instanceof ProjectionError ? error.message : (error as Error).message}`);
   }
   const ledger = new Database(ledgerPath, { readonly: true, fileMustExist: true });
@@ -91,6 +95,7 @@ export async function replayFold(name: FoldName, ledgerPath: string, livePath: s
     await Promise.all([live.close(), rebuilt.close()]);
     ledger.close();
     rmSync(scratch, { recursive: true, force: true });
+    snapshot.dispose();
   }
 }
 

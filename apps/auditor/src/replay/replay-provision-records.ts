@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { canonicalize, type ReadAllOptions, type RecordedEvent } from '#ledger';
 import { catchUp, PROJECTIONS_FILE, ProjectionError, SqliteProvisionStore, type ProvisionRecord } from '#projections';
 import { AuditorError } from '../errors.js';
+import { liveSnapshot } from './snapshot.js';
 
 /** Where the hub keeps its projections unless told otherwise: beside the ledger file. */
 export function defaultProjectionsPath(ledgerPath: string): string {
@@ -53,10 +54,13 @@ export async function replayProvisionRecords(ledgerPath: string, projectionsPath
     if (required) throw new AuditorError('SOURCE_UNREADABLE', `no provision record projection at ${projectionsPath}; give the hub's projections file with --projections`);
     return { projection: 'provision-records', ok: true, path: projectionsPath, skipped: 'no live projection file beside the ledger', liveCheckpoint: -1, rebuiltCheckpoint: -1, liveRecords: 0, rebuiltRecords: 0, liveDigest: null, rebuiltDigest: null, differingRecords: 0, firstDifference: null };
   }
+  // The live file as of one instant: its checkpoint and its records agree while the hub keeps writing.
+  const snapshot = liveSnapshot(projectionsPath);
   let live: SqliteProvisionStore;
   try {
-    live = new SqliteProvisionStore({ path: projectionsPath, readonly: true });
+    live = new SqliteProvisionStore({ path: snapshot.path, readonly: true });
   } catch (error) {
+    snapshot.dispose();
     throw new AuditorError('SOURCE_UNREADABLE', `cannot read ${projectionsPath} as a provision record projection: ${error instanceof ProjectionError ? error.message : (error as Error).message}`);
   }
   const ledger = new Database(ledgerPath, { readonly: true, fileMustExist: true });
@@ -81,6 +85,7 @@ export async function replayProvisionRecords(ledgerPath: string, projectionsPath
     await Promise.all([live.close(), rebuilt.close()]);
     ledger.close();
     rmSync(scratch, { recursive: true, force: true });
+    snapshot.dispose();
   }
 }
 
