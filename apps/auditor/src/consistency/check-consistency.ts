@@ -133,6 +133,7 @@ async function fromHub(url: string, from: number, to: number): Promise<Consisten
 }
 
 function fromFile(path: string): ConsistencyProofFile {
+  if (!existsSync(path)) throw new AuditorError('SOURCE_UNREADABLE', `no proof file at ${path}`);
   let parsed: Partial<ConsistencyProofFile>;
   try {
     parsed = JSON.parse(readFileSync(path, 'utf8')) as Partial<ConsistencyProofFile>;
