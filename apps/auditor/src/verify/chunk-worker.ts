@@ -80,7 +80,7 @@ if (workerData.path) {
 }
 // The top-level fields after "metadata" are plain values in a fixed (sorted) order: they are read from
 // the tail of the text, in place, without allocating (a million events leave no garbage behind).
-const tail = { n: 0, position: 0, schemaVersion: 0, serialAt: 0, streamAt: 0, streamEnd: 0, revision: 0, terminal: 0, kind: 0 };
+const tail = { n: 0, positionAt: 0, position: 0, schemaVersion: 0, serialAt: 0, streamAt: 0, streamEnd: 0, revision: 0, terminal: 0, kind: 0 };
 const TERMINALS = ['completed', 'denied', 'failed', 'voided'];
 function digits(s, p) {
   let n = 0;
@@ -94,6 +94,7 @@ function digits(s, p) {
 function parseTail(s) {
   let p = s.lastIndexOf(',"position":');
   if (p < 0) return false;
+  tail.positionAt = p;
   if ((p = digits(s, p + 12)) < 0) return false;
   tail.position = tail.n;
   if (!s.startsWith(',"recordedAt":"', p)) return false;
@@ -146,11 +147,45 @@ function parseTail(s) {
   return true;
 }
 // The shape of a QueryAccepted (see ChunkQueries): only its clear fields go to the main thread, never a
-// sealed part (schema version 2). JSON.parse of the whole envelope (about 2 µs) reads repeated and nested
-// keys as every other reader does; parsing only the data object measured barely cheaper.
+// sealed part (schema version 2).
+//
+// The hub writes a QueryAccepted in one canonical form, which one anchored regular expression reads in
+// half the time of JSON.parse and JSON.stringify: data with exactly the keys of QueryAcceptedData in
+// order (batch optional), every string plain (nothing escaped), then the event id and the metadata. It is
+// taken only when the rest holds too (the metadata parses as one object ending where the tail starts,
+// the tail has nothing escaped), so the envelope is then exactly the JSON this reading says, with no
+// repeated key; any other form, a sealed part included, is read with JSON.parse, as every reader does.
+const PLAIN = '[^"\\\\\\u0000-\\u001f\\ud800-\\udfff]*';
+const NUMBER = '(?:0|[1-9][0-9]{0,14})';
+const CANONICAL_QUERY = new RegExp(
+  '^\\u0000\\{"data":\\{"acceptedAt":"(' + PLAIN + ')",' +
+    '(?:"batch":\\{"batchId":"' + PLAIN + '","index":' + NUMBER + ',"size":' + NUMBER + '\\},)?' +
+    '"itemCodes":\\[("' + PLAIN + '"(?:,"' + PLAIN + '")*)\\],"procedureCode":"(' + PLAIN + ')","providerAgencyId":"' + PLAIN + '",' +
+    '"providerKind":"(' + PLAIN + ')","queryId":"' + PLAIN + '","requesterAgencyId":"' + PLAIN + '","requesterCodeDigest":"' + PLAIN + '",' +
+    '"requesterKind":"(' + PLAIN + ')","subjectId":"' + PLAIN + '","tableVersion":(' + NUMBER + ')\\},"eventId":"[0-9a-f-]{36}","metadata":\\{',
+);
+const ESCAPED = /[\\\u0000-\u001f]/g;
 const query = { shape: '', atMs: NaN };
+function readCanonicalQuery(text) {
+  const m = CANONICAL_QUERY.exec(text);
+  if (m === null) return false;
+  ESCAPED.lastIndex = tail.positionAt;
+  if (ESCAPED.test(text)) return false;
+  let metadata;
+  try {
+    metadata = JSON.parse(text.slice(m[0].length - 1, tail.positionAt));
+  } catch {
+    return false;
+  }
+  if (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata)) return false;
+  // Plain strings and plain integers: this is the text JSON.stringify gives for the same values.
+  query.shape = '[' + tail.schemaVersion + ',' + m[6] + ',"' + m[5] + '","' + m[3] + '","' + m[4] + '",[' + m[2] + ']]';
+  query.atMs = Date.parse(m[1]);
+  return true;
+}
 function readQuery(text) {
   query.atMs = NaN;
+  if (readCanonicalQuery(text)) return;
   let d;
   try {
     d = JSON.parse(text.slice(1)).data;

@@ -117,22 +117,22 @@ export class Lawfulness {
     const fields = shape.fields;
     if (typeof fields === 'string') return { code: 'QUERY_MALFORMED', message: fields, expected: null, calculated: null };
     if (Number.isNaN(atMs)) return { code: 'QUERY_MALFORMED', message: 'its acceptedAt is missing or not an RFC 3339 timestamp, so it cannot be judged', expected: null, calculated: null, field: 'acceptedAt' };
+    // No closure here: this runs once per accepted query.
     const inForce = this.inForceAt(atMs);
-    const at = () => new Date(atMs).toISOString();
     if (inForce === undefined || inForce.version !== fields.tableVersion) {
       return {
         code: 'QUERY_TABLE_VERSION_NOT_IN_FORCE',
         message:
           inForce === undefined
-            ? `it was accepted at ${at()} under authorization table version ${fields.tableVersion}, but no version published earlier in the log is in force at that time`
-            : `it was accepted at ${at()} under authorization table version ${fields.tableVersion}, but the version in force then (published earlier in the log) is ${inForce.version}, effective from ${inForce.effectiveFrom}`,
+            ? `it was accepted at ${new Date(atMs).toISOString()} under authorization table version ${fields.tableVersion}, but no version published earlier in the log is in force at that time`
+            : `it was accepted at ${new Date(atMs).toISOString()} under authorization table version ${fields.tableVersion}, but the version in force then (published earlier in the log) is ${inForce.version}, effective from ${inForce.effectiveFrom}`,
         expected: inForce?.version ?? 'no version in force',
         calculated: fields.tableVersion,
         field: 'tableVersion',
       };
     }
     // The shape names its version, and that version is in force: its decision holds whenever it is.
-    shape.decision ??= this.decide(fields, inForce, at());
+    shape.decision ??= this.decide(fields, inForce, new Date(atMs).toISOString());
     const decision = shape.decision;
     if (typeof decision === 'string') return { code: 'QUERY_MALFORMED', message: decision, expected: null, calculated: null };
     return decision.allowed ? undefined : unlawful(decision, fields);
