@@ -1,7 +1,7 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
-const pureLibs = ['libs/audit-log/src/**/*.ts', 'libs/numbering/src/**/*.ts', 'libs/linkage/src/**/*.ts'];
+const pureLibs = ['libs/audit-log/src/**/*.ts', 'libs/numbering/src/**/*.ts', 'libs/linkage/src/**/*.ts', 'libs/text/src/**/*.ts'];
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'data/**', '**/*.js', '!eslint.config.js'] },

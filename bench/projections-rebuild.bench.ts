@@ -1,8 +1,10 @@
 /**
  * Rebuild of the provision records (libs/projections) from a log of query events: the log is written
  * with a bare better-sqlite3 transaction (canonical envelopes exactly as the ledger stores them, events
- * decided by the real #linkage deciders), then `rebuild` reads it through SqliteEventStore and folds it
- * into a fresh SQLite projection. Bar (DESIGN.md §7): ≥ 100,000 events/s. Beside it, in the same run, a
+ * decided by the real #linkage deciders and sealed as the hub seals them, I10), then `rebuild` reads it
+ * through SqliteEventStore and folds it into a fresh SQLite projection as the hub does: each query's
+ * person is read from its event's key reference (one keyed hash, no box opened), with a cold key ring
+ * (a SQLite file, as the hub's) answering which keys were shredded. Bar (DESIGN.md §7): ≥ 100,000 events/s. Beside it, in the same run, a
  * baseline: the least any rebuild does (read every envelope with better-sqlite3 and JSON.parse it), so
  * that a loaded machine shows in the ratio. A short rebuild of the first 20,000 events warms the JIT
  * first, as the first seconds of a real multi-million-event rebuild would. Last line: one JSON object.
@@ -48,6 +50,7 @@ import {
   type SubjectId,
 } from '#linkage';
 import { SqliteProvisionStore, catchUp, rebuild } from '#projections';
+import { EventSealer, OpeningEventStore, SqliteKeyring, generateSealingKeysFile, parseSealingKeys } from '#sealing';
 
 const { values } = parseArgs({ options: { events: { type: 'string', default: '250000' }, page: { type: 'string', default: '10000' }, keep: { type: 'boolean', default: false } } });
 const EVENTS = Number(values.events);
@@ -56,9 +59,18 @@ const dir = mkdtempSync(join(tmpdir(), 'bench-projections-'));
 const ledgerPath = join(dir, 'ledger.sqlite');
 const projectionsPath = join(dir, 'projections.sqlite');
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+const keys = parseSealingKeys(generateSealingKeysFile(new Date()));
+const keyringPath = join(dir, 'keyring.sqlite');
+/** The types the hub's provision records fold reads opened (the person of a query is read from its key reference). */
+const OPENED = new Set(['KeysShredded']);
+const SUBJECTS = 100_000;
+const subjectOf = (q: number) => `6f1c2a9e-3b7d-4c10-9e2a-${String(q % SUBJECTS).padStart(12, '0')}` as SubjectId;
 
 function buildLog(): { events: number; queries: number; seconds: number } {
   const started = process.hrtime.bigint();
+  const ring = new SqliteKeyring({ path: keyringPath, keys });
+  ring.ensureSubjectKeys(Array.from({ length: SUBJECTS }, (_, q) => subjectOf(q)));
+  const sealer = new EventSealer(keys, ring);
   const db = new Database(ledgerPath);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = OFF');
@@ -72,8 +84,8 @@ function buildLog(): { events: number; queries: number; seconds: number } {
   let position = 0;
   let sequence = 0;
   const nextSerial = () => formatSerialNumber({ day: '20261122', nodeId: 1, sequence: ++sequence }) as SerialNumber;
-  const write = (streamId: string, revision: number, serial: SerialNumber, events: readonly NewEvent[], actor: string) => {
-    events.forEach((e, i) => {
+  const write = (streamId: string, revision: number, serial: SerialNumber, decided: readonly NewEvent[], actor: string) => {
+    decided.map((e) => sealer.seal(streamId, e)).forEach((e, i) => {
       const full: RecordedEvent = {
         eventId: `0194f7a2-0000-7000-8000-${String(position).padStart(12, '0')}` as EventId,
         type: e.type,
@@ -115,7 +127,7 @@ function buildLog(): { events: number; queries: number; seconds: number } {
   while (position < EVENTS) {
     const q = queries++;
     const queryId = `q-${String(q).padStart(10, '0')}`;
-    const subjectId = `6f1c2a9e-3b7d-4c10-9e2a-${String(q % 100_000).padStart(12, '0')}` as SubjectId;
+    const subjectId = subjectOf(q);
     const provider = cities[q % cities.length]!;
     const at = new Date(Date.parse('2026-01-01T00:00:00.000Z') + q * 60_000).toISOString();
     const denied = q % 20 === 19;
@@ -130,7 +142,7 @@ function buildLog(): { events: number; queries: number; seconds: number } {
         provider: facts.get(provider),
         procedureCode: 'pre-twenty-disability-pension-income-check',
         itemCodes: ['local-tax'],
-        requesterCodeDigest: sha256(`code-a-${q}`),
+        requesterCode: agencyCodeFromRandomBytes(createHash('sha256').update(`code-a-${q}`).digest().subarray(0, 16)),
         policy,
         translation: { status: 'translated', subjectId, providerCode: agencyCodeFromRandomBytes(createHash('sha256').update(queryId).digest().subarray(0, 16)) },
         ...(q % 50 < 5 ? { batch: { batchId: `batch-${Math.floor(q / 50)}`, index: q % 50, size: 5 } } : {}),
@@ -157,6 +169,7 @@ function buildLog(): { events: number; queries: number; seconds: number } {
   if (rows.length > 0) flush(rows);
   db.pragma('wal_checkpoint(TRUNCATE)');
   db.close();
+  ring.close();
   return { events: position, queries, seconds: Number(process.hrtime.bigint() - started) / 1e9 };
 }
 
@@ -182,15 +195,23 @@ function readAndParse(): { events: number; seconds: number; perSecond: number } 
 try {
   const built = buildLog();
   console.log(`built a ${built.events.toLocaleString('en')}-event log (${built.queries.toLocaleString('en')} queries) in ${built.seconds.toFixed(1)} s`);
-  const store = new SqliteEventStore({ path: ledgerPath, nodeId: 1 });
-  const warm = new SqliteProvisionStore({ path: join(dir, 'warm-up.sqlite') });
+  const raw = new SqliteEventStore({ path: ledgerPath, nodeId: 1 });
+  // A cold key ring, as a hub (or an auditor with the read key) opens it to rebuild.
+  const ring = new SqliteKeyring({ path: keyringPath, keys, readonly: true });
+  const sealer = new EventSealer(keys, ring);
+  const store = new OpeningEventStore(raw, sealer, OPENED);
+  const people = { subjectRef: (s: string) => sealer.personRef(s), personOf: (e: RecordedEvent) => sealer.referenceOf(e) };
+  const warm = new SqliteProvisionStore({ path: join(dir, 'warm-up.sqlite'), ...people });
   await catchUp(store, warm, { pageSize: PAGE, toPosition: 20_000 });
   await warm.close();
 
   const baseline = readAndParse();
-  const projection = new SqliteProvisionStore({ path: projectionsPath });
+  const coldRing = new SqliteKeyring({ path: keyringPath, keys, readonly: true });
+  const coldSealer = new EventSealer(keys, coldRing);
+  const coldStore = new OpeningEventStore(raw, coldSealer, OPENED);
+  const projection = new SqliteProvisionStore({ path: projectionsPath, subjectRef: (s) => coldSealer.personRef(s), personOf: (e) => coldSealer.referenceOf(e) });
   const started = process.hrtime.bigint();
-  const checkpoint = await rebuild(store, projection, { pageSize: PAGE });
+  const checkpoint = await rebuild(coldStore, projection, { pageSize: PAGE });
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const events = checkpoint + 1;
   const records = (await projection.records()).length;
@@ -198,7 +219,9 @@ try {
     console.error(`rebuild FAILED: ${events} events applied, ${records} records; expected ${built.events} and ${built.queries}`);
     process.exitCode = 1;
   }
-  await Promise.all([projection.close(), store.close()]);
+  await Promise.all([projection.close(), raw.close()]);
+  ring.close();
+  coldRing.close();
   const perSecond = Math.round(events / seconds);
   const ratio = Number((perSecond / baseline.perSecond).toFixed(2));
   console.log(`baseline: read and JSON.parse ${baseline.events.toLocaleString('en')} envelopes in ${baseline.seconds.toFixed(2)} s, ${baseline.perSecond.toLocaleString('en')} events/s`);

@@ -7,7 +7,15 @@ export const ENTRIES_PAGE_LIMIT = 10_000;
 export interface InclusionProofAnswer {
   readonly size: number;
   readonly rootHex: string;
-  readonly proofs: readonly { readonly position: number; readonly serial: string; readonly envelope?: string; readonly leafHex: string; readonly proof: readonly string[] }[];
+  readonly proofs: readonly {
+    readonly position: number;
+    readonly serial: string;
+    readonly envelope?: string;
+    readonly leafHex: string;
+    readonly proof: readonly string[];
+    /** The openings the hub gives a party of the serial (libs/sealing Opening). */
+    readonly openings?: readonly { readonly field: string; readonly value: unknown; readonly salt: string }[];
+  }[];
 }
 
 /**

@@ -2,6 +2,8 @@
 import { Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { EventSealer, KEYRING_FILE, SealingError, SqliteKeyring, parseSealingKeys } from '#sealing';
 import { checkConsistency, type ConsistencyReport } from './consistency/check-consistency.js';
 import { AuditorError } from './errors.js';
 import { proveSerial, verifyProofBundle } from './prove/proof-bundle.js';
@@ -141,17 +143,45 @@ function runVerifyProof(file: string, o: { verifierKey: string; origin?: string;
   if (o.json) process.stdout.write(`${JSON.stringify({ ok: true, ...result }, null, 2)}\n`);
   else {
     process.stdout.write(`OK: ${result.events.length} event(s) of serial ${result.serial} are in the log of size ${result.size} (root ${result.rootHex}, signed at ${result.timeMs === null ? 'unknown time' : new Date(result.timeMs).toISOString()})\n`);
-    for (const e of result.events) process.stdout.write(`  position ${e.position}: ${e.type}${e.terminal ? ` (${e.terminal})` : ''}\n`);
+    for (const e of result.events) {
+      process.stdout.write(`  position ${e.position}: ${e.type}${e.terminal ? ` (${e.terminal})` : ''}\n`);
+      for (const o of e.opened) process.stdout.write(`    opened ${o.field}: ${JSON.stringify(o.value)} (matches the envelope's commitment)\n`);
+    }
   }
   return 0;
 }
 
-async function runReplay(o: { db: string; projections?: string; registry?: string; notices?: string; json?: boolean }): Promise<number> {
+/**
+ * The supervisory auditor's opener: the hub's sealing key file (the read key) and its key ring, opened
+ * read-only. Undefined without --key-file: projections folded from sealed fields are then skipped.
+ */
+function readKeyOf(o: { keyFile?: string; keyring?: string; db: string }): { sealer: EventSealer; close(): void } | undefined {
+  if (o.keyFile === undefined) return undefined;
+  if (!existsSync(o.keyFile)) throw new AuditorError('SOURCE_UNREADABLE', `no key file at ${o.keyFile}`);
+  const ringPath = o.keyring ?? join(dirname(o.db), KEYRING_FILE);
+  if (!existsSync(ringPath)) throw new AuditorError('SOURCE_UNREADABLE', `no key ring at ${ringPath}; give the hub's keyring.sqlite with --keyring`);
+  try {
+    const keys = parseSealingKeys(JSON.parse(readFileSync(o.keyFile, 'utf8')), o.keyFile);
+    const ring = new SqliteKeyring({ path: ringPath, keys, readonly: true });
+    return { sealer: new EventSealer(keys, ring), close: () => ring.close() };
+  } catch (error) {
+    if (error instanceof SealingError || error instanceof SyntaxError) throw new AuditorError('SOURCE_UNREADABLE', `the read key does not open: ${error.message}`);
+    throw error;
+  }
+}
+
+async function runReplay(o: { db: string; projections?: string; registry?: string; notices?: string; keyFile?: string; keyring?: string; json?: boolean }): Promise<number> {
+  const readKey = readKeyOf(o);
   const tree = replayTree(o.db);
-  const records = await replayProvisionRecords(o.db, o.projections ?? defaultProjectionsPath(o.db), o.projections !== undefined);
-  const given: Record<FoldName, string | undefined> = { 'corporate-registry': o.registry, 'notice-inbox': o.notices };
+  let records: ProvisionRecordsDiff;
   const folds: FoldDiff[] = [];
-  for (const name of Object.keys(FOLDS) as FoldName[]) folds.push(await replayFold(name, o.db, given[name] ?? defaultFoldPath(name, o.db), given[name] !== undefined));
+  try {
+    records = await replayProvisionRecords(o.db, o.projections ?? defaultProjectionsPath(o.db), o.projections !== undefined, readKey?.sealer);
+    const given: Record<FoldName, string | undefined> = { 'corporate-registry': o.registry, 'notice-inbox': o.notices };
+    for (const name of Object.keys(FOLDS) as FoldName[]) folds.push(await replayFold(name, o.db, given[name] ?? defaultFoldPath(name, o.db), given[name] !== undefined, readKey?.sealer));
+  } finally {
+    readKey?.close();
+  }
   const ok = tree.ok && records.ok && folds.every((f) => f.ok);
   if (o.json) process.stdout.write(`${JSON.stringify({ ok, projections: [tree, records, ...folds] }, null, 2)}\n`);
   else {
@@ -191,6 +221,7 @@ function printRecordsDiff(d: ProvisionRecordsDiff): void {
     return;
   }
   out.write(`provision-records: ${d.path}: live ${d.liveRecords} record(s) to position ${d.liveCheckpoint}; rebuilt ${d.rebuiltRecords} to position ${d.rebuiltCheckpoint}; digest live ${d.liveDigest} rebuilt ${d.rebuiltDigest}\n`);
+  if ((d.shreddedSkipped ?? 0) > 0) out.write(`  ${d.shreddedSkipped} event(s) skipped: their keys were shredded (retention or erasure), as the hub forgot them\n`);
   if (d.ok) {
     out.write('OK: the rebuilt provision records equal the live ones\n');
     return;
@@ -232,7 +263,7 @@ export function auditorProgram(): Command {
     .action(async (o) => process.exit(await runProve(o)));
   program
     .command('verify-proof')
-    .description('verify a proof file offline: checkpoint signature, then every inclusion proof')
+    .description('verify a proof file offline: checkpoint signature, then every inclusion proof, then every opening against its envelope')
     .argument('<proof.json>')
     .requiredOption('--verifier-key <text|file>', "the hub's verifier key, or a file holding it")
     .option('--origin <origin>', 'checkpoint origin to accept (default: the verifier key name)')
@@ -256,6 +287,8 @@ export function auditorProgram(): Command {
     .option('--projections <projections.sqlite>', "the hub's live projections file (default: projections.sqlite beside the ledger; skipped when absent there)")
     .option('--registry <corporate-registry.sqlite>', "the hub's live corporate registry (default: corporate-registry.sqlite beside the ledger; skipped when absent there)")
     .option('--notices <notices.sqlite>', "the hub's live notice inbox (default: notices.sqlite beside the ledger; skipped when absent there)")
+    .option('--key-file <sealing.key.json>', "the hub's read key (keys/sealing.key.json): opens the sealed fields the provision records and the notice inbox are folded from; without it they are skipped")
+    .option('--keyring <keyring.sqlite>', "with --key-file: the hub's key ring (default: keyring.sqlite beside the ledger), opened read-only")
     .option('--json', 'write the diff as JSON')
     .action(async (o) => process.exit(await runReplay(o)));
   return program;

@@ -63,7 +63,7 @@ function load(): { stop: () => Promise<number> } {
 
 const run = promisify(execFile);
 const replay = () =>
-  run(process.execPath, ['--conditions=source', '--import', 'tsx', join(import.meta.dirname, '../src/main.ts'), 'replay', '--db', hub.config.ledgerPath, '--json']).then(
+  run(process.execPath, ['--conditions=source', '--import', 'tsx', join(import.meta.dirname, '../src/main.ts'), 'replay', '--db', hub.config.ledgerPath, '--key-file', join(hub.config.keysDir, 'sealing.key.json'), '--json']).then(
     ({ stdout }) => ({ code: 0, stdout }),
     (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout || e.stderr }),
   );

@@ -1,16 +1,41 @@
 import type { NestApplicationOptions } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { AppModule } from './app.module.js';
 import type { HubConfig } from './config/hub-config.js';
+import { installBodyTimeout } from './http/body-timeout.js';
 import { correlationHook } from './http/correlation.js';
+import { parseJsonBody } from './http/json-body.js';
 import { setupOpenApi } from './http/openapi.js';
 import { ProblemDetailsFilter } from './http/problem-details.filter.js';
+import { queryParametersHook } from './http/query-parameters.js';
+import { installRequestLineChecks } from './http/request-line.js';
 import { DtoValidationPipe } from './http/validation.pipe.js';
 
-/** The Fastify adapter of the hub: the configured body limit, no Fastify logger (Nest logs). */
+/** The one problem filter of a hub: Nest's global filter, and Fastify's answers before and outside Nest. */
+function problemFilter(config: HubConfig): ProblemDetailsFilter {
+  return new ProblemDetailsFilter({ bodyLimitBytes: config.bodyLimitBytes, bodyTimeoutMs: config.bodyTimeoutMs });
+}
+
+/**
+ * The Fastify adapter of the hub: the configured body limit, no Fastify logger (Nest logs), and every
+ * error Fastify or Node's HTTP server answers itself turned into the hub's problem+json: a malformed URL
+ * or over-long path segment (frameworkErrors), and a request that does not arrive within
+ * HUB_BODY_TIMEOUT_MS, over-large headers or bytes that are not HTTP (clientErrorHandler).
+ */
 export function hubFastifyAdapter(config: HubConfig): FastifyAdapter {
-  return new FastifyAdapter({ bodyLimit: config.bodyLimitBytes, logger: false });
+  const filter = problemFilter(config);
+  return new FastifyAdapter({
+    bodyLimit: config.bodyLimitBytes,
+    logger: false,
+    // Node's request timeout ends at the last header (installBodyTimeout takes the body); it checks its
+    // deadline every connectionsCheckingInterval (30 s by default): often enough to answer within a second of it.
+    requestTimeout: config.bodyTimeoutMs,
+    http: { connectionsCheckingInterval: Math.min(1000, Math.max(50, Math.floor(config.bodyTimeoutMs / 4))) },
+    frameworkErrors: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => filter.send(error, request, reply),
+    clientErrorHandler: (error, socket) => filter.answerClientError(error, socket),
+  });
 }
 
 /** Nest's own body parsers are off: configureHubApp installs a JSON-only one (anything else is 415). */
@@ -22,10 +47,14 @@ export const HUB_APP_OPTIONS: NestApplicationOptions = { bodyParser: false };
  */
 export function configureHubApp(app: NestFastifyApplication, config: HubConfig): void {
   const fastify = app.getHttpAdapter().getInstance();
+  const filter = problemFilter(config);
   fastify.addHook('onRequest', correlationHook);
+  installRequestLineChecks(fastify);
+  fastify.addHook('onRequest', queryParametersHook);
+  installBodyTimeout(fastify, filter, config.bodyTimeoutMs);
   fastify.removeAllContentTypeParsers();
-  fastify.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: config.bodyLimitBytes }, fastify.getDefaultJsonParser('error', 'error'));
-  app.useGlobalFilters(new ProblemDetailsFilter(config.bodyLimitBytes));
+  fastify.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: config.bodyLimitBytes }, parseJsonBody);
+  app.useGlobalFilters(filter);
   app.useGlobalPipes(new DtoValidationPipe());
   setupOpenApi(app);
 }

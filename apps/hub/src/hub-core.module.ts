@@ -7,9 +7,10 @@ import { LedgerLifecycle } from './ledger/ledger-lifecycle.service.js';
 import { CLOCK, EVENT_STORE } from './ledger/tokens.js';
 import { MunicipalityDirectory } from './municipalities/municipality-directory.js';
 import { IdentifierVault } from './vault/identifier-vault.js';
+import { SEALING_EXPORTS, sealingProviders } from './sealing/sealing.providers.js';
 import { loadOrCreateVaultKeys } from './vault/vault-keys.js';
 
-/** What every feature uses: configuration, the ledger, the vault, the municipality list, the clock. */
+/** What every feature uses: configuration, the ledger (stored and sealed views), the vault, the sealer, the municipality list, the clock. */
 @Global()
 @Module({})
 export class HubCoreModule {
@@ -29,10 +30,11 @@ export class HubCoreModule {
         { provide: CLOCK, useValue: () => new Date() },
         { provide: IdentifierVault, useFactory: () => new IdentifierVault(loadOrCreateVaultKeys(config.keysDir)) },
         { provide: MunicipalityDirectory, useFactory: () => MunicipalityDirectory.fromFile(config.municipalitiesFile) },
+        ...sealingProviders(config),
         LedgerLifecycle,
         IdempotencyKeys,
       ],
-      exports: [HubConfig, EVENT_STORE, CLOCK, IdentifierVault, MunicipalityDirectory, LedgerLifecycle, IdempotencyKeys],
+      exports: [HubConfig, EVENT_STORE, CLOCK, IdentifierVault, MunicipalityDirectory, LedgerLifecycle, IdempotencyKeys, ...SEALING_EXPORTS],
     };
   }
 }

@@ -52,8 +52,8 @@ describe('corporate numbers over HTTP', () => {
       const before = await hub.head();
       const res = await asOperator(DESIGNATE, { name: ' ', location: 'a\u2028b', kind: 'guild', registryNumber: '12345' });
       expect(expectProblem(res, 400, 'VALIDATION_FAILED')['errors']).toEqual([
-        { field: 'name', message: 'must not be empty or only white space' },
-        { field: 'location', message: 'must not contain control characters or line breaks' },
+        { field: 'name', message: 'must not be empty or only white space or invisible characters (zero-width, format or filler characters); give visible text' },
+        { field: 'location', message: 'must not contain control characters or line breaks; remove U+2028' },
         { field: 'kind', message: expect.stringMatching(/^must be one of stock-company, /) },
         { field: 'registryNumber', message: expect.stringMatching(/12 ASCII digits/) },
       ]);

@@ -144,5 +144,9 @@ describe('Audit over gRPC', () => {
     expect(all.response.entries).toHaveLength(Number(response.head));
     const bad = await expectGrpcProblem(h.audit.call('ListEntries', { limit: 10_001 }, h.hub.auditor), status.INVALID_ARGUMENT, 'VALIDATION_FAILED');
     expect(bad.problem['errors']).toEqual([{ field: 'limit', message: 'must be an integer from 1 to 10000' }]);
+    // The auditor's token missing or unknown is UNAUTHENTICATED; another known principal is PERMISSION_DENIED.
+    await expectGrpcProblem(h.audit.call('ListEntries', {}), status.UNAUTHENTICATED, 'UNAUTHENTICATED');
+    await expectGrpcProblem(h.audit.call('ListEntries', {}, { authorization: 'Bearer not-the-auditor-token-0000000' }), status.UNAUTHENTICATED, 'UNAUTHENTICATED');
+    await expectGrpcProblem(h.audit.call('ListEntries', {}, h.hub.operator), status.PERMISSION_DENIED, 'FORBIDDEN');
   });
 });

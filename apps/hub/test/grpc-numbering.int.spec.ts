@@ -27,7 +27,7 @@ function wrongCheckDigit(code: string): string {
 }
 
 describe('Numbering over gRPC', () => {
-  it('issues an individual number into the same ledger the HTTP edge reads, with the caller\'s correlation id', async () => {
+  it('issues an individual number into the same ledger the HTTP edge reads, echoing the caller\'s correlation id and storing the hub\'s', async () => {
     g = await startGrpcTestHub({ env: NO_CHECKPOINTS });
     const resident = nextResidentRecordCode();
     const { response, metadata } = await g.numbering.call<Issued>('IssueIndividualNumber', { residentRecordCode: resident, municipalityCode: MURORAN }, { 'x-correlation-id': 'grpc-issue-1' });
@@ -37,7 +37,8 @@ describe('Numbering over gRPC', () => {
     expect(metadata.get('idempotent-replayed')).toEqual([]);
     const page = (await g.hub.get('/v1/events?from=0&limit=100', g.hub.auditor)).json<{ events: { serial: string; type: string; metadata: Record<string, unknown> }[] }>();
     const event = page.events.find((e) => e.serial === response.serial);
-    expect(event).toMatchObject({ type: 'IndividualNumberIssued', metadata: { actor: 'operator:hub', correlationId: 'grpc-issue-1' } });
+    expect(event).toMatchObject({ type: 'IndividualNumberIssued', metadata: { actor: 'operator:hub', correlationId: metadata.get('x-request-id')[0] } });
+    expect(JSON.stringify(page.events)).not.toContain('grpc-issue-1');
     // The resident is numbered for HTTP as well: a second issuance over HTTP is refused.
     const again = await g.hub.post('/v1/individual-numbers', { residentRecordCode: resident, municipalityCode: MURORAN }, g.hub.operator);
     expect(again.json()).toMatchObject({ code: 'RESIDENT_ALREADY_NUMBERED' });
@@ -176,10 +177,12 @@ describe('unforeseen errors and the server\'s life cycle', () => {
       status.INTERNAL,
       'INTERNAL',
     );
-    expect(error.details).toBe('an internal error occurred; quote correlation id corr-unforeseen when reporting it');
+    const id = String(error.metadata.get('x-request-id')[0]);
+    expect(error.metadata.get('x-correlation-id')).toEqual(['corr-unforeseen']);
+    expect(error.details).toBe(`an internal error occurred; quote correlation id ${id} when reporting it`);
     expect(JSON.stringify(error.metadata.getMap())).not.toContain('/srv/hub');
     const logged = g.hub.logger.lines.filter((l) => l.level === 'error').map((l) => l.message);
-    expect(logged).toEqual([expect.stringMatching(/^\[corr-unforeseen\] \/linkage_ledger\.v1\.Numbering\/IssueIndividualNumber: Error: disk I\/O error in \/srv\/hub/)]);
+    expect(logged).toEqual([expect.stringMatching(new RegExp(`^\\[${id}\\] /linkage_ledger\\.v1\\.Numbering/IssueIndividualNumber: Error: disk I/O error in /srv/hub`))]);
   });
 
   it('refuses calls once stopped', async () => {

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bearer, issuePerson, registerAgency } from './support/linkage-fixture.js';
 import { expectProblem } from './support/problem-assertions.js';
 import { MURORAN, nextResidentRecordCode, startTestHub, type TestHub } from './support/test-hub.js';
 
@@ -31,13 +32,41 @@ describe('the HTTP edge', () => {
       expect(problem['instance']).toBe(ISSUE);
     });
 
-    it('400 MALFORMED_JSON for an empty JSON body, and for __proto__ poisoning', async () => {
+    it('400 MALFORMED_JSON for an empty JSON body', async () => {
       await refusedWithoutEffect(() => hub.inject({ method: 'POST', url: ISSUE, headers: { 'content-type': 'application/json' }, payload: '' }), 400, 'MALFORMED_JSON');
-      await refusedWithoutEffect(
-        () => hub.inject({ method: 'POST', url: ISSUE, headers: { 'content-type': 'application/json' }, payload: '{"__proto__":{"x":1}}' }),
-        400,
-        'MALFORMED_JSON',
+    });
+
+    it('400 FORBIDDEN_KEY naming every __proto__, constructor or prototype key of well-formed JSON, however it is spelt', async () => {
+      const payload = '{"__proto__":{"x":1},"residentRecordCode":"12345678901","a":[{"constructor":{"prototype":{}}}]}';
+      const problem = await refusedWithoutEffect(() => hub.inject({ method: 'POST', url: ISSUE, headers: { 'content-type': 'application/json', ...hub.operator }, payload }), 400, 'FORBIDDEN_KEY');
+      expect(problem['errors']).toEqual([
+        { field: '__proto__', message: 'is a key the hub refuses (it could change what objects inherit); remove "__proto__"' },
+        { field: 'a[0].constructor', message: expect.stringContaining('remove "constructor"') },
+        { field: 'a[0].constructor.prototype', message: expect.stringContaining('remove "prototype"') },
+      ]);
+      expect(problem['detail']).toBe(
+        'the body holds the keys __proto__, a[0].constructor, a[0].constructor.prototype; __proto__, constructor and prototype are refused anywhere in a body: remove them',
       );
+      const escaped = await refusedWithoutEffect(
+        () => hub.inject({ method: 'POST', url: ISSUE, headers: { 'content-type': 'application/json', ...hub.operator }, payload: '{"\\u005f_proto__":{"isAdmin":true}}' }),
+        400,
+        'FORBIDDEN_KEY',
+      );
+      expect(escaped['errors']).toEqual([expect.objectContaining({ field: '__proto__' })]);
+    });
+
+    it('400 VALIDATION_FAILED for JSON nested deeper than any request, before anything walks it', async () => {
+      const deep = `{"residentRecordCode":${'['.repeat(20_000)}${']'.repeat(20_000)}}`;
+      const res = await hub.inject({ method: 'POST', url: ISSUE, headers: { 'content-type': 'application/json', ...hub.operator }, payload: deep });
+      expect(res.statusCode).toBe(413); // over this hub's 2 KiB limit; the same body under a larger limit:
+      const big = await startTestHub({ env: { HUB_BODY_LIMIT_BYTES: '65536' } });
+      try {
+        const problem = expectProblem(await big.inject({ method: 'POST', url: ISSUE, headers: { 'content-type': 'application/json', ...big.operator }, payload: deep }), 400, 'VALIDATION_FAILED');
+        expect(problem['errors']).toEqual([{ field: `residentRecordCode${'[0]'.repeat(31)}`, message: expect.stringMatching(/^nests deeper than 32 levels/) }]);
+        expect(await big.head()).toBe(0);
+      } finally {
+        await big.dispose();
+      }
     });
 
     it('400 VALIDATION_FAILED for JSON that is not an object', async () => {
@@ -75,9 +104,9 @@ describe('the HTTP edge', () => {
       expect(res.statusCode).toBe(201);
     });
 
-    it('404 NOT_FOUND for an unknown route, and for a known path with another method', async () => {
+    it('404 NOT_FOUND for an unknown route, 405 METHOD_NOT_ALLOWED for a known path with another method', async () => {
       expect(expectProblem(await hub.get('/v1/nothing-here?x=1'), 404, 'NOT_FOUND')).toMatchObject({ instance: '/v1/nothing-here', detail: 'no route for GET /v1/nothing-here' });
-      await refusedWithoutEffect(() => hub.inject({ method: 'DELETE', url: ISSUE }), 404, 'NOT_FOUND');
+      await refusedWithoutEffect(() => hub.inject({ method: 'DELETE', url: ISSUE }), 405, 'METHOD_NOT_ALLOWED');
     });
 
     it('400 for an X-Correlation-Id that is not 1-200 visible ASCII characters, answered with a fresh one', async () => {
@@ -88,13 +117,18 @@ describe('the HTTP edge', () => {
   });
 
   describe('correlation ids', () => {
-    it('echoes the caller\'s id, or makes a fresh UUID, on successes and problems alike', async () => {
-      expect((await hub.get('/health/live', { 'x-correlation-id': 'abc-123' })).headers['x-correlation-id']).toBe('abc-123');
+    it('echoes the caller\'s id (or the hub\'s), and gives the hub\'s own request id, on successes and problems alike', async () => {
+      const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+      const given = await hub.get('/health/live', { 'x-correlation-id': 'abc-123' });
+      expect(given.headers['x-correlation-id']).toBe('abc-123');
+      expect(given.headers['x-request-id']).toMatch(uuid);
       const fresh = await hub.get('/health/live');
-      expect(fresh.headers['x-correlation-id']).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      expect(fresh.headers['x-correlation-id']).toMatch(uuid);
+      expect(fresh.headers['x-request-id']).toBe(fresh.headers['x-correlation-id']);
       const problem = await hub.get('/nope', { 'x-correlation-id': 'corr-404' });
       expect(problem.headers['x-correlation-id']).toBe('corr-404');
-      expect(problem.json()).toMatchObject({ correlationId: 'corr-404' });
+      // Problems, logs and events quote the hub's id: what a caller sends never reaches them as given (I10).
+      expect(problem.json()).toMatchObject({ correlationId: problem.headers['x-request-id'] });
     });
   });
 
@@ -114,11 +148,18 @@ describe('the HTTP edge', () => {
       expect((await hub.get('/v1/events', hub.auditor)).json<{ events: unknown[] }>().events).toHaveLength(Math.min(head, 100));
     });
 
-    it('answers the raw log to the auditor only: envelopes hold subject ids and agency codes', async () => {
-      expectProblem(await hub.get('/v1/events'), 401, 'UNAUTHENTICATED');
-      expectProblem(await hub.get('/v1/events', { authorization: 'Bearer not-the-auditor-token-0000000' }), 403, 'FORBIDDEN');
-      expectProblem(await hub.get('/v1/audit/entries'), 401, 'UNAUTHENTICATED');
-      expect((await hub.get('/v1/audit/entries', hub.auditor)).statusCode).toBe(200);
+    it('answers the raw log to the auditor only: 401 without a token or with one nobody holds, 403 for another principal', async () => {
+      // A principal registered a moment ago is known: 403, not 401.
+      const agency = await registerAgency(hub, 'raw-log-reader', 'municipality', 'http://127.0.0.1:9');
+      const citizen = await issuePerson(hub);
+      for (const url of ['/v1/events', '/v1/audit/entries']) {
+        expectProblem(await hub.get(url), 401, 'UNAUTHENTICATED');
+        expectProblem(await hub.get(url, bearer('not-the-auditor-token-0000000')), 401, 'UNAUTHENTICATED');
+        for (const known of [hub.operator, bearer(agency.token), bearer(citizen.citizenSecret)]) {
+          expect(expectProblem(await hub.get(url, known), 403, 'FORBIDDEN')['detail'], url).toBe('only the auditor may read raw events; present the token of keys/auditor.token.json');
+        }
+        expect((await hub.get(url, hub.auditor)).statusCode).toBe(200);
+      }
     });
 
     it('refuses a bad position or limit with 400 naming the parameter', async () => {
@@ -134,7 +175,15 @@ describe('the HTTP edge', () => {
       expect((await hub.get('/health/live')).json()).toEqual({ status: 'live' });
       const ready = await hub.get('/health/ready');
       expect(ready.statusCode).toBe(200);
-      expect(ready.json()).toEqual({ status: 'ready', head: await hub.head(), openSerials: 0, voidedAtStartup: 0, codeMapper: { mode: 'store' } });
+      expect(ready.json()).toEqual({
+        status: 'ready',
+        head: await hub.head(),
+        openSerials: 0,
+        voidedAtStartup: 0,
+        codeMapper: { mode: 'store' },
+        // The log was empty when the hub started and checked it.
+        selfCheck: { status: 'passed', verifiedThrough: 0, run: 'start', runId: expect.any(String), checked: 0, total: 0 },
+      });
     });
   });
 
@@ -170,11 +219,11 @@ describe('the HTTP edge', () => {
           '/v1/events',
           '/v1/individual-numbers',
           '/v1/individual-numbers/changes',
-          ...['/checkpoint', '/checkpoints/{size}', '/verifier-key', '/proofs/inclusion', '/proofs/consistency', '/entries'].map((p) => `/v1/audit${p}`),
+          ...['/checkpoint', '/checkpoints/{size}', '/verifier-key', '/proofs/inclusion', '/proofs/consistency', '/entries', '/self-checks', '/self-checks/{id}'].map((p) => `/v1/audit${p}`),
         ].sort(),
       );
       const issue = doc.paths['/v1/individual-numbers']!['post']!;
-      expect(Object.keys(issue.responses).sort()).toEqual(['201', '400', '401', '403', '409', '413', '415', '422', '500', '503']);
+      expect(Object.keys(issue.responses).sort()).toEqual(['201', '400', '401', '403', '408', '409', '413', '415', '422', '500', '503']);
       expect(issue.responses['409']!.content).toHaveProperty(['application/problem+json']);
       expect(issue.parameters?.map((p) => p.name)).toEqual(expect.arrayContaining(['Idempotency-Key', 'X-Correlation-Id']));
       expect(Object.keys(doc.paths['/v1/corporate-numbers/{number}']!['get']!.responses).sort()).toEqual(['200', '400', '404', '422', '500', '503']);
@@ -217,10 +266,12 @@ describe('unexpected errors', () => {
   it('answers 500 INTERNAL without details, logs the error with the correlation id, and appends nothing', async () => {
     const res = await hub.post(ISSUE, { residentRecordCode: nextResidentRecordCode(), municipalityCode: MURORAN }, { ...hub.operator, 'x-correlation-id': 'corr-500' });
     const problem = expectProblem(res, 500, 'INTERNAL');
-    expect(problem['detail']).toBe('an internal error occurred; quote correlation id corr-500 when reporting it');
+    const id = String(res.headers['x-request-id']);
+    expect(problem['detail']).toBe(`an internal error occurred; quote correlation id ${id} when reporting it`);
     expect(res.body).not.toContain('exploded');
     expect(res.body).not.toContain('secret-path');
-    expect(hub.logger.lines).toContainEqual({ level: 'error', message: expect.stringMatching(/\[corr-500\].*random source exploded/s) });
+    expect(hub.logger.lines).toContainEqual({ level: 'error', message: expect.stringMatching(new RegExp(`\\[${id}\\].*random source exploded`, 's')) });
+    expect(JSON.stringify(hub.logger.lines)).not.toContain('corr-500');
     expect(await hub.head()).toBe(0);
   });
 });

@@ -9,9 +9,9 @@ import {
   IsCorporateNumberBase,
   IsLocalGovernmentCode,
   IsMyNumber,
-  IsPublicText,
   IsResidentRecordCode,
 } from '../src/http/identifier.validators.js';
+import { IsDisplayText } from '../src/http/text.validators.js';
 import { DtoValidationPipe, flatten } from '../src/http/validation.pipe.js';
 import { ChangeIndividualNumberRequest, IssueIndividualNumberRequest } from '../src/numbering/dto/individual-number.dto.js';
 import { DesignateCorporateNumberRequest } from '../src/numbering/dto/corporate-number.dto.js';
@@ -24,13 +24,14 @@ class Sample {
   @IsResidentRecordCode() resident!: unknown;
   @IsCorporateNumberBase() base!: unknown;
   @HasCorporateNumberForm() form!: unknown;
-  @IsPublicText(10) text!: unknown;
+  @IsDisplayText({ max: 10, surroundingSpace: 'trim' }) text!: unknown;
+  @IsDisplayText({ max: 10, multiline: true }) body!: unknown;
 }
 
 const MY_NUMBER = individualNumberFromRandomBase('12345678901');
 const CORPORATE = corporateNumberFromBase('430001012345');
 const MUNICIPALITY = `01205${localGovernmentCodeCheckDigit('01205')}`;
-const valid = { myNumber: MY_NUMBER, corporateNumber: CORPORATE, municipality: MUNICIPALITY, resident: '12345678901', base: '430001012345', form: CORPORATE, text: '株式会社' };
+const valid = { myNumber: MY_NUMBER, corporateNumber: CORPORATE, municipality: MUNICIPALITY, resident: '12345678901', base: '430001012345', form: CORPORATE, text: '株式会社', body: '一行目\n二行目' };
 
 /** field → messages of a Sample built from `valid` with `patch`. */
 function problems(patch: Record<string, unknown>): Record<string, string[]> {
@@ -88,11 +89,16 @@ describe('identifier validators', () => {
     expect(problems({ form: '123' })['form']).toEqual(['must be 13 ASCII digits (0-9)']);
   });
 
-  it('IsPublicText refuses blank, over-long (in code points) and control characters', () => {
-    expect(problems({ text: ' \u3000 ' })['text']).toEqual(['must not be empty or only white space']);
+  it('IsDisplayText refuses blank or invisible text, unpaired surrogates, over-long text (in code points) and control characters', () => {
+    const invisible = 'must not be empty or only white space or invisible characters (zero-width, format or filler characters); give visible text';
+    expect(problems({ text: ' \u3000 ' })['text']).toEqual([invisible]);
+    expect(problems({ text: '\u200b\u200b', body: '\u200b\n\u2060' })).toEqual({ text: [invisible], body: [invisible] });
     expect(problems({ text: '𠮷'.repeat(10) })).toEqual({});
     expect(problems({ text: '𠮷'.repeat(11) })['text']).toEqual(['is 11 characters long; at most 10 are allowed']);
-    expect(problems({ text: 'a\nb' })['text']).toEqual(['must not contain control characters or line breaks']);
+    expect(problems({ text: 'a\nb' })['text']).toEqual(['must not contain control characters or line breaks; remove U+000A']);
+    expect(problems({ body: 'a\tb' })['body']).toEqual(['must not contain control characters other than line breaks (LF or CR LF); remove U+0009']);
+    expect(problems({ text: 'a\ud800' })['text']).toEqual(['must be well-formed Unicode: character 2 is an unpaired UTF-16 surrogate (U+D800); send the text as valid UTF-8']);
+    expect(problems({ text: 42 })['text']).toEqual(['must be a string']);
   });
 });
 
@@ -116,6 +122,23 @@ describe('DtoValidationPipe', () => {
         ]),
       }),
     );
+  });
+
+  it('answers 422 CHECK_DIGIT_MISMATCH when only check digits are wrong, with the digits; 400 listing every field otherwise', () => {
+    const wrong = wrongCheckDigit(MUNICIPALITY, 5);
+    expect(body(IssueIndividualNumberRequest, { residentRecordCode: '12345678901', municipalityCode: wrong.value })).toThrow(
+      expect.objectContaining({
+        code: 'CHECK_DIGIT_MISMATCH',
+        status: 422,
+        message: `municipalityCode: local government code check digit is ${wrong.actual}, expected ${wrong.expected}`,
+        extensions: { expected: wrong.expected, actual: wrong.actual, errors: [{ field: 'municipalityCode', message: expect.stringMatching(/check digit/) }] },
+      }),
+    );
+    expect(body(IssueIndividualNumberRequest, { residentRecordCode: '1', municipalityCode: wrong.value })).toThrow(
+      expect.objectContaining({ code: 'VALIDATION_FAILED', errors: [expect.objectContaining({ field: 'residentRecordCode' }), expect.objectContaining({ field: 'municipalityCode' })] }),
+    );
+    // A malformed number (not its check digit) stays a validation failure.
+    expect(body(IssueIndividualNumberRequest, { residentRecordCode: '12345678901', municipalityCode: '01205' })).toThrow(expect.objectContaining({ code: 'VALIDATION_FAILED' }));
   });
 
   it('refuses unknown fields and bodies that are not JSON objects', () => {

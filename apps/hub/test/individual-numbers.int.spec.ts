@@ -52,17 +52,21 @@ describe('individual numbers over HTTP', () => {
         serial: body.serial,
         claims: [`individual-number:${hub.vault.digest('individual-number', body.individualNumber)}`],
         streamId: `person-numbering-${hub.vault.digest('resident-record-code', residentRecordCode)}`,
-        metadata: { actor: 'operator:hub', correlationId: res.headers['x-correlation-id'] },
+        metadata: { actor: 'operator:hub', correlationId: res.headers['x-request-id'] },
+        schemaVersion: 2,
         data: { municipalityCode: MURORAN, issuedAt: body.issuedAt },
       });
       const stored = JSON.stringify(event);
-      expect(stored).not.toContain(body.individualNumber);
-      expect(stored).not.toContain(residentRecordCode);
-      const data = event!.data as { sealed: Record<string, string> };
-      expect(hub.vault.unseal(data.sealed, event!.streamId)).toEqual({ individualNumber: body.individualNumber, residentRecordCode, citizenSecret: body.citizenSecret });
-      // The citizen's credential is kept only as a digest (and sealed above).
-      expect(stored).not.toContain(body.citizenSecret);
-      expect(event!.data).toMatchObject({ citizenCredentialDigest: createHash('sha256').update(body.citizenSecret).digest('hex') });
+      const credentialDigest = createHash('sha256').update(body.citizenSecret).digest('hex');
+      // As stored (I10): no number, no resident record code, no secret nor its digest, no subject id.
+      for (const secret of [body.individualNumber, residentRecordCode, body.citizenSecret, credentialDigest]) expect(stored).not.toContain(secret);
+      const [opened] = await hub.ledger.readSerial(body.serial as never);
+      expect(opened!.data).toMatchObject({
+        identifiers: { individualNumber: body.individualNumber, residentRecordCode, citizenSecret: body.citizenSecret },
+        citizenCredentialDigest: credentialDigest,
+        subjectId: expect.stringMatching(/^[0-9a-f-]{36}$/),
+      });
+      expect(stored).not.toContain((opened!.data as { subjectId: string }).subjectId);
     });
 
     it('gives two residents two different numbers', async () => {
@@ -72,11 +76,12 @@ describe('individual numbers over HTTP', () => {
       expect(a.body.serial < b.body.serial).toBe(true);
     });
 
-    it('echoes the caller\'s X-Correlation-Id and stores it in the event metadata', async () => {
+    it('echoes the caller\'s X-Correlation-Id but stores only the hub\'s own request id (I10: nothing a caller sends reaches the log as given)', async () => {
       const { body, res } = await issue(undefined, { 'x-correlation-id': 'corr-issue-1' });
       expect(res.headers['x-correlation-id']).toBe('corr-issue-1');
       const [event] = await hub.store.readSerial(body.serial as never);
-      expect(event!.metadata.correlationId).toBe('corr-issue-1');
+      expect(event!.metadata.correlationId).toBe(res.headers['x-request-id']);
+      expect(JSON.stringify(event)).not.toContain('corr-issue-1');
     });
 
     it('refuses a second issuance for the same resident: 409 RESIDENT_ALREADY_NUMBERED, nothing appended', async () => {
@@ -95,13 +100,16 @@ describe('individual numbers over HTTP', () => {
       expect(await hub.head()).toBe(before);
     });
 
-    it('refuses a municipality code with a wrong check digit as a validation error naming the expected digit', async () => {
+    it('refuses a municipality code with a wrong check digit: 422 CHECK_DIGIT_MISMATCH naming the field and the expected digit', async () => {
       const before = await hub.head();
       const wrong = `01205${(0 + 1) % 10}`; // 012050 is right
       const res = await post(ISSUE, { residentRecordCode: nextResidentRecordCode(), municipalityCode: wrong });
-      expect(expectProblem(res, 400, 'VALIDATION_FAILED')['errors']).toEqual([
-        { field: 'municipalityCode', message: 'local government code check digit is 1, expected 0' },
-      ]);
+      expect(expectProblem(res, 422, 'CHECK_DIGIT_MISMATCH')).toMatchObject({
+        expected: 0,
+        actual: 1,
+        detail: 'municipalityCode: local government code check digit is 1, expected 0',
+        errors: [{ field: 'municipalityCode', message: 'local government code check digit is 1, expected 0' }],
+      });
       expect(await hub.head()).toBe(before);
     });
 
@@ -227,7 +235,7 @@ describe('individual numbers over HTTP', () => {
   });
 
   it('never sends a subject id out (all answers of this suite, errors included)', async () => {
-    const subjects = (await hub.store.readAll())
+    const subjects = (await hub.ledger.readAll())
       .map((e) => (e.data as { subjectId?: string }).subjectId)
       .filter((s): s is string => typeof s === 'string');
     expect(subjects.length).toBeGreaterThan(10);

@@ -3,6 +3,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openAnswer } from '#sealed-answer';
+import { leafHash, toHex } from '#audit-log';
+import type { RecordedEvent } from '#ledger';
+import { verifyOpening } from '#sealing';
 import { expectProblem } from './support/problem-assertions.js';
 import { RESP_TYPES, createClient } from 'redis';
 import { FakeProvider, JASSO, MURORAN_CITY, PENSION, acquire, bearer, issuePerson, operatorToken, registerAgency, startLinkageHub, type Agency } from './support/linkage-fixture.js';
@@ -98,14 +101,18 @@ describe('a lawful query end to end (seeds/001)', () => {
       ['ProvisionAnswered', null],
       ['QueryCompleted', 'completed'],
     ]);
-    expect(events[2]!.data).toMatchObject({ answerDigest: body.answer.digest, answerSize: bytes.length, encrypted: true });
+    // Stored (I10): size and outcome in clear; the digest, the codes and the subject sealed.
+    expect(events[2]!.data).toMatchObject({ answerSize: bytes.length, encrypted: true });
     const stored = JSON.stringify(events);
-    expect(stored).not.toContain(body.answer.data);
-    expect(stored).not.toContain('3120000');
-    // I7 inside the log: the requester's event holds no provider code, the provider's event no requester code.
-    expect(JSON.stringify(events[0])).not.toContain(codeB);
-    expect(JSON.stringify(events[1])).not.toContain(codeA);
-    expect(stored).not.toContain(codeA);
+    for (const secret of [body.answer.data, '3120000', body.answer.digest, codeA, codeB]) expect(stored).not.toContain(secret);
+    // Opened with the hub's keys: I7 inside each event, the requester's event holds no provider code, the provider's no requester code.
+    const opened = await hub.ledger.readSerial(body.serial as never);
+    expect(opened[0]!.data).toMatchObject({ requesterCode: codeA, subjectId: expect.any(String) });
+    expect(opened[1]!.data).toMatchObject({ providerCode: codeB });
+    expect(opened[2]!.data).toMatchObject({ answerDigest: body.answer.digest });
+    expect(JSON.stringify(opened[0])).not.toContain(codeB);
+    expect(JSON.stringify(opened[1])).not.toContain(codeA);
+    expect(stored).not.toContain((opened[0]!.data as { subjectId: string }).subjectId);
   });
 
   it('relays a plaintext answer when no key is given, and a provider\'s refusal as its outcome', async () => {
@@ -300,26 +307,42 @@ describe('provision records (情報提供等記録)', () => {
   });
 });
 
-describe('inclusion proofs of a query: hashes for anyone, the envelopes for its parties and the auditor', () => {
-  it('gives Aoyama-san and both agencies the events of their query, and nobody else', async () => {
+describe('inclusion proofs of a query (I10): the stored envelopes for anyone, each party the openings of its own fields', () => {
+  it('gives Aoyama-san her subject, each agency its own code, and nobody anything else', async () => {
     const res = await query(pension, { code: codeA });
     const serial = res.json<{ serial: string }>().serial;
     // The tree follows the log off the append path: wait until it covers the query.
     const size = await hub.head();
     for (let i = 0; i < 200 && (await hub.get(`/v1/audit/proofs/inclusion?serial=${serial}&size=${size}`)).statusCode !== 200; i++) await new Promise((r) => setTimeout(r, 25));
-    const proofs = async (headers: Record<string, string> = {}) =>
-      (await hub.get(`/v1/audit/proofs/inclusion?serial=${serial}&size=${size}`, headers)).json<{ proofs: { envelope?: string; leafHex: string }[] }>().proofs;
+    type Proof = { envelope: string; leafHex: string; openings: { field: string; value: unknown; salt: string }[] };
+    const proofs = async (headers: Record<string, string> = {}) => (await hub.get(`/v1/audit/proofs/inclusion?serial=${serial}&size=${size}`, headers)).json<{ proofs: Proof[] }>().proofs;
+    const opened = (ps: Proof[]) => ps.flatMap((p) => p.openings.map((o) => `${(JSON.parse(p.envelope) as { type: string }).type}.${o.field}`)).sort();
     const anonymous = await proofs();
     expect(anonymous).toHaveLength(4);
-    expect(anonymous.every((p) => p.envelope === undefined && /^[0-9a-f]{64}$/.test(p.leafHex))).toBe(true);
-    for (const token of [aoyama.citizenSecret, pension.token, muroran.token]) {
-      expect((await proofs(bearer(token))).every((p) => typeof p.envelope === 'string')).toBe(true);
-    }
-    expect((await proofs(hub.auditor)).every((p) => typeof p.envelope === 'string')).toBe(true);
+    // The envelopes are publishable: everyone gets them, and they verify against the leaves.
+    expect(anonymous.every((p) => typeof p.envelope === 'string' && p.leafHex === toHex(leafHash(p.envelope)))).toBe(true);
+    expect(opened(anonymous)).toEqual([]);
+    expect(opened(await proofs(hub.auditor))).toEqual([]);
+    const subjectOf = (await hub.ledger.readSerial(serial as never))[0]!.data as { subjectId: string };
+    const mine = await proofs(bearer(aoyama.citizenSecret));
+    expect(opened(mine)).toEqual(['ProvisionAnswered.subjectId', 'ProvisionRequested.subjectId', 'QueryAccepted.subjectId']);
+    expect(mine.flatMap((p) => p.openings.map((o) => o.value))).toEqual([subjectOf.subjectId, subjectOf.subjectId, subjectOf.subjectId]);
+    const requester = await proofs(bearer(pension.token));
+    expect(opened(requester)).toEqual(['ProvisionAnswered.answerDigest', 'QueryAccepted.requesterCode']);
+    expect(requester.flatMap((p) => p.openings).find((o) => o.field === 'requesterCode')?.value).toBe(codeA);
+    const provider = await proofs(bearer(muroran.token));
+    expect(opened(provider)).toEqual(['ProvisionAnswered.answerDigest', 'ProvisionRequested.providerCode']);
+    expect(provider.flatMap((p) => p.openings).find((o) => o.field === 'providerCode')?.value).toBe(codeB);
+    // Nobody gets another party's field.
+    expect(JSON.stringify(requester)).not.toContain(codeB);
+    expect(JSON.stringify(provider)).not.toContain(codeA);
+    for (const ps of [requester, provider]) expect(JSON.stringify(ps)).not.toContain(subjectOf.subjectId);
+    // Every opening checks against its envelope's commitment.
+    for (const p of [...mine, ...requester, ...provider]) for (const o of p.openings) verifyOpening(JSON.parse(p.envelope) as RecordedEvent, o);
     const stranger = await issuePerson(hub);
-    expect((await proofs(bearer(stranger.citizenSecret))).every((p) => p.envelope === undefined)).toBe(true);
+    expect(opened(await proofs(bearer(stranger.citizenSecret)))).toEqual([]);
     const outsider = await registerAgency(hub, 'sapporo-city', 'municipality', 'http://127.0.0.1:9');
-    expect((await proofs(bearer(outsider.token))).every((p) => p.envelope === undefined)).toBe(true);
+    expect(opened(await proofs(bearer(outsider.token)))).toEqual([]);
     // A token the hub does not know (here, the revoked agency's) is refused rather than treated as anonymous.
     expectProblem(await hub.get(`/v1/audit/proofs/inclusion?serial=${serial}&size=${size}`, bearer(jasso.token)), 401, 'UNAUTHENTICATED');
   });

@@ -2,6 +2,7 @@ import { BadRequestException, HttpException, NotFoundException } from '@nestjs/c
 import { describe, expect, it } from 'vitest';
 import { ClaimConflictError, IdempotencyKeyReusedError, LedgerClosedError, WrongExpectedRevisionError } from '#ledger';
 import { NumberingError } from '#numbering';
+import { ProjectionError } from '#projections';
 import { HubProblem, RequestValidationError } from '../src/http/hub-problem.js';
 import { PROBLEM_CATALOG, problemType } from '../src/http/problem-catalog.js';
 import { toProblem } from '../src/http/problem.js';
@@ -69,6 +70,8 @@ describe('toProblem', () => {
     ['FST_ERR_CTP_INVALID_MEDIA_TYPE', 415, 'UNSUPPORTED_MEDIA_TYPE', /"text\/plain" is not supported/],
     ['FST_ERR_CTP_INVALID_JSON_BODY', 400, 'MALFORMED_JSON', /not well-formed JSON/],
     ['FST_ERR_CTP_EMPTY_JSON_BODY', 400, 'MALFORMED_JSON', /empty/],
+    ['FST_ERR_BAD_URL', 400, 'MALFORMED_URL', /percent-encoding/],
+    ['FST_ERR_MAX_PARAM_LENGTH', 414, 'URI_TOO_LONG', /longer than 100 characters/],
   ])('maps fastify %s, bare or wrapped by Nest, to %i %s', (code, status, problemCode, detail) => {
     const bare = fastifyError(code, status);
     const wrapped = new HttpException(bare.message, status, { cause: bare });
@@ -77,6 +80,25 @@ describe('toProblem', () => {
       expect(problem).toMatchObject({ status, code: problemCode });
       expect(problem.detail).toMatch(detail);
     }
+  });
+
+  it.each([
+    ['ERR_HTTP_REQUEST_TIMEOUT', 408, 'REQUEST_TIMEOUT', /did not arrive within 700 ms/],
+    ['HPE_HEADER_OVERFLOW', 431, 'HEADERS_TOO_LARGE', /exceed 16 KiB/],
+    ['HPE_INVALID_METHOD', 400, 'BAD_REQUEST', /not well-formed HTTP\/1\.1/],
+  ])('maps Node\'s client error %s to %i %s', (code, status, problemCode, detail) => {
+    const { problem, unexpected } = toProblem(Object.assign(new Error('Parse Error'), { code }), { ...context, bodyTimeoutMs: 700 });
+    expect(unexpected).toBe(false);
+    expect(problem).toMatchObject({ status, code: problemCode, detail: expect.stringMatching(detail) });
+  });
+
+  it('maps a view argument the edge let through to 400 BAD_REQUEST with the projection\'s message', () => {
+    expect(toProblem(new ProjectionError('INVALID_ARGUMENT', 'after must be the `next` cursor of a previous page'), context).problem).toMatchObject({
+      status: 400,
+      code: 'BAD_REQUEST',
+      detail: 'after must be the `next` cursor of a previous page',
+    });
+    expect(toProblem(new ProjectionError('PROJECTION_CLOSED', 'closed'), context).problem.code).toBe('INTERNAL');
   });
 
   it('maps a route miss to 404 NOT_FOUND and other Nest HTTP exceptions by status', () => {

@@ -17,4 +17,5 @@ export * from './bloom-filter.js';
 export * from './tree/tree-tiles.js';
 export * from './tree/checkpoint-event.js';
 export * from './tree/merkle-tree-projection.js';
+export * from './tree/stored-log-check.js';
 export * from './projection-runner.js';

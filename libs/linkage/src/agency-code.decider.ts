@@ -14,7 +14,10 @@ import {
 } from './identifiers.js';
 
 /**
- * Agency codes (機関別符号, I7): one stream per (subject, agency), `agency-code-<subjectId>-<agencyId>`.
+ * Agency codes (機関別符号, I7): one stream per (subject, agency), `agency-code-<stream key>`, where the
+ * caller makes the stream key a keyed digest of the pair (I10: the stream id links to nothing else of the
+ * person). Logs written before that named the stream `agency-code-<subjectId>-<agencyId>`
+ * (`legacyAgencyCodeStreamId`); their streams are continued, not duplicated.
  *
  * An agency presents a person's My Number once, with its own acquisition number (取得番号). The caller
  * resolves the subject from the number's digest BEFORE deciding, so no command or event here ever holds a
@@ -28,13 +31,22 @@ import {
  * `issuedCode(state)` and the serial of the event that recorded that acquisition number.
  */
 
-export function agencyCodeStreamId(subjectId: SubjectId, agencyId: AgencyId): string {
+/** The stream of one (person, agency) pair; `streamKey` is the caller's keyed digest of the pair. */
+export function agencyCodeStreamId(streamKey: string): string {
+  return `agency-code-${streamKey}`;
+}
+
+/** The stream name of logs written before the stream key existed (it named the subject in clear). */
+export function legacyAgencyCodeStreamId(subjectId: SubjectId, agencyId: AgencyId): string {
   return `agency-code-${subjectId}-${agencyId}`;
 }
 
-/** Held forever by the issuing event: the ledger refuses a second event claiming the same code, so a drawn duplicate is retried. */
-export function agencyCodeClaim(code: AgencyCode): string {
-  return `agency-code:${code}`;
+/**
+ * Held forever by the issuing event: the ledger refuses a second event claiming the same code, so a drawn
+ * duplicate is retried. `codeDigest` is the caller's keyed digest of the code (the code itself is sealed).
+ */
+export function agencyCodeClaim(codeDigest: string): string {
+  return `agency-code:${codeDigest}`;
 }
 
 const ACQUISITION_NUMBER = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -51,6 +63,8 @@ export interface AcquireAgencyCodeData {
   readonly acquisitionNumber: string;
   /** A fresh random code from the caller; used only when no code exists yet. */
   readonly candidateCode: string;
+  /** The caller's keyed digest of `candidateCode`: the uniqueness claim holds this, never the code. */
+  readonly candidateCodeDigest: string;
   readonly acquiredAt: string;
 }
 export type AcquireAgencyCode = LinkageCommand<'AcquireAgencyCode', AcquireAgencyCodeData>;
@@ -153,7 +167,7 @@ function acquire(c: AcquireAgencyCodeData, state: AgencyCodeState): readonly Age
           schemaVersion: 1,
           data: { subjectId, agencyId, agencyKind: agency.kind, code, acquisitionNumber, issuedAt: acquiredAt },
           terminal: 'completed',
-          claims: [agencyCodeClaim(code)],
+          claims: [agencyCodeClaim(requireClaimDigest(c.candidateCodeDigest))],
         },
       ];
     }
@@ -173,6 +187,13 @@ function acquire(c: AcquireAgencyCodeData, state: AgencyCodeState): readonly Age
     default:
       return unreachable(state, 'status');
   }
+}
+
+function requireClaimDigest(value: unknown): string {
+  if (typeof value !== 'string' || !/^[0-9a-f]{32,64}$/.test(value)) {
+    throw new LinkageError('INVALID_DIGEST', 'candidateCodeDigest must be the caller\'s keyed digest of the candidate code (32–64 lowercase hex)');
+  }
+  return value;
 }
 
 function requireAcquisitionNumber(value: unknown): string {

@@ -3,7 +3,7 @@ import { LinkageError, unreachable } from './errors.js';
 import {
   AGENCY_KINDS,
   isAgencyKind,
-  isDisplayText,
+  displayTextMessage,
   isSha256Hex,
   isX25519PublicKey,
   requireAgencyId,
@@ -308,9 +308,8 @@ function rotate(c: RotateAgencyCredentialData, agency: AgencyRecord): AgencyCred
 }
 
 function revoke(c: RevokeAgencyData, agency: AgencyRecord): AgencyRevoked {
-  if (!isDisplayText(c.reason)) {
-    throw new LinkageError('MALFORMED', 'reason must be trimmed text of 1–200 characters without control characters');
-  }
+  const problem = displayTextMessage('reason', c.reason);
+  if (problem !== undefined) throw new LinkageError('MALFORMED', problem, { field: 'reason' });
   return {
     type: 'AgencyRevoked',
     schemaVersion: 1,
@@ -320,10 +319,9 @@ function revoke(c: RevokeAgencyData, agency: AgencyRecord): AgencyRevoked {
 }
 
 function requireName(name: unknown): string {
-  if (!isDisplayText(name)) {
-    throw new LinkageError('INVALID_NAME', 'name must be trimmed text of 1–200 characters without control characters, e.g. "室蘭市"');
-  }
-  return name;
+  const problem = displayTextMessage('name', name);
+  if (problem !== undefined) throw new LinkageError('INVALID_NAME', problem, { field: 'name' });
+  return name as string;
 }
 
 function requireEndpoint(endpoint: unknown): string {

@@ -1,4 +1,5 @@
 import type { Brand } from '#ledger';
+import { displayTextProblem, isDisplayTextUnder, type DisplayTextRule } from '#text';
 import { LinkageError } from './errors.js';
 
 /** An agency's id in the registry, e.g. `jpn-pension-service` or `muroran-city`. Lowercase kebab-case, 2–64 characters. */
@@ -37,7 +38,6 @@ const CODE = /^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$/;
 /** Twelve digits (a My Number's shape) or eleven (a resident record code's): refused wherever an event would keep them (I4). */
 const PERSONAL_IDENTIFIER_SHAPE = /^(?:\d{11}|\d{12})$/;
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})$/;
-const TEXT_FORBIDDEN = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
 
 export function isAgencyId(x: unknown): x is AgencyId {
   return typeof x === 'string' && AGENCY_ID.test(x);
@@ -68,9 +68,18 @@ export function looksLikePersonalIdentifier(x: string): boolean {
 export function isInstant(x: unknown): x is string {
   return typeof x === 'string' && RFC3339.test(x) && !Number.isNaN(Date.parse(x));
 }
-/** Trimmed, 1–200 code points, no control characters or line separators. */
-export function isDisplayText(x: unknown, max = 200): x is string {
-  return typeof x === 'string' && x.length > 0 && x.trim() === x && [...x].length <= max && !TEXT_FORBIDDEN.test(x);
+/** Agency names and revocation reasons (and the table's names): trimmed, 1–200 code points, something visible, no control character. */
+export const DISPLAY_TEXT: DisplayTextRule = { max: 200, surroundingSpace: 'refuse' };
+
+/** Display text under the shared rule (libs/text), at most `max` code points. */
+export function isDisplayText(x: unknown, max = DISPLAY_TEXT.max): x is string {
+  return isDisplayTextUnder(x, { ...DISPLAY_TEXT, max });
+}
+
+/** Why `x` is not display text, after the field's name (e.g. `name must not be empty …`), or undefined. */
+export function displayTextMessage(field: string, x: unknown): string | undefined {
+  const problem = displayTextProblem(x, DISPLAY_TEXT);
+  return problem === undefined ? undefined : `${field} ${problem.message}`;
 }
 
 const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';

@@ -4,10 +4,12 @@ export type { Decider, Evolvable, LinkageCommand, LinkageEvent } from './decider
 export {
   AGENCY_KINDS,
   AGENCY_KIND_LABELS,
+  DISPLAY_TEXT,
   agencyCodeFromRandomBytes,
   isAgencyCode,
   isAgencyId,
   isAgencyKind,
+  displayTextMessage,
   isDisplayText,
   isInstant,
   isSha256Hex,
@@ -89,6 +91,7 @@ export {
   agencyCodeClaim,
   agencyCodeDecider,
   agencyCodeStreamId,
+  legacyAgencyCodeStreamId,
   decideAgencyCode,
   evolveAgencyCode,
   initialAgencyCodeState,
@@ -163,5 +166,24 @@ export type {
 } from './query.decider.js';
 export { PROVISION_PROTOCOL } from './provision-protocol.js';
 export type { ProvisionBatch, ProvisionRequest, ProvisionResponse } from './provision-protocol.js';
-export { NOTICE_BODY_MAX, NOTICE_TITLE_MAX, decideNotice, noticeDecider, noticeStreamId } from './notice.decider.js';
+export { NOTICE_BODY_MAX, NOTICE_BODY_TEXT, NOTICE_TITLE_MAX, NOTICE_TITLE_TEXT, decideNotice, noticeDecider, noticeStreamId } from './notice.decider.js';
 export type { NoticeSent, NoticeSentData, NoticeState, SendNotice, SendNoticeData } from './notice.decider.js';
+export {
+  KEYS_SHREDDED_STREAM,
+  REFUSALS_STREAM_PREFIX,
+  UNAUTHENTICATED_STREAM_PREFIX,
+  decideRefusal,
+  decideUnauthenticatedRecord,
+  refusalStreamId,
+  unauthenticatedStreamId,
+} from './refusals.js';
+export type {
+  KeysShredded,
+  KeysShreddedData,
+  RefuseRequest,
+  RefusedCaller,
+  RequestRefused,
+  RequestRefusedData,
+  UnauthenticatedRequestsRecorded,
+  UnauthenticatedRequestsRecordedData,
+} from './refusals.js';

@@ -29,9 +29,13 @@ import {
  *   FailQuery              → QueryFailed                             (terminal 'failed')
  *
  * I7 inside the log: an event holds at most the code of the agency it is about. QueryAccepted and
- * QueryDenied (about the requester) hold the digest of the requester's code and the internal subject id;
+ * QueryDenied (about the requester) hold the requester's code and the internal subject id;
  * ProvisionRequested (about the provider) holds the provider's own code, which the hub sends it.
  * I5: ProvisionAnswered holds the answer's digest and size, never the answer.
+ * I10: these are the events as decided. The hub seals the personal fields (subject id, codes, answer key,
+ * answer digest) before it appends them (libs/sealing), so the stored text holds commitments and a box,
+ * and each agency can be given the opening of its own code. Events of logs written before sealing
+ * (schemaVersion 1) hold the subject id in clear and the SHA-256 of the requester's code instead.
  *
  * Bulk queries (many people in one request, e.g. the pension service's yearly checks): the hub splits the
  * request into one SubmitQuery per person, each with its own stream and serial, all carrying the same
@@ -97,8 +101,8 @@ export interface SubmitQueryData {
   readonly provider: AgencyFacts | undefined;
   readonly procedureCode: string;
   readonly itemCodes: readonly string[];
-  /** SHA-256 (hex) of the code the requester presented; the code itself is not kept. */
-  readonly requesterCodeDigest: string;
+  /** The code the requester presented (sealed in the log, opened to the requester alone). */
+  readonly requesterCode: string;
   /** The authorization table version in force at `submittedAt` (undefined when none is). */
   readonly policy: AuthorizationPolicy | undefined;
   readonly requestedTableVersion?: number;
@@ -154,7 +158,10 @@ export interface QueryAcceptedData {
   /** The authorization table version the query was allowed under. */
   readonly tableVersion: number;
   readonly subjectId: SubjectId;
-  readonly requesterCodeDigest: Sha256Hex;
+  /** The requester's own code for the person (schemaVersion 1 logs: absent). */
+  readonly requesterCode?: AgencyCode;
+  /** Logs written before sealing (schemaVersion 1): SHA-256 of the requester's code. */
+  readonly requesterCodeDigest?: Sha256Hex;
   readonly batch?: QueryBatch;
   readonly acceptedAt: string;
 }
@@ -162,6 +169,8 @@ export type QueryAccepted = LinkageEvent<'QueryAccepted', QueryAcceptedData>;
 
 export interface ProvisionRequestedData {
   readonly queryId: string;
+  /** Whose key seals the event (schemaVersion 1 logs: absent). */
+  readonly subjectId?: SubjectId;
   readonly providerAgencyId: AgencyId;
   /** The provider's own code for the person: what the hub sends it. */
   readonly providerCode: AgencyCode;
@@ -188,7 +197,10 @@ export interface QueryDeniedData {
   readonly allowedRequesterKinds?: readonly AgencyKind[];
   /** The person asked about, when the requester was authenticated and its code resolved: their record shows the attempt. */
   readonly subjectId?: SubjectId;
-  readonly requesterCodeDigest: Sha256Hex;
+  /** The code the requester presented (schemaVersion 1 logs: absent). */
+  readonly requesterCode?: string;
+  /** Logs written before sealing (schemaVersion 1): SHA-256 of the presented code. */
+  readonly requesterCodeDigest?: Sha256Hex;
   readonly batch?: QueryBatch;
   readonly deniedAt: string;
 }
@@ -196,6 +208,8 @@ export type QueryDenied = LinkageEvent<'QueryDenied', QueryDeniedData>;
 
 export interface ProvisionAnsweredData {
   readonly queryId: string;
+  /** Whose key seals the event (schemaVersion 1 logs: absent). */
+  readonly subjectId?: SubjectId;
   readonly providerAgencyId: AgencyId;
   readonly answerDigest: Sha256Hex;
   readonly answerSize: number;
@@ -397,7 +411,7 @@ function submit(c: SubmitQueryData, state: QueryState): readonly QueryEvent[] {
   const requesterAgencyId = requireAgencyId(c.requesterAgencyId, 'requesterAgencyId');
   const providerAgencyId = requireAgencyId(c.providerAgencyId, 'providerAgencyId');
   const presented = requireDigest(c.presentedCredentialDigest, 'presentedCredentialDigest');
-  const requesterCodeDigest = requireDigest(c.requesterCodeDigest, 'requesterCodeDigest');
+  const requesterCode = requirePresentedCode(c.requesterCode);
   const at = requireInstant(c.submittedAt, 'submittedAt');
   const itemCodes = requireItemCodes(c.itemCodes);
   if (!isTableCode(c.procedureCode)) {
@@ -413,7 +427,7 @@ function submit(c: SubmitQueryData, state: QueryState): readonly QueryEvent[] {
   requireFactsFor(c.requester, requesterAgencyId, 'requester');
   requireFactsFor(c.provider, providerAgencyId, 'provider');
 
-  const base = { queryId, requesterAgencyId, providerAgencyId, procedureCode: c.procedureCode, itemCodes, requesterCodeDigest, ...(batch ? { batch } : {}), deniedAt: at };
+  const base = { queryId, requesterAgencyId, providerAgencyId, procedureCode: c.procedureCode, itemCodes, requesterCode, ...(batch ? { batch } : {}), deniedAt: at };
   const deny = (reason: QueryDenialReason, extra: Partial<QueryDeniedData> = {}): readonly QueryEvent[] => [
     { type: 'QueryDenied', schemaVersion: 1, data: { ...base, reason, ...extra }, terminal: 'denied' },
   ];
@@ -480,7 +494,7 @@ function submit(c: SubmitQueryData, state: QueryState): readonly QueryEvent[] {
       itemCodes,
       tableVersion,
       subjectId: t.subjectId,
-      requesterCodeDigest,
+      requesterCode: requesterCode as AgencyCode,
       ...(batch ? { batch } : {}),
       acceptedAt: at,
     },
@@ -490,6 +504,7 @@ function submit(c: SubmitQueryData, state: QueryState): readonly QueryEvent[] {
     schemaVersion: 1,
     data: {
       queryId,
+      subjectId: t.subjectId,
       providerAgencyId,
       providerCode,
       procedureCode: c.procedureCode,
@@ -499,7 +514,7 @@ function submit(c: SubmitQueryData, state: QueryState): readonly QueryEvent[] {
     },
   };
   // I7 defence in depth: neither event may carry the other party's code.
-  if (JSON.stringify(accepted.data).includes(providerCode) || JSON.stringify(requested.data).includes(requesterCodeDigest)) {
+  if (JSON.stringify(accepted.data).includes(providerCode) || JSON.stringify(requested.data).includes(requesterCode)) {
     throw new LinkageError('MALFORMED', 'refusing to emit an event that holds another agency\'s code; check the ids passed in the command');
   }
   return [accepted, requested];
@@ -518,7 +533,7 @@ function answer(c: RecordProvisionAnswerData, state: QueryState): readonly Query
     throw new LinkageError('MALFORMED', 'the requester gave a public key: the provider must encrypt its answer to it (X25519 + AES-GCM) before the hub relays it');
   }
   return [
-    { type: 'ProvisionAnswered', schemaVersion: 1, data: { queryId: s.queryId, providerAgencyId, answerDigest, answerSize: c.answerSize, encrypted: c.encrypted, answeredAt } },
+    { type: 'ProvisionAnswered', schemaVersion: 1, data: { queryId: s.queryId, subjectId: s.subjectId, providerAgencyId, answerDigest, answerSize: c.answerSize, encrypted: c.encrypted, answeredAt } },
     { type: 'QueryCompleted', schemaVersion: 1, data: { queryId: s.queryId, outcome: 'answered', completedAt: answeredAt }, terminal: 'completed' },
   ];
 }
@@ -604,6 +619,14 @@ function requireItemCodes(itemCodes: readonly string[]): readonly string[] {
   }
   if (new Set(itemCodes).size !== itemCodes.length) throw new LinkageError('MALFORMED', 'itemCodes lists an item more than once');
   return [...itemCodes];
+}
+
+/**
+ * The code a requester presented: it need not be a code the hub issued (that is decided later, by the
+ * translation), but it is kept only when it has an agency code's shape, so nothing else rides along.
+ */
+function requirePresentedCode(value: unknown): string {
+  return requireAgencyCode(value, 'code');
 }
 
 function requireBatch(batch: QueryBatch): QueryBatch {

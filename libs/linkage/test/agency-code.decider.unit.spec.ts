@@ -5,6 +5,7 @@ import {
   agencyCodeDecider,
   agencyCodeFromRandomBytes,
   agencyCodeStreamId,
+  legacyAgencyCodeStreamId,
   isAgencyCode,
   issuedCode,
   type AcquireAgencyCodeData,
@@ -12,17 +13,19 @@ import {
   type AgencyId,
   type SubjectId,
 } from '#linkage';
-import { AOYAMA, CODE_A, MURORAN, PENSION, T0, T1, facts } from './fixtures.js';
+import { AOYAMA, CODE_A, MURORAN, PENSION, T0, T1, facts, sha256 } from './fixtures.js';
 import { deciderSpec } from './given-when-then.js';
 
 const spec = deciderSpec(agencyCodeDecider);
+/** A candidate code and the digest its claim holds (the hub's is keyed; any digest will do here). */
+const cand = (code: string) => ({ candidateCode: code, candidateCodeDigest: sha256(code) });
 
 const acquire: AcquireAgencyCodeData = {
   subjectId: AOYAMA,
   agencyId: PENSION,
   agency: facts(PENSION, 'pension-service'),
   acquisitionNumber: 'JPS-2026-000123',
-  candidateCode: CODE_A,
+  ...cand(CODE_A),
   acquiredAt: T0,
 };
 
@@ -31,25 +34,28 @@ const issued: AgencyCodeIssued = {
   schemaVersion: 1,
   data: { subjectId: AOYAMA, agencyId: PENSION, agencyKind: 'pension-service', code: CODE_A, acquisitionNumber: 'JPS-2026-000123', issuedAt: T0 },
   terminal: 'completed',
-  claims: [agencyCodeClaim(CODE_A)],
+  claims: [agencyCodeClaim(sha256(CODE_A))],
 };
 
 describe('AcquireAgencyCode (I7)', () => {
   test('given nothing, when the pension service acquires its code for Aoyama-san, then AgencyCodeIssued with a claim on the code', () => {
     spec.given([]).when({ type: 'AcquireAgencyCode', data: acquire }).then([issued]);
-    expect(agencyCodeStreamId(AOYAMA, PENSION)).toBe(`agency-code-${AOYAMA}-${PENSION}`);
+    expect(agencyCodeStreamId('0123abcd')).toBe('agency-code-0123abcd');
+    expect(legacyAgencyCodeStreamId(AOYAMA, PENSION)).toBe(`agency-code-${AOYAMA}-${PENSION}`);
+    // The claim holds the digest the caller gives, never the code (I10).
+    expect(JSON.stringify(issued.claims)).not.toContain(CODE_A);
   });
 
   test('given an issued code, a retry with the same acquisition number decides nothing and the state answers the same code', () => {
     const given = spec.given([issued]);
-    given.when({ type: 'AcquireAgencyCode', data: { ...acquire, candidateCode: agencyCodeFromRandomBytes(new Uint8Array(16).fill(7)), acquiredAt: T1 } }).then([]);
+    given.when({ type: 'AcquireAgencyCode', data: { ...acquire, ...cand(agencyCodeFromRandomBytes(new Uint8Array(16).fill(7))), acquiredAt: T1 } }).then([]);
     expect(issuedCode(given.state)).toBe(CODE_A);
   });
 
   test('given an issued code, a new acquisition number is recorded without a new code, and the same code is answered', () => {
     const given = spec.given([issued]);
     given
-      .when({ type: 'AcquireAgencyCode', data: { ...acquire, acquisitionNumber: 'JPS-2027-000001', candidateCode: agencyCodeFromRandomBytes(new Uint8Array(16).fill(9)), acquiredAt: T1 } })
+      .when({ type: 'AcquireAgencyCode', data: { ...acquire, acquisitionNumber: 'JPS-2027-000001', ...cand(agencyCodeFromRandomBytes(new Uint8Array(16).fill(9))), acquiredAt: T1 } })
       .then([{ type: 'AgencyCodeReacquired', schemaVersion: 1, data: { subjectId: AOYAMA, agencyId: PENSION, acquisitionNumber: 'JPS-2027-000001', reacquiredAt: T1 }, terminal: 'completed' }]);
     const after = spec.given([issued, { type: 'AgencyCodeReacquired', data: { subjectId: AOYAMA, agencyId: PENSION, acquisitionNumber: 'JPS-2027-000001', reacquiredAt: T1 } }]).state;
     expect(after).toMatchObject({ status: 'issued', code: CODE_A, acquisitionNumbers: ['JPS-2026-000123', 'JPS-2027-000001'] });
@@ -65,7 +71,7 @@ describe('AcquireAgencyCode (I7)', () => {
     spec.given([]).when({ type: 'AcquireAgencyCode', data: { ...acquire, acquisitionNumber: '123456789018' } }).thenFails('PERSONAL_IDENTIFIER_IN_EVENT', /My Number/);
     spec.given([]).when({ type: 'AcquireAgencyCode', data: { ...acquire, acquisitionNumber: '12345678901' } }).thenFails('PERSONAL_IDENTIFIER_IN_EVENT');
     spec.given([]).when({ type: 'AcquireAgencyCode', data: { ...acquire, subjectId: '123456789018' } }).thenFails('INVALID_SUBJECT_ID');
-    spec.given([]).when({ type: 'AcquireAgencyCode', data: { ...acquire, candidateCode: '123456789018' } }).thenFails('INVALID_AGENCY_CODE');
+    spec.given([]).when({ type: 'AcquireAgencyCode', data: { ...acquire, ...cand('123456789018') } }).thenFails('INVALID_AGENCY_CODE');
   });
 
   test('refuses malformed input', () => {
@@ -73,7 +79,7 @@ describe('AcquireAgencyCode (I7)', () => {
     spec.given([]).when({ type: 'AcquireAgencyCode', data: { ...acquire, acquisitionNumber: 'a b' } }).thenFails('INVALID_ACQUISITION_NUMBER');
     spec.given([]).when({ type: 'AcquireAgencyCode', data: { ...acquire, agencyId: 'JPS' } }).thenFails('INVALID_AGENCY_ID');
     spec.given([]).when({ type: 'AcquireAgencyCode', data: { ...acquire, acquiredAt: 'today' } }).thenFails('MALFORMED');
-    spec.given([]).when({ type: 'AcquireAgencyCode', data: { ...acquire, candidateCode: `${CODE_A.slice(0, 21)}B` } }).thenFails('INVALID_AGENCY_CODE');
+    spec.given([]).when({ type: 'AcquireAgencyCode', data: { ...acquire, ...cand(`${CODE_A.slice(0, 21)}B`) } }).thenFails('INVALID_AGENCY_CODE');
   });
 
   test('a command decided on another subject\'s stream is STREAM_MISMATCH', () => {
@@ -102,7 +108,7 @@ describe('agency codes: properties', () => {
       fc.property(subject, fc.uniqueArray(fc.constantFrom(...agencyIds), { minLength: 2, maxLength: 4 }), fc.array(bytes16, { minLength: 4, maxLength: 4 }), (s, agencies, draws) => {
         const events = agencies.map((a, i) => {
           const [e] = agencyCodeDecider.decide(
-            { type: 'AcquireAgencyCode', data: { ...acquire, subjectId: s, agencyId: a, agency: facts(a, 'municipality'), candidateCode: agencyCodeFromRandomBytes(draws[i]!) } },
+            { type: 'AcquireAgencyCode', data: { ...acquire, subjectId: s, agencyId: a, agency: facts(a, 'municipality'), ...cand(agencyCodeFromRandomBytes(draws[i]!)) } },
             agencyCodeDecider.initialState(),
           );
           return e as AgencyCodeIssued;
@@ -123,7 +129,7 @@ describe('agency codes: properties', () => {
     fc.assert(
       fc.property(subject, bytes16, fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9._-]{0,20}$/), (s, b, acq) => {
         fc.pre(!/^\d{11,12}$/.test(acq));
-        const [e] = agencyCodeDecider.decide({ type: 'AcquireAgencyCode', data: { ...acquire, subjectId: s, acquisitionNumber: acq, candidateCode: agencyCodeFromRandomBytes(b) } }, agencyCodeDecider.initialState());
+        const [e] = agencyCodeDecider.decide({ type: 'AcquireAgencyCode', data: { ...acquire, subjectId: s, acquisitionNumber: acq, ...cand(agencyCodeFromRandomBytes(b)) } }, agencyCodeDecider.initialState());
         for (const value of Object.values(e!.data)) expect(String(value)).not.toMatch(/^\d{11,12}$/);
       }),
     );

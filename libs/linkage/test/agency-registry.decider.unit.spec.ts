@@ -52,6 +52,8 @@ describe('RegisterAgency', () => {
     ['an agency id with capitals', { agencyId: 'Muroran' }, 'INVALID_AGENCY_ID'],
     ['an empty name', { name: '' }, 'INVALID_NAME'],
     ['a name with a line break', { name: '室蘭\n市' }, 'INVALID_NAME'],
+    ['a name of zero-width spaces only', { name: '\u200b\u200b' }, 'INVALID_NAME'],
+    ['a name with an unpaired surrogate', { name: '室蘭\ud800' }, 'INVALID_NAME'],
     ['an endpoint that is not a URL', { endpoint: 'node.muroran' }, 'INVALID_ENDPOINT'],
     ['an ftp endpoint', { endpoint: 'ftp://node.muroran.example' }, 'INVALID_ENDPOINT'],
     ['an endpoint with user info', { endpoint: 'https://admin:secret@node.muroran.example' }, 'INVALID_ENDPOINT'],
@@ -136,8 +138,11 @@ describe('RevokeAgency', () => {
     spec.given([registered, revoked]).when({ type: 'RegisterAgency', data: register }).thenFails('AGENCY_ALREADY_REGISTERED');
   });
 
-  test('an empty reason is MALFORMED', () => {
-    spec.given([registered]).when({ type: 'RevokeAgency', data: { reason: ' ', revokedAt: T2 } }).thenFails('MALFORMED');
+  test('a reason with nothing visible, or not well-formed, is MALFORMED and says what to fix', () => {
+    spec.given([registered]).when({ type: 'RevokeAgency', data: { reason: ' ', revokedAt: T2 } }).thenFails('MALFORMED', /reason must not be empty or only white space/);
+    spec.given([registered]).when({ type: 'RevokeAgency', data: { reason: ' 合併 ', revokedAt: T2 } }).thenFails('MALFORMED', /reason must not begin or end with white space; trim it/);
+    spec.given([registered]).when({ type: 'RevokeAgency', data: { reason: '\u200b\u2060', revokedAt: T2 } }).thenFails('MALFORMED', /reason must not be empty or only white space or invisible characters/);
+    spec.given([registered]).when({ type: 'RevokeAgency', data: { reason: '\udfff', revokedAt: T2 } }).thenFails('MALFORMED', /reason must be well-formed Unicode/);
   });
 
   test('facts say revoked; an unregistered agency has no facts', () => {

@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { AGENCY_KINDS, LinkageError, parseAuthorizationTable } from '#linkage';
 import { TABLE_FILE, TABLE_SCHEMA, rawTable, table } from './fixtures.js';
-import { readJson, schemaValidator } from './json-schema.js';
+import { readJson, schemaValidator } from '../../../test/support/json-schema.js';
 
 const validate = schemaValidator(TABLE_SCHEMA);
 

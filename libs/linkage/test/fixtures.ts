@@ -12,7 +12,7 @@ import {
   type Sha256Hex,
   type SubjectId,
 } from '#linkage';
-import { readJson } from './json-schema.js';
+import { readJson } from '../../../test/support/json-schema.js';
 
 export const TABLE_FILE = 'schemas/authorization/authorization-table.v1.json';
 export const TABLE_SCHEMA = 'schemas/authorization/authorization-table.schema.json';

@@ -7,7 +7,8 @@ const SEND: SendNotice = {
     noticeId: '0193a1b2-0000-7000-8000-000000000001',
     subjectId: '6f1c2d3e-4a5b-4c6d-8e7f-8091a2b3c4d5' as SubjectId,
     agencyId: 'muroran-city' as AgencyId,
-    sealed: { v: '1', ciphertext: 'opaque' },
+    title: '住民税 課税証明書のご案内',
+    body: '本文',
     sentAt: '2026-06-01T00:00:00.000Z',
   },
 };

@@ -32,7 +32,7 @@ const submit: SubmitQueryData = {
   provider: facts(MURORAN, 'municipality'),
   procedureCode: 'pre-twenty-disability-pension-income-check',
   itemCodes: ['local-tax'],
-  requesterCodeDigest: sha256(CODE_A),
+  requesterCode: CODE_A,
   policy: p,
   translation: { status: 'translated', subjectId: AOYAMA, providerCode: CODE_B },
   submittedAt: T0,
@@ -51,16 +51,16 @@ const accepted: QueryAccepted = {
     itemCodes: ['local-tax'],
     tableVersion: 1,
     subjectId: AOYAMA,
-    requesterCodeDigest: sha256(CODE_A),
+    requesterCode: CODE_A,
     acceptedAt: T0,
   },
 };
 const requested: ProvisionRequested = {
   type: 'ProvisionRequested',
   schemaVersion: 1,
-  data: { queryId: QUERY_ID, providerAgencyId: MURORAN, providerCode: CODE_B, procedureCode: 'pre-twenty-disability-pension-income-check', itemCodes: ['local-tax'], requestedAt: T0 },
+  data: { queryId: QUERY_ID, subjectId: AOYAMA, providerAgencyId: MURORAN, providerCode: CODE_B, procedureCode: 'pre-twenty-disability-pension-income-check', itemCodes: ['local-tax'], requestedAt: T0 },
 };
-const answered = { type: 'ProvisionAnswered' as const, schemaVersion: 1 as const, data: { queryId: QUERY_ID, providerAgencyId: MURORAN, answerDigest: ANSWER, answerSize: 512, encrypted: false, answeredAt: T1 } };
+const answered = { type: 'ProvisionAnswered' as const, schemaVersion: 1 as const, data: { queryId: QUERY_ID, subjectId: AOYAMA, providerAgencyId: MURORAN, answerDigest: ANSWER, answerSize: 512, encrypted: false, answeredAt: T1 } };
 const completed = { type: 'QueryCompleted' as const, schemaVersion: 1 as const, data: { queryId: QUERY_ID, outcome: 'answered' as const, completedAt: T1 }, terminal: 'completed' as const };
 
 const submitted = (data: Partial<SubmitQueryData> = {}) => spec.given([]).when({ type: 'SubmitQuery', data: { ...submit, ...data } });
@@ -147,7 +147,7 @@ describe('SubmitQuery: malformed requests change nothing (they throw)', () => {
     ['a duplicate item', { itemCodes: ['local-tax', 'local-tax'] }, 'MALFORMED'],
     ['an ill-formed procedure code', { procedureCode: '所得確認' }, 'MALFORMED'],
     ['a token instead of its digest', { presentedCredentialDigest: 'token' }, 'INVALID_DIGEST'],
-    ['the requester\'s code instead of its digest', { requesterCodeDigest: CODE_A }, 'INVALID_DIGEST'],
+    ['a presented code that is not an agency code', { requesterCode: '123456789018' }, 'INVALID_AGENCY_CODE'],
     ['a bad requester id', { requesterAgencyId: 'JPS' }, 'INVALID_AGENCY_ID'],
     ['facts of another agency', { provider: facts(SAPPORO, 'municipality') }, 'MALFORMED'],
     ['a bad public key', { requesterPublicKey: 'abc' }, 'INVALID_PUBLIC_KEY'],
@@ -293,7 +293,7 @@ describe('properties (I7, I2)', () => {
           provider: facts(...s.provider),
           procedureCode: s.procedure,
           itemCodes: s.items,
-          requesterCodeDigest: sha256(s.requesterCode),
+          requesterCode: s.requesterCode,
           translation: s.translation,
         },
       },
@@ -310,15 +310,14 @@ describe('properties (I7, I2)', () => {
         else deniedRuns++;
         for (const e of events) {
           const text = JSON.stringify(e);
-          // The raw requester code never enters the log: only its digest, and only in requester-side events.
-          expect(text).not.toContain(s.requesterCode);
+          // The requester's code only in requester-side events (sealed for the requester when appended).
           switch (e.type) {
             case 'QueryAccepted':
             case 'QueryDenied':
               if (providerCode !== undefined) expect(text).not.toContain(providerCode);
               break;
             case 'ProvisionRequested':
-              expect(text).not.toContain(sha256(s.requesterCode));
+              expect(text).not.toContain(s.requesterCode);
               expect(e.data.providerCode).toBe(providerCode);
               break;
             default:

@@ -11,12 +11,21 @@ export interface IssuedCode {
   readonly code: AgencyCode;
 }
 
-/** The mapping an event carries, undefined for events of other types. Refuses an AgencyCodeIssued it cannot trust. */
+/**
+ * The mapping an event carries, undefined for events of other types and for codes whose person was
+ * erased (their key shredded: `data.sealed === 'shredded'`). Refuses an AgencyCodeIssued it cannot trust.
+ * Events of schemaVersion 2 hold the subject and code sealed (I10): the mapper MUST be fed them opened
+ * (OpeningEventStore of libs/sealing); a still-sealed one is refused.
+ */
 export function issuedCodeOf(event: RecordedEvent): IssuedCode | undefined {
   if (event.type !== AGENCY_CODE_ISSUED) return undefined;
-  const d = event.data as { subjectId?: unknown; agencyId?: unknown; code?: unknown } | null;
-  if (event.schemaVersion !== 1 || d === null || typeof d !== 'object' || !isSubjectId(d.subjectId) || !isAgencyId(d.agencyId) || !isAgencyCode(d.code)) {
-    throw new MapperError('INVALID_EVENT', `event at position ${event.position} is an AgencyCodeIssued v1 without a valid subjectId, agencyId and code; the mapper cannot project it`);
+  const d = event.data as { subjectId?: unknown; agencyId?: unknown; code?: unknown; sealed?: unknown } | null;
+  if (d !== null && typeof d === 'object' && d.sealed === 'shredded') return undefined;
+  if (d !== null && typeof d === 'object' && d.sealed !== undefined) {
+    throw new MapperError('INVALID_EVENT', `event at position ${event.position} is an AgencyCodeIssued still sealed; the mapper projects opened events (read the log through the sealer)`);
+  }
+  if ((event.schemaVersion !== 1 && event.schemaVersion !== 2) || d === null || typeof d !== 'object' || !isSubjectId(d.subjectId) || !isAgencyId(d.agencyId) || !isAgencyCode(d.code)) {
+    throw new MapperError('INVALID_EVENT', `event at position ${event.position} is an AgencyCodeIssued without a valid subjectId, agencyId and code; the mapper cannot project it`);
   }
   return { position: event.position, subjectId: d.subjectId, agencyId: d.agencyId, code: d.code };
 }

@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { EventStore, RecordedEvent, SerialNumber, EventId } from '#ledger';
 import {
   agencyCodeDecider,
@@ -84,13 +84,14 @@ export async function acquireInStore(store: EventStore, issued: readonly Issued[
             agency: { agencyId: i.agencyId, kind, status: 'active', credentialDigest: '0'.repeat(64) as never },
             acquisitionNumber: `ACQ-${k}`,
             candidateCode: i.code,
+            candidateCodeDigest: createHash('sha256').update(i.code).digest('hex'),
             acquiredAt: '2026-04-01T09:00:00.000Z',
           },
         },
         agencyCodeDecider.initialState(),
       );
       await store.append({
-        streamId: agencyCodeStreamId(i.subjectId, i.agencyId),
+        streamId: agencyCodeStreamId(createHash('sha256').update(`${i.subjectId}|${i.agencyId}`).digest('hex').slice(0, 32)),
         expectedRevision: 'no_stream',
         serial: { allocate: true },
         events,

@@ -1,3 +1,4 @@
+import { SealedEventStore, inMemorySealer } from '#sealing';
 import { randomBytes } from 'node:crypto';
 import { RESP_TYPES } from 'redis';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -179,6 +180,7 @@ describe('Redis code mapper', () => {
 
   test('I4: no My Number or resident record code reaches Redis (raw DUMP of every key searched)', async () => {
     const store = new InMemoryEventStore();
+    const sealed = new SealedEventStore(store, inMemorySealer());
     const identifiers: string[] = [];
     const people = population(20, [PENSION, MURORAN]);
     for (const subjectId of new Set(people.map((p) => p.subjectId))) {
@@ -188,11 +190,12 @@ describe('Redis code mapper', () => {
       const events = personNumberingDecider.decide(
         {
           type: 'IssueIndividualNumber',
-          data: { subjectId, municipalityCode: '012050', municipalityKnown: true, number, numberDigest: randomBytes(32).toString('hex'), residentDigest: randomBytes(32).toString('hex'), sealed: { myNumber: randomBytes(24).toString('base64') }, issuedAt: '2026-04-01T09:00:00.000Z' },
+          data: { subjectId, municipalityCode: '012050', municipalityKnown: true, number, numberDigest: randomBytes(32).toString('hex'), residentDigest: randomBytes(32).toString('hex'), identifiers: { individualNumber: number, residentRecordCode: resident }, issuedAt: '2026-04-01T09:00:00.000Z' },
         },
         personNumberingDecider.initialState(),
       );
-      await store.append({ streamId: `person-numbering-${subjectId}`, expectedRevision: 'no_stream', serial: { allocate: true }, events, metadata: { actor: 'system:test', correlationId: subjectId } });
+      // Appended as the hub appends them: identifiers sealed (I10).
+      await sealed.append({ streamId: `person-numbering-${subjectId}`, expectedRevision: 'no_stream', serial: { allocate: true }, events, metadata: { actor: 'system:test', correlationId: subjectId } });
     }
     await acquireInStore(store, people);
     const mapper = await open();

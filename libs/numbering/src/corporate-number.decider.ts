@@ -1,3 +1,4 @@
+import { displayTextProblem, type DisplayTextRule } from '#text';
 import { validateCorporateNumber, type CorporateNumber } from './check-digits.js';
 import type { Decider, Evolvable, NumberingCommand, NumberingEvent } from './decider.js';
 import { NumberingError, unreachable } from './errors.js';
@@ -132,17 +133,12 @@ function designate(c: DesignateCorporateNumberData, state: CorporateNumberState)
   };
 }
 
-// C0/C1 controls and line/paragraph separators: they would break the public CSV download.
-const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/u;
+/** The shared text rule: something visible, no control character or line break (they would break the CSV download). */
+export const CORPORATE_TEXT: DisplayTextRule = { max: MAX_CORPORATE_TEXT_LENGTH, surroundingSpace: 'trim' };
 
 function publicText(code: 'INVALID_NAME' | 'INVALID_LOCATION', field: string, raw: string): string {
-  if (typeof raw !== 'string') throw new NumberingError(code, `${field} must be a string`);
-  const text = raw.trim();
-  if (text.length === 0) throw new NumberingError(code, `${field} must not be empty`);
-  const length = [...text].length;
-  if (length > MAX_CORPORATE_TEXT_LENGTH) {
-    throw new NumberingError(code, `${field} is ${length} characters long; at most ${MAX_CORPORATE_TEXT_LENGTH} are allowed`);
-  }
-  if (CONTROL.test(text)) throw new NumberingError(code, `${field} contains a control character or line break`);
-  return text;
+  const problem = displayTextProblem(raw, CORPORATE_TEXT);
+  if (problem !== undefined) throw new NumberingError(code, `${field} ${problem.message}`);
+  // Stored trimmed, otherwise as given: the registry shows what the corporation is called, not its NFKC form.
+  return raw.trim();
 }

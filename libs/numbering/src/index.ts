@@ -48,11 +48,13 @@ export type {
   PersonNumberingEvent,
   PersonNumberingState,
   SealedIdentifiers,
+  NumberingIdentifiers,
   UnnumberedPerson,
 } from './person-numbering.decider.js';
 export {
   CORPORATE_KIND_LABELS,
   CORPORATE_KINDS,
+  CORPORATE_TEXT,
   MAX_CORPORATE_TEXT_LENGTH,
   corporateNumberDecider,
   corporateNumberStreamId,

@@ -1,3 +1,4 @@
+import { displayTextProblem } from '#text';
 import { validateLocalGovernmentCode, type LocalGovernmentCode } from './check-digits.js';
 import { NumberingError } from './errors.js';
 
@@ -29,6 +30,9 @@ export interface MunicipalityList {
 function isRecord(x: unknown): x is Record<string, unknown> {
   return typeof x === 'object' && x !== null && !Array.isArray(x);
 }
+
+// Names are shown to people (provision records, the registry): the shared text rule, as given in the file.
+const MUNICIPALITY_NAME = { max: 200, surroundingSpace: 'refuse' } as const;
 
 function nonEmptyString(x: unknown): x is string {
   return typeof x === 'string' && x.trim().length > 0;
@@ -67,8 +71,10 @@ export function parseMunicipalityList(json: unknown): MunicipalityList {
       else if (seen.has(code)) problems.push(`${at}: code ${code} appears more than once`);
       seen.add(code);
     }
-    if (!nonEmptyString(name)) problems.push(`${at}.name must be a non-empty string`);
-    if (!nonEmptyString(nameEn)) problems.push(`${at}.nameEn must be a non-empty string`);
+    for (const [field, value] of [['name', name], ['nameEn', nameEn]] as const) {
+      const problem = displayTextProblem(value, MUNICIPALITY_NAME);
+      if (problem !== undefined) problems.push(`${at}.${field} ${problem.message}`);
+    }
     const prefIndex = PREFECTURES.indexOf(prefecture as Prefecture);
     if (prefIndex < 0) {
       problems.push(`${at}.prefecture must be one of the 47 prefecture names (e.g. "北海道", "東京都")`);

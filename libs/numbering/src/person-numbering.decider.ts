@@ -4,12 +4,23 @@ import { NumberingError, unreachable } from './errors.js';
 
 /**
  * Person numbering: one stream per resident, keyed by a digest of the resident record code.
- * The plaintext My Number enters a command only so that `decide` can check it; it MUST NOT appear in
- * any event (I4). Events carry its digest (for the uniqueness claim) and the caller's ciphertexts.
+ * The plaintext My Number and resident record code appear in an event only inside `identifiers`, which the
+ * hub seals under the person's key before it appends (I4, I10: libs/sealing): the stored text holds a
+ * commitment and a box, never the number. Every other field is checked not to hold the number. Events
+ * carry the number's keyed digest for the uniqueness claim. Logs written before sealing (schemaVersion 1)
+ * hold the identifiers in a `sealed` value of the hub's vault instead.
  */
 
-/** Opaque envelope-encrypted identifiers (e.g. `{ myNumber: <ciphertext>, keyId: … }`); the ledger hashes the ciphertext. */
+/** Opaque envelope-encrypted identifiers of logs written before sealing (schemaVersion 1). */
 export type SealedIdentifiers = Readonly<Record<string, string>>;
+
+/** The identifiers a numbering event seals: the number, the resident record code, the citizen's secret. */
+export interface NumberingIdentifiers {
+  readonly individualNumber: string;
+  readonly residentRecordCode: string;
+  /** The citizen's secret issued with the number (kept sealed so that an idempotent retry can answer it again). */
+  readonly citizenSecret?: string;
+}
 
 export const CHANGE_REASONS = ['leak', 'request', 'other'] as const;
 /** Why a number is changed (番号変更): it leaked and may be misused, the person asked, or another lawful reason. */
@@ -36,7 +47,7 @@ export interface IssueIndividualNumberData {
   readonly number: MyNumber;
   readonly numberDigest: string;
   readonly residentDigest: string;
-  readonly sealed: SealedIdentifiers;
+  readonly identifiers: NumberingIdentifiers;
   /** SHA-256 (hex) of the citizen's secret issued with the number (their credential for the provision records). */
   readonly citizenCredentialDigest?: string;
   /** ISO-8601 UTC. */
@@ -49,7 +60,7 @@ export interface ChangeIndividualNumberData {
   /** The new plaintext number, only to check it: it MUST NOT appear in any event. */
   readonly number: MyNumber;
   readonly numberDigest: string;
-  readonly sealed: SealedIdentifiers;
+  readonly identifiers: NumberingIdentifiers;
   /** ISO-8601 UTC. */
   readonly changedAt: string;
 }
@@ -64,7 +75,10 @@ export interface IndividualNumberIssuedData {
   readonly municipalityCode: LocalGovernmentCode;
   readonly numberDigest: string;
   readonly residentDigest: string;
-  readonly sealed: SealedIdentifiers;
+  /** Sealed when appended; absent in logs written before sealing. */
+  readonly identifiers?: NumberingIdentifiers;
+  /** Logs written before sealing: the identifiers sealed by the hub's vault. */
+  readonly sealed?: SealedIdentifiers;
   readonly citizenCredentialDigest?: string;
   readonly issuedAt: string;
 }
@@ -74,7 +88,10 @@ export interface IndividualNumberChangedData {
   readonly subjectId: string;
   readonly previousNumberDigest: string;
   readonly numberDigest: string;
-  readonly sealed: SealedIdentifiers;
+  /** Sealed when appended; absent in logs written before sealing. */
+  readonly identifiers?: NumberingIdentifiers;
+  /** Logs written before sealing: the identifiers sealed by the hub's vault. */
+  readonly sealed?: SealedIdentifiers;
   readonly reason: ChangeReason;
   readonly changedAt: string;
 }
@@ -187,7 +204,7 @@ function issue(c: IssueIndividualNumberData, state: PersonNumberingState): Indiv
     municipalityCode: municipality.value,
     numberDigest: c.numberDigest,
     residentDigest: c.residentDigest,
-    sealed: c.sealed,
+    identifiers: requireIdentifiers(c.identifiers, c.number),
     ...(c.citizenCredentialDigest === undefined ? {} : { citizenCredentialDigest: requireSha256(c.citizenCredentialDigest) }),
     issuedAt: c.issuedAt,
   };
@@ -225,7 +242,7 @@ function change(c: ChangeIndividualNumberData, state: PersonNumberingState): Ind
     subjectId: state.subjectId,
     previousNumberDigest: state.currentNumberDigest,
     numberDigest: c.numberDigest,
-    sealed: c.sealed,
+    identifiers: requireIdentifiers(c.identifiers, c.number),
     reason: c.reason,
     changedAt: c.changedAt,
   };
@@ -264,12 +281,33 @@ function requireText(field: string, value: string): void {
   }
 }
 
-/** I4 guard: refuses to emit an event whose data holds the plaintext number anywhere (a digest or "ciphertext" that is not one). */
-function requireNoPlaintext(eventType: string, number: MyNumber, data: unknown): void {
-  if (JSON.stringify(data).includes(number)) {
+/** The identifiers to seal: exactly the number being issued, a resident record code, and an optional secret. */
+function requireIdentifiers(identifiers: NumberingIdentifiers, number: MyNumber): NumberingIdentifiers {
+  if (typeof identifiers !== 'object' || identifiers === null || identifiers.individualNumber !== number) {
+    throw new NumberingError('MALFORMED', 'identifiers.individualNumber must be the number being issued');
+  }
+  if (typeof identifiers.residentRecordCode !== 'string' || !/^\d{11}$/.test(identifiers.residentRecordCode)) {
+    throw new NumberingError('MALFORMED', 'identifiers.residentRecordCode must be the resident\'s 11-digit resident record code');
+  }
+  if (identifiers.citizenSecret !== undefined && typeof identifiers.citizenSecret !== 'string') throw new NumberingError('MALFORMED', 'identifiers.citizenSecret must be a string');
+  return {
+    individualNumber: identifiers.individualNumber,
+    residentRecordCode: identifiers.residentRecordCode,
+    ...(identifiers.citizenSecret === undefined ? {} : { citizenSecret: identifiers.citizenSecret }),
+  };
+}
+
+/**
+ * I4 guard: refuses to emit an event whose data holds the plaintext number anywhere but in `identifiers`
+ * (the one field the hub seals); e.g. a "digest" that is not one.
+ */
+function requireNoPlaintext(eventType: string, number: MyNumber, data: { readonly identifiers?: unknown }): void {
+  const { identifiers, ...rest } = data;
+  void identifiers;
+  if (JSON.stringify(rest).includes(number)) {
     throw new NumberingError(
       'PLAINTEXT_NUMBER_IN_EVENT',
-      `refusing to emit ${eventType}: a field of its data contains the plaintext individual number; pass its digest and ciphertext instead`,
+      `refusing to emit ${eventType}: a field of its data other than identifiers contains the plaintext individual number; pass its digest instead`,
     );
   }
 }

@@ -69,7 +69,9 @@ describe('DesignateCorporateNumber', () => {
     ['empty', '', /name must not be empty/],
     ['blank', ' \u3000\t', /name must not be empty/],
     ['over 200 characters', 'あ'.repeat(MAX_CORPORATE_TEXT_LENGTH + 1), /name is 201 characters long; at most 200/],
-    ['with a line break', '株式会社\n室蘭', /control character or line break/],
+    ['with a line break', '株式会社\n室蘭', /name must not contain control characters or line breaks; remove U\+000A/],
+    ['only zero-width spaces', '\u200b\u200b', /name must not be empty or only white space or invisible characters/],
+    ['with an unpaired surrogate', '株式会社\ud800', /name must be well-formed Unicode: character 5 is an unpaired UTF-16 surrogate/],
   ])('when the name is %s, then INVALID_NAME', (_case, name, message) => {
     spec.given([]).when(designate({ name })).thenFails('INVALID_NAME', message);
   });
@@ -77,7 +79,8 @@ describe('DesignateCorporateNumber', () => {
   test.each([
     ['empty', '', /location must not be empty/],
     ['over 200 characters', 'x'.repeat(201), /location is 201 characters long/],
-    ['with a control character', '室蘭市\u0007', /control character/],
+    ['with a control character', '室蘭市\u0007', /location must not contain control characters/],
+    ['only Hangul fillers', '\u3164\uffa0', /location must not be empty or only white space or invisible characters/],
   ])('when the location is %s, then INVALID_LOCATION', (_case, location, message) => {
     spec.given([]).when(designate({ location })).thenFails('INVALID_LOCATION', message);
   });

@@ -8,14 +8,23 @@ import {
   personNumberingDecider,
   type IndividualNumberIssued,
 } from '#numbering';
-import { schemaValidator } from './json-schema.js';
+import type { NewEvent } from '#ledger';
+import { inMemorySealer } from '#sealing';
+import { schemaValidator } from '../../../test/support/json-schema.js';
 
-const issuedSchema = schemaValidator('schemas/events/individual-number-issued.v1.json');
-const changedSchema = schemaValidator('schemas/events/individual-number-changed.v1.json');
+const SEALED_SECTION = 'schemas/events/sealed-section.v1.json';
+/** The stored forms (schemaVersion 2: identifiers and subject sealed) and the forms of logs written before sealing (v1). */
+const issuedSchema = schemaValidator('schemas/events/individual-number-issued.v2.json', [SEALED_SECTION]);
+const changedSchema = schemaValidator('schemas/events/individual-number-changed.v2.json', [SEALED_SECTION]);
+const issuedSchemaV1 = schemaValidator('schemas/events/individual-number-issued.v1.json');
+const changedSchemaV1 = schemaValidator('schemas/events/individual-number-changed.v1.json');
+const sealer = inMemorySealer();
+/** A decided event as the hub stores it. */
+const stored = (e: NewEvent | undefined) => (e === undefined ? undefined : sealer.seal('person-numbering-x', e).data);
 const designatedSchema = schemaValidator('schemas/events/corporate-number-designated.v1.json');
 
 const hex = fc.stringMatching(/^[0-9a-f]{64}$/);
-const sealed = fc.dictionary(fc.constantFrom('myNumber', 'residentRecordCode', 'keyId'), fc.base64String({ minLength: 4, maxLength: 64 }), { minKeys: 1 });
+const resident = fc.stringMatching(/^[0-9]{11}$/);
 const isoTime = fc.date({ min: new Date('2015-10-05T00:00:00Z'), max: new Date('2100-01-01T00:00:00Z'), noInvalidDate: true }).map((d) => d.toISOString());
 
 function issuedData(): IndividualNumberIssued['data'] {
@@ -29,7 +38,7 @@ function issuedData(): IndividualNumberIssued['data'] {
         number: individualNumberFromRandomBase('12345678901'),
         numberDigest: 'a'.repeat(64),
         residentDigest: 'b'.repeat(64),
-        sealed: { myNumber: 'Y3QxMjM=', keyId: 'kek-1' },
+        identifiers: { individualNumber: individualNumberFromRandomBase('12345678901'), residentRecordCode: '20000000001' },
         issuedAt: '2025-04-01T09:00:00.000Z',
       },
     },
@@ -39,22 +48,23 @@ function issuedData(): IndividualNumberIssued['data'] {
   return event.data;
 }
 
-describe('event payloads conform to schemas/events/*.v1.json', () => {
-  test('property: IndividualNumberIssued and IndividualNumberChanged data from the decider validate', () => {
+describe('event payloads, sealed as stored, conform to schemas/events/*', () => {
+  test('property: IndividualNumberIssued and IndividualNumberChanged data from the decider validate once sealed', () => {
     fc.assert(
-      fc.property(fc.stringMatching(/^[0-9]{11}$/), fc.stringMatching(/^[0-9]{11}$/), hex, hex, hex, sealed, sealed, isoTime, isoTime, (b1, b2, d1, d2, r, s1, s2, t1, t2) => {
+      fc.property(fc.stringMatching(/^[0-9]{11}$/), fc.stringMatching(/^[0-9]{11}$/), hex, hex, hex, resident, isoTime, isoTime, (b1, b2, d1, d2, r, code, t1, t2) => {
         fc.pre(d1 !== d2);
+        const [n1, n2] = [individualNumberFromRandomBase(b1), individualNumberFromRandomBase(b2)];
         const issued = personNumberingDecider.decide(
-          { type: 'IssueIndividualNumber', data: { subjectId: 'subj', municipalityCode: '131016', municipalityKnown: true, number: individualNumberFromRandomBase(b1), numberDigest: d1, residentDigest: r, sealed: s1, issuedAt: t1 } },
+          { type: 'IssueIndividualNumber', data: { subjectId: 'subj', municipalityCode: '131016', municipalityKnown: true, number: n1, numberDigest: d1, residentDigest: r, identifiers: { individualNumber: n1, residentRecordCode: code }, issuedAt: t1 } },
           personNumberingDecider.initialState(),
         );
         const state = issued.reduce(personNumberingDecider.evolve, personNumberingDecider.initialState());
         const changed = personNumberingDecider.decide(
-          { type: 'ChangeIndividualNumber', data: { reason: 'leak', number: individualNumberFromRandomBase(b2), numberDigest: d2, sealed: s2, changedAt: t2 } },
+          { type: 'ChangeIndividualNumber', data: { reason: 'leak', number: n2, numberDigest: d2, identifiers: { individualNumber: n2, residentRecordCode: code }, changedAt: t2 } },
           state,
         );
-        expect(issuedSchema(issued[0]?.data).errors).toBe('No errors');
-        expect(changedSchema(changed[0]?.data).errors).toBe('No errors');
+        expect(issuedSchema(stored(issued[0])).errors).toBe('No errors');
+        expect(changedSchema(stored(changed[0])).errors).toBe('No errors');
       }),
     );
   });
@@ -73,21 +83,31 @@ describe('event payloads conform to schemas/events/*.v1.json', () => {
     );
   });
 
-  test('the issued schema refuses a plaintext number as digest or ciphertext, and unknown fields', () => {
-    const data = issuedData();
-    expect(issuedSchema(data).valid).toBe(true);
+  test('the stored issued schema refuses a plaintext number as digest, identifiers or a subject in clear, and unknown fields', () => {
+    const data = stored({ type: 'IndividualNumberIssued', data: issuedData() }) as Record<string, unknown>;
+    expect(issuedSchema(data).errors).toBe('No errors');
     expect(issuedSchema({ ...data, numberDigest: '123456789018' }).valid).toBe(false);
-    expect(issuedSchema({ ...data, residentDigest: '12345678901' }).valid).toBe(false);
-    expect(issuedSchema({ ...data, sealed: { myNumber: '123456789018' } }).valid).toBe(false);
+    expect(issuedSchema({ ...data, identifiers: { individualNumber: '123456789018' } }).valid).toBe(false);
+    expect(issuedSchema({ ...data, subjectId: 'subj-1' }).valid).toBe(false);
     expect(issuedSchema({ ...data, number: '123456789018' }).valid).toBe(false);
     expect(issuedSchema({ ...data, sealed: {} }).valid).toBe(false);
     expect(issuedSchema({ ...data, issuedAt: 'yesterday' }).valid).toBe(false);
   });
 
-  test('the changed schema refuses an unknown reason', () => {
+  test('the v1 issued schema (logs written before sealing) still refuses a plaintext number as digest or ciphertext', () => {
+    const data = { subjectId: 'subj-1', municipalityCode: '012050', numberDigest: 'a'.repeat(64), residentDigest: 'b'.repeat(64), sealed: { myNumber: 'Y3QxMjM=', keyId: 'kek-1' }, issuedAt: '2025-04-01T09:00:00.000Z' };
+    expect(issuedSchemaV1(data).valid).toBe(true);
+    expect(issuedSchemaV1({ ...data, numberDigest: '123456789018' }).valid).toBe(false);
+    expect(issuedSchemaV1({ ...data, sealed: { myNumber: '123456789018' } }).valid).toBe(false);
+  });
+
+  test('the changed schemas refuse an unknown reason', () => {
     const data = { subjectId: 's', previousNumberDigest: 'a'.repeat(64), numberDigest: 'b'.repeat(64), sealed: { myNumber: 'Y3Q=' }, reason: 'leak', changedAt: '2025-06-01T10:30:00.000Z' };
-    expect(changedSchema(data).valid).toBe(true);
-    expect(changedSchema({ ...data, reason: 'bored' }).valid).toBe(false);
+    expect(changedSchemaV1(data).valid).toBe(true);
+    expect(changedSchemaV1({ ...data, reason: 'bored' }).valid).toBe(false);
+    const v2 = stored({ type: 'IndividualNumberChanged', data: { subjectId: 's', previousNumberDigest: 'a'.repeat(64), numberDigest: 'b'.repeat(64), identifiers: { individualNumber: '123456789018', residentRecordCode: '20000000001' }, reason: 'leak', changedAt: '2025-06-01T10:30:00.000Z' } }) as Record<string, unknown>;
+    expect(changedSchema(v2).errors).toBe('No errors');
+    expect(changedSchema({ ...v2, reason: 'bored' }).valid).toBe(false);
   });
 
   test('the designated schema mirrors the decider rules on number, name and location', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { PREFECTURES, indexMunicipalities, parseMunicipalityList, validateLocalGovernmentCode } from '#numbering';
-import { readJson, schemaValidator } from './json-schema.js';
+import { readJson, schemaValidator } from '../../../test/support/json-schema.js';
 
 interface RawMunicipality {
   readonly code: string;
@@ -65,7 +65,7 @@ describe('parseMunicipalityList', () => {
     expect(run).toThrow('municipalities[1]: code 012050 appears more than once');
     expect(run).toThrow('municipalities[2]: local government code 011001: check digit is 1, expected 2');
     expect(run).toThrow('municipalities[3]: code 131016 starts with prefecture code 13, but prefecture 北海道 is 01');
-    expect(run).toThrow('municipalities[4].name must be a non-empty string');
+    expect(run).toThrow('municipalities[4].name must not be empty or only white space or invisible characters');
     expect(run).toThrow('municipalities[4].prefecture must be one of the 47 prefecture names');
     expect(run).toThrow('municipalities[5] must be an object');
   });

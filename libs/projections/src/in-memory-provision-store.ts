@@ -25,10 +25,19 @@ import {
   type MonthlyCountsOptions,
 } from './views.js';
 
-/** Provision records held in memory: for tests, and the reference the SQLite store is held to. */
+/**
+ * Provision records held in memory: for tests, and the reference the SQLite store is held to. Records
+ * read back carry `subjectRef(subjectId)`, as the SQLite store's do (default: the subject id itself).
+ */
 export class InMemoryProvisionStore implements ProvisionRecordStore {
-  private state = new ProvisionFoldState();
+  private readonly subjectRef: (subjectId: string) => string;
+  private state: ProvisionFoldState;
   private position = -1;
+
+  constructor(private readonly options: { readonly subjectRef?: (subjectId: string) => string } = {}) {
+    this.subjectRef = options.subjectRef ?? ((s) => s);
+    this.state = new ProvisionFoldState(options);
+  }
 
   async apply(events: readonly RecordedEvent[]): Promise<void> {
     // Check the whole batch first, so that a refused batch changes nothing.
@@ -50,7 +59,7 @@ export class InMemoryProvisionStore implements ProvisionRecordStore {
   }
 
   async reset(): Promise<void> {
-    this.state = new ProvisionFoldState();
+    this.state = new ProvisionFoldState(this.options);
     this.position = -1;
   }
 
@@ -74,7 +83,7 @@ export class InMemoryProvisionStore implements ProvisionRecordStore {
     const nowMs = nowMsOf(options);
     const startMs = retentionStartMs(nowMs);
     return [...this.state.records.values()]
-      .filter((r) => r.subjectId === subjectId && Date.parse(r.requestedAt) >= startMs && Date.parse(r.requestedAt) <= nowMs)
+      .filter((r) => r.subjectId === this.subjectRef(subjectId) && Date.parse(r.requestedAt) >= startMs && Date.parse(r.requestedAt) <= nowMs)
       .sort(newestFirst)
       .map(citizenRecord);
   }

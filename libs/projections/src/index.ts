@@ -41,6 +41,6 @@ export {
 } from './corporate-registry.js';
 export type { CorporatePage, CorporateSearch, Corporation } from './corporate-registry.js';
 export { DEFAULT_NOTICE_LIMIT, MAX_NOTICE_LIMIT, NOTICE_INBOX_FILE, NOTICE_INBOX_LAYOUT_VERSION, SqliteNoticeInbox } from './notice-inbox.js';
-export type { NoticePage, StoredNotice } from './notice-inbox.js';
+export type { NoticeInboxOptions, NoticePage, StoredNotice } from './notice-inbox.js';
 export { SqliteFold } from './sqlite-fold.js';
 export type { FoldRow, SqliteFoldOptions, SqliteFoldShape } from './sqlite-fold.js';

@@ -5,17 +5,33 @@ import { SqliteFold, type SqliteFoldOptions } from './sqlite-fold.js';
 
 /** The inbox file in the hub's data directory, beside the ledger. */
 export const NOTICE_INBOX_FILE = 'notices.sqlite';
-export const NOTICE_INBOX_LAYOUT_VERSION = 1;
+export const NOTICE_INBOX_LAYOUT_VERSION = 2;
 export const DEFAULT_NOTICE_LIMIT = 100;
 export const MAX_NOTICE_LIMIT = 1000;
 
-/** One notice as the inbox keeps it: the text still sealed (the hub opens it for its citizen only). */
+/**
+ * One notice as the inbox keeps it: the text still sealed (the hub opens it for its citizen only), as the
+ * event's sealed section (`schemaVersion` 2) or, for logs written before sealing, the vault's sealed value (1).
+ */
 export interface StoredNotice {
   readonly noticeId: string;
   readonly serial: string;
   readonly agencyId: string;
-  readonly sealed: Readonly<Record<string, string>>;
+  readonly schemaVersion: number;
+  readonly sealed: Readonly<Record<string, unknown>>;
   readonly sentAt: string;
+}
+
+export interface NoticeInboxOptions extends SqliteFoldOptions {
+  /** What the file keeps for a person instead of their subject id (the hub: the id of their key, I10). */
+  readonly subjectRef: (subjectId: string) => string;
+  /**
+   * The person a NoticeSent is for, as the file keeps them, read without opening it (the hub: libs/sealing
+   * `referenceOf`); 'shredded' to skip it. Default: `subjectRef` of the subject id in the event's data.
+   */
+  readonly personOf?: (event: RecordedEvent) => string | null | 'shredded';
+  /** Opens a KeysShredded event (its erased subject is sealed, I10). Default: as stored. */
+  readonly open?: (event: RecordedEvent) => RecordedEvent;
 }
 
 export interface NoticePage {
@@ -31,10 +47,13 @@ CREATE TABLE IF NOT EXISTS notices (
   serial TEXT NOT NULL,
   subject_id TEXT NOT NULL,
   agency_id TEXT NOT NULL,
+  schema_version INTEGER NOT NULL,
   sealed TEXT NOT NULL,
-  sent_at TEXT NOT NULL
+  sent_at TEXT NOT NULL,
+  sent_ms INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS notices_by_subject ON notices (subject_id, position);
+CREATE INDEX IF NOT EXISTS notices_by_time ON notices (sent_ms);
 `;
 
 interface Row {
@@ -42,6 +61,7 @@ interface Row {
   notice_id: string;
   serial: string;
   agency_id: string;
+  schema_version: number;
   sealed: string;
   sent_at: string;
 }
@@ -53,25 +73,50 @@ interface Row {
  */
 export class SqliteNoticeInbox extends SqliteFold {
   readonly #stmt;
+  readonly #subjectRef: (subjectId: string) => string;
+  readonly #personOf: (event: RecordedEvent) => string | null | 'shredded';
+  readonly #open: (event: RecordedEvent) => RecordedEvent;
 
-  constructor(options: SqliteFoldOptions) {
+  constructor(options: NoticeInboxOptions) {
     super(options, {
       name: 'the notice inbox',
       layoutVersion: NOTICE_INBOX_LAYOUT_VERSION,
       ddl: DDL,
       tables: ['notices'],
-      rows: { query: 'SELECT position, notice_id, serial, subject_id, agency_id, sealed, sent_at FROM notices ORDER BY position', key: 'notice_id' },
+      rows: { query: 'SELECT position, notice_id, serial, subject_id, agency_id, schema_version, sealed, sent_at, sent_ms FROM notices ORDER BY position', key: 'notice_id' },
     });
+    this.#subjectRef = options.subjectRef;
+    this.#open = options.open ?? ((e) => e);
+    this.#personOf =
+      options.personOf ??
+      ((e) => {
+        const d = e.data as { subjectId?: unknown; sealed?: unknown } | null;
+        if (d?.sealed === 'shredded') return 'shredded';
+        return typeof d?.subjectId === 'string' ? this.#subjectRef(d.subjectId) : null;
+      });
     this.#stmt = {
-      insert: this.db.prepare('INSERT OR IGNORE INTO notices (position, notice_id, serial, subject_id, agency_id, sealed, sent_at) VALUES (?, ?, ?, ?, ?, ?, ?)'),
-      page: this.db.prepare('SELECT position, notice_id, serial, agency_id, sealed, sent_at FROM notices WHERE subject_id = ? AND position < ? ORDER BY position DESC LIMIT ?'),
+      insert: this.db.prepare('INSERT OR IGNORE INTO notices (position, notice_id, serial, subject_id, agency_id, schema_version, sealed, sent_at, sent_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'),
+      page: this.db.prepare('SELECT position, notice_id, serial, agency_id, schema_version, sealed, sent_at FROM notices WHERE subject_id = ? AND position < ? ORDER BY position DESC LIMIT ?'),
+      forgetBefore: this.db.prepare('DELETE FROM notices WHERE sent_ms < ?'),
+      forgetSubject: this.db.prepare('DELETE FROM notices WHERE subject_id = ?'),
     };
   }
 
   protected applyEvent(event: RecordedEvent): void {
+    if (event.type === 'KeysShredded' && event.streamId === 'keys-shredded') return this.#forget(this.#open(event));
     if (event.type !== 'NoticeSent') return;
-    const d = event.data as NoticeSentData;
-    this.#stmt.insert.run(event.position, d.noticeId, event.serial, d.subjectId, d.agencyId, JSON.stringify(d.sealed), d.sentAt);
+    const person = this.#personOf(event);
+    // Its key was shredded: nothing left to show (a rebuild skips it, as the live inbox forgot it).
+    if (person === 'shredded' || person === null) return;
+    const d = event.data as Omit<NoticeSentData, 'subjectId'>;
+    // The row keeps the text sealed: the stored event's sealed section (or, before sealing, the vault's value).
+    this.#stmt.insert.run(event.position, d.noticeId, event.serial, person, d.agencyId, event.schemaVersion, JSON.stringify(d.sealed), d.sentAt, Date.parse(d.sentAt));
+  }
+
+  #forget(event: RecordedEvent): void {
+    const d = event.data as { scope?: unknown; throughEpoch?: unknown; subject?: unknown };
+    if (d.scope === 'retention' && typeof d.throughEpoch === 'number') this.#stmt.forgetBefore.run(Date.UTC(d.throughEpoch + 1, 0, 1) - 9 * 3600 * 1000);
+    else if (d.scope === 'erasure' && typeof d.subject === 'string') this.#stmt.forgetSubject.run(this.#subjectRef(d.subject));
   }
 
   /** A citizen's notices, newest first; `before` is the `next` of the previous page. */
@@ -81,8 +126,8 @@ export class SqliteNoticeInbox extends SqliteFold {
     if (!Number.isInteger(limit) || limit < 1 || limit > MAX_NOTICE_LIMIT) throw new ProjectionError('INVALID_ARGUMENT', `limit must be an integer from 1 to ${MAX_NOTICE_LIMIT}`);
     const before = options.before === undefined ? Number.MAX_SAFE_INTEGER : Number(options.before);
     if (!Number.isSafeInteger(before) || before < 0) throw new ProjectionError('INVALID_ARGUMENT', 'before must be the next value of the previous page');
-    const rows = this.#stmt.page.all(subjectId, before, limit + 1) as Row[];
-    const notices = rows.slice(0, limit).map((r) => ({ noticeId: r.notice_id, serial: r.serial, agencyId: r.agency_id, sealed: JSON.parse(r.sealed) as Record<string, string>, sentAt: r.sent_at }));
+    const rows = this.#stmt.page.all(this.#subjectRef(subjectId), before, limit + 1) as Row[];
+    const notices = rows.slice(0, limit).map((r) => ({ noticeId: r.notice_id, serial: r.serial, agencyId: r.agency_id, schemaVersion: r.schema_version, sealed: JSON.parse(r.sealed) as Record<string, unknown>, sentAt: r.sent_at }));
     return rows.length > limit ? { notices, next: String(rows[limit - 1]!.position) } : { notices };
   }
 }

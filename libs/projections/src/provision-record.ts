@@ -40,7 +40,10 @@ export interface NamedCode {
 export interface ProvisionRecord {
   readonly serial: string;
   readonly queryId: string;
-  /** The person asked about; null for a denial that named no person (the requester was not authenticated, or its code did not resolve). */
+  /**
+   * The person asked about, as the store files them (the hub: a keyed reference, never the subject id);
+   * null for a denial that named no person (its code did not resolve).
+   */
   readonly subjectId: string | null;
   readonly requester: AgencyRef;
   readonly provider: AgencyRef;
@@ -76,6 +79,14 @@ export interface TableEntry {
 
 /** What the fold asks about the events before the one it folds. */
 export interface ProvisionFoldLookup {
+  /**
+   * The person a query event is about, as the store files them: a reference (the hub's: the id of the
+   * person's key, read from the event's key reference without opening it), null for none, or 'shredded'
+   * when the event's keys are gone (it is skipped). Default: the subject id in the event's data.
+   */
+  person?(event: RecordedEvent): string | null | 'shredded';
+  /** The reference of a subject id (an erasure names the subject). Default: the subject id itself. */
+  ref?(subjectId: string): string;
   agency(agencyId: string): AgencyEntry | undefined;
   table(version: number): TableEntry | undefined;
   /** The version with the latest effective-from not after `atMs` (the higher version on a tie). */
@@ -87,9 +98,29 @@ export interface ProvisionFoldLookup {
 export type ProvisionChange =
   | { readonly kind: 'agency'; readonly agency: AgencyEntry }
   | { readonly kind: 'table'; readonly table: TableEntry }
-  | { readonly kind: 'record'; readonly record: ProvisionRecord };
+  | { readonly kind: 'record'; readonly record: ProvisionRecord }
+  /** A retention sweep shredded the keys of every year up to this one: its records are gone (7 years kept). */
+  | { readonly kind: 'forget-before'; readonly beforeMs: number }
+  /** An erasure shredded one person's key: their records are gone. */
+  | { readonly kind: 'forget-subject'; readonly subjectId: string };
 
 const QUERY_STREAM = 'query-';
+const KEYS_SHREDDED_STREAM = 'keys-shredded';
+const JST_MS = 9 * 3600 * 1000;
+
+/** The first instant (ms) of the year after `epoch`, Japan time: records before it belong to years up to `epoch`. */
+export function endOfEpochMs(epoch: number): number {
+  return Date.UTC(epoch + 1, 0, 1) - JST_MS;
+}
+
+/** The person of a query event: the lookup's reference, or by default the subject id in its (opened) data. */
+function personOf(event: RecordedEvent, lookup: ProvisionFoldLookup): string | null | 'shredded' {
+  if (lookup.person !== undefined) return lookup.person(event);
+  const d = event.data as { subjectId?: unknown; sealed?: unknown } | null;
+  // An event read through the opener whose key was shredded (libs/sealing) has lost its subject for good.
+  if (d?.sealed === 'shredded') return 'shredded';
+  return typeof d?.subjectId === 'string' ? d.subjectId : null;
+}
 const AGENCY_STREAM = 'agency-';
 const TABLE_STREAM = 'authorization-table';
 
@@ -127,8 +158,18 @@ export function provisionChange(event: RecordedEvent, lookup: ProvisionFoldLooku
       if (stream !== TABLE_STREAM) return undefined;
       return { kind: 'table', table: tableEntry(event.data as AuthorizationTablePublishedData) };
     }
+    case 'KeysShredded': {
+      if (stream !== KEYS_SHREDDED_STREAM) return undefined;
+      const d = event.data as { scope?: unknown; throughEpoch?: unknown; subject?: unknown };
+      if (d.scope === 'retention' && typeof d.throughEpoch === 'number') return { kind: 'forget-before', beforeMs: endOfEpochMs(d.throughEpoch) };
+      if (d.scope === 'erasure' && typeof d.subject === 'string') return { kind: 'forget-subject', subjectId: lookup.ref === undefined ? d.subject : lookup.ref(d.subject) };
+      return undefined;
+    }
     case 'QueryAccepted': {
       if (!stream.startsWith(QUERY_STREAM)) return undefined;
+      const person = personOf(event, lookup);
+      // Its key was shredded (retention or erasure): a rebuild skips it, as the live fold forgot it.
+      if (person === 'shredded') return undefined;
       const d = event.data as QueryAcceptedData;
       const requestedAt = utcInstant(d.acceptedAt);
       const table = lookup.table(d.tableVersion);
@@ -137,7 +178,7 @@ export function provisionChange(event: RecordedEvent, lookup: ProvisionFoldLooku
         record: {
           serial: event.serial,
           queryId: d.queryId,
-          subjectId: d.subjectId,
+          subjectId: person,
           requester: agencyRef(lookup, d.requesterAgencyId, d.requesterKind),
           provider: agencyRef(lookup, d.providerAgencyId, d.providerKind),
           procedure: { code: d.procedureCode, name: table?.procedures.get(d.procedureCode) ?? null },
@@ -153,6 +194,8 @@ export function provisionChange(event: RecordedEvent, lookup: ProvisionFoldLooku
     }
     case 'QueryDenied': {
       if (!stream.startsWith(QUERY_STREAM)) return undefined;
+      const person = personOf(event, lookup);
+      if (person === 'shredded') return undefined;
       const d = event.data as QueryDeniedData;
       const requestedAt = utcInstant(d.deniedAt);
       const table = d.tableVersion !== undefined ? lookup.table(d.tableVersion) : lookup.tableInForce(Date.parse(requestedAt));
@@ -161,7 +204,7 @@ export function provisionChange(event: RecordedEvent, lookup: ProvisionFoldLooku
         record: {
           serial: event.serial,
           queryId: d.queryId,
-          subjectId: d.subjectId ?? null,
+          subjectId: person,
           requester: agencyRef(lookup, d.requesterAgencyId),
           provider: agencyRef(lookup, d.providerAgencyId),
           procedure: { code: d.procedureCode, name: table?.procedures.get(d.procedureCode) ?? null },
@@ -237,6 +280,20 @@ export class ProvisionFoldState implements ProvisionFoldLookup {
   readonly agencies = new Map<string, AgencyEntry>();
   readonly tables = new Map<number, TableEntry>();
   readonly records = new Map<string, ProvisionRecord>();
+  readonly person?: (event: RecordedEvent) => string | null | 'shredded';
+  readonly ref?: (subjectId: string) => string;
+
+  /** `subjectRef`: file people by this reference of their subject id (default: the subject id). */
+  constructor(options: { readonly subjectRef?: (subjectId: string) => string } = {}) {
+    const subjectRef = options.subjectRef;
+    if (subjectRef !== undefined) {
+      this.ref = subjectRef;
+      this.person = (event) => {
+        const p = personOf(event, {} as ProvisionFoldLookup);
+        return p === null || p === 'shredded' ? p : subjectRef(p);
+      };
+    }
+  }
 
   agency(agencyId: string): AgencyEntry | undefined {
     return this.agencies.get(agencyId);
@@ -267,6 +324,12 @@ export class ProvisionFoldState implements ProvisionFoldLookup {
         return;
       case 'record':
         this.records.set(change.record.serial, change.record);
+        return;
+      case 'forget-before':
+        for (const [serial, r] of this.records) if (Date.parse(r.requestedAt) < change.beforeMs) this.records.delete(serial);
+        return;
+      case 'forget-subject':
+        for (const [serial, r] of this.records) if (r.subjectId === change.subjectId) this.records.delete(serial);
         return;
       default: {
         const never: never = change;

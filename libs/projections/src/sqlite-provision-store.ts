@@ -30,7 +30,7 @@ import {
 export const PROJECTIONS_FILE = 'projections.sqlite';
 
 /** Bumped when the tables below change shape: an old file is then rebuilt, not misread. */
-export const PROVISION_LAYOUT_VERSION = 1;
+export const PROVISION_LAYOUT_VERSION = 2;
 
 /**
  * Provision records in their own SQLite file (`<data>/projections.sqlite`). Rows are keyed by serial;
@@ -102,6 +102,7 @@ interface Row {
   ended_at: string | null;
 }
 
+/** A record as a row (its subjectId is already the person's reference, as the fold's lookup gave it). */
 function toRow(r: ProvisionRecord): unknown[] {
   return [
     r.serial, r.queryId, r.subjectId, r.requester.id, r.requester.kind, r.requester.name, r.provider.id, r.provider.kind, r.provider.name,
@@ -133,6 +134,18 @@ export interface SqliteProvisionStoreOptions {
   readonly path: string;
   /** Open an existing file without writing to it (the auditor reads the live file this way). */
   readonly readonly?: boolean;
+  /**
+   * What the file keeps for a person instead of their subject id (the hub passes a keyed handle, so its
+   * files hold no subject id, I10); records read back carry it in `subjectId`. A rebuild that is to equal
+   * a live file MUST use the same function.
+   */
+  readonly subjectRef: (subjectId: string) => string;
+  /**
+   * The person a query event is about as the file keeps them, read without opening the event (the hub:
+   * the id in its key reference, libs/sealing `referenceOf`); null for none, 'shredded' to skip it.
+   * Default: `subjectRef` of the subject id in the event's data.
+   */
+  readonly personOf?: (event: RecordedEvent) => string | null | 'shredded';
 }
 
 export class SqliteProvisionStore implements ProvisionRecordStore {
@@ -147,8 +160,10 @@ export class SqliteProvisionStore implements ProvisionRecordStore {
   private position = -1;
   private closed = false;
   private readonly lookup: ProvisionFoldLookup;
+  private readonly subjectRef: (subjectId: string) => string;
 
   constructor(options: SqliteProvisionStoreOptions) {
+    this.subjectRef = options.subjectRef;
     const readonly = options.readonly === true;
     this.db = new Database(options.path, readonly ? { readonly: true, fileMustExist: true } : {});
     try {
@@ -164,7 +179,13 @@ export class SqliteProvisionStore implements ProvisionRecordStore {
         this.db.prepare(`INSERT OR IGNORE INTO projection_meta (key, value) VALUES ('layout', ?), ('checkpoint', '-1')`).run(String(PROVISION_LAYOUT_VERSION));
       }
       this.db.pragma('busy_timeout = 5000');
-      const layout = this.metaValue('layout');
+      let layout = this.metaValue('layout');
+      if (!readonly && layout !== String(PROVISION_LAYOUT_VERSION)) {
+        // A file of another layout is a stale projection: emptied here, then rebuilt from the log (I8).
+        this.db.exec(`DELETE FROM provision_records; DELETE FROM provision_agencies; DELETE FROM provision_tables; UPDATE projection_meta SET value = '-1' WHERE key = 'checkpoint';`);
+        this.db.prepare(`UPDATE projection_meta SET value = ? WHERE key = 'layout'`).run(String(PROVISION_LAYOUT_VERSION));
+        layout = String(PROVISION_LAYOUT_VERSION);
+      }
       if (layout !== String(PROVISION_LAYOUT_VERSION)) {
         throw new ProjectionError('LAYOUT_MISMATCH', `${options.path} holds provision records of layout ${layout ?? '(none)'}; this build reads layout ${PROVISION_LAYOUT_VERSION}: delete the file and let it rebuild from the log`);
       }
@@ -174,7 +195,16 @@ export class SqliteProvisionStore implements ProvisionRecordStore {
     }
     this.stmt = this.prepare();
     this.loadReference();
+    const subjectRef = this.subjectRef;
     const lookup: ProvisionFoldLookup = {
+      person:
+        options.personOf ??
+        ((event) => {
+          const d = event.data as { subjectId?: unknown; sealed?: unknown } | null;
+          if (d?.sealed === 'shredded') return 'shredded';
+          return typeof d?.subjectId === 'string' ? subjectRef(d.subjectId) : null;
+        }),
+      ref: subjectRef,
       agency: (id) => this.agencies.get(id),
       table: (version) => this.tables.get(version),
       tableInForce: (atMs) => pickTableInForce(this.tables.values(), atMs),
@@ -209,6 +239,8 @@ export class SqliteProvisionStore implements ProvisionRecordStore {
       page: db.prepare(`${SELECT} WHERE serial > ? ORDER BY serial LIMIT ?`),
       all: db.prepare(`${SELECT} ORDER BY serial`),
       citizen: db.prepare(`${SELECT} INDEXED BY provision_by_subject WHERE subject_id = ? AND requested_ms >= ? AND requested_ms <= ? ORDER BY requested_ms DESC, serial DESC`),
+      forgetBefore: db.prepare('DELETE FROM provision_records WHERE requested_ms < ?'),
+      forgetSubject: db.prepare('DELETE FROM provision_records WHERE subject_id = ?'),
     };
   }
 
@@ -261,10 +293,29 @@ export class SqliteProvisionStore implements ProvisionRecordStore {
     }
   }
 
+  /** Writes the records staged so far in this batch (before rows are deleted, so none comes back). */
+  private flushDirty(): void {
+    for (const r of this.dirty.values()) {
+      const row = toRow(r);
+      if (this.stored.has(r.serial)) this.stmt.update.run([...row.slice(1), r.serial]);
+      else this.stmt.insert.run(row);
+      this.stored.add(r.serial);
+    }
+    this.dirty.clear();
+  }
+
   private stage(change: ProvisionChange): void {
     switch (change.kind) {
       case 'record':
         this.dirty.set(change.record.serial, change.record);
+        return;
+      case 'forget-before':
+        this.flushDirty();
+        this.stmt.forgetBefore.run(change.beforeMs);
+        return;
+      case 'forget-subject':
+        this.flushDirty();
+        this.stmt.forgetSubject.run(change.subjectId);
         return;
       case 'agency': {
         const a = change.agency;
@@ -320,7 +371,7 @@ export class SqliteProvisionStore implements ProvisionRecordStore {
   async citizenRecords(subjectId: string, options: CitizenRecordsOptions): Promise<CitizenRecord[]> {
     this.open();
     const nowMs = nowMsOf(options);
-    return (this.stmt.citizen.all(subjectId, retentionStartMs(nowMs), nowMs) as Row[]).map((row) => citizenRecord(fromRow(row)));
+    return (this.stmt.citizen.all(this.subjectRef(subjectId), retentionStartMs(nowMs), nowMs) as Row[]).map((row) => citizenRecord(fromRow(row)));
   }
 
   async agencyRecords(agencyId: string, options: AgencyRecordsOptions = {}): Promise<AgencyRecordsPage> {

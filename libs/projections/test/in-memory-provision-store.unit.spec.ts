@@ -1,4 +1,5 @@
 import { InMemoryProvisionStore } from '#projections';
 import { provisionStoreContract } from './provision-store.contract.js';
+import { subjectRef } from './scenario.js';
 
-provisionStoreContract('InMemoryProvisionStore', async () => new InMemoryProvisionStore());
+provisionStoreContract('InMemoryProvisionStore', async () => new InMemoryProvisionStore({ subjectRef }));

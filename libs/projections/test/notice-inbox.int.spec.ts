@@ -1,14 +1,24 @@
+import Database from 'better-sqlite3';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import type { EventId, RecordedEvent, SerialNumber } from '#ledger';
 import { SqliteNoticeInbox } from '#projections';
+import { EventSealer, InMemoryKeyring, generateSealingKeysFile, parseSealingKeys } from '#sealing';
 
 const dir = mkdtempSync(join(tmpdir(), 'notice-inbox-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 let files = 0;
-const open = () => new SqliteNoticeInbox({ path: join(dir, `inbox-${++files}.sqlite`) });
+const ref = (subjectId: string) => createHash('sha256').update(`ref:${subjectId}`).digest('hex').slice(0, 32);
+/** Events of logs written before sealing need no opening; sealed ones are opened by the sealer below. */
+const open = (sealer?: EventSealer) =>
+  new SqliteNoticeInbox({
+    path: join(dir, `inbox-${++files}.sqlite`),
+    subjectRef: sealer === undefined ? ref : (s) => sealer.personRef(s),
+    ...(sealer === undefined ? {} : { personOf: (e: RecordedEvent) => sealer.referenceOf(e), open: (e: RecordedEvent) => sealer.open(e).event }),
+  });
 
 const ALICE = '6f1c2d3e-4a5b-4c6d-8e7f-8091a2b3c4d5';
 const BOB = '7f1c2d3e-4a5b-4c6d-8e7f-8091a2b3c4d6';
@@ -38,7 +48,7 @@ describe('the notice inbox projection', () => {
     await inbox.apply(LOG);
     const page = await inbox.notices(ALICE, { limit: 2 });
     expect(page.notices.map((n) => n.noticeId)).toEqual(['n4', 'n3']);
-    expect(page.notices[0]).toEqual({ noticeId: 'n4', serial: LOG[4]!.serial, agencyId: 'muroran-city', sealed: { v: '1', ciphertext: 'c4' }, sentAt: '2026-06-01T00:00:04.000Z' });
+    expect(page.notices[0]).toEqual({ noticeId: 'n4', serial: LOG[4]!.serial, agencyId: 'muroran-city', schemaVersion: 1, sealed: { v: '1', ciphertext: 'c4' }, sentAt: '2026-06-01T00:00:04.000Z' });
     expect((await inbox.notices(ALICE, { limit: 2, before: page.next! })).notices.map((n) => n.noticeId)).toEqual(['n0']);
     expect((await inbox.notices(BOB)).notices.map((n) => n.noticeId)).toEqual(['n2']);
     await expect(inbox.notices(ALICE, { limit: 0 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
@@ -64,5 +74,38 @@ describe('the notice inbox projection', () => {
     await expect(inbox.apply([LOG[3]!])).rejects.toMatchObject({ code: 'PROJECTION_GAP' });
     expect(await inbox.checkpoint()).toBe(1);
     await inbox.close();
+  });
+
+  test('sealed notices (I10): the row keeps the event\'s sealed section and a keyed reference, never the subject or the text; an erasure forgets them', async () => {
+    const keys = parseSealingKeys(generateSealingKeysFile(new Date()));
+    const ring = new InMemoryKeyring(keys);
+    const sealer = new EventSealer(keys, ring);
+    const sealedNotice = (position: number, subjectId: string): RecordedEvent => {
+      const stored = sealer.seal(`notice-n${position}`, { type: 'NoticeSent', data: { noticeId: `n${position}`, subjectId, agencyId: 'muroran-city', title: `お知らせ ${position}`, body: '本文', sentAt: `2026-06-01T00:00:0${position}.000Z` } });
+      return { ...event(position, 'NoticeSent', stored.data), schemaVersion: stored.schemaVersion!, streamId: `notice-n${position}` };
+    };
+    const inbox = open(sealer);
+    await inbox.apply([sealedNotice(0, ALICE), sealedNotice(1, BOB), sealedNotice(2, ALICE)]);
+    const page = await inbox.notices(ALICE);
+    expect(page.notices.map((n) => n.noticeId)).toEqual(['n2', 'n0']);
+    const opened = sealer.open({ type: 'NoticeSent', schemaVersion: 2, streamId: 'notice-n2', data: { sealed: page.notices[0]!.sealed } });
+    expect(opened.event.data).toMatchObject({ title: 'お知らせ 2', body: '本文', subjectId: ALICE });
+    const path = (inbox as unknown as { db: Database.Database }).db.name;
+    await inbox.close();
+    const db = new Database(path, { readonly: true });
+    const text = JSON.stringify(db.prepare('SELECT * FROM notices').all());
+    db.close();
+    for (const secret of [ALICE, BOB, 'お知らせ', '本文']) expect(text).not.toContain(secret);
+
+    const again = open(sealer);
+    const log = [sealedNotice(0, ALICE), sealedNotice(1, BOB)];
+    const erasure = sealer.seal('keys-shredded', { type: 'KeysShredded', data: { shredId: 's1', scope: 'erasure', subject: ALICE, reason: 'test', shreddedAt: '2026-06-02T00:00:00.000Z' } });
+    ring.shredSubject(ALICE);
+    sealer.forgetDerived();
+    await again.apply([...log, { ...event(2, 'KeysShredded', erasure.data), schemaVersion: 1, streamId: 'keys-shredded' }]);
+    // A's notice was shredded before it was folded: skipped; B's stays.
+    expect((await again.notices(ALICE)).notices).toEqual([]);
+    expect((await again.notices(BOB)).notices.map((n) => n.noticeId)).toEqual(['n1']);
+    await again.close();
   });
 });

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { InMemoryEventStore, type RecordedEvent } from '#ledger';
 import { foldProvisionRecords, type ProvisionRecordStore } from '#projections';
-import { AOYAMA, KATO, MURORAN, NOW, PENSION, SAPPORO, richLog } from './scenario.js';
+import { AOYAMA, KATO, MURORAN, NOW, PENSION, SAPPORO, richLog, subjectRef } from './scenario.js';
 
 /** The events of richLog, built once per suite on an in-memory ledger with a fixed clock. */
 export async function richEvents(): Promise<readonly RecordedEvent[]> {
@@ -34,8 +34,27 @@ export function provisionStoreContract(name: string, open: () => Promise<Provisi
 
     it('holds exactly the rows of the pure fold, and its checkpoint is the last position, other streams included', async () => {
       const store = await loaded();
-      expect(await store.records()).toEqual(foldProvisionRecords(events));
+      // Stores file a person by the reference (scenario's subjectRef), not the subject id.
+      expect(await store.records()).toEqual(foldProvisionRecords(events).map((r) => (r.subjectId === null ? r : { ...r, subjectId: subjectRef(r.subjectId) })));
       expect(await store.checkpoint()).toBe(events.at(-1)!.position);
+      await store.close();
+    });
+
+    it('a retention sweep forgets every record of the years it shredded; an erasure every record of the person', async () => {
+      const store = await loaded();
+      const before = await store.records();
+      expect(before.some((r) => r.requestedAt.startsWith('2019'))).toBe(true);
+      const next = events.at(-1)!.position + 1;
+      const shred = (position: number, data: Record<string, unknown>): RecordedEvent => ({ ...events.at(-1)!, eventId: `shred-${position}` as RecordedEvent['eventId'], type: 'KeysShredded', streamId: 'keys-shredded', streamRevision: position - next, position, data });
+      await store.apply([shred(next, { shredId: 's1', scope: 'retention', throughEpoch: 2019, epochs: [2019], reason: 'seven years', shreddedAt: NOW })]);
+      const afterRetention = await store.records();
+      expect(afterRetention.some((r) => r.requestedAt < '2019-12-31T15:00:00.000Z')).toBe(false);
+      expect(afterRetention.length).toBe(before.filter((r) => r.requestedAt >= '2019-12-31T15:00:00.000Z').length);
+      await store.apply([shred(next + 1, { shredId: 's2', scope: 'erasure', subject: AOYAMA, reason: 'erasure', shreddedAt: NOW })]);
+      expect(await store.citizenRecords(AOYAMA, { now: NOW })).toEqual([]);
+      expect((await store.records()).some((r) => r.subjectId === subjectRef(AOYAMA))).toBe(false);
+      expect((await store.records()).some((r) => r.subjectId === subjectRef(KATO))).toBe(true);
+      expect(await store.checkpoint()).toBe(next + 1);
       await store.close();
     });
 

@@ -41,6 +41,9 @@ export const sha256 = (text: string): string => createHash('sha256').update(text
 const x25519 = (seed: string): string => createHash('sha256').update(seed).digest('base64url');
 const tokenOf = (agencyId: string) => `token-of-${agencyId}`;
 /** A deterministic agency code for (person, agency): what the mapper would hold. */
+/** A keyed-handle stand-in for the projection files' subject reference (the hub's is keyed). */
+export const subjectRef = (subjectId: string): string => createHash('sha256').update(`ref:${subjectId}`).digest('hex').slice(0, 32);
+
 export const codeOf = (subjectId: string, agencyId: string) => agencyCodeFromRandomBytes(createHash('sha256').update(`${subjectId}/${agencyId}`).digest().subarray(0, 16));
 export const subject = (n: number): SubjectId => `6f1c2a9e-3b7d-4c10-9e2a-${n.toString(16).padStart(12, '0')}` as SubjectId;
 
@@ -126,7 +129,7 @@ export class Scenario {
           provider,
           procedureCode: q.procedure,
           itemCodes: q.items,
-          requesterCodeDigest: sha256(codeOf(subjectId, q.requester)),
+          requesterCode: codeOf(subjectId, q.requester),
           policy,
           translation,
           ...(q.batch ? { batch: q.batch } : {}),

@@ -6,20 +6,20 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { SqliteEventStore } from '#ledger';
 import { catchUp, follow, InMemoryProvisionStore, rebuild, SqliteProvisionStore } from '#projections';
 import { provisionStoreContract, richEvents } from './provision-store.contract.js';
-import { AOYAMA, MURORAN, NOW, PENSION, richLog, Scenario, standardSetup, subject } from './scenario.js';
+import { AOYAMA, MURORAN, NOW, PENSION, richLog, Scenario, standardSetup, subject, subjectRef } from './scenario.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'projections-int-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 let n = 0;
 const file = (name: string) => join(dir, `${name}-${++n}.sqlite`);
 
-provisionStoreContract('SqliteProvisionStore', async () => new SqliteProvisionStore({ path: file('contract') }));
+provisionStoreContract('SqliteProvisionStore', async () => new SqliteProvisionStore({ path: file('contract'), subjectRef }));
 
 describe('SqliteProvisionStore over a real ledger', () => {
   it('holds what the in-memory store holds: same digest, same views', async () => {
     const events = await richEvents();
-    const sqlite = new SqliteProvisionStore({ path: file('same') });
-    const memory = new InMemoryProvisionStore();
+    const sqlite = new SqliteProvisionStore({ path: file('same'), subjectRef });
+    const memory = new InMemoryProvisionStore({ subjectRef });
     await Promise.all([sqlite.apply(events), memory.apply(events)]);
     expect(await sqlite.digest()).toBe(await memory.digest());
     expect(await sqlite.agencyRecords(MURORAN, { limit: 5 })).toEqual(await memory.agencyRecords(MURORAN, { limit: 5 }));
@@ -30,7 +30,7 @@ describe('SqliteProvisionStore over a real ledger', () => {
   it('follows a live SqliteEventStore, and a rebuild from the log equals the live projection (same digest)', async () => {
     let clock = Date.parse(NOW);
     const ledger = new SqliteEventStore({ path: file('ledger'), nodeId: 1, now: () => new Date((clock += 3)), synchronous: 'NORMAL' });
-    const live = new SqliteProvisionStore({ path: file('live') });
+    const live = new SqliteProvisionStore({ path: file('live'), subjectRef });
     const controller = new AbortController();
     const errors: unknown[] = [];
     const running = follow(ledger, live, { signal: controller.signal, maxBatch: 7, onError: (e) => errors.push(e) });
@@ -41,7 +41,7 @@ describe('SqliteProvisionStore over a real ledger', () => {
     await running;
     expect(errors).toEqual([]);
 
-    const fresh = new SqliteProvisionStore({ path: file('rebuilt') });
+    const fresh = new SqliteProvisionStore({ path: file('rebuilt'), subjectRef });
     expect(await rebuild(ledger, fresh, { pageSize: 5 })).toBe(head - 1);
     expect(await fresh.digest()).toBe(await live.digest());
     expect(await fresh.records()).toEqual(await live.records());
@@ -63,13 +63,13 @@ describe('SqliteProvisionStore over a real ledger', () => {
     const ledger = new SqliteEventStore({ path: ledgerPath, nodeId: 1, now: () => new Date((clock += 3)), synchronous: 'NORMAL' });
     const s = new Scenario(ledger);
     await standardSetup(s, '2019-07-01T00:00:00.000Z');
-    const first = new SqliteProvisionStore({ path });
+    const first = new SqliteProvisionStore({ path, subjectRef });
     await catchUp(ledger, first);
     const checkpoint = await first.checkpoint();
     await first.close();
     await s.query({ queryId: 'after-restart', requester: PENSION, provider: MURORAN, procedure: 'pre-twenty-disability-pension-income-check', items: ['local-tax'], subjectId: AOYAMA, at: '2026-04-01T00:00:00.000Z' });
     await s.answer('after-restart', '2026-04-01T00:00:01.000Z');
-    const reopened = new SqliteProvisionStore({ path });
+    const reopened = new SqliteProvisionStore({ path, subjectRef });
     expect(await reopened.checkpoint()).toBe(checkpoint);
     await catchUp(ledger, reopened);
     const [row] = await reopened.records();
@@ -79,7 +79,7 @@ describe('SqliteProvisionStore over a real ledger', () => {
 
   it('answers each view from one index range (query plans name the index)', async () => {
     const path = file('plans');
-    const store = new SqliteProvisionStore({ path });
+    const store = new SqliteProvisionStore({ path, subjectRef });
     await store.close();
     const db = new Database(path, { readonly: true });
     const plan = (sql: string, ...args: unknown[]) => (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...args) as { detail: string }[]).map((r) => r.detail).join(' | ');
@@ -89,17 +89,34 @@ describe('SqliteProvisionStore over a real ledger', () => {
     db.close();
   });
 
-  it('opens an existing file read-only, and refuses a file of another layout', async () => {
-    const path = file('layout');
-    const store = new SqliteProvisionStore({ path });
+  it('keeps no subject id in its file: rows are filed by the reference', async () => {
+    const path = file('no-subject');
+    const store = new SqliteProvisionStore({ path, subjectRef });
+    await store.apply(await richEvents());
+    expect((await store.citizenRecords(AOYAMA, { now: NOW })).length).toBeGreaterThan(0);
     await store.close();
-    const ro = new SqliteProvisionStore({ path, readonly: true });
+    const db = new Database(path, { readonly: true });
+    const subjects = db.prepare('SELECT DISTINCT subject_id FROM provision_records WHERE subject_id IS NOT NULL').pluck().all() as string[];
+    db.close();
+    expect(subjects.length).toBeGreaterThan(0);
+    expect(subjects).toContain(subjectRef(AOYAMA));
+    expect(subjects).not.toContain(AOYAMA);
+  });
+
+  it('opens an existing file read-only, refuses a file of another layout read-only, and rebuilds it when writable', async () => {
+    const path = file('layout');
+    const store = new SqliteProvisionStore({ path, subjectRef });
+    await store.close();
+    const ro = new SqliteProvisionStore({ path, readonly: true, subjectRef });
     expect(await ro.checkpoint()).toBe(-1);
     await ro.close();
     await expect(ro.checkpoint()).rejects.toThrow(expect.objectContaining({ code: 'PROJECTION_CLOSED' }));
     const db = new Database(path);
     db.prepare(`UPDATE projection_meta SET value = '0' WHERE key = 'layout'`).run();
     db.close();
-    expect(() => new SqliteProvisionStore({ path })).toThrow(expect.objectContaining({ code: 'LAYOUT_MISMATCH' }));
+    expect(() => new SqliteProvisionStore({ path, readonly: true, subjectRef })).toThrow(expect.objectContaining({ code: 'LAYOUT_MISMATCH' }));
+    const writable = new SqliteProvisionStore({ path, subjectRef });
+    expect(await writable.checkpoint()).toBe(-1);
+    await writable.close();
   });
 });

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { KurrentDBClient } from '@kurrent/kurrentdb-client';
 import { MemoryTree, hashFromHex, inclusionProof, leafHash, parseVerifierKey, toHex, verifyCheckpoint, verifyInclusion, type Hash } from '#audit-log';
 import { MerkleTreeProjection, TileTable, tileSubtreeHash } from '#ledger';
+import { SealingError, verifyOpening, type Opening } from '#sealing';
 import { AuditorError } from '../errors.js';
 import { HubClient } from '../hub-client.js';
 import { type KurrentLogClient, logStreamLength, readLogTexts } from '#ledger/kurrentdb-event-store';
@@ -20,7 +21,14 @@ export interface ProofBundle {
   readonly checkpoint: string;
   readonly size: number;
   readonly rootHex: string;
-  readonly events: readonly { readonly position: number; readonly envelope: string; readonly leafHex: string; readonly proof: readonly string[] }[];
+  readonly events: readonly {
+    readonly position: number;
+    readonly envelope: string;
+    readonly leafHex: string;
+    readonly proof: readonly string[];
+    /** Openings of the fields the holder is a party to (I10), as the hub gave them; checked against the envelope. */
+    readonly openings?: readonly Opening[];
+  }[];
 }
 
 /**
@@ -32,7 +40,10 @@ export async function proveSerial(source: LogSource, serial: string, size?: numb
   return source.kind === 'db' ? proveFromFile(source.path, serial, size) : proveFromHub(source.url, source.token, serial, size);
 }
 
-/** Over HTTP the hub gives the envelopes to the auditor and to the parties of the serial: `token` is one of theirs. */
+/**
+ * Over HTTP: the hub gives every envelope (publishable) and, to a party of the serial (`token` is the
+ * citizen's or an agency's), the openings of its own fields.
+ */
 async function proveFromHub(url: string, token: string | undefined, serial: string, size?: number): Promise<ProofBundle> {
   const hub = new HubClient(url, token);
   const note = await hub.checkpointNote(size);
@@ -45,10 +56,8 @@ async function proveFromHub(url: string, token: string | undefined, serial: stri
     size: answer.size,
     rootHex: answer.rootHex,
     events: answer.proofs.map((p) => {
-      if (p.envelope === undefined) {
-        throw new AuditorError('HUB_REFUSED', `the hub gave no envelope for serial ${serial}: pass --token-file with the auditor's token, or the token of the citizen or an agency the serial is about`);
-      }
-      return { position: p.position, envelope: p.envelope, leafHex: p.leafHex, proof: p.proof };
+      if (p.envelope === undefined) throw new AuditorError('HUB_REFUSED', `the hub gave no envelope for serial ${serial}`);
+      return { position: p.position, envelope: p.envelope, leafHex: p.leafHex, proof: p.proof, ...(p.openings !== undefined && p.openings.length > 0 ? { openings: p.openings } : {}) };
     }),
   };
 }
@@ -165,12 +174,19 @@ export interface ProofVerification {
   readonly size: number;
   readonly rootHex: string;
   readonly timeMs: number | null;
-  readonly events: readonly { readonly position: number; readonly type: string; readonly terminal: string | null }[];
+  readonly events: readonly {
+    readonly position: number;
+    readonly type: string;
+    readonly terminal: string | null;
+    /** The fields opened by the bundle's openings, each checked against the envelope's commitment. */
+    readonly opened: readonly { readonly field: string; readonly value: unknown }[];
+  }[];
 }
 
 /**
  * Verifies a bundle offline: the checkpoint's signature first, then that each envelope belongs to the
- * serial at its position, then each inclusion proof against the signed root. Throws PROOF_INVALID.
+ * serial at its position, then each inclusion proof against the signed root, then each opening against
+ * its envelope's commitment (so against the leaf and the signed checkpoint). Throws PROOF_INVALID.
  */
 export function verifyProofBundle(bundle: unknown, verifierKeyText: string, origin?: string): ProofVerification {
   const b = bundle as Partial<ProofBundle>;
@@ -191,7 +207,16 @@ export function verifyProofBundle(bundle: unknown, verifierKeyText: string, orig
       throw new AuditorError('PROOF_INVALID', `the envelope given for position ${e.position} is serial ${envelope.serial} at position ${envelope.position}, not serial ${b.serial} at ${e.position}`);
     }
     wrap(`the inclusion proof of position ${e.position}`, () => verifyInclusion(e.position, cp.size, leafHash(e.envelope), e.proof.map((h: string) => hashFromHex(h)), cp.root));
-    return { position: e.position, type: envelope.type, terminal: envelope.terminal ?? null };
+    const openings: readonly Opening[] = Array.isArray(e.openings) ? e.openings : [];
+    for (const o of openings) {
+      try {
+        verifyOpening(envelope as unknown as { type: string; data: unknown }, o);
+      } catch (error) {
+        if (error instanceof SealingError) throw new AuditorError('PROOF_INVALID', `the opening of ${String(o.field)} at position ${e.position} does not verify: ${error.message}`);
+        throw error;
+      }
+    }
+    return { position: e.position, type: envelope.type, terminal: envelope.terminal ?? null, opened: openings.map((o) => ({ field: o.field, value: o.value })) };
   });
   return { serial: b.serial, size: cp.size, rootHex: toHex(cp.root), timeMs: cp.timeMs ?? null, events };
 }

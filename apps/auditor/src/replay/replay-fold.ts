@@ -4,14 +4,25 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { canonicalize, type ReadAllOptions, type RecordedEvent } from '#ledger';
 import { CORPORATE_REGISTRY_FILE, NOTICE_INBOX_FILE, ProjectionError, SqliteCorporateRegistry, SqliteNoticeInbox, catchUp, type FoldRow, type SqliteFold, type SqliteFoldOptions } from '#projections';
+import type { EventSealer } from '#sealing';
 import { AuditorError } from '../errors.js';
 import { liveSnapshot } from './snapshot.js';
 
-/** The projections in SQLite folds the hub keeps beside its ledger, and how to open each. */
+/**
+ * The projections in SQLite folds the hub keeps beside its ledger, and how to open each. `sealer`: the
+ * read key, for folds filed by a keyed handle of the person or folded from sealed fields (I10); a fold
+ * that needs it is skipped without it.
+ */
 export const FOLDS = {
-  'corporate-registry': { file: CORPORATE_REGISTRY_FILE, option: '--registry', open: (o: SqliteFoldOptions) => new SqliteCorporateRegistry(o) },
-  'notice-inbox': { file: NOTICE_INBOX_FILE, option: '--notices', open: (o: SqliteFoldOptions) => new SqliteNoticeInbox(o) },
-} as const satisfies Record<string, { file: string; option: string; open: (o: SqliteFoldOptions) => SqliteFold }>;
+  'corporate-registry': { file: CORPORATE_REGISTRY_FILE, option: '--registry', needsKey: false, open: (o: SqliteFoldOptions) => new SqliteCorporateRegistry(o) },
+  'notice-inbox': {
+    file: NOTICE_INBOX_FILE,
+    option: '--notices',
+    needsKey: true,
+    open: (o: SqliteFoldOptions, sealer?: EventSealer) =>
+      new SqliteNoticeInbox({ ...o, subjectRef: (s) => sealer!.personRef(s), personOf: (e) => sealer!.referenceOf(e), open: (e) => sealer!.open(e).event }),
+  },
+} as const satisfies Record<string, { file: string; option: string; needsKey: boolean; open: (o: SqliteFoldOptions, sealer?: EventSealer) => SqliteFold }>;
 export type FoldName = keyof typeof FOLDS;
 
 export interface RowDifference {
@@ -56,24 +67,26 @@ function ledgerReader(db: Database.Database): { readAll(options?: ReadAllOptions
  * every row (I8): digests first, and on a difference both files walked in row order to name the first.
  * `required`: the path was given explicitly, so a missing file is an error rather than "nothing to compare".
  */
-export async function replayFold(name: FoldName, ledgerPath: string, livePath: string, required: boolean): Promise<FoldDiff> {
+export async function replayFold(name: FoldName, ledgerPath: string, livePath: string, required: boolean, sealer?: EventSealer): Promise<FoldDiff> {
   const fold = FOLDS[name];
+  const skipped = (why: string): FoldDiff => ({ projection: name, ok: true, path: livePath, skipped: why, liveCheckpoint: -1, rebuiltCheckpoint: -1, liveRows: 0, rebuiltRows: 0, liveDigest: null, rebuiltDigest: null, differingRows: 0, firstDifference: null });
   if (!existsSync(livePath)) {
     if (required) throw new AuditorError('SOURCE_UNREADABLE', `no ${name} at ${livePath}; give the hub's file with ${fold.option}`);
-    return { projection: name, ok: true, path: livePath, skipped: `no live ${name} file beside the ledger`, liveCheckpoint: -1, rebuiltCheckpoint: -1, liveRows: 0, rebuiltRows: 0, liveDigest: null, rebuiltDigest: null, differingRows: 0, firstDifference: null };
+    return skipped(`no live ${name} file beside the ledger`);
   }
+  if (fold.needsKey && sealer === undefined) return skipped(`the ${name} is filed by sealed fields: give the hub's read key (--key-file) and key ring (--keyring) to rebuild it`);
   // The live file as of one instant: its checkpoint and its rows agree while the hub keeps writing.
   const snapshot = liveSnapshot(livePath);
   let live: SqliteFold;
   try {
-    live = fold.open({ path: snapshot.path, readonly: true });
+    live = fold.open({ path: snapshot.path, readonly: true }, sealer);
   } catch (error) {
     snapshot.dispose();
     throw new AuditorError('SOURCE_UNREADABLE', `cannot read ${livePath} as ${name}: ${error instanceof ProjectionError ? error.message : (error as Error).message}`);
   }
   const ledger = new Database(ledgerPath, { readonly: true, fileMustExist: true });
   const scratch = mkdtempSync(join(tmpdir(), `auditor-replay-${name}-`));
-  const rebuilt = fold.open({ path: join(scratch, fold.file) });
+  const rebuilt = fold.open({ path: join(scratch, fold.file) }, sealer);
   try {
     const liveCheckpoint = await live.checkpoint();
     const rebuiltCheckpoint = await catchUp(ledgerReader(ledger), rebuilt, { pageSize: 10_000, toPosition: liveCheckpoint });

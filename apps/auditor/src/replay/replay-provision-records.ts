@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { canonicalize, type ReadAllOptions, type RecordedEvent } from '#ledger';
 import { catchUp, PROJECTIONS_FILE, ProjectionError, SqliteProvisionStore, type ProvisionRecord } from '#projections';
+import type { EventSealer } from '#sealing';
 import { AuditorError } from '../errors.js';
 import { liveSnapshot } from './snapshot.js';
 
@@ -36,12 +37,28 @@ export interface ProvisionRecordsDiff {
   readonly differingRecords: number;
   /** The first differing record in serial order. */
   readonly firstDifference: RecordDifference | null;
+  /** Events of the folded types whose keys were shredded (retention, erasure): skipped by the rebuild, as by the hub. */
+  readonly shreddedSkipped?: number;
 }
 
-/** The ledger file read-only, as the projection runner reads an event store. */
-function ledgerReader(db: Database.Database): { readAll(options?: ReadAllOptions): Promise<readonly RecordedEvent[]> } {
+/** The event types the provision records fold reads opened (the hub's ProvisionRecords reads the same): an erasure's subject. */
+const OPENED_TYPES: ReadonlySet<string> = new Set(['KeysShredded']);
+/** The types whose person the fold reads from the key reference. */
+const QUERY_TYPES: ReadonlySet<string> = new Set(['QueryAccepted', 'QueryDenied']);
+
+/** The ledger file read-only, as the projection runner reads an event store; with the read key, the folded types opened. */
+function ledgerReader(db: Database.Database, sealer: EventSealer, counts: { shredded: number }): { readAll(options?: ReadAllOptions): Promise<readonly RecordedEvent[]> } {
   const page = db.prepare('SELECT envelope FROM events WHERE position >= ? ORDER BY position LIMIT ?').pluck();
-  return { readAll: async (o = {}) => (page.all(o.fromPosition ?? 0, o.maxCount ?? -1) as string[]).map((text) => JSON.parse(text) as RecordedEvent) };
+  const open = (e: RecordedEvent): RecordedEvent => {
+    if (QUERY_TYPES.has(e.type) && sealer.referenceOf(e) === 'shredded') counts.shredded += 1;
+    return OPENED_TYPES.has(e.type) ? sealer.open(e).event : e;
+  };
+  return { readAll: async (o = {}) => (page.all(o.fromPosition ?? 0, o.maxCount ?? -1) as string[]).map((text) => open(JSON.parse(text) as RecordedEvent)) };
+}
+
+/** How the projection files a person (the id of their key), as the hub does. */
+function peopleOf(sealer: EventSealer): { subjectRef: (subjectId: string) => string; personOf: (event: RecordedEvent) => string | null | 'shredded' } {
+  return { subjectRef: (subjectId) => sealer.personRef(subjectId), personOf: (event) => sealer.referenceOf(event) };
 }
 
 /**
@@ -49,26 +66,31 @@ function ledgerReader(db: Database.Database): { readAll(options?: ReadAllOptions
  * checkpoint, and diffs every record with the live file (I8). `required`: the path was given
  * explicitly, so a missing file is an error rather than "nothing to compare".
  */
-export async function replayProvisionRecords(ledgerPath: string, projectionsPath: string, required: boolean): Promise<ProvisionRecordsDiff> {
+export async function replayProvisionRecords(ledgerPath: string, projectionsPath: string, required: boolean, sealer?: EventSealer): Promise<ProvisionRecordsDiff> {
+  const skipped = (why: string): ProvisionRecordsDiff => ({ projection: 'provision-records', ok: true, path: projectionsPath, skipped: why, liveCheckpoint: -1, rebuiltCheckpoint: -1, liveRecords: 0, rebuiltRecords: 0, liveDigest: null, rebuiltDigest: null, differingRecords: 0, firstDifference: null });
   if (!existsSync(projectionsPath)) {
     if (required) throw new AuditorError('SOURCE_UNREADABLE', `no provision record projection at ${projectionsPath}; give the hub's projections file with --projections`);
-    return { projection: 'provision-records', ok: true, path: projectionsPath, skipped: 'no live projection file beside the ledger', liveCheckpoint: -1, rebuiltCheckpoint: -1, liveRecords: 0, rebuiltRecords: 0, liveDigest: null, rebuiltDigest: null, differingRecords: 0, firstDifference: null };
+    return skipped('no live projection file beside the ledger');
   }
+  // Rows are filed by a keyed reference of the person, folded from sealed subjects (I10): without the read key there is nothing to rebuild them from.
+  if (sealer === undefined) return skipped('the records are folded from sealed fields: give the hub\'s read key (--key-file) and key ring (--keyring) to rebuild them');
+  const people = peopleOf(sealer);
   // The live file as of one instant: its checkpoint and its records agree while the hub keeps writing.
   const snapshot = liveSnapshot(projectionsPath);
   let live: SqliteProvisionStore;
   try {
-    live = new SqliteProvisionStore({ path: snapshot.path, readonly: true });
+    live = new SqliteProvisionStore({ path: snapshot.path, readonly: true, ...people });
   } catch (error) {
     snapshot.dispose();
     throw new AuditorError('SOURCE_UNREADABLE', `cannot read ${projectionsPath} as a provision record projection: ${error instanceof ProjectionError ? error.message : (error as Error).message}`);
   }
   const ledger = new Database(ledgerPath, { readonly: true, fileMustExist: true });
   const scratch = mkdtempSync(join(tmpdir(), 'auditor-replay-records-'));
-  const rebuilt = new SqliteProvisionStore({ path: join(scratch, 'projections.sqlite') });
+  const rebuilt = new SqliteProvisionStore({ path: join(scratch, 'projections.sqlite'), ...people });
+  const counts = { shredded: 0 };
   try {
     const liveCheckpoint = await live.checkpoint();
-    const rebuiltCheckpoint = await catchUp(ledgerReader(ledger), rebuilt, { pageSize: 10_000, toPosition: liveCheckpoint });
+    const rebuiltCheckpoint = await catchUp(ledgerReader(ledger, sealer, counts), rebuilt, { pageSize: 10_000, toPosition: liveCheckpoint });
     const diff = await diffRecords(live, rebuilt);
     const [liveDigest, rebuiltDigest] = [await live.digest(), await rebuilt.digest()];
     return {
@@ -80,6 +102,7 @@ export async function replayProvisionRecords(ledgerPath: string, projectionsPath
       liveDigest,
       rebuiltDigest,
       ...diff,
+      shreddedSkipped: counts.shredded,
     };
   } finally {
     await Promise.all([live.close(), rebuilt.close()]);

@@ -9,7 +9,7 @@ import { ConsistencyQuery, EntriesQuery, FormatQuery, InclusionQuery } from './a
 import { CheckpointSigner } from './checkpoint-signer.service.js';
 import { TreeFollower } from './tree-follower.service.js';
 import { Authenticator, type Credentialed } from '../linkage/authenticator.js';
-import { ProvisionRecords } from '../records/provision-records.service.js';
+import { Openings } from './openings.js';
 
 const TEXT = 'text/plain; charset=utf-8';
 
@@ -19,9 +19,9 @@ function checkpointJson(origin: string, c: CheckpointRecord) {
 
 /**
  * Auditors' and citizens' view of the tamper evidence (I3): signed checkpoints, the verifier key,
- * inclusion and consistency proofs (public: hashes only), and the raw entries they are computed from.
- * Raw envelopes hold subject ids and agency codes, so they go to the auditor only, and, in an inclusion
- * proof of a query, to the parties of that query: the person it was about and the two agencies.
+ * inclusion and consistency proofs, and the raw entries they are computed from. Stored envelopes are
+ * publishable (I10: personal fields sealed), so an inclusion proof carries them for anyone; a party of
+ * the serial also gets the openings of its own fields, which it checks against the envelope.
  */
 @ApiTags('audit')
 @Controller('v1/audit')
@@ -30,7 +30,7 @@ export class AuditController {
     private readonly follower: TreeFollower,
     private readonly signer: CheckpointSigner,
     private readonly auth: Authenticator,
-    private readonly records: ProvisionRecords,
+    private readonly openings: Openings,
   ) {}
 
   @Get('checkpoint')
@@ -62,7 +62,7 @@ export class AuditController {
 
   @Get('proofs/inclusion')
   @ApiOperation({ summary: 'Inclusion proof of one event (position) or of every event of a serial, against a tree size (default: the latest checkpoint).' })
-  @ApiOkResponse({ description: '{ size, rootHex, proofs: [{ position, serial, envelope?, leafHex, proof[] }] }; envelope only for the auditor and for the parties of a query serial (the citizen, the two agencies)' })
+  @ApiOkResponse({ description: '{ size, rootHex, proofs: [{ position, serial, envelope, leafHex, proof[], openings[] }] }: openings ({ field, value, salt }) of the fields the caller is a party to (the citizen its own subject, each agency its own code), none for anyone else' })
   @ApiBearerAuth()
   @ApiProblems('VALIDATION_FAILED', 'UNAUTHENTICATED', 'INTERNAL')
   async inclusion(@Query() q: InclusionQuery, @Req() request: Credentialed): Promise<unknown> {
@@ -79,17 +79,18 @@ export class AuditController {
     if (last >= size || events.length === 0) {
       throw new HubProblem('SIZE_OUT_OF_RANGE', `position ${last} is not in a tree of size ${size}; ask for a size above ${last}`, { position: last, size });
     }
-    const serials = new Set(events.map((e) => (JSON.parse(e.envelope) as { serial: string }).serial));
-    const showEnvelopes = serials.size === 1 && (await this.mayRead(request, [...serials][0]!));
+    const principal = await this.auth.principal(request);
+    const openings = this.openings.forSerial(principal, events.map((e) => e.envelope));
     return {
       size,
       rootHex: toHex(tree.root(size)),
-      proofs: events.map((e) => ({
+      proofs: events.map((e, i) => ({
         position: e.position,
         serial: (JSON.parse(e.envelope) as { serial: string }).serial,
-        ...(showEnvelopes ? { envelope: e.envelope } : {}),
+        envelope: e.envelope,
         leafHex: toHex(leafHash(e.envelope)),
         proof: tree.inclusionProof(e.position, size).map(toHex),
+        openings: openings[i]!,
       })),
     };
   }
@@ -111,35 +112,12 @@ export class AuditController {
   @ApiBearerAuth()
   @ApiProblems('VALIDATION_FAILED', 'UNAUTHENTICATED', 'FORBIDDEN', 'INTERNAL')
   async entries(@Query() q: EntriesQuery, @Req() request: Credentialed): Promise<unknown> {
-    this.auth.auditor(request);
+    await this.auth.requireAuditor(request);
     const tree = this.follower.projection;
     // Head first: only durable events are listed.
     const head = tree.logHead();
     const entries = q.from >= head ? [] : tree.envelopes(q.from, Math.min(q.limit, head - q.from));
     return { from: q.from, head, entries };
-  }
-
-  /** The auditor reads any serial's envelopes; a citizen or an agency those of a query they were party to. */
-  private async mayRead(request: Credentialed, serial: string): Promise<boolean> {
-    const principal = await this.auth.principal(request);
-    switch (principal.kind) {
-      case 'anonymous':
-        return false;
-      case 'auditor':
-        return true;
-      case 'citizen':
-      case 'agency': {
-        const record = await (await this.records.current()).record(serial);
-        if (record === undefined) return false;
-        return principal.kind === 'citizen'
-          ? record.subjectId === principal.subjectId
-          : record.requester?.id === principal.agencyId || record.provider?.id === principal.agencyId;
-      }
-      default: {
-        const never: never = principal;
-        throw new Error(`unknown principal ${JSON.stringify(never)}`);
-      }
-    }
   }
 
   private answer(c: CheckpointRecord, q: FormatQuery, reply: FastifyReply): unknown {

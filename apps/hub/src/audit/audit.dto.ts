@@ -1,4 +1,4 @@
-import { ApiPropertyOptional } from '@nestjs/swagger';
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { IsIn, IsInt, IsOptional, Matches, Max, Min } from 'class-validator';
 
@@ -36,13 +36,13 @@ export class InclusionQuery {
 }
 
 export class ConsistencyQuery {
-  @ApiPropertyOptional({ description: 'The older tree size.' })
+  @ApiProperty({ description: 'The older tree size.' })
   @Transform(toInteger)
   @IsInt(NON_NEGATIVE)
   @Min(0, NON_NEGATIVE)
   from!: number;
 
-  @ApiPropertyOptional({ description: 'The newer tree size.' })
+  @ApiProperty({ description: 'The newer tree size.' })
   @Transform(toInteger)
   @IsInt(NON_NEGATIVE)
   @Min(0, NON_NEGATIVE)

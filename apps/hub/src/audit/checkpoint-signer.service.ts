@@ -5,6 +5,7 @@ import { checkpointAppendRequest, signedCheckpointData, type EventStore } from '
 import { HubConfig } from '../config/hub-config.js';
 import { CLOCK, EVENT_STORE, type Clock } from '../ledger/tokens.js';
 import { loadOrCreateCheckpointKey } from './audit-keys.js';
+import { SelfCheckService } from './self-check.service.js';
 import { TreeFollower } from './tree-follower.service.js';
 
 /** The last checkpoint this hub signed: what the next one must exceed. */
@@ -39,6 +40,7 @@ export class CheckpointSigner implements OnApplicationBootstrap, BeforeApplicati
     @Inject(EVENT_STORE) private readonly store: EventStore,
     @Inject(CLOCK) private readonly clock: Clock,
     private readonly follower: TreeFollower,
+    private readonly selfCheck: SelfCheckService,
   ) {
     this.seed = loadOrCreateCheckpointKey(config.keysDir);
     this.origin = config.checkpoints.origin;
@@ -69,6 +71,8 @@ export class CheckpointSigner implements OnApplicationBootstrap, BeforeApplicati
   /** Signs now if a checkpoint is due; resolves when that one is durable. Returns it, if one was signed. */
   async signIfDue(timerFired = true): Promise<Signed | undefined> {
     if (this.signing) await this.signing;
+    // MUST NOT sign over a log the self-check found altered, or has not checked at start.
+    if (!this.selfCheck.allowsSigning) return undefined;
     const tree = this.follower.projection;
     const size = tree.size;
     const last = this.last;

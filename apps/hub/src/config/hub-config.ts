@@ -10,6 +10,7 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'] 
 export type HubLogLevel = (typeof LOG_LEVELS)[number];
 
 const MAX_BODY_LIMIT_BYTES = 100 * 1024 * 1024;
+export const DEFAULT_BODY_TIMEOUT_MS = 5000;
 
 /** The linkage (照会・提供) settings: the code mapper's Redis, provider calls, the authorization table. */
 export interface LinkageSettings {
@@ -49,6 +50,19 @@ export interface CheckpointSettings {
   readonly origin: string;
 }
 
+/** The hub's check of its own log against its stored Merkle tree and signed checkpoints (audit/self-check.service.ts). */
+export interface SelfCheckSettings {
+  /** Check at start, before serving; false: only when the operator asks (POST /v1/audit/self-checks). */
+  readonly atStart: boolean;
+  /**
+   * A log of at most this many events is re-hashed whole at start; a longer one from the verified mark
+   * before serving, and the rest by a background scrub right after.
+   */
+  readonly fullMaxEvents: number;
+}
+
+export const DEFAULT_SELF_CHECK: SelfCheckSettings = { atStart: true, fullMaxEvents: 2_000_000 };
+
 /** The hub's configuration, validated once at boot. Nothing else reads the environment. */
 export class HubConfig {
   constructor(
@@ -69,6 +83,9 @@ export class HubConfig {
     readonly grpcPort: number | undefined = undefined,
     /** Relay every committed event to Kafka; undefined: no relay (the default). */
     readonly kafka: KafkaRelaySettings | undefined = undefined,
+    /** A request (headers and body) must have arrived within this, else 408 and the connection is closed. */
+    readonly bodyTimeoutMs: number = DEFAULT_BODY_TIMEOUT_MS,
+    readonly selfCheck: SelfCheckSettings = DEFAULT_SELF_CHECK,
   ) {}
 
   get ledgerPath(): string {
@@ -125,6 +142,9 @@ class HubEnvironment {
   @IsIntegerInRange(1024, MAX_BODY_LIMIT_BYTES)
   HUB_BODY_LIMIT_BYTES = '65536';
 
+  @IsIntegerInRange(100, 600_000)
+  HUB_BODY_TIMEOUT_MS = String(DEFAULT_BODY_TIMEOUT_MS);
+
   @IsIn(LOG_LEVELS, { message: (a) => `must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(a.value)}` })
   HUB_LOG_LEVEL: string = 'log';
 
@@ -171,6 +191,12 @@ class HubEnvironment {
 
   @Matches(KAFKA_TOPIC, { message: (a) => `must be a Kafka topic name (1-249 letters, digits, ".", "_", "-"), got ${JSON.stringify(a.value)}` })
   HUB_KAFKA_TOPIC = 'linkage-ledger.events';
+
+  @IsIn(['on', 'off'], { message: (a) => `must be on or off, got ${JSON.stringify(a.value)}` })
+  HUB_SELF_CHECK = 'on';
+
+  @IsIntegerInRange(0, 1_000_000_000_000)
+  HUB_SELF_CHECK_FULL_MAX_EVENTS = String(DEFAULT_SELF_CHECK.fullMaxEvents);
 }
 
 export class HubConfigError extends Error {
@@ -187,6 +213,7 @@ const VARIABLES = [
   'HUB_DATA_DIR',
   'HUB_NODE_ID',
   'HUB_BODY_LIMIT_BYTES',
+  'HUB_BODY_TIMEOUT_MS',
   'HUB_LOG_LEVEL',
   'HUB_MUNICIPALITIES_FILE',
   'HUB_CHECKPOINT_EVERY_EVENTS',
@@ -200,6 +227,8 @@ const VARIABLES = [
   'HUB_GRPC_PORT',
   'HUB_KAFKA_BROKERS',
   'HUB_KAFKA_TOPIC',
+  'HUB_SELF_CHECK',
+  'HUB_SELF_CHECK_FULL_MAX_EVENTS',
 ] as const;
 
 /**
@@ -250,6 +279,8 @@ export function loadHubConfig(env: Readonly<Record<string, string | undefined>>,
     },
     raw.HUB_GRPC_PORT === undefined ? undefined : Number(raw.HUB_GRPC_PORT),
     raw.HUB_KAFKA_BROKERS === undefined ? undefined : { brokers: raw.HUB_KAFKA_BROKERS.split(',').map((b) => b.trim()), topic: raw.HUB_KAFKA_TOPIC },
+    Number(raw.HUB_BODY_TIMEOUT_MS),
+    { atStart: raw.HUB_SELF_CHECK === 'on', fullMaxEvents: Number(raw.HUB_SELF_CHECK_FULL_MAX_EVENTS) },
   );
 }
 

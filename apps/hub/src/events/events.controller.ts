@@ -24,7 +24,7 @@ export class EventsController {
   @ApiOkResponse({ type: EventsPageResponse })
   @ApiProblems('VALIDATION_FAILED', 'UNAUTHENTICATED', 'FORBIDDEN', 'INTERNAL', 'SERVICE_UNAVAILABLE')
   async list(@Query() query: EventsQuery, @Req() request: Credentialed): Promise<EventsPageResponse> {
-    this.auth.auditor(request);
+    await this.auth.requireAuditor(request);
     return toEventsPageResponse(await this.queryBus.execute(new GetEventsQuery(query.from, query.limit)));
   }
 }

@@ -28,7 +28,7 @@ export class RecordedEventDto {
   @ApiProperty({ description: 'UUIDv7.' }) eventId!: string;
   @ApiProperty({ example: 'IndividualNumberIssued' }) type!: string;
   @ApiProperty({ example: 1 }) schemaVersion!: number;
-  @ApiProperty({ example: 'corporate-number-7430001012345' }) streamId!: string;
+  @ApiProperty({ example: 'corporate-number-3430001012345' }) streamId!: string;
   @ApiProperty({ example: 0 }) streamRevision!: number;
   @ApiProperty({ description: '0-based global position; the Merkle leaf index.', example: 0 }) position!: number;
   @ApiProperty({ description: '処理通番.', example: '20260401010000000001' }) serial!: string;

@@ -5,8 +5,8 @@ import { Metadata, type handleUnaryCall, type sendUnaryData, type ServerUnaryCal
 import { plainToInstance } from 'class-transformer';
 import { validateSync } from 'class-validator';
 import { RequestValidationError, type FieldError } from '../http/hub-problem.js';
-import { flatten } from '../http/validation.pipe.js';
-import { CORRELATION_METADATA, toGrpcProblem } from './grpc-problem.js';
+import { VALIDATION_OPTIONS, validationFailure } from '../http/validation.pipe.js';
+import { CORRELATION_METADATA, REQUEST_ID_METADATA, toGrpcProblem } from './grpc-problem.js';
 
 export const IDEMPOTENCY_METADATA = 'idempotency-key';
 export const AUTHORIZATION_METADATA = 'authorization';
@@ -23,7 +23,10 @@ export interface GrpcCall {
   /** Full method path, e.g. `/linkage_ledger.v1.Numbering/IssueIndividualNumber`. */
   readonly method: string;
   /** From `x-correlation-id`, or fresh; echoed in the answer's metadata and stored in event metadata. */
+  /** The hub's id of the call: in the events it appends and in its logs. */
   readonly correlationId: string;
+  /** The caller's x-correlation-id, echoed in the answer's metadata only. */
+  readonly callerCorrelationId?: string;
   /** The caller's `idempotency-key`, not yet scoped by actor. */
   readonly idempotencyKey?: string;
   /** The token of `authorization: Bearer <token>`, for the services that authenticate their callers. */
@@ -64,7 +67,9 @@ function readCall(method: string, metadata: Metadata): { call: GrpcCall; problem
   }
   const call: GrpcCall = {
     method,
-    correlationId: validCorrelation ? correlation.value! : randomUUID(),
+    // The hub's own id goes into events and logs; the caller's is only echoed (it never reaches the log, I10).
+    correlationId: randomUUID(),
+    ...(validCorrelation && correlation.value !== undefined ? { callerCorrelationId: correlation.value } : {}),
     ...(validKey ? { idempotencyKey: key.value! } : {}),
     ...(bearer !== undefined ? { bearerToken: bearer } : {}),
     replayed: false,
@@ -85,7 +90,8 @@ export function unary<Req, Res>(rpc: (request: Req, call: GrpcCall) => Promise<R
     answer().then(
       (response) => {
         const metadata = new Metadata();
-        metadata.set(CORRELATION_METADATA, call.correlationId);
+        metadata.set(CORRELATION_METADATA, call.callerCorrelationId ?? call.correlationId);
+        metadata.set(REQUEST_ID_METADATA, call.correlationId);
         if (call.replayed) metadata.set(REPLAYED_METADATA, 'true');
         serverCall.sendMetadata(metadata);
         callback(null, response);
@@ -116,14 +122,13 @@ function protoFieldName(path: string, renamed: Readonly<Record<string, string>>)
 
 /**
  * Validates a request with the HTTP edge's DTO class and rules (class-validator, whitelist, unknown
- * fields refused): one VALIDATION_FAILED listing every wrong field, or the DTO instance. `renamed` maps a
+ * fields refused): one VALIDATION_FAILED listing every wrong field (CHECK_DIGIT_MISMATCH when only check
+ * digits are wrong, as over HTTP), or the DTO instance. `renamed` maps a
  * DTO property to its .proto field where the two names differ.
  */
 export function validated<T extends object>(dto: new () => T, fields: Readonly<Record<string, unknown>>, renamed: Readonly<Record<string, string>> = {}): T {
   const instance = plainToInstance(dto, present(fields));
-  const errors = validateSync(instance, { whitelist: true, forbidNonWhitelisted: true, forbidUnknownValues: true, validationError: { target: false, value: false } });
-  if (errors.length > 0) {
-    throw new RequestValidationError(flatten(errors, '').map((e) => ({ field: protoFieldName(e.field, renamed), message: e.message })));
-  }
+  const errors = validateSync(instance, VALIDATION_OPTIONS);
+  if (errors.length > 0) throw validationFailure(errors, (field) => protoFieldName(field, renamed));
   return instance;
 }

@@ -5,6 +5,8 @@ import { toProblem, type Problem } from '../http/problem.js';
 export const PROBLEM_CODE_TRAILER = 'problem-code';
 export const PROBLEM_BODY_TRAILER = 'problem-bin';
 export const CORRELATION_METADATA = 'x-correlation-id';
+/** The hub's own id of a call (the correlation id of its events and log lines). */
+export const REQUEST_ID_METADATA = 'x-request-id';
 
 /**
  * Codes whose HTTP status alone does not pick the right gRPC status. Everything else follows the status
@@ -60,12 +62,13 @@ export interface GrpcProblem {
  * title, detail and extensions, through the same mapper), its gRPC status, and trailers with the problem
  * code, the problem body and the correlation id. `instance` is the full method path.
  */
-export function toGrpcProblem(error: unknown, context: { readonly method: string; readonly correlationId: string }): GrpcProblem {
+export function toGrpcProblem(error: unknown, context: { readonly method: string; readonly correlationId: string; readonly callerCorrelationId?: string }): GrpcProblem {
   const { problem, unexpected } = toProblem(error, { instance: context.method, correlationId: context.correlationId });
   const metadata = new Metadata();
   metadata.set(PROBLEM_CODE_TRAILER, problem.code);
   metadata.set(PROBLEM_BODY_TRAILER, Buffer.from(JSON.stringify(problem), 'utf8'));
-  metadata.set(CORRELATION_METADATA, context.correlationId);
+  metadata.set(CORRELATION_METADATA, context.callerCorrelationId ?? context.correlationId);
+  metadata.set(REQUEST_ID_METADATA, context.correlationId);
   const code = grpcStatusOf(problem);
   const serviceError = Object.assign(new Error(problem.detail), { code, details: problem.detail, metadata });
   return { error: serviceError, problem, unexpected };

@@ -10,7 +10,8 @@ interface CheckMessage {
 
 /**
  * grpc.health.v1.Health: "" (the whole server) and every service the hub serves are SERVING exactly when
- * GET /health/ready would answer 200 (ledger open, start-up recovery done); NOT_SERVING otherwise.
+ * GET /health/ready would answer 200 (ledger open, start-up recovery done, the self-check found nothing);
+ * NOT_SERVING otherwise.
  */
 export function healthService(queryBus: QueryBus, services: readonly string[]): UntypedServiceImplementation {
   return {

@@ -1,6 +1,7 @@
 import { Inject } from '@nestjs/common';
 import { QueryHandler, type IQueryHandler } from '@nestjs/cqrs';
 import type { EventStore } from '#ledger';
+import { SelfCheckService } from '../audit/self-check.service.js';
 import { HubProblem } from '../http/hub-problem.js';
 import { LedgerLifecycle } from '../ledger/ledger-lifecycle.service.js';
 import { EVENT_STORE } from '../ledger/tokens.js';
@@ -13,11 +14,20 @@ export class GetReadinessHandler implements IQueryHandler<GetReadinessQuery> {
     @Inject(EVENT_STORE) private readonly store: EventStore,
     private readonly lifecycle: LedgerLifecycle,
     private readonly mapper: HubCodeMapper,
+    private readonly selfCheck: SelfCheckService,
   ) {}
 
   async execute(): Promise<Readiness> {
     if (!this.lifecycle.ready) throw new HubProblem('NOT_READY', 'the ledger is not open or start-up recovery has not finished');
+    const selfCheck = this.selfCheck.view();
+    // An altered log (or one the start check could not verify) is not ready: it is still read, never signed.
+    if (selfCheck.status === 'failed') {
+      const f = selfCheck.finding!;
+      const where = f.position === null ? 'the log' : `position ${f.position}${f.serial === null ? '' : ` (serial ${f.serial})`}`;
+      throw new HubProblem('NOT_READY', `the self-check found the stored log altered: ${f.code} at ${where} (${f.check} check); no checkpoint is signed until the hub restarts on a sound ledger file`, { selfCheck });
+    }
+    if (selfCheck.status === 'unverified') throw new HubProblem('NOT_READY', 'the self-check at start could not finish; POST /v1/audit/self-checks runs it again', { selfCheck });
     const [head, open] = await Promise.all([this.store.head(), this.store.openSerials()]);
-    return { status: 'ready', head, openSerials: open.length, voidedAtStartup: this.lifecycle.voidedAtStartup, codeMapper: this.mapper.health() };
+    return { status: 'ready', head, openSerials: open.length, voidedAtStartup: this.lifecycle.voidedAtStartup, codeMapper: this.mapper.health(), selfCheck };
   }
 }

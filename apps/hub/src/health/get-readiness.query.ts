@@ -1,4 +1,5 @@
 import { Query } from '@nestjs/cqrs';
+import type { SelfCheckView } from '../audit/self-check.service.js';
 import type { CodeMapperHealth } from '../linkage/hub-code-mapper.js';
 
 export interface Readiness {
@@ -11,6 +12,8 @@ export interface Readiness {
   readonly voidedAtStartup: number;
   /** How agency codes are translated: Redis, the store while Redis is unreachable (degraded), or the store by configuration. */
   readonly codeMapper: CodeMapperHealth;
+  /** The hub's check of its own log: passed, off, or a run in progress (failed or unverified is not ready). */
+  readonly selfCheck: SelfCheckView;
 }
 
 export class GetReadinessQuery extends Query<Readiness> {}

@@ -18,7 +18,7 @@ export class HealthController {
   }
 
   @Get('ready')
-  @ApiOperation({ summary: 'The ledger is open and start-up recovery (voiding serials left open) is done.' })
+  @ApiOperation({ summary: 'The ledger is open, start-up recovery (voiding serials left open) is done, and the self-check found the stored log as it was written.' })
   @ApiOkResponse({ type: ReadinessResponse })
   @ApiProblems('NOT_READY', 'INTERNAL')
   async ready(): Promise<ReadinessResponse> {

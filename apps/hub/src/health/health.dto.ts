@@ -1,4 +1,5 @@
 import { ApiProperty } from '@nestjs/swagger';
+import { SelfCheckViewDto } from '../audit/self-check.dto.js';
 import type { Readiness } from './get-readiness.query.js';
 
 export class LivenessResponse {
@@ -24,8 +25,15 @@ export class ReadinessResponse {
     example: { mode: 'redis', since: '2026-04-01T00:00:00.000Z' },
   })
   codeMapper!: { mode: string; since?: string; reason?: string };
+
+  @ApiProperty({
+    type: SelfCheckViewDto,
+    description: "The hub's check of its own log: passed, off, or running (a scrub or a requested run). A finding makes readiness 503 NOT_READY with this object (status failed, the finding).",
+    example: { status: 'passed', verifiedThrough: 42, run: 'start', runId: '0194f7a2-…', checked: 42, total: 42 },
+  })
+  selfCheck!: SelfCheckViewDto;
 }
 
 export function toReadinessResponse(r: Readiness): ReadinessResponse {
-  return { status: r.status, head: r.head, openSerials: r.openSerials, voidedAtStartup: r.voidedAtStartup, codeMapper: r.codeMapper };
+  return { status: r.status, head: r.head, openSerials: r.openSerials, voidedAtStartup: r.voidedAtStartup, codeMapper: r.codeMapper, selfCheck: r.selfCheck };
 }

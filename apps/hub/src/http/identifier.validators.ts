@@ -15,6 +15,16 @@ import {
 
 type Check = (value: string) => string | undefined;
 
+/**
+ * The constraints whose identifier carries a check digit, by class-validator constraint name: a field
+ * that fails only its check digit is answered 422 CHECK_DIGIT_MISMATCH (validation.pipe.ts), not 400.
+ */
+export const CHECK_DIGIT_CONSTRAINTS: Readonly<Record<string, (value: string) => Validation<unknown>>> = {
+  isMyNumber: validateMyNumber,
+  isCorporateNumber: validateCorporateNumber,
+  isLocalGovernmentCode: validateLocalGovernmentCode,
+};
+
 function identifier(name: string, check: Check, options?: ValidationOptions): PropertyDecorator {
   return ValidateBy(
     {
@@ -69,30 +79,4 @@ export function IsCorporateNumberBase(options?: ValidationOptions): PropertyDeco
 /** A path segment that must have the form of a corporate number; its check digit is judged by the handler (422). */
 export function HasCorporateNumberForm(options?: ValidationOptions): PropertyDecorator {
   return identifier('hasCorporateNumberForm', (v) => (/^[0-9]{13}$/.test(v) ? undefined : 'must be 13 ASCII digits (0-9)'), options);
-}
-
-// C0/C1 controls and line/paragraph separators break the public CSV download.
-const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/u;
-
-/** Public text (a corporate name or location): not blank, at most `max` code points, no control characters. */
-export function IsPublicText(max: number, options?: ValidationOptions): PropertyDecorator {
-  return ValidateBy(
-    {
-      name: 'isPublicText',
-      validator: {
-        validate: (value: unknown) => typeof value === 'string' && publicTextProblem(value, max) === undefined,
-        defaultMessage: (args) => (typeof args?.value === 'string' ? (publicTextProblem(args.value, max) ?? 'is not valid') : 'must be a string'),
-      },
-    },
-    options,
-  );
-}
-
-function publicTextProblem(value: string, max: number): string | undefined {
-  const text = value.trim();
-  if (text.length === 0) return 'must not be empty or only white space';
-  const length = [...text].length;
-  if (length > max) return `is ${length} characters long; at most ${max} are allowed`;
-  if (CONTROL.test(text)) return 'must not contain control characters or line breaks';
-  return undefined;
 }

@@ -1,11 +1,11 @@
 import type { INestApplication } from '@nestjs/common';
-import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
 
 export const DOCS_PATH = 'docs';
 export const DOCS_JSON_PATH = 'docs/json';
 
-/** Swagger UI at /docs, the OpenAPI document at /docs/json. */
-export function setupOpenApi(app: INestApplication): void {
+/** The hub's OpenAPI document, generated from the application's controllers and DTOs. */
+export function openApiDocument(app: INestApplication): OpenAPIObject {
   const config = new DocumentBuilder()
     .setTitle('Linkage ledger hub')
     .setDescription(
@@ -14,6 +14,10 @@ export function setupOpenApi(app: INestApplication): void {
     )
     .setVersion('0.1.0')
     .build();
-  const document = SwaggerModule.createDocument(app, config);
-  SwaggerModule.setup(DOCS_PATH, app, document, { jsonDocumentUrl: DOCS_JSON_PATH, yamlDocumentUrl: 'docs/yaml' });
+  return SwaggerModule.createDocument(app, config);
+}
+
+/** Swagger UI at /docs, the OpenAPI document at /docs/json. */
+export function setupOpenApi(app: INestApplication): void {
+  SwaggerModule.setup(DOCS_PATH, app, openApiDocument(app), { jsonDocumentUrl: DOCS_JSON_PATH, yamlDocumentUrl: 'docs/yaml' });
 }

@@ -22,7 +22,7 @@ export class ProblemDto {
   @ApiProperty({ example: 422 })
   status!: number;
 
-  @ApiProperty({ example: 'corporate number 1234567890123: check digit (the first digit) is 1, expected 8' })
+  @ApiProperty({ example: 'corporate number 1234567890123: check digit (the first digit) is 1, expected 9' })
   detail!: string;
 
   @ApiProperty({ example: 'CHECK_DIGIT_MISMATCH', description: `Stable machine-readable code: ${Object.keys(PROBLEM_CATALOG).join(', ')}.` })
@@ -34,13 +34,13 @@ export class ProblemDto {
   @ApiProperty({ example: '0f8b3c52-8a0e-4d47-9a3e-1d5c0e0b6f11' })
   correlationId!: string;
 
-  @ApiPropertyOptional({ example: 8, description: 'CHECK_DIGIT_MISMATCH: the check digit the rule computes.' })
+  @ApiPropertyOptional({ example: 9, description: 'CHECK_DIGIT_MISMATCH: the check digit the rule computes.' })
   expected?: number;
 
   @ApiPropertyOptional({ example: 1, description: 'CHECK_DIGIT_MISMATCH: the check digit the input carried.' })
   actual?: number;
 
-  @ApiPropertyOptional({ type: [FieldErrorDto], description: 'VALIDATION_FAILED: one entry per wrong field.' })
+  @ApiPropertyOptional({ type: [FieldErrorDto], description: 'VALIDATION_FAILED, CHECK_DIGIT_MISMATCH and FORBIDDEN_KEY: one entry per wrong field (body field, query or path parameter, or header).' })
   errors?: FieldErrorDto[];
 }
 
@@ -66,4 +66,4 @@ export function ApiProblems(...codes: ProblemCode[]): MethodDecorator & ClassDec
 /** Problems any route can answer with. */
 export const COMMON_PROBLEMS: ProblemCode[] = ['INTERNAL', 'SERVICE_UNAVAILABLE'];
 /** Problems of any route that takes a JSON body. */
-export const BODY_PROBLEMS: ProblemCode[] = ['VALIDATION_FAILED', 'MALFORMED_JSON', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE'];
+export const BODY_PROBLEMS: ProblemCode[] = ['VALIDATION_FAILED', 'MALFORMED_JSON', 'FORBIDDEN_KEY', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'REQUEST_TIMEOUT'];

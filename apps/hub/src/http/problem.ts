@@ -2,6 +2,7 @@ import { HttpException } from '@nestjs/common';
 import { LedgerError } from '#ledger';
 import { LinkageError } from '#linkage';
 import { NumberingError } from '#numbering';
+import { ProjectionError } from '#projections';
 import { HubProblem } from './hub-problem.js';
 import { PROBLEM_CATALOG, isProblemCode, problemType, type ProblemCode } from './problem-catalog.js';
 
@@ -24,6 +25,7 @@ export interface ProblemContext {
   readonly method?: string;
   readonly contentType?: string;
   readonly bodyLimitBytes?: number;
+  readonly bodyTimeoutMs?: number;
 }
 
 export interface MappedProblem {
@@ -56,14 +58,35 @@ const FASTIFY_CODES: Readonly<Record<string, { code: ProblemCode; detail: (c: Pr
   FST_ERR_CTP_EMPTY_JSON_BODY: { code: 'MALFORMED_JSON', detail: () => 'the body is empty, but its content type says application/json' },
   FST_ERR_CTP_INVALID_JSON_BODY: { code: 'MALFORMED_JSON', detail: () => 'the body is not well-formed JSON (RFC 8259)' },
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: { code: 'BAD_REQUEST', detail: () => 'the content-length header does not match the body' },
+  FST_ERR_BAD_URL: {
+    code: 'MALFORMED_URL',
+    detail: () => 'the path is not a valid URL path: every "%" must be followed by two hexadecimal digits of UTF-8 (RFC 3986 percent-encoding)',
+  },
+  FST_ERR_MAX_PARAM_LENGTH: { code: 'URI_TOO_LONG', detail: () => `a path segment is longer than ${MAX_PATH_PARAMETER_LENGTH} characters; no identifier of this API is that long` },
+};
+
+/** Fastify's router refuses a longer path parameter (its `maxParamLength`, left at Fastify's default). */
+export const MAX_PATH_PARAMETER_LENGTH = 100;
+
+/** Node's HTTP parser and server, for what never became a request (answered on the raw socket). */
+const CLIENT_ERROR_CODES: Readonly<Record<string, { code: ProblemCode; detail: (c: ProblemContext) => string }>> = {
+  ERR_HTTP_REQUEST_TIMEOUT: {
+    code: 'REQUEST_TIMEOUT',
+    detail: (c) =>
+      `the request did not arrive within ${c.bodyTimeoutMs ?? 'the configured number of'} ms; send the headers and the whole body (as many bytes as its content-length says) at once`,
+  },
+  HPE_HEADER_OVERFLOW: { code: 'HEADERS_TOO_LARGE', detail: () => 'the request line and headers exceed 16 KiB; shorten the URL or the headers' },
 };
 
 const STATUS_CODES: Readonly<Record<number, ProblemCode>> = {
   400: 'BAD_REQUEST',
   404: 'NOT_FOUND',
   405: 'METHOD_NOT_ALLOWED',
+  408: 'REQUEST_TIMEOUT',
   413: 'PAYLOAD_TOO_LARGE',
+  414: 'URI_TOO_LONG',
   415: 'UNSUPPORTED_MEDIA_TYPE',
+  431: 'HEADERS_TOO_LARGE',
   503: 'SERVICE_UNAVAILABLE',
 };
 
@@ -73,10 +96,17 @@ export function toProblem(error: unknown, context: ProblemContext): MappedProble
   if (error instanceof NumberingError) return fromNumbering(error, context);
   if (error instanceof LedgerError) return fromLedger(error, context);
   if (error instanceof LinkageError) return isProblemCode(error.code) ? known(error.code, error.message, context, error.details) : internal(context);
+  // The edge validates every view parameter first; this keeps a parameter it missed a 400, not a 500.
+  if (error instanceof ProjectionError && error.code === 'INVALID_ARGUMENT') return known('BAD_REQUEST', error.message, context);
   const fastify = fastifyCode(error);
   if (fastify !== undefined) {
     const mapped = FASTIFY_CODES[fastify];
     if (mapped) return known(mapped.code, mapped.detail(context), context);
+  }
+  const client = clientErrorCode(error);
+  if (client !== undefined) {
+    const mapped = CLIENT_ERROR_CODES[client];
+    return mapped ? known(mapped.code, mapped.detail(context), context) : known('BAD_REQUEST', 'the request is not well-formed HTTP/1.1', context);
   }
   if (error instanceof HttpException) {
     const cause = error.cause;
@@ -158,6 +188,12 @@ function fastifyCode(error: unknown): string | undefined {
     if (code.startsWith('FST_')) return code;
   }
   return undefined;
+}
+
+/** The code of an error of Node's HTTP parser (`HPE_…`) or server (`ERR_HTTP_REQUEST_TIMEOUT`), or undefined. */
+function clientErrorCode(error: unknown): string | undefined {
+  const code = error instanceof Error ? (error as { code?: unknown }).code : undefined;
+  return typeof code === 'string' && (code.startsWith('HPE_') || code === 'ERR_HTTP_REQUEST_TIMEOUT') ? code : undefined;
 }
 
 /** A 4xx status carried by a framework error (e.g. fastify's), or undefined. */

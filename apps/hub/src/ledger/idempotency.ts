@@ -24,14 +24,16 @@ export class IdempotencyKeys {
 
   /**
    * The ledger's idempotency options for a request: the key scoped by actor, and a digest of the RFC 8785
-   * canonical body. The digest is keyed (HMAC with the blind-index key), not a bare SHA-256: a body holds
-   * an 11-digit resident record code, which a plain hash stored in the log would let anyone brute-force (I4).
+   * canonical body. Both are keyed digests (HMAC with the blind-index key), never what the caller sent:
+   * the ledger stamps the key into the first event's metadata, and a caller could put a number in a key
+   * (I10); a body holds an 11-digit resident record code, which a plain hash would let anyone brute-force (I4).
    */
   scope(caller: Caller, body: Readonly<Record<string, unknown>>): IdempotencyOptions | undefined {
     if (caller.idempotencyKey === undefined) return undefined;
     const canonical = canonicalize(body);
     if (canonical === undefined) throw new TypeError('request body is not JSON');
-    return { key: `${caller.actor}/${caller.idempotencyKey}`, requestDigest: this.vault.digest('idempotency-request', canonical) };
+    const key = this.vault.digest('idempotency-key', `${caller.actor}\0${caller.idempotencyKey}`).slice(0, 32);
+    return { key: `${caller.actor}/${key}`, requestDigest: this.vault.digest('idempotency-request', canonical) };
   }
 }
 

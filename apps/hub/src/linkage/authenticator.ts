@@ -98,11 +98,17 @@ export class Authenticator {
     return `agency:${agencyId}`;
   }
 
-  /** The auditor reads the raw log (envelopes hold subject ids and agency codes, I7): 401/403 for anyone else. */
-  auditor(request: Credentialed): void {
-    if (!this.isAuditor(request)) {
-      throw new HubProblem('FORBIDDEN', 'only the auditor may read raw events; present the token of keys/auditor.token.json');
-    }
+  /**
+   * The auditor reads the raw log (envelopes hold subject ids and agency codes, I7): 401 for a missing
+   * or unknown token, 403 for a principal the hub knows (the operator, an agency, a citizen). Await it:
+   * it catches the views up first, so an agency registered a moment ago is known.
+   */
+  async requireAuditor(request: Credentialed): Promise<void> {
+    const presented = Buffer.from(this.credential(request).digest, 'hex');
+    if (timingSafeEqual(presented, this.#auditor)) return;
+    // principal() is 401 for a token nobody holds; the operator is not one of its principals.
+    if (!timingSafeEqual(presented, this.#operator)) await this.principal(request);
+    throw new HubProblem('FORBIDDEN', 'only the auditor may read raw events; present the token of keys/auditor.token.json');
   }
 
   /** True when the request carries the auditor's token; 401 for a malformed or missing one. */

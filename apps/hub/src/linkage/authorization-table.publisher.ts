@@ -7,7 +7,7 @@ import { AUTHORIZATION_TABLE_STREAM, authorizationTablesDecider, decideAuthoriza
 import { HubConfig } from '../config/hub-config.js';
 import { EventsAppended } from '../ledger/events-appended.event.js';
 import { loadStream, type Fold } from '../ledger/load-stream.js';
-import { CLOCK, EVENT_STORE, type Clock } from '../ledger/tokens.js';
+import { CLOCK, LEDGER, type Clock } from '../ledger/tokens.js';
 
 const tablesFold: Fold<AuthorizationTablesState, Evolvable<AuthorizationTableEvent>> = {
   initialState: authorizationTablesDecider.initialState,
@@ -26,7 +26,7 @@ export class AuthorizationTablePublisher implements OnModuleInit {
   private readonly logger = new Logger('AuthorizationTable');
 
   constructor(
-    @Inject(EVENT_STORE) private readonly store: EventStore,
+    @Inject(LEDGER) private readonly store: EventStore,
     @Inject(CLOCK) private readonly clock: Clock,
     private readonly config: HubConfig,
     private readonly eventBus: EventBus,

@@ -1,5 +1,6 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import type { EventStore } from '#ledger';
+import { EventSealer, OpeningEventStore } from '#sealing';
 import { CodeLocator, FallbackCodeMapper, PendingCodeMapper, RedisCodeMapper, StoreCodeMapper, createMapperRedisClient, follow, type CodeMapper, type MapperHealth } from '#mapper';
 import { HubConfig } from '../config/hub-config.js';
 import { EVENT_STORE } from '../ledger/tokens.js';
@@ -33,7 +34,9 @@ export class HubCodeMapper implements OnModuleInit, OnApplicationShutdown {
   #storeMapper: StoreCodeMapper;
   #following: Promise<void> | undefined;
 
-  constructor(@Inject(EVENT_STORE) store: EventStore, config: HubConfig, locator: CodeLocator) {
+  constructor(@Inject(EVENT_STORE) raw: EventStore, config: HubConfig, locator: CodeLocator, sealer: EventSealer) {
+    // The mapper folds AgencyCodeIssued, whose subject and code are sealed in the log (I10): it reads them opened.
+    const store = new OpeningEventStore(raw, sealer, new Set(['AgencyCodeIssued']));
     this.#store = store;
     this.#config = config;
     this.#locator = locator;

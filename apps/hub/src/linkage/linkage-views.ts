@@ -20,6 +20,7 @@ import {
   type PublishedTable,
   type SubjectId,
 } from '#linkage';
+import { EventSealer } from '#sealing';
 import { EventsAppended } from '../ledger/events-appended.event.js';
 import { EVENT_STORE } from '../ledger/tokens.js';
 
@@ -62,6 +63,7 @@ export class LinkageViews implements OnModuleDestroy {
   constructor(
     @Inject(EVENT_STORE) private readonly store: EventStore,
     eventBus: EventBus,
+    private readonly sealer: EventSealer,
   ) {
     this.#subscription = eventBus.subscribe((event) => {
       if (!(event instanceof EventsAppended) || event.firstPosition < this.#next) return;
@@ -105,9 +107,13 @@ export class LinkageViews implements OnModuleDestroy {
     if (this.#skippable.size > 10_000) for (const first of this.#skippable.keys()) if (first < this.#next) this.#skippable.delete(first);
   }
 
-  #apply(event: RecordedEvent): void {
-    if (event.position !== this.#next) return; // already applied (a page raced another read)
-    this.#next = event.position + 1;
+  #apply(stored: RecordedEvent): void {
+    if (stored.position !== this.#next) return; // already applied (a page raced another read)
+    this.#next = stored.position + 1;
+    if (!VIEW_TYPES.has(stored.type)) return;
+    // Only the types a view folds are opened (I10: their credential digests and subject ids are sealed).
+    const { state, event } = this.sealer.open(stored);
+    if (state === 'shredded') return; // an erased person: nothing of them is looked up any more
     if (REGISTRY_TYPES.has(event.type)) return this.#applyRegistry(event as unknown as Evolvable<AgencyRegistryEvent>);
     switch (event.type) {
       case 'AuthorizationTablePublished':

@@ -2,16 +2,18 @@ import { Inject, Injectable } from '@nestjs/common';
 import { join } from 'node:path';
 import type { EventStore } from '#ledger';
 import { NOTICE_INBOX_FILE, SqliteNoticeInbox } from '#projections';
+import { EventSealer } from '#sealing';
 import { HubConfig } from '../config/hub-config.js';
 import { EVENT_STORE } from '../ledger/tokens.js';
 import { FollowedProjection } from '../projections/followed-projection.js';
 
-/** The citizens' notice inboxes (お知らせ): NoticeSent events, text still sealed, in `notices.sqlite`. */
+/** The citizens' notice inboxes (お知らせ): NoticeSent events, text still sealed, filed by the id of the person's key, in `notices.sqlite`. */
 @Injectable()
 export class NoticeInbox extends FollowedProjection<SqliteNoticeInbox> {
   constructor(
     @Inject(EVENT_STORE) events: EventStore,
     private readonly config: HubConfig,
+    private readonly sealer: EventSealer,
   ) {
     super(events, 'NoticeInbox');
   }
@@ -21,6 +23,7 @@ export class NoticeInbox extends FollowedProjection<SqliteNoticeInbox> {
   }
 
   protected open(): SqliteNoticeInbox {
-    return new SqliteNoticeInbox({ path: this.path });
+    const sealer = this.sealer;
+    return new SqliteNoticeInbox({ path: this.path, subjectRef: (s) => sealer.personRef(s), personOf: (e) => sealer.referenceOf(e), open: (e) => sealer.open(e).event });
   }
 }

@@ -1,18 +1,19 @@
 import { Body, Controller, Get, HttpCode, HttpStatus, Post, Query, Req, Res } from '@nestjs/common';
 import { CommandBus } from '@nestjs/cqrs';
-import { ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { noticeStreamId } from '#linkage';
-import { MAX_NOTICE_LIMIT } from '#projections';
+import { type StoredNotice } from '#projections';
+import { EventSealer } from '#sealing';
 import { ApiCommandHeaders, markReplayed } from '../http/api-headers.js';
-import { RequestValidationError } from '../http/hub-problem.js';
+import { HubProblem } from '../http/hub-problem.js';
 import { ApiProblems, BODY_PROBLEMS, COMMON_PROBLEMS } from '../http/problem.dto.js';
 import { Meta, type RequestMeta } from '../http/request-meta.js';
 import { Authenticator } from '../linkage/authenticator.js';
 import { LinkageViews } from '../linkage/linkage-views.js';
 import { IdentifierVault } from '../vault/identifier-vault.js';
 import { NoticeInbox } from './notice-inbox.service.js';
-import { CitizenNoticesResponse, SendNoticeRequest, SentNoticeResponse } from './notices.dto.js';
+import { CitizenNoticesQuery, CitizenNoticesResponse, SendNoticeRequest, SentNoticeResponse } from './notices.dto.js';
 import { SendNoticeCommand } from './send-notice.handler.js';
 
 @ApiTags('notices')
@@ -24,6 +25,7 @@ export class NoticesController {
     private readonly inbox: NoticeInbox,
     private readonly views: LinkageViews,
     private readonly vault: IdentifierVault,
+    private readonly sealer: EventSealer,
   ) {}
 
   @Post('v1/notices')
@@ -51,25 +53,29 @@ export class NoticesController {
   @Get('v1/citizens/me/notices')
   @ApiBearerAuth()
   @ApiOperation({ summary: 'The calling citizen\'s notices (お知らせ), newest first, paged with `before`.', description: 'Authenticated with the citizen secret issued with the individual number.' })
-  @ApiQuery({ name: 'limit', required: false, description: `1–${MAX_NOTICE_LIMIT}, default 100` })
-  @ApiQuery({ name: 'before', required: false, description: 'the `next` of the previous page' })
   @ApiOkResponse({ type: CitizenNoticesResponse })
   @ApiProblems('UNAUTHENTICATED', 'VALIDATION_FAILED', ...COMMON_PROBLEMS)
-  async citizen(@Req() request: FastifyRequest, @Query('limit') limit?: string, @Query('before') before?: string): Promise<CitizenNoticesResponse> {
+  async citizen(@Req() request: FastifyRequest, @Query() query: CitizenNoticesQuery): Promise<CitizenNoticesResponse> {
     const subjectId = await this.auth.citizen(request);
-    const errors = [
-      ...(limit !== undefined && !(/^\d{1,4}$/.test(limit) && Number(limit) >= 1 && Number(limit) <= MAX_NOTICE_LIMIT) ? [{ field: 'limit', message: `must be an integer from 1 to ${MAX_NOTICE_LIMIT}` }] : []),
-      ...(before !== undefined && !/^\d{1,15}$/.test(before) ? [{ field: 'before', message: 'must be the next value of the previous page' }] : []),
-    ];
-    if (errors.length > 0) throw new RequestValidationError(errors);
-    const page = await (await this.inbox.current()).notices(subjectId, { ...(limit === undefined ? {} : { limit: Number(limit) }), ...(before === undefined ? {} : { before }) });
+    const { limit, before } = query;
+    const page = await (await this.inbox.current()).notices(subjectId, { ...(limit === undefined ? {} : { limit }), ...(before === undefined ? {} : { before }) });
     return {
       notices: page.notices.map((n) => {
-        const { title, body } = this.vault.unsealNotice(n.sealed, noticeStreamId(n.noticeId));
+        const { title, body } = this.#text(n);
         const sender = this.views.agency(n.agencyId);
         return { noticeId: n.noticeId, serial: n.serial, from: { agencyId: n.agencyId, name: sender.status === 'unregistered' ? n.agencyId : sender.agency.name }, title, body, sentAt: n.sentAt };
       }),
       ...(page.next === undefined ? {} : { next: page.next }),
     };
+  }
+
+  /** A notice's text: the event's sealed section opened by the sealer, or (logs written before sealing) the vault's value. */
+  #text(n: StoredNotice): { readonly title: string; readonly body: string } {
+    const streamId = noticeStreamId(n.noticeId);
+    if (n.schemaVersion < 2) return this.vault.unsealNotice(n.sealed as Record<string, string>, streamId);
+    const opened = this.sealer.open({ type: 'NoticeSent', schemaVersion: n.schemaVersion, streamId, data: { sealed: n.sealed } });
+    const d = opened.event.data as { title?: unknown; body?: unknown };
+    if (typeof d.title !== 'string' || typeof d.body !== 'string') throw new HubProblem('INTERNAL', `notice ${n.noticeId} no longer opens`);
+    return { title: d.title, body: d.body };
   }
 }

@@ -1,32 +1,11 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Matches, ValidateBy, type ValidationOptions } from 'class-validator';
-import { NOTICE_BODY_MAX, NOTICE_TITLE_MAX } from '#linkage';
+import { IsOptional, Matches } from 'class-validator';
+import { NOTICE_BODY_MAX, NOTICE_BODY_TEXT, NOTICE_TITLE_MAX, NOTICE_TITLE_TEXT } from '#linkage';
+import { DEFAULT_NOTICE_LIMIT, MAX_NOTICE_LIMIT } from '#projections';
+import { IsIntegerFrom, ToInteger } from '../http/query.validators.js';
+import { IsDisplayText } from '../http/text.validators.js';
 
 const AGENCY_CODE = /^[A-Za-z0-9_-]{21}[AQgw]$/;
-// C0/C1 controls other than the line feed (and carriage return, in a body), and the line/paragraph separators.
-const TITLE_CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/u;
-const BODY_CONTROL = /[\u0000-\u0009\u000b\u000c\u000e-\u001f\u007f-\u009f\u2028\u2029]/u;
-
-function textProblem(value: string, max: number, control: RegExp, what: string): string | undefined {
-  if (value.trim().length === 0) return 'must not be empty or only white space';
-  const length = [...value].length;
-  if (length > max) return `is ${length} characters long; at most ${max} are allowed`;
-  if (control.test(value)) return `must not contain control characters${what}`;
-  return undefined;
-}
-
-function IsNoticeText(max: number, control: RegExp, what: string, options?: ValidationOptions): PropertyDecorator {
-  return ValidateBy(
-    {
-      name: 'isNoticeText',
-      validator: {
-        validate: (value: unknown) => typeof value === 'string' && textProblem(value, max, control, what) === undefined,
-        defaultMessage: (args) => (typeof args?.value === 'string' ? (textProblem(args.value, max, control, what) ?? 'is not valid') : 'must be a string'),
-      },
-    },
-    options,
-  );
-}
 
 export class SendNoticeRequest {
   @ApiProperty({ description: 'The sending agency\'s own code for the person (never a My Number).' })
@@ -34,11 +13,11 @@ export class SendNoticeRequest {
   code!: string;
 
   @ApiProperty({ description: `The title, one line, at most ${NOTICE_TITLE_MAX} characters.`, example: '児童手当の現況届のご案内' })
-  @IsNoticeText(NOTICE_TITLE_MAX, TITLE_CONTROL, ' or line breaks')
+  @IsDisplayText(NOTICE_TITLE_TEXT)
   title!: string;
 
   @ApiProperty({ description: `The text, line breaks allowed, at most ${NOTICE_BODY_MAX} characters.`, example: '6月30日までに現況届をご提出ください。' })
-  @IsNoticeText(NOTICE_BODY_MAX, BODY_CONTROL, ' other than line breaks')
+  @IsDisplayText(NOTICE_BODY_TEXT)
   body!: string;
 }
 
@@ -65,4 +44,17 @@ export class CitizenNoticeResponse {
 export class CitizenNoticesResponse {
   @ApiProperty({ type: [CitizenNoticeResponse] }) notices!: CitizenNoticeResponse[];
   @ApiPropertyOptional({ description: 'Present when older notices remain: pass it as `before`.' }) next?: string;
+}
+
+export class CitizenNoticesQuery {
+  @ApiPropertyOptional({ description: `Notices per page, 1–${MAX_NOTICE_LIMIT}.`, default: DEFAULT_NOTICE_LIMIT })
+  @IsOptional()
+  @ToInteger()
+  @IsIntegerFrom(1, MAX_NOTICE_LIMIT)
+  limit?: number;
+
+  @ApiPropertyOptional({ description: 'The `next` of the previous page.' })
+  @IsOptional()
+  @Matches(/^\d{1,15}$/, { message: 'must be the `next` value of the previous page, unchanged' })
+  before?: string;
 }

@@ -5,9 +5,8 @@ import type { EventStore, SerialNumber } from '#ledger';
 import { decideNotice, noticeDecider, noticeStreamId, type AgencyId, type NoticeSentData } from '#linkage';
 import { HubProblem } from '../http/hub-problem.js';
 import { appendDecided, IdempotencyKeys, replayOrRethrow, type Caller, type Outcome } from '../ledger/idempotency.js';
-import { CLOCK, EVENT_STORE, type Clock } from '../ledger/tokens.js';
+import { CLOCK, LEDGER, type Clock } from '../ledger/tokens.js';
 import { HubCodeMapper } from '../linkage/hub-code-mapper.js';
-import { IdentifierVault } from '../vault/identifier-vault.js';
 import { eventOfSerial } from '../numbering/commands/replay.js';
 
 export interface SentNotice {
@@ -30,15 +29,14 @@ export class SendNoticeCommand extends Command<Outcome<SentNotice>> {
 
 /**
  * Sends a notice: the agency's own code resolves the person (I7: only a code issued to that agency);
- * the text is sealed for the notice's stream (I5) and recorded under a serial of its own.
+ * the text is sealed with the person's key when appended (I5, I10) and recorded under a serial of its own.
  */
 @CommandHandler(SendNoticeCommand)
 export class SendNoticeHandler implements ICommandHandler<SendNoticeCommand> {
   constructor(
-    @Inject(EVENT_STORE) private readonly store: EventStore,
+    @Inject(LEDGER) private readonly store: EventStore,
     @Inject(CLOCK) private readonly clock: Clock,
     private readonly mapper: HubCodeMapper,
-    private readonly vault: IdentifierVault,
     private readonly idempotencyKeys: IdempotencyKeys,
     private readonly eventBus: EventBus,
   ) {}
@@ -51,8 +49,7 @@ export class SendNoticeHandler implements ICommandHandler<SendNoticeCommand> {
       const noticeId = randomUUID();
       const streamId = noticeStreamId(noticeId);
       const sentAt = this.clock().toISOString();
-      const sealed = this.vault.sealNotice({ title, body }, streamId);
-      const events = decideNotice({ type: 'SendNotice', data: { noticeId, subjectId, agencyId, sealed, sentAt } }, noticeDecider.initialState());
+      const events = decideNotice({ type: 'SendNotice', data: { noticeId, subjectId, agencyId, title, body, sentAt } }, noticeDecider.initialState());
       return await appendDecided(
         this.store,
         this.eventBus,

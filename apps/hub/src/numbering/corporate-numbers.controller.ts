@@ -71,7 +71,7 @@ export class CorporateNumbersController {
 
   @Get(':number')
   @ApiOperation({ summary: 'Look up a corporate number (public).' })
-  @ApiParam({ name: 'number', description: '法人番号: 13 digits, the first is the check digit.', example: '7430001012345' })
+  @ApiParam({ name: 'number', description: '法人番号: 13 digits, the first is the check digit.', example: '3430001012345' })
   @ApiOkResponse({ type: CorporateNumberResponse })
   @ApiProblems('VALIDATION_FAILED', 'CORPORATE_NUMBER_NOT_FOUND', 'CHECK_DIGIT_MISMATCH', ...COMMON_PROBLEMS)
   async lookup(@Param() params: CorporateNumberParams): Promise<CorporateNumberResponse> {

@@ -37,7 +37,7 @@ export class IndividualNumbersController {
   @ApiCommandHeaders()
   @ApiBearerAuth()
   @ApiCreatedResponse({ type: IssuedIndividualNumberResponse })
-  @ApiProblems(...BODY_PROBLEMS, 'UNAUTHENTICATED', 'FORBIDDEN', 'UNKNOWN_MUNICIPALITY', 'RESIDENT_ALREADY_NUMBERED', 'IDEMPOTENCY_KEY_REUSED', 'CONCURRENT_MODIFICATION', ...COMMON_PROBLEMS)
+  @ApiProblems(...BODY_PROBLEMS, 'UNAUTHENTICATED', 'FORBIDDEN', 'CHECK_DIGIT_MISMATCH', 'UNKNOWN_MUNICIPALITY', 'RESIDENT_ALREADY_NUMBERED', 'IDEMPOTENCY_KEY_REUSED', 'CONCURRENT_MODIFICATION', ...COMMON_PROBLEMS)
   async issue(
     @Req() request: FastifyRequest,
     @Body() body: IssueIndividualNumberRequest,
@@ -56,7 +56,7 @@ export class IndividualNumbersController {
   @ApiCommandHeaders()
   @ApiBearerAuth()
   @ApiCreatedResponse({ type: ChangedIndividualNumberResponse })
-  @ApiProblems(...BODY_PROBLEMS, 'UNAUTHENTICATED', 'FORBIDDEN', 'UNKNOWN_MUNICIPALITY', 'RESIDENT_NOT_NUMBERED', 'IDEMPOTENCY_KEY_REUSED', 'CONCURRENT_MODIFICATION', ...COMMON_PROBLEMS)
+  @ApiProblems(...BODY_PROBLEMS, 'UNAUTHENTICATED', 'FORBIDDEN', 'CHECK_DIGIT_MISMATCH', 'UNKNOWN_MUNICIPALITY', 'RESIDENT_NOT_NUMBERED', 'IDEMPOTENCY_KEY_REUSED', 'CONCURRENT_MODIFICATION', ...COMMON_PROBLEMS)
   async change(
     @Req() request: FastifyRequest,
     @Body() body: ChangeIndividualNumberRequest,

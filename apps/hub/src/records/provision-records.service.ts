@@ -1,7 +1,8 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { join } from 'node:path';
-import type { EventStore } from '#ledger';
+import type { EventStore, RecordedEvent } from '#ledger';
 import { PROJECTIONS_FILE, SqliteProvisionStore } from '#projections';
+import { EventSealer, OpeningEventStore } from '#sealing';
 import { HubConfig } from '../config/hub-config.js';
 import { EVENT_STORE } from '../ledger/tokens.js';
 import { FollowedProjection } from '../projections/followed-projection.js';
@@ -15,8 +16,11 @@ export class ProvisionRecords extends FollowedProjection<SqliteProvisionStore> {
   constructor(
     @Inject(EVENT_STORE) events: EventStore,
     private readonly config: HubConfig,
+    private readonly sealer: EventSealer,
   ) {
-    super(events, 'ProvisionRecords');
+    // The fold files each query by its person's key id, read from the event's key reference without opening
+    // it; only an erasure's subject (sealed for the hub, I10) is opened.
+    super(new OpeningEventStore(events, sealer, PROVISION_OPENED_TYPES), 'ProvisionRecords');
   }
 
   get path(): string {
@@ -24,6 +28,14 @@ export class ProvisionRecords extends FollowedProjection<SqliteProvisionStore> {
   }
 
   protected open(): SqliteProvisionStore {
-    return new SqliteProvisionStore({ path: this.path });
+    return new SqliteProvisionStore({ path: this.path, ...provisionPeople(this.sealer) });
   }
+}
+
+/** The event types the provision records fold reads opened. */
+export const PROVISION_OPENED_TYPES: ReadonlySet<string> = new Set(['KeysShredded']);
+
+/** How the projection files a person: by the id of their key, never the subject id (the auditor's replay does the same). */
+export function provisionPeople(sealer: EventSealer): { subjectRef: (subjectId: string) => string; personOf: (event: RecordedEvent) => string | null | 'shredded' } {
+  return { subjectRef: (subjectId) => sealer.personRef(subjectId), personOf: (event) => sealer.referenceOf(event) };
 }

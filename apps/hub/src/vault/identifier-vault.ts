@@ -3,7 +3,7 @@ import type { SealedIdentifiers } from '#numbering';
 import type { VaultKeys } from './vault-keys.js';
 
 /** What a blind index is of: the prefix separates the domains, so equal inputs of two kinds never share a digest. */
-export type DigestKind = 'individual-number' | 'resident-record-code' | 'idempotency-request';
+export type DigestKind = 'individual-number' | 'resident-record-code' | 'idempotency-request' | 'idempotency-key';
 
 /** The personal identifiers a numbering event keeps, sealed. */
 export interface NumberingIdentifiers {

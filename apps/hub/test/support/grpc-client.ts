@@ -104,6 +104,6 @@ export async function expectGrpcProblem(
   const body = error.metadata.get(PROBLEM_BODY_TRAILER)[0];
   expect(Buffer.isBuffer(body)).toBe(true);
   const problem = JSON.parse((body as Buffer).toString('utf8')) as Record<string, unknown>;
-  expect(problem).toMatchObject({ code, detail: error.details, correlationId: error.metadata.get('x-correlation-id')[0], instance: expect.stringMatching(/^\/linkage_ledger\.v1\.|^\/grpc\.health\.v1\./) });
+  expect(problem).toMatchObject({ code, detail: error.details, correlationId: error.metadata.get('x-request-id')[0], instance: expect.stringMatching(/^\/linkage_ledger\.v1\.|^\/grpc\.health\.v1\./) });
   return { problem, error };
 }

@@ -13,7 +13,7 @@ export function expectProblem(res: Response, status: number, code: string): Reco
     title: expect.any(String),
     detail: expect.any(String),
     instance: expect.stringMatching(/^\//),
-    correlationId: res.headers['x-correlation-id'],
+    correlationId: res.headers['x-request-id'],
   });
   return body;
 }

@@ -11,7 +11,7 @@ import { localGovernmentCodeCheckDigit } from '#numbering';
 import { AppModule } from '../../src/app.module.js';
 import { loadHubConfig, type HubConfig } from '../../src/config/hub-config.js';
 import { HUB_APP_OPTIONS, configureHubApp, hubFastifyAdapter } from '../../src/hub-app.js';
-import { EVENT_STORE } from '../../src/ledger/tokens.js';
+import { EVENT_STORE, LEDGER } from '../../src/ledger/tokens.js';
 import { NumberGenerator } from '../../src/numbering/number-generator.js';
 import { IdentifierVault } from '../../src/vault/identifier-vault.js';
 
@@ -58,7 +58,10 @@ export interface TestHub {
   readonly app: NestFastifyApplication;
   readonly config: HubConfig;
   readonly dataDir: string;
+  /** The log as stored: personal fields sealed (what auditors, the tree and the relay read). */
   readonly store: EventStore;
+  /** The log as command handlers read it: events opened with the hub's keys. */
+  readonly ledger: EventStore;
   readonly vault: IdentifierVault;
   readonly logger: CapturingLogger;
   /** `authorization: Bearer <auditor token>` (keys/auditor.token.json): raw events are the auditor's to read. */
@@ -116,6 +119,7 @@ export async function startTestHub(options: TestHubOptions = {}): Promise<TestHu
     config,
     dataDir,
     store,
+    ledger: app.get<EventStore>(LEDGER),
     vault: app.get(IdentifierVault),
     logger,
     auditor: bearerOf(config.keysDir, 'auditor.token.json'),

@@ -37,7 +37,7 @@ export class AgenciesController {
   @ApiBearerAuth()
   @ApiOperation({ summary: 'Register an agency (operator).', description: 'Returns the agency\'s bearer token once; the registry keeps only its SHA-256.' })
   @ApiCreatedResponse({ type: RegisteredAgencyResponse })
-  @ApiProblems(...BODY_PROBLEMS, 'UNAUTHENTICATED', 'FORBIDDEN', 'INVALID_AGENCY_ID', 'UNKNOWN_AGENCY_KIND', 'INVALID_NAME', 'INVALID_ENDPOINT', 'INVALID_PUBLIC_KEY', 'AGENCY_ALREADY_REGISTERED', ...COMMON_PROBLEMS)
+  @ApiProblems(...BODY_PROBLEMS, 'UNAUTHENTICATED', 'FORBIDDEN', 'CHECK_DIGIT_MISMATCH', 'INVALID_AGENCY_ID', 'UNKNOWN_AGENCY_KIND', 'INVALID_NAME', 'INVALID_ENDPOINT', 'INVALID_PUBLIC_KEY', 'AGENCY_ALREADY_REGISTERED', ...COMMON_PROBLEMS)
   async register(@Req() request: FastifyRequest, @Body() body: RegisterAgencyRequest, @Meta() meta: RequestMeta): Promise<RegisteredAgencyResponse> {
     this.auth.operator(request);
     const outcome = await this.commandBus.execute(

@@ -17,7 +17,7 @@ import { MunicipalityDirectory } from '../../municipalities/municipality-directo
 import type { Caller } from '../../ledger/idempotency.js';
 import { loadStream, type Fold } from '../../ledger/load-stream.js';
 import { hasCode, withRetries } from '../../ledger/retry.js';
-import { CLOCK, EVENT_STORE, type Clock } from '../../ledger/tokens.js';
+import { CLOCK, LEDGER, type Clock } from '../../ledger/tokens.js';
 import { newBearerToken, tokenDigest } from '../hub-secrets.js';
 
 const registryFold: Fold<AgencyRegistryState, Evolvable<AgencyRegistryEvent>> = {
@@ -53,7 +53,7 @@ export class ChangeAgencyRegistryCommand extends Command<RegistryOutcome> {
 @CommandHandler(ChangeAgencyRegistryCommand)
 export class ChangeAgencyRegistryHandler implements ICommandHandler<ChangeAgencyRegistryCommand> {
   constructor(
-    @Inject(EVENT_STORE) private readonly store: EventStore,
+    @Inject(LEDGER) private readonly store: EventStore,
     @Inject(CLOCK) private readonly clock: Clock,
     private readonly eventBus: EventBus,
     private readonly municipalities: MunicipalityDirectory,

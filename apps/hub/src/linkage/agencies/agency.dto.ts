@@ -1,16 +1,16 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsIn, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
-import { AGENCY_KINDS, type AgencyKind, type AgencyRegistryState } from '#linkage';
+import { AGENCY_KINDS, DISPLAY_TEXT, type AgencyKind, type AgencyRegistryState } from '#linkage';
 import { IsLocalGovernmentCode } from '../../http/identifier.validators.js';
+import { IsDisplayText } from '../../http/text.validators.js';
 
 export class RegisterAgencyRequest {
   @ApiProperty({ description: 'Lowercase kebab-case id, 2–64 characters.', example: 'muroran-city' })
   @Matches(/^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])$/, { message: 'must be 2–64 lowercase letters, digits or hyphens, starting and ending with a letter or digit' })
   agencyId!: string;
 
-  @ApiProperty({ example: '室蘭市' })
-  @IsString()
-  @MaxLength(200)
+  @ApiProperty({ example: '室蘭市', description: 'Trimmed, 1–200 characters, something visible, no control characters.' })
+  @IsDisplayText(DISPLAY_TEXT)
   name!: string;
 
   @ApiProperty({ enum: AGENCY_KINDS, example: 'municipality' })
@@ -42,14 +42,13 @@ export class RegisteredAgencyResponse {
 }
 
 export class RevokeAgencyRequest {
-  @ApiProperty({ example: 'merged into another municipality' })
-  @IsString()
-  @MaxLength(200)
+  @ApiProperty({ example: 'merged into another municipality', description: 'Trimmed, 1–200 characters, something visible, no control characters.' })
+  @IsDisplayText(DISPLAY_TEXT)
   reason!: string;
 }
 
 export class UpdateAgencyRequest {
-  @ApiPropertyOptional() @IsOptional() @IsString() @MaxLength(200) name?: string;
+  @ApiPropertyOptional({ description: 'Trimmed, 1–200 characters, something visible, no control characters.' }) @IsOptional() @IsDisplayText(DISPLAY_TEXT) name?: string;
   @ApiPropertyOptional() @IsOptional() @IsString() @MaxLength(2048) endpoint?: string;
   @ApiPropertyOptional() @IsOptional() @IsString() publicKey?: string;
 }

@@ -5,10 +5,12 @@ import { IsString } from 'class-validator';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { EventStore, RecordedEvent } from '#ledger';
 import { CodeLocator } from '#mapper';
+import { EventSealer } from '#sealing';
 import {
   agencyCodeDecider,
   agencyCodeStreamId,
   decideAgencyCode,
+  legacyAgencyCodeStreamId,
   issuedCode,
   type AgencyCodeEvent,
   type AgencyCodeState,
@@ -23,7 +25,7 @@ import { Meta, type RequestMeta } from '../../http/request-meta.js';
 import { EventsAppended } from '../../ledger/events-appended.event.js';
 import type { Caller } from '../../ledger/idempotency.js';
 import { hasCode, withRetries } from '../../ledger/retry.js';
-import { CLOCK, EVENT_STORE, type Clock } from '../../ledger/tokens.js';
+import { CLOCK, LEDGER, type Clock } from '../../ledger/tokens.js';
 import { IdentifierVault } from '../../vault/identifier-vault.js';
 import { Authenticator } from '../authenticator.js';
 import { LinkageViews } from '../linkage-views.js';
@@ -70,30 +72,31 @@ const CODE_TYPES = new Set(['AgencyCodeIssued', 'AgencyCodeReacquired']);
 @CommandHandler(AcquireAgencyCodeCommand)
 export class AcquireAgencyCodeHandler implements ICommandHandler<AcquireAgencyCodeCommand> {
   constructor(
-    @Inject(EVENT_STORE) private readonly store: EventStore,
+    @Inject(LEDGER) private readonly store: EventStore,
     @Inject(CLOCK) private readonly clock: Clock,
     private readonly vault: IdentifierVault,
     private readonly views: LinkageViews,
     private readonly eventBus: EventBus,
     private readonly locator: CodeLocator,
+    private readonly sealer: EventSealer,
   ) {}
 
   async execute({ agencyId, individualNumber, acquisitionNumber, caller }: AcquireAgencyCodeCommand): Promise<AcquiredAgencyCode> {
     const subjectId = await this.#subjectOf(individualNumber);
-    const streamId = agencyCodeStreamId(subjectId, agencyId);
     // A held code drawn again (CLAIM_CONFLICT: the same person's locator and the same 72 random bits) is
     // drawn anew; a concurrent acquisition reloads.
     return withRetries(8, (e) => hasCode(e, 'WRONG_EXPECTED_REVISION', 'CLAIM_CONFLICT'), async () => {
-      const events = await this.store.readStream(streamId);
+      const { streamId, events } = await this.#stream(subjectId, agencyId);
       const state = events.reduce<AgencyCodeState>(
         (s, e) => (CODE_TYPES.has(e.type) ? agencyCodeDecider.evolve(s, e as unknown as Evolvable<AgencyCodeEvent>) : s),
         agencyCodeDecider.initialState(),
       );
       const acquiredAt = this.clock().toISOString();
+      const candidateCode = this.locator.mint(subjectId);
       const decided = decideAgencyCode(
         {
           type: 'AcquireAgencyCode',
-          data: { subjectId, agencyId, agency: this.views.facts(agencyId), acquisitionNumber, candidateCode: this.locator.mint(subjectId), acquiredAt },
+          data: { subjectId, agencyId, agency: this.views.facts(agencyId), acquisitionNumber, candidateCode, candidateCodeDigest: agencyCodeDigest(this.sealer, candidateCode), acquiredAt },
         },
         state,
       );
@@ -110,6 +113,19 @@ export class AcquireAgencyCodeHandler implements ICommandHandler<AcquireAgencyCo
       const code = first.type === 'AgencyCodeIssued' ? first.data.code : issuedCode(state)!;
       return { code, serial: result.serial, acquiredAt, reacquired: first.type === 'AgencyCodeReacquired', replayed: false };
     });
+  }
+
+  /**
+   * The pair's stream: `agency-code-<keyed digest of the pair>` (I10), or the stream a log written before
+   * that holds for it (named after the subject), which is continued rather than given a second code.
+   */
+  async #stream(subjectId: SubjectId, agencyId: AgencyId): Promise<{ readonly streamId: string; readonly events: readonly RecordedEvent[] }> {
+    const streamId = agencyCodeStreamId(this.sealer.handle('agency-code-stream', `${subjectId}|${agencyId}`));
+    const events = await this.store.readStream(streamId);
+    if (events.length > 0) return { streamId, events };
+    const legacyId = legacyAgencyCodeStreamId(subjectId, agencyId);
+    const legacy = await this.store.readStream(legacyId);
+    return legacy.length > 0 ? { streamId: legacyId, events: legacy } : { streamId, events };
   }
 
   /** The person holding this number now. Only the number's keyed digest is looked up; the number goes no further. */
@@ -162,4 +178,9 @@ export class AgencyCodesController {
     void reply.status(outcome.reacquired ? 200 : 201);
     return { code: outcome.code, serial: outcome.serial, acquiredAt: outcome.acquiredAt, reacquired: outcome.reacquired };
   }
+}
+
+/** The keyed digest an agency code's uniqueness claim holds (the code itself is sealed, I10). */
+export function agencyCodeDigest(sealer: EventSealer, code: string): string {
+  return sealer.handle('agency-code', code, 32);
 }

@@ -17,7 +17,7 @@ import {
 import { asCodeTranslation } from '#mapper';
 import { EventsAppended } from '../../ledger/events-appended.event.js';
 import type { Caller } from '../../ledger/idempotency.js';
-import { CLOCK, EVENT_STORE, type Clock } from '../../ledger/tokens.js';
+import { CLOCK, LEDGER, type Clock } from '../../ledger/tokens.js';
 import { HubProblem } from '../../http/hub-problem.js';
 import { HubCodeMapper } from '../hub-code-mapper.js';
 import { LinkageViews } from '../linkage-views.js';
@@ -69,7 +69,7 @@ export class QueryRunner {
   readonly #inFlight = new Map<string, { readonly digest: string; readonly result: Promise<QueryResult[]> }>();
 
   constructor(
-    @Inject(EVENT_STORE) private readonly store: EventStore,
+    @Inject(LEDGER) private readonly store: EventStore,
     @Inject(CLOCK) private readonly clock: Clock,
     private readonly views: LinkageViews,
     private readonly mapper: HubCodeMapper,
@@ -131,7 +131,7 @@ export class QueryRunner {
           provider: this.views.facts(request.providerAgencyId),
           procedureCode: request.procedureCode,
           itemCodes: request.itemCodes,
-          requesterCodeDigest: createHash('sha256').update(person.code, 'utf8').digest('hex'),
+          requesterCode: person.code,
           policy: inForce?.policy,
           ...(request.tableVersion === undefined ? {} : { requestedTableVersion: request.tableVersion }),
           translation: person.translation,

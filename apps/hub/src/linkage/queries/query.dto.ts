@@ -1,11 +1,15 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { ArrayMaxSize, ArrayMinSize, ArrayUnique, IsArray, IsInt, IsOptional, Matches, Min } from 'class-validator';
+import { ArrayMaxSize, ArrayMinSize, IsArray, IsInt, IsOptional, Matches, Max, Min } from 'class-validator';
+import { IsListedOnce } from '../../http/array.validators.js';
 import type { QueryAnswer, QueryResult } from './query-outcome.js';
 
 const AGENCY_ID = /^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])$/;
 const AGENCY_CODE = /^[A-Za-z0-9_-]{21}[AQgw]$/;
 const TABLE_CODE = /^(?=.{1,64}$)[a-z][a-z0-9]*(?:-[a-z0-9]+)*$/;
 const X25519 = /^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/;
+/** The largest table version a request may name: gRPC carries it as uint32. */
+export const MAX_TABLE_VERSION = 4_294_967_295;
+const TABLE_VERSION = { message: `must be an integer from 1 to ${MAX_TABLE_VERSION}: the version of the authorization table the query relies on` };
 const CODE_MESSAGE = 'must be an agency code: 22 characters of unpadded base64url (the code the hub issued to the requesting agency)';
 
 class QueryCommon {
@@ -26,7 +30,7 @@ class QueryCommon {
   @IsArray()
   @ArrayMinSize(1)
   @ArrayMaxSize(32)
-  @ArrayUnique()
+  @IsListedOnce()
   @Matches(TABLE_CODE, { each: true, message: 'each item must be an item code of the authorization table, e.g. "local-tax"' })
   itemCodes!: string[];
 
@@ -35,10 +39,11 @@ class QueryCommon {
   @Matches(X25519, { message: 'must be an X25519 public key: 32 bytes as unpadded base64url (43 characters)' })
   answerPublicKey?: string;
 
-  @ApiPropertyOptional({ description: 'The authorization table version the requester relies on; refused when it is not the one in force.' })
+  @ApiPropertyOptional({ description: 'The authorization table version the requester relies on; refused when it is not the one in force.', minimum: 1, maximum: MAX_TABLE_VERSION })
   @IsOptional()
-  @IsInt()
-  @Min(1)
+  @IsInt(TABLE_VERSION)
+  @Min(1, TABLE_VERSION)
+  @Max(MAX_TABLE_VERSION, TABLE_VERSION)
   tableVersion?: number;
 }
 
@@ -51,10 +56,11 @@ export class SubmitQueryRequest extends QueryCommon {
 export const MAX_BULK = 1000;
 
 export class SubmitBulkQueryRequest extends QueryCommon {
-  @ApiProperty({ description: `The requesting agency's codes, one per person (1–${MAX_BULK}); each person gets their own serial.` })
+  @ApiProperty({ description: `The requesting agency's codes, one per person (1–${MAX_BULK}), each once; each person gets their own serial.` })
   @IsArray()
   @ArrayMinSize(1)
   @ArrayMaxSize(MAX_BULK)
+  @IsListedOnce()
   @Matches(AGENCY_CODE, { each: true, message: `each code ${CODE_MESSAGE}` })
   codes!: string[];
 }

@@ -5,20 +5,20 @@ import { NumberingError, decidePersonNumbering, personNumberingStreamId, type In
 import { appendDecided, IdempotencyKeys, replayOrRethrow, type Outcome } from '../../ledger/idempotency.js';
 import { loadStream } from '../../ledger/load-stream.js';
 import { hasCode, withRetries } from '../../ledger/retry.js';
-import { CLOCK, EVENT_STORE, type Clock } from '../../ledger/tokens.js';
+import { CLOCK, LEDGER, type Clock } from '../../ledger/tokens.js';
 import { MunicipalityDirectory } from '../../municipalities/municipality-directory.js';
 import { IdentifierVault } from '../../vault/identifier-vault.js';
 import { NumberGenerator } from '../number-generator.js';
 import { personNumberingFold } from '../person-numbering.fold.js';
 import { ChangeIndividualNumberCommand, type ChangedIndividualNumber } from './change-individual-number.command.js';
-import { eventOfSerial } from './replay.js';
+import { eventOfSerial, identifiersOf } from './replay.js';
 
 const ATTEMPTS = 8;
 
 @CommandHandler(ChangeIndividualNumberCommand)
 export class ChangeIndividualNumberHandler implements ICommandHandler<ChangeIndividualNumberCommand> {
   constructor(
-    @Inject(EVENT_STORE) private readonly store: EventStore,
+    @Inject(LEDGER) private readonly store: EventStore,
     @Inject(CLOCK) private readonly clock: Clock,
     private readonly vault: IdentifierVault,
     private readonly municipalities: MunicipalityDirectory,
@@ -48,7 +48,7 @@ export class ChangeIndividualNumberHandler implements ICommandHandler<ChangeIndi
               reason,
               number,
               numberDigest: this.vault.digest('individual-number', number),
-              sealed: this.vault.seal({ individualNumber: number, residentRecordCode }, streamId),
+              identifiers: { individualNumber: number, residentRecordCode },
               changedAt,
             },
           },
@@ -69,7 +69,7 @@ export class ChangeIndividualNumberHandler implements ICommandHandler<ChangeIndi
 
   private async replay(serial: SerialNumber): Promise<ChangedIndividualNumber> {
     const event = await eventOfSerial<IndividualNumberChangedData>(this.store, serial, 'IndividualNumberChanged');
-    const { individualNumber } = this.vault.unseal(event.data.sealed, event.streamId);
+    const { individualNumber } = identifiersOf(this.vault, event);
     return { serial, individualNumber: individualNumber as MyNumber, changedAt: event.data.changedAt };
   }
 }

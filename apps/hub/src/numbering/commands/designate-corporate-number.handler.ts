@@ -11,7 +11,7 @@ import {
 import { appendDecided, IdempotencyKeys, replayOrRethrow, type Outcome } from '../../ledger/idempotency.js';
 import { loadStream } from '../../ledger/load-stream.js';
 import { hasCode, withRetries } from '../../ledger/retry.js';
-import { CLOCK, EVENT_STORE, type Clock } from '../../ledger/tokens.js';
+import { CLOCK, LEDGER, type Clock } from '../../ledger/tokens.js';
 import { corporateNumberFold } from '../corporate-number.fold.js';
 import { NumberGenerator } from '../number-generator.js';
 import { DesignateCorporateNumberCommand, type DesignatedCorporateNumber } from './designate-corporate-number.command.js';
@@ -22,7 +22,7 @@ const ATTEMPTS = 8;
 @CommandHandler(DesignateCorporateNumberCommand)
 export class DesignateCorporateNumberHandler implements ICommandHandler<DesignateCorporateNumberCommand> {
   constructor(
-    @Inject(EVENT_STORE) private readonly store: EventStore,
+    @Inject(LEDGER) private readonly store: EventStore,
     @Inject(CLOCK) private readonly clock: Clock,
     private readonly numbers: NumberGenerator,
     private readonly idempotencyKeys: IdempotencyKeys,

@@ -6,13 +6,13 @@ import { decidePersonNumbering, personNumberingStreamId, type IndividualNumberIs
 import { appendDecided, IdempotencyKeys, replayOrRethrow, type Outcome } from '../../ledger/idempotency.js';
 import { loadStream } from '../../ledger/load-stream.js';
 import { hasCode, withRetries } from '../../ledger/retry.js';
-import { CLOCK, EVENT_STORE, type Clock } from '../../ledger/tokens.js';
+import { CLOCK, LEDGER, type Clock } from '../../ledger/tokens.js';
 import { MunicipalityDirectory } from '../../municipalities/municipality-directory.js';
 import { IdentifierVault } from '../../vault/identifier-vault.js';
 import { NumberGenerator } from '../number-generator.js';
 import { personNumberingFold } from '../person-numbering.fold.js';
 import { IssueIndividualNumberCommand, type IssuedIndividualNumber } from './issue-individual-number.command.js';
-import { eventOfSerial } from './replay.js';
+import { eventOfSerial, identifiersOf } from './replay.js';
 import { newBearerToken, tokenDigest } from '../../linkage/hub-secrets.js';
 
 /** Draws and concurrent writers: a held number (CLAIM_CONFLICT) is drawn again, a moved stream is reloaded. */
@@ -21,7 +21,7 @@ const ATTEMPTS = 8;
 @CommandHandler(IssueIndividualNumberCommand)
 export class IssueIndividualNumberHandler implements ICommandHandler<IssueIndividualNumberCommand> {
   constructor(
-    @Inject(EVENT_STORE) private readonly store: EventStore,
+    @Inject(LEDGER) private readonly store: EventStore,
     @Inject(CLOCK) private readonly clock: Clock,
     private readonly vault: IdentifierVault,
     private readonly municipalities: MunicipalityDirectory,
@@ -52,7 +52,7 @@ export class IssueIndividualNumberHandler implements ICommandHandler<IssueIndivi
               number,
               numberDigest: this.vault.digest('individual-number', number),
               residentDigest: this.vault.digest('resident-record-code', residentRecordCode),
-              sealed: this.vault.seal({ individualNumber: number, residentRecordCode, citizenSecret }, streamId),
+              identifiers: { individualNumber: number, residentRecordCode, citizenSecret },
               citizenCredentialDigest: tokenDigest(citizenSecret),
               issuedAt,
             },
@@ -72,10 +72,10 @@ export class IssueIndividualNumberHandler implements ICommandHandler<IssueIndivi
     }
   }
 
-  /** The outcome of the original issuance, rebuilt from its events: the number comes from unsealing. */
+  /** The outcome of the original issuance, rebuilt from its events: the number comes from the opened seal. */
   private async replay(serial: SerialNumber): Promise<IssuedIndividualNumber> {
     const event = await eventOfSerial<IndividualNumberIssuedData>(this.store, serial, 'IndividualNumberIssued');
-    const { individualNumber, citizenSecret } = this.vault.unseal(event.data.sealed, event.streamId);
+    const { individualNumber, citizenSecret } = identifiersOf(this.vault, event);
     return { serial, individualNumber: individualNumber as MyNumber, ...(citizenSecret === undefined ? {} : { citizenSecret }), issuedAt: event.data.issuedAt };
   }
 }

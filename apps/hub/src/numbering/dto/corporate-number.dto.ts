@@ -1,17 +1,18 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { IsIn, IsInt, IsOptional, Max, Min } from 'class-validator';
-import { CORPORATE_KINDS, MAX_CORPORATE_TEXT_LENGTH, type CorporateKind, type DesignatedCorporateNumber } from '#numbering';
+import { CORPORATE_KINDS, CORPORATE_TEXT, MAX_CORPORATE_TEXT_LENGTH, type CorporateKind, type DesignatedCorporateNumber } from '#numbering';
 import { DEFAULT_CORPORATE_LIMIT, MAX_CORPORATE_LIMIT } from '#projections';
-import { HasCorporateNumberForm, IsCorporateNumberBase, IsPublicText } from '../../http/identifier.validators.js';
+import { HasCorporateNumberForm, IsCorporateNumberBase } from '../../http/identifier.validators.js';
+import { IsDisplayText } from '../../http/text.validators.js';
 
 export class DesignateCorporateNumberRequest {
   @ApiProperty({ description: 'Trade name (商号又は名称), trimmed.', maxLength: MAX_CORPORATE_TEXT_LENGTH, example: '株式会社室蘭製作所' })
-  @IsPublicText(MAX_CORPORATE_TEXT_LENGTH)
+  @IsDisplayText(CORPORATE_TEXT)
   name!: string;
 
   @ApiProperty({ description: 'Location of the head office (本店又は主たる事務所の所在地), trimmed.', maxLength: MAX_CORPORATE_TEXT_LENGTH, example: '北海道室蘭市幸町1番2号' })
-  @IsPublicText(MAX_CORPORATE_TEXT_LENGTH)
+  @IsDisplayText(CORPORATE_TEXT)
   location!: string;
 
   @ApiProperty({ enum: CORPORATE_KINDS, example: 'stock-company' })
@@ -32,7 +33,7 @@ export class DesignatedCorporateNumberResponse {
   @ApiProperty({ example: '20260401010000000003' })
   serial!: string;
 
-  @ApiProperty({ description: '法人番号: 13 digits, the first is the check digit.', example: '7430001012345' })
+  @ApiProperty({ description: '法人番号: 13 digits, the first is the check digit.', example: '3430001012345' })
   corporateNumber!: string;
 
   @ApiProperty({ format: 'date-time', example: '2026-04-01T00:00:00.000Z' })
@@ -40,13 +41,13 @@ export class DesignatedCorporateNumberResponse {
 }
 
 export class CorporateNumberParams {
-  @ApiProperty({ description: '法人番号: 13 ASCII digits.', example: '7430001012345' })
+  @ApiProperty({ description: '法人番号: 13 ASCII digits.', example: '3430001012345' })
   @HasCorporateNumberForm()
   number!: string;
 }
 
 export class CorporateNumberResponse {
-  @ApiProperty({ example: '7430001012345' })
+  @ApiProperty({ example: '3430001012345' })
   corporateNumber!: string;
 
   @ApiProperty({ example: '株式会社室蘭製作所' })
@@ -77,12 +78,12 @@ const LIMIT = { message: `must be an integer from 1 to ${MAX_CORPORATE_LIMIT}` }
 export class CorporateCriteriaQuery {
   @ApiPropertyOptional({ description: 'Part of the name; full-width and half-width forms, case and spaces do not matter (ｶﾌﾞｼｷ finds カブシキ).', example: '室蘭製作所' })
   @IsOptional()
-  @IsPublicText(MAX_CORPORATE_TEXT_LENGTH)
+  @IsDisplayText(CORPORATE_TEXT)
   name?: string;
 
   @ApiPropertyOptional({ description: 'The beginning of the location, folded the same way.', example: '北海道室蘭市' })
   @IsOptional()
-  @IsPublicText(MAX_CORPORATE_TEXT_LENGTH)
+  @IsDisplayText(CORPORATE_TEXT)
   location?: string;
 
   @ApiPropertyOptional({ enum: CORPORATE_KINDS })
@@ -100,7 +101,7 @@ export class CorporateSearchQuery extends CorporateCriteriaQuery {
   @Max(MAX_CORPORATE_LIMIT, LIMIT)
   limit?: number;
 
-  @ApiPropertyOptional({ description: 'The `next` of the previous page (results come in corporate number order).', example: '7430001012345' })
+  @ApiPropertyOptional({ description: 'The `next` of the previous page (results come in corporate number order).', example: '3430001012345' })
   @IsOptional()
   @HasCorporateNumberForm()
   after?: string;
@@ -115,6 +116,6 @@ export class CorporatePageResponse {
   @ApiProperty({ type: [CorporationResponse] })
   corporations!: CorporationResponse[];
 
-  @ApiPropertyOptional({ description: 'Present when more corporations match: pass it as `after`.', example: '7430001012345' })
+  @ApiPropertyOptional({ description: 'Present when more corporations match: pass it as `after`.', example: '3430001012345' })
   next?: string;
 }

@@ -44,7 +44,7 @@ export class ChangedIndividualNumberResponse {
   @ApiProperty({ example: '20260401010000000002' })
   serial!: string;
 
-  @ApiProperty({ description: 'The replacement 個人番号.', example: '987654321096' })
+  @ApiProperty({ description: 'The replacement 個人番号.', example: '987654321093' })
   individualNumber!: string;
 
   @ApiProperty({ description: 'Always true: the previous number is revoked and never issued again.', enum: [true] })

@@ -4,13 +4,13 @@ import type { EventStore } from '#ledger';
 import { corporateNumberStreamId, validateCorporateNumber, valueOrThrow, type DesignatedCorporateNumber } from '#numbering';
 import { HubProblem } from '../../http/hub-problem.js';
 import { loadStream } from '../../ledger/load-stream.js';
-import { EVENT_STORE } from '../../ledger/tokens.js';
+import { LEDGER } from '../../ledger/tokens.js';
 import { corporateNumberFold } from '../corporate-number.fold.js';
 import { GetCorporateNumberQuery } from './get-corporate-number.query.js';
 
 @QueryHandler(GetCorporateNumberQuery)
 export class GetCorporateNumberHandler implements IQueryHandler<GetCorporateNumberQuery> {
-  constructor(@Inject(EVENT_STORE) private readonly store: EventStore) {}
+  constructor(@Inject(LEDGER) private readonly store: EventStore) {}
 
   async execute(query: GetCorporateNumberQuery): Promise<DesignatedCorporateNumber> {
     // CHECK_DIGIT_MISMATCH (with expected and actual digits) before any read: a typo is not "unknown".

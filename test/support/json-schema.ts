@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 
-export const repoFile = (path: string): URL => new URL(`../../../${path}`, import.meta.url);
+export const repoFile = (path: string): URL => new URL(`../../${path}`, import.meta.url);
 
 export function readJson(path: string): unknown {
   return JSON.parse(readFileSync(repoFile(path), 'utf8')) as unknown;

@@ -1,0 +1,297 @@
+import { Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import { availableParallelism } from 'node:os';
+import { publicKeyOf } from '#audit-log';
+import { VerifiedMark, checkStoredLog, storedLogFinding, type StoredLogFinding } from '#ledger';
+import { HubConfig } from '../config/hub-config.js';
+import { loadOrCreateCheckpointKey } from './audit-keys.js';
+
+/** start: before the hub serves; scrub: the leaves below the mark, right after start; requested: the operator's. */
+export type SelfCheckRunKind = 'start' | 'scrub' | 'requested';
+export type SelfCheckRunStatus = 'running' | 'passed' | 'failed' | 'error' | 'stopped';
+
+/** One run of the self-check, as the status endpoint shows it. */
+export interface SelfCheckRun {
+  readonly id: string;
+  readonly kind: SelfCheckRunKind;
+  readonly status: SelfCheckRunStatus;
+  /** Leaves re-hashed by this run: [from, to). */
+  readonly from: number;
+  readonly to: number;
+  readonly checked: number;
+  readonly total: number;
+  /** Signed checkpoints whose signature and root it checked. */
+  readonly checkpoints: number;
+  readonly startedAt: string;
+  readonly finishedAt?: string;
+  readonly seconds?: number;
+  /** The first findings in position order; `findingCount` counts them all. */
+  readonly findings: readonly StoredLogFinding[];
+  readonly findingCount: number;
+  /** Why the run could not finish (status error or stopped). */
+  readonly error?: string;
+}
+
+/**
+ * The hub's verdict on its own log, as readiness shows it. `failed` and `unverified` make the hub not
+ * ready and stop the checkpoint signer; `running` (a scrub or a requested run while the verdict is
+ * sound) does not.
+ */
+export interface SelfCheckView {
+  readonly status: 'off' | 'unverified' | 'running' | 'passed' | 'failed';
+  /** The verified mark: leaves [0, verifiedThrough) were re-hashed and found equal. */
+  readonly verifiedThrough: number;
+  /** The run in progress, or else the last one. */
+  readonly run?: SelfCheckRunKind;
+  readonly runId?: string;
+  readonly checked?: number;
+  readonly total?: number;
+  /** The first bad position found (status failed). */
+  readonly finding?: StoredLogFinding;
+  readonly findingCount?: number;
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+type Verdict = 'off' | 'unverified' | 'passed' | 'failed';
+
+const KEPT_RUNS = 20;
+
+/**
+ * The hub checks its own log (I3): the stored envelope texts against the leaf hashes its tree stored
+ * when they were written, the tiles against each other, the roots at the signed checkpoints' sizes
+ * against the signed roots, and the tree's current root (`checkStoredLog`).
+ *
+ * At start, inside `app.init()` (so before the hub listens): a log of at most
+ * `HUB_SELF_CHECK_FULL_MAX_EVENTS` events is checked whole; a longer one from the verified mark, and the
+ * leaves below the mark by a scrub at the lowest CPU priority right after start. The operator asks for
+ * a whole check at any time (`request`). A finding is final for the life of the process: the hub then
+ * MUST NOT sign another checkpoint (`allowsSigning`) and is not ready, but keeps serving reads.
+ */
+@Injectable()
+export class SelfCheckService implements OnModuleInit, OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown {
+  private readonly logger = new Logger('SelfCheck');
+  private readonly publicKey: Uint8Array;
+  private readonly threads = Math.max(1, Math.min(availableParallelism(), 4));
+  private mark: VerifiedMark | undefined;
+  private verified = 0;
+  private verdict: Verdict;
+  private finding: { finding: StoredLogFinding; count: number } | undefined;
+  private readonly logged = new Set<string>();
+  private readonly runs = new Map<string, Mutable<SelfCheckRun>>();
+  private current: { run: Mutable<SelfCheckRun>; abort: AbortController; done: Promise<void> } | undefined;
+  private last: Mutable<SelfCheckRun> | undefined;
+  /** A requested run waiting for the scrub it stopped to end. */
+  private queued: Mutable<SelfCheckRun> | undefined;
+  /** The leaves below the start run's range, for the scrub: [0, scrubTo). */
+  private scrubTo = 0;
+  private stopping = false;
+
+  constructor(private readonly config: HubConfig) {
+    // Only the public half is used: every CheckpointSigned note in the log MUST verify with it.
+    this.publicKey = publicKeyOf(loadOrCreateCheckpointKey(config.keysDir));
+    this.verdict = config.selfCheck.atStart ? 'unverified' : 'off';
+  }
+
+  /** Blocks the start until the leaves since the mark (or all of them) are checked: the hub serves nothing before. */
+  async onModuleInit(): Promise<void> {
+    // The store (EVENT_STORE, instantiated before any init hook) has created the ledger file.
+    this.mark = new VerifiedMark(this.config.ledgerPath);
+    this.verified = this.mark.get();
+    if (!this.config.selfCheck.atStart) {
+      this.logger.log('the self-check at start is off (HUB_SELF_CHECK=off); POST /v1/audit/self-checks runs one');
+      return;
+    }
+    const head = this.mark.logHead();
+    if (this.verified > head) {
+      const run = this.newRun('start', head, head);
+      const finding = storedLogFinding({ check: 'mark', code: 'LOG_SHORTER_THAN_MARK', position: head, serial: null, expected: this.verified, calculated: head });
+      this.finish(run, 'failed', { findings: [finding], findingCount: 1 });
+      return;
+    }
+    const whole = head <= this.config.selfCheck.fullMaxEvents;
+    const run = this.newRun('start', whole ? 0 : this.verified, head);
+    await this.execute(run, false);
+    if (!whole && run.status === 'passed' && run.from > 0) this.scrubTo = run.from;
+  }
+
+  /** Right after start: the scrub of the leaves below the start run's range, at the lowest priority. */
+  onApplicationBootstrap(): void {
+    if (this.scrubTo === 0) return;
+    const run = this.newRun('scrub', 0, this.scrubTo);
+    this.launch(run, true);
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    this.stopping = true;
+    const current = this.current;
+    if (current === undefined) return;
+    current.abort.abort();
+    await current.done;
+  }
+
+  onApplicationShutdown(): void {
+    this.mark?.close();
+    this.mark = undefined;
+  }
+
+  /** True while the verdict lets the checkpoint signer sign: checked and sound, or the start check is off. */
+  get allowsSigning(): boolean {
+    return this.verdict === 'passed' || this.verdict === 'off';
+  }
+
+  /** What readiness reports. */
+  view(): SelfCheckView {
+    const run = this.current?.run ?? this.last;
+    const status = this.verdict === 'failed' || this.verdict === 'unverified' ? this.verdict : this.current !== undefined ? 'running' : this.verdict;
+    return {
+      status,
+      verifiedThrough: this.verified,
+      ...(run === undefined ? {} : { run: run.kind, runId: run.id, checked: run.checked, total: run.total }),
+      ...(this.finding === undefined ? {} : { finding: this.finding.finding, findingCount: this.finding.count }),
+    };
+  }
+
+  /** A run by id (the last 20 are kept). */
+  run(id: string): SelfCheckRun | undefined {
+    const run = this.runs.get(id);
+    return run === undefined ? undefined : { ...run };
+  }
+
+  /** The runs kept, newest first. */
+  list(): SelfCheckRun[] {
+    return [...this.runs.values()].reverse().map((r) => ({ ...r }));
+  }
+
+  /**
+   * The operator's whole check, [0, head), at the lowest priority beside live traffic. A requested run in
+   * progress is answered instead of a second; a scrub in progress is stopped first (this run covers it).
+   */
+  request(): SelfCheckRun {
+    if (this.queued !== undefined) return { ...this.queued };
+    const current = this.current;
+    if (current !== undefined && current.run.kind !== 'scrub') return { ...current.run };
+    const head = this.mark?.logHead() ?? 0;
+    const run = this.newRun('requested', 0, head);
+    if (current !== undefined) {
+      this.queued = run;
+      current.abort.abort(`superseded by the requested run ${run.id}`);
+      void current.done.then(() => {
+        this.queued = undefined;
+        this.launch(run, true);
+      });
+    } else {
+      this.launch(run, true);
+    }
+    return { ...run };
+  }
+
+  private newRun(kind: SelfCheckRunKind, from: number, to: number): Mutable<SelfCheckRun> {
+    const run: Mutable<SelfCheckRun> = { id: randomUUID(), kind, status: 'running', from, to, checked: 0, total: Math.max(0, to - from), checkpoints: 0, startedAt: new Date().toISOString(), findings: [], findingCount: 0 };
+    this.runs.set(run.id, run);
+    for (const id of this.runs.keys()) {
+      if (this.runs.size <= KEPT_RUNS) break;
+      this.runs.delete(id);
+    }
+    return run;
+  }
+
+  /** Runs in the background; its outcome is in the run and the verdict, never a rejection. */
+  private launch(run: Mutable<SelfCheckRun>, lowPriority: boolean): void {
+    if (this.stopping) {
+      this.finish(run, 'stopped', { error: 'the hub is shutting down' });
+      return;
+    }
+    void this.execute(run, lowPriority);
+  }
+
+  private async execute(run: Mutable<SelfCheckRun>, lowPriority: boolean): Promise<void> {
+    const abort = new AbortController();
+    let settle!: () => void;
+    const done = new Promise<void>((resolve) => (settle = resolve));
+    this.current = { run, abort, done };
+    this.logger.log(`self-check (${run.kind}, run ${run.id}): re-hashing events [${run.from}, ${run.to}) against the stored tree${lowPriority ? ' at low priority' : ''}`);
+    try {
+      const report = await checkStoredLog({
+        path: this.config.ledgerPath,
+        publicKey: this.publicKey,
+        from: run.from,
+        // A start or requested run goes to the tree's size when it begins; a scrub stops at the range the start run took.
+        ...(run.kind === 'scrub' ? { to: run.to } : {}),
+        threads: this.threads,
+        lowPriority,
+        signal: abort.signal,
+        onProgress: (checked, total) => {
+          run.checked = checked;
+          run.total = total;
+        },
+      });
+      Object.assign(run, { from: report.from, to: report.to, total: report.to - report.from, checked: report.checked, checkpoints: report.checkpoints });
+      this.finish(run, report.findingCount > 0 ? 'failed' : 'passed', { findings: report.findings, findingCount: report.findingCount });
+    } catch (error) {
+      if (abort.signal.aborted) this.finish(run, 'stopped', { error: String(abort.signal.reason ?? 'stopped') });
+      else this.finish(run, 'error', { error: (error as Error).message });
+    } finally {
+      if (this.current?.run === run) this.current = undefined;
+      settle();
+    }
+  }
+
+  private finish(run: Mutable<SelfCheckRun>, status: SelfCheckRunStatus, outcome: { findings?: readonly StoredLogFinding[]; findingCount?: number; error?: string }): void {
+    run.status = status;
+    run.findings = outcome.findings ?? [];
+    run.findingCount = outcome.findingCount ?? 0;
+    if (outcome.error !== undefined) run.error = outcome.error;
+    run.finishedAt = new Date().toISOString();
+    run.seconds = (Date.parse(run.finishedAt) - Date.parse(run.startedAt)) / 1000;
+    this.last = run;
+    const what = `self-check (${run.kind}, run ${run.id})`;
+    switch (status) {
+      case 'passed':
+        // The mark moves only over a contiguous range from below it: [0, mark) ∪ [from, to).
+        if (run.from <= this.verified && run.to > this.verified) this.setMark(run.to);
+        if (this.verdict === 'unverified' || (this.verdict === 'off' && run.kind === 'requested' && run.from === 0)) this.verdict = 'passed';
+        this.logger.log(`${what} passed: ${run.checked} events re-hashed and ${run.checkpoints} signed checkpoint(s) verified in ${run.seconds.toFixed(2)} s; verified through ${this.verified}`);
+        return;
+      case 'failed':
+        this.fail(run);
+        return;
+      case 'error':
+        // A run that could not finish proves nothing either way: at start, the hub stays unverified.
+        this.logger.error(`${what} could not finish: ${run.error ?? ''}`);
+        return;
+      case 'stopped':
+        this.logger.log(`${what} stopped: ${run.error ?? ''}`);
+        return;
+      case 'running':
+        return;
+    }
+  }
+
+  private fail(run: Mutable<SelfCheckRun>): void {
+    const first = run.findings[0]!;
+    const wasFailed = this.verdict === 'failed';
+    this.verdict = 'failed';
+    if (!wasFailed) this.finding = { finding: first, count: run.findingCount };
+    // The next start re-checks the bad position before serving; a shortened log keeps its mark as evidence.
+    if (first.code !== 'LOG_SHORTER_THAN_MARK' && (first.position ?? 0) < this.verified) this.setMark(first.position ?? 0);
+    const key = `${first.code}@${first.position ?? '-'}`;
+    if (this.logged.has(key)) return;
+    this.logged.add(key);
+    // Positions, serials and hashes only: nothing of an event's data is logged.
+    const where = first.position === null ? 'the log' : `position ${first.position}${first.serial === null ? '' : ` (serial ${first.serial})`}`;
+    this.logger.error(
+      `self-check (${run.kind}, run ${run.id}) found the stored log altered: ${first.code} at ${where}, ${first.check} check: expected ${String(first.expected)}, calculated ${String(first.calculated)}; ${run.findingCount} finding(s). ` +
+        'The hub signs no further checkpoint and /health/ready answers 503 until it is restarted on a sound ledger file.',
+    );
+  }
+
+  private setMark(size: number): void {
+    this.verified = size;
+    try {
+      this.mark?.set(size);
+    } catch (error) {
+      // Only a hint for the next start (which then re-hashes more); never a reason to stop.
+      this.logger.warn(`could not store the verified mark ${size}: ${(error as Error).message}`);
+    }
+  }
+}

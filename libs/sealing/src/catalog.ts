@@ -1,0 +1,140 @@
+/**
+ * What in each event is personal (I10), as data: the sealer seals exactly these fields, the opener puts
+ * them back, and an opening is given to the parties each field names. An event type missing here is
+ * refused by the sealer: nothing reaches the log unsealed by accident.
+ */
+
+/**
+ * Who a sealed field is about, so who may receive its opening:
+ * `citizen` the person the event concerns; `requester` / `provider` the two agencies of a query (named in
+ * clear in the query's events); `agency` the agency an agency-code or notice event names; `hub` nobody but
+ * the hub (and a supervisory auditor holding the read key).
+ */
+export type FieldOwner = 'citizen' | 'requester' | 'provider' | 'agency' | 'hub';
+
+export interface SealedFieldSpec {
+  readonly name: string;
+  readonly owners: readonly FieldOwner[];
+}
+
+/**
+ * `identity`: fields kept as long as the person is (numbers, agency codes, credentials), sealed under the
+ * person's key. `record`: fields of exchanges kept seven years (queries, notices, refusals), sealed under
+ * the person's key AND the key of the event's year, so a retention sweep shreds a whole year at once and
+ * an erasure shreds one person across every year.
+ */
+export type KeyClass = 'identity' | 'record';
+
+export interface SealSpec {
+  /** The schema version the stored (sealed) form carries. */
+  readonly storedVersion: number;
+  readonly keyClass: KeyClass;
+  /** The plain field naming the person whose key seals the event; absent or undefined: the hub's own key. */
+  readonly subjectField?: string;
+  /** The plain field holding the event's business time (its year picks the period key of `record` events). */
+  readonly timeField: string;
+  readonly fields: readonly SealedFieldSpec[];
+}
+
+const citizen = (name: string): SealedFieldSpec => ({ name, owners: ['citizen'] });
+const hub = (name: string): SealedFieldSpec => ({ name, owners: ['hub'] });
+const own = (name: string, ...owners: FieldOwner[]): SealedFieldSpec => ({ name, owners });
+
+/** Event types whose every field is public (bodies, tables, times, outcomes): stored as decided. */
+export const CLEAR_EVENT_TYPES: readonly string[] = [
+  'AgencyUpdated',
+  'AgencyRevoked',
+  'AuthorizationTablePublished',
+  'CorporateNumberDesignated',
+  'ProvisionRefused',
+  'QueryCompleted',
+  'QueryFailed',
+  'CheckpointSigned',
+  'SerialVoided',
+];
+
+export const SEAL_CATALOG: Readonly<Record<string, SealSpec>> = {
+  IndividualNumberIssued: {
+    storedVersion: 2,
+    keyClass: 'identity',
+    subjectField: 'subjectId',
+    timeField: 'issuedAt',
+    fields: [citizen('subjectId'), hub('residentDigest'), hub('identifiers'), hub('citizenCredentialDigest')],
+  },
+  IndividualNumberChanged: {
+    storedVersion: 2,
+    keyClass: 'identity',
+    subjectField: 'subjectId',
+    timeField: 'changedAt',
+    fields: [citizen('subjectId'), hub('identifiers')],
+  },
+  AgencyCodeIssued: {
+    storedVersion: 2,
+    keyClass: 'identity',
+    subjectField: 'subjectId',
+    timeField: 'issuedAt',
+    fields: [citizen('subjectId'), own('code', 'agency'), own('acquisitionNumber', 'agency')],
+  },
+  AgencyCodeReacquired: {
+    storedVersion: 2,
+    keyClass: 'identity',
+    subjectField: 'subjectId',
+    timeField: 'reacquiredAt',
+    fields: [citizen('subjectId'), own('acquisitionNumber', 'agency')],
+  },
+  AgencyRegistered: { storedVersion: 2, keyClass: 'identity', timeField: 'registeredAt', fields: [hub('credentialDigest')] },
+  AgencyCredentialRotated: { storedVersion: 2, keyClass: 'identity', timeField: 'rotatedAt', fields: [hub('credentialDigest')] },
+  QueryAccepted: {
+    storedVersion: 2,
+    keyClass: 'record',
+    subjectField: 'subjectId',
+    timeField: 'acceptedAt',
+    fields: [citizen('subjectId'), own('requesterCode', 'requester')],
+  },
+  ProvisionRequested: {
+    storedVersion: 2,
+    keyClass: 'record',
+    subjectField: 'subjectId',
+    timeField: 'requestedAt',
+    fields: [citizen('subjectId'), own('providerCode', 'provider'), own('answerPublicKey', 'requester')],
+  },
+  QueryDenied: {
+    storedVersion: 2,
+    keyClass: 'record',
+    subjectField: 'subjectId',
+    timeField: 'deniedAt',
+    fields: [citizen('subjectId'), own('requesterCode', 'requester')],
+  },
+  ProvisionAnswered: {
+    storedVersion: 2,
+    keyClass: 'record',
+    subjectField: 'subjectId',
+    timeField: 'answeredAt',
+    fields: [citizen('subjectId'), own('answerDigest', 'requester', 'provider')],
+  },
+  NoticeSent: {
+    storedVersion: 2,
+    keyClass: 'record',
+    subjectField: 'subjectId',
+    timeField: 'sentAt',
+    fields: [citizen('subjectId'), own('title', 'citizen', 'agency'), own('body', 'citizen', 'agency')],
+  },
+  RequestRefused: {
+    storedVersion: 1,
+    keyClass: 'record',
+    subjectField: 'subjectId',
+    timeField: 'refusedAt',
+    fields: [citizen('subjectId'), hub('presented')],
+  },
+  UnauthenticatedRequestsRecorded: { storedVersion: 1, keyClass: 'record', timeField: 'intervalEnd', fields: [hub('source')] },
+  KeysShredded: { storedVersion: 1, keyClass: 'identity', timeField: 'shreddedAt', fields: [hub('subject')] },
+};
+
+/** The spec of an event type; undefined for clear types. Throws nothing: the sealer decides what unknown means. */
+export function sealSpecOf(type: string): SealSpec | undefined {
+  return SEAL_CATALOG[type];
+}
+
+export function isClearEventType(type: string): boolean {
+  return CLEAR_EVENT_TYPES.includes(type);
+}

@@ -1,0 +1,159 @@
+import { createCipheriv, createDecipheriv, hash, randomBytes } from 'node:crypto';
+import { SealingError } from './errors.js';
+import type { SealingKeys } from './keys.js';
+
+/** A key and its id: the id goes (encrypted) into each event's key reference, the key never leaves the ring. */
+export interface RingKey {
+  readonly kid: Buffer;
+  readonly key: Buffer;
+}
+
+/** Bytes of a key id. The hub's own fields use the all-zero id (no ring entry). */
+export const KID_BYTES = 16;
+export const HUB_KID = Buffer.alloc(KID_BYTES);
+
+/**
+ * Where person keys and period keys live, apart from the log (I10): a person's sealed fields open only
+ * while their key is here, and a year's record fields only while its period key is. Shredding removes
+ * the key material for good; the log, its tree and every checkpoint are untouched and still verify.
+ *
+ * A key MUST be durable before it is returned with `create`: an event sealed under a key that a crash
+ * then loses could never be opened.
+ */
+export interface Keyring {
+  /** The person's key; with `create`, made when none exists. 'shredded' once erased (never made anew). */
+  subjectKey(subjectId: string, create: boolean): RingKey | 'shredded' | undefined;
+  /** Whether the person key with this id was shredded (answered from memory: erasures are few). */
+  isShredded(kid: Buffer): boolean;
+  /** Whether the period key of this year was shredded (answered from memory). */
+  isEpochShredded(epoch: number): boolean;
+  /** Makes the keys of many people that have none, durably, in one write (bulk numbering, loads). */
+  ensureSubjectKeys(subjectIds: readonly string[]): void;
+  /** A person key by its id (from an event's key reference). */
+  keyById(kid: Buffer): Buffer | 'shredded' | undefined;
+  /** The period key of a year (Japan time); with `create`, made when none exists. */
+  epochKey(epoch: number, create: boolean): Buffer | 'shredded' | undefined;
+  /** Shreds one person's key; answers false when there was none (or it was shredded already). */
+  shredSubject(subjectId: string, at: string): boolean;
+  /** Shreds the period keys of every year up to and including `throughEpoch`; answers the years shredded now. */
+  shredEpochsThrough(throughEpoch: number, at: string): number[];
+  /** The years whose period key exists and is not shredded. */
+  liveEpochs(): number[];
+  close(): void;
+}
+
+/**
+ * The id of a person's key: a keyed digest of their subject id (SHA3-256 under the handle key), so the
+ * ring holds no subject id and one index serves both sealing (by person) and opening (by the id an event
+ * names). It is also the person's reference in the hub's projection files (`personRef`), which a fold
+ * reads from an event's key reference without opening its box.
+ */
+export function personKid(keys: SealingKeys, subjectId: string): Buffer {
+  return hash('sha3-256', Buffer.concat([keys.handle, Buffer.from(`linkage-ledger/person-kid/v1\0${subjectId}`, 'utf8')]), 'buffer').subarray(0, KID_BYTES);
+}
+
+const WRAP_DOMAIN = 'linkage-ledger/keyring/v1';
+
+/** AES-256-GCM under the key-encryption key: iv(12) ‖ ciphertext(32) ‖ tag(16), bound to what the key is. */
+export function wrapKey(keys: SealingKeys, what: string, key: Buffer): Buffer {
+  const iv = randomBytes(12);
+  const c = createCipheriv('aes-256-gcm', keys.keyEncryption, iv);
+  c.setAAD(Buffer.from(`${WRAP_DOMAIN}|${keys.kid}|${what}`, 'utf8'));
+  const body = Buffer.concat([c.update(key), c.final()]);
+  return Buffer.concat([iv, body, c.getAuthTag()]);
+}
+
+export function unwrapKey(keys: SealingKeys, what: string, wrapped: Buffer): Buffer {
+  try {
+    const d = createDecipheriv('aes-256-gcm', keys.keyEncryption, wrapped.subarray(0, 12));
+    d.setAAD(Buffer.from(`${WRAP_DOMAIN}|${keys.kid}|${what}`, 'utf8'));
+    d.setAuthTag(wrapped.subarray(wrapped.length - 16));
+    return Buffer.concat([d.update(wrapped.subarray(12, wrapped.length - 16)), d.final()]);
+  } catch {
+    throw new SealingError('INVALID_KEYS', `a key in the key ring does not unwrap under key set ${keys.kid}: the ring belongs to other keys, or was altered`);
+  }
+}
+
+/** A bounded map: the oldest entry goes when full (a key ring is population-sized, its cache is not). */
+export class BoundedCache<K, V> {
+  readonly #map = new Map<K, V>();
+  constructor(private readonly max: number) {}
+  get(k: K): V | undefined {
+    return this.#map.get(k);
+  }
+  set(k: K, v: V): void {
+    if (this.#map.size >= this.max && !this.#map.has(k)) {
+      const oldest = this.#map.keys().next();
+      if (!oldest.done) this.#map.delete(oldest.value);
+    }
+    this.#map.set(k, v);
+  }
+  delete(k: K): void {
+    this.#map.delete(k);
+  }
+  clear(): void {
+    this.#map.clear();
+  }
+}
+
+/** The key ring in memory (tests, and tools that never shred for real). */
+export class InMemoryKeyring implements Keyring {
+  readonly #subjects = new Map<string, RingKey | 'shredded'>();
+  readonly #byKid = new Map<string, Buffer | 'shredded'>();
+  readonly #epochs = new Map<number, Buffer | 'shredded'>();
+  readonly #keys: SealingKeys;
+
+  /** Key ids are derived as the SQLite ring derives them (personKid). */
+  constructor(keys: SealingKeys) {
+    this.#keys = keys;
+  }
+
+  subjectKey(subjectId: string, create: boolean): RingKey | 'shredded' | undefined {
+    const known = this.#subjects.get(subjectId);
+    if (known !== undefined || !create) return known;
+    const made = { kid: personKid(this.#keys, subjectId), key: randomBytes(32) };
+    this.#subjects.set(subjectId, made);
+    this.#byKid.set(made.kid.toString('hex'), made.key);
+    return made;
+  }
+  isShredded(kid: Buffer): boolean {
+    return this.#byKid.get(kid.toString('hex')) === 'shredded';
+  }
+  isEpochShredded(epoch: number): boolean {
+    return this.#epochs.get(epoch) === 'shredded';
+  }
+  ensureSubjectKeys(subjectIds: readonly string[]): void {
+    for (const s of subjectIds) this.subjectKey(s, true);
+  }
+  keyById(kid: Buffer): Buffer | 'shredded' | undefined {
+    return this.#byKid.get(kid.toString('hex'));
+  }
+  epochKey(epoch: number, create: boolean): Buffer | 'shredded' | undefined {
+    const known = this.#epochs.get(epoch);
+    if (known !== undefined || !create) return known;
+    const made = randomBytes(32);
+    this.#epochs.set(epoch, made);
+    return made;
+  }
+  shredSubject(subjectId: string): boolean {
+    const known = this.#subjects.get(subjectId);
+    if (known === undefined || known === 'shredded') return false;
+    this.#subjects.set(subjectId, 'shredded');
+    this.#byKid.set(known.kid.toString('hex'), 'shredded');
+    return true;
+  }
+  shredEpochsThrough(throughEpoch: number): number[] {
+    const shredded: number[] = [];
+    for (const [epoch, key] of this.#epochs) {
+      if (epoch <= throughEpoch && key !== 'shredded') {
+        this.#epochs.set(epoch, 'shredded');
+        shredded.push(epoch);
+      }
+    }
+    return shredded.sort((a, b) => a - b);
+  }
+  liveEpochs(): number[] {
+    return [...this.#epochs].filter(([, k]) => k !== 'shredded').map(([e]) => e).sort((a, b) => a - b);
+  }
+  close(): void {}
+}

@@ -1,0 +1,328 @@
+import { createCipheriv, createDecipheriv, hash, randomFillSync } from 'node:crypto';
+import { canonicalize, type NewEvent, type RecordedEvent } from '#ledger';
+import { SALT_BYTES, commitment, type Opening } from './commitment.js';
+import { isClearEventType, sealSpecOf, type FieldOwner, type SealSpec } from './catalog.js';
+import { SealingError } from './errors.js';
+import { BoundedCache, HUB_KID, InMemoryKeyring, KID_BYTES, personKid, type Keyring } from './keyring.js';
+import { generateSealingKeysFile, parseSealingKeys, type SealingKeys } from './keys.js';
+
+/** The sealed section a stored event's data carries (all binary values base64url). */
+export interface SealedSection {
+  readonly v: 1;
+  /** One commitment per sealed field present in the event. */
+  readonly commitments: Readonly<Record<string, string>>;
+  /** Whose key and which period, encrypted under the locator key and the nonce: equal for no two events. */
+  readonly keyRef: string;
+  /** 16 fresh random bytes: the event key and the key reference's pad are derived from them. */
+  readonly nonce: string;
+  /** ChaCha20-Poly1305 (RFC 8439) of the RFC 8785 JSON of the sealed fields, under the event's box key. */
+  readonly box: string;
+}
+
+/** What an opened event's `data.sealed` says when its key was shredded: its personal fields are gone for good. */
+export const SHREDDED = 'shredded';
+
+/** Whether an event read through the opener lost its personal fields to a shredded key. */
+export function isShredded(event: StoredEventLike): boolean {
+  return (event.data as { sealed?: unknown } | null)?.sealed === SHREDDED;
+}
+
+/** What opening an event gave: `clear` (nothing sealed in it), `opened`, or `shredded` (its key is gone). */
+export type OpenState = 'clear' | 'opened' | 'shredded';
+
+export interface Opened<E = RecordedEvent> {
+  readonly state: OpenState;
+  /** The event with its sealed fields back in `data` (when opened; `sealed` removed), or with `sealed: 'shredded'`. */
+  readonly event: E;
+}
+
+/** The parts of a stored event the opener reads. */
+export type StoredEventLike = Pick<RecordedEvent, 'type' | 'schemaVersion' | 'streamId' | 'data'>;
+
+const EVENT_KEY = Buffer.from('linkage-ledger/event-key/v1\0', 'utf8');
+const KEY_REF = Buffer.from('linkage-ledger/key-ref/v1\0', 'utf8');
+const BOX_KEY = Buffer.from('linkage-ledger/box-key/v1', 'utf8');
+const AEAD = 'chacha20-poly1305';
+/** Every box has a key of its own (derived from a fresh nonce), so a fixed AEAD nonce is safe. */
+const ZERO_IV = Buffer.alloc(12);
+const TAG = 16;
+const CLASS_IDENTITY = 0;
+const CLASS_RECORD = 1;
+const JST_MS = 9 * 3600 * 1000;
+
+/** The year (Japan time) of an instant: the period whose key seals a record event. */
+export function epochOf(instant: string): number {
+  const ms = Date.parse(instant);
+  if (Number.isNaN(ms)) throw new SealingError('INVALID_FIELD', `"${instant}" is not an instant`);
+  return new Date(ms + JST_MS).getUTCFullYear();
+}
+
+/**
+ * The keyed PRF of every derivation: SHA3-256(key ‖ domain ‖ input), as KMAC builds on (SHA-3 has no
+ * length extension, so a key prefix is a sound MAC). One OpenSSL call: several times cheaper here than
+ * an HMAC object, and the sealer derives six values per event.
+ */
+export function prf(key: Buffer, ...parts: (Buffer | string)[]): Buffer {
+  return hash('sha3-256', Buffer.concat([key, ...parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'utf8') : p))]), 'buffer');
+}
+
+/** Random bytes drawn in large fills: one small draw costs ~15 µs here, a slice of a fill almost nothing. */
+class RandomPool {
+  #buffer = Buffer.alloc(0);
+  #offset = 0;
+  take(n: number): Buffer {
+    if (this.#offset + n > this.#buffer.length) {
+      this.#buffer = randomFillSync(Buffer.allocUnsafe(64 * 1024));
+      this.#offset = 0;
+    }
+    const out = Buffer.from(this.#buffer.subarray(this.#offset, this.#offset + n));
+    this.#buffer.fill(0, this.#offset, this.#offset + n);
+    this.#offset += n;
+    return out;
+  }
+}
+
+/**
+ * Seals the personal fields of events before they are appended (I10), and opens them again for the hub's
+ * own folds. Per event: a fresh nonce; an event key derived from it and the person's key (and, for
+ * record events, the period key of the event's year); per field a salt derived from the event key and a
+ * SHA-256 commitment stored in clear; the values in one AES-256-GCM box under the event key; and a key
+ * reference (which person key, which year) sealed under the locator key with a fresh IV. Nothing in the
+ * stored text is equal across two events about one person; shredding either key leaves the text,
+ * and every proof over it, as it was.
+ */
+export class EventSealer {
+  readonly #keys: SealingKeys;
+  readonly #ring: Keyring;
+  /** Record base keys per (person key id, year): HMAC(period key, person key). */
+  readonly #recordBases = new BoundedCache<string, Buffer>(100_000);
+  readonly #random = new RandomPool();
+
+  constructor(keys: SealingKeys, ring: Keyring) {
+    this.#keys = keys;
+    this.#ring = ring;
+  }
+
+  get keyring(): Keyring {
+    return this.#ring;
+  }
+
+  /**
+   * The stored form of a decided event. Throws UNSEALED_EVENT_TYPE for a type the catalog does not know,
+   * KEY_SHREDDED for a person whose key was shredded.
+   */
+  seal(streamId: string, event: NewEvent): NewEvent {
+    const spec = sealSpecOf(event.type);
+    if (spec === undefined) {
+      if (isClearEventType(event.type)) return event;
+      throw new SealingError('UNSEALED_EVENT_TYPE', `the sealing catalog does not describe ${event.type}: say which of its fields are personal before it is appended`, { type: event.type });
+    }
+    const data = event.data as Record<string, unknown>;
+    if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new SealingError('INVALID_FIELD', `${event.type} data must be an object`);
+    const clear: Record<string, unknown> = {};
+    const values: Record<string, unknown> = {};
+    const sealedNames = new Set(spec.fields.map((f) => f.name));
+    for (const [k, v] of Object.entries(data)) {
+      if (v === undefined) continue;
+      if (sealedNames.has(k)) values[k] = v;
+      else clear[k] = v;
+    }
+    if ('sealed' in clear) throw new SealingError('INVALID_FIELD', `${event.type} already holds a "sealed" field`);
+    const fields = Object.keys(values).sort();
+    if (fields.length === 0) return { ...event, schemaVersion: spec.storedVersion, data: clear };
+
+    const subject = spec.subjectField === undefined ? undefined : values[spec.subjectField];
+    if (subject !== undefined && typeof subject !== 'string') throw new SealingError('INVALID_FIELD', `${event.type}.${spec.subjectField} must be a subject id`);
+    const epoch = spec.keyClass === 'record' ? epochOf(String(data[spec.timeField])) : 0;
+    const { kid, base } = this.#baseForSeal(spec, subject, epoch);
+
+    const nonce = this.#random.take(16);
+    const eventKey = prf(base, EVENT_KEY, nonce);
+    const commitments: Record<string, string> = {};
+    for (const f of fields) commitments[f] = commitment(event.type, f, saltOf(eventKey, f), values[f]).toString('base64url');
+    const plaintext = canonicalize(values);
+    if (plaintext === undefined) throw new SealingError('INVALID_FIELD', `${event.type} holds a sealed field that is not JSON`);
+    const plainBytes = Buffer.from(plaintext, 'utf8');
+    const boxer = createCipheriv(AEAD, prf(eventKey, BOX_KEY), ZERO_IV, { authTagLength: TAG });
+    boxer.setAAD(boxAad(event.type, streamId), { plaintextLength: plainBytes.length });
+    const box = Buffer.concat([boxer.update(plainBytes), boxer.final(), boxer.getAuthTag()]);
+    const sealed: SealedSection = { v: 1, commitments, keyRef: this.#keyRef(kid, spec, epoch, nonce).toString('base64url'), nonce: nonce.toString('base64url'), box: box.toString('base64url') };
+    return { ...event, schemaVersion: spec.storedVersion, data: { ...clear, sealed } };
+  }
+
+  /** The event with its sealed fields back; `clear` for events with nothing sealed (and logs of before sealing). */
+  open<E extends StoredEventLike = RecordedEvent>(event: E): Opened<E> {
+    const section = sealedSectionOf(event);
+    if (section === undefined) return { state: 'clear', event };
+    const { sealed, ...clear } = event.data as Record<string, unknown> & { sealed: SealedSection };
+    void sealed;
+    const eventKey = this.#eventKey(section);
+    if (eventKey === 'shredded') return { state: 'shredded', event: { ...event, data: { ...clear, sealed: SHREDDED } } };
+    const values = this.#openBox(event, section, eventKey);
+    return { state: 'opened', event: { ...event, data: { ...clear, ...values } } };
+  }
+
+  /**
+   * The openings of the fields of this event that `roles` own. A shredded event gives none (its values
+   * are gone); a clear event has none.
+   */
+  openings(event: StoredEventLike, roles: ReadonlySet<FieldOwner>): Opening[] {
+    const section = sealedSectionOf(event);
+    const spec = sealSpecOf(event.type);
+    if (section === undefined || spec === undefined) return [];
+    const wanted = spec.fields.filter((f) => f.owners.some((o) => roles.has(o)) && section.commitments[f.name] !== undefined).map((f) => f.name);
+    if (wanted.length === 0) return [];
+    const eventKey = this.#eventKey(section);
+    if (eventKey === 'shredded') return [];
+    const values = this.#openBox(event, section, eventKey);
+    return wanted.sort().map((field) => ({ field, value: values[field], salt: saltOf(eventKey, field).toString('base64url') }));
+  }
+
+  /**
+   * The reference the hub's projection files keep for a person (the id of their key, a keyed digest of the
+   * subject id): what `referenceOf` reads from an event without opening its box.
+   */
+  personRef(subjectId: string): string {
+    return personKid(this.#keys, subjectId).toString('hex');
+  }
+
+  /**
+   * Whose event this is, cheaply: the person's reference from the event's key reference (one keyed hash),
+   * null for an event about no person, 'shredded' when its person's key or its year's key is gone. Events
+   * of logs written before sealing give the reference of the subject id they hold in clear, so a person's
+   * old and new events file together.
+   */
+  referenceOf(event: StoredEventLike): string | null | 'shredded' {
+    const section = sealedSectionOf(event);
+    if (section === undefined) {
+      const subjectId = (event.data as { subjectId?: unknown } | null)?.subjectId;
+      return typeof subjectId === 'string' ? this.personRef(subjectId) : null;
+    }
+    const { kid, record, epoch } = this.#keyRefOf(section);
+    if (record && this.#ring.isEpochShredded(epoch)) return 'shredded';
+    if (kid.equals(HUB_KID)) return null;
+    return this.#ring.isShredded(kid) ? 'shredded' : kid.toString('hex');
+  }
+
+  /** A keyed handle of a value in a domain (stream ids, claims, projection rows): hex, `bytes` long. */
+  handle(domain: string, value: string, bytes = 16): string {
+    return prf(this.#keys.handle, 'linkage-ledger/handle/v1\0', domain, '\0', value).subarray(0, bytes).toString('hex');
+  }
+
+  /** Forgets derived keys (after a shred). */
+  forgetDerived(): void {
+    this.#recordBases.clear();
+  }
+
+  #baseForSeal(spec: SealSpec, subject: string | undefined, epoch: number): { kid: Buffer; base: Buffer } {
+    let kid: Buffer = HUB_KID;
+    let key: Buffer = this.#keys.hub;
+    if (subject !== undefined) {
+      const found = this.#ring.subjectKey(subject, true);
+      if (found === 'shredded' || found === undefined) throw new SealingError('KEY_SHREDDED', 'this person\'s key was shredded (erasure): nothing more is recorded about them', {});
+      kid = found.kid;
+      key = found.key;
+    }
+    if (spec.keyClass === 'identity') return { kid, base: key };
+    // With create, a missing or shredded period key throws instead of answering 'shredded'.
+    return { kid, base: this.#recordBase(kid, key, epoch, true) as Buffer };
+  }
+
+  #recordBase(kid: Buffer, personKey: Buffer, epoch: number, create: boolean): Buffer | 'shredded' {
+    const cacheKey = `${kid.toString('hex')}/${epoch}`;
+    const cached = this.#recordBases.get(cacheKey);
+    if (cached !== undefined) return cached;
+    const period = this.#ring.epochKey(epoch, create);
+    if (period === 'shredded' || period === undefined) {
+      if (create) throw new SealingError('KEY_SHREDDED', `the period key of ${epoch} was shredded (retention): nothing more is sealed for that year`, { epoch });
+      return 'shredded';
+    }
+    const base = prf(period, 'linkage-ledger/record-base/v1\0', personKey);
+    this.#recordBases.set(cacheKey, base);
+    return base;
+  }
+
+  /**
+   * kid ‖ class ‖ year XORed with a pad PRF(locator key, nonce): without the locator key it is noise, and
+   * with a fresh nonce per event no two references are equal. It needs no tag of its own: a reference
+   * altered in any bit names a wrong key, and the box then fails its AEAD check.
+   */
+  #keyRef(kid: Buffer, spec: SealSpec, epoch: number, nonce: Buffer): Buffer {
+    const plain = Buffer.alloc(KID_BYTES + 3);
+    kid.copy(plain, 0);
+    plain.writeUInt8(spec.keyClass === 'record' ? CLASS_RECORD : CLASS_IDENTITY, KID_BYTES);
+    plain.writeUInt16BE(epoch, KID_BYTES + 1);
+    return xorPad(plain, prf(this.#keys.locator, KEY_REF, nonce));
+  }
+
+  /** The person key id, key class and year an event's key reference names. */
+  #keyRefOf(section: SealedSection): { readonly kid: Buffer; readonly record: boolean; readonly epoch: number; readonly nonce: Buffer } {
+    const ref = Buffer.from(section.keyRef, 'base64url');
+    const nonce = Buffer.from(section.nonce, 'base64url');
+    if (ref.length !== KID_BYTES + 3 || nonce.length !== 16) throw new SealingError('UNSEAL_FAILED', 'an event\'s key reference or nonce has the wrong length');
+    const plain = xorPad(ref, prf(this.#keys.locator, KEY_REF, nonce));
+    return { kid: plain.subarray(0, KID_BYTES), record: plain.readUInt8(KID_BYTES) === CLASS_RECORD, epoch: plain.readUInt16BE(KID_BYTES + 1), nonce };
+  }
+
+  /** The event key a sealed section was made with, or 'shredded' when a key it needs is gone. */
+  #eventKey(section: SealedSection): Buffer | 'shredded' {
+    const { kid, record, epoch, nonce } = this.#keyRefOf(section);
+    let key: Buffer;
+    if (kid.equals(HUB_KID)) key = this.#keys.hub;
+    else {
+      const found = this.#ring.keyById(kid);
+      if (found === 'shredded') return 'shredded';
+      if (found === undefined) throw new SealingError('UNSEAL_FAILED', 'an event names a person key that is not in the key ring: the ring (or the locator key) is not this log\'s, or the reference was altered');
+      key = found;
+    }
+    let base: Buffer | 'shredded' = key;
+    if (record) base = this.#recordBase(kid, key, epoch, false);
+    if (base === 'shredded') return 'shredded';
+    return prf(base, EVENT_KEY, nonce);
+  }
+
+  #openBox(event: StoredEventLike, section: SealedSection, eventKey: Buffer): Record<string, unknown> {
+    const box = Buffer.from(section.box, 'base64url');
+    try {
+      const d = createDecipheriv(AEAD, prf(eventKey, BOX_KEY), ZERO_IV, { authTagLength: TAG });
+      d.setAAD(boxAad(event.type, event.streamId), { plaintextLength: box.length - TAG });
+      d.setAuthTag(box.subarray(box.length - TAG));
+      const text = Buffer.concat([d.update(box.subarray(0, box.length - TAG)), d.final()]).toString('utf8');
+      return JSON.parse(text) as Record<string, unknown>;
+    } catch {
+      throw new SealingError('UNSEAL_FAILED', `the sealed fields of a ${event.type} event in ${event.streamId} do not open: the box was altered or moved`);
+    }
+  }
+}
+
+function saltOf(eventKey: Buffer, field: string): Buffer {
+  return prf(eventKey, 'linkage-ledger/salt/v1\0', field).subarray(0, SALT_BYTES);
+}
+
+function xorPad(bytes: Buffer, pad: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(bytes.length);
+  for (let i = 0; i < bytes.length; i++) out[i] = bytes[i]! ^ pad[i]!;
+  return out;
+}
+
+function boxAad(type: string, streamId: string): Buffer {
+  return Buffer.from(`linkage-ledger/sealed/v1|${type}|${streamId}`, 'utf8');
+}
+
+/** The sealed section of a stored event, or undefined when it has none. */
+export function sealedSectionOf(event: StoredEventLike): SealedSection | undefined {
+  // Only the stored versions the catalog names carry one (older events may hold another "sealed" shape).
+  if (sealSpecOf(event.type)?.storedVersion !== event.schemaVersion) return undefined;
+  const s = (event.data as { sealed?: unknown } | null)?.sealed;
+  if (typeof s !== 'object' || s === null) return undefined;
+  const o = s as Record<string, unknown>;
+  if (o['v'] !== 1 || typeof o['keyRef'] !== 'string' || typeof o['nonce'] !== 'string' || typeof o['box'] !== 'string' || typeof o['commitments'] !== 'object' || o['commitments'] === null) {
+    throw new SealingError('UNSEAL_FAILED', `a ${event.type} event in ${event.streamId} has a malformed sealed section`);
+  }
+  return s as SealedSection;
+}
+
+/** A sealer with fresh keys and a key ring in memory: for tests and tools that keep nothing. */
+export function inMemorySealer(keys: SealingKeys = parseSealingKeys(generateSealingKeysFile(new Date()))): EventSealer {
+  return new EventSealer(keys, new InMemoryKeyring(keys));
+}

@@ -1,0 +1,190 @@
+import Database from 'better-sqlite3';
+import { randomBytes } from 'node:crypto';
+import { SealingError } from './errors.js';
+import { BoundedCache, personKid, unwrapKey, wrapKey, type Keyring, type RingKey } from './keyring.js';
+import type { SealingKeys } from './keys.js';
+
+/** The key ring's file in the hub's data directory, beside the ledger. */
+export const KEYRING_FILE = 'keyring.sqlite';
+const LAYOUT = 'linkage-ledger/keyring/2';
+
+const DDL = `
+CREATE TABLE IF NOT EXISTS keyring_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS subject_keys (kid BLOB PRIMARY KEY, wrapped BLOB, created_at TEXT NOT NULL, shredded_at TEXT) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS epoch_keys (epoch INTEGER PRIMARY KEY, wrapped BLOB, created_at TEXT NOT NULL, shredded_at TEXT);
+`;
+
+export interface SqliteKeyringOptions {
+  readonly path: string;
+  readonly keys: SealingKeys;
+  /** Opened without writing (a supervisory auditor's copy): `create` is refused. */
+  readonly readonly?: boolean;
+  /** Unwrapped keys kept in memory; the ring itself is on disk (I11). Default 100,000. */
+  readonly cacheSize?: number;
+  readonly now?: () => Date;
+}
+
+/**
+ * The key ring in its own SQLite file (WAL, synchronous=FULL: a key is durable before it is used).
+ * Rows hold no subject id (a row is named by the person's key id, a keyed digest) and no key in the clear
+ * (each is wrapped under the key-encryption key). Shredding clears the wrapped key with `secure_delete`
+ * on and truncates the WAL, so the bytes are gone from the file; the row stays as a tombstone, so an
+ * erased person is never keyed anew. Tombstones and shredded years are held in memory: they are as
+ * many as erasures and years, not as people.
+ */
+export class SqliteKeyring implements Keyring {
+  readonly #db: Database.Database;
+  readonly #keys: SealingKeys;
+  readonly #readonly: boolean;
+  readonly #now: () => Date;
+  readonly #byKid: BoundedCache<string, Buffer | 'shredded'>;
+  readonly #epochs = new Map<number, Buffer | 'shredded'>();
+  readonly #tombstones = new Set<string>();
+  readonly #shreddedEpochs = new Set<number>();
+  readonly #stmt;
+
+  constructor(options: SqliteKeyringOptions) {
+    this.#keys = options.keys;
+    this.#readonly = options.readonly === true;
+    this.#now = options.now ?? (() => new Date());
+    const size = options.cacheSize ?? 100_000;
+    this.#byKid = new BoundedCache(size);
+    this.#db = new Database(options.path, this.#readonly ? { readonly: true, fileMustExist: true } : {});
+    try {
+      this.#db.pragma('busy_timeout = 5000');
+      if (!this.#readonly) {
+        this.#db.pragma('journal_mode = WAL');
+        this.#db.pragma('synchronous = FULL');
+        this.#db.pragma('secure_delete = ON');
+        // Population-sized: keep more of the index in memory than SQLite's 2 MB default.
+        this.#db.pragma('cache_size = -32768');
+        this.#db.exec(DDL);
+        this.#db.prepare(`INSERT OR IGNORE INTO keyring_meta (key, value) VALUES ('layout', ?), ('keyset', ?)`).run(LAYOUT, options.keys.kid);
+      }
+      const meta = new Map((this.#db.prepare('SELECT key, value FROM keyring_meta').all() as { key: string; value: string }[]).map((r) => [r.key, r.value]));
+      if (meta.get('layout') !== LAYOUT) throw new SealingError('INVALID_KEYS', `${options.path} is not a key ring of layout ${LAYOUT}`);
+      if (meta.get('keyset') !== options.keys.kid) {
+        throw new SealingError('INVALID_KEYS', `${options.path} belongs to key set ${meta.get('keyset') ?? '(none)'}, not ${options.keys.kid}: give the sealing key file it was made with`);
+      }
+    } catch (error) {
+      this.#db.close();
+      if (error instanceof SealingError) throw error;
+      throw new SealingError('INVALID_KEYS', `${options.path} is not a key ring: ${(error as Error).message}`);
+    }
+    this.#stmt = {
+      byKid: this.#db.prepare('SELECT wrapped FROM subject_keys WHERE kid = ?'),
+      epoch: this.#db.prepare('SELECT wrapped FROM epoch_keys WHERE epoch = ?'),
+      liveEpochs: this.#db.prepare('SELECT epoch FROM epoch_keys WHERE wrapped IS NOT NULL ORDER BY epoch').pluck(),
+      ...(this.#readonly
+        ? {}
+        : {
+            insertSubject: this.#db.prepare('INSERT OR IGNORE INTO subject_keys (kid, wrapped, created_at) VALUES (?, ?, ?)'),
+            insertEpoch: this.#db.prepare('INSERT OR IGNORE INTO epoch_keys (epoch, wrapped, created_at) VALUES (?, ?, ?)'),
+            shredSubject: this.#db.prepare('UPDATE subject_keys SET wrapped = NULL, shredded_at = ? WHERE kid = ? AND wrapped IS NOT NULL'),
+            shredEpochs: this.#db.prepare('UPDATE epoch_keys SET wrapped = NULL, shredded_at = ? WHERE epoch <= ? AND wrapped IS NOT NULL RETURNING epoch'),
+          }),
+    };
+    for (const kid of this.#db.prepare('SELECT kid FROM subject_keys WHERE wrapped IS NULL').pluck().all() as Buffer[]) this.#tombstones.add(kid.toString('hex'));
+    for (const epoch of this.#db.prepare('SELECT epoch FROM epoch_keys WHERE wrapped IS NULL').pluck().all() as number[]) this.#shreddedEpochs.add(epoch);
+  }
+
+  subjectKey(subjectId: string, create: boolean): RingKey | 'shredded' | undefined {
+    const kid = personKid(this.#keys, subjectId);
+    let key = this.keyById(kid);
+    if (key === undefined && create) {
+      if (this.#stmt.insertSubject === undefined) throw new SealingError('INVALID_KEYS', 'this key ring is open read-only: it makes no keys');
+      this.#stmt.insertSubject.run(kid, wrapKey(this.#keys, `subject|${kid.toString('hex')}`, randomBytes(32)), this.#now().toISOString());
+      key = this.keyById(kid);
+    }
+    if (key === undefined || key === 'shredded') return key;
+    return { kid, key };
+  }
+
+  ensureSubjectKeys(subjectIds: readonly string[]): void {
+    const insert = this.#stmt.insertSubject;
+    if (insert === undefined) throw new SealingError('INVALID_KEYS', 'this key ring is open read-only: it makes no keys');
+    const at = this.#now().toISOString();
+    // One transaction: one fsync for the whole batch; existing keys (and tombstones) are left as they are.
+    this.#db.transaction(() => {
+      for (const subjectId of subjectIds) {
+        const kid = personKid(this.#keys, subjectId);
+        insert.run(kid, wrapKey(this.#keys, `subject|${kid.toString('hex')}`, randomBytes(32)), at);
+      }
+    })();
+  }
+
+  keyById(kid: Buffer): Buffer | 'shredded' | undefined {
+    const hex = kid.toString('hex');
+    if (this.#tombstones.has(hex)) return 'shredded';
+    const cached = this.#byKid.get(hex);
+    if (cached !== undefined) return cached;
+    const row = this.#stmt.byKid.get(kid) as { wrapped: Buffer | null } | undefined;
+    if (row === undefined) return undefined;
+    if (row.wrapped === null) {
+      this.#tombstones.add(hex);
+      return 'shredded';
+    }
+    const key = unwrapKey(this.#keys, `subject|${hex}`, row.wrapped);
+    this.#byKid.set(hex, key);
+    return key;
+  }
+
+  isShredded(kid: Buffer): boolean {
+    return this.#tombstones.has(kid.toString('hex'));
+  }
+
+  isEpochShredded(epoch: number): boolean {
+    return this.#shreddedEpochs.has(epoch);
+  }
+
+  epochKey(epoch: number, create: boolean): Buffer | 'shredded' | undefined {
+    const cached = this.#epochs.get(epoch);
+    if (cached !== undefined) return cached;
+    let row = this.#stmt.epoch.get(epoch) as { wrapped: Buffer | null } | undefined;
+    if (row === undefined && create) {
+      if (this.#stmt.insertEpoch === undefined) throw new SealingError('INVALID_KEYS', 'this key ring is open read-only: it makes no keys');
+      this.#stmt.insertEpoch.run(epoch, wrapKey(this.#keys, `epoch|${epoch}`, randomBytes(32)), this.#now().toISOString());
+      row = this.#stmt.epoch.get(epoch) as { wrapped: Buffer | null };
+    }
+    if (row === undefined) return undefined;
+    const found = row.wrapped === null ? 'shredded' : unwrapKey(this.#keys, `epoch|${epoch}`, row.wrapped);
+    this.#epochs.set(epoch, found);
+    if (found === 'shredded') this.#shreddedEpochs.add(epoch);
+    return found;
+  }
+
+  shredSubject(subjectId: string, at: string): boolean {
+    if (this.#stmt.shredSubject === undefined) throw new SealingError('INVALID_KEYS', 'this key ring is open read-only: it shreds nothing');
+    const kid = personKid(this.#keys, subjectId);
+    const changed = this.#stmt.shredSubject.run(at, kid).changes > 0;
+    const hex = kid.toString('hex');
+    this.#byKid.delete(hex);
+    if (this.#stmt.byKid.get(kid) !== undefined) this.#tombstones.add(hex);
+    if (changed) this.#forget();
+    return changed;
+  }
+
+  shredEpochsThrough(throughEpoch: number, at: string): number[] {
+    if (this.#stmt.shredEpochs === undefined) throw new SealingError('INVALID_KEYS', 'this key ring is open read-only: it shreds nothing');
+    const epochs = (this.#stmt.shredEpochs.all(at, throughEpoch) as { epoch: number }[]).map((r) => r.epoch).sort((a, b) => a - b);
+    for (const e of epochs) {
+      this.#epochs.set(e, 'shredded');
+      this.#shreddedEpochs.add(e);
+    }
+    if (epochs.length > 0) this.#forget();
+    return epochs;
+  }
+
+  liveEpochs(): number[] {
+    return this.#stmt.liveEpochs.all() as number[];
+  }
+
+  /** After a shred: move the WAL into the file and truncate it, so no copy of the old key stays on disk. */
+  #forget(): void {
+    this.#db.pragma('wal_checkpoint(TRUNCATE)');
+  }
+
+  close(): void {
+    if (this.#db.open) this.#db.close();
+  }
+}

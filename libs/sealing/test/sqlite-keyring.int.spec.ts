@@ -1,0 +1,92 @@
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import Database from 'better-sqlite3';
+import { SqliteKeyring, generateSealingKeysFile, parseSealingKeys } from '#sealing';
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+function dir(): string {
+  const d = mkdtempSync(join(tmpdir(), 'keyring-'));
+  dirs.push(d);
+  return d;
+}
+const keys = parseSealingKeys(generateSealingKeysFile(new Date()));
+const subject = '5b0c1c8e-9a43-4d0e-8f65-0c3f2a1b9d77';
+
+/** Every byte of the key ring's files (database, WAL), as one buffer. */
+function filesOf(d: string): Buffer {
+  return Buffer.concat(readdirSync(d).map((f) => readFileSync(join(d, f))));
+}
+
+describe('SqliteKeyring', () => {
+  it('keeps a key made with create across a reopen, and finds it by its id', () => {
+    const d = dir();
+    const ring = new SqliteKeyring({ path: join(d, 'keyring.sqlite'), keys });
+    const made = ring.subjectKey(subject, true);
+    if (made === undefined || made === 'shredded') throw new Error('no key made');
+    expect(ring.subjectKey(subject, true)).toEqual(made);
+    ring.close();
+    const again = new SqliteKeyring({ path: join(d, 'keyring.sqlite'), keys });
+    expect(again.subjectKey(subject, false)).toEqual(made);
+    expect(again.keyById(made.kid)).toEqual(made.key);
+    expect(again.subjectKey('0f6a2d55-1c2b-4e7a-9b1d-3a4c5e6f7a8b', false)).toBeUndefined();
+    again.close();
+  });
+
+  it('holds no subject id and no key in the clear', () => {
+    const d = dir();
+    const ring = new SqliteKeyring({ path: join(d, 'keyring.sqlite'), keys });
+    const made = ring.subjectKey(subject, true) as { key: Buffer };
+    const period = ring.epochKey(2026, true) as Buffer;
+    const bytes = filesOf(d);
+    expect(bytes.includes(Buffer.from(subject))).toBe(false);
+    expect(bytes.includes(made.key)).toBe(false);
+    expect(bytes.includes(period)).toBe(false);
+    ring.close();
+  });
+
+  it('shreds a person: the key is gone from every file, stays gone after a reopen, and is never made anew', () => {
+    const d = dir();
+    const path = join(d, 'keyring.sqlite');
+    const ring = new SqliteKeyring({ path, keys });
+    const made = ring.subjectKey(subject, true) as { kid: Buffer; key: Buffer };
+    ring.close();
+    const db = new Database(path, { readonly: true });
+    const wrapped = db.prepare('SELECT wrapped FROM subject_keys WHERE kid = ?').pluck().get(made.kid) as Buffer;
+    db.close();
+    expect(filesOf(d).includes(wrapped)).toBe(true);
+    const again = new SqliteKeyring({ path, keys });
+    expect(again.shredSubject(subject, '2026-12-04T00:00:00.000Z')).toBe(true);
+    expect(again.shredSubject(subject, '2026-12-04T00:00:00.000Z')).toBe(false);
+    expect(again.subjectKey(subject, true)).toBe('shredded');
+    expect(again.keyById(made.kid)).toBe('shredded');
+    expect(filesOf(d).includes(wrapped)).toBe(false);
+    again.close();
+    const third = new SqliteKeyring({ path, keys });
+    expect(third.subjectKey(subject, true)).toBe('shredded');
+    third.close();
+    expect(filesOf(d).includes(wrapped)).toBe(false);
+  });
+
+  it('shreds the period keys of every year up to one', () => {
+    const d = dir();
+    const ring = new SqliteKeyring({ path: join(d, 'keyring.sqlite'), keys });
+    for (const y of [2017, 2018, 2019, 2026]) ring.epochKey(y, true);
+    expect(ring.shredEpochsThrough(2018, '2026-12-04T00:00:00.000Z')).toEqual([2017, 2018]);
+    expect(ring.shredEpochsThrough(2018, '2026-12-04T00:00:00.000Z')).toEqual([]);
+    expect(ring.liveEpochs()).toEqual([2019, 2026]);
+    expect(ring.epochKey(2018, true)).toBe('shredded');
+    ring.close();
+  });
+
+  it('refuses a key file of another key set', () => {
+    const d = dir();
+    new SqliteKeyring({ path: join(d, 'keyring.sqlite'), keys }).close();
+    const other = parseSealingKeys(generateSealingKeysFile(new Date()));
+    expect(() => new SqliteKeyring({ path: join(d, 'keyring.sqlite'), keys: other })).toThrow(/belongs to key set/);
+  });
+});
