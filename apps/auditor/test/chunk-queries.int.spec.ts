@@ -19,6 +19,13 @@ const LAWFUL = {
   tableVersion: 1,
 };
 
+/** A QueryAccepted of schema version 2 as the hub stores it: the subject and the requester's code sealed. */
+const { subjectId: _subject, requesterCodeDigest: _digest, ...CLEAR } = LAWFUL;
+const V2 = {
+  ...CLEAR,
+  sealed: { box: 'b_tkbugmTvJAgUWJjJUIfoy0YJlv1QgB4tiQBbaGaYsfpgjRjYSGouu5l5TWb76KmOiFne9vs3fyMzmhYKdx70kdsOk', commitments: { requesterCode: 'lp1KzC2rXXBj-lmtJr2lcOga3tuT2uzYjXeeqmzFa8w', subjectId: 'mHmD4Z007y0RdvJR5zlI1ytbZs0thDLSF2EsCw4Y5C4' }, keyRef: 'dYmMe2Oxu7jlHWuMUbcGRjuk4g', nonce: 'zoNXyW0s0UqAOatM9_avIQ', v: 1 },
+};
+
 const envelope = (data: unknown, o: { schemaVersion?: number; streamId?: string; metadata?: unknown } = {}): string =>
   canonicalEnvelope({
     eventId: '0194f7a2-0000-7000-8000-000000000042' as EventId,
@@ -53,6 +60,8 @@ describe('the clear fields of a QueryAccepted, as the hashing workers read them'
       envelope(LAWFUL),
       envelope({ ...LAWFUL, batch: { batchId: 'batch-2026-07', index: 2, size: 3 } }),
       envelope({ ...LAWFUL, sealed: { ciphertext: 'x'.repeat(60), nested: { requesterKind: 'jasso', eventId: 'z' } } }, { schemaVersion: 2 }),
+      envelope(V2, { schemaVersion: 2 }),
+      envelope({ ...V2, batch: { batchId: 'b-1', index: 0, size: 2 }, sealed: { ...V2.sealed, commitments: { ...V2.sealed.commitments, requesterKind: 'jasso' } } }, { schemaVersion: 2 }),
       envelope({ ...LAWFUL, queryId: 'q-"quoted"\\', procedureCode: 'child-allowance' }),
       envelope({ ...LAWFUL, providerKind: 'pension-service', itemCodes: ['pension-enrollment'], tableVersion: 12 }),
       envelope({ ...LAWFUL, note: 'an unknown key' }),
