@@ -1,9 +1,9 @@
 /**
  * The auditor's `verify` over a 1,000,000-event log: the log is written with a bare better-sqlite3
  * transaction (canonical envelopes exactly as the ledger stores them, real signed checkpoints every
- * 100,000 events, the authorization table published first and one QueryAccepted in every three events,
- * in the form the hub stores: clear fields and a sealed section, schema version 2), then verifyLog reads,
- * hashes and checks all of it, the lawfulness of each accepted query included. Last line: one JSON object.
+ * 100,000 events, the authorization table published first and one QueryAccepted with the hub's clear
+ * fields in every three events), then verifyLog reads, hashes and checks all of it, the lawfulness of
+ * each accepted query included. Last line: one JSON object.
  *   npm run bench:audit [-- --events 1000000 --checkpoint-every 100000 --threads 2]
  */
 import Database from 'better-sqlite3';
@@ -98,7 +98,7 @@ function buildLog(): { checkpoints: number; seconds: number; bytes: number } {
     for (let r = 0; r < steps; r++) {
       write({
         type: ['QueryAccepted', 'ProvisionRequested', 'ProvisionCompleted'][steps === 1 ? 2 : r]!,
-        schemaVersion: r === 0 && steps === 3 ? 2 : 1,
+        schemaVersion: 1,
         streamId,
         streamRevision: r,
         serial: s,
@@ -112,14 +112,8 @@ function buildLog(): { checkpoints: number; seconds: number; bytes: number } {
           procedureCode: 'pension-award-claim',
           itemCodes: ['local-tax'],
           tableVersion: 1,
-          // As the hub stores it (schema version 2): the subject and the requester's code sealed, sizes as sealed.
-          sealed: {
-            box: `b${linkage.toString(36).padStart(10, '0')}`.padEnd(134, 'x'),
-            commitments: { requesterCode: 'lp1KzC2rXXBj-lmtJr2lcOga3tuT2uzYjXeeqmzFa8w', subjectId: `${linkage.toString(36).padStart(10, '0')}`.padEnd(43, 'A') },
-            keyRef: 'dYmMe2Oxu7jlHWuMUbcGRjuk4g',
-            nonce: `${linkage.toString(36).padStart(10, '0')}`.padEnd(22, 'Q'),
-            v: 1,
-          },
+          subjectId: `0194f7a2-0000-7000-8000-${String(linkage).padStart(12, '0')}`,
+          requesterCodeDigest: 'a3f1c9e0b4d2'.repeat(6).slice(0, 64),
           acceptedAt: new Date(baseMs + position).toISOString(),
         } : {
           requester: 'agency:pension-service',
