@@ -1,11 +1,13 @@
 /**
  * The auditor's `verify` over a 1,000,000-event log: the log is written with a bare better-sqlite3
  * transaction (canonical envelopes exactly as the ledger stores them, real signed checkpoints every
- * 100,000 events), then verifyLog reads, hashes and checks all of it. Last line: one JSON object.
+ * 100,000 events, the authorization table published first and one QueryAccepted with the hub's clear
+ * fields in every three events), then verifyLog reads, hashes and checks all of it, the lawfulness of
+ * each accepted query included. Last line: one JSON object.
  *   npm run bench:audit [-- --events 1000000 --checkpoint-every 100000 --threads 2]
  */
 import Database from 'better-sqlite3';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -78,6 +80,10 @@ function buildLog(): { checkpoints: number; seconds: number; bytes: number } {
   };
   const serial = () => formatSerialNumber({ day: '20261122', nodeId: 1, sequence: ++sequence }) as SerialNumber;
   let linkage = 0;
+  // The authorization table the queries below are judged by, published as the hub publishes it.
+  const table = JSON.parse(readFileSync(join(import.meta.dirname, '../schemas/authorization/authorization-table.v1.json'), 'utf8')) as { $schema?: string; version: number; effectiveFrom: string };
+  delete table.$schema;
+  write({ type: 'AuthorizationTablePublished', schemaVersion: 1, streamId: 'authorization-table', streamRevision: 0, serial: serial(), terminal: 'completed', data: { version: table.version, effectiveFrom: table.effectiveFrom, digest: 'c0'.repeat(32), publishedAt: '2026-11-22T00:00:00.000Z', table }, metadata: { actor: 'system:hub', correlationId: 'table-1' } });
   while (position < EVENTS) {
     if (position >= nextCheckpoint) {
       const data = signedCheckpointData(origin, range.size, range.root(), baseMs + position, key.privateKey);
@@ -85,19 +91,31 @@ function buildLog(): { checkpoints: number; seconds: number; bytes: number } {
       nextCheckpoint += EVERY;
       continue;
     }
-    // One linkage: query received, provision requested, provision completed, all on one serial and stream.
+    // One linkage: query accepted, provision requested, provision completed, all on one serial and stream.
     const s = serial();
     const streamId = `linkage-${String(++linkage).padStart(12, '0')}`;
     const steps = EVENTS - position >= 3 ? 3 : 1;
     for (let r = 0; r < steps; r++) {
       write({
-        type: ['QueryReceived', 'ProvisionRequested', 'ProvisionCompleted'][steps === 1 ? 2 : r]!,
+        type: ['QueryAccepted', 'ProvisionRequested', 'ProvisionCompleted'][steps === 1 ? 2 : r]!,
         schemaVersion: 1,
         streamId,
         streamRevision: r,
         serial: s,
         ...(r === steps - 1 ? { terminal: 'completed' as const } : {}),
-        data: {
+        data: r === 0 && steps === 3 ? {
+          queryId: `q-${linkage}`,
+          requesterAgencyId: 'jpn-pension-service',
+          requesterKind: 'pension-service',
+          providerAgencyId: 'muroran-city',
+          providerKind: 'municipality',
+          procedureCode: 'pension-award-claim',
+          itemCodes: ['local-tax'],
+          tableVersion: 1,
+          subjectId: `0194f7a2-0000-7000-8000-${String(linkage).padStart(12, '0')}`,
+          requesterCodeDigest: 'a3f1c9e0b4d2'.repeat(6).slice(0, 64),
+          acceptedAt: new Date(baseMs + position).toISOString(),
+        } : {
           requester: 'agency:pension-service',
           provider: 'agency:012050',
           procedure: 'child-allowance-application',

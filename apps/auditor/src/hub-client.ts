@@ -1,3 +1,4 @@
+import { type Hash, hashFromHex } from '#audit-log';
 import { AuditorError } from './errors.js';
 
 /** Most entries the hub returns per page (GET /v1/audit/entries). */
@@ -44,6 +45,18 @@ export class HubClient {
   /** The latest signed checkpoint note, or the one of exactly `size`. */
   async checkpointNote(size?: number): Promise<string> {
     return this.text(size === undefined ? '/v1/audit/checkpoint' : `/v1/audit/checkpoints/${size}`);
+  }
+
+  /** The consistency proof the hub computes from its stored tree between two sizes (hashes, unverified). */
+  async consistencyProof(from: number, to: number): Promise<Hash[]> {
+    const answer = await this.json<{ proof: string[] }>(`/v1/audit/proofs/consistency?from=${from}&to=${to}`);
+    return answer.proof.map((h) => hashFromHex(h));
+  }
+
+  /** The inclusion proof the hub computes from its stored tree for one position (hashes, unverified). */
+  async inclusionProof(position: number, size: number): Promise<Hash[]> {
+    const answer = await this.json<InclusionProofAnswer>(`/v1/audit/proofs/inclusion?position=${position}&size=${size}`);
+    return (answer.proofs[0]?.proof ?? []).map((h) => hashFromHex(h));
   }
 
   async serialProofs(serial: string, size: number): Promise<InclusionProofAnswer> {

@@ -4,6 +4,7 @@ import cliProgress from 'cli-progress';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { EventSealer, KEYRING_FILE, SealingError, SqliteKeyring, parseSealingKeys } from '#sealing';
+import { checkConsistency, type ConsistencyReport } from './consistency/check-consistency.js';
 import { AuditorError } from './errors.js';
 import { proveSerial, verifyProofBundle } from './prove/proof-bundle.js';
 import type { ProvisionRecord } from '#projections';
@@ -56,10 +57,15 @@ function printReport(report: VerifyReport): void {
   out.write(`root:        ${report.rootHex ?? '(not computed: the log has a hole)'}\n`);
   const latest = report.checkpoints.latest;
   out.write(`checkpoints: ${report.checkpoints.verified} of ${report.checkpoints.seen} verified${latest ? `; latest size ${latest.size} at position ${latest.position}` : ''}\n`);
-  if (report.openSerials.length > 0) out.write(`in flight:   ${report.openSerials.length} serial(s) opened after the last checkpoint, not yet ended (not an error)\n`);
+  if (report.openSerials.length > 0) {
+    // Open at the head: a query still waiting for its provider, or a serial the hub voids at its next start.
+    const shown = report.openSerials.slice(0, 10).map((o) => `${o.serial} (from position ${o.firstPosition})`);
+    const more = report.openSerials.length > shown.length ? `, … ${report.openSerials.length - shown.length} more (see --json)` : '';
+    out.write(`open:        ${report.openSerials.length} serial(s) not ended at the head of the log (not an error): ${shown.join(', ')}${more}\n`);
+  }
   out.write(`time:        ${report.seconds.toFixed(2)} s (${Math.round(report.eventsPerSecond)} events/s)\n`);
   if (report.ok) {
-    out.write('OK: every leaf, root, signature, position, revision and serial checks out\n');
+    out.write('OK: every leaf, root, signature, position, revision and serial checks out, and every accepted query was lawful\n');
     return;
   }
   out.write(`FAILED: ${report.findingCount} finding(s); the first bad position:\n  ${describeFinding(report.firstFailure!)}\n`);
@@ -100,6 +106,30 @@ async function runProve(o: SourceOptions & { serial: string; size?: string; out:
   writeFileSync(o.out, `${JSON.stringify(bundle, null, 2)}\n`);
   process.stdout.write(`wrote ${o.out}: ${bundle.events.length} event(s) of serial ${bundle.serial} against the checkpoint of size ${bundle.size}\n`);
   return 0;
+}
+
+async function runConsistency(older: string, newer: string, o: { verifierKey: string; origin?: string; hub?: string; proof?: string; json?: boolean }): Promise<number> {
+  if ((o.hub === undefined) === (o.proof === undefined)) throw new AuditorError('SOURCE_UNREADABLE', 'give exactly one of --hub <url> (fetch the proof) or --proof <file> (a saved GET /v1/audit/proofs/consistency answer)');
+  const report = await checkConsistency({
+    olderFile: older,
+    newerFile: newer,
+    verifierKey: textOrFile(o.verifierKey),
+    ...(o.origin === undefined ? {} : { origin: o.origin }),
+    proof: o.hub !== undefined ? { hub: o.hub } : { file: o.proof! },
+  });
+  if (o.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  else {
+    const out = process.stdout;
+    const line = (label: string, c: ConsistencyReport['older']) =>
+      out.write(`${label} ${c.file}${c.size === null ? '' : `: size ${c.size}, root ${c.rootHex}${c.timeMs === null ? '' : `, signed at ${new Date(c.timeMs).toISOString()}`}`}\n`);
+    line('older:', report.older);
+    line('newer:', report.newer);
+    out.write(`proof:  ${report.proof.length} hash(es) from ${report.proofSource}\n`);
+    const f = report.failure;
+    if (f === null) out.write(`OK: the checkpoint of size ${report.older.size} is a prefix of the checkpoint of size ${report.newer.size} (RFC 9162 consistency proof verified)\n`);
+    else out.write(`FAILED: ${f.code}: ${f.message}${f.expected !== null || f.calculated !== null ? `\n    expected:   ${String(f.expected)}\n    calculated: ${String(f.calculated)}` : ''}\n`);
+  }
+  return report.ok ? 0 : EXIT_FAILED;
 }
 
 function runVerifyProof(file: string, o: { verifierKey: string; origin?: string; json?: boolean }): number {
@@ -208,7 +238,7 @@ function printRecordsDiff(d: ProvisionRecordsDiff): void {
 
 export function auditorProgram(): Command {
   const program = new Command('auditor')
-    .description("The linkage ledger's auditor: verifies the log from its raw events, proves and checks inclusion, replays projections.")
+    .description("The linkage ledger's auditor: verifies the log from its raw events, proves and checks inclusion, checks consistency between checkpoints, replays projections.")
     .showHelpAfterError();
   const source = (c: Command) =>
     c.addOption(new Option('--db <ledger.sqlite>', 'read the log from a ledger file (read-only)').conflicts('hub'))
@@ -217,7 +247,7 @@ export function auditorProgram(): Command {
       .addOption(new Option('--kurrentdb <connection string>', 'read the log stream of a KurrentDB-backed ledger directly (kurrentdb://host:2113?tls=false)').conflicts(['db', 'hub']))
       .addOption(new Option('--stream <name>', 'with --kurrentdb: the log stream (default: linkage-ledger)'));
   source(program.command('verify'))
-    .description('recompute every leaf and checkpoint root, check signatures, consistency, positions, revisions and serials (I1, I2, I3)')
+    .description('recompute every leaf and checkpoint root, check signatures, consistency, positions, revisions and serials (I1, I2, I3), and that every accepted query was lawful (I6)')
     .requiredOption('--verifier-key <text|file>', "the hub's verifier key (GET /v1/audit/verifier-key), or a file holding it")
     .option('--origin <origin>', 'checkpoint origin to accept (default: the verifier key name)')
     .option('--checkpoint <file...>', 'signed checkpoint notes kept from earlier audits: the log must still hold what they cover')
@@ -239,6 +269,17 @@ export function auditorProgram(): Command {
     .option('--origin <origin>', 'checkpoint origin to accept (default: the verifier key name)')
     .option('--json', 'write the result as JSON')
     .action((file: string, o) => process.exit(runVerifyProof(file, o)));
+  program
+    .command('consistency')
+    .description('check a consistency proof between two signed checkpoints: both signatures, then that the older is a prefix of the newer (RFC 9162)')
+    .argument('<older.note>', 'the older signed checkpoint note (GET /v1/audit/checkpoint, kept from an earlier audit)')
+    .argument('<newer.note>', 'the newer signed checkpoint note')
+    .requiredOption('--verifier-key <text|file>', "the hub's verifier key, or a file holding it")
+    .option('--origin <origin>', 'checkpoint origin to accept (default: the verifier key name)')
+    .addOption(new Option('--hub <url>', "fetch the proof from a hub's GET /v1/audit/proofs/consistency").conflicts('proof'))
+    .option('--proof <proof.json>', 'read the proof from a file holding that answer ({ from, to, proof })')
+    .option('--json', 'write the result as JSON')
+    .action(async (older: string, newer: string, o) => process.exit(await runConsistency(older, newer, o)));
   program
     .command('replay')
     .description('rebuild projections from the log into fresh stores and diff them with the live ones: the Merkle tree (root, every tile, the checkpoint index), the provision records, the corporate registry and the notice inbox (every row, first difference named)')

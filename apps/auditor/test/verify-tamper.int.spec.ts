@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { generateSigningKey, leafHash, toHex } from '#audit-log';
 import { MerkleTreeProjection, SqliteEventStore, checkpointAppendRequest, signedCheckpointData, type EventId, type SerialNumber } from '#ledger';
 import { verifyLog } from '../src/verify/verify-log.js';
-import { buildLedger, envelopeAt, insertRow, tamper, tmp } from './support/ledger-fixture.js';
+import { appendCheckpoint, buildLedger, envelopeAt, insertRow, tamper, tmp } from './support/ledger-fixture.js';
 
 const dir = tmp('auditor-tamper-');
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -24,7 +24,37 @@ describe('verify on an untouched log', () => {
     tree.close();
   });
 
-  it('reports a serial opened after the last checkpoint as in flight, not as an error', async () => {
+  it('accepts a serial open at a checkpoint that ends after it (a query waiting for its provider)', async () => {
+    const f = await buildLedger(dir, 10, 30);
+    const store = new SqliteEventStore({ path: f.path, nodeId: 1 });
+    const meta = { actor: 'a:1', correlationId: 'c' };
+    const open = await store.append({ streamId: 'linkage-waiting', expectedRevision: 'no_stream', serial: { allocate: true }, events: [{ type: 'ProvisionRequested', data: {} }], metadata: meta });
+    const cp = await appendCheckpoint(f, store);
+    expect(cp.size).toBeGreaterThan(open.firstPosition);
+    await store.append({ streamId: 'linkage-waiting', expectedRevision: 0, serial: { continue: open.serial }, events: [{ type: 'QueryCompleted', data: {}, terminal: 'completed' }], metadata: meta });
+    await appendCheckpoint(f, store);
+    await store.close();
+    const report = await verify(f.path, f.verifierKey);
+    expect(report).toMatchObject({ ok: true, findingCount: 0, openSerials: [] });
+  });
+
+  it('reports a serial still open at the head as open, not as an error, however many checkpoints cover its start', async () => {
+    const f = await buildLedger(dir, 10, 30);
+    const store = new SqliteEventStore({ path: f.path, nodeId: 1 });
+    const meta = { actor: 'a:1', correlationId: 'c' };
+    const open = await store.append({ streamId: 'linkage-waiting', expectedRevision: 'no_stream', serial: { allocate: true }, events: [{ type: 'ProvisionRequested', data: {} }], metadata: meta });
+    await appendCheckpoint(f, store);
+    await store.append({ streamId: 'linkage-other', expectedRevision: 'no_stream', serial: { allocate: true }, events: [{ type: 'QueryDenied', data: {}, terminal: 'denied' }], metadata: meta });
+    await appendCheckpoint(f, store);
+    await store.close();
+    const report = await verify(f.path, f.verifierKey);
+    expect(report).toMatchObject({ ok: true, findingCount: 0, openSerials: [{ serial: open.serial, firstPosition: open.firstPosition }] });
+    const { stdout } = await promisify(execFile)(process.execPath, ['--conditions=source', '--import', 'tsx', join(import.meta.dirname, '../src/main.ts'), 'verify', '--db', f.path, '--verifier-key', f.verifierKey]);
+    expect(stdout).toContain(`open:        1 serial(s) not ended at the head of the log (not an error): ${open.serial} (from position ${open.firstPosition})`);
+    expect(stdout).toMatch(/^OK: /m);
+  });
+
+  it('reports a serial opened after the last checkpoint as open, not as an error', async () => {
     const f = await buildLedger(dir, 10, 30);
     const store = new SqliteEventStore({ path: f.path, nodeId: 1 });
     const open = await store.append({ streamId: 'linkage-open', expectedRevision: 'no_stream', serial: { allocate: true }, events: [{ type: 'QueryReceived', data: {} }], metadata: { actor: 'a:1', correlationId: 'c' } });

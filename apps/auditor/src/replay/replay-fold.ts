@@ -6,6 +6,7 @@ import { canonicalize, type ReadAllOptions, type RecordedEvent } from '#ledger';
 import { CORPORATE_REGISTRY_FILE, NOTICE_INBOX_FILE, ProjectionError, SqliteCorporateRegistry, SqliteNoticeInbox, catchUp, type FoldRow, type SqliteFold, type SqliteFoldOptions } from '#projections';
 import type { EventSealer } from '#sealing';
 import { AuditorError } from '../errors.js';
+import { liveSnapshot } from './snapshot.js';
 
 /**
  * The projections in SQLite folds the hub keeps beside its ledger, and how to open each. `sealer`: the
@@ -74,10 +75,13 @@ export async function replayFold(name: FoldName, ledgerPath: string, livePath: s
     return skipped(`no live ${name} file beside the ledger`);
   }
   if (fold.needsKey && sealer === undefined) return skipped(`the ${name} is filed by sealed fields: give the hub's read key (--key-file) and key ring (--keyring) to rebuild it`);
+  // The live file as of one instant: its checkpoint and its rows agree while the hub keeps writing.
+  const snapshot = liveSnapshot(livePath);
   let live: SqliteFold;
   try {
-    live = fold.open({ path: livePath, readonly: true }, sealer);
+    live = fold.open({ path: snapshot.path, readonly: true }, sealer);
   } catch (error) {
+    snapshot.dispose();
     throw new AuditorError('SOURCE_UNREADABLE', `cannot read ${livePath} as ${name}: ${error instanceof ProjectionError ? error.message : (error as Error).message}`);
   }
   const ledger = new Database(ledgerPath, { readonly: true, fileMustExist: true });
@@ -104,6 +108,7 @@ export async function replayFold(name: FoldName, ledgerPath: string, livePath: s
     await Promise.all([live.close(), rebuilt.close()]);
     ledger.close();
     rmSync(scratch, { recursive: true, force: true });
+    snapshot.dispose();
   }
 }
 

@@ -6,6 +6,7 @@ import { canonicalize, type ReadAllOptions, type RecordedEvent } from '#ledger';
 import { catchUp, PROJECTIONS_FILE, ProjectionError, SqliteProvisionStore, type ProvisionRecord } from '#projections';
 import type { EventSealer } from '#sealing';
 import { AuditorError } from '../errors.js';
+import { liveSnapshot } from './snapshot.js';
 
 /** Where the hub keeps its projections unless told otherwise: beside the ledger file. */
 export function defaultProjectionsPath(ledgerPath: string): string {
@@ -74,10 +75,13 @@ export async function replayProvisionRecords(ledgerPath: string, projectionsPath
   // Rows are filed by a keyed reference of the person, folded from sealed subjects (I10): without the read key there is nothing to rebuild them from.
   if (sealer === undefined) return skipped('the records are folded from sealed fields: give the hub\'s read key (--key-file) and key ring (--keyring) to rebuild them');
   const people = peopleOf(sealer);
+  // The live file as of one instant: its checkpoint and its records agree while the hub keeps writing.
+  const snapshot = liveSnapshot(projectionsPath);
   let live: SqliteProvisionStore;
   try {
-    live = new SqliteProvisionStore({ path: projectionsPath, readonly: true, ...people });
+    live = new SqliteProvisionStore({ path: snapshot.path, readonly: true, ...people });
   } catch (error) {
+    snapshot.dispose();
     throw new AuditorError('SOURCE_UNREADABLE', `cannot read ${projectionsPath} as a provision record projection: ${error instanceof ProjectionError ? error.message : (error as Error).message}`);
   }
   const ledger = new Database(ledgerPath, { readonly: true, fileMustExist: true });
@@ -104,6 +108,7 @@ export async function replayProvisionRecords(ledgerPath: string, projectionsPath
     await Promise.all([live.close(), rebuilt.close()]);
     ledger.close();
     rmSync(scratch, { recursive: true, force: true });
+    snapshot.dispose();
   }
 }
 

@@ -18,6 +18,10 @@ export interface ProjectionDiff {
   readonly differingCheckpoints: readonly number[];
 }
 
+const tiles = (db: Database.Database) =>
+  new Map((db.prepare('SELECT level, idx, hashes FROM tree_tiles').all() as { level: number; idx: number; hashes: Buffer }[]).map((t) => [`${t.level}/${t.idx}`, t]));
+const checkpoints = (db: Database.Database) => new Map((db.prepare('SELECT size, note FROM tree_checkpoints').all() as { size: number; note: string }[]).map((c) => [c.size, c.note]));
+
 /**
  * Rebuilds the Merkle tree projection from the log into a fresh scratch store, up to the live
  * projection's size, and diffs root, every tile and the checkpoint index with the live one (I8).
@@ -28,7 +32,14 @@ export function replayTree(path: string): ProjectionDiff {
   const scratch = mkdtempSync(join(tmpdir(), 'auditor-replay-'));
   try {
     if (!TileTable.exists(live)) throw new AuditorError('SOURCE_UNREADABLE', `${path} has no tree projection to compare (the hub has not run on it)`);
-    const state = live.prepare('SELECT size, root FROM tree_state WHERE id = 1').get() as { size: number; root: Buffer } | undefined;
+    // State, tiles and checkpoint index in one read transaction: the hub's writer changes all three in each
+    // commit, so read apart they belong to different sizes (tiles a batch ahead of the state).
+    const read = live.transaction(() => ({
+      state: live.prepare('SELECT size, root FROM tree_state WHERE id = 1').get() as { size: number; root: Buffer } | undefined,
+      theirs: tiles(live),
+      theirsCp: checkpoints(live),
+    }));
+    const { state, theirs, theirsCp } = read();
     const liveSize = state?.size ?? 0;
     const rebuilt = new MerkleTreeProjection({ source: path, target: join(scratch, 'tree.sqlite'), stepEvents: 8192 });
     while (rebuilt.size < liveSize && rebuilt.step(Math.min(8192, liveSize - rebuilt.size)) > 0);
@@ -36,19 +47,14 @@ export function replayTree(path: string): ProjectionDiff {
     const rebuiltSize = rebuilt.size;
     rebuilt.close();
     const fresh = new Database(join(scratch, 'tree.sqlite'), { readonly: true });
-    const tiles = (db: Database.Database) =>
-      new Map((db.prepare('SELECT level, idx, hashes FROM tree_tiles').all() as { level: number; idx: number; hashes: Buffer }[]).map((t) => [`${t.level}/${t.idx}`, t]));
     const mine = tiles(fresh);
-    const theirs = tiles(live);
     const differingTiles: { level: number; idx: number }[] = [];
     for (const [key, t] of new Map([...theirs, ...mine])) {
       const a = mine.get(key);
       const b = theirs.get(key);
       if (a === undefined || b === undefined || !a.hashes.equals(b.hashes)) differingTiles.push({ level: t.level, idx: t.idx });
     }
-    const checkpoints = (db: Database.Database) => new Map((db.prepare('SELECT size, note FROM tree_checkpoints').all() as { size: number; note: string }[]).map((c) => [c.size, c.note]));
     const mineCp = checkpoints(fresh);
-    const theirsCp = checkpoints(live);
     const differingCheckpoints = [...new Set([...mineCp.keys(), ...theirsCp.keys()])].filter((s) => mineCp.get(s) !== theirsCp.get(s)).sort((a, b) => a - b);
     fresh.close();
     const liveRootHex = state ? state.root.toString('hex') : null;

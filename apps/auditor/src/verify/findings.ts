@@ -12,7 +12,11 @@ export type FindingCode =
   | 'SERIAL_EVENT_AFTER_TERMINAL'
   | 'SERIAL_TERMINAL_DUPLICATE'
   | 'SERIAL_VOID_UNEXPLAINED'
-  | 'SERIAL_OPEN_AT_CHECKPOINT'
+  // I6: every accepted query was allowed by the authorization table version in force at its time
+  | 'QUERY_NOT_LAWFUL'
+  | 'QUERY_TABLE_VERSION_NOT_IN_FORCE'
+  | 'QUERY_MALFORMED'
+  | 'AUTHORIZATION_TABLE_INVALID'
   // I3: checkpoints and leaves
   | 'CHECKPOINT_MALFORMED'
   | 'CHECKPOINT_SIGNATURE_INVALID'

@@ -25,6 +25,8 @@ import {
   TERMINAL_CODES,
 } from './chunk-worker.js';
 import { type Finding, type FindingCode, byPosition } from './findings.js';
+import { Lawfulness, type QueryShape } from './lawfulness.js';
+import { firstAlteredPrefix, leafWitness, prefixMatches, signedLeafHash } from './locate-leaf.js';
 import { HubClient } from '../hub-client.js';
 import { KurrentDBClient } from '@kurrent/kurrentdb-client';
 import { LedgerError } from '#ledger';
@@ -75,7 +77,10 @@ export interface VerifyReport {
   /** Root of the whole log as stored (null when a hole makes it meaningless). */
   readonly rootHex: string | null;
   readonly checkpoints: { readonly seen: number; readonly verified: number; readonly latest: CheckpointSummary | null };
-  /** Serials still open at the end that are newer than the last checkpoint: in flight, not an error. */
+  /**
+   * Serials with no terminal event at the head of the log: open (a query waiting for its provider), not an
+   * error. A serial open at a checkpoint that ends later is normal and is not listed.
+   */
   readonly openSerials: readonly { readonly serial: string; readonly firstPosition: number }[];
   readonly firstFailure: Finding | null;
   readonly findings: readonly Finding[];
@@ -130,6 +135,7 @@ export async function verifyLog(options: VerifyOptions): Promise<VerifyReport> {
   } else if (source.kind === 'hub') {
     label = source.url;
     const hub = new HubClient(source.url, source.token);
+    run.hub = hub;
     total = await hub.head();
     workers = new ChunkWorkers(threads);
     requests = hubRequests(hub, total);
@@ -154,6 +160,7 @@ export async function verifyLog(options: VerifyOptions): Promise<VerifyReport> {
     await workers.close();
     await Promise.all(disposers.map((d) => d()));
   }
+  await run.locateOverHub();
   run.finish(total);
   const meta = run.stored;
   if (meta !== undefined && meta.treeSize > meta.head) {
@@ -168,7 +175,7 @@ export async function verifyLog(options: VerifyOptions): Promise<VerifyReport> {
     events: total,
     rootHex: run.rootHex,
     checkpoints: { seen: run.seen, verified: run.verified, latest: run.latestSummary() },
-    openSerials: run.inFlight,
+    openSerials: run.openAtHead,
     firstFailure: findings[0] ?? null,
     findings: findings.slice(0, run.maxFindings),
     findingCount: findings.length,
@@ -235,10 +242,14 @@ function readDbMeta(path: string): DbMeta {
 class Verification {
   readonly findings: Finding[] = [];
   stored: DbMeta | undefined;
+  /** The hub the log is read from: its proofs, from its stored tree, locate an altered event. */
+  hub: HubClient | undefined;
+  /** The first checkpoint whose root did not match, and the verified size below it, to locate over the hub. */
+  private toLocate: { readonly cp: SignedCheckpoint; readonly lo: number } | undefined;
   seen = 0;
   verified = 0;
   rootHex: string | null = null;
-  inFlight: { serial: string; firstPosition: number }[] = [];
+  openAtHead: { serial: string; firstPosition: number }[] = [];
   private readonly chunks = new Map<number, RetainedChunk>();
   private readonly chunkTree = new MemoryTree();
   /** First position from which the tree is not the log's (a hole): roots beyond are not checked. */
@@ -252,6 +263,7 @@ class Verification {
   /** Serials without a terminal event yet: day+node → sequence → first position. */
   private readonly open = new Map<number, Map<number, number>>();
   private readonly revisions = new Map<string, number>();
+  private readonly lawfulness = new Lawfulness();
 
   constructor(
     private readonly key: VerifierKey,
@@ -315,7 +327,15 @@ class Verification {
     if (r.count === CHUNK_LEAVES) this.chunkTree.append(this.nodeOf(r.from / CHUNK_LEAVES, CHUNK_HEIGHT, 0));
     this.covered = r.from + r.count;
     this.checkEvents(r);
-    for (const s of r.specials) this.checkSpecial(s.position, s.envelope);
+    // Specials and accepted queries in log order: a table published before a query applies to it.
+    const queries = r.queries;
+    const shapes = queries.shapes.map((text) => this.lawfulness.shape(text));
+    let q = 0;
+    for (const s of r.specials) {
+      for (; q < queries.count && queries.rows[q]! < s.index; q++) this.checkQuery(r, queries.rows[q]!, shapes[queries.shapeOf[q]!]!, queries.atMs[q]!);
+      this.checkSpecial(s.position, s.envelope);
+    }
+    for (; q < queries.count; q++) this.checkQuery(r, queries.rows[q]!, shapes[queries.shapeOf[q]!]!, queries.atMs[q]!);
     this.checkTrusted();
     this.release();
   }
@@ -375,6 +395,15 @@ class Verification {
     }
   }
 
+  /** I6 from the raw log: the version in force at the query's time, published earlier in the log, allowed it. */
+  private checkQuery(r: ChunkResult, row: number, shape: QueryShape, atMs: number): void {
+    const unlawful = this.lawfulness.judge(shape, atMs);
+    if (unlawful === undefined) return;
+    const position = r.positions[row]!;
+    const serial = Buffer.from(r.serials.buffer, r.serials.byteOffset, r.serials.byteLength).toString('latin1', row * 20, row * 20 + 20);
+    this.add(unlawful.code, position, serial, `the query accepted at position ${position} (serial ${serial}) is not shown lawful: ${unlawful.message}`, unlawful.expected, unlawful.calculated, unlawful.field);
+  }
+
   private checkSpecial(position: number, envelope: string): void {
     let event: { serial?: unknown; type?: unknown; data?: Record<string, unknown> };
     try {
@@ -388,6 +417,11 @@ class Verification {
       if (event.data?.['serial'] !== serial) {
         this.add('SERIAL_VOID_UNEXPLAINED', position, serial, `SerialVoided names serial ${String(event.data?.['serial'])} in its data but belongs to serial ${serial}`, serial, String(event.data?.['serial']));
       }
+      return;
+    }
+    if (event.type === 'AuthorizationTablePublished') {
+      const unusable = this.lawfulness.publish(event.data);
+      if (unusable !== undefined) this.add('AUTHORIZATION_TABLE_INVALID', position, serial, `the authorization table published at position ${position} cannot be used to judge queries: ${unusable}`);
       return;
     }
     this.checkCheckpointEvent(position, serial, event.data as Partial<CheckpointSignedData> | undefined);
@@ -459,7 +493,9 @@ class Verification {
     const stored = this.stored;
     const lo = this.lastVerified !== undefined && this.lastVerified.size < cp.size ? this.lastVerified.size : 0;
     if (stored?.tiles === undefined || stored.treeSize < cp.size) {
-      this.add('LEAF_MISMATCH', null, null, `an event at a position in [${lo}, ${cp.size}) differs from what was signed; this source has no stored tree to pinpoint which`, null, null);
+      // Over a hub the bisection needs its proofs (HTTP), after the chunks are merged; the first mismatch locates the leaf.
+      if (this.hub !== undefined) this.toLocate ??= { cp, lo };
+      else this.add('LEAF_MISMATCH', null, null, `an event at a position in [${lo}, ${cp.size}) differs from what was signed; this source has no stored tree to pinpoint which`, null, null);
       return;
     }
     const storedHash = tileSubtreeHash(stored.treeSize, (level, idx) => stored.tiles!.read(level, idx));
@@ -482,6 +518,53 @@ class Verification {
         return;
       }
     }
+  }
+
+  /**
+   * Over a hub: bisects for the smallest prefix whose root, computed here from the raw entries, is not a
+   * prefix of the mismatching signed checkpoint (the hub's consistency proofs come from its stored tree,
+   * written when the events were appended); the last leaf of that prefix is the first altered event.
+   * Its signed hash is read from the inclusion proof of a neighbour that carries it.
+   */
+  async locateOverHub(): Promise<void> {
+    const hub = this.hub;
+    const pending = this.toLocate;
+    if (hub === undefined || pending === undefined) return;
+    const { cp, lo } = pending;
+    let m: number;
+    try {
+      m = await firstAlteredPrefix(lo, cp.size, async (size) => prefixMatches(size, rootAt(size, this.subtreeHash), cp.size, cp.root, await hub.consistencyProof(size, cp.size)));
+    } catch (error) {
+      this.add('LEAF_MISMATCH', null, null, `an event at a position in [${lo}, ${cp.size}) differs from what was signed; the hub's proofs could not locate which: ${(error as Error).message}`, null, null);
+      return;
+    }
+    const p = m - 1;
+    const mine = this.leaf(p)!;
+    let signed: Hash | undefined;
+    const witness = leafWitness(p, cp.size);
+    if (cp.size === 1) signed = cp.root;
+    else if (witness !== undefined) {
+      try {
+        signed = signedLeafHash(p, cp.size, cp.root, witness.q, this.leaf(witness.q)!, await hub.inclusionProof(witness.q, cp.size));
+      } catch {
+        signed = undefined; // the hub did not answer: what is known is said below
+      }
+    }
+    this.add(
+      'LEAF_MISMATCH',
+      p,
+      this.serialAt(p),
+      `the event stored at position ${p} is not the one the checkpoint of size ${cp.size} signed: the first ${p} events are a prefix of the signed tree and the first ${m} are not (consistency proofs of the hub's stored tree)${signed === undefined ? `; its signed leaf hash could not be read from the hub's proofs (the neighbouring event ${witness?.q ?? '(none)'} differs too, or its proof does not verify)` : ''}`,
+      signed === undefined ? null : toHex(signed),
+      toHex(mine),
+    );
+  }
+
+  /** The serial of a held position, as its envelope says. */
+  private serialAt(position: number): string | null {
+    const chunk = this.chunks.get(Math.floor(position / CHUNK_LEAVES));
+    if (chunk === undefined) return null;
+    return chunk.serials.slice((position - chunk.from) * 20, (position - chunk.from) * 20 + 20);
   }
 
   private leaf(position: number): Hash | undefined {
@@ -520,17 +603,13 @@ class Verification {
       this.add('LOG_TRUNCATED', total, null, `the log ends at ${total} events, but a checkpoint ${origin} (size ${checkpoint.size}) shows it held at least ${end}: its tail was removed`, end, total);
     }
     if (this.brokenAt === Number.POSITIVE_INFINITY) this.rootHex = toHex(rootAt(total, this.subtreeHash));
-    const lastSize = this.lastSigned?.size ?? 0;
+    // A checkpoint may be signed while a query waits for its provider: only the head says what is still open.
     for (const [dayNode, open] of this.open) {
       for (const [sequence, firstPosition] of open) {
-        const serial = `${String(dayNode).padStart(10, '0')}${String(sequence).padStart(10, '0')}`;
-        if (firstPosition >= lastSize) this.inFlight.push({ serial, firstPosition });
-        else {
-          this.add('SERIAL_OPEN_AT_CHECKPOINT', firstPosition, serial, `serial ${serial} has no terminal event, and it was opened before the last checkpoint (size ${lastSize}): the hub ends every serial (or voids it at restart) before it signs the next checkpoint (I2)`, 'a terminal event', 'none');
-        }
+        this.openAtHead.push({ serial: `${String(dayNode).padStart(10, '0')}${String(sequence).padStart(10, '0')}`, firstPosition });
       }
     }
-    this.inFlight.sort((a, b) => a.firstPosition - b.firstPosition);
+    this.openAtHead.sort((a, b) => a.firstPosition - b.firstPosition);
     this.stored?.db.close();
   }
 

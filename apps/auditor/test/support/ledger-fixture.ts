@@ -60,6 +60,24 @@ export async function buildLedger(dir: string, linkages = 40, checkpointEvery = 
   return { path, origin, verifierKey: formatVerifierKey({ name: origin, publicKey: key.publicKey }), privateKey: key.privateKey, checkpointPositions };
 }
 
+let laterClock = Date.parse('2027-01-01T00:00:00.000Z');
+
+/**
+ * Signs a checkpoint over the log as it is now (with the fixture's key, at a time after every earlier
+ * one) and appends it through `store`, as the hub's signer does. Returns its position and size.
+ */
+export async function appendCheckpoint(f: LedgerFixture, store: SqliteEventStore): Promise<{ position: number; size: number }> {
+  const tree = new MerkleTreeProjection({ source: f.path });
+  try {
+    tree.catchUp();
+    const data = signedCheckpointData(f.origin, tree.size, tree.root(), (laterClock += 1000), f.privateKey);
+    const cp = await store.append(checkpointAppendRequest(data, { actor: 'system:checkpoint', correlationId: 'cp' }));
+    return { position: cp.firstPosition, size: data.size };
+  } finally {
+    tree.close();
+  }
+}
+
 /** A raw connection with the append-only guard removed: the attacker's view of the file. */
 export function tamper(path: string): Database.Database {
   const db = new Database(path);
