@@ -2,8 +2,8 @@ import { hash, timingSafeEqual } from 'node:crypto';
 import { canonicalize } from '#ledger';
 import { SealingError } from './errors.js';
 
-/** Bytes of a field's salt; fresh per event and field, derived from the event key (never stored). */
-export const SALT_BYTES = 32;
+/** Bytes of a field's salt (128 bits: hiding beyond any search); fresh per event and field, derived from the event's keys, never stored. */
+export const SALT_BYTES = 16;
 const DOMAIN = 'linkage-ledger/commitment/v1';
 
 /**
@@ -27,8 +27,18 @@ export function commitment(type: string, field: string, salt: Uint8Array, value:
   const text = canonicalize(value);
   if (text === undefined) throw new SealingError('INVALID_FIELD', `field ${field} of ${type} is not JSON`);
   if (salt.length !== SALT_BYTES) throw new SealingError('INVALID_FIELD', `a salt is ${SALT_BYTES} bytes, got ${salt.length}`);
-  return hash('sha256', Buffer.concat([Buffer.from(`${DOMAIN}\0${type}\0${field}\0`, 'utf8'), salt, Buffer.from(text, 'utf8')]), 'buffer');
+  // Into one reused buffer (a commitment is a few hundred bytes at most; a longer value takes the slow path).
+  let n = SCRATCH.write(`${DOMAIN}\0${type}\0${field}\0`, 0, 'utf8');
+  n += Buffer.from(salt.buffer, salt.byteOffset, salt.length).copy(SCRATCH, n);
+  const room = SCRATCH.length - n;
+  if (Buffer.byteLength(text, 'utf8') >= room) {
+    return hash('sha256', Buffer.concat([SCRATCH.subarray(0, n), Buffer.from(text, 'utf8')]), 'buffer');
+  }
+  n += SCRATCH.write(text, n, 'utf8');
+  return hash('sha256', SCRATCH.subarray(0, n), 'buffer');
 }
+
+const SCRATCH = Buffer.allocUnsafe(8192);
 
 /** The commitments a stored envelope's data holds (base64url), or undefined when it has no sealed section. */
 export function commitmentsOf(data: unknown): Readonly<Record<string, string>> | undefined {

@@ -3,7 +3,7 @@ import { canonicalize, type NewEvent, type RecordedEvent } from '#ledger';
 import { SALT_BYTES, commitment, type Opening } from './commitment.js';
 import { isClearEventType, sealSpecOf, type FieldOwner, type SealSpec } from './catalog.js';
 import { SealingError } from './errors.js';
-import { BoundedCache, HUB_KID, InMemoryKeyring, KID_BYTES, personKid, type Keyring } from './keyring.js';
+import { BoundedCache, HUB_KID, InMemoryKeyring, KID_BYTES, personKid, type Keyring, type RingKey } from './keyring.js';
 import { generateSealingKeysFile, parseSealingKeys, type SealingKeys } from './keys.js';
 
 /** The sealed section a stored event's data carries (all binary values base64url). */
@@ -39,9 +39,9 @@ export interface Opened<E = RecordedEvent> {
 /** The parts of a stored event the opener reads. */
 export type StoredEventLike = Pick<RecordedEvent, 'type' | 'schemaVersion' | 'streamId' | 'data'>;
 
-const EVENT_KEY = Buffer.from('linkage-ledger/event-key/v1\0', 'utf8');
+const EVENT_MATERIAL = Buffer.from('linkage-ledger/event/v1\0', 'utf8');
+const SALTS = Buffer.from('linkage-ledger/salts/v1', 'utf8');
 const KEY_REF = Buffer.from('linkage-ledger/key-ref/v1\0', 'utf8');
-const BOX_KEY = Buffer.from('linkage-ledger/box-key/v1', 'utf8');
 const AEAD = 'chacha20-poly1305';
 /** Every box has a key of its own (derived from a fresh nonce), so a fixed AEAD nonce is safe. */
 const ZERO_IV = Buffer.alloc(12);
@@ -63,7 +63,38 @@ export function epochOf(instant: string): number {
  * an HMAC object, and the sealer derives six values per event.
  */
 export function prf(key: Buffer, ...parts: (Buffer | string)[]): Buffer {
-  return hash('sha3-256', Buffer.concat([key, ...parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'utf8') : p))]), 'buffer');
+  return keyedHash('sha3-256', key, parts);
+}
+
+/** 64 bytes of keyed output: SHA3-512(key ‖ parts), the same construction as `prf`, twice as long. */
+function prf512(key: Buffer, ...parts: Buffer[]): Buffer {
+  return keyedHash('sha3-512', key, parts);
+}
+
+/** A reused input buffer: the derivations hash a few dozen bytes each, several times per event. */
+const SCRATCH = Buffer.allocUnsafe(4096);
+
+function keyedHash(algorithm: 'sha3-256' | 'sha3-512', key: Buffer, parts: readonly (Buffer | string)[]): Buffer {
+  let size = key.length;
+  for (const p of parts) size += typeof p === 'string' ? Buffer.byteLength(p, 'utf8') : p.length;
+  if (size > SCRATCH.length) return hash(algorithm, Buffer.concat([key, ...parts.map((q) => (typeof q === 'string' ? Buffer.from(q, 'utf8') : q))]), 'buffer');
+  let n = key.copy(SCRATCH, 0);
+  for (const p of parts) n += typeof p === 'string' ? SCRATCH.write(p, n, 'utf8') : p.copy(SCRATCH, n);
+  return hash(algorithm, SCRATCH.subarray(0, n), 'buffer');
+}
+
+/**
+ * What an event's nonce and base key give: the box key, and the salts of its fields (16 bytes each, by
+ * the field's place in the catalog entry, so absent fields leave the others' salts as they are).
+ */
+interface EventKeys {
+  readonly box: Buffer;
+  readonly salts: Buffer;
+}
+
+function eventKeys(base: Buffer, nonce: Buffer): EventKeys {
+  const material = prf512(base, EVENT_MATERIAL, nonce);
+  return { box: material.subarray(0, 32), salts: prf512(material.subarray(32), SALTS) };
 }
 
 /** Random bytes drawn in large fills: one small draw costs ~15 µs here, a slice of a fill almost nothing. */
@@ -96,6 +127,9 @@ export class EventSealer {
   readonly #ring: Keyring;
   /** Record base keys per (person key id, year): HMAC(period key, person key). */
   readonly #recordBases = new BoundedCache<string, Buffer>(100_000);
+  /** Person keys by subject id, and key ids by subject id: a key id is a keyed hash, worth not redoing per event. */
+  readonly #subjectKeys = new BoundedCache<string, RingKey>(100_000);
+  readonly #kids = new BoundedCache<string, Buffer>(100_000);
   readonly #random = new RandomPool();
 
   constructor(keys: SealingKeys, ring: Keyring) {
@@ -121,8 +155,9 @@ export class EventSealer {
     if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new SealingError('INVALID_FIELD', `${event.type} data must be an object`);
     const clear: Record<string, unknown> = {};
     const values: Record<string, unknown> = {};
-    const sealedNames = new Set(spec.fields.map((f) => f.name));
-    for (const [k, v] of Object.entries(data)) {
+    const sealedNames = fieldIndex(spec);
+    for (const k in data) {
+      const v = data[k];
       if (v === undefined) continue;
       if (sealedNames.has(k)) values[k] = v;
       else clear[k] = v;
@@ -137,13 +172,13 @@ export class EventSealer {
     const { kid, base } = this.#baseForSeal(spec, subject, epoch);
 
     const nonce = this.#random.take(16);
-    const eventKey = prf(base, EVENT_KEY, nonce);
+    const keys = eventKeys(base, nonce);
     const commitments: Record<string, string> = {};
-    for (const f of fields) commitments[f] = commitment(event.type, f, saltOf(eventKey, f), values[f]).toString('base64url');
+    for (const f of fields) commitments[f] = commitment(event.type, f, saltOf(keys, spec, f), values[f]).toString('base64url');
     const plaintext = canonicalize(values);
     if (plaintext === undefined) throw new SealingError('INVALID_FIELD', `${event.type} holds a sealed field that is not JSON`);
     const plainBytes = Buffer.from(plaintext, 'utf8');
-    const boxer = createCipheriv(AEAD, prf(eventKey, BOX_KEY), ZERO_IV, { authTagLength: TAG });
+    const boxer = createCipheriv(AEAD, keys.box, ZERO_IV, { authTagLength: TAG });
     boxer.setAAD(boxAad(event.type, streamId), { plaintextLength: plainBytes.length });
     const box = Buffer.concat([boxer.update(plainBytes), boxer.final(), boxer.getAuthTag()]);
     const sealed: SealedSection = { v: 1, commitments, keyRef: this.#keyRef(kid, spec, epoch, nonce).toString('base64url'), nonce: nonce.toString('base64url'), box: box.toString('base64url') };
@@ -156,9 +191,9 @@ export class EventSealer {
     if (section === undefined) return { state: 'clear', event };
     const { sealed, ...clear } = event.data as Record<string, unknown> & { sealed: SealedSection };
     void sealed;
-    const eventKey = this.#eventKey(section);
-    if (eventKey === 'shredded') return { state: 'shredded', event: { ...event, data: { ...clear, sealed: SHREDDED } } };
-    const values = this.#openBox(event, section, eventKey);
+    const keys = this.#eventKeys(section);
+    if (keys === 'shredded') return { state: 'shredded', event: { ...event, data: { ...clear, sealed: SHREDDED } } };
+    const values = this.#openBox(event, section, keys);
     return { state: 'opened', event: { ...event, data: { ...clear, ...values } } };
   }
 
@@ -172,10 +207,10 @@ export class EventSealer {
     if (section === undefined || spec === undefined) return [];
     const wanted = spec.fields.filter((f) => f.owners.some((o) => roles.has(o)) && section.commitments[f.name] !== undefined).map((f) => f.name);
     if (wanted.length === 0) return [];
-    const eventKey = this.#eventKey(section);
-    if (eventKey === 'shredded') return [];
-    const values = this.#openBox(event, section, eventKey);
-    return wanted.sort().map((field) => ({ field, value: values[field], salt: saltOf(eventKey, field).toString('base64url') }));
+    const keys = this.#eventKeys(section);
+    if (keys === 'shredded') return [];
+    const values = this.#openBox(event, section, keys);
+    return wanted.sort().map((field) => ({ field, value: values[field], salt: saltOf(keys, spec, field).toString('base64url') }));
   }
 
   /**
@@ -183,12 +218,21 @@ export class EventSealer {
    * subject id): what `referenceOf` reads from an event without opening its box.
    */
   personRef(subjectId: string): string {
-    return personKid(this.#keys, subjectId).toString('hex');
+    return this.#kidOf(subjectId).toString('hex');
+  }
+
+  #kidOf(subjectId: string): Buffer {
+    let kid = this.#kids.get(subjectId);
+    if (kid === undefined) {
+      kid = personKid(this.#keys, subjectId);
+      this.#kids.set(subjectId, kid);
+    }
+    return kid;
   }
 
   /** Whether this person's key was shredded (an erasure): nothing more is sealed or opened about them. */
   isErased(subjectId: string): boolean {
-    return this.#ring.isShredded(personKid(this.#keys, subjectId));
+    return this.#ring.isShredded(this.#kidOf(subjectId));
   }
 
   /**
@@ -214,16 +258,21 @@ export class EventSealer {
     return prf(this.#keys.handle, 'linkage-ledger/handle/v1\0', domain, '\0', value).subarray(0, bytes).toString('hex');
   }
 
-  /** Forgets derived keys (after a shred). */
+  /** Forgets derived and cached keys (after a shred). */
   forgetDerived(): void {
     this.#recordBases.clear();
+    this.#subjectKeys.clear();
   }
 
   #baseForSeal(spec: SealSpec, subject: string | undefined, epoch: number): { kid: Buffer; base: Buffer } {
     let kid: Buffer = HUB_KID;
     let key: Buffer = this.#keys.hub;
     if (subject !== undefined) {
-      const found = this.#ring.subjectKey(subject, true);
+      let found: RingKey | 'shredded' | undefined = this.#subjectKeys.get(subject);
+      if (found === undefined) {
+        found = this.#ring.subjectKey(subject, true);
+        if (found !== undefined && found !== 'shredded') this.#subjectKeys.set(subject, found);
+      }
       if (found === 'shredded' || found === undefined) throw new SealingError('KEY_SHREDDED', 'this person\'s key was shredded (erasure): nothing more is recorded about them', {});
       kid = found.kid;
       key = found.key;
@@ -269,8 +318,8 @@ export class EventSealer {
     return { kid: plain.subarray(0, KID_BYTES), record: plain.readUInt8(KID_BYTES) === CLASS_RECORD, epoch: plain.readUInt16BE(KID_BYTES + 1), nonce };
   }
 
-  /** The event key a sealed section was made with, or 'shredded' when a key it needs is gone. */
-  #eventKey(section: SealedSection): Buffer | 'shredded' {
+  /** The keys a sealed section was made with, or 'shredded' when a key it needs is gone. */
+  #eventKeys(section: SealedSection): EventKeys | 'shredded' {
     const { kid, record, epoch, nonce } = this.#keyRefOf(section);
     let key: Buffer;
     if (kid.equals(HUB_KID)) key = this.#keys.hub;
@@ -283,13 +332,13 @@ export class EventSealer {
     let base: Buffer | 'shredded' = key;
     if (record) base = this.#recordBase(kid, key, epoch, false);
     if (base === 'shredded') return 'shredded';
-    return prf(base, EVENT_KEY, nonce);
+    return eventKeys(base, nonce);
   }
 
-  #openBox(event: StoredEventLike, section: SealedSection, eventKey: Buffer): Record<string, unknown> {
+  #openBox(event: StoredEventLike, section: SealedSection, keys: EventKeys): Record<string, unknown> {
     const box = Buffer.from(section.box, 'base64url');
     try {
-      const d = createDecipheriv(AEAD, prf(eventKey, BOX_KEY), ZERO_IV, { authTagLength: TAG });
+      const d = createDecipheriv(AEAD, keys.box, ZERO_IV, { authTagLength: TAG });
       d.setAAD(boxAad(event.type, event.streamId), { plaintextLength: box.length - TAG });
       d.setAuthTag(box.subarray(box.length - TAG));
       const text = Buffer.concat([d.update(box.subarray(0, box.length - TAG)), d.final()]).toString('utf8');
@@ -300,8 +349,22 @@ export class EventSealer {
   }
 }
 
-function saltOf(eventKey: Buffer, field: string): Buffer {
-  return prf(eventKey, 'linkage-ledger/salt/v1\0', field).subarray(0, SALT_BYTES);
+const FIELD_INDEXES = new WeakMap<SealSpec, ReadonlyMap<string, number>>();
+
+/** The place of each sealed field in its catalog entry. */
+function fieldIndex(spec: SealSpec): ReadonlyMap<string, number> {
+  let index = FIELD_INDEXES.get(spec);
+  if (index === undefined) {
+    index = new Map(spec.fields.map((f, i) => [f.name, i]));
+    if (spec.fields.length * SALT_BYTES > 64) throw new SealingError('INVALID_FIELD', 'a catalog entry seals at most 4 fields');
+    FIELD_INDEXES.set(spec, index);
+  }
+  return index;
+}
+
+function saltOf(keys: EventKeys, spec: SealSpec, field: string): Buffer {
+  const i = fieldIndex(spec).get(field)!;
+  return keys.salts.subarray(i * SALT_BYTES, (i + 1) * SALT_BYTES);
 }
 
 function xorPad(bytes: Buffer, pad: Buffer): Buffer {
