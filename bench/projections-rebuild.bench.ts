@@ -4,7 +4,7 @@
  * decided by the real #linkage deciders and sealed as the hub seals them, I10), then `rebuild` reads it
  * through SqliteEventStore and folds it into a fresh SQLite projection as the hub does: each query's
  * person is read from its event's key reference (one keyed hash, no box opened), with a cold key ring
- * (a SQLite file, as the hub's) answering which keys were shredded. Bar (DESIGN.md §7): ≥ 100,000 events/s. Beside it, in the same run, a
+ * (a SQLite file, as the hub's) answering which keys were shredded. Bar (the bars in README, Benchmarks): ≥ 100,000 events/s. Beside it, in the same run, a
  * baseline: the least any rebuild does (read every envelope with better-sqlite3 and JSON.parse it), so
  * that a loaded machine shows in the ratio. A short rebuild of the first 20,000 events warms the JIT
  * first, as the first seconds of a real multi-million-event rebuild would. Last line: one JSON object.

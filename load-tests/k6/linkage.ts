@@ -1,5 +1,5 @@
 /**
- * The linkage load test for k6 (DESIGN.md §7): POST /v1/queries at a constant arrival rate of 3,000/s,
+ * The linkage load test for k6 (the bars in README, Benchmarks): POST /v1/queries at a constant arrival rate of 3,000/s,
  * failing when p99 > 50 ms or any request is not an answered query.
  *
  *   # a fixture from the Node runner (hub and agency node running, codes prepared):

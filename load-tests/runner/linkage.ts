@@ -1,5 +1,5 @@
 /**
- * The linkage load test (DESIGN.md §7): the full query → provision path over HTTP, the built hub and the
+ * The linkage load test (the bars in README, Benchmarks): the full query → provision path over HTTP, the built hub and the
  * built agency node of Muroran City each in its own process, driven with autocannon from this one.
  * (a) a max-throughput phase after a warm-up, (b) a fixed-rate phase at --rate (3,000/s). Every request
  * that is not HTTP 200 with outcome "answered" counts as an error. Loopback only; it stops by itself.

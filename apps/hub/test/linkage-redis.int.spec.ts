@@ -51,7 +51,7 @@ afterAll(async () => {
   await client.close();
 });
 
-describe('Redis is a projection the hub can lose (DESIGN §5, I8)', () => {
+describe('Redis is a projection the hub can lose (README, Architecture, I8)', () => {
   it('keeps answering queries while Redis is unreachable, says so in readiness, and recovers', async () => {
     await until(async () => (await mode()) === 'redis', 'the Redis mapper to open');
     expect((await query(codes[0]!)).json()).toMatchObject({ outcome: 'answered' });

@@ -1,7 +1,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
 
-// libs/linkage is pure (DESIGN.md §4): no Nest, no drivers, no clock, no randomness, no crypto, no I/O.
+// libs/linkage is pure (README, Layout): no Nest, no drivers, no clock, no randomness, no crypto, no I/O.
 const srcDir = new URL('../src/', import.meta.url);
 const sources = readdirSync(srcDir)
   .filter((f) => f.endsWith('.ts'))

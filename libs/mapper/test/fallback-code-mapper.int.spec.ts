@@ -21,7 +21,7 @@ afterAll(async () => {
   await direct.close();
 });
 
-describe('Redis stopped mid-run: the fallback keeps answering from the store (DESIGN §5)', () => {
+describe('Redis stopped mid-run: the fallback keeps answering from the store (README, Architecture)', () => {
   test('batches succeed before, during and after the outage; health reports degraded, then primary again', async () => {
     const store = new InMemoryEventStore();
     const people = population(200, [PENSION, MURORAN]);

@@ -18,7 +18,7 @@ type RedisClient = ReturnType<typeof createMapperRedisClient>;
 /**
  * The hub's code mapper (I7: translation is internal). Redis when configured and reachable, kept current
  * as a projection of AgencyCodeIssued events (I8) by a follower that restarts after every failure from
- * its stored checkpoint; the store itself while Redis is down (DESIGN §5), and for a code so new that the
+ * its stored checkpoint; the store itself while Redis is down (README, Architecture), and for a code so new that the
  * projection has not reached it yet.
  */
 @Injectable()

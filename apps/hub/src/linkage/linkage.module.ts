@@ -14,7 +14,7 @@ import { QueriesController } from './queries/queries.controller.js';
 import { QueryEdge } from './queries/query-edge.js';
 import { QueryRunner } from './queries/query-runner.js';
 
-/** Agencies, agency codes, lawful queries and provisions (DESIGN §1, I5–I7). */
+/** Agencies, agency codes, lawful queries and provisions (I5–I7). */
 @Module({
   controllers: [AgenciesController, AgencyCodesController, QueriesController],
   providers: [

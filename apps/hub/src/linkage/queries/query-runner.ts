@@ -58,7 +58,7 @@ interface Pending {
 type Submitted = { readonly kind: 'done'; readonly result: QueryResult } | { readonly kind: 'pending'; readonly pending: Pending };
 
 /**
- * The query → provision lifecycle (DESIGN §1): decide under a new serial (QueryAccepted +
+ * The query → provision lifecycle (README, Architecture): decide under a new serial (QueryAccepted +
  * ProvisionRequested, or QueryDenied), call the provider with its own code, then end the serial with the
  * answer's digest and size (I5), the provider's refusal, or the failure. The hub never decrypts, keeps
  * or logs an answer: it relays the bytes.
