@@ -12,6 +12,8 @@ import { ProblemDetailsFilter } from './http/problem-details.filter.js';
 import { queryParametersHook } from './http/query-parameters.js';
 import { installRequestLineChecks } from './http/request-line.js';
 import { DtoValidationPipe } from './http/validation.pipe.js';
+import { recordRefusal } from './refusals/refusal.guard.js';
+import { Refusals } from './refusals/refusals.service.js';
 
 /** The one problem filter of a hub: Nest's global filter, and Fastify's answers before and outside Nest. */
 function problemFilter(config: HubConfig): ProblemDetailsFilter {
@@ -54,6 +56,7 @@ export function configureHubApp(app: NestFastifyApplication, config: HubConfig):
   installBodyTimeout(fastify, filter, config.bodyTimeoutMs);
   fastify.removeAllContentTypeParsers();
   fastify.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: config.bodyLimitBytes }, parseJsonBody);
+  filter.recordRefusalsWith((request, exception) => recordRefusal(app.get(Refusals), request, exception));
   app.useGlobalFilters(filter);
   app.useGlobalPipes(new DtoValidationPipe());
   setupOpenApi(app);

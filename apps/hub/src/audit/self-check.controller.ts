@@ -6,7 +6,7 @@ import { ApiProblems } from '../http/problem.dto.js';
 import { Authenticator, type Credentialed } from '../linkage/authenticator.js';
 import { SelfCheckListResponse, SelfCheckRunResponse, selfCheckRunResponse } from './self-check.dto.js';
 import { SelfCheckService } from './self-check.service.js';
-import { RecordsRefusals } from '../refusals/refusal.interceptor.js';
+import { RecordsRefusals } from '../refusals/refusal.guard.js';
 
 /** The operator's command to re-check the whole stored log (self-check.service.ts), and its status. */
 @ApiTags('audit')

@@ -8,7 +8,7 @@ import { RequestValidationError, type FieldError } from '../http/hub-problem.js'
 import { VALIDATION_OPTIONS, validationFailure } from '../http/validation.pipe.js';
 import { CORRELATION_METADATA, REQUEST_ID_METADATA, toGrpcProblem } from './grpc-problem.js';
 import type { IdentifiedCaller } from '../linkage/authenticator.js';
-import { unidentified } from '../refusals/refusal.interceptor.js';
+import { unidentified } from '../refusals/refusal.guard.js';
 import type { RefusedRequest } from '../refusals/refusals.service.js';
 
 export const IDEMPOTENCY_METADATA = 'idempotency-key';
@@ -46,7 +46,7 @@ export interface RefusalGuard {
 }
 
 /**
- * A command RPC whose refusals are events (I6), as the HTTP edge's RefusalInterceptor does: the caller is
+ * A command RPC whose refusals are events (I6), as the HTTP edge's RefusalGuard and problem filter do: the caller is
  * identified first (one without a valid credential is refused before anything else and counted per
  * source), and any refusal the command answers is recorded as that caller's.
  */

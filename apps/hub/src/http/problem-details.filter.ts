@@ -23,11 +23,23 @@ export interface ProblemLimits {
 export class ProblemDetailsFilter implements ExceptionFilter {
   private readonly logger = new Logger('Problem');
 
+  /** Records a command's refusal before it is answered (I6); set once the application's services exist. */
+  #recorder: ((request: FastifyRequest | undefined, exception: unknown) => Promise<void> | undefined) | undefined;
+
   constructor(private readonly limits: ProblemLimits) {}
+
+  recordRefusalsWith(recorder: (request: FastifyRequest | undefined, exception: unknown) => Promise<void> | undefined): void {
+    this.#recorder = recorder;
+  }
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const http = host.switchToHttp();
-    this.send(exception, http.getRequest<FastifyRequest | undefined>(), http.getResponse<FastifyReply>());
+    const request = http.getRequest<FastifyRequest | undefined>();
+    const reply = http.getResponse<FastifyReply>();
+    // The refusal event first, so that the problem can name its serial (the recorder never throws).
+    const recording = this.#recorder?.(request, exception);
+    if (recording === undefined) this.send(exception, request, reply);
+    else void recording.then(() => this.send(exception, request, reply));
   }
 
   /** Answers `exception` on a Fastify reply (Fastify's `frameworkErrors` calls this too). */

@@ -15,7 +15,7 @@ import { IdentifierVault } from '../vault/identifier-vault.js';
 import { NoticeInbox } from './notice-inbox.service.js';
 import { CitizenNoticesQuery, CitizenNoticesResponse, SendNoticeRequest, SentNoticeResponse } from './notices.dto.js';
 import { SendNoticeCommand } from './send-notice.handler.js';
-import { RecordsRefusals } from '../refusals/refusal.interceptor.js';
+import { RecordsRefusals } from '../refusals/refusal.guard.js';
 
 @ApiTags('notices')
 @Controller()

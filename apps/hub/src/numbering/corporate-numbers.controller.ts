@@ -23,7 +23,7 @@ import {
   toDesignatedCorporateNumberResponse,
 } from './dto/corporate-number.dto.js';
 import { GetCorporateNumberQuery } from './queries/get-corporate-number.query.js';
-import { RecordsRefusals } from '../refusals/refusal.interceptor.js';
+import { RecordsRefusals } from '../refusals/refusal.guard.js';
 
 /** Designations (made for the National Tax Agency, 国税庁) need the operator's token. */
 export const DESIGNATING_OPERATOR = 'operator:nta';

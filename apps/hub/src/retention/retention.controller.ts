@@ -7,7 +7,7 @@ import { ApiProblems, BODY_PROBLEMS, COMMON_PROBLEMS } from '../http/problem.dto
 import { Meta, type RequestMeta } from '../http/request-meta.js';
 import { IsDisplayText } from '../http/text.validators.js';
 import { Authenticator } from '../linkage/authenticator.js';
-import { RecordsRefusals } from '../refusals/refusal.interceptor.js';
+import { RecordsRefusals } from '../refusals/refusal.guard.js';
 import { Shredding } from './shredding.service.js';
 
 export class RetentionSweepRequest {

@@ -19,7 +19,7 @@ import {
   toAgencyResponse,
 } from './agency.dto.js';
 import { ChangeAgencyRegistryCommand } from './agency-registry.commands.js';
-import { RecordsRefusals } from '../../refusals/refusal.interceptor.js';
+import { RecordsRefusals } from '../../refusals/refusal.guard.js';
 
 const OPERATOR = 'operator:hub';
 

@@ -29,7 +29,7 @@ import { CLOCK, LEDGER, type Clock } from '../../ledger/tokens.js';
 import { IdentifierVault } from '../../vault/identifier-vault.js';
 import { Authenticator } from '../authenticator.js';
 import { LinkageViews } from '../linkage-views.js';
-import { RecordsRefusals } from '../../refusals/refusal.interceptor.js';
+import { RecordsRefusals } from '../../refusals/refusal.guard.js';
 
 export class AcquireAgencyCodeRequest {
   @ApiProperty({ description: 'The person\'s 個人番号, presented once to acquire the agency\'s code. Never stored in the clear, never in an event.', example: '123456789018' })

@@ -6,7 +6,7 @@ import { ApiProblems, BODY_PROBLEMS, COMMON_PROBLEMS } from '../../http/problem.
 import { Meta, type RequestMeta } from '../../http/request-meta.js';
 import { DENIALS, FAILURES, QueryEdge } from './query-edge.js';
 import { BulkQueryResponse, QueryResponse, SubmitBulkQueryRequest, SubmitQueryRequest, toQueryResponse } from './query.dto.js';
-import { RecordsRefusals } from '../../refusals/refusal.interceptor.js';
+import { RecordsRefusals } from '../../refusals/refusal.guard.js';
 
 @ApiTags('queries')
 @Controller('v1/queries')

@@ -1,0 +1,62 @@
+import { Injectable, SetMetadata, type CanActivate, type ExecutionContext } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import type { FastifyRequest } from 'fastify';
+import { HubProblem } from '../http/hub-problem.js';
+import { Authenticator, type IdentifiedCaller } from '../linkage/authenticator.js';
+import { Refusals } from './refusals.service.js';
+
+const COMMAND = 'linkage-ledger:refused-command';
+
+/** Names the command a route carries out: its refusals are recorded under this name (I6). */
+export const RecordsRefusals = (command: string): MethodDecorator => SetMetadata(COMMAND, command);
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set on command routes before anything else runs: what a refusal of this request is recorded as. */
+    refusalContext?: { readonly command: string; readonly caller: IdentifiedCaller };
+  }
+}
+
+/**
+ * Before every command route (a guard runs before the body is validated): identifies the caller and
+ * refuses a request that proves no one with 401 at once. The one exception filter then records whatever
+ * refusal the route answers, validation included, as an event of that caller (`recordRefusal`).
+ */
+@Injectable()
+export class RefusalGuard implements CanActivate {
+  constructor(
+    private readonly reflector: Reflector,
+    private readonly auth: Authenticator,
+  ) {}
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    const command = this.reflector.get<string | undefined>(COMMAND, context.getHandler());
+    if (command === undefined || context.getType() !== 'http') return true;
+    const request = context.switchToHttp().getRequest<FastifyRequest>();
+    const caller = await this.auth.identify(request);
+    request.refusalContext = { command, caller };
+    const refusal = unidentified(caller.kind);
+    if (refusal !== undefined) throw refusal;
+    return true;
+  }
+}
+
+/** Records the refusal of a command request (the problem filter calls it before answering); undefined for other requests. */
+export function recordRefusal(refusals: Refusals, request: FastifyRequest | undefined, error: unknown): Promise<void> | undefined {
+  const context = request?.refusalContext;
+  if (context === undefined) return undefined;
+  return refusals.record({ caller: context.caller, command: context.command, error, source: request!.ip, body: request!.body });
+}
+
+/** The refusal of a request that proves no one (or undefined when it does). */
+export function unidentified(kind: string): HubProblem | undefined {
+  switch (kind) {
+    case 'anonymous':
+    case 'malformed':
+      return new HubProblem('UNAUTHENTICATED', 'send the credential as "authorization: Bearer <token>"', { wwwAuthenticate: 'Bearer' });
+    case 'unknown':
+      return new HubProblem('UNAUTHENTICATED', 'the bearer token is not a credential this hub knows');
+    default:
+      return undefined;
+  }
+}
