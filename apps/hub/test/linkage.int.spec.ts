@@ -354,6 +354,40 @@ describe('inclusion proofs of a query (I10): the stored envelopes for anyone, ea
   });
 });
 
+describe('I10: nothing in the stored text is equal across two events about one person', () => {
+  /**
+   * Every string and number in an envelope, the values a reader could match across events, but the
+   * answer's size: sizes are kept in clear by design (what an auditor needs), though two answers about one
+   * person may have the same length.
+   */
+  function values(text: string): Set<string> {
+    const out = new Set<string>();
+    const walk = (v: unknown): void => {
+      if (typeof v === 'string' || typeof v === 'number') out.add(String(v));
+      else if (Array.isArray(v)) v.forEach(walk);
+      else if (typeof v === 'object' && v !== null) for (const [k, x] of Object.entries(v)) if (k !== 'answerSize') (out.add(`key:${k}`), walk(x));
+    };
+    walk(JSON.parse(text));
+    return out;
+  }
+  const envelopes = async (serial: string) => (await hub.store.readSerial(serial as never)).map((e) => JSON.stringify(e));
+
+  it('two queries of one agency about Aoyama-san (same code, idempotency keys) share only what a query about someone else shares too', async () => {
+    const other = await issuePerson(hub);
+    const otherCode = await acquire(hub, pension, other.individualNumber);
+    // Answered too, so that the comparison query has the same shape as Aoyama-san's.
+    muroranNode.behaviours.set(await acquire(hub, muroran, other.individualNumber), { answer: { 'local-tax': { fiscalYear: 2026, taxableIncome: 1 } } });
+    const serialOf = async (code: string, key: string) => (await query(pension, { code }, { 'idempotency-key': key })).json<{ serial: string }>().serial;
+    const [a1, a2, k] = [await serialOf(codeA, 'i10-a1'), await serialOf(codeA, 'i10-a2'), await serialOf(otherCode, 'i10-k')];
+    const all = async (serial: string) => new Set((await envelopes(serial)).flatMap((t) => [...values(t)]));
+    const [first, second, someoneElse] = [await all(a1), await all(a2), await all(k)];
+    const personal = [...first].filter((v) => second.has(v) && !someoneElse.has(v));
+    expect(personal).toEqual([]);
+    // Not vacuous: the two share public values (agencies, procedure, items, table version).
+    expect([...first].filter((v) => second.has(v))).toEqual(expect.arrayContaining([PENSION, MURORAN_CITY, PROCEDURE]));
+  });
+});
+
 describe('I4: no My Number or resident record code in linkage events, the store file or Redis', () => {
   it('finds none in any linkage event, in the raw SQLite files, or in the mapper\'s Redis keys', async () => {
     const events = await hub.store.readAll({ fromPosition: 0, maxCount: 100_000 });

@@ -33,7 +33,9 @@ export class IdempotencyKeys {
     const canonical = canonicalize(body);
     if (canonical === undefined) throw new TypeError('request body is not JSON');
     const key = this.vault.digest('idempotency-key', `${caller.actor}\0${caller.idempotencyKey}`).slice(0, 32);
-    return { key: `${caller.actor}/${key}`, requestDigest: this.vault.digest('idempotency-request', canonical) };
+    // The key is part of the request digest: two requests about one person with the same body (two queries
+    // for the same code) then leave no equal value in the log (I10); a retry (same key, same body) still matches.
+    return { key: `${caller.actor}/${key}`, requestDigest: this.vault.digest('idempotency-request', `${key}\0${canonical}`) };
   }
 }
 
