@@ -365,7 +365,13 @@ describe('I10: nothing in the stored text is equal across two events about one p
     const walk = (v: unknown): void => {
       if (typeof v === 'string' || typeof v === 'number') out.add(String(v));
       else if (Array.isArray(v)) v.forEach(walk);
-      else if (typeof v === 'object' && v !== null) for (const [k, x] of Object.entries(v)) if (k !== 'answerSize') (out.add(`key:${k}`), walk(x));
+      else if (typeof v === 'object' && v !== null) {
+        for (const [k, x] of Object.entries(v)) {
+          if (k === 'answerSize') continue;
+          out.add(`key:${k}`);
+          walk(x);
+        }
+      }
     };
     walk(JSON.parse(text));
     return out;
