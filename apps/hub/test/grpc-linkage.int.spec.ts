@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateAnswerKeyPair, openAnswer } from '#sealed-answer';
 import { LINKAGE_SERVICE, NUMBERING_SERVICE } from '../src/grpc/proto-files.js';
+import { Refusals } from '../src/refusals/refusals.service.js';
 import { MURORAN, SAPPORO } from './support/test-hub.js';
 import { expectGrpcProblem, startGrpcTestHub, type GrpcServiceClient, type GrpcTestHub } from './support/grpc-client.js';
 import { FakeProvider, MURORAN_CITY, PENSION, acquire, dropMapperKeys, issuePerson, operatorToken, registerAgency, type Agency } from './support/linkage-fixture.js';
@@ -20,7 +21,7 @@ let citizenSecret: string;
 
 beforeAll(async () => {
   g = await startGrpcTestHub({
-    env: { HUB_AUTHORIZATION_TABLE_FILE: '', HUB_REDIS_URL: 'redis://127.0.0.1:6379', HUB_REDIS_PREFIX: prefix, HUB_PROVIDER_TIMEOUT_MS: '1500' },
+    env: { HUB_AUTHORIZATION_TABLE_FILE: '', HUB_REDIS_URL: 'redis://127.0.0.1:6379', HUB_REDIS_PREFIX: prefix, HUB_PROVIDER_TIMEOUT_MS: '1500', HUB_UNIDENTIFIED_REFUSALS_INTERVAL_MS: '3600000', HUB_UNIDENTIFIED_REFUSALS_PER_SOURCE: '3' },
   });
   linkage = g.client(LINKAGE_SERVICE);
   await provider.start(g.hub);
@@ -49,6 +50,22 @@ describe('Linkage over gRPC: the same commands as HTTP', () => {
     const again = await linkage.call<{ code: string; reacquired: boolean }>('AcquireAgencyCode', { individualNumber, acquisitionNumber: 'G-2' }, auth(pension.token));
     expect(again.response).toMatchObject({ code: codeA, reacquired: true });
     await expectGrpcProblem(linkage.call('AcquireAgencyCode', { individualNumber, acquisitionNumber: 'G-3' }), GrpcStatus.UNAUTHENTICATED, 'UNAUTHENTICATED');
+  });
+
+  it('counts calls without a credential per host (not per connection) and answers RESOURCE_EXHAUSTED past the allowance (3 here)', async () => {
+    const refusals = g.hub.app.get(Refusals);
+    await refusals.flush();
+    const request = { code: codeA, providerAgencyId: MURORAN_CITY, procedureCode: 'pension-award-claim', itemCodes: ['local-tax'] };
+    for (let i = 0; i < 3; i++) await expectGrpcProblem(linkage.call('Query', request, auth('an-unknown-token-of-nobody-000')), GrpcStatus.UNAUTHENTICATED, 'UNAUTHENTICATED');
+    await expectGrpcProblem(linkage.call('Query', request, auth('an-unknown-token-of-nobody-000')), GrpcStatus.RESOURCE_EXHAUSTED, 'TOO_MANY_UNAUTHENTICATED_REQUESTS');
+    // A credentialed caller from the same host is heard.
+    await expectGrpcProblem(linkage.call('Query', { ...request, itemCodes: ['livelihood-protection'] }, auth(pension.token)), GrpcStatus.PERMISSION_DENIED, 'ITEM_NOT_ALLOWED');
+    const before = await g.hub.head();
+    await refusals.flush();
+    const recorded = (await g.hub.store.readAll({ fromPosition: before })).filter((e) => e.type === 'UnauthenticatedRequestsRecorded');
+    expect(recorded).toHaveLength(1);
+    const [opened] = await g.hub.ledger.readSerial(recorded[0]!.serial);
+    expect(opened!.data).toMatchObject({ source: '127.0.0.1', count: 4, reasons: { UNAUTHENTICATED: 3, TOO_MANY_UNAUTHENTICATED_REQUESTS: 1 }, commands: { SubmitQuery: 4 } });
   });
 
   it('queries with an encrypted answer relayed as bytes, under one serial', async () => {

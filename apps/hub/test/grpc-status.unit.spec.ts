@@ -4,6 +4,7 @@ import { LedgerClosedError, WrongExpectedRevisionError } from '#ledger';
 import { NumberingError } from '#numbering';
 import { HubProblem } from '../src/http/hub-problem.js';
 import { PROBLEM_CATALOG, type ProblemCode } from '../src/http/problem-catalog.js';
+import { peerAddress } from '../src/grpc/grpc-call.js';
 import { grpcStatusOf, toGrpcProblem, PROBLEM_BODY_TRAILER, PROBLEM_CODE_TRAILER } from '../src/grpc/grpc-problem.js';
 
 const context = { method: '/linkage_ledger.v1.Numbering/IssueIndividualNumber', correlationId: 'corr-7' };
@@ -106,5 +107,14 @@ describe('toGrpcProblem', () => {
     expect(error.code).toBe(status.INTERNAL);
     expect(error.details).toContain('corr-7');
     expect(JSON.stringify(trailers(error))).not.toContain('/var/lib/hub');
+  });
+});
+
+describe('peerAddress', () => {
+  it('keeps the host of a grpc-js peer and drops its port, so one host is one source', () => {
+    expect(peerAddress('ipv4:198.51.100.7:52114')).toBe('198.51.100.7');
+    expect(peerAddress('ipv6:[::1]:52114')).toBe('::1');
+    expect(peerAddress('ipv6:[2001:db8::5]:443')).toBe('2001:db8::5');
+    expect(peerAddress('unix:/run/hub.sock')).toBe('unix:/run/hub.sock');
   });
 });

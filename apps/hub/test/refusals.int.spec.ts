@@ -21,7 +21,7 @@ let pensionCode: string;
 
 beforeAll(async () => {
   // A long interval: the tests flush the counts of unidentified callers themselves.
-  hub = await startLinkageHub({ env: { HUB_UNIDENTIFIED_REFUSALS_INTERVAL_MS: '3600000', HUB_UNIDENTIFIED_REFUSALS_MAX_SOURCES: '3' } });
+  hub = await startLinkageHub({ env: { HUB_UNIDENTIFIED_REFUSALS_INTERVAL_MS: '3600000', HUB_UNIDENTIFIED_REFUSALS_MAX_SOURCES: '3', HUB_UNIDENTIFIED_REFUSALS_PER_SOURCE: '25' } });
   pension = await registerAgency(hub, PENSION, 'pension-service', 'http://127.0.0.1:9');
   muroran = await registerAgency(hub, MURORAN_CITY, 'municipality', 'http://127.0.0.1:9');
   jasso = await registerAgency(hub, JASSO, 'jasso', 'http://127.0.0.1:9');
@@ -84,6 +84,38 @@ describe('requests from callers the hub cannot identify: counted per source and 
     expect(text).not.toContain(PENSION);
     const [opened] = await hub.ledger.readSerial(recorded[0]!.serial);
     expect(opened!.data).toMatchObject({ source: '198.51.100.7' });
+  });
+
+  it('a source past its allowance (25 here) is answered 429 with Retry-After until the interval ends, still counted, still one event; other sources are heard', async () => {
+    const flood = '198.51.100.66';
+    const send = (remoteAddress: string) => hub.inject({ method: 'POST', url: '/v1/queries', headers: { 'content-type': 'application/json', ...bearer('an-unknown-token-of-nobody-000') }, payload: '{}', remoteAddress });
+    const { events } = await appendedBy(async () => {
+      for (let i = 0; i < 25; i++) expectProblem(await send(flood), 401, 'UNAUTHENTICATED');
+      for (let i = 0; i < 5; i++) {
+        const res = await send(flood);
+        const problem = expectProblem(res, 429, 'TOO_MANY_UNAUTHENTICATED_REQUESTS');
+        // The interval is an hour here: the retry is due within it, in whole seconds.
+        expect(Number(res.headers['retry-after'])).toBeGreaterThan(3000);
+        expect(Number(res.headers['retry-after'])).toBeLessThanOrEqual(3600);
+        expect(problem['retryAfter']).toBe(Number(res.headers['retry-after']));
+      }
+      // Another source is not held back by this one.
+      expectProblem(await send('198.51.100.67'), 401, 'UNAUTHENTICATED');
+      // A caller with a credential is never throttled by its address.
+      const res = await hub.post('/v1/queries', {}, { ...bearer(pension.token) });
+      expect(res.statusCode).toBe(400);
+    });
+    // The credentialed caller's validation refusal is its own event; the flood appended nothing yet.
+    expect(events.map((e) => e.type)).toEqual(['RequestRefused']);
+    const before = await hub.head();
+    await flush();
+    const recorded = await hub.store.readAll({ fromPosition: before });
+    const counts = await Promise.all(recorded.map(async (e) => ((await hub.ledger.readSerial(e.serial))[0]!.data as { source?: string; count: number; reasons: Record<string, number> })));
+    expect(counts.find((c) => c.source === flood)).toMatchObject({ count: 30, reasons: { UNAUTHENTICATED: 25, TOO_MANY_UNAUTHENTICATED_REQUESTS: 5 } });
+    expect(counts.find((c) => c.source === '198.51.100.67')).toMatchObject({ count: 1 });
+    // A new interval: the source is heard again.
+    expectProblem(await send(flood), 401, 'UNAUTHENTICATED');
+    await flush();
   });
 
   it('sources beyond the limit of an interval are summed in one more event', async () => {

@@ -68,9 +68,14 @@ export interface UnidentifiedRefusalSettings {
   readonly intervalMs: number;
   /** Sources recorded one by one per interval; the rest are summed into one more event. */
   readonly maxSources: number;
+  /**
+   * Requests without a valid credential heard from one source per interval; beyond it the source is
+   * answered 429 TOO_MANY_UNAUTHENTICATED_REQUESTS (still counted) until the interval ends.
+   */
+  readonly perSource: number;
 }
 
-export const DEFAULT_UNIDENTIFIED_REFUSALS: UnidentifiedRefusalSettings = { intervalMs: 60_000, maxSources: 100 };
+export const DEFAULT_UNIDENTIFIED_REFUSALS: UnidentifiedRefusalSettings = { intervalMs: 60_000, maxSources: 100, perSource: 120 };
 
 /** The hub's configuration, validated once at boot. Nothing else reads the environment. */
 export class HubConfig {
@@ -213,6 +218,9 @@ class HubEnvironment {
 
   @IsIntegerInRange(1, 100_000)
   HUB_UNIDENTIFIED_REFUSALS_MAX_SOURCES = String(DEFAULT_UNIDENTIFIED_REFUSALS.maxSources);
+
+  @IsIntegerInRange(1, 1_000_000)
+  HUB_UNIDENTIFIED_REFUSALS_PER_SOURCE = String(DEFAULT_UNIDENTIFIED_REFUSALS.perSource);
 }
 
 export class HubConfigError extends Error {
@@ -247,6 +255,7 @@ const VARIABLES = [
   'HUB_SELF_CHECK_FULL_MAX_EVENTS',
   'HUB_UNIDENTIFIED_REFUSALS_INTERVAL_MS',
   'HUB_UNIDENTIFIED_REFUSALS_MAX_SOURCES',
+  'HUB_UNIDENTIFIED_REFUSALS_PER_SOURCE',
 ] as const;
 
 /**
@@ -299,7 +308,7 @@ export function loadHubConfig(env: Readonly<Record<string, string | undefined>>,
     raw.HUB_KAFKA_BROKERS === undefined ? undefined : { brokers: raw.HUB_KAFKA_BROKERS.split(',').map((b) => b.trim()), topic: raw.HUB_KAFKA_TOPIC },
     Number(raw.HUB_BODY_TIMEOUT_MS),
     { atStart: raw.HUB_SELF_CHECK === 'on', fullMaxEvents: Number(raw.HUB_SELF_CHECK_FULL_MAX_EVENTS) },
-    { intervalMs: Number(raw.HUB_UNIDENTIFIED_REFUSALS_INTERVAL_MS), maxSources: Number(raw.HUB_UNIDENTIFIED_REFUSALS_MAX_SOURCES) },
+    { intervalMs: Number(raw.HUB_UNIDENTIFIED_REFUSALS_INTERVAL_MS), maxSources: Number(raw.HUB_UNIDENTIFIED_REFUSALS_MAX_SOURCES), perSource: Number(raw.HUB_UNIDENTIFIED_REFUSALS_PER_SOURCE) },
   );
 }
 

@@ -43,6 +43,8 @@ export interface GrpcCall {
 export interface RefusalGuard {
   identify(request: Credentialed): Promise<IdentifiedCaller>;
   record(refused: RefusedRequest): Promise<void>;
+  /** The 429 refusal of a source that sent too many requests without a credential (Refusals.throttle). */
+  throttle(source: string): Error | undefined;
 }
 
 /**
@@ -55,13 +57,19 @@ export function recorded<Req, Res>(command: string, guard: RefusalGuard, rpc: (r
     const caller = await guard.identify(credentialed(call));
     try {
       const refusal = unidentified(caller.kind);
-      if (refusal !== undefined) throw refusal;
+      if (refusal !== undefined) throw guard.throttle(peerAddress(call.peer)) ?? refusal;
       return await rpc(request, call);
     } catch (error) {
-      await guard.record({ caller, command, error, source: call.peer, body: request });
+      await guard.record({ caller, command, error, source: peerAddress(call.peer), body: request });
       throw error;
     }
   };
+}
+
+/** The address of a grpc-js peer ("ipv4:198.51.100.7:52114", "ipv6:[::1]:52114"), without its port: one source per host, as over HTTP. */
+export function peerAddress(peer: string): string {
+  const m = /^(?:ipv4:|ipv6:)?(?:\[([^\]]+)\]|([^:]+)):\d+$/.exec(peer);
+  return m === null ? peer : (m[1] ?? m[2])!;
 }
 
 /** The call's bearer token in the shape the Authenticator reads (an HTTP request's headers). */

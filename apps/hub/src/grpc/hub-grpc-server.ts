@@ -47,7 +47,7 @@ export class HubGrpcServer {
     const queryBus = this.app.get(QueryBus, { strict: false });
     const auth = this.app.get(Authenticator, { strict: false });
     const refusals = this.app.get(Refusals, { strict: false });
-    const guard: RefusalGuard = { identify: (r) => auth.identify(r), record: (r) => refusals.record(r) };
+    const guard: RefusalGuard = { identify: (r) => auth.identify(r), record: (r) => refusals.record(r), throttle: (source) => refusals.throttle(source) };
     server.addService(definition[NUMBERING_SERVICE] as ServiceDefinition, numberingService(commandBus, queryBus, auth, guard));
     server.addService(definition[AUDIT_SERVICE] as ServiceDefinition, auditService(this.app.get(AuditController, { strict: false })));
     server.addService(

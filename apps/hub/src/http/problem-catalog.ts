@@ -28,6 +28,7 @@ export const PROBLEM_CATALOG = {
   URI_TOO_LONG: { status: 414, title: 'The URL is too long' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'The request content type is not supported' },
   HEADERS_TOO_LARGE: { status: 431, title: 'The request line and headers are too large' },
+  TOO_MANY_UNAUTHENTICATED_REQUESTS: { status: 429, title: 'Too many requests without a valid credential from this source' },
   UNKNOWN_MUNICIPALITY: { status: 422, title: 'Unknown municipality' },
   CHECK_DIGIT_MISMATCH: { status: 422, title: 'The check digit does not match' },
   UNAUTHENTICATED: { status: 401, title: 'The request carries no valid credential' },

@@ -55,6 +55,7 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     if (reply.sent) return;
     void reply.status(problem.status).header(REQUEST_ID_HEADER, correlationId).header('content-type', PROBLEM_CONTENT_TYPE);
     if (Array.isArray(problem['allow'])) void reply.header('allow', problem['allow'].join(', '));
+    if (typeof problem['retryAfter'] === 'number') void reply.header('retry-after', String(problem['retryAfter']));
     // A body left unread (refused before it was parsed, or still arriving) would hold the connection: close it after the answer.
     if (request?.raw.complete === false) void reply.header('connection', 'close');
     void reply.send(JSON.stringify(problem));

@@ -19,7 +19,8 @@ declare module 'fastify' {
 
 /**
  * Before every command route (a guard runs before the body is validated): identifies the caller and
- * refuses a request that proves no one with 401 at once. The one exception filter then records whatever
+ * refuses a request that proves no one with 401 at once (429 once its source has sent too many such
+ * requests in the interval). The one exception filter then records whatever
  * refusal the route answers, validation included, as an event of that caller (`recordRefusal`).
  */
 @Injectable()
@@ -27,6 +28,7 @@ export class RefusalGuard implements CanActivate {
   constructor(
     private readonly reflector: Reflector,
     private readonly auth: Authenticator,
+    private readonly refusals: Refusals,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
@@ -36,7 +38,7 @@ export class RefusalGuard implements CanActivate {
     const caller = await this.auth.identify(request);
     request.refusalContext = { command, caller };
     const refusal = unidentified(caller.kind);
-    if (refusal !== undefined) throw refusal;
+    if (refusal !== undefined) throw this.refusals.throttle(request.ip) ?? refusal;
     return true;
   }
 }

@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import type { EventStore } from '#ledger';
 import { decideRefusal, decideUnauthenticatedRecord, isAgencyCode, refusalStreamId, unauthenticatedStreamId, type RefusedCaller } from '#linkage';
 import { HubConfig } from '../config/hub-config.js';
-import { RequestValidationError } from '../http/hub-problem.js';
+import { HubProblem, RequestValidationError } from '../http/hub-problem.js';
 import { markRecorded, recordedSerial, toProblem } from '../http/problem.js';
 import { EventsAppended } from '../ledger/events-appended.event.js';
 import { CLOCK, LEDGER, type Clock } from '../ledger/tokens.js';
@@ -126,6 +126,19 @@ export class Refusals implements OnModuleInit, BeforeApplicationShutdown, OnModu
     tally.count += 1;
     tally.reasons.set(reason, (tally.reasons.get(reason) ?? 0) + 1);
     tally.commands.set(command, (tally.commands.get(command) ?? 0) + 1);
+  }
+
+  /**
+   * The refusal of a request without a valid credential from `source` once the source has used up the
+   * interval's allowance (`perSource`): 429 with the seconds until the interval ends, or undefined. Such
+   * requests are still counted, under this reason, in the source's event for the interval.
+   */
+  throttle(source: string): HubProblem | undefined {
+    const { perSource, intervalMs } = this.config.unidentifiedRefusals;
+    const tally = this.#tallies.get(source);
+    if (tally === undefined || tally.count < perSource) return undefined;
+    const retryAfter = Math.max(1, Math.ceil((this.#intervalStart.getTime() + intervalMs - this.clock().getTime()) / 1000));
+    return new HubProblem('TOO_MANY_UNAUTHENTICATED_REQUESTS', `${perSource} requests without a valid credential came from this source in this interval; retry after ${retryAfter} s with a credential`, { retryAfter });
   }
 
   /** Appends the interval's tallies: one event per source (up to maxSources), the rest summed in one. */
