@@ -14,21 +14,9 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { CompactRange, generateSigningKey, leafHash } from '#audit-log';
-import {
-  CHECKPOINT_SIGNED,
-  CHECKPOINT_STREAM,
-  LEDGER_DDL,
-  MerkleTreeProjection,
-  canonicalEnvelope,
-  checkStoredLog,
-  defaultCheckpointOrigin,
-  formatSerialNumber,
-  signedCheckpointData,
-  type EventId,
-  type RecordedEvent,
-  type SerialNumber,
-} from '#ledger';
+import { generateSigningKey } from '#audit-log';
+import { MerkleTreeProjection, checkStoredLog, defaultCheckpointOrigin } from '#ledger';
+import { writeSyntheticLog } from './support/synthetic-log.js';
 
 const { values } = parseArgs({
   options: {
@@ -57,75 +45,7 @@ function buildLog(): { checkpoints: number; seconds: number; bytes: number } {
     JSON.stringify({ purpose: 'checkpoint-signing', alg: 'Ed25519', key: Buffer.from(key.privateKey).toString('base64url'), createdAt: new Date().toISOString() }),
     { mode: 0o600 },
   );
-  const db = new Database(path);
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = OFF');
-  db.exec(LEDGER_DDL);
-  db.prepare(`INSERT INTO ledger_meta (key, value) VALUES ('schema_version', '1')`).run();
-  const insert = db.prepare('INSERT INTO events (position, stream_id, stream_revision, serial, envelope) VALUES (?, ?, ?, ?, ?)');
-  const range = CompactRange.empty();
-  let rows: [number, string, number, string, string][] = [];
-  const flush = db.transaction((batch: typeof rows) => {
-    for (const r of batch) insert.run(r);
-  });
-  let position = 0;
-  let sequence = 0;
-  let checkpoints = 0;
-  let nextCheckpoint = EVERY;
-  let bytes = 0;
-  const baseMs = Date.parse('2026-11-22T01:00:00.000Z');
-  const write = (event: Omit<RecordedEvent, 'position' | 'eventId' | 'recordedAt'>) => {
-    const full: RecordedEvent = {
-      ...event,
-      eventId: `0194f7a2-${String(position).padStart(4, '0').slice(-4)}-7000-8000-${String(position).padStart(12, '0')}` as EventId,
-      position,
-      recordedAt: new Date(baseMs + position).toISOString(),
-    };
-    const text = canonicalEnvelope(full);
-    bytes += text.length;
-    range.append(leafHash(text));
-    rows.push([position, full.streamId, full.streamRevision, full.serial, text]);
-    position += 1;
-    if (rows.length >= 50_000) {
-      flush(rows);
-      rows = [];
-    }
-  };
-  const serial = () => formatSerialNumber({ day: '20261122', nodeId: 1, sequence: ++sequence }) as SerialNumber;
-  let linkage = 0;
-  while (position < EVENTS) {
-    if (position >= nextCheckpoint) {
-      const data = signedCheckpointData(defaultCheckpointOrigin(1), range.size, range.root(), baseMs + position, key.privateKey);
-      write({ type: CHECKPOINT_SIGNED, schemaVersion: 1, streamId: CHECKPOINT_STREAM, streamRevision: checkpoints++, serial: serial(), terminal: 'completed', data, metadata: { actor: 'system:checkpoint', correlationId: `cp-${checkpoints}` } });
-      nextCheckpoint += EVERY;
-      continue;
-    }
-    const s = serial();
-    const streamId = `linkage-${String(++linkage).padStart(12, '0')}`;
-    const steps = EVENTS - position >= 3 ? 3 : 1;
-    for (let r = 0; r < steps; r++) {
-      write({
-        type: ['QueryReceived', 'ProvisionRequested', 'ProvisionCompleted'][steps === 1 ? 2 : r]!,
-        schemaVersion: 1,
-        streamId,
-        streamRevision: r,
-        serial: s,
-        ...(r === steps - 1 ? { terminal: 'completed' as const } : {}),
-        data: {
-          requester: 'agency:pension-service',
-          provider: 'agency:012050',
-          procedure: 'child-allowance-application',
-          items: ['local-tax-information'],
-          requesterCode: `code-${linkage.toString(36).padStart(10, '0')}`,
-          answerDigest: 'a3f1c9e0b4d2'.repeat(6).slice(0, 64),
-          answerBytes: 1834,
-        },
-        metadata: { actor: 'agency:pension-service', correlationId: `corr-${linkage}-${r}` },
-      });
-    }
-  }
-  if (rows.length > 0) flush(rows);
-  db.close();
+  const log = writeSyntheticLog({ path, events: EVENTS, checkpointEvery: EVERY, origin: defaultCheckpointOrigin(1), privateKey: key.privateKey });
   // The tree tables, as a hub's writer would have left them.
   const tree = new MerkleTreeProjection({ source: path, stepEvents: 65_536 });
   tree.catchUp();
@@ -133,7 +53,7 @@ function buildLog(): { checkpoints: number; seconds: number; bytes: number } {
   const wal = new Database(path);
   wal.pragma('wal_checkpoint(TRUNCATE)');
   wal.close();
-  return { checkpoints, seconds: Number(process.hrtime.bigint() - started) / 1e9, bytes };
+  return { checkpoints: log.checkpoints, seconds: Number(process.hrtime.bigint() - started) / 1e9, bytes: log.bytes };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -190,7 +110,7 @@ try {
     // A first start indexes the log's keys and lets the projections follow the new log (they run in the
     // background), so that the timed starts measure the check and not that one-off work.
     const warm = await timeHubStart({ HUB_SELF_CHECK: 'off' }, 45_000);
-    console.log(`hub warm-up start: ready in ${warm.toFixed(2)} s, then 45 s for its projections to follow the log`);
+    console.log(`hub warm-up start: ready in ${warm.toFixed(2)} s, then left running 45 s so that its projections follow the log`);
     const on: number[] = [];
     const off: number[] = [];
     for (let i = 0; i < rounds; i++) {
