@@ -1,0 +1,68 @@
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface PortalConfig {
+  readonly host: string;
+  readonly port: number;
+  /** The hub's HTTP base URL, without a trailing slash. */
+  readonly hubUrl: string;
+  /** The origin citizens' browsers use (scheme://host[:port]): the only Origin state-changing calls may carry. */
+  readonly origin: string;
+  /** Cookies are Secure unless the origin is http://localhost (or 127.0.0.1). */
+  readonly secureCookies: boolean;
+  readonly dataDir: string;
+  /** The built frontend (index.html and assets). */
+  readonly webRoot: string;
+  readonly logLevel: 'error' | 'warn' | 'log';
+}
+
+export class PortalConfigError extends Error {}
+
+/** The repository root, from apps/portal/src (sources) or dist/apps/portal/src (built). */
+function repoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) {
+    const parent = dirname(dir);
+    if (parent === dir) return process.cwd();
+    dir = parent;
+  }
+  return dir;
+}
+
+export const PORTAL_ROOT = repoRoot();
+
+/** Reads and validates the portal's environment once, at boot. */
+export function loadPortalConfig(env: Readonly<Record<string, string | undefined>>): PortalConfig {
+  const problems: string[] = [];
+  const port = Number(env['PORTAL_PORT'] ?? '3300');
+  if (!Number.isInteger(port) || port < 0 || port > 65535) problems.push(`PORTAL_PORT must be 0..65535, got ${JSON.stringify(env['PORTAL_PORT'])}`);
+  const hubUrl = (env['PORTAL_HUB_URL'] ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
+  if (!/^https?:\/\/[^/?#]+$/.test(hubUrl)) problems.push(`PORTAL_HUB_URL must be an http(s) base URL without a path, got ${JSON.stringify(hubUrl)}`);
+  const originText = env['PORTAL_ORIGIN'] ?? `http://localhost:${port || 3300}`;
+  let origin = '';
+  let secureCookies = true;
+  try {
+    const u = new URL(originText);
+    origin = u.origin;
+    if (origin !== originText.replace(/\/$/, '') || (u.protocol !== 'http:' && u.protocol !== 'https:')) throw new Error('not an origin');
+    const local = u.protocol === 'http:' && (u.hostname === 'localhost' || u.hostname === '127.0.0.1' || u.hostname === '[::1]');
+    if (u.protocol === 'http:' && !local) problems.push(`PORTAL_ORIGIN must be https:// unless it is http://localhost, got ${JSON.stringify(originText)}`);
+    secureCookies = !local;
+  } catch {
+    problems.push(`PORTAL_ORIGIN must be an origin such as https://portal.example.jp or http://localhost:3300, got ${JSON.stringify(originText)}`);
+  }
+  const logLevel = (env['PORTAL_LOG_LEVEL'] ?? 'log') as PortalConfig['logLevel'];
+  if (!['error', 'warn', 'log'].includes(logLevel)) problems.push(`PORTAL_LOG_LEVEL must be error, warn or log`);
+  if (problems.length > 0) throw new PortalConfigError(problems.join('\n'));
+  return {
+    host: env['PORTAL_HOST'] ?? '127.0.0.1',
+    port,
+    hubUrl,
+    origin,
+    secureCookies,
+    dataDir: resolve(env['PORTAL_DATA_DIR'] ?? './data/portal'),
+    webRoot: resolve(env['PORTAL_WEB_ROOT'] ?? join(PORTAL_ROOT, 'dist/apps/portal/web')),
+    logLevel,
+  };
+}

@@ -1,0 +1,1 @@
+export const PORTAL_CONFIG = Symbol('PORTAL_CONFIG');
