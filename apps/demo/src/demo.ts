@@ -30,10 +30,11 @@ async function main(): Promise<void> {
 
   say('\n2. Aoyama-san reads her provision record (情報提供等記録) with her own secret');
   const records = await fetch(`${hub}/v1/citizens/me/provision-records`, { headers: { authorization: `Bearer ${aoyama.citizenSecret}` } });
-  const body = (await records.json()) as { records?: { serial: string; date: string; time: string; requester: string; provider: string; procedure: string; items: string[]; outcome: string }[] };
+  type Named = { readonly name: string | null };
+  const body = (await records.json()) as { records?: { serial: string; date: string; time: string; requester: (Named & { agencyId: string }) | null; provider: Named & { agencyId: string }; procedure: Named & { code: string }; items: (Named & { code: string })[]; outcome: string }[] };
   if (records.status !== 200 || body.records === undefined) throw new Error(`reading the provision record failed (${records.status}): ${JSON.stringify(body)}`);
   for (const r of body.records.slice(0, 10)) {
-    say(`   ${r.date} ${r.time}  ${r.requester} ← ${r.provider}  ${r.procedure}  [${r.items.join(', ')}]  ${r.outcome}  (${r.serial})`);
+    say(`   ${r.date} ${r.time}  ${r.requester === null ? '本人' : (r.requester.name ?? r.requester.agencyId)} ← ${r.provider.name ?? r.provider.agencyId}  ${r.procedure.name ?? r.procedure.code}  [${r.items.map((i) => i.name ?? i.code).join(', ')}]  ${r.outcome}  (${r.serial})`);
   }
   say('\n3. 室蘭市 sends Aoyama-san a notice (お知らせ) through its intermediate server; she reads her inbox');
   const muroranNode = `http://127.0.0.1:${hubPort + 2}`;

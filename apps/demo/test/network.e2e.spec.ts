@@ -73,8 +73,8 @@ describe('the linkage across real processes: hub, the pension service\'s and Mur
     expect(res.json).toMatchObject({ outcome: 'answered', items: { 'local-tax': { fiscalYear: 2026, taxableIncome: 3120000 } } });
     const serial = String(res.json['serial']);
     const records = await fetch(`${network.hubUrl}/v1/citizens/me/provision-records`, { headers: { authorization: `Bearer ${network.aoyama.citizenSecret}` } });
-    const body = (await records.json()) as { records: { serial: string; requester: string; provider: string; items: string[] }[] };
-    expect(body.records.find((r) => r.serial === serial)).toMatchObject({ requester: '日本年金機構', provider: '室蘭市', items: ['地方税関係情報'] });
+    const body = (await records.json()) as { records: { serial: string; requester: { name: string }; provider: { name: string }; items: { code: string; name: string }[] }[] };
+    expect(body.records.find((r) => r.serial === serial)).toMatchObject({ kind: 'query', requester: { agencyId: 'jpn-pension-service', name: '日本年金機構' }, provider: { agencyId: 'muroran-city', name: '室蘭市' }, items: [{ code: 'local-tax', name: '地方税関係情報' }] });
   });
 
   it('refuses an item the law does not allow, with the reason and the serial passed on by the node', async () => {

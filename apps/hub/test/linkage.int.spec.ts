@@ -283,11 +283,11 @@ describe('provision records (情報提供等記録)', () => {
   it('shows Aoyama-san when, who, from whom, what and why, and nothing of anyone else; agencies see theirs with monthly counts', async () => {
     const mine = await hub.get('/v1/citizens/me/provision-records', bearer(aoyama.citizenSecret));
     expect(mine.statusCode, mine.body).toBe(200);
-    const records = mine.json<{ records: { serial: string; requester: string; provider: string; procedure: string; items: string[]; outcome: string; date: string }[] }>().records;
+    const records = mine.json<{ records: { serial: string; kind: string; requester: { agencyId: string; name: string } | null; provider: { agencyId: string; name: string }; procedure: { code: string; name: string }; items: { code: string; name: string }[]; outcome: string; date: string }[] }>().records;
     const answered = records.filter((r) => r.outcome === 'answered');
     expect(answered.length).toBeGreaterThanOrEqual(2);
-    expect(answered[0]).toMatchObject({ requester: `${PENSION} (test)`, provider: `${MURORAN_CITY} (test)`, items: ['地方税関係情報'] });
-    expect(answered[0]!.procedure).toEqual(expect.any(String));
+    expect(answered[0]).toMatchObject({ kind: 'query', requester: { agencyId: PENSION, name: `${PENSION} (test)` }, provider: { agencyId: MURORAN_CITY, name: `${MURORAN_CITY} (test)` }, items: [{ code: 'local-tax', name: '地方税関係情報' }] });
+    expect(answered[0]!.procedure).toEqual({ code: expect.any(String), name: expect.any(String) });
     expect(mine.body).not.toContain(codeA);
     expect(mine.body).not.toContain(codeB);
     expect(mine.body).not.toMatch(/subjectId/);

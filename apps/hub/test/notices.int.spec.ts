@@ -49,7 +49,7 @@ describe('notices (お知らせ): agency to citizen, addressed by agency code, s
     expect(event).toMatchObject({ type: 'NoticeSent', terminal: 'completed', metadata: { actor: `agency:${MURORAN_CITY}` }, data: { noticeId: sent.noticeId, agencyId: MURORAN_CITY } });
 
     const mine = await inbox(aoyama);
-    expect(mine.notices).toEqual([{ noticeId: sent.noticeId, serial: sent.serial, from: { agencyId: MURORAN_CITY, name: `${MURORAN_CITY} (test)` }, title: TITLE, body: BODY, sentAt: sent.sentAt }]);
+    expect(mine.notices).toEqual([{ noticeId: sent.noticeId, serial: sent.serial, from: { agencyId: MURORAN_CITY, name: `${MURORAN_CITY} (test)` }, title: TITLE, body: BODY, sentAt: sent.sentAt, readAt: null }]);
     expect((await inbox(other)).notices).toEqual([]);
   });
 

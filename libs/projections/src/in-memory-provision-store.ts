@@ -6,21 +6,25 @@ import type { ProvisionRecordStore } from './provision-store.port.js';
 import {
   agencyQuery,
   agencyRecord,
+  citizenMonths,
+  citizenQuery,
   citizenRecord,
+  citizenWindow,
   compareCounts,
+  inCitizenRange,
   inAgencyRange,
   monthJst,
   monthRangeMs,
   newestFirst,
-  nowMsOf,
   pageOf,
-  retentionStartMs,
   type AgencyRecord,
   type AgencyRecordsOptions,
   type AgencyRecordsPage,
   type AgencyRole,
-  type CitizenRecord,
+  type CitizenMonth,
+  type CitizenMonthsOptions,
   type CitizenRecordsOptions,
+  type CitizenRecordsPage,
   type MonthlyCount,
   type MonthlyCountsOptions,
 } from './views.js';
@@ -79,13 +83,23 @@ export class InMemoryProvisionStore implements ProvisionRecordStore {
     return this.state.records.get(serial);
   }
 
-  async citizenRecords(subjectId: string, options: CitizenRecordsOptions): Promise<CitizenRecord[]> {
-    const nowMs = nowMsOf(options);
-    const startMs = retentionStartMs(nowMs);
-    return [...this.state.records.values()]
-      .filter((r) => r.subjectId === this.subjectRef(subjectId) && Date.parse(r.requestedAt) >= startMs && Date.parse(r.requestedAt) <= nowMs)
-      .sort(newestFirst)
-      .map(citizenRecord);
+  async citizenRecords(subjectId: string, options: CitizenRecordsOptions): Promise<CitizenRecordsPage> {
+    const q = citizenQuery(options);
+    const ref = this.subjectRef(subjectId);
+    const rows = [...this.state.records.values()].filter((r) => r.subjectId === ref && inCitizenRange(q, r)).sort(newestFirst);
+    const page = pageOf(rows, q.limit);
+    return { ...page, records: page.records.map(citizenRecord) };
+  }
+
+  async citizenMonths(subjectId: string, options: CitizenMonthsOptions): Promise<CitizenMonth[]> {
+    const { startMs, endMs } = citizenWindow(options);
+    const ref = this.subjectRef(subjectId);
+    const rows: { ms: number; status: ProvisionRecord['status'] }[] = [];
+    for (const r of this.state.records.values()) {
+      const ms = Date.parse(r.requestedAt);
+      if (r.subjectId === ref && ms >= startMs && ms < endMs) rows.push({ ms, status: r.status });
+    }
+    return citizenMonths(rows);
   }
 
   async agencyRecords(agencyId: string, options: AgencyRecordsOptions = {}): Promise<AgencyRecordsPage> {
@@ -123,13 +137,13 @@ export class InMemoryProvisionStore implements ProvisionRecordStore {
 
 /** The agency's role in a record; an agency that asked itself (a denied PROVIDER_IS_REQUESTER) counts once, as requester. */
 export function roleOf(r: ProvisionRecord, agencyId: string): AgencyRole | undefined {
-  if (r.requester.id === agencyId) return 'requester';
+  if (r.requester?.id === agencyId) return 'requester';
   if (r.provider.id === agencyId) return 'provider';
   return undefined;
 }
 
 function hasRole(r: ProvisionRecord, agencyId: string, role: AgencyRole): boolean {
-  return role === 'requester' ? r.requester.id === agencyId : r.provider.id === agencyId;
+  return role === 'requester' ? r.requester?.id === agencyId : r.provider.id === agencyId;
 }
 
 export function gapError(expected: number, got: number): ProjectionError {

@@ -1,8 +1,12 @@
 export { ProjectionError } from './errors.js';
 export type { ProjectionErrorCode } from './errors.js';
 export {
+  PROVISION_KINDS,
   PROVISION_STATUSES,
+  SELF_INFORMATION_NAME,
+  SELF_INFORMATION_PROCEDURE,
   ProvisionFoldState,
+  isSelfInformation,
   bySerial,
   foldProvisionRecords,
   pickTableInForce,
@@ -10,20 +14,24 @@ export {
   tableEntry,
   utcInstant,
 } from './provision-record.js';
-export type { AgencyEntry, AgencyRef, NamedCode, ProvisionChange, ProvisionFoldLookup, ProvisionRecord, ProvisionStatus, TableEntry } from './provision-record.js';
+export type { AgencyEntry, AgencyRef, NamedCode, ProvisionChange, ProvisionFoldLookup, ProvisionKind, ProvisionRecord, ProvisionStatus, TableEntry } from './provision-record.js';
 export type { Projection, ProvisionRecordStore } from './provision-store.port.js';
 export { InMemoryProvisionStore } from './in-memory-provision-store.js';
 export { PROJECTIONS_FILE, PROVISION_DDL, PROVISION_LAYOUT_VERSION, SqliteProvisionStore } from './sqlite-provision-store.js';
 export type { SqliteProvisionStoreOptions } from './sqlite-provision-store.js';
 export { RecordDigest } from './digest.js';
-export { DEFAULT_AGENCY_LIMIT, MAX_AGENCY_LIMIT, RETENTION_YEARS, citizenRecord, monthJst, monthRangeMs, retentionStartMs } from './views.js';
+export { DEFAULT_AGENCY_LIMIT, DEFAULT_CITIZEN_LIMIT, MAX_AGENCY_LIMIT, MAX_CITIZEN_LIMIT, RETENTION_YEARS, citizenRecord, monthJst, monthRangeMs, retentionStartMs } from './views.js';
 export type {
   AgencyRecord,
   AgencyRecordsOptions,
   AgencyRecordsPage,
   AgencyRole,
+  CitizenAgency,
+  CitizenMonth,
+  CitizenMonthsOptions,
   CitizenRecord,
   CitizenRecordsOptions,
+  CitizenRecordsPage,
   MonthlyCount,
   MonthlyCountsOptions,
 } from './views.js';
@@ -44,3 +52,4 @@ export { DEFAULT_NOTICE_LIMIT, MAX_NOTICE_LIMIT, NOTICE_INBOX_FILE, NOTICE_INBOX
 export type { NoticeInboxOptions, NoticePage, StoredNotice } from './notice-inbox.js';
 export { SqliteFold } from './sqlite-fold.js';
 export type { FoldRow, SqliteFoldOptions, SqliteFoldShape } from './sqlite-fold.js';
+export { CITIZEN_CSV_COLUMNS, CITIZEN_CSV_HEADER, CSV_BOM, KIND_LABELS, OUTCOME_LABELS, SELF_REQUESTER_LABEL, citizenCsvLine } from './citizen-csv.js';

@@ -24,6 +24,18 @@ import type {
 export const PROVISION_STATUSES = ['pending', 'answered', 'refused-by-provider', 'denied', 'failed', 'voided'] as const;
 export type ProvisionStatus = (typeof PROVISION_STATUSES)[number];
 
+/**
+ * What an exchange was: an agency's query (照会), or the person's own self-information request
+ * (自己情報表示: the citizen asked a provider, through the hub, what it holds about them; no requester agency).
+ */
+export const PROVISION_KINDS = ['query', 'self-information'] as const;
+export type ProvisionKind = (typeof PROVISION_KINDS)[number];
+
+/** The procedure code of a self-information request (not a row of the authorization table). */
+export const SELF_INFORMATION_PROCEDURE = 'self-information';
+/** Its name when no table names it. */
+export const SELF_INFORMATION_NAME = '自己情報表示';
+
 /** An agency as it was registered when the query was made (kind and name null when it was not registered). */
 export interface AgencyRef {
   readonly id: string;
@@ -45,7 +57,9 @@ export interface ProvisionRecord {
    * null for a denial that named no person (its code did not resolve).
    */
   readonly subjectId: string | null;
-  readonly requester: AgencyRef;
+  readonly kind: ProvisionKind;
+  /** The agency that asked; null for a self-information request (the person asked themself). */
+  readonly requester: AgencyRef | null;
   readonly provider: AgencyRef;
   /** The why: the legal procedure the query serves. */
   readonly procedure: NamedCode;
@@ -172,18 +186,22 @@ export function provisionChange(event: RecordedEvent, lookup: ProvisionFoldLooku
       if (person === 'shredded') return undefined;
       const d = event.data as QueryAcceptedData;
       const requestedAt = utcInstant(d.acceptedAt);
-      const table = lookup.table(d.tableVersion);
+      const self = isSelfInformation(d);
+      // A self-information request is lawful under the self-disclosure table, whose versions are not the
+      // authorization table's: its names come from the authorization table in force at its time.
+      const table = self ? lookup.tableInForce(Date.parse(requestedAt)) : lookup.table(d.tableVersion);
       return {
         kind: 'record',
         record: {
           serial: event.serial,
           queryId: d.queryId,
           subjectId: person,
-          requester: agencyRef(lookup, d.requesterAgencyId, d.requesterKind),
+          kind: self ? 'self-information' : 'query',
+          requester: self ? null : agencyRef(lookup, d.requesterAgencyId, d.requesterKind),
           provider: agencyRef(lookup, d.providerAgencyId, d.providerKind),
-          procedure: { code: d.procedureCode, name: table?.procedures.get(d.procedureCode) ?? null },
+          procedure: procedureOf(d.procedureCode, table, self),
           items: namedItems(d.itemCodes, table),
-          tableVersion: d.tableVersion,
+          tableVersion: typeof d.tableVersion === 'number' ? d.tableVersion : null,
           batch: batchOf(d.batch),
           status: 'pending',
           reason: null,
@@ -198,16 +216,18 @@ export function provisionChange(event: RecordedEvent, lookup: ProvisionFoldLooku
       if (person === 'shredded') return undefined;
       const d = event.data as QueryDeniedData;
       const requestedAt = utcInstant(d.deniedAt);
-      const table = d.tableVersion !== undefined ? lookup.table(d.tableVersion) : lookup.tableInForce(Date.parse(requestedAt));
+      const self = isSelfInformation(d);
+      const table = d.tableVersion !== undefined && !self ? lookup.table(d.tableVersion) : lookup.tableInForce(Date.parse(requestedAt));
       return {
         kind: 'record',
         record: {
           serial: event.serial,
           queryId: d.queryId,
           subjectId: person,
-          requester: agencyRef(lookup, d.requesterAgencyId),
+          kind: self ? 'self-information' : 'query',
+          requester: self ? null : agencyRef(lookup, d.requesterAgencyId),
           provider: agencyRef(lookup, d.providerAgencyId),
-          procedure: { code: d.procedureCode, name: table?.procedures.get(d.procedureCode) ?? null },
+          procedure: procedureOf(d.procedureCode, table, self),
           items: namedItems(d.itemCodes, table),
           tableVersion: d.tableVersion ?? table?.version ?? null,
           batch: batchOf(d.batch),
@@ -243,6 +263,19 @@ function update(event: RecordedEvent, lookup: ProvisionFoldLookup, change: (r: P
   const current = lookup.record(event.serial);
   // No row: the serial did not start as a query (a log from elsewhere); there is nothing to end.
   return current === undefined ? undefined : { kind: 'record', record: change(current) };
+}
+
+/**
+ * Whether a query-family event is a self-information request: the citizen asked (requesterKind 'citizen',
+ * procedure 'self-information', no requester agency).
+ */
+export function isSelfInformation(d: { readonly requesterKind?: unknown; readonly requesterAgencyId?: unknown; readonly procedureCode?: unknown }): boolean {
+  return d.requesterKind === 'citizen' || (typeof d.requesterAgencyId !== 'string' && d.procedureCode === SELF_INFORMATION_PROCEDURE);
+}
+
+function procedureOf(code: string, table: TableEntry | undefined, self: boolean): NamedCode {
+  const name = table?.procedures.get(code) ?? null;
+  return { code, name: name ?? (self && code === SELF_INFORMATION_PROCEDURE ? SELF_INFORMATION_NAME : null) };
 }
 
 function agencyRef(lookup: ProvisionFoldLookup, id: string, kind?: AgencyKind): AgencyRef {

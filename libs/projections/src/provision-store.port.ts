@@ -1,6 +1,6 @@
 import type { LogProjection } from '#ledger';
 import type { ProvisionRecord } from './provision-record.js';
-import type { AgencyRecordsOptions, AgencyRecordsPage, CitizenRecord, CitizenRecordsOptions, MonthlyCount, MonthlyCountsOptions } from './views.js';
+import type { AgencyRecordsOptions, AgencyRecordsPage, CitizenMonth, CitizenMonthsOptions, CitizenRecordsOptions, CitizenRecordsPage, MonthlyCount, MonthlyCountsOptions } from './views.js';
 
 /**
  * A projection of the log with a stored checkpoint (I8), as the runner drives it.
@@ -17,8 +17,13 @@ export interface ProvisionRecordStore extends Projection {
   /** Records in serial order after `afterSerial`, at most `limit` (for diffs and exports). */
   records(options?: { readonly afterSerial?: string; readonly limit?: number }): Promise<ProvisionRecord[]>;
   record(serial: string): Promise<ProvisionRecord | undefined>;
-  /** The person's records of the last 7 years before `now`, newest first. */
-  citizenRecords(subjectId: string, options: CitizenRecordsOptions): Promise<CitizenRecord[]>;
+  /**
+   * The person's records of the last 7 years before `now` (narrowed by from/to and an agency that asked or
+   * provided), newest first, a page at a time: one index range per page, whatever the person's history.
+   */
+  citizenRecords(subjectId: string, options: CitizenRecordsOptions): Promise<CitizenRecordsPage>;
+  /** The person's counts per Japan-time month and outcome in the same window, oldest month first, empty months omitted. */
+  citizenMonths(subjectId: string, options: CitizenMonthsOptions): Promise<CitizenMonth[]>;
   /** The agency's queries and provisions, newest first, a page at a time. */
   agencyRecords(agencyId: string, options?: AgencyRecordsOptions): Promise<AgencyRecordsPage>;
   /** Counts per month (Japan time), procedure, role and outcome. */

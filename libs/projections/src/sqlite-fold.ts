@@ -65,9 +65,11 @@ export abstract class SqliteFold {
       this.db.pragma('journal_mode = WAL');
       // A projection, rebuilt from the log when lost: its commits need no fsync of their own.
       this.db.pragma('synchronous = NORMAL');
-      this.db.exec(`CREATE TABLE IF NOT EXISTS fold_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;\n${shape.ddl}`);
+      this.db.exec('CREATE TABLE IF NOT EXISTS fold_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;');
       const layout = layoutOf();
-      if (layout !== undefined && layout !== version) this.db.exec(`${shape.tables.map((t) => `DELETE FROM ${t};`).join(' ')} DELETE FROM fold_meta;`);
+      // Another layout: its tables may have another shape, so they are dropped (not only emptied) and made anew; the log refills them.
+      if (layout !== undefined && layout !== version) this.db.exec(`${shape.tables.map((t) => `DROP TABLE IF EXISTS ${t};`).join(' ')} DELETE FROM fold_meta;`);
+      this.db.exec(shape.ddl);
       this.db.prepare(`INSERT OR IGNORE INTO fold_meta (key, value) VALUES ('layout', ?)`).run(version);
     }
     this.#checkpoint = this.db.prepare(`SELECT value FROM fold_meta WHERE key = 'checkpoint'`).pluck();

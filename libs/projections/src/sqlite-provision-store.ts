@@ -4,24 +4,27 @@ import type { AgencyKind } from '#linkage';
 import { RecordDigest } from './digest.js';
 import { ProjectionError } from './errors.js';
 import { gapError } from './in-memory-provision-store.js';
-import { pickTableInForce, provisionChange, type AgencyEntry, type ProvisionChange, type ProvisionFoldLookup, type ProvisionRecord, type ProvisionStatus, type TableEntry } from './provision-record.js';
+import { pickTableInForce, provisionChange, type AgencyEntry, type ProvisionChange, type ProvisionFoldLookup, type ProvisionKind, type ProvisionRecord, type ProvisionStatus, type TableEntry } from './provision-record.js';
 import type { ProvisionRecordStore } from './provision-store.port.js';
 import {
   agencyQuery,
   agencyRecord,
+  citizenMonths,
+  citizenQuery,
   citizenRecord,
+  citizenWindow,
   compareCounts,
   cursorOf,
   monthJst,
   monthRangeMs,
-  nowMsOf,
-  retentionStartMs,
   type AgencyRecord,
   type AgencyRecordsOptions,
   type AgencyRecordsPage,
   type AgencyRole,
-  type CitizenRecord,
+  type CitizenMonth,
+  type CitizenMonthsOptions,
   type CitizenRecordsOptions,
+  type CitizenRecordsPage,
   type MonthlyCount,
   type MonthlyCountsOptions,
 } from './views.js';
@@ -30,12 +33,14 @@ import {
 export const PROJECTIONS_FILE = 'projections.sqlite';
 
 /** Bumped when the tables below change shape: an old file is then rebuilt, not misread. */
-export const PROVISION_LAYOUT_VERSION = 2;
+export const PROVISION_LAYOUT_VERSION = 3;
 
 /**
  * Provision records in their own SQLite file (`<data>/projections.sqlite`). Rows are keyed by serial;
- * each view is one index range: by subject and time (citizens), by requester or provider and time
- * (agencies and their monthly counts). Agency names and table names are kept beside the rows, so the
+ * each view is one index range: by subject and time (citizens: a page of their records, the agency filter
+ * checked on that range, which holds one person's rows only; their monthly counts), by requester or
+ * provider and time (agencies and their monthly counts). A self-information request has no requester
+ * (NULL) and kind 'self-information'. Agency names and table names are kept beside the rows, so the
  * fold resumes from the stored checkpoint without re-reading the log.
  */
 export const PROVISION_DDL = `
@@ -46,7 +51,8 @@ CREATE TABLE IF NOT EXISTS provision_records (
   serial TEXT NOT NULL UNIQUE,
   query_id TEXT NOT NULL,
   subject_id TEXT,
-  requester_id TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  requester_id TEXT,
   requester_kind TEXT,
   requester_name TEXT,
   provider_id TEXT NOT NULL,
@@ -72,7 +78,7 @@ CREATE INDEX IF NOT EXISTS provision_by_provider ON provision_records (provider_
 
 
 const COLUMNS = [
-  'serial', 'query_id', 'subject_id', 'requester_id', 'requester_kind', 'requester_name', 'provider_id', 'provider_kind', 'provider_name',
+  'serial', 'query_id', 'subject_id', 'kind', 'requester_id', 'requester_kind', 'requester_name', 'provider_id', 'provider_kind', 'provider_name',
   'procedure_code', 'procedure_name', 'items', 'table_version', 'batch_id', 'batch_index', 'batch_size', 'status', 'reason',
   'requested_at', 'requested_ms', 'ended_at',
 ] as const;
@@ -82,7 +88,8 @@ interface Row {
   serial: string;
   query_id: string;
   subject_id: string | null;
-  requester_id: string;
+  kind: string;
+  requester_id: string | null;
   requester_kind: string | null;
   requester_name: string | null;
   provider_id: string;
@@ -105,7 +112,7 @@ interface Row {
 /** A record as a row (its subjectId is already the person's reference, as the fold's lookup gave it). */
 function toRow(r: ProvisionRecord): unknown[] {
   return [
-    r.serial, r.queryId, r.subjectId, r.requester.id, r.requester.kind, r.requester.name, r.provider.id, r.provider.kind, r.provider.name,
+    r.serial, r.queryId, r.subjectId, r.kind, r.requester?.id ?? null, r.requester?.kind ?? null, r.requester?.name ?? null, r.provider.id, r.provider.kind, r.provider.name,
     r.procedure.code, r.procedure.name, JSON.stringify(r.items), r.tableVersion, r.batch?.batchId ?? null, r.batch?.index ?? null, r.batch?.size ?? null,
     r.status, r.reason, r.requestedAt, Date.parse(r.requestedAt), r.endedAt,
   ];
@@ -116,7 +123,8 @@ function fromRow(row: Row): ProvisionRecord {
     serial: row.serial,
     queryId: row.query_id,
     subjectId: row.subject_id,
-    requester: { id: row.requester_id, kind: row.requester_kind as AgencyKind | null, name: row.requester_name },
+    kind: row.kind as ProvisionKind,
+    requester: row.requester_id === null ? null : { id: row.requester_id, kind: row.requester_kind as AgencyKind | null, name: row.requester_name },
     provider: { id: row.provider_id, kind: row.provider_kind as AgencyKind | null, name: row.provider_name },
     procedure: { code: row.procedure_code, name: row.procedure_name },
     items: JSON.parse(row.items) as ProvisionRecord['items'],
@@ -181,8 +189,10 @@ export class SqliteProvisionStore implements ProvisionRecordStore {
       this.db.pragma('busy_timeout = 5000');
       let layout = this.metaValue('layout');
       if (!readonly && layout !== String(PROVISION_LAYOUT_VERSION)) {
-        // A file of another layout is a stale projection: emptied here, then rebuilt from the log (I8).
-        this.db.exec(`DELETE FROM provision_records; DELETE FROM provision_agencies; DELETE FROM provision_tables; UPDATE projection_meta SET value = '-1' WHERE key = 'checkpoint';`);
+        // A file of another layout is a stale projection: its tables (perhaps of another shape) are made anew,
+        // then rebuilt from the log (I8).
+        this.db.exec(`DROP TABLE provision_records; DROP TABLE provision_agencies; DROP TABLE provision_tables; UPDATE projection_meta SET value = '-1' WHERE key = 'checkpoint';`);
+        this.db.exec(PROVISION_DDL);
         this.db.prepare(`UPDATE projection_meta SET value = ? WHERE key = 'layout'`).run(String(PROVISION_LAYOUT_VERSION));
         layout = String(PROVISION_LAYOUT_VERSION);
       }
@@ -238,7 +248,18 @@ export class SqliteProvisionStore implements ProvisionRecordStore {
       checkpoint: db.prepare(`SELECT value FROM projection_meta WHERE key = 'checkpoint'`).pluck(),
       page: db.prepare(`${SELECT} WHERE serial > ? ORDER BY serial LIMIT ?`),
       all: db.prepare(`${SELECT} ORDER BY serial`),
-      citizen: db.prepare(`${SELECT} INDEXED BY provision_by_subject WHERE subject_id = ? AND requested_ms >= ? AND requested_ms <= ? ORDER BY requested_ms DESC, serial DESC`),
+      // A citizen's page: one range of their index entries, newest first; with a cursor, past it; with an agency, those it took part in.
+      citizen: [false, true].map((cursor) =>
+        [false, true].map((agency) =>
+          db.prepare(
+            `${SELECT} INDEXED BY provision_by_subject WHERE subject_id = ? AND requested_ms >= ? AND requested_ms < ?` +
+              (cursor ? ' AND (requested_ms < ? OR (requested_ms = ? AND serial < ?))' : '') +
+              (agency ? ' AND (requester_id = ? OR provider_id = ?)' : '') +
+              ' ORDER BY requested_ms DESC, serial DESC LIMIT ?',
+          ),
+        ),
+      ),
+      citizenMonths: db.prepare(`SELECT requested_ms AS ms, status FROM provision_records INDEXED BY provision_by_subject WHERE subject_id = ? AND requested_ms >= ? AND requested_ms < ?`),
       forgetBefore: db.prepare('DELETE FROM provision_records WHERE requested_ms < ?'),
       forgetSubject: db.prepare('DELETE FROM provision_records WHERE subject_id = ?'),
     };
@@ -368,10 +389,22 @@ export class SqliteProvisionStore implements ProvisionRecordStore {
     return row === undefined ? undefined : fromRow(row);
   }
 
-  async citizenRecords(subjectId: string, options: CitizenRecordsOptions): Promise<CitizenRecord[]> {
+  async citizenRecords(subjectId: string, options: CitizenRecordsOptions): Promise<CitizenRecordsPage> {
     this.open();
-    const nowMs = nowMsOf(options);
-    return (this.stmt.citizen.all(this.subjectRef(subjectId), retentionStartMs(nowMs), nowMs) as Row[]).map((row) => citizenRecord(fromRow(row)));
+    const q = citizenQuery(options);
+    const args: unknown[] = [this.subjectRef(subjectId), q.startMs, q.endMs];
+    if (q.after !== undefined) args.push(q.after.requestedMs, q.after.requestedMs, q.after.serial);
+    if (q.agencyId !== undefined) args.push(q.agencyId, q.agencyId);
+    const statement = this.stmt.citizen[q.after === undefined ? 0 : 1]![q.agencyId === undefined ? 0 : 1]!;
+    const rows = (statement.all(...args, q.limit + 1) as Row[]).map(fromRow);
+    const page = rows.slice(0, q.limit);
+    return rows.length > q.limit ? { records: page.map(citizenRecord), next: cursorOf(page[page.length - 1]!) } : { records: page.map(citizenRecord) };
+  }
+
+  async citizenMonths(subjectId: string, options: CitizenMonthsOptions): Promise<CitizenMonth[]> {
+    this.open();
+    const { startMs, endMs } = citizenWindow(options);
+    return citizenMonths(this.stmt.citizenMonths.iterate(this.subjectRef(subjectId), startMs, endMs) as IterableIterator<{ ms: number; status: ProvisionStatus }>);
   }
 
   async agencyRecords(agencyId: string, options: AgencyRecordsOptions = {}): Promise<AgencyRecordsPage> {
@@ -382,7 +415,8 @@ export class SqliteProvisionStore implements ProvisionRecordStore {
       const where = [`${column} = ?`];
       const args: unknown[] = [agencyId];
       if (excludeSelf) {
-        where.push('requester_id <> ?');
+        // A self-information request has no requester (NULL): it is the provider's all the same.
+        where.push('(requester_id IS NULL OR requester_id <> ?)');
         args.push(agencyId);
       }
       if (q.fromMs !== undefined) {
@@ -415,7 +449,7 @@ export class SqliteProvisionStore implements ProvisionRecordStore {
     // Grouped by procedure and status inside SQL; months (Japan time) are cut in code, which needs no per-row column.
     const sql = (column: 'requester_id' | 'provider_id', excludeSelf: boolean) =>
       `SELECT requested_ms AS ms, procedure_code AS code, procedure_name AS name, status FROM provision_records INDEXED BY ${column === 'requester_id' ? 'provision_by_requester' : 'provision_by_provider'}
-       WHERE ${column} = ? ${excludeSelf ? 'AND requester_id <> ?' : ''} AND requested_ms >= ? AND requested_ms < ?`;
+       WHERE ${column} = ? ${excludeSelf ? 'AND (requester_id IS NULL OR requester_id <> ?)' : ''} AND requested_ms >= ? AND requested_ms < ?`;
     const counts = new Map<string, MonthlyCount>();
     const add = (rows: { ms: number; code: string; name: string | null; status: ProvisionStatus }[], role: AgencyRole) => {
       for (const r of rows) {

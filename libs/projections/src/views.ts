@@ -1,5 +1,5 @@
 import { ProjectionError } from './errors.js';
-import type { NamedCode, ProvisionRecord, ProvisionStatus } from './provision-record.js';
+import type { NamedCode, ProvisionKind, ProvisionRecord, ProvisionStatus } from './provision-record.js';
 
 /**
  * The shapes the hub serves from provision records, and the pure rules behind them, shared by every
@@ -13,6 +13,12 @@ const JST_OFFSET_MS = 9 * 3600_000;
 export const DEFAULT_AGENCY_LIMIT = 100;
 export const MAX_AGENCY_LIMIT = 1000;
 
+/** An agency as the person sees it: its registry id and its registered name at the time (null when it was not registered). */
+export interface CitizenAgency {
+  readonly agencyId: string;
+  readonly name: string | null;
+}
+
 /** One exchange as the person sees it: when, who, from whom, what, why. No subject id, no codes. */
 export interface CitizenRecord {
   readonly serial: string;
@@ -21,20 +27,110 @@ export interface CitizenRecord {
   /** Date and time in Japan time: `YYYY-MM-DD`, `HH:mm:ss`. */
   readonly date: string;
   readonly time: string;
-  /** Who asked (the requester's registered name at the time). */
-  readonly requester: string | null;
-  /** From whom (the provider's name). */
-  readonly provider: string | null;
-  /** Why: the procedure's name. */
-  readonly procedure: string | null;
-  /** What: the information items' names. */
-  readonly items: readonly (string | null)[];
+  /** An agency's query, or the person's own self-information request. */
+  readonly kind: ProvisionKind;
+  /** Who asked; null for the person's own self-information request. */
+  readonly requester: CitizenAgency | null;
+  /** From whom. */
+  readonly provider: CitizenAgency;
+  /** Why: the procedure (its code and its name in the table of the time). */
+  readonly procedure: NamedCode;
+  /** What: the information items. */
+  readonly items: readonly NamedCode[];
   readonly outcome: ProvisionStatus;
 }
+
+export const DEFAULT_CITIZEN_LIMIT = 100;
+export const MAX_CITIZEN_LIMIT = 1000;
 
 export interface CitizenRecordsOptions {
   /** The instant the window of 7 years ends at (the caller's clock). */
   readonly now: Date | string;
+  /** Inclusive lower bound on the query's time (RFC 3339); never before the 7-year window. */
+  readonly from?: string;
+  /** Exclusive upper bound on the query's time (RFC 3339); never after now. */
+  readonly to?: string;
+  /** Only the exchanges in which this agency asked or provided. */
+  readonly agencyId?: string;
+  /** Page size, 1–1000, default 100. */
+  readonly limit?: number;
+  /** The `next` cursor of the previous page. */
+  readonly after?: string;
+}
+
+export interface CitizenRecordsPage {
+  /** Newest first. */
+  readonly records: readonly CitizenRecord[];
+  /** Pass as `after` for the next page; absent on the last page. */
+  readonly next?: string;
+}
+
+export interface CitizenMonthsOptions {
+  readonly now: Date | string;
+  readonly from?: string;
+  readonly to?: string;
+}
+
+/** One month (Japan time) of the person's exchanges: how many, and how many per outcome. */
+export interface CitizenMonth {
+  /** `YYYY-MM`, Japan time. */
+  readonly month: string;
+  readonly total: number;
+  readonly byOutcome: Readonly<Partial<Record<ProvisionStatus, number>>>;
+}
+
+/** A citizen view's bounds, resolved: [startMs, endMs) within the 7-year window, the agency, the page. */
+export interface CitizenQuery {
+  readonly startMs: number;
+  readonly endMs: number;
+  readonly agencyId: string | undefined;
+  readonly limit: number;
+  /** Rows strictly after this (requestedAt, serial) in newest-first order. */
+  readonly after: { readonly requestedMs: number; readonly serial: string } | undefined;
+}
+
+/** The window a citizen view reads: the 7 years before now (now included), narrowed by from (inclusive) and to (exclusive). */
+export function citizenWindow(options: CitizenMonthsOptions): { readonly startMs: number; readonly endMs: number } {
+  const nowMs = nowMsOf(options);
+  const fromMs = options.from === undefined ? undefined : msOf(options.from, 'from');
+  const toMs = options.to === undefined ? undefined : msOf(options.to, 'to');
+  const startMs = Math.max(retentionStartMs(nowMs), fromMs ?? Number.MIN_SAFE_INTEGER);
+  const endMs = Math.min(nowMs + 1, toMs ?? Number.MAX_SAFE_INTEGER);
+  return { startMs, endMs };
+}
+
+export function citizenQuery(options: CitizenRecordsOptions): CitizenQuery {
+  const { limit = DEFAULT_CITIZEN_LIMIT, after, agencyId } = options;
+  if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_CITIZEN_LIMIT) throw new ProjectionError('INVALID_ARGUMENT', `limit must be an integer from 1 to ${MAX_CITIZEN_LIMIT}`);
+  if (agencyId !== undefined && (typeof agencyId !== 'string' || agencyId.length === 0)) throw new ProjectionError('INVALID_ARGUMENT', 'agencyId must be an agency id');
+  return { ...citizenWindow(options), agencyId, limit, after: after === undefined ? undefined : parseCursor(after) };
+}
+
+/** Whether a record falls in a citizen query (the in-memory store's filter; SQL says the same in WHERE). */
+export function inCitizenRange(q: CitizenQuery, r: ProvisionRecord): boolean {
+  const ms = Date.parse(r.requestedAt);
+  if (ms < q.startMs || ms >= q.endMs) return false;
+  if (q.agencyId !== undefined && r.requester?.id !== q.agencyId && r.provider.id !== q.agencyId) return false;
+  if (q.after !== undefined && (ms > q.after.requestedMs || (ms === q.after.requestedMs && r.serial >= q.after.serial))) return false;
+  return true;
+}
+
+/** Counts per Japan-time month, oldest first, from the (ms, status) of the person's rows in the window. */
+export function citizenMonths(rows: Iterable<{ readonly ms: number; readonly status: ProvisionStatus }>): CitizenMonth[] {
+  const months = new Map<string, { total: number; byOutcome: Partial<Record<ProvisionStatus, number>> }>();
+  for (const r of rows) {
+    const month = monthJst(r.ms);
+    let m = months.get(month);
+    if (m === undefined) {
+      m = { total: 0, byOutcome: {} };
+      months.set(month, m);
+    }
+    m.total += 1;
+    m.byOutcome[r.status] = (m.byOutcome[r.status] ?? 0) + 1;
+  }
+  return [...months.entries()]
+    .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+    .map(([month, m]) => ({ month, total: m.total, byOutcome: Object.fromEntries(Object.entries(m.byOutcome).sort((a, b) => (a[0] < b[0] ? -1 : 1))) }));
 }
 
 export type AgencyRole = 'requester' | 'provider';
@@ -89,7 +185,7 @@ export function retentionStartMs(nowMs: number): number {
   return d.getTime();
 }
 
-export function nowMsOf(options: CitizenRecordsOptions): number {
+export function nowMsOf(options: { readonly now: Date | string }): number {
   const now = options.now;
   const ms = now instanceof Date ? now.getTime() : msOf(now, 'now');
   if (Number.isNaN(ms)) throw new ProjectionError('INVALID_ARGUMENT', 'now must be a valid date');
@@ -117,10 +213,11 @@ export function citizenRecord(r: ProvisionRecord): CitizenRecord {
     at: r.requestedAt,
     date: jst.slice(0, 10),
     time: jst.slice(11, 19),
-    requester: r.requester.name,
-    provider: r.provider.name,
-    procedure: r.procedure.name,
-    items: r.items.map((i) => i.name),
+    kind: r.kind,
+    requester: r.requester === null ? null : { agencyId: r.requester.id, name: r.requester.name },
+    provider: { agencyId: r.provider.id, name: r.provider.name },
+    procedure: { code: r.procedure.code, name: r.procedure.name },
+    items: r.items.map((i) => ({ code: i.code, name: i.name })),
     outcome: r.status,
   };
 }
@@ -130,6 +227,7 @@ export function agencyRecord(r: ProvisionRecord, role: AgencyRole): AgencyRecord
     serial: r.serial,
     queryId: r.queryId,
     role,
+    kind: r.kind,
     requester: r.requester,
     provider: r.provider,
     procedure: r.procedure,
@@ -192,7 +290,7 @@ export function inAgencyRange(q: AgencyQuery, r: ProvisionRecord): boolean {
   return true;
 }
 
-export function pageOf(sorted: readonly AgencyRecord[], limit: number): AgencyRecordsPage {
+export function pageOf<T extends { readonly requestedAt: string; readonly serial: string }>(sorted: readonly T[], limit: number): { records: T[]; next?: string } {
   const records = sorted.slice(0, limit);
   return sorted.length > limit ? { records, next: cursorOf(records[records.length - 1]!) } : { records };
 }

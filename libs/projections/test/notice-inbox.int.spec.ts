@@ -48,7 +48,7 @@ describe('the notice inbox projection', () => {
     await inbox.apply(LOG);
     const page = await inbox.notices(ALICE, { limit: 2 });
     expect(page.notices.map((n) => n.noticeId)).toEqual(['n4', 'n3']);
-    expect(page.notices[0]).toEqual({ noticeId: 'n4', serial: LOG[4]!.serial, agencyId: 'muroran-city', schemaVersion: 1, sealed: { v: '1', ciphertext: 'c4' }, sentAt: '2026-06-01T00:00:04.000Z' });
+    expect(page.notices[0]).toEqual({ noticeId: 'n4', serial: LOG[4]!.serial, agencyId: 'muroran-city', schemaVersion: 1, sealed: { v: '1', ciphertext: 'c4' }, sentAt: '2026-06-01T00:00:04.000Z', readAt: null });
     expect((await inbox.notices(ALICE, { limit: 2, before: page.next! })).notices.map((n) => n.noticeId)).toEqual(['n0']);
     expect((await inbox.notices(BOB)).notices.map((n) => n.noticeId)).toEqual(['n2']);
     await expect(inbox.notices(ALICE, { limit: 0 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
@@ -66,6 +66,51 @@ describe('the notice inbox projection', () => {
     expect(await live.checkpoint()).toBe(-1);
     expect((await live.notices(ALICE)).notices).toEqual([]);
     await Promise.all([live.close(), rebuilt.close()]);
+  });
+
+  test('NoticeRead marks the person\'s notice read once (the first time kept); unread counts every notice of theirs; others\' reads change nothing', async () => {
+    const read = (position: number, noticeId: string, subjectId: string, readAt: string) => ({ ...event(position, 'NoticeRead', { noticeId, subjectId, readAt }), streamId: `notice-${noticeId}` });
+    const log = [
+      ...LOG,
+      read(5, 'n3', ALICE, '2026-06-02T00:00:00.000Z'),
+      // Bob reading Alice's notice (the hub never records it; the fold ignores it all the same).
+      read(6, 'n0', BOB, '2026-06-02T00:00:01.000Z'),
+      // A second read of n3: the first time stays.
+      read(7, 'n3', ALICE, '2026-06-03T00:00:00.000Z'),
+      read(8, 'unknown', ALICE, '2026-06-03T00:00:00.000Z'),
+    ];
+    const live = open();
+    for (const e of log) await live.apply([e]);
+    const page = await live.notices(ALICE);
+    expect(page.notices.map((n) => [n.noticeId, n.readAt])).toEqual([['n4', null], ['n3', '2026-06-02T00:00:00.000Z'], ['n0', null]]);
+    expect(page.unread).toBe(2);
+    // unread counts every notice, not only the page's.
+    expect((await live.notices(ALICE, { limit: 1 })).unread).toBe(2);
+    expect(await live.notices(BOB)).toMatchObject({ unread: 1, notices: [{ noticeId: 'n2', readAt: null }] });
+    expect(await live.notice(ALICE, 'n3')).toMatchObject({ noticeId: 'n3', readAt: '2026-06-02T00:00:00.000Z' });
+    expect(await live.notice(BOB, 'n3')).toBeUndefined();
+    expect(await live.notice(ALICE, 'nope')).toBeUndefined();
+    // I8: rebuilt at once, the same rows and digest.
+    const rebuilt = open();
+    await rebuilt.apply(log);
+    expect(await rebuilt.digest()).toEqual(await live.digest());
+    for (const subject of [ALICE, BOB]) expect(await rebuilt.notices(subject)).toEqual(await live.notices(subject));
+    await Promise.all([live.close(), rebuilt.close()]);
+  });
+
+  test('a file of the layout before read state (no read_at column) is made anew and refilled', async () => {
+    const path = join(dir, `inbox-old-${++files}.sqlite`);
+    const old = new Database(path);
+    old.exec(`CREATE TABLE fold_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+      INSERT INTO fold_meta VALUES ('layout', 'the notice inbox/2'), ('checkpoint', '4');
+      CREATE TABLE notices (position INTEGER PRIMARY KEY, notice_id TEXT NOT NULL UNIQUE, serial TEXT NOT NULL, subject_id TEXT NOT NULL, agency_id TEXT NOT NULL, schema_version INTEGER NOT NULL, sealed TEXT NOT NULL, sent_at TEXT NOT NULL, sent_ms INTEGER NOT NULL);
+      CREATE INDEX notices_by_subject ON notices (subject_id, position);`);
+    old.close();
+    const inbox = new SqliteNoticeInbox({ path, subjectRef: ref });
+    expect(await inbox.checkpoint()).toBe(-1);
+    await inbox.apply(LOG);
+    expect((await inbox.notices(ALICE)).unread).toBe(3);
+    await inbox.close();
   });
 
   test('refuses a hole after its checkpoint (PROJECTION_GAP) and applies nothing of that batch', async () => {

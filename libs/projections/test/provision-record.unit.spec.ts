@@ -22,6 +22,7 @@ describe('provision records folded from the query stream', () => {
       serial: expect.stringMatching(/^\d{20}$/),
       queryId: 'q-march',
       subjectId: AOYAMA,
+      kind: 'query',
       requester: { id: PENSION, kind: 'pension-service', name: '日本年金機構' },
       provider: { id: MURORAN, kind: 'municipality', name: '室蘭市' },
       procedure: { code: 'pre-twenty-disability-pension-income-check', name: '20歳前の傷病による障害基礎年金受給者の所得確認に関する事務' },

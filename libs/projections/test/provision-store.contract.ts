@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { InMemoryEventStore, type RecordedEvent } from '#ledger';
-import { foldProvisionRecords, type ProvisionRecordStore } from '#projections';
+import { foldProvisionRecords, type CitizenRecord, type CitizenRecordsOptions, type ProvisionRecordStore } from '#projections';
 import { AOYAMA, KATO, MURORAN, NOW, PENSION, SAPPORO, richLog, subjectRef } from './scenario.js';
 
 /** The events of richLog, built once per suite on an in-memory ledger with a fixed clock. */
@@ -51,7 +51,8 @@ export function provisionStoreContract(name: string, open: () => Promise<Provisi
       expect(afterRetention.some((r) => r.requestedAt < '2019-12-31T15:00:00.000Z')).toBe(false);
       expect(afterRetention.length).toBe(before.filter((r) => r.requestedAt >= '2019-12-31T15:00:00.000Z').length);
       await store.apply([shred(next + 1, { shredId: 's2', scope: 'erasure', subject: AOYAMA, reason: 'erasure', shreddedAt: NOW })]);
-      expect(await store.citizenRecords(AOYAMA, { now: NOW })).toEqual([]);
+      expect(await store.citizenRecords(AOYAMA, { now: NOW })).toEqual({ records: [] });
+      expect(await store.citizenMonths(AOYAMA, { now: NOW })).toEqual([]);
       expect((await store.records()).some((r) => r.subjectId === subjectRef(AOYAMA))).toBe(false);
       expect((await store.records()).some((r) => r.subjectId === subjectRef(KATO))).toBe(true);
       expect(await store.checkpoint()).toBe(next + 1);
@@ -128,9 +129,27 @@ export function provisionStoreContract(name: string, open: () => Promise<Provisi
     });
 
     describe('citizen view', () => {
-      it('shows the last 7 years before now, newest first, with date and time in Japan time and names only', async () => {
+      const PCODE = 'pre-twenty-disability-pension-income-check';
+      const PNAME = '20歳前の傷病による障害基礎年金受給者の所得確認に関する事務';
+      const all = async (store: ProvisionRecordStore, subjectId: string, options: Omit<CitizenRecordsOptions, 'after'>): Promise<{ records: CitizenRecord[]; pages: number }> => {
+        const records: CitizenRecord[] = [];
+        let after: string | undefined;
+        let pages = 0;
+        for (;;) {
+          const page = await store.citizenRecords(subjectId, { ...options, ...(after === undefined ? {} : { after }) });
+          pages += 1;
+          records.push(...page.records);
+          if (page.next === undefined) return { records, pages };
+          expect(page.records).toHaveLength(options.limit ?? 100);
+          after = page.next;
+        }
+      };
+
+      it('shows the last 7 years before now, newest first, with date and time in Japan time, agencies, procedure and items with codes and names', async () => {
         const store = await loaded();
-        const mine = await store.citizenRecords(AOYAMA, { now: NOW });
+        const page = await store.citizenRecords(AOYAMA, { now: NOW });
+        expect(page.next).toBeUndefined();
+        const mine = page.records;
         expect(mine.map((r) => r.at)).toEqual([
           '2026-11-21T23:00:00.000Z',
           '2026-04-03T00:01:00.000Z',
@@ -144,14 +163,15 @@ export function provisionStoreContract(name: string, open: () => Promise<Provisi
           at: '2026-03-31T15:00:00.000Z',
           date: '2026-04-01',
           time: '00:00:00',
-          requester: '日本年金機構',
-          provider: '室蘭市',
-          procedure: '20歳前の傷病による障害基礎年金受給者の所得確認に関する事務',
-          items: ['地方税関係情報'],
+          kind: 'query',
+          requester: { agencyId: PENSION, name: '日本年金機構' },
+          provider: { agencyId: MURORAN, name: '室蘭市' },
+          procedure: { code: PCODE, name: PNAME },
+          items: [{ code: 'local-tax', name: '地方税関係情報' }],
           outcome: 'refused-by-provider',
         });
         const text = JSON.stringify(mine);
-        for (const code of [AOYAMA, PENSION, MURORAN, 'pre-twenty-disability-pension-income-check', 'local-tax', 'CREDENTIAL_MISMATCH']) expect(text).not.toContain(code);
+        for (const secret of [AOYAMA, subjectRef(AOYAMA), 'CREDENTIAL_MISMATCH', 'NO_RECORD', 'queryId']) expect(text).not.toContain(secret);
         // The denial that named nobody is not the person's record.
         expect(mine.some((r) => r.at === '2026-04-03T00:00:00.000Z')).toBe(false);
         await store.close();
@@ -159,11 +179,108 @@ export function provisionStoreContract(name: string, open: () => Promise<Provisi
 
       it('moves the window with now: a year later the oldest rows are gone, years earlier the later ones are not yet there', async () => {
         const store = await loaded();
-        expect((await store.citizenRecords(AOYAMA, { now: '2026-11-24T00:00:00.000Z' })).at(-1)!.at).toBe('2026-03-31T14:59:59.000Z');
-        expect((await store.citizenRecords(AOYAMA, { now: new Date('2026-11-20T00:00:00.000Z') })).map((r) => r.at)).toContain('2019-11-21T00:00:00.000Z');
-        expect(await store.citizenRecords(AOYAMA, { now: '2019-11-22T00:00:00.000Z' })).toHaveLength(1);
-        expect((await store.citizenRecords(KATO, { now: NOW })).map((r) => r.procedure)).toEqual(['児童手当の支給（令和改正）', '児童手当の支給に関する事務']);
+        expect((await store.citizenRecords(AOYAMA, { now: '2026-11-24T00:00:00.000Z' })).records.at(-1)!.at).toBe('2026-03-31T14:59:59.000Z');
+        expect((await store.citizenRecords(AOYAMA, { now: new Date('2026-11-20T00:00:00.000Z') })).records.map((r) => r.at)).toContain('2019-11-21T00:00:00.000Z');
+        expect((await store.citizenRecords(AOYAMA, { now: '2019-11-22T00:00:00.000Z' })).records).toHaveLength(1);
+        expect((await store.citizenRecords(KATO, { now: NOW })).records.map((r) => r.procedure.name)).toEqual(['児童手当の支給（令和改正）', '児童手当の支給に関する事務']);
         await expect(store.citizenRecords(AOYAMA, { now: 'yesterday' })).rejects.toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+        // A from before the window does not widen it.
+        expect((await store.citizenRecords(AOYAMA, { now: NOW, from: '2000-01-01T00:00:00Z' })).records.map((r) => r.at).at(-1)).toBe('2019-11-23T00:00:00.000Z');
+        // Nor does a to after now.
+        expect((await store.citizenRecords(AOYAMA, { now: '2026-04-02T00:00:00.000Z', to: '2030-01-01T00:00:00Z' })).records[0]!.at).toBe('2026-03-31T15:00:00.000Z');
+        await store.close();
+      });
+
+      it('pages newest first with a cursor: every record once, no gap, whatever the page size', async () => {
+        const store = await loaded();
+        const whole = (await store.citizenRecords(AOYAMA, { now: NOW, limit: 1000 })).records;
+        for (const limit of [1, 2, 4, 5]) {
+          const { records, pages } = await all(store, AOYAMA, { now: NOW, limit });
+          expect(records).toEqual(whole);
+          expect(pages).toBe(Math.ceil(whole.length / limit));
+        }
+        await expect(store.citizenRecords(AOYAMA, { now: NOW, limit: 0 })).rejects.toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+        await expect(store.citizenRecords(AOYAMA, { now: NOW, limit: 1001 })).rejects.toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+        await expect(store.citizenRecords(AOYAMA, { now: NOW, after: 'x' })).rejects.toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+        await store.close();
+      });
+
+      it('filters by time (from inclusive, to exclusive) and by an agency that asked or provided', async () => {
+        const store = await loaded();
+        const april = await store.citizenRecords(AOYAMA, { now: NOW, from: '2026-04-01T00:00:00+09:00', to: '2026-05-01T00:00:00+09:00' });
+        expect(april.records.map((r) => r.at)).toEqual(['2026-04-03T00:01:00.000Z', '2026-04-02T01:00:00.000Z', '2026-03-31T15:00:00.000Z']);
+        expect((await store.citizenRecords(AOYAMA, { now: NOW, to: '2026-03-31T15:00:00.000Z', from: '2026-03-31T14:59:59.000Z' })).records.map((r) => r.at)).toEqual(['2026-03-31T14:59:59.000Z']);
+        const sapporo = await store.citizenRecords(AOYAMA, { now: NOW, agencyId: SAPPORO });
+        expect(sapporo.records.map((r) => [r.requester?.agencyId, r.provider.agencyId])).toEqual([[SAPPORO, MURORAN]]);
+        // Muroran provided every one of them; the pension service asked all but Sapporo's.
+        expect((await store.citizenRecords(AOYAMA, { now: NOW, agencyId: MURORAN })).records).toHaveLength(6);
+        expect((await store.citizenRecords(AOYAMA, { now: NOW, agencyId: PENSION })).records).toHaveLength(5);
+        expect((await store.citizenRecords(AOYAMA, { now: NOW, agencyId: 'nobody' })).records).toEqual([]);
+        const { records } = await all(store, AOYAMA, { now: NOW, agencyId: PENSION, limit: 2 });
+        expect(records.map((r) => r.serial)).toEqual((await store.citizenRecords(AOYAMA, { now: NOW, agencyId: PENSION })).records.map((r) => r.serial));
+        await store.close();
+      });
+
+      it('counts per Japan-time month and outcome, oldest month first, empty months omitted', async () => {
+        const store = await loaded();
+        expect(await store.citizenMonths(AOYAMA, { now: NOW })).toEqual([
+          { month: '2019-11', total: 1, byOutcome: { answered: 1 } },
+          { month: '2026-03', total: 1, byOutcome: { answered: 1 } },
+          { month: '2026-04', total: 3, byOutcome: { denied: 1, failed: 1, 'refused-by-provider': 1 } },
+          { month: '2026-11', total: 1, byOutcome: { pending: 1 } },
+        ]);
+        expect(await store.citizenMonths(AOYAMA, { now: NOW, from: '2026-01-01T00:00:00+09:00', to: '2026-04-01T00:00:00+09:00' })).toEqual([{ month: '2026-03', total: 1, byOutcome: { answered: 1 } }]);
+        expect(await store.citizenMonths(KATO, { now: NOW })).toEqual([
+          { month: '2026-05', total: 1, byOutcome: { answered: 1 } },
+          { month: '2026-06', total: 1, byOutcome: { answered: 1 } },
+        ]);
+        await store.close();
+      });
+
+      it('folds a self-information request (the citizen asked; no requester agency) as kind self-information, with requester null, in the provider\'s records too', async () => {
+        const store = await loaded();
+        const last = events.at(-1)!;
+        let position = last.position;
+        const serial = '20261122010000099999';
+        const at = (type: string, data: Record<string, unknown>, terminal?: 'completed'): RecordedEvent => {
+          position += 1;
+          return { ...last, eventId: `self-${position}` as RecordedEvent['eventId'], type, streamId: 'query-self-1', streamRevision: position - last.position - 1, position, serial: serial as RecordedEvent['serial'], data, ...(terminal === undefined ? { terminal: null } : { terminal }) } as RecordedEvent;
+        };
+        const common = { queryId: 'self-1', providerAgencyId: MURORAN, providerKind: 'municipality', procedureCode: 'self-information', itemCodes: ['local-tax'], subjectId: AOYAMA };
+        await store.apply([
+          at('QueryAccepted', { ...common, requesterKind: 'citizen', tableVersion: 1, acceptedAt: '2026-11-21T23:30:00.000Z' }),
+          at('ProvisionRequested', { queryId: 'self-1', subjectId: AOYAMA, providerAgencyId: MURORAN, procedureCode: 'self-information', itemCodes: ['local-tax'], requestedAt: '2026-11-21T23:30:00.000Z' }),
+          at('QueryCompleted', { queryId: 'self-1', outcome: 'answered', completedAt: '2026-11-21T23:30:01.000Z' }, 'completed'),
+        ]);
+        const [newest] = (await store.citizenRecords(AOYAMA, { now: NOW })).records;
+        expect(newest).toEqual({
+          serial,
+          at: '2026-11-21T23:30:00.000Z',
+          date: '2026-11-22',
+          time: '08:30:00',
+          kind: 'self-information',
+          requester: null,
+          provider: { agencyId: MURORAN, name: '室蘭市役所' },
+          procedure: { code: 'self-information', name: '自己情報表示' },
+          items: [{ code: 'local-tax', name: '地方税関係情報（改正後）' }],
+          outcome: 'answered',
+        });
+        // The agency filter finds it by its provider; the requester's does not.
+        expect((await store.citizenRecords(AOYAMA, { now: NOW, agencyId: MURORAN })).records[0]!.serial).toBe(serial);
+        expect((await store.citizenRecords(AOYAMA, { now: NOW, agencyId: PENSION })).records.some((r) => r.serial === serial)).toBe(false);
+        // The provider sees it among its provisions, with no requester; no requester's records hold it.
+        const provided = await store.agencyRecords(MURORAN, { limit: 1 });
+        expect(provided.records[0]).toMatchObject({ serial, role: 'provider', kind: 'self-information', requester: null, status: 'answered' });
+        expect((await store.agencyRecords(MURORAN, { role: 'provider', limit: 1 })).records[0]!.serial).toBe(serial);
+        expect((await store.agencyMonthlyCounts(MURORAN, { month: '2026-11' })).find((c) => c.procedure.code === 'self-information')).toEqual({ month: '2026-11', procedure: { code: 'self-information', name: '自己情報表示' }, role: 'provider', status: 'answered', count: 1 });
+        expect((await store.record(serial))).toMatchObject({ kind: 'self-information', requester: null, subjectId: subjectRef(AOYAMA) });
+        // A denied one (e.g. SELF_DISCLOSURE_NOT_ALLOWED) folds alike.
+        position += 1;
+        await store.apply([
+          { ...last, eventId: 'self-denied' as RecordedEvent['eventId'], type: 'QueryDenied', streamId: 'query-self-2', streamRevision: 0, position, serial: '20261122010000099998' as RecordedEvent['serial'], terminal: 'denied', data: { queryId: 'self-2', requesterKind: 'citizen', providerAgencyId: SAPPORO, procedureCode: 'self-information', itemCodes: ['resident-record'], reason: 'SELF_DISCLOSURE_NOT_ALLOWED', subjectId: AOYAMA, deniedAt: '2026-11-21T23:40:00.000Z' } } as RecordedEvent,
+        ]);
+        expect((await store.citizenRecords(AOYAMA, { now: NOW, limit: 1 })).records[0]).toMatchObject({ kind: 'self-information', requester: null, provider: { agencyId: SAPPORO, name: '札幌市' }, outcome: 'denied' });
+        expect((await store.citizenMonths(AOYAMA, { now: NOW })).at(-1)).toEqual({ month: '2026-11', total: 3, byOutcome: { answered: 1, denied: 1, pending: 1 } });
         await store.close();
       });
     });
@@ -172,7 +289,7 @@ export function provisionStoreContract(name: string, open: () => Promise<Provisi
       it('lists the queries an agency made and the provisions asked of it, newest first, with its role', async () => {
         const store = await loaded();
         const asked = await store.agencyRecords(PENSION, { role: 'requester' });
-        expect(asked.records.every((r) => r.role === 'requester' && r.requester.id === PENSION)).toBe(true);
+        expect(asked.records.every((r) => r.role === 'requester' && r.kind === 'query' && r.requester?.id === PENSION)).toBe(true);
         expect(asked.records.map((r) => r.queryId)).toEqual(['q-pending', 'q-bulk-2', 'q-bulk-1', 'q-bulk-0', 'q-nocode', 'q-stolen', 'q-april', 'q-march', 'q-edge', 'q-old']);
         expect(asked.next).toBeUndefined();
         const provided = await store.agencyRecords(MURORAN, { role: 'provider' });

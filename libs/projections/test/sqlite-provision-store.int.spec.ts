@@ -84,6 +84,13 @@ describe('SqliteProvisionStore over a real ledger', () => {
     const db = new Database(path, { readonly: true });
     const plan = (sql: string, ...args: unknown[]) => (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...args) as { detail: string }[]).map((r) => r.detail).join(' | ');
     expect(plan('SELECT * FROM provision_records WHERE subject_id = ? AND requested_ms >= ? AND requested_ms <= ? ORDER BY requested_ms DESC, serial DESC', subject(1), 0, 1)).toMatch(/USING INDEX provision_by_subject/);
+    // A citizen's page (cursor and agency filter): one range of the person's index entries, in index order (no sort step).
+    const citizenPage = plan(
+      'SELECT * FROM provision_records WHERE subject_id = ? AND requested_ms >= ? AND requested_ms < ? AND (requested_ms < ? OR (requested_ms = ? AND serial < ?)) AND (requester_id = ? OR provider_id = ?) ORDER BY requested_ms DESC, serial DESC LIMIT ?',
+      subject(1), 0, 1, 1, 1, '0', PENSION, PENSION, 10,
+    );
+    expect(citizenPage).toMatch(/SEARCH provision_records USING INDEX provision_by_subject \(subject_id=\? AND requested_ms>\? AND requested_ms<\?\)/);
+    expect(citizenPage).not.toMatch(/TEMP B-TREE|SCAN/);
     expect(plan('SELECT * FROM provision_records WHERE provider_id = ? AND requested_ms < ? ORDER BY requested_ms DESC, serial DESC LIMIT 10', MURORAN, 1)).toMatch(/USING INDEX provision_by_provider/);
     expect(plan('SELECT * FROM provision_records WHERE requester_id = ? AND requested_ms >= ? AND requested_ms < ?', PENSION, 0, 1)).toMatch(/USING INDEX provision_by_requester/);
     db.close();
@@ -93,7 +100,7 @@ describe('SqliteProvisionStore over a real ledger', () => {
     const path = file('no-subject');
     const store = new SqliteProvisionStore({ path, subjectRef });
     await store.apply(await richEvents());
-    expect((await store.citizenRecords(AOYAMA, { now: NOW })).length).toBeGreaterThan(0);
+    expect((await store.citizenRecords(AOYAMA, { now: NOW })).records.length).toBeGreaterThan(0);
     await store.close();
     const db = new Database(path, { readonly: true });
     const subjects = db.prepare('SELECT DISTINCT subject_id FROM provision_records WHERE subject_id IS NOT NULL').pluck().all() as string[];

@@ -119,6 +119,8 @@ export const SEAL_CATALOG: Readonly<Record<string, SealSpec>> = {
     timeField: 'sentAt',
     fields: [citizen('subjectId'), own('title', 'citizen', 'agency'), own('body', 'citizen', 'agency')],
   },
+  // The person read their notice (on the notice's stream, a serial of its own): the reader sealed like the notice's subject.
+  NoticeRead: { storedVersion: 1, keyClass: 'record', subjectField: 'subjectId', timeField: 'readAt', fields: [citizen('subjectId')] },
   RequestRefused: {
     storedVersion: 1,
     keyClass: 'record',

@@ -1,4 +1,4 @@
-import { Body, Controller, Get, HttpCode, HttpStatus, Post, Query, Req, Res } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, HttpStatus, Param, Post, Query, Req, Res } from '@nestjs/common';
 import { CommandBus } from '@nestjs/cqrs';
 import { ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -13,7 +13,8 @@ import { Authenticator } from '../linkage/authenticator.js';
 import { LinkageViews } from '../linkage/linkage-views.js';
 import { IdentifierVault } from '../vault/identifier-vault.js';
 import { NoticeInbox } from './notice-inbox.service.js';
-import { CitizenNoticesQuery, CitizenNoticesResponse, SendNoticeRequest, SentNoticeResponse } from './notices.dto.js';
+import { CitizenNoticesQuery, CitizenNoticesResponse, NoticeIdParam, NoticeReadResponse, SendNoticeRequest, SentNoticeResponse } from './notices.dto.js';
+import { ReadNoticeCommand, type ReadNoticeResult } from './read-notice.handler.js';
 import { SendNoticeCommand } from './send-notice.handler.js';
 import { RecordsRefusals } from '../refusals/refusal.guard.js';
 
@@ -54,7 +55,10 @@ export class NoticesController {
 
   @Get('v1/citizens/me/notices')
   @ApiBearerAuth()
-  @ApiOperation({ summary: 'The calling citizen\'s notices (お知らせ), newest first, paged with `before`.', description: 'Authenticated with the citizen secret issued with the individual number.' })
+  @ApiOperation({
+    summary: 'The calling citizen\'s notices (お知らせ), newest first, paged with `before`, with their read state.',
+    description: 'Authenticated as the citizen. Each notice has `readAt` (the first time it was read, or null); the page has `unread`, the number of all the person\'s unread notices.',
+  })
   @ApiOkResponse({ type: CitizenNoticesResponse })
   @ApiProblems('UNAUTHENTICATED', 'VALIDATION_FAILED', ...COMMON_PROBLEMS)
   async citizen(@Req() request: FastifyRequest, @Query() query: CitizenNoticesQuery): Promise<CitizenNoticesResponse> {
@@ -65,10 +69,29 @@ export class NoticesController {
       notices: page.notices.map((n) => {
         const { title, body } = this.#text(n);
         const sender = this.views.agency(n.agencyId);
-        return { noticeId: n.noticeId, serial: n.serial, from: { agencyId: n.agencyId, name: sender.status === 'unregistered' ? n.agencyId : sender.agency.name }, title, body, sentAt: n.sentAt };
+        return { noticeId: n.noticeId, serial: n.serial, from: { agencyId: n.agencyId, name: sender.status === 'unregistered' ? n.agencyId : sender.agency.name }, title, body, sentAt: n.sentAt, readAt: n.readAt };
       }),
       ...(page.next === undefined ? {} : { next: page.next }),
+      unread: page.unread,
     };
+  }
+
+  @Post('v1/citizens/me/notices/:noticeId/read')
+  @RecordsRefusals('ReadNotice')
+  @HttpCode(HttpStatus.OK)
+  @ApiBearerAuth()
+  @ApiOperation({
+    summary: 'Mark one of the calling citizen\'s notices read.',
+    description:
+      'Idempotent: the first read is recorded (a NoticeRead event on the notice\'s stream, its own serial, the person sealed) and its time answered; ' +
+      'reading again records nothing and answers the first time. A notice that is not the caller\'s is 404 UNKNOWN_NOTICE, recorded as a refusal. No body.',
+  })
+  @ApiOkResponse({ type: NoticeReadResponse })
+  @ApiProblems('UNAUTHENTICATED', 'VALIDATION_FAILED', 'UNKNOWN_NOTICE', ...COMMON_PROBLEMS)
+  async read(@Req() request: FastifyRequest, @Param() params: NoticeIdParam, @Meta() meta: RequestMeta): Promise<NoticeReadResponse> {
+    const subjectId = await this.auth.citizen(request);
+    const result = await this.commandBus.execute<ReadNoticeCommand, ReadNoticeResult>(new ReadNoticeCommand(subjectId, params.noticeId, meta.correlationId));
+    return { noticeId: result.noticeId, readAt: result.readAt };
   }
 
   /** A notice's text: the event's sealed section opened by the sealer, or (logs written before sealing) the vault's value. */

@@ -39,11 +39,24 @@ export class CitizenNoticeResponse {
   @ApiProperty() title!: string;
   @ApiProperty() body!: string;
   @ApiProperty({ format: 'date-time' }) sentAt!: string;
+  @ApiProperty({ type: String, format: 'date-time', nullable: true, description: 'The first time the person read it (POST …/read); null while unread.' }) readAt!: string | null;
 }
 
 export class CitizenNoticesResponse {
   @ApiProperty({ type: [CitizenNoticeResponse] }) notices!: CitizenNoticeResponse[];
   @ApiPropertyOptional({ description: 'Present when older notices remain: pass it as `before`.' }) next?: string;
+  @ApiProperty({ example: 2, description: 'How many of all the person\'s notices (not only this page\'s) are unread.' }) unread!: number;
+}
+
+export class NoticeIdParam {
+  @ApiProperty({ format: 'uuid', description: 'The noticeId of one of the caller\'s notices.' })
+  @Matches(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, { message: 'must be a notice id: a UUID in lowercase hex, as GET /v1/citizens/me/notices gives it' })
+  noticeId!: string;
+}
+
+export class NoticeReadResponse {
+  @ApiProperty({ format: 'uuid' }) noticeId!: string;
+  @ApiProperty({ format: 'date-time', description: 'The first time the person read it (kept when read again).' }) readAt!: string;
 }
 
 export class CitizenNoticesQuery {

@@ -1,6 +1,6 @@
-import { ApiPropertyOptional } from '@nestjs/swagger';
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsIn, IsOptional, Matches } from 'class-validator';
-import { DEFAULT_AGENCY_LIMIT, MAX_AGENCY_LIMIT } from '#projections';
+import { DEFAULT_AGENCY_LIMIT, DEFAULT_CITIZEN_LIMIT, MAX_AGENCY_LIMIT, MAX_CITIZEN_LIMIT } from '#projections';
 import { IsInstant, IsIntegerFrom, ToInteger } from '../http/query.validators.js';
 
 const ROLES = ['requester', 'provider'] as const;
@@ -39,4 +39,79 @@ export class StatisticsQuery {
   @IsOptional()
   @Matches(/^\d{4}-(0[1-9]|1[0-2])$/, { message: 'must be a month as YYYY-MM, e.g. 2026-04' })
   month?: string;
+}
+
+const AGENCY_ID = /^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])$/;
+const OUTCOMES = ['pending', 'answered', 'refused-by-provider', 'denied', 'failed', 'voided'] as const;
+
+/** The filters of a citizen's provision records (the list, the CSV and the statistics share from and to). */
+export class CitizenPeriodQuery {
+  @ApiPropertyOptional({ description: 'RFC 3339, inclusive. Never before the 7 years the records are shown for.', example: '2026-04-01T00:00:00+09:00' })
+  @IsOptional()
+  @IsInstant()
+  from?: string;
+
+  @ApiPropertyOptional({ description: 'RFC 3339, exclusive, after `from`. Never after now.', example: '2026-05-01T00:00:00+09:00' })
+  @IsOptional()
+  @IsInstant()
+  to?: string;
+}
+
+export class CitizenRecordsCsvQuery extends CitizenPeriodQuery {
+  @ApiPropertyOptional({ description: 'Only the exchanges in which this agency asked or provided (its registry id).', example: 'muroran-city' })
+  @IsOptional()
+  @Matches(AGENCY_ID, { message: 'must be an agency id: 1-64 lowercase letters, digits and inner hyphens, e.g. muroran-city' })
+  agencyId?: string;
+}
+
+export class CitizenRecordsQuery extends CitizenRecordsCsvQuery {
+  @ApiPropertyOptional({ description: `Records per page, 1–${MAX_CITIZEN_LIMIT}.`, default: DEFAULT_CITIZEN_LIMIT })
+  @IsOptional()
+  @ToInteger()
+  @IsIntegerFrom(1, MAX_CITIZEN_LIMIT)
+  limit?: number;
+
+  @ApiPropertyOptional({ description: 'The `next` of the previous page (same filters).' })
+  @IsOptional()
+  @Matches(/^-?\d{1,16}\.\d{20}$/, { message: 'must be the `next` value of the previous page, unchanged' })
+  after?: string;
+}
+
+export class CitizenAgencyResponse {
+  @ApiProperty({ example: 'muroran-city' }) agencyId!: string;
+  @ApiProperty({ type: String, nullable: true, example: '室蘭市', description: 'Its registered name at the time; null when it was not registered.' }) name!: string | null;
+}
+
+export class NamedCodeResponse {
+  @ApiProperty({ example: 'local-tax' }) code!: string;
+  @ApiProperty({ type: String, nullable: true, example: '地方税関係情報', description: 'Its name in the table of the time; null when that table does not name it.' }) name!: string | null;
+}
+
+export class CitizenRecordResponse {
+  @ApiProperty({ description: '処理通番', example: '20260401010000000007' }) serial!: string;
+  @ApiProperty({ format: 'date-time', description: 'When the exchange was asked for (UTC).' }) at!: string;
+  @ApiProperty({ example: '2026-04-01', description: 'Its date in Japan time.' }) date!: string;
+  @ApiProperty({ example: '09:00:00', description: 'Its time of day in Japan time.' }) time!: string;
+  @ApiProperty({ enum: ['query', 'self-information'], description: 'An agency\'s query, or the person\'s own self-information request (自己情報表示).' }) kind!: 'query' | 'self-information';
+  @ApiProperty({ type: CitizenAgencyResponse, nullable: true, description: 'Who asked; null for the person\'s own self-information request.' }) requester!: CitizenAgencyResponse | null;
+  @ApiProperty({ type: CitizenAgencyResponse, description: 'From whom.' }) provider!: CitizenAgencyResponse;
+  @ApiProperty({ type: NamedCodeResponse, description: 'Why: the procedure (事務).' }) procedure!: NamedCodeResponse;
+  @ApiProperty({ type: [NamedCodeResponse], description: 'What: the information items.' }) items!: NamedCodeResponse[];
+  @ApiProperty({ enum: OUTCOMES }) outcome!: (typeof OUTCOMES)[number];
+}
+
+export class CitizenRecordsResponse {
+  @ApiProperty({ type: [CitizenRecordResponse], description: 'Newest first.' }) records!: CitizenRecordResponse[];
+  @ApiPropertyOptional({ description: 'Present when older records remain: pass it as `after` with the same filters.' }) next?: string;
+}
+
+export class CitizenMonthResponse {
+  @ApiProperty({ example: '2026-04', description: 'YYYY-MM, Japan time.' }) month!: string;
+  @ApiProperty({ example: 3 }) total!: number;
+  @ApiProperty({ type: 'object', additionalProperties: { type: 'integer' }, example: { answered: 2, denied: 1 }, description: `Counts per outcome (${OUTCOMES.join(', ')}); outcomes with none omitted.` })
+  byOutcome!: Record<string, number>;
+}
+
+export class CitizenStatisticsResponse {
+  @ApiProperty({ type: [CitizenMonthResponse], description: 'Oldest month first; months with no exchange omitted.' }) months!: CitizenMonthResponse[];
 }
