@@ -42,6 +42,8 @@ export interface KafkaRelaySettings {
 
 /** Kafka topic names: 1-249 letters, digits, ".", "_" or "-" (Kafka's own rule); "." and ".." are not names. */
 const KAFKA_TOPIC = /^(?!\.{1,2}$)[A-Za-z0-9._-]{1,249}$/;
+/** A web origin: http(s)://host[:port], no path (what a browser puts in clientDataJSON). */
+const ORIGIN = /https?:\/\/(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252}))(?::\d{1,5})?/.source;
 const KAFKA_BROKER = /(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252}):\d{1,5}/.source;
 
 export interface CheckpointSettings {
@@ -77,6 +79,27 @@ export interface UnidentifiedRefusalSettings {
 
 export const DEFAULT_UNIDENTIFIED_REFUSALS: UnidentifiedRefusalSettings = { intervalMs: 60_000, maxSources: 100, perSource: 120 };
 
+/** Citizens' passkey sign-in (WebAuthn, the hub verifies every ceremony) and the hub's citizen sessions. */
+export interface CitizenSignInSettings {
+  /** Origins a ceremony's clientDataJSON may name (the portal's). */
+  readonly portalOrigins: readonly string[];
+  /** The WebAuthn relying party id (a registrable domain of the portal's origin). */
+  readonly rpId: string;
+  readonly rpName: string;
+  /** A session unused this long ends. */
+  readonly sessionIdleSeconds: number;
+  /** A session ends this long after it began, used or not. */
+  readonly sessionMaxSeconds: number;
+}
+
+export const DEFAULT_CITIZEN_SIGN_IN: CitizenSignInSettings = {
+  portalOrigins: ['http://localhost:3300'],
+  rpId: 'localhost',
+  rpName: 'マイナンバー情報連携 開示ポータル',
+  sessionIdleSeconds: 900,
+  sessionMaxSeconds: 28_800,
+};
+
 /** The hub's configuration, validated once at boot. Nothing else reads the environment. */
 export class HubConfig {
   constructor(
@@ -101,6 +124,7 @@ export class HubConfig {
     readonly bodyTimeoutMs: number = DEFAULT_BODY_TIMEOUT_MS,
     readonly selfCheck: SelfCheckSettings = DEFAULT_SELF_CHECK,
     readonly unidentifiedRefusals: UnidentifiedRefusalSettings = DEFAULT_UNIDENTIFIED_REFUSALS,
+    readonly citizenSignIn: CitizenSignInSettings = DEFAULT_CITIZEN_SIGN_IN,
   ) {}
 
   get ledgerPath(): string {
@@ -221,6 +245,21 @@ class HubEnvironment {
 
   @IsIntegerInRange(1, 1_000_000)
   HUB_UNIDENTIFIED_REFUSALS_PER_SOURCE = String(DEFAULT_UNIDENTIFIED_REFUSALS.perSource);
+
+  @Matches(new RegExp(`^\\s*${ORIGIN}(?:\\s*,\\s*${ORIGIN})*\\s*$`), { message: (a) => `must be comma-separated origins (scheme://host[:port], no path), got ${JSON.stringify(a.value)}` })
+  HUB_PORTAL_ORIGINS = DEFAULT_CITIZEN_SIGN_IN.portalOrigins.join(',');
+
+  @Matches(/^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/, { message: (a) => `must be a lowercase domain name (the portal's registrable domain), got ${JSON.stringify(a.value)}` })
+  HUB_WEBAUTHN_RP_ID = DEFAULT_CITIZEN_SIGN_IN.rpId;
+
+  @Matches(/^[^\u0000-\u001f\u007f]{1,64}$/u, { message: 'must be 1-64 characters without control characters' })
+  HUB_WEBAUTHN_RP_NAME = DEFAULT_CITIZEN_SIGN_IN.rpName;
+
+  @IsIntegerInRange(60, 86_400)
+  HUB_CITIZEN_SESSION_IDLE_SECONDS = String(DEFAULT_CITIZEN_SIGN_IN.sessionIdleSeconds);
+
+  @IsIntegerInRange(60, 604_800)
+  HUB_CITIZEN_SESSION_MAX_SECONDS = String(DEFAULT_CITIZEN_SIGN_IN.sessionMaxSeconds);
 }
 
 export class HubConfigError extends Error {
@@ -256,6 +295,11 @@ const VARIABLES = [
   'HUB_UNIDENTIFIED_REFUSALS_INTERVAL_MS',
   'HUB_UNIDENTIFIED_REFUSALS_MAX_SOURCES',
   'HUB_UNIDENTIFIED_REFUSALS_PER_SOURCE',
+  'HUB_PORTAL_ORIGINS',
+  'HUB_WEBAUTHN_RP_ID',
+  'HUB_WEBAUTHN_RP_NAME',
+  'HUB_CITIZEN_SESSION_IDLE_SECONDS',
+  'HUB_CITIZEN_SESSION_MAX_SECONDS',
 ] as const;
 
 /**
@@ -309,6 +353,13 @@ export function loadHubConfig(env: Readonly<Record<string, string | undefined>>,
     Number(raw.HUB_BODY_TIMEOUT_MS),
     { atStart: raw.HUB_SELF_CHECK === 'on', fullMaxEvents: Number(raw.HUB_SELF_CHECK_FULL_MAX_EVENTS) },
     { intervalMs: Number(raw.HUB_UNIDENTIFIED_REFUSALS_INTERVAL_MS), maxSources: Number(raw.HUB_UNIDENTIFIED_REFUSALS_MAX_SOURCES), perSource: Number(raw.HUB_UNIDENTIFIED_REFUSALS_PER_SOURCE) },
+    {
+      portalOrigins: raw.HUB_PORTAL_ORIGINS.split(',').map((o) => o.trim()),
+      rpId: raw.HUB_WEBAUTHN_RP_ID,
+      rpName: raw.HUB_WEBAUTHN_RP_NAME,
+      sessionIdleSeconds: Number(raw.HUB_CITIZEN_SESSION_IDLE_SECONDS),
+      sessionMaxSeconds: Number(raw.HUB_CITIZEN_SESSION_MAX_SECONDS),
+    },
   );
 }
 

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { timingSafeEqual } from 'node:crypto';
 import type { AgencyId, SubjectId } from '#linkage';
+import { CitizenSessions } from '../citizens/citizen-sessions.js';
 import { HubConfig } from '../config/hub-config.js';
 import { HubProblem } from '../http/hub-problem.js';
 import { loadOrCreateAuditorTokenDigest, loadOrCreateOperatorTokenDigest, tokenDigest } from './hub-secrets.js';
@@ -36,6 +37,18 @@ export type IdentifiedCaller =
   | { readonly kind: 'agency'; readonly agencyId: AgencyId; readonly credential: 'current' | 'revoked' }
   | { readonly kind: 'citizen'; readonly subjectId: SubjectId };
 
+/** A citizen and what they proved it with: the enrolment secret issued with their number (or again), or a session token. */
+export interface AuthenticatedCitizen extends PresentedCredential {
+  readonly subjectId: SubjectId;
+  readonly via: 'enrolment-secret' | 'session';
+}
+
+/** What a digest is as a citizen's credential: admitted, identified but refused (retired, expired), or nothing. */
+type CitizenLookup =
+  | { readonly kind: 'admitted'; readonly subjectId: SubjectId; readonly via: AuthenticatedCitizen['via'] }
+  | { readonly kind: 'retired' | 'expired'; readonly subjectId: SubjectId }
+  | undefined;
+
 export interface AuthenticatedAgency extends PresentedCredential {
   readonly agencyId: AgencyId;
 }
@@ -54,6 +67,7 @@ export class Authenticator {
   constructor(
     private readonly views: LinkageViews,
     config: HubConfig,
+    private readonly sessions: CitizenSessions,
   ) {
     this.#operator = Buffer.from(loadOrCreateOperatorTokenDigest(config.keysDir), 'hex');
     this.#auditor = Buffer.from(loadOrCreateAuditorTokenDigest(config.keysDir), 'hex');
@@ -97,7 +111,7 @@ export class Authenticator {
     const agencyId = this.views.agencyByCredential(digest);
     if (agencyId === undefined) {
       // Another principal (the auditor, a citizen) is known but not allowed; an unknown token is not authenticated.
-      const known = timingSafeEqual(Buffer.from(digest, 'hex'), this.#auditor) || this.views.citizenByCredential(digest) !== undefined;
+      const known = timingSafeEqual(Buffer.from(digest, 'hex'), this.#auditor) || this.#citizenLookup(digest, false) !== undefined;
       if (known) throw new HubProblem('FORBIDDEN', 'only the hub operator, or the municipality\'s own agency, numbers residents');
       throw new HubProblem('UNAUTHENTICATED', 'the bearer token is neither the operator\'s nor the current credential of an active agency');
     }
@@ -140,9 +154,7 @@ export class Authenticator {
     await this.views.catchUp();
     const agencyId = this.views.agencyByCredential(digest);
     if (agencyId !== undefined) return { kind: 'agency', agencyId: agencyId as AgencyId };
-    const subjectId = this.views.citizenByCredential(digest);
-    if (subjectId !== undefined) return { kind: 'citizen', subjectId };
-    throw new HubProblem('UNAUTHENTICATED', 'the bearer token is not a credential this hub knows');
+    return { kind: 'citizen', subjectId: this.#admitCitizen(digest).subjectId };
   }
 
   /** Who the request proves to be (never throws for a bad credential: it is then `unknown` or `malformed`). */
@@ -160,17 +172,49 @@ export class Authenticator {
     if (agencyId !== undefined) return { kind: 'agency', agencyId: agencyId as AgencyId, credential: 'current' };
     const revoked = this.views.revokedAgencyByCredential(digest);
     if (revoked !== undefined) return { kind: 'agency', agencyId: revoked as AgencyId, credential: 'revoked' };
-    const subjectId = this.views.citizenByCredential(digest);
-    if (subjectId !== undefined) return { kind: 'citizen', subjectId };
+    // A retired secret or an expired session still proves who it was (its refusal is the citizen's, I6).
+    const citizen = this.#citizenLookup(digest, false);
+    if (citizen !== undefined) return { kind: 'citizen', subjectId: citizen.subjectId };
     return { kind: 'unknown' };
   }
 
+  /**
+   * The citizen a request proves: their enrolment secret while no passkey retired it, or a live session
+   * token. 401 CREDENTIAL_RETIRED for a retired or replaced secret, SESSION_EXPIRED for an ended session.
+   */
   async citizen(request: Credentialed): Promise<SubjectId> {
+    return (await this.citizenCredential(request)).subjectId;
+  }
+
+  /** As `citizen`, saying which kind of credential it was. */
+  async citizenCredential(request: Credentialed): Promise<AuthenticatedCitizen> {
     const { digest } = this.credential(request);
     await this.views.catchUp();
-    const subject = this.views.citizenByCredential(digest);
-    if (subject === undefined) throw new HubProblem('UNAUTHENTICATED', 'the bearer token is not a citizen credential issued with an individual number');
-    return subject;
+    const { subjectId, via } = this.#admitCitizen(digest);
+    return { subjectId, via, digest };
+  }
+
+  #admitCitizen(digest: string): { readonly subjectId: SubjectId; readonly via: AuthenticatedCitizen['via'] } {
+    const found = this.#citizenLookup(digest, true);
+    if (found === undefined) throw new HubProblem('UNAUTHENTICATED', 'the bearer token is not a citizen credential: neither the enrolment secret issued with an individual number nor a session token');
+    if (found.kind !== 'admitted') {
+      throw found.kind === 'retired'
+        ? new HubProblem('CREDENTIAL_RETIRED', 'this enrolment secret was retired (a passkey was enrolled with it, or the municipality issued a new one): sign in with a passkey')
+        : new HubProblem('SESSION_EXPIRED', 'this session expired or was ended: sign in again with a passkey');
+    }
+    return found;
+  }
+
+  /** What a digest is as a citizen credential; a live session's idle time starts again when `touch`. */
+  #citizenLookup(digest: string, touch: boolean): CitizenLookup {
+    const subjectId = this.views.citizenByCredential(digest);
+    if (subjectId !== undefined) return { kind: 'admitted', subjectId, via: 'enrolment-secret' };
+    const retired = this.views.citizenByRetiredSecret(digest);
+    if (retired !== undefined) return { kind: 'retired', subjectId: retired };
+    const session = this.sessions.check(digest, touch);
+    if (session.kind === 'live') return { kind: 'admitted', subjectId: session.subjectId, via: 'session' };
+    if (session.kind === 'expired') return { kind: 'expired', subjectId: session.subjectId };
+    return undefined;
   }
 
   #bearer(request: Credentialed): string {

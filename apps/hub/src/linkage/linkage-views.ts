@@ -21,18 +21,22 @@ import {
   type SubjectId,
 } from '#linkage';
 import { EventSealer } from '#sealing';
+import { CitizenCredentialIndex } from '../citizens/citizen-credential-index.js';
+import { CITIZEN_CREDENTIAL_TYPES, type CitizenEnrolmentSecretIssuedData, type CitizenPasskeyEnrolledData, type CitizenPasskeyRemovedData } from '../citizens/citizen-credentials.decider.js';
 import { EventsAppended } from '../ledger/events-appended.event.js';
 import { EVENT_STORE } from '../ledger/tokens.js';
 
 const REGISTRY_TYPES = new Set(['AgencyRegistered', 'AgencyUpdated', 'AgencyCredentialRotated', 'AgencyRevoked']);
 /** Every event type a view folds; appends of other types only move the position. */
-const VIEW_TYPES = new Set([...REGISTRY_TYPES, 'AuthorizationTablePublished', 'IndividualNumberIssued', 'IndividualNumberChanged', 'KeysShredded']);
+const VIEW_TYPES = new Set([...REGISTRY_TYPES, 'AuthorizationTablePublished', 'IndividualNumberIssued', 'IndividualNumberChanged', 'KeysShredded', ...CITIZEN_CREDENTIAL_TYPES]);
 
 /** What the hub knows of one individual number digest. */
 export interface NumberHolder {
   readonly subjectId: SubjectId;
   /** False once the number was replaced by a change of number (番号変更): it no longer identifies anyone. */
   readonly current: boolean;
+  /** The municipality that numbered the person (全国地方公共団体コード). */
+  readonly municipalityCode?: string;
 }
 
 /**
@@ -50,6 +54,8 @@ export class LinkageViews implements OnModuleDestroy {
   readonly #revokedCredentials = new Map<string, string>();
   readonly #numbers = new Map<string, NumberHolder>();
   readonly #citizens = new Map<string, SubjectId>();
+  /** Citizens' passkeys and which enrolment secrets still admit them (apps/hub/src/citizens). */
+  readonly citizenCredentials = new CitizenCredentialIndex();
   #tables: AuthorizationTablesState = initialAuthorizationTablesState();
   readonly #policies = new Map<number, AuthorizationPolicy>();
   #next = 0;
@@ -122,15 +128,17 @@ export class LinkageViews implements OnModuleDestroy {
         this.#tables = evolveAuthorizationTables(this.#tables, event as unknown as Evolvable<AuthorizationTableEvent>);
         return;
       case 'IndividualNumberIssued': {
-        const d = event.data as { subjectId: SubjectId; numberDigest: string; citizenCredentialDigest?: string };
-        this.#numbers.set(d.numberDigest, { subjectId: d.subjectId, current: true });
+        const d = event.data as { subjectId: SubjectId; numberDigest: string; citizenCredentialDigest?: string; municipalityCode?: string };
+        this.#numbers.set(d.numberDigest, { subjectId: d.subjectId, current: true, ...(d.municipalityCode === undefined ? {} : { municipalityCode: d.municipalityCode }) });
         if (d.citizenCredentialDigest !== undefined) this.#citizens.set(d.citizenCredentialDigest, d.subjectId);
         return;
       }
       case 'IndividualNumberChanged': {
         const d = event.data as { subjectId: SubjectId; previousNumberDigest: string; numberDigest: string };
-        this.#numbers.set(d.previousNumberDigest, { subjectId: d.subjectId, current: false });
-        this.#numbers.set(d.numberDigest, { subjectId: d.subjectId, current: true });
+        const municipality = this.#numbers.get(d.previousNumberDigest)?.municipalityCode;
+        const where = municipality === undefined ? {} : { municipalityCode: municipality };
+        this.#numbers.set(d.previousNumberDigest, { subjectId: d.subjectId, current: false, ...where });
+        this.#numbers.set(d.numberDigest, { subjectId: d.subjectId, current: true, ...where });
         return;
       }
       case 'KeysShredded': {
@@ -139,6 +147,19 @@ export class LinkageViews implements OnModuleDestroy {
         if (d.scope !== 'erasure' || d.subject === undefined) return;
         for (const [digest, holder] of this.#numbers) if (holder.subjectId === d.subject) this.#numbers.delete(digest);
         for (const [digest, subject] of this.#citizens) if (subject === d.subject) this.#citizens.delete(digest);
+        this.citizenCredentials.forget(d.subject);
+        return;
+      }
+      case 'CitizenPasskeyEnrolled':
+        this.citizenCredentials.enrolled(event.data as unknown as CitizenPasskeyEnrolledData);
+        return;
+      case 'CitizenPasskeyRemoved':
+        this.citizenCredentials.removed(event.data as unknown as CitizenPasskeyRemovedData);
+        return;
+      case 'CitizenEnrolmentSecretIssued': {
+        const d = event.data as unknown as CitizenEnrolmentSecretIssuedData;
+        this.#citizens.set(d.credentialDigest, d.subjectId as SubjectId);
+        this.citizenCredentials.secretIssued(d);
         return;
       }
       default:
@@ -183,8 +204,16 @@ export class LinkageViews implements OnModuleDestroy {
     return this.#numbers.get(numberDigest);
   }
 
+  /** The citizen whose enrolment secret (one that still admits them) has this digest. */
   citizenByCredential(digest: string): SubjectId | undefined {
-    return this.#citizens.get(digest);
+    const subject = this.#citizens.get(digest);
+    return subject !== undefined && this.citizenCredentials.secretAdmits(subject, digest) ? subject : undefined;
+  }
+
+  /** The citizen whose enrolment secret, retired by a passkey or replaced by a new one, has this digest. */
+  citizenByRetiredSecret(digest: string): SubjectId | undefined {
+    const subject = this.#citizens.get(digest);
+    return subject !== undefined && !this.citizenCredentials.secretAdmits(subject, digest) ? subject : undefined;
   }
 
   tables(): AuthorizationTablesState {

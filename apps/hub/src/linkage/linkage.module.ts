@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { HubConfig } from '../config/hub-config.js';
 import { AgenciesController } from './agencies/agencies.controller.js';
 import { ChangeAgencyRegistryHandler } from './agencies/agency-registry.commands.js';
+import { CitizenSessions } from '../citizens/citizen-sessions.js';
 import { Authenticator } from './authenticator.js';
 import { AuthorizationTablePublisher } from './authorization-table.publisher.js';
 import { AcquireAgencyCodeHandler, AgencyCodesController } from './codes/agency-codes.js';
@@ -21,6 +22,7 @@ import { QueryRunner } from './queries/query-runner.js';
     { provide: ProvisionSigner, useFactory: (config: HubConfig) => ProvisionSigner.loadOrCreate(config.keysDir), inject: [HubConfig] },
     { provide: CodeLocator, useFactory: (config: HubConfig) => loadOrCreateCodeLocator(config.keysDir), inject: [HubConfig] },
     LinkageViews,
+    CitizenSessions,
     Authenticator,
     AuthorizationTablePublisher,
     HubCodeMapper,
@@ -30,6 +32,6 @@ import { QueryRunner } from './queries/query-runner.js';
     ChangeAgencyRegistryHandler,
     AcquireAgencyCodeHandler,
   ],
-  exports: [LinkageViews, Authenticator, HubCodeMapper, QueryEdge],
+  exports: [LinkageViews, CitizenSessions, Authenticator, HubCodeMapper, QueryEdge],
 })
 export class LinkageModule {}

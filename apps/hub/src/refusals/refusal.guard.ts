@@ -10,6 +10,15 @@ const COMMAND = 'linkage-ledger:refused-command';
 /** Names the command a route carries out: its refusals are recorded under this name (I6). */
 export const RecordsRefusals = (command: string): MethodDecorator => SetMetadata(COMMAND, command);
 
+const OPEN_COMMAND = 'linkage-ledger:refused-open-command';
+
+/**
+ * A command route that takes no credential (a citizen's passkey sign-in): its caller is unidentified
+ * whatever it sends, so its refusals are counted per source like every other unidentified one, and a
+ * source past its allowance for the interval is answered 429 before the body is looked at.
+ */
+export const RecordsUnidentifiedRefusals = (command: string): MethodDecorator => SetMetadata(OPEN_COMMAND, command);
+
 declare module 'fastify' {
   interface FastifyRequest {
     /** Set on command routes before anything else runs: what a refusal of this request is recorded as. */
@@ -32,8 +41,17 @@ export class RefusalGuard implements CanActivate {
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
+    if (context.getType() !== 'http') return true;
+    const open = this.reflector.get<string | undefined>(OPEN_COMMAND, context.getHandler());
+    if (open !== undefined) {
+      const request = context.switchToHttp().getRequest<FastifyRequest>();
+      request.refusalContext = { command: open, caller: { kind: 'anonymous' } };
+      const throttled = this.refusals.throttle(request.ip);
+      if (throttled !== undefined) throw throttled;
+      return true;
+    }
     const command = this.reflector.get<string | undefined>(COMMAND, context.getHandler());
-    if (command === undefined || context.getType() !== 'http') return true;
+    if (command === undefined) return true;
     const request = context.switchToHttp().getRequest<FastifyRequest>();
     const caller = await this.auth.identify(request);
     request.refusalContext = { command, caller };
