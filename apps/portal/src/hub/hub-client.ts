@@ -38,7 +38,9 @@ export class HubClient {
       const timeout = error instanceof Error && error.name === 'TimeoutError';
       throw new PortalProblem(timeout ? 504 : 502, timeout ? 'HUB_TIMEOUT' : 'HUB_UNAVAILABLE', timeout ? 'the hub did not answer in time' : 'the hub cannot be reached');
     }
-    return { status: res.status, contentType: res.headers.get('content-type') ?? '', text: await res.text(), headers: res.headers };
+    // Decoded keeping a byte order mark: the hub's CSV starts with one for spreadsheet programs.
+    const text = new TextDecoder('utf-8', { ignoreBOM: true }).decode(await res.arrayBuffer());
+    return { status: res.status, contentType: res.headers.get('content-type') ?? '', text, headers: res.headers };
   }
 
   /** The JSON of a successful answer, or the hub's problem as the portal's (its code kept). */

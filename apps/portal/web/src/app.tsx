@@ -9,6 +9,7 @@ import { RecordsPage } from './pages/records.js';
 import { SelfInformationPage } from './pages/self-information.js';
 import { SignInPage } from './pages/signin.js';
 import { navigate, useRoute, type Route } from './router.js';
+import { rememberPasskey } from './session-memory.js';
 
 interface SessionState {
   readonly signedIn: boolean;
@@ -26,7 +27,11 @@ const SIGNED_IN_PAGES: readonly { route: Route; label: string }[] = [
 export interface Flash {
   readonly kind: 'error' | 'success' | 'info';
   readonly text: string;
+  /** The page it is shown on: it goes when the citizen moves on. */
+  readonly route: Route;
 }
+
+
 
 export function App() {
   const route = useRoute();
@@ -49,7 +54,8 @@ export function App() {
 
   useEffect(() => {
     onSessionLost((code) => {
-      setFlash({ kind: 'info', text: code === 'SESSION_EXPIRED' ? 'セッションが終了しました。もう一度パスキーでサインインしてください。' : 'サインインしてください。' });
+      rememberPasskey(undefined);
+      setFlash({ kind: 'info', route: 'signin', text: code === 'SESSION_EXPIRED' ? 'セッションが終了しました。もう一度パスキーでサインインしてください。' : 'サインインしてください。' });
       void refresh().then(() => navigate('signin'));
     });
     void refresh();
@@ -63,10 +69,11 @@ export function App() {
     else if (session.signedIn && (route === 'signin' || route === 'enrol')) navigate('records');
   }, [route, session]);
 
-  const signedIn = async (csrfToken: string, text: string) => {
+  const signedIn = async (csrfToken: string, text: string, passkeyId?: string) => {
     setCsrfToken(csrfToken);
+    rememberPasskey(passkeyId);
     setSession({ signedIn: true, csrfToken });
-    setFlash({ kind: 'success', text });
+    setFlash({ kind: 'success', route: 'records', text });
     navigate('records');
     void refresh();
   };
@@ -74,10 +81,11 @@ export function App() {
   const signOut = async () => {
     try {
       await api<void>('POST', '/signout');
-      setFlash({ kind: 'success', text: 'サインアウトしました。' });
+      setFlash({ kind: 'success', route: 'signin', text: 'サインアウトしました。' });
     } catch (error) {
-      setFlash({ kind: 'error', text: messageFor(error) });
+      setFlash({ kind: 'error', route: 'signin', text: messageFor(error) });
     }
+    rememberPasskey(undefined);
     await refresh();
     navigate('signin');
   };
@@ -155,7 +163,7 @@ export function App() {
         </div>
       </header>
       <main id="main" tabIndex={-1} class="main">
-        {flash !== undefined ? (
+        {flash !== undefined && flash.route === route ? (
           <div class="flash">
             <Message kind={flash.kind}>
               {flash.text}{' '}

@@ -4,7 +4,7 @@ import { api } from '../api.js';
 import { Message, PageTitle } from '../components/ui.js';
 import { messageFor } from '../messages.js';
 
-export function EnrolPage({ onSignedIn }: { onSignedIn: (csrfToken: string, text: string) => void }) {
+export function EnrolPage({ onSignedIn }: { onSignedIn: (csrfToken: string, text: string, passkeyId?: string) => void }) {
   const [secret, setSecret] = useState('');
   const [label, setLabel] = useState('');
   const [busy, setBusy] = useState(false);
@@ -26,9 +26,9 @@ export function EnrolPage({ onSignedIn }: { onSignedIn: (csrfToken: string, text
     try {
       const { challengeId, options } = await api<{ challengeId: string; options: PublicKeyCredentialCreationOptionsJSON }>('POST', '/enrolment/options', { secret: s });
       const response = await startRegistration({ optionsJSON: options });
-      const done = await api<{ csrfToken: string }>('POST', '/enrolment', { secret: s, challengeId, response, ...(label.trim() === '' ? {} : { label: label.trim() }) });
+      const done = await api<{ csrfToken: string; passkeyId?: string }>('POST', '/enrolment', { secret: s, challengeId, response, ...(label.trim() === '' ? {} : { label: label.trim() }) });
       setSecret('');
-      onSignedIn(done.csrfToken, 'パスキーを登録し、サインインしました。ワンタイムシークレットはこれで使えなくなりました。次回からはパスキーでサインインしてください。');
+      onSignedIn(done.csrfToken, 'パスキーを登録し、サインインしました。ワンタイムシークレットはこれで使えなくなりました。次回からはパスキーでサインインしてください。', done.passkeyId);
     } catch (e) {
       setError(messageFor(e));
     } finally {

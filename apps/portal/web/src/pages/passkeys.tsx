@@ -2,6 +2,7 @@ import { startRegistration, type PublicKeyCredentialCreationOptionsJSON } from '
 import { useEffect, useState } from 'preact/hooks';
 import { api } from '../api.js';
 import { Message, PageTitle, Spinner } from '../components/ui.js';
+import { passkeyInUse } from '../session-memory.js';
 import { jst } from '../format.js';
 import { messageFor } from '../messages.js';
 
@@ -18,6 +19,7 @@ export function PasskeysPage() {
   const [done, setDone] = useState<string | undefined>(undefined);
   const [confirming, setConfirming] = useState<string | undefined>(undefined);
   const [busy, setBusy] = useState(false);
+  const inUse = passkeyInUse();
 
   const load = async () => {
     try {
@@ -79,7 +81,10 @@ export function PasskeysPage() {
         <ul class="passkeys">
           {passkeys.map((p) => (
             <li key={p.passkeyId} class="passkey panel">
-              <h2 class="passkey__name">{p.label ?? '名前なしのパスキー'}</h2>
+              <h2 class="passkey__name">
+                {p.label ?? '名前なしのパスキー'}
+                {p.passkeyId === inUse ? <span class="tag tag--read">このサインインで使用中</span> : null}
+              </h2>
               <dl class="record__facts">
                 <div>
                   <dt>登録日時</dt>
@@ -92,7 +97,7 @@ export function PasskeysPage() {
               </dl>
               {confirming === p.passkeyId ? (
                 <div class="confirm" role="group" aria-label="削除の確認">
-                  <p>このパスキーを削除しますか？ 削除すると元に戻せません。</p>
+                  <p>{p.passkeyId === inUse ? 'このパスキーは、いまのサインインに使っています。削除すると、このポータルからサインアウトします。削除しますか？' : 'このパスキーを削除しますか？ 削除すると元に戻せません。'}</p>
                   <div class="actions">
                     <button type="button" class="button button--danger" disabled={busy} onClick={() => void remove(p)}>
                       削除する

@@ -171,6 +171,7 @@ export function RecordsPage() {
             ))}
           </ol>
         )}
+        {cursors.length === 0 && next === undefined ? null : (
         <nav aria-label="記録のページ" class="pager">
           <button type="button" class="button button--secondary" disabled={cursors.length === 0} onClick={() => setCursors(cursors.slice(0, -1))}>
             前の{PAGE_SIZE}件
@@ -179,6 +180,7 @@ export function RecordsPage() {
             次の{PAGE_SIZE}件
           </button>
         </nav>
+        )}
       </section>
     </section>
   );

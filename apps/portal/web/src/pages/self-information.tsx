@@ -30,7 +30,10 @@ const LABELS: Record<string, string> = {
   monthlyAmount: '月額（円）',
 };
 
-function Value({ value }: { value: unknown }) {
+/** Years, ids and codes are written as they are; amounts and counts with separators. */
+const PLAIN_NUMBER = /year|id$|code|number/i;
+
+function Value({ value, name = '' }: { value: unknown; name?: string }) {
   if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
     return (
       <dl class="answer">
@@ -38,7 +41,7 @@ function Value({ value }: { value: unknown }) {
           <div key={k}>
             <dt>{LABELS[k] ?? k}</dt>
             <dd>
-              <Value value={v} />
+              <Value value={v} name={k} />
             </dd>
           </div>
         ))}
@@ -46,7 +49,7 @@ function Value({ value }: { value: unknown }) {
     );
   }
   if (Array.isArray(value)) return <span>{value.map((v) => String(v)).join('、')}</span>;
-  if (typeof value === 'number') return <span>{value.toLocaleString('ja-JP')}</span>;
+  if (typeof value === 'number') return <span>{PLAIN_NUMBER.test(name) ? String(value) : value.toLocaleString('ja-JP')}</span>;
   return <span>{String(value)}</span>;
 }
 

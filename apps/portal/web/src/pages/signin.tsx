@@ -4,7 +4,7 @@ import { api } from '../api.js';
 import { Message, PageTitle } from '../components/ui.js';
 import { messageFor } from '../messages.js';
 
-export function SignInPage({ onSignedIn }: { onSignedIn: (csrfToken: string, text: string) => void }) {
+export function SignInPage({ onSignedIn }: { onSignedIn: (csrfToken: string, text: string, passkeyId?: string) => void }) {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | undefined>(undefined);
 
@@ -14,8 +14,8 @@ export function SignInPage({ onSignedIn }: { onSignedIn: (csrfToken: string, tex
     try {
       const { challengeId, options } = await api<{ challengeId: string; options: PublicKeyCredentialRequestOptionsJSON }>('POST', '/sessions/options');
       const response = await startAuthentication({ optionsJSON: options });
-      const done = await api<{ csrfToken: string }>('POST', '/sessions', { challengeId, response });
-      onSignedIn(done.csrfToken, 'サインインしました。');
+      const done = await api<{ csrfToken: string; passkeyId?: string }>('POST', '/sessions', { challengeId, response });
+      onSignedIn(done.csrfToken, 'サインインしました。', done.passkeyId);
     } catch (e) {
       setError(messageFor(e));
     } finally {
