@@ -146,7 +146,9 @@ function bodies(op: Operation): fc.Arbitrary<Body> {
 /** The principal an endpoint is for, and everyone else (none, an unknown token, the other principals). */
 function credentials(op: Operation): fc.Arbitrary<{ who: string; headers: Record<string, string> }> {
   const agencyEndpoint = /^\/v1\/(agency-codes|queries|notices)/.test(op.path);
-  const right = agencyEndpoint ? { who: 'agency', headers: bearer(pension.token) } : { who: 'operator', headers: hub.operator };
+  // The citizens' own endpoints (passkeys, sessions) are the citizen's; issuing an enrolment secret is the operator's.
+  const citizenEndpoint = /^\/v1\/citizens\/(?!enrolment-secrets)/.test(op.path);
+  const right = agencyEndpoint ? { who: 'agency', headers: bearer(pension.token) } : citizenEndpoint ? { who: 'citizen', headers: bearer(citizenSecret) } : { who: 'operator', headers: hub.operator };
   return fc.oneof(
     { arbitrary: fc.constant(right), weight: 4 },
     {
@@ -156,7 +158,7 @@ function credentials(op: Operation): fc.Arbitrary<{ who: string; headers: Record
         { who: 'malformed authorization', headers: { authorization: 'Basic dXNlcjpwYXNz' } },
         { who: 'auditor', headers: hub.auditor },
         { who: 'citizen', headers: bearer(citizenSecret) },
-        agencyEndpoint ? { who: 'operator', headers: hub.operator } : { who: 'agency', headers: bearer(pension.token) },
+        agencyEndpoint || citizenEndpoint ? { who: 'operator', headers: hub.operator } : { who: 'agency', headers: bearer(pension.token) },
       ),
       weight: 2,
     },
@@ -201,6 +203,13 @@ describe('every write endpoint of the OpenAPI document, fed generated requests',
         'POST /v1/agencies/{agencyId}/revocations',
         'POST /v1/agency-codes',
         'POST /v1/audit/self-checks',
+        'DELETE /v1/citizens/me/passkeys/{passkeyId}',
+        'DELETE /v1/citizens/me/session',
+        'POST /v1/citizens/enrolment-secrets',
+        'POST /v1/citizens/passkeys',
+        'POST /v1/citizens/passkeys/registration-options',
+        'POST /v1/citizens/sessions',
+        'POST /v1/citizens/sessions/options',
         'POST /v1/citizens/me/notices/{noticeId}/read',
         'POST /v1/corporate-numbers',
         'POST /v1/erasures',

@@ -130,6 +130,22 @@ export const SEAL_CATALOG: Readonly<Record<string, SealSpec>> = {
   },
   UnauthenticatedRequestsRecorded: { storedVersion: 1, keyClass: 'record', timeField: 'intervalEnd', fields: [hub('source')] },
   KeysShredded: { storedVersion: 1, keyClass: 'identity', timeField: 'shreddedAt', fields: [hub('subject')] },
+  // A citizen's sign-in credentials (passkeys, enrolment secrets issued again): identity fields, kept as long as the person.
+  CitizenPasskeyEnrolled: {
+    storedVersion: 1,
+    keyClass: 'identity',
+    subjectField: 'subjectId',
+    timeField: 'enrolledAt',
+    fields: [citizen('subjectId'), citizen('passkeyId'), hub('credential'), citizen('label')],
+  },
+  CitizenPasskeyRemoved: { storedVersion: 1, keyClass: 'identity', subjectField: 'subjectId', timeField: 'removedAt', fields: [citizen('subjectId'), citizen('passkeyId')] },
+  CitizenEnrolmentSecretIssued: {
+    storedVersion: 1,
+    keyClass: 'identity',
+    subjectField: 'subjectId',
+    timeField: 'issuedAt',
+    fields: [citizen('subjectId'), hub('credentialDigest'), hub('reason')],
+  },
 };
 
 /** The spec of an event type; undefined for clear types. Throws nothing: the sealer decides what unknown means. */
