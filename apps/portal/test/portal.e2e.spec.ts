@@ -188,8 +188,20 @@ describe('the citizen portal in Chromium, over a running hub and intermediate se
     const text = Buffer.concat(csv as Buffer[]).toString('utf8');
     expect(text.charCodeAt(0)).toBe(0xfeff);
     expect(text).toContain(serial);
-    // Filter by agency: Muroran City is the provider of the record.
+    // Filter by agency: Muroran City is the provider of the record; and by period: today (Japan time) has it, last year not.
+    const today = new Date(Date.now() + 9 * 3_600_000).toISOString().slice(0, 10);
     await page.getByLabel('機関').selectOption('muroran-city');
+    await page.getByLabel('期間（開始日）').fill(today);
+    await page.getByLabel('期間（終了日）').fill(today);
+    await page.getByRole('button', { name: 'この条件で表示' }).click();
+    await page.locator('li.record', { hasText: serial }).waitFor();
+    await page.getByLabel('期間（開始日）').fill('2025-01-01');
+    await page.getByLabel('期間（終了日）').fill('2025-01-31');
+    await page.getByRole('button', { name: 'この条件で表示' }).click();
+    await page.getByText('条件に合う記録はありません。').waitFor();
+    await page.getByLabel('期間（開始日）').fill('');
+    await page.getByLabel('期間（終了日）').fill('');
+    await page.getByLabel('機関').selectOption('');
     await page.getByRole('button', { name: 'この条件で表示' }).click();
     await page.locator('li.record', { hasText: serial }).waitFor();
   });

@@ -39,10 +39,23 @@ const EVENT_NAMES: Record<string, string> = {
   RequestRefused: '要求の拒否',
 };
 
+/** A day (YYYY-MM-DD, Japan time) as the hub's RFC 3339 bounds: from its start, to (exclusive) the next day's start. */
+function dayStart(day: string): string {
+  return `${day}T00:00:00+09:00`;
+}
+
+function dayAfter(day: string): string | undefined {
+  const next = new Date(Date.parse(`${day}T00:00:00+09:00`) + 86_400_000);
+  // The hub takes no bound after now: a period ending today just has no end.
+  if (next.getTime() > Date.now()) return undefined;
+  return dayStart(new Date(next.getTime() + 9 * 3_600_000).toISOString().slice(0, 10));
+}
+
 function query(f: Filters, extra: Record<string, string> = {}): string {
   const p = new URLSearchParams();
-  if (f.from !== '') p.set('from', f.from);
-  if (f.to !== '') p.set('to', f.to);
+  if (f.from !== '') p.set('from', dayStart(f.from));
+  const to = f.to === '' ? undefined : dayAfter(f.to);
+  if (to !== undefined) p.set('to', to);
   if (f.agencyId !== '') p.set('agencyId', f.agencyId);
   for (const [k, v] of Object.entries(extra)) p.set(k, v);
   const s = p.toString();
