@@ -96,6 +96,27 @@ describe('SqliteProvisionStore over a real ledger', () => {
     db.close();
   });
 
+  it('pages a citizen with the very statements it runs: one range of the subject index, in index order, no sort, no scan', async () => {
+    const path = file('citizen-plans');
+    const store = new SqliteProvisionStore({ path, subjectRef });
+    const statements = (store as unknown as { stmt: { citizen: { source: string }[][]; citizenMonths: { source: string } } }).stmt;
+    const db = new Database(path, { readonly: true });
+    const plan = (sql: string, args: unknown[]) => (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...args) as { detail: string }[]).map((r) => r.detail).join(' | ');
+    const variants: [string, unknown[]][] = [
+      [statements.citizen[0]![0]!.source, [subject(1), 0, 1, 10]],
+      [statements.citizen[1]![0]!.source, [subject(1), 0, 1, 1, 1, '0', 10]],
+      [statements.citizen[0]![1]!.source, [subject(1), 0, 1, PENSION, PENSION, 10]],
+      [statements.citizen[1]![1]!.source, [subject(1), 0, 1, 1, 1, '0', PENSION, PENSION, 10]],
+      [statements.citizenMonths.source, [subject(1), 0, 1]],
+    ];
+    for (const [sql, args] of variants) {
+      const p = plan(sql, args);
+      expect(p, sql).toMatch(/^SEARCH provision_records USING INDEX provision_by_subject \(subject_id=\? AND requested_ms>\? AND requested_ms<\?\)$/);
+    }
+    db.close();
+    await store.close();
+  });
+
   it('keeps no subject id in its file: rows are filed by the reference', async () => {
     const path = file('no-subject');
     const store = new SqliteProvisionStore({ path, subjectRef });
