@@ -93,3 +93,19 @@ describe('linkage_ledger.v1.IntermediateServer', () => {
     expect(node.runtime.store.records({ limit: 1000, role: 'provided' }).length).toBe(before);
   });
 });
+
+describe('a person\'s own self-information request over gRPC', () => {
+  test('carries requesterKind "citizen" and the browser\'s key: answered sealed; without a key INVALID_ARGUMENT (VALIDATION_FAILED)', async () => {
+    const { generateAnswerKeyPair, openAnswer, fromBase64url } = await import('#sealed-answer');
+    const browser = await generateAnswerKeyPair();
+    const { requesterAgencyId: _omitted, ...request } = provision({ requesterKind: 'citizen', procedureCode: 'self-information', answerPublicKey: browser.publicKey });
+    void _omitted;
+    const answered = await call('provide', JSON.stringify(request));
+    expect(answered.body).toMatchObject({ status: 'answered', encrypted: true });
+    const plain = JSON.parse(Buffer.from(await openAnswer(fromBase64url(answered.body!['answer'] as string)!, browser.privateKey, request['serial'] as string)).toString('utf8'));
+    expect(plain).toEqual({ items: { 'local-tax': demoCopies('muroran-city')[0]!.items['local-tax'] } });
+    const keyless: Record<string, unknown> = { ...request, serial: `2026112901${String(++serial).padStart(10, '0')}` };
+    delete keyless['answerPublicKey'];
+    expect(problemOf((await call('provide', JSON.stringify(keyless))).error)).toEqual([status.INVALID_ARGUMENT, 'VALIDATION_FAILED']);
+  });
+});

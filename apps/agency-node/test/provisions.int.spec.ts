@@ -246,3 +246,38 @@ describe('the agency store', () => {
     expect(() => node.runtime.store.loadCopies([{ localId: '31415926535', items: {} }], NOW)).toThrow(/never an 11- or 12-digit/);
   });
 });
+
+describe('a person\'s own self-information request (requesterKind "citizen", 自己情報表示)', () => {
+  const citizen = (overrides: Record<string, unknown> = {}) => {
+    const { requesterAgencyId: _omitted, ...rest } = provisionRequest({ requesterKind: 'citizen', procedureCode: 'self-information', ...overrides });
+    void _omitted;
+    return rest;
+  };
+
+  test('answers from the copy of the item, sealed to the key the browser made (only it opens the answer), and records the person as counterpart', async () => {
+    const browser = await generateAnswerKeyPair();
+    const req = citizen({ answerPublicKey: browser.publicKey });
+    const res = await post('/v1/provisions', req);
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(res.body).toMatchObject({ status: 'answered', encrypted: true });
+    const sealed = fromBase64url(res.body['answer'] as string)!;
+    const plain = JSON.parse(Buffer.from(await openAnswer(sealed, browser.privateKey, req['serial'] as string)).toString('utf8'));
+    expect(plain).toEqual({ items: { 'local-tax': demoCopies('muroran-city')[0]!.items['local-tax'] } });
+    expect(node.runtime.store.recordFor('provided', req['serial'] as string)).toMatchObject({ role: 'provided', counterpartAgencyId: 'citizen:self', procedureCode: 'self-information', outcome: 'answered', encrypted: true });
+  });
+
+  test('refuses one without an answer key, one that names a requesting agency, or another procedure (400, nothing recorded)', async () => {
+    const browser = await generateAnswerKeyPair();
+    const before = providedRecords().length;
+    for (const req of [citizen(), { ...citizen({ answerPublicKey: browser.publicKey }), requesterAgencyId: 'jpn-pension-service' }, citizen({ answerPublicKey: browser.publicKey, procedureCode: 'pension-award-claim' })]) {
+      const res = await post('/v1/provisions', req);
+      expect(res.status, JSON.stringify(req)).toBe(400);
+      expect(res.body).toMatchObject({ code: 'VALIDATION_FAILED' });
+    }
+    // An agency's request still needs its requesterAgencyId.
+    const { requesterAgencyId: _gone, ...anonymous } = provisionRequest();
+    void _gone;
+    expect((await post('/v1/provisions', anonymous)).body).toMatchObject({ code: 'VALIDATION_FAILED' });
+    expect(providedRecords().length).toBe(before);
+  });
+});

@@ -61,9 +61,13 @@ describe('the built hub as a process', () => {
       events: { type: string; serial: string; data: Record<string, unknown> }[];
       head: number;
     };
-    // The authorization table published at first start, then the issuance.
-    expect(page.head).toBe(2);
-    expect(page.events).toEqual([expect.objectContaining({ type: 'AuthorizationTablePublished' }), expect.objectContaining({ type: 'IndividualNumberIssued', serial: issued.serial })]);
+    // The authorization and self-disclosure tables published at first start, then the issuance.
+    expect(page.head).toBe(3);
+    expect(page.events).toEqual([
+      expect.objectContaining({ type: 'AuthorizationTablePublished' }),
+      expect.objectContaining({ type: 'SelfDisclosureTablePublished' }),
+      expect.objectContaining({ type: 'IndividualNumberIssued', serial: issued.serial }),
+    ]);
     expect(JSON.stringify(page)).not.toContain(issued.individualNumber);
     expect(JSON.stringify(page)).not.toContain(body.residentRecordCode);
 
@@ -72,7 +76,7 @@ describe('the built hub as a process', () => {
     expect(retry.headers.get('idempotent-replayed')).toBe('true');
     expect(await retry.json()).toEqual(issued);
     const ready = (await (await fetch(`${second.baseUrl}/health/ready`)).json()) as { head: number; openSerials: number };
-    expect(ready).toMatchObject({ head: 2, openSerials: 0 });
+    expect(ready).toMatchObject({ head: 3, openSerials: 0 });
 
     // SIGTERM: Nest stops the server, the ledger closes (SQLite removes the WAL on a clean close), then
     // Nest re-raises the signal so the process ends as terminated by it.

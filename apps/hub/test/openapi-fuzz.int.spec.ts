@@ -37,7 +37,7 @@ interface Operation {
 let operations: Operation[] = [];
 
 beforeAll(async () => {
-  hub = await startTestHub({ env: { HUB_AUTHORIZATION_TABLE_FILE: '', HUB_CHECKPOINT_EVERY_EVENTS: '1000000000', HUB_PROVIDER_TIMEOUT_MS: '500' } });
+  hub = await startTestHub({ env: { HUB_AUTHORIZATION_TABLE_FILE: '', HUB_SELF_DISCLOSURE_TABLE_FILE: '', HUB_CHECKPOINT_EVERY_EVENTS: '1000000000', HUB_PROVIDER_TIMEOUT_MS: '500' } });
   await provider.start(hub);
   pension = await registerAgency(hub, PENSION, 'pension-service', 'http://127.0.0.1:9');
   const muroran = await registerAgency(hub, MURORAN_CITY, 'municipality', provider.endpoint);
@@ -46,7 +46,8 @@ beforeAll(async () => {
   individualNumber = person.individualNumber;
   citizenSecret = person.citizenSecret;
   code = await acquire(hub, pension, individualNumber);
-  await acquire(hub, muroran, individualNumber);
+  // Muroran answers the person's own self-information request (a provider's refusal would be a 502, not a fault of the hub).
+  provider.behaviours.set(await acquire(hub, muroran, individualNumber), { answer: { 'local-tax': { fiscalYear: 2026 } } });
 
   const doc = (await hub.get('/docs/json')).json<{
     paths: Record<string, Record<string, { requestBody?: { content?: Record<string, { schema?: { $ref?: string } }> } }>>;
@@ -203,6 +204,8 @@ describe('every write endpoint of the OpenAPI document, fed generated requests',
         'POST /v1/agencies/{agencyId}/revocations',
         'POST /v1/agency-codes',
         'POST /v1/audit/self-checks',
+        'POST /v1/citizens/me/notices/{noticeId}/read',
+        'POST /v1/citizens/me/self-information-requests',
         'DELETE /v1/citizens/me/passkeys/{passkeyId}',
         'DELETE /v1/citizens/me/session',
         'POST /v1/citizens/enrolment-secrets',
@@ -210,7 +213,6 @@ describe('every write endpoint of the OpenAPI document, fed generated requests',
         'POST /v1/citizens/passkeys/registration-options',
         'POST /v1/citizens/sessions',
         'POST /v1/citizens/sessions/options',
-        'POST /v1/citizens/me/notices/{noticeId}/read',
         'POST /v1/corporate-numbers',
         'POST /v1/erasures',
         'POST /v1/individual-numbers',

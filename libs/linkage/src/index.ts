@@ -164,6 +164,45 @@ export type {
   SubmitQueryData,
   VoidedQuery,
 } from './query.decider.js';
+export {
+  SELF_DISCLOSURE_TABLE_STREAM,
+  SELF_INFORMATION_PROCEDURE,
+  authorizeSelfDisclosure,
+  compileSelfDisclosurePolicy,
+  decideSelfDisclosureTables,
+  disclosedItems,
+  evolveSelfDisclosureTables,
+  initialSelfDisclosureTablesState,
+  parseSelfDisclosureTable,
+  selfDisclosureTableInForce,
+  selfDisclosureTablesDecider,
+} from './self-disclosure-table.js';
+export type {
+  PublishSelfDisclosureTable,
+  PublishSelfDisclosureTableData,
+  PublishedSelfDisclosureTable,
+  SelfDisclosureDecision,
+  SelfDisclosurePolicy,
+  SelfDisclosureRefusalCode,
+  SelfDisclosureRow,
+  SelfDisclosureTable,
+  SelfDisclosureTablePublished,
+  SelfDisclosureTablePublishedData,
+  SelfDisclosureTablesState,
+} from './self-disclosure-table.js';
+export { decideSelfInformation, isSelfInformation, selfInformationDecider } from './self-information.decider.js';
+export type {
+  SelfInformationAccepted,
+  SelfInformationAcceptedData,
+  SelfInformationDenialReason,
+  SelfInformationDenied,
+  SelfInformationDeniedData,
+  SelfInformationEvent,
+  SelfInformationRequested,
+  SelfInformationRequestedData,
+  SubmitSelfInformationRequest,
+  SubmitSelfInformationRequestData,
+} from './self-information.decider.js';
 export { PROVISION_PROTOCOL } from './provision-protocol.js';
 export type { ProvisionBatch, ProvisionRequest, ProvisionResponse } from './provision-protocol.js';
 export { NOTICE_BODY_MAX, NOTICE_BODY_TEXT, NOTICE_TITLE_MAX, NOTICE_TITLE_TEXT, decideNotice, noticeDecider, noticeStreamId } from './notice.decider.js';

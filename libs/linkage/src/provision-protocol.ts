@@ -13,14 +13,16 @@ export interface ProvisionRequest {
   readonly protocol?: string;
   readonly serial: string;
   readonly queryId: string;
-  readonly requesterAgencyId: string;
+  /** The requesting agency; absent when the person asks about themself (`requesterKind: 'citizen'`). */
+  readonly requesterAgencyId?: string;
+  /** The requesting agency's kind, or 'citizen' for a self-information request (自己情報表示, procedureCode 'self-information'). */
   readonly requesterKind: string;
   readonly providerAgencyId: string;
   /** The provider's own agency code for the person. */
   readonly code: string;
   readonly procedureCode: string;
   readonly itemCodes: readonly string[];
-  /** The requester's X25519 key: the answer MUST then be sealed to it. */
+  /** The requester's X25519 key: the answer MUST then be sealed to it. Mandatory when the requester is a citizen. */
   readonly answerPublicKey?: string;
   readonly requestedAt: string;
 }

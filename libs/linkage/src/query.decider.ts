@@ -1,4 +1,5 @@
 import type { AgencyFacts } from './agency-registry.decider.js';
+import type { SelfInformationDenialReason, SelfInformationEvent } from './self-information.decider.js';
 import { authorize, type AuthorizationPolicy, type AuthorizationRefusalCode } from './authorization-policy.js';
 import type { Decider, Evolvable, LinkageCommand, LinkageEvent } from './decider.js';
 import { LinkageError, unreachable } from './errors.js';
@@ -250,13 +251,15 @@ export interface SerialVoidedEvent {
   readonly type: 'SerialVoided';
   readonly data: { readonly serial: string; readonly reason: string; readonly firstPosition: number };
 }
-export type QueryStreamEvent = Evolvable<QueryEvent> | SerialVoidedEvent;
+/** What a query's stream holds: an agency's query, or a citizen's own self-information request (schema version 3, same lifecycle). */
+export type QueryStreamEvent = Evolvable<QueryEvent> | Evolvable<SelfInformationEvent> | SerialVoidedEvent;
 
 // ---- state ----
 
 interface QueryFacts {
   readonly queryId: string;
-  readonly requesterAgencyId: AgencyId;
+  /** Null for a citizen's own self-information request (no requesting agency). */
+  readonly requesterAgencyId: AgencyId | null;
   readonly providerAgencyId: AgencyId;
   readonly procedureCode: string;
   readonly itemCodes: readonly string[];
@@ -294,7 +297,7 @@ export interface CompletedQuery {
 export interface DeniedQuery {
   readonly status: 'denied';
   readonly queryId: string;
-  readonly reason: QueryDenialReason;
+  readonly reason: QueryDenialReason | SelfInformationDenialReason;
   readonly deniedAt: string;
 }
 export interface FailedQuery {
@@ -325,7 +328,7 @@ export function evolveQuery(state: QueryState, event: QueryStreamEvent): QuerySt
       return {
         status: 'accepted',
         queryId: d.queryId,
-        requesterAgencyId: d.requesterAgencyId,
+        requesterAgencyId: 'requesterAgencyId' in d ? d.requesterAgencyId : null,
         providerAgencyId: d.providerAgencyId,
         procedureCode: d.procedureCode,
         itemCodes: d.itemCodes,

@@ -28,6 +28,11 @@ export type KeyClass = 'identity' | 'record';
 export interface SealSpec {
   /** The schema version the stored (sealed) form carries. */
   readonly storedVersion: number;
+  /**
+   * Later shapes of the type, sealed the same way: an event decided in one of these versions is stored
+   * in it (e.g. 3, a citizen's own self-information request); any other is stored as `storedVersion`.
+   */
+  readonly laterVersions?: readonly number[];
   readonly keyClass: KeyClass;
   /** The plain field naming the person whose key seals the event; absent or undefined: the hub's own key. */
   readonly subjectField?: string;
@@ -45,6 +50,7 @@ export const CLEAR_EVENT_TYPES: readonly string[] = [
   'AgencyUpdated',
   'AgencyRevoked',
   'AuthorizationTablePublished',
+  'SelfDisclosureTablePublished',
   'CorporateNumberDesignated',
   'ProvisionRefused',
   'QueryCompleted',
@@ -86,6 +92,7 @@ export const SEAL_CATALOG: Readonly<Record<string, SealSpec>> = {
   AgencyCredentialRotated: { storedVersion: 2, keyClass: 'identity', timeField: 'rotatedAt', fields: [hub('credentialDigest')] },
   QueryAccepted: {
     storedVersion: 2,
+    laterVersions: [3],
     keyClass: 'record',
     subjectField: 'subjectId',
     timeField: 'acceptedAt',
@@ -93,6 +100,7 @@ export const SEAL_CATALOG: Readonly<Record<string, SealSpec>> = {
   },
   ProvisionRequested: {
     storedVersion: 2,
+    laterVersions: [3],
     keyClass: 'record',
     subjectField: 'subjectId',
     timeField: 'requestedAt',
@@ -100,6 +108,7 @@ export const SEAL_CATALOG: Readonly<Record<string, SealSpec>> = {
   },
   QueryDenied: {
     storedVersion: 2,
+    laterVersions: [3],
     keyClass: 'record',
     subjectField: 'subjectId',
     timeField: 'deniedAt',

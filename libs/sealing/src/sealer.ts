@@ -164,7 +164,8 @@ export class EventSealer {
     }
     if ('sealed' in clear) throw new SealingError('INVALID_FIELD', `${event.type} already holds a "sealed" field`);
     const fields = Object.keys(values).sort();
-    if (fields.length === 0) return { ...event, schemaVersion: spec.storedVersion, data: clear };
+    const storedVersion = storedVersionOf(spec, event.schemaVersion);
+    if (fields.length === 0) return { ...event, schemaVersion: storedVersion, data: clear };
 
     const subject = spec.subjectField === undefined ? undefined : values[spec.subjectField];
     if (subject !== undefined && typeof subject !== 'string') throw new SealingError('INVALID_FIELD', `${event.type}.${spec.subjectField} must be a subject id`);
@@ -182,7 +183,7 @@ export class EventSealer {
     boxer.setAAD(boxAad(event.type, streamId), { plaintextLength: plainBytes.length });
     const box = Buffer.concat([boxer.update(plainBytes), boxer.final(), boxer.getAuthTag()]);
     const sealed: SealedSection = { v: 1, commitments, keyRef: this.#keyRef(kid, spec, epoch, nonce).toString('base64url'), nonce: nonce.toString('base64url'), box: box.toString('base64url') };
-    return { ...event, schemaVersion: spec.storedVersion, data: { ...clear, sealed } };
+    return { ...event, schemaVersion: storedVersion, data: { ...clear, sealed } };
   }
 
   /** The event with its sealed fields back; `clear` for events with nothing sealed (and logs of before sealing). */
@@ -377,10 +378,16 @@ function boxAad(type: string, streamId: string): Buffer {
   return Buffer.from(`linkage-ledger/sealed/v1|${type}|${streamId}`, 'utf8');
 }
 
+/** The version an event is stored as: its own when it is one of the spec's later shapes, else the spec's. */
+function storedVersionOf(spec: SealSpec, decided: number | undefined): number {
+  return decided !== undefined && (spec.laterVersions ?? []).includes(decided) ? decided : spec.storedVersion;
+}
+
 /** The sealed section of a stored event, or undefined when it has none. */
 export function sealedSectionOf(event: StoredEventLike): SealedSection | undefined {
   // Only the stored versions the catalog names carry one (older events may hold another "sealed" shape).
-  if (sealSpecOf(event.type)?.storedVersion !== event.schemaVersion) return undefined;
+  const spec = sealSpecOf(event.type);
+  if (spec === undefined || (spec.storedVersion !== event.schemaVersion && !(spec.laterVersions ?? []).includes(event.schemaVersion))) return undefined;
   const s = (event.data as { sealed?: unknown } | null)?.sealed;
   if (typeof s !== 'object' || s === null) return undefined;
   const o = s as Record<string, unknown>;

@@ -6,6 +6,12 @@ import type { AgencyStore } from '../store/agency-store.js';
 import type { ProviderRefusalReason, ProvisionRequest, ProvisionResponse } from '#linkage';
 
 const utf8 = new TextEncoder();
+const CITIZEN = 'citizen';
+/**
+ * The counterpart recorded for a person's own self-information request (no requesting agency): not an
+ * agency id (those hold no ':'), so it is never mistaken for one.
+ */
+export const CITIZEN_COUNTERPART = 'citizen:self';
 
 /**
  * The provider side (提供): answers a verified provision request from the agency's own copies (副本),
@@ -27,6 +33,13 @@ export class ProviderService {
   }
 
   async provide(request: ProvisionRequest): Promise<ProvisionResponse> {
+    // A person's own request (自己情報表示) is answered only sealed to the key their browser made: never in plaintext.
+    if (request.requesterKind === CITIZEN && request.answerPublicKey === undefined) {
+      throw new AgencyProblem('VALIDATION_FAILED', 'a self-information request (requesterKind "citizen") must carry answerPublicKey: its answer is sealed to the person\'s key', {
+        serial: request.serial,
+        errors: [{ field: '/answerPublicKey', message: 'is required when requesterKind is "citizen"' }],
+      });
+    }
     const requestDigest = digestOfRequest(request);
     const earlier = this.replay(request, requestDigest);
     if (earlier !== undefined) return earlier;
@@ -46,7 +59,7 @@ export class ProviderService {
       role: 'provided',
       serial: request.serial,
       queryId: request.queryId,
-      counterpartAgencyId: request.requesterAgencyId,
+      counterpartAgencyId: request.requesterAgencyId ?? CITIZEN_COUNTERPART,
       procedureCode: request.procedureCode,
       itemCodes: request.itemCodes,
       localId: decision.localId,

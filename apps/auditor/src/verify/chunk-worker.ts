@@ -15,6 +15,8 @@ export const FLAG_SERIAL_VOIDED = 8;
 export const FLAG_CHECKPOINT = 16;
 export const FLAG_QUERY_ACCEPTED = 32;
 export const FLAG_TABLE_PUBLISHED = 64;
+/** A SelfDisclosureTablePublished event (自己情報表示): a special, like an authorization table. */
+export const FLAG_SELF_DISCLOSURE_PUBLISHED = 128;
 
 /** An event the main thread parses itself, in log order: its row in the chunk, position and envelope. */
 export interface Special {
@@ -54,7 +56,7 @@ export interface ChunkResult {
   readonly streams: { readonly names: string[]; readonly first: number[]; readonly last: number[]; readonly positions: number[] };
   readonly flags: Uint8Array;
   readonly findings: Finding[];
-  /** In log order: the envelopes the main thread parses (SerialVoided, CheckpointSigned, AuthorizationTablePublished). */
+  /** In log order: the envelopes the main thread parses (SerialVoided, CheckpointSigned, AuthorizationTablePublished, SelfDisclosureTablePublished). */
   readonly specials: Special[];
   readonly queries: ChunkQueries;
 }
@@ -143,6 +145,7 @@ function parseTail(s) {
     : length === 16 && s.startsWith('CheckpointSigned', p) ? 16
     : length === 13 && s.startsWith('QueryAccepted', p) ? 32
     : length === 27 && s.startsWith('AuthorizationTablePublished', p) ? 64
+    : length === 28 && s.startsWith('SelfDisclosureTablePublished', p) ? 128
     : 0;
   return true;
 }

@@ -12,11 +12,13 @@ export type FindingCode =
   | 'SERIAL_EVENT_AFTER_TERMINAL'
   | 'SERIAL_TERMINAL_DUPLICATE'
   | 'SERIAL_VOID_UNEXPLAINED'
-  // I6: every accepted query was allowed by the authorization table version in force at its time
+  // I6: every accepted query was allowed by the authorization table version in force at its time (a
+  // citizen's self-information request: by the self-disclosure table version in force)
   | 'QUERY_NOT_LAWFUL'
   | 'QUERY_TABLE_VERSION_NOT_IN_FORCE'
   | 'QUERY_MALFORMED'
   | 'AUTHORIZATION_TABLE_INVALID'
+  | 'SELF_DISCLOSURE_TABLE_INVALID'
   // I3: checkpoints and leaves
   | 'CHECKPOINT_MALFORMED'
   | 'CHECKPOINT_SIGNATURE_INVALID'

@@ -6,17 +6,35 @@ import {
   type AuthorizationTablesState,
   LinkageError,
   type PublishedTable,
+  type PublishedSelfDisclosureTable,
+  type SelfDisclosureDecision,
+  type SelfDisclosurePolicy,
+  type SelfDisclosureTablePublished,
+  type SelfDisclosureTablesState,
+  SELF_INFORMATION_PROCEDURE,
   authorize,
+  authorizeSelfDisclosure,
   compileAuthorizationPolicy,
+  compileSelfDisclosurePolicy,
   evolveAuthorizationTables,
+  evolveSelfDisclosureTables,
   initialAuthorizationTablesState,
+  initialSelfDisclosureTablesState,
+  isAgencyKind,
   parseAuthorizationTable,
+  parseSelfDisclosureTable,
+  selfDisclosureTableInForce,
   tableInForce,
 } from '#linkage';
 import type { FindingCode } from './findings.js';
 
-/** QueryAccepted schema versions whose clear fields this auditor reads (2 adds a sealed object beside them). */
-export const QUERY_ACCEPTED_SCHEMA_VERSIONS: readonly number[] = [1, 2];
+/**
+ * QueryAccepted schema versions whose clear fields this auditor reads (2 adds a sealed object beside them;
+ * 3 is a citizen's own self-information request, judged against the self-disclosure table in force).
+ */
+export const QUERY_ACCEPTED_SCHEMA_VERSIONS: readonly number[] = [1, 2, 3];
+/** The schema version of a self-information request's QueryAccepted. */
+export const SELF_INFORMATION_SCHEMA_VERSION = 3;
 
 /** The clear fields a query is judged by, with their types checked. */
 export interface ClearFields {
@@ -31,7 +49,7 @@ export interface ClearFields {
 /** One distinct shape of accepted query (see ChunkQueries): its fields, or why they cannot be read, and its decision once made. */
 export interface QueryShape {
   readonly fields: ClearFields | string;
-  decision?: AuthorizationDecision | string;
+  decision?: AuthorizationDecision | SelfDisclosureDecision | string;
 }
 
 /** Why a query is not shown lawful: a finding's code, message, what the table says and what the query says. */
@@ -62,6 +80,11 @@ export function readShape(text: string): ClearFields | string {
     Number.isSafeInteger(tableVersion) ? undefined : 'tableVersion',
   ].filter((f) => f !== undefined);
   if (illTyped.length > 0) return `its clear fields ${illTyped.join(', ')} are missing or ill-typed, so it cannot be judged`;
+  if (schemaVersion === SELF_INFORMATION_SCHEMA_VERSION) {
+    if (requesterKind !== 'citizen' || procedureCode !== SELF_INFORMATION_PROCEDURE || (itemCodes as unknown[]).length !== 1) {
+      return `QueryAccepted of schema version 3 is a citizen's self-information request: requesterKind "citizen", procedureCode "${SELF_INFORMATION_PROCEDURE}" and one item, not ${JSON.stringify([requesterKind, procedureCode, itemCodes])}`;
+    }
+  }
   return { schemaVersion, tableVersion, requesterKind, procedureCode, providerKind, itemCodes } as ClearFields;
 }
 
@@ -77,6 +100,9 @@ export class Lawfulness {
   private inForceFrom: { readonly fromMs: number; readonly table: PublishedTable }[] = [];
   private readonly policies = new Map<number, AuthorizationPolicy>();
   private readonly shapes = new Map<string, QueryShape>();
+  private selfDisclosure: SelfDisclosureTablesState = initialSelfDisclosureTablesState();
+  private selfDisclosureFrom: { readonly fromMs: number; readonly table: PublishedSelfDisclosureTable }[] = [];
+  private readonly selfDisclosurePolicies = new Map<number, SelfDisclosurePolicy>();
 
   /** Adds a published version; returns why it cannot be used, or undefined. */
   publish(data: unknown): string | undefined {
@@ -99,6 +125,26 @@ export class Lawfulness {
     return undefined;
   }
 
+  /** Adds a published self-disclosure table version (自己情報表示); returns why it cannot be used, or undefined. */
+  publishSelfDisclosure(data: unknown): string | undefined {
+    const d = data as Partial<SelfDisclosureTablePublished['data']> | undefined;
+    let table;
+    try {
+      table = parseSelfDisclosureTable(d?.table);
+    } catch (error) {
+      return `its table is not a valid self-disclosure table: ${(error as Error).message}`;
+    }
+    if (d?.version !== table.version || d.effectiveFrom !== table.effectiveFrom) {
+      return `its fields (version ${String(d?.version)}, effectiveFrom ${String(d?.effectiveFrom)}) differ from its table's (version ${table.version}, effectiveFrom ${table.effectiveFrom})`;
+    }
+    if (this.selfDisclosure.status === 'published' && this.selfDisclosure.versions.some((v) => v.version === table.version)) return `version ${table.version} was already published earlier in the log`;
+    this.selfDisclosure = evolveSelfDisclosureTables(this.selfDisclosure, { type: 'SelfDisclosureTablePublished', data: { ...d, table } as SelfDisclosureTablePublished['data'] });
+    const state = this.selfDisclosure;
+    const instants = state.status === 'published' ? [...new Set(state.versions.map((v) => v.effectiveFromMs))].sort((a, b) => b - a) : [];
+    this.selfDisclosureFrom = instants.map((fromMs) => ({ fromMs, table: selfDisclosureTableInForce(state, new Date(fromMs).toISOString())! }));
+    return undefined;
+  }
+
   /** The shape of a worker's shape text, read once per distinct text. */
   shape(text: string): QueryShape {
     let shape = this.shapes.get(text);
@@ -117,6 +163,7 @@ export class Lawfulness {
     const fields = shape.fields;
     if (typeof fields === 'string') return { code: 'QUERY_MALFORMED', message: fields, expected: null, calculated: null };
     if (Number.isNaN(atMs)) return { code: 'QUERY_MALFORMED', message: 'its acceptedAt is missing or not an RFC 3339 timestamp, so it cannot be judged', expected: null, calculated: null, field: 'acceptedAt' };
+    if (fields.schemaVersion === SELF_INFORMATION_SCHEMA_VERSION) return this.judgeSelfInformation(shape, fields, atMs);
     // No closure here: this runs once per accepted query.
     const inForce = this.inForceAt(atMs);
     if (inForce === undefined || inForce.version !== fields.tableVersion) {
@@ -133,9 +180,52 @@ export class Lawfulness {
     }
     // The shape names its version, and that version is in force: its decision holds whenever it is.
     shape.decision ??= this.decide(fields, inForce, new Date(atMs).toISOString());
-    const decision = shape.decision;
+    const decision = shape.decision as AuthorizationDecision | string;
     if (typeof decision === 'string') return { code: 'QUERY_MALFORMED', message: decision, expected: null, calculated: null };
     return decision.allowed ? undefined : unlawful(decision, fields);
+  }
+
+  /** A citizen's self-information request: the self-disclosure table in force at its time discloses the item from the provider's kind. */
+  private judgeSelfInformation(shape: QueryShape, fields: ClearFields, atMs: number): Unlawful | undefined {
+    let inForce: PublishedSelfDisclosureTable | undefined;
+    for (const v of this.selfDisclosureFrom) {
+      if (v.fromMs <= atMs) {
+        inForce = v.table;
+        break;
+      }
+    }
+    if (inForce === undefined || inForce.version !== fields.tableVersion) {
+      return {
+        code: 'QUERY_TABLE_VERSION_NOT_IN_FORCE',
+        message:
+          inForce === undefined
+            ? `the self-information request was accepted at ${new Date(atMs).toISOString()} under self-disclosure table version ${fields.tableVersion}, but no version published earlier in the log is in force at that time`
+            : `the self-information request was accepted at ${new Date(atMs).toISOString()} under self-disclosure table version ${fields.tableVersion}, but the version in force then (published earlier in the log) is ${inForce.version}, effective from ${inForce.effectiveFrom}`,
+        expected: inForce?.version ?? 'no version in force',
+        calculated: fields.tableVersion,
+        field: 'tableVersion',
+      };
+    }
+    if (shape.decision === undefined) {
+      let policy = this.selfDisclosurePolicies.get(inForce.version);
+      if (policy === undefined) this.selfDisclosurePolicies.set(inForce.version, (policy = compileSelfDisclosurePolicy(inForce.table)));
+      try {
+        shape.decision = isAgencyKind(fields.providerKind)
+          ? authorizeSelfDisclosure(policy, { providerKind: fields.providerKind, itemCode: fields.itemCodes[0]!, at: new Date(atMs).toISOString() })
+          : { allowed: false, reason: 'SELF_DISCLOSURE_NOT_ALLOWED', message: `"${fields.providerKind}" is not a kind of agency`, tableVersion: inForce.version, allowedItems: [] };
+      } catch (error) {
+        if (!(error instanceof LinkageError)) throw error;
+        shape.decision = `its request cannot be judged: ${error.message}`;
+      }
+    }
+    const decision = shape.decision;
+    if (typeof decision === 'string') return { code: 'QUERY_MALFORMED', message: decision, expected: null, calculated: null };
+    if (decision.allowed) return undefined;
+    const message = `self-disclosure table version ${fields.tableVersion} does not allow it (${decision.reason}): ${decision.message}`;
+    const allowedItems = 'allowedItems' in decision ? decision.allowedItems : undefined;
+    if (decision.reason === 'SELF_DISCLOSURE_TABLE_NOT_IN_FORCE') return { code: 'QUERY_TABLE_VERSION_NOT_IN_FORCE', message, expected: decision.tableVersion ?? 'no version in force', calculated: fields.tableVersion, field: 'tableVersion' };
+    if (decision.reason === 'SELF_DISCLOSURE_NOT_ALLOWED') return { code: 'QUERY_NOT_LAWFUL', message, expected: (allowedItems ?? []).join(', '), calculated: fields.itemCodes.join(', '), field: 'itemCodes' };
+    return { code: 'QUERY_NOT_LAWFUL', message, expected: null, calculated: fields.itemCodes.join(', '), field: 'itemCodes' };
   }
 
   private decide(fields: ClearFields, table: PublishedTable, at: string): AuthorizationDecision | string {

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { RecordedEvent } from '#ledger';
+import { isSelfInformation } from '#linkage';
 import { EventSealer, type FieldOwner, type Opening } from '#sealing';
 import type { Principal } from '../linkage/authenticator.js';
 
@@ -34,7 +35,11 @@ export class Openings {
       }
     }
     const roles = new Set<FieldOwner>();
-    if (principal.kind === 'citizen' && parties.subjectId === principal.subjectId) roles.add('citizen');
+    if (principal.kind === 'citizen' && parties.subjectId === principal.subjectId) {
+      roles.add('citizen');
+      // A self-information request (自己情報表示): the person is its requester, so the requester's fields (the answer key, the answer's digest) are theirs.
+      if (opened.some(isSelfInformation)) roles.add('requester');
+    }
     if (principal.kind === 'agency') {
       if (parties.requesterAgencyId === principal.agencyId) roles.add('requester');
       if (parties.providerAgencyId === principal.agencyId) roles.add('provider');

@@ -24,6 +24,8 @@ export interface LinkageSettings {
   readonly maxAnswerBytes: number;
   /** Absolute path of the authorization table published at start when it is newer than the one in force; undefined: publish nothing, use the versions the log holds. */
   readonly authorizationTableFile: string | undefined;
+  /** Absolute path of the self-disclosure table (自己情報表示) published at start the same way; undefined: publish nothing. */
+  readonly selfDisclosureTableFile?: string | undefined;
 }
 
 export const DEFAULT_LINKAGE: Omit<LinkageSettings, 'authorizationTableFile'> = {
@@ -115,7 +117,7 @@ export class HubConfig {
     readonly municipalitiesFile: string,
     /** Signed checkpoints (I3): every N events or T ms, whichever first; origin = signing key name. */
     readonly checkpoints: CheckpointSettings = { everyEvents: 1000, everyMs: 10_000, origin: `linkage-ledger.example/hub/${String(nodeId).padStart(2, '0')}` },
-    readonly linkage: LinkageSettings = { ...DEFAULT_LINKAGE, authorizationTableFile: defaultSchemaFile('authorization/authorization-table.v1.json') },
+    readonly linkage: LinkageSettings = { ...DEFAULT_LINKAGE, authorizationTableFile: defaultSchemaFile('authorization/authorization-table.v1.json'), selfDisclosureTableFile: defaultSchemaFile('authorization/self-disclosure-table.v1.json') },
     /** The gRPC edge's port; undefined: no gRPC server. */
     readonly grpcPort: number | undefined = undefined,
     /** Relay every committed event to Kafka; undefined: no relay (the default). */
@@ -215,6 +217,10 @@ class HubEnvironment {
   HUB_AUTHORIZATION_TABLE_FILE?: string;
 
   @IsOptional()
+  @IsString()
+  HUB_SELF_DISCLOSURE_TABLE_FILE?: string;
+
+  @IsOptional()
   @IsIntegerInRange(0, 65_535)
   HUB_GRPC_PORT?: string;
 
@@ -287,6 +293,7 @@ const VARIABLES = [
   'HUB_PROVIDER_TIMEOUT_MS',
   'HUB_MAX_ANSWER_BYTES',
   'HUB_AUTHORIZATION_TABLE_FILE',
+  'HUB_SELF_DISCLOSURE_TABLE_FILE',
   'HUB_GRPC_PORT',
   'HUB_KAFKA_BROKERS',
   'HUB_KAFKA_TOPIC',
@@ -327,6 +334,12 @@ export function loadHubConfig(env: Readonly<Record<string, string | undefined>>,
   if (problems.length === 0 && tableFile !== undefined && !existsSync(tableFile)) {
     problems.push({ variable: 'HUB_AUTHORIZATION_TABLE_FILE', message: `no file at ${tableFile}` });
   }
+  const selfDisclosureSetting = raw.HUB_SELF_DISCLOSURE_TABLE_FILE;
+  const selfDisclosureFile =
+    selfDisclosureSetting === 'none' ? undefined : selfDisclosureSetting !== undefined ? resolve(cwd, selfDisclosureSetting) : defaultSchemaFile('authorization/self-disclosure-table.v1.json');
+  if (problems.length === 0 && selfDisclosureFile !== undefined && !existsSync(selfDisclosureFile)) {
+    problems.push({ variable: 'HUB_SELF_DISCLOSURE_TABLE_FILE', message: `no file at ${selfDisclosureFile}` });
+  }
   if (problems.length > 0) throw new HubConfigError(problems);
   return new HubConfig(
     raw.HUB_HOST,
@@ -347,6 +360,7 @@ export function loadHubConfig(env: Readonly<Record<string, string | undefined>>,
       providerTimeoutMs: Number(raw.HUB_PROVIDER_TIMEOUT_MS),
       maxAnswerBytes: Number(raw.HUB_MAX_ANSWER_BYTES),
       authorizationTableFile: tableFile,
+      selfDisclosureTableFile: selfDisclosureFile,
     },
     raw.HUB_GRPC_PORT === undefined ? undefined : Number(raw.HUB_GRPC_PORT),
     raw.HUB_KAFKA_BROKERS === undefined ? undefined : { brokers: raw.HUB_KAFKA_BROKERS.split(',').map((b) => b.trim()), topic: raw.HUB_KAFKA_TOPIC },

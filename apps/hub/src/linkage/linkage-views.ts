@@ -5,6 +5,10 @@ import type { EventStore, RecordedEvent } from '#ledger';
 import {
   agencyFacts,
   compileAuthorizationPolicy,
+  compileSelfDisclosurePolicy,
+  evolveSelfDisclosureTables,
+  initialSelfDisclosureTablesState,
+  selfDisclosureTableInForce,
   evolveAgencyRegistry,
   evolveAuthorizationTables,
   initialAgencyRegistryState,
@@ -17,7 +21,11 @@ import {
   type AuthorizationTableEvent,
   type AuthorizationTablesState,
   type Evolvable,
+  type PublishedSelfDisclosureTable,
   type PublishedTable,
+  type SelfDisclosurePolicy,
+  type SelfDisclosureTablePublished,
+  type SelfDisclosureTablesState,
   type SubjectId,
 } from '#linkage';
 import { EventSealer } from '#sealing';
@@ -28,7 +36,7 @@ import { EVENT_STORE } from '../ledger/tokens.js';
 
 const REGISTRY_TYPES = new Set(['AgencyRegistered', 'AgencyUpdated', 'AgencyCredentialRotated', 'AgencyRevoked']);
 /** Every event type a view folds; appends of other types only move the position. */
-const VIEW_TYPES = new Set([...REGISTRY_TYPES, 'AuthorizationTablePublished', 'IndividualNumberIssued', 'IndividualNumberChanged', 'KeysShredded', ...CITIZEN_CREDENTIAL_TYPES]);
+const VIEW_TYPES = new Set([...REGISTRY_TYPES, 'AuthorizationTablePublished', 'SelfDisclosureTablePublished', 'IndividualNumberIssued', 'IndividualNumberChanged', 'KeysShredded', ...CITIZEN_CREDENTIAL_TYPES]);
 
 /** What the hub knows of one individual number digest. */
 export interface NumberHolder {
@@ -58,6 +66,8 @@ export class LinkageViews implements OnModuleDestroy {
   readonly citizenCredentials = new CitizenCredentialIndex();
   #tables: AuthorizationTablesState = initialAuthorizationTablesState();
   readonly #policies = new Map<number, AuthorizationPolicy>();
+  #selfDisclosure: SelfDisclosureTablesState = initialSelfDisclosureTablesState();
+  readonly #selfDisclosurePolicies = new Map<number, SelfDisclosurePolicy>();
   #next = 0;
   #reading: Promise<void> | undefined;
   /**
@@ -126,6 +136,9 @@ export class LinkageViews implements OnModuleDestroy {
     switch (event.type) {
       case 'AuthorizationTablePublished':
         this.#tables = evolveAuthorizationTables(this.#tables, event as unknown as Evolvable<AuthorizationTableEvent>);
+        return;
+      case 'SelfDisclosureTablePublished':
+        this.#selfDisclosure = evolveSelfDisclosureTables(this.#selfDisclosure, event as unknown as Evolvable<SelfDisclosureTablePublished>);
         return;
       case 'IndividualNumberIssued': {
         const d = event.data as { subjectId: SubjectId; numberDigest: string; citizenCredentialDigest?: string; municipalityCode?: string };
@@ -228,6 +241,18 @@ export class LinkageViews implements OnModuleDestroy {
     if (policy === undefined) {
       policy = compileAuthorizationPolicy(table.table);
       this.#policies.set(table.version, policy);
+    }
+    return { table, policy };
+  }
+
+  /** The self-disclosure table version in force at `at` and its compiled policy (自己情報表示). */
+  selfDisclosureInForce(at: string): { readonly table: PublishedSelfDisclosureTable; readonly policy: SelfDisclosurePolicy } | undefined {
+    const table = selfDisclosureTableInForce(this.#selfDisclosure, at);
+    if (table === undefined) return undefined;
+    let policy = this.#selfDisclosurePolicies.get(table.version);
+    if (policy === undefined) {
+      policy = compileSelfDisclosurePolicy(table.table);
+      this.#selfDisclosurePolicies.set(table.version, policy);
     }
     return { table, policy };
   }

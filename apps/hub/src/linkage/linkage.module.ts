@@ -14,10 +14,13 @@ import { ProviderClient } from './queries/provider-client.js';
 import { QueriesController } from './queries/queries.controller.js';
 import { QueryEdge } from './queries/query-edge.js';
 import { QueryRunner } from './queries/query-runner.js';
+import { SelfDisclosureTablePublisher } from './self-information/self-disclosure-table.publisher.js';
+import { SelfInformationController } from './self-information/self-information.controller.js';
+import { SelfInformationService } from './self-information/self-information.service.js';
 
-/** Agencies, agency codes, lawful queries and provisions (I5–I7). */
+/** Agencies, agency codes, lawful queries and provisions (I5–I7), and citizens' self-information requests. */
 @Module({
-  controllers: [AgenciesController, AgencyCodesController, QueriesController],
+  controllers: [AgenciesController, AgencyCodesController, QueriesController, SelfInformationController],
   providers: [
     { provide: ProvisionSigner, useFactory: (config: HubConfig) => ProvisionSigner.loadOrCreate(config.keysDir), inject: [HubConfig] },
     { provide: CodeLocator, useFactory: (config: HubConfig) => loadOrCreateCodeLocator(config.keysDir), inject: [HubConfig] },
@@ -25,6 +28,8 @@ import { QueryRunner } from './queries/query-runner.js';
     CitizenSessions,
     Authenticator,
     AuthorizationTablePublisher,
+    SelfDisclosureTablePublisher,
+    SelfInformationService,
     HubCodeMapper,
     ProviderClient,
     QueryRunner,

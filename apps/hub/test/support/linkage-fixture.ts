@@ -35,6 +35,7 @@ export async function startLinkageHub(options: TestHubOptions = {}): Promise<Tes
     ...options,
     env: {
       HUB_AUTHORIZATION_TABLE_FILE: '',
+      HUB_SELF_DISCLOSURE_TABLE_FILE: '',
       HUB_REDIS_URL: 'redis://127.0.0.1:6379',
       HUB_REDIS_PREFIX: `llt-${process.pid}-${randomBytes(4).toString('hex')}`,
       HUB_PROVIDER_TIMEOUT_MS: '1500',

@@ -92,6 +92,7 @@ export async function startTestHub(options: TestHubOptions = {}): Promise<TestHu
   const config = loadHubConfig({
     HUB_DATA_DIR: dataDir,
     HUB_AUTHORIZATION_TABLE_FILE: 'none',
+    HUB_SELF_DISCLOSURE_TABLE_FILE: 'none',
     HUB_REDIS_URL: 'off',
     HUB_CHECKPOINT_EVERY_MS: '3600000',
     ...options.env,
