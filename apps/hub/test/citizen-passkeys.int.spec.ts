@@ -115,17 +115,16 @@ async function expectNothingAppended(from: number): Promise<void> {
   expect((await appended(from)).map((e) => e.type)).toEqual([]);
 }
 
+const ENV = {
+  HUB_CITIZEN_SESSION_IDLE_SECONDS: String(IDLE),
+  HUB_CITIZEN_SESSION_MAX_SECONDS: String(MAX),
+  // Unidentified refusals are counted until the test flushes them.
+  HUB_UNIDENTIFIED_REFUSALS_INTERVAL_MS: '86400000',
+  HUB_UNIDENTIFIED_REFUSALS_PER_SOURCE: '1000',
+};
+
 beforeAll(async () => {
-  hub = await startLinkageHub({
-    clock: () => new Date(now),
-    env: {
-      HUB_CITIZEN_SESSION_IDLE_SECONDS: String(IDLE),
-      HUB_CITIZEN_SESSION_MAX_SECONDS: String(MAX),
-      // Unidentified refusals are counted until the test flushes them.
-      HUB_UNIDENTIFIED_REFUSALS_INTERVAL_MS: '86400000',
-      HUB_UNIDENTIFIED_REFUSALS_PER_SOURCE: '1000',
-    },
-  });
+  hub = await startLinkageHub({ clock: () => new Date(now), env: ENV });
   muroran = await registerMunicipality(MURORAN_CITY, MURORAN);
   sapporo = await registerMunicipality(SAPPORO_CITY, SAPPORO);
   aoyama = await person();
@@ -311,6 +310,12 @@ describe('sessions end: sign-out, idle and absolute expiry', () => {
     const again = await hub.inject({ method: 'DELETE', url: PATH.session, headers: bearer(token) });
     expectProblem(again, 401, 'SESSION_EXPIRED');
     await expectOneCitizenRefusal(head, 'EndCitizenSession', 'SESSION_EXPIRED', again);
+    // The enrolment secret is no session: 403, recorded as the citizen's.
+    const before = await hub.head();
+    const secret = await hub.inject({ method: 'DELETE', url: PATH.session, headers: bearer(kato.citizenSecret) });
+    expectProblem(secret, 403, 'FORBIDDEN');
+    await expectOneCitizenRefusal(before, 'EndCitizenSession', 'FORBIDDEN', secret);
+    expect((await records(kato.citizenSecret)).statusCode).toBe(200);
   });
 
   it('idle: unused for HUB_CITIZEN_SESSION_IDLE_SECONDS it ends; used, it lives on', async () => {
@@ -473,5 +478,22 @@ describe('erasure and the publishable log (I10)', () => {
     // Two enrolments of one person share no stored value but the stream id (person-scoped, in a domain of its own).
     const streams = stored.filter((e) => e.type.startsWith('Citizen')).map((e) => e.streamId);
     for (const s of streams) expect(stored.some((e) => !e.type.startsWith('Citizen') && e.streamId === s)).toBe(false);
+  });
+});
+
+describe('a restart (I8: the views are folds of the log)', () => {
+  it('passkeys and retired secrets come back from the log; sessions, held in memory only, do not', async () => {
+    const device = new SoftAuthenticator();
+    const p = await person();
+    const enrolled = await enrol(p.citizenSecret, device, 'before the restart');
+    const dataDir = hub.dataDir;
+    const prefix = hub.config.linkage.redisPrefix!;
+    await hub.close();
+    hub = await startLinkageHub({ dataDir, clock: () => new Date(now), env: { ...ENV, HUB_REDIS_PREFIX: prefix } });
+    expectProblem(await records(enrolled.session.token), 401, 'UNAUTHENTICATED');
+    expectProblem(await records(p.citizenSecret), 401, 'CREDENTIAL_RETIRED');
+    const token = await session(device);
+    expect((await records(token)).statusCode).toBe(200);
+    expect((await hub.get(PATH.myPasskeys, bearer(token))).json<{ passkeys: { label: string }[] }>().passkeys.map((k) => k.label)).toEqual(['before the restart']);
   });
 });
