@@ -2,6 +2,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NOTICE_INBOX_FILE, PROJECTIONS_FILE } from '#projections';
+import { generateAnswerKeyPair } from '#sealed-answer';
 import { expectProblem } from './support/problem-assertions.js';
 import { FakeProvider, MURORAN_CITY, PENSION, SAPPORO_CITY, acquire, bearer, issuePerson, operatorToken, registerAgency, startLinkageHub, type Agency } from './support/linkage-fixture.js';
 import { expectNothingButRefusals, type TestHub } from './support/test-hub.js';
@@ -262,6 +263,39 @@ describe('GET /v1/citizens/me/statistics', () => {
   });
 });
 
+describe('a self-information request (自己情報表示) of the citizen, as the hub records it', () => {
+  it('is in her records as kind self-information with no requester, in the CSV with 本人 as who asked, and counted', async () => {
+    now = new Date('2026-08-03T00:00:00.000Z');
+    const browser = await generateAnswerKeyPair();
+    const res = await hub.post('/v1/citizens/me/self-information-requests', { providerAgencyId: MURORAN_CITY, itemCode: 'local-tax', answerPublicKey: browser.publicKey }, bearer(aoyama.citizenSecret));
+    expect(res.statusCode, res.body).toBe(200);
+    const { serial } = res.json<{ serial: string }>();
+    serials['self'] = serial;
+    const [newest] = (await records(aoyama, '?limit=1')).records;
+    expect(newest).toEqual({
+      serial,
+      at: '2026-08-03T00:00:00.000Z',
+      date: '2026-08-03',
+      time: '09:00:00',
+      kind: 'self-information',
+      requester: null,
+      provider: { agencyId: MURORAN_CITY, name: `${MURORAN_CITY} (test)` },
+      procedure: { code: 'self-information', name: '自己情報表示' },
+      items: [{ code: 'local-tax', name: '地方税関係情報' }],
+      outcome: 'answered',
+    });
+    expect((await records(aoyama, `?agencyId=${MURORAN_CITY}&limit=1`)).records[0]!.serial).toBe(serial);
+    expect((await records(aoyama, `?agencyId=${PENSION}`)).records.map((r) => r.serial)).not.toContain(serial);
+    const lines = (await csv()).rawPayload.subarray(3).toString('utf8').split('\r\n');
+    expect(lines[1]).toBe(`2026-08-03 09:00:00,${serial},自己情報表示,本人,${MURORAN_CITY} (test),自己情報表示,地方税関係情報,提供済み`);
+    const stats = (await hub.get('/v1/citizens/me/statistics?from=2026-08-01T00:00:00%2B09:00', bearer(aoyama.citizenSecret))).json();
+    expect(stats).toEqual({ months: [{ month: '2026-08', total: 2, byOutcome: { answered: 2 } }] });
+    // The provider's agency records hold it too, with no requester.
+    const provided = (await hub.get('/v1/agencies/me/provision-records?role=provider&limit=1', bearer(muroran.token))).json<{ records: unknown[] }>().records;
+    expect(provided[0]).toMatchObject({ serial, kind: 'self-information', requester: null, role: 'provider', status: 'answered' });
+  });
+});
+
 describe('I8: the citizen views after the projections are dropped and rebuilt from the log', () => {
   it('answer the same records, pages, CSV bytes and counts', async () => {
     const views = async (target: TestHub) => ({
@@ -272,7 +306,7 @@ describe('I8: the citizen views after the projections are dropped and rebuilt fr
       kato: await records(kato, '', target),
     });
     const before = await views(hub);
-    expect(before.whole.records.length).toBe(8);
+    expect(before.whole.records.length).toBe(9);
     await hub.close();
     rmSync(join(hub.dataDir, PROJECTIONS_FILE), { force: true });
     rmSync(join(hub.dataDir, NOTICE_INBOX_FILE), { force: true });
