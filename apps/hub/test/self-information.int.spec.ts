@@ -185,7 +185,7 @@ describe('self-information display (自己情報表示)', () => {
     const browser = await generateAnswerKeyPair();
     const askNoboribetsu = () => ask(person.citizenSecret, { providerAgencyId: NOBORIBETSU, answerPublicKey: browser.publicKey });
 
-    const refused = expectProblem(await askNoboribetsu(), 502, 'PROVIDER_REFUSED');
+    const refused = expectProblem(await askNoboribetsu(), 502, 'PROVISION_REFUSED');
     expect(refused['reason']).toBe('NO_RECORD');
     expect(await typesOf(String(refused['serial']))).toEqual(['QueryAccepted', 'ProvisionRequested', 'ProvisionRefused', 'QueryCompleted']);
     // The fake received the citizen form of the provision protocol: no requesting agency, the key, the provider's own code.

@@ -74,7 +74,7 @@ export const PROBLEM_CATALOG = {
   SELF_DISCLOSURE_NOT_ALLOWED: { status: 403, title: 'Self-information request refused: this kind of agency does not disclose the item to the person' },
   SELF_DISCLOSURE_TABLE_NOT_IN_FORCE: { status: 403, title: 'Self-information request refused: no self-disclosure table is in force' },
   NO_AGENCY_CODE: { status: 404, title: 'Self-information request refused: the agency holds no code for the person' },
-  PROVIDER_REFUSED: { status: 502, title: 'The providing agency\'s intermediate server declined to answer' },
+  PROVISION_REFUSED: { status: 502, title: 'The providing agency\'s intermediate server declined to answer (self-information)' },
   PROVIDER_UNREACHABLE: { status: 502, title: 'The providing agency\'s intermediate server could not be reached' },
   PROVIDER_PROTOCOL_ERROR: { status: 502, title: 'The providing agency\'s intermediate server answered outside the protocol' },
   ANSWER_TOO_LARGE: { status: 502, title: 'The provider\'s answer exceeds the size the hub relays' },

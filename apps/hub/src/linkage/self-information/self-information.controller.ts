@@ -36,7 +36,7 @@ export class SelfInformationController {
   @ApiOperation({
     summary: 'Ask an agency what it holds about the calling citizen for one item (自己情報表示).',
     description:
-      'The request gets its own serial and runs the query lifecycle: judged against the self-disclosure table in force, the person translated to the agency\'s own code inside the hub, the agency\'s intermediate server asked to seal its answer to answerPublicKey (HPKE, the serial as AAD), the sealed bytes relayed: only the browser holding the private key opens them; the hub keeps their digest and size. Refusals and failures end the serial in their event and are answered with the serial: 403 SELF_DISCLOSURE_NOT_ALLOWED (with allowedItems), 404 NO_AGENCY_CODE, 502 PROVIDER_REFUSED (with the provider\'s reason), 502/504 as queries.',
+      'The request gets its own serial and runs the query lifecycle: judged against the self-disclosure table in force, the person translated to the agency\'s own code inside the hub, the agency\'s intermediate server asked to seal its answer to answerPublicKey (HPKE, the serial as AAD), the sealed bytes relayed: only the browser holding the private key opens them; the hub keeps their digest and size. Refusals and failures end the serial in their event and are answered with the serial: 403 SELF_DISCLOSURE_NOT_ALLOWED (with allowedItems), 404 NO_AGENCY_CODE, 502 PROVISION_REFUSED (with the provider\'s reason), 502/504 as queries.',
   })
   @ApiOkResponse({ type: SelfInformationResponse })
   @ApiProblems(
@@ -47,7 +47,7 @@ export class SelfInformationController {
     'SELF_DISCLOSURE_TABLE_NOT_IN_FORCE',
     'SELF_DISCLOSURE_NOT_ALLOWED',
     'NO_AGENCY_CODE',
-    'PROVIDER_REFUSED',
+    'PROVISION_REFUSED',
     'PROVIDER_UNREACHABLE',
     'PROVIDER_TIMEOUT',
     'PROVIDER_PROTOCOL_ERROR',

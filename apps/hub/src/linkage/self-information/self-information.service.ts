@@ -31,7 +31,7 @@ const ADVICE: Readonly<Record<string, string>> = {
   SELF_DISCLOSURE_TABLE_NOT_IN_FORCE: 'no self-disclosure table is in force: no agency can be asked for self-information now',
   SELF_DISCLOSURE_NOT_ALLOWED: 'this kind of agency does not disclose this item to the person through the hub; see allowedItems, or GET /v1/citizens/me/self-information/options',
   NO_AGENCY_CODE: 'this agency holds no code for you, so it holds none of your records that the hub can ask for',
-  PROVIDER_REFUSED: 'the agency\'s intermediate server declined to answer (see reason: NO_RECORD, it holds no record of you for this item; NOT_HELD, it holds this item for no one; AUTOMATIC_ANSWER_RESTRICTED, your record is answered only by its staff: ask the agency)',
+  PROVISION_REFUSED: 'the agency\'s intermediate server declined to answer (see reason: NO_RECORD, it holds no record of you for this item; NOT_HELD, it holds this item for no one; AUTOMATIC_ANSWER_RESTRICTED, your record is answered only by its staff: ask the agency)',
   PROVIDER_UNREACHABLE: 'the agency\'s intermediate server could not be reached; the request\'s serial is closed as failed: ask again later',
   PROVIDER_TIMEOUT: 'the agency\'s intermediate server did not answer in time; the request\'s serial is closed as failed: ask again later',
   PROVIDER_PROTOCOL_ERROR: 'the agency\'s intermediate server answered outside the provision protocol; the request\'s serial is closed as failed',
@@ -162,7 +162,7 @@ export class SelfInformationService {
       case 'answered':
         return { serial, outcome: 'answered', ...names, answer: { data: reply.bytes.toString('base64url'), encrypted: true, digest, size: reply.bytes.length } };
       case 'refused':
-        throw new HubProblem('PROVIDER_REFUSED', ADVICE['PROVIDER_REFUSED']!, { serial, reason: reply.reason });
+        throw new HubProblem('PROVISION_REFUSED', ADVICE['PROVISION_REFUSED']!, { serial, reason: reply.reason });
       case 'failed':
         throw new HubProblem(reply.reason as ProblemCode, `${ADVICE[reply.reason] ?? reply.reason} (${reply.detail})`, { serial });
       default: {
