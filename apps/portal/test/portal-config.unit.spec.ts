@@ -50,3 +50,22 @@ describe('the CSRF tokens', () => {
     }
   });
 });
+
+describe('failed enrolment and sign-in attempts', () => {
+  it('are limited per client address and minute, and forgotten after it', async () => {
+    const { FailedAttempts } = await import('../src/session/attempts.js');
+    const attempts = new FailedAttempts(3, 60_000, 2);
+    const t0 = 1_000_000;
+    for (let i = 0; i < 3; i++) {
+      expect(attempts.retryAfter('10.0.0.1', t0 + i)).toBe(0);
+      attempts.failed('10.0.0.1', t0 + i);
+    }
+    expect(attempts.retryAfter('10.0.0.1', t0 + 10)).toBe(60);
+    expect(attempts.retryAfter('10.0.0.2', t0 + 10)).toBe(0);
+    expect(attempts.retryAfter('10.0.0.1', t0 + 60_000)).toBe(0);
+    // Bounded memory: a third client evicts the stale or oldest.
+    attempts.failed('10.0.0.2', t0 + 20);
+    attempts.failed('10.0.0.3', t0 + 30);
+    expect(attempts.retryAfter('10.0.0.1', t0 + 40)).toBe(0);
+  });
+});

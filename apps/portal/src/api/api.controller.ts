@@ -3,6 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { PortalConfig } from '../config/portal-config.js';
 import { HubClient, type HubAnswer } from '../hub/hub-client.js';
 import { PortalProblem } from '../http/portal-problem.js';
+import { FailedAttempts } from '../session/attempts.js';
 import { Sessions } from '../session/session.js';
 import { PORTAL_CONFIG } from '../tokens.js';
 
@@ -49,6 +50,7 @@ export class ApiController {
     @Inject(PORTAL_CONFIG) private readonly config: PortalConfig,
     private readonly sessions: Sessions,
     private readonly hub: HubClient,
+    private readonly attempts: FailedAttempts,
   ) {}
 
   // ---- session state ----
@@ -76,7 +78,7 @@ export class ApiController {
   async enrolmentOptions(@Req() request: FastifyRequest, @Body() body: unknown): Promise<unknown> {
     this.guardPre(request);
     const secret = text(object(body, 'body')['secret'], 'secret', SECRET);
-    return HubClient.json(await this.hub.call('POST', '/v1/citizens/passkeys/registration-options', { token: secret, body: {} }));
+    return HubClient.json(await this.attempt(request, () => this.hub.call('POST', '/v1/citizens/passkeys/registration-options', { token: secret, body: {} })));
   }
 
   @Post('enrolment')
@@ -85,7 +87,8 @@ export class ApiController {
     this.guardPre(request);
     const b = object(body, 'body');
     const secret = text(b['secret'], 'secret', SECRET);
-    return this.openSession(reply, await this.hub.call('POST', '/v1/citizens/passkeys', { token: secret, body: this.registration(b) }));
+    const forward = this.registration(b);
+    return this.openSession(reply, await this.attempt(request, () => this.hub.call('POST', '/v1/citizens/passkeys', { token: secret, body: forward })));
   }
 
   @Post('sessions/options')
@@ -101,7 +104,7 @@ export class ApiController {
     this.guardPre(request);
     const b = object(body, 'body');
     const forward = { challengeId: text(b['challengeId'], 'challengeId', ID), response: object(b['response'], 'response') };
-    return this.openSession(reply, await this.hub.call('POST', '/v1/citizens/sessions', { body: forward }));
+    return this.openSession(reply, await this.attempt(request, () => this.hub.call('POST', '/v1/citizens/sessions', { body: forward })));
   }
 
   // ---- with a session ----
@@ -221,6 +224,16 @@ export class ApiController {
   }
 
   // ---- helpers ----
+
+  /** A pre-session call to the hub, refused here while this client has failed too often. */
+  private async attempt(request: FastifyRequest, call: () => Promise<HubAnswer>): Promise<HubAnswer> {
+    const client = request.ip;
+    const wait = this.attempts.retryAfter(client);
+    if (wait > 0) throw new PortalProblem(429, 'TOO_MANY_ATTEMPTS', `too many failed attempts from this address; try again in ${wait} s`, { retryAfter: wait });
+    const answer = await call();
+    if (answer.status === 400 || answer.status === 401 || answer.status === 403) this.attempts.failed(client);
+    return answer;
+  }
 
   private registration(b: Json): Json {
     const label = b['label'];

@@ -31,7 +31,7 @@ export function installSecurityHeaders(fastify: FastifyInstance, config: PortalC
     reply.header('x-frame-options', 'DENY');
     reply.header('cross-origin-opener-policy', 'same-origin');
     reply.header('cross-origin-resource-policy', 'same-origin');
-    reply.header('permissions-policy', 'camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=(), publickey-credentials-get=(self), publickey-credentials-create=(self)');
+    reply.header('permissions-policy', 'camera=(), microphone=(), geolocation=(), payment=(), usb=(), publickey-credentials-get=(self), publickey-credentials-create=(self)');
     if (config.secureCookies) reply.header('strict-transport-security', 'max-age=63072000; includeSubDomains');
     const url = request.url;
     if (url.startsWith('/api/') || url === '/' || url.startsWith('/index.html')) reply.header('cache-control', 'no-store');

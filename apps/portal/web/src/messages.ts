@@ -22,6 +22,7 @@ const MESSAGES: Record<string, string> = {
   HUB_UNAVAILABLE: 'ただいま情報提供ネットワークシステムに接続できません。時間をおいて、もう一度お試しください。',
   HUB_TIMEOUT: '情報提供ネットワークシステムから時間内に応答がありませんでした。時間をおいて、もう一度お試しください。',
   TOO_MANY_UNAUTHENTICATED_REQUESTS: 'アクセスが集中しています。しばらく待ってから、もう一度お試しください。',
+  TOO_MANY_ATTEMPTS: '失敗が続いたため、しばらく受け付けを止めています。1分ほど待ってから、もう一度お試しください。',
   CSRF_TOKEN_INVALID: 'ページの有効期限が切れました。ページを再読み込みしてから、もう一度お試しください。',
   ORIGIN_REFUSED: 'このページからは操作できません。ポータルのアドレスを直接開いて、もう一度お試しください。',
   VALIDATION_FAILED: '入力内容に誤りがあります。入力欄を確かめて、もう一度お試しください。',
@@ -37,7 +38,7 @@ const MESSAGES: Record<string, string> = {
 export function messageFor(error: unknown): string {
   if (error instanceof ApiError) {
     let text = MESSAGES[error.code] ?? `エラーが発生しました（コード: ${error.code}）。時間をおいて、もう一度お試しください。解決しない場合は、このコードを添えてお問い合わせください。`;
-    if (error.code === 'TOO_MANY_UNAUTHENTICATED_REQUESTS' && error.retryAfter !== undefined) text = `アクセスが集中しています。${error.retryAfter}秒ほど待ってから、もう一度お試しください。`;
+    if ((error.code === 'TOO_MANY_UNAUTHENTICATED_REQUESTS' || error.code === 'TOO_MANY_ATTEMPTS') && error.retryAfter !== undefined) text = `アクセスが集中しています。${error.retryAfter}秒ほど待ってから、もう一度お試しください。`;
     return error.serial === undefined ? text : `${text}（処理通番: ${error.serial}）`;
   }
   if (error instanceof DOMException || (error instanceof Error && typeof (error as { name?: unknown }).name === 'string')) {
