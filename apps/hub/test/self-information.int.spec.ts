@@ -7,7 +7,10 @@ import { demoCopies, startTestNode, type TestNode } from '../../agency-node/test
 import { FakeProvider, MURORAN_CITY, PENSION, acquire, bearer, issuePerson, registerAgency, startLinkageHub, type Agency } from './support/linkage-fixture.js';
 import { expectProblem } from './support/problem-assertions.js';
 import type { TestHub } from './support/test-hub.js';
+import { join } from 'node:path';
+import { replayProvisionRecords } from '../../auditor/src/replay/replay-provision-records.js';
 import { verifyLog } from '../../auditor/src/verify/verify-log.js';
+import { readKey } from './support/read-key.js';
 
 // 自己情報表示: Aoyama-san asks Muroran City, through the hub, what it holds about her. Muroran is the real
 // intermediate server (apps/agency-node) over HTTP; Noboribetsu a stand-in provider for the ways a provider fails.
@@ -213,5 +216,17 @@ describe('self-information display (自己情報表示)', () => {
     expect(report.ok).toBe(true);
     const published = (await hub.store.readAll({ fromPosition: 0, maxCount: 100 })).filter((e) => e.type === 'SelfDisclosureTablePublished');
     expect(published).toMatchObject([{ streamId: 'self-disclosure-table', schemaVersion: 1, terminal: 'completed', data: { version: 1 } }]);
+  });
+
+  it('the provision records, self-information requests included, rebuild from the log to the live projection (I8)', async () => {
+    const live = (await hub.get('/v1/citizens/me/provision-records', bearer(aoyama.citizenSecret))).json<{ records: { kind: string }[] }>().records;
+    expect(live.filter((r) => r.kind === 'self-information').length).toBeGreaterThanOrEqual(5);
+    const { sealer, close } = readKey(hub.dataDir);
+    try {
+      const diff = await replayProvisionRecords(hub.config.ledgerPath, join(hub.dataDir, 'projections.sqlite'), true, sealer);
+      expect(diff).toMatchObject({ ok: true });
+    } finally {
+      close();
+    }
   });
 });
