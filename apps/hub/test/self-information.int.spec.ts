@@ -182,6 +182,19 @@ describe('self-information display (自己情報表示)', () => {
     expectProblem(await hub.post(PATH, { providerAgencyId: MURORAN_CITY, itemCode: 'local-tax', answerPublicKey: browser.publicKey }, bearer(muroran.token)), 401, 'UNAUTHENTICATED');
   });
 
+  it('asks a provider registered with a grpc:// endpoint over gRPC with the same citizen document, and relays its sealed answer', async () => {
+    await fake.startGrpc();
+    const grpcCity = await registerAgency(hub, 'date-city', 'municipality', fake.grpcEndpoint);
+    const code = await acquire(hub, grpcCity, aoyama.individualNumber);
+    fake.behaviours.set(code, { answer: { 'resident-record': { household: 2 } } });
+    const browser = await generateAnswerKeyPair();
+    const res = await ask(aoyama.citizenSecret, { providerAgencyId: 'date-city', itemCode: 'resident-record', answerPublicKey: browser.publicKey });
+    expect(res.statusCode, res.body).toBe(200);
+    const { serial, answer } = res.json<{ serial: string; answer: { data: string } }>();
+    expect(JSON.parse(Buffer.from(await openAnswer(Buffer.from(answer.data, 'base64url'), browser.privateKey, serial)).toString('utf8'))).toEqual({ items: { 'resident-record': { household: 2 } } });
+    expect(fake.calls.at(-1)).toMatchObject({ signatureValid: true, body: { requesterKind: 'citizen', procedureCode: 'self-information', code, serial } });
+  });
+
   it('ends the serial as a refusal or failure when the provider refuses, cannot be reached, does not answer in time or breaks the protocol', async () => {
     const person = await issuePerson(hub);
     const code = await acquire(hub, noboribetsu, person.individualNumber);
