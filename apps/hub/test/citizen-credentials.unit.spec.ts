@@ -126,3 +126,63 @@ describe('configuration of citizen sign-in', () => {
     expect((error as InstanceType<typeof HubConfigError>).problems.map((p) => p.variable).sort()).toEqual(['HUB_CITIZEN_SESSION_IDLE_SECONDS', 'HUB_CITIZEN_SESSION_MAX_SECONDS', 'HUB_PORTAL_ORIGINS', 'HUB_WEBAUTHN_RP_ID']);
   });
 });
+
+describe('citizen sessions: idle, absolute, ended, their passkey gone, bounded', async () => {
+  const { CitizenSessions } = await import('../src/citizens/citizen-sessions.js');
+  const { tokenDigest } = await import('../src/linkage/hub-secrets.js');
+  const { DEFAULT_CITIZEN_SIGN_IN } = await import('../src/config/hub-config.js');
+  let now = 0;
+  let held = true;
+  let erased = false;
+  const make = () =>
+    new CitizenSessions(
+      () => new Date(now),
+      { citizenSignIn: { ...DEFAULT_CITIZEN_SIGN_IN, sessionIdleSeconds: 60, sessionMaxSeconds: 600 } } as never,
+      { citizenCredentials: { holds: () => held } } as never,
+      { isErased: () => erased } as never,
+    );
+
+  it('lives while used, ends when idle, at its absolute expiry, at sign-out, and with its passkey', () => {
+    const sessions = make();
+    const a = sessions.begin(subjectId, 'cred');
+    expect(a.expiresAt).toBe(new Date(600_000).toISOString());
+    const d = tokenDigest(a.token);
+    now = 59_000;
+    expect(sessions.check(d).kind).toBe('live');
+    now = 118_000;
+    expect(sessions.check(d).kind).toBe('live');
+    now = 178_000;
+    expect(sessions.check(d)).toEqual({ kind: 'expired', subjectId });
+    now = 0;
+    const b = tokenDigest(sessions.begin(subjectId, 'cred').token);
+    for (now = 50_000; now < 600_000; now += 50_000) expect(sessions.check(b).kind).toBe('live');
+    now = 600_000;
+    expect(sessions.check(b).kind).toBe('expired');
+    now = 0;
+    const c = tokenDigest(sessions.begin(subjectId, 'cred').token);
+    expect(sessions.end(c)).toBe(true);
+    expect(sessions.end(c)).toBe(false);
+    expect(sessions.check(c).kind).toBe('expired');
+    const e = tokenDigest(sessions.begin(subjectId, 'cred').token);
+    held = false;
+    expect(sessions.check(e).kind).toBe('expired');
+    erased = true;
+    expect(sessions.check(e).kind).toBe('unknown');
+    expect(sessions.check(tokenDigest('nobody')).kind).toBe('unknown');
+    held = true;
+    erased = false;
+  });
+
+  it('holds at most maxSessions (the oldest ends) and forgets those past their absolute expiry', () => {
+    now = 0;
+    const sessions = make();
+    sessions.maxSessions = 100;
+    const first = tokenDigest(sessions.begin(subjectId, 'cred').token);
+    for (let i = 0; i < 150; i++) sessions.begin(subjectId, 'cred');
+    expect(sessions.size).toBe(100);
+    expect(sessions.check(first).kind).toBe('unknown');
+    now = 600_000;
+    sessions.begin(subjectId, 'cred');
+    expect(sessions.size).toBe(1);
+  });
+});

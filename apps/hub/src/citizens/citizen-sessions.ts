@@ -19,7 +19,7 @@ interface Session {
 export type SessionCheck = { readonly kind: 'live'; readonly subjectId: SubjectId } | { readonly kind: 'expired'; readonly subjectId: SubjectId } | { readonly kind: 'unknown' };
 
 /** At most this many sessions are held; past it the oldest one ends (its token becomes unknown). */
-const MAX_SESSIONS = 200_000;
+export const MAX_SESSIONS = 200_000;
 
 /**
  * Citizens' sessions, issued after a verified passkey ceremony: a 32-byte random token handed over once,
@@ -31,6 +31,8 @@ const MAX_SESSIONS = 200_000;
 @Injectable()
 export class CitizenSessions {
   readonly #sessions = new Map<string, Session>();
+  /** The bound (a test may lower it). */
+  maxSessions = MAX_SESSIONS;
 
   constructor(
     @Inject(CLOCK) private readonly clock: Clock,
@@ -78,10 +80,14 @@ export class CitizenSessions {
     return true;
   }
 
+  get size(): number {
+    return this.#sessions.size;
+  }
+
   /** Forgets sessions past their absolute expiry (they are in the order they began, so expire in order). */
   #sweep(now: number): void {
     for (const [digest, session] of this.#sessions) {
-      if (session.expiresAtMs > now && this.#sessions.size < MAX_SESSIONS) break;
+      if (session.expiresAtMs > now && this.#sessions.size < this.maxSessions) break;
       this.#sessions.delete(digest);
     }
   }
