@@ -55,6 +55,12 @@ afterAll(async () => {
   await hub?.dispose();
 });
 
+/**
+ * The events appended since `head` but checkpoints: this test's clock jumps by days, so the hub signs a
+ * checkpoint (HUB_CHECKPOINT_EVERY_MS) whenever it likes.
+ */
+const appendedSince = async (head: number): Promise<RecordedEvent[]> => (await hub.store.readAll({ fromPosition: head, maxCount: 100 })).filter((e) => e.type !== 'CheckpointSigned');
+
 const NOTICE_READ_SCHEMA = schemaValidator('schemas/events/notice-read.v1.json', ['schemas/events/sealed-section.v1.json']);
 
 describe('POST /v1/citizens/me/notices/:noticeId/read', () => {
@@ -72,7 +78,7 @@ describe('POST /v1/citizens/me/notices/:noticeId/read', () => {
     const res = await read(aoyama, ids[1]!);
     expect(res.statusCode, res.body).toBe(200);
     expect(res.json()).toEqual({ noticeId: ids[1], readAt: '2026-06-02T01:02:03.456Z' });
-    expect(await hub.head()).toBe(head + 1);
+    expect((await appendedSince(head)).map((e) => e.type)).toEqual(['NoticeRead']);
 
     const [sent, readEvent, ...rest] = await hub.store.readStream(`notice-${ids[1]}` as never);
     expect(rest).toEqual([]);
@@ -108,13 +114,13 @@ describe('POST /v1/citizens/me/notices/:noticeId/read', () => {
     const head = await hub.head();
     const again = await read(aoyama, ids[1]!);
     expect(again.json()).toEqual({ noticeId: ids[1], readAt: '2026-06-02T01:02:03.456Z' });
-    expect(await hub.head()).toBe(head);
+    expect(await appendedSince(head)).toEqual([]);
 
     // A bare POST (no body, no content type), as a browser's fetch sends it, reads too.
     const bare = await hub.inject({ method: 'POST', url: `/v1/citizens/me/notices/${ids[1]}/read`, headers: bearer(aoyama.citizenSecret) });
     expect(bare.statusCode, bare.body).toBe(200);
     expect(bare.json()).toEqual({ noticeId: ids[1], readAt: '2026-06-02T01:02:03.456Z' });
-    expect(await hub.head()).toBe(head);
+    expect(await appendedSince(head)).toEqual([]);
 
     const answers = await Promise.all([0, 1, 2, 3].map(() => read(aoyama, ids[0]!)));
     expect(answers.map((a) => a.statusCode)).toEqual([200, 200, 200, 200]);
@@ -128,7 +134,7 @@ describe('POST /v1/citizens/me/notices/:noticeId/read', () => {
       const head = await hub.head();
       const problem = expectProblem(await read(aoyama, noticeId), 404, 'UNKNOWN_NOTICE');
       expect(problem['serial']).toMatch(/^\d{20}$/);
-      const appended = await hub.store.readAll({ fromPosition: head, maxCount: 10 });
+      const appended = await appendedSince(head);
       expect(appended.map((e) => e.type)).toEqual(['RequestRefused']);
       expect(appended[0]).toMatchObject({ serial: problem['serial'], terminal: 'denied', data: { command: 'ReadNotice', reason: 'UNKNOWN_NOTICE', callerKind: 'citizen' } });
       expect(JSON.stringify(appended[0])).not.toContain(noticeId);
@@ -140,7 +146,7 @@ describe('POST /v1/citizens/me/notices/:noticeId/read', () => {
     const head = await hub.head();
     const problem = expectProblem(await read(aoyama, 'not-a-notice'), 400, 'VALIDATION_FAILED');
     expect(problem['errors']).toEqual([{ field: 'noticeId', message: expect.stringMatching(/^must be a notice id/) }]);
-    expect((await hub.store.readAll({ fromPosition: head, maxCount: 10 })).map((e) => e.type)).toEqual(['RequestRefused']);
+    expect((await appendedSince(head)).map((e) => e.type)).toEqual(['RequestRefused']);
     expectProblem(await hub.post(`/v1/citizens/me/notices/${ids[2]}/read`, {}), 401, 'UNAUTHENTICATED');
     expectProblem(await read(muroran.token, ids[2]!), 401, 'UNAUTHENTICATED');
     expect((await inbox(aoyama)).notices[0]).toMatchObject({ noticeId: ids[2], readAt: null });
