@@ -17,6 +17,7 @@ function repoRoot(): string {
 export const ROOT = repoRoot();
 export const HUB_MAIN = join(ROOT, 'dist/apps/hub/src/main.js');
 export const NODE_MAIN = join(ROOT, 'dist/apps/agency-node/src/main.js');
+export const PORTAL_MAIN = join(ROOT, 'dist/apps/portal/src/main.js');
 
 /** The two agencies of the worked example (seeds/001) and their demo copies. */
 export const AGENCIES = [
@@ -49,6 +50,8 @@ export interface NetworkOptions {
   readonly log: (line: string) => void;
   /** Extra hub environment (e.g. HUB_REDIS_URL). */
   readonly hubEnv?: Readonly<Record<string, string>>;
+  /** The citizen portal's port (served as http://localhost:<port>, the origin its passkeys belong to); undefined: no portal. */
+  readonly portalPort?: number;
 }
 
 export interface Process {
@@ -62,6 +65,8 @@ export interface Process {
 
 export interface Network {
   readonly hubUrl: string;
+  /** The citizen portal's URL, when it was started. */
+  readonly portalUrl?: string;
   nodeUrl(agencyId: DemoAgencyId): string;
   readonly processes: readonly Process[];
   readonly aoyama: DemoPerson;
@@ -101,15 +106,20 @@ async function cli(env: Record<string, string>, args: readonly string[], stdin?:
 }
 
 async function waitReady(url: string, process: Process, timeoutMs = 60_000): Promise<void> {
+  await waitAnswering(`${url}/health/ready`, process, timeoutMs);
+}
+
+/** Waits until `url` answers 200 (or the process ends, or the time is up). */
+async function waitAnswering(url: string, process: Process, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let ended = false;
   void process.exited.then(() => (ended = true));
   while (Date.now() < deadline && !ended) {
-    const res = await fetch(`${url}/health/ready`).catch(() => undefined);
+    const res = await fetch(url).catch(() => undefined);
     if (res?.status === 200) return;
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`${process.name} did not become ready at ${url}:\n${process.output()}`);
+  throw new Error(`${process.name} did not answer at ${url}:\n${process.output()}`);
 }
 
 async function call(method: string, url: string, body: unknown, token?: string, headers: Record<string, string> = {}): Promise<{ status: number; json: Record<string, unknown> }> {
@@ -153,7 +163,9 @@ export async function startNetwork(options: NetworkOptions): Promise<Network> {
   };
   try {
     const hubUrl = `http://127.0.0.1:${options.hubPort}`;
-    const hub = run('hub', HUB_MAIN, [], { HUB_DATA_DIR: dataDir, HUB_PORT: String(options.hubPort), HUB_HOST: '127.0.0.1', HUB_LOG_LEVEL: 'warn', ...(options.grpcPort === undefined ? {} : { HUB_GRPC_PORT: String(options.grpcPort) }), ...options.hubEnv }, log);
+    // Passkeys belong to an exact origin: the portal is served (and the hub verifies ceremonies) as localhost.
+    const portalUrl = options.portalPort === undefined ? undefined : `http://localhost:${options.portalPort}`;
+    const hub = run('hub', HUB_MAIN, [], { HUB_DATA_DIR: dataDir, HUB_PORT: String(options.hubPort), HUB_HOST: '127.0.0.1', HUB_LOG_LEVEL: 'warn', ...(options.grpcPort === undefined ? {} : { HUB_GRPC_PORT: String(options.grpcPort) }), ...(portalUrl === undefined ? {} : { HUB_PORTAL_ORIGINS: portalUrl }), ...options.hubEnv }, log);
     processes.push(hub);
     await waitReady(hubUrl, hub);
     const operator = (JSON.parse(readFileSync(join(dataDir, 'keys', 'operator.token.json'), 'utf8')) as { token: string }).token;
@@ -215,8 +227,15 @@ export async function startNetwork(options: NetworkOptions): Promise<Network> {
       processes.push(node);
       await waitReady(`http://127.0.0.1:${options.nodePorts[agency.agencyId]}`, node);
     }
+    if (portalUrl !== undefined) {
+      if (!existsSync(PORTAL_MAIN)) throw new Error(`${PORTAL_MAIN} is missing: run npm run build first`);
+      const portal = run('portal', PORTAL_MAIN, [], { PORTAL_PORT: String(options.portalPort), PORTAL_HOST: '127.0.0.1', PORTAL_HUB_URL: hubUrl, PORTAL_ORIGIN: portalUrl, PORTAL_DATA_DIR: join(dataDir, 'portal'), PORTAL_LOG_LEVEL: 'warn' }, log);
+      processes.push(portal);
+      await waitAnswering(`http://127.0.0.1:${options.portalPort}/api/session`, portal);
+    }
     return {
       hubUrl,
+      ...(portalUrl === undefined ? {} : { portalUrl }),
       nodeUrl: (agencyId) => `http://127.0.0.1:${options.nodePorts[agencyId]}`,
       processes,
       aoyama,

@@ -1,9 +1,9 @@
-import { AGENCIES, startNetwork } from './network.js';
+import { AGENCIES, personFile, startNetwork } from './network.js';
 
 /**
- * `npm start`: the hub and the intermediate servers of the Japan Pension Service and Muroran City, with
- * demo data, on the embedded default (SQLite under ./data; Redis when one answers at 127.0.0.1:6379, the
- * store otherwise). Ctrl-C stops all three.
+ * `npm start`: the hub, the intermediate servers of the Japan Pension Service and Muroran City and the
+ * citizen portal, with demo data, on the embedded default (SQLite under ./data; Redis when one answers at
+ * 127.0.0.1:6379, the store otherwise). Ctrl-C stops them all.
  */
 async function main(): Promise<void> {
   // eslint-disable-next-line no-restricted-syntax -- the launcher's one read of its environment
@@ -15,6 +15,7 @@ async function main(): Promise<void> {
     hubPort,
     nodePorts: { 'jpn-pension-service': hubPort + 1, 'muroran-city': hubPort + 2 },
     grpcPort: hubPort + 1010,
+    portalPort: Number(env['PORTAL_PORT'] || 3300),
     log: (line) => process.stdout.write(`${line}\n`),
   });
   process.stdout.write(
@@ -23,6 +24,10 @@ async function main(): Promise<void> {
       `hub                  ${network.hubUrl}   (OpenAPI: ${network.hubUrl}/docs; gRPC on port ${hubPort + 1010})`,
       `corporate registry   ${network.hubUrl}/v1/corporate-numbers?location=${encodeURIComponent('北海道室蘭市')}   (public; CSV: ${network.hubUrl}/v1/corporate-numbers.csv)`,
       ...AGENCIES.map((a) => `${a.agencyId.padEnd(20)} ${network.nodeUrl(a.agencyId)}   (intermediate server)`),
+      `citizen portal       ${network.portalUrl}   (情報提供等記録開示; open it as localhost: passkeys belong to that origin)`,
+      '',
+      `Aoyama-san signs in: open ${network.portalUrl}, はじめての登録, paste the citizenSecret of ${personFile(dataDir)}`,
+      '(her one-time secret), create a passkey; from then on サインイン with the passkey alone.',
       '',
       'Now, in another terminal: npm run demo',
       '',

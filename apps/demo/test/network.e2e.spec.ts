@@ -48,13 +48,14 @@ let pensionNode: string;
 
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'network-e2e-'));
-  const [hubPort, pension, muroran, grpc] = await freePorts(4);
+  const [hubPort, pension, muroran, grpc, portal] = await freePorts(5);
   grpcPort = grpc!;
   network = await startNetwork({
     dataDir,
     hubPort: hubPort!,
     nodePorts: { 'jpn-pension-service': pension!, 'muroran-city': muroran! },
     grpcPort,
+    portalPort: portal!,
     log: () => {},
     hubEnv: { HUB_REDIS_URL: 'off' },
   });
@@ -67,6 +68,25 @@ afterAll(async () => {
 });
 
 describe('the linkage across real processes: hub, the pension service\'s and Muroran City\'s intermediate servers', () => {
+  it('serves the citizen portal beside them (as npm start does), on localhost, with its CSP, over this hub', async () => {
+    expect(network.portalUrl).toMatch(/^http:\/\/localhost:\d+$/);
+    const page = await fetch(`${network.portalUrl!.replace('localhost', '127.0.0.1')}/`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('lang="ja"');
+    expect(page.headers.get('content-security-policy')).toMatch(/script-src 'self'/);
+    // A sign-in ceremony's options come from this hub, for the portal's origin.
+    const session = await fetch(`${network.portalUrl!.replace('localhost', '127.0.0.1')}/api/session`);
+    const csrf = ((await session.json()) as { csrfToken?: string }).csrfToken;
+    const cookie = (session.headers.get('set-cookie') ?? '').split(';')[0]!;
+    const options = await fetch(`${network.portalUrl!.replace('localhost', '127.0.0.1')}/api/sessions/options`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', origin: network.portalUrl!, cookie, ...(csrf === undefined ? {} : { 'x-csrf-token': csrf }) },
+      body: '{}',
+    });
+    expect(options.status, await options.clone().text()).toBe(200);
+    expect(await options.json()).toMatchObject({ options: { rpId: 'localhost' } });
+  });
+
   it('answers the seeds/001 query end to end over HTTP, encrypted, and Aoyama-san sees it in her record', async () => {
     const res = await post(`${pensionNode}/v1/queries`, { localId: AOYAMA_PENSION, ...QUERY, encrypt: true });
     expect(res.status, JSON.stringify(res.json)).toBe(200);
