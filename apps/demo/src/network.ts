@@ -165,7 +165,7 @@ export async function startNetwork(options: NetworkOptions): Promise<Network> {
     const hubUrl = `http://127.0.0.1:${options.hubPort}`;
     // Passkeys belong to an exact origin: the portal is served (and the hub verifies ceremonies) as localhost.
     const portalUrl = options.portalPort === undefined ? undefined : `http://localhost:${options.portalPort}`;
-    const hub = run('hub', HUB_MAIN, [], { HUB_DATA_DIR: dataDir, HUB_PORT: String(options.hubPort), HUB_HOST: '127.0.0.1', HUB_LOG_LEVEL: 'warn', ...(options.grpcPort === undefined ? {} : { HUB_GRPC_PORT: String(options.grpcPort) }), ...(portalUrl === undefined ? {} : { HUB_PORTAL_ORIGINS: portalUrl }), ...options.hubEnv }, log);
+    const hub = run('hub', HUB_MAIN, [], { HUB_DATA_DIR: dataDir, HUB_PORT: String(options.hubPort), HUB_HOST: '127.0.0.1', HUB_LOG_LEVEL: 'warn', ...(options.grpcPort === undefined ? {} : { HUB_GRPC_PORT: String(options.grpcPort) }), ...(portalUrl === undefined ? {} : { HUB_PORTAL_ORIGINS: portalUrl, HUB_TRUSTED_PROXIES: '127.0.0.1' }), ...options.hubEnv }, log);
     processes.push(hub);
     await waitReady(hubUrl, hub);
     const operator = (JSON.parse(readFileSync(join(dataDir, 'keys', 'operator.token.json'), 'utf8')) as { token: string }).token;

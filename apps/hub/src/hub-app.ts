@@ -31,6 +31,8 @@ export function hubFastifyAdapter(config: HubConfig): FastifyAdapter {
   return new FastifyAdapter({
     bodyLimit: config.bodyLimitBytes,
     logger: false,
+    // request.ip: the socket's peer, or, from a trusted proxy (the portal), the client it names.
+    ...(config.trustedProxies.length === 0 ? {} : { trustProxy: [...config.trustedProxies] }),
     // Node's request timeout ends at the last header (installBodyTimeout takes the body); it checks its
     // deadline every connectionsCheckingInterval (30 s by default): often enough to answer within a second of it.
     requestTimeout: config.bodyTimeoutMs,

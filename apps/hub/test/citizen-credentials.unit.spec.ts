@@ -125,6 +125,13 @@ describe('configuration of citizen sign-in', () => {
     expect(error).toBeInstanceOf(HubConfigError);
     expect((error as InstanceType<typeof HubConfigError>).problems.map((p) => p.variable).sort()).toEqual(['HUB_CITIZEN_SESSION_IDLE_SECONDS', 'HUB_CITIZEN_SESSION_MAX_SECONDS', 'HUB_PORTAL_ORIGINS', 'HUB_WEBAUTHN_RP_ID']);
   });
+
+  it('trusts the forwarded address of the listed proxies only (none by default)', async () => {
+    const { loadHubConfig } = await import('../src/config/hub-config.js');
+    expect(loadHubConfig({}).trustedProxies).toEqual([]);
+    expect(loadHubConfig({ HUB_TRUSTED_PROXIES: '127.0.0.1, 10.0.0.0/8,2001:db8::/32' }).trustedProxies).toEqual(['127.0.0.1', '10.0.0.0/8', '2001:db8::/32']);
+    for (const bad of ['10.0.0.0/33', 'portal.example', '127.0.0.1/8/1', '::1/129']) expect(() => loadHubConfig({ HUB_TRUSTED_PROXIES: bad }), bad).toThrow(/HUB_TRUSTED_PROXIES/);
+  });
 });
 
 describe('citizen sessions: idle, absolute, ended, their passkey gone, bounded', async () => {

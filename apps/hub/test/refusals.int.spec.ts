@@ -21,7 +21,7 @@ let pensionCode: string;
 
 beforeAll(async () => {
   // A long interval: the tests flush the counts of unidentified callers themselves.
-  hub = await startLinkageHub({ env: { HUB_UNIDENTIFIED_REFUSALS_INTERVAL_MS: '3600000', HUB_UNIDENTIFIED_REFUSALS_MAX_SOURCES: '3', HUB_UNIDENTIFIED_REFUSALS_PER_SOURCE: '25' } });
+  hub = await startLinkageHub({ env: { HUB_UNIDENTIFIED_REFUSALS_INTERVAL_MS: '3600000', HUB_UNIDENTIFIED_REFUSALS_MAX_SOURCES: '3', HUB_UNIDENTIFIED_REFUSALS_PER_SOURCE: '25', HUB_TRUSTED_PROXIES: '192.0.2.10,2001:db8::/32' } });
   pension = await registerAgency(hub, PENSION, 'pension-service', 'http://127.0.0.1:9');
   muroran = await registerAgency(hub, MURORAN_CITY, 'municipality', 'http://127.0.0.1:9');
   jasso = await registerAgency(hub, JASSO, 'jasso', 'http://127.0.0.1:9');
@@ -116,6 +116,21 @@ describe('requests from callers the hub cannot identify: counted per source and 
     // A new interval: the source is heard again.
     expectProblem(await send(flood), 401, 'UNAUTHENTICATED');
     await flush();
+  });
+
+  it('behind a trusted proxy (the portal) the source is the client it names in X-Forwarded-For; anyone else\'s header is ignored', async () => {
+    const send = (remoteAddress: string, forwardedFor: string) =>
+      hub.inject({ method: 'POST', url: '/v1/citizens/sessions', headers: { 'content-type': 'application/json', 'x-forwarded-for': forwardedFor }, payload: '{}', remoteAddress });
+    expect((await send('192.0.2.10', '198.51.100.90')).statusCode).toBeGreaterThanOrEqual(400);
+    expect((await send('198.51.100.91', '198.51.100.92')).statusCode).toBeGreaterThanOrEqual(400);
+    const before = await hub.head();
+    await flush();
+    const recorded = await hub.store.readAll({ fromPosition: before });
+    const sources = await Promise.all(recorded.map(async (e) => ((await hub.ledger.readSerial(e.serial))[0]!.data as { source?: string }).source));
+    expect(sources).toContain('198.51.100.90');
+    expect(sources).toContain('198.51.100.91');
+    expect(sources).not.toContain('192.0.2.10');
+    expect(sources).not.toContain('198.51.100.92');
   });
 
   it('sources beyond the limit of an interval are summed in one more event', async () => {

@@ -19,6 +19,10 @@ describe('the portal configuration', () => {
     expect(() => loadPortalConfig({ PORTAL_HUB_URL: 'http://127.0.0.1:8080/v1' })).toThrow(/PORTAL_HUB_URL/);
     expect(() => loadPortalConfig({ PORTAL_PORT: '70000' })).toThrow(/PORTAL_PORT/);
     expect(() => loadPortalConfig({ PORTAL_ORIGIN: 'https://portal.example.jp/path' })).toThrow(/PORTAL_ORIGIN/);
+    expect(() => loadPortalConfig({ PORTAL_TRUSTED_PROXIES: '10.0.0.0/33' })).toThrow(/PORTAL_TRUSTED_PROXIES/);
+    expect(() => loadPortalConfig({ PORTAL_TRUSTED_PROXIES: 'proxy.example' })).toThrow(/PORTAL_TRUSTED_PROXIES/);
+    expect(loadPortalConfig({ PORTAL_TRUSTED_PROXIES: '10.0.0.1, 2001:db8::/32' }).trustedProxies).toEqual(['10.0.0.1', '2001:db8::/32']);
+    expect(loadPortalConfig({}).trustedProxies).toEqual([]);
   });
 
   it('has a CSP with no inline script, no third-party host and no framing', () => {

@@ -127,6 +127,12 @@ export class HubConfig {
     readonly selfCheck: SelfCheckSettings = DEFAULT_SELF_CHECK,
     readonly unidentifiedRefusals: UnidentifiedRefusalSettings = DEFAULT_UNIDENTIFIED_REFUSALS,
     readonly citizenSignIn: CitizenSignInSettings = DEFAULT_CITIZEN_SIGN_IN,
+    /**
+     * Addresses or CIDR ranges of proxies that call on others' behalf (the citizen portal): from these the
+     * caller's source is the last address of X-Forwarded-For they add, for the per-source count and limit
+     * of unidentified refusals; from anyone else that header is ignored. Empty: none trusted.
+     */
+    readonly trustedProxies: readonly string[] = [],
   ) {}
 
   get ledgerPath(): string {
@@ -255,6 +261,15 @@ class HubEnvironment {
   @Matches(new RegExp(`^\\s*${ORIGIN}(?:\\s*,\\s*${ORIGIN})*\\s*$`), { message: (a) => `must be comma-separated origins (scheme://host[:port], no path), got ${JSON.stringify(a.value)}` })
   HUB_PORTAL_ORIGINS = DEFAULT_CITIZEN_SIGN_IN.portalOrigins.join(',');
 
+  @ValidateBy({
+    name: 'isProxyList',
+    validator: {
+      validate: (v: unknown) => typeof v === 'string' && (v.trim() === '' || v.split(',').every((part) => isAddressOrRange(part.trim()))),
+      defaultMessage: (a) => `must be comma-separated IP addresses or CIDR ranges (e.g. 127.0.0.1,10.0.0.0/8), or empty, got ${JSON.stringify(a?.value)}`,
+    },
+  })
+  HUB_TRUSTED_PROXIES = '';
+
   @Matches(/^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/, { message: (a) => `must be a lowercase domain name (the portal's registrable domain), got ${JSON.stringify(a.value)}` })
   HUB_WEBAUTHN_RP_ID = DEFAULT_CITIZEN_SIGN_IN.rpId;
 
@@ -303,6 +318,7 @@ const VARIABLES = [
   'HUB_UNIDENTIFIED_REFUSALS_MAX_SOURCES',
   'HUB_UNIDENTIFIED_REFUSALS_PER_SOURCE',
   'HUB_PORTAL_ORIGINS',
+  'HUB_TRUSTED_PROXIES',
   'HUB_WEBAUTHN_RP_ID',
   'HUB_WEBAUTHN_RP_NAME',
   'HUB_CITIZEN_SESSION_IDLE_SECONDS',
@@ -374,7 +390,18 @@ export function loadHubConfig(env: Readonly<Record<string, string | undefined>>,
       sessionIdleSeconds: Number(raw.HUB_CITIZEN_SESSION_IDLE_SECONDS),
       sessionMaxSeconds: Number(raw.HUB_CITIZEN_SESSION_MAX_SECONDS),
     },
+    raw.HUB_TRUSTED_PROXIES.trim() === '' ? [] : raw.HUB_TRUSTED_PROXIES.split(',').map((p) => p.trim()),
   );
+}
+
+/** An IPv4 or IPv6 address, optionally with a prefix length that fits it. */
+function isAddressOrRange(text: string): boolean {
+  const [address, prefix, ...rest] = text.split('/');
+  if (rest.length > 0 || address === undefined) return false;
+  const family = isIP(address);
+  if (family === 0) return false;
+  if (prefix === undefined) return true;
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
 }
 
 /**

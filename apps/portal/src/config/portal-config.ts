@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -15,6 +16,12 @@ export interface PortalConfig {
   /** The built frontend (index.html and assets). */
   readonly webRoot: string;
   readonly logLevel: 'error' | 'warn' | 'log';
+  /**
+   * Proxies in front of the portal (addresses or CIDR ranges) whose X-Forwarded-For names the citizen's
+   * address; empty: the socket's peer is the citizen. The portal passes that address on to the hub, which
+   * counts unidentified refusals per source when it trusts the portal (HUB_TRUSTED_PROXIES).
+   */
+  readonly trustedProxies: readonly string[];
 }
 
 export class PortalConfigError extends Error {}
@@ -52,6 +59,14 @@ export function loadPortalConfig(env: Readonly<Record<string, string | undefined
   } catch {
     problems.push(`PORTAL_ORIGIN must be an origin such as https://portal.example.jp or http://localhost:3300, got ${JSON.stringify(originText)}`);
   }
+  const trustedProxies = (env['PORTAL_TRUSTED_PROXIES'] ?? '').split(',').map((p) => p.trim()).filter((p) => p !== '');
+  for (const p of trustedProxies) {
+    const [address, prefix, ...rest] = p.split('/');
+    const family = isIP(address ?? '');
+    if (rest.length > 0 || family === 0 || (prefix !== undefined && !(/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128)))) {
+      problems.push(`PORTAL_TRUSTED_PROXIES must be comma-separated IP addresses or CIDR ranges, got ${JSON.stringify(p)}`);
+    }
+  }
   const logLevel = (env['PORTAL_LOG_LEVEL'] ?? 'log') as PortalConfig['logLevel'];
   if (!['error', 'warn', 'log'].includes(logLevel)) problems.push(`PORTAL_LOG_LEVEL must be error, warn or log`);
   if (problems.length > 0) throw new PortalConfigError(problems.join('\n'));
@@ -64,5 +79,6 @@ export function loadPortalConfig(env: Readonly<Record<string, string | undefined
     dataDir: resolve(env['PORTAL_DATA_DIR'] ?? './data/portal'),
     webRoot: resolve(env['PORTAL_WEB_ROOT'] ?? join(PORTAL_ROOT, 'dist/apps/portal/web')),
     logLevel,
+    trustedProxies,
   };
 }

@@ -1,4 +1,8 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { PortalProblem } from '../http/portal-problem.js';
+
+/** The citizen's address for the request being served (set by the portal's onRequest hook). */
+export const clientAddress = new AsyncLocalStorage<string>();
 
 export interface HubAnswer {
   readonly status: number;
@@ -30,6 +34,7 @@ export class HubClient {
           accept: 'application/json, text/csv, text/plain',
           ...(options.body === undefined ? {} : { 'content-type': 'application/json' }),
           ...(options.token === undefined ? {} : { authorization: `Bearer ${options.token}` }),
+          ...forwardedFor(),
         },
         ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
         signal: AbortSignal.timeout(this.timeoutMs),
@@ -67,4 +72,9 @@ export class HubClient {
     const detail = typeof body['detail'] === 'string' ? body['detail'] : `the hub answered ${answer.status}`;
     return new PortalProblem(answer.status, code, detail, extra);
   }
+}
+
+function forwardedFor(): Record<string, string> {
+  const address = clientAddress.getStore();
+  return address === undefined || address === '' ? {} : { 'x-forwarded-for': address };
 }
