@@ -211,6 +211,8 @@ describe('the HTTP edge', () => {
           '/v1/citizens/me/notices',
           '/v1/citizens/me/notices/{noticeId}/read',
           '/v1/citizens/me/provision-records.csv',
+          '/v1/citizens/me/self-information-requests',
+          '/v1/citizens/me/self-information/options',
           '/v1/citizens/me/statistics',
           '/v1/citizens/enrolment-secrets',
           '/v1/citizens/me/passkeys',

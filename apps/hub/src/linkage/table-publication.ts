@@ -1,0 +1,60 @@
+import type { Logger } from '@nestjs/common';
+import type { EventBus } from '@nestjs/cqrs';
+import { createHash, randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { canonicalize, type EventStore, type NewEvent } from '#ledger';
+import { EventsAppended } from '../ledger/events-appended.event.js';
+import { loadStream, type Fold } from '../ledger/load-stream.js';
+
+/** What a table's published versions fold to: none yet, or every version with its digest, oldest first. */
+type TablesState = { readonly status: 'unpublished' } | { readonly status: 'published'; readonly versions: readonly { readonly version: number; readonly digest: string }[] };
+
+export interface TablePublication<S extends TablesState, E extends { readonly type: string }> {
+  /** What the table is called in messages, e.g. "authorization table". */
+  readonly name: string;
+  readonly streamId: string;
+  readonly actor: string;
+  readonly fold: Fold<S, E>;
+  /** The events that publish `table` (its canonical digest given) on top of `state`. */
+  decide(table: unknown, digest: string, publishedAt: string, state: S): readonly NewEvent[];
+}
+
+/**
+ * Publishes the table in `file` at start when its version is newer than every published one: publication
+ * is an event with its own serial, so the version in force at any instant is rebuilt from the log. The
+ * same version with other content is refused (a published version never changes: publish a new version);
+ * an older version is left unpublished with a warning.
+ */
+export async function publishTableAtStart<S extends TablesState, E extends { readonly type: string }>(
+  publication: TablePublication<S, E>,
+  file: string,
+  deps: { readonly store: EventStore; readonly eventBus: EventBus; readonly logger: Logger; readonly now: () => Date },
+): Promise<void> {
+  const table: unknown = JSON.parse(readFileSync(file, 'utf8'));
+  const digest = createHash('sha256').update(canonicalize(table) ?? '', 'utf8').digest('hex');
+  const { state, expectedRevision } = await loadStream(deps.store, publication.streamId, publication.fold);
+  const version = (table as { version?: unknown }).version;
+  const versions = state.status === 'published' ? state.versions : [];
+  const same = versions.find((v) => v.version === version);
+  if (same !== undefined) {
+    if (same.digest !== digest) {
+      throw new Error(`${file} holds ${publication.name} version ${String(version)} with content other than the published version ${String(version)} (digest ${same.digest}); publish changes as a new version`);
+    }
+    return;
+  }
+  const latest = versions.at(-1)?.version ?? 0;
+  if (typeof version === 'number' && version < latest) {
+    deps.logger.warn(`${file} holds version ${version}, older than the published version ${latest}: nothing published`);
+    return;
+  }
+  const events = publication.decide(table, digest, deps.now().toISOString(), state);
+  const result = await deps.store.append({
+    streamId: publication.streamId,
+    expectedRevision,
+    events,
+    serial: { allocate: true },
+    metadata: { actor: publication.actor, correlationId: `publish-${randomUUID()}` },
+  });
+  deps.eventBus.publish(EventsAppended.of(publication.streamId, result, events.map((e) => e.type)));
+  deps.logger.log(`published ${publication.name} version ${String(version)} (serial ${result.serial})`);
+}
