@@ -1,29 +1,13 @@
 import { credentials } from '@grpc/grpc-js';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LINKAGE_SERVICE, loadHubProtos, serviceClient } from '../../hub/src/grpc/proto-files.js';
 import { GrpcServiceClient } from '../../hub/test/support/grpc-client.js';
 import { startNetwork, type Network } from '../src/network.js';
+import { freePorts } from '../../../test/support/free-ports.js';
 
-/** Free loopback ports (bound and released at once). */
-async function freePorts(n: number): Promise<number[]> {
-  const ports: number[] = [];
-  for (let i = 0; i < n; i++) {
-    ports.push(
-      await new Promise<number>((resolve) => {
-        const s = createServer();
-        s.listen(0, '127.0.0.1', () => {
-          const port = (s.address() as { port: number }).port;
-          s.close(() => resolve(port));
-        });
-      }),
-    );
-  }
-  return ports;
-}
 
 async function post(url: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: Record<string, unknown> }> {
   const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });

@@ -1,7 +1,6 @@
 import Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,6 +10,7 @@ import { verifyOpening, type Opening } from '#sealing';
 import { readKey } from '../../hub/test/support/read-key.js';
 import { startMockBroker, type MockBroker } from '../../../libs/relay/test/mock-broker.js';
 import { AOYAMA, startNetwork, type Network } from '../src/network.js';
+import { freePorts } from '../../../test/support/free-ports.js';
 
 /**
  * I10, scanned over a running demo network: no agency code, My Number, resident record code or subject id
@@ -18,21 +18,6 @@ import { AOYAMA, startNetwork, type Network } from '../src/network.js';
  * party holds another party's field. The secrets searched for are learnt from the agencies' own stores and
  * from the log opened with the hub's keys, so the scan knows exactly what it must not find.
  */
-async function freePorts(n: number): Promise<number[]> {
-  const ports: number[] = [];
-  for (let i = 0; i < n; i++) {
-    ports.push(
-      await new Promise<number>((resolve) => {
-        const s = createServer();
-        s.listen(0, '127.0.0.1', () => {
-          const port = (s.address() as { port: number }).port;
-          s.close(() => resolve(port));
-        });
-      }),
-    );
-  }
-  return ports;
-}
 
 async function post(url: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: Record<string, unknown> }> {
   const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });

@@ -1,27 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { ROOT } from '../../../demo/src/network.js';
+export { freePorts } from '../../../../test/support/free-ports.js';
 
 export const PORTAL_MAIN = join(ROOT, 'dist/apps/portal/src/main.js');
 
-/** Free loopback ports (bound and released at once). */
-export async function freePorts(n: number): Promise<number[]> {
-  const ports: number[] = [];
-  for (let i = 0; i < n; i++) {
-    ports.push(
-      await new Promise<number>((resolve) => {
-        const s = createServer();
-        s.listen(0, '127.0.0.1', () => {
-          const port = (s.address() as { port: number }).port;
-          s.close(() => resolve(port));
-        });
-      }),
-    );
-  }
-  return ports;
-}
 
 export interface PortalProcess {
   readonly url: string;
