@@ -13,6 +13,24 @@ import { Openings } from './openings.js';
 
 const TEXT = 'text/plain; charset=utf-8';
 
+const CHECKPOINT_JSON = {
+  type: 'object',
+  required: ['origin', 'size', 'rootHex', 'timeMs', 'position', 'note'],
+  properties: {
+    origin: { type: 'string', description: 'The log origin line of the note.' },
+    size: { type: 'integer', description: 'Tree size (number of events).' },
+    rootHex: { type: 'string', description: 'Merkle root of the first `size` events, hex.' },
+    timeMs: { type: 'integer', description: 'When it was signed (Unix milliseconds).' },
+    position: { type: 'integer' },
+    note: { type: 'string', description: 'The C2SP signed note, as served in text.' },
+  },
+};
+const CHECKPOINT_RESPONSE = {
+  description: 'The C2SP tlog-checkpoint signed note (text/plain, the default), or its fields with ?format=json.',
+  content: { 'text/plain': { schema: { type: 'string' } }, 'application/json': { schema: CHECKPOINT_JSON } },
+};
+const HEX_LIST = { type: 'array', items: { type: 'string', description: 'hex' } };
+
 function checkpointJson(origin: string, c: CheckpointRecord) {
   return { origin, size: c.size, rootHex: toHex(c.root), timeMs: c.timeMs, position: c.position, note: c.note };
 }
@@ -35,7 +53,8 @@ export class AuditController {
 
   @Get('checkpoint')
   @ApiOperation({ summary: 'The latest signed checkpoint (C2SP tlog-checkpoint signed note; ?format=json for its fields).' })
-  @ApiProblems('VALIDATION_FAILED', 'INTERNAL')
+  @ApiOkResponse(CHECKPOINT_RESPONSE)
+  @ApiProblems('VALIDATION_FAILED', 'CHECKPOINT_NOT_FOUND', 'INTERNAL')
   latest(@Query() q: FormatQuery, @Res({ passthrough: true }) reply: FastifyReply): unknown {
     const c = this.follower.projection.latestCheckpoint();
     if (c === undefined) throw new HubProblem('CHECKPOINT_NOT_FOUND', 'no checkpoint has been signed yet; the hub signs one after the first events');
@@ -44,7 +63,8 @@ export class AuditController {
 
   @Get('checkpoints/:size')
   @ApiOperation({ summary: 'The signed checkpoint of exactly this tree size.' })
-  @ApiProblems('VALIDATION_FAILED', 'INTERNAL')
+  @ApiOkResponse(CHECKPOINT_RESPONSE)
+  @ApiProblems('VALIDATION_FAILED', 'SIZE_OUT_OF_RANGE', 'CHECKPOINT_NOT_FOUND', 'INTERNAL')
   bySize(@Param('size') size: string, @Query() q: FormatQuery, @Res({ passthrough: true }) reply: FastifyReply): unknown {
     const n = this.size(size, 'size');
     const c = this.follower.projection.checkpoint(n);
@@ -54,6 +74,14 @@ export class AuditController {
 
   @Get('verifier-key')
   @ApiOperation({ summary: "The checkpoint signer's public key, as a C2SP signed-note verifier key." })
+  @ApiOkResponse({
+    description: 'The verifier key line (text/plain, the default), or { origin, verifierKey } with ?format=json.',
+    content: {
+      'text/plain': { schema: { type: 'string' } },
+      'application/json': { schema: { type: 'object', required: ['origin', 'verifierKey'], properties: { origin: { type: 'string' }, verifierKey: { type: 'string' } } } },
+    },
+  })
+  @ApiProblems('VALIDATION_FAILED', 'INTERNAL')
   verifierKey(@Query() q: FormatQuery, @Res({ passthrough: true }) reply: FastifyReply): unknown {
     if (q.format === 'json') return { origin: this.signer.origin, verifierKey: this.signer.verifierKey };
     void reply.header('content-type', TEXT);
@@ -62,9 +90,37 @@ export class AuditController {
 
   @Get('proofs/inclusion')
   @ApiOperation({ summary: 'Inclusion proof of one event (position) or of every event of a serial, against a tree size (default: the latest checkpoint).' })
-  @ApiOkResponse({ description: '{ size, rootHex, proofs: [{ position, serial, envelope, leafHex, proof[], openings[] }] }: openings ({ field, value, salt }) of the fields the caller is a party to (the citizen its own subject, each agency its own code), none for anyone else' })
+  @ApiOkResponse({
+    description: 'Openings ({ field, value, salt }) of the fields the caller is a party to (the citizen its own subject, each agency its own code), none for anyone else (no credential needed for the proofs).',
+    schema: {
+      type: 'object',
+      required: ['size', 'rootHex', 'proofs'],
+      properties: {
+        size: { type: 'integer' },
+        rootHex: { type: 'string' },
+        proofs: {
+          type: 'array',
+          items: {
+            type: 'object',
+            required: ['position', 'serial', 'envelope', 'leafHex', 'proof', 'openings'],
+            properties: {
+              position: { type: 'integer' },
+              serial: { type: 'string' },
+              envelope: { type: 'string', description: 'The stored canonical envelope text (the Merkle leaf input).' },
+              leafHex: { type: 'string' },
+              proof: HEX_LIST,
+              openings: {
+                type: 'array',
+                items: { type: 'object', required: ['field', 'value', 'salt'], properties: { field: { type: 'string' }, value: {}, salt: { type: 'string' } } },
+              },
+            },
+          },
+        },
+      },
+    },
+  })
   @ApiBearerAuth()
-  @ApiProblems('VALIDATION_FAILED', 'UNAUTHENTICATED', 'INTERNAL')
+  @ApiProblems('VALIDATION_FAILED', 'SIZE_OUT_OF_RANGE', 'SERIAL_UNKNOWN', 'TREE_SIZE_NOT_REACHED', 'UNAUTHENTICATED', 'INTERNAL')
   async inclusion(@Query() q: InclusionQuery, @Req() request: Credentialed): Promise<unknown> {
     if ((q.position === undefined) === (q.serial === undefined)) throw new HubProblem('SIZE_OUT_OF_RANGE', 'give exactly one of position or serial');
     const tree = this.follower.projection;
@@ -97,8 +153,15 @@ export class AuditController {
 
   @Get('proofs/consistency')
   @ApiOperation({ summary: 'Consistency proof between two tree sizes (RFC 9162 §2.1.4).' })
-  @ApiOkResponse({ description: '{ from, to, fromRootHex, toRootHex, proof[] }' })
-  @ApiProblems('VALIDATION_FAILED', 'INTERNAL')
+  @ApiOkResponse({
+    description: 'The two roots and the proof between them.',
+    schema: {
+      type: 'object',
+      required: ['from', 'to', 'fromRootHex', 'toRootHex', 'proof'],
+      properties: { from: { type: 'integer' }, to: { type: 'integer' }, fromRootHex: { type: 'string' }, toRootHex: { type: 'string' }, proof: HEX_LIST },
+    },
+  })
+  @ApiProblems('VALIDATION_FAILED', 'SIZE_OUT_OF_RANGE', 'TREE_SIZE_NOT_REACHED', 'INTERNAL')
   consistency(@Query() q: ConsistencyQuery): unknown {
     if (q.from > q.to) throw new HubProblem('SIZE_OUT_OF_RANGE', `from (${q.from}) must not exceed to (${q.to})`, { from: q.from, to: q.to });
     this.reached(q.to);
@@ -108,7 +171,14 @@ export class AuditController {
 
   @Get('entries')
   @ApiOperation({ summary: 'Raw stored envelope texts from a position: exactly the Merkle leaf inputs.' })
-  @ApiOkResponse({ description: '{ from, head, entries: string[] }' })
+  @ApiOkResponse({
+    description: 'The stored envelope texts from `from`, up to `limit`, never past the durable head.',
+    schema: {
+      type: 'object',
+      required: ['from', 'head', 'entries'],
+      properties: { from: { type: 'integer' }, head: { type: 'integer', description: 'The number of durable events.' }, entries: { type: 'array', items: { type: 'string' } } },
+    },
+  })
   @ApiBearerAuth()
   @ApiProblems('VALIDATION_FAILED', 'UNAUTHENTICATED', 'FORBIDDEN', 'INTERNAL')
   async entries(@Query() q: EntriesQuery, @Req() request: Credentialed): Promise<unknown> {

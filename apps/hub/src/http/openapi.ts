@@ -13,6 +13,8 @@ export function openApiDocument(app: INestApplication): OpenAPIObject {
         'Every error is RFC 9457 problem+json with a stable `code`.',
     )
     .setVersion('0.1.0')
+    // The scheme every @ApiBearerAuth() operation names (`bearer`): an agency's, auditor's or operator's token, or a citizen's session.
+    .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'An agency, auditor or operator token, or a citizen session token.' }, 'bearer')
     .build();
   return SwaggerModule.createDocument(app, config);
 }

@@ -10,6 +10,8 @@ import { Authenticator } from '../linkage/authenticator.js';
 import { ProvisionRecords } from './provision-records.service.js';
 import {
   AgencyRecordsQuery,
+  AgencyRecordsResponse,
+  AgencyStatisticsResponse,
   CitizenPeriodQuery,
   CitizenRecordsCsvQuery,
   CitizenRecordsQuery,
@@ -97,6 +99,7 @@ export class RecordsController {
   @Get('v1/agencies/me/provision-records')
   @ApiBearerAuth()
   @ApiOperation({ summary: 'The calling agency\'s queries and provisions, newest first, paged with `after`.' })
+  @ApiOkResponse({ type: AgencyRecordsResponse })
   @ApiProblems('UNAUTHENTICATED', 'VALIDATION_FAILED', ...COMMON_PROBLEMS)
   async agency(@Req() request: FastifyRequest, @Query() query: AgencyRecordsQuery): Promise<AgencyRecordsPage> {
     const { agencyId } = await this.auth.agency(request);
@@ -113,6 +116,7 @@ export class RecordsController {
   @Get('v1/agencies/me/statistics')
   @ApiBearerAuth()
   @ApiOperation({ summary: 'The calling agency\'s monthly counts (Japan time) per procedure, role and outcome.' })
+  @ApiOkResponse({ type: AgencyStatisticsResponse })
   @ApiProblems('UNAUTHENTICATED', 'VALIDATION_FAILED', ...COMMON_PROBLEMS)
   async statistics(@Req() request: FastifyRequest, @Query() query: StatisticsQuery): Promise<{ counts: MonthlyCount[] }> {
     const { agencyId } = await this.auth.agency(request);

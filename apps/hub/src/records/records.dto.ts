@@ -1,5 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsIn, IsOptional, Matches } from 'class-validator';
+import { AGENCY_KINDS } from '#linkage';
 import { DEFAULT_AGENCY_LIMIT, DEFAULT_CITIZEN_LIMIT, MAX_AGENCY_LIMIT, MAX_CITIZEN_LIMIT } from '#projections';
 import { IsInstant, IsIntegerFrom, ToInteger } from '../http/query.validators.js';
 
@@ -114,4 +115,50 @@ export class CitizenMonthResponse {
 
 export class CitizenStatisticsResponse {
   @ApiProperty({ type: [CitizenMonthResponse], description: 'Oldest month first; months with no exchange omitted.' }) months!: CitizenMonthResponse[];
+}
+
+export class AgencyRefResponse {
+  @ApiProperty({ example: 'muroran-city' }) id!: string;
+  @ApiProperty({ type: String, enum: AGENCY_KINDS, nullable: true, example: 'municipality', description: 'Its kind as registered at the time; null when it was not registered.' }) kind!: string | null;
+  @ApiProperty({ type: String, nullable: true, example: '室蘭市', description: 'Its registered name at the time; null when it was not registered.' }) name!: string | null;
+}
+
+export class QueryBatchResponse {
+  @ApiProperty() batchId!: string;
+  @ApiProperty({ description: '0-based position of this person in the bulk request.' }) index!: number;
+  @ApiProperty() size!: number;
+}
+
+export class AgencyRecordResponse {
+  @ApiProperty({ description: '処理通番', example: '20260401010000000007' }) serial!: string;
+  @ApiProperty() queryId!: string;
+  @ApiProperty({ enum: ['query', 'self-information'] }) kind!: 'query' | 'self-information';
+  @ApiProperty({ enum: ROLES, description: 'Whether the calling agency asked (requester) or answered (provider).' }) role!: (typeof ROLES)[number];
+  @ApiProperty({ type: AgencyRefResponse, nullable: true, description: 'Who asked; null for a person\'s own self-information request.' }) requester!: AgencyRefResponse | null;
+  @ApiProperty({ type: AgencyRefResponse }) provider!: AgencyRefResponse;
+  @ApiProperty({ type: NamedCodeResponse, description: 'The procedure (事務).' }) procedure!: NamedCodeResponse;
+  @ApiProperty({ type: [NamedCodeResponse], description: 'The information items.' }) items!: NamedCodeResponse[];
+  @ApiProperty({ type: Number, nullable: true, description: 'The authorization table version the names come from.' }) tableVersion!: number | null;
+  @ApiProperty({ type: QueryBatchResponse, nullable: true, description: 'Its place in a bulk query; null for a single query.' }) batch!: QueryBatchResponse | null;
+  @ApiProperty({ enum: OUTCOMES }) status!: (typeof OUTCOMES)[number];
+  @ApiProperty({ type: String, nullable: true, description: 'The denial, refusal, failure or void reason.' }) reason!: string | null;
+  @ApiProperty({ format: 'date-time' }) requestedAt!: string;
+  @ApiProperty({ type: String, format: 'date-time', nullable: true }) endedAt!: string | null;
+}
+
+export class AgencyRecordsResponse {
+  @ApiProperty({ type: [AgencyRecordResponse], description: 'Newest first.' }) records!: AgencyRecordResponse[];
+  @ApiPropertyOptional({ description: 'Present when older records remain: pass it as `after` with the same filters.' }) next?: string;
+}
+
+export class MonthlyCountResponse {
+  @ApiProperty({ example: '2026-04', description: 'YYYY-MM, Japan time.' }) month!: string;
+  @ApiProperty({ type: NamedCodeResponse }) procedure!: NamedCodeResponse;
+  @ApiProperty({ enum: ROLES }) role!: (typeof ROLES)[number];
+  @ApiProperty({ enum: OUTCOMES }) status!: (typeof OUTCOMES)[number];
+  @ApiProperty({ example: 3 }) count!: number;
+}
+
+export class AgencyStatisticsResponse {
+  @ApiProperty({ type: [MonthlyCountResponse] }) counts!: MonthlyCountResponse[];
 }

@@ -110,6 +110,13 @@ export class AgenciesController {
 
   @Get('v1/hub/keys')
   @ApiOperation({ summary: 'The hub\'s public keys: the Ed25519 key that signs provision requests (hub-signature).' })
+  @ApiOkResponse({
+    schema: {
+      type: 'object',
+      required: ['provisionSigningKey'],
+      properties: { provisionSigningKey: { type: 'string', description: 'The raw 32-byte Ed25519 public key, base64url.' } },
+    },
+  })
   keys(): { provisionSigningKey: string } {
     return { provisionSigningKey: this.signer.publicKey };
   }
