@@ -109,3 +109,21 @@ describe('a person\'s own self-information request over gRPC', () => {
     expect(problemOf((await call('provide', JSON.stringify(keyless))).error)).toEqual([status.INVALID_ARGUMENT, 'VALIDATION_FAILED']);
   });
 });
+
+describe('server reflection on the intermediate server', () => {
+  test('lists linkage_ledger.v1.IntermediateServer and serves its descriptor, fields named as in the .proto file', async () => {
+    const { ReflectionClient } = await import('../../../test/support/grpc-reflection-client.js');
+    const reflection = new ReflectionClient(`127.0.0.1:${server.port}`);
+    try {
+      expect(await reflection.listServices()).toEqual(['linkage_ledger.v1.IntermediateServer']);
+      const found = await reflection.fileContainingSymbol('linkage_ledger.v1.IntermediateServer');
+      if ('error' in found) throw new Error(found.error.errorMessage);
+      const file = found.files.find((f) => f.package === 'linkage_ledger.v1')!;
+      expect(file.service!.find((s) => s.name === 'IntermediateServer')!.method.map((m) => m.name).sort()).toEqual(['Provide', 'ProvideBatch']);
+      const signed = file.messageType!.find((m) => m.name === 'SignedProvision')!;
+      expect(signed.field.map((f) => f.name)).toContain('hub_signature');
+    } finally {
+      reflection.close();
+    }
+  });
+});

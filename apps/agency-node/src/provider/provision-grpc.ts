@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Metadata, Server, ServerCredentials, status, loadPackageDefinition, type ServerUnaryCall, type sendUnaryData, type ServiceClientConstructor } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
+import { ReflectionService } from '@grpc/reflection';
 import { AgencyProblem } from '../http/agency-problem.js';
 import type { ProvisionEndpoint } from './provision-endpoint.js';
 
@@ -52,7 +53,7 @@ function handler(run: (raw: Buffer, signature: string | undefined) => Promise<un
 
 /**
  * The provision endpoint over gRPC (linkage_ledger.v1.IntermediateServer), serving the same
- * ProvisionEndpoint as HTTP. Plaintext (h2c) on the given host and port; put TLS in front for grpcs://.
+ * ProvisionEndpoint as HTTP, with server reflection. Plaintext (h2c) on the given host and port; put TLS in front for grpcs://.
  */
 export async function startProvisionGrpcServer(endpoint: ProvisionEndpoint, options: { host: string; port: number; maxMessageBytes: number }): Promise<{ readonly port: number; close(): Promise<void> }> {
   const definition = loadSync([INTERMEDIATE_SERVER_PROTO], { keepCase: false, longs: String, enums: String, bytes: Buffer, defaults: false, includeDirs: [protoDir()] });
@@ -62,6 +63,8 @@ export async function startProvisionGrpcServer(endpoint: ProvisionEndpoint, opti
     provide: handler((raw, signature) => endpoint.provide(raw, signature)),
     provideBatch: handler((raw, signature) => endpoint.provideBatch(raw, signature)),
   });
+  // Server reflection (grpc.reflection.v1 and v1alpha), from the .proto file's own field names (keepCase), for grpcurl and the like.
+  new ReflectionService(loadSync([INTERMEDIATE_SERVER_PROTO], { keepCase: true, includeDirs: [protoDir()] })).addToServer(server);
   const host = options.host.includes(':') ? `[${options.host}]` : options.host;
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`${host}:${options.port}`, ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound))),

@@ -1,6 +1,7 @@
 import { Logger, type INestApplicationContext } from '@nestjs/common';
 import { CommandBus, QueryBus } from '@nestjs/cqrs';
 import { Server, ServerCredentials, type ServiceDefinition } from '@grpc/grpc-js';
+import { ReflectionService } from '@grpc/reflection';
 import { AuditController } from '../audit/audit.controller.js';
 import { auditService } from './audit.grpc-service.js';
 import { healthService } from './health.grpc-service.js';
@@ -10,7 +11,7 @@ import { Authenticator } from '../linkage/authenticator.js';
 import { Refusals } from '../refusals/refusals.service.js';
 import type { RefusalGuard } from './grpc-call.js';
 import { QueryEdge } from '../linkage/queries/query-edge.js';
-import { AUDIT_SERVICE, HEALTH_SERVICE, LINKAGE_SERVICE, NUMBERING_SERVICE, loadHubProtos } from './proto-files.js';
+import { AUDIT_SERVICE, HEALTH_SERVICE, LINKAGE_SERVICE, NUMBERING_SERVICE, REFLECTION_LOADER_OPTIONS, loadHubProtos } from './proto-files.js';
 
 export interface HubGrpcServerOptions {
   /** IP address or host name to bind, as HUB_HOST. */
@@ -24,7 +25,8 @@ export interface HubGrpcServerOptions {
 }
 
 /**
- * The hub's gRPC edge (schemas/proto): the numbering, linkage and audit services and grpc.health.v1, over the
+ * The hub's gRPC edge (schemas/proto): the numbering, linkage and audit services, grpc.health.v1 and server
+ * reflection (grpc.reflection.v1/v1alpha), over the
  * same CommandBus, QueryBus and audit controller as the HTTP edge of `app`, which MUST be initialised
  * (start-up recovery done) before start(). Plaintext HTTP/2: bind it to loopback or put it behind a
  * TLS-terminating proxy, as the HTTP edge.
@@ -55,6 +57,8 @@ export class HubGrpcServer {
       linkageService(commandBus, auth, this.app.get(QueryEdge, { strict: false }), guard),
     );
     server.addService(definition[HEALTH_SERVICE] as ServiceDefinition, healthService(queryBus, [NUMBERING_SERVICE, AUDIT_SERVICE, LINKAGE_SERVICE]));
+    // Server reflection (grpc.reflection.v1 and v1alpha): standard tools list the services above and fetch their descriptors.
+    new ReflectionService(loadHubProtos(REFLECTION_LOADER_OPTIONS)).addToServer(server);
     const host = this.options.host.includes(':') ? `[${this.options.host}]` : this.options.host;
     const port = await new Promise<number>((resolve, reject) => {
       server.bindAsync(`${host}:${this.options.port}`, ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound)));

@@ -25,6 +25,13 @@ export const HEALTH_SERVICE = 'grpc.health.v1.Health';
 export const SERVER_LOADER_OPTIONS: Options = { keepCase: false, longs: String, enums: String, bytes: Buffer, defaults: false, oneofs: true };
 
 /**
+ * How the reflection service (grpc.reflection.v1 and v1alpha) reads the files: field names as written in the
+ * .proto files (snake_case), so the descriptors it serves name the fields as grpcurl, Postman or grpc_cli
+ * expect them. Only the descriptors are used; the services' messages are decoded with SERVER_LOADER_OPTIONS.
+ */
+export const REFLECTION_LOADER_OPTIONS: Options = { keepCase: true };
+
+/**
  * `schemas/proto` of the repository this module belongs to, found by walking up from this file (it runs
  * from apps/hub/src in tests and from dist/apps/hub/src once built), never from the cwd.
  */
