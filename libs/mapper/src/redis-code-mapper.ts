@@ -17,12 +17,18 @@ import {
   bucketBitsFor,
   codeRecord,
   subjectRecord,
+  slotChunks,
   type RedisLayoutOptions,
 } from './redis-layout.js';
 
-/** What the mapper needs of a node-redis client (`createClient(...)`, connected). */
+/**
+ * What the mapper needs of a node-redis client (`createClient(...)`, connected), or of a cluster client
+ * (`clusterRedisLike(createMapperRedisCluster(...))`): commands routed by their first key.
+ */
 export interface RedisLike {
   sendCommand(args: ReadonlyArray<string | Buffer>, options?: { readonly typeMapping?: Record<number, unknown> }): Promise<unknown>;
+  /** A cluster's masters, each as a client of its own: a listing (SCAN) walks every one. Absent: one server. */
+  masters?(): Promise<readonly RedisLike[]>;
 }
 
 export interface RedisCodeMapperOptions extends Partial<RedisLayoutOptions> {
@@ -409,8 +415,7 @@ export class RedisCodeMapper implements CodeMapper, CodeMapperProjection {
       await this.#loadAgencies();
       const out: MappingEntry[] = [];
       const keys = await this.#scan(this.layout.keyPattern('subject-buckets'));
-      for (let k = 0; k < keys.length; k += KEYS_PER_COMMAND) {
-        const chunk = keys.slice(k, k + KEYS_PER_COMMAND);
+      for (const chunk of slotChunks(keys, KEYS_PER_COMMAND)) {
         const values = (await this.#send(['MGET', ...chunk])) as Value[];
         values.forEach((bucket, j) => {
           if (!bucket) return;
@@ -506,20 +511,24 @@ export class RedisCodeMapper implements CodeMapper, CodeMapperProjection {
     }
   }
 
+  /** Every key matching `pattern`: SCAN on the one server, or on every master of a cluster. */
   async #scan(pattern: string): Promise<string[]> {
     const keys: string[] = [];
-    let cursor = '0';
-    do {
-      const [next, batch] = (await this.#send(['SCAN', cursor, 'MATCH', pattern, 'COUNT', '1000'], {})) as [string, string[]];
-      cursor = String(next);
-      keys.push(...batch.map(String));
-    } while (cursor !== '0');
+    const nodes = this.#client.masters === undefined ? [this.#client] : await this.#client.masters();
+    for (const node of nodes) {
+      let cursor = '0';
+      do {
+        const [next, batch] = (await node.sendCommand(['SCAN', cursor, 'MATCH', pattern, 'COUNT', '1000'], {})) as [string, string[]];
+        cursor = String(next);
+        keys.push(...batch.map(String));
+      } while (cursor !== '0');
+    }
     return [...new Set(keys)];
   }
 
   async #unlinkAll(): Promise<void> {
     const keys = await this.#scan(this.layout.keyPattern('all'));
-    for (let i = 0; i < keys.length; i += KEYS_PER_COMMAND) await this.#send(['UNLINK', ...keys.slice(i, i + KEYS_PER_COMMAND)], {});
+    for (const chunk of slotChunks(keys, KEYS_PER_COMMAND)) await this.#send(['UNLINK', ...chunk], {});
   }
 
   #send(args: ReadonlyArray<string | Buffer>, options: { readonly typeMapping?: Record<number, unknown> } = BUFFERS): Promise<unknown> {

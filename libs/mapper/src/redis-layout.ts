@@ -25,6 +25,10 @@ import { MapperError } from './errors.js';
  *
  * The hash tag `{g}` puts every bucket of one slot group into one cluster hash slot, so one MGET (or
  * MSET) per group is valid on Redis Cluster; 2^slotGroupBits groups spread the data over as many slots.
+ * P:meta, P:agencies and P:checkpoint carry no tag: each is read and written alone (HGETALL / HSET,
+ * LRANGE / RPUSH, GET / SET), never with another key. The mapper sends no MULTI, pipeline or script; the
+ * commands over keys it listed (MGET in entries(), UNLINK in drop()/reset()) go in `slotChunks`, and a
+ * listing SCANs every master of a cluster.
  *
  * Collisions are resolved exactly, never assumed away: a code bucket record matches on 4 bytes only
  * and the full code is compared in the subject bucket; a subject tag (a SHA-256 prefix) may be shared,
@@ -190,6 +194,32 @@ export class RedisLayout {
   address(kind: 'c' | 's', bucket: number): BucketAddress {
     return { key: this.bucketKey(kind, bucket), group: this.groupOf(bucket) };
   }
+}
+
+/**
+ * The part of a key Redis Cluster hashes to choose its slot: the text between the first `{` and the next
+ * `}` when that is not empty, else the whole key. Keys with one hash tag share one slot, so a multi-key
+ * command (MGET, MSET, UNLINK) over keys grouped by it is valid on a cluster.
+ */
+export function hashTagOf(key: string): string {
+  const open = key.indexOf('{');
+  if (open < 0) return key;
+  const close = key.indexOf('}', open + 1);
+  return close > open + 1 ? key.slice(open + 1, close) : key;
+}
+
+/** Keys grouped by hash tag (so by cluster slot), in chunks of at most `size`: each chunk is one valid multi-key command. */
+export function slotChunks(keys: readonly string[], size: number): string[][] {
+  const byTag = new Map<string, string[]>();
+  for (const key of keys) {
+    const tag = hashTagOf(key);
+    const list = byTag.get(tag);
+    if (list) list.push(key);
+    else byTag.set(tag, [key]);
+  }
+  const out: string[][] = [];
+  for (const list of byTag.values()) for (let i = 0; i < list.length; i += size) out.push(list.slice(i, i + size));
+  return out;
 }
 
 interface KeyCache {

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
-import { PERSON, RedisLayout, SUBJECT_RECORD_BYTES, allSubjectRecords, bucketBitsFor, codeRecord, recordsUnderTag, subjectRecord, tagsInCodeBucket } from '#mapper';
+import { PERSON, RedisLayout, SUBJECT_RECORD_BYTES, allSubjectRecords, bucketBitsFor, codeRecord, hashTagOf, recordsUnderTag, slotChunks, subjectRecord, tagsInCodeBucket } from '#mapper';
 import { agencyCodeFromRandomBytes } from '#linkage';
 
 const layout = new RedisLayout({ prefix: 'lm', codeBucketBits: 14, subjectBucketBits: 12, slotGroupBits: 8 });
@@ -75,5 +75,33 @@ describe('RedisLayout', () => {
     expect(() => new RedisLayout({ prefix: 'lm*', codeBucketBits: 14, subjectBucketBits: 14, slotGroupBits: 8 })).toThrow(/glob/);
     expect(() => new RedisLayout({ prefix: 'lm', codeBucketBits: 25, subjectBucketBits: 14, slotGroupBits: 8 })).toThrow(/8 to 24/);
     expect(() => new RedisLayout({ prefix: 'lm', codeBucketBits: 9, subjectBucketBits: 9, slotGroupBits: 10 })).toThrow(/slotGroupBits/);
+  });
+});
+
+describe('Redis Cluster hash tags', () => {
+  test('hashTagOf follows Redis Cluster: the first {…} when not empty, else the whole key', () => {
+    expect(hashTagOf(layout.bucketKey('s', 0x0a_05))).toBe('5');
+    expect(hashTagOf(layout.bucketKey('c', 0x3_ff))).toBe('73');
+    expect(hashTagOf('lm:meta')).toBe('lm:meta');
+    expect(hashTagOf('a{b}{c}')).toBe('b');
+    expect(hashTagOf('a{}{c}')).toBe('a{}{c}');
+    expect(hashTagOf('a{b')).toBe('a{b');
+    expect(hashTagOf('a}b{c}')).toBe('c');
+  });
+
+  test('every bucket of one slot group has one hash tag, and slotChunks keeps each chunk within one tag', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: 2 ** 12 - 1 }), { minLength: 1, maxLength: 300 }), fc.integer({ min: 1, max: 50 }), (buckets, size) => {
+        const keys = [...new Set(buckets)].map((b) => layout.bucketKey('s', b));
+        for (const b of buckets) expect(hashTagOf(layout.bucketKey('s', b))).toBe(layout.groupOf(b).toString(36));
+        const chunks = slotChunks([...keys, layout.metaKey, layout.agenciesKey, layout.checkpointKey], size);
+        expect(chunks.flat().sort()).toEqual([...keys, layout.metaKey, layout.agenciesKey, layout.checkpointKey].sort());
+        for (const chunk of chunks) {
+          expect(chunk.length).toBeLessThanOrEqual(size);
+          expect(new Set(chunk.map(hashTagOf)).size).toBe(1);
+        }
+      }),
+      { numRuns: 50 },
+    );
   });
 });

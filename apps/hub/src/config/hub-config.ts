@@ -14,8 +14,10 @@ export const DEFAULT_BODY_TIMEOUT_MS = 5000;
 
 /** The linkage (照会・提供) settings: the code mapper's Redis, provider calls, the authorization table. */
 export interface LinkageSettings {
-  /** The Redis of the code mapper; undefined: no Redis, the store answers every translation. */
+  /** The Redis of the code mapper; undefined: no Redis (or a Redis Cluster, below), the store answers every translation. */
   readonly redisUrl: string | undefined;
+  /** Seed nodes (`host:port`) of a Redis Cluster for the code mapper, instead of `redisUrl`; undefined: none. */
+  readonly redisCluster?: readonly string[] | undefined;
   /** Key prefix of this hub's mapper in Redis; undefined: `ll-<instance id>` (see HubInstance). */
   readonly redisPrefix: string | undefined;
   /** A provider's intermediate server must answer within this, or the query fails with PROVIDER_TIMEOUT. */
@@ -47,6 +49,17 @@ const KAFKA_TOPIC = /^(?!\.{1,2}$)[A-Za-z0-9._-]{1,249}$/;
 /** A web origin: http(s)://host[:port], no path (what a browser puts in clientDataJSON). */
 const ORIGIN = /https?:\/\/(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252}))(?::\d{1,5})?/.source;
 const KAFKA_BROKER = /(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252}):\d{1,5}/.source;
+
+/** Why one `host:port` of HUB_REDIS_CLUSTER is not a node address, or undefined when it is. */
+function redisNodeProblem(node: string): string | undefined {
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:\s]+)):(\d{1,5})$/.exec(node);
+  if (m === null) return `"${node}" is not host:port (an IPv6 address in brackets)`;
+  const host = m[1] ?? m[2]!;
+  if (m[1] !== undefined ? isIP(host) !== 6 : isIP(host) === 0 && !HOSTNAME.test(host)) return `"${node}": ${JSON.stringify(host)} is not an IP address or a host name`;
+  const port = Number(m[3]);
+  if (port < 1 || port > 65_535) return `"${node}": port must be from 1 to 65535`;
+  return undefined;
+}
 
 export interface CheckpointSettings {
   readonly everyEvents: number;
@@ -209,6 +222,19 @@ class HubEnvironment {
   HUB_REDIS_URL = DEFAULT_LINKAGE.redisUrl!;
 
   @IsOptional()
+  @ValidateBy({
+    name: 'isRedisClusterNodes',
+    validator: {
+      validate: (v: unknown) => typeof v === 'string' && v.split(',').every((n) => redisNodeProblem(n.trim()) === undefined),
+      defaultMessage: (a) => {
+        const bad = String(a?.value).split(',').map((n) => redisNodeProblem(n.trim())).find((p) => p !== undefined);
+        return `must be comma-separated host:port seed nodes of a Redis Cluster (e.g. 10.0.0.1:7000,10.0.0.2:7000): ${bad ?? 'not a list'}`;
+      },
+    },
+  })
+  HUB_REDIS_CLUSTER?: string;
+
+  @IsOptional()
   @Matches(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/, { message: 'must be 1-64 letters, digits, ".", "_", ":" or "-"' })
   HUB_REDIS_PREFIX?: string;
 
@@ -304,6 +330,7 @@ const VARIABLES = [
   'HUB_CHECKPOINT_EVERY_MS',
   'HUB_CHECKPOINT_ORIGIN',
   'HUB_REDIS_URL',
+  'HUB_REDIS_CLUSTER',
   'HUB_REDIS_PREFIX',
   'HUB_PROVIDER_TIMEOUT_MS',
   'HUB_MAX_ANSWER_BYTES',
@@ -340,6 +367,13 @@ export function loadHubConfig(env: Readonly<Record<string, string | undefined>>,
   const problems = errors.flatMap((e: ValidationError) =>
     Object.values(e.constraints ?? {}).map((message) => ({ variable: e.property, message })),
   );
+  if (given['HUB_REDIS_CLUSTER'] !== undefined && given['HUB_REDIS_URL'] !== undefined) {
+    problems.push({
+      variable: 'HUB_REDIS_CLUSTER',
+      message: `HUB_REDIS_CLUSTER and HUB_REDIS_URL are mutually exclusive: the code mapper uses one Redis or one Redis Cluster; unset HUB_REDIS_URL (got ${JSON.stringify(given['HUB_REDIS_URL'])}) to use the cluster`,
+    });
+  }
+  const redisCluster = raw.HUB_REDIS_CLUSTER === undefined ? undefined : [...new Set(raw.HUB_REDIS_CLUSTER.split(',').map((n) => n.trim()))];
   const municipalitiesFile = raw.HUB_MUNICIPALITIES_FILE !== undefined ? resolve(cwd, raw.HUB_MUNICIPALITIES_FILE) : defaultMunicipalitiesFile();
   if (problems.length === 0 && !existsSync(municipalitiesFile)) {
     problems.push({ variable: 'HUB_MUNICIPALITIES_FILE', message: `no file at ${municipalitiesFile}` });
@@ -371,7 +405,8 @@ export function loadHubConfig(env: Readonly<Record<string, string | undefined>>,
       origin: raw.HUB_CHECKPOINT_ORIGIN ?? `linkage-ledger.example/hub/${raw.HUB_NODE_ID}`,
     },
     {
-      redisUrl: raw.HUB_REDIS_URL === 'off' ? undefined : raw.HUB_REDIS_URL,
+      redisUrl: redisCluster !== undefined || raw.HUB_REDIS_URL === 'off' ? undefined : raw.HUB_REDIS_URL,
+      redisCluster,
       redisPrefix: raw.HUB_REDIS_PREFIX,
       providerTimeoutMs: Number(raw.HUB_PROVIDER_TIMEOUT_MS),
       maxAnswerBytes: Number(raw.HUB_MAX_ANSWER_BYTES),

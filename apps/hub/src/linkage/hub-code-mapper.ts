@@ -1,7 +1,21 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import type { EventStore } from '#ledger';
 import { EventSealer, OpeningEventStore } from '#sealing';
-import { CodeLocator, FallbackCodeMapper, PendingCodeMapper, RedisCodeMapper, StoreCodeMapper, createMapperRedisClient, follow, withoutErased, type CodeMapper, type MapperHealth } from '#mapper';
+import {
+  CodeLocator,
+  FallbackCodeMapper,
+  PendingCodeMapper,
+  RedisCodeMapper,
+  StoreCodeMapper,
+  clusterRedisLike,
+  createMapperRedisClient,
+  createMapperRedisCluster,
+  follow,
+  withoutErased,
+  type CodeMapper,
+  type MapperHealth,
+  type RedisLike,
+} from '#mapper';
 import { HubConfig } from '../config/hub-config.js';
 import { EVENT_STORE } from '../ledger/tokens.js';
 import { loadOrCreateInstanceId } from './hub-secrets.js';
@@ -13,7 +27,7 @@ export interface CodeMapperHealth {
   readonly reason?: string;
 }
 
-type RedisClient = ReturnType<typeof createMapperRedisClient>;
+type RedisClient = ReturnType<typeof createMapperRedisClient> | ReturnType<typeof createMapperRedisCluster>;
 
 /**
  * The hub's code mapper (I7: translation is internal). Redis when configured and reachable, kept current
@@ -69,15 +83,21 @@ export class HubCodeMapper implements OnModuleInit, OnApplicationShutdown {
   }
 
   onModuleInit(): void {
-    const { redisUrl, redisPrefix } = this.#config.linkage;
-    if (redisUrl === undefined) return;
+    const { redisUrl, redisCluster, redisPrefix } = this.#config.linkage;
+    if (redisUrl === undefined && redisCluster === undefined) return;
     const prefix = redisPrefix ?? `ll-${loadOrCreateInstanceId(this.#config.dataDir)}`;
-    const client = createMapperRedisClient({ url: redisUrl });
-    client.on('error', () => {}); // reconnection is node-redis' job; health() reports the outage
-    this.#client = client;
-    const opening = client.connect().then(async () => {
+    let connecting: Promise<RedisLike>;
+    if (redisCluster !== undefined) {
+      connecting = this.#connectCluster(redisCluster);
+    } else {
+      const client = createMapperRedisClient({ url: redisUrl! });
+      client.on('error', () => {}); // reconnection is node-redis' job; health() reports the outage
+      this.#client = client;
+      connecting = client.connect().then(() => client);
+    }
+    const opening = connecting.then(async (redis) => {
       // Data of another layout or code key is a stale projection: reset, then rebuilt from the log (I8).
-      this.#redis = await RedisCodeMapper.open(client, { prefix, locator: this.#locator, onLayoutMismatch: 'reset' });
+      this.#redis = await RedisCodeMapper.open(redis, { prefix, locator: this.#locator, onLayoutMismatch: 'reset' });
       return this.#redis;
     });
     this.#fallback = new FallbackCodeMapper(new PendingCodeMapper(opening), this.#storeMapper, {
@@ -85,6 +105,34 @@ export class HubCodeMapper implements OnModuleInit, OnApplicationShutdown {
     });
     opening.catch((error: unknown) => this.logger.warn(`Redis mapper not open: ${error instanceof Error ? error.message : String(error)}`));
     this.#following = this.#follow(opening);
+  }
+
+  /**
+   * A Redis Cluster client, connected: node-redis' cluster client gives up when no seed node answers, so
+   * this tries again (a new client each time, backing off up to 2 s) until one does or the hub stops.
+   * Once connected, each node's connection reconnects by itself and MOVED / ASK are followed.
+   */
+  async #connectCluster(nodes: readonly string[]): Promise<RedisLike> {
+    for (let attempt = 0; ; attempt++) {
+      const cluster = createMapperRedisCluster({ nodes });
+      cluster.on('error', () => {});
+      cluster.on('node-error', () => {}); // health() reports outages
+      this.#client = cluster;
+      try {
+        await cluster.connect();
+        return clusterRedisLike(cluster);
+      } catch (error) {
+        try {
+          cluster.destroy();
+        } catch {
+          // never opened
+        }
+        if (this.#abort.signal.aborted) throw error;
+        if (attempt === 0) this.logger.warn(`Redis Cluster not reachable at ${nodes.join(',')}, retrying: ${error instanceof Error ? error.message : String(error)}`);
+        await new Promise((resolve) => setTimeout(resolve, Math.min(100 * 2 ** attempt, 2000)).unref());
+        if (this.#abort.signal.aborted) throw error;
+      }
+    }
   }
 
   /** Keeps the Redis projection current; after a failure (Redis down), resumes from its checkpoint. */
@@ -111,6 +159,12 @@ export class HubCodeMapper implements OnModuleInit, OnApplicationShutdown {
     const client = this.#client;
     if (client === undefined) return;
     if (client.isReady) await client.close().catch(() => {});
-    else client.destroy();
+    else {
+      try {
+        client.destroy();
+      } catch {
+        // a cluster client whose connect failed is already closed
+      }
+    }
   }
 }
