@@ -1,4 +1,5 @@
-import { personFile, readPerson } from './network.js';
+import { writeFileSync } from 'node:fs';
+import { personFile, querySerialFile, readPerson } from './network.js';
 
 /**
  * `npm run demo` (with `npm start` running): the worked example of seeds/001. The pension service's staff
@@ -27,6 +28,8 @@ async function main(): Promise<void> {
   const answer = (await query.json()) as Record<string, unknown>;
   if (query.status !== 200) throw new Error(`the query failed (${query.status}): ${JSON.stringify(answer)}`);
   say(`   processing serial (処理通番): ${String(answer['serial'])}`);
+  // The auditor commands of the READMEs read it from here.
+  writeFileSync(querySerialFile(dataDir), `${String(answer['serial'])}\n`);
   say(`   outcome: ${String(answer['outcome'])} (answer encrypted end to end; the hub kept only its digest and size)`);
   say(`   answer: ${JSON.stringify(answer['items'], null, 2).replaceAll('\n', '\n   ')}`);
 
@@ -62,7 +65,7 @@ async function main(): Promise<void> {
   }
 
   say(`\n4. Anyone can check the exchange is in the signed log: GET ${hub}/v1/audit/proofs/inclusion?serial=${String(answer['serial'])}`);
-  say('   (once the next checkpoint is signed; or: npm run auditor -- prove --db data/ledger.sqlite --serial <serial> --out proof.json)');
+  say(`   (once the next checkpoint is signed, within 10 s; offline: npm run auditor -- prove --db ${dataDir}/ledger.sqlite --serial "$(cat ${querySerialFile(dataDir)})" --out proof.json)`);
   say(`\n5. Aoyama-san checks it herself in the portal: ${portal} → 情報提供等記録 → 検証する (her browser checks the proof and the signed checkpoint)`);
   if (!enrolled) say(`   first time: はじめての登録 with the citizenSecret of ${personFile(dataDir)}, then a passkey`);
 }

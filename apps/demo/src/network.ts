@@ -137,6 +137,11 @@ function writeSecret(path: string, text: string): void {
   writeFileSync(path, text, { mode: 0o600 });
 }
 
+/** Where `npm run demo` keeps the processing serial of its query, for the auditor commands of the READMEs (`--serial "$(cat data/demo/query.serial)"`). */
+export function querySerialFile(dataDir: string): string {
+  return join(dataDir, 'demo', 'query.serial');
+}
+
 export function personFile(dataDir: string): string {
   return join(dataDir, 'demo', 'aoyama.json');
 }
