@@ -18,7 +18,7 @@ export default tseslint.config(
     },
   },
   {
-    // Pure libraries: no framework, no driver, no clock, no randomness (DESIGN.md §4).
+    // Pure libraries: no framework, no driver, no clock, no randomness (README.md, Layout: the pure libraries).
     files: pureLibs,
     ignores: ['**/*.spec.ts', '**/test/**'],
     rules: {
