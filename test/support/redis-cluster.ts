@@ -15,6 +15,11 @@ export interface RedisClusterUnderTest {
   readonly nodes: readonly string[];
   /** Kills one master (SIGKILL) and waits until it is gone. */
   kill(port: number): Promise<void>;
+  /**
+   * Starts a killed master again on its ports with its cluster config file (its node id and slots; its data
+   * is gone: no persistence) and waits until every node says `cluster_state:ok` again.
+   */
+  restart(port: number): Promise<void>;
   /** Kills every process it started and removes its directory; safe to call twice. */
   stop(): Promise<void>;
 }
@@ -27,6 +32,7 @@ export interface RedisClusterOptions {
 
 interface Node {
   readonly port: number;
+  readonly busPort: number;
   readonly process: ChildProcess;
   readonly exited: Promise<void>;
   output: string;
@@ -64,12 +70,7 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
     for (let i = 0; i < masters; i++) nodes.push(await startNode(dir, deadline));
     const addresses = nodes.map((n) => `127.0.0.1:${n.port}`);
     await run('redis-cli', ['--cluster', 'create', ...addresses, '--cluster-replicas', '0', '--cluster-yes'], { timeout: Math.max(5_000, deadline - Date.now()) });
-    for (const node of nodes) {
-      await until(deadline, `cluster_state:ok on 127.0.0.1:${node.port}`, async () => {
-        const info = await cli(node.port, 'cluster', 'info');
-        return /cluster_state:ok/.test(info) && /cluster_slots_assigned:16384/.test(info) && new RegExp(`cluster_known_nodes:${masters}\\b`).test(info);
-      });
-    }
+    await clusterOk(nodes, deadline);
     return {
       ports: nodes.map((n) => n.port),
       nodes: addresses,
@@ -77,6 +78,16 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
         const node = nodes.find((n) => n.port === port);
         if (node === undefined) throw new Error(`no node of this cluster on port ${port}`);
         await killNode(node);
+      },
+      restart: async (port) => {
+        const at = nodes.findIndex((n) => n.port === port);
+        if (at < 0) throw new Error(`no node of this cluster on port ${port}`);
+        const old = nodes[at]!;
+        await killNode(old);
+        const restartDeadline = Date.now() + (options.timeoutMs ?? 90_000);
+        const node = await startNode(dir, restartDeadline, { port: old.port, busPort: old.busPort });
+        nodes[at] = node;
+        await clusterOk(nodes, restartDeadline);
       },
       stop,
     };
@@ -87,9 +98,19 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
   }
 }
 
-async function startNode(dir: string, deadline: number): Promise<Node> {
+/** Waits until every node says the cluster is whole: state ok, every slot assigned, every node known. */
+async function clusterOk(nodes: readonly Node[], deadline: number): Promise<void> {
+  for (const node of nodes) {
+    await until(deadline, `cluster_state:ok on 127.0.0.1:${node.port}`, async () => {
+      const info = await cli(node.port, 'cluster', 'info');
+      return /cluster_state:ok/.test(info) && /cluster_slots_assigned:16384/.test(info) && new RegExp(`cluster_known_nodes:${nodes.length}\\b`).test(info);
+    });
+  }
+}
+
+async function startNode(dir: string, deadline: number, fixed?: { readonly port: number; readonly busPort: number }): Promise<Node> {
   for (let attempt = 1; ; attempt++) {
-    const [port, busPort] = await freePorts(2);
+    const [port, busPort] = fixed === undefined ? await freePorts(2) : [fixed.port, fixed.busPort];
     const child = spawn(
       'redis-server',
       [
@@ -102,6 +123,7 @@ async function startNode(dir: string, deadline: number): Promise<Node> {
     started.add(child);
     const node: Node = {
       port: port!,
+      busPort: busPort!,
       process: child,
       output: '',
       exited: new Promise<void>((resolve) => {
@@ -131,7 +153,7 @@ async function startNode(dir: string, deadline: number): Promise<Node> {
       throw error;
     }
     if (!gone) return node;
-    if (attempt >= 5 || Date.now() > deadline) throw new Error(`redis-server exited at start (${attempt} attempts):\n${node.output.slice(-2000)}`);
+    if (fixed !== undefined || attempt >= 5 || Date.now() > deadline) throw new Error(`redis-server exited at start (${attempt} attempts):\n${node.output.slice(-2000)}`);
   }
 }
 

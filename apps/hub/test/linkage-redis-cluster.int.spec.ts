@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CodeLocator, RedisCodeMapper, clusterRedisLike, createMapperRedisCluster, rebuildFrom } from '#mapper';
+import { CodeLocator, DEFAULT_LAYOUT, RedisCodeMapper, RedisLayout, clusterRedisLike, createMapperRedisCluster, rebuildFrom } from '#mapper';
 import { startRedisCluster, type RedisClusterUnderTest } from '../../../test/support/redis-cluster.js';
 import { FakeProvider, MURORAN_CITY, PENSION, acquire, bearer, issuePerson, registerAgency, startLinkageHub, type Agency } from './support/linkage-fixture.js';
 import { expectProblem } from './support/problem-assertions.js';
@@ -30,6 +30,26 @@ async function until(check: () => Promise<boolean>, what: string): Promise<void>
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** The port of the master that holds the subject bucket a code of the hub names (its translation reads it). */
+async function masterHolding(code: string): Promise<number> {
+  const layout = new RedisLayout({ ...DEFAULT_LAYOUT, prefix });
+  const tag = hub.app.get(CodeLocator).open(Buffer.from(code, 'base64url')).subarray(0, layout.tagBytes);
+  const key = layout.bucketKey('s', layout.subjectBucketAt(tag, 0));
+  const client = createMapperRedisCluster({ nodes: cluster.nodes });
+  client.on('error', () => {});
+  await client.connect();
+  try {
+    for (const master of client.masters) {
+      // Another master's slot answers MOVED.
+      const held = await (await client.nodeClient(master)).sendCommand(['EXISTS', key]).catch(() => 0);
+      if (Number(held) === 1) return master.port;
+    }
+    throw new Error(`no master holds ${key}`);
+  } finally {
+    await client.close();
   }
 }
 
@@ -111,17 +131,45 @@ describe('the code mapper on Redis Cluster (HUB_REDIS_CLUSTER)', () => {
     }
   });
 
-  // Last: the cluster is not whole again afterwards (its masters have no replicas).
-  it('keeps answering queries when a master is killed mid-run, from the store, and says degraded', async () => {
+  it('keeps answering queries when a master is killed mid-run, from the store, says degraded, and returns to the cluster when the master is back', async () => {
     expect(await mode()).toBe('redis');
-    await cluster.kill(cluster.ports[0]!);
+    // The master that holds codes[0]'s bucket: its translation cannot come from Redis once it is gone.
+    const victim = await masterHolding(codes[0]!);
+    // Queries in flight, one after another, while the master dies.
+    let running = true;
+    const outcomes: unknown[] = [];
+    const load = (async () => {
+      for (let i = 0; running; i++) outcomes.push((await query(codes[i % codes.length]!)).json<{ outcome: string }>().outcome);
+    })();
+    await new Promise((r) => setTimeout(r, 300));
+    await cluster.kill(victim);
+    await new Promise((r) => setTimeout(r, 700));
+    running = false;
+    await load;
+    expect(outcomes.length).toBeGreaterThan(codes.length);
+    expect(outcomes.filter((o) => o !== 'answered')).toEqual([]);
     for (const code of codes) expect((await query(code)).json()).toMatchObject({ outcome: 'answered' });
+    // Readiness tells what the last translation met: one on a live master's slots may find Redis answering,
+    // one on the lost master's slots (codes[0]) cannot.
+    expect((await query(codes[0]!)).json()).toMatchObject({ outcome: 'answered' });
     expect(await mode()).toBe('degraded');
     // A code acquired during the outage is translated too (the store has it).
     const late = await issuePerson(hub);
     const lateCode = await acquire(hub, pension, late.individualNumber);
     provider.behaviours.set(await acquire(hub, muroran, late.individualNumber), { answer: { 'local-tax': { n: 'late' } } });
     expect((await query(lateCode)).json()).toMatchObject({ outcome: 'answered' });
+    expect((await query(codes[0]!)).json()).toMatchObject({ outcome: 'answered' });
     expect(await mode()).toBe('degraded');
+
+    // The master comes back with its slots but without its data (no persistence): the hub returns to
+    // Redis, and what the lost buckets held is confirmed from the store (every miss is), so every query
+    // is still answered.
+    await cluster.restart(victim);
+    await until(async () => {
+      expect((await query(codes[1]!)).json()).toMatchObject({ outcome: 'answered' });
+      return (await mode()) === 'redis';
+    }, 'the hub to translate through the cluster again');
+    for (const code of [...codes, lateCode]) expect((await query(code)).json()).toMatchObject({ outcome: 'answered' });
+    expect(await mode()).toBe('redis');
   });
 });
