@@ -55,5 +55,12 @@ describe('loadAgencyConfig', () => {
       "AGENCY_TOKEN_FILE: is required (or AGENCY_TOKEN): the agency's bearer token for the hub",
     ]);
     expect(problemsOf({ ...base, AGENCY_TOKEN_FILE: 't' }, true, { '/srv/t': 'x' })).toEqual(['AGENCY_TOKEN: set either AGENCY_TOKEN_FILE or AGENCY_TOKEN, not both']);
+
+  });
+
+  test('the offline commands (keys, load-copies) do not read AGENCY_TOKEN_FILE: it does not exist before the agency is registered', () => {
+    const beforeRegistration = { AGENCY_ID: 'muroran-city', AGENCY_DATA_DIR: 'd', AGENCY_HUB_URL: 'http://127.0.0.1:8080', AGENCY_TOKEN_FILE: 'muroran.token' };
+    expect(problemsOf(beforeRegistration, false)).toEqual([]);
+    expect(problemsOf(beforeRegistration, true)).toEqual(['AGENCY_TOKEN_FILE: cannot read /srv/muroran.token (ENOENT)']);
   });
 });

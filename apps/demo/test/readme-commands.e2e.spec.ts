@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { querySerialFile, ROOT, startNetwork, type Network } from '../src/network.js';
+import { freePorts } from '../../../test/support/free-ports.js';
 
 /**
  * The auditor commands of apps/auditor/README.md, run as written (only `npm run [-s] auditor --` becomes
@@ -157,6 +158,28 @@ describe("the READMEs' commands on the demo data", () => {
     expect(size('new.note')).toBeGreaterThan(size('old.note'));
     expect(outputs[2]).toMatch(/^OK: the checkpoint of size \d+ is a prefix of the checkpoint of size \d+/m);
     expect(JSON.parse(outputs[4]!)).toMatchObject({ ok: true, failure: null });
+  });
+
+  it('apps/agency-node/README.md: a new agency made, registered with its key and serving, as its first block says', async () => {
+    const [nodePort] = await freePorts(1);
+    const text = readFileSync(join(ROOT, 'apps/agency-node/README.md'), 'utf8');
+    const block = /```sh\n([\s\S]*?)```/.exec(text)![1]!.replaceAll('\\\n', ' ');
+    const lines = block.split('\n').filter((line) => line.trim() !== '' && line !== 'npm run build');
+    const serve = lines.pop()!;
+    expect(serve).toMatch(/main\.js serve$/);
+    const script = [
+      ...lines,
+      `${serve} > serve.log 2>&1 & pid=$!`,
+      `for _ in $(seq 1 100); do curl -sf 127.0.0.1:${nodePort}/health/live > /dev/null && break; sleep 0.1; done`,
+      `curl -sf 127.0.0.1:${nodePort}/health/live; status=$?; kill $pid; exit $status`,
+    ]
+      .map((line) => line.replaceAll('dist/apps/', `${ROOT}/dist/apps/`).replaceAll('apps/agency-node/demo/', `${ROOT}/apps/agency-node/demo/`).replaceAll('8080', String(hubPort)).replaceAll('8091', String(nodePort)))
+      .join('\n');
+    const ran = await sh(script, work);
+    expect(ran.code, `${ran.stdout}\n${ran.stderr}\n${readFileSync(join(work, 'serve.log'), 'utf8')}`).toBe(0);
+    expect(ran.stdout).toContain('answerPublicKey');
+    const agency = (await (await fetch(`${network.hubUrl}/v1/agencies/sapporo-city`)).json()) as Record<string, unknown>;
+    expect(agency).toMatchObject({ agencyId: 'sapporo-city', status: 'active' });
   });
 
   it("the proof file is of the demo query's serial", async () => {

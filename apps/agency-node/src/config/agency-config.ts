@@ -110,7 +110,9 @@ export function loadAgencyConfig(env: Readonly<Record<string, string | undefined
   const tokenValue = get('AGENCY_TOKEN');
   let token: string | undefined;
   if (tokenFile !== undefined && tokenValue !== undefined) bad('AGENCY_TOKEN', 'set either AGENCY_TOKEN_FILE or AGENCY_TOKEN, not both');
-  else if (tokenFile !== undefined) token = tokenFromFile('AGENCY_TOKEN_FILE', resolve(cwd, tokenFile), read, bad);
+  // Read only by the commands that talk to the hub: `keys` and `load-copies` run before the agency is
+  // registered, when the file that will hold its token does not exist yet.
+  else if (tokenFile !== undefined && options.needsHub) token = tokenFromFile('AGENCY_TOKEN_FILE', resolve(cwd, tokenFile), read, bad);
   else if (tokenValue !== undefined) {
     if (TOKEN.test(tokenValue)) token = tokenValue;
     else bad('AGENCY_TOKEN', 'must be a bearer token (letters, digits and -._~+/ with optional trailing =)');
