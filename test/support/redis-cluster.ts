@@ -20,6 +20,11 @@ export interface RedisClusterUnderTest {
    * is gone: no persistence) and waits until every node says `cluster_state:ok` again.
    */
   restart(port: number): Promise<void>;
+  /**
+   * Moves `slots` hash slots from one master to another (`redis-cli --cluster reshard`: keys migrated slot by
+   * slot, clients redirected with MOVED / ASK meanwhile) and waits until every node says `cluster_state:ok`.
+   */
+  reshard(fromPort: number, toPort: number, slots: number): Promise<void>;
   /** Kills every process it started and removes its directory; safe to call twice. */
   stop(): Promise<void>;
 }
@@ -88,6 +93,15 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
         const node = await startNode(dir, restartDeadline, { port: old.port, busPort: old.busPort });
         nodes[at] = node;
         await clusterOk(nodes, restartDeadline);
+      },
+      reshard: async (fromPort, toPort, slots) => {
+        const reshardDeadline = Date.now() + (options.timeoutMs ?? 90_000);
+        const [from, to] = [(await cli(fromPort, 'cluster', 'myid')).trim(), (await cli(toPort, 'cluster', 'myid')).trim()];
+        await run('redis-cli', ['--cluster', 'reshard', `127.0.0.1:${fromPort}`, '--cluster-from', from, '--cluster-to', to, '--cluster-slots', String(slots), '--cluster-yes'], {
+          timeout: Math.max(5_000, reshardDeadline - Date.now()),
+          maxBuffer: 64 * 1024 * 1024,
+        });
+        await clusterOk(nodes, reshardDeadline);
       },
       stop,
     };

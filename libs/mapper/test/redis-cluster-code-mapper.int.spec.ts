@@ -149,6 +149,66 @@ describe('Redis Cluster code mapper', () => {
   });
 });
 
+describe('a slot migration under load', () => {
+  test('translations stay right while slots move (redirections followed; a batch Redis refuses meanwhile is answered by the store), then Redis answers from the new owner', async () => {
+    const store = new InMemoryEventStore();
+    const people = population(300, [PENSION, MURORAN]);
+    await acquireInStore(store, people);
+    const mapper = await open({ slotGroupBits: 8 });
+    await catchUp(store, mapper);
+    const fallback = new FallbackCodeMapper(mapper, new StoreCodeMapper(store), { retryAfterMs: 20 });
+    const pension = people.filter((p) => p.agencyId === PENSION);
+    const muroranOf = new Map(people.filter((p) => p.agencyId === MURORAN).map((p) => [p.subjectId, p.code]));
+    const check = async (): Promise<void> => {
+      const got = await fallback.translateMany(PENSION, pension.map((p) => p.code), MURORAN);
+      expect(got.map((t) => (t.status === 'translated' ? t.code : t.status))).toEqual(pension.map((p) => muroranOf.get(p.subjectId)));
+    };
+    const keysOn = async (port: number): Promise<number> => {
+      const master = client.masters.find((m) => m.port === port)!;
+      const node = await client.nodeClient(master);
+      let n = 0;
+      let cursor = '0';
+      do {
+        const [next, batch] = (await node.sendCommand(['SCAN', cursor, 'MATCH', `${mapper.layout.prefix}:*`, 'COUNT', '1000'])) as [string, string[]];
+        cursor = String(next);
+        n += batch.length;
+      } while (cursor !== '0');
+      return n;
+    };
+    const [from, to] = [cluster.ports[0]!, cluster.ports[2]!];
+    const before = [await keysOn(from), await keysOn(to)];
+
+    let running = true;
+    let batches = 0;
+    const load = (async () => {
+      while (running) {
+        await check();
+        batches++;
+      }
+    })();
+    try {
+      await cluster.reshard(from, to, 1500);
+    } finally {
+      running = false;
+      await load;
+    }
+    expect(batches).toBeGreaterThan(0);
+    const after = [await keysOn(from), await keysOn(to)];
+    expect(after[0]).toBeLessThan(before[0]!);
+    expect(after[0]! + after[1]!).toBe(before[0]! + before[1]!);
+
+    let primary = false;
+    for (let i = 0; i < 100 && !primary; i++) {
+      await new Promise((r) => setTimeout(r, 30));
+      await check();
+      primary = fallback.health().mode === 'primary';
+    }
+    expect(primary).toBe(true);
+    expect(await mapper.entries()).toHaveLength(600);
+    await Promise.all([mapper.drop(), store.close()]);
+  });
+});
+
 // Last in this file: it kills a master (the cluster is not usable afterwards; afterAll only stops it).
 describe('a master killed mid-run', () => {
   test('the fallback keeps answering every translation from the store and reports degraded', async () => {
