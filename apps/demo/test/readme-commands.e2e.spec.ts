@@ -182,6 +182,15 @@ describe("the READMEs' commands on the demo data", () => {
     expect(agency).toMatchObject({ agencyId: 'sapporo-city', status: 'active' });
   });
 
+  it("apps/hub/README.md: the operator's self-check, asked and read back", async () => {
+    const text = readFileSync(join(ROOT, 'apps/hub/README.md'), 'utf8');
+    const block = [...text.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1]!).find((b) => b.includes('/v1/audit/self-checks'));
+    expect(block).toBeDefined();
+    const ran = await sh(block!.replaceAll('8080', String(hubPort)), work);
+    expect(ran.code, ran.stderr).toBe(0);
+    expect(JSON.parse(ran.stdout)).toMatchObject({ kind: 'requested', status: expect.stringMatching(/^(running|passed)$/) });
+  });
+
   it("the proof file is of the demo query's serial", async () => {
     const proof = JSON.parse(readFileSync(join(work, 'proof.json'), 'utf8')) as { serial: string; format?: string };
     expect(proof.serial).toBe(serial);
