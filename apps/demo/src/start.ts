@@ -10,18 +10,23 @@ async function main(): Promise<void> {
   const env = process.env;
   const dataDir = env['HUB_DATA_DIR'] || './data';
   const hubPort = Number(env['HUB_PORT'] || 8080);
+  const grpcPort = Number(env['HUB_GRPC_PORT'] || hubPort + 1010);
+  // Every other HUB_* variable goes to the hub as given (apps/hub/README.md), e.g. HUB_REDIS_URL=off.
+  const launcher = new Set(['HUB_DATA_DIR', 'HUB_PORT', 'HUB_GRPC_PORT']);
+  const hubEnv = Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[0].startsWith('HUB_') && !launcher.has(e[0]) && e[1] !== undefined));
   const network = await startNetwork({
     dataDir,
     hubPort,
     nodePorts: { 'jpn-pension-service': hubPort + 1, 'muroran-city': hubPort + 2 },
-    grpcPort: hubPort + 1010,
+    grpcPort,
     portalPort: Number(env['PORTAL_PORT'] || 3300),
     log: (line) => process.stdout.write(`${line}\n`),
+    hubEnv,
   });
   process.stdout.write(
     [
       '',
-      `hub                  ${network.hubUrl}   (OpenAPI: ${network.hubUrl}/docs; gRPC on port ${hubPort + 1010})`,
+      `hub                  ${network.hubUrl}   (OpenAPI: ${network.hubUrl}/docs; gRPC on port ${grpcPort})`,
       `corporate registry   ${network.hubUrl}/v1/corporate-numbers?location=${encodeURIComponent('北海道室蘭市')}   (public; CSV: ${network.hubUrl}/v1/corporate-numbers.csv)`,
       ...AGENCIES.map((a) => `${a.agencyId.padEnd(20)} ${network.nodeUrl(a.agencyId)}   (intermediate server)`),
       `citizen portal       ${network.portalUrl}   (情報提供等記録開示; open it as localhost: passkeys belong to that origin)`,
