@@ -93,6 +93,11 @@ describe('corporate numbers over HTTP', () => {
         location: company.location,
         kind: 'stock-company',
         designatedAt: designated.designatedAt,
+        status: 'active',
+        closedOn: null,
+        closedAt: null,
+        closeReason: null,
+        history: [],
       });
     });
 

@@ -50,7 +50,21 @@ describe('the public corporate number registry (search and CSV download)', () =>
   it('finds a designation as soon as it is acknowledged, with its public fields and the kind in Japanese', async () => {
     const page = await search(`name=${encodeURIComponent('室蘭製作所')}`);
     expect(page).toEqual({
-      corporations: [{ corporateNumber: number(0), name: '株式会社室蘭製作所', location: '北海道室蘭市幸町1番2号', kind: 'stock-company', kindLabel: '株式会社', designatedAt: expect.any(String) }],
+      corporations: [
+        {
+          corporateNumber: number(0),
+          name: '株式会社室蘭製作所',
+          location: '北海道室蘭市幸町1番2号',
+          kind: 'stock-company',
+          kindLabel: '株式会社',
+          designatedAt: expect.any(String),
+          status: 'active',
+          closedOn: null,
+          closedAt: null,
+          closeReason: null,
+          history: [],
+        },
+      ],
     });
   });
 
@@ -91,11 +105,11 @@ describe('the public corporate number registry (search and CSV download)', () =>
     expect(res.headers['content-type']).toMatch(/^text\/csv; charset=utf-8/);
     expect(res.headers['content-disposition']).toBe('attachment; filename="corporate-numbers.csv"');
     const lines = res.body.split('\r\n');
-    expect(lines[0]).toBe('corporate_number,name,location,kind,kind_label,designated_at');
+    expect(lines[0]).toBe('corporate_number,name,location,kind,kind_label,designated_at,status,closed_on,close_reason,latest_change_on,latest_change_reason');
     expect(lines.at(-1)).toBe('');
     expect(lines).toHaveLength(COMPANIES.length + 2);
     expect(lines.slice(1, -1).map((l) => l.slice(0, 13))).toEqual(ordered(0, 1, 2, 3, 4));
-    expect(lines[1 + ordered(0, 1, 2, 3, 4).indexOf(number(3))]).toMatch(new RegExp(`^${number(3)},"Comma, ""Quote"" and Co\\.",東京都千代田区霞が関3-1-1,other,その他,\\d{4}-`));
+    expect(lines[1 + ordered(0, 1, 2, 3, 4).indexOf(number(3))]).toMatch(new RegExp(`^${number(3)},"Comma, ""Quote"" and Co\\.",東京都千代田区霞が関3-1-1,other,その他,\\d{4}-[^,]+,active,,,,$`));
 
     const filtered = await hub.get(`/v1/corporate-numbers.csv?kind=llc`);
     expect(filtered.body.split('\r\n').slice(1, -1).map((l) => l.slice(0, 13))).toEqual([number(1)]);

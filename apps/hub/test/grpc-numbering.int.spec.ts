@@ -1,6 +1,6 @@
 import { status } from '@grpc/grpc-js';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { corporateNumberCheckDigit, localGovernmentCodeCheckDigit } from '#numbering';
+import { corporateNumberCheckDigit, japanDay, localGovernmentCodeCheckDigit } from '#numbering';
 import { NUMBERING_SERVICE } from '../src/grpc/proto-files.js';
 import { expectGrpcProblem, startGrpcTestHub, type GrpcTestHub } from './support/grpc-client.js';
 import { MURORAN, nextResidentRecordCode, unlistedMunicipality, expectNothingButRefusals } from './support/test-hub.js';
@@ -19,6 +19,11 @@ afterEach(async () => {
   await g?.dispose();
   g = undefined;
 });
+
+/** The Japan-time day of a designation: a change or closure may take effect from it to today. */
+function designatedDay(r: { designatedAt: string }): string {
+  return japanDay(r.designatedAt);
+}
 
 /** Muroran's code with its last digit replaced by a wrong check digit. */
 function wrongCheckDigit(code: string): string {
@@ -133,7 +138,7 @@ describe('Numbering over gRPC', () => {
 
   it('designates and looks up corporate numbers consistently with HTTP; an unknown one is NOT_FOUND, a wrong check digit INVALID_ARGUMENT', async () => {
     g = await startGrpcTestHub({ env: NO_CHECKPOINTS });
-    const designated = await g.numbering.call<{ corporateNumber: string; serial: string }>('DesignateCorporateNumber', {
+    const designated = await g.numbering.call<{ corporateNumber: string; serial: string; designatedAt: string }>('DesignateCorporateNumber', {
       name: '株式会社室蘭製作所',
       location: '北海道室蘭市幸町1番2号',
       kind: 'stock-company',
@@ -142,7 +147,28 @@ describe('Numbering over gRPC', () => {
     const number = designated.response.corporateNumber;
     expect(number).toBe(`${corporateNumberCheckDigit('430001012345')}430001012345`);
     const viaGrpc = await g.numbering.call('GetCorporateNumber', { corporateNumber: number });
-    expect(viaGrpc.response).toEqual((await g.hub.get(`/v1/corporate-numbers/${number}`)).json());
+    // HTTP answers null for the closure of an active corporation; gRPC leaves those optional fields out.
+    const { closedOn, closedAt, closeReason, ...overHttp } = (await g.hub.get(`/v1/corporate-numbers/${number}`)).json<Record<string, unknown>>();
+    expect([closedOn, closedAt, closeReason]).toEqual([null, null, null]);
+    expect(viaGrpc.response).toMatchObject({ ...overHttp, status: 'active', history: [] });
+    expect(viaGrpc.response['closedOn'] ?? null).toBeNull();
+
+    // A change and a closure over gRPC: the same commands, the same record over both edges.
+    const changed = await g.numbering.call('ChangeCorporateNumber', { corporateNumber: number, name: '株式会社むろらん', reason: '商号変更', effectiveOn: designatedDay(designated.response) });
+    expect(changed.response).toMatchObject({ corporateNumber: number, name: '株式会社むろらん', location: '北海道室蘭市幸町1番2号', changed: ['name'] });
+    const closed = await g.numbering.call('CloseCorporateNumber', { corporateNumber: number, reason: '清算の結了', closedOn: designatedDay(designated.response) });
+    expect(closed.response).toMatchObject({ corporateNumber: number, closedOn: designatedDay(designated.response) });
+    const after = (await g.numbering.call('GetCorporateNumber', { corporateNumber: number })).response;
+    const httpAfter = (await g.hub.get(`/v1/corporate-numbers/${number}`)).json<Record<string, unknown>>();
+    expect(after).toMatchObject({ ...httpAfter, history: [{ name: { previous: '株式会社室蘭製作所', current: '株式会社むろらん' }, reason: '商号変更' }] });
+    expect(httpAfter).toMatchObject({ status: 'closed', closeReason: '清算の結了' });
+    await expectGrpcProblem(
+      g.numbering.call('CloseCorporateNumber', { corporateNumber: number, reason: '清算の結了', closedOn: designatedDay(designated.response) }),
+      status.FAILED_PRECONDITION,
+      'CORPORATE_NUMBER_CLOSED',
+    );
+    const invalid = await expectGrpcProblem(g.numbering.call('ChangeCorporateNumber', { corporateNumber: number, reason: '', effectiveOn: 'x' }), status.INVALID_ARGUMENT, 'VALIDATION_FAILED');
+    expect((invalid.problem['errors'] as { field: string }[]).map((e) => e.field).sort()).toEqual(['effective_on', 'reason']);
     await expectGrpcProblem(
       g.numbering.call('DesignateCorporateNumber', { name: '株式会社別名', location: '北海道室蘭市', kind: 'stock-company', registryNumber: '430001012345' }),
       status.ALREADY_EXISTS,

@@ -229,6 +229,8 @@ describe('the HTTP edge', () => {
           '/v1/corporate-numbers',
           '/v1/corporate-numbers.csv',
           '/v1/corporate-numbers/{number}',
+          '/v1/corporate-numbers/{number}/changes',
+          '/v1/corporate-numbers/{number}/closures',
           '/v1/events',
           '/v1/individual-numbers',
           '/v1/individual-numbers/changes',

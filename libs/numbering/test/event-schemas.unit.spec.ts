@@ -1,7 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
+import { displayTextProblem } from '#text';
 import {
   CORPORATE_KINDS,
+  CORPORATE_TEXT,
   corporateNumberDecider,
   corporateNumberFromBase,
   individualNumberFromRandomBase,
@@ -22,6 +24,8 @@ const sealer = inMemorySealer();
 /** A decided event as the hub stores it. */
 const stored = (e: NewEvent | undefined) => (e === undefined ? undefined : sealer.seal('person-numbering-x', e).data);
 const designatedSchema = schemaValidator('schemas/events/corporate-number-designated.v1.json');
+const corporateChangedSchema = schemaValidator('schemas/events/corporate-number-changed.v1.json');
+const corporateClosedSchema = schemaValidator('schemas/events/corporate-number-closed.v1.json');
 
 const hex = fc.stringMatching(/^[0-9a-f]{64}$/);
 const resident = fc.stringMatching(/^[0-9]{11}$/);
@@ -73,7 +77,8 @@ describe('event payloads, sealed as stored, conform to schemas/events/*', () => 
     const text = fc.string({ unit: 'grapheme', minLength: 1, maxLength: 60 });
     fc.assert(
       fc.property(fc.stringMatching(/^[0-9]{12}$/), text, text, fc.constantFrom(...CORPORATE_KINDS), isoTime, (base, name, location, kind, at) => {
-        fc.pre(name.trim().length > 0 && location.trim().length > 0 && !/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/u.test(name + location));
+        // Text the shared rule refuses (blank, invisible only, control characters) has no event to check.
+        fc.pre(displayTextProblem(name, CORPORATE_TEXT) === undefined && displayTextProblem(location, CORPORATE_TEXT) === undefined);
         const [event] = corporateNumberDecider.decide(
           { type: 'DesignateCorporateNumber', data: { corporateNumber: corporateNumberFromBase(base), name, location, kind, designatedAt: at } },
           corporateNumberDecider.initialState(),
@@ -119,5 +124,47 @@ describe('event payloads, sealed as stored, conform to schemas/events/*', () => 
     expect(designatedSchema({ ...data, name: '𠮷'.repeat(200) }).valid).toBe(true);
     expect(designatedSchema({ ...data, location: '室蘭\n市' }).valid).toBe(false);
     expect(designatedSchema({ ...data, kind: 'kabushiki' }).valid).toBe(false);
+  });
+
+  test('property: CorporateNumberChanged and CorporateNumberClosed data from the decider validate', () => {
+    const text = fc.string({ unit: 'grapheme', minLength: 1, maxLength: 60 });
+    const day = fc.date({ min: new Date('2026-01-01T00:00:00Z'), max: new Date('2026-12-31T00:00:00Z'), noInvalidDate: true }).map((d) => d.toISOString().slice(0, 10));
+    const visible = (t: string) => t.trim().length > 0 && !/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/u.test(t);
+    fc.assert(
+      fc.property(fc.stringMatching(/^[0-9]{12}$/), text, fc.option(text, { nil: undefined }), text, day, (base, name, location, reason, effectiveOn) => {
+        fc.pre(visible(name) && visible(reason) && (location === undefined || visible(location)));
+        const corporateNumber = corporateNumberFromBase(base);
+        const state = corporateNumberDecider.evolve(corporateNumberDecider.initialState(), {
+          type: 'CorporateNumberDesignated',
+          data: { corporateNumber, name: '株式会社室蘭製作所', location: '北海道室蘭市', kind: 'stock-company', designatedAt: '2025-04-01T00:00:00.000Z' },
+        });
+        let changed;
+        try {
+          [changed] = corporateNumberDecider.decide(
+            { type: 'ChangeCorporateNumber', data: { corporateNumber, name, ...(location === undefined ? {} : { location }), reason, effectiveOn, changedAt: '2027-01-01T00:00:00.000Z' } },
+            state,
+          );
+        } catch {
+          return; // unchanged values (NOTHING_TO_UPDATE) or text the decider refuses: no event to check
+        }
+        expect(corporateChangedSchema(changed?.data).errors).toBe('No errors');
+        const [closedEvent] = corporateNumberDecider.decide({ type: 'CloseCorporateNumber', data: { corporateNumber, reason, closedOn: effectiveOn, closedAt: '2027-01-01T00:00:00.000Z' } }, state);
+        expect(corporateClosedSchema(closedEvent?.data).errors).toBe('No errors');
+      }),
+    );
+  });
+
+  test('the changed and closed schemas refuse a change of nothing, an impossible day, an untrimmed reason and unknown fields', () => {
+    const changed = { corporateNumber: '4011001098993', name: { previous: '株式会社室蘭製作所', current: '株式会社むろらん' }, reason: '商号変更', effectiveOn: '2026-06-01', changedAt: '2026-06-02T01:00:00.000Z' };
+    expect(corporateChangedSchema(changed).valid).toBe(true);
+    const { name: _name, ...nothing } = changed;
+    expect(corporateChangedSchema(nothing).valid).toBe(false);
+    expect(corporateChangedSchema({ ...changed, effectiveOn: '2026-13-01' }).valid).toBe(false);
+    expect(corporateChangedSchema({ ...changed, reason: ' 商号変更' }).valid).toBe(false);
+    expect(corporateChangedSchema({ ...changed, name: { current: 'x' } }).valid).toBe(false);
+    const closed = { corporateNumber: '4011001098993', reason: '清算の結了', closedOn: '2026-09-30', closedAt: '2026-10-01T02:00:00.000Z' };
+    expect(corporateClosedSchema(closed).valid).toBe(true);
+    expect(corporateClosedSchema({ ...closed, successor: '1' }).valid).toBe(false);
+    expect(corporateClosedSchema({ ...closed, reason: '' }).valid).toBe(false);
   });
 });

@@ -41,13 +41,14 @@ export {
   CORPORATE_CSV_HEADER,
   CORPORATE_REGISTRY_FILE,
   CORPORATE_REGISTRY_LAYOUT_VERSION,
+  CORPORATE_STATUSES,
   DEFAULT_CORPORATE_LIMIT,
   MAX_CORPORATE_LIMIT,
   SqliteCorporateRegistry,
   corporateCsvLine,
   foldForSearch,
 } from './corporate-registry.js';
-export type { CorporatePage, CorporateSearch, Corporation } from './corporate-registry.js';
+export type { CorporatePage, CorporateSearch, CorporateStatus, Corporation } from './corporate-registry.js';
 export { DEFAULT_NOTICE_LIMIT, MAX_NOTICE_LIMIT, NOTICE_INBOX_FILE, NOTICE_INBOX_LAYOUT_VERSION, SqliteNoticeInbox } from './notice-inbox.js';
 export type { NoticeInboxOptions, NoticePage, StoredNotice } from './notice-inbox.js';
 export { SqliteFold } from './sqlite-fold.js';

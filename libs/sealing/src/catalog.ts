@@ -52,6 +52,8 @@ export const CLEAR_EVENT_TYPES: readonly string[] = [
   'AuthorizationTablePublished',
   'SelfDisclosureTablePublished',
   'CorporateNumberDesignated',
+  'CorporateNumberChanged',
+  'CorporateNumberClosed',
   'ProvisionRefused',
   'QueryCompleted',
   'QueryFailed',

@@ -4,7 +4,12 @@ import type { Caller } from '../ledger/idempotency.js';
 import { ChangeIndividualNumberCommand } from '../numbering/commands/change-individual-number.command.js';
 import { DesignateCorporateNumberCommand } from '../numbering/commands/designate-corporate-number.command.js';
 import { IssueIndividualNumberCommand } from '../numbering/commands/issue-individual-number.command.js';
+import { ChangeCorporateNumberCommand, CloseCorporateNumberCommand } from '../numbering/commands/corporate-number-record.command.js';
 import {
+  ChangeCorporateNumberRequest,
+  CloseCorporateNumberRequest,
+  toChangedCorporateNumberResponse,
+  toClosedCorporateNumberResponse,
   CorporateNumberParams,
   DesignateCorporateNumberRequest,
   toCorporateNumberResponse,
@@ -37,6 +42,16 @@ interface DesignateMessage {
 }
 interface LookupMessage {
   corporateNumber?: string;
+}
+interface ChangeCorporateMessage extends LookupMessage {
+  name?: string;
+  location?: string;
+  reason?: string;
+  effectiveOn?: string;
+}
+interface CloseCorporateMessage extends LookupMessage {
+  reason?: string;
+  closedOn?: string;
 }
 
 /*
@@ -75,6 +90,26 @@ export function numberingService(commandBus: CommandBus, queryBus: QueryBus, aut
       );
       call.replayed = outcome.replayed;
       return toDesignatedCorporateNumberResponse(outcome.value);
+    })),
+
+    ChangeCorporateNumber: unary(recorded('ChangeCorporateNumber', guard, async (m: ChangeCorporateMessage, call) => {
+      const params = validated(CorporateNumberParams, { number: m.corporateNumber }, { number: 'corporate_number' });
+      const body = validated(ChangeCorporateNumberRequest, { name: m.name, location: m.location, reason: m.reason, effectiveOn: m.effectiveOn }, { effectiveOn: 'effective_on' });
+      auth.operator(credentialed(call));
+      const outcome = await commandBus.execute(
+        new ChangeCorporateNumberCommand(params.number, body.name, body.location, body.reason, body.effectiveOn, caller(DESIGNATING_OPERATOR, call)),
+      );
+      call.replayed = outcome.replayed;
+      return toChangedCorporateNumberResponse(outcome.value);
+    })),
+
+    CloseCorporateNumber: unary(recorded('CloseCorporateNumber', guard, async (m: CloseCorporateMessage, call) => {
+      const params = validated(CorporateNumberParams, { number: m.corporateNumber }, { number: 'corporate_number' });
+      const body = validated(CloseCorporateNumberRequest, { reason: m.reason, closedOn: m.closedOn }, { closedOn: 'closed_on' });
+      auth.operator(credentialed(call));
+      const outcome = await commandBus.execute(new CloseCorporateNumberCommand(params.number, body.reason, body.closedOn, caller(DESIGNATING_OPERATOR, call)));
+      call.replayed = outcome.replayed;
+      return toClosedCorporateNumberResponse(outcome.value);
     })),
 
     GetCorporateNumber: unary(async (m: LookupMessage) => {

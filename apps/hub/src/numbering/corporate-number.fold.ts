@@ -4,5 +4,5 @@ import type { Fold } from '../ledger/load-stream.js';
 export const corporateNumberFold: Fold<CorporateNumberState, Evolvable<CorporateNumberEvent>> = {
   initialState: corporateNumberDecider.initialState,
   evolve: corporateNumberDecider.evolve,
-  types: new Set(['CorporateNumberDesignated']),
+  types: new Set(['CorporateNumberDesignated', 'CorporateNumberChanged', 'CorporateNumberClosed']),
 };

@@ -9,9 +9,16 @@ import { ApiCommandHeaders, markReplayed } from '../http/api-headers.js';
 import { ApiProblems, BODY_PROBLEMS, COMMON_PROBLEMS } from '../http/problem.dto.js';
 import { Meta, type RequestMeta } from '../http/request-meta.js';
 import { Authenticator } from '../linkage/authenticator.js';
+import { ChangeCorporateNumberCommand, CloseCorporateNumberCommand } from './commands/corporate-number-record.command.js';
 import { DesignateCorporateNumberCommand } from './commands/designate-corporate-number.command.js';
 import { CorporateRegistry } from './corporate-registry.service.js';
 import {
+  ChangeCorporateNumberRequest,
+  ChangedCorporateNumberResponse,
+  CloseCorporateNumberRequest,
+  ClosedCorporateNumberResponse,
+  toChangedCorporateNumberResponse,
+  toClosedCorporateNumberResponse,
   CorporateCriteriaQuery,
   CorporateNumberParams,
   CorporatePageResponse,
@@ -47,7 +54,8 @@ export class CorporateNumbersController {
   @ApiProblems('VALIDATION_FAILED', ...COMMON_PROBLEMS)
   async search(@Query() query: CorporateSearchQuery): Promise<CorporatePageResponse> {
     const store = await this.registry.current();
-    return store.search(criteria(query));
+    const page = await store.search(criteria(query));
+    return { ...page, corporations: page.corporations.map((c) => ({ ...c, history: [...c.history] })) };
   }
 
   @Post()
@@ -71,8 +79,85 @@ export class CorporateNumbersController {
     return toDesignatedCorporateNumberResponse(outcome.value);
   }
 
+  @Post(':number/changes')
+  @RecordsRefusals('ChangeCorporateNumber')
+  @HttpCode(HttpStatus.CREATED)
+  @ApiOperation({
+    summary: 'Record a change of name or location (商号・所在地の変更).',
+    description: 'A new name, a new location or both, with the reason and the day it took effect; an event with a serial of its own. The registry then shows the current values and the change in the history; the former name still finds the corporation.',
+  })
+  @ApiParam({ name: 'number', description: '法人番号: 13 digits, the first is the check digit.', example: '3430001012345' })
+  @ApiCommandHeaders()
+  @ApiBearerAuth()
+  @ApiCreatedResponse({ type: ChangedCorporateNumberResponse })
+  @ApiProblems(
+    ...BODY_PROBLEMS,
+    'UNAUTHENTICATED',
+    'FORBIDDEN',
+    'MALFORMED',
+    'CHECK_DIGIT_MISMATCH',
+    'CORPORATE_NUMBER_NOT_FOUND',
+    'CORPORATE_NUMBER_CLOSED',
+    'NOTHING_TO_UPDATE',
+    'INVALID_EFFECTIVE_DATE',
+    'IDEMPOTENCY_KEY_REUSED',
+    'CONCURRENT_MODIFICATION',
+    ...COMMON_PROBLEMS,
+  )
+  async change(
+    @Req() request: FastifyRequest,
+    @Param() params: CorporateNumberParams,
+    @Body() body: ChangeCorporateNumberRequest,
+    @Meta() meta: RequestMeta,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<ChangedCorporateNumberResponse> {
+    this.auth.operator(request);
+    const outcome = await this.commandBus.execute(
+      new ChangeCorporateNumberCommand(params.number, body.name, body.location, body.reason, body.effectiveOn, { actor: DESIGNATING_OPERATOR, ...meta }),
+    );
+    markReplayed(reply, outcome.replayed);
+    return toChangedCorporateNumberResponse(outcome.value);
+  }
+
+  @Post(':number/closures')
+  @RecordsRefusals('CloseCorporateNumber')
+  @HttpCode(HttpStatus.CREATED)
+  @ApiOperation({
+    summary: 'Record the closure of a corporation\'s record (閉鎖).',
+    description: 'With the reason and the day; an event with a serial of its own. The number stays public (status `closed`) and takes no further change.',
+  })
+  @ApiParam({ name: 'number', description: '法人番号: 13 digits, the first is the check digit.', example: '3430001012345' })
+  @ApiCommandHeaders()
+  @ApiBearerAuth()
+  @ApiCreatedResponse({ type: ClosedCorporateNumberResponse })
+  @ApiProblems(
+    ...BODY_PROBLEMS,
+    'UNAUTHENTICATED',
+    'FORBIDDEN',
+    'MALFORMED',
+    'CHECK_DIGIT_MISMATCH',
+    'CORPORATE_NUMBER_NOT_FOUND',
+    'CORPORATE_NUMBER_CLOSED',
+    'INVALID_EFFECTIVE_DATE',
+    'IDEMPOTENCY_KEY_REUSED',
+    'CONCURRENT_MODIFICATION',
+    ...COMMON_PROBLEMS,
+  )
+  async close(
+    @Req() request: FastifyRequest,
+    @Param() params: CorporateNumberParams,
+    @Body() body: CloseCorporateNumberRequest,
+    @Meta() meta: RequestMeta,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<ClosedCorporateNumberResponse> {
+    this.auth.operator(request);
+    const outcome = await this.commandBus.execute(new CloseCorporateNumberCommand(params.number, body.reason, body.closedOn, { actor: DESIGNATING_OPERATOR, ...meta }));
+    markReplayed(reply, outcome.replayed);
+    return toClosedCorporateNumberResponse(outcome.value);
+  }
+
   @Get(':number')
-  @ApiOperation({ summary: 'Look up a corporate number (public).' })
+  @ApiOperation({ summary: 'Look up a corporate number (public): its current name and location, status, closure and change history.' })
   @ApiParam({ name: 'number', description: '法人番号: 13 digits, the first is the check digit.', example: '3430001012345' })
   @ApiOkResponse({ type: CorporateNumberResponse })
   @ApiProblems('VALIDATION_FAILED', 'CORPORATE_NUMBER_NOT_FOUND', 'CHECK_DIGIT_MISMATCH', ...COMMON_PROBLEMS)
@@ -102,7 +187,8 @@ export class CorporateDownloadController {
   @Get('v1/corporate-numbers.csv')
   @ApiOperation({
     summary: 'Download the public corporate number registry as CSV (RFC 4180, UTF-8, CRLF).',
-    description: 'Public. The same criteria as the search, all optional; columns corporate_number, name, location, kind, kind_label, designated_at.',
+    description:
+      'Public. The same criteria as the search, all optional; columns corporate_number, name, location, kind, kind_label, designated_at, status, closed_on, close_reason, latest_change_on, latest_change_reason (the last three empty when none).',
   })
   @ApiOkResponse({ description: 'A header line, then one line per corporation in corporate number order.', content: { 'text/csv': { schema: { type: 'string' } } } })
   @ApiProblems('VALIDATION_FAILED', ...COMMON_PROBLEMS)

@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { LinkageModule } from '../linkage/linkage.module.js';
 import { ChangeIndividualNumberHandler } from './commands/change-individual-number.handler.js';
+import { ChangeCorporateNumberHandler, CloseCorporateNumberHandler } from './commands/corporate-number-record.handler.js';
 import { DesignateCorporateNumberHandler } from './commands/designate-corporate-number.handler.js';
 import { IssueIndividualNumberHandler } from './commands/issue-individual-number.handler.js';
 import { CorporateDownloadController, CorporateNumbersController } from './corporate-numbers.controller.js';
@@ -12,6 +13,11 @@ import { GetCorporateNumberHandler } from './queries/get-corporate-number.handle
 @Module({
   imports: [LinkageModule],
   controllers: [IndividualNumbersController, CorporateNumbersController, CorporateDownloadController],
-  providers: [CorporateRegistry, NumberGenerator, IssueIndividualNumberHandler, ChangeIndividualNumberHandler, DesignateCorporateNumberHandler, GetCorporateNumberHandler],
+  providers: [
+    CorporateRegistry, NumberGenerator, IssueIndividualNumberHandler, ChangeIndividualNumberHandler, DesignateCorporateNumberHandler,
+    ChangeCorporateNumberHandler,
+    CloseCorporateNumberHandler,
+    GetCorporateNumberHandler,
+  ],
 })
 export class NumberingModule {}
