@@ -31,6 +31,8 @@ export interface RedisClusterUnderTest {
 
 export interface RedisClusterOptions {
   readonly masters?: number;
+  /** The masters' client ports (default: free ones); one per master. */
+  readonly ports?: readonly number[];
   /** How long the whole start may take (a slow machine). Default 90 s. */
   readonly timeoutMs?: number;
 }
@@ -54,7 +56,7 @@ let exitHook = false;
  * fails on the way, what was started is stopped before the error is thrown.
  */
 export async function startRedisCluster(options: RedisClusterOptions = {}): Promise<RedisClusterUnderTest> {
-  const masters = options.masters ?? 3;
+  const masters = options.ports?.length ?? options.masters ?? 3;
   const deadline = Date.now() + (options.timeoutMs ?? 90_000);
   const dir = await mkdtemp(join(tmpdir(), 'redis-cluster-'));
   const nodes: Node[] = [];
@@ -72,7 +74,10 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
     });
   }
   try {
-    for (let i = 0; i < masters; i++) nodes.push(await startNode(dir, deadline));
+    for (let i = 0; i < masters; i++) {
+      const port = options.ports?.[i];
+      nodes.push(await startNode(dir, deadline, port === undefined ? undefined : { port, busPort: (await freePorts(1))[0]! }));
+    }
     const addresses = nodes.map((n) => `127.0.0.1:${n.port}`);
     await run('redis-cli', ['--cluster', 'create', ...addresses, '--cluster-replicas', '0', '--cluster-yes'], { timeout: Math.max(5_000, deadline - Date.now()) });
     await clusterOk(nodes, deadline);

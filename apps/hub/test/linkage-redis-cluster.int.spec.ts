@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CodeLocator, DEFAULT_LAYOUT, RedisCodeMapper, RedisLayout, clusterRedisLike, createMapperRedisCluster, rebuildFrom } from '#mapper';
+import { freePorts } from '../../../test/support/free-ports.js';
 import { startRedisCluster, type RedisClusterUnderTest } from '../../../test/support/redis-cluster.js';
 import { FakeProvider, MURORAN_CITY, PENSION, acquire, bearer, issuePerson, registerAgency, startLinkageHub, type Agency } from './support/linkage-fixture.js';
 import { expectProblem } from './support/problem-assertions.js';
@@ -171,5 +172,38 @@ describe('the code mapper on Redis Cluster (HUB_REDIS_CLUSTER)', () => {
     }, 'the hub to translate through the cluster again');
     for (const code of [...codes, lateCode]) expect((await query(code)).json()).toMatchObject({ outcome: 'answered' });
     expect(await mode()).toBe('redis');
+  });
+});
+
+describe('a Redis Cluster that does not answer at start', () => {
+  it('is retried in the background: the store answers meanwhile (readiness degraded), the hub turns to the cluster once it is up, and stops promptly', async () => {
+    const ports = await freePorts(3); // nobody listens there yet
+    let late: RedisClusterUnderTest | undefined;
+    const down = await startLinkageHub({ env: { HUB_REDIS_URL: '', HUB_REDIS_CLUSTER: ports.map((p) => `127.0.0.1:${p}`).join(','), HUB_REDIS_PREFIX: `${prefix}-down` } });
+    const node = new FakeProvider();
+    try {
+      await node.start(down);
+      const jps = await registerAgency(down, PENSION, 'pension-service', 'http://127.0.0.1:9');
+      const city = await registerAgency(down, MURORAN_CITY, 'municipality', node.endpoint);
+      const person = await issuePerson(down);
+      const code = await acquire(down, jps, person.individualNumber);
+      node.behaviours.set(await acquire(down, city, person.individualNumber), { answer: { 'local-tax': { n: 0 } } });
+      const res = await down.post('/v1/queries', { code, providerAgencyId: MURORAN_CITY, procedureCode: 'pension-award-claim', itemCodes: ['local-tax'] }, bearer(jps.token));
+      expect(res.json()).toMatchObject({ outcome: 'answered' });
+      const modeOf = async (): Promise<string> => (await down.get('/health/ready')).json<{ codeMapper: { mode: string } }>().codeMapper.mode;
+      expect(await modeOf()).toBe('degraded');
+
+      late = await startRedisCluster({ ports });
+      await until(async () => {
+        expect((await down.post('/v1/queries', { code, providerAgencyId: MURORAN_CITY, procedureCode: 'pension-award-claim', itemCodes: ['local-tax'] }, bearer(jps.token))).json()).toMatchObject({ outcome: 'answered' });
+        return (await modeOf()) === 'redis';
+      }, 'the hub to connect to the cluster started late');
+    } finally {
+      await node.stop();
+      const stopping = Date.now();
+      await down.dispose();
+      expect(Date.now() - stopping).toBeLessThan(5_000);
+      await late?.stop();
+    }
   });
 });

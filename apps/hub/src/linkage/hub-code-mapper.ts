@@ -86,18 +86,19 @@ export class HubCodeMapper implements OnModuleInit, OnApplicationShutdown {
     const { redisUrl, redisCluster, redisPrefix } = this.#config.linkage;
     if (redisUrl === undefined && redisCluster === undefined) return;
     const prefix = redisPrefix ?? `ll-${loadOrCreateInstanceId(this.#config.dataDir)}`;
-    let connecting: Promise<RedisLike>;
+    // Data of another layout or code key is a stale projection: reset, then rebuilt from the log (I8).
+    const open = (redis: RedisLike) => RedisCodeMapper.open(redis, { prefix, locator: this.#locator, onLayoutMismatch: 'reset' });
+    let opened: Promise<RedisCodeMapper>;
     if (redisCluster !== undefined) {
-      connecting = this.#connectCluster(redisCluster);
+      opened = this.#openOnCluster(redisCluster, open);
     } else {
       const client = createMapperRedisClient({ url: redisUrl! });
       client.on('error', () => {}); // reconnection is node-redis' job; health() reports the outage
       this.#client = client;
-      connecting = client.connect().then(() => client);
+      opened = client.connect().then(() => open(client));
     }
-    const opening = connecting.then(async (redis) => {
-      // Data of another layout or code key is a stale projection: reset, then rebuilt from the log (I8).
-      this.#redis = await RedisCodeMapper.open(redis, { prefix, locator: this.#locator, onLayoutMismatch: 'reset' });
+    const opening = opened.then((mapper) => {
+      this.#redis = mapper;
       return this.#redis;
     });
     this.#fallback = new FallbackCodeMapper(new PendingCodeMapper(opening), this.#storeMapper, {
@@ -108,11 +109,12 @@ export class HubCodeMapper implements OnModuleInit, OnApplicationShutdown {
   }
 
   /**
-   * A Redis Cluster client, connected: node-redis' cluster client gives up when no seed node answers, so
-   * this tries again (a new client each time, backing off up to 2 s) until one does or the hub stops.
-   * Once connected, each node's connection reconnects by itself and MOVED / ASK are followed.
+   * The mapper on a Redis Cluster. node-redis' cluster client gives up when no seed node answers, and a
+   * cluster still forming (nodes up, slots not yet assigned) connects but refuses commands: so this tries
+   * again (a new client each time, backing off up to 2 s) until the mapper opens or the hub stops. Once
+   * open, each node's connection reconnects by itself and MOVED / ASK are followed.
    */
-  async #connectCluster(nodes: readonly string[]): Promise<RedisLike> {
+  async #openOnCluster(nodes: readonly string[], open: (redis: RedisLike) => Promise<RedisCodeMapper>): Promise<RedisCodeMapper> {
     for (let attempt = 0; ; attempt++) {
       const cluster = createMapperRedisCluster({ nodes });
       cluster.on('error', () => {});
@@ -120,7 +122,7 @@ export class HubCodeMapper implements OnModuleInit, OnApplicationShutdown {
       this.#client = cluster;
       try {
         await cluster.connect();
-        return clusterRedisLike(cluster);
+        return await open(clusterRedisLike(cluster));
       } catch (error) {
         try {
           cluster.destroy();
@@ -128,7 +130,7 @@ export class HubCodeMapper implements OnModuleInit, OnApplicationShutdown {
           // never opened
         }
         if (this.#abort.signal.aborted) throw error;
-        if (attempt === 0) this.logger.warn(`Redis Cluster not reachable at ${nodes.join(',')}, retrying: ${error instanceof Error ? error.message : String(error)}`);
+        if (attempt === 0) this.logger.warn(`Redis Cluster at ${nodes.join(',')} not usable yet, retrying: ${error instanceof Error ? error.message : String(error)}`);
         await new Promise((resolve) => setTimeout(resolve, Math.min(100 * 2 ** attempt, 2000)).unref());
         if (this.#abort.signal.aborted) throw error;
       }
