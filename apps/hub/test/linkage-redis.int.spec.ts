@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CodeLocator, RedisCodeMapper, createMapperRedisClient, rebuildFrom } from '#mapper';
 import { FakeProvider, MURORAN_CITY, PENSION, acquire, bearer, issuePerson, registerAgency, startLinkageHub, type Agency } from './support/linkage-fixture.js';
@@ -48,6 +49,7 @@ afterAll(async () => {
   const client = createMapperRedisClient({ url: 'redis://127.0.0.1:6379' });
   await client.connect();
   await (await RedisCodeMapper.open(client, { prefix, onLayoutMismatch: 'reset' })).drop();
+  await (await RedisCodeMapper.open(client, { prefix: `${prefix}-late`, onLayoutMismatch: 'reset' })).drop();
   await client.close();
 });
 
@@ -97,6 +99,33 @@ describe('Redis is a projection the hub can lose (README, Architecture, I8)', ()
       }
     } finally {
       await client.close();
+    }
+  });
+});
+
+describe('readiness tells the truth from the start (circuit breaker)', () => {
+  it('a hub started while Redis is unreachable reports degraded (breaker open) before any query, and redis once Redis appears', async () => {
+    const spare = createServer();
+    await new Promise<void>((r) => spare.listen(0, '127.0.0.1', r));
+    const port = (spare.address() as { port: number }).port;
+    await new Promise<void>((r) => spare.close(() => r()));
+    const late = new RedisProxy();
+    const other = await startLinkageHub({ env: { HUB_REDIS_URL: `redis://127.0.0.1:${port}`, HUB_REDIS_PREFIX: `${prefix}-late`, HUB_REDIS_COOLDOWN_MS: '200' } });
+    try {
+      const health = async () => (await other.get('/health/ready')).json<{ codeMapper: { mode: string; breaker?: string; reason?: string } }>().codeMapper;
+      expect(await health()).toMatchObject({ mode: 'degraded', breaker: 'open', reason: expect.stringMatching(/not open yet/) });
+      await new Promise((r) => setTimeout(r, 300));
+      expect((await health()).mode).toBe('degraded');
+      await late.start(port);
+      const deadline = Date.now() + 20_000;
+      while ((await health()).mode !== 'redis') {
+        if (Date.now() > deadline) throw new Error('timed out waiting for the hub to turn to Redis');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(await health()).toMatchObject({ mode: 'redis', breaker: 'closed' });
+    } finally {
+      await other.dispose();
+      await late.stop();
     }
   });
 });

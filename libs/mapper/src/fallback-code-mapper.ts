@@ -10,11 +10,27 @@ export interface MapperHealth {
   readonly since: string;
   /** Why the mapper is degraded: the last failure's message. */
   readonly reason?: string;
+  /**
+   * The circuit breaker: `closed` (calls go to the primary), `open` (calls go straight to the store, no
+   * wait on the primary) or `half-open` (the cool-down is over and one probe call is trying the primary).
+   */
+  readonly breaker: BreakerState;
 }
 
+export type BreakerState = 'closed' | 'open' | 'half-open';
+
 export interface FallbackCodeMapperOptions {
-  /** While degraded, try the primary again after this long. Default 1000 ms. */
+  /**
+   * The breaker's cool-down: once open (the primary failed or timed out), calls go to the store without
+   * asking the primary for this long; then one call probes it (half-open). Default 1000 ms.
+   */
   readonly retryAfterMs?: number;
+  /**
+   * Start with the breaker open and this reason (e.g. the Redis mapper is still being opened), so that
+   * health says `degraded` from the start instead of `primary` until the first call. `primaryAnswered()`
+   * closes it. Default: start closed.
+   */
+  readonly startOpen?: string;
   /**
    * Ask the fallback again for what the primary did not find. The Redis projection trails the log by
    * a few milliseconds (and by more after an outage), so a code issued just now may be missing there;
@@ -30,6 +46,13 @@ export interface FallbackCodeMapperOptions {
  * The primary mapper (Redis) when it answers, the fallback (the store) when it cannot: translation keeps
  * working while Redis is down, and `health()` says so for the readiness endpoint. Only MAPPER_UNAVAILABLE
  * switches over; any other error is the caller's to see.
+ *
+ * A circuit breaker: the first MAPPER_UNAVAILABLE (refused, or a stalled Redis that made the call wait out
+ * its timeout) opens it, and calls then go straight to the store without waiting on the primary. After
+ * the cool-down (`retryAfterMs`) exactly one call probes the primary (half-open) while the others keep
+ * going to the store; the probe's answer closes the breaker, its failure opens it for another cool-down.
+ * So a stalled Redis makes only the calls already in flight when it stalled, and one probe per cool-down,
+ * wait for the timeout.
  */
 export class FallbackCodeMapper implements CodeMapper {
   readonly #primary: CodeMapper;
@@ -40,6 +63,7 @@ export class FallbackCodeMapper implements CodeMapper {
   readonly #onChange: ((health: MapperHealth) => void) | undefined;
   #health: MapperHealth;
   #retryAt = 0;
+  #probing = false;
 
   constructor(primary: CodeMapper, fallback: CodeMapper, options: FallbackCodeMapperOptions = {}) {
     this.#primary = primary;
@@ -48,7 +72,16 @@ export class FallbackCodeMapper implements CodeMapper {
     this.#confirmMisses = options.confirmMisses ?? true;
     this.#now = options.now ?? Date.now;
     this.#onChange = options.onChange;
-    this.#health = { mode: 'primary', degraded: false, since: new Date(this.#now()).toISOString() };
+    const since = new Date(this.#now()).toISOString();
+    this.#health =
+      options.startOpen === undefined
+        ? { mode: 'primary', degraded: false, since, breaker: 'closed' }
+        : { mode: 'degraded', degraded: true, since, reason: options.startOpen, breaker: 'open' };
+  }
+
+  /** The primary is known to answer (e.g. it has just been opened): close the breaker now. */
+  primaryAnswered(): void {
+    if (this.#health.degraded) this.#set({ mode: 'primary', degraded: false, since: new Date(this.#now()).toISOString(), breaker: 'closed' });
   }
 
   health(): MapperHealth {
@@ -96,7 +129,14 @@ export class FallbackCodeMapper implements CodeMapper {
   }
 
   async #run<R>(ask: (mapper: CodeMapper, inputs: readonly string[]) => Promise<R[]>, inputs: readonly string[], isMiss: (r: R) => boolean): Promise<R[]> {
-    if (this.#health.degraded && this.#now() < this.#retryAt) return ask(this.#fallback, inputs);
+    let probe = false;
+    if (this.#health.degraded) {
+      // Open: the store answers. Half-open: one probe is out; the others do not wait for it.
+      if (this.#probing || this.#now() < this.#retryAt) return ask(this.#fallback, inputs);
+      probe = true;
+      this.#probing = true;
+      this.#health = { ...this.#health, breaker: 'half-open' };
+    }
     let answers: R[];
     try {
       answers = await ask(this.#primary, inputs);
@@ -104,8 +144,10 @@ export class FallbackCodeMapper implements CodeMapper {
       if (!isMapperUnavailable(error)) throw error;
       this.#degrade(error.message);
       return ask(this.#fallback, inputs);
+    } finally {
+      if (probe) this.#probing = false;
     }
-    if (this.#health.degraded) this.#set({ mode: 'primary', degraded: false, since: new Date(this.#now()).toISOString() });
+    if (this.#health.degraded) this.primaryAnswered();
     if (!this.#confirmMisses) return answers;
     const missed = answers.flatMap((a, i) => (isMiss(a) ? [i] : []));
     if (missed.length === 0) return answers;
@@ -119,10 +161,10 @@ export class FallbackCodeMapper implements CodeMapper {
   #degrade(reason: string): void {
     this.#retryAt = this.#now() + this.#retryAfterMs;
     if (this.#health.degraded) {
-      this.#health = { ...this.#health, reason };
+      this.#health = { ...this.#health, reason, breaker: 'open' };
       return;
     }
-    this.#set({ mode: 'degraded', degraded: true, since: new Date(this.#now()).toISOString(), reason });
+    this.#set({ mode: 'degraded', degraded: true, since: new Date(this.#now()).toISOString(), reason, breaker: 'open' });
   }
 
   #set(health: MapperHealth): void {

@@ -8,7 +8,7 @@ export { InMemoryCodeMapper } from './in-memory-code-mapper.js';
 export { StoreCodeMapper } from './store-code-mapper.js';
 export { FallbackCodeMapper } from './fallback-code-mapper.js';
 export { PendingCodeMapper } from './pending-code-mapper.js';
-export type { FallbackCodeMapperOptions, MapperHealth } from './fallback-code-mapper.js';
+export type { BreakerState, FallbackCodeMapperOptions, MapperHealth } from './fallback-code-mapper.js';
 export { DEFAULT_LAYOUT, RedisCodeMapper } from './redis-code-mapper.js';
 export type { RedisCodeMapperOptions, RedisLike } from './redis-code-mapper.js';
 export { LAYOUT_VERSION, PERSON, RedisLayout, SUBJECT_RECORD_BYTES, allSubjectRecords, bucketBitsFor, codeRecord, hashTagOf, recordsUnderTag, slotChunks, subjectRecord, tagsInCodeBucket } from './redis-layout.js';

@@ -97,4 +97,67 @@ describe('Redis stopped mid-run: the fallback keeps answering from the store (RE
     await late.stop();
     await store.close();
   });
+
+  test('a stalled Redis (connections open, no answers) trips the breaker once: the rest answer from the store without waiting, then Redis again once it answers', async () => {
+    const store = new InMemoryEventStore();
+    const people = population(50, [PENSION, MURORAN]);
+    await acquireInStore(store, people);
+    const stalling = new RedisProxy();
+    await stalling.start();
+    const client = createMapperRedisClient({ url: `redis://127.0.0.1:${stalling.port}`, maxReconnectDelayMs: 100 });
+    client.on('error', () => {});
+    await client.connect();
+    const TIMEOUT = 400;
+    const redis = await RedisCodeMapper.open(client, { prefix: PREFIX, codeBucketBits: 8, subjectBucketBits: 8, slotGroupBits: 2, operationTimeoutMs: TIMEOUT });
+    await catchUp(store, redis);
+    const changes: string[] = [];
+    const COOL_DOWN = 1500;
+    const mapper = new FallbackCodeMapper(redis, new StoreCodeMapper(store), { retryAfterMs: COOL_DOWN, onChange: (h) => changes.push(`${h.mode}/${h.breaker}`) });
+    const pension = people.filter((p) => p.agencyId === PENSION);
+    const timed = async (i: number): Promise<number> => {
+      const p = pension[i % pension.length]!;
+      const t0 = performance.now();
+      expect(await mapper.translate(PENSION, p.code, MURORAN)).toMatchObject({ status: 'translated', subjectId: p.subjectId });
+      return performance.now() - t0;
+    };
+
+    for (let i = 0; i < 10; i++) await timed(i);
+    expect(mapper.health()).toMatchObject({ mode: 'primary', breaker: 'closed' });
+
+    stalling.stall();
+    const latencies: number[] = [];
+    for (let i = 0; i < 40; i++) latencies.push(await timed(i));
+    // A burst of concurrent queries on the open breaker: none waits either.
+    const t0 = performance.now();
+    await Promise.all(pension.map((_, i) => timed(i)));
+    const burst = performance.now() - t0;
+    const waited = latencies.filter((ms) => ms >= TIMEOUT * 0.9);
+    expect(waited).toHaveLength(1); // the tripping query
+    expect(latencies[0]!).toBeGreaterThanOrEqual(TIMEOUT * 0.9);
+    expect(latencies.slice(1).every((ms) => ms < TIMEOUT / 2)).toBe(true);
+    expect(burst).toBeLessThan(TIMEOUT / 2);
+    expect(mapper.health()).toMatchObject({ mode: 'degraded', breaker: 'open', reason: expect.stringMatching(/did not finish within/) });
+
+    // Still stalled after the cool-down: of a concurrent burst, one query probes (and waits); the rest do not.
+    await new Promise((r) => setTimeout(r, COOL_DOWN));
+    const probing = await Promise.all(pension.map((_, i) => timed(i)));
+    expect(probing.filter((ms) => ms >= TIMEOUT * 0.9)).toHaveLength(1);
+    expect(probing.filter((ms) => ms < TIMEOUT / 2)).toHaveLength(pension.length - 1);
+    expect(mapper.health()).toMatchObject({ mode: 'degraded', breaker: 'open' });
+
+    // Redis answers again: after the cool-down one probe closes the breaker.
+    stalling.resume();
+    let recovered = false;
+    for (let i = 0; i < 100 && !recovered; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      await timed(i);
+      recovered = mapper.health().mode === 'primary';
+    }
+    expect(recovered).toBe(true);
+    expect(mapper.health().breaker).toBe('closed');
+    expect(changes).toEqual(['degraded/open', 'primary/closed']);
+    await client.close();
+    await stalling.stop();
+    await store.close();
+  });
 });

@@ -90,3 +90,113 @@ describe('FallbackCodeMapper', () => {
     expect(await mapper.resolve(PENSION, people[0]!.code)).toBe(people[0]!.subjectId);
   });
 });
+
+/** A primary whose calls can be held (a stalled Redis): each held call waits until the test settles it. */
+class Stallable implements CodeMapper {
+  stalled = false;
+  calls = 0;
+  readonly held: { release: () => void; fail: () => void }[] = [];
+  constructor(readonly inner: CodeMapper) {}
+  async #gate(): Promise<void> {
+    this.calls++;
+    if (!this.stalled) return;
+    await new Promise<void>((resolve, reject) => this.held.push({ release: resolve, fail: () => reject(new MapperUnavailableError('Redis mapper translate did not finish within 2000 ms')) }));
+  }
+  async resolve(a: string, c: string) { await this.#gate(); return this.inner.resolve(a, c); }
+  async resolveMany(a: string, c: readonly string[]) { await this.#gate(); return this.inner.resolveMany(a, c); }
+  async codeFor(s: string, a: string) { await this.#gate(); return this.inner.codeFor(s, a); }
+  async codeForMany(a: string, s: readonly string[]) { await this.#gate(); return this.inner.codeForMany(a, s); }
+  async translate(f: string, c: string, t: string) { await this.#gate(); return this.inner.translate(f, c, t); }
+  async translateMany(f: string, c: readonly string[], t: string) { await this.#gate(); return this.inner.translateMany(f, c, t); }
+}
+
+describe('FallbackCodeMapper: the circuit breaker (injected clock)', () => {
+  async function breaker(options: { startOpen?: string } = {}) {
+    const people = population(3, [PENSION, MURORAN]);
+    const primaryData = new InMemoryCodeMapper();
+    const store = new InMemoryCodeMapper();
+    await primaryData.apply(asEvents(people));
+    await store.apply(asEvents(people));
+    const primary = new Stallable(primaryData);
+    let now = 5_000_000;
+    const changes: string[] = [];
+    const mapper = new FallbackCodeMapper(primary, store, { retryAfterMs: 1000, now: () => now, onChange: (h) => changes.push(`${h.mode}/${h.breaker}`), ...options });
+    const code = people.find((p) => p.agencyId === PENSION)!.code;
+    const ask = () => mapper.translate(PENSION, code, MURORAN);
+    return { primary, mapper, changes, ask, advance: (ms: number) => void (now += ms) };
+  }
+  const flush = () => new Promise((r) => setImmediate(r));
+
+  test('closed → open on a timed-out call; open: the store answers without asking the primary', async () => {
+    const { primary, mapper, changes, ask, advance } = await breaker();
+    expect(mapper.health().breaker).toBe('closed');
+    primary.stalled = true;
+    const tripping = ask();
+    await flush();
+    primary.held.shift()!.fail();
+    expect(await tripping).toMatchObject({ status: 'translated' });
+    expect(mapper.health()).toMatchObject({ mode: 'degraded', breaker: 'open', reason: expect.stringMatching(/did not finish/) });
+    for (let i = 0; i < 20; i++) {
+      advance(40);
+      expect(await ask()).toMatchObject({ status: 'translated' });
+    }
+    expect(primary.calls).toBe(1);
+    expect(primary.held).toHaveLength(0);
+    expect(changes).toEqual(['degraded/open']);
+  });
+
+  test('half-open: after the cool-down exactly one call probes; the others go to the store; a failed probe reopens for another cool-down', async () => {
+    const { primary, mapper, changes, ask, advance } = await breaker();
+    primary.stalled = true;
+    const tripping = ask();
+    await flush();
+    primary.held.shift()!.fail();
+    await tripping;
+    advance(999);
+    await ask();
+    expect(primary.calls).toBe(1);
+    advance(1);
+    const probe = ask();
+    await flush();
+    expect(mapper.health().breaker).toBe('half-open');
+    expect(mapper.health().mode).toBe('degraded');
+    const others = await Promise.all([ask(), ask(), ask()]);
+    expect(others.every((t) => t.status === 'translated')).toBe(true);
+    expect(primary.calls).toBe(2);
+    primary.held.shift()!.fail();
+    expect(await probe).toMatchObject({ status: 'translated' });
+    expect(mapper.health().breaker).toBe('open');
+    advance(500);
+    await ask();
+    expect(primary.calls).toBe(2);
+
+    // Redis answers again: the next probe closes the breaker.
+    advance(500);
+    primary.stalled = false;
+    await ask();
+    expect(primary.calls).toBe(3);
+    expect(mapper.health()).toMatchObject({ mode: 'primary', degraded: false, breaker: 'closed' });
+    await ask();
+    expect(primary.calls).toBe(4);
+    expect(changes).toEqual(['degraded/open', 'primary/closed']);
+  });
+
+  test('startOpen: degraded from the start; the first call probes; primaryAnswered() closes it', async () => {
+    const { primary, mapper, changes, ask } = await breaker({ startOpen: 'the Redis mapper is not open yet' });
+    expect(mapper.health()).toMatchObject({ mode: 'degraded', degraded: true, breaker: 'open', reason: 'the Redis mapper is not open yet' });
+    primary.stalled = true;
+    const probe = ask();
+    await flush();
+    expect(await Promise.all([ask(), ask()])).toHaveLength(2);
+    expect(primary.calls).toBe(1);
+    primary.held.shift()!.fail();
+    await probe;
+    expect(mapper.health().breaker).toBe('open');
+    primary.stalled = false;
+    mapper.primaryAnswered();
+    expect(mapper.health()).toMatchObject({ mode: 'primary', breaker: 'closed' });
+    await ask();
+    expect(primary.calls).toBe(2);
+    expect(changes).toEqual(['primary/closed']);
+  });
+});

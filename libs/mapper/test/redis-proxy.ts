@@ -8,7 +8,20 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 export class RedisProxy {
   #server: Server | undefined;
   #sockets = new Set<Socket>();
+  #stalled = false;
+  #held: (() => void)[] = [];
   port = 0;
+
+  /** "Redis stalls": connections stay open and commands reach Redis, but no answer comes back until `resume()`. */
+  stall(): void {
+    this.#stalled = true;
+  }
+
+  /** The held answers are delivered, in order, and answers flow again. */
+  resume(): void {
+    this.#stalled = false;
+    for (const deliver of this.#held.splice(0)) deliver();
+  }
 
   async start(port = this.port): Promise<void> {
     const server = createServer((client) => {
@@ -18,7 +31,11 @@ export class RedisProxy {
         s.on('close', () => this.#sockets.delete(s));
         s.on('error', () => s.destroy());
       }
-      client.pipe(upstream).pipe(client);
+      client.pipe(upstream);
+      upstream.on('data', (chunk: Buffer) => {
+        if (this.#stalled) this.#held.push(() => client.write(chunk));
+        else client.write(chunk);
+      });
     });
     await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
     this.port = (server.address() as { port: number }).port;

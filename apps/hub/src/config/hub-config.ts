@@ -20,6 +20,10 @@ export interface LinkageSettings {
   readonly redisCluster?: readonly string[] | undefined;
   /** Key prefix of this hub's mapper in Redis; undefined: `ll-<instance id>` (see HubInstance). */
   readonly redisPrefix: string | undefined;
+  /** Every Redis mapper operation (one batch) must finish within this, or the breaker opens. Default 2000 ms. */
+  readonly redisTimeoutMs?: number;
+  /** The breaker's cool-down: how long the store answers before one call probes Redis again. Default 1000 ms. */
+  readonly redisCooldownMs?: number;
   /** A provider's intermediate server must answer within this, or the query fails with PROVIDER_TIMEOUT. */
   readonly providerTimeoutMs: number;
   /** Largest answer (bytes relayed) accepted from a provider; larger ends the query in ANSWER_TOO_LARGE. */
@@ -33,6 +37,8 @@ export interface LinkageSettings {
 export const DEFAULT_LINKAGE: Omit<LinkageSettings, 'authorizationTableFile'> = {
   redisUrl: 'redis://127.0.0.1:6379',
   redisPrefix: undefined,
+  redisTimeoutMs: 2000,
+  redisCooldownMs: 1000,
   providerTimeoutMs: 5000,
   maxAnswerBytes: 1024 * 1024,
 };
@@ -239,6 +245,12 @@ class HubEnvironment {
   HUB_REDIS_PREFIX?: string;
 
   @IsIntegerInRange(10, 600_000)
+  HUB_REDIS_TIMEOUT_MS = String(DEFAULT_LINKAGE.redisTimeoutMs);
+
+  @IsIntegerInRange(10, 3_600_000)
+  HUB_REDIS_COOLDOWN_MS = String(DEFAULT_LINKAGE.redisCooldownMs);
+
+  @IsIntegerInRange(10, 600_000)
   HUB_PROVIDER_TIMEOUT_MS = String(DEFAULT_LINKAGE.providerTimeoutMs);
 
   @IsIntegerInRange(1024, MAX_BODY_LIMIT_BYTES)
@@ -332,6 +344,8 @@ const VARIABLES = [
   'HUB_REDIS_URL',
   'HUB_REDIS_CLUSTER',
   'HUB_REDIS_PREFIX',
+  'HUB_REDIS_TIMEOUT_MS',
+  'HUB_REDIS_COOLDOWN_MS',
   'HUB_PROVIDER_TIMEOUT_MS',
   'HUB_MAX_ANSWER_BYTES',
   'HUB_AUTHORIZATION_TABLE_FILE',
@@ -408,6 +422,8 @@ export function loadHubConfig(env: Readonly<Record<string, string | undefined>>,
       redisUrl: redisCluster !== undefined || raw.HUB_REDIS_URL === 'off' ? undefined : raw.HUB_REDIS_URL,
       redisCluster,
       redisPrefix: raw.HUB_REDIS_PREFIX,
+      redisTimeoutMs: Number(raw.HUB_REDIS_TIMEOUT_MS),
+      redisCooldownMs: Number(raw.HUB_REDIS_COOLDOWN_MS),
       providerTimeoutMs: Number(raw.HUB_PROVIDER_TIMEOUT_MS),
       maxAnswerBytes: Number(raw.HUB_MAX_ANSWER_BYTES),
       authorizationTableFile: tableFile,

@@ -21,10 +21,10 @@ export class ReadinessResponse {
   voidedAtStartup!: number;
 
   @ApiProperty({
-    description: 'Agency code translation: mode "redis" (Redis answers), "degraded" (Redis unreachable; the store answers, slower) or "store" (no Redis configured).',
-    example: { mode: 'redis', since: '2026-04-01T00:00:00.000Z' },
+    description: 'Agency code translation: mode "redis" (Redis answers), "degraded" (Redis unreachable or stalled, or not open yet; the store answers, slower) or "store" (no Redis configured); breaker: the circuit breaker in front of Redis, "closed", "open" or "half-open" (absent without Redis).',
+    example: { mode: 'redis', breaker: 'closed', since: '2026-04-01T00:00:00.000Z' },
   })
-  codeMapper!: { mode: string; since?: string; reason?: string };
+  codeMapper!: { mode: string; breaker?: string; since?: string; reason?: string };
 
   @ApiProperty({
     type: SelfCheckViewDto,

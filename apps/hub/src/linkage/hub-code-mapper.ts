@@ -12,6 +12,7 @@ import {
   createMapperRedisCluster,
   follow,
   withoutErased,
+  type BreakerState,
   type CodeMapper,
   type MapperHealth,
   type RedisLike,
@@ -23,6 +24,8 @@ import { loadOrCreateInstanceId } from './hub-secrets.js';
 export interface CodeMapperHealth {
   /** `redis`: Redis answers; `degraded`: Redis is configured but unreachable, the store answers (slower); `store`: no Redis configured. */
   readonly mode: 'redis' | 'degraded' | 'store';
+  /** The circuit breaker in front of Redis (absent without Redis): `open` and `half-open` are `degraded`. */
+  readonly breaker?: BreakerState;
   readonly since?: string;
   readonly reason?: string;
 }
@@ -79,15 +82,15 @@ export class HubCodeMapper implements OnModuleInit, OnApplicationShutdown {
   health(): CodeMapperHealth {
     if (this.#fallback === undefined) return { mode: 'store' };
     const h: MapperHealth = this.#fallback.health();
-    return { mode: h.degraded ? 'degraded' : 'redis', since: h.since, ...(h.reason === undefined ? {} : { reason: h.reason }) };
+    return { mode: h.degraded ? 'degraded' : 'redis', breaker: h.breaker, since: h.since, ...(h.reason === undefined ? {} : { reason: h.reason }) };
   }
 
   onModuleInit(): void {
-    const { redisUrl, redisCluster, redisPrefix } = this.#config.linkage;
+    const { redisUrl, redisCluster, redisPrefix, redisTimeoutMs, redisCooldownMs } = this.#config.linkage;
     if (redisUrl === undefined && redisCluster === undefined) return;
     const prefix = redisPrefix ?? `ll-${loadOrCreateInstanceId(this.#config.dataDir)}`;
     // Data of another layout or code key is a stale projection: reset, then rebuilt from the log (I8).
-    const open = (redis: RedisLike) => RedisCodeMapper.open(redis, { prefix, locator: this.#locator, onLayoutMismatch: 'reset' });
+    const open = (redis: RedisLike) => RedisCodeMapper.open(redis, { prefix, locator: this.#locator, onLayoutMismatch: 'reset', ...(redisTimeoutMs === undefined ? {} : { operationTimeoutMs: redisTimeoutMs }) });
     let opened: Promise<RedisCodeMapper>;
     if (redisCluster !== undefined) {
       opened = this.#openOnCluster(redisCluster, open);
@@ -99,9 +102,13 @@ export class HubCodeMapper implements OnModuleInit, OnApplicationShutdown {
     }
     const opening = opened.then((mapper) => {
       this.#redis = mapper;
+      this.#fallback?.primaryAnswered();
       return this.#redis;
     });
+    // Degraded until Redis is open (readiness tells the truth from the start), then Redis.
     this.#fallback = new FallbackCodeMapper(new PendingCodeMapper(opening), this.#storeMapper, {
+      startOpen: 'the Redis mapper is not open yet',
+      ...(redisCooldownMs === undefined ? {} : { retryAfterMs: redisCooldownMs }),
       onChange: (h) => (h.degraded ? this.logger.warn(`Redis unreachable, translating from the store: ${h.reason ?? ''}`) : this.logger.log('Redis answers again')),
     });
     opening.catch((error: unknown) => this.logger.warn(`Redis mapper not open: ${error instanceof Error ? error.message : String(error)}`));
