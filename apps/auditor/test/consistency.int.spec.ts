@@ -96,10 +96,21 @@ describe('auditor consistency', () => {
     try {
       for (let i = 0; i < 12; i++) await hub.post('/v1/corporate-numbers', { name: `株式会社整合${i}`, location: '北海道室蘭市幸町1番2号', kind: 'stock-company' }, hub.operator);
       const follower = hub.app.get(TreeFollower);
-      await follower.catchUp();
-      const db = new Database(hub.config.ledgerPath, { readonly: true });
-      const notes = db.prepare('SELECT size, note FROM tree_checkpoints ORDER BY size').all() as { size: number; note: string }[];
-      db.close();
+      // The signer signs in the background, every 3 events: wait (bounded) until it has signed twice.
+      const signed = () => {
+        const db = new Database(hub.config.ledgerPath, { readonly: true });
+        try {
+          return db.prepare('SELECT size, note FROM tree_checkpoints ORDER BY size').all() as { size: number; note: string }[];
+        } finally {
+          db.close();
+        }
+      };
+      let notes = signed();
+      for (let waited = 0; notes.length < 2 && waited < 15_000; waited += 100) {
+        await new Promise((r) => setTimeout(r, 100));
+        await follower.catchUp();
+        notes = signed();
+      }
       expect(notes.length).toBeGreaterThanOrEqual(2);
       await hub.app.listen({ host: '127.0.0.1', port: 0 });
       const url = await hub.app.getUrl();
