@@ -9,16 +9,14 @@
  *     [--rate-duration 15] [--plaintext] [--grpc] [--write-fixture file.json [--hold seconds]] [--hub-cpu-prof dir] [--node-cpu-prof dir]
  * --hold: after writing the fixture, keep both processes up for that long (for k6) instead of driving the load.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createClient } from 'redis';
 import { queryBodies, runPhase, type PhaseResult } from './drive.js';
-import { AGENCY_NODE_MAIN, HUB_MAIN, cpuSeconds, freePort, requireBuilt, runToEnd, spawnBuilt, stop, waitReady, type Spawned } from './processes.js';
+import { settledReadiness, startLinkageNetwork, type LinkageNetwork } from './network.js';
+import { cpuSeconds, type Spawned } from './processes.js';
 import { formatTable, summaryLine, type CpuShare } from './report.js';
-import { ITEMS, MURORAN_CITY, PROCEDURE, copiesFor, operatorToken, preparePeople, registerAgencies, type LinkageFixture } from './setup.js';
 
 const { values } = parseArgs({
   options: {
@@ -58,11 +56,8 @@ const TIMEOUT = positive('timeout', 60);
 const HOLD = values.hold === undefined ? undefined : positive('hold', 3600);
 const REDIS_URL = values['redis-url']!;
 if (!/^redis:\/\/127\.0\.0\.1(:\d+)?(\/\d+)?$/.test(REDIS_URL)) throw new Error('--redis-url must be a redis:// URL on 127.0.0.1 (the load test stays on loopback)');
-const RUN = `ll-load-${process.pid}-${randomBytes(3).toString('hex')}`;
 
-const work = mkdtempSync(join(tmpdir(), 'linkage-load-'));
-const hubDir = join(work, 'hub');
-const nodeDir = join(work, 'muroran');
+let network: LinkageNetwork | undefined;
 let hub: Spawned | undefined;
 let node: Spawned | undefined;
 
@@ -103,84 +98,20 @@ function cpuMs(share: number, wallSeconds: number, requests: number): number {
   return requests === 0 ? 0 : Number(((share * wallSeconds * 1000) / requests).toFixed(3));
 }
 
-async function cleanRedis(): Promise<number> {
-  const client = createClient({ url: REDIS_URL });
-  client.on('error', () => {});
-  await client.connect();
-  let removed = 0;
-  try {
-    for await (const keys of client.scanIterator({ MATCH: `${RUN}*`, COUNT: 1000 })) {
-      if (keys.length > 0) removed += await client.unlink(keys);
-    }
-  } finally {
-    await client.close();
-  }
-  return removed;
-}
-
 async function main(): Promise<void> {
-  requireBuilt();
-  const nodePort = await freePort();
-  const nodeUrl = `http://127.0.0.1:${nodePort}`;
-  // --grpc: the hub calls the node's provision endpoint over gRPC (the node's staff endpoints stay HTTP).
-  const grpcPort = values.grpc ? await freePort() : undefined;
-  const providerEndpoint = grpcPort === undefined ? nodeUrl : `grpc://127.0.0.1:${grpcPort}`;
   const started = Date.now();
-
-  // The hub as `npm start` runs it, on a free port, with Redis under a prefix of this run.
-  hub = spawnBuilt(
-    'hub',
-    HUB_MAIN,
-    [],
-    { HUB_DATA_DIR: hubDir, HUB_PORT: '0', HUB_HOST: '127.0.0.1', HUB_LOG_LEVEL: 'log', HUB_REDIS_URL: REDIS_URL, HUB_REDIS_PREFIX: RUN, HUB_CHECKPOINT_EVERY_MS: '10000' },
-    work,
-    ['--max-semi-space-size=64', ...profileFlags(values['hub-cpu-prof'], 'hub', 'cpu-prof')],
-  );
-  const hubUrl = await waitReady(hub);
-  log(`hub ready at ${hubUrl} (data ${hubDir}, Redis prefix ${RUN})`);
-
-  const nodeEnv = {
-    AGENCY_ID: MURORAN_CITY,
-    AGENCY_DATA_DIR: nodeDir,
-    AGENCY_HUB_URL: hubUrl,
-    AGENCY_HOST: '127.0.0.1',
-    AGENCY_PORT: String(nodePort),
-    AGENCY_LOG_LEVEL: 'log',
-    ...(grpcPort === undefined ? {} : { AGENCY_GRPC_PORT: String(grpcPort) }),
-  };
-  const { answerPublicKey: muroranKey } = (await runToEnd('agency-node keys', AGENCY_NODE_MAIN, ['keys'], nodeEnv, work)) as { answerPublicKey: string };
-  const operator = operatorToken(hubDir);
-  const registered = await registerAgencies(hubUrl, operator, providerEndpoint, muroranKey);
-  const copiesFile = join(work, 'muroran.copies.json');
-  writeFileSync(copiesFile, JSON.stringify(copiesFor(PEOPLE)));
-  await runToEnd('agency-node load-copies', AGENCY_NODE_MAIN, ['load-copies', copiesFile], nodeEnv, work);
-  const tokenFile = join(work, 'muroran.token');
-  writeFileSync(tokenFile, registered.muroranToken, { mode: 0o600 });
-  node = spawnBuilt('agency node', AGENCY_NODE_MAIN, ['serve'], { ...nodeEnv, AGENCY_TOKEN_FILE: tokenFile }, work, profileFlags(values['node-cpu-prof'], 'agency-node', 'prof'));
-  await waitReady(node);
-  log(`agency node (${MURORAN_CITY}) ready at ${nodeUrl}${grpcPort === undefined ? '' : `; the hub calls it at ${providerEndpoint}`}`);
-
-  const setupStarted = Date.now();
-  const codes = await preparePeople({
-    hubUrl,
-    nodeUrl,
-    operatorToken: operator,
-    pensionToken: registered.pensionToken,
+  network = await startLinkageNetwork({
     people: PEOPLE,
-    concurrency: 16,
-    onProgress: (n) => (n % 500 === 0 || n === PEOPLE ? log(`  prepared ${n}/${PEOPLE} people`) : undefined),
+    redisUrl: REDIS_URL,
+    grpc: values.grpc,
+    plaintext: values.plaintext,
+    hubNodeFlags: profileFlags(values['hub-cpu-prof'], 'hub', 'cpu-prof'),
+    nodeNodeFlags: profileFlags(values['node-cpu-prof'], 'agency-node', 'prof'),
+    log,
   });
-  log(`setup: ${PEOPLE} people issued with both agencies' codes in ${((Date.now() - setupStarted) / 1000).toFixed(1)} s`);
-
-  const fixture: LinkageFixture = {
-    hubUrl,
-    requesterToken: registered.pensionToken,
-    providerAgencyId: MURORAN_CITY,
-    procedureCode: PROCEDURE,
-    itemCodes: ITEMS,
-    ...(values.plaintext ? {} : { answerPublicKey: registered.pensionKeys.publicKey }),
-    codes,
-  };
+  hub = network.hub;
+  node = network.node;
+  const { fixture, hubUrl } = network;
   if (values['write-fixture'] !== undefined) {
     writeFileSync(values['write-fixture'], `${JSON.stringify(fixture, null, 2)}\n`, { mode: 0o600 });
     log(`fixture written to ${values['write-fixture']} (valid while this hub runs)`);
@@ -210,7 +141,7 @@ async function main(): Promise<void> {
   // Other work on the machine competes for the same 2 cores: say how busy it was.
   process.stdout.write(`load average (1 min) before the load ${loadBefore.toFixed(2)}, after ${loadavg()[0]!.toFixed(2)}\n`);
   process.stdout.write(`total time ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
-  process.stdout.write(`${JSON.stringify(summaryLine(max.result, rate.result, RATE, { people: PEOPLE, encrypted: !values.plaintext, provider_transport: grpcPort === undefined ? 'http' : 'grpc', hub_cpu_ms_per_query: cpuMs(rate.cpu.hub, rate.cpu.wallSeconds, rate.result.requests), node_cpu_ms_per_query: cpuMs(rate.cpu.node, rate.cpu.wallSeconds, rate.result.requests), load_avg_1m: Number(loadavg()[0]!.toFixed(2)) }))}\n`);
+  process.stdout.write(`${JSON.stringify(summaryLine(max.result, rate.result, RATE, { people: PEOPLE, encrypted: !values.plaintext, provider_transport: values.grpc ? 'grpc' : 'http', hub_cpu_ms_per_query: cpuMs(rate.cpu.hub, rate.cpu.wallSeconds, rate.result.requests), node_cpu_ms_per_query: cpuMs(rate.cpu.node, rate.cpu.wallSeconds, rate.result.requests), load_avg_1m: Number(loadavg()[0]!.toFixed(2)) }))}\n`);
 }
 
 /** Keeps the hub and the node up for another load generator (k6 with the fixture file) for `seconds`, or until SIGINT. */
@@ -227,26 +158,8 @@ async function hold(hubUrl: string, seconds: number): Promise<void> {
   process.stdout.write(`hub /health/ready (HTTP ${ready.status}): ${JSON.stringify(ready.body)}\n`);
 }
 
-/** /health/ready once no serial is open (or after `timeoutMs`, as it is then). */
-async function settledReadiness(hubUrl: string, timeoutMs: number): Promise<{ status: number; body: Record<string, unknown> }> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const r = await fetch(`${hubUrl}/health/ready`);
-    const ready = { status: r.status, body: (await r.json()) as Record<string, unknown> };
-    if (ready.body['openSerials'] === 0 || Date.now() > deadline) return ready;
-    await new Promise((done) => setTimeout(done, 250));
-  }
-}
-
 async function cleanUp(): Promise<void> {
-  await stop(node);
-  await stop(hub);
-  const removed = await cleanRedis().catch((error: unknown) => {
-    log(`could not clean Redis keys ${RUN}*: ${error instanceof Error ? error.message : String(error)}`);
-    return 0;
-  });
-  log(`stopped the hub and the agency node; removed ${removed} Redis keys under ${RUN}; removed ${work}`);
-  rmSync(work, { recursive: true, force: true });
+  await network?.close();
 }
 
 let failed = false;
@@ -255,8 +168,7 @@ try {
 } catch (error) {
   failed = true;
   log(`linkage load test failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-  if (hub) log(`--- hub output (tail) ---\n${hub.output().slice(-4000)}`);
-  if (node) log(`--- agency node output (tail) ---\n${node.output().slice(-4000)}`);
+  if (network) log(`--- hub output (tail) ---\n${network.hub.output().slice(-4000)}\n--- agency node output (tail) ---\n${network.node.output().slice(-4000)}`);
 } finally {
   await cleanUp();
 }
