@@ -1,6 +1,6 @@
 import type { AgencyCode, SubjectId } from '#linkage';
 import type { CodeMapper, Translation } from './code-mapper.port.js';
-import { isMapperUnavailable } from './errors.js';
+import { MapperUnavailableError, isMapperUnavailable } from './errors.js';
 
 export interface MapperHealth {
   /** `primary`: Redis answers. `degraded`: Redis is unreachable and the store answers (slower). */
@@ -37,6 +37,13 @@ export interface FallbackCodeMapperOptions {
    * the store has it. Default true.
    */
   readonly confirmMisses?: boolean;
+  /**
+   * A stalled primary (connections open, no answer) trips the breaker after this long instead of after its
+   * own timeout: the call that waited this long is answered by the store, the breaker opens, and the
+   * primary's late answer is ignored. So a stall costs the calls in flight at that moment this many
+   * milliseconds, not a whole timeout. Undefined: wait for the primary's own timeout.
+   */
+  readonly slowCallMs?: number;
   readonly now?: () => number;
   /** Told of every change of mode (e.g. to log it, or to restart the projection runner on recovery). */
   readonly onChange?: (health: MapperHealth) => void;
@@ -52,7 +59,7 @@ export interface FallbackCodeMapperOptions {
  * the cool-down (`retryAfterMs`) exactly one call probes the primary (half-open) while the others keep
  * going to the store; the probe's answer closes the breaker, its failure opens it for another cool-down.
  * So a stalled Redis makes only the calls already in flight when it stalled, and one probe per cool-down,
- * wait for the timeout.
+ * wait: for the timeout, or for `slowCallMs` when it is set.
  */
 export class FallbackCodeMapper implements CodeMapper {
   readonly #primary: CodeMapper;
@@ -60,6 +67,7 @@ export class FallbackCodeMapper implements CodeMapper {
   readonly #retryAfterMs: number;
   readonly #confirmMisses: boolean;
   readonly #now: () => number;
+  readonly #slowCallMs: number | undefined;
   readonly #onChange: ((health: MapperHealth) => void) | undefined;
   #health: MapperHealth;
   #retryAt = 0;
@@ -71,6 +79,7 @@ export class FallbackCodeMapper implements CodeMapper {
     this.#retryAfterMs = options.retryAfterMs ?? 1000;
     this.#confirmMisses = options.confirmMisses ?? true;
     this.#now = options.now ?? Date.now;
+    this.#slowCallMs = options.slowCallMs;
     this.#onChange = options.onChange;
     const since = new Date(this.#now()).toISOString();
     this.#health =
@@ -139,7 +148,7 @@ export class FallbackCodeMapper implements CodeMapper {
     }
     let answers: R[];
     try {
-      answers = await ask(this.#primary, inputs);
+      answers = await this.#withinSlowCall(ask(this.#primary, inputs));
     } catch (error) {
       if (!isMapperUnavailable(error)) throw error;
       this.#degrade(error.message);
@@ -156,6 +165,25 @@ export class FallbackCodeMapper implements CodeMapper {
       answers[i] = confirmed[k]!;
     });
     return answers;
+  }
+
+  /** The primary's answer, or MAPPER_UNAVAILABLE once it took longer than `slowCallMs` (its late answer, or failure, is then dropped). */
+  #withinSlowCall<R>(call: Promise<R>): Promise<R> {
+    const limit = this.#slowCallMs;
+    if (limit === undefined) return call;
+    return new Promise<R>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new MapperUnavailableError(`no answer within ${limit} ms (stalled)`)), limit);
+      call.then(
+        (value) => {
+          clearTimeout(timer);
+          resolve(value);
+        },
+        (error: unknown) => {
+          clearTimeout(timer);
+          reject(error instanceof Error ? error : new Error(String(error)));
+        },
+      );
+    });
   }
 
   #degrade(reason: string): void {

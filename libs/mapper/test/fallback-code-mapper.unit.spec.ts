@@ -1,4 +1,4 @@
-import { describe, expect, test } from 'vitest';
+import { afterEach, describe, expect, test, vi } from 'vitest';
 import { FallbackCodeMapper, InMemoryCodeMapper, MapperError, MapperUnavailableError, type CodeMapper, type MapperHealth } from '#mapper';
 import { MURORAN, PENSION, asEvents, population } from './fixtures.js';
 
@@ -111,7 +111,7 @@ class Stallable implements CodeMapper {
 }
 
 describe('FallbackCodeMapper: the circuit breaker (injected clock)', () => {
-  async function breaker(options: { startOpen?: string } = {}) {
+  async function breaker(options: { startOpen?: string; slowCallMs?: number } = {}) {
     const people = population(3, [PENSION, MURORAN]);
     const primaryData = new InMemoryCodeMapper();
     const store = new InMemoryCodeMapper();
@@ -198,5 +198,81 @@ describe('FallbackCodeMapper: the circuit breaker (injected clock)', () => {
     await ask();
     expect(primary.calls).toBe(2);
     expect(changes).toEqual(['primary/closed']);
+  });
+
+  describe('slowCallMs: a stall trips the breaker after a short wait, not after the primary\'s own timeout', () => {
+    afterEach(() => {
+      vi.useRealTimers();
+    });
+
+    test('the calls in flight when Redis stalled wait slowCallMs, then the store answers; the breaker opens; later calls do not touch the primary', async () => {
+      vi.useFakeTimers();
+      const { primary, mapper, changes, ask } = await breaker({ slowCallMs: 50 });
+      primary.stalled = true;
+      const inFlight = [ask(), ask(), ask()];
+      let settled = 0;
+      for (const call of inFlight) void call.then(() => settled++);
+      await vi.advanceTimersByTimeAsync(49);
+      expect(settled).toBe(0);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(await Promise.all(inFlight)).toEqual(inFlight.map(() => expect.objectContaining({ status: 'translated' })));
+      expect(mapper.health()).toMatchObject({ mode: 'degraded', breaker: 'open', reason: 'no answer within 50 ms (stalled)' });
+      expect(changes).toEqual(['degraded/open']);
+      // The store answers at once while the breaker is open: no timer, no wait.
+      expect(await ask()).toMatchObject({ status: 'translated' });
+      expect(primary.calls).toBe(3);
+      // The stalled calls' late answers and failures are dropped.
+      primary.held.shift()!.release();
+      primary.held.shift()!.fail();
+      await vi.advanceTimersByTimeAsync(0);
+      expect(mapper.health().breaker).toBe('open');
+    });
+
+    test('an answer within slowCallMs keeps the breaker closed and leaves no timer behind', async () => {
+      vi.useFakeTimers();
+      const { primary, mapper, ask } = await breaker({ slowCallMs: 50 });
+      for (let i = 0; i < 5; i++) expect(await ask()).toMatchObject({ status: 'translated' });
+      expect(primary.calls).toBe(5);
+      expect(mapper.health()).toMatchObject({ mode: 'primary', breaker: 'closed' });
+      expect(vi.getTimerCount()).toBe(0);
+    });
+
+    test('without slowCallMs a stalled call waits for the primary\'s own verdict', async () => {
+      vi.useFakeTimers();
+      const { primary, mapper, ask } = await breaker();
+      primary.stalled = true;
+      let settled = false;
+      const call = ask().then((r) => {
+        settled = true;
+        return r;
+      });
+      await vi.advanceTimersByTimeAsync(10_000);
+      expect(settled).toBe(false);
+      expect(mapper.health().breaker).toBe('closed');
+      primary.held.shift()!.fail();
+      expect(await call).toMatchObject({ status: 'translated' });
+      expect(mapper.health().breaker).toBe('open');
+    });
+
+    test('a probe after the cool-down is also bounded by slowCallMs; when Redis answers in time the breaker closes', async () => {
+      vi.useFakeTimers();
+      const { primary, mapper, changes, ask, advance } = await breaker({ slowCallMs: 50 });
+      primary.stalled = true;
+      const tripping = ask();
+      await vi.advanceTimersByTimeAsync(50);
+      await tripping;
+      advance(1000);
+      const probe = ask();
+      await vi.advanceTimersByTimeAsync(0);
+      expect(mapper.health().breaker).toBe('half-open');
+      await vi.advanceTimersByTimeAsync(50);
+      expect(await probe).toMatchObject({ status: 'translated' });
+      expect(mapper.health().breaker).toBe('open');
+      primary.stalled = false;
+      advance(1000);
+      expect(await ask()).toMatchObject({ status: 'translated' });
+      expect(mapper.health()).toMatchObject({ mode: 'primary', breaker: 'closed' });
+      expect(changes).toEqual(['degraded/open', 'primary/closed']);
+    });
   });
 });
