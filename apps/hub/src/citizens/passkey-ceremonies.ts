@@ -145,8 +145,7 @@ export class PasskeyCeremonies {
       throw fail(reasonOf(error));
     }
     if (!verified.verified) throw fail('the signature does not verify');
-    passkey.counter = verified.authenticationInfo.newCounter;
-    passkey.lastUsedAt = this.clock().toISOString();
+    this.views.citizenCredentials.used(passkey.credential.id, verified.authenticationInfo.newCounter, this.clock().toISOString());
     return { session: this.sessions.begin(passkey.subjectId, passkey.credential.id), passkeyId: passkey.passkeyId };
   }
 }

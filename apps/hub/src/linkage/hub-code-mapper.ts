@@ -6,7 +6,6 @@ import {
   FallbackCodeMapper,
   PendingCodeMapper,
   RedisCodeMapper,
-  StoreCodeMapper,
   clusterRedisLike,
   createMapperRedisClient,
   createMapperRedisCluster,
@@ -20,6 +19,7 @@ import {
 import { HubConfig } from '../config/hub-config.js';
 import { EVENT_STORE } from '../ledger/tokens.js';
 import { loadOrCreateInstanceId } from './hub-secrets.js';
+import { LinkageViews } from './linkage-views.js';
 
 export interface CodeMapperHealth {
   /** `redis`: Redis answers; `degraded`: Redis is configured but unreachable, the store answers (slower); `store`: no Redis configured. */
@@ -36,7 +36,8 @@ type RedisClient = ReturnType<typeof createMapperRedisClient> | ReturnType<typeo
  * The hub's code mapper (I7: translation is internal). Redis when configured and reachable, kept current
  * as a projection of AgencyCodeIssued events (I8) by a follower that restarts after every failure from
  * its stored checkpoint; the store itself while Redis is down (README, Architecture), and for a code so new that the
- * projection has not reached it yet.
+ * projection has not reached it yet. "The store" is the code index in the hub's lookup file (LinkageViews),
+ * caught up with the log before every answer: nothing per code is held in memory (I11).
  */
 @Injectable()
 export class HubCodeMapper implements OnModuleInit, OnApplicationShutdown {
@@ -48,16 +49,16 @@ export class HubCodeMapper implements OnModuleInit, OnApplicationShutdown {
   #client: RedisClient | undefined;
   #redis: RedisCodeMapper | undefined;
   #fallback: FallbackCodeMapper | undefined;
-  #storeMapper: StoreCodeMapper;
+  readonly #storeMapper: CodeMapper;
   #following: Promise<void> | undefined;
 
-  constructor(@Inject(EVENT_STORE) raw: EventStore, config: HubConfig, locator: CodeLocator, sealer: EventSealer) {
-    // The mapper folds AgencyCodeIssued, whose subject and code are sealed in the log (I10): it reads them opened.
+  constructor(@Inject(EVENT_STORE) raw: EventStore, config: HubConfig, locator: CodeLocator, sealer: EventSealer, views: LinkageViews) {
+    // The Redis projection folds AgencyCodeIssued, whose subject and code are sealed in the log (I10): it reads them opened.
     const store = new OpeningEventStore(raw, sealer, new Set(['AgencyCodeIssued']));
     this.#store = store;
     this.#config = config;
     this.#locator = locator;
-    this.#storeMapper = new StoreCodeMapper(store);
+    this.#storeMapper = storeMapper(views);
     this.#answering = withoutErased({
       resolve: (a, c) => this.#current().resolve(a, c),
       resolveMany: (a, cs) => this.#current().resolveMany(a, cs),
@@ -176,4 +177,17 @@ export class HubCodeMapper implements OnModuleInit, OnApplicationShutdown {
       }
     }
   }
+}
+
+/** Translations from the lookup file's code index, after folding every event acknowledged so far. */
+function storeMapper(views: LinkageViews): CodeMapper {
+  const codes = () => views.codes;
+  return {
+    resolve: async (a, c) => (await views.catchUp(), codes().resolveSync(a, c)),
+    resolveMany: async (a, cs) => (await views.catchUp(), cs.map((c) => codes().resolveSync(a, c))),
+    codeFor: async (s, a) => (await views.catchUp(), codes().codeForSync(s, a)),
+    codeForMany: async (a, ss) => (await views.catchUp(), ss.map((s) => codes().codeForSync(s, a))),
+    translate: async (f, c, t) => (await views.catchUp(), codes().translateSync(f, c, t)),
+    translateMany: async (f, cs, t) => (await views.catchUp(), cs.map((c) => codes().translateSync(f, c, t))),
+  };
 }

@@ -1,79 +1,63 @@
-import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown, type OnModuleDestroy } from '@nestjs/common';
 import { EventBus } from '@nestjs/cqrs';
+import { join } from 'node:path';
 import type { Subscription } from 'rxjs';
 import type { EventStore, RecordedEvent } from '#ledger';
 import {
   agencyFacts,
   compileAuthorizationPolicy,
   compileSelfDisclosurePolicy,
-  evolveSelfDisclosureTables,
-  initialSelfDisclosureTablesState,
   selfDisclosureTableInForce,
-  evolveAgencyRegistry,
-  evolveAuthorizationTables,
-  initialAgencyRegistryState,
-  initialAuthorizationTablesState,
   tableInForce,
   type AgencyFacts,
-  type AgencyRegistryEvent,
   type AgencyRegistryState,
   type AuthorizationPolicy,
-  type AuthorizationTableEvent,
   type AuthorizationTablesState,
-  type Evolvable,
   type PublishedSelfDisclosureTable,
   type PublishedTable,
   type SelfDisclosurePolicy,
-  type SelfDisclosureTablePublished,
-  type SelfDisclosureTablesState,
   type SubjectId,
 } from '#linkage';
+import type { SqliteCodeIndex } from '#mapper';
 import { EventSealer } from '#sealing';
 import { CitizenCredentialIndex } from '../citizens/citizen-credential-index.js';
-import { CITIZEN_CREDENTIAL_TYPES, type CitizenEnrolmentSecretIssuedData, type CitizenPasskeyEnrolledData, type CitizenPasskeyRemovedData } from '../citizens/citizen-credentials.decider.js';
+import { HubConfig } from '../config/hub-config.js';
 import { EventsAppended } from '../ledger/events-appended.event.js';
 import { EVENT_STORE } from '../ledger/tokens.js';
+import { LOOKUPS_FILE, LOOKUP_TYPES, SqliteLookupStore, type NumberHolder } from '../state/lookup-store.js';
 
-const REGISTRY_TYPES = new Set(['AgencyRegistered', 'AgencyUpdated', 'AgencyCredentialRotated', 'AgencyRevoked']);
-/** Every event type a view folds; appends of other types only move the position. */
-const VIEW_TYPES = new Set([...REGISTRY_TYPES, 'AuthorizationTablePublished', 'SelfDisclosureTablePublished', 'IndividualNumberIssued', 'IndividualNumberChanged', 'KeysShredded', ...CITIZEN_CREDENTIAL_TYPES]);
+export type { NumberHolder } from '../state/lookup-store.js';
 
-/** What the hub knows of one individual number digest. */
-export interface NumberHolder {
-  readonly subjectId: SubjectId;
-  /** False once the number was replaced by a change of number (番号変更): it no longer identifies anyone. */
-  readonly current: boolean;
-  /** The municipality that numbered the person (全国地方公共団体コード). */
-  readonly municipalityCode?: string;
-}
+/** Events read per page while catching up (one transaction each). */
+const PAGE = 5000;
+/** A catch-up longer than this many events reports its progress in the log. */
+const PROGRESS_EVERY = 250_000;
 
 /**
- * The hub's in-memory views of the log that commands consult before deciding: the agency registry (by
- * id and by credential digest), who holds which individual number digest, citizens' credential
- * digests, and the authorization tables. All are folds of the log (I8): rebuilt at start by reading it,
- * then kept current by `catchUp()`, which handlers call before a decision so that a command always sees
- * every event acknowledged before it (an agency registered a moment ago, a revocation).
+ * The hub's views of the log that commands consult before deciding: the agency registry (by id and by
+ * credential digest), who holds which individual number digest, citizens' credentials, the
+ * authorization tables, and the issued agency codes. All are folds of the log kept in the lookup file
+ * `<dataDir>/lookups.db` (SqliteLookupStore) with its own checkpoint (I8, I11): a start reads only the
+ * events after it, and nothing per person is held in memory. `catchUp()`, which handlers call before a
+ * decision, folds every event up to the head, so that a command always sees every event acknowledged
+ * before it (an agency registered a moment ago, a revocation). Deleting the file rebuilds it from the log.
  */
 @Injectable()
-export class LinkageViews implements OnModuleDestroy {
-  readonly #agencies = new Map<string, AgencyRegistryState>();
-  readonly #credentials = new Map<string, string>();
-  /** The last credential digest of each revoked agency: a request presenting it is identified (and refused), not anonymous. */
-  readonly #revokedCredentials = new Map<string, string>();
-  readonly #numbers = new Map<string, NumberHolder>();
-  readonly #citizens = new Map<string, SubjectId>();
+export class LinkageViews implements OnApplicationBootstrap, OnModuleDestroy, OnApplicationShutdown {
+  readonly #logger = new Logger('LinkageViews');
+  readonly #lookups: SqliteLookupStore;
   /** Citizens' passkeys and which enrolment secrets still admit them (apps/hub/src/citizens). */
-  readonly citizenCredentials = new CitizenCredentialIndex();
-  #tables: AuthorizationTablesState = initialAuthorizationTablesState();
+  readonly citizenCredentials: CitizenCredentialIndex;
+  /** Compiled policies, one per table version (a handful). */
   readonly #policies = new Map<number, AuthorizationPolicy>();
-  #selfDisclosure: SelfDisclosureTablesState = initialSelfDisclosureTablesState();
   readonly #selfDisclosurePolicies = new Map<number, SelfDisclosurePolicy>();
-  #next = 0;
   #reading: Promise<void> | undefined;
+  #stopping = false;
   /**
-   * Position ranges this process appended with no event a view folds (queries, provisions…), by first
+   * Position ranges this process appended with no event the lookups fold (queries, provisions…), by first
    * position: catching up steps over them instead of reading and parsing them again. What is not here
-   * (appends of other processes, recovery, checkpoints) is read as usual.
+   * (appends of other processes, recovery, checkpoints) is read as usual. Bounded: ranges behind the
+   * position are dropped.
    */
   readonly #skippable = new Map<number, number>();
   readonly #subscription: Subscription;
@@ -81,118 +65,99 @@ export class LinkageViews implements OnModuleDestroy {
   constructor(
     @Inject(EVENT_STORE) private readonly store: EventStore,
     eventBus: EventBus,
-    private readonly sealer: EventSealer,
+    sealer: EventSealer,
+    config: HubConfig,
   ) {
+    this.#lookups = new SqliteLookupStore({ path: join(config.dataDir, LOOKUPS_FILE), open: (e) => sealer.open(e) });
+    this.citizenCredentials = new CitizenCredentialIndex(this.#lookups);
     this.#subscription = eventBus.subscribe((event) => {
-      if (!(event instanceof EventsAppended) || event.firstPosition < this.#next) return;
-      if (!event.types.some((t) => VIEW_TYPES.has(t))) this.#skippable.set(event.firstPosition, event.lastPosition);
+      if (!(event instanceof EventsAppended) || this.#stopping || event.firstPosition <= this.#lookups.position) return;
+      if (!event.types.some((t) => LOOKUP_TYPES.has(t))) this.#skippable.set(event.firstPosition, event.lastPosition);
+    });
+  }
+
+  /** Starts folding what the log holds past the lookups' checkpoint (a fresh file: the whole log), in the background. */
+  onApplicationBootstrap(): void {
+    void this.catchUp().catch((error: unknown) => {
+      if (!this.#stopping) this.#logger.error(`lookups not caught up: ${error instanceof Error ? error.message : String(error)}`);
     });
   }
 
   onModuleDestroy(): void {
+    this.#stopping = true;
     this.#subscription.unsubscribe();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.#stopping = true;
+    await this.#reading?.catch(() => {});
+    await this.#lookups.close();
   }
 
   /** Position of the next event to apply. */
   get position(): number {
-    return this.#next;
+    return this.#lookups.position + 1;
   }
 
-  /** Applies every event up to the store's head. Concurrent callers share one read. */
+  /** The lookup file (for tests and the operator's rebuild). */
+  get lookups(): SqliteLookupStore {
+    return this.#lookups;
+  }
+
+  /** The issued agency codes (the code mapper's store fallback answers from them). */
+  get codes(): SqliteCodeIndex {
+    return this.#lookups.codes;
+  }
+
+  /** Folds every event up to the store's head. Concurrent callers share one read. */
   async catchUp(): Promise<void> {
     this.#stepOverSkippable();
-    if ((await this.store.head()) <= this.#next) return;
+    if ((await this.store.head()) <= this.position) return;
     this.#reading ??= this.#read().finally(() => {
       this.#reading = undefined;
     });
     return this.#reading;
   }
 
+  /** One page of the log from `fromPosition` (the lookups' only read of the log). */
+  readPage(fromPosition: number): Promise<readonly RecordedEvent[]> {
+    return this.store.readAll({ fromPosition, maxCount: PAGE });
+  }
+
   async #read(): Promise<void> {
+    const started = Date.now();
+    const from = this.position;
+    let head: number | undefined;
+    let reported = from;
     for (;;) {
+      if (this.#stopping) return;
       this.#stepOverSkippable();
-      const page = await this.store.readAll({ fromPosition: this.#next, maxCount: 5000 });
-      if (page.length === 0) return;
-      for (const event of page) this.#apply(event);
+      const page = await this.readPage(this.position);
+      if (page.length === 0) break;
+      if (this.#stopping) return;
+      await this.#lookups.apply(page);
+      if (this.position - reported >= PROGRESS_EVERY) {
+        head ??= await this.store.head();
+        if (reported === from) this.#logger.log(`catching up the lookups from position ${from} to the log's head ${head}`);
+        reported = this.position;
+        const seconds = (Date.now() - started) / 1000;
+        this.#logger.log(`lookups at position ${this.position} of ${head} (${Math.round((this.position - from) / Math.max(seconds, 0.001))} events/s)`);
+      }
     }
+    if (reported !== from) this.#logger.log(`lookups caught up at position ${this.position} (${this.position - from} events in ${((Date.now() - started) / 1000).toFixed(1)} s)`);
   }
 
   #stepOverSkippable(): void {
-    for (let last = this.#skippable.get(this.#next); last !== undefined; last = this.#skippable.get(this.#next)) {
-      this.#skippable.delete(this.#next);
-      this.#next = last + 1;
+    for (let first = this.position, last = this.#skippable.get(first); last !== undefined; first = this.position, last = this.#skippable.get(first)) {
+      this.#skippable.delete(first);
+      if (!this.#lookups.stepOver(first, last)) break;
     }
-    if (this.#skippable.size > 10_000) for (const first of this.#skippable.keys()) if (first < this.#next) this.#skippable.delete(first);
-  }
-
-  #apply(stored: RecordedEvent): void {
-    if (stored.position !== this.#next) return; // already applied (a page raced another read)
-    this.#next = stored.position + 1;
-    if (!VIEW_TYPES.has(stored.type)) return;
-    // Only the types a view folds are opened (I10: their credential digests and subject ids are sealed).
-    const { state, event } = this.sealer.open(stored);
-    if (state === 'shredded') return; // an erased person: nothing of them is looked up any more
-    if (REGISTRY_TYPES.has(event.type)) return this.#applyRegistry(event as unknown as Evolvable<AgencyRegistryEvent>);
-    switch (event.type) {
-      case 'AuthorizationTablePublished':
-        this.#tables = evolveAuthorizationTables(this.#tables, event as unknown as Evolvable<AuthorizationTableEvent>);
-        return;
-      case 'SelfDisclosureTablePublished':
-        this.#selfDisclosure = evolveSelfDisclosureTables(this.#selfDisclosure, event as unknown as Evolvable<SelfDisclosureTablePublished>);
-        return;
-      case 'IndividualNumberIssued': {
-        const d = event.data as { subjectId: SubjectId; numberDigest: string; citizenCredentialDigest?: string; municipalityCode?: string };
-        this.#numbers.set(d.numberDigest, { subjectId: d.subjectId, current: true, ...(d.municipalityCode === undefined ? {} : { municipalityCode: d.municipalityCode }) });
-        if (d.citizenCredentialDigest !== undefined) this.#citizens.set(d.citizenCredentialDigest, d.subjectId);
-        return;
-      }
-      case 'IndividualNumberChanged': {
-        const d = event.data as { subjectId: SubjectId; previousNumberDigest: string; numberDigest: string };
-        const municipality = this.#numbers.get(d.previousNumberDigest)?.municipalityCode;
-        const where = municipality === undefined ? {} : { municipalityCode: municipality };
-        this.#numbers.set(d.previousNumberDigest, { subjectId: d.subjectId, current: false, ...where });
-        this.#numbers.set(d.numberDigest, { subjectId: d.subjectId, current: true, ...where });
-        return;
-      }
-      case 'KeysShredded': {
-        // An erasure: the person's numbers identify nobody any more, and their secret admits nobody.
-        const d = event.data as { scope?: string; subject?: string };
-        if (d.scope !== 'erasure' || d.subject === undefined) return;
-        for (const [digest, holder] of this.#numbers) if (holder.subjectId === d.subject) this.#numbers.delete(digest);
-        for (const [digest, subject] of this.#citizens) if (subject === d.subject) this.#citizens.delete(digest);
-        this.citizenCredentials.forget(d.subject);
-        return;
-      }
-      case 'CitizenPasskeyEnrolled':
-        this.citizenCredentials.enrolled(event.data as unknown as CitizenPasskeyEnrolledData);
-        return;
-      case 'CitizenPasskeyRemoved':
-        this.citizenCredentials.removed(event.data as unknown as CitizenPasskeyRemovedData);
-        return;
-      case 'CitizenEnrolmentSecretIssued': {
-        const d = event.data as unknown as CitizenEnrolmentSecretIssuedData;
-        this.#citizens.set(d.credentialDigest, d.subjectId as SubjectId);
-        this.citizenCredentials.secretIssued(d);
-        return;
-      }
-      default:
-        return;
-    }
-  }
-
-  #applyRegistry(event: Evolvable<AgencyRegistryEvent>): void {
-    const agencyId = event.data.agencyId;
-    const before = this.#agencies.get(agencyId) ?? initialAgencyRegistryState();
-    const after = evolveAgencyRegistry(before, event);
-    this.#agencies.set(agencyId, after);
-    if (before.status !== 'unregistered') this.#credentials.delete(before.agency.credentialDigest);
-    if (after.status === 'active') this.#credentials.set(after.agency.credentialDigest, agencyId);
-    if (after.status === 'revoked') this.#revokedCredentials.set(after.agency.credentialDigest, agencyId);
+    if (this.#skippable.size > 10_000) for (const first of this.#skippable.keys()) if (first < this.position) this.#skippable.delete(first);
   }
 
   /** The registry's state of an agency (unregistered when unknown). */
   agency(agencyId: string): AgencyRegistryState {
-    return this.#agencies.get(agencyId) ?? initialAgencyRegistryState();
+    return this.#lookups.agency(agencyId);
   }
 
   facts(agencyId: string): AgencyFacts | undefined {
@@ -201,41 +166,41 @@ export class LinkageViews implements OnModuleDestroy {
 
   /** The active agency whose current credential has this digest. */
   agencyByCredential(digest: string): string | undefined {
-    return this.#credentials.get(digest);
+    return this.#lookups.agencyByCredential(digest);
   }
 
   /** The revoked agency whose last credential has this digest. */
   revokedAgencyByCredential(digest: string): string | undefined {
-    return this.#revokedCredentials.get(digest);
+    return this.#lookups.revokedAgencyByCredential(digest);
   }
 
   agencies(): AgencyRegistryState[] {
-    return [...this.#agencies.values()];
+    return this.#lookups.agencies();
   }
 
   holderOf(numberDigest: string): NumberHolder | undefined {
-    return this.#numbers.get(numberDigest);
+    return this.#lookups.holderOf(numberDigest);
   }
 
   /** The citizen whose enrolment secret (one that still admits them) has this digest. */
   citizenByCredential(digest: string): SubjectId | undefined {
-    const subject = this.#citizens.get(digest);
-    return subject !== undefined && this.citizenCredentials.secretAdmits(subject, digest) ? subject : undefined;
+    const subject = this.#lookups.secretHolder(digest);
+    return subject !== undefined && this.#lookups.secretAdmits(subject, digest) ? subject : undefined;
   }
 
   /** The citizen whose enrolment secret, retired by a passkey or replaced by a new one, has this digest. */
   citizenByRetiredSecret(digest: string): SubjectId | undefined {
-    const subject = this.#citizens.get(digest);
-    return subject !== undefined && !this.citizenCredentials.secretAdmits(subject, digest) ? subject : undefined;
+    const subject = this.#lookups.secretHolder(digest);
+    return subject !== undefined && !this.#lookups.secretAdmits(subject, digest) ? subject : undefined;
   }
 
   tables(): AuthorizationTablesState {
-    return this.#tables;
+    return this.#lookups.authorizationTables();
   }
 
   /** The table version in force at `at` and its compiled policy (compiled once per version). */
   inForce(at: string): { readonly table: PublishedTable; readonly policy: AuthorizationPolicy } | undefined {
-    const table = tableInForce(this.#tables, at);
+    const table = tableInForce(this.#lookups.authorizationTables(), at);
     if (table === undefined) return undefined;
     let policy = this.#policies.get(table.version);
     if (policy === undefined) {
@@ -247,7 +212,7 @@ export class LinkageViews implements OnModuleDestroy {
 
   /** The self-disclosure table version in force at `at` and its compiled policy (自己情報表示). */
   selfDisclosureInForce(at: string): { readonly table: PublishedSelfDisclosureTable; readonly policy: SelfDisclosurePolicy } | undefined {
-    const table = selfDisclosureTableInForce(this.#selfDisclosure, at);
+    const table = selfDisclosureTableInForce(this.#lookups.selfDisclosureTables(), at);
     if (table === undefined) return undefined;
     let policy = this.#selfDisclosurePolicies.get(table.version);
     if (policy === undefined) {

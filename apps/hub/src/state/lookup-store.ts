@@ -1,0 +1,446 @@
+import type Database from 'better-sqlite3';
+import type { RecordedEvent } from '#ledger';
+import {
+  evolveAgencyRegistry,
+  evolveAuthorizationTables,
+  evolveSelfDisclosureTables,
+  initialAgencyRegistryState,
+  initialAuthorizationTablesState,
+  initialSelfDisclosureTablesState,
+  type AgencyRegistryEvent,
+  type AgencyRegistryState,
+  type AuthorizationTableEvent,
+  type AuthorizationTablesState,
+  type Evolvable,
+  type SelfDisclosureTablePublished,
+  type SelfDisclosureTablesState,
+  type SubjectId,
+} from '#linkage';
+import { AGENCY_CODE_ISSUED, CODE_INDEX_DDL, CODE_INDEX_TABLES, SqliteCodeIndex, issuedCodeOf, subjectKey, subjectOfKey } from '#mapper';
+import { SqliteFold } from '#projections';
+import type { Opened } from '#sealing';
+import { CITIZEN_CREDENTIAL_TYPES, type CitizenEnrolmentSecretIssuedData, type CitizenPasskeyEnrolledData, type CitizenPasskeyRemovedData, type PasskeyCredential } from '../citizens/citizen-credentials.decider.js';
+
+/** The lookup file in the hub's data dir. */
+export const LOOKUPS_FILE = 'lookups.db';
+
+export const REGISTRY_TYPES: ReadonlySet<string> = new Set(['AgencyRegistered', 'AgencyUpdated', 'AgencyCredentialRotated', 'AgencyRevoked']);
+/** Every event type the lookups fold; events of other types only move the checkpoint (and are never opened). */
+export const LOOKUP_TYPES: ReadonlySet<string> = new Set([
+  ...REGISTRY_TYPES,
+  'AuthorizationTablePublished',
+  'SelfDisclosureTablePublished',
+  'IndividualNumberIssued',
+  'IndividualNumberChanged',
+  'KeysShredded',
+  ...CITIZEN_CREDENTIAL_TYPES,
+  AGENCY_CODE_ISSUED,
+]);
+
+/** What the hub knows of one individual number digest. */
+export interface NumberHolder {
+  readonly subjectId: SubjectId;
+  /** False once the number was replaced by a change of number (番号変更): it no longer identifies anyone. */
+  readonly current: boolean;
+  /** The municipality that numbered the person (全国地方公共団体コード). */
+  readonly municipalityCode?: string;
+}
+
+/** A passkey the hub knows (from the log; the counter and last use from sign-ins, kept beside it). */
+export interface KnownPasskey {
+  readonly subjectId: SubjectId;
+  readonly passkeyId: string;
+  readonly credential: PasskeyCredential;
+  readonly label: string | undefined;
+  readonly createdAt: string;
+  readonly counter: number;
+  readonly lastUsedAt: string | undefined;
+}
+
+const DDL = `
+CREATE TABLE IF NOT EXISTS numbers (digest BLOB PRIMARY KEY, subject BLOB NOT NULL, current INTEGER NOT NULL, municipality TEXT) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS numbers_by_subject ON numbers (subject);
+CREATE TABLE IF NOT EXISTS citizen_secrets (digest BLOB PRIMARY KEY, subject BLOB NOT NULL) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS citizen_secrets_by_subject ON citizen_secrets (subject);
+CREATE TABLE IF NOT EXISTS citizen_secret_admits (subject BLOB PRIMARY KEY, digest BLOB) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS passkeys (credential_id TEXT PRIMARY KEY, subject BLOB NOT NULL, passkey_id TEXT NOT NULL, credential TEXT NOT NULL, label TEXT, created_at TEXT NOT NULL, position INTEGER NOT NULL) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS passkeys_by_subject ON passkeys (subject, position);
+CREATE TABLE IF NOT EXISTS passkey_use (credential_id TEXT PRIMARY KEY, counter INTEGER NOT NULL, last_used_at TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS agencies (agency_id TEXT PRIMARY KEY, state TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS agency_credentials (digest BLOB PRIMARY KEY, agency_id TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS revoked_agency_credentials (digest BLOB PRIMARY KEY, agency_id TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS table_states (name TEXT PRIMARY KEY, state TEXT NOT NULL) WITHOUT ROWID;
+${CODE_INDEX_DDL}`;
+
+const TABLES = ['numbers', 'citizen_secrets', 'citizen_secret_admits', 'passkeys', 'passkey_use', 'agencies', 'agency_credentials', 'revoked_agency_credentials', 'table_states', ...CODE_INDEX_TABLES];
+
+/**
+ * Every row the folds wrote, in one canonical order (what `digest()` covers: a rebuild gives the same).
+ * Sign-in counters (passkey_use) are not a fold of the log and are left out.
+ */
+const ROWS = `
+SELECT k, v FROM (
+  SELECT 'number:' || hex(digest) AS k, json_array(hex(subject), current, municipality) AS v FROM numbers
+  UNION ALL SELECT 'secret:' || hex(digest), json_array(hex(subject)) FROM citizen_secrets
+  UNION ALL SELECT 'admits:' || hex(subject), json_array(hex(digest)) FROM citizen_secret_admits
+  UNION ALL SELECT 'passkey:' || credential_id, json_array(hex(subject), passkey_id, credential, label, created_at, position) FROM passkeys
+  UNION ALL SELECT 'agency:' || agency_id, state FROM agencies
+  UNION ALL SELECT 'credential:' || hex(digest), agency_id FROM agency_credentials
+  UNION ALL SELECT 'revoked:' || hex(digest), agency_id FROM revoked_agency_credentials
+  UNION ALL SELECT 'table:' || name, state FROM table_states
+  UNION ALL SELECT 'code:' || hex(code), json_array(agency_id, hex(subject)) FROM agency_codes
+) ORDER BY k`;
+
+const HEX_DIGEST = /^[0-9a-f]{64}$/;
+
+/** A SHA-256 digest in lowercase hex as its 32 bytes (anything else as text, so that it still round-trips). */
+function digestKey(digest: string): Buffer | string {
+  return HEX_DIGEST.test(digest) ? Buffer.from(digest, 'hex') : digest;
+}
+
+function digestOfKey(key: Buffer | string): string {
+  return typeof key === 'string' ? key : key.toString('hex');
+}
+
+export interface LookupStoreOptions {
+  readonly path: string;
+  /** Opens a sealed event (the hub's EventSealer): only events of LOOKUP_TYPES are handed to it. */
+  readonly open: (event: RecordedEvent) => Opened;
+}
+
+/**
+ * The look-ups the hub's commands consult, in one SQLite file with a stored checkpoint (I8, I11): who holds
+ * which individual number digest, which citizen secret digests and passkeys admit whom, which agency a
+ * credential digest names, the agency registry, the authorization and self-disclosure tables, and the
+ * issued agency codes (the code mapper's fallback when Redis is down). Keyed by digest, so nothing of the
+ * population is held in memory: only the registry and the tables (a few rows each) are kept parsed.
+ * Rebuilt from the log when deleted; an erasure (KeysShredded) deletes the person's rows.
+ */
+export class SqliteLookupStore extends SqliteFold {
+  readonly codes: SqliteCodeIndex;
+  readonly #open: (event: RecordedEvent) => Opened;
+  readonly #agencies = new Map<string, AgencyRegistryState>();
+  #authorization: AuthorizationTablesState = initialAuthorizationTablesState();
+  #selfDisclosure: SelfDisclosureTablesState = initialSelfDisclosureTablesState();
+  readonly #s: Record<string, Database.Statement>;
+  #position: number;
+  #unwrittenSteps = 0;
+
+  constructor(options: LookupStoreOptions) {
+    super({ path: options.path }, { name: 'the hub lookups', layoutVersion: 1, ddl: DDL, tables: TABLES, rows: { query: ROWS, key: 'k' } });
+    this.#open = options.open;
+    // Enough page cache for the B-tree's upper levels; the rows themselves stay on disk.
+    this.db.pragma('cache_size = -65536');
+    this.codes = new SqliteCodeIndex(this.db);
+    const p = (sql: string) => this.db.prepare(sql);
+    this.#s = {
+      putNumber: p('INSERT INTO numbers (digest, subject, current, municipality) VALUES (?, ?, ?, ?) ON CONFLICT (digest) DO UPDATE SET subject = excluded.subject, current = excluded.current, municipality = excluded.municipality'),
+      number: p('SELECT subject, current, municipality FROM numbers WHERE digest = ?'),
+      putSecret: p('INSERT INTO citizen_secrets (digest, subject) VALUES (?, ?) ON CONFLICT (digest) DO UPDATE SET subject = excluded.subject'),
+      secret: p('SELECT subject FROM citizen_secrets WHERE digest = ?').pluck(),
+      putAdmits: p('INSERT INTO citizen_secret_admits (subject, digest) VALUES (?, ?) ON CONFLICT (subject) DO UPDATE SET digest = excluded.digest'),
+      admits: p('SELECT digest FROM citizen_secret_admits WHERE subject = ?'),
+      putPasskey: p('INSERT OR REPLACE INTO passkeys (credential_id, subject, passkey_id, credential, label, created_at, position) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      passkey: p('SELECT p.credential_id AS credentialId, p.subject, p.passkey_id AS passkeyId, p.credential, p.label, p.created_at AS createdAt, u.counter, u.last_used_at AS lastUsedAt FROM passkeys p LEFT JOIN passkey_use u ON u.credential_id = p.credential_id WHERE p.credential_id = ?'),
+      passkeysOf: p('SELECT p.credential_id AS credentialId, p.subject, p.passkey_id AS passkeyId, p.credential, p.label, p.created_at AS createdAt, u.counter, u.last_used_at AS lastUsedAt FROM passkeys p LEFT JOIN passkey_use u ON u.credential_id = p.credential_id WHERE p.subject = ? ORDER BY p.position'),
+      passkeyOwner: p('SELECT subject FROM passkeys WHERE credential_id = ?').pluck(),
+      passkeyById: p('SELECT credential_id FROM passkeys WHERE subject = ? AND passkey_id = ?').pluck(),
+      dropPasskey: p('DELETE FROM passkeys WHERE credential_id = ?'),
+      dropUse: p('DELETE FROM passkey_use WHERE credential_id = ?'),
+      dropUsesOf: p('DELETE FROM passkey_use WHERE credential_id IN (SELECT credential_id FROM passkeys WHERE subject = ?)'),
+      dropPasskeysOf: p('DELETE FROM passkeys WHERE subject = ?'),
+      putUse: p('INSERT INTO passkey_use (credential_id, counter, last_used_at) SELECT credential_id, ?, ? FROM passkeys WHERE credential_id = ? ON CONFLICT (credential_id) DO UPDATE SET counter = excluded.counter, last_used_at = excluded.last_used_at'),
+      forgetNumbers: p('DELETE FROM numbers WHERE subject = ?'),
+      forgetSecrets: p('DELETE FROM citizen_secrets WHERE subject = ?'),
+      forgetAdmits: p('DELETE FROM citizen_secret_admits WHERE subject = ?'),
+      putAgency: p('INSERT INTO agencies (agency_id, state) VALUES (?, ?) ON CONFLICT (agency_id) DO UPDATE SET state = excluded.state'),
+      putCredential: p('INSERT OR REPLACE INTO agency_credentials (digest, agency_id) VALUES (?, ?)'),
+      dropCredential: p('DELETE FROM agency_credentials WHERE digest = ?'),
+      credential: p('SELECT agency_id FROM agency_credentials WHERE digest = ?').pluck(),
+      putRevoked: p('INSERT OR REPLACE INTO revoked_agency_credentials (digest, agency_id) VALUES (?, ?)'),
+      revoked: p('SELECT agency_id FROM revoked_agency_credentials WHERE digest = ?').pluck(),
+      putTable: p('INSERT INTO table_states (name, state) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET state = excluded.state'),
+      checkpoint: p(`SELECT value FROM fold_meta WHERE key = 'checkpoint'`).pluck(),
+      setCheckpoint: p(`INSERT INTO fold_meta (key, value) VALUES ('checkpoint', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`),
+    };
+    this.#position = this.#storedPosition();
+    this.#loadSmallState();
+  }
+
+  /** The registry and the tables, parsed once from their rows (after a start, a reset, or a failed batch). */
+  #loadSmallState(): void {
+    this.#agencies.clear();
+    for (const row of this.db.prepare('SELECT agency_id AS id, state FROM agencies').all() as { id: string; state: string }[]) this.#agencies.set(row.id, JSON.parse(row.state) as AgencyRegistryState);
+    const table = (name: string) => this.db.prepare('SELECT state FROM table_states WHERE name = ?').pluck().get(name) as string | undefined;
+    const authorization = table('authorization');
+    this.#authorization = authorization === undefined ? initialAuthorizationTablesState() : (JSON.parse(authorization) as AuthorizationTablesState);
+    const selfDisclosure = table('self-disclosure');
+    this.#selfDisclosure = selfDisclosure === undefined ? initialSelfDisclosureTablesState() : (JSON.parse(selfDisclosure) as SelfDisclosureTablesState);
+  }
+
+  override async apply(events: readonly RecordedEvent[]): Promise<void> {
+    this.checkOpen();
+    this.#writeSteps();
+    try {
+      await super.apply(events);
+    } catch (error) {
+      this.#loadSmallState(); // the batch was rolled back: so are the parsed rows
+      throw error;
+    } finally {
+      this.#position = this.#storedPosition();
+    }
+  }
+
+  override async reset(): Promise<void> {
+    await super.reset();
+    this.#unwrittenSteps = 0;
+    this.#position = -1;
+    this.#loadSmallState();
+  }
+
+  #storedPosition(): number {
+    const at = this.#s.checkpoint!.get() as string | undefined;
+    return at === undefined ? -1 : Number(at);
+  }
+
+  /**
+   * Moves the checkpoint over positions `first`…`last` without reading them, when it stands just before
+   * them: the caller knows they hold no event of LOOKUP_TYPES (its own appends). False otherwise.
+   */
+  stepOver(first: number, last: number): boolean {
+    this.checkOpen();
+    if (this.#position !== first - 1) return false;
+    this.#position = last;
+    // Written lazily (before the next batch, every so many steps, at close): a checkpoint that lags only
+    // means a restart reads those events again, and they change nothing here.
+    if (++this.#unwrittenSteps >= 1000) this.#writeSteps();
+    return true;
+  }
+
+  override async checkpoint(): Promise<number> {
+    this.checkOpen();
+    return this.#position;
+  }
+
+  /** Position of the last event folded or stepped over, -1 before any (synchronous). */
+  get position(): number {
+    return this.#position;
+  }
+
+  #writeSteps(): void {
+    if (this.#unwrittenSteps === 0) return;
+    this.#unwrittenSteps = 0;
+    this.#s.setCheckpoint!.run(String(this.#position));
+  }
+
+  override async close(): Promise<void> {
+    try {
+      this.#writeSteps();
+    } catch {
+      // closed already
+    }
+    await super.close();
+  }
+
+  protected applyEvent(stored: RecordedEvent): void {
+    if (!LOOKUP_TYPES.has(stored.type)) return;
+    // Only the types folded here are opened (I10: their digests and subject ids are sealed).
+    const { state, event } = this.#open(stored);
+    if (state === 'shredded') return; // an erased person: nothing of them is looked up any more
+    if (REGISTRY_TYPES.has(event.type)) return this.#applyRegistry(event as unknown as Evolvable<AgencyRegistryEvent>);
+    const s = this.#s;
+    switch (event.type) {
+      case 'AuthorizationTablePublished':
+        this.#authorization = evolveAuthorizationTables(this.#authorization, event as unknown as Evolvable<AuthorizationTableEvent>);
+        s.putTable!.run('authorization', JSON.stringify(this.#authorization));
+        return;
+      case 'SelfDisclosureTablePublished':
+        this.#selfDisclosure = evolveSelfDisclosureTables(this.#selfDisclosure, event as unknown as Evolvable<SelfDisclosureTablePublished>);
+        s.putTable!.run('self-disclosure', JSON.stringify(this.#selfDisclosure));
+        return;
+      case 'IndividualNumberIssued': {
+        const d = event.data as { subjectId: SubjectId; numberDigest: string; citizenCredentialDigest?: string; municipalityCode?: string };
+        const subject = subjectKey(d.subjectId);
+        s.putNumber!.run(digestKey(d.numberDigest), subject, 1, d.municipalityCode ?? null);
+        if (d.citizenCredentialDigest !== undefined) s.putSecret!.run(digestKey(d.citizenCredentialDigest), subject);
+        return;
+      }
+      case 'IndividualNumberChanged': {
+        const d = event.data as { subjectId: SubjectId; previousNumberDigest: string; numberDigest: string };
+        const previous = s.number!.get(digestKey(d.previousNumberDigest)) as { municipality: string | null } | undefined;
+        const municipality = previous?.municipality ?? null;
+        const subject = subjectKey(d.subjectId);
+        s.putNumber!.run(digestKey(d.previousNumberDigest), subject, 0, municipality);
+        s.putNumber!.run(digestKey(d.numberDigest), subject, 1, municipality);
+        return;
+      }
+      case 'KeysShredded': {
+        // An erasure: the person's numbers identify nobody any more, their secrets and passkeys admit nobody, their codes translate to nothing.
+        const d = event.data as { scope?: string; subject?: string };
+        if (d.scope !== 'erasure' || d.subject === undefined) return;
+        const subject = subjectKey(d.subject);
+        s.forgetNumbers!.run(subject);
+        s.forgetSecrets!.run(subject);
+        s.forgetAdmits!.run(subject);
+        this.#dropPasskeys(subject);
+        this.codes.forget(d.subject);
+        return;
+      }
+      case 'CitizenPasskeyEnrolled': {
+        const d = event.data as unknown as CitizenPasskeyEnrolledData;
+        const subject = subjectKey(d.subjectId);
+        s.dropUse!.run(d.credential.id);
+        s.putPasskey!.run(d.credential.id, subject, d.passkeyId, JSON.stringify(d.credential), d.label ?? null, d.enrolledAt, stored.position);
+        if (d.secretRetired) s.putAdmits!.run(subject, null);
+        return;
+      }
+      case 'CitizenPasskeyRemoved': {
+        const d = event.data as unknown as CitizenPasskeyRemovedData;
+        const credentialId = s.passkeyById!.get(subjectKey(d.subjectId), d.passkeyId) as string | undefined;
+        if (credentialId === undefined) return;
+        s.dropUse!.run(credentialId);
+        s.dropPasskey!.run(credentialId);
+        return;
+      }
+      case 'CitizenEnrolmentSecretIssued': {
+        // A new enrolment secret: every passkey of the person goes, and only the new secret admits them.
+        const d = event.data as unknown as CitizenEnrolmentSecretIssuedData;
+        const subject = subjectKey(d.subjectId);
+        s.putSecret!.run(digestKey(d.credentialDigest), subject);
+        this.#dropPasskeys(subject);
+        s.putAdmits!.run(subject, digestKey(d.credentialDigest));
+        return;
+      }
+      case AGENCY_CODE_ISSUED: {
+        const issued = issuedCodeOf(event);
+        if (issued !== undefined) this.codes.record(issued);
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  #dropPasskeys(subject: Buffer | string): void {
+    this.#s.dropUsesOf!.run(subject);
+    this.#s.dropPasskeysOf!.run(subject);
+  }
+
+  #applyRegistry(event: Evolvable<AgencyRegistryEvent>): void {
+    const s = this.#s;
+    const agencyId = event.data.agencyId;
+    const before = this.#agencies.get(agencyId) ?? initialAgencyRegistryState();
+    const after = evolveAgencyRegistry(before, event);
+    this.#agencies.set(agencyId, after);
+    s.putAgency!.run(agencyId, JSON.stringify(after));
+    if (before.status !== 'unregistered') s.dropCredential!.run(digestKey(before.agency.credentialDigest));
+    if (after.status === 'active') s.putCredential!.run(digestKey(after.agency.credentialDigest), agencyId);
+    if (after.status === 'revoked') s.putRevoked!.run(digestKey(after.agency.credentialDigest), agencyId);
+  }
+
+  // ---- look-ups (synchronous prepared-statement reads) ----
+
+  agency(agencyId: string): AgencyRegistryState {
+    return this.#agencies.get(agencyId) ?? initialAgencyRegistryState();
+  }
+
+  agencies(): AgencyRegistryState[] {
+    return [...this.#agencies.values()];
+  }
+
+  agencyByCredential(digest: string): string | undefined {
+    return this.#s.credential!.get(digestKey(digest)) as string | undefined;
+  }
+
+  revokedAgencyByCredential(digest: string): string | undefined {
+    return this.#s.revoked!.get(digestKey(digest)) as string | undefined;
+  }
+
+  authorizationTables(): AuthorizationTablesState {
+    return this.#authorization;
+  }
+
+  selfDisclosureTables(): SelfDisclosureTablesState {
+    return this.#selfDisclosure;
+  }
+
+  holderOf(numberDigest: string): NumberHolder | undefined {
+    const row = this.#s.number!.get(digestKey(numberDigest)) as { subject: Buffer | string; current: number; municipality: string | null } | undefined;
+    if (row === undefined) return undefined;
+    return { subjectId: subjectOfKey(row.subject), current: row.current === 1, ...(row.municipality === null ? {} : { municipalityCode: row.municipality }) };
+  }
+
+  /** The person a citizen secret digest was issued to (whether or not it still admits them). */
+  secretHolder(digest: string): SubjectId | undefined {
+    const subject = this.#s.secret!.get(digestKey(digest)) as Buffer | string | undefined;
+    return subject === undefined ? undefined : subjectOfKey(subject);
+  }
+
+  /**
+   * Which secret admits the person: absent, the one issued with their number; a digest, only that
+   * (re-issued) one; null, none any more (retired by their first passkey).
+   */
+  #admitted(subjectId: string): { readonly digest: string | null } | undefined {
+    const row = this.#s.admits!.get(subjectKey(subjectId)) as { digest: Buffer | string | null } | undefined;
+    return row === undefined ? undefined : { digest: row.digest === null ? null : digestOfKey(row.digest) };
+  }
+
+  /** Whether a secret digest that names this person still admits them. */
+  secretAdmits(subjectId: string, digest: string): boolean {
+    const admitted = this.#admitted(subjectId);
+    return admitted === undefined || admitted.digest === digest;
+  }
+
+  /** Whether the person still holds a secret that admits them (none once a passkey retired it). */
+  holdsSecret(subjectId: string): boolean {
+    return this.#admitted(subjectId)?.digest !== null;
+  }
+
+  passkeyByCredentialId(credentialId: string): KnownPasskey | undefined {
+    const row = this.#s.passkey!.get(credentialId) as PasskeyRow | undefined;
+    return row === undefined ? undefined : passkeyOf(row);
+  }
+
+  passkeysOf(subjectId: string): KnownPasskey[] {
+    return (this.#s.passkeysOf!.all(subjectKey(subjectId)) as PasskeyRow[]).map(passkeyOf);
+  }
+
+  /** Whether this passkey (by credential id) is still the person's. */
+  holdsPasskey(subjectId: string, credentialId: string): boolean {
+    const subject = this.#s.passkeyOwner!.get(credentialId) as Buffer | string | undefined;
+    return subject !== undefined && subjectOfKey(subject) === subjectId;
+  }
+
+  /**
+   * A verified sign-in: the passkey's signature counter and the time. Not a fold of the log (a rebuild
+   * starts again from the counter enrolled), so it is kept beside the folded rows and left out of `digest()`.
+   */
+  passkeyUsed(credentialId: string, counter: number, at: string): void {
+    this.checkOpen();
+    this.#s.putUse!.run(counter, at, credentialId);
+  }
+}
+
+interface PasskeyRow {
+  readonly credentialId: string;
+  readonly subject: Buffer | string;
+  readonly passkeyId: string;
+  readonly credential: string;
+  readonly label: string | null;
+  readonly createdAt: string;
+  readonly counter: number | null;
+  readonly lastUsedAt: string | null;
+}
+
+function passkeyOf(row: PasskeyRow): KnownPasskey {
+  const credential = JSON.parse(row.credential) as PasskeyCredential;
+  return {
+    subjectId: subjectOfKey(row.subject),
+    passkeyId: row.passkeyId,
+    credential,
+    label: row.label ?? undefined,
+    createdAt: row.createdAt,
+    counter: row.counter ?? credential.counter,
+    lastUsedAt: row.lastUsedAt ?? undefined,
+  };
+}
