@@ -13,7 +13,7 @@ import { AppendPlanner, type LedgerIndex, type PlannedEvent, type StoredIdempote
 import { BatchedEventStore, type BatchOutcomes } from './batched-event-store.js';
 import type { EventId, RecordedEvent } from './envelope.js';
 import { LedgerError } from './errors.js';
-import type { AppendRequest, AppendResult, ReadAllOptions, ReadStreamOptions, SerialStatus } from './event-store.port.js';
+import type { AppendRequest, AppendResult, ReadAllOptions, ReadStreamOptions, SerialStatus, SubscribeOptions } from './event-store.port.js';
 import { uuidv7 } from './ids.js';
 import { serialStatusOf } from './in-memory-event-store.js';
 import type { SerialNumber } from './serial-number.js';
@@ -44,6 +44,35 @@ export interface KurrentDbEventStoreOptions {
    * size of 1 MiB). A larger batch goes as several appends, cut between requests, in order.
    */
   readonly maxAppendBytes?: number;
+  /**
+   * Whether this store may append when it opens (default true). Several hubs on one log: only the leader
+   * appends, the others open read-only (`false`) and follow the log with `refresh()`; `setWritable`
+   * changes it when leadership changes.
+   */
+  readonly writable?: boolean;
+  /**
+   * What a rejected expected revision of the log stream means. `retry` (default): another writer wrote;
+   * the next batch reads what it missed and goes on. `fence`: this store was deposed (another hub leads
+   * now): it stops appending at once, every append after it is refused with NOT_WRITER, and `onFenced`
+   * is told; only `setWritable(true)` (after leadership is won again) lets it append again.
+   */
+  readonly onConflict?: 'retry' | 'fence';
+  readonly onFenced?: (error: LogConflictError) => void;
+}
+
+/** Appends are refused: this store is not the log's writer (a standby hub, or a leader that was fenced off). */
+export class NotWriterError extends LedgerError {
+  readonly code = 'NOT_WRITER';
+  constructor(
+    readonly logStream: string,
+    readonly reason: 'read-only' | 'fenced',
+  ) {
+    super(
+      reason === 'fenced'
+        ? `this store was fenced off the log stream ${logStream}: another writer appended at the revision it expected, so it appends nothing more until it leads again`
+        : `this store only reads the log stream ${logStream}: another writer appends to it`,
+    );
+  }
 }
 
 /** The log stream was appended to by another writer since this store last read it. */
@@ -96,6 +125,16 @@ export class LogInvalidError extends LedgerError {
   }
 }
 
+/** Events kept for subscribers beyond the ones being read. */
+const SHARED_WINDOW = 8192;
+
+/** Freezes an event and everything in it: events handed to several subscribers are shared. */
+function deepFreeze(value: unknown): void {
+  if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return;
+  Object.freeze(value);
+  for (const key of Object.keys(value)) deepFreeze((value as Record<string, unknown>)[key]);
+}
+
 /** Appends whose stamp has been seen but not all of whose events yet (while applying events in order). */
 interface OpenStamp {
   readonly key: string;
@@ -141,6 +180,19 @@ export class KurrentDbEventStore extends BatchedEventStore {
   private stamp: OpenStamp | undefined;
   /** Set after an append failed: KurrentDB may hold events this store has not applied; read them first. */
   private stale = false;
+  private writable: boolean;
+  private fenced = false;
+  private readonly onConflict: 'retry' | 'fence';
+  private readonly onFenced: ((error: LogConflictError) => void) | undefined;
+  /** Commits and refreshes change the index: one at a time. */
+  private exclusive: Promise<unknown> = Promise.resolve();
+  /** Subscribers waiting for the head to move (appends of this store, or events `refresh` read). */
+  private waiters: (() => void)[] = [];
+  private shut = false;
+  /** The events subscribers read last, from position `windowStart` on (see `sharedPage`). */
+  private followWindow: RecordedEvent[] = [];
+  private followWindowStart = 0;
+  private readonly pageReads = new Map<number, Promise<readonly RecordedEvent[]>>();
 
   /** Opens the store: connects and rebuilds the index from the log. */
   static async open(options: KurrentDbEventStoreOptions): Promise<KurrentDbEventStore> {
@@ -167,6 +219,9 @@ export class KurrentDbEventStore extends BatchedEventStore {
     this.logStream = options.logStream ?? 'linkage-ledger';
     this.readPage = options.readPage ?? 4096;
     this.maxAppendBytes = options.maxAppendBytes ?? 768 * 1024;
+    this.writable = options.writable ?? true;
+    this.onConflict = options.onConflict ?? 'retry';
+    this.onFenced = options.onFenced;
     const now = options.now ?? (() => new Date());
     this.planner = new AppendPlanner({ nodeId: options.nodeId, now, newEventId: options.newEventId ?? uuidv7 });
     this.index = {
@@ -181,7 +236,134 @@ export class KurrentDbEventStore extends BatchedEventStore {
     };
   }
 
-  protected async commitBatch(requests: readonly AppendRequest[]): Promise<BatchOutcomes> {
+  /** Whether appends are taken now (see `writable`, `onConflict`). */
+  get isWritable(): boolean {
+    return this.writable && !this.fenced;
+  }
+
+  /**
+   * Lets this store append (it leads now) or stops it (it stands by). Before appending again, read what
+   * the other writer wrote: call `refresh()` first; a batch planned on an old head fails anyway.
+   */
+  setWritable(writable: boolean): void {
+    this.writable = writable;
+    if (writable) this.fenced = false;
+  }
+
+  /**
+   * Reads and applies what other writers appended to the log since this store last read it, and wakes
+   * its subscribers. Returns the head. A standby calls it to follow the leader.
+   */
+  async refresh(): Promise<number> {
+    await this.serialize(async () => {
+      await this.catchUp();
+      this.stale = false;
+    });
+    this.wake();
+    return this.durableHead;
+  }
+
+  /** The stored envelope texts of positions [from, from + count) as far as this store knows them durable: exactly the Merkle leaf inputs. */
+  async storedTexts(from: number, count: number): Promise<string[]> {
+    const to = Math.min(this.durableHead, from + count);
+    if (to <= from) return [];
+    const texts = await readLogTexts(this.client, this.logStream, from, to);
+    return texts;
+  }
+
+  /** The stored envelope texts of one serial, in position order. */
+  async serialTexts(serial: SerialNumber): Promise<{ position: number; envelope: string }[]> {
+    const positions = this.serials.get(serial) ?? [];
+    const out: { position: number; envelope: string }[] = [];
+    for (let i = 0; i < positions.length; ) {
+      let j = i + 1;
+      while (j < positions.length && positions[j] === positions[j - 1]! + 1) j++;
+      const texts = await readLogTexts(this.client, this.logStream, positions[i]!, positions[j - 1]! + 1);
+      for (const [k, envelope] of texts.entries()) out.push({ position: positions[i]! + k, envelope });
+      i = j;
+    }
+    return out;
+  }
+
+  /**
+   * A page for a subscriber: the followers of one process read the same new events one after another, so
+   * they share the reads (one at a time per position) and a window of the events last read, frozen.
+   */
+  private async sharedPage(from: number, pageSize: number): Promise<readonly RecordedEvent[]> {
+    const start = this.followWindowStart;
+    const end = start + this.followWindow.length;
+    if (from >= start && from < end) return this.followWindow.slice(from - start, Math.min(end, from + pageSize) - start);
+    let reading = this.pageReads.get(from);
+    if (reading === undefined) {
+      reading = this.readAll({ fromPosition: from, maxCount: Math.max(pageSize, 256) }).finally(() => this.pageReads.delete(from));
+      this.pageReads.set(from, reading);
+    }
+    const page = await reading;
+    if (page.length > 0) {
+      for (const event of page) deepFreeze(event);
+      const endNow = this.followWindowStart + this.followWindow.length;
+      if (from === endNow) for (const event of page) this.followWindow.push(event);
+      else if (from > endNow || from + page.length <= this.followWindowStart) {
+        this.followWindow = [...page];
+        this.followWindowStart = from;
+      }
+      if (this.followWindow.length > 2 * SHARED_WINDOW) {
+        const drop = this.followWindow.length - SHARED_WINDOW;
+        this.followWindow = this.followWindow.slice(drop);
+        this.followWindowStart += drop;
+      }
+    }
+    return page.length <= pageSize ? page : page.slice(0, pageSize);
+  }
+
+  private serialize<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.exclusive.then(work, work);
+    this.exclusive = run.catch(() => undefined);
+    return run;
+  }
+
+  private wake(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w();
+  }
+
+  /**
+   * Catches up, then follows: woken by this store's own commits and by `refresh` (a standby's follower
+   * of the leader's appends), so subscribers of a standby see what the leader writes.
+   */
+  override async *subscribe(options: SubscribeOptions): AsyncIterable<RecordedEvent> {
+    const pageSize = options.pageSize ?? 1000;
+    let next = options.fromPosition;
+    while (!options.signal?.aborted && !this.shut) {
+      const page = await this.sharedPage(next, pageSize);
+      for (const event of page) {
+        if (options.signal?.aborted) return;
+        yield event;
+        next = event.position + 1;
+      }
+      if (page.length < pageSize && this.durableHead <= next && !this.shut && !options.signal?.aborted) {
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            options.signal?.removeEventListener('abort', done);
+            resolve();
+          };
+          this.waiters.push(done);
+          options.signal?.addEventListener('abort', done, { once: true });
+        });
+      }
+    }
+  }
+
+  protected commitBatch(requests: readonly AppendRequest[]): Promise<BatchOutcomes> {
+    return this.serialize(() => this.commitExclusive(requests)).finally(() => this.wake());
+  }
+
+  private async commitExclusive(requests: readonly AppendRequest[]): Promise<BatchOutcomes> {
+    if (!this.writable || this.fenced) {
+      const refusal = new NotWriterError(this.logStream, this.fenced ? 'fenced' : 'read-only');
+      return requests.map(() => refusal);
+    }
     if (this.stale) {
       await this.catchUp();
       this.stale = false;
@@ -205,6 +387,11 @@ export class KurrentDbEventStore extends BatchedEventStore {
         this.planner.reset();
         this.stale = true;
         const refusal = this.translate(error, bytes);
+        if (refusal instanceof LogConflictError && this.onConflict === 'fence') {
+          // Deposed: nothing more is appended from this store, not even the batches queued behind this one.
+          this.fenced = true;
+          this.onFenced?.(refusal);
+        }
         // Refused: every request from this chunk on, and a retry in this batch of one of them (a duplicate
         // of an append that was not written).
         for (let i = chunk[0]!.request; i < outcomes.length; i++) {
@@ -364,6 +551,8 @@ export class KurrentDbEventStore extends BatchedEventStore {
   }
 
   protected async closeStorage(): Promise<void> {
+    this.shut = true;
+    this.wake();
     if (this.ownsClient) await this.client.dispose();
   }
 }

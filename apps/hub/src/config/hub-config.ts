@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { plainToInstance } from 'class-transformer';
@@ -121,6 +122,57 @@ export const DEFAULT_CITIZEN_SIGN_IN: CitizenSignInSettings = {
   sessionMaxSeconds: 28_800,
 };
 
+/**
+ * Where the hub's log lives. `sqlite`: the embedded ledger file under the data dir (one hub process).
+ * `kurrentdb`: one stream of a KurrentDB server or cluster, shared by several hubs of which one leads
+ * (appends, signs checkpoints) and the others stand by (serve reads, take over when it dies).
+ */
+export type EventStoreSettings =
+  | { readonly kind: 'sqlite' }
+  | {
+      readonly kind: 'kurrentdb';
+      /** The KurrentDB connection string as given (may hold credentials: never log it, see `display`). */
+      readonly connection: string;
+      /** The connection string with any user:password replaced by `***`, for logs and readiness. */
+      readonly display: string;
+    };
+
+/** Leadership among the hubs on one KurrentDB (apps/hub/src/leadership). */
+export interface LeadershipSettings {
+  /** How often the leader renews its lease. */
+  readonly renewMs: number;
+  /** A lease not renewed for this long is taken over by a standby. */
+  readonly leaseMs: number;
+}
+
+export const DEFAULT_LEADERSHIP: LeadershipSettings = { renewMs: 1000, leaseMs: 4000 };
+
+/** A KurrentDB connection string: `kurrentdb://` or `esdb://` (with `+discover`), user info, hosts, `?settings`. */
+const KURRENTDB_URL = /^(?:kurrentdb|esdb)(?:\+discover)?:\/\/(?:([^@/?#\s]*)@)?([^@/?#\s]+)\/?(?:\?[^#\s]*)?$/;
+
+/** The connection string with its user info masked. */
+export function maskConnection(text: string): string {
+  return text.replace(/^([a-z+]+:\/\/)[^@/?#\s]*@/i, '$1***@');
+}
+
+/** Why HUB_EVENT_STORE is not `sqlite` or a KurrentDB connection string, or undefined when it is. */
+export function eventStoreProblem(value: string): string | undefined {
+  const shown = JSON.stringify(maskConnection(value));
+  const expected = 'must be "sqlite" (the embedded ledger, the default) or a KurrentDB connection string kurrentdb://host:port[,host:port…][?tls=false] (esdb:// accepted)';
+  if (value === 'sqlite') return undefined;
+  const m = KURRENTDB_URL.exec(value);
+  if (m === null) return `${expected}, got ${shown}`;
+  for (const node of m[2]!.split(',')) {
+    const n = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:\s]+))(?::(\d{1,5}))?$/.exec(node);
+    const host = n?.[1] ?? n?.[2];
+    if (n === null || host === undefined || (n[1] !== undefined ? isIP(host) !== 6 : isIP(host) === 0 && !HOSTNAME.test(host))) {
+      return `${expected}: ${JSON.stringify(node)} is not host[:port], got ${shown}`;
+    }
+    if (n[3] !== undefined && (Number(n[3]) < 1 || Number(n[3]) > 65_535)) return `${expected}: ${JSON.stringify(node)}: port must be from 1 to 65535, got ${shown}`;
+  }
+  return undefined;
+}
+
 /** The hub's configuration, validated once at boot. Nothing else reads the environment. */
 export class HubConfig {
   constructor(
@@ -152,7 +204,17 @@ export class HubConfig {
      * of unidentified refusals; from anyone else that header is ignored. Empty: none trusted.
      */
     readonly trustedProxies: readonly string[] = [],
+    /** The log: the embedded SQLite ledger (default) or KurrentDB (HUB_EVENT_STORE). */
+    readonly eventStore: EventStoreSettings = { kind: 'sqlite' },
+    /** A name unique per hub process (HUB_INSTANCE_ID); hubs on one KurrentDB name their leader by it. */
+    readonly instanceId: string = defaultInstanceId(),
+    readonly leadership: LeadershipSettings = DEFAULT_LEADERSHIP,
   ) {}
+
+  /** The Merkle tree's own file when the log is not the SQLite ledger (the tree then follows the log through the port). */
+  get treePath(): string {
+    return join(this.dataDir, 'merkle-tree.sqlite');
+  }
 
   get ledgerPath(): string {
     return join(this.dataDir, 'ledger.sqlite');
@@ -319,6 +381,32 @@ class HubEnvironment {
 
   @IsIntegerInRange(60, 604_800)
   HUB_CITIZEN_SESSION_MAX_SECONDS = String(DEFAULT_CITIZEN_SIGN_IN.sessionMaxSeconds);
+
+  @ValidateBy({
+    name: 'isEventStore',
+    validator: {
+      validate: (v: unknown) => typeof v === 'string' && eventStoreProblem(v) === undefined,
+      defaultMessage: (a) => eventStoreProblem(String(a?.value)) ?? 'must be "sqlite" or a KurrentDB connection string',
+    },
+  })
+  HUB_EVENT_STORE = 'sqlite';
+
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/, { message: (a) => `must be 1-64 letters, digits, ".", "_", ":" or "-" starting with a letter or digit, got ${JSON.stringify(a.value)}` })
+  HUB_INSTANCE_ID?: string;
+
+  @IsIntegerInRange(50, 60_000)
+  HUB_LEADERSHIP_RENEW_MS = String(DEFAULT_LEADERSHIP.renewMs);
+
+  @IsIntegerInRange(200, 600_000)
+  HUB_LEADERSHIP_LEASE_MS = String(DEFAULT_LEADERSHIP.leaseMs);
+}
+
+/** `<host name>-<pid>`, cut to the 64 characters HUB_INSTANCE_ID allows. */
+export function defaultInstanceId(): string {
+  const host = hostname().replace(/[^A-Za-z0-9._:-]/g, '-').replace(/^[^A-Za-z0-9]+/, '') || 'hub';
+  const pid = `-${process.pid}`;
+  return host.slice(0, 64 - pid.length) + pid;
 }
 
 export class HubConfigError extends Error {
@@ -364,6 +452,10 @@ const VARIABLES = [
   'HUB_WEBAUTHN_RP_NAME',
   'HUB_CITIZEN_SESSION_IDLE_SECONDS',
   'HUB_CITIZEN_SESSION_MAX_SECONDS',
+  'HUB_EVENT_STORE',
+  'HUB_INSTANCE_ID',
+  'HUB_LEADERSHIP_RENEW_MS',
+  'HUB_LEADERSHIP_LEASE_MS',
 ] as const;
 
 /**
@@ -385,6 +477,14 @@ export function loadHubConfig(env: Readonly<Record<string, string | undefined>>,
     problems.push({
       variable: 'HUB_REDIS_CLUSTER',
       message: `HUB_REDIS_CLUSTER and HUB_REDIS_URL are mutually exclusive: the code mapper uses one Redis or one Redis Cluster; unset HUB_REDIS_URL (got ${JSON.stringify(given['HUB_REDIS_URL'])}) to use the cluster`,
+    });
+  }
+  const renewMs = Number(raw.HUB_LEADERSHIP_RENEW_MS);
+  const leaseMs = Number(raw.HUB_LEADERSHIP_LEASE_MS);
+  if (leaseMs < 2 * renewMs) {
+    problems.push({
+      variable: 'HUB_LEADERSHIP_LEASE_MS',
+      message: `must be at least twice HUB_LEADERSHIP_RENEW_MS (${renewMs} ms), so that one late renewal does not hand leadership over; got ${leaseMs}`,
     });
   }
   const redisCluster = raw.HUB_REDIS_CLUSTER === undefined ? undefined : [...new Set(raw.HUB_REDIS_CLUSTER.split(',').map((n) => n.trim()))];
@@ -442,6 +542,9 @@ export function loadHubConfig(env: Readonly<Record<string, string | undefined>>,
       sessionMaxSeconds: Number(raw.HUB_CITIZEN_SESSION_MAX_SECONDS),
     },
     raw.HUB_TRUSTED_PROXIES.trim() === '' ? [] : raw.HUB_TRUSTED_PROXIES.split(',').map((p) => p.trim()),
+    raw.HUB_EVENT_STORE === 'sqlite' ? { kind: 'sqlite' } : { kind: 'kurrentdb', connection: raw.HUB_EVENT_STORE, display: maskConnection(raw.HUB_EVENT_STORE) },
+    raw.HUB_INSTANCE_ID ?? defaultInstanceId(),
+    { renewMs, leaseMs },
   );
 }
 

@@ -11,3 +11,8 @@ export const LEDGER = Symbol('LEDGER');
 /** Injection token of the clock: `() => Date`. Handlers read time only through it. */
 export const CLOCK = Symbol('CLOCK');
 export type Clock = () => Date;
+/**
+ * Injection token of the KurrentDB client the hub's log (and its leadership lease) live on, when
+ * HUB_EVENT_STORE is a KurrentDB connection string; `null` on the embedded SQLite ledger.
+ */
+export const KURRENTDB_CLIENT = Symbol('KURRENTDB_CLIENT');

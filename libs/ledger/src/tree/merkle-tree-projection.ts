@@ -14,7 +14,7 @@ import { LedgerError } from '../errors.js';
 import { type CheckpointSignedData, isCheckpointEnvelope } from './checkpoint-event.js';
 import { TILE_HEIGHT, TILE_WIDTH, TREE_DDL, TileTable, heightOf, nodesAtHeight, tileSubtreeHash } from './tree-tiles.js';
 
-export type TreeProjectionErrorCode = 'TREE_AHEAD_OF_LOG' | 'LOG_GAP' | 'TREE_SIZE_NOT_REACHED' | 'TREE_PROJECTION_CLOSED' | 'TREE_NOT_KEPT';
+export type TreeProjectionErrorCode = 'TREE_AHEAD_OF_LOG' | 'LOG_GAP' | 'TREE_SIZE_NOT_REACHED' | 'TREE_PROJECTION_CLOSED' | 'TREE_NOT_KEPT' | 'TREE_FED';
 
 /** A failure of the tree projection: the log and the tree disagree, or a size it has not reached. */
 export class TreeProjectionError extends LedgerError {
@@ -27,9 +27,13 @@ export class TreeProjectionError extends LedgerError {
 }
 
 export interface MerkleTreeProjectionOptions {
-  /** The ledger file whose events are hashed; opened read-only. */
-  readonly source: string;
-  /** The file that holds the tree tables; default: the ledger file itself. */
+  /**
+   * The ledger file whose events are hashed; opened read-only. Without it the projection is FED: it
+   * reads no log itself, the caller hands it the stored envelope texts in position order (`feed`), as
+   * it reads them through the event-store port (a log on KurrentDB); `target` then holds the tree.
+   */
+  readonly source?: string;
+  /** The file that holds the tree tables; default: the ledger file itself. Required without `source`. */
   readonly target?: string;
   /** Most events hashed by one `step()`, to bound the time the caller's thread is held. */
   readonly stepEvents?: number;
@@ -76,7 +80,7 @@ const CACHE_LIMIT = 2048;
  * a copy, remains this class's own work.
  */
 export class MerkleTreeProjection {
-  private readonly source: Database.Database;
+  private readonly source: Database.Database | undefined;
   private readonly target: Database.Database;
   private readonly stepEvents: number;
   private range: CompactRange;
@@ -94,17 +98,23 @@ export class MerkleTreeProjection {
   constructor(options: MerkleTreeProjectionOptions) {
     this.stepEvents = options.stepEvents ?? 2048;
     this.kept = options.maintainedByLedger === true;
-    this.source = new Database(options.source, { readonly: true, fileMustExist: true });
-    this.source.pragma('busy_timeout = 5000');
+    if (options.source === undefined) {
+      if (options.target === undefined || this.kept) throw new TypeError('a fed tree projection (no source) needs a target file and cannot be maintained by a ledger');
+      this.source = undefined;
+    } else {
+      this.source = new Database(options.source, { readonly: true, fileMustExist: true });
+      this.source.pragma('busy_timeout = 5000');
+    }
     if (this.kept) {
-      this.target = this.source;
-      if (!TileTable.exists(this.source)) {
-        this.source.close();
+      const source = this.source!;
+      this.target = source;
+      if (!TileTable.exists(source)) {
+        source.close();
         throw new TreeProjectionError('TREE_NOT_KEPT', `${options.source} holds no Merkle tree: open its ledger with the tree kept (tree: true) first`);
       }
     } else {
       const sameFile = options.target === undefined || options.target === options.source;
-      this.target = new Database(sameFile ? options.source : options.target!);
+      this.target = new Database(sameFile ? options.source! : options.target!);
       this.target.pragma('journal_mode = WAL');
       // The tree is a projection of the log, rebuilt from it when missing: its commits need not wait for an
       // fsync of their own (the ledger's next FULL commit syncs the shared WAL anyway).
@@ -112,11 +122,12 @@ export class MerkleTreeProjection {
       this.target.pragma('busy_timeout = 5000');
       this.target.exec(TREE_DDL);
     }
+    const source = this.source;
     this.stmt = {
-      rows: this.source.prepare('SELECT position, envelope FROM events WHERE position >= ? ORDER BY position LIMIT ?').raw(),
-      head: this.source.prepare('SELECT max(position) + 1 FROM events').pluck(),
-      envelopes: this.source.prepare('SELECT envelope FROM events WHERE position >= ? ORDER BY position LIMIT ?').pluck(),
-      serialEnvelopes: this.source.prepare('SELECT position, envelope FROM events WHERE serial = ? ORDER BY position'),
+      rows: source?.prepare('SELECT position, envelope FROM events WHERE position >= ? ORDER BY position LIMIT ?').raw(),
+      head: source?.prepare('SELECT max(position) + 1 FROM events').pluck(),
+      envelopes: source?.prepare('SELECT envelope FROM events WHERE position >= ? ORDER BY position LIMIT ?').pluck(),
+      serialEnvelopes: source?.prepare('SELECT position, envelope FROM events WHERE serial = ? ORDER BY position'),
       state: this.target.prepare('SELECT size, compact_range, root FROM tree_state WHERE id = 1'),
       saveState: this.target.prepare(
         'INSERT INTO tree_state (id, size, compact_range, root) VALUES (1, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET size = excluded.size, compact_range = excluded.compact_range, root = excluded.root',
@@ -128,7 +139,7 @@ export class MerkleTreeProjection {
       latestCheckpoint: this.target.prepare('SELECT size, position, time_ms AS timeMs, root, note FROM tree_checkpoints ORDER BY size DESC LIMIT 1'),
       firstCheckpointFrom: this.target.prepare('SELECT size, position, time_ms AS timeMs, root, note FROM tree_checkpoints WHERE size >= ? ORDER BY size LIMIT 1'),
     };
-    this.readKept = this.source.transaction(() => ({ row: this.stmt.state.get(), latest: this.stmt.latestCheckpoint.get() }));
+    this.readKept = this.target.transaction(() => ({ row: this.stmt.state.get(), latest: this.stmt.latestCheckpoint.get() }));
     this.range = CompactRange.empty();
     if (this.kept) this.refreshKept();
     else this.range = this.load();
@@ -139,29 +150,73 @@ export class MerkleTreeProjection {
     return this.range.size;
   }
 
-  /** Events stored in the log (its head), read now. */
+  /** Whether the caller feeds the stored texts (no source file). */
+  get fed(): boolean {
+    return this.source === undefined;
+  }
+
+  /** Events stored in the log (its head), read now. A fed projection knows no log: its own size. */
   logHead(): number {
+    if (this.stmt.head === undefined) return this.range.size;
     return (this.stmt.head.get() as number | null) ?? 0;
   }
 
   /** Stored envelope texts from `from` (the exact leaf inputs), at most `limit`. */
   envelopes(from: number, limit: number): string[] {
     this.checkOpen();
-    return this.stmt.envelopes.all(from, limit) as string[];
+    return this.sourced(this.stmt.envelopes).all(from, limit) as string[];
   }
 
   /** The stored envelope texts of one serial, in position order. */
   serialEnvelopes(serial: string): { position: number; envelope: string }[] {
     this.checkOpen();
-    return this.stmt.serialEnvelopes.all(serial) as { position: number; envelope: string }[];
+    return this.sourced(this.stmt.serialEnvelopes).all(serial) as { position: number; envelope: string }[];
   }
 
   /** Hashes up to `maxEvents` new events and persists the result atomically; returns how many. */
   step(maxEvents: number = this.stepEvents): number {
     this.checkOpen();
     if (this.kept) return this.refreshKept();
+    if (this.stmt.rows === undefined) return 0;
     const from = this.range.size;
     const rows = this.stmt.rows.all(from, maxEvents) as [number, string][];
+    return this.hash(from, rows);
+  }
+
+  /**
+   * A fed projection: hashes the stored envelope texts of positions [from, from + texts.length) and
+   * persists the result atomically; `from` MUST be the projection's size (texts already hashed are
+   * skipped, a text past a hole is refused with LOG_GAP). Returns how many it hashed.
+   */
+  feed(from: number, texts: readonly string[]): number {
+    this.checkOpen();
+    if (!this.fed) throw new TreeProjectionError('TREE_FED', 'this tree projection reads its own source file; only a projection without a source is fed');
+    const size = this.range.size;
+    if (from > size) throw new TreeProjectionError('LOG_GAP', `the tree covers ${size} events; texts from position ${from} would leave a hole`);
+    const rows: [number, string][] = [];
+    for (let i = size - from; i < texts.length; i++) rows.push([from + i, texts[i]!]);
+    return this.hash(size, rows);
+  }
+
+  /**
+   * Checks a fed projection against the log it follows: a tree larger than the log means events were
+   * removed from the log (I1).
+   */
+  checkAgainstHead(head: number): void {
+    if (this.range.size > head) {
+      throw new TreeProjectionError(
+        'TREE_AHEAD_OF_LOG',
+        `the tree covers ${this.range.size} events but the log holds ${head}: events were removed from the log (I1), or the tree file belongs to another log`,
+      );
+    }
+  }
+
+  private sourced<T>(statement: T | undefined): T {
+    if (statement === undefined) throw new TreeProjectionError('TREE_FED', 'this tree projection is fed through the event-store port: read the envelopes through the port');
+    return statement;
+  }
+
+  private hash(from: number, rows: readonly [number, string][]): number {
     if (rows.length === 0) return 0;
     // Only the contiguous prefix is hashed and persisted: the tree never covers a hole in the log.
     let valid = 0;
@@ -236,7 +291,7 @@ export class MerkleTreeProjection {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.source.close();
+    this.source?.close();
     if (this.target !== this.source) this.target.close();
   }
 
@@ -304,7 +359,8 @@ export class MerkleTreeProjection {
 
   /** Loads the persisted state, or rebuilds from nothing when it is missing or does not hold together. */
   private load(): CompactRange {
-    const head = this.logHead();
+    // A fed projection is checked against the log by its caller (checkAgainstHead), who reads the log.
+    const head = this.fed ? Number.POSITIVE_INFINITY : this.logHead();
     const row = this.stmt.state.get() as { size: number; compact_range: Buffer; root: Buffer } | undefined;
     if (row !== undefined) {
       if (row.size > head) {
