@@ -1,17 +1,20 @@
 import type { NestApplicationOptions } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
-import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyBaseLogger, FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import type { DestinationStream } from 'pino';
 import { AppModule } from './app.module.js';
 import type { HubConfig } from './config/hub-config.js';
 import { installBodyTimeout } from './http/body-timeout.js';
-import { correlationHook } from './http/correlation.js';
+import { correlationHook, correlationIdOf } from './http/correlation.js';
 import { parseJsonBody } from './http/json-body.js';
 import { setupOpenApi } from './http/openapi.js';
 import { ProblemDetailsFilter } from './http/problem-details.filter.js';
 import { queryParametersHook } from './http/query-parameters.js';
 import { installRequestLineChecks } from './http/request-line.js';
 import { DtoValidationPipe } from './http/validation.pipe.js';
+import { HubLogController, PinoNestLogger, captureSerials, createLogSink, type LogSink } from './logging/hub-logger.js';
+import { installHubMetrics } from './metrics/install-hub-metrics.js';
 import { recordRefusal } from './refusals/refusal.guard.js';
 import { Refusals } from './refusals/refusals.service.js';
 
@@ -21,16 +24,20 @@ function problemFilter(config: HubConfig): ProblemDetailsFilter {
 }
 
 /**
- * The Fastify adapter of the hub: the configured body limit, no Fastify logger (Nest logs), and every
- * error Fastify or Node's HTTP server answers itself turned into the hub's problem+json: a malformed URL
- * or over-long path segment (frameworkErrors), and a request that does not arrive within
- * HUB_BODY_TIMEOUT_MS, over-large headers or bytes that are not HTTP (clientErrorHandler).
+ * The Fastify adapter of the hub: the configured body limit, and every error Fastify or Node's HTTP
+ * server answers itself turned into the hub's problem+json: a malformed URL or over-long path segment
+ * (frameworkErrors), and a request that does not arrive within HUB_BODY_TIMEOUT_MS, over-large headers or
+ * bytes that are not HTTP (clientErrorHandler). Given a log sink, Fastify logs with its pino logger: one
+ * line per answered request (HubLogController), no per-request child logger (the line names the
+ * request's id itself). Without one (tests that capture Nest's logger), Fastify logs nothing.
  */
-export function hubFastifyAdapter(config: HubConfig): FastifyAdapter {
+export function hubFastifyAdapter(config: HubConfig, logs?: LogSink): FastifyAdapter {
   const filter = problemFilter(config);
   return new FastifyAdapter({
     bodyLimit: config.bodyLimitBytes,
-    logger: false,
+    ...(logs === undefined
+      ? { logger: false }
+      : { loggerInstance: logs.logger, logController: new HubLogController(logs.logger, (request) => correlationIdOf(request)), childLoggerFactory: (logger: FastifyBaseLogger) => logger }),
     // request.ip: the socket's peer, or, from a trusted proxy (the portal), the client it names.
     ...(config.trustedProxies.length === 0 ? {} : { trustProxy: [...config.trustedProxies] }),
     // Node's request timeout ends at the last header (installBodyTimeout takes the body); it checks its
@@ -62,14 +69,31 @@ export function configureHubApp(app: NestFastifyApplication, config: HubConfig):
   app.useGlobalFilters(filter);
   app.useGlobalPipes(new DtoValidationPipe());
   setupOpenApi(app);
+  installHubMetrics(app, config);
 }
 
-/** Creates and configures the hub (not yet initialised or listening). */
-export async function createHubApp(config: HubConfig): Promise<NestFastifyApplication> {
-  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), hubFastifyAdapter(config), {
+export interface CreateHubOptions {
+  /** Where the JSON log lines go; default: stdout. */
+  readonly logStream?: DestinationStream;
+}
+
+/** The hub's application and its log sink (flushed by main.ts before the process ends). */
+export interface HubApp {
+  readonly app: NestFastifyApplication;
+  readonly logs: LogSink;
+}
+
+/**
+ * Creates and configures the hub (not yet initialised or listening), logging JSON lines with pino at
+ * HUB_LOG_LEVEL: Fastify's logger, and Nest's (every `new Logger(context)`) through PinoNestLogger.
+ */
+export async function createHubApp(config: HubConfig, options: CreateHubOptions = {}): Promise<HubApp> {
+  const logs = createLogSink('hub', config.logLevel, options.logStream);
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), hubFastifyAdapter(config, logs), {
     ...HUB_APP_OPTIONS,
-    logger: config.logLevels,
+    logger: new PinoNestLogger(logs.logger),
   });
   configureHubApp(app, config);
-  return app;
+  captureSerials(app.getHttpAdapter().getInstance());
+  return { app, logs };
 }

@@ -20,7 +20,8 @@ async function main(): Promise<void> {
     }
     throw error;
   }
-  const app = await createHubApp(config);
+  const { app, logs } = await createHubApp(config);
+  const logger = new Logger('Hub');
   // listen() runs app.init() first, and with it start-up recovery: no command is taken before it is done.
   await app.listen({ host: config.host, port: config.port });
   const grpc = config.grpcPort === undefined ? undefined : new HubGrpcServer(app, { host: config.host, port: config.grpcPort, maxMessageBytes: config.bodyLimitBytes });
@@ -31,14 +32,19 @@ async function main(): Promise<void> {
     process.once(signal, () => {
       void (grpc?.stop() ?? Promise.resolve())
         .then(() => app.close())
-        .finally(() => process.kill(process.pid, signal));
+        .finally(() => {
+          logs.flush(); // the log lines still buffered, before the signal ends the process
+          process.kill(process.pid, signal);
+        });
     });
   }
   const grpcNote = grpcPort === undefined ? '' : `, gRPC on port ${grpcPort}`;
-  new Logger('Hub').log(`listening on ${await app.getUrl()}${grpcNote} (node ${String(config.nodeId).padStart(2, '0')}, data ${config.dataDir})`);
+  logger.log(`listening on ${await app.getUrl()}${grpcNote} (node ${String(config.nodeId).padStart(2, '0')}, data ${config.dataDir})`);
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`hub: failed to start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  // One JSON line like every other (docs/observability.md); the configuration's own errors above stay plain text.
+  const err = error instanceof Error ? { type: error.name, message: error.message, stack: error.stack } : { message: String(error) };
+  process.stderr.write(`${JSON.stringify({ level: 'fatal', time: new Date().toISOString(), app: 'hub', err, msg: `hub: failed to start: ${err.message}` })}\n`);
   process.exit(1);
 });

@@ -14,6 +14,12 @@ import type { SerialNumber } from './serial-number.js';
 
 export type BatchOutcomes = PlannedBatch['outcomes'];
 
+/**
+ * Told of every batch once it is durable or refused as a whole: how many appends and events it held and
+ * how long its commit took (from the plan to the writer's answer), for metrics. Must not throw or block.
+ */
+export type BatchObserver = (appends: number, events: number, commitSeconds: number, failed: boolean) => void;
+
 /** Events kept for subscribers beyond the ones being read (see `BatchedEventStore.page`). */
 const SHARED_WINDOW = 8192;
 
@@ -43,6 +49,7 @@ export abstract class BatchedEventStore implements EventStore {
   private window: RecordedEvent[] = [];
   private windowStart = 0;
   private readonly reading = new Map<number, Promise<readonly RecordedEvent[]>>();
+  private batchObserver: BatchObserver | undefined;
 
   /**
    * How many batches may be committing at once. Above 1, a subclass MUST plan each batch when
@@ -65,6 +72,11 @@ export abstract class BatchedEventStore implements EventStore {
   abstract head(): Promise<number>;
   abstract idempotentOutcome(key: string): Promise<{ readonly requestDigest: string; readonly result: AppendResult } | undefined>;
   protected abstract closeStorage(): void | Promise<void>;
+
+  /** Installs (or with undefined removes) the one observer of committed batches (see BatchObserver). */
+  observeBatches(observer: BatchObserver | undefined): void {
+    this.batchObserver = observer;
+  }
 
   append(request: AppendRequest): Promise<AppendResult> {
     if (this.closed) return Promise.reject(new LedgerClosedError());
@@ -111,6 +123,8 @@ export abstract class BatchedEventStore implements EventStore {
         rejecters = this.rejecters.splice(0, count);
       }
       this.inFlight += 1;
+      const observer = this.batchObserver;
+      const started = observer === undefined ? 0 : performance.now();
       let committing: BatchOutcomes | Promise<BatchOutcomes>;
       try {
         committing = this.commitBatch(requests);
@@ -120,6 +134,7 @@ export abstract class BatchedEventStore implements EventStore {
       void Promise.resolve(committing)
         .then(
           (outcomes) => {
+            if (observer !== undefined) observer(count, events, (performance.now() - started) / 1000, false);
             for (let i = 0; i < outcomes.length; i++) {
               const outcome = outcomes[i]!;
               if (outcome instanceof Error) rejecters[i]!(outcome);
@@ -127,6 +142,7 @@ export abstract class BatchedEventStore implements EventStore {
             }
           },
           (error: unknown) => {
+            if (observer !== undefined) observer(count, events, (performance.now() - started) / 1000, true);
             for (const reject of rejecters) reject(error as Error);
           },
         )
