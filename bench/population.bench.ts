@@ -1,0 +1,389 @@
+/**
+ * Population scale (I11): a hub's start time, memory and linkage rate over a log of N numbered people
+ * (default 10,000,000), against the same measurement over a 2,000-person log in the same run.
+ *
+ * For each log (under .bench/population-<N>/, a hub data directory):
+ *  1. the hub is started once on the empty directory (its keys made as at any first start, the
+ *     authorization table published), the Japan Pension Service and Muroran City are registered through
+ *     its API, and it is stopped;
+ *  2. the people are appended through the ledger in bulk (bench/support/population-log.ts: each an
+ *     IndividualNumberIssued and two AgencyCodeIssued, decided, sealed and appended as the hub appends
+ *     them), and their codes loaded into the hub's Redis mapper as the hub's projection writes them
+ *     (pipelined, under the hub's prefix, checkpoint at the last code) on a redis-server this bench starts
+ *     on a free loopback port: Redis bytes per code = (used_memory after − before) / codes;
+ *  3. the hub is started on it untimed (its persisted projections catch up) and left until its CPU
+ *     settles; then started again, timed from spawn to /health/ready 200 (start_s), and the Japan Pension
+ *     Service asks Muroran City for local tax information of people drawn at random among the N through
+ *     POST /v1/queries, driven by autocannon as the load test drives it (load-tests/runner/drive.ts), Muroran's
+ *     intermediate server a stand-in in its own process (bench/support/population-provider.ts). The hub's
+ *     VmRSS is sampled throughout (rss_mib: the largest).
+ * Bars: start ≤ 10 s, RSS ≤ 512 MiB, linkage rate ≥ 0.8 × the small log's. Exit 1 when one fails.
+ * Last line: one JSON object.
+ *   npm run bench:population [-- --people 10000000 --small 2000 --keep --duration 15 --source]
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes, randomInt } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { join, relative } from 'node:path';
+import { parseArgs } from 'node:util';
+import cliProgress from 'cli-progress';
+import { generateAnswerKeyPair } from '#sealed-answer';
+import { loadOrCreateCodeLocator } from '../apps/hub/src/linkage/hub-secrets.js';
+import { queryBodies, runPhase, type PhaseResult } from '../load-tests/runner/drive.js';
+import { REPO_ROOT, cpuSeconds } from '../load-tests/runner/processes.js';
+import { ITEMS, PROCEDURE, operatorToken, post, registerAgencies, type LinkageFixture } from '../load-tests/runner/setup.js';
+import { requireHub, settle, startHub, type HubRun } from './support/population-hub.js';
+import { MURORAN_CITY, PENSION, Population, writePeople } from './support/population-log.js';
+import { BenchRedis } from './support/population-redis.js';
+
+const { values } = parseArgs({
+  options: {
+    people: { type: 'string', default: '10000000' },
+    small: { type: 'string', default: '2000' },
+    keep: { type: 'boolean', default: false },
+    dir: { type: 'string', default: '.bench' },
+    source: { type: 'boolean', default: false },
+    connections: { type: 'string', default: '64' },
+    warmup: { type: 'string', default: '3' },
+    duration: { type: 'string', default: '15' },
+    sample: { type: 'string', default: '20000' },
+    'ready-timeout': { type: 'string', default: '1800' },
+    'settle-timeout': { type: 'string', default: '600' },
+  },
+});
+
+function integer(name: keyof typeof values, min: number, max: number): number {
+  const raw = values[name];
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) throw new Error(`--${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+const PEOPLE = integer('people', 1, 200_000_000);
+const SMALL = integer('small', 1, 1_000_000);
+const CONNECTIONS = integer('connections', 1, 1024);
+const WARMUP = integer('warmup', 1, 600);
+const DURATION = integer('duration', 1, 3600);
+const SAMPLE = integer('sample', 1, 1_000_000);
+const READY_TIMEOUT_MS = integer('ready-timeout', 1, 86_400) * 1000;
+const SETTLE_TIMEOUT_MS = integer('settle-timeout', 0, 86_400) * 1000;
+const KEEP = values.keep!;
+const SOURCE = values.source!;
+const BENCH_DIR = join(REPO_ROOT, values.dir!);
+const NODE_ID = 1;
+const META_FILE = 'population.json';
+
+function log(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+/** What a generated log's directory keeps about it (next to the hub's own keys; never in the repository). */
+interface LogMeta {
+  readonly people: number;
+  readonly events: number;
+  readonly seed: string;
+  readonly pensionToken: string;
+  readonly pensionAnswerKey: string;
+  /** Muroran City's endpoint as last registered (the stand-in's port changes from run to run). */
+  muroranEndpoint: string;
+  readonly redisPrefix: string;
+  readonly writeSeconds: number;
+  readonly redis: { readonly before: number; readonly after: number; readonly codes: number; readonly bytesPerCode: number; readonly loadSeconds: number };
+  readonly writtenAt: string;
+}
+
+interface PreparedLog {
+  readonly dir: string;
+  readonly meta: LogMeta;
+  readonly redis: BenchRedis;
+  readonly reused: boolean;
+}
+
+/** The stand-in intermediate server of Muroran City, in its own process. */
+async function startProvider(): Promise<{ url: string; stop: () => Promise<void> }> {
+  const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', join(REPO_ROOT, 'bench/support/population-provider.ts')], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (out += c.toString()));
+  const deadline = Date.now() + 60_000;
+  while (!/listening on (http:\/\/127\.0\.0\.1:\d+)/.test(out)) {
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`the stand-in intermediate server did not start: ${out}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out)![1]!;
+  return {
+    url,
+    stop: async () => {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+      const answered = /answered \d+ provision requests/.exec(out)?.[0];
+      if (answered) log(`stand-in intermediate server: ${answered}`);
+    },
+  };
+}
+
+function hubEnv(redis: BenchRedis | undefined, prefix: string): Record<string, string> {
+  // A checkpoint per minute: the bench measures the linkage path, not the signer.
+  return { HUB_LOG_LEVEL: 'log', HUB_CHECKPOINT_EVERY_MS: '60000', ...(redis === undefined ? { HUB_REDIS_URL: 'off' } : { HUB_REDIS_URL: redis.url, HUB_REDIS_PREFIX: prefix }) };
+}
+
+function fmt(n: number): string {
+  return Math.round(n).toLocaleString('en');
+}
+
+/** Writes (or, with --keep and a complete one there, reuses) the log of `people` and loads its codes into Redis. */
+async function prepareLog(people: number, providerUrl: string): Promise<PreparedLog> {
+  const dir = join(BENCH_DIR, `population-${people}`);
+  const metaPath = join(dir, META_FILE);
+  const rdb = KEEP ? join(dir, 'redis.rdb') : undefined;
+  if (KEEP && existsSync(metaPath)) {
+    const meta = JSON.parse(readFileSync(metaPath, 'utf8')) as LogMeta;
+    if (meta.people === people && rdb !== undefined && existsSync(rdb)) {
+      log(`reusing the ${fmt(meta.people)}-person log in ${relative(REPO_ROOT, dir)} (written ${meta.writtenAt}, ${fmt(meta.events)} events); loading its Redis data set`);
+      const redis = await BenchRedis.start(rdb);
+      const mapper = await redis.openMapper(meta.redisPrefix, loadOrCreateCodeLocator(join(dir, 'keys')));
+      log(`  Redis: ${fmt(await redis.usedMemory())} bytes used, mapper checkpoint ${await mapper.checkpoint()}`);
+      return { dir, meta, redis, reused: true };
+    }
+    log(`${relative(REPO_ROOT, dir)} holds no complete log of ${fmt(people)} people: writing it again`);
+  }
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+
+  // 1. The hub's first start on the empty directory: its keys, the authorization table; the two agencies registered.
+  const redisPrefix = `lp${randomBytes(3).toString('hex')}`;
+  log(`${relative(REPO_ROOT, dir)}: first start of the hub on the empty data directory`);
+  const setupHub = await startHub({ dataDir: dir, env: hubEnv(undefined, redisPrefix), source: SOURCE, readyTimeoutMs: 120_000, cwd: REPO_ROOT });
+  let pensionToken: string;
+  let pensionAnswerKey: string;
+  try {
+    const muroranKeys = await generateAnswerKeyPair();
+    const registered = await registerAgencies(setupHub.url, operatorToken(dir), providerUrl, muroranKeys.publicKey);
+    pensionToken = registered.pensionToken;
+    pensionAnswerKey = registered.pensionKeys.publicKey;
+  } finally {
+    await setupHub.stop();
+  }
+
+  // 2. The people through the ledger, their codes into Redis as the hub's projection writes them.
+  const seed = randomBytes(32).toString('hex');
+  const redis = await BenchRedis.start(rdb);
+  try {
+    return await writeAndLoad(people, dir, redis, { seed, redisPrefix, pensionToken, pensionAnswerKey, providerUrl });
+  } catch (error) {
+    await redis.stop(false);
+    throw error;
+  }
+}
+
+async function writeAndLoad(people: number, dir: string, redis: BenchRedis, given: { seed: string; redisPrefix: string; pensionToken: string; pensionAnswerKey: string; providerUrl: string }): Promise<PreparedLog> {
+  const { seed, redisPrefix, pensionToken, pensionAnswerKey, providerUrl } = given;
+  const before = await redis.usedMemory();
+  const mapper = await redis.openMapper(redisPrefix, loadOrCreateCodeLocator(join(dir, 'keys')));
+  let redisSeconds = 0;
+  let codes = 0;
+  const bar = new cliProgress.SingleBar(
+    { format: `write ${fmt(people)} people [{bar}] {percentage}% | {value}/{total} people | {events} events | {rate} events/s | ETA {eta_formatted}`, hideCursor: true, etaBuffer: 50, noTTYOutput: true, notTTYSchedule: 10_000, stream: process.stderr },
+    cliProgress.Presets.shades_classic,
+  );
+  const started = Date.now();
+  bar.start(people, 0, { events: 0, rate: 0 });
+  const written = await writePeople({
+    dataDir: dir,
+    nodeId: NODE_ID,
+    people,
+    seedHex: seed,
+    onGroup: async (g) => {
+      const t0 = process.hrtime.bigint();
+      await mapper.apply(g.codes);
+      redisSeconds += Number(process.hrtime.bigint() - t0) / 1e9;
+      codes += g.codes.length;
+      bar.update(g.people, { events: fmt(g.events), rate: fmt(g.events / Math.max(0.001, (Date.now() - started) / 1000)) });
+    },
+  });
+  bar.stop();
+  const after = await redis.usedMemory();
+  const meta: LogMeta = {
+    people,
+    events: written.lastPosition + 1,
+    seed,
+    pensionToken,
+    pensionAnswerKey,
+    muroranEndpoint: providerUrl,
+    redisPrefix,
+    writeSeconds: Number(written.seconds.toFixed(1)),
+    redis: { before, after, codes, bytesPerCode: Number(((after - before) / codes).toFixed(2)), loadSeconds: Number(redisSeconds.toFixed(1)) },
+    writtenAt: new Date().toISOString(),
+  };
+  log(
+    `wrote ${fmt(people)} people (${fmt(written.events)} events, positions ${written.firstPosition}–${written.lastPosition}) in ${written.seconds.toFixed(1)} s: ${fmt(written.events / written.seconds)} events/s; ` +
+      `Redis: ${fmt(codes)} codes, ${fmt(after - before)} bytes, ${meta.redis.bytesPerCode} bytes per code (${redisSeconds.toFixed(1)} s of the run in Redis writes)`,
+  );
+  writeFileSync(join(dir, META_FILE), `${JSON.stringify(meta, null, 2)}\n`, { mode: 0o600 });
+  return { dir, meta, redis, reused: false };
+}
+
+interface Measured {
+  readonly people: number;
+  readonly firstStartSeconds: number;
+  readonly catchUpSeconds: number;
+  readonly startSeconds: number;
+  readonly rssMiB: number;
+  readonly rssReadyMiB: number;
+  readonly settleSeconds: number;
+  readonly linkage: PhaseResult;
+  readonly hubCpuMsPerQuery: number;
+}
+
+/** Untimed start (projections catch up), then the timed start and the linkage rate. */
+async function measure(prepared: PreparedLog, providerUrl: string): Promise<Measured> {
+  const { dir, meta, redis } = prepared;
+  const env = hubEnv(redis, meta.redisPrefix);
+  const name = `${fmt(meta.people)}-person log`;
+  log(`${name}: untimed start (the hub's persisted state catches up with the log)`);
+  let hub: HubRun | undefined = await startHub({ dataDir: dir, env, source: SOURCE, readyTimeoutMs: READY_TIMEOUT_MS, cwd: REPO_ROOT });
+  const firstStartSeconds = hub.readySeconds;
+  let catchUp: { seconds: number; settled: boolean };
+  try {
+    log(`  ready in ${firstStartSeconds.toFixed(2)} s (RSS so far ${hub.maxRssMiB().toFixed(0)} MiB); waiting for its CPU to settle`);
+    if (meta.muroranEndpoint !== providerUrl) {
+      const res = await fetch(`${hub.url}/v1/agencies/${MURORAN_CITY}`, { method: 'PATCH', headers: { 'content-type': 'application/json', authorization: `Bearer ${operatorToken(dir)}` }, body: JSON.stringify({ endpoint: providerUrl }) });
+      if (res.status !== 200) throw new Error(`updating Muroran City's endpoint: HTTP ${res.status} ${await res.text()}`);
+      meta.muroranEndpoint = providerUrl;
+      writeFileSync(join(dir, META_FILE), `${JSON.stringify(meta, null, 2)}\n`, { mode: 0o600 });
+    }
+    catchUp = await settle(hub.spawned.child.pid, { timeoutMs: SETTLE_TIMEOUT_MS, windowMs: 5000, onWait: (s, share) => log(`    ${s.toFixed(0)} s: hub CPU ${(share * 100).toFixed(0)} % of a core, RSS ${hub!.maxRssMiB().toFixed(0)} MiB max`) });
+    log(`  ${catchUp.settled ? 'settled' : 'still busy'} after ${catchUp.seconds.toFixed(0)} s; stopping it`);
+  } finally {
+    await hub.stop();
+  }
+
+  log(`${name}: timed start`);
+  hub = await startHub({ dataDir: dir, env, source: SOURCE, readyTimeoutMs: READY_TIMEOUT_MS, cwd: REPO_ROOT });
+  try {
+    const startSeconds = hub.readySeconds;
+    const rssReadyMiB = hub.maxRssMiB();
+    log(`  ready in ${startSeconds.toFixed(2)} s, RSS ${rssReadyMiB.toFixed(0)} MiB`);
+    const ready = (await (await fetch(`${hub.url}/health/ready`)).json()) as Record<string, unknown>;
+    log(`  /health/ready: ${JSON.stringify(ready)}`);
+    // Background work after ready (the self-check's scrub, projections) is not the linkage path: let it end first.
+    const settled = await settle(hub.spawned.child.pid, { timeoutMs: SETTLE_TIMEOUT_MS, windowMs: 3000 });
+    log(`  hub CPU ${settled.settled ? 'settled' : 'still busy'} after ${settled.seconds.toFixed(0)} s`);
+
+    // People drawn at random among all of them; the pension service's codes named again from the seed.
+    const population = new Population(meta.seed, loadOrCreateCodeLocator(join(dir, 'keys')));
+    const sample = Math.min(SAMPLE, meta.people);
+    const codes = Array.from({ length: sample }, () => population.code(meta.people === 1 ? 0 : randomInt(meta.people), PENSION));
+    const fixture: LinkageFixture = { hubUrl: hub.url, requesterToken: meta.pensionToken, providerAgencyId: MURORAN_CITY, procedureCode: PROCEDURE, itemCodes: ITEMS, answerPublicKey: meta.pensionAnswerKey, codes };
+    const bodies = queryBodies(fixture);
+    // One query first, checked: a generated person is found and answered.
+    const first = await post(`${hub.url}/v1/queries`, JSON.parse(bodies[0]!), { authorization: `Bearer ${meta.pensionToken}` });
+    if (first.status !== 200 || !first.text.includes('"outcome":"answered"')) throw new Error(`a linkage query for a generated person was not answered: HTTP ${first.status} ${first.text.slice(0, 500)}`);
+    log(`  a query for a generated person: HTTP 200, answered (serial ${String((first.body as Record<string, unknown>)['serial'])})`);
+    await runPhase(fixture, bodies, { name: 'warm-up', connections: CONNECTIONS, durationSeconds: WARMUP, timeoutSeconds: 10 });
+    const cpu0 = cpuSeconds(hub.spawned.child.pid) ?? 0;
+    const linkage = await runPhase(fixture, bodies, { name: 'linkage', connections: CONNECTIONS, durationSeconds: DURATION, timeoutSeconds: 10 });
+    const cpu = (cpuSeconds(hub.spawned.child.pid) ?? 0) - cpu0;
+    const rssMiB = hub.maxRssMiB();
+    log(`  linkage: ${fmt(linkage.perSecond)} queries/s over ${DURATION} s (${fmt(linkage.requests)} queries, ${linkage.errors} errors, p50 ${linkage.latencyMs.p50} ms, p99 ${linkage.latencyMs.p99} ms); hub RSS max ${rssMiB.toFixed(0)} MiB`);
+    return {
+      people: meta.people,
+      firstStartSeconds,
+      catchUpSeconds: catchUp.seconds,
+      startSeconds,
+      rssMiB,
+      rssReadyMiB,
+      settleSeconds: settled.seconds,
+      linkage,
+      hubCpuMsPerQuery: linkage.requests === 0 ? 0 : Number(((cpu * 1000) / linkage.requests).toFixed(3)),
+    };
+  } catch (error) {
+    log(`--- hub output (tail) ---\n${hub.spawned.output().slice(-4000)}`);
+    throw error;
+  } finally {
+    await hub.stop();
+  }
+}
+
+const round = (x: number, d = 2) => Number(x.toFixed(d));
+
+async function main(): Promise<number> {
+  requireHub(SOURCE);
+  mkdirSync(BENCH_DIR, { recursive: true });
+  const loadBefore = loadavg()[0]!;
+  const provider = await startProvider();
+  const prepared: PreparedLog[] = [];
+  try {
+    log(`stand-in intermediate server of Muroran City at ${provider.url}; hub ${SOURCE ? 'from its sources (tsx)' : 'built (dist/)'}`);
+    const big = await prepareLog(PEOPLE, provider.url);
+    prepared.push(big);
+    const small = await prepareLog(SMALL, provider.url);
+    prepared.push(small);
+    const bigResult = await measure(big, provider.url);
+    const smallResult = await measure(small, provider.url);
+
+    const ratio = bigResult.linkage.perSecond / smallResult.linkage.perSecond;
+    const bars = {
+      start_s_le_10: bigResult.startSeconds <= 10,
+      rss_mib_le_512: bigResult.rssMiB <= 512,
+      linkage_ratio_ge_0_8: ratio >= 0.8,
+    };
+    const mark = (ok: boolean) => (ok ? '✓' : '✗');
+    process.stdout.write(`\n${fmt(PEOPLE)} people (${fmt(big.meta.events)} events) against ${fmt(SMALL)} (${fmt(small.meta.events)} events):\n`);
+    process.stdout.write(`  ${mark(bars.start_s_le_10)} start ≤ 10 s: ${bigResult.startSeconds.toFixed(2)} s (the ${fmt(SMALL)}-person log: ${smallResult.startSeconds.toFixed(2)} s; untimed first start ${bigResult.firstStartSeconds.toFixed(1)} s, then ${bigResult.catchUpSeconds.toFixed(0)} s until its CPU settled)\n`);
+    process.stdout.write(`  ${mark(bars.rss_mib_le_512)} RSS ≤ 512 MiB: ${bigResult.rssMiB.toFixed(0)} MiB (at ready ${bigResult.rssReadyMiB.toFixed(0)} MiB; the small log: ${smallResult.rssMiB.toFixed(0)} MiB)\n`);
+    process.stdout.write(`  ${mark(bars.linkage_ratio_ge_0_8)} linkage ≥ 0.8 × the small log's: ${fmt(bigResult.linkage.perSecond)}/s against ${fmt(smallResult.linkage.perSecond)}/s, ratio ${ratio.toFixed(2)} (hub CPU per query ${bigResult.hubCpuMsPerQuery} ms against ${smallResult.hubCpuMsPerQuery} ms)\n`);
+    process.stdout.write(`  Redis: ${big.meta.redis.bytesPerCode} bytes per code over ${fmt(big.meta.redis.codes)} codes${big.reused ? ' (measured when the log was written)' : ''}\n`);
+    const errors = bigResult.linkage.errors + smallResult.linkage.errors;
+    if (errors > 0) process.stdout.write(`  WARNING: ${errors} linkage queries were not answered (statuses ${JSON.stringify(bigResult.linkage.statuses)} / ${JSON.stringify(smallResult.linkage.statuses)})\n`);
+    process.stdout.write(`  load average (1 min) before ${loadBefore.toFixed(2)}, after ${loadavg()[0]!.toFixed(2)}\n`);
+    if (KEEP) process.stdout.write(`  kept: ${relative(REPO_ROOT, big.dir)} and ${relative(REPO_ROOT, small.dir)} (a rerun with --keep reuses them)\n`);
+    process.stdout.write(
+      `${JSON.stringify({
+        bench: 'population',
+        people: PEOPLE,
+        events: big.meta.events,
+        start_s: round(bigResult.startSeconds),
+        rss_mib: round(bigResult.rssMiB, 0),
+        redis_bytes_per_code: big.meta.redis.bytesPerCode,
+        linkage_per_s: round(bigResult.linkage.perSecond, 0),
+        small_linkage_per_s: round(smallResult.linkage.perSecond, 0),
+        linkage_ratio: round(ratio, 3),
+        bars,
+        small_people: SMALL,
+        small_events: small.meta.events,
+        small_start_s: round(smallResult.startSeconds),
+        small_rss_mib: round(smallResult.rssMiB, 0),
+        rss_at_ready_mib: round(bigResult.rssReadyMiB, 0),
+        write_s: big.meta.writeSeconds,
+        write_events_per_s: round(big.meta.events / big.meta.writeSeconds, 0),
+        log_reused: big.reused,
+        first_start_s: round(bigResult.firstStartSeconds, 1),
+        catch_up_s: round(bigResult.catchUpSeconds, 0),
+        p99_ms: bigResult.linkage.latencyMs.p99,
+        small_p99_ms: smallResult.linkage.latencyMs.p99,
+        hub_cpu_ms_per_query: bigResult.hubCpuMsPerQuery,
+        small_hub_cpu_ms_per_query: smallResult.hubCpuMsPerQuery,
+        errors,
+        hub: SOURCE ? 'source' : 'built',
+        load_avg_1m: round(loadavg()[0]!),
+      })}\n`,
+    );
+    return Object.values(bars).every(Boolean) && errors === 0 ? 0 : 1;
+  } finally {
+    for (const p of prepared) await p.redis.stop(KEEP);
+    await provider.stop();
+    if (!KEEP) for (const p of prepared) rmSync(p.dir, { recursive: true, force: true });
+  }
+}
+
+let code = 1;
+try {
+  code = await main();
+} catch (error) {
+  log(`bench:population failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+}
+process.exit(code);

@@ -1,0 +1,95 @@
+/**
+ * The hub as its own process for `npm run bench:population`: the built hub (as `npm run start:hub` runs
+ * it), or the sources through tsx with `source: true`; time from spawn to /health/ready 200, its resident
+ * memory sampled from /proc/<pid>/status (VmRSS) while it runs, and a wait until its CPU settles
+ * (projections and the self-check's scrub run in the background after it is ready).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { HUB_MAIN, REPO_ROOT, cpuSeconds, spawnBuilt, stop, waitReady, type Spawned } from '../../load-tests/runner/processes.js';
+
+export const HUB_SOURCE_MAIN = join(REPO_ROOT, 'apps/hub/src/main.ts');
+
+/** VmRSS of a process in MiB, undefined once it is gone. */
+export function rssMiB(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return kb === undefined ? undefined : Number(kb) / 1024;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface HubRun {
+  readonly url: string;
+  readonly spawned: Spawned;
+  /** Seconds from spawn to the first /health/ready 200. */
+  readonly readySeconds: number;
+  /** The largest VmRSS seen so far (MiB), sampled every 200 ms. */
+  maxRssMiB(): number;
+  stop(): Promise<void>;
+}
+
+export function requireHub(source: boolean): void {
+  if (!source && !existsSync(HUB_MAIN)) throw new Error(`${HUB_MAIN} is missing: run \`npm run build\` first, or pass --source to run the hub from its sources`);
+}
+
+/** Starts a hub on `dataDir` and waits for it to be ready (up to `readyTimeoutMs`). */
+export async function startHub(options: { dataDir: string; env: Record<string, string>; source: boolean; readyTimeoutMs: number; cwd: string }): Promise<HubRun> {
+  const flags = ['--max-semi-space-size=64', ...(options.source ? ['--conditions=source', '--import', 'tsx'] : [])];
+  const started = process.hrtime.bigint();
+  const spawned = spawnBuilt('hub', options.source ? HUB_SOURCE_MAIN : HUB_MAIN, [], { HUB_DATA_DIR: options.dataDir, HUB_PORT: '0', HUB_HOST: '127.0.0.1', ...options.env }, options.cwd, flags);
+  let max = 0;
+  const sample = () => {
+    const rss = rssMiB(spawned.child.pid);
+    if (rss !== undefined && rss > max) max = rss;
+  };
+  const sampler = setInterval(sample, 200);
+  sampler.unref();
+  try {
+    const url = await waitReady(spawned, options.readyTimeoutMs);
+    const readySeconds = Number(process.hrtime.bigint() - started) / 1e9;
+    sample();
+    return {
+      url,
+      spawned,
+      readySeconds,
+      maxRssMiB: () => {
+        sample();
+        return max;
+      },
+      stop: async () => {
+        sample();
+        clearInterval(sampler);
+        await stop(spawned, 60_000);
+      },
+    };
+  } catch (error) {
+    clearInterval(sampler);
+    await stop(spawned, 5_000);
+    throw error;
+  }
+}
+
+/**
+ * Waits until the process uses less than `share` of one core over `windowMs`, or `timeoutMs` passed.
+ * Returns the seconds waited and whether it settled.
+ */
+export async function settle(pid: number | undefined, options: { share?: number; windowMs?: number; timeoutMs: number; onWait?: (seconds: number, share: number) => void }): Promise<{ seconds: number; settled: boolean }> {
+  const share = options.share ?? 0.15;
+  const windowMs = options.windowMs ?? 3000;
+  const started = Date.now();
+  for (;;) {
+    const before = cpuSeconds(pid);
+    const t0 = Date.now();
+    await new Promise((r) => setTimeout(r, windowMs));
+    const after = cpuSeconds(pid);
+    if (before === undefined || after === undefined) return { seconds: (Date.now() - started) / 1000, settled: false };
+    const used = (after - before) / ((Date.now() - t0) / 1000);
+    const waited = (Date.now() - started) / 1000;
+    options.onWait?.(waited, used);
+    if (used < share) return { seconds: waited, settled: true };
+    if (Date.now() - started > options.timeoutMs) return { seconds: waited, settled: false };
+  }
+}
