@@ -1,8 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import { Inject, Module, type DynamicModule, type OnApplicationShutdown } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { FastifyBaseLogger } from 'fastify';
+import type { DestinationStream } from 'pino';
 import type { AnswerKeyPair } from '#sealed-answer';
-import { LOG_LEVELS, databasePath, keysDir, type AgencyConfig } from './config/agency-config.js';
+import { databasePath, keysDir, type AgencyConfig } from './config/agency-config.js';
 import { HealthController } from './health/health.controller.js';
 import { HubClient } from './hub/hub-client.js';
 import { ProblemDetailsFilter } from './http/problem-details.filter.js';
@@ -10,6 +13,8 @@ import { installJsonParser } from './http/raw-body.js';
 import { StaffGuard } from './http/staff.guard.js';
 import { DtoValidationPipe } from './http/validation.pipe.js';
 import { loadOrCreateAnswerKeys } from './keys/answer-keys.js';
+import { AgencyLogController, PinoNestLogger, captureSerials, createLogSink, type LogSink } from './logging/agency-logger.js';
+import { installAgencyMetrics } from './metrics/agency-metrics.js';
 import { ProviderService } from './provider/provider.service.js';
 import { ProvisionEndpoint } from './provider/provision-endpoint.js';
 import { ProvisionSchemas, hubVerifierKey } from './provider/provision-protocol.js';
@@ -50,17 +55,24 @@ export async function openAgencyRuntime(config: AgencyConfig, options: RuntimeOp
   return { config, store, keys, hub, hubProvisionKey, clock, provisions };
 }
 
+/** The log sink of the server, flushed last at shutdown. */
+const LOG_SINK = Symbol('LOG_SINK');
+
 @Module({})
 export class AgencyModule implements OnApplicationShutdown {
-  constructor(@Inject(AgencyStore) private readonly store: AgencyStore) {}
+  constructor(
+    @Inject(AgencyStore) private readonly store: AgencyStore,
+    @Inject(LOG_SINK) private readonly logs: LogSink | null,
+  ) {}
 
-  static forRoot(runtime: AgencyRuntime): DynamicModule {
+  static forRoot(runtime: AgencyRuntime, logs?: LogSink): DynamicModule {
     return {
       module: AgencyModule,
       controllers: [ProvisionsController, RequesterController, HealthController],
       providers: [
         { provide: AGENCY_CONFIG, useValue: runtime.config },
         { provide: AgencyStore, useValue: runtime.store },
+        { provide: LOG_SINK, useValue: logs ?? null },
         { provide: CLOCK, useValue: runtime.clock },
         { provide: ProvisionEndpoint, useValue: runtime.provisions },
         { provide: RequesterService, useValue: new RequesterService(runtime.store, runtime.hub, runtime.keys, runtime.clock) },
@@ -71,18 +83,48 @@ export class AgencyModule implements OnApplicationShutdown {
 
   async onApplicationShutdown(): Promise<void> {
     await this.store.close();
+    // Nest then raises the signal again, which ends the process without an exit event: write out now.
+    this.logs?.flush();
   }
 }
 
-/** Creates and configures the server (not yet listening); the same wiring for main.ts and the tests. */
-export async function createAgencyApp(runtime: AgencyRuntime): Promise<NestFastifyApplication> {
+export interface CreateAgencyAppOptions {
+  /** Where the JSON log lines go; default: stdout. */
+  readonly logStream?: DestinationStream;
+}
+
+/** The server's application and its log sink (flushed before the process ends). */
+export interface AgencyApp {
+  readonly app: NestFastifyApplication;
+  readonly logs: LogSink;
+}
+
+/**
+ * Creates and configures the server (not yet listening); the same wiring for main.ts and the tests. It
+ * logs JSON lines with pino at AGENCY_LOG_LEVEL (Fastify's logger, one line per answered request, and
+ * Nest's through PinoNestLogger) and serves its Prometheus metrics at GET /metrics.
+ */
+export async function createAgencyApp(runtime: AgencyRuntime, options: CreateAgencyAppOptions = {}): Promise<NestFastifyApplication> {
+  return (await createAgencyAppWithLogs(runtime, options)).app;
+}
+
+export async function createAgencyAppWithLogs(runtime: AgencyRuntime, options: CreateAgencyAppOptions = {}): Promise<AgencyApp> {
   const { config } = runtime;
-  const app = await NestFactory.create<NestFastifyApplication>(AgencyModule.forRoot(runtime), new FastifyAdapter({ bodyLimit: config.bodyLimitBytes, logger: false }), {
-    bodyParser: false,
-    logger: LOG_LEVELS.slice(0, LOG_LEVELS.indexOf(config.logLevel) + 1),
+  const logs = createLogSink('agency-node', config.logLevel, options.logStream);
+  const adapter = new FastifyAdapter({
+    bodyLimit: config.bodyLimitBytes,
+    loggerInstance: logs.logger,
+    // The server's own id of each request, for its log line (a caller's header is never taken as it).
+    genReqId: () => randomUUID(),
+    logController: new AgencyLogController(logs.logger, (request) => request.id),
+    childLoggerFactory: (logger: FastifyBaseLogger) => logger,
   });
-  installJsonParser(app.getHttpAdapter().getInstance(), config.bodyLimitBytes);
+  const app = await NestFactory.create<NestFastifyApplication>(AgencyModule.forRoot(runtime, logs), adapter, { bodyParser: false, logger: new PinoNestLogger(logs.logger) });
+  const fastify = app.getHttpAdapter().getInstance();
+  installJsonParser(fastify, config.bodyLimitBytes);
   app.useGlobalFilters(new ProblemDetailsFilter());
   app.useGlobalPipes(new DtoValidationPipe());
-  return app;
+  installAgencyMetrics(app, runtime.provisions);
+  captureSerials(fastify);
+  return { app, logs };
 }

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { Logger } from '@nestjs/common';
 import { Command, InvalidArgumentError } from 'commander';
 import { AgencyConfigError, databasePath, keysDir, loadAgencyConfig, type AgencyConfig } from './config/agency-config.js';
-import { createAgencyApp, openAgencyRuntime } from './agency-app.js';
+import { createAgencyAppWithLogs, openAgencyRuntime } from './agency-app.js';
 import { startProvisionGrpcServer } from './provider/provision-grpc.js';
 import { HubClient } from './hub/hub-client.js';
 import { AgencyProblem } from './http/agency-problem.js';
@@ -34,8 +34,8 @@ function print(value: unknown): void {
 
 async function serve(): Promise<void> {
   const runtime = await openAgencyRuntime(config(true));
-  const app = await createAgencyApp(runtime);
-  // SIGTERM/SIGINT: stop taking requests, then close the store (AgencyModule) and exit.
+  const { app } = await createAgencyAppWithLogs(runtime);
+  // SIGTERM/SIGINT: stop taking requests, then close the store and write out the logs (AgencyModule) and exit.
   app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
   await app.listen({ host: runtime.config.host, port: runtime.config.port });
   new Logger('AgencyNode').log(`listening on ${await app.getUrl()} (agency ${runtime.config.agencyId}, hub ${runtime.hub.url}, data ${runtime.config.dataDir})`);

@@ -18,7 +18,7 @@ interface Sample {
 }
 
 /** Parses Prometheus' text exposition format (what a scraper reads). */
-export function parseExposition(text: string): Sample[] {
+function parseExposition(text: string): Sample[] {
   const out: Sample[] = [];
   for (const line of text.split('\n')) {
     if (line === '' || line.startsWith('#')) continue;

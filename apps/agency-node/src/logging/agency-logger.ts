@@ -1,0 +1,169 @@
+import type { LoggerService } from '@nestjs/common';
+import { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { pino, type DestinationStream, type Level, type Logger } from 'pino';
+import type { AgencyLogLevel } from '../config/agency-config.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The processing serial a command's answer named, for its log line (see captureSerials). */
+    loggedSerial?: string;
+  }
+}
+
+/** AGENCY_LOG_LEVEL (Nest's names) to pino's levels. */
+const PINO_LEVELS: Readonly<Record<AgencyLogLevel, Level>> = { fatal: 'fatal', error: 'error', warn: 'warn', log: 'info', debug: 'debug', verbose: 'trace' };
+
+/** The label of a request no route matched: never its URL. */
+const UNMATCHED = '(unmatched)';
+
+/**
+ * What is never written even if some code hands it to the logger: credentials and cookies in headers,
+ * and request or answer bodies (they hold codes, numbers, secrets, answers, notice text).
+ */
+export const REDACTED_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.headers["x-csrf-token"]',
+  'res.headers["set-cookie"]',
+  'headers.authorization',
+  'headers.cookie',
+  'req.body',
+  'res.body',
+  'body',
+  'payload',
+];
+
+export interface LogSink {
+  readonly logger: Logger;
+  /** Writes out what is buffered, synchronously (before the process ends by a signal). */
+  flush(): void;
+}
+
+/**
+ * The intermediate server's pino logger: one JSON object per line on stdout (or `stream`), at AGENCY_LOG_LEVEL, with the
+ * time as ISO-8601, the level by name, and the redaction above. Requests are described by their method and
+ * route template only (never the URL, headers or body).
+ */
+export function createLogSink(app: string, level: AgencyLogLevel, stream?: DestinationStream): LogSink {
+  const destination = stream ?? pino.destination({ dest: 1, sync: false });
+  const logger = pino(
+    {
+      level: PINO_LEVELS[level],
+      base: { app },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+      redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+      serializers: {
+        req: (request: FastifyRequest) => ({ method: request.method, route: request.routeOptions?.url ?? UNMATCHED }),
+        res: (reply: FastifyReply) => ({ status: reply.statusCode }),
+        err: (error: Error) => ({ type: error.name, message: error.message, stack: error.stack }),
+      },
+    },
+    destination,
+  );
+  const flushable = destination as DestinationStream & { flushSync?: () => void };
+  return {
+    logger,
+    flush: () => {
+      try {
+        flushable.flushSync?.();
+      } catch {
+        // nothing buffered, or the stream is not ready yet
+      }
+    },
+  };
+}
+
+/** Nest's Logger (and every `new Logger(context)` of the server) written to the same pino logger. */
+export class PinoNestLogger implements LoggerService {
+  constructor(private readonly logger: Logger) {}
+
+  log(message: unknown, ...rest: unknown[]): void {
+    this.#write('info', message, rest);
+  }
+  error(message: unknown, ...rest: unknown[]): void {
+    this.#write('error', message, rest);
+  }
+  warn(message: unknown, ...rest: unknown[]): void {
+    this.#write('warn', message, rest);
+  }
+  debug(message: unknown, ...rest: unknown[]): void {
+    this.#write('debug', message, rest);
+  }
+  verbose(message: unknown, ...rest: unknown[]): void {
+    this.#write('trace', message, rest);
+  }
+  fatal(message: unknown, ...rest: unknown[]): void {
+    this.#write('fatal', message, rest);
+  }
+
+  #write(level: Level, message: unknown, rest: unknown[]): void {
+    if (!this.logger.isLevelEnabled(level)) return;
+    // Nest passes the context last; an error's stack comes before it.
+    const context = rest.length > 0 && typeof rest[rest.length - 1] === 'string' ? (rest[rest.length - 1] as string) : undefined;
+    const stack = level === 'error' && rest.length >= 2 && typeof rest[0] === 'string' ? rest[0] : undefined;
+    const fields: Record<string, unknown> = {};
+    if (context !== undefined) fields['context'] = context;
+    if (stack !== undefined) fields['stack'] = stack;
+    if (message instanceof Error) {
+      fields['err'] = message;
+      this.logger[level](fields, message.message);
+    } else this.logger[level](fields, typeof message === 'string' ? message : JSON.stringify(message));
+  }
+}
+
+/**
+ * Fastify's request log lines, one per answered request and nothing at its start: the server's own id of
+ * the request (`correlationId`, never the caller's header), method, route template, status, milliseconds, and the
+ * processing serial when the answer named one. Never the URL (it may carry a number), headers or body.
+ */
+export class AgencyLogController extends LogController {
+  constructor(
+    private readonly logger: Logger,
+    private readonly idOf: (request: FastifyRequest) => string | undefined,
+  ) {
+    super({ disableRequestLogging: false });
+  }
+
+  override incomingRequest(): void {}
+
+  override routeNotFound(): void {}
+
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    const log = this.logger;
+    if (error == null && !log.isLevelEnabled('info')) return;
+    const fields = {
+      correlationId: this.idOf(request),
+      method: request.method,
+      route: request.routeOptions.url ?? UNMATCHED,
+      status: reply.statusCode,
+      ms: Math.round(reply.elapsedTime * 100) / 100,
+      serial: request.loggedSerial,
+    };
+    if (error != null) log.error({ ...fields, err: { type: error.name, message: error.message } }, 'request errored');
+    else log.info(fields, 'request');
+  }
+
+  override defaultErrorLog(error: Error, request: FastifyRequest, reply: FastifyReply): void {
+    if (reply.statusCode >= 500) this.logger.error({ correlationId: this.idOf(request), route: request.routeOptions.url ?? UNMATCHED, err: error }, 'request failed');
+  }
+}
+
+/** A serial as the hub writes them: YYYYMMDD, node id, daily sequence. */
+const SERIAL_IN_ANSWER = /"serial":"(\d{20})"/;
+const SMALL_ANSWER = 16_384;
+
+/**
+ * Notes the processing serial a command's answer names (a command's result or a recorded refusal's
+ * problem), for the request's log line: a look at small answers to other than GET, or refusals; nothing
+ * is parsed, logged or changed.
+ */
+export function captureSerials(fastify: FastifyInstance): void {
+  fastify.addHook('onSend', (request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (error: null, payload: unknown) => void) => {
+    if ((request.method !== 'GET' || reply.statusCode >= 400) && typeof payload === 'string' && payload.length <= SMALL_ANSWER) {
+      const match = SERIAL_IN_ANSWER.exec(payload);
+      if (match !== null) request.loggedSerial = match[1];
+    }
+    done(null, payload);
+  });
+}

@@ -1,0 +1,92 @@
+import type { INestApplication } from '@nestjs/common';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { ProvisionEndpoint } from '../provider/provision-endpoint.js';
+import { LATENCY_BUCKETS, instrumentHttp } from './http-metrics.js';
+
+/** Where Prometheus scrapes the intermediate server: on its HTTP port. */
+export const METRICS_PATH = '/metrics';
+export const METRIC_PREFIX = 'linkage_';
+
+/** The intermediate server's metrics on one registry of its own (several servers can live in one process, as in the tests). */
+export class AgencyMetrics {
+  readonly registry = new Registry();
+  readonly httpDuration: Histogram<'route' | 'method' | 'status_class'>;
+  readonly provisionDuration: Histogram<'call' | 'outcome'>;
+
+  constructor() {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry, prefix: METRIC_PREFIX });
+    this.httpDuration = new Histogram({
+      name: 'linkage_http_request_duration_seconds',
+      help: 'HTTP requests answered, by route template, method and status class: time from the request to the answer sent.',
+      labelNames: ['route', 'method', 'status_class'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.provisionDuration = new Histogram({
+      name: 'linkage_agency_provision_duration_seconds',
+      help: "The hub's provision requests handled (HTTP or gRPC), by call (single or batch) and outcome (answered, refused, rejected: signature, schema, freshness or addressee refused).",
+      labelNames: ['call', 'outcome'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+  }
+}
+
+const BY_APP = new WeakMap<INestApplication, AgencyMetrics>();
+
+/** The metrics of an intermediate server's application (for tests and the dashboard check). */
+export function agencyMetricsOf(app: INestApplication): AgencyMetrics | undefined {
+  return BY_APP.get(app);
+}
+
+/**
+ * Times the provision endpoint (shared by the HTTP controller and the gRPC server) from outside: its two
+ * methods are replaced on the one instance by ones that observe each call's duration and outcome.
+ */
+function instrumentProvisions(endpoint: ProvisionEndpoint, metrics: AgencyMetrics): void {
+  const provide = endpoint.provide.bind(endpoint);
+  const provideBatch = endpoint.provideBatch.bind(endpoint);
+  const h = metrics.provisionDuration;
+  const single = { answered: h.labels('single', 'answered'), refused: h.labels('single', 'refused'), rejected: h.labels('single', 'rejected') };
+  const batch = { answered: h.labels('batch', 'answered'), rejected: h.labels('batch', 'rejected') };
+  const seconds = (started: number) => (performance.now() - started) / 1000;
+  endpoint.provide = async (raw, signature, parsed) => {
+    const started = performance.now();
+    try {
+      const response = await provide(raw, signature, parsed);
+      (response.status === 'answered' ? single.answered : single.refused).observe(seconds(started));
+      return response;
+    } catch (error) {
+      single.rejected.observe(seconds(started));
+      throw error;
+    }
+  };
+  endpoint.provideBatch = async (raw, signature, parsed) => {
+    const started = performance.now();
+    try {
+      const response = await provideBatch(raw, signature, parsed);
+      batch.answered.observe(seconds(started));
+      return response;
+    } catch (error) {
+      batch.rejected.observe(seconds(started));
+      throw error;
+    }
+  };
+}
+
+/**
+ * The intermediate server's Prometheus metrics (docs/observability.md): a registry of its own, the HTTP
+ * histogram in an onResponse hook, the provision endpoint's latency and outcomes, process metrics; `GET
+ * /metrics` answers the text exposition format.
+ */
+export function installAgencyMetrics(app: NestFastifyApplication, provisions: ProvisionEndpoint): AgencyMetrics {
+  const metrics = new AgencyMetrics();
+  BY_APP.set(app, metrics);
+  const fastify = app.getHttpAdapter().getInstance();
+  instrumentHttp(fastify, metrics.httpDuration);
+  instrumentProvisions(provisions, metrics);
+  fastify.get(METRICS_PATH, async (_request, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
+  return metrics;
+}
