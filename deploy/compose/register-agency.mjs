@@ -20,6 +20,14 @@ const env = (name, required = true) => {
 // The image's working directory (/app), or the repository root after `npm run build`.
 const main = join(process.cwd(), 'dist/apps/agency-node/src/main.js');
 const agencyId = env('AGENCY_ID');
+// Read before anything is done, so that a missing variable stops the job at once instead of being retried.
+const registration = {
+  agencyId,
+  name: env('AGENCY_NAME'),
+  kind: env('AGENCY_KIND'),
+  endpoint: env('AGENCY_ENDPOINT'),
+  ...(env('AGENCY_MUNICIPALITY_CODE', false) ? { municipalityCode: env('AGENCY_MUNICIPALITY_CODE') } : {}),
+};
 const hubUrl = env('AGENCY_HUB_URL').replace(/\/$/, '');
 const tokenFile = env('AGENCY_TOKEN_FILE');
 const offline = { PATH: process.env['PATH'] ?? '', AGENCY_ID: agencyId, AGENCY_DATA_DIR: env('AGENCY_DATA_DIR') };
@@ -50,14 +58,7 @@ for (let attempt = 1; ; attempt++) {
     }
     const res =
       known.status === 404
-        ? await call('POST', '/v1/agencies', {
-            agencyId,
-            name: env('AGENCY_NAME'),
-            kind: env('AGENCY_KIND'),
-            endpoint: env('AGENCY_ENDPOINT'),
-            publicKey: answerPublicKey,
-            ...(env('AGENCY_MUNICIPALITY_CODE', false) ? { municipalityCode: env('AGENCY_MUNICIPALITY_CODE') } : {}),
-          })
+        ? await call('POST', '/v1/agencies', { ...registration, publicKey: answerPublicKey })
         : known.status === 200
           ? // Registered before, token lost (a new volume): a rotation issues a new one and retires the old.
             await call('POST', `/v1/agencies/${encodeURIComponent(agencyId)}/credential-rotations`)
