@@ -25,7 +25,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { join, relative } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import { generateAnswerKeyPair } from '#sealed-answer';
@@ -33,7 +33,7 @@ import { loadOrCreateCodeLocator } from '../apps/hub/src/linkage/hub-secrets.js'
 import { queryBodies, runPhase, type PhaseResult } from '../load-tests/runner/drive.js';
 import { REPO_ROOT, cpuSeconds } from '../load-tests/runner/processes.js';
 import { ITEMS, PROCEDURE, operatorToken, post, registerAgencies, type LinkageFixture } from '../load-tests/runner/setup.js';
-import { requireHub, settle, startHub, type HubRun } from './support/population-hub.js';
+import { newerSourceThanBuild, requireHub, settle, startHub, type HubRun } from './support/population-hub.js';
 import { MURORAN_CITY, PENSION, Population, writePeople } from './support/population-log.js';
 import { BenchRedis } from './support/population-redis.js';
 
@@ -70,7 +70,7 @@ const READY_TIMEOUT_MS = integer('ready-timeout', 1, 86_400) * 1000;
 const SETTLE_TIMEOUT_MS = integer('settle-timeout', 0, 86_400) * 1000;
 const KEEP = values.keep!;
 const SOURCE = values.source!;
-const BENCH_DIR = join(REPO_ROOT, values.dir!);
+const BENCH_DIR = resolve(REPO_ROOT, values.dir!);
 const NODE_ID = 1;
 const META_FILE = 'population.json';
 
@@ -236,6 +236,23 @@ interface Measured {
   readonly settleSeconds: number;
   readonly linkage: PhaseResult;
   readonly hubCpuMsPerQuery: number;
+  readonly mapperMode: string;
+  /** Events in the log when the timed start was ready (a kept log also holds the queries of earlier runs). */
+  readonly head: number;
+}
+
+async function readiness(url: string): Promise<Record<string, unknown>> {
+  return (await (await fetch(`${url}/health/ready`)).json()) as Record<string, unknown>;
+}
+
+/** The code mapper's mode in /health/ready once it is `redis`, or as it is after `timeoutMs`. */
+async function redisMode(url: string, timeoutMs: number): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const mode = String((((await readiness(url))['codeMapper'] ?? {}) as Record<string, unknown>)['mode']);
+    if (mode === 'redis' || Date.now() > deadline) return mode;
+    await new Promise((r) => setTimeout(r, 250));
+  }
 }
 
 /** Untimed start (projections catch up), then the timed start and the linkage rate. */
@@ -267,8 +284,11 @@ async function measure(prepared: PreparedLog, providerUrl: string): Promise<Meas
     const startSeconds = hub.readySeconds;
     const rssReadyMiB = hub.maxRssMiB();
     log(`  ready in ${startSeconds.toFixed(2)} s, RSS ${rssReadyMiB.toFixed(0)} MiB`);
-    const ready = (await (await fetch(`${hub.url}/health/ready`)).json()) as Record<string, unknown>;
+    const ready = await readiness(hub.url);
     log(`  /health/ready: ${JSON.stringify(ready)}`);
+    // Translations from Redis, as a hub in service makes them (the store answers until its mapper is open).
+    const mapperMode = await redisMode(hub.url, 60_000);
+    log(`  code mapper: ${mapperMode}`);
     // Background work after ready (the self-check's scrub, projections) is not the linkage path: let it end first.
     const settled = await settle(hub.spawned.child.pid, { timeoutMs: SETTLE_TIMEOUT_MS, windowMs: 3000 });
     log(`  hub CPU ${settled.settled ? 'settled' : 'still busy'} after ${settled.seconds.toFixed(0)} s`);
@@ -299,6 +319,8 @@ async function measure(prepared: PreparedLog, providerUrl: string): Promise<Meas
       settleSeconds: settled.seconds,
       linkage,
       hubCpuMsPerQuery: linkage.requests === 0 ? 0 : Number(((cpu * 1000) / linkage.requests).toFixed(3)),
+      mapperMode,
+      head: Number(ready['head']),
     };
   } catch (error) {
     log(`--- hub output (tail) ---\n${hub.spawned.output().slice(-4000)}`);
@@ -312,6 +334,8 @@ const round = (x: number, d = 2) => Number(x.toFixed(d));
 
 async function main(): Promise<number> {
   requireHub(SOURCE);
+  const stale = SOURCE ? undefined : newerSourceThanBuild();
+  if (stale !== undefined) log(`WARNING: ${relative(REPO_ROOT, stale)} is newer than the built hub: \`npm run build\` to measure the sources as they are (or --source)`);
   mkdirSync(BENCH_DIR, { recursive: true });
   const loadBefore = loadavg()[0]!;
   const provider = await startProvider();
@@ -361,6 +385,7 @@ async function main(): Promise<number> {
         write_s: big.meta.writeSeconds,
         write_events_per_s: round(big.meta.events / big.meta.writeSeconds, 0),
         log_reused: big.reused,
+        head_at_start: bigResult.head,
         first_start_s: round(bigResult.firstStartSeconds, 1),
         catch_up_s: round(bigResult.catchUpSeconds, 0),
         p99_ms: bigResult.linkage.latencyMs.p99,
@@ -368,6 +393,8 @@ async function main(): Promise<number> {
         hub_cpu_ms_per_query: bigResult.hubCpuMsPerQuery,
         small_hub_cpu_ms_per_query: smallResult.hubCpuMsPerQuery,
         errors,
+        mapper_mode: bigResult.mapperMode,
+        small_mapper_mode: smallResult.mapperMode,
         hub: SOURCE ? 'source' : 'built',
         load_avg_1m: round(loadavg()[0]!),
       })}\n`,

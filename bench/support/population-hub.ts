@@ -4,7 +4,7 @@
  * memory sampled from /proc/<pid>/status (VmRSS) while it runs, and a wait until its CPU settles
  * (projections and the self-check's scrub run in the background after it is ready).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { HUB_MAIN, REPO_ROOT, cpuSeconds, spawnBuilt, stop, waitReady, type Spawned } from '../../load-tests/runner/processes.js';
 
@@ -33,6 +33,27 @@ export interface HubRun {
 
 export function requireHub(source: boolean): void {
   if (!source && !existsSync(HUB_MAIN)) throw new Error(`${HUB_MAIN} is missing: run \`npm run build\` first, or pass --source to run the hub from its sources`);
+}
+
+/** The newest TypeScript source of the hub and the libraries, when it is newer than the built hub (a stale build), else undefined. */
+export function newerSourceThanBuild(): string | undefined {
+  if (!existsSync(HUB_MAIN)) return undefined;
+  const built = statSync(HUB_MAIN).mtimeMs;
+  let newest: { path: string; mtime: number } | undefined;
+  const walk = (dir: string): void => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) {
+        if (entry.name !== 'test' && entry.name !== 'node_modules') walk(path);
+      } else if (entry.name.endsWith('.ts')) {
+        const mtime = statSync(path).mtimeMs;
+        if (newest === undefined || mtime > newest.mtime) newest = { path, mtime };
+      }
+    }
+  };
+  walk(join(REPO_ROOT, 'apps/hub/src'));
+  for (const lib of readdirSync(join(REPO_ROOT, 'libs'))) if (existsSync(join(REPO_ROOT, 'libs', lib, 'src'))) walk(join(REPO_ROOT, 'libs', lib, 'src'));
+  return newest !== undefined && newest.mtime > built ? newest.path : undefined;
 }
 
 /** Starts a hub on `dataDir` and waits for it to be ready (up to `readyTimeoutMs`). */
