@@ -48,7 +48,7 @@ const call = async (method, path, body) => {
   return { status: res.status, json: text ? JSON.parse(text) : {} };
 };
 
-// The hub may still be electing its leader or catching up: retry until it takes the registration.
+// The hubs may still be starting, electing their leader or catching up: retry (5 minutes) until one takes it.
 for (let attempt = 1; ; attempt++) {
   try {
     const known = await call('GET', `/v1/agencies/${encodeURIComponent(agencyId)}`);
@@ -68,7 +68,7 @@ for (let attempt = 1; ; attempt++) {
     console.log(`register: ${agencyId} ${known.status === 404 ? 'registered' : 'given a new token'} (serial ${res.json.serial})`);
     break;
   } catch (error) {
-    if (attempt >= 60) throw error;
+    if (attempt >= 150) throw error;
     console.log(`register: ${agencyId}: ${error instanceof Error ? error.message : String(error)}; retrying`);
     await new Promise((r) => setTimeout(r, 2000));
   }

@@ -428,3 +428,47 @@ export function fieldProblems(manifests: readonly Manifest[], known: ReadonlySet
   for (const m of manifests) walk(m.doc, '', m, '');
   return problems;
 }
+
+// ---------------------------------------------------------------- the hubs' router (HAProxy)
+
+/** haproxy.cfg as sections: `backend hub_leader` → its lines, trimmed, comments dropped. */
+export function haproxySections(text: string): Map<string, string[]> {
+  const sections = new Map<string, string[]>();
+  let current: string[] | undefined;
+  for (const raw of text.split('\n')) {
+    const line = raw.replace(/#.*$/, '').trimEnd();
+    if (line.trim() === '') continue;
+    if (/^\S/.test(line)) sections.set(line.trim(), (current = []));
+    else current?.push(line.trim());
+  }
+  return sections;
+}
+
+/**
+ * What is wrong with the router in front of the hubs: commands (every method but GET and HEAD) and gRPC
+ * must reach only the hub whose /health/ready says "role":"leader", reads any ready hub, every backend
+ * must name exactly the hubs, and X-Forwarded-For must be dropped unless it comes from the portal.
+ */
+export function routerProblems(text: string, hubs: { http: readonly string[]; grpc: readonly string[] }, portalSource: string): string[] {
+  const problems: string[] = [];
+  const s = haproxySections(text);
+  const http = s.get('frontend hub_http') ?? [];
+  if (!http.includes('acl read method GET HEAD') || !http.includes('use_backend hub_any if read') || !http.includes('default_backend hub_leader')) {
+    problems.push('frontend hub_http does not send GET/HEAD to hub_any and everything else to hub_leader');
+  }
+  if (!http.includes(`http-request del-header X-Forwarded-For unless { src ${portalSource} }`)) problems.push(`X-Forwarded-For is not dropped unless it comes from the portal (${portalSource})`);
+  if ((s.get('frontend hub_grpc') ?? []).find((l) => l.startsWith('default_backend')) !== 'default_backend hub_grpc_leader') problems.push('frontend hub_grpc does not go to hub_grpc_leader');
+  const servers = (name: string): string[] => (s.get(`backend ${name}`) ?? []).filter((l) => l.startsWith('server ')).map((l) => l.split(/\s+/)[2]!);
+  for (const [backend, expect, targets] of [
+    ['hub_leader', `http-check expect string '"role":"leader"'`, hubs.http],
+    ['hub_grpc_leader', `http-check expect string '"role":"leader"'`, hubs.grpc],
+    ['hub_any', 'http-check expect status 200', hubs.http],
+  ] as const) {
+    const lines = s.get(`backend ${backend}`) ?? [];
+    if (!lines.includes('option httpchk GET /health/ready')) problems.push(`backend ${backend} does not check GET /health/ready`);
+    if (!lines.includes(expect)) problems.push(`backend ${backend} does not expect ${expect.replace('http-check expect ', '')}`);
+    if (JSON.stringify([...servers(backend)].sort()) !== JSON.stringify([...targets].sort())) problems.push(`backend ${backend} names ${servers(backend).join(', ')} instead of ${targets.join(', ')}`);
+    if (lines.some((l) => l.startsWith('server ') && !/\bcheck\b/.test(l))) problems.push(`backend ${backend} has a server without check`);
+  }
+  return problems;
+}

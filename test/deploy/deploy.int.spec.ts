@@ -22,6 +22,7 @@ import {
   loadManifests,
   networkProblems,
   policyProblems,
+  routerProblems,
   schemaProblem,
   type Manifest,
   type Obj,
@@ -217,6 +218,42 @@ describe('docker compose (deploy/compose)', () => {
     }
   });
 
+  it('the others reach the hubs through hub-router: reads to either hub, commands and gRPC to the leader, X-Forwarded-For only from the portal, which the hubs trust', () => {
+    const services = obj(configs.get('docker-compose.yml')!['services']);
+    const hubs = hubServices(services);
+    const router = obj(services['hub-router']);
+    const networks = obj(router['networks']);
+    for (const net of ['agencies', 'front']) expect(obj(networks[net])['aliases'], net).toEqual(['hub']);
+    for (const h of hubs) for (const net of Object.values(obj(obj(services[h])['networks']))) expect(obj(net)['aliases'] ?? [], h).not.toContain('hub');
+    const routerIps = Object.values(networks).map((n) => String(obj(n)['ipv4_address']));
+    for (const h of hubs) expect(obj(obj(services[h])['environment'])['HUB_TRUSTED_PROXIES']!.split(',').sort()).toEqual([...routerIps].sort());
+    const portalIp = String(obj(obj(obj(services['portal'])['networks'])['front'])['ipv4_address']);
+    const cfg = readFileSync(join(COMPOSE_DIR, 'hub-router.cfg'), 'utf8');
+    expect(routerProblems(cfg, { http: hubs.map((h) => `${h}:8080`), grpc: hubs.map((h) => `${h}:9090`) }, portalIp)).toEqual([]);
+    for (const s of ['portal', 'muroran-city', 'jpn-pension-service', 'register-muroran-city']) {
+      const url = Object.entries(obj(obj(services[s])['environment'])).find(([k]) => k === 'PORTAL_HUB_URL' || k === 'AGENCY_HUB_URL')?.[1];
+      expect(url, s).toBe('http://hub:8080');
+    }
+    // The role the router looks for is the one the hub's readiness reports.
+    expect(readFileSync(join(ROOT, 'apps/hub/src/health/health.dto.ts'), 'utf8')).toMatch(/role\??: 'leader' \| 'standby'/);
+  });
+
+  it('the router checks find commands sent to any hub, a missing hub, an unchecked leader and a forwarded header from anyone', () => {
+    const cfg = readFileSync(join(COMPOSE_DIR, 'hub-router.cfg'), 'utf8');
+    const hubs = { http: ['hub-a:8080', 'hub-b:8080'], grpc: ['hub-a:9090', 'hub-b:9090'] };
+    const broken = cfg
+      .replace('default_backend hub_leader', 'default_backend hub_any')
+      .replace(/^\s*server hub-b hub-b:9090.*$/m, '')
+      .replace(/(backend hub_leader[\s\S]*?)http-check expect string '"role":"leader"'/, '$1http-check expect status 200')
+      .replace(/^\s*http-request del-header X-Forwarded-For.*$/m, '');
+    expect(routerProblems(broken, hubs, '172.28.0.10')).toEqual([
+      'frontend hub_http does not send GET/HEAD to hub_any and everything else to hub_leader',
+      'X-Forwarded-For is not dropped unless it comes from the portal (172.28.0.10)',
+      `backend hub_leader does not expect string '"role":"leader"'`,
+      'backend hub_grpc_leader names hub-a:9090 instead of hub-a:9090, hub-b:9090',
+    ]);
+  });
+
   it('Prometheus scrapes /metrics of both hubs and every intermediate server; Grafana provisions its datasource and the dashboards', () => {
     const services = obj(configs.get('docker-compose.yml')!['services']);
     const prometheus = parse(readFileSync(join(ROOT, 'deploy/prometheus/prometheus.yml'), 'utf8')) as { scrape_configs: { job_name: string; metrics_path?: string; static_configs: { targets: string[] }[] }[] };
@@ -365,6 +402,15 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
     expect(networkProblems(closed)).toEqual(['no NetworkPolicy admits hub pods to agency-node pods']);
   });
 
+  it('the Service hub is hub-router: reads to either hub pod, commands and gRPC to the leader', () => {
+    const service = find(manifests, 'Service', 'hub');
+    expect(obj(service['spec'])['selector']).toEqual({ 'app.kubernetes.io/name': 'hub-router' });
+    const pods = ['hub-0', 'hub-1'].map((p) => `${p}.hub-headless.linkage-ledger.svc.cluster.local`);
+    const cfg = String(obj(find(manifests, 'ConfigMap', 'hub-router')['data'])['haproxy.cfg']);
+    expect(routerProblems(cfg, { http: pods.map((p) => `${p}:8080`), grpc: pods.map((p) => `${p}:9090`) }, '10.0.0.0/8')).toEqual([]);
+    expect(obj(find(manifests, 'StatefulSet', 'hub')['spec'])['serviceName']).toBe('hub-headless');
+  });
+
   it('what deploy/README.md says: KurrentDB ×3, Redis Cluster ×6, Kafka in KRaft mode, hub ×2 each named by its pod, each agency its own server', () => {
     expect(obj(find(manifests, 'StatefulSet', 'kurrentdb')['spec'])['replicas']).toBe(3);
     expect(obj(find(manifests, 'StatefulSet', 'redis-cluster')['spec'])['replicas']).toBe(6);
@@ -377,7 +423,7 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
       expect(env.find((e) => e['name'] === 'AGENCY_ID')?.['value']).toBe(agency);
     }
     const pdbs = manifests.filter((m) => m.doc['kind'] === 'PodDisruptionBudget').map((m) => obj(m.doc['metadata'])['name']);
-    expect(pdbs.sort()).toEqual(['hub', 'kafka', 'kurrentdb', 'portal', 'redis-cluster']);
+    expect(pdbs.sort()).toEqual(['hub', 'hub-router', 'kafka', 'kurrentdb', 'portal', 'redis-cluster']);
   });
 
   it('compose and Kubernetes give the hubs the same variables, all of them ones hub-config.ts reads', () => {
