@@ -16,12 +16,12 @@ describe('HUB_EVENT_STORE, HUB_INSTANCE_ID and the leadership timings', () => {
     'kurrentdb://[::1]:2113/?tls=false',
     'kurrentdb://localhost',
   ])('read the KurrentDB connection string %s', (url) => {
-    expect(loadHubConfig({ HUB_EVENT_STORE: url }).eventStore).toEqual({ kind: 'kurrentdb', connection: url, display: url });
+    expect(loadHubConfig({ HUB_EVENT_STORE: url }).eventStore).toEqual({ kind: 'kurrentdb', connection: url, display: url, logStream: 'linkage-ledger' });
   });
 
   it('mask the credentials of a connection string wherever it is shown', () => {
     const config = loadHubConfig({ HUB_EVENT_STORE: 'kurrentdb://admin:changeit@db:2113?tls=false' });
-    expect(config.eventStore).toEqual({ kind: 'kurrentdb', connection: 'kurrentdb://admin:changeit@db:2113?tls=false', display: 'kurrentdb://***@db:2113?tls=false' });
+    expect(config.eventStore).toEqual({ kind: 'kurrentdb', connection: 'kurrentdb://admin:changeit@db:2113?tls=false', display: 'kurrentdb://***@db:2113?tls=false', logStream: 'linkage-ledger' });
     const error = (() => {
       try {
         loadHubConfig({ HUB_EVENT_STORE: 'kurrentdb://admin:changeit@db:99999' });
@@ -44,6 +44,13 @@ describe('HUB_EVENT_STORE, HUB_INSTANCE_ID and the leadership timings', () => {
     ['kurrentdb://db_1:2113', `${expected}: "db_1:2113" is not host[:port], got "kurrentdb://db_1:2113"`],
   ])('refuse HUB_EVENT_STORE=%j', (value, message) => {
     expect(() => loadHubConfig({ HUB_EVENT_STORE: value })).toThrow(expect.objectContaining({ code: 'INVALID_CONFIGURATION', problems: [{ variable: 'HUB_EVENT_STORE', message }] }));
+  });
+
+  it('read the log stream name, and refuse a system stream', () => {
+    expect(loadHubConfig({ HUB_EVENT_STORE: 'kurrentdb://db:2113', HUB_KURRENTDB_LOG_STREAM: 'ledger-2026' }).eventStore).toMatchObject({ logStream: 'ledger-2026' });
+    expect(() => loadHubConfig({ HUB_KURRENTDB_LOG_STREAM: '$all' })).toThrow(
+      expect.objectContaining({ problems: [{ variable: 'HUB_KURRENTDB_LOG_STREAM', message: 'must be a KurrentDB stream name of 1-100 letters, digits, ".", "_" or "-" (not a $ system stream), got "$all"' }] }),
+    );
   });
 
   it('take the instance id given, else host name and pid', () => {

@@ -258,6 +258,8 @@ export class KurrentDbEventStore extends BatchedEventStore {
     await this.serialize(async () => {
       await this.catchUp();
       this.stale = false;
+      // The next serial is allocated from the log as read now, never from what this store last allocated.
+      this.planner.reset();
     });
     this.wake();
     return this.durableHead;

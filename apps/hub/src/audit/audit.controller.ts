@@ -128,8 +128,8 @@ export class AuditController {
     this.reached(size);
     const events =
       q.position !== undefined
-        ? tree.envelopes(q.position, 1).map((envelope) => ({ position: q.position!, envelope }))
-        : tree.serialEnvelopes(q.serial!);
+        ? (await this.follower.envelopes(q.position, 1)).map((envelope) => ({ position: q.position!, envelope }))
+        : await this.follower.serialEnvelopes(q.serial!);
     if (q.serial !== undefined && events.length === 0) throw new HubProblem('SERIAL_UNKNOWN', `no event carries serial ${q.serial}`);
     const last = events.at(-1)?.position ?? q.position!;
     if (last >= size || events.length === 0) {
@@ -183,10 +183,9 @@ export class AuditController {
   @ApiProblems('VALIDATION_FAILED', 'UNAUTHENTICATED', 'FORBIDDEN', 'INTERNAL')
   async entries(@Query() q: EntriesQuery, @Req() request: Credentialed): Promise<unknown> {
     await this.auth.requireAuditor(request);
-    const tree = this.follower.projection;
     // Head first: only durable events are listed.
-    const head = tree.logHead();
-    const entries = q.from >= head ? [] : tree.envelopes(q.from, Math.min(q.limit, head - q.from));
+    const head = await this.follower.logHead();
+    const entries = q.from >= head ? [] : await this.follower.envelopes(q.from, Math.min(q.limit, head - q.from));
     return { from: q.from, head, entries };
   }
 

@@ -97,6 +97,12 @@ export class SelfCheckRunResponse {
   @ApiPropertyOptional({ description: 'Why the run could not finish (error, stopped).' })
   error?: string;
 
+  @ApiPropertyOptional({ enum: ['checkpoints-through-port'], description: 'Only on KurrentDB: the reduced check (the stored texts read through the port, re-hashed against the signed checkpoints).' })
+  scope?: 'checkpoints-through-port';
+
+  @ApiPropertyOptional({ description: 'Only on KurrentDB: what the reduced check covers and what it does not.' })
+  note?: string;
+
   @ApiProperty({ example: '/v1/audit/self-checks/0194f7a2-…' })
   statusUrl!: string;
 }

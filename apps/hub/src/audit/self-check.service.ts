@@ -1,9 +1,12 @@
-import { Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { publicKeyOf } from '#audit-log';
 import { VerifiedMark, checkStoredLog, storedLogFinding, type StoredLogFinding } from '#ledger';
+import { checkLogThroughPort } from '#ledger/tree/port-log-check';
 import { HubConfig } from '../config/hub-config.js';
+import type { Leadership } from '../leadership/leadership.js';
+import { LEADERSHIP } from '../leadership/tokens.js';
 import { loadOrCreateCheckpointKey } from './audit-keys.js';
 
 /** start: before the hub serves; scrub: the leaves below the mark, right after start; requested: the operator's. */
@@ -30,7 +33,17 @@ export interface SelfCheckRun {
   readonly findingCount: number;
   /** Why the run could not finish (status error or stopped). */
   readonly error?: string;
+  /**
+   * Only on KurrentDB, where the check is reduced: `checkpoints-through-port`, the stored texts read
+   * through the event-store port re-hashed against the signed checkpoints (see `note`).
+   */
+  readonly scope?: 'checkpoints-through-port';
+  readonly note?: string;
 }
+
+/** What a run on KurrentDB says of its reduced scope. */
+export const PORT_CHECK_NOTE =
+  'reduced self-check (the log is on KurrentDB): every stored text read through the event-store port is re-hashed and every signed checkpoint verified against the root the texts make at its size; a changed event is found below a signed checkpoint but not located to its leaf (auditor verify --kurrentdb locates it), events after the last checkpoint are not judged, and the whole log is read each run';
 
 /**
  * The hub's verdict on its own log, as readiness shows it. `failed` and `unverified` make the hub not
@@ -86,7 +99,10 @@ export class SelfCheckService implements OnModuleInit, OnApplicationBootstrap, B
   private scrubTo = 0;
   private stopping = false;
 
-  constructor(private readonly config: HubConfig) {
+  constructor(
+    private readonly config: HubConfig,
+    @Inject(LEADERSHIP) private readonly leadership: Leadership | null,
+  ) {
     // Only the public half is used: every CheckpointSigned note in the log MUST verify with it.
     this.publicKey = publicKeyOf(loadOrCreateCheckpointKey(config.keysDir));
     this.verdict = config.selfCheck.atStart ? 'unverified' : 'off';
@@ -94,6 +110,15 @@ export class SelfCheckService implements OnModuleInit, OnApplicationBootstrap, B
 
   /** Blocks the start until the leaves since the mark (or all of them) are checked: the hub serves nothing before. */
   async onModuleInit(): Promise<void> {
+    if (this.leadership !== null) {
+      // KurrentDB: no ledger file, no verified mark; the reduced check reads the whole log through the port.
+      if (!this.config.selfCheck.atStart) {
+        this.logger.log('the self-check at start is off (HUB_SELF_CHECK=off); POST /v1/audit/self-checks runs one');
+        return;
+      }
+      await this.execute(this.newRun('start', 0, 0), false);
+      return;
+    }
     // The store (EVENT_STORE, instantiated before any init hook) has created the ledger file.
     this.mark = new VerifiedMark(this.config.ledgerPath);
     this.verified = this.mark.get();
@@ -187,6 +212,7 @@ export class SelfCheckService implements OnModuleInit, OnApplicationBootstrap, B
 
   private newRun(kind: SelfCheckRunKind, from: number, to: number): Mutable<SelfCheckRun> {
     const run: Mutable<SelfCheckRun> = { id: randomUUID(), kind, status: 'running', from, to, checked: 0, total: Math.max(0, to - from), checkpoints: 0, startedAt: new Date().toISOString(), findings: [], findingCount: 0 };
+    if (this.leadership !== null) Object.assign(run, { scope: 'checkpoints-through-port', note: PORT_CHECK_NOTE });
     this.runs.set(run.id, run);
     for (const id of this.runs.keys()) {
       if (this.runs.size <= KEPT_RUNS) break;
@@ -211,7 +237,7 @@ export class SelfCheckService implements OnModuleInit, OnApplicationBootstrap, B
     this.current = { run, abort, done };
     this.logger.log(`self-check (${run.kind}, run ${run.id}): re-hashing events [${run.from}, ${run.to}) against the stored tree${lowPriority ? ' at low priority' : ''}`);
     try {
-      const report = await checkStoredLog({
+      const report = this.leadership !== null ? await this.checkThroughPort(this.leadership, run, abort.signal, lowPriority) : await checkStoredLog({
         path: this.config.ledgerPath,
         publicKey: this.publicKey,
         from: run.from,
@@ -234,6 +260,25 @@ export class SelfCheckService implements OnModuleInit, OnApplicationBootstrap, B
       if (this.current?.run === run) this.current = undefined;
       settle();
     }
+  }
+
+  /** The reduced check of a log on KurrentDB (see PORT_CHECK_NOTE). */
+  private async checkThroughPort(leadership: Leadership, run: Mutable<SelfCheckRun>, signal: AbortSignal, lowPriority: boolean) {
+    const store = leadership.store;
+    const head = await store.head();
+    Object.assign(run, { from: 0, to: head, total: head });
+    return checkLogThroughPort({
+      texts: (from, count) => store.storedTexts(from, count),
+      head,
+      publicKey: this.publicKey,
+      signal,
+      // A run beside live traffic reads smaller pages and yields between them.
+      pageSize: lowPriority ? 1024 : 4096,
+      onProgress: (checked, total) => {
+        run.checked = checked;
+        run.total = total;
+      },
+    });
   }
 
   private finish(run: Mutable<SelfCheckRun>, status: SelfCheckRunStatus, outcome: { findings?: readonly StoredLogFinding[]; findingCount?: number; error?: string }): void {

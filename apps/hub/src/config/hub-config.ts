@@ -135,6 +135,8 @@ export type EventStoreSettings =
       readonly connection: string;
       /** The connection string with any user:password replaced by `***`, for logs and readiness. */
       readonly display: string;
+      /** The stream that holds the log (HUB_KURRENTDB_LOG_STREAM); the lease is `<it>-leadership`. */
+      readonly logStream: string;
     };
 
 /** Leadership among the hubs on one KurrentDB (apps/hub/src/leadership). */
@@ -395,6 +397,9 @@ class HubEnvironment {
   @Matches(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/, { message: (a) => `must be 1-64 letters, digits, ".", "_", ":" or "-" starting with a letter or digit, got ${JSON.stringify(a.value)}` })
   HUB_INSTANCE_ID?: string;
 
+  @Matches(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, { message: (a) => `must be a KurrentDB stream name of 1-100 letters, digits, ".", "_" or "-" (not a $ system stream), got ${JSON.stringify(a.value)}` })
+  HUB_KURRENTDB_LOG_STREAM = 'linkage-ledger';
+
   @IsIntegerInRange(50, 60_000)
   HUB_LEADERSHIP_RENEW_MS = String(DEFAULT_LEADERSHIP.renewMs);
 
@@ -454,6 +459,7 @@ const VARIABLES = [
   'HUB_CITIZEN_SESSION_MAX_SECONDS',
   'HUB_EVENT_STORE',
   'HUB_INSTANCE_ID',
+  'HUB_KURRENTDB_LOG_STREAM',
   'HUB_LEADERSHIP_RENEW_MS',
   'HUB_LEADERSHIP_LEASE_MS',
 ] as const;
@@ -542,7 +548,7 @@ export function loadHubConfig(env: Readonly<Record<string, string | undefined>>,
       sessionMaxSeconds: Number(raw.HUB_CITIZEN_SESSION_MAX_SECONDS),
     },
     raw.HUB_TRUSTED_PROXIES.trim() === '' ? [] : raw.HUB_TRUSTED_PROXIES.split(',').map((p) => p.trim()),
-    raw.HUB_EVENT_STORE === 'sqlite' ? { kind: 'sqlite' } : { kind: 'kurrentdb', connection: raw.HUB_EVENT_STORE, display: maskConnection(raw.HUB_EVENT_STORE) },
+    raw.HUB_EVENT_STORE === 'sqlite' ? { kind: 'sqlite' } : { kind: 'kurrentdb', connection: raw.HUB_EVENT_STORE, display: maskConnection(raw.HUB_EVENT_STORE), logStream: raw.HUB_KURRENTDB_LOG_STREAM },
     raw.HUB_INSTANCE_ID ?? defaultInstanceId(),
     { renewMs, leaseMs },
   );

@@ -5,6 +5,8 @@ import { SelfCheckService } from '../audit/self-check.service.js';
 import { HubProblem } from '../http/hub-problem.js';
 import { LedgerLifecycle } from '../ledger/ledger-lifecycle.service.js';
 import { EVENT_STORE } from '../ledger/tokens.js';
+import type { Leadership } from '../leadership/leadership.js';
+import { LEADERSHIP } from '../leadership/tokens.js';
 import { HubCodeMapper } from '../linkage/hub-code-mapper.js';
 import { GetReadinessQuery, type Readiness } from './get-readiness.query.js';
 
@@ -15,6 +17,7 @@ export class GetReadinessHandler implements IQueryHandler<GetReadinessQuery> {
     private readonly lifecycle: LedgerLifecycle,
     private readonly mapper: HubCodeMapper,
     private readonly selfCheck: SelfCheckService,
+    @Inject(LEADERSHIP) private readonly leadership: Leadership | null,
   ) {}
 
   async execute(): Promise<Readiness> {
@@ -28,6 +31,10 @@ export class GetReadinessHandler implements IQueryHandler<GetReadinessQuery> {
     }
     if (selfCheck.status === 'unverified') throw new HubProblem('NOT_READY', 'the self-check at start could not finish; POST /v1/audit/self-checks runs it again', { selfCheck });
     const [head, open] = await Promise.all([this.store.head(), this.store.openSerials()]);
-    return { status: 'ready', head, openSerials: open.length, voidedAtStartup: this.lifecycle.voidedAtStartup, codeMapper: this.mapper.health(), selfCheck };
+    const base = { status: 'ready', head, openSerials: open.length, voidedAtStartup: this.lifecycle.voidedAtStartup, codeMapper: this.mapper.health(), selfCheck } as const;
+    if (this.leadership === null) return base;
+    // Several hubs on KurrentDB: which one this is, and who leads.
+    const leader = this.leadership.leader;
+    return { ...base, role: this.leadership.acceptsCommands ? 'leader' : 'standby', ...(leader === undefined ? {} : { leader }) };
   }
 }

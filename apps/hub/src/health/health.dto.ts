@@ -1,4 +1,4 @@
-import { ApiProperty } from '@nestjs/swagger';
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { SelfCheckViewDto } from '../audit/self-check.dto.js';
 import type { Readiness } from './get-readiness.query.js';
 
@@ -32,8 +32,14 @@ export class ReadinessResponse {
     example: { status: 'passed', verifiedThrough: 42, run: 'start', runId: '0194f7a2-…', checked: 42, total: 42 },
   })
   selfCheck!: SelfCheckViewDto;
+
+  @ApiPropertyOptional({ enum: ['leader', 'standby'], description: 'Hubs on KurrentDB only (the embedded SQLite hub always leads): leader takes commands; standby serves reads and refuses commands with 503 (reason NOT_LEADER).' })
+  role?: 'leader' | 'standby';
+
+  @ApiPropertyOptional({ description: 'On KurrentDB: the leader as this hub knows it.', example: { instanceId: 'hub-a', url: 'http://10.0.0.5:8080' } })
+  leader?: { instanceId: string; url?: string };
 }
 
 export function toReadinessResponse(r: Readiness): ReadinessResponse {
-  return { status: r.status, head: r.head, openSerials: r.openSerials, voidedAtStartup: r.voidedAtStartup, codeMapper: r.codeMapper, selfCheck: r.selfCheck };
+  return { status: r.status, head: r.head, openSerials: r.openSerials, voidedAtStartup: r.voidedAtStartup, codeMapper: r.codeMapper, selfCheck: r.selfCheck, ...(r.role === undefined ? {} : { role: r.role }), ...(r.leader === undefined ? {} : { leader: r.leader }) };
 }

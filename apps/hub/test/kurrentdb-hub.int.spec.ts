@@ -1,0 +1,124 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MemoryTree, hashFromHex, leafHash, parseVerifierKey, toHex, verifyCheckpoint, verifyInclusion } from '#audit-log';
+import { TreeFollower } from '../src/audit/tree-follower.service.js';
+import { FakeProvider, MURORAN_CITY, PENSION, acquire, bearer, issuePerson, registerAgency, type Agency } from './support/linkage-fixture.js';
+import { SharedLog, announceServer, eventually, startKurrentHub, type KurrentTestHub } from './kurrentdb-hub.support.js';
+
+// The hub with its log on KurrentDB (HUB_EVENT_STORE=kurrentdb://…): the core flows through the event-store
+// port, with the Merkle tree in its own file under the data dir. Against the real server when KURRENTDB_URL
+// is set, else against the in-process stand-in (libs/ledger/test/fixtures/fake-kurrentdb.ts).
+announceServer();
+
+const PROCEDURE = 'pension-award-claim';
+const LOCAL_TAX = { 'local-tax': { fiscalYear: 2026, taxableIncome: 3_120_000, municipalTax: 187_200 } };
+
+const log = new SharedLog();
+const provider = new FakeProvider();
+let hub: KurrentTestHub;
+let pension: Agency;
+let muroran: Agency;
+
+beforeAll(async () => {
+  hub = await startKurrentHub(log, { instanceId: 'hub-a', env: { HUB_AUTHORIZATION_TABLE_FILE: '', HUB_CHECKPOINT_EVERY_EVENTS: '5' } });
+  await provider.start(hub);
+  pension = await registerAgency(hub, PENSION, 'pension-service', 'http://127.0.0.1:9');
+  muroran = await registerAgency(hub, MURORAN_CITY, 'municipality', provider.endpoint);
+});
+
+afterAll(async () => {
+  await provider.stop();
+  await hub?.close();
+  await log.dispose();
+});
+
+describe('the hub on KurrentDB', () => {
+  it('leads alone, says so in readiness, and writes its log into the KurrentDB stream', async () => {
+    const ready = await hub.get('/health/ready');
+    expect(ready.statusCode, ready.body).toBe(200);
+    expect(ready.json()).toMatchObject({ status: 'ready', role: 'leader', leader: { instanceId: 'hub-a' }, selfCheck: { status: 'passed' } });
+    const texts = await log.texts();
+    expect(texts.length).toBe(await hub.head());
+    expect(texts.map((t) => (JSON.parse(t) as { position: number }).position)).toEqual([...texts.keys()]);
+  });
+
+  it('numbers a person and answers a linkage query through the provider, under one serial', async () => {
+    const person = await issuePerson(hub);
+    const codeA = await acquire(hub, pension, person.individualNumber);
+    const codeB = await acquire(hub, muroran, person.individualNumber);
+    provider.behaviours.set(codeB, { answer: LOCAL_TAX });
+    const res = await hub.post('/v1/queries', { providerAgencyId: MURORAN_CITY, procedureCode: PROCEDURE, itemCodes: ['local-tax'], code: codeA }, bearer(pension.token));
+    expect(res.statusCode, res.body).toBe(200);
+    const { serial } = res.json<{ serial: string }>();
+    expect((await hub.store.readSerial(serial as never)).map((e) => [e.type, e.terminal ?? null])).toEqual([
+      ['QueryAccepted', null],
+      ['ProvisionRequested', null],
+      ['ProvisionAnswered', null],
+      ['QueryCompleted', 'completed'],
+    ]);
+    // The serials of the log are gap-free and each ends once.
+    const texts = await log.texts();
+    const serials = new Set(texts.map((t) => (JSON.parse(t) as { serial: string }).serial));
+    expect(texts.filter((t) => (JSON.parse(t) as { terminal?: string }).terminal !== undefined).length).toBe(serials.size);
+  });
+
+  it('signs checkpoints of the log and proves a serial in, as the auditor library checks them against the raw stream', async () => {
+    const keyText = (await hub.get('/v1/audit/verifier-key')).body.trim();
+    const key = parseVerifierKey(keyText);
+    const checkpoint = await eventually('a checkpoint', async () => {
+      const res = await hub.get('/v1/audit/checkpoint?format=json');
+      return res.statusCode === 200 ? res.json<{ size: number; rootHex: string; note: string }>() : undefined;
+    });
+    const cp = verifyCheckpoint(checkpoint.note, key, key.name);
+    const texts = (await log.texts()).slice(0, cp.size);
+    const reference = new MemoryTree(texts.map((t) => leafHash(t)));
+    expect(toHex(reference.root())).toBe(toHex(cp.root));
+    const serial = (JSON.parse(texts[1]!) as { serial: string }).serial;
+    const proof = (await hub.get(`/v1/audit/proofs/inclusion?serial=${serial}&size=${cp.size}`)).json<{ rootHex: string; proofs: { position: number; envelope: string; proof: string[] }[] }>();
+    expect(proof.rootHex).toBe(toHex(cp.root));
+    for (const p of proof.proofs) {
+      expect(p.envelope).toBe(texts[p.position]);
+      verifyInclusion(p.position, cp.size, leafHash(p.envelope), p.proof.map((h) => hashFromHex(h)), cp.root);
+    }
+    const entries = (await hub.get('/v1/audit/entries?from=0&limit=3', hub.auditor)).json<{ entries: string[] }>();
+    expect(entries.entries).toEqual(texts.slice(0, 3));
+  });
+
+  it('runs the reduced self-check through the port, and says what it covers', async () => {
+    const res = await hub.post('/v1/audit/self-checks', {}, hub.operator);
+    expect(res.statusCode, res.body).toBe(202);
+    const id = res.json<{ id: string }>().id;
+    const run = await eventually('the requested run', async () => {
+      const r = (await hub.get(`/v1/audit/self-checks/${id}`, hub.operator)).json<{ status: string; scope?: string; note?: string; checked: number; checkpoints: number }>();
+      return r.status === 'running' ? undefined : r;
+    });
+    expect(run).toMatchObject({ status: 'passed', scope: 'checkpoints-through-port' });
+    // The whole log as it was when the run began (a checkpoint may have been appended since).
+    expect(run.checked).toBeGreaterThan(10);
+    expect(run.checked).toBeLessThanOrEqual(await hub.head());
+    expect(run.checkpoints).toBeGreaterThan(0);
+    expect(run.note).toMatch(/reduced self-check/);
+  });
+
+  it('restarts on the same log and data dir: leads again at once, its tree resumes from its file, serials continue', async () => {
+    const before = await hub.head();
+    const dataDir = hub.dataDir;
+    await hub.close();
+    hub = await startKurrentHub(log, { instanceId: 'hub-a', dataDir, env: { HUB_AUTHORIZATION_TABLE_FILE: '', HUB_CHECKPOINT_EVERY_EVENTS: '5' } });
+    expect((await hub.get('/health/ready')).json()).toMatchObject({ role: 'leader' });
+    // Taking over at start signed a checkpoint over the log as found (the fence), one more event.
+    await hub.app.get(TreeFollower).catchUp();
+    const tree = hub.app.get(TreeFollower).projection;
+    expect(tree.size).toBe(await hub.head());
+    expect(tree.latestCheckpoint()?.size).toBe(before);
+    expect(tree.size).toBeGreaterThanOrEqual(before);
+    expect(tree.latestCheckpoint()?.size).toBeGreaterThan(0);
+    const person = await issuePerson(hub);
+    expect(person.individualNumber).toMatch(/^\d{12}$/);
+    const texts = await log.texts();
+    const serials = texts.map((t) => (JSON.parse(t) as { serial: string }).serial);
+    // A serial is never allocated twice: each one's events are one command's (and end once).
+    const terminals = texts.filter((t) => (JSON.parse(t) as { terminal?: string }).terminal !== undefined).map((t) => (JSON.parse(t) as { serial: string }).serial);
+    expect(new Set(terminals).size).toBe(terminals.length);
+    expect(new Set(serials).size).toBe(terminals.length);
+  });
+});
