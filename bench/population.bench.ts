@@ -33,7 +33,7 @@ import { loadOrCreateCodeLocator } from '../apps/hub/src/linkage/hub-secrets.js'
 import { queryBodies, runPhase, type PhaseResult } from '../load-tests/runner/drive.js';
 import { REPO_ROOT, cpuSeconds } from '../load-tests/runner/processes.js';
 import { ITEMS, PROCEDURE, operatorToken, post, registerAgencies, type LinkageFixture } from '../load-tests/runner/setup.js';
-import { newerSourceThanBuild, requireHub, settle, startHub, type HubRun } from './support/population-hub.js';
+import { benchChildren, newerSourceThanBuild, requireHub, settle, startHub, tracked, type HubRun } from './support/population-hub.js';
 import { MURORAN_CITY, PENSION, Population, writePeople } from './support/population-log.js';
 import { BenchRedis } from './support/population-redis.js';
 
@@ -102,7 +102,7 @@ interface PreparedLog {
 
 /** The stand-in intermediate server of Muroran City, in its own process. */
 async function startProvider(): Promise<{ url: string; stop: () => Promise<void> }> {
-  const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', join(REPO_ROOT, 'bench/support/population-provider.ts')], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = tracked(spawn(process.execPath, ['--conditions=source', '--import', 'tsx', join(REPO_ROOT, 'bench/support/population-provider.ts')], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] }));
   let out = '';
   child.stdout.on('data', (c: Buffer) => (out += c.toString()));
   child.stderr.on('data', (c: Buffer) => (out += c.toString()));
@@ -222,6 +222,8 @@ async function writeAndLoad(people: number, dir: string, redis: BenchRedis, give
     `wrote ${fmt(people)} people (${fmt(written.events)} events, positions ${written.firstPosition}–${written.lastPosition}) in ${written.seconds.toFixed(1)} s: ${fmt(written.events / written.seconds)} events/s; ` +
       `Redis: ${fmt(codes)} codes, ${fmt(after - before)} bytes, ${meta.redis.bytesPerCode} bytes per code (${redisSeconds.toFixed(1)} s of the run in Redis writes)`,
   );
+  // Kept: the Redis data set beside the log at once, so that an interrupted measurement still leaves both.
+  await redis.save();
   writeFileSync(join(dir, META_FILE), `${JSON.stringify(meta, null, 2)}\n`, { mode: 0o600 });
   return { dir, meta, redis, reused: false };
 }
@@ -405,6 +407,15 @@ async function main(): Promise<number> {
     await provider.stop();
     if (!KEEP) for (const p of prepared) rmSync(p.dir, { recursive: true, force: true });
   }
+}
+
+// Interrupted: stop the hub, the stand-in and the redis-servers (a kept log stays as far as it was written; it is written again next time).
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    for (const child of benchChildren) child.kill('SIGTERM');
+    log(`bench:population: ${signal}, stopped ${benchChildren.size} child process(es)`);
+    process.exit(130);
+  });
 }
 
 let code = 1;

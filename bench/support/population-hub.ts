@@ -4,11 +4,21 @@
  * memory sampled from /proc/<pid>/status (VmRSS) while it runs, and a wait until its CPU settles
  * (projections and the self-check's scrub run in the background after it is ready).
  */
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { HUB_MAIN, REPO_ROOT, cpuSeconds, spawnBuilt, stop, waitReady, type Spawned } from '../../load-tests/runner/processes.js';
 
 export const HUB_SOURCE_MAIN = join(REPO_ROOT, 'apps/hub/src/main.ts');
+
+/** Every process the bench started and has not yet seen end: stopped on SIGINT / SIGTERM. */
+export const benchChildren = new Set<ChildProcess>();
+
+export function tracked(child: ChildProcess): ChildProcess {
+  benchChildren.add(child);
+  child.once('exit', () => benchChildren.delete(child));
+  return child;
+}
 
 /** VmRSS of a process in MiB, undefined once it is gone. */
 export function rssMiB(pid: number | undefined): number | undefined {
@@ -61,6 +71,7 @@ export async function startHub(options: { dataDir: string; env: Record<string, s
   const flags = ['--max-semi-space-size=64', ...(options.source ? ['--conditions=source', '--import', 'tsx'] : [])];
   const started = process.hrtime.bigint();
   const spawned = spawnBuilt('hub', options.source ? HUB_SOURCE_MAIN : HUB_MAIN, [], { HUB_DATA_DIR: options.dataDir, HUB_PORT: '0', HUB_HOST: '127.0.0.1', ...options.env }, options.cwd, flags);
+  tracked(spawned.child);
   let max = 0;
   const sample = () => {
     const rss = rssMiB(spawned.child.pid);

@@ -11,6 +11,7 @@ import { existsSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { RedisCodeMapper, createMapperRedisClient, type CodeLocator } from '#mapper';
 import { freePort } from '../../load-tests/runner/processes.js';
+import { tracked } from './population-hub.js';
 
 type Client = ReturnType<typeof createMapperRedisClient>;
 
@@ -28,7 +29,7 @@ export class BenchRedis {
     const port = await freePort();
     const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
     if (rdb !== undefined) args.push('--dir', dirname(rdb), '--dbfilename', basename(rdb));
-    const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = tracked(spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] }));
     let text = '';
     child.stdout!.on('data', (c: Buffer) => (text = (text + c.toString()).slice(-8000)));
     child.stderr!.on('data', (c: Buffer) => (text = (text + c.toString()).slice(-8000)));
@@ -70,6 +71,11 @@ export class BenchRedis {
   /** The hub's mapper on this server, opened as HubCodeMapper opens it. */
   openMapper(prefix: string, locator: CodeLocator): Promise<RedisCodeMapper> {
     return RedisCodeMapper.open(this.client, { prefix, locator, onLayoutMismatch: 'reset', operationTimeoutMs: 120_000 });
+  }
+
+  /** Writes the data set to the rdb file now (SAVE), if the server has one. */
+  async save(): Promise<void> {
+    if (this.rdb !== undefined) await this.client.sendCommand(['SAVE']);
   }
 
   /** Stops the server; with an rdb file, after writing the data set to it. */
