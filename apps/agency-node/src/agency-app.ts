@@ -125,6 +125,6 @@ export async function createAgencyAppWithLogs(runtime: AgencyRuntime, options: C
   app.useGlobalFilters(new ProblemDetailsFilter());
   app.useGlobalPipes(new DtoValidationPipe());
   installAgencyMetrics(app, runtime.provisions);
-  captureSerials(fastify);
+  captureSerials(fastify, logs.logger);
   return { app, logs };
 }

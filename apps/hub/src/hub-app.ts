@@ -94,6 +94,6 @@ export async function createHubApp(config: HubConfig, options: CreateHubOptions 
     logger: new PinoNestLogger(logs.logger),
   });
   configureHubApp(app, config);
-  captureSerials(app.getHttpAdapter().getInstance());
+  captureSerials(app.getHttpAdapter().getInstance(), logs.logger);
   return { app, logs };
 }

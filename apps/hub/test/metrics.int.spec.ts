@@ -103,6 +103,19 @@ describe('GET /metrics on the hub', () => {
     expect(value(after, 'linkage_ledger_open_serials')).toBe(0);
   });
 
+  it('observes each request once, HEAD and errors included, under the route that answered it', async () => {
+    const before = (await scrape()).samples;
+    await hub.inject({ method: 'HEAD', url: '/health/live' });
+    await hub.get('/health/live');
+    await hub.get('/v1/agencies/no-such-agency');
+    const after = (await scrape()).samples;
+    const delta = (labels: Record<string, string>) => value(after, 'linkage_http_request_duration_seconds_count', labels) - value(before, 'linkage_http_request_duration_seconds_count', labels);
+    expect(delta({ route: '/health/live', method: 'HEAD' })).toBe(1);
+    expect(delta({ route: '/health/live', method: 'GET', status_class: '2xx' })).toBe(1);
+    expect(delta({ route: '/v1/agencies/:agencyId', method: 'GET', status_class: '4xx' })).toBe(1);
+    expect(delta({ route: '(unmatched)' })).toBe(0);
+  });
+
   it('reads tree lag and checkpoint age at scrape time', async () => {
     const { samples } = await scrape();
     const lag = value(samples, 'linkage_tree_lag_events');

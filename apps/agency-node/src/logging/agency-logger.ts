@@ -156,9 +156,11 @@ const SMALL_ANSWER = 16_384;
 /**
  * Notes the processing serial a command's answer names (a command's result or a recorded refusal's
  * problem), for the request's log line: a look at small answers to other than GET, or refusals; nothing
- * is parsed, logged or changed.
+ * is parsed, logged or changed. Only when request lines are logged (level info or below).
  */
-export function captureSerials(fastify: FastifyInstance): void {
+export function captureSerials(fastify: FastifyInstance, logger: Logger): void {
+  if (!logger.isLevelEnabled('info')) return;
+  fastify.decorateRequest('loggedSerial', undefined);
   fastify.addHook('onSend', (request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (error: null, payload: unknown) => void) => {
     if ((request.method !== 'GET' || reply.statusCode >= 400) && typeof payload === 'string' && payload.length <= SMALL_ANSWER) {
       const match = SERIAL_IN_ANSWER.exec(payload);

@@ -27,17 +27,37 @@ export function childCache<L extends string>(histogram: Histogram<L>): (a: strin
 
 /**
  * Observes every answered request in `histogram` (seconds; labels: the route template, the method, the
- * status class), in Fastify's onResponse hook, after the answer left: nothing is awaited on the way.
- * Each label combination's child is made once and kept (routes, methods and classes are bounded), so a
- * request costs a few map reads and one observe.
+ * status class), in onResponse hooks, after the answer left: nothing is awaited on the way. Each route
+ * gets a hook of its own when it is added (so the template is known without a look-up per request),
+ * requests no route matched are observed by one global hook under UNMATCHED_ROUTE; each label
+ * combination's child is made once and kept (routes, methods and classes are bounded), so a request
+ * costs an array read and one observe. Routes added before this call are not observed.
  */
 export function instrumentHttp(fastify: FastifyInstance, histogram: Histogram<'route' | 'method' | 'status_class'>): void {
   const child = childCache(histogram);
-  const childOf = (route: string, method: string, status: number): Child => child(route, method, STATUS_CLASSES[status >= 100 && status < 600 ? Math.floor(status / 100) : 5]!);
+  const classOf = (status: number): (typeof STATUS_CLASSES)[number] => STATUS_CLASSES[status >= 100 && status < 600 ? Math.floor(status / 100) : 5]!;
+  /** The children of one route: per method, per status class (1 to 5). */
+  const observerOf = (route: string) => {
+    const byMethod = new Map<string, Child[]>();
+    return (method: string, status: number): Child => {
+      let byClass = byMethod.get(method);
+      if (byClass === undefined) byMethod.set(method, (byClass = []));
+      const cls = status >= 100 && status < 600 ? Math.floor(status / 100) : 5;
+      return (byClass[cls] ??= child(route, METHODS.has(method) ? method : 'OTHER', classOf(status)));
+    };
+  };
+  fastify.addHook('onRoute', (route) => {
+    const observe = observerOf(route.url);
+    const hook = (request: FastifyRequest, reply: FastifyReply, done: () => void): void => {
+      observe(request.method, reply.statusCode).observe(reply.elapsedTime / 1000);
+      done();
+    };
+    const own = route.onResponse;
+    route.onResponse = own === undefined ? [hook] : Array.isArray(own) ? [...(own as unknown[]), hook] as typeof own : ([own, hook] as unknown as typeof own);
+  });
+  const unmatched = observerOf(UNMATCHED_ROUTE);
   fastify.addHook('onResponse', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
-    const route = request.routeOptions.url ?? UNMATCHED_ROUTE;
-    const method = METHODS.has(request.method) ? request.method : 'OTHER';
-    childOf(route, method, reply.statusCode).observe(reply.elapsedTime / 1000);
+    if (request.is404) unmatched(request.method, reply.statusCode).observe(reply.elapsedTime / 1000);
     done();
   });
 }
