@@ -149,6 +149,49 @@ describe('GET /metrics on the hub', () => {
   });
 });
 
+describe('the hub\'s metrics with Redis unreachable, a Kafka relay that cannot deliver, and checkpoints signed', () => {
+  let other: TestHub;
+  const node = new FakeProvider();
+
+  beforeAll(async () => {
+    // Nothing listens on port 9: Redis is unreachable (the store answers) and so is the broker (nothing is acknowledged).
+    other = await startLinkageHub({ env: { HUB_REDIS_URL: 'redis://127.0.0.1:9', HUB_KAFKA_BROKERS: '127.0.0.1:9', HUB_CHECKPOINT_EVERY_EVENTS: '4', HUB_CHECKPOINT_EVERY_MS: '3600000' } });
+    await node.start(other);
+  });
+  afterAll(async () => {
+    await node.stop();
+    await other?.dispose();
+  });
+
+  it('reports the mapper degraded, counts the translations the store answered, the relay lag and the checkpoint age', async () => {
+    const a = await registerAgency(other, PENSION, 'pension-service', 'http://127.0.0.1:9');
+    const b = await registerAgency(other, MURORAN_CITY, 'municipality', node.endpoint);
+    const p = await issuePerson(other);
+    const code = await acquire(other, a, p.individualNumber, 'JPS-M-2');
+    node.behaviours.set(await acquire(other, b, p.individualNumber, 'MRN-M-2'), { answer: { 'local-tax': { fiscalYear: 2026 } } });
+    const samplesOf = async () => parseExposition((await other.get('/metrics')).body);
+    const before = await samplesOf();
+    const res = await other.post('/v1/queries', { code, providerAgencyId: MURORAN_CITY, procedureCode: 'pension-award-claim', itemCodes: ['local-tax'] }, bearer(a.token));
+    expect(res.statusCode, res.body).toBe(200);
+    // The checkpoint signer signs once 4 events are new; the tree follows the log within its poll.
+    const deadline = Date.now() + 10_000;
+    let after = await samplesOf();
+    while (Number.isNaN(value(after, 'linkage_checkpoint_age_seconds')) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+      after = await samplesOf();
+    }
+    expect(value(after, 'linkage_mapper_mode', { mode: 'degraded' })).toBe(1);
+    expect(value(after, 'linkage_mapper_breaker_state', { state: 'closed' })).toBe(0);
+    expect(value(after, 'linkage_mapper_fallback_calls_total', { operation: 'translate' }) - value(before, 'linkage_mapper_fallback_calls_total', { operation: 'translate' })).toBe(1);
+    const head = value(after, 'linkage_ledger_head_events');
+    expect(value(after, 'linkage_relay_lag_events', { topic: 'linkage-ledger.events' })).toBe(head);
+    const age = value(after, 'linkage_checkpoint_age_seconds');
+    expect(age).toBeGreaterThanOrEqual(0);
+    expect(age).toBeLessThan(60);
+    expect(value(after, 'linkage_checkpoint_size_events')).toBeGreaterThan(0);
+  });
+});
+
 describe('JSON logs of the hub (pino, Fastify\'s logger)', () => {
   let app: NestFastifyApplication;
   let dataDir: string;
