@@ -83,6 +83,20 @@ describe('KurrentDbEventStore with several writers', () => {
     await expect(old.append(request('s-3'))).resolves.toMatchObject({ firstPosition: 2 });
   });
 
+  it('a writer that leads again allocates the next serials from the log, never again one the other writer allocated', async () => {
+    const server = new FakeKurrentDb();
+    const x = await open(server, { onConflict: 'fence' });
+    const first = await x.append(request('x-1'));
+    x.setWritable(false);
+    const y = await open(server, { onConflict: 'fence' });
+    const taken = [await y.append(request('y-1')), await y.append(request('y-2'))];
+    y.setWritable(false);
+    await x.refresh();
+    x.setWritable(true);
+    const again = await x.append(request('x-2'));
+    expect([first, ...taken, again].map((r) => Number(r.serial.slice(10)))).toEqual([1, 2, 3, 4]);
+  });
+
   it('retry (the default): a conflict fails one batch and the next reads what it missed and goes on', async () => {
     const server = new FakeKurrentDb();
     const a = await open(server);
