@@ -1,9 +1,12 @@
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { LinkageViews } from '../src/linkage/linkage-views.js';
+import { LookupSeal } from '../src/state/lookup-seal.js';
 import { LOOKUPS_FILE, SqliteLookupStore } from '../src/state/lookup-store.js';
 import { expectProblem } from './support/problem-assertions.js';
+import { readKey } from './support/read-key.js';
 import { FakeProvider, MURORAN_CITY, PENSION, acquire, bearer, issuePerson, operatorToken, registerAgency, startLinkageHub, type Agency } from './support/linkage-fixture.js';
 import type { TestHub } from './support/test-hub.js';
 
@@ -19,12 +22,17 @@ let dataDir: string;
 let pension: Agency;
 const muroranNode = new FakeProvider();
 const people: Person[] = [];
+/** Every subject id and agency code of the log (opened), and the agency tokens. */
+const subjects = new Set<string>();
+const codes = new Set<string>();
 const env = { HUB_REDIS_URL: 'off' };
 
-/** The lookup file's rows digest, read from the closed file (nothing is opened: no event is folded). */
+/** The lookup file's rows digest, read from the closed file (nothing is folded). */
 async function digestOf(dir: string): Promise<{ rows: number; hex: string }> {
+  const { sealer, close } = readKey(dir);
   const store = new SqliteLookupStore({
     path: join(dir, LOOKUPS_FILE),
+    seal: new LookupSeal((d, v, n) => sealer.handle(d, v, n)),
     open: () => {
       throw new Error('nothing to fold');
     },
@@ -33,6 +41,7 @@ async function digestOf(dir: string): Promise<{ rows: number; hex: string }> {
     return await store.digest();
   } finally {
     await store.close();
+    close();
   }
 }
 
@@ -55,8 +64,15 @@ beforeAll(async () => {
   expect(erased.statusCode, erased.body).toBe(201);
   expect((await query(people[0]!)).json()).toMatchObject({ outcome: expect.any(String) });
   await hub.app.get(LinkageViews).catchUp();
+  for (const e of await hub.ledger.readAll({ fromPosition: 0, maxCount: 100_000 })) {
+    const d = e.data as { subjectId?: unknown; code?: unknown };
+    if (typeof d.subjectId === 'string') subjects.add(d.subjectId);
+    if (typeof d.code === 'string') codes.add(d.code);
+  }
+  tokens.push(pension.token, muroran.token);
   await hub.close();
 });
+const tokens: string[] = [];
 
 afterAll(async () => {
   await hub?.dispose();
@@ -64,10 +80,19 @@ afterAll(async () => {
 });
 
 describe('the lookup file', () => {
-  it('holds no individual number and no resident record code, only keyed digests', () => {
+  it('holds no number, resident record code, secret, credential digest, subject id or code, as text or as bytes', () => {
     const files = readdirSync(dataDir).filter((f) => f.startsWith(LOOKUPS_FILE)).map((f) => readFileSync(join(dataDir, f)));
     expect(files.length).toBeGreaterThan(0);
-    for (const bytes of files) for (const p of people) for (const n of [p.individualNumber, p.residentRecordCode]) expect(bytes.includes(Buffer.from(n))).toBe(false);
+    // The erased person's events no longer open: everyone else's ids and codes are searched for.
+    expect(subjects.size).toBeGreaterThanOrEqual(PEOPLE - 1);
+    expect(codes.size).toBeGreaterThanOrEqual((PEOPLE - 1) * 2);
+    const sha256 = (v: string) => createHash('sha256').update(v).digest();
+    const needles: Buffer[] = [];
+    for (const p of people) needles.push(Buffer.from(p.individualNumber), Buffer.from(p.residentRecordCode), Buffer.from(p.citizenSecret), Buffer.from(sha256(p.citizenSecret).toString('hex')), sha256(p.citizenSecret));
+    for (const t of tokens) needles.push(Buffer.from(t), Buffer.from(sha256(t).toString('hex')), sha256(t));
+    for (const s of subjects) needles.push(Buffer.from(s), Buffer.from(s.replaceAll('-', ''), 'hex'));
+    for (const c of codes) needles.push(Buffer.from(c), Buffer.from(c, 'base64url'));
+    for (const bytes of files) for (const n of needles) expect(bytes.includes(n)).toBe(false);
   });
 
   it('deleted, is rebuilt from the log at start to the same rows (I8)', async () => {

@@ -18,4 +18,5 @@ export { clusterRedisLike, createMapperRedisClient, createMapperRedisCluster } f
 export type { MapperRedisClientOptions, MapperRedisClusterOptions } from './redis-client.js';
 export { catchUp, follow, rebuildFrom } from './projection-runner.js';
 export type { CatchUpOptions, FollowOptions } from './projection-runner.js';
-export { CODE_INDEX_DDL, CODE_INDEX_TABLES, SqliteCodeIndex, SqliteCodeMapper, subjectKey, subjectOfKey } from './sqlite-code-index.js';
+export { CODE_INDEX_DDL, CODE_INDEX_TABLES, PLAIN_CODE_INDEX_KEYS, SqliteCodeIndex, SqliteCodeMapper, subjectKey, subjectOfKey } from './sqlite-code-index.js';
+export type { CodeIndexKeys } from './sqlite-code-index.js';

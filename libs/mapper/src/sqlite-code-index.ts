@@ -33,13 +33,23 @@ export function subjectOfKey(key: Buffer | string): SubjectId {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}` as SubjectId;
 }
 
-function codeKey(code: string): Buffer {
-  return Buffer.from(code, 'base64url');
+/**
+ * How subject ids and codes are stored. By default their plain bytes; the hub's lookup file enciphers
+ * them (one AES block each, deterministic, so that they remain keys).
+ */
+export interface CodeIndexKeys {
+  subject(subjectId: string): Buffer | string;
+  subjectOf(stored: Buffer | string): SubjectId;
+  code(code: string): Buffer;
+  codeOf(stored: Buffer): AgencyCode;
 }
 
-function codeOfKey(key: Buffer): AgencyCode {
-  return key.toString('base64url') as AgencyCode;
-}
+export const PLAIN_CODE_INDEX_KEYS: CodeIndexKeys = {
+  subject: subjectKey,
+  subjectOf: subjectOfKey,
+  code: (code) => Buffer.from(code, 'base64url'),
+  codeOf: (stored) => stored.toString('base64url') as AgencyCode,
+};
 
 /**
  * Issued agency codes in SQLite tables of a database someone else owns (the hub's lookup file, or
@@ -53,9 +63,11 @@ export class SqliteCodeIndex implements CodeMapper {
   readonly #bySubject: Database.Statement;
   readonly #forget: Database.Statement;
   readonly #all: Database.Statement;
+  readonly #keys: CodeIndexKeys;
 
   /** Creates the table when missing. */
-  constructor(db: Database.Database) {
+  constructor(db: Database.Database, keys: CodeIndexKeys = PLAIN_CODE_INDEX_KEYS) {
+    this.#keys = keys;
     db.exec(CODE_INDEX_DDL);
     this.#insert = db.prepare('INSERT INTO agency_codes (code, agency_id, subject) VALUES (?, ?, ?) ON CONFLICT DO NOTHING');
     this.#byCode = db.prepare('SELECT agency_id AS agencyId, subject FROM agency_codes WHERE code = ?');
@@ -67,7 +79,7 @@ export class SqliteCodeIndex implements CodeMapper {
   /** Files one issued code; the same code again is a no-op, a conflicting one is refused (CODE_CONFLICT). */
   record(issued: IssuedCode): void {
     const { subjectId, agencyId, code } = issued;
-    if (this.#insert.run(codeKey(code), agencyId, subjectKey(subjectId)).changes === 1) return;
+    if (this.#insert.run(this.#keys.code(code), agencyId, this.#keys.subject(subjectId)).changes === 1) return;
     const owner = this.#owner(code);
     const held = this.codeForSync(subjectId, agencyId);
     if (owner?.subjectId === subjectId && owner.agencyId === agencyId && held === code) return;
@@ -76,12 +88,12 @@ export class SqliteCodeIndex implements CodeMapper {
 
   /** An erasure: the person's codes go (a rebuild, which cannot open their events, holds none either). */
   forget(subjectId: string): void {
-    this.#forget.run(subjectKey(subjectId));
+    this.#forget.run(this.#keys.subject(subjectId));
   }
 
   #owner(code: string): { readonly agencyId: string; readonly subjectId: SubjectId } | undefined {
-    const row = this.#byCode.get(codeKey(code)) as { agencyId: string; subject: Buffer | string } | undefined;
-    return row === undefined ? undefined : { agencyId: row.agencyId, subjectId: subjectOfKey(row.subject) };
+    const row = this.#byCode.get(this.#keys.code(code)) as { agencyId: string; subject: Buffer | string } | undefined;
+    return row === undefined ? undefined : { agencyId: row.agencyId, subjectId: this.#keys.subjectOf(row.subject) };
   }
 
   resolveSync(agencyId: string, code: string): SubjectId | undefined {
@@ -91,8 +103,8 @@ export class SqliteCodeIndex implements CodeMapper {
   }
 
   codeForSync(subjectId: string, agencyId: string): AgencyCode | undefined {
-    const key = this.#bySubject.get(subjectKey(subjectId), agencyId) as Buffer | undefined;
-    return key === undefined ? undefined : codeOfKey(key);
+    const key = this.#bySubject.get(this.#keys.subject(subjectId), agencyId) as Buffer | undefined;
+    return key === undefined ? undefined : this.#keys.codeOf(key);
   }
 
   translateSync(fromAgencyId: string, code: string, toAgencyId: string): Translation {
@@ -130,7 +142,7 @@ export class SqliteCodeIndex implements CodeMapper {
   entries(): MappingEntry[] {
     const rows = this.#all.all() as { subject: Buffer | string; agencyId: string; code: Buffer }[];
     return rows
-      .map((r) => ({ subjectId: subjectOfKey(r.subject), agencyId: r.agencyId, code: codeOfKey(r.code) }))
+      .map((r) => ({ subjectId: this.#keys.subjectOf(r.subject), agencyId: r.agencyId, code: this.#keys.codeOf(r.code) }))
       .sort((a, b) => (a.subjectId < b.subjectId ? -1 : a.subjectId > b.subjectId ? 1 : a.agencyId < b.agencyId ? -1 : a.agencyId > b.agencyId ? 1 : 0));
   }
 }

@@ -24,6 +24,7 @@ import { CitizenCredentialIndex } from '../citizens/citizen-credential-index.js'
 import { HubConfig } from '../config/hub-config.js';
 import { EventsAppended } from '../ledger/events-appended.event.js';
 import { EVENT_STORE } from '../ledger/tokens.js';
+import { LookupSeal } from '../state/lookup-seal.js';
 import { LOOKUPS_FILE, LOOKUP_TYPES, SqliteLookupStore, type NumberHolder } from '../state/lookup-store.js';
 
 export type { NumberHolder } from '../state/lookup-store.js';
@@ -68,7 +69,7 @@ export class LinkageViews implements OnApplicationBootstrap, OnModuleDestroy, On
     sealer: EventSealer,
     config: HubConfig,
   ) {
-    this.#lookups = new SqliteLookupStore({ path: join(config.dataDir, LOOKUPS_FILE), open: (e) => sealer.open(e) });
+    this.#lookups = new SqliteLookupStore({ path: join(config.dataDir, LOOKUPS_FILE), open: (e) => sealer.open(e), seal: new LookupSeal((d, v, n) => sealer.handle(d, v, n)) });
     this.citizenCredentials = new CitizenCredentialIndex(this.#lookups);
     this.#subscription = eventBus.subscribe((event) => {
       if (!(event instanceof EventsAppended) || this.#stopping || event.firstPosition <= this.#lookups.position) return;

@@ -16,9 +16,10 @@ import {
   type SelfDisclosureTablesState,
   type SubjectId,
 } from '#linkage';
-import { AGENCY_CODE_ISSUED, CODE_INDEX_DDL, CODE_INDEX_TABLES, SqliteCodeIndex, issuedCodeOf, subjectKey, subjectOfKey } from '#mapper';
+import { AGENCY_CODE_ISSUED, CODE_INDEX_DDL, CODE_INDEX_TABLES, SqliteCodeIndex, issuedCodeOf } from '#mapper';
 import { SqliteFold } from '#projections';
 import type { Opened } from '#sealing';
+import { LookupSeal } from './lookup-seal.js';
 import { CITIZEN_CREDENTIAL_TYPES, type CitizenEnrolmentSecretIssuedData, type CitizenPasskeyEnrolledData, type CitizenPasskeyRemovedData, type PasskeyCredential } from '../citizens/citizen-credentials.decider.js';
 
 /** The lookup file in the hub's data dir. */
@@ -58,17 +59,17 @@ export interface KnownPasskey {
 }
 
 const DDL = `
-CREATE TABLE IF NOT EXISTS numbers (digest BLOB PRIMARY KEY, subject BLOB NOT NULL, current INTEGER NOT NULL, municipality TEXT) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS numbers (number_key BLOB PRIMARY KEY, subject BLOB NOT NULL, current INTEGER NOT NULL, municipality TEXT) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS numbers_by_subject ON numbers (subject);
-CREATE TABLE IF NOT EXISTS citizen_secrets (digest BLOB PRIMARY KEY, subject BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS citizen_secrets (secret_key BLOB PRIMARY KEY, subject BLOB NOT NULL) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS citizen_secrets_by_subject ON citizen_secrets (subject);
-CREATE TABLE IF NOT EXISTS citizen_secret_admits (subject BLOB PRIMARY KEY, digest BLOB) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS passkeys (credential_id TEXT PRIMARY KEY, subject BLOB NOT NULL, passkey_id TEXT NOT NULL, credential TEXT NOT NULL, label TEXT, created_at TEXT NOT NULL, position INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS citizen_secret_admits (subject BLOB PRIMARY KEY, secret_key BLOB) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS passkeys (credential_key BLOB PRIMARY KEY, subject BLOB NOT NULL, passkey_key BLOB NOT NULL, data BLOB NOT NULL, position INTEGER NOT NULL) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS passkeys_by_subject ON passkeys (subject, position);
-CREATE TABLE IF NOT EXISTS passkey_use (credential_id TEXT PRIMARY KEY, counter INTEGER NOT NULL, last_used_at TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS agencies (agency_id TEXT PRIMARY KEY, state TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS agency_credentials (digest BLOB PRIMARY KEY, agency_id TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS revoked_agency_credentials (digest BLOB PRIMARY KEY, agency_id TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS passkey_use (credential_key BLOB PRIMARY KEY, counter INTEGER NOT NULL, last_used_at TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS agencies (agency_id TEXT PRIMARY KEY, state BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS agency_credentials (credential_key BLOB PRIMARY KEY, agency_id TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS revoked_agency_credentials (credential_key BLOB PRIMARY KEY, agency_id TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS table_states (name TEXT PRIMARY KEY, state TEXT NOT NULL) WITHOUT ROWID;
 ${CODE_INDEX_DDL}`;
 
@@ -80,45 +81,38 @@ const TABLES = ['numbers', 'citizen_secrets', 'citizen_secret_admits', 'passkeys
  */
 const ROWS = `
 SELECT k, v FROM (
-  SELECT 'number:' || hex(digest) AS k, json_array(hex(subject), current, municipality) AS v FROM numbers
-  UNION ALL SELECT 'secret:' || hex(digest), json_array(hex(subject)) FROM citizen_secrets
-  UNION ALL SELECT 'admits:' || hex(subject), json_array(hex(digest)) FROM citizen_secret_admits
-  UNION ALL SELECT 'passkey:' || credential_id, json_array(hex(subject), passkey_id, credential, label, created_at, position) FROM passkeys
-  UNION ALL SELECT 'agency:' || agency_id, state FROM agencies
-  UNION ALL SELECT 'credential:' || hex(digest), agency_id FROM agency_credentials
-  UNION ALL SELECT 'revoked:' || hex(digest), agency_id FROM revoked_agency_credentials
+  SELECT 'number:' || hex(number_key) AS k, json_array(hex(subject), current, municipality) AS v FROM numbers
+  UNION ALL SELECT 'secret:' || hex(secret_key), json_array(hex(subject)) FROM citizen_secrets
+  UNION ALL SELECT 'admits:' || hex(subject), json_array(hex(secret_key)) FROM citizen_secret_admits
+  UNION ALL SELECT 'passkey:' || hex(credential_key), json_array(hex(subject), hex(passkey_key), hex(data), position) FROM passkeys
+  UNION ALL SELECT 'agency:' || agency_id, hex(state) FROM agencies
+  UNION ALL SELECT 'credential:' || hex(credential_key), agency_id FROM agency_credentials
+  UNION ALL SELECT 'revoked:' || hex(credential_key), agency_id FROM revoked_agency_credentials
   UNION ALL SELECT 'table:' || name, state FROM table_states
   UNION ALL SELECT 'code:' || hex(code), json_array(agency_id, hex(subject)) FROM agency_codes
 ) ORDER BY k`;
-
-const HEX_DIGEST = /^[0-9a-f]{64}$/;
-
-/** A SHA-256 digest in lowercase hex as its 32 bytes (anything else as text, so that it still round-trips). */
-function digestKey(digest: string): Buffer | string {
-  return HEX_DIGEST.test(digest) ? Buffer.from(digest, 'hex') : digest;
-}
-
-function digestOfKey(key: Buffer | string): string {
-  return typeof key === 'string' ? key : key.toString('hex');
-}
 
 export interface LookupStoreOptions {
   readonly path: string;
   /** Opens a sealed event (the hub's EventSealer): only events of LOOKUP_TYPES are handed to it. */
   readonly open: (event: RecordedEvent) => Opened;
+  /** How keys and values are kept unreadable in the file (derived from the hub's handle key). */
+  readonly seal: LookupSeal;
 }
 
 /**
  * The look-ups the hub's commands consult, in one SQLite file with a stored checkpoint (I8, I11): who holds
  * which individual number digest, which citizen secret digests and passkeys admit whom, which agency a
  * credential digest names, the agency registry, the authorization and self-disclosure tables, and the
- * issued agency codes (the code mapper's fallback when Redis is down). Keyed by digest, so nothing of the
- * population is held in memory: only the registry and the tables (a few rows each) are kept parsed.
+ * issued agency codes (the code mapper's fallback when Redis is down). Keyed by keyed hashes of the digests,
+ * subject ids and codes enciphered (LookupSeal), so that the file reveals nothing without the hub's keys;
+ * nothing of the population is held in memory: only the registry and the tables (a few rows) are kept parsed.
  * Rebuilt from the log when deleted; an erasure (KeysShredded) deletes the person's rows.
  */
 export class SqliteLookupStore extends SqliteFold {
   readonly codes: SqliteCodeIndex;
   readonly #open: (event: RecordedEvent) => Opened;
+  readonly #seal: LookupSeal;
   readonly #agencies = new Map<string, AgencyRegistryState>();
   #authorization: AuthorizationTablesState = initialAuthorizationTablesState();
   #selfDisclosure: SelfDisclosureTablesState = initialSelfDisclosureTablesState();
@@ -127,38 +121,39 @@ export class SqliteLookupStore extends SqliteFold {
   #unwrittenSteps = 0;
 
   constructor(options: LookupStoreOptions) {
-    super({ path: options.path }, { name: 'the hub lookups', layoutVersion: 1, ddl: DDL, tables: TABLES, rows: { query: ROWS, key: 'k' } });
+    super({ path: options.path }, { name: 'the hub lookups', layoutVersion: 2, ddl: DDL, tables: TABLES, rows: { query: ROWS, key: 'k' } });
     this.#open = options.open;
+    const seal = (this.#seal = options.seal);
     // Enough page cache for the B-tree's upper levels; the rows themselves stay on disk.
     this.db.pragma('cache_size = -65536');
-    this.codes = new SqliteCodeIndex(this.db);
+    this.codes = new SqliteCodeIndex(this.db, { subject: (x) => seal.subject(x), subjectOf: (b) => seal.subjectOf(b as Buffer), code: (c) => seal.code(c), codeOf: (b) => seal.codeOf(b) });
     const p = (sql: string) => this.db.prepare(sql);
     this.#s = {
-      putNumber: p('INSERT INTO numbers (digest, subject, current, municipality) VALUES (?, ?, ?, ?) ON CONFLICT (digest) DO UPDATE SET subject = excluded.subject, current = excluded.current, municipality = excluded.municipality'),
-      number: p('SELECT subject, current, municipality FROM numbers WHERE digest = ?'),
-      putSecret: p('INSERT INTO citizen_secrets (digest, subject) VALUES (?, ?) ON CONFLICT (digest) DO UPDATE SET subject = excluded.subject'),
-      secret: p('SELECT subject FROM citizen_secrets WHERE digest = ?').pluck(),
-      putAdmits: p('INSERT INTO citizen_secret_admits (subject, digest) VALUES (?, ?) ON CONFLICT (subject) DO UPDATE SET digest = excluded.digest'),
-      admits: p('SELECT digest FROM citizen_secret_admits WHERE subject = ?'),
-      putPasskey: p('INSERT OR REPLACE INTO passkeys (credential_id, subject, passkey_id, credential, label, created_at, position) VALUES (?, ?, ?, ?, ?, ?, ?)'),
-      passkey: p('SELECT p.credential_id AS credentialId, p.subject, p.passkey_id AS passkeyId, p.credential, p.label, p.created_at AS createdAt, u.counter, u.last_used_at AS lastUsedAt FROM passkeys p LEFT JOIN passkey_use u ON u.credential_id = p.credential_id WHERE p.credential_id = ?'),
-      passkeysOf: p('SELECT p.credential_id AS credentialId, p.subject, p.passkey_id AS passkeyId, p.credential, p.label, p.created_at AS createdAt, u.counter, u.last_used_at AS lastUsedAt FROM passkeys p LEFT JOIN passkey_use u ON u.credential_id = p.credential_id WHERE p.subject = ? ORDER BY p.position'),
-      passkeyOwner: p('SELECT subject FROM passkeys WHERE credential_id = ?').pluck(),
-      passkeyById: p('SELECT credential_id FROM passkeys WHERE subject = ? AND passkey_id = ?').pluck(),
-      dropPasskey: p('DELETE FROM passkeys WHERE credential_id = ?'),
-      dropUse: p('DELETE FROM passkey_use WHERE credential_id = ?'),
-      dropUsesOf: p('DELETE FROM passkey_use WHERE credential_id IN (SELECT credential_id FROM passkeys WHERE subject = ?)'),
+      putNumber: p('INSERT INTO numbers (number_key, subject, current, municipality) VALUES (?, ?, ?, ?) ON CONFLICT (number_key) DO UPDATE SET subject = excluded.subject, current = excluded.current, municipality = excluded.municipality'),
+      number: p('SELECT subject, current, municipality FROM numbers WHERE number_key = ?'),
+      putSecret: p('INSERT INTO citizen_secrets (secret_key, subject) VALUES (?, ?) ON CONFLICT (secret_key) DO UPDATE SET subject = excluded.subject'),
+      secret: p('SELECT subject FROM citizen_secrets WHERE secret_key = ?').pluck(),
+      putAdmits: p('INSERT INTO citizen_secret_admits (subject, secret_key) VALUES (?, ?) ON CONFLICT (subject) DO UPDATE SET secret_key = excluded.secret_key'),
+      admits: p('SELECT secret_key AS secretKey FROM citizen_secret_admits WHERE subject = ?'),
+      putPasskey: p('INSERT OR REPLACE INTO passkeys (credential_key, subject, passkey_key, data, position) VALUES (?, ?, ?, ?, ?)'),
+      passkey: p('SELECT p.subject, p.data, u.counter, u.last_used_at AS lastUsedAt FROM passkeys p LEFT JOIN passkey_use u ON u.credential_key = p.credential_key WHERE p.credential_key = ?'),
+      passkeysOf: p('SELECT p.subject, p.data, u.counter, u.last_used_at AS lastUsedAt FROM passkeys p LEFT JOIN passkey_use u ON u.credential_key = p.credential_key WHERE p.subject = ? ORDER BY p.position'),
+      passkeyOwner: p('SELECT subject FROM passkeys WHERE credential_key = ?').pluck(),
+      passkeyById: p('SELECT credential_key FROM passkeys WHERE subject = ? AND passkey_key = ?').pluck(),
+      dropPasskey: p('DELETE FROM passkeys WHERE credential_key = ?'),
+      dropUse: p('DELETE FROM passkey_use WHERE credential_key = ?'),
+      dropUsesOf: p('DELETE FROM passkey_use WHERE credential_key IN (SELECT credential_key FROM passkeys WHERE subject = ?)'),
       dropPasskeysOf: p('DELETE FROM passkeys WHERE subject = ?'),
-      putUse: p('INSERT INTO passkey_use (credential_id, counter, last_used_at) SELECT credential_id, ?, ? FROM passkeys WHERE credential_id = ? ON CONFLICT (credential_id) DO UPDATE SET counter = excluded.counter, last_used_at = excluded.last_used_at'),
+      putUse: p('INSERT INTO passkey_use (credential_key, counter, last_used_at) SELECT credential_key, ?, ? FROM passkeys WHERE credential_key = ? ON CONFLICT (credential_key) DO UPDATE SET counter = excluded.counter, last_used_at = excluded.last_used_at'),
       forgetNumbers: p('DELETE FROM numbers WHERE subject = ?'),
       forgetSecrets: p('DELETE FROM citizen_secrets WHERE subject = ?'),
       forgetAdmits: p('DELETE FROM citizen_secret_admits WHERE subject = ?'),
       putAgency: p('INSERT INTO agencies (agency_id, state) VALUES (?, ?) ON CONFLICT (agency_id) DO UPDATE SET state = excluded.state'),
-      putCredential: p('INSERT OR REPLACE INTO agency_credentials (digest, agency_id) VALUES (?, ?)'),
-      dropCredential: p('DELETE FROM agency_credentials WHERE digest = ?'),
-      credential: p('SELECT agency_id FROM agency_credentials WHERE digest = ?').pluck(),
-      putRevoked: p('INSERT OR REPLACE INTO revoked_agency_credentials (digest, agency_id) VALUES (?, ?)'),
-      revoked: p('SELECT agency_id FROM revoked_agency_credentials WHERE digest = ?').pluck(),
+      putCredential: p('INSERT OR REPLACE INTO agency_credentials (credential_key, agency_id) VALUES (?, ?)'),
+      dropCredential: p('DELETE FROM agency_credentials WHERE credential_key = ?'),
+      credential: p('SELECT agency_id FROM agency_credentials WHERE credential_key = ?').pluck(),
+      putRevoked: p('INSERT OR REPLACE INTO revoked_agency_credentials (credential_key, agency_id) VALUES (?, ?)'),
+      revoked: p('SELECT agency_id FROM revoked_agency_credentials WHERE credential_key = ?').pluck(),
       putTable: p('INSERT INTO table_states (name, state) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET state = excluded.state'),
       checkpoint: p(`SELECT value FROM fold_meta WHERE key = 'checkpoint'`).pluck(),
       setCheckpoint: p(`INSERT INTO fold_meta (key, value) VALUES ('checkpoint', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`),
@@ -170,7 +165,7 @@ export class SqliteLookupStore extends SqliteFold {
   /** The registry and the tables, parsed once from their rows (after a start, a reset, or a failed batch). */
   #loadSmallState(): void {
     this.#agencies.clear();
-    for (const row of this.db.prepare('SELECT agency_id AS id, state FROM agencies').all() as { id: string; state: string }[]) this.#agencies.set(row.id, JSON.parse(row.state) as AgencyRegistryState);
+    for (const row of this.db.prepare('SELECT agency_id AS id, state FROM agencies').all() as { id: string; state: Buffer }[]) this.#agencies.set(row.id, JSON.parse(this.#seal.openRow(row.state)) as AgencyRegistryState);
     const table = (name: string) => this.db.prepare('SELECT state FROM table_states WHERE name = ?').pluck().get(name) as string | undefined;
     const authorization = table('authorization');
     this.#authorization = authorization === undefined ? initialAuthorizationTablesState() : (JSON.parse(authorization) as AuthorizationTablesState);
@@ -249,6 +244,7 @@ export class SqliteLookupStore extends SqliteFold {
     if (state === 'shredded') return; // an erased person: nothing of them is looked up any more
     if (REGISTRY_TYPES.has(event.type)) return this.#applyRegistry(event as unknown as Evolvable<AgencyRegistryEvent>);
     const s = this.#s;
+    const seal = this.#seal;
     switch (event.type) {
       case 'AuthorizationTablePublished':
         this.#authorization = evolveAuthorizationTables(this.#authorization, event as unknown as Evolvable<AuthorizationTableEvent>);
@@ -260,25 +256,26 @@ export class SqliteLookupStore extends SqliteFold {
         return;
       case 'IndividualNumberIssued': {
         const d = event.data as { subjectId: SubjectId; numberDigest: string; citizenCredentialDigest?: string; municipalityCode?: string };
-        const subject = subjectKey(d.subjectId);
-        s.putNumber!.run(digestKey(d.numberDigest), subject, 1, d.municipalityCode ?? null);
-        if (d.citizenCredentialDigest !== undefined) s.putSecret!.run(digestKey(d.citizenCredentialDigest), subject);
+        const subject = seal.subject(d.subjectId);
+        s.putNumber!.run(seal.key(NUMBER, d.numberDigest), subject, 1, d.municipalityCode ?? null);
+        if (d.citizenCredentialDigest !== undefined) s.putSecret!.run(seal.key(SECRET, d.citizenCredentialDigest), subject);
         return;
       }
       case 'IndividualNumberChanged': {
         const d = event.data as { subjectId: SubjectId; previousNumberDigest: string; numberDigest: string };
-        const previous = s.number!.get(digestKey(d.previousNumberDigest)) as { municipality: string | null } | undefined;
+        const previousKey = seal.key(NUMBER, d.previousNumberDigest);
+        const previous = s.number!.get(previousKey) as { municipality: string | null } | undefined;
         const municipality = previous?.municipality ?? null;
-        const subject = subjectKey(d.subjectId);
-        s.putNumber!.run(digestKey(d.previousNumberDigest), subject, 0, municipality);
-        s.putNumber!.run(digestKey(d.numberDigest), subject, 1, municipality);
+        const subject = seal.subject(d.subjectId);
+        s.putNumber!.run(previousKey, subject, 0, municipality);
+        s.putNumber!.run(seal.key(NUMBER, d.numberDigest), subject, 1, municipality);
         return;
       }
       case 'KeysShredded': {
         // An erasure: the person's numbers identify nobody any more, their secrets and passkeys admit nobody, their codes translate to nothing.
         const d = event.data as { scope?: string; subject?: string };
         if (d.scope !== 'erasure' || d.subject === undefined) return;
-        const subject = subjectKey(d.subject);
+        const subject = seal.subject(d.subject);
         s.forgetNumbers!.run(subject);
         s.forgetSecrets!.run(subject);
         s.forgetAdmits!.run(subject);
@@ -288,27 +285,30 @@ export class SqliteLookupStore extends SqliteFold {
       }
       case 'CitizenPasskeyEnrolled': {
         const d = event.data as unknown as CitizenPasskeyEnrolledData;
-        const subject = subjectKey(d.subjectId);
-        s.dropUse!.run(d.credential.id);
-        s.putPasskey!.run(d.credential.id, subject, d.passkeyId, JSON.stringify(d.credential), d.label ?? null, d.enrolledAt, stored.position);
+        const subject = seal.subject(d.subjectId);
+        const credentialKey = seal.key(CREDENTIAL_ID, d.credential.id);
+        const data: PasskeyData = { passkeyId: d.passkeyId, credential: d.credential, ...(d.label === undefined ? {} : { label: d.label }), createdAt: d.enrolledAt };
+        s.dropUse!.run(credentialKey);
+        s.putPasskey!.run(credentialKey, subject, seal.key(PASSKEY_ID, `${d.subjectId}\0${d.passkeyId}`), seal.row(JSON.stringify(data)), stored.position);
         if (d.secretRetired) s.putAdmits!.run(subject, null);
         return;
       }
       case 'CitizenPasskeyRemoved': {
         const d = event.data as unknown as CitizenPasskeyRemovedData;
-        const credentialId = s.passkeyById!.get(subjectKey(d.subjectId), d.passkeyId) as string | undefined;
-        if (credentialId === undefined) return;
-        s.dropUse!.run(credentialId);
-        s.dropPasskey!.run(credentialId);
+        const credentialKey = s.passkeyById!.get(seal.subject(d.subjectId), seal.key(PASSKEY_ID, `${d.subjectId}\0${d.passkeyId}`)) as Buffer | undefined;
+        if (credentialKey === undefined) return;
+        s.dropUse!.run(credentialKey);
+        s.dropPasskey!.run(credentialKey);
         return;
       }
       case 'CitizenEnrolmentSecretIssued': {
         // A new enrolment secret: every passkey of the person goes, and only the new secret admits them.
         const d = event.data as unknown as CitizenEnrolmentSecretIssuedData;
-        const subject = subjectKey(d.subjectId);
-        s.putSecret!.run(digestKey(d.credentialDigest), subject);
+        const subject = seal.subject(d.subjectId);
+        const secretKey = seal.key(SECRET, d.credentialDigest);
+        s.putSecret!.run(secretKey, subject);
         this.#dropPasskeys(subject);
-        s.putAdmits!.run(subject, digestKey(d.credentialDigest));
+        s.putAdmits!.run(subject, secretKey);
         return;
       }
       case AGENCY_CODE_ISSUED: {
@@ -321,21 +321,22 @@ export class SqliteLookupStore extends SqliteFold {
     }
   }
 
-  #dropPasskeys(subject: Buffer | string): void {
+  #dropPasskeys(subject: Buffer): void {
     this.#s.dropUsesOf!.run(subject);
     this.#s.dropPasskeysOf!.run(subject);
   }
 
   #applyRegistry(event: Evolvable<AgencyRegistryEvent>): void {
     const s = this.#s;
+    const seal = this.#seal;
     const agencyId = event.data.agencyId;
     const before = this.#agencies.get(agencyId) ?? initialAgencyRegistryState();
     const after = evolveAgencyRegistry(before, event);
     this.#agencies.set(agencyId, after);
-    s.putAgency!.run(agencyId, JSON.stringify(after));
-    if (before.status !== 'unregistered') s.dropCredential!.run(digestKey(before.agency.credentialDigest));
-    if (after.status === 'active') s.putCredential!.run(digestKey(after.agency.credentialDigest), agencyId);
-    if (after.status === 'revoked') s.putRevoked!.run(digestKey(after.agency.credentialDigest), agencyId);
+    s.putAgency!.run(agencyId, seal.row(JSON.stringify(after)));
+    if (before.status !== 'unregistered') s.dropCredential!.run(seal.key(AGENCY_CREDENTIAL, before.agency.credentialDigest));
+    if (after.status === 'active') s.putCredential!.run(seal.key(AGENCY_CREDENTIAL, after.agency.credentialDigest), agencyId);
+    if (after.status === 'revoked') s.putRevoked!.run(seal.key(AGENCY_CREDENTIAL, after.agency.credentialDigest), agencyId);
   }
 
   // ---- look-ups (synchronous prepared-statement reads) ----
@@ -349,11 +350,11 @@ export class SqliteLookupStore extends SqliteFold {
   }
 
   agencyByCredential(digest: string): string | undefined {
-    return this.#s.credential!.get(digestKey(digest)) as string | undefined;
+    return this.#s.credential!.get(this.#seal.key(AGENCY_CREDENTIAL, digest)) as string | undefined;
   }
 
   revokedAgencyByCredential(digest: string): string | undefined {
-    return this.#s.revoked!.get(digestKey(digest)) as string | undefined;
+    return this.#s.revoked!.get(this.#seal.key(AGENCY_CREDENTIAL, digest)) as string | undefined;
   }
 
   authorizationTables(): AuthorizationTablesState {
@@ -365,50 +366,49 @@ export class SqliteLookupStore extends SqliteFold {
   }
 
   holderOf(numberDigest: string): NumberHolder | undefined {
-    const row = this.#s.number!.get(digestKey(numberDigest)) as { subject: Buffer | string; current: number; municipality: string | null } | undefined;
+    const row = this.#s.number!.get(this.#seal.key(NUMBER, numberDigest)) as { subject: Buffer; current: number; municipality: string | null } | undefined;
     if (row === undefined) return undefined;
-    return { subjectId: subjectOfKey(row.subject), current: row.current === 1, ...(row.municipality === null ? {} : { municipalityCode: row.municipality }) };
+    return { subjectId: this.#seal.subjectOf(row.subject), current: row.current === 1, ...(row.municipality === null ? {} : { municipalityCode: row.municipality }) };
   }
 
   /** The person a citizen secret digest was issued to (whether or not it still admits them). */
   secretHolder(digest: string): SubjectId | undefined {
-    const subject = this.#s.secret!.get(digestKey(digest)) as Buffer | string | undefined;
-    return subject === undefined ? undefined : subjectOfKey(subject);
+    const subject = this.#s.secret!.get(this.#seal.key(SECRET, digest)) as Buffer | undefined;
+    return subject === undefined ? undefined : this.#seal.subjectOf(subject);
   }
 
   /**
-   * Which secret admits the person: absent, the one issued with their number; a digest, only that
+   * Which secret admits the person: absent, the one issued with their number; a key, only that
    * (re-issued) one; null, none any more (retired by their first passkey).
    */
-  #admitted(subjectId: string): { readonly digest: string | null } | undefined {
-    const row = this.#s.admits!.get(subjectKey(subjectId)) as { digest: Buffer | string | null } | undefined;
-    return row === undefined ? undefined : { digest: row.digest === null ? null : digestOfKey(row.digest) };
+  #admitted(subjectId: string): { readonly secretKey: Buffer | null } | undefined {
+    return this.#s.admits!.get(this.#seal.subject(subjectId)) as { secretKey: Buffer | null } | undefined;
   }
 
   /** Whether a secret digest that names this person still admits them. */
   secretAdmits(subjectId: string, digest: string): boolean {
     const admitted = this.#admitted(subjectId);
-    return admitted === undefined || admitted.digest === digest;
+    return admitted === undefined || (admitted.secretKey !== null && admitted.secretKey.equals(this.#seal.key(SECRET, digest)));
   }
 
   /** Whether the person still holds a secret that admits them (none once a passkey retired it). */
   holdsSecret(subjectId: string): boolean {
-    return this.#admitted(subjectId)?.digest !== null;
+    return this.#admitted(subjectId)?.secretKey !== null;
   }
 
   passkeyByCredentialId(credentialId: string): KnownPasskey | undefined {
-    const row = this.#s.passkey!.get(credentialId) as PasskeyRow | undefined;
-    return row === undefined ? undefined : passkeyOf(row);
+    const row = this.#s.passkey!.get(this.#seal.key(CREDENTIAL_ID, credentialId)) as PasskeyRow | undefined;
+    return row === undefined ? undefined : this.#passkeyOf(row);
   }
 
   passkeysOf(subjectId: string): KnownPasskey[] {
-    return (this.#s.passkeysOf!.all(subjectKey(subjectId)) as PasskeyRow[]).map(passkeyOf);
+    return (this.#s.passkeysOf!.all(this.#seal.subject(subjectId)) as PasskeyRow[]).map((r) => this.#passkeyOf(r));
   }
 
   /** Whether this passkey (by credential id) is still the person's. */
   holdsPasskey(subjectId: string, credentialId: string): boolean {
-    const subject = this.#s.passkeyOwner!.get(credentialId) as Buffer | string | undefined;
-    return subject !== undefined && subjectOfKey(subject) === subjectId;
+    const subject = this.#s.passkeyOwner!.get(this.#seal.key(CREDENTIAL_ID, credentialId)) as Buffer | undefined;
+    return subject !== undefined && subject.equals(this.#seal.subject(subjectId));
   }
 
   /**
@@ -417,30 +417,41 @@ export class SqliteLookupStore extends SqliteFold {
    */
   passkeyUsed(credentialId: string, counter: number, at: string): void {
     this.checkOpen();
-    this.#s.putUse!.run(counter, at, credentialId);
+    this.#s.putUse!.run(counter, at, this.#seal.key(CREDENTIAL_ID, credentialId));
+  }
+
+  #passkeyOf(row: PasskeyRow): KnownPasskey {
+    const data = JSON.parse(this.#seal.openRow(row.data)) as PasskeyData;
+    return {
+      subjectId: this.#seal.subjectOf(row.subject),
+      passkeyId: data.passkeyId,
+      credential: data.credential,
+      label: data.label,
+      createdAt: data.createdAt,
+      counter: row.counter ?? data.credential.counter,
+      lastUsedAt: row.lastUsedAt ?? undefined,
+    };
   }
 }
 
-interface PasskeyRow {
-  readonly credentialId: string;
-  readonly subject: Buffer | string;
+/** Domains of the look-up keys (LookupSeal.key). */
+const NUMBER = 'individual-number-digest';
+const SECRET = 'citizen-secret-digest';
+const AGENCY_CREDENTIAL = 'agency-credential-digest';
+const CREDENTIAL_ID = 'passkey-credential-id';
+const PASSKEY_ID = 'passkey-id';
+
+/** A passkey's row, sealed (LookupSeal.row). */
+interface PasskeyData {
   readonly passkeyId: string;
-  readonly credential: string;
-  readonly label: string | null;
+  readonly credential: PasskeyCredential;
+  readonly label?: string;
   readonly createdAt: string;
-  readonly counter: number | null;
-  readonly lastUsedAt: string | null;
 }
 
-function passkeyOf(row: PasskeyRow): KnownPasskey {
-  const credential = JSON.parse(row.credential) as PasskeyCredential;
-  return {
-    subjectId: subjectOfKey(row.subject),
-    passkeyId: row.passkeyId,
-    credential,
-    label: row.label ?? undefined,
-    createdAt: row.createdAt,
-    counter: row.counter ?? credential.counter,
-    lastUsedAt: row.lastUsedAt ?? undefined,
-  };
+interface PasskeyRow {
+  readonly subject: Buffer;
+  readonly data: Buffer;
+  readonly counter: number | null;
+  readonly lastUsedAt: string | null;
 }
