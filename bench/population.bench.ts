@@ -16,10 +16,11 @@
  *     Service asks Muroran City for local tax information of people drawn at random among the N through
  *     POST /v1/queries, driven by autocannon as the load test drives it (load-tests/runner/drive.ts), Muroran's
  *     intermediate server a stand-in in its own process (bench/support/population-provider.ts). The hub's
- *     VmRSS is sampled throughout (rss_mib: the largest).
+ *     VmRSS is sampled throughout (rss_mib: the largest). Both hubs stay up and the linkage rounds
+ *     alternate between them (big, small, big, small, …); the ratio is the median of the rounds' ratios.
  * Bars: start ≤ 10 s, RSS ≤ 512 MiB, linkage rate ≥ 0.8 × the small log's. Exit 1 when one fails.
  * Last line: one JSON object.
- *   npm run bench:population [-- --people 10000000 --small 2000 --keep --duration 15 --source]
+ *   npm run bench:population [-- --people 10000000 --small 2000 --keep --duration 10 --rounds 3 --source --seal-threads 0]
  */
 import { spawn } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
@@ -30,7 +31,7 @@ import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import { generateAnswerKeyPair } from '#sealed-answer';
 import { loadOrCreateCodeLocator } from '../apps/hub/src/linkage/hub-secrets.js';
-import { queryBodies, runPhase, type PhaseResult } from '../load-tests/runner/drive.js';
+import { queryBodies, runPhase } from '../load-tests/runner/drive.js';
 import { REPO_ROOT, cpuSeconds } from '../load-tests/runner/processes.js';
 import { ITEMS, PROCEDURE, operatorToken, post, registerAgencies, type LinkageFixture } from '../load-tests/runner/setup.js';
 import { benchChildren, newerSourceThanBuild, requireHub, settle, startHub, tracked, type HubRun } from './support/population-hub.js';
@@ -46,8 +47,10 @@ const { values } = parseArgs({
     source: { type: 'boolean', default: false },
     connections: { type: 'string', default: '64' },
     warmup: { type: 'string', default: '3' },
-    duration: { type: 'string', default: '15' },
+    duration: { type: 'string', default: '10' },
+    rounds: { type: 'string', default: '3' },
     sample: { type: 'string', default: '20000' },
+    'seal-threads': { type: 'string', default: '0' },
     'ready-timeout': { type: 'string', default: '1800' },
     'settle-timeout': { type: 'string', default: '600' },
   },
@@ -65,7 +68,9 @@ const SMALL = integer('small', 1, 1_000_000);
 const CONNECTIONS = integer('connections', 1, 1024);
 const WARMUP = integer('warmup', 1, 600);
 const DURATION = integer('duration', 1, 3600);
+const ROUNDS = integer('rounds', 1, 100);
 const SAMPLE = integer('sample', 1, 1_000_000);
+const SEAL_THREADS = integer('seal-threads', 0, 16);
 const READY_TIMEOUT_MS = integer('ready-timeout', 1, 86_400) * 1000;
 const SETTLE_TIMEOUT_MS = integer('settle-timeout', 0, 86_400) * 1000;
 const KEEP = values.keep!;
@@ -104,8 +109,8 @@ interface PreparedLog {
 async function startProvider(): Promise<{ url: string; stop: () => Promise<void> }> {
   const child = tracked(spawn(process.execPath, ['--conditions=source', '--import', 'tsx', join(REPO_ROOT, 'bench/support/population-provider.ts')], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] }));
   let out = '';
-  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (out += c.toString()));
+  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
   const deadline = Date.now() + 60_000;
   while (!/listening on (http:\/\/127\.0\.0\.1:\d+)/.test(out)) {
     if (child.exitCode !== null || Date.now() > deadline) throw new Error(`the stand-in intermediate server did not start: ${out}`);
@@ -196,6 +201,7 @@ async function writeAndLoad(people: number, dir: string, redis: BenchRedis, give
     nodeId: NODE_ID,
     people,
     seedHex: seed,
+    sealThreads: SEAL_THREADS,
     onGroup: async (g) => {
       const t0 = process.hrtime.bigint();
       await mapper.apply(g.codes);
@@ -228,19 +234,21 @@ async function writeAndLoad(people: number, dir: string, redis: BenchRedis, give
   return { dir, meta, redis, reused: false };
 }
 
-interface Measured {
+/** A log's hub after its timed start, still running, ready to be queried. */
+interface Started {
   readonly people: number;
+  readonly hub: HubRun;
+  readonly fixture: LinkageFixture;
+  readonly bodies: readonly string[];
   readonly firstStartSeconds: number;
   readonly catchUpSeconds: number;
   readonly startSeconds: number;
-  readonly rssMiB: number;
   readonly rssReadyMiB: number;
   readonly settleSeconds: number;
-  readonly linkage: PhaseResult;
-  readonly hubCpuMsPerQuery: number;
   readonly mapperMode: string;
   /** Events in the log when the timed start was ready (a kept log also holds the queries of earlier runs). */
   readonly head: number;
+  readonly rounds: { perSecond: number; requests: number; errors: number; p99: number; cpuMs: number; statuses: Readonly<Record<string, number>> }[];
 }
 
 async function readiness(url: string): Promise<Record<string, unknown>> {
@@ -257,8 +265,8 @@ async function redisMode(url: string, timeoutMs: number): Promise<string> {
   }
 }
 
-/** Untimed start (projections catch up), then the timed start and the linkage rate. */
-async function measure(prepared: PreparedLog, providerUrl: string): Promise<Measured> {
+/** Untimed start (its state catches up), then the timed start; the hub is left running for the linkage rounds. */
+async function startMeasured(prepared: PreparedLog, providerUrl: string): Promise<Started> {
   const { dir, meta, redis } = prepared;
   const env = hubEnv(redis, meta.redisPrefix);
   const name = `${fmt(meta.people)}-person log`;
@@ -306,31 +314,29 @@ async function measure(prepared: PreparedLog, providerUrl: string): Promise<Meas
     if (first.status !== 200 || !first.text.includes('"outcome":"answered"')) throw new Error(`a linkage query for a generated person was not answered: HTTP ${first.status} ${first.text.slice(0, 500)}`);
     log(`  a query for a generated person: HTTP 200, answered (serial ${String((first.body as Record<string, unknown>)['serial'])})`);
     await runPhase(fixture, bodies, { name: 'warm-up', connections: CONNECTIONS, durationSeconds: WARMUP, timeoutSeconds: 10 });
-    const cpu0 = cpuSeconds(hub.spawned.child.pid) ?? 0;
-    const linkage = await runPhase(fixture, bodies, { name: 'linkage', connections: CONNECTIONS, durationSeconds: DURATION, timeoutSeconds: 10 });
-    const cpu = (cpuSeconds(hub.spawned.child.pid) ?? 0) - cpu0;
-    const rssMiB = hub.maxRssMiB();
-    log(`  linkage: ${fmt(linkage.perSecond)} queries/s over ${DURATION} s (${fmt(linkage.requests)} queries, ${linkage.errors} errors, p50 ${linkage.latencyMs.p50} ms, p99 ${linkage.latencyMs.p99} ms); hub RSS max ${rssMiB.toFixed(0)} MiB`);
-    return {
-      people: meta.people,
-      firstStartSeconds,
-      catchUpSeconds: catchUp.seconds,
-      startSeconds,
-      rssMiB,
-      rssReadyMiB,
-      settleSeconds: settled.seconds,
-      linkage,
-      hubCpuMsPerQuery: linkage.requests === 0 ? 0 : Number(((cpu * 1000) / linkage.requests).toFixed(3)),
-      mapperMode,
-      head: Number(ready['head']),
-    };
+    return { people: meta.people, hub, fixture, bodies, firstStartSeconds, catchUpSeconds: catchUp.seconds, startSeconds, rssReadyMiB, settleSeconds: settled.seconds, mapperMode, head: Number(ready['head']), rounds: [] };
   } catch (error) {
     log(`--- hub output (tail) ---\n${hub.spawned.output().slice(-4000)}`);
-    throw error;
-  } finally {
     await hub.stop();
+    throw error;
   }
 }
+
+/** One linkage round against a started hub: --duration seconds of queries. */
+async function linkageRound(started: Started): Promise<void> {
+  const pid = started.hub.spawned.child.pid;
+  const cpu0 = cpuSeconds(pid) ?? 0;
+  const r = await runPhase(started.fixture, started.bodies, { name: 'linkage', connections: CONNECTIONS, durationSeconds: DURATION, timeoutSeconds: 10 });
+  const cpu = (cpuSeconds(pid) ?? 0) - cpu0;
+  started.rounds.push({ perSecond: r.perSecond, requests: r.requests, errors: r.errors, p99: r.latencyMs.p99, cpuMs: r.requests === 0 ? 0 : (cpu * 1000) / r.requests, statuses: r.statuses });
+  log(`  ${fmt(started.people)} people: ${fmt(r.perSecond)} queries/s (${fmt(r.requests)} queries, ${r.errors} errors, p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms, hub ${((cpu * 1000) / Math.max(1, r.requests)).toFixed(2)} ms of CPU per query); hub RSS max ${started.hub.maxRssMiB().toFixed(0)} MiB`);
+}
+
+const median = (xs: readonly number[]): number => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
 
 const round = (x: number, d = 2) => Number(x.toFixed(d));
 
@@ -342,29 +348,45 @@ async function main(): Promise<number> {
   const loadBefore = loadavg()[0]!;
   const provider = await startProvider();
   const prepared: PreparedLog[] = [];
+  const started: Started[] = [];
   try {
     log(`stand-in intermediate server of Muroran City at ${provider.url}; hub ${SOURCE ? 'from its sources (tsx)' : 'built (dist/)'}`);
     const big = await prepareLog(PEOPLE, provider.url);
     prepared.push(big);
     const small = await prepareLog(SMALL, provider.url);
     prepared.push(small);
-    const bigResult = await measure(big, provider.url);
-    const smallResult = await measure(small, provider.url);
-
-    const ratio = bigResult.linkage.perSecond / smallResult.linkage.perSecond;
+    const bigRun = await startMeasured(big, provider.url);
+    started.push(bigRun);
+    const smallRun = await startMeasured(small, provider.url);
+    started.push(smallRun);
+    // Rounds alternate between the two hubs (both up, the other idle), so that a busy spell of the
+    // machine falls on both logs; the ratio is the median of the rounds' ratios.
+    for (let r = 1; r <= ROUNDS; r++) {
+      log(`linkage round ${r} of ${ROUNDS}`);
+      await linkageRound(bigRun);
+      await linkageRound(smallRun);
+    }
+    const rounds = bigRun.rounds.map((b, i) => b.perSecond / smallRun.rounds[i]!.perSecond);
+    const ratio = median(rounds);
+    const bigRate = median(bigRun.rounds.map((x) => x.perSecond));
+    const smallRate = median(smallRun.rounds.map((x) => x.perSecond));
+    const bigCpu = round(median(bigRun.rounds.map((x) => x.cpuMs)), 3);
+    const smallCpu = round(median(smallRun.rounds.map((x) => x.cpuMs)), 3);
+    const bigRss = bigRun.hub.maxRssMiB();
+    const smallRss = smallRun.hub.maxRssMiB();
     const bars = {
-      start_s_le_10: bigResult.startSeconds <= 10,
-      rss_mib_le_512: bigResult.rssMiB <= 512,
+      start_s_le_10: bigRun.startSeconds <= 10,
+      rss_mib_le_512: bigRss <= 512,
       linkage_ratio_ge_0_8: ratio >= 0.8,
     };
     const mark = (ok: boolean) => (ok ? '✓' : '✗');
     process.stdout.write(`\n${fmt(PEOPLE)} people (${fmt(big.meta.events)} events) against ${fmt(SMALL)} (${fmt(small.meta.events)} events):\n`);
-    process.stdout.write(`  ${mark(bars.start_s_le_10)} start ≤ 10 s: ${bigResult.startSeconds.toFixed(2)} s (the ${fmt(SMALL)}-person log: ${smallResult.startSeconds.toFixed(2)} s; untimed first start ${bigResult.firstStartSeconds.toFixed(1)} s, then ${bigResult.catchUpSeconds.toFixed(0)} s until its CPU settled)\n`);
-    process.stdout.write(`  ${mark(bars.rss_mib_le_512)} RSS ≤ 512 MiB: ${bigResult.rssMiB.toFixed(0)} MiB (at ready ${bigResult.rssReadyMiB.toFixed(0)} MiB; the small log: ${smallResult.rssMiB.toFixed(0)} MiB)\n`);
-    process.stdout.write(`  ${mark(bars.linkage_ratio_ge_0_8)} linkage ≥ 0.8 × the small log's: ${fmt(bigResult.linkage.perSecond)}/s against ${fmt(smallResult.linkage.perSecond)}/s, ratio ${ratio.toFixed(2)} (hub CPU per query ${bigResult.hubCpuMsPerQuery} ms against ${smallResult.hubCpuMsPerQuery} ms)\n`);
+    process.stdout.write(`  ${mark(bars.start_s_le_10)} start ≤ 10 s: ${bigRun.startSeconds.toFixed(2)} s (the ${fmt(SMALL)}-person log: ${smallRun.startSeconds.toFixed(2)} s; untimed first start ${bigRun.firstStartSeconds.toFixed(1)} s, then ${bigRun.catchUpSeconds.toFixed(0)} s until its CPU settled)\n`);
+    process.stdout.write(`  ${mark(bars.rss_mib_le_512)} RSS ≤ 512 MiB: ${bigRss.toFixed(0)} MiB (at ready ${bigRun.rssReadyMiB.toFixed(0)} MiB; the small log: ${smallRss.toFixed(0)} MiB)\n`);
+    process.stdout.write(`  ${mark(bars.linkage_ratio_ge_0_8)} linkage ≥ 0.8 × the small log's: ${fmt(bigRate)}/s against ${fmt(smallRate)}/s, ratio ${ratio.toFixed(2)}, median of ${ROUNDS} alternating rounds (${rounds.map((x) => x.toFixed(2)).join(', ')}; hub CPU per query ${bigCpu} ms against ${smallCpu} ms)\n`);
     process.stdout.write(`  Redis: ${big.meta.redis.bytesPerCode} bytes per code over ${fmt(big.meta.redis.codes)} codes${big.reused ? ' (measured when the log was written)' : ''}\n`);
-    const errors = bigResult.linkage.errors + smallResult.linkage.errors;
-    if (errors > 0) process.stdout.write(`  WARNING: ${errors} linkage queries were not answered (statuses ${JSON.stringify(bigResult.linkage.statuses)} / ${JSON.stringify(smallResult.linkage.statuses)})\n`);
+    const errors = [...bigRun.rounds, ...smallRun.rounds].reduce((n, x) => n + x.errors, 0);
+    if (errors > 0) process.stdout.write(`  WARNING: ${errors} linkage queries were not answered (statuses ${JSON.stringify(bigRun.rounds.map((x) => x.statuses))} / ${JSON.stringify(smallRun.rounds.map((x) => x.statuses))})\n`);
     process.stdout.write(`  load average (1 min) before ${loadBefore.toFixed(2)}, after ${loadavg()[0]!.toFixed(2)}\n`);
     if (KEEP) process.stdout.write(`  kept: ${relative(REPO_ROOT, big.dir)} and ${relative(REPO_ROOT, small.dir)} (a rerun with --keep reuses them)\n`);
     process.stdout.write(
@@ -372,37 +394,39 @@ async function main(): Promise<number> {
         bench: 'population',
         people: PEOPLE,
         events: big.meta.events,
-        start_s: round(bigResult.startSeconds),
-        rss_mib: round(bigResult.rssMiB, 0),
+        start_s: round(bigRun.startSeconds),
+        rss_mib: round(bigRss, 0),
         redis_bytes_per_code: big.meta.redis.bytesPerCode,
-        linkage_per_s: round(bigResult.linkage.perSecond, 0),
-        small_linkage_per_s: round(smallResult.linkage.perSecond, 0),
+        linkage_per_s: round(bigRate, 0),
+        small_linkage_per_s: round(smallRate, 0),
         linkage_ratio: round(ratio, 3),
         bars,
+        linkage_rounds: rounds.map((x) => round(x, 3)),
         small_people: SMALL,
         small_events: small.meta.events,
-        small_start_s: round(smallResult.startSeconds),
-        small_rss_mib: round(smallResult.rssMiB, 0),
-        rss_at_ready_mib: round(bigResult.rssReadyMiB, 0),
+        small_start_s: round(smallRun.startSeconds),
+        small_rss_mib: round(smallRss, 0),
+        rss_at_ready_mib: round(bigRun.rssReadyMiB, 0),
         write_s: big.meta.writeSeconds,
         write_events_per_s: round(big.meta.events / big.meta.writeSeconds, 0),
         log_reused: big.reused,
-        head_at_start: bigResult.head,
-        first_start_s: round(bigResult.firstStartSeconds, 1),
-        catch_up_s: round(bigResult.catchUpSeconds, 0),
-        p99_ms: bigResult.linkage.latencyMs.p99,
-        small_p99_ms: smallResult.linkage.latencyMs.p99,
-        hub_cpu_ms_per_query: bigResult.hubCpuMsPerQuery,
-        small_hub_cpu_ms_per_query: smallResult.hubCpuMsPerQuery,
+        head_at_start: bigRun.head,
+        first_start_s: round(bigRun.firstStartSeconds, 1),
+        catch_up_s: round(bigRun.catchUpSeconds, 0),
+        p99_ms: median(bigRun.rounds.map((x) => x.p99)),
+        small_p99_ms: median(smallRun.rounds.map((x) => x.p99)),
+        hub_cpu_ms_per_query: bigCpu,
+        small_hub_cpu_ms_per_query: smallCpu,
         errors,
-        mapper_mode: bigResult.mapperMode,
-        small_mapper_mode: smallResult.mapperMode,
+        mapper_mode: bigRun.mapperMode,
+        small_mapper_mode: smallRun.mapperMode,
         hub: SOURCE ? 'source' : 'built',
         load_avg_1m: round(loadavg()[0]!),
       })}\n`,
     );
     return Object.values(bars).every(Boolean) && errors === 0 ? 0 : 1;
   } finally {
+    for (const h of started) await h.hub.stop();
     for (const p of prepared) await p.redis.stop(KEEP);
     await provider.stop();
     if (!KEEP) for (const p of prepared) rmSync(p.dir, { recursive: true, force: true });

@@ -14,7 +14,8 @@
  */
 import { createHmac } from 'node:crypto';
 import { join } from 'node:path';
-import { SqliteEventStore, type RecordedEvent, type EventId, type SerialNumber } from '#ledger';
+import { Worker } from 'node:worker_threads';
+import { SqliteEventStore, type EventId, type EventMetadata, type NewEvent, type RecordedEvent, type SerialNumber } from '#ledger';
 import {
   agencyCodeStreamId,
   agencyFacts,
@@ -92,6 +93,8 @@ export interface WritePeopleOptions {
   readonly group?: number;
   /** Groups whose appends may be in flight at once. */
   readonly groupsInFlight?: number;
+  /** Worker threads that decide and seal (0: this thread does). */
+  readonly sealThreads?: number;
   /** Called after each group is durable, with the opened AgencyCodeIssued events of the group in position order. */
   readonly onGroup?: (done: { people: number; events: number; codes: readonly RecordedEvent[] }) => Promise<void> | void;
 }
@@ -112,118 +115,208 @@ async function factsOf(store: SealedEventStore, agencyId: AgencyId): Promise<Age
   return facts;
 }
 
+/** One append the hub would make, its events already sealed; for a code, the event's opened data too (for the mapper). */
+export interface SealedAppend {
+  readonly streamId: string;
+  readonly events: readonly NewEvent[];
+  readonly metadata: EventMetadata;
+  readonly opened?: { readonly type: string; readonly schemaVersion: number; readonly data: unknown; readonly recordedAt: string };
+}
+
+/** What deciding and sealing a group of people needs: the hub's keys in its data directory, the seed, the agencies' facts. */
+export interface SealingContext {
+  readonly dataDir: string;
+  readonly seedHex: string;
+  readonly agencies: readonly AgencyFacts[];
+  /** Base of the people's issue instants (person i at baseMs + i). */
+  readonly baseMs: number;
+}
+
+/**
+ * Decides and seals the appends of people [from, to) as the hub's handlers do: a number issued, then
+ * each agency's code acquired. Makes the people's key ring keys in one transaction first.
+ */
+export class PeopleSealer {
+  readonly #ring: SqliteKeyring;
+  readonly #sealer: EventSealer;
+  readonly #vault: IdentifierVault;
+  readonly #population: Population;
+  readonly #context: SealingContext;
+
+  constructor(context: SealingContext) {
+    const keysDir = join(context.dataDir, 'keys');
+    const keys = loadOrCreateSealingKeys(keysDir);
+    this.#ring = new SqliteKeyring({ path: join(context.dataDir, KEYRING_FILE), keys });
+    this.#sealer = new EventSealer(keys, this.#ring);
+    this.#vault = new IdentifierVault(loadOrCreateVaultKeys(keysDir));
+    this.#population = new Population(context.seedHex, loadOrCreateCodeLocator(keysDir));
+    this.#context = context;
+  }
+
+  group(from: number, to: number): SealedAppend[] {
+    const { baseMs, agencies } = this.#context;
+    const vault = this.#vault;
+    const sealer = this.#sealer;
+    const persons = Array.from({ length: to - from }, (_, k) => this.#population.person(from + k));
+    // The key ring's per-person keys in one transaction (the sealer would otherwise make them one by one).
+    this.#ring.ensureSubjectKeys(persons.map((p) => p.subjectId));
+    const out: SealedAppend[] = [];
+    persons.forEach((p, k) => {
+      const i = from + k;
+      const at = new Date(baseMs + i).toISOString();
+      const correlation = `population-${baseMs.toString(36)}-${i.toString(36)}`;
+      const citizenSecret = newBearerToken();
+      const residentDigest = vault.digest('resident-record-code', p.residentRecordCode);
+      const issued = decidePersonNumbering(
+        {
+          type: 'IssueIndividualNumber',
+          data: {
+            subjectId: p.subjectId,
+            municipalityCode: MURORAN_MUNICIPALITY,
+            municipalityKnown: true,
+            number: p.individualNumber as MyNumber,
+            numberDigest: vault.digest('individual-number', p.individualNumber),
+            residentDigest,
+            identifiers: { individualNumber: p.individualNumber, residentRecordCode: p.residentRecordCode, citizenSecret },
+            citizenCredentialDigest: tokenDigest(citizenSecret),
+            issuedAt: at,
+          },
+        },
+        initialPersonNumberingState(),
+      );
+      const numberingStream = personNumberingStreamId(residentDigest);
+      out.push({ streamId: numberingStream, events: issued.map((e) => sealer.seal(numberingStream, e)), metadata: { actor: NUMBERING_OPERATOR, correlationId: `${correlation}-n` } });
+      for (const agency of agencies) {
+        const code = this.#population.code(i, agency.agencyId, p.subjectId);
+        const acquisitionNumber = `${agency.agencyId === PENSION ? 'JPS' : 'MRN'}-${i}`;
+        const decided = decideAgencyCode(
+          {
+            type: 'AcquireAgencyCode',
+            data: { subjectId: p.subjectId, agencyId: agency.agencyId, agency, acquisitionNumber, candidateCode: code, candidateCodeDigest: agencyCodeDigest(sealer, code), acquiredAt: at },
+          },
+          initialAgencyCodeState(),
+        );
+        const streamId = agencyCodeStreamId(sealer.handle('agency-code-stream', `${p.subjectId}|${agency.agencyId}`));
+        const e = decided[0]!;
+        out.push({
+          streamId,
+          events: decided.map((d) => sealer.seal(streamId, d)),
+          metadata: { actor: `agency:${agency.agencyId}`, correlationId: `${correlation}-${agency.agencyId}` },
+          opened: { type: e.type, schemaVersion: e.schemaVersion ?? 1, data: e.data, recordedAt: at },
+        });
+      }
+    });
+    return out;
+  }
+
+  close(): void {
+    this.#ring.close();
+  }
+}
+
 /**
  * Appends the people to the hub's ledger in its data directory (the hub must not be running on it).
- * Every append is the one the hub would make: same stream, expected revision, serial, actor and sealing.
+ * Every append is the one the hub would make: same stream, expected revision, serial, actor and sealing
+ * (SealedEventStore seals then appends to the raw store; here the sealing may run in worker threads,
+ * the appends stay in this thread, in person order).
  */
 export async function writePeople(options: WritePeopleOptions): Promise<WrittenPeople> {
   const { dataDir, people } = options;
   const GROUP = options.group ?? 2000;
   const IN_FLIGHT = options.groupsInFlight ?? 3;
+  const THREADS = options.sealThreads ?? 0;
   const keysDir = join(dataDir, 'keys');
   const keys = loadOrCreateSealingKeys(keysDir);
-  const ring = new SqliteKeyring({ path: join(dataDir, KEYRING_FILE), keys });
-  const sealer = new EventSealer(keys, ring);
   const raw = new SqliteEventStore({ path: join(dataDir, 'ledger.sqlite'), nodeId: options.nodeId, tree: true });
-  const store = new SealedEventStore(raw, sealer);
-  const vault = new IdentifierVault(loadOrCreateVaultKeys(keysDir));
-  const population = new Population(options.seedHex, loadOrCreateCodeLocator(keysDir));
   const started = process.hrtime.bigint();
   let firstPosition = -1;
   let lastPosition = -1;
   let events = 0;
+  const workers: Worker[] = [];
+  let inline: PeopleSealer | undefined;
   try {
     firstPosition = await raw.head();
-    const pension = await factsOf(store, PENSION);
-    const muroran = await factsOf(store, MURORAN_CITY);
-    const agencies = [
-      { facts: pension, acquisition: (i: number) => `JPS-${i}` },
-      { facts: muroran, acquisition: (i: number) => `MRN-${i}` },
-    ];
-    const baseMs = Date.now();
-    let correlation = 0;
-    const correlationId = () => `population-${baseMs.toString(36)}-${(correlation++).toString(36)}`;
+    const ring = new SqliteKeyring({ path: join(dataDir, KEYRING_FILE), keys });
+    const opened = new SealedEventStore(raw, new EventSealer(keys, ring));
+    const agencies = [await factsOf(opened, PENSION), await factsOf(opened, MURORAN_CITY)];
+    ring.close();
+    const context: SealingContext = { dataDir, seedHex: options.seedHex, agencies, baseMs: Date.now() };
 
-    /** One group: its appends in flight; resolves with the group's opened code events once all are durable. */
-    const writeGroup = (from: number, to: number): Promise<RecordedEvent[]> => {
-      const persons = Array.from({ length: to - from }, (_, k) => population.person(from + k));
-      // The key ring's per-person keys in one transaction (the sealer would otherwise make them one by one).
-      ring.ensureSubjectKeys(persons.map((p) => p.subjectId));
-      const appends: Promise<RecordedEvent | undefined>[] = [];
-      persons.forEach((p, k) => {
-        const i = from + k;
-        const at = new Date(baseMs + i).toISOString();
-        const citizenSecret = newBearerToken();
-        const residentDigest = vault.digest('resident-record-code', p.residentRecordCode);
-        const issued = decidePersonNumbering(
-          {
-            type: 'IssueIndividualNumber',
-            data: {
-              subjectId: p.subjectId,
-              municipalityCode: MURORAN_MUNICIPALITY,
-              municipalityKnown: true,
-              number: p.individualNumber as MyNumber,
-              numberDigest: vault.digest('individual-number', p.individualNumber),
-              residentDigest,
-              identifiers: { individualNumber: p.individualNumber, residentRecordCode: p.residentRecordCode, citizenSecret },
-              citizenCredentialDigest: tokenDigest(citizenSecret),
-              issuedAt: at,
-            },
-          },
-          initialPersonNumberingState(),
-        );
-        appends.push(
-          store
-            .append({ streamId: personNumberingStreamId(residentDigest), expectedRevision: 'no_stream', events: issued, serial: { allocate: true }, metadata: { actor: NUMBERING_OPERATOR, correlationId: correlationId() } })
-            .then(() => undefined),
-        );
-        for (const agency of agencies) {
-          const code = population.code(i, agency.facts.agencyId, p.subjectId);
-          const decided = decideAgencyCode(
-            {
-              type: 'AcquireAgencyCode',
-              data: { subjectId: p.subjectId, agencyId: agency.facts.agencyId, agency: agency.facts, acquisitionNumber: agency.acquisition(i), candidateCode: code, candidateCodeDigest: agencyCodeDigest(sealer, code), acquiredAt: at },
-            },
-            initialAgencyCodeState(),
-          );
-          const streamId = agencyCodeStreamId(sealer.handle('agency-code-stream', `${p.subjectId}|${agency.facts.agencyId}`));
-          const metadata = { actor: `agency:${agency.facts.agencyId}`, correlationId: correlationId() };
-          appends.push(
-            store.append({ streamId, expectedRevision: 'no_stream', events: decided, serial: { allocate: true }, metadata }).then((r): RecordedEvent => {
-              const e = decided[0]!;
-              // The opened form, as the hub's mapper reads it from the log.
-              return { eventId: r.eventIds[0]! as EventId, type: e.type, schemaVersion: e.schemaVersion ?? 1, streamId, streamRevision: 0, position: r.firstPosition, serial: r.serial as SerialNumber, terminal: 'completed', recordedAt: at, data: e.data, metadata };
-            }),
-          );
-        }
-      });
-      return Promise.all(appends).then((all) => {
-        const codes = all.filter((e): e is RecordedEvent => e !== undefined).sort((a, b) => a.position - b.position);
-        return codes;
-      });
-    };
+    // Sealing: inline, or spread over worker threads (round robin; each answers its groups in order).
+    let seal: (from: number, to: number) => Promise<SealedAppend[]>;
+    if (THREADS === 0) {
+      const sealer = (inline = new PeopleSealer(context));
+      seal = async (from, to) => sealer.group(from, to);
+    } else {
+      const waiting: { resolve: (appends: SealedAppend[]) => void; reject: (error: Error) => void }[][] = [];
+      for (let t = 0; t < THREADS; t++) {
+        // tsx's loader hooks do not reach worker threads: the worker registers them, then loads the module.
+        const main = new URL('./population-seal-worker.ts', import.meta.url).href;
+        const worker = new Worker(`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(main)}); })`, { eval: true, workerData: context });
+        waiting.push([]);
+        worker.on('message', (appends: SealedAppend[]) => waiting[t]!.shift()!.resolve(appends));
+        worker.on('error', (error) => {
+          for (const w of waiting[t]!.splice(0)) w.reject(error);
+        });
+        workers.push(worker);
+      }
+      let next = 0;
+      seal = (from, to) => {
+        const t = next++ % THREADS;
+        return new Promise<SealedAppend[]>((resolve, reject) => {
+          waiting[t]!.push({ resolve, reject });
+          workers[t]!.postMessage({ from, to });
+        });
+      };
+    }
 
-    const inFlight: { to: number; done: Promise<RecordedEvent[]> }[] = [];
+    /** One group's appends, made in person order; resolves with its opened code events once all are durable. */
+    const appendGroup = (appends: readonly SealedAppend[]): Promise<RecordedEvent[]> =>
+      Promise.all(
+        appends.map((a) =>
+          raw.append({ streamId: a.streamId, expectedRevision: 'no_stream', events: a.events, serial: { allocate: true }, metadata: a.metadata }).then((r): RecordedEvent | undefined =>
+            a.opened === undefined
+              ? undefined
+              : { eventId: r.eventIds[0]! as EventId, type: a.opened.type, schemaVersion: a.opened.schemaVersion, streamId: a.streamId, streamRevision: 0, position: r.firstPosition, serial: r.serial as SerialNumber, terminal: 'completed', recordedAt: a.opened.recordedAt, data: a.opened.data, metadata: a.metadata },
+          ),
+        ),
+      ).then((all) => all.filter((e): e is RecordedEvent => e !== undefined).sort((a, b) => a.position - b.position));
+
+    // Sealed groups are appended in order; sealing runs up to IN_FLIGHT groups ahead.
+    const sealed: { to: number; appends: Promise<SealedAppend[]> }[] = [];
+    const appending: { to: number; done: Promise<RecordedEvent[]> }[] = [];
     let written = 0;
+    let nextFrom = 0;
+    const refill = () => {
+      while (sealed.length < Math.max(IN_FLIGHT, THREADS * 2) && nextFrom < people) {
+        const to = Math.min(people, nextFrom + GROUP);
+        sealed.push({ to, appends: seal(nextFrom, to) });
+        nextFrom = to;
+      }
+    };
     const settleOldest = async () => {
-      const { to, done } = inFlight.shift()!;
+      const { to, done } = appending.shift()!;
       const codes = await done;
       events += (to - written) * 3;
       written = to;
       await options.onGroup?.({ people: written, events, codes });
     };
-    for (let from = 0; from < people; from += GROUP) {
-      const to = Math.min(people, from + GROUP);
-      inFlight.push({ to, done: writeGroup(from, to) });
-      if (inFlight.length >= IN_FLIGHT) await settleOldest();
+    refill();
+    while (sealed.length > 0) {
+      const { to, appends } = sealed.shift()!;
+      const ready = await appends;
+      refill();
+      appending.push({ to, done: appendGroup(ready) });
+      if (appending.length >= IN_FLIGHT) await settleOldest();
       // Let the writer thread's replies in between groups.
       await new Promise((r) => setImmediate(r));
     }
-    while (inFlight.length > 0) await settleOldest();
+    while (appending.length > 0) await settleOldest();
     lastPosition = (await raw.head()) - 1;
   } finally {
+    await Promise.all(workers.map((w) => w.terminate()));
+    inline?.close();
     await raw.close();
-    ring.close();
   }
   return { events, seconds: Number(process.hrtime.bigint() - started) / 1e9, firstPosition, lastPosition };
 }
