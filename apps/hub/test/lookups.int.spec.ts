@@ -144,4 +144,26 @@ describe('the lookup file', () => {
       counting.mockRestore();
     }
   });
+
+  it('written under other keys (keys restored from elsewhere), is emptied and refilled from the log rather than misread', async () => {
+    const foreign = new SqliteLookupStore({
+      path: join(dataDir, LOOKUPS_FILE),
+      seal: new LookupSeal((_d, _v, bytes) => 'ab'.repeat(bytes)),
+      open: () => {
+        throw new Error('nothing to fold');
+      },
+    });
+    try {
+      expect(await foreign.checkpoint()).toBe(-1);
+      expect((await foreign.digest()).rows).toBe(0);
+    } finally {
+      await foreign.close();
+    }
+    // The hub's own keys again: the file is refilled at start.
+    hub = await startLinkageHub({ dataDir, env });
+    await hub.app.get(LinkageViews).catchUp();
+    expect((await hub.get('/v1/citizens/me/provision-records', bearer(people[0]!.citizenSecret))).statusCode).toBe(200);
+    expect((await query(people[3]!)).json()).toMatchObject({ outcome: expect.any(String) });
+    await hub.close();
+  });
 });

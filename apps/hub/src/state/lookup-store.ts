@@ -158,6 +158,13 @@ export class SqliteLookupStore extends SqliteFold {
       checkpoint: p(`SELECT value FROM fold_meta WHERE key = 'checkpoint'`).pluck(),
       setCheckpoint: p(`INSERT INTO fold_meta (key, value) VALUES ('checkpoint', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`),
     };
+    // A file written under other keys (keys restored from elsewhere) cannot be read: it is emptied and refilled from the log.
+    const fingerprint = seal.key('lookup-file', 'fingerprint').toString('hex');
+    const stored = this.db.prepare(`SELECT value FROM fold_meta WHERE key = 'seal'`).pluck().get() as string | undefined;
+    if (stored !== fingerprint) {
+      if (stored !== undefined) this.db.exec(`${TABLES.map((t) => `DELETE FROM ${t};`).join(' ')} DELETE FROM fold_meta WHERE key = 'checkpoint';`);
+      this.db.prepare(`INSERT INTO fold_meta (key, value) VALUES ('seal', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`).run(fingerprint);
+    }
     this.#position = this.#storedPosition();
     this.#loadSmallState();
   }
