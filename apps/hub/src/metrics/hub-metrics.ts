@@ -40,6 +40,7 @@ export class HubMetrics {
   readonly providerDuration: Histogram<'agency' | 'call' | 'outcome'>;
   readonly mapperFallbacks: Counter<'operation'>;
   readonly mapperTrips: Counter;
+  readonly grpcDuration: Histogram<'method' | 'code'>;
   #sources: HubMetricSources | undefined;
   readonly #committed: ReturnType<Histogram<'outcome'>['labels']>;
   readonly #commitFailed: ReturnType<Histogram<'outcome'>['labels']>;
@@ -90,6 +91,14 @@ export class HubMetrics {
       registers,
     });
     this.mapperTrips = new Counter({ name: 'linkage_mapper_breaker_trips_total', help: "Times the code mapper's circuit breaker opened (Redis answering, then not).", registers });
+
+    this.grpcDuration = new Histogram({
+      name: 'linkage_grpc_request_duration_seconds',
+      help: 'gRPC calls answered, by full method path and status code: time from the call to its status sent.',
+      labelNames: ['method', 'code'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
 
     const sources = () => this.#sources;
     new Gauge({
