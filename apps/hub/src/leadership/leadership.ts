@@ -41,6 +41,8 @@ export interface LeadershipOptions {
 export type TakeoverStep = () => Promise<void>;
 
 const LEASE_TYPE = 'HubLeaseHeld';
+/** Lease events KurrentDB keeps (older ones are scavenged): enough to read who held the lease recently. */
+const LEASE_EVENTS_KEPT = 1000;
 
 /**
  * Leadership among the hubs on one KurrentDB log: a lease held in a KurrentDB stream.
@@ -235,7 +237,22 @@ export class Leadership {
       throw error;
     }
     this.lastRenewedMs = this.now();
+    await this.boundLeaseStream();
     await this.takeover();
+  }
+
+  /**
+   * The lease stream gets a renewal a second: KurrentDB keeps only its last events ($maxCount), when the
+   * client can set stream metadata (the real one can; a stand-in may not).
+   */
+  private async boundLeaseStream(): Promise<void> {
+    const client = this.options.client as KurrentLogClient & { setStreamMetadata?: (stream: string, metadata: { maxCount: number }) => Promise<unknown> };
+    if (typeof client.setStreamMetadata !== 'function') return;
+    try {
+      await client.setStreamMetadata(this.options.leaseStream, { maxCount: LEASE_EVENTS_KEPT });
+    } catch (error) {
+      this.logger.warn(`could not bound the lease stream ${this.options.leaseStream} to its last ${LEASE_EVENTS_KEPT} events: ${(error as Error).message}`);
+    }
   }
 
   /** Reads the log to its end, lets the store write, runs the takeover steps, then takes commands. */
