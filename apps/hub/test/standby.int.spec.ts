@@ -35,10 +35,13 @@ beforeAll(async () => {
   b = await startKurrentHub(log, { instanceId: 'hub-b', env: ENV });
 });
 
+let c: KurrentTestHub | undefined;
+
 afterAll(async () => {
   await provider.stop();
   await a?.close();
   await b?.close();
+  await c?.close();
   await log.dispose();
 });
 
@@ -169,5 +172,25 @@ describe('a leader and a standby on one KurrentDB log', () => {
     expect(verifyCheckpoint(latest.note, key, key.name).size).toBe(latest.size);
     expect((await b.get('/health/ready')).json()).toMatchObject({ role: 'leader', leader: { instanceId: 'hub-b' }, openSerials: 0 });
     expect(refusedStatuses.every((s) => s === 503)).toBe(true);
+  });
+
+  it('a leader that stops cleanly releases its lease: a standby takes over at its next look, and serials go on from the log', async () => {
+    c = await startKurrentHub(log, { instanceId: 'hub-c', env: ENV });
+    expect((await c.get('/health/ready')).json()).toMatchObject({ role: 'standby', leader: { instanceId: 'hub-b' } });
+    const last = (await designate(b, 500_000)).json<{ serial: string }>().serial;
+    const stoppedAt = Date.now();
+    await b.close();
+    await eventually('hub-c leads', async () => (await c!.get('/health/ready')).json<{ role: string }>().role === 'leader', 10_000);
+    const handoverMs = Date.now() - stoppedAt;
+    console.warn(`a clean stop handed over in ${handoverMs} ms`);
+    // At its next look (every renewal interval), not after the lease ran out.
+    expect(handoverMs).toBeLessThan(c.config.leadership.leaseMs);
+    const next = await designate(c, 500_001);
+    expect(next.statusCode, next.body).toBe(201);
+    expect(BigInt(next.json<{ serial: string }>().serial)).toBeGreaterThan(BigInt(last));
+    const events = await parsed();
+    const terminals = events.filter((e) => e.terminal !== undefined).map((e) => e.serial);
+    expect(new Set(terminals).size).toBe(terminals.length);
+    expect(await c.leadership.store.openSerials()).toEqual([]);
   });
 });

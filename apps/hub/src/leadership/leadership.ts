@@ -18,7 +18,8 @@ interface LeaseData {
   readonly url?: string;
   /** A new id per term (claim); renewals repeat it. */
   readonly term: string;
-  readonly kind: 'claim' | 'renewal';
+  /** `release`: the holder stopped cleanly and hands the lease over at once. */
+  readonly kind: 'claim' | 'renewal' | 'release';
   /** The holder's clock: informative only, expiry is judged by each standby on its own clock. */
   readonly atMs: number;
 }
@@ -137,7 +138,7 @@ export class Leadership {
   async start(): Promise<void> {
     const last = await this.readLease();
     if (last === undefined) await this.claim(NO_STREAM);
-    else if (last.data?.instanceId === this.options.instanceId) await this.claim(last.revision);
+    else if (last.data?.instanceId === this.options.instanceId || last.data?.kind === 'release') await this.claim(last.revision);
     else this.observe(last);
     if (this.current === 'standby') this.logger.log(`standing by: ${this.describeHolder()} leads`);
     this.leaseTimer = setInterval(() => void this.tick(), this.options.renewMs);
@@ -146,11 +147,23 @@ export class Leadership {
     this.followTimer.unref();
   }
 
-  /** A clean stop: no more renewals (a standby then takes over once the lease runs out) nor appends. */
+  /**
+   * A clean stop: nothing more is appended, and a leader releases its lease (a standby claims it at its
+   * next look instead of waiting for the lease to run out).
+   */
   async stop(): Promise<void> {
     this.halt();
     await this.ticking;
     this.store.setWritable(false);
+    if (this.current === 'leader' && this.leaseRevision !== undefined) {
+      this.current = 'standby';
+      try {
+        await this.appendLease('release', this.leaseRevision);
+        this.logger.log('released the lease: a standby takes over now');
+      } catch (error) {
+        this.logger.warn(`could not release the lease (a standby takes over when it runs out): ${(error as Error).message}`);
+      }
+    }
   }
 
   /**
@@ -217,6 +230,11 @@ export class Leadership {
       return;
     }
     this.observe(last);
+    if (last.data?.kind === 'release') {
+      this.logger.log(`${this.describeHolder()} released the lease: taking over`);
+      await this.claim(last.revision);
+      return;
+    }
     if (this.now() - this.observed!.sinceMs >= this.options.leaseMs) {
       this.logger.warn(`${this.describeHolder()} has not renewed the lease for ${this.options.leaseMs} ms: taking over`);
       await this.claim(last.revision);
