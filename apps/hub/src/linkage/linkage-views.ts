@@ -29,8 +29,8 @@ import { LOOKUPS_FILE, LOOKUP_TYPES, SqliteLookupStore, type NumberHolder } from
 
 export type { NumberHolder } from '../state/lookup-store.js';
 
-/** Events read per page while catching up (one transaction each). */
-const PAGE = 5000;
+/** Events read per page while catching up (one transaction each, the event loop served between pages). */
+const PAGE = 2000;
 /** A catch-up longer than this many events reports its progress in the log. */
 const PROGRESS_EVERY = 250_000;
 
@@ -138,6 +138,9 @@ export class LinkageViews implements OnApplicationBootstrap, OnModuleDestroy, On
       if (page.length === 0) break;
       if (this.#stopping) return;
       await this.#lookups.apply(page);
+      // The store's read and the fold are synchronous underneath: between full pages, let the event loop
+      // serve requests and timers (health, metrics), or a long catch-up would starve them until its end.
+      if (page.length === PAGE) await new Promise((resolve) => setImmediate(resolve));
       if (this.position - reported >= PROGRESS_EVERY) {
         head ??= await this.store.head();
         if (reported === from) this.#logger.log(`catching up the lookups from position ${from} to the log's head ${head}`);
