@@ -30,6 +30,14 @@ function deepFreeze(value: unknown): void {
   for (const key of Object.keys(value)) deepFreeze((value as Record<string, unknown>)[key]);
 }
 
+/** Tells the observer of a batch; an observer that throws changes nothing of the appends' outcomes. */
+function observe(observer: BatchObserver, appends: number, events: number, started: number, failed: boolean): void {
+  try {
+    observer(appends, events, (performance.now() - started) / 1000, failed);
+  } catch {
+    // metrics only
+  }
+}
 
 /**
  * Group commit shared by the adapters: appends queue up while a commit is in flight and are then
@@ -134,7 +142,7 @@ export abstract class BatchedEventStore implements EventStore {
       void Promise.resolve(committing)
         .then(
           (outcomes) => {
-            if (observer !== undefined) observer(count, events, (performance.now() - started) / 1000, false);
+            if (observer !== undefined) observe(observer, count, events, started, false);
             for (let i = 0; i < outcomes.length; i++) {
               const outcome = outcomes[i]!;
               if (outcome instanceof Error) rejecters[i]!(outcome);
@@ -142,7 +150,7 @@ export abstract class BatchedEventStore implements EventStore {
             }
           },
           (error: unknown) => {
-            if (observer !== undefined) observer(count, events, (performance.now() - started) / 1000, true);
+            if (observer !== undefined) observe(observer, count, events, started, true);
             for (const reject of rejecters) reject(error as Error);
           },
         )
