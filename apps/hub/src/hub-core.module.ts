@@ -3,7 +3,7 @@ import { KurrentDBClient } from '@kurrent/kurrentdb-client';
 import { mkdirSync } from 'node:fs';
 import { SqliteEventStore, type EventStore } from '#ledger';
 import { KurrentDbEventStore, type KurrentLogClient } from '#ledger/kurrentdb-event-store';
-import { HubConfig } from './config/hub-config.js';
+import { HubConfig, advertisedUrl } from './config/hub-config.js';
 import { IdempotencyKeys } from './ledger/idempotency.js';
 import { LedgerLifecycle } from './ledger/ledger-lifecycle.service.js';
 import { CLOCK, EVENT_STORE, KURRENTDB_CLIENT } from './ledger/tokens.js';
@@ -65,7 +65,7 @@ export class HubCoreModule {
               store,
               leaseStream: leaseStreamOf(config.eventStore.logStream),
               instanceId: config.instanceId,
-              url: `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`,
+              url: advertisedUrl(config),
               renewMs: config.leadership.renewMs,
               leaseMs: config.leadership.leaseMs,
             });

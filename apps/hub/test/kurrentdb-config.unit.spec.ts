@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { loadHubConfig } from '../src/config/hub-config.js';
+import { advertisedUrl, loadHubConfig } from '../src/config/hub-config.js';
 
 describe('HUB_EVENT_STORE, HUB_INSTANCE_ID and the leadership timings', () => {
   it('keep the embedded SQLite ledger by default and for "sqlite"', () => {
@@ -58,6 +58,14 @@ describe('HUB_EVENT_STORE, HUB_INSTANCE_ID and the leadership timings', () => {
     expect(loadHubConfig({}).instanceId).toMatch(new RegExp(`-${process.pid}$`));
     expect(() => loadHubConfig({ HUB_INSTANCE_ID: 'hub a' })).toThrow(
       expect.objectContaining({ problems: [{ variable: 'HUB_INSTANCE_ID', message: 'must be 1-64 letters, digits, ".", "_", ":" or "-" starting with a letter or digit, got "hub a"' }] }),
+    );
+  });
+
+  it('name this hub by HUB_ADVERTISED_URL, else by its host and port', () => {
+    expect(advertisedUrl(loadHubConfig({ HUB_ADVERTISED_URL: 'https://hub-a.example:8443' }))).toBe('https://hub-a.example:8443');
+    expect(advertisedUrl(loadHubConfig({ HUB_HOST: '::1', HUB_PORT: '8081' }))).toBe('http://[::1]:8081');
+    expect(() => loadHubConfig({ HUB_ADVERTISED_URL: 'hub-a:8080' })).toThrow(
+      expect.objectContaining({ problems: [{ variable: 'HUB_ADVERTISED_URL', message: 'must be an http:// or https:// URL (how clients reach this hub), got "hub-a:8080"' }] }),
     );
   });
 

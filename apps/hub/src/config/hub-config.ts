@@ -149,6 +149,11 @@ export interface LeadershipSettings {
 
 export const DEFAULT_LEADERSHIP: LeadershipSettings = { renewMs: 1000, leaseMs: 4000 };
 
+/** The URL other hubs name this hub by when it leads (HUB_ADVERTISED_URL), else `http://HUB_HOST:HUB_PORT`. */
+export function advertisedUrl(config: Pick<HubConfig, 'host' | 'port' | 'advertisedUrl'>): string {
+  return config.advertisedUrl ?? `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
+}
+
 /** A KurrentDB connection string: `kurrentdb://` or `esdb://` (with `+discover`), user info, hosts, `?settings`. */
 const KURRENTDB_URL = /^(?:kurrentdb|esdb)(?:\+discover)?:\/\/(?:([^@/?#\s]*)@)?([^@/?#\s]+)\/?(?:\?[^#\s]*)?$/;
 
@@ -211,6 +216,8 @@ export class HubConfig {
     /** A name unique per hub process (HUB_INSTANCE_ID); hubs on one KurrentDB name their leader by it. */
     readonly instanceId: string = defaultInstanceId(),
     readonly leadership: LeadershipSettings = DEFAULT_LEADERSHIP,
+    /** How clients reach this hub (HUB_ADVERTISED_URL): a standby names the leader by it. */
+    readonly advertisedUrl: string | undefined = undefined,
   ) {}
 
   /** The Merkle tree's own file when the log is not the SQLite ledger (the tree then follows the log through the port). */
@@ -400,6 +407,10 @@ class HubEnvironment {
   @Matches(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, { message: (a) => `must be a KurrentDB stream name of 1-100 letters, digits, ".", "_" or "-" (not a $ system stream), got ${JSON.stringify(a.value)}` })
   HUB_KURRENTDB_LOG_STREAM = 'linkage-ledger';
 
+  @IsOptional()
+  @Matches(/^https?:\/\/[^\s/?#]+(?:\/[^\s?#]*)?$/, { message: (a) => `must be an http:// or https:// URL (how clients reach this hub), got ${JSON.stringify(a.value)}` })
+  HUB_ADVERTISED_URL?: string;
+
   @IsIntegerInRange(50, 60_000)
   HUB_LEADERSHIP_RENEW_MS = String(DEFAULT_LEADERSHIP.renewMs);
 
@@ -460,6 +471,7 @@ const VARIABLES = [
   'HUB_EVENT_STORE',
   'HUB_INSTANCE_ID',
   'HUB_KURRENTDB_LOG_STREAM',
+  'HUB_ADVERTISED_URL',
   'HUB_LEADERSHIP_RENEW_MS',
   'HUB_LEADERSHIP_LEASE_MS',
 ] as const;
@@ -551,6 +563,7 @@ export function loadHubConfig(env: Readonly<Record<string, string | undefined>>,
     raw.HUB_EVENT_STORE === 'sqlite' ? { kind: 'sqlite' } : { kind: 'kurrentdb', connection: raw.HUB_EVENT_STORE, display: maskConnection(raw.HUB_EVENT_STORE), logStream: raw.HUB_KURRENTDB_LOG_STREAM },
     raw.HUB_INSTANCE_ID ?? defaultInstanceId(),
     { renewMs, leaseMs },
+    raw.HUB_ADVERTISED_URL,
   );
 }
 
