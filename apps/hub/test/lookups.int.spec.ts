@@ -140,6 +140,10 @@ describe('the lookup file', () => {
       expect(read).toBeGreaterThan(0);
       expect(read).toBeLessThanOrEqual(after - before + 2);
       expect(read).toBeLessThan(before / 4);
+      // The start says where the file stood and when it reached the log's head (what an operator or a bench waits for).
+      const said = hub.logger.lines.map((l) => l.message);
+      expect(said.some((m) => /lookups \(lookups\.db\) resume at position \d+/.test(m))).toBe(true);
+      expect(said.some((m) => m.startsWith('lookups caught up with the log at start'))).toBe(true);
     } finally {
       counting.mockRestore();
     }

@@ -79,10 +79,18 @@ export class LinkageViews implements OnApplicationBootstrap, OnModuleDestroy, On
 
   /** Starts folding what the log holds past the lookups' checkpoint (a fresh file: the whole log), in the background. */
   onApplicationBootstrap(): void {
-    void this.catchUp().catch((error: unknown) => {
-      // Commands catch up again before deciding (and fail as loudly as this would); the self-check reports a damaged log.
-      if (!this.#stopping) this.#logger.warn(`lookups not caught up at start (each command tries again): ${error instanceof Error ? error.message : String(error)}`);
-    });
+    const from = this.position;
+    const started = Date.now();
+    // Always two lines at start: where the file stands, and when it has reached the log's head.
+    this.#logger.log(`lookups (${LOOKUPS_FILE}) resume at position ${from}`);
+    void this.catchUp()
+      .then(() => {
+        if (!this.#stopping) this.#logger.log(`lookups caught up with the log at start: position ${this.position}, ${this.position - from} events read in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      })
+      .catch((error: unknown) => {
+        // Commands catch up again before deciding (and fail as loudly as this would); the self-check reports a damaged log.
+        if (!this.#stopping) this.#logger.warn(`lookups not caught up at start (each command tries again): ${error instanceof Error ? error.message : String(error)}`);
+      });
   }
 
   onModuleDestroy(): void {
