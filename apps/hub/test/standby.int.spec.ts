@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryTree, leafHash, parseVerifierKey, toHex, verifyCheckpoint } from '#audit-log';
 import type { Response } from 'light-my-request';
+import { verifyLog } from '../../auditor/src/verify/verify-log.js';
 import { FakeProvider, PENSION, acquire, bearer, issuePerson, registerAgency, type Agency } from './support/linkage-fixture.js';
 import { expectProblem } from './support/problem-assertions.js';
 import { SharedLog, announceServer, eventually, startKurrentHub, type KurrentTestHub } from './kurrentdb-hub.support.js';
@@ -168,6 +169,10 @@ describe('a leader and a standby on one KurrentDB log', () => {
     const voidedAt = bySerial.get(openSerial)!.at(-1)!.position;
     const fence = events.find((e) => e.type === 'CheckpointSigned' && e.position > voidedAt);
     expect(fence?.metadata.actor).toBe('system:checkpoint-signer');
+    // And the auditor's own verification of the raw log stream (leaves, checkpoints, positions, serials) passes.
+    const audit = await verifyLog({ source: { kind: 'kurrentdb', url: 'kurrentdb://stand-in', stream: log.logStream, client: await log.client() }, verifierKey: (await b.get('/v1/audit/verifier-key')).body.trim(), threads: 2 });
+    expect(audit).toMatchObject({ ok: true, findingCount: 0, events: texts.length });
+    expect(audit.checkpoints.verified).toBe(checkpoints.length);
     const latest = (await b.get('/v1/audit/checkpoint?format=json')).json<{ size: number; note: string }>();
     expect(verifyCheckpoint(latest.note, key, key.name).size).toBe(latest.size);
     expect((await b.get('/health/ready')).json()).toMatchObject({ role: 'leader', leader: { instanceId: 'hub-b' }, openSerials: 0 });
