@@ -26,7 +26,12 @@ export interface CatchUpOptions {
   readonly toPosition?: number;
 }
 
-/** Applies every event after the projection's checkpoint, page by page, up to the store's head. Returns the new checkpoint. */
+/**
+ * Applies every event after the projection's checkpoint, page by page, up to the store's head. Returns the
+ * new checkpoint. Between full pages it lets the event loop turn: a store read and a projection's apply may
+ * be synchronous underneath (SQLite), and a first catch-up over a long log must not leave health checks and
+ * requests unanswered until it ends.
+ */
 export async function catchUp(store: Pick<EventStore, 'readAll'>, projection: LogProjection, options: CatchUpOptions = {}): Promise<number> {
   const pageSize = options.pageSize ?? 5000;
   const last = options.toPosition ?? Number.MAX_SAFE_INTEGER;
@@ -36,6 +41,7 @@ export async function catchUp(store: Pick<EventStore, 'readAll'>, projection: Lo
     if (page.length === 0) break;
     await projection.apply(page);
     next = page[page.length - 1]!.position + 1;
+    if (page.length === pageSize) await new Promise<void>((resolve) => setImmediate(resolve));
   }
   return next - 1;
 }
