@@ -264,9 +264,31 @@ describe('bulk queries', () => {
 });
 
 describe('the registry', () => {
+  it('lists the agencies a page at a time, in id order: every agency once, `next` only while more follow; a bad cursor or limit is refused', async () => {
+    const whole = (await hub.get('/v1/agencies?limit=1000')).json<{ agencies: { agencyId: string }[]; next?: string }>();
+    expect(whole.next).toBeUndefined();
+    const ids = whole.agencies.map((a) => a.agencyId);
+    expect(ids).toEqual([...ids].sort());
+    expect(ids.length).toBeGreaterThanOrEqual(3);
+    const paged: string[] = [];
+    let after: string | undefined;
+    for (let pages = 0; pages < ids.length + 1; pages++) {
+      const page = (await hub.get(`/v1/agencies?limit=2${after === undefined ? '' : `&after=${after}`}`)).json<{ agencies: { agencyId: string }[]; next?: string }>();
+      expect(page.agencies.length).toBeLessThanOrEqual(2);
+      paged.push(...page.agencies.map((a) => a.agencyId));
+      if (page.next === undefined) break;
+      expect(page.next).toBe(page.agencies.at(-1)!.agencyId);
+      after = page.next;
+    }
+    expect(paged).toEqual(ids);
+    expectProblem(await hub.get('/v1/agencies?limit=0'), 400, 'VALIDATION_FAILED');
+    expectProblem(await hub.get('/v1/agencies?limit=1001'), 400, 'VALIDATION_FAILED');
+    expectProblem(await hub.get('/v1/agencies?after=..%2Fx'), 400, 'VALIDATION_FAILED');
+  });
+
   it('takes changes from the operator only; a revoked agency can no longer query or be queried', async () => {
     expectProblem(await hub.post('/v1/agencies', { agencyId: 'x-city', name: 'X', kind: 'municipality', endpoint: 'http://127.0.0.1:9', publicKey: pension.keys.publicKey }, bearer(pension.token)), 403, 'FORBIDDEN');
-    const listed = (await hub.get('/v1/agencies')).json<{ agencyId: string }[]>().map((a) => a.agencyId);
+    const listed = (await hub.get('/v1/agencies')).json<{ agencies: { agencyId: string }[] }>().agencies.map((a) => a.agencyId);
     expect(listed).toEqual(expect.arrayContaining([PENSION, MURORAN_CITY, JASSO]));
     expect((await hub.get('/v1/agencies')).body).not.toContain('credentialDigest');
     const operator = bearer(operatorToken(hub));

@@ -1,4 +1,4 @@
-import { Body, Controller, Get, HttpCode, HttpStatus, Param, Patch, Post, Req } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, HttpStatus, Param, Patch, Post, Query, Req } from '@nestjs/common';
 import { CommandBus } from '@nestjs/cqrs';
 import { ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
@@ -9,8 +9,11 @@ import { Authenticator } from '../authenticator.js';
 import { LinkageViews } from '../linkage-views.js';
 import { ProvisionSigner } from '../hub-secrets.js';
 import {
+  AgencyListQuery,
+  AgencyPageResponse,
   AgencyResponse,
   AgencySerialResponse,
+  DEFAULT_AGENCY_PAGE,
   RegisterAgencyRequest,
   RegisteredAgencyResponse,
   RevokeAgencyRequest,
@@ -87,14 +90,21 @@ export class AgenciesController {
   }
 
   @Get('v1/agencies')
-  @ApiOperation({ summary: 'The participating agencies: id, name, kind, status and answer-encryption key.' })
-  @ApiOkResponse({ type: [AgencyResponse] })
-  async list(): Promise<AgencyResponse[]> {
+  @ApiOperation({
+    summary: 'The participating agencies: id, name, kind, status and answer-encryption key, in agency id order, a page at a time (`next` → `after`).',
+  })
+  @ApiOkResponse({ type: AgencyPageResponse })
+  @ApiProblems('VALIDATION_FAILED', ...COMMON_PROBLEMS)
+  async list(@Query() query: AgencyListQuery): Promise<AgencyPageResponse> {
     await this.views.catchUp();
-    return this.views
+    const limit = query.limit ?? DEFAULT_AGENCY_PAGE;
+    const after = query.after;
+    const all = this.views
       .agencies()
-      .flatMap((s) => (s.status === 'unregistered' ? [] : [toAgencyResponse(s)]))
-      .sort((a, b) => a.agencyId.localeCompare(b.agencyId));
+      .flatMap((s) => (s.status === 'unregistered' || (after !== undefined && s.agency.agencyId <= after) ? [] : [toAgencyResponse(s)]))
+      .sort((a, b) => (a.agencyId < b.agencyId ? -1 : a.agencyId > b.agencyId ? 1 : 0));
+    const agencies = all.slice(0, limit);
+    return { agencies, ...(all.length > limit ? { next: agencies[agencies.length - 1]!.agencyId } : {}) };
   }
 
   @Get('v1/agencies/:agencyId')

@@ -2,6 +2,7 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsIn, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
 import { AGENCY_KINDS, DISPLAY_TEXT, type AgencyKind, type AgencyRegistryState } from '#linkage';
 import { IsLocalGovernmentCode } from '../../http/identifier.validators.js';
+import { IsIntegerFrom, ToInteger } from '../../http/query.validators.js';
 import { IsDisplayText } from '../../http/text.validators.js';
 
 export class RegisterAgencyRequest {
@@ -60,6 +61,28 @@ export class AgencyResponse {
   @ApiProperty({ enum: ['active', 'revoked'] }) status!: string;
   @ApiProperty({ description: 'X25519 public key (base64url).' }) publicKey!: string;
   @ApiProperty({ format: 'date-time' }) registeredAt!: string;
+}
+
+export const DEFAULT_AGENCY_PAGE = 100;
+export const MAX_AGENCY_PAGE = 1000;
+const AGENCY_ID = /^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])$/;
+
+export class AgencyListQuery {
+  @ApiPropertyOptional({ description: `Agencies per page, 1–${MAX_AGENCY_PAGE}.`, default: DEFAULT_AGENCY_PAGE })
+  @IsOptional()
+  @ToInteger()
+  @IsIntegerFrom(1, MAX_AGENCY_PAGE)
+  limit?: number;
+
+  @ApiPropertyOptional({ description: 'The `next` of the previous page: the page starts after this agency id.', example: 'muroran-city' })
+  @IsOptional()
+  @Matches(AGENCY_ID, { message: 'must be the `next` value of the previous page, unchanged (an agency id)' })
+  after?: string;
+}
+
+export class AgencyPageResponse {
+  @ApiProperty({ type: [AgencyResponse], description: 'In agency id order.' }) agencies!: AgencyResponse[];
+  @ApiPropertyOptional({ description: 'Present when more agencies follow: pass it as `after` for the next page.' }) next?: string;
 }
 
 export class AgencySerialResponse {
