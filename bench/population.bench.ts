@@ -20,7 +20,7 @@
  *     alternate between them (big, small, big, small, …); the ratio is the median of the rounds' ratios.
  * Bars: start ≤ 10 s, RSS ≤ 512 MiB, linkage rate ≥ 0.8 × the small log's. Exit 1 when one fails.
  * Last line: one JSON object.
- *   npm run bench:population [-- --people 10000000 --small 2000 --keep --duration 10 --rounds 3 --source --seal-threads 0]
+ *   npm run bench:population [-- --people 10000000 --small 2000 --keep --duration 10 --rounds 3 --source --seal-threads 0 --hub-cpu-prof dir]
  */
 import { spawn } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
@@ -51,6 +51,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '3' },
     sample: { type: 'string', default: '20000' },
     'seal-threads': { type: 'string', default: '0' },
+    'hub-cpu-prof': { type: 'string' },
     'ready-timeout': { type: 'string', default: '1800' },
     'settle-timeout': { type: 'string', default: '600' },
   },
@@ -71,6 +72,7 @@ const DURATION = integer('duration', 1, 3600);
 const ROUNDS = integer('rounds', 1, 100);
 const SAMPLE = integer('sample', 1, 1_000_000);
 const SEAL_THREADS = integer('seal-threads', 0, 16);
+const HUB_CPU_PROF = values['hub-cpu-prof'] === undefined ? undefined : resolve(values['hub-cpu-prof']);
 const READY_TIMEOUT_MS = integer('ready-timeout', 1, 86_400) * 1000;
 const SETTLE_TIMEOUT_MS = integer('settle-timeout', 0, 86_400) * 1000;
 const KEEP = values.keep!;
@@ -245,6 +247,8 @@ interface Started {
   readonly startSeconds: number;
   readonly rssReadyMiB: number;
   readonly settleSeconds: number;
+  /** Seconds the first query after the start took (answered). */
+  readonly firstQuerySeconds: number;
   readonly mapperMode: string;
   /** Events in the log when the timed start was ready (a kept log also holds the queries of earlier runs). */
   readonly head: number;
@@ -271,7 +275,8 @@ async function startMeasured(prepared: PreparedLog, providerUrl: string): Promis
   const env = hubEnv(redis, meta.redisPrefix);
   const name = `${fmt(meta.people)}-person log`;
   log(`${name}: untimed start (the hub's persisted state catches up with the log)`);
-  let hub: HubRun | undefined = await startHub({ dataDir: dir, env, source: SOURCE, readyTimeoutMs: READY_TIMEOUT_MS, cwd: REPO_ROOT });
+  const profile = (stage: string) => (HUB_CPU_PROF === undefined ? {} : { cpuProfileDir: HUB_CPU_PROF, name: `hub-${meta.people}-${stage}` });
+  let hub: HubRun | undefined = await startHub({ dataDir: dir, env, source: SOURCE, readyTimeoutMs: READY_TIMEOUT_MS, cwd: REPO_ROOT, ...profile('first') });
   const firstStartSeconds = hub.readySeconds;
   let catchUp: { seconds: number; settled: boolean };
   try {
@@ -289,7 +294,7 @@ async function startMeasured(prepared: PreparedLog, providerUrl: string): Promis
   }
 
   log(`${name}: timed start`);
-  hub = await startHub({ dataDir: dir, env, source: SOURCE, readyTimeoutMs: READY_TIMEOUT_MS, cwd: REPO_ROOT });
+  hub = await startHub({ dataDir: dir, env, source: SOURCE, readyTimeoutMs: READY_TIMEOUT_MS, cwd: REPO_ROOT, ...profile('timed') });
   try {
     const startSeconds = hub.readySeconds;
     const rssReadyMiB = hub.maxRssMiB();
@@ -310,11 +315,13 @@ async function startMeasured(prepared: PreparedLog, providerUrl: string): Promis
     const fixture: LinkageFixture = { hubUrl: hub.url, requesterToken: meta.pensionToken, providerAgencyId: MURORAN_CITY, procedureCode: PROCEDURE, itemCodes: ITEMS, answerPublicKey: meta.pensionAnswerKey, codes };
     const bodies = queryBodies(fixture);
     // One query first, checked: a generated person is found and answered.
+    const firstStarted = process.hrtime.bigint();
     const first = await post(`${hub.url}/v1/queries`, JSON.parse(bodies[0]!), { authorization: `Bearer ${meta.pensionToken}` });
+    const firstQuerySeconds = Number(process.hrtime.bigint() - firstStarted) / 1e9;
     if (first.status !== 200 || !first.text.includes('"outcome":"answered"')) throw new Error(`a linkage query for a generated person was not answered: HTTP ${first.status} ${first.text.slice(0, 500)}`);
-    log(`  a query for a generated person: HTTP 200, answered (serial ${String((first.body as Record<string, unknown>)['serial'])})`);
+    log(`  a query for a generated person: HTTP 200, answered in ${firstQuerySeconds.toFixed(3)} s (serial ${String((first.body as Record<string, unknown>)['serial'])}); RSS ${hub.maxRssMiB().toFixed(0)} MiB max`);
     await runPhase(fixture, bodies, { name: 'warm-up', connections: CONNECTIONS, durationSeconds: WARMUP, timeoutSeconds: 10 });
-    return { people: meta.people, hub, fixture, bodies, firstStartSeconds, catchUpSeconds: catchUp.seconds, startSeconds, rssReadyMiB, settleSeconds: settled.seconds, mapperMode, head: Number(ready['head']), rounds: [] };
+    return { people: meta.people, hub, fixture, bodies, firstStartSeconds, catchUpSeconds: catchUp.seconds, startSeconds, rssReadyMiB, settleSeconds: settled.seconds, firstQuerySeconds, mapperMode, head: Number(ready['head']), rounds: [] };
   } catch (error) {
     log(`--- hub output (tail) ---\n${hub.spawned.output().slice(-4000)}`);
     await hub.stop();
@@ -413,6 +420,8 @@ async function main(): Promise<number> {
         head_at_start: bigRun.head,
         first_start_s: round(bigRun.firstStartSeconds, 1),
         catch_up_s: round(bigRun.catchUpSeconds, 0),
+        first_query_s: round(bigRun.firstQuerySeconds, 3),
+        small_first_query_s: round(smallRun.firstQuerySeconds, 3),
         p99_ms: median(bigRun.rounds.map((x) => x.p99)),
         small_p99_ms: median(smallRun.rounds.map((x) => x.p99)),
         hub_cpu_ms_per_query: bigCpu,

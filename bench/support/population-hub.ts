@@ -67,8 +67,10 @@ export function newerSourceThanBuild(): string | undefined {
 }
 
 /** Starts a hub on `dataDir` and waits for it to be ready (up to `readyTimeoutMs`). */
-export async function startHub(options: { dataDir: string; env: Record<string, string>; source: boolean; readyTimeoutMs: number; cwd: string }): Promise<HubRun> {
+export async function startHub(options: { dataDir: string; env: Record<string, string>; source: boolean; readyTimeoutMs: number; cwd: string; cpuProfileDir?: string; name?: string }): Promise<HubRun> {
   const flags = ['--max-semi-space-size=64', ...(options.source ? ['--conditions=source', '--import', 'tsx'] : [])];
+  // A CPU profile of the whole run (written when the hub exits; open it in Chrome DevTools).
+  if (options.cpuProfileDir !== undefined) flags.push('--cpu-prof', `--cpu-prof-dir=${options.cpuProfileDir}`, `--cpu-prof-name=${options.name ?? 'hub'}-${Date.now()}.cpuprofile`);
   const started = process.hrtime.bigint();
   const spawned = spawnBuilt('hub', options.source ? HUB_SOURCE_MAIN : HUB_MAIN, [], { HUB_DATA_DIR: options.dataDir, HUB_PORT: '0', HUB_HOST: '127.0.0.1', ...options.env }, options.cwd, flags);
   tracked(spawned.child);
