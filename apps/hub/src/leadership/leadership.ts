@@ -75,6 +75,7 @@ export class Leadership {
   private leaseTimer: NodeJS.Timeout | undefined;
   private followTimer: NodeJS.Timeout | undefined;
   private following = false;
+  private followFailing = false;
   private ticking: Promise<void> | undefined;
   private stopped = false;
   private readonly steps: TakeoverStep[] = [];
@@ -198,8 +199,12 @@ export class Leadership {
     this.following = true;
     try {
       await this.store.refresh();
+      if (this.followFailing) this.logger.log('following the log again');
+      this.followFailing = false;
     } catch (error) {
-      this.logger.warn(`could not read the log: ${(error as Error).message}`);
+      // Once per outage, not at every attempt.
+      if (!this.followFailing) this.logger.warn(`could not read the log (retrying every ${this.followMs} ms): ${(error as Error).message}`);
+      this.followFailing = true;
     } finally {
       this.following = false;
     }
