@@ -8,7 +8,7 @@
  *   recovered the proxy delivers again; the phase starts once readiness says `redis`
  * Every request that is not HTTP 200 "answered" is an error. Loopback only; it stops by itself.
  * Last line: one JSON object with the figures.
- *   npm run build && npm run load:redis-stall -- [--people 1000] [--rate 200] [--duration 15] [--connections 32] [--slow-call-ms 50]
+ *   npm run build && npm run load:redis-stall -- [--people 1000] [--rate 200] [--duration 15] [--connections 32] [--slow-call-ms 100]
  */
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -24,7 +24,7 @@ const { values } = parseArgs({
     rate: { type: 'string', default: '200' },
     duration: { type: 'string', default: '15' },
     connections: { type: 'string', default: '32' },
-    'slow-call-ms': { type: 'string', default: '50' },
+    'slow-call-ms': { type: 'string', default: '100' },
     timeout: { type: 'string', default: '10' },
   },
 });

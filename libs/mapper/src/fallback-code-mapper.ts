@@ -55,11 +55,11 @@ export interface FallbackCodeMapperOptions {
  * switches over; any other error is the caller's to see.
  *
  * A circuit breaker: the first MAPPER_UNAVAILABLE (refused, or a stalled Redis that made the call wait out
- * its timeout) opens it, and calls then go straight to the store without waiting on the primary. After
- * the cool-down (`retryAfterMs`) exactly one call probes the primary (half-open) while the others keep
- * going to the store; the probe's answer closes the breaker, its failure opens it for another cool-down.
- * So a stalled Redis makes only the calls already in flight when it stalled, and one probe per cool-down,
- * wait: for the timeout, or for `slowCallMs` when it is set.
+ * its timeout, or `slowCallMs`) opens it, and calls then go straight to the store without waiting on the
+ * primary. After the cool-down (`retryAfterMs`) one call also probes the primary in the background
+ * (half-open) while the store answers it and every other call; the probe's answer closes the breaker, its
+ * failure opens it for another cool-down. So a stalled Redis makes only the calls already in flight when
+ * it stalled wait: for the timeout, or for `slowCallMs` when it is set.
  */
 export class FallbackCodeMapper implements CodeMapper {
   readonly #primary: CodeMapper;
@@ -138,13 +138,11 @@ export class FallbackCodeMapper implements CodeMapper {
   }
 
   async #run<R>(ask: (mapper: CodeMapper, inputs: readonly string[]) => Promise<R[]>, inputs: readonly string[], isMiss: (r: R) => boolean): Promise<R[]> {
-    let probe = false;
     if (this.#health.degraded) {
-      // Open: the store answers. Half-open: one probe is out; the others do not wait for it.
-      if (this.#probing || this.#now() < this.#retryAt) return ask(this.#fallback, inputs);
-      probe = true;
-      this.#probing = true;
-      this.#health = { ...this.#health, breaker: 'half-open' };
+      // Open: the store answers. After the cool-down one call also probes the primary, in the background:
+      // the store answers that call too, so no query waits on a primary that may still be stalled.
+      if (!this.#probing && this.#now() >= this.#retryAt) this.#probe(ask, inputs);
+      return ask(this.#fallback, inputs);
     }
     let answers: R[];
     try {
@@ -153,10 +151,7 @@ export class FallbackCodeMapper implements CodeMapper {
       if (!isMapperUnavailable(error)) throw error;
       this.#degrade(error.message);
       return ask(this.#fallback, inputs);
-    } finally {
-      if (probe) this.#probing = false;
     }
-    if (this.#health.degraded) this.primaryAnswered();
     if (!this.#confirmMisses) return answers;
     const missed = answers.flatMap((a, i) => (isMiss(a) ? [i] : []));
     if (missed.length === 0) return answers;
@@ -165,6 +160,20 @@ export class FallbackCodeMapper implements CodeMapper {
       answers[i] = confirmed[k]!;
     });
     return answers;
+  }
+
+  /** Half-open: one call to the primary; its answer closes the breaker, its failure opens it for another cool-down. */
+  #probe<R>(ask: (mapper: CodeMapper, inputs: readonly string[]) => Promise<R[]>, inputs: readonly string[]): void {
+    this.#probing = true;
+    this.#health = { ...this.#health, breaker: 'half-open' };
+    this.#withinSlowCall(ask(this.#primary, inputs))
+      .then(
+        () => this.primaryAnswered(),
+        (error: unknown) => this.#degrade(error instanceof Error ? error.message : String(error)),
+      )
+      .finally(() => {
+        this.#probing = false;
+      });
   }
 
   /** The primary's answer, or MAPPER_UNAVAILABLE once it took longer than `slowCallMs` (its late answer, or failure, is then dropped). */

@@ -25,6 +25,8 @@ export interface LinkageSettings {
   readonly redisTimeoutMs?: number;
   /** The breaker's cool-down: how long the store answers before one call probes Redis again. Default 1000 ms. */
   readonly redisCooldownMs?: number;
+  /** A Redis mapper operation not answered within this counts as a stall: the store answers it and the breaker opens. Default 100 ms. */
+  readonly redisSlowMs?: number;
   /** A provider's intermediate server must answer within this, or the query fails with PROVIDER_TIMEOUT. */
   readonly providerTimeoutMs: number;
   /** Largest answer (bytes relayed) accepted from a provider; larger ends the query in ANSWER_TOO_LARGE. */
@@ -40,6 +42,7 @@ export const DEFAULT_LINKAGE: Omit<LinkageSettings, 'authorizationTableFile'> = 
   redisPrefix: undefined,
   redisTimeoutMs: 2000,
   redisCooldownMs: 1000,
+  redisSlowMs: 100,
   providerTimeoutMs: 5000,
   maxAnswerBytes: 1024 * 1024,
 };
@@ -321,6 +324,9 @@ class HubEnvironment {
   @IsIntegerInRange(10, 3_600_000)
   HUB_REDIS_COOLDOWN_MS = String(DEFAULT_LINKAGE.redisCooldownMs);
 
+  @IsIntegerInRange(1, 600_000)
+  HUB_REDIS_SLOW_MS = String(DEFAULT_LINKAGE.redisSlowMs);
+
   @IsIntegerInRange(10, 600_000)
   HUB_PROVIDER_TIMEOUT_MS = String(DEFAULT_LINKAGE.providerTimeoutMs);
 
@@ -450,6 +456,7 @@ const VARIABLES = [
   'HUB_REDIS_PREFIX',
   'HUB_REDIS_TIMEOUT_MS',
   'HUB_REDIS_COOLDOWN_MS',
+  'HUB_REDIS_SLOW_MS',
   'HUB_PROVIDER_TIMEOUT_MS',
   'HUB_MAX_ANSWER_BYTES',
   'HUB_AUTHORIZATION_TABLE_FILE',
@@ -542,6 +549,7 @@ export function loadHubConfig(env: Readonly<Record<string, string | undefined>>,
       redisPrefix: raw.HUB_REDIS_PREFIX,
       redisTimeoutMs: Number(raw.HUB_REDIS_TIMEOUT_MS),
       redisCooldownMs: Number(raw.HUB_REDIS_COOLDOWN_MS),
+      redisSlowMs: Number(raw.HUB_REDIS_SLOW_MS),
       providerTimeoutMs: Number(raw.HUB_PROVIDER_TIMEOUT_MS),
       maxAnswerBytes: Number(raw.HUB_MAX_ANSWER_BYTES),
       authorizationTableFile: tableFile,

@@ -87,7 +87,7 @@ export class HubCodeMapper implements OnModuleInit, OnApplicationShutdown {
   }
 
   onModuleInit(): void {
-    const { redisUrl, redisCluster, redisPrefix, redisTimeoutMs, redisCooldownMs } = this.#config.linkage;
+    const { redisUrl, redisCluster, redisPrefix, redisTimeoutMs, redisCooldownMs, redisSlowMs } = this.#config.linkage;
     if (redisUrl === undefined && redisCluster === undefined) return;
     const prefix = redisPrefix ?? `ll-${loadOrCreateInstanceId(this.#config.dataDir)}`;
     // Data of another layout or code key is a stale projection: reset, then rebuilt from the log (I8).
@@ -110,6 +110,7 @@ export class HubCodeMapper implements OnModuleInit, OnApplicationShutdown {
     this.#fallback = new FallbackCodeMapper(new PendingCodeMapper(opening), this.#storeMapper, {
       startOpen: 'the Redis mapper is not open yet',
       ...(redisCooldownMs === undefined ? {} : { retryAfterMs: redisCooldownMs }),
+      ...(redisSlowMs === undefined ? {} : { slowCallMs: redisSlowMs }),
       onChange: (h) => (h.degraded ? this.logger.warn(`Redis unreachable, translating from the store: ${h.reason ?? ''}`) : this.logger.log('Redis answers again')),
     });
     opening.catch((error: unknown) => this.logger.warn(`Redis mapper not open: ${error instanceof Error ? error.message : String(error)}`));
