@@ -3,9 +3,10 @@
  * normal, and the hub returns to Redis when it answers again). The built hub reaches Redis through a TCP
  * proxy of this process that can stall (connections stay open, no answer comes back), the way a hung or
  * paused Redis behaves, unlike one that refuses connections. Three phases at the same fixed rate:
- *   normal    Redis answers
+ *   normal    Redis answers (after a 10 s warm-up)
  *   stalled   the proxy holds every answer from the phase's first request on
  *   recovered the proxy delivers again; the phase starts once readiness says `redis`
+ * The bar compares p99 while Redis stalls with the better p99 of the two phases on Redis.
  * Every request that is not HTTP 200 "answered" is an error. Loopback only; it stops by itself.
  * Last line: one JSON object with the figures.
  *   npm run build && npm run load:redis-stall -- [--people 1000] [--rate 200] [--duration 15] [--connections 32] [--slow-call-ms 100]
@@ -94,7 +95,7 @@ async function main(proxy: RedisProxy): Promise<boolean> {
     const atStart = await waitForMode(network.hubUrl, 'redis', 10_000);
     if (atStart.state.mode !== 'redis') throw new Error(`the hub does not use Redis before the load: ${JSON.stringify(atStart.state)}`);
     log(`warm-up and normal phase: ${RATE}/s for ${DURATION} s on Redis`);
-    await runPhase(network.fixture, bodies, { name: 'warm-up', connections: CONNECTIONS, durationSeconds: 3, overallRate: RATE, timeoutSeconds: TIMEOUT });
+    await runPhase(network.fixture, bodies, { name: 'warm-up', connections: CONNECTIONS, durationSeconds: 10, overallRate: RATE, timeoutSeconds: TIMEOUT });
     const normal = await phase(network, bodies, 'normal (Redis)');
     const beforeStall = await mapperState(network.hubUrl);
 
@@ -112,7 +113,10 @@ async function main(proxy: RedisProxy): Promise<boolean> {
 
     const rows = [normal, stalled, recovered];
     process.stdout.write(`${formatTable(rows)}\n`);
-    const ratio = stalled.phase.latencyMs.p99 / Math.max(1, normal.phase.latencyMs.p99);
+    // Against the better of the two phases on Redis, one before and one after the stall: the stricter
+    // comparison, and one that a warming-up or briefly busy machine in one of them does not flatter.
+    const onRedis = Math.min(normal.phase.latencyMs.p99, recovered.phase.latencyMs.p99);
+    const ratio = stalled.phase.latencyMs.p99 / Math.max(1, onRedis);
     const errors = rows.reduce((n, r) => n + r.phase.errors, 0);
     const bars = {
       p99_within_2x: ratio <= P99_RATIO_BAR,
@@ -125,7 +129,7 @@ async function main(proxy: RedisProxy): Promise<boolean> {
     process.stdout.write(
       [
         `mapper before the stall: ${JSON.stringify(beforeStall)}; during: ${JSON.stringify(duringStall)}; after: ${JSON.stringify(afterRecovery)} (back on Redis ${back.waitedMs} ms after it answered)`,
-        `${tick(bars.p99_within_2x)} p99 while Redis stalls ${stalled.phase.latencyMs.p99} ms = ${ratio.toFixed(2)} × p99 on Redis ${normal.phase.latencyMs.p99} ms (bar ≤ ${P99_RATIO_BAR}×)`,
+        `${tick(bars.p99_within_2x)} p99 while Redis stalls ${stalled.phase.latencyMs.p99} ms = ${ratio.toFixed(2)} × p99 on Redis ${onRedis} ms, the better of before (${normal.phase.latencyMs.p99} ms) and after (${recovered.phase.latencyMs.p99} ms) (bar ≤ ${P99_RATIO_BAR}×)`,
         `${tick(bars.no_errors)} errors: ${errors}`,
         `${tick(bars.breaker_opened)} the breaker opened while Redis stalled`,
         `${tick(bars.back_to_redis)} the hub returned to Redis when it answered again`,
