@@ -159,9 +159,9 @@ describe('a privacy scan of the running demo network (I10)', () => {
     expectNone('the Kafka topic', got.map((r) => `${r.event.streamId}\n${r.text}`).join('\n'), await secrets());
   });
 
-  it('finds none in any of the hub\'s SQLite files (ledger, projections, key ring, relay; WAL included)', async () => {
-    const files = readdirSync(dataDir).filter((f) => f.includes('.sqlite')).map((f) => join(dataDir, f)).filter((f) => statSync(f).isFile());
-    expect(files.map((f) => f.split('/').pop())).toEqual(expect.arrayContaining(['ledger.sqlite', 'projections.sqlite', 'keyring.sqlite', 'notices.sqlite']));
+  it('finds none in any file of the hub\'s data dir (ledger, projections, look-ups, key ring, relay; WAL included)', async () => {
+    const files = readdirSync(dataDir).map((f) => join(dataDir, f)).filter((f) => statSync(f).isFile());
+    expect(files.map((f) => f.split('/').pop())).toEqual(expect.arrayContaining(['ledger.sqlite', 'projections.sqlite', 'keyring.sqlite', 'notices.sqlite', 'lookups.db']));
     const found = await secrets();
     for (const f of files) expectNone(f, readFileSync(f), found);
     // The byte search finds what is there: each agency's own store holds its codes (its side of the linkage).
