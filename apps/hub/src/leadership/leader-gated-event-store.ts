@@ -15,7 +15,7 @@ const NOT_WRITER_CODES = new Set(['NOT_WRITER', 'LOG_CONFLICT']);
 export class LeaderGatedEventStore implements EventStore {
   constructor(
     private readonly inner: EventStore,
-    private readonly leadership: Leadership,
+    readonly leadership: Leadership,
   ) {}
 
   async append(request: AppendRequest): Promise<AppendResult> {
@@ -69,4 +69,18 @@ export class LeaderGatedEventStore implements EventStore {
   close(): Promise<void> {
     return this.inner.close();
   }
+}
+
+/**
+ * The Leadership behind `store` (the hub's EVENT_STORE or a view over it such as the sealed LEDGER, which
+ * exposes what it wraps as `raw`), or null when the log is the embedded SQLite ledger: one hub, always
+ * the leader.
+ */
+export function leadershipOf(store: EventStore): Leadership | null {
+  let current: unknown = store;
+  for (let depth = 0; depth < 8 && typeof current === 'object' && current !== null; depth++) {
+    if (current instanceof LeaderGatedEventStore) return current.leadership;
+    current = (current as { raw?: unknown }).raw;
+  }
+  return null;
 }

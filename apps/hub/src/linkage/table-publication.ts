@@ -4,6 +4,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { canonicalize, type EventStore, type NewEvent } from '#ledger';
 import { EventsAppended } from '../ledger/events-appended.event.js';
+import { leadershipOf } from '../leadership/leader-gated-event-store.js';
 import { loadStream, type Fold } from '../ledger/load-stream.js';
 
 /** What a table's published versions fold to: none yet, or every version with its digest, oldest first. */
@@ -24,6 +25,10 @@ export interface TablePublication<S extends TablesState, E extends { readonly ty
  * is an event with its own serial, so the version in force at any instant is rebuilt from the log. The
  * same version with other content is refused (a published version never changes: publish a new version);
  * an older version is left unpublished with a warning.
+ *
+ * Only the hub that leads writes the log (KurrentDB, several hubs): a leader publishes at start, and a
+ * standby checks the file against the log at start (the same refusal of a changed version) and publishes
+ * it at each takeover, before it takes a command; meanwhile it serves the tables in force from the log.
  */
 export async function publishTableAtStart<S extends TablesState, E extends { readonly type: string }>(
   publication: TablePublication<S, E>,
@@ -32,6 +37,37 @@ export async function publishTableAtStart<S extends TablesState, E extends { rea
 ): Promise<void> {
   const table: unknown = JSON.parse(readFileSync(file, 'utf8'));
   const digest = createHash('sha256').update(canonicalize(table) ?? '', 'utf8').digest('hex');
+  const leadership = leadershipOf(deps.store);
+  if (leadership === null) {
+    await publishIfNewer(publication, file, table, digest, deps);
+    return;
+  }
+  // Registered before the role is read: a takeover that begins after this line publishes it.
+  leadership.onTakeover(async () => {
+    try {
+      await publishIfNewer(publication, file, table, digest, deps);
+    } catch (error) {
+      // The takeover goes on: the table in force stays the log's until the file is corrected.
+      deps.logger.error(`${publication.name} from ${file} not published at takeover: ${(error as Error).message}`);
+    }
+  });
+  if (leadership.role === 'leader') {
+    await publishIfNewer(publication, file, table, digest, deps);
+    return;
+  }
+  const pending = await publishIfNewer(publication, file, table, digest, deps, { dryRun: true });
+  if (pending) deps.logger.log(`standing by: ${publication.name} version ${String((table as { version?: unknown }).version)} of ${file} is published when this hub leads; the version in force is the log's`);
+}
+
+/** Publishes unless the log has this version (or a newer one); with `dryRun`, only says whether it would. */
+async function publishIfNewer<S extends TablesState, E extends { readonly type: string }>(
+  publication: TablePublication<S, E>,
+  file: string,
+  table: unknown,
+  digest: string,
+  deps: { readonly store: EventStore; readonly eventBus: EventBus; readonly logger: Logger; readonly now: () => Date },
+  options: { readonly dryRun?: boolean } = {},
+): Promise<boolean> {
   const { state, expectedRevision } = await loadStream(deps.store, publication.streamId, publication.fold);
   const version = (table as { version?: unknown }).version;
   const versions = state.status === 'published' ? state.versions : [];
@@ -40,14 +76,15 @@ export async function publishTableAtStart<S extends TablesState, E extends { rea
     if (same.digest !== digest) {
       throw new Error(`${file} holds ${publication.name} version ${String(version)} with content other than the published version ${String(version)} (digest ${same.digest}); publish changes as a new version`);
     }
-    return;
+    return false;
   }
   const latest = versions.at(-1)?.version ?? 0;
   if (typeof version === 'number' && version < latest) {
     deps.logger.warn(`${file} holds version ${version}, older than the published version ${latest}: nothing published`);
-    return;
+    return false;
   }
   const events = publication.decide(table, digest, deps.now().toISOString(), state);
+  if (options.dryRun === true) return true;
   const result = await deps.store.append({
     streamId: publication.streamId,
     expectedRevision,
@@ -57,4 +94,5 @@ export async function publishTableAtStart<S extends TablesState, E extends { rea
   });
   deps.eventBus.publish(EventsAppended.of(publication.streamId, result, events.map((e) => e.type)));
   deps.logger.log(`published ${publication.name} version ${String(version)} (serial ${result.serial})`);
+  return true;
 }

@@ -1,0 +1,86 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { AUTHORIZATION_TABLE_STREAM, SELF_DISCLOSURE_TABLE_STREAM } from '#linkage';
+import { SharedLog, announceServer, eventually, startKurrentHub, type KurrentTestHub } from './kurrentdb-hub.support.js';
+
+// What only the leader of two hubs on one KurrentDB log does: publishing the tables, relaying to Kafka,
+// recording the refusals of callers it could not identify. Against the stand-in, or the server at KURRENTDB_URL.
+announceServer();
+
+const ROOT = join(import.meta.dirname, '../../..');
+const TABLES = [
+  { variable: 'HUB_AUTHORIZATION_TABLE_FILE', stream: AUTHORIZATION_TABLE_STREAM, file: join(ROOT, 'schemas/authorization/authorization-table.v1.json'), actor: 'system:authorization-table' },
+  { variable: 'HUB_SELF_DISCLOSURE_TABLE_FILE', stream: SELF_DISCLOSURE_TABLE_STREAM, file: join(ROOT, 'schemas/authorization/self-disclosure-table.v1.json'), actor: 'system:self-disclosure-table' },
+];
+
+const cleanups: (() => Promise<unknown> | void)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+function twoHubsOn(log: SharedLog): { start: (instanceId: string, env: Record<string, string>) => Promise<KurrentTestHub> } {
+  cleanups.push(() => log.dispose());
+  return {
+    start: async (instanceId, env) => {
+      const hub = await startKurrentHub(log, { instanceId, env });
+      cleanups.push(() => hub.close());
+      return hub;
+    },
+  };
+}
+
+interface Stored {
+  readonly type: string;
+  readonly streamId: string;
+  readonly data: { version?: number };
+  readonly metadata: { actor: string };
+}
+const stored = async (log: SharedLog): Promise<Stored[]> => (await log.texts()).map((t) => JSON.parse(t) as Stored);
+const versionsIn = async (log: SharedLog, stream: string): Promise<number[]> => (await stored(log)).filter((e) => e.streamId === stream).map((e) => e.data.version ?? -1);
+
+describe('the tables are published by the leader only', () => {
+  it('a standby started with newer table files starts, serves the tables in force from the log, and publishes its own at takeover', async () => {
+    const log = new SharedLog();
+    const hubs = twoHubsOn(log);
+    const dir = mkdtempSync(join(tmpdir(), 'standby-tables-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const v2 = (file: string) => {
+      const path = join(dir, `v2-${file.split('/').at(-1)}`);
+      writeFileSync(path, JSON.stringify({ ...(JSON.parse(readFileSync(file, 'utf8')) as object), version: 2, effectiveFrom: '2030-01-01T00:00:00+09:00' }));
+      return path;
+    };
+    const a = await hubs.start('hub-a', Object.fromEntries(TABLES.map((t) => [t.variable, t.file])));
+    for (const t of TABLES) expect(await versionsIn(log, t.stream)).toEqual([1]);
+
+    const b = await hubs.start('hub-b', Object.fromEntries(TABLES.map((t) => [t.variable, v2(t.file)])));
+    expect(b.leadership.role).toBe('standby');
+    expect((await b.get('/health/ready')).json()).toMatchObject({ status: 'ready', role: 'standby' });
+    for (const t of TABLES) {
+      expect(await versionsIn(log, t.stream)).toEqual([1]);
+      // The table in force on the standby is the log's.
+      expect((await b.ledger.readStream(t.stream)).map((e) => (e.data as { version: number }).version)).toEqual([1]);
+    }
+
+    // The leader stops cleanly; the standby takes over and publishes its newer tables before it takes a command.
+    await a.close();
+    await eventually('hub-b leads', async () => b.leadership.role === 'leader');
+    for (const t of TABLES) {
+      expect(await versionsIn(log, t.stream)).toEqual([1, 2]);
+      expect((await stored(log)).filter((e) => e.streamId === t.stream).at(-1)?.metadata.actor).toBe(t.actor);
+    }
+  });
+
+  it('a standby whose file changes a published version is refused at start, as a leader is', async () => {
+    const log = new SharedLog();
+    const hubs = twoHubsOn(log);
+    const dir = mkdtempSync(join(tmpdir(), 'standby-tables-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const table = TABLES[0]!;
+    await hubs.start('hub-a', { [table.variable]: table.file });
+    const changed = join(dir, 'changed.json');
+    writeFileSync(changed, JSON.stringify({ ...(JSON.parse(readFileSync(table.file, 'utf8')) as object), effectiveFrom: '2030-01-01T00:00:00+09:00' }));
+    await expect(hubs.start('hub-b', { [table.variable]: changed })).rejects.toThrow(/authorization table version 1 with content other than the published version 1/);
+  });
+});
