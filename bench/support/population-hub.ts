@@ -20,12 +20,14 @@ export function tracked(child: ChildProcess): ChildProcess {
   return child;
 }
 
-/** VmRSS of a process in MiB, undefined once it is gone. */
-export function rssMiB(pid: number | undefined): number | undefined {
+/** VmRSS of a process in MiB, undefined once it is gone; with its anonymous and file-backed parts (RssAnon, RssFile). */
+export function rssMiB(pid: number | undefined): { total: number; anon: number; file: number } | undefined {
   if (pid === undefined) return undefined;
   try {
-    const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-    return kb === undefined ? undefined : Number(kb) / 1024;
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN) / 1024;
+    const total = kb('VmRSS');
+    return Number.isNaN(total) ? undefined : { total, anon: kb('RssAnon'), file: kb('RssFile') + kb('RssShmem') };
   } catch {
     return undefined;
   }
@@ -38,6 +40,8 @@ export interface HubRun {
   readonly readySeconds: number;
   /** The largest VmRSS seen so far (MiB), sampled every 200 ms. */
   maxRssMiB(): number;
+  /** The largest RssAnon seen so far (MiB): the process's own memory, without pages of files it maps (SQLite's mmap). */
+  maxAnonMiB(): number;
   stop(): Promise<void>;
 }
 
@@ -75,9 +79,12 @@ export async function startHub(options: { dataDir: string; env: Record<string, s
   const spawned = spawnBuilt('hub', options.source ? HUB_SOURCE_MAIN : HUB_MAIN, [], { HUB_DATA_DIR: options.dataDir, HUB_PORT: '0', HUB_HOST: '127.0.0.1', ...options.env }, options.cwd, flags);
   tracked(spawned.child);
   let max = 0;
+  let maxAnon = 0;
   const sample = () => {
     const rss = rssMiB(spawned.child.pid);
-    if (rss !== undefined && rss > max) max = rss;
+    if (rss === undefined) return;
+    if (rss.total > max) max = rss.total;
+    if (rss.anon > maxAnon) maxAnon = rss.anon;
   };
   const sampler = setInterval(sample, 200);
   sampler.unref();
@@ -92,6 +99,10 @@ export async function startHub(options: { dataDir: string; env: Record<string, s
       maxRssMiB: () => {
         sample();
         return max;
+      },
+      maxAnonMiB: () => {
+        sample();
+        return maxAnon;
       },
       stop: async () => {
         sample();
