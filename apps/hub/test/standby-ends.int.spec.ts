@@ -3,6 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AUTHORIZATION_TABLE_STREAM, SELF_DISCLOSURE_TABLE_STREAM } from '#linkage';
+import { DEFAULT_RELAY_TOPIC } from '#relay';
+import { startMockBroker, topicSize } from '../../../libs/relay/test/mock-broker.js';
+import { EventRelay } from '../src/relay/event-relay.service.js';
 import { SharedLog, announceServer, eventually, startKurrentHub, type KurrentTestHub } from './kurrentdb-hub.support.js';
 
 // What only the leader of two hubs on one KurrentDB log does: publishing the tables, relaying to Kafka,
@@ -82,5 +85,49 @@ describe('the tables are published by the leader only', () => {
     const changed = join(dir, 'changed.json');
     writeFileSync(changed, JSON.stringify({ ...(JSON.parse(readFileSync(table.file, 'utf8')) as object), effectiveFrom: '2030-01-01T00:00:00+09:00' }));
     await expect(hubs.start('hub-b', { [table.variable]: changed })).rejects.toThrow(/authorization table version 1 with content other than the published version 1/);
+  });
+});
+
+describe('the Kafka relay runs on the leader only', () => {
+  let registry = 530_002_000_000;
+  const designate = async (hub: KurrentTestHub, count: number) => {
+    for (let i = 0; i < count; i++) {
+      const body = { registryNumber: String(++registry), name: `株式会社リレー${registry}`, location: '北海道室蘭市幸町1番2号', kind: 'stock-company' };
+      const res = await hub.post('/v1/corporate-numbers', body, hub.operator);
+      expect(res.statusCode, res.body).toBe(201);
+    }
+  };
+
+  it('the standby relays nothing; at takeover it resumes where the old leader was acknowledged: every event once in the topic', async () => {
+    const mock = await startMockBroker([`${DEFAULT_RELAY_TOPIC}:3`]);
+    cleanups.push(() => mock.stop());
+    const log = new SharedLog();
+    const hubs = twoHubsOn(log);
+    const env = { HUB_KAFKA_BROKERS: mock.brokers.join(',') };
+    const a = await hubs.start('hub-a', env);
+    const b = await hubs.start('hub-b', env);
+    const relayA = a.app.get(EventRelay);
+    const relayB = b.app.get(EventRelay);
+    expect(relayA.running).toBe(true);
+    expect(relayB.running).toBe(false);
+
+    await designate(a, 4);
+    const head1 = await a.head();
+    await eventually('the leader relayed its log', async () => (await relayA.checkpoint()) === head1 - 1, 20_000);
+    // Give a relay on the standby (there must be none) time to send its copies.
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await topicSize(mock.brokers, DEFAULT_RELAY_TOPIC)).toBe(head1);
+    expect(relayB.running).toBe(false);
+    expect(await relayB.checkpoint()).toBeUndefined();
+
+    // A clean stop: the leader's relay stops after its last acknowledged batch; hub-b takes over and relays the rest.
+    await a.close();
+    await eventually('hub-b leads', async () => b.leadership.role === 'leader');
+    expect(relayB.running).toBe(true);
+    await designate(b, 3);
+    const head2 = await b.head();
+    await eventually('the new leader relayed the rest', async () => (await relayB.checkpoint()) === head2 - 1, 20_000);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await topicSize(mock.brokers, DEFAULT_RELAY_TOPIC)).toBe(head2);
   });
 });
