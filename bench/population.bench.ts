@@ -142,11 +142,11 @@ function fmt(n: number): string {
 }
 
 /** Writes (or, with --keep and a complete one there, reuses) the log of `people` and loads its codes into Redis. */
-async function prepareLog(people: number, providerUrl: string): Promise<PreparedLog> {
-  const dir = join(BENCH_DIR, `population-${people}`);
+async function prepareLog(people: number, providerUrl: string, options: { name: string; reuse: boolean }): Promise<PreparedLog> {
+  const dir = join(BENCH_DIR, options.name);
   const metaPath = join(dir, META_FILE);
   const rdb = KEEP ? join(dir, 'redis.rdb') : undefined;
-  if (KEEP && existsSync(metaPath)) {
+  if (options.reuse && existsSync(metaPath)) {
     const meta = JSON.parse(readFileSync(metaPath, 'utf8')) as LogMeta;
     if (meta.people === people && rdb !== undefined && existsSync(rdb)) {
       log(`reusing the ${fmt(meta.people)}-person log in ${relative(REPO_ROOT, dir)} (written ${meta.writtenAt}, ${fmt(meta.events)} events); loading its Redis data set`);
@@ -358,9 +358,10 @@ async function main(): Promise<number> {
   const started: Started[] = [];
   try {
     log(`stand-in intermediate server of Muroran City at ${provider.url}; hub ${SOURCE ? 'from its sources (tsx)' : 'built (dist/)'}`);
-    const big = await prepareLog(PEOPLE, provider.url);
+    const big = await prepareLog(PEOPLE, provider.url, { name: `population-${PEOPLE}`, reuse: KEEP });
     prepared.push(big);
-    const small = await prepareLog(SMALL, provider.url);
+    // The small log is written anew every run (seconds): a kept one would also hold the queries of earlier runs.
+    const small = await prepareLog(SMALL, provider.url, { name: `population-small-${SMALL}`, reuse: false });
     prepared.push(small);
     const bigRun = await startMeasured(big, provider.url);
     started.push(bigRun);
@@ -396,7 +397,7 @@ async function main(): Promise<number> {
     const errors = [...bigRun.rounds, ...smallRun.rounds].reduce((n, x) => n + x.errors, 0);
     if (errors > 0) process.stdout.write(`  WARNING: ${errors} linkage queries were not answered (statuses ${JSON.stringify(bigRun.rounds.map((x) => x.statuses))} / ${JSON.stringify(smallRun.rounds.map((x) => x.statuses))})\n`);
     process.stdout.write(`  load average (1 min) before ${loadBefore.toFixed(2)}, after ${loadavg()[0]!.toFixed(2)}\n`);
-    if (KEEP) process.stdout.write(`  kept: ${relative(REPO_ROOT, big.dir)} and ${relative(REPO_ROOT, small.dir)} (a rerun with --keep reuses them)\n`);
+    if (KEEP) process.stdout.write(`  kept: ${big.dir} (a rerun with --keep reuses it; the small log, ${small.dir}, is written anew each run)\n`);
     process.stdout.write(
       `${JSON.stringify({
         bench: 'population',
