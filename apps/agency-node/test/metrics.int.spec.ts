@@ -109,8 +109,8 @@ describe('JSON logs of the intermediate server', () => {
         done();
       },
     });
-    // A second application over the same runtime, logging at `log` into the stream.
-    second = await createAgencyAppWithLogs({ ...node.runtime, config: { ...node.runtime.config, logLevel: 'log' } }, { logStream: stream });
+    // A second application over the same runtime, logging at `debug` into the stream.
+    second = await createAgencyAppWithLogs({ ...node.runtime, config: { ...node.runtime.config, logLevel: 'debug' } }, { logStream: stream });
     await second.app.init();
     await second.app.getHttpAdapter().getInstance().ready();
   });
@@ -123,7 +123,12 @@ describe('JSON logs of the intermediate server', () => {
     const answer = (res.json() as { answer: string }).answer;
     const parsed = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
     const line = parsed.find((l) => l['msg'] === 'request' && l['route'] === '/v1/provisions');
-    expect(line).toMatchObject({ level: 'info', app: 'agency-node', method: 'POST', status: 200, correlationId: expect.stringMatching(/^[0-9a-f-]{36}$/) });
+    // A success at debug, a refusal at info.
+    expect(line).toMatchObject({ level: 'debug', app: 'agency-node', method: 'POST', status: 200, correlationId: expect.stringMatching(/^[0-9a-f-]{36}$/) });
+    const forged = provision();
+    expect((await second.app.inject({ method: 'POST', url: '/v1/provisions', headers: { 'content-type': 'application/json', 'hub-signature': signer.sign(`${forged} `) }, payload: forged })).statusCode).toBeGreaterThanOrEqual(400);
+    const refused = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l['msg'] === 'request' && l['route'] === '/v1/provisions' && l['status'] !== 200);
+    expect(refused).toMatchObject({ level: 'info', method: 'POST' });
     const all = lines.join('\n');
     for (const secret of [code, answer, 'M-000123', signer.sign(body)]) expect(all).not.toContain(secret);
   });

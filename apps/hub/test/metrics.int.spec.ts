@@ -234,7 +234,15 @@ describe('JSON logs of the hub (pino, Fastify\'s logger)', () => {
     const parsed = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(parsed.some((l) => l['context'] === 'RoutesResolver' || typeof l['context'] === 'string')).toBe(true);
     const line = parsed.find((l) => l['msg'] === 'request' && l['route'] === '/v1/individual-numbers');
-    expect(line).toMatchObject({ level: 'info', app: 'hub', method: 'POST', status: 201, serial: answer.serial, correlationId: res.headers['x-request-id'] });
+    // A command that succeeded is in the log already: its line is debug.
+    expect(line).toMatchObject({ level: 'debug', app: 'hub', method: 'POST', status: 201, serial: answer.serial, correlationId: res.headers['x-request-id'] });
+    // A refusal is info, with the serial of its RequestRefused.
+    const refused = await app.inject({ method: 'POST', url: '/v1/individual-numbers', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, payload: JSON.stringify({ residentRecordCode: '31415926535', municipalityCode: '012050' }) });
+    expect(refused.statusCode).toBe(409);
+    const refusedSerial = (refused.json() as { serial?: string }).serial;
+    expect(refusedSerial).toMatch(/^\d{20}$/);
+    const refusal = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l['msg'] === 'request' && l['status'] === 409);
+    expect(refusal).toMatchObject({ level: 'info', route: '/v1/individual-numbers', serial: refusedSerial });
     const all = lines.join('\n');
     for (const secret of [token, answer.individualNumber, answer.citizenSecret, '31415926535', 'caller-id-1', 'a=b']) expect(all).not.toContain(secret);
   });

@@ -113,7 +113,8 @@ export class PinoNestLogger implements LoggerService {
 }
 
 /**
- * Fastify's request log lines, one per answered request and nothing at its start: the hub's request id
+ * Fastify's request log lines, one per answered request (debug for a success, info for a refusal or bad
+ * request, error for a failure) and nothing at its start: the hub's request id
  * (`correlationId`, returned as X-Request-Id), method, route template, status, milliseconds, and the
  * processing serial when the answer named one. Never the URL (it may carry a number), headers or body.
  */
@@ -130,18 +131,22 @@ export class HubLogController extends LogController {
   override routeNotFound(): void {}
 
   override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    const status = reply.statusCode;
+    // A command that succeeded is an event of the log already (with its serial): its line is debug.
+    // Refusals and bad requests are info, failures error.
+    const level: Level = error != null || status >= 500 ? 'error' : status >= 400 ? 'info' : 'debug';
     const log = this.logger;
-    if (error == null && !log.isLevelEnabled('info')) return;
+    if (!log.isLevelEnabled(level)) return;
     const fields = {
       correlationId: this.idOf(request),
       method: request.method,
       route: request.routeOptions.url ?? UNMATCHED,
-      status: reply.statusCode,
+      status,
       ms: Math.round(reply.elapsedTime * 100) / 100,
       serial: request.loggedSerial,
     };
     if (error != null) log.error({ ...fields, err: { type: error.name, message: error.message } }, 'request errored');
-    else log.info(fields, 'request');
+    else log[level](fields, 'request');
   }
 
   override defaultErrorLog(error: Error, request: FastifyRequest, reply: FastifyReply): void {
@@ -156,13 +161,15 @@ const SMALL_ANSWER = 16_384;
 /**
  * Notes the processing serial a command's answer names (a command's result or a recorded refusal's
  * problem), for the request's log line: a look at small answers to other than GET, or refusals; nothing
- * is parsed, logged or changed. Only when request lines are logged (level info or below).
+ * is parsed, logged or changed. Only for answers whose request line is logged at the configured level.
  */
 export function captureSerials(fastify: FastifyInstance, logger: Logger): void {
   if (!logger.isLevelEnabled('info')) return;
+  const all = logger.isLevelEnabled('debug');
   fastify.decorateRequest('loggedSerial', undefined);
   fastify.addHook('onSend', (request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (error: null, payload: unknown) => void) => {
-    if ((request.method !== 'GET' || reply.statusCode >= 400) && typeof payload === 'string' && payload.length <= SMALL_ANSWER) {
+    // Successes are logged at debug only; refusals name their serial in the problem.
+    if ((reply.statusCode >= 400 || (all && request.method !== 'GET')) && typeof payload === 'string' && payload.length <= SMALL_ANSWER) {
       const match = SERIAL_IN_ANSWER.exec(payload);
       if (match !== null) request.loggedSerial = match[1];
     }
