@@ -1,11 +1,14 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { Logger } from '@nestjs/common';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { AUTHORIZATION_TABLE_STREAM, SELF_DISCLOSURE_TABLE_STREAM } from '#linkage';
 import { DEFAULT_RELAY_TOPIC } from '#relay';
 import { startMockBroker, topicSize } from '../../../libs/relay/test/mock-broker.js';
+import { Refusals } from '../src/refusals/refusals.service.js';
 import { EventRelay } from '../src/relay/event-relay.service.js';
+import { expectProblem } from './support/problem-assertions.js';
 import { SharedLog, announceServer, eventually, startKurrentHub, type KurrentTestHub } from './kurrentdb-hub.support.js';
 
 // What only the leader of two hubs on one KurrentDB log does: publishing the tables, relaying to Kafka,
@@ -129,5 +132,52 @@ describe('the Kafka relay runs on the leader only', () => {
     await eventually('the new leader relayed the rest', async () => (await relayB.checkpoint()) === head2 - 1, 20_000);
     await new Promise((r) => setTimeout(r, 300));
     expect(await topicSize(mock.brokers, DEFAULT_RELAY_TOPIC)).toBe(head2);
+  });
+});
+
+describe('refusals of unidentified callers on a standby', () => {
+  it('are counted and held (bounded, no error per interval) and recorded by the standby when it leads', async () => {
+    const log = new SharedLog();
+    const hubs = twoHubsOn(log);
+    const env = { HUB_UNIDENTIFIED_REFUSALS_INTERVAL_MS: '3600000', HUB_UNIDENTIFIED_REFUSALS_MAX_SOURCES: '2' };
+    const a = await hubs.start('hub-a', env);
+    const b = await hubs.start('hub-b', env);
+    const refusals = b.app.get(Refusals);
+    const errors = vi.spyOn(Logger.prototype, 'error');
+    cleanups.push(() => errors.mockRestore());
+    const refuse = async (source: string, times: number) => {
+      for (let i = 0; i < times; i++) {
+        const res = await b.inject({ method: 'POST', url: '/v1/queries', headers: { 'content-type': 'application/json' }, payload: '{}', remoteAddress: source });
+        expectProblem(res, 401, 'UNAUTHENTICATED');
+      }
+    };
+    const recorded = async () => (await stored(log)).filter((e) => e.type === 'UnauthenticatedRequestsRecorded');
+
+    // Two intervals on the standby: nothing appended, nothing logged as an error, the counts held.
+    await refuse('198.51.100.1', 3);
+    await refusals.flush();
+    await refuse('198.51.100.2', 2);
+    await refuse('198.51.100.3', 1);
+    await refuse('198.51.100.4', 1);
+    await refusals.flush();
+    expect(await recorded()).toEqual([]);
+    expect(errors.mock.calls.filter((c) => String(c[0]).includes('refusals'))).toEqual([]);
+    expect(refusals.heldUnidentified).toBe(7);
+
+    // The leader stops; the standby leads and records what it held: two sources one by one, the other two summed.
+    await a.close();
+    await eventually('hub-b leads', async () => b.leadership.role === 'leader');
+    await eventually('the held counts taken up', async () => refusals.heldUnidentified === 0);
+    // Queued behind the flush that records them: once it resolves, they are in the log.
+    await refusals.flush();
+    const events = await recorded();
+    const data = events.map((e) => e.data as unknown as { count: number; sources: number; source?: string; intervalStart: string; intervalEnd: string });
+    expect(data.map((d) => [d.count, d.sources])).toEqual([
+      [3, 1],
+      [2, 1],
+      [2, 2],
+    ]);
+    expect(new Set(data.map((d) => d.intervalStart)).size).toBe(1);
+    expect(errors.mock.calls.filter((c) => String(c[0]).includes('refusals'))).toEqual([]);
   });
 });

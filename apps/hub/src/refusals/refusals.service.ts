@@ -8,6 +8,8 @@ import { HubProblem, RequestValidationError } from '../http/hub-problem.js';
 import { markRecorded, recordedSerial, toProblem } from '../http/problem.js';
 import { EventsAppended } from '../ledger/events-appended.event.js';
 import { CLOCK, LEDGER, type Clock } from '../ledger/tokens.js';
+import type { Leadership } from '../leadership/leadership.js';
+import { LEADERSHIP } from '../leadership/tokens.js';
 import type { IdentifiedCaller } from '../linkage/authenticator.js';
 
 /** One refused request as the edges report it. */
@@ -28,7 +30,31 @@ interface SourceTally {
   readonly commands: Map<string, number>;
 }
 
+/** One event's worth of counts: a source's, or (source '') the sum of `sources` sources beyond maxSources. */
+interface TallyRecord {
+  readonly source: string;
+  readonly tally: SourceTally;
+  readonly sources: number;
+}
+
+/** Counts a standby holds until it leads: since `start`, at most maxSources sources and one sum of the rest. */
+interface Held {
+  readonly start: Date;
+  readonly bySource: Map<string, SourceTally>;
+  rest: { tally: SourceTally; sources: number } | undefined;
+}
+
 const UNIDENTIFIED = new Set(['anonymous', 'malformed', 'unknown']);
+
+function emptyTally(): SourceTally {
+  return { count: 0, reasons: new Map(), commands: new Map() };
+}
+
+function addInto(sum: SourceTally, t: SourceTally): void {
+  sum.count += t.count;
+  for (const [k, v] of t.reasons) sum.reasons.set(k, (sum.reasons.get(k) ?? 0) + v);
+  for (const [k, v] of t.commands) sum.commands.set(k, (sum.commands.get(k) ?? 0) + v);
+}
 
 /**
  * Every refusal is an event (I6). A refused command from a caller the hub could identify ends a serial of
@@ -37,6 +63,11 @@ const UNIDENTIFIED = new Set(['anonymous', 'malformed', 'unknown']);
  * and flushed once per interval, one UnauthenticatedRequestsRecorded event per source (at most
  * `maxSources`, the rest summed in one more), so a flood of forged requests adds a bounded number of events.
  * Refusals the domain already recorded (QueryDenied) and failures (5xx) are not refusals here.
+ *
+ * On KurrentDB only the leader appends: a standby keeps counting (and throttling) per interval, and holds
+ * each interval's counts, bounded the same way (at most `maxSources` sources and one sum of the rest),
+ * until it leads; it then records them, as one interval from the first one held, at once. Nothing is
+ * logged per interval while it holds them.
  */
 @Injectable()
 export class Refusals implements OnModuleInit, BeforeApplicationShutdown, OnModuleDestroy {
@@ -45,14 +76,20 @@ export class Refusals implements OnModuleInit, BeforeApplicationShutdown, OnModu
   #intervalStart: Date;
   #timer: NodeJS.Timeout | undefined;
   #flushing: Promise<void> = Promise.resolve();
+  #held: Held | undefined;
 
   constructor(
     @Inject(LEDGER) private readonly store: EventStore,
     @Inject(CLOCK) private readonly clock: Clock,
     private readonly eventBus: EventBus,
     private readonly config: HubConfig,
+    @Inject(LEADERSHIP) private readonly leadership: Leadership | null,
   ) {
     this.#intervalStart = this.clock();
+    // A standby that becomes the leader records what it held at once.
+    leadership?.onRoleChange((role) => {
+      if (role === 'leader' && this.#held !== undefined) void this.flush();
+    });
   }
 
   onModuleInit(): void {
@@ -64,6 +101,15 @@ export class Refusals implements OnModuleInit, BeforeApplicationShutdown, OnModu
   async beforeApplicationShutdown(): Promise<void> {
     if (this.#timer !== undefined) clearInterval(this.#timer);
     await this.flush();
+    if (this.#held !== undefined) {
+      const count = this.#heldRecords().reduce((n, r) => n + r.tally.count, 0);
+      this.#logger.warn(`${count} refusal(s) of unidentified callers counted while this hub stood by are not recorded: it stops without having led`);
+    }
+  }
+
+  /** Refusals of unidentified callers a standby counted and holds until it leads (0 when it holds none). */
+  get heldUnidentified(): number {
+    return this.#held === undefined ? 0 : this.#heldRecords().reduce((n, r) => n + r.tally.count, 0);
   }
 
   onModuleDestroy(): void {
@@ -149,39 +195,102 @@ export class Refusals implements OnModuleInit, BeforeApplicationShutdown, OnModu
 
   async #flush(): Promise<void> {
     const tallies = this.#tallies;
-    const intervalStart = this.#intervalStart.toISOString();
+    const intervalStart = this.#intervalStart;
     const now = this.clock();
     this.#tallies = new Map();
     this.#intervalStart = now;
-    if (tallies.size === 0) return;
-    const entries = [...tallies.entries()].sort((a, b) => b[1].count - a[1].count);
-    const kept = entries.slice(0, this.config.unidentifiedRefusals.maxSources);
-    const rest = entries.slice(this.config.unidentifiedRefusals.maxSources);
-    const records = kept.map(([source, t]) => ({ source, tally: t, sources: 1 }));
-    if (rest.length > 0) {
-      const sum: SourceTally = { count: 0, reasons: new Map(), commands: new Map() };
-      for (const [, t] of rest) {
-        sum.count += t.count;
-        for (const [k, v] of t.reasons) sum.reasons.set(k, (sum.reasons.get(k) ?? 0) + v);
-        for (const [k, v] of t.commands) sum.commands.set(k, (sum.commands.get(k) ?? 0) + v);
-      }
-      records.push({ source: '', tally: sum, sources: rest.length });
+    if (tallies.size === 0 && this.#held === undefined) return;
+    if (!this.#leads()) {
+      this.#hold(this.#records(tallies), intervalStart);
+      return;
     }
-    for (const r of records) {
-      const recordId = randomUUID();
-      const events = decideUnauthenticatedRecord({
-        recordId,
-        intervalStart,
-        intervalEnd: now.toISOString(),
-        count: r.tally.count,
-        reasons: Object.fromEntries(r.tally.reasons),
-        commands: Object.fromEntries(r.tally.commands),
-        sources: r.sources,
-        ...(r.source === '' ? {} : { source: r.source }),
-      });
-      const streamId = unauthenticatedStreamId(recordId);
-      const result = await this.store.append({ streamId, expectedRevision: 'no_stream', events, serial: { allocate: true }, metadata: { actor: 'system:refusals', correlationId: randomUUID() } });
-      this.eventBus.publish(EventsAppended.of(streamId, result, events.map((e) => e.type)));
+    let records = this.#records(tallies);
+    let start = intervalStart;
+    if (this.#held !== undefined) {
+      // What was held since the first interval of standing by, with this interval's counts: one interval.
+      this.#hold(records, intervalStart);
+      start = this.#held!.start;
+      records = this.#heldRecords();
+      this.#held = undefined;
+    }
+    for (const [i, r] of records.entries()) {
+      try {
+        await this.#append(r, start.toISOString(), now.toISOString());
+      } catch (error) {
+        if (this.#leads() && !isNotLeader(error)) throw error;
+        // Stepped down meanwhile: held again until this hub leads.
+        this.#hold(records.slice(i), start);
+        return;
+      }
     }
   }
+
+  #leads(): boolean {
+    return this.leadership === null || this.leadership.acceptsCommands;
+  }
+
+  /** One event per source (up to maxSources, the largest first), the rest summed in one more. */
+  #records(tallies: Map<string, SourceTally>, rest?: { tally: SourceTally; sources: number }): TallyRecord[] {
+    const entries = [...tallies.entries()].sort((a, b) => b[1].count - a[1].count);
+    const kept = entries.slice(0, this.config.unidentifiedRefusals.maxSources);
+    const over = entries.slice(this.config.unidentifiedRefusals.maxSources);
+    const records: TallyRecord[] = kept.map(([source, tally]) => ({ source, tally, sources: 1 }));
+    if (over.length > 0 || rest !== undefined) {
+      const sum = emptyTally();
+      if (rest !== undefined) addInto(sum, rest.tally);
+      for (const [, t] of over) addInto(sum, t);
+      records.push({ source: '', tally: sum, sources: over.length + (rest?.sources ?? 0) });
+    }
+    return records;
+  }
+
+  /** Adds `records` to what a standby holds, kept within maxSources sources and one sum. */
+  #hold(records: readonly TallyRecord[], start: Date): void {
+    if (records.length === 0) return;
+    const held = (this.#held ??= { start, bySource: new Map(), rest: undefined });
+    for (const r of records) {
+      if (r.source === '') {
+        held.rest ??= { tally: emptyTally(), sources: 0 };
+        addInto(held.rest.tally, r.tally);
+        held.rest.sources += r.sources;
+        continue;
+      }
+      let t = held.bySource.get(r.source);
+      if (t === undefined) held.bySource.set(r.source, (t = emptyTally()));
+      addInto(t, r.tally);
+    }
+    const bounded = this.#records(held.bySource, held.rest);
+    held.bySource.clear();
+    held.rest = undefined;
+    for (const r of bounded) {
+      if (r.source === '') held.rest = { tally: r.tally, sources: r.sources };
+      else held.bySource.set(r.source, r.tally);
+    }
+  }
+
+  #heldRecords(): TallyRecord[] {
+    return this.#held === undefined ? [] : this.#records(this.#held.bySource, this.#held.rest);
+  }
+
+  async #append(r: TallyRecord, intervalStart: string, intervalEnd: string): Promise<void> {
+    const recordId = randomUUID();
+    const events = decideUnauthenticatedRecord({
+      recordId,
+      intervalStart,
+      intervalEnd,
+      count: r.tally.count,
+      reasons: Object.fromEntries(r.tally.reasons),
+      commands: Object.fromEntries(r.tally.commands),
+      sources: r.sources,
+      ...(r.source === '' ? {} : { source: r.source }),
+    });
+    const streamId = unauthenticatedStreamId(recordId);
+    const result = await this.store.append({ streamId, expectedRevision: 'no_stream', events, serial: { allocate: true }, metadata: { actor: 'system:refusals', correlationId: randomUUID() } });
+    this.eventBus.publish(EventsAppended.of(streamId, result, events.map((e) => e.type)));
+  }
+}
+
+/** The store refused because this hub is not (or no longer) the leader. */
+function isNotLeader(error: unknown): boolean {
+  return error instanceof HubProblem && error.extensions['reason'] === 'NOT_LEADER';
 }
