@@ -6,6 +6,13 @@ export type SealingErrorCode =
   | 'INVALID_FIELD'
   /** The person's (or the period's) key was shredded: their fields can no longer be sealed or opened. */
   | 'KEY_SHREDDED'
+  /**
+   * A key ring shared by several hubs (KurrentDB) was asked synchronously for a key it has not made ready:
+   * the keys an append seals under are made durable in the shared store first (`prepareSeal`).
+   */
+  | 'KEY_NOT_READY'
+  /** The shared store of the key ring (KurrentDB) did not answer: nothing was sealed under a key it may not hold. */
+  | 'KEYSTORE_UNAVAILABLE'
   /** A sealed section that does not open: altered, or sealed under keys this hub does not hold. */
   | 'UNSEAL_FAILED'
   /** A key file or key ring that is not what it claims to be. */

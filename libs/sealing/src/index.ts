@@ -4,6 +4,8 @@ export * from './catalog.js';
 export * from './commitment.js';
 export * from './keyring.js';
 export * from './sqlite-keyring.js';
+export * from './kurrentdb-keyring.js';
 export * from './sealer.js';
 export * from './sealed-event-store.js';
 export * from './opening-store.js';
+export * from './keyed-event-store.js';

@@ -43,6 +43,21 @@ export interface Keyring {
 }
 
 /**
+ * A key ring several hubs share (through KurrentDB): the synchronous calls answer from a local copy, and
+ * these make that copy ready first. `prepareSeal` makes every key sealing will need exist durably in the
+ * shared store (made there when none exists, or the one another hub made) and locally, before anything is
+ * sealed under it; `prepareOpen` fetches the keys that events name and the local copy lacks.
+ */
+export interface SharedKeyring extends Keyring {
+  prepareSeal(subjectIds: readonly string[], epochs: readonly number[]): Promise<void>;
+  prepareOpen(kids: readonly Buffer[], epochs: readonly number[]): Promise<void>;
+}
+
+export function isSharedKeyring(ring: Keyring): ring is SharedKeyring {
+  return typeof (ring as Partial<SharedKeyring>).prepareSeal === 'function' && typeof (ring as Partial<SharedKeyring>).prepareOpen === 'function';
+}
+
+/**
  * The id of a person's key: a keyed digest of their subject id (SHA3-256 under the handle key), so the
  * ring holds no subject id and one index serves both sealing (by person) and opening (by the id an event
  * names). It is also the person's reference in the hub's projection files (`personRef`), which a fold

@@ -16,18 +16,25 @@ export class OpeningEventStore implements EventStore {
 
   #open = (e: RecordedEvent): RecordedEvent => (this.types.has(e.type) ? this.sealer.open(e).event : e);
 
+  /** On a shared key ring: the keys of the events this view opens are fetched first when the local copy lacks them. */
+  async #opened(events: readonly RecordedEvent[]): Promise<readonly RecordedEvent[]> {
+    const prepared = this.sealer.prepareOpen(events.filter((e) => this.types.has(e.type)));
+    if (prepared !== undefined) await prepared;
+    return events.map(this.#open);
+  }
+
   append(request: AppendRequest): Promise<AppendResult> {
     void request;
     return Promise.reject(new Error('OpeningEventStore is a read-only view of the log: append through the sealed ledger'));
   }
   async readStream(streamId: StreamId, options?: ReadStreamOptions): Promise<readonly RecordedEvent[]> {
-    return (await this.raw.readStream(streamId, options)).map(this.#open);
+    return this.#opened(await this.raw.readStream(streamId, options));
   }
   async readAll(options?: ReadAllOptions): Promise<readonly RecordedEvent[]> {
-    return (await this.raw.readAll(options)).map(this.#open);
+    return this.#opened(await this.raw.readAll(options));
   }
   async readSerial(serial: SerialNumber): Promise<readonly RecordedEvent[]> {
-    return (await this.raw.readSerial(serial)).map(this.#open);
+    return this.#opened(await this.raw.readSerial(serial));
   }
   serialStatus(serial: SerialNumber): Promise<SerialStatus | undefined> {
     return this.raw.serialStatus(serial);
@@ -42,7 +49,11 @@ export class OpeningEventStore implements EventStore {
     return this.raw.head();
   }
   async *subscribe(options: SubscribeOptions): AsyncIterable<RecordedEvent> {
-    for await (const e of this.raw.subscribe(options)) yield this.#open(e);
+    for await (const e of this.raw.subscribe(options)) {
+      const prepared = this.types.has(e.type) ? this.sealer.prepareOpen([e]) : undefined;
+      if (prepared !== undefined) await prepared;
+      yield this.#open(e);
+    }
   }
   close(): Promise<void> {
     return Promise.resolve();

@@ -13,19 +13,32 @@ export class SealedEventStore implements EventStore {
   ) {}
 
   append(request: AppendRequest): Promise<AppendResult> {
-    return this.raw.append({ ...request, events: request.events.map((e) => this.sealer.seal(request.streamId, e)) });
+    // On a shared key ring the keys are made durable (in KurrentDB) before anything is sealed under them.
+    const prepared = this.sealer.prepareSeal(request.events);
+    if (prepared === undefined) return this.raw.append(this.#sealed(request));
+    return prepared.then(() => this.raw.append(this.#sealed(request)));
+  }
+
+  #sealed(request: AppendRequest): AppendRequest {
+    return { ...request, events: request.events.map((e) => this.sealer.seal(request.streamId, e)) };
   }
 
   async readStream(streamId: StreamId, options?: ReadStreamOptions): Promise<readonly RecordedEvent[]> {
-    return (await this.raw.readStream(streamId, options)).map((e) => this.sealer.open(e).event);
+    return this.#opened(await this.raw.readStream(streamId, options));
   }
 
   async readAll(options?: ReadAllOptions): Promise<readonly RecordedEvent[]> {
-    return (await this.raw.readAll(options)).map((e) => this.sealer.open(e).event);
+    return this.#opened(await this.raw.readAll(options));
   }
 
   async readSerial(serial: SerialNumber): Promise<readonly RecordedEvent[]> {
-    return (await this.raw.readSerial(serial)).map((e) => this.sealer.open(e).event);
+    return this.#opened(await this.raw.readSerial(serial));
+  }
+
+  async #opened(events: readonly RecordedEvent[]): Promise<readonly RecordedEvent[]> {
+    const prepared = this.sealer.prepareOpen(events);
+    if (prepared !== undefined) await prepared;
+    return events.map((e) => this.sealer.open(e).event);
   }
 
   serialStatus(serial: SerialNumber): Promise<SerialStatus | undefined> {
@@ -45,7 +58,11 @@ export class SealedEventStore implements EventStore {
   }
 
   async *subscribe(options: SubscribeOptions): AsyncIterable<RecordedEvent> {
-    for await (const e of this.raw.subscribe(options)) yield this.sealer.open(e).event;
+    for await (const e of this.raw.subscribe(options)) {
+      const prepared = this.sealer.prepareOpen([e]);
+      if (prepared !== undefined) await prepared;
+      yield this.sealer.open(e).event;
+    }
   }
 
   close(): Promise<void> {

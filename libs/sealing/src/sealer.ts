@@ -3,7 +3,7 @@ import { canonicalize, type NewEvent, type RecordedEvent } from '#ledger';
 import { SALT_BYTES, commitment, type Opening } from './commitment.js';
 import { isClearEventType, sealSpecOf, type FieldOwner, type SealSpec } from './catalog.js';
 import { SealingError } from './errors.js';
-import { BoundedCache, HUB_KID, InMemoryKeyring, KID_BYTES, personKid, type Keyring, type RingKey } from './keyring.js';
+import { BoundedCache, HUB_KID, InMemoryKeyring, KID_BYTES, isSharedKeyring, personKid, type Keyring, type RingKey, type SharedKeyring } from './keyring.js';
 import { generateSealingKeysFile, parseSealingKeys, type SealingKeys } from './keys.js';
 
 /** The sealed section a stored event's data carries (all binary values base64url). */
@@ -131,10 +131,58 @@ export class EventSealer {
   readonly #subjectKeys = new BoundedCache<string, RingKey>(100_000);
   readonly #kids = new BoundedCache<string, Buffer>(100_000);
   readonly #random = new RandomPool();
+  readonly #shared: SharedKeyring | undefined;
 
   constructor(keys: SealingKeys, ring: Keyring) {
     this.#keys = keys;
     this.#ring = ring;
+    this.#shared = isSharedKeyring(ring) ? ring : undefined;
+  }
+
+  /**
+   * On a key ring shared by several hubs: makes every key sealing these events needs (their people's, and
+   * the years of record events) exist durably in the shared store and in the local copy, before any of
+   * them is sealed (I9/I10: no event is appended under a key that could be lost). Undefined when the ring
+   * is the hub's own (its keys are made durably as they are asked for).
+   */
+  prepareSeal(events: readonly NewEvent[]): Promise<void> | undefined {
+    const shared = this.#shared;
+    if (shared === undefined) return undefined;
+    const subjects: string[] = [];
+    const epochs: number[] = [];
+    for (const event of events) {
+      const spec = sealSpecOf(event.type);
+      const data = event.data as Record<string, unknown> | null;
+      if (spec === undefined || typeof data !== 'object' || data === null) continue;
+      const subject = spec.subjectField === undefined ? undefined : data[spec.subjectField];
+      if (typeof subject === 'string') subjects.push(subject);
+      if (spec.keyClass === 'record') {
+        const at = data[spec.timeField];
+        // A missing or bad time is refused by seal itself, with its own error.
+        if (typeof at === 'string' && !Number.isNaN(Date.parse(at))) epochs.push(epochOf(at));
+      }
+    }
+    return subjects.length === 0 && epochs.length === 0 ? Promise.resolve() : shared.prepareSeal(subjects, epochs);
+  }
+
+  /**
+   * On a key ring shared by several hubs: fetches the keys these stored events are sealed under that the
+   * local copy lacks (a standby folding what the leader sealed), before they are opened. Undefined when
+   * the ring is the hub's own.
+   */
+  prepareOpen(events: readonly StoredEventLike[]): Promise<void> | undefined {
+    const shared = this.#shared;
+    if (shared === undefined) return undefined;
+    const kids: Buffer[] = [];
+    const epochs: number[] = [];
+    for (const event of events) {
+      const section = sealedSectionOf(event);
+      if (section === undefined) continue;
+      const { kid, record, epoch } = this.#keyRefOf(section);
+      if (!kid.equals(HUB_KID)) kids.push(kid);
+      if (record) epochs.push(epoch);
+    }
+    return kids.length === 0 && epochs.length === 0 ? Promise.resolve() : shared.prepareOpen(kids, epochs);
   }
 
   get keyring(): Keyring {

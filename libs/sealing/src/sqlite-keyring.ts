@@ -82,6 +82,9 @@ export class SqliteKeyring implements Keyring {
             insertEpoch: this.#db.prepare('INSERT OR IGNORE INTO epoch_keys (epoch, wrapped, created_at) VALUES (?, ?, ?)'),
             shredSubject: this.#db.prepare('UPDATE subject_keys SET wrapped = NULL, shredded_at = ? WHERE kid = ? AND wrapped IS NOT NULL'),
             shredEpochs: this.#db.prepare('UPDATE epoch_keys SET wrapped = NULL, shredded_at = ? WHERE epoch <= ? AND wrapped IS NOT NULL RETURNING epoch'),
+            tombstoneSubject: this.#db.prepare('INSERT INTO subject_keys (kid, wrapped, created_at, shredded_at) VALUES (?, NULL, ?, ?) ON CONFLICT (kid) DO UPDATE SET wrapped = NULL, shredded_at = excluded.shredded_at WHERE wrapped IS NOT NULL'),
+            tombstoneEpoch: this.#db.prepare('INSERT INTO epoch_keys (epoch, wrapped, created_at, shredded_at) VALUES (?, NULL, ?, ?) ON CONFLICT (epoch) DO UPDATE SET wrapped = NULL, shredded_at = excluded.shredded_at WHERE wrapped IS NOT NULL'),
+            setMeta: this.#db.prepare('INSERT INTO keyring_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
           }),
     };
     for (const kid of this.#db.prepare('SELECT kid FROM subject_keys WHERE wrapped IS NULL').pluck().all() as Buffer[]) this.#tombstones.add(kid.toString('hex'));
@@ -177,6 +180,70 @@ export class SqliteKeyring implements Keyring {
 
   liveEpochs(): number[] {
     return this.#stmt.liveEpochs.all() as number[];
+  }
+
+  /** The years whose period key was shredded. */
+  shreddedEpochs(): number[] {
+    return [...this.#shreddedEpochs].sort((a, b) => a - b);
+  }
+
+  /**
+   * Keeps a person key made elsewhere (a key ring shared through another store), as it was wrapped there.
+   * A key already here, or a tombstone, stays as it is. Checked to unwrap under this ring's key set first.
+   */
+  storeWrapped(kid: Buffer, wrapped: Buffer, at: string): void {
+    this.#assertWritable('keeps no keys');
+    const insert = this.#stmt.insertSubject!;
+    unwrapKey(this.#keys, `subject|${kid.toString('hex')}`, wrapped);
+    insert.run(kid, wrapped, at);
+  }
+
+  /** Keeps a period key made elsewhere, as it was wrapped there (as `storeWrapped`). */
+  storeWrappedEpoch(epoch: number, wrapped: Buffer, at: string): void {
+    this.#assertWritable('keeps no keys');
+    const insert = this.#stmt.insertEpoch!;
+    unwrapKey(this.#keys, `epoch|${epoch}`, wrapped);
+    insert.run(epoch, wrapped, at);
+  }
+
+  /**
+   * Records a person key as shredded by its id, whether or not this ring held it (it was erased elsewhere):
+   * the key is gone from the file and never made or kept anew. Answers whether this changed anything.
+   */
+  markShredded(kid: Buffer, at: string): boolean {
+    const hex = kid.toString('hex');
+    if (this.#tombstones.has(hex)) return false;
+    this.#assertWritable('shreds nothing');
+    const changed = this.#stmt.tombstoneSubject!.run(kid, at, at).changes > 0;
+    this.#byKid.delete(hex);
+    this.#tombstones.add(hex);
+    this.#forget();
+    return changed;
+  }
+
+  /** Records the period key of a year as shredded, whether or not this ring held it. */
+  markEpochShredded(epoch: number, at: string): boolean {
+    if (this.#shreddedEpochs.has(epoch)) return false;
+    this.#assertWritable('shreds nothing');
+    const changed = this.#stmt.tombstoneEpoch!.run(epoch, at, at).changes > 0;
+    this.#epochs.set(epoch, 'shredded');
+    this.#shreddedEpochs.add(epoch);
+    this.#forget();
+    return changed;
+  }
+
+  /** A value this ring keeps beside the keys (e.g. how far it has followed a shared copy). */
+  meta(key: string): string | undefined {
+    return (this.#db.prepare('SELECT value FROM keyring_meta WHERE key = ?').pluck().get(key) as string | undefined) ?? undefined;
+  }
+
+  setMeta(key: string, value: string): void {
+    this.#assertWritable('keeps nothing');
+    this.#stmt.setMeta!.run(key, value);
+  }
+
+  #assertWritable(what: string): void {
+    if (this.#readonly) throw new SealingError('INVALID_KEYS', `this key ring is open read-only: it ${what}`);
   }
 
   /** After a shred: move the WAL into the file and truncate it, so no copy of the old key stays on disk. */
