@@ -318,6 +318,11 @@ export class EventSealer {
     let key: Buffer = this.#keys.hub;
     if (subject !== undefined) {
       let found: RingKey | 'shredded' | undefined = this.#subjectKeys.get(subject);
+      // A key shredded since it was cached (by another hub sharing the ring, say) is shredded here too.
+      if (found !== undefined && this.#ring.isShredded(found.kid)) {
+        this.#subjectKeys.delete(subject);
+        found = 'shredded';
+      }
       if (found === undefined) {
         found = this.#ring.subjectKey(subject, true);
         if (found !== undefined && found !== 'shredded') this.#subjectKeys.set(subject, found);
@@ -334,7 +339,7 @@ export class EventSealer {
   #recordBase(kid: Buffer, personKey: Buffer, epoch: number, create: boolean): Buffer | 'shredded' {
     const cacheKey = `${kid.toString('hex')}/${epoch}`;
     const cached = this.#recordBases.get(cacheKey);
-    if (cached !== undefined) return cached;
+    if (cached !== undefined && !(create && this.#ring.isEpochShredded(epoch))) return cached;
     const period = this.#ring.epochKey(epoch, create);
     if (period === 'shredded' || period === undefined) {
       if (create) throw new SealingError('KEY_SHREDDED', `the period key of ${epoch} was shredded (retention): nothing more is sealed for that year`, { epoch });
@@ -379,6 +384,8 @@ export class EventSealer {
       key = found;
     }
     let base: Buffer | 'shredded' = key;
+    // A year shredded since its record bases were cached (by another hub sharing the ring, say) opens no more.
+    if (record && this.#ring.isEpochShredded(epoch)) return 'shredded';
     if (record) base = this.#recordBase(kid, key, epoch, false);
     if (base === 'shredded') return 'shredded';
     return eventKeys(base, nonce);

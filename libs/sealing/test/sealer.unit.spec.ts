@@ -150,6 +150,22 @@ describe('EventSealer', () => {
     expect(sealer.open(identity).state).toBe('opened');
   });
 
+  it('a key shredded in the ring behind the sealer\'s back (another hub sharing it) neither seals nor opens from what the sealer cached', () => {
+    const k = keys();
+    const ring = new InMemoryKeyring(k);
+    const sealer = new EventSealer(k, ring);
+    const old = recorded('query-1', sealer.seal('query-1', accepted(subject, '2018-06-01T00:00:00.000Z')));
+    const theirs = recorded('query-2', sealer.seal('query-2', accepted(other, '2026-06-01T00:00:00.000Z')));
+    expect(sealer.open(old).state).toBe('opened');
+    // No forgetDerived: the sealer learns it from the ring alone.
+    ring.shredEpochsThrough(2018);
+    expect(sealer.open(old).state).toBe('shredded');
+    expect(() => sealer.seal('query-3', accepted(other, '2018-07-01T00:00:00.000Z'))).toThrow(/2018 was shredded/);
+    ring.shredSubject(other);
+    expect(sealer.open(theirs).state).toBe('shredded');
+    expect(() => sealer.seal('query-4', accepted(other, '2026-07-01T00:00:00.000Z'))).toThrow(/shredded/);
+  });
+
   it('the year is the one of Japan time', () => {
     const k = keys();
     const ring = new InMemoryKeyring(k);
