@@ -32,7 +32,8 @@ export class GetReadinessHandler implements IQueryHandler<GetReadinessQuery> {
     if (selfCheck.status === 'unverified') throw new HubProblem('NOT_READY', 'the self-check at start could not finish; POST /v1/audit/self-checks runs it again', { selfCheck });
     const [head, open] = await Promise.all([this.store.head(), this.store.openSerials()]);
     const base = { status: 'ready', head, openSerials: open.length, voidedAtStartup: this.lifecycle.voidedAtStartup, codeMapper: this.mapper.health(), selfCheck } as const;
-    if (this.leadership === null) return base;
+    // The embedded SQLite hub is the only writer of its log: it always leads.
+    if (this.leadership === null) return { ...base, role: 'leader' };
     // Several hubs on KurrentDB: which one this is, and who leads.
     const leader = this.leadership.leader;
     return { ...base, role: this.leadership.acceptsCommands ? 'leader' : 'standby', ...(leader === undefined ? {} : { leader }) };

@@ -14,8 +14,8 @@ export interface Readiness {
   readonly codeMapper: CodeMapperHealth;
   /** The hub's check of its own log: passed, off, or a run in progress (failed or unverified is not ready). */
   readonly selfCheck: SelfCheckView;
-  /** Hubs on KurrentDB only: a `leader` takes commands; a `standby` serves reads and refuses commands (503, reason NOT_LEADER). */
-  readonly role?: 'leader' | 'standby';
+  /** A `leader` takes commands; a `standby` (KurrentDB only) serves reads and refuses commands (503 NOT_LEADER). The embedded SQLite hub always leads. */
+  readonly role: 'leader' | 'standby';
   /** On KurrentDB: the leader as this hub knows it (instance id, URL). */
   readonly leader?: { readonly instanceId: string; readonly url?: string };
 }

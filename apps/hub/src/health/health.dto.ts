@@ -33,13 +33,13 @@ export class ReadinessResponse {
   })
   selfCheck!: SelfCheckViewDto;
 
-  @ApiPropertyOptional({ enum: ['leader', 'standby'], description: 'Hubs on KurrentDB only (the embedded SQLite hub always leads): leader takes commands; standby serves reads and refuses commands with 503 (reason NOT_LEADER).' })
-  role?: 'leader' | 'standby';
+  @ApiProperty({ enum: ['leader', 'standby'], description: 'leader: takes commands (the embedded SQLite hub always leads); standby (hubs on KurrentDB): serves reads and refuses commands with 503 NOT_LEADER.', example: 'leader' })
+  role: 'leader' | 'standby' = 'leader';
 
   @ApiPropertyOptional({ description: 'On KurrentDB: the leader as this hub knows it.', example: { instanceId: 'hub-a', url: 'http://10.0.0.5:8080' } })
   leader?: { instanceId: string; url?: string };
 }
 
 export function toReadinessResponse(r: Readiness): ReadinessResponse {
-  return { status: r.status, head: r.head, openSerials: r.openSerials, voidedAtStartup: r.voidedAtStartup, codeMapper: r.codeMapper, selfCheck: r.selfCheck, ...(r.role === undefined ? {} : { role: r.role }), ...(r.leader === undefined ? {} : { leader: r.leader }) };
+  return { status: r.status, head: r.head, openSerials: r.openSerials, voidedAtStartup: r.voidedAtStartup, codeMapper: r.codeMapper, selfCheck: r.selfCheck, role: r.role, ...(r.leader === undefined ? {} : { leader: r.leader }) };
 }

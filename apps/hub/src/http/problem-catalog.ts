@@ -86,6 +86,7 @@ export const PROBLEM_CATALOG = {
   INTERNAL: { status: 500, title: 'Internal error' },
   NOT_READY: { status: 503, title: 'The hub is not ready' },
   SERVICE_UNAVAILABLE: { status: 503, title: 'The service is unavailable' },
+  NOT_LEADER: { status: 503, title: 'This hub is a standby and takes no commands: send the command to the leader' },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ProblemCode = keyof typeof PROBLEM_CATALOG;

@@ -63,7 +63,10 @@ export function ApiProblems(...codes: ProblemCode[]): MethodDecorator & ClassDec
   );
 }
 
-/** Problems any route can answer with. */
-export const COMMON_PROBLEMS: ProblemCode[] = ['INTERNAL', 'SERVICE_UNAVAILABLE'];
+/**
+ * Problems any route can answer with. NOT_LEADER: on KurrentDB a standby hub refuses anything that would
+ * append to the log (commands, and reads that record themselves), naming the leader.
+ */
+export const COMMON_PROBLEMS: ProblemCode[] = ['INTERNAL', 'SERVICE_UNAVAILABLE', 'NOT_LEADER'];
 /** Problems of any route that takes a JSON body. */
 export const BODY_PROBLEMS: ProblemCode[] = ['VALIDATION_FAILED', 'MALFORMED_JSON', 'FORBIDDEN_KEY', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'REQUEST_TIMEOUT'];

@@ -8,7 +8,7 @@ const NOT_WRITER_CODES = new Set(['NOT_WRITER', 'LOG_CONFLICT']);
 /**
  * The hub's log on KurrentDB as its features see it (EVENT_STORE): reads go to the store; appends only
  * while this hub leads. On a standby (or a leader that was just fenced off) an append is refused with
- * 503 SERVICE_UNAVAILABLE, `reason: NOT_LEADER` and the leader's instance id and URL when known, and
+ * 503 NOT_LEADER with this hub's and the leader's instance id (and the leader's URL) when known, and
  * nothing is written: the client sends the command to the leader (or again, after a failover).
  * During a takeover only the hub's own system appends (recovery, the fencing checkpoint) pass.
  */
@@ -35,8 +35,7 @@ export class LeaderGatedEventStore implements EventStore {
   private notLeader(): HubProblem {
     const leader = this.leadership.role === 'leader' ? undefined : this.leadership.leader;
     const where = leader === undefined ? 'no leader is known yet (a failover is under way): send it again in a few seconds' : `send it to the leader, hub ${leader.instanceId}${leader.url === undefined ? '' : ` at ${leader.url}`}`;
-    return new HubProblem('SERVICE_UNAVAILABLE', `this hub (${this.leadership.instanceId}) is a standby and takes no commands; nothing was recorded: ${where}`, {
-      reason: 'NOT_LEADER',
+    return new HubProblem('NOT_LEADER', `this hub (${this.leadership.instanceId}) is a standby and takes no commands; nothing was recorded: ${where}`, {
       instanceId: this.leadership.instanceId,
       ...(leader === undefined ? {} : { leader }),
     });

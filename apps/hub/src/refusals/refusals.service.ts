@@ -292,5 +292,5 @@ export class Refusals implements OnModuleInit, BeforeApplicationShutdown, OnModu
 
 /** The store refused because this hub is not (or no longer) the leader. */
 function isNotLeader(error: unknown): boolean {
-  return error instanceof HubProblem && error.extensions['reason'] === 'NOT_LEADER';
+  return error instanceof HubProblem && error.code === 'NOT_LEADER';
 }
