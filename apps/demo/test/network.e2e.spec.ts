@@ -100,6 +100,9 @@ describe('the linkage across real processes: hub, the pension service\'s and Mur
       const retry = await client.call<{ serial: string; outcome: string }>('Query', { code: acquired.code, ...QUERY }, { ...auth, 'idempotency-key': 'e2e-grpc-1' });
       expect(retry.response.serial).toBe(first.response.serial);
       expect(retry.metadata.get('idempotent-replayed')).toEqual(['true']);
+      // The hub's metrics time every gRPC call by method and status.
+      const metrics = await (await fetch(`${network.hubUrl}/metrics`)).text();
+      expect(metrics).toMatch(/^linkage_grpc_request_duration_seconds_count\{method="\/linkage_ledger\.v1\.[A-Za-z]+\/Query",code="OK"\} [1-9]/m);
     } finally {
       client.close();
     }

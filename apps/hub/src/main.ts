@@ -3,6 +3,8 @@ import { Logger } from '@nestjs/common';
 import { HubConfigError, loadHubConfig } from './config/hub-config.js';
 import { HubGrpcServer } from './grpc/hub-grpc-server.js';
 import { createHubApp } from './hub-app.js';
+import { grpcMetricsInterceptor } from './metrics/grpc-metrics.js';
+import { hubMetricsOf } from './metrics/install-hub-metrics.js';
 
 /** EX_CONFIG (sysexits.h): the configuration is wrong, so restarting will not help. */
 const EXIT_CONFIG = 78;
@@ -24,7 +26,11 @@ async function main(): Promise<void> {
   const logger = new Logger('Hub');
   // listen() runs app.init() first, and with it start-up recovery: no command is taken before it is done.
   await app.listen({ host: config.host, port: config.port });
-  const grpc = config.grpcPort === undefined ? undefined : new HubGrpcServer(app, { host: config.host, port: config.grpcPort, maxMessageBytes: config.bodyLimitBytes });
+  const metrics = hubMetricsOf(app);
+  const grpc =
+    config.grpcPort === undefined
+      ? undefined
+      : new HubGrpcServer(app, { host: config.host, port: config.grpcPort, maxMessageBytes: config.bodyLimitBytes, ...(metrics === undefined ? {} : { interceptors: [grpcMetricsInterceptor(metrics.grpcDuration)] }) });
   const grpcPort = await grpc?.start();
   // SIGTERM/SIGINT: gRPC stops taking calls and lets those in flight finish, then HTTP, then the ledger
   // closes; then the signal is raised again, so the process ends as terminated by it.

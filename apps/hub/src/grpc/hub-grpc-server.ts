@@ -1,6 +1,6 @@
 import { Logger, type INestApplicationContext } from '@nestjs/common';
 import { CommandBus, QueryBus } from '@nestjs/cqrs';
-import { Server, ServerCredentials, type ServiceDefinition } from '@grpc/grpc-js';
+import { Server, ServerCredentials, type ServerInterceptor, type ServiceDefinition } from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import { AuditController } from '../audit/audit.controller.js';
 import { auditService } from './audit.grpc-service.js';
@@ -22,6 +22,8 @@ export interface HubGrpcServerOptions {
   readonly maxMessageBytes: number;
   /** How long stop() lets calls in flight finish before cancelling them. Default 5000. */
   readonly shutdownGraceMs?: number;
+  /** Server interceptors around every call (the metrics' latency per method and status). */
+  readonly interceptors?: readonly ServerInterceptor[];
 }
 
 /**
@@ -44,7 +46,7 @@ export class HubGrpcServer {
   async start(): Promise<number> {
     if (this.server !== undefined) throw new Error('the gRPC server is already started');
     const definition = loadHubProtos();
-    const server = new Server({ 'grpc.max_receive_message_length': this.options.maxMessageBytes });
+    const server = new Server({ 'grpc.max_receive_message_length': this.options.maxMessageBytes, ...(this.options.interceptors === undefined ? {} : { interceptors: [...this.options.interceptors] }) });
     const commandBus = this.app.get(CommandBus, { strict: false });
     const queryBus = this.app.get(QueryBus, { strict: false });
     const auth = this.app.get(Authenticator, { strict: false });
