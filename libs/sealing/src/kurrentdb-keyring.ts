@@ -16,7 +16,7 @@ import {
 } from '@kurrent/kurrentdb-client';
 import { randomBytes } from 'node:crypto';
 import { SealingError } from './errors.js';
-import { personKid, wrapKey, type RingKey, type SharedKeyring } from './keyring.js';
+import { personKid, unwrapKey, wrapKey, type RingKey, type SharedKeyring } from './keyring.js';
 import type { SealingKeys } from './keys.js';
 import type { SqliteKeyring } from './sqlite-keyring.js';
 
@@ -39,6 +39,8 @@ export const PERIOD_KEY_MADE = 'PeriodKeyMade';
 const STREAM_DELETED = '$streamDeleted';
 /** The local ring's meta key holding how far it has read the key streams in $all (`commit/prepare`). */
 const FOLLOWED_META = 'kurrentdb-followed-position';
+/** The local ring's meta key saying its own keys were put into KurrentDB (`publish`). */
+const PUBLISHED_META = 'kurrentdb-published-at';
 
 interface KeyMadeData {
   readonly v: 1;
@@ -235,6 +237,66 @@ export class KurrentKeyring implements SharedKeyring {
       this.#following = undefined;
     });
     return this.#following;
+  }
+
+  /**
+   * Puts every key of the local copy into KurrentDB that is not there yet, and deletes there every key the
+   * local copy holds as shredded: a hub whose ring was its own file (before its log moved to KurrentDB, or
+   * before the ring was shared) hands its keys to the other hubs. A key KurrentDB already holds is left as
+   * it is (the local copy then keeps its own, which is the same unless two rings were made apart: refused
+   * then, as a key of another key set would be). Done once per local copy (remembered in it); idempotent.
+   */
+  async publish(): Promise<{ readonly keys: number; readonly shredded: number }> {
+    if (this.#local.meta(PUBLISHED_META) !== undefined) return { keys: 0, shredded: 0 };
+    let keys = 0;
+    let shredded = 0;
+    let after: Buffer | undefined;
+    for (;;) {
+      const page = this.#local.subjectPage(after, 500);
+      if (page.length === 0) break;
+      after = page.at(-1)!.kid;
+      await this.#run(
+        page.map((row) => async () => {
+          const stream = personKeyStream(this.#logStream, row.kid);
+          if (row.wrapped === null) {
+            this.#delete(stream);
+            shredded++;
+            return;
+          }
+          const at = this.#now().toISOString();
+          const made = await this.#append(stream, PERSON_KEY_MADE, { v: 1, keySet: this.#keys.kid, kid: row.kid.toString('hex'), wrapped: row.wrapped.toString('base64url'), createdAt: at });
+          if (made === 'made') keys++;
+          else if (made === 'deleted') this.#local.markShredded(row.kid, at);
+          else await this.#sameAsShared(stream, row.wrapped);
+        }),
+      );
+    }
+    for (const row of this.#local.epochEntries()) {
+      const stream = periodKeyStream(this.#logStream, row.epoch);
+      if (row.wrapped === null) {
+        this.#delete(stream);
+        shredded++;
+        continue;
+      }
+      const at = this.#now().toISOString();
+      const made = await this.#append(stream, PERIOD_KEY_MADE, { v: 1, keySet: this.#keys.kid, epoch: row.epoch, wrapped: row.wrapped.toString('base64url'), createdAt: at });
+      if (made === 'made') keys++;
+      else if (made === 'deleted') this.#local.markEpochShredded(row.epoch, at);
+      else await this.#sameAsShared(stream, row.wrapped);
+    }
+    await this.settled();
+    if (this.#toDelete.size === 0) this.#local.setMeta(PUBLISHED_META, this.#now().toISOString());
+    return { keys, shredded };
+  }
+
+  /** A local key that KurrentDB holds too must be the same key (unwrapped: each wrap has its own IV). */
+  async #sameAsShared(stream: string, wrapped: Buffer): Promise<void> {
+    const found = await this.#read(stream);
+    if (found === undefined || found === 'deleted') return;
+    const what = stream.startsWith(`${this.#logStream}-key-`) ? `subject|${stream.slice(stream.lastIndexOf('-') + 1)}` : `epoch|${stream.slice(stream.lastIndexOf('-') + 1)}`;
+    if (!unwrapKey(this.#keys, what, this.#wrappedOf(stream, found)).equals(unwrapKey(this.#keys, what, wrapped))) {
+      throw new SealingError('INVALID_KEYS', `${stream} holds another key than this hub's key ring: two rings were made apart for one log; keep the one the log was sealed under`);
+    }
   }
 
   /** Follows at once, then every `everyMs` in the background until closed (failures go to `onError`). */

@@ -232,6 +232,19 @@ export class SqliteKeyring implements Keyring {
     return changed;
   }
 
+  /**
+   * One page of this ring's person keys as stored (wrapped; null once shredded), in key id order after
+   * `afterKid` (a page at a time, so that a caller may write between pages).
+   */
+  subjectPage(afterKid: Buffer | undefined, limit: number): { kid: Buffer; wrapped: Buffer | null }[] {
+    return this.#db.prepare('SELECT kid, wrapped FROM subject_keys WHERE kid > ? ORDER BY kid LIMIT ?').all(afterKid ?? Buffer.alloc(0), limit) as { kid: Buffer; wrapped: Buffer | null }[];
+  }
+
+  /** Every period key of this ring as stored (wrapped; null once shredded): as many as years. */
+  epochEntries(): { epoch: number; wrapped: Buffer | null }[] {
+    return this.#db.prepare('SELECT epoch, wrapped FROM epoch_keys ORDER BY epoch').all() as { epoch: number; wrapped: Buffer | null }[];
+  }
+
   /** A value this ring keeps beside the keys (e.g. how far it has followed a shared copy). */
   meta(key: string): string | undefined {
     return (this.#db.prepare('SELECT value FROM keyring_meta WHERE key = ?').pluck().get(key) as string | undefined) ?? undefined;

@@ -214,6 +214,39 @@ describe('KurrentKeyring: a key ring shared through KurrentDB', () => {
     expect(await streamState(personKeyStream(log, kidOf(s)))).toBe('deleted');
   });
 
+  it('a ring that was a hub\'s own file puts its keys into KurrentDB once (publish), its shredded ones deleted there', async () => {
+    const log = `keyring-test-${randomUUID()}`;
+    const dir = mkdtempSync(join(tmpdir(), 'kdb-keyring-'));
+    dirs.push(dir);
+    const own = new SqliteKeyring({ path: join(dir, 'keyring.sqlite'), keys });
+    const [s1, s2, s3] = [subject(), subject(), subject()];
+    own.ensureSubjectKeys([s1, s2, s3]);
+    own.epochKey(2019, true);
+    own.epochKey(2026, true);
+    own.shredSubject(s3, AT);
+    own.shredEpochsThrough(2019, AT);
+    own.close();
+    const a = await ring(log, dir);
+    expect(await a.publish()).toEqual({ keys: 3, shredded: 2 });
+    expect(await a.publish()).toEqual({ keys: 0, shredded: 0 });
+    expect(await streamState(personKeyStream(log, kidOf(s1)))).toBe(1);
+    expect(await streamState(personKeyStream(log, kidOf(s3)))).toBe('deleted');
+    expect(await streamState(periodKeyStream(log, 2019))).toBe('deleted');
+    const b = await ring(log);
+    await b.follow();
+    expect(b.keyById(kidOf(s2))).toEqual(a.keyById(kidOf(s2)));
+    expect(b.epochKey(2026, false)).toEqual(a.epochKey(2026, false));
+    expect(b.isShredded(kidOf(s3))).toBe(true);
+    expect(b.isEpochShredded(2019)).toBe(true);
+    // A ring made apart for the same log (other keys for the same people) is refused, not mixed in.
+    const apart = mkdtempSync(join(tmpdir(), 'kdb-keyring-'));
+    dirs.push(apart);
+    const other = new SqliteKeyring({ path: join(apart, 'keyring.sqlite'), keys });
+    other.ensureSubjectKeys([s1]);
+    other.close();
+    await expect((await ring(log, apart)).publish()).rejects.toThrow(/another key/);
+  });
+
   it('the sealer on a shared ring: an append makes its keys durable first; another hub opens what it sealed', async () => {
     const log = `keyring-test-${randomUUID()}`;
     const a = await ring(log);

@@ -37,7 +37,7 @@ function keyClientOf(client: unknown): KurrentKeyClient {
  * KurrentDB the ring the hubs of the log share: KurrentDB holds every key (wrapped), one stream per key,
  * and `keyring.sqlite` is this hub's copy, followed in the background (docs/keyring.md).
  */
-export function openKeyring(config: HubConfig, keys: SealingKeys, client: unknown): Keyring {
+export async function openKeyring(config: HubConfig, keys: SealingKeys, client: unknown): Promise<Keyring> {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const local = new SqliteKeyring({ path: join(config.dataDir, KEYRING_FILE), keys });
   if (config.eventStore.kind !== 'kurrentdb' || client === null || client === undefined) return local;
@@ -58,6 +58,14 @@ export function openKeyring(config: HubConfig, keys: SealingKeys, client: unknow
       failing = false;
     },
   });
+  try {
+    // Once per data dir: keys this hub's ring held as its own file (before it was shared) go to KurrentDB first.
+    const published = await ring.publish();
+    if (published.keys + published.shredded > 0) logger.log(`the key ring's own keys are now in KurrentDB: ${published.keys} put there, ${published.shredded} shredded there`);
+  } catch (error) {
+    ring.close();
+    throw error;
+  }
   ring.startFollowing(KEYRING_FOLLOW_MS);
   return ring;
 }
@@ -70,7 +78,7 @@ export function openKeyring(config: HubConfig, keys: SealingKeys, client: unknow
 export function sealingProviders(config: HubConfig): Provider[] {
   return [
     { provide: SEALING_KEYS, useFactory: (): SealingKeys => loadOrCreateSealingKeys(config.keysDir) },
-    { provide: KEYRING, inject: [SEALING_KEYS, KURRENTDB_CLIENT], useFactory: (keys: SealingKeys, client: unknown): Keyring => openKeyring(config, keys, client) },
+    { provide: KEYRING, inject: [SEALING_KEYS, KURRENTDB_CLIENT], useFactory: (keys: SealingKeys, client: unknown): Promise<Keyring> => openKeyring(config, keys, client) },
     { provide: EventSealer, inject: [SEALING_KEYS, KEYRING], useFactory: (keys: SealingKeys, ring: Keyring) => new EventSealer(keys, ring) },
     { provide: LEDGER, inject: [EVENT_STORE, EventSealer], useFactory: (raw: EventStore, sealer: EventSealer) => new SealedEventStore(raw, sealer) },
     KeyringLifecycle,
