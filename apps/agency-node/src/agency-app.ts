@@ -13,7 +13,7 @@ import { installJsonParser } from './http/raw-body.js';
 import { StaffGuard } from './http/staff.guard.js';
 import { DtoValidationPipe } from './http/validation.pipe.js';
 import { loadOrCreateAnswerKeys } from './keys/answer-keys.js';
-import { AgencyLogController, PinoNestLogger, captureSerials, createLogSink, type LogSink } from './logging/agency-logger.js';
+import { PinoNestLogger, RequestLogController, captureSerials, createLogSink, type LogSink } from '#logging';
 import { installAgencyMetrics } from './metrics/agency-metrics.js';
 import { ProviderService } from './provider/provider.service.js';
 import { ProvisionEndpoint } from './provider/provision-endpoint.js';
@@ -116,7 +116,7 @@ export async function createAgencyAppWithLogs(runtime: AgencyRuntime, options: C
     loggerInstance: logs.logger,
     // The server's own id of each request, for its log line (a caller's header is never taken as it).
     genReqId: () => randomUUID(),
-    logController: new AgencyLogController(logs.logger, (request) => request.id),
+    logController: new RequestLogController(logs.logger, (request) => request.id),
     childLoggerFactory: (logger: FastifyBaseLogger) => logger,
   });
   const app = await NestFactory.create<NestFastifyApplication>(AgencyModule.forRoot(runtime, logs), adapter, { bodyParser: false, logger: new PinoNestLogger(logs.logger) });

@@ -13,7 +13,7 @@ import { ProblemDetailsFilter } from './http/problem-details.filter.js';
 import { queryParametersHook } from './http/query-parameters.js';
 import { installRequestLineChecks } from './http/request-line.js';
 import { DtoValidationPipe } from './http/validation.pipe.js';
-import { HubLogController, PinoNestLogger, captureSerials, createLogSink, type LogSink } from './logging/hub-logger.js';
+import { PinoNestLogger, RequestLogController, captureSerials, createLogSink, type LogSink } from '#logging';
 import { installHubMetrics } from './metrics/install-hub-metrics.js';
 import { recordRefusal } from './refusals/refusal.guard.js';
 import { Refusals } from './refusals/refusals.service.js';
@@ -28,7 +28,7 @@ function problemFilter(config: HubConfig): ProblemDetailsFilter {
  * server answers itself turned into the hub's problem+json: a malformed URL or over-long path segment
  * (frameworkErrors), and a request that does not arrive within HUB_BODY_TIMEOUT_MS, over-large headers or
  * bytes that are not HTTP (clientErrorHandler). Given a log sink, Fastify logs with its pino logger: one
- * line per answered request (HubLogController), no per-request child logger (the line names the
+ * line per answered request (RequestLogController), no per-request child logger (the line names the
  * request's id itself). Without one (tests that capture Nest's logger), Fastify logs nothing.
  */
 export function hubFastifyAdapter(config: HubConfig, logs?: LogSink): FastifyAdapter {
@@ -37,7 +37,7 @@ export function hubFastifyAdapter(config: HubConfig, logs?: LogSink): FastifyAda
     bodyLimit: config.bodyLimitBytes,
     ...(logs === undefined
       ? { logger: false }
-      : { loggerInstance: logs.logger, logController: new HubLogController(logs.logger, (request) => correlationIdOf(request)), childLoggerFactory: (logger: FastifyBaseLogger) => logger }),
+      : { loggerInstance: logs.logger, logController: new RequestLogController(logs.logger, (request) => correlationIdOf(request)), childLoggerFactory: (logger: FastifyBaseLogger) => logger }),
     // request.ip: the socket's peer, or, from a trusted proxy (the portal), the client it names.
     ...(config.trustedProxies.length === 0 ? {} : { trustProxy: [...config.trustedProxies] }),
     // Node's request timeout ends at the last header (installBodyTimeout takes the body); it checks its

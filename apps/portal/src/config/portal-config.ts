@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { LOG_LEVEL_NAMES, type LogLevelName } from '#logging';
 
 export interface PortalConfig {
   readonly host: string;
@@ -15,7 +16,7 @@ export interface PortalConfig {
   readonly dataDir: string;
   /** The built frontend (index.html and assets). */
   readonly webRoot: string;
-  readonly logLevel: 'error' | 'warn' | 'log';
+  readonly logLevel: LogLevelName;
   /**
    * Proxies in front of the portal (addresses or CIDR ranges) whose X-Forwarded-For names the citizen's
    * address; empty: the socket's peer is the citizen. The portal passes that address on to the hub, which
@@ -68,7 +69,7 @@ export function loadPortalConfig(env: Readonly<Record<string, string | undefined
     }
   }
   const logLevel = (env['PORTAL_LOG_LEVEL'] ?? 'log') as PortalConfig['logLevel'];
-  if (!['error', 'warn', 'log'].includes(logLevel)) problems.push(`PORTAL_LOG_LEVEL must be error, warn or log`);
+  if (!(LOG_LEVEL_NAMES as readonly string[]).includes(logLevel)) problems.push(`PORTAL_LOG_LEVEL must be one of ${LOG_LEVEL_NAMES.join(', ')}`);
   if (problems.length > 0) throw new PortalConfigError(problems.join('\n'));
   return {
     host: env['PORTAL_HOST'] ?? '127.0.0.1',

@@ -1,7 +1,6 @@
 import type { LoggerService } from '@nestjs/common';
 import { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { pino, type DestinationStream, type Level, type Logger } from 'pino';
-import type { HubLogLevel } from '../config/hub-config.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -10,8 +9,12 @@ declare module 'fastify' {
   }
 }
 
-/** HUB_LOG_LEVEL (Nest's names) to pino's levels. */
-const PINO_LEVELS: Readonly<Record<HubLogLevel, Level>> = { fatal: 'fatal', error: 'error', warn: 'warn', log: 'info', debug: 'debug', verbose: 'trace' };
+/** The log levels the apps' *_LOG_LEVEL variables take: Nest's names, most severe first. */
+export const LOG_LEVEL_NAMES = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'] as const;
+export type LogLevelName = (typeof LOG_LEVEL_NAMES)[number];
+
+/** Nest's level names to pino's. */
+const PINO_LEVELS: Readonly<Record<LogLevelName, Level>> = { fatal: 'fatal', error: 'error', warn: 'warn', log: 'info', debug: 'debug', verbose: 'trace' };
 
 /** The label of a request no route matched: never its URL. */
 const UNMATCHED = '(unmatched)';
@@ -40,11 +43,11 @@ export interface LogSink {
 }
 
 /**
- * The hub's pino logger: one JSON object per line on stdout (or `stream`), at HUB_LOG_LEVEL, with the
- * time as ISO-8601, the level by name, and the redaction above. Requests are described by their method and
- * route template only (never the URL, headers or body).
+ * An application's pino logger: one JSON object per line on stdout (or `stream`), at its *_LOG_LEVEL, with
+ * `app` on every line, the time as ISO-8601, the level by name, and the redaction above. Requests are
+ * described by their method and route template only (never the URL, headers or body).
  */
-export function createLogSink(app: string, level: HubLogLevel, stream?: DestinationStream): LogSink {
+export function createLogSink(app: string, level: LogLevelName, stream?: DestinationStream): LogSink {
   const destination = stream ?? pino.destination({ dest: 1, sync: false });
   const logger = pino(
     {
@@ -74,7 +77,7 @@ export function createLogSink(app: string, level: HubLogLevel, stream?: Destinat
   };
 }
 
-/** Nest's Logger (and every `new Logger(context)` of the hub) written to the same pino logger. */
+/** Nest's Logger (and every `new Logger(context)` of the application) written to the same pino logger. */
 export class PinoNestLogger implements LoggerService {
   constructor(private readonly logger: Logger) {}
 
@@ -114,11 +117,13 @@ export class PinoNestLogger implements LoggerService {
 
 /**
  * Fastify's request log lines, one per answered request (debug for a success, info for a refusal or bad
- * request, error for a failure) and nothing at its start: the hub's request id
- * (`correlationId`, returned as X-Request-Id), method, route template, status, milliseconds, and the
- * processing serial when the answer named one. Never the URL (it may carry a number), headers or body.
+ * request, error for a failure) and nothing at its start: the application's own id of the request
+ * (`correlationId`, given by `idOf`; never a header the caller chose), method, route template, status,
+ * milliseconds, and the processing serial when the answer named one. Never the URL (it may carry a
+ * number), headers or body. A success is debug: a command that succeeded is an event of the log already,
+ * under its serial.
  */
-export class HubLogController extends LogController {
+export class RequestLogController extends LogController {
   constructor(
     private readonly logger: Logger,
     private readonly idOf: (request: FastifyRequest) => string | undefined,
@@ -132,7 +137,6 @@ export class HubLogController extends LogController {
 
   override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
     const status = reply.statusCode;
-    // A command that succeeded is an event of the log already (with its serial): its line is debug.
     // Refusals and bad requests are info, failures error.
     const level: Level = error != null || status >= 500 ? 'error' : status >= 400 ? 'info' : 'debug';
     const log = this.logger;
