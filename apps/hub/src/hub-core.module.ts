@@ -1,6 +1,7 @@
 import { Global, Module, type DynamicModule } from '@nestjs/common';
 import { KurrentDBClient } from '@kurrent/kurrentdb-client';
 import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { SqliteEventStore, type EventStore } from '#ledger';
 import { KurrentDbEventStore, type KurrentLogClient } from '#ledger/kurrentdb-event-store';
 import { HubConfig, advertisedUrl } from './config/hub-config.js';
@@ -14,6 +15,9 @@ import { MunicipalityDirectory } from './municipalities/municipality-directory.j
 import { IdentifierVault } from './vault/identifier-vault.js';
 import { SEALING_EXPORTS, sealingProviders } from './sealing/sealing.providers.js';
 import { loadOrCreateVaultKeys } from './vault/vault-keys.js';
+
+/** The file of the KurrentDB log's index (streams, serials, claims, idempotency keys) under the data dir. */
+export const KURRENTDB_INDEX_FILE = 'kurrentdb-index.sqlite';
 
 /** The KurrentDB stream of the leadership lease among the hubs of one log. */
 export function leaseStreamOf(logStream: string): string {
@@ -59,6 +63,8 @@ export class HubCoreModule {
               writable: false,
               onConflict: 'fence',
               onFenced: (error) => elected.leadership?.fenced(error.message),
+              // The planner's index as a local projection with its checkpoint: an open reads only the log's tail.
+              indexPath: join(config.dataDir, KURRENTDB_INDEX_FILE),
             });
             const leadership = new Leadership({
               client,

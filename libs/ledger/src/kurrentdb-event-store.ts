@@ -9,13 +9,14 @@ import {
   type EventData,
   type ResolvedEvent,
 } from '@kurrent/kurrentdb-client';
-import { AppendPlanner, type LedgerIndex, type PlannedEvent, type StoredIdempotency } from './append-planner.js';
+import { AppendPlanner, type PlannedEvent } from './append-planner.js';
 import { BatchedEventStore, type BatchOutcomes } from './batched-event-store.js';
-import type { EventId, RecordedEvent } from './envelope.js';
+import type { RecordedEvent } from './envelope.js';
 import { LedgerError } from './errors.js';
 import type { AppendRequest, AppendResult, ReadAllOptions, ReadStreamOptions, SerialStatus, SubscribeOptions } from './event-store.port.js';
 import { uuidv7 } from './ids.js';
 import { serialStatusOf } from './in-memory-event-store.js';
+import { KurrentLogIndex } from './kurrentdb-log-index.js';
 import type { SerialNumber } from './serial-number.js';
 
 /**
@@ -58,6 +59,13 @@ export interface KurrentDbEventStoreOptions {
    */
   readonly onConflict?: 'retry' | 'fence';
   readonly onFenced?: (error: LogConflictError) => void;
+  /**
+   * A SQLite file for the planner's index (kurrentdb-log-index.ts), a local projection of the log with its
+   * checkpoint: an open reads only the log beyond it. Rebuilt from the log when missing, of another log
+   * stream, or ahead of or beside the log (the log was replaced). Without it the index is in memory and
+   * rebuilt from the whole log at every open.
+   */
+  readonly indexPath?: string;
 }
 
 /** Appends are refused: this store is not the log's writer (a standby hub, or a leader that was fenced off). */
@@ -135,15 +143,6 @@ function deepFreeze(value: unknown): void {
   for (const key of Object.keys(value)) deepFreeze((value as Record<string, unknown>)[key]);
 }
 
-/** Appends whose stamp has been seen but not all of whose events yet (while applying events in order). */
-interface OpenStamp {
-  readonly key: string;
-  readonly requestDigest: string;
-  readonly events: number;
-  readonly firstPosition: number;
-  readonly eventIds: EventId[];
-}
-
 /**
  * The event store on KurrentDB (the scaled deployment's log).
  *
@@ -156,7 +155,8 @@ interface OpenStamp {
  * not be appended atomically with the serial rules; hence one stream.
  *
  * The index the planner checks against (stream revisions, serial states, claims, idempotency keys, daily
- * sequences) is kept in memory and rebuilt at open by reading the log: reads of events go to KurrentDB.
+ * sequences) is a local projection of the log (`indexPath`, a SQLite file with its checkpoint) that an open
+ * brings up to date by reading only the log's tail: reads of events go to KurrentDB.
  * An append resolves only after KurrentDB acknowledged it (KurrentDB acknowledges once durable).
  */
 export class KurrentDbEventStore extends BatchedEventStore {
@@ -166,18 +166,10 @@ export class KurrentDbEventStore extends BatchedEventStore {
   private readonly client: KurrentLogClient;
   private readonly ownsClient: boolean;
   private readonly planner: AppendPlanner;
-  private readonly index: LedgerIndex;
+  private readonly index: KurrentLogIndex;
   private readonly readPage: number;
   private readonly maxAppendBytes: number;
   private durableHead = 0;
-  private readonly streams = new Map<string, number[]>();
-  private readonly serials = new Map<string, number[]>();
-  private readonly open = new Set<string>();
-  private readonly claims = new Set<string>();
-  private readonly keys = new Map<string, StoredIdempotency>();
-  /** Highest daily sequence per `YYYYMMDD` + node id. */
-  private readonly sequences = new Map<string, number>();
-  private stamp: OpenStamp | undefined;
   /** Set after an append failed: KurrentDB may hold events this store has not applied; read them first. */
   private stale = false;
   private writable: boolean;
@@ -194,16 +186,41 @@ export class KurrentDbEventStore extends BatchedEventStore {
   private followWindowStart = 0;
   private readonly pageReads = new Map<number, Promise<readonly RecordedEvent[]>>();
 
-  /** Opens the store: connects and rebuilds the index from the log. */
+  /**
+   * Opens the store: connects, checks that the index file is of this log (the event at its checkpoint's
+   * last position is the one it indexed, and the log is not shorter), else empties it; then reads the log
+   * from the checkpoint on.
+   */
   static async open(options: KurrentDbEventStoreOptions): Promise<KurrentDbEventStore> {
     const store = new KurrentDbEventStore(options);
     try {
+      await store.resume();
       await store.catchUp();
     } catch (error) {
+      store.index.close();
       if (store.ownsClient) await store.client.dispose().catch(() => undefined);
       throw error;
     }
     return store;
+  }
+
+  /** Events the index held at open (read from its file instead of the log). */
+  resumedFrom = 0;
+
+  private async resume(): Promise<void> {
+    const { through, lastEventId } = this.index.indexed;
+    if (through === 0) return;
+    const [last] = await this.readRange(through - 1, 1).catch((error: unknown) => {
+      // A log that holds something else at that position is another log: rebuilt below.
+      if (error instanceof LogInvalidError) return [];
+      throw error;
+    });
+    if (last === undefined || last.eventId !== lastEventId) {
+      this.index.clear();
+      return;
+    }
+    this.durableHead = through;
+    this.resumedFrom = through;
   }
 
   private constructor(options: KurrentDbEventStoreOptions) {
@@ -224,16 +241,7 @@ export class KurrentDbEventStore extends BatchedEventStore {
     this.onFenced = options.onFenced;
     const now = options.now ?? (() => new Date());
     this.planner = new AppendPlanner({ nodeId: options.nodeId, now, newEventId: options.newEventId ?? uuidv7 });
-    this.index = {
-      streamRevision: (id) => {
-        const positions = this.streams.get(id);
-        return positions ? positions.length - 1 : undefined;
-      },
-      serialState: (serial) => (this.open.has(serial) ? 'open' : this.serials.has(serial) ? 'closed' : undefined),
-      claimHeld: (claim) => this.claims.has(claim),
-      idempotency: (key) => this.keys.get(key),
-      lastSequence: (day, nodeId) => this.sequences.get(`${day}${String(nodeId).padStart(2, '0')}`) ?? 0,
-    };
+    this.index = new KurrentLogIndex(options.indexPath, this.logStream);
   }
 
   /** Whether appends are taken now (see `writable`, `onConflict`). */
@@ -275,7 +283,7 @@ export class KurrentDbEventStore extends BatchedEventStore {
 
   /** The stored envelope texts of one serial, in position order. */
   async serialTexts(serial: SerialNumber): Promise<{ position: number; envelope: string }[]> {
-    const positions = this.serials.get(serial) ?? [];
+    const positions = this.index.serialPositions(serial);
     const out: { position: number; envelope: string }[] = [];
     for (let i = 0; i < positions.length; ) {
       let j = i + 1;
@@ -402,7 +410,9 @@ export class KurrentDbEventStore extends BatchedEventStore {
         }
         return false;
       }
-      for (const c of chunk) for (const e of c.events) this.apply(e.event);
+      const written: RecordedEvent[] = [];
+      for (const c of chunk) for (const e of c.events) written.push(e.event);
+      this.apply(written);
       chunk = [];
       bytes = 0;
       return true;
@@ -433,41 +443,15 @@ export class KurrentDbEventStore extends BatchedEventStore {
   private async catchUp(): Promise<void> {
     for (;;) {
       const page = await this.readRange(this.durableHead, this.readPage);
-      for (const event of page) this.apply(event);
+      if (page.length > 0) this.apply(page);
       if (page.length < this.readPage) return;
     }
   }
 
-  /** Adds one event, the next in position order, to the index. */
-  private apply(event: RecordedEvent): void {
-    const position = event.position;
-    push(this.streams, event.streamId, position);
-    push(this.serials, event.serial, position);
-    if (event.terminal !== undefined) this.open.delete(event.serial);
-    else this.open.add(event.serial);
-    if (event.claims !== undefined) for (const claim of event.claims) this.claims.add(claim);
-    const prefix = event.serial.slice(0, 10);
-    const sequence = Number(event.serial.slice(10));
-    if (sequence > (this.sequences.get(prefix) ?? 0)) this.sequences.set(prefix, sequence);
-    const stamp = event.metadata.idempotency;
-    if (stamp !== undefined) this.stamp = { key: stamp.key, requestDigest: stamp.requestDigest, events: stamp.events, firstPosition: position, eventIds: [] };
-    const open = this.stamp;
-    if (open !== undefined) {
-      open.eventIds.push(event.eventId);
-      if (open.eventIds.length === open.events) {
-        const result: AppendResult = {
-          status: 'appended',
-          serial: event.serial,
-          firstPosition: open.firstPosition,
-          lastPosition: position,
-          nextExpectedRevision: event.streamRevision,
-          eventIds: open.eventIds,
-        };
-        this.keys.set(open.key, { requestDigest: open.requestDigest, result });
-        this.stamp = undefined;
-      }
-    }
-    this.durableHead = position + 1;
+  /** Adds events, the next in position order, to the index (one transaction with its checkpoint). */
+  private apply(events: readonly RecordedEvent[]): void {
+    this.index.applyAll(events);
+    this.durableHead = events[events.length - 1]!.position + 1;
   }
 
   /** Events at positions [from, from + count), as far as the log holds them. */
@@ -519,9 +503,7 @@ export class KurrentDbEventStore extends BatchedEventStore {
   }
 
   async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<readonly RecordedEvent[]> {
-    const positions = this.streams.get(streamId) ?? [];
-    const from = options.fromRevision ?? 0;
-    return this.readPositions(positions.slice(from, options.maxCount === undefined ? undefined : from + options.maxCount));
+    return this.readPositions(this.index.streamPositions(streamId, options.fromRevision ?? 0, options.maxCount));
   }
 
   async readAll(options: ReadAllOptions = {}): Promise<readonly RecordedEvent[]> {
@@ -532,7 +514,7 @@ export class KurrentDbEventStore extends BatchedEventStore {
   }
 
   async readSerial(serial: SerialNumber): Promise<readonly RecordedEvent[]> {
-    return this.readPositions(this.serials.get(serial) ?? []);
+    return this.readPositions(this.index.serialPositions(serial));
   }
 
   async serialStatus(serial: SerialNumber): Promise<SerialStatus | undefined> {
@@ -540,7 +522,7 @@ export class KurrentDbEventStore extends BatchedEventStore {
   }
 
   async openSerials(): Promise<readonly SerialNumber[]> {
-    return [...this.open].sort() as SerialNumber[];
+    return this.index.openSerials();
   }
 
   async head(): Promise<number> {
@@ -548,13 +530,14 @@ export class KurrentDbEventStore extends BatchedEventStore {
   }
 
   async idempotentOutcome(key: string): Promise<{ readonly requestDigest: string; readonly result: AppendResult } | undefined> {
-    const stored = this.keys.get(key);
+    const stored = this.index.idempotency(key);
     return stored && { requestDigest: stored.requestDigest, result: { ...stored.result, status: 'duplicate' } };
   }
 
   protected async closeStorage(): Promise<void> {
     this.shut = true;
     this.wake();
+    this.index.close();
     if (this.ownsClient) await this.client.dispose();
   }
 }
@@ -599,10 +582,4 @@ function reasonOf(error: unknown): string {
   const parts = [name === error.message ? name : `${name}: ${error.message}`];
   if (raw !== undefined && raw !== '' && !error.message.includes(raw)) parts.push(raw);
   return parts.join(' — ');
-}
-
-function push(map: Map<string, number[]>, key: string, value: number): void {
-  const list = map.get(key);
-  if (list) list.push(value);
-  else map.set(key, [value]);
 }
