@@ -39,6 +39,8 @@ export interface Opened<E = RecordedEvent> {
 /** The parts of a stored event the opener reads. */
 export type StoredEventLike = Pick<RecordedEvent, 'type' | 'schemaVersion' | 'streamId' | 'data'>;
 
+/** The log's record of a shred (crypto-shredding, I10). */
+const KEYS_SHREDDED = 'KeysShredded';
 const EVENT_MATERIAL = Buffer.from('linkage-ledger/event/v1\0', 'utf8');
 const SALTS = Buffer.from('linkage-ledger/salts/v1', 'utf8');
 const KEY_REF = Buffer.from('linkage-ledger/key-ref/v1\0', 'utf8');
@@ -176,6 +178,7 @@ export class EventSealer {
     const kids: Buffer[] = [];
     const epochs: number[] = [];
     for (const event of events) {
+      if (event.type === KEYS_SHREDDED) this.#applyShred(event);
       const section = sealedSectionOf(event);
       if (section === undefined) continue;
       const { kid, record, epoch } = this.#keyRefOf(section);
@@ -260,6 +263,25 @@ export class EventSealer {
     if (keys === 'shredded') return [];
     const values = this.#openBox(event, section, keys);
     return wanted.sort().map((field) => ({ field, value: values[field], salt: saltOf(keys, spec, field).toString('base64url') }));
+  }
+
+  /**
+   * A shred recorded in the log (KeysShredded), seen in a page of it: carried out on a shared ring at
+   * once, so that every hub reading the log forgets the keys even before its ring follows the deleted
+   * key streams (the hub that shredded carried it out already; shredding is idempotent).
+   */
+  #applyShred(event: StoredEventLike): void {
+    const data = this.open(event).event.data as { scope?: unknown; subject?: unknown; throughEpoch?: unknown; shreddedAt?: unknown } | null;
+    const at = typeof data?.shreddedAt === 'string' ? data.shreddedAt : new Date().toISOString();
+    if (data?.scope === 'erasure' && typeof data.subject === 'string') {
+      if (this.isErased(data.subject)) return;
+      this.#ring.shredSubject(data.subject, at);
+    } else if (data?.scope === 'retention' && typeof data.throughEpoch === 'number') {
+      const through = data.throughEpoch;
+      if (!this.#ring.liveEpochs().some((e) => e <= through)) return;
+      this.#ring.shredEpochsThrough(through, at);
+    } else return;
+    this.forgetDerived();
   }
 
   /**

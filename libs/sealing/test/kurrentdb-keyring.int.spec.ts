@@ -265,5 +265,13 @@ describe('KurrentKeyring: a key ring shared through KurrentDB', () => {
     const opened = await new SealedEventStore(store, sealerB).readAll();
     expect(opened[0]!.data).toMatchObject({ subjectId: s, title: '住民税のお知らせ' });
     expect(sealerB.open(stored!).state).toBe('opened');
+
+    // A shred recorded in the log (sealed under the hub's own key) is carried out by a hub that reads it,
+    // before its ring follows the deleted stream.
+    await ledger.append({ streamId: 'keys-shredded', expectedRevision: 'any', serial: { allocate: true }, events: [{ type: 'KeysShredded', data: { shredId: randomUUID(), scope: 'erasure', subject: s, reason: 'ref. K-2', shreddedAt: AT }, terminal: 'completed' }], metadata: { actor: 'system:test', correlationId: 'k' } });
+    expect(b.isShredded(kidOf(s))).toBe(false);
+    const after = await new SealedEventStore(store, sealerB).readAll();
+    expect(b.isShredded(kidOf(s))).toBe(true);
+    expect(after[0]!.data).toMatchObject({ sealed: 'shredded' });
   });
 });
