@@ -122,6 +122,7 @@ function chart(samples: readonly Sample[], warmup: number, baseline: number): st
     `<text x="${x(0) + 4}" y="${pad.top + 14}" fill="#666">warm-up</text>`,
     `<rect x="${x(warmup).toFixed(1)}" y="${y(baseline * FLAT_BAR).toFixed(1)}" width="${(x(maxT) - x(warmup)).toFixed(1)}" height="${(y(baseline) - y(baseline * FLAT_BAR)).toFixed(1)}" fill="#d8f0d8"/>`,
     ...ticks.map((v) => `<line x1="${pad.left}" x2="${w - pad.right}" y1="${y(v).toFixed(1)}" y2="${y(v).toFixed(1)}" stroke="#ddd"/><text x="${pad.left - 6}" y="${(y(v) + 4).toFixed(1)}" text-anchor="end">${v.toFixed(0)}</text>`),
+    ...Array.from({ length: Math.floor(maxT / 60) + 1 }, (_, i) => i * 60).map((t) => `<text x="${x(t).toFixed(1)}" y="${h - pad.bottom + 16}" text-anchor="middle">${t}</text>`),
     `<polyline points="${points}" fill="none" stroke="#0031d8" stroke-width="2"/>`,
     `<text x="${(w / 2).toFixed(0)}" y="${h - 10}" text-anchor="middle">seconds (green band: mean of the first minute after warm-up … +${Math.round((FLAT_BAR - 1) * 100)} %)</text>`,
     '</svg>',
