@@ -1,12 +1,12 @@
 import type { INestApplication } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
-import { Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Histogram, Registry } from 'prom-client';
 import type { ProvisionEndpoint } from '../provider/provision-endpoint.js';
-import { LATENCY_BUCKETS, instrumentHttp } from './http-metrics.js';
+import { LATENCY_BUCKETS, appHttpMetrics, instrumentHttp } from '#metrics';
 
 /** Where Prometheus scrapes the intermediate server: on its HTTP port. */
 export const METRICS_PATH = '/metrics';
-export const METRIC_PREFIX = 'linkage_';
+export { METRIC_PREFIX } from '#metrics';
 
 /** The intermediate server's metrics on one registry of its own (several servers can live in one process, as in the tests). */
 export class AgencyMetrics {
@@ -16,14 +16,7 @@ export class AgencyMetrics {
 
   constructor() {
     const registers = [this.registry];
-    collectDefaultMetrics({ register: this.registry, prefix: METRIC_PREFIX });
-    this.httpDuration = new Histogram({
-      name: 'linkage_http_request_duration_seconds',
-      help: 'HTTP requests answered, by route template, method and status class: time from the request to the answer sent.',
-      labelNames: ['route', 'method', 'status_class'],
-      buckets: LATENCY_BUCKETS,
-      registers,
-    });
+    this.httpDuration = appHttpMetrics(this.registry);
     this.provisionDuration = new Histogram({
       name: 'linkage_agency_provision_duration_seconds',
       help: "The hub's provision requests handled (HTTP or gRPC), by call (single or batch) and outcome (answered, refused, rejected: signature, schema, freshness or addressee refused).",

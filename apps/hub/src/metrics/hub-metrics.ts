@@ -1,8 +1,8 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { LATENCY_BUCKETS } from './http-metrics.js';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { LATENCY_BUCKETS, appHttpMetrics } from '#metrics';
 
 /** Every metric name starts with this (process metrics included). */
-export const METRIC_PREFIX = 'linkage_';
+export { METRIC_PREFIX } from '#metrics';
 
 export const MAPPER_MODES = ['redis', 'degraded', 'store'] as const;
 export const BREAKER_STATES = ['closed', 'open', 'half-open'] as const;
@@ -47,14 +47,7 @@ export class HubMetrics {
 
   constructor() {
     const registers = [this.registry];
-    collectDefaultMetrics({ register: this.registry, prefix: METRIC_PREFIX });
-    this.httpDuration = new Histogram({
-      name: 'linkage_http_request_duration_seconds',
-      help: 'HTTP requests answered, by route template, method and status class: time from the request to the answer sent.',
-      labelNames: ['route', 'method', 'status_class'],
-      buckets: LATENCY_BUCKETS,
-      registers,
-    });
+    this.httpDuration = appHttpMetrics(this.registry);
     this.batchEvents = new Histogram({
       name: 'linkage_ledger_batch_events',
       help: 'Events per group-committed batch of the ledger.',

@@ -9,7 +9,7 @@ import { EVENT_STORE } from '../ledger/tokens.js';
 import { HubCodeMapper, type CodeMapperHealth } from '../linkage/hub-code-mapper.js';
 import { ProviderClient, type ProviderReply, type ProvisionRequestBody } from '../linkage/queries/provider-client.js';
 import { EventRelay } from '../relay/event-relay.service.js';
-import { childCache, instrumentHttp } from './http-metrics.js';
+import { childCache, instrumentHttp } from '#metrics';
 import { HubMetrics } from './hub-metrics.js';
 
 /** Where Prometheus scrapes the hub (and the intermediate server): on the HTTP port, outside the OpenAPI document. */

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Histogram } from 'prom-client';
+import { Histogram, collectDefaultMetrics, type Registry } from 'prom-client';
 
 /** The label of a request no route matched (404s, probes): never the URL, which may carry anything. */
 export const UNMATCHED_ROUTE = '(unmatched)';
@@ -64,3 +64,21 @@ export function instrumentHttp(fastify: FastifyInstance, histogram: Histogram<'r
 
 /** Buckets (seconds) for request and call latencies: 1 ms to 10 s. */
 export const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/** Every metric name of the applications starts with this. */
+export const METRIC_PREFIX = 'linkage_';
+
+/**
+ * What every application's registry has: prom-client's process metrics (prefixed) and the HTTP latency
+ * histogram by route template, method and status class (fed by `instrumentHttp`).
+ */
+export function appHttpMetrics(registry: Registry): Histogram<'route' | 'method' | 'status_class'> {
+  collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX });
+  return new Histogram({
+    name: 'linkage_http_request_duration_seconds',
+    help: 'HTTP requests answered, by route template, method and status class: time from the request to the answer sent.',
+    labelNames: ['route', 'method', 'status_class'],
+    buckets: LATENCY_BUCKETS,
+    registers: [registry],
+  });
+}
