@@ -1,13 +1,15 @@
 import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { availableParallelism } from 'node:os';
-import { publicKeyOf } from '#audit-log';
+import { join } from 'node:path';
+import { leafHash, publicKeyOf, toHex } from '#audit-log';
 import { VerifiedMark, checkStoredLog, storedLogFinding, type StoredLogFinding } from '#ledger';
 import { checkLogThroughPort } from '#ledger/tree/port-log-check';
 import { HubConfig } from '../config/hub-config.js';
 import type { Leadership } from '../leadership/leadership.js';
 import { LEADERSHIP } from '../leadership/tokens.js';
 import { loadOrCreateCheckpointKey } from './audit-keys.js';
+import { KURRENT_VERIFIED_MARK_FILE, KurrentVerifiedMark, type PortMark } from './kurrent-verified-mark.js';
 
 /** start: before the hub serves; scrub: the leaves below the mark, right after start; requested: the operator's. */
 export type SelfCheckRunKind = 'start' | 'scrub' | 'requested';
@@ -43,7 +45,7 @@ export interface SelfCheckRun {
 
 /** What a run on KurrentDB says of its reduced scope. */
 export const PORT_CHECK_NOTE =
-  'reduced self-check (the log is on KurrentDB): every stored text read through the event-store port is re-hashed and every signed checkpoint verified against the root the texts make at its size; a changed event is found below a signed checkpoint but not located to its leaf (auditor verify --kurrentdb locates it), events after the last checkpoint are not judged, and the whole log is read each run';
+  'reduced self-check (the log is on KurrentDB): every stored text read through the event-store port is re-hashed and every signed checkpoint verified against the root the texts make at its size; a changed event is found below a signed checkpoint but not located to its leaf (auditor verify --kurrentdb locates it), events after the last checkpoint are not judged; a start run reads the log from the verified mark on (a longer log than HUB_SELF_CHECK_FULL_MAX_EVENTS), the rest by a scrub right after start';
 
 /**
  * The hub's verdict on its own log, as readiness shows it. `failed` and `unverified` make the hub not
@@ -86,6 +88,10 @@ export class SelfCheckService implements OnModuleInit, OnApplicationBootstrap, B
   private readonly publicKey: Uint8Array;
   private readonly threads = Math.max(1, Math.min(availableParallelism(), 4));
   private mark: VerifiedMark | undefined;
+  /** On KurrentDB: the verified mark's file, the mark a start run resumes from, and the frontier of the last run that passed. */
+  private portMark: KurrentVerifiedMark | undefined;
+  private resumeFrom: PortMark | undefined;
+  private portFrontier: PortMark | undefined;
   private verified = 0;
   private verdict: Verdict;
   private finding: { finding: StoredLogFinding; count: number } | undefined;
@@ -111,12 +117,7 @@ export class SelfCheckService implements OnModuleInit, OnApplicationBootstrap, B
   /** Blocks the start until the leaves since the mark (or all of them) are checked: the hub serves nothing before. */
   async onModuleInit(): Promise<void> {
     if (this.leadership !== null) {
-      // KurrentDB: no ledger file, no verified mark; the reduced check reads the whole log through the port.
-      if (!this.config.selfCheck.atStart) {
-        this.logger.log('the self-check at start is off (HUB_SELF_CHECK=off); POST /v1/audit/self-checks runs one');
-        return;
-      }
-      await this.execute(this.newRun('start', 0, 0), false);
+      await this.startThroughPort(this.leadership);
       return;
     }
     // The store (EVENT_STORE, instantiated before any init hook) has created the ledger file.
@@ -139,6 +140,43 @@ export class SelfCheckService implements OnModuleInit, OnApplicationBootstrap, B
     if (!whole && run.status === 'passed' && run.from > 0) this.scrubTo = run.from;
   }
 
+  /**
+   * KurrentDB: no ledger file; the reduced check reads the log through the port. Its verified mark is kept
+   * in a file of its own (kurrent-verified-mark.ts): a log longer than HUB_SELF_CHECK_FULL_MAX_EVENTS is
+   * checked from the mark at start and below it by a scrub right after, as on the SQLite path. A mark whose
+   * last leaf is not the log's (another log under the same stream name) is dropped: the whole log is checked.
+   */
+  private async startThroughPort(leadership: Leadership): Promise<void> {
+    const logStream = this.config.eventStore.kind === 'kurrentdb' ? this.config.eventStore.logStream : 'linkage-ledger';
+    this.portMark = new KurrentVerifiedMark(join(this.config.dataDir, KURRENT_VERIFIED_MARK_FILE), logStream);
+    const saved = this.portMark.get();
+    this.verified = saved?.size ?? 0;
+    if (!this.config.selfCheck.atStart) {
+      this.logger.log('the self-check at start is off (HUB_SELF_CHECK=off); POST /v1/audit/self-checks runs one');
+      return;
+    }
+    const head = await leadership.store.head();
+    if (saved !== undefined && saved.size > head) {
+      const run = this.newRun('start', head, head);
+      const finding = storedLogFinding({ check: 'mark', code: 'LOG_SHORTER_THAN_MARK', position: head, serial: null, expected: saved.size, calculated: head });
+      this.finish(run, 'failed', { findings: [finding], findingCount: 1 });
+      return;
+    }
+    if (saved !== undefined && head > this.config.selfCheck.fullMaxEvents) {
+      const [text] = await leadership.store.storedTexts(saved.size - 1, 1);
+      if (text !== undefined && toHex(leafHash(text)) === saved.lastLeafHex) this.resumeFrom = saved;
+      else {
+        this.logger.warn(`the verified mark (${saved.size} events) is not of this log: checking the whole log`);
+        this.verified = 0;
+        this.portMark.clear();
+      }
+    }
+    const run = this.newRun('start', this.resumeFrom?.size ?? 0, head);
+    await this.execute(run, false);
+    if (this.resumeFrom !== undefined && run.status === 'passed' && run.from > 0) this.scrubTo = run.from;
+    this.resumeFrom = undefined;
+  }
+
   /** Right after start: the scrub of the leaves below the start run's range, at the lowest priority. */
   onApplicationBootstrap(): void {
     if (this.scrubTo === 0) return;
@@ -157,6 +195,8 @@ export class SelfCheckService implements OnModuleInit, OnApplicationBootstrap, B
   onApplicationShutdown(): void {
     this.mark?.close();
     this.mark = undefined;
+    this.portMark?.close();
+    this.portMark = undefined;
   }
 
   /** True while the verdict lets the checkpoint signer sign: checked and sound, or the start check is off. */
@@ -265,11 +305,20 @@ export class SelfCheckService implements OnModuleInit, OnApplicationBootstrap, B
   /** The reduced check of a log on KurrentDB (see PORT_CHECK_NOTE). */
   private async checkThroughPort(leadership: Leadership, run: Mutable<SelfCheckRun>, signal: AbortSignal, lowPriority: boolean) {
     const store = leadership.store;
-    const head = await store.head();
-    Object.assign(run, { from: 0, to: head, total: head });
-    return checkLogThroughPort({
-      texts: (from, count) => store.storedTexts(from, count),
+    // A scrub stops at the range the start run took; a start run resumes from the verified mark when it may.
+    const head = run.kind === 'scrub' ? run.to : await store.head();
+    const resume = run.kind === 'start' ? this.resumeFrom : undefined;
+    const from = resume?.size ?? 0;
+    Object.assign(run, { from, to: head, total: head - from });
+    let last: string | undefined;
+    const report = await checkLogThroughPort({
+      texts: async (at, count) => {
+        const texts = await store.storedTexts(at, count);
+        if (texts.length > 0) last = texts[texts.length - 1];
+        return texts;
+      },
       head,
+      ...(resume === undefined ? {} : { resume }),
       publicKey: this.publicKey,
       signal,
       // A run beside live traffic reads smaller pages and yields between them.
@@ -279,6 +328,10 @@ export class SelfCheckService implements OnModuleInit, OnApplicationBootstrap, B
         run.total = total;
       },
     });
+    // What the mark becomes if this run moves it: the re-hashed leaves [0, to) and the last one's hash.
+    if (last !== undefined && report.to > 0) this.portFrontier = { size: report.to, frontier: report.frontier, lastLeafHex: toHex(leafHash(last)) };
+    else if (resume !== undefined && report.to === resume.size) this.portFrontier = resume;
+    return report;
   }
 
   private finish(run: Mutable<SelfCheckRun>, status: SelfCheckRunStatus, outcome: { findings?: readonly StoredLogFinding[]; findingCount?: number; error?: string }): void {
@@ -334,6 +387,12 @@ export class SelfCheckService implements OnModuleInit, OnApplicationBootstrap, B
     this.verified = size;
     try {
       this.mark?.set(size);
+      if (this.portMark !== undefined) {
+        // Only a frontier of exactly this size can be resumed from; anything else clears the mark.
+        const frontier = this.portFrontier;
+        if (frontier !== undefined && frontier.size === size) this.portMark.set(frontier);
+        else this.portMark.clear();
+      }
     } catch (error) {
       // Only a hint for the next start (which then re-hashes more); never a reason to stop.
       this.logger.warn(`could not store the verified mark ${size}: ${(error as Error).message}`);

@@ -6,8 +6,14 @@ import { StoredLogCheckError, byFindingPosition, storedLogFinding, type StoredLo
 export interface PortLogCheckOptions {
   /** Stored envelope texts of positions [from, from + count), exactly as the log holds them (the leaf inputs). */
   readonly texts: (from: number, count: number) => Promise<readonly string[]>;
-  /** Events to check: [0, head). */
+  /** Events to check: [0, head), or [resume.size, head). */
   readonly head: number;
+  /**
+   * Starts from a verified mark instead of position 0: the compact range (`CompactRange.toBytes()`) of the
+   * leaves [0, size) as an earlier check re-hashed them. Only texts from `size` on are read; a checkpoint
+   * of a size below the mark is not judged by this run (the run from 0, a scrub, judges it).
+   */
+  readonly resume?: { readonly size: number; readonly frontier: Uint8Array };
   /** The raw Ed25519 public key of the hub's checkpoint signer. */
   readonly publicKey: Uint8Array;
   readonly pageSize?: number;
@@ -27,7 +33,7 @@ export interface PortLogCheckOptions {
  * to its leaf (the auditor's `verify --kurrentdb` locates it); events after the last checkpoint are
  * attested by nothing yet. Never throws for a bad log: it reports findings.
  */
-export async function checkLogThroughPort(options: PortLogCheckOptions): Promise<StoredLogCheckReport> {
+export async function checkLogThroughPort(options: PortLogCheckOptions): Promise<PortLogCheckReport> {
   const started = performance.now();
   const pageSize = options.pageSize ?? 4096;
   const maxFindings = options.maxFindings ?? 20;
@@ -38,12 +44,15 @@ export async function checkLogThroughPort(options: PortLogCheckOptions): Promise
     findingCount += 1;
     if (findings.length < maxFindings) findings.push(f);
   };
-  const range = CompactRange.empty();
+  const range = options.resume === undefined ? CompactRange.empty() : CompactRange.fromBytes(options.resume.frontier);
+  const start = range.size;
+  if (options.resume !== undefined && start !== options.resume.size) throw new StoredLogCheckError('TREE_NOT_KEPT', `the verified mark's frontier holds ${start} leaves, not ${options.resume.size}`);
   // roots[size % window] = root of the first `size` leaves, for the last `window` sizes.
   const roots: (Hash | undefined)[] = new Array<Hash | undefined>(window);
+  if (start > 0) roots[start % window] = range.root();
   let checked = 0;
   let checkpoints = 0;
-  for (let from = 0; from < options.head; ) {
+  for (let from = start; from < options.head; ) {
     if (options.signal?.aborted) throw new StoredLogCheckError('SELF_CHECK_ABORTED', `the check was stopped at position ${from}: ${String(options.signal.reason ?? '')}`);
     const texts = await options.texts(from, Math.min(pageSize, options.head - from));
     if (texts.length === 0) {
@@ -60,12 +69,17 @@ export async function checkLogThroughPort(options: PortLogCheckOptions): Promise
       roots[range.size % window] = range.root();
     }
     from += texts.length;
-    checked = from;
-    options.onProgress?.(checked, options.head);
+    checked = from - start;
+    options.onProgress?.(checked, options.head - start);
     await new Promise((r) => setImmediate(r));
   }
   findings.sort(byFindingPosition);
-  return { from: 0, to: checked, head: options.head, treeSize: range.size, checked, checkpoints, findings, findingCount, seconds: (performance.now() - started) / 1000 };
+  return { from: start, to: start + checked, head: options.head, treeSize: range.size, checked, checkpoints, findings, findingCount, seconds: (performance.now() - started) / 1000, frontier: range.toBytes() };
+}
+
+/** The report, with the compact range of the leaves re-hashed [0, to): the next run may resume from it. */
+export interface PortLogCheckReport extends StoredLogCheckReport {
+  readonly frontier: Uint8Array;
 }
 
 function checkCheckpoint(position: number, envelope: string, publicKey: Uint8Array, size: number, rootAt: (size: number) => Hash | undefined, add: (f: StoredLogFinding) => void): void {
