@@ -164,6 +164,11 @@ describe('refusals of unidentified callers on a standby', () => {
     expect(errors.mock.calls.filter((c) => String(c[0]).includes('refusals'))).toEqual([]);
     expect(refusals.heldUnidentified).toBe(7);
 
+    // A caller it can identify (the operator, with a malformed query): answered, not recorded, not logged as an error.
+    expectProblem(await b.post('/v1/queries', { providerAgencyId: 'muroran-city', procedureCode: 'pension-award-claim', itemCodes: ['local-tax'], code: 'x' }, b.operator), 400, 'VALIDATION_FAILED');
+    expect(refusals.unrecordedIdentified).toBe(1);
+    expect(errors.mock.calls.filter((c) => String(c[0]).includes('could not be recorded'))).toEqual([]);
+
     // The leader stops; the standby leads and records what it held: two sources one by one, the other two summed.
     await a.close();
     await eventually('hub-b leads', async () => b.leadership.role === 'leader');

@@ -77,6 +77,8 @@ export class Refusals implements OnModuleInit, BeforeApplicationShutdown, OnModu
   #timer: NodeJS.Timeout | undefined;
   #flushing: Promise<void> = Promise.resolve();
   #held: Held | undefined;
+  /** Refusals of identified callers this hub answered while standing by, unrecorded (since it last led). */
+  #unrecorded = 0;
 
   constructor(
     @Inject(LEDGER) private readonly store: EventStore,
@@ -88,7 +90,10 @@ export class Refusals implements OnModuleInit, BeforeApplicationShutdown, OnModu
     this.#intervalStart = this.clock();
     // A standby that becomes the leader records what it held at once.
     leadership?.onRoleChange((role) => {
-      if (role === 'leader' && this.#held !== undefined) void this.flush();
+      if (role !== 'leader') return;
+      if (this.#unrecorded > 0) this.#logger.warn(`${this.#unrecorded} refusal(s) of identified callers answered while this hub stood by were not recorded`);
+      this.#unrecorded = 0;
+      if (this.#held !== undefined) void this.flush();
     });
   }
 
@@ -105,6 +110,11 @@ export class Refusals implements OnModuleInit, BeforeApplicationShutdown, OnModu
       const count = this.#heldRecords().reduce((n, r) => n + r.tally.count, 0);
       this.#logger.warn(`${count} refusal(s) of unidentified callers counted while this hub stood by are not recorded: it stops without having led`);
     }
+  }
+
+  /** Refusals of identified callers answered while standing by and not recorded (since this hub last led). */
+  get unrecordedIdentified(): number {
+    return this.#unrecorded;
   }
 
   /** Refusals of unidentified callers a standby counted and holds until it leads (0 when it holds none). */
@@ -134,6 +144,11 @@ export class Refusals implements OnModuleInit, BeforeApplicationShutdown, OnModu
       const serial = await this.#refuse(caller as Exclude<IdentifiedCaller, { kind: 'anonymous' | 'malformed' | 'unknown' }>, refused, problem.code);
       markRecorded(refused.error, serial);
     } catch (error) {
+      if (isNotLeader(error)) {
+        // A standby appends nothing: said once per time it stands by, counted, not logged per request.
+        if (this.#unrecorded++ === 0) this.#logger.warn('this hub stands by: refusals of callers it identified are not recorded here (one event each, appended only by the leader); counting them until it leads');
+        return;
+      }
       this.#logger.error(`a ${refused.command} refusal (${problem.code}) could not be recorded: ${error instanceof Error ? error.message : String(error)}`);
     }
   }
