@@ -6,12 +6,12 @@ import { CLOCK, LEDGER, type Clock } from '../ledger/tokens.js';
 import { AUTHORIZATION_TABLE } from './table-publications.js';
 import { publishTableAtStart } from './table-publication.js';
 
-
 /**
  * Publishes the configured authorization table (HUB_AUTHORIZATION_TABLE_FILE) at start when its version
  * is newer than every published one: publication is an event with its own serial, so the version in
  * force at any instant is rebuilt from the log. The same version with other content is refused: a
- * published version never changes (publish a new version instead).
+ * published version never changes (publish a new version instead). On KurrentDB only the leader
+ * publishes: a standby checks the file at start and publishes it when it takes over (table-publication.ts).
  */
 @Injectable()
 export class AuthorizationTablePublisher implements OnModuleInit {
