@@ -13,7 +13,8 @@ import { Leadership } from './leadership/leadership.js';
 import { LEADERSHIP } from './leadership/tokens.js';
 import { MunicipalityDirectory } from './municipalities/municipality-directory.js';
 import { IdentifierVault } from './vault/identifier-vault.js';
-import { SEALING_EXPORTS, sealingProviders } from './sealing/sealing.providers.js';
+import { SEALING_EXPORTS, keyedEventStore, sealingProviders } from './sealing/sealing.providers.js';
+import { EventSealer } from '#sealing';
 import { loadOrCreateVaultKeys } from './vault/vault-keys.js';
 
 /** The file of the KurrentDB log's index (streams, serials, claims, idempotency keys) under the data dir. */
@@ -79,7 +80,8 @@ export class HubCoreModule {
             return { store: new LeaderGatedEventStore(store, leadership), leadership };
           },
         },
-        { provide: EVENT_STORE, inject: [HUB_LOG], useFactory: (log: HubLog) => log.store },
+        // On a key ring shared through KurrentDB, every page of the log is handed out with its keys ready.
+        { provide: EVENT_STORE, inject: [HUB_LOG, EventSealer], useFactory: (log: HubLog, sealer: EventSealer) => keyedEventStore(log.store, sealer) },
         { provide: LEADERSHIP, inject: [HUB_LOG], useFactory: (log: HubLog) => log.leadership },
         { provide: CLOCK, useValue: () => new Date() },
         { provide: IdentifierVault, useFactory: () => new IdentifierVault(loadOrCreateVaultKeys(config.keysDir)) },

@@ -68,6 +68,8 @@ async function recordsOn(hub: KurrentTestHub, p: Person): Promise<string[] | und
   return res.statusCode === 200 ? res.json<{ records: { serial: string }[] }>().records.map((r) => r.serial) : undefined;
 }
 
+const unsealFailures = (hub: KurrentTestHub) => hub.logger.lines.filter((l) => /UNSEAL_FAILED|not in the key ring|do not open/.test(l.message));
+
 beforeAll(async () => {
   a = await startKurrentHub(log, { instanceId: 'kr-a', dataDir: dataDirWithKeysOf(), env: ENV });
   await provider.start(a);
@@ -118,6 +120,7 @@ describe('the key ring shared through KurrentDB (hubs with separate data dirs)',
       const kid = Buffer.from(name.slice(name.lastIndexOf('-') + 1), 'hex');
       expect(Buffer.isBuffer(ringB.local.keyById(kid)), name).toBe(true);
     }
+    expect(unsealFailures(b)).toEqual([]);
   });
 
   it('the leader dies: the new leader opens the dead leader\'s fields and makes no second key for a person who had one', async () => {
@@ -139,6 +142,7 @@ describe('the key ring shared through KurrentDB (hubs with separate data dirs)',
     await acquire(b, pension, fresh.individualNumber);
     const withFresh = await keyStreams();
     expect([...withFresh.keys()].filter((k) => !after.has(k) && k.includes('-key-'))).toHaveLength(1);
+    expect(unsealFailures(b)).toEqual([]);
   });
 
   it('an erasure on one hub deletes the key\'s stream in KurrentDB and the key in every other hub\'s ring; every proof still verifies', async () => {
@@ -170,5 +174,6 @@ describe('the key ring shared through KurrentDB (hubs with separate data dirs)',
     const audit = await verifyLog({ source: { kind: 'kurrentdb', url: 'kurrentdb://stand-in', stream: log.logStream, client: await log.client() }, verifierKey: (await b.get('/v1/audit/verifier-key')).body.trim(), threads: 2 });
     expect(audit).toMatchObject({ ok: true, findingCount: 0 });
     expect(audit.checkpoints.verified).toBeGreaterThan(0);
+    expect(unsealFailures(c)).toEqual([]);
   });
 });

@@ -28,8 +28,8 @@ export function announceServer(): void {
 
 /**
  * One KurrentDB log shared by the hubs of a test: the stand-in server (or the real one with a log stream
- * of its own), and the files every hub of the deployment shares: the keys and the key ring (the person
- * and year keys the events are sealed under; hubs on several machines need them shared the same way).
+ * of its own), and the files every hub of the deployment shares: the keys (keys/). The person and year
+ * keys the events are sealed under are shared through KurrentDB (docs/keyring.md).
  */
 export class SharedLog {
   readonly fake: FakeKurrentDb | undefined = KURRENTDB_URL ? undefined : new FakeKurrentDb();
@@ -55,11 +55,10 @@ export class SharedLog {
     return readLogTexts(await this.client(), this.logStream, 0, 1_000_000_000);
   }
 
-  /** A fresh data dir whose keys and key ring are the shared ones. */
+  /** A fresh data dir whose keys are the shared ones (the key ring is shared through KurrentDB; each hub keeps its own copy). */
   dataDir(): string {
     const dir = mkdtempSync(join(tmpdir(), 'hub-kdb-'));
     symlinkSync(join(this.sharedDir, 'keys'), join(dir, 'keys'));
-    symlinkSync(join(this.sharedDir, 'keyring.sqlite'), join(dir, 'keyring.sqlite'));
     this.dirs.push(dir);
     return dir;
   }
