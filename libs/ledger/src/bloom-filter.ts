@@ -42,4 +42,24 @@ export class BloomFilter {
   get needsGrowth(): boolean {
     return this.count > this.capacity;
   }
+
+  /** The filter as stored beside the ledger at a clean close (see SavedFilters). */
+  save(): SavedFilter {
+    return { capacity: this.capacity, count: this.count, bits: Buffer.from(this.bits.buffer, this.bits.byteOffset, this.bits.byteLength) };
+  }
+
+  /** A filter as saved; undefined when the bytes do not fit its capacity (then it is rebuilt). */
+  static restore(saved: SavedFilter): BloomFilter | undefined {
+    const filter = new BloomFilter(saved.capacity);
+    if (saved.bits.byteLength !== filter.bits.byteLength || !Number.isSafeInteger(saved.count) || saved.count < 0) return undefined;
+    new Uint8Array(filter.bits.buffer).set(saved.bits);
+    filter.count = saved.count;
+    return filter;
+  }
+}
+
+export interface SavedFilter {
+  readonly capacity: number;
+  readonly count: number;
+  readonly bits: Buffer;
 }

@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { PlannedBatch } from './append-planner.js';
 import { BloomFilter } from './bloom-filter.js';
+import { restoreFilter, type StoredFilter } from './saved-filters.js';
 import type { RecordedEvent } from './envelope.js';
 
 export const KEY_INDEX_DDL = `
@@ -117,7 +118,7 @@ export class DeferredKeyIndex {
   private keyFilter: BloomFilter;
   private claimFilter: BloomFilter;
 
-  constructor(db: Database.Database, options: KeyIndexOptions = {}) {
+  constructor(db: Database.Database, options: KeyIndexOptions = {}, saved: ReadonlyMap<string, StoredFilter> = new Map()) {
     this.recentLimit = options.recentLimit ?? 131_072;
     this.maxLag = options.maxLag ?? 262_144;
     this.recentKeys = new PositionTable(this.recentLimit);
@@ -139,9 +140,10 @@ export class DeferredKeyIndex {
         )
         .raw(),
     };
-    this.keyFilter = this.loadFilter(this.stmt.keyCount, this.stmt.keyHashes);
-    this.claimFilter = this.loadFilter(this.stmt.claimCount, this.stmt.claimHashes);
     this.indexedThrough = Number(this.stmt.getThrough.get() ?? 0);
+    // The filters saved at the last clean close, when the tables are as they were then; else read them all.
+    this.keyFilter = restoreFilter(saved, 'idempotency_keys', this.indexedThrough) ?? this.loadFilter(this.stmt.keyCount, this.stmt.keyHashes);
+    this.claimFilter = restoreFilter(saved, 'claims', this.indexedThrough) ?? this.loadFilter(this.stmt.claimCount, this.stmt.claimHashes);
     for (const [position, key, claims] of this.stmt.unindexed.iterate(this.indexedThrough) as Iterable<[number, string | null, string | null]>) {
       if (key !== null) this.recentKeys.add(keyHash(key), position);
       if (claims !== null) for (const c of JSON.parse(claims) as string[]) this.recentClaims.add(keyHash(c), position);
@@ -234,6 +236,14 @@ export class DeferredKeyIndex {
     return {
       rows: { keyHashes: keys.rows.hashes, keyPositions: keys.rows.positions, claimHashes: claims.rows.hashes, claimPositions: claims.rows.positions, through },
     };
+  }
+
+  /** The filters over the tables and where the tables stand, to save at a clean close (after the last flush). */
+  filtersToSave(): { readonly name: string; readonly through: number; readonly filter: BloomFilter }[] {
+    return [
+      { name: 'idempotency_keys', through: this.indexedThrough, filter: this.keyFilter },
+      { name: 'claims', through: this.indexedThrough, filter: this.claimFilter },
+    ];
   }
 
   /** The rows of `flush` are durable: memory need not hold them any more. */

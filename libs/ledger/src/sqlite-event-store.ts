@@ -6,6 +6,7 @@ import type { RecordedEvent } from './envelope.js';
 import type { AppendRequest, AppendResult, ReadAllOptions, ReadStreamOptions, SerialStatus } from './event-store.port.js';
 import { uuidv7 } from './ids.js';
 import { BloomFilter } from './bloom-filter.js';
+import { restoreFilter, saveFilters, takeSavedFilters } from './saved-filters.js';
 import { DeferredKeyIndex, keyHash, type KeyIndexOptions, type WriteOp } from './key-index.js';
 import { SqliteWriter } from './sqlite-writer.js';
 import { MerkleTreeProjection } from './tree/merkle-tree-projection.js';
@@ -202,13 +203,15 @@ export class SqliteEventStore extends BatchedEventStore {
     const stored = this.db.prepare(`SELECT value FROM ledger_meta WHERE key = 'schema_version'`).pluck().get() as string | undefined;
     if (stored === undefined) this.db.prepare(`INSERT INTO ledger_meta (key, value) VALUES ('schema_version', ?)`).run(String(SCHEMA_VERSION));
     else if (Number(stored) !== SCHEMA_VERSION) throw new Error(`ledger file has schema version ${stored}; this build reads ${SCHEMA_VERSION}`);
-    this.keys = new DeferredKeyIndex(this.db, options.keyIndex);
+    // Filters saved at the last clean close are taken out of the file now: after a crash there are none.
+    const savedFilters = takeSavedFilters(this.db);
+    this.keys = new DeferredKeyIndex(this.db, options.keyIndex, savedFilters);
     this.stmt = this.prepare();
     this.hooks = options.hooks ?? [];
     const now = options.now ?? (() => new Date());
     this.planner = new AppendPlanner({ nodeId: options.nodeId, now, newEventId: options.newEventId ?? uuidv7 });
     this.durableHead = (this.stmt.head.get() as number | null) ?? 0;
-    this.streams = this.loadStreamFilter();
+    this.streams = restoreFilter(savedFilters, 'streams', this.durableHead) ?? this.loadStreamFilter();
     this.plannedHead = this.durableHead;
     if (options.tree === true) {
       if (options.path === ':memory:') throw new Error('a ledger that keeps its Merkle tree needs a file');
@@ -473,6 +476,8 @@ export class SqliteEventStore extends BatchedEventStore {
       this.keys.completeFlush(flush);
     }
     await this.writer.close();
+    // Nothing writes the log any more: the filters are saved, so the next open need not read the whole log.
+    saveFilters(this.db, [{ name: 'streams', through: this.durableHead, filter: this.streams }, ...this.keys.filtersToSave()]);
     this.db.close();
   }
 }
