@@ -168,7 +168,11 @@ export class StoredLogWorkers {
 
   constructor(options: StoredLogWorkersOptions) {
     const driver = createRequire(import.meta.url).resolve('better-sqlite3');
-    const workerData = { path: options.path, driver, mmapBytes: 1 << 30, lowPriority: options.lowPriority === true };
+    // A check in the foreground maps the file (fastest); a background one (the hub's scrub of a long log)
+    // reads through SQLite's bounded page cache instead, so that the hub's resident memory does not take
+    // on the pages of the whole file it goes through (I11).
+    const lowPriority = options.lowPriority === true;
+    const workerData = { path: options.path, driver, mmapBytes: lowPriority ? 0 : 1 << 30, lowPriority };
     this.workers = Array.from({ length: Math.max(1, options.threads) }, () => new Worker(WORKER_SOURCE, { eval: true, workerData, resourceLimits: { maxYoungGenerationSizeMb: 64 } }));
     this.idle = [...this.workers];
     for (const w of this.workers) {
