@@ -1,21 +1,15 @@
 import 'reflect-metadata';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import type { NestFastifyApplication } from '@nestjs/platform-fastify';
-import { Test } from '@nestjs/testing';
-import type { EventStore } from '#ledger';
+import type { TestingModuleBuilder } from '@nestjs/testing';
 import { readLogTexts, type KurrentLogClient } from '#ledger/kurrentdb-event-store';
 import { FakeKurrentDb } from '../../../libs/ledger/test/fixtures/fake-kurrentdb.js';
-import { AppModule } from '../src/app.module.js';
-import { loadHubConfig } from '../src/config/hub-config.js';
-import { HUB_APP_OPTIONS, configureHubApp, hubFastifyAdapter } from '../src/hub-app.js';
 import type { Leadership } from '../src/leadership/leadership.js';
 import { LEADERSHIP } from '../src/leadership/tokens.js';
-import { EVENT_STORE, KURRENTDB_CLIENT, LEDGER } from '../src/ledger/tokens.js';
-import { IdentifierVault } from '../src/vault/identifier-vault.js';
-import { CapturingLogger, type TestHub } from './support/test-hub.js';
+import { KURRENTDB_CLIENT } from '../src/ledger/tokens.js';
+import { startTestHub, type TestHub } from './support/test-hub.js';
 
 /** The real KurrentDB the hub tests run against when set, else the in-process stand-in. */
 export const KURRENTDB_URL = process.env['KURRENTDB_URL'];
@@ -73,56 +67,23 @@ export interface KurrentTestHub extends TestHub {
   readonly leadership: Leadership;
 }
 
-/** A hub as main.ts wires it, on the shared KurrentDB log, driven by Fastify inject. */
+/** A hub as main.ts wires it, on the shared KurrentDB log, driven by Fastify inject (startTestHub with the log's settings). */
 export async function startKurrentHub(log: SharedLog, options: { instanceId: string; dataDir?: string; env?: Readonly<Record<string, string>> }): Promise<KurrentTestHub> {
-  const dataDir = options.dataDir ?? log.dataDir();
-  const config = loadHubConfig({
-    HUB_DATA_DIR: dataDir,
-    HUB_EVENT_STORE: KURRENTDB_URL || 'kurrentdb://stand-in.invalid:2113?tls=false',
-    HUB_KURRENTDB_LOG_STREAM: log.logStream,
-    HUB_INSTANCE_ID: options.instanceId,
-    HUB_LEADERSHIP_RENEW_MS: '200',
-    HUB_LEADERSHIP_LEASE_MS: '1000',
-    HUB_AUTHORIZATION_TABLE_FILE: 'none',
-    HUB_SELF_DISCLOSURE_TABLE_FILE: 'none',
-    HUB_REDIS_URL: 'off',
-    HUB_CHECKPOINT_EVERY_MS: '3600000',
-    ...options.env,
+  const fake = log.fake;
+  const hub = await startTestHub({
+    dataDir: options.dataDir ?? log.dataDir(),
+    env: {
+      HUB_EVENT_STORE: KURRENTDB_URL || 'kurrentdb://stand-in.invalid:2113?tls=false',
+      HUB_KURRENTDB_LOG_STREAM: log.logStream,
+      HUB_INSTANCE_ID: options.instanceId,
+      HUB_LEADERSHIP_RENEW_MS: '200',
+      HUB_LEADERSHIP_LEASE_MS: '1000',
+      ...options.env,
+    },
+    ...(fake === undefined ? {} : { override: (builder: TestingModuleBuilder) => builder.overrideProvider(KURRENTDB_CLIENT).useValue(fake) }),
   });
-  let builder = Test.createTestingModule({ imports: [AppModule.forRoot(config)] });
-  if (log.fake !== undefined) builder = builder.overrideProvider(KURRENTDB_CLIENT).useValue(log.fake);
-  const moduleRef = await builder.compile();
-  const logger = new CapturingLogger();
-  const app = moduleRef.createNestApplication<NestFastifyApplication>(hubFastifyAdapter(config), { ...HUB_APP_OPTIONS, logger });
-  configureHubApp(app, config);
-  await app.init();
-  await app.getHttpAdapter().getInstance().ready();
-  const store = app.get<EventStore>(EVENT_STORE);
-  const bearerOf = (file: string) => ({ authorization: `Bearer ${(JSON.parse(readFileSync(join(config.keysDir, file), 'utf8')) as { token: string }).token}` });
-  let closed = false;
-  const close = async () => {
-    if (closed) return;
-    closed = true;
-    await app.close();
-  };
-  return {
-    app,
-    config,
-    dataDir,
-    store,
-    ledger: app.get<EventStore>(LEDGER),
-    vault: app.get(IdentifierVault),
-    logger,
-    leadership: app.get<Leadership>(LEADERSHIP),
-    auditor: bearerOf('auditor.token.json'),
-    operator: bearerOf('operator.token.json'),
-    inject: (o) => app.inject(o),
-    post: (url, body, headers = {}) => app.inject({ method: 'POST', url, headers: { 'content-type': 'application/json', ...headers }, payload: JSON.stringify(body) }),
-    get: (url, headers = {}) => app.inject({ method: 'GET', url, headers }),
-    head: () => store.head(),
-    close,
-    dispose: close,
-  };
+  // The shared log removes the data dirs at its end: a hub's dispose only closes it (a test may restart on its dir).
+  return { ...hub, leadership: hub.app.get<Leadership>(LEADERSHIP), dispose: hub.close };
 }
 
 /** Polls `check` until it holds (or throws after `ms`). */

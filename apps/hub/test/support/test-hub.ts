@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LoggerService } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
-import { Test } from '@nestjs/testing';
+import { Test, type TestingModuleBuilder } from '@nestjs/testing';
 import type { InjectOptions, Response } from 'light-my-request';
 import { expect } from 'vitest';
 import type { EventStore, RecordedEvent } from '#ledger';
@@ -55,6 +55,8 @@ export interface TestHubOptions {
   readonly numbers?: Partial<NumberGenerator>;
   /** Replaces the hub's clock (every business time and the retention sweep read it). */
   readonly clock?: () => Date;
+  /** Further provider overrides (e.g. the KurrentDB client of a stand-in server). */
+  readonly override?: (builder: TestingModuleBuilder) => TestingModuleBuilder;
 }
 
 export interface TestHub {
@@ -106,6 +108,7 @@ export async function startTestHub(options: TestHubOptions = {}): Promise<TestHu
     });
   }
   if (options.clock !== undefined) builder = builder.overrideProvider(CLOCK).useValue(options.clock);
+  if (options.override !== undefined) builder = options.override(builder);
   const moduleRef = await builder.compile();
   const logger = new CapturingLogger();
   const app = moduleRef.createNestApplication<NestFastifyApplication>(hubFastifyAdapter(config), { ...HUB_APP_OPTIONS, logger });
