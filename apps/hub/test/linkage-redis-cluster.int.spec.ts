@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CodeLocator, DEFAULT_LAYOUT, RedisCodeMapper, RedisLayout, clusterRedisLike, createMapperRedisCluster, rebuildFrom } from '#mapper';
 import { freePorts } from '../../../test/support/free-ports.js';
 import { startRedisCluster, type RedisClusterUnderTest } from '../../../test/support/redis-cluster.js';
-import { FakeProvider, MURORAN_CITY, PENSION, acquire, bearer, issuePerson, registerAgency, startLinkageHub, type Agency } from './support/linkage-fixture.js';
+import { FakeProvider, MURORAN_CITY, PENSION, acquire, bearer, issuePerson, mapperMode, queryLocalTax, registerAgency, startLinkageHub, until, type Agency } from './support/linkage-fixture.js';
 import { expectProblem } from './support/problem-assertions.js';
 import type { TestHub } from './support/test-hub.js';
 
@@ -18,21 +18,8 @@ let pension: Agency;
 let muroran: Agency;
 const codes: string[] = [];
 
-async function query(code: string) {
-  return hub.post('/v1/queries', { code, providerAgencyId: MURORAN_CITY, procedureCode: 'pension-award-claim', itemCodes: ['local-tax'] }, bearer(pension.token));
-}
-
-async function mode(): Promise<string> {
-  return (await hub.get('/health/ready')).json<{ codeMapper: { mode: string } }>().codeMapper.mode;
-}
-
-async function until(check: () => Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const query = (code: string) => queryLocalTax(hub, pension, code);
+const mode = () => mapperMode(hub);
 
 /** The port of the master that holds the subject bucket a code of the hub names (its translation reads it). */
 async function masterHolding(code: string): Promise<number> {

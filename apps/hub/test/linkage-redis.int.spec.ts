@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CodeLocator, RedisCodeMapper, createMapperRedisClient, rebuildFrom } from '#mapper';
-import { FakeProvider, MURORAN_CITY, PENSION, acquire, bearer, issuePerson, registerAgency, startLinkageHub, type Agency } from './support/linkage-fixture.js';
+import { FakeProvider, MURORAN_CITY, PENSION, acquire, issuePerson, mapperMode, queryLocalTax, registerAgency, startLinkageHub, until as waitUntil, type Agency } from './support/linkage-fixture.js';
 import { RedisProxy } from '../../../libs/mapper/test/redis-proxy.js';
 import type { TestHub } from './support/test-hub.js';
 
@@ -14,21 +14,9 @@ let pension: Agency;
 let muroran: Agency;
 const codes: string[] = [];
 
-async function query(code: string) {
-  return hub.post('/v1/queries', { code, providerAgencyId: MURORAN_CITY, procedureCode: 'pension-award-claim', itemCodes: ['local-tax'] }, bearer(pension.token));
-}
-
-async function mode(): Promise<string> {
-  return (await hub.get('/health/ready')).json<{ codeMapper: { mode: string } }>().codeMapper.mode;
-}
-
-async function until(check: () => Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const query = (code: string) => queryLocalTax(hub, pension, code);
+const mode = () => mapperMode(hub);
+const until = (check: () => Promise<boolean>, what: string) => waitUntil(check, what, 20_000);
 
 beforeAll(async () => {
   await proxy.start();

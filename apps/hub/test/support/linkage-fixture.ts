@@ -219,3 +219,22 @@ export class FakeProvider {
     res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
   }
 }
+
+/** The seeds/001 query: `requester` asks Muroran City for a person's local tax information, by its code. */
+export function queryLocalTax(hub: TestHub, requester: Agency, code: string) {
+  return hub.post('/v1/queries', { code, providerAgencyId: MURORAN_CITY, procedureCode: 'pension-award-claim', itemCodes: ['local-tax'] }, bearer(requester.token));
+}
+
+/** The code mapper's mode as readiness reports it (`redis`, `degraded`, `store`). */
+export async function mapperMode(hub: TestHub): Promise<string> {
+  return (await hub.get('/health/ready')).json<{ codeMapper: { mode: string } }>().codeMapper.mode;
+}
+
+/** Polls `check` every 50 ms until it holds; throws naming `what` after `ms`. */
+export async function until(check: () => Promise<boolean>, what: string, ms = 30_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
