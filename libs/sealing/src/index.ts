@@ -6,6 +6,7 @@ export * from './keyring.js';
 export * from './sqlite-keyring.js';
 export * from './kurrentdb-keyring.js';
 export * from './sealer.js';
+export * from './event-store-view.js';
 export * from './sealed-event-store.js';
 export * from './opening-store.js';
 export * from './keyed-event-store.js';
