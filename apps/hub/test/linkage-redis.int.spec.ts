@@ -20,7 +20,7 @@ const until = (check: () => Promise<boolean>, what: string) => waitUntil(check, 
 
 beforeAll(async () => {
   await proxy.start();
-  hub = await startLinkageHub({ env: { HUB_REDIS_URL: `redis://127.0.0.1:${proxy.port}`, HUB_REDIS_PREFIX: prefix } });
+  hub = await startLinkageHub({ env: { HUB_REDIS_URL: `redis://127.0.0.1:${proxy.port}`, HUB_REDIS_PREFIX: prefix, HUB_REDIS_TIMEOUT_MS: '15000', HUB_REDIS_SLOW_MS: '150' } });
   await provider.start(hub);
   pension = await registerAgency(hub, PENSION, 'pension-service', 'http://127.0.0.1:9');
   muroran = await registerAgency(hub, MURORAN_CITY, 'municipality', provider.endpoint);
@@ -61,6 +61,26 @@ describe('Redis is a projection the hub can lose (README, Architecture, I8)', ()
       return (await mode()) === 'redis';
     }, 'Redis to answer again');
     expect((await query(lateCode)).json()).toMatchObject({ outcome: 'answered' });
+  });
+
+  it('a stalled Redis (connections open, no answer) trips the breaker after HUB_REDIS_SLOW_MS, not HUB_REDIS_TIMEOUT_MS, and the hub returns to Redis once it answers', async () => {
+    await until(async () => (await mode()) === 'redis', 'the Redis mapper');
+    proxy.stall();
+    try {
+      const started = Date.now();
+      expect((await query(codes[2]!)).json()).toMatchObject({ outcome: 'answered' });
+      // The 15 s timeout was not waited out: the slow-call bound (150 ms) opened the breaker.
+      expect(Date.now() - started).toBeLessThan(7_500);
+      const ready = (await hub.get('/health/ready')).json<{ codeMapper: { mode: string; reason?: string } }>();
+      expect(ready.codeMapper).toMatchObject({ mode: 'degraded', reason: 'no answer within 150 ms (stalled)' });
+      for (const code of codes) expect((await query(code)).json()).toMatchObject({ outcome: 'answered' });
+    } finally {
+      proxy.resume();
+    }
+    await until(async () => {
+      await query(codes[3]!);
+      return (await mode()) === 'redis';
+    }, 'Redis to answer again');
   });
 
   it('has a live Redis projection equal to one rebuilt from the log', async () => {
