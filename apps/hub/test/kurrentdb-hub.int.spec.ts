@@ -61,6 +61,18 @@ describe('the hub on KurrentDB', () => {
     expect(texts.filter((t) => (JSON.parse(t) as { terminal?: string }).terminal !== undefined).length).toBe(serials.size);
   });
 
+  it('counts the append batches it commits to KurrentDB in its metrics, as the SQLite hub does', async () => {
+    const batches = async (): Promise<number> => {
+      const res = await hub.get('/metrics');
+      expect(res.statusCode, res.body).toBe(200);
+      return Number(/^linkage_ledger_batch_events_count (\S+)$/m.exec(res.body)?.[1] ?? 'NaN');
+    };
+    const before = await batches();
+    expect(before).toBeGreaterThan(0);
+    await issuePerson(hub);
+    expect(await batches()).toBeGreaterThan(before);
+  });
+
   it('signs checkpoints of the log and proves a serial in, as the auditor library checks them against the raw stream', async () => {
     const keyText = (await hub.get('/v1/audit/verifier-key')).body.trim();
     const key = parseVerifierKey(keyText);

@@ -18,6 +18,11 @@ export class LeaderGatedEventStore implements EventStore {
     readonly leadership: Leadership,
   ) {}
 
+  /** The store beneath (named `raw` as in the other wrappers, so that a wrapper chain can be looked through). */
+  get raw(): EventStore {
+    return this.inner;
+  }
+
   async append(request: AppendRequest): Promise<AppendResult> {
     const system = request.metadata.actor.startsWith('system:');
     if (!this.leadership.acceptsCommands && !(system && this.leadership.inTakeover)) throw this.notLeader();

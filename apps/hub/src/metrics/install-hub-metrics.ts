@@ -109,6 +109,21 @@ function instrumentMapper(hubMapper: HubCodeMapper, metrics: HubMetrics): void {
   Object.defineProperty(hubMapper, 'mapper', { value: counted, configurable: true });
 }
 
+type BatchObserving = EventStore & { observeBatches(observer: HubMetrics['observeBatch'] | undefined): void };
+
+/**
+ * The store that commits the batches: EVENT_STORE itself on SQLite, or the KurrentDB store beneath the
+ * wrappers of a scaled hub (the key-ring view, the leader gate), each of which names what it wraps `raw`.
+ */
+function batchedStoreOf(store: EventStore): BatchObserving | undefined {
+  let current: unknown = store;
+  for (let depth = 0; depth < 8 && typeof current === 'object' && current !== null; depth++) {
+    if (typeof (current as Partial<BatchObserving>).observeBatches === 'function') return current as BatchObserving;
+    current = (current as { raw?: unknown }).raw;
+  }
+  return undefined;
+}
+
 /** Runs `read` and answers undefined when the part it reads is not there (yet), instead of failing the scrape. */
 function maybe<T>(read: () => T): T | undefined {
   try {
@@ -131,8 +146,7 @@ export function installHubMetrics(app: NestFastifyApplication, config: HubConfig
   instrumentHttp(fastify, metrics.httpDuration);
 
   const store = app.get<EventStore>(EVENT_STORE, { strict: false });
-  const batched = store as EventStore & { observeBatches?: (observer: HubMetrics['observeBatch'] | undefined) => void };
-  batched.observeBatches?.(metrics.observeBatch);
+  batchedStoreOf(store)?.observeBatches(metrics.observeBatch);
   instrumentProviderClient(app.get(ProviderClient, { strict: false }), metrics);
   const mapper = app.get(HubCodeMapper, { strict: false });
   instrumentMapper(mapper, metrics);
