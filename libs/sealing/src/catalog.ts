@@ -59,6 +59,9 @@ export const CLEAR_EVENT_TYPES: readonly string[] = [
   'QueryFailed',
   'CheckpointSigned',
   'SerialVoided',
+  // A push's end (delivered, or abandoned after its deadline): ids, agencies, counts and times only.
+  'PushDelivered',
+  'PushAbandoned',
 ];
 
 export const SEAL_CATALOG: Readonly<Record<string, SealSpec>> = {
@@ -150,6 +153,16 @@ export const SEAL_CATALOG: Readonly<Record<string, SealSpec>> = {
     fields: [citizen('subjectId'), citizen('passkeyId'), hub('credential'), citizen('label')],
   },
   CitizenPasskeyRemoved: { storedVersion: 1, keyClass: 'identity', subjectField: 'subjectId', timeField: 'removedAt', fields: [citizen('subjectId'), citizen('passkeyId')] },
+  // A provider's report that its copy of items about a person changed (no data): the person sealed.
+  CopyUpdated: { storedVersion: 1, keyClass: 'record', subjectField: 'subjectId', timeField: 'reportedAt', fields: [citizen('subjectId')] },
+  // One push of a fan-out: the person, the subscriber's own code and its subscription sealed (the subscriber is the requester).
+  PushIssued: {
+    storedVersion: 1,
+    keyClass: 'record',
+    subjectField: 'subjectId',
+    timeField: 'issuedAt',
+    fields: [citizen('subjectId'), own('code', 'requester'), own('subscriptionId', 'requester', 'citizen')],
+  },
   CitizenEnrolmentSecretIssued: {
     storedVersion: 1,
     keyClass: 'identity',
