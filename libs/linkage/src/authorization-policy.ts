@@ -156,3 +156,51 @@ export function authorize(policy: AuthorizationPolicy | undefined, request: Auth
 function refuse(reason: AuthorizationRefusalCode, message: string, extra: Omit<AuthorizationRefused, 'allowed' | 'reason' | 'message'> = {}): AuthorizationRefused {
   return { allowed: false, reason, message, ...extra };
 }
+
+/** Why the policy refuses a subscription: a query's reasons, or PUSH_NOT_AUTHORIZED (the row allows the item to be queried but not pushed). */
+export type PushRefusalCode = AuthorizationRefusalCode | 'PUSH_NOT_AUTHORIZED';
+
+export interface PushRefused extends Omit<AuthorizationRefused, 'reason'> {
+  readonly reason: PushRefusalCode;
+  /** PUSH_NOT_AUTHORIZED: the requested items the row allows no push for. */
+  readonly notPushableItems?: readonly string[];
+  /** PUSH_NOT_AUTHORIZED: the items of the row open to push (possibly none). */
+  readonly pushableItems?: readonly string[];
+}
+
+export type PushDecision = AuthorizationGranted | PushRefused;
+
+/**
+ * May a requester of one kind subscribe to these items of a provider of another kind for this procedure
+ * (format 2, `push`)? First every check of a query (`authorize`: version in force, procedure, kinds, items:
+ * an item that may not even be queried is refused as for a query), then each item must be in the row's
+ * `push`. Throws MALFORMED as `authorize` does.
+ */
+export function authorizePush(policy: AuthorizationPolicy | undefined, request: AuthorizationRequest): PushDecision {
+  const decision = authorize(policy, request);
+  if (!decision.allowed) return decision;
+  const pushable = decision.row.push ?? [];
+  const notPushable = request.itemCodes.filter((c) => !pushable.includes(c));
+  if (notPushable.length > 0) {
+    const { requesterKind, procedureCode, providerKind } = request;
+    return {
+      allowed: false,
+      reason: 'PUSH_NOT_AUTHORIZED',
+      message:
+        pushable.length === 0
+          ? `authorization table version ${decision.tableVersion} allows a ${requesterKind} no push from a ${providerKind} for procedure "${procedureCode}"; query instead`
+          : `for procedure "${procedureCode}" a ${requesterKind} may subscribe to ${pushable.join(', ')} of a ${providerKind} only; no push for: ${notPushable.join(', ')}`,
+      tableVersion: decision.tableVersion,
+      notPushableItems: notPushable,
+      pushableItems: pushable,
+    };
+  }
+  return decision;
+}
+
+/** Whether `policy` (the version in force) still allows push of every one of `itemCodes` for this row; the items it no longer allows otherwise. */
+export function pushWithdrawn(policy: AuthorizationPolicy | undefined, row: { readonly requesterKind: AgencyKind; readonly procedureCode: string; readonly providerKind: AgencyKind; readonly itemCodes: readonly string[] }): readonly string[] {
+  if (policy === undefined) return row.itemCodes;
+  const pushable = policy.rows.get(rowKey(row.requesterKind, row.procedureCode, row.providerKind))?.push ?? [];
+  return row.itemCodes.filter((c) => !pushable.includes(c));
+}

@@ -31,6 +31,12 @@ export interface AuthorizationRow {
   readonly procedure: Procedure;
   readonly providerKind: AgencyKind;
   readonly items: readonly InformationItemRef[];
+  /**
+   * Format 2: the item codes (a subset of `items`) the requester kind may subscribe to (プッシュ型): it is
+   * told when the provider's copy of the item changes for a person it subscribed to, and fetches the new
+   * value by an ordinary query of this row. Absent or empty: no push for this row.
+   */
+  readonly push?: readonly string[];
 }
 
 export interface AuthorizationTable {
@@ -100,7 +106,7 @@ export function parseAuthorizationTable(json: unknown): AuthorizationTable {
   rawRows.forEach((raw, i) => {
     const at = `rows[${i}]`;
     if (!isRecord(raw)) return void problems.push(`${at} must be an object`);
-    onlyKeys(raw, ['requesterKind', 'procedure', 'providerKind', 'items'], at, problems);
+    onlyKeys(raw, ['requesterKind', 'procedure', 'providerKind', 'items', 'push'], at, problems);
     const { requesterKind, providerKind, procedure } = raw;
     const kindsOk = checkKind(requesterKind, `${at}.requesterKind`, problems) && checkKind(providerKind, `${at}.providerKind`, problems);
     const proc = procedureOf(procedure, `${at}.procedure`, problems);
@@ -123,6 +129,7 @@ export function parseAuthorizationTable(json: unknown): AuthorizationTable {
       }
       refs.push(ref);
     });
+    const push = pushOf(raw['push'], refs, at, problems);
     if (!kindsOk || !proc) return;
     const known = procedures.get(proc.code);
     if (known && (known.name !== proc.name || known.nameEn !== proc.nameEn || known.law !== proc.law)) {
@@ -134,7 +141,7 @@ export function parseAuthorizationTable(json: unknown): AuthorizationTable {
       problems.push(`${at}: a second row for requester kind "${requesterKind as string}", procedure "${proc.code}" and provider kind "${providerKind as string}"; merge their items into one row`);
     }
     seenRows.add(key);
-    rows.push({ requesterKind: requesterKind as AgencyKind, procedure: proc, providerKind: providerKind as AgencyKind, items: refs });
+    rows.push({ requesterKind: requesterKind as AgencyKind, procedure: proc, providerKind: providerKind as AgencyKind, items: refs, ...(push === undefined ? {} : { push }) });
   });
 
   if (problems.length > 0) {
@@ -148,6 +155,24 @@ export function parseAuthorizationTable(json: unknown): AuthorizationTable {
     items,
     rows,
   };
+}
+
+/** A row's `push` (format 2): distinct item codes, each one of the row's own items. */
+function pushOf(raw: unknown, refs: readonly InformationItemRef[], at: string, problems: string[]): readonly string[] | undefined {
+  if (raw === undefined) return undefined;
+  if (!Array.isArray(raw)) {
+    problems.push(`${at}.push must be a list of item codes of the row`);
+    return undefined;
+  }
+  const codes: string[] = [];
+  (raw as unknown[]).forEach((c, j) => {
+    const pushAt = `${at}.push[${j}]`;
+    if (!isTableCode(c)) return void problems.push(`${pushAt} must be a kebab-case item code`);
+    if (codes.includes(c)) return void problems.push(`${pushAt}: item "${c}" is listed twice in push`);
+    if (!refs.some((r) => r.code === c)) return void problems.push(`${pushAt}: item "${c}" is not one of the row's items; a row allows push only for items it allows to query`);
+    codes.push(c);
+  });
+  return codes;
 }
 
 function checkKind(kind: unknown, at: string, problems: string[]): boolean {
