@@ -208,6 +208,30 @@ export type { ProvisionBatch, ProvisionRequest, ProvisionResponse } from './prov
 export { NOTICE_BODY_MAX, NOTICE_BODY_TEXT, NOTICE_TITLE_MAX, NOTICE_TITLE_TEXT, decideNotice, noticeDecider, noticeStreamId } from './notice.decider.js';
 export type { NoticeSent, NoticeSentData, NoticeState, SendNotice, SendNoticeData } from './notice.decider.js';
 export {
+  NOTICE_BATCH_MAX_CODES,
+  NOTICE_BATCH_TYPES,
+  batchNoticeId,
+  batchNoticeSent,
+  checkNoticeBatchAudience,
+  decideNoticeBatchCompleted,
+  noticeBatchStarted,
+  noticeBatchStreamId,
+  noticeUndelivered,
+} from './notice-batch.js';
+export type {
+  BatchNoticeSent,
+  BatchNoticeSentData,
+  NoticeBatchAudience,
+  NoticeBatchCompleted,
+  NoticeBatchCompletedData,
+  NoticeBatchEvent,
+  NoticeBatchStarted,
+  NoticeBatchStartedData,
+  NoticeUndelivered,
+  NoticeUndeliveredData,
+  NoticeUndeliveredReason,
+} from './notice-batch.js';
+export {
   KEYS_SHREDDED_STREAM,
   REFUSALS_STREAM_PREFIX,
   UNAUTHENTICATED_STREAM_PREFIX,
@@ -226,3 +250,42 @@ export type {
   UnauthenticatedRequestsRecorded,
   UnauthenticatedRequestsRecordedData,
 } from './refusals.js';
+export { authorizePush, pushWithdrawn } from './authorization-policy.js';
+export type { PushDecision, PushRefusalCode, PushRefused } from './authorization-policy.js';
+export {
+  SUBSCRIPTION_DEFAULT_TERM_MS,
+  SUBSCRIPTION_EVENT_TYPES,
+  SUBSCRIPTION_MAX_ITEMS,
+  SUBSCRIPTION_MAX_TERM_MS,
+  SUBSCRIPTION_STREAM_PREFIX,
+  SubscriptionError,
+  decideSubscription,
+  evolveSubscription,
+  initialSubscriptionState,
+  subscriptionDecider,
+  subscriptionStreamId,
+} from './subscription.decider.js';
+export type {
+  CancelSubscription,
+  CancelSubscriptionData,
+  CreateSubscription,
+  CreateSubscriptionData,
+  EndSubscription,
+  EndSubscriptionData,
+  ExpireSubscription,
+  ExpireSubscriptionData,
+  SubscriptionCancelled,
+  SubscriptionCancelledData,
+  SubscriptionCommand,
+  SubscriptionCreated,
+  SubscriptionCreatedData,
+  SubscriptionEndReason,
+  SubscriptionEnded,
+  SubscriptionEndedData,
+  SubscriptionEvent,
+  SubscriptionExpired,
+  SubscriptionExpiredData,
+  SubscriptionRefusalCode,
+  SubscriptionState,
+  SubscriptionStatus,
+} from './subscription.decider.js';

@@ -59,6 +59,9 @@ export const CLEAR_EVENT_TYPES: readonly string[] = [
   'QueryFailed',
   'CheckpointSigned',
   'SerialVoided',
+  // A batch recipient that got no notice (its id a keyed hash, the reason a code) and a batch's end (counts).
+  'NoticeUndelivered',
+  'NoticeBatchCompleted',
   // A push's end (delivered, or abandoned after its deadline): ids, agencies, counts and times only.
   'PushDelivered',
   'PushAbandoned',
@@ -128,11 +131,15 @@ export const SEAL_CATALOG: Readonly<Record<string, SealSpec>> = {
   },
   NoticeSent: {
     storedVersion: 2,
+    // 3: a notice of a nationwide batch (its batchId in clear), sealed as a single notice is.
+    laterVersions: [3],
     keyClass: 'record',
     subjectField: 'subjectId',
     timeField: 'sentAt',
     fields: [citizen('subjectId'), own('title', 'citizen', 'agency'), own('body', 'citizen', 'agency')],
   },
+  // A nationwide notice batch (一斉お知らせ): its text sealed under the hub's key, opened to the sending agency.
+  NoticeBatchStarted: { storedVersion: 1, keyClass: 'record', timeField: 'startedAt', fields: [own('title', 'agency'), own('body', 'agency')] },
   // The person read their notice (on the notice's stream, a serial of its own): the reader sealed like the notice's subject.
   NoticeRead: { storedVersion: 1, keyClass: 'record', subjectField: 'subjectId', timeField: 'readAt', fields: [citizen('subjectId')] },
   RequestRefused: {
