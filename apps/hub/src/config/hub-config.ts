@@ -152,6 +152,21 @@ export interface LeadershipSettings {
 
 export const DEFAULT_LEADERSHIP: LeadershipSettings = { renewMs: 1000, leaseMs: 4000 };
 
+/** Delivery of pushes to subscribers' intermediate servers (docs/pushes.md). */
+export interface PushSettings {
+  /** A push not delivered within this after it was issued ends in PushAbandoned (HUB_PUSH_DEADLINE_MS). */
+  readonly deadlineMs: number;
+  /** The first retry's delay, doubled per failed try up to retryMaxMs, half of it jittered (HUB_PUSH_RETRY_BASE_MS). */
+  readonly retryBaseMs: number;
+  /** The longest wait between two tries of one push (HUB_PUSH_RETRY_MAX_MS). */
+  readonly retryMaxMs: number;
+  /** One try's time limit (HUB_PUSH_TIMEOUT_MS). */
+  readonly timeoutMs: number;
+  /** Deliveries in flight at once (HUB_PUSH_CONCURRENCY). */
+  readonly concurrency: number;
+}
+export const DEFAULT_PUSHES: PushSettings = { deadlineMs: 86_400_000, retryBaseMs: 1000, retryMaxMs: 600_000, timeoutMs: 5000, concurrency: 64 };
+
 /** The URL other hubs name this hub by when it leads (HUB_ADVERTISED_URL), else `http://HUB_HOST:HUB_PORT`. */
 export function advertisedUrl(config: Pick<HubConfig, 'host' | 'port' | 'advertisedUrl'>): string {
   return config.advertisedUrl ?? `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
@@ -221,6 +236,7 @@ export class HubConfig {
     readonly leadership: LeadershipSettings = DEFAULT_LEADERSHIP,
     /** How clients reach this hub (HUB_ADVERTISED_URL): a standby names the leader by it. */
     readonly advertisedUrl: string | undefined = undefined,
+    readonly pushes: PushSettings = DEFAULT_PUSHES,
   ) {}
 
   /** The Merkle tree's own file when the log is not the SQLite ledger (the tree then follows the log through the port). */
@@ -422,6 +438,21 @@ class HubEnvironment {
 
   @IsIntegerInRange(200, 600_000)
   HUB_LEADERSHIP_LEASE_MS = String(DEFAULT_LEADERSHIP.leaseMs);
+
+  @IsIntegerInRange(100, 31_536_000_000)
+  HUB_PUSH_DEADLINE_MS = String(DEFAULT_PUSHES.deadlineMs);
+
+  @IsIntegerInRange(1, 3_600_000)
+  HUB_PUSH_RETRY_BASE_MS = String(DEFAULT_PUSHES.retryBaseMs);
+
+  @IsIntegerInRange(1, 86_400_000)
+  HUB_PUSH_RETRY_MAX_MS = String(DEFAULT_PUSHES.retryMaxMs);
+
+  @IsIntegerInRange(10, 600_000)
+  HUB_PUSH_TIMEOUT_MS = String(DEFAULT_PUSHES.timeoutMs);
+
+  @IsIntegerInRange(1, 4096)
+  HUB_PUSH_CONCURRENCY = String(DEFAULT_PUSHES.concurrency);
 }
 
 /** `<host name>-<pid>`, cut to the 64 characters HUB_INSTANCE_ID allows. */
@@ -481,6 +512,11 @@ const VARIABLES = [
   'HUB_ADVERTISED_URL',
   'HUB_LEADERSHIP_RENEW_MS',
   'HUB_LEADERSHIP_LEASE_MS',
+  'HUB_PUSH_DEADLINE_MS',
+  'HUB_PUSH_RETRY_BASE_MS',
+  'HUB_PUSH_RETRY_MAX_MS',
+  'HUB_PUSH_TIMEOUT_MS',
+  'HUB_PUSH_CONCURRENCY',
 ] as const;
 
 /**
@@ -572,6 +608,13 @@ export function loadHubConfig(env: Readonly<Record<string, string | undefined>>,
     raw.HUB_INSTANCE_ID ?? defaultInstanceId(),
     { renewMs, leaseMs },
     raw.HUB_ADVERTISED_URL,
+    {
+      deadlineMs: Number(raw.HUB_PUSH_DEADLINE_MS),
+      retryBaseMs: Number(raw.HUB_PUSH_RETRY_BASE_MS),
+      retryMaxMs: Number(raw.HUB_PUSH_RETRY_MAX_MS),
+      timeoutMs: Number(raw.HUB_PUSH_TIMEOUT_MS),
+      concurrency: Number(raw.HUB_PUSH_CONCURRENCY),
+    },
   );
 }
 
