@@ -86,6 +86,16 @@ export class SqliteCodeIndex implements CodeMapper {
     throw new MapperError('CODE_CONFLICT', `event at position ${issued.position} gives ${owner ? 'a code already held' : 'a second code for one (subject, agency)'}; the ledger's claims should have refused it`);
   }
 
+  /** A subject id as this index stores it (the key of its rows; enciphered in the hub's lookup file). */
+  storedSubject(subjectId: string): Buffer | string {
+    return this.#keys.subject(subjectId);
+  }
+
+  /** The subject id a stored subject names (as read from this index's table by another statement). */
+  subjectOfStored(stored: Buffer | string): SubjectId {
+    return this.#keys.subjectOf(stored);
+  }
+
   /** An erasure: the person's codes go (a rebuild, which cannot open their events, holds none either). */
   forget(subjectId: string): void {
     this.#forget.run(this.#keys.subject(subjectId));
