@@ -289,3 +289,29 @@ export type {
   SubscriptionState,
   SubscriptionStatus,
 } from './subscription.decider.js';
+export {
+  MAX_UPDATE_ITEMS,
+  PUSH_EVENT_TYPES,
+  copyUpdateStreamId,
+  decideCopyUpdate,
+  decidePushIssue,
+  decidePushOutcome,
+  evolvePush,
+  itemsNotProvided,
+  pushRetryDelayMs,
+  pushStreamId,
+} from './push.js';
+export type {
+  CopyUpdated,
+  CopyUpdatedData,
+  PushAbandoned,
+  PushAbandonedData,
+  PushDelivered,
+  PushDeliveredData,
+  PushEvent,
+  PushIssued,
+  PushIssuedData,
+  PushOutcomeCommand,
+  PushRetrySettings,
+  PushState,
+} from './push.js';
