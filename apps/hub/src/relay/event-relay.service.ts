@@ -86,6 +86,8 @@ export class EventRelay implements OnModuleInit, BeforeApplicationShutdown, OnAp
     const kafka = this.config.kafka;
     if (kafka === undefined || this.#checkpoint === undefined || this.#relay !== undefined || this.#closed) return;
     if (this.leadership !== null && this.leadership.role !== 'leader') return;
+    // A new term takes the KurrentDB position stream over again (a deposed term's saves stay refused).
+    if (this.#checkpoint instanceof KurrentRelayCheckpoint) this.#checkpoint.newTerm();
     this.#relay = new KafkaRelay({
       store: this.events,
       brokers: kafka.brokers,
