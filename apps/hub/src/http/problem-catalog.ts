@@ -73,6 +73,7 @@ export const PROBLEM_CATALOG = {
   UNKNOWN_CODE: { status: 404, title: 'No person holds this code at the calling agency' },
   UPDATE_ITEM_NOT_PROVIDED: { status: 403, title: 'Update refused: the table in force lets no agency of the caller\'s kind provide the item' },
   UNKNOWN_NOTICE: { status: 404, title: 'The citizen holds no notice under this id' },
+  UNKNOWN_NOTICE_BATCH: { status: 404, title: 'The calling agency sent no notice batch under this id' },
   CODE_NOT_ISSUED_TO_REQUESTER: { status: 403, title: 'Query refused: the code was not issued to the requesting agency' },
   NO_CODE_AT_PROVIDER: { status: 403, title: 'Query refused: the providing agency holds no code for the person' },
   SELF_DISCLOSURE_NOT_ALLOWED: { status: 403, title: 'Self-information request refused: this kind of agency does not disclose the item to the person' },
