@@ -142,6 +142,17 @@ export const SEAL_CATALOG: Readonly<Record<string, SealSpec>> = {
   NoticeBatchStarted: { storedVersion: 1, keyClass: 'record', timeField: 'startedAt', fields: [own('title', 'agency'), own('body', 'agency')] },
   // The person read their notice (on the notice's stream, a serial of its own): the reader sealed like the notice's subject.
   NoticeRead: { storedVersion: 1, keyClass: 'record', subjectField: 'subjectId', timeField: 'readAt', fields: [citizen('subjectId')] },
+  // Subscriptions (issue 14): the person and the subscriber's own code sealed; agencies, procedure, items, version and times clear.
+  SubscriptionCreated: {
+    storedVersion: 1,
+    keyClass: 'record',
+    subjectField: 'subjectId',
+    timeField: 'createdAt',
+    fields: [citizen('subjectId'), own('requesterCode', 'requester')],
+  },
+  SubscriptionCancelled: { storedVersion: 1, keyClass: 'record', subjectField: 'subjectId', timeField: 'cancelledAt', fields: [citizen('subjectId')] },
+  SubscriptionExpired: { storedVersion: 1, keyClass: 'record', subjectField: 'subjectId', timeField: 'expiredAt', fields: [citizen('subjectId')] },
+  SubscriptionEnded: { storedVersion: 1, keyClass: 'record', subjectField: 'subjectId', timeField: 'endedAt', fields: [citizen('subjectId')] },
   RequestRefused: {
     storedVersion: 1,
     keyClass: 'record',
