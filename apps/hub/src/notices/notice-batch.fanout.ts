@@ -1,0 +1,147 @@
+import type { AppendRequest, AppendResult, EventStore } from '#ledger';
+import { batchNoticeId, batchNoticeSent, noticeStreamId, noticeUndelivered, type AgencyId, type SubjectId } from '#linkage';
+import type { NoticeBatchRecipients } from './notice-batch.store.js';
+
+/** What one fan-out sends: the batch and its text (opened from NoticeBatchStarted). */
+export interface FanoutBatch {
+  readonly batchId: string;
+  readonly agencyId: AgencyId;
+  readonly title: string;
+  readonly body: string;
+}
+
+export interface FanoutOptions {
+  /** The ledger as handlers see it: it seals each NoticeSent with the person's key (I10). */
+  readonly store: EventStore;
+  readonly recipients: NoticeBatchRecipients;
+  /** The person a stored subject names (the code index's keys). */
+  readonly subjectOf: (stored: Buffer | string) => SubjectId;
+  /** Keyed hash (hex) naming recipient `seq` of a batch: its notice id, the same after any crash. */
+  readonly handle: (value: string) => string;
+  readonly now: () => Date;
+  /** Recipients read and appended per chunk. */
+  readonly chunk?: number;
+  /** Chunks whose appends may be in flight at once (the ledger commits them in large groups). */
+  readonly chunksInFlight?: number;
+  /** After each chunk is durable: the cursor and how many this run recorded and found recorded before. */
+  readonly onProgress?: (progress: FanoutProgress) => void;
+  readonly signal?: AbortSignal;
+}
+
+export interface FanoutProgress {
+  /** Recipients below this place are all recorded in the log. */
+  readonly next: number;
+  readonly total: number;
+  readonly delivered: number;
+  readonly failed: number;
+  /** Recipients whose event a run before this one had already recorded (a resumed fan-out). */
+  readonly recordedBefore: number;
+}
+
+function codeOf(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/**
+ * The fan-out of one batch, from its stored cursor to its last recipient: per recipient one append under
+ * its own serial, on the notice's own stream with `expectedRevision: 'no_stream'`, so that a recipient
+ * whose event a crashed run already recorded is refused by the ledger (WRONG_EXPECTED_REVISION) and
+ * counted as recorded before, never twice. Chunks of appends are issued together (the ledger's group
+ * commit writes them in large transactions); the cursor moves past a chunk once it and every chunk before
+ * it are durable, so a crash loses no recipient and repeats at most `chunk × chunksInFlight` checks.
+ * A person erased since the batch began (their key shredded) gets NoticeUndelivered SUBJECT_ERASED, a
+ * code that named nobody NoticeUndelivered UNKNOWN_CODE.
+ */
+export async function fanOutNoticeBatch(batch: FanoutBatch, options: FanoutOptions): Promise<FanoutProgress> {
+  const { store, recipients, subjectOf, handle, now } = options;
+  const CHUNK = options.chunk ?? 2000;
+  const IN_FLIGHT = options.chunksInFlight ?? 4;
+  const at = recipients.cursor(batch.batchId);
+  if (at === undefined) throw new Error(`this hub holds no recipient list for notice batch ${batch.batchId}`);
+  const { total } = at;
+  let next = at.next;
+  let delivered = 0;
+  let failed = 0;
+  let recordedBefore = 0;
+  const metadata = { actor: `agency:${batch.agencyId}`, correlationId: `notice-batch-${batch.batchId}` };
+
+  const undelivered = (noticeId: string, reason: 'UNKNOWN_CODE' | 'SUBJECT_ERASED'): AppendRequest => ({
+    streamId: noticeStreamId(noticeId),
+    expectedRevision: 'no_stream',
+    events: [noticeUndelivered({ noticeId, batchId: batch.batchId, agencyId: batch.agencyId, reason, failedAt: now().toISOString() })],
+    serial: { allocate: true },
+    metadata,
+  });
+  /** Appends one request; 'before' when the recipient's stream was written by an earlier run. */
+  const settle = (request: AppendRequest, onDone: () => void): Promise<void> => {
+    let appending: Promise<AppendResult>;
+    try {
+      appending = store.append(request);
+    } catch (error) {
+      appending = Promise.reject(error as Error);
+    }
+    return appending.then(onDone, (error: unknown) => {
+      if (codeOf(error) === 'WRONG_EXPECTED_REVISION') {
+        recordedBefore += 1;
+        return;
+      }
+      throw error;
+    });
+  };
+
+  const inFlight: { end: number; done: Promise<void> }[] = [];
+  const settleOldest = async (): Promise<void> => {
+    const oldest = inFlight.shift()!;
+    await oldest.done;
+    recipients.advance(batch.batchId, oldest.end);
+    options.onProgress?.({ next: oldest.end, total, delivered, failed, recordedBefore });
+  };
+
+  let from = next;
+  try {
+    while (from < total) {
+      if (options.signal?.aborted) break;
+      const page = recipients.page(batch.batchId, from, CHUNK);
+      if (page.length === 0) break;
+      const sentAt = now().toISOString();
+      const work: Promise<void>[] = [];
+      for (const r of page) {
+        const noticeId = batchNoticeId(handle(`${batch.batchId}|${r.seq}`));
+        if (r.subject === null) {
+          work.push(settle(undelivered(noticeId, 'UNKNOWN_CODE'), () => (failed += 1)));
+          continue;
+        }
+        const subjectId = subjectOf(r.subject);
+        const request: AppendRequest = {
+          streamId: noticeStreamId(noticeId),
+          expectedRevision: 'no_stream',
+          events: [batchNoticeSent({ noticeId, subjectId, agencyId: batch.agencyId, title: batch.title, body: batch.body, sentAt, batchId: batch.batchId })],
+          serial: { allocate: true },
+          metadata,
+        };
+        work.push(
+          settle(request, () => (delivered += 1)).catch((error: unknown) => {
+            // The person's key was shredded (an erasure) since the batch began: nothing is sealed for them any more.
+            if (codeOf(error) === 'KEY_SHREDDED') return settle(undelivered(noticeId, 'SUBJECT_ERASED'), () => (failed += 1));
+            throw error;
+          }),
+        );
+      }
+      from = page[page.length - 1]!.seq + 1;
+      // Every append of the chunk settles before the chunk counts as done (a failure rejects it after the others ended).
+      inFlight.push({ end: from, done: Promise.allSettled(work).then((all) => {
+        const rejected = all.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+        if (rejected !== undefined) throw rejected.reason;
+      }) });
+      if (inFlight.length >= IN_FLIGHT) await settleOldest();
+    }
+    while (inFlight.length > 0) await settleOldest();
+  } catch (error) {
+    // Let the chunks still in flight end before giving up (their appends are the ledger's now), then rethrow.
+    await Promise.allSettled(inFlight.map((c) => c.done));
+    throw error;
+  }
+  next = recipients.cursor(batch.batchId)?.next ?? next;
+  return { next, total, delivered, failed, recordedBefore };
+}
