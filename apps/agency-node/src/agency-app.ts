@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Inject, Module, type DynamicModule, type OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Logger, Module, type DynamicModule, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { FastifyBaseLogger } from 'fastify';
@@ -15,6 +15,11 @@ import { DtoValidationPipe } from './http/validation.pipe.js';
 import { loadOrCreateAnswerKeys } from './keys/answer-keys.js';
 import { PinoNestLogger, RequestLogController, captureSerials, createLogSink, type LogSink } from '#logging';
 import { installAgencyMetrics } from './metrics/agency-metrics.js';
+import { CopyUpdatesService } from './mesh/copy-updates.service.js';
+import { PushesController, SubscriptionsController, UpdatesController } from './mesh/mesh.controller.js';
+import { PushFetcher, type FetcherOptions } from './mesh/push-fetcher.js';
+import { PushReceiver } from './mesh/push-receiver.js';
+import { SubscriptionsService } from './mesh/subscriptions.service.js';
 import { ProviderService } from './provider/provider.service.js';
 import { ProvisionEndpoint } from './provider/provision-endpoint.js';
 import { ProvisionSchemas, hubVerifierKey } from './provider/provision-protocol.js';
@@ -35,11 +40,19 @@ export interface AgencyRuntime {
   readonly clock: Clock;
   /** The provision protocol's handler, shared by the HTTP controller and the gRPC server. */
   readonly provisions: ProvisionEndpoint;
+  readonly requester: RequesterService;
+  /** The public service mesh: pushes received, their fetch (when AGENCY_PUSH_FETCH=on), copy updates, subscriptions. */
+  readonly pushes: PushReceiver;
+  readonly fetcher: PushFetcher | undefined;
+  readonly updates: CopyUpdatesService;
+  readonly subscriptions: SubscriptionsService;
 }
 
 export interface RuntimeOptions {
   readonly clock?: Clock;
   readonly fetch?: typeof fetch;
+  /** The push fetcher's attempts and backoff (tests shorten them). */
+  readonly fetcher?: FetcherOptions;
 }
 
 /** Opens the store and keys, and gets the hub's provision key (from the configuration, else once from the hub). */
@@ -52,36 +65,63 @@ export async function openAgencyRuntime(config: AgencyConfig, options: RuntimeOp
   const store = new AgencyStore(databasePath(config));
   const clock = options.clock ?? (() => new Date());
   const provisions = new ProvisionEndpoint(new ProviderService(config.agencyId, store, clock), new ProvisionSchemas(), hubKey, clock);
-  return { config, store, keys, hub, hubProvisionKey, clock, provisions };
+  const requester = new RequesterService(store, hub, keys, clock);
+  const pushes = new PushReceiver(store, hubKey, clock, config.pushFetch);
+  const fetcher = config.pushFetch ? new PushFetcher(store, requester, clock, options.fetcher) : undefined;
+  if (fetcher !== undefined) pushes.notify((pushId) => fetcher.enqueue(pushId));
+  const updates = new CopyUpdatesService(store, hub, clock);
+  const subscriptions = new SubscriptionsService(store, hub);
+  return { config, store, keys, hub, hubProvisionKey, clock, provisions, requester, pushes, fetcher, updates, subscriptions };
 }
 
 /** The log sink of the server, flushed last at shutdown. */
 const LOG_SINK = Symbol('LOG_SINK');
 
 @Module({})
-export class AgencyModule implements OnApplicationShutdown {
+export class AgencyModule implements OnApplicationBootstrap, OnApplicationShutdown {
   constructor(
     @Inject(AgencyStore) private readonly store: AgencyStore,
     @Inject(LOG_SINK) private readonly logs: LogSink | null,
+    @Inject(PushFetcher) private readonly fetcher: PushFetcher | null,
+    @Inject(CopyUpdatesService) private readonly updates: CopyUpdatesService,
   ) {}
+
+  /** Resumes what a stop or crash left: fetches after pushes, and update reports the hub has not taken yet. */
+  onApplicationBootstrap(): void {
+    const logger = new Logger('AgencyMesh');
+    const fetches = this.fetcher?.resume() ?? 0;
+    if (fetches > 0) logger.log(`resuming ${fetches} fetch(es) after pushes received earlier`);
+    if (this.store.mesh.counts().pendingReports > 0) {
+      void this.updates.reportPending().then(
+        (r) => logger.log(`update reports sent again at start: ${r.reported} reported, ${r.pending} still pending`),
+        (error: unknown) => logger.error(`update reports at start failed: ${error instanceof Error ? error.message : String(error)}`),
+      );
+    }
+  }
 
   static forRoot(runtime: AgencyRuntime, logs?: LogSink): DynamicModule {
     return {
       module: AgencyModule,
-      controllers: [ProvisionsController, RequesterController, HealthController],
+      controllers: [ProvisionsController, RequesterController, PushesController, UpdatesController, SubscriptionsController, HealthController],
       providers: [
         { provide: AGENCY_CONFIG, useValue: runtime.config },
         { provide: AgencyStore, useValue: runtime.store },
         { provide: LOG_SINK, useValue: logs ?? null },
         { provide: CLOCK, useValue: runtime.clock },
         { provide: ProvisionEndpoint, useValue: runtime.provisions },
-        { provide: RequesterService, useValue: new RequesterService(runtime.store, runtime.hub, runtime.keys, runtime.clock) },
+        { provide: RequesterService, useValue: runtime.requester },
+        { provide: PushReceiver, useValue: runtime.pushes },
+        { provide: PushFetcher, useValue: runtime.fetcher ?? null },
+        { provide: CopyUpdatesService, useValue: runtime.updates },
+        { provide: SubscriptionsService, useValue: runtime.subscriptions },
         StaffGuard,
       ],
     };
   }
 
   async onApplicationShutdown(): Promise<void> {
+    // Fetches not done stay pending in the store; the next start resumes them.
+    await this.fetcher?.stop();
     await this.store.close();
     // Nest then raises the signal again, which ends the process without an exit event: write out now.
     this.logs?.flush();

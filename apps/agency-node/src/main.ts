@@ -8,6 +8,8 @@ import { startProvisionGrpcServer } from './provider/provision-grpc.js';
 import { HubClient } from './hub/hub-client.js';
 import { AgencyProblem } from './http/agency-problem.js';
 import { loadOrCreateAnswerKeys } from './keys/answer-keys.js';
+import { CopyUpdatesService, type UpdateInput } from './mesh/copy-updates.service.js';
+import { SubscriptionsService } from './mesh/subscriptions.service.js';
 import { RequesterService } from './requester/requester.service.js';
 import { AgencyStore, type CopyRecord, type Role } from './store/agency-store.js';
 
@@ -54,6 +56,17 @@ async function withRequester<T>(fn: (requester: RequesterService, store: AgencyS
   const store = new AgencyStore(databasePath(cfg));
   try {
     return await fn(new RequesterService(store, new HubClient(cfg.hub!), keys), store);
+  } finally {
+    await store.close();
+  }
+}
+
+/** Opens the store and a hub client for a one-shot mesh command (updates, subscriptions). */
+async function withHub<T>(fn: (hub: HubClient, store: AgencyStore) => Promise<T>): Promise<T> {
+  const cfg = config(true);
+  const store = new AgencyStore(databasePath(cfg));
+  try {
+    return await fn(new HubClient(cfg.hub!), store);
   } finally {
     await store.close();
   }
@@ -144,6 +157,74 @@ program
     const store = new AgencyStore(databasePath(cfg));
     try {
       print({ records: store.records({ limit: o.limit, before: o.before, role: o.role as Role | undefined }) });
+    } finally {
+      await store.close();
+    }
+  });
+
+program
+  .command('update-copies')
+  .description('load changed copies (副本更新) and report them to the hub, which pushes to the subscribers: [{localId, items: {itemCode: new value}}] or {updateId?, updatedAt?, changes}')
+  .argument('<file>', 'the JSON file')
+  .option('--update-id <id>', 'this update\'s id: running the command again with the same id and file loads nothing twice and sends only the reports still pending')
+  .option('--updated-at <time>', 'when the copies changed (RFC 3339); default now')
+  .action((file: string, o: { updateId?: string; updatedAt?: string }) =>
+    withHub(async (hub, store) => {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(readFileSync(file, 'utf8'));
+      } catch (error) {
+        throw new AgencyProblem('VALIDATION_FAILED', `cannot read ${file} as JSON (${error instanceof Error ? error.message : String(error)})`);
+      }
+      const fromFile = (Array.isArray(parsed) ? { changes: parsed } : parsed) as Partial<UpdateInput>;
+      const input = { ...fromFile, ...(o.updateId === undefined ? {} : { updateId: o.updateId }), ...(o.updatedAt === undefined ? {} : { updatedAt: o.updatedAt }) } as UpdateInput;
+      print(await new CopyUpdatesService(store, hub, () => new Date()).update(input));
+    }),
+  );
+
+program
+  .command('report-updates')
+  .description('send the update reports the hub has not taken yet again, with their idempotency keys')
+  .action(() => withHub(async (hub, store) => print(await new CopyUpdatesService(store, hub, () => new Date()).reportPending())));
+
+program
+  .command('subscribe')
+  .description("subscribe to a provider's items for one of the agency's people (the hub checks the authorization table's push column)")
+  .requiredOption('--local-id <id>', "the agency's own id for the person")
+  .requiredOption('--provider <agencyId>', 'the provider agency id, e.g. muroran-city')
+  .requiredOption('--procedure <code>', 'the procedure code, e.g. pension-award-claim')
+  .requiredOption('--items <codes>', 'comma-separated item codes, e.g. local-tax')
+  .option('--expires-at <time>', 'RFC 3339; default: the hub\'s (one year)')
+  .action((o: { localId: string; provider: string; procedure: string; items: string; expiresAt?: string }) =>
+    withHub(async (hub, store) => {
+      const itemCodes = o.items.split(',').map((s) => s.trim()).filter((s) => s !== '');
+      print(await new SubscriptionsService(store, hub).subscribe({ localId: o.localId, providerAgencyId: o.provider, procedureCode: o.procedure, itemCodes, ...(o.expiresAt === undefined ? {} : { expiresAt: o.expiresAt }) }));
+    }),
+  );
+
+program
+  .command('subscriptions')
+  .description("list this agency's subscriptions as the hub keeps them, with the local id of each person")
+  .option('--limit <n>', 'how many', positiveInt)
+  .option('--after <cursor>', 'the "next" of the previous page')
+  .action((o: { limit?: number; after?: string }) => withHub(async (hub, store) => print(await new SubscriptionsService(store, hub).list(o))));
+
+program
+  .command('unsubscribe')
+  .description('cancel a subscription')
+  .argument('<subscriptionId>', 'the id the hub gave it')
+  .action((id: string) => withHub(async (hub, store) => print(await new SubscriptionsService(store, hub).cancel(id))));
+
+program
+  .command('pushes')
+  .description('print the pushes received from the hub, newest first, with what the fetch after each obtained')
+  .option('--limit <n>', 'how many', positiveInt, 50)
+  .option('--before <id>', 'only pushes older than this id (paging)', positiveInt)
+  .action(async (o: { limit: number; before?: number }) => {
+    const cfg = config(false);
+    const store = new AgencyStore(databasePath(cfg));
+    try {
+      print({ pushes: store.mesh.pushes({ limit: o.limit, before: o.before }) });
     } finally {
       await store.close();
     }

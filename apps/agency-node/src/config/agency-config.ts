@@ -32,6 +32,8 @@ export interface AgencyConfig {
   readonly staffToken: string | undefined;
   readonly bodyLimitBytes: number;
   readonly logLevel: AgencyLogLevel;
+  /** After a push, fetch the new value by an ordinary lawful query (AGENCY_PUSH_FETCH=on); default off. */
+  readonly pushFetch: boolean;
 }
 
 export function databasePath(config: Pick<AgencyConfig, 'dataDir'>): string {
@@ -96,6 +98,9 @@ export function loadAgencyConfig(env: Readonly<Record<string, string | undefined
   const logLevel = get('AGENCY_LOG_LEVEL') ?? 'log';
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) bad('AGENCY_LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`);
 
+  const pushFetchRaw = get('AGENCY_PUSH_FETCH') ?? 'off';
+  if (pushFetchRaw !== 'on' && pushFetchRaw !== 'off') bad('AGENCY_PUSH_FETCH', `must be on or off, got ${JSON.stringify(pushFetchRaw)}`);
+
   const staffTokenFile = get('AGENCY_STAFF_TOKEN_FILE');
   const staffToken = staffTokenFile === undefined ? undefined : tokenFromFile('AGENCY_STAFF_TOKEN_FILE', resolve(cwd, staffTokenFile), read, bad);
 
@@ -136,6 +141,7 @@ export function loadAgencyConfig(env: Readonly<Record<string, string | undefined
     staffToken,
     bodyLimitBytes,
     logLevel: logLevel as AgencyLogLevel,
+    pushFetch: pushFetchRaw === 'on',
   };
 }
 

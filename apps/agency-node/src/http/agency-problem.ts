@@ -13,6 +13,8 @@ export const AGENCY_PROBLEMS = {
   CODE_NOT_ACQUIRED: { status: 409, title: 'No agency code was acquired for this person' },
   CODE_ALREADY_ASSIGNED: { status: 409, title: 'The agency code belongs to another local id' },
   SERIAL_REUSED: { status: 409, title: 'The serial was already used for another provision request' },
+  PUSH_ID_REUSED: { status: 409, title: 'The pushId was already received with other content' },
+  UPDATE_ID_REUSED: { status: 409, title: 'The update id was already used for other changes' },
   PAYLOAD_TOO_LARGE: { status: 413, title: 'The request body is too large' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'The request content type is not supported' },
   CHECK_DIGIT_MISMATCH: { status: 422, title: 'The check digit does not match' },

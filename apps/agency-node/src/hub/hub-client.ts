@@ -27,14 +27,27 @@ export class HubClient {
   }
 
   async post(path: string, body: unknown, idempotencyKey: string = randomUUID()): Promise<HubAnswer> {
-    const text = JSON.stringify(body);
+    return this.request('POST', path, body, idempotencyKey);
+  }
+
+  /**
+   * One call to the hub. A body is sent as JSON; POST carries the idempotency key (a retry after a
+   * network failure reuses it). GET and DELETE are sent again as they are (the hub answers them the same).
+   */
+  async request(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown, idempotencyKey: string = randomUUID()): Promise<HubAnswer> {
+    const text = body === undefined ? undefined : JSON.stringify(body);
     let lastError: unknown;
     for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
       try {
         const res = await this.fetchImpl(`${this.hub.url}${path}`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', accept: 'application/json', authorization: `Bearer ${this.hub.token}`, 'idempotency-key': idempotencyKey },
-          body: text,
+          method,
+          headers: {
+            ...(text === undefined ? {} : { 'content-type': 'application/json' }),
+            accept: 'application/json',
+            authorization: `Bearer ${this.hub.token}`,
+            ...(method === 'POST' ? { 'idempotency-key': idempotencyKey } : {}),
+          },
+          ...(text === undefined ? {} : { body: text }),
           signal: AbortSignal.timeout(this.hub.timeoutMs),
         });
         return await answerOf(res);
@@ -44,7 +57,7 @@ export class HubClient {
         if (attempt < ATTEMPTS) await this.pause(200 * attempt);
       }
     }
-    throw new AgencyProblem('HUB_UNREACHABLE', `the hub at ${this.hub.url} did not answer POST ${path} after ${ATTEMPTS} attempts (${reasonOf(lastError)}); check AGENCY_HUB_URL and that the hub runs`);
+    throw new AgencyProblem('HUB_UNREACHABLE', `the hub at ${this.hub.url} did not answer ${method} ${path.split('?')[0]} after ${ATTEMPTS} attempts (${reasonOf(lastError)}); check AGENCY_HUB_URL and that the hub runs`);
   }
 
   /** GET {hub}/v1/hub/keys → the hub's provision-signing public key. */
@@ -82,4 +95,19 @@ function reasonOf(error: unknown): string {
     return typeof cause?.code === 'string' ? cause.code : error.message;
   }
   return String(error);
+}
+
+/**
+ * A hub refusal or failure, passed on with the hub's status, code, title, detail and serial; a 401 is
+ * this agency's token (502 HUB_AUTHENTICATION_FAILED), an answer without a problem code 502 HUB_PROTOCOL_ERROR.
+ */
+export function hubProblemOf(res: HubAnswer): AgencyProblem {
+  const p = res.body as { code?: unknown; title?: unknown; detail?: unknown; serial?: unknown } | undefined;
+  const code = typeof p?.code === 'string' ? p.code : undefined;
+  const serial = typeof p?.serial === 'string' ? p.serial : undefined;
+  if (res.status === 401) return new AgencyProblem('HUB_AUTHENTICATION_FAILED', `the hub refused this agency's token (${code ?? 401}); check AGENCY_TOKEN_FILE / AGENCY_TOKEN`);
+  if (code === undefined || res.status < 400) return new AgencyProblem('HUB_PROTOCOL_ERROR', `the hub answered ${res.status} without ${res.status < 400 ? 'the expected body' : 'a problem code'}`);
+  const detail = typeof p?.detail === 'string' ? p.detail : `the hub answered ${code}`;
+  const title = typeof p?.title === 'string' ? p.title : 'Refused by the hub';
+  return new AgencyProblem(code, detail, serial === undefined ? {} : { serial }, { status: res.status, title });
 }

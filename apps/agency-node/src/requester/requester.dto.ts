@@ -5,13 +5,13 @@ import { isLocalId } from '../store/agency-store.js';
 
 const LOCAL_ID_MESSAGE = "must be this agency's own id for the person (1-64 letters, digits, '.', '_' or '-'; never an individual number)";
 
-function IsLocalId(each = false) {
+export function IsLocalId(each = false) {
   return ValidateBy({ name: 'isLocalId', validator: { validate: isLocalId, defaultMessage: () => LOCAL_ID_MESSAGE } }, { each });
 }
-function IsAgencyIdField() {
+export function IsAgencyIdField() {
   return ValidateBy({ name: 'isAgencyId', validator: { validate: isAgencyId, defaultMessage: () => 'must be an agency id (2-64 lowercase letters, digits or hyphens, e.g. muroran-city)' } });
 }
-function IsTableCode(each = false) {
+export function IsTableCode(each = false) {
   return ValidateBy({ name: 'isTableCode', validator: { validate: isTableCode, defaultMessage: () => `must be ${each ? 'item codes' : 'a procedure code'} in kebab-case (e.g. ${each ? 'local-tax' : 'pension-award-claim'})` } }, { each });
 }
 

@@ -2,6 +2,7 @@ import { chmodSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { AgencyProblem } from '../http/agency-problem.js';
+import { MeshStore } from './mesh-store.js';
 import { RecordWriter, type RecordRowValues } from './record-writer.js';
 
 export type Role = 'provided' | 'requested';
@@ -127,6 +128,8 @@ export class AgencyStore {
   #writer: RecordWriter | undefined;
   /** Statements of the provision hot path, prepared once. */
   readonly #statements = new Map<string, Database.Statement>();
+  /** The public service mesh's tables (pushes received, copy updates and their reports), on this connection. */
+  readonly mesh: MeshStore;
 
   constructor(path: string) {
     this.#path = path;
@@ -139,6 +142,26 @@ export class AgencyStore {
     this.db.pragma('busy_timeout = 5000');
     this.db.pragma('foreign_keys = ON');
     this.db.exec(SCHEMA);
+    this.mesh = new MeshStore(this.db);
+  }
+
+  /** Runs `fn` in one IMMEDIATE transaction on the main connection (all or nothing, durable at commit). */
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn).immediate();
+  }
+
+  /** The stored value of one copy (its JSON text), or undefined. */
+  copyJson(localId: string, itemCode: string): string | undefined {
+    return (this.#statement('SELECT value_json FROM copies WHERE local_id = ? AND item_code = ?').get(localId, itemCode) as { value_json: string } | undefined)?.value_json;
+  }
+
+  /** Writes one copy (a new value replaces the old) and holds its item; call inside transaction() for several. */
+  upsertCopy(localId: string, itemCode: string, value: unknown, now: Date): void {
+    this.#statement(
+      `INSERT INTO copies (local_id, item_code, value_json, updated_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (local_id, item_code) DO UPDATE SET value_json = excluded.value_json, updated_at = excluded.updated_at`,
+    ).run(localId, itemCode, JSON.stringify(value), now.toISOString());
+    this.#statement('INSERT OR IGNORE INTO held_items (item_code) VALUES (?)').run(itemCode);
   }
 
   /** Closes both connections (the record writer's last): SQLite removes the WAL when the last one closes. */

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { createAgencyApp, openAgencyRuntime, type AgencyRuntime } from '../../src/agency-app.js';
 import { loadAgencyConfig } from '../../src/config/agency-config.js';
+import type { FetcherOptions } from '../../src/mesh/push-fetcher.js';
 import type { CopyRecord } from '../../src/store/agency-store.js';
 
 export const DEMO_DIR = join(dirname(fileURLToPath(import.meta.url)), '../../demo');
@@ -36,8 +37,18 @@ export interface TestNode {
 }
 
 /** The node over Fastify inject, with its own data dir, the test signer's key as the hub's, and a settable clock. */
-export async function startTestNode(options: { agencyId: string; signer: TestSigner; hubUrl?: string; staffToken?: string; now?: Date }): Promise<TestNode> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'agency-node-int-'));
+export async function startTestNode(options: {
+  agencyId: string;
+  signer: TestSigner;
+  hubUrl?: string;
+  staffToken?: string;
+  now?: Date;
+  /** An existing data dir (a restart); it is then left in place by close(). */
+  dataDir?: string;
+  /** AGENCY_PUSH_FETCH=on, with the fetcher's attempts and backoff. */
+  pushFetch?: FetcherOptions;
+}): Promise<TestNode> {
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'agency-node-int-'));
   const config = loadAgencyConfig(
     {
       AGENCY_ID: options.agencyId,
@@ -48,11 +59,12 @@ export async function startTestNode(options: { agencyId: string; signer: TestSig
       AGENCY_HUB_TIMEOUT_MS: '2000',
       AGENCY_LOG_LEVEL: 'error',
       ...(options.staffToken ? { AGENCY_STAFF_TOKEN_FILE: 'staff-token' } : {}),
+      ...(options.pushFetch ? { AGENCY_PUSH_FETCH: 'on' } : {}),
     },
     { needsHub: true, readFile: () => options.staffToken ?? '' },
   );
   let now = options.now ?? new Date();
-  const runtime = await openAgencyRuntime(config, { clock: () => now });
+  const runtime = await openAgencyRuntime(config, { clock: () => now, ...(options.pushFetch ? { fetcher: options.pushFetch } : {}) });
   const app = await createAgencyApp(runtime);
   await app.init();
   await app.getHttpAdapter().getInstance().ready();
@@ -63,7 +75,7 @@ export async function startTestNode(options: { agencyId: string; signer: TestSig
     setNow: (d) => (now = d),
     close: async () => {
       await app.close();
-      rmSync(dataDir, { recursive: true, force: true });
+      if (options.dataDir === undefined) rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }
