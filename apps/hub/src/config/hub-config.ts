@@ -167,6 +167,15 @@ export interface PushSettings {
 }
 export const DEFAULT_PUSHES: PushSettings = { deadlineMs: 86_400_000, retryBaseMs: 1000, retryMaxMs: 600_000, timeoutMs: 5000, concurrency: 64 };
 
+/** The leader's fan-out of nationwide notice batches (docs/notice-batches.md). */
+export interface NoticeBatchSettings {
+  /** Recipients appended per chunk (HUB_NOTICE_BATCH_CHUNK); four chunks are in flight at once. */
+  readonly chunk: number;
+  /** A pause after each chunk, to leave the hub's disk and CPU to other work (HUB_NOTICE_BATCH_PAUSE_MS, default 0). */
+  readonly pauseMs: number;
+}
+export const DEFAULT_NOTICE_BATCHES: NoticeBatchSettings = { chunk: 2000, pauseMs: 0 };
+
 /** The URL other hubs name this hub by when it leads (HUB_ADVERTISED_URL), else `http://HUB_HOST:HUB_PORT`. */
 export function advertisedUrl(config: Pick<HubConfig, 'host' | 'port' | 'advertisedUrl'>): string {
   return config.advertisedUrl ?? `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
@@ -237,6 +246,7 @@ export class HubConfig {
     /** How clients reach this hub (HUB_ADVERTISED_URL): a standby names the leader by it. */
     readonly advertisedUrl: string | undefined = undefined,
     readonly pushes: PushSettings = DEFAULT_PUSHES,
+    readonly noticeBatches: NoticeBatchSettings = DEFAULT_NOTICE_BATCHES,
   ) {}
 
   /** The Merkle tree's own file when the log is not the SQLite ledger (the tree then follows the log through the port). */
@@ -453,6 +463,12 @@ class HubEnvironment {
 
   @IsIntegerInRange(1, 4096)
   HUB_PUSH_CONCURRENCY = String(DEFAULT_PUSHES.concurrency);
+
+  @IsIntegerInRange(1, 100_000)
+  HUB_NOTICE_BATCH_CHUNK = String(DEFAULT_NOTICE_BATCHES.chunk);
+
+  @IsIntegerInRange(0, 60_000)
+  HUB_NOTICE_BATCH_PAUSE_MS = String(DEFAULT_NOTICE_BATCHES.pauseMs);
 }
 
 /** `<host name>-<pid>`, cut to the 64 characters HUB_INSTANCE_ID allows. */
@@ -517,6 +533,8 @@ const VARIABLES = [
   'HUB_PUSH_RETRY_MAX_MS',
   'HUB_PUSH_TIMEOUT_MS',
   'HUB_PUSH_CONCURRENCY',
+  'HUB_NOTICE_BATCH_CHUNK',
+  'HUB_NOTICE_BATCH_PAUSE_MS',
 ] as const;
 
 /**
@@ -615,6 +633,7 @@ export function loadHubConfig(env: Readonly<Record<string, string | undefined>>,
       timeoutMs: Number(raw.HUB_PUSH_TIMEOUT_MS),
       concurrency: Number(raw.HUB_PUSH_CONCURRENCY),
     },
+    { chunk: Number(raw.HUB_NOTICE_BATCH_CHUNK), pauseMs: Number(raw.HUB_NOTICE_BATCH_PAUSE_MS) },
   );
 }
 
