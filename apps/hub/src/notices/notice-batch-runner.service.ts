@@ -48,7 +48,7 @@ export class NoticeBatchRunner implements OnApplicationBootstrap, BeforeApplicat
   readonly #missing = new Set<string>();
 
   constructor(
-    config: HubConfig,
+    private readonly config: HubConfig,
     @Inject(LEDGER) private readonly store: EventStore,
     @Inject(CLOCK) private readonly clock: Clock,
     private readonly progress: NoticeBatchProgress,
@@ -132,6 +132,8 @@ export class NoticeBatchRunner implements OnApplicationBootstrap, BeforeApplicat
           subjectOf: (s) => views.codes.subjectOfStored(s),
           handle: (v) => sealer.handle(BATCH_NOTICE_HANDLE, v),
           now: () => this.clock(),
+          chunk: this.config.noticeBatches.chunk,
+          pauseMs: this.config.noticeBatches.pauseMs,
           signal,
         },
       );

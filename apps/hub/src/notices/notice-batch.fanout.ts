@@ -23,6 +23,8 @@ export interface FanoutOptions {
   readonly chunk?: number;
   /** Chunks whose appends may be in flight at once (the ledger commits them in large groups). */
   readonly chunksInFlight?: number;
+  /** A pause after each chunk is issued (0: none). */
+  readonly pauseMs?: number;
   /** After each chunk is durable: the cursor and how many this run recorded and found recorded before. */
   readonly onProgress?: (progress: FanoutProgress) => void;
   readonly signal?: AbortSignal;
@@ -135,6 +137,7 @@ export async function fanOutNoticeBatch(batch: FanoutBatch, options: FanoutOptio
         if (rejected !== undefined) throw rejected.reason;
       }) });
       if (inFlight.length >= IN_FLIGHT) await settleOldest();
+      if ((options.pauseMs ?? 0) > 0) await new Promise((r) => setTimeout(r, options.pauseMs));
     }
     while (inFlight.length > 0) await settleOldest();
   } catch (error) {
