@@ -15,13 +15,14 @@ import { RefusalsModule } from './refusals/refusals.module.js';
 import { RelayModule } from './relay/relay.module.js';
 import { RetentionModule } from './retention/retention.module.js';
 import { SubscriptionsModule } from './subscriptions/subscriptions.module.js';
+import { PushesModule } from './pushes/pushes.module.js';
 
 @Module({})
 export class AppModule {
   static forRoot(config: HubConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: [CqrsModule.forRoot(), HubCoreModule.forRoot(config), NumberingModule, LinkageModule, NoticesModule, RecordsModule, EventsModule, HealthModule, AuditModule, SelfCheckModule, RelayModule, RefusalsModule, RetentionModule, CitizensModule, SubscriptionsModule],
+      imports: [CqrsModule.forRoot(), HubCoreModule.forRoot(config), NumberingModule, LinkageModule, NoticesModule, RecordsModule, EventsModule, HealthModule, AuditModule, SelfCheckModule, RelayModule, RefusalsModule, RetentionModule, CitizensModule, SubscriptionsModule, PushesModule],
     };
   }
 }
