@@ -18,12 +18,13 @@ import {
   personKid,
   type KurrentKeyClient,
 } from '#sealing';
-import { FakeKurrentDb } from '../../ledger/test/fixtures/fake-kurrentdb.js';
+import type { FakeKurrentDb } from '../../ledger/test/fixtures/fake-kurrentdb.js';
+import { announceKurrentServer, startKurrentTestServer } from '../../ledger/test/fixtures/kurrentdb-test-server.js';
 
-// The key ring the hubs of one KurrentDB log share, on the stand-in (or the server at KURRENTDB_URL).
-const KURRENTDB_URL = process.env['KURRENTDB_URL'];
-if (KURRENTDB_URL === undefined || KURRENTDB_URL === '') console.warn('KurrentDB key ring tests ran against the stand-in (KURRENTDB_URL not set)');
-else console.warn('KurrentDB key ring tests ran against the KurrentDB server at KURRENTDB_URL');
+// The key ring the hubs of one KurrentDB log share, through the real @kurrent/kurrentdb-client: against the
+// server at KURRENTDB_URL, else the wire-level stand-in (its storage, FakeKurrentDb, is inspected and given
+// faults here; the client sees them only as the server's answers).
+announceKurrentServer('KurrentDB key ring tests');
 
 const keys = parseSealingKeys(generateSealingKeysFile(new Date('2026-12-05T00:00:00Z')));
 const AT = '2026-12-05T00:00:00.000Z';
@@ -33,14 +34,8 @@ let server: { client: KurrentKeyClient; fake: FakeKurrentDb | undefined; dispose
 
 async function kurrent(): Promise<{ client: KurrentKeyClient; fake: FakeKurrentDb | undefined }> {
   if (server !== undefined) return server;
-  if (KURRENTDB_URL === undefined || KURRENTDB_URL === '') {
-    const fake = new FakeKurrentDb();
-    server = { client: fake, fake, dispose: () => fake.dispose() };
-  } else {
-    const { KurrentDBClient } = await import('@kurrent/kurrentdb-client');
-    const client = KurrentDBClient.connectionString(KURRENTDB_URL);
-    server = { client, fake: undefined, dispose: () => client.dispose() };
-  }
+  const started = await startKurrentTestServer();
+  server = { client: started.connect(), fake: started.db, dispose: () => started.dispose() };
   return server;
 }
 
