@@ -222,7 +222,7 @@ export class HubConfig {
     readonly municipalitiesFile: string,
     /** Signed checkpoints (I3): every N events or T ms, whichever first; origin = signing key name. */
     readonly checkpoints: CheckpointSettings = { everyEvents: 1000, everyMs: 10_000, origin: `linkage-ledger.example/hub/${String(nodeId).padStart(2, '0')}` },
-    readonly linkage: LinkageSettings = { ...DEFAULT_LINKAGE, authorizationTableFile: defaultSchemaFile('authorization/authorization-table.v1.json'), selfDisclosureTableFile: defaultSchemaFile('authorization/self-disclosure-table.v1.json') },
+    readonly linkage: LinkageSettings = { ...DEFAULT_LINKAGE, authorizationTableFile: defaultSchemaFile('authorization/authorization-table.v2.json'), selfDisclosureTableFile: defaultSchemaFile('authorization/self-disclosure-table.v1.json') },
     /** The gRPC edge's port; undefined: no gRPC server. */
     readonly grpcPort: number | undefined = undefined,
     /** Relay every committed event to Kafka; undefined: no relay (the default). */
@@ -573,7 +573,7 @@ export function loadHubConfig(env: Readonly<Record<string, string | undefined>>,
   }
   const tableSetting = raw.HUB_AUTHORIZATION_TABLE_FILE;
   const tableFile =
-    tableSetting === 'none' ? undefined : tableSetting !== undefined ? resolve(cwd, tableSetting) : defaultSchemaFile('authorization/authorization-table.v1.json');
+    tableSetting === 'none' ? undefined : tableSetting !== undefined ? resolve(cwd, tableSetting) : defaultSchemaFile('authorization/authorization-table.v2.json');
   if (problems.length === 0 && tableFile !== undefined && !existsSync(tableFile)) {
     problems.push({ variable: 'HUB_AUTHORIZATION_TABLE_FILE', message: `no file at ${tableFile}` });
   }
