@@ -14,6 +14,8 @@ import type { TestHub } from './support/test-hub.js';
  */
 
 let now = new Date('2019-08-01T00:00:00.000Z');
+/** Its clock starts in 2019: the table version in force then (version 2, the hub's default, takes effect in 2026). */
+const TABLE_V1 = { HUB_AUTHORIZATION_TABLE_FILE: join(import.meta.dirname, '../../../schemas/authorization/authorization-table.v1.json') };
 let hub: TestHub;
 let pension: Agency;
 let muroran: Agency;
@@ -86,7 +88,7 @@ const csv = async (q = '', target: TestHub = hub) => {
 };
 
 beforeAll(async () => {
-  hub = await startLinkageHub({ clock: () => now });
+  hub = await startLinkageHub({ clock: () => now, env: TABLE_V1 });
   await muroranNode.start(hub);
   pension = await registerAgency(hub, PENSION, 'pension-service', 'http://127.0.0.1:9');
   muroran = await registerAgency(hub, MURORAN_CITY, 'municipality', muroranNode.endpoint);
@@ -311,7 +313,7 @@ describe('I8: the citizen views after the projections are dropped and rebuilt fr
     await hub.close();
     rmSync(join(hub.dataDir, PROJECTIONS_FILE), { force: true });
     rmSync(join(hub.dataDir, NOTICE_INBOX_FILE), { force: true });
-    const again = await startLinkageHub({ dataDir: hub.dataDir, clock: () => now, env: { HUB_REDIS_PREFIX: hub.config.linkage.redisPrefix! } });
+    const again = await startLinkageHub({ dataDir: hub.dataDir, clock: () => now, env: { ...TABLE_V1, HUB_REDIS_PREFIX: hub.config.linkage.redisPrefix! } });
     try {
       expect(await views(again)).toEqual(before);
     } finally {

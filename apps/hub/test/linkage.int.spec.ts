@@ -83,7 +83,7 @@ describe('a lawful query end to end (seeds/001)', () => {
     const res = await query(pension, { code: codeA, answerPublicKey: pension.keys.publicKey });
     expect(res.statusCode, res.body).toBe(200);
     const body = res.json<{ serial: string; outcome: string; tableVersion: number; answer: { data: string; encrypted: boolean; digest: string; size: number } }>();
-    expect(body).toMatchObject({ outcome: 'answered', tableVersion: 1, answer: { encrypted: true } });
+    expect(body).toMatchObject({ outcome: 'answered', tableVersion: 2, answer: { encrypted: true } });
     const bytes = Buffer.from(body.answer.data, 'base64url');
     expect(createHash('sha256').update(bytes).digest('hex')).toBe(body.answer.digest);
     const plain = JSON.parse(Buffer.from(await openAnswer(bytes, pension.keys.privateKey, body.serial)).toString('utf8'));
@@ -169,7 +169,9 @@ describe('refusals (I6): a precise error and a refusal event', () => {
   });
 
   it('a table version not in force', async () => {
-    await expectDenied(await query(pension, { code: codeA, tableVersion: 2 }), 'TABLE_VERSION_NOT_IN_FORCE');
+    // Version 2 (the hub's default) is in force: version 1, superseded, and version 3, never published, are not.
+    await expectDenied(await query(pension, { code: codeA, tableVersion: 1 }), 'TABLE_VERSION_NOT_IN_FORCE');
+    await expectDenied(await query(pension, { code: codeA, tableVersion: 3 }), 'TABLE_VERSION_NOT_IN_FORCE');
   });
 
   it('no code at the provider for the person', async () => {
