@@ -8,6 +8,8 @@ import { ApiProblems, COMMON_PROBLEMS } from '../http/problem.dto.js';
 import { CLOCK, type Clock } from '../ledger/tokens.js';
 import { Authenticator } from '../linkage/authenticator.js';
 import { ProvisionRecords } from './provision-records.service.js';
+import { PushRecords } from '../pushes/push-records.js';
+import { CitizenPushesQuery, PushesQuery, PushRecordsResponse } from '../pushes/pushes.dto.js';
 import {
   AgencyRecordsQuery,
   AgencyRecordsResponse,
@@ -27,7 +29,33 @@ export class RecordsController {
     private readonly auth: Authenticator,
     private readonly records: ProvisionRecords,
     @Inject(CLOCK) private readonly clock: Clock,
+    private readonly pushes: PushRecords,
   ) {}
+
+  @Get('v1/citizens/me/push-records')
+  @ApiBearerAuth()
+  @ApiOperation({
+    summary: 'The calling citizen\'s pushes (プッシュ型の情報提供): each time an agency\'s copy of an item about them changed and a subscribing agency was told, newest first.',
+    description:
+      'Authenticated as the citizen. Each record names the subscriber, the provider, the procedure and item, the push\'s serial and its delivery (pending, delivered, abandoned); ' +
+      'never a code. The value itself is not in a push: a subscriber that fetches it makes an ordinary query, shown in the provision records.',
+  })
+  @ApiOkResponse({ type: PushRecordsResponse })
+  @ApiProblems('UNAUTHENTICATED', 'VALIDATION_FAILED', ...COMMON_PROBLEMS)
+  async citizenPushes(@Req() request: FastifyRequest, @Query() query: CitizenPushesQuery): Promise<PushRecordsResponse> {
+    const subjectId = await this.auth.citizen(request);
+    return this.pushes.citizen(subjectId, query);
+  }
+
+  @Get('v1/agencies/me/push-records')
+  @ApiBearerAuth()
+  @ApiOperation({ summary: 'The calling agency\'s pushes, as subscriber (received) and as provider (caused by its reports), newest first, paged with `after`.' })
+  @ApiOkResponse({ type: PushRecordsResponse })
+  @ApiProblems('UNAUTHENTICATED', 'VALIDATION_FAILED', ...COMMON_PROBLEMS)
+  async agencyPushes(@Req() request: FastifyRequest, @Query() query: PushesQuery): Promise<PushRecordsResponse> {
+    const { agencyId } = await this.auth.agency(request);
+    return this.pushes.agency(agencyId, query);
+  }
 
   @Get('v1/citizens/me/provision-records')
   @ApiBearerAuth()
