@@ -154,7 +154,22 @@ export interface SqliteProvisionStoreOptions {
    * Default: `subjectRef` of the subject id in the event's data.
    */
   readonly personOf?: (event: RecordedEvent) => string | null | 'shredded';
+  /** SQLite page cache in service (KiB). Default PROVISION_CACHE_KIB. */
+  readonly cacheKiB?: number;
+  /** SQLite page cache while a catch-up applies large batches (KiB). Default PROVISION_CATCH_UP_CACHE_KIB. */
+  readonly catchUpCacheKiB?: number;
 }
+
+/**
+ * The provision records' page cache in service: the B-trees' upper levels. A record's leaf pages are read
+ * from the operating system's file cache (not the hub's memory), so that memory does not grow with the
+ * number of records (I11).
+ */
+export const PROVISION_CACHE_KIB = 8 * 1024;
+/** The page cache while a catch-up (a rebuild, a restart far behind) writes batches of thousands of rows to four B-trees. */
+export const PROVISION_CATCH_UP_CACHE_KIB = 64 * 1024;
+/** A batch of at least this many events is taken for a catch-up's. */
+const PROVISION_CATCH_UP_BATCH = 1000;
 
 export class SqliteProvisionStore implements ProvisionRecordStore {
   private readonly db: Database.Database;
@@ -169,9 +184,15 @@ export class SqliteProvisionStore implements ProvisionRecordStore {
   private closed = false;
   private readonly lookup: ProvisionFoldLookup;
   private readonly subjectRef: (subjectId: string) => string;
+  private readonly cacheKiB: number;
+  private readonly catchUpCacheKiB: number;
+  private catchingUp = false;
 
   constructor(options: SqliteProvisionStoreOptions) {
     this.subjectRef = options.subjectRef;
+    this.cacheKiB = options.cacheKiB ?? PROVISION_CACHE_KIB;
+    this.catchUpCacheKiB = options.catchUpCacheKiB ?? PROVISION_CATCH_UP_CACHE_KIB;
+    for (const kib of [this.cacheKiB, this.catchUpCacheKiB]) if (!Number.isSafeInteger(kib) || kib < 64) throw new RangeError(`a page cache must be an integer number of KiB, at least 64, got ${kib}`);
     const readonly = options.readonly === true;
     this.db = new Database(options.path, readonly ? { readonly: true, fileMustExist: true } : {});
     try {
@@ -179,8 +200,8 @@ export class SqliteProvisionStore implements ProvisionRecordStore {
         this.db.pragma('journal_mode = WAL');
         // A projection is rebuilt from the log after a power loss; it needs no fsync per batch.
         this.db.pragma('synchronous = NORMAL');
-        // Batches of thousands of rows touch four B-trees: keep their pages in memory until the commit.
-        this.db.pragma('cache_size = -65536');
+        // Small in service; batches of thousands of rows (a catch-up) touch four B-trees: then a larger cache (cacheFor).
+        this.db.pragma(`cache_size = -${this.cacheKiB}`);
         // Checkpoint the WAL into the file every ~40 MB rather than every 4 MB: fewer, larger copies.
         this.db.pragma('wal_autocheckpoint = 10000');
         this.db.exec(PROVISION_DDL);
@@ -285,6 +306,7 @@ export class SqliteProvisionStore implements ProvisionRecordStore {
   async apply(events: readonly RecordedEvent[]): Promise<void> {
     this.open();
     if (events.length === 0 || events[events.length - 1]!.position <= this.position) return;
+    this.cacheFor(events.length);
     const run = this.db.transaction(() => {
       let position = this.position;
       for (const e of events) {
@@ -312,6 +334,15 @@ export class SqliteProvisionStore implements ProvisionRecordStore {
       this.dirty.clear();
       this.stored.clear();
     }
+  }
+
+  /** The catch-up's page cache while large batches come in; back to the service size (pages beyond it freed) at the first small one. */
+  private cacheFor(batch: number): void {
+    const catchingUp = batch >= PROVISION_CATCH_UP_BATCH;
+    if (catchingUp === this.catchingUp) return;
+    this.catchingUp = catchingUp;
+    this.db.pragma(`cache_size = -${catchingUp ? this.catchUpCacheKiB : this.cacheKiB}`);
+    if (!catchingUp) this.db.pragma('shrink_memory');
   }
 
   /** Writes the records staged so far in this batch (before rows are deleted, so none comes back). */

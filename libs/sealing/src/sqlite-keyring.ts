@@ -7,6 +7,16 @@ import type { SealingKeys } from './keys.js';
 /** The key ring's file in the hub's data directory, beside the ledger. */
 export const KEYRING_FILE = 'keyring.sqlite';
 const LAYOUT = 'linkage-ledger/keyring/2';
+/**
+ * Unwrapped keys kept in memory by default (about 250 bytes each with their ids): the people a busy hub
+ * serves again within a short while. A key not cached costs one indexed read and one unwrap (≈ 10 µs).
+ */
+export const KEYRING_CACHE_KEYS = 20_000;
+/**
+ * The key ring file's page cache by default: the B-tree's upper levels (a 10,000,000-person ring's
+ * interior pages take a few MB); the leaves are read from the operating system's file cache.
+ */
+export const KEYRING_PAGE_CACHE_KIB = 8 * 1024;
 
 const DDL = `
 CREATE TABLE IF NOT EXISTS keyring_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -19,8 +29,10 @@ export interface SqliteKeyringOptions {
   readonly keys: SealingKeys;
   /** Opened without writing (a supervisory auditor's copy): `create` is refused. */
   readonly readonly?: boolean;
-  /** Unwrapped keys kept in memory; the ring itself is on disk (I11). Default 100,000. */
+  /** Unwrapped keys kept in memory; the ring itself is on disk (I11). Default KEYRING_CACHE_KEYS. */
   readonly cacheSize?: number;
+  /** SQLite's page cache of the file (KiB). Default KEYRING_PAGE_CACHE_KIB. */
+  readonly pageCacheKiB?: number;
   readonly now?: () => Date;
 }
 
@@ -47,7 +59,9 @@ export class SqliteKeyring implements Keyring {
     this.#keys = options.keys;
     this.#readonly = options.readonly === true;
     this.#now = options.now ?? (() => new Date());
-    const size = options.cacheSize ?? 100_000;
+    const size = options.cacheSize ?? KEYRING_CACHE_KEYS;
+    const pageCacheKiB = options.pageCacheKiB ?? KEYRING_PAGE_CACHE_KIB;
+    if (!Number.isSafeInteger(pageCacheKiB) || pageCacheKiB < 64) throw new SealingError('INVALID_KEYS', `the key ring's page cache must be an integer number of KiB, at least 64, got ${pageCacheKiB}`);
     this.#byKid = new BoundedCache(size);
     this.#db = new Database(options.path, this.#readonly ? { readonly: true, fileMustExist: true } : {});
     try {
@@ -56,8 +70,8 @@ export class SqliteKeyring implements Keyring {
         this.#db.pragma('journal_mode = WAL');
         this.#db.pragma('synchronous = FULL');
         this.#db.pragma('secure_delete = ON');
-        // Population-sized: keep more of the index in memory than SQLite's 2 MB default.
-        this.#db.pragma('cache_size = -32768');
+        // The index's upper levels in memory; bounded, so that memory does not grow with the population (I11).
+        this.#db.pragma(`cache_size = -${pageCacheKiB}`);
         this.#db.exec(DDL);
         this.#db.prepare(`INSERT OR IGNORE INTO keyring_meta (key, value) VALUES ('layout', ?), ('keyset', ?)`).run(LAYOUT, options.keys.kid);
       }

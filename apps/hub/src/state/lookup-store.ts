@@ -98,7 +98,23 @@ export interface LookupStoreOptions {
   readonly open: (event: RecordedEvent) => Opened;
   /** How keys and values are kept unreadable in the file (derived from the hub's handle key). */
   readonly seal: LookupSeal;
+  /** SQLite page cache in service (KiB; default LOOKUPS_CACHE_KIB): enough for the B-trees' upper levels. */
+  readonly cacheKiB?: number;
+  /** SQLite page cache while a long catch-up folds full pages of the log (KiB; default LOOKUPS_CATCH_UP_CACHE_KIB). */
+  readonly catchUpCacheKiB?: number;
 }
+
+/**
+ * The look-ups' page cache in service: the upper levels of the B-trees (a 1,000,000-person file of
+ * 425 MB has about 4 MB of interior pages); a leaf is read from the operating system's file cache,
+ * which is not the hub's memory. Kept small so that the hub's resident memory does not grow with the
+ * population (I11).
+ */
+export const LOOKUPS_CACHE_KIB = 8 * 1024;
+/** The page cache while a long catch-up (a new file over a long log) inserts at random into the B-trees. */
+export const LOOKUPS_CATCH_UP_CACHE_KIB = 64 * 1024;
+/** A batch of at least this many events is a page of a long catch-up (the views read pages of 2,000). */
+export const CATCH_UP_BATCH = 1000;
 
 /**
  * The look-ups the hub's commands consult, in one SQLite file with a stored checkpoint (I8, I11): who holds
@@ -119,13 +135,18 @@ export class SqliteLookupStore extends SqliteFold {
   readonly #s: Record<string, Database.Statement>;
   #position: number;
   #unwrittenSteps = 0;
+  readonly #cacheKiB: number;
+  readonly #catchUpCacheKiB: number;
+  #catchingUp = false;
 
   constructor(options: LookupStoreOptions) {
     super({ path: options.path }, { name: 'the hub lookups', layoutVersion: 2, ddl: DDL, tables: TABLES, rows: { query: ROWS, key: 'k' } });
     this.#open = options.open;
     const seal = (this.#seal = options.seal);
-    // Enough page cache for the B-tree's upper levels; the rows themselves stay on disk.
-    this.db.pragma('cache_size = -65536');
+    // A small page cache in service; a larger one only while a long catch-up runs (#cacheFor).
+    this.#cacheKiB = positiveKiB(options.cacheKiB ?? LOOKUPS_CACHE_KIB, 'cacheKiB');
+    this.#catchUpCacheKiB = positiveKiB(options.catchUpCacheKiB ?? LOOKUPS_CATCH_UP_CACHE_KIB, 'catchUpCacheKiB');
+    this.db.pragma(`cache_size = -${this.#cacheKiB}`);
     this.codes = new SqliteCodeIndex(this.db, { subject: (x) => seal.subject(x), subjectOf: (b) => seal.subjectOf(b as Buffer), code: (c) => seal.code(c), codeOf: (b) => seal.codeOf(b) });
     const p = (sql: string) => this.db.prepare(sql);
     this.#s = {
@@ -182,6 +203,7 @@ export class SqliteLookupStore extends SqliteFold {
 
   override async apply(events: readonly RecordedEvent[]): Promise<void> {
     this.checkOpen();
+    this.#cacheFor(events.length);
     this.#writeSteps();
     try {
       await super.apply(events);
@@ -198,6 +220,23 @@ export class SqliteLookupStore extends SqliteFold {
     this.#unwrittenSteps = 0;
     this.#position = -1;
     this.#loadSmallState();
+  }
+
+  /**
+   * The catch-up's page cache while full pages come in; back to the service size (and the pages beyond
+   * it freed) at the first short batch, which is where a catch-up ends.
+   */
+  #cacheFor(batch: number): void {
+    const catchingUp = batch >= CATCH_UP_BATCH;
+    if (catchingUp === this.#catchingUp) return;
+    this.#catchingUp = catchingUp;
+    this.db.pragma(`cache_size = -${catchingUp ? this.#catchUpCacheKiB : this.#cacheKiB}`);
+    if (!catchingUp) this.db.pragma('shrink_memory');
+  }
+
+  /** The page cache now (KiB): the service size, or the catch-up's while a long catch-up runs. */
+  get cacheKiB(): number {
+    return -Number(this.db.pragma('cache_size', { simple: true }));
   }
 
   #storedPosition(): number {
@@ -461,4 +500,9 @@ interface PasskeyRow {
   readonly data: Buffer;
   readonly counter: number | null;
   readonly lastUsedAt: string | null;
+}
+
+function positiveKiB(kib: number, name: string): number {
+  if (!Number.isSafeInteger(kib) || kib < 64) throw new RangeError(`${name} must be an integer number of KiB, at least 64, got ${kib}`);
+  return kib;
 }
