@@ -20,7 +20,7 @@
  *     alternate between them (big, small, big, small, …); the ratio is the median of the rounds' ratios.
  * Bars: start ≤ 10 s, RSS ≤ 512 MiB, linkage rate ≥ 0.8 × the small log's. Exit 1 when one fails.
  * Last line: one JSON object.
- *   npm run bench:population [-- --people 10000000 --small 2000 --keep --duration 10 --rounds 3 --source --seal-threads 0 --hub-cpu-prof dir]
+ *   npm run bench:population [-- --people 10000000 --small 2000 --keep --duration 10 --rounds 3 --source --seal-threads 0 --semi-space 64 --hub-cpu-prof dir]
  */
 import { spawn } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
@@ -34,7 +34,7 @@ import { loadOrCreateCodeLocator } from '../apps/hub/src/linkage/hub-secrets.js'
 import { queryBodies, runPhase } from '../load-tests/runner/drive.js';
 import { REPO_ROOT, cpuSeconds } from '../load-tests/runner/processes.js';
 import { ITEMS, PROCEDURE, operatorToken, post, registerAgencies, type LinkageFixture } from '../load-tests/runner/setup.js';
-import { benchChildren, newerSourceThanBuild, requireHub, settle, startHub, tracked, type HubRun } from './support/population-hub.js';
+import { HUB_SEMI_SPACE_MIB, benchChildren, newerSourceThanBuild, requireHub, settle, startHub, tracked, type HubRun } from './support/population-hub.js';
 import { MURORAN_CITY, PENSION, Population, writePeople } from './support/population-log.js';
 import { BenchRedis } from './support/population-redis.js';
 
@@ -51,6 +51,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '3' },
     sample: { type: 'string', default: '20000' },
     'seal-threads': { type: 'string', default: '0' },
+    'semi-space': { type: 'string', default: String(HUB_SEMI_SPACE_MIB) },
     'hub-cpu-prof': { type: 'string' },
     'ready-timeout': { type: 'string', default: '1800' },
     'settle-timeout': { type: 'string', default: '600' },
@@ -72,6 +73,7 @@ const DURATION = integer('duration', 1, 3600);
 const ROUNDS = integer('rounds', 1, 100);
 const SAMPLE = integer('sample', 1, 1_000_000);
 const SEAL_THREADS = integer('seal-threads', 0, 16);
+const SEMI_SPACE_MIB = integer('semi-space', 1, 1024);
 const HUB_CPU_PROF = values['hub-cpu-prof'] === undefined ? undefined : resolve(values['hub-cpu-prof']);
 const READY_TIMEOUT_MS = integer('ready-timeout', 1, 86_400) * 1000;
 const SETTLE_TIMEOUT_MS = integer('settle-timeout', 0, 86_400) * 1000;
@@ -288,7 +290,7 @@ async function startMeasured(prepared: PreparedLog, providerUrl: string): Promis
   const name = `${fmt(meta.people)}-person log`;
   log(`${name}: untimed start (the hub's persisted state catches up with the log)`);
   const profile = (stage: string) => (HUB_CPU_PROF === undefined ? {} : { cpuProfileDir: HUB_CPU_PROF, name: `hub-${meta.people}-${stage}` });
-  let hub: HubRun | undefined = await startHub({ dataDir: dir, env, source: SOURCE, readyTimeoutMs: READY_TIMEOUT_MS, cwd: REPO_ROOT, ...profile('first') });
+  let hub: HubRun | undefined = await startHub({ dataDir: dir, env, source: SOURCE, readyTimeoutMs: READY_TIMEOUT_MS, cwd: REPO_ROOT, semiSpaceMiB: SEMI_SPACE_MIB, ...profile('first') });
   const firstStartSeconds = hub.readySeconds;
   let catchUp: { seconds: number; settled: boolean };
   try {
@@ -306,7 +308,7 @@ async function startMeasured(prepared: PreparedLog, providerUrl: string): Promis
   }
 
   log(`${name}: timed start`);
-  hub = await startHub({ dataDir: dir, env, source: SOURCE, readyTimeoutMs: READY_TIMEOUT_MS, cwd: REPO_ROOT, ...profile('timed') });
+  hub = await startHub({ dataDir: dir, env, source: SOURCE, readyTimeoutMs: READY_TIMEOUT_MS, cwd: REPO_ROOT, semiSpaceMiB: SEMI_SPACE_MIB, ...profile('timed') });
   try {
     const startSeconds = hub.readySeconds;
     const rssReadyMiB = hub.maxRssMiB();
@@ -450,6 +452,7 @@ async function main(): Promise<number> {
         mapper_mode: bigRun.mapperMode,
         small_mapper_mode: smallRun.mapperMode,
         hub: SOURCE ? 'source' : 'built',
+        hub_semi_space_mib: SEMI_SPACE_MIB,
         load_avg_1m: round(loadavg()[0]!),
       })}\n`,
     );
