@@ -171,7 +171,7 @@ describe('the key ring shared through KurrentDB (hubs with separate data dirs)',
     }
     // The log, its tree and every checkpoint verify (the auditor's own verification of the raw stream).
     await b.post('/v1/audit/checkpoints', {}, bearer(operatorToken(b)));
-    const audit = await verifyLog({ source: { kind: 'kurrentdb', url: 'kurrentdb://stand-in', stream: log.logStream, client: await log.client() }, verifierKey: (await b.get('/v1/audit/verifier-key')).body.trim(), threads: 2 });
+    const audit = await verifyLog({ source: { kind: 'kurrentdb', url: await log.url(), stream: log.logStream }, verifierKey: (await b.get('/v1/audit/verifier-key')).body.trim(), threads: 2 });
     expect(audit).toMatchObject({ ok: true, findingCount: 0 });
     expect(audit.checkpoints.verified).toBeGreaterThan(0);
     expect(unsealFailures(c)).toEqual([]);

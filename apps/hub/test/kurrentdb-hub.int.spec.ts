@@ -6,7 +6,8 @@ import { SharedLog, announceServer, eventually, startKurrentHub, type KurrentTes
 
 // The hub with its log on KurrentDB (HUB_EVENT_STORE=kurrentdb://…): the core flows through the event-store
 // port, with the Merkle tree in its own file under the data dir. Against the real server when KURRENTDB_URL
-// is set, else against the in-process stand-in (libs/ledger/test/fixtures/fake-kurrentdb.ts).
+// is set, else against the wire-level stand-in (libs/ledger/test/fixtures/kurrentdb-wire-server.ts), both through
+// the real @kurrent/kurrentdb-client.
 announceServer();
 
 const PROCEDURE = 'pension-award-claim';

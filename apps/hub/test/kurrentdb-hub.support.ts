@@ -6,41 +6,60 @@ import { randomUUID } from 'node:crypto';
 import type { TestingModuleBuilder } from '@nestjs/testing';
 import { readLogTexts, type KurrentLogClient } from '#ledger/kurrentdb-event-store';
 import { FakeKurrentDb } from '../../../libs/ledger/test/fixtures/fake-kurrentdb.js';
+import { kurrentServerLabel, startKurrentTestServer, type KurrentTestServer } from '../../../libs/ledger/test/fixtures/kurrentdb-test-server.js';
 import type { Leadership } from '../src/leadership/leadership.js';
 import { LEADERSHIP } from '../src/leadership/tokens.js';
 import { KURRENTDB_CLIENT } from '../src/ledger/tokens.js';
 import { startTestHub, type TestHub } from './support/test-hub.js';
 
-/** The real KurrentDB the hub tests run against when set, else the in-process stand-in. */
-export const KURRENTDB_URL = process.env['KURRENTDB_URL'];
+/** The real KurrentDB the hub tests run against when set, else the wire-level stand-in. */
+export const KURRENTDB_URL = process.env['KURRENTDB_URL'] || undefined;
 
 /** Said once per file, so that the output tells which server the tests ran against. */
 export function announceServer(): void {
-  if (KURRENTDB_URL === undefined || KURRENTDB_URL === '') console.warn('KurrentDB hub tests ran against the stand-in (KURRENTDB_URL not set)');
-  else console.warn(`KurrentDB hub tests ran against the KurrentDB server at KURRENTDB_URL`);
+  console.warn(`KurrentDB hub tests ran against ${kurrentServerLabel()}`);
 }
 
 /**
- * One KurrentDB log shared by the hubs of a test: the stand-in server (or the real one with a log stream
- * of its own), and the files every hub of the deployment shares: the keys (keys/). The person and year
- * keys the events are sealed under are shared through KurrentDB (docs/keyring.md).
+ * One KurrentDB log shared by the hubs of a test: a server (the wire-level stand-in on a loopback port,
+ * libs/ledger/test/fixtures/kurrentdb-wire-server.ts, or the real one at KURRENTDB_URL) with a log stream
+ * of its own, and the files every hub of the deployment shares: the keys (keys/). The hubs reach the
+ * server through the real @kurrent/kurrentdb-client (HUB_EVENT_STORE is the server's connection string).
+ * The person and year keys the events are sealed under are shared through KurrentDB (docs/keyring.md).
+ *
+ * `inProcess: true` hands the hubs the in-process FakeKurrentDb as their client instead (no gRPC), for a
+ * test that must reach into the client itself.
  */
 export class SharedLog {
+  /** The stand-in's storage (what the server holds; faults are injected here); undefined on a real server. */
   readonly fake: FakeKurrentDb | undefined = KURRENTDB_URL ? undefined : new FakeKurrentDb();
   readonly logStream = `linkage-ledger-test-${randomUUID()}`;
   readonly sharedDir = mkdtempSync(join(tmpdir(), 'hub-kdb-shared-'));
+  readonly inProcess: boolean;
   private readonly dirs: string[] = [this.sharedDir];
   private reader: KurrentLogClient | undefined;
+  private server: Promise<KurrentTestServer> | undefined;
 
-  constructor() {
+  constructor(options: { readonly inProcess?: boolean } = {}) {
+    this.inProcess = (options.inProcess ?? false) && this.fake !== undefined;
     mkdirSync(join(this.sharedDir, 'keys'), { recursive: true, mode: 0o700 });
   }
 
-  /** A client of this log's server for the test's own reads. */
+  /** The server of this log, started at first use (the stand-in on an ephemeral port), or the one at KURRENTDB_URL. */
+  kurrent(): Promise<KurrentTestServer> {
+    this.server ??= startKurrentTestServer(this.fake === undefined ? {} : { db: this.fake });
+    return this.server;
+  }
+
+  /** The connection string the hubs of this log are given (HUB_EVENT_STORE). */
+  async url(): Promise<string> {
+    return (await this.kurrent()).url;
+  }
+
+  /** A client of this log's server for the test's own reads (the real client, over gRPC). */
   async client(): Promise<KurrentLogClient> {
-    if (this.fake !== undefined) return this.fake;
-    const { KurrentDBClient } = await import('@kurrent/kurrentdb-client');
-    this.reader ??= KurrentDBClient.connectionString(KURRENTDB_URL!);
+    if (this.inProcess) return this.fake!;
+    this.reader ??= (await this.kurrent()).connect();
     return this.reader;
   }
 
@@ -58,7 +77,8 @@ export class SharedLog {
   }
 
   async dispose(): Promise<void> {
-    await this.reader?.dispose();
+    this.reader = undefined;
+    await (await this.server)?.dispose();
     for (const dir of this.dirs) rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -69,11 +89,11 @@ export interface KurrentTestHub extends TestHub {
 
 /** A hub as main.ts wires it, on the shared KurrentDB log, driven by Fastify inject (startTestHub with the log's settings). */
 export async function startKurrentHub(log: SharedLog, options: { instanceId: string; dataDir?: string; env?: Readonly<Record<string, string>> }): Promise<KurrentTestHub> {
-  const fake = log.fake;
+  const fake = log.inProcess ? log.fake : undefined;
   const hub = await startTestHub({
     dataDir: options.dataDir ?? log.dataDir(),
     env: {
-      HUB_EVENT_STORE: KURRENTDB_URL || 'kurrentdb://stand-in.invalid:2113?tls=false',
+      HUB_EVENT_STORE: fake === undefined ? await log.url() : 'kurrentdb://stand-in.invalid:2113?tls=false',
       HUB_KURRENTDB_LOG_STREAM: log.logStream,
       HUB_INSTANCE_ID: options.instanceId,
       HUB_LEADERSHIP_RENEW_MS: '200',

@@ -6,7 +6,7 @@ import { FakeProvider, PENSION, acquire, bearer, issuePerson, registerAgency, ty
 import { expectProblem } from './support/problem-assertions.js';
 import { SharedLog, announceServer, eventually, startKurrentHub, type KurrentTestHub } from './kurrentdb-hub.support.js';
 
-// Two hubs on one KurrentDB log (the stand-in, or the server at KURRENTDB_URL): one leads, the other stands
+// Two hubs on one KurrentDB log (the wire-level stand-in, or the server at KURRENTDB_URL): one leads, the other stands
 // by, serving reads and refusing commands; the leader dies under load and the standby takes over.
 announceServer();
 
@@ -172,7 +172,7 @@ describe('a leader and a standby on one KurrentDB log', () => {
     const fence = events.find((e) => e.type === 'CheckpointSigned' && e.position > voidedAt);
     expect(fence?.metadata.actor).toBe('system:checkpoint-signer');
     // And the auditor's own verification of the raw log stream (leaves, checkpoints, positions, serials) passes.
-    const audit = await verifyLog({ source: { kind: 'kurrentdb', url: 'kurrentdb://stand-in', stream: log.logStream, client: await log.client() }, verifierKey: (await b.get('/v1/audit/verifier-key')).body.trim(), threads: 2 });
+    const audit = await verifyLog({ source: { kind: 'kurrentdb', url: await log.url(), stream: log.logStream }, verifierKey: (await b.get('/v1/audit/verifier-key')).body.trim(), threads: 2 });
     expect(audit).toMatchObject({ ok: true, findingCount: 0, events: texts.length });
     expect(audit.checkpoints.verified).toBe(checkpoints.length);
     const latest = (await b.get('/v1/audit/checkpoint?format=json')).json<{ size: number; note: string }>();
