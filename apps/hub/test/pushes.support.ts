@@ -1,31 +1,10 @@
 import { createPublicKey, verify } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { join } from 'node:path';
 import { expect } from 'vitest';
 import { bearer, type Agency } from './support/linkage-fixture.js';
 import type { TestHub } from './support/test-hub.js';
-import { REPO_ROOT } from './support/spawned-hub.js';
 
-/**
- * The authorization table v1 with push allowed where the pushes tests subscribe (format 2 rows): the
- * pension service, JASSO and municipalities may subscribe to a municipality's local-tax and resident-record.
- */
-export function writePushTable(dir: string): string {
-  const table = JSON.parse(readFileSync(join(REPO_ROOT, 'schemas/authorization/authorization-table.v1.json'), 'utf8')) as {
-    $schema?: string;
-    rows: { requesterKind: string; procedure: { code: string }; providerKind: string; items: { code: string }[]; push?: string[] }[];
-  };
-  delete table.$schema;
-  for (const row of table.rows) {
-    if (row.providerKind !== 'municipality') continue;
-    const push = row.items.map((i) => i.code).filter((c) => c === 'local-tax' || c === 'resident-record');
-    if (push.length > 0 && ['pension-award-claim', 'jasso-scholarship', 'child-allowance'].includes(row.procedure.code)) row.push = push;
-  }
-  const path = join(dir, 'push-table.json');
-  writeFileSync(path, JSON.stringify(table));
-  return path;
-}
+export { writePushTable } from '../../../bench/support/push-fanout.js';
 
 export async function subscribe(hub: TestHub, agency: Agency, code: string, providerAgencyId: string, procedureCode: string, itemCodes: string[]): Promise<string> {
   const res = await hub.post('/v1/subscriptions', { code, providerAgencyId, procedureCode, itemCodes }, bearer(agency.token));
