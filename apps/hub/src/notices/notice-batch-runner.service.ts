@@ -121,7 +121,7 @@ export class NoticeBatchRunner implements OnApplicationBootstrap, BeforeApplicat
       const started = (await this.store.readStream(noticeBatchStreamId(batch.batchId), { maxCount: 1 }))[0];
       const text = started?.data as { title?: unknown; body?: unknown } | undefined;
       if (typeof text?.title !== 'string' || typeof text.body !== 'string') throw new Error(`the text of notice batch ${batch.batchId} does not open`);
-      if (cursor.next > 0) this.#logger.log(`notice batch ${batch.batchId}: resuming the fan-out at recipient ${cursor.next} of ${cursor.total}`);
+      this.#logger.log(cursor.next > 0 ? `notice batch ${batch.batchId}: resuming the fan-out at recipient ${cursor.next} of ${cursor.total}` : `notice batch ${batch.batchId}: fan-out to ${cursor.total} recipients`);
       const sealer = this.sealer;
       const views = this.views;
       const done = await fanOutNoticeBatch(

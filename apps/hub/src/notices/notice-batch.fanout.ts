@@ -92,7 +92,7 @@ export async function fanOutNoticeBatch(batch: FanoutBatch, options: FanoutOptio
     });
   };
 
-  const inFlight: { end: number; done: Promise<void> }[] = [];
+  const inFlight: { end: number; done: Promise<void>; finished: boolean }[] = [];
   const settleOldest = async (): Promise<void> => {
     const oldest = inFlight.shift()!;
     await oldest.done;
@@ -132,11 +132,16 @@ export async function fanOutNoticeBatch(batch: FanoutBatch, options: FanoutOptio
       }
       from = page[page.length - 1]!.seq + 1;
       // Every append of the chunk settles before the chunk counts as done (a failure rejects it after the others ended).
-      inFlight.push({ end: from, done: Promise.allSettled(work).then((all) => {
+      const chunk = { end: from, done: Promise.resolve(), finished: false };
+      chunk.done = Promise.allSettled(work).then((all) => {
+        chunk.finished = true;
         const rejected = all.find((r): r is PromiseRejectedResult => r.status === 'rejected');
         if (rejected !== undefined) throw rejected.reason;
-      }) });
+      });
+      inFlight.push(chunk);
       if (inFlight.length >= IN_FLIGHT) await settleOldest();
+      // The cursor follows every chunk already durable, not only the ones the pipeline waits for.
+      while (inFlight[0]?.finished === true) await settleOldest();
       if ((options.pauseMs ?? 0) > 0) await new Promise((r) => setTimeout(r, options.pauseMs));
     }
     while (inFlight.length > 0) await settleOldest();
