@@ -41,6 +41,8 @@ export async function startTestNode(options: {
   agencyId: string;
   signer: TestSigner;
   hubUrl?: string;
+  /** The agency's token for the hub (default: a placeholder for stand-in hubs). */
+  hubToken?: string;
   staffToken?: string;
   now?: Date;
   /** An existing data dir (a restart); it is then left in place by close(). */
@@ -54,7 +56,7 @@ export async function startTestNode(options: {
       AGENCY_ID: options.agencyId,
       AGENCY_DATA_DIR: dataDir,
       AGENCY_HUB_URL: options.hubUrl ?? 'http://127.0.0.1:9',
-      AGENCY_TOKEN: 'test-agency-token',
+      AGENCY_TOKEN: options.hubToken ?? 'test-agency-token',
       AGENCY_HUB_PROVISION_KEY: options.signer.publicKey,
       AGENCY_HUB_TIMEOUT_MS: '2000',
       AGENCY_LOG_LEVEL: 'error',
