@@ -7,11 +7,13 @@ import { auditService } from './audit.grpc-service.js';
 import { healthService } from './health.grpc-service.js';
 import { linkageService } from './linkage.grpc-service.js';
 import { numberingService } from './numbering.grpc-service.js';
+import { subscriptionsService } from './subscriptions.grpc-service.js';
+import { SubscriptionsService } from '../subscriptions/subscriptions.service.js';
 import { Authenticator } from '../linkage/authenticator.js';
 import { Refusals } from '../refusals/refusals.service.js';
 import type { RefusalGuard } from './grpc-call.js';
 import { QueryEdge } from '../linkage/queries/query-edge.js';
-import { AUDIT_SERVICE, HEALTH_SERVICE, LINKAGE_SERVICE, NUMBERING_SERVICE, REFLECTION_LOADER_OPTIONS, loadHubProtos } from './proto-files.js';
+import { AUDIT_SERVICE, HEALTH_SERVICE, LINKAGE_SERVICE, NUMBERING_SERVICE, REFLECTION_LOADER_OPTIONS, SUBSCRIPTIONS_SERVICE, loadHubProtos } from './proto-files.js';
 
 export interface HubGrpcServerOptions {
   /** IP address or host name to bind, as HUB_HOST. */
@@ -58,7 +60,8 @@ export class HubGrpcServer {
       definition[LINKAGE_SERVICE] as ServiceDefinition,
       linkageService(commandBus, auth, this.app.get(QueryEdge, { strict: false }), guard),
     );
-    server.addService(definition[HEALTH_SERVICE] as ServiceDefinition, healthService(queryBus, [NUMBERING_SERVICE, AUDIT_SERVICE, LINKAGE_SERVICE]));
+    server.addService(definition[SUBSCRIPTIONS_SERVICE] as ServiceDefinition, subscriptionsService(auth, this.app.get(SubscriptionsService, { strict: false }), guard));
+    server.addService(definition[HEALTH_SERVICE] as ServiceDefinition, healthService(queryBus, [NUMBERING_SERVICE, AUDIT_SERVICE, LINKAGE_SERVICE, SUBSCRIPTIONS_SERVICE]));
     // Server reflection (grpc.reflection.v1 and v1alpha): standard tools list the services above and fetch their descriptors.
     new ReflectionService(loadHubProtos(REFLECTION_LOADER_OPTIONS)).addToServer(server);
     const host = this.options.host.includes(':') ? `[${this.options.host}]` : this.options.host;

@@ -9,6 +9,7 @@ export const HUB_PROTO_FILES = [
   'linkage_ledger/v1/numbering.proto',
   'linkage_ledger/v1/audit.proto',
   'linkage_ledger/v1/linkage.proto',
+  'linkage_ledger/v1/subscriptions.proto',
   'grpc/health/v1/health.proto',
 ] as const;
 
@@ -16,6 +17,7 @@ export const NUMBERING_SERVICE = 'linkage_ledger.v1.Numbering';
 export const AUDIT_SERVICE = 'linkage_ledger.v1.Audit';
 export const LINKAGE_SERVICE = 'linkage_ledger.v1.Linkage';
 export const HEALTH_SERVICE = 'grpc.health.v1.Health';
+export const SUBSCRIPTIONS_SERVICE = 'linkage_ledger.v1.Subscriptions';
 
 /**
  * How the server reads messages: lowerCamelCase fields (the proto3 JSON names, which are the HTTP DTOs'
