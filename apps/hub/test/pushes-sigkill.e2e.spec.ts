@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { pushHubEnv, pushStatuses, reportUpdate, seedPushFanout, startPushHub, writePushTable } from '../../../bench/support/push-fanout.js';
 import { startPushReceiver, type PushReceiverProcess } from '../../../bench/support/push-receiver.js';
+import type { Spawned } from '../../../load-tests/runner/processes.js';
 
 /** Subscribers of the one update: several chunks of issued pushes, many rounds of deliveries. */
 const SUBSCRIBERS = 1500;
@@ -40,7 +41,7 @@ describe('pushes across kill -9 of the hub in the middle of a fan-out', () => {
   const dir = mkdtempSync(join(tmpdir(), 's2-push-kill-'));
   const dataDir = join(dir, 'hub');
   let receiver: PushReceiverProcess | undefined;
-  const hubs: { spawned: { child: { kill(signal: string): boolean; exitCode: number | null; signalCode: string | null } } }[] = [];
+  const hubs: { spawned: Spawned }[] = [];
 
   afterAll(async () => {
     for (const h of hubs) if (h.spawned.child.exitCode === null && h.spawned.child.signalCode === null) h.spawned.child.kill('SIGKILL');
