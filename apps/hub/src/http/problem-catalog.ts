@@ -93,6 +93,7 @@ export const PROBLEM_CATALOG = {
   NOT_READY: { status: 503, title: 'The hub is not ready' },
   SERVICE_UNAVAILABLE: { status: 503, title: 'The service is unavailable' },
   NOT_LEADER: { status: 503, title: 'This hub is a standby and takes no commands: send the command to the leader' },
+  LOG_UNAVAILABLE: { status: 503, title: 'The hub\'s log (KurrentDB) did not confirm the append: the command may or may not be recorded' },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ProblemCode = keyof typeof PROBLEM_CATALOG;
