@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryTree, hashFromHex, leafHash, parseVerifierKey, toHex, verifyCheckpoint, verifyInclusion } from '#audit-log';
 import { TreeFollower } from '../src/audit/tree-follower.service.js';
 import { FakeProvider, MURORAN_CITY, PENSION, acquire, bearer, issuePerson, registerAgency, type Agency } from './support/linkage-fixture.js';
+import { expectProblem } from './support/problem-assertions.js';
 import { SharedLog, announceServer, eventually, startKurrentHub, type KurrentTestHub } from './kurrentdb-hub.support.js';
 
 // The hub with its log on KurrentDB (HUB_EVENT_STORE=kurrentdb://…): the core flows through the event-store
@@ -136,5 +137,47 @@ describe('the hub on KurrentDB', () => {
     const terminals = texts.filter((t) => (JSON.parse(t) as { terminal?: string }).terminal !== undefined).map((t) => (JSON.parse(t) as { serial: string }).serial);
     expect(new Set(terminals).size).toBe(terminals.length);
     expect(new Set(serials).size).toBe(terminals.length);
+  });
+});
+
+describe('the hub when its KurrentDB server restarts (the wire-level stand-in only)', () => {
+  it('refuses commands with 503 while the server is away, steps down as it cannot renew, and leads again once the server is back; nothing acknowledged is lost', async () => {
+    const away = new SharedLog();
+    if (away.fake === undefined) return; // a real server is not restarted from a test
+    const solo = await startKurrentHub(away, { instanceId: 'hub-solo', env: { HUB_CHECKPOINT_EVERY_EVENTS: '5' } });
+    try {
+      const designate = (i: number) => solo.post('/v1/corporate-numbers', { name: `株式会社再起動${i}`, location: '北海道室蘭市幸町1番2号', kind: 'stock-company' }, solo.operator);
+      const acked: string[] = [];
+      for (let i = 0; i < 5; i++) {
+        const res = await designate(i);
+        expect(res.statusCode, res.body).toBe(201);
+        acked.push(res.json<{ serial: string }>().serial);
+      }
+      const restart = away.restartServer(2500);
+      await new Promise((r) => setTimeout(r, 100));
+      const during = await designate(100);
+      // The leader has not stepped down yet (it may miss renewals for leaseMs - renewMs): KurrentDB did not answer.
+      const refused = expectProblem(during, 503, 'LOG_UNAVAILABLE');
+      expect(refused['detail']).not.toMatch(/127\.0\.0\.1|linkage-ledger-test/);
+      expect(solo.logger.lines.some((l) => l.level === 'warn' && l.message.includes('KurrentDB did not confirm the append'))).toBe(true);
+      await eventually('the hub steps down (it cannot renew its lease)', async () => (await solo.get('/health/ready')).json<{ role?: string }>().role === 'standby', 5_000);
+      expectProblem(await designate(101), 503, 'NOT_LEADER');
+      await restart;
+      await eventually('the hub leads again', async () => (await solo.get('/health/ready')).json<{ role?: string }>().role === 'leader', 10_000);
+      for (let i = 200; i < 203; i++) {
+        const res = await designate(i);
+        expect(res.statusCode, res.body).toBe(201);
+        acked.push(res.json<{ serial: string }>().serial);
+      }
+      const events = (await away.texts()).map((t) => JSON.parse(t) as { position: number; serial: string; type: string; terminal?: string });
+      expect(events.map((e) => e.position)).toEqual([...events.keys()]);
+      for (const serial of acked) expect(events.filter((e) => e.serial === serial).map((e) => e.type)).toEqual(['CorporateNumberDesignated']);
+      const terminals = events.filter((e) => e.terminal !== undefined).map((e) => e.serial);
+      expect(new Set(terminals).size).toBe(terminals.length);
+      expect((await solo.get('/health/ready')).json()).toMatchObject({ role: 'leader', openSerials: 0 });
+    } finally {
+      await solo.close();
+      await away.dispose();
+    }
   });
 });

@@ -51,6 +51,18 @@ export class SharedLog {
     return this.server;
   }
 
+  /**
+   * The stand-in server goes away (every connection dropped) and comes back on the same port with the
+   * same storage after `downMs`, as a KurrentDB restart looks to its clients. Only on the stand-in.
+   */
+  async restartServer(downMs: number): Promise<void> {
+    const server = await this.kurrent();
+    if (server.wire === undefined) throw new Error('only the stand-in can be restarted from a test');
+    await server.wire.close();
+    await new Promise((r) => setTimeout(r, downMs));
+    await server.wire.reopen();
+  }
+
   /** The connection string the hubs of this log are given (HUB_EVENT_STORE). */
   async url(): Promise<string> {
     return (await this.kurrent()).url;

@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import type { AppendRequest, AppendResult, EventStore, ReadAllOptions, ReadStreamOptions, RecordedEvent, SerialNumber, SerialStatus, SubscribeOptions } from '#ledger';
 import { HubProblem } from '../http/hub-problem.js';
 import type { Leadership } from './leadership.js';
@@ -13,6 +14,8 @@ const NOT_WRITER_CODES = new Set(['NOT_WRITER', 'LOG_CONFLICT']);
  * During a takeover only the hub's own system appends (recovery, the fencing checkpoint) pass.
  */
 export class LeaderGatedEventStore implements EventStore {
+  private readonly logger = new Logger('LeaderGatedEventStore');
+
   constructor(
     private readonly inner: EventStore,
     readonly leadership: Leadership,
@@ -32,6 +35,15 @@ export class LeaderGatedEventStore implements EventStore {
       if (error instanceof Error && NOT_WRITER_CODES.has((error as { code?: string }).code ?? '')) {
         if ((error as { code?: string }).code === 'LOG_CONFLICT') this.leadership.fenced(error.message);
         throw this.notLeader();
+      }
+      // KurrentDB did not answer the append (the server or the network is away): a 503 the client can act
+      // on, not an internal error. The server's address and the log stream stay in the hub's own log.
+      if (error instanceof Error && (error as { code?: string }).code === 'LOG_UNAVAILABLE') {
+        this.logger.warn(error.message);
+        throw new HubProblem(
+          'LOG_UNAVAILABLE',
+          'the hub could not reach its log (KurrentDB) to record the command: it may or may not be recorded; send it again with the same idempotency-key header (a repeat then returns the original outcome), or look it up before sending it again without one',
+        );
       }
       throw error;
     }
