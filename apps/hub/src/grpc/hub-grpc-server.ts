@@ -9,11 +9,14 @@ import { linkageService } from './linkage.grpc-service.js';
 import { numberingService } from './numbering.grpc-service.js';
 import { subscriptionsService } from './subscriptions.grpc-service.js';
 import { SubscriptionsService } from '../subscriptions/subscriptions.service.js';
+import { updatesService } from '../pushes/updates.grpc-service.js';
+import { PushFanOut } from '../pushes/push-fan-out.js';
+import { PushRecords } from '../pushes/push-records.js';
 import { Authenticator } from '../linkage/authenticator.js';
 import { Refusals } from '../refusals/refusals.service.js';
 import type { RefusalGuard } from './grpc-call.js';
 import { QueryEdge } from '../linkage/queries/query-edge.js';
-import { AUDIT_SERVICE, HEALTH_SERVICE, LINKAGE_SERVICE, NUMBERING_SERVICE, REFLECTION_LOADER_OPTIONS, SUBSCRIPTIONS_SERVICE, loadHubProtos } from './proto-files.js';
+import { AUDIT_SERVICE, HEALTH_SERVICE, LINKAGE_SERVICE, NUMBERING_SERVICE, REFLECTION_LOADER_OPTIONS, SUBSCRIPTIONS_SERVICE, UPDATES_SERVICE, loadHubProtos } from './proto-files.js';
 
 export interface HubGrpcServerOptions {
   /** IP address or host name to bind, as HUB_HOST. */
@@ -61,7 +64,8 @@ export class HubGrpcServer {
       linkageService(commandBus, auth, this.app.get(QueryEdge, { strict: false }), guard),
     );
     server.addService(definition[SUBSCRIPTIONS_SERVICE] as ServiceDefinition, subscriptionsService(auth, this.app.get(SubscriptionsService, { strict: false }), guard));
-    server.addService(definition[HEALTH_SERVICE] as ServiceDefinition, healthService(queryBus, [NUMBERING_SERVICE, AUDIT_SERVICE, LINKAGE_SERVICE, SUBSCRIPTIONS_SERVICE]));
+    server.addService(definition[UPDATES_SERVICE] as ServiceDefinition, updatesService(auth, this.app.get(PushFanOut, { strict: false }), this.app.get(PushRecords, { strict: false }), guard));
+    server.addService(definition[HEALTH_SERVICE] as ServiceDefinition, healthService(queryBus, [NUMBERING_SERVICE, AUDIT_SERVICE, LINKAGE_SERVICE, SUBSCRIPTIONS_SERVICE, UPDATES_SERVICE]));
     // Server reflection (grpc.reflection.v1 and v1alpha): standard tools list the services above and fetch their descriptors.
     new ReflectionService(loadHubProtos(REFLECTION_LOADER_OPTIONS)).addToServer(server);
     const host = this.options.host.includes(':') ? `[${this.options.host}]` : this.options.host;

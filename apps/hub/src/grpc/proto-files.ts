@@ -10,6 +10,7 @@ export const HUB_PROTO_FILES = [
   'linkage_ledger/v1/audit.proto',
   'linkage_ledger/v1/linkage.proto',
   'linkage_ledger/v1/subscriptions.proto',
+  'linkage_ledger/v1/updates.proto',
   'grpc/health/v1/health.proto',
 ] as const;
 
@@ -18,6 +19,7 @@ export const AUDIT_SERVICE = 'linkage_ledger.v1.Audit';
 export const LINKAGE_SERVICE = 'linkage_ledger.v1.Linkage';
 export const HEALTH_SERVICE = 'grpc.health.v1.Health';
 export const SUBSCRIPTIONS_SERVICE = 'linkage_ledger.v1.Subscriptions';
+export const UPDATES_SERVICE = 'linkage_ledger.v1.Updates';
 
 /**
  * How the server reads messages: lowerCamelCase fields (the proto3 JSON names, which are the HTTP DTOs'
