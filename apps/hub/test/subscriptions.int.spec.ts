@@ -324,3 +324,21 @@ describe('the subscription index (I8, I10, I11)', () => {
     for (const secret of [aoyamaSubject, pensionCode, aoyama.individualNumber]) expect(bytes.includes(Buffer.from(secret, 'utf8')), `the index holds ${secret}`).toBe(false);
   });
 });
+
+describe('the sweep runs by itself on the leader every HUB_SUBSCRIPTION_SWEEP_MS', () => {
+  it('records an expiry without being called', async () => {
+    const dataDir = hub.dataDir;
+    await hub.close();
+    hub = await start({ HUB_SUBSCRIPTION_SWEEP_MS: '200' }, dataDir);
+    expect(hub.config.subscriptions.sweepIntervalMs).toBe(200);
+    const s = await subscribed({ expiresAt: new Date(now.getTime() + 1000).toISOString() });
+    now = new Date(now.getTime() + 2000);
+    const deadline = Date.now() + 10_000;
+    let expired: RecordedEvent[] = [];
+    while (expired.length === 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expired = (await hub.store.readStream(`subscription-${s.subscriptionId}` as never)).filter((e) => e.type === 'SubscriptionExpired');
+    }
+    expect(expired).toHaveLength(1);
+  });
+});

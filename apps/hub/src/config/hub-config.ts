@@ -176,6 +176,13 @@ export interface NoticeBatchSettings {
 }
 export const DEFAULT_NOTICE_BATCHES: NoticeBatchSettings = { chunk: 2000, pauseMs: 0 };
 
+/** The leader's subscription sweep (docs/subscriptions.md). */
+export interface SubscriptionSettings {
+  /** How often the leader records expiries and the ends a withdrawn push brings (HUB_SUBSCRIPTION_SWEEP_MS). */
+  readonly sweepIntervalMs: number;
+}
+export const DEFAULT_SUBSCRIPTIONS: SubscriptionSettings = { sweepIntervalMs: 60_000 };
+
 /** The URL other hubs name this hub by when it leads (HUB_ADVERTISED_URL), else `http://HUB_HOST:HUB_PORT`. */
 export function advertisedUrl(config: Pick<HubConfig, 'host' | 'port' | 'advertisedUrl'>): string {
   return config.advertisedUrl ?? `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
@@ -247,6 +254,7 @@ export class HubConfig {
     readonly advertisedUrl: string | undefined = undefined,
     readonly pushes: PushSettings = DEFAULT_PUSHES,
     readonly noticeBatches: NoticeBatchSettings = DEFAULT_NOTICE_BATCHES,
+    readonly subscriptions: SubscriptionSettings = DEFAULT_SUBSCRIPTIONS,
   ) {}
 
   /** The Merkle tree's own file when the log is not the SQLite ledger (the tree then follows the log through the port). */
@@ -469,6 +477,9 @@ class HubEnvironment {
 
   @IsIntegerInRange(0, 60_000)
   HUB_NOTICE_BATCH_PAUSE_MS = String(DEFAULT_NOTICE_BATCHES.pauseMs);
+
+  @IsIntegerInRange(100, 86_400_000)
+  HUB_SUBSCRIPTION_SWEEP_MS = String(DEFAULT_SUBSCRIPTIONS.sweepIntervalMs);
 }
 
 /** `<host name>-<pid>`, cut to the 64 characters HUB_INSTANCE_ID allows. */
@@ -535,6 +546,7 @@ const VARIABLES = [
   'HUB_PUSH_CONCURRENCY',
   'HUB_NOTICE_BATCH_CHUNK',
   'HUB_NOTICE_BATCH_PAUSE_MS',
+  'HUB_SUBSCRIPTION_SWEEP_MS',
 ] as const;
 
 /**
@@ -634,6 +646,7 @@ export function loadHubConfig(env: Readonly<Record<string, string | undefined>>,
       concurrency: Number(raw.HUB_PUSH_CONCURRENCY),
     },
     { chunk: Number(raw.HUB_NOTICE_BATCH_CHUNK), pauseMs: Number(raw.HUB_NOTICE_BATCH_PAUSE_MS) },
+    { sweepIntervalMs: Number(raw.HUB_SUBSCRIPTION_SWEEP_MS) },
   );
 }
 

@@ -53,7 +53,7 @@ export class SubscriptionSweeper implements OnModuleInit, OnApplicationShutdown 
   }
 
   onModuleInit(): void {
-    const interval = sweepIntervalMs(this.config);
+    const interval = this.config.subscriptions.sweepIntervalMs;
     this.#timer = setInterval(() => void this.sweep().catch((error: unknown) => this.#logger.error(`subscription sweep failed: ${error instanceof Error ? error.message : String(error)}`)), interval);
     this.#timer.unref();
   }
@@ -137,10 +137,4 @@ export class SubscriptionSweeper implements OnModuleInit, OnApplicationShutdown 
       throw error;
     }
   }
-}
-
-/** HUB_SUBSCRIPTION_SWEEP_MS as the config gives it, else a minute. */
-export function sweepIntervalMs(config: HubConfig): number {
-  const fromConfig = (config as unknown as { subscriptions?: { sweepIntervalMs?: unknown } }).subscriptions?.sweepIntervalMs;
-  return typeof fromConfig === 'number' && fromConfig > 0 ? fromConfig : 60_000;
 }
