@@ -3,6 +3,7 @@ import { MemoryTree, hashFromHex, leafHash, parseVerifierKey, toHex, verifyCheck
 import { TreeFollower } from '../src/audit/tree-follower.service.js';
 import { FakeProvider, MURORAN_CITY, PENSION, acquire, bearer, issuePerson, registerAgency, type Agency } from './support/linkage-fixture.js';
 import { expectProblem } from './support/problem-assertions.js';
+import { leaseStreamOf } from '../src/hub-core.module.js';
 import { SharedLog, announceServer, eventually, startKurrentHub, type KurrentTestHub } from './kurrentdb-hub.support.js';
 
 // The hub with its log on KurrentDB (HUB_EVENT_STORE=kurrentdb://…): the core flows through the event-store
@@ -178,6 +179,32 @@ describe('the hub when its KurrentDB server restarts (the wire-level stand-in on
     } finally {
       await solo.close();
       await away.dispose();
+    }
+  });
+});
+
+describe('the leader when the answer to a lease renewal is lost (the wire-level stand-in only)', () => {
+  it('goes on leading from its own renewal instead of stepping down as if another hub had claimed the lease', async () => {
+    const lossy = new SharedLog();
+    if (lossy.fake === undefined) return; // faults are injected into the stand-in only
+    const solo = await startKurrentHub(lossy, { instanceId: 'hub-lossy' });
+    try {
+      expect(solo.leadership.role).toBe('leader');
+      const renewals = () => lossy.fake!.streams.get(leaseStreamOf(lossy.logStream))?.length ?? 0;
+      const before = renewals();
+      expect(before).toBeGreaterThan(0);
+      // Idle hub: the next append is a renewal; KurrentDB writes it and the answer is lost.
+      lossy.fake.failNextAppend('after');
+      await eventually('the lost renewal and the ones after it', async () => renewals() >= before + 4);
+      expect(solo.logger.lines.some((l) => l.message.includes('a lease renewal was written but its answer was lost'))).toBe(true);
+      expect(solo.logger.lines.some((l) => l.message.includes('stepped down'))).toBe(false);
+      expect(solo.leadership.role).toBe('leader');
+      expect(solo.leadership.takeoverCount).toBe(1);
+      const res = await solo.post('/v1/corporate-numbers', { name: '株式会社応答喪失', location: '北海道室蘭市幸町1番2号', kind: 'stock-company' }, solo.operator);
+      expect(res.statusCode, res.body).toBe(201);
+    } finally {
+      await solo.close();
+      await lossy.dispose();
     }
   });
 });

@@ -220,6 +220,15 @@ export class Leadership {
       this.lastRenewedMs = this.now();
     } catch (error) {
       if (error instanceof WrongExpectedVersionError) {
+        // A renewal whose answer was lost (written, but the client saw an error) moved the lease stream
+        // on by this hub's own event: not another hub's claim. Go on from it (its time unknown, so the
+        // step-down clock keeps the last renewal this hub saw confirmed).
+        const last = await this.readLease().catch(() => undefined);
+        if (last !== undefined && last.data?.instanceId === this.options.instanceId && last.data.term === this.term && last.data.kind !== 'release') {
+          this.leaseRevision = last.revision;
+          this.logger.warn(`a lease renewal was written but its answer was lost: going on from revision ${last.revision}`);
+          return;
+        }
         this.stepDown('another hub claimed the lease');
         return;
       }
