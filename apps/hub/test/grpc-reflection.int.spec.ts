@@ -1,6 +1,6 @@
 import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AUDIT_SERVICE, HEALTH_SERVICE, LINKAGE_SERVICE, NUMBERING_SERVICE, SUBSCRIPTIONS_SERVICE } from '../src/grpc/proto-files.js';
+import { AUDIT_SERVICE, HEALTH_SERVICE, LINKAGE_SERVICE, NUMBERING_SERVICE, SUBSCRIPTIONS_SERVICE, UPDATES_SERVICE } from '../src/grpc/proto-files.js';
 import { ReflectionClient } from '../../../test/support/grpc-reflection-client.js';
 import { startGrpcTestHub, type GrpcTestHub } from './support/grpc-client.js';
 
@@ -26,7 +26,7 @@ describe('gRPC server reflection on the hub', () => {
   it('lists the hub\'s services over v1 and v1alpha', async () => {
     for (const version of ['v1', 'v1alpha'] as const) {
       const services = await reflection(version).listServices();
-      expect([...services].sort()).toEqual([AUDIT_SERVICE, HEALTH_SERVICE, LINKAGE_SERVICE, NUMBERING_SERVICE, SUBSCRIPTIONS_SERVICE].sort());
+      expect([...services].sort()).toEqual([AUDIT_SERVICE, HEALTH_SERVICE, LINKAGE_SERVICE, NUMBERING_SERVICE, SUBSCRIPTIONS_SERVICE, UPDATES_SERVICE].sort());
     }
   });
 
