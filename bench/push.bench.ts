@@ -5,10 +5,12 @@
  * 1. Bare appends: the ledger as the hub runs it (SqliteEventStore, its writer thread keeping the Merkle
  *    tree), 512 writers, one event per append under its own serial with an idempotency key (as
  *    bench:ledger), after a warm-up that is not counted: `append_per_s`.
- * 2. One notice to everyone: a log of N numbered people (default 1,000,000; each numbered and given the
- *    pension service's and Muroran City's codes, sealed and appended through the ledger by
- *    bench/support/population-log.ts, the agencies registered by the built hub), their codes filed in a
- *    code index (the hub's `agency_codes` table); then Muroran City's batch to `audience: "all"` as the
+ * 2. One notice to everyone: N people (default 1,000,000) derived from a seed by bench/support/population-log.ts's
+ *    Population, in the data directory of the built hub (which registered the agencies): each person's key
+ *    in the hub's key ring and Muroran City's code in a code index (the hub's `agency_codes` table). With
+ *    --full-log the people are also written to the log as the hub numbers them (writePeople: each numbered
+ *    and given the pension service's and Muroran City's codes, sealed and appended through the ledger) —
+ *    3,000,000 events, hours on a busy 2-core machine. Then Muroran City's batch to `audience: "all"` as the
  *    hub runs it: the recipient list taken from the code index, NoticeBatchStarted sealed and appended,
  *    and the leader's fan-out (apps/hub/src/notices/notice-batch.fanout.ts, the hub's own code and
  *    chunking) appending one sealed NoticeSent per person, each its own serial, through SealedEventStore
@@ -20,7 +22,7 @@
  *
  * With --keep the population's directory (.bench/push-<N>) is kept and reused (written once; each run
  * adds one batch of N notices to its log). Last line: one JSON object. Bar: notice fan-out ≥ 10,000/s.
- *   npm run build && npm run bench:push [-- --people 1000000 --subscribers 10000 --keep --dir .bench --seal-threads 1]
+ *   npm run build && npm run bench:push [-- --people 1000000 --subscribers 10000 --keep --dir .bench --full-log --seal-threads 1 --skip-push]
  */
 import Database from 'better-sqlite3';
 import cliProgress from 'cli-progress';
@@ -30,7 +32,7 @@ import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { SqliteEventStore, type AppendRequest } from '#ledger';
-import { batchNoticeId, noticeBatchStarted, noticeBatchStreamId, type AgencyId } from '#linkage';
+import { batchNoticeId, noticeBatchStarted, noticeBatchStreamId, type AgencyId, type SubjectId } from '#linkage';
 import { PLAIN_CODE_INDEX_KEYS, SqliteCodeIndex, issuedCodeOf } from '#mapper';
 import { EventSealer, KEYRING_FILE, SealedEventStore, SqliteKeyring } from '#sealing';
 import { generateAnswerKeyPair } from '#sealed-answer';
@@ -41,7 +43,8 @@ import { NoticeBatchRecipients } from '../apps/hub/src/notices/notice-batch.stor
 import { operatorToken, registerAgencies } from '../load-tests/runner/setup.js';
 import { REPO_ROOT } from '../load-tests/runner/processes.js';
 import { startHub } from './support/population-hub.js';
-import { MURORAN_CITY, writePeople } from './support/population-log.js';
+import { MURORAN_CITY, Population, writePeople } from './support/population-log.js';
+import { loadOrCreateCodeLocator } from '../apps/hub/src/linkage/hub-secrets.js';
 
 const { values } = parseArgs({
   options: {
@@ -54,6 +57,7 @@ const { values } = parseArgs({
     'append-warmup': { type: 'string', default: '50000' },
     'seal-threads': { type: 'string', default: '0' },
     'skip-push': { type: 'boolean', default: false },
+    'full-log': { type: 'boolean', default: false },
   },
 });
 
@@ -70,9 +74,12 @@ const APPEND_EVENTS = integer('append-events', 1000, 10_000_000);
 const APPEND_WARMUP = integer('append-warmup', 0, 10_000_000);
 const SEAL_THREADS = integer('seal-threads', 0, 16);
 const KEEP = values.keep!;
+const FULL_LOG = values['full-log']!;
 const BENCH_DIR = resolve(REPO_ROOT, values.dir!);
 const NODE_ID = 1;
 const META_FILE = 'push-population.json';
+/** People per key ring transaction and code index transaction when the population is not written to the log. */
+const KEY_GROUP = 10_000;
 const CODES_FILE = 'bench-codes.sqlite';
 const BAR = 10_000;
 
@@ -149,14 +156,15 @@ interface PopulationMeta {
   readonly seed: string;
   readonly writeSeconds: number;
   readonly writtenAt: string;
+  readonly fullLog: boolean;
 }
 
 async function preparePopulation(): Promise<{ dir: string; meta: PopulationMeta; reused: boolean }> {
-  const dir = join(BENCH_DIR, `push-${PEOPLE}`);
+  const dir = join(BENCH_DIR, `push-${PEOPLE}${FULL_LOG ? '-log' : ''}`);
   const metaPath = join(dir, META_FILE);
   if (KEEP && existsSync(metaPath)) {
     const meta = JSON.parse(readFileSync(metaPath, 'utf8')) as PopulationMeta;
-    if (meta.people === PEOPLE && existsSync(join(dir, CODES_FILE))) {
+    if (meta.people === PEOPLE && meta.fullLog === FULL_LOG && existsSync(join(dir, CODES_FILE))) {
       log(`reusing the ${fmt(PEOPLE)}-person log in ${relative(REPO_ROOT, dir)} (written ${meta.writtenAt} in ${meta.writeSeconds} s)`);
       return { dir, meta, reused: true };
     }
@@ -164,7 +172,7 @@ async function preparePopulation(): Promise<{ dir: string; meta: PopulationMeta;
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   log(`${relative(REPO_ROOT, dir)}: the hub's first start on the empty data directory (its keys; the agencies registered)`);
-  const hub = await startHub({ dataDir: dir, env: { HUB_LOG_LEVEL: 'warn', HUB_REDIS_URL: 'off', HUB_CHECKPOINT_EVERY_MS: '3600000' }, source: values.source!, readyTimeoutMs: 120_000, cwd: REPO_ROOT });
+  const hub = await startHub({ dataDir: dir, env: { HUB_LOG_LEVEL: 'log', HUB_REDIS_URL: 'off', HUB_CHECKPOINT_EVERY_MS: '3600000' }, source: values.source!, readyTimeoutMs: 120_000, cwd: REPO_ROOT });
   try {
     await registerAgencies(hub.url, operatorToken(dir), 'http://127.0.0.1:9', (await generateAnswerKeyPair()).publicKey);
   } finally {
@@ -183,6 +191,13 @@ async function preparePopulation(): Promise<{ dir: string; meta: PopulationMeta;
     }
   });
   const seed = randomBytes(32).toString('hex');
+  if (!FULL_LOG) {
+    try {
+      return await keysAndCodes(dir, index, codesDb, seed);
+    } finally {
+      codesDb.close();
+    }
+  }
   const progress = bar(`write ${fmt(PEOPLE)} people [{bar}] {percentage}% | {value}/{total} people | {rate} events/s | ETA {eta_formatted}`);
   const started = Date.now();
   progress.start(PEOPLE, 0, { rate: 0 });
@@ -203,9 +218,46 @@ async function preparePopulation(): Promise<{ dir: string; meta: PopulationMeta;
     progress.stop();
     codesDb.close();
   }
-  const meta: PopulationMeta = { people: PEOPLE, events: written.lastPosition + 1, seed, writeSeconds: Number(written.seconds.toFixed(1)), writtenAt: new Date().toISOString() };
+  const meta: PopulationMeta = { people: PEOPLE, events: written.lastPosition + 1, seed, writeSeconds: Number(written.seconds.toFixed(1)), writtenAt: new Date().toISOString(), fullLog: true };
   log(`wrote ${fmt(PEOPLE)} people (${fmt(written.events)} events) in ${written.seconds.toFixed(1)} s: ${fmt(written.events / written.seconds)} events/s`);
   writeFileSync(metaPath, `${JSON.stringify(meta, null, 2)}\n`, { mode: 0o600 });
+  return { dir, meta, reused: false };
+}
+
+/**
+ * The population the fan-out needs, without its numbering events in the log: each person's key in the
+ * hub's key ring (made as the sealer makes them, in large transactions) and Muroran City's code for them in
+ * the code index, both derived from the seed by population-log.ts's Population (the same subject ids and
+ * codes writePeople would append). Minutes instead of hours on a busy 2-core machine; the log then holds
+ * only the hub's own start-up and registration events when the fan-out begins (--full-log writes the people).
+ */
+async function keysAndCodes(dir: string, index: SqliteCodeIndex, codesDb: Database.Database, seed: string): Promise<{ dir: string; meta: PopulationMeta; reused: boolean }> {
+  const keysDir = join(dir, 'keys');
+  const ring = new SqliteKeyring({ path: join(dir, KEYRING_FILE), keys: loadOrCreateSealingKeys(keysDir) });
+  const population = new Population(seed, loadOrCreateCodeLocator(keysDir));
+  const progress = bar(`key ring and code index for ${fmt(PEOPLE)} people [{bar}] {percentage}% | {value}/{total} people | ETA {eta_formatted}`);
+  const started = process.hrtime.bigint();
+  progress.start(PEOPLE, 0);
+  try {
+    const file = codesDb.transaction((from: number, subjects: readonly string[]) => {
+      subjects.forEach((subjectId, k) => index.record({ position: from + k, subjectId: subjectId as SubjectId, agencyId: MURORAN_CITY as AgencyId, code: population.code(from + k, MURORAN_CITY, subjectId) }));
+    });
+    for (let from = 0; from < PEOPLE; from += KEY_GROUP) {
+      const to = Math.min(PEOPLE, from + KEY_GROUP);
+      const subjects = Array.from({ length: to - from }, (_, k) => population.person(from + k).subjectId);
+      ring.ensureSubjectKeys(subjects);
+      file(from, subjects);
+      progress.update(to);
+      await new Promise((r) => setImmediate(r));
+    }
+  } finally {
+    progress.stop();
+    ring.close();
+  }
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  log(`made ${fmt(PEOPLE)} people's keys and filed their Muroran City codes in ${seconds.toFixed(1)} s`);
+  const meta: PopulationMeta = { people: PEOPLE, events: 0, seed, writeSeconds: Number(seconds.toFixed(1)), writtenAt: new Date().toISOString(), fullLog: false };
+  writeFileSync(join(dir, META_FILE), `${JSON.stringify(meta, null, 2)}\n`, { mode: 0o600 });
   return { dir, meta, reused: false };
 }
 
