@@ -22,7 +22,7 @@ export function subscriptionStreamId(subscriptionId: string): string {
 }
 
 const DAY_MS = 24 * 3600 * 1000;
-/** A subscription without `expiresAt` lasts a year. */
+/** A subscription for which the subscriber names no `expiresAt` lasts a year (the hub fills it in). */
 export const SUBSCRIPTION_DEFAULT_TERM_MS = 365 * DAY_MS;
 /** No subscription lasts more than five years (it is renewed by subscribing again). */
 export const SUBSCRIPTION_MAX_TERM_MS = 5 * 365 * DAY_MS + 2 * DAY_MS;
@@ -62,8 +62,8 @@ export interface CreateSubscriptionData {
   readonly procedureCode: string;
   readonly itemCodes: readonly string[];
   readonly createdAt: string;
-  /** Absent: a year after `createdAt`. */
-  readonly expiresAt?: string;
+  /** When it ends by itself: later than `createdAt`, at most five years after (the hub gives a year when the subscriber names none). */
+  readonly expiresAt: string;
   /** The version the subscriber says it works under; refused when it is not the one in force. */
   readonly requestedTableVersion?: number;
   /** The authorization policy of the version in force at `createdAt` (undefined when none is). */
@@ -209,11 +209,11 @@ function create(c: CreateSubscriptionData, state: SubscriptionState): readonly S
   if (c.providerAgencyId === c.requesterAgencyId) throw new SubscriptionError('PROVIDER_IS_REQUESTER', 'an agency cannot subscribe to its own copies: it knows when it updates them');
   const createdAt = instant(c.createdAt, 'createdAt');
   const createdMs = Date.parse(createdAt);
-  const expiresAt = c.expiresAt === undefined ? new Date(createdMs + SUBSCRIPTION_DEFAULT_TERM_MS).toISOString() : instant(c.expiresAt, 'expiresAt');
+  const expiresAt = instant(c.expiresAt, 'expiresAt');
   const expiresMs = Date.parse(expiresAt);
   if (expiresMs <= createdMs) throw new SubscriptionError('INVALID_EXPIRY', `expiresAt (${expiresAt}) must be later than now (${createdAt})`, { expiresAt });
   if (expiresMs - createdMs > SUBSCRIPTION_MAX_TERM_MS) {
-    throw new SubscriptionError('INVALID_EXPIRY', `a subscription lasts at most five years: expiresAt must be no later than ${new Date(createdMs + SUBSCRIPTION_MAX_TERM_MS).toISOString()}`, { expiresAt });
+    throw new SubscriptionError('INVALID_EXPIRY', `a subscription lasts at most five years: expiresAt (${expiresAt}) is more than five years after now (${createdAt})`, { expiresAt });
   }
   let decision;
   try {

@@ -3,6 +3,7 @@ import { EventBus } from '@nestjs/cqrs';
 import { randomUUID } from 'node:crypto';
 import type { EventStore, SerialNumber } from '#ledger';
 import {
+  SUBSCRIPTION_DEFAULT_TERM_MS,
   SUBSCRIPTION_EVENT_TYPES,
   SubscriptionError,
   decideSubscription,
@@ -136,7 +137,7 @@ export class SubscriptionsService {
             procedureCode: request.procedureCode,
             itemCodes: request.itemCodes,
             createdAt: now,
-            ...(request.expiresAt === undefined ? {} : { expiresAt: request.expiresAt }),
+            expiresAt: request.expiresAt ?? new Date(Date.parse(now) + SUBSCRIPTION_DEFAULT_TERM_MS).toISOString(),
             ...(request.tableVersion === undefined ? {} : { requestedTableVersion: request.tableVersion }),
             policy: this.views.inForce(now)?.policy,
           },
