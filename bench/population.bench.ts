@@ -10,7 +10,9 @@
  *     IndividualNumberIssued and two AgencyCodeIssued, decided, sealed and appended as the hub appends
  *     them), and their codes loaded into the hub's Redis mapper as the hub's projection writes them
  *     (pipelined, under the hub's prefix, checkpoint at the last code) on a redis-server this bench starts
- *     on a free loopback port: Redis bytes per code = (used_memory after − before) / codes;
+ *     on a free loopback port: Redis bytes per code = (used_memory after − before) / codes; the hub's
+ *     look-ups file (lookups.db) is folded as the groups become durable, as a live hub keeps it while it
+ *     appends (--hub-builds-lookups leaves it to the hub's first start: a rebuild from the whole log);
  *  3. the hub is started on it untimed (its persisted projections catch up) and left until its CPU
  *     settles; then started again, timed from spawn to /health/ready 200 (start_s), and the Japan Pension
  *     Service asks Muroran City for local tax information of people drawn at random among the N through
@@ -20,7 +22,7 @@
  *     alternate between them (big, small, big, small, …); the ratio is the median of the rounds' ratios.
  * Bars: start ≤ 10 s, RSS ≤ 512 MiB, linkage rate ≥ 0.8 × the small log's. Exit 1 when one fails.
  * Last line: one JSON object.
- *   npm run bench:population [-- --people 10000000 --small 2000 --keep --duration 10 --rounds 3 --source --seal-threads 0 --semi-space 64 --hub-cpu-prof dir]
+ *   npm run bench:population [-- --people 10000000 --small 2000 --keep --duration 10 --rounds 3 --source --seal-threads 0 --semi-space 64 --hub-builds-lookups --hub-cpu-prof dir]
  */
 import { spawn } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
@@ -52,6 +54,7 @@ const { values } = parseArgs({
     sample: { type: 'string', default: '20000' },
     'seal-threads': { type: 'string', default: '0' },
     'semi-space': { type: 'string', default: String(HUB_SEMI_SPACE_MIB) },
+    'hub-builds-lookups': { type: 'boolean', default: false },
     'hub-cpu-prof': { type: 'string' },
     'ready-timeout': { type: 'string', default: '1800' },
     'settle-timeout': { type: 'string', default: '600' },
@@ -74,6 +77,8 @@ const ROUNDS = integer('rounds', 1, 100);
 const SAMPLE = integer('sample', 1, 1_000_000);
 const SEAL_THREADS = integer('seal-threads', 0, 16);
 const SEMI_SPACE_MIB = integer('semi-space', 1, 1024);
+/** Leave lookups.db to the hub's first start (a rebuild from the whole log) instead of folding it as the log is written. */
+const HUB_BUILDS_LOOKUPS = values['hub-builds-lookups']!;
 const HUB_CPU_PROF = values['hub-cpu-prof'] === undefined ? undefined : resolve(values['hub-cpu-prof']);
 const READY_TIMEOUT_MS = integer('ready-timeout', 1, 86_400) * 1000;
 const SETTLE_TIMEOUT_MS = integer('settle-timeout', 0, 86_400) * 1000;
@@ -98,6 +103,10 @@ interface LogMeta {
   muroranEndpoint: string;
   readonly redisPrefix: string;
   readonly writeSeconds: number;
+  /** CPU seconds the writer used (all its threads); absent for a log written before it was measured. */
+  readonly writeCpuSeconds?: number;
+  /** Whether the writer folded the hub's look-ups file as it wrote (else the hub's first start built it). */
+  readonly lookupsFolded?: boolean;
   readonly redis: { readonly before: number; readonly after: number; readonly codes: number; readonly bytesPerCode: number; readonly loadSeconds: number };
   readonly writtenAt: string;
 }
@@ -206,6 +215,7 @@ async function writeAndLoad(people: number, dir: string, redis: BenchRedis, give
     people,
     seedHex: seed,
     sealThreads: SEAL_THREADS,
+    lookups: !HUB_BUILDS_LOOKUPS,
     onGroup: async (g) => {
       const t0 = process.hrtime.bigint();
       await mapper.apply(g.codes);
@@ -225,11 +235,14 @@ async function writeAndLoad(people: number, dir: string, redis: BenchRedis, give
     muroranEndpoint: providerUrl,
     redisPrefix,
     writeSeconds: Number(written.seconds.toFixed(1)),
+    ...(written.cpuSeconds === undefined ? {} : { writeCpuSeconds: Number(written.cpuSeconds.toFixed(1)) }),
+    lookupsFolded: !HUB_BUILDS_LOOKUPS,
     redis: { before, after, codes, bytesPerCode: Number(((after - before) / codes).toFixed(2)), loadSeconds: Number(redisSeconds.toFixed(1)) },
     writtenAt: new Date().toISOString(),
   };
   log(
-    `wrote ${fmt(people)} people (${fmt(written.events)} events, positions ${written.firstPosition}–${written.lastPosition}) in ${written.seconds.toFixed(1)} s: ${fmt(written.events / written.seconds)} events/s; ` +
+    `wrote ${fmt(people)} people (${fmt(written.events)} events, positions ${written.firstPosition}–${written.lastPosition}) in ${written.seconds.toFixed(1)} s: ${fmt(written.events / written.seconds)} events/s, ` +
+      `${(((written.cpuSeconds ?? 0) * 1e6) / written.events).toFixed(0)} µs of CPU per event${HUB_BUILDS_LOOKUPS ? '' : ', look-ups folded'}; ` +
       `Redis: ${fmt(codes)} codes, ${fmt(after - before)} bytes, ${meta.redis.bytesPerCode} bytes per code (${redisSeconds.toFixed(1)} s of the run in Redis writes)`,
   );
   // Kept: the Redis data set beside the log at once, so that an interrupted measurement still leaves both.
@@ -437,6 +450,8 @@ async function main(): Promise<number> {
         small_rss_anon_mib: round(smallRun.hub.maxAnonMiB(), 0),
         write_s: big.meta.writeSeconds,
         write_events_per_s: round(big.meta.events / big.meta.writeSeconds, 0),
+        ...(big.meta.writeCpuSeconds === undefined ? {} : { write_cpu_us_per_event: round((big.meta.writeCpuSeconds * 1e6) / big.meta.events, 0) }),
+        lookups_folded_by_writer: big.meta.lookupsFolded === true,
         log_reused: big.reused,
         head_at_start: bigRun.head,
         first_start_s: round(bigRun.firstStartSeconds, 1),

@@ -37,6 +37,8 @@ import { NUMBERING_OPERATOR } from '../../apps/hub/src/linkage/authenticator.js'
 import { agencyCodeDigest } from '../../apps/hub/src/linkage/codes/agency-codes.js';
 import { loadOrCreateCodeLocator, newBearerToken, tokenDigest } from '../../apps/hub/src/linkage/hub-secrets.js';
 import { loadOrCreateSealingKeys } from '../../apps/hub/src/sealing/sealing-keys.js';
+import { LookupSeal } from '../../apps/hub/src/state/lookup-seal.js';
+import { LOOKUPS_FILE, SqliteLookupStore } from '../../apps/hub/src/state/lookup-store.js';
 import { IdentifierVault } from '../../apps/hub/src/vault/identifier-vault.js';
 import { loadOrCreateVaultKeys } from '../../apps/hub/src/vault/vault-keys.js';
 
@@ -95,6 +97,13 @@ export interface WritePeopleOptions {
   readonly groupsInFlight?: number;
   /** Worker threads that decide and seal (0: this thread does). */
   readonly sealThreads?: number;
+  /**
+   * Fold the hub's look-ups file (lookups.db, apps/hub/src/state/lookup-store.ts) as the groups become
+   * durable, as a live hub keeps it while it appends, from the events' data before sealing (nothing is
+   * opened again): the hub's first start then resumes at the log's head instead of rebuilding the file
+   * from the whole log. Default false (the hub builds it at its first start).
+   */
+  readonly lookups?: boolean;
   /** Called after each group is durable, with the opened AgencyCodeIssued events of the group in position order. */
   readonly onGroup?: (done: { people: number; events: number; codes: readonly RecordedEvent[] }) => Promise<void> | void;
 }
@@ -102,6 +111,8 @@ export interface WritePeopleOptions {
 export interface WrittenPeople {
   readonly events: number;
   readonly seconds: number;
+  /** CPU seconds of this process over the write, all its threads (the seal workers and the ledger's writer included). */
+  readonly cpuSeconds?: number;
   readonly firstPosition: number;
   readonly lastPosition: number;
 }
@@ -121,6 +132,8 @@ export interface SealedAppend {
   readonly events: readonly NewEvent[];
   readonly metadata: EventMetadata;
   readonly opened?: { readonly type: string; readonly schemaVersion: number; readonly data: unknown; readonly recordedAt: string };
+  /** Every event of the append as decided, before sealing (for the look-ups' fold), in order. */
+  readonly plain?: readonly { readonly type: string; readonly schemaVersion: number; readonly data: unknown }[];
 }
 
 /** What deciding and sealing a group of people needs: the hub's keys in its data directory, the seed, the agencies' facts. */
@@ -185,7 +198,12 @@ export class PeopleSealer {
         initialPersonNumberingState(),
       );
       const numberingStream = personNumberingStreamId(residentDigest);
-      out.push({ streamId: numberingStream, events: issued.map((e) => sealer.seal(numberingStream, e)), metadata: { actor: NUMBERING_OPERATOR, correlationId: `${correlation}-n` } });
+      out.push({
+        streamId: numberingStream,
+        events: issued.map((e) => sealer.seal(numberingStream, e)),
+        metadata: { actor: NUMBERING_OPERATOR, correlationId: `${correlation}-n` },
+        plain: issued.map((e) => ({ type: e.type, schemaVersion: e.schemaVersion ?? 1, data: e.data })),
+      });
       for (const agency of agencies) {
         const code = this.#population.code(i, agency.agencyId, p.subjectId);
         const acquisitionNumber = `${agency.agencyId === PENSION ? 'JPS' : 'MRN'}-${i}`;
@@ -203,6 +221,7 @@ export class PeopleSealer {
           events: decided.map((d) => sealer.seal(streamId, d)),
           metadata: { actor: `agency:${agency.agencyId}`, correlationId: `${correlation}-${agency.agencyId}` },
           opened: { type: e.type, schemaVersion: e.schemaVersion ?? 1, data: e.data, recordedAt: at },
+          plain: decided.map((d) => ({ type: d.type, schemaVersion: d.schemaVersion ?? 1, data: d.data })),
         });
       }
     });
@@ -229,17 +248,27 @@ export async function writePeople(options: WritePeopleOptions): Promise<WrittenP
   const keys = loadOrCreateSealingKeys(keysDir);
   const raw = new SqliteEventStore({ path: join(dataDir, 'ledger.sqlite'), nodeId: options.nodeId, tree: true });
   const started = process.hrtime.bigint();
+  const cpuStarted = process.cpuUsage();
   let firstPosition = -1;
   let lastPosition = -1;
   let events = 0;
   const workers: Worker[] = [];
   let inline: PeopleSealer | undefined;
+  let ring: SqliteKeyring | undefined;
+  let lookups: LookupFolder | undefined;
   try {
     firstPosition = await raw.head();
-    const ring = new SqliteKeyring({ path: join(dataDir, KEYRING_FILE), keys });
-    const opened = new SealedEventStore(raw, new EventSealer(keys, ring));
+    ring = new SqliteKeyring({ path: join(dataDir, KEYRING_FILE), keys });
+    const hubSealer = new EventSealer(keys, ring);
+    const opened = new SealedEventStore(raw, hubSealer);
     const agencies = [await factsOf(opened, PENSION), await factsOf(opened, MURORAN_CITY)];
-    ring.close();
+    if (options.lookups === true) {
+      lookups = new LookupFolder(dataDir, hubSealer, raw);
+      await lookups.catchUp(firstPosition);
+    } else {
+      ring.close();
+      ring = undefined;
+    }
     const context: SealingContext = { dataDir, seedHex: options.seedHex, agencies, baseMs: Date.now() };
 
     // Sealing: inline, or spread over worker threads (round robin; each answers its groups in order).
@@ -270,17 +299,35 @@ export async function writePeople(options: WritePeopleOptions): Promise<WrittenP
       };
     }
 
-    /** One group's appends, made in person order; resolves with its opened code events once all are durable. */
+    /** One group's appends, made in person order; resolves with its opened code events once all are durable (and folds the look-ups). */
     const appendGroup = (appends: readonly SealedAppend[]): Promise<RecordedEvent[]> =>
       Promise.all(
         appends.map((a) =>
-          raw.append({ streamId: a.streamId, expectedRevision: 'no_stream', events: a.events, serial: { allocate: true }, metadata: a.metadata }).then((r): RecordedEvent | undefined =>
-            a.opened === undefined
-              ? undefined
-              : { eventId: r.eventIds[0]! as EventId, type: a.opened.type, schemaVersion: a.opened.schemaVersion, streamId: a.streamId, streamRevision: 0, position: r.firstPosition, serial: r.serial as SerialNumber, terminal: 'completed', recordedAt: a.opened.recordedAt, data: a.opened.data, metadata: a.metadata },
-          ),
+          raw.append({ streamId: a.streamId, expectedRevision: 'no_stream', events: a.events, serial: { allocate: true }, metadata: a.metadata }).then((r) => {
+            const recorded = (k: number, e: { type: string; schemaVersion: number; data: unknown }, recordedAt: string): RecordedEvent => ({
+              eventId: r.eventIds[k]! as EventId,
+              type: e.type,
+              schemaVersion: e.schemaVersion,
+              streamId: a.streamId,
+              streamRevision: k,
+              position: r.firstPosition + k,
+              serial: r.serial as SerialNumber,
+              terminal: 'completed',
+              recordedAt,
+              data: e.data,
+              metadata: a.metadata,
+            });
+            const recordedAt = a.opened?.recordedAt ?? new Date().toISOString();
+            return {
+              code: a.opened === undefined ? undefined : recorded(0, a.opened, a.opened.recordedAt),
+              plain: lookups === undefined || a.plain === undefined ? [] : a.plain.map((e, k) => recorded(k, e, recordedAt)),
+            };
+          }),
         ),
-      ).then((all) => all.filter((e): e is RecordedEvent => e !== undefined).sort((a, b) => a.position - b.position));
+      ).then(async (all) => {
+        if (lookups !== undefined) await lookups.fold(all.flatMap((x) => x.plain).sort((a, b) => a.position - b.position));
+        return all.flatMap((x) => (x.code === undefined ? [] : [x.code])).sort((a, b) => a.position - b.position);
+      });
 
     // Sealed groups are appended in order; sealing runs up to IN_FLIGHT groups ahead.
     const sealed: { to: number; appends: Promise<SealedAppend[]> }[] = [];
@@ -313,10 +360,81 @@ export async function writePeople(options: WritePeopleOptions): Promise<WrittenP
     }
     while (appending.length > 0) await settleOldest();
     lastPosition = (await raw.head()) - 1;
+    await lookups?.catchUp(lastPosition + 1);
   } finally {
     await Promise.all(workers.map((w) => w.terminate()));
     inline?.close();
+    await lookups?.close();
+    ring?.close();
     await raw.close();
   }
-  return { events, seconds: Number(process.hrtime.bigint() - started) / 1e9, firstPosition, lastPosition };
+  const cpu = process.cpuUsage(cpuStarted);
+  return { events, seconds: Number(process.hrtime.bigint() - started) / 1e9, cpuSeconds: (cpu.user + cpu.system) / 1e6, firstPosition, lastPosition };
+}
+
+/**
+ * The hub's look-ups file folded beside the bulk writer: the events the writer decided are folded from
+ * their data before sealing; any other event (the hub's own, written before) is read from the log and
+ * opened with the hub's keys, as the hub's catch-up would. The fold refuses a gap (PROJECTION_GAP).
+ */
+export class LookupFolder {
+  readonly #store: SqliteLookupStore;
+  readonly #plain = new Map<number, RecordedEvent>();
+  #chain: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    dataDir: string,
+    sealer: EventSealer,
+    private readonly raw: SqliteEventStore,
+  ) {
+    this.#store = new SqliteLookupStore({
+      path: join(dataDir, LOOKUPS_FILE),
+      open: (e) => {
+        const plain = this.#plain.get(e.position);
+        return plain === undefined ? sealer.open(e) : { state: 'opened', event: plain };
+      },
+      seal: new LookupSeal((d, v, n) => sealer.handle(d, v, n)),
+    });
+  }
+
+  /** Folds what the log holds from the file's checkpoint up to `head` (exclusive), opening it with the hub's keys. */
+  async catchUp(head: number): Promise<void> {
+    while (this.#store.position + 1 < head) {
+      const page = await this.raw.readAll({ fromPosition: this.#store.position + 1, maxCount: Math.min(2000, head - this.#store.position - 1) });
+      if (page.length === 0) break;
+      await this.#store.apply(page);
+    }
+  }
+
+  /** Folds a durable group's events (contiguous, in position order), after any event before them it has not seen; one group at a time. */
+  fold(events: readonly RecordedEvent[]): Promise<void> {
+    const run = this.#chain.then(() => this.#fold(events));
+    this.#chain = run.catch(() => undefined);
+    return run;
+  }
+
+  async #fold(events: readonly RecordedEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    await this.catchUp(events[0]!.position);
+    for (const e of events) this.#plain.set(e.position, e);
+    try {
+      await this.#store.apply(events);
+    } finally {
+      this.#plain.clear();
+    }
+  }
+
+  /** The rows digest of the file (a rebuild from the log gives the same, I8). */
+  digest(): Promise<{ readonly rows: number; readonly hex: string }> {
+    return this.#store.digest();
+  }
+
+  get position(): number {
+    return this.#store.position;
+  }
+
+  async close(): Promise<void> {
+    await this.#chain;
+    await this.#store.close();
+  }
 }
