@@ -16,6 +16,8 @@ import { Authenticator } from '../linkage/authenticator.js';
 import { Refusals } from '../refusals/refusals.service.js';
 import type { RefusalGuard } from './grpc-call.js';
 import { QueryEdge } from '../linkage/queries/query-edge.js';
+import { NOTICE_BATCHES_SERVICE, noticeBatchesService } from '../notices/notice-batches.grpc-service.js';
+import { NoticeBatchProgress } from '../notices/notice-batch-runner.service.js';
 import { AUDIT_SERVICE, HEALTH_SERVICE, LINKAGE_SERVICE, NUMBERING_SERVICE, REFLECTION_LOADER_OPTIONS, SUBSCRIPTIONS_SERVICE, UPDATES_SERVICE, loadHubProtos } from './proto-files.js';
 
 export interface HubGrpcServerOptions {
@@ -65,7 +67,8 @@ export class HubGrpcServer {
     );
     server.addService(definition[SUBSCRIPTIONS_SERVICE] as ServiceDefinition, subscriptionsService(auth, this.app.get(SubscriptionsService, { strict: false }), guard));
     server.addService(definition[UPDATES_SERVICE] as ServiceDefinition, updatesService(auth, this.app.get(PushFanOut, { strict: false }), this.app.get(PushRecords, { strict: false }), guard));
-    server.addService(definition[HEALTH_SERVICE] as ServiceDefinition, healthService(queryBus, [NUMBERING_SERVICE, AUDIT_SERVICE, LINKAGE_SERVICE, SUBSCRIPTIONS_SERVICE, UPDATES_SERVICE]));
+    server.addService(definition[NOTICE_BATCHES_SERVICE] as ServiceDefinition, noticeBatchesService(commandBus, auth, this.app.get(NoticeBatchProgress, { strict: false }), guard));
+    server.addService(definition[HEALTH_SERVICE] as ServiceDefinition, healthService(queryBus, [NUMBERING_SERVICE, AUDIT_SERVICE, LINKAGE_SERVICE, SUBSCRIPTIONS_SERVICE, UPDATES_SERVICE, NOTICE_BATCHES_SERVICE]));
     // Server reflection (grpc.reflection.v1 and v1alpha): standard tools list the services above and fetch their descriptors.
     new ReflectionService(loadHubProtos(REFLECTION_LOADER_OPTIONS)).addToServer(server);
     const host = this.options.host.includes(':') ? `[${this.options.host}]` : this.options.host;

@@ -11,6 +11,7 @@ export const HUB_PROTO_FILES = [
   'linkage_ledger/v1/linkage.proto',
   'linkage_ledger/v1/subscriptions.proto',
   'linkage_ledger/v1/updates.proto',
+  'linkage_ledger/v1/notice_batches.proto',
   'grpc/health/v1/health.proto',
 ] as const;
 
