@@ -52,10 +52,13 @@ export function pushHubEnv(dataDir: string, tableFile: string, extra: Record<str
   };
 }
 
-/** Runs the hub: the build (dist) when `source` is false, else its sources through tsx. */
-export async function startPushHub(env: Record<string, string>, cwd: string, source = !existsSync(HUB_MAIN)): Promise<{ url: string; spawned: Spawned }> {
-  const flags = ['--max-semi-space-size=64', ...(source ? ['--conditions=source', '--import', 'tsx'] : [])];
-  const spawned = spawnBuilt('hub', source ? join(REPO_ROOT, 'apps/hub/src/main.ts') : HUB_MAIN, [], env, cwd, flags);
+/**
+ * Runs the built hub (dist, as `npm run start:hub` does): Nest's injection needs the decorator metadata the
+ * build emits (tsx does not), so `npm run build` comes first.
+ */
+export async function startPushHub(env: Record<string, string>, cwd: string): Promise<{ url: string; spawned: Spawned }> {
+  if (!existsSync(HUB_MAIN)) throw new Error(`${HUB_MAIN} is missing: run \`npm run build\` first (the push bench and test run the built hub)`);
+  const spawned = spawnBuilt('hub', HUB_MAIN, [], env, cwd, ['--max-semi-space-size=64']);
   return { url: await waitReady(spawned, 120_000), spawned };
 }
 

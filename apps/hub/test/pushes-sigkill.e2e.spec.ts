@@ -52,7 +52,7 @@ describe('pushes across kill -9 of the hub in the middle of a fan-out', () => {
   it('killed while issuing and again while delivering, the hub restarts and delivers every push: none lost, each PushDelivered once, the receiver has every pushId (repeats only of deliveries cut by the kill)', async () => {
     const env = pushHubEnv(dataDir, writePushTable(dir), { HUB_PUSH_CONCURRENCY: String(CONCURRENCY), HUB_PUSH_RETRY_BASE_MS: '100', HUB_PUSH_RETRY_MAX_MS: '400' });
     const start = async () => {
-      const hub = await startPushHub(env, dir, false);
+      const hub = await startPushHub(env, dir);
       hubs.push(hub);
       return hub;
     };
