@@ -225,6 +225,7 @@ describe('every write endpoint of the OpenAPI document, fed generated requests',
         'POST /v1/queries',
         'POST /v1/queries/bulk',
         'POST /v1/retention-sweeps',
+        'POST /v1/updates',
       ].sort(),
     );
   });
