@@ -165,6 +165,11 @@ describe('the hub when its KurrentDB server restarts (the wire-level stand-in on
       expectProblem(await designate(101), 503, 'NOT_LEADER');
       await restart;
       await eventually('the hub leads again', async () => (await solo.get('/health/ready')).json<{ role?: string }>().role === 'leader', 10_000);
+      // The outage is logged once (named by the client's error class), not at every renewal interval.
+      const leaseErrors = solo.logger.lines.filter((l) => l.level === 'error' && l.message.startsWith('lease:'));
+      expect(leaseErrors.length, JSON.stringify(leaseErrors)).toBe(1);
+      expect(leaseErrors[0]!.message).toMatch(/^lease: \w+Error/);
+      expect(solo.logger.lines.some((l) => l.message === 'the lease stream answers again')).toBe(true);
       for (let i = 200; i < 203; i++) {
         const res = await designate(i);
         expect(res.statusCode, res.body).toBe(201);

@@ -574,7 +574,15 @@ export async function readLogTexts(client: KurrentLogClient, logStream: string, 
   return out;
 }
 
-/** The client's error in one line: its class, its message, and the gRPC status behind it when there is one. */
+/**
+ * A KurrentDB client's error in one line: its class, its message, and the gRPC status behind it when there
+ * is one. The client's errors often carry no message of their own (a WrongExpectedVersionError has none; an
+ * error from its Rust half for reads is often only its class name): log this, not `error.message`.
+ */
+export function describeKurrentError(error: unknown): string {
+  return reasonOf(error);
+}
+
 function reasonOf(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
   const raw = (error as { _raw?: { details?: string } })._raw?.details;

@@ -493,5 +493,12 @@ export class KurrentKeyring implements SharedKeyring {
 
 function unavailable(what: string, error: unknown): SealingError {
   if (error instanceof SealingError) return error;
-  return new SealingError('KEYSTORE_UNAVAILABLE', `KurrentDB did not let the key ring ${what}: ${error instanceof Error ? error.message : String(error)}`);
+  return new SealingError('KEYSTORE_UNAVAILABLE', `KurrentDB did not let the key ring ${what}: ${describe(error)}`);
+}
+
+/** The client's errors often carry no message of their own (or only their class name): name the class too. */
+function describe(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const name = error.constructor.name;
+  return error.message === '' || error.message === name ? name : `${name}: ${error.message}`;
 }

@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { NO_STREAM, StreamNotFoundError, WrongExpectedVersionError, binaryEvent, type AppendStreamState } from '@kurrent/kurrentdb-client';
 import { randomUUID } from 'node:crypto';
-import type { KurrentDbEventStore, KurrentLogClient } from '#ledger/kurrentdb-event-store';
+import { describeKurrentError, type KurrentDbEventStore, type KurrentLogClient } from '#ledger/kurrentdb-event-store';
 
 export type HubRole = 'leader' | 'standby';
 
@@ -76,6 +76,7 @@ export class Leadership {
   private followTimer: NodeJS.Timeout | undefined;
   private following = false;
   private followFailing = false;
+  private leaseFailing = false;
   private ticking: Promise<void> | undefined;
   private stopped = false;
   private readonly steps: TakeoverStep[] = [];
@@ -162,7 +163,7 @@ export class Leadership {
         await this.appendLease('release', this.leaseRevision);
         this.logger.log('released the lease: a standby takes over now');
       } catch (error) {
-        this.logger.warn(`could not release the lease (a standby takes over when it runs out): ${(error as Error).message}`);
+        this.logger.warn(`could not release the lease (a standby takes over when it runs out): ${describeKurrentError(error)}`);
       }
     }
   }
@@ -186,7 +187,15 @@ export class Leadership {
   private async tick(): Promise<void> {
     if (this.ticking !== undefined || this.stopped) return;
     this.ticking = (this.current === 'leader' ? this.renew() : this.watch())
-      .catch((error: unknown) => this.logger.error(`lease: ${(error as Error).message}`))
+      .then(() => {
+        if (this.leaseFailing) this.logger.log('the lease stream answers again');
+        this.leaseFailing = false;
+      })
+      .catch((error: unknown) => {
+        // Once per outage, not at every renewal interval.
+        if (!this.leaseFailing) this.logger.error(`lease: ${describeKurrentError(error)} (retrying every ${this.options.renewMs} ms)`);
+        this.leaseFailing = true;
+      })
       .finally(() => {
         this.ticking = undefined;
       });
@@ -203,7 +212,7 @@ export class Leadership {
       this.followFailing = false;
     } catch (error) {
       // Once per outage, not at every attempt.
-      if (!this.followFailing) this.logger.warn(`could not read the log (retrying every ${this.followMs} ms): ${(error as Error).message}`);
+      if (!this.followFailing) this.logger.warn(`could not read the log (retrying every ${this.followMs} ms): ${describeKurrentError(error)}`);
       this.followFailing = true;
     } finally {
       this.following = false;
@@ -233,7 +242,7 @@ export class Leadership {
         return;
       }
       // Not renewed: stop writing before any standby may take over (they wait leaseMs).
-      if (this.now() - this.lastRenewedMs >= this.options.leaseMs - this.options.renewMs) this.stepDown(`the lease could not be renewed (${(error as Error).message})`);
+      if (this.now() - this.lastRenewedMs >= this.options.leaseMs - this.options.renewMs) this.stepDown(`the lease could not be renewed (${describeKurrentError(error)})`);
     }
   }
 
@@ -283,7 +292,7 @@ export class Leadership {
     try {
       await client.setStreamMetadata(this.options.leaseStream, { maxCount: LEASE_EVENTS_KEPT });
     } catch (error) {
-      this.logger.warn(`could not bound the lease stream ${this.options.leaseStream} to its last ${LEASE_EVENTS_KEPT} events: ${(error as Error).message}`);
+      this.logger.warn(`could not bound the lease stream ${this.options.leaseStream} to its last ${LEASE_EVENTS_KEPT} events: ${describeKurrentError(error)}`);
     }
   }
 
@@ -303,7 +312,7 @@ export class Leadership {
       this.logger.log(`leading (instance ${this.options.instanceId}): takeover done in ${this.now() - started} ms at log head ${await this.store.head()}`);
       for (const l of this.listeners) l('leader');
     } catch (error) {
-      this.stepDown(`takeover failed: ${(error as Error).message}`);
+      this.stepDown(`takeover failed: ${describeKurrentError(error)}`);
     } finally {
       this.takingOver = false;
     }
