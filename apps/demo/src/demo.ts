@@ -64,10 +64,108 @@ async function main(): Promise<void> {
     for (const n of notices.notices) say(`   ${n.sentAt}  from ${n.from.name}: ${n.title}\n     ${n.body.replaceAll('\n', '\n     ')}`);
   }
 
-  say(`\n4. Anyone can check the exchange is in the signed log: GET ${hub}/v1/audit/proofs/inclusion?serial=${String(answer['serial'])}`);
+  await meshScene({ hub, pensionNode, muroranNode, citizenSecret: enrolled ? undefined : aoyama.citizenSecret, portal, say });
+
+  say(`\n5. Anyone can check the exchange is in the signed log: GET ${hub}/v1/audit/proofs/inclusion?serial=${String(answer['serial'])}`);
   say(`   (once the next checkpoint is signed, within 10 s; offline: npm run auditor -- prove --db ${dataDir}/ledger.sqlite --serial "$(cat ${querySerialFile(dataDir)})" --out proof.json)`);
-  say(`\n5. Aoyama-san checks it herself in the portal: ${portal} → 情報提供等記録 → 検証する (her browser checks the proof and the signed checkpoint)`);
+  say(`\n6. Aoyama-san checks it herself in the portal: ${portal} → 情報提供等記録 → 検証する (her browser checks the proof and the signed checkpoint)`);
   if (!enrolled) say(`   first time: はじめての登録 with the citizenSecret of ${personFile(dataDir)}, then a passkey`);
+}
+
+/** "YYYY-MM-DD HH:MM:SS" in Japan time (UTC+9), as the provision record shows its times. */
+function japanTime(iso: string): string {
+  return new Date(Date.parse(iso) + 9 * 3_600_000).toISOString().slice(0, 19).replace('T', ' ');
+}
+
+interface PushLine {
+  readonly pushId: string;
+  readonly serial: string;
+  readonly subscriptionId: string;
+  readonly updatedAt: string;
+  readonly fetchWanted: boolean;
+  readonly fetch: { serial: string | null; outcome: string; reason: string | null; items: Record<string, unknown> | null } | null;
+}
+
+async function json(url: string, init?: RequestInit): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await fetch(url, { ...init, headers: { ...(init?.body === undefined ? {} : { 'content-type': 'application/json' }), ...(init?.headers as Record<string, string> | undefined) } });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+async function poll<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/**
+ * seeds/003 (公共サービスメッシュ): the pension service subscribes to Muroran City's local-tax information
+ * for Aoyama-san; Muroran City updates her figure (副本更新) and reports it, without the data; the hub
+ * pushes to the pension service's intermediate server, which fetches the new value by an ordinary lawful
+ * query; her records show the push and the fetch.
+ */
+async function meshScene(o: { hub: string; pensionNode: string; muroranNode: string; citizenSecret: string | undefined; portal: string; say: (text: string) => void }): Promise<void> {
+  const { say } = o;
+  say('\n4. 公共サービスメッシュ: 室蘭市 updates Aoyama-san\'s local tax figure; 日本年金機構, subscribed, is pushed and fetches it');
+  // One subscription, reused by later runs of the demo.
+  const listed = await json(`${o.pensionNode}/v1/subscriptions?limit=100`);
+  if (listed.status !== 200) throw new Error(`listing the subscriptions failed (${listed.status}): ${JSON.stringify(listed.body)}`);
+  type Subscription = { subscriptionId: string; localId: string | null; providerAgencyId: string; procedureCode: string; itemCodes: string[]; status: string; expiresAt: string };
+  const subscriptions = listed.body['subscriptions'] as Subscription[];
+  let subscription: Subscription | undefined = subscriptions.find((s) => s.status === 'active' && s.localId === 'P-4410-0000123' && s.providerAgencyId === 'muroran-city' && s.procedureCode === 'pension-award-claim' && s.itemCodes.includes('local-tax'));
+  if (subscription === undefined) {
+    const created = await json(`${o.pensionNode}/v1/subscriptions`, {
+      method: 'POST',
+      body: JSON.stringify({ localId: 'P-4410-0000123', providerAgencyId: 'muroran-city', procedureCode: 'pension-award-claim', itemCodes: ['local-tax'] }),
+    });
+    if (created.status !== 201) throw new Error(`subscribing failed (${created.status}): ${JSON.stringify(created.body)}`);
+    subscription = created.body as unknown as Subscription;
+    say(`   日本年金機構 subscribes (購読) to 室蘭市's 地方税関係情報 for her: subscription ${subscription.subscriptionId}, serial ${String(created.body['serial'])}`);
+  } else say(`   日本年金機構 is subscribed (購読) to 室蘭市's 地方税関係情報 for her: subscription ${subscription.subscriptionId}, until ${subscription.expiresAt}`);
+
+  // A corrected assessment (更正): a new figure each run, so every run is a real change.
+  const updatedAt = new Date().toISOString();
+  const newTax = { fiscalYear: 2026, taxableIncome: 2980000, municipalTaxAmount: 178800, prefecturalTaxAmount: 119200, dependents: 1, correctedAt: updatedAt };
+  const updated = await json(`${o.muroranNode}/v1/updates`, { method: 'POST', body: JSON.stringify({ updatedAt, changes: [{ localId: 'M-000123', items: { 'local-tax': newTax } }] }) });
+  const [result] = (updated.body['results'] ?? []) as { outcome: string; serial?: string; subscribers?: number; reason?: string }[];
+  if (updated.status !== 200 || result?.outcome !== 'reported') throw new Error(`the update failed (${updated.status}): ${JSON.stringify(updated.body)}`);
+  say(`   室蘭市's intermediate server stores the new copy and reports the update (by its own code, no data): serial ${String(result.serial)}, ${String(result.subscribers)} subscriber(s) pushed`);
+
+  const pushesOf = async () => ((await json(`${o.pensionNode}/v1/pushes?limit=20`)).body['pushes'] ?? []) as PushLine[];
+  const subscriptionId = subscription.subscriptionId;
+  const push = await poll('the push at the pension service', async () => (await pushesOf()).find((p) => Date.parse(p.updatedAt) === Date.parse(updatedAt) && p.subscriptionId === subscriptionId));
+  say(`   the hub pushes to 日本年金機構's intermediate server (signed by the hub, no data): push serial ${push.serial}`);
+  let fetched: { serial: string | null; outcome: string; items: Record<string, unknown> | null };
+  if (push.fetchWanted) {
+    const line = await poll('the fetch after the push', async () => (await pushesOf()).find((p) => p.pushId === push.pushId && p.fetch !== null));
+    fetched = line.fetch!;
+  } else {
+    // A node with AGENCY_PUSH_FETCH=off: its staff fetch it the ordinary way.
+    const q = await json(`${o.pensionNode}/v1/queries`, { method: 'POST', body: JSON.stringify({ localId: 'P-4410-0000123', providerAgencyId: 'muroran-city', procedureCode: 'pension-award-claim', itemCodes: ['local-tax'] }) });
+    fetched = { serial: String(q.body['serial']), outcome: String(q.body['outcome']), items: (q.body['items'] as Record<string, unknown> | undefined) ?? null };
+  }
+  if (fetched.outcome !== 'answered') throw new Error(`the fetch after the push was not answered: ${JSON.stringify(fetched)}`);
+  say(`   it fetches the new value by an ordinary lawful query: serial ${String(fetched.serial)}, outcome ${fetched.outcome}`);
+  say(`   new value: ${JSON.stringify(fetched.items, null, 2).replaceAll('\n', '\n   ')}`);
+
+  if (o.citizenSecret === undefined) {
+    say(`   Aoyama-san sees the push and the fetch in the portal (${o.portal}), signed in with her passkey`);
+    return;
+  }
+  const auth = { authorization: `Bearer ${o.citizenSecret}` };
+  const pushRecords = await poll('the push in her record', async () => {
+    const r = await json(`${o.hub}/v1/citizens/me/push-records?limit=5`, { headers: auth });
+    const lines = (r.body['pushes'] ?? []) as { serial: string; subscriber: { name: string | null }; provider: { name: string | null }; procedureCode: string; itemCode: string; status: string; issuedAt: string }[];
+    return lines.some((p) => p.serial === push.serial && p.status === 'delivered') ? lines : undefined;
+  });
+  say('   Aoyama-san\'s record of pushes (プッシュ型の情報提供):');
+  for (const p of pushRecords.slice(0, 3)) say(`   ${japanTime(p.issuedAt)}  ${p.provider.name ?? '?'} → ${p.subscriber.name ?? '?'}  ${p.procedureCode}  [${p.itemCode}]  ${p.status}  (${p.serial})`);
+  const records = await json(`${o.hub}/v1/citizens/me/provision-records?limit=20`, { headers: auth });
+  const fetchLine = ((records.body['records'] ?? []) as { serial: string; date: string; time: string; requester: { name: string } | null; provider: { name: string }; items: { name: string }[]; outcome: string }[]).find((r) => r.serial === fetched.serial);
+  if (fetchLine !== undefined) say(`   and the fetch in her provision record: ${fetchLine.date} ${fetchLine.time}  ${fetchLine.requester?.name ?? '本人'} ← ${fetchLine.provider.name}  [${fetchLine.items.map((i) => i.name).join(', ')}]  ${fetchLine.outcome}  (${fetchLine.serial})`);
 }
 
 main().catch((error: unknown) => {

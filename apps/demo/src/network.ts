@@ -183,6 +183,8 @@ export async function startNetwork(options: NetworkOptions): Promise<Network> {
       AGENCY_HOST: '127.0.0.1',
       AGENCY_PORT: String(options.nodePorts[agencyId]),
       AGENCY_LOG_LEVEL: 'warn',
+      // The public service mesh: a push is followed by a lawful query for the new value (docs/intermediate-server-mesh.md).
+      AGENCY_PUSH_FETCH: 'on',
     });
 
     for (const agency of AGENCIES) {

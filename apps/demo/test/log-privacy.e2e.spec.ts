@@ -100,12 +100,13 @@ beforeAll(async () => {
       AGENCY_HOST: '127.0.0.1',
       AGENCY_PORT: String(nodePorts[id]),
       AGENCY_LOG_LEVEL: 'verbose',
+      AGENCY_PUSH_FETCH: 'on',
     });
     nodes.push(run);
     await until(`${id} ready`, async () => (await fetch(`http://127.0.0.1:${nodePorts[id]}/health/ready`).catch(() => undefined))?.status === 200);
   }
 
-  // npm run demo: the query, Aoyama-san's records, the notice and her inbox.
+  // npm run demo: the query, Aoyama-san's records, the notice and her inbox, the update pushed and fetched.
   const demo = spawnNode('demo', [DEMO], { HUB_DATA_DIR: dataDir, HUB_PORT: String(hubPort) });
   expect(await demo.exited, demo.output()).toBe(0);
   demoOutput = demo.output();
@@ -133,6 +134,7 @@ beforeAll(async () => {
     { name: 'operator token', value: keyToken(dataDir, 'operator.token.json') },
     { name: 'auditor token', value: keyToken(dataDir, 'auditor.token.json') },
     { name: 'answer (taxable income)', value: '3120000' },
+    { name: 'updated copy, pushed and fetched (taxable income)', value: '2980000' },
     { name: 'notice title', value: '住民税 課税証明書のご案内' },
     { name: 'notice text', value: '課税証明書の提出は不要です' },
   ];
@@ -161,6 +163,7 @@ describe('the logs of the demo network', () => {
   it('knows what it looks for, and the demo showed it (so the values were there to be logged)', () => {
     expect(secrets.filter((s) => s.name.endsWith(' code')).length).toBeGreaterThanOrEqual(2);
     expect(demoOutput).toContain('3120000');
+    expect(demoOutput).toContain('2980000');
     expect(demoOutput).toContain('住民税 課税証明書のご案内');
   });
 

@@ -90,13 +90,24 @@ afterAll(async () => {
 describe("the READMEs' commands on the demo data", () => {
   let serial: string;
 
-  it('npm run demo makes the seeds/001 query and keeps its serial in data/demo/query.serial', async () => {
+  it('npm run demo makes the seeds/001 query and keeps its serial in data/demo/query.serial, and shows the seeds/003 push: update, push, fetch, her record', async () => {
     const demo = await sh(`node ${DEMO}`, work, { HUB_DATA_DIR: dataDir, HUB_PORT: String(hubPort) });
     expect(demo.code, demo.stderr).toBe(0);
     expect(demo.stdout).toContain('outcome: answered');
     serial = readFileSync(querySerialFile(dataDir), 'utf8').trim();
     expect(serial).toMatch(/^\d{20}$/);
     expect(demo.stdout).toContain(`processing serial (処理通番): ${serial}`);
+    // seeds/003: Muroran City's update pushed to the subscribed pension service, which fetched the new value.
+    expect(demo.stdout).toContain('4. 公共サービスメッシュ');
+    const pushSerial = /push serial (\d{20})/.exec(demo.stdout)?.[1];
+    const fetchSerial = /fetches the new value by an ordinary lawful query: serial (\d{20}), outcome answered/.exec(demo.stdout)?.[1];
+    expect(pushSerial, demo.stdout).toBeDefined();
+    expect(fetchSerial, demo.stdout).toBeDefined();
+    expect(demo.stdout).toContain('"taxableIncome": 2980000');
+    const pushes = (await (await fetch(`${network.hubUrl}/v1/citizens/me/push-records`, { headers: { authorization: `Bearer ${network.aoyama.citizenSecret}` } })).json()) as { pushes: { serial: string; status: string; subscriber: { agencyId: string }; provider: { agencyId: string }; itemCode: string }[] };
+    expect(pushes.pushes.find((p) => p.serial === pushSerial)).toMatchObject({ status: 'delivered', subscriber: { agencyId: 'jpn-pension-service' }, provider: { agencyId: 'muroran-city' }, itemCode: 'local-tax' });
+    const nodeRecords = (await (await fetch(`${network.nodeUrl('jpn-pension-service')}/v1/provision-records?role=requested`)).json()) as { records: { serial: string; outcome: string; counterpartAgencyId: string }[] };
+    expect(nodeRecords.records.find((r) => r.serial === fetchSerial)).toMatchObject({ outcome: 'answered', counterpartAgencyId: 'muroran-city' });
     // The hub signs a checkpoint covering the query (the auditor proves against the first that does).
     const deadline = Date.now() + 30_000;
     for (;;) {
