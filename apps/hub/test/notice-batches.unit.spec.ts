@@ -1,0 +1,87 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { SqliteEventStore } from '#ledger';
+import { batchNoticeSent, checkNoticeBatchAudience, decideNoticeBatchCompleted, noticeBatchStarted, noticeUndelivered, type AgencyId, type SubjectId } from '#linkage';
+import { SealedEventStore, inMemorySealer } from '#sealing';
+import { fanOutNoticeBatch } from '../src/notices/notice-batch.fanout.js';
+import { NoticeBatchRecipients } from '../src/notices/notice-batch.store.js';
+import { schemaValidator } from '../../../test/support/json-schema.js';
+
+const SEALED_SECTION = 'schemas/events/sealed-section.v1.json';
+const AGENCY = 'muroran-city' as AgencyId;
+const BATCH = '0b7e6f0e-3d0a-4c55-9a4e-2f7a1c9e5b10';
+const subject = (i: number) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}` as SubjectId;
+
+describe('nationwide notice events: the stored forms match their schemas and hold nothing personal in clear (I10)', () => {
+  const sealer = inMemorySealer();
+  const at = '2026-12-05T01:00:00.000Z';
+  it.each([
+    ['notice-batch-started.v1', noticeBatchStarted({ batchId: BATCH, agencyId: AGENCY, audience: 'all', total: 3, title: '題', body: '本文', startedAt: at }), ['題', '本文']],
+    ['notice-sent.v3', batchNoticeSent({ noticeId: '11111111-2222-4333-8444-555555555555', subjectId: subject(1), agencyId: AGENCY, title: '題', body: '本文', sentAt: at, batchId: BATCH }), ['題', '本文', subject(1)]],
+    ['notice-undelivered.v1', noticeUndelivered({ noticeId: '11111111-2222-4333-8444-555555555555', batchId: BATCH, agencyId: AGENCY, reason: 'UNKNOWN_CODE', failedAt: at }), []],
+    ['notice-batch-completed.v1', decideNoticeBatchCompleted({ total: 3, delivered: 2, failed: 1 }, { batchId: BATCH, agencyId: AGENCY, completedAt: at })!, []],
+  ] as const)('%s', (file, event, secrets) => {
+    const stored = sealer.seal('notice-x', event);
+    const validate = schemaValidator(`schemas/events/${file}.json`, [SEALED_SECTION]);
+    expect(validate(stored.data).errors).toBe('No errors');
+    expect(stored.schemaVersion).toBe(Number(file.slice(-1)));
+    for (const s of secrets) expect(JSON.stringify(stored).includes(s), s).toBe(false);
+    expect(sealer.open({ ...stored, streamId: 'notice-x' }).event.data).toEqual(event.data);
+  });
+
+  it('the audience check: one of all / codes, 1–10,000 codes, none repeated', () => {
+    expect(checkNoticeBatchAudience({ audience: 'all' })).toBeUndefined();
+    expect(checkNoticeBatchAudience({ codes: ['a', 'b'] })).toBeUndefined();
+    expect(checkNoticeBatchAudience({})?.detail).toContain('give the recipients');
+    expect(checkNoticeBatchAudience({ audience: 'all', codes: ['a'] })?.detail).toContain('not both');
+    expect(checkNoticeBatchAudience({ codes: [] })?.detail).toContain('at least one');
+    expect(checkNoticeBatchAudience({ codes: Array.from({ length: 10_001 }, (_, i) => String(i)) })?.detail).toContain('at most 10000');
+    expect(checkNoticeBatchAudience({ codes: ['a', 'b', 'a'] })?.detail).toBe('codes[2] repeats codes[0]: each person is listed once');
+    expect(decideNoticeBatchCompleted({ total: 3, delivered: 1, failed: 1 }, { batchId: BATCH, agencyId: AGENCY, completedAt: at })).toBeUndefined();
+  });
+});
+
+describe('the fan-out resumes from its cursor and records nobody twice', () => {
+  let dir: string | undefined;
+  afterEach(() => {
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a run repeated over recipients already recorded (a cursor behind the log, as after a crash) appends nothing for them', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'notice-fanout-'));
+    const raw = new SqliteEventStore({ path: join(dir, 'ledger.sqlite'), nodeId: 1 });
+    const sealer = inMemorySealer();
+    const store = new SealedEventStore(raw, sealer);
+    const recipients = new NoticeBatchRecipients(join(dir, 'recipients.sqlite'));
+    try {
+      const people = Array.from({ length: 57 }, (_, i) => (i === 13 ? null : subject(i)));
+      recipients.addList(BATCH, people);
+      const options = { store, recipients, subjectOf: (s: Buffer | string) => s as SubjectId, handle: (v: string) => sealer.handle('notice-batch-recipient', v), now: () => new Date('2026-12-05T01:00:00Z'), chunk: 10, chunksInFlight: 2 };
+      // The first run stops after the cursor reached 30 (as a kill would).
+      const abort = new AbortController();
+      const first = await fanOutNoticeBatch({ batchId: BATCH, agencyId: AGENCY, title: '題', body: '本文' }, { ...options, signal: abort.signal, onProgress: (p) => p.next >= 30 && abort.abort() });
+      expect(first.next).toBeGreaterThanOrEqual(30);
+      expect(first.next).toBeLessThan(57);
+      const recordedFirst = await raw.head();
+      // The crash lost the last cursor moves: the next run starts 20 recipients behind what the log holds.
+      const db = (await import('better-sqlite3')).default(join(dir, 'recipients.sqlite'));
+      db.prepare('UPDATE cursors SET next_seq = ? WHERE batch_id = ?').run(first.next - 20, BATCH);
+      db.close();
+      const second = await fanOutNoticeBatch({ batchId: BATCH, agencyId: AGENCY, title: '題', body: '本文' }, options);
+      expect(second).toMatchObject({ next: 57, total: 57, recordedBefore: 20 });
+      expect(first.delivered + first.failed + second.delivered + second.failed).toBe(57);
+      const events = await raw.readAll();
+      expect(events).toHaveLength(57);
+      expect(recordedFirst).toBeLessThan(57);
+      expect(new Set(events.map((e) => e.streamId)).size).toBe(57);
+      expect(new Set(events.map((e) => e.serial)).size).toBe(57);
+      expect(events.filter((e) => e.type === 'NoticeUndelivered').map((e) => (e.data as { reason: string }).reason)).toEqual(['UNKNOWN_CODE']);
+      expect(events.filter((e) => e.type === 'NoticeSent')).toHaveLength(56);
+    } finally {
+      recipients.close();
+      await raw.close();
+    }
+  });
+});
