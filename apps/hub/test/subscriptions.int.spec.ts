@@ -30,7 +30,8 @@ let hub: TestHub;
 let muroran: Agency;
 let pension: Agency;
 let sapporo: Agency;
-let aoyama: { individualNumber: string };
+let aoyama: { individualNumber: string; citizenSecret: string };
+let kato: { individualNumber: string; citizenSecret: string };
 let pensionCode: string;
 let muroranCode: string;
 let sapporoCode: string;
@@ -49,6 +50,7 @@ beforeAll(async () => {
   pension = await registerAgency(hub, PENSION, 'pension-service', 'http://127.0.0.1:9');
   sapporo = await registerAgency(hub, SAPPORO_CITY, 'municipality', 'http://127.0.0.1:9');
   aoyama = await issuePerson(hub);
+  kato = await issuePerson(hub);
   pensionCode = await acquire(hub, pension, aoyama.individualNumber);
   muroranCode = await acquire(hub, muroran, aoyama.individualNumber);
   sapporoCode = await acquire(hub, sapporo, aoyama.individualNumber);
@@ -208,6 +210,33 @@ describe('listing, reading and cancelling one\'s own subscriptions', () => {
     expect(await subscribersOf()).not.toContain(s.subscriptionId);
     expect((await view(pension, s.subscriptionId)).json<View>()).toMatchObject({ status: 'cancelled', endedAt: now.toISOString(), endReason: 'CANCELLED' });
     expectProblem(await hub.inject({ method: 'DELETE', url: `/v1/subscriptions/${s.subscriptionId}`, headers: bearer(pension.token) }), 409, 'SUBSCRIPTION_NOT_ACTIVE');
+  });
+});
+
+describe('the citizen sees who subscribes to their information', () => {
+  it('GET /v1/citizens/me/subscriptions: every subscription to her information, named, with no agency\'s code; another person sees none', async () => {
+    const res = await hub.get('/v1/citizens/me/subscriptions?limit=1000', bearer(aoyama.citizenSecret));
+    expect(res.statusCode, res.body).toBe(200);
+    const body = res.json<{ subscriptions: Record<string, unknown>[]; next?: string }>();
+    const mine = (await hub.get('/v1/subscriptions?limit=1000', bearer(pension.token))).json<{ subscriptions: View[] }>().subscriptions;
+    expect(body.subscriptions.map((s) => s['subscriptionId'])).toEqual(mine.map((s) => s.subscriptionId));
+    expect(body.subscriptions[0]).toEqual({
+      subscriptionId: mine[0]!.subscriptionId,
+      requester: { agencyId: PENSION, name: `${PENSION} (test)` },
+      provider: { agencyId: MURORAN_CITY, name: `${MURORAN_CITY} (test)` },
+      procedure: { code: AWARD, name: '年金の裁定請求に関する事務' },
+      items: [{ code: 'local-tax', name: '地方税関係情報' }, { code: 'resident-record', name: '住民票関係情報' }],
+      status: 'active',
+      createdAt: mine[0]!.createdAt,
+      expiresAt: mine[0]!.expiresAt,
+    });
+    expect(body.subscriptions.find((s) => s['status'] === 'cancelled')).toMatchObject({ endReason: 'CANCELLED' });
+    for (const secret of [pensionCode, muroranCode]) expect(res.body.includes(secret)).toBe(false);
+    const page = (await hub.get('/v1/citizens/me/subscriptions?limit=1', bearer(aoyama.citizenSecret))).json<{ subscriptions: unknown[]; next?: string }>();
+    expect(page.subscriptions).toHaveLength(1);
+    expect(page.next).toBeDefined();
+    expect((await hub.get('/v1/citizens/me/subscriptions', bearer(kato.citizenSecret))).json<{ subscriptions: unknown[] }>().subscriptions).toEqual([]);
+    expectProblem(await hub.get('/v1/citizens/me/subscriptions', bearer(pension.token)), 401, 'UNAUTHENTICATED');
   });
 });
 

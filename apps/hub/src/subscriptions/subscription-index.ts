@@ -4,7 +4,7 @@ import { SqliteFold, type SqliteFoldOptions } from '#projections';
 
 /** The index file in the hub's data directory, beside the ledger. */
 export const SUBSCRIPTION_INDEX_FILE = 'subscriptions.sqlite';
-export const SUBSCRIPTION_INDEX_LAYOUT_VERSION = 1;
+export const SUBSCRIPTION_INDEX_LAYOUT_VERSION = 2;
 export const DEFAULT_SUBSCRIPTION_LIMIT = 100;
 export const MAX_SUBSCRIPTION_LIMIT = 1000;
 
@@ -82,7 +82,7 @@ CREATE TABLE IF NOT EXISTS subscriptions (
 CREATE INDEX IF NOT EXISTS subscriptions_by_requester ON subscriptions (requester_agency_id, position);
 CREATE INDEX IF NOT EXISTS subscriptions_active_by_expiry ON subscriptions (expires_ms) WHERE status = 'active';
 CREATE INDEX IF NOT EXISTS subscriptions_active_by_row ON subscriptions (requester_kind, procedure_code, provider_kind) WHERE status = 'active';
-CREATE INDEX IF NOT EXISTS subscriptions_by_subject ON subscriptions (subject);
+CREATE INDEX IF NOT EXISTS subscriptions_by_subject ON subscriptions (subject, position);
 CREATE INDEX IF NOT EXISTS subscriptions_by_created ON subscriptions (created_ms);
 CREATE TABLE IF NOT EXISTS subscription_items (
   provider_agency_id TEXT NOT NULL,
@@ -159,6 +159,7 @@ export class SqliteSubscriptionIndex extends SqliteFold {
       dropItems: p('DELETE FROM subscription_items WHERE subscription_id = ?'),
       one: p(`SELECT ${COLUMNS} FROM subscriptions WHERE subscription_id = ?`),
       page: p(`SELECT ${COLUMNS} FROM subscriptions WHERE requester_agency_id = ? AND position > ? ORDER BY position LIMIT ?`),
+      pageOfSubject: p(`SELECT ${COLUMNS} FROM subscriptions WHERE subject = ? AND position > ? ORDER BY position LIMIT ?`),
       active: p(
         `SELECT s.subscription_id, s.requester_agency_id, s.requester_kind, s.provider_kind, s.procedure_code, s.item_codes FROM subscription_items i JOIN subscriptions s ON s.subscription_id = i.subscription_id
          WHERE i.provider_agency_id = ? AND i.subject = ? AND i.item_code = ? AND s.status = 'active' AND s.expires_ms > ? ORDER BY s.position`,
@@ -278,6 +279,16 @@ export class SqliteSubscriptionIndex extends SqliteFold {
     const limit = options.limit ?? DEFAULT_SUBSCRIPTION_LIMIT;
     const after = options.after === undefined ? -1 : Number(options.after);
     const rows = this.#s.page.all(requesterAgencyId, after, limit + 1) as Row[];
+    const subscriptions = rows.slice(0, limit).map(stored);
+    return rows.length > limit ? { subscriptions, next: String(rows[limit - 1]!.position) } : { subscriptions };
+  }
+
+  /** The subscriptions to a person's information (the citizen's own view), in the order they were made. */
+  pageOfSubject(subjectId: string, options: { readonly limit?: number; readonly after?: string } = {}): SubscriptionPage {
+    this.checkOpen();
+    const limit = options.limit ?? DEFAULT_SUBSCRIPTION_LIMIT;
+    const after = options.after === undefined ? -1 : Number(options.after);
+    const rows = this.#s.pageOfSubject.all(this.#subjectRef(subjectId), after, limit + 1) as Row[];
     const subscriptions = rows.slice(0, limit).map(stored);
     return rows.length > limit ? { subscriptions, next: String(rows[limit - 1]!.position) } : { subscriptions };
   }

@@ -87,6 +87,34 @@ export class SubscriptionsResponse {
   @ApiPropertyOptional({ description: 'Present when more remain: pass it as `after`.' }) next?: string;
 }
 
+export class NamedAgencyResponse {
+  @ApiProperty({ example: 'jpn-pension-service' }) agencyId!: string;
+  @ApiProperty({ type: String, nullable: true, example: '日本年金機構', description: 'Its registered name; null when it is not registered.' }) name!: string | null;
+}
+
+export class NamedTableCodeResponse {
+  @ApiProperty({ example: 'local-tax' }) code!: string;
+  @ApiProperty({ type: String, nullable: true, example: '地方税関係情報', description: 'Its name in the table in force; null when that table does not name it.' }) name!: string | null;
+}
+
+export class CitizenSubscriptionResponse {
+  @ApiProperty({ format: 'uuid' }) subscriptionId!: string;
+  @ApiProperty({ type: NamedAgencyResponse, description: 'The agency told when the information changes.' }) requester!: NamedAgencyResponse;
+  @ApiProperty({ type: NamedAgencyResponse, description: 'The agency whose copy is watched.' }) provider!: NamedAgencyResponse;
+  @ApiProperty({ type: NamedTableCodeResponse }) procedure!: NamedTableCodeResponse;
+  @ApiProperty({ type: [NamedTableCodeResponse] }) items!: NamedTableCodeResponse[];
+  @ApiProperty({ enum: ['active', 'cancelled', 'expired', 'ended'] }) status!: string;
+  @ApiProperty({ format: 'date-time' }) createdAt!: string;
+  @ApiProperty({ format: 'date-time' }) expiresAt!: string;
+  @ApiPropertyOptional({ format: 'date-time' }) endedAt?: string;
+  @ApiPropertyOptional({ enum: ['CANCELLED', 'EXPIRED', 'TABLE_WITHDREW_PUSH'] }) endReason?: string;
+}
+
+export class CitizenSubscriptionsResponse {
+  @ApiProperty({ type: [CitizenSubscriptionResponse] }) subscriptions!: CitizenSubscriptionResponse[];
+  @ApiPropertyOptional({ description: 'Present when more remain: pass it as `after`.' }) next?: string;
+}
+
 export class SubscriptionsQuery {
   @ApiPropertyOptional({ description: `Subscriptions per page, 1–${MAX_SUBSCRIPTION_LIMIT}.`, default: DEFAULT_SUBSCRIPTION_LIMIT })
   @IsOptional()

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { LinkageModule } from '../linkage/linkage.module.js';
+import { CitizenSubscriptionsController } from './citizen-subscriptions.controller.js';
 import { SubscriptionDirectory } from './subscription-directory.js';
 import { SubscriptionSweeper } from './subscription-sweeper.service.js';
 import { SubscriptionsController } from './subscriptions.controller.js';
@@ -13,7 +14,7 @@ import { SubscriptionsService } from './subscriptions.service.js';
  */
 @Module({
   imports: [LinkageModule],
-  controllers: [SubscriptionsController],
+  controllers: [SubscriptionsController, CitizenSubscriptionsController],
   providers: [SubscriptionDirectory, SubscriptionsService, SubscriptionSweeper],
   exports: [SubscriptionDirectory, SubscriptionsService],
 })

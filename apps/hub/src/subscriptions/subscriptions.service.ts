@@ -76,6 +76,20 @@ export interface SubscriptionView {
   readonly endReason?: string;
 }
 
+/** A subscription to a person's information as that person sees it: no agency's code. */
+export interface CitizenSubscriptionView {
+  readonly subscriptionId: string;
+  readonly requester: { readonly agencyId: string; readonly name: string | null };
+  readonly provider: { readonly agencyId: string; readonly name: string | null };
+  readonly procedure: { readonly code: string; readonly name: string | null };
+  readonly items: readonly { readonly code: string; readonly name: string | null }[];
+  readonly status: StoredSubscription['status'];
+  readonly createdAt: string;
+  readonly expiresAt: string;
+  readonly endedAt?: string;
+  readonly endReason?: string;
+}
+
 /** A refusal of the decider as the hub answers it (recorded as a RequestRefused event by the refusal filter, I6). */
 export function problemOf(error: SubscriptionError): HubProblem {
   const code: ProblemCode = error.code === 'MALFORMED' ? 'VALIDATION_FAILED' : error.code;
@@ -182,6 +196,43 @@ export class SubscriptionsService {
   async list(agencyId: AgencyId, options: { readonly limit?: number; readonly after?: string }): Promise<{ readonly subscriptions: SubscriptionView[]; readonly next?: string }> {
     const page = (await this.directory.current()).page(agencyId, options);
     return { subscriptions: page.subscriptions.map((s) => this.#view(s)), ...(page.next === undefined ? {} : { next: page.next }) };
+  }
+
+  /**
+   * The subscriptions to the person's own information (the citizen's view, as their provision record
+   * shows who asked): who watches which items of which provider, for which procedure, and until when.
+   * No code and no subscription serial of an agency is shown; names are the registry's and the table's now.
+   */
+  async ofCitizen(subjectId: string, options: { readonly limit?: number; readonly after?: string }): Promise<{ readonly subscriptions: CitizenSubscriptionView[]; readonly next?: string }> {
+    const page = (await this.directory.current()).pageOfSubject(subjectId, options);
+    await this.views.catchUp();
+    const policy = this.views.inForce(this.clock().toISOString())?.policy;
+    const agency = (agencyId: string) => {
+      const a = this.views.agency(agencyId);
+      return { agencyId, name: a.status === 'unregistered' ? null : a.agency.name };
+    };
+    const itemName = (code: string): string | null => {
+      for (const row of policy?.rows.values() ?? []) {
+        const found = row.items.find((i) => i.code === code);
+        if (found !== undefined) return found.name;
+      }
+      return null;
+    };
+    return {
+      subscriptions: page.subscriptions.map((s) => ({
+        subscriptionId: s.subscriptionId,
+        requester: agency(s.requesterAgencyId),
+        provider: agency(s.providerAgencyId),
+        procedure: { code: s.procedureCode, name: policy?.procedures.get(s.procedureCode)?.name ?? null },
+        items: s.itemCodes.map((code) => ({ code, name: itemName(code) })),
+        status: s.status,
+        createdAt: s.createdAt,
+        expiresAt: s.expiresAt,
+        ...(s.endedAt === undefined ? {} : { endedAt: s.endedAt }),
+        ...(s.endReason === undefined ? {} : { endReason: s.endReason }),
+      })),
+      ...(page.next === undefined ? {} : { next: page.next }),
+    };
   }
 
   #decide(command: SubscriptionCommand, state: SubscriptionState): readonly SubscriptionEvent[] {
