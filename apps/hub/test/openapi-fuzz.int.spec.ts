@@ -225,6 +225,8 @@ describe('every write endpoint of the OpenAPI document, fed generated requests',
         'POST /v1/queries',
         'POST /v1/queries/bulk',
         'POST /v1/retention-sweeps',
+        'POST /v1/subscriptions',
+        'DELETE /v1/subscriptions/{subscriptionId}',
         'POST /v1/updates',
       ].sort(),
     );
