@@ -336,6 +336,11 @@ export class SqliteProvisionStore implements ProvisionRecordStore {
     }
   }
 
+  /** The page cache now (KiB): the service size, or the catch-up's while large batches come in. */
+  get pageCacheKiB(): number {
+    return -Number(this.db.pragma('cache_size', { simple: true }));
+  }
+
   /** The catch-up's page cache while large batches come in; back to the service size (pages beyond it freed) at the first small one. */
   private cacheFor(batch: number): void {
     const catchingUp = batch >= PROVISION_CATCH_UP_BATCH;
