@@ -152,9 +152,14 @@ export class PushDelivery implements OnApplicationBootstrap, OnApplicationShutdo
     this.#inFlight.add(due.pushId);
     void this.#deliver(store, due)
       .catch((error: unknown) => {
-        // Not recorded (e.g. the hub stopped leading): the push stays pending; try again a little later.
-        store.reschedule(due.pushId, due.tries, this.clock().getTime() + this.config.pushes.retryBaseMs, due.lastError);
-        if (!this.#stopped) this.#logger.warn(`push ${due.pushId}: ${error instanceof Error ? error.message : String(error)}`);
+        // Not recorded (e.g. the hub stopped leading, or is closing): the push stays pending; try again a little later.
+        if (this.#stopped) return;
+        try {
+          store.reschedule(due.pushId, due.tries, this.clock().getTime() + this.config.pushes.retryBaseMs, due.lastError);
+        } catch {
+          // The projection closed under it: the next run finds the push pending.
+        }
+        this.#logger.warn(`push ${due.pushId}: ${error instanceof Error ? error.message : String(error)}`);
       })
       .finally(() => {
         this.#inFlight.delete(due.pushId);
