@@ -26,6 +26,13 @@ describe('loadAgencyConfig', () => {
     expect(problemsOf({ ...base, AGENCY_GRPC_PORT: 'grpc' })).toEqual(['AGENCY_GRPC_PORT: must be an integer from 0 to 65535, got "grpc"']);
   });
 
+  test('the fetch after a push is off unless AGENCY_PUSH_FETCH=on; any other value is refused', () => {
+    expect(loadAgencyConfig(base, { needsHub: true, cwd: '/srv' }).pushFetch).toBe(false);
+    expect(loadAgencyConfig({ ...base, AGENCY_PUSH_FETCH: 'on' }, { needsHub: true, cwd: '/srv' }).pushFetch).toBe(true);
+    expect(loadAgencyConfig({ ...base, AGENCY_PUSH_FETCH: 'off' }, { needsHub: true, cwd: '/srv' }).pushFetch).toBe(false);
+    expect(problemsOf({ ...base, AGENCY_PUSH_FETCH: 'yes' })).toEqual(['AGENCY_PUSH_FETCH: must be on or off, got "yes"']);
+  });
+
   test('tokens from files; the hub key from the environment', () => {
     const c = loadAgencyConfig(
       { ...base, AGENCY_TOKEN: '', AGENCY_TOKEN_FILE: 'hub.token', AGENCY_STAFF_TOKEN_FILE: '/etc/staff.token', AGENCY_HUB_PROVISION_KEY: KEY },
