@@ -211,6 +211,20 @@ describe('listing, reading and cancelling one\'s own subscriptions', () => {
     expect((await view(pension, s.subscriptionId)).json<View>()).toMatchObject({ status: 'cancelled', endedAt: now.toISOString(), endReason: 'CANCELLED' });
     expectProblem(await hub.inject({ method: 'DELETE', url: `/v1/subscriptions/${s.subscriptionId}`, headers: bearer(pension.token) }), 409, 'SUBSCRIPTION_NOT_ACTIVE');
   });
+
+  it('cancel with an Idempotency-Key: a retry answers the first cancellation, replayed, and appends nothing', async () => {
+    const s = await subscribed();
+    const del = () => hub.inject({ method: 'DELETE', url: `/v1/subscriptions/${s.subscriptionId}`, headers: { ...bearer(pension.token), 'idempotency-key': `cancel-${s.subscriptionId}` } });
+    const first = await del();
+    expect(first.statusCode, first.body).toBe(200);
+    expect(first.headers['idempotent-replayed']).toBeUndefined();
+    const head = await hub.head();
+    const again = await del();
+    expect(again.statusCode, again.body).toBe(200);
+    expect(again.json()).toEqual(first.json());
+    expect(again.headers['idempotent-replayed']).toBe('true');
+    expect(await hub.head()).toBe(head);
+  });
 });
 
 describe('the citizen sees who subscribes to their information', () => {

@@ -81,7 +81,8 @@ export function subscriptionsService(auth: Authenticator, subscriptions: Subscri
     CancelSubscription: unary(recorded('CancelSubscription', guard, async (m: { subscriptionId?: string }, call) => {
       const params = validated(SubscriptionIdParam, { subscriptionId: m.subscriptionId }, RENAMED);
       const agency = await auth.agency(credentialed(call));
-      const outcome = await subscriptions.cancel(agency.agencyId, params.subscriptionId, { actor: `agency:${agency.agencyId}`, correlationId: call.correlationId });
+      const outcome = await subscriptions.cancel(agency.agencyId, params.subscriptionId, { actor: `agency:${agency.agencyId}`, ...meta(call) });
+      call.replayed = outcome.replayed;
       return outcome.value;
     })),
   };

@@ -80,15 +80,19 @@ export class SubscriptionsController {
   @RecordsRefusals('CancelSubscription')
   @HttpCode(HttpStatus.OK)
   @ApiBearerAuth()
+  @ApiCommandHeaders()
   @ApiOperation({
     summary: 'Cancel one of the calling agency\'s subscriptions.',
-    description: 'Records SubscriptionCancelled under a serial of its own. Another agency\'s subscription is 404 SUBSCRIPTION_NOT_FOUND; one no longer active is 409 SUBSCRIPTION_NOT_ACTIVE; both recorded as refusals.',
+    description:
+      'Records SubscriptionCancelled under a serial of its own. Another agency\'s subscription is 404 SUBSCRIPTION_NOT_FOUND; one no longer active is 409 SUBSCRIPTION_NOT_ACTIVE; both recorded as refusals. ' +
+      'A retry with the same Idempotency-Key answers the first cancellation (Idempotent-Replayed: true).',
   })
   @ApiOkResponse({ type: CancelledResponse })
   @ApiProblems('UNAUTHENTICATED', 'VALIDATION_FAILED', 'SUBSCRIPTION_NOT_FOUND', 'SUBSCRIPTION_NOT_ACTIVE', 'CONCURRENT_MODIFICATION', ...COMMON_PROBLEMS)
-  async cancel(@Req() request: FastifyRequest, @Param() params: SubscriptionIdParam, @Meta() meta: RequestMeta): Promise<CancelledResponse> {
+  async cancel(@Req() request: FastifyRequest, @Param() params: SubscriptionIdParam, @Meta() meta: RequestMeta, @Res({ passthrough: true }) reply: FastifyReply): Promise<CancelledResponse> {
     const { agencyId } = await this.auth.agency(request);
-    const outcome = await this.subscriptions.cancel(agencyId, params.subscriptionId, { actor: `agency:${agencyId}`, correlationId: meta.correlationId });
+    const outcome = await this.subscriptions.cancel(agencyId, params.subscriptionId, { actor: `agency:${agencyId}`, ...meta });
+    markReplayed(reply, outcome.replayed);
     return outcome.value;
   }
 }

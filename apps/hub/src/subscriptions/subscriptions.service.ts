@@ -20,7 +20,7 @@ import {
 import { EventSealer } from '#sealing';
 import { HubProblem } from '../http/hub-problem.js';
 import type { ProblemCode } from '../http/problem-catalog.js';
-import { appendDecided, IdempotencyKeys, type Caller, type Outcome } from '../ledger/idempotency.js';
+import { appendDecided, IdempotencyKeys, priorSerial, type Caller, type Outcome } from '../ledger/idempotency.js';
 import { loadStream, type Fold } from '../ledger/load-stream.js';
 import { CLOCK, LEDGER, type Clock } from '../ledger/tokens.js';
 import { HubCodeMapper } from '../linkage/hub-code-mapper.js';
@@ -172,14 +172,23 @@ export class SubscriptionsService {
     );
   }
 
+  /** Cancels; a retry with the same Idempotency-Key answers the first cancellation (replayed) instead of SUBSCRIPTION_NOT_ACTIVE. */
   async cancel(agencyId: AgencyId, subscriptionId: string, caller: Caller): Promise<Outcome<Cancelled>> {
+    const idempotency = this.idempotencyKeys.scope(caller, { subscriptionId });
+    if (idempotency !== undefined) {
+      const prior = await priorSerial(this.store, idempotency);
+      if (prior !== undefined) {
+        await eventOfSerial(this.store, prior, 'SubscriptionCancelled');
+        return { value: { subscriptionId, serial: prior, status: 'cancelled' }, replayed: true };
+      }
+    }
     const streamId = subscriptionStreamId(subscriptionId);
     const { state, expectedRevision } = await loadStream(this.store, streamId, SUBSCRIPTION_FOLD);
     const events = this.#decide({ type: 'CancelSubscription', data: { subscriptionId, requesterAgencyId: agencyId, cancelledAt: this.clock().toISOString() } }, state);
     return appendDecided(
       this.store,
       this.eventBus,
-      { streamId, expectedRevision, events, caller, idempotency: undefined },
+      { streamId, expectedRevision, events, caller, idempotency },
       (result) => ({ subscriptionId, serial: result.serial, status: 'cancelled' as const }),
       async (serial) => ({ subscriptionId, serial, status: 'cancelled' as const }),
     );
