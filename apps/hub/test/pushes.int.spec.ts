@@ -118,6 +118,11 @@ describe('updates and pushes: fan-out, delivery, retries, records, refusals', ()
     expect(delivered.filter((d) => d.requesterAgencyId !== PENSION).map((d) => d.attempts)).toEqual([1, 1]);
     expect(receivers.pension.received.length - before).toBe(1);
     expect(receivers.pension.failures).toEqual([]);
+    // The metrics count the tries: three failed and were scheduled again; nothing is pending any more.
+    const metrics = (await hub.get('/metrics')).body;
+    expect(metrics).toMatch(/^linkage_ledger_push_tries_total\{outcome="retry"\} 3$/m);
+    expect(metrics).toMatch(/^linkage_ledger_push_tries_total\{outcome="delivered"\} 6$/m);
+    expect(metrics).toMatch(/^linkage_ledger_push_pending 0$/m);
   });
 
   test('only the subscribers of the reported item are pushed (resident-record: Sapporo alone)', async () => {

@@ -1,4 +1,6 @@
 import type { INestApplication } from '@nestjs/common';
+import { installPushMetrics } from '../pushes/push-metrics.js';
+import { PushDelivery } from '../pushes/push-delivery.js';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { EventStore } from '#ledger';
 import type { CodeMapper } from '#mapper';
@@ -177,6 +179,8 @@ export function installHubMetrics(app: NestFastifyApplication, config: HubConfig
     },
     now: () => Date.now(),
   });
+
+  installPushMetrics(metrics.registry, app.get(PushDelivery, { strict: false }));
 
   fastify.get(METRICS_PATH, async (_request, reply) => {
     const text = await metrics.registry.metrics();

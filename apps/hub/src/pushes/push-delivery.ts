@@ -53,6 +53,7 @@ export class PushDelivery implements OnApplicationBootstrap, OnApplicationShutdo
   #delivered = 0;
   #abandoned = 0;
   #resumeChecked = false;
+  #outcome: (outcome: 'delivered' | 'retry' | 'abandoned') => void = () => {};
 
   constructor(
     private readonly projection: PushProjection,
@@ -82,6 +83,11 @@ export class PushDelivery implements OnApplicationBootstrap, OnApplicationShutdo
   wake(): void {
     this.#woken = true;
     this.#wake?.();
+  }
+
+  /** Told of each try's outcome (the metrics count them). */
+  onOutcome(listener: (outcome: 'delivered' | 'retry' | 'abandoned') => void): void {
+    this.#outcome = listener;
   }
 
   get stats(): PushDeliveryStats {
@@ -179,6 +185,7 @@ export class PushDelivery implements OnApplicationBootstrap, OnApplicationShutdo
     if (now.getTime() >= due.deliverByMs) {
       await this.#end(store, due, events, state, { type: 'AbandonPush', data: { attempts: due.tries, lastError: due.lastError ?? 'not delivered before the deadline', at: now.toISOString() } });
       this.#abandoned += 1;
+      this.#outcome('abandoned');
       return;
     }
     const issued = state.issued;
@@ -195,9 +202,11 @@ export class PushDelivery implements OnApplicationBootstrap, OnApplicationShutdo
     if (result.ok) {
       await this.#end(store, due, events, state, { type: 'RecordDelivery', data: { attempts: tries, duplicate: result.duplicate, at: this.clock().toISOString() } });
       this.#delivered += 1;
+      this.#outcome('delivered');
       return;
     }
     this.#retries += 1;
+    this.#outcome('retry');
     const at = this.clock().getTime();
     const delay = pushRetryDelayMs(tries, { baseMs: this.config.pushes.retryBaseMs, maxMs: this.config.pushes.retryMaxMs }, Math.random());
     // No try is scheduled past the deadline: the pass at the deadline records the abandon.
