@@ -142,6 +142,11 @@ describe('refused subscriptions: a precise problem, and nothing appended but the
     });
   }
 
+  it('PUSH_NOT_AUTHORIZED says which items may not be pushed and which may', async () => {
+    const p = expectProblem(await subscribe(pension, lawful({ procedureCode: 'national-pension-premium-exemption', itemCodes: ['local-tax', 'resident-record'] })), 403, 'PUSH_NOT_AUTHORIZED');
+    expect(p).toMatchObject({ notPushableItems: ['local-tax', 'resident-record'], pushableItems: [], tableVersion: 2 });
+  });
+
   it('bad input: 400 VALIDATION_FAILED naming each field, only the refusal recorded', async () => {
     const head = await hub.head();
     const p = expectProblem(await subscribe(pension, { code: 'not-a-code', providerAgencyId: 'Muroran City', procedureCode: 'Pension', itemCodes: ['local-tax', 'local-tax'], expiresAt: 'tomorrow', tableVersion: 0, extra: 1 }), 400, 'VALIDATION_FAILED');
