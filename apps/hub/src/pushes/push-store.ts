@@ -149,6 +149,10 @@ export class PushStore extends SqliteFold {
   readonly #insertPush;
   readonly #countIssued;
   readonly #endPush;
+  readonly #due;
+  readonly #nextDue;
+  readonly #reschedule;
+  readonly #pending;
 
   constructor(
     path: string,
@@ -173,6 +177,10 @@ export class PushStore extends SqliteFold {
     );
     this.#countIssued = this.db.prepare(`UPDATE push_updates SET issued = issued + 1 WHERE update_id = ?`);
     this.#endPush = this.db.prepare(`UPDATE pushes SET status = ?, attempts = ?, end_serial = ?, ended_at = ?, reason = ? WHERE push_id = ? AND status = 'pending'`);
+    this.#due = this.db.prepare(`SELECT push_id, deliver_by_ms, tries, last_error FROM pushes WHERE status = 'pending' AND next_ms <= ? ORDER BY next_ms LIMIT ?`);
+    this.#nextDue = this.db.prepare(`SELECT MIN(next_ms) FROM pushes WHERE status = 'pending'`).pluck();
+    this.#reschedule = this.db.prepare(`UPDATE pushes SET tries = ?, next_ms = ?, last_error = ? WHERE push_id = ?`);
+    this.#pending = this.db.prepare(`SELECT COUNT(*) FROM pushes WHERE status = 'pending'`).pluck();
   }
 
   protected applyEvent(event: RecordedEvent): void {
@@ -206,9 +214,7 @@ export class PushStore extends SqliteFold {
   /** Pending pushes whose next try is due at `nowMs`, soonest first, at most `limit`, none of `skip`. */
   due(nowMs: number, limit: number, skip: ReadonlySet<string>): DuePush[] {
     this.checkOpen();
-    const rows = this.db
-      .prepare(`SELECT push_id, deliver_by_ms, tries, last_error FROM pushes WHERE status = 'pending' AND next_ms <= ? ORDER BY next_ms LIMIT ?`)
-      .all(nowMs, limit + skip.size) as { push_id: string; deliver_by_ms: number; tries: number; last_error: string | null }[];
+    const rows = this.#due.all(nowMs, limit + skip.size) as { push_id: string; deliver_by_ms: number; tries: number; last_error: string | null }[];
     return rows
       .filter((r) => !skip.has(r.push_id))
       .slice(0, limit)
@@ -218,19 +224,19 @@ export class PushStore extends SqliteFold {
   /** The next time any pending push is due (undefined: none pending). */
   nextDueMs(): number | undefined {
     this.checkOpen();
-    const v = this.db.prepare(`SELECT MIN(next_ms) FROM pushes WHERE status = 'pending'`).pluck().get() as number | null;
+    const v = this.#nextDue.get() as number | null;
     return v ?? undefined;
   }
 
   /** The worker's schedule after a try: `tries` so far, the next try's time, the last failure. */
   reschedule(pushId: string, tries: number, nextMs: number, lastError: string | null): void {
     this.checkOpen();
-    this.db.prepare(`UPDATE pushes SET tries = ?, next_ms = ?, last_error = ? WHERE push_id = ?`).run(tries, nextMs, lastError, pushId);
+    this.#reschedule.run(tries, nextMs, lastError, pushId);
   }
 
   pendingCount(): number {
     this.checkOpen();
-    return this.db.prepare(`SELECT COUNT(*) FROM pushes WHERE status = 'pending'`).pluck().get() as number;
+    return this.#pending.get() as number;
   }
 
   /** Reports whose fan-out issued fewer pushes than announced and was not resumed yet by this file's worker. */
