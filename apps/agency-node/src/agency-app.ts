@@ -66,7 +66,7 @@ export async function openAgencyRuntime(config: AgencyConfig, options: RuntimeOp
   const clock = options.clock ?? (() => new Date());
   const provisions = new ProvisionEndpoint(new ProviderService(config.agencyId, store, clock), new ProvisionSchemas(), hubKey, clock);
   const requester = new RequesterService(store, hub, keys, clock);
-  const pushes = new PushReceiver(store, hubKey, clock, config.pushFetch);
+  const pushes = new PushReceiver(config.agencyId, store, hubKey, clock, config.pushFetch);
   const fetcher = config.pushFetch ? new PushFetcher(store, requester, clock, options.fetcher) : undefined;
   if (fetcher !== undefined) pushes.notify((pushId) => fetcher.enqueue(pushId));
   const updates = new CopyUpdatesService(store, hub, clock);

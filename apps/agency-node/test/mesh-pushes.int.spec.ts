@@ -143,6 +143,14 @@ describe('POST /v1/pushes: the hub signature', () => {
     expect(node.runtime.store.mesh.counts().pushes).toBe(before);
   });
 
+  test('a push that names another subscriber (subscriberAgencyId, optional) is refused: 400 WRONG_SUBSCRIBER, nothing stored; naming this agency is fine', async () => {
+    const other = push({ subscriberAgencyId: 'sapporo-city' });
+    expect(await deliver(node, other)).toMatchObject({ status: 400, body: { code: 'WRONG_SUBSCRIBER', pushId: other['pushId'] } });
+    expect(node.runtime.store.mesh.push(other['pushId'] as string)).toBeUndefined();
+    const mine = push({ subscriberAgencyId: 'jpn-pension-service' });
+    expect(await deliver(node, mine)).toMatchObject({ status: 200, body: { duplicate: false } });
+  });
+
   test('a signed body that is not an object: 400, nothing stored', async () => {
     expect(await deliver(node, [push()])).toMatchObject({ status: 400, body: { code: 'VALIDATION_FAILED' } });
   });

@@ -5,6 +5,7 @@ export const AGENCY_PROBLEMS = {
   BAD_REQUEST: { status: 400, title: 'Bad request' },
   STALE_REQUEST: { status: 400, title: 'The provision request is too old or from the future' },
   WRONG_PROVIDER: { status: 400, title: 'The provision request names another provider' },
+  WRONG_SUBSCRIBER: { status: 400, title: 'The push names another subscriber' },
   HUB_SIGNATURE_INVALID: { status: 401, title: 'The hub signature does not verify' },
   STAFF_TOKEN_INVALID: { status: 401, title: 'A valid staff bearer token is required' },
   NOT_FOUND: { status: 404, title: 'No such resource' },

@@ -29,6 +29,7 @@ export type OnNewPush = (pushId: string) => void;
  */
 export class PushReceiver {
   constructor(
+    private readonly agencyId: string,
     private readonly store: AgencyStore,
     private readonly hubKey: KeyObject,
     private readonly clock: Clock,
@@ -53,6 +54,11 @@ export class PushReceiver {
       throw new AgencyProblem('MALFORMED_JSON', 'the body is not well-formed JSON');
     }
     const push = validatePush(body);
+    // The contract's push does not name its subscriber; one that does must name this agency.
+    const addressee = (body as Record<string, unknown>)['subscriberAgencyId'];
+    if (addressee !== undefined && addressee !== this.agencyId) {
+      throw new AgencyProblem('WRONG_SUBSCRIBER', `the push names subscriber ${JSON.stringify(addressee)}, but this intermediate server is ${this.agencyId}`, { pushId: push.pushId });
+    }
     const person = this.store.personByCode(push.code);
     // A push for a code this node holds no one under is kept (it was delivered) but not fetched: there is no one to ask for.
     const wanted = this.fetchWanted && person !== undefined;
