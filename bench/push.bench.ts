@@ -28,9 +28,10 @@ import Database from 'better-sqlite3';
 import cliProgress from 'cli-progress';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { performance } from 'node:perf_hooks';
 import { SqliteEventStore, type AppendRequest } from '#ledger';
 import { batchNoticeId, noticeBatchStarted, noticeBatchStreamId, type AgencyId, type SubjectId } from '#linkage';
 import { PLAIN_CODE_INDEX_KEYS, SqliteCodeIndex, issuedCodeOf } from '#mapper';
@@ -120,7 +121,16 @@ function appendRequest(i: number): AppendRequest {
   };
 }
 
-async function bareAppends(events: number, label: string): Promise<number> {
+interface Rate {
+  readonly perSecond: number;
+  /** Process CPU (all threads) per event, µs: what the machine's load does not change much. */
+  readonly cpuUsPerEvent: number;
+  /** Share of the wall time the main thread and the ledger's writer thread were busy. */
+  readonly mainBusy: number;
+  readonly writerBusy: number;
+}
+
+async function bareAppends(events: number, label: string): Promise<Rate> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-push-append-'));
   const store = new SqliteEventStore({ path: join(dir, 'ledger.sqlite'), nodeId: 1, tree: true });
   const progress = bar(`${label} [{bar}] {percentage}% | {value}/{total} events`);
@@ -128,6 +138,9 @@ async function bareAppends(events: number, label: string): Promise<number> {
   let next = 0;
   let done = 0;
   const started = process.hrtime.bigint();
+  const cpu0 = process.cpuUsage();
+  const main0 = performance.eventLoopUtilization();
+  const writer0 = store.writerUtilization();
   try {
     await Promise.all(
       Array.from({ length: 512 }, async () => {
@@ -138,8 +151,9 @@ async function bareAppends(events: number, label: string): Promise<number> {
       }),
     );
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    const cpu = process.cpuUsage(cpu0);
     progress.update(events);
-    return events / seconds;
+    return { perSecond: events / seconds, cpuUsPerEvent: (cpu.user + cpu.system) / events, mainBusy: performance.eventLoopUtilization(main0).utilization, writerBusy: store.writerUtilization(writer0).utilization };
   } finally {
     progress.stop();
     await store.close();
@@ -263,6 +277,9 @@ async function keysAndCodes(dir: string, index: SqliteCodeIndex, codesDb: Databa
 
 interface NoticeFigures {
   readonly deliveriesPerS: number;
+  readonly cpuUsPerDelivery: number;
+  readonly mainBusy: number;
+  readonly writerBusy: number;
   readonly seconds: number;
   readonly listSeconds: number;
   readonly delivered: number;
@@ -298,6 +315,9 @@ async function noticeFanout(dir: string): Promise<NoticeFigures> {
     const progress = bar(`notice fan-out [{bar}] {percentage}% | {value}/{total} people | {rate} deliveries/s | ETA {eta_formatted}`);
     progress.start(total, 0, { rate: 0 });
     const t0 = process.hrtime.bigint();
+    const cpu0 = process.cpuUsage();
+    const main0 = performance.eventLoopUtilization();
+    const writer0 = raw.writerUtilization();
     let done;
     try {
       done = await fanOutNoticeBatch(
@@ -315,6 +335,9 @@ async function noticeFanout(dir: string): Promise<NoticeFigures> {
       progress.stop();
     }
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    const cpu = process.cpuUsage(cpu0);
+    const mainBusy = performance.eventLoopUtilization(main0).utilization;
+    const writerBusy = raw.writerUtilization(writer0).utilization;
     if (done.delivered + done.failed !== total || done.recordedBefore !== 0) throw new Error(`the fan-out handled ${done.delivered} + ${done.failed} (+ ${done.recordedBefore} recorded before) of ${total}`);
 
     // The log after it: exactly one NoticeSent per person, on distinct streams, each its own serial.
@@ -326,7 +349,7 @@ async function noticeFanout(dir: string): Promise<NoticeFigures> {
     if (row.events !== total || row.streams !== total || row.serials !== total || head !== started.firstPosition + 1 + total) throw new Error(`after the batch the log holds ${JSON.stringify(row)} (head ${head}); expected ${total} each`);
     const sample = batchNoticeId(sealer.handle(BATCH_NOTICE_HANDLE, `${batchId}|0`));
     log(`log checked: ${fmt(row.events)} NoticeSent events on ${fmt(row.streams)} streams under ${fmt(row.serials)} serials after NoticeBatchStarted (first notice ${sample})`);
-    return { deliveriesPerS: done.delivered / seconds, seconds, listSeconds, delivered: done.delivered, failed: done.failed };
+    return { deliveriesPerS: done.delivered / seconds, cpuUsPerDelivery: (cpu.user + cpu.system) / total, mainBusy, writerBusy, seconds, listSeconds, delivered: done.delivered, failed: done.failed };
   } finally {
     recipients.close();
     ring.close();
@@ -364,13 +387,17 @@ async function pushFanout(): Promise<PushFigures> {
 // ---------------------------------------------------------------------------------------------------
 
 log(`bench:push — ${fmt(PEOPLE)} people, ${fmt(SUBSCRIBERS)} subscribers`);
-if (APPEND_WARMUP > 0) log(`warm-up (not counted): ${fmt(await bareAppends(APPEND_WARMUP, 'warm-up'))} events/s`);
-const appendPerS = await bareAppends(APPEND_EVENTS, 'bare appends');
-log(`ledger bare appends (tree kept, 512 writers): ${fmt(appendPerS)} events/s`);
+if (APPEND_WARMUP > 0) log(`warm-up (not counted): ${fmt((await bareAppends(APPEND_WARMUP, 'warm-up')).perSecond)} events/s`);
+const append = await bareAppends(APPEND_EVENTS, 'bare appends');
+const appendPerS = append.perSecond;
+log(`ledger bare appends (tree kept, 512 writers): ${fmt(appendPerS)} events/s, ${append.cpuUsPerEvent.toFixed(1)} µs CPU each; busy: main ${Math.round(100 * append.mainBusy)} %, writer ${Math.round(100 * append.writerBusy)} %; load average ${loadavg()[0]!.toFixed(1)}`);
 
 const population = await preparePopulation();
 const notice = await noticeFanout(population.dir);
-log(`notice fan-out: ${fmt(notice.delivered)} delivered, ${fmt(notice.failed)} failed in ${notice.seconds.toFixed(1)} s: ${fmt(notice.deliveriesPerS)} deliveries/s (bar ${fmt(BAR)}/s: ${notice.deliveriesPerS >= BAR ? 'met' : 'NOT met'}); ratio to bare appends ${(notice.deliveriesPerS / appendPerS).toFixed(3)}`);
+log(
+  `notice fan-out: ${fmt(notice.delivered)} delivered, ${fmt(notice.failed)} failed in ${notice.seconds.toFixed(1)} s: ${fmt(notice.deliveriesPerS)} deliveries/s (bar ${fmt(BAR)}/s: ${notice.deliveriesPerS >= BAR ? 'met' : 'NOT met'}); ` +
+    `ratio to bare appends ${(notice.deliveriesPerS / appendPerS).toFixed(3)}; ${notice.cpuUsPerDelivery.toFixed(1)} µs CPU each; busy: main ${Math.round(100 * notice.mainBusy)} %, writer ${Math.round(100 * notice.writerBusy)} %; load average ${loadavg()[0]!.toFixed(1)}`,
+);
 if (!KEEP) rmSync(population.dir, { recursive: true, force: true });
 
 const push = await pushFanout();
@@ -381,9 +408,13 @@ const result = {
   people: PEOPLE,
   subscribers: SUBSCRIBERS,
   append_per_s: Math.round(appendPerS),
+  append_cpu_us: Number(append.cpuUsPerEvent.toFixed(1)),
   notice_deliveries_per_s: Math.round(notice.deliveriesPerS),
   notice_ratio: Number((notice.deliveriesPerS / appendPerS).toFixed(3)),
   notice_seconds: Number(notice.seconds.toFixed(1)),
+  notice_cpu_us: Number(notice.cpuUsPerDelivery.toFixed(1)),
+  notice_writer_busy: Number(notice.writerBusy.toFixed(2)),
+  notice_main_busy: Number(notice.mainBusy.toFixed(2)),
   notice_list_seconds: Number(notice.listSeconds.toFixed(2)),
   notice_bar_met: notice.deliveriesPerS >= BAR,
   push_deliveries_per_s: push.pushDeliveriesPerS === null ? null : Math.round(push.pushDeliveriesPerS),
