@@ -164,7 +164,7 @@ export async function createAgencyAppWithLogs(runtime: AgencyRuntime, options: C
   installJsonParser(fastify, config.bodyLimitBytes);
   app.useGlobalFilters(new ProblemDetailsFilter());
   app.useGlobalPipes(new DtoValidationPipe());
-  installAgencyMetrics(app, runtime.provisions);
+  installAgencyMetrics(app, runtime.provisions, { pushes: runtime.pushes, fetcher: runtime.fetcher });
   captureSerials(fastify, logs.logger);
   return { app, logs };
 }

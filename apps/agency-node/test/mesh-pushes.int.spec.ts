@@ -235,7 +235,7 @@ describe('the fetch after a push (AGENCY_PUSH_FETCH=on)', () => {
     hub.seen.length = 0;
   });
 
-  test('queries the hub with the push\'s own code, procedure, provider and item, sealed to the node\'s key; stores the value and the record line', async () => {
+  test('queries the hub with the push\'s own code, procedure, provider and item, sealed to the node\'s key; stores the value and the record line; counted in the metrics', async () => {
     hub.handle(async (req, res) => json(res, 200, await answered(req, { 'local-tax': LOCAL_TAX })));
     const node = await pensionNode({ hubUrl: hub.url, pushFetch: true });
     try {
@@ -255,6 +255,13 @@ describe('the fetch after a push (AGENCY_PUSH_FETCH=on)', () => {
       expect((await deliver(node, body)).body).toEqual({ pushId: body['pushId'], duplicate: true });
       await node.runtime.fetcher!.idle();
       expect(hub.seen).toHaveLength(1);
+      // Counted by outcome in the node's metrics (a refused push too).
+      expect((await deliver(node, push(), null)).status).toBe(401);
+      const metrics = (await node.app.inject({ method: 'GET', url: '/metrics' })).body;
+      expect(metrics).toMatch(/^linkage_agency_pushes_received_total\{outcome="new"\} 1$/m);
+      expect(metrics).toMatch(/^linkage_agency_pushes_received_total\{outcome="duplicate"\} 1$/m);
+      expect(metrics).toMatch(/^linkage_agency_pushes_received_total\{outcome="rejected"\} 1$/m);
+      expect(metrics).toMatch(/^linkage_agency_push_fetches_total\{outcome="answered"\} 1$/m);
     } finally {
       await node.close();
     }

@@ -2,7 +2,7 @@ import { Logger } from '@nestjs/common';
 import { AgencyProblem } from '../http/agency-problem.js';
 import type { RequesterService } from '../requester/requester.service.js';
 import type { AgencyStore } from '../store/agency-store.js';
-import type { PushFetch, ReceivedPush } from '../store/mesh-store.js';
+import type { FetchOutcome, PushFetch, ReceivedPush } from '../store/mesh-store.js';
 import type { Clock } from '../tokens.js';
 
 export interface FetcherOptions {
@@ -30,6 +30,8 @@ export class PushFetcher {
   private wake: (() => void) | undefined;
   private readonly attempts: number;
   private readonly backoffMs: number;
+  /** Told of each outcome stored (the metrics count them). */
+  observe: (outcome: FetchOutcome) => void = () => {};
 
   constructor(
     private readonly store: AgencyStore,
@@ -88,6 +90,7 @@ export class PushFetcher {
       if (this.stopped && outcome.transient) return;
       if (!outcome.transient || attempt >= this.attempts) {
         this.store.mesh.recordFetch(push.pushId, { ...outcome.fetch, attempts: attempt, fetchedAt: this.clock().toISOString() });
+        this.observe(outcome.fetch.outcome);
         return;
       }
       await this.pause(this.backoffMs * 2 ** (attempt - 1));

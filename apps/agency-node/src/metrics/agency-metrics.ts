@@ -1,6 +1,8 @@
 import type { INestApplication } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
-import { Histogram, Registry } from 'prom-client';
+import { Counter, Histogram, Registry } from 'prom-client';
+import type { PushFetcher } from '../mesh/push-fetcher.js';
+import type { PushReceiver } from '../mesh/push-receiver.js';
 import type { ProvisionEndpoint } from '../provider/provision-endpoint.js';
 import { LATENCY_BUCKETS, appHttpMetrics, instrumentHttp } from '#metrics';
 
@@ -13,6 +15,8 @@ export class AgencyMetrics {
   readonly registry = new Registry();
   readonly httpDuration: Histogram<'route' | 'method' | 'status_class'>;
   readonly provisionDuration: Histogram<'call' | 'outcome'>;
+  readonly pushesReceived: Counter<'outcome'>;
+  readonly pushFetches: Counter<'outcome'>;
 
   constructor() {
     const registers = [this.registry];
@@ -22,6 +26,18 @@ export class AgencyMetrics {
       help: "The hub's provision requests handled (HTTP or gRPC), by call (single or batch) and outcome (answered, refused, rejected: signature, schema, freshness or addressee refused).",
       labelNames: ['call', 'outcome'],
       buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.pushesReceived = new Counter({
+      name: 'linkage_agency_pushes_received_total',
+      help: "The hub's pushes (POST /v1/pushes) by outcome: new, duplicate (a redelivery of a known pushId), rejected (signature, fields, addressee or a reused pushId refused).",
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.pushFetches = new Counter({
+      name: 'linkage_agency_push_fetches_total',
+      help: 'Fetches after a push (AGENCY_PUSH_FETCH=on), by the outcome stored: answered, refused-by-provider, denied, failed, not-sent.',
+      labelNames: ['outcome'],
       registers,
     });
   }
@@ -69,17 +85,35 @@ function instrumentProvisions(endpoint: ProvisionEndpoint, metrics: AgencyMetric
   };
 }
 
+/** Counts the pushes received by outcome and the fetches after them by the outcome stored. */
+function instrumentMesh(pushes: PushReceiver, fetcher: PushFetcher | undefined, metrics: AgencyMetrics): void {
+  const receive = pushes.receive.bind(pushes);
+  const c = { new: metrics.pushesReceived.labels('new'), duplicate: metrics.pushesReceived.labels('duplicate'), rejected: metrics.pushesReceived.labels('rejected') };
+  pushes.receive = (raw, signature) => {
+    try {
+      const receipt = receive(raw, signature);
+      (receipt.duplicate ? c.duplicate : c.new).inc();
+      return receipt;
+    } catch (error) {
+      c.rejected.inc();
+      throw error;
+    }
+  };
+  if (fetcher !== undefined) fetcher.observe = (outcome) => metrics.pushFetches.labels(outcome).inc();
+}
+
 /**
  * The intermediate server's Prometheus metrics (docs/observability.md): a registry of its own, the HTTP
  * histogram in an onResponse hook, the provision endpoint's latency and outcomes, process metrics; `GET
  * /metrics` answers the text exposition format.
  */
-export function installAgencyMetrics(app: NestFastifyApplication, provisions: ProvisionEndpoint): AgencyMetrics {
+export function installAgencyMetrics(app: NestFastifyApplication, provisions: ProvisionEndpoint, mesh?: { pushes: PushReceiver; fetcher: PushFetcher | undefined }): AgencyMetrics {
   const metrics = new AgencyMetrics();
   BY_APP.set(app, metrics);
   const fastify = app.getHttpAdapter().getInstance();
   instrumentHttp(fastify, metrics.httpDuration);
   instrumentProvisions(provisions, metrics);
+  if (mesh !== undefined) instrumentMesh(mesh.pushes, mesh.fetcher, metrics);
   fastify.get(METRICS_PATH, async (_request, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
   return metrics;
 }
