@@ -44,6 +44,8 @@ describe('push rules', () => {
     expect(decidePushOutcome({ type: 'AbandonPush', data: { attempts: 3, lastError: 'HTTP 500', at: '2026-06-02T00:00:01.000Z' } }, state)).toEqual([
       expect.objectContaining({ type: 'PushAbandoned', terminal: 'failed', data: expect.objectContaining({ lastError: 'HTTP 500', deliverBy: issued.deliverBy }) }),
     ]);
+    // An erased person's push (its fields no longer open) ends at once.
+    expect(decidePushOutcome({ type: 'AbandonPush', data: { attempts: 0, lastError: 'the person was erased', at: '2026-06-01T00:00:02.000Z', erased: true } }, state)).toHaveLength(1);
     expect(() => decidePushIssue({ ...issued, deliverBy: '2026-05-01T00:00:00.000Z' })).toThrow();
   });
 

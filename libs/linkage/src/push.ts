@@ -117,11 +117,12 @@ export function evolvePush(state: PushState, event: { readonly type: string; rea
 
 export type PushOutcomeCommand =
   | { readonly type: 'RecordDelivery'; readonly data: { readonly attempts: number; readonly duplicate: boolean; readonly at: string } }
-  | { readonly type: 'AbandonPush'; readonly data: { readonly attempts: number; readonly lastError: string; readonly at: string } };
+  | { readonly type: 'AbandonPush'; readonly data: { readonly attempts: number; readonly lastError: string; readonly at: string; readonly erased?: boolean } };
 
 /**
- * A push's end: delivered, or abandoned once its deadline passed. Nothing when it ended already (the
- * other outcome, or the same one repeated after a crash); an abandon before the deadline is refused.
+ * A push's end: delivered, or abandoned once its deadline passed (or at once when the person was erased:
+ * the push's code no longer opens). Nothing when it ended already (the other outcome, or the same one
+ * repeated after a crash); any other abandon before the deadline is refused.
  */
 export function decidePushOutcome(command: PushOutcomeCommand, state: PushState): readonly (PushDelivered | PushAbandoned)[] {
   if (state.status === 'ended') return [];
@@ -132,7 +133,8 @@ export function decidePushOutcome(command: PushOutcomeCommand, state: PushState)
     return [{ type: 'PushDelivered', schemaVersion: 1, data: { pushId, requesterAgencyId, providerAgencyId, attempts, duplicate, deliveredAt: at }, terminal: 'completed' }];
   }
   const { attempts, lastError, at } = command.data;
-  if (Date.parse(at) < Date.parse(deliverBy)) throw new LinkageError('MALFORMED', `a push is abandoned only after its deadline (${deliverBy})`);
+  // Before the deadline only when there is nothing left to deliver: the person was erased (their key shredded).
+  if (command.data.erased !== true && Date.parse(at) < Date.parse(deliverBy)) throw new LinkageError('MALFORMED', `a push is abandoned only after its deadline (${deliverBy})`);
   return [{ type: 'PushAbandoned', schemaVersion: 1, data: { pushId, requesterAgencyId, providerAgencyId, attempts, lastError: lastError.slice(0, 300), deliverBy, abandonedAt: at }, terminal: 'failed' }];
 }
 

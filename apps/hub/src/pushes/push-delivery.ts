@@ -189,6 +189,13 @@ export class PushDelivery implements OnApplicationBootstrap, OnApplicationShutdo
       return;
     }
     const issued = state.issued;
+    if (typeof issued.code !== 'string' || typeof issued.subscriptionId !== 'string') {
+      // The person's key was shredded (an erasure): the push's fields no longer open, there is nothing to deliver.
+      await this.#end(store, due, events, state, { type: 'AbandonPush', data: { attempts: due.tries, lastError: 'the person was erased', at: now.toISOString(), erased: true } });
+      this.#abandoned += 1;
+      this.#outcome('abandoned');
+      return;
+    }
     const subscriber = this.views.agency(issued.requesterAgencyId);
     const tries = due.tries + 1;
     let result;
