@@ -104,9 +104,13 @@ describe('POST /v1/updates: changed copies loaded and reported', () => {
     const body = { updateId: 'tax-2026-12-05-a', changes: [{ localId: SPOUSE, items: { 'local-tax': { ...NEW_TAX, taxableIncome: 1 } } }] };
     const first = await staff(muroran, 'POST', '/v1/updates', body);
     expect(first.body['results']).toEqual([expect.objectContaining({ outcome: 'reported', subscribers: 2 })]);
+    // Later (the clock moved), without an updatedAt: the update as first stored.
+    muroran.setNow(new Date(NOW.getTime() + 60_000));
     const again = await staff(muroran, 'POST', '/v1/updates', body);
+    muroran.setNow(NOW);
     expect(again.body).toEqual(first.body);
     expect(hub.seen).toHaveLength(1);
+    expect(await staff(muroran, 'POST', '/v1/updates', { ...body, updatedAt: '2026-12-05T03:11:00.000Z' })).toMatchObject({ status: 409, body: { code: 'UPDATE_ID_REUSED' } });
     // The same id with other changes is refused, and nothing is stored.
     const other = await staff(muroran, 'POST', '/v1/updates', { ...body, changes: [{ localId: SPOUSE, items: { 'local-tax': { ...NEW_TAX, taxableIncome: 2 } } }] });
     expect(other).toMatchObject({ status: 409, body: { code: 'UPDATE_ID_REUSED', updateId: 'tax-2026-12-05-a' } });

@@ -54,12 +54,13 @@ export class CopyUpdatesService {
   ) {}
 
   async update(input: UpdateInput): Promise<{ updateId: string; updatedAt: string; results: UpdateResult[] }> {
-    const updateId = input.updateId ?? randomUUID();
-    const updatedAt = input.updatedAt ?? this.clock().toISOString();
     validate(input, this.store);
+    const updateId = input.updateId ?? randomUUID();
+    const earlier = this.store.mesh.updates(updateId);
+    // A retry that gives no updatedAt means the one the update was first stored with.
+    const updatedAt = input.updatedAt ?? earlier[0]?.updatedAt ?? this.clock().toISOString();
     const digest = createHash('sha256').update(JSON.stringify([updatedAt, input.changes.map((c) => [c.localId, Object.entries(c.items)])])).digest('hex');
 
-    const earlier = this.store.mesh.updates(updateId);
     if (earlier.length > 0 && earlier[0]!.requestDigest !== digest) {
       throw new AgencyProblem('UPDATE_ID_REUSED', `update id ${updateId} was already used for other changes (or another updatedAt); use a new update id for a new update`, { updateId });
     }
