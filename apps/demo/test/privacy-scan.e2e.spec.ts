@@ -35,6 +35,8 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 
 }
 
 const QUERY = { providerAgencyId: 'muroran-city', procedureCode: 'pension-award-claim', itemCodes: ['local-tax'] };
+/** The figure of the updated copy: pushed as a fact, fetched sealed, so never in the hub's files or log (I5). */
+const UPDATED_INCOME = 2987654;
 const tokenOf = (dataDir: string, agency: string) => readFileSync(join(dataDir, 'nodes', agency, 'hub.token'), 'utf8').trim();
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
@@ -55,13 +57,21 @@ beforeAll(async () => {
     hubEnv: { HUB_KAFKA_BROKERS: broker.brokers.join(','), HUB_CHECKPOINT_EVERY_EVENTS: '4', HUB_UNIDENTIFIED_REFUSALS_INTERVAL_MS: '200' },
   });
   const pensionNode = network.nodeUrl('jpn-pension-service');
-  // The demo's exchanges: sealed and plain answers, a bulk query, a denial, a notice, refusals of every kind.
+  // The demo's exchanges: sealed and plain answers, a bulk query, a denial, a notice, a push, refusals of every kind.
   for (const body of [{ localId: 'P-4410-0000123', ...QUERY, encrypt: true }, { localId: 'P-4410-0000123', ...QUERY }, { localId: 'P-4410-0000123', ...QUERY, itemCodes: ['livelihood-protection'] }]) {
     const res = await post(`${pensionNode}/v1/queries`, body);
     serials.push(String(res.json['serial']));
   }
   await post(`${pensionNode}/v1/queries/bulk`, { localIds: ['P-4410-0000123', 'P-4410-0000456'], ...QUERY });
   expect((await post(`${network.nodeUrl('muroran-city')}/v1/notices`, { localId: 'M-000123', title: '児童手当のご案内', body: '申請の受付を完了しました。' })).status).toBe(201);
+  // seeds/003: a subscription, Muroran City's update of a copy, the push and the fetch after it.
+  expect((await post(`${pensionNode}/v1/subscriptions`, { localId: 'P-4410-0000123', ...QUERY })).status).toBe(201);
+  const updated = await post(`${network.nodeUrl('muroran-city')}/v1/updates`, { changes: [{ localId: 'M-000123', items: { 'local-tax': { fiscalYear: 2026, taxableIncome: UPDATED_INCOME } } }] });
+  expect(updated.json['results']).toEqual([expect.objectContaining({ outcome: 'reported', subscribers: 1 })]);
+  await until('the fetch after the push', async () => {
+    const pushes = ((await (await fetch(`${pensionNode}/v1/pushes`)).json()) as { pushes: { fetch: { outcome: string } | null }[] }).pushes;
+    return pushes[0]?.fetch?.outcome === 'answered' ? true : undefined;
+  });
   const pensionToken = tokenOf(dataDir, 'jpn-pension-service');
   const muroranCode = String((readCodes(dataDir, 'muroran-city')[0]));
   // A notice addressed with another agency's code, a query naming another agency, an unknown number, an unknown token.
@@ -94,6 +104,7 @@ async function secrets(): Promise<{ name: string; value: string }[]> {
     { name: 'My Number', value: network.aoyama.individualNumber },
     { name: 'resident record code', value: AOYAMA.residentRecordCode },
     { name: 'citizen secret', value: network.aoyama.citizenSecret },
+    { name: 'the updated copy\'s value', value: String(UPDATED_INCOME) },
   ];
   for (const agency of ['jpn-pension-service', 'muroran-city']) {
     for (const code of readCodes(dataDir, agency)) out.push({ name: `${agency} code`, value: code });
@@ -142,7 +153,7 @@ describe('a privacy scan of the running demo network (I10)', () => {
     }
     expect(entries.length).toBeGreaterThan(30);
     const types = new Set(entries.map((t) => (JSON.parse(t) as { type: string }).type));
-    for (const t of ['QueryAccepted', 'ProvisionRequested', 'ProvisionAnswered', 'QueryDenied', 'AgencyCodeIssued', 'IndividualNumberIssued', 'NoticeSent', 'RequestRefused', 'UnauthenticatedRequestsRecorded']) expect(types, t).toContain(t);
+    for (const t of ['QueryAccepted', 'ProvisionRequested', 'ProvisionAnswered', 'QueryDenied', 'AgencyCodeIssued', 'IndividualNumberIssued', 'NoticeSent', 'RequestRefused', 'UnauthenticatedRequestsRecorded', 'SubscriptionCreated', 'CopyUpdated', 'PushIssued', 'PushDelivered']) expect(types, t).toContain(t);
     expectNone('the raw entries', entries.join('\n'), await secrets());
   });
 
@@ -168,6 +179,8 @@ describe('a privacy scan of the running demo network (I10)', () => {
     for (const agency of ['jpn-pension-service', 'muroran-city']) {
       const own = Buffer.concat(readdirSync(join(dataDir, 'nodes', agency)).filter((f) => f.includes('.sqlite')).map((f) => readFileSync(join(dataDir, 'nodes', agency, f))));
       for (const code of readCodes(dataDir, agency)) expect(own.includes(Buffer.from(code)), `${agency} holds ${code}`).toBe(true);
+      // And the updated value: Muroran's copy, and the pension service's fetch after the push.
+      expect(own.includes(Buffer.from(String(UPDATED_INCOME))), `${agency} holds the updated value`).toBe(true);
     }
   });
 
