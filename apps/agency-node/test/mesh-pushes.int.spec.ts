@@ -202,13 +202,21 @@ describe('de-duplication by pushId, kept in agency.sqlite', () => {
     }
   });
 
-  test('received pushes are append-only in the file', async () => {
+  test('received pushes, their fetches, copy updates and their reports are append-only in the file', async () => {
     const node = await pensionNode();
     try {
-      await deliver(node, push());
+      const body = push();
+      await deliver(node, body);
+      const mesh = node.runtime.store.mesh;
+      mesh.recordFetch(body['pushId'] as string, { serial: null, outcome: 'not-sent', reason: 'CODE_NOT_ACQUIRED', items: null, attempts: 1, fetchedAt: NOW.toISOString() });
+      mesh.addUpdate({ updateKey: 'u-1', localId: AOYAMA, itemCodes: ['pension-benefit'], updatedAt: NOW.toISOString(), idempotencyKey: 'k-1', requestDigest: 'd', loadedAt: NOW.toISOString() });
+      mesh.recordReport(mesh.updates('u-1')[0]!.row, { outcome: 'refused', updateId: null, serial: null, subscribers: null, reason: 'X', reportedAt: NOW.toISOString() });
       const db = (node.runtime.store as unknown as { db: { prepare(sql: string): { run(): unknown } } }).db;
-      expect(() => db.prepare("UPDATE pushes SET item_code = 'x'").run()).toThrow(/append-only/);
-      expect(() => db.prepare('DELETE FROM pushes').run()).toThrow(/append-only/);
+      const columns: Record<string, string> = { pushes: 'item_code', push_fetches: 'reason', copy_updates: 'local_id', update_reports: 'reason' };
+      for (const [table, column] of Object.entries(columns)) {
+        expect(() => db.prepare(`UPDATE ${table} SET ${column} = ${column}`).run(), table).toThrow(/append-only/);
+        expect(() => db.prepare(`DELETE FROM ${table}`).run(), table).toThrow(/append-only/);
+      }
     } finally {
       await node.close();
     }

@@ -40,6 +40,8 @@ CREATE TABLE IF NOT EXISTS push_fetches (
 ) WITHOUT ROWID;
 CREATE TRIGGER IF NOT EXISTS push_fetches_no_update BEFORE UPDATE ON push_fetches
   BEGIN SELECT RAISE(ABORT, 'push fetches are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS push_fetches_no_delete BEFORE DELETE ON push_fetches
+  BEGIN SELECT RAISE(ABORT, 'push fetches are append-only'); END;
 CREATE TABLE IF NOT EXISTS copy_updates (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   update_key TEXT NOT NULL,
@@ -51,6 +53,10 @@ CREATE TABLE IF NOT EXISTS copy_updates (
   loaded_at TEXT NOT NULL,
   UNIQUE (update_key, local_id)
 );
+CREATE TRIGGER IF NOT EXISTS copy_updates_no_update BEFORE UPDATE ON copy_updates
+  BEGIN SELECT RAISE(ABORT, 'copy updates are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS copy_updates_no_delete BEFORE DELETE ON copy_updates
+  BEGIN SELECT RAISE(ABORT, 'copy updates are append-only'); END;
 CREATE TABLE IF NOT EXISTS update_reports (
   update_row INTEGER PRIMARY KEY REFERENCES copy_updates (id),
   outcome TEXT NOT NULL,
@@ -61,6 +67,8 @@ CREATE TABLE IF NOT EXISTS update_reports (
   reported_at TEXT NOT NULL
 );
 CREATE TRIGGER IF NOT EXISTS update_reports_no_update BEFORE UPDATE ON update_reports
+  BEGIN SELECT RAISE(ABORT, 'update reports are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS update_reports_no_delete BEFORE DELETE ON update_reports
   BEGIN SELECT RAISE(ABORT, 'update reports are append-only'); END;
 `;
 
