@@ -143,9 +143,21 @@ async function startProvider(): Promise<{ url: string; stop: () => Promise<void>
   };
 }
 
+/**
+ * The authorization table every hub of the bench publishes: version 1 (pension-award-claim × local-tax),
+ * the one its logs were first written with. A hub whose default is a later version with an earlier
+ * effectiveFrom refuses to start on a log that already holds version 1, which a kept log does.
+ */
+const AUTHORIZATION_TABLE = join(REPO_ROOT, 'schemas/authorization/authorization-table.v1.json');
+
 function hubEnv(redis: BenchRedis | undefined, prefix: string): Record<string, string> {
   // A checkpoint per minute: the bench measures the linkage path, not the signer.
-  return { HUB_LOG_LEVEL: 'log', HUB_CHECKPOINT_EVERY_MS: '60000', ...(redis === undefined ? { HUB_REDIS_URL: 'off' } : { HUB_REDIS_URL: redis.url, HUB_REDIS_PREFIX: prefix }) };
+  return {
+    HUB_LOG_LEVEL: 'log',
+    HUB_CHECKPOINT_EVERY_MS: '60000',
+    HUB_AUTHORIZATION_TABLE_FILE: AUTHORIZATION_TABLE,
+    ...(redis === undefined ? { HUB_REDIS_URL: 'off' } : { HUB_REDIS_URL: redis.url, HUB_REDIS_PREFIX: prefix }),
+  };
 }
 
 function fmt(n: number): string {
