@@ -255,6 +255,7 @@ describe('subscriptions for the staff (/v1/subscriptions on the node, kept by th
     hub.handle((req, res) => {
       if (req.method === 'GET') return json(res, 200, { ...subscription, code: codes.pension });
       expect(req).toMatchObject({ method: 'DELETE', path: `/v1/subscriptions/${subscription.subscriptionId}` });
+      expect(req.headers['idempotency-key']).toMatch(/^[0-9a-f-]{36}$/);
       json(res, 200, { subscriptionId: subscription.subscriptionId, serial: serial(), status: 'cancelled' });
     });
     expect(await staff(pension, 'GET', `/v1/subscriptions/${subscription.subscriptionId}`)).toMatchObject({ status: 200, body: { localId: 'P-4410-0000123', status: 'active' } });

@@ -31,8 +31,8 @@ export class HubClient {
   }
 
   /**
-   * One call to the hub. A body is sent as JSON; POST carries the idempotency key (a retry after a
-   * network failure reuses it). GET and DELETE are sent again as they are (the hub answers them the same).
+   * One call to the hub. A body is sent as JSON; POST and DELETE carry the idempotency key (a retry after
+   * a network failure reuses it, so a cancellation is answered as the first); GET is sent again as it is.
    */
   async request(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown, idempotencyKey: string = randomUUID()): Promise<HubAnswer> {
     const text = body === undefined ? undefined : JSON.stringify(body);
@@ -45,7 +45,7 @@ export class HubClient {
             ...(text === undefined ? {} : { 'content-type': 'application/json' }),
             accept: 'application/json',
             authorization: `Bearer ${this.hub.token}`,
-            ...(method === 'POST' ? { 'idempotency-key': idempotencyKey } : {}),
+            ...(method === 'GET' ? {} : { 'idempotency-key': idempotencyKey }),
           },
           ...(text === undefined ? {} : { body: text }),
           signal: AbortSignal.timeout(this.hub.timeoutMs),
