@@ -47,7 +47,9 @@ interface PlannedPush {
 }
 
 /** Appends issued at once in one step of a fan-out (they join the ledger's group commit). */
-const ISSUE_CHUNK = 512;
+const ISSUE_CHUNK = 256;
+/** Steps of a fan-out in flight at once. */
+const ISSUE_WINDOW = 4;
 
 /**
  * The fan-out id of a push: derived from the report, the subscription and the item, so a fan-out resumed
@@ -187,46 +189,52 @@ export class PushFanOut {
   /** Issues the planned pushes (each its own stream and serial); a push already issued is skipped. Returns how many this call issued. */
   async #issue(update: CopyUpdatedData, plan: readonly PlannedPush[], correlationId: string): Promise<number> {
     let issued = 0;
-    for (let i = 0; i < plan.length; i += ISSUE_CHUNK) {
-      const chunk = plan.slice(i, i + ISSUE_CHUNK);
-      const results = await Promise.all(
-        chunk.map(async (p) => {
-          const issuedAt = this.clock();
-          const events = decidePushIssue({
-            pushId: p.pushId,
-            updateId: update.updateId,
-            subjectId: update.subjectId,
-            subscriptionId: p.subscriptionId,
-            code: p.code,
-            requesterAgencyId: p.requesterAgencyId as AgencyId,
-            providerAgencyId: update.providerAgencyId,
-            procedureCode: p.procedureCode,
-            itemCode: p.itemCode,
-            updatedAt: update.updatedAt,
-            issuedAt: issuedAt.toISOString(),
-            deliverBy: new Date(issuedAt.getTime() + this.config.pushes.deadlineMs).toISOString(),
-          });
-          const streamId = pushStreamId(p.pushId);
-          try {
-            const result = await this.store.append({
-              streamId,
-              expectedRevision: 'no_stream',
-              events,
-              serial: { allocate: true },
-              metadata: { actor: `agency:${update.providerAgencyId}`, correlationId },
-            });
-            this.eventBus.publish(EventsAppended.of(streamId, result, ['PushIssued']));
-            return 1;
-          } catch (error) {
-            if (isRevisionConflict(error)) return 0;
-            throw error;
-          }
-        }),
-      );
-      issued += results.reduce<number>((a, b) => a + b, 0);
-      this.#issued();
-    }
+    let next = 0;
+    // Up to ISSUE_WINDOW chunks in flight, so the ledger's writer always has the next batches queued.
+    const lane = async (): Promise<void> => {
+      while (next < plan.length) {
+        const chunk = plan.slice(next, next + ISSUE_CHUNK);
+        next += chunk.length;
+        const results = await Promise.all(chunk.map((p) => this.#issueOne(update, p, correlationId)));
+        issued += results.reduce<number>((a, b) => a + b, 0);
+        this.#issued();
+      }
+    };
+    await Promise.all(Array.from({ length: ISSUE_WINDOW }, lane));
     return issued;
+  }
+
+  async #issueOne(update: CopyUpdatedData, p: PlannedPush, correlationId: string): Promise<number> {
+    const issuedAt = this.clock();
+    const events = decidePushIssue({
+      pushId: p.pushId,
+      updateId: update.updateId,
+      subjectId: update.subjectId,
+      subscriptionId: p.subscriptionId,
+      code: p.code,
+      requesterAgencyId: p.requesterAgencyId as AgencyId,
+      providerAgencyId: update.providerAgencyId,
+      procedureCode: p.procedureCode,
+      itemCode: p.itemCode,
+      updatedAt: update.updatedAt,
+      issuedAt: issuedAt.toISOString(),
+      deliverBy: new Date(issuedAt.getTime() + this.config.pushes.deadlineMs).toISOString(),
+    });
+    const streamId = pushStreamId(p.pushId);
+    try {
+      const result = await this.store.append({
+        streamId,
+        expectedRevision: 'no_stream',
+        events,
+        serial: { allocate: true },
+        metadata: { actor: `agency:${update.providerAgencyId}`, correlationId },
+      });
+      this.eventBus.publish(EventsAppended.of(streamId, result, ['PushIssued']));
+      return 1;
+    } catch (error) {
+      if (isRevisionConflict(error)) return 0;
+      throw error;
+    }
   }
 
   async #replay(serial: SerialNumber): Promise<ReportedUpdate> {
