@@ -8,6 +8,7 @@ import { expectProblem } from './support/problem-assertions.js';
 import type { TestHub } from './support/test-hub.js';
 import { PushReceiver, subscribe, writePushTable } from './pushes.support.js';
 import { schemaValidator } from '../../../test/support/json-schema.js';
+import { verifyLog } from '../../auditor/src/verify/verify-log.js';
 
 interface PushRecord {
   pushId: string;
@@ -180,6 +181,13 @@ describe('updates and pushes: fan-out, delivery, retries, records, refusals', ()
       expect(appended[0]!.data).toMatchObject({ command: 'ReportUpdate', reason: code });
     }
     expectProblem(await hub.post('/v1/updates', { code: codes[MURORAN_CITY], itemCodes: ['local-tax'] }), 401, 'UNAUTHENTICATED');
+  });
+
+  test('the log with the reports and pushes verifies for an auditor (I3, I10)', async () => {
+    const verifierKey = (await hub.get('/v1/audit/verifier-key')).body;
+    const report = await verifyLog({ source: { kind: 'db', path: hub.config.ledgerPath }, verifierKey, threads: 1 });
+    expect(report.firstFailure).toBeNull();
+    expect(report.ok).toBe(true);
   });
 
   test('an Idempotency-Key replays the report without a second fan-out', async () => {
