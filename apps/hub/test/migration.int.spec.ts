@@ -20,6 +20,12 @@ import { MURORAN, nextResidentRecordCode, type TestHub } from './support/test-hu
  */
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 const T0 = '2026-04-01T00:00:00.000Z';
+/**
+ * The hubs of this test publish authorization table version 1, the version the old log's query was accepted
+ * under: the default table (version 2, in force from 2026-04-01T00:00+09:00) would precede T0 and make that
+ * query unlawful to the verifier, which is not what a log of the previous release looks like.
+ */
+const TABLE_V1 = { HUB_AUTHORIZATION_TABLE_FILE: join(import.meta.dirname, '../../../schemas/authorization/authorization-table.v1.json') };
 
 let dataDir: string;
 let hub: TestHub;
@@ -42,7 +48,7 @@ async function write(store: SqliteEventStore, streamId: string, events: readonly
 
 beforeAll(async () => {
   // A first start makes the keys; the old log is then written beside them, as that hub wrote it.
-  const first = await startLinkageHub();
+  const first = await startLinkageHub({ env: TABLE_V1 });
   dataDir = first.dataDir;
   const prefix = first.config.linkage.redisPrefix!;
   await first.close();
@@ -77,7 +83,7 @@ beforeAll(async () => {
   await write(store, `notice-${noticeId}`, [{ type: 'NoticeSent', schemaVersion: 1, terminal: 'completed', data: { noticeId, subjectId, agencyId: MURORAN_CITY, sealed: vault.sealNotice({ title: '旧いお知らせ', body: '封緘前のお知らせ' }, `notice-${noticeId}`), sentAt: T0 } }], `agency:${MURORAN_CITY}`);
   await store.close();
 
-  hub = await startLinkageHub({ dataDir, env: { HUB_REDIS_PREFIX: prefix, HUB_CHECKPOINT_EVERY_EVENTS: '3' } });
+  hub = await startLinkageHub({ dataDir, env: { ...TABLE_V1, HUB_REDIS_PREFIX: prefix, HUB_CHECKPOINT_EVERY_EVENTS: '3' } });
   await muroranNode.start(hub);
   const operator = bearer((JSON.parse((await import('node:fs')).readFileSync(join(dataDir, 'keys', 'operator.token.json'), 'utf8')) as { token: string }).token);
   expect((await hub.inject({ method: 'PATCH', url: `/v1/agencies/${MURORAN_CITY}`, headers: { 'content-type': 'application/json', ...operator }, payload: JSON.stringify({ endpoint: muroranNode.endpoint }) })).statusCode).toBe(200);
