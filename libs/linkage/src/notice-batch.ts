@@ -12,8 +12,9 @@ import type { AgencyId, SubjectId } from './identifiers.js';
  *   stream under its own serial: NoticeSent (schemaVersion 3: a single notice's fields and the batchId;
  *   the person and the text sealed, as a single notice is) or, when the recipient cannot be reached (an
  *   unknown code, a person erased since), NoticeUndelivered with a reason (nothing personal: clear).
- *   The notice id of recipient `seq` is a keyed hash of (batchId, seq), so it is the same after a crash:
- *   the ledger refuses a second event on that stream (`no_stream`), and no recipient is ever served twice.
+ *   The notice id of recipient `seq` is derived from (batchId, seq) with the hub's handle key (a keyed
+ *   prefix per batch, seq, a keyed tail), so it is the same after a crash: the ledger refuses a second
+ *   event on that stream (`no_stream`), and no recipient is ever served twice.
  * - NoticeBatchCompleted on the batch stream at revision 1 (its own serial): the delivered and failed counts.
  */
 
@@ -29,7 +30,7 @@ export function noticeBatchStreamId(batchId: string): string {
   return `notice-batch-${batchId}`;
 }
 
-/** The notice id of recipient `seq` from 16 keyed-hash bytes (formatted as a UUID, as every notice id is). */
+/** A notice id from 32 hex digits (formatted as a UUID, as every notice id is). */
 export function batchNoticeId(hashHex: string): string {
   const h = hashHex.padEnd(32, '0');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
