@@ -98,8 +98,8 @@ describe('updates and pushes: fan-out, delivery, retries, records, refusals', ()
       expect(push.signatureValid).toBe(true);
       expect(push.duplicate).toBe(false);
       expect(push.body['code']).toBe(codes[agency]);
-      expect(push.body).toMatchObject({ providerAgencyId: MURORAN_CITY, itemCode: 'local-tax', updatedAt: '2026-06-01T00:00:00.000Z' });
-      expect(Object.keys(push.body).sort()).toEqual(['code', 'issuedAt', 'itemCode', 'procedureCode', 'providerAgencyId', 'pushId', 'serial', 'subscriptionId', 'updatedAt']);
+      expect(push.body).toMatchObject({ subscriberAgencyId: agency, providerAgencyId: MURORAN_CITY, itemCode: 'local-tax', updatedAt: '2026-06-01T00:00:00.000Z' });
+      expect(Object.keys(push.body).sort()).toEqual(['code', 'issuedAt', 'itemCode', 'procedureCode', 'providerAgencyId', 'pushId', 'serial', 'subscriberAgencyId', 'subscriptionId', 'updatedAt']);
       const event = issued.find((e) => (e.data as { pushId: string }).pushId === push.body['pushId']);
       expect(event?.serial).toBe(push.body['serial']);
       expect((event!.data as { requesterAgencyId: string }).requesterAgencyId).toBe(agency);

@@ -54,7 +54,7 @@ export class PushReceiver {
       throw new AgencyProblem('MALFORMED_JSON', 'the body is not well-formed JSON');
     }
     const push = validatePush(body);
-    // The contract's push does not name its subscriber; one that does must name this agency.
+    // The hub names the subscriber (subscriberAgencyId); a push that does must name this agency (one without it is an older hub's).
     const addressee = (body as Record<string, unknown>)['subscriberAgencyId'];
     if (addressee !== undefined && addressee !== this.agencyId) {
       throw new AgencyProblem('WRONG_SUBSCRIBER', `the push names subscriber ${JSON.stringify(addressee)}, but this intermediate server is ${this.agencyId}`, { pushId: push.pushId });

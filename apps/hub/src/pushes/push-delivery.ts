@@ -248,6 +248,7 @@ function bodyOf(event: RecordedEvent<PushIssuedData>): PushBody {
     pushId: d.pushId,
     serial: event.serial ?? '',
     subscriptionId: d.subscriptionId,
+    subscriberAgencyId: d.requesterAgencyId,
     code: d.code,
     providerAgencyId: d.providerAgencyId,
     procedureCode: d.procedureCode,

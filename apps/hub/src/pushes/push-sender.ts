@@ -9,6 +9,8 @@ export interface PushBody {
   readonly pushId: string;
   readonly serial: string;
   readonly subscriptionId: string;
+  /** The subscriber the push is for: its intermediate server refuses a push naming another agency. */
+  readonly subscriberAgencyId: string;
   /** The subscriber's own code for the person. */
   readonly code: string;
   readonly providerAgencyId: string;
