@@ -9,6 +9,8 @@ import type { TestHub } from './support/test-hub.js';
 import { PushReceiver, subscribe, writePushTable } from './pushes.support.js';
 import { schemaValidator } from '../../../test/support/json-schema.js';
 import { verifyLog } from '../../auditor/src/verify/verify-log.js';
+import { replayProvisionRecords } from '../../auditor/src/replay/replay-provision-records.js';
+import { readKey } from './support/read-key.js';
 
 interface PushRecord {
   pushId: string;
@@ -161,6 +163,31 @@ describe('updates and pushes: fan-out, delivery, retries, records, refusals', ()
     expectProblem(await hub.get('/v1/pushes?after=nope', bearer(muroran.token)), 400, 'VALIDATION_FAILED');
   });
 
+  test('provision records: every push is a row (kind push) of the citizen\'s records, CSV and statistics, and of both agencies\' records; no code shown', async () => {
+    const pushIds = new Set((await hub.get('/v1/citizens/me/push-records', bearer(person.citizenSecret))).json<{ pushes: PushRecord[] }>().pushes.map((p) => p.pushId));
+    const res = await hub.get('/v1/citizens/me/provision-records?limit=1000', bearer(person.citizenSecret));
+    expect(res.statusCode, res.body).toBe(200);
+    type Row = { serial: string; kind: string; outcome: string; requester: { agencyId: string } | null; provider: { agencyId: string }; procedure: { code: string }; items: { code: string }[] };
+    const rows = res.json<{ records: Row[] }>().records.filter((r) => r.kind === 'push');
+    expect(rows).toHaveLength(7);
+    expect(rows.every((r) => r.outcome === 'delivered' && r.provider.agencyId === MURORAN_CITY && r.procedure.code !== '')).toBe(true);
+    expect(rows.filter((r) => r.requester?.agencyId === PENSION).map((r) => r.items.map((i) => i.code))).toEqual([['local-tax'], ['local-tax']]);
+    // Each row's serial is its PushIssued's: the same pushes as the push records.
+    const issued = await eventsOf(hub, 0, ['PushIssued']);
+    expect(new Set(rows.map((r) => (issued.find((e) => e.serial === r.serial)!.data as { pushId: string }).pushId))).toEqual(pushIds);
+    expect(JSON.stringify(rows)).not.toMatch(new RegExp(Object.values(codes).map((c) => c.replace(/[-_]/g, '.')).join('|')));
+    const csv = await hub.get('/v1/citizens/me/provision-records.csv', bearer(person.citizenSecret));
+    expect(csv.body.split('\r\n').filter((l) => l.includes('更新のお知らせ（プッシュ）') && l.endsWith(',お知らせ済み'))).toHaveLength(7);
+    const stats = (await hub.get('/v1/citizens/me/statistics', bearer(person.citizenSecret))).json<{ months: { byOutcome: Record<string, number> }[] }>();
+    expect(stats.months.reduce((n, m) => n + (m.byOutcome['delivered'] ?? 0), 0)).toBe(7);
+    // The subscriber's records (as requester: it was told) and the provider's (its copy changed).
+    type AgencyRow = { queryId: string; kind: string; role: string; status: string };
+    const told = (await hub.get('/v1/agencies/me/provision-records?role=requester&limit=1000', bearer(pension.token))).json<{ records: AgencyRow[] }>().records.filter((r) => r.kind === 'push');
+    expect(told.map((r) => r.status)).toEqual(['delivered', 'delivered']);
+    const changed = (await hub.get('/v1/agencies/me/provision-records?role=provider&limit=1000', bearer(muroran.token))).json<{ records: AgencyRow[] }>().records.filter((r) => r.kind === 'push');
+    expect(new Set(changed.map((r) => r.queryId))).toEqual(pushIds);
+  });
+
   test('refusals: an unknown code, an item the caller\'s kind does not provide, a malformed body: each answered with its code and recorded, nothing else appended', async () => {
     const cases: [Agency, unknown, number, string][] = [
       [muroran, { code: codes[PENSION], itemCodes: ['local-tax'] }, 404, 'UNKNOWN_CODE'],
@@ -188,6 +215,18 @@ describe('updates and pushes: fan-out, delivery, retries, records, refusals', ()
     const report = await verifyLog({ source: { kind: 'db', path: hub.config.ledgerPath }, verifierKey, threads: 1 });
     expect(report.firstFailure).toBeNull();
     expect(report.ok).toBe(true);
+    // I8: the auditor's replay of the provision records, push rows included, equals the live projection.
+    await hub.get('/v1/citizens/me/provision-records', bearer(person.citizenSecret));
+    const { sealer, close } = readKey(hub.dataDir);
+    try {
+      const diff = await replayProvisionRecords(hub.config.ledgerPath, join(hub.dataDir, 'projections.sqlite'), true, sealer);
+      expect(diff).toMatchObject({ ok: true, differingRecords: 0 });
+      expect(diff.skipped).toBeUndefined();
+      expect(diff.liveRecords).toBeGreaterThanOrEqual(7);
+      expect(diff.rebuiltRecords).toBe(diff.liveRecords);
+    } finally {
+      close();
+    }
   });
 
   test('an Idempotency-Key replays the report without a second fan-out', async () => {
@@ -242,6 +281,8 @@ describe('pushes: the deadline', () => {
     expect(tries).toBe(data.attempts);
     const list = (await hub.get('/v1/pushes', bearer(pension.token))).json<{ pushes: PushRecord[] }>().pushes;
     expect(list.map((p) => p.status)).toEqual(['abandoned']);
+    const rows = (await hub.get('/v1/citizens/me/provision-records', bearer(person.citizenSecret))).json<{ records: { kind: string; outcome: string }[] }>().records;
+    expect(rows.filter((r) => r.kind === 'push').map((r) => r.outcome)).toEqual(['abandoned']);
     await new Promise((r) => setTimeout(r, 500));
     expect(receiver.hits).toBe(tries);
   });

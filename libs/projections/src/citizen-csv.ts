@@ -20,9 +20,11 @@ export const OUTCOME_LABELS: Readonly<Record<ProvisionStatus, string>> = {
   denied: '不許可',
   failed: '失敗',
   voided: '無効',
+  delivered: 'お知らせ済み',
+  abandoned: 'お知らせできず',
 };
 
-export const KIND_LABELS: Readonly<Record<CitizenRecord['kind'], string>> = { query: '情報照会', 'self-information': '自己情報表示' };
+export const KIND_LABELS: Readonly<Record<CitizenRecord['kind'], string>> = { query: '情報照会', 'self-information': '自己情報表示', push: '更新のお知らせ（プッシュ）' };
 
 /** Who asked, when the person did themself. */
 export const SELF_REQUESTER_LABEL = '本人';

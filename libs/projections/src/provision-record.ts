@@ -10,6 +10,9 @@ import type {
   QueryCompletedData,
   QueryDeniedData,
   QueryFailedData,
+  PushAbandonedData,
+  PushDeliveredData,
+  PushIssuedData,
 } from '#linkage';
 
 /**
@@ -21,14 +24,17 @@ import type {
  * citizen and agency views show agencies, procedures and items.
  */
 
-export const PROVISION_STATUSES = ['pending', 'answered', 'refused-by-provider', 'denied', 'failed', 'voided'] as const;
+export const PROVISION_STATUSES = ['pending', 'answered', 'refused-by-provider', 'denied', 'failed', 'voided', 'delivered', 'abandoned'] as const;
 export type ProvisionStatus = (typeof PROVISION_STATUSES)[number];
 
 /**
- * What an exchange was: an agency's query (照会), or the person's own self-information request
- * (自己情報表示: the citizen asked a provider, through the hub, what it holds about them; no requester agency).
+ * What an exchange was: an agency's query (照会), the person's own self-information request
+ * (自己情報表示: the citizen asked a provider, through the hub, what it holds about them; no requester agency),
+ * or a push (更新のお知らせ: the hub told a subscribing agency that a provider's copy of an item about the
+ * person changed; `requester` is the subscriber told, `provider` the agency whose copy changed, `queryId`
+ * the pushId; status pending, then delivered or abandoned; no data, no code).
  */
-export const PROVISION_KINDS = ['query', 'self-information'] as const;
+export const PROVISION_KINDS = ['query', 'self-information', 'push'] as const;
 export type ProvisionKind = (typeof PROVISION_KINDS)[number];
 
 /** The procedure code of a self-information request (not a row of the authorization table). */
@@ -106,6 +112,8 @@ export interface ProvisionFoldLookup {
   /** The version with the latest effective-from not after `atMs` (the higher version on a tie). */
   tableInForce(atMs: number): TableEntry | undefined;
   record(serial: string): ProvisionRecord | undefined;
+  /** The row of a push (kind 'push') by its pushId: its delivery or abandonment ends it under another serial. */
+  pushRecord(pushId: string): ProvisionRecord | undefined;
 }
 
 /** The one thing an event changes, if anything. */
@@ -119,6 +127,7 @@ export type ProvisionChange =
   | { readonly kind: 'forget-subject'; readonly subjectId: string };
 
 const QUERY_STREAM = 'query-';
+const PUSH_STREAM = 'push-';
 const KEYS_SHREDDED_STREAM = 'keys-shredded';
 const JST_MS = 9 * 3600 * 1000;
 
@@ -248,6 +257,42 @@ export function provisionChange(event: RecordedEvent, lookup: ProvisionFoldLooku
       const d = event.data as QueryFailedData;
       return update(event, lookup, (r) => ({ ...r, status: 'failed', reason: d.reason, endedAt: utcInstant(d.failedAt) }));
     }
+    case 'PushIssued': {
+      if (!stream.startsWith(PUSH_STREAM)) return undefined;
+      const person = personOf(event, lookup);
+      if (person === 'shredded') return undefined;
+      // Only the fields in clear are read (I10): the subscriber's code and the subject stay sealed.
+      const d = event.data as PushIssuedData;
+      const requestedAt = utcInstant(d.issuedAt);
+      const table = lookup.tableInForce(Date.parse(requestedAt));
+      return {
+        kind: 'record',
+        record: {
+          serial: event.serial,
+          queryId: d.pushId,
+          subjectId: person,
+          kind: 'push',
+          requester: agencyRef(lookup, d.requesterAgencyId),
+          provider: agencyRef(lookup, d.providerAgencyId),
+          procedure: procedureOf(d.procedureCode, table, false),
+          items: namedItems([d.itemCode], table),
+          tableVersion: table?.version ?? null,
+          batch: null,
+          status: 'pending',
+          reason: null,
+          requestedAt,
+          endedAt: null,
+        },
+      };
+    }
+    case 'PushDelivered': {
+      const d = event.data as PushDeliveredData;
+      return pushUpdate(event, lookup, d.pushId, (r) => ({ ...r, status: 'delivered', endedAt: utcInstant(d.deliveredAt) }));
+    }
+    case 'PushAbandoned': {
+      const d = event.data as PushAbandonedData;
+      return pushUpdate(event, lookup, d.pushId, (r) => ({ ...r, status: 'abandoned', reason: d.lastError, endedAt: utcInstant(d.abandonedAt) }));
+    }
     case 'SerialVoided': {
       // The voiding event carries no business time: the ledger's recording time is the end (it is in the log).
       const reason = (event.data as { readonly reason?: unknown }).reason;
@@ -263,6 +308,14 @@ function update(event: RecordedEvent, lookup: ProvisionFoldLookup, change: (r: P
   const current = lookup.record(event.serial);
   // No row: the serial did not start as a query (a log from elsewhere); there is nothing to end.
   return current === undefined ? undefined : { kind: 'record', record: change(current) };
+}
+
+/** Ends a push's row (pending → delivered or abandoned), found by its pushId; the ending event has its own serial. */
+function pushUpdate(event: RecordedEvent, lookup: ProvisionFoldLookup, pushId: string, change: (r: ProvisionRecord) => ProvisionRecord): ProvisionChange | undefined {
+  if (!event.streamId.startsWith(PUSH_STREAM)) return undefined;
+  const current = lookup.pushRecord(pushId);
+  // No row (its person's key was shredded) or already ended: a push ends once.
+  return current === undefined || current.status !== 'pending' ? undefined : { kind: 'record', record: change(current) };
 }
 
 /**
@@ -313,6 +366,8 @@ export class ProvisionFoldState implements ProvisionFoldLookup {
   readonly agencies = new Map<string, AgencyEntry>();
   readonly tables = new Map<number, TableEntry>();
   readonly records = new Map<string, ProvisionRecord>();
+  /** The serial of each push's row, by pushId. */
+  readonly pushes = new Map<string, string>();
   readonly person?: (event: RecordedEvent) => string | null | 'shredded';
   readonly ref?: (subjectId: string) => string;
 
@@ -340,6 +395,10 @@ export class ProvisionFoldState implements ProvisionFoldLookup {
   record(serial: string): ProvisionRecord | undefined {
     return this.records.get(serial);
   }
+  pushRecord(pushId: string): ProvisionRecord | undefined {
+    const serial = this.pushes.get(pushId);
+    return serial === undefined ? undefined : this.records.get(serial);
+  }
 
   fold(event: RecordedEvent): ProvisionChange | undefined {
     const change = provisionChange(event, this);
@@ -357,18 +416,24 @@ export class ProvisionFoldState implements ProvisionFoldLookup {
         return;
       case 'record':
         this.records.set(change.record.serial, change.record);
+        if (change.record.kind === 'push') this.pushes.set(change.record.queryId, change.record.serial);
         return;
       case 'forget-before':
-        for (const [serial, r] of this.records) if (Date.parse(r.requestedAt) < change.beforeMs) this.records.delete(serial);
+        for (const [serial, r] of this.records) if (Date.parse(r.requestedAt) < change.beforeMs) this.forget(serial, r);
         return;
       case 'forget-subject':
-        for (const [serial, r] of this.records) if (r.subjectId === change.subjectId) this.records.delete(serial);
+        for (const [serial, r] of this.records) if (r.subjectId === change.subjectId) this.forget(serial, r);
         return;
       default: {
         const never: never = change;
         throw new Error(`unreachable change ${JSON.stringify(never)}`);
       }
     }
+  }
+
+  private forget(serial: string, r: ProvisionRecord): void {
+    this.records.delete(serial);
+    if (r.kind === 'push') this.pushes.delete(r.queryId);
   }
 }
 

@@ -33,14 +33,15 @@ import {
 export const PROJECTIONS_FILE = 'projections.sqlite';
 
 /** Bumped when the tables below change shape: an old file is then rebuilt, not misread. */
-export const PROVISION_LAYOUT_VERSION = 3;
+export const PROVISION_LAYOUT_VERSION = 4;
 
 /**
  * Provision records in their own SQLite file (`<data>/projections.sqlite`). Rows are keyed by serial;
  * each view is one index range: by subject and time (citizens: a page of their records, the agency filter
  * checked on that range, which holds one person's rows only; their monthly counts), by requester or
  * provider and time (agencies and their monthly counts). A self-information request has no requester
- * (NULL) and kind 'self-information'. Agency names and table names are kept beside the rows, so the
+ * (NULL) and kind 'self-information'. A push is a row of kind 'push' (requester: the subscriber told; query_id:
+ * the pushId, found by a partial index when its delivery ends it). Agency names and table names are kept beside the rows, so the
  * fold resumes from the stored checkpoint without re-reading the log.
  */
 export const PROVISION_DDL = `
@@ -74,6 +75,7 @@ CREATE TABLE IF NOT EXISTS provision_records (
 CREATE INDEX IF NOT EXISTS provision_by_subject ON provision_records (subject_id, requested_ms, serial) WHERE subject_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS provision_by_requester ON provision_records (requester_id, requested_ms, serial);
 CREATE INDEX IF NOT EXISTS provision_by_provider ON provision_records (provider_id, requested_ms, serial);
+CREATE INDEX IF NOT EXISTS provision_by_push ON provision_records (query_id) WHERE kind = 'push';
 `;
 
 
@@ -178,6 +180,8 @@ export class SqliteProvisionStore implements ProvisionRecordStore {
   private readonly tables = new Map<number, TableEntry>();
   /** Records changed in the batch being applied: folded in memory, written once at its end. */
   private readonly dirty = new Map<string, ProvisionRecord>();
+  /** The serials of the batch's staged push rows, by pushId. */
+  private readonly dirtyPushes = new Map<string, string>();
   /** Serials of the batch's records that were read from the file (updated), as opposed to new (inserted). */
   private readonly stored = new Set<string>();
   private position = -1;
@@ -247,6 +251,17 @@ export class SqliteProvisionStore implements ProvisionRecordStore {
         this.stored.add(serial);
         return fromRow(row);
       },
+      pushRecord: (pushId) => {
+        const serial = this.dirtyPushes.get(pushId);
+        if (serial !== undefined) return this.dirty.get(serial);
+        const row = this.stmt.pushRecord.get(pushId) as Row | undefined;
+        if (row === undefined) return undefined;
+        // Staged since (in this batch) under its serial: that copy is the current one.
+        const staged = this.dirty.get(row.serial);
+        if (staged !== undefined) return staged;
+        this.stored.add(row.serial);
+        return fromRow(row);
+      },
     };
     this.lookup = lookup;
   }
@@ -261,6 +276,7 @@ export class SqliteProvisionStore implements ProvisionRecordStore {
     const placeholders = COLUMNS.map(() => '?').join(', ');
     return {
       record: db.prepare(`${SELECT} WHERE serial = ?`),
+      pushRecord: db.prepare(`${SELECT} INDEXED BY provision_by_push WHERE query_id = ? AND kind = 'push'`),
       insert: db.prepare(`INSERT INTO provision_records (${COLUMNS.join(', ')}) VALUES (${placeholders})`),
       update: db.prepare(`UPDATE provision_records SET ${COLUMNS.slice(1).map((c) => `${c} = ?`).join(', ')} WHERE serial = ?`),
       upsertAgency: db.prepare('INSERT OR REPLACE INTO provision_agencies (agency_id, kind, name) VALUES (?, ?, ?)'),
@@ -332,6 +348,7 @@ export class SqliteProvisionStore implements ProvisionRecordStore {
       throw error;
     } finally {
       this.dirty.clear();
+      this.dirtyPushes.clear();
       this.stored.clear();
     }
   }
@@ -359,12 +376,14 @@ export class SqliteProvisionStore implements ProvisionRecordStore {
       this.stored.add(r.serial);
     }
     this.dirty.clear();
+    this.dirtyPushes.clear();
   }
 
   private stage(change: ProvisionChange): void {
     switch (change.kind) {
       case 'record':
         this.dirty.set(change.record.serial, change.record);
+        if (change.record.kind === 'push') this.dirtyPushes.set(change.record.queryId, change.record.serial);
         return;
       case 'forget-before':
         this.flushDirty();

@@ -31,4 +31,10 @@ describe('a citizen\'s provision records as CSV (RFC 4180)', () => {
     const line = citizenCsvLine(record({ kind: 'self-information', requester: null, provider: { agencyId: 'muroran-city', name: null }, procedure: { code: 'self-information', name: '自己情報表示' }, items: [{ code: 'local-tax', name: null }], outcome: 'denied' }));
     expect(line).toBe('2026-04-01 00:00:00,20260401010000000007,自己情報表示,本人,muroran-city,自己情報表示,local-tax,不許可\r\n');
   });
+
+  it('labels a push (the subscriber told in the requester column, the provider whose copy changed) and its outcome', () => {
+    const line = citizenCsvLine(record({ kind: 'push', requester: { agencyId: 'pension-service', name: '日本年金機構' }, provider: { agencyId: 'muroran-city', name: '室蘭市' }, procedure: { code: 'pension-award-claim', name: null }, items: [{ code: 'local-tax', name: null }], outcome: 'delivered' }));
+    expect(line).toBe('2026-04-01 00:00:00,20260401010000000007,更新のお知らせ（プッシュ）,日本年金機構,室蘭市,pension-award-claim,local-tax,お知らせ済み\r\n');
+    expect(citizenCsvLine(record({ kind: 'push', outcome: 'abandoned' }))).toContain(',お知らせできず\r\n');
+  });
 });

@@ -283,6 +283,66 @@ export function provisionStoreContract(name: string, open: () => Promise<Provisi
         expect((await store.citizenMonths(AOYAMA, { now: NOW })).at(-1)).toEqual({ month: '2026-11', total: 3, byOutcome: { answered: 1, denied: 1, pending: 1 } });
         await store.close();
       });
+      it('folds every push as a row of kind push (subscriber told as requester, provider whose copy changed): the citizen\'s and both agencies\' records, pending until delivered or abandoned; a rebuild gives the same rows (I8)', async () => {
+        const store = await loaded();
+        const last = events.at(-1)!;
+        let position = last.position;
+        const ev = (type: string, streamId: string, serial: string, data: Record<string, unknown>, terminal: 'completed' | 'failed'): RecordedEvent => {
+          position += 1;
+          return { ...last, eventId: `push-${position}` as RecordedEvent['eventId'], type, streamId, streamRevision: 0, position, serial: serial as RecordedEvent['serial'], data, terminal } as RecordedEvent;
+        };
+        const issued = (pushId: string, serial: string, issuedAt: string) =>
+          ev('PushIssued', `push-${pushId}`, serial, { pushId, updateId: 'u-1', subjectId: AOYAMA, subscriptionId: `s-${pushId}`, code: 'the-subscribers-code', requesterAgencyId: PENSION, providerAgencyId: MURORAN, procedureCode: 'pension-award-claim', itemCode: 'local-tax', updatedAt: '2026-11-21T23:00:00.000Z', issuedAt, deliverBy: '2026-11-22T23:50:00.000Z' }, 'completed');
+        const ended = (type: 'PushDelivered' | 'PushAbandoned', pushId: string, serial: string, at: string) =>
+          ev(type, `push-${pushId}`, serial, type === 'PushDelivered'
+            ? { pushId, requesterAgencyId: PENSION, providerAgencyId: MURORAN, attempts: 1, duplicate: false, deliveredAt: at }
+            : { pushId, requesterAgencyId: PENSION, providerAgencyId: MURORAN, attempts: 9, lastError: 'the receiver answered HTTP 500', deliverBy: at, abandonedAt: at }, type === 'PushDelivered' ? 'completed' : 'failed');
+        const more = [
+          issued('p-1', '20261122010000099901', '2026-11-21T23:50:00.000Z'),
+          issued('p-2', '20261122010000099903', '2026-11-21T23:51:00.000Z'),
+          ended('PushAbandoned', 'p-2', '20261122010000099904', '2026-11-21T23:59:00.000Z'),
+          issued('p-3', '20261122010000099905', '2026-11-21T23:52:00.000Z'),
+        ];
+        // The first batch issues p-1, p-2 (ended in the same batch) and p-3; p-1 is delivered in a later batch (its row read back from the store).
+        await store.apply(more);
+        const delivered = ended('PushDelivered', 'p-1', '20261122010000099902', '2026-11-21T23:50:01.000Z');
+        await store.apply([delivered]);
+        // A repeated end changes nothing: a push ends once.
+        const again = ended('PushAbandoned', 'p-1', '20261122010000099906', '2026-11-22T00:00:00.000Z');
+        await store.apply([again]);
+        const rows = (await store.citizenRecords(AOYAMA, { now: NOW, limit: 3 })).records;
+        expect(rows.map((r) => [r.serial, r.kind, r.outcome])).toEqual([
+          ['20261122010000099905', 'push', 'pending'],
+          ['20261122010000099903', 'push', 'abandoned'],
+          ['20261122010000099901', 'push', 'delivered'],
+        ]);
+        expect(rows[2]).toEqual({
+          serial: '20261122010000099901',
+          at: '2026-11-21T23:50:00.000Z',
+          date: '2026-11-22',
+          time: '08:50:00',
+          kind: 'push',
+          requester: { agencyId: PENSION, name: expect.any(String) },
+          provider: { agencyId: MURORAN, name: '室蘭市役所' },
+          procedure: { code: 'pension-award-claim', name: expect.any(String) },
+          items: [{ code: 'local-tax', name: '地方税関係情報（改正後）' }],
+          outcome: 'delivered',
+        });
+        expect(JSON.stringify(rows)).not.toContain('the-subscribers-code');
+        expect(await store.record('20261122010000099903')).toMatchObject({ kind: 'push', queryId: 'p-2', status: 'abandoned', reason: 'the receiver answered HTTP 500', endedAt: '2026-11-21T23:59:00.000Z', subjectId: subjectRef(AOYAMA) });
+        expect(await store.record('20261122010000099902')).toBeUndefined();
+        // Both agencies' records hold each push: the subscriber as requester, the provider as provider.
+        expect((await store.agencyRecords(PENSION, { role: 'requester', limit: 3 })).records.map((r) => [r.queryId, r.kind, r.status])).toEqual([['p-3', 'push', 'pending'], ['p-2', 'push', 'abandoned'], ['p-1', 'push', 'delivered']]);
+        expect((await store.agencyRecords(MURORAN, { role: 'provider', limit: 3 })).records.map((r) => [r.queryId, r.kind, r.status])).toEqual([['p-3', 'push', 'pending'], ['p-2', 'push', 'abandoned'], ['p-1', 'push', 'delivered']]);
+        expect((await store.citizenMonths(AOYAMA, { now: NOW })).at(-1)!.byOutcome).toMatchObject({ delivered: 1, abandoned: 1 });
+        // I8: the same log folded at once gives the identical rows, and so does the in-memory fold.
+        const rebuilt = await open();
+        await rebuilt.apply([...events, ...more, delivered, again]);
+        expect(await rebuilt.digest()).toBe(await store.digest());
+        expect(foldProvisionRecords([...events, ...more, delivered, again]).filter((r) => r.kind === 'push').map((r) => [r.queryId, r.status])).toEqual([['p-1', 'delivered'], ['p-2', 'abandoned'], ['p-3', 'pending']]);
+        await rebuilt.close();
+        await store.close();
+      });
     });
 
     describe('agency view', () => {

@@ -50,7 +50,7 @@ describe('SqliteProvisionStore over a real ledger', () => {
     const raw = new Database(fresh['db'].name, { readonly: true });
     const indexes = raw.prepare(`SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'provision_by_%' ORDER BY name`).pluck().all();
     raw.close();
-    expect(indexes).toEqual(['provision_by_provider', 'provision_by_requester', 'provision_by_subject']);
+    expect(indexes).toEqual(['provision_by_provider', 'provision_by_push', 'provision_by_requester', 'provision_by_subject']);
     expect(await fresh.agencyMonthlyCounts(MURORAN)).toEqual(await live.agencyMonthlyCounts(MURORAN));
     expect(await fresh.citizenRecords(AOYAMA, { now: NOW })).toEqual(await live.citizenRecords(AOYAMA, { now: NOW }));
     await Promise.all([ledger.close(), live.close(), fresh.close()]);

@@ -43,7 +43,9 @@ export class StatisticsQuery {
 }
 
 const AGENCY_ID = /^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])$/;
-const OUTCOMES = ['pending', 'answered', 'refused-by-provider', 'denied', 'failed', 'voided'] as const;
+/** delivered and abandoned end a push (kind 'push'); the others end a query or a self-information request. */
+const OUTCOMES = ['pending', 'answered', 'refused-by-provider', 'denied', 'failed', 'voided', 'delivered', 'abandoned'] as const;
+const KINDS = ['query', 'self-information', 'push'] as const;
 
 /** The filters of a citizen's provision records (the list, the CSV and the statistics share from and to). */
 export class CitizenPeriodQuery {
@@ -93,9 +95,13 @@ export class CitizenRecordResponse {
   @ApiProperty({ format: 'date-time', description: 'When the exchange was asked for (UTC).' }) at!: string;
   @ApiProperty({ example: '2026-04-01', description: 'Its date in Japan time.' }) date!: string;
   @ApiProperty({ example: '09:00:00', description: 'Its time of day in Japan time.' }) time!: string;
-  @ApiProperty({ enum: ['query', 'self-information'], description: 'An agency\'s query, or the person\'s own self-information request (自己情報表示).' }) kind!: 'query' | 'self-information';
-  @ApiProperty({ type: CitizenAgencyResponse, nullable: true, description: 'Who asked; null for the person\'s own self-information request.' }) requester!: CitizenAgencyResponse | null;
-  @ApiProperty({ type: CitizenAgencyResponse, description: 'From whom.' }) provider!: CitizenAgencyResponse;
+  @ApiProperty({
+    enum: KINDS,
+    description: 'An agency\'s query, the person\'s own self-information request (自己情報表示), or a push (更新のお知らせ: the hub told a subscribing agency that the provider\'s copy of an item changed; no data).',
+  })
+  kind!: (typeof KINDS)[number];
+  @ApiProperty({ type: CitizenAgencyResponse, nullable: true, description: 'Who asked (for a push: the subscriber told); null for the person\'s own self-information request.' }) requester!: CitizenAgencyResponse | null;
+  @ApiProperty({ type: CitizenAgencyResponse, description: 'From whom (for a push: the agency whose copy changed).' }) provider!: CitizenAgencyResponse;
   @ApiProperty({ type: NamedCodeResponse, description: 'Why: the procedure (事務).' }) procedure!: NamedCodeResponse;
   @ApiProperty({ type: [NamedCodeResponse], description: 'What: the information items.' }) items!: NamedCodeResponse[];
   @ApiProperty({ enum: OUTCOMES }) outcome!: (typeof OUTCOMES)[number];
@@ -132,7 +138,7 @@ export class QueryBatchResponse {
 export class AgencyRecordResponse {
   @ApiProperty({ description: '処理通番', example: '20260401010000000007' }) serial!: string;
   @ApiProperty() queryId!: string;
-  @ApiProperty({ enum: ['query', 'self-information'] }) kind!: 'query' | 'self-information';
+  @ApiProperty({ enum: KINDS, description: 'For a push, requester is the subscriber told and provider the agency whose copy changed; queryId is the pushId.' }) kind!: (typeof KINDS)[number];
   @ApiProperty({ enum: ROLES, description: 'Whether the calling agency asked (requester) or answered (provider).' }) role!: (typeof ROLES)[number];
   @ApiProperty({ type: AgencyRefResponse, nullable: true, description: 'Who asked; null for a person\'s own self-information request.' }) requester!: AgencyRefResponse | null;
   @ApiProperty({ type: AgencyRefResponse }) provider!: AgencyRefResponse;
