@@ -42,6 +42,10 @@ export interface HubRun {
   maxRssMiB(): number;
   /** The largest RssAnon seen so far (MiB): the process's own memory, without pages of files it maps (SQLite's mmap). */
   maxAnonMiB(): number;
+  /** Starts a window of its own: `windowMaxRssMiB()` is then the largest VmRSS since this call. */
+  startWindow(): void;
+  /** The largest VmRSS since `startWindow()` (MiB). */
+  windowMaxRssMiB(): number;
   stop(): Promise<void>;
 }
 
@@ -84,10 +88,12 @@ export async function startHub(options: { dataDir: string; env: Record<string, s
   tracked(spawned.child);
   let max = 0;
   let maxAnon = 0;
+  let windowMax = 0;
   const sample = () => {
     const rss = rssMiB(spawned.child.pid);
     if (rss === undefined) return;
     if (rss.total > max) max = rss.total;
+    if (rss.total > windowMax) windowMax = rss.total;
     if (rss.anon > maxAnon) maxAnon = rss.anon;
   };
   const sampler = setInterval(sample, 200);
@@ -107,6 +113,14 @@ export async function startHub(options: { dataDir: string; env: Record<string, s
       maxAnonMiB: () => {
         sample();
         return maxAnon;
+      },
+      startWindow: () => {
+        windowMax = 0;
+        sample();
+      },
+      windowMaxRssMiB: () => {
+        sample();
+        return windowMax;
       },
       stop: async () => {
         sample();
