@@ -90,6 +90,22 @@ beforeAll(async () => {
     body: JSON.stringify({ localId: 'M-000123', title: '住民税 課税証明書のご案内', body: '年金の請求に必要な地方税関係情報は、情報連携で日本年金機構へ提供されました。\n課税証明書の提出は不要です。' }),
   });
   expect(n.status, await n.clone().text()).toBe(201);
+  // The public service mesh: the pension service subscribes to Muroran City's local tax for her, Muroran City
+  // updates its copy (a corrected assessment: taxable income 2,980,000 yen, which her self-information
+  // request below then reads) and reports it, and the hub pushes (a row of her provision records once delivered).
+  const sub = await fetch(`${network.nodeUrl('jpn-pension-service')}/v1/subscriptions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ localId: QUERY.localId, providerAgencyId: 'muroran-city', procedureCode: 'pension-award-claim', itemCodes: ['local-tax'] }) });
+  expect(sub.status, await sub.clone().text()).toBe(201);
+  const updatedAt = new Date().toISOString();
+  const upd = await fetch(`${network.nodeUrl('muroran-city')}/v1/updates`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ updatedAt, changes: [{ localId: 'M-000123', items: { 'local-tax': { fiscalYear: 2026, taxableIncome: 2980000, municipalTaxAmount: 178800, prefecturalTaxAmount: 119200, dependents: 1 } } }] }) });
+  expect(upd.status, await upd.clone().text()).toBe(200);
+  // (expect.poll is for tests only: a plain wait for the delivery.)
+  for (let waited = 0; ; waited += 200) {
+    const r = await fetch(`${network.hubUrl}/v1/citizens/me/push-records`, { headers: { authorization: `Bearer ${network.aoyama.citizenSecret}` } });
+    const statuses = ((await r.json()) as { pushes?: { status: string }[] }).pushes?.map((p) => p.status);
+    if (JSON.stringify(statuses) === '["delivered"]') break;
+    if (waited > 20_000) throw new Error(`the push was not delivered within 20 s: ${JSON.stringify(statuses)}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
   portal = await startPortal({ port: portalPort!, hubUrl: network.hubUrl, dataDir: join(dataDir, 'portal') });
 
   browser = await chromium.launch({
@@ -182,12 +198,24 @@ describe('the citizen portal in Chromium, over a running hub and intermediate se
     expect(await card.textContent()).toContain('室蘭市');
     expect(await card.textContent()).toContain('地方税関係情報');
     await page.locator('canvas').first().waitFor();
+    // The push is a row of her records, labelled as one: who was told, whose copy changed, delivered.
+    const pushCard = page.locator('li.record', { hasText: '更新のお知らせ（プッシュ）' });
+    await pushCard.waitFor();
+    expect(await pushCard.count()).toBe(1);
+    const pushText = (await pushCard.textContent()) ?? '';
+    expect(pushText).toMatch(/お知らせを受けた機関\s*日本年金機構/);
+    expect(pushText).toMatch(/情報が更新された機関\s*室蘭市/);
+    expect(pushText).toContain('地方税関係情報');
+    expect(pushText).toContain('お知らせ済み');
+    expect(pushText).toContain('情報そのものは含まれません');
+    await pushCard.screenshot({ path: join(SHOTS, '03-records-push-card.png') });
     await check('03-records');
     const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'CSVでダウンロード' }).click()]);
     const csv = await (await download.createReadStream()).toArray();
     const text = Buffer.concat(csv as Buffer[]).toString('utf8');
     expect(text.charCodeAt(0)).toBe(0xfeff);
     expect(text).toContain(serial);
+    expect(text).toMatch(/,更新のお知らせ（プッシュ）,日本年金機構,室蘭市[^\r\n]*,お知らせ済み\r\n/);
     // Filter by agency: Muroran City is the provider of the record; and by period: today (Japan time) has it, last year not.
     const today = new Date(Date.now() + 9 * 3_600_000).toISOString().slice(0, 10);
     await page.getByLabel('機関').selectOption('muroran-city');
@@ -283,7 +311,8 @@ describe('the citizen portal in Chromium, over a running hub and intermediate se
     await answer.waitFor({ timeout: 20_000 });
     const text = (await answer.textContent()) ?? '';
     expect(text).toContain('課税所得');
-    expect(text).toContain('3,120,000');
+    // The figure as Muroran City updated it (the copy of before said 3,120,000).
+    expect(text).toContain('2,980,000');
     await check('09-self-information-answer');
     // It is in her provision record like any exchange.
     await page.getByRole('link', { name: '情報提供等記録' }).click();

@@ -16,7 +16,12 @@ export const OUTCOMES: Record<string, string> = {
   timeout: '時間切れ',
   voided: '中断',
   pending: '処理中',
+  delivered: 'お知らせ済み',
+  abandoned: 'お知らせできず',
 };
+
+/** The label of a push row (kind 'push'): the hub told a subscribing agency that another agency's copy changed. */
+export const PUSH_LABEL = '更新のお知らせ（プッシュ）';
 
 export function outcomeLabel(outcome: string): string {
   return OUTCOMES[outcome] ?? outcome;

@@ -2,7 +2,7 @@ import { useEffect, useMemo, useState } from 'preact/hooks';
 import { api } from '../api.js';
 import { MonthlyChart, type MonthCount } from '../components/monthly-chart.js';
 import { Message, PageTitle, Spinner } from '../components/ui.js';
-import { jst, nameOf, outcomeLabel } from '../format.js';
+import { PUSH_LABEL, jst, nameOf, outcomeLabel } from '../format.js';
 import { messageFor } from '../messages.js';
 import { FAILURE_TEXT, verifySerial, type KeyChanged } from '../verify-action.js';
 import type { VerificationResult } from '../verify/verify-record.js';
@@ -13,7 +13,8 @@ interface ProvisionRecord {
   readonly at?: string;
   readonly date?: string;
   readonly time?: string;
-  readonly kind?: 'query' | 'self-information';
+  /** push: the hub told the requester (the subscribing agency) that the provider's copy of an item changed; no data was sent. */
+  readonly kind?: 'query' | 'self-information' | 'push';
   readonly requester: { agencyId: string; name: string } | string | null;
   readonly provider: { agencyId: string; name: string } | string;
   readonly procedure: { code: string; name: string } | string;
@@ -131,7 +132,7 @@ export function RecordsPage() {
       <PageTitle>
         <span id="records-title">情報提供等記録</span>
       </PageTitle>
-      <p>行政機関どうしが、マイナンバー制度の情報連携であなたの情報をやり取りした記録です（過去7年分）。いつ、どの機関が、どの機関に、どの事務のために、どの情報を求め、結果がどうだったかを確認できます。</p>
+      <p>行政機関どうしが、マイナンバー制度の情報連携であなたの情報をやり取りした記録です（過去7年分）。いつ、どの機関が、どの機関に、どの事務のために、どの情報を求め、結果がどうだったかを確認できます。ある機関の持つあなたの情報が更新され、それを登録している機関にお知らせした記録（{PUSH_LABEL}）も含まれます。</p>
 
       <form class="filters panel" onSubmit={apply} aria-labelledby="filters-title">
         <h2 id="filters-title" class="section-title">絞り込み</h2>
@@ -204,7 +205,8 @@ function RecordCard({ record: r }: { record: ProvisionRecord }) {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | undefined>(undefined);
   const when = r.date !== undefined && r.time !== undefined ? `${r.date.replaceAll('-', '/')} ${r.time}` : jst(r.at);
-  const self = r.kind === 'self-information' || r.requester === null;
+  const push = r.kind === 'push';
+  const self = !push && (r.kind === 'self-information' || r.requester === null);
   const titleId = `record-${r.serial}`;
 
   const verify = async () => {
@@ -224,15 +226,17 @@ function RecordCard({ record: r }: { record: ProvisionRecord }) {
     <li class="record" aria-labelledby={titleId}>
       <h3 id={titleId} class="record__title">
         <span class="record__when">{when}</span>
-        <span class={`tag tag--${r.outcome === 'answered' || r.outcome === 'completed' ? 'ok' : 'other'}`}>{outcomeLabel(r.outcome)}</span>
+        {push ? <span class="tag tag--push">{PUSH_LABEL}</span> : null}
+        <span class={`tag tag--${r.outcome === 'answered' || r.outcome === 'completed' || r.outcome === 'delivered' ? 'ok' : 'other'}`}>{outcomeLabel(r.outcome)}</span>
       </h3>
+      {push ? <p class="record__note">{nameOf(r.provider)}が持つあなたの情報が更新されたことを、{nameOf(r.requester)}にお知らせしました。お知らせに情報そのものは含まれません。</p> : null}
       <dl class="record__facts">
         <div>
-          <dt>照会した機関</dt>
+          <dt>{push ? 'お知らせを受けた機関' : '照会した機関'}</dt>
           <dd>{self ? 'ご本人（自己情報表示）' : nameOf(r.requester)}</dd>
         </div>
         <div>
-          <dt>提供した機関</dt>
+          <dt>{push ? '情報が更新された機関' : '提供した機関'}</dt>
           <dd>{nameOf(r.provider)}</dd>
         </div>
         <div>
