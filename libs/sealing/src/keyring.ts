@@ -31,6 +31,11 @@ export interface Keyring {
   ensureSubjectKeys(subjectIds: readonly string[]): void;
   /** A person key by its id (from an event's key reference). */
   keyById(kid: Buffer): Buffer | 'shredded' | undefined;
+  /**
+   * Many person keys by their ids at once (one read of the store for those not in memory): what `keyById`
+   * answers for each, in order. Optional: a ring without it is asked one key at a time.
+   */
+  keysById?(kids: readonly Buffer[]): (Buffer | 'shredded' | undefined)[];
   /** The period key of a year (Japan time); with `create`, made when none exists. */
   epochKey(epoch: number, create: boolean): Buffer | 'shredded' | undefined;
   /** Shreds one person's key; answers false when there was none (or it was shredded already). */
