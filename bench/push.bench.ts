@@ -327,6 +327,7 @@ async function noticeFanout(dir: string): Promise<NoticeFigures> {
           recipients,
           subjectOf: PLAIN_CODE_INDEX_KEYS.subjectOf,
           handle: (v) => sealer.handle(BATCH_NOTICE_HANDLE, v),
+          prepare: (subjects) => sealer.prepareSubjects(subjects),
           now: () => new Date(),
           onProgress: (p) => progress.update(p.next, { rate: fmt(p.delivered / Math.max(0.001, Number(process.hrtime.bigint() - t0) / 1e9)) }),
         },

@@ -1,9 +1,9 @@
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import Database from 'better-sqlite3';
-import { SqliteKeyring, generateSealingKeysFile, parseSealingKeys } from '#sealing';
+import { EventSealer, SqliteKeyring, generateSealingKeysFile, parseSealingKeys } from '#sealing';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -34,6 +34,56 @@ describe('SqliteKeyring', () => {
     expect(again.subjectKey(subject, false)).toEqual(made);
     expect(again.keyById(made.kid)).toEqual(made.key);
     expect(again.subjectKey('0f6a2d55-1c2b-4e7a-9b1d-3a4c5e6f7a8b', false)).toBeUndefined();
+    again.close();
+  });
+
+  it('keysById answers what keyById answers for each id, over more ids than one query takes, from a reopened ring', () => {
+    const d = dir();
+    const ring = new SqliteKeyring({ path: join(d, 'keyring.sqlite'), keys, cacheSize: 100 });
+    const subjects = Array.from({ length: 1203 }, (_, i) => `00000000-0000-4000-8000-${i.toString(16).padStart(12, '0')}`);
+    const made = subjects.map((s) => ring.subjectKey(s, true) as { kid: Buffer; key: Buffer });
+    ring.shredSubject(subjects[7]!, new Date().toISOString());
+    ring.close();
+    const again = new SqliteKeyring({ path: join(d, 'keyring.sqlite'), keys, cacheSize: 100 });
+    const unknown = Buffer.alloc(16, 0xab);
+    // Repeated ids, a shredded one and an unknown one, in an order that is not the file's.
+    const kids = [...made.map((m) => m.kid).reverse(), made[3]!.kid, unknown, made[3]!.kid];
+    const many = again.keysById(kids);
+    expect(many).toHaveLength(kids.length);
+    expect(many[made.length - 1 - 7]).toBe('shredded');
+    expect(many[kids.length - 2]).toBeUndefined();
+    expect(many[kids.length - 1]).toEqual(made[3]!.key);
+    const fresh = new SqliteKeyring({ path: join(d, 'keyring.sqlite'), keys, cacheSize: 100 });
+    expect(many).toEqual(kids.map((k) => fresh.keyById(k)));
+    expect(many.filter((k) => Buffer.isBuffer(k))).toHaveLength(1202 + 2);
+    again.close();
+    fresh.close();
+  });
+
+  it('a sealer prepared for a chunk of people seals from the keys read at once, as it would have sealed without', () => {
+    const d = dir();
+    const path = join(d, 'keyring.sqlite');
+    const ring = new SqliteKeyring({ path, keys });
+    const [a, b, c] = ['11111111-1111-4111-8111-111111111111', '22222222-2222-4222-8222-222222222222', '33333333-3333-4333-8333-333333333333'];
+    ring.subjectKey(a!, true);
+    ring.subjectKey(b!, true);
+    ring.shredSubject(b!, new Date().toISOString());
+    const sealer = new EventSealer(keys, ring);
+    const event = (subjectId: string) => ({ type: 'NoticeSent', schemaVersion: 2, data: { noticeId: '0f6a2d55-1c2b-4e7a-9b1d-3a4c5e6f7a8b', subjectId, agencyId: 'muroran-city', title: 'お知らせ', body: '本文', sentAt: '2026-12-05T00:00:00.000Z' } });
+    sealer.prepareSubjects([a!, b!, c!]);
+    const one = vi.spyOn(ring, 'keyById');
+    const sealed = sealer.seal('notice-1', event(a!));
+    expect(one).not.toHaveBeenCalled();
+    expect(JSON.stringify(sealed)).not.toContain(a!);
+    // The shredded person is still refused; the person with no key yet gets one made by seal itself.
+    expect(() => sealer.seal('notice-2', event(b!))).toThrow(/shredded/);
+    const made = sealer.seal('notice-3', event(c!));
+    ring.close();
+    const again = new SqliteKeyring({ path, keys });
+    const opener = new EventSealer(keys, again);
+    const stored = (streamId: string, e: typeof sealed) => ({ type: e.type, schemaVersion: e.schemaVersion ?? 1, streamId, data: e.data });
+    expect(opener.open(stored('notice-1', sealed)).event.data).toMatchObject({ subjectId: a, title: 'お知らせ', body: '本文' });
+    expect(opener.open(stored('notice-3', made)).event.data).toMatchObject({ subjectId: c });
     again.close();
   });
 

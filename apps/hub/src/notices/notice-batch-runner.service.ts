@@ -131,6 +131,8 @@ export class NoticeBatchRunner implements OnApplicationBootstrap, BeforeApplicat
           recipients: this.recipients,
           subjectOf: (s) => views.codes.subjectOfStored(s),
           handle: (v) => sealer.handle(BATCH_NOTICE_HANDLE, v),
+          // The chunk's person keys in one key ring query (the store seals with this sealer).
+          prepare: (subjects) => sealer.prepareSubjects(subjects),
           now: () => this.clock(),
           chunk: this.config.noticeBatches.chunk,
           pauseMs: this.config.noticeBatches.pauseMs,

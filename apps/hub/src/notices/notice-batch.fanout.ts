@@ -19,6 +19,8 @@ export interface FanoutOptions {
   /** Keyed hash (hex) naming recipient `seq` of a batch: its notice id, the same after any crash. */
   readonly handle: (value: string) => string;
   readonly now: () => Date;
+  /** Called with a chunk's people before its appends (the sealer reads their keys in one query). */
+  readonly prepare?: (subjectIds: readonly SubjectId[]) => void;
   /** Recipients read and appended per chunk. */
   readonly chunk?: number;
   /** Chunks whose appends may be in flight at once (the ledger commits them in large groups). */
@@ -113,13 +115,15 @@ export async function fanOutNoticeBatch(batch: FanoutBatch, options: FanoutOptio
       if (page.length === 0) break;
       const sentAt = now().toISOString();
       const work: Promise<void>[] = [];
-      for (const r of page) {
+      const subjects = page.map((r) => (r.subject === null ? null : subjectOf(r.subject)));
+      options.prepare?.(subjects.filter((s): s is SubjectId => s !== null));
+      for (const [k, r] of page.entries()) {
         const noticeId = noticeIdOf(r.seq);
-        if (r.subject === null) {
+        const subjectId = subjects[k];
+        if (subjectId === null || subjectId === undefined) {
           work.push(settle(undelivered(noticeId, 'UNKNOWN_CODE'), () => (failed += 1)));
           continue;
         }
-        const subjectId = subjectOf(r.subject);
         const request: AppendRequest = {
           streamId: noticeStreamId(noticeId),
           expectedRevision: 'no_stream',
