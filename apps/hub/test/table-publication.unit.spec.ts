@@ -48,4 +48,18 @@ describe.each(TABLES)('publishing the $publication.name at start', ({ publicatio
     await publishTableAtStart(publication, file, deps(store));
     expect((await store.readStream(stream)).map((e) => (e.data as { version: number }).version)).toEqual([2]);
   });
+
+  it('leaves a newer version whose effectiveFrom has passed unpublished, logs why, and starts on the version in force', async () => {
+    const store = new InMemoryEventStore();
+    await publishTableAtStart(publication, file, deps(store));
+    const logger = new Logger('test');
+    const error = vi.spyOn(logger, 'error').mockImplementation(() => undefined);
+    // Published at 2026-12-04, taking effect at 2026-06-01: queries decided under version 1 since then cannot be re-judged.
+    await publishTableAtStart(publication, variant({ version: 2, effectiveFrom: '2026-06-01T00:00:00+09:00' }), { ...deps(store), logger });
+    expect((await store.readStream(stream)).map((e) => (e.data as { version: number }).version)).toEqual([1]);
+    expect(error).toHaveBeenCalledWith(expect.stringMatching(new RegExp(`${publication.name} version 2 of .* not published: .*before (its|its own) publication.* stays the log's \\(version 1\\)`)));
+    // A later effectiveFrom is published.
+    await publishTableAtStart(publication, variant({ version: 2, effectiveFrom: '2027-01-01T00:00:00+09:00' }), deps(store));
+    expect((await store.readStream(stream)).map((e) => (e.data as { version: number }).version)).toEqual([1, 2]);
+  });
 });

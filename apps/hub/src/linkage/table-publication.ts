@@ -3,6 +3,7 @@ import type { EventBus } from '@nestjs/cqrs';
 import { createHash, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { canonicalize, type EventStore, type NewEvent } from '#ledger';
+import { LinkageError } from '#linkage';
 import { EventsAppended } from '../ledger/events-appended.event.js';
 import { leadershipOf } from '../leadership/leader-gated-event-store.js';
 import { loadStream, type Fold } from '../ledger/load-stream.js';
@@ -24,7 +25,8 @@ export interface TablePublication<S extends TablesState, E extends { readonly ty
  * Publishes the table in `file` at start when its version is newer than every published one: publication
  * is an event with its own serial, so the version in force at any instant is rebuilt from the log. The
  * same version with other content is refused (a published version never changes: publish a new version);
- * an older version is left unpublished with a warning.
+ * an older version is left unpublished with a warning, and so, with an error logged, is a newer version
+ * whose effectiveFrom has already passed (the hub starts on the log's version instead of not at all).
  *
  * Only the hub that leads writes the log (KurrentDB, several hubs): a leader publishes at start, and a
  * standby checks the file against the log at start (the same refusal of a changed version) and publishes
@@ -83,7 +85,17 @@ async function publishIfNewer<S extends TablesState, E extends { readonly type: 
     deps.logger.warn(`${file} holds version ${version}, older than the published version ${latest}: nothing published`);
     return false;
   }
-  const events = publication.decide(table, digest, deps.now().toISOString(), state);
+  let events: readonly NewEvent[];
+  try {
+    events = publication.decide(table, digest, deps.now().toISOString(), state);
+  } catch (error) {
+    // A version whose effectiveFrom has already passed (a hub upgraded on a log that holds an earlier
+    // version) cannot be published: queries were decided under the version in force since. The hub starts
+    // with the log's version rather than not at all, and says what to do.
+    if (!(error instanceof LinkageError) || error.code !== 'TABLE_NOT_EFFECTIVE') throw error;
+    deps.logger.error(`${publication.name} version ${String(version)} of ${file} not published: ${error.message}. The version in force stays the log's (version ${latest}); give the file a later effectiveFrom (and a new version number) to publish it`);
+    return false;
+  }
   if (options.dryRun === true) return true;
   const result = await deps.store.append({
     streamId: publication.streamId,
