@@ -73,6 +73,7 @@ export const PROBLEM_CATALOG = {
   PUSH_NOT_AUTHORIZED: { status: 403, title: 'Subscription refused: the authorization table in force allows no push of an item for the procedure' },
   SUBSCRIPTION_NOT_FOUND: { status: 404, title: 'The calling agency holds no subscription under this id' },
   SUBSCRIPTION_NOT_ACTIVE: { status: 409, title: 'The subscription is no longer active (cancelled, expired or ended)' },
+  SUBSCRIPTION_EXISTS: { status: 409, title: 'Subscription refused: the calling agency already holds an active subscription to an item of this provider for this person (details.subscriptionId names it)' },
   INVALID_EXPIRY: { status: 400, title: 'The expiry is not valid (later than now, at most five years ahead)' },
   UNKNOWN_CODE: { status: 404, title: 'No person holds this code at the calling agency' },
   UPDATE_ITEM_NOT_PROVIDED: { status: 403, title: 'Update refused: the table in force lets no agency of the caller\'s kind provide the item' },
