@@ -110,12 +110,18 @@ async function poll<T>(what: string, probe: () => Promise<T | undefined>, timeou
 async function meshScene(o: { hub: string; pensionNode: string; muroranNode: string; citizenSecret: string | undefined; portal: string; say: (text: string) => void }): Promise<void> {
   const { say } = o;
   say('\n4. 公共サービスメッシュ: 室蘭市 updates Aoyama-san\'s local tax figure; 日本年金機構, subscribed, is pushed and fetches it');
-  // One subscription, reused by later runs of the demo.
-  const listed = await json(`${o.pensionNode}/v1/subscriptions?limit=100`);
-  if (listed.status !== 200) throw new Error(`listing the subscriptions failed (${listed.status}): ${JSON.stringify(listed.body)}`);
+  // One subscription, reused by later runs of the demo: the hub refuses a second active subscription of the
+  // pension service to her local tax at Muroran (SUBSCRIPTION_EXISTS), whatever its procedure, so any active one is it.
   type Subscription = { subscriptionId: string; localId: string | null; providerAgencyId: string; procedureCode: string; itemCodes: string[]; status: string; expiresAt: string };
-  const subscriptions = listed.body['subscriptions'] as Subscription[];
-  let subscription: Subscription | undefined = subscriptions.find((s) => s.status === 'active' && s.localId === 'P-4410-0000123' && s.providerAgencyId === 'muroran-city' && s.procedureCode === 'pension-award-claim' && s.itemCodes.includes('local-tax'));
+  let subscription: Subscription | undefined;
+  for (let after: string | undefined, pages = 0; subscription === undefined && pages < 1000; pages++) {
+    const listed = await json(`${o.pensionNode}/v1/subscriptions?limit=100${after === undefined ? '' : `&after=${encodeURIComponent(after)}`}`);
+    if (listed.status !== 200) throw new Error(`listing the subscriptions failed (${listed.status}): ${JSON.stringify(listed.body)}`);
+    const subscriptions = listed.body['subscriptions'] as Subscription[];
+    subscription = subscriptions.find((s) => s.status === 'active' && s.localId === 'P-4410-0000123' && s.providerAgencyId === 'muroran-city' && s.itemCodes.includes('local-tax'));
+    after = typeof listed.body['next'] === 'string' ? listed.body['next'] : undefined;
+    if (after === undefined) break;
+  }
   if (subscription === undefined) {
     const created = await json(`${o.pensionNode}/v1/subscriptions`, {
       method: 'POST',

@@ -66,4 +66,16 @@ describe('Subscriptions over gRPC', () => {
     const events = await expectNothingButRefusals(g.hub, head, 3);
     expect(events.map((e) => (e.data as { reason: string }).reason)).toEqual(['PUSH_NOT_AUTHORIZED', 'CODE_NOT_ISSUED_TO_REQUESTER', 'VALIDATION_FAILED']);
   });
+
+  it('an overlapping subscription: SUBSCRIPTION_EXISTS naming the active one, recorded; a retry with the first key answers the first', async () => {
+    const { response: first } = await subs.call<Sub>('Subscribe', request(), auth(pension, 'g-sub-overlap'));
+    const head = await g.hub.head();
+    const again = await subs.call<Sub>('Subscribe', request(), auth(pension, 'g-sub-overlap'));
+    expect(again.response).toEqual(first);
+    expect(again.metadata.get('idempotent-replayed')).toEqual(['true']);
+    const { problem } = await expectGrpcProblem(subs.call('Subscribe', request({ procedureCode: 'pensioner-notification-review' }), auth(pension)), GrpcStatus.FAILED_PRECONDITION, 'SUBSCRIPTION_EXISTS');
+    expect(problem['subscriptionId']).toBe(first.subscriptionId);
+    const events = await expectNothingButRefusals(g.hub, head, 1);
+    expect(events.map((e) => (e.data as { command: string; reason: string }).reason)).toEqual(['SUBSCRIPTION_EXISTS']);
+  });
 });

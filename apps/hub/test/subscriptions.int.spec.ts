@@ -2,7 +2,7 @@ import Database from 'better-sqlite3';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { RecordedEvent } from '#ledger';
 import { EventSealer } from '#sealing';
 import { SubscriptionDirectory } from '../src/subscriptions/subscription-directory.js';
@@ -67,6 +67,17 @@ async function subscribed(extra: Record<string, unknown> = {}): Promise<Subscrib
   expect(res.statusCode, res.body).toBe(201);
   return res.json<Subscribed>();
 }
+/** Cancels the pension service's active subscriptions (a test makes the ones it needs: overlapping ones are refused). */
+async function cancelActive(): Promise<void> {
+  const mine = (await hub.get('/v1/subscriptions?limit=1000', bearer(pension.token))).json<{ subscriptions: View[] }>().subscriptions;
+  for (const s of mine.filter((m) => m.status === 'active')) {
+    const res = await hub.inject({ method: 'DELETE', url: `/v1/subscriptions/${s.subscriptionId}`, headers: bearer(pension.token) });
+    expect(res.statusCode, res.body).toBe(200);
+  }
+}
+beforeEach(async () => {
+  if (aoyamaSubject !== undefined) await cancelActive();
+});
 const view = async (agency: Agency, id: string) => hub.get(`/v1/subscriptions/${id}`, bearer(agency.token));
 const directory = () => hub.app.get(SubscriptionDirectory);
 const sweep = () => hub.app.get(SubscriptionSweeper).sweep();
@@ -113,6 +124,59 @@ describe('subscribing where the table in force allows push', () => {
     const expiresAt = new Date(now.getTime() + 5 * 365 * DAY).toISOString();
     const s = await subscribed({ procedureCode: REVIEW, expiresAt, tableVersion: 2, requesterAgencyId: PENSION });
     expect(s.expiresAt).toBe(expiresAt);
+  });
+});
+
+describe('one active subscription per (agency, person, provider, item): a second is refused', () => {
+  it('an overlapping subscription: 409 SUBSCRIPTION_EXISTS naming the active one, recorded as RequestRefused and nothing else; the update would be pushed once', async () => {
+    const first = await subscribed({ itemCodes: ['local-tax', 'resident-record'] });
+    for (const extra of [{}, { procedureCode: REVIEW }, { itemCodes: ['resident-record'] }, { itemCodes: ['resident-record', 'local-tax'], expiresAt: new Date(now.getTime() + 2 * 365 * DAY).toISOString() }]) {
+      const head = await hub.head();
+      const res = await subscribe(pension, lawful(extra));
+      const problem = expectProblem(res, 409, 'SUBSCRIPTION_EXISTS') as unknown as { subscriptionId: string; itemCodes: string[]; detail: string };
+      expect(problem.subscriptionId).toBe(first.subscriptionId);
+      expect(problem.detail).toContain(first.subscriptionId);
+      const [refusal] = await expectNothingButRefusals(hub, head, 1);
+      expect(refusal).toMatchObject({ type: 'RequestRefused', data: { command: 'Subscribe', reason: 'SUBSCRIPTION_EXISTS', agencyId: PENSION } });
+    }
+    expect(await subscribersOf('local-tax')).toEqual([first.subscriptionId]);
+    expect(await subscribersOf('resident-record')).toEqual([first.subscriptionId]);
+  });
+
+  it('another provider is another subscription; once the first is cancelled the same one may be made again', async () => {
+    const first = await subscribed();
+    const other = await subscribed({ providerAgencyId: SAPPORO_CITY });
+    expect(other.subscriptionId).not.toBe(first.subscriptionId);
+    expectProblem(await subscribe(pension, lawful()), 409, 'SUBSCRIPTION_EXISTS');
+    expect((await hub.inject({ method: 'DELETE', url: `/v1/subscriptions/${first.subscriptionId}`, headers: bearer(pension.token) })).statusCode).toBe(200);
+    const again = await subscribed();
+    expect(await subscribersOf()).toEqual([again.subscriptionId]);
+  });
+
+  it('a lapsed subscription (past expiresAt, not yet swept) is no obstacle', async () => {
+    const soon = await subscribed({ expiresAt: new Date(now.getTime() + 60_000).toISOString() });
+    now = new Date(now.getTime() + 61_000);
+    const next = await subscribed();
+    expect(next.subscriptionId).not.toBe(soon.subscriptionId);
+  });
+
+  it('a retry with the same Idempotency-Key answers the first subscription (replayed), not SUBSCRIPTION_EXISTS; another key is refused', async () => {
+    const send = (key: string) => hub.post('/v1/subscriptions', lawful(), { ...bearer(pension.token), 'idempotency-key': key });
+    const first = await send('sub-retry-1');
+    expect(first.statusCode, first.body).toBe(201);
+    const head = await hub.head();
+    const again = await send('sub-retry-1');
+    expect(again.statusCode, again.body).toBe(201);
+    expect(again.json()).toEqual(first.json());
+    expect(again.headers['idempotent-replayed']).toBe('true');
+    expect(await hub.head()).toBe(head);
+    expectProblem(await send('sub-retry-2'), 409, 'SUBSCRIPTION_EXISTS');
+  });
+
+  it('two identical subscriptions sent at once: one is made, the other refused', async () => {
+    const [a, b] = await Promise.all([subscribe(pension, lawful()), subscribe(pension, lawful())]);
+    expect([a.statusCode, b.statusCode].sort()).toEqual([201, 409]);
+    expect(await subscribersOf()).toHaveLength(1);
   });
 });
 
@@ -166,7 +230,7 @@ describe('refused subscriptions: a precise problem, and nothing appended but the
 
 describe('listing, reading and cancelling one\'s own subscriptions', () => {
   it('lists the caller\'s subscriptions in order, paged with after/next; another agency sees none of them', async () => {
-    const made = [await subscribed(), await subscribed({ itemCodes: ['resident-record'] }), await subscribed({ procedureCode: REVIEW })];
+    const made = [await subscribed(), await subscribed({ itemCodes: ['resident-record'] }), await subscribed({ procedureCode: REVIEW, code: pensionCode, providerAgencyId: SAPPORO_CITY })];
     const all: View[] = [];
     let after: string | undefined;
     for (let pages = 0; pages < 100; pages++) {
@@ -181,7 +245,7 @@ describe('listing, reading and cancelling one\'s own subscriptions', () => {
     const ids = all.map((s) => s.subscriptionId);
     expect(new Set(ids).size).toBe(ids.length);
     expect(ids.slice(-3)).toEqual(made.map((m) => m.subscriptionId));
-    expect(all.every((s) => s.code === pensionCode && s.providerAgencyId === MURORAN_CITY)).toBe(true);
+    expect(all.every((s) => s.code === pensionCode && [MURORAN_CITY, SAPPORO_CITY].includes(s.providerAgencyId))).toBe(true);
 
     const theirs = await hub.get('/v1/subscriptions', bearer(muroran.token));
     expect(theirs.json<{ subscriptions: View[] }>().subscriptions).toEqual([]);
@@ -245,9 +309,10 @@ describe('the citizen sees who subscribes to their information', () => {
       provider: { agencyId: MURORAN_CITY, name: `${MURORAN_CITY} (test)` },
       procedure: { code: AWARD, name: '年金の裁定請求に関する事務' },
       items: [{ code: 'local-tax', name: '地方税関係情報' }, { code: 'resident-record', name: '住民票関係情報' }],
-      status: 'active',
+      status: mine[0]!.status,
       createdAt: mine[0]!.createdAt,
       expiresAt: mine[0]!.expiresAt,
+      ...(mine[0]!.endedAt === undefined ? {} : { endedAt: mine[0]!.endedAt, endReason: mine[0]!.endReason }),
     });
     expect(body.subscriptions.find((s) => s['status'] === 'cancelled')).toMatchObject({ endReason: 'CANCELLED' });
     for (const secret of [pensionCode, muroranCode]) expect(res.body.includes(secret)).toBe(false);
@@ -262,11 +327,12 @@ describe('the citizen sees who subscribes to their information', () => {
 describe('the hub ends subscriptions: expiry, and a table version that withdraws push', () => {
   it('expiry: not a subscriber once past expiresAt; the sweep records SubscriptionExpired, one serial each, once', async () => {
     const soon = await subscribed({ expiresAt: new Date(now.getTime() + 60_000).toISOString() });
-    const later = await subscribed({ expiresAt: new Date(now.getTime() + 10 * DAY).toISOString() });
-    expect(await subscribersOf()).toEqual(expect.arrayContaining([soon.subscriptionId, later.subscriptionId]));
+    const later = await subscribed({ itemCodes: ['resident-record'], expiresAt: new Date(now.getTime() + 10 * DAY).toISOString() });
+    expect(await subscribersOf()).toEqual([soon.subscriptionId]);
+    expect(await subscribersOf('resident-record')).toEqual([later.subscriptionId]);
     now = new Date(now.getTime() + 61_000);
     expect(await subscribersOf()).not.toContain(soon.subscriptionId);
-    expect(await subscribersOf()).toContain(later.subscriptionId);
+    expect(await subscribersOf('resident-record')).toContain(later.subscriptionId);
     const head = await hub.head();
     const result = await sweep();
     expect(result.expired).toBe(1);
@@ -280,7 +346,7 @@ describe('the hub ends subscriptions: expiry, and a table version that withdraws
 
   it('a table version in force that no longer allows the push ends each subscription it allowed (SubscriptionEnded, TABLE_WITHDREW_PUSH); the others stay', async () => {
     const award = await subscribed({ itemCodes: ['local-tax', 'resident-record'] });
-    const review = await subscribed({ procedureCode: REVIEW, itemCodes: ['local-tax'] });
+    const review = await subscribed({ procedureCode: REVIEW, itemCodes: ['local-tax'], providerAgencyId: SAPPORO_CITY });
     // Version 3 drops resident-record from the award claim's push and every push of the notification review.
     const v3 = structuredClone(V2) as typeof V2 & Record<string, unknown>;
     v3.version = 3;
@@ -303,7 +369,7 @@ describe('the hub ends subscriptions: expiry, and a table version that withdraws
     // In force: the directory no longer answers the withdrawn pushes, before the sweep records anything.
     expect(await subscribersOf('resident-record')).toEqual([]);
     expect(await subscribersOf('local-tax')).toContain(award.subscriptionId);
-    expect(await subscribersOf('local-tax')).not.toContain(review.subscriptionId);
+    expect(await subscribersOf('local-tax', SAPPORO_CITY)).not.toContain(review.subscriptionId);
 
     const head = await hub.head();
     const active = (await hub.get('/v1/subscriptions?limit=1000', bearer(pension.token))).json<{ subscriptions: View[] }>().subscriptions.filter((s) => s.status === 'active');
@@ -327,9 +393,9 @@ describe('the hub ends subscriptions: expiry, and a table version that withdraws
 
 describe('the subscription index (I8, I10, I11)', () => {
   it('restart: the index resumes from its checkpoint (no replay from the start of the log); a rebuild gives the same rows', async () => {
-    const s = await subscribed();
     const cancelled = await subscribed();
     expect((await hub.inject({ method: 'DELETE', url: `/v1/subscriptions/${cancelled.subscriptionId}`, headers: bearer(pension.token) })).statusCode).toBe(200);
+    const s = await subscribed();
     const before = await (await directory().current()).digest();
     const dataDir = hub.dataDir;
     const head = await hub.head();
@@ -365,7 +431,7 @@ describe('the subscription index (I8, I10, I11)', () => {
       const text = JSON.stringify(e);
       for (const secret of [aoyamaSubject, pensionCode, muroranCode, sapporoCode, aoyama.individualNumber]) expect(text.includes(secret), `${e.type} holds ${secret}`).toBe(false);
       expect(text).toContain(PENSION);
-      expect(text).toContain(MURORAN_CITY);
+      expect([MURORAN_CITY, SAPPORO_CITY].some((provider) => text.includes(provider)), `${e.type} names its provider`).toBe(true);
       expect((sealer.open(e).event.data as { subjectId?: string }).subjectId).toBe(aoyamaSubject);
     }
     const bytes = readFileSync(join(hub.dataDir, SUBSCRIPTION_INDEX_FILE));

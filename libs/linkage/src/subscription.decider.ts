@@ -35,7 +35,7 @@ export type SubscriptionEndReason = 'TABLE_WITHDREW_PUSH';
 export type SubscriptionStatus = 'active' | 'cancelled' | 'expired' | 'ended';
 
 /** Why the decider refuses (each a problem code of the hub, recorded as a RequestRefused event, I6). */
-export type SubscriptionRefusalCode = PushRefusalCode | 'MALFORMED' | 'INVALID_EXPIRY' | 'SUBSCRIPTION_NOT_FOUND' | 'SUBSCRIPTION_NOT_ACTIVE' | 'PROVIDER_IS_REQUESTER';
+export type SubscriptionRefusalCode = PushRefusalCode | 'MALFORMED' | 'INVALID_EXPIRY' | 'SUBSCRIPTION_NOT_FOUND' | 'SUBSCRIPTION_NOT_ACTIVE' | 'PROVIDER_IS_REQUESTER' | 'SUBSCRIPTION_EXISTS';
 
 /** A refusal of a subscription command: it changes nothing but its refusal event. */
 export class SubscriptionError extends Error {
@@ -68,6 +68,12 @@ export interface CreateSubscriptionData {
   readonly requestedTableVersion?: number;
   /** The authorization policy of the version in force at `createdAt` (undefined when none is). */
   readonly policy: AuthorizationPolicy | undefined;
+  /**
+   * The requester's own active, unexpired subscription to one of these items of the same provider for the
+   * same person (found by the hub in its subscription index before deciding), if any: the new one is refused
+   * (SUBSCRIPTION_EXISTS) so that one update is pushed to one agency once.
+   */
+  readonly overlapping?: { readonly subscriptionId: string; readonly itemCodes: readonly string[] };
 }
 export type CreateSubscription = LinkageCommand<'CreateSubscription', CreateSubscriptionData>;
 
@@ -231,6 +237,14 @@ function create(c: CreateSubscriptionData, state: SubscriptionState): readonly S
   if (!decision.allowed) {
     const { allowed: _allowed, reason, message, ...details } = decision;
     throw new SubscriptionError(reason, message, details);
+  }
+  if (c.overlapping !== undefined) {
+    const shared = c.itemCodes.filter((i) => c.overlapping!.itemCodes.includes(i));
+    throw new SubscriptionError(
+      'SUBSCRIPTION_EXISTS',
+      `the calling agency already holds active subscription ${c.overlapping.subscriptionId} to item(s) ${shared.join(', ')} of agency ${c.providerAgencyId} for this person; cancel it first or subscribe to other items`,
+      { subscriptionId: c.overlapping.subscriptionId, itemCodes: shared },
+    );
   }
   return [
     {

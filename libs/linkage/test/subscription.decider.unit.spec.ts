@@ -99,6 +99,21 @@ describe('subscription decider: subscribe', () => {
     expect(refusal({ procedureCode: 'national-pension-premium-exemption' })).toMatchObject({ code: 'PUSH_NOT_AUTHORIZED', details: { notPushableItems: ['local-tax', 'resident-record'], pushableItems: [], tableVersion: 2 } });
     expect(refusal({ procedureCode: 'pre-twenty-disability-pension-income-check', itemCodes: ['local-tax'] })).toBeUndefined();
   });
+
+  test('an active subscription of the same agency to an item of the same provider for the person: SUBSCRIPTION_EXISTS naming it and the shared items', () => {
+    const OTHER = '0f0e0d0c-0b0a-4908-8706-050403020100';
+    spec.given([]).when(create({ overlapping: { subscriptionId: OTHER, itemCodes: ['resident-record'] } })).thenFails('SUBSCRIPTION_EXISTS');
+    let error: SubscriptionError | undefined;
+    try {
+      subscriptionDecider.decide(create({ overlapping: { subscriptionId: OTHER, itemCodes: ['resident-record', 'livelihood-protection'] } }), subscriptionDecider.initialState());
+    } catch (e) {
+      error = e as SubscriptionError;
+    }
+    expect(error).toMatchObject({ code: 'SUBSCRIPTION_EXISTS', details: { subscriptionId: OTHER, itemCodes: ['resident-record'] } });
+    expect(error?.message).toContain(OTHER);
+    // The table's refusal comes first: an unlawful subscription is refused as such.
+    spec.given([]).when(create({ procedureCode: 'no-such-procedure', overlapping: { subscriptionId: OTHER, itemCodes: ['local-tax'] } })).thenFails('UNKNOWN_PROCEDURE');
+  });
 });
 
 describe('subscription decider: cancel, expire, end', () => {

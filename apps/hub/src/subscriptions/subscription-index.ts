@@ -164,6 +164,10 @@ export class SqliteSubscriptionIndex extends SqliteFold {
         `SELECT s.subscription_id, s.requester_agency_id, s.requester_kind, s.provider_kind, s.procedure_code, s.item_codes FROM subscription_items i JOIN subscriptions s ON s.subscription_id = i.subscription_id
          WHERE i.provider_agency_id = ? AND i.subject = ? AND i.item_code = ? AND s.status = 'active' AND s.expires_ms > ? ORDER BY s.position`,
       ),
+      overlapping: p(
+        `SELECT s.subscription_id, s.item_codes FROM subscription_items i JOIN subscriptions s ON s.subscription_id = i.subscription_id
+         WHERE i.provider_agency_id = ? AND i.subject = ? AND i.item_code IN (SELECT value FROM json_each(?)) AND s.requester_agency_id = ? AND s.status = 'active' AND s.expires_ms > ? ORDER BY s.position LIMIT 1`,
+      ),
       due: p(`SELECT subscription_id FROM subscriptions INDEXED BY subscriptions_active_by_expiry WHERE status = 'active' AND expires_ms <= ? ORDER BY expires_ms LIMIT ?`).pluck(),
       activeRows: p(`SELECT DISTINCT requester_kind, procedure_code, provider_kind FROM subscriptions WHERE status = 'active'`),
       activeOfRow: p(
@@ -264,6 +268,16 @@ export class SqliteSubscriptionIndex extends SqliteFold {
       procedureCode: r.procedure_code,
       itemCodes: JSON.parse(r.item_codes) as string[],
     }));
+  }
+
+  /**
+   * The oldest of `requesterAgencyId`'s active, unexpired subscriptions to any of `itemCodes` of
+   * `providerAgencyId` for the person (one index range per item), or undefined when it holds none.
+   */
+  overlapping(requesterAgencyId: string, providerAgencyId: string, subjectId: string, itemCodes: readonly string[], nowMs: number): { readonly subscriptionId: string; readonly itemCodes: readonly string[] } | undefined {
+    this.checkOpen();
+    const row = this.#s.overlapping.get(providerAgencyId, this.#subjectRef(subjectId), JSON.stringify(itemCodes), requesterAgencyId, nowMs) as { subscription_id: string; item_codes: string } | undefined;
+    return row === undefined ? undefined : { subscriptionId: row.subscription_id, itemCodes: JSON.parse(row.item_codes) as string[] };
   }
 
   /** One subscription, whoever holds it (the caller checks it is theirs). */

@@ -25,6 +25,9 @@ export const SUBSCRIBE_DENIALS = [
   'PUSH_NOT_AUTHORIZED',
 ] as const;
 
+/** What else a subscription is refused for (recorded as a RequestRefused event too). */
+export const SUBSCRIBE_CONFLICTS = ['SUBSCRIPTION_EXISTS'] as const;
+
 @ApiTags('subscriptions')
 @Controller('v1/subscriptions')
 export class SubscriptionsController {
@@ -43,10 +46,12 @@ export class SubscriptionsController {
     description:
       'Allowed only where the authorization table in force lists the items in the row\'s `push` for (the caller\'s kind, the procedure, the provider\'s kind); a refusal is recorded (RequestRefused) and answered 403 with the reason as its code. ' +
       'The hub records SubscriptionCreated under a serial of its own (the person and the code sealed). When the provider reports an update of a subscribed item for the person, the hub pushes a notice of it (no data) to the caller\'s intermediate server, ' +
-      'which fetches the value by an ordinary query. Default expiry a year, at most five years.',
+      'which fetches the value by an ordinary query. Default expiry a year, at most five years. ' +
+      'A subscription sharing an item with an active one the caller holds to the same provider for the same person is refused 409 SUBSCRIPTION_EXISTS (details.subscriptionId names that one; recorded as RequestRefused); ' +
+      'a retry with the same Idempotency-Key answers the first subscription.',
   })
   @ApiCreatedResponse({ type: SubscribedResponse })
-  @ApiProblems(...BODY_PROBLEMS, 'UNAUTHENTICATED', 'INVALID_EXPIRY', ...SUBSCRIBE_DENIALS, 'IDEMPOTENCY_KEY_REUSED', ...COMMON_PROBLEMS)
+  @ApiProblems(...BODY_PROBLEMS, 'UNAUTHENTICATED', 'INVALID_EXPIRY', ...SUBSCRIBE_DENIALS, ...SUBSCRIBE_CONFLICTS, 'IDEMPOTENCY_KEY_REUSED', ...COMMON_PROBLEMS)
   async subscribe(@Req() request: FastifyRequest, @Body() body: SubscribeRequestBody, @Meta() meta: RequestMeta, @Res({ passthrough: true }) reply: FastifyReply): Promise<SubscribedResponse> {
     const { agencyId } = await this.auth.agency(request);
     const outcome = await this.subscriptions.subscribe(agencyId, body, { actor: `agency:${agencyId}`, ...meta });

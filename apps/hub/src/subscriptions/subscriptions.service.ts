@@ -115,8 +115,28 @@ export class SubscriptionsService {
     private readonly eventBus: EventBus,
   ) {}
 
+  /**
+   * Subscribe commands one at a time (one chain for the hub, nothing per person): the overlap check reads
+   * the index, which follows the log, so two identical subscriptions sent at once must not both pass it.
+   */
+  #subscribing: Promise<unknown> = Promise.resolve();
+
   async subscribe(agencyId: AgencyId, request: SubscribeRequest, caller: Caller): Promise<Outcome<Subscribed>> {
+    const run = this.#subscribing.then(
+      () => this.#subscribe(agencyId, request, caller),
+      () => this.#subscribe(agencyId, request, caller),
+    );
+    this.#subscribing = run.catch(() => undefined);
+    return run;
+  }
+
+  async #subscribe(agencyId: AgencyId, request: SubscribeRequest, caller: Caller): Promise<Outcome<Subscribed>> {
     const idempotency = this.idempotencyKeys.scope(caller, { ...request });
+    // A retry of a subscription made (same Idempotency-Key, same request) answers it, not SUBSCRIPTION_EXISTS.
+    if (idempotency !== undefined) {
+      const prior = await priorSerial(this.store, idempotency);
+      if (prior !== undefined) return { value: await this.#replayCreated(prior), replayed: true };
+    }
     if (request.requesterAgencyId !== undefined && request.requesterAgencyId !== agencyId) {
       throw new HubProblem('CREDENTIAL_MISMATCH', `the credential is agency ${agencyId}'s, not ${request.requesterAgencyId}'s: an agency subscribes only for itself`);
     }
@@ -135,6 +155,8 @@ export class SubscriptionsService {
     }
     const now = this.clock().toISOString();
     const subscriptionId = randomUUID();
+    // The index answers, caught up to every subscription acknowledged before (the chain above orders them).
+    const overlapping = (await this.directory.current()).overlapping(agencyId, request.providerAgencyId, subjectId, request.itemCodes, Date.parse(now));
     let events: readonly SubscriptionEvent[];
     try {
       events = decideSubscription(
@@ -154,6 +176,7 @@ export class SubscriptionsService {
             expiresAt: request.expiresAt ?? new Date(Date.parse(now) + SUBSCRIPTION_DEFAULT_TERM_MS).toISOString(),
             ...(request.tableVersion === undefined ? {} : { requestedTableVersion: request.tableVersion }),
             policy: this.views.inForce(now)?.policy,
+            ...(overlapping === undefined ? {} : { overlapping }),
           },
         },
         subscriptionDecider.initialState(),
