@@ -22,7 +22,7 @@
  *
  * With --keep the population's directory (.bench/push-<N>) is kept and reused (written once; each run
  * adds one batch of N notices to its log). Last line: one JSON object. Bar: notice fan-out ≥ 10,000/s.
- *   npm run build && npm run bench:push [-- --people 1000000 --subscribers 10000 --keep --dir .bench --full-log --seal-threads 1 --skip-push]
+ *   npm run build && npm run bench:push [-- --people 1000000 --subscribers 10000 --keep --dir .bench --full-log --seal-threads 1 --notice-seal-threads 0 --skip-push]
  */
 import Database from 'better-sqlite3';
 import cliProgress from 'cli-progress';
@@ -35,7 +35,7 @@ import { performance } from 'node:perf_hooks';
 import { SqliteEventStore, type AppendRequest } from '#ledger';
 import { batchNoticeId, noticeBatchStarted, noticeBatchStreamId, type AgencyId, type SubjectId } from '#linkage';
 import { PLAIN_CODE_INDEX_KEYS, SqliteCodeIndex, issuedCodeOf } from '#mapper';
-import { EventSealer, KEYRING_FILE, SealedEventStore, SqliteKeyring } from '#sealing';
+import { EventSealer, KEYRING_FILE, SealWorkers, SealedEventStore, SqliteKeyring } from '#sealing';
 import { generateAnswerKeyPair } from '#sealed-answer';
 import { loadOrCreateSealingKeys } from '../apps/hub/src/sealing/sealing-keys.js';
 import { BATCH_NOTICE_HANDLE } from '../apps/hub/src/notices/notice-batch-runner.service.js';
@@ -57,6 +57,7 @@ const { values } = parseArgs({
     'append-events': { type: 'string', default: '200000' },
     'append-warmup': { type: 'string', default: '50000' },
     'seal-threads': { type: 'string', default: '0' },
+    'notice-seal-threads': { type: 'string', default: '0' },
     'skip-push': { type: 'boolean', default: false },
     'full-log': { type: 'boolean', default: false },
   },
@@ -74,6 +75,7 @@ const SUBSCRIBERS = integer('subscribers', 1, 1_000_000);
 const APPEND_EVENTS = integer('append-events', 1000, 10_000_000);
 const APPEND_WARMUP = integer('append-warmup', 0, 10_000_000);
 const SEAL_THREADS = integer('seal-threads', 0, 16);
+const NOTICE_SEAL_THREADS = integer('notice-seal-threads', 0, 16);
 const KEEP = values.keep!;
 const FULL_LOG = values['full-log']!;
 const BENCH_DIR = resolve(REPO_ROOT, values.dir!);
@@ -293,6 +295,8 @@ async function noticeFanout(dir: string): Promise<NoticeFigures> {
   const sealer = new EventSealer(keys, ring);
   const store = new SealedEventStore(raw, sealer);
   const recipients = new NoticeBatchRecipients(join(dir, 'notice-batch-recipients.sqlite'));
+  // --notice-seal-threads N: the NoticeSent events sealed in N worker threads (SealWorkers); 0, the default, on this thread as the hub does.
+  const workers = NOTICE_SEAL_THREADS === 0 ? undefined : new SealWorkers({ keys, keyringPath: join(dir, KEYRING_FILE), threads: NOTICE_SEAL_THREADS, sealer });
   try {
     const batchId = randomUUID();
     const agencyId = MURORAN_CITY as AgencyId;
@@ -328,6 +332,7 @@ async function noticeFanout(dir: string): Promise<NoticeFigures> {
           subjectOf: PLAIN_CODE_INDEX_KEYS.subjectOf,
           handle: (v) => sealer.handle(BATCH_NOTICE_HANDLE, v),
           prepare: (subjects) => sealer.prepareSubjects(subjects),
+          ...(workers === undefined ? {} : { workers: { seal: (requests) => workers.seal(requests), raw } }),
           now: () => new Date(),
           onProgress: (p) => progress.update(p.next, { rate: fmt(p.delivered / Math.max(0.001, Number(process.hrtime.bigint() - t0) / 1e9)) }),
         },
@@ -352,6 +357,7 @@ async function noticeFanout(dir: string): Promise<NoticeFigures> {
     log(`log checked: ${fmt(row.events)} NoticeSent events on ${fmt(row.streams)} streams under ${fmt(row.serials)} serials after NoticeBatchStarted (first notice ${sample})`);
     return { deliveriesPerS: done.delivered / seconds, cpuUsPerDelivery: (cpu.user + cpu.system) / total, mainBusy, writerBusy, seconds, listSeconds, delivered: done.delivered, failed: done.failed };
   } finally {
+    await workers?.close();
     recipients.close();
     ring.close();
     await raw.close().catch(() => {});
@@ -417,6 +423,7 @@ const result = {
   notice_writer_busy: Number(notice.writerBusy.toFixed(2)),
   notice_main_busy: Number(notice.mainBusy.toFixed(2)),
   notice_list_seconds: Number(notice.listSeconds.toFixed(2)),
+  notice_seal_threads: NOTICE_SEAL_THREADS,
   notice_bar_met: notice.deliveriesPerS >= BAR,
   push_deliveries_per_s: push.pushDeliveriesPerS === null ? null : Math.round(push.pushDeliveriesPerS),
   push_ratio: push.pushDeliveriesPerS === null ? null : Number((push.pushDeliveriesPerS / appendPerS).toFixed(3)),

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SqliteEventStore } from '#ledger';
 import { batchNoticeSent, checkNoticeBatchAudience, decideNoticeBatchCompleted, noticeBatchStarted, noticeUndelivered, type AgencyId, type SubjectId } from '#linkage';
-import { SealedEventStore, inMemorySealer } from '#sealing';
+import { EventSealer, SealWorkers, SealedEventStore, SqliteKeyring, generateSealingKeysFile, inMemorySealer, parseSealingKeys } from '#sealing';
 import { BoundedCache } from '../../../libs/sealing/src/keyring.js';
 import { fanOutNoticeBatch } from '../src/notices/notice-batch.fanout.js';
 import { NoticeBatchRecipients } from '../src/notices/notice-batch.store.js';
@@ -83,6 +83,60 @@ describe('the fan-out resumes from its cursor and records nobody twice', () => {
     } finally {
       recipients.close();
       await raw.close();
+    }
+  });
+});
+
+describe('the fan-out with sealing in worker threads', () => {
+  let dir: string | undefined;
+  afterEach(() => {
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('records what the inline fan-out records: one sealed NoticeSent per person that opens to the batch text, an erased person SUBJECT_ERASED, nobody twice after a resume', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'notice-fanout-workers-'));
+    const keys = parseSealingKeys(generateSealingKeysFile(new Date()));
+    const ring = new SqliteKeyring({ path: join(dir, 'keyring.sqlite'), keys });
+    const sealer = new EventSealer(keys, ring);
+    const raw = new SqliteEventStore({ path: join(dir, 'ledger.sqlite'), nodeId: 1 });
+    const store = new SealedEventStore(raw, sealer);
+    const recipients = new NoticeBatchRecipients(join(dir, 'recipients.sqlite'));
+    const workers = new SealWorkers({ keys, keyringPath: join(dir, 'keyring.sqlite'), threads: 2, sealer });
+    try {
+      const people = Array.from({ length: 57 }, (_, i) => (i === 13 ? null : subject(i)));
+      ring.ensureSubjectKeys(people.filter((p): p is SubjectId => p !== null).slice(0, 40));
+      ring.shredSubject(subject(21), new Date().toISOString());
+      recipients.addList(BATCH, people);
+      const options = { store, recipients, subjectOf: (s: Buffer | string) => s as SubjectId, handle: (v: string) => sealer.handle('notice-batch-recipient', v), now: () => new Date('2026-12-05T01:00:00Z'), chunk: 10, chunksInFlight: 3, workers: { seal: (r: Parameters<SealWorkers['seal']>[0]) => workers.seal(r), raw } };
+      const abort = new AbortController();
+      const first = await fanOutNoticeBatch({ batchId: BATCH, agencyId: AGENCY, title: '題', body: '本文' }, { ...options, signal: abort.signal, onProgress: (p) => p.next >= 30 && abort.abort() });
+      expect(first.next).toBeGreaterThanOrEqual(30);
+      const db = (await import('better-sqlite3')).default(join(dir, 'recipients.sqlite'));
+      db.prepare('UPDATE cursors SET next_seq = ? WHERE batch_id = ?').run(first.next - 20, BATCH);
+      db.close();
+      const second = await fanOutNoticeBatch({ batchId: BATCH, agencyId: AGENCY, title: '題', body: '本文' }, options);
+      expect(second).toMatchObject({ next: 57, total: 57, recordedBefore: 20 });
+      expect(first.delivered + second.delivered).toBe(55);
+      expect(first.failed + second.failed).toBe(2);
+      const events = await raw.readAll();
+      expect(events).toHaveLength(57);
+      expect(new Set(events.map((e) => e.streamId)).size).toBe(57);
+      expect(new Set(events.map((e) => e.serial)).size).toBe(57);
+      expect(events.filter((e) => e.type === 'NoticeUndelivered').map((e) => (e.data as { reason: string }).reason).sort()).toEqual(['SUBJECT_ERASED', 'UNKNOWN_CODE']);
+      const sent = events.filter((e) => e.type === 'NoticeSent');
+      expect(sent).toHaveLength(55);
+      const opened = sent.map((e) => sealer.open(e));
+      expect(opened.every((o) => o.state === 'opened' && o.event.schemaVersion === 3)).toBe(true);
+      expect(new Set(opened.map((o) => (o.event.data as { subjectId: string }).subjectId))).toEqual(new Set(people.filter((p, i) => p !== null && i !== 21)));
+      for (const o of opened) expect(o.event.data).toMatchObject({ title: '題', body: '本文', batchId: BATCH, agencyId: AGENCY });
+      const validate = schemaValidator('schemas/events/notice-sent.v3.json', [SEALED_SECTION]);
+      for (const e of sent) expect(validate(e.data).errors).toBe('No errors');
+      for (const e of sent) expect(JSON.stringify(e.data).includes('本文')).toBe(false);
+    } finally {
+      await workers.close();
+      recipients.close();
+      await raw.close();
+      ring.close();
     }
   });
 });

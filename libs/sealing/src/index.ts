@@ -10,3 +10,4 @@ export * from './event-store-view.js';
 export * from './sealed-event-store.js';
 export * from './opening-store.js';
 export * from './keyed-event-store.js';
+export * from './seal-workers.js';

@@ -1,5 +1,6 @@
 import type { AppendRequest, AppendResult, EventStore } from '#ledger';
 import { batchNoticeId, batchNoticeSent, noticeStreamId, noticeUndelivered, type AgencyId, type SubjectId } from '#linkage';
+import type { SealedAppend } from '#sealing';
 import type { NoticeBatchRecipients } from './notice-batch.store.js';
 
 /** What one fan-out sends: the batch and its text (opened from NoticeBatchStarted). */
@@ -19,6 +20,12 @@ export interface FanoutOptions {
   /** Keyed hash (hex) naming recipient `seq` of a batch: its notice id, the same after any crash. */
   readonly handle: (value: string) => string;
   readonly now: () => Date;
+  /**
+   * Sealing in worker threads: each chunk's NoticeSent events are sealed there (`SealWorkers`, the same
+   * sealer and keys) and appended, already sealed, to `raw` — the store `store` seals into. Without it,
+   * `store` seals each append on this thread.
+   */
+  readonly workers?: { readonly seal: (requests: readonly AppendRequest[]) => Promise<readonly SealedAppend[]>; readonly raw: EventStore };
   /** Called with a chunk's people before its appends (the sealer reads their keys in one query). */
   readonly prepare?: (subjectIds: readonly SubjectId[]) => void;
   /** Recipients read and appended per chunk. */
@@ -83,10 +90,10 @@ export async function fanOutNoticeBatch(batch: FanoutBatch, options: FanoutOptio
     metadata,
   });
   /** Appends one request; 'before' when the recipient's stream was written by an earlier run. */
-  const settle = (request: AppendRequest, onDone: () => void): Promise<void> => {
+  const settle = (request: AppendRequest, onDone: () => void, into: EventStore = store): Promise<void> => {
     let appending: Promise<AppendResult>;
     try {
-      appending = store.append(request);
+      appending = into.append(request);
     } catch (error) {
       appending = Promise.reject(error as Error);
     }
@@ -116,7 +123,8 @@ export async function fanOutNoticeBatch(batch: FanoutBatch, options: FanoutOptio
       const sentAt = now().toISOString();
       const work: Promise<void>[] = [];
       const subjects = page.map((r) => (r.subject === null ? null : subjectOf(r.subject)));
-      options.prepare?.(subjects.filter((s): s is SubjectId => s !== null));
+      if (options.workers === undefined) options.prepare?.(subjects.filter((s): s is SubjectId => s !== null));
+      const sent: { noticeId: string; request: AppendRequest }[] = [];
       for (const [k, r] of page.entries()) {
         const noticeId = noticeIdOf(r.seq);
         const subjectId = subjects[k];
@@ -131,6 +139,10 @@ export async function fanOutNoticeBatch(batch: FanoutBatch, options: FanoutOptio
           serial: { allocate: true },
           metadata,
         };
+        if (options.workers !== undefined) {
+          sent.push({ noticeId, request });
+          continue;
+        }
         work.push(
           settle(request, () => (delivered += 1)).catch((error: unknown) => {
             // The person's key was shredded (an erasure) since the batch began: nothing is sealed for them any more.
@@ -138,6 +150,24 @@ export async function fanOutNoticeBatch(batch: FanoutBatch, options: FanoutOptio
             throw error;
           }),
         );
+      }
+      if (options.workers !== undefined && sent.length > 0) {
+        const { seal, raw } = options.workers;
+        // Sealed in a worker while this thread appends the chunks before; then appended as the inline path appends.
+        const sealing = seal(sent.map((x) => x.request)).then((sealed) =>
+          Promise.allSettled(
+            sealed.map((outcome, k) => {
+              const { noticeId } = sent[k]!;
+              if ('request' in outcome) return settle(outcome.request, () => (delivered += 1), raw);
+              if (outcome.error.code === 'KEY_SHREDDED') return settle(undelivered(noticeId, 'SUBJECT_ERASED'), () => (failed += 1));
+              return Promise.reject(outcome.error);
+            }),
+          ).then((all) => {
+            const rejected = all.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+            if (rejected !== undefined) throw rejected.reason;
+          }),
+        );
+        work.push(sealing);
       }
       from = page[page.length - 1]!.seq + 1;
       // Every append of the chunk settles before the chunk counts as done (a failure rejects it after the others ended).
