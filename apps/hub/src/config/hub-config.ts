@@ -173,8 +173,14 @@ export interface NoticeBatchSettings {
   readonly chunk: number;
   /** A pause after each chunk, to leave the hub's disk and CPU to other work (HUB_NOTICE_BATCH_PAUSE_MS, default 0). */
   readonly pauseMs: number;
+  /**
+   * The body limit of `POST /v1/notice-batches` alone (HUB_NOTICE_BATCH_BODY_LIMIT_BYTES, default 1 MiB):
+   * 10,000 codes take ≈ 300 KB; every other route keeps HUB_BODY_LIMIT_BYTES. Never below HUB_BODY_LIMIT_BYTES.
+   */
+  readonly bodyLimitBytes?: number;
 }
-export const DEFAULT_NOTICE_BATCHES: NoticeBatchSettings = { chunk: 2000, pauseMs: 0 };
+export const DEFAULT_NOTICE_BATCH_BODY_LIMIT_BYTES = 1024 * 1024;
+export const DEFAULT_NOTICE_BATCHES: NoticeBatchSettings = { chunk: 2000, pauseMs: 0, bodyLimitBytes: DEFAULT_NOTICE_BATCH_BODY_LIMIT_BYTES };
 
 /** The leader's subscription sweep (docs/subscriptions.md). */
 export interface SubscriptionSettings {
@@ -478,6 +484,9 @@ class HubEnvironment {
   @IsIntegerInRange(0, 60_000)
   HUB_NOTICE_BATCH_PAUSE_MS = String(DEFAULT_NOTICE_BATCHES.pauseMs);
 
+  @IsIntegerInRange(1024, MAX_BODY_LIMIT_BYTES)
+  HUB_NOTICE_BATCH_BODY_LIMIT_BYTES = String(DEFAULT_NOTICE_BATCH_BODY_LIMIT_BYTES);
+
   @IsIntegerInRange(100, 86_400_000)
   HUB_SUBSCRIPTION_SWEEP_MS = String(DEFAULT_SUBSCRIPTIONS.sweepIntervalMs);
 }
@@ -546,6 +555,7 @@ const VARIABLES = [
   'HUB_PUSH_CONCURRENCY',
   'HUB_NOTICE_BATCH_CHUNK',
   'HUB_NOTICE_BATCH_PAUSE_MS',
+  'HUB_NOTICE_BATCH_BODY_LIMIT_BYTES',
   'HUB_SUBSCRIPTION_SWEEP_MS',
 ] as const;
 
@@ -645,7 +655,7 @@ export function loadHubConfig(env: Readonly<Record<string, string | undefined>>,
       timeoutMs: Number(raw.HUB_PUSH_TIMEOUT_MS),
       concurrency: Number(raw.HUB_PUSH_CONCURRENCY),
     },
-    { chunk: Number(raw.HUB_NOTICE_BATCH_CHUNK), pauseMs: Number(raw.HUB_NOTICE_BATCH_PAUSE_MS) },
+    { chunk: Number(raw.HUB_NOTICE_BATCH_CHUNK), pauseMs: Number(raw.HUB_NOTICE_BATCH_PAUSE_MS), bodyLimitBytes: Math.max(Number(raw.HUB_NOTICE_BATCH_BODY_LIMIT_BYTES), Number(raw.HUB_BODY_LIMIT_BYTES)) },
     { sweepIntervalMs: Number(raw.HUB_SUBSCRIPTION_SWEEP_MS) },
   );
 }
