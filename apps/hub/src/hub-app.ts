@@ -18,9 +18,17 @@ import { installHubMetrics } from './metrics/install-hub-metrics.js';
 import { recordRefusal } from './refusals/refusal.guard.js';
 import { Refusals } from './refusals/refusals.service.js';
 
+/** The one route with a body limit of its own: a nationwide notice to 10,000 codes takes ≈ 300 KB. */
+export const NOTICE_BATCH_ROUTE = { method: 'POST', url: '/v1/notice-batches' } as const;
+
+/** The body limit of a route that has its own (HUB_NOTICE_BATCH_BODY_LIMIT_BYTES for NOTICE_BATCH_ROUTE), else undefined. */
+export function routeBodyLimitBytes(config: HubConfig, method: string | undefined, path: string): number | undefined {
+  return method === NOTICE_BATCH_ROUTE.method && path.split('?')[0]!.replace(/\/+$/, '') === NOTICE_BATCH_ROUTE.url ? (config.noticeBatches.bodyLimitBytes ?? config.bodyLimitBytes) : undefined;
+}
+
 /** The one problem filter of a hub: Nest's global filter, and Fastify's answers before and outside Nest. */
 function problemFilter(config: HubConfig): ProblemDetailsFilter {
-  return new ProblemDetailsFilter({ bodyLimitBytes: config.bodyLimitBytes, bodyTimeoutMs: config.bodyTimeoutMs });
+  return new ProblemDetailsFilter({ bodyLimitBytes: config.bodyLimitBytes, bodyTimeoutMs: config.bodyTimeoutMs, routeBodyLimitBytes: (method, path) => routeBodyLimitBytes(config, method, path) });
 }
 
 /**
@@ -64,7 +72,14 @@ export function configureHubApp(app: NestFastifyApplication, config: HubConfig):
   fastify.addHook('onRequest', queryParametersHook);
   installBodyTimeout(fastify, filter, config.bodyTimeoutMs);
   fastify.removeAllContentTypeParsers();
+  // Every route reads at most HUB_BODY_LIMIT_BYTES (the parser's limit) but the notice batches' route, whose
+  // own bodyLimit (set as Nest registers it, at init) Fastify takes before the parser's (route options win).
   fastify.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: config.bodyLimitBytes }, parseJsonBody);
+  fastify.addHook('onRoute', (route) => {
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    const own = methods.some((m) => routeBodyLimitBytes(config, m, route.url) !== undefined);
+    if (own) route.bodyLimit = routeBodyLimitBytes(config, NOTICE_BATCH_ROUTE.method, NOTICE_BATCH_ROUTE.url)!;
+  });
   filter.recordRefusalsWith((request, exception) => recordRefusal(app.get(Refusals), request, exception));
   app.useGlobalFilters(filter);
   app.useGlobalPipes(new DtoValidationPipe());

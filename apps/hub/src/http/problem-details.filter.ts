@@ -11,6 +11,8 @@ export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 export interface ProblemLimits {
   readonly bodyLimitBytes: number;
   readonly bodyTimeoutMs?: number;
+  /** The body limit of a route that has one of its own (`instance` is the request's path), else undefined. */
+  readonly routeBodyLimitBytes?: (method: string | undefined, instance: string) => number | undefined;
 }
 
 /**
@@ -88,7 +90,7 @@ export class ProblemDetailsFilter implements ExceptionFilter {
   }
 
   #problem(exception: unknown, context: { instance: string; correlationId: string; method?: string | undefined; contentType?: string | undefined }): Problem {
-    const { problem, unexpected } = toProblem(exception, { ...context, bodyLimitBytes: this.limits.bodyLimitBytes, bodyTimeoutMs: this.limits.bodyTimeoutMs });
+    const { problem, unexpected } = toProblem(exception, { ...context, bodyLimitBytes: this.limits.routeBodyLimitBytes?.(context.method, context.instance) ?? this.limits.bodyLimitBytes, bodyTimeoutMs: this.limits.bodyTimeoutMs });
     if (unexpected) {
       const error = exception instanceof Error ? (exception.stack ?? exception.message) : String(exception);
       this.logger.error(`[${context.correlationId}] ${context.method ?? ''} ${problem.instance}: ${error}`);
