@@ -5,6 +5,8 @@ import type { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { AgencyMetrics } from '../../agency-node/src/metrics/agency-metrics.js';
 import { HubMetrics } from '../src/metrics/hub-metrics.js';
+import type { PushDelivery } from '../src/pushes/push-delivery.js';
+import { installPushMetrics } from '../src/pushes/push-metrics.js';
 
 /**
  * The Grafana dashboard (deploy/grafana/dashboards/linkage-ledger.json) reads only metrics the apps
@@ -62,8 +64,16 @@ describe('the Grafana dashboard', () => {
   const queries = all.flatMap((p) => (p.targets ?? []).map((t) => ({ panel: p.title, expr: t.expr })));
   const templated = dashboard.templating.list.flatMap((v) => (typeof v.query === 'object' && v.query !== null ? [{ panel: `variable ${v.name}`, expr: String((v.query as { query?: unknown }).query) }] : []));
 
+  /** The hub's registry as installHubMetrics fills it: HubMetrics and the push delivery's metrics (a stand-in delivery). */
+  function hubRegistry(): Registry {
+    const hub = new HubMetrics();
+    const delivery = { pending: async () => 0, stats: { inFlight: 0 }, onOutcome: () => undefined } as unknown as PushDelivery;
+    installPushMetrics(hub.registry, delivery);
+    return hub.registry;
+  }
+
   it('names only metrics and labels the hub and the intermediate server register', () => {
-    const known = exposed([new HubMetrics().registry, new AgencyMetrics().registry]);
+    const known = exposed([hubRegistry(), new AgencyMetrics().registry]);
     expect(queries.length).toBeGreaterThan(15);
     for (const { panel, expr } of [...queries, ...templated]) {
       const { metrics, labels } = namesIn(expr);
@@ -75,7 +85,7 @@ describe('the Grafana dashboard', () => {
     }
   });
 
-  it('shows what the operators watch: rate and latency per route, batches, checkpoint age, tree lag, mapper, relay, providers', () => {
+  it('shows what the operators watch: rate and latency per route, batches, checkpoint age, tree lag, mapper, relay, providers, pushes', () => {
     const text = queries.map((q) => q.expr).join('\n');
     for (const m of [
       'linkage_http_request_duration_seconds_count',
@@ -89,6 +99,11 @@ describe('the Grafana dashboard', () => {
       'linkage_relay_lag_events',
       'linkage_provider_request_duration_seconds_bucket',
       'linkage_ledger_open_serials',
+      'linkage_ledger_push_pending',
+      'linkage_ledger_push_in_flight',
+      'linkage_ledger_push_tries_total',
+      'linkage_agency_pushes_received_total',
+      'linkage_agency_push_fetches_total',
     ]) {
       expect(text, m).toContain(m);
     }
