@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HubConfigError, loadHubConfig } from '../src/config/hub-config.js';
 import { NoticeBatchRunner } from '../src/notices/notice-batch-runner.service.js';
 import { expectProblem } from './support/problem-assertions.js';
 import { MURORAN_CITY, acquire, bearer, issuePerson, registerAgency, startLinkageHub, type Agency } from './support/linkage-fixture.js';
@@ -27,6 +28,15 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(async () => {
   await hub?.dispose();
+});
+
+describe('HUB_NOTICE_BATCH_BODY_LIMIT_BYTES', () => {
+  it('is read, never below HUB_BODY_LIMIT_BYTES, and checked like it', () => {
+    expect(loadHubConfig({ HUB_NOTICE_BATCH_BODY_LIMIT_BYTES: '2097152' }, '/srv/hub').noticeBatches.bodyLimitBytes).toBe(2_097_152);
+    expect(loadHubConfig({ HUB_NOTICE_BATCH_BODY_LIMIT_BYTES: '2048', HUB_BODY_LIMIT_BYTES: '4096' }, '/srv/hub').noticeBatches.bodyLimitBytes).toBe(4096);
+    expect(() => loadHubConfig({ HUB_NOTICE_BATCH_BODY_LIMIT_BYTES: '10' }, '/srv/hub')).toThrow(HubConfigError);
+    expect(() => loadHubConfig({ HUB_NOTICE_BATCH_BODY_LIMIT_BYTES: 'lots' }, '/srv/hub')).toThrow(/HUB_NOTICE_BATCH_BODY_LIMIT_BYTES/);
+  });
 });
 
 describe('body limits (default settings)', () => {
