@@ -58,6 +58,7 @@ const { values } = parseArgs({
     'append-warmup': { type: 'string', default: '50000' },
     'seal-threads': { type: 'string', default: '0' },
     'notice-seal-threads': { type: 'string', default: '0' },
+    'notice-chunk': { type: 'string', default: '2000' },
     'skip-push': { type: 'boolean', default: false },
     'full-log': { type: 'boolean', default: false },
   },
@@ -76,6 +77,8 @@ const APPEND_EVENTS = integer('append-events', 1000, 10_000_000);
 const APPEND_WARMUP = integer('append-warmup', 0, 10_000_000);
 const SEAL_THREADS = integer('seal-threads', 0, 16);
 const NOTICE_SEAL_THREADS = integer('notice-seal-threads', 0, 16);
+/** Recipients per chunk of the fan-out (the hub's HUB_NOTICE_BATCH_CHUNK, default 2,000). */
+const NOTICE_CHUNK = integer('notice-chunk', 1, 100_000);
 const KEEP = values.keep!;
 const FULL_LOG = values['full-log']!;
 const BENCH_DIR = resolve(REPO_ROOT, values.dir!);
@@ -332,6 +335,7 @@ async function noticeFanout(dir: string): Promise<NoticeFigures> {
           subjectOf: PLAIN_CODE_INDEX_KEYS.subjectOf,
           handle: (v) => sealer.handle(BATCH_NOTICE_HANDLE, v),
           prepare: (subjects) => sealer.prepareSubjects(subjects),
+          chunk: NOTICE_CHUNK,
           ...(workers === undefined ? {} : { workers: { seal: (requests) => workers.seal(requests), raw } }),
           now: () => new Date(),
           onProgress: (p) => progress.update(p.next, { rate: fmt(p.delivered / Math.max(0.001, Number(process.hrtime.bigint() - t0) / 1e9)) }),
@@ -424,6 +428,7 @@ const result = {
   notice_main_busy: Number(notice.mainBusy.toFixed(2)),
   notice_list_seconds: Number(notice.listSeconds.toFixed(2)),
   notice_seal_threads: NOTICE_SEAL_THREADS,
+  notice_chunk: NOTICE_CHUNK,
   notice_bar_met: notice.deliveriesPerS >= BAR,
   push_deliveries_per_s: push.pushDeliveriesPerS === null ? null : Math.round(push.pushDeliveriesPerS),
   push_ratio: push.pushDeliveriesPerS === null ? null : Number((push.pushDeliveriesPerS / appendPerS).toFixed(3)),

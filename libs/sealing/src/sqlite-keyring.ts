@@ -157,6 +157,7 @@ export class SqliteKeyring implements Keyring {
   keysById(kids: readonly Buffer[]): (Buffer | 'shredded' | undefined)[] {
     const out: (Buffer | 'shredded' | undefined)[] = new Array<Buffer | 'shredded' | undefined>(kids.length);
     const missing = new Map<string, number[]>();
+    const wanted: Buffer[] = [];
     kids.forEach((kid, i) => {
       const hex = kid.toString('hex');
       if (this.#tombstones.has(hex)) out[i] = 'shredded';
@@ -165,15 +166,16 @@ export class SqliteKeyring implements Keyring {
         if (cached !== undefined) out[i] = cached;
         else {
           const places = missing.get(hex);
-          if (places === undefined) missing.set(hex, [i]);
-          else places.push(i);
+          if (places === undefined) {
+            missing.set(hex, [i]);
+            wanted.push(kid);
+          } else places.push(i);
         }
       }
     });
-    const wanted = [...missing.keys()];
     for (let at = 0; at < wanted.length; at += KEYS_PER_READ) {
       const slice = wanted.slice(at, at + KEYS_PER_READ);
-      const rows = this.#readMany(slice.length).all(...slice.map((hex) => Buffer.from(hex, 'hex'))) as { kid: Buffer; wrapped: Buffer | null }[];
+      const rows = this.#readMany(slice.length).all(...slice) as { kid: Buffer; wrapped: Buffer | null }[];
       for (const row of rows) {
         const hex = row.kid.toString('hex');
         let found: Buffer | 'shredded';
