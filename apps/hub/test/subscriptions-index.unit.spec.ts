@@ -70,6 +70,19 @@ describe('SqliteSubscriptionIndex', () => {
     expect(index.activeTableRows()).toEqual([{ requesterKind: 'pension-service', procedureCode: 'pension-award-claim', providerKind: 'municipality' }]);
   });
 
+  it('overlapping: the agency\'s oldest active, unexpired subscription to any of the items of the provider for the person', () => {
+    const P = 'jpn-pension-service';
+    expect(index.overlapping(P, 'muroran-city', 'aoyama', ['local-tax'], T0)).toEqual({ subscriptionId: id(1), itemCodes: ['local-tax'] });
+    expect(index.overlapping(P, 'muroran-city', 'aoyama', ['resident-record'], T0)).toEqual({ subscriptionId: id(2), itemCodes: ['local-tax', 'resident-record'] });
+    expect(index.overlapping(P, 'muroran-city', 'aoyama', ['resident-record'], T0 + 5_000)).toBeUndefined();
+    expect(index.overlapping(P, 'muroran-city', 'aoyama', ['livelihood-protection', 'local-tax'], T0 + 9_999)).toEqual({ subscriptionId: id(1), itemCodes: ['local-tax'] });
+    expect(index.overlapping(P, 'muroran-city', 'aoyama', ['local-tax'], T0 + 10_000)).toBeUndefined();
+    // Another agency's, another provider's, another person's, an ended one's: none.
+    expect(index.overlapping(P, 'sapporo-city', 'aoyama', ['local-tax'], T0)).toBeUndefined();
+    expect(index.overlapping('other-agency', 'muroran-city', 'aoyama', ['local-tax'], T0)).toBeUndefined();
+    expect(index.overlapping(P, 'muroran-city', 'kato', ['local-tax'], T0)).toBeUndefined();
+  });
+
   it('pages one agency\'s subscriptions in order with after/next', () => {
     const first = index.page('jpn-pension-service', { limit: 2 });
     expect(first.subscriptions.map((s) => s.subscriptionId)).toEqual([id(1), id(2)]);
