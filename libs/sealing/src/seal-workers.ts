@@ -37,6 +37,9 @@ export type SealedAppend = { readonly request: AppendRequest } | { readonly erro
  * is asked first, and the append answers KEY_SHREDDED, as the inline seal would. A worker reads each job's
  * person keys from the ring's file afresh (no key is kept from one job to the next).
  */
+/** tsx's loader API, which a worker under the TypeScript sources registers (development and tests only). */
+const TSX_API = 'tsx/esm/api';
+
 export class SealWorkers {
   readonly #workers: Worker[] = [];
   readonly #waiting = new Map<number, { resolve: (a: SealJobAnswer) => void; reject: (e: Error) => void }>();
@@ -50,8 +53,9 @@ export class SealWorkers {
     const data: SealWorkerData = { keys: options.keys, keyringPath: options.keyringPath };
     const source = import.meta.url.endsWith('.ts');
     const entry = new URL(source ? './seal-worker.ts' : './seal-worker.js', import.meta.url).href;
-    // Under the TypeScript sources (tsx), the loader's hooks do not reach worker threads: the worker registers them first.
-    const code = source ? `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); })` : `import(${JSON.stringify(entry)})`;
+    // Under the TypeScript sources (tsx), the loader's hooks do not reach worker threads: the worker registers
+    // them first. tsx is a dev dependency: the built code (an image) never takes this branch.
+    const code = source ? `import(${JSON.stringify(TSX_API)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); })` : `import(${JSON.stringify(entry)})`;
     for (let t = 0; t < options.threads; t++) {
       const worker = new Worker(code, { eval: true, workerData: data, resourceLimits: { maxYoungGenerationSizeMb: 32 } });
       worker.on('message', (answer: SealJobAnswer) => {
