@@ -189,6 +189,20 @@ export interface SubscriptionSettings {
 }
 export const DEFAULT_SUBSCRIPTIONS: SubscriptionSettings = { sweepIntervalMs: 60_000 };
 
+/**
+ * TLS (docs/tls.md): HUB_TLS=on serves HTTPS and gRPC over TLS with the hub's own CA (keys/tls-ca.*),
+ * admits agencies only with the client certificate issued at their registration (mutual TLS), and calls
+ * intermediate servers over TLS checking their certificate against their registration.
+ */
+export interface TlsSettings {
+  readonly enabled: boolean;
+  /** Host names and addresses of the hub's server certificate (HUB_TLS_HOSTS; HUB_HOST is always among them). */
+  readonly hostNames: readonly string[];
+  /** How long an agency certificate is valid (HUB_TLS_AGENCY_CERT_DAYS). */
+  readonly agencyCertificateDays: number;
+}
+export const TLS_OFF: TlsSettings = { enabled: false, hostNames: ['localhost', '127.0.0.1', '::1'], agencyCertificateDays: 365 };
+
 /** The URL other hubs name this hub by when it leads (HUB_ADVERTISED_URL), else `http://HUB_HOST:HUB_PORT`. */
 export function advertisedUrl(config: Pick<HubConfig, 'host' | 'port' | 'advertisedUrl'>): string {
   return config.advertisedUrl ?? `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
@@ -261,6 +275,7 @@ export class HubConfig {
     readonly pushes: PushSettings = DEFAULT_PUSHES,
     readonly noticeBatches: NoticeBatchSettings = DEFAULT_NOTICE_BATCHES,
     readonly subscriptions: SubscriptionSettings = DEFAULT_SUBSCRIPTIONS,
+    readonly tls: TlsSettings = TLS_OFF,
   ) {}
 
   /** The Merkle tree's own file when the log is not the SQLite ledger (the tree then follows the log through the port). */
@@ -489,6 +504,15 @@ class HubEnvironment {
 
   @IsIntegerInRange(100, 86_400_000)
   HUB_SUBSCRIPTION_SWEEP_MS = String(DEFAULT_SUBSCRIPTIONS.sweepIntervalMs);
+
+  @IsIn(['on', 'off'], { message: (a) => `must be on or off, got ${JSON.stringify(a.value)}` })
+  HUB_TLS = 'off';
+
+  @Matches(/^[A-Za-z0-9.:-]+(?:,[A-Za-z0-9.:-]+)*$/, { message: (a) => `must be comma-separated host names or addresses, got ${JSON.stringify(a.value)}` })
+  HUB_TLS_HOSTS = TLS_OFF.hostNames.join(',');
+
+  @IsIntegerInRange(1, 3650)
+  HUB_TLS_AGENCY_CERT_DAYS = String(TLS_OFF.agencyCertificateDays);
 }
 
 /** `<host name>-<pid>`, cut to the 64 characters HUB_INSTANCE_ID allows. */
@@ -557,6 +581,9 @@ const VARIABLES = [
   'HUB_NOTICE_BATCH_PAUSE_MS',
   'HUB_NOTICE_BATCH_BODY_LIMIT_BYTES',
   'HUB_SUBSCRIPTION_SWEEP_MS',
+  'HUB_TLS',
+  'HUB_TLS_HOSTS',
+  'HUB_TLS_AGENCY_CERT_DAYS',
 ] as const;
 
 /**
@@ -657,6 +684,7 @@ export function loadHubConfig(env: Readonly<Record<string, string | undefined>>,
     },
     { chunk: Number(raw.HUB_NOTICE_BATCH_CHUNK), pauseMs: Number(raw.HUB_NOTICE_BATCH_PAUSE_MS), bodyLimitBytes: Math.max(Number(raw.HUB_NOTICE_BATCH_BODY_LIMIT_BYTES), Number(raw.HUB_BODY_LIMIT_BYTES)) },
     { sweepIntervalMs: Number(raw.HUB_SUBSCRIPTION_SWEEP_MS) },
+    { enabled: raw.HUB_TLS === 'on', hostNames: [...new Set([...raw.HUB_TLS_HOSTS.split(','), raw.HUB_HOST])], agencyCertificateDays: Number(raw.HUB_TLS_AGENCY_CERT_DAYS) },
   );
 }
 

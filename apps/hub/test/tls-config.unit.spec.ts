@@ -1,0 +1,21 @@
+import { describe, expect, it } from 'vitest';
+import { HubConfigError, loadHubConfig } from '../src/config/hub-config.js';
+
+describe('HUB_TLS settings', () => {
+  it('are off by default (tests and `npm run start:hub` without HUB_TLS), with the loopback names and a year per agency certificate', () => {
+    const config = loadHubConfig({});
+    expect(config.tls).toEqual({ enabled: false, hostNames: ['localhost', '127.0.0.1', '::1'], agencyCertificateDays: 365 });
+  });
+
+  it('HUB_TLS=on, the host names of the hub certificate always including HUB_HOST, and the agency certificate validity', () => {
+    const config = loadHubConfig({ HUB_TLS: 'on', HUB_HOST: '0.0.0.0', HUB_TLS_HOSTS: 'hub.example,10.0.0.5', HUB_TLS_AGENCY_CERT_DAYS: '30' });
+    expect(config.tls).toEqual({ enabled: true, hostNames: ['hub.example', '10.0.0.5', '0.0.0.0'], agencyCertificateDays: 30 });
+  });
+
+  it('refuses a bad value, naming the variable', () => {
+    expect(() => loadHubConfig({ HUB_TLS: 'yes' })).toThrow(HubConfigError);
+    expect(() => loadHubConfig({ HUB_TLS: 'yes' })).toThrow(/HUB_TLS: must be on or off/);
+    expect(() => loadHubConfig({ HUB_TLS_HOSTS: 'a b' })).toThrow(/HUB_TLS_HOSTS/);
+    expect(() => loadHubConfig({ HUB_TLS_AGENCY_CERT_DAYS: '0' })).toThrow(/HUB_TLS_AGENCY_CERT_DAYS/);
+  });
+});
