@@ -1,6 +1,6 @@
 import { Logger, type INestApplicationContext } from '@nestjs/common';
 import { CommandBus, QueryBus } from '@nestjs/cqrs';
-import { Server, ServerCredentials, type ServerInterceptor, type ServiceDefinition } from '@grpc/grpc-js';
+import { Server, ServerCredentials, type ServerInterceptor, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import { AuditController } from '../audit/audit.controller.js';
 import { auditService } from './audit.grpc-service.js';
@@ -18,6 +18,8 @@ import type { RefusalGuard } from './grpc-call.js';
 import { QueryEdge } from '../linkage/queries/query-edge.js';
 import { NOTICE_BATCHES_SERVICE, noticeBatchesService } from '../notices/notice-batches.grpc-service.js';
 import { NoticeBatchProgress } from '../notices/notice-batch-runner.service.js';
+import { HubConfig } from '../config/hub-config.js';
+import { MethodMessageLimits } from './message-limits.js';
 import { AUDIT_SERVICE, HEALTH_SERVICE, LINKAGE_SERVICE, NUMBERING_SERVICE, REFLECTION_LOADER_OPTIONS, SUBSCRIPTIONS_SERVICE, UPDATES_SERVICE, loadHubProtos } from './proto-files.js';
 
 export interface HubGrpcServerOptions {
@@ -25,8 +27,17 @@ export interface HubGrpcServerOptions {
   readonly host: string;
   /** 0: any free port (start() answers the bound one). */
   readonly port: number;
-  /** Largest request message accepted; a larger one is refused with RESOURCE_EXHAUSTED before it is decoded. */
+  /**
+   * Largest request message of every method but those in `methodMessageBytes`; a larger one is refused with
+   * RESOURCE_EXHAUSTED before it is decoded.
+   */
   readonly maxMessageBytes: number;
+  /**
+   * Methods with a larger limit of their own, by service and method name. Default: StartNoticeBatch takes
+   * HUB_NOTICE_BATCH_BODY_LIMIT_BYTES (as POST /v1/notice-batches), so a list of 10,000 codes is accepted; a
+   * larger message is refused PAYLOAD_TOO_LARGE and recorded as a refusal (message-limits.ts).
+   */
+  readonly methodMessageBytes?: Readonly<Record<string, Readonly<Record<string, number>>>>;
   /** How long stop() lets calls in flight finish before cancelling them. Default 5000. */
   readonly shutdownGraceMs?: number;
   /** Server interceptors around every call (the metrics' latency per method and status). */
@@ -52,23 +63,31 @@ export class HubGrpcServer {
   /** Binds and serves; answers the bound port. */
   async start(): Promise<number> {
     if (this.server !== undefined) throw new Error('the gRPC server is already started');
-    const definition = loadHubProtos();
-    const server = new Server({ 'grpc.max_receive_message_length': this.options.maxMessageBytes, ...(this.options.interceptors === undefined ? {} : { interceptors: [...this.options.interceptors] }) });
+    const loaded = loadHubProtos();
+    const config = this.app.get(HubConfig, { strict: false });
+    const limits = new MethodMessageLimits(
+      this.options.maxMessageBytes,
+      this.options.methodMessageBytes ?? { [NOTICE_BATCHES_SERVICE]: { StartNoticeBatch: Math.max(this.options.maxMessageBytes, config.noticeBatches.bodyLimitBytes ?? 0) } },
+    );
+    // Each service's requests bounded by their method's limit (the server's own limit is above them all).
+    const definition = Object.fromEntries(Object.entries(loaded).map(([name, d]) => [name, typeof d === 'object' && d !== null && !('format' in d) ? limits.definition(name, d as ServiceDefinition) : d])) as typeof loaded;
+    const server = new Server({ 'grpc.max_receive_message_length': limits.serverBytes, ...(this.options.interceptors === undefined ? {} : { interceptors: [...this.options.interceptors] }) });
     const commandBus = this.app.get(CommandBus, { strict: false });
     const queryBus = this.app.get(QueryBus, { strict: false });
     const auth = this.app.get(Authenticator, { strict: false });
     const refusals = this.app.get(Refusals, { strict: false });
     const guard: RefusalGuard = { identify: (r) => auth.identify(r), record: (r) => refusals.record(r), throttle: (source) => refusals.throttle(source) };
-    server.addService(definition[NUMBERING_SERVICE] as ServiceDefinition, numberingService(commandBus, queryBus, auth, guard));
-    server.addService(definition[AUDIT_SERVICE] as ServiceDefinition, auditService(this.app.get(AuditController, { strict: false })));
-    server.addService(
-      definition[LINKAGE_SERVICE] as ServiceDefinition,
-      linkageService(commandBus, auth, this.app.get(QueryEdge, { strict: false }), guard),
-    );
-    server.addService(definition[SUBSCRIPTIONS_SERVICE] as ServiceDefinition, subscriptionsService(auth, this.app.get(SubscriptionsService, { strict: false }), guard));
-    server.addService(definition[UPDATES_SERVICE] as ServiceDefinition, updatesService(auth, this.app.get(PushFanOut, { strict: false }), this.app.get(PushRecords, { strict: false }), guard));
-    server.addService(definition[NOTICE_BATCHES_SERVICE] as ServiceDefinition, noticeBatchesService(commandBus, auth, this.app.get(NoticeBatchProgress, { strict: false }), guard));
-    server.addService(definition[HEALTH_SERVICE] as ServiceDefinition, healthService(queryBus, [NUMBERING_SERVICE, AUDIT_SERVICE, LINKAGE_SERVICE, SUBSCRIPTIONS_SERVICE, UPDATES_SERVICE, NOTICE_BATCHES_SERVICE]));
+    // Every method answers a message over its limit (message-limits.ts): StartNoticeBatch refuses it itself (recorded),
+    // the others as grpc-js does at its own limit.
+    const add = (service: string, implementation: UntypedServiceImplementation, checkedBy: readonly string[] = []): void =>
+      server.addService(definition[service] as ServiceDefinition, limits.implementation(implementation, checkedBy));
+    add(NUMBERING_SERVICE, numberingService(commandBus, queryBus, auth, guard));
+    add(AUDIT_SERVICE, auditService(this.app.get(AuditController, { strict: false })));
+    add(LINKAGE_SERVICE, linkageService(commandBus, auth, this.app.get(QueryEdge, { strict: false }), guard));
+    add(SUBSCRIPTIONS_SERVICE, subscriptionsService(auth, this.app.get(SubscriptionsService, { strict: false }), guard));
+    add(UPDATES_SERVICE, updatesService(auth, this.app.get(PushFanOut, { strict: false }), this.app.get(PushRecords, { strict: false }), guard));
+    add(NOTICE_BATCHES_SERVICE, noticeBatchesService(commandBus, auth, this.app.get(NoticeBatchProgress, { strict: false }), guard), ['StartNoticeBatch']);
+    add(HEALTH_SERVICE, healthService(queryBus, [NUMBERING_SERVICE, AUDIT_SERVICE, LINKAGE_SERVICE, SUBSCRIPTIONS_SERVICE, UPDATES_SERVICE, NOTICE_BATCHES_SERVICE]));
     // Server reflection (grpc.reflection.v1 and v1alpha): standard tools list the services above and fetch their descriptors.
     new ReflectionService(loadHubProtos(REFLECTION_LOADER_OPTIONS)).addToServer(server);
     const host = this.options.host.includes(':') ? `[${this.options.host}]` : this.options.host;

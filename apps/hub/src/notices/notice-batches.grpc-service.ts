@@ -1,6 +1,7 @@
 import type { UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { CommandBus } from '@nestjs/cqrs';
 import { credentialed, recorded, unary, validated, type GrpcCall, type RefusalGuard } from '../grpc/grpc-call.js';
+import { oversizeOf } from '../grpc/message-limits.js';
 import { HubProblem } from '../http/hub-problem.js';
 import type { Outcome } from '../ledger/idempotency.js';
 import type { Authenticator } from '../linkage/authenticator.js';
@@ -22,10 +23,15 @@ function meta(call: GrpcCall) {
 /**
  * linkage_ledger.v1.NoticeBatches: the same command and views as POST/GET /v1/notice-batches (the same DTO
  * validation, the same refusals recorded). A proto3 `repeated` has no presence: an empty `codes` is "not given".
+ * StartNoticeBatch takes a message of up to HUB_NOTICE_BATCH_BODY_LIMIT_BYTES (10,000 codes), as the HTTP route
+ * takes a body of that size (HubGrpcServer's per-method limits, grpc/message-limits.ts).
  */
 export function noticeBatchesService(commandBus: CommandBus, auth: Authenticator, progress: NoticeBatchProgress, guard: RefusalGuard): UntypedServiceImplementation {
   return {
     StartNoticeBatch: unary(recorded('StartNoticeBatch', guard, async (m: { title?: string; body?: string; audience?: string; codes?: string[] }, call) => {
+      // A message over this method's limit (HUB_NOTICE_BATCH_BODY_LIMIT_BYTES) arrives undecoded: refused here, so recorded (I6).
+      const over = oversizeOf(m);
+      if (over !== undefined) throw new HubProblem('PAYLOAD_TOO_LARGE', `the request message is ${over.bytes} bytes, over the limit of ${over.limit} bytes for StartNoticeBatch`);
       const codes = m.codes !== undefined && m.codes.length > 0 ? m.codes : undefined;
       const body = validated(StartNoticeBatchRequest, { title: m.title, body: m.body, ...(m.audience === undefined ? {} : { audience: m.audience }), ...(codes === undefined ? {} : { codes }) }, RENAMED);
       const agency = await auth.agency(credentialed(call));
