@@ -37,7 +37,10 @@ export {
   evolveAuthorizationTables,
   initialAuthorizationTablesState,
   tableInForce,
+  tableVersionStates,
 } from './authorization-table.decider.js';
+export { diffAuthorizationTables, unknownTableCodes } from './authorization-table-rollout.js';
+export type { AuthorizationTableDiff, DiffRow, RowChange } from './authorization-table-rollout.js';
 export type {
   AuthorizationTableCommand,
   AuthorizationTableEvent,
@@ -49,6 +52,11 @@ export type {
   PublishAuthorizationTableData,
   PublishedTable,
   TablesPublished,
+  AuthorizationTableWithdrawn,
+  AuthorizationTableWithdrawnData,
+  TableVersionState,
+  WithdrawAuthorizationTable,
+  WithdrawAuthorizationTableData,
 } from './authorization-table.decider.js';
 export {
   agencyCredentialClaim,

@@ -109,7 +109,7 @@ describe('linkage event payloads, sealed as stored, conform to schemas/events/*'
       authorizationTablesDecider.initialState(),
     );
     expectConforms(event!);
-    expect(STORED['AuthorizationTablePublished']!({ ...event!.data, table: { ...event!.data.table, rows: [] } }).valid).toBe(false);
+    expect(STORED['AuthorizationTablePublished']!({ ...event!.data, table: { ...(event!.data as { table: object }).table, rows: [] } }).valid).toBe(false);
   });
 
   test('property: the query lifecycle\'s events, allowed and denied', () => {

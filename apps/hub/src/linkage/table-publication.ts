@@ -9,7 +9,7 @@ import { leadershipOf } from '../leadership/leader-gated-event-store.js';
 import { loadStream, type Fold } from '../ledger/load-stream.js';
 
 /** What a table's published versions fold to: none yet, or every version with its digest, oldest first. */
-type TablesState = { readonly status: 'unpublished' } | { readonly status: 'published'; readonly versions: readonly { readonly version: number; readonly digest: string }[] };
+type TablesState = { readonly status: 'unpublished' } | { readonly status: 'published'; readonly versions: readonly { readonly version: number; readonly digest: string; readonly withdrawnAt?: string }[] };
 
 export interface TablePublication<S extends TablesState, E extends { readonly type: string }> {
   /** What the table is called in messages, e.g. "authorization table". */
@@ -78,6 +78,8 @@ async function publishIfNewer<S extends TablesState, E extends { readonly type: 
     if (same.digest !== digest) {
       throw new Error(`${file} holds ${publication.name} version ${String(version)} with content other than the published version ${String(version)} (digest ${same.digest}); publish changes as a new version`);
     }
+    // Withdrawn through the API (docs/authorization-table-rollout.md): it stays withdrawn, whatever the file says.
+    if (same.withdrawnAt !== undefined && options.dryRun !== true) deps.logger.warn(`${file} holds ${publication.name} version ${String(version)}, withdrawn at ${same.withdrawnAt}: nothing published; number the corrected table ${versions.at(-1)!.version + 1} or higher`);
     return false;
   }
   const latest = versions.at(-1)?.version ?? 0;

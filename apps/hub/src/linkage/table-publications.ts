@@ -6,7 +6,7 @@ export const AUTHORIZATION_TABLE: TablePublication<AuthorizationTablesState, Evo
   name: 'authorization table',
   streamId: AUTHORIZATION_TABLE_STREAM,
   actor: 'system:authorization-table',
-  fold: { initialState: authorizationTablesDecider.initialState, evolve: authorizationTablesDecider.evolve, types: new Set(['AuthorizationTablePublished']) },
+  fold: { initialState: authorizationTablesDecider.initialState, evolve: authorizationTablesDecider.evolve, types: new Set(['AuthorizationTablePublished', 'AuthorizationTableWithdrawn']) },
   decide: (table, digest, publishedAt, state) => decideAuthorizationTables({ type: 'PublishAuthorizationTable', data: { table, digest, publishedAt } }, state),
 };
 

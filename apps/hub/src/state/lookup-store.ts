@@ -30,6 +30,7 @@ export const REGISTRY_TYPES: ReadonlySet<string> = new Set(['AgencyRegistered', 
 export const LOOKUP_TYPES: ReadonlySet<string> = new Set([
   ...REGISTRY_TYPES,
   'AuthorizationTablePublished',
+  'AuthorizationTableWithdrawn',
   'SelfDisclosureTablePublished',
   'IndividualNumberIssued',
   'IndividualNumberChanged',
@@ -293,6 +294,7 @@ export class SqliteLookupStore extends SqliteFold {
     const seal = this.#seal;
     switch (event.type) {
       case 'AuthorizationTablePublished':
+      case 'AuthorizationTableWithdrawn':
         this.#authorization = evolveAuthorizationTables(this.#authorization, event as unknown as Evolvable<AuthorizationTableEvent>);
         s.putTable!.run('authorization', JSON.stringify(this.#authorization));
         return;
