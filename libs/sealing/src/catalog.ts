@@ -49,7 +49,10 @@ const own = (name: string, ...owners: FieldOwner[]): SealedFieldSpec => ({ name,
 export const CLEAR_EVENT_TYPES: readonly string[] = [
   'AgencyUpdated',
   'AgencyRevoked',
+  'AgencyCertificateIssued',
+  'AgencyCertificateRevoked',
   'AuthorizationTablePublished',
+  'AuthorizationTableWithdrawn',
   'SelfDisclosureTablePublished',
   'CorporateNumberDesignated',
   'CorporateNumberChanged',
@@ -161,6 +164,7 @@ export const SEAL_CATALOG: Readonly<Record<string, SealSpec>> = {
     fields: [citizen('subjectId'), hub('presented')],
   },
   UnauthenticatedRequestsRecorded: { storedVersion: 1, keyClass: 'record', timeField: 'intervalEnd', fields: [hub('source')] },
+  RateLimitedRequestsRecorded: { storedVersion: 1, keyClass: 'record', timeField: 'intervalEnd', fields: [hub('sources')] },
   KeysShredded: { storedVersion: 1, keyClass: 'identity', timeField: 'shreddedAt', fields: [hub('subject')] },
   // A citizen's sign-in credentials (passkeys, enrolment secrets issued again): identity fields, kept as long as the person.
   CitizenPasskeyEnrolled: {
