@@ -27,7 +27,7 @@
 import Database from 'better-sqlite3';
 import cliProgress from 'cli-progress';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -95,6 +95,37 @@ function log(line: string): void {
 function fmt(n: number): string {
   return Math.round(n).toLocaleString('en');
 }
+/**
+ * CPU time (µs) of one thread of this process from Linux's /proc (utime + stime, 10 ms ticks), or
+ * undefined elsewhere: the main thread is the main thread's (its task id is the process id). Node 20 has
+ * no process.threadCpuUsage.
+ */
+function threadCpuUs(tid: number = process.pid): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1e6) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
+/** CPU (µs) of every other thread of this process by name (the ledger's writer, V8's GC helpers, libuv …), Linux only. */
+function otherThreadsCpuUs(): Map<string, number> {
+  const out = new Map<string, number>();
+  try {
+    for (const tid of readdirSync('/proc/self/task')) {
+      if (Number(tid) === process.pid) continue;
+      const name = readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim();
+      out.set(`${name}:${tid}`, threadCpuUs(Number(tid)) ?? 0);
+    }
+  } catch {
+    // not Linux
+  }
+  return out;
+}
+
 function bar(format: string): cliProgress.SingleBar {
   return new cliProgress.SingleBar({ format, hideCursor: true, etaBuffer: 50, noTTYOutput: true, notTTYSchedule: 10_000, stream: process.stderr }, cliProgress.Presets.shades_classic);
 }
@@ -282,7 +313,12 @@ async function keysAndCodes(dir: string, index: SqliteCodeIndex, codesDb: Databa
 
 interface NoticeFigures {
   readonly deliveriesPerS: number;
+  /** Process CPU (all threads: main, the ledger's writer, GC helpers) per delivery, µs. */
   readonly cpuUsPerDelivery: number;
+  /** The main thread's CPU per delivery, µs (Linux; undefined elsewhere): the fan-out's limit. */
+  readonly mainCpuUsPerDelivery: number | undefined;
+  /** The busiest other thread's CPU per delivery, µs (the ledger's writer), and its name. */
+  readonly otherThreads: string;
   readonly mainBusy: number;
   readonly writerBusy: number;
   readonly seconds: number;
@@ -323,6 +359,8 @@ async function noticeFanout(dir: string): Promise<NoticeFigures> {
     progress.start(total, 0, { rate: 0 });
     const t0 = process.hrtime.bigint();
     const cpu0 = process.cpuUsage();
+    const mainCpu0 = threadCpuUs();
+    const threads0 = otherThreadsCpuUs();
     const main0 = performance.eventLoopUtilization();
     const writer0 = raw.writerUtilization();
     let done;
@@ -346,6 +384,14 @@ async function noticeFanout(dir: string): Promise<NoticeFigures> {
     }
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
     const cpu = process.cpuUsage(cpu0);
+    const mainCpu1 = threadCpuUs();
+    const mainCpuUsPerDelivery = mainCpu0 === undefined || mainCpu1 === undefined ? undefined : (mainCpu1 - mainCpu0) / total;
+    const otherThreads = [...otherThreadsCpuUs()]
+      .map(([name, us]) => [name.split(':')[0]!, (us - (threads0.get(name) ?? 0)) / total] as const)
+      .filter(([, us]) => us >= 0.5)
+      .sort((a, b) => b[1] - a[1])
+      .map(([name, us]) => `${name} ${us.toFixed(1)}`)
+      .join(', ');
     const mainBusy = performance.eventLoopUtilization(main0).utilization;
     const writerBusy = raw.writerUtilization(writer0).utilization;
     if (done.delivered + done.failed !== total || done.recordedBefore !== 0) throw new Error(`the fan-out handled ${done.delivered} + ${done.failed} (+ ${done.recordedBefore} recorded before) of ${total}`);
@@ -359,7 +405,7 @@ async function noticeFanout(dir: string): Promise<NoticeFigures> {
     if (row.events !== total || row.streams !== total || row.serials !== total || head !== started.firstPosition + 1 + total) throw new Error(`after the batch the log holds ${JSON.stringify(row)} (head ${head}); expected ${total} each`);
     const sample = batchNoticeId(sealer.handle(BATCH_NOTICE_HANDLE, `${batchId}|0`));
     log(`log checked: ${fmt(row.events)} NoticeSent events on ${fmt(row.streams)} streams under ${fmt(row.serials)} serials after NoticeBatchStarted (first notice ${sample})`);
-    return { deliveriesPerS: done.delivered / seconds, cpuUsPerDelivery: (cpu.user + cpu.system) / total, mainBusy, writerBusy, seconds, listSeconds, delivered: done.delivered, failed: done.failed };
+    return { deliveriesPerS: done.delivered / seconds, cpuUsPerDelivery: (cpu.user + cpu.system) / total, mainCpuUsPerDelivery, otherThreads, mainBusy, writerBusy, seconds, listSeconds, delivered: done.delivered, failed: done.failed };
   } finally {
     await workers?.close();
     recipients.close();
@@ -407,7 +453,7 @@ const population = await preparePopulation();
 const notice = await noticeFanout(population.dir);
 log(
   `notice fan-out: ${fmt(notice.delivered)} delivered, ${fmt(notice.failed)} failed in ${notice.seconds.toFixed(1)} s: ${fmt(notice.deliveriesPerS)} deliveries/s (bar ${fmt(BAR)}/s: ${notice.deliveriesPerS >= BAR ? 'met' : 'NOT met'}); ` +
-    `ratio to bare appends ${(notice.deliveriesPerS / appendPerS).toFixed(3)}; ${notice.cpuUsPerDelivery.toFixed(1)} µs CPU each; busy: main ${Math.round(100 * notice.mainBusy)} %, writer ${Math.round(100 * notice.writerBusy)} %; load average ${loadavg()[0]!.toFixed(1)}`,
+    `ratio to bare appends ${(notice.deliveriesPerS / appendPerS).toFixed(3)}; ${notice.cpuUsPerDelivery.toFixed(1)} µs CPU each (main thread ${notice.mainCpuUsPerDelivery?.toFixed(1) ?? '?'}; others µs each: ${notice.otherThreads || '?'}); busy: main ${Math.round(100 * notice.mainBusy)} %, writer ${Math.round(100 * notice.writerBusy)} %; load average ${loadavg()[0]!.toFixed(1)}`,
 );
 if (!KEEP) rmSync(population.dir, { recursive: true, force: true });
 
@@ -424,6 +470,9 @@ const result = {
   notice_ratio: Number((notice.deliveriesPerS / appendPerS).toFixed(3)),
   notice_seconds: Number(notice.seconds.toFixed(1)),
   notice_cpu_us: Number(notice.cpuUsPerDelivery.toFixed(1)),
+  notice_cpu_us_per_delivery: Number(notice.cpuUsPerDelivery.toFixed(1)),
+  notice_main_cpu_us_per_delivery: notice.mainCpuUsPerDelivery === undefined ? null : Number(notice.mainCpuUsPerDelivery.toFixed(1)),
+  notice_one_core_per_s: Math.round(1e6 / notice.cpuUsPerDelivery),
   notice_writer_busy: Number(notice.writerBusy.toFixed(2)),
   notice_main_busy: Number(notice.mainBusy.toFixed(2)),
   notice_list_seconds: Number(notice.listSeconds.toFixed(2)),
