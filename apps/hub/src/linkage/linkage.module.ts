@@ -17,10 +17,12 @@ import { QueryRunner } from './queries/query-runner.js';
 import { SelfDisclosureTablePublisher } from './self-information/self-disclosure-table.publisher.js';
 import { SelfInformationController } from './self-information/self-information.controller.js';
 import { SelfInformationService } from './self-information/self-information.service.js';
+import { AuthorizationTableRollout } from './tables/authorization-table-rollout.js';
+import { AuthorizationTablesController } from './tables/authorization-tables.controller.js';
 
 /** Agencies, agency codes, lawful queries and provisions (I5–I7), and citizens' self-information requests. */
 @Module({
-  controllers: [AgenciesController, AgencyCodesController, QueriesController, SelfInformationController],
+  controllers: [AgenciesController, AgencyCodesController, QueriesController, SelfInformationController, AuthorizationTablesController],
   providers: [
     { provide: ProvisionSigner, useFactory: (config: HubConfig) => ProvisionSigner.loadOrCreate(config.keysDir), inject: [HubConfig] },
     { provide: CodeLocator, useFactory: (config: HubConfig) => loadOrCreateCodeLocator(config.keysDir), inject: [HubConfig] },
@@ -28,6 +30,7 @@ import { SelfInformationService } from './self-information/self-information.serv
     CitizenSessions,
     Authenticator,
     AuthorizationTablePublisher,
+    AuthorizationTableRollout,
     SelfDisclosureTablePublisher,
     SelfInformationService,
     HubCodeMapper,
@@ -37,6 +40,6 @@ import { SelfInformationService } from './self-information/self-information.serv
     ChangeAgencyRegistryHandler,
     AcquireAgencyCodeHandler,
   ],
-  exports: [LinkageViews, CitizenSessions, Authenticator, HubCodeMapper, QueryEdge],
+  exports: [LinkageViews, CitizenSessions, Authenticator, HubCodeMapper, QueryEdge, AuthorizationTableRollout],
 })
 export class LinkageModule {}
