@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { PlannedBatch } from './append-planner.js';
-import { BloomFilter } from './bloom-filter.js';
+import { BloomFilter, type BloomFilterOptions } from './bloom-filter.js';
 import { restoreFilter, type StoredFilter } from './saved-filters.js';
 import type { RecordedEvent } from './envelope.js';
 
@@ -22,6 +22,8 @@ export interface KeyIndexOptions {
   readonly recentLimit?: number;
   /** Events the tables may lag behind the head, bounding the scan at start-up. */
   readonly maxLag?: number;
+  /** Size and probes of the filters over the key and claim tables (fixed, whatever the length of the log). */
+  readonly filters?: BloomFilterOptions;
 }
 
 /**
@@ -114,9 +116,12 @@ export class DeferredKeyIndex {
 
   private readonly recentLimit: number;
   private readonly maxLag: number;
-  /** Filters over the hashes in the tables: a miss, the common case, then needs no read. */
-  private keyFilter: BloomFilter;
-  private claimFilter: BloomFilter;
+  /**
+   * Filters over the hashes in the tables: a miss, the common case, then needs no read. Of a fixed size:
+   * past the keys they suit, more hits are false and confirmed (or not) by the tables, never a key missed.
+   */
+  private readonly keyFilter: BloomFilter;
+  private readonly claimFilter: BloomFilter;
 
   constructor(db: Database.Database, options: KeyIndexOptions = {}, saved: ReadonlyMap<string, StoredFilter> = new Map()) {
     this.recentLimit = options.recentLimit ?? 131_072;
@@ -130,8 +135,6 @@ export class DeferredKeyIndex {
       envelope: db.prepare('SELECT envelope FROM events WHERE position = ?').pluck(),
       keyHashes: db.prepare('SELECT hash FROM idempotency_keys').pluck(),
       claimHashes: db.prepare('SELECT hash FROM claims').pluck(),
-      keyCount: db.prepare('SELECT count(*) FROM idempotency_keys').pluck(),
-      claimCount: db.prepare('SELECT count(*) FROM claims').pluck(),
       getThrough: db.prepare(`SELECT value FROM ledger_meta WHERE key = 'keys_indexed_through'`).pluck(),
       unindexed: db
         .prepare(
@@ -142,8 +145,8 @@ export class DeferredKeyIndex {
     };
     this.indexedThrough = Number(this.stmt.getThrough.get() ?? 0);
     // The filters saved at the last clean close, when the tables are as they were then; else read them all.
-    this.keyFilter = restoreFilter(saved, 'idempotency_keys', this.indexedThrough) ?? this.loadFilter(this.stmt.keyCount, this.stmt.keyHashes);
-    this.claimFilter = restoreFilter(saved, 'claims', this.indexedThrough) ?? this.loadFilter(this.stmt.claimCount, this.stmt.claimHashes);
+    this.keyFilter = restoreFilter(saved, 'idempotency_keys', this.indexedThrough, options.filters) ?? loadFilter(this.stmt.keyHashes, options.filters);
+    this.claimFilter = restoreFilter(saved, 'claims', this.indexedThrough, options.filters) ?? loadFilter(this.stmt.claimHashes, options.filters);
     for (const [position, key, claims] of this.stmt.unindexed.iterate(this.indexedThrough) as Iterable<[number, string | null, string | null]>) {
       if (key !== null) this.recentKeys.add(keyHash(key), position);
       if (claims !== null) for (const c of JSON.parse(claims) as string[]) this.recentClaims.add(keyHash(c), position);
@@ -246,20 +249,24 @@ export class DeferredKeyIndex {
     ];
   }
 
+  /** The filters over the key and claim tables (their size is fixed at open). */
+  get filters(): { readonly keys: BloomFilter; readonly claims: BloomFilter } {
+    return { keys: this.keyFilter, claims: this.claimFilter };
+  }
+
   /** The rows of `flush` are durable: memory need not hold them any more. */
   completeFlush(flush: KeyFlush): void {
-    if (this.keyFilter.needsGrowth) this.keyFilter = this.loadFilter(this.stmt.keyCount, this.stmt.keyHashes);
-    if (this.claimFilter.needsGrowth) this.claimFilter = this.loadFilter(this.stmt.claimCount, this.stmt.claimHashes);
     this.flushingKeys = undefined;
     this.flushingClaims = undefined;
     this.indexedThrough = flush.rows.through;
   }
+}
 
-  private loadFilter(count: Database.Statement, hashes: Database.Statement): BloomFilter {
-    const filter = new BloomFilter(Math.max(1 << 20, 2 * (count.get() as number)));
-    for (const hash of hashes.iterate() as Iterable<number>) filter.add(hash);
-    return filter;
-  }
+/** A filter of every hash of a key table (after a run that did not close cleanly): one scan of the table. */
+function loadFilter(hashes: Database.Statement, options: BloomFilterOptions | undefined): BloomFilter {
+  const filter = new BloomFilter(options);
+  for (const hash of hashes.iterate() as Iterable<number>) filter.add(hash);
+  return filter;
 }
 
 function lastPosition(batch: PlannedBatch): number {

@@ -1,20 +1,21 @@
 import type Database from 'better-sqlite3';
-import { BloomFilter, type SavedFilter } from './bloom-filter.js';
+import { BloomFilter, type BloomFilterOptions, type SavedFilter } from './bloom-filter.js';
 
 /**
  * The ledger's Bloom filters (stream ids, idempotency keys, claims) saved in its file at a clean close, so
  * that the next open loads them instead of reading every stream id and key of the log (I11: the start does
  * not grow with the log). They are taken out of the file as the store opens: a run that ends without a
  * clean close (a crash, kill -9) leaves none, and the next open rebuilds them from the log as before. A
- * saved filter is used only when the log (or the key tables) is where it was when the filter was saved.
+ * saved filter is used only when the log (or the key tables) is where it was when the filter was saved,
+ * and when it has the size and probes the store is opened with.
  */
 export const SAVED_FILTERS_DDL = `
-CREATE TABLE IF NOT EXISTS ledger_filters (
-  name     TEXT    PRIMARY KEY,
-  through  INTEGER NOT NULL,
-  capacity INTEGER NOT NULL,
-  count    INTEGER NOT NULL,
-  bits     BLOB    NOT NULL
+CREATE TABLE IF NOT EXISTS ledger_saved_filters (
+  name    TEXT    PRIMARY KEY,
+  through INTEGER NOT NULL,
+  hashes  INTEGER NOT NULL,
+  count   INTEGER NOT NULL,
+  bits    BLOB    NOT NULL
 ) STRICT;
 `;
 
@@ -27,26 +28,28 @@ export interface StoredFilter extends SavedFilter {
 export function takeSavedFilters(db: Database.Database): Map<string, StoredFilter> {
   db.exec(SAVED_FILTERS_DDL);
   return db.transaction(() => {
-    const rows = db.prepare('SELECT name, through, capacity, count, bits FROM ledger_filters').all() as { name: string; through: number; capacity: number; count: number; bits: Buffer }[];
-    if (rows.length > 0) db.prepare('DELETE FROM ledger_filters').run();
-    return new Map(rows.map((r) => [r.name, { through: r.through, capacity: r.capacity, count: r.count, bits: r.bits }]));
+    // Filters that grew with the log, saved by earlier builds: never of a fixed size, so rebuilt instead.
+    db.exec('DROP TABLE IF EXISTS ledger_filters');
+    const rows = db.prepare('SELECT name, through, hashes, count, bits FROM ledger_saved_filters').all() as { name: string; through: number; hashes: number; count: number; bits: Buffer }[];
+    if (rows.length > 0) db.prepare('DELETE FROM ledger_saved_filters').run();
+    return new Map(rows.map((r) => [r.name, { through: r.through, hashes: r.hashes, count: r.count, bits: r.bits }]));
   })();
 }
 
-/** The saved filter `name` when it was saved at `through`, else undefined (rebuild it). */
-export function restoreFilter(saved: ReadonlyMap<string, StoredFilter>, name: string, through: number): BloomFilter | undefined {
+/** The saved filter `name` when it was saved at `through` with the size and probes of `options`, else undefined (rebuild it). */
+export function restoreFilter(saved: ReadonlyMap<string, StoredFilter>, name: string, through: number, options: BloomFilterOptions = {}): BloomFilter | undefined {
   const stored = saved.get(name);
-  return stored === undefined || stored.through !== through ? undefined : BloomFilter.restore(stored);
+  return stored === undefined || stored.through !== through ? undefined : BloomFilter.restore(stored, options);
 }
 
 /** Saves the filters at a clean close (nothing may write the log or its key tables after this). */
 export function saveFilters(db: Database.Database, filters: readonly { readonly name: string; readonly through: number; readonly filter: BloomFilter }[]): void {
   db.exec(SAVED_FILTERS_DDL);
-  const insert = db.prepare('INSERT OR REPLACE INTO ledger_filters (name, through, capacity, count, bits) VALUES (?, ?, ?, ?, ?)');
+  const insert = db.prepare('INSERT OR REPLACE INTO ledger_saved_filters (name, through, hashes, count, bits) VALUES (?, ?, ?, ?, ?)');
   db.transaction(() => {
     for (const { name, through, filter } of filters) {
-      const { capacity, count, bits } = filter.save();
-      insert.run(name, through, capacity, count, bits);
+      const { hashes, count, bits } = filter.save();
+      insert.run(name, through, hashes, count, bits);
     }
   })();
 }

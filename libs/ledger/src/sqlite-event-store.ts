@@ -5,7 +5,7 @@ import { BatchedEventStore, type BatchOutcomes } from './batched-event-store.js'
 import type { RecordedEvent } from './envelope.js';
 import type { AppendRequest, AppendResult, ReadAllOptions, ReadStreamOptions, SerialStatus } from './event-store.port.js';
 import { uuidv7 } from './ids.js';
-import { BloomFilter } from './bloom-filter.js';
+import { BloomFilter, filterSize, type BloomFilterOptions } from './bloom-filter.js';
 import { restoreFilter, saveFilters, takeSavedFilters } from './saved-filters.js';
 import { DeferredKeyIndex, keyHash, type KeyIndexOptions, type WriteOp } from './key-index.js';
 import { SqliteWriter } from './sqlite-writer.js';
@@ -34,6 +34,12 @@ export interface SqliteEventStoreOptions {
   /** `FULL` (default) makes every commit durable against power loss, not only process crashes. */
   readonly synchronous?: 'FULL' | 'NORMAL';
   readonly keyIndex?: KeyIndexOptions;
+  /**
+   * Size and probes of each of the ledger's three Bloom filters (stream ids, idempotency keys, claims):
+   * fixed memory whatever the length of the log (I11), 8 MiB and 3 probes each by default. A longer log
+   * only raises their false-positive rate, and a false positive costs one indexed read.
+   */
+  readonly filters?: BloomFilterOptions;
   /**
    * Keep the Merkle tree of the log (I3) in the ledger file, written by the writer thread in the same
    * transaction as the events it covers. At open, a tree that is missing or behind is first rebuilt or
@@ -190,11 +196,17 @@ export class SqliteEventStore extends BatchedEventStore {
   private failure: Promise<void> | undefined;
   private keyFlush: Promise<void> | undefined;
   private commits = 0;
-  /** Every stream id ever written (a Bloom filter): creating a new stream then needs no read. */
-  private streams: BloomFilter;
+  /**
+   * Every stream id ever written (a Bloom filter of a fixed size): creating a new stream then needs no
+   * read, but for the false positives, which one indexed read settles.
+   */
+  private readonly streams: BloomFilter;
+  private readonly filterOptions: Required<BloomFilterOptions>;
 
   constructor(options: SqliteEventStoreOptions) {
     super();
+    // A bad size is refused before the file is opened.
+    this.filterOptions = filterSize(options.filters);
     this.db = new Database(options.path);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma(`synchronous = ${options.synchronous ?? 'FULL'}`);
@@ -205,13 +217,13 @@ export class SqliteEventStore extends BatchedEventStore {
     else if (Number(stored) !== SCHEMA_VERSION) throw new Error(`ledger file has schema version ${stored}; this build reads ${SCHEMA_VERSION}`);
     // Filters saved at the last clean close are taken out of the file now: after a crash there are none.
     const savedFilters = takeSavedFilters(this.db);
-    this.keys = new DeferredKeyIndex(this.db, options.keyIndex, savedFilters);
+    this.keys = new DeferredKeyIndex(this.db, { ...options.keyIndex, filters: this.filterOptions }, savedFilters);
     this.stmt = this.prepare();
     this.hooks = options.hooks ?? [];
     const now = options.now ?? (() => new Date());
     this.planner = new AppendPlanner({ nodeId: options.nodeId, now, newEventId: options.newEventId ?? uuidv7 });
     this.durableHead = (this.stmt.head.get() as number | null) ?? 0;
-    this.streams = restoreFilter(savedFilters, 'streams', this.durableHead) ?? this.loadStreamFilter();
+    this.streams = restoreFilter(savedFilters, 'streams', this.durableHead, this.filterOptions) ?? this.loadStreamFilter();
     this.plannedHead = this.durableHead;
     if (options.tree === true) {
       if (options.path === ':memory:') throw new Error('a ledger that keeps its Merkle tree needs a file');
@@ -273,12 +285,10 @@ export class SqliteEventStore extends BatchedEventStore {
     };
   }
 
+  /** The filter of every stream of the log (after a run that did not close cleanly): one scan of the stream index. */
   private loadStreamFilter(): BloomFilter {
-    const count = this.stmt.streamCount.get() as number;
-    const filter = new BloomFilter(Math.max(1 << 20, 2 * count));
+    const filter = new BloomFilter(this.filterOptions);
     for (const id of this.stmt.streamIds.iterate() as Iterable<string>) filter.add(keyHash(id));
-    // Streams planned but not yet durable are in the filter too, or a retry could miss them.
-    for (const f of this.pending) f.forEachAppended((request) => filter.add(keyHash(request.streamId)));
     return filter;
   }
 
@@ -295,7 +305,6 @@ export class SqliteEventStore extends BatchedEventStore {
       readSerial: db.prepare('SELECT envelope FROM events WHERE serial = ? ORDER BY position').pluck(),
       openSerials: db.prepare('SELECT serial FROM open_serials ORDER BY serial').pluck(),
       streamIds: db.prepare('SELECT stream_id FROM events INDEXED BY events_by_stream WHERE stream_revision = 0').pluck(),
-      streamCount: db.prepare('SELECT count(*) FROM events INDEXED BY events_by_stream WHERE stream_revision = 0').pluck(),
     };
   }
 
@@ -356,7 +365,6 @@ export class SqliteEventStore extends BatchedEventStore {
       if (this.revisions.get(request.streamId) !== undefined) this.revisions.set(request.streamId, result.nextExpectedRevision);
     });
     this.maintainKeys();
-    if (this.streams.needsGrowth) this.streams = this.loadStreamFilter();
     return plan.outcomes;
   }
 
@@ -428,6 +436,16 @@ export class SqliteEventStore extends BatchedEventStore {
   /** Idempotency keys and claims held in memory, not yet in the key tables. */
   get unflushedKeyCount(): number {
     return this.keys.recentCount;
+  }
+
+  /**
+   * The ledger's Bloom filters: memory fixed at open (I11), and how full they are. `falsePositiveRate` is
+   * the share of look-ups of a new key that still read the index.
+   */
+  get filterStats(): { readonly name: string; readonly bytes: number; readonly hashes: number; readonly count: number; readonly falsePositiveRate: number }[] {
+    const { keys, claims } = this.keys.filters;
+    const stats = (name: string, f: BloomFilter) => ({ name, bytes: f.bytes, hashes: f.hashes, count: f.count, falsePositiveRate: f.falsePositiveRate });
+    return [stats('streams', this.streams), stats('idempotency_keys', keys), stats('claims', claims)];
   }
 
   /** Transactions committed by the writer (group commit makes this far fewer than appends). */
