@@ -15,7 +15,7 @@ import {
   type TableVersionState,
 } from '#linkage';
 import { HubProblem } from '../../http/hub-problem.js';
-import { appendDecided, IdempotencyKeys, type Caller, type Outcome } from '../../ledger/idempotency.js';
+import { appendDecided, IdempotencyKeys, priorSerial, type Caller, type Outcome } from '../../ledger/idempotency.js';
 import { loadStream } from '../../ledger/load-stream.js';
 import { hasCode, withRetries } from '../../ledger/retry.js';
 import { CLOCK, LEDGER, type Clock } from '../../ledger/tokens.js';
@@ -83,6 +83,9 @@ export class AuthorizationTableRollout {
   async publish(table: unknown, caller: Caller): Promise<Outcome<PublishedVersion>> {
     this.#schema.check(table);
     const idempotency = this.idempotencyKeys.scope(caller, { command: 'PublishAuthorizationTable', table });
+    // A retry of a publication that succeeded is answered before the decider, which would refuse it as not newer.
+    const prior = idempotency === undefined ? undefined : await priorSerial(this.store, idempotency);
+    if (prior !== undefined) return { value: await this.#replayPublished(prior), replayed: true };
     return withRetries(4, (e) => hasCode(e, 'WRONG_EXPECTED_REVISION'), async () => {
       const { state, expectedRevision } = await loadStream(this.store, AUTHORIZATION_TABLE_STREAM, AUTHORIZATION_TABLE.fold);
       const { answer, events } = this.#decide(table, state, this.clock().toISOString());
@@ -92,15 +95,13 @@ export class AuthorizationTableRollout {
 
   async withdraw(version: number, reason: string, caller: Caller): Promise<Outcome<WithdrawnVersion>> {
     const idempotency = this.idempotencyKeys.scope(caller, { command: 'WithdrawAuthorizationTable', version, reason });
+    const prior = idempotency === undefined ? undefined : await priorSerial(this.store, idempotency);
+    if (prior !== undefined) return { value: await this.#replayWithdrawn(prior), replayed: true };
     return withRetries(4, (e) => hasCode(e, 'WRONG_EXPECTED_REVISION'), async () => {
       const { state, expectedRevision } = await loadStream(this.store, AUTHORIZATION_TABLE_STREAM, AUTHORIZATION_TABLE.fold);
       const withdrawnAt = this.clock().toISOString();
       const events = decideAuthorizationTables({ type: 'WithdrawAuthorizationTable', data: { version, reason, withdrawnAt } }, state);
-      return appendDecided(this.store, this.eventBus, { streamId: AUTHORIZATION_TABLE_STREAM, expectedRevision, events, caller, idempotency }, (result) => ({ version, serial: result.serial, withdrawnAt }), async (serial) => {
-        const event = await this.#eventOf(serial);
-        const d = event.data as unknown as AuthorizationTableWithdrawnData;
-        return { version: d.version, serial, withdrawnAt: d.withdrawnAt };
-      });
+      return appendDecided(this.store, this.eventBus, { streamId: AUTHORIZATION_TABLE_STREAM, expectedRevision, events, caller, idempotency }, (result) => ({ version, serial: result.serial, withdrawnAt }), (serial) => this.#replayWithdrawn(serial));
     });
   }
 
@@ -147,6 +148,11 @@ export class AuthorizationTableRollout {
       state: tableVersionStates(AUTHORIZATION_TABLE.fold.evolve(before, events[index] as unknown as Parameters<typeof AUTHORIZATION_TABLE.fold.evolve>[1]), this.clock().toISOString()).at(-1)!.state,
       diff: diffAuthorizationTables(tableInForce(before, d.publishedAt)?.table, d.table),
     };
+  }
+
+  async #replayWithdrawn(serial: SerialNumber): Promise<WithdrawnVersion> {
+    const d = (await this.#eventOf(serial)).data as unknown as AuthorizationTableWithdrawnData;
+    return { version: d.version, serial, withdrawnAt: d.withdrawnAt };
   }
 
   async #eventOf(serial: SerialNumber): Promise<RecordedEvent> {
