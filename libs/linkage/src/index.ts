@@ -241,16 +241,21 @@ export type {
 } from './notice-batch.js';
 export {
   KEYS_SHREDDED_STREAM,
+  RATE_LIMITED_STREAM_PREFIX,
   REFUSALS_STREAM_PREFIX,
   UNAUTHENTICATED_STREAM_PREFIX,
+  decideRateLimitedRecord,
   decideRefusal,
   decideUnauthenticatedRecord,
+  rateLimitedStreamId,
   refusalStreamId,
   unauthenticatedStreamId,
 } from './refusals.js';
 export type {
   KeysShredded,
   KeysShreddedData,
+  RateLimitedRequestsRecorded,
+  RateLimitedRequestsRecordedData,
   RefuseRequest,
   RefusedCaller,
   RequestRefused,

@@ -117,6 +117,50 @@ export function decideUnauthenticatedRecord(d: UnauthenticatedRequestsRecordedDa
   return [{ type: 'UnauthenticatedRequestsRecorded', schemaVersion: 1, data: { ...d }, terminal: 'denied' }];
 }
 
+export const RATE_LIMITED_STREAM_PREFIX = 'rate-limited-';
+
+export function rateLimitedStreamId(recordId: string): string {
+  return `${RATE_LIMITED_STREAM_PREFIX}${recordId}`;
+}
+
+/**
+ * Requests refused for their rate (429, issue 15 item 2), counted per kind of principal and interval: at
+ * most one event per kind and interval, whatever the flood. Agencies are named in clear with their counts
+ * (a public auditor sees which agency was throttled); sources' addresses are sealed for the hub (I10);
+ * citizens are only counted, never named (no subject id, no pseudonym: I10).
+ */
+export interface RateLimitedRequestsRecordedData {
+  readonly recordId: string;
+  readonly intervalStart: string;
+  readonly intervalEnd: string;
+  readonly principalKind: 'agency' | 'citizen' | 'source';
+  /** Requests refused for their rate in the interval. */
+  readonly count: number;
+  /** Distinct principals of this kind refused in the interval. */
+  readonly principals: number;
+  /** Counts per command or read attempted (e.g. SubmitQuery, RecordsController.list). */
+  readonly commands: Readonly<Record<string, number>>;
+  /** Agency kind: counts per agency (the most refused first, at most the hub's limit of named principals). */
+  readonly agencies?: Readonly<Record<string, number>>;
+  /** Source kind: counts per address, for the hub only (sealed, I10). */
+  readonly sources?: Readonly<Record<string, number>>;
+}
+export type RateLimitedRequestsRecorded = LinkageEvent<'RateLimitedRequestsRecorded', RateLimitedRequestsRecordedData>;
+
+/** One kind's rate-limited requests of one interval, as one event that ends its serial as `denied`. */
+export function decideRateLimitedRecord(d: RateLimitedRequestsRecordedData): readonly RateLimitedRequestsRecorded[] {
+  requireId(d.recordId, 'recordId');
+  requireInstant(d.intervalStart, 'intervalStart');
+  requireInstant(d.intervalEnd, 'intervalEnd');
+  if (!['agency', 'citizen', 'source'].includes(d.principalKind)) throw new LinkageError('MALFORMED', 'principalKind must be agency, citizen or source');
+  if (!Number.isSafeInteger(d.count) || d.count < 1 || !Number.isSafeInteger(d.principals) || d.principals < 1) throw new LinkageError('MALFORMED', 'count and principals must be integers ≥ 1');
+  for (const name of Object.keys(d.commands)) if (!NAME.test(name)) throw new LinkageError('MALFORMED', `command ${JSON.stringify(name)} is not a command name`);
+  if (d.agencies !== undefined && (d.principalKind !== 'agency' || !Object.keys(d.agencies).every(isAgencyId))) throw new LinkageError('MALFORMED', 'agencies are named only in the agency record, by agency id');
+  if (d.sources !== undefined && d.principalKind !== 'source') throw new LinkageError('MALFORMED', 'sources are named only in the source record');
+  if (d.principalKind === 'citizen' && (d.agencies !== undefined || d.sources !== undefined)) throw new LinkageError('MALFORMED', 'citizens are counted, never named');
+  return [{ type: 'RateLimitedRequestsRecorded', schemaVersion: 1, data: { ...d }, terminal: 'denied' }];
+}
+
 /** The stream of every key-shredding event (retention sweeps, erasures). */
 export const KEYS_SHREDDED_STREAM = 'keys-shredded';
 
