@@ -6,6 +6,7 @@ import { plainToInstance } from 'class-transformer';
 import { IsIn, IsOptional, IsString, Matches, ValidateBy, validateSync, type ValidationError } from 'class-validator';
 import { isIP } from 'node:net';
 import type { LogLevel } from '@nestjs/common';
+import { DEFAULT_RATE_LIMITS, RATE_LIMIT_VARIABLES, readRateLimits, type RateLimitSettings } from '../rate-limits/rate-limit-settings.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'] as const;
 export type HubLogLevel = (typeof LOG_LEVELS)[number];
@@ -276,6 +277,8 @@ export class HubConfig {
     readonly noticeBatches: NoticeBatchSettings = DEFAULT_NOTICE_BATCHES,
     readonly subscriptions: SubscriptionSettings = DEFAULT_SUBSCRIPTIONS,
     readonly tls: TlsSettings = TLS_OFF,
+    /** Rate limits per agency, citizen and source (HUB_RATE_LIMIT_*, docs/rate-limits.md). */
+    readonly rateLimits: RateLimitSettings = DEFAULT_RATE_LIMITS,
   ) {}
 
   /** The Merkle tree's own file when the log is not the SQLite ledger (the tree then follows the log through the port). */
@@ -584,6 +587,7 @@ const VARIABLES = [
   'HUB_TLS',
   'HUB_TLS_HOSTS',
   'HUB_TLS_AGENCY_CERT_DAYS',
+  ...RATE_LIMIT_VARIABLES,
 ] as const;
 
 /**
@@ -632,6 +636,8 @@ export function loadHubConfig(env: Readonly<Record<string, string | undefined>>,
   if (problems.length === 0 && selfDisclosureFile !== undefined && !existsSync(selfDisclosureFile)) {
     problems.push({ variable: 'HUB_SELF_DISCLOSURE_TABLE_FILE', message: `no file at ${selfDisclosureFile}` });
   }
+  const rateLimits = readRateLimits(given);
+  problems.push(...rateLimits.problems);
   if (problems.length > 0) throw new HubConfigError(problems);
   return new HubConfig(
     raw.HUB_HOST,
@@ -685,6 +691,7 @@ export function loadHubConfig(env: Readonly<Record<string, string | undefined>>,
     { chunk: Number(raw.HUB_NOTICE_BATCH_CHUNK), pauseMs: Number(raw.HUB_NOTICE_BATCH_PAUSE_MS), bodyLimitBytes: Math.max(Number(raw.HUB_NOTICE_BATCH_BODY_LIMIT_BYTES), Number(raw.HUB_BODY_LIMIT_BYTES)) },
     { sweepIntervalMs: Number(raw.HUB_SUBSCRIPTION_SWEEP_MS) },
     { enabled: raw.HUB_TLS === 'on', hostNames: [...new Set([...raw.HUB_TLS_HOSTS.split(','), raw.HUB_HOST])], agencyCertificateDays: Number(raw.HUB_TLS_AGENCY_CERT_DAYS) },
+    rateLimits.settings,
   );
 }
 

@@ -45,7 +45,17 @@ export interface RefusalGuard {
   record(refused: RefusedRequest): Promise<void>;
   /** The 429 refusal of a source that sent too many requests without a credential (Refusals.throttle). */
   throttle(source: string): Error | undefined;
+  /**
+   * Spends one request of the caller's rate budget (Refusals.limit): the RATE_LIMITED refusal once it is
+   * spent (answered RESOURCE_EXHAUSTED with retry-after metadata), else undefined. Absent: no rate limits.
+   */
+  limit?(caller: IdentifiedCaller, source: string, command: string): Promise<Error | undefined>;
 }
+
+/** Trailing metadata of a refusal that says when to retry (RATE_LIMITED, TOO_MANY_UNAUTHENTICATED_REQUESTS): seconds, as HTTP's Retry-After. */
+export const RETRY_AFTER_METADATA = 'retry-after';
+/** The same in milliseconds, under the name gRPC's retry policy reads (gRFC A6 server pushback). */
+export const RETRY_PUSHBACK_METADATA = 'grpc-retry-pushback-ms';
 
 /**
  * A command RPC whose refusals are events (I6), as the HTTP edge's RefusalGuard and problem filter do: the caller is
@@ -57,10 +67,13 @@ export function recorded<Req, Res>(command: string, guard: RefusalGuard, rpc: (r
     const caller = await guard.identify(credentialed(call));
     try {
       const refusal = unidentified(caller.kind);
-      if (refusal !== undefined) throw guard.throttle(peerAddress(call.peer)) ?? refusal;
+      // A source without a credential: its unidentified allowance first, then its rate budget (docs/rate-limits.md).
+      if (refusal !== undefined) throw guard.throttle(peerAddress(call.peer)) ?? (await guard.limit?.(caller, peerAddress(call.peer), command)) ?? refusal;
+      const limited = await guard.limit?.(caller, peerAddress(call.peer), command);
+      if (limited !== undefined) throw limited;
       return await rpc(request, call);
     } catch (error) {
-      await guard.record({ caller, command, error, source: peerAddress(call.peer), body: request });
+      await guard.record({ caller, command, error, source: peerAddress(call.peer), body: request, correlationId: call.correlationId });
       throw error;
     }
   };
@@ -136,6 +149,12 @@ export function unary<Req, Res>(rpc: (request: Req, call: GrpcCall) => Promise<R
       },
       (error: unknown) => {
         const mapped = toGrpcProblem(error, call);
+        const retryAfter = mapped.problem['retryAfter'];
+        if (typeof retryAfter === 'number') {
+          const retryAfterMs = mapped.problem['retryAfterMs'];
+          mapped.error.metadata.set(RETRY_AFTER_METADATA, String(retryAfter));
+          mapped.error.metadata.set(RETRY_PUSHBACK_METADATA, String(typeof retryAfterMs === 'number' ? retryAfterMs : retryAfter * 1000));
+        }
         if (mapped.unexpected) {
           const text = error instanceof Error ? (error.stack ?? error.message) : String(error);
           logger.error(`[${call.correlationId}] ${method}: ${text}`);

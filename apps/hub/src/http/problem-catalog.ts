@@ -31,6 +31,8 @@ export const PROBLEM_CATALOG = {
   UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'The request content type is not supported' },
   HEADERS_TOO_LARGE: { status: 431, title: 'The request line and headers are too large' },
   TOO_MANY_UNAUTHENTICATED_REQUESTS: { status: 429, title: 'Too many requests without a valid credential from this source' },
+  // Over the caller's rate limit (an agency's, a citizen's, or a source's without a credential): Retry-After says when (docs/rate-limits.md).
+  RATE_LIMITED: { status: 429, title: 'Too many requests from this caller: over its rate limit' },
   UNKNOWN_MUNICIPALITY: { status: 422, title: 'Unknown municipality' },
   CHECK_DIGIT_MISMATCH: { status: 422, title: 'The check digit does not match' },
   INVALID_EFFECTIVE_DATE: { status: 422, title: 'The day of the change or closure is not possible for this record' },

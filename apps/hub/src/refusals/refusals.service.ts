@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnModu
 import { EventBus } from '@nestjs/cqrs';
 import { randomUUID } from 'node:crypto';
 import type { EventStore } from '#ledger';
-import { decideRefusal, decideUnauthenticatedRecord, isAgencyCode, refusalStreamId, unauthenticatedStreamId, type RefusedCaller } from '#linkage';
+import { decideRateLimitedRecord, decideRefusal, decideUnauthenticatedRecord, isAgencyCode, rateLimitedStreamId, refusalStreamId, unauthenticatedStreamId, type RefusedCaller } from '#linkage';
 import { HubConfig } from '../config/hub-config.js';
 import { HubProblem, RequestValidationError } from '../http/hub-problem.js';
 import { markRecorded, recordedSerial, toProblem } from '../http/problem.js';
@@ -11,6 +11,8 @@ import { CLOCK, LEDGER, type Clock } from '../ledger/tokens.js';
 import type { Leadership } from '../leadership/leadership.js';
 import { LEADERSHIP } from '../leadership/tokens.js';
 import type { IdentifiedCaller } from '../linkage/authenticator.js';
+import type { PrincipalKind } from '../rate-limits/rate-limit-settings.js';
+import { RateLimits } from '../rate-limits/rate-limits.service.js';
 
 /** One refused request as the edges report it. */
 export interface RefusedRequest {
@@ -22,7 +24,22 @@ export interface RefusedRequest {
   readonly source: string;
   /** The request's body, when it has one: the agency it names and a code it presents are taken from it. */
   readonly body?: unknown;
+  /** The hub's id of the request (its events and log lines carry it); absent: the refusal gets one of its own. */
+  readonly correlationId?: string;
 }
+
+/** One kind's requests refused for their rate in the interval (bounded: see MAX_PRINCIPALS, maxSources). */
+interface LimitedTally {
+  count: number;
+  /** Distinct principals refused (up to MAX_PRINCIPALS; kept in memory only, never recorded for citizens). */
+  readonly principals: Set<string>;
+  readonly commands: Map<string, number>;
+  /** Counts per agency id or per source address (up to 10 × maxSources), the largest recorded. */
+  readonly named: Map<string, number>;
+}
+
+/** Distinct principals a rate-limited tally tells apart per interval: beyond, `principals` is a lower bound. */
+const MAX_PRINCIPALS = 100_000;
 
 interface SourceTally {
   count: number;
@@ -79,6 +96,9 @@ export class Refusals implements OnModuleInit, BeforeApplicationShutdown, OnModu
   #held: Held | undefined;
   /** Refusals of identified callers this hub answered while standing by, unrecorded (since it last led). */
   #unrecorded = 0;
+  /** Requests refused for their rate, per kind of principal, since #limitedStart (a standby holds them until it leads). */
+  #limited = new Map<PrincipalKind, LimitedTally>();
+  #limitedStart: Date;
 
   constructor(
     @Inject(LEDGER) private readonly store: EventStore,
@@ -86,14 +106,16 @@ export class Refusals implements OnModuleInit, BeforeApplicationShutdown, OnModu
     private readonly eventBus: EventBus,
     private readonly config: HubConfig,
     @Inject(LEADERSHIP) private readonly leadership: Leadership | null,
+    private readonly rateLimits: RateLimits,
   ) {
     this.#intervalStart = this.clock();
+    this.#limitedStart = this.#intervalStart;
     // A standby that becomes the leader records what it held at once.
     leadership?.onRoleChange((role) => {
       if (role !== 'leader') return;
       if (this.#unrecorded > 0) this.#logger.warn(`${this.#unrecorded} refusal(s) of identified callers answered while this hub stood by were not recorded`);
       this.#unrecorded = 0;
-      if (this.#held !== undefined) void this.flush();
+      if (this.#held !== undefined || this.#limited.size > 0) void this.flush();
     });
   }
 
@@ -135,6 +157,8 @@ export class Refusals implements OnModuleInit, BeforeApplicationShutdown, OnModu
     if (unexpected || problem.status < 400 || problem.status >= 500) return;
     // Recorded already: the domain's own refusal event (QueryDenied), or this same error met twice.
     if (problem['serial'] !== undefined || recordedSerial(refused.error) !== undefined) return;
+    // Counted already, in the interval's record of rate-limited requests (`limit`): never one event per request.
+    if (problem.code === 'RATE_LIMITED') return;
     const caller = refused.caller;
     if (UNIDENTIFIED.has(caller.kind)) {
       this.#count(refused.source, problem.code, refused.command);
@@ -173,7 +197,7 @@ export class Refusals implements OnModuleInit, BeforeApplicationShutdown, OnModu
     });
     const streamId = refusalStreamId(refusalId);
     const actor = caller.kind === 'agency' ? `agency:${caller.agencyId}` : caller.kind === 'operator' ? 'operator:hub' : caller.kind === 'auditor' ? 'auditor:hub' : 'citizen';
-    const result = await this.store.append({ streamId, expectedRevision: 'no_stream', events, serial: { allocate: true }, metadata: { actor, correlationId: randomUUID() } });
+    const result = await this.store.append({ streamId, expectedRevision: 'no_stream', events, serial: { allocate: true }, metadata: { actor, correlationId: refused.correlationId ?? randomUUID() } });
     this.eventBus.publish(EventsAppended.of(streamId, result, events.map((e) => e.type)));
     return result.serial;
   }
@@ -202,10 +226,104 @@ export class Refusals implements OnModuleInit, BeforeApplicationShutdown, OnModu
     return new HubProblem('TOO_MANY_UNAUTHENTICATED_REQUESTS', `${perSource} requests without a valid credential came from this source in this interval; retry after ${retryAfter} s with a credential`, { retryAfter });
   }
 
-  /** Appends the interval's tallies: one event per source (up to maxSources), the rest summed in one. */
+  /**
+   * Spends one request of the caller's rate budget (RateLimits): undefined when it passes, else the 429
+   * RATE_LIMITED refusal to answer (with Retry-After), counted in the interval's record of rate-limited
+   * requests of the caller's kind (one event per kind and interval, never one per request).
+   */
+  async limit(caller: IdentifiedCaller, source: string, command: string): Promise<HubProblem | undefined> {
+    const limited = await this.rateLimits.check(caller, source);
+    if (limited === undefined) return undefined;
+    this.#countLimited(limited.kind, limited.principal, command);
+    const retryAfter = Math.max(1, Math.ceil(limited.retryAfterMs / 1000));
+    const who = limited.kind === 'agency' ? `agency ${limited.principal}` : limited.kind === 'citizen' ? 'this citizen' : 'this source (no valid credential)';
+    return new HubProblem(
+      'RATE_LIMITED',
+      `${who} sent more requests than its limit of ${limited.limit.perSecond} per second (${limited.limit.burst} at once); retry after ${retryAfter} s`,
+      { retryAfter, retryAfterMs: limited.retryAfterMs, principalKind: limited.kind, perSecond: limited.limit.perSecond, burst: limited.limit.burst },
+    );
+  }
+
+  /** Requests refused for their rate and not yet recorded, per kind of principal. */
+  get pendingRateLimited(): Readonly<Record<string, number>> {
+    return Object.fromEntries([...this.#limited].map(([kind, t]) => [kind, t.count]));
+  }
+
+  #countLimited(kind: PrincipalKind, principal: string, command: string): void {
+    let tally = this.#limited.get(kind);
+    if (tally === undefined) this.#limited.set(kind, (tally = { count: 0, principals: new Set(), commands: new Map(), named: new Map() }));
+    tally.count += 1;
+    if (tally.principals.size < MAX_PRINCIPALS) tally.principals.add(principal);
+    tally.commands.set(command, (tally.commands.get(command) ?? 0) + 1);
+    if (kind === 'citizen') return;
+    const named = tally.named.get(principal);
+    if (named !== undefined) tally.named.set(principal, named + 1);
+    else if (tally.named.size < 10 * this.config.unidentifiedRefusals.maxSources) tally.named.set(principal, 1);
+  }
+
+  /** Appends the interval's tallies: one event per source (up to maxSources), the rest summed in one; one per kind of rate-limited principal. */
   flush(): Promise<void> {
-    this.#flushing = this.#flushing.then(() => this.#flush()).catch((error: unknown) => this.#logger.error(`unidentified refusals could not be recorded: ${error instanceof Error ? error.message : String(error)}`));
+    this.#flushing = this.#flushing
+      .then(() => this.#flush())
+      .catch((error: unknown) => this.#logger.error(`unidentified refusals could not be recorded: ${error instanceof Error ? error.message : String(error)}`))
+      .then(() => this.#flushLimited())
+      .catch((error: unknown) => this.#logger.error(`rate-limited requests could not be recorded: ${error instanceof Error ? error.message : String(error)}`));
     return this.#flushing;
+  }
+
+  /** One RateLimitedRequestsRecorded per kind of principal refused since #limitedStart; a standby keeps counting until it leads. */
+  async #flushLimited(): Promise<void> {
+    const now = this.clock();
+    if (this.#limited.size === 0) {
+      this.#limitedStart = now;
+      return;
+    }
+    if (!this.#leads()) return;
+    const limited = [...this.#limited];
+    const start = this.#limitedStart;
+    this.#limited = new Map();
+    this.#limitedStart = now;
+    for (const [i, [kind, tally]] of limited.entries()) {
+      try {
+        await this.#appendLimited(kind, tally, start.toISOString(), now.toISOString());
+      } catch (error) {
+        if (this.#leads() && !isNotLeader(error)) throw error;
+        // Stepped down meanwhile: counted on until this hub leads again.
+        for (const [k, t] of limited.slice(i)) this.#mergeLimited(k, t);
+        this.#limitedStart = start;
+        return;
+      }
+    }
+  }
+
+  #mergeLimited(kind: PrincipalKind, t: LimitedTally): void {
+    const into = this.#limited.get(kind);
+    if (into === undefined) {
+      this.#limited.set(kind, t);
+      return;
+    }
+    into.count += t.count;
+    for (const p of t.principals) if (into.principals.size < MAX_PRINCIPALS) into.principals.add(p);
+    for (const [k, v] of t.commands) into.commands.set(k, (into.commands.get(k) ?? 0) + v);
+    for (const [k, v] of t.named) into.named.set(k, (into.named.get(k) ?? 0) + v);
+  }
+
+  async #appendLimited(kind: PrincipalKind, t: LimitedTally, intervalStart: string, intervalEnd: string): Promise<void> {
+    const recordId = randomUUID();
+    const named = Object.fromEntries([...t.named].sort((a, b) => b[1] - a[1]).slice(0, this.config.unidentifiedRefusals.maxSources));
+    const events = decideRateLimitedRecord({
+      recordId,
+      intervalStart,
+      intervalEnd,
+      principalKind: kind,
+      count: t.count,
+      principals: Math.max(1, t.principals.size),
+      commands: Object.fromEntries(t.commands),
+      ...(kind === 'agency' ? { agencies: named } : kind === 'source' ? { sources: named } : {}),
+    });
+    const streamId = rateLimitedStreamId(recordId);
+    const result = await this.store.append({ streamId, expectedRevision: 'no_stream', events, serial: { allocate: true }, metadata: { actor: 'system:refusals', correlationId: randomUUID() } });
+    this.eventBus.publish(EventsAppended.of(streamId, result, events.map((e) => e.type)));
   }
 
   async #flush(): Promise<void> {
