@@ -4,7 +4,7 @@ import { SqliteFold } from '#projections';
 
 /** The batches' progress, a projection of the log (`notice-batches.sqlite`, its own checkpoint, I8). */
 export const NOTICE_BATCHES_FILE = 'notice-batches.sqlite';
-export const NOTICE_BATCHES_LAYOUT_VERSION = 1;
+export const NOTICE_BATCHES_LAYOUT_VERSION = 2;
 /** The batches' recipients and fan-out cursors (`notice-batch-recipients.sqlite`): the leader's work list. */
 export const NOTICE_BATCH_RECIPIENTS_FILE = 'notice-batch-recipients.sqlite';
 export const DEFAULT_NOTICE_BATCH_LIMIT = 50;
@@ -22,8 +22,11 @@ CREATE TABLE IF NOT EXISTS notice_batches (
   position INTEGER NOT NULL,
   started_at TEXT NOT NULL,
   completed_at TEXT,
-  completed_serial TEXT
+  completed_serial TEXT,
+  next_seq INTEGER NOT NULL DEFAULT 0,
+  ahead INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS notice_batch_ahead (batch_id TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (batch_id, seq)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS notice_batches_by_agency ON notice_batches (agency_id, position);
 CREATE INDEX IF NOT EXISTS notice_batches_running ON notice_batches (position) WHERE completed_at IS NULL;
 `;
@@ -40,15 +43,34 @@ export interface NoticeBatchRow {
   readonly startedAt: string;
   readonly completedAt: string | null;
   readonly completedSerial: string | null;
+  /** The log's cursor: every recipient below this place has its event (NoticeSent or NoticeUndelivered) in the log. */
+  readonly logged: number;
 }
 
-const COLUMNS = 'batch_id AS batchId, agency_id AS agencyId, audience, total, delivered, failed, serial, position, started_at AS startedAt, completed_at AS completedAt, completed_serial AS completedSerial';
+const COLUMNS = 'batch_id AS batchId, agency_id AS agencyId, audience, total, delivered, failed, serial, position, started_at AS startedAt, completed_at AS completedAt, completed_serial AS completedSerial, next_seq AS logged';
+
+/**
+ * The place of a batch recipient, as its notice id carries it (notice-batch.fanout.ts): 12 hex digits of
+ * a keyed prefix, the place in 12 hex digits, 8 hex digits of a keyed tail, formatted as a UUID. Public
+ * (the order of the log positions says as much); undefined for an id of another shape.
+ */
+export function seqOfBatchNoticeId(noticeId: string): number | undefined {
+  const hex = noticeId.replaceAll('-', '');
+  if (!/^[0-9a-f]{32}$/.test(hex)) return undefined;
+  return Number.parseInt(hex.slice(12, 24), 16);
+}
 
 /**
  * Each batch's progress, folded from the log: NoticeBatchStarted adds it, each NoticeSent of the batch
  * (schemaVersion 3, batchId in clear) counts one delivered, each NoticeUndelivered one failed, and
  * NoticeBatchCompleted ends it. Nothing is opened: every field it reads is clear. The ledger refuses a
  * second event on a recipient's notice stream, so the counts are exact even across a resumed fan-out.
+ *
+ * It also keeps the log's cursor of each batch (`logged`): the first place whose recipient has no event
+ * in the log yet, from the place each notice id carries. A fan-out appends chunks in order but several
+ * at once, so a place may be recorded before a lower one: such places wait in `notice_batch_ahead` (at
+ * most the chunks in flight) until the places below them are recorded. Whichever hub leads resumes a
+ * batch from this cursor (NoticeBatchRunner), not from a file of the hub that ran it before.
  */
 export class SqliteNoticeBatches extends SqliteFold {
   readonly #stmt;
@@ -58,13 +80,18 @@ export class SqliteNoticeBatches extends SqliteFold {
       name: 'the notice batches',
       layoutVersion: NOTICE_BATCHES_LAYOUT_VERSION,
       ddl: DDL,
-      tables: ['notice_batches'],
+      tables: ['notice_batches', 'notice_batch_ahead'],
       rows: { query: `SELECT ${COLUMNS} FROM notice_batches ORDER BY batch_id`, key: 'batchId' },
     });
     this.#stmt = {
       start: this.db.prepare('INSERT OR IGNORE INTO notice_batches (batch_id, agency_id, audience, total, serial, position, started_at) VALUES (?, ?, ?, ?, ?, ?, ?)'),
-      delivered: this.db.prepare('UPDATE notice_batches SET delivered = delivered + 1 WHERE batch_id = ?'),
-      failed: this.db.prepare('UPDATE notice_batches SET failed = failed + 1 WHERE batch_id = ?'),
+      // One statement per recipient: the count, and the cursor when this recipient is the next place.
+      delivered: this.db.prepare('UPDATE notice_batches SET delivered = delivered + 1, next_seq = next_seq + (next_seq = ?) WHERE batch_id = ? RETURNING next_seq AS next, ahead'),
+      failed: this.db.prepare('UPDATE notice_batches SET failed = failed + 1, next_seq = next_seq + (next_seq = ?) WHERE batch_id = ? RETURNING next_seq AS next, ahead'),
+      park: this.db.prepare('INSERT OR IGNORE INTO notice_batch_ahead (batch_id, seq) VALUES (?, ?)'),
+      unpark: this.db.prepare('DELETE FROM notice_batch_ahead WHERE batch_id = ? AND seq = ?'),
+      moved: this.db.prepare('UPDATE notice_batches SET next_seq = ?, ahead = ahead + ? WHERE batch_id = ?'),
+      dropAhead: this.db.prepare('DELETE FROM notice_batch_ahead WHERE batch_id = ?'),
       complete: this.db.prepare('UPDATE notice_batches SET completed_at = ?, completed_serial = ? WHERE batch_id = ? AND completed_at IS NULL'),
       one: this.db.prepare(`SELECT ${COLUMNS} FROM notice_batches WHERE batch_id = ?`),
       page: this.db.prepare(`SELECT ${COLUMNS} FROM notice_batches WHERE agency_id = ? AND position < ? ORDER BY position DESC LIMIT ?`),
@@ -79,15 +106,36 @@ export class SqliteNoticeBatches extends SqliteFold {
         this.#stmt.start.run(d.batchId, d.agencyId, d.audience, d.total, event.serial, event.position, d.startedAt);
         return;
       case 'NoticeSent':
-        if (event.schemaVersion === 3 && typeof d.batchId === 'string') this.#stmt.delivered.run(d.batchId);
+        if (event.schemaVersion === 3 && typeof d.batchId === 'string') this.#recorded(this.#stmt.delivered, d.batchId, d.noticeId);
         return;
       case 'NoticeUndelivered':
-        this.#stmt.failed.run(d.batchId);
+        this.#recorded(this.#stmt.failed, d.batchId as string, d.noticeId);
         return;
       case 'NoticeBatchCompleted':
         this.#stmt.complete.run(d.completedAt, event.serial, d.batchId);
+        this.#stmt.dropAhead.run(d.batchId);
         return;
       default:
+    }
+  }
+
+  /** A recipient's event is in the log: counted, and the batch's cursor moved past every place now recorded below it. */
+  #recorded(count: Database.Statement, batchId: string, noticeId: unknown): void {
+    const seq = typeof noticeId === 'string' ? seqOfBatchNoticeId(noticeId) : undefined;
+    const row = count.get(seq ?? -1, batchId) as { next: number; ahead: number } | undefined;
+    if (row === undefined || seq === undefined) return;
+    if (row.next === seq + 1) {
+      // This place was the next one: the places recorded ahead of it may follow on.
+      if (row.ahead === 0) return;
+      let next = row.next;
+      let taken = 0;
+      while (this.#stmt.unpark.run(batchId, next).changes === 1) {
+        next += 1;
+        taken += 1;
+      }
+      if (taken > 0) this.#stmt.moved.run(next, -taken, batchId);
+    } else if (seq > row.next) {
+      if (this.#stmt.park.run(batchId, seq).changes === 1) this.#stmt.moved.run(row.next, 1, batchId);
     }
   }
 
@@ -145,6 +193,9 @@ export class NoticeBatchRecipients {
       page: this.#db.prepare('SELECT seq, subject FROM recipients WHERE batch_id = ? AND seq >= ? ORDER BY seq LIMIT ?'),
       drop: this.#db.prepare('DELETE FROM recipients WHERE batch_id = ?'),
       dropCursor: this.#db.prepare('DELETE FROM cursors WHERE batch_id = ?'),
+      put: this.#db.prepare('INSERT OR REPLACE INTO recipients (batch_id, seq, subject) VALUES (?, ?, ?)'),
+      cursorAt: this.#db.prepare('INSERT OR REPLACE INTO cursors (batch_id, next_seq, total) VALUES (?, ?, ?)'),
+      batches: this.#db.prepare('SELECT batch_id FROM cursors').pluck(),
     };
   }
 
@@ -185,6 +236,24 @@ export class NoticeBatchRecipients {
     } finally {
       this.#db.pragma('synchronous = NORMAL');
     }
+  }
+
+  /**
+   * Files recipients `from`, `from + 1`, … of a list taken from elsewhere (another hub's, through the shared
+   * store); a place filed before is replaced. The list counts only once `completeImport` files its cursor.
+   */
+  importPage(batchId: string, from: number, subjects: readonly (Buffer | string | null)[]): void {
+    this.#db.transaction(() => subjects.forEach((s, k) => this.#stmt.put.run(batchId, from + k, s)))();
+  }
+
+  /** The imported list is whole: its cursor, durably (the fan-out resumes at `next`). */
+  completeImport(batchId: string, next: number, total: number): void {
+    this.#durably(() => this.#stmt.cursorAt.run(batchId, next, total));
+  }
+
+  /** The batches this hub holds a list for. */
+  batchIds(): string[] {
+    return this.#stmt.batches.all() as string[];
   }
 
   /** Where the batch's fan-out resumes, and its size; undefined when this hub holds no list for it. */

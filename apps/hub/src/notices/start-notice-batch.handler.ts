@@ -38,7 +38,9 @@ export class StartNoticeBatchCommand extends Command<Outcome<StartedNoticeBatch>
  * resolved at the calling agency, a code that names nobody kept as a failure to record; or everyone
  * holding a code of the agency, straight from the code index), then appends NoticeBatchStarted under a
  * serial of its own (the text sealed, I10) and wakes the leader's fan-out. The list is durable before the
- * event is appended, so a batch in the log always has its list (on this hub's data directory).
+ * event is appended, so a batch in the log always has its list: in this hub's data directory and, when
+ * several hubs share a KurrentDB log, in the shared store (notice-batch-shared-lists.ts), from which
+ * whichever hub leads later takes it.
  */
 @CommandHandler(StartNoticeBatchCommand)
 export class StartNoticeBatchHandler implements ICommandHandler<StartNoticeBatchCommand> {
@@ -70,6 +72,8 @@ export class StartNoticeBatchHandler implements ICommandHandler<StartNoticeBatch
         total = this.runner.recipients.addAgencyHolders(batchId, agencyId, join(this.config.dataDir, LOOKUPS_FILE));
       }
       listed = true;
+      // Several hubs on one KurrentDB log: the list goes to the shared store too, so whichever hub leads can run the batch.
+      await this.runner.share(batchId, total);
       const startedAt = this.clock().toISOString();
       const events = [noticeBatchStarted({ batchId, agencyId, audience: codes === undefined ? 'all' : 'codes', total, title, body, startedAt })];
       const outcome = await appendDecided(
@@ -79,11 +83,12 @@ export class StartNoticeBatchHandler implements ICommandHandler<StartNoticeBatch
         (result) => ({ batchId, serial: result.serial, total }),
         (serial) => this.replay(serial),
       );
-      if (outcome.replayed) this.runner.recipients.drop(batchId);
+      if (outcome.replayed) await this.runner.dropList(batchId);
       else this.runner.kick();
       return outcome;
     } catch (error) {
-      if (listed) this.runner.recipients.drop(batchId);
+      // An append KurrentDB did not confirm may have been written: its batch then needs its list, kept.
+      if (listed && (error as { code?: unknown } | null)?.code !== 'LOG_UNAVAILABLE') await this.runner.dropList(batchId);
       return replayOrRethrow(error, this.store, idempotency, (serial) => this.replay(serial));
     }
   }
