@@ -51,10 +51,19 @@ export function hubFastifyAdapter(config: HubConfig, logs?: LogSink): FastifyAda
     // Node's request timeout ends at the last header (installBodyTimeout takes the body); it checks its
     // deadline every connectionsCheckingInterval (30 s by default): often enough to answer within a second of it.
     requestTimeout: config.bodyTimeoutMs,
-    http: { connectionsCheckingInterval: Math.min(1000, Math.max(50, Math.floor(config.bodyTimeoutMs / 4))) },
+    // HUB_TLS=on: HTTPS that asks every client for a certificate and refuses none at the handshake (a
+    // citizen or the operator presents none; an agency's is checked per request, refusals recorded, I6).
+    // The certificate and CA are set by HubTls at init, before the hub listens.
+    ...(config.tls.enabled
+      ? { https: { requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' as const, connectionsCheckingInterval: connectionsCheckingInterval(config) } }
+      : { http: { connectionsCheckingInterval: connectionsCheckingInterval(config) } }),
     frameworkErrors: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => filter.send(error, request, reply),
     clientErrorHandler: (error, socket) => filter.answerClientError(error, socket),
   });
+}
+
+function connectionsCheckingInterval(config: HubConfig): number {
+  return Math.min(1000, Math.max(50, Math.floor(config.bodyTimeoutMs / 4)));
 }
 
 /** Nest's own body parsers are off: configureHubApp installs a JSON-only one (anything else is 415). */

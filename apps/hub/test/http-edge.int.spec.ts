@@ -205,6 +205,8 @@ describe('the HTTP edge', () => {
           '/v1/agencies',
           '/v1/agencies/{agencyId}',
           '/v1/agencies/{agencyId}/credential-rotations',
+          '/v1/agencies/{agencyId}/certificates',
+          '/v1/agencies/{agencyId}/certificates/{fingerprint}/revocations',
           '/v1/agencies/{agencyId}/revocations',
           '/v1/agency-codes',
           '/v1/agencies/me/provision-records',

@@ -6,12 +6,19 @@ import { HubConfig } from '../config/hub-config.js';
 import { HubProblem } from '../http/hub-problem.js';
 import { loadOrCreateAuditorTokenDigest, loadOrCreateOperatorTokenDigest, tokenDigest } from './hub-secrets.js';
 import { LinkageViews } from './linkage-views.js';
+import { AgencyCertificates } from '../tls/agency-certificates.js';
+import { HubTls } from '../tls/hub-tls.js';
+import { grpcPeer, peerOfSocket, type PeerTls } from '../tls/peer-certificate.js';
 
 const BEARER = /^Bearer ([A-Za-z0-9._~+/=-]{16,512})$/;
 
-/** What carries a credential: an HTTP request, or a gRPC call's metadata in the same shape. */
+/**
+ * What carries a credential: an HTTP request (its socket says which client certificate the TLS
+ * handshake saw), or a gRPC call's metadata in the same shape (its TLS peer is in grpcPeer).
+ */
 export interface Credentialed {
   readonly headers: { readonly authorization?: string | string[] | undefined };
+  readonly raw?: { readonly socket?: unknown };
 }
 
 /** The credential a request presented: the digest of its bearer token (the token itself goes no further). */
@@ -56,19 +63,26 @@ export interface AuthenticatedAgency extends PresentedCredential {
 /**
  * Who is calling. Every principal presents `authorization: Bearer <token>`; the hub compares only
  * SHA-256 digests: agencies' digests are in the registry (events), citizens' in their numbering events,
- * the operator's in keys/operator.token.json. The shape (a credential → one principal) admits mutual TLS
- * later: a certificate fingerprint is another digest to look up.
+ * the operator's in keys/operator.token.json. With mutual TLS (HUB_TLS=on) an agency's call is admitted
+ * only when it also presents, in the TLS handshake, an unrevoked certificate the hub's CA issued to that
+ * same agency (recorded in its certificate stream): a token alone admits no agency call. Citizens, the
+ * operator and the auditor keep their tokens over server-authenticated TLS.
  */
 @Injectable()
 export class Authenticator {
   readonly #operator: Buffer;
   readonly #auditor: Buffer;
 
+  readonly #mutualTls: boolean;
+
   constructor(
     private readonly views: LinkageViews,
     config: HubConfig,
     private readonly sessions: CitizenSessions,
+    tls: HubTls,
+    private readonly certificates: AgencyCertificates,
   ) {
+    this.#mutualTls = tls.enabled;
     this.#operator = Buffer.from(loadOrCreateOperatorTokenDigest(config.keysDir), 'hex');
     this.#auditor = Buffer.from(loadOrCreateAuditorTokenDigest(config.keysDir), 'hex');
   }
@@ -89,7 +103,47 @@ export class Authenticator {
       if (revoked !== undefined) throw new HubProblem('CREDENTIAL_REVOKED', `the bearer token was the credential of agency ${revoked}, which is revoked; it admits nothing any more`, { agencyId: revoked });
       throw new HubProblem('UNAUTHENTICATED', 'the bearer token is not the current credential of an active agency');
     }
+    if (this.#mutualTls) await this.#requireCertificate(request, agencyId);
     return { agencyId: agencyId as AgencyId, digest };
+  }
+
+  /** The TLS peer of a request: its socket's handshake (HTTP), or the gRPC call's (grpcPeer); `plain` without TLS. */
+  #peer(request: Credentialed): PeerTls {
+    if (request.raw?.socket !== undefined) return peerOfSocket(request.raw.socket);
+    return grpcPeer.getStore() ?? { kind: 'plain' };
+  }
+
+  /**
+   * Mutual TLS: the request's client certificate MUST be one the hub's CA issued to `agencyId`, recorded
+   * in the log, unrevoked and within its validity; else a precise 401 (403 for another agency's).
+   */
+  async #requireCertificate(request: Credentialed, agencyId: string): Promise<void> {
+    const peer = this.#peer(request);
+    switch (peer.kind) {
+      case 'plain':
+      case 'none':
+        throw new HubProblem('CLIENT_CERTIFICATE_REQUIRED', `agency ${agencyId}'s token alone admits nothing: the hub runs with mutual TLS, so present the client certificate issued to the agency (docs/tls.md)`, { agencyId });
+      case 'rejected':
+        throw peer.reason === 'expired'
+          ? new HubProblem('CLIENT_CERTIFICATE_EXPIRED', `the client certificate is outside its validity (${peer.detail}): renew it (POST /v1/agencies/${agencyId}/certificates)`, { agencyId })
+          : new HubProblem('CLIENT_CERTIFICATE_UNTRUSTED', `the client certificate does not chain to the hub's CA (${peer.detail}): present the certificate the hub issued to the agency`, { agencyId });
+      case 'verified': {
+        const { fingerprint, agencyId: named } = peer.certificate;
+        const record = named === undefined ? undefined : await this.certificates.find(named, fingerprint);
+        if (record === undefined) {
+          throw new HubProblem('CLIENT_CERTIFICATE_UNTRUSTED', `the client certificate (SHA-256 ${fingerprint}) was not issued at an agency's registration or renewal recorded in the log`, { agencyId });
+        }
+        if (record.status === 'revoked') throw new HubProblem('CLIENT_CERTIFICATE_REVOKED', `the client certificate (SHA-256 ${fingerprint}) of agency ${record.agencyId} was revoked; it admits nothing any more`, { agencyId });
+        if (record.agencyId !== agencyId) {
+          throw new HubProblem('CLIENT_CERTIFICATE_MISMATCH', `the client certificate is agency ${record.agencyId}'s, but the bearer token is agency ${agencyId}'s: present both of one agency`, { agencyId });
+        }
+        return;
+      }
+      default: {
+        const never: never = peer;
+        throw new Error(`unknown TLS peer ${JSON.stringify(never)}`);
+      }
+    }
   }
 
   operator(request: Credentialed): void {
@@ -115,6 +169,7 @@ export class Authenticator {
       if (known) throw new HubProblem('FORBIDDEN', 'only the hub operator, or the municipality\'s own agency, numbers residents');
       throw new HubProblem('UNAUTHENTICATED', 'the bearer token is neither the operator\'s nor the current credential of an active agency');
     }
+    if (this.#mutualTls) await this.#requireCertificate(request, agencyId);
     const state = this.views.agency(agencyId);
     const own = state.status === 'active' ? state.agency.municipalityCode : undefined;
     if (own !== municipalityCode) {

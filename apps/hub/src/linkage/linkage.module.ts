@@ -17,6 +17,8 @@ import { QueryRunner } from './queries/query-runner.js';
 import { SelfDisclosureTablePublisher } from './self-information/self-disclosure-table.publisher.js';
 import { SelfInformationController } from './self-information/self-information.controller.js';
 import { SelfInformationService } from './self-information/self-information.service.js';
+import { AgencyCertificates, ChangeAgencyCertificatesHandler } from '../tls/agency-certificates.js';
+import { HUB_TLS_PROVIDER, HubTls } from '../tls/hub-tls.js';
 import { AuthorizationTableRollout } from './tables/authorization-table-rollout.js';
 import { AuthorizationTablesController } from './tables/authorization-tables.controller.js';
 
@@ -39,7 +41,10 @@ import { AuthorizationTablesController } from './tables/authorization-tables.con
     QueryEdge,
     ChangeAgencyRegistryHandler,
     AcquireAgencyCodeHandler,
+    HUB_TLS_PROVIDER,
+    AgencyCertificates,
+    ChangeAgencyCertificatesHandler,
   ],
-  exports: [LinkageViews, CitizenSessions, Authenticator, HubCodeMapper, QueryEdge, AuthorizationTableRollout],
+  exports: [LinkageViews, CitizenSessions, Authenticator, HubCodeMapper, QueryEdge, AuthorizationTableRollout, HubTls],
 })
 export class LinkageModule {}

@@ -9,7 +9,9 @@ import { Authenticator } from '../authenticator.js';
 import { LinkageViews } from '../linkage-views.js';
 import { ProvisionSigner } from '../hub-secrets.js';
 import {
+  AgencyCertificatesResponse,
   AgencyListQuery,
+  IssuedCertificateSerialResponse,
   AgencyPageResponse,
   AgencyResponse,
   AgencySerialResponse,
@@ -23,6 +25,8 @@ import {
 } from './agency.dto.js';
 import { ChangeAgencyRegistryCommand } from './agency-registry.commands.js';
 import { RecordsRefusals } from '../../refusals/refusal.guard.js';
+import { AgencyCertificates, ChangeAgencyCertificatesCommand, type CertificateOutcome } from '../../tls/agency-certificates.js';
+import { HubTls } from '../../tls/hub-tls.js';
 
 const OPERATOR = 'operator:hub';
 
@@ -34,7 +38,16 @@ export class AgenciesController {
     private readonly auth: Authenticator,
     private readonly views: LinkageViews,
     private readonly signer: ProvisionSigner,
+    private readonly tls: HubTls,
+    private readonly certificates: AgencyCertificates,
   ) {}
+
+  #issued(outcome: CertificateOutcome): IssuedCertificateSerialResponse {
+    const { issued } = outcome;
+    if (issued === undefined || this.tls.ca === undefined) throw new Error('a certificate was expected');
+    const { fingerprint, serialNumber, notBefore, notAfter, certificatePem, privateKeyPem } = issued;
+    return { agencyId: outcome.agencyId, serial: outcome.serial, fingerprint, serialNumber, notBefore, notAfter, certificatePem, privateKeyPem, caCertificatePem: this.tls.ca.caCertificatePem };
+  }
 
   @Post('v1/agencies')
   @RecordsRefusals('RegisterAgency')
@@ -48,7 +61,56 @@ export class AgenciesController {
     const outcome = await this.commandBus.execute(
       new ChangeAgencyRegistryCommand(body.agencyId, { type: 'register', name: body.name, kind: body.kind, endpoint: body.endpoint, publicKey: body.publicKey, ...(body.municipalityCode === undefined ? {} : { municipalityCode: body.municipalityCode }) }, { actor: OPERATOR, ...meta }),
     );
-    return { agencyId: outcome.agencyId, serial: outcome.serial, token: outcome.token! };
+    if (!this.tls.enabled) return { agencyId: outcome.agencyId, serial: outcome.serial, token: outcome.token! };
+    // With TLS, the agency's certificate is issued with its registration (a command and serial of its own).
+    const issued = await this.commandBus.execute(new ChangeAgencyCertificatesCommand(body.agencyId, { type: 'issue', occasion: 'registration' }, { actor: OPERATOR, ...meta }));
+    const { agencyId: _agencyId, serial: _serial, ...certificate } = this.#issued(issued);
+    return { agencyId: outcome.agencyId, serial: outcome.serial, token: outcome.token!, certificate };
+  }
+
+  @Post('v1/agencies/:agencyId/certificates')
+  @RecordsRefusals('RenewAgencyCertificate')
+  @HttpCode(HttpStatus.CREATED)
+  @ApiBearerAuth()
+  @ApiOperation({
+    summary: 'Issue the agency a new certificate (operator; renewal): its earlier certificates stay valid until they end or are revoked.',
+    description: 'Answers the certificate and its private key once (HUB_TLS=on only). Recorded as AgencyCertificateIssued.',
+  })
+  @ApiCreatedResponse({ type: IssuedCertificateSerialResponse })
+  @ApiProblems('UNAUTHENTICATED', 'FORBIDDEN', 'AGENCY_NOT_REGISTERED', 'AGENCY_REVOKED', 'TLS_NOT_ENABLED', ...COMMON_PROBLEMS)
+  async renewCertificate(@Req() request: FastifyRequest, @Param('agencyId') agencyId: string, @Meta() meta: RequestMeta): Promise<IssuedCertificateSerialResponse> {
+    this.auth.operator(request);
+    return this.#issued(await this.commandBus.execute(new ChangeAgencyCertificatesCommand(agencyId, { type: 'issue', occasion: 'renewal' }, { actor: OPERATOR, ...meta })));
+  }
+
+  @Post('v1/agencies/:agencyId/certificates/:fingerprint/revocations')
+  @RecordsRefusals('RevokeAgencyCertificate')
+  @HttpCode(HttpStatus.CREATED)
+  @ApiBearerAuth()
+  @ApiOperation({ summary: 'Revoke one of the agency\'s certificates (operator): refused from the next request on. Recorded as AgencyCertificateRevoked.' })
+  @ApiCreatedResponse({ type: AgencySerialResponse })
+  @ApiProblems(...BODY_PROBLEMS, 'UNAUTHENTICATED', 'FORBIDDEN', 'AGENCY_NOT_REGISTERED', 'CERTIFICATE_NOT_FOUND', 'CERTIFICATE_ALREADY_REVOKED', 'TLS_NOT_ENABLED', ...COMMON_PROBLEMS)
+  async revokeCertificate(
+    @Req() request: FastifyRequest,
+    @Param('agencyId') agencyId: string,
+    @Param('fingerprint') fingerprint: string,
+    @Body() body: RevokeAgencyRequest,
+    @Meta() meta: RequestMeta,
+  ): Promise<AgencySerialResponse> {
+    this.auth.operator(request);
+    const outcome = await this.commandBus.execute(new ChangeAgencyCertificatesCommand(agencyId, { type: 'revoke', fingerprint: fingerprint.toLowerCase(), reason: body.reason }, { actor: OPERATOR, ...meta }));
+    return { agencyId: outcome.agencyId, serial: outcome.serial };
+  }
+
+  @Get('v1/agencies/:agencyId/certificates')
+  @ApiOperation({ summary: 'The certificates the hub issued to an agency (public, as the log): fingerprint, serial, validity, status.' })
+  @ApiOkResponse({ type: AgencyCertificatesResponse })
+  @ApiProblems('AGENCY_NOT_REGISTERED', ...COMMON_PROBLEMS)
+  async listCertificates(@Param('agencyId') agencyId: string): Promise<AgencyCertificatesResponse> {
+    await this.views.catchUp();
+    if (this.views.agency(agencyId).status === 'unregistered') throw new HubProblem('AGENCY_NOT_REGISTERED', `no agency is registered under id ${JSON.stringify(agencyId)}`);
+    const certificates = await this.certificates.of(agencyId);
+    return { certificates: certificates.map(({ fingerprint, serialNumber, notBefore, notAfter, status }) => ({ fingerprint, serialNumber, notBefore, notAfter, status })) };
   }
 
   @Patch('v1/agencies/:agencyId')

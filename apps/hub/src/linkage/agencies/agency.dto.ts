@@ -36,10 +36,40 @@ export class RegisterAgencyRequest {
   municipalityCode?: string;
 }
 
+/** A certificate the hub's CA issued to an agency, with its key (shown once: the hub keeps only the fingerprint). */
+export class IssuedCertificateResponse {
+  @ApiProperty({ description: 'Lowercase hex SHA-256 of the certificate\'s DER: what the log records and the hub compares.' }) fingerprint!: string;
+  @ApiProperty({ description: 'The certificate\'s serial number, hex.' }) serialNumber!: string;
+  @ApiProperty({ format: 'date-time' }) notBefore!: string;
+  @ApiProperty({ format: 'date-time' }) notAfter!: string;
+  @ApiProperty({ description: 'PEM. SAN URI urn:linkage-ledger:agency:<agencyId> and the host of the registered endpoint; client and server auth.' }) certificatePem!: string;
+  @ApiProperty({ description: 'PKCS#8 PEM of its ECDSA P-256 key. Shown once: the hub does not keep it.' }) privateKeyPem!: string;
+  @ApiProperty({ description: 'PEM of the hub\'s CA: what the agency trusts for the hub and what the hub verifies it against.' }) caCertificatePem!: string;
+}
+
 export class RegisteredAgencyResponse {
   @ApiProperty() agencyId!: string;
   @ApiProperty({ description: '処理通番 of the registration.' }) serial!: string;
   @ApiProperty({ description: 'The agency\'s bearer token. Shown once: the hub keeps only its SHA-256.' }) token!: string;
+  @ApiPropertyOptional({ type: () => IssuedCertificateResponse, description: 'With HUB_TLS=on: the agency\'s client and server certificate and its private key, shown once.' })
+  certificate?: IssuedCertificateResponse;
+}
+
+export class IssuedCertificateSerialResponse extends IssuedCertificateResponse {
+  @ApiProperty() agencyId!: string;
+  @ApiProperty({ description: '処理通番 of the issue.' }) serial!: string;
+}
+
+export class AgencyCertificateResponse {
+  @ApiProperty() fingerprint!: string;
+  @ApiProperty() serialNumber!: string;
+  @ApiProperty({ format: 'date-time' }) notBefore!: string;
+  @ApiProperty({ format: 'date-time' }) notAfter!: string;
+  @ApiProperty({ enum: ['issued', 'revoked'] }) status!: string;
+}
+
+export class AgencyCertificatesResponse {
+  @ApiProperty({ type: [AgencyCertificateResponse], description: 'Every certificate the hub issued to the agency, in issue order.' }) certificates!: AgencyCertificateResponse[];
 }
 
 export class RevokeAgencyRequest {
