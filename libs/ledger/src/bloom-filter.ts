@@ -77,7 +77,7 @@ export class BloomFilter {
 export interface BloomFilterOptions {
   /**
    * Bytes of memory, fixed whatever the length of the log: rounded down to a power of two, at least 128
-   * (default 8 MiB, `DEFAULT_FILTER_BYTES`).
+   * (default 4 MiB, `DEFAULT_FILTER_BYTES`).
    */
   readonly bytes?: number;
   /** Probes per key, 1 to 16 (default 3, `DEFAULT_FILTER_HASHES`). */
@@ -85,11 +85,13 @@ export interface BloomFilterOptions {
 }
 
 /**
- * 8 MiB (2^26 bits) per filter. With 3 probes the false-positive rate is ≈ 0.2 % at 3,000,000 keys
- * (1,000,000 people: 3 events, 3 streams and 3 claims each), ≈ 5 % at 10,000,000 and ≈ 40 % at 30,000,000;
- * past that most look-ups of a new key also read the index (one B-tree probe), and memory stays 8 MiB.
+ * 4 MiB (2^25 bits) per filter, 12 MiB for the ledger's three (they took ≈ 18 MiB at 3,000,000 events when
+ * they grew with the log, and would have taken ≈ 260 MiB at 30,000,000). With 3 probes the false-positive
+ * rate is ≈ 1.3 % at 3,000,000 keys (1,000,000 people: 3 events, 3 streams and 3 claims each), ≈ 20 % at
+ * 10,000,000 and ≈ 80 % at 30,000,000 (10,000,000 people); past that nearly every look-up of a new key also
+ * reads the index (one B-tree probe, as without a filter), and memory stays 4 MiB.
  */
-export const DEFAULT_FILTER_BYTES = 8 * 1024 * 1024;
+export const DEFAULT_FILTER_BYTES = 4 * 1024 * 1024;
 export const DEFAULT_FILTER_HASHES = 3;
 
 /** The size and probes a filter of `options` has (validated). */

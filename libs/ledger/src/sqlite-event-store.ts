@@ -36,7 +36,7 @@ export interface SqliteEventStoreOptions {
   readonly keyIndex?: KeyIndexOptions;
   /**
    * Size and probes of each of the ledger's three Bloom filters (stream ids, idempotency keys, claims):
-   * fixed memory whatever the length of the log (I11), 8 MiB and 3 probes each by default. A longer log
+   * fixed memory whatever the length of the log (I11), 4 MiB and 3 probes each by default. A longer log
    * only raises their false-positive rate, and a false positive costs one indexed read.
    */
   readonly filters?: BloomFilterOptions;

@@ -5,7 +5,7 @@ import { BloomFilter, DEFAULT_FILTER_BYTES, DEFAULT_FILTER_HASHES, filterSize, k
 const hashes = (from: number, count: number): number[] => Array.from({ length: count }, (_, i) => keyHash(`key-${from + i}`));
 
 describe('BloomFilter: fixed memory, never a miss (I11)', () => {
-  it('keeps its size whatever is added: 128 bytes after 100,000 keys, 8 MiB by default', () => {
+  it('keeps its size whatever is added: 128 bytes after 100,000 keys, 4 MiB by default', () => {
     const small = new BloomFilter({ bytes: 128, hashes: 2 });
     for (const h of hashes(0, 100_000)) small.add(h);
     expect(small.bytes).toBe(128);
@@ -14,7 +14,7 @@ describe('BloomFilter: fixed memory, never a miss (I11)', () => {
     const dflt = new BloomFilter();
     expect(dflt.bytes).toBe(DEFAULT_FILTER_BYTES);
     expect(dflt.hashes).toBe(DEFAULT_FILTER_HASHES);
-    expect(DEFAULT_FILTER_BYTES).toBe(8 * 1024 * 1024);
+    expect(DEFAULT_FILTER_BYTES).toBe(4 * 1024 * 1024);
   });
 
   it('a saturated filter still answers "maybe" for every key added (no false negative), and "maybe" for all others', () => {

@@ -155,7 +155,7 @@ describe('the ledger\'s filters are of a fixed size (I11: memory does not grow w
     }
   });
 
-  it('the filters keep their configured size as the log grows (1,000 then 5,000 events: 3 × 4 KiB), and by default 3 × 8 MiB', async () => {
+  it('the filters keep their configured size as the log grows (1,000 then 5,000 events: 3 × 4 KiB), and by default 3 × 4 MiB', async () => {
     const store = new SqliteEventStore({ path: file(), nodeId: 1, filters: { bytes: 4096 }, keyIndex: { recentLimit: 64 } });
     try {
       for (let i = 0; i < 1000; i++) await store.append(keyed(i));
@@ -176,9 +176,9 @@ describe('the ledger\'s filters are of a fixed size (I11: memory does not grow w
     const dflt = new SqliteEventStore({ path: file(), nodeId: 1 });
     try {
       expect(dflt.filterStats.map((f) => [f.bytes, f.hashes])).toEqual([
-        [8 << 20, 3],
-        [8 << 20, 3],
-        [8 << 20, 3],
+        [4 << 20, 3],
+        [4 << 20, 3],
+        [4 << 20, 3],
       ]);
     } finally {
       await dflt.close();
