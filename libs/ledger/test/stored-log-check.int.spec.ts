@@ -1,7 +1,9 @@
 import Database from 'better-sqlite3';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { generateSigningKey, leafHash, toHex } from '#audit-log';
 import {
@@ -138,5 +140,26 @@ describe('VerifiedMark', () => {
     const db = new Database(f.path, { readonly: true });
     expect(db.prepare(`SELECT value FROM ledger_meta WHERE key = ?`).pluck().get(VerifiedMark.KEY)).toBe('11');
     db.close();
+  });
+});
+
+describe('a background check is bounded in memory (I11)', () => {
+  it('runs in one thread whose young generation is the 2 MiB it asks for, even in a process run with --max-semi-space-size=64 (as the hub is)', async () => {
+    const f = await build(2000, 1000);
+    const child = spawnSync(
+      process.execPath,
+      ['--max-semi-space-size=64', '--conditions=source', '--import', 'tsx', fileURLToPath(new URL('./fixtures/scrub-young-generation.ts', import.meta.url)), f.path, String(f.head)],
+      { encoding: 'utf8', timeout: 60_000 },
+    );
+    expect(child.status, child.stderr).toBe(0);
+    const out = JSON.parse(child.stdout.trim().split('\n').at(-1)!) as Record<string, number>;
+    // The process-wide flag overrides a worker's resource limits: a plain worker's young generation grows past them.
+    expect(out['plain']).toBeGreaterThanOrEqual(16);
+    // Made while the flag is cleared, a worker keeps its own limit, and later workers get the flag again.
+    expect(out['own']).toBeLessThanOrEqual(2);
+    expect(out['afterwards']).toBeGreaterThanOrEqual(16);
+    // The scrub's pool: one thread (four were asked for), its young generation 2 MiB after re-hashing the log.
+    expect(out).toMatchObject({ threads: 1, checked: f.head });
+    expect(out['scrub']).toBeLessThanOrEqual(2);
   });
 });

@@ -2,7 +2,7 @@ import Database from 'better-sqlite3';
 import { CompactRange, type Hash, HASH_SIZE, asHash, nodeHash, rootAt, toHex, verifyCheckpoint } from '#audit-log';
 import { LedgerError } from '../errors.js';
 import type { CheckpointSignedData } from './checkpoint-event.js';
-import { StoredLogWorkers, type RangeResult, type WorkerFinding } from './stored-log-workers.js';
+import { BACKGROUND_CACHE_KIB, StoredLogWorkers, type RangeResult, type WorkerFinding } from './stored-log-workers.js';
 import { TILE_HEIGHT, TILE_WIDTH, TileTable, nodesAtHeight, tileSubtreeHash } from './tree-tiles.js';
 
 /** Which comparison found a problem. */
@@ -58,8 +58,9 @@ export interface StoredLogCheckOptions {
   readonly from: number;
   /** End of the leaves to re-hash (exclusive); default and upper bound: the size of the stored tree. */
   readonly to?: number;
+  /** Threads of a check in the foreground; a background one (lowPriority) uses one thread (stored-log-workers.ts). */
   readonly threads: number;
-  /** Hash at the lowest CPU priority: for a check that runs beside live traffic. */
+  /** Hash at the lowest CPU priority, in one thread of bounded memory: for a check that runs beside live traffic. */
   readonly lowPriority?: boolean;
   /** Called after each chunk: leaves re-hashed so far, of `total`. */
   readonly onProgress?: (checked: number, total: number) => void;
@@ -163,6 +164,8 @@ export async function checkStoredLog(options: StoredLogCheckOptions): Promise<St
     if (treeSize !== head) {
       add(storedLogFinding({ check: 'tree', code: 'TREE_SIZE_MISMATCH', position: Math.min(treeSize, head), serial: null, expected: head, calculated: treeSize }));
     }
+    // This connection reads only tiles and checkpoints: a small page cache (the default is 16 MiB).
+    db.pragma(`cache_size = ${-BACKGROUND_CACHE_KIB}`);
     const tiles = cachedTiles(db);
     const tileRoot = (size: number): Hash => rootAt(size, tileSubtreeHash(treeSize, tiles));
     if (state !== undefined) checkTreeRoot(state, tileRoot, add);
@@ -180,7 +183,7 @@ export async function checkStoredLog(options: StoredLogCheckOptions): Promise<St
       const inFlight: Promise<RangeResult>[] = [];
       let next = from;
       const fill = () => {
-        while (next < to && inFlight.length < options.threads * 2) {
+        while (next < to && inFlight.length < pool.threads * 2) {
           const end = Math.min(to, next + CHUNK_LEAVES);
           const job = pool.run({ from: next, to: end, maxFindings });
           // Handled here too: after an abort or a failure the chunks still in flight are never awaited.
@@ -243,7 +246,8 @@ function cachedTiles(db: Database.Database): (level: number, idx: number) => Uin
     const hit = cache.get(key);
     if (hit !== undefined) return hit;
     const tile = table.read(level, idx);
-    if (tile !== undefined && tile.length === TILE_WIDTH * HASH_SIZE && cache.size < 4096) cache.set(key, tile);
+    // At most 2 MiB of full tiles (the levels above 0: 256 tiles cover 16,777,216 leaves at level 1).
+    if (tile !== undefined && tile.length === TILE_WIDTH * HASH_SIZE && cache.size < 256) cache.set(key, tile);
     return tile;
   };
 }

@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import { setFlagsFromString } from 'node:v8';
 import { Worker } from 'node:worker_threads';
 
 /** One problem a worker found in its range of the log, located (see stored-log-check.ts for the codes). */
@@ -25,6 +26,8 @@ export interface RangeResult {
   readonly findingCount: number;
   /** CheckpointSigned events met in the range (their stored text), for the main thread to verify. */
   readonly checkpoints: { readonly position: number; readonly serial: string; readonly envelope: string }[];
+  /** The worker's V8 young generation (new space) after the range, in bytes: what its resource limits allowed. */
+  readonly youngGenerationBytes: number;
 }
 
 export interface RangeRequest {
@@ -40,6 +43,7 @@ export interface RangeRequest {
 const WORKER_SOURCE = String.raw`
 const { parentPort, workerData } = require('node:worker_threads');
 const { hash } = require('node:crypto');
+const { getHeapSpaceStatistics } = require('node:v8');
 if (workerData.lowPriority) {
   // Linux: a nice value belongs to a thread, and /proc/thread-self names this one. Elsewhere: normal priority.
   try {
@@ -51,6 +55,8 @@ const Database = require(workerData.driver);
 const db = new Database(workerData.path, { readonly: true, fileMustExist: true });
 db.pragma('busy_timeout = 5000');
 db.pragma('mmap_size = ' + workerData.mmapBytes);
+// SQLite's page cache of this connection (KiB; better-sqlite3's default is 16 MiB per connection).
+db.pragma('cache_size = ' + -workerData.cacheKiB);
 // char(0) || envelope is the leaf input itself (0x00 ‖ UTF-8 text), built by SQLite without a JS copy.
 const selectRows = db.prepare('SELECT position, serial, char(0) || envelope FROM events WHERE position >= ? AND position < ? ORDER BY position').raw();
 const selectTiles = db.prepare('SELECT idx, hashes FROM tree_tiles WHERE level = ? AND idx >= ? AND idx < ? ORDER BY idx').raw();
@@ -93,9 +99,11 @@ function run(m) {
   const level0 = tilesOf(0, firstTile, Math.ceil(m.to / WIDTH));
   let next = m.from;
   let checked = 0;
-  // Small reads: rows die young, which keeps the garbage collector cheap.
-  for (let f = m.from; f < m.to; f += 1024) {
-    const rows = selectRows.all(f, Math.min(m.to, f + 1024));
+  // Small reads: rows die young, which keeps the garbage collector cheap (and a background thread's
+  // young generation small).
+  const step = workerData.rowsPerRead;
+  for (let f = m.from; f < m.to; f += step) {
+    const rows = selectRows.all(f, Math.min(m.to, f + step));
     for (let k = 0; k < rows.length; k++) {
       const position = rows[k][0];
       const serial = rows[k][1];
@@ -134,7 +142,8 @@ function run(m) {
     }
   }
   findings.sort((a, b) => a.position - b.position);
-  return { id: m.id, from: m.from, to: m.to, checked, findings, findingCount, checkpoints };
+  const young = getHeapSpaceStatistics().find((s) => s.space_name === 'new_space');
+  return { id: m.id, from: m.from, to: m.to, checked, findings, findingCount, checkpoints, youngGenerationBytes: young ? young.space_size : 0 };
 }
 
 parentPort.on('message', (m) => {
@@ -146,11 +155,20 @@ parentPort.on('message', (m) => {
 });
 `;
 
-/** V8's young generation of each thread of a background check (MiB): memory, not speed, matters there. */
-export const BACKGROUND_YOUNG_GENERATION_MB = 8;
+/**
+ * A background check (the hub's scrub after a start, an operator's run beside live traffic) is bounded in
+ * memory, whatever the length of the log (I11): one thread, V8's young generation of 2 MiB in it, SQLite's
+ * page cache of 1 MiB for its connection (no file mapping), rows read 256 at a time. Measured alone on a
+ * 1,000,000-person log (bench/support/population-scrub.ts): it adds ≈ 20 MiB of RSS, where two threads
+ * with 8 MiB young generations and SQLite's default 16 MiB caches added ≈ 85 MiB.
+ */
+export const BACKGROUND_YOUNG_GENERATION_MB = 2;
+export const BACKGROUND_CACHE_KIB = 1024;
+export const BACKGROUND_ROWS_PER_READ = 256;
 
 export interface StoredLogWorkersOptions {
   readonly path: string;
+  /** Threads for a check in the foreground; a background one (lowPriority) takes one, bounded in memory. */
   readonly threads: number;
   /** Run the threads at the lowest CPU priority (nice 19, Linux), for checks beside live traffic. */
   readonly lowPriority?: boolean;
@@ -168,6 +186,8 @@ export class StoredLogWorkers {
   private readonly busy = new Map<Worker, { resolve: (r: RangeResult) => void; reject: (e: Error) => void }>();
   private nextId = 0;
   private closed = false;
+  /** Threads in the pool: `threads` as asked, or one for a background check. */
+  readonly threads: number;
 
   constructor(options: StoredLogWorkersOptions) {
     const driver = createRequire(import.meta.url).resolve('better-sqlite3');
@@ -175,11 +195,20 @@ export class StoredLogWorkers {
     // reads through SQLite's bounded page cache instead, so that the hub's resident memory does not take
     // on the pages of the whole file it goes through (I11).
     const lowPriority = options.lowPriority === true;
-    const workerData = { path: options.path, driver, mmapBytes: lowPriority ? 0 : 1 << 30, lowPriority };
-    // A background scrub's threads also keep a small young generation: each thread is a V8 heap of its
+    const workerData = {
+      path: options.path,
+      driver,
+      mmapBytes: lowPriority ? 0 : 1 << 30,
+      cacheKiB: lowPriority ? BACKGROUND_CACHE_KIB : 16_384,
+      rowsPerRead: lowPriority ? BACKGROUND_ROWS_PER_READ : 1024,
+      lowPriority,
+    };
+    // A background scrub's thread also keeps a small young generation: each thread is a V8 heap of its
     // own, and with 64 MiB each the scrub of a 3,000,000-event log took the hub from ≈ 470 to ≈ 620 MiB.
     const youngMb = lowPriority ? BACKGROUND_YOUNG_GENERATION_MB : 64;
-    this.workers = Array.from({ length: Math.max(1, options.threads) }, () => new Worker(WORKER_SOURCE, { eval: true, workerData, resourceLimits: { maxYoungGenerationSizeMb: youngMb } }));
+    const threads = lowPriority ? 1 : Math.max(1, options.threads);
+    this.threads = threads;
+    this.workers = Array.from({ length: threads }, () => (lowPriority ? withoutSemiSpaceFlag : (f: () => Worker) => f())(() => new Worker(WORKER_SOURCE, { eval: true, workerData, resourceLimits: { maxYoungGenerationSizeMb: youngMb } })));
     this.idle = [...this.workers];
     for (const w of this.workers) {
       w.on('message', (m: RangeResult & { error?: string }) => {
@@ -226,4 +255,50 @@ export class StoredLogWorkers {
       w.postMessage(job.request);
     }
   }
+}
+
+/**
+ * The process's V8 flag --max-semi-space-size (MiB) as given on its command line (`node --max-semi-space-size=64 …`,
+ * as the hub is run), else 0 (V8's own sizing). A value given only in NODE_OPTIONS is not seen here: after a
+ * background check starts, workers made later in the process then size their young generation themselves.
+ */
+export function processSemiSpaceFlag(argv: readonly string[] = process.execArgv): number {
+  let flag = 0;
+  for (let i = 0; i < argv.length; i++) {
+    const m = /^--max[-_]semi[-_]space[-_]size(?:=(\d+))?$/.exec(argv[i]!);
+    if (m === null) continue;
+    const value = Number(m[1] ?? argv[i + 1]);
+    if (Number.isSafeInteger(value) && value >= 0) flag = value;
+  }
+  return flag;
+}
+
+/**
+ * Makes a worker whose young generation is the one its resourceLimits ask for. V8's flag
+ * --max-semi-space-size (the hub runs with 64 MiB semi-spaces, `npm run start:hub`) is process-wide and,
+ * where set, overrides a worker's maxYoungGenerationSizeMb: a scrub thread then grew its young generation to
+ * 3 × 64 MiB like the main thread's. The flag is cleared while the worker's heap is made (until it is online)
+ * and then set back to the process's value; the main thread's heap, configured at start, keeps its own.
+ */
+let clearedFor = 0;
+export function withoutSemiSpaceFlag(make: () => Worker): Worker {
+  const flag = processSemiSpaceFlag();
+  if (clearedFor++ === 0) setFlagsFromString('--max-semi-space-size=0');
+  let worker: Worker;
+  try {
+    worker = make();
+  } catch (error) {
+    if (--clearedFor === 0) setFlagsFromString(`--max-semi-space-size=${flag}`);
+    throw error;
+  }
+  let restored = false;
+  const restore = () => {
+    if (restored) return;
+    restored = true;
+    if (--clearedFor === 0) setFlagsFromString(`--max-semi-space-size=${flag}`);
+  };
+  worker.once('online', restore);
+  worker.once('error', restore);
+  worker.once('exit', restore);
+  return worker;
 }
