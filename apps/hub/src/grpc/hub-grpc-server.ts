@@ -1,6 +1,6 @@
 import { Logger, type INestApplicationContext } from '@nestjs/common';
 import { CommandBus, QueryBus } from '@nestjs/cqrs';
-import { Server, ServerCredentials, type ServerInterceptor, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import { Server, type ServerInterceptor, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import { AuditController } from '../audit/audit.controller.js';
 import { auditService } from './audit.grpc-service.js';
@@ -19,6 +19,8 @@ import { QueryEdge } from '../linkage/queries/query-edge.js';
 import { NOTICE_BATCHES_SERVICE, noticeBatchesService } from '../notices/notice-batches.grpc-service.js';
 import { NoticeBatchProgress } from '../notices/notice-batch-runner.service.js';
 import { HubConfig } from '../config/hub-config.js';
+import { HubTls } from '../tls/hub-tls.js';
+import { grpcServerCredentials } from '../tls/peer-certificate.js';
 import { MethodMessageLimits } from './message-limits.js';
 import { AUDIT_SERVICE, HEALTH_SERVICE, LINKAGE_SERVICE, NUMBERING_SERVICE, REFLECTION_LOADER_OPTIONS, SUBSCRIPTIONS_SERVICE, UPDATES_SERVICE, loadHubProtos } from './proto-files.js';
 
@@ -48,8 +50,9 @@ export interface HubGrpcServerOptions {
  * The hub's gRPC edge (schemas/proto): the numbering, linkage and audit services, grpc.health.v1 and server
  * reflection (grpc.reflection.v1/v1alpha), over the
  * same CommandBus, QueryBus and audit controller as the HTTP edge of `app`, which MUST be initialised
- * (start-up recovery done) before start(). Plaintext HTTP/2: bind it to loopback or put it behind a
- * TLS-terminating proxy, as the HTTP edge.
+ * (start-up recovery done) before start(). With HUB_TLS=on it serves TLS with the hub's certificate and
+ * asks each client for its certificate (mutual TLS for agencies, checked per call by the Authenticator);
+ * otherwise plaintext HTTP/2: bind it to loopback or put it behind a TLS-terminating proxy.
  */
 export class HubGrpcServer {
   private readonly logger = new Logger('Grpc');
@@ -91,8 +94,10 @@ export class HubGrpcServer {
     // Server reflection (grpc.reflection.v1 and v1alpha): standard tools list the services above and fetch their descriptors.
     new ReflectionService(loadHubProtos(REFLECTION_LOADER_OPTIONS)).addToServer(server);
     const host = this.options.host.includes(':') ? `[${this.options.host}]` : this.options.host;
+    const ca = this.app.get(HubTls, { strict: false }).ca;
+    const credentials = grpcServerCredentials(ca === undefined ? undefined : { caCertificatePem: ca.caCertificatePem, ...ca.hub });
     const port = await new Promise<number>((resolve, reject) => {
-      server.bindAsync(`${host}:${this.options.port}`, ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound)));
+      server.bindAsync(`${host}:${this.options.port}`, credentials, (error, bound) => (error ? reject(error) : resolve(bound)));
     });
     this.server = server;
     this.logger.log(`gRPC listening on ${host}:${port}`);
