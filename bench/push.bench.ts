@@ -22,7 +22,7 @@
  *
  * With --keep the population's directory (.bench/push-<N>) is kept and reused (written once; each run
  * adds one batch of N notices to its log). Last line: one JSON object. Bar: notice fan-out ≥ 10,000/s.
- *   npm run build && npm run bench:push [-- --people 1000000 --subscribers 10000 --keep --dir .bench --full-log --seal-threads 1 --notice-seal-threads 0 --skip-push]
+ *   npm run build && npm run bench:push [-- --people 1000000 --subscribers 10000 --keep --dir .bench --full-log --seal-threads 1 --notice-seal-threads 0 --notice-chunk 2000 --notice-in-flight 4 --skip-push]
  */
 import Database from 'better-sqlite3';
 import cliProgress from 'cli-progress';
@@ -59,6 +59,7 @@ const { values } = parseArgs({
     'seal-threads': { type: 'string', default: '0' },
     'notice-seal-threads': { type: 'string', default: '0' },
     'notice-chunk': { type: 'string', default: '2000' },
+    'notice-in-flight': { type: 'string', default: '4' },
     'skip-push': { type: 'boolean', default: false },
     'full-log': { type: 'boolean', default: false },
   },
@@ -79,6 +80,8 @@ const SEAL_THREADS = integer('seal-threads', 0, 16);
 const NOTICE_SEAL_THREADS = integer('notice-seal-threads', 0, 16);
 /** Recipients per chunk of the fan-out (the hub's HUB_NOTICE_BATCH_CHUNK, default 2,000). */
 const NOTICE_CHUNK = integer('notice-chunk', 1, 100_000);
+/** Chunks whose appends may be in flight at once (the hub's fan-out: 4). */
+const NOTICE_IN_FLIGHT = integer('notice-in-flight', 1, 64);
 const KEEP = values.keep!;
 const FULL_LOG = values['full-log']!;
 const BENCH_DIR = resolve(REPO_ROOT, values.dir!);
@@ -374,6 +377,7 @@ async function noticeFanout(dir: string): Promise<NoticeFigures> {
           handle: (v) => sealer.handle(BATCH_NOTICE_HANDLE, v),
           prepare: (subjects) => sealer.prepareSubjects(subjects),
           chunk: NOTICE_CHUNK,
+          chunksInFlight: NOTICE_IN_FLIGHT,
           ...(workers === undefined ? {} : { workers: { seal: (requests) => workers.seal(requests), raw } }),
           now: () => new Date(),
           onProgress: (p) => progress.update(p.next, { rate: fmt(p.delivered / Math.max(0.001, Number(process.hrtime.bigint() - t0) / 1e9)) }),
@@ -478,6 +482,7 @@ const result = {
   notice_list_seconds: Number(notice.listSeconds.toFixed(2)),
   notice_seal_threads: NOTICE_SEAL_THREADS,
   notice_chunk: NOTICE_CHUNK,
+  notice_in_flight: NOTICE_IN_FLIGHT,
   notice_bar_met: notice.deliveriesPerS >= BAR,
   push_deliveries_per_s: push.pushDeliveriesPerS === null ? null : Math.round(push.pushDeliveriesPerS),
   push_ratio: push.pushDeliveriesPerS === null ? null : Number((push.pushDeliveriesPerS / appendPerS).toFixed(3)),

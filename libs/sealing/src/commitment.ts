@@ -26,16 +26,27 @@ export interface Opening {
 export function commitment(type: string, field: string, salt: Uint8Array, value: unknown): Buffer {
   const text = canonicalize(value);
   if (text === undefined) throw new SealingError('INVALID_FIELD', `field ${field} of ${type} is not JSON`);
+  return hash('sha256', commitmentInput(type, field, salt, text), 'buffer');
+}
+
+/**
+ * `commitment(type, field, salt, value)` as the sealed section stores it (base64url), given the value's
+ * RFC 8785 text `text`: the sealer has that text already (it also goes into the box), and a hash answered
+ * as text makes no Buffer.
+ */
+export function commitmentText(type: string, field: string, salt: Uint8Array, text: string): string {
+  return hash('sha256', commitmentInput(type, field, salt, text), 'base64url');
+}
+
+/** The commitment's hash input, in one reused buffer (a commitment is a few hundred bytes at most; a longer value takes the slow path). */
+function commitmentInput(type: string, field: string, salt: Uint8Array, text: string): Buffer {
   if (salt.length !== SALT_BYTES) throw new SealingError('INVALID_FIELD', `a salt is ${SALT_BYTES} bytes, got ${salt.length}`);
-  // Into one reused buffer (a commitment is a few hundred bytes at most; a longer value takes the slow path).
   let n = SCRATCH.write(`${DOMAIN}\0${type}\0${field}\0`, 0, 'utf8');
   n += Buffer.from(salt.buffer, salt.byteOffset, salt.length).copy(SCRATCH, n);
   const room = SCRATCH.length - n;
-  if (Buffer.byteLength(text, 'utf8') >= room) {
-    return hash('sha256', Buffer.concat([SCRATCH.subarray(0, n), Buffer.from(text, 'utf8')]), 'buffer');
-  }
+  if (Buffer.byteLength(text, 'utf8') >= room) return Buffer.concat([SCRATCH.subarray(0, n), Buffer.from(text, 'utf8')]);
   n += SCRATCH.write(text, n, 'utf8');
-  return hash('sha256', SCRATCH.subarray(0, n), 'buffer');
+  return SCRATCH.subarray(0, n);
 }
 
 const SCRATCH = Buffer.allocUnsafe(8192);

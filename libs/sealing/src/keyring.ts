@@ -33,9 +33,10 @@ export interface Keyring {
   keyById(kid: Buffer): Buffer | 'shredded' | undefined;
   /**
    * Many person keys by their ids at once (one read of the store for those not in memory): what `keyById`
-   * answers for each, in order. Optional: a ring without it is asked one key at a time.
+   * answers for each, in order. With `cache: false` the keys read are not kept in the ring's cache (a
+   * fan-out meets each person once). Optional: a ring without it is asked one key at a time.
    */
-  keysById?(kids: readonly Buffer[]): (Buffer | 'shredded' | undefined)[];
+  keysById?(kids: readonly Buffer[], options?: { readonly cache?: boolean }): (Buffer | 'shredded' | undefined)[];
   /** The period key of a year (Japan time); with `create`, made when none exists. */
   epochKey(epoch: number, create: boolean): Buffer | 'shredded' | undefined;
   /** Shreds one person's key; answers false when there was none (or it was shredded already). */
@@ -69,8 +70,17 @@ export function isSharedKeyring(ring: Keyring): ring is SharedKeyring {
  * reads from an event's key reference without opening its box.
  */
 export function personKid(keys: SealingKeys, subjectId: string): Buffer {
-  return hash('sha3-256', Buffer.concat([keys.handle, Buffer.from(`linkage-ledger/person-kid/v1\0${subjectId}`, 'utf8')]), 'buffer').subarray(0, KID_BYTES);
+  // Into a reused buffer (a subject id is short; a long one takes the slow path): one derivation per person of a fan-out.
+  const size = keys.handle.length + PERSON_KID.length + Buffer.byteLength(subjectId, 'utf8');
+  if (size > KID_SCRATCH.length) return hash('sha3-256', Buffer.concat([keys.handle, PERSON_KID, Buffer.from(subjectId, 'utf8')]), 'buffer').subarray(0, KID_BYTES);
+  let n = keys.handle.copy(KID_SCRATCH, 0);
+  n += PERSON_KID.copy(KID_SCRATCH, n);
+  n += KID_SCRATCH.write(subjectId, n, 'utf8');
+  return hash('sha3-256', KID_SCRATCH.subarray(0, n), 'buffer').subarray(0, KID_BYTES);
 }
+
+const PERSON_KID = Buffer.from('linkage-ledger/person-kid/v1\0', 'utf8');
+const KID_SCRATCH = Buffer.allocUnsafe(512);
 
 const WRAP_DOMAIN = 'linkage-ledger/keyring/v1';
 
@@ -88,7 +98,10 @@ export function unwrapKey(keys: SealingKeys, what: string, wrapped: Buffer): Buf
     const d = createDecipheriv('aes-256-gcm', keys.keyEncryption, wrapped.subarray(0, 12));
     d.setAAD(Buffer.from(`${WRAP_DOMAIN}|${keys.kid}|${what}`, 'utf8'));
     d.setAuthTag(wrapped.subarray(wrapped.length - 16));
-    return Buffer.concat([d.update(wrapped.subarray(12, wrapped.length - 16)), d.final()]);
+    const key = d.update(wrapped.subarray(12, wrapped.length - 16));
+    // GCM answers every byte from update; final checks the tag (and throws when it does not match).
+    const rest = d.final();
+    return rest.length === 0 ? key : Buffer.concat([key, rest]);
   } catch {
     throw new SealingError('INVALID_KEYS', `a key in the key ring does not unwrap under key set ${keys.kid}: the ring belongs to other keys, or was altered`);
   }

@@ -1,6 +1,6 @@
 import { createCipheriv, createDecipheriv, hash, randomFillSync } from 'node:crypto';
 import { canonicalize, type NewEvent, type RecordedEvent } from '#ledger';
-import { SALT_BYTES, commitment, type Opening } from './commitment.js';
+import { SALT_BYTES, commitmentText, type Opening } from './commitment.js';
 import { isClearEventType, sealSpecOf, type FieldOwner, type SealSpec } from './catalog.js';
 import { SealingError } from './errors.js';
 import { BoundedCache, HUB_KID, InMemoryKeyring, KID_BYTES, isSharedKeyring, personKid, type Keyring, type RingKey, type SharedKeyring } from './keyring.js';
@@ -77,12 +77,29 @@ function prf512(key: Buffer, ...parts: Buffer[]): Buffer {
 const SCRATCH = Buffer.allocUnsafe(4096);
 
 function keyedHash(algorithm: 'sha3-256' | 'sha3-512', key: Buffer, parts: readonly (Buffer | string)[]): Buffer {
+  const n = keyedInput(key, parts);
+  if (n < 0) return hash(algorithm, Buffer.concat([key, ...parts.map((q) => (typeof q === 'string' ? Buffer.from(q, 'utf8') : q))]), 'buffer');
+  return hash(algorithm, SCRATCH.subarray(0, n), 'buffer');
+}
+
+/**
+ * The same keyed hash as text (hex): no Buffer is made for the result, which costs here about as much as
+ * the hash itself (a handle per recipient of a notice batch).
+ */
+function keyedHashHex(algorithm: 'sha3-256', key: Buffer, parts: readonly (Buffer | string)[]): string {
+  const n = keyedInput(key, parts);
+  if (n < 0) return keyedHash(algorithm, key, parts).toString('hex');
+  return hash(algorithm, SCRATCH.subarray(0, n), 'hex');
+}
+
+/** key ‖ parts (strings as UTF-8) into SCRATCH: its length, or -1 when it does not fit. */
+function keyedInput(key: Buffer, parts: readonly (Buffer | string)[]): number {
   let size = key.length;
   for (const p of parts) size += typeof p === 'string' ? Buffer.byteLength(p, 'utf8') : p.length;
-  if (size > SCRATCH.length) return hash(algorithm, Buffer.concat([key, ...parts.map((q) => (typeof q === 'string' ? Buffer.from(q, 'utf8') : q))]), 'buffer');
+  if (size > SCRATCH.length) return -1;
   let n = key.copy(SCRATCH, 0);
   for (const p of parts) n += typeof p === 'string' ? SCRATCH.write(p, n, 'utf8') : p.copy(SCRATCH, n);
-  return hash(algorithm, SCRATCH.subarray(0, n), 'buffer');
+  return n;
 }
 
 /**
@@ -134,6 +151,13 @@ export class EventSealer {
   readonly #kids = new BoundedCache<string, Buffer>(100_000);
   readonly #random = new RandomPool();
   readonly #shared: SharedKeyring | undefined;
+  /**
+   * The person keys of the chunk `prepareSubjects` was given last, for `seal` to find (a fan-out seals a
+   * chunk right after preparing it). Replaced at each call, never kept beyond it: a fan-out meets each
+   * person once, and keys put in the bounded caches only to be evicted unused made garbage that lived
+   * long enough to burden the old generation (and the caches of the hub's other work lost their entries).
+   */
+  #prepared = new Map<string, PreparedSubject>();
 
   constructor(keys: SealingKeys, ring: Keyring) {
     this.#keys = keys;
@@ -197,17 +221,19 @@ export class EventSealer {
   prepareSubjects(subjectIds: readonly string[]): void {
     const ring = this.#ring;
     if (typeof ring.keysById !== 'function') return;
+    const prepared = new Map<string, PreparedSubject>();
+    this.#prepared = prepared;
     const wanted: string[] = [];
     const kids: Buffer[] = [];
     for (const subject of subjectIds) {
       if (this.#subjectKeys.get(subject) !== undefined) continue;
       wanted.push(subject);
-      kids.push(this.#kidOf(subject));
+      kids.push(this.#kids.get(subject) ?? personKid(this.#keys, subject));
     }
     if (kids.length === 0) return;
-    const keys = ring.keysById(kids);
+    const keys = ring.keysById(kids, { cache: false });
     keys.forEach((key, i) => {
-      if (key !== undefined && key !== 'shredded') this.#subjectKeys.set(wanted[i]!, { kid: kids[i]!, key });
+      if (key !== undefined && key !== 'shredded') prepared.set(wanted[i]!, { kid: kids[i]!, key, epoch: -1, base: undefined });
     });
   }
 
@@ -248,10 +274,18 @@ export class EventSealer {
 
     const nonce = this.#random.take(16);
     const keys = eventKeys(base, nonce);
+    // Each value's canonical text once: its commitment hashes it, and the box holds the RFC 8785 JSON of
+    // the sealed fields, which is those texts under their (sorted) names.
     const commitments: Record<string, string> = {};
-    for (const f of fields) commitments[f] = commitment(event.type, f, saltOf(keys, spec, f), values[f]).toString('base64url');
-    const plaintext = canonicalize(values);
-    if (plaintext === undefined) throw new SealingError('INVALID_FIELD', `${event.type} holds a sealed field that is not JSON`);
+    let plaintext = '{';
+    for (let i = 0; i < fields.length; i++) {
+      const f = fields[i]!;
+      const text = canonicalize(values[f]);
+      if (text === undefined) throw new SealingError('INVALID_FIELD', `field ${f} of ${event.type} is not JSON`);
+      commitments[f] = commitmentText(event.type, f, saltOf(keys, spec, f), text);
+      plaintext += `${i === 0 ? '' : ','}${JSON.stringify(f)}:${text}`;
+    }
+    plaintext += '}';
     const plainBytes = Buffer.from(plaintext, 'utf8');
     const boxer = createCipheriv(AEAD, keys.box, ZERO_IV, { authTagLength: TAG });
     boxer.setAAD(boxAad(event.type, streamId), { plaintextLength: plainBytes.length });
@@ -349,36 +383,53 @@ export class EventSealer {
 
   /** A keyed handle of a value in a domain (stream ids, claims, projection rows): hex, `bytes` long. */
   handle(domain: string, value: string, bytes = 16): string {
-    return prf(this.#keys.handle, 'linkage-ledger/handle/v1\0', domain, '\0', value).subarray(0, bytes).toString('hex');
+    return keyedHashHex('sha3-256', this.#keys.handle, ['linkage-ledger/handle/v1\0', domain, '\0', value]).slice(0, 2 * bytes);
   }
 
   /** Forgets derived and cached keys (after a shred). */
   forgetDerived(): void {
     this.#recordBases.clear();
     this.#subjectKeys.clear();
+    this.#prepared = new Map();
   }
 
   #baseForSeal(spec: SealSpec, subject: string | undefined, epoch: number): { kid: Buffer; base: Buffer } {
-    let kid: Buffer = HUB_KID;
-    let key: Buffer = this.#keys.hub;
-    if (subject !== undefined) {
-      let found: RingKey | 'shredded' | undefined = this.#subjectKeys.get(subject);
-      // A key shredded since it was cached (by another hub sharing the ring, say) is shredded here too.
-      if (found !== undefined && this.#ring.isShredded(found.kid)) {
-        this.#subjectKeys.delete(subject);
-        found = 'shredded';
-      }
-      if (found === undefined) {
-        found = this.#ring.subjectKey(subject, true);
-        if (found !== undefined && found !== 'shredded') this.#subjectKeys.set(subject, found);
-      }
-      if (found === 'shredded' || found === undefined) throw new SealingError('KEY_SHREDDED', 'this person\'s key was shredded (erasure): nothing more is recorded about them', {});
-      kid = found.kid;
-      key = found.key;
+    if (subject === undefined) {
+      const key = this.#keys.hub;
+      return { kid: HUB_KID, base: spec.keyClass === 'identity' ? key : (this.#recordBase(HUB_KID, key, epoch, true) as Buffer) };
     }
-    if (spec.keyClass === 'identity') return { kid, base: key };
+    const prepared = this.#prepared.get(subject);
+    // A key shredded since it was read (by another hub sharing the ring, say) is shredded here too.
+    if (prepared !== undefined && !this.#ring.isShredded(prepared.kid)) {
+      if (spec.keyClass === 'identity') return { kid: prepared.kid, base: prepared.key };
+      // The year's key is asked for each time (a year shredded since is refused); the base is kept for the chunk only.
+      const period = this.#periodKeyForSeal(epoch);
+      if (prepared.epoch !== epoch || prepared.base === undefined) {
+        prepared.base = recordBaseOf(period, prepared.key);
+        prepared.epoch = epoch;
+      }
+      return { kid: prepared.kid, base: prepared.base };
+    }
+    let found: RingKey | 'shredded' | undefined = this.#subjectKeys.get(subject);
+    if (found !== undefined && this.#ring.isShredded(found.kid)) {
+      this.#subjectKeys.delete(subject);
+      found = 'shredded';
+    }
+    if (found === undefined) {
+      found = this.#ring.subjectKey(subject, true);
+      if (found !== undefined && found !== 'shredded') this.#subjectKeys.set(subject, found);
+    }
+    if (found === 'shredded' || found === undefined) throw new SealingError('KEY_SHREDDED', 'this person\'s key was shredded (erasure): nothing more is recorded about them', {});
+    if (spec.keyClass === 'identity') return { kid: found.kid, base: found.key };
     // With create, a missing or shredded period key throws instead of answering 'shredded'.
-    return { kid, base: this.#recordBase(kid, key, epoch, true) as Buffer };
+    return { kid: found.kid, base: this.#recordBase(found.kid, found.key, epoch, true) as Buffer };
+  }
+
+  /** The period key of a year for sealing: made when missing; a shredded year is refused. */
+  #periodKeyForSeal(epoch: number): Buffer {
+    const period = this.#ring.isEpochShredded(epoch) ? 'shredded' : this.#ring.epochKey(epoch, true);
+    if (period === 'shredded' || period === undefined) throw new SealingError('KEY_SHREDDED', `the period key of ${epoch} was shredded (retention): nothing more is sealed for that year`, { epoch });
+    return period;
   }
 
   #recordBase(kid: Buffer, personKey: Buffer, epoch: number, create: boolean): Buffer | 'shredded' {
@@ -390,7 +441,7 @@ export class EventSealer {
       if (create) throw new SealingError('KEY_SHREDDED', `the period key of ${epoch} was shredded (retention): nothing more is sealed for that year`, { epoch });
       return 'shredded';
     }
-    const base = prf(period, 'linkage-ledger/record-base/v1\0', personKey);
+    const base = recordBaseOf(period, personKey);
     this.#recordBases.set(cacheKey, base);
     return base;
   }
@@ -448,6 +499,19 @@ export class EventSealer {
       throw new SealingError('UNSEAL_FAILED', `the sealed fields of a ${event.type} event in ${event.streamId} do not open: the box was altered or moved`);
     }
   }
+}
+
+/** A person key read for a chunk (`prepareSubjects`), with the record base of the year last sealed under it. */
+interface PreparedSubject {
+  readonly kid: Buffer;
+  readonly key: Buffer;
+  epoch: number;
+  base: Buffer | undefined;
+}
+
+/** A record event's base key: the person's key bound to the year's (either shredded, the events open no more). */
+function recordBaseOf(period: Buffer, personKey: Buffer): Buffer {
+  return prf(period, 'linkage-ledger/record-base/v1\0', personKey);
 }
 
 const FIELD_INDEXES = new WeakMap<SealSpec, ReadonlyMap<string, number>>();

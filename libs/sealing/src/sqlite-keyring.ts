@@ -152,9 +152,10 @@ export class SqliteKeyring implements Keyring {
   /**
    * What `keyById` answers for each id, with the ids not in memory read in one query per 500 (a fan-out
    * to a million people seals for keys no cache holds: one indexed read per person cost more than the rest
-   * of the key's handling). Each key is unwrapped as `keyById` unwraps it, and cached the same way.
+   * of the key's handling). Each key is unwrapped as `keyById` unwraps it, and cached the same way (unless `cache: false`).
    */
-  keysById(kids: readonly Buffer[]): (Buffer | 'shredded' | undefined)[] {
+  keysById(kids: readonly Buffer[], options: { readonly cache?: boolean } = {}): (Buffer | 'shredded' | undefined)[] {
+    const cache = options.cache !== false;
     const out: (Buffer | 'shredded' | undefined)[] = new Array<Buffer | 'shredded' | undefined>(kids.length);
     const missing = new Map<string, number[]>();
     const wanted: Buffer[] = [];
@@ -184,7 +185,7 @@ export class SqliteKeyring implements Keyring {
           found = 'shredded';
         } else {
           found = unwrapKey(this.#keys, `subject|${hex}`, row.wrapped);
-          this.#byKid.set(hex, found);
+          if (cache) this.#byKid.set(hex, found);
         }
         for (const i of missing.get(hex) ?? []) out[i] = found;
       }

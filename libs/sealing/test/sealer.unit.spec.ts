@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { NewEvent, RecordedEvent } from '#ledger';
-import { EventSealer, InMemoryKeyring, SealingError, inMemorySealer, commitmentsOf, generateSealingKeysFile, parseSealingKeys, verifyOpening, type Opening } from '#sealing';
+import { canonicalize } from '#ledger';
+import { EventSealer, InMemoryKeyring, SealingError, inMemorySealer, commitmentsOf, generateSealingKeysFile, parseSealingKeys, prf, verifyOpening, type Opening } from '#sealing';
 
 const keys = () => parseSealingKeys(generateSealingKeysFile(new Date('2026-12-01T00:00:00Z')));
 
@@ -91,6 +92,41 @@ describe('EventSealer', () => {
     expect(forCitizen.map((o) => o.field)).toEqual(['subjectId']);
     expect(sealer.openings(event, new Set(['provider']))).toEqual([]);
     for (const o of [...forRequester, ...forCitizen]) verifyOpening(event, o);
+  });
+
+  it('commits to each value as the verifier recomputes it, for text that needs escaping, is not ASCII, or is longer than the sealer\'s scratch buffers', () => {
+    const sealer = inMemorySealer();
+    const notice = (title: string, body: string): NewEvent => ({
+      type: 'NoticeSent',
+      schemaVersion: 2,
+      data: { noticeId: randomUUID(), subjectId: subject, agencyId: 'muroran-city', title, body, sentAt: '2026-12-05T00:00:00.000Z' },
+    });
+    const cases: [string, string][] = [
+      ['"引用" \\ と\t制御', '改行\nあり 🎌 \u2028 \u0000'],
+      ['定額減税', 'あ'.repeat(3000)],
+      ['x', 'y'.repeat(9000)],
+    ];
+    for (const [title, body] of cases) {
+      const event = recorded('notice-1', sealer.seal('notice-1', notice(title, body)));
+      const openings = sealer.openings(event, new Set(['citizen']));
+      expect(openings.map((o) => o.field)).toEqual(['body', 'subjectId', 'title']);
+      for (const o of openings) verifyOpening(event, o);
+      expect(sealer.open(event).event.data).toMatchObject({ subjectId: subject, title, body });
+      // A value altered by one character no longer matches (the commitment covers the exact text).
+      expect(() => verifyOpening(event, { ...openings[0]!, value: `${body} ` })).toThrow(SealingError);
+    }
+    expect(canonicalize({ b: 1, a: 'é' })).toBe('{"a":"é","b":1}');
+  });
+
+  it('a handle is the keyed hash truncated to its length, in hex', () => {
+    const k = keys();
+    const sealer = new EventSealer(k, new InMemoryKeyring(k));
+    for (const bytes of [4, 16, 32]) {
+      const expected = prf(k.handle, 'linkage-ledger/handle/v1\0', 'notice-batch-recipient', '\0', 'batch|7').subarray(0, bytes).toString('hex');
+      expect(sealer.handle('notice-batch-recipient', 'batch|7', bytes)).toBe(expected);
+    }
+    expect(sealer.handle('d', 'v')).toHaveLength(32);
+    expect(sealer.handle('d', 'v')).not.toBe(sealer.handle('d', 'w'));
   });
 
   it('a forged opening fails: another value, another salt, another field, another event', () => {

@@ -78,6 +78,10 @@ describe('SqliteKeyring', () => {
     // The shredded person is still refused; the person with no key yet gets one made by seal itself.
     expect(() => sealer.seal('notice-2', event(b!))).toThrow(/shredded/);
     const made = sealer.seal('notice-3', event(c!));
+    // The chunk's keys are the chunk's only: after the next chunk is prepared, a sealing for the first reads the ring again.
+    sealer.prepareSubjects([c!]);
+    sealer.seal('notice-4', event(a!));
+    expect(one).toHaveBeenCalled();
     ring.close();
     const again = new SqliteKeyring({ path, keys });
     const opener = new EventSealer(keys, again);
