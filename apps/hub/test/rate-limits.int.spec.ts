@@ -211,6 +211,32 @@ describe('limits off (rate 0): never throttled', () => {
   });
 });
 
+describe('the OpenAPI document', () => {
+  let hub: TestHub;
+  beforeAll(async () => {
+    hub = await startTestHub();
+  });
+  afterAll(async () => {
+    await hub?.dispose();
+  });
+
+  it('documents 429 RATE_LIMITED with Retry-After on every operation but the probes', async () => {
+    const doc = (await hub.get('/docs/json')).json<{ paths: Record<string, Record<string, { responses: Record<string, { description: string; headers?: Record<string, unknown> }> }>> }>();
+    const operations = Object.entries(doc.paths).flatMap(([path, item]) => Object.entries(item).map(([method, op]) => ({ path, method, op })));
+    expect(operations.length).toBeGreaterThan(30);
+    for (const { path, method, op } of operations) {
+      const tooMany = op.responses['429'];
+      if (path.startsWith('/health')) expect(tooMany, `${method} ${path}`).toBeUndefined();
+      else {
+        expect(tooMany?.description, `${method} ${path}`).toContain('RATE_LIMITED');
+        expect(tooMany?.headers, `${method} ${path}`).toHaveProperty('Retry-After');
+      }
+    }
+    // A 429 the route documented already is kept beside it.
+    expect(doc.paths['/v1/citizens/sessions']?.['post']?.responses['429']?.description).toMatch(/TOO_MANY_UNAUTHENTICATED_REQUESTS.*; RATE_LIMITED/);
+  });
+});
+
 describe('two hubs on one Redis share the budget', () => {
   const prefix = `rl-test-${process.pid}-${randomBytes(4).toString('hex')}`;
   const env = { HUB_REDIS_URL: REDIS_URL, HUB_REDIS_PREFIX: `${prefix}-mapper`, HUB_RATE_LIMIT_REDIS_PREFIX: prefix, HUB_RATE_LIMIT_SOURCE_PER_S: '0.01', HUB_RATE_LIMIT_SOURCE_BURST: '4' };

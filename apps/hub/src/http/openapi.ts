@@ -1,5 +1,6 @@
 import type { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
+import { documentRateLimits } from '../rate-limits/rate-limits.openapi.js';
 
 export const DOCS_PATH = 'docs';
 export const DOCS_JSON_PATH = 'docs/json';
@@ -16,7 +17,7 @@ export function openApiDocument(app: INestApplication): OpenAPIObject {
     // The scheme every @ApiBearerAuth() operation names (`bearer`): an agency's, auditor's or operator's token, or a citizen's session.
     .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'An agency, auditor or operator token, or a citizen session token.' }, 'bearer')
     .build();
-  return SwaggerModule.createDocument(app, config);
+  return documentRateLimits(SwaggerModule.createDocument(app, config));
 }
 
 /** Swagger UI at /docs, the OpenAPI document at /docs/json. */
