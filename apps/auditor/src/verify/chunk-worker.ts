@@ -56,7 +56,7 @@ export interface ChunkResult {
   readonly streams: { readonly names: string[]; readonly first: number[]; readonly last: number[]; readonly positions: number[] };
   readonly flags: Uint8Array;
   readonly findings: Finding[];
-  /** In log order: the envelopes the main thread parses (SerialVoided, CheckpointSigned, AuthorizationTablePublished, SelfDisclosureTablePublished). */
+  /** In log order: the envelopes the main thread parses (SerialVoided, CheckpointSigned, AuthorizationTablePublished and AuthorizationTableWithdrawn, SelfDisclosureTablePublished). */
   readonly specials: Special[];
   readonly queries: ChunkQueries;
 }
@@ -144,7 +144,7 @@ function parseTail(s) {
     length === 12 && s.startsWith('SerialVoided', p) ? 8
     : length === 16 && s.startsWith('CheckpointSigned', p) ? 16
     : length === 13 && s.startsWith('QueryAccepted', p) ? 32
-    : length === 27 && s.startsWith('AuthorizationTablePublished', p) ? 64
+    : length === 27 && (s.startsWith('AuthorizationTablePublished', p) || s.startsWith('AuthorizationTableWithdrawn', p)) ? 64
     : length === 28 && s.startsWith('SelfDisclosureTablePublished', p) ? 128
     : 0;
   return true;

@@ -18,6 +18,8 @@ export type FindingCode =
   | 'QUERY_TABLE_VERSION_NOT_IN_FORCE'
   | 'QUERY_MALFORMED'
   | 'AUTHORIZATION_TABLE_INVALID'
+  // A withdrawal of a version not published earlier, withdrawn already, or at or after its effectiveFrom
+  | 'AUTHORIZATION_TABLE_WITHDRAWAL_INVALID'
   | 'SELF_DISCLOSURE_TABLE_INVALID'
   // I3: checkpoints and leaves
   | 'CHECKPOINT_MALFORMED'

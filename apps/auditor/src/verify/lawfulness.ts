@@ -3,6 +3,7 @@ import {
   type AuthorizationPolicy,
   type AuthorizationRequest,
   type AuthorizationTablePublished,
+  type AuthorizationTableWithdrawn,
   type AuthorizationTablesState,
   LinkageError,
   type PublishedTable,
@@ -118,11 +119,34 @@ export class Lawfulness {
     }
     if (this.state.status === 'published' && this.state.versions.some((v) => v.version === table.version)) return `version ${table.version} was already published earlier in the log`;
     this.state = evolveAuthorizationTables(this.state, { type: 'AuthorizationTablePublished', data: { ...d, table } as AuthorizationTablePublished['data'] });
-    // The version in force changes only at the instants versions take effect: one tableInForce per instant.
+    this.#inForceInstants();
+    return undefined;
+  }
+
+  /**
+   * Withdraws a version before it took effect (AuthorizationTableWithdrawn): it is never in force. Returns
+   * why the withdrawal cannot be honoured (the version then stays as published), or undefined.
+   */
+  withdraw(data: unknown): string | undefined {
+    const d = data as Partial<AuthorizationTableWithdrawn['data']> | undefined;
+    const target = this.state.status === 'published' ? this.state.versions.find((v) => v.version === d?.version) : undefined;
+    if (target === undefined) return `it withdraws version ${String(d?.version)}, which was not published earlier in the log`;
+    if (target.withdrawnAt !== undefined) return `version ${target.version} was withdrawn already`;
+    const atMs = typeof d?.withdrawnAt === 'string' ? Date.parse(d.withdrawnAt) : Number.NaN;
+    if (!(atMs < target.effectiveFromMs)) return `it withdraws version ${target.version} at ${String(d?.withdrawnAt)}, not before its effectiveFrom ${target.effectiveFrom}: a version that took effect cannot be withdrawn`;
+    this.state = evolveAuthorizationTables(this.state, { type: 'AuthorizationTableWithdrawn', data: d as AuthorizationTableWithdrawn['data'] });
+    this.#inForceInstants();
+    return undefined;
+  }
+
+  /** The version in force changes only at the instants versions take effect: one tableInForce per instant (none when all are withdrawn). */
+  #inForceInstants(): void {
     const state = this.state;
     const instants = state.status === 'published' ? [...new Set(state.versions.map((v) => v.effectiveFromMs))].sort((a, b) => b - a) : [];
-    this.inForceFrom = instants.map((fromMs) => ({ fromMs, table: tableInForce(state, new Date(fromMs).toISOString())! }));
-    return undefined;
+    this.inForceFrom = instants.flatMap((fromMs) => {
+      const table = tableInForce(state, new Date(fromMs).toISOString());
+      return table === undefined ? [] : [{ fromMs, table }];
+    });
   }
 
   /** Adds a published self-disclosure table version (自己情報表示); returns why it cannot be used, or undefined. */

@@ -424,6 +424,11 @@ class Verification {
       if (unusable !== undefined) this.add('AUTHORIZATION_TABLE_INVALID', position, serial, `the authorization table published at position ${position} cannot be used to judge queries: ${unusable}`);
       return;
     }
+    if (event.type === 'AuthorizationTableWithdrawn') {
+      const invalid = this.lawfulness.withdraw(event.data);
+      if (invalid !== undefined) this.add('AUTHORIZATION_TABLE_WITHDRAWAL_INVALID', position, serial, `the authorization table withdrawal at position ${position} cannot be honoured: ${invalid}`);
+      return;
+    }
     if (event.type === 'SelfDisclosureTablePublished') {
       const unusable = this.lawfulness.publishSelfDisclosure(event.data);
       if (unusable !== undefined) this.add('SELF_DISCLOSURE_TABLE_INVALID', position, serial, `the self-disclosure table published at position ${position} cannot be used to judge self-information requests: ${unusable}`);
