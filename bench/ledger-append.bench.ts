@@ -16,8 +16,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
-import { randomUUID } from 'node:crypto';
-import { LEDGER_DDL, MerkleTreeProjection, SqliteEventStore, type AppendRequest } from '#ledger';
+import { LEDGER_DDL, MerkleTreeProjection, SqliteEventStore } from '#ledger';
+import { bareAppendRequest } from './support/append-request.js';
 
 const { values } = parseArgs({
   options: { events: { type: 'string', default: '200000' }, writers: { type: 'string', default: '512' }, rounds: { type: 'string', default: '3' }, warmup: { type: 'string', default: '100000' }, tree: { type: 'boolean', default: false } },
@@ -28,31 +28,6 @@ const ROUNDS = Number(values.rounds);
 const WARMUP = Number(values.warmup);
 const TREE = values.tree!;
 const dir = mkdtempSync(join(tmpdir(), 'bench-ledger-'));
-
-function request(i: number): AppendRequest {
-  const key = `agency:012050/${randomUUID()}`;
-  return {
-    streamId: `linkage-${String(i).padStart(12, "0")}`,
-    expectedRevision: 'any',
-    serial: { allocate: true },
-    events: [
-      {
-        type: 'ProvisionCompleted',
-        data: {
-          subjectId: `sub-${i.toString(36).padStart(10, '0')}`,
-          municipalityCode: '012050',
-          numberDigest: 'a3f1c9e0b4d2'.repeat(5).slice(0, 64),
-          residentDigest: '9b8c7d6e5f4a'.repeat(5).slice(0, 64),
-          sealed: { kid: 'k1', iv: 'AAECAwQFBgcICQoL', ct: 'Q2lwaGVydGV4dCBvZiB0aGUgaWRlbnRpZmllcnM', tag: 'dGFnLXRhZy10YWctdGFnIQ' },
-          issuedAt: '2026-11-22T03:00:00.000Z',
-        },
-        terminal: 'completed',
-      },
-    ],
-    metadata: { actor: 'agency:012050', correlationId: `corr-${i}` },
-    idempotency: { key, requestDigest: `digest-${i}` },
-  };
-}
 
 async function ledgerRun(round: number | 'warmup', events = EVENTS): Promise<{ perSecond: number; path: string; batches: number; cpuPerEvent: number; mainBusy: number; writerBusy: number; treeLagMs?: number }> {
   const path = join(dir, `ledger-${round}.sqlite`);
@@ -73,7 +48,7 @@ async function ledgerRun(round: number | 'warmup', events = EVENTS): Promise<{ p
   const started = process.hrtime.bigint();
   await Promise.all(
     Array.from({ length: WRITERS }, async () => {
-      while (next < events) await store.append(request(next++));
+      while (next < events) await store.append(bareAppendRequest(next++));
     }),
   );
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;

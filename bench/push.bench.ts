@@ -32,7 +32,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
-import { SqliteEventStore, type AppendRequest } from '#ledger';
+import { SqliteEventStore } from '#ledger';
 import { batchNoticeId, noticeBatchStarted, noticeBatchStreamId, type AgencyId, type SubjectId } from '#linkage';
 import { PLAIN_CODE_INDEX_KEYS, SqliteCodeIndex, issuedCodeOf } from '#mapper';
 import { EventSealer, KEYRING_FILE, SealWorkers, SealedEventStore, SqliteKeyring } from '#sealing';
@@ -43,6 +43,7 @@ import { fanOutNoticeBatch } from '../apps/hub/src/notices/notice-batch.fanout.j
 import { NoticeBatchRecipients } from '../apps/hub/src/notices/notice-batch.store.js';
 import { operatorToken, registerAgencies } from '../load-tests/runner/setup.js';
 import { REPO_ROOT } from '../load-tests/runner/processes.js';
+import { bareAppendRequest } from './support/append-request.js';
 import { startHub } from './support/population-hub.js';
 import { MURORAN_CITY, Population, writePeople } from './support/population-log.js';
 import { loadOrCreateCodeLocator } from '../apps/hub/src/linkage/hub-secrets.js';
@@ -136,30 +137,6 @@ function bar(format: string): cliProgress.SingleBar {
 // ---------------------------------------------------------------------------------------------------
 // 1. The ledger's bare append rate (as bench:ledger measures it, the tree kept by the writer).
 
-function appendRequest(i: number): AppendRequest {
-  return {
-    streamId: `linkage-${String(i).padStart(12, '0')}`,
-    expectedRevision: 'any',
-    serial: { allocate: true },
-    events: [
-      {
-        type: 'ProvisionCompleted',
-        data: {
-          subjectId: `sub-${i.toString(36).padStart(10, '0')}`,
-          municipalityCode: '012050',
-          numberDigest: 'a3f1c9e0b4d2'.repeat(6).slice(0, 64),
-          residentDigest: '9b8c7d6e5f4a'.repeat(6).slice(0, 64),
-          sealed: { kid: 'k1', iv: 'AAECAwQFBgcICQoL', ct: 'Q2lwaGVydGV4dCBvZiB0aGUgaWRlbnRpZmllcnM', tag: 'dGFnLXRhZy10YWctdGFnIQ' },
-          issuedAt: '2026-11-22T03:00:00.000Z',
-        },
-        terminal: 'completed',
-      },
-    ],
-    metadata: { actor: 'agency:012050', correlationId: `corr-${i}` },
-    idempotency: { key: `agency:012050/${randomUUID()}`, requestDigest: `digest-${i}` },
-  };
-}
-
 interface Rate {
   readonly perSecond: number;
   /** Process CPU (all threads) per event, µs: what the machine's load does not change much. */
@@ -184,7 +161,7 @@ async function bareAppends(events: number, label: string): Promise<Rate> {
     await Promise.all(
       Array.from({ length: 512 }, async () => {
         while (next < events) {
-          await store.append(appendRequest(next++));
+          await store.append(bareAppendRequest(next++));
           if (++done % 5000 === 0) progress.update(done);
         }
       }),
