@@ -174,9 +174,6 @@ const pathValue = fc.oneof(
   fc.string({ maxLength: 20 }).map((s) => encodeURIComponent(s)),
 );
 
-/** The correlation ids of the hub's own background work (notice-batch-<id>, push-<id>, subscriptions-<id>). */
-const BACKGROUND_WORK = /^(notice-batch|push|subscriptions)-/;
-
 async function judge(op: Operation, url: string, body: Body, headers: Record<string, string>): Promise<void> {
   const before = await hub.head();
   const res: Response = await hub.inject({
@@ -186,9 +183,10 @@ async function judge(op: Operation, url: string, body: Body, headers: Record<str
     ...(body.payload === undefined ? {} : { payload: body.payload }),
   });
   const after = await hub.head();
-  // Not the hub's background work: an earlier accepted command may still be at work (a nationwide notice's
-  // fan-out, a push's delivery, the subscriptions' sweep), each under correlation ids of its own.
-  const appended = after > before ? (await hub.store.readAll({ fromPosition: before, maxCount: after - before })).filter((e) => !BACKGROUND_WORK.test(e.metadata.correlationId)).map((e) => e.type) : [];
+  // Exactly this request's events: every event of a request, its refusal's included, carries the request's
+  // id (X-Request-Id); the hub's background work (a notice fan-out, pushes, the sweep) carries ids of its own.
+  const requestId = res.headers['x-request-id'];
+  const appended = after > before ? (await hub.store.readAll({ fromPosition: before, maxCount: after - before })).filter((e) => e.metadata.correlationId === requestId).map((e) => e.type) : [];
   const what = `${op.method} ${url} → ${res.statusCode} ${res.body.slice(0, 300)}; appended ${JSON.stringify(appended)}`;
   expect(res.statusCode, what).toBeLessThan(500);
   if (res.statusCode >= 300) {
