@@ -8,6 +8,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { InMemoryEventStore } from '#ledger';
 import { AUTHORIZATION_TABLE_STREAM } from '#linkage';
 import type { IdempotencyKeys } from '../src/ledger/idempotency.js';
+import { LeaderGatedEventStore } from '../src/leadership/leader-gated-event-store.js';
+import type { Leadership } from '../src/leadership/leadership.js';
 import { AUTHORIZATION_TABLE } from '../src/linkage/table-publications.js';
 import { publishTableAtStart } from '../src/linkage/table-publication.js';
 import { AuthorizationTableRollout } from '../src/linkage/tables/authorization-table-rollout.js';
@@ -131,5 +133,21 @@ describe('AuthorizationTableRollout', () => {
     expect(list.versions.map((v) => [v.version, v.state])).toEqual([[1, 'superseded'], [2, 'in-force'], [3, 'withdrawn']]);
     expect(list.versions[2]).toMatchObject({ withdrawnAt: '2026-12-04T00:00:00.000Z', withdrawalReason: 'postponed' });
     expect(list.inForce).toBe(2);
+  });
+});
+
+describe('on KurrentDB only the leader publishes', () => {
+  it('a standby refuses publication and withdrawal with NOT_LEADER, appending nothing; validation and the list answer from the log', async () => {
+    const { store, deps, rollout } = setUp();
+    await publishTableAtStart(AUTHORIZATION_TABLE, V2_FILE, deps);
+    await rollout.publish({ ...v2(), version: 3, effectiveFrom: '2027-04-01T00:00:00+09:00' }, OPERATOR); // by the leader
+    const leadership = { role: 'standby', acceptsCommands: false, inTakeover: false, instanceId: 'hub-b', leader: { instanceId: 'hub-a' } } as unknown as Leadership;
+    const standby = new AuthorizationTableRollout(new LeaderGatedEventStore(store, leadership), () => now, { publish: vi.fn() } as unknown as EventBus, { scope: () => undefined } as unknown as IdempotencyKeys);
+    const v4 = { ...v2(), version: 4, effectiveFrom: '2027-05-01T00:00:00+09:00' };
+    await expect(standby.publish(v4, OPERATOR)).rejects.toMatchObject({ code: 'NOT_LEADER' });
+    await expect(standby.withdraw(3, 'postponed', OPERATOR)).rejects.toMatchObject({ code: 'NOT_LEADER' });
+    expect(await store.readStream(AUTHORIZATION_TABLE_STREAM)).toHaveLength(2);
+    expect(await standby.validate(v4)).toMatchObject({ version: 4, diff: { againstVersion: 2 } });
+    expect((await standby.list()).inForce).toBe(2);
   });
 });
