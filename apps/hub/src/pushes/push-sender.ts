@@ -1,8 +1,8 @@
 import { Injectable, type OnApplicationShutdown } from '@nestjs/common';
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { HubConfig } from '../config/hub-config.js';
 import { ProvisionSigner } from '../linkage/hub-secrets.js';
+import { HubTls } from '../tls/hub-tls.js';
+import { SignedPoster } from '../tls/signed-post.js';
 
 /** The push as the subscriber's intermediate server receives it (`POST {endpoint}/v1/pushes`). */
 export interface PushBody {
@@ -26,85 +26,43 @@ export type PushTry = { readonly ok: true; readonly duplicate: boolean } | { rea
 const MAX_ANSWER_BYTES = 64 * 1024;
 
 /**
- * Posts one push to an intermediate server, signed as provision requests are (`hub-signature`: the hub's
- * Ed25519 signature of the raw body, ProvisionSigner), over keep-alive connections, within
- * HUB_PUSH_TIMEOUT_MS. Any 2xx is a delivery; everything else is a failed try with its reason. Never throws.
+ * Posts one push to an intermediate server, signed as provision requests are (SignedPoster: the hub's
+ * Ed25519 `hub-signature` of the raw body, keep-alive connections, with HUB_TLS=on the subscriber's
+ * certificate checked against its registration), within HUB_PUSH_TIMEOUT_MS. Any 2xx is a delivery;
+ * everything else is a failed try with its reason. Never throws.
  */
 @Injectable()
 export class PushSender implements OnApplicationShutdown {
-  readonly #http: HttpAgent;
-  readonly #https: HttpsAgent;
+  readonly #poster: SignedPoster;
   readonly #timeoutMs: number;
 
-  constructor(
-    private readonly signer: ProvisionSigner,
-    config: HubConfig,
-  ) {
+  constructor(signer: ProvisionSigner, config: HubConfig, tls: HubTls) {
     this.#timeoutMs = config.pushes.timeoutMs;
-    const sockets = Math.max(16, config.pushes.concurrency);
-    this.#http = new HttpAgent({ keepAlive: true, maxSockets: sockets });
-    this.#https = new HttpsAgent({ keepAlive: true, maxSockets: sockets });
+    this.#poster = new SignedPoster(signer, Math.max(16, config.pushes.concurrency), tls);
   }
 
-  send(endpoint: string, push: PushBody): Promise<PushTry> {
+  async send(endpoint: string, push: PushBody): Promise<PushTry> {
     let url: URL;
     try {
       url = new URL(`${endpoint.replace(/\/+$/, '')}/v1/pushes`);
     } catch {
-      return Promise.resolve({ ok: false, error: `the registered endpoint ${JSON.stringify(endpoint)} is not a URL` });
+      return { ok: false, error: `the registered endpoint ${JSON.stringify(endpoint)} is not a URL` };
     }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      return Promise.resolve({ ok: false, error: `pushes go over http(s); the registered endpoint uses ${url.protocol}` });
-    }
+    if (!SignedPoster.speaks(url.protocol)) return { ok: false, error: `pushes go over http(s); the registered endpoint uses ${url.protocol}` };
     const body = Buffer.from(JSON.stringify(push), 'utf8');
-    const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
-    return new Promise<PushTry>((resolve) => {
-      let settled = false;
-      const done = (result: PushTry): void => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        resolve(result);
-      };
-      const req = send(
-        url,
-        {
-          method: 'POST',
-          agent: url.protocol === 'https:' ? this.#https : this.#http,
-          headers: { 'content-type': 'application/json', 'content-length': body.length, 'hub-signature': this.signer.signature(body) },
-        },
-        (res: IncomingMessage) => {
-          const chunks: Buffer[] = [];
-          let size = 0;
-          res.on('data', (chunk: Buffer) => {
-            size += chunk.length;
-            if (size <= MAX_ANSWER_BYTES) chunks.push(chunk);
-          });
-          res.on('end', () => {
-            const status = res.statusCode ?? 0;
-            if (status < 200 || status > 299) return done({ ok: false, error: `the receiver answered HTTP ${status}` });
-            let duplicate = false;
-            try {
-              duplicate = (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { duplicate?: unknown } | null)?.duplicate === true;
-            } catch {
-              // Any 2xx is a delivery; the answer's body is informative only.
-            }
-            done({ ok: true, duplicate });
-          });
-          res.on('error', (error) => done({ ok: false, error: error.message }));
-        },
-      );
-      const timer = setTimeout(() => {
-        done({ ok: false, error: `no answer within ${this.#timeoutMs} ms` });
-        req.destroy();
-      }, this.#timeoutMs);
-      req.on('error', (error) => done({ ok: false, error: `unreachable: ${error.message}` }));
-      req.end(body);
-    });
+    const result = await this.#poster.post(url, body, { timeoutMs: this.#timeoutMs, maxResponseBytes: MAX_ANSWER_BYTES, overflow: 'truncate', agencyId: push.subscriberAgencyId });
+    if (result.kind === 'failed') return { ok: false, error: result.reason === 'unreachable' ? `unreachable: ${result.detail}` : result.detail };
+    if (result.status < 200 || result.status > 299) return { ok: false, error: `the receiver answered HTTP ${result.status}` };
+    let duplicate = false;
+    try {
+      duplicate = (JSON.parse(result.body.toString('utf8')) as { duplicate?: unknown } | null)?.duplicate === true;
+    } catch {
+      // Any 2xx is a delivery; the answer's body is informative only.
+    }
+    return { ok: true, duplicate };
   }
 
   onApplicationShutdown(): void {
-    this.#http.destroy();
-    this.#https.destroy();
+    this.#poster.close();
   }
 }

@@ -1,12 +1,12 @@
 import { Injectable } from '@nestjs/common';
 import { ChannelCredentials, Metadata, status as GrpcStatus, type Client as GrpcClient, type ServiceError } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { PROVIDER_REFUSAL_REASONS, PROVISION_PROTOCOL, type ProviderRefusalReason, type ProvisionRequest, type QueryFailureReason } from '#linkage';
 import { HubConfig } from '../../config/hub-config.js';
 import { ProvisionSigner } from '../hub-secrets.js';
 import { SERVER_LOADER_OPTIONS, defaultProtoDir, serviceClient } from '../../grpc/proto-files.js';
+import { HubTls } from '../../tls/hub-tls.js';
+import { SignedPoster } from '../../tls/signed-post.js';
 
 /** The provision protocol over gRPC (schemas/proto/linkage_ledger/v1/intermediate_server.proto). */
 const INTERMEDIATE_SERVER_PROTO = 'linkage_ledger/v1/intermediate_server.proto';
@@ -36,32 +36,35 @@ class CallFailure extends Error {
 }
 
 /**
- * Calls intermediate servers (中間サーバー) with signed provision requests over HTTP(S) (keep-alive
- * connections) or gRPC (grpc:// plaintext, grpcs:// TLS; one channel per endpoint), whichever scheme
+ * Calls intermediate servers (中間サーバー) with signed provision requests over HTTP(S) (SignedPoster:
+ * keep-alive connections; with HUB_TLS=on the provider's certificate is checked against its registration) or gRPC (grpc:// plaintext, grpcs:// TLS; one channel per endpoint), whichever scheme
  * the provider registered, with one deadline per call (HUB_PROVIDER_TIMEOUT_MS) and a cap on what it
  * reads (HUB_MAX_ANSWER_BYTES of answer). Never throws: every way a call can go wrong is a ProviderReply
  * of kind `failed` with the reason its query's serial ends with.
  */
 @Injectable()
 export class ProviderClient {
-  readonly #http = new HttpAgent({ keepAlive: true, maxSockets: 256 });
-  readonly #https = new HttpsAgent({ keepAlive: true, maxSockets: 256 });
+  readonly #poster: SignedPoster;
   readonly #grpc = new Map<string, GrpcClient>();
   #grpcService: ReturnType<typeof serviceClient> | undefined;
   readonly #timeoutMs: number;
   readonly #maxAnswerBytes: number;
+  readonly #tls: HubTls;
 
   constructor(
     private readonly signer: ProvisionSigner,
     config: HubConfig,
+    tls: HubTls,
   ) {
+    this.#poster = new SignedPoster(signer, 256, tls);
+    this.#tls = tls;
     this.#timeoutMs = config.linkage.providerTimeoutMs;
     this.#maxAnswerBytes = config.linkage.maxAnswerBytes;
   }
 
   async provide(endpoint: string, request: ProvisionRequestBody): Promise<ProviderReply> {
     try {
-      const body = await this.#call(endpoint, '/v1/provisions', request, 1);
+      const body = await this.#call(endpoint, '/v1/provisions', request, 1, request.providerAgencyId);
       return this.#reply(body, request);
     } catch (error) {
       return failed(error);
@@ -71,7 +74,7 @@ export class ProviderClient {
   /** One call for many requests to the same provider (bulk queries); one reply per request, in order. */
   async provideBatch(endpoint: string, requests: readonly ProvisionRequestBody[]): Promise<ProviderReply[]> {
     try {
-      const body = await this.#call(endpoint, '/v1/provisions/batch', { protocol: PROVISION_PROTOCOL, requests }, requests.length);
+      const body = await this.#call(endpoint, '/v1/provisions/batch', { protocol: PROVISION_PROTOCOL, requests }, requests.length, requests[0]?.providerAgencyId ?? '');
       const responses = (body as { responses?: unknown } | null)?.responses;
       if (!Array.isArray(responses) || responses.length !== requests.length) {
         throw new CallFailure('PROVIDER_PROTOCOL_ERROR', `the batch answer must hold "responses", one per request (${requests.length})`);
@@ -108,7 +111,7 @@ export class ProviderClient {
     return { kind: 'answered', bytes, encrypted: b.encrypted };
   }
 
-  #call(endpoint: string, path: string, payload: unknown, answers: number): Promise<unknown> {
+  #call(endpoint: string, path: string, payload: unknown, answers: number, agencyId: string): Promise<unknown> {
     let url: URL;
     try {
       url = new URL(`${endpoint.replace(/\/+$/, '')}${path}`);
@@ -119,57 +122,19 @@ export class ProviderClient {
     // Base64url grows the answer by 4/3; the JSON around it is small.
     const maxResponseBytes = this.#maxResponseBytes(answers);
     if (url.protocol === 'grpc:' || url.protocol === 'grpcs:') return this.#callGrpc(url, path === '/v1/provisions' ? 'provide' : 'provideBatch', body, maxResponseBytes);
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    if (!SignedPoster.speaks(url.protocol)) {
       return Promise.reject(new CallFailure('PROVIDER_UNREACHABLE', `the hub calls intermediate servers over http(s) or grpc(s); the registered endpoint uses ${url.protocol}`));
     }
-    const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
-    return new Promise<unknown>((resolve, fail) => {
-      // The reason this call was cut short (deadline, size), whichever error event reports it first.
-      let cut: CallFailure | undefined;
-      const abort = (failure: CallFailure): void => {
-        cut ??= failure;
-        req.destroy(failure);
-      };
-      const reject = (error: unknown): void => {
-        clearTimeout(timer);
-        fail(cut ?? (error instanceof CallFailure ? error : new CallFailure('PROVIDER_UNREACHABLE', error instanceof Error ? error.message : String(error))));
-      };
-      const req = send(
-        url,
-        {
-          method: 'POST',
-          agent: url.protocol === 'https:' ? this.#https : this.#http,
-          headers: { 'content-type': 'application/json', 'content-length': body.length, 'hub-signature': this.signer.signature(body) },
-        },
-        (res: IncomingMessage) => {
-          const chunks: Buffer[] = [];
-          let size = 0;
-          res.on('data', (chunk: Buffer) => {
-            size += chunk.length;
-            if (size > maxResponseBytes) {
-              abort(new CallFailure('ANSWER_TOO_LARGE', `the provider sent more than ${maxResponseBytes} bytes`));
-              return;
-            }
-            chunks.push(chunk);
-          });
-          res.on('end', () => {
-            clearTimeout(timer);
-            if (res.statusCode !== 200) {
-              reject(new CallFailure('PROVIDER_PROTOCOL_ERROR', `the provider answered HTTP ${res.statusCode ?? '?'}`));
-              return;
-            }
-            try {
-              resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
-            } catch {
-              reject(new CallFailure('PROVIDER_PROTOCOL_ERROR', 'the provider\'s answer is not JSON'));
-            }
-          });
-          res.on('error', reject);
-        },
-      );
-      const timer = setTimeout(() => abort(new CallFailure('PROVIDER_TIMEOUT', `no answer within ${this.#timeoutMs} ms`)), this.#timeoutMs);
-      req.on('error', reject);
-      req.end(body);
+    return this.#poster.post(url, body, { timeoutMs: this.#timeoutMs, maxResponseBytes, overflow: 'fail', agencyId }).then((result) => {
+      if (result.kind === 'failed') {
+        throw new CallFailure(result.reason === 'timeout' ? 'PROVIDER_TIMEOUT' : result.reason === 'too-large' ? 'ANSWER_TOO_LARGE' : 'PROVIDER_UNREACHABLE', result.detail);
+      }
+      if (result.status !== 200) throw new CallFailure('PROVIDER_PROTOCOL_ERROR', `the provider answered HTTP ${result.status}`);
+      try {
+        return JSON.parse(result.body.toString('utf8')) as unknown;
+      } catch {
+        throw new CallFailure('PROVIDER_PROTOCOL_ERROR', 'the provider\'s answer is not JSON');
+      }
     });
   }
 
@@ -221,7 +186,14 @@ export class ProviderClient {
     let client = this.#grpc.get(key);
     if (client === undefined) {
       this.#grpcService ??= serviceClient(loadSync([INTERMEDIATE_SERVER_PROTO], { ...SERVER_LOADER_OPTIONS, includeDirs: [defaultProtoDir()] }), INTERMEDIATE_SERVER_SERVICE);
-      const credentials = url.protocol === 'grpcs:' ? ChannelCredentials.createSsl() : ChannelCredentials.createInsecure();
+      // With HUB_TLS=on a grpcs endpoint is trusted through the hub's CA and sees the hub's certificate as its client's.
+      const ca = this.#tls.ca;
+      const credentials =
+        url.protocol !== 'grpcs:'
+          ? ChannelCredentials.createInsecure()
+          : ca === undefined
+            ? ChannelCredentials.createSsl()
+            : ChannelCredentials.createSsl(Buffer.from(ca.caCertificatePem), Buffer.from(ca.hub.privateKeyPem), Buffer.from(ca.hub.certificatePem));
       // What one batch may bring back; each call is checked against its own bound as it arrives.
       client = new this.#grpcService(url.host, credentials, { 'grpc.max_receive_message_length': Math.min(2 ** 31 - 1, this.#maxResponseBytes(MAX_BATCH)) });
       this.#grpc.set(key, client);
@@ -230,8 +202,7 @@ export class ProviderClient {
   }
 
   close(): void {
-    this.#http.destroy();
-    this.#https.destroy();
+    this.#poster.close();
     for (const client of this.#grpc.values()) client.close();
     this.#grpc.clear();
   }
