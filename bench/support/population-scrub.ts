@@ -17,9 +17,13 @@ function status(): { rss: number; anon: number } {
 
 const before = status();
 let peak = before;
+const series: string[] = [];
+let tick = 0;
 const timer = setInterval(() => {
   const now = status();
   if (now.rss > peak.rss) peak = now;
+  // Every 2 s: RSS, RssAnon and this thread's V8 heap (MiB), to tell the main thread's growth from the workers'.
+  if (process.env['SCRUB_SERIES'] !== undefined && ++tick % 20 === 0) series.push(`${Math.round(now.rss)}/${Math.round(now.anon)}/${Math.round(process.memoryUsage().heapTotal / 1048576)}`);
 }, 100);
 const started = Date.now();
 const cpu0 = process.cpuUsage();
@@ -46,5 +50,6 @@ process.stdout.write(
     added_mib: Math.round(peak.rss - before.rss),
     findings: report.findingCount,
     first: report.findings[0]?.code,
+    ...(series.length === 0 ? {} : { series: series.join(' ') }),
   })}\n`,
 );
