@@ -55,6 +55,49 @@ function codeOf(error: unknown): string | undefined {
 }
 
 /**
+ * A chunk's appends in flight, counted: `done` settles once every append issued for it settled (rejected
+ * with the first failure, after the others ended). One promise per chunk instead of a derived promise per
+ * append gathered by Promise.allSettled: the fan-out issues a million appends.
+ */
+class Chunk {
+  /** Appends (and sealing jobs) not yet settled, plus one until the chunk is fully issued. */
+  pending = 1;
+  finished = false;
+  readonly done: Promise<void>;
+  #error: { reason: unknown } | undefined;
+  #resolve!: () => void;
+  #reject!: (reason: unknown) => void;
+
+  constructor(
+    /** The place after the chunk's last recipient: the cursor once it is durable. */
+    readonly end: number,
+  ) {
+    this.done = new Promise<void>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+    // A failure is awaited by the pipeline (settleOldest) or at the end; never left unhandled meanwhile.
+    this.done.catch(() => undefined);
+  }
+
+  failed(reason: unknown): void {
+    this.#error ??= { reason };
+  }
+
+  /** Every append of the chunk has been issued. */
+  issued(): void {
+    this.settled();
+  }
+
+  settled(): void {
+    if (--this.pending > 0) return;
+    this.finished = true;
+    if (this.#error === undefined) this.#resolve();
+    else this.#reject(this.#error.reason);
+  }
+}
+
+/**
  * The fan-out of one batch, from its stored cursor to its last recipient: per recipient one append under
  * its own serial, on the notice's own stream with `expectedRevision: 'no_stream'`, so that a recipient
  * whose event a crashed run already recorded is refused by the ledger (WRONG_EXPECTED_REVISION) and
@@ -89,24 +132,37 @@ export async function fanOutNoticeBatch(batch: FanoutBatch, options: FanoutOptio
     serial: { allocate: true },
     metadata,
   });
-  /** Appends one request; 'before' when the recipient's stream was written by an earlier run. */
-  const settle = (request: AppendRequest, onDone: () => void, into: EventStore = store): Promise<void> => {
+  /**
+   * Appends one request of a chunk and counts it when it settles: delivered (or failed, for a
+   * NoticeUndelivered), recorded before when an earlier run wrote the recipient's stream, and for a person
+   * erased since the batch began (`erasedNoticeId` given: the sealer refused), NoticeUndelivered in its place.
+   */
+  const track = (chunk: Chunk, request: AppendRequest, outcome: 'delivered' | 'failed', erasedNoticeId?: string, into: EventStore = store): void => {
+    chunk.pending += 1;
     let appending: Promise<AppendResult>;
     try {
       appending = into.append(request);
     } catch (error) {
       appending = Promise.reject(error as Error);
     }
-    return appending.then(onDone, (error: unknown) => {
-      if (codeOf(error) === 'WRONG_EXPECTED_REVISION') {
-        recordedBefore += 1;
-        return;
-      }
-      throw error;
-    });
+    appending.then(
+      () => {
+        if (outcome === 'delivered') delivered += 1;
+        else failed += 1;
+        chunk.settled();
+      },
+      (error: unknown) => {
+        const code = codeOf(error);
+        if (code === 'WRONG_EXPECTED_REVISION') recordedBefore += 1;
+        // The person's key was shredded (an erasure) since the batch began: nothing is sealed for them any more.
+        else if (code === 'KEY_SHREDDED' && erasedNoticeId !== undefined) track(chunk, undelivered(erasedNoticeId, 'SUBJECT_ERASED'), 'failed');
+        else chunk.failed(error);
+        chunk.settled();
+      },
+    );
   };
 
-  const inFlight: { end: number; done: Promise<void>; finished: boolean }[] = [];
+  const inFlight: Chunk[] = [];
   const settleOldest = async (): Promise<void> => {
     const oldest = inFlight.shift()!;
     await oldest.done;
@@ -120,16 +176,18 @@ export async function fanOutNoticeBatch(batch: FanoutBatch, options: FanoutOptio
       if (options.signal?.aborted) break;
       const page = recipients.page(batch.batchId, from, CHUNK);
       if (page.length === 0) break;
+      from = page[page.length - 1]!.seq + 1;
+      // Every append of the chunk settles before the chunk counts as done (a failure rejects it after the others ended).
+      const chunk = new Chunk(from);
       const sentAt = now().toISOString();
-      const work: Promise<void>[] = [];
       const subjects = page.map((r) => (r.subject === null ? null : subjectOf(r.subject)));
       if (options.workers === undefined) options.prepare?.(subjects.filter((s): s is SubjectId => s !== null));
       const sent: { noticeId: string; request: AppendRequest }[] = [];
-      for (const [k, r] of page.entries()) {
-        const noticeId = noticeIdOf(r.seq);
+      for (let k = 0; k < page.length; k++) {
+        const noticeId = noticeIdOf(page[k]!.seq);
         const subjectId = subjects[k];
         if (subjectId === null || subjectId === undefined) {
-          work.push(settle(undelivered(noticeId, 'UNKNOWN_CODE'), () => (failed += 1)));
+          track(chunk, undelivered(noticeId, 'UNKNOWN_CODE'), 'failed');
           continue;
         }
         const request: AppendRequest = {
@@ -139,44 +197,30 @@ export async function fanOutNoticeBatch(batch: FanoutBatch, options: FanoutOptio
           serial: { allocate: true },
           metadata,
         };
-        if (options.workers !== undefined) {
-          sent.push({ noticeId, request });
-          continue;
-        }
-        work.push(
-          settle(request, () => (delivered += 1)).catch((error: unknown) => {
-            // The person's key was shredded (an erasure) since the batch began: nothing is sealed for them any more.
-            if (codeOf(error) === 'KEY_SHREDDED') return settle(undelivered(noticeId, 'SUBJECT_ERASED'), () => (failed += 1));
-            throw error;
-          }),
-        );
+        if (options.workers !== undefined) sent.push({ noticeId, request });
+        else track(chunk, request, 'delivered', noticeId);
       }
       if (options.workers !== undefined && sent.length > 0) {
         const { seal, raw } = options.workers;
         // Sealed in a worker while this thread appends the chunks before; then appended as the inline path appends.
-        const sealing = seal(sent.map((x) => x.request)).then((sealed) =>
-          Promise.allSettled(
-            sealed.map((outcome, k) => {
+        chunk.pending += 1;
+        seal(sent.map((x) => x.request)).then(
+          (sealed) => {
+            sealed.forEach((outcome, k) => {
               const { noticeId } = sent[k]!;
-              if ('request' in outcome) return settle(outcome.request, () => (delivered += 1), raw);
-              if (outcome.error.code === 'KEY_SHREDDED') return settle(undelivered(noticeId, 'SUBJECT_ERASED'), () => (failed += 1));
-              return Promise.reject(outcome.error);
-            }),
-          ).then((all) => {
-            const rejected = all.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-            if (rejected !== undefined) throw rejected.reason;
-          }),
+              if ('request' in outcome) track(chunk, outcome.request, 'delivered', undefined, raw);
+              else if (outcome.error.code === 'KEY_SHREDDED') track(chunk, undelivered(noticeId, 'SUBJECT_ERASED'), 'failed');
+              else chunk.failed(outcome.error);
+            });
+            chunk.settled();
+          },
+          (error: unknown) => {
+            chunk.failed(error);
+            chunk.settled();
+          },
         );
-        work.push(sealing);
       }
-      from = page[page.length - 1]!.seq + 1;
-      // Every append of the chunk settles before the chunk counts as done (a failure rejects it after the others ended).
-      const chunk = { end: from, done: Promise.resolve(), finished: false };
-      chunk.done = Promise.allSettled(work).then((all) => {
-        chunk.finished = true;
-        const rejected = all.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-        if (rejected !== undefined) throw rejected.reason;
-      });
+      chunk.issued();
       inFlight.push(chunk);
       if (inFlight.length >= IN_FLIGHT) await settleOldest();
       // The cursor follows every chunk already durable, not only the ones the pipeline waits for.
