@@ -2,6 +2,7 @@ import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AUDIT_SERVICE, HEALTH_SERVICE, LINKAGE_SERVICE, NUMBERING_SERVICE, SUBSCRIPTIONS_SERVICE, UPDATES_SERVICE } from '../src/grpc/proto-files.js';
 import { NOTICE_BATCHES_SERVICE } from '../src/notices/notice-batches.grpc-service.js';
+import { AUTHORIZATION_TABLES_SERVICE } from '../src/linkage/tables/authorization-tables.grpc-service.js';
 import { ReflectionClient } from '../../../test/support/grpc-reflection-client.js';
 import { startGrpcTestHub, type GrpcTestHub } from './support/grpc-client.js';
 
@@ -27,7 +28,7 @@ describe('gRPC server reflection on the hub', () => {
   it('lists the hub\'s services over v1 and v1alpha', async () => {
     for (const version of ['v1', 'v1alpha'] as const) {
       const services = await reflection(version).listServices();
-      expect([...services].sort()).toEqual([AUDIT_SERVICE, HEALTH_SERVICE, LINKAGE_SERVICE, NUMBERING_SERVICE, SUBSCRIPTIONS_SERVICE, UPDATES_SERVICE, NOTICE_BATCHES_SERVICE].sort());
+      expect([...services].sort()).toEqual([AUDIT_SERVICE, HEALTH_SERVICE, LINKAGE_SERVICE, NUMBERING_SERVICE, SUBSCRIPTIONS_SERVICE, UPDATES_SERVICE, NOTICE_BATCHES_SERVICE, AUTHORIZATION_TABLES_SERVICE].sort());
     }
   });
 

@@ -18,6 +18,8 @@ import type { RefusalGuard } from './grpc-call.js';
 import { QueryEdge } from '../linkage/queries/query-edge.js';
 import { NOTICE_BATCHES_SERVICE, noticeBatchesService } from '../notices/notice-batches.grpc-service.js';
 import { NoticeBatchProgress } from '../notices/notice-batch-runner.service.js';
+import { AUTHORIZATION_TABLES_SERVICE, authorizationTablesService } from '../linkage/tables/authorization-tables.grpc-service.js';
+import { AuthorizationTableRollout } from '../linkage/tables/authorization-table-rollout.js';
 import { HubConfig } from '../config/hub-config.js';
 import { HubTls } from '../tls/hub-tls.js';
 import { grpcServerCredentials } from '../tls/peer-certificate.js';
@@ -79,7 +81,12 @@ export class HubGrpcServer {
     const queryBus = this.app.get(QueryBus, { strict: false });
     const auth = this.app.get(Authenticator, { strict: false });
     const refusals = this.app.get(Refusals, { strict: false });
-    const guard: RefusalGuard = { identify: (r) => auth.identify(r), record: (r) => refusals.record(r), throttle: (source) => refusals.throttle(source) };
+    const guard: RefusalGuard = {
+      identify: (r) => auth.identify(r),
+      record: (r) => refusals.record(r),
+      throttle: (source) => refusals.throttle(source),
+      limit: (caller, source, command) => refusals.limit(caller, source, command),
+    };
     // Every method answers a message over its limit (message-limits.ts): StartNoticeBatch refuses it itself (recorded),
     // the others as grpc-js does at its own limit.
     const add = (service: string, implementation: UntypedServiceImplementation, checkedBy: readonly string[] = []): void =>
@@ -90,7 +97,8 @@ export class HubGrpcServer {
     add(SUBSCRIPTIONS_SERVICE, subscriptionsService(auth, this.app.get(SubscriptionsService, { strict: false }), guard));
     add(UPDATES_SERVICE, updatesService(auth, this.app.get(PushFanOut, { strict: false }), this.app.get(PushRecords, { strict: false }), guard));
     add(NOTICE_BATCHES_SERVICE, noticeBatchesService(commandBus, auth, this.app.get(NoticeBatchProgress, { strict: false }), guard), ['StartNoticeBatch']);
-    add(HEALTH_SERVICE, healthService(queryBus, [NUMBERING_SERVICE, AUDIT_SERVICE, LINKAGE_SERVICE, SUBSCRIPTIONS_SERVICE, UPDATES_SERVICE, NOTICE_BATCHES_SERVICE]));
+    add(AUTHORIZATION_TABLES_SERVICE, authorizationTablesService(auth, this.app.get(AuthorizationTableRollout, { strict: false }), guard));
+    add(HEALTH_SERVICE, healthService(queryBus, [NUMBERING_SERVICE, AUDIT_SERVICE, LINKAGE_SERVICE, SUBSCRIPTIONS_SERVICE, UPDATES_SERVICE, NOTICE_BATCHES_SERVICE, AUTHORIZATION_TABLES_SERVICE]));
     // Server reflection (grpc.reflection.v1 and v1alpha): standard tools list the services above and fetch their descriptors.
     new ReflectionService(loadHubProtos(REFLECTION_LOADER_OPTIONS)).addToServer(server);
     const host = this.options.host.includes(':') ? `[${this.options.host}]` : this.options.host;

@@ -12,6 +12,7 @@ export const HUB_PROTO_FILES = [
   'linkage_ledger/v1/subscriptions.proto',
   'linkage_ledger/v1/updates.proto',
   'linkage_ledger/v1/notice_batches.proto',
+  'linkage_ledger/v1/authorization_tables.proto',
   'grpc/health/v1/health.proto',
 ] as const;
 
