@@ -8,6 +8,7 @@ import type { AnswerKeyPair } from '#sealed-answer';
 import { databasePath, keysDir, type AgencyConfig } from './config/agency-config.js';
 import { HealthController } from './health/health.controller.js';
 import { HubClient } from './hub/hub-client.js';
+import { tlsFetch } from './hub/tls-fetch.js';
 import { ProblemDetailsFilter } from './http/problem-details.filter.js';
 import { installJsonParser } from './http/raw-body.js';
 import { StaffGuard } from './http/staff.guard.js';
@@ -58,7 +59,7 @@ export interface RuntimeOptions {
 /** Opens the store and keys, and gets the hub's provision key (from the configuration, else once from the hub). */
 export async function openAgencyRuntime(config: AgencyConfig, options: RuntimeOptions = {}): Promise<AgencyRuntime> {
   if (config.hub === undefined) throw new Error('the server needs AGENCY_HUB_URL and a hub token');
-  const hub = new HubClient(config.hub, options.fetch);
+  const hub = new HubClient(config.hub, options.fetch ?? (config.tls === undefined ? fetch : tlsFetch(config.tls)));
   const keys = await loadOrCreateAnswerKeys(keysDir(config));
   const hubProvisionKey = config.hub.provisionKey ?? (await hub.provisionSigningKey());
   const hubKey = hubVerifierKey(hubProvisionKey); // fails at start, not on the first provision, if the hub's key is unusable
@@ -153,6 +154,8 @@ export async function createAgencyAppWithLogs(runtime: AgencyRuntime, options: C
   const logs = createLogSink('agency-node', config.logLevel, options.logStream);
   const adapter = new FastifyAdapter({
     bodyLimit: config.bodyLimitBytes,
+    // AGENCY_TLS_FILE: HTTPS with the certificate the hub's CA issued to this agency (the hub checks it against the registration).
+    ...(config.tls === undefined ? {} : { https: { key: config.tls.privateKeyPem, cert: config.tls.certificatePem } }),
     loggerInstance: logs.logger,
     // The server's own id of each request, for its log line (a caller's header is never taken as it).
     genReqId: () => randomUUID(),

@@ -6,6 +6,7 @@ import { AgencyConfigError, databasePath, keysDir, loadAgencyConfig, type Agency
 import { createAgencyAppWithLogs, openAgencyRuntime } from './agency-app.js';
 import { startProvisionGrpcServer } from './provider/provision-grpc.js';
 import { HubClient } from './hub/hub-client.js';
+import { tlsFetch } from './hub/tls-fetch.js';
 import { AgencyProblem } from './http/agency-problem.js';
 import { loadOrCreateAnswerKeys } from './keys/answer-keys.js';
 import { CopyUpdatesService, type UpdateInput } from './mesh/copy-updates.service.js';
@@ -55,7 +56,7 @@ async function withRequester<T>(fn: (requester: RequesterService, store: AgencyS
   const keys = await loadOrCreateAnswerKeys(keysDir(cfg));
   const store = new AgencyStore(databasePath(cfg));
   try {
-    return await fn(new RequesterService(store, new HubClient(cfg.hub!), keys), store);
+    return await fn(new RequesterService(store, new HubClient(cfg.hub!, cfg.tls === undefined ? fetch : tlsFetch(cfg.tls)), keys), store);
   } finally {
     await store.close();
   }
@@ -66,7 +67,7 @@ async function withHub<T>(fn: (hub: HubClient, store: AgencyStore) => Promise<T>
   const cfg = config(true);
   const store = new AgencyStore(databasePath(cfg));
   try {
-    return await fn(new HubClient(cfg.hub!), store);
+    return await fn(new HubClient(cfg.hub!, cfg.tls === undefined ? fetch : tlsFetch(cfg.tls)), store);
   } finally {
     await store.close();
   }

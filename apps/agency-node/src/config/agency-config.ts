@@ -3,6 +3,7 @@ import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import { isAgencyId } from '#linkage';
 import { fromBase64url } from '#sealed-answer';
+import type { AgencyTls } from '../hub/tls-fetch.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'] as const;
 export type AgencyLogLevel = (typeof LOG_LEVELS)[number];
@@ -34,6 +35,12 @@ export interface AgencyConfig {
   readonly logLevel: AgencyLogLevel;
   /** After a push, fetch the new value by an ordinary lawful query (AGENCY_PUSH_FETCH=on); default off. */
   readonly pushFetch: boolean;
+  /**
+   * AGENCY_TLS_FILE: the JSON the hub answered at registration (`certificate`: certificatePem,
+   * privateKeyPem, caCertificatePem). When set the node serves HTTPS with that certificate and presents
+   * it to the hub as its client certificate (mutual TLS); undefined: plain HTTP.
+   */
+  readonly tls: AgencyTls | undefined;
 }
 
 export function databasePath(config: Pick<AgencyConfig, 'dataDir'>): string {
@@ -130,6 +137,19 @@ export function loadAgencyConfig(env: Readonly<Record<string, string | undefined
     hub = { url: hubUrl.replace(/\/+$/, ''), token, provisionKey, timeoutMs };
   }
 
+  const tlsFile = get('AGENCY_TLS_FILE');
+  let tls: AgencyTls | undefined;
+  if (tlsFile !== undefined) {
+    try {
+      const parsed = JSON.parse(read(resolve(cwd, tlsFile))) as Partial<Record<keyof AgencyTls, unknown>>;
+      const pem = (v: unknown): v is string => typeof v === 'string' && v.includes('-----BEGIN ');
+      if (pem(parsed.certificatePem) && pem(parsed.privateKeyPem) && pem(parsed.caCertificatePem)) tls = { certificatePem: parsed.certificatePem, privateKeyPem: parsed.privateKeyPem, caCertificatePem: parsed.caCertificatePem };
+      else bad('AGENCY_TLS_FILE', `${tlsFile} must hold certificatePem, privateKeyPem and caCertificatePem (PEM), as the hub answers a registration with HUB_TLS=on`);
+    } catch (error) {
+      bad('AGENCY_TLS_FILE', `cannot read ${tlsFile} as JSON (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+    }
+  }
+
   if (problems.length > 0) throw new AgencyConfigError(problems);
   return {
     agencyId: agencyId!,
@@ -142,6 +162,7 @@ export function loadAgencyConfig(env: Readonly<Record<string, string | undefined
     bodyLimitBytes,
     logLevel: logLevel as AgencyLogLevel,
     pushFetch: pushFetchRaw === 'on',
+    tls,
   };
 }
 
