@@ -11,6 +11,8 @@ import { recorded, unary, type RefusalGuard } from '../src/grpc/grpc-call.js';
 import { expectProblem } from './support/problem-assertions.js';
 import { MURORAN_CITY, PENSION, bearer, issuePerson, registerAgency, startLinkageHub, type Agency } from './support/linkage-fixture.js';
 import { startTestHub, type TestHub } from './support/test-hub.js';
+import { expectGrpcProblem, startGrpcTestHub, type GrpcTestHub } from './support/grpc-client.js';
+import { LINKAGE_SERVICE } from '../src/grpc/proto-files.js';
 
 /**
  * Issue 15 item 2: rate limits per agency, per citizen and per source (callers no credential identifies),
@@ -192,6 +194,36 @@ describe('gRPC: a command RPC over the limit answers RESOURCE_EXHAUSTED with ret
     const byType = Object.fromEntries(recorded.map((e) => [e.type, e.data as Record<string, unknown>]));
     expect(byType['UnauthenticatedRequestsRecorded']).toMatchObject({ count: 1, reasons: { UNAUTHENTICATED: 1 }, source: '198.51.100.9' });
     expect(byType['RateLimitedRequestsRecorded']).toMatchObject({ principalKind: 'source', count: 1, sources: { '198.51.100.9': 1 }, commands: { SubmitQuery: 1 } });
+  });
+});
+
+describe('over the hub\'s gRPC edge (the real server and client)', () => {
+  let grpc: GrpcTestHub;
+  let pension: Agency;
+  beforeAll(async () => {
+    grpc = await startGrpcTestHub({ env: { HUB_UNIDENTIFIED_REFUSALS_INTERVAL_MS: '3600000', HUB_RATE_LIMIT_AGENCY_PER_S: '0.01', HUB_RATE_LIMIT_AGENCY_BURST: '2' } });
+    pension = await registerAgency(grpc.hub, PENSION, 'pension-service', 'http://127.0.0.1:9');
+  });
+  afterAll(async () => {
+    await grpc?.dispose();
+  });
+
+  it('Query over the agency\'s burst: RESOURCE_EXHAUSTED RATE_LIMITED with retry-after trailers; the refusals within it are events carrying the call\'s x-request-id', async () => {
+    const linkage = grpc.client(LINKAGE_SERVICE, {}, bearer(pension.token));
+    const query = { code: 'short', providerAgencyId: MURORAN_CITY, procedureCode: 'pension-award-claim', itemCodes: ['local-tax'] };
+    const before = await grpc.hub.head();
+    const { error: first } = await expectGrpcProblem(linkage.call('Query', query), GrpcStatus.INVALID_ARGUMENT, 'VALIDATION_FAILED');
+    await expectGrpcProblem(linkage.call('Query', query), GrpcStatus.INVALID_ARGUMENT, 'VALIDATION_FAILED');
+    const { problem, error } = await expectGrpcProblem(linkage.call('Query', query), GrpcStatus.RESOURCE_EXHAUSTED, 'RATE_LIMITED');
+    expect(problem).toMatchObject({ principalKind: 'agency', status: 429 });
+    expect(Number(error.metadata.get('retry-after')[0])).toBe(problem['retryAfter']);
+    expect(Number(error.metadata.get('grpc-retry-pushback-ms')[0])).toBe(problem['retryAfterMs']);
+    const events = await grpc.hub.store.readAll({ fromPosition: before });
+    expect(events.map((e) => e.type)).toEqual(['RequestRefused', 'RequestRefused']);
+    expect(events[0]!.metadata.correlationId).toBe(first.metadata.get('x-request-id')[0]);
+    const recorded = await flushed(grpc.hub);
+    expect(recorded).toHaveLength(1);
+    expect(recorded[0]).toMatchObject({ type: 'RateLimitedRequestsRecorded', data: { principalKind: 'agency', count: 1, agencies: { [PENSION]: 1 }, commands: { SubmitQuery: 1 } } });
   });
 });
 
