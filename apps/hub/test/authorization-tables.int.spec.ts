@@ -180,4 +180,16 @@ describe('a version withdrawn before it takes effect, and one that takes effect 
     expect(again.json()).toEqual(first.json());
     expect(await hub.head()).toBe(head);
   });
+
+  it('after a restart on the same log, the versions and their states are the log\'s (the start-up file, version 2, is published already)', async () => {
+    const before = await list();
+    const dataDir = hub.dataDir;
+    const prefix = hub.config.linkage.redisPrefix!;
+    await hub.close();
+    hub = await startLinkageHub({ clock: () => now, dataDir, env: { HUB_AUTHORIZATION_TABLE_FILE: V2_FILE, HUB_CHECKPOINT_EVERY_EVENTS: '1000000', HUB_REDIS_PREFIX: prefix } });
+    operator = hub.operator;
+    expect(await list()).toEqual(before);
+    expect(await states()).toEqual(['2 superseded', '3 withdrawn', '4 in-force', '5 scheduled']);
+    expect(hub.logger.lines.filter((l) => l.level !== 'log' && /authorization table/i.test(l.message))).toEqual([]);
+  });
 });
