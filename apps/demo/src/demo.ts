@@ -1,5 +1,10 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tlsFetch } from '../../agency-node/src/hub/tls-fetch.js';
 import { personFile, querySerialFile, readPerson } from './network.js';
+
+/** The demo's fetch: with HUB_TLS=on one that trusts the hub's CA (the hub and the intermediate servers serve its certificates). */
+let web: typeof fetch = (input, init) => fetch(input, init);
 
 /**
  * `npm run demo` (with `npm start` running): the worked example of seeds/001. The pension service's staff
@@ -13,14 +18,16 @@ async function main(): Promise<void> {
   const env = process.env;
   const dataDir = env['HUB_DATA_DIR'] || './data';
   const hubPort = Number(env['HUB_PORT'] || 8080);
-  const hub = `http://127.0.0.1:${hubPort}`;
-  const pensionNode = `http://127.0.0.1:${hubPort + 1}`;
+  const scheme = env['HUB_TLS'] === 'on' ? 'https' : 'http';
+  if (scheme === 'https') web = tlsFetch({ caCertificatePem: readFileSync(join(dataDir, 'keys', 'tls-ca.cert.pem'), 'utf8') });
+  const hub = `${scheme}://127.0.0.1:${hubPort}`;
+  const pensionNode = `${scheme}://127.0.0.1:${hubPort + 1}`;
   const portal = `http://localhost:${Number(env['PORTAL_PORT'] || 3300)}`;
   const aoyama = readPerson(dataDir);
   const say = (text: string) => process.stdout.write(`${text}\n`);
 
   say('1. 日本年金機構 → 室蘭市: local tax information (地方税関係情報) of Aoyama-san for a pension award claim');
-  const query = await fetch(`${pensionNode}/v1/queries`, {
+  const query = await web(`${pensionNode}/v1/queries`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ localId: 'P-4410-0000123', providerAgencyId: 'muroran-city', procedureCode: 'pension-award-claim', itemCodes: ['local-tax'], encrypt: true }),
@@ -34,7 +41,7 @@ async function main(): Promise<void> {
   say(`   answer: ${JSON.stringify(answer['items'], null, 2).replaceAll('\n', '\n   ')}`);
 
   say('\n2. Aoyama-san reads her provision record (情報提供等記録)');
-  const records = await fetch(`${hub}/v1/citizens/me/provision-records`, { headers: { authorization: `Bearer ${aoyama.citizenSecret}` } });
+  const records = await web(`${hub}/v1/citizens/me/provision-records`, { headers: { authorization: `Bearer ${aoyama.citizenSecret}` } });
   const body = (await records.json()) as { code?: string; records?: { serial: string; date: string; time: string; requester: { name: string } | null; provider: { name: string }; procedure: { name: string }; items: { name: string }[]; outcome: string }[] };
   // Her one-time secret admits her until she enrols a passkey in the portal; then only the passkey does.
   const enrolled = records.status === 401 && body.code === 'CREDENTIAL_RETIRED';
@@ -47,8 +54,8 @@ async function main(): Promise<void> {
     }
   }
   say('\n3. 室蘭市 sends Aoyama-san a notice (お知らせ) through its intermediate server; she reads her inbox');
-  const muroranNode = `http://127.0.0.1:${hubPort + 2}`;
-  const notice = await fetch(`${muroranNode}/v1/notices`, {
+  const muroranNode = `${scheme}://127.0.0.1:${hubPort + 2}`;
+  const notice = await web(`${muroranNode}/v1/notices`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ localId: 'M-000123', title: '住民税 課税証明書のご案内', body: '年金の請求に必要な地方税関係情報は、マイナンバーによる情報連携で日本年金機構へ提供されました。\n課税証明書の提出は不要です。' }),
@@ -58,7 +65,7 @@ async function main(): Promise<void> {
   say(`   sent under serial ${String(sent['serial'])} (the hub keeps the text sealed)`);
   if (enrolled) say(`   she reads it in the portal's お知らせ (${portal})`);
   else {
-    const inbox = await fetch(`${hub}/v1/citizens/me/notices?limit=3`, { headers: { authorization: `Bearer ${aoyama.citizenSecret}` } });
+    const inbox = await web(`${hub}/v1/citizens/me/notices?limit=3`, { headers: { authorization: `Bearer ${aoyama.citizenSecret}` } });
     const notices = (await inbox.json()) as { notices?: { from: { name: string }; title: string; body: string; sentAt: string }[] };
     if (inbox.status !== 200 || notices.notices === undefined) throw new Error(`reading the notices failed (${inbox.status}): ${JSON.stringify(notices)}`);
     for (const n of notices.notices) say(`   ${n.sentAt}  from ${n.from.name}: ${n.title}\n     ${n.body.replaceAll('\n', '\n     ')}`);
@@ -87,7 +94,7 @@ interface PushLine {
 }
 
 async function json(url: string, init?: RequestInit): Promise<{ status: number; body: Record<string, unknown> }> {
-  const res = await fetch(url, { ...init, headers: { ...(init?.body === undefined ? {} : { 'content-type': 'application/json' }), ...(init?.headers as Record<string, string> | undefined) } });
+  const res = await web(url, { ...init, headers: { ...(init?.body === undefined ? {} : { 'content-type': 'application/json' }), ...(init?.headers as Record<string, string> | undefined) } });
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 

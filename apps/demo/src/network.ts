@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { tlsFetch } from '../../agency-node/src/hub/tls-fetch.js';
 
 /** The repository root, from apps/demo/src (sources) or dist/apps/demo/src (built). */
 function repoRoot(): string {
@@ -105,25 +106,45 @@ async function cli(env: Record<string, string>, args: readonly string[], stdin?:
   return JSON.parse(p.stdout()) as unknown;
 }
 
-async function waitReady(url: string, process: Process, timeoutMs = 60_000): Promise<void> {
-  await waitAnswering(`${url}/health/ready`, process, timeoutMs);
+async function waitReady(url: string, process: Process, web: typeof fetch, timeoutMs = 60_000): Promise<void> {
+  await waitAnswering(`${url}/health/ready`, process, web, timeoutMs);
 }
 
 /** Waits until `url` answers 200 (or the process ends, or the time is up). */
-async function waitAnswering(url: string, process: Process, timeoutMs = 60_000): Promise<void> {
+async function waitAnswering(url: string, process: Process, web: typeof fetch, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let ended = false;
   void process.exited.then(() => (ended = true));
   while (Date.now() < deadline && !ended) {
-    const res = await fetch(url).catch(() => undefined);
+    const res = await web(url).catch(() => undefined);
     if (res?.status === 200) return;
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`${process.name} did not answer at ${url}:\n${process.output()}`);
 }
 
+/** The demo's fetch: with HUB_TLS=on one that trusts the hub's CA once the hub has made it (keys/tls-ca.cert.pem). */
+function demoFetch(tls: boolean, caPath: string): typeof fetch {
+  if (!tls) return (input, init) => fetch(input, init);
+  let trusting: typeof fetch | undefined;
+  return (input, init) => {
+    if (trusting === undefined) {
+      if (!existsSync(caPath)) return Promise.reject(new Error(`${caPath} is not made yet`));
+      trusting = tlsFetch({ caCertificatePem: readFileSync(caPath, 'utf8') });
+    }
+    return trusting(input, init);
+  };
+}
+
+/** Where a node keeps what the hub answered its registration with under HUB_TLS=on (AGENCY_TLS_FILE, 0600). */
+function tlsFileOf(dataDir: string, agencyId: string): string {
+  return join(dataDir, 'nodes', agencyId, 'hub-tls.json');
+}
+
+let web: typeof fetch = (input, init) => fetch(input, init);
+
 async function call(method: string, url: string, body: unknown, token?: string, headers: Record<string, string> = {}): Promise<{ status: number; json: Record<string, unknown> }> {
-  const res = await fetch(url, {
+  const res = await web(url, {
     method,
     headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...(token ? { authorization: `Bearer ${token}` } : {}), ...headers },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
@@ -167,12 +188,18 @@ export async function startNetwork(options: NetworkOptions): Promise<Network> {
     await Promise.all(processes.map((p) => p.exited));
   };
   try {
-    const hubUrl = `http://127.0.0.1:${options.hubPort}`;
+    // HUB_TLS=on (npm start hands HUB_* to the hub): the hub, its gRPC edge and both intermediate servers
+    // serve TLS with certificates of the hub's CA, and the nodes present theirs to the hub (docs/tls.md).
+    const tls = options.hubEnv?.['HUB_TLS'] === 'on';
+    const scheme = tls ? 'https' : 'http';
+    const caPath = join(dataDir, 'keys', 'tls-ca.cert.pem');
+    web = demoFetch(tls, caPath);
+    const hubUrl = `${scheme}://127.0.0.1:${options.hubPort}`;
     // Passkeys belong to an exact origin: the portal is served (and the hub verifies ceremonies) as localhost.
     const portalUrl = options.portalPort === undefined ? undefined : `http://localhost:${options.portalPort}`;
     const hub = run('hub', HUB_MAIN, [], { HUB_DATA_DIR: dataDir, HUB_PORT: String(options.hubPort), HUB_HOST: '127.0.0.1', HUB_LOG_LEVEL: 'warn', ...(options.grpcPort === undefined ? {} : { HUB_GRPC_PORT: String(options.grpcPort) }), ...(portalUrl === undefined ? {} : { HUB_PORTAL_ORIGINS: portalUrl, HUB_TRUSTED_PROXIES: '127.0.0.1' }), ...options.hubEnv }, log);
     processes.push(hub);
-    await waitReady(hubUrl, hub);
+    await waitReady(hubUrl, hub, web);
     const operator = (JSON.parse(readFileSync(join(dataDir, 'keys', 'operator.token.json'), 'utf8')) as { token: string }).token;
 
     const nodeEnv = (agencyId: DemoAgencyId): Record<string, string> => ({
@@ -185,11 +212,12 @@ export async function startNetwork(options: NetworkOptions): Promise<Network> {
       AGENCY_LOG_LEVEL: 'warn',
       // The public service mesh: a push is followed by a lawful query for the new value (docs/intermediate-server-mesh.md).
       AGENCY_PUSH_FETCH: 'on',
+      ...(tls ? { AGENCY_TLS_FILE: tlsFileOf(dataDir, agencyId) } : {}),
     });
 
     for (const agency of AGENCIES) {
       const env = nodeEnv(agency.agencyId);
-      const endpoint = `http://127.0.0.1:${options.nodePorts[agency.agencyId]}`;
+      const endpoint = `${scheme}://127.0.0.1:${options.nodePorts[agency.agencyId]}`;
       // Offline commands need no hub credential (the token file does not exist before registration).
       const offline = { AGENCY_ID: agency.agencyId, AGENCY_DATA_DIR: env['AGENCY_DATA_DIR']! };
       const { answerPublicKey } = (await cli(offline, ['keys'])) as { answerPublicKey: string };
@@ -198,6 +226,7 @@ export async function startNetwork(options: NetworkOptions): Promise<Network> {
         const res = await call('POST', `${hubUrl}/v1/agencies`, { agencyId: agency.agencyId, name: agency.name, kind: agency.kind, endpoint, publicKey: answerPublicKey, ...('municipalityCode' in agency ? { municipalityCode: agency.municipalityCode } : {}) }, operator);
         if (res.status !== 201) throw new Error(`registering ${agency.agencyId}: ${JSON.stringify(res.json)}`);
         writeSecret(env['AGENCY_TOKEN_FILE']!, String(res.json['token']));
+        if (tls) writeSecret(tlsFileOf(dataDir, agency.agencyId), `${JSON.stringify(res.json['certificate'], null, 2)}\n`);
         log(`[demo] registered ${agency.agencyId} (serial ${String(res.json['serial'])})`);
       } else if (!existsSync(env['AGENCY_TOKEN_FILE']!)) {
         const res = await call('POST', `${hubUrl}/v1/agencies/${agency.agencyId}/credential-rotations`, undefined, operator);
@@ -205,6 +234,13 @@ export async function startNetwork(options: NetworkOptions): Promise<Network> {
       }
       // The endpoint follows the configured port (a restart on other ports).
       await call('PATCH', `${hubUrl}/v1/agencies/${agency.agencyId}`, { endpoint }, operator);
+      if (tls && !existsSync(tlsFileOf(dataDir, agency.agencyId))) {
+        // Registered without TLS (or the file was lost): a renewal issues the node its certificate.
+        const res = await call('POST', `${hubUrl}/v1/agencies/${agency.agencyId}/certificates`, undefined, operator);
+        if (res.status !== 201) throw new Error(`issuing ${agency.agencyId} its certificate: ${JSON.stringify(res.json)}`);
+        const { agencyId: _agencyId, serial: _serial, ...certificate } = res.json;
+        writeSecret(tlsFileOf(dataDir, agency.agencyId), `${JSON.stringify(certificate, null, 2)}\n`);
+      }
       await cli(offline, ['load-copies', join(ROOT, agency.copies)]);
     }
 
@@ -232,18 +268,19 @@ export async function startNetwork(options: NetworkOptions): Promise<Network> {
     for (const agency of AGENCIES) {
       const node = run(agency.agencyId, NODE_MAIN, ['serve'], nodeEnv(agency.agencyId), log);
       processes.push(node);
-      await waitReady(`http://127.0.0.1:${options.nodePorts[agency.agencyId]}`, node);
+      await waitReady(`${scheme}://127.0.0.1:${options.nodePorts[agency.agencyId]}`, node, web);
     }
     if (portalUrl !== undefined) {
       if (!existsSync(PORTAL_MAIN)) throw new Error(`${PORTAL_MAIN} is missing: run npm run build first`);
-      const portal = run('portal', PORTAL_MAIN, [], { PORTAL_PORT: String(options.portalPort), PORTAL_HOST: '127.0.0.1', PORTAL_HUB_URL: hubUrl, PORTAL_ORIGIN: portalUrl, PORTAL_DATA_DIR: join(dataDir, 'portal'), PORTAL_LOG_LEVEL: 'warn' }, log);
+      // The portal calls the hub over server-authenticated TLS, trusting the hub's CA (NODE_EXTRA_CA_CERTS).
+      const portal = run('portal', PORTAL_MAIN, [], { PORTAL_PORT: String(options.portalPort), PORTAL_HOST: '127.0.0.1', PORTAL_HUB_URL: hubUrl, PORTAL_ORIGIN: portalUrl, PORTAL_DATA_DIR: join(dataDir, 'portal'), PORTAL_LOG_LEVEL: 'warn', ...(tls ? { NODE_EXTRA_CA_CERTS: caPath } : {}) }, log);
       processes.push(portal);
-      await waitAnswering(`http://127.0.0.1:${options.portalPort}/api/session`, portal);
+      await waitAnswering(`http://127.0.0.1:${options.portalPort}/api/session`, portal, web);
     }
     return {
       hubUrl,
       ...(portalUrl === undefined ? {} : { portalUrl }),
-      nodeUrl: (agencyId) => `http://127.0.0.1:${options.nodePorts[agencyId]}`,
+      nodeUrl: (agencyId) => `${scheme}://127.0.0.1:${options.nodePorts[agencyId]}`,
       processes,
       aoyama,
       stop,

@@ -18,6 +18,11 @@ export function tlsFetch(tls: AgencyTls | { readonly caCertificatePem: string })
   return ((input: string | URL | Request, init: RequestInit = {}): Promise<Response> =>
     new Promise<Response>((resolve, reject) => {
       const url = new URL(input instanceof Request ? input.url : String(input));
+      // Plain http (e.g. the demo's portal) goes as before: there is no certificate to check.
+      if (url.protocol === 'http:') {
+        fetch(input, init).then(resolve, reject);
+        return;
+      }
       const headers = Object.fromEntries(new Headers(init.headers).entries());
       const body = typeof init.body === 'string' ? Buffer.from(init.body) : undefined;
       const req = request(url, { method: init.method ?? 'GET', agent, headers: { ...headers, ...(body === undefined ? {} : { 'content-length': String(body.length) }) } }, (res) => {
