@@ -7,7 +7,7 @@ import type { RecordedEvent } from '#ledger';
 import { Authenticator } from '../src/linkage/authenticator.js';
 import { RateLimits } from '../src/rate-limits/rate-limits.service.js';
 import { Refusals } from '../src/refusals/refusals.service.js';
-import { recorded, unary, type RefusalGuard } from '../src/grpc/grpc-call.js';
+import { limited, recorded, unary, type RefusalGuard } from '../src/grpc/grpc-call.js';
 import { expectProblem } from './support/problem-assertions.js';
 import { MURORAN_CITY, PENSION, bearer, issuePerson, registerAgency, startLinkageHub, type Agency } from './support/linkage-fixture.js';
 import { startTestHub, type TestHub } from './support/test-hub.js';
@@ -155,13 +155,14 @@ describe('gRPC: a command RPC over the limit answers RESOURCE_EXHAUSTED with ret
     await hub?.dispose();
   });
 
-  /** Runs one call through `unary(recorded(...))` as the gRPC server does, with the hub's own guard. */
-  function call(token: string | undefined, peer = 'ipv4:127.0.0.1:5000'): Promise<{ error: ServiceError | null; ran: boolean }> {
+  /** Runs one call through `unary(recorded(...))` (a command) or `unary(limited(...))` (a read) as the gRPC server does, with the hub's own guard. */
+  function call(token: string | undefined, peer = 'ipv4:127.0.0.1:5000', read?: string): Promise<{ error: ServiceError | null; ran: boolean }> {
     const auth = hub.app.get(Authenticator);
     const refusals = hub.app.get(Refusals);
     const guard: RefusalGuard = { identify: (r) => auth.identify(r), record: (r) => refusals.record(r), throttle: (s) => refusals.throttle(s), limit: (c, s, n) => refusals.limit(c, s, n) };
     let ran = false;
-    const handler = unary(recorded('SubmitQuery', guard, async () => ((ran = true), {})));
+    const rpc = async () => ((ran = true), {});
+    const handler = unary(read === undefined ? recorded('SubmitQuery', guard, rpc) : limited(read, guard, rpc));
     const metadata = new Metadata();
     if (token !== undefined) metadata.set('authorization', `Bearer ${token}`);
     return new Promise((resolve) => {
@@ -194,6 +195,16 @@ describe('gRPC: a command RPC over the limit answers RESOURCE_EXHAUSTED with ret
     const byType = Object.fromEntries(recorded.map((e) => [e.type, e.data as Record<string, unknown>]));
     expect(byType['UnauthenticatedRequestsRecorded']).toMatchObject({ count: 1, reasons: { UNAUTHENTICATED: 1 }, source: '198.51.100.9' });
     expect(byType['RateLimitedRequestsRecorded']).toMatchObject({ principalKind: 'source', count: 1, sources: { '198.51.100.9': 1 }, commands: { SubmitQuery: 1 } });
+  });
+
+  it('a read RPC wrapped in limited(): per source without a credential, the burst passes, then RESOURCE_EXHAUSTED; counted under the read\'s name', async () => {
+    expect(await call(undefined, 'ipv4:198.51.100.20:4000', 'GetCheckpoint')).toEqual({ error: null, ran: true });
+    const refused = await call(undefined, 'ipv4:198.51.100.20:4001', 'GetCheckpoint');
+    expect(refused.ran).toBe(false);
+    expect(refused.error!.code).toBe(GrpcStatus.RESOURCE_EXHAUSTED);
+    expect(refused.error!.metadata.get('problem-code')).toEqual(['RATE_LIMITED']);
+    const recorded = await flushed(hub, true);
+    expect(recorded.map((e) => e.data)).toEqual([expect.objectContaining({ principalKind: 'source', count: 1, sources: { '198.51.100.20': 1 }, commands: { GetCheckpoint: 1 } })]);
   });
 });
 

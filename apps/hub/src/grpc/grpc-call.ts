@@ -79,6 +79,23 @@ export function recorded<Req, Res>(command: string, guard: RefusalGuard, rpc: (r
   };
 }
 
+/**
+ * A read RPC under its caller's rate limit (docs/rate-limits.md), as the HTTP guard limits reads: the
+ * caller is identified (no credential: its source), one request of its budget is spent, and past it the
+ * call is refused RESOURCE_EXHAUSTED RATE_LIMITED (counted in the interval's record, never an event of its
+ * own). Reads are not commands: nothing else is recorded. `name` is what the record counts it as.
+ */
+export function limited<Req, Res>(name: string, guard: Pick<RefusalGuard, 'identify' | 'limit'>, rpc: (request: Req, call: GrpcCall) => Promise<Res>): (request: Req, call: GrpcCall) => Promise<Res> {
+  return async (request, call) => {
+    if (guard.limit !== undefined) {
+      const caller = await guard.identify(credentialed(call));
+      const refusal = await guard.limit(caller, peerAddress(call.peer), name);
+      if (refusal !== undefined) throw refusal;
+    }
+    return rpc(request, call);
+  };
+}
+
 /** The address of a grpc-js peer ("ipv4:198.51.100.7:52114", "ipv6:[::1]:52114"), without its port: one source per host, as over HTTP. */
 export function peerAddress(peer: string): string {
   const m = /^(?:ipv4:|ipv6:)?(?:\[([^\]]+)\]|([^:]+)):\d+$/.exec(peer);
