@@ -1,53 +1,35 @@
-import { credentials, Server, ServerCredentials, status, type ServiceDefinition } from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
+import { status } from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RecordedEvent } from '#ledger';
-import { SERVER_LOADER_OPTIONS, defaultProtoDir, serviceClient } from '../src/grpc/proto-files.js';
-import type { RefusalGuard } from '../src/grpc/grpc-call.js';
-import { Authenticator } from '../src/linkage/authenticator.js';
-import { AuthorizationTableRollout } from '../src/linkage/tables/authorization-table-rollout.js';
-import { AUTHORIZATION_TABLES_SERVICE, authorizationTablesService } from '../src/linkage/tables/authorization-tables.grpc-service.js';
-import { Refusals } from '../src/refusals/refusals.service.js';
-import { GrpcServiceClient, expectGrpcProblem } from './support/grpc-client.js';
-import { startTestHub, type TestHub } from './support/test-hub.js';
+import { AUTHORIZATION_TABLES_SERVICE } from '../src/linkage/tables/authorization-tables.grpc-service.js';
+import { expectGrpcProblem, startGrpcTestHub, type GrpcServiceClient, type GrpcTestHub } from './support/grpc-client.js';
+import type { TestHub } from './support/test-hub.js';
 
 /**
- * linkage_ledger.v1.AuthorizationTables (schemas/proto/linkage_ledger/v1/authorization_tables.proto) over a
- * real gRPC channel: the same commands, answers and recorded refusals as /v1/authorization-tables. The
- * service is served here on its own server over the test hub's providers, as hub-grpc-server.ts serves it.
+ * linkage_ledger.v1.AuthorizationTables (schemas/proto/linkage_ledger/v1/authorization_tables.proto) on the
+ * hub's gRPC edge: the same commands, answers and recorded refusals as /v1/authorization-tables.
  */
 
 const ROOT = join(import.meta.dirname, '../../..');
 const V2_FILE = join(ROOT, 'schemas/authorization/authorization-table.v2.json');
 const V2 = JSON.parse(readFileSync(V2_FILE, 'utf8')) as Record<string, unknown>;
-const CLIENT_OPTIONS = { keepCase: false, longs: String, enums: String, bytes: Buffer, defaults: true, oneofs: false } as const;
 
+let g: GrpcTestHub;
 let hub: TestHub;
-let server: Server;
 let client: GrpcServiceClient;
 let operator: Record<string, string>;
 const eventsOf = async (serial: string): Promise<RecordedEvent[]> => (await hub.ledger.readAll({ fromPosition: 0 })).filter((e) => e.serial === serial);
 
 beforeAll(async () => {
-  hub = await startTestHub({ env: { HUB_AUTHORIZATION_TABLE_FILE: V2_FILE, HUB_CHECKPOINT_EVERY_EVENTS: '1000000' } });
+  g = await startGrpcTestHub({ env: { HUB_AUTHORIZATION_TABLE_FILE: V2_FILE, HUB_CHECKPOINT_EVERY_EVENTS: '1000000' } });
+  hub = g.hub;
   operator = hub.operator;
-  const files = ['linkage_ledger/v1/authorization_tables.proto'];
-  const definition = loadSync(files, { ...SERVER_LOADER_OPTIONS, includeDirs: [defaultProtoDir()] });
-  const auth = hub.app.get(Authenticator, { strict: false });
-  const refusals = hub.app.get(Refusals, { strict: false });
-  const guard: RefusalGuard = { identify: (r) => auth.identify(r), record: (r) => refusals.record(r), throttle: (source) => refusals.throttle(source) };
-  server = new Server();
-  server.addService(definition[AUTHORIZATION_TABLES_SERVICE] as ServiceDefinition, authorizationTablesService(auth, hub.app.get(AuthorizationTableRollout, { strict: false }), guard));
-  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (error, p) => (error ? reject(error) : resolve(p))));
-  const Ctor = serviceClient(loadSync(files, { ...CLIENT_OPTIONS, includeDirs: [defaultProtoDir()] }), AUTHORIZATION_TABLES_SERVICE);
-  client = new GrpcServiceClient(new Ctor(`127.0.0.1:${port}`, credentials.createInsecure()));
+  client = g.client(AUTHORIZATION_TABLES_SERVICE);
 });
 afterAll(async () => {
-  client?.close();
-  server?.forceShutdown();
-  await hub?.dispose();
+  await g?.dispose();
 });
 
 describe('linkage_ledger.v1.AuthorizationTables', () => {
