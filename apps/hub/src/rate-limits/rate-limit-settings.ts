@@ -27,7 +27,7 @@ export const DEFAULT_RATE_LIMITS: RateLimitSettings = {
   source: { perSecond: 1000, burst: 2000 },
   redis: true,
   redisPrefix: 'll-rate',
-  redisTimeoutMs: 250,
+  redisTimeoutMs: 100,
 };
 
 export const RATE_LIMIT_VARIABLES = [

@@ -43,6 +43,8 @@ export class RateLimits implements OnModuleInit, OnApplicationShutdown {
   #redis: RedisRateLimiter | undefined;
   #client: RedisClient | undefined;
   #restUntil = 0;
+  /** While degraded, one decision at a time asks Redis whether it answers again; the others stay local. */
+  #probing = false;
   #degraded: { since: string; reason: string } | undefined;
   #closing = false;
 
@@ -155,7 +157,10 @@ export class RateLimits implements OnModuleInit, OnApplicationShutdown {
 
   async #take(key: string, limit: RateLimit): Promise<RateDecision> {
     const redis = this.#redis;
-    if (redis === undefined || Date.now() < this.#restUntil) return this.#local.takeSync(key, limit);
+    if (redis === undefined || Date.now() < this.#restUntil || this.#probing) return this.#local.takeSync(key, limit);
+    // A stalled Redis costs the decisions in flight when it stalls, then one probe at a time, not every request.
+    const probe = this.#degraded !== undefined;
+    if (probe) this.#probing = true;
     let timer: NodeJS.Timeout | undefined;
     try {
       const deadline = new Promise<never>((_, reject) => {
@@ -172,6 +177,7 @@ export class RateLimits implements OnModuleInit, OnApplicationShutdown {
       return this.#local.takeSync(key, limit);
     } finally {
       clearTimeout(timer);
+      if (probe) this.#probing = false;
     }
   }
 
