@@ -22,7 +22,7 @@
  *
  * With --keep the population's directory (.bench/push-<N>) is kept and reused (written once; each run
  * adds one batch of N notices to its log). Last line: one JSON object. Bar: notice fan-out ≥ 10,000/s.
- *   npm run build && npm run bench:push [-- --people 1000000 --subscribers 10000 --keep --dir .bench --full-log --seal-threads 1 --notice-seal-threads 0 --notice-chunk 2000 --notice-in-flight 4 --skip-push]
+ *   npm run build && npm run bench:push [-- --people 1000000 --subscribers 10000 --keep --dir .bench --full-log --seal-threads 1 --notice-seal-threads 0 --notice-chunk 2000 --notice-step 500 --notice-in-flight 4 --skip-push --prepare-only]
  */
 import Database from 'better-sqlite3';
 import cliProgress from 'cli-progress';
@@ -61,8 +61,10 @@ const { values } = parseArgs({
     'notice-seal-threads': { type: 'string', default: '0' },
     'notice-chunk': { type: 'string', default: '2000' },
     'notice-in-flight': { type: 'string', default: '4' },
+    'notice-step': { type: 'string', default: '500' },
     'skip-push': { type: 'boolean', default: false },
     'full-log': { type: 'boolean', default: false },
+    'prepare-only': { type: 'boolean', default: false },
   },
 });
 
@@ -81,8 +83,10 @@ const SEAL_THREADS = integer('seal-threads', 0, 16);
 const NOTICE_SEAL_THREADS = integer('notice-seal-threads', 0, 16);
 /** Recipients per chunk of the fan-out (the hub's HUB_NOTICE_BATCH_CHUNK, default 2,000). */
 const NOTICE_CHUNK = integer('notice-chunk', 1, 100_000);
-/** Chunks whose appends may be in flight at once (the hub's fan-out: 4). */
+/** Steps whose appends may be in flight at once (the hub's fan-out: 4). */
 const NOTICE_IN_FLIGHT = integer('notice-in-flight', 1, 64);
+/** Recipients appended per step of a chunk (the hub's fan-out: 500). */
+const NOTICE_STEP = integer('notice-step', 1, 100_000);
 const KEEP = values.keep!;
 const FULL_LOG = values['full-log']!;
 const BENCH_DIR = resolve(REPO_ROOT, values.dir!);
@@ -355,6 +359,7 @@ async function noticeFanout(dir: string): Promise<NoticeFigures> {
           prepare: (subjects) => sealer.prepareSubjects(subjects),
           chunk: NOTICE_CHUNK,
           chunksInFlight: NOTICE_IN_FLIGHT,
+          step: NOTICE_STEP,
           ...(workers === undefined ? {} : { workers: { seal: (requests) => workers.seal(requests), raw } }),
           now: () => new Date(),
           onProgress: (p) => progress.update(p.next, { rate: fmt(p.delivered / Math.max(0.001, Number(process.hrtime.bigint() - t0) / 1e9)) }),
@@ -431,6 +436,11 @@ const appendPerS = append.perSecond;
 log(`ledger bare appends (tree kept, 512 writers): ${fmt(appendPerS)} events/s, ${append.cpuUsPerEvent.toFixed(1)} µs CPU each; busy: main ${Math.round(100 * append.mainBusy)} %, writer ${Math.round(100 * append.writerBusy)} %; load average ${loadavg()[0]!.toFixed(1)}`);
 
 const population = await preparePopulation();
+if (values['prepare-only']) {
+  // --prepare-only (with --keep): the population made (or found) and nothing sent: a copy of it starts every run of a comparison from one state.
+  log(`population ready in ${relative(REPO_ROOT, population.dir)}`);
+  process.exit(0);
+}
 const notice = await noticeFanout(population.dir);
 log(
   `notice fan-out: ${fmt(notice.delivered)} delivered, ${fmt(notice.failed)} failed in ${notice.seconds.toFixed(1)} s: ${fmt(notice.deliveriesPerS)} deliveries/s (bar ${fmt(BAR)}/s: ${notice.deliveriesPerS >= BAR ? 'met' : 'NOT met'}); ` +
@@ -460,6 +470,7 @@ const result = {
   notice_seal_threads: NOTICE_SEAL_THREADS,
   notice_chunk: NOTICE_CHUNK,
   notice_in_flight: NOTICE_IN_FLIGHT,
+  notice_step: NOTICE_STEP,
   notice_bar_met: notice.deliveriesPerS >= BAR,
   push_deliveries_per_s: push.pushDeliveriesPerS === null ? null : Math.round(push.pushDeliveriesPerS),
   push_ratio: push.pushDeliveriesPerS === null ? null : Number((push.pushDeliveriesPerS / appendPerS).toFixed(3)),

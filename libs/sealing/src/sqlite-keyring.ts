@@ -176,15 +176,16 @@ export class SqliteKeyring implements Keyring {
     });
     for (let at = 0; at < wanted.length; at += KEYS_PER_READ) {
       const slice = wanted.slice(at, at + KEYS_PER_READ);
-      const rows = this.#readMany(slice.length).all(...slice) as { kid: Buffer; wrapped: Buffer | null }[];
-      for (const row of rows) {
-        const hex = row.kid.toString('hex');
+      // Rows as arrays [kid, wrapped]: no object per row.
+      const rows = this.#readMany(slice.length).all(...slice) as [Buffer, Buffer | null][];
+      for (const [kid, wrapped] of rows) {
+        const hex = kid.toString('hex');
         let found: Buffer | 'shredded';
-        if (row.wrapped === null) {
+        if (wrapped === null) {
           this.#tombstones.add(hex);
           found = 'shredded';
         } else {
-          found = unwrapKey(this.#keys, `subject|${hex}`, row.wrapped);
+          found = unwrapKey(this.#keys, `subject|${hex}`, wrapped);
           if (cache) this.#byKid.set(hex, found);
         }
         for (const i of missing.get(hex) ?? []) out[i] = found;
@@ -199,7 +200,7 @@ export class SqliteKeyring implements Keyring {
   #readMany(n: number): Database.Statement {
     let stmt = this.#readManyStmts.get(n);
     if (stmt === undefined) {
-      stmt = this.#db.prepare(`SELECT kid, wrapped FROM subject_keys WHERE kid IN (${new Array(n).fill('?').join(', ')})`);
+      stmt = this.#db.prepare(`SELECT kid, wrapped FROM subject_keys WHERE kid IN (${new Array(n).fill('?').join(', ')})`).raw();
       this.#readManyStmts.set(n, stmt);
     }
     return stmt;

@@ -28,9 +28,14 @@ export interface FanoutOptions {
   readonly workers?: { readonly seal: (requests: readonly AppendRequest[]) => Promise<readonly SealedAppend[]>; readonly raw: EventStore };
   /** Called with a chunk's people before its appends (the sealer reads their keys in one query). */
   readonly prepare?: (subjectIds: readonly SubjectId[]) => void;
-  /** Recipients read and appended per chunk. */
+  /** Recipients read per page of the list (default 2,000). */
   readonly chunk?: number;
-  /** Chunks whose appends may be in flight at once (the ledger commits them in large groups). */
+  /**
+   * Recipients appended per step (default 500, at most `chunk`): a page is issued a step at a time, each
+   * step's people keys read in one query, and the cursor moves past each step once it is durable.
+   */
+  readonly step?: number;
+  /** Steps whose appends may be in flight at once (the ledger commits them in large groups). */
   readonly chunksInFlight?: number;
   /** A pause after each chunk is issued (0: none). */
   readonly pauseMs?: number;
@@ -110,6 +115,10 @@ class Chunk {
 export async function fanOutNoticeBatch(batch: FanoutBatch, options: FanoutOptions): Promise<FanoutProgress> {
   const { store, recipients, subjectOf, handle, now } = options;
   const CHUNK = options.chunk ?? 2000;
+  // Appends in flight are a step's, not a page's: sealed appends waiting for the ledger lived long enough to
+  // be copied by the young generation's collections and promoted (bench:push: chunks of 500 cost ≈ 10 % less
+  // CPU per delivery than chunks of 2,000, and chunks of 5,000 nearly twice as much).
+  const STEP = Math.max(1, Math.min(CHUNK, options.step ?? 500));
   const IN_FLIGHT = options.chunksInFlight ?? 4;
   const at = recipients.cursor(batch.batchId);
   if (at === undefined) throw new Error(`this hub holds no recipient list for notice batch ${batch.batchId}`);
@@ -174,57 +183,61 @@ export async function fanOutNoticeBatch(batch: FanoutBatch, options: FanoutOptio
   try {
     while (from < total) {
       if (options.signal?.aborted) break;
-      const page = recipients.page(batch.batchId, from, CHUNK);
-      if (page.length === 0) break;
-      from = page[page.length - 1]!.seq + 1;
-      // Every append of the chunk settles before the chunk counts as done (a failure rejects it after the others ended).
-      const chunk = new Chunk(from);
-      const sentAt = now().toISOString();
-      const subjects = page.map((r) => (r.subject === null ? null : subjectOf(r.subject)));
-      if (options.workers === undefined) options.prepare?.(subjects.filter((s): s is SubjectId => s !== null));
-      const sent: { noticeId: string; request: AppendRequest }[] = [];
-      for (let k = 0; k < page.length; k++) {
-        const noticeId = noticeIdOf(page[k]!.seq);
-        const subjectId = subjects[k];
-        if (subjectId === null || subjectId === undefined) {
-          track(chunk, undelivered(noticeId, 'UNKNOWN_CODE'), 'failed');
-          continue;
+      const whole = recipients.page(batch.batchId, from, CHUNK);
+      if (whole.length === 0) break;
+      for (let at = 0; at < whole.length; at += STEP) {
+        if (options.signal?.aborted) break;
+        const page = whole.length <= STEP ? whole : whole.slice(at, at + STEP);
+        from = page[page.length - 1]!.seq + 1;
+        // Every append of the chunk settles before the chunk counts as done (a failure rejects it after the others ended).
+        const chunk = new Chunk(from);
+        const sentAt = now().toISOString();
+        const subjects = page.map((r) => (r.subject === null ? null : subjectOf(r.subject)));
+        if (options.workers === undefined) options.prepare?.(subjects.filter((s): s is SubjectId => s !== null));
+        const sent: { noticeId: string; request: AppendRequest }[] = [];
+        for (let k = 0; k < page.length; k++) {
+          const noticeId = noticeIdOf(page[k]!.seq);
+          const subjectId = subjects[k];
+          if (subjectId === null || subjectId === undefined) {
+            track(chunk, undelivered(noticeId, 'UNKNOWN_CODE'), 'failed');
+            continue;
+          }
+          const request: AppendRequest = {
+            streamId: noticeStreamId(noticeId),
+            expectedRevision: 'no_stream',
+            events: [batchNoticeSent({ noticeId, subjectId, agencyId: batch.agencyId, title: batch.title, body: batch.body, sentAt, batchId: batch.batchId })],
+            serial: { allocate: true },
+            metadata,
+          };
+          if (options.workers !== undefined) sent.push({ noticeId, request });
+          else track(chunk, request, 'delivered', noticeId);
         }
-        const request: AppendRequest = {
-          streamId: noticeStreamId(noticeId),
-          expectedRevision: 'no_stream',
-          events: [batchNoticeSent({ noticeId, subjectId, agencyId: batch.agencyId, title: batch.title, body: batch.body, sentAt, batchId: batch.batchId })],
-          serial: { allocate: true },
-          metadata,
-        };
-        if (options.workers !== undefined) sent.push({ noticeId, request });
-        else track(chunk, request, 'delivered', noticeId);
+        if (options.workers !== undefined && sent.length > 0) {
+          const { seal, raw } = options.workers;
+          // Sealed in a worker while this thread appends the chunks before; then appended as the inline path appends.
+          chunk.pending += 1;
+          seal(sent.map((x) => x.request)).then(
+            (sealed) => {
+              sealed.forEach((outcome, k) => {
+                const { noticeId } = sent[k]!;
+                if ('request' in outcome) track(chunk, outcome.request, 'delivered', undefined, raw);
+                else if (outcome.error.code === 'KEY_SHREDDED') track(chunk, undelivered(noticeId, 'SUBJECT_ERASED'), 'failed');
+                else chunk.failed(outcome.error);
+              });
+              chunk.settled();
+            },
+            (error: unknown) => {
+              chunk.failed(error);
+              chunk.settled();
+            },
+          );
+        }
+        chunk.issued();
+        inFlight.push(chunk);
+        if (inFlight.length >= IN_FLIGHT) await settleOldest();
+        // The cursor follows every chunk already durable, not only the ones the pipeline waits for.
+        while (inFlight[0]?.finished === true) await settleOldest();
       }
-      if (options.workers !== undefined && sent.length > 0) {
-        const { seal, raw } = options.workers;
-        // Sealed in a worker while this thread appends the chunks before; then appended as the inline path appends.
-        chunk.pending += 1;
-        seal(sent.map((x) => x.request)).then(
-          (sealed) => {
-            sealed.forEach((outcome, k) => {
-              const { noticeId } = sent[k]!;
-              if ('request' in outcome) track(chunk, outcome.request, 'delivered', undefined, raw);
-              else if (outcome.error.code === 'KEY_SHREDDED') track(chunk, undelivered(noticeId, 'SUBJECT_ERASED'), 'failed');
-              else chunk.failed(outcome.error);
-            });
-            chunk.settled();
-          },
-          (error: unknown) => {
-            chunk.failed(error);
-            chunk.settled();
-          },
-        );
-      }
-      chunk.issued();
-      inFlight.push(chunk);
-      if (inFlight.length >= IN_FLIGHT) await settleOldest();
-      // The cursor follows every chunk already durable, not only the ones the pipeline waits for.
-      while (inFlight[0]?.finished === true) await settleOldest();
       if ((options.pauseMs ?? 0) > 0) await new Promise((r) => setTimeout(r, options.pauseMs));
     }
     while (inFlight.length > 0) await settleOldest();
