@@ -166,6 +166,27 @@ describe('mutual TLS at the HTTP edge (HUB_TLS=on): the refusal matrix', () => {
     expect(events[2]!.data).toMatchObject({ agencyId: 'muroran-city', fingerprint: muroran.certificate.fingerprint, reason: 'key lost' });
   });
 
+  it('what an agency reads as itself (its openings in an inclusion proof) also needs its certificate: token only is 401 CLIENT_CERTIFICATE_REQUIRED', async () => {
+    const get = (who: Presenting): Promise<Answer> =>
+      new Promise((resolve, reject) => {
+        const req = httpsRequest(
+          { host: '127.0.0.1', port, path: '/v1/audit/proofs/inclusion?serial=20261205010000000001', method: 'GET', servername: 'localhost', ca, agent: false, ...(who.cert === undefined ? {} : { cert: who.cert, key: who.key }), headers: { authorization: `Bearer ${who.token!}` } },
+          (res) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (c: Buffer) => chunks.push(c));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, unknown> }));
+          },
+        );
+        req.on('error', reject);
+        req.end();
+      });
+    const tokenOnly = await get({ token: pension.token });
+    expect(tokenOnly.status).toBe(401);
+    expect(tokenOnly.body['code']).toBe('CLIENT_CERTIFICATE_REQUIRED');
+    const withCertificate = await get({ token: pension.token, cert: pension.certificate.certificatePem, key: pension.certificate.privateKeyPem });
+    expect(String(withCertificate.body['code'] ?? '')).not.toMatch(/CLIENT_CERTIFICATE/);
+  });
+
   it('the operator and citizens keep their tokens over server-authenticated TLS (no client certificate)', async () => {
     const res = await post(port, ca, '/v1/individual-numbers', { residentRecordCode: `R${randomBytes(5).toString('hex')}`.slice(0, 11), municipalityCode: '012050' }, operator);
     expect([201, 400, 422]).toContain(res.status);

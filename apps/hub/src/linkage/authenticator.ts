@@ -208,7 +208,11 @@ export class Authenticator {
     if (this.isAuditor(request)) return { kind: 'auditor' };
     await this.views.catchUp();
     const agencyId = this.views.agencyByCredential(digest);
-    if (agencyId !== undefined) return { kind: 'agency', agencyId: agencyId as AgencyId };
+    if (agencyId !== undefined) {
+      // What an agency is shown as itself (its openings in a proof) needs its certificate too under mutual TLS.
+      if (this.#mutualTls) await this.#requireCertificate(request, agencyId);
+      return { kind: 'agency', agencyId: agencyId as AgencyId };
+    }
     return { kind: 'citizen', subjectId: this.#admitCitizen(digest).subjectId };
   }
 
