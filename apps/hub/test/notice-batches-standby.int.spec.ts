@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { NoticeBatchRunner } from '../src/notices/notice-batch-runner.service.js';
 import { sharedListStreamOf } from '../src/notices/notice-batch-shared-lists.js';
 import { MURORAN_CITY, acquire, bearer, issuePerson, registerAgency, type Agency } from './support/linkage-fixture.js';
 import { SharedLog, announceServer, eventually, startKurrentHub, type KurrentTestHub } from './kurrentdb-hub.support.js';
@@ -15,9 +16,9 @@ const PEOPLE = 2_000;
 const ENV = {
   HUB_AUTHORIZATION_TABLE_FILE: '',
   HUB_CHECKPOINT_EVERY_EVENTS: '1000',
-  // Chunks of 50 with a pause after each: the fan-out of 2,000 takes long enough (≥ 6 s) to be cut in its middle.
+  // Chunks of 50 with a pause after each: the fan-out of 2,000 takes long enough (≥ 10 s) to be cut in its middle.
   HUB_NOTICE_BATCH_CHUNK: '50',
-  HUB_NOTICE_BATCH_PAUSE_MS: '150',
+  HUB_NOTICE_BATCH_PAUSE_MS: '250',
 };
 const TITLE = '定額減税補足給付金のお知らせ';
 const BODY = '対象の方には7月以降に通知書をお送りします。\n室蘭市 税務課';
@@ -134,8 +135,10 @@ describe('a notice batch survives the leader (KurrentDB, leader + standby, a dat
     expect(listEvents).toBeGreaterThanOrEqual(2);
 
     await eventually('the leader has delivered a part of the batch', async () => (await progress(a, started.batchId)).delivered >= 300, 60_000);
-    // Death: no more lease renewals (no clean stop: its store stays writable until the new leader fences it).
+    // Death: no more lease renewals and no more fan-out (no clean stop: its lease is not released, and its store
+    // stays writable until the new leader fences it; appends it had in flight end as they end).
     a.leadership.halt();
+    void a.app.get(NoticeBatchRunner, { strict: false }).beforeApplicationShutdown();
     const before = (await progress(a, started.batchId)).delivered;
     expect(before).toBeLessThan(PEOPLE);
     await eventually('the standby leads', () => leads(b), 20_000);
