@@ -26,7 +26,11 @@ export type AuditLogErrorCode =
   | 'KEY_INVALID'
   | 'VERIFIER_KEY_MALFORMED'
   | 'SIGNER_KEY_MALFORMED'
-  | 'KEY_ID_MISMATCH';
+  | 'KEY_ID_MISMATCH'
+  // Checkpoint key rotation: the chain of signing keys announced in the log
+  | 'CHECKPOINT_KEY_UNANNOUNCED'
+  | 'CHECKPOINT_HANDOVER_UNSIGNED'
+  | 'KEY_CHAIN_INVALID';
 
 export interface AuditLogErrorDetails {
   /** ROOT_MISMATCH, KEY_ID_MISMATCH: the trusted value, lowercase hex. */

@@ -38,10 +38,12 @@ export type { CompactRangeState, OnNodeCompleted } from './compact-range.js';
 export { MemoryTree } from './memory-tree.js';
 export {
   ED25519_SIGNATURE_TYPE,
+  cosignNote,
   formatSignerKey,
   formatVerifierKey,
   generateSigningKey,
   keyId,
+  noteParts,
   parseSignerKey,
   parseVerifierKey,
   publicKeyOf,
@@ -51,3 +53,5 @@ export {
 export type { NoteSigner, NoteVerifier, SignerKey, VerifierKey } from './note.js';
 export { formatCheckpoint, parseCheckpoint, signCheckpoint, verifyCheckpoint } from './checkpoint.js';
 export type { Checkpoint } from './checkpoint.js';
+export { CHECKPOINT_KEY_ROTATED, CheckpointKeyChain } from './key-chain.js';
+export type { ChainKey, CheckpointKeyRotatedData } from './key-chain.js';

@@ -92,6 +92,22 @@ export function verifyNote(note: string, verifier: NoteVerifier): string {
   return text;
 }
 
+/**
+ * Adds `signer`'s signature line to an already signed note (its text unchanged): a note signed by several
+ * keys, e.g. the checkpoint that hands over from one signing key to the next. Does not check the others.
+ */
+export function cosignNote(note: string, signer: NoteSigner): string {
+  const { text } = splitNote(note);
+  const line = signNote(text, signer).slice(text.length + 1);
+  return `${note}${line}`;
+}
+
+/** The note's text and the key names and ids (hex) of its signature lines, unverified: structure only. */
+export function noteParts(note: string): { readonly text: string; readonly signers: readonly { readonly name: string; readonly keyIdHex: string }[] } {
+  const { text, signatures } = splitNote(note);
+  return { text, signers: signatures.map((s) => ({ name: s.name, keyIdHex: toHex(s.keyId) })) };
+}
+
 interface NoteSignature {
   readonly name: string;
   readonly keyId: Uint8Array;
