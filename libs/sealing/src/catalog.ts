@@ -53,6 +53,7 @@ export const CLEAR_EVENT_TYPES: readonly string[] = [
   'AgencyCertificateRevoked',
   'AuthorizationTablePublished',
   'AuthorizationTableWithdrawn',
+  'CheckpointKeyRotated',
   'SelfDisclosureTablePublished',
   'CorporateNumberDesignated',
   'CorporateNumberChanged',
