@@ -68,6 +68,8 @@ describe('per agency, per citizen and per source over HTTP (this hub\'s own limi
         HUB_RATE_LIMIT_CITIZEN_BURST: '3',
         HUB_RATE_LIMIT_SOURCE_PER_S: '0.01',
         HUB_RATE_LIMIT_SOURCE_BURST: '3',
+        // Muroran City is not limited (its own limit: 0); the pension service has the default above.
+        HUB_RATE_LIMIT_AGENCIES: `${MURORAN_CITY}=0`,
       },
     });
     // Registrations and numbering are the operator's, who is not limited.
@@ -80,16 +82,17 @@ describe('per agency, per citizen and per source over HTTP (this hub\'s own limi
     await hub?.dispose();
   });
 
-  it('an agency over its burst: 429 RATE_LIMITED with Retry-After, no event per request; another agency keeps its own budget; the flush records one agency event with the counts', async () => {
+  it('an agency over its burst: 429 RATE_LIMITED with Retry-After, no event per request; another agency keeps its own budget (here its own limit: none); the flush records one agency event with the counts', async () => {
     const events = await appendedBy(hub, async () => {
       for (let i = 0; i < 8; i++) expectProblem(await invalidQuery(hub, pension.token), 400, 'VALIDATION_FAILED');
       for (let i = 0; i < 3; i++) expectRateLimited(await invalidQuery(hub, pension.token), 'agency');
       // A read spends the same budget, and is refused the same way.
       expectRateLimited(await hub.get('/v1/agencies/me/statistics', bearer(pension.token)), 'agency');
-      expectProblem(await invalidQuery(hub, muroran.token), 400, 'VALIDATION_FAILED');
+      // An agency with a limit of its own (here none): past the default burst, still answered.
+      for (let i = 0; i < 12; i++) expectProblem(await invalidQuery(hub, muroran.token), 400, 'VALIDATION_FAILED');
     });
-    // The 8 + 1 validation refusals are RequestRefused events (I6); the 4 rate-limited requests are not events yet.
-    expect(events.map((e) => e.type)).toEqual(Array(9).fill('RequestRefused'));
+    // The 8 + 12 validation refusals are RequestRefused events (I6); the 4 rate-limited requests are not events yet.
+    expect(events.map((e) => e.type)).toEqual(Array(20).fill('RequestRefused'));
     const recorded = await flushed(hub);
     expect(recorded).toHaveLength(1);
     expect(recorded[0]).toMatchObject({

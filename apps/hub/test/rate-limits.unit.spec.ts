@@ -55,7 +55,16 @@ describe('HUB_RATE_LIMIT_* settings', () => {
   test('a rate sets the burst to twice it unless given; 0 turns a kind off', () => {
     const { settings, problems } = readRateLimits({ HUB_RATE_LIMIT_AGENCY_PER_S: '100', HUB_RATE_LIMIT_CITIZEN_PER_S: '0.5', HUB_RATE_LIMIT_CITIZEN_BURST: '5', HUB_RATE_LIMIT_SOURCE_PER_S: '0', HUB_RATE_LIMIT_REDIS: 'off', HUB_RATE_LIMIT_REDIS_PREFIX: 'rl-x', HUB_RATE_LIMIT_REDIS_TIMEOUT_MS: '50' });
     expect(problems).toEqual([]);
-    expect(settings).toEqual({ agency: { perSecond: 100, burst: 200 }, citizen: { perSecond: 0.5, burst: 5 }, source: undefined, redis: false, redisPrefix: 'rl-x', redisTimeoutMs: 50 });
+    expect(settings).toEqual({ agency: { perSecond: 100, burst: 200 }, citizen: { perSecond: 0.5, burst: 5 }, source: undefined, agencies: {}, redis: false, redisPrefix: 'rl-x', redisTimeoutMs: 50 });
+  });
+
+  test('agencies with limits of their own: rate/burst, burst twice the rate when left out, 0 not limited; a bad or repeated entry is refused', () => {
+    const { settings, problems } = readRateLimits({ HUB_RATE_LIMIT_AGENCIES: 'jpn-pension-service=8000/16000, muroran-city=0,constructor=3' });
+    expect(problems).toEqual([]);
+    expect(settings.agencies).toEqual({ 'jpn-pension-service': { perSecond: 8000, burst: 16000 }, 'muroran-city': null, constructor: { perSecond: 3, burst: 6 } });
+    expect(readRateLimits({ HUB_RATE_LIMIT_AGENCIES: 'a=1,a=2' }).problems.map((p) => p.variable)).toEqual(['HUB_RATE_LIMIT_AGENCIES']);
+    expect(readRateLimits({ HUB_RATE_LIMIT_AGENCIES: 'Bad Agency=1' }).problems.map((p) => p.variable)).toEqual(['HUB_RATE_LIMIT_AGENCIES']);
+    expect(readRateLimits({ HUB_RATE_LIMIT_AGENCIES: 'a=-1' }).problems.map((p) => p.variable)).toEqual(['HUB_RATE_LIMIT_AGENCIES']);
   });
 
   test('bad values are refused at boot, each named', () => {

@@ -9,6 +9,8 @@ export interface RateLimitSettings {
   readonly agency: RateLimit | undefined;
   readonly citizen: RateLimit | undefined;
   readonly source: RateLimit | undefined;
+  /** Agencies with a limit of their own (HUB_RATE_LIMIT_AGENCIES), by agency id; null: not limited. */
+  readonly agencies: Readonly<Record<string, RateLimit | null>>;
   /** Share the budgets through the hub's Redis (HUB_REDIS_URL / HUB_REDIS_CLUSTER) when it has one. */
   readonly redis: boolean;
   /** Key prefix of the budgets in Redis: hubs with the same prefix on one Redis share every budget. */
@@ -25,6 +27,7 @@ export const DEFAULT_RATE_LIMITS: RateLimitSettings = {
   agency: { perSecond: 5000, burst: 10_000 },
   citizen: { perSecond: 50, burst: 200 },
   source: { perSecond: 1000, burst: 2000 },
+  agencies: {},
   redis: true,
   redisPrefix: 'll-rate',
   redisTimeoutMs: 100,
@@ -37,6 +40,7 @@ export const RATE_LIMIT_VARIABLES = [
   'HUB_RATE_LIMIT_CITIZEN_BURST',
   'HUB_RATE_LIMIT_SOURCE_PER_S',
   'HUB_RATE_LIMIT_SOURCE_BURST',
+  'HUB_RATE_LIMIT_AGENCIES',
   'HUB_RATE_LIMIT_REDIS',
   'HUB_RATE_LIMIT_REDIS_PREFIX',
   'HUB_RATE_LIMIT_REDIS_TIMEOUT_MS',
@@ -45,6 +49,7 @@ export const RATE_LIMIT_VARIABLES = [
 const NUMBER = /^(?:0|[1-9]\d{0,6})(?:\.\d{1,3})?$/;
 const INTEGER = /^[1-9]\d{0,8}$/;
 const PREFIX = /^[A-Za-z0-9._:-]{1,64}$/;
+const AGENCY_LIMIT = /^([a-z0-9][a-z0-9-]{0,62})=((?:0|[1-9]\d{0,6})(?:\.\d{1,3})?)(?:\/([1-9]\d{0,8}))?$/;
 
 /**
  * Reads the rate limit variables (set and non-empty ones only, as loadHubConfig gives them): the settings,
@@ -73,6 +78,17 @@ export function readRateLimits(given: Readonly<Record<string, string | undefined
   const agency = limit('AGENCY', DEFAULT_RATE_LIMITS.agency);
   const citizen = limit('CITIZEN', DEFAULT_RATE_LIMITS.citizen);
   const source = limit('SOURCE', DEFAULT_RATE_LIMITS.source);
+  const agencies: Record<string, RateLimit | null> = {};
+  const agencyText = given['HUB_RATE_LIMIT_AGENCIES'];
+  for (const entry of agencyText === undefined ? [] : agencyText.split(',').map((e) => e.trim())) {
+    const m = AGENCY_LIMIT.exec(entry);
+    if (m === null || Object.hasOwn(agencies, m[1]!)) {
+      problems.push({ variable: 'HUB_RATE_LIMIT_AGENCIES', message: `must be comma-separated <agency id>=<per second>[/<burst>], each agency once (e.g. jpn-pension-service=8000/16000,muroran-city=0), got ${JSON.stringify(entry)}` });
+      continue;
+    }
+    const perSecond = Number(m[2]);
+    agencies[m[1]!] = perSecond > 0 ? { perSecond, burst: m[3] === undefined ? Math.max(1, Math.ceil(2 * perSecond)) : Number(m[3]) } : null;
+  }
   const redis = given['HUB_RATE_LIMIT_REDIS'] ?? 'on';
   if (redis !== 'on' && redis !== 'off') problems.push({ variable: 'HUB_RATE_LIMIT_REDIS', message: `must be on (share the budgets through the hub's Redis when it has one) or off, got ${JSON.stringify(redis)}` });
   const redisPrefix = given['HUB_RATE_LIMIT_REDIS_PREFIX'] ?? DEFAULT_RATE_LIMITS.redisPrefix;
@@ -83,5 +99,5 @@ export function readRateLimits(given: Readonly<Record<string, string | undefined
     if (!INTEGER.test(timeoutText) || Number(timeoutText) > 60_000) problems.push({ variable: 'HUB_RATE_LIMIT_REDIS_TIMEOUT_MS', message: `must be milliseconds from 1 to 60000, got ${JSON.stringify(timeoutText)}` });
     else redisTimeoutMs = Number(timeoutText);
   }
-  return { settings: { agency, citizen, source, redis: redis !== 'off', redisPrefix, redisTimeoutMs }, problems };
+  return { settings: { agency, citizen, source, agencies, redis: redis !== 'off', redisPrefix, redisTimeoutMs }, problems };
 }

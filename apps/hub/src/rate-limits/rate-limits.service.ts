@@ -54,7 +54,8 @@ export class RateLimits implements OnModuleInit, OnApplicationShutdown {
 
   /** True when any kind of principal is limited. */
   get enabled(): boolean {
-    return this.#settings.agency !== undefined || this.#settings.citizen !== undefined || this.#settings.source !== undefined;
+    const s = this.#settings;
+    return s.agency !== undefined || s.citizen !== undefined || s.source !== undefined || Object.values(s.agencies).some((l) => l !== null);
   }
 
   /** Connects to Redis, waiting at most the decision timeout (a Redis that is down never holds the start: decisions are local until it answers). */
@@ -149,7 +150,9 @@ export class RateLimits implements OnModuleInit, OnApplicationShutdown {
   async check(caller: IdentifiedCaller, source: string): Promise<RateLimited | undefined> {
     const who = this.principalOf(caller, source);
     if (who === undefined) return undefined;
-    const limit = this.#settings[who.kind];
+    // An agency with a limit of its own (HUB_RATE_LIMIT_AGENCIES) has that one; null: not limited.
+    const own = who.kind === 'agency' && Object.hasOwn(this.#settings.agencies, who.principal) ? this.#settings.agencies[who.principal] : undefined;
+    const limit = own === undefined ? this.#settings[who.kind] : (own ?? undefined);
     if (limit === undefined) return undefined;
     const decision = await this.#take(`${who.kind}:${who.principal}`, limit);
     return decision.allowed ? undefined : { ...who, limit, retryAfterMs: decision.retryAfterMs };
