@@ -92,7 +92,7 @@ export class HubGrpcServer {
     const add = (service: string, implementation: UntypedServiceImplementation, checkedBy: readonly string[] = []): void =>
       server.addService(definition[service] as ServiceDefinition, limits.implementation(implementation, checkedBy));
     add(NUMBERING_SERVICE, numberingService(commandBus, queryBus, auth, guard));
-    add(AUDIT_SERVICE, auditService(this.app.get(AuditController, { strict: false })));
+    add(AUDIT_SERVICE, auditService(this.app.get(AuditController, { strict: false }), guard));
     add(LINKAGE_SERVICE, linkageService(commandBus, auth, this.app.get(QueryEdge, { strict: false }), guard));
     add(SUBSCRIPTIONS_SERVICE, subscriptionsService(auth, this.app.get(SubscriptionsService, { strict: false }), guard));
     add(UPDATES_SERVICE, updatesService(auth, this.app.get(PushFanOut, { strict: false }), this.app.get(PushRecords, { strict: false }), guard));

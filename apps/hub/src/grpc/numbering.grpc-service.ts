@@ -24,7 +24,7 @@ import {
 import { GetCorporateNumberQuery } from '../numbering/queries/get-corporate-number.query.js';
 import { DESIGNATING_OPERATOR } from '../numbering/corporate-numbers.controller.js';
 import type { Authenticator } from '../linkage/authenticator.js';
-import { credentialed, recorded, unary, validated, type RefusalGuard, type GrpcCall } from './grpc-call.js';
+import { limited, credentialed, recorded, unary, validated, type RefusalGuard, type GrpcCall } from './grpc-call.js';
 
 /** Request messages as @grpc/proto-loader decodes them (lowerCamelCase, absent fields undefined). */
 interface IssueMessage {
@@ -112,9 +112,9 @@ export function numberingService(commandBus: CommandBus, queryBus: QueryBus, aut
       return toClosedCorporateNumberResponse(outcome.value);
     })),
 
-    GetCorporateNumber: unary(async (m: LookupMessage) => {
+    GetCorporateNumber: unary(limited('GetCorporateNumber', guard, async (m: LookupMessage) => {
       const params = validated(CorporateNumberParams, { number: m.corporateNumber }, { number: 'corporate_number' });
       return toCorporateNumberResponse(await queryBus.execute(new GetCorporateNumberQuery(params.number)));
-    }),
+    })),
   };
 }

@@ -2,7 +2,7 @@ import type { UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { Authenticator } from '../linkage/authenticator.js';
 import { SubscribeRequestBody, SubscriptionIdParam, SubscriptionsQuery } from '../subscriptions/subscriptions.dto.js';
 import type { SubscriptionsService, SubscriptionView } from '../subscriptions/subscriptions.service.js';
-import { credentialed, recorded, unary, validated, type GrpcCall, type RefusalGuard } from './grpc-call.js';
+import { credentialed, limited, recorded, unary, validated, type GrpcCall, type RefusalGuard } from './grpc-call.js';
 
 interface SubscribeMessage {
   code?: string;
@@ -67,17 +67,17 @@ export function subscriptionsService(auth: Authenticator, subscriptions: Subscri
       call.replayed = outcome.replayed;
       return outcome.value;
     })),
-    ListSubscriptions: unary(async (m: { limit?: number; after?: string }, call) => {
+    ListSubscriptions: unary(limited('ListSubscriptions', guard, async (m: { limit?: number; after?: string }, call) => {
       const agency = await auth.agency(credentialed(call));
       const query = validated(SubscriptionsQuery, { limit: m.limit, after: m.after }, RENAMED);
       const page = await subscriptions.list(agency.agencyId, { ...(query.limit === undefined ? {} : { limit: query.limit }), ...(query.after === undefined ? {} : { after: query.after }) });
       return { subscriptions: page.subscriptions.map(subscription), ...(page.next === undefined ? {} : { next: page.next }) };
-    }),
-    GetSubscription: unary(async (m: { subscriptionId?: string }, call) => {
+    })),
+    GetSubscription: unary(limited('GetSubscription', guard, async (m: { subscriptionId?: string }, call) => {
       const agency = await auth.agency(credentialed(call));
       const params = validated(SubscriptionIdParam, { subscriptionId: m.subscriptionId }, RENAMED);
       return subscription(await subscriptions.get(agency.agencyId, params.subscriptionId));
-    }),
+    })),
     CancelSubscription: unary(recorded('CancelSubscription', guard, async (m: { subscriptionId?: string }, call) => {
       const params = validated(SubscriptionIdParam, { subscriptionId: m.subscriptionId }, RENAMED);
       const agency = await auth.agency(credentialed(call));

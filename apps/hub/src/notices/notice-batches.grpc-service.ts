@@ -1,6 +1,6 @@
 import type { UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { CommandBus } from '@nestjs/cqrs';
-import { credentialed, recorded, unary, validated, type GrpcCall, type RefusalGuard } from '../grpc/grpc-call.js';
+import { credentialed, limited, recorded, unary, validated, type GrpcCall, type RefusalGuard } from '../grpc/grpc-call.js';
 import { oversizeOf } from '../grpc/message-limits.js';
 import { HubProblem } from '../http/hub-problem.js';
 import type { Outcome } from '../ledger/idempotency.js';
@@ -41,18 +41,18 @@ export function noticeBatchesService(commandBus: CommandBus, auth: Authenticator
       call.replayed = outcome.replayed;
       return outcome.value;
     })),
-    GetNoticeBatch: unary(async (m: { batchId?: string }, call) => {
+    GetNoticeBatch: unary(limited('GetNoticeBatch', guard, async (m: { batchId?: string }, call) => {
       const agency = await auth.agency(credentialed(call));
       const params = validated(NoticeBatchIdParam, { batchId: m.batchId }, RENAMED);
       const row = (await progress.current()).batch(params.batchId);
       if (row === undefined || row.agencyId !== agency.agencyId) throw new HubProblem('UNKNOWN_NOTICE_BATCH', `your agency sent no notice batch ${params.batchId}; use the batch_id StartNoticeBatch answered`);
       return noticeBatchView(row);
-    }),
-    ListNoticeBatches: unary(async (m: { limit?: number; after?: string }, call) => {
+    })),
+    ListNoticeBatches: unary(limited('ListNoticeBatches', guard, async (m: { limit?: number; after?: string }, call) => {
       const agency = await auth.agency(credentialed(call));
       const query = validated(NoticeBatchesQuery, { limit: m.limit, after: m.after }, RENAMED);
       const page = (await progress.current()).page(agency.agencyId, { limit: query.limit ?? DEFAULT_NOTICE_BATCH_LIMIT, ...(query.after === undefined ? {} : { before: Number(query.after) }) });
       return { batches: page.batches.map(noticeBatchView), ...(page.next === undefined ? {} : { next: page.next }) };
-    }),
+    })),
   };
 }
