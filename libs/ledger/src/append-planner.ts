@@ -91,6 +91,10 @@ export class AppendPlanner {
     let day: string | undefined;
     let firstAllocated: SerialNumber | undefined;
     let position = head;
+    // The metadata text of the last request without an idempotency key: the requests of a fan-out share one
+    // metadata object (nothing can change it while this synchronous call runs).
+    let lastMetadata: EventMetadata | undefined;
+    let lastMetadataText = '';
 
     for (const request of requests) {
       try {
@@ -127,7 +131,16 @@ export class AppendPlanner {
         }
         const stamp = key === undefined ? undefined : { key, requestDigest: request.idempotency!.requestDigest, events: n };
         const stampedMetadata = stamp === undefined ? request.metadata : { ...request.metadata, idempotency: stamp };
-        const [plainMetadata, stampedText] = metadataTexts(request.metadata, stamp);
+        let plainMetadata: string;
+        let stampedText: string;
+        if (stamp === undefined && request.metadata === lastMetadata) plainMetadata = stampedText = lastMetadataText;
+        else {
+          [plainMetadata, stampedText] = metadataTexts(request.metadata, stamp);
+          if (stamp === undefined) {
+            lastMetadata = request.metadata;
+            lastMetadataText = plainMetadata;
+          }
+        }
 
         // Every check that can refuse the request is above: a serial is allocated only for a request that will be written.
         let serial: SerialNumber;

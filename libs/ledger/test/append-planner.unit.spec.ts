@@ -43,5 +43,19 @@ describe('the planner writes each envelope as its RFC 8785 text', () => {
       }),
       { numRuns: 500 },
     );
-  });
+    // Hundreds of generated batches: seconds on a machine shared with builds and benches.
+  }, 30_000);
+
+  it('equals it too when requests share metadata objects (a fan-out), with and without idempotency keys between them', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(request, fc.nat(2)), { minLength: 1, maxLength: 8 }), fc.array(request, { minLength: 3, maxLength: 3 }), (drawn, pool) => {
+        // Requests whose metadata is one of three objects, in any order: the same object's text serves each.
+        const shared = pool.map((p) => p.metadata);
+        const requests = drawn.map(([r, k]) => ({ ...r, metadata: shared[k]! }));
+        const planner = new AppendPlanner({ nodeId: 3, now: () => new Date('2026-11-22T03:00:00.000Z'), newEventId: uuidv7 });
+        for (const { event, canonical } of planner.plan(requests, 0, empty).events) expect(canonical).toBe(canonicalizeReference(event));
+      }),
+      { numRuns: 300 },
+    );
+  }, 30_000);
 });
