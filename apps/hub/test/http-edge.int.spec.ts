@@ -256,10 +256,10 @@ describe('the HTTP edge', () => {
         ].sort(),
       );
       const issue = doc.paths['/v1/individual-numbers']!['post']!;
-      expect(Object.keys(issue.responses).sort()).toEqual(['201', '400', '401', '403', '408', '409', '413', '415', '422', '500', '503']);
+      expect(Object.keys(issue.responses).sort()).toEqual(['201', '400', '401', '403', '408', '409', '413', '415', '422', '429', '500', '503']);
       expect(issue.responses['409']!.content).toHaveProperty(['application/problem+json']);
       expect(issue.parameters?.map((p) => p.name)).toEqual(expect.arrayContaining(['Idempotency-Key', 'X-Correlation-Id']));
-      expect(Object.keys(doc.paths['/v1/corporate-numbers/{number}']!['get']!.responses).sort()).toEqual(['200', '400', '404', '422', '500', '503']);
+      expect(Object.keys(doc.paths['/v1/corporate-numbers/{number}']!['get']!.responses).sort()).toEqual(['200', '400', '404', '422', '429', '500', '503']);
       expect(doc.paths['/v1/corporate-numbers']!['get']!.parameters?.map((p) => p.name).sort()).toEqual(['after', 'kind', 'limit', 'location', 'name']);
       expect(doc.paths['/v1/corporate-numbers.csv']!['get']!.responses['200']!.content).toHaveProperty(['text/csv']);
       expect(Object.keys(doc.components.schemas)).toEqual(
