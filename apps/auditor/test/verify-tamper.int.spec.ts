@@ -141,7 +141,7 @@ describe('verify detects and locates a log broken on purpose', () => {
     await store.close();
     tree.close();
     const report = await verify(f.path, f.verifierKey);
-    expect(report.firstFailure).toMatchObject({ code: 'CHECKPOINT_SIGNATURE_INVALID', position: at.firstPosition, serial: at.serial, calculated: 'NOTE_NOT_SIGNED' });
+    expect(report.firstFailure).toMatchObject({ code: 'CHECKPOINT_KEY_UNANNOUNCED', position: at.firstPosition, serial: at.serial, calculated: 'CHECKPOINT_KEY_UNANNOUNCED' });
     expect(report.firstFailure!.expected).toMatch(/^linkage-ledger\.example\/hub\/01\+[0-9a-f]{8}$/);
   });
 

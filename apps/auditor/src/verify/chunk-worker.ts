@@ -56,7 +56,7 @@ export interface ChunkResult {
   readonly streams: { readonly names: string[]; readonly first: number[]; readonly last: number[]; readonly positions: number[] };
   readonly flags: Uint8Array;
   readonly findings: Finding[];
-  /** In log order: the envelopes the main thread parses (SerialVoided, CheckpointSigned, AuthorizationTablePublished and AuthorizationTableWithdrawn, SelfDisclosureTablePublished). */
+  /** In log order: the envelopes the main thread parses (SerialVoided, CheckpointSigned, CheckpointKeyRotated, AuthorizationTablePublished and AuthorizationTableWithdrawn, SelfDisclosureTablePublished). */
   readonly specials: Special[];
   readonly queries: ChunkQueries;
 }
@@ -143,6 +143,7 @@ function parseTail(s) {
   tail.kind =
     length === 12 && s.startsWith('SerialVoided', p) ? 8
     : length === 16 && s.startsWith('CheckpointSigned', p) ? 16
+    : length === 20 && s.startsWith('CheckpointKeyRotated', p) ? 16
     : length === 13 && s.startsWith('QueryAccepted', p) ? 32
     : length === 27 && (s.startsWith('AuthorizationTablePublished', p) || s.startsWith('AuthorizationTableWithdrawn', p)) ? 64
     : length === 28 && s.startsWith('SelfDisclosureTablePublished', p) ? 128

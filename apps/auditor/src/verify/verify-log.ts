@@ -1,12 +1,17 @@
 import Database from 'better-sqlite3';
 import { availableParallelism } from 'node:os';
 import {
+  CHECKPOINT_KEY_ROTATED,
+  type ChainKey,
   type Checkpoint,
+  CheckpointKeyChain,
   type Hash,
   MemoryTree,
   type VerifierKey,
   consistencyProof,
   hashesEqual,
+  noteParts,
+  parseCheckpoint,
   parseVerifierKey,
   rootAt,
   toHex,
@@ -77,6 +82,8 @@ export interface VerifyReport {
   /** Root of the whole log as stored (null when a hole makes it meaningless). */
   readonly rootHex: string | null;
   readonly checkpoints: { readonly seen: number; readonly verified: number; readonly latest: CheckpointSummary | null };
+  /** When the log rotated its checkpoint key: the chain of keys from the given one, as announced in the log. */
+  readonly keys?: readonly ChainKey[];
   /**
    * Serials with no terminal event at the head of the log: open (a query waiting for its provider), not an
    * error. A serial open at a checkpoint that ends later is normal and is not listed.
@@ -175,6 +182,7 @@ export async function verifyLog(options: VerifyOptions): Promise<VerifyReport> {
     events: total,
     rootHex: run.rootHex,
     checkpoints: { seen: run.seen, verified: run.verified, latest: run.latestSummary() },
+    ...(run.keysAnnounced > 0 ? { keys: run.chain.keys } : {}),
     openSerials: run.openAtHead,
     firstFailure: findings[0] ?? null,
     findings: findings.slice(0, run.maxFindings),
@@ -258,7 +266,11 @@ class Verification {
   total = 0;
   private lastSigned: SignedCheckpoint | undefined;
   private lastVerified: SignedCheckpoint | undefined;
-  private readonly trusted: { checkpoint: SignedCheckpoint; origin: string }[] = [];
+  /** Trusted checkpoints; `note` is set on one signed by a later key, verified with the chain once the log reaches it. */
+  private readonly trusted: { checkpoint: SignedCheckpoint; origin: string; note?: string }[] = [];
+  /** The checkpoint keys from the given one, each later one announced in the log (CheckpointKeyRotated). */
+  readonly chain: CheckpointKeyChain;
+  keysAnnounced = 0;
   private readonly lastSequence = new Map<number, number>();
   /** Serials without a terminal event yet: day+node → sequence → first position. */
   private readonly open = new Map<number, Map<number, number>>();
@@ -269,10 +281,19 @@ class Verification {
     private readonly key: VerifierKey,
     private readonly origin: string,
     readonly maxFindings: number,
-  ) {}
+  ) {
+    this.chain = new CheckpointKeyChain(`${key.name}+${toHex(key.keyId)}+${Buffer.concat([Uint8Array.of(1), key.publicKey]).toString('base64')}`, origin);
+  }
 
   add(code: FindingCode, position: number | null, serial: string | null, message: string, expected: string | number | null = null, calculated: string | number | null = null, field?: string): void {
     this.findings.push({ code, position, serial, message, expected, calculated, ...(field !== undefined ? { field } : {}) });
+  }
+
+  /** A CheckpointKeyRotated event: the next key of the chain, if it names the chain's newest key as the previous one. */
+  private announceKey(position: number, serial: string | null, data: Record<string, unknown> | undefined): void {
+    const problem = this.chain.announce({ verifierKey: String(data?.['verifierKey']), previousKeyId: String(data?.['previousKeyId']) }, position);
+    if (problem !== undefined) this.add('CHECKPOINT_KEY_ANNOUNCEMENT_INVALID', position, serial, `the CheckpointKeyRotated event at position ${position} does not extend the key chain: ${problem}`);
+    else this.keysAnnounced++;
   }
 
   addTrusted(note: string, position: number | null, origin: string): void {
@@ -281,6 +302,19 @@ class Verification {
       this.trusted.push({ checkpoint: { ...checkpoint, position }, origin });
       this.trusted.sort((a, b) => a.checkpoint.size - b.checkpoint.size);
     } catch (error) {
+      if ((error as { code?: string }).code === 'NOTE_NOT_SIGNED') {
+        // Perhaps signed by a later key of the chain: checked when the log has announced it.
+        try {
+          const body = parseCheckpoint(noteParts(note).text);
+          if (body.origin === this.origin) {
+            this.trusted.push({ checkpoint: { ...body, position }, origin, note });
+            this.trusted.sort((a, b) => a.checkpoint.size - b.checkpoint.size);
+            return;
+          }
+        } catch {
+          // reported below
+        }
+      }
       this.add('CHECKPOINT_SIGNATURE_INVALID', position, null, `a checkpoint ${origin} does not verify with the given key: ${(error as Error).message}`, this.keyText(), (error as { code?: string }).code ?? null);
     }
   }
@@ -419,6 +453,10 @@ class Verification {
       }
       return;
     }
+    if (event.type === CHECKPOINT_KEY_ROTATED) {
+      this.announceKey(position, serial, event.data);
+      return;
+    }
     if (event.type === 'AuthorizationTablePublished') {
       const unusable = this.lawfulness.publish(event.data);
       if (unusable !== undefined) this.add('AUTHORIZATION_TABLE_INVALID', position, serial, `the authorization table published at position ${position} cannot be used to judge queries: ${unusable}`);
@@ -445,10 +483,13 @@ class Verification {
     }
     let cp: Checkpoint;
     try {
-      // Signature before body: nothing of the note is trusted until this passes.
-      cp = verifyCheckpoint(data.note, this.key, this.origin);
+      // Signature before body: nothing of the note is trusted until this passes. The key is the one the
+      // chain from the given key names for the checkpoint's size (a rotated key once the log announced it).
+      cp = this.chain.verify(data.note);
     } catch (error) {
-      this.add('CHECKPOINT_SIGNATURE_INVALID', position, serial, `the checkpoint does not verify with the hub's key ${this.keyText()}: ${(error as Error).message}`, this.keyText(), (error as { code?: string }).code ?? null);
+      const code = (error as { code?: string }).code ?? null;
+      const finding = code === 'CHECKPOINT_KEY_UNANNOUNCED' ? 'CHECKPOINT_KEY_UNANNOUNCED' : code === 'CHECKPOINT_HANDOVER_UNSIGNED' ? 'CHECKPOINT_HANDOVER_UNSIGNED' : 'CHECKPOINT_SIGNATURE_INVALID';
+      this.add(finding, position, serial, `the checkpoint does not verify with the hub's key chain from ${this.keyText()}: ${(error as Error).message}`, this.keyText(), code);
       return;
     }
     const rootHex = toHex(cp.root);
@@ -472,7 +513,15 @@ class Verification {
   /** Trusted checkpoints whose size the merged chunks now reach; the rest wait (or mean truncation). */
   private checkTrusted(): void {
     while (this.trusted.length > 0 && this.trusted[0]!.checkpoint.size <= this.covered && (this.trusted[0]!.checkpoint.position ?? 0) < this.covered) {
-      const { checkpoint, origin } = this.trusted.shift()!;
+      const { checkpoint, origin, note } = this.trusted.shift()!;
+      if (note !== undefined) {
+        try {
+          this.chain.verify(note);
+        } catch (error) {
+          this.add('CHECKPOINT_SIGNATURE_INVALID', checkpoint.position, null, `a checkpoint ${origin} does not verify with the key chain the log announces from ${this.keyText()}: ${(error as Error).message}`, this.keyText(), (error as { code?: string }).code ?? null);
+          continue;
+        }
+      }
       this.checkRoot(checkpoint, null, origin, false);
     }
   }

@@ -1,12 +1,14 @@
-import { Controller, Get, Param, Query, Req, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Controller, Get, HttpCode, HttpStatus, Param, Post, Query, Req, Res } from '@nestjs/common';
+import { ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { leafHash, toHex } from '#audit-log';
 import type { CheckpointRecord } from '#ledger';
 import { ApiProblems } from '../http/problem.dto.js';
+import { Meta, type RequestMeta } from '../http/request-meta.js';
+import { RecordsRefusals } from '../refusals/refusal.guard.js';
 import { HubProblem } from '../http/hub-problem.js';
 import { ConsistencyQuery, EntriesQuery, FormatQuery, InclusionQuery } from './audit.dto.js';
-import { CheckpointSigner } from './checkpoint-signer.service.js';
+import { CheckpointSigner, type CheckpointKeyRotation } from './checkpoint-signer.service.js';
 import { TreeFollower } from './tree-follower.service.js';
 import { Authenticator, type Credentialed } from '../linkage/authenticator.js';
 import { Openings } from './openings.js';
@@ -29,6 +31,21 @@ const CHECKPOINT_RESPONSE = {
   description: 'The C2SP tlog-checkpoint signed note (text/plain, the default), or its fields with ?format=json.',
   content: { 'text/plain': { schema: { type: 'string' } }, 'application/json': { schema: CHECKPOINT_JSON } },
 };
+const CHAIN_KEY = {
+  type: 'object',
+  required: ['verifierKey', 'keyId', 'fromSize'],
+  properties: {
+    verifierKey: { type: 'string', description: 'C2SP signed-note verifier key `<origin>+<key id>+<base64>`.' },
+    keyId: { type: 'string', description: 'Key id, 8 hex digits.' },
+    fromSize: { type: 'integer', description: 'The smallest tree size whose checkpoint this key signs (0 for the first key).' },
+    announcedAt: { type: 'integer', description: 'Position of the CheckpointKeyRotated event that announced it (absent for the first key).' },
+    announcedBy: { type: 'string', description: 'Key id of the key it replaced, which announced it (absent for the first key).' },
+    handoverSize: { type: 'integer', description: 'Size of its first checkpoint, signed by the previous key too.' },
+    handoverNote: { type: 'string', description: 'That checkpoint, as a signed note with both signatures.' },
+  },
+};
+export const OPERATOR_ACTOR = 'operator:hub';
+
 const HEX_LIST = { type: 'array', items: { type: 'string', description: 'hex' } };
 
 function checkpointJson(origin: string, c: CheckpointRecord) {
@@ -86,6 +103,50 @@ export class AuditController {
     if (q.format === 'json') return { origin: this.signer.origin, verifierKey: this.signer.verifierKey };
     void reply.header('content-type', TEXT);
     return `${this.signer.verifierKey}\n`;
+  }
+
+  @Get('verifier-keys')
+  @ApiOperation({
+    summary: 'Every checkpoint signing key of this log, first to newest: the chain a verifier follows from the first key (each later key announced in the log by the key before it).',
+  })
+  @ApiOkResponse({
+    description: 'The origin and the keys; the key for a tree size is the last whose fromSize is at most the size.',
+    schema: { type: 'object', required: ['origin', 'keys'], properties: { origin: { type: 'string' }, keys: { type: 'array', items: CHAIN_KEY } } },
+  })
+  @ApiProblems('INTERNAL')
+  async verifierKeys(): Promise<unknown> {
+    return { origin: this.signer.origin, keys: await this.signer.verifierKeys() };
+  }
+
+  @Post('checkpoint-key-rotations')
+  @RecordsRefusals('RotateCheckpointKey')
+  @HttpCode(HttpStatus.CREATED)
+  @ApiBearerAuth()
+  @ApiOperation({
+    summary: 'Rotate the checkpoint signing key (operator).',
+    description:
+      'A new Ed25519 key, stored in the keys dir (0600), announced by a CheckpointKeyRotated event (its own serial); the checkpoint over the log including that event is signed at once by the old and the new key, later ones by the new key only. Old checkpoints still verify (GET /v1/audit/verifier-keys). On KurrentDB only the leader rotates. Not idempotent: each call rotates again. A refusal is a RequestRefused event.',
+  })
+  @ApiCreatedResponse({
+    description: 'The new key and where the log announced and handed over to it.',
+    schema: {
+      type: 'object',
+      required: ['keyId', 'verifierKey', 'previousKeyId', 'position', 'serial', 'rotatedAt', 'handoverSize'],
+      properties: {
+        keyId: { type: 'string' },
+        verifierKey: { type: 'string' },
+        previousKeyId: { type: 'string' },
+        position: { type: 'integer' },
+        serial: { type: 'string' },
+        rotatedAt: { type: 'string', format: 'date-time' },
+        handoverSize: { type: 'integer' },
+      },
+    },
+  })
+  @ApiProblems('UNAUTHENTICATED', 'FORBIDDEN', 'INTERNAL', 'SERVICE_UNAVAILABLE', 'NOT_LEADER')
+  async rotateKey(@Req() request: Credentialed, @Meta() meta: RequestMeta): Promise<CheckpointKeyRotation> {
+    this.auth.operator(request);
+    return this.signer.rotate({ actor: OPERATOR_ACTOR, correlationId: meta.correlationId });
   }
 
   @Get('proofs/inclusion')
