@@ -183,7 +183,8 @@ describe('the ledger\'s filters are of a fixed size (I11: memory does not grow w
     } finally {
       await dflt.close();
     }
-  });
+   // 5,000 appends and their look-ups: more than the default minute on a busy machine.
+  }, 180_000);
 
   it('a filter saved with another size is not used: the open rebuilds it at the size asked for, and nothing is missed', async () => {
     const path = file();
