@@ -252,7 +252,7 @@ describe('the HTTP edge', () => {
           '/v1/individual-numbers/changes',
           '/v1/retention-sweeps',
           '/v1/erasures',
-          ...['/checkpoint', '/checkpoints/{size}', '/verifier-key', '/proofs/inclusion', '/proofs/consistency', '/entries', '/self-checks', '/self-checks/{id}'].map((p) => `/v1/audit${p}`),
+          ...['/checkpoint', '/checkpoints/{size}', '/verifier-key', '/verifier-keys', '/checkpoint-key-rotations', '/proofs/inclusion', '/proofs/consistency', '/entries', '/self-checks', '/self-checks/{id}'].map((p) => `/v1/audit${p}`),
         ].sort(),
       );
       const issue = doc.paths['/v1/individual-numbers']!['post']!;
