@@ -52,6 +52,7 @@ describe('rotation of the checkpoint signing key', () => {
     expect(rotation.handoverSize).toBeGreaterThan(rotation.position);
     await load;
     await designate(h, 4);
+    await h.app.get(TreeFollower).catchUp();
     await h.app.get(CheckpointSigner).signIfDue(true);
 
     // The announcement: a public event on its own stream.
@@ -64,7 +65,9 @@ describe('rotation of the checkpoint signing key', () => {
       [rotation.keyId, rotation.position + 1, rotation.previousKeyId],
     ]);
     expect(served.keys[1]!.handoverSize).toBe(rotation.handoverSize);
-    expect((await h.get('/v1/audit/verifier-key')).body.trim()).toBe(rotation.verifierKey);
+    // The pinned root stays the first key; the newest is the last of the set.
+    expect((await h.get('/v1/audit/verifier-key')).body.trim()).toBe(first);
+    expect(served.keys.at(-1)!.verifierKey).toBe(rotation.verifierKey);
 
     // Every checkpoint before and after verifies with the chain rebuilt from the pinned first key.
     const chain = CheckpointKeyChain.fromServed(first, served.keys);
@@ -131,9 +134,10 @@ describe('rotation of the checkpoint signing key', () => {
     await hub.close();
     hub = await startTestHub({ dataDir, env: { ...ENV, HUB_SELF_CHECK: 'off' } });
     const h = hub;
-    expect((await h.get('/v1/audit/verifier-key')).body.trim()).toBe(rotation.verifierKey);
+    expect(h.app.get(CheckpointSigner).verifierKey).toBe(rotation.verifierKey);
     const count = (await checkpointNotes(h)).length;
     await designate(h, 4);
+    await h.app.get(TreeFollower).catchUp();
     await h.app.get(CheckpointSigner).signIfDue(true);
     const notes = await checkpointNotes(h);
     expect(notes.length).toBeGreaterThan(count);

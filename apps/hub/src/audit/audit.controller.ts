@@ -90,7 +90,9 @@ export class AuditController {
   }
 
   @Get('verifier-key')
-  @ApiOperation({ summary: "The checkpoint signer's public key, as a C2SP signed-note verifier key." })
+  @ApiOperation({
+    summary: "The first checkpoint signing key, as a C2SP signed-note verifier key: the root of the key chain a verifier pins. After a rotation the newest key is the last of /v1/audit/verifier-keys.",
+  })
   @ApiOkResponse({
     description: 'The verifier key line (text/plain, the default), or { origin, verifierKey } with ?format=json.',
     content: {
@@ -100,9 +102,9 @@ export class AuditController {
   })
   @ApiProblems('VALIDATION_FAILED', 'INTERNAL')
   verifierKey(@Query() q: FormatQuery, @Res({ passthrough: true }) reply: FastifyReply): unknown {
-    if (q.format === 'json') return { origin: this.signer.origin, verifierKey: this.signer.verifierKey };
+    if (q.format === 'json') return { origin: this.signer.origin, verifierKey: this.signer.firstVerifierKey };
     void reply.header('content-type', TEXT);
-    return `${this.signer.verifierKey}\n`;
+    return `${this.signer.firstVerifierKey}\n`;
   }
 
   @Get('verifier-keys')

@@ -179,6 +179,11 @@ export class CheckpointSigner implements OnApplicationBootstrap, BeforeApplicati
     return signed;
   }
 
+  /** The first key's verifier key: the root of the chain that verifiers pin (GET /v1/audit/verifier-key). */
+  get firstVerifierKey(): string {
+    return this.first.verifierKey;
+  }
+
   /** The newest key's verifier key (`<origin>+<key id>+<base64>`): what signs checkpoints now. */
   get verifierKey(): string {
     return this.active.verifierKey;
