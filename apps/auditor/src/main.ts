@@ -108,12 +108,13 @@ async function runProve(o: SourceOptions & { serial: string; size?: string; out:
   return 0;
 }
 
-async function runConsistency(older: string, newer: string, o: { verifierKey: string; origin?: string; hub?: string; proof?: string; json?: boolean }): Promise<number> {
+async function runConsistency(older: string, newer: string, o: { verifierKey: string; verifierKeys?: string; origin?: string; hub?: string; proof?: string; json?: boolean }): Promise<number> {
   if ((o.hub === undefined) === (o.proof === undefined)) throw new AuditorError('SOURCE_UNREADABLE', 'give exactly one of --hub <url> (fetch the proof) or --proof <file> (a saved GET /v1/audit/proofs/consistency answer)');
   const report = await checkConsistency({
     olderFile: older,
     newerFile: newer,
     verifierKey: textOrFile(o.verifierKey),
+    ...(o.verifierKeys === undefined ? {} : { verifierKeys: textOrFile(o.verifierKeys) }),
     ...(o.origin === undefined ? {} : { origin: o.origin }),
     proof: o.hub !== undefined ? { hub: o.hub } : { file: o.proof! },
   });
@@ -275,6 +276,7 @@ export function auditorProgram(): Command {
     .argument('<older.note>', 'the older signed checkpoint note (GET /v1/audit/checkpoint, kept from an earlier audit)')
     .argument('<newer.note>', 'the newer signed checkpoint note')
     .requiredOption('--verifier-key <text|file>', "the hub's verifier key, or a file holding it")
+    .option('--verifier-keys <json|file>', "after a key rotation: the hub's key set (GET /v1/audit/verifier-keys), checked as a chain from --verifier-key")
     .option('--origin <origin>', 'checkpoint origin to accept (default: the verifier key name)')
     .addOption(new Option('--hub <url>', "fetch the proof from a hub's GET /v1/audit/proofs/consistency").conflicts('proof'))
     .option('--proof <proof.json>', 'read the proof from a file holding that answer ({ from, to, proof })')

@@ -1,8 +1,10 @@
-import { readdirSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type ChainKey, CheckpointKeyChain, generateSigningKey, signCheckpoint, verifyConsistency, hashFromHex } from '#audit-log';
 import { CHECKPOINT_STREAM, checkpointAppendRequest } from '#ledger';
+import { checkConsistency } from '../../auditor/src/consistency/check-consistency.js';
 import { verifyLog } from '../../auditor/src/verify/verify-log.js';
 import { CHECKPOINT_KEY_STREAM, CheckpointSigner } from '../src/audit/checkpoint-signer.service.js';
 import { TreeFollower } from '../src/audit/tree-follower.service.js';
@@ -97,6 +99,14 @@ describe('rotation of the checkpoint signing key', () => {
     expect(report.ok).toBe(true);
     expect(report.checkpoints.verified).toBe(notes.length);
     expect(report.keys?.map((k) => k.keyId)).toEqual([rotation.previousKeyId, rotation.keyId]);
+
+    // The auditor's consistency command across the rotation, with the served key set; without it the newer note is refused.
+    const dir = mkdtempSync(join(tmpdir(), 'rotation-'));
+    writeFileSync(join(dir, 'older.note'), before.note);
+    writeFileSync(join(dir, 'newer.note'), after.note);
+    const base = { olderFile: join(dir, 'older.note'), newerFile: join(dir, 'newer.note'), verifierKey: first, proof: { hub: url } };
+    expect(await checkConsistency({ ...base, verifierKeys: JSON.stringify(served) })).toMatchObject({ ok: true });
+    expect(await checkConsistency(base)).toMatchObject({ ok: false, failure: { code: 'CHECKPOINT_SIGNATURE_INVALID' } });
 
     // Keys persist in the keys dir, 0600.
     const files = readdirSync(h.config.keysDir).filter((f) => f.startsWith('checkpoint-signing.'));

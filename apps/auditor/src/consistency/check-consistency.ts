@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { AuditLogError, type Checkpoint, type Hash, type VerifierKey, hashFromHex, parseVerifierKey, toHex, verifyCheckpoint, verifyConsistency } from '#audit-log';
+import { AuditLogError, type ChainKey, type Checkpoint, CheckpointKeyChain, type Hash, type VerifierKey, hashFromHex, parseVerifierKey, toHex, verifyCheckpoint, verifyConsistency } from '#audit-log';
 import { AuditorError } from '../errors.js';
 import { HubClient } from '../hub-client.js';
 
@@ -35,6 +35,12 @@ export interface ConsistencyOptions {
   readonly olderFile: string;
   readonly newerFile: string;
   readonly verifierKey: string;
+  /**
+   * The hub's key set (GET /v1/audit/verifier-keys, JSON text) when the log rotated its checkpoint key:
+   * the chain is rebuilt from `verifierKey` (which MUST be its first key) and each note verified with
+   * the key for its size.
+   */
+  readonly verifierKeys?: string;
   readonly origin?: string;
   /** Where the proof comes from: a hub's audit endpoint, or a file holding its answer. */
   readonly proof: { readonly hub: string } | { readonly file: string };
@@ -65,6 +71,14 @@ export async function checkConsistency(o: ConsistencyOptions): Promise<Consisten
     throw new AuditorError('VERIFIER_KEY_INVALID', `the verifier key is not valid: ${(error as Error).message}`);
   }
   const origin = o.origin ?? key.name;
+  let chain: CheckpointKeyChain | undefined;
+  if (o.verifierKeys !== undefined) {
+    try {
+      chain = CheckpointKeyChain.fromServed(o.verifierKey, (JSON.parse(o.verifierKeys) as { keys: ChainKey[] }).keys, origin);
+    } catch (error) {
+      throw new AuditorError('VERIFIER_KEY_INVALID', `the key set does not form a chain from the verifier key: ${(error as Error).message}`);
+    }
+  }
   const [olderNote, newerNote] = [noteFile(o.olderFile), noteFile(o.newerFile)];
   const side = (file: string, c?: Checkpoint): CheckpointSide => ({ file, size: c?.size ?? null, rootHex: c === undefined ? null : toHex(c.root), timeMs: c?.timeMs ?? null });
   let older: Checkpoint | undefined;
@@ -72,8 +86,8 @@ export async function checkConsistency(o: ConsistencyOptions): Promise<Consisten
   let proofHex: readonly string[] = [];
   const proofSource = 'hub' in o.proof ? o.proof.hub : o.proof.file;
   try {
-    older = signed(olderNote, o.olderFile, key, origin);
-    newer = signed(newerNote, o.newerFile, key, origin);
+    older = signed(olderNote, o.olderFile, key, origin, chain);
+    newer = signed(newerNote, o.newerFile, key, origin, chain);
     if (older.size > newer.size) {
       throw new Failed('CHECKPOINTS_OUT_OF_ORDER', `${o.olderFile} covers ${older.size} events and ${o.newerFile} only ${newer.size}: give the older checkpoint first (a log whose later checkpoint is smaller lost its tail)`, `≤ ${newer.size}`, older.size);
     }
@@ -113,9 +127,9 @@ function noteFile(path: string): string {
 }
 
 /** The checkpoint of a note, once its signature verifies with the key. */
-function signed(note: string, file: string, key: VerifierKey, origin: string): Checkpoint {
+function signed(note: string, file: string, key: VerifierKey, origin: string, chain?: CheckpointKeyChain): Checkpoint {
   try {
-    return verifyCheckpoint(note, key, origin);
+    return chain === undefined ? verifyCheckpoint(note, key, origin) : chain.verify(note);
   } catch (error) {
     throw new Failed('CHECKPOINT_SIGNATURE_INVALID', `${file} does not verify with the key ${key.name}+${toHex(key.keyId)}: ${(error as Error).message}`, `${key.name}+${toHex(key.keyId)}`, (error as { code?: string }).code ?? null);
   }
