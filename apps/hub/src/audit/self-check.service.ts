@@ -2,13 +2,13 @@ import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnAppl
 import { randomUUID } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { leafHash, publicKeyOf, toHex } from '#audit-log';
+import { leafHash, toHex } from '#audit-log';
 import { VerifiedMark, checkStoredLog, storedLogFinding, type StoredLogFinding } from '#ledger';
 import { checkLogThroughPort } from '#ledger/tree/port-log-check';
 import { HubConfig } from '../config/hub-config.js';
 import type { Leadership } from '../leadership/leadership.js';
 import { LEADERSHIP } from '../leadership/tokens.js';
-import { loadOrCreateCheckpointKey } from './audit-keys.js';
+import { loadCheckpointPublicKeys } from './audit-keys.js';
 import { KURRENT_VERIFIED_MARK_FILE, KurrentVerifiedMark, type PortMark } from './kurrent-verified-mark.js';
 
 /** start: before the hub serves; scrub: the leaves below the mark, right after start; requested: the operator's. */
@@ -85,7 +85,6 @@ const KEPT_RUNS = 20;
 @Injectable()
 export class SelfCheckService implements OnModuleInit, OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown {
   private readonly logger = new Logger('SelfCheck');
-  private readonly publicKey: Uint8Array;
   private readonly threads = Math.max(1, Math.min(availableParallelism(), 4));
   private mark: VerifiedMark | undefined;
   /** On KurrentDB: the verified mark's file, the mark a start run resumes from, and the frontier of the last run that passed. */
@@ -109,8 +108,9 @@ export class SelfCheckService implements OnModuleInit, OnApplicationBootstrap, B
     private readonly config: HubConfig,
     @Inject(LEADERSHIP) private readonly leadership: Leadership | null,
   ) {
-    // Only the public half is used: every CheckpointSigned note in the log MUST verify with it.
-    this.publicKey = publicKeyOf(loadOrCreateCheckpointKey(config.keysDir));
+    // Only the public halves are used, read at each run (a rotation adds one): every CheckpointSigned note in
+    // the log MUST verify with one of the hub's checkpoint keys.
+    loadCheckpointPublicKeys(config.keysDir);
     this.verdict = config.selfCheck.atStart ? 'unverified' : 'off';
   }
 
@@ -250,6 +250,12 @@ export class SelfCheckService implements OnModuleInit, OnApplicationBootstrap, B
     return { ...run };
   }
 
+  /** The hub's checkpoint keys as the checks take them: the first, and those rotated to since (read at each run). */
+  private checkpointKeys(): { publicKey: Uint8Array; rotatedPublicKeys: Uint8Array[] } {
+    const [publicKey, ...rotatedPublicKeys] = loadCheckpointPublicKeys(this.config.keysDir);
+    return { publicKey: publicKey!, rotatedPublicKeys };
+  }
+
   private newRun(kind: SelfCheckRunKind, from: number, to: number): Mutable<SelfCheckRun> {
     const run: Mutable<SelfCheckRun> = { id: randomUUID(), kind, status: 'running', from, to, checked: 0, total: Math.max(0, to - from), checkpoints: 0, startedAt: new Date().toISOString(), findings: [], findingCount: 0 };
     if (this.leadership !== null) Object.assign(run, { scope: 'checkpoints-through-port', note: PORT_CHECK_NOTE });
@@ -279,7 +285,7 @@ export class SelfCheckService implements OnModuleInit, OnApplicationBootstrap, B
     try {
       const report = this.leadership !== null ? await this.checkThroughPort(this.leadership, run, abort.signal, lowPriority) : await checkStoredLog({
         path: this.config.ledgerPath,
-        publicKey: this.publicKey,
+        ...this.checkpointKeys(),
         from: run.from,
         // A start or requested run goes to the tree's size when it begins; a scrub stops at the range the start run took.
         ...(run.kind === 'scrub' ? { to: run.to } : {}),
@@ -319,7 +325,7 @@ export class SelfCheckService implements OnModuleInit, OnApplicationBootstrap, B
       },
       head,
       ...(resume === undefined ? {} : { resume }),
-      publicKey: this.publicKey,
+      ...this.checkpointKeys(),
       signal,
       // A run beside live traffic reads smaller pages and yields between them.
       pageSize: lowPriority ? 1024 : 4096,

@@ -1,7 +1,7 @@
-import { CompactRange, type Hash, leafHash, toHex, verifyCheckpoint } from '#audit-log';
+import { CompactRange, type Hash, leafHash, toHex } from '#audit-log';
 import type { CheckpointSignedData } from './checkpoint-event.js';
 import { isCheckpointEnvelope } from './checkpoint-event.js';
-import { StoredLogCheckError, byFindingPosition, storedLogFinding, type StoredLogCheckReport, type StoredLogFinding } from './stored-log-check.js';
+import { StoredLogCheckError, byFindingPosition, storedLogFinding, verifyCheckpointByAny, type StoredLogCheckReport, type StoredLogFinding } from './stored-log-check.js';
 
 export interface PortLogCheckOptions {
   /** Stored envelope texts of positions [from, from + count), exactly as the log holds them (the leaf inputs). */
@@ -16,6 +16,8 @@ export interface PortLogCheckOptions {
   readonly resume?: { readonly size: number; readonly frontier: Uint8Array };
   /** The raw Ed25519 public key of the hub's checkpoint signer. */
   readonly publicKey: Uint8Array;
+  /** Keys the signer rotated to after the first: a note verifying with any of the hub's keys is sound here. */
+  readonly rotatedPublicKeys?: readonly Uint8Array[];
   readonly pageSize?: number;
   readonly onProgress?: (checked: number, total: number) => void;
   readonly signal?: AbortSignal;
@@ -63,7 +65,7 @@ export async function checkLogThroughPort(options: PortLogCheckOptions): Promise
       const position = from + i;
       if (isCheckpointEnvelope(text)) {
         checkpoints += 1;
-        checkCheckpoint(position, text, options.publicKey, range.size, (size) => (range.size - size < window ? roots[size % window] : undefined), add);
+        checkCheckpoint(position, text, [options.publicKey, ...(options.rotatedPublicKeys ?? [])], range.size, (size) => (range.size - size < window ? roots[size % window] : undefined), add);
       }
       range.append(leafHash(text));
       roots[range.size % window] = range.root();
@@ -82,7 +84,7 @@ export interface PortLogCheckReport extends StoredLogCheckReport {
   readonly frontier: Uint8Array;
 }
 
-function checkCheckpoint(position: number, envelope: string, publicKey: Uint8Array, size: number, rootAt: (size: number) => Hash | undefined, add: (f: StoredLogFinding) => void): void {
+function checkCheckpoint(position: number, envelope: string, publicKeys: readonly Uint8Array[], size: number, rootAt: (size: number) => Hash | undefined, add: (f: StoredLogFinding) => void): void {
   let data: Partial<CheckpointSignedData> | undefined;
   let serial: string | null = null;
   try {
@@ -100,9 +102,9 @@ function checkCheckpoint(position: number, envelope: string, publicKey: Uint8Arr
   const origin = data.note.slice(0, Math.max(0, data.note.indexOf('\n')));
   let signed;
   try {
-    signed = verifyCheckpoint(data.note, { name: origin, publicKey }, origin);
+    signed = verifyCheckpointByAny(data.note, origin, publicKeys);
   } catch (error) {
-    add(storedLogFinding({ check: 'checkpoint', code: 'CHECKPOINT_SIGNATURE_INVALID', ...at, expected: `signed by ${toHex(publicKey)}`, calculated: (error as { code?: string }).code ?? 'INVALID' }));
+    add(storedLogFinding({ check: 'checkpoint', code: 'CHECKPOINT_SIGNATURE_INVALID', ...at, expected: `signed by ${publicKeys.map(toHex).join(' or ')}`, calculated: (error as { code?: string }).code ?? 'INVALID' }));
     return;
   }
   const signedRoot = toHex(signed.root);

@@ -54,6 +54,11 @@ export interface StoredLogCheckOptions {
   readonly path: string;
   /** The raw Ed25519 public key of the hub's checkpoint signer: every CheckpointSigned note MUST verify with it. */
   readonly publicKey: Uint8Array;
+  /**
+   * Keys the signer rotated to after the first (CheckpointKeyRotated): a note that verifies with any of the
+   * hub's keys is sound here; which key may sign which size is the auditor's chain check (libs/audit-log).
+   */
+  readonly rotatedPublicKeys?: readonly Uint8Array[];
   /** First leaf to re-hash; rounded down to a tile boundary (a multiple of 256). */
   readonly from: number;
   /** End of the leaves to re-hash (exclusive); default and upper bound: the size of the stored tree. */
@@ -212,7 +217,7 @@ export async function checkStoredLog(options: StoredLogCheckOptions): Promise<St
       const row = db.prepare('SELECT position, serial, envelope FROM events WHERE position = ?').get(latest) as { position: number; serial: string; envelope: string } | undefined;
       if (row !== undefined) checkpoints.push(row);
     }
-    for (const c of checkpoints) checkCheckpoint(c, options.publicKey, treeSize, tileRoot, add);
+    for (const c of checkpoints) checkCheckpoint(c, [options.publicKey, ...(options.rotatedPublicKeys ?? [])], treeSize, tileRoot, add);
     findings.sort(byFindingPosition);
     return {
       from,
@@ -329,7 +334,7 @@ function foldTile(tile: Uint8Array): Hash {
 /** Signature first (nothing of the note is trusted before), then its fields, then its root against the tiles. */
 function checkCheckpoint(
   c: { readonly position: number; readonly serial: string; readonly envelope: string },
-  publicKey: Uint8Array,
+  publicKeys: readonly Uint8Array[],
   treeSize: number,
   tileRoot: (size: number) => Hash,
   add: (f: StoredLogFinding) => void,
@@ -350,9 +355,9 @@ function checkCheckpoint(
   const origin = data.note.slice(0, Math.max(0, data.note.indexOf('\n')));
   let signed;
   try {
-    signed = verifyCheckpoint(data.note, { name: origin, publicKey }, origin);
+    signed = verifyCheckpointByAny(data.note, origin, publicKeys);
   } catch (error) {
-    add(storedLogFinding({ check: 'checkpoint', code: 'CHECKPOINT_SIGNATURE_INVALID', ...at, expected: `signed by ${toHex(publicKey)}`, calculated: (error as { code?: string }).code ?? 'INVALID' }));
+    add(storedLogFinding({ check: 'checkpoint', code: 'CHECKPOINT_SIGNATURE_INVALID', ...at, expected: `signed by ${publicKeys.map(toHex).join(' or ')}`, calculated: (error as { code?: string }).code ?? 'INVALID' }));
     return;
   }
   const signedRoot = toHex(signed.root);
@@ -412,4 +417,17 @@ export class VerifiedMark {
   close(): void {
     this.db.close();
   }
+}
+
+/** The note verified with the first of `publicKeys` it verifies with; the first key's error when none does. */
+export function verifyCheckpointByAny(note: string, origin: string, publicKeys: readonly Uint8Array[]): ReturnType<typeof verifyCheckpoint> {
+  let first: unknown;
+  for (const publicKey of publicKeys) {
+    try {
+      return verifyCheckpoint(note, { name: origin, publicKey }, origin);
+    } catch (error) {
+      first ??= error;
+    }
+  }
+  throw first ?? new Error('no checkpoint key to verify with');
 }
