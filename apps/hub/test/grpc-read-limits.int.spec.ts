@@ -1,9 +1,10 @@
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AUDIT_SERVICE, NUMBERING_SERVICE, SUBSCRIPTIONS_SERVICE } from '../src/grpc/proto-files.js';
+import { AUDIT_SERVICE, NUMBERING_SERVICE, SUBSCRIPTIONS_SERVICE, UPDATES_SERVICE } from '../src/grpc/proto-files.js';
+import { AUTHORIZATION_TABLES_SERVICE } from '../src/linkage/tables/authorization-tables.grpc-service.js';
 import { NOTICE_BATCHES_SERVICE } from '../src/notices/notice-batches.grpc-service.js';
 import { expectGrpcProblem, startGrpcTestHub, type GrpcTestHub } from './support/grpc-client.js';
-import { MURORAN_CITY, bearer, registerAgency, type Agency } from './support/linkage-fixture.js';
+import { MURORAN_CITY, PENSION, bearer, registerAgency, type Agency } from './support/linkage-fixture.js';
 
 // gRPC reads under their caller's rate limit (docs/rate-limits.md), as HTTP reads are: per source without a
 // credential (the audit service, GetCorporateNumber), per agency with one (subscriptions', notice batches' reads).
@@ -47,5 +48,16 @@ describe('gRPC reads are rate-limited like HTTP reads', () => {
     const { problem } = await expectGrpcProblem(batches.call('ListNoticeBatches', { limit: 10 }), GrpcStatus.RESOURCE_EXHAUSTED, 'RATE_LIMITED');
     expect(problem).toMatchObject({ principalKind: 'agency' });
     await expectGrpcProblem(subscriptions.call('ListSubscriptions', { limit: 10 }), GrpcStatus.RESOURCE_EXHAUSTED, 'RATE_LIMITED');
+  });
+
+  it("an agency's ListPushes spends the agency's budget; ListAuthorizationTables without a credential the source's", async () => {
+    const pension = await registerAgency(g.hub, PENSION, 'pension-service', 'http://127.0.0.1:9');
+    const updates = g.client(UPDATES_SERVICE, {}, bearer(pension.token));
+    for (let i = 0; i < 4; i++) await updates.call('ListPushes', { role: 'subscriber', limit: 10 });
+    const { problem } = await expectGrpcProblem(updates.call('ListPushes', { role: 'subscriber', limit: 10 }), GrpcStatus.RESOURCE_EXHAUSTED, 'RATE_LIMITED');
+    expect(problem).toMatchObject({ principalKind: 'agency' });
+    // The source's budget was spent by the first test.
+    const { problem: tables } = await expectGrpcProblem(g.client(AUTHORIZATION_TABLES_SERVICE).call('ListAuthorizationTables', {}), GrpcStatus.RESOURCE_EXHAUSTED, 'RATE_LIMITED');
+    expect(tables).toMatchObject({ principalKind: 'source' });
   });
 });

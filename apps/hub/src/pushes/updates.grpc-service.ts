@@ -1,6 +1,6 @@
 import type { UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { AgencyId } from '#linkage';
-import { credentialed, recorded, unary, validated, type GrpcCall, type RefusalGuard } from '../grpc/grpc-call.js';
+import { credentialed, limited, recorded, unary, validated, type GrpcCall, type RefusalGuard } from '../grpc/grpc-call.js';
 import type { Authenticator } from '../linkage/authenticator.js';
 import type { PushFanOut } from './push-fan-out.js';
 import type { PushRecords } from './push-records.js';
@@ -45,11 +45,11 @@ export function updatesService(auth: Authenticator, fanOut: PushFanOut, records:
         return outcome.value;
       }),
     ),
-    ListPushes: unary(async (m: { role?: string; limit?: number; after?: string }, call: GrpcCall) => {
+    ListPushes: unary(limited('ListPushes', guard, async (m: { role?: string; limit?: number; after?: string }, call: GrpcCall) => {
       const agency = await auth.agency(credentialed(call));
       const query = validated(PushesQuery, { role: m.role, limit: m.limit, after: m.after }, RENAMED);
       const page = await records.agency(agency.agencyId, query);
       return { pushes: page.pushes.map(push), ...(page.next === undefined ? {} : { next: page.next }) };
-    }),
+    })),
   };
 }

@@ -1,5 +1,5 @@
 import type { UntypedServiceImplementation } from '@grpc/grpc-js';
-import { credentialed, recorded, unary, validated, type GrpcCall, type RefusalGuard } from '../../grpc/grpc-call.js';
+import { credentialed, limited, recorded, unary, validated, type GrpcCall, type RefusalGuard } from '../../grpc/grpc-call.js';
 import { RequestValidationError } from '../../http/hub-problem.js';
 import type { Authenticator } from '../authenticator.js';
 import type { AuthorizationTableRollout } from './authorization-table-rollout.js';
@@ -37,10 +37,10 @@ export function authorizationTablesService(auth: Authenticator, rollout: Authori
       call.replayed = outcome.replayed;
       return outcome.value;
     })),
-    ValidateAuthorizationTable: unary(async (m: { tableJson?: string }, call) => {
+    ValidateAuthorizationTable: unary(limited('ValidateAuthorizationTable', guard, async (m: { tableJson?: string }, call) => {
       auth.operator(credentialed(call));
       return rollout.validate(tableOf(m).table);
-    }),
+    })),
     WithdrawAuthorizationTable: unary(recorded('WithdrawAuthorizationTable', guard, async (m: { version?: number; reason?: string }, call) => {
       const params = validated(TableVersionParam, { version: m.version });
       const body = validated(WithdrawAuthorizationTableRequest, { reason: m.reason });
@@ -49,6 +49,6 @@ export function authorizationTablesService(auth: Authenticator, rollout: Authori
       call.replayed = outcome.replayed;
       return outcome.value;
     })),
-    ListAuthorizationTables: unary(async () => rollout.list()),
+    ListAuthorizationTables: unary(limited('ListAuthorizationTables', guard, async () => rollout.list())),
   };
 }
