@@ -54,6 +54,12 @@ export const CLEAR_EVENT_TYPES: readonly string[] = [
   'AuthorizationTablePublished',
   'AuthorizationTableWithdrawn',
   'CheckpointKeyRotated',
+  // Rotations of the hub's other keys and credentials (docs/key-rotation.md): key ids, fingerprints, counts and times only.
+  'KeyEncryptionKeyRotated',
+  'ProvisionSigningKeyRotated',
+  'CodeKeyRotated',
+  'PrincipalCredentialRotated',
+  'TlsCaKeyRotated',
   'SelfDisclosureTablePublished',
   'CorporateNumberDesignated',
   'CorporateNumberChanged',
