@@ -77,16 +77,21 @@ export function loadOrCreateCodeLocator(keysDir: string, now: Date = new Date())
  * A principal's bearer token generated at first start into keys/<file> (mode 0600) for that person to
  * read: the operator's (registers, rotates and revokes agencies) and the auditor's (reads the raw log).
  * Two principals, two tokens: running the hub does not let one read every event, nor the reverse. The
- * hub keeps only the digest in memory.
+ * hub keeps only the digest in memory; `POST /v1/key-rotations/{operator,auditor}-credential` replaces
+ * them (apps/hub/src/keys/credential-rotation.ts). Answers the token.
  */
-function loadOrCreateTokenDigest(keysDir: string, file: string, purpose: string, now: Date): string {
+export function loadOrCreateTokenFile(keysDir: string, file: string, purpose: string, now: Date): string {
   const path = join(keysDir, file);
   const content = loadOrCreateSecretFile(path, () => ({ purpose, token: newBearerToken(), createdAt: now.toISOString() }));
   const token = content['token'];
   if (content['purpose'] !== purpose || typeof token !== 'string' || token.length < 32) {
     throw new Error(`${path} is not a valid ${purpose} file (needs purpose "${purpose}" and a token of at least 32 characters)`);
   }
-  return tokenDigest(token);
+  return token;
+}
+
+function loadOrCreateTokenDigest(keysDir: string, file: string, purpose: string, now: Date): string {
+  return tokenDigest(loadOrCreateTokenFile(keysDir, file, purpose, now));
 }
 
 export function loadOrCreateOperatorTokenDigest(keysDir: string, now: Date = new Date()): string {
