@@ -223,6 +223,12 @@ export class ApiController {
     return HubClient.json(await this.hub.call('GET', '/v1/audit/verifier-key', { query: new URLSearchParams({ format: 'json' }) }));
   }
 
+  /** The log's checkpoint keys, first to newest: the browser checks them as a chain from the key it pinned. */
+  @Get('audit/verifier-keys')
+  async verifierKeys(): Promise<unknown> {
+    return HubClient.json(await this.hub.call('GET', '/v1/audit/verifier-keys', {}));
+  }
+
   // ---- helpers ----
 
   /** A pre-session call to the hub, refused here while this client has failed too often. */

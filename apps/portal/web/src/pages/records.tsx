@@ -301,6 +301,14 @@ function VerificationView({ result }: { result: VerificationResult | KeyChanged 
           <dd class="mono break">
             {result.keyName}+{result.keyIdHex}
           </dd>
+          {result.keyChain.length > 1 ? (
+            <>
+              <dt>検証鍵の引き継ぎ</dt>
+              <dd class="mono break" data-key-chain={result.keyChain.join(' ')}>
+                {result.keyChain.join(' → ')}（このブラウザーが最初に確かめた鍵から、台帳で告知され、両方の鍵が署名したチェックポイントで引き継がれた順）
+              </dd>
+            </>
+          ) : null}
           <dt>記録（台帳の位置）</dt>
           <dd>
             <ul>

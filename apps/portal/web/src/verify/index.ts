@@ -4,3 +4,4 @@ export * from './jcs.js';
 export * from './merkle.js';
 export * from './note.js';
 export * from './verify-record.js';
+export * from './key-chain.js';

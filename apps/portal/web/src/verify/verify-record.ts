@@ -5,7 +5,8 @@
 import { fromHex, toHex } from './bytes.js';
 import { checkOpening, type Opening } from './commitment.js';
 import { leafHash, PathShapeError, rootFromInclusionProof } from './merkle.js';
-import { NoteError, parseCheckpoint, parseVerifierKey, verifyNote } from './note.js';
+import { KeyChain, KeyChainError, type ServedKey } from './key-chain.js';
+import { NoteError } from './note.js';
 
 /** What GET /v1/audit/proofs/inclusion?serial= answers. */
 export interface InclusionAnswer {
@@ -26,8 +27,13 @@ export interface VerifyInput {
   readonly inclusion: InclusionAnswer;
   /** The signed checkpoint note (C2SP signed note) of the tree size the proofs are for. */
   readonly checkpoint: string;
-  /** The verifier key text "<name>+<key id>+<base64 key>". */
+  /** The verifier key text "<name>+<key id>+<base64 key>": the key pinned, the first of the log's chain. */
   readonly verifierKey: string;
+  /**
+   * The log's key set as served (GET /v1/audit/verifier-keys), first key to newest: rebuilt as a chain from
+   * `verifierKey`, and the checkpoint verified with the key for its size. Absent: `verifierKey` alone.
+   */
+  readonly keys?: readonly ServedKey[];
   /** The log's origin; default: the verifier key's name (as the hub signs). */
   readonly origin?: string;
 }
@@ -38,6 +44,9 @@ export type FailureCode =
   | 'CHECKPOINT_NOT_SIGNED'
   | 'CHECKPOINT_SIGNATURE_INVALID'
   | 'CHECKPOINT_ORIGIN_MISMATCH'
+  | 'KEY_CHAIN_INVALID'
+  | 'CHECKPOINT_KEY_UNANNOUNCED'
+  | 'CHECKPOINT_HANDOVER_UNSIGNED'
   | 'SIZE_MISMATCH'
   | 'REPORTED_ROOT_MISMATCH'
   | 'NO_EVENTS'
@@ -61,8 +70,11 @@ export interface Verified {
   readonly size: number;
   readonly rootHex: string;
   readonly timeMs?: number;
+  /** The key that signed the checkpoint: the key of the chain for its size. */
   readonly keyName: string;
   readonly keyIdHex: string;
+  /** The chain's key ids, the pinned key first (one id when the log never rotated). */
+  readonly keyChain: readonly string[];
   readonly events: readonly VerifiedEvent[];
 }
 
@@ -95,18 +107,29 @@ const NOTE_FAILURE: Record<NoteError['code'], FailureCode> = {
 };
 
 export async function verifyRecord(input: VerifyInput): Promise<VerificationResult> {
-  // 1. The signed checkpoint: nothing below is trusted before its signature verifies.
+  // 1. The signed checkpoint: nothing below is trusted before its signature verifies, by the key the
+  // chain from the pinned key gives for its size.
   let checkpoint;
-  let key;
+  let chain: KeyChain;
+  let link;
   try {
-    key = await parseVerifierKey(input.verifierKey);
-    checkpoint = parseCheckpoint(await verifyNote(input.checkpoint, key));
+    chain = input.keys === undefined ? await KeyChain.single(input.verifierKey, input.origin) : await KeyChain.fromServed(input.verifierKey, input.keys, input.origin);
   } catch (error) {
-    if (error instanceof NoteError) return failed(NOTE_FAILURE[error.code], error.message);
+    if (error instanceof NoteError && error.code === 'VERIFIER_KEY_MALFORMED') return failed('VERIFIER_KEY_MALFORMED', error.message);
+    if (error instanceof NoteError) return failed('KEY_CHAIN_INVALID', `a hand-over note in the served key set: ${error.message}`);
+    if (error instanceof KeyChainError) return failed('KEY_CHAIN_INVALID', error.code === 'KEY_CHAIN_INVALID' ? error.message : `a hand-over in the served key set: ${error.message}`);
     throw error;
   }
+  try {
+    ({ checkpoint, link } = await chain.verify(input.checkpoint));
+  } catch (error) {
+    if (error instanceof NoteError) return failed(NOTE_FAILURE[error.code], error.message);
+    if (error instanceof KeyChainError) return failed(error.code, error.message);
+    throw error;
+  }
+  const key = link.key;
   const at = { size: checkpoint.size, ...(checkpoint.timeMs === undefined ? {} : { timeMs: checkpoint.timeMs }) };
-  const origin = input.origin ?? key.name;
+  const origin = chain.origin;
   if (checkpoint.origin !== origin) {
     return failed('CHECKPOINT_ORIGIN_MISMATCH', `the checkpoint is of log ${JSON.stringify(checkpoint.origin)}, not ${JSON.stringify(origin)}`, at);
   }
@@ -169,7 +192,8 @@ export async function verifyRecord(input: VerifyInput): Promise<VerificationResu
     rootHex,
     ...(checkpoint.timeMs === undefined ? {} : { timeMs: checkpoint.timeMs }),
     keyName: key.name,
-    keyIdHex: toHex(key.keyId),
+    keyIdHex: link.id,
+    keyChain: chain.ids,
     events,
   };
 }
