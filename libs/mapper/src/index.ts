@@ -13,7 +13,7 @@ export { DEFAULT_LAYOUT, RedisCodeMapper } from './redis-code-mapper.js';
 export type { RedisCodeMapperOptions, RedisLike } from './redis-code-mapper.js';
 export { LAYOUT_VERSION, PERSON, RedisLayout, SUBJECT_RECORD_BYTES, allSubjectRecords, bucketBitsFor, codeRecord, hashTagOf, recordsUnderTag, slotChunks, subjectRecord, tagsInCodeBucket } from './redis-layout.js';
 export type { BucketAddress, RedisLayoutOptions, SubjectRecordView } from './redis-layout.js';
-export { CODE_KEY_BYTES, CodeLocator, LOCATOR_BYTES, newCodeKey, sha256Tag } from './code-locator.js';
+export { CODE_KEY_BYTES, CodeLocator, FIRST_CODE_GENERATION, LOCATOR_BYTES, MAX_CODE_GENERATION, codeKeyId, newCodeKey, sha256Tag, type CodeKey } from './code-locator.js';
 export { clusterRedisLike, createMapperRedisClient, createMapperRedisCluster } from './redis-client.js';
 export type { MapperRedisClientOptions, MapperRedisClusterOptions } from './redis-client.js';
 export { catchUp, follow, rebuildFrom } from './projection-runner.js';

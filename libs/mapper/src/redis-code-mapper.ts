@@ -144,8 +144,9 @@ export class RedisCodeMapper implements CodeMapper, CodeMapperProjection {
 
   /**
    * Codes the hub minted name their subject tag (sealed, see code-locator.ts): round 1 reads those
-   * subject buckets. A code not found there (drawn at random, minted under another key, or unknown)
-   * takes the long way: its code bucket names the candidate tags, and round 3 reads those subject
+   * subject buckets, each code opened under the key of the ring it names. After a rotation, a code not
+   * found there is tried under the ring's other keys in one more round (a mark matched by chance). A
+   * code still not found (drawn at random, minted under a key the ring lacks, or unknown) takes the long way: its code bucket names the candidate tags, and round 3 reads those subject
    * buckets. In a subject bucket, the source agency's code records (compared in full) give the
    * person's index, the person records give the subject, and the target agency's records its code.
    * This is the hub's hot path: it works on offsets into the fetched buckets and allocates little more
@@ -174,9 +175,31 @@ export class RedisCodeMapper implements CodeMapper, CodeMapperProjection {
       const tags = Buffer.allocUnsafe(items.length * tagBytes);
       for (let k = 0; k < items.length; k++) opened.copy(tags, k * tagBytes, items[k]! * CODE_BYTES, items[k]! * CODE_BYTES + tagBytes);
       await this.#probe(items, tags, raw, from, to, out);
-      const missed: number[] = [];
+      let missed: number[] = [];
       for (const i of items) if (out[i] === UNKNOWN) missed.push(i);
       if (missed.length === 0) return out;
+      // After a code key rotation: a code whose opening under the key its mark chose found nothing may
+      // be another key's code that carries that mark by chance (1 in 65,536 per newer key). One more
+      // round tries its openings under the other keys, whose codes keep no code bucket record.
+      const ring = this.#locator.keys.length;
+      if (ring > 1) {
+        const missedRaw = Buffer.allocUnsafe(missed.length * CODE_BYTES);
+        for (let k = 0; k < missed.length; k++) raw.copy(missedRaw, k * CODE_BYTES, missed[k]! * CODE_BYTES, (missed[k]! + 1) * CODE_BYTES);
+        const chosen = this.#locator.open(missedRaw);
+        const each = this.#locator.openUnderEach(missedRaw);
+        const probeItem: number[] = [];
+        const others = Buffer.allocUnsafe(missed.length * (ring - 1) * tagBytes);
+        for (let k = 0; k < missed.length; k++) {
+          for (const opened of each) {
+            if (opened.compare(chosen, k * CODE_BYTES, k * CODE_BYTES + tagBytes, k * CODE_BYTES, k * CODE_BYTES + tagBytes) === 0) continue;
+            opened.copy(others, probeItem.length * tagBytes, k * CODE_BYTES, k * CODE_BYTES + tagBytes);
+            probeItem.push(missed[k]!);
+          }
+        }
+        if (probeItem.length > 0) await this.#probe(probeItem, others, raw, from, to, out);
+        missed = missed.filter((i) => out[i] === UNKNOWN);
+        if (missed.length === 0) return out;
+      }
       items = missed;
     }
 

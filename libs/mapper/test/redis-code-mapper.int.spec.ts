@@ -136,6 +136,104 @@ describe('Redis code mapper with a code locator', () => {
   });
 });
 
+describe('Redis code mapper across code key rotations', () => {
+  test('codes minted before and after two rotations are each found in one read, with no code bucket record, in one keyspace', async () => {
+    const { redis, count } = countingMgets();
+    const ring = new CodeLocator(newCodeKey());
+    const mapper = await RedisCodeMapper.open(redis, { ...SMALL, slotGroupBits: 0, prefix: prefix(), locator: ring });
+    const before = population(20, [PENSION, MURORAN], (s) => ring.mint(s));
+    await mapper.apply(asEvents(before));
+    ring.add({ generation: 1, key: newCodeKey() });
+    const middle = population(20, [PENSION, MURORAN], (s) => ring.mint(s));
+    ring.add({ generation: 2, key: newCodeKey() });
+    const after = population(20, [PENSION, MURORAN], (s) => ring.mint(s));
+    await mapper.apply(asEvents([...middle, ...after], before.length));
+    expect((await mapper.dump()).filter(([k]) => k.startsWith(':c{'))).toEqual([]);
+    // The layout meta names the first key: a rotation resets nothing.
+    expect(ring.fingerprint).toBe(ring.keys[0]!.keyId);
+
+    const everyone = [...before, ...middle, ...after];
+    const muroranOf = new Map(everyone.filter((p) => p.agencyId === MURORAN).map((p) => [p.subjectId, p.code]));
+    const pension = everyone.filter((p) => p.agencyId === PENSION);
+    const start = count();
+    expect(await mapper.translateMany(PENSION, pension.map((p) => p.code), MURORAN)).toEqual(pension.map((p) => ({ status: 'translated', subjectId: p.subjectId, code: muroranOf.get(p.subjectId) })));
+    expect(count() - start).toBe(1);
+    // One code of each generation, alone: one read each.
+    for (const p of [before[0]!, middle[0]!, after[0]!]) {
+      const at = count();
+      expect(await mapper.translate(PENSION, p.code, MURORAN)).toMatchObject({ status: 'translated', subjectId: p.subjectId });
+      expect(count() - at).toBe(1);
+    }
+    // A rebuild into a new keyspace with the same ring answers the same.
+    const rebuilt = await RedisCodeMapper.open(client, { ...SMALL, slotGroupBits: 0, prefix: prefix(), locator: ring });
+    await rebuilt.apply(asEvents(everyone));
+    expect(await rebuilt.dump()).toEqual(await mapper.dump());
+    await rebuilt.drop();
+    await mapper.drop();
+  });
+
+  test('a code of the first key that carries a newer key\'s mark by chance is still found (one more round), and a mapper whose ring lacks the new key finds new codes the long way', async () => {
+    const { redis, count } = countingMgets();
+    const first = newCodeKey();
+    const second = newCodeKey();
+    const ring = new CodeLocator(first);
+    ring.add({ generation: 1, key: second });
+    // Draw codes of the first key until one opens under the second with the second's mark (1 in 65,536).
+    const old = new CodeLocator(first);
+    const subject = freshSubject();
+    let unlucky: string | undefined;
+    for (let round = 0; unlucky === undefined && round < 64; round++) {
+      const codes = Array.from({ length: 16384 }, () => old.mint(subject));
+      const opened = ring.openUnderEach(Buffer.concat(codes.map((c) => Buffer.from(c, 'base64url'))))[1]!;
+      const k = codes.findIndex((_, i) => opened[i * 16 + 7] === 0 && opened[i * 16 + 8] === 1);
+      if (k >= 0) unlucky = codes[k];
+    }
+    expect(unlucky).toBeDefined();
+    const tag = ring.tagOf(Buffer.from(subject.replaceAll('-', ''), 'hex'));
+    expect(ring.open(Buffer.from(unlucky!, 'base64url')).subarray(0, 7).equals(tag)).toBe(false);
+    expect(ring.locates(Buffer.from(unlucky!, 'base64url'), tag)).toBe(true);
+
+    const mapper = await RedisCodeMapper.open(redis, { ...SMALL, slotGroupBits: 0, prefix: prefix(), locator: ring });
+    const theirs = ring.mint(subject);
+    await mapper.apply(asEvents([{ subjectId: subject, agencyId: PENSION, code: unlucky as never }, { subjectId: subject, agencyId: MURORAN, code: theirs }]));
+    const at = count();
+    expect(await mapper.translate(PENSION, unlucky!, MURORAN)).toEqual({ status: 'translated', subjectId: subject, code: theirs });
+    expect(count() - at).toBe(2);
+    // An unknown code, with two keys: nothing found.
+    expect(await mapper.translate(PENSION, ring.mint(subject), MURORAN)).toEqual({ status: 'unknown-code' });
+    await mapper.drop();
+
+    // A writer that does not hold the new key (a hub that has not read the rotation yet) files new codes by code bucket: still found.
+    const behind = await RedisCodeMapper.open(client, { ...SMALL, prefix: prefix(), locator: new CodeLocator(first) });
+    const people = population(5, [PENSION, MURORAN], (s) => ring.mint(s));
+    await behind.apply(asEvents(people));
+    expect((await behind.dump()).filter(([k]) => k.startsWith(':c{')).length).toBeGreaterThan(0);
+    expect(await behind.translate(PENSION, people[0]!.code, MURORAN)).toEqual({ status: 'translated', subjectId: people[0]!.subjectId, code: people[1]!.code });
+    await behind.drop();
+  });
+
+  test('the ring: marks, generations and ids', () => {
+    const ring = new CodeLocator(newCodeKey());
+    const subject = freshSubject();
+    expect([ring.generation, ring.keyId]).toEqual([0, ring.fingerprint]);
+    expect(() => ring.add({ generation: 0, key: newCodeKey() })).toThrow(expect.objectContaining({ code: 'INVALID_INPUT' }));
+    const key = newCodeKey();
+    ring.add({ generation: 3, key });
+    ring.add({ generation: 3, key }); // the same key again: nothing changes
+    expect(() => ring.add({ generation: 3, key: newCodeKey() })).toThrow(/already/);
+    expect(() => ring.add({ generation: 2, key: newCodeKey() })).toThrow(/above 3/);
+    expect(() => ring.add({ generation: 70000, key: newCodeKey() })).toThrow(expect.objectContaining({ code: 'INVALID_INPUT' }));
+    expect(ring.keys.map((k) => k.generation)).toEqual([0, 3]);
+    expect(ring.generation).toBe(3);
+    // The newest key's codes carry its mark inside the block (bytes 7–8), invisible without the key.
+    const code = Buffer.from(ring.mint(subject), 'base64url');
+    expect([...ring.open(code).subarray(7, 9)]).toEqual([0, 3]);
+    expect(() => ring.mint(subject, Buffer.alloc(9))).toThrow(/7 random bytes/);
+    const codes = Array.from({ length: 200 }, () => Buffer.from(ring.mint(subject), 'base64url'));
+    expect(new Set(codes.map((c) => c.subarray(0, 9).toString('hex'))).size).toBe(200);
+  });
+});
+
 describe('Redis code mapper', () => {
   test('codes that share bucket and filter bytes are told apart by the full code', async () => {
     const mapper = await open();
