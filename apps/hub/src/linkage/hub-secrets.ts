@@ -20,26 +20,88 @@ export function tokenDigest(token: string): string {
   return hash('sha256', token, 'hex');
 }
 
+/** The header that names the provision key which made `hub-signature` (its key id). */
+export const SIGNATURE_KEY_HEADER = 'hub-signature-key';
+
+/** A provision signing key's id: the first 8 bytes of SHA-256 over its raw 32-byte public key, hex. */
+export function provisionKeyId(publicKey: string): string {
+  return hash('sha256', Buffer.from(publicKey, 'base64url'), 'hex').slice(0, 16);
+}
+
+/** One provision signing key, loaded: its private half never leaves this object. */
+export interface ProvisionKey {
+  readonly keyId: string;
+  /** The raw 32-byte Ed25519 public key, base64url. */
+  readonly publicKey: string;
+  readonly key: KeyObject;
+}
+
+/** The key of this Ed25519 seed. */
+export function provisionKeyOf(seed: Uint8Array): ProvisionKey {
+  // PKCS#8 prefix of an Ed25519 private key (RFC 8410) followed by the 32-byte seed.
+  const der = Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), Buffer.from(seed)]);
+  const key = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+  const spki = createPublicKey(key).export({ format: 'der', type: 'spki' });
+  const publicKey = spki.subarray(spki.length - 32).toString('base64url');
+  return { keyId: provisionKeyId(publicKey), publicKey, key };
+}
+
+/** Reads a provision signing key file: `{ purpose: "provision-signing", alg: "Ed25519", key: <seed>, createdAt }`. */
+export function provisionSeedOf(path: string, file: Record<string, unknown>): Uint8Array {
+  const seed = typeof file['key'] === 'string' ? Buffer.from(file['key'], 'base64url') : Buffer.alloc(0);
+  if (file['purpose'] !== 'provision-signing' || seed.length !== 32) {
+    throw new Error(`key file ${path} is not a valid provision signing key (needs purpose "provision-signing" and a 32-byte base64url Ed25519 seed)`);
+  }
+  return seed;
+}
+
 /**
- * The Ed25519 key with which the hub signs every provision request it sends an intermediate server
- * (`hub-signature`, see schemas/provision/README.md). Generated at first start; its public half is served
- * at GET /v1/hub/keys. A separate key from the checkpoint key: one key, one purpose.
+ * The Ed25519 key with which the hub signs every provision request and push it sends an intermediate
+ * server (`hub-signature`, naming the key in `hub-signature-key`, see schemas/provision/README.md).
+ * The first key is generated at first start; later ones are rotated in (docs/key-rotation.md,
+ * apps/hub/src/keys/provision-key-rotation.ts) and the newest announced one signs. The public halves are
+ * served at GET /v1/hub/keys. A separate key from the checkpoint key: one key, one purpose.
  */
 export class ProvisionSigner {
-  readonly publicKey: string;
-  readonly #key: KeyObject;
+  /** The first key (keys/provision-signing.key.json) and when it was made. */
+  readonly first: Omit<ProvisionKey, 'key'> & { readonly createdAt: string | undefined };
+  #active: ProvisionKey;
 
-  constructor(seed: Uint8Array) {
-    // PKCS#8 prefix of an Ed25519 private key (RFC 8410) followed by the 32-byte seed.
-    const der = Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), Buffer.from(seed)]);
-    this.#key = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
-    const spki = createPublicKey(this.#key).export({ format: 'der', type: 'spki' });
-    this.publicKey = spki.subarray(spki.length - 32).toString('base64url');
+  constructor(seed: Uint8Array, createdAt?: string) {
+    this.#active = provisionKeyOf(seed);
+    this.first = { keyId: this.#active.keyId, publicKey: this.#active.publicKey, createdAt };
+  }
+
+  /** The public key that signs now (raw 32 bytes, base64url). */
+  get publicKey(): string {
+    return this.#active.publicKey;
+  }
+
+  /** The id of the key that signs now. */
+  get keyId(): string {
+    return this.#active.keyId;
+  }
+
+  /** Signs with this key from now on (a rotation, or the newest key the log announces at start). */
+  use(key: ProvisionKey): void {
+    this.#active = key;
   }
 
   /** The `hub-signature` header value for these exact body bytes. */
   signature(body: Buffer): string {
-    return `ed25519=${sign(null, body, this.#key).toString('base64url')}`;
+    return this.sign(body).signature;
+  }
+
+  /** The signature and the id of the key that made it, from one key. */
+  sign(body: Buffer): { readonly signature: string; readonly keyId: string } {
+    const active = this.#active;
+    return { signature: `ed25519=${sign(null, body, active.key).toString('base64url')}`, keyId: active.keyId };
+  }
+
+  /** The headers of a signed call: `hub-signature` and `hub-signature-key`. */
+  headers(body: Buffer): { readonly 'hub-signature': string; readonly 'hub-signature-key': string } {
+    const { signature, keyId } = this.sign(body);
+    return { 'hub-signature': signature, 'hub-signature-key': keyId };
   }
 
   static loadOrCreate(keysDir: string, now: Date = new Date()): ProvisionSigner {
@@ -49,11 +111,7 @@ export class ProvisionSigner {
       const pkcs8 = privateKey.export({ format: 'der', type: 'pkcs8' });
       return { purpose: 'provision-signing', alg: 'Ed25519', key: pkcs8.subarray(pkcs8.length - 32).toString('base64url'), createdAt: now.toISOString() };
     });
-    const seed = typeof file['key'] === 'string' ? Buffer.from(file['key'], 'base64url') : Buffer.alloc(0);
-    if (file['purpose'] !== 'provision-signing' || seed.length !== 32) {
-      throw new Error(`key file ${path} is not a valid provision signing key (needs purpose "provision-signing" and a 32-byte base64url Ed25519 seed)`);
-    }
-    return new ProvisionSigner(seed);
+    return new ProvisionSigner(provisionSeedOf(path, file), typeof file['createdAt'] === 'string' ? file['createdAt'] : undefined);
   }
 }
 
