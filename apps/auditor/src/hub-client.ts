@@ -47,6 +47,11 @@ export class HubClient {
     return this.text(size === undefined ? '/v1/audit/checkpoint' : `/v1/audit/checkpoints/${size}`);
   }
 
+  /** The hub's checkpoint key set as JSON text (GET /v1/audit/verifier-keys): unverified, checked as a chain by the caller. */
+  async verifierKeys(): Promise<string> {
+    return this.text('/v1/audit/verifier-keys');
+  }
+
   /** The consistency proof the hub computes from its stored tree between two sizes (hashes, unverified). */
   async consistencyProof(from: number, to: number): Promise<Hash[]> {
     const answer = await this.json<{ proof: string[] }>(`/v1/audit/proofs/consistency?from=${from}&to=${to}`);

@@ -6,6 +6,7 @@ import { dirname, join } from 'node:path';
 import { EventSealer, KEYRING_FILE, SealingError, SqliteKeyring, parseSealingKeys } from '#sealing';
 import { checkConsistency, type ConsistencyReport } from './consistency/check-consistency.js';
 import { AuditorError } from './errors.js';
+import { HubClient } from './hub-client.js';
 import { proveSerial, verifyProofBundle } from './prove/proof-bundle.js';
 import type { ProvisionRecord } from '#projections';
 import { FOLDS, defaultFoldPath, replayFold, type FoldDiff, type FoldName } from './replay/replay-fold.js';
@@ -99,10 +100,14 @@ async function runVerify(o: SourceOptions & { verifierKey: string; origin?: stri
   return report.ok ? 0 : EXIT_FAILED;
 }
 
-async function runProve(o: SourceOptions & { serial: string; size?: string; out: string; verifierKey?: string }): Promise<number> {
-  const bundle = await proveSerial(sourceOf(o), o.serial, o.size === undefined ? undefined : Number(o.size));
-  // With a key at hand, refuse to write a proof that would not verify.
-  if (o.verifierKey !== undefined) verifyProofBundle(bundle, textOrFile(o.verifierKey));
+async function runProve(o: SourceOptions & { serial: string; size?: string; out: string; verifierKey?: string; verifierKeys?: string }): Promise<number> {
+  const source = sourceOf(o);
+  const bundle = await proveSerial(source, o.serial, o.size === undefined ? undefined : Number(o.size));
+  // With a key at hand, refuse to write a proof that would not verify (from a hub: with its key set, checked as a chain from the key).
+  if (o.verifierKey !== undefined) {
+    const keys = o.verifierKeys !== undefined ? textOrFile(o.verifierKeys) : source.kind === 'hub' ? await new HubClient(source.url).verifierKeys() : undefined;
+    verifyProofBundle(bundle, textOrFile(o.verifierKey), undefined, keys);
+  }
   writeFileSync(o.out, `${JSON.stringify(bundle, null, 2)}\n`);
   process.stdout.write(`wrote ${o.out}: ${bundle.events.length} event(s) of serial ${bundle.serial} against the checkpoint of size ${bundle.size}\n`);
   return 0;
@@ -133,17 +138,19 @@ async function runConsistency(older: string, newer: string, o: { verifierKey: st
   return report.ok ? 0 : EXIT_FAILED;
 }
 
-function runVerifyProof(file: string, o: { verifierKey: string; origin?: string; json?: boolean }): number {
+async function runVerifyProof(file: string, o: { verifierKey: string; verifierKeys?: string; hub?: string; origin?: string; json?: boolean }): Promise<number> {
   let bundle: unknown;
   try {
     bundle = JSON.parse(readFileSync(file, 'utf8'));
   } catch (error) {
     throw new AuditorError('PROOF_FILE_MALFORMED', `cannot read ${file} as JSON: ${(error as Error).message}`);
   }
-  const result = verifyProofBundle(bundle, textOrFile(o.verifierKey), o.origin);
+  const keys = o.verifierKeys !== undefined ? textOrFile(o.verifierKeys) : o.hub !== undefined ? await new HubClient(o.hub).verifierKeys() : undefined;
+  const result = verifyProofBundle(bundle, textOrFile(o.verifierKey), o.origin, keys);
   if (o.json) process.stdout.write(`${JSON.stringify({ ok: true, ...result }, null, 2)}\n`);
   else {
-    process.stdout.write(`OK: ${result.events.length} event(s) of serial ${result.serial} are in the log of size ${result.size} (root ${result.rootHex}, signed at ${result.timeMs === null ? 'unknown time' : new Date(result.timeMs).toISOString()})\n`);
+    process.stdout.write(`OK: ${result.events.length} event(s) of serial ${result.serial} are in the log of size ${result.size} (root ${result.rootHex}, signed at ${result.timeMs === null ? 'unknown time' : new Date(result.timeMs).toISOString()} by key ${result.keyId})\n`);
+    if (result.keys !== undefined && result.keys.length > 1) process.stdout.write(`  key chain: ${result.keys.join(' -> ')} (from the given key, each announced by the one before and handed over by a checkpoint both signed)\n`);
     for (const e of result.events) {
       process.stdout.write(`  position ${e.position}: ${e.type}${e.terminal ? ` (${e.terminal})` : ''}\n`);
       for (const o of e.opened) process.stdout.write(`    opened ${o.field}: ${JSON.stringify(o.value)} (matches the envelope's commitment)\n`);
@@ -260,16 +267,19 @@ export function auditorProgram(): Command {
     .requiredOption('--serial <serial>', 'the 20-digit processing serial number')
     .option('--size <n>', 'the checkpoint size (default: the first checkpoint covering the serial, or the latest from a hub)')
     .requiredOption('--out <proof.json>', 'where to write the proof')
-    .option('--verifier-key <text|file>', 'check the proof before writing it')
+    .option('--verifier-key <text|file>', 'check the proof before writing it (from --hub: with the hub\'s key set, checked as a chain from this key)')
+    .option('--verifier-keys <json|file>', "with --verifier-key, after a key rotation: the hub's key set (GET /v1/audit/verifier-keys)")
     .action(async (o) => process.exit(await runProve(o)));
   program
     .command('verify-proof')
     .description('verify a proof file offline: checkpoint signature, then every inclusion proof, then every opening against its envelope')
     .argument('<proof.json>')
-    .requiredOption('--verifier-key <text|file>', "the hub's verifier key, or a file holding it")
+    .requiredOption('--verifier-key <text|file>', "the hub's verifier key (its first checkpoint key), or a file holding it")
+    .addOption(new Option('--verifier-keys <json|file>', "after a key rotation: the hub's key set (GET /v1/audit/verifier-keys), checked as a chain from --verifier-key; the checkpoint is verified with the key for its size").conflicts('hub'))
+    .option('--hub <url>', "after a key rotation: fetch the key set from the hub's GET /v1/audit/verifier-keys (checked the same way)")
     .option('--origin <origin>', 'checkpoint origin to accept (default: the verifier key name)')
     .option('--json', 'write the result as JSON')
-    .action((file: string, o) => process.exit(runVerifyProof(file, o)));
+    .action(async (file: string, o) => process.exit(await runVerifyProof(file, o)));
   program
     .command('consistency')
     .description('check a consistency proof between two signed checkpoints: both signatures, then that the older is a prefix of the newer (RFC 9162)')

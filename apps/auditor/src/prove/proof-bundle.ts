@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KurrentDBClient } from '@kurrent/kurrentdb-client';
-import { MemoryTree, hashFromHex, inclusionProof, leafHash, parseVerifierKey, toHex, verifyCheckpoint, verifyInclusion, type Hash } from '#audit-log';
+import { type ChainKey, CheckpointKeyChain, MemoryTree, hashFromHex, inclusionProof, leafHash, parseVerifierKey, toHex, verifyCheckpoint, verifyInclusion, type Hash } from '#audit-log';
 import { MerkleTreeProjection, TileTable, tileSubtreeHash } from '#ledger';
 import { SealingError, verifyOpening, type Opening } from '#sealing';
 import { AuditorError } from '../errors.js';
@@ -174,6 +174,10 @@ export interface ProofVerification {
   readonly size: number;
   readonly rootHex: string;
   readonly timeMs: number | null;
+  /** The id of the key that signed the checkpoint: the given key, or the chain's key for its size. */
+  readonly keyId: string;
+  /** With a key set: the chain's key ids, the given (first) key first. */
+  readonly keys?: readonly string[];
   readonly events: readonly {
     readonly position: number;
     readonly type: string;
@@ -184,11 +188,33 @@ export interface ProofVerification {
 }
 
 /**
+ * The key set a hub serves (GET /v1/audit/verifier-keys, JSON text), checked as a chain from the first
+ * key a verifier pinned (`verifierKeyText`): each key announced by the one before, each hand-over signed by
+ * both. Throws VERIFIER_KEY_INVALID when it does not chain.
+ */
+export function keyChainOf(verifierKeyText: string, verifierKeysJson: string, origin?: string): CheckpointKeyChain {
+  let keys: ChainKey[];
+  try {
+    keys = (JSON.parse(verifierKeysJson) as { keys: ChainKey[] }).keys;
+    if (!Array.isArray(keys)) throw new Error('it holds no "keys" list');
+  } catch (error) {
+    throw new AuditorError('VERIFIER_KEY_INVALID', `the key set is not a GET /v1/audit/verifier-keys answer: ${(error as Error).message}`);
+  }
+  try {
+    return CheckpointKeyChain.fromServed(verifierKeyText, keys, origin);
+  } catch (error) {
+    throw new AuditorError('VERIFIER_KEY_INVALID', `the key set does not form a chain from the verifier key: ${(error as Error).message}`);
+  }
+}
+
+/**
  * Verifies a bundle offline: the checkpoint's signature first, then that each envelope belongs to the
  * serial at its position, then each inclusion proof against the signed root, then each opening against
  * its envelope's commitment (so against the leaf and the signed checkpoint). Throws PROOF_INVALID.
+ * With the hub's key set (`verifierKeys`, after a checkpoint key rotation) the checkpoint is verified with
+ * the key the chain from `verifierKeyText` gives for its size (a hand-over also with the key before it).
  */
-export function verifyProofBundle(bundle: unknown, verifierKeyText: string, origin?: string): ProofVerification {
+export function verifyProofBundle(bundle: unknown, verifierKeyText: string, origin?: string, verifierKeys?: string): ProofVerification {
   const b = bundle as Partial<ProofBundle>;
   if (b?.format !== PROOF_FORMAT || typeof b.checkpoint !== 'string' || typeof b.serial !== 'string' || !Array.isArray(b.events)) {
     throw new AuditorError('PROOF_FILE_MALFORMED', `not a ${PROOF_FORMAT} file (needs format, serial, checkpoint, events)`);
@@ -199,7 +225,9 @@ export function verifyProofBundle(bundle: unknown, verifierKeyText: string, orig
   } catch (error) {
     throw new AuditorError('VERIFIER_KEY_INVALID', `the verifier key is not valid: ${(error as Error).message}`);
   }
-  const cp = wrap('the checkpoint', () => verifyCheckpoint(b.checkpoint!, key, origin ?? key.name));
+  const chain = verifierKeys === undefined ? undefined : keyChainOf(verifierKeyText, verifierKeys, origin ?? key.name);
+  const cp = wrap('the checkpoint', () => (chain === undefined ? verifyCheckpoint(b.checkpoint!, key, origin ?? key.name) : chain.verify(b.checkpoint!)));
+  const keyId = chain === undefined ? toHex(key.keyId) : chain.keyFor(cp.size).keyId;
   if (b.events.length === 0) throw new AuditorError('PROOF_INVALID', 'the proof file holds no event');
   const events = b.events.map((e) => {
     const envelope = wrap(`the event at position ${e.position}`, () => JSON.parse(e.envelope) as { serial: string; position: number; type: string; terminal?: string });
@@ -218,7 +246,7 @@ export function verifyProofBundle(bundle: unknown, verifierKeyText: string, orig
     }
     return { position: e.position, type: envelope.type, terminal: envelope.terminal ?? null, opened: openings.map((o) => ({ field: o.field, value: o.value })) };
   });
-  return { serial: b.serial, size: cp.size, rootHex: toHex(cp.root), timeMs: cp.timeMs ?? null, events };
+  return { serial: b.serial, size: cp.size, rootHex: toHex(cp.root), timeMs: cp.timeMs ?? null, keyId, ...(chain === undefined ? {} : { keys: chain.keys.map((k) => k.keyId) }), events };
 }
 
 function wrap<T>(what: string, f: () => T): T {
