@@ -1,6 +1,6 @@
 import { createCipheriv, createDecipheriv, hash, randomBytes } from 'node:crypto';
 import { SealingError } from './errors.js';
-import type { SealingKeys } from './keys.js';
+import { currentKekId, kekById, type SealingKeys } from './keys.js';
 
 /** A key and its id: the id goes (encrypted) into each event's key reference, the key never leaves the ring. */
 export interface RingKey {
@@ -84,19 +84,30 @@ const KID_SCRATCH = Buffer.allocUnsafe(512);
 
 const WRAP_DOMAIN = 'linkage-ledger/keyring/v1';
 
-/** AES-256-GCM under the key-encryption key: iv(12) ‖ ciphertext(32) ‖ tag(16), bound to what the key is. */
+/**
+ * AES-256-GCM under the current key-encryption key: iv(12) ‖ ciphertext(32) ‖ tag(16), bound to what the
+ * key is and to the id of the KEK (`currentKekId`), which the ring stores beside the wrap.
+ */
 export function wrapKey(keys: SealingKeys, what: string, key: Buffer): Buffer {
   const iv = randomBytes(12);
   const c = createCipheriv('aes-256-gcm', keys.keyEncryption, iv);
-  c.setAAD(Buffer.from(`${WRAP_DOMAIN}|${keys.kid}|${what}`, 'utf8'));
+  c.setAAD(Buffer.from(`${WRAP_DOMAIN}|${currentKekId(keys)}|${what}`, 'utf8'));
   const body = Buffer.concat([c.update(key), c.final()]);
   return Buffer.concat([iv, body, c.getAuthTag()]);
 }
 
-export function unwrapKey(keys: SealingKeys, what: string, wrapped: Buffer): Buffer {
+/**
+ * Opens a wrap made under the key-encryption key `kekId` (null or absent: the key set's first KEK, whose
+ * id is the key set's kid: every wrap made before rotation). Throws INVALID_KEYS when the key set does
+ * not hold that KEK, or the wrap does not open.
+ */
+export function unwrapKey(keys: SealingKeys, what: string, wrapped: Buffer, kekId?: string | null): Buffer {
+  const id = kekId ?? keys.kid;
+  const kek = kekById(keys, id);
+  if (kek === undefined) throw new SealingError('INVALID_KEYS', `a key in the key ring is wrapped under key-encryption key ${id}, which key set ${keys.kid} does not hold (any more): give the KEK files beside the sealing key file`);
   try {
-    const d = createDecipheriv('aes-256-gcm', keys.keyEncryption, wrapped.subarray(0, 12));
-    d.setAAD(Buffer.from(`${WRAP_DOMAIN}|${keys.kid}|${what}`, 'utf8'));
+    const d = createDecipheriv('aes-256-gcm', kek, wrapped.subarray(0, 12));
+    d.setAAD(Buffer.from(`${WRAP_DOMAIN}|${id}|${what}`, 'utf8'));
     d.setAuthTag(wrapped.subarray(wrapped.length - 16));
     const key = d.update(wrapped.subarray(12, wrapped.length - 16));
     // GCM answers every byte from update; final checks the tag (and throws when it does not match).
@@ -105,6 +116,11 @@ export function unwrapKey(keys: SealingKeys, what: string, wrapped: Buffer): Buf
   } catch {
     throw new SealingError('INVALID_KEYS', `a key in the key ring does not unwrap under key set ${keys.kid}: the ring belongs to other keys, or was altered`);
   }
+}
+
+/** Whether the key set holds the key-encryption key a wrap names (null: the first KEK). */
+export function holdsKek(keys: SealingKeys, kekId: string | null | undefined): boolean {
+  return kekById(keys, kekId ?? keys.kid) !== undefined;
 }
 
 /** A bounded map: the oldest eighth of its entries goes when full (a key ring is population-sized, its cache is not). */

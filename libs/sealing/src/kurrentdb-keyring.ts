@@ -1,6 +1,8 @@
 import {
+  END,
   NO_STREAM,
   START,
+  STREAM_EXISTS,
   StreamDeletedError,
   StreamNotFoundError,
   WrongExpectedVersionError,
@@ -16,8 +18,8 @@ import {
 } from '@kurrent/kurrentdb-client';
 import { randomBytes } from 'node:crypto';
 import { SealingError } from './errors.js';
-import { personKid, unwrapKey, wrapKey, type RingKey, type SharedKeyring } from './keyring.js';
-import type { SealingKeys } from './keys.js';
+import { holdsKek, personKid, unwrapKey, wrapKey, type RingKey, type SharedKeyring } from './keyring.js';
+import { currentKekId, type SealingKeys } from './keys.js';
 import type { SqliteKeyring } from './sqlite-keyring.js';
 
 /**
@@ -35,6 +37,12 @@ export interface KurrentKeyClient {
 export const PERSON_KEY_MADE = 'PersonKeyMade';
 /** The event that makes the period key of a year: the only event of its stream. */
 export const PERIOD_KEY_MADE = 'PeriodKeyMade';
+/**
+ * A key re-wrapped under a new key-encryption key (a rotation): appended to the key's own stream, so the
+ * stream's last event holds the wrap in use, and hard-deleting the stream (shredding) still removes every
+ * wrap of the key.
+ */
+export const KEY_REWRAPPED = 'KeyRewrapped';
 /** The type of the tombstone KurrentDB writes to $all when a stream is hard-deleted. */
 const STREAM_DELETED = '$streamDeleted';
 /** The local ring's meta key holding how far it has read the key streams in $all (`commit/prepare`). */
@@ -50,6 +58,10 @@ interface KeyMadeData {
   readonly createdAt: string;
   readonly kid?: string;
   readonly epoch?: number;
+  /** The key-encryption key the wrap is made under; absent: the key set's first KEK (its kid). */
+  readonly kek?: string;
+  /** On KeyRewrapped: when. */
+  readonly rewrappedAt?: string;
 }
 
 export interface KurrentKeyringOptions {
@@ -101,7 +113,7 @@ export function periodKeyStream(logStream: string, epoch: number): string {
 export class KurrentKeyring implements SharedKeyring {
   readonly #client: KurrentKeyClient;
   readonly #local: SqliteKeyring;
-  readonly #keys: SealingKeys;
+  #keys: SealingKeys;
   readonly #logStream: string;
   readonly #now: () => Date;
   readonly #onError: (error: unknown) => void;
@@ -264,10 +276,10 @@ export class KurrentKeyring implements SharedKeyring {
             return;
           }
           const at = this.#now().toISOString();
-          const made = await this.#append(stream, PERSON_KEY_MADE, { v: 1, keySet: this.#keys.kid, kid: row.kid.toString('hex'), wrapped: row.wrapped.toString('base64url'), createdAt: at });
+          const made = await this.#append(stream, PERSON_KEY_MADE, { v: 1, keySet: this.#keys.kid, kid: row.kid.toString('hex'), wrapped: row.wrapped.toString('base64url'), createdAt: at, ...kekField(this.#keys, row.kek) });
           if (made === 'made') keys++;
           else if (made === 'deleted') this.#local.markShredded(row.kid, at);
-          else await this.#sameAsShared(stream, row.wrapped);
+          else await this.#sameAsShared(stream, row.wrapped, row.kek);
         }),
       );
     }
@@ -279,10 +291,10 @@ export class KurrentKeyring implements SharedKeyring {
         continue;
       }
       const at = this.#now().toISOString();
-      const made = await this.#append(stream, PERIOD_KEY_MADE, { v: 1, keySet: this.#keys.kid, epoch: row.epoch, wrapped: row.wrapped.toString('base64url'), createdAt: at });
+      const made = await this.#append(stream, PERIOD_KEY_MADE, { v: 1, keySet: this.#keys.kid, epoch: row.epoch, wrapped: row.wrapped.toString('base64url'), createdAt: at, ...kekField(this.#keys, row.kek) });
       if (made === 'made') keys++;
       else if (made === 'deleted') this.#local.markEpochShredded(row.epoch, at);
-      else await this.#sameAsShared(stream, row.wrapped);
+      else await this.#sameAsShared(stream, row.wrapped, row.kek);
     }
     await this.settled();
     if (this.#toDelete.size === 0) this.#local.setMeta(PUBLISHED_META, this.#now().toISOString());
@@ -290,11 +302,12 @@ export class KurrentKeyring implements SharedKeyring {
   }
 
   /** A local key that KurrentDB holds too must be the same key (unwrapped: each wrap has its own IV). */
-  async #sameAsShared(stream: string, wrapped: Buffer): Promise<void> {
+  async #sameAsShared(stream: string, wrapped: Buffer, kek: string | null): Promise<void> {
     const found = await this.#read(stream);
     if (found === undefined || found === 'deleted') return;
     const what = stream.startsWith(`${this.#logStream}-key-`) ? `subject|${stream.slice(stream.lastIndexOf('-') + 1)}` : `epoch|${stream.slice(stream.lastIndexOf('-') + 1)}`;
-    if (!unwrapKey(this.#keys, what, this.#wrappedOf(stream, found)).equals(unwrapKey(this.#keys, what, wrapped))) {
+    const shared = this.#wrappedOf(stream, found);
+    if (!unwrapKey(this.#keys, what, shared.wrapped, shared.kek).equals(unwrapKey(this.#keys, what, wrapped, kek))) {
       throw new SealingError('INVALID_KEYS', `${stream} holds another key than this hub's key ring: two rings were made apart for one log; keep the one the log was sealed under`);
     }
   }
@@ -366,11 +379,102 @@ export class KurrentKeyring implements SharedKeyring {
       else this.#local.markEpochShredded(what.epoch, at);
       return;
     }
-    if (type !== PERSON_KEY_MADE && type !== PERIOD_KEY_MADE) return;
-    const wrapped = this.#wrappedOf(streamId, data);
+    if (type !== PERSON_KEY_MADE && type !== PERIOD_KEY_MADE && type !== KEY_REWRAPPED) return;
+    const { wrapped, kek } = this.#wrappedOf(streamId, data);
+    if (!holdsKek(this.#keys, kek)) {
+      // A wrap under a KEK this hub does not hold (any more): a retired one, superseded by a later
+      // KeyRewrapped of the same stream; if none follows, the key is fetched when asked for, and fails there.
+      return;
+    }
+    if (type === KEY_REWRAPPED) {
+      // A rotation on another hub: its new KEK (read from the shared keys dir) wraps what this hub makes from now on.
+      if (kek !== null && kek !== currentKekId(this.#keys)) this.#adopt(kek);
+      if (what.kind === 'key') {
+        if (!this.#local.replaceWrapped(what.kid, wrapped, kek) && this.#local.keyById(what.kid) === undefined && !this.#local.isShredded(what.kid)) this.#local.storeWrapped(what.kid, wrapped, at, kek);
+      } else if (!this.#local.replaceWrappedEpoch(what.epoch, wrapped, kek) && this.#local.epochKey(what.epoch, false) === undefined && !this.#local.isEpochShredded(what.epoch)) this.#local.storeWrappedEpoch(what.epoch, wrapped, at, kek);
+      return;
+    }
     if (what.kind === 'key') {
-      if (this.#local.keyById(what.kid) === undefined) this.#local.storeWrapped(what.kid, wrapped, at);
-    } else if (this.#local.epochKey(what.epoch, false) === undefined) this.#local.storeWrappedEpoch(what.epoch, wrapped, at);
+      if (this.#local.keyById(what.kid) === undefined) this.#local.storeWrapped(what.kid, wrapped, at, kek);
+    } else if (this.#local.epochKey(what.epoch, false) === undefined) this.#local.storeWrappedEpoch(what.epoch, wrapped, at, kek);
+  }
+
+  /** Makes a KEK another hub rotated to this hub's current one (the previous current one kept for opening). */
+  #adopt(kekId: string): void {
+    // A KEK this hub holds as an earlier one is older than its current one (a re-wrap of an earlier rotation, read again).
+    if (this.#keys.previousKeks?.has(kekId) === true) return;
+    const key = this.#keys.loadKek?.(kekId);
+    if (key === undefined) return;
+    const previous = new Map(this.#keys.previousKeks ?? []);
+    if (this.#keys.keyEncryption.length === 32) previous.set(currentKekId(this.#keys), this.#keys.keyEncryption);
+    previous.delete(kekId);
+    this.useKeys({ ...this.#keys, keyEncryption: key, kekId, previousKeks: previous });
+  }
+
+  /** The key set this ring wraps and opens with. */
+  get keys(): SealingKeys {
+    return this.#keys;
+  }
+
+  /** Goes on with the same key set under other key-encryption keys (a rotation): see SqliteKeyring.useKeys. */
+  useKeys(next: SealingKeys): void {
+    this.#local.useKeys(next);
+    this.#keys = next;
+  }
+
+  /**
+   * Re-wraps one page of keys under the current key-encryption key: for each person key of the local copy
+   * after `afterKid` (up to `limit`, key id order; with `epochs` also every period key) whose wrap is under
+   * another KEK, a KeyRewrapped event with the new wrap is appended to the key's stream (which must
+   * exist: a deleted one is a shredded key, recorded so), then the local copy keeps the new wrap. Call
+   * `follow()` first, so that the local copy holds every key the shared ring does. A rerun re-wraps only
+   * what is still under another KEK.
+   */
+  async rewrapPage(afterKid: Buffer | undefined, limit: number, options: { readonly epochs?: boolean } = {}): Promise<{ personKeys: number; periodKeys: number; last: Buffer | undefined }> {
+    const current = currentKekId(this.#keys);
+    let personKeys = 0;
+    let periodKeys = 0;
+    const rows = this.#local.subjectPage(afterKid, limit);
+    const at = () => this.#now().toISOString();
+    await this.#run(
+      rows
+        .filter((row) => row.wrapped !== null && (row.kek ?? this.#keys.kid) !== current)
+        .map((row) => async () => {
+          const hex = row.kid.toString('hex');
+          const what = `subject|${hex}`;
+          const wrapped = wrapKey(this.#keys, what, unwrapKey(this.#keys, what, row.wrapped!, row.kek));
+          const done = await this.#appendRewrap(personKeyStream(this.#logStream, row.kid), { v: 1, keySet: this.#keys.kid, kid: hex, wrapped: wrapped.toString('base64url'), createdAt: at(), kek: current, rewrappedAt: at() });
+          if (done === 'deleted') this.#local.markShredded(row.kid, at());
+          else if (this.#local.replaceWrapped(row.kid, wrapped, kekColumn(this.#keys, current))) personKeys++;
+        }),
+    );
+    if (options.epochs === true) {
+      for (const row of this.#local.epochEntries()) {
+        if (row.wrapped === null || (row.kek ?? this.#keys.kid) === current) continue;
+        const what = `epoch|${row.epoch}`;
+        const wrapped = wrapKey(this.#keys, what, unwrapKey(this.#keys, what, row.wrapped, row.kek));
+        const done = await this.#appendRewrap(periodKeyStream(this.#logStream, row.epoch), { v: 1, keySet: this.#keys.kid, epoch: row.epoch, wrapped: wrapped.toString('base64url'), createdAt: at(), kek: current, rewrappedAt: at() });
+        if (done === 'deleted') this.#local.markEpochShredded(row.epoch, at());
+        else if (this.#local.replaceWrappedEpoch(row.epoch, wrapped, kekColumn(this.#keys, current))) periodKeys++;
+      }
+    }
+    return { personKeys, periodKeys, last: rows.length < limit ? undefined : rows.at(-1)!.kid };
+  }
+
+  /** Appends a KeyRewrapped event to an existing key stream: 'deleted' when the stream was hard-deleted (shredded). */
+  async #appendRewrap(stream: string, data: KeyMadeData): Promise<'done' | 'deleted' | 'missing'> {
+    try {
+      await this.#client.appendToStream(stream, [jsonEvent({ type: KEY_REWRAPPED, data: { ...data } })], { streamState: STREAM_EXISTS });
+      return 'done';
+    } catch (error) {
+      if (error instanceof StreamDeletedError) return 'deleted';
+      if (error instanceof WrongExpectedVersionError) {
+        // Not in KurrentDB at all (a key this hub's copy holds that was never published): published now, re-wrapped.
+        const made = await this.#append(stream, data.kid !== undefined ? PERSON_KEY_MADE : PERIOD_KEY_MADE, data);
+        return made === 'deleted' ? 'deleted' : made === 'made' ? 'done' : this.#appendRewrap(stream, data);
+      }
+      throw unavailable(`re-wrap the key of ${stream}`, error);
+    }
   }
 
   #streamKind(streamId: string): { kind: 'key'; kid: Buffer } | { kind: 'epoch'; epoch: number } | undefined {
@@ -387,11 +491,11 @@ export class KurrentKeyring implements SharedKeyring {
     return undefined;
   }
 
-  #wrappedOf(streamId: string, data: unknown): Buffer {
+  #wrappedOf(streamId: string, data: unknown): { wrapped: Buffer; kek: string | null } {
     const d = (data instanceof Uint8Array ? JSON.parse(Buffer.from(data).toString('utf8')) : data) as Partial<KeyMadeData> | null;
     if (d === null || typeof d !== 'object' || d.v !== 1 || typeof d.wrapped !== 'string') throw new SealingError('INVALID_KEYS', `${streamId} does not hold a wrapped key`);
     if (d.keySet !== this.#keys.kid) throw new SealingError('INVALID_KEYS', `${streamId} holds a key of key set ${String(d.keySet)}, not ${this.#keys.kid}: the hubs of one log need the same sealing key file`);
-    return Buffer.from(d.wrapped, 'base64url');
+    return { wrapped: Buffer.from(d.wrapped, 'base64url'), kek: typeof d.kek === 'string' && d.kek !== this.#keys.kid ? d.kek : null };
   }
 
   /** One make or fetch per key at a time in this process: concurrent callers share it. */
@@ -411,10 +515,11 @@ export class KurrentKeyring implements SharedKeyring {
   async #makeSubject(kid: Buffer): Promise<void> {
     const hex = kid.toString('hex');
     const stream = personKeyStream(this.#logStream, kid);
-    const wrapped = wrapKey(this.#keys, `subject|${hex}`, randomBytes(32));
+    const keys = this.#keys;
+    const wrapped = wrapKey(keys, `subject|${hex}`, randomBytes(32));
     const at = this.#now().toISOString();
-    const made = await this.#append(stream, PERSON_KEY_MADE, { v: 1, keySet: this.#keys.kid, kid: hex, wrapped: wrapped.toString('base64url'), createdAt: at });
-    if (made === 'made') this.#local.storeWrapped(kid, wrapped, at);
+    const made = await this.#append(stream, PERSON_KEY_MADE, { v: 1, keySet: keys.kid, kid: hex, wrapped: wrapped.toString('base64url'), createdAt: at, ...kekField(keys, currentKekId(keys)) });
+    if (made === 'made') this.#local.storeWrapped(kid, wrapped, at, kekColumn(keys, currentKekId(keys)));
     else if (made === 'deleted') this.#local.markShredded(kid, at);
     // Another hub made it first: its key is the person's key.
     else await this.#fetchSubject(kid);
@@ -422,10 +527,11 @@ export class KurrentKeyring implements SharedKeyring {
 
   async #makeEpoch(epoch: number): Promise<void> {
     const stream = periodKeyStream(this.#logStream, epoch);
-    const wrapped = wrapKey(this.#keys, `epoch|${epoch}`, randomBytes(32));
+    const keys = this.#keys;
+    const wrapped = wrapKey(keys, `epoch|${epoch}`, randomBytes(32));
     const at = this.#now().toISOString();
-    const made = await this.#append(stream, PERIOD_KEY_MADE, { v: 1, keySet: this.#keys.kid, epoch, wrapped: wrapped.toString('base64url'), createdAt: at });
-    if (made === 'made') this.#local.storeWrappedEpoch(epoch, wrapped, at);
+    const made = await this.#append(stream, PERIOD_KEY_MADE, { v: 1, keySet: keys.kid, epoch, wrapped: wrapped.toString('base64url'), createdAt: at, ...kekField(keys, currentKekId(keys)) });
+    if (made === 'made') this.#local.storeWrappedEpoch(epoch, wrapped, at, kekColumn(keys, currentKekId(keys)));
     else if (made === 'deleted') this.#local.markEpochShredded(epoch, at);
     else await this.#fetchEpoch(epoch);
   }
@@ -447,7 +553,10 @@ export class KurrentKeyring implements SharedKeyring {
     const at = this.#now().toISOString();
     const found = await this.#read(stream);
     if (found === 'deleted') this.#local.markShredded(kid, at);
-    else if (found !== undefined) this.#local.storeWrapped(kid, this.#wrappedOf(stream, found), at);
+    else if (found !== undefined) {
+      const { wrapped, kek } = this.#wrappedOf(stream, found);
+      this.#local.storeWrapped(kid, wrapped, at, kek);
+    }
   }
 
   async #fetchEpoch(epoch: number): Promise<void> {
@@ -455,13 +564,19 @@ export class KurrentKeyring implements SharedKeyring {
     const at = this.#now().toISOString();
     const found = await this.#read(stream);
     if (found === 'deleted') this.#local.markEpochShredded(epoch, at);
-    else if (found !== undefined) this.#local.storeWrappedEpoch(epoch, this.#wrappedOf(stream, found), at);
+    else if (found !== undefined) {
+      const { wrapped, kek } = this.#wrappedOf(stream, found);
+      this.#local.storeWrappedEpoch(epoch, wrapped, at, kek);
+    }
   }
 
-  /** The data of a key stream's first event; undefined when the stream does not exist, 'deleted' when it was hard-deleted. */
+  /**
+   * The data of a key stream's last event (the key as it was made, or its latest re-wrap); undefined when
+   * the stream does not exist, 'deleted' when it was hard-deleted.
+   */
   async #read(stream: string): Promise<unknown> {
     try {
-      for await (const resolved of this.#client.readStream(stream, { fromRevision: START, maxCount: 1n })) {
+      for await (const resolved of this.#client.readStream(stream, { fromRevision: END, maxCount: 1n, direction: 'backwards' })) {
         if (resolved.event !== undefined) return resolved.event.data;
       }
       return undefined;
@@ -501,4 +616,14 @@ function describe(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
   const name = error.constructor.name;
   return error.message === '' || error.message === name ? name : `${name}: ${error.message}`;
+}
+
+/** The `kek` field of a key event: absent for the key set's first KEK (as every event written before rotation). */
+function kekField(keys: SealingKeys, kek: string | null): { kek?: string } {
+  return kek === null || kek === keys.kid ? {} : { kek };
+}
+
+/** The local copy's `kek` column for a KEK id (NULL for the key set's first KEK). */
+function kekColumn(keys: SealingKeys, kek: string): string | null {
+  return kek === keys.kid ? null : kek;
 }

@@ -12,7 +12,15 @@ import type { SealJob, SealJobAnswer, SealWorkerData } from './seal-workers.js';
 
 const data = workerData as SealWorkerData;
 const buffer = (b: Uint8Array): Buffer => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
-const keys: SealingKeys = { kid: data.keys.kid, locator: buffer(data.keys.locator), keyEncryption: buffer(data.keys.keyEncryption), handle: buffer(data.keys.handle), hub: buffer(data.keys.hub) };
+const keys: SealingKeys = {
+  kid: data.keys.kid,
+  locator: buffer(data.keys.locator),
+  keyEncryption: buffer(data.keys.keyEncryption),
+  handle: buffer(data.keys.handle),
+  hub: buffer(data.keys.hub),
+  ...(data.keys.kekId === undefined ? {} : { kekId: data.keys.kekId }),
+  ...(data.keys.previousKeks === undefined ? {} : { previousKeks: new Map([...data.keys.previousKeks].map(([id, k]) => [id, buffer(k)])) }),
+};
 // A small cache: each job's people are read afresh (a key shredded since the last job is not sealed from memory).
 const ring = new SqliteKeyring({ path: data.keyringPath, keys, cacheSize: 16 });
 

@@ -50,7 +50,11 @@ export class SealWorkers {
   constructor(options: { readonly keys: SealingKeys; readonly keyringPath: string; readonly threads: number; readonly sealer: EventSealer }) {
     if (!Number.isInteger(options.threads) || options.threads < 1) throw new Error(`seal workers need at least one thread, got ${options.threads}`);
     this.#sealer = options.sealer;
-    const data: SealWorkerData = { keys: options.keys, keyringPath: options.keyringPath };
+    // The keys as data (a function, such as loadKek, does not cross to a thread). A worker wraps under the KEK
+    // current when it started: a rotation while it runs leaves its new keys to the next re-wrap (docs/key-rotation.md).
+    const { loadKek: _loadKek, ...keys } = options.keys;
+    void _loadKek;
+    const data: SealWorkerData = { keys, keyringPath: options.keyringPath };
     const source = import.meta.url.endsWith('.ts');
     const entry = new URL(source ? './seal-worker.ts' : './seal-worker.js', import.meta.url).href;
     // Under the TypeScript sources (tsx), the loader's hooks do not reach worker threads: the worker registers
