@@ -1,5 +1,6 @@
 import type { UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { FastifyReply } from 'fastify';
+import type { ChainKey } from '#audit-log';
 import type { AuditController } from '../audit/audit.controller.js';
 import { ConsistencyQuery, EntriesQuery, FormatQuery, InclusionQuery } from '../audit/audit.dto.js';
 import { credentialed, limited, unary, validated, type RefusalGuard } from './grpc-call.js';
@@ -72,6 +73,8 @@ export function auditService(controller: AuditController, guard: Pick<RefusalGua
     GetCheckpointAt: unary(limited('GetCheckpointAt', guard, async (m: CheckpointAtMessage) => checkpoint(controller.bySize(m.size ?? '0', JSON_FORMAT, NO_REPLY) as CheckpointJson))),
 
     GetVerifierKey: unary(limited('GetVerifierKey', guard, async () => controller.verifierKey(JSON_FORMAT, NO_REPLY) as { origin: string; verifierKey: string })),
+
+    GetVerifierKeys: unary(limited('GetVerifierKeys', guard, async () => (await controller.verifierKeys()) as { origin: string; keys: ChainKey[] })),
 
     GetInclusionProof: unary(limited('GetInclusionProof', guard, async (m: InclusionMessage, call) => {
       const q = validated(InclusionQuery, { position: m.position, serial: m.serial, size: m.size });
