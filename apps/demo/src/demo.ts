@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { tlsFetch } from '../../agency-node/src/hub/tls-fetch.js';
 import { personFile, querySerialFile, readPerson } from './network.js';
 
-/** The demo's fetch: with HUB_TLS=on one that trusts the hub's CA (the hub and the intermediate servers serve its certificates). */
+/** The demo's fetch: unless HUB_TLS=off one that trusts the hub's CA (the hub and the intermediate servers serve its certificates). */
 let web: typeof fetch = (input, init) => fetch(input, init);
 
 /**
@@ -18,7 +18,8 @@ async function main(): Promise<void> {
   const env = process.env;
   const dataDir = env['HUB_DATA_DIR'] || './data';
   const hubPort = Number(env['HUB_PORT'] || 8080);
-  const scheme = env['HUB_TLS'] === 'on' ? 'https' : 'http';
+  // As npm start: over TLS unless HUB_TLS=off.
+  const scheme = env['HUB_TLS'] === 'off' ? 'http' : 'https';
   if (scheme === 'https') web = tlsFetch({ caCertificatePem: readFileSync(join(dataDir, 'keys', 'tls-ca.cert.pem'), 'utf8') });
   const hub = `${scheme}://127.0.0.1:${hubPort}`;
   const pensionNode = `${scheme}://127.0.0.1:${hubPort + 1}`;

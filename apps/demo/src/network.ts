@@ -49,7 +49,10 @@ export interface NetworkOptions {
   /** The hub's gRPC port; undefined: no gRPC edge. */
   readonly grpcPort?: number;
   readonly log: (line: string) => void;
-  /** Extra hub environment (e.g. HUB_REDIS_URL). */
+  /**
+   * Extra hub environment (e.g. HUB_REDIS_URL). HUB_TLS=on runs the network over TLS; without it the network
+   * runs over plain HTTP (the hub is told HUB_TLS=off): `npm start` (start.ts) passes HUB_TLS=on unless told off.
+   */
   readonly hubEnv?: Readonly<Record<string, string>>;
   /** The citizen portal's port (served as http://localhost:<port>, the origin its passkeys belong to); undefined: no portal. */
   readonly portalPort?: number;
@@ -188,8 +191,9 @@ export async function startNetwork(options: NetworkOptions): Promise<Network> {
     await Promise.all(processes.map((p) => p.exited));
   };
   try {
-    // HUB_TLS=on (npm start hands HUB_* to the hub): the hub, its gRPC edge and both intermediate servers
-    // serve TLS with certificates of the hub's CA, and the nodes present theirs to the hub (docs/tls.md).
+    // HUB_TLS=on (npm start's default; it hands HUB_* to the hub): the hub, its gRPC edge and both
+    // intermediate servers serve TLS with certificates of the hub's CA, and the nodes present theirs to the
+    // hub (docs/tls.md). Otherwise the hub is told HUB_TLS=off, its process default being on.
     const tls = options.hubEnv?.['HUB_TLS'] === 'on';
     const scheme = tls ? 'https' : 'http';
     const caPath = join(dataDir, 'keys', 'tls-ca.cert.pem');
@@ -197,7 +201,7 @@ export async function startNetwork(options: NetworkOptions): Promise<Network> {
     const hubUrl = `${scheme}://127.0.0.1:${options.hubPort}`;
     // Passkeys belong to an exact origin: the portal is served (and the hub verifies ceremonies) as localhost.
     const portalUrl = options.portalPort === undefined ? undefined : `http://localhost:${options.portalPort}`;
-    const hub = run('hub', HUB_MAIN, [], { HUB_DATA_DIR: dataDir, HUB_PORT: String(options.hubPort), HUB_HOST: '127.0.0.1', HUB_LOG_LEVEL: 'warn', ...(options.grpcPort === undefined ? {} : { HUB_GRPC_PORT: String(options.grpcPort) }), ...(portalUrl === undefined ? {} : { HUB_PORTAL_ORIGINS: portalUrl, HUB_TRUSTED_PROXIES: '127.0.0.1' }), ...options.hubEnv }, log);
+    const hub = run('hub', HUB_MAIN, [], { HUB_DATA_DIR: dataDir, HUB_PORT: String(options.hubPort), HUB_HOST: '127.0.0.1', HUB_LOG_LEVEL: 'warn', HUB_TLS: tls ? 'on' : 'off', ...(options.grpcPort === undefined ? {} : { HUB_GRPC_PORT: String(options.grpcPort) }), ...(portalUrl === undefined ? {} : { HUB_PORTAL_ORIGINS: portalUrl, HUB_TRUSTED_PROXIES: '127.0.0.1' }), ...options.hubEnv }, log);
     processes.push(hub);
     await waitReady(hubUrl, hub, web);
     const operator = (JSON.parse(readFileSync(join(dataDir, 'keys', 'operator.token.json'), 'utf8')) as { token: string }).token;

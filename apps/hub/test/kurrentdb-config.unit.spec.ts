@@ -63,7 +63,8 @@ describe('HUB_EVENT_STORE, HUB_INSTANCE_ID and the leadership timings', () => {
 
   it('name this hub by HUB_ADVERTISED_URL, else by its host and port', () => {
     expect(advertisedUrl(loadHubConfig({ HUB_ADVERTISED_URL: 'https://hub-a.example:8443' }))).toBe('https://hub-a.example:8443');
-    expect(advertisedUrl(loadHubConfig({ HUB_HOST: '::1', HUB_PORT: '8081' }))).toBe('http://[::1]:8081');
+    expect(advertisedUrl(loadHubConfig({ HUB_HOST: '::1', HUB_PORT: '8081' }))).toBe('https://[::1]:8081');
+    expect(advertisedUrl(loadHubConfig({ HUB_HOST: '::1', HUB_PORT: '8081', HUB_TLS: 'off' }))).toBe('http://[::1]:8081');
     expect(() => loadHubConfig({ HUB_ADVERTISED_URL: 'hub-a:8080' })).toThrow(
       expect.objectContaining({ problems: [{ variable: 'HUB_ADVERTISED_URL', message: 'must be an http:// or https:// URL (how clients reach this hub), got "hub-a:8080"' }] }),
     );

@@ -1,10 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { HubConfigError, loadHubConfig } from '../src/config/hub-config.js';
+import { HubConfig, HubConfigError, loadHubConfig } from '../src/config/hub-config.js';
 
 describe('HUB_TLS settings', () => {
-  it('are off by default (tests and `npm run start:hub` without HUB_TLS), with the loopback names and a year per agency certificate', () => {
+  it('are on by default for the process (`npm start`, `npm run start:hub` without HUB_TLS), with the loopback names and a year per agency certificate', () => {
     const config = loadHubConfig({});
-    expect(config.tls).toEqual({ enabled: false, hostNames: ['localhost', '127.0.0.1', '::1'], agencyCertificateDays: 365 });
+    expect(config.tls).toEqual({ enabled: true, hostNames: ['localhost', '127.0.0.1', '::1'], agencyCertificateDays: 365 });
+  });
+
+  it('HUB_TLS=off turns them off; a HubConfig made in code (in-process tests, no socket) is off unless given', () => {
+    expect(loadHubConfig({ HUB_TLS: 'off' }).tls.enabled).toBe(false);
+    expect(new HubConfig('127.0.0.1', 8080, '/srv/hub/data', 1, 65_536, 'log', '/srv/hub/municipalities.json').tls.enabled).toBe(false);
   });
 
   it('HUB_TLS=on, the host names of the hub certificate always including HUB_HOST, and the agency certificate validity', () => {

@@ -193,7 +193,9 @@ export const DEFAULT_SUBSCRIPTIONS: SubscriptionSettings = { sweepIntervalMs: 60
 /**
  * TLS (docs/tls.md): HUB_TLS=on serves HTTPS and gRPC over TLS with the hub's own CA (keys/tls-ca.*),
  * admits agencies only with the client certificate issued at their registration (mutual TLS), and calls
- * intermediate servers over TLS checking their certificate against their registration.
+ * intermediate servers over TLS checking their certificate against their registration. On is the
+ * process's default (loadHubConfig: `npm start`, `npm run start:hub`, the built main.js); TLS_OFF is only
+ * the default of a HubConfig made in code (tests driving the hub in process, with no socket).
  */
 export interface TlsSettings {
   readonly enabled: boolean;
@@ -204,9 +206,10 @@ export interface TlsSettings {
 }
 export const TLS_OFF: TlsSettings = { enabled: false, hostNames: ['localhost', '127.0.0.1', '::1'], agencyCertificateDays: 365 };
 
-/** The URL other hubs name this hub by when it leads (HUB_ADVERTISED_URL), else `http://HUB_HOST:HUB_PORT`. */
-export function advertisedUrl(config: Pick<HubConfig, 'host' | 'port' | 'advertisedUrl'>): string {
-  return config.advertisedUrl ?? `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
+/** The URL other hubs name this hub by when it leads (HUB_ADVERTISED_URL), else `https://HUB_HOST:HUB_PORT` (`http://` with HUB_TLS=off). */
+export function advertisedUrl(config: Pick<HubConfig, 'host' | 'port' | 'advertisedUrl'> & { readonly tls?: Pick<TlsSettings, 'enabled'> }): string {
+  const scheme = config.tls?.enabled === true ? 'https' : 'http';
+  return config.advertisedUrl ?? `${scheme}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
 }
 
 /** A KurrentDB connection string: `kurrentdb://` or `esdb://` (with `+discover`), user info, hosts, `?settings`. */
@@ -509,7 +512,7 @@ class HubEnvironment {
   HUB_SUBSCRIPTION_SWEEP_MS = String(DEFAULT_SUBSCRIPTIONS.sweepIntervalMs);
 
   @IsIn(['on', 'off'], { message: (a) => `must be on or off, got ${JSON.stringify(a.value)}` })
-  HUB_TLS = 'off';
+  HUB_TLS = 'on';
 
   @Matches(/^[A-Za-z0-9.:-]+(?:,[A-Za-z0-9.:-]+)*$/, { message: (a) => `must be comma-separated host names or addresses, got ${JSON.stringify(a.value)}` })
   HUB_TLS_HOSTS = TLS_OFF.hostNames.join(',');

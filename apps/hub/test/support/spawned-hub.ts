@@ -14,12 +14,15 @@ export interface SpawnedHub {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Runs `node dist/apps/hub/src/main.js` as `npm start` would, from a directory other than the repository. */
+/**
+ * Runs `node dist/apps/hub/src/main.js` as `npm start` would, from a directory other than the repository;
+ * over plain HTTP unless `env` says HUB_TLS=on (the process's own default is on: tls-default.e2e.spec.ts).
+ */
 export function runHub(env: Record<string, string>, cwd: string): { child: ChildProcess; output: () => string; exited: SpawnedHub['exited'] } {
   if (!existsSync(MAIN_JS)) throw new Error(`${MAIN_JS} is missing: run \`npm run build\` before the e2e tier (npm run test:e2e does)`);
   const child = spawn(process.execPath, [MAIN_JS], {
     cwd,
-    env: { PATH: process.env['PATH'] ?? '', NO_COLOR: '1', ...env },
+    env: { PATH: process.env['PATH'] ?? '', NO_COLOR: '1', HUB_TLS: 'off', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let text = '';

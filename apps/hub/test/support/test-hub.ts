@@ -89,10 +89,12 @@ function bearerOf(keysDir: string, file: string): Record<string, string> {
 /** The hub as main.ts wires it, on a temp-dir SQLite ledger, driven by Fastify inject (no socket). */
 export async function startTestHub(options: TestHubOptions = {}): Promise<TestHub> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'hub-int-'));
-  // Unless a test asks: no table published (the log starts empty), no Redis, and no time-driven
-  // checkpoint appearing in the middle of a test that counts events.
+  // Unless a test asks: no table published (the log starts empty), no Redis, no time-driven
+  // checkpoint appearing in the middle of a test that counts events, and no TLS (inject has no socket:
+  // HUB_TLS=on, the process's default, is tested by the tls-* specs).
   const config = loadHubConfig({
     HUB_DATA_DIR: dataDir,
+    HUB_TLS: 'off',
     HUB_AUTHORIZATION_TABLE_FILE: 'none',
     HUB_SELF_DISCLOSURE_TABLE_FILE: 'none',
     HUB_REDIS_URL: 'off',
