@@ -72,3 +72,23 @@ describe('planning against batches still committing', () => {
     await store.close();
   });
 });
+
+// A bulk writer queues thousands of appends in one turn: they are taken from the front of the queue batch
+// by batch (without copying the rest each time), each exactly once and in the order they were made.
+describe('a long queue of appends', () => {
+  it('commits 20,000 appends queued in one turn, each once, in order, in bounded batches', async () => {
+    const store = open();
+    const count = 20_000;
+    const results = await Promise.all(Array.from({ length: count }, (_, i) => store.append(append(`bulk-${i}`, { expectedRevision: 'no_stream' }))));
+    expect(results.map((r) => r.firstPosition)).toEqual([...Array(count).keys()]);
+    expect(results.map((r) => r.serial)).toEqual(Array.from({ length: count }, (_, i) => serial(i + 1)));
+    // Batches hold at most 128 events: the queue was taken in many batches, not at once.
+    expect(store.batchCount).toBeGreaterThanOrEqual(count / 128);
+    expect(await store.head()).toBe(count);
+    const stored = await store.readAll({ fromPosition: 0, maxCount: count });
+    expect(stored.map((e) => e.streamId)).toEqual(Array.from({ length: count }, (_, i) => `bulk-${i}`));
+    // Appends made after the long queue drained start a new one.
+    await expect(store.append(append('after'))).resolves.toMatchObject({ firstPosition: count });
+    await store.close();
+  }, 120_000);
+});
