@@ -69,7 +69,7 @@ async function timeHubStart(env: Record<string, string>, lingerMs = 0): Promise<
   const main = resolve('dist/apps/hub/src/main.js');
   const started = process.hrtime.bigint();
   const child = spawn(process.execPath, [main], {
-    env: { PATH: process.env['PATH'] ?? '', HUB_DATA_DIR: dataDir, HUB_PORT: '0', HUB_REDIS_URL: 'off', HUB_AUTHORIZATION_TABLE_FILE: 'none', HUB_CHECKPOINT_EVERY_MS: '3600000', NO_COLOR: '1', ...env },
+    env: { PATH: process.env['PATH'] ?? '', HUB_DATA_DIR: dataDir, HUB_PORT: '0', HUB_REDIS_URL: 'off', HUB_AUTHORIZATION_TABLE_FILE: 'none', HUB_CHECKPOINT_EVERY_MS: '3600000', HUB_TLS: 'off', NO_COLOR: '1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

@@ -39,6 +39,8 @@ const hub = spawn(process.execPath, [join(root, 'dist/apps/hub/src/main.js')], {
     HUB_REDIS_URL: 'off',
     HUB_SELF_CHECK: 'off',
     HUB_LOG_LEVEL: 'warn',
+    // The deployment runs its hubs with HUB_TLS=off for now (docs/tls.md): no TLS CA to make here.
+    HUB_TLS: 'off',
   },
 });
 let exited = false;

@@ -93,7 +93,8 @@ describe('deploy scripts on the built apps', () => {
     for (const file of HUB_KEYS) copyFileSync(join(keys, file), join(hubData, 'keys', file));
     const [port] = await freePorts(1);
     hubUrl = `http://127.0.0.1:${port}`;
-    const hub = start(HUB_MAIN, [], { HUB_DATA_DIR: hubData, HUB_PORT: String(port!), HUB_REDIS_URL: 'off', HUB_LOG_LEVEL: 'warn' });
+    // As the deployment runs it (HUB_TLS=off in its compose and k8s files, docs/tls.md).
+    const hub = start(HUB_MAIN, [], { HUB_DATA_DIR: hubData, HUB_PORT: String(port!), HUB_REDIS_URL: 'off', HUB_LOG_LEVEL: 'warn', HUB_TLS: 'off' });
     await waitFor(`${hubUrl}/health/ready`, hub);
     expect(readdirSync(join(hubData, 'keys')).sort()).toEqual(HUB_KEYS);
     const operator = (JSON.parse(readFileSync(join(keys, 'operator.token.json'), 'utf8')) as { token: string }).token;
