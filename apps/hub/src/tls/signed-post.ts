@@ -71,7 +71,7 @@ export class SignedPoster {
         {
           method: 'POST',
           agent: https ? this.#https : this.#http,
-          headers: { 'content-type': 'application/json', 'content-length': body.length, 'hub-signature': this.signer.signature(body) },
+          headers: { 'content-type': 'application/json', 'content-length': body.length, ...this.signer.headers(body) },
           ...(https && this.#pinned ? { checkServerIdentity: (host: string, cert: PeerCertificate) => this.#check(host, cert, options.agencyId) } : {}),
         },
         (res: IncomingMessage) => {
