@@ -21,13 +21,20 @@ import { AgencyCertificates, ChangeAgencyCertificatesHandler } from '../tls/agen
 import { HUB_TLS_PROVIDER, HubTls } from '../tls/hub-tls.js';
 import { AuthorizationTableRollout } from './tables/authorization-table-rollout.js';
 import { AuthorizationTablesController } from './tables/authorization-tables.controller.js';
+import { CodeKeyRing } from '../keys/code-key-rotation.js';
+import { CodeKeyRotationController } from '../keys/code-key-rotation.controller.js';
+import { ProvisionKeyRing } from '../keys/provision-key-rotation.js';
+import { ProvisionKeyRotationController } from '../keys/provision-key-rotation.controller.js';
 
 /** Agencies, agency codes, lawful queries and provisions (I5–I7), and citizens' self-information requests. */
 @Module({
-  controllers: [AgenciesController, AgencyCodesController, QueriesController, SelfInformationController, AuthorizationTablesController],
+  controllers: [AgenciesController, AgencyCodesController, QueriesController, SelfInformationController, AuthorizationTablesController, ProvisionKeyRotationController, CodeKeyRotationController],
   providers: [
     { provide: ProvisionSigner, useFactory: (config: HubConfig) => ProvisionSigner.loadOrCreate(config.keysDir), inject: [HubConfig] },
     { provide: CodeLocator, useFactory: (config: HubConfig) => loadOrCreateCodeLocator(config.keysDir), inject: [HubConfig] },
+    // The keys rotated in after the first, read from the log at start and at a takeover (docs/key-rotation.md).
+    ProvisionKeyRing,
+    CodeKeyRing,
     LinkageViews,
     CitizenSessions,
     Authenticator,
@@ -45,6 +52,6 @@ import { AuthorizationTablesController } from './tables/authorization-tables.con
     AgencyCertificates,
     ChangeAgencyCertificatesHandler,
   ],
-  exports: [LinkageViews, CitizenSessions, Authenticator, HubCodeMapper, QueryEdge, AuthorizationTableRollout, HubTls],
+  exports: [LinkageViews, CitizenSessions, Authenticator, HubCodeMapper, QueryEdge, AuthorizationTableRollout, HubTls, ProvisionSigner],
 })
 export class LinkageModule {}

@@ -1,7 +1,5 @@
 import { Module } from '@nestjs/common';
-import { HubConfig } from '../config/hub-config.js';
 import { LinkageModule } from '../linkage/linkage.module.js';
-import { ProvisionSigner } from '../linkage/hub-secrets.js';
 import { SubscriptionDirectory } from '../subscriptions/subscription-directory.js';
 import { SubscriptionsModule } from '../subscriptions/subscriptions.module.js';
 import { PushDelivery } from './push-delivery.js';
@@ -15,13 +13,12 @@ import { PUSH_SUBSCRIBERS } from './subscribers.js';
 /**
  * Copy updates and pushes (issue 14): a provider reports a changed copy, the hub fans out one push per
  * active subscriber and delivers each at least once to the subscriber's intermediate server, signed with
- * the hub's provision key (the same key, from keys/, as provision requests).
+ * the hub's provision key (LinkageModule's signer: the same key as provision requests, rotations included).
  */
 @Module({
   imports: [LinkageModule, SubscriptionsModule],
   controllers: [PushesController],
   providers: [
-    { provide: ProvisionSigner, useFactory: (config: HubConfig) => ProvisionSigner.loadOrCreate(config.keysDir), inject: [HubConfig] },
     { provide: PUSH_SUBSCRIBERS, useExisting: SubscriptionDirectory },
     PushProjection,
     PushFanOut,

@@ -7,7 +7,7 @@ import { ApiProblems, BODY_PROBLEMS, COMMON_PROBLEMS } from '../../http/problem.
 import { Meta, type RequestMeta } from '../../http/request-meta.js';
 import { Authenticator } from '../authenticator.js';
 import { LinkageViews } from '../linkage-views.js';
-import { ProvisionSigner } from '../hub-secrets.js';
+import { ProvisionKeyRing, type ServedHubKeys } from '../../keys/provision-key-rotation.js';
 import {
   AgencyCertificatesResponse,
   AgencyListQuery,
@@ -37,7 +37,7 @@ export class AgenciesController {
     private readonly commandBus: CommandBus,
     private readonly auth: Authenticator,
     private readonly views: LinkageViews,
-    private readonly signer: ProvisionSigner,
+    private readonly provisionKeys: ProvisionKeyRing,
     private readonly tls: HubTls,
     private readonly certificates: AgencyCertificates,
   ) {}
@@ -181,15 +181,36 @@ export class AgenciesController {
   }
 
   @Get('v1/hub/keys')
-  @ApiOperation({ summary: 'The hub\'s public keys: the Ed25519 key that signs provision requests (hub-signature).' })
+  @ApiOperation({
+    summary: 'The hub\'s public keys: the Ed25519 keys that sign provision requests and pushes (hub-signature, hub-signature-key).',
+    description: 'The key that signs now, and every provision signing key of the log, first to newest, read from the log at each call (docs/key-rotation.md). An intermediate server accepts a signature by a served key until its acceptedUntil, and fetches this again (bounded) when a call names a key it does not know.',
+  })
   @ApiOkResponse({
     schema: {
       type: 'object',
-      required: ['provisionSigningKey'],
-      properties: { provisionSigningKey: { type: 'string', description: 'The raw 32-byte Ed25519 public key, base64url.' } },
+      required: ['provisionSigningKey', 'provisionSigningKeyId', 'provisionSigningKeys'],
+      properties: {
+        provisionSigningKey: { type: 'string', description: 'The key that signs now: the raw 32-byte Ed25519 public key, base64url.' },
+        provisionSigningKeyId: { type: 'string', description: 'Its id (hub-signature-key): SHA-256 of the raw public key, first 8 bytes, hex.' },
+        provisionSigningKeys: {
+          type: 'array',
+          items: {
+            type: 'object',
+            required: ['keyId', 'publicKey'],
+            properties: {
+              keyId: { type: 'string' },
+              publicKey: { type: 'string' },
+              from: { type: 'string', format: 'date-time', description: 'Since when it signs.' },
+              until: { type: 'string', format: 'date-time', description: 'When the next key replaced it (absent for the key that signs now).' },
+              acceptedUntil: { type: 'string', format: 'date-time', description: 'Until when its signatures are accepted: until + 300 s.' },
+              announcedAt: { type: 'integer', description: 'Position of the ProvisionSigningKeyRotated event (absent for the first key).' },
+            },
+          },
+        },
+      },
     },
   })
-  keys(): { provisionSigningKey: string } {
-    return { provisionSigningKey: this.signer.publicKey };
+  keys(): Promise<ServedHubKeys> {
+    return this.provisionKeys.served();
   }
 }

@@ -14,7 +14,7 @@ const INTERMEDIATE_SERVER_SERVICE = 'linkage_ledger.v1.IntermediateServer';
 /** Requests in one batch call at most (schemas/provision/README.md). */
 const MAX_BATCH = 1000;
 
-type UnaryMethod = (request: { body: Buffer; hubSignature: string }, metadata: Metadata, options: { deadline: number }, done: (error: ServiceError | null, reply?: { body?: Buffer }) => void) => void;
+type UnaryMethod = (request: { body: Buffer; hubSignature: string; hubSignatureKey: string }, metadata: Metadata, options: { deadline: number }, done: (error: ServiceError | null, reply?: { body?: Buffer }) => void) => void;
 
 /** One provision request as the hub sends it: the protocol always named. */
 export type ProvisionRequestBody = ProvisionRequest & { readonly protocol: typeof PROVISION_PROTOCOL };
@@ -152,7 +152,8 @@ export class ProviderClient {
     }
     const call = (client as unknown as Record<'provide' | 'provideBatch', UnaryMethod>)[method].bind(client);
     return new Promise<unknown>((resolve, fail) => {
-      call({ body, hubSignature: this.signer.signature(body) }, new Metadata(), { deadline: Date.now() + this.#timeoutMs }, (error, reply) => {
+      const { signature, keyId } = this.signer.sign(body);
+      call({ body, hubSignature: signature, hubSignatureKey: keyId }, new Metadata(), { deadline: Date.now() + this.#timeoutMs }, (error, reply) => {
         if (error) return fail(this.#grpcFailure(error));
         const bytes = reply?.body ?? Buffer.alloc(0);
         if (bytes.length > maxResponseBytes) return fail(new CallFailure('ANSWER_TOO_LARGE', `the provider sent more than ${maxResponseBytes} bytes`));
