@@ -8,6 +8,7 @@ import type { AnswerKeyPair } from '#sealed-answer';
 import { databasePath, keysDir, type AgencyConfig } from './config/agency-config.js';
 import { HealthController } from './health/health.controller.js';
 import { HubClient } from './hub/hub-client.js';
+import { HubKeys, singleKeySet } from './hub/hub-keys.js';
 import { tlsFetch } from './hub/tls-fetch.js';
 import { ProblemDetailsFilter } from './http/problem-details.filter.js';
 import { installJsonParser } from './http/raw-body.js';
@@ -23,7 +24,7 @@ import { PushReceiver } from './mesh/push-receiver.js';
 import { SubscriptionsService } from './mesh/subscriptions.service.js';
 import { ProviderService } from './provider/provider.service.js';
 import { ProvisionEndpoint } from './provider/provision-endpoint.js';
-import { ProvisionSchemas, hubVerifierKey } from './provider/provision-protocol.js';
+import { ProvisionSchemas } from './provider/provision-protocol.js';
 import { ProvisionsController } from './provider/provisions.controller.js';
 import { RequesterController } from './requester/requester.controller.js';
 import { RequesterService } from './requester/requester.service.js';
@@ -36,8 +37,10 @@ export interface AgencyRuntime {
   readonly store: AgencyStore;
   readonly keys: AnswerKeyPair;
   readonly hub: HubClient;
-  /** The hub's provision-signing public key (base64url raw 32 bytes). */
+  /** The hub's provision-signing public key that signed at start (base64url raw 32 bytes). */
   readonly hubProvisionKey: string;
+  /** The hub's provision signing keys: what checks hub-signature (provisions, pushes). */
+  readonly hubKeys: HubKeys;
   readonly clock: Clock;
   /** The provision protocol's handler, shared by the HTTP controller and the gRPC server. */
   readonly provisions: ProvisionEndpoint;
@@ -61,8 +64,10 @@ export async function openAgencyRuntime(config: AgencyConfig, options: RuntimeOp
   if (config.hub === undefined) throw new Error('the server needs AGENCY_HUB_URL and a hub token');
   const hub = new HubClient(config.hub, options.fetch ?? (config.tls === undefined ? fetch : tlsFetch(config.tls)));
   const keys = await loadOrCreateAnswerKeys(keysDir(config));
-  const hubProvisionKey = config.hub.provisionKey ?? (await hub.provisionSigningKey());
-  const hubKey = hubVerifierKey(hubProvisionKey); // fails at start, not on the first provision, if the hub's key is unusable
+  // A pinned key (AGENCY_HUB_PROVISION_KEY) is the only one; else the hub's key set, fetched again (bounded) on an unknown key id.
+  const hubKey =
+    config.hub.provisionKey !== undefined ? new HubKeys(singleKeySet(config.hub.provisionKey), undefined) : new HubKeys(await hub.provisionSigningKeys(), () => hub.provisionSigningKeys());
+  const hubProvisionKey = hubKey.currentPublicKey;
   const store = new AgencyStore(databasePath(config));
   const clock = options.clock ?? (() => new Date());
   const provisions = new ProvisionEndpoint(new ProviderService(config.agencyId, store, clock), new ProvisionSchemas(), hubKey, clock);
@@ -72,7 +77,7 @@ export async function openAgencyRuntime(config: AgencyConfig, options: RuntimeOp
   if (fetcher !== undefined) pushes.notify((pushId) => fetcher.enqueue(pushId));
   const updates = new CopyUpdatesService(store, hub, clock);
   const subscriptions = new SubscriptionsService(store, hub);
-  return { config, store, keys, hub, hubProvisionKey, clock, provisions, requester, pushes, fetcher, updates, subscriptions };
+  return { config, store, keys, hub, hubProvisionKey, hubKeys: hubKey, clock, provisions, requester, pushes, fetcher, updates, subscriptions };
 }
 
 /** The log sink of the server, flushed last at shutdown. */

@@ -7,6 +7,8 @@ export const AGENCY_PROBLEMS = {
   WRONG_PROVIDER: { status: 400, title: 'The provision request names another provider' },
   WRONG_SUBSCRIBER: { status: 400, title: 'The push names another subscriber' },
   HUB_SIGNATURE_INVALID: { status: 401, title: 'The hub signature does not verify' },
+  HUB_SIGNATURE_KEY_UNKNOWN: { status: 401, title: 'The hub signature names a key the hub does not serve' },
+  HUB_SIGNATURE_KEY_RETIRED: { status: 401, title: 'The hub signature is by a key the hub retired' },
   STAFF_TOKEN_INVALID: { status: 401, title: 'A valid staff bearer token is required' },
   NOT_FOUND: { status: 404, title: 'No such resource' },
   PERSON_NOT_FOUND: { status: 404, title: 'No person with this local id' },

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { AgencyProblem } from '../http/agency-problem.js';
 import type { HubSettings } from '../config/agency-config.js';
+import { keySetOf, type ServedKeySet } from './hub-keys.js';
 
 export interface HubAnswer {
   readonly status: number;
@@ -60,19 +61,26 @@ export class HubClient {
     throw new AgencyProblem('HUB_UNREACHABLE', `the hub at ${this.hub.url} did not answer ${method} ${path.split('?')[0]} after ${ATTEMPTS} attempts (${reasonOf(lastError)}); check AGENCY_HUB_URL and that the hub runs`);
   }
 
-  /** GET {hub}/v1/hub/keys → the hub's provision-signing public key. */
-  async provisionSigningKey(): Promise<string> {
+  /** GET {hub}/v1/hub/keys → the hub's provision signing keys: the one that signs now and the others it serves. */
+  async provisionSigningKeys(): Promise<ServedKeySet> {
     let res: Response;
     try {
       res = await this.fetchImpl(`${this.hub.url}/v1/hub/keys`, { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(this.hub.timeoutMs) });
     } catch (error) {
       throw new AgencyProblem('HUB_UNREACHABLE', `cannot fetch the hub's keys from ${this.hub.url}/v1/hub/keys (${reasonOf(error)}); start the hub or set AGENCY_HUB_PROVISION_KEY`);
     }
-    const body = (await res.json().catch(() => undefined)) as { provisionSigningKey?: unknown } | undefined;
-    if (res.status !== 200 || typeof body?.provisionSigningKey !== 'string') {
-      throw new AgencyProblem('HUB_PROTOCOL_ERROR', `GET ${this.hub.url}/v1/hub/keys answered ${res.status} without a provisionSigningKey; set AGENCY_HUB_PROVISION_KEY instead`);
+    const body = (await res.json().catch(() => undefined)) as unknown;
+    const set = res.status === 200 ? keySetOf(body) : undefined;
+    if (set === undefined) {
+      throw new AgencyProblem('HUB_PROTOCOL_ERROR', `GET ${this.hub.url}/v1/hub/keys answered ${res.status} without a usable provisionSigningKey (and provisionSigningKeys, each key id naming its key); set AGENCY_HUB_PROVISION_KEY instead`);
     }
-    return body.provisionSigningKey;
+    return set;
+  }
+
+  /** GET {hub}/v1/hub/keys → the hub's provision-signing public key that signs now. */
+  async provisionSigningKey(): Promise<string> {
+    const set = await this.provisionSigningKeys();
+    return set.keys.find((k) => k.keyId === set.currentKeyId)!.publicKey;
   }
 }
 

@@ -2,7 +2,7 @@ import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query, Req, UseGu
 import type { FastifyRequest } from 'fastify';
 import { AgencyProblem } from '../http/agency-problem.js';
 import { StaffGuard } from '../http/staff.guard.js';
-import { SIGNATURE_HEADER } from '../provider/provision-protocol.js';
+import { SIGNATURE_HEADER, SIGNATURE_KEY_HEADER } from '../provider/provision-protocol.js';
 import { AgencyStore } from '../store/agency-store.js';
 import type { ReceivedPush } from '../store/mesh-store.js';
 import { CopyUpdatesService, type UpdateInput } from './copy-updates.service.js';
@@ -20,8 +20,8 @@ export class PushesController {
 
   @Post()
   @HttpCode(200)
-  receive(@Req() request: FastifyRequest): PushReceipt {
-    return this.receiver.receive(request.rawBody, request.headers[SIGNATURE_HEADER]);
+  receive(@Req() request: FastifyRequest): Promise<PushReceipt> {
+    return this.receiver.receive(request.rawBody, request.headers[SIGNATURE_HEADER], request.headers[SIGNATURE_KEY_HEADER]);
   }
 
   @Get()

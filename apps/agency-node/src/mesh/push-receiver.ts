@@ -1,6 +1,6 @@
-import type { KeyObject } from 'node:crypto';
 import { isAgencyCode, isAgencyId, isInstant, isTableCode } from '#linkage';
 import { AgencyProblem } from '../http/agency-problem.js';
+import type { HubKeys } from '../hub/hub-keys.js';
 import { SIGNATURE_HEADER, verifyHubSignature } from '../provider/provision-protocol.js';
 import type { AgencyStore } from '../store/agency-store.js';
 import type { Push } from '../store/mesh-store.js';
@@ -20,8 +20,8 @@ export type OnNewPush = (pushId: string) => void;
 
 /**
  * `POST /v1/pushes` (called by the hub): a subscribed item changed at its provider. In this order: the
- * `hub-signature` header MUST verify over the exact body bytes with the hub's provision-signing key (401
- * HUB_SIGNATURE_INVALID, nothing stored); the body is checked field by field (400 VALIDATION_FAILED,
+ * `hub-signature` header MUST verify over the exact body bytes with the hub's provision-signing key named by
+ * `hub-signature-key` (401 HUB_SIGNATURE_INVALID, HUB_SIGNATURE_KEY_UNKNOWN or HUB_SIGNATURE_KEY_RETIRED, nothing stored); the body is checked field by field (400 VALIDATION_FAILED,
  * nothing stored); the push is recorded once per pushId in agency.sqlite, durably, before the answer
  * `{pushId, duplicate}` (a redelivery of a known pushId is `duplicate: true` and changes nothing; the
  * same pushId with other content is 409 PUSH_ID_REUSED). A push carries no data: when fetching is on, the
@@ -31,7 +31,7 @@ export class PushReceiver {
   constructor(
     private readonly agencyId: string,
     private readonly store: AgencyStore,
-    private readonly hubKey: KeyObject,
+    private readonly hubKeys: HubKeys,
     private readonly clock: Clock,
     private readonly fetchWanted: boolean,
     private onNew: OnNewPush = () => {},
@@ -42,11 +42,11 @@ export class PushReceiver {
     this.onNew = onNew;
   }
 
-  receive(raw: Buffer | undefined, signature: string | string[] | undefined): PushReceipt {
+  async receive(raw: Buffer | undefined, signature: string | string[] | undefined, keyId?: string | string[]): Promise<PushReceipt> {
     if (signature === undefined) {
       throw new AgencyProblem('HUB_SIGNATURE_INVALID', `the ${SIGNATURE_HEADER} header is missing: a push must carry "ed25519=<base64url signature>" over the exact body bytes, made with the hub's provision-signing key`);
     }
-    verifyHubSignature(signature, raw, this.hubKey);
+    await verifyHubSignature(signature, raw, this.hubKeys, keyId);
     let body: unknown;
     try {
       body = JSON.parse(raw!.toString('utf8'));

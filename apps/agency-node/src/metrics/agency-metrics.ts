@@ -61,10 +61,10 @@ function instrumentProvisions(endpoint: ProvisionEndpoint, metrics: AgencyMetric
   const single = { answered: h.labels('single', 'answered'), refused: h.labels('single', 'refused'), rejected: h.labels('single', 'rejected') };
   const batch = { answered: h.labels('batch', 'answered'), rejected: h.labels('batch', 'rejected') };
   const seconds = (started: number) => (performance.now() - started) / 1000;
-  endpoint.provide = async (raw, signature, parsed) => {
+  endpoint.provide = async (raw, signature, parsed, keyId) => {
     const started = performance.now();
     try {
-      const response = await provide(raw, signature, parsed);
+      const response = await provide(raw, signature, parsed, keyId);
       (response.status === 'answered' ? single.answered : single.refused).observe(seconds(started));
       return response;
     } catch (error) {
@@ -72,10 +72,10 @@ function instrumentProvisions(endpoint: ProvisionEndpoint, metrics: AgencyMetric
       throw error;
     }
   };
-  endpoint.provideBatch = async (raw, signature, parsed) => {
+  endpoint.provideBatch = async (raw, signature, parsed, keyId) => {
     const started = performance.now();
     try {
-      const response = await provideBatch(raw, signature, parsed);
+      const response = await provideBatch(raw, signature, parsed, keyId);
       batch.answered.observe(seconds(started));
       return response;
     } catch (error) {
@@ -89,9 +89,9 @@ function instrumentProvisions(endpoint: ProvisionEndpoint, metrics: AgencyMetric
 function instrumentMesh(pushes: PushReceiver, fetcher: PushFetcher | undefined, metrics: AgencyMetrics): void {
   const receive = pushes.receive.bind(pushes);
   const c = { new: metrics.pushesReceived.labels('new'), duplicate: metrics.pushesReceived.labels('duplicate'), rejected: metrics.pushesReceived.labels('rejected') };
-  pushes.receive = (raw, signature) => {
+  pushes.receive = async (raw, signature, keyId) => {
     try {
-      const receipt = receive(raw, signature);
+      const receipt = await receive(raw, signature, keyId);
       (receipt.duplicate ? c.duplicate : c.new).inc();
       return receipt;
     } catch (error) {

@@ -1,5 +1,5 @@
-import type { KeyObject } from 'node:crypto';
 import type { ProvisionResponse } from '#linkage';
+import type { HubKeys } from '../hub/hub-keys.js';
 import type { Clock } from '../tokens.js';
 import { AgencyProblem } from '../http/agency-problem.js';
 import type { ProviderService } from './provider.service.js';
@@ -14,13 +14,13 @@ export class ProvisionEndpoint {
   constructor(
     private readonly provider: ProviderService,
     private readonly schemas: ProvisionSchemas,
-    private readonly hubKey: KeyObject,
+    private readonly hubKeys: HubKeys,
     private readonly clock: Clock,
   ) {}
 
-  /** One request. `parsed`: the body already parsed from `raw` by the transport, if it did. */
-  async provide(raw: Buffer | undefined, signature: string | string[] | undefined, parsed?: unknown): Promise<ProvisionResponse> {
-    verifyHubSignature(signature, raw, this.hubKey);
+  /** One request. `parsed`: the body already parsed from `raw` by the transport, if it did; `keyId`: the hub-signature-key. */
+  async provide(raw: Buffer | undefined, signature: string | string[] | undefined, parsed?: unknown, keyId?: string | string[]): Promise<ProvisionResponse> {
+    await verifyHubSignature(signature, raw, this.hubKeys, keyId);
     const provision = this.schemas.request(parsed ?? parseJson(raw!));
     checkFreshness([provision], this.clock());
     this.provider.checkAddressee([provision]);
@@ -28,8 +28,8 @@ export class ProvisionEndpoint {
   }
 
   /** Several requests to this provider, answered in order. */
-  async provideBatch(raw: Buffer | undefined, signature: string | string[] | undefined, parsed?: unknown): Promise<{ responses: ProvisionResponse[] }> {
-    verifyHubSignature(signature, raw, this.hubKey);
+  async provideBatch(raw: Buffer | undefined, signature: string | string[] | undefined, parsed?: unknown, keyId?: string | string[]): Promise<{ responses: ProvisionResponse[] }> {
+    await verifyHubSignature(signature, raw, this.hubKeys, keyId);
     const batch = this.schemas.batchRequest(parsed ?? parseJson(raw!));
     checkFreshness(batch.requests, this.clock());
     this.provider.checkAddressee(batch.requests);

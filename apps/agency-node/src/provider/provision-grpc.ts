@@ -12,6 +12,7 @@ export const INTERMEDIATE_SERVER_PROTO = 'linkage_ledger/v1/intermediate_server.
 interface SignedProvision {
   readonly body?: Buffer;
   readonly hubSignature?: string;
+  readonly hubSignatureKey?: string;
 }
 
 /** schemas/proto of the repository this module belongs to (from src in tests, from dist once built). */
@@ -36,10 +37,10 @@ function grpcStatus(httpStatus: number): status {
   return status.INTERNAL;
 }
 
-function handler(run: (raw: Buffer, signature: string | undefined) => Promise<unknown>) {
+function handler(run: (raw: Buffer, signature: string | undefined, keyId: string | undefined) => Promise<unknown>) {
   return (call: ServerUnaryCall<SignedProvision, unknown>, done: sendUnaryData<{ body: Buffer }>): void => {
     const raw = call.request.body ?? Buffer.alloc(0);
-    run(raw, call.request.hubSignature).then(
+    run(raw, call.request.hubSignature, call.request.hubSignatureKey || undefined).then(
       (answer) => done(null, { body: Buffer.from(JSON.stringify(answer), 'utf8') }),
       (error: unknown) => {
         const problem = error instanceof AgencyProblem ? error : new AgencyProblem('INTERNAL', 'the provision could not be handled');
@@ -60,8 +61,8 @@ export async function startProvisionGrpcServer(endpoint: ProvisionEndpoint, opti
   const service = (loadPackageDefinition(definition)['linkage_ledger'] as Record<string, Record<string, ServiceClientConstructor>>)['v1']!['IntermediateServer']!.service;
   const server = new Server({ 'grpc.max_receive_message_length': options.maxMessageBytes });
   server.addService(service, {
-    provide: handler((raw, signature) => endpoint.provide(raw, signature)),
-    provideBatch: handler((raw, signature) => endpoint.provideBatch(raw, signature)),
+    provide: handler((raw, signature, keyId) => endpoint.provide(raw, signature, undefined, keyId)),
+    provideBatch: handler((raw, signature, keyId) => endpoint.provideBatch(raw, signature, undefined, keyId)),
   });
   // Server reflection (grpc.reflection.v1 and v1alpha), from the .proto file's own field names (keepCase), for grpcurl and the like.
   new ReflectionService(loadSync([INTERMEDIATE_SERVER_PROTO], { keepCase: true, includeDirs: [protoDir()] })).addToServer(server);

@@ -1,4 +1,4 @@
-import { createPublicKey, verify, type KeyObject } from 'node:crypto';
+import { verify } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -6,31 +6,41 @@ import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import type { ProvisionBatch, ProvisionRequest } from '#linkage';
 import { fromBase64url } from '#sealed-answer';
 import { AgencyProblem } from '../http/agency-problem.js';
+import type { HubKeys } from '../hub/hub-keys.js';
 
 /** A provision request whose requestedAt is further than this from the server's clock is refused (400). */
 export const FRESHNESS_MS = 300_000;
 export const SIGNATURE_HEADER = 'hub-signature';
 
-/** The hub's provision-signing public key (Ed25519), from base64url raw 32 bytes. */
-export function hubVerifierKey(rawBase64url: string): KeyObject {
-  const raw = fromBase64url(rawBase64url);
-  if (raw?.length !== 32) throw new Error('the hub provision-signing key must be 43 characters of unpadded base64url (raw 32-byte Ed25519 public key)');
-  return createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: rawBase64url }, format: 'jwk' });
-}
+export { hubVerifierKey } from '../hub/hub-keys.js';
+
+/** The header naming the provision signing key that made `hub-signature` (its key id). */
+export const SIGNATURE_KEY_HEADER = 'hub-signature-key';
+
+const KEY_ID = /^[0-9a-f]{16}$/;
 
 /**
- * `hub-signature: ed25519=<base64url>` MUST verify over the exact body bytes, before anything in the
- * body is trusted or recorded.
+ * `hub-signature: ed25519=<base64url>` MUST verify over the exact body bytes, with the key named by
+ * `hub-signature-key` (none named: the key the hub serves as current), before anything in the body is
+ * trusted or recorded. A key the hub does not serve, or retired, is refused with its own code (HubKeys).
  */
-export function verifyHubSignature(header: string | string[] | undefined, body: Buffer | undefined, key: KeyObject): void {
+export async function verifyHubSignature(header: string | string[] | undefined, body: Buffer | undefined, keys: HubKeys, keyIdHeader?: string | string[]): Promise<void> {
   const match = typeof header === 'string' ? /^ed25519=([A-Za-z0-9_-]{86})$/.exec(header.trim()) : null;
   const signature = match ? fromBase64url(match[1]!) : undefined;
-  if (signature?.length !== 64 || body === undefined || !verify(null, body, key, signature)) {
-    throw new AgencyProblem(
-      'HUB_SIGNATURE_INVALID',
-      `the ${SIGNATURE_HEADER} header must be "ed25519=<base64url signature>" over the exact body bytes, made with the hub's provision-signing key`,
-    );
+  if (keyIdHeader !== undefined && keyIdHeader !== '' && (typeof keyIdHeader !== 'string' || !KEY_ID.test(keyIdHeader.trim()))) {
+    throw new AgencyProblem('HUB_SIGNATURE_INVALID', `the ${SIGNATURE_KEY_HEADER} header must be one provision signing key id (16 hex digits, as GET /v1/hub/keys serves it)`);
   }
+  if (signature?.length !== 64 || body === undefined) throw invalidSignature();
+  const keyId = typeof keyIdHeader === 'string' && keyIdHeader !== '' ? keyIdHeader.trim() : undefined;
+  const key = await keys.keyFor(keyId);
+  if (!verify(null, body, key, signature)) throw invalidSignature();
+}
+
+function invalidSignature(): AgencyProblem {
+  return new AgencyProblem(
+    'HUB_SIGNATURE_INVALID',
+    `the ${SIGNATURE_HEADER} header must be "ed25519=<base64url signature>" over the exact body bytes, made with the hub's provision-signing key named by ${SIGNATURE_KEY_HEADER}`,
+  );
 }
 
 /** requestedAt within FRESHNESS_MS of `now`, either way (a replay, or a clock far off). */
