@@ -181,6 +181,8 @@ describe('the HTTP edge', () => {
         openSerials: 0,
         voidedAtStartup: 0,
         codeMapper: { mode: 'store' },
+        // No Redis: the rate limits are this hub's own.
+        rateLimits: { mode: 'local', shared: false, fallbacks: 0 },
         // The log was empty when the hub started and checked it.
         selfCheck: { status: 'passed', verifiedThrough: 0, run: 'start', runId: expect.any(String), checked: 0, total: 0 },
         // The embedded SQLite hub is the only writer of its log.

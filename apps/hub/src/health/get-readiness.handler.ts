@@ -8,6 +8,7 @@ import { EVENT_STORE } from '../ledger/tokens.js';
 import type { Leadership } from '../leadership/leadership.js';
 import { LEADERSHIP } from '../leadership/tokens.js';
 import { HubCodeMapper } from '../linkage/hub-code-mapper.js';
+import { RateLimits } from '../rate-limits/rate-limits.service.js';
 import { GetReadinessQuery, type Readiness } from './get-readiness.query.js';
 
 @QueryHandler(GetReadinessQuery)
@@ -17,6 +18,7 @@ export class GetReadinessHandler implements IQueryHandler<GetReadinessQuery> {
     private readonly lifecycle: LedgerLifecycle,
     private readonly mapper: HubCodeMapper,
     private readonly selfCheck: SelfCheckService,
+    private readonly rateLimits: RateLimits,
     @Inject(LEADERSHIP) private readonly leadership: Leadership | null,
   ) {}
 
@@ -31,7 +33,7 @@ export class GetReadinessHandler implements IQueryHandler<GetReadinessQuery> {
     }
     if (selfCheck.status === 'unverified') throw new HubProblem('NOT_READY', 'the self-check at start could not finish; POST /v1/audit/self-checks runs it again', { selfCheck });
     const [head, open] = await Promise.all([this.store.head(), this.store.openSerials()]);
-    const base = { status: 'ready', head, openSerials: open.length, voidedAtStartup: this.lifecycle.voidedAtStartup, codeMapper: this.mapper.health(), selfCheck } as const;
+    const base = { status: 'ready', head, openSerials: open.length, voidedAtStartup: this.lifecycle.voidedAtStartup, codeMapper: this.mapper.health(), rateLimits: this.rateLimits.readiness(), selfCheck } as const;
     // The embedded SQLite hub is the only writer of its log: it always leads.
     if (this.leadership === null) return { ...base, role: 'leader' };
     // Several hubs on KurrentDB: which one this is, and who leads.

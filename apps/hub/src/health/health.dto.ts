@@ -27,6 +27,13 @@ export class ReadinessResponse {
   codeMapper!: { mode: string; breaker?: string; since?: string; reason?: string };
 
   @ApiProperty({
+    description:
+      'The rate limits (docs/rate-limits.md): mode "redis" (budgets kept in Redis, shared by every hub on it), "degraded" (Redis configured but not answering or not connected yet: this hub\'s own budgets decide, the fallback; since and reason), "local" (no Redis: this hub\'s own budgets) or "off"; shared: true only in mode redis; fallbacks: times since start that Redis stopped answering and decisions turned local.',
+    example: { mode: 'redis', shared: true, fallbacks: 0 },
+  })
+  rateLimits!: { mode: string; shared: boolean; fallbacks: number; since?: string; reason?: string };
+
+  @ApiProperty({
     type: SelfCheckViewDto,
     description: "The hub's check of its own log: passed, off, or running (a scrub or a requested run). A finding makes readiness 503 NOT_READY with this object (status failed, the finding).",
     example: { status: 'passed', verifiedThrough: 42, run: 'start', runId: '0194f7a2-…', checked: 42, total: 42 },
@@ -41,5 +48,5 @@ export class ReadinessResponse {
 }
 
 export function toReadinessResponse(r: Readiness): ReadinessResponse {
-  return { status: r.status, head: r.head, openSerials: r.openSerials, voidedAtStartup: r.voidedAtStartup, codeMapper: r.codeMapper, selfCheck: r.selfCheck, role: r.role, ...(r.leader === undefined ? {} : { leader: r.leader }) };
+  return { status: r.status, head: r.head, openSerials: r.openSerials, voidedAtStartup: r.voidedAtStartup, codeMapper: r.codeMapper, rateLimits: r.rateLimits, selfCheck: r.selfCheck, role: r.role, ...(r.leader === undefined ? {} : { leader: r.leader }) };
 }

@@ -7,6 +7,7 @@ export { METRIC_PREFIX } from '#metrics';
 export const MAPPER_MODES = ['redis', 'degraded', 'store'] as const;
 export const BREAKER_STATES = ['closed', 'open', 'half-open'] as const;
 export const PROVIDER_OUTCOMES = ['answered', 'refused', 'failed'] as const;
+export const RATE_LIMIT_MODES = ['redis', 'degraded', 'local', 'off'] as const;
 
 /**
  * What the scrape-time gauges read, each from a public API of the running hub. Each may be undefined
@@ -23,6 +24,8 @@ export interface HubMetricSources {
   latestCheckpoint(): { readonly timeMs: number; readonly size: number } | undefined;
   /** The code mapper's mode as readiness reports it. */
   mapper(): { readonly mode: (typeof MAPPER_MODES)[number]; readonly breaker?: (typeof BREAKER_STATES)[number] | undefined } | undefined;
+  /** The rate limiter as readiness reports it: its mode, the fallbacks to local budgets, and the decisions taken locally in them. */
+  rateLimits(): { readonly mode: (typeof RATE_LIMIT_MODES)[number]; readonly fallbacks: number; readonly fallbackDecisions: number } | undefined;
   /** The Kafka relay's topic and checkpoint (last position Kafka acknowledged), when the relay runs. */
   relay(): Promise<{ readonly topic: string; readonly checkpoint: number } | undefined>;
   /** Milliseconds since the epoch, now. */
@@ -167,6 +170,34 @@ export class HubMetrics {
         this.reset();
         const breaker = sources()?.mapper()?.breaker;
         if (breaker !== undefined) for (const b of BREAKER_STATES) this.set({ state: b }, b === breaker ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'linkage_rate_limit_mode',
+      help: 'Where the rate limits are decided, as readiness reports it: 1 for the current one of redis (budgets shared in Redis), degraded (Redis configured but not answering: this hub\'s own budgets, the fallback), local (no Redis: this hub\'s own), off.',
+      labelNames: ['mode'],
+      registers,
+      collect() {
+        const mode = sources()?.rateLimits()?.mode;
+        for (const m of RATE_LIMIT_MODES) this.set({ mode: m }, m === mode ? 1 : 0);
+      },
+    });
+    new Counter({
+      name: 'linkage_rate_limit_fallbacks_total',
+      help: 'Times Redis stopped answering the rate limiter and its decisions fell back to this hub\'s own budgets (one per outage).',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(sources()?.rateLimits()?.fallbacks ?? 0);
+      },
+    });
+    new Counter({
+      name: 'linkage_rate_limit_fallback_decisions_total',
+      help: 'Rate-limit decisions taken by this hub\'s own limiter although the budgets are to be kept in Redis (Redis not answering, not connected yet, or asked again only once a second after a failure).',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(sources()?.rateLimits()?.fallbackDecisions ?? 0);
       },
     });
     new Gauge({

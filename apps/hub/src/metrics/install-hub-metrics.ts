@@ -11,6 +11,7 @@ import { EVENT_STORE } from '../ledger/tokens.js';
 import { HubCodeMapper, type CodeMapperHealth } from '../linkage/hub-code-mapper.js';
 import { ProviderClient, type ProviderReply, type ProvisionRequestBody } from '../linkage/queries/provider-client.js';
 import { EventRelay } from '../relay/event-relay.service.js';
+import { RateLimits } from '../rate-limits/rate-limits.service.js';
 import { childCache, instrumentHttp } from '#metrics';
 import { HubMetrics } from './hub-metrics.js';
 
@@ -155,6 +156,7 @@ export function installHubMetrics(app: NestFastifyApplication, config: HubConfig
   const follower = app.get(TreeFollower, { strict: false });
   const signer = app.get(CheckpointSigner, { strict: false });
   const relay = app.get(EventRelay, { strict: false });
+  const rateLimits = app.get(RateLimits, { strict: false });
   const topic = config.kafka?.topic;
 
   metrics.bind({
@@ -172,6 +174,7 @@ export function installHubMetrics(app: NestFastifyApplication, config: HubConfig
       const h = mapper.health();
       return { mode: h.mode, breaker: h.breaker };
     },
+    rateLimits: () => ({ mode: rateLimits.health().mode, fallbacks: rateLimits.fallbacks, fallbackDecisions: rateLimits.fallbackDecisions }),
     relay: async () => {
       if (topic === undefined) return undefined;
       const checkpoint = await relay.checkpoint();

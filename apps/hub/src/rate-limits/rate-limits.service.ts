@@ -23,6 +23,14 @@ export interface RateLimitHealth {
   readonly reason?: string;
 }
 
+/** What readiness and /metrics say of the limiter: its mode, whether the budgets are shared, and the fallbacks so far. */
+export interface RateLimitReadiness extends RateLimitHealth {
+  /** True when the budgets are kept in Redis and Redis answers (mode `redis`): every hub on it shares them. */
+  readonly shared: boolean;
+  /** Times, since this hub started, that Redis stopped answering and decisions turned local (one per outage). */
+  readonly fallbacks: number;
+}
+
 type RedisClient = ReturnType<typeof createMapperRedisClient> | ReturnType<typeof createMapperRedisCluster>;
 
 /** How long a Redis that failed is left alone before a decision tries it again. */
@@ -47,6 +55,8 @@ export class RateLimits implements OnModuleInit, OnApplicationShutdown {
   #probing = false;
   #degraded: { since: string; reason: string } | undefined;
   #closing = false;
+  #fallbacks = 0;
+  #fallbackDecisions = 0;
 
   constructor(private readonly config: HubConfig) {
     this.#settings = config.rateLimits;
@@ -119,10 +129,30 @@ export class RateLimits implements OnModuleInit, OnApplicationShutdown {
   health(): RateLimitHealth {
     if (!this.enabled) return { mode: 'off' };
     if (this.#degraded !== undefined) return { mode: 'degraded', ...this.#degraded };
-    if (this.#settings.redis && (this.config.linkage.redisUrl !== undefined || this.config.linkage.redisCluster !== undefined)) {
+    if (this.#redisConfigured) {
       return this.#redis !== undefined && this.#client?.isReady === true ? { mode: 'redis' } : { mode: 'degraded', reason: 'Redis not connected yet' };
     }
     return { mode: 'local' };
+  }
+
+  /** The mode with whether the budgets are shared and how often decisions turned local (readiness, /metrics). */
+  readiness(): RateLimitReadiness {
+    const health = this.health();
+    return { ...health, shared: health.mode === 'redis', fallbacks: this.#fallbacks };
+  }
+
+  /** Times Redis stopped answering and decisions turned local, since this hub started. */
+  get fallbacks(): number {
+    return this.#fallbacks;
+  }
+
+  /** Decisions this hub's own limiter took although the budgets are to be kept in Redis (Redis not answering, not connected yet, or resting after a failure). */
+  get fallbackDecisions(): number {
+    return this.#fallbackDecisions;
+  }
+
+  get #redisConfigured(): boolean {
+    return this.#settings.redis && (this.config.linkage.redisUrl !== undefined || this.config.linkage.redisCluster !== undefined);
   }
 
   /** The budget a caller spends: undefined for the operator and the auditor, who are not limited. */
@@ -160,7 +190,10 @@ export class RateLimits implements OnModuleInit, OnApplicationShutdown {
 
   async #take(key: string, limit: RateLimit): Promise<RateDecision> {
     const redis = this.#redis;
-    if (redis === undefined || Date.now() < this.#restUntil || this.#probing) return this.#local.takeSync(key, limit);
+    if (redis === undefined || Date.now() < this.#restUntil || this.#probing) {
+      if (this.#redisConfigured) this.#fallbackDecisions++;
+      return this.#local.takeSync(key, limit);
+    }
     // A stalled Redis costs the decisions in flight when it stalls, then one probe at a time, not every request.
     const probe = this.#degraded !== undefined;
     if (probe) this.#probing = true;
@@ -177,6 +210,7 @@ export class RateLimits implements OnModuleInit, OnApplicationShutdown {
       return decision;
     } catch (error) {
       this.#fail(error);
+      this.#fallbackDecisions++;
       return this.#local.takeSync(key, limit);
     } finally {
       clearTimeout(timer);
@@ -189,6 +223,7 @@ export class RateLimits implements OnModuleInit, OnApplicationShutdown {
     if (this.#degraded !== undefined || this.#closing) return;
     const reason = error instanceof Error ? error.message : String(error);
     this.#degraded = { since: new Date().toISOString(), reason };
+    this.#fallbacks++;
     this.#logger.warn(`Redis unreachable, rate limits are this hub's own until it answers: ${reason}`);
   }
 }
