@@ -1,5 +1,6 @@
 import autocannon from 'autocannon';
-import type { LinkageFixture } from './setup.js';
+import { connect } from 'node:tls';
+import type { AgencyTlsMaterial, LinkageFixture } from './setup.js';
 
 export interface PhaseOptions {
   readonly name: string;
@@ -47,8 +48,10 @@ export async function runPhase(fixture: LinkageFixture, bodies: readonly string[
   let next = 0;
   let notAnswered = 0;
   const statuses: Record<string, number> = {};
+  const tls = tlsOptionsOf(fixture);
   const result = await autocannon({
     url: `${fixture.hubUrl}/v1/queries`,
+    ...(tls === undefined ? {} : { tlsOptions: tls }),
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${fixture.requesterToken}` },
     connections: options.connections,
@@ -85,4 +88,51 @@ export async function runPhase(fixture: LinkageFixture, bodies: readonly string[
     socketErrors: result.errors - result.timeouts,
     timeouts: result.timeouts,
   };
+}
+
+/**
+ * What autocannon hands to tls.connect for an https:// target: the requester's client certificate and key
+ * (mutual TLS) and the hub's CA. Autocannon connects with rejectUnauthorized: false whatever it is given, so
+ * the server's certificate is checked once before each phase by verifyServerCertificate instead.
+ */
+export function tlsOptionsOf(fixture: LinkageFixture): { ca: string; cert: string; key: string } | undefined {
+  if (!fixture.hubUrl.startsWith('https:')) return undefined;
+  if (fixture.tls === undefined) throw new Error(`${fixture.hubUrl} is https but the fixture holds no client certificate (tls)`);
+  return { ca: fixture.tls.caCertificatePem, cert: fixture.tls.certificatePem, key: fixture.tls.privateKeyPem };
+}
+
+/** What the TLS handshake with the hub showed, checked as a client that trusts only the hub's CA. */
+export interface VerifiedServer {
+  readonly protocol: string;
+  readonly cipher: string;
+  /** SHA-256 fingerprint of the server's certificate (colon-separated hex, as node:tls gives it). */
+  readonly fingerprint256: string;
+  readonly subjectAltName: string;
+  readonly issuer: string;
+}
+
+/**
+ * Connects to `url`'s host and port as the load generator does (the same client certificate), but with the
+ * server's certificate verified against `tls.caCertificatePem` alone and the host checked against its SAN.
+ * Rejects when the server speaks no TLS, or its certificate does not chain to that CA or name the host.
+ */
+export async function verifyServerCertificate(url: string, tls: AgencyTlsMaterial, timeoutMs = 10_000): Promise<VerifiedServer> {
+  const target = new URL(url);
+  if (target.protocol !== 'https:') throw new Error(`${url} is not an https:// URL`);
+  return new Promise<VerifiedServer>((resolve, reject) => {
+    const socket = connect({ host: target.hostname, port: Number(target.port || 443), ca: tls.caCertificatePem, cert: tls.certificatePem, key: tls.privateKeyPem, rejectUnauthorized: true, timeout: timeoutMs }, () => {
+      const peer = socket.getPeerCertificate();
+      const verified: VerifiedServer = {
+        protocol: socket.getProtocol() ?? 'unknown',
+        cipher: socket.getCipher().name,
+        fingerprint256: peer.fingerprint256,
+        subjectAltName: peer.subjectaltname ?? '',
+        issuer: Object.entries(peer.issuer ?? {}).map(([k, v]) => `${k}=${String(v)}`).join(', '),
+      };
+      socket.end();
+      resolve(verified);
+    });
+    socket.once('timeout', () => socket.destroy(new Error(`no TLS handshake with ${url} within ${timeoutMs} ms`)));
+    socket.once('error', reject);
+  });
 }

@@ -1,22 +1,35 @@
 /**
- * The linkage load test (the bars in README, Benchmarks): the full query → provision path over HTTP, the built hub and the
- * built agency node of Muroran City each in its own process, driven with autocannon from this one.
- * (a) a max-throughput phase after a warm-up, (b) a fixed-rate phase at --rate (3,000/s). Every request
- * that is not HTTP 200 with outcome "answered" counts as an error. Loopback only; it stops by itself.
- * Last line: one JSON object with the figures.
+ * The linkage load test (the bars in README, Benchmarks): the full query → provision path, the built hub and the
+ * built agency node of Muroran City each in its own process, driven with autocannon from this one, against the
+ * bare two-hop relay baseline (load-tests/runner/baseline/: client → relay → provider, Fastify, keep-alive,
+ * answers of the linkage's size, two processes, no store, no crypto) measured in the same run with the same
+ * load generator and connections:
+ *   (a) a max-throughput phase per target after a warm-up,
+ *   (b) a fixed-rate phase per target at --rate-fraction (0.3) × the baseline's max rate,
+ *   (c) the linkage at --rate (3,000/s, the absolute bar; 0 leaves it out).
+ * --tls on runs the linkage with HUB_TLS=on (the hub and the node serve HTTPS with certificates of the hub's
+ * CA; the load generator presents the pension service's client certificate issued at its registration and
+ * checks the hub's certificate against that CA before each phase); --tls both runs plain HTTP and TLS side by
+ * side, phase by phase, and prints TLS/plain ratios. Every request that is not HTTP 200 with outcome
+ * "answered" counts as an error. Loopback only; it stops by itself. Last line: one JSON object.
  *   npm run build && node --conditions=source --import tsx load-tests/runner/linkage.ts
- *     [--people 2000] [--connections 64] [--warmup 3] [--duration 15] [--rate 3000] [--rate-connections 128]
- *     [--rate-duration 15] [--plaintext] [--grpc] [--write-fixture file.json [--hold seconds]] [--hub-cpu-prof dir] [--node-cpu-prof dir]
+ *     [--people 2000] [--connections 64] [--warmup 3] [--duration 15] [--rate 3000] [--rate-fraction 0.3]
+ *     [--rate-connections 128] [--rate-duration 15] [--rounds 1] [--tls off|on|both] [--baseline on|off]
+ *     [--plaintext] [--grpc] [--write-fixture file.json [--hold seconds]] [--hub-cpu-prof dir] [--node-cpu-prof dir]
+ * --baseline off: no relay baseline; the fixed-rate phase is then --rate.
  * --hold: after writing the fixture, keep both processes up for that long (for k6) instead of driving the load.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { queryBodies, runPhase, type PhaseResult } from './drive.js';
+import { tlsFetch } from '../../apps/agency-node/src/hub/tls-fetch.js';
+import { queryBodies, runPhase, verifyServerCertificate, type PhaseResult, type VerifiedServer } from './drive.js';
 import { settledReadiness, startLinkageNetwork, type LinkageNetwork } from './network.js';
 import { cpuSeconds, type Spawned } from './processes.js';
-import { formatTable, summaryLine, type CpuShare } from './report.js';
+import { startRelayBaseline, type RelayBaseline } from './relay-baseline.js';
+import { figuresOf, formatTargetTable, ratio, tlsComparison, type TargetFigures, type TargetRow } from './report.js';
+import type { LinkageFixture } from './setup.js';
 
 const { values } = parseArgs({
   options: {
@@ -25,9 +38,13 @@ const { values } = parseArgs({
     warmup: { type: 'string', default: '3' },
     duration: { type: 'string', default: '15' },
     rate: { type: 'string', default: '3000' },
+    'rate-fraction': { type: 'string', default: '0.3' },
     'rate-connections': { type: 'string', default: '128' },
     'rate-duration': { type: 'string', default: '15' },
+    rounds: { type: 'string', default: '1' },
     timeout: { type: 'string', default: '10' },
+    tls: { type: 'string', default: 'off' },
+    baseline: { type: 'string', default: 'on' },
     plaintext: { type: 'boolean', default: false },
     grpc: { type: 'boolean', default: false },
     'redis-url': { type: 'string', default: 'redis://127.0.0.1:6379' },
@@ -38,28 +55,37 @@ const { values } = parseArgs({
   },
 });
 
-function positive(name: string, max: number): number {
+function integer(name: string, min: number, max: number): number {
   const raw = values[name as keyof typeof values];
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1 || n > max) throw new Error(`--${name} must be an integer from 1 to ${max}, got ${JSON.stringify(raw)}`);
+  if (!Number.isInteger(n) || n < min || n > max) throw new Error(`--${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
   return n;
 }
 
-const PEOPLE = positive('people', 100_000);
-const CONNECTIONS = positive('connections', 1024);
-const WARMUP = positive('warmup', 120);
-const DURATION = positive('duration', 600);
-const RATE = positive('rate', 100_000);
-const RATE_CONNECTIONS = positive('rate-connections', 1024);
-const RATE_DURATION = positive('rate-duration', 600);
-const TIMEOUT = positive('timeout', 60);
-const HOLD = values.hold === undefined ? undefined : positive('hold', 3600);
+function oneOf<T extends string>(name: string, allowed: readonly T[]): T {
+  const raw = values[name as keyof typeof values];
+  if (!allowed.includes(raw as T)) throw new Error(`--${name} must be one of ${allowed.join(', ')}, got ${JSON.stringify(raw)}`);
+  return raw as T;
+}
+
+const PEOPLE = integer('people', 1, 100_000);
+const CONNECTIONS = integer('connections', 1, 1024);
+const WARMUP = integer('warmup', 1, 120);
+const DURATION = integer('duration', 1, 600);
+const RATE = integer('rate', 0, 100_000);
+const RATE_FRACTION = Number(values['rate-fraction']);
+if (!(RATE_FRACTION > 0 && RATE_FRACTION <= 1)) throw new Error(`--rate-fraction must be in (0, 1], got ${JSON.stringify(values['rate-fraction'])}`);
+const RATE_CONNECTIONS = integer('rate-connections', 1, 1024);
+const RATE_DURATION = integer('rate-duration', 1, 600);
+const ROUNDS = integer('rounds', 1, 20);
+const TIMEOUT = integer('timeout', 1, 60);
+const HOLD = values.hold === undefined ? undefined : integer('hold', 1, 3600);
+const TLS = oneOf('tls', ['off', 'on', 'both'] as const);
+const BASELINE = oneOf('baseline', ['on', 'off'] as const) === 'on';
 const REDIS_URL = values['redis-url']!;
 if (!/^redis:\/\/127\.0\.0\.1(:\d+)?(\/\d+)?$/.test(REDIS_URL)) throw new Error('--redis-url must be a redis:// URL on 127.0.0.1 (the load test stays on loopback)');
-
-let network: LinkageNetwork | undefined;
-let hub: Spawned | undefined;
-let node: Spawned | undefined;
+if (TLS === 'both' && values['write-fixture'] !== undefined) throw new Error('--write-fixture writes one network: give --tls off or --tls on');
+if (!BASELINE && RATE === 0) throw new Error('--baseline off needs a --rate for the fixed-rate phase');
 
 function log(line: string): void {
   process.stderr.write(`${line}\n`);
@@ -74,79 +100,205 @@ function profileFlags(dir: string | undefined, name: string, kind: 'cpu-prof' | 
   return ['--cpu-prof', `--cpu-prof-dir=${abs}`, `--cpu-prof-name=${name}-${process.pid}.cpuprofile`];
 }
 
-/** CPU each process used during a phase, as a share of one core. */
-async function withCpu<T>(seconds: () => Promise<T>): Promise<{ result: T; cpu: { hub: number; node: number; generator: number; wallSeconds: number } }> {
-  const hubBefore = cpuSeconds(hub?.child.pid) ?? 0;
-  const nodeBefore = cpuSeconds(node?.child.pid) ?? 0;
-  const selfBefore = process.cpuUsage();
-  const started = process.hrtime.bigint();
-  const result = await seconds();
-  const wall = Number(process.hrtime.bigint() - started) / 1e9;
-  const self = process.cpuUsage(selfBefore);
-  return {
-    result,
-    cpu: {
-      hub: ((cpuSeconds(hub?.child.pid) ?? 0) - hubBefore) / wall,
-      node: ((cpuSeconds(node?.child.pid) ?? 0) - nodeBefore) / wall,
-      generator: (self.user + self.system) / 1e6 / wall,
-      wallSeconds: wall,
-    },
-  };
+/** What the load generator drives: the relay baseline, or the linkage over HTTP or TLS; its processes by name. */
+interface Target {
+  readonly key: 'baseline' | 'http' | 'tls';
+  readonly fixture: LinkageFixture;
+  readonly processes: Readonly<Record<string, Spawned>>;
+  readonly network?: LinkageNetwork;
+  /** The hub's certificate as the load generator verified it (TLS only). */
+  verified?: VerifiedServer;
 }
 
-function cpuMs(share: number, wallSeconds: number, requests: number): number {
-  return requests === 0 ? 0 : Number(((share * wallSeconds * 1000) / requests).toFixed(3));
+const networks: LinkageNetwork[] = [];
+let baseline: RelayBaseline | undefined;
+
+/** Runs one phase against a target, with each of its processes' CPU (and the load generator's) as a share of one core. */
+async function measure(target: Target, phase: () => Promise<PhaseResult>): Promise<TargetRow> {
+  if (target.fixture.tls !== undefined) target.verified = await verifyServerCertificate(target.fixture.hubUrl, target.fixture.tls);
+  const before = Object.fromEntries(Object.entries(target.processes).map(([name, p]) => [name, cpuSeconds(p.child.pid) ?? 0]));
+  const selfBefore = process.cpuUsage();
+  const started = process.hrtime.bigint();
+  const result = await phase();
+  const wall = Number(process.hrtime.bigint() - started) / 1e9;
+  const self = process.cpuUsage(selfBefore);
+  const cpu: Record<string, number> = {};
+  for (const [name, p] of Object.entries(target.processes)) cpu[name] = ((cpuSeconds(p.child.pid) ?? 0) - before[name]!) / wall;
+  cpu['generator'] = (self.user + self.system) / 1e6 / wall;
+  return { target: target.key === 'baseline' ? 'relay baseline' : `linkage ${target.key}`, phase: result, cpu, wallSeconds: wall };
+}
+
+/** The linkage's answer size, from one query (the baseline's provider answers as many bytes). */
+async function answerBytes(network: LinkageNetwork, body: string): Promise<number> {
+  const web = network.fixture.tls === undefined ? fetch : tlsFetch(network.fixture.tls);
+  const res = await web(`${network.hubUrl}/v1/queries`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${network.fixture.requesterToken}` }, body });
+  const text = await res.text();
+  if (res.status !== 200 || !text.includes('"outcome":"answered"')) throw new Error(`the first query was not answered: HTTP ${res.status} ${text.slice(0, 300)}`);
+  return Buffer.byteLength(text);
+}
+
+/** Under TLS the hub MUST refuse plain HTTP: a load that reached it unencrypted would measure the wrong thing. */
+async function plainRefused(hubUrl: string): Promise<boolean> {
+  const plain = hubUrl.replace(/^https:/, 'http:');
+  const res = await fetch(`${plain}/health/ready`, { signal: AbortSignal.timeout(5000) }).catch(() => undefined);
+  return res === undefined || res.status !== 200;
 }
 
 async function main(): Promise<void> {
   const started = Date.now();
-  network = await startLinkageNetwork({
-    people: PEOPLE,
-    redisUrl: REDIS_URL,
-    grpc: values.grpc,
-    plaintext: values.plaintext,
-    hubNodeFlags: profileFlags(values['hub-cpu-prof'], 'hub', 'cpu-prof'),
-    nodeNodeFlags: profileFlags(values['node-cpu-prof'], 'agency-node', 'prof'),
-    log,
-  });
-  hub = network.hub;
-  node = network.node;
-  const { fixture, hubUrl } = network;
-  if (values['write-fixture'] !== undefined) {
-    writeFileSync(values['write-fixture'], `${JSON.stringify(fixture, null, 2)}\n`, { mode: 0o600 });
-    log(`fixture written to ${values['write-fixture']} (valid while this hub runs)`);
+  const modes: ('http' | 'tls')[] = TLS === 'both' ? ['http', 'tls'] : TLS === 'on' ? ['tls'] : ['http'];
+  const targets: Target[] = [];
+  for (const mode of modes) {
+    const network = await startLinkageNetwork({
+      people: PEOPLE,
+      redisUrl: REDIS_URL,
+      grpc: values.grpc,
+      plaintext: values.plaintext,
+      tls: mode === 'tls',
+      label: modes.length > 1 ? mode : undefined,
+      hubNodeFlags: profileFlags(values['hub-cpu-prof'], `hub-${mode}`, 'cpu-prof'),
+      nodeNodeFlags: profileFlags(values['node-cpu-prof'], `agency-node-${mode}`, 'prof'),
+      log,
+    });
+    networks.push(network);
+    if (mode === 'tls') {
+      if (!network.hubUrl.startsWith('https://')) throw new Error(`HUB_TLS=on but the hub is at ${network.hubUrl}`);
+      if (!(await plainRefused(network.hubUrl))) throw new Error(`HUB_TLS=on but the hub answered plain HTTP at ${network.hubUrl.replace(/^https:/, 'http:')}`);
+      log(`[tls] the hub refuses plain HTTP; the load generator presents the pension service's certificate and trusts only the hub's CA`);
+    }
+    targets.push({ key: mode, fixture: network.fixture, processes: { hub: network.hub, node: network.node }, network });
   }
-  if (HOLD !== undefined) return hold(hubUrl, HOLD);
-  const bodies = queryBodies(fixture);
-  const loadBefore = loadavg()[0]!;
+  const first = networks[0]!;
+  if (values['write-fixture'] !== undefined) {
+    const file = values['write-fixture'];
+    writeFileSync(file, `${JSON.stringify(first.fixture, null, 2)}\n`, { mode: 0o600 });
+    // k6 (Go) takes no CA option in its script: it trusts what SSL_CERT_FILE names.
+    if (first.fixture.tls !== undefined) writeFileSync(`${file}.ca.pem`, first.fixture.tls.caCertificatePem);
+    log(`fixture written to ${file}${first.fixture.tls === undefined ? '' : ` (and the hub's CA to ${file}.ca.pem: SSL_CERT_FILE=${file}.ca.pem for k6)`} (valid while this hub runs)`);
+  }
+  if (HOLD !== undefined) return hold(first, HOLD);
+  const bodies = queryBodies(first.fixture);
 
-  log(`warm-up: ${WARMUP} s, ${CONNECTIONS} connections`);
-  await runPhase(fixture, bodies, { name: 'warm-up', connections: CONNECTIONS, durationSeconds: WARMUP, timeoutSeconds: TIMEOUT });
-  log(`max throughput: ${DURATION} s, ${CONNECTIONS} connections`);
-  const max = await withCpu(() => runPhase(fixture, bodies, { name: 'max', connections: CONNECTIONS, durationSeconds: DURATION, timeoutSeconds: TIMEOUT }));
-  log(`fixed rate: ${RATE}/s for ${RATE_DURATION} s, ${RATE_CONNECTIONS} connections`);
-  const rate = await withCpu(() =>
-    runPhase(fixture, bodies, { name: `rate ${RATE}/s`, connections: RATE_CONNECTIONS, durationSeconds: RATE_DURATION, overallRate: RATE, timeoutSeconds: TIMEOUT }),
-  );
+  if (BASELINE) {
+    const bytes = await answerBytes(first, bodies[0]!);
+    baseline = await startRelayBaseline({ answerBytes: bytes, log });
+    // The same query bodies go to the relay: it forwards a body of their size and answers one of the linkage's.
+    targets.unshift({ key: 'baseline', fixture: { ...first.fixture, hubUrl: baseline.url, tls: undefined }, processes: { relay: baseline.relay, provider: baseline.provider } });
+  }
+  const loadBefore = loadavg()[0]!;
+  const bodiesOf = (target: Target): string[] => (target.key === 'baseline' ? bodies : queryBodies(target.fixture));
+  // Alternate the order round by round so that no target always runs first (the machine drifts).
+  const ordered = (round: number): Target[] => (round % 2 === 0 ? targets : [...targets].reverse());
+
+  for (const target of targets) {
+    log(`warm-up ${target.key}: ${WARMUP} s, ${CONNECTIONS} connections`);
+    await runPhase(target.fixture, bodiesOf(target), { name: 'warm-up', connections: CONNECTIONS, durationSeconds: WARMUP, timeoutSeconds: TIMEOUT });
+  }
+  const maxRows = new Map<Target, TargetRow[]>(targets.map((t) => [t, []]));
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const target of ordered(round)) {
+      log(`max throughput ${target.key} (round ${round + 1}/${ROUNDS}): ${DURATION} s, ${CONNECTIONS} connections`);
+      maxRows.get(target)!.push(await measure(target, () => runPhase(target.fixture, bodiesOf(target), { name: 'max', connections: CONNECTIONS, durationSeconds: DURATION, timeoutSeconds: TIMEOUT })));
+    }
+  }
+  const baselineTarget = targets.find((t) => t.key === 'baseline');
+  const baselineMax = baselineTarget === undefined ? undefined : figuresOf(maxRows.get(baselineTarget)!, maxRows.get(baselineTarget)!).maxPerSecond;
+  const fixedRate = baselineMax === undefined ? RATE : Math.max(1, Math.round(RATE_FRACTION * baselineMax));
+  const rateName = baselineMax === undefined ? `rate ${fixedRate}/s` : `rate ${fixedRate}/s (${RATE_FRACTION} × baseline)`;
+  const rateRows = new Map<Target, TargetRow[]>(targets.map((t) => [t, []]));
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const target of ordered(round)) {
+      log(`fixed rate ${target.key} (round ${round + 1}/${ROUNDS}): ${fixedRate}/s for ${RATE_DURATION} s, ${RATE_CONNECTIONS} connections`);
+      rateRows.get(target)!.push(await measure(target, () => runPhase(target.fixture, bodiesOf(target), { name: rateName, connections: RATE_CONNECTIONS, durationSeconds: RATE_DURATION, overallRate: fixedRate, timeoutSeconds: TIMEOUT })));
+    }
+  }
+  // The absolute bar (3,000/s) for the linkage, when the fixed-rate phase above was the baseline's fraction.
+  const barRows = new Map<Target, TargetRow[]>();
+  if (baselineMax !== undefined && RATE > 0) {
+    for (const target of targets.filter((t) => t.key !== 'baseline')) {
+      log(`bar rate ${target.key}: ${RATE}/s for ${RATE_DURATION} s, ${RATE_CONNECTIONS} connections`);
+      barRows.set(target, [await measure(target, () => runPhase(target.fixture, bodiesOf(target), { name: `rate ${RATE}/s`, connections: RATE_CONNECTIONS, durationSeconds: RATE_DURATION, overallRate: RATE, timeoutSeconds: TIMEOUT }))]);
+    }
+  }
 
   // Autocannon stops with requests still in flight; the hub ends their serials once the provider answers.
-  const ready = await settledReadiness(hubUrl, 30_000);
-  const phases: { phase: PhaseResult; cpu: CpuShare }[] = [
-    { phase: max.result, cpu: max.cpu },
-    { phase: rate.result, cpu: rate.cpu },
-  ];
-  process.stdout.write(`${formatTable(phases)}\n`);
-  process.stdout.write(`hub /health/ready (HTTP ${ready.status}): ${JSON.stringify(ready.body)}\n`);
-  if (ready.body['openSerials'] !== 0) process.stdout.write(`WARNING: ${String(ready.body['openSerials'])} serials are still open after the load\n`);
+  const readiness = await Promise.all(networks.map((n) => settledReadiness(n.hubUrl, 30_000, n.web)));
+  const rows = targets.flatMap((t) => [...maxRows.get(t)!, ...rateRows.get(t)!, ...(barRows.get(t) ?? [])]);
+  process.stdout.write(`${formatTargetTable(rows)}\n`);
+  networks.forEach((n, i) => {
+    const ready = readiness[i]!;
+    process.stdout.write(`hub${networks.length > 1 ? ` (${n.tls ? 'tls' : 'http'})` : ''} /health/ready (HTTP ${ready.status}): ${JSON.stringify(ready.body)}\n`);
+    if (ready.body['openSerials'] !== 0) process.stdout.write(`WARNING: ${String(ready.body['openSerials'])} serials are still open after the load\n`);
+  });
+  const tlsTarget = targets.find((t) => t.key === 'tls');
+  if (tlsTarget?.verified !== undefined) {
+    const v = tlsTarget.verified;
+    process.stdout.write(`TLS: ${v.protocol} ${v.cipher}; the hub's certificate (SHA-256 ${v.fingerprint256}, ${v.subjectAltName}) verified against the hub's CA (${v.issuer}); client certificate: the pension service's\n`);
+  }
+
+  const figures = new Map<Target, TargetFigures>(targets.map((t) => [t, figuresOf(maxRows.get(t)!, rateRows.get(t)!)]));
+  const main = targets.find((t) => t.key === (TLS === 'on' ? 'tls' : 'http'))!;
+  const mainFigures = figures.get(main)!;
+  const baseFigures = baselineTarget === undefined ? undefined : figures.get(baselineTarget)!;
+  const plainTarget = targets.find((t) => t.key === 'http');
+  const tls = TLS === 'both' ? tlsComparison(figures.get(plainTarget!)!, figures.get(tlsTarget!)!) : undefined;
+
+  const summary: Record<string, unknown> = { bench: 'linkage-http', tls: TLS };
+  if (baseFigures !== undefined) {
+    const maxRatio = ratio(mainFigures.maxPerSecond, baseFigures.maxPerSecond);
+    Object.assign(summary, {
+      ratio: maxRatio,
+      baseline_max_per_s: baseFigures.maxPerSecond,
+      max_per_s: mainFigures.maxPerSecond,
+      p99_ms_at_max: mainFigures.p99MsAtMax,
+      rate_target: fixedRate,
+      rate_fraction: RATE_FRACTION,
+      baseline_rate_achieved: baseFigures.rateAchieved,
+      rate_achieved: mainFigures.rateAchieved,
+      rate_ratio: ratio(mainFigures.rateAchieved, baseFigures.rateAchieved),
+      baseline_p99_ms_at_rate: baseFigures.p99MsAtRate,
+      p50_ms_at_rate: mainFigures.p50MsAtRate,
+      p99_ms_at_rate: mainFigures.p99MsAtRate,
+    });
+    const bar = barRows.get(main)?.[0];
+    if (bar !== undefined) Object.assign(summary, { bar_rate_target: RATE, bar_rate_achieved: Math.round(bar.phase.perSecond), p99_ms_at_bar_rate: bar.phase.latencyMs.p99 });
+    const met = maxRatio !== null && maxRatio >= 0.4 && mainFigures.p99MsAtRate <= 50;
+    process.stdout.write(`${met ? '✓' : '✗'} linkage ${main.key} against the relay baseline: max ${mainFigures.maxPerSecond}/s against ${baseFigures.maxPerSecond}/s (ratio ${String(maxRatio)}, bar ≥ 0.4); at ${fixedRate}/s (${RATE_FRACTION} × baseline) p99 ${mainFigures.p99MsAtRate.toFixed(0)} ms (bar ≤ 50 ms), ${mainFigures.rateAchieved}/s achieved against the baseline's ${baseFigures.rateAchieved}/s\n`);
+  } else {
+    Object.assign(summary, { max_per_s: mainFigures.maxPerSecond, p99_ms_at_max: mainFigures.p99MsAtMax, rate_target: fixedRate, rate_achieved: mainFigures.rateAchieved, p50_ms_at_rate: mainFigures.p50MsAtRate, p99_ms_at_rate: mainFigures.p99MsAtRate });
+  }
+  Object.assign(summary, {
+    errors: [...figures.values()].reduce((n, f) => n + f.errors, 0) + [...barRows.values()].flat().reduce((n, r) => n + r.phase.errors, 0),
+    cpu_ms_per_query: mainFigures.cpuMsPerQueryAtRate,
+    ...(baseFigures === undefined ? {} : { baseline_cpu_ms_per_query: baseFigures.cpuMsPerQueryAtRate }),
+  });
+  if (tls !== undefined) {
+    const t = figures.get(tlsTarget!)!;
+    const p = figures.get(plainTarget!)!;
+    Object.assign(summary, {
+      tls_max_per_s: t.maxPerSecond,
+      tls_rate_achieved: t.rateAchieved,
+      tls_p99_ms_at_rate: t.p99MsAtRate,
+      tls_cpu_ms_per_query: t.cpuMsPerQueryAtRate,
+      tls_max_ratio: tls.maxRatio,
+      tls_p99_ratio: tls.p99Ratio,
+      tls_cpu_ratio: tls.cpuRatio,
+      ...(baseFigures === undefined ? {} : { tls_ratio: ratio(t.maxPerSecond, baseFigures.maxPerSecond) }),
+    });
+    process.stdout.write(
+      `${tls.met ? '✓' : '✗'} TLS against plain HTTP in this run: max ${t.maxPerSecond}/s against ${p.maxPerSecond}/s (ratio ${String(tls.maxRatio)}, bar ≥ 0.85); p99 at ${fixedRate}/s ${t.p99MsAtRate.toFixed(0)} ms against ${p.p99MsAtRate.toFixed(0)} ms (ratio ${String(tls.p99Ratio)}, bar ≤ 1.15); hub + node CPU per query ratio ${String(tls.cpuRatio)}\n`,
+    );
+  }
   // Other work on the machine competes for the same 2 cores: say how busy it was.
   process.stdout.write(`load average (1 min) before the load ${loadBefore.toFixed(2)}, after ${loadavg()[0]!.toFixed(2)}\n`);
   process.stdout.write(`total time ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
-  process.stdout.write(`${JSON.stringify(summaryLine(max.result, rate.result, RATE, { people: PEOPLE, encrypted: !values.plaintext, provider_transport: values.grpc ? 'grpc' : 'http', hub_cpu_ms_per_query: cpuMs(rate.cpu.hub, rate.cpu.wallSeconds, rate.result.requests), node_cpu_ms_per_query: cpuMs(rate.cpu.node, rate.cpu.wallSeconds, rate.result.requests), load_avg_1m: Number(loadavg()[0]!.toFixed(2)) }))}\n`);
+  Object.assign(summary, { rounds: ROUNDS, people: PEOPLE, encrypted: !values.plaintext, provider_transport: values.grpc ? 'grpc' : 'http', load_avg_1m_before: Number(loadBefore.toFixed(2)), load_avg_1m: Number(loadavg()[0]!.toFixed(2)) });
+  process.stdout.write(`${JSON.stringify(summary)}\n`);
 }
 
 /** Keeps the hub and the node up for another load generator (k6 with the fixture file) for `seconds`, or until SIGINT. */
-async function hold(hubUrl: string, seconds: number): Promise<void> {
-  log(`holding the hub (${hubUrl}) and the agency node for ${seconds} s; Ctrl-C ends it`);
+async function hold(network: LinkageNetwork, seconds: number): Promise<void> {
+  log(`holding the hub (${network.hubUrl}) and the agency node for ${seconds} s; Ctrl-C ends it`);
   await new Promise<void>((done) => {
     const timer = setTimeout(done, seconds * 1000);
     process.once('SIGINT', () => {
@@ -154,12 +306,13 @@ async function hold(hubUrl: string, seconds: number): Promise<void> {
       done();
     });
   });
-  const ready = await settledReadiness(hubUrl, 30_000);
+  const ready = await settledReadiness(network.hubUrl, 30_000, network.web);
   process.stdout.write(`hub /health/ready (HTTP ${ready.status}): ${JSON.stringify(ready.body)}\n`);
 }
 
 async function cleanUp(): Promise<void> {
-  await network?.close();
+  await baseline?.close();
+  for (const network of networks) await network.close();
 }
 
 let failed = false;
@@ -168,7 +321,8 @@ try {
 } catch (error) {
   failed = true;
   log(`linkage load test failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-  if (network) log(`--- hub output (tail) ---\n${network.hub.output().slice(-4000)}\n--- agency node output (tail) ---\n${network.node.output().slice(-4000)}`);
+  for (const network of networks) log(`--- hub output (tail) ---\n${network.hub.output().slice(-4000)}\n--- agency node output (tail) ---\n${network.node.output().slice(-4000)}`);
+  if (baseline) log(`--- relay output (tail) ---\n${baseline.relay.output().slice(-2000)}\n--- provider output (tail) ---\n${baseline.provider.output().slice(-2000)}`);
 } finally {
   await cleanUp();
 }

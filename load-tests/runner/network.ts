@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient } from 'redis';
+import { tlsFetch } from '../../apps/agency-node/src/hub/tls-fetch.js';
 import { AGENCY_NODE_MAIN, HUB_MAIN, freePort, requireBuilt, runToEnd, spawnBuilt, stop, waitReady, type Spawned } from './processes.js';
 import { ITEMS, MURORAN_CITY, PROCEDURE, copiesFor, operatorToken, preparePeople, registerAgencies, type LinkageFixture, type Registered } from './setup.js';
 
@@ -20,6 +21,10 @@ export interface LinkageNetwork {
   readonly fixture: LinkageFixture;
   /** The Redis key prefix of this run. */
   readonly redisPrefix: string;
+  /** HUB_TLS=on: the hub and the node serve HTTPS with certificates of the hub's CA; the fixture carries the pension service's client certificate. */
+  readonly tls: boolean;
+  /** The operator's fetch (trusting the hub's CA under TLS; Node's fetch otherwise). */
+  readonly web: typeof fetch;
   /** Stops both processes, removes this run's Redis keys and its working directory. */
   close(): Promise<void>;
 }
@@ -32,6 +37,10 @@ export interface LinkageNetworkOptions {
   readonly cleanupRedisUrl?: string;
   readonly grpc?: boolean;
   readonly plaintext?: boolean;
+  /** HUB_TLS=on for the hub, Muroran's node serving HTTPS with the certificate its registration answered, the load generator presenting the pension service's. */
+  readonly tls?: boolean;
+  /** A name for this network in log lines (two run side by side with --tls both). */
+  readonly label?: string;
   readonly hubEnv?: Readonly<Record<string, string>>;
   readonly hubNodeFlags?: readonly string[];
   readonly nodeNodeFlags?: readonly string[];
@@ -41,7 +50,10 @@ export interface LinkageNetworkOptions {
 /** Starts the hub and the node, registers both agencies, loads the node's copies and gives `people` people both agencies' codes. */
 export async function startLinkageNetwork(options: LinkageNetworkOptions): Promise<LinkageNetwork> {
   requireBuilt();
-  const { log } = options;
+  const label = options.label === undefined ? '' : `[${options.label}] `;
+  const log = (line: string): void => options.log(`${label}${line}`);
+  const tls = options.tls === true;
+  if (tls && options.grpc === true) throw new Error('the load runner does not yet start the provider over gRPC with TLS (grpcs://): use --grpc without --tls');
   const work = mkdtempSync(join(tmpdir(), 'linkage-load-'));
   const hubDir = join(work, 'hub');
   const nodeDir = join(work, 'muroran');
@@ -59,8 +71,11 @@ export async function startLinkageNetwork(options: LinkageNetworkOptions): Promi
     rmSync(work, { recursive: true, force: true });
   };
   try {
+    const scheme = tls ? 'https' : 'http';
+    // The hub makes its CA at its first start with HUB_TLS=on; the operator's calls trust it from then on.
+    const web = tls ? caFetch(join(hubDir, 'keys', 'tls-ca.cert.pem')) : (input: string | URL | Request, init?: RequestInit) => fetch(input, init);
     const nodePort = await freePort();
-    const nodeUrl = `http://127.0.0.1:${nodePort}`;
+    const nodeUrl = `${scheme}://127.0.0.1:${nodePort}`;
     // grpc: the hub calls the node's provision endpoint over gRPC (the node's staff endpoints stay HTTP).
     const grpcPort = options.grpc === true ? await freePort() : undefined;
     const providerEndpoint = grpcPort === undefined ? nodeUrl : `grpc://127.0.0.1:${grpcPort}`;
@@ -70,12 +85,12 @@ export async function startLinkageNetwork(options: LinkageNetworkOptions): Promi
       'hub',
       HUB_MAIN,
       [],
-      { HUB_DATA_DIR: hubDir, HUB_PORT: '0', HUB_HOST: '127.0.0.1', HUB_LOG_LEVEL: 'log', HUB_REDIS_URL: options.redisUrl, HUB_REDIS_PREFIX: redisPrefix, HUB_CHECKPOINT_EVERY_MS: '10000', ...options.hubEnv },
+      { HUB_DATA_DIR: hubDir, HUB_PORT: '0', HUB_HOST: '127.0.0.1', HUB_LOG_LEVEL: 'log', HUB_REDIS_URL: options.redisUrl, HUB_REDIS_PREFIX: redisPrefix, HUB_CHECKPOINT_EVERY_MS: '10000', HUB_TLS: tls ? 'on' : 'off', ...options.hubEnv },
       work,
       ['--max-semi-space-size=64', ...(options.hubNodeFlags ?? [])],
     );
-    const hubUrl = await waitReady(hub);
-    log(`hub ready at ${hubUrl} (data ${hubDir}, Redis prefix ${redisPrefix})`);
+    const hubUrl = await waitReady(hub, 60_000, { scheme, fetch: web });
+    log(`hub ready at ${hubUrl}${tls ? ' (HUB_TLS=on)' : ''} (data ${hubDir}, Redis prefix ${redisPrefix})`);
 
     const nodeEnv = {
       AGENCY_ID: MURORAN_CITY,
@@ -88,14 +103,18 @@ export async function startLinkageNetwork(options: LinkageNetworkOptions): Promi
     };
     const { answerPublicKey: muroranKey } = (await runToEnd('agency-node keys', AGENCY_NODE_MAIN, ['keys'], nodeEnv, work)) as { answerPublicKey: string };
     const operator = operatorToken(hubDir);
-    const registered = await registerAgencies(hubUrl, operator, providerEndpoint, muroranKey);
+    const registered = await registerAgencies(hubUrl, operator, providerEndpoint, muroranKey, web);
+    if (tls && (registered.pensionTls === undefined || registered.muroranTls === undefined)) throw new Error('HUB_TLS=on but the registrations answered no certificate');
+    const tlsFile = join(work, 'muroran.tls.json');
+    if (registered.muroranTls !== undefined) writeFileSync(tlsFile, JSON.stringify(registered.muroranTls), { mode: 0o600 });
+    const pensionWeb = registered.pensionTls === undefined ? web : tlsFetch(registered.pensionTls);
     const copiesFile = join(work, 'muroran.copies.json');
     writeFileSync(copiesFile, JSON.stringify(copiesFor(options.people)));
     await runToEnd('agency-node load-copies', AGENCY_NODE_MAIN, ['load-copies', copiesFile], nodeEnv, work);
     const tokenFile = join(work, 'muroran.token');
     writeFileSync(tokenFile, registered.muroranToken, { mode: 0o600 });
-    node = spawnBuilt('agency node', AGENCY_NODE_MAIN, ['serve'], { ...nodeEnv, AGENCY_TOKEN_FILE: tokenFile }, work, options.nodeNodeFlags ?? []);
-    await waitReady(node);
+    node = spawnBuilt('agency node', AGENCY_NODE_MAIN, ['serve'], { ...nodeEnv, AGENCY_TOKEN_FILE: tokenFile, ...(tls ? { AGENCY_TLS_FILE: tlsFile } : {}) }, work, options.nodeNodeFlags ?? []);
+    await waitReady(node, 60_000, { scheme, fetch: web });
     log(`agency node (${MURORAN_CITY}) ready at ${nodeUrl}${grpcPort === undefined ? '' : `; the hub calls it at ${providerEndpoint}`}`);
 
     const setupStarted = Date.now();
@@ -107,6 +126,8 @@ export async function startLinkageNetwork(options: LinkageNetworkOptions): Promi
       pensionToken: registered.pensionToken,
       people,
       concurrency: 16,
+      operatorFetch: web,
+      pensionFetch: pensionWeb,
       onProgress: (n) => (n % 500 === 0 || n === people ? log(`  prepared ${n}/${people} people`) : undefined),
     });
     log(`setup: ${people} people issued with both agencies' codes in ${((Date.now() - setupStarted) / 1000).toFixed(1)} s`);
@@ -119,8 +140,9 @@ export async function startLinkageNetwork(options: LinkageNetworkOptions): Promi
       itemCodes: ITEMS,
       ...(options.plaintext === true ? {} : { answerPublicKey: registered.pensionKeys.publicKey }),
       codes,
+      ...(registered.pensionTls === undefined ? {} : { tls: registered.pensionTls }),
     };
-    return { hub, node, hubUrl, nodeUrl, providerEndpoint, hubDir, operatorToken: operator, registered, fixture, redisPrefix, close };
+    return { hub, node, hubUrl, nodeUrl, providerEndpoint, hubDir, operatorToken: operator, registered, fixture, redisPrefix, tls, web, close };
   } catch (error) {
     if (hub) log(`--- hub output (tail) ---\n${hub.output().slice(-4000)}`);
     if (node) log(`--- agency node output (tail) ---\n${node.output().slice(-4000)}`);
@@ -144,11 +166,23 @@ async function removeKeys(redisUrl: string, prefix: string): Promise<number> {
   return removed;
 }
 
-/** /health/ready once no serial is open (or after `timeoutMs`, as it is then). */
-export async function settledReadiness(hubUrl: string, timeoutMs: number): Promise<{ status: number; body: Record<string, unknown> }> {
+/** A fetch trusting the CA in `caPath` once the hub has made it (it does at its first start with HUB_TLS=on). */
+function caFetch(caPath: string): typeof fetch {
+  let trusting: typeof fetch | undefined;
+  return (input, init) => {
+    if (trusting === undefined) {
+      if (!existsSync(caPath)) return Promise.reject(new Error(`${caPath} is not made yet`));
+      trusting = tlsFetch({ caCertificatePem: readFileSync(caPath, 'utf8') });
+    }
+    return trusting(input, init);
+  };
+}
+
+/** /health/ready once no serial is open (or after `timeoutMs`, as it is then); `web` trusts the hub's CA under TLS. */
+export async function settledReadiness(hubUrl: string, timeoutMs: number, web: typeof fetch = fetch): Promise<{ status: number; body: Record<string, unknown> }> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const r = await fetch(`${hubUrl}/health/ready`);
+    const r = await web(`${hubUrl}/health/ready`);
     const ready = { status: r.status, body: (await r.json()) as Record<string, unknown> };
     if (ready.body['openSerials'] === 0 || Date.now() > deadline) return ready;
     await new Promise((done) => setTimeout(done, 250));

@@ -52,16 +52,26 @@ export async function runToEnd(name: string, main: string, args: readonly string
   return JSON.parse(stdout) as unknown;
 }
 
-/** Waits for the "listening on http://127.0.0.1:<port>" log line and a 200 from `<url>/health/ready`. */
-export async function waitReady(run: Spawned, timeoutMs = 60_000): Promise<string> {
+/** How a served process is reached: its scheme (the logged one by default) and the fetch that checks it. */
+export interface ReachOptions {
+  /** `https` for a process serving TLS: Nest logs its URL as http:// when the adapter, not Nest, was given the certificate. */
+  readonly scheme?: 'http' | 'https';
+  /** A fetch trusting the hub's CA, for HTTPS. */
+  readonly fetch?: typeof fetch;
+}
+
+/** Waits for the "listening on http(s)://127.0.0.1:<port>" log line and a 200 from `<url>/health/ready`. */
+export async function waitReady(run: Spawned, timeoutMs = 60_000, reach: ReachOptions = {}): Promise<string> {
   const deadline = Date.now() + timeoutMs;
+  const web = reach.fetch ?? fetch;
   let ended = false;
   void run.exited.then(() => (ended = true));
   while (Date.now() < deadline && !ended) {
-    const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(run.output());
+    const match = /listening on (https?):\/\/(127\.0\.0\.1:\d+)/.exec(run.output());
     if (match) {
-      const ready = await fetch(`${match[1]!}/health/ready`).catch(() => undefined);
-      if (ready?.status === 200) return match[1]!;
+      const url = `${reach.scheme ?? match[1]!}://${match[2]!}`;
+      const ready = await web(`${url}/health/ready`).catch(() => undefined);
+      if (ready?.status === 200) return url;
     }
     await new Promise((r) => setTimeout(r, 50));
   }

@@ -23,6 +23,18 @@ export interface LinkageFixture {
   readonly answerPublicKey?: string;
   /** The requester's own codes, one per person; the load rotates over them. */
   readonly codes: readonly string[];
+  /**
+   * With HUB_TLS=on: the hub's CA (what the load generator trusts) and the requester's client certificate
+   * and key, as the hub answered its registration (mutual TLS: its token alone admits no query).
+   */
+  readonly tls?: AgencyTlsMaterial;
+}
+
+/** What the hub answers an agency's registration with under HUB_TLS=on (`certificate`), in PEM. */
+export interface AgencyTlsMaterial {
+  readonly caCertificatePem: string;
+  readonly certificatePem: string;
+  readonly privateKeyPem: string;
 }
 
 export class SetupError extends Error {
@@ -40,8 +52,9 @@ interface Reply {
   readonly text: string;
 }
 
-export async function post(url: string, body: unknown, headers: Record<string, string> = {}): Promise<Reply> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+/** `web`: the fetch to use (one trusting the hub's CA, presenting a client certificate, under HUB_TLS=on). */
+export async function post(url: string, body: unknown, headers: Record<string, string> = {}, web: typeof fetch = fetch): Promise<Reply> {
+  const res = await web(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
   const text = await res.text();
   let parsed: unknown;
   try {
@@ -74,23 +87,38 @@ export interface Registered {
   readonly pensionToken: string;
   readonly muroranToken: string;
   readonly pensionKeys: AnswerKeyPair;
+  /** Under HUB_TLS=on, the certificates the registrations answered (shown once). */
+  readonly pensionTls?: AgencyTlsMaterial;
+  readonly muroranTls?: AgencyTlsMaterial;
 }
 
-/** Registers the pension service (requester; its endpoint is never called) and Muroran City at its node's endpoint. */
-export async function registerAgencies(hubUrl: string, operator: string, muroranEndpoint: string, muroranPublicKey: string): Promise<Registered> {
+function tlsMaterial(certificate: unknown): AgencyTlsMaterial | undefined {
+  if (typeof certificate !== 'object' || certificate === null) return undefined;
+  const { caCertificatePem, certificatePem, privateKeyPem } = certificate as Record<string, unknown>;
+  if (typeof caCertificatePem !== 'string' || typeof certificatePem !== 'string' || typeof privateKeyPem !== 'string') return undefined;
+  return { caCertificatePem, certificatePem, privateKeyPem };
+}
+
+/**
+ * Registers the pension service (requester; its endpoint is never called) and Muroran City at its node's endpoint.
+ * `web`: the operator's fetch (trusting the hub's CA under HUB_TLS=on).
+ */
+export async function registerAgencies(hubUrl: string, operator: string, muroranEndpoint: string, muroranPublicKey: string, web: typeof fetch = fetch): Promise<Registered> {
   const pensionKeys = await generateAnswerKeyPair();
   const auth = { authorization: `Bearer ${operator}` };
   const pension = expectStatus(
     'registering the pension service',
-    await post(`${hubUrl}/v1/agencies`, { agencyId: PENSION, name: 'Japan Pension Service (load test)', kind: 'pension-service', endpoint: 'http://127.0.0.1:9', publicKey: pensionKeys.publicKey }, auth),
+    await post(`${hubUrl}/v1/agencies`, { agencyId: PENSION, name: 'Japan Pension Service (load test)', kind: 'pension-service', endpoint: 'http://127.0.0.1:9', publicKey: pensionKeys.publicKey }, auth, web),
     [201],
   );
   const muroran = expectStatus(
     'registering Muroran City',
-    await post(`${hubUrl}/v1/agencies`, { agencyId: MURORAN_CITY, name: 'Muroran City (load test)', kind: 'municipality', endpoint: muroranEndpoint, publicKey: muroranPublicKey }, auth),
+    await post(`${hubUrl}/v1/agencies`, { agencyId: MURORAN_CITY, name: 'Muroran City (load test)', kind: 'municipality', endpoint: muroranEndpoint, publicKey: muroranPublicKey }, auth, web),
     [201],
   );
-  return { pensionToken: String(pension['token']), muroranToken: String(muroran['token']), pensionKeys };
+  const pensionTls = tlsMaterial(pension['certificate']);
+  const muroranTls = tlsMaterial(muroran['certificate']);
+  return { pensionToken: String(pension['token']), muroranToken: String(muroran['token']), pensionKeys, ...(pensionTls === undefined ? {} : { pensionTls }), ...(muroranTls === undefined ? {} : { muroranTls }) };
 }
 
 /** Local ids of the agency node's copies: never 11 or 12 digits (the shape of a resident record code or a number). */
@@ -116,24 +144,37 @@ function residentRecordCode(base: number, i: number): string {
  * through its node's staff endpoint (which stores the code on the person with local id localIdOf(i)).
  * Returns the pension service's codes in person order.
  */
-export async function preparePeople(options: { hubUrl: string; nodeUrl: string; operatorToken: string; pensionToken: string; people: number; concurrency: number; onProgress?: (done: number) => void }): Promise<string[]> {
+export async function preparePeople(options: {
+  hubUrl: string;
+  nodeUrl: string;
+  operatorToken: string;
+  pensionToken: string;
+  people: number;
+  concurrency: number;
+  onProgress?: (done: number) => void;
+  /** Under HUB_TLS=on: the operator's and the node's staff calls (trusting the hub's CA), and the pension service's (with its client certificate). */
+  operatorFetch?: typeof fetch;
+  pensionFetch?: typeof fetch;
+}): Promise<string[]> {
   const { hubUrl, nodeUrl, operatorToken, pensionToken, people, concurrency } = options;
+  const operatorWeb = options.operatorFetch ?? fetch;
+  const pensionWeb = options.pensionFetch ?? fetch;
   const base = 10_000_000_000 + Math.floor(Math.random() * 1_000_000) * 1000;
   const codes = new Array<string>(people);
   let done = 0;
   await pool(people, concurrency, async (i) => {
     const issued = expectStatus(
       `issuing person ${i}`,
-      await post(`${hubUrl}/v1/individual-numbers`, { residentRecordCode: residentRecordCode(base, i), municipalityCode: MURORAN_MUNICIPALITY }, { authorization: `Bearer ${operatorToken}` }),
+      await post(`${hubUrl}/v1/individual-numbers`, { residentRecordCode: residentRecordCode(base, i), municipalityCode: MURORAN_MUNICIPALITY }, { authorization: `Bearer ${operatorToken}` }, operatorWeb),
       [201],
     );
     const individualNumber = String(issued['individualNumber']);
     const pension = expectStatus(
       `acquiring the pension service's code for person ${i}`,
-      await post(`${hubUrl}/v1/agency-codes`, { individualNumber, acquisitionNumber: `JPS-LT-${i}` }, { authorization: `Bearer ${pensionToken}` }),
+      await post(`${hubUrl}/v1/agency-codes`, { individualNumber, acquisitionNumber: `JPS-LT-${i}` }, { authorization: `Bearer ${pensionToken}` }, pensionWeb),
       [200, 201],
     );
-    expectStatus(`acquiring Muroran's code for person ${i} through its node`, await post(`${nodeUrl}/v1/agency-codes`, { localId: localIdOf(i), individualNumber, acquisitionNumber: `MRN-LT-${i}` }), [200]);
+    expectStatus(`acquiring Muroran's code for person ${i} through its node`, await post(`${nodeUrl}/v1/agency-codes`, { localId: localIdOf(i), individualNumber, acquisitionNumber: `MRN-LT-${i}` }, {}, operatorWeb), [200]);
     codes[i] = String(pension['code']);
     options.onProgress?.(++done);
   });

@@ -1,0 +1,46 @@
+/**
+ * The relay of the bare two-hop relay baseline: a Fastify server that takes POST /v1/queries (JSON, parsed
+ * by Fastify), sends a body of the same size to the provider's POST /v1/provisions over keep-alive
+ * connections (node:http, up to 256 sockets, as the hub's provider client), and answers the provider's
+ * body as it came. No store, no crypto, no authentication: the floor under the hub's relay.
+ *   BASELINE_PORT (0: any free port) BASELINE_PROVIDER_URL (http://127.0.0.1:<port>)
+ * Logs "listening on http://127.0.0.1:<port>"; GET /health/ready answers 200.
+ */
+import Fastify from 'fastify';
+import { Agent, request } from 'node:http';
+import { positiveEnv } from './sizes.js';
+
+const port = positiveEnv('BASELINE_PORT', 0);
+const providerUrl = process.env['BASELINE_PROVIDER_URL'];
+if (providerUrl === undefined || !/^http:\/\/127\.0\.0\.1:\d+$/.test(providerUrl)) throw new Error('BASELINE_PROVIDER_URL must be http://127.0.0.1:<port>');
+const target = new URL('/v1/provisions', providerUrl);
+const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+
+/** One POST to the provider; its status and body as text. */
+function forward(body: string): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(target, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 502, text: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.setTimeout(10_000, () => req.destroy(new Error('the provider did not answer within 10 s')));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+const app = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
+app.get('/health/ready', async () => ({ status: 'ready' }));
+app.post('/v1/queries', async (request, reply) => {
+  // The hub writes a new body for the provider from the parsed query; so does the relay (the same size).
+  const answer = await forward(JSON.stringify(request.body)).catch((error: unknown) => ({ status: 502, text: JSON.stringify({ code: 'PROVIDER_UNREACHABLE', message: error instanceof Error ? error.message : String(error) }) }));
+  return reply.code(answer.status).header('content-type', 'application/json; charset=utf-8').send(answer.text);
+});
+
+const address = await app.listen({ host: '127.0.0.1', port });
+process.stdout.write(`listening on ${address.replace('localhost', '127.0.0.1')} (baseline relay to ${providerUrl})\n`);
+const close = (): void => void app.close().then(() => process.exit(0));
+process.once('SIGTERM', close);
+process.once('SIGINT', close);
