@@ -21,6 +21,8 @@ export interface LinkageFixture {
   readonly itemCodes: readonly string[];
   readonly answerPublicKey?: string;
   readonly codes: readonly string[];
+  /** With --tls on: the hub's CA and the requester's client certificate and key (PEM). */
+  readonly tls?: { readonly caCertificatePem: string; readonly certificatePem: string; readonly privateKeyPem: string };
 }
 
 function postJson(url: string, body: unknown, token?: string): { status: number; json: Record<string, unknown> } {
