@@ -22,7 +22,7 @@
  *     alternate between them (big, small, big, small, …); the ratio is the median of the rounds' ratios.
  * Bars: start ≤ 10 s, RSS ≤ 512 MiB, linkage rate ≥ 0.8 × the small log's. Exit 1 when one fails.
  * Last line: one JSON object.
- *   npm run bench:population [-- --people 10000000 --small 2000 --keep --duration 10 --rounds 3 --source --seal-threads 0 --semi-space 64 --hub-builds-lookups --hub-cpu-prof dir]
+ *   npm run bench:population [-- --people 10000000 --small 2000 --keep --duration 10 --rounds 3 --source --seal-threads 0 --write-nice 10 --semi-space 64 --hub-builds-lookups --hub-cpu-prof dir]
  */
 import { spawn } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
@@ -53,6 +53,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '3' },
     sample: { type: 'string', default: '20000' },
     'seal-threads': { type: 'string', default: '0' },
+    'write-nice': { type: 'string' },
     'semi-space': { type: 'string', default: String(HUB_SEMI_SPACE_MIB) },
     'hub-builds-lookups': { type: 'boolean', default: false },
     'hub-cpu-prof': { type: 'string' },
@@ -76,6 +77,8 @@ const DURATION = integer('duration', 1, 3600);
 const ROUNDS = integer('rounds', 1, 100);
 const SAMPLE = integer('sample', 1, 1_000_000);
 const SEAL_THREADS = integer('seal-threads', 0, 16);
+/** Niceness of the write phase only (its threads); the hubs measured after it run at the bench's own. */
+const WRITE_NICE = values['write-nice'] === undefined ? undefined : integer('write-nice', 0, 19);
 const SEMI_SPACE_MIB = integer('semi-space', 1, 1024);
 /** Leave lookups.db to the hub's first start (a rebuild from the whole log) instead of folding it as the log is written. */
 const HUB_BUILDS_LOOKUPS = values['hub-builds-lookups']!;
@@ -227,6 +230,7 @@ async function writeAndLoad(people: number, dir: string, redis: BenchRedis, give
     people,
     seedHex: seed,
     sealThreads: SEAL_THREADS,
+    ...(WRITE_NICE === undefined ? {} : { nice: WRITE_NICE }),
     lookups: !HUB_BUILDS_LOOKUPS,
     onGroup: async (g) => {
       const t0 = process.hrtime.bigint();
@@ -254,7 +258,8 @@ async function writeAndLoad(people: number, dir: string, redis: BenchRedis, give
   };
   log(
     `wrote ${fmt(people)} people (${fmt(written.events)} events, positions ${written.firstPosition}–${written.lastPosition}) in ${written.seconds.toFixed(1)} s: ${fmt(written.events / written.seconds)} events/s, ` +
-      `${(((written.cpuSeconds ?? 0) * 1e6) / written.events).toFixed(0)} µs of CPU per event${HUB_BUILDS_LOOKUPS ? '' : ', look-ups folded'}; ` +
+      `${(((written.cpuSeconds ?? 0) * 1e6) / written.events).toFixed(0)} µs of CPU per event${HUB_BUILDS_LOOKUPS ? '' : ', look-ups folded'}` +
+      `${written.phases === undefined ? '' : ` (main thread busy ${(written.phases.mainBusy * 100).toFixed(0)} %, the ledger's writer thread ${(written.phases.writerBusy * 100).toFixed(0)} %)`}; ` +
       `Redis: ${fmt(codes)} codes, ${fmt(after - before)} bytes, ${meta.redis.bytesPerCode} bytes per code (${redisSeconds.toFixed(1)} s of the run in Redis writes)`,
   );
   // Kept: the Redis data set beside the log at once, so that an interrupted measurement still leaves both.
