@@ -19,7 +19,8 @@ import { freePorts } from './support/portal-process.js';
 // run here: the frontend is built from its sources, a citizen enrols a passkey (a CDP virtual
 // authenticator) and verifies a record; the operator rotates the checkpoint key, so that the latest
 // checkpoint carries the new key's signature only; the page's check still passes (the served key set is
-// rebuilt as a chain from the key the browser pinned) and a tampered key set fails, saying why.
+// rebuilt as a chain from the key the browser pinned) and a tampered key set fails, saying why; another
+// first key than the one pinned at first use is VERIFIER_KEY_CHANGED.
 
 const CHROMIUM = '/usr/bin/chromium';
 const SHOTS = join(ROOT, 'test-results', 'portal');
@@ -114,7 +115,7 @@ async function verifyOnPage(): Promise<{ state: string | null; code: string | nu
 }
 
 describe('the browser verification across a checkpoint key rotation', () => {
-  it('verifies the record with the first key, then, after the rotation, with the key the chain from it gives; a tampered key set fails', async () => {
+  it('verifies the record with the first key, then, after the rotation, with the key the chain from it gives; a tampered key set fails (KEY_CHAIN_INVALID); another first key than the one pinned fails (VERIFIER_KEY_CHANGED)', async () => {
     // Enrol with the one-time secret; the records page lists the record.
     await page.goto(`${portalUrl}/#/enrol`);
     await page.getByLabel('ワンタイムシークレット').fill(citizenSecret);
@@ -184,6 +185,32 @@ describe('the browser verification across a checkpoint key rotation', () => {
     await card.locator('[data-verification] details').evaluate((d) => ((d as HTMLDetailsElement).open = true));
     await card.screenshot({ path: join(SHOTS, 'key-chain-02-tampered-key-set.png') });
     await page.unroute('**/api/audit/verifier-keys');
+
+    // A key set that starts at another key than the one this browser pinned (the newest served as the first).
+    await page.route('**/api/audit/verifier-keys', async (route) => {
+      const response = await route.fetch();
+      const json = (await response.json()) as { keys: ServedKey[] };
+      json.keys = [json.keys[1]!];
+      await route.fulfill({ response, json });
+    });
+    const elsewhere = await verifyOnPage();
+    expect(elsewhere).toMatchObject({ state: 'failed', code: 'KEY_CHAIN_INVALID' });
+    expect(elsewhere.text).toContain(`does not start at the pinned key ${first}`);
+    await page.unroute('**/api/audit/verifier-keys');
+
+    // Another first key served than the one pinned at first use: VERIFIER_KEY_CHANGED, nothing verified.
+    const other = (await hub.get('/v1/audit/verifier-keys')).json<{ keys: ServedKey[] }>().keys[1]!.verifierKey;
+    await page.route('**/api/audit/verifier-key', async (route) => {
+      const response = await route.fetch();
+      const json = (await response.json()) as { verifierKey: string };
+      json.verifierKey = other;
+      await route.fulfill({ response, json });
+    });
+    const changed = await verifyOnPage();
+    expect(changed).toMatchObject({ state: 'failed', code: 'VERIFIER_KEY_CHANGED' });
+    expect(changed.text).toContain('検証鍵が、このブラウザーで前回使ったものから変わっています');
+    expect(await page.evaluate("localStorage.getItem('linkage-ledger.portal.verifier-key')")).toBe(first);
+    await page.unroute('**/api/audit/verifier-key');
 
     // Untampered again: passes.
     expect((await verifyOnPage()).state).toBe('ok');
