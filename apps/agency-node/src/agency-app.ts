@@ -65,11 +65,14 @@ export async function openAgencyRuntime(config: AgencyConfig, options: RuntimeOp
   const hub = new HubClient(config.hub, options.fetch ?? (config.tls === undefined ? fetch : tlsFetch(config.tls)));
   const keys = await loadOrCreateAnswerKeys(keysDir(config));
   // A pinned key (AGENCY_HUB_PROVISION_KEY) is the only one; else the hub's key set, fetched again (bounded) on an unknown key id.
+  const clock = options.clock ?? (() => new Date());
+  const nowMs = () => clock().getTime();
   const hubKey =
-    config.hub.provisionKey !== undefined ? new HubKeys(singleKeySet(config.hub.provisionKey), undefined) : new HubKeys(await hub.provisionSigningKeys(), () => hub.provisionSigningKeys());
+    config.hub.provisionKey !== undefined
+      ? new HubKeys(singleKeySet(config.hub.provisionKey), undefined, nowMs)
+      : new HubKeys(await hub.provisionSigningKeys(), () => hub.provisionSigningKeys(), nowMs);
   const hubProvisionKey = hubKey.currentPublicKey;
   const store = new AgencyStore(databasePath(config));
-  const clock = options.clock ?? (() => new Date());
   const provisions = new ProvisionEndpoint(new ProviderService(config.agencyId, store, clock), new ProvisionSchemas(), hubKey, clock);
   const requester = new RequesterService(store, hub, keys, clock);
   const pushes = new PushReceiver(config.agencyId, store, hubKey, clock, config.pushFetch);

@@ -36,10 +36,13 @@ export interface TestNode {
   close(): Promise<void>;
 }
 
-/** The node over Fastify inject, with its own data dir, the test signer's key as the hub's, and a settable clock. */
+/**
+ * The node over Fastify inject, with its own data dir, the test signer's key as the hub's (pinned; without
+ * a signer the node fetches the hub's keys from hubUrl, as it does in production), and a settable clock.
+ */
 export async function startTestNode(options: {
   agencyId: string;
-  signer: TestSigner;
+  signer?: TestSigner;
   hubUrl?: string;
   /** The agency's token for the hub (default: a placeholder for stand-in hubs). */
   hubToken?: string;
@@ -57,7 +60,7 @@ export async function startTestNode(options: {
       AGENCY_DATA_DIR: dataDir,
       AGENCY_HUB_URL: options.hubUrl ?? 'http://127.0.0.1:9',
       AGENCY_TOKEN: options.hubToken ?? 'test-agency-token',
-      AGENCY_HUB_PROVISION_KEY: options.signer.publicKey,
+      ...(options.signer === undefined ? {} : { AGENCY_HUB_PROVISION_KEY: options.signer.publicKey }),
       AGENCY_HUB_TIMEOUT_MS: '2000',
       AGENCY_LOG_LEVEL: 'error',
       ...(options.staffToken ? { AGENCY_STAFF_TOKEN_FILE: 'staff-token' } : {}),
