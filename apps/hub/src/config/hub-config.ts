@@ -238,6 +238,10 @@ export function eventStoreProblem(value: string): string | undefined {
   return undefined;
 }
 
+/** The ledger's filters by default: 4 MiB each, the ledger's own default (DEFAULT_FILTER_BYTES). */
+export const DEFAULT_LEDGER_FILTER_MIB = 4;
+const LEDGER_FILTER_MIB_CHOICES = Array.from({ length: 9 }, (_, i) => String(2 ** i));
+
 /** The hub's configuration, validated once at boot. Nothing else reads the environment. */
 export class HubConfig {
   constructor(
@@ -282,6 +286,8 @@ export class HubConfig {
     readonly tls: TlsSettings = TLS_OFF,
     /** Rate limits per agency, citizen and source (HUB_RATE_LIMIT_*, docs/rate-limits.md). */
     readonly rateLimits: RateLimitSettings = DEFAULT_RATE_LIMITS,
+    /** MiB of each of the SQLite ledger's three Bloom filters, fixed whatever the log's length (HUB_LEDGER_FILTER_MIB, docs/population-state.md). */
+    readonly ledgerFilterMiB: number = DEFAULT_LEDGER_FILTER_MIB,
   ) {}
 
   /** The Merkle tree's own file when the log is not the SQLite ledger (the tree then follows the log through the port). */
@@ -425,6 +431,10 @@ class HubEnvironment {
   @IsIntegerInRange(0, 1_000_000_000_000)
   HUB_SELF_CHECK_FULL_MAX_EVENTS = String(DEFAULT_SELF_CHECK.fullMaxEvents);
 
+  /** MiB of each of the SQLite ledger's three Bloom filters (libs/ledger bloom-filter.ts): a power of two, 1 to 256. */
+  @IsIn(LEDGER_FILTER_MIB_CHOICES, { message: (a) => `must be a power of two from 1 to 256 (MiB per filter), got ${JSON.stringify(a.value)}` })
+  HUB_LEDGER_FILTER_MIB = String(DEFAULT_LEDGER_FILTER_MIB);
+
   @IsIntegerInRange(100, 86_400_000)
   HUB_UNIDENTIFIED_REFUSALS_INTERVAL_MS = String(DEFAULT_UNIDENTIFIED_REFUSALS.intervalMs);
 
@@ -563,6 +573,7 @@ const VARIABLES = [
   'HUB_KAFKA_TOPIC',
   'HUB_SELF_CHECK',
   'HUB_SELF_CHECK_FULL_MAX_EVENTS',
+  'HUB_LEDGER_FILTER_MIB',
   'HUB_UNIDENTIFIED_REFUSALS_INTERVAL_MS',
   'HUB_UNIDENTIFIED_REFUSALS_MAX_SOURCES',
   'HUB_UNIDENTIFIED_REFUSALS_PER_SOURCE',
@@ -695,6 +706,7 @@ export function loadHubConfig(env: Readonly<Record<string, string | undefined>>,
     { sweepIntervalMs: Number(raw.HUB_SUBSCRIPTION_SWEEP_MS) },
     { enabled: raw.HUB_TLS === 'on', hostNames: [...new Set([...raw.HUB_TLS_HOSTS.split(','), raw.HUB_HOST])], agencyCertificateDays: Number(raw.HUB_TLS_AGENCY_CERT_DAYS) },
     rateLimits.settings,
+    Number(raw.HUB_LEDGER_FILTER_MIB),
   );
 }
 
