@@ -52,7 +52,8 @@ export class HubCoreModule {
             mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
             if (client === null || config.eventStore.kind !== 'kurrentdb') {
               // The writer keeps the Merkle tree (I3) in the transactions that write the events.
-              return { store: new SqliteEventStore({ path: config.ledgerPath, nodeId: config.nodeId, tree: true }), leadership: null };
+              // Its Bloom filters have the size of HUB_LEDGER_FILTER_MIB (filters saved at another size are rebuilt at open).
+              return { store: new SqliteEventStore({ path: config.ledgerPath, nodeId: config.nodeId, tree: true, filters: { bytes: config.ledgerFilterMiB * 1024 * 1024 } }), leadership: null };
             }
             // On KurrentDB every hub opens the log read-only; the lease decides which one writes, and the
             // log's expected revision fences off one that was deposed (leadership.ts).
