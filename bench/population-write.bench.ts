@@ -37,7 +37,7 @@ const DIR = join(BENCH_DIR, `population-write-${process.pid}`);
 if (!existsSync(join(TEMPLATE, 'ready'))) {
   rmSync(TEMPLATE, { recursive: true, force: true });
   mkdirSync(TEMPLATE, { recursive: true, mode: 0o700 });
-  const hub = await startHub({ dataDir: TEMPLATE, env: { HUB_LOG_LEVEL: 'log', HUB_REDIS_URL: 'off', HUB_CHECKPOINT_EVERY_MS: '3600000' }, source: false, readyTimeoutMs: 300_000, cwd: REPO_ROOT });
+  const hub = await startHub({ dataDir: TEMPLATE, env: { HUB_LOG_LEVEL: 'log', HUB_TLS: 'off', HUB_REDIS_URL: 'off', HUB_CHECKPOINT_EVERY_MS: '3600000' }, source: false, readyTimeoutMs: 300_000, cwd: REPO_ROOT });
   try {
     await registerAgencies(hub.url, operatorToken(TEMPLATE), 'http://127.0.0.1:9', (await generateAnswerKeyPair()).publicKey);
   } finally {
