@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import axe from 'axe-core';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { build } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -114,6 +115,15 @@ async function verifyOnPage(): Promise<{ state: string | null; code: string | nu
   return { state: await result.getAttribute('data-verification'), code: await result.getAttribute('data-code'), text: (await result.textContent()) ?? '' };
 }
 
+/** axe-core on the page as it is: no serious or critical violation. */
+async function accessible(name: string): Promise<void> {
+  if (!(await page.evaluate("typeof window.axe === 'object'"))) await page.evaluate(axe.source);
+  const violations = (await page.evaluate(
+    "axe.run(document, { resultTypes: ['violations'] }).then((r) => r.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.map((n) => n.target.join(' ')) })))",
+  )) as { id: string; impact: string; nodes: string[] }[];
+  expect(violations.filter((v) => v.impact === 'serious' || v.impact === 'critical'), name).toEqual([]);
+}
+
 describe('the browser verification across a checkpoint key rotation', () => {
   it('verifies the record with the first key, then, after the rotation, with the key the chain from it gives; a tampered key set fails (KEY_CHAIN_INVALID); another first key than the one pinned fails (VERIFIER_KEY_CHANGED)', async () => {
     // Enrol with the one-time secret; the records page lists the record.
@@ -153,6 +163,7 @@ describe('the browser verification across a checkpoint key rotation', () => {
     expect(await page.evaluate("localStorage.getItem('linkage-ledger.portal.verifier-key')")).toBe(first);
     await card.locator('details').first().evaluate((d) => ((d as HTMLDetailsElement).open = true));
     await card.screenshot({ path: join(SHOTS, 'key-chain-01-verified-after-rotation.png') });
+    await accessible('verified after the rotation');
 
     // A served key set whose hand-over note lacks the first key's signature: refused, saying why.
     await page.route('**/api/audit/verifier-keys', async (route) => {
@@ -184,6 +195,7 @@ describe('the browser verification across a checkpoint key rotation', () => {
     expect(misnamed.text).toContain(`key ${rotation.keyId} names 00000000 as the previous key; the chain's newest key is ${firstId}`);
     await card.locator('[data-verification] details').evaluate((d) => ((d as HTMLDetailsElement).open = true));
     await card.screenshot({ path: join(SHOTS, 'key-chain-02-tampered-key-set.png') });
+    await accessible('a tampered key set');
     await page.unroute('**/api/audit/verifier-keys');
 
     // A key set that starts at another key than the one this browser pinned (the newest served as the first).
