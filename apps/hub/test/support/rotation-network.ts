@@ -47,7 +47,8 @@ export async function startRotationNetwork(options: TestHubOptions = {}): Promis
   await node.app.listen({ port: 0, host: '127.0.0.1' });
   const patched = await hub.inject({ method: 'PATCH', url: `/v1/agencies/${MURORAN_CITY}`, headers: { ...hub.operator, 'content-type': 'application/json' }, payload: JSON.stringify({ endpoint: await node.app.getUrl() }) });
   expect(patched.statusCode, patched.body).toBe(200);
-  node.runtime.store.loadCopies(demoCopies(MURORAN_CITY), new Date());
+  // Every demo person answered automatically (the demo flags one for manual handling).
+  node.runtime.store.loadCopies(demoCopies(MURORAN_CITY).map((c) => ({ ...c, restricted: false })), new Date());
   const person = await issuePerson(hub);
   await node.runtime.requester.acquire({ localId: AOYAMA_M, individualNumber: person.individualNumber, acquisitionNumber: 'ROT-M-1' });
   const pension = await registerAgency(hub, PENSION, 'pension-service', 'http://127.0.0.1:9');
