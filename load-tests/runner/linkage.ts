@@ -25,7 +25,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { tlsFetch } from '../../apps/agency-node/src/hub/tls-fetch.js';
 import { queryBodies, runPhase, verifyServerCertificate, type PhaseResult, type VerifiedServer } from './drive.js';
-import { settledReadiness, startLinkageNetwork, type LinkageNetwork } from './network.js';
+import { refusesPlainHttp, settledReadiness, startLinkageNetwork, type LinkageNetwork } from './network.js';
 import { cpuSeconds, type Spawned } from './processes.js';
 import { startRelayBaseline, type RelayBaseline } from './relay-baseline.js';
 import { figuresOf, formatTargetTable, ratio, tlsComparison, type TargetFigures, type TargetRow } from './report.js';
@@ -137,13 +137,6 @@ async function answerBytes(network: LinkageNetwork, body: string): Promise<numbe
   return Buffer.byteLength(text);
 }
 
-/** Under TLS the hub MUST refuse plain HTTP: a load that reached it unencrypted would measure the wrong thing. */
-async function plainRefused(hubUrl: string): Promise<boolean> {
-  const plain = hubUrl.replace(/^https:/, 'http:');
-  const res = await fetch(`${plain}/health/ready`, { signal: AbortSignal.timeout(5000) }).catch(() => undefined);
-  return res === undefined || res.status !== 200;
-}
-
 async function main(): Promise<void> {
   const started = Date.now();
   const modes: ('http' | 'tls')[] = TLS === 'both' ? ['http', 'tls'] : TLS === 'on' ? ['tls'] : ['http'];
@@ -163,7 +156,8 @@ async function main(): Promise<void> {
     networks.push(network);
     if (mode === 'tls') {
       if (!network.hubUrl.startsWith('https://')) throw new Error(`HUB_TLS=on but the hub is at ${network.hubUrl}`);
-      if (!(await plainRefused(network.hubUrl))) throw new Error(`HUB_TLS=on but the hub answered plain HTTP at ${network.hubUrl.replace(/^https:/, 'http:')}`);
+      // Under TLS the hub MUST refuse plain HTTP: a load that reached it unencrypted would measure the wrong thing.
+      if (!(await refusesPlainHttp(network.hubUrl))) throw new Error(`HUB_TLS=on but the hub answered plain HTTP at ${network.hubUrl.replace(/^https:/, 'http:')}`);
       log(`[tls] the hub refuses plain HTTP; the load generator presents the pension service's certificate and trusts only the hub's CA`);
     }
     targets.push({ key: mode, fixture: network.fixture, processes: { hub: network.hub, node: network.node }, network });

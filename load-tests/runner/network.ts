@@ -166,6 +166,13 @@ async function removeKeys(redisUrl: string, prefix: string): Promise<number> {
   return removed;
 }
 
+/** Whether `url`'s host and port refuse plain HTTP (no answer, or not a 200 from /health/ready): under HUB_TLS=on the hub MUST. */
+export async function refusesPlainHttp(url: string, timeoutMs = 5000): Promise<boolean> {
+  const plain = url.replace(/^https:/, 'http:');
+  const res = await fetch(`${plain}/health/ready`, { signal: AbortSignal.timeout(timeoutMs) }).catch(() => undefined);
+  return res === undefined || res.status !== 200;
+}
+
 /** A fetch trusting the CA in `caPath` once the hub has made it (it does at its first start with HUB_TLS=on). */
 function caFetch(caPath: string): typeof fetch {
   let trusting: typeof fetch | undefined;

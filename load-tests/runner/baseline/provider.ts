@@ -14,7 +14,10 @@ const answer = answerOfSize(positiveEnv('BASELINE_ANSWER_BYTES', 600));
 
 const app = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
 app.get('/health/ready', async () => ({ status: 'ready' }));
-app.post('/v1/provisions', async (_request, reply) => reply.header('content-type', 'application/json; charset=utf-8').send(answer));
+// x-received-bytes: the size of the body it was sent (the runner's test checks the relay forwards the query's size).
+app.post('/v1/provisions', async (request, reply) =>
+  reply.header('content-type', 'application/json; charset=utf-8').header('x-received-bytes', String(request.headers['content-length'] ?? '')).send(answer),
+);
 
 const address = await app.listen({ host: '127.0.0.1', port });
 process.stdout.write(`listening on ${address.replace('localhost', '127.0.0.1')} (baseline provider, answers of ${Buffer.byteLength(answer)} bytes)\n`);

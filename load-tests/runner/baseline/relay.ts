@@ -17,12 +17,13 @@ const target = new URL('/v1/provisions', providerUrl);
 const agent = new Agent({ keepAlive: true, maxSockets: 256 });
 
 /** One POST to the provider; its status and body as text. */
-function forward(body: string): Promise<{ status: number; text: string }> {
+function forward(body: string): Promise<{ status: number; text: string; received?: string }> {
   return new Promise((resolve, reject) => {
     const req = request(target, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) } }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 502, text: Buffer.concat(chunks).toString('utf8') }));
+      const received = res.headers['x-received-bytes'];
+      res.on('end', () => resolve({ status: res.statusCode ?? 502, text: Buffer.concat(chunks).toString('utf8'), ...(typeof received === 'string' ? { received } : {}) }));
       res.on('error', reject);
     });
     req.setTimeout(10_000, () => req.destroy(new Error('the provider did not answer within 10 s')));
@@ -36,6 +37,7 @@ app.get('/health/ready', async () => ({ status: 'ready' }));
 app.post('/v1/queries', async (request, reply) => {
   // The hub writes a new body for the provider from the parsed query; so does the relay (the same size).
   const answer = await forward(JSON.stringify(request.body)).catch((error: unknown) => ({ status: 502, text: JSON.stringify({ code: 'PROVIDER_UNREACHABLE', message: error instanceof Error ? error.message : String(error) }) }));
+  if ('received' in answer && answer.received !== undefined) void reply.header('x-received-bytes', answer.received);
   return reply.code(answer.status).header('content-type', 'application/json; charset=utf-8').send(answer.text);
 });
 

@@ -1,0 +1,63 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runPhase } from '../../load-tests/runner/drive.js';
+import { refusesPlainHttp } from '../../load-tests/runner/network.js';
+import { startRelayBaseline, type RelayBaseline } from '../../load-tests/runner/relay-baseline.js';
+import { stop } from '../../load-tests/runner/processes.js';
+
+// The bare two-hop relay baseline of `npm run load:linkage`: client → relay → provider, two processes.
+describe('the relay baseline', () => {
+  let baseline: RelayBaseline;
+  const body = JSON.stringify({ providerAgencyId: 'muroran-city', procedureCode: 'pension-award-claim', itemCodes: ['local-tax'], code: 'c'.repeat(43) });
+
+  beforeAll(async () => {
+    baseline = await startRelayBaseline({ answerBytes: 733, log: () => {} });
+  });
+  afterAll(async () => {
+    await baseline?.close();
+  });
+
+  it('runs the relay and the provider as two processes, the relay in front', () => {
+    expect(baseline.relay.child.pid).toBeGreaterThan(0);
+    expect(baseline.provider.child.pid).toBeGreaterThan(0);
+    expect(baseline.relay.child.pid).not.toBe(baseline.provider.child.pid);
+    expect(baseline.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+  });
+
+  it("relays a query's body to the provider at its size and answers the provider's body of the linkage's size", async () => {
+    const res = await fetch(`${baseline.url}/v1/queries`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    const text = await res.text();
+    expect(res.status).toBe(200);
+    expect(Buffer.byteLength(text)).toBe(733);
+    expect(text).toContain('"outcome":"answered"');
+    expect(res.headers.get('x-received-bytes')).toBe(String(Buffer.byteLength(body)));
+  });
+
+  it('is driven by the same phase as the linkage, every request answered', async () => {
+    const result = await runPhase({ hubUrl: baseline.url, requesterToken: 'none', providerAgencyId: 'muroran-city', procedureCode: 'pension-award-claim', itemCodes: ['local-tax'], codes: [] }, [body], {
+      name: 'max',
+      connections: 4,
+      durationSeconds: 1,
+      timeoutSeconds: 5,
+    });
+    expect(result.requests).toBeGreaterThan(10);
+    expect(result.errors).toBe(0);
+  });
+
+  it('answers plain HTTP (what the TLS check tells apart)', async () => {
+    expect(await refusesPlainHttp(baseline.url)).toBe(false);
+  });
+
+  it('answers 502 once the provider is gone, which the load counts as errors', async () => {
+    await stop(baseline.provider);
+    const res = await fetch(`${baseline.url}/v1/queries`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    expect(res.status).toBe(502);
+    const result = await runPhase({ hubUrl: baseline.url, requesterToken: 'none', providerAgencyId: 'muroran-city', procedureCode: 'pension-award-claim', itemCodes: ['local-tax'], codes: [] }, [body], {
+      name: 'max',
+      connections: 2,
+      durationSeconds: 1,
+      timeoutSeconds: 5,
+    });
+    expect(result.errors).toBe(result.requests);
+    expect(result.statuses['502']).toBeGreaterThan(0);
+  });
+});

@@ -1,0 +1,62 @@
+import { describe, expect, it } from 'vitest';
+import type { PhaseResult } from '../../load-tests/runner/drive.js';
+import { cpuMsPerQuery, figuresOf, median, ratio, tlsComparison, type TargetFigures, type TargetRow } from '../../load-tests/runner/report.js';
+
+function phase(perSecond: number, p99: number, seconds = 10, errors = 0): PhaseResult {
+  return {
+    name: 'max',
+    connections: 64,
+    durationSeconds: seconds,
+    requests: perSecond * seconds,
+    perSecond,
+    latencyMs: { p50: p99 / 2, p90: p99 * 0.8, p99, p99_9: p99, max: p99, mean: p99 / 2 },
+    errors,
+    statuses: { '200': perSecond * seconds },
+    notAnswered: 0,
+    socketErrors: 0,
+    timeouts: 0,
+  };
+}
+
+function row(perSecond: number, p99: number, cpu: Record<string, number>, errors = 0): TargetRow {
+  return { target: 'linkage http', phase: phase(perSecond, p99, 10, errors), cpu, wallSeconds: 10 };
+}
+
+function figures(maxPerSecond: number, p99MsAtRate: number, cpu: Record<string, number>): TargetFigures {
+  return { maxPerSecond, p99MsAtMax: 100, rateAchieved: maxPerSecond, p50MsAtRate: p99MsAtRate / 2, p99MsAtRate, cpuMsPerQueryAtRate: cpu, errors: 0 };
+}
+
+describe('load:linkage figures', () => {
+  it('gives each process its CPU milliseconds per query from its share of a core', () => {
+    // 500 queries/s for 10 s with the hub at 45 % of a core: 4.5 s of CPU over 5,000 queries.
+    expect(cpuMsPerQuery(row(500, 40, { hub: 0.45, node: 0.3, generator: 0.05 }))).toEqual({ hub: 0.9, node: 0.6, generator: 0.1 });
+    expect(cpuMsPerQuery({ ...row(0, 0, { hub: 0.2 }) })).toEqual({ hub: 0 });
+  });
+
+  it('takes medians over rounds and counts every error of both phases', () => {
+    expect(median([3, 1, 2])).toBe(2);
+    expect(median([4, 1, 3, 2])).toBe(2.5);
+    const f = figuresOf([row(900, 150, { hub: 0.9 }), row(1000, 120, { hub: 0.9 }), row(800, 200, { hub: 0.9 }, 2)], [row(300, 40, { hub: 0.3 }), row(310, 60, { hub: 0.62 }, 1)]);
+    expect(f.maxPerSecond).toBe(900);
+    expect(f.p99MsAtMax).toBe(150);
+    expect(f.rateAchieved).toBe(305);
+    expect(f.p99MsAtRate).toBe(50);
+    expect(f.cpuMsPerQueryAtRate['hub']).toBe(1.5);
+    expect(f.errors).toBe(3);
+  });
+
+  it('answers no ratio against zero', () => {
+    expect(ratio(5, 0)).toBeNull();
+    expect(ratio(1, 3)).toBe(0.333);
+  });
+
+  it('holds TLS to at most 15 % lost against plain HTTP: max rate and p99 at the fixed rate', () => {
+    const plain = figures(1000, 100, { hub: 0.8, node: 0.7, generator: 0.1 });
+    const within = tlsComparison(plain, figures(860, 114, { hub: 0.9, node: 0.75, generator: 0.3 }));
+    expect(within).toEqual({ maxRatio: 0.86, p99Ratio: 1.14, cpuRatio: 1.1, met: true });
+    // The load generator's own TLS work is left out of the CPU ratio: it is not the hub's cost.
+    expect(within.cpuRatio).toBe(1.1);
+    expect(tlsComparison(plain, figures(840, 100, { hub: 0.8, node: 0.7 })).met).toBe(false);
+    expect(tlsComparison(plain, figures(1000, 116, { hub: 0.8, node: 0.7 })).met).toBe(false);
+  });
+});
