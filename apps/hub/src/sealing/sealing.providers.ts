@@ -39,8 +39,11 @@ function keyClientOf(client: unknown): KurrentKeyClient {
  */
 export async function openKeyring(config: HubConfig, keys: SealingKeys, client: unknown): Promise<Keyring> {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-  const local = new SqliteKeyring({ path: join(config.dataDir, KEYRING_FILE), keys });
-  if (config.eventStore.kind !== 'kurrentdb' || client === null || client === undefined) return local;
+  const shared = config.eventStore.kind === 'kurrentdb' && client !== null && client !== undefined;
+  // A shared ring's copy answers a wrap under a KEK this hub no longer holds (retired by a rotation while
+  // it was down) as "not here": the key is read again from KurrentDB, where it is re-wrapped.
+  const local = new SqliteKeyring({ path: join(config.dataDir, KEYRING_FILE), keys, unknownKekIsMissing: shared });
+  if (!shared) return local;
   const logger = new Logger('KeyRing');
   let failing = false;
   const ring = new KurrentKeyring({

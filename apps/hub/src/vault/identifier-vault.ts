@@ -54,7 +54,28 @@ const SEALED_FIELDS = ['v', 'alg', 'wrapAlg', 'kid', 'wrappedKey', 'wrapIv', 'wr
  * ciphertext, so an auditor verifies the log without reading a number.
  */
 export class IdentifierVault {
-  constructor(private readonly keys: VaultKeys) {}
+  #keys: VaultKeys;
+  constructor(keys: VaultKeys) {
+    this.#keys = keys;
+  }
+
+  private get keys(): VaultKeys {
+    return this.#keys;
+  }
+
+  /** The id of the key-encryption key new values are wrapped under, and every earlier one still held for opening. */
+  keyEncryptionIds(): { readonly current: string; readonly previous: readonly string[] } {
+    return { current: this.#keys.keyEncryption.kid, previous: [...(this.#keys.previousKeyEncryption?.keys() ?? [])] };
+  }
+
+  /**
+   * Goes on with the same blind-index key and another key-encryption key set (a rotation): new values
+   * are wrapped under its newest KEK; values wrapped before open under the KEK their `kid` names.
+   */
+  useKeys(next: VaultKeys): void {
+    if (next.blindIndex.kid !== this.#keys.blindIndex.kid || !next.blindIndex.key.equals(this.#keys.blindIndex.key)) throw new Error('the vault goes on only with the same blind-index key');
+    this.#keys = next;
+  }
 
   /** HMAC-SHA256(blind-index key, `<kind>:<value>`), hex. */
   digest(kind: DigestKind, value: string): string {
@@ -144,8 +165,10 @@ export class IdentifierVault {
   /** The parsed JSON a sealed value holds. Throws VaultError when it does not open. */
   #open(sealed: SealedIdentifiers, aad: string, domain: string): unknown {
     const envelope = asEnvelope(sealed);
-    const kek = this.keys.keyEncryption;
-    if (envelope.kid !== kek.kid) throw new VaultError('UNKNOWN_KEY', `sealed with key ${envelope.kid}, which this vault does not hold`);
+    const current = this.keys.keyEncryption;
+    const key = envelope.kid === current.kid ? current.key : this.keys.previousKeyEncryption?.get(envelope.kid);
+    if (key === undefined) throw new VaultError('UNKNOWN_KEY', `sealed with key ${envelope.kid}, which this vault does not hold`);
+    const kek = { kid: envelope.kid, key };
     let dataKey: Buffer | undefined;
     try {
       const unwrapper = createDecipheriv('aes-256-gcm', kek.key, b64(envelope.wrapIv));

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { loadOrCreateSecretFile } from '../keys/key-file.js';
@@ -12,8 +12,13 @@ export interface VaultKey {
 export interface VaultKeys {
   /** HMAC-SHA256 key of the blind indexes (digests of numbers and resident record codes). */
   readonly blindIndex: VaultKey;
-  /** Key-encryption key (AES-256-GCM) that wraps the per-event data keys. */
+  /** Key-encryption key (AES-256-GCM) that wraps the per-event data keys made now (the newest). */
   readonly keyEncryption: VaultKey;
+  /**
+   * Earlier key-encryption keys, by kid: the data keys they wrapped are inside log events (immutable, never
+   * re-wrapped), so every one of them stays for opening.
+   */
+  readonly previousKeyEncryption?: ReadonlyMap<string, Buffer>;
 }
 
 interface KeyFile {
@@ -37,10 +42,61 @@ const FILES = {
  */
 export function loadOrCreateVaultKeys(keysDir: string, now: Date = new Date()): VaultKeys {
   mkdirSync(keysDir, { recursive: true, mode: 0o700 });
+  const first = loadOrCreate(keysDir, FILES.keyEncryption, now);
+  const keks = [{ ...first, createdAt: '' }, ...rotatedVaultKeks(keysDir)];
+  const newest = keks.at(-1)!;
+  const previous = new Map(keks.slice(0, -1).map((k) => [k.kid, k.key] as const));
   return {
     blindIndex: loadOrCreate(keysDir, FILES.blindIndex, now),
-    keyEncryption: loadOrCreate(keysDir, FILES.keyEncryption, now),
+    keyEncryption: { kid: newest.kid, key: newest.key },
+    ...(previous.size > 0 ? { previousKeyEncryption: previous } : {}),
   };
+}
+
+/** The file of a rotated vault key-encryption key: `key-encryption.<kid>.key.json` beside the first one. */
+export function vaultKekFileName(kid: string): string {
+  return `key-encryption.${kid}.key.json`;
+}
+const ROTATED_KEK = /^key-encryption\.(kek-[0-9a-f]{16})\.key\.json$/;
+
+/** The rotated vault KEKs of a keys dir, oldest first (createdAt, then kid). */
+function rotatedVaultKeks(keysDir: string): { kid: string; key: Buffer; createdAt: string }[] {
+  const found: { kid: string; key: Buffer; createdAt: string }[] = [];
+  for (const name of readdirSync(keysDir)) {
+    const m = ROTATED_KEK.exec(name);
+    if (m === null) continue;
+    const path = join(keysDir, name);
+    const o = JSON.parse(readFileSync(path, 'utf8')) as Partial<KeyFile>;
+    const key = typeof o.key === 'string' ? Buffer.from(o.key, 'base64url') : Buffer.alloc(0);
+    if (o.kid !== m[1] || o.purpose !== FILES.keyEncryption.purpose || key.length !== 32 || typeof o.createdAt !== 'string') {
+      throw new Error(`key file ${path} is not a valid key-encryption key (needs kid ${m[1]}, purpose "key-encryption", a 32-byte base64url key and createdAt)`);
+    }
+    found.push({ kid: m[1]!, key, createdAt: o.createdAt });
+  }
+  return found.sort((a, b) => (a.createdAt === b.createdAt ? (a.kid < b.kid ? -1 : 1) : a.createdAt < b.createdAt ? -1 : 1));
+}
+
+/**
+ * A new vault key-encryption key, written to the keys dir before it is used (created exclusively, mode
+ * 0600, synced): answers its kid. `loadOrCreateVaultKeys` then takes it as the newest.
+ */
+export function createRotatedVaultKek(keysDir: string, now: Date): string {
+  const kid = `${FILES.keyEncryption.prefix}-${randomBytes(8).toString('hex')}`;
+  const file: KeyFile = { kid, purpose: FILES.keyEncryption.purpose, alg: FILES.keyEncryption.alg, key: randomBytes(32).toString('base64url'), createdAt: now.toISOString() };
+  const fd = openSync(join(keysDir, vaultKekFileName(kid)), 'wx', 0o600);
+  try {
+    writeSync(fd, `${JSON.stringify(file, null, 2)}\n`);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  const dir = openSync(keysDir, 'r');
+  try {
+    fsyncSync(dir);
+  } finally {
+    closeSync(dir);
+  }
+  return kid;
 }
 
 function loadOrCreate(dir: string, spec: (typeof FILES)[keyof typeof FILES], now: Date): VaultKey {
