@@ -161,7 +161,7 @@ describe('the browser verification across a checkpoint key rotation', () => {
     const card = page.locator('li.record', { hasText: serial });
     expect(await card.locator('[data-key-chain]').getAttribute('data-key-chain')).toBe(`${firstId} ${rotation.keyId}`);
     expect(await page.evaluate("localStorage.getItem('linkage-ledger.portal.verifier-key')")).toBe(first);
-    await card.locator('details').first().evaluate((d) => ((d as HTMLDetailsElement).open = true));
+    await card.locator('details').first().evaluate((d) => ((d as unknown as { open: boolean }).open = true));
     await card.screenshot({ path: join(SHOTS, 'key-chain-01-verified-after-rotation.png') });
     await accessible('verified after the rotation');
 
@@ -193,7 +193,7 @@ describe('the browser verification across a checkpoint key rotation', () => {
     const misnamed = await verifyOnPage();
     expect(misnamed).toMatchObject({ state: 'failed', code: 'KEY_CHAIN_INVALID' });
     expect(misnamed.text).toContain(`key ${rotation.keyId} names 00000000 as the previous key; the chain's newest key is ${firstId}`);
-    await card.locator('[data-verification] details').evaluate((d) => ((d as HTMLDetailsElement).open = true));
+    await card.locator('[data-verification] details').evaluate((d) => ((d as unknown as { open: boolean }).open = true));
     await card.screenshot({ path: join(SHOTS, 'key-chain-02-tampered-key-set.png') });
     await accessible('a tampered key set');
     await page.unroute('**/api/audit/verifier-keys');
