@@ -3,7 +3,7 @@ import { Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { EventSealer, KEYRING_FILE, SealingError, SqliteKeyring, parseSealingKeys } from '#sealing';
+import { EventSealer, KEYRING_FILE, SealingError, SqliteKeyring, readSealingKeys } from '#sealing';
 import { checkConsistency, type ConsistencyReport } from './consistency/check-consistency.js';
 import { AuditorError } from './errors.js';
 import { HubClient } from './hub-client.js';
@@ -169,7 +169,8 @@ function readKeyOf(o: { keyFile?: string; keyring?: string; db: string }): { sea
   const ringPath = o.keyring ?? join(dirname(o.db), KEYRING_FILE);
   if (!existsSync(ringPath)) throw new AuditorError('SOURCE_UNREADABLE', `no key ring at ${ringPath}; give the hub's keyring.sqlite with --keyring`);
   try {
-    const keys = parseSealingKeys(JSON.parse(readFileSync(o.keyFile, 'utf8')), o.keyFile);
+    // With the key-encryption keys rotations put beside the file (sealing-kek.<kid>.key.json): copy them with it.
+    const keys = readSealingKeys(o.keyFile);
     const ring = new SqliteKeyring({ path: ringPath, keys, readonly: true });
     return { sealer: new EventSealer(keys, ring), close: () => ring.close() };
   } catch (error) {
@@ -299,7 +300,7 @@ export function auditorProgram(): Command {
     .option('--projections <projections.sqlite>', "the hub's live projections file (default: projections.sqlite beside the ledger; skipped when absent there)")
     .option('--registry <corporate-registry.sqlite>', "the hub's live corporate registry (default: corporate-registry.sqlite beside the ledger; skipped when absent there)")
     .option('--notices <notices.sqlite>', "the hub's live notice inbox (default: notices.sqlite beside the ledger; skipped when absent there)")
-    .option('--key-file <sealing.key.json>', "the hub's read key (keys/sealing.key.json): opens the sealed fields the provision records and the notice inbox are folded from; without it they are skipped")
+    .option('--key-file <sealing.key.json>', "the hub's read key (keys/sealing.key.json, with the sealing-kek.*.key.json files beside it after a key-encryption key rotation): opens the sealed fields the provision records and the notice inbox are folded from; without it they are skipped")
     .option('--keyring <keyring.sqlite>', "with --key-file: the hub's key ring (default: keyring.sqlite beside the ledger), opened read-only")
     .option('--json', 'write the diff as JSON')
     .action(async (o) => process.exit(await runReplay(o)));
