@@ -239,6 +239,8 @@ describe('the HTTP edge', () => {
           '/v1/citizens/me/push-records',
           '/v1/agencies/me/push-records',
           '/v1/hub/keys',
+          '/v1/key-rotations/provision-signing',
+          '/v1/key-rotations/code',
           '/v1/authorization-tables',
           '/v1/authorization-tables/validations',
           '/v1/authorization-tables/{version}/withdrawal',
