@@ -196,21 +196,29 @@ export class AgencyCertificates implements OnModuleDestroy {
   constructor(
     @Inject(LEDGER) private readonly store: EventStore,
     eventBus: EventBus,
+    tls: HubTls,
   ) {
     this.#subscription = eventBus.subscribe((event) => {
       if (event instanceof EventsAppended && event.streamId.startsWith(CERTIFICATE_STREAM_PREFIX)) this.#cache.delete(event.streamId.slice(CERTIFICATE_STREAM_PREFIX.length));
     });
+    // The hub's calls to intermediate servers check the server's certificate against these (SignedPoster).
+    tls.attachCertificates(this);
   }
 
   /** The record of the certificate with this fingerprint among the agency's, or undefined. */
   async find(agencyId: string, fingerprint: string): Promise<CertificateRecord | undefined> {
+    return (await this.records(agencyId)).get(fingerprint);
+  }
+
+  /** The agency's certificates by fingerprint, as its stream says now (cached until this hub appends to it). */
+  async records(agencyId: string): Promise<ReadonlyMap<string, CertificateRecord>> {
     let state = this.#cache.get(agencyId);
     if (state === undefined) {
       state = loadStream(this.store, agencyCertificateStreamId(agencyId), certificatesFold).then((s) => s.state);
       this.#cache.set(agencyId, state);
       state.catch(() => this.#cache.delete(agencyId));
     }
-    return (await state).certificates.get(fingerprint);
+    return (await state).certificates;
   }
 
   /** Every certificate of an agency (for its GET). */

@@ -2,12 +2,20 @@ import { Injectable, Logger, type OnModuleInit, type Provider } from '@nestjs/co
 import { HttpAdapterHost } from '@nestjs/core';
 import { Server as TlsServer } from 'node:tls';
 import { HubConfig } from '../config/hub-config.js';
+import type { CertificateRecord } from './agency-certificates.js';
 import { CA_CERT_FILE, HubCertificateAuthority } from './hub-ca.js';
 
+/** The certificates the log records for an agency, by fingerprint (AgencyCertificates). */
+export interface CertificateRecords {
+  records(agencyId: string): Promise<ReadonlyMap<string, CertificateRecord>>;
+}
+
 /**
- * The hub's TLS material when HUB_TLS=on (`ca` undefined when off): the CA and the hub's certificate.
- * At module init it gives the HTTPS server (created by hubFastifyAdapter asking for client
- * certificates) its certificate and the CA it verifies clients against, before the hub listens.
+ * The hub's TLS material when HUB_TLS=on (`ca` undefined when off): the CA and the hub's certificate,
+ * and the certificates the log records per agency (what an intermediate server's certificate is checked
+ * against: issued to the registered agency, not revoked). At module init it gives the HTTPS server
+ * (created by hubFastifyAdapter asking for client certificates) its certificate and the CA it verifies
+ * clients against, before the hub listens.
  */
 @Injectable()
 export class HubTls implements OnModuleInit {
@@ -18,6 +26,17 @@ export class HubTls implements OnModuleInit {
     private readonly adapterHost: HttpAdapterHost,
     private readonly config: HubConfig,
   ) {}
+
+  #certificates: CertificateRecords | undefined;
+
+  /** The log's certificates per agency, once AgencyCertificates has attached itself (at module init). */
+  get certificates(): CertificateRecords | undefined {
+    return this.#certificates;
+  }
+
+  attachCertificates(certificates: CertificateRecords): void {
+    this.#certificates = certificates;
+  }
 
   /** The CA, or TLS_NOT_ENABLED's cause as an error for callers that need it. */
   get enabled(): boolean {

@@ -1,8 +1,11 @@
+import { Logger } from '@nestjs/common';
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { checkServerIdentity, type PeerCertificate } from 'node:tls';
+import type { Socket } from 'node:net';
+import { TLSSocket, checkServerIdentity, type PeerCertificate } from 'node:tls';
 import type { ProvisionSigner } from '../linkage/hub-secrets.js';
-import { agencyIdOfCertificate } from './hub-ca.js';
+import type { CertificateRecord } from './agency-certificates.js';
+import { agencyIdOfCertificate, certificateFingerprint } from './hub-ca.js';
 import type { HubTls } from './hub-tls.js';
 
 /** How a signed POST ended: an answer (any status, its body bounded), or why there was none. */
@@ -28,18 +31,23 @@ export interface SignedPostOptions {
  * The hub's one signed HTTP POST to intermediate servers (provision requests, pushes): the raw body
  * signed in `hub-signature` (ProvisionSigner), keep-alive connections, a deadline and a bounded answer.
  * With HUB_TLS=on, https endpoints are trusted only through the hub's CA, must present the certificate
- * issued to the agency the endpoint is registered for, and see the hub's own certificate as its client's.
+ * issued to the agency the endpoint is registered for, recorded in the log (AgencyCertificateIssued) and
+ * not revoked (AgencyCertificateRevoked: refused from the next call on, on a kept-alive connection too), and
+ * see the hub's own certificate as its client's.
  */
 export class SignedPoster {
   readonly #http: HttpAgent;
   readonly #https: HttpsAgent;
   readonly #pinned: boolean;
+  readonly #tls: HubTls | undefined;
+  readonly #logger = new Logger('Tls');
 
   constructor(
     private readonly signer: ProvisionSigner,
     maxSockets: number,
     tls: HubTls | undefined,
   ) {
+    this.#tls = tls;
     this.#http = new HttpAgent({ keepAlive: true, maxSockets });
     const ca = tls?.ca;
     this.#pinned = ca !== undefined;
@@ -51,8 +59,19 @@ export class SignedPoster {
     return protocol === 'http:' || protocol === 'https:';
   }
 
-  post(url: URL, body: Buffer, options: SignedPostOptions): Promise<SignedPostResult> {
+  async post(url: URL, body: Buffer, options: SignedPostOptions): Promise<SignedPostResult> {
     const https = url.protocol === 'https:';
+    const pinned = https && this.#pinned;
+    // The agency's certificates as the log records them now (a revocation drops the cache at once).
+    let records: ReadonlyMap<string, CertificateRecord> | undefined;
+    const certificates = pinned ? this.#tls?.certificates : undefined;
+    if (certificates !== undefined) {
+      try {
+        records = await certificates.records(options.agencyId);
+      } catch (error) {
+        return { kind: 'failed', reason: 'unreachable', detail: `the certificates of agency ${options.agencyId} could not be read: ${error instanceof Error ? error.message : String(error)}` };
+      }
+    }
     const send = https ? httpsRequest : httpRequest;
     return new Promise<SignedPostResult>((resolve) => {
       let settled = false;
@@ -72,7 +91,7 @@ export class SignedPoster {
           method: 'POST',
           agent: https ? this.#https : this.#http,
           headers: { 'content-type': 'application/json', 'content-length': body.length, ...this.signer.headers(body) },
-          ...(https && this.#pinned ? { checkServerIdentity: (host: string, cert: PeerCertificate) => this.#check(host, cert, options.agencyId) } : {}),
+          ...(pinned ? { checkServerIdentity: (host: string, cert: PeerCertificate) => this.#check(host, cert, options.agencyId, records) } : {}),
         },
         (res: IncomingMessage) => {
           const chunks: Buffer[] = [];
@@ -91,18 +110,53 @@ export class SignedPoster {
       );
       const timer = setTimeout(() => fail('timeout', `no answer within ${options.timeoutMs} ms`), options.timeoutMs);
       req.on('error', (error) => done({ kind: 'failed', reason: 'unreachable', detail: error.message }));
-      req.end(body);
+      if (!pinned) {
+        req.end(body);
+        return;
+      }
+      // A new connection is checked in its handshake (checkServerIdentity), before a byte of the body is
+      // sent; a kept-alive one was checked then, so it is checked again here, before the body is written:
+      // its certificate may have been revoked since.
+      req.once('socket', (socket: Socket) => {
+        if (socket instanceof TLSSocket && !socket.connecting) {
+          const refusal = this.#refusal(socket.getPeerCertificate().raw, options.agencyId, records);
+          if (refusal !== undefined) {
+            socket.destroy();
+            fail('unreachable', this.#refused(options.agencyId, refusal));
+            return;
+          }
+        }
+        req.end(body);
+      });
     });
   }
 
-  /** The endpoint's certificate names its host (as any TLS client checks) and is the registered agency's. */
-  #check(host: string, cert: PeerCertificate, agencyId: string): Error | undefined {
+  /** The endpoint's certificate names its host (as any TLS client checks) and is the registered agency's, recorded and unrevoked. */
+  #check(host: string, cert: PeerCertificate, agencyId: string, records: ReadonlyMap<string, CertificateRecord> | undefined): Error | undefined {
     const named = checkServerIdentity(host, cert);
     if (named !== undefined) return named;
-    const holder = cert.raw === undefined ? undefined : agencyIdOfCertificate(cert.raw);
-    if (holder !== agencyId) {
-      return new Error(`the intermediate server's certificate is ${holder === undefined ? 'no agency\'s' : `agency ${holder}'s`}, but the endpoint is registered for agency ${agencyId}`);
+    const refusal = this.#refusal(cert.raw, agencyId, records);
+    return refusal === undefined ? undefined : new Error(this.#refused(agencyId, refusal));
+  }
+
+  /** The refusals of a server's certificate are logged for the operator: the failure the caller sees and the log records is PROVIDER_UNREACHABLE. */
+  #refused(agencyId: string, refusal: string): string {
+    this.#logger.warn(`refused to call the intermediate server of agency ${agencyId}: ${refusal}`);
+    return refusal;
+  }
+
+  /** Why the server's certificate (DER) is not one to call for `agencyId`, or undefined. */
+  #refusal(raw: Buffer | undefined, agencyId: string, records: ReadonlyMap<string, CertificateRecord> | undefined): string | undefined {
+    const holder = raw === undefined ? undefined : agencyIdOfCertificate(raw);
+    if (raw === undefined || holder !== agencyId) {
+      return `the intermediate server's certificate is ${holder === undefined ? 'no agency\'s' : `agency ${holder}'s`}, but the endpoint is registered for agency ${agencyId}`;
     }
+    // Without the log's records (a poster made without them), the CA and the SAN are all that is checked.
+    if (records === undefined) return undefined;
+    const fingerprint = certificateFingerprint(raw);
+    const record = records.get(fingerprint);
+    if (record === undefined) return `the intermediate server's certificate ${fingerprint} names agency ${agencyId}, but the log records no such certificate issued to it (CERTIFICATE_NOT_FOUND)`;
+    if (record.status === 'revoked') return `the intermediate server's certificate ${fingerprint} of agency ${agencyId} is revoked (AgencyCertificateRevoked): the hub does not call it (CERTIFICATE_REVOKED)`;
     return undefined;
   }
 
