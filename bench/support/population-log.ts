@@ -318,7 +318,7 @@ export async function writePeople(options: WritePeopleOptions): Promise<WrittenP
         const main = new URL('./population-seal-worker.ts', import.meta.url).href;
         const worker = new Worker(`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(main)}); })`, { eval: true, workerData: context });
         waiting.push([]);
-        worker.on('message', (text: string) => waiting[t]!.shift()!.resolve(JSON.parse(text) as SealedAppend[]));
+        worker.on('message', (appends: SealedAppend[]) => waiting[t]!.shift()!.resolve(appends));
         worker.on('error', (error) => {
           for (const w of waiting[t]!.splice(0)) w.reject(error);
         });
