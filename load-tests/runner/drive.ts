@@ -23,6 +23,8 @@ export interface PhaseResult {
   /** Every request that did not end in HTTP 200 with outcome "answered": other statuses, socket errors, timeouts. */
   readonly errors: number;
   readonly statuses: Readonly<Record<string, number>>;
+  /** The problem `code` of answers other than 200 (e.g. PROVIDER_TIMEOUT), counted. */
+  readonly errorCodes?: Readonly<Record<string, number>>;
   readonly notAnswered: number;
   readonly socketErrors: number;
   readonly timeouts: number;
@@ -48,6 +50,7 @@ export async function runPhase(fixture: LinkageFixture, bodies: readonly string[
   let next = 0;
   let notAnswered = 0;
   const statuses: Record<string, number> = {};
+  const errorCodes: Record<string, number> = {};
   const tls = tlsOptionsOf(fixture);
   const result = await autocannon({
     url: `${fixture.hubUrl}/v1/queries`,
@@ -68,6 +71,10 @@ export async function runPhase(fixture: LinkageFixture, bodies: readonly string[
         onResponse: (status, body) => {
           statuses[status] = (statuses[status] ?? 0) + 1;
           if (status === 200 && !body.includes(ANSWERED)) notAnswered++;
+          if (status !== 200) {
+            const code = /"code":"([A-Z_]+)"/.exec(body)?.[1] ?? `HTTP ${status}`;
+            errorCodes[code] = (errorCodes[code] ?? 0) + 1;
+          }
         },
       },
     ],
@@ -84,6 +91,7 @@ export async function runPhase(fixture: LinkageFixture, bodies: readonly string[
     // Autocannon counts a timeout among its errors too.
     errors: non200 + notAnswered + result.errors,
     statuses,
+    errorCodes,
     notAnswered,
     socketErrors: result.errors - result.timeouts,
     timeouts: result.timeouts,

@@ -106,7 +106,7 @@ export function formatTargetTable(rows: readonly TargetRow[]): string {
   const line = (row: readonly string[]): string => row.map((c, i) => (i < 2 || i >= 11 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
   const details = rows
     .filter((r) => r.phase.errors > 0)
-    .map((r) => `  ${r.target} ${r.phase.name}: statuses ${JSON.stringify(r.phase.statuses)}, 200 but not answered ${r.phase.notAnswered}, socket errors ${r.phase.socketErrors}, timeouts ${r.phase.timeouts}`);
+    .map((r) => `  ${r.target} ${r.phase.name}: statuses ${JSON.stringify(r.phase.statuses)}, codes ${JSON.stringify(r.phase.errorCodes ?? {})}, 200 but not answered ${r.phase.notAnswered}, socket errors ${r.phase.socketErrors}, timeouts ${r.phase.timeouts}`);
   return [line(table[0]!), line(TARGET_COLUMNS.map((_, i) => '-'.repeat(widths[i]!))), ...table.slice(1).map(line), ...details].join('\n');
 }
 
