@@ -33,8 +33,18 @@ async function designate(): Promise<string> {
 }
 
 async function signNow(): Promise<void> {
-  await hub.app.get(TreeFollower).catchUp();
-  await hub.app.get(CheckpointSigner).signIfDue(true);
+  const follower = hub.app.get(TreeFollower);
+  const signer = hub.app.get(CheckpointSigner);
+  await follower.catchUp();
+  const target = (await signer.signIfDue(true))?.size ?? signer.lastSigned?.size ?? 0;
+  // The hub serves a checkpoint as the latest once its tree has followed the log past the event that recorded it.
+  for (const deadline = Date.now() + 15_000; ; ) {
+    await follower.catchUp();
+    const latest = await hub.get('/v1/audit/checkpoint?format=json');
+    if (latest.statusCode === 200 && latest.json<{ size: number }>().size >= target) return;
+    if (Date.now() > deadline) throw new Error(`the checkpoint of size ${target} is not served as the latest`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 beforeAll(async () => {

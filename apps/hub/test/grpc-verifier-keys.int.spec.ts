@@ -56,8 +56,17 @@ describe('Audit.GetVerifierKeys over gRPC', () => {
     expect(rotated.statusCode, rotated.body).toBe(201);
     const rotation = rotated.json<{ keyId: string; verifierKey: string; position: number; handoverSize: number }>();
     await designate(h, 4);
-    await h.hub.app.get(TreeFollower).catchUp();
-    await h.hub.app.get(CheckpointSigner).signIfDue(true);
+    const follower = h.hub.app.get(TreeFollower);
+    await follower.catchUp();
+    const signer = h.hub.app.get(CheckpointSigner);
+    const signed = (await signer.signIfDue(true)) ?? signer.lastSigned;
+    expect(signed?.size).toBeGreaterThan(rotation.handoverSize);
+    // Served as the latest once the tree has followed the log past the event that recorded it.
+    for (const deadline = Date.now() + 15_000; (await h.hub.get('/v1/audit/checkpoint?format=json')).json<{ size?: number }>().size !== signed!.size; ) {
+      if (Date.now() > deadline) throw new Error(`the checkpoint of size ${signed!.size} is not served as the latest`);
+      await follower.catchUp();
+      await new Promise((r) => setTimeout(r, 50));
+    }
 
     const { response: two } = await h.audit.call<{ origin: string; keys: GrpcChainKey[] }>('GetVerifierKeys', {});
     const keys = two.keys.map(asServed);
