@@ -84,7 +84,8 @@ export async function startHub(options: { dataDir: string; env: Record<string, s
   // A CPU profile of the whole run (written when the hub exits; open it in Chrome DevTools).
   if (options.cpuProfileDir !== undefined) flags.push('--cpu-prof', `--cpu-prof-dir=${options.cpuProfileDir}`, `--cpu-prof-name=${options.name ?? 'hub'}-${Date.now()}.cpuprofile`);
   const started = process.hrtime.bigint();
-  const spawned = spawnBuilt('hub', options.source ? HUB_SOURCE_MAIN : HUB_MAIN, [], { HUB_DATA_DIR: options.dataDir, HUB_PORT: '0', HUB_HOST: '127.0.0.1', ...options.env }, options.cwd, flags);
+  // Plain HTTP unless the caller asks for TLS (the hub's own default is HUB_TLS=on): the benches speak http.
+  const spawned = spawnBuilt('hub', options.source ? HUB_SOURCE_MAIN : HUB_MAIN, [], { HUB_DATA_DIR: options.dataDir, HUB_PORT: '0', HUB_HOST: '127.0.0.1', HUB_TLS: 'off', ...options.env }, options.cwd, flags);
   tracked(spawned.child);
   let max = 0;
   let maxAnon = 0;

@@ -45,6 +45,8 @@ export function pushHubEnv(dataDir: string, tableFile: string, extra: Record<str
     HUB_PORT: '0',
     HUB_HOST: '127.0.0.1',
     HUB_LOG_LEVEL: 'log',
+    // Plain HTTP (the hub's own default is HUB_TLS=on): the bench and its receiver speak http.
+    HUB_TLS: 'off',
     HUB_AUTHORIZATION_TABLE_FILE: tableFile,
     HUB_REDIS_URL: 'off',
     HUB_CHECKPOINT_EVERY_MS: '3600000',
