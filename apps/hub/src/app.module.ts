@@ -16,13 +16,14 @@ import { RelayModule } from './relay/relay.module.js';
 import { RetentionModule } from './retention/retention.module.js';
 import { SubscriptionsModule } from './subscriptions/subscriptions.module.js';
 import { PushesModule } from './pushes/pushes.module.js';
+import { KekRotationModule } from './keys/kek-rotation.controller.js';
 
 @Module({})
 export class AppModule {
   static forRoot(config: HubConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: [CqrsModule.forRoot(), HubCoreModule.forRoot(config), NumberingModule, LinkageModule, NoticesModule, RecordsModule, EventsModule, HealthModule, AuditModule, SelfCheckModule, RelayModule, RefusalsModule, RetentionModule, CitizensModule, SubscriptionsModule, PushesModule],
+      imports: [CqrsModule.forRoot(), HubCoreModule.forRoot(config), NumberingModule, LinkageModule, NoticesModule, RecordsModule, EventsModule, HealthModule, AuditModule, SelfCheckModule, RelayModule, RefusalsModule, RetentionModule, CitizensModule, SubscriptionsModule, PushesModule, KekRotationModule],
     };
   }
 }

@@ -114,6 +114,10 @@ function localOf(ring: Keyring): SqliteKeyring {
 @Injectable()
 export class KekRotations implements OnApplicationBootstrap {
   readonly #logger = new Logger('KekRotations');
+  /** Keys re-wrapped per page (one transaction on SQLite; one batch of appends on KurrentDB). */
+  pageSize = REWRAP_BATCH;
+  /** A pause between two pages (0: only a turn of the event loop), to leave a busy hub's appends more room. */
+  pagePauseMs = 0;
   #rotating: Promise<unknown> = Promise.resolve();
 
   constructor(
@@ -246,12 +250,12 @@ export class KekRotations implements OnApplicationBootstrap {
         });
         let next: PendingRewrap | undefined;
         if (this.ring instanceof KurrentKeyring) {
-          const page = await this.ring.rewrapPage(after, REWRAP_BATCH, { epochs });
+          const page = await this.ring.rewrapPage(after, this.pageSize, { epochs });
           next = progress(page.last, page);
           this.#setPending(next);
         } else {
           // The page and the progress in one transaction: a crash keeps both or neither.
-          local.rewrapPage(after, REWRAP_BATCH, {
+          local.rewrapPage(after, this.pageSize, {
             epochs,
             onPage: (last, n) => {
               next = progress(last, n);
@@ -261,7 +265,7 @@ export class KekRotations implements OnApplicationBootstrap {
         }
         p = next!;
         // Appends go on between pages.
-        await new Promise((r) => setImmediate(r));
+        await new Promise((r) => (this.pagePauseMs > 0 ? setTimeout(r, this.pagePauseMs) : setImmediate(r)));
       }
       const left = this.#wrapsUnder(local.wrapCounts(), p.kekId);
       if (left === 0) break;
