@@ -75,6 +75,8 @@ describe('the browser key chain, checked from the pinned key', () => {
     // A key replaced by another one under the same announcement: its hand-over note is not signed by it.
     const swapped = keys.map((k, i) => (i === 2 ? { ...k, verifierKey: x.verifierKey, keyId: x.id } : k));
     expect(await failure(KeyChain.fromServed(a.verifierKey, swapped))).toMatchObject({ code: 'CHECKPOINT_KEY_UNANNOUNCED' });
+    // Not a key where one belongs.
+    expect(await failure(KeyChain.fromServed(a.verifierKey, [keys[0]!, null as never]))).toMatchObject({ code: 'KEY_CHAIN_INVALID', message: expect.stringContaining('holds null where a key belongs') });
     // The library refuses the same sets.
     for (const [pinned, set] of [[x.verifierKey, keys], [a.verifierKey, misnamed], [a.verifierKey, slipped], [a.verifierKey, unsigned], [a.verifierKey, swapped]] as const) {
       expect(() => CheckpointKeyChain.fromServed(pinned, set)).toThrow();

@@ -86,6 +86,7 @@ export class KeyChain {
       throw new KeyChainError('KEY_CHAIN_INVALID', `the served key set does not start at the pinned key ${root.text} (it starts at ${String(first?.verifierKey)})`);
     }
     for (const k of rest) {
+      if (typeof k !== 'object' || k === null) throw new KeyChainError('KEY_CHAIN_INVALID', `the served key set holds ${JSON.stringify(k)} where a key belongs`);
       if (k.announcedAt === undefined || k.announcedBy === undefined) throw new KeyChainError('KEY_CHAIN_INVALID', `key ${String(k.keyId)} carries no announcement`);
       await chain.announce(k.verifierKey, k.announcedBy, k.announcedAt);
       if (k.handoverNote === undefined) continue;
