@@ -38,6 +38,7 @@ export const PROBLEM_CATALOG = {
   INVALID_EFFECTIVE_DATE: { status: 422, title: 'The day of the change or closure is not possible for this record' },
   UNAUTHENTICATED: { status: 401, title: 'The request carries no valid credential' },
   CREDENTIAL_REVOKED: { status: 401, title: 'The credential belongs to an agency that was revoked' },
+  CREDENTIAL_ROTATED: { status: 401, title: 'The credential was the operator\'s or auditor\'s until a rotation replaced it' },
   // Mutual TLS (HUB_TLS=on, docs/tls.md): an agency's call needs its token AND the client certificate issued to it.
   CLIENT_CERTIFICATE_REQUIRED: { status: 401, title: 'With mutual TLS an agency call must present the client certificate the hub issued to the agency' },
   CLIENT_CERTIFICATE_UNTRUSTED: { status: 401, title: 'The client certificate was not issued by the hub\'s CA, or not at an agency\'s registration' },

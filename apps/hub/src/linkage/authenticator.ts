@@ -1,10 +1,9 @@
 import { Injectable } from '@nestjs/common';
-import { timingSafeEqual } from 'node:crypto';
 import type { AgencyId, SubjectId } from '#linkage';
 import { CitizenSessions } from '../citizens/citizen-sessions.js';
-import { HubConfig } from '../config/hub-config.js';
 import { HubProblem } from '../http/hub-problem.js';
-import { loadOrCreateAuditorTokenDigest, loadOrCreateOperatorTokenDigest, tokenDigest } from './hub-secrets.js';
+import { tokenDigest } from './hub-secrets.js';
+import { PrincipalCredentials, type CredentialPrincipal } from '../keys/credential-rotation.js';
 import { LinkageViews } from './linkage-views.js';
 import { AgencyCertificates } from '../tls/agency-certificates.js';
 import { HubTls } from '../tls/hub-tls.js';
@@ -39,10 +38,16 @@ export type Principal =
  */
 export type IdentifiedCaller =
   | { readonly kind: 'anonymous' | 'malformed' | 'unknown' }
-  | { readonly kind: 'operator' }
-  | { readonly kind: 'auditor' }
+  | { readonly kind: 'operator' | 'auditor'; readonly credential?: 'rotated' }
   | { readonly kind: 'agency'; readonly agencyId: AgencyId; readonly credential: 'current' | 'revoked' }
   | { readonly kind: 'citizen'; readonly subjectId: SubjectId };
+
+/**
+ * Refusals of a rotated operator or auditor token recorded as that principal's (RequestRefused) per
+ * minute; past them such a token is treated as unknown (counted per source, I6), so a flood of an old
+ * token adds a bounded number of events.
+ */
+export const ROTATED_REFUSALS_RECORDED_PER_MINUTE = 30;
 
 /** A citizen and what they proved it with: the enrolment secret issued with their number (or again), or a session token. */
 export interface AuthenticatedCitizen extends PresentedCredential {
@@ -70,21 +75,54 @@ export interface AuthenticatedAgency extends PresentedCredential {
  */
 @Injectable()
 export class Authenticator {
-  readonly #operator: Buffer;
-  readonly #auditor: Buffer;
-
   readonly #mutualTls: boolean;
+  /** Per principal: the minute and how many rotated-token refusals were identified in it. */
+  readonly #rotatedRefusals = new Map<CredentialPrincipal, { minute: number; count: number }>();
 
   constructor(
     private readonly views: LinkageViews,
-    config: HubConfig,
     private readonly sessions: CitizenSessions,
     tls: HubTls,
     private readonly certificates: AgencyCertificates,
+    private readonly credentials: PrincipalCredentials,
   ) {
     this.#mutualTls = tls.enabled;
-    this.#operator = Buffer.from(loadOrCreateOperatorTokenDigest(config.keysDir), 'hex');
-    this.#auditor = Buffer.from(loadOrCreateAuditorTokenDigest(config.keysDir), 'hex');
+  }
+
+  /**
+   * The operator or auditor whose current token this is, the log's rotations read first (a rotation at
+   * another hub sharing the keys dir counts at once); undefined for any other token.
+   */
+  async #keyHolder(digest: Buffer): Promise<CredentialPrincipal | undefined> {
+    const held = this.#held(digest);
+    if (held === undefined) return undefined;
+    await this.credentials.refresh();
+    return this.#held(digest);
+  }
+
+  #held(digest: Buffer): CredentialPrincipal | undefined {
+    if (this.credentials.admits('operator', digest)) return 'operator';
+    if (this.credentials.admits('auditor', digest)) return 'auditor';
+    return undefined;
+  }
+
+  /**
+   * For a token that is no current credential: the operator or auditor whose token a rotation retired
+   * (the log read first), or, after the rotated token of another hub's rotation was just read, the
+   * principal whose new token it is.
+   */
+  async #afterRotation(token: string, digest: Buffer): Promise<{ readonly principal: CredentialPrincipal; readonly rotated: boolean } | undefined> {
+    await this.credentials.refresh();
+    const held = this.#held(digest);
+    if (held !== undefined) return { principal: held, rotated: false };
+    const rotated = this.credentials.rotated(token);
+    return rotated === undefined ? undefined : { principal: rotated, rotated: true };
+  }
+
+  /** 401 CREDENTIAL_ROTATED when the token is the operator's or auditor's that a rotation retired (no read of the log). */
+  #refuseRotated(token: string): void {
+    const rotated = this.credentials.rotated(token);
+    if (rotated !== undefined) throw rotatedProblem(rotated);
   }
 
   /** The presented bearer credential; 401 when there is none or it is malformed. */
@@ -146,9 +184,14 @@ export class Authenticator {
     }
   }
 
+  /**
+   * The operator's current token, or 401 CREDENTIAL_ROTATED for one a rotation retired, else 403. The
+   * log's rotations were read by `identify`, which every command runs first (the refusal guard).
+   */
   operator(request: Credentialed): void {
-    const presented = Buffer.from(this.credential(request).digest, 'hex');
-    if (!timingSafeEqual(presented, this.#operator)) {
+    const token = this.#bearer(request);
+    if (!this.credentials.admits('operator', Buffer.from(tokenDigest(token), 'hex'))) {
+      this.#refuseRotated(token);
       throw new HubProblem('FORBIDDEN', 'only the hub operator may do this; present the token of keys/operator.token.json');
     }
   }
@@ -159,13 +202,18 @@ export class Authenticator {
    * agency registered with that municipality code. Answers the actor of the events.
    */
   async numbering(request: Credentialed, municipalityCode: string): Promise<string> {
-    const { digest } = this.credential(request);
-    if (timingSafeEqual(Buffer.from(digest, 'hex'), this.#operator)) return NUMBERING_OPERATOR;
+    const token = this.#bearer(request);
+    const digest = tokenDigest(token);
+    const bytes = Buffer.from(digest, 'hex');
+    if ((await this.#keyHolder(bytes)) === 'operator') return NUMBERING_OPERATOR;
     await this.views.catchUp();
     const agencyId = this.views.agencyByCredential(digest);
     if (agencyId === undefined) {
+      const after = await this.#afterRotation(token, bytes);
+      if (after?.rotated === true) throw rotatedProblem(after.principal);
+      if (after?.principal === 'operator') return NUMBERING_OPERATOR;
       // Another principal (the auditor, a citizen) is known but not allowed; an unknown token is not authenticated.
-      const known = timingSafeEqual(Buffer.from(digest, 'hex'), this.#auditor) || this.#citizenLookup(digest, false) !== undefined;
+      const known = after !== undefined || this.#citizenLookup(digest, false) !== undefined;
       if (known) throw new HubProblem('FORBIDDEN', 'only the hub operator, or the municipality\'s own agency, numbers residents');
       throw new HubProblem('UNAUTHENTICATED', 'the bearer token is neither the operator\'s nor the current credential of an active agency');
     }
@@ -189,29 +237,56 @@ export class Authenticator {
    * it catches the views up first, so an agency registered a moment ago is known.
    */
   async requireAuditor(request: Credentialed): Promise<void> {
-    const presented = Buffer.from(this.credential(request).digest, 'hex');
-    if (timingSafeEqual(presented, this.#auditor)) return;
+    const token = this.#bearer(request);
+    const presented = Buffer.from(tokenDigest(token), 'hex');
+    let holder = await this.#keyHolder(presented);
+    if (holder === undefined) {
+      const after = await this.#afterRotation(token, presented);
+      if (after?.rotated === true) throw rotatedProblem(after.principal);
+      holder = after?.principal;
+    }
+    if (holder === 'auditor') return;
     // principal() is 401 for a token nobody holds; the operator is not one of its principals.
-    if (!timingSafeEqual(presented, this.#operator)) await this.principal(request);
+    if (holder !== 'operator') await this.principal(request);
     throw new HubProblem('FORBIDDEN', 'only the auditor may read raw events; present the token of keys/auditor.token.json');
   }
 
   /** True when the request carries the auditor's token; 401 for a malformed or missing one. */
   isAuditor(request: Credentialed): boolean {
-    return timingSafeEqual(Buffer.from(this.credential(request).digest, 'hex'), this.#auditor);
+    return this.credentials.admits('auditor', Buffer.from(this.credential(request).digest, 'hex'));
+  }
+
+  /**
+   * Who may rotate the auditor's credential: the auditor (its own) or the operator (to cut off a leaked
+   * auditor token). 401 CREDENTIAL_ROTATED for a retired token of either, 403 for anyone else.
+   */
+  async auditorOrOperator(request: Credentialed): Promise<CredentialPrincipal> {
+    const token = this.#bearer(request);
+    const presented = Buffer.from(tokenDigest(token), 'hex');
+    const holder = (await this.#keyHolder(presented)) ?? (await this.#afterRotation(token, presented));
+    if (typeof holder === 'string') return holder;
+    if (holder?.rotated === true) throw rotatedProblem(holder.principal);
+    if (holder !== undefined) return holder.principal;
+    throw new HubProblem('FORBIDDEN', 'only the auditor (its own) or the hub operator rotates the auditor\'s credential');
   }
 
   /** The request's principal when it presents a credential, without failing: for answers that depend on who asks. */
   async principal(request: Credentialed): Promise<Principal> {
     if (request.headers.authorization === undefined) return { kind: 'anonymous' };
-    const { digest } = this.credential(request);
-    if (this.isAuditor(request)) return { kind: 'auditor' };
+    const token = this.#bearer(request);
+    const digest = tokenDigest(token);
+    if ((await this.#keyHolder(Buffer.from(digest, 'hex'))) === 'auditor') return { kind: 'auditor' };
     await this.views.catchUp();
     const agencyId = this.views.agencyByCredential(digest);
     if (agencyId !== undefined) {
       // What an agency is shown as itself (its openings in a proof) needs its certificate too under mutual TLS.
       if (this.#mutualTls) await this.#requireCertificate(request, agencyId);
       return { kind: 'agency', agencyId: agencyId as AgencyId };
+    }
+    if (this.#citizenLookup(digest, false) === undefined) {
+      const after = await this.#afterRotation(token, Buffer.from(digest, 'hex'));
+      if (after?.rotated === true) throw rotatedProblem(after.principal);
+      if (after?.principal === 'auditor') return { kind: 'auditor' };
     }
     return { kind: 'citizen', subjectId: this.#admitCitizen(digest).subjectId };
   }
@@ -222,10 +297,11 @@ export class Authenticator {
     if (header === undefined) return { kind: 'anonymous' };
     const match = typeof header === 'string' ? BEARER.exec(header) : null;
     if (!match) return { kind: 'malformed' };
-    const digest = tokenDigest(match[1]!);
+    const token = match[1]!;
+    const digest = tokenDigest(token);
     const bytes = Buffer.from(digest, 'hex');
-    if (timingSafeEqual(bytes, this.#operator)) return { kind: 'operator' };
-    if (timingSafeEqual(bytes, this.#auditor)) return { kind: 'auditor' };
+    const holder = await this.#keyHolder(bytes);
+    if (holder !== undefined) return { kind: holder };
     await this.views.catchUp();
     const agencyId = this.views.agencyByCredential(digest);
     if (agencyId !== undefined) return { kind: 'agency', agencyId: agencyId as AgencyId, credential: 'current' };
@@ -234,7 +310,23 @@ export class Authenticator {
     // A retired secret or an expired session still proves who it was (its refusal is the citizen's, I6).
     const citizen = this.#citizenLookup(digest, false);
     if (citizen !== undefined) return { kind: 'citizen', subjectId: citizen.subjectId };
-    return { kind: 'unknown' };
+    // A token of the operator or auditor that a rotation (here or at another hub) retired, or just issued.
+    const after = await this.#afterRotation(token, bytes);
+    if (after === undefined) return { kind: 'unknown' };
+    if (!after.rotated) return { kind: after.principal };
+    return this.#countRotated(after.principal) ? { kind: after.principal, credential: 'rotated' } : { kind: 'unknown' };
+  }
+
+  /** True while this minute's refusals of the principal's rotated tokens may still be recorded as its own. */
+  #countRotated(principal: CredentialPrincipal): boolean {
+    const minute = Math.floor(Date.now() / 60_000);
+    const tally = this.#rotatedRefusals.get(principal);
+    if (tally === undefined || tally.minute !== minute) {
+      this.#rotatedRefusals.set(principal, { minute, count: 1 });
+      return true;
+    }
+    tally.count += 1;
+    return tally.count <= ROTATED_REFUSALS_RECORDED_PER_MINUTE;
   }
 
   /**
@@ -282,6 +374,10 @@ export class Authenticator {
     if (!match) throw new HubProblem('UNAUTHENTICATED', 'send the credential as "authorization: Bearer <token>"', { wwwAuthenticate: 'Bearer' });
     return match[1]!;
   }
+}
+
+function rotatedProblem(principal: CredentialPrincipal): HubProblem {
+  return new HubProblem('CREDENTIAL_ROTATED', `the bearer token was the ${principal}'s credential until a rotation replaced it; it admits nothing any more: use the token now in keys/${principal}.token.json`, { principal });
 }
 
 /** The actor of numbering done with the operator's token. */
