@@ -241,6 +241,8 @@ describe('the HTTP edge', () => {
           '/v1/hub/keys',
           '/v1/key-rotations/provision-signing',
           '/v1/key-rotations/code',
+          '/v1/key-rotations/operator-credential',
+          '/v1/key-rotations/auditor-credential',
           '/v1/authorization-tables',
           '/v1/authorization-tables/validations',
           '/v1/authorization-tables/{version}/withdrawal',
