@@ -85,7 +85,7 @@ describe('the Grafana dashboard', () => {
     }
   });
 
-  it('shows what the operators watch: rate and latency per route, batches, checkpoint age, tree lag, mapper, relay, providers, pushes', () => {
+  it('shows what the operators watch: rate and latency per route, batches, checkpoint age, tree lag, mapper, rate limiter, relay, providers, pushes', () => {
     const text = queries.map((q) => q.expr).join('\n');
     for (const m of [
       'linkage_http_request_duration_seconds_count',
@@ -96,6 +96,8 @@ describe('the Grafana dashboard', () => {
       'linkage_tree_lag_events',
       'linkage_mapper_mode',
       'linkage_mapper_fallback_calls_total',
+      'linkage_rate_limit_mode',
+      'linkage_rate_limit_fallbacks_total',
       'linkage_relay_lag_events',
       'linkage_provider_request_duration_seconds_bucket',
       'linkage_ledger_open_serials',
