@@ -224,6 +224,13 @@ async function main(): Promise<void> {
     process.stdout.write(`hub${networks.length > 1 ? ` (${n.tls ? 'tls' : 'http'})` : ''} /health/ready (HTTP ${ready.status}): ${JSON.stringify(ready.body)}\n`);
     if (ready.body['openSerials'] !== 0) process.stdout.write(`WARNING: ${String(ready.body['openSerials'])} serials are still open after the load\n`);
   });
+  // Why the hub failed queries, from its own log (the last few lines that say so).
+  for (const target of targets.filter((t) => t.network !== undefined)) {
+    const failed = rows.some((r) => r.target === `linkage ${target.key}` && r.phase.errors > 0);
+    if (!failed) continue;
+    const lines = target.network!.hub.output().split('\n').filter((l) => /unreachable|refused|ECONN|EPIPE|socket hang up|timeout|failed/i.test(l));
+    process.stdout.write(`hub (${target.key}) log lines about failures (last ${Math.min(5, lines.length)} of ${lines.length} kept):\n${lines.slice(-5).map((l) => `  ${l.slice(0, 400)}`).join('\n')}\n`);
+  }
   const tlsTarget = targets.find((t) => t.key === 'tls');
   if (tlsTarget?.verified !== undefined) {
     const v = tlsTarget.verified;
