@@ -4,6 +4,7 @@ import { loadSync } from '@grpc/proto-loader';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { agencyCodeFromRandomBytes } from '#linkage';
 import { INTERMEDIATE_SERVER_PROTO, protoDir, startProvisionGrpcServer } from '../src/provider/provision-grpc.js';
+import { provisionKeyId } from '../src/hub/hub-keys.js';
 import { demoCopies, startTestNode, testSigner, type TestNode } from './support/agency-fixture.js';
 
 // The provision endpoint over gRPC: the same checks as over HTTP (signature first, then schema,
@@ -33,10 +34,10 @@ function provision(overrides: Record<string, unknown> = {}): Record<string, unkn
   };
 }
 
-function call(method: 'provide' | 'provideBatch', text: string, signature = signer.sign(text)): Promise<{ body?: Record<string, unknown>; error?: ServiceError }> {
+function call(method: 'provide' | 'provideBatch', text: string, signature = signer.sign(text), hubSignatureKey?: string): Promise<{ body?: Record<string, unknown>; error?: ServiceError }> {
   return new Promise((resolve) => {
     (client as unknown as Record<string, (r: unknown, m: Metadata, cb: (e: ServiceError | null, r?: { body: Buffer }) => void) => void>)[method]!(
-      { body: Buffer.from(text, 'utf8'), hubSignature: signature },
+      { body: Buffer.from(text, 'utf8'), hubSignature: signature, ...(hubSignatureKey === undefined ? {} : { hubSignatureKey }) },
       new Metadata(),
       (error, reply) => resolve(error ? { error } : { body: JSON.parse(reply!.body.toString('utf8')) as Record<string, unknown> }),
     );
@@ -90,6 +91,15 @@ describe('linkage_ledger.v1.IntermediateServer', () => {
     expect(problemOf((await call('provide', JSON.stringify({ ...provision(), itemCodes: [] }))).error)).toEqual([status.INVALID_ARGUMENT, 'VALIDATION_FAILED']);
     expect(problemOf((await call('provide', JSON.stringify(provision({ requestedAt: '2026-11-29T08:00:00.000Z' })))).error)).toEqual([status.INVALID_ARGUMENT, 'STALE_REQUEST']);
     expect(problemOf((await call('provide', JSON.stringify(provision({ providerAgencyId: 'sapporo-city' })))).error)).toEqual([status.INVALID_ARGUMENT, 'WRONG_PROVIDER']);
+    expect(node.runtime.store.records({ limit: 1000, role: 'provided' }).length).toBe(before);
+  });
+
+  test('hub_signature_key names the key: the pinned key\'s id is answered, another id is UNAUTHENTICATED (HUB_SIGNATURE_KEY_UNKNOWN), recording nothing', async () => {
+    const req = JSON.stringify(provision());
+    expect((await call('provide', req, signer.sign(req), provisionKeyId(signer.publicKey))).body).toMatchObject({ status: 'answered' });
+    const before = node.runtime.store.records({ limit: 1000, role: 'provided' }).length;
+    const other = JSON.stringify(provision());
+    expect(problemOf((await call('provide', other, signer.sign(other), '0123456789abcdef')).error)).toEqual([status.UNAUTHENTICATED, 'HUB_SIGNATURE_KEY_UNKNOWN']);
     expect(node.runtime.store.records({ limit: 1000, role: 'provided' }).length).toBe(before);
   });
 });

@@ -72,7 +72,8 @@ describe('a provider over gRPC', () => {
     const answered = await query({ code: a, providerAgencyId: NOBORIBETSU });
     expect(answered.json()).toMatchObject({ outcome: 'answered', answer: { encrypted: false } });
     const call = fake.calls.at(-1)!;
-    expect(call).toMatchObject({ path: '/v1/provisions', signatureValid: true, body: { code: b, serial: answered.json<{ serial: string }>().serial } });
+    // Signed, naming the key that signed (hub_signature_key), as over HTTP.
+    expect(call).toMatchObject({ path: '/v1/provisions', signatureValid: true, keyId: (await hub.get('/v1/hub/keys')).json<{ provisionSigningKeyId: string }>().provisionSigningKeyId, body: { code: b, serial: answered.json<{ serial: string }>().serial } });
 
     const other = await issuePerson(hub);
     const a2 = await acquire(hub, pension, other.individualNumber);

@@ -92,6 +92,7 @@ describe('a lawful query end to end (seeds/001)', () => {
     // The provider got its own code (B), the serial, the procedure and the items; the call was signed.
     const call = muroranNode.calls.at(-1)!;
     expect(call.signatureValid).toBe(true);
+    expect(call.keyId).toBe((await hub.get('/v1/hub/keys')).json<{ provisionSigningKeyId: string }>().provisionSigningKeyId);
     expect(call.body).toMatchObject({ serial: body.serial, code: codeB, requesterAgencyId: PENSION, procedureCode: PROCEDURE, itemCodes: ['local-tax'] });
     expect(JSON.stringify(call.body)).not.toContain(codeA);
 

@@ -92,6 +92,8 @@ export interface ProvisionCall {
   readonly path: string;
   readonly body: Record<string, unknown>;
   readonly signatureValid: boolean;
+  /** The key the call names (hub-signature-key, or hub_signature_key over gRPC). */
+  readonly keyId: string;
 }
 
 /** What the fake intermediate server does for a code: answer items, refuse, hang, or break the protocol. */
@@ -128,8 +130,8 @@ export class FakeProvider {
   async startGrpc(): Promise<void> {
     const definition = loadSync(['linkage_ledger/v1/intermediate_server.proto'], { ...SERVER_LOADER_OPTIONS, includeDirs: [defaultProtoDir()] });
     const service = serviceClient(definition, 'linkage_ledger.v1.IntermediateServer').service;
-    const handle = (path: string) => (call: ServerUnaryCall<{ body?: Buffer; hubSignature?: string }, unknown>, done: sendUnaryData<{ body: Buffer }>) =>
-      void this.#handleGrpc(path, call.request.body ?? Buffer.alloc(0), call.request.hubSignature ?? '', done);
+    const handle = (path: string) => (call: ServerUnaryCall<{ body?: Buffer; hubSignature?: string; hubSignatureKey?: string }, unknown>, done: sendUnaryData<{ body: Buffer }>) =>
+      void this.#handleGrpc(path, call.request.body ?? Buffer.alloc(0), call.request.hubSignature ?? '', done, call.request.hubSignatureKey ?? '');
     this.#grpc = new GrpcServer();
     this.#grpc.addService(service, { provide: handle('/v1/provisions'), provideBatch: handle('/v1/provisions/batch') });
     this.grpcPort = await new Promise<number>((resolve, reject) =>
@@ -137,8 +139,8 @@ export class FakeProvider {
     );
   }
 
-  async #handleGrpc(path: string, raw: Buffer, signatureHeader: string, done: sendUnaryData<{ body: Buffer }>): Promise<void> {
-    const body = this.#record(path, raw, signatureHeader);
+  async #handleGrpc(path: string, raw: Buffer, signatureHeader: string, done: sendUnaryData<{ body: Buffer }>, keyId: string): Promise<void> {
+    const body = this.#record(path, raw, signatureHeader, keyId);
     const reply = (value: unknown): void => done(null, { body: Buffer.from(JSON.stringify(value), 'utf8') });
     if (path === '/v1/provisions/batch') {
       const responses = [];
@@ -157,12 +159,12 @@ export class FakeProvider {
   }
 
   /** Records a call (whether its signature verified over the exact bytes) and returns its body. */
-  #record(path: string, raw: Buffer, signatureHeader: string): Record<string, unknown> {
+  #record(path: string, raw: Buffer, signatureHeader: string, keyId = ''): Record<string, unknown> {
     const signature = signatureHeader.replace(/^ed25519=/, '');
     const key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: this.#hubKey! }, format: 'jwk' });
     const signatureValid = verify(null, raw, key, Buffer.from(signature, 'base64url'));
     const body = JSON.parse(raw.toString('utf8')) as Record<string, unknown>;
-    this.calls.push({ path, body, signatureValid });
+    this.calls.push({ path, body, signatureValid, keyId });
     return body;
   }
 
@@ -185,7 +187,7 @@ export class FakeProvider {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const raw = Buffer.concat(chunks);
-    const body = this.#record(req.url ?? '', raw, String(req.headers['hub-signature'] ?? ''));
+    const body = this.#record(req.url ?? '', raw, String(req.headers['hub-signature'] ?? ''), String(req.headers['hub-signature-key'] ?? ''));
     if (req.url === '/v1/provisions/batch') {
       const responses = [];
       for (const r of body['requests'] as Record<string, unknown>[]) responses.push(await this.#answer(r));
