@@ -84,7 +84,7 @@ export class AcquireAgencyCodeHandler implements ICommandHandler<AcquireAgencyCo
 
   async execute({ agencyId, individualNumber, acquisitionNumber, caller }: AcquireAgencyCodeCommand): Promise<AcquiredAgencyCode> {
     const subjectId = await this.#subjectOf(individualNumber);
-    // A held code drawn again (CLAIM_CONFLICT: the same person's locator and the same 72 random bits) is
+    // A held code drawn again (CLAIM_CONFLICT: the same person's locator and the same 72 random bits, 56 under a rotated key) is
     // drawn anew; a concurrent acquisition reloads.
     return withRetries(8, (e) => hasCode(e, 'WRONG_EXPECTED_REVISION', 'CLAIM_CONFLICT'), async () => {
       const { streamId, events } = await this.#stream(subjectId, agencyId);
