@@ -119,7 +119,8 @@ export class ProvisionSigner {
  * The code key (AES-128) under which the hub seals, into every agency code it mints, where the person is
  * filed in the code mapper (libs/mapper/src/code-locator.ts): one Redis read per translation. Generated
  * at first start. Losing it loses no mapping (the log holds every code): the mapper rebuilds under a new
- * key and finds the older codes the long way.
+ * key and finds the older codes the long way. This is the ring's first key (generation 0); keys rotated in
+ * later (`agency-code.<key id>.key.json`) join it from the log (apps/hub/src/keys/code-key-rotation.ts).
  */
 export function loadOrCreateCodeLocator(keysDir: string, now: Date = new Date()): CodeLocator {
   const path = join(keysDir, CODE_KEY_FILE);
