@@ -149,7 +149,7 @@ async function expectReplayOpens(h: TestHub): Promise<void> {
   ]);
 }
 
-async function rotationEvents(store: EventStore): Promise<RecordedEvent[]> {
+async function rotationEvents(store: EventStore): Promise<readonly RecordedEvent[]> {
   return store.readStream(KEK_ROTATION_STREAM).catch((error: unknown) => {
     if ((error as { code?: string }).code === 'STREAM_NOT_FOUND') return [];
     throw error;

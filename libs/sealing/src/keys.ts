@@ -112,18 +112,20 @@ export function readSealingKeys(path: string): SealingKeys {
   const previous = new Map<string, Buffer>();
   if (base.keyEncryption.length === 32) previous.set(base.kid, base.keyEncryption);
   for (const k of keks.slice(0, -1)) previous.set(k.kid, k.key);
-  if (newest === undefined) {
-    if (base.keyEncryption.length !== 32) throw new SealingError('INVALID_KEYS', `${path} holds no key-encryption key and no ${basename(sealingKekFileName('kek-…'))} file is beside it`);
-    return base;
-  }
-  previous.delete(newest.kid);
+  // A KEK another hub rotated to after this one read the dir (a shared keys dir): read when a wrap names it.
   const loadKek = (kekId: string): Buffer | undefined => {
+    if (!/^kek-[0-9a-f]{16}$/.test(kekId)) return undefined;
     try {
       return parseSealingKek(JSON.parse(readFileSync(join(dir, sealingKekFileName(kekId)), 'utf8')) as unknown, base.kid, sealingKekFileName(kekId)).key;
     } catch {
       return undefined;
     }
   };
+  if (newest === undefined) {
+    if (base.keyEncryption.length !== 32) throw new SealingError('INVALID_KEYS', `${path} holds no key-encryption key and no ${basename(sealingKekFileName('kek-…'))} file is beside it`);
+    return { ...base, loadKek };
+  }
+  previous.delete(newest.kid);
   return { ...base, keyEncryption: newest.key, kekId: newest.kid, previousKeks: previous, loadKek };
 }
 
