@@ -4,6 +4,8 @@
  * same number of lawful queries (pension service → Muroran City, local tax, answer encrypted) sent
  * through the pension service's intermediate server at a fixed concurrency, and each process's CPU
  * (user + system, /proc/<pid>/stat) per query reported. CPU per query, not wall rate: the machine is shared.
+ * Few long-lived connections (--concurrency), so a handshake is spread over many queries. The rates and p99
+ * under load, TLS against plain HTTP in one run, come from `npm run load:linkage -- --tls both` (load-tests/).
  *
  *   npm run build && node --import tsx bench/tls-linkage-cpu.ts [--queries 600] [--concurrency 8] [--rounds 2]
  */
