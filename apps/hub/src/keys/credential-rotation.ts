@@ -159,6 +159,8 @@ export class PrincipalCredentials implements OnApplicationBootstrap {
   }
 
   async #read(): Promise<void> {
+    // A standby's store knows the log as far as it last followed it (every 50 ms): read on to its end first.
+    if (this.leadership !== null && this.leadership.role !== 'leader') await followLog(this.store);
     let events: readonly RecordedEvent[];
     try {
       events = await this.store.readStream(PRINCIPAL_CREDENTIAL_STREAM, { fromRevision: this.#revision + 1 });
@@ -283,6 +285,18 @@ export class PrincipalCredentials implements OnApplicationBootstrap {
     this.eventBus.publish(EventsAppended.of(PRINCIPAL_CREDENTIAL_STREAM, result, [PRINCIPAL_CREDENTIAL_ROTATED]));
     this.#logger.log(`${principal} credential rotated by the ${by}: ${previousFingerprint} -> ${fingerprint} (position ${result.firstPosition})`);
     return { ...data, serial: result.serial, position: result.firstPosition, tokenFile: FILES[principal].file, ...(by === principal ? { token } : {}) };
+  }
+}
+
+/** Reads what other hubs appended to a shared log (KurrentDB) up to its end: the store's `refresh`, beneath its wrappers. */
+async function followLog(store: EventStore): Promise<void> {
+  // The wrappers (sealing view, leader gate) name the store beneath `raw`.
+  for (let s: EventStore | undefined = store, depth = 0; s !== undefined && depth < 8; s = (s as { readonly raw?: EventStore }).raw, depth++) {
+    const refresh = (s as { refresh?: () => Promise<number> }).refresh;
+    if (typeof refresh === 'function') {
+      await refresh.call(s);
+      return;
+    }
   }
 }
 
