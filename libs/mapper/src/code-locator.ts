@@ -86,6 +86,11 @@ export class CodeLocator {
     return this.#keys.at(-1)!.keyId;
   }
 
+  /** How many keys the ring holds. */
+  get size(): number {
+    return this.#keys.length;
+  }
+
   /** Every key of the ring, oldest first: generation and id (never the key). */
   get keys(): readonly { readonly generation: number; readonly keyId: string }[] {
     return this.#keys.map(({ generation, keyId }) => ({ generation, keyId }));

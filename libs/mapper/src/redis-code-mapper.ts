@@ -181,7 +181,7 @@ export class RedisCodeMapper implements CodeMapper, CodeMapperProjection {
       // After a code key rotation: a code whose opening under the key its mark chose found nothing may
       // be another key's code that carries that mark by chance (1 in 65,536 per newer key). One more
       // round tries its openings under the other keys, whose codes keep no code bucket record.
-      const ring = this.#locator.keys.length;
+      const ring = this.#locator.size;
       if (ring > 1) {
         const missedRaw = Buffer.allocUnsafe(missed.length * CODE_BYTES);
         for (let k = 0; k < missed.length; k++) raw.copy(missedRaw, k * CODE_BYTES, missed[k]! * CODE_BYTES, (missed[k]! + 1) * CODE_BYTES);
