@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tlsFetch } from '../../agency-node/src/hub/tls-fetch.js';
 import { personFile, querySerialFile, readPerson } from './network.js';
@@ -20,7 +20,13 @@ async function main(): Promise<void> {
   const hubPort = Number(env['HUB_PORT'] || 8080);
   // As npm start: over TLS unless HUB_TLS=off.
   const scheme = env['HUB_TLS'] === 'off' ? 'http' : 'https';
-  if (scheme === 'https') web = tlsFetch({ caCertificatePem: readFileSync(join(dataDir, 'keys', 'tls-ca.cert.pem'), 'utf8') });
+  if (scheme === 'https') {
+    const caFile = join(dataDir, 'keys', 'tls-ca.cert.pem');
+    if (!existsSync(caFile)) throw new Error(`${caFile} is missing: start the network first (npm start), or, if it runs with HUB_TLS=off, run HUB_TLS=off npm run demo`);
+    const trusting = tlsFetch({ caCertificatePem: readFileSync(caFile, 'utf8') });
+    // A network started with HUB_TLS=off answers no TLS handshake: say so rather than only "socket hang up".
+    web = (input, init) => trusting(input, init).catch((error: unknown) => Promise.reject(new Error(`${error instanceof Error ? error.message : String(error)} (over https: if npm start runs with HUB_TLS=off, run HUB_TLS=off npm run demo)`)));
+  }
   const hub = `${scheme}://127.0.0.1:${hubPort}`;
   const pensionNode = `${scheme}://127.0.0.1:${hubPort + 1}`;
   const portal = `http://localhost:${Number(env['PORTAL_PORT'] || 3300)}`;

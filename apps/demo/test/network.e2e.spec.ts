@@ -1,11 +1,12 @@
 import { credentials } from '@grpc/grpc-js';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LINKAGE_SERVICE, loadHubProtos, serviceClient } from '../../hub/src/grpc/proto-files.js';
 import { GrpcServiceClient } from '../../hub/test/support/grpc-client.js';
-import { startNetwork, type Network } from '../src/network.js';
+import { ROOT, startNetwork, type Network } from '../src/network.js';
 import { freePorts } from '../../../test/support/free-ports.js';
 
 
@@ -123,6 +124,14 @@ describe('the linkage across real processes: hub, the pension service\'s and Mur
     expect(notices[0]).toMatchObject({ noticeId: sent.json['noticeId'], from: { agencyId: 'muroran-city' }, title: '児童手当のご案内', body: '申請の受付を完了しました。' });
     const text = Buffer.from('申請の受付を完了しました', 'utf8');
     for (const f of readdirSync(dataDir).filter((n) => n.includes('.sqlite'))) expect(readFileSync(join(dataDir, f)).includes(text), f).toBe(false);
+  });
+
+  it('runs over plain HTTP when not told HUB_TLS=on (the hub told HUB_TLS=off, no CA made); npm run demo without HUB_TLS=off says what to do', async () => {
+    expect(network.hubUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(existsSync(join(dataDir, 'keys', 'tls-ca.cert.pem'))).toBe(false);
+    const demo = spawnSync(process.execPath, [join(ROOT, 'dist/apps/demo/src/demo.js')], { env: { PATH: process.env['PATH'] ?? '', HUB_DATA_DIR: dataDir, HUB_PORT: String(new URL(network.hubUrl).port) }, encoding: 'utf8', timeout: 60_000 });
+    expect(demo.status).toBe(1);
+    expect(demo.stderr).toContain('tls-ca.cert.pem is missing: start the network first (npm start), or, if it runs with HUB_TLS=off, run HUB_TLS=off npm run demo');
   });
 
   it('serves the demo corporations in the public registry: searched by location, downloaded as CSV', async () => {
