@@ -110,4 +110,19 @@ describe('the hub calls intermediate servers over TLS (SignedPoster with HUB_TLS
     expect(await post(url, 'jasso')).toMatchObject({ kind: 'failed', reason: 'unreachable', detail: expect.stringMatching(/names agency jasso, but the log records no such certificate issued to it/) });
     expect(requests()).toBe(0);
   });
+
+  it('checks every new connection in a full handshake: a server that closed its connections is refused after a revocation, no TLS session resumed unchecked', async () => {
+    const issued = await ca.issueAgencyCertificate('kushiro-city', ['localhost'], new Date(), 1);
+    record('kushiro-city', issued);
+    const { server, url, requests } = await intermediateServer(issued);
+    servers.push(server);
+    for (let i = 0; i < 3; i++) expect((await post(url, 'kushiro-city')).kind).toBe('answered');
+    // The server drops the kept-alive connections: the next call opens a new one, which could resume the
+    // TLS session of the last (no certificate exchanged, no checkServerIdentity).
+    server.closeAllConnections();
+    record('kushiro-city', issued, 'revoked');
+    await new Promise((r) => setTimeout(r, 100));
+    expect(await post(url, 'kushiro-city')).toMatchObject({ kind: 'failed', reason: 'unreachable', detail: expect.stringMatching(/of agency kushiro-city is revoked \(AgencyCertificateRevoked\)/) });
+    expect(requests()).toBe(3);
+  });
 });

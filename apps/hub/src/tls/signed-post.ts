@@ -8,6 +8,29 @@ import type { CertificateRecord } from './agency-certificates.js';
 import { agencyIdOfCertificate, certificateFingerprint } from './hub-ca.js';
 import type { HubTls } from './hub-tls.js';
 
+/** What a server's certificate names: the agency of its SAN URI (if any) and its fingerprint. */
+interface ServerIdentity {
+  readonly holder: string | undefined;
+  readonly fingerprint: string;
+}
+
+function identityOf(raw: Buffer): ServerIdentity {
+  return { holder: agencyIdOfCertificate(raw), fingerprint: certificateFingerprint(raw) };
+}
+
+/** Per connection, read once (the certificate is parsed and hashed at the first reuse, not at every request). */
+const identities = new WeakMap<TLSSocket, ServerIdentity | null>();
+
+function peerOf(socket: TLSSocket): ServerIdentity | undefined {
+  let known = identities.get(socket);
+  if (known === undefined) {
+    const raw = socket.getPeerCertificate().raw;
+    known = raw === undefined ? null : identityOf(raw);
+    identities.set(socket, known);
+  }
+  return known ?? undefined;
+}
+
 /** How a signed POST ended: an answer (any status, its body bounded), or why there was none. */
 export type SignedPostResult =
   | { readonly kind: 'answered'; readonly status: number; readonly body: Buffer }
@@ -51,7 +74,10 @@ export class SignedPoster {
     this.#http = new HttpAgent({ keepAlive: true, maxSockets });
     const ca = tls?.ca;
     this.#pinned = ca !== undefined;
-    this.#https = new HttpsAgent({ keepAlive: true, maxSockets, ...(ca === undefined ? {} : { ca: ca.caCertificatePem, cert: ca.hub.certificatePem, key: ca.hub.privateKeyPem }) });
+    // No TLS session is resumed when pinned: a resumed handshake exchanges no certificate, so neither
+    // checkServerIdentity nor the check of a kept-alive connection would see one. Every new connection is
+    // a full handshake (one per connection; keep-alive makes them few).
+    this.#https = new HttpsAgent({ keepAlive: true, maxSockets, ...(ca === undefined ? {} : { ca: ca.caCertificatePem, cert: ca.hub.certificatePem, key: ca.hub.privateKeyPem, maxCachedSessions: 0 }) });
   }
 
   /** Whether `protocol` is one this poster speaks (http: or https:). */
@@ -119,7 +145,7 @@ export class SignedPoster {
       // its certificate may have been revoked since.
       req.once('socket', (socket: Socket) => {
         if (socket instanceof TLSSocket && !socket.connecting) {
-          const refusal = this.#refusal(socket.getPeerCertificate().raw, options.agencyId, records);
+          const refusal = this.#refusal(peerOf(socket), options.agencyId, records);
           if (refusal !== undefined) {
             socket.destroy();
             fail('unreachable', this.#refused(options.agencyId, refusal));
@@ -135,7 +161,7 @@ export class SignedPoster {
   #check(host: string, cert: PeerCertificate, agencyId: string, records: ReadonlyMap<string, CertificateRecord> | undefined): Error | undefined {
     const named = checkServerIdentity(host, cert);
     if (named !== undefined) return named;
-    const refusal = this.#refusal(cert.raw, agencyId, records);
+    const refusal = this.#refusal(cert.raw === undefined ? undefined : identityOf(cert.raw), agencyId, records);
     return refusal === undefined ? undefined : new Error(this.#refused(agencyId, refusal));
   }
 
@@ -145,15 +171,15 @@ export class SignedPoster {
     return refusal;
   }
 
-  /** Why the server's certificate (DER) is not one to call for `agencyId`, or undefined. */
-  #refusal(raw: Buffer | undefined, agencyId: string, records: ReadonlyMap<string, CertificateRecord> | undefined): string | undefined {
-    const holder = raw === undefined ? undefined : agencyIdOfCertificate(raw);
-    if (raw === undefined || holder !== agencyId) {
+  /** Why the server's certificate is not one to call for `agencyId`, or undefined. */
+  #refusal(identity: ServerIdentity | undefined, agencyId: string, records: ReadonlyMap<string, CertificateRecord> | undefined): string | undefined {
+    if (identity === undefined) return `the intermediate server presented no certificate on this connection, but the endpoint is registered for agency ${agencyId}`;
+    const { holder, fingerprint } = identity;
+    if (holder !== agencyId) {
       return `the intermediate server's certificate is ${holder === undefined ? 'no agency\'s' : `agency ${holder}'s`}, but the endpoint is registered for agency ${agencyId}`;
     }
     // Without the log's records (a poster made without them), the CA and the SAN are all that is checked.
     if (records === undefined) return undefined;
-    const fingerprint = certificateFingerprint(raw);
     const record = records.get(fingerprint);
     if (record === undefined) return `the intermediate server's certificate ${fingerprint} names agency ${agencyId}, but the log records no such certificate issued to it (CERTIFICATE_NOT_FOUND)`;
     if (record.status === 'revoked') return `the intermediate server's certificate ${fingerprint} of agency ${agencyId} is revoked (AgencyCertificateRevoked): the hub does not call it (CERTIFICATE_REVOKED)`;
