@@ -10,10 +10,12 @@ import { KEK_ROTATION_STREAM, KekRotations, type KekRotation, type KekStatus } f
 import { KEYRING } from '../src/sealing/sealing.providers.js';
 import { IdentifierVault } from '../src/vault/identifier-vault.js';
 import { FakeProvider, MURORAN_CITY, PENSION, acquire, bearer, issuePerson, registerAgency, startLinkageHub, type Agency } from './support/linkage-fixture.js';
+import { schemaValidator } from '../../../test/support/json-schema.js';
 import { expectProblem } from './support/problem-assertions.js';
 import type { TestHub } from './support/test-hub.js';
 
 const ROTATE = '/v1/key-rotations/key-encryption';
+const validate = schemaValidator('schemas/events/key-encryption-key-rotated.v1.json');
 type Person = { individualNumber: string; citizenSecret: string; pension: string; muroran: string };
 
 let hub: TestHub | undefined;
@@ -200,6 +202,7 @@ describe('rotation of the sealing key-encryption key (the key ring\'s)', () => {
     expect(events[0]!.serial).toBe(rotation.serial);
     expect(Object.keys(events[0]!.data as object).sort()).toEqual(['kek', 'kekId', 'keptKekIds', 'previousKekIds', 'retiredKekIds', 'rewrappedPeriodKeys', 'rewrappedPersonKeys', 'rotatedAt']);
     expect(events[0]!.data).toMatchObject({ kek: 'sealing', kekId: rotation.kekId, previousKekIds: [firstKid], rewrappedPersonKeys: rotation.rewrappedPersonKeys });
+    expect(validate(events[0]!.data).errors).toBe('No errors');
 
     // The ring holds no wrap under the old KEK; the keys dir no longer holds it.
     expect(Object.keys(ringKeks(h.dataDir)).sort()).toEqual([`epoch_keys:${rotation.kekId}`, `subject_keys:${rotation.kekId}`]);
@@ -303,6 +306,7 @@ describe('rotation of the sealing key-encryption key (the key ring\'s)', () => {
     const events = await rotationEvents(h2.store);
     expect(events).toHaveLength(1);
     expect(events[0]!.data).toMatchObject({ kek: 'sealing', kekId: newKid, previousKekIds: [firstKid], retiredKekIds: [firstKid], keptKekIds: [] });
+    expect(validate(events[0]!.data).errors).toBe('No errors');
     // Every person key under the first KEK when the rotation began: those of the two pages before the crash, and the rest.
     expect((events[0]!.data as { rewrappedPersonKeys: number }).rewrappedPersonKeys).toBe(status.pending!.rewrappedPersonKeys + mixed['subject_keys:first']!);
     expect(Object.keys(ringKeks(dataDir)).sort()).toEqual([`epoch_keys:${newKid}`, `subject_keys:${newKid}`]);
@@ -354,7 +358,9 @@ describe('rotation of the vault key-encryption key', () => {
     expect(vault.unseal(after, 'numbering-x')).toEqual(identifiers);
     const status = (await h.get(`${ROTATE}?kek=vault`, h.operator)).json<KekStatus>();
     expect(status).toMatchObject({ kek: 'vault', kekId: rotation.kekId, heldKekIds: [rotation.kekId, firstKid] });
-    expect((await rotationEvents(h.store)).map((e) => (e.data as { kek: string }).kek)).toEqual(['vault']);
+    const vaultEvents = await rotationEvents(h.store);
+    expect(vaultEvents.map((e) => (e.data as { kek: string }).kek)).toEqual(['vault']);
+    expect(validate(vaultEvents[0]!.data).errors).toBe('No errors');
 
     // A restart holds both: the newest wraps, the first still opens.
     const dataDir = h.dataDir;
