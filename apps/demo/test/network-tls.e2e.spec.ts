@@ -66,3 +66,29 @@ describe('the demo network with HUB_TLS=on: TLS on every hop, mutual for the age
     expect(((await res.json()) as { code: string }).code).toBe('CLIENT_CERTIFICATE_REQUIRED');
   });
 });
+
+describe('a data dir first run over plain HTTP (HUB_TLS=off), then with TLS on (npm start after an upgrade)', () => {
+  it('issues each node its certificate by a renewal, moves the endpoints to https and answers the seeds/001 query over TLS', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'network-tls-upgrade-'));
+    let again: Network | undefined;
+    try {
+      const [hubPort, pension, muroran] = await freePorts(3);
+      const options = { dataDir: dir, hubPort: hubPort!, nodePorts: { 'jpn-pension-service': pension!, 'muroran-city': muroran! }, log: () => {} };
+      const plain = await startNetwork({ ...options, hubEnv: { HUB_REDIS_URL: 'off', HUB_TLS: 'off' } });
+      expect(plain.hubUrl).toMatch(/^http:/);
+      await plain.stop();
+      again = await startNetwork({ ...options, hubEnv: { HUB_REDIS_URL: 'off', HUB_TLS: 'on' } });
+      const upgraded = tlsFetch({ caCertificatePem: readFileSync(join(dir, 'keys', 'tls-ca.cert.pem'), 'utf8') });
+      const certificates = (await (await upgraded(`${again.hubUrl}/v1/agencies/muroran-city/certificates`)).json()) as { certificates: { status: string }[] };
+      expect(certificates.certificates).toEqual([expect.objectContaining({ status: 'issued' })]);
+      // Muroran's node now serves HTTPS only: the answer below came through its endpoint moved to https.
+      const res = await upgraded(`${again.nodeUrl('jpn-pension-service')}/v1/queries`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(QUERY) });
+      const body = (await res.json()) as Record<string, unknown>;
+      expect(res.status, JSON.stringify(body)).toBe(200);
+      expect(body['outcome']).toBe('answered');
+    } finally {
+      await again?.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 240_000);
+});
