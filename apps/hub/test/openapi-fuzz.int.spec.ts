@@ -259,5 +259,5 @@ describe('every write endpoint of the OpenAPI document, fed generated requests',
         { numRuns: RUNS, ...(SEED === undefined ? {} : { seed: SEED }), ...(PATH === undefined ? {} : { path: PATH }), endOnFailure: true },
       );
     }
-  }, 120_000);
+  }, 300_000);
 });
