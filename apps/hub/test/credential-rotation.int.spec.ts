@@ -33,18 +33,18 @@ type Rotation = { principal: string; fingerprint: string; previousFingerprint: s
  * re-reads it after its own rotation would).
  */
 function load(h: TestHub, agency: Agency, numbers: readonly string[], auditorToken: () => string) {
-  let running = true;
+  // Each loop runs until stop() and then a few requests more (bounded: a failed test leaves no loop behind).
+  let until: { agency: number; auditor: number } | undefined;
   const agencyStatuses: number[] = [];
   const auditorStatuses: { status: number; code?: string }[] = [];
-  // Bounded: a test that fails before stop() leaves no request loop behind.
   const agencyLoop = (async () => {
-    for (let i = 0; running && i < 400; i++) {
+    for (let i = 0; i < 400 && (until === undefined || agencyStatuses.length < until.agency); i++) {
       const res = await h.post('/v1/agency-codes', { individualNumber: numbers[i % numbers.length], acquisitionNumber: `load-${i}` }, bearer(agency.token));
       agencyStatuses.push(res.statusCode);
     }
   })();
   const auditorLoop = (async () => {
-    for (let i = 0; running && i < 400; i++) {
+    for (let i = 0; i < 400 && (until === undefined || auditorStatuses.length < until.auditor); i++) {
       const res = await h.get(`/v1/audit/entries?from=${i % 5}&limit=5`, bearer(auditorToken()));
       auditorStatuses.push(res.statusCode === 200 ? { status: 200 } : { status: res.statusCode, code: res.json<{ code: string }>().code });
     }
@@ -52,8 +52,12 @@ function load(h: TestHub, agency: Agency, numbers: readonly string[], auditorTok
   return {
     agencyStatuses,
     auditorStatuses,
-    stop: async () => {
-      running = false;
+    /** Resolves once both loops have sent `n` requests. */
+    started: async (n = 3) => {
+      for (let i = 0; i < 2000 && (agencyStatuses.length < n || auditorStatuses.length < n); i++) await new Promise((r) => setTimeout(r, 10));
+    },
+    stop: async (more = 3) => {
+      until = { agency: agencyStatuses.length + more, auditor: auditorStatuses.length + more };
       await Promise.all([agencyLoop, auditorLoop]);
     },
   };
@@ -71,12 +75,11 @@ describe('rotation of the operator\'s and the auditor\'s credentials', () => {
     const pension = await registerAgency(h, PENSION, 'pension-service', 'http://127.0.0.1:9');
     const numbers = [(await issuePerson(h)).individualNumber, (await issuePerson(h)).individualNumber];
     const traffic = load(h, pension, numbers, () => tokenOf(h.auditor));
-    await new Promise((r) => setTimeout(r, 60));
+    await traffic.started();
 
     const res = await h.post(OPERATOR_ROTATION, {}, h.operator);
     expect(res.statusCode, res.body).toBe(201);
     const rotation = res.json<Rotation>();
-    await new Promise((r) => setTimeout(r, 60));
     await traffic.stop();
 
     // The answer: the new token once, its fingerprint and the old one's.
@@ -127,11 +130,10 @@ describe('rotation of the operator\'s and the auditor\'s credentials', () => {
     const first = tokenOf(h.auditor);
     // The reading client re-reads the auditor's file: its reads go on across the rotation.
     const traffic = load(h, pension, numbers, () => tokenIn(h, 'auditor.token.json'));
-    await new Promise((r) => setTimeout(r, 60));
+    await traffic.started();
     const res = await h.post(AUDITOR_ROTATION, {}, h.auditor);
     expect(res.statusCode, res.body).toBe(201);
     const own = res.json<Rotation>();
-    await new Promise((r) => setTimeout(r, 60));
     await traffic.stop();
     expect(own).toMatchObject({ principal: 'auditor', rotatedBy: 'auditor', previousFingerprint: credentialFingerprint(first), tokenFile: 'auditor.token.json' });
     expect(tokenIn(h, 'auditor.token.json')).toBe(own.token);

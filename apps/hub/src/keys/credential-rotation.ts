@@ -75,8 +75,8 @@ interface CredentialState {
  * `PrincipalCredentialRotated` (public: fingerprints, who, when; its own serial) and then renames the new
  * file over the old one: the log never names a token whose file is missing, and a crash between the two
  * leaves `<file>.next`, which the log identifies. From the append on, the old token is refused with 401
- * CREDENTIAL_ROTATED. Every hub reads the stream before it admits or refuses an operator's or auditor's
- * token (`refresh`), so a standby sharing the keys dir follows a rotation at the leader at once: it
+ * CREDENTIAL_ROTATED. On KurrentDB every hub reads the stream before it admits or refuses an operator's or
+ * auditor's token (`refresh`), so a standby sharing the keys dir follows a rotation at the leader at once: it
  * retires the old token from the event and reloads the new one from the file (or from `<file>.next`
  * while the leader has not renamed it yet).
  */
@@ -86,6 +86,8 @@ export class PrincipalCredentials implements OnApplicationBootstrap {
   readonly #states: Record<CredentialPrincipal, CredentialState>;
   /** Revision of the last event of the stream read; -1 before any. */
   #revision = -1;
+  /** Set once the stream was read to its end (at start). */
+  #readOnce = false;
   #running: Promise<void> | undefined;
   #queued: Promise<void> | undefined;
   #rotating: Promise<unknown> = Promise.resolve();
@@ -137,6 +139,8 @@ export class PrincipalCredentials implements OnApplicationBootstrap {
    * so that every rotation acknowledged before its request counts.
    */
   refresh(): Promise<void> {
+    // A single hub (SQLite) is the log's only writer: once read at start, its own rotations are all there are.
+    if (this.leadership === null && this.#readOnce) return Promise.resolve();
     if (this.#running === undefined) return this.#run();
     this.#queued ??= this.#running.then(
       () => this.#next(),
@@ -165,8 +169,8 @@ export class PrincipalCredentials implements OnApplicationBootstrap {
     try {
       events = await this.store.readStream(PRINCIPAL_CREDENTIAL_STREAM, { fromRevision: this.#revision + 1 });
     } catch (error) {
-      if ((error as { code?: string }).code === 'STREAM_NOT_FOUND') return;
-      throw error;
+      if ((error as { code?: string }).code !== 'STREAM_NOT_FOUND') throw error;
+      events = [];
     }
     const changed = new Set<CredentialPrincipal>();
     for (const e of events) {
@@ -180,6 +184,7 @@ export class PrincipalCredentials implements OnApplicationBootstrap {
       state.announced = data.fingerprint;
       changed.add(data.principal);
     }
+    this.#readOnce = true;
     for (const p of CREDENTIAL_PRINCIPALS) {
       const state = this.#states[p];
       // Reloaded when the log announced a token this hub does not hold yet.
