@@ -10,6 +10,7 @@ import { CLOCK, EVENT_STORE, type Clock } from '../ledger/tokens.js';
 import { createRotatedCheckpointKey, loadOrCreateCheckpointKey, loadRotatedCheckpointKey } from './audit-keys.js';
 import { SelfCheckService } from './self-check.service.js';
 import { TreeFollower } from './tree-follower.service.js';
+import { readAnnouncements } from '../keys/announcements.js';
 
 /** The stream of CheckpointKeyRotated events, in rotation order. */
 export const CHECKPOINT_KEY_STREAM = '$checkpoint-keys';
@@ -248,12 +249,7 @@ export class CheckpointSigner implements OnApplicationBootstrap, BeforeApplicati
   private async readChain(): Promise<{ chain: CheckpointKeyChain; problems: string[] }> {
     const chain = new CheckpointKeyChain(this.first.verifierKey, this.origin);
     const problems: string[] = [];
-    const events = await this.store.readStream(CHECKPOINT_KEY_STREAM).catch((error: unknown) => {
-      if ((error as { code?: string }).code === 'STREAM_NOT_FOUND') return [];
-      throw error;
-    });
-    for (const e of events) {
-      if (e.type !== CHECKPOINT_KEY_ROTATED) continue;
+    for (const e of await readAnnouncements(this.store, CHECKPOINT_KEY_STREAM, CHECKPOINT_KEY_ROTATED)) {
       const problem = chain.announce(e.data as CheckpointKeyRotatedData, e.position);
       if (problem !== undefined) {
         problems.push(`CheckpointKeyRotated at ${e.position}: ${problem}`);

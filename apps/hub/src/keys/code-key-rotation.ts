@@ -9,6 +9,7 @@ import type { Leadership } from '../leadership/leadership.js';
 import { LEADERSHIP } from '../leadership/tokens.js';
 import { CLOCK, EVENT_STORE, type Clock } from '../ledger/tokens.js';
 import { loadOrCreateSecretFile } from './key-file.js';
+import { readAnnouncements } from './announcements.js';
 
 /** The stream of CodeKeyRotated events, in rotation order. */
 export const CODE_KEY_STREAM = '$code-keys';
@@ -104,11 +105,7 @@ export class CodeKeyRing implements OnApplicationBootstrap {
   }
 
   async announced(): Promise<readonly RecordedEvent[]> {
-    const events = await this.store.readStream(CODE_KEY_STREAM).catch((error: unknown) => {
-      if ((error as { code?: string }).code === 'STREAM_NOT_FOUND') return [];
-      throw error;
-    });
-    return events.filter((e) => e.type === CODE_KEY_ROTATED);
+    return readAnnouncements(this.store, CODE_KEY_STREAM, CODE_KEY_ROTATED);
   }
 
   /**

@@ -10,6 +10,7 @@ import { LEADERSHIP } from '../leadership/tokens.js';
 import { CLOCK, EVENT_STORE, type Clock } from '../ledger/tokens.js';
 import { ProvisionSigner, provisionKeyOf, provisionSeedOf, type ProvisionKey } from '../linkage/hub-secrets.js';
 import { loadOrCreateSecretFile } from './key-file.js';
+import { readAnnouncements } from './announcements.js';
 
 /** The stream of ProvisionSigningKeyRotated events, in rotation order. */
 export const PROVISION_KEY_STREAM = '$provision-signing-keys';
@@ -132,11 +133,7 @@ export class ProvisionKeyRing implements OnApplicationBootstrap {
 
   /** The announcements, oldest first. */
   async announced(): Promise<readonly RecordedEvent[]> {
-    const events = await this.store.readStream(PROVISION_KEY_STREAM).catch((error: unknown) => {
-      if ((error as { code?: string }).code === 'STREAM_NOT_FOUND') return [];
-      throw error;
-    });
-    return events.filter((e) => e.type === PROVISION_SIGNING_KEY_ROTATED);
+    return readAnnouncements(this.store, PROVISION_KEY_STREAM, PROVISION_SIGNING_KEY_ROTATED);
   }
 
   /**
