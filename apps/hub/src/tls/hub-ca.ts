@@ -126,26 +126,172 @@ async function loadOrCreateJson(path: string, create: () => Promise<Record<strin
   }
 }
 
+/** The trust bundle (public): every CA whose certificates the hub accepts now. Clients trust this file. */
+export const CA_BUNDLE_FILE = 'tls-ca.bundle.pem';
+/** A rotated CA: `tls-ca.<first 16 hex of its fingerprint>.key.json` (0600), beside the first CA's file. */
+const ROTATED_CA_FILE = /^tls-ca\.([0-9a-f]{16})\.key\.json$/;
+
+/** A CA's certificate and key (PEM), and for a rotated CA its certificate signed by the CA it replaced. */
+export interface CaMaterial {
+  readonly certificatePem: string;
+  readonly keyPem: string;
+  /** The same CA (subject, key) certified by the previous CA: served after the hub's certificate during the overlap, so a client trusting only the previous CA still connects. */
+  readonly crossCertificatePem?: string;
+}
+
+/** What TlsCaKeyRotated records of one rotation (schemas/events/tls-ca-key-rotated.v1.json): public. */
+export interface TlsCaRotationRecord {
+  readonly caFingerprint: string;
+  readonly previousCaFingerprint: string;
+  /** Until when certificates of the previous CA are still accepted. */
+  readonly overlapEndsAt: string;
+}
+
+function fingerprintOfPem(pem: string): string {
+  return certificateFingerprint(new Uint8Array(new x509.X509Certificate(pem).rawData));
+}
+
+function writePublic(path: string, text: string): void {
+  let shown: string | undefined;
+  try {
+    shown = readFileSync(path, 'utf8');
+  } catch {
+    shown = undefined;
+  }
+  if (shown === text) return;
+  const temp = `${path}.${process.pid}.tmp`;
+  writeFileSync(temp, text, { mode: 0o644 });
+  renameSync(temp, path);
+}
+
+function caMaterialOf(path: string, file: Record<string, unknown>): CaMaterial {
+  if (file['purpose'] !== 'tls-ca' || typeof file['key'] !== 'string' || typeof file['certificate'] !== 'string') {
+    throw new Error(`${path} is not the hub's TLS CA (needs purpose "tls-ca", a PKCS#8 key and a certificate)`);
+  }
+  return { certificatePem: file['certificate'], keyPem: file['key'], ...(typeof file['crossCertificate'] === 'string' ? { crossCertificatePem: file['crossCertificate'] } : {}) };
+}
+
+/** The first CA (`keys/tls-ca.key.json`), made at first start. */
+export async function loadOrCreateFirstCa(keysDir: string, now: Date): Promise<CaMaterial> {
+  const path = join(keysDir, CA_KEY_FILE);
+  const caFile = await loadOrCreateJson(path, async () => {
+    const { privateKeyPem, pkcs8, spki } = newKeyPair();
+    const publicKey = await publicKeyOf(spki);
+    const certificate = await x509.X509CertificateGenerator.create({
+      serialNumber: newSerial(),
+      subject: 'CN=linkage-ledger hub CA, O=linkage-ledger',
+      issuer: 'CN=linkage-ledger hub CA, O=linkage-ledger',
+      notBefore: new Date(now.getTime() - 60_000),
+      notAfter: new Date(now.getTime() + 3650 * DAY_MS),
+      publicKey,
+      signingKey: await signingKey(pkcs8),
+      signingAlgorithm: SIGNING,
+      extensions: [
+        new x509.BasicConstraintsExtension(true, 0, true),
+        new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+        await x509.SubjectKeyIdentifierExtension.create(publicKey),
+      ],
+    });
+    return { purpose: 'tls-ca', alg: 'ECDSA P-256', key: privateKeyPem, certificate: certificate.toString('pem'), createdAt: now.toISOString() };
+  });
+  return caMaterialOf(path, caFile);
+}
+
+/**
+ * A new CA (rotation): a new key, its self-signed certificate (10 years, a subject of its own) and the
+ * same CA certified by `previous` (the cross certificate), stored as `tls-ca.<fingerprint16>.key.json`
+ * (0600, created exclusively) BEFORE the log announces it.
+ */
+export async function createRotatedCa(keysDir: string, previous: CaMaterial, now: Date): Promise<CaMaterial & { readonly fingerprint: string; readonly subject: string; readonly serialNumber: string }> {
+  for (;;) {
+    const { privateKeyPem, pkcs8, spki } = newKeyPair();
+    const publicKey = await publicKeyOf(spki);
+    const serialNumber = newSerial();
+    const subject = `CN=linkage-ledger hub CA ${serialNumber.slice(0, 8)}, O=linkage-ledger`;
+    const extensions = [
+      new x509.BasicConstraintsExtension(true, 0, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      await x509.SubjectKeyIdentifierExtension.create(publicKey),
+    ];
+    const notBefore = new Date(now.getTime() - 60_000);
+    const certificate = await x509.X509CertificateGenerator.create({ serialNumber, subject, issuer: subject, notBefore, notAfter: new Date(now.getTime() + 3650 * DAY_MS), publicKey, signingKey: await signingKey(pkcs8), signingAlgorithm: SIGNING, extensions });
+    const previousCertificate = new x509.X509Certificate(previous.certificatePem);
+    const cross = await x509.X509CertificateGenerator.create({
+      serialNumber: newSerial(),
+      subject,
+      issuer: previousCertificate.subject,
+      notBefore,
+      notAfter: previousCertificate.notAfter,
+      publicKey,
+      signingKey: await signingKey(pemToDer(previous.keyPem)),
+      signingAlgorithm: SIGNING,
+      extensions: [...extensions, await x509.AuthorityKeyIdentifierExtension.create(previousCertificate, false)],
+    });
+    const fingerprint = certificateFingerprint(new Uint8Array(certificate.rawData));
+    const path = join(keysDir, `tls-ca.${fingerprint.slice(0, 16)}.key.json`);
+    const material = { certificatePem: certificate.toString('pem'), keyPem: privateKeyPem, crossCertificatePem: cross.toString('pem') };
+    try {
+      writeFileSync(path, `${JSON.stringify({ purpose: 'tls-ca', alg: 'ECDSA P-256', key: privateKeyPem, certificate: material.certificatePem, crossCertificate: material.crossCertificatePem, previousCaFingerprint: fingerprintOfPem(previous.certificatePem), createdAt: now.toISOString() }, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
+    } catch (e) {
+      // 64 bits of fingerprint met again: draw again.
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') continue;
+      throw e;
+    }
+    return { ...material, fingerprint, subject, serialNumber };
+  }
+}
+
+/** A rotated CA by its fingerprint, if this hub holds its file. */
+export function loadRotatedCa(keysDir: string, fingerprint: string): CaMaterial | undefined {
+  const name = `tls-ca.${fingerprint.slice(0, 16)}.key.json`;
+  if (!ROTATED_CA_FILE.test(name)) return undefined;
+  const path = join(keysDir, name);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+  const material = caMaterialOf(path, JSON.parse(text) as Record<string, unknown>);
+  if (fingerprintOfPem(material.certificatePem) !== fingerprint) throw new Error(`${path} holds another CA than ${fingerprint}`);
+  return material;
+}
+
 /**
  * The embedded default's small certificate authority (X-Road's model: one CA the hub runs, every
  * member's certificate bound to its registration). Generated at first start into the hub's keys dir:
  * its key never leaves `keys/tls-ca.key.json` (0600); its certificate is `keys/tls-ca.cert.pem`. It issues
  * the hub's server certificate for its host names and each agency's certificate (client and server: the
  * same certificate admits the agency's calls to the hub and proves its intermediate server to the hub).
+ * After a rotation (TlsCaKeyRotated) the newest CA issues, and the CAs it replaced stay trusted until
+ * their overlap ends (`trustBundlePem`, `keys/tls-ca.bundle.pem`).
  */
 export class HubCertificateAuthority {
   readonly #caCertificate: x509.X509Certificate;
   readonly #caKey: CryptoKey;
 
   private constructor(
+    /** The CA that issues now. */
     readonly caCertificatePem: string,
+    /** Every CA whose certificates are accepted now (the current one first). */
+    readonly trustBundlePem: string,
     caCertificate: x509.X509Certificate,
     caKey: CryptoKey,
-    /** The hub's own certificate and key (server auth for HTTPS and gRPC, client auth towards intermediate servers). */
+    /** The hub's own certificate (with the cross certificate after it during an overlap) and key (server auth for HTTPS and gRPC, client auth towards intermediate servers). */
     readonly hub: KeyedCertificate,
+    /** When the trust bundle next changes (the earliest overlap end still to come), if ever. */
+    readonly nextChangeAt: Date | undefined,
+    /** The current CA's certificate and key (what a rotation certifies the next CA with). */
+    readonly material: CaMaterial,
   ) {
     this.#caCertificate = caCertificate;
     this.#caKey = caKey;
+  }
+
+  /** Lowercase hex SHA-256 of the current CA certificate's DER. */
+  get caFingerprint(): string {
+    return certificateFingerprint(new Uint8Array(this.#caCertificate.rawData));
   }
 
   /**
@@ -153,54 +299,52 @@ export class HubCertificateAuthority {
    * again when the names changed or it ends within 30 days).
    */
   static async loadOrCreate(keysDir: string, names: readonly string[], now: Date = new Date()): Promise<HubCertificateAuthority> {
-    const caFile = await loadOrCreateJson(join(keysDir, CA_KEY_FILE), async () => {
-      const { privateKeyPem, pkcs8, spki } = newKeyPair();
-      const publicKey = await publicKeyOf(spki);
-      const certificate = await x509.X509CertificateGenerator.create({
-        serialNumber: newSerial(),
-        subject: 'CN=linkage-ledger hub CA, O=linkage-ledger',
-        issuer: 'CN=linkage-ledger hub CA, O=linkage-ledger',
-        notBefore: new Date(now.getTime() - 60_000),
-        notAfter: new Date(now.getTime() + 3650 * DAY_MS),
-        publicKey,
-        signingKey: await signingKey(pkcs8),
-        signingAlgorithm: SIGNING,
-        extensions: [
-          new x509.BasicConstraintsExtension(true, 0, true),
-          new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
-          await x509.SubjectKeyIdentifierExtension.create(publicKey),
-        ],
-      });
-      return { purpose: 'tls-ca', alg: 'ECDSA P-256', key: privateKeyPem, certificate: certificate.toString('pem'), createdAt: now.toISOString() };
-    });
-    if (caFile['purpose'] !== 'tls-ca' || typeof caFile['key'] !== 'string' || typeof caFile['certificate'] !== 'string') {
-      throw new Error(`${join(keysDir, CA_KEY_FILE)} is not the hub's TLS CA (needs purpose "tls-ca", a PKCS#8 key and a certificate)`);
+    return HubCertificateAuthority.withRotations(keysDir, names, [], now);
+  }
+
+  /**
+   * The CA after the rotations the log announces (oldest first): the newest one whose file this hub
+   * holds issues; each CA a rotation replaced is trusted until that rotation's overlap ends. Writes
+   * `tls-ca.cert.pem` (the current CA) and `tls-ca.bundle.pem` (every CA trusted now), and re-issues the
+   * hub's certificate when its CA changed.
+   */
+  static async withRotations(keysDir: string, names: readonly string[], rotations: readonly TlsCaRotationRecord[], now: Date = new Date()): Promise<HubCertificateAuthority> {
+    const chain: CaMaterial[] = [await loadOrCreateFirstCa(keysDir, now)];
+    for (const rotation of rotations) {
+      const next = loadRotatedCa(keysDir, rotation.caFingerprint);
+      if (next === undefined) break;
+      chain.push(next);
     }
-    const caCertificatePem = caFile['certificate'];
-    const caCertPath = join(keysDir, CA_CERT_FILE);
-    let shown: string | undefined;
-    try {
-      shown = readFileSync(caCertPath, 'utf8');
-    } catch {
-      shown = undefined;
+    const current = chain.at(-1)!;
+    const trusted = [current.certificatePem];
+    let nextChangeAt: Date | undefined;
+    let crossServed = false;
+    for (const [k, rotation] of rotations.slice(0, chain.length - 1).entries()) {
+      const ends = Date.parse(rotation.overlapEndsAt);
+      if (ends <= now.getTime()) continue;
+      trusted.push(chain[k]!.certificatePem);
+      if (nextChangeAt === undefined || ends < nextChangeAt.getTime()) nextChangeAt = new Date(ends);
+      if (k === chain.length - 2) crossServed = true;
     }
-    if (shown !== caCertificatePem) writeFileSync(caCertPath, caCertificatePem, { mode: 0o644 });
-    const caKey = await signingKey(pemToDer(caFile['key']));
+    const caCertificatePem = current.certificatePem;
+    const trustBundlePem = trusted.map((p) => (p.endsWith('\n') ? p : `${p}\n`)).join('');
+    writePublic(join(keysDir, CA_CERT_FILE), caCertificatePem);
+    writePublic(join(keysDir, CA_BUNDLE_FILE), trustBundlePem);
+    const caKey = await signingKey(pemToDer(current.keyPem));
     const caCertificate = new x509.X509Certificate(caCertificatePem);
+    const caFingerprint = certificateFingerprint(new Uint8Array(caCertificate.rawData));
     const wanted = [...new Set(names)].sort().join(',');
     const hubFile = await loadOrCreateJson(
       join(keysDir, HUB_CERT_FILE),
       async () => {
         const issued = await issue(caCertificate, caKey, { subject: 'CN=linkage-ledger hub', uris: [HUB_URI], names, now, days: 825 });
-        return { purpose: 'tls-hub', names: wanted, key: issued.privateKeyPem, certificate: issued.certificatePem, notAfter: issued.notAfter, caFingerprint: certificateFingerprint(new Uint8Array(caCertificate.rawData)) };
+        return { purpose: 'tls-hub', names: wanted, key: issued.privateKeyPem, certificate: issued.certificatePem, notAfter: issued.notAfter, caFingerprint };
       },
-      (existing) =>
-        existing['names'] !== wanted ||
-        existing['caFingerprint'] !== certificateFingerprint(new Uint8Array(caCertificate.rawData)) ||
-        typeof existing['notAfter'] !== 'string' ||
-        Date.parse(existing['notAfter']) - now.getTime() < 30 * DAY_MS,
+      (existing) => existing['names'] !== wanted || existing['caFingerprint'] !== caFingerprint || typeof existing['notAfter'] !== 'string' || Date.parse(existing['notAfter']) - now.getTime() < 30 * DAY_MS,
     );
-    return new HubCertificateAuthority(caCertificatePem, caCertificate, caKey, { certificatePem: hubFile['certificate'] as string, privateKeyPem: hubFile['key'] as string });
+    const leaf = hubFile['certificate'] as string;
+    const served = crossServed && current.crossCertificatePem !== undefined ? `${leaf.endsWith('\n') ? leaf : `${leaf}\n`}${current.crossCertificatePem}` : leaf;
+    return new HubCertificateAuthority(caCertificatePem, trustBundlePem, caCertificate, caKey, { certificatePem: served, privateKeyPem: hubFile['key'] as string }, nextChangeAt, current);
   }
 
   /**

@@ -3,7 +3,30 @@ import { HttpAdapterHost } from '@nestjs/core';
 import { Server as TlsServer } from 'node:tls';
 import { HubConfig } from '../config/hub-config.js';
 import type { CertificateRecord } from './agency-certificates.js';
-import { CA_CERT_FILE, HubCertificateAuthority } from './hub-ca.js';
+import type { EventStore } from '#ledger';
+import { EVENT_STORE } from '../ledger/tokens.js';
+import { CA_CERT_FILE, HubCertificateAuthority, type TlsCaRotationRecord } from './hub-ca.js';
+import { reloadGrpcServerCredentials } from './peer-certificate.js';
+
+/** The stream of TlsCaKeyRotated events, in rotation order. */
+export const TLS_CA_STREAM = '$tls-ca-keys';
+export const TLS_CA_KEY_ROTATED = 'TlsCaKeyRotated';
+
+/** Data of TlsCaKeyRotated (schemas/events/tls-ca-key-rotated.v1.json): public, no key material. */
+export interface TlsCaKeyRotatedData extends TlsCaRotationRecord {
+  readonly caSubject: string;
+  readonly caSerialNumber: string;
+  readonly rotatedAt: string;
+}
+
+/** The log's CA rotations, oldest first, and the stream's last revision (undefined: none yet). */
+export async function readTlsCaRotations(store: EventStore): Promise<{ readonly rotations: readonly TlsCaKeyRotatedData[]; readonly revision: number | undefined }> {
+  const events = await store.readStream(TLS_CA_STREAM).catch((error: unknown) => {
+    if ((error as { code?: string }).code === 'STREAM_NOT_FOUND') return [];
+    throw error;
+  });
+  return { rotations: events.filter((e) => e.type === TLS_CA_KEY_ROTATED).map((e) => e.data as TlsCaKeyRotatedData), revision: events.at(-1)?.streamRevision };
+}
 
 /** The certificates the log records for an agency, by fingerprint (AgencyCertificates). */
 export interface CertificateRecords {
@@ -21,11 +44,47 @@ export interface CertificateRecords {
 export class HubTls implements OnModuleInit {
   readonly #logger = new Logger('Tls');
 
+  #ca: HubCertificateAuthority | undefined;
+  readonly #listeners = new Set<(ca: HubCertificateAuthority) => void>();
+
   constructor(
-    readonly ca: HubCertificateAuthority | undefined,
+    ca: HubCertificateAuthority | undefined,
     private readonly adapterHost: HttpAdapterHost,
     private readonly config: HubConfig,
-  ) {}
+  ) {
+    this.#ca = ca;
+  }
+
+  /** The CA (the one that issues now, the trust bundle, the hub's certificate), or undefined with HUB_TLS=off. */
+  get ca(): HubCertificateAuthority | undefined {
+    return this.#ca;
+  }
+
+  /** Calls `listener` with the CA after each change (a rotation, an overlap's end). */
+  onChange(listener: (ca: HubCertificateAuthority) => void): void {
+    this.#listeners.add(listener);
+  }
+
+  /**
+   * Switches to `ca` without a restart: the HTTPS server's and the gRPC edge's secure contexts (new
+   * connections get the new certificate and the new trust bundle; open ones keep their handshake), and
+   * every listener (the hub's calls to intermediate servers).
+   */
+  use(ca: HubCertificateAuthority): void {
+    const previous = this.#ca;
+    if (previous === undefined) throw new Error('the hub runs with HUB_TLS=off: no CA to switch');
+    this.#ca = ca;
+    this.#apply(ca);
+    reloadGrpcServerCredentials(previous.hub.certificatePem, { caCertificatePem: ca.trustBundlePem, ...ca.hub });
+    for (const listener of this.#listeners) listener(ca);
+  }
+
+  #apply(ca: HubCertificateAuthority): boolean {
+    const server: unknown = this.adapterHost.httpAdapter?.getHttpServer();
+    if (!(server instanceof TlsServer)) return false;
+    server.setSecureContext({ key: ca.hub.privateKeyPem, cert: ca.hub.certificatePem, ca: ca.trustBundlePem });
+    return true;
+  }
 
   #certificates: CertificateRecords | undefined;
 
@@ -44,10 +103,8 @@ export class HubTls implements OnModuleInit {
   }
 
   onModuleInit(): void {
-    if (this.ca === undefined) return;
-    const server: unknown = this.adapterHost.httpAdapter?.getHttpServer();
-    if (server instanceof TlsServer) {
-      server.setSecureContext({ key: this.ca.hub.privateKeyPem, cert: this.ca.hub.certificatePem, ca: this.ca.caCertificatePem });
+    if (this.#ca === undefined) return;
+    if (this.#apply(this.#ca)) {
       this.#logger.log(`HTTPS with the hub's CA (${this.config.keysDir}/${CA_CERT_FILE}); agencies admitted by client certificate (mutual TLS)`);
     }
   }
@@ -55,7 +112,15 @@ export class HubTls implements OnModuleInit {
 
 export const HUB_TLS_PROVIDER: Provider = {
   provide: HubTls,
-  useFactory: async (config: HubConfig, adapterHost: HttpAdapterHost) =>
-    new HubTls(config.tls.enabled ? await HubCertificateAuthority.loadOrCreate(config.keysDir, config.tls.hostNames) : undefined, adapterHost, config),
-  inject: [HubConfig, HttpAdapterHost],
+  useFactory: async (config: HubConfig, adapterHost: HttpAdapterHost, store: EventStore) => {
+    if (!config.tls.enabled) return new HubTls(undefined, adapterHost, config);
+    // The CA after the log's rotations (TlsCaRotations reads them again at bootstrap and on takeover,
+    // should the log not answer yet).
+    const rotations = await readTlsCaRotations(store).then(
+      (r) => r.rotations,
+      () => [],
+    );
+    return new HubTls(await HubCertificateAuthority.withRotations(config.keysDir, config.tls.hostNames, rotations), adapterHost, config);
+  },
+  inject: [HubConfig, HttpAdapterHost, EVENT_STORE],
 };

@@ -83,12 +83,44 @@ export const peerCertificateInterceptor: ServerInterceptor = (_method, call) => 
 
 /** TLS that asks every client for a certificate and refuses none at the handshake: the hub refuses, precisely, and records it (I6). */
 class RequestingClientCertificates extends ServerCredentials {
+  /** The hub's certificate these credentials serve now (which hub's credentials a reload is for). */
+  certificatePem: string;
+
   constructor(ca: string, cert: string, key: string) {
     super({ requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' }, { ca, cert, key });
+    this.certificatePem = cert;
+    live.add(new WeakRef(this));
+  }
+
+  reload(material: ServerTlsMaterial): void {
+    this.certificatePem = material.certificatePem;
+    this.updateSecureContextOptions({ ca: material.caCertificatePem, cert: material.certificatePem, key: material.privateKeyPem });
   }
 
   _equals(other: ServerCredentials): boolean {
     return other === this;
+  }
+}
+
+/** What a TLS server of the hub serves: the CAs it trusts for client certificates, its certificate and key. */
+export interface ServerTlsMaterial {
+  readonly caCertificatePem: string;
+  readonly certificatePem: string;
+  readonly privateKeyPem: string;
+}
+
+/** The gRPC edges' credentials made in this process (several hubs run in one test process). */
+const live = new Set<WeakRef<RequestingClientCertificates>>();
+
+/**
+ * Gives the gRPC edge that serves `previousCertificatePem` new material without a restart (a CA
+ * rotation): grpc-js sets it as the server's secure context, so new connections see it.
+ */
+export function reloadGrpcServerCredentials(previousCertificatePem: string, material: ServerTlsMaterial): void {
+  for (const ref of live) {
+    const credentials = ref.deref();
+    if (credentials === undefined) live.delete(ref);
+    else if (credentials.certificatePem === previousCertificatePem) credentials.reload(material);
   }
 }
 
@@ -97,7 +129,7 @@ class RequestingClientCertificates extends ServerCredentials {
  * (checked against the hub's CA, never required by the handshake: a citizen or the operator presents
  * none), and the interceptor that hands each call its peer; without, plaintext HTTP/2.
  */
-export function grpcServerCredentials(tls: { readonly caCertificatePem: string; readonly certificatePem: string; readonly privateKeyPem: string } | undefined): ServerCredentials {
+export function grpcServerCredentials(tls: ServerTlsMaterial | undefined): ServerCredentials {
   if (tls === undefined) return ServerCredentials.createInsecure();
   return experimental.createServerCredentialsWithInterceptors(new RequestingClientCertificates(tls.caCertificatePem, tls.certificatePem, tls.privateKeyPem), [peerCertificateInterceptor]);
 }

@@ -60,7 +60,8 @@ export interface SignedPostOptions {
  */
 export class SignedPoster {
   readonly #http: HttpAgent;
-  readonly #https: HttpsAgent;
+  #https: HttpsAgent;
+  readonly #maxSockets: number;
   readonly #pinned: boolean;
   readonly #tls: HubTls | undefined;
   readonly #logger = new Logger('Tls');
@@ -72,12 +73,25 @@ export class SignedPoster {
   ) {
     this.#tls = tls;
     this.#http = new HttpAgent({ keepAlive: true, maxSockets });
+    this.#maxSockets = maxSockets;
     const ca = tls?.ca;
     this.#pinned = ca !== undefined;
-    // No TLS session is resumed when pinned: a resumed handshake exchanges no certificate, so neither
-    // checkServerIdentity nor the check of a kept-alive connection would see one. Every new connection is
-    // a full handshake (one per connection; keep-alive makes them few).
-    this.#https = new HttpsAgent({ keepAlive: true, maxSockets, ...(ca === undefined ? {} : { ca: ca.caCertificatePem, cert: ca.hub.certificatePem, key: ca.hub.privateKeyPem, maxCachedSessions: 0 }) });
+    this.#https = this.#agent(ca);
+    // A CA rotation: new connections trust the new bundle and present the hub's new certificate; the
+    // connections already open finish what they carry and are closed a minute later.
+    tls?.onChange((next) => {
+      const previous = this.#https;
+      this.#https = this.#agent(next);
+      setTimeout(() => previous.destroy(), 60_000).unref();
+    });
+  }
+
+  // No TLS session is resumed when pinned: a resumed handshake exchanges no certificate, so neither
+  // checkServerIdentity nor the check of a kept-alive connection would see one. Every new connection is
+  // a full handshake (one per connection; keep-alive makes them few). Intermediate servers are trusted
+  // through every CA of the trust bundle (an agency's certificate of the previous CA during an overlap).
+  #agent(ca: HubTls['ca']): HttpsAgent {
+    return new HttpsAgent({ keepAlive: true, maxSockets: this.#maxSockets, ...(ca === undefined ? {} : { ca: ca.trustBundlePem, cert: ca.hub.certificatePem, key: ca.hub.privateKeyPem, maxCachedSessions: 0 }) });
   }
 
   /** Whether `protocol` is one this poster speaks (http: or https:). */
