@@ -18,13 +18,14 @@ import { SubscriptionsModule } from './subscriptions/subscriptions.module.js';
 import { PushesModule } from './pushes/pushes.module.js';
 import { KekRotationModule } from './keys/kek-rotation.controller.js';
 import { CredentialRotationModule } from './keys/credential-rotation.controller.js';
+import { TlsCaRotationModule } from './keys/tls-ca-rotation.controller.js';
 
 @Module({})
 export class AppModule {
   static forRoot(config: HubConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: [CqrsModule.forRoot(), HubCoreModule.forRoot(config), NumberingModule, LinkageModule, NoticesModule, RecordsModule, EventsModule, HealthModule, AuditModule, SelfCheckModule, RelayModule, RefusalsModule, RetentionModule, CitizensModule, SubscriptionsModule, PushesModule, CredentialRotationModule, KekRotationModule],
+      imports: [CqrsModule.forRoot(), HubCoreModule.forRoot(config), NumberingModule, LinkageModule, NoticesModule, RecordsModule, EventsModule, HealthModule, AuditModule, SelfCheckModule, RelayModule, RefusalsModule, RetentionModule, CitizensModule, SubscriptionsModule, PushesModule, CredentialRotationModule, KekRotationModule, TlsCaRotationModule],
     };
   }
 }
