@@ -103,7 +103,7 @@ export class HubGrpcServer {
     new ReflectionService(loadHubProtos(REFLECTION_LOADER_OPTIONS)).addToServer(server);
     const host = this.options.host.includes(':') ? `[${this.options.host}]` : this.options.host;
     const ca = this.app.get(HubTls, { strict: false }).ca;
-    const credentials = grpcServerCredentials(ca === undefined ? undefined : { caCertificatePem: ca.caCertificatePem, ...ca.hub });
+    const credentials = grpcServerCredentials(ca === undefined ? undefined : { caCertificatePem: ca.trustBundlePem, ...ca.hub });
     const port = await new Promise<number>((resolve, reject) => {
       server.bindAsync(`${host}:${this.options.port}`, credentials, (error, bound) => (error ? reject(error) : resolve(bound)));
     });
