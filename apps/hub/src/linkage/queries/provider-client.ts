@@ -1,4 +1,5 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
+import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import { ChannelCredentials, Metadata, status as GrpcStatus, type Client as GrpcClient, type ServiceError } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { PROVIDER_REFUSAL_REASONS, PROVISION_PROTOCOL, type ProviderRefusalReason, type ProvisionRequest, type QueryFailureReason } from '#linkage';
@@ -7,6 +8,9 @@ import { ProvisionSigner } from '../hub-secrets.js';
 import { SERVER_LOADER_OPTIONS, defaultProtoDir, serviceClient } from '../../grpc/proto-files.js';
 import { HubTls } from '../../tls/hub-tls.js';
 import { SignedPoster } from '../../tls/signed-post.js';
+import type { CertificateRecord } from '../../tls/agency-certificates.js';
+import { certificateFingerprint } from '../../tls/hub-ca.js';
+import { PROVIDER_CERTIFICATE_CAUSES, certificateRefusal, refusalOfDetail, type CertificateRefusal, type ProviderCertificateRefusal } from './provider-certificate.js';
 
 /** The provision protocol over gRPC (schemas/proto/linkage_ledger/v1/intermediate_server.proto). */
 const INTERMEDIATE_SERVER_PROTO = 'linkage_ledger/v1/intermediate_server.proto';
@@ -22,7 +26,25 @@ export type ProvisionRequestBody = ProvisionRequest & { readonly protocol: typeo
 export type ProviderReply =
   | { readonly kind: 'answered'; readonly bytes: Buffer; readonly encrypted: boolean }
   | { readonly kind: 'refused'; readonly reason: ProviderRefusalReason }
-  | { readonly kind: 'failed'; readonly reason: QueryFailureReason; readonly detail: string };
+  | {
+      readonly kind: 'failed';
+      readonly reason: QueryFailureReason;
+      /** For the hub's log (may name the endpoint). */
+      readonly detail: string;
+      /** Set when the hub refused the server's certificate: the cause in words, fit for the requester. */
+      readonly cause?: string;
+    };
+
+/** One gRPC channel to a provider's endpoint, for one agency. */
+interface GrpcChannel {
+  readonly client: GrpcClient;
+  /** With HUB_TLS=on: the agency's certificates as last read (checkServerIdentity runs synchronously in each handshake). */
+  records: ReadonlyMap<string, CertificateRecord> | undefined;
+  /** Fingerprints of the certificates this channel's handshakes accepted (its connections). */
+  readonly accepted: Set<string>;
+  /** The refusal of the last handshake, if it was refused. */
+  refusal: CertificateRefusal | undefined;
+}
 
 const BASE64URL = /^[A-Za-z0-9_-]*$/;
 
@@ -30,6 +52,7 @@ class CallFailure extends Error {
   constructor(
     readonly reason: QueryFailureReason,
     detail: string,
+    readonly refusal?: ProviderCertificateRefusal,
   ) {
     super(detail);
   }
@@ -45,7 +68,8 @@ class CallFailure extends Error {
 @Injectable()
 export class ProviderClient {
   readonly #poster: SignedPoster;
-  readonly #grpc = new Map<string, GrpcClient>();
+  readonly #grpc = new Map<string, GrpcChannel>();
+  readonly #logger = new Logger('Tls');
   #grpcService: ReturnType<typeof serviceClient> | undefined;
   readonly #timeoutMs: number;
   readonly #maxAnswerBytes: number;
@@ -121,13 +145,13 @@ export class ProviderClient {
     const body = Buffer.from(JSON.stringify(payload), 'utf8');
     // Base64url grows the answer by 4/3; the JSON around it is small.
     const maxResponseBytes = this.#maxResponseBytes(answers);
-    if (url.protocol === 'grpc:' || url.protocol === 'grpcs:') return this.#callGrpc(url, path === '/v1/provisions' ? 'provide' : 'provideBatch', body, maxResponseBytes);
+    if (url.protocol === 'grpc:' || url.protocol === 'grpcs:') return this.#callGrpc(url, path === '/v1/provisions' ? 'provide' : 'provideBatch', body, maxResponseBytes, agencyId);
     if (!SignedPoster.speaks(url.protocol)) {
       return Promise.reject(new CallFailure('PROVIDER_UNREACHABLE', `the hub calls intermediate servers over http(s) or grpc(s); the registered endpoint uses ${url.protocol}`));
     }
     return this.#poster.post(url, body, { timeoutMs: this.#timeoutMs, maxResponseBytes, overflow: 'fail', agencyId }).then((result) => {
       if (result.kind === 'failed') {
-        throw new CallFailure(result.reason === 'timeout' ? 'PROVIDER_TIMEOUT' : result.reason === 'too-large' ? 'ANSWER_TOO_LARGE' : 'PROVIDER_UNREACHABLE', result.detail);
+        throw new CallFailure(result.reason === 'timeout' ? 'PROVIDER_TIMEOUT' : result.reason === 'too-large' ? 'ANSWER_TOO_LARGE' : 'PROVIDER_UNREACHABLE', result.detail, result.reason === 'unreachable' ? refusalOfDetail(result.detail) : undefined);
       }
       if (result.status !== 200) throw new CallFailure('PROVIDER_PROTOCOL_ERROR', `the provider answered HTTP ${result.status}`);
       try {
@@ -142,19 +166,48 @@ export class ProviderClient {
     return Math.ceil((this.#maxAnswerBytes * 4) / 3 + 1024) * answers;
   }
 
-  /** The same signed JSON document over gRPC: `body` and `hubSignature` instead of a body and a header. */
-  #callGrpc(url: URL, method: 'provide' | 'provideBatch', body: Buffer, maxResponseBytes: number): Promise<unknown> {
-    let client: GrpcClient;
-    try {
-      client = this.#grpcClient(url);
-    } catch (error) {
-      return Promise.reject(new CallFailure('PROVIDER_UNREACHABLE', error instanceof Error ? error.message : String(error)));
+  /**
+   * The same signed JSON document over gRPC: `body` and `hubSignature` instead of a body and a header. With
+   * HUB_TLS=on a grpcs server's certificate is checked as over https: in each handshake (checkServerIdentity
+   * against the agency's records read before the call), and before each call on an open channel: a channel
+   * that accepted a certificate the log no longer records as issued and unrevoked is closed, so the call
+   * goes over a new connection whose handshake refuses it.
+   */
+  async #callGrpc(url: URL, method: 'provide' | 'provideBatch', body: Buffer, maxResponseBytes: number, agencyId: string): Promise<unknown> {
+    const pinned = url.protocol === 'grpcs:' && this.#tls.ca !== undefined;
+    let records: ReadonlyMap<string, CertificateRecord> | undefined;
+    const certificates = pinned ? this.#tls.certificates : undefined;
+    if (certificates !== undefined) {
+      try {
+        records = await certificates.records(agencyId);
+      } catch (error) {
+        throw new CallFailure('PROVIDER_UNREACHABLE', `the certificates of agency ${agencyId} could not be read: ${error instanceof Error ? error.message : String(error)}`);
+      }
     }
-    const call = (client as unknown as Record<'provide' | 'provideBatch', UnaryMethod>)[method].bind(client);
+    let channel: GrpcChannel;
+    try {
+      channel = this.#grpcChannel(url, agencyId, pinned);
+      if (records !== undefined) {
+        if ([...channel.accepted].some((fingerprint) => records!.get(fingerprint)?.status !== 'issued')) {
+          this.#drop(url, agencyId, channel);
+          channel = this.#grpcChannel(url, agencyId, pinned);
+        }
+        channel.records = records;
+      }
+    } catch (error) {
+      throw new CallFailure('PROVIDER_UNREACHABLE', error instanceof Error ? error.message : String(error));
+    }
+    const call = (channel.client as unknown as Record<'provide' | 'provideBatch', UnaryMethod>)[method].bind(channel.client);
     return new Promise<unknown>((resolve, fail) => {
       const { signature, keyId } = this.signer.sign(body);
       call({ body, hubSignature: signature, hubSignatureKey: keyId }, new Metadata(), { deadline: Date.now() + this.#timeoutMs }, (error, reply) => {
-        if (error) return fail(this.#grpcFailure(error));
+        if (error) {
+          const refusal = error.code === GrpcStatus.UNAVAILABLE ? channel.refusal : undefined;
+          if (refusal === undefined) return fail(this.#grpcFailure(error));
+          // A refused handshake: the next call opens a new channel (no reconnection backoff), checked again.
+          this.#drop(url, agencyId, channel);
+          return fail(new CallFailure('PROVIDER_UNREACHABLE', refusal.message, refusal.kind));
+        }
         const bytes = reply?.body ?? Buffer.alloc(0);
         if (bytes.length > maxResponseBytes) return fail(new CallFailure('ANSWER_TOO_LARGE', `the provider sent more than ${maxResponseBytes} bytes`));
         try {
@@ -181,35 +234,66 @@ export class ProviderClient {
     }
   }
 
-  /** One channel per provider endpoint, kept for the hub's lifetime. */
-  #grpcClient(url: URL): GrpcClient {
-    const key = `${url.protocol}//${url.host}`;
-    let client = this.#grpc.get(key);
-    if (client === undefined) {
+  /**
+   * One channel per provider endpoint and agency, kept for the hub's lifetime unless a certificate it
+   * accepted is revoked or a handshake is refused. Its connections are its own (a local subchannel pool),
+   * so closing it closes them.
+   */
+  #grpcChannel(url: URL, agencyId: string, pinned: boolean): GrpcChannel {
+    const key = `${agencyId} ${url.protocol}//${url.host}`;
+    let channel = this.#grpc.get(key);
+    if (channel === undefined) {
       this.#grpcService ??= serviceClient(loadSync([INTERMEDIATE_SERVER_PROTO], { ...SERVER_LOADER_OPTIONS, includeDirs: [defaultProtoDir()] }), INTERMEDIATE_SERVER_SERVICE);
-      // With HUB_TLS=on a grpcs endpoint is trusted through the hub's CA and sees the hub's certificate as its client's.
       const ca = this.#tls.ca;
+      const state: { records: GrpcChannel['records']; accepted: Set<string>; refusal: GrpcChannel['refusal'] } = { records: undefined, accepted: new Set(), refusal: undefined };
+      // With HUB_TLS=on a grpcs endpoint is trusted through the hub's CA, sees the hub's certificate as its
+      // client's, and must present the certificate issued to the registered agency, recorded and unrevoked.
+      const verify = {
+        checkServerIdentity: (host: string, cert: PeerCertificate): Error | undefined => {
+          const named = checkServerIdentity(host, cert);
+          if (named !== undefined) return named;
+          const refusal = certificateRefusal(cert.raw, agencyId, state.records);
+          state.refusal = refusal;
+          if (refusal !== undefined) {
+            this.#logger.warn(`refused to call the intermediate server of agency ${agencyId}: ${refusal.message}`);
+            return new Error(refusal.message);
+          }
+          state.accepted.add(certificateFingerprintOf(cert));
+          return undefined;
+        },
+      };
       const credentials =
         url.protocol !== 'grpcs:'
           ? ChannelCredentials.createInsecure()
           : ca === undefined
             ? ChannelCredentials.createSsl()
-            : ChannelCredentials.createSsl(Buffer.from(ca.caCertificatePem), Buffer.from(ca.hub.privateKeyPem), Buffer.from(ca.hub.certificatePem));
+            : ChannelCredentials.createSsl(Buffer.from(ca.caCertificatePem), Buffer.from(ca.hub.privateKeyPem), Buffer.from(ca.hub.certificatePem), pinned ? verify : {});
       // What one batch may bring back; each call is checked against its own bound as it arrives.
-      client = new this.#grpcService(url.host, credentials, { 'grpc.max_receive_message_length': Math.min(2 ** 31 - 1, this.#maxResponseBytes(MAX_BATCH)) });
-      this.#grpc.set(key, client);
+      const client = new this.#grpcService(url.host, credentials, { 'grpc.max_receive_message_length': Math.min(2 ** 31 - 1, this.#maxResponseBytes(MAX_BATCH)), 'grpc.use_local_subchannel_pool': 1 });
+      channel = Object.assign(state, { client });
+      this.#grpc.set(key, channel);
     }
-    return client;
+    return channel;
+  }
+
+  #drop(url: URL, agencyId: string, channel: GrpcChannel): void {
+    const key = `${agencyId} ${url.protocol}//${url.host}`;
+    if (this.#grpc.get(key) === channel) this.#grpc.delete(key);
+    channel.client.close();
   }
 
   close(): void {
     this.#poster.close();
-    for (const client of this.#grpc.values()) client.close();
+    for (const channel of this.#grpc.values()) channel.client.close();
     this.#grpc.clear();
   }
 }
 
 function failed(error: unknown): ProviderReply {
-  if (error instanceof CallFailure) return { kind: 'failed', reason: error.reason, detail: error.message };
+  if (error instanceof CallFailure) return { kind: 'failed', reason: error.reason, detail: error.message, ...(error.refusal === undefined ? {} : { cause: PROVIDER_CERTIFICATE_CAUSES[error.refusal] }) };
   return { kind: 'failed', reason: 'PROVIDER_UNREACHABLE', detail: error instanceof Error ? error.message : String(error) };
+}
+
+function certificateFingerprintOf(cert: PeerCertificate): string {
+  return cert.raw === undefined ? '' : certificateFingerprint(cert.raw);
 }

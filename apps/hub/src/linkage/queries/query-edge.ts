@@ -97,5 +97,6 @@ export class QueryEdge {
 
 function problemOf(r: QueryResult): HubProblem {
   const code = r.reason as ProblemCode;
-  return new HubProblem(code, ADVICE[code] ?? code, { serial: r.serial, queryId: r.queryId, ...(r.tableVersion === undefined ? {} : { tableVersion: r.tableVersion }), ...(r.details ?? {}) });
+  const advice = ADVICE[code] ?? code;
+  return new HubProblem(code, r.cause === undefined ? advice : `${r.cause}; ${advice}`, { serial: r.serial, queryId: r.queryId, ...(r.tableVersion === undefined ? {} : { tableVersion: r.tableVersion }), ...(r.details ?? {}) });
 }

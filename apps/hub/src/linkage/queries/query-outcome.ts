@@ -22,6 +22,8 @@ export interface QueryResult {
   readonly reason?: string;
   /** Extra facts of a denial (allowed items, kinds…): never another agency's code. */
   readonly details?: Readonly<Record<string, unknown>>;
+  /** Of a failure: why the hub refused to call the provider (its certificate), in words for the requester. */
+  readonly cause?: string;
   readonly batch?: QueryBatch;
   /** True when rebuilt from the log for a retry with the same idempotency key. */
   readonly replayed: boolean;

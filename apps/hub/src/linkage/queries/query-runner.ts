@@ -239,7 +239,8 @@ export class QueryRunner {
       case 'refused':
         return { ...base, outcome: 'refused-by-provider', reason: reply.reason };
       case 'failed':
-        return { ...base, outcome: 'failed', reason: reply.reason, details: { detail: reply.detail } };
+        // The cause is told only when it is the hub's refusal of the server's certificate; other details (addresses, Node's errors) stay the hub's.
+        return { ...base, outcome: 'failed', reason: reply.reason, ...(reply.cause === undefined ? {} : { cause: reply.cause }) };
       default: {
         const never: never = reply;
         throw new Error(`unknown provider reply ${JSON.stringify(never)}`);
