@@ -198,7 +198,7 @@ export async function loadOrCreateFirstCa(keysDir: string, now: Date): Promise<C
 }
 
 /**
- * A new CA (rotation): a new key, its self-signed certificate (10 years, a subject of its own) and the
+ * A new CA (rotation): a new key, its self-signed certificate (10 years, the previous CA's subject) and the
  * same CA certified by `previous` (the cross certificate), stored as `tls-ca.<fingerprint16>.key.json`
  * (0600, created exclusively) BEFORE the log announces it.
  */
@@ -207,7 +207,11 @@ export async function createRotatedCa(keysDir: string, previous: CaMaterial, now
     const { privateKeyPem, pkcs8, spki } = newKeyPair();
     const publicKey = await publicKeyOf(spki);
     const serialNumber = newSerial();
-    const subject = `CN=linkage-ledger hub CA ${serialNumber.slice(0, 8)}, O=linkage-ledger`;
+    const previousCertificate = new x509.X509Certificate(previous.certificatePem);
+    // The previous CA's subject: the cross certificate is then self-issued, which the previous CA's path
+    // length of 0 allows (RFC 5280 6.1.4: self-issued certificates do not count); chains tell the two CAs
+    // apart by key identifier.
+    const subject = previousCertificate.subject;
     const extensions = [
       new x509.BasicConstraintsExtension(true, 0, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
@@ -215,7 +219,6 @@ export async function createRotatedCa(keysDir: string, previous: CaMaterial, now
     ];
     const notBefore = new Date(now.getTime() - 60_000);
     const certificate = await x509.X509CertificateGenerator.create({ serialNumber, subject, issuer: subject, notBefore, notAfter: new Date(now.getTime() + 3650 * DAY_MS), publicKey, signingKey: await signingKey(pkcs8), signingAlgorithm: SIGNING, extensions });
-    const previousCertificate = new x509.X509Certificate(previous.certificatePem);
     const cross = await x509.X509CertificateGenerator.create({
       serialNumber: newSerial(),
       subject,
