@@ -82,6 +82,15 @@ export class ProviderClient {
   ) {
     this.#poster = new SignedPoster(signer, 256, tls);
     this.#tls = tls;
+    // A CA rotation: new channels trust the new bundle and present the hub's new certificate; the open
+    // ones finish what they carry and are closed a minute later (as SignedPoster's connections).
+    tls.onChange(() => {
+      const previous = [...this.#grpc.values()];
+      this.#grpc.clear();
+      setTimeout(() => {
+        for (const channel of previous) channel.client.close();
+      }, 60_000).unref();
+    });
     this.#timeoutMs = config.linkage.providerTimeoutMs;
     this.#maxAnswerBytes = config.linkage.maxAnswerBytes;
   }
@@ -246,7 +255,7 @@ export class ProviderClient {
       this.#grpcService ??= serviceClient(loadSync([INTERMEDIATE_SERVER_PROTO], { ...SERVER_LOADER_OPTIONS, includeDirs: [defaultProtoDir()] }), INTERMEDIATE_SERVER_SERVICE);
       const ca = this.#tls.ca;
       const state: { records: GrpcChannel['records']; accepted: Set<string>; refusal: GrpcChannel['refusal'] } = { records: undefined, accepted: new Set(), refusal: undefined };
-      // With HUB_TLS=on a grpcs endpoint is trusted through the hub's CA, sees the hub's certificate as its
+      // With HUB_TLS=on a grpcs endpoint is trusted through the hub's CAs (the trust bundle), sees the hub's certificate as its
       // client's, and must present the certificate issued to the registered agency, recorded and unrevoked.
       const verify = {
         checkServerIdentity: (host: string, cert: PeerCertificate): Error | undefined => {
@@ -267,7 +276,7 @@ export class ProviderClient {
           ? ChannelCredentials.createInsecure()
           : ca === undefined
             ? ChannelCredentials.createSsl()
-            : ChannelCredentials.createSsl(Buffer.from(ca.caCertificatePem), Buffer.from(ca.hub.privateKeyPem), Buffer.from(ca.hub.certificatePem), pinned ? verify : {});
+            : ChannelCredentials.createSsl(Buffer.from(ca.trustBundlePem), Buffer.from(ca.hub.privateKeyPem), Buffer.from(ca.hub.certificatePem), pinned ? verify : {});
       // What one batch may bring back; each call is checked against its own bound as it arrives.
       const client = new this.#grpcService(url.host, credentials, { 'grpc.max_receive_message_length': Math.min(2 ** 31 - 1, this.#maxResponseBytes(MAX_BATCH)), 'grpc.use_local_subchannel_pool': 1 });
       channel = Object.assign(state, { client });
