@@ -189,6 +189,13 @@ describe('the hub calls a grpcs intermediate server only with the registered age
     await failedOnce(from, res.body['serial'], NOBORIBETSU);
   });
 
+  it('a bulk query to it: each failed result carries the cause', async () => {
+    const res = await asAgency(pension, '/v1/queries/bulk', { codes: [codes.get(PENSION)], providerAgencyId: NOBORIBETSU, procedureCode: 'pension-award-claim', itemCodes: ['local-tax'] });
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(res.body['results']).toEqual([expect.objectContaining({ outcome: 'failed', reason: 'PROVIDER_UNREACHABLE', cause: expect.stringContaining(OTHER_AGENCY_CAUSE), index: 0 })]);
+    expect(noboribetsuCalls.count).toBe(0);
+  });
+
   it('the same refusal over https tells the requester the same cause', async () => {
     const res = await query(SAPPORO);
     expect(res.status, JSON.stringify(res.body)).toBe(502);

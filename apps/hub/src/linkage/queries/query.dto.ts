@@ -79,6 +79,7 @@ export class QueryResponse {
   @ApiPropertyOptional() tableVersion?: number;
   @ApiPropertyOptional({ type: QueryAnswerResponse }) answer?: QueryAnswer;
   @ApiPropertyOptional({ description: 'The provider\'s refusal reason (NO_RECORD, NOT_HELD, AUTOMATIC_ANSWER_RESTRICTED), or in bulk results the denial or failure reason.' }) reason?: string;
+  @ApiPropertyOptional({ description: 'Of a failed result in a bulk answer: why the hub refused to call the provider\'s intermediate server (its certificate revoked, another agency\'s, not recorded), in words. A single query says it in its problem\'s detail.' }) cause?: string;
   @ApiPropertyOptional({ description: 'Position in the bulk request (bulk results only).' }) index?: number;
 }
 
@@ -95,6 +96,7 @@ export function toQueryResponse(r: QueryResult): QueryResponse {
     ...(r.tableVersion === undefined ? {} : { tableVersion: r.tableVersion }),
     ...(r.answer === undefined ? {} : { answer: r.answer }),
     ...(r.reason === undefined ? {} : { reason: r.reason }),
+    ...(r.cause === undefined ? {} : { cause: r.cause }),
     ...(r.batch === undefined ? {} : { index: r.batch.index }),
   };
 }
