@@ -244,6 +244,7 @@ describe('the HTTP edge', () => {
           '/v1/key-rotations/operator-credential',
           '/v1/key-rotations/auditor-credential',
           '/v1/key-rotations/key-encryption',
+          '/v1/key-rotations/tls-ca',
           '/v1/authorization-tables',
           '/v1/authorization-tables/validations',
           '/v1/authorization-tables/{version}/withdrawal',
