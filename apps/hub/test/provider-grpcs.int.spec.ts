@@ -236,4 +236,18 @@ describe('the hub calls a grpcs intermediate server only with the registered age
     expect(res.body).toMatchObject({ outcome: 'refused-by-provider', reason: 'NO_RECORD' });
     expect(muroranCalls.count).toBe(2);
   });
+
+  it('after a rotation of the hub\'s CA, the grpcs server given a certificate of the new CA is called', async () => {
+    const rotated = await hub.post('/v1/key-rotations/tls-ca', {}, hub.operator);
+    expect(rotated.statusCode, rotated.body).toBe(201);
+    const renewal = await hub.post(`/v1/agencies/${MURORAN_CITY}/certificates`, {}, hub.operator);
+    expect(renewal.statusCode, renewal.body).toBe(201);
+    const renewed = renewal.json<Certificate>();
+    muroranServer.forceShutdown();
+    muroranServer = await grpcsProvider(muroranPort, renewed, muroranCalls);
+    const res = await query(MURORAN_CITY);
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(res.body).toMatchObject({ outcome: 'refused-by-provider', reason: 'NO_RECORD' });
+    expect(muroranCalls.count).toBe(3);
+  });
 });
