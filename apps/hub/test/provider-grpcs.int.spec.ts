@@ -21,6 +21,7 @@ import { freePorts } from '../../../test/support/free-ports.js';
 
 const NOBORIBETSU = 'noboribetsu-city';
 const SAPPORO = 'sapporo-city';
+const DATE = 'date-city';
 const CLIENT_OPTIONS = { keepCase: false, longs: String, enums: String, bytes: Buffer, defaults: true, oneofs: false } as const;
 const REVOKED_CAUSE = 'the providing agency\'s intermediate server presented a certificate that is revoked (AgencyCertificateRevoked)';
 const OTHER_AGENCY_CAUSE = 'the providing agency\'s intermediate server presented a certificate issued to another agency, not to the agency its endpoint is registered for';
@@ -69,6 +70,9 @@ describe('the hub calls a grpcs intermediate server only with the registered age
   let muroranServer: GrpcServer;
   let noboribetsuServer: GrpcServer;
   let sapporoServer: HttpsServer;
+  let dateServer: HttpsServer;
+  let date: Registered;
+  let dateCalls = 0;
   const muroranCalls = { count: 0 };
   const noboribetsuCalls = { count: 0 };
   let sapporoCalls = 0;
@@ -132,12 +136,13 @@ describe('the hub calls a grpcs intermediate server only with the registered age
     edge = new HubGrpcServer(hub.app, { host: '127.0.0.1', port: 0, maxMessageBytes: hub.config.bodyLimitBytes, shutdownGraceMs: 1000 });
     edgePort = await edge.start();
     ca = readFileSync(join(hub.config.keysDir, CA_CERT_FILE), 'utf8');
-    const [p1, p2, p3] = await freePorts(3);
+    const [p1, p2, p3, p4] = await freePorts(4);
     muroranPort = p1!;
     pension = await register(PENSION, 'pension-service', 'https://localhost:1');
     muroran = await register(MURORAN_CITY, 'municipality', `grpcs://localhost:${muroranPort}`, { municipalityCode: '012050' });
     const noboribetsu = await register(NOBORIBETSU, 'municipality', `grpcs://localhost:${p2}`);
     const sapporo = await register(SAPPORO, 'municipality', `https://localhost:${p3}`);
+    date = await register(DATE, 'municipality', `https://localhost:${p4}`);
     muroranServer = await grpcsProvider(muroranPort, muroran.certificate, muroranCalls);
     // Noboribetsu's endpoint serves Muroran City's certificate: of the hub's CA, naming the host, but another agency's.
     noboribetsuServer = await grpcsProvider(p2!, muroran.certificate, noboribetsuCalls);
@@ -148,14 +153,21 @@ describe('the hub calls a grpcs intermediate server only with the registered age
       req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'refused', reason: 'NO_RECORD' })));
     });
     await new Promise<void>((resolve) => sapporoServer.listen(p3, '127.0.0.1', resolve));
+    // Date City's (https) presents its own certificate, until it is revoked.
+    dateServer = createHttpsServer({ key: date.certificate.privateKeyPem, cert: date.certificate.certificatePem }, (req, res) => {
+      dateCalls++;
+      req.resume();
+      req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'refused', reason: 'NO_RECORD' })));
+    });
+    await new Promise<void>((resolve) => dateServer.listen(p4, '127.0.0.1', resolve));
     const { individualNumber } = await issuePerson(hub);
-    for (const [agencyId, agency] of [[PENSION, pension], [MURORAN_CITY, muroran], [NOBORIBETSU, noboribetsu], [SAPPORO, sapporo]] as const) {
+    for (const [agencyId, agency] of [[PENSION, pension], [MURORAN_CITY, muroran], [NOBORIBETSU, noboribetsu], [SAPPORO, sapporo], [DATE, date]] as const) {
       const acquired = await asAgency(agency, '/v1/agency-codes', { individualNumber, acquisitionNumber: `acq-${agencyId}` });
       expect([200, 201], JSON.stringify(acquired.body)).toContain(acquired.status);
       codes.set(agencyId, String(acquired.body['code']));
     }
     // The pension service queries with its own code; the provider's id picks the translation.
-    for (const provider of [MURORAN_CITY, NOBORIBETSU, SAPPORO]) codes.set(provider, codes.get(PENSION)!);
+    for (const provider of [MURORAN_CITY, NOBORIBETSU, SAPPORO, DATE]) codes.set(provider, codes.get(PENSION)!);
   }, 90_000);
 
   afterAll(async () => {
@@ -164,6 +176,8 @@ describe('the hub calls a grpcs intermediate server only with the registered age
     noboribetsuServer?.forceShutdown();
     sapporoServer?.closeAllConnections();
     sapporoServer?.close();
+    dateServer?.closeAllConnections();
+    dateServer?.close();
     await edge?.stop();
     await hub?.dispose();
   });
@@ -202,6 +216,18 @@ describe('the hub calls a grpcs intermediate server only with the registered age
     expect(res.body).toMatchObject({ code: 'PROVIDER_UNREACHABLE' });
     expect(String(res.body['detail'])).toContain(OTHER_AGENCY_CAUSE);
     expect(sapporoCalls).toBe(0);
+  });
+
+  it('over https, a revoked certificate is told as revoked too (on the kept-alive connection)', async () => {
+    expect((await query(DATE)).status).toBe(200);
+    expect(dateCalls).toBe(1);
+    const revoked = await hub.post(`/v1/agencies/${DATE}/certificates/${date.certificate.fingerprint}/revocations`, { reason: 'key compromised' }, hub.operator);
+    expect(revoked.statusCode, revoked.body).toBe(201);
+    const res = await query(DATE);
+    expect(res.status, JSON.stringify(res.body)).toBe(502);
+    expect(res.body).toMatchObject({ code: 'PROVIDER_UNREACHABLE' });
+    expect(String(res.body['detail'])).toContain(REVOKED_CAUSE);
+    expect(dateCalls).toBe(1);
   });
 
   it('once the certificate is revoked, the next query does not reach the server on the open channel: 502 PROVIDER_UNREACHABLE saying revoked, QueryFailed; over the hub\'s gRPC edge too', async () => {
