@@ -1,3 +1,4 @@
+import { credentials, Metadata, type Client, type ServiceError } from '@grpc/grpc-js';
 import { request as httpsRequest } from 'node:https';
 import { connect as tlsConnect } from 'node:tls';
 import { X509Certificate, randomBytes } from 'node:crypto';
@@ -6,6 +7,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateAnswerKeyPair } from '#sealed-answer';
 import { schemaValidator } from '../../../test/support/json-schema.js';
+import { HubGrpcServer } from '../src/grpc/hub-grpc-server.js';
+import { LINKAGE_SERVICE, loadHubProtos, serviceClient } from '../src/grpc/proto-files.js';
 import { CA_BUNDLE_FILE, CA_CERT_FILE, foreignCertificate } from '../src/tls/hub-ca.js';
 import { startTestHub, type TestHub } from './support/test-hub.js';
 import { issuePerson } from './support/linkage-fixture.js';
@@ -13,6 +16,7 @@ import { issuePerson } from './support/linkage-fixture.js';
 const validateEvent = schemaValidator('schemas/events/tls-ca-key-rotated.v1.json');
 const ROTATE = '/v1/key-rotations/tls-ca';
 const DAY_MS = 86_400_000;
+const CLIENT_OPTIONS = { keepCase: false, longs: String, enums: String, bytes: Buffer, defaults: true, oneofs: false } as const;
 
 interface Presenting {
   readonly token?: string;
@@ -62,7 +66,7 @@ function post(port: number, ca: string, path: string, body: unknown, who: Presen
 /** The certificate the hub serves to a new connection (not verified here), and whether `ca` alone verifies its chain. */
 function served(port: number, ca: string): Promise<{ readonly certificate: X509Certificate; readonly authorized: boolean; readonly error: string | undefined }> {
   return new Promise((resolve, reject) => {
-    const socket = tlsConnect({ host: '127.0.0.1', port, servername: 'localhost', ca, rejectUnauthorized: false }, () => {
+    const socket = tlsConnect({ host: '127.0.0.1', port, servername: 'localhost', ca, rejectUnauthorized: false, ALPNProtocols: ['h2', 'http/1.1'] }, () => {
       const certificate = new X509Certificate(socket.getPeerCertificate().raw);
       resolve({ certificate, authorized: socket.authorized, error: socket.authorizationError === null || socket.authorizationError === undefined ? undefined : String(socket.authorizationError) });
       socket.end();
@@ -92,6 +96,26 @@ describe('rotation of the hub\'s TLS CA key (HUB_TLS=on): no outage for agencies
   let muroran: { agencyId: string; token: string; certificate: IssuedPem };
   let individualNumber: string;
   let rotation: Record<string, unknown>;
+  let grpc: HubGrpcServer | undefined;
+  let grpcPort: number;
+  const clients: Client[] = [];
+
+  /** An agency code over the gRPC edge, on a new channel trusting `ca` and presenting `certificate`. */
+  function acquireOverGrpc(ca: string, token: string, certificate: IssuedPem): Promise<unknown> {
+    const Ctor = serviceClient(loadHubProtos(CLIENT_OPTIONS), LINKAGE_SERVICE);
+    const client = new Ctor(`localhost:${grpcPort}`, credentials.createSsl(Buffer.from(ca), Buffer.from(certificate.privateKeyPem), Buffer.from(certificate.certificatePem)));
+    clients.push(client);
+    const md = new Metadata();
+    md.set('authorization', `Bearer ${token}`);
+    return new Promise((resolve, reject) => {
+      (client as unknown as Record<string, (r: unknown, m: Metadata, cb: (e: ServiceError | null, r: unknown) => void) => void>)['acquireAgencyCode']!.call(
+        client,
+        { individualNumber, acquisitionNumber: `acq-${randomBytes(4).toString('hex')}` },
+        md,
+        (error, response) => (error ? reject(error) : resolve(response)),
+      );
+    });
+  }
 
   async function listen(h: TestHub): Promise<number> {
     await h.app.listen({ host: '127.0.0.1', port: 0 });
@@ -121,6 +145,8 @@ describe('rotation of the hub\'s TLS CA key (HUB_TLS=on): no outage for agencies
   beforeAll(async () => {
     hub = await startTestHub({ env: { HUB_TLS: 'on' } });
     port = await listen(hub);
+    grpc = new HubGrpcServer(hub.app, { host: '127.0.0.1', port: 0, maxMessageBytes: hub.config.bodyLimitBytes, shutdownGraceMs: 1000 });
+    grpcPort = await grpc.start();
     oldCa = readFileSync(join(hub.config.keysDir, CA_CERT_FILE), 'utf8');
     operator = { token: hub.operator['authorization']!.slice('Bearer '.length) };
     pension = await register('pension-service', 'pension-service', oldCa);
@@ -128,6 +154,8 @@ describe('rotation of the hub\'s TLS CA key (HUB_TLS=on): no outage for agencies
   }, 60_000);
 
   afterAll(async () => {
+    for (const c of clients) c.close();
+    await grpc?.stop();
     await hub?.dispose();
   });
 
@@ -145,7 +173,7 @@ describe('rotation of the hub\'s TLS CA key (HUB_TLS=on): no outage for agencies
     expect(readdirSync(hub.config.keysDir).sort()).toEqual(files);
   });
 
-  it('rotates: the new CA stored (0600) before its public TlsCaKeyRotated event; cert file, bundle and the served certificate change at once, without a restart', async () => {
+  it('rotates: the new CA stored (0600) before its public TlsCaKeyRotated event; cert file, bundle and the certificate served over HTTPS and gRPC change at once, without a restart', async () => {
     const head = await hub.head();
     const res = await post(port, oldCa, ROTATE, { overlapDays: 30 }, operator);
     expect(res.status, JSON.stringify(res.body)).toBe(201);
@@ -177,6 +205,10 @@ describe('rotation of the hub\'s TLS CA key (HUB_TLS=on): no outage for agencies
     // A client trusting only the new CA, or only the previous one (through the cross certificate), still verifies it.
     expect((await served(port, newCa)).authorized).toBe(true);
     expect((await served(port, oldCa)).error).toBeUndefined();
+    // The gRPC edge too, on the port it listened on before the rotation.
+    const overGrpc = await served(grpcPort, bundle);
+    expect(overGrpc.certificate.verify(new X509Certificate(newCa).publicKey)).toBe(true);
+    expect(overGrpc.authorized).toBe(true);
   });
 
   it('an agency whose certificate the previous CA issued keeps working, whatever CA its client trusts', async () => {
@@ -186,7 +218,7 @@ describe('rotation of the hub\'s TLS CA key (HUB_TLS=on): no outage for agencies
     }
   });
 
-  it('a renewal and a registration are issued by the new CA and admitted; the previous certificate keeps working', async () => {
+  it('a renewal and a registration are issued by the new CA and admitted, over HTTPS and gRPC; the previous certificate keeps working', async () => {
     const res = await post(port, newCa, '/v1/agencies/pension-service/certificates', {}, operator);
     expect(res.status, JSON.stringify(res.body)).toBe(201);
     renewed = res.body as unknown as IssuedPem;
@@ -198,6 +230,10 @@ describe('rotation of the hub\'s TLS CA key (HUB_TLS=on): no outage for agencies
     muroran = await register('muroran-city', 'municipality', newCa);
     expect(issuedBy(muroran.certificate.certificatePem, newCa)).toBe(true);
     admitted(await acquire(newCa, as(muroran, muroran.certificate)));
+    // The gRPC edge trusts the bundle now: the new CA's certificates and the previous CA's.
+    await expect(acquireOverGrpc(newCa, pension.token, renewed)).resolves.toMatchObject({ code: expect.any(String) });
+    await expect(acquireOverGrpc(newCa, muroran.token, muroran.certificate)).resolves.toMatchObject({ code: expect.any(String) });
+    await expect(acquireOverGrpc(oldCa, pension.token, pension.certificate)).resolves.toMatchObject({ code: expect.any(String) });
   });
 
   it('a certificate of a third CA is still refused (401 CLIENT_CERTIFICATE_UNTRUSTED), recorded', async () => {
@@ -210,6 +246,9 @@ describe('rotation of the hub\'s TLS CA key (HUB_TLS=on): no outage for agencies
 
   it('a restart reads the rotation: the new CA issues and is served, the previous CA\'s certificate still admitted, a third CA\'s refused', async () => {
     const dataDir = hub.dataDir;
+    for (const c of clients) c.close();
+    await grpc?.stop();
+    grpc = undefined;
     await hub.close();
     hub = await startTestHub({ dataDir, env: { HUB_TLS: 'on' } });
     port = await listen(hub);
