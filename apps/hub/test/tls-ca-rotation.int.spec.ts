@@ -9,6 +9,7 @@ import { generateAnswerKeyPair } from '#sealed-answer';
 import { schemaValidator } from '../../../test/support/json-schema.js';
 import { HubGrpcServer } from '../src/grpc/hub-grpc-server.js';
 import { LINKAGE_SERVICE, loadHubProtos, serviceClient } from '../src/grpc/proto-files.js';
+import { TlsCaRotations } from '../src/keys/tls-ca-rotation.js';
 import { CA_BUNDLE_FILE, CA_CERT_FILE, foreignCertificate } from '../src/tls/hub-ca.js';
 import { startTestHub, type TestHub } from './support/test-hub.js';
 import { issuePerson } from './support/linkage-fixture.js';
@@ -280,6 +281,40 @@ describe('rotation of the hub\'s TLS CA key (HUB_TLS=on): no outage for agencies
     expect(await refusalsSince(hub, head, 'AcquireAgencyCode')).toEqual([{ reason: 'CLIENT_CERTIFICATE_UNTRUSTED', agencyId: 'pension-service' }]);
     admitted(await acquire(newCa, as(pension, renewed)));
     admitted(await acquire(newCa, as(muroran, muroran.certificate)));
+  }, 60_000);
+});
+
+describe('the end of an overlap in a running hub', () => {
+  it('drops the previous CA from the bundle and the secure context, without a restart: its certificate refused on a new connection, the new CA\'s admitted', async () => {
+    let offset = 0;
+    const hub = await startTestHub({ env: { HUB_TLS: 'on' }, clock: () => new Date(Date.now() + offset) });
+    try {
+      await hub.app.listen({ host: '127.0.0.1', port: 0 });
+      const port = (hub.app.getHttpServer().address() as { port: number }).port;
+      const oldCa = readFileSync(join(hub.config.keysDir, CA_CERT_FILE), 'utf8');
+      const operator = { token: hub.operator['authorization']!.slice('Bearer '.length) };
+      const keys = await generateAnswerKeyPair();
+      const registered = await post(port, oldCa, '/v1/agencies', { agencyId: 'pension-service', name: 'pension (test)', kind: 'pension-service', endpoint: 'https://localhost:1', publicKey: keys.publicKey }, operator);
+      expect(registered.status).toBe(201);
+      const agency = registered.body as unknown as { token: string; certificate: IssuedPem };
+      const individualNumber = (await issuePerson(hub)).individualNumber;
+      const call = (ca: string, certificate: IssuedPem) => post(port, ca, '/v1/agency-codes', { individualNumber, acquisitionNumber: `acq-${randomBytes(4).toString('hex')}` }, { token: agency.token, cert: certificate.certificatePem, key: certificate.privateKeyPem });
+      expect((await post(port, oldCa, ROTATE, { overlapDays: 1 }, operator)).status).toBe(201);
+      const newCa = readFileSync(join(hub.config.keysDir, CA_CERT_FILE), 'utf8');
+      const renewed = (await post(port, newCa, '/v1/agencies/pension-service/certificates', {}, operator)).body as unknown as IssuedPem;
+      admitted(await call(newCa, agency.certificate));
+      // The hub's clock passes overlapEndsAt; what its timer then runs:
+      offset = 2 * DAY_MS;
+      await hub.app.get(TlsCaRotations).load();
+      expect(readFileSync(join(hub.config.keysDir, CA_BUNDLE_FILE), 'utf8').trim()).toBe(newCa.trim());
+      const head = await hub.head();
+      const res = await call(newCa, agency.certificate);
+      expect([res.status, res.body['code']]).toEqual([401, 'CLIENT_CERTIFICATE_UNTRUSTED']);
+      expect((await hub.ledger.readAll({ fromPosition: head })).filter((e) => e.type === 'RequestRefused').map((e) => (e.data as { reason?: unknown }).reason)).toEqual(['CLIENT_CERTIFICATE_UNTRUSTED']);
+      admitted(await call(newCa, renewed));
+    } finally {
+      await hub.dispose();
+    }
   }, 60_000);
 });
 
