@@ -41,6 +41,39 @@ const ROTATION = {
   },
 };
 
+const COUNTS = { type: 'object', additionalProperties: { type: 'integer' }, description: 'Live wraps per KEK id.' };
+const STATUS = {
+  description: 'The key-encryption keys of one kind the hub holds.',
+  schema: {
+    type: 'object',
+    required: ['kek', 'kekId', 'heldKekIds'],
+    properties: {
+      kek: { type: 'string', enum: KEK_NAMES },
+      kekId: { type: 'string', description: 'The KEK new wraps use.' },
+      heldKekIds: { ...IDS, description: 'Every KEK id the hub holds, current first.' },
+      wraps: {
+        type: 'object',
+        description: 'sealing: live wraps of the key ring per KEK id; a held KEK no count names is retired by the next rotation.',
+        required: ['personKeys', 'periodKeys'],
+        properties: { personKeys: COUNTS, periodKeys: COUNTS },
+      },
+      pending: {
+        type: 'object',
+        description: 'sealing: a re-wrap begun and not finished (a crash); the next start or rotation completes it.',
+        required: ['kekId', 'previousKekIds', 'startedAt', 'rewrappedPersonKeys', 'rewrappedPeriodKeys'],
+        properties: {
+          kekId: { type: 'string' },
+          previousKekIds: IDS,
+          startedAt: { type: 'string', format: 'date-time' },
+          rewrappedPersonKeys: { type: 'integer' },
+          rewrappedPeriodKeys: { type: 'integer' },
+        },
+      },
+      note: { type: 'string', description: 'vault: why the earlier KEKs stay.' },
+    },
+  },
+};
+
 /** The rotation of the hub's key-encryption keys (docs/key-rotation.md). */
 @ApiTags('key-rotations')
 @Controller('v1/key-rotations')
@@ -72,7 +105,7 @@ export class KekRotationController {
     summary: 'The key-encryption keys the hub holds (operator): the current one, the earlier ones, and (sealing) how many wraps of the key ring name each, and a re-wrap left pending by a crash.',
     description: 'sealing reads the whole key ring (one pass over its file: minutes at population scale). An earlier KEK no count names is retired by the next rotation; a pending re-wrap is completed at the next start.',
   })
-  @ApiOkResponse({ description: 'The status of one KEK.' })
+  @ApiOkResponse(STATUS)
   @ApiProblems('VALIDATION_FAILED', 'UNAUTHENTICATED', 'FORBIDDEN', 'INTERNAL')
   status(@Req() request: Credentialed, @Query() q: KekStatusQuery): KekStatus {
     this.auth.operator(request);
