@@ -289,7 +289,10 @@ async function main(): Promise<void> {
     Object.assign(summary, { max_per_s: mainFigures.maxPerSecond, p99_ms_at_max: mainFigures.p99MsAtMax, rate_target: fixedRate, rate_achieved: mainFigures.rateAchieved, p50_ms_at_rate: mainFigures.p50MsAtRate, p99_ms_at_rate: mainFigures.p99MsAtRate });
   }
   Object.assign(summary, {
-    errors: [...figures.values()].reduce((n, f) => n + f.errors, 0) + [...barRows.values()].flat().reduce((n, r) => n + r.phase.errors, 0),
+    errors:
+      [...figures.values()].reduce((n, f) => n + f.errors, 0) +
+      [...barRows.values()].flat().reduce((n, r) => n + r.phase.errors, 0) +
+      [...tlsRateRows.values()].flat().reduce((n, r) => n + r.phase.errors, 0),
     cpu_ms_per_query: mainFigures.cpuMsPerQueryAtRate,
     ...(baseFigures === undefined ? {} : { baseline_cpu_ms_per_query: baseFigures.cpuMsPerQueryAtRate }),
   });

@@ -162,6 +162,7 @@ export function tlsComparison(plain: TargetFigures, tls: TargetFigures): { maxRa
   const maxRatio = ratio(tls.maxPerSecond, plain.maxPerSecond);
   const p99Ratio = ratio(tls.p99MsAtRate, plain.p99MsAtRate);
   const cpuRatio = ratio(servedCpuMs(tls), servedCpuMs(plain));
-  const met = maxRatio !== null && maxRatio >= 0.85 && p99Ratio !== null && p99Ratio <= 1.15;
+  // A phase with errors (timeouts, refusals) measures the failure, not TLS: such a comparison meets nothing.
+  const met = plain.errors === 0 && tls.errors === 0 && maxRatio !== null && maxRatio >= 0.85 && p99Ratio !== null && p99Ratio <= 1.15;
   return { maxRatio, p99Ratio, cpuRatio, met };
 }

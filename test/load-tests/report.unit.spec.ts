@@ -59,4 +59,11 @@ describe('load:linkage figures', () => {
     expect(tlsComparison(plain, figures(840, 100, { hub: 0.8, node: 0.7 })).met).toBe(false);
     expect(tlsComparison(plain, figures(1000, 116, { hub: 0.8, node: 0.7 })).met).toBe(false);
   });
+
+  it('meets nothing when either side had errors: a failed phase measures the failure, not TLS', () => {
+    const good = figures(1000, 100, { hub: 0.8, node: 0.7 });
+    const failed: TargetFigures = { ...figures(1000, 2500, { hub: 0.8, node: 0.7 }), errors: 256 };
+    expect(tlsComparison(failed, figures(900, 800, { hub: 0.9, node: 0.75 })).met).toBe(false);
+    expect(tlsComparison(good, { ...figures(900, 100, { hub: 0.9, node: 0.75 }), errors: 1 }).met).toBe(false);
+  });
 });
