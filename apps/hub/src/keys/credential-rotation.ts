@@ -155,9 +155,16 @@ export class PrincipalCredentials implements OnApplicationBootstrap {
   }
 
   #run(): Promise<void> {
-    const running = this.#read().finally(() => {
-      if (this.#running === running) this.#running = undefined;
-    });
+    // The log unreachable (KurrentDB away): the rotations read so far stand, and the request goes on to
+    // what it asks (a command then meets the leader gate's 503). No hub can append a rotation to a log
+    // nobody reaches, so none is missed; the next request reads again.
+    const running = this.#read()
+      .catch((error: unknown) => {
+        this.#logger.warn(`credential rotations not read (the rotations read before stand): ${(error as Error).message}`);
+      })
+      .finally(() => {
+        if (this.#running === running) this.#running = undefined;
+      });
     this.#running = running;
     return running;
   }
