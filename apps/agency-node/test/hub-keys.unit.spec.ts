@@ -10,34 +10,60 @@ function newKey(): { keyId: string; publicKey: string } {
 const T0 = Date.parse('2026-12-05T09:00:00.000Z');
 
 describe('the hub keys an intermediate server checks hub-signature with', () => {
-  test('an unknown key id fetches the set again once: concurrent calls share the fetch, and another unknown id within a second fetches nothing', async () => {
+  test('an unknown key id fetches the set again once: concurrent calls share the fetch, and another unknown id within a second waits for the next fetch, one a second at most', async () => {
     const first = newKey();
     const second = newKey();
     let now = T0;
     let fetches = 0;
+    const fetchedAt: number[] = [];
+    const slept: number[] = [];
     let release: () => void = () => {};
     const rotated: ServedKeySet = { currentKeyId: second.keyId, keys: [{ ...first, until: new Date(T0).toISOString(), acceptedUntil: new Date(T0 + 300_000).toISOString() }, second] };
-    const keys = new HubKeys(singleKeySet(first.publicKey), async () => {
-      fetches++;
-      await new Promise<void>((r) => (release = r));
-      return rotated;
-    }, () => now);
+    const keys = new HubKeys(
+      singleKeySet(first.publicKey),
+      async () => {
+        fetches++;
+        fetchedAt.push(now);
+        if (fetches === 1) await new Promise<void>((r) => (release = r));
+        return rotated;
+      },
+      () => now,
+      1_000,
+      async (ms) => {
+        slept.push(ms);
+        now += ms;
+      },
+    );
     const calls = [keys.keyFor(second.keyId), keys.keyFor(second.keyId), keys.keyFor(second.keyId)];
     await new Promise((r) => setTimeout(r, 10));
     release();
     await Promise.all(calls);
     expect(fetches).toBe(1);
+    expect(slept).toEqual([]);
     expect(keys.keyIds).toEqual([first.keyId, second.keyId]);
-    // Made-up key ids: one more fetch at most per second, however many calls.
-    await expect(keys.keyFor('0123456789abcdef')).rejects.toMatchObject({ code: 'HUB_SIGNATURE_KEY_UNKNOWN' });
-    await expect(keys.keyFor('fedcba9876543210')).rejects.toMatchObject({ code: 'HUB_SIGNATURE_KEY_UNKNOWN' });
-    expect(fetches).toBe(1);
-    now += 1_001;
-    const pending = keys.keyFor('0123456789abcdef');
-    await new Promise((r) => setTimeout(r, 10));
-    release();
-    await expect(pending).rejects.toMatchObject({ code: 'HUB_SIGNATURE_KEY_UNKNOWN' });
+    // Made-up key ids: each waits for the next fetch, never more than one a second, however many calls.
+    now += 200;
+    const madeUp = [keys.keyFor('0123456789abcdef'), keys.keyFor('fedcba9876543210'), keys.keyFor('0123456789abcdef')];
+    for (const call of madeUp) await expect(call).rejects.toMatchObject({ code: 'HUB_SIGNATURE_KEY_UNKNOWN' });
     expect(fetches).toBe(2);
+    expect(slept).toEqual([800]);
+    await expect(keys.keyFor('fedcba9876543210')).rejects.toMatchObject({ code: 'HUB_SIGNATURE_KEY_UNKNOWN' });
+    expect(fetches).toBe(3);
+    expect(fetchedAt[2]! - fetchedAt[1]!).toBeGreaterThanOrEqual(1_000);
+  });
+
+  test('a key served by a fetch that comes within a second of the last one is accepted once that fetch is made (no refusal in between)', async () => {
+    const [a, b, c] = [newKey(), newKey(), newKey()];
+    let now = T0;
+    let served: ServedKeySet = { currentKeyId: b.keyId, keys: [{ ...a, until: new Date(T0).toISOString() }, b] };
+    const keys = new HubKeys(singleKeySet(a.publicKey), async () => served, () => now, 1_000, async (ms) => {
+      now += ms;
+    });
+    await keys.keyFor(b.keyId);
+    served = { currentKeyId: c.keyId, keys: [{ ...a, until: new Date(T0).toISOString() }, { ...b, until: new Date(now).toISOString() }, c] };
+    now += 100;
+    await expect(keys.keyFor(c.keyId)).resolves.toBeDefined();
+    expect(keys.currentKeyId).toBe(c.keyId);
   });
 
   test('a retired key is accepted until its acceptedUntil (else 300 s after until), then refused; the key that signs now always', async () => {

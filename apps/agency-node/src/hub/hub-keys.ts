@@ -91,6 +91,7 @@ export class HubKeys {
     private readonly fetchKeys: (() => Promise<ServedKeySet>) | undefined,
     private readonly now: () => number = Date.now,
     private readonly refreshMinMs: number = KEY_REFRESH_MIN_MS,
+    private readonly sleep: (ms: number) => Promise<void> = (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
   ) {
     this.#take(served); // throws at start, not on the first provision, if a served key is unusable
   }
@@ -144,13 +145,19 @@ export class HubKeys {
     return held.key;
   }
 
-  /** Fetches the key set again unless a fetch runs (then waits for it) or one ended less than refreshMinMs ago. */
+  /**
+   * Fetches the key set again. A fetch running: waits for it. One ended less than refreshMinMs ago: waits
+   * until refreshMinMs after it, then fetches (callers meanwhile share that fetch), so a second rotation soon
+   * after the first delays its first calls by under a second instead of refusing them, and made-up key ids
+   * still cause one fetch per refreshMinMs at most.
+   */
   async #refresh(): Promise<void> {
     if (this.fetchKeys === undefined) return;
     if (this.#refreshing !== undefined) return this.#refreshing;
-    if (this.now() - this.#lastRefreshMs < this.refreshMinMs) return;
+    const wait = this.refreshMinMs - (this.now() - this.#lastRefreshMs);
     this.#refreshing = (async () => {
       try {
+        if (wait > 0) await this.sleep(wait);
         this.#take(await this.fetchKeys!());
       } catch {
         // The hub unreachable or its answer unusable: the keys held stay; the call is refused as unknown.
