@@ -70,10 +70,14 @@ describe('Audit over gRPC', () => {
     const { h, sizes } = await hubWithCheckpoints();
     const { response: key } = await h.audit.call<{ origin: string; verifierKey: string }>('GetVerifierKey', {});
     expect(key.verifierKey).toBe((await h.hub.get('/v1/audit/verifier-key')).body.trim());
-    const { response: cp } = await h.audit.call<Checkpoint>('GetCheckpoint', {});
+    // The two edges read the same projection; a checkpoint signed between the two reads is waited out.
+    const { cp, http } = await until(async () => {
+      const { response: cp } = await h.audit.call<Checkpoint>('GetCheckpoint', {});
+      const http = (await h.hub.get('/v1/audit/checkpoint?format=json')).json<{ size: number; rootHex: string; timeMs: number; position: number }>();
+      return Number(cp.size) === http.size ? { cp, http } : undefined;
+    }, 'the same latest checkpoint over gRPC and HTTP');
     const verified = verifyCheckpoint(cp.note, parseVerifierKey(key.verifierKey), key.origin);
     expect({ origin: cp.origin, size: Number(cp.size), root: toHex(hash(cp.root)) }).toEqual({ origin: key.origin, size: verified.size, root: toHex(verified.root) });
-    const http = (await h.hub.get('/v1/audit/checkpoint?format=json')).json<{ size: number; rootHex: string; timeMs: number; position: number }>();
     expect({ size: Number(cp.size), rootHex: cp.root.toString('hex'), timeMs: Number(cp.timeMs), position: Number(cp.position) }).toEqual({
       size: http.size,
       rootHex: http.rootHex,

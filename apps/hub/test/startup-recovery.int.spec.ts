@@ -32,7 +32,7 @@ describe('start-up', () => {
       const ready = await second.get('/health/ready');
       // The self-check at start re-hashed the whole log, the recovery's SerialVoided included.
       const selfCheck = { status: 'passed', verifiedThrough: 3, run: 'start', runId: expect.any(String), checked: 3, total: 3 };
-      expect(ready.json()).toEqual({ status: 'ready', head: 3, openSerials: 0, voidedAtStartup: 1, codeMapper: { mode: 'store' }, selfCheck, role: 'leader' });
+      expect(ready.json()).toEqual({ status: 'ready', head: 3, openSerials: 0, voidedAtStartup: 1, codeMapper: { mode: 'store' }, rateLimits: { mode: 'local', shared: false, fallbacks: 0 }, selfCheck, role: 'leader' });
       const events = await second.store.readSerial(open.serial);
       expect(events.at(-1)).toMatchObject({ type: 'SerialVoided', terminal: 'voided', metadata: { actor: 'system:recovery' } });
       // Same keys: the retry after restart unseals the original number.
