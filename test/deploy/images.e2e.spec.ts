@@ -90,7 +90,7 @@ describe('the images hold what their apps need', () => {
     const [port] = await freePorts(1);
     const child = spawn(process.execPath, command.slice(1), {
       cwd: dir,
-      env: { PATH: process.env['PATH'] ?? '', HUB_HOST: '127.0.0.1', HUB_PORT: String(port), HUB_DATA_DIR: join(scratch, 'hub-data'), HUB_REDIS_URL: 'off', HUB_LOG_LEVEL: 'warn' },
+      env: { PATH: process.env['PATH'] ?? '', HUB_HOST: '127.0.0.1', HUB_PORT: String(port), HUB_DATA_DIR: join(scratch, 'hub-data'), HUB_REDIS_URL: 'off', HUB_LOG_LEVEL: 'warn', HUB_TLS: 'off' }, // the deployment's TLS is not set up yet (docs/tls.md)
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
