@@ -6,6 +6,13 @@
 // Environment: AGENCY_ID, AGENCY_DATA_DIR, AGENCY_TOKEN_FILE, AGENCY_HUB_URL (as the server's), and
 // AGENCY_NAME, AGENCY_KIND, AGENCY_ENDPOINT (the URL the hub calls), optional AGENCY_MUNICIPALITY_CODE,
 // COPIES_FILE, and OPERATOR_TOKEN_FILE (the hub's keys/operator.token.json).
+//
+// TLS (docs/tls.md): with an https:// AGENCY_HUB_URL (a hub on HUB_TLS=on, the deployment's) the endpoint
+// must be https:// too and AGENCY_TLS_FILE names where the certificate the hub issues to the agency is kept
+// (0600, the server's AGENCY_TLS_FILE: its HTTPS certificate, presented to the hub as its client certificate).
+// The job trusts the hub's CA by NODE_EXTRA_CA_CERTS (the hub's keys/tls-ca.bundle.pem). A server registered
+// before (without TLS, or whose file was lost) gets its endpoint moved to AGENCY_ENDPOINT and a certificate
+// by a renewal; the certificate names the endpoint's host, as the hub checks when it calls the server.
 /* global process, console, fetch, setTimeout */
 /* eslint-disable no-restricted-syntax -- a one-shot job outside the apps: its environment is its configuration */
 import { execFileSync } from 'node:child_process';
@@ -30,6 +37,9 @@ const registration = {
 };
 const hubUrl = env('AGENCY_HUB_URL').replace(/\/$/, '');
 const tokenFile = env('AGENCY_TOKEN_FILE');
+const tls = hubUrl.startsWith('https://');
+const tlsFile = tls ? env('AGENCY_TLS_FILE') : undefined;
+if (tls && !registration.endpoint.startsWith('https://')) throw new Error(`AGENCY_ENDPOINT must be https:// with a hub on TLS (${hubUrl}): the hub calls intermediate servers over TLS only`);
 const offline = { PATH: process.env['PATH'] ?? '', AGENCY_ID: agencyId, AGENCY_DATA_DIR: env('AGENCY_DATA_DIR') };
 const cli = (...args) => JSON.parse(execFileSync(process.execPath, [main, ...args], { env: offline, encoding: 'utf8' }));
 
@@ -48,12 +58,37 @@ const call = async (method, path, body) => {
   return { status: res.status, json: text ? JSON.parse(text) : {} };
 };
 
+/** The registration's or a renewal's certificate, as the server's AGENCY_TLS_FILE holds it. */
+function certificateOf(answer) {
+  if (typeof answer?.certificatePem !== 'string' || typeof answer.privateKeyPem !== 'string' || typeof answer.caCertificatePem !== 'string') {
+    throw new Error('the hub answered no certificate: is it on HUB_TLS=on?');
+  }
+  const { certificatePem, privateKeyPem, caCertificatePem, fingerprint, notBefore, notAfter } = answer;
+  return { certificatePem, privateKeyPem, caCertificatePem, fingerprint, notBefore, notAfter };
+}
+
+/**
+ * A registered server without its certificate (registered before TLS, or its file lost): its endpoint is
+ * set to AGENCY_ENDPOINT (the hub does not show the registered one; an https:// endpoint naming the host the
+ * certificate is issued for), then a renewal issues it a certificate. Nothing is sent when it holds one.
+ */
+async function endpointAndCertificate() {
+  if (tlsFile === undefined || existsSync(tlsFile)) return;
+  const moved = await call('PATCH', `/v1/agencies/${encodeURIComponent(agencyId)}`, { endpoint: registration.endpoint });
+  if (moved.status !== 200 && moved.json.code !== 'NOTHING_TO_UPDATE') throw new Error(`hub answered ${moved.status} to the endpoint's change: ${JSON.stringify(moved.json)}`);
+  const renewed = await call('POST', `/v1/agencies/${encodeURIComponent(agencyId)}/certificates`);
+  if (renewed.status !== 201) throw new Error(`hub answered ${renewed.status} to the certificate's renewal: ${JSON.stringify(renewed.json)}`);
+  writeFileSync(tlsFile, `${JSON.stringify(certificateOf(renewed.json), null, 2)}\n`, { mode: 0o600 });
+  console.log(`register: ${agencyId} at ${registration.endpoint} issued its certificate (fingerprint ${renewed.json.fingerprint})`);
+}
+
 // The hubs may still be starting, electing their leader or catching up: retry (5 minutes) until one takes it.
 for (let attempt = 1; ; attempt++) {
   try {
     const known = await call('GET', `/v1/agencies/${encodeURIComponent(agencyId)}`);
     if (known.status === 200 && existsSync(tokenFile)) {
-      console.log(`register: ${agencyId} is registered and holds its token`);
+      await endpointAndCertificate();
+      console.log(`register: ${agencyId} is registered and holds its token${tls ? ' and its certificate' : ''}`);
       break;
     }
     const res =
@@ -65,7 +100,9 @@ for (let attempt = 1; ; attempt++) {
           : known;
     if (res.status !== 201) throw new Error(`hub answered ${res.status}: ${JSON.stringify(res.json)}`);
     writeFileSync(tokenFile, `${res.json.token}\n`, { mode: 0o600 });
+    if (tlsFile !== undefined && known.status === 404) writeFileSync(tlsFile, `${JSON.stringify(certificateOf(res.json.certificate), null, 2)}\n`, { mode: 0o600 });
     console.log(`register: ${agencyId} ${known.status === 404 ? 'registered' : 'given a new token'} (serial ${res.json.serial})`);
+    if (known.status === 200) await endpointAndCertificate();
     break;
   } catch (error) {
     if (attempt >= 150) throw error;

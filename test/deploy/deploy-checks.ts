@@ -308,16 +308,29 @@ export function policyProblems(manifests: readonly Manifest[], accepted: Accepte
       }
       problems.push(...unknownVariables(env.map((e) => str(e['name']) ?? ''), accepted, at));
       if (init) continue;
-      const http = arr(c['ports']).map(obj).find((p) => p['name'] === 'http');
-      if (http !== undefined) {
+      const ports = arr(c['ports']).map(obj);
+      const app = str(w.labels['app.kubernetes.io/name']);
+      // The hub and the intermediate servers serve TLS only (docs/tls.md): their port is named https.
+      if ((app === 'hub' || app === 'agency-node') && ports.some((p) => p['name'] === 'http')) problems.push(`${at}: serves plain HTTP (a port named http): the hub and the intermediate servers serve HTTPS`);
+      const web = ports.find((p) => p['name'] === 'http' || p['name'] === 'https');
+      if (web !== undefined) {
         for (const probe of ['livenessProbe', 'readinessProbe'] as const) {
           if (obj(obj(c[probe])['httpGet'])['path'] === undefined) problems.push(`${at}: serves HTTP but has no ${probe} over HTTP`);
         }
-        const app = str(w.labels['app.kubernetes.io/name']);
         if (app === 'hub' || app === 'agency-node') {
           if (obj(obj(c['livenessProbe'])['httpGet'])['path'] !== '/health/live') problems.push(`${at}: liveness is not GET /health/live`);
           if (obj(obj(c['readinessProbe'])['httpGet'])['path'] !== '/health/ready') problems.push(`${at}: readiness is not GET /health/ready`);
         }
+      }
+      // A probe of a TLS port asks over HTTPS (the kubelet's default, HTTP, would fail the handshake), and
+      // every probe of the hub and the intermediate servers is one.
+      for (const probe of ['startupProbe', 'livenessProbe', 'readinessProbe'] as const) {
+        const get = obj(obj(c[probe])['httpGet']);
+        if (Object.keys(get).length === 0) continue;
+        const port = ports.find((p) => p['name'] === get['port'] || p['containerPort'] === get['port']);
+        const https = get['scheme'] === 'HTTPS';
+        if ((port?.['name'] === 'https' || app === 'hub' || app === 'agency-node') && !https) problems.push(`${at}: ${probe} is not over HTTPS`);
+        if (port?.['name'] === 'http' && https) problems.push(`${at}: ${probe} asks a plain HTTP port over HTTPS`);
       }
     }
   }
@@ -445,30 +458,63 @@ export function haproxySections(text: string): Map<string, string[]> {
 }
 
 /**
- * What is wrong with the router in front of the hubs: commands (every method but GET and HEAD) and gRPC
- * must reach only the hub whose /health/ready says "role":"leader", reads any ready hub, every backend
- * must name exactly the hubs, and X-Forwarded-For must be dropped unless it comes from the portal.
+ * What is wrong with the router in front of the hubs, which serve TLS and admit agencies by the client
+ * certificate of the TLS handshake (docs/tls.md): the router must pass TLS through untouched (TCP mode, no
+ * `ssl`/`crt` on a bind or server line, so it never holds a hub's key nor ends a client's handshake), send
+ * HTTPS (8080) and gRPC (9090) only to the hub whose GET /health/ready says "role":"leader", check that over
+ * TLS verified against the CA file (`check-ssl verify required ca-file`) and each hub's own name
+ * (`check-sni`, `verifyhost`), name exactly the hubs, and answer its own health on /router/health.
+ * `hubs` are host:port; the host is the name the hub's certificate must hold.
  */
-export function routerProblems(text: string, hubs: { http: readonly string[]; grpc: readonly string[] }, portalSource: string): string[] {
+export function routerProblems(text: string, hubs: { https: readonly string[]; grpc: readonly string[] }, caFile: string): string[] {
   const problems: string[] = [];
   const s = haproxySections(text);
-  const http = s.get('frontend hub_http') ?? [];
-  if (!http.includes('acl read method GET HEAD') || !http.includes('use_backend hub_any if read') || !http.includes('default_backend hub_leader')) {
-    problems.push('frontend hub_http does not send GET/HEAD to hub_any and everything else to hub_leader');
+  const defaults = s.get('defaults') ?? [];
+  const defaultMode = defaults.find((l) => l.startsWith('mode '));
+  const defaultServer = defaults.find((l) => l.startsWith('default-server ')) ?? '';
+  for (const [name, lines] of s) {
+    if (!/^(frontend|backend|listen) /.test(name)) continue;
+    const mode = lines.find((l) => l.startsWith('mode ')) ?? defaultMode;
+    for (const l of lines) {
+      if (/^bind\b/.test(l) && /\s(ssl|crt)\b/.test(l)) problems.push(`${name} ends TLS (${l}): the router must pass it through`);
+      if (/^server\b/.test(l) && /\sssl\b/.test(l)) problems.push(`${name} opens its own TLS to a hub (${l}): the router must pass the client's through`);
+    }
+    if (name === 'frontend router_health') {
+      if (!lines.includes('monitor-uri /router/health')) problems.push('frontend router_health does not answer /router/health');
+      continue;
+    }
+    if (mode !== 'mode tcp') problems.push(`${name} is not in mode tcp: TLS must pass through the router`);
   }
-  if (!http.includes(`http-request del-header X-Forwarded-For unless { src ${portalSource} }`)) problems.push(`X-Forwarded-For is not dropped unless it comes from the portal (${portalSource})`);
-  if ((s.get('frontend hub_grpc') ?? []).find((l) => l.startsWith('default_backend')) !== 'default_backend hub_grpc_leader') problems.push('frontend hub_grpc does not go to hub_grpc_leader');
-  const servers = (name: string): string[] => (s.get(`backend ${name}`) ?? []).filter((l) => l.startsWith('server ')).map((l) => l.split(/\s+/)[2]!);
-  for (const [backend, expect, targets] of [
-    ['hub_leader', `http-check expect string '"role":"leader"'`, hubs.http],
-    ['hub_grpc_leader', `http-check expect string '"role":"leader"'`, hubs.grpc],
-    ['hub_any', 'http-check expect status 200', hubs.http],
+  if (!s.has('frontend router_health')) problems.push('no frontend router_health: the router answers no probe of its own');
+  for (const [frontend, port, backend] of [['hub_https', 8080, 'hub_https_leader'], ['hub_grpc', 9090, 'hub_grpc_leader']] as const) {
+    const lines = s.get(`frontend ${frontend}`) ?? [];
+    if (!lines.includes(`bind :${port}`)) problems.push(`frontend ${frontend} does not bind :${port}`);
+    if (lines.find((l) => l.startsWith('default_backend')) !== `default_backend ${backend}` || lines.some((l) => l.startsWith('use_backend'))) problems.push(`frontend ${frontend} does not go to ${backend} only`);
+  }
+  for (const [backend, targets] of [
+    ['hub_https_leader', hubs.https],
+    ['hub_grpc_leader', hubs.grpc],
   ] as const) {
     const lines = s.get(`backend ${backend}`) ?? [];
     if (!lines.includes('option httpchk GET /health/ready')) problems.push(`backend ${backend} does not check GET /health/ready`);
-    if (!lines.includes(expect)) problems.push(`backend ${backend} does not expect ${expect.replace('http-check expect ', '')}`);
-    if (JSON.stringify([...servers(backend)].sort()) !== JSON.stringify([...targets].sort())) problems.push(`backend ${backend} names ${servers(backend).join(', ')} instead of ${targets.join(', ')}`);
-    if (lines.some((l) => l.startsWith('server ') && !/\bcheck\b/.test(l))) problems.push(`backend ${backend} has a server without check`);
+    if (!lines.includes(`http-check expect string '"role":"leader"'`)) problems.push(`backend ${backend} does not expect string '"role":"leader"'`);
+    const servers = lines.filter((l) => l.startsWith('server '));
+    const named = servers.map((l) => l.split(/\s+/)[2]!);
+    if (JSON.stringify([...named].sort()) !== JSON.stringify([...targets].sort())) problems.push(`backend ${backend} names ${named.join(', ')} instead of ${targets.join(', ')}`);
+    for (const l of servers) {
+      const words = l.split(/\s+/);
+      const host = words[2]!.replace(/:\d+$/, '');
+      const has = (word: string, value?: string): boolean => {
+        const i = words.indexOf(word);
+        if (i >= 0) return value === undefined || words[i + 1] === value;
+        const d = defaultServer.split(/\s+/);
+        const j = d.indexOf(word);
+        return j >= 0 && (value === undefined || d[j + 1] === value);
+      };
+      if (!words.includes('check')) problems.push(`backend ${backend} has a server without check`);
+      if (!has('check-ssl') || !has('verify', 'required') || !has('ca-file', caFile)) problems.push(`backend ${backend} server ${words[1]}: its check is not HTTPS verified against ${caFile} (check-ssl verify required ca-file)`);
+      if (!has('check-sni', host) || !has('verifyhost', host)) problems.push(`backend ${backend} server ${words[1]}: its check does not verify the name ${host} (check-sni, verifyhost)`);
+    }
   }
   return problems;
 }

@@ -4,7 +4,10 @@
 //   accepts each compose file, and the services are what deploy/README.md says;
 // - deploy/k8s: every document validates against its Kubernetes schema (kubernetes-models), and the
 //   policy checks a reviewer wants (probes, non-root, limits, selectors, Secrets, NetworkPolicies);
-// - the hub variables compose and Kubernetes set are the same and are all ones hub-config.ts reads.
+// - the hub variables compose and Kubernetes set are the same and are all ones hub-config.ts reads;
+// - TLS (docs/tls.md): no hub runs with HUB_TLS=off, one CA reaches every client through its public
+//   certificates, every probe and health check of a hub or an intermediate server asks over HTTPS, every
+//   agency is registered with an https:// endpoint, the router passes TLS through.
 // Each check is also shown failing on a broken input.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -184,9 +187,12 @@ describe('docker compose (deploy/compose)', () => {
     for (const s of ['muroran-city', 'jpn-pension-service', 'portal', 'prometheus', 'grafana']) expect(services[s], s).toBeDefined();
     expect(env('muroran-city')['AGENCY_ID']).toBe('muroran-city');
     expect(env('jpn-pension-service')['AGENCY_ID']).toBe('jpn-pension-service');
-    // Health: the hubs and the intermediate servers report ready on /health/ready.
+    // Health: the hubs and the intermediate servers report ready on /health/ready, asked over HTTPS with a CA.
     for (const s of [...hubServices(services), 'muroran-city', 'jpn-pension-service']) {
-      expect(JSON.stringify(obj(obj(services[s])['healthcheck'])['test']), s).toContain('/health/ready');
+      const test = JSON.stringify(obj(obj(services[s])['healthcheck'])['test']);
+      expect(test, s).toContain('/health/ready');
+      expect(test, s).toMatch(/require\('https'\)\.get\(\{[^}]*ca:/);
+      expect(test, s).not.toMatch(/http:\/\/|rejectUnauthorized/);
     }
     // The keys and tokens are Docker secrets from files init.sh made, never values in the file.
     const secrets = obj(config!['secrets']);
@@ -207,6 +213,8 @@ describe('docker compose (deploy/compose)', () => {
     expect(first['HUB_REDIS_CLUSTER']!.split(',').length).toBeGreaterThanOrEqual(3);
     expect(first['HUB_REDIS_URL']).toBeUndefined();
     expect(first['HUB_KAFKA_BROKERS']).toBeDefined();
+    expect(first['HUB_TLS']).toBe('on');
+    expect(first['HUB_TRUSTED_PROXIES'], 'the router passes TLS through: no proxy header to trust').toBeUndefined();
     const accepted = hubVariables();
     expect(Object.keys(envs[0]!).filter((v) => !accepted.has(v))).toEqual([]);
     const all = acceptedVariables();
@@ -218,49 +226,129 @@ describe('docker compose (deploy/compose)', () => {
     }
   });
 
-  it('the others reach the hubs through hub-router: reads to either hub, commands and gRPC to the leader, X-Forwarded-For only from the portal, which the hubs trust', () => {
+  it('the others reach the hubs through hub-router, which passes TLS through to the leader, checked over HTTPS against the CA', () => {
     const services = obj(configs.get('docker-compose.yml')!['services']);
     const hubs = hubServices(services);
     const router = obj(services['hub-router']);
     const networks = obj(router['networks']);
     for (const net of ['agencies', 'front']) expect(obj(networks[net])['aliases'], net).toEqual(['hub']);
     for (const h of hubs) for (const net of Object.values(obj(obj(services[h])['networks']))) expect(obj(net)['aliases'] ?? [], h).not.toContain('hub');
-    const routerIps = Object.values(networks).map((n) => String(obj(n)['ipv4_address']));
-    for (const h of hubs) expect(String(obj(obj(services[h])['environment'])['HUB_TRUSTED_PROXIES']).split(',').sort()).toEqual([...routerIps].sort());
-    const portalIp = String(obj(obj(obj(services['portal'])['networks'])['front'])['ipv4_address']);
     const cfg = readFileSync(join(COMPOSE_DIR, 'hub-router.cfg'), 'utf8');
-    expect(routerProblems(cfg, { http: hubs.map((h) => `${h}:8080`), grpc: hubs.map((h) => `${h}:9090`) }, portalIp)).toEqual([]);
-    for (const s of ['portal', 'muroran-city', 'jpn-pension-service', 'register-muroran-city']) {
+    const caFile = CA_MOUNT + '/tls-ca.bundle.pem';
+    expect(volumeMounts(router)).toContainEqual({ source: 'hub-ca', target: CA_MOUNT, readOnly: true });
+    expect(routerProblems(cfg, { https: hubs.map((h) => `${h}:8080`), grpc: hubs.map((h) => `${h}:9090`) }, caFile)).toEqual([]);
+    for (const s of ['portal', 'muroran-city', 'jpn-pension-service', 'register-muroran-city', 'register-jpn-pension-service']) {
       const url = Object.entries(obj(obj(services[s])['environment'])).find(([k]) => k === 'PORTAL_HUB_URL' || k === 'AGENCY_HUB_URL')?.[1];
-      expect(url, s).toBe('http://hub:8080');
+      expect(url, s).toBe('https://hub:8080');
     }
     // The role the router looks for is the one the hub's readiness reports.
     expect(readFileSync(join(ROOT, 'apps/hub/src/health/health.dto.ts'), 'utf8')).toMatch(/role\??: 'leader' \| 'standby'/);
   });
 
-  it('the router checks find commands sent to any hub, a missing hub, an unchecked leader and a forwarded header from anyone', () => {
+  it('the router checks find a router ending TLS, reads sent to any hub, a missing hub, an unchecked leader and an unverified check', () => {
     const cfg = readFileSync(join(COMPOSE_DIR, 'hub-router.cfg'), 'utf8');
-    const hubs = { http: ['hub-a:8080', 'hub-b:8080'], grpc: ['hub-a:9090', 'hub-b:9090'] };
+    const hubs = { https: ['hub-a:8080', 'hub-b:8080'], grpc: ['hub-a:9090', 'hub-b:9090'] };
+    const ca = '/etc/hub-ca/tls-ca.bundle.pem';
     const broken = cfg
-      .replace('default_backend hub_leader', 'default_backend hub_any')
+      .replace('bind :8080', 'bind :8080 ssl crt /etc/hub.pem')
       .replace(/^\s*server hub-b hub-b:9090.*$/m, '')
-      .replace(/(backend hub_leader[\s\S]*?)http-check expect string '"role":"leader"'/, '$1http-check expect status 200')
-      .replace(/^\s*http-request del-header X-Forwarded-For.*$/m, '');
-    expect(routerProblems(broken, hubs, '172.28.0.10')).toEqual([
-      'frontend hub_http does not send GET/HEAD to hub_any and everything else to hub_leader',
-      'X-Forwarded-For is not dropped unless it comes from the portal (172.28.0.10)',
-      `backend hub_leader does not expect string '"role":"leader"'`,
+      .replace(/(backend hub_https_leader[\s\S]*?)http-check expect string '"role":"leader"'/, '$1http-check expect status 200')
+      .replace('check-sni hub-a verifyhost hub-a', 'check-sni hub-a');
+    expect(routerProblems(broken, hubs, ca)).toEqual([
+      'frontend hub_https ends TLS (bind :8080 ssl crt /etc/hub.pem): the router must pass it through',
+      'frontend hub_https does not bind :8080',
+      `backend hub_https_leader does not expect string '"role":"leader"'`,
+      'backend hub_https_leader server hub-a: its check does not verify the name hub-a (check-sni, verifyhost)',
       'backend hub_grpc_leader names hub-a:9090 instead of hub-a:9090, hub-b:9090',
     ]);
+    const http = cfg.replace(/^(frontend hub_https\n)/m, '$1  mode http\n  acl read method GET HEAD\n  use_backend hub_any if read\n').replace(/ verify required ca-file \S+/, '');
+    expect(routerProblems(http, hubs, ca)).toEqual([
+      'frontend hub_https is not in mode tcp: TLS must pass through the router',
+      'frontend hub_https does not go to hub_https_leader only',
+      ...['hub-a', 'hub-b'].map((h) => `backend hub_https_leader server ${h}: its check is not HTTPS verified against ${ca} (check-ssl verify required ca-file)`),
+      ...['hub-a', 'hub-b'].map((h) => `backend hub_grpc_leader server ${h}: its check is not HTTPS verified against ${ca} (check-ssl verify required ca-file)`),
+    ]);
+  });
+
+  it('TLS: no hub runs with HUB_TLS=off, and the certificate hub-keygen makes names what the hubs are called', () => {
+    const services = obj(configs.get('docker-compose.yml')!['services']);
+    const hubs = hubServices(services);
+    for (const h of hubs) expect(obj(obj(services[h])['environment'])['HUB_TLS'] ?? 'on', h).toBe('on');
+    // Comments may name the option; no setting does.
+    for (const file of deployFiles()) expect(readFileSync(join(ROOT, file), 'utf8').replace(/^\s*(#|\/\/).*$/gm, ''), file).not.toMatch(TLS_OFF_SETTING);
+    for (const setting of ['  HUB_TLS: "off"', '  HUB_TLS: off', '- { name: HUB_TLS, value: "off" }', "env: { HUB_TLS: 'off' }", 'HUB_TLS=off node main.js']) expect(setting).toMatch(TLS_OFF_SETTING);
+    expect('  HUB_TLS: "on"').not.toMatch(TLS_OFF_SETTING);
+    // hub-keygen makes the hubs' certificate for HUB_TLS_HOSTS and HUB_HOST as the hubs are given them (and
+    // 127.0.0.1, where it listens, which the list therefore holds): a hub finds it made for its names.
+    const keygen = obj(services['hub-keygen']);
+    const keygenEnv = obj(keygen['environment']) as Record<string, string>;
+    const hubEnv = obj(obj(services[hubs[0]!])['environment']) as Record<string, string>;
+    expect({ HUB_TLS_HOSTS: keygenEnv['HUB_TLS_HOSTS'], HUB_HOST: keygenEnv['HUB_HOST'] }).toEqual({ HUB_TLS_HOSTS: hubEnv['HUB_TLS_HOSTS'], HUB_HOST: hubEnv['HUB_HOST'] });
+    const names = hubEnv['HUB_TLS_HOSTS']!.split(',');
+    for (const name of ['hub', ...hubs, '127.0.0.1']) expect(names, name).toContain(name);
+    expect(keygen['command']).toEqual(['node', 'deploy/hub-keygen.mjs', '/data/keys', '/data']);
+    expect(volumeMounts(keygen)).toEqual(expect.arrayContaining([{ source: 'hub-keys', target: '/data/keys', readOnly: false }, { source: 'hub-ca', target: '/data', readOnly: false }]));
+    // Both hubs hold the one CA: the same keys volume at their keys dir (writable: a rotation adds the new CA).
+    for (const h of hubs) {
+      expect(volumeMounts(obj(services[h])), h).toContainEqual({ source: 'hub-keys', target: '/data/keys', readOnly: false });
+      expect(obj(obj(obj(services[h])['depends_on'])['hub-keygen'])['condition'], h).toBe('service_completed_successfully');
+    }
+  });
+
+  it('TLS: every agency is registered with an https:// endpoint of its own server, which serves with the certificate issued to it', () => {
+    const services = obj(configs.get('docker-compose.yml')!['services']);
+    const registrations = Object.keys(services).filter((s) => s.startsWith('register-'));
+    expect(registrations.sort()).toEqual(['register-jpn-pension-service', 'register-muroran-city']);
+    for (const r of registrations) {
+      const agency = r.slice('register-'.length);
+      const job = obj(obj(services[r])['environment']) as Record<string, string>;
+      const server = obj(obj(services[agency])['environment']) as Record<string, string>;
+      expect(job['AGENCY_ENDPOINT'], r).toBe(`https://${agency}:8090`);
+      expect(server['AGENCY_PORT'], agency).toBe('8090');
+      // The job keeps the certificate where the server reads it: the same file on the same volume.
+      expect(job['AGENCY_TLS_FILE'], r).toBe(server['AGENCY_TLS_FILE']);
+      expect(job['AGENCY_TLS_FILE']!.startsWith(`${job['AGENCY_DATA_DIR']}/`), r).toBe(true);
+      const dataVolume = (s: string): string | undefined => volumeMounts(obj(services[s])).find((m) => m.target === '/data')?.source;
+      expect(dataVolume(r), r).toBe(dataVolume(agency));
+      // The job trusts the hubs' CA: a file of a volume it mounts.
+      const ca = job['NODE_EXTRA_CA_CERTS'];
+      expect(ca, r).toMatch(/tls-ca\.bundle\.pem$/);
+      expect(volumeMounts(obj(services[r])).some((m) => ca!.startsWith(`${m.target}/`)), r).toBe(true);
+    }
+    // The documented Kubernetes registrations too.
+    const readme = readFileSync(join(ROOT, 'deploy/README.md'), 'utf8');
+    const endpoints = [...readme.matchAll(/"endpoint"\s*:\s*"([^"]+)"/g)].map((m) => m[1]!);
+    expect(endpoints.length).toBeGreaterThan(0);
+    for (const e of endpoints) expect(e).toMatch(/^https:\/\//);
+  });
+
+  it('TLS: the portal, the router and Prometheus trust the CA through hub-ca, which only hub-keygen writes; the hubs\' keys stay with the hubs and the jobs that need them', () => {
+    const services = obj(configs.get('docker-compose.yml')!['services']);
+    for (const [name, service] of Object.entries(services)) {
+      for (const m of volumeMounts(obj(service))) {
+        if (m.source === 'hub-ca' && name !== 'hub-keygen') expect(m.readOnly, `${name} mounts hub-ca writable`).toBe(true);
+        if (m.source === 'hub-keys') expect(['hub-keygen', ...hubServices(services)].includes(name) || (name.startsWith('register-') && m.readOnly), `${name} mounts hub-keys`).toBe(true);
+      }
+    }
+    const portal = obj(services['portal']);
+    expect(volumeMounts(portal)).toContainEqual({ source: 'hub-ca', target: CA_MOUNT, readOnly: true });
+    expect(obj(portal['environment'])['NODE_EXTRA_CA_CERTS']).toBe(`${CA_MOUNT}/tls-ca.bundle.pem`);
+    for (const s of ['portal', 'hub-router', 'prometheus']) {
+      expect(obj(obj(obj(services[s])['depends_on'])['hub-keygen'])['condition'], s).toBe('service_completed_successfully');
+    }
   });
 
   it('Prometheus scrapes /metrics of both hubs and every intermediate server; Grafana provisions its datasource and the dashboards', () => {
     const services = obj(configs.get('docker-compose.yml')!['services']);
-    const prometheus = parse(readFileSync(join(ROOT, 'deploy/prometheus/prometheus.yml'), 'utf8')) as { scrape_configs: { job_name: string; metrics_path?: string; static_configs: { targets: string[] }[] }[] };
+    const prometheus = parse(readFileSync(join(ROOT, 'deploy/prometheus/prometheus.yml'), 'utf8')) as { scrape_configs: { job_name: string; metrics_path?: string; scheme?: string; tls_config?: Obj; static_configs: { targets: string[] }[] }[] };
+    expect(volumeMounts(obj(services['prometheus']))).toContainEqual({ source: 'hub-ca', target: CA_MOUNT, readOnly: true });
     const targets = prometheus.scrape_configs
       .filter((j) => j.job_name !== 'prometheus')
       .flatMap((j) => {
         expect(j.metrics_path ?? '/metrics').toBe('/metrics');
+        // Over HTTPS, verified against the hubs' CA (the intermediate servers' certificates are of it too).
+        expect(j.scheme, j.job_name).toBe('https');
+        expect(j.tls_config, j.job_name).toEqual({ ca_file: `${CA_MOUNT}/tls-ca.bundle.pem` });
         return j.static_configs.flatMap((s) => s.targets);
       });
     const expected = [...hubServices(services).map((h) => `${h}:8080`), 'muroran-city:8090', 'jpn-pension-service:8090'];
@@ -284,6 +372,41 @@ describe('docker compose (deploy/compose)', () => {
     }
   });
 });
+
+/** Where the compose services mount the hubs' public CA certificates (volume hub-ca). */
+const CA_MOUNT = '/etc/hub-ca';
+
+/** A setting of HUB_TLS to off, in YAML, an env list or a shell line. */
+const TLS_OFF_SETTING = /HUB_TLS["']?\s*(:|=|,\s*value:)\s*["']?off\b/;
+
+/**
+ * The deployment's configuration (deploy/compose, deploy/k8s, deploy/prometheus: YAML, HAProxy, shell),
+ * repository-relative. Not hub-keygen.mjs: its throwaway hub, on 127.0.0.1 for a few seconds to make the
+ * keys, runs without TLS when the CA already exists (so that it leaves the CA's files alone).
+ */
+function deployFiles(): string[] {
+  const out: string[] = [];
+  const walk = (dir: string): void => {
+    for (const e of readdirSync(join(ROOT, dir), { withFileTypes: true })) {
+      const path = `${dir}/${e.name}`;
+      if (e.isDirectory()) walk(path);
+      else if (/\.(ya?ml|cfg|sh)$/.test(e.name)) out.push(path);
+    }
+  };
+  for (const dir of ['deploy/compose', 'deploy/k8s', 'deploy/prometheus']) walk(dir);
+  return out;
+}
+
+/** A service's volumes as docker-compose 1.29 prints them (source:target[:mode]) or newer versions (objects). */
+function volumeMounts(service: Obj): { source: string; target: string; readOnly: boolean }[] {
+  return ((service['volumes'] as unknown[] | undefined) ?? []).map((v) => {
+    if (typeof v === 'string') {
+      const [source, target, mode] = v.split(':');
+      return { source: source!, target: target!, readOnly: mode === 'ro' };
+    }
+    return { source: String(obj(v)['source']), target: String(obj(v)['target']), readOnly: obj(v)['read_only'] === true };
+  });
+}
 
 function hubServices(services: Obj): string[] {
   return Object.keys(services).filter((s) => obj(obj(services[s])['environment'])['HUB_INSTANCE_ID'] !== undefined);
@@ -360,6 +483,8 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
     obj(find(broken, 'Service', 'portal')['spec'])['selector'] = { 'app.kubernetes.io/name': 'portl' };
     const agency = find(broken, 'StatefulSet', 'muroran-city');
     obj(obj(container(agency)['livenessProbe'])['httpGet'])['path'] = '/';
+    obj(obj(container(agency)['readinessProbe'])['httpGet'])['scheme'] = 'HTTP';
+    delete obj(obj(hubContainer['startupProbe'])['httpGet'])['scheme'];
     const problems = policyProblems(broken, accepted);
     const expected = [
       'StatefulSet hub: enableServiceLinks is not false',
@@ -372,6 +497,8 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
       'StatefulSet hub container hub: serves HTTP but has no readinessProbe over HTTP',
       'StatefulSet hub container hub: readiness is not GET /health/ready',
       'StatefulSet muroran-city container agency-node: liveness is not GET /health/live',
+      'StatefulSet muroran-city container agency-node: readinessProbe is not over HTTPS',
+      'StatefulSet hub container hub: startupProbe is not over HTTPS',
       'ConfigMap hub-config: HUB_EVENTSTORE is not a variable the hub reads',
       'Service portal: selector {"app.kubernetes.io/name":"portl"} matches no workload\'s pod labels',
     ];
@@ -402,13 +529,47 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
     expect(networkProblems(closed)).toEqual(['no NetworkPolicy admits hub pods to agency-node pods']);
   });
 
-  it('the Service hub is hub-router: reads to either hub pod, commands and gRPC to the leader', () => {
+  it('the Service hub is hub-router: TLS passed through to the leader, checked over HTTPS against the CA of ConfigMap hub-ca', () => {
     const service = find(manifests, 'Service', 'hub');
     expect(obj(service['spec'])['selector']).toEqual({ 'app.kubernetes.io/name': 'hub-router' });
     const pods = ['hub-0', 'hub-1'].map((p) => `${p}.hub-headless.linkage-ledger.svc.cluster.local`);
+    const router = find(manifests, 'Deployment', 'hub-router');
+    const caMount = (container(router)['volumeMounts'] as Obj[]).find((m) => m['name'] === 'hub-ca')?.['mountPath'];
+    expect((podSpec(router)['volumes'] as Obj[]).find((v) => v['name'] === 'hub-ca')).toEqual({ name: 'hub-ca', configMap: { name: 'hub-ca' } });
     const cfg = String(obj(find(manifests, 'ConfigMap', 'hub-router')['data'])['haproxy.cfg']);
-    expect(routerProblems(cfg, { http: pods.map((p) => `${p}:8080`), grpc: pods.map((p) => `${p}:9090`) }, '10.0.0.0/8')).toEqual([]);
+    expect(routerProblems(cfg, { https: pods.map((p) => `${p}:8080`), grpc: pods.map((p) => `${p}:9090`) }, `${String(caMount)}/tls-ca.bundle.pem`)).toEqual([]);
     expect(obj(find(manifests, 'StatefulSet', 'hub')['spec'])['serviceName']).toBe('hub-headless');
+  });
+
+  it('TLS: the hubs run with HUB_TLS=on, their certificate names the Service hub and each pod, every client trusts the CA and calls https', () => {
+    const hubConfig = obj(find(manifests, 'ConfigMap', 'hub-config')['data']) as Record<string, string>;
+    expect(hubConfig['HUB_TLS']).toBe('on');
+    expect(hubConfig['HUB_TRUSTED_PROXIES'], 'the router passes TLS through: no proxy header to trust').toBeUndefined();
+    const names = hubConfig['HUB_TLS_HOSTS']!.split(',');
+    // The documented hub-keygen run makes the certificate for these same names (and HUB_HOST).
+    const readme = readFileSync(join(ROOT, 'deploy/README.md'), 'utf8');
+    expect(/-e HUB_TLS_HOSTS=(\S+)/.exec(readme)?.[1]).toBe(hubConfig['HUB_TLS_HOSTS']);
+    expect(/-e HUB_HOST=(\S+)/.exec(readme)?.[1]).toBe(hubConfig['HUB_HOST']);
+    for (const name of ['hub.linkage-ledger.svc.cluster.local', 'hub-0.hub-headless.linkage-ledger.svc.cluster.local', 'hub-1.hub-headless.linkage-ledger.svc.cluster.local', '127.0.0.1']) expect(names, name).toContain(name);
+    const env = (doc: Obj): Record<string, string> => Object.fromEntries((container(doc)['env'] as Obj[]).filter((e) => typeof e['value'] === 'string').map((e) => [String(e['name']), String(e['value'])]));
+    for (const agency of ['muroran-city', 'jpn-pension-service']) {
+      const doc = find(manifests, 'StatefulSet', agency);
+      const e = env(doc);
+      expect(e['AGENCY_HUB_URL'], agency).toBe('https://hub.linkage-ledger.svc.cluster.local:8080');
+      // The certificate issued at registration, from the agency's Secret.
+      expect(e['AGENCY_TLS_FILE'], agency).toBe('/etc/agency/hub-tls.json');
+      expect((container(doc)['volumeMounts'] as Obj[]).find((m) => m['mountPath'] === '/etc/agency')?.['name']).toBe('agency-secrets');
+      expect(obj(obj(obj(doc['spec'])['template'])['metadata'])['annotations']).toMatchObject({ 'prometheus.io/scheme': 'https' });
+    }
+    const portal = find(manifests, 'Deployment', 'portal');
+    expect(env(portal)['PORTAL_HUB_URL']).toBe('https://hub.linkage-ledger.svc.cluster.local:8080');
+    const caMount = (container(portal)['volumeMounts'] as Obj[]).find((m) => m['name'] === 'hub-ca')?.['mountPath'];
+    expect(env(portal)['NODE_EXTRA_CA_CERTS']).toBe(`${String(caMount)}/tls-ca.bundle.pem`);
+    expect(obj(obj(obj(find(manifests, 'StatefulSet', 'hub')['spec'])['template'])['metadata'])['annotations']).toMatchObject({ 'prometheus.io/scheme': 'https' });
+    // The ConfigMap hub-ca is made at first start, like the Secrets: declared without its data, never applied from here.
+    const hubCa = manifests.find((m) => m.doc['kind'] === 'ConfigMap' && obj(m.doc['metadata'])['name'] === 'hub-ca')!;
+    expect(hubCa.file).toMatch(/^deploy\/k8s\/secrets\//);
+    expect(hubCa.doc['data']).toBeUndefined();
   });
 
   it('what deploy/README.md says: KurrentDB ×3, Redis Cluster ×6, Kafka in KRaft mode, hub ×2 each named by its pod, each agency its own server', () => {
