@@ -8,18 +8,29 @@ const AT = '2026-12-05T06:00:00.000Z';
 const certificate = (fingerprint: string) => ({ serialNumber: '0f'.repeat(16), fingerprint, notBefore: '2026-12-05T05:59:00.000Z', notAfter: '2027-12-05T06:00:00.000Z' });
 const issued = (fingerprint: string): AgencyCertificateEvent => ({ type: 'AgencyCertificateIssued', data: { agencyId: 'muroran-city', ...certificate(fingerprint), occasion: 'registration', issuedAt: AT } });
 const given = (...events: AgencyCertificateEvent[]) => events.reduce(agencyCertificatesDecider.evolve, agencyCertificatesDecider.initialState());
-const issuedSchema = schemaValidator('schemas/events/agency-certificate-issued.v1.json');
+const issuedSchemaV1 = schemaValidator('schemas/events/agency-certificate-issued.v1.json');
+const issuedSchema = schemaValidator('schemas/events/agency-certificate-issued.v2.json');
 const revokedSchema = schemaValidator('schemas/events/agency-certificate-revoked.v1.json');
 
 describe('an agency\'s certificates (decider)', () => {
-  test('given an active agency, when a certificate is issued, then AgencyCertificateIssued (public fields only, schema v1), ending the serial', () => {
-    const events = agencyCertificatesDecider.decide('muroran-city', { type: 'IssueAgencyCertificate', agencyActive: true, certificate: certificate(FP), occasion: 'renewal', at: AT }, given());
-    expect(events).toEqual([{ type: 'AgencyCertificateIssued', schemaVersion: 1, data: { agencyId: 'muroran-city', ...certificate(FP), occasion: 'renewal', issuedAt: AT }, terminal: 'completed' }]);
-    expect(issuedSchema(events[0]!.data)).toMatchObject({ valid: true });
+  test('given an active agency, when a certificate is issued, then AgencyCertificateIssued (public fields only, schema v2 with who made the key), ending the serial', () => {
+    for (const keyOrigin of ['agency', 'hub'] as const) {
+      const events = agencyCertificatesDecider.decide('muroran-city', { type: 'IssueAgencyCertificate', agencyActive: true, certificate: certificate(FP), occasion: 'renewal', keyOrigin, at: AT }, given());
+      expect(events).toEqual([{ type: 'AgencyCertificateIssued', schemaVersion: 2, data: { agencyId: 'muroran-city', ...certificate(FP), occasion: 'renewal', issuedAt: AT, keyOrigin }, terminal: 'completed' }]);
+      expect(issuedSchema(events[0]!.data)).toMatchObject({ valid: true });
+      expect(events.reduce(agencyCertificatesDecider.evolve, given()).certificates.get(FP)?.keyOrigin).toBe(keyOrigin);
+    }
+  });
+
+  test('a v1 event (before certificate signing requests) reads as a key the hub made; v2 requires keyOrigin', () => {
+    expect(issuedSchemaV1(issued(FP).data)).toMatchObject({ valid: true });
+    expect(given(issued(FP)).certificates.get(FP)?.keyOrigin).toBe('hub');
+    expect(issuedSchema(issued(FP).data).valid).toBe(false);
+    expect(issuedSchema({ ...issued(FP).data, keyOrigin: 'someone' }).valid).toBe(false);
   });
 
   test('given a revoked agency, when a certificate is asked for, then AGENCY_REVOKED', () => {
-    expect(() => agencyCertificatesDecider.decide('muroran-city', { type: 'IssueAgencyCertificate', agencyActive: false, certificate: certificate(FP), occasion: 'renewal', at: AT }, given())).toThrow(expect.objectContaining({ code: 'AGENCY_REVOKED' }));
+    expect(() => agencyCertificatesDecider.decide('muroran-city', { type: 'IssueAgencyCertificate', agencyActive: false, certificate: certificate(FP), occasion: 'renewal', keyOrigin: 'agency', at: AT }, given())).toThrow(expect.objectContaining({ code: 'AGENCY_REVOKED' }));
   });
 
   test('given two certificates, when one is revoked, then AgencyCertificateRevoked of it (schema v1) and the other stays issued', () => {
@@ -39,6 +50,8 @@ describe('an agency\'s certificates (decider)', () => {
   });
 
   test('the schemas refuse a field the events never carry (nothing private rides along)', () => {
-    expect(issuedSchema({ ...issued(FP).data, privateKeyPem: '-----BEGIN PRIVATE KEY-----' }).valid).toBe(false);
+    expect(issuedSchemaV1({ ...issued(FP).data, privateKeyPem: '-----BEGIN PRIVATE KEY-----' }).valid).toBe(false);
+    expect(issuedSchema({ ...issued(FP).data, keyOrigin: 'hub', privateKeyPem: '-----BEGIN PRIVATE KEY-----' }).valid).toBe(false);
+    expect(issuedSchema({ ...issued(FP).data, keyOrigin: 'agency', csr: '-----BEGIN CERTIFICATE REQUEST-----' }).valid).toBe(false);
   });
 });

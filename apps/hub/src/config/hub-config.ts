@@ -203,6 +203,12 @@ export interface TlsSettings {
   readonly hostNames: readonly string[];
   /** How long an agency certificate is valid (HUB_TLS_AGENCY_CERT_DAYS). */
   readonly agencyCertificateDays: number;
+  /**
+   * HUB_TLS_REQUIRE_CSR=on: registration and renewal must carry the agency's certificate signing request
+   * (CSR_REQUIRED otherwise), so the hub never makes an agency's private key. Off (the default, the demo's
+   * path): without a CSR the hub makes the key and answers it once.
+   */
+  readonly requireCsr?: boolean;
 }
 export const TLS_OFF: TlsSettings = { enabled: false, hostNames: ['localhost', '127.0.0.1', '::1'], agencyCertificateDays: 365 };
 
@@ -529,6 +535,9 @@ class HubEnvironment {
 
   @IsIntegerInRange(1, 3650)
   HUB_TLS_AGENCY_CERT_DAYS = String(TLS_OFF.agencyCertificateDays);
+
+  @IsIn(['on', 'off'], { message: (a) => `must be on or off, got ${JSON.stringify(a.value)}` })
+  HUB_TLS_REQUIRE_CSR = 'off';
 }
 
 /** `<host name>-<pid>`, cut to the 64 characters HUB_INSTANCE_ID allows. */
@@ -601,6 +610,7 @@ const VARIABLES = [
   'HUB_TLS',
   'HUB_TLS_HOSTS',
   'HUB_TLS_AGENCY_CERT_DAYS',
+  'HUB_TLS_REQUIRE_CSR',
   ...RATE_LIMIT_VARIABLES,
 ] as const;
 
@@ -704,7 +714,7 @@ export function loadHubConfig(env: Readonly<Record<string, string | undefined>>,
     },
     { chunk: Number(raw.HUB_NOTICE_BATCH_CHUNK), pauseMs: Number(raw.HUB_NOTICE_BATCH_PAUSE_MS), bodyLimitBytes: Math.max(Number(raw.HUB_NOTICE_BATCH_BODY_LIMIT_BYTES), Number(raw.HUB_BODY_LIMIT_BYTES)) },
     { sweepIntervalMs: Number(raw.HUB_SUBSCRIPTION_SWEEP_MS) },
-    { enabled: raw.HUB_TLS === 'on', hostNames: [...new Set([...raw.HUB_TLS_HOSTS.split(','), raw.HUB_HOST])], agencyCertificateDays: Number(raw.HUB_TLS_AGENCY_CERT_DAYS) },
+    { enabled: raw.HUB_TLS === 'on', hostNames: [...new Set([...raw.HUB_TLS_HOSTS.split(','), raw.HUB_HOST])], agencyCertificateDays: Number(raw.HUB_TLS_AGENCY_CERT_DAYS), requireCsr: raw.HUB_TLS_REQUIRE_CSR === 'on' },
     rateLimits.settings,
     Number(raw.HUB_LEDGER_FILTER_MIB),
   );

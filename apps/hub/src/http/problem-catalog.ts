@@ -48,6 +48,11 @@ export const PROBLEM_CATALOG = {
   CERTIFICATE_NOT_FOUND: { status: 404, title: 'The agency holds no certificate with this fingerprint' },
   CERTIFICATE_ALREADY_REVOKED: { status: 409, title: 'The certificate is already revoked' },
   TLS_NOT_ENABLED: { status: 409, title: 'The hub runs without TLS (HUB_TLS=off): it issues no certificates' },
+  // Certificate signing requests (PKCS#10) at registration and renewal (docs/tls.md): refused before anything is recorded but the refusal.
+  CSR_MALFORMED: { status: 400, title: 'The certificate signing request is not one PEM PKCS#10 request (-----BEGIN CERTIFICATE REQUEST-----)' },
+  CSR_SIGNATURE_INVALID: { status: 400, title: 'The certificate signing request\'s signature does not verify with its own public key (no proof of possession)' },
+  CSR_KEY_NOT_ACCEPTED: { status: 400, title: 'The certificate signing request\'s key or signature algorithm is not accepted: an ECDSA P-256 key signing with SHA-256, SHA-384 or SHA-512 only' },
+  CSR_REQUIRED: { status: 400, title: 'The hub makes no agency keys (HUB_TLS_REQUIRE_CSR=on): the request must carry a certificate signing request' },
   CREDENTIAL_RETIRED: { status: 401, title: 'The enrolment secret was retired: sign in with a passkey' },
   SESSION_EXPIRED: { status: 401, title: 'The citizen session expired or was ended: sign in again' },
   PASSKEY_VERIFICATION_FAILED: { status: 401, title: 'The passkey sign-in could not be verified' },

@@ -10,14 +10,16 @@ import { loadStream, type Fold } from '../ledger/load-stream.js';
 import { hasCode, withRetries } from '../ledger/retry.js';
 import { CLOCK, LEDGER, type Clock } from '../ledger/tokens.js';
 import { LinkageViews } from '../linkage/linkage-views.js';
-import type { IssuedCertificate } from './hub-ca.js';
+import { csrRequired, type AcceptedCsr } from './csr.js';
+import type { AgencyIssuedCertificate, IssuedCertificate } from './hub-ca.js';
 import { HubTls } from './hub-tls.js';
 
 /**
  * The certificates of one agency: a stream of its own beside the registry's (`agency-certificates-<id>`),
  * one serial per change (I2). The events are public (I10): a certificate is shown to every peer it
- * talks to, and its fingerprint no more admits anyone than an agency's public key; the private key is
- * returned once at issue and never kept.
+ * talks to, and its fingerprint no more admits anyone than an agency's public key. With a certificate
+ * signing request the agency keeps its private key and the hub never sees it; without, the hub makes the
+ * key, returns it once and never keeps it (schema v2 records which: `keyOrigin`).
  */
 export const CERTIFICATE_STREAM_PREFIX = 'agency-certificates-';
 
@@ -34,7 +36,16 @@ export interface AgencyCertificateIssuedData {
   /** `registration` (issued with the agency's registration) or `renewal` (the earlier ones stay valid until they end or are revoked). */
   readonly occasion: 'registration' | 'renewal';
   readonly issuedAt: string;
+  /**
+   * Schema v2: `agency` when the hub certified the key of the agency's certificate signing request (the
+   * hub never held the private key), `hub` when the hub made the key and answered it once. Absent in v1
+   * events, all of which were `hub`.
+   */
+  readonly keyOrigin?: KeyOrigin;
 }
+
+/** Who made a certificate's private key (AgencyCertificateIssued v2). */
+export type KeyOrigin = 'agency' | 'hub';
 
 export interface AgencyCertificateRevokedData {
   readonly agencyId: string;
@@ -55,6 +66,8 @@ export interface CertificateRecord {
   readonly notBefore: string;
   readonly notAfter: string;
   readonly status: 'issued' | 'revoked';
+  /** Who made its private key (the fold sets it: `hub` for every certificate of a v1 event; absent reads as `hub`). */
+  readonly keyOrigin?: KeyOrigin;
 }
 
 export interface AgencyCertificatesState {
@@ -63,7 +76,7 @@ export interface AgencyCertificatesState {
 }
 
 export type AgencyCertificateCommandData =
-  | { readonly type: 'IssueAgencyCertificate'; readonly agencyActive: boolean; readonly certificate: Omit<IssuedCertificate, 'certificatePem' | 'privateKeyPem'>; readonly occasion: AgencyCertificateIssuedData['occasion']; readonly at: string }
+  | { readonly type: 'IssueAgencyCertificate'; readonly agencyActive: boolean; readonly certificate: Omit<IssuedCertificate, 'certificatePem' | 'privateKeyPem'>; readonly occasion: AgencyCertificateIssuedData['occasion']; readonly keyOrigin: KeyOrigin; readonly at: string }
   | { readonly type: 'RevokeAgencyCertificate'; readonly fingerprint: string; readonly reason: string; readonly at: string };
 
 /** The decider of an agency's certificates: plain functions, time and the issued certificate given in. */
@@ -74,8 +87,8 @@ export const agencyCertificatesDecider = {
     const certificates = new Map(state.certificates);
     switch (event.type) {
       case 'AgencyCertificateIssued': {
-        const { agencyId, serialNumber, fingerprint, notBefore, notAfter } = event.data;
-        certificates.set(fingerprint, { agencyId, serialNumber, fingerprint, notBefore, notAfter, status: 'issued' });
+        const { agencyId, serialNumber, fingerprint, notBefore, notAfter, keyOrigin } = event.data;
+        certificates.set(fingerprint, { agencyId, serialNumber, fingerprint, notBefore, notAfter, status: 'issued', keyOrigin: keyOrigin ?? 'hub' });
         break;
       }
       case 'AgencyCertificateRevoked': {
@@ -96,7 +109,7 @@ export const agencyCertificatesDecider = {
       case 'IssueAgencyCertificate': {
         if (!command.agencyActive) throw new HubProblem('AGENCY_REVOKED', `agency ${agencyId} is not active: the hub issues certificates to active agencies only`, { agencyId });
         const { serialNumber, fingerprint, notBefore, notAfter } = command.certificate;
-        return [{ type: 'AgencyCertificateIssued', schemaVersion: 1, data: { agencyId, serialNumber, fingerprint, notBefore, notAfter, occasion: command.occasion, issuedAt: command.at }, terminal: 'completed' }];
+        return [{ type: 'AgencyCertificateIssued', schemaVersion: 2, data: { agencyId, serialNumber, fingerprint, notBefore, notAfter, occasion: command.occasion, issuedAt: command.at, keyOrigin: command.keyOrigin }, terminal: 'completed' }];
       }
       case 'RevokeAgencyCertificate': {
         const known = state.certificates.get(command.fingerprint);
@@ -121,11 +134,12 @@ const certificatesFold: Fold<AgencyCertificatesState, AgencyCertificateEvent> = 
 export interface CertificateOutcome {
   readonly agencyId: string;
   readonly serial: string;
-  /** The new certificate and its key (issue only): shown once. */
-  readonly issued?: IssuedCertificate;
+  /** The new certificate (issue only), with the key the hub made when there was no CSR: shown once. */
+  readonly issued?: AgencyIssuedCertificate;
 }
 
-type CertificateChange = { readonly type: 'issue'; readonly occasion: AgencyCertificateIssuedData['occasion'] } | { readonly type: 'revoke'; readonly fingerprint: string; readonly reason: string };
+/** An issue certifies the key of `csr` (checked by acceptCsr before anything is recorded), or, without one, a key the hub makes. */
+type CertificateChange = { readonly type: 'issue'; readonly occasion: AgencyCertificateIssuedData['occasion']; readonly csr?: AcceptedCsr } | { readonly type: 'revoke'; readonly fingerprint: string; readonly reason: string };
 
 /** Issue (at registration, or a renewal) or revoke one of an agency's certificates (operator only). */
 export class ChangeAgencyCertificatesCommand extends Command<CertificateOutcome> {
@@ -166,14 +180,16 @@ export class ChangeAgencyCertificatesHandler implements ICommandHandler<ChangeAg
     const agency = this.views.agency(agencyId);
     if (agency.status === 'unregistered') throw new HubProblem('AGENCY_NOT_REGISTERED', `no agency is registered under id ${JSON.stringify(agencyId)}`);
     const now = this.clock();
-    // The key pair is made once: a retry after a conflict records the same certificate.
-    const issued = change.type === 'issue' ? await ca.issueAgencyCertificate(agencyId, endpointHost(agency.agency.endpoint), now, this.config.tls.agencyCertificateDays) : undefined;
+    // HUB_TLS_REQUIRE_CSR=on: the hub makes no agency key (the edges refuse earlier, before a registration is recorded).
+    if (change.type === 'issue' && change.csr === undefined && this.config.tls.requireCsr === true) throw csrRequired();
+    // The certificate is made once: a retry after a conflict records the same certificate.
+    const issued = change.type === 'issue' ? await ca.issueAgencyCertificate(agencyId, endpointHost(agency.agency.endpoint), now, this.config.tls.agencyCertificateDays, change.csr?.spki) : undefined;
     const streamId = agencyCertificateStreamId(agencyId);
     return withRetries(4, (e) => hasCode(e, 'WRONG_EXPECTED_REVISION'), async () => {
       const { state, expectedRevision } = await loadStream(this.store, streamId, certificatesFold);
       const command: AgencyCertificateCommandData =
         change.type === 'issue'
-          ? { type: 'IssueAgencyCertificate', agencyActive: agency.status === 'active', certificate: issued!, occasion: change.occasion, at: now.toISOString() }
+          ? { type: 'IssueAgencyCertificate', agencyActive: agency.status === 'active', certificate: issued!, occasion: change.occasion, keyOrigin: change.csr === undefined ? 'hub' : 'agency', at: now.toISOString() }
           : { type: 'RevokeAgencyCertificate', fingerprint: change.fingerprint, reason: change.reason, at: now.toISOString() };
       const events = agencyCertificatesDecider.decide(agencyId, command, state);
       const result = await this.store.append({ streamId, expectedRevision, events, serial: { allocate: true }, metadata: { actor: caller.actor, correlationId: caller.correlationId } });

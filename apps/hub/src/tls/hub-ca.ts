@@ -42,6 +42,9 @@ export interface IssuedCertificate extends KeyedCertificate {
   readonly notAfter: string;
 }
 
+/** An agency's new certificate: with its key when the hub made the key, without when it certified the agency's CSR. */
+export type AgencyIssuedCertificate = Omit<IssuedCertificate, 'privateKeyPem'> & { readonly privateKeyPem?: string };
+
 /** Lowercase hex SHA-256 of a certificate's DER bytes. */
 export function certificateFingerprint(der: Uint8Array): string {
   return createHash('sha256').update(der).digest('hex');
@@ -351,11 +354,17 @@ export class HubCertificateAuthority {
   }
 
   /**
-   * A new certificate for an agency, with a key made here and returned once (the hub keeps only the
-   * certificate's fingerprint): SAN URI `urn:linkage-ledger:agency:<id>` and the host of its endpoint.
+   * A new certificate for an agency: SAN URI `urn:linkage-ledger:agency:<id>` and the host of its
+   * endpoint. With `spki` (the ECDSA P-256 key of the agency's checked certificate signing request,
+   * csr.ts) it certifies that key and answers no private key; without, it makes a key here and returns it
+   * once (the demo path). The hub keeps only the certificate's fingerprint either way.
    */
-  async issueAgencyCertificate(agencyId: string, endpointHosts: readonly string[], now: Date, days: number): Promise<IssuedCertificate> {
-    return issue(this.#caCertificate, this.#caKey, { subject: `CN=${agencyId.replace(/[,+"\\<>;=]/g, '_')}, O=linkage-ledger agency`, uris: [`${AGENCY_URI_PREFIX}${agencyId}`], names: endpointHosts, now, days });
+  async issueAgencyCertificate(agencyId: string, endpointHosts: readonly string[], now: Date, days: number): Promise<IssuedCertificate>;
+  async issueAgencyCertificate(agencyId: string, endpointHosts: readonly string[], now: Date, days: number, spki: Uint8Array | undefined): Promise<AgencyIssuedCertificate>;
+  async issueAgencyCertificate(agencyId: string, endpointHosts: readonly string[], now: Date, days: number, spki?: Uint8Array): Promise<AgencyIssuedCertificate> {
+    const options = { subject: `CN=${agencyId.replace(/[,+"\\<>;=]/g, '_')}, O=linkage-ledger agency`, uris: [`${AGENCY_URI_PREFIX}${agencyId}`], names: endpointHosts, now, days };
+    if (spki === undefined) return issue(this.#caCertificate, this.#caKey, options);
+    return certify(this.#caCertificate, this.#caKey, options, await publicKeyOf(Buffer.from(spki)));
   }
 
   /** True when `der` is signed by this CA (the chain a TLS handshake checked; for tests and tools). */
@@ -379,9 +388,14 @@ interface IssueOptions {
   readonly notAfter?: Date;
 }
 
+/** A new key pair and its certificate: the key returned with it. */
 async function issue(ca: x509.X509Certificate, caKey: CryptoKey, options: IssueOptions): Promise<IssuedCertificate> {
   const { privateKeyPem, spki } = newKeyPair();
-  const publicKey = await publicKeyOf(spki);
+  return { ...(await certify(ca, caKey, options, await publicKeyOf(spki))), privateKeyPem };
+}
+
+/** A certificate of `publicKey` (ECDSA P-256), signed by the CA. */
+async function certify(ca: x509.X509Certificate, caKey: CryptoKey, options: IssueOptions, publicKey: CryptoKey): Promise<Omit<IssuedCertificate, 'privateKeyPem'>> {
   const serialNumber = newSerial();
   // A minute of slack for clocks a little behind the hub's.
   const notBefore = options.notBefore ?? new Date(options.now.getTime() - 60_000);
@@ -406,7 +420,6 @@ async function issue(ca: x509.X509Certificate, caKey: CryptoKey, options: IssueO
   });
   return {
     certificatePem: certificate.toString('pem'),
-    privateKeyPem,
     serialNumber,
     fingerprint: certificateFingerprint(new Uint8Array(certificate.rawData)),
     notBefore: certificate.notBefore.toISOString(),

@@ -5,6 +5,8 @@ import { HubConfig } from '../config/hub-config.js';
 import type { CertificateRecord } from './agency-certificates.js';
 import type { EventStore } from '#ledger';
 import { EVENT_STORE } from '../ledger/tokens.js';
+import { HubProblem } from '../http/hub-problem.js';
+import { acceptCsr, csrRequired, type AcceptedCsr } from './csr.js';
 import { CA_CERT_FILE, HubCertificateAuthority, type TlsCaRotationRecord } from './hub-ca.js';
 import { reloadGrpcServerCredentials } from './peer-certificate.js';
 
@@ -100,6 +102,21 @@ export class HubTls implements OnModuleInit {
   /** The CA, or TLS_NOT_ENABLED's cause as an error for callers that need it. */
   get enabled(): boolean {
     return this.ca !== undefined;
+  }
+
+  /**
+   * The certificate signing request of a registration or renewal, checked before anything is recorded
+   * (a refusal records only itself): undefined when none was sent and the hub may make the key;
+   * CSR_REQUIRED when none was sent under HUB_TLS_REQUIRE_CSR=on; TLS_NOT_ENABLED when one was sent to a
+   * hub on HUB_TLS=off; else acceptCsr's checks (CSR_MALFORMED, CSR_KEY_NOT_ACCEPTED, CSR_SIGNATURE_INVALID).
+   */
+  async csrOf(pem: string | undefined): Promise<AcceptedCsr | undefined> {
+    if (pem === undefined) {
+      if (this.enabled && this.config.tls.requireCsr === true) throw csrRequired();
+      return undefined;
+    }
+    if (!this.enabled) throw new HubProblem('TLS_NOT_ENABLED', 'csr was sent, but the hub runs with HUB_TLS=off: it issues no certificates (docs/tls.md)', { field: 'csr' });
+    return acceptCsr(pem);
   }
 
   onModuleInit(): void {

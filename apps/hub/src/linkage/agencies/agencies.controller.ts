@@ -1,10 +1,11 @@
 import { Body, Controller, Get, HttpCode, HttpStatus, Param, Patch, Post, Query, Req } from '@nestjs/common';
 import { CommandBus } from '@nestjs/cqrs';
-import { ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiBody, ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
 import { HubProblem } from '../../http/hub-problem.js';
 import { ApiProblems, BODY_PROBLEMS, COMMON_PROBLEMS } from '../../http/problem.dto.js';
 import { Meta, type RequestMeta } from '../../http/request-meta.js';
+import { DtoValidationPipe } from '../../http/validation.pipe.js';
 import { Authenticator } from '../authenticator.js';
 import { LinkageViews } from '../linkage-views.js';
 import { ProvisionKeyRing, type ServedHubKeys } from '../../keys/provision-key-rotation.js';
@@ -18,6 +19,7 @@ import {
   DEFAULT_AGENCY_PAGE,
   RegisterAgencyRequest,
   RegisteredAgencyResponse,
+  RenewAgencyCertificateRequest,
   RevokeAgencyRequest,
   RotatedCredentialResponse,
   UpdateAgencyRequest,
@@ -29,6 +31,9 @@ import { AgencyCertificates, ChangeAgencyCertificatesCommand, type CertificateOu
 import { HubTls } from '../../tls/hub-tls.js';
 
 const OPERATOR = 'operator:hub';
+
+/** The refusals of a request's csr (docs/tls.md): checked before anything is recorded. */
+const CSR_PROBLEMS = ['CSR_MALFORMED', 'CSR_KEY_NOT_ACCEPTED', 'CSR_SIGNATURE_INVALID', 'CSR_REQUIRED'] as const;
 
 @ApiTags('agencies')
 @Controller()
@@ -46,24 +51,41 @@ export class AgenciesController {
     const { issued } = outcome;
     if (issued === undefined || this.tls.ca === undefined) throw new Error('a certificate was expected');
     const { fingerprint, serialNumber, notBefore, notAfter, certificatePem, privateKeyPem } = issued;
-    return { agencyId: outcome.agencyId, serial: outcome.serial, fingerprint, serialNumber, notBefore, notAfter, certificatePem, privateKeyPem, caCertificatePem: this.tls.ca.caCertificatePem };
+    return {
+      agencyId: outcome.agencyId,
+      serial: outcome.serial,
+      fingerprint,
+      serialNumber,
+      notBefore,
+      notAfter,
+      certificatePem,
+      ...(privateKeyPem === undefined ? {} : { privateKeyPem }),
+      keyOrigin: privateKeyPem === undefined ? 'agency' : 'hub',
+      caCertificatePem: this.tls.ca.caCertificatePem,
+    };
   }
 
   @Post('v1/agencies')
   @RecordsRefusals('RegisterAgency')
   @HttpCode(HttpStatus.CREATED)
   @ApiBearerAuth()
-  @ApiOperation({ summary: 'Register an agency (operator).', description: 'Returns the agency\'s bearer token once; the registry keeps only its SHA-256.' })
+  @ApiOperation({
+    summary: 'Register an agency (operator).',
+    description:
+      'Returns the agency\'s bearer token once; the registry keeps only its SHA-256. With HUB_TLS=on also its certificate: of the key of its csr (the answer then holds no private key), or without a csr of a key the hub makes and answers once. A csr is checked before anything is recorded: a refused one registers nothing.',
+  })
   @ApiCreatedResponse({ type: RegisteredAgencyResponse })
-  @ApiProblems(...BODY_PROBLEMS, 'UNAUTHENTICATED', 'FORBIDDEN', 'CHECK_DIGIT_MISMATCH', 'INVALID_AGENCY_ID', 'UNKNOWN_AGENCY_KIND', 'INVALID_NAME', 'INVALID_ENDPOINT', 'INVALID_PUBLIC_KEY', 'AGENCY_ALREADY_REGISTERED', ...COMMON_PROBLEMS)
+  @ApiProblems(...BODY_PROBLEMS, 'UNAUTHENTICATED', 'FORBIDDEN', 'CHECK_DIGIT_MISMATCH', 'INVALID_AGENCY_ID', 'UNKNOWN_AGENCY_KIND', 'INVALID_NAME', 'INVALID_ENDPOINT', 'INVALID_PUBLIC_KEY', 'AGENCY_ALREADY_REGISTERED', ...CSR_PROBLEMS, 'TLS_NOT_ENABLED', ...COMMON_PROBLEMS)
   async register(@Req() request: FastifyRequest, @Body() body: RegisterAgencyRequest, @Meta() meta: RequestMeta): Promise<RegisteredAgencyResponse> {
     this.auth.operator(request);
+    // Before the registration is recorded: a refused CSR (or none under HUB_TLS_REQUIRE_CSR=on) registers nothing.
+    const csr = await this.tls.csrOf(body.csr);
     const outcome = await this.commandBus.execute(
       new ChangeAgencyRegistryCommand(body.agencyId, { type: 'register', name: body.name, kind: body.kind, endpoint: body.endpoint, publicKey: body.publicKey, ...(body.municipalityCode === undefined ? {} : { municipalityCode: body.municipalityCode }) }, { actor: OPERATOR, ...meta }),
     );
     if (!this.tls.enabled) return { agencyId: outcome.agencyId, serial: outcome.serial, token: outcome.token! };
     // With TLS, the agency's certificate is issued with its registration (a command and serial of its own).
-    const issued = await this.commandBus.execute(new ChangeAgencyCertificatesCommand(body.agencyId, { type: 'issue', occasion: 'registration' }, { actor: OPERATOR, ...meta }));
+    const issued = await this.commandBus.execute(new ChangeAgencyCertificatesCommand(body.agencyId, { type: 'issue', occasion: 'registration', ...(csr === undefined ? {} : { csr }) }, { actor: OPERATOR, ...meta }));
     const { agencyId: _agencyId, serial: _serial, ...certificate } = this.#issued(issued);
     return { agencyId: outcome.agencyId, serial: outcome.serial, token: outcome.token!, certificate };
   }
@@ -74,13 +96,18 @@ export class AgenciesController {
   @ApiBearerAuth()
   @ApiOperation({
     summary: 'Issue the agency a new certificate (operator; renewal): its earlier certificates stay valid until they end or are revoked.',
-    description: 'Answers the certificate and its private key once (HUB_TLS=on only). Recorded as AgencyCertificateIssued.',
+    description:
+      'HUB_TLS=on only. With a csr in the body: a certificate of the key of the agency\'s certificate signing request, and no private key in the answer. With no body (or no csr): a key the hub makes, answered once (refused CSR_REQUIRED under HUB_TLS_REQUIRE_CSR=on). Recorded as AgencyCertificateIssued (v2: keyOrigin agency or hub).',
   })
+  @ApiBody({ type: RenewAgencyCertificateRequest, required: false })
   @ApiCreatedResponse({ type: IssuedCertificateSerialResponse })
-  @ApiProblems('UNAUTHENTICATED', 'FORBIDDEN', 'AGENCY_NOT_REGISTERED', 'AGENCY_REVOKED', 'TLS_NOT_ENABLED', ...COMMON_PROBLEMS)
-  async renewCertificate(@Req() request: FastifyRequest, @Param('agencyId') agencyId: string, @Meta() meta: RequestMeta): Promise<IssuedCertificateSerialResponse> {
+  @ApiProblems(...BODY_PROBLEMS, 'UNAUTHENTICATED', 'FORBIDDEN', 'AGENCY_NOT_REGISTERED', 'AGENCY_REVOKED', 'TLS_NOT_ENABLED', ...CSR_PROBLEMS, ...COMMON_PROBLEMS)
+  async renewCertificate(@Req() request: FastifyRequest, @Param('agencyId') agencyId: string, @Body() raw: unknown, @Meta() meta: RequestMeta): Promise<IssuedCertificateSerialResponse> {
     this.auth.operator(request);
-    return this.#issued(await this.commandBus.execute(new ChangeAgencyCertificatesCommand(agencyId, { type: 'issue', occasion: 'renewal' }, { actor: OPERATOR, ...meta })));
+    // The body is optional (a renewal without a CSR sends none); one that is sent is validated like any other.
+    const body = raw === undefined ? new RenewAgencyCertificateRequest() : (new DtoValidationPipe().transform(raw, { type: 'body', metatype: RenewAgencyCertificateRequest }) as RenewAgencyCertificateRequest);
+    const csr = await this.tls.csrOf(body.csr);
+    return this.#issued(await this.commandBus.execute(new ChangeAgencyCertificatesCommand(agencyId, { type: 'issue', occasion: 'renewal', ...(csr === undefined ? {} : { csr }) }, { actor: OPERATOR, ...meta })));
   }
 
   @Post('v1/agencies/:agencyId/certificates/:fingerprint/revocations')
@@ -110,7 +137,7 @@ export class AgenciesController {
     await this.views.catchUp();
     if (this.views.agency(agencyId).status === 'unregistered') throw new HubProblem('AGENCY_NOT_REGISTERED', `no agency is registered under id ${JSON.stringify(agencyId)}`);
     const certificates = await this.certificates.of(agencyId);
-    return { certificates: certificates.map(({ fingerprint, serialNumber, notBefore, notAfter, status }) => ({ fingerprint, serialNumber, notBefore, notAfter, status })) };
+    return { certificates: certificates.map(({ fingerprint, serialNumber, notBefore, notAfter, status, keyOrigin }) => ({ fingerprint, serialNumber, notBefore, notAfter, status, keyOrigin: keyOrigin ?? 'hub' })) };
   }
 
   @Patch('v1/agencies/:agencyId')

@@ -2,8 +2,12 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsIn, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
 import { AGENCY_KINDS, DISPLAY_TEXT, type AgencyKind, type AgencyRegistryState } from '#linkage';
 import { IsLocalGovernmentCode } from '../../http/identifier.validators.js';
+import { CSR_MAX_LENGTH } from '../../tls/csr.js';
 import { IsIntegerFrom, ToInteger } from '../../http/query.validators.js';
 import { IsDisplayText } from '../../http/text.validators.js';
+
+const CSR_DESCRIPTION =
+  'The agency\'s certificate signing request (PKCS#10, RFC 2986), PEM `-----BEGIN CERTIFICATE REQUEST-----`, signed by its own ECDSA P-256 key (SHA-256, -384 or -512): the hub checks the signature (proof of possession) and certifies that key, so the answer carries no private key and the hub never holds one (`openssl req -new -key agency.key -subj /CN=<agencyId>`, or the intermediate server\'s `tls-request` command). The request\'s subject, extensions and attributes are ignored: the hub sets the certificate\'s subject, SAN, validity and usage. With HUB_TLS=on only (TLS_NOT_ENABLED otherwise). Without it the hub makes the key and answers it once (the demo path), unless HUB_TLS_REQUIRE_CSR=on (then CSR_REQUIRED). Refused before anything is recorded: CSR_MALFORMED, CSR_KEY_NOT_ACCEPTED (RSA of any size, other curves, Ed25519, …), CSR_SIGNATURE_INVALID.';
 
 export class RegisterAgencyRequest {
   @ApiProperty({ description: 'Lowercase kebab-case id, 2–64 characters.', example: 'muroran-city' })
@@ -34,16 +38,32 @@ export class RegisterAgencyRequest {
   @IsOptional()
   @IsLocalGovernmentCode()
   municipalityCode?: string;
+
+  @ApiPropertyOptional({ description: CSR_DESCRIPTION, maxLength: CSR_MAX_LENGTH, example: '-----BEGIN CERTIFICATE REQUEST-----\nMIH…\n-----END CERTIFICATE REQUEST-----\n' })
+  @IsOptional()
+  @IsString()
+  @MaxLength(CSR_MAX_LENGTH)
+  csr?: string;
 }
 
-/** A certificate the hub's CA issued to an agency, with its key (shown once: the hub keeps only the fingerprint). */
+/** The optional body of a renewal (POST /v1/agencies/{agencyId}/certificates): no body at all is a renewal without a CSR. */
+export class RenewAgencyCertificateRequest {
+  @ApiPropertyOptional({ description: CSR_DESCRIPTION, maxLength: CSR_MAX_LENGTH })
+  @IsOptional()
+  @IsString()
+  @MaxLength(CSR_MAX_LENGTH)
+  csr?: string;
+}
+
+/** A certificate the hub's CA issued to an agency, with the key the hub made when the request carried no CSR (shown once: the hub keeps only the fingerprint). */
 export class IssuedCertificateResponse {
   @ApiProperty({ description: 'Lowercase hex SHA-256 of the certificate\'s DER: what the log records and the hub compares.' }) fingerprint!: string;
   @ApiProperty({ description: 'The certificate\'s serial number, hex.' }) serialNumber!: string;
   @ApiProperty({ format: 'date-time' }) notBefore!: string;
   @ApiProperty({ format: 'date-time' }) notAfter!: string;
   @ApiProperty({ description: 'PEM. SAN URI urn:linkage-ledger:agency:<agencyId> and the host of the registered endpoint; client and server auth.' }) certificatePem!: string;
-  @ApiProperty({ description: 'PKCS#8 PEM of its ECDSA P-256 key. Shown once: the hub does not keep it.' }) privateKeyPem!: string;
+  @ApiPropertyOptional({ description: 'Only when the request carried no csr: PKCS#8 PEM of the ECDSA P-256 key the hub made. Shown once: the hub does not keep it. Absent when the hub certified the key of the agency\'s CSR (the agency holds the only copy).' }) privateKeyPem?: string;
+  @ApiProperty({ enum: ['agency', 'hub'], description: 'Who made the private key: agency (the hub certified the key of its CSR) or hub (made here, in privateKeyPem). Recorded in AgencyCertificateIssued v2.' }) keyOrigin!: 'agency' | 'hub';
   @ApiProperty({ description: 'PEM of the hub\'s CA: what the agency trusts for the hub and what the hub verifies it against.' }) caCertificatePem!: string;
 }
 
@@ -51,7 +71,7 @@ export class RegisteredAgencyResponse {
   @ApiProperty() agencyId!: string;
   @ApiProperty({ description: '処理通番 of the registration.' }) serial!: string;
   @ApiProperty({ description: 'The agency\'s bearer token. Shown once: the hub keeps only its SHA-256.' }) token!: string;
-  @ApiPropertyOptional({ type: () => IssuedCertificateResponse, description: 'With HUB_TLS=on: the agency\'s client and server certificate and its private key, shown once.' })
+  @ApiPropertyOptional({ type: () => IssuedCertificateResponse, description: 'With HUB_TLS=on: the agency\'s client and server certificate, and its private key (shown once) only when the request carried no csr.' })
   certificate?: IssuedCertificateResponse;
 }
 
@@ -66,6 +86,7 @@ export class AgencyCertificateResponse {
   @ApiProperty({ format: 'date-time' }) notBefore!: string;
   @ApiProperty({ format: 'date-time' }) notAfter!: string;
   @ApiProperty({ enum: ['issued', 'revoked'] }) status!: string;
+  @ApiProperty({ enum: ['agency', 'hub'], description: 'Who made its private key: agency (certified from its CSR) or hub (made at issue and answered once; every certificate before CSRs).' }) keyOrigin!: string;
 }
 
 export class AgencyCertificatesResponse {
