@@ -1,11 +1,18 @@
 // The one-shot jobs of the deployment, run on the built apps as the containers run them:
 // - deploy/compose/hub-keygen.mjs makes every key and token the hub needs, private, once (a second run keeps them),
-//   and a hub given those keys (copied in, as the Kubernetes init container does) starts on them;
+//   with the hubs' one TLS CA and the certificate the hubs serve for the deployment's names (checked here with
+//   node:crypto: the chain, the names, the keys), and copies the CA's public certificates apart; a hub on TLS
+//   given those keys (copied in, as the Kubernetes init container does) starts on them and serves that certificate;
 // - deploy/compose/register-agency.mjs makes the intermediate server's answer key, loads its copies, registers
-//   it at the hub with the operator token and keeps the issued token; run again it changes nothing, and a lost
-//   token is replaced by a credential rotation; the server then serves with that token.
+//   it at the hub over HTTPS with the operator token and an https:// endpoint, and keeps the issued token and
+//   certificate; run again it changes nothing, a lost token is replaced by a credential rotation and a lost
+//   certificate by a renewal; the server then serves HTTPS with that certificate, and the certificate with the
+//   token admits the agency at the hub (mutual TLS).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { X509Certificate, createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, unlinkSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
+import { connect as tlsConnect, rootCertificates } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,7 +23,7 @@ const HUB_MAIN = join(ROOT, 'dist/apps/hub/src/main.js');
 const NODE_MAIN = join(ROOT, 'dist/apps/agency-node/src/main.js');
 const KEYGEN = join(ROOT, 'deploy/compose/hub-keygen.mjs');
 const REGISTER = join(ROOT, 'deploy/compose/register-agency.mjs');
-/** The keys and tokens apps/hub/README.md lists (Keys). */
+/** The keys and tokens apps/hub/README.md lists (Keys), and the TLS CA's and the hub certificate's (docs/tls.md): private. */
 const HUB_KEYS = [
   'agency-code.key.json',
   'auditor.token.json',
@@ -26,7 +33,13 @@ const HUB_KEYS = [
   'operator.token.json',
   'provision-signing.key.json',
   'sealing.key.json',
+  'tls-ca.key.json',
+  'tls-hub.key.json',
 ];
+/** The CA's certificates: public. */
+const CA_FILES = ['tls-ca.bundle.pem', 'tls-ca.cert.pem'];
+/** The names the compose file gives its hubs (HUB_TLS_HOSTS); HUB_HOST is 127.0.0.1 here, where the test hub listens. */
+const TLS_HOSTS = 'hub,hub-a,hub-b,localhost,127.0.0.1,::1';
 
 const started: ChildProcess[] = [];
 
@@ -39,13 +52,45 @@ function start(main: string, args: string[], env: Record<string, string>): { chi
   return { child, output: () => text };
 }
 
-async function waitFor(url: string, what: { child: ChildProcess; output: () => string }): Promise<void> {
+interface Answer {
+  readonly status: number;
+  readonly json: Record<string, unknown>;
+}
+
+/** One HTTPS request trusting `ca` (and presenting a client certificate when given). */
+function call(url: string, ca: string, options: { method?: string; headers?: Record<string, string>; body?: string; cert?: string; key?: string } = {}): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(url, { method: options.method ?? 'GET', headers: options.headers, ca, ...(options.cert === undefined ? {} : { cert: options.cert, key: options.key }), agent: false }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, json: text.startsWith('{') ? (JSON.parse(text) as Record<string, unknown>) : {} }));
+    });
+    req.on('error', reject);
+    req.end(options.body);
+  });
+}
+
+async function waitFor(url: string, ca: string, what: { child: ChildProcess; output: () => string }): Promise<void> {
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline && what.child.exitCode === null) {
-    if ((await fetch(url).then((r) => r.status, () => 0)) === 200) return;
+    if ((await call(url, ca).then((r) => r.status, () => 0)) === 200) return;
     await new Promise((r) => setTimeout(r, 200));
   }
-  throw new Error(`${url} did not answer 200:\n${what.output()}`);
+  throw new Error(`${url} did not answer 200 over HTTPS:\n${what.output()}`);
+}
+
+/** The certificate a TLS server on 127.0.0.1 presents (verified against `ca` and that address). */
+function presented(port: number, ca: string): Promise<X509Certificate> {
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect({ host: '127.0.0.1', port, ca }, () => {
+      const peer = socket.getPeerX509Certificate();
+      socket.end();
+      if (peer === undefined) reject(new Error('no certificate presented'));
+      else resolve(peer);
+    });
+    socket.on('error', reject);
+  });
 }
 
 function run(script: string, args: string[], env: Record<string, string>): { status: number | null; out: string } {
@@ -59,12 +104,15 @@ describe('deploy scripts on the built apps', () => {
   let dir: string;
   let hubUrl: string;
   let keys: string;
+  let caDir: string;
+  let ca: string;
   let agencyEnv: Record<string, string>;
 
   beforeAll(async () => {
     for (const main of [HUB_MAIN, NODE_MAIN]) if (!existsSync(main)) throw new Error(`${main} is missing: run npm run build first`);
     dir = mkdtempSync(join(tmpdir(), 'deploy-scripts-'));
     keys = join(dir, 'hub-keys');
+    caDir = join(dir, 'hub-ca');
   });
 
   afterAll(async () => {
@@ -73,39 +121,81 @@ describe('deploy scripts on the built apps', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('hub-keygen makes every key and token the hub needs, mode 0600, and keeps them when run again', async () => {
+  it('hub-keygen makes every key and token the hub needs and the TLS CA, private, the CA\'s certificates public and copied apart, and keeps them when run again', async () => {
     const [port] = await freePorts(1);
-    const first = run(KEYGEN, [keys], { KEYGEN_PORT: String(port) });
+    const env = { KEYGEN_PORT: String(port), HUB_TLS_HOSTS: TLS_HOSTS, HUB_HOST: '127.0.0.1' };
+    const first = run(KEYGEN, [keys, caDir], env);
     expect(first.status, first.out).toBe(0);
-    expect(readdirSync(keys).sort()).toEqual(HUB_KEYS);
+    expect(readdirSync(keys).sort()).toEqual([...HUB_KEYS, ...CA_FILES].sort());
     for (const file of HUB_KEYS) expect(mode(join(keys, file)), file).toBe(0o600);
+    for (const file of CA_FILES) expect(mode(join(keys, file)), file).toBe(0o644);
     expect(mode(keys)).toBe(0o700);
-    const before = HUB_KEYS.map((f) => readFileSync(join(keys, f), 'utf8'));
-    const second = run(KEYGEN, [keys], { KEYGEN_PORT: String(port) });
+    // The public copies, for the clients that must not see the keys.
+    expect(readdirSync(caDir).sort()).toEqual(CA_FILES);
+    for (const file of CA_FILES) {
+      expect(readFileSync(join(caDir, file), 'utf8'), file).toBe(readFileSync(join(keys, file), 'utf8'));
+      expect(mode(join(caDir, file)), file).toBe(0o644);
+    }
+    ca = readFileSync(join(caDir, 'tls-ca.bundle.pem'), 'utf8');
+    const all = [...HUB_KEYS, ...CA_FILES];
+    const before = all.map((f) => readFileSync(join(keys, f), 'utf8'));
+    const second = run(KEYGEN, [keys, caDir], { ...env, HUB_TLS_HOSTS: 'other-names' });
     expect(second.status, second.out).toBe(0);
-    expect(HUB_KEYS.map((f) => readFileSync(join(keys, f), 'utf8'))).toEqual(before);
+    expect(all.map((f) => readFileSync(join(keys, f), 'utf8'))).toEqual(before);
     expect(run(KEYGEN, [], {}).status).toBe(2);
+    expect(run(KEYGEN, [keys, caDir, 'extra'], {}).status).toBe(2);
   });
 
-  it('a hub started with those keys copied into its data dir uses them', async () => {
+  it('the CA it makes is a CA that issued the hubs\' certificate, for the deployment\'s names, with the keys beside them', () => {
+    const caFile = JSON.parse(readFileSync(join(keys, 'tls-ca.key.json'), 'utf8')) as { key: string; certificate: string };
+    const caCert = new X509Certificate(readFileSync(join(keys, 'tls-ca.cert.pem')));
+    expect(new X509Certificate(caFile.certificate).fingerprint256).toBe(caCert.fingerprint256);
+    expect(new X509Certificate(ca).fingerprint256).toBe(caCert.fingerprint256);
+    expect(caCert.ca).toBe(true);
+    expect(caCert.checkIssued(caCert)).toBe(true);
+    expect(caCert.verify(caCert.publicKey)).toBe(true);
+    expect(caCert.checkPrivateKey(createPrivateKey(caFile.key))).toBe(true);
+
+    const hubFile = JSON.parse(readFileSync(join(keys, 'tls-hub.key.json'), 'utf8')) as { key: string; certificate: string };
+    const hubCert = new X509Certificate(hubFile.certificate);
+    expect(hubCert.ca).toBe(false);
+    expect(hubCert.checkIssued(caCert)).toBe(true);
+    expect(hubCert.verify(caCert.publicKey)).toBe(true);
+    expect(hubCert.checkPrivateKey(createPrivateKey(hubFile.key))).toBe(true);
+    for (const name of ['hub', 'hub-a', 'hub-b', 'localhost']) expect(hubCert.checkHost(name), name).toBe(name);
+    for (const ip of ['127.0.0.1', '::1']) expect(hubCert.checkIP(ip), ip).toBe(ip);
+    expect(hubCert.checkHost('hub-c')).toBeUndefined();
+    expect(Date.parse(hubCert.validTo)).toBeGreaterThan(Date.now() + 365 * 86_400_000);
+    // The checks fail where they should: a certificate is not its own issuer, nor verified by another key.
+    expect(hubCert.checkIssued(hubCert)).toBe(false);
+    expect(hubCert.verify(generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey)).toBe(false);
+    expect(caCert.checkPrivateKey(createPrivateKey(hubFile.key))).toBe(false);
+  });
+
+  it('a hub on TLS started with those keys copied into its data dir serves that certificate and takes the operator\'s token', async () => {
     const hubData = join(dir, 'hub');
     mkdirSync(join(hubData, 'keys'), { recursive: true, mode: 0o700 });
     for (const file of HUB_KEYS) copyFileSync(join(keys, file), join(hubData, 'keys', file));
     const [port] = await freePorts(1);
-    hubUrl = `http://127.0.0.1:${port}`;
-    // As the deployment runs it (HUB_TLS=off in its compose and k8s files, docs/tls.md).
-    const hub = start(HUB_MAIN, [], { HUB_DATA_DIR: hubData, HUB_PORT: String(port!), HUB_REDIS_URL: 'off', HUB_LOG_LEVEL: 'warn', HUB_TLS: 'off' });
-    await waitFor(`${hubUrl}/health/ready`, hub);
-    expect(readdirSync(join(hubData, 'keys')).sort()).toEqual(HUB_KEYS);
+    hubUrl = `https://127.0.0.1:${port}`;
+    // As the deployment runs it: HUB_TLS=on, the names hub-keygen was given.
+    const hub = start(HUB_MAIN, [], { HUB_DATA_DIR: hubData, HUB_HOST: '127.0.0.1', HUB_PORT: String(port!), HUB_REDIS_URL: 'off', HUB_LOG_LEVEL: 'warn', HUB_TLS: 'on', HUB_TLS_HOSTS: TLS_HOSTS });
+    await waitFor(`${hubUrl}/health/ready`, ca, hub);
+    // It found its certificate made for its names: served as it is, not issued again.
+    expect(readFileSync(join(hubData, 'keys', 'tls-hub.key.json'), 'utf8')).toBe(readFileSync(join(keys, 'tls-hub.key.json'), 'utf8'));
+    const served = await presented(port!, ca);
+    expect(served.fingerprint256).toBe(new X509Certificate((JSON.parse(readFileSync(join(keys, 'tls-hub.key.json'), 'utf8')) as { certificate: string }).certificate).fingerprint256);
+    // A client trusting only the public CAs (not the hubs') is refused in the handshake.
+    await expect(call(`${hubUrl}/health/live`, rootCertificates.join('\n'))).rejects.toThrow(/self[- ]signed|unable to (get|verify)/i);
     const operator = (JSON.parse(readFileSync(join(keys, 'operator.token.json'), 'utf8')) as { token: string }).token;
     // The operator's token of the generated keys is the one the hub accepts.
-    const res = await fetch(`${hubUrl}/v1/agencies`, { method: 'POST', headers: { authorization: `Bearer ${operator}`, 'content-type': 'application/json' }, body: '{}' });
+    const res = await call(`${hubUrl}/v1/agencies`, ca, { method: 'POST', headers: { authorization: `Bearer ${operator}`, 'content-type': 'application/json' }, body: '{}' });
     expect(res.status).toBe(400);
-    const wrong = await fetch(`${hubUrl}/v1/agencies`, { method: 'POST', headers: { authorization: `Bearer ${'x'.repeat(43)}`, 'content-type': 'application/json' }, body: '{}' });
+    const wrong = await call(`${hubUrl}/v1/agencies`, ca, { method: 'POST', headers: { authorization: `Bearer ${'x'.repeat(43)}`, 'content-type': 'application/json' }, body: '{}' });
     expect(wrong.status).toBe(401);
   });
 
-  it('register-agency registers the intermediate server once, keeps its token, and replaces a lost one by a rotation', async () => {
+  it('register-agency registers the intermediate server over HTTPS with its https endpoint, keeps its token and certificate, and replaces a lost one by a rotation or a renewal', async () => {
     const [nodePort] = await freePorts(1);
     const data = join(dir, 'muroran-city');
     agencyEnv = {
@@ -113,13 +203,19 @@ describe('deploy scripts on the built apps', () => {
       AGENCY_NAME: '室蘭市',
       AGENCY_KIND: 'municipality',
       AGENCY_MUNICIPALITY_CODE: '012050',
-      AGENCY_ENDPOINT: `http://127.0.0.1:${nodePort}`,
+      AGENCY_ENDPOINT: `https://127.0.0.1:${nodePort}`,
       AGENCY_DATA_DIR: data,
       AGENCY_TOKEN_FILE: join(data, 'hub.token'),
+      AGENCY_TLS_FILE: join(data, 'hub-tls.json'),
       AGENCY_HUB_URL: hubUrl,
       COPIES_FILE: join(ROOT, 'apps/agency-node/demo/muroran-city.copies.json'),
       OPERATOR_TOKEN_FILE: join(keys, 'operator.token.json'),
+      NODE_EXTRA_CA_CERTS: join(keys, 'tls-ca.bundle.pem'),
     };
+    const tlsFile = agencyEnv['AGENCY_TLS_FILE']!;
+    const certificate = (): { certificatePem: string; privateKeyPem: string; caCertificatePem: string; fingerprint: string } => JSON.parse(readFileSync(tlsFile, 'utf8')) as never;
+    const listed = async (): Promise<{ fingerprint: string; status: string }[]> => (await call(`${hubUrl}/v1/agencies/muroran-city/certificates`, ca)).json['certificates'] as never;
+
     const first = run(REGISTER, [], agencyEnv);
     expect(first.status, first.out).toBe(0);
     expect(first.out).toMatch(/register: loaded copies/);
@@ -127,29 +223,70 @@ describe('deploy scripts on the built apps', () => {
     const token = readFileSync(agencyEnv['AGENCY_TOKEN_FILE']!, 'utf8').trim();
     expect(token).toMatch(/^[A-Za-z0-9_-]{20,}$/);
     expect(mode(agencyEnv['AGENCY_TOKEN_FILE']!)).toBe(0o600);
-    const agency = (await (await fetch(`${hubUrl}/v1/agencies/muroran-city`)).json()) as { endpoint?: string; status?: string };
+    expect(mode(tlsFile)).toBe(0o600);
+    // The certificate the hub issued: of the hubs' CA, for the agency and its endpoint's host, with its key.
+    const caCert = new X509Certificate(ca);
+    const issued = certificate();
+    const cert = new X509Certificate(issued.certificatePem);
+    expect(cert.checkIssued(caCert)).toBe(true);
+    expect(cert.verify(caCert.publicKey)).toBe(true);
+    expect(cert.subjectAltName).toContain('URI:urn:linkage-ledger:agency:muroran-city');
+    expect(cert.checkIP('127.0.0.1')).toBe('127.0.0.1');
+    expect(cert.checkPrivateKey(createPrivateKey(issued.privateKeyPem))).toBe(true);
+    expect(new X509Certificate(issued.caCertificatePem).fingerprint256).toBe(caCert.fingerprint256);
+    expect(await listed()).toEqual([expect.objectContaining({ fingerprint: issued.fingerprint, status: 'issued' })]);
+    const agency = (await call(`${hubUrl}/v1/agencies/muroran-city`, ca)).json;
     expect(agency).toMatchObject({ status: 'active' });
 
     const again = run(REGISTER, [], agencyEnv);
     expect(again.status, again.out).toBe(0);
-    expect(again.out).toContain('register: muroran-city is registered and holds its token');
+    expect(again.out).toContain('register: muroran-city is registered and holds its token and its certificate');
     expect(readFileSync(agencyEnv['AGENCY_TOKEN_FILE']!, 'utf8').trim()).toBe(token);
+    expect(certificate()).toEqual(issued);
 
     unlinkSync(agencyEnv['AGENCY_TOKEN_FILE']!);
     const rotated = run(REGISTER, [], agencyEnv);
     expect(rotated.status, rotated.out).toBe(0);
     expect(rotated.out).toMatch(/register: muroran-city given a new token \(serial \d{20}\)/);
     expect(readFileSync(agencyEnv['AGENCY_TOKEN_FILE']!, 'utf8').trim()).not.toBe(token);
+    expect(certificate()).toEqual(issued);
 
-    // And the server serves with what the job left: its key, its copies, its token.
+    // A server registered before without its certificate (before TLS, or the file lost): a renewal issues one.
+    unlinkSync(tlsFile);
+    const renewed = run(REGISTER, [], agencyEnv);
+    expect(renewed.status, renewed.out).toBe(0);
+    expect(renewed.out).toMatch(/register: muroran-city at https:\/\/127\.0\.0\.1:\d+ issued its certificate \(fingerprint [0-9a-f]{64}\)/);
+    expect(mode(tlsFile)).toBe(0o600);
+    const second = certificate();
+    expect(second.fingerprint).not.toBe(issued.fingerprint);
+    expect(new X509Certificate(second.certificatePem).checkIssued(caCert)).toBe(true);
+    expect((await listed()).map((c) => [c.fingerprint, c.status]).sort()).toEqual([[issued.fingerprint, 'issued'], [second.fingerprint, 'issued']].sort());
+
+    // The server serves HTTPS with what the job left (its key, its copies, its token, its certificate) ...
     const node = start(NODE_MAIN, ['serve'], { ...agencyEnv, AGENCY_PORT: String(nodePort), AGENCY_HOST: '127.0.0.1', AGENCY_LOG_LEVEL: 'warn' });
-    await waitFor(`http://127.0.0.1:${nodePort}/health/ready`, node);
+    await waitFor(`https://127.0.0.1:${nodePort}/health/ready`, second.caCertificatePem, node);
+    const served = await presented(nodePort!, second.caCertificatePem);
+    expect(served.fingerprint256).toBe(new X509Certificate(second.certificatePem).fingerprint256);
+    // ... and its certificate with its token admits the agency at the hub; the token alone does not.
+    const bearer = { authorization: `Bearer ${readFileSync(agencyEnv['AGENCY_TOKEN_FILE']!, 'utf8').trim()}` };
+    expect((await call(`${hubUrl}/v1/agencies/me/statistics`, ca, { headers: bearer, cert: second.certificatePem, key: second.privateKeyPem })).status).toBe(200);
+    const bare = await call(`${hubUrl}/v1/agencies/me/statistics`, ca, { headers: bearer });
+    expect([bare.status, bare.json['code']]).toEqual([401, 'CLIENT_CERTIFICATE_REQUIRED']);
   });
 
-  it('register-agency fails, naming the variable, when one is missing', () => {
+  it('register-agency fails, naming the variable, when one is missing, and refuses a plain http endpoint for a hub on TLS', () => {
+    const elsewhere = { AGENCY_ID: 'sapporo-city', AGENCY_DATA_DIR: join(dir, 'sapporo-city'), AGENCY_TOKEN_FILE: join(dir, 'sapporo-city', 'hub.token') };
     const { AGENCY_NAME: _dropped, ...rest } = agencyEnv;
-    const r = run(REGISTER, [], { ...rest, AGENCY_ID: 'sapporo-city', AGENCY_DATA_DIR: join(dir, 'sapporo-city'), AGENCY_TOKEN_FILE: join(dir, 'sapporo-city', 'hub.token') });
+    const r = run(REGISTER, [], { ...rest, ...elsewhere });
     expect(r.status).not.toBe(0);
     expect(r.out).toContain('AGENCY_NAME is required');
+    const { AGENCY_TLS_FILE: _noTls, ...withoutTls } = agencyEnv;
+    const noFile = run(REGISTER, [], { ...withoutTls, ...elsewhere });
+    expect(noFile.status).not.toBe(0);
+    expect(noFile.out).toContain('AGENCY_TLS_FILE is required');
+    const plain = run(REGISTER, [], { ...agencyEnv, ...elsewhere, AGENCY_ENDPOINT: 'http://127.0.0.1:9' });
+    expect(plain.status).not.toBe(0);
+    expect(plain.out).toContain('AGENCY_ENDPOINT must be https:// with a hub on TLS');
+    expect(existsSync(elsewhere.AGENCY_TOKEN_FILE)).toBe(false);
   });
 });
