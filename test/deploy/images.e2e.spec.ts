@@ -5,6 +5,7 @@
 // `npm ci --omit=dev` installs).
 import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { get as httpsGet } from 'node:https';
 import { builtinModules } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -84,28 +85,49 @@ describe('the images hold what their apps need', () => {
     });
   }
 
-  it('hub: the runtime tree starts and answers /health/live', async () => {
+  it('hub: the runtime tree makes the keys and the TLS CA with its deploy/hub-keygen.mjs, then starts on TLS (its default, the deployment\'s) and answers over HTTPS', async () => {
     const dir = assemble('hub');
-    const { command } = runtimeCopies('hub');
-    const [port] = await freePorts(1);
+    const { command, fromContext } = runtimeCopies('hub');
+    // The image's copy of the key generation job (COPY deploy/compose/hub-keygen.mjs ./deploy/hub-keygen.mjs).
+    expect(fromContext).toContain('deploy/compose/hub-keygen.mjs');
+    cpSync(join(ROOT, 'deploy/compose/hub-keygen.mjs'), join(dir, 'deploy/hub-keygen.mjs'));
+    const data = join(scratch, 'hub-data');
+    const [keygenPort, port] = await freePorts(2);
+    const keygen = spawnSync(process.execPath, ['deploy/hub-keygen.mjs', join(data, 'keys'), join(scratch, 'hub-ca')], {
+      cwd: dir,
+      env: { PATH: process.env['PATH'] ?? '', KEYGEN_PORT: String(keygenPort), HUB_TLS_HOSTS: 'localhost,127.0.0.1' },
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    expect(keygen.status, `${keygen.stdout}${keygen.stderr}`).toBe(0);
+    const ca = readFileSync(join(scratch, 'hub-ca', 'tls-ca.bundle.pem'), 'utf8');
     const child = spawn(process.execPath, command.slice(1), {
       cwd: dir,
-      env: { PATH: process.env['PATH'] ?? '', HUB_HOST: '127.0.0.1', HUB_PORT: String(port), HUB_DATA_DIR: join(scratch, 'hub-data'), HUB_REDIS_URL: 'off', HUB_LOG_LEVEL: 'warn', HUB_TLS: 'off' }, // the deployment's TLS is not set up yet (docs/tls.md)
+      // No HUB_TLS: the image's default, on.
+      env: { PATH: process.env['PATH'] ?? '', HUB_HOST: '127.0.0.1', HUB_PORT: String(port), HUB_DATA_DIR: data, HUB_REDIS_URL: 'off', HUB_LOG_LEVEL: 'warn', HUB_TLS_HOSTS: 'localhost,127.0.0.1' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
     child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
     child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
+    const get = (path: string): Promise<{ status: number; body: string }> =>
+      new Promise((resolve) => {
+        httpsGet({ host: '127.0.0.1', port, path, ca, agent: false }, (res) => {
+          let body = '';
+          res.on('data', (c: Buffer) => (body += c.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        }).on('error', () => resolve({ status: 0, body: '' }));
+      });
     try {
       const deadline = Date.now() + 60_000;
       let status = 0;
       while (status !== 200 && child.exitCode === null && Date.now() < deadline) {
-        status = await fetch(`http://127.0.0.1:${port}/health/live`).then((r) => r.status, () => 0);
+        status = (await get('/health/live')).status;
         if (status !== 200) await new Promise((r) => setTimeout(r, 200));
       }
       expect(status, out).toBe(200);
       // The gRPC .proto files and the authorization tables came from the copied schemas/.
-      const ready = (await (await fetch(`http://127.0.0.1:${port}/health/ready`)).json()) as { status?: string };
+      const ready = JSON.parse((await get('/health/ready')).body) as { status?: string };
       expect(ready.status).toBeDefined();
     } finally {
       child.kill('SIGTERM');
