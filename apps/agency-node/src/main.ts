@@ -9,6 +9,7 @@ import { HubClient } from './hub/hub-client.js';
 import { tlsFetch } from './hub/tls-fetch.js';
 import { AgencyProblem } from './http/agency-problem.js';
 import { loadOrCreateAnswerKeys } from './keys/answer-keys.js';
+import { certificateRequest, loadOrCreateTlsKey } from './keys/tls-key.js';
 import { CopyUpdatesService, type UpdateInput } from './mesh/copy-updates.service.js';
 import { SubscriptionsService } from './mesh/subscriptions.service.js';
 import { RequesterService } from './requester/requester.service.js';
@@ -95,6 +96,15 @@ program
     const cfg = config(false);
     const keys = await loadOrCreateAnswerKeys(keysDir(cfg));
     print({ agencyId: cfg.agencyId, answerPublicKey: keys.publicKey });
+  });
+
+program
+  .command('tls-request')
+  .description('print a certificate signing request (PKCS#10) for the node\'s own TLS key, keys/tls-key.pem (ECDSA P-256, made at first use, never sent): the csr to register or renew with, so the hub never holds the key')
+  .action(async () => {
+    const cfg = config(false);
+    const key = loadOrCreateTlsKey(keysDir(cfg));
+    print({ agencyId: cfg.agencyId, keyFile: key.path, keyCreated: key.created, csr: await certificateRequest(cfg.agencyId, key.privateKeyPem) });
   });
 
 program

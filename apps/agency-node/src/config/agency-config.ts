@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { isAgencyId } from '#linkage';
 import { fromBase64url } from '#sealed-answer';
 import type { AgencyTls } from '../hub/tls-fetch.js';
+import { TLS_KEY_FILE, certifiesKey } from '../keys/tls-key.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'] as const;
 export type AgencyLogLevel = (typeof LOG_LEVELS)[number];
@@ -37,8 +38,10 @@ export interface AgencyConfig {
   readonly pushFetch: boolean;
   /**
    * AGENCY_TLS_FILE: the JSON the hub answered at registration (`certificate`: certificatePem,
-   * privateKeyPem, caCertificatePem). When set the node serves HTTPS with that certificate and presents
-   * it to the hub as its client certificate (mutual TLS); undefined: plain HTTP.
+   * caCertificatePem, and privateKeyPem when the hub made the key). Without privateKeyPem the certificate
+   * is of the node's own key, `keys/tls-key.pem` (made by `tls-request`, whose CSR the hub certified).
+   * When set the node serves HTTPS with that certificate and presents it to the hub as its client
+   * certificate (mutual TLS); undefined: plain HTTP.
    */
   readonly tls: AgencyTls | undefined;
 }
@@ -144,7 +147,20 @@ export function loadAgencyConfig(env: Readonly<Record<string, string | undefined
       const parsed = JSON.parse(read(resolve(cwd, tlsFile))) as Partial<Record<keyof AgencyTls, unknown>>;
       const pem = (v: unknown): v is string => typeof v === 'string' && v.includes('-----BEGIN ');
       if (pem(parsed.certificatePem) && pem(parsed.privateKeyPem) && pem(parsed.caCertificatePem)) tls = { certificatePem: parsed.certificatePem, privateKeyPem: parsed.privateKeyPem, caCertificatePem: parsed.caCertificatePem };
-      else bad('AGENCY_TLS_FILE', `${tlsFile} must hold certificatePem, privateKeyPem and caCertificatePem (PEM), as the hub answers a registration with HUB_TLS=on`);
+      else if (pem(parsed.certificatePem) && parsed.privateKeyPem === undefined && pem(parsed.caCertificatePem) && dataDirRaw !== undefined) {
+        // The hub certified the node's own key (the CSR of `tls-request`): the key stays in the data dir.
+        const keyPath = join(resolve(cwd, dataDirRaw), 'keys', TLS_KEY_FILE);
+        let privateKeyPem: string | undefined;
+        try {
+          privateKeyPem = read(keyPath);
+        } catch (error) {
+          bad('AGENCY_TLS_FILE', `${tlsFile} holds no privateKeyPem (a certificate of the node's own key), but ${keyPath} cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'}): make the key and its CSR with tls-request before the registration`);
+        }
+        if (privateKeyPem !== undefined) {
+          if (certifiesKey(parsed.certificatePem, privateKeyPem)) tls = { certificatePem: parsed.certificatePem, privateKeyPem, caCertificatePem: parsed.caCertificatePem };
+          else bad('AGENCY_TLS_FILE', `the certificate in ${tlsFile} is not of the node's key ${keyPath}: it was issued for another CSR (or the key was made again after it)`);
+        }
+      } else bad('AGENCY_TLS_FILE', `${tlsFile} must hold certificatePem and caCertificatePem (PEM), and privateKeyPem unless the certificate is of the node's own key (keys/${TLS_KEY_FILE}, tls-request), as the hub answers a registration with HUB_TLS=on`);
     } catch (error) {
       bad('AGENCY_TLS_FILE', `cannot read ${tlsFile} as JSON (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
     }
