@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { toBase64url } from '#sealed-answer';
 import { AgencyProblem } from '../http/agency-problem.js';
 import { sealProvisionAnswer } from './answer-sealer.js';
-import type { AgencyStore } from '../store/agency-store.js';
+import type { AgencyStore, StoredProvisionRecord } from '../store/agency-store.js';
 import type { ProviderRefusalReason, ProvisionRequest, ProvisionResponse } from '#linkage';
 
 const utf8 = new TextEncoder();
@@ -41,9 +41,8 @@ export class ProviderService {
       });
     }
     const requestDigest = digestOfRequest(request);
-    const earlier = this.replay(request, requestDigest);
-    if (earlier !== undefined) return earlier;
-
+    // No look-up of the serial first: a new serial (every call but a retry) is answered and recorded without a
+    // read, and the INSERT itself tells a serial recorded before, whose stored line then wins (below).
     const decision = this.decide(request);
     let response: ProvisionResponse;
     let answerBytes: Uint8Array | undefined;
@@ -51,11 +50,18 @@ export class ProviderService {
       response = { status: 'refused', reason: decision.reason };
     } else {
       const plain = utf8.encode(JSON.stringify({ items: decision.items }));
-      answerBytes = request.answerPublicKey === undefined ? plain : await sealProvisionAnswer(plain, request.answerPublicKey, request.serial);
+      try {
+        answerBytes = request.answerPublicKey === undefined ? plain : await sealProvisionAnswer(plain, request.answerPublicKey, request.serial);
+      } catch (error) {
+        // A key that cannot be sealed to: a serial recorded before is still answered (or refused as reused) as it was.
+        const earlier = this.store.recordFor('provided', request.serial);
+        if (earlier !== undefined) return this.replay(request, requestDigest, earlier);
+        throw error;
+      }
       response = { status: 'answered', answer: toBase64url(answerBytes), encrypted: request.answerPublicKey !== undefined };
     }
-    // A concurrent retry of the same serial may have recorded first: the stored line wins, so both get the same answer.
-    const stored = await this.store.recordDurably({
+    // A retry of the same serial (concurrent or later) finds a line stored: that line wins, so both get the same answer.
+    const written = await this.store.recordDurably({
       role: 'provided',
       serial: request.serial,
       queryId: request.queryId,
@@ -72,13 +78,11 @@ export class ProviderService {
       responseJson: JSON.stringify(response),
       recordedAt: this.now().toISOString(),
     } as const);
-    return this.replay(request, requestDigest) ?? (JSON.parse(stored.responseJson!) as ProvisionResponse);
+    return written.inserted ? response : this.replay(request, requestDigest, written.stored);
   }
 
-  /** The answer already given to this serial, or undefined. The same serial with another request is refused. */
-  private replay(request: ProvisionRequest, requestDigest: string): ProvisionResponse | undefined {
-    const earlier = this.store.recordFor('provided', request.serial);
-    if (earlier === undefined) return undefined;
+  /** The answer already given to this serial. The same serial with another request is refused. */
+  private replay(request: ProvisionRequest, requestDigest: string, earlier: StoredProvisionRecord): ProvisionResponse {
     if (earlier.requestDigest !== requestDigest) {
       throw new AgencyProblem('SERIAL_REUSED', `serial ${request.serial} was already answered for another request; a serial names one query`, { serial: request.serial });
     }

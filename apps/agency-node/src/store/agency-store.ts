@@ -35,6 +35,9 @@ export interface ProvisionRecord {
   readonly recordedAt: string;
 }
 
+/** A stored line with what a retry of its serial is checked against and answered with. */
+export type StoredProvisionRecord = ProvisionRecord & { requestDigest: string | null; responseJson: string | null };
+
 export type NewProvisionRecord = Omit<ProvisionRecord, 'id'> & {
   /** Provided role: digest of the request fields, so a retry can be told from another request reusing the serial. */
   readonly requestDigest?: string | null;
@@ -268,7 +271,7 @@ export class AgencyStore {
   }
 
   /** Appends a record line; a second line for the same role and serial is ignored (a retry). Returns the stored line. */
-  record(r: NewProvisionRecord): ProvisionRecord & { requestDigest: string | null; responseJson: string | null } {
+  record(r: NewProvisionRecord): StoredProvisionRecord {
     this.db
       .prepare(
         `INSERT OR IGNORE INTO provision_records
@@ -282,15 +285,17 @@ export class AgencyStore {
 
   /**
    * Like record(), but committed by a writer thread in a group transaction with the other lines waiting
-   * (one fsync for all of them, beside the main thread). Resolves once the line is durable.
+   * (one fsync for all of them, beside the main thread). Resolves once the line is durable: `inserted` when this
+   * line is the one stored (nothing is read back), else the line stored before for that role and serial (a
+   * retry, or another request under the same serial), which stays as it was.
    */
-  async recordDurably(r: NewProvisionRecord): Promise<ProvisionRecord & { requestDigest: string | null; responseJson: string | null }> {
+  async recordDurably(r: NewProvisionRecord): Promise<{ readonly inserted: true } | { readonly inserted: false; readonly stored: StoredProvisionRecord }> {
     this.#writer ??= new RecordWriter(this.#path);
-    await this.#writer.write(rowValues(r));
-    return this.recordFor(r.role, r.serial)!;
+    if (await this.#writer.write(rowValues(r))) return { inserted: true };
+    return { inserted: false, stored: this.recordFor(r.role, r.serial)! };
   }
 
-  recordFor(role: Role, serial: string): (ProvisionRecord & { requestDigest: string | null; responseJson: string | null }) | undefined {
+  recordFor(role: Role, serial: string): StoredProvisionRecord | undefined {
     const row = this.#statement('SELECT * FROM provision_records WHERE role = ? AND serial = ?').get(role, serial) as RecordRow | undefined;
     return row && { ...toRecord(row), requestDigest: row.request_digest, responseJson: row.response_json };
   }
