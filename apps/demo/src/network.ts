@@ -225,9 +225,12 @@ export async function startNetwork(options: NetworkOptions): Promise<Network> {
       // Offline commands need no hub credential (the token file does not exist before registration).
       const offline = { AGENCY_ID: agency.agencyId, AGENCY_DATA_DIR: env['AGENCY_DATA_DIR']! };
       const { answerPublicKey } = (await cli(offline, ['keys'])) as { answerPublicKey: string };
+      // With TLS the node makes its own TLS key (nodes/<id>/keys/tls-key.pem) and the hub certifies the key of
+      // its CSR: the hub's answer carries no private key (docs/tls.md).
+      const csr = tls ? ((await cli(offline, ['tls-request'])) as { csr: string }).csr : undefined;
       const known = await call('GET', `${hubUrl}/v1/agencies/${agency.agencyId}`, undefined);
       if (known.status === 404) {
-        const res = await call('POST', `${hubUrl}/v1/agencies`, { agencyId: agency.agencyId, name: agency.name, kind: agency.kind, endpoint, publicKey: answerPublicKey, ...('municipalityCode' in agency ? { municipalityCode: agency.municipalityCode } : {}) }, operator);
+        const res = await call('POST', `${hubUrl}/v1/agencies`, { agencyId: agency.agencyId, name: agency.name, kind: agency.kind, endpoint, publicKey: answerPublicKey, ...('municipalityCode' in agency ? { municipalityCode: agency.municipalityCode } : {}), ...(csr === undefined ? {} : { csr }) }, operator);
         if (res.status !== 201) throw new Error(`registering ${agency.agencyId}: ${JSON.stringify(res.json)}`);
         writeSecret(env['AGENCY_TOKEN_FILE']!, String(res.json['token']));
         if (tls) writeSecret(tlsFileOf(dataDir, agency.agencyId), `${JSON.stringify(res.json['certificate'], null, 2)}\n`);
@@ -240,7 +243,7 @@ export async function startNetwork(options: NetworkOptions): Promise<Network> {
       await call('PATCH', `${hubUrl}/v1/agencies/${agency.agencyId}`, { endpoint }, operator);
       if (tls && !existsSync(tlsFileOf(dataDir, agency.agencyId))) {
         // Registered without TLS (or the file was lost): a renewal issues the node its certificate.
-        const res = await call('POST', `${hubUrl}/v1/agencies/${agency.agencyId}/certificates`, undefined, operator);
+        const res = await call('POST', `${hubUrl}/v1/agencies/${agency.agencyId}/certificates`, csr === undefined ? undefined : { csr }, operator);
         if (res.status !== 201) throw new Error(`issuing ${agency.agencyId} its certificate: ${JSON.stringify(res.json)}`);
         const { agencyId: _agencyId, serial: _serial, ...certificate } = res.json;
         writeSecret(tlsFileOf(dataDir, agency.agencyId), `${JSON.stringify(certificate, null, 2)}\n`);
