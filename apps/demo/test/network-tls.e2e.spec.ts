@@ -42,10 +42,14 @@ describe('the demo network with HUB_TLS=on: TLS on every hop, mutual for the age
     }
     // Node's own fetch does not trust the demo CA: the certificate is not a public one.
     await expect(fetch(`${network.hubUrl}/health/live`)).rejects.toThrow();
-    // Each node keeps what its registration answered (0600), its key never in the hub's files.
+    // Each node keeps what its registration answered (0600): a certificate of the key of its own CSR
+    // (tls-request), no private key: the key stays in the node's keys/tls-key.pem, and the hub never held it.
     const file = join(dataDir, 'nodes', 'muroran-city', 'hub-tls.json');
     expect(statSync(file).mode & 0o077).toBe(0);
-    expect(JSON.parse(readFileSync(file, 'utf8'))).toMatchObject({ caCertificatePem: ca, certificatePem: expect.stringContaining('BEGIN CERTIFICATE') });
+    const kept = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+    expect(kept).toMatchObject({ caCertificatePem: ca, certificatePem: expect.stringContaining('BEGIN CERTIFICATE'), keyOrigin: 'agency' });
+    expect(kept).not.toHaveProperty('privateKeyPem');
+    expect(statSync(join(dataDir, 'nodes', 'muroran-city', 'keys', 'tls-key.pem')).mode & 0o077).toBe(0);
   });
 
   it('answers the seeds/001 query end to end: pension node → hub (mutual TLS) → Muroran node (checked against its registration)', async () => {
@@ -80,7 +84,7 @@ describe('a data dir first run over plain HTTP (HUB_TLS=off), then with TLS on (
       again = await startNetwork({ ...options, hubEnv: { HUB_REDIS_URL: 'off', HUB_TLS: 'on' } });
       const upgraded = tlsFetch({ caCertificatePem: readFileSync(join(dir, 'keys', 'tls-ca.cert.pem'), 'utf8') });
       const certificates = (await (await upgraded(`${again.hubUrl}/v1/agencies/muroran-city/certificates`)).json()) as { certificates: { status: string }[] };
-      expect(certificates.certificates).toEqual([expect.objectContaining({ status: 'issued' })]);
+      expect(certificates.certificates).toEqual([expect.objectContaining({ status: 'issued', keyOrigin: 'agency' })]);
       // Muroran's node now serves HTTPS only: the answer below came through its endpoint moved to https.
       const res = await upgraded(`${again.nodeUrl('jpn-pension-service')}/v1/queries`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(QUERY) });
       const body = (await res.json()) as Record<string, unknown>;
