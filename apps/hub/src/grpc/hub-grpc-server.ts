@@ -93,7 +93,7 @@ export class HubGrpcServer {
       server.addService(definition[service] as ServiceDefinition, limits.implementation(implementation, checkedBy));
     add(NUMBERING_SERVICE, numberingService(commandBus, queryBus, auth, guard));
     add(AUDIT_SERVICE, auditService(this.app.get(AuditController, { strict: false }), guard));
-    add(LINKAGE_SERVICE, linkageService(commandBus, auth, this.app.get(QueryEdge, { strict: false }), guard));
+    add(LINKAGE_SERVICE, linkageService(commandBus, auth, this.app.get(QueryEdge, { strict: false }), guard, this.app.get(HubTls, { strict: false })));
     add(SUBSCRIPTIONS_SERVICE, subscriptionsService(auth, this.app.get(SubscriptionsService, { strict: false }), guard));
     add(UPDATES_SERVICE, updatesService(auth, this.app.get(PushFanOut, { strict: false }), this.app.get(PushRecords, { strict: false }), guard));
     add(NOTICE_BATCHES_SERVICE, noticeBatchesService(commandBus, auth, this.app.get(NoticeBatchProgress, { strict: false }), guard), ['StartNoticeBatch']);

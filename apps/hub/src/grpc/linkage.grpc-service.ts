@@ -9,6 +9,8 @@ import type { QueryEdge } from '../linkage/queries/query-edge.js';
 import { SubmitBulkQueryRequest, SubmitQueryRequest } from '../linkage/queries/query.dto.js';
 import { SendNoticeRequest } from '../notices/notices.dto.js';
 import { SendNoticeCommand } from '../notices/send-notice.handler.js';
+import { ChangeAgencyCertificatesCommand } from '../tls/agency-certificates.js';
+import type { HubTls } from '../tls/hub-tls.js';
 import { credentialed, recorded, unary, validated, type GrpcCall, type RefusalGuard } from './grpc-call.js';
 
 interface QueryMessage {
@@ -68,8 +70,11 @@ const RENAMED = {
   municipalityCode: 'municipality_code',
 };
 
-/** linkage_ledger.v1.Linkage: the HTTP edge's DTOs, authentication and commands, over gRPC. */
-export function linkageService(commandBus: CommandBus, auth: Authenticator, queries: QueryEdge, guard: RefusalGuard): UntypedServiceImplementation {
+/**
+ * linkage_ledger.v1.Linkage: the HTTP edge's DTOs, authentication and commands, over gRPC. With `tls`
+ * (HubTls), RegisterAgency checks its csr and issues the certificate as POST /v1/agencies does.
+ */
+export function linkageService(commandBus: CommandBus, auth: Authenticator, queries: QueryEdge, guard: RefusalGuard, tls?: HubTls): UntypedServiceImplementation {
   return {
     AcquireAgencyCode: unary(recorded('AcquireAgencyCode', guard, async (m: { individualNumber?: string; acquisitionNumber?: string }, call) => {
       const body = validated(AcquireAgencyCodeRequest, { individualNumber: m.individualNumber, acquisitionNumber: m.acquisitionNumber }, RENAMED);
@@ -101,14 +106,25 @@ export function linkageService(commandBus: CommandBus, auth: Authenticator, quer
       return outcome.value;
     })),
 
-    RegisterAgency: unary(recorded('RegisterAgency', guard, async (m: { agencyId?: string; name?: string; kind?: string; endpoint?: string; publicKey?: string; municipalityCode?: string }, call) => {
-      const fields = { agencyId: m.agencyId, name: m.name, kind: m.kind, endpoint: m.endpoint, publicKey: m.publicKey };
+    RegisterAgency: unary(recorded('RegisterAgency', guard, async (m: { agencyId?: string; name?: string; kind?: string; endpoint?: string; publicKey?: string; municipalityCode?: string; csr?: string }, call) => {
+      const fields = { agencyId: m.agencyId, name: m.name, kind: m.kind, endpoint: m.endpoint, publicKey: m.publicKey, ...(m.csr ? { csr: m.csr } : {}) };
       const body = validated(RegisterAgencyRequest, m.municipalityCode ? { ...fields, municipalityCode: m.municipalityCode } : fields, RENAMED);
       auth.operator(credentialed(call));
+      // Before the registration is recorded, as over HTTP: a refused CSR (or none under HUB_TLS_REQUIRE_CSR=on) registers nothing.
+      const csr = tls === undefined ? undefined : await tls.csrOf(body.csr);
       const outcome = await commandBus.execute(
         new ChangeAgencyRegistryCommand(body.agencyId, { type: 'register', name: body.name, kind: body.kind, endpoint: body.endpoint, publicKey: body.publicKey, ...(body.municipalityCode === undefined ? {} : { municipalityCode: body.municipalityCode }) }, { actor: 'operator:hub', ...meta(call) }),
       );
-      return { agencyId: outcome.agencyId, serial: outcome.serial, token: outcome.token! };
+      const registered = { agencyId: outcome.agencyId, serial: outcome.serial, token: outcome.token! };
+      const ca = tls?.ca;
+      if (ca === undefined) return registered;
+      const { issued } = await commandBus.execute(new ChangeAgencyCertificatesCommand(body.agencyId, { type: 'issue', occasion: 'registration', ...(csr === undefined ? {} : { csr }) }, { actor: 'operator:hub', ...meta(call) }));
+      if (issued === undefined) throw new Error('a certificate was expected');
+      const { fingerprint, serialNumber, notBefore, notAfter, certificatePem, privateKeyPem } = issued;
+      return {
+        ...registered,
+        certificate: { fingerprint, serialNumber, notBefore, notAfter, certificatePem, ...(privateKeyPem === undefined ? {} : { privateKeyPem }), keyOrigin: privateKeyPem === undefined ? 'agency' : 'hub', caCertificatePem: ca.caCertificatePem },
+      };
     })),
   };
 }
