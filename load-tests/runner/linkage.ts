@@ -18,12 +18,14 @@
  *     [--people 2000] [--connections 64] [--warmup 3] [--duration 15] [--rate 3000] [--rate-fraction 0.3]
  *     [--rate-connections 128] [--rate-duration 15] [--rounds 1] [--tls off|on|both] [--tls-rate-fraction 0.5] [--baseline on|off]
  *     [--plaintext] [--grpc] [--write-fixture file.json [--hold seconds]] [--hub-cpu-prof dir] [--node-cpu-prof dir]
+ *     [--hub-node-flags="--perf-basic-prof …"] [--node-node-flags="…"]
  * --baseline off: no relay baseline; the fixed-rate phase is then --rate.
  * --hold: after writing the fixture, keep both processes up for that long (for k6) instead of driving the load.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { tlsFetch } from '../../apps/agency-node/src/hub/tls-fetch.js';
 import { queryBodies, runPhase, verifyServerCertificate, type PhaseResult, type VerifiedServer } from './drive.js';
@@ -32,6 +34,8 @@ import { cpuSeconds, type Spawned } from './processes.js';
 import { startRelayBaseline, type RelayBaseline } from './relay-baseline.js';
 import { figuresOf, formatTargetTable, ratio, tlsComparison, type TargetFigures, type TargetRow } from './report.js';
 import type { LinkageFixture } from './setup.js';
+
+const RUNNER_DIR = dirname(fileURLToPath(import.meta.url));
 
 const { values } = parseArgs({
   options: {
@@ -54,6 +58,8 @@ const { values } = parseArgs({
     'write-fixture': { type: 'string' },
     'hub-cpu-prof': { type: 'string' },
     'node-cpu-prof': { type: 'string' },
+    'hub-node-flags': { type: 'string' },
+    'node-node-flags': { type: 'string' },
     hold: { type: 'string' },
   },
 });
@@ -96,13 +102,26 @@ function log(line: string): void {
   process.stderr.write(`${line}\n`);
 }
 
-/** --cpu-prof for the hub (written when it exits); the agency node re-raises SIGTERM after its shutdown hooks, so it gets V8's tick log (--prof, read with `node --prof-process`). */
-function profileFlags(dir: string | undefined, name: string, kind: 'cpu-prof' | 'prof'): string[] {
+/**
+ * --cpu-prof (a profile written when the process exits). The agency node re-raises SIGTERM after its shutdown
+ * hooks, which would end it without writing one: `cpu-prof-on-signal.mjs` turns that into a normal exit.
+ */
+function profileFlags(dir: string | undefined, name: string, onSignal = false): string[] {
   if (dir === undefined) return [];
   const abs = resolve(dir);
   mkdirSync(abs, { recursive: true });
-  if (kind === 'prof') return ['--prof', '--no-logfile-per-isolate', `--logfile=${join(abs, `${name}-${process.pid}.v8.log`)}`];
-  return ['--cpu-prof', `--cpu-prof-dir=${abs}`, `--cpu-prof-name=${name}-${process.pid}.cpuprofile`];
+  const flags = ['--cpu-prof', `--cpu-prof-dir=${abs}`, `--cpu-prof-name=${name}-${process.pid}.cpuprofile`];
+  return onSignal ? [...flags, '--import', pathToFileURL(join(RUNNER_DIR, 'cpu-prof-on-signal.mjs')).href] : flags;
+}
+
+/** Node's own flags for the hub or the agency node (e.g. `--perf-basic-prof` for `perf record`), space-separated. */
+function nodeFlags(name: 'hub-node-flags' | 'node-node-flags'): string[] {
+  const raw = values[name];
+  if (raw === undefined) return [];
+  const flags = raw.split(/\s+/).filter((f) => f !== '');
+  const bad = flags.find((f) => !/^--[a-z0-9-]+(=[^\s]*)?$/.test(f));
+  if (bad !== undefined) throw new Error(`--${name} takes node flags (--name or --name=value), got ${JSON.stringify(bad)}`);
+  return flags;
 }
 
 /** What the load generator drives: the relay baseline, or the linkage over HTTP or TLS; its processes by name. */
@@ -154,8 +173,8 @@ async function main(): Promise<void> {
       plaintext: values.plaintext,
       tls: mode === 'tls',
       label: modes.length > 1 ? mode : undefined,
-      hubNodeFlags: profileFlags(values['hub-cpu-prof'], `hub-${mode}`, 'cpu-prof'),
-      nodeNodeFlags: profileFlags(values['node-cpu-prof'], `agency-node-${mode}`, 'prof'),
+      hubNodeFlags: [...profileFlags(values['hub-cpu-prof'], `hub-${mode}`), ...nodeFlags('hub-node-flags')],
+      nodeNodeFlags: [...profileFlags(values['node-cpu-prof'], `agency-node-${mode}`, true), ...nodeFlags('node-node-flags')],
       log,
     });
     networks.push(network);

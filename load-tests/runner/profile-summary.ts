@@ -1,0 +1,124 @@
+/**
+ * Summarises V8 CPU profiles (`.cpuprofile`, as `--hub-cpu-prof` writes them): the busy share of the samples
+ * (idle and the program's own bookkeeping left out), then the top functions by self time and by total time
+ * (a function counted once per sample however deep it recurses), and self time per file or package.
+ *   node --import tsx load-tests/runner/profile-summary.ts <file.cpuprofile | dir> [--top 30] [--per-query n] [--since name]
+ * --per-query n: also prints each row as CPU microseconds per query, given n queries in the profiled run.
+ * A name is a function's name, or the start of a row's label (`apply dist/libs/projections`) to tell apart functions
+ * of one name.
+ * --since name: leaves out the samples before the first one whose stack holds a function of that name (e.g.
+ *   `QueryRunner.run` or `run`: the start-up and the setup of people are then not counted).
+ * --under name: counts only the samples whose stack holds a function of that name (what it costs, and where).
+ */
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { parseArgs } from 'node:util';
+
+interface CallFrame { functionName: string; url: string; lineNumber: number }
+interface ProfileNode { id: number; callFrame: CallFrame; children?: number[] }
+interface CpuProfile { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[]; startTime: number; endTime: number }
+
+const { values, positionals } = parseArgs({ allowPositionals: true, options: { top: { type: 'string', default: '30' }, 'per-query': { type: 'string' }, since: { type: 'string' }, under: { type: 'string' } } });
+const TOP = Number(values.top);
+const PER_QUERY = values['per-query'] === undefined ? undefined : Number(values['per-query']);
+const SINCE = values.since;
+const UNDER = values.under;
+const ROOT = process.cwd();
+
+/** A file's place: the package under node_modules, node's own modules, or the path in the repository. */
+export function fileOf(url: string): string {
+  if (url === '') return '(native / V8)';
+  if (url.startsWith('node:')) return url;
+  const path = url.replace(/^file:\/\//, '');
+  const nm = path.lastIndexOf('/node_modules/');
+  if (nm >= 0) {
+    const rest = path.slice(nm + '/node_modules/'.length).split('/');
+    return `npm:${rest[0]!.startsWith('@') ? `${rest[0]}/${rest[1]}` : rest[0]}`;
+  }
+  const rel = relative(ROOT, path);
+  return rel.startsWith('..') ? path : rel;
+}
+
+function label(frame: CallFrame): string {
+  const name = frame.functionName === '' ? '(anonymous)' : frame.functionName;
+  return frame.url === '' ? name : `${name} ${fileOf(frame.url)}:${frame.lineNumber + 1}`;
+}
+
+/** A frame is named by its function's name, or by the start of its label (`apply libs/projections`). */
+function matches(frame: CallFrame, name: string): boolean {
+  return frame.functionName === name || (name.includes(' ') && label(frame).startsWith(name));
+}
+
+const OUTSIDE = new Set(['(idle)', '(program)', '(root)']);
+
+export function summarise(profile: CpuProfile, since?: string, under?: string): { busyMs: number; totalMs: number; gcMs: number; self: Map<string, number>; total: Map<string, number>; files: Map<string, number> } {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const self = new Map<string, number>();
+  const total = new Map<string, number>();
+  const files = new Map<string, number>();
+  let busyMs = 0;
+  let totalMs = 0;
+  let gcMs = 0;
+  const add = (m: Map<string, number>, k: string, v: number): void => void m.set(k, (m.get(k) ?? 0) + v);
+  let started = since === undefined;
+  for (let i = 0; i < profile.samples.length; i++) {
+    if (!started) {
+      for (let id: number | undefined = profile.samples[i]; id !== undefined && !started; id = parent.get(id)) started = matches(byId.get(id)!.callFrame, since!);
+      if (!started) continue;
+    }
+    // timeDeltas[i] is the time before sample i; the sample's weight is the time up to the next one.
+    const ms = (profile.timeDeltas[i + 1] ?? 0) / 1000;
+    totalMs += ms;
+    const node = byId.get(profile.samples[i]!)!;
+    if (OUTSIDE.has(node.callFrame.functionName)) continue;
+    if (under !== undefined) {
+      let inside = false;
+      for (let id: number | undefined = node.id; id !== undefined && !inside; id = parent.get(id)) inside = matches(byId.get(id)!.callFrame, under);
+      if (!inside) continue;
+    }
+    busyMs += ms;
+    if (node.callFrame.functionName === '(garbage collector)') gcMs += ms;
+    add(self, label(node.callFrame), ms);
+    add(files, fileOf(node.callFrame.url), ms);
+    const seen = new Set<string>();
+    for (let id: number | undefined = node.id; id !== undefined; id = parent.get(id)) {
+      const frame = byId.get(id)!.callFrame;
+      if (OUTSIDE.has(frame.functionName)) continue;
+      const key = label(frame);
+      if (!seen.has(key)) {
+        seen.add(key);
+        add(total, key, ms);
+      }
+    }
+  }
+  return { busyMs, totalMs, gcMs, self, total, files };
+}
+
+function print(title: string, rows: Map<string, number>, busyMs: number): void {
+  console.log(`\n${title}`);
+  const perQuery = PER_QUERY === undefined ? '' : '   µs/query';
+  console.log(`      ms   share${perQuery}  `);
+  for (const [key, ms] of [...rows].sort((a, b) => b[1] - a[1]).slice(0, TOP)) {
+    const pq = PER_QUERY === undefined ? '' : `  ${((ms * 1000) / PER_QUERY).toFixed(1).padStart(9)}`;
+    console.log(`${ms.toFixed(0).padStart(8)}  ${((100 * ms) / busyMs).toFixed(1).padStart(5)} %${pq}  ${key}`);
+  }
+}
+
+function filesOf(arg: string): string[] {
+  if (!statSync(arg).isDirectory()) return [arg];
+  return readdirSync(arg).filter((f) => f.endsWith('.cpuprofile')).map((f) => join(arg, f));
+}
+
+if (positionals.length === 0) {
+  console.error('usage: profile-summary <file.cpuprofile | dir> [--top 30] [--per-query n]');
+  process.exit(2);
+}
+for (const file of positionals.flatMap(filesOf)) {
+  const s = summarise(JSON.parse(readFileSync(file, 'utf8')) as CpuProfile, SINCE, UNDER);
+  console.log(`== ${file}${SINCE === undefined ? '' : ` since ${SINCE}`}${UNDER === undefined ? '' : ` under ${UNDER}`}: ${(s.totalMs / 1000).toFixed(1)} s profiled, ${(s.busyMs / 1000).toFixed(2)} s busy (GC ${((100 * s.gcMs) / s.busyMs).toFixed(1)} % of it)`);
+  print(`top ${TOP} by self time (share of busy time)`, s.self, s.busyMs);
+  print(`top ${TOP} by total time`, s.total, s.busyMs);
+  print(`top ${TOP} files / packages by self time`, s.files, s.busyMs);
+}
