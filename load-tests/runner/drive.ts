@@ -28,6 +28,11 @@ export interface PhaseResult {
   readonly notAnswered: number;
   readonly socketErrors: number;
   readonly timeouts: number;
+  /**
+   * Every request of the phase when it had a lead-in whose figures are left out (a paced phase): what the
+   * processes' CPU in the phase is divided by. Absent: `requests`.
+   */
+  readonly allRequests?: number;
 }
 
 /** One request body per code: the hub's POST /v1/queries, rotated so the load touches every person. */

@@ -172,6 +172,7 @@ export async function runPacedPhase(fixture: LinkageFixture, bodies: readonly st
     timeouts,
     sendLagMs: { p50: round2(quantile(lagSorted, 0.5)), p99: round2(quantile(lagSorted, 0.99)), max: round2(lagSorted[lagSorted.length - 1] ?? 0) },
     connectionsOpened,
+    allRequests: completed + leadIn,
     ...(leadIn === 0 ? {} : { leadIn: { seconds: options.leadInSeconds!, requests: leadIn, p99: round2(quantile(leadSorted, 0.99)), max: round2(leadSorted[leadSorted.length - 1] ?? 0) } }),
   };
 }

@@ -27,8 +27,8 @@ function cells(phase: PhaseResult, cpu: CpuShare): string[] {
     core(cpu.node),
     core(cpu.generator),
     // CPU time per request: unlike the rate, it hardly depends on what else the machine runs.
-    perQuery(cpu.hub, cpu.wallSeconds, phase.requests),
-    perQuery(cpu.node, cpu.wallSeconds, phase.requests),
+    perQuery(cpu.hub, cpu.wallSeconds, phase.allRequests ?? phase.requests),
+    perQuery(cpu.node, cpu.wallSeconds, phase.allRequests ?? phase.requests),
   ];
 }
 
@@ -71,9 +71,10 @@ export interface TargetRow {
   readonly wallSeconds: number;
 }
 
-/** CPU milliseconds per request of each process in a row (3 decimals). */
+/** CPU milliseconds per request of each process in a row (3 decimals): over every request of the phase, a lead-in's included (its CPU is in the row too). */
 export function cpuMsPerQuery(row: TargetRow): Record<string, number> {
-  return Object.fromEntries(Object.entries(row.cpu).map(([name, share]) => [name, row.phase.requests === 0 ? 0 : Number(((share * row.wallSeconds * 1000) / row.phase.requests).toFixed(3))]));
+  const requests = row.phase.allRequests ?? row.phase.requests;
+  return Object.fromEntries(Object.entries(row.cpu).map(([name, share]) => [name, requests === 0 ? 0 : Number(((share * row.wallSeconds * 1000) / requests).toFixed(3))]));
 }
 
 const TARGET_COLUMNS = ['target', 'phase', 'conns', 'requests', 'req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'errors', 'cpu (share of a core)', 'CPU ms per query'] as const;

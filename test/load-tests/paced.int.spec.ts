@@ -90,6 +90,7 @@ describe('a paced (constant-arrival-rate) phase', () => {
     const result = await runPacedPhase(fixture(url), ['{}'], { name: 'rate', connections: 64, durationSeconds: 1, rate: 100, timeoutSeconds: 5, leadInSeconds: 0.5 });
     expect(result.requests).toBe(100);
     expect(result.leadIn).toMatchObject({ seconds: 0.5, requests: 50 });
+    expect(result.allRequests).toBe(150);
     expect(result.leadIn!.max).toBeGreaterThanOrEqual(190);
     expect(result.latencyMs.max).toBeLessThan(result.leadIn!.max);
     expect(result.errors).toBe(0);

@@ -31,6 +31,9 @@ describe('load:linkage figures', () => {
     // 500 queries/s for 10 s with the hub at 45 % of a core: 4.5 s of CPU over 5,000 queries.
     expect(cpuMsPerQuery(row(500, 40, { hub: 0.45, node: 0.3, generator: 0.05 }))).toEqual({ hub: 0.9, node: 0.6, generator: 0.1 });
     expect(cpuMsPerQuery({ ...row(0, 0, { hub: 0.2 }) })).toEqual({ hub: 0 });
+    // A paced phase's lead-in ran on the same processes: its requests share the CPU measured over both.
+    const led = row(500, 40, { hub: 0.45 });
+    expect(cpuMsPerQuery({ ...led, phase: { ...led.phase, allRequests: 6_000 } })).toEqual({ hub: 0.75 });
   });
 
   it('takes medians over rounds and counts every error of both phases', () => {
