@@ -10,7 +10,7 @@
 //   token admits the agency at the hub (mutual TLS).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { X509Certificate, createPrivateKey, generateKeyPairSync } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, unlinkSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { connect as tlsConnect, rootCertificates } from 'node:tls';
 import { tmpdir } from 'node:os';
@@ -43,8 +43,15 @@ const TLS_HOSTS = 'hub,hub-a,hub-b,localhost,127.0.0.1,::1';
 
 const started: ChildProcess[] = [];
 
+/** Debian's haproxy, when installed (the router's image is HAProxy's). */
+const HAPROXY = ['/usr/sbin/haproxy', '/usr/local/sbin/haproxy'].find((p) => existsSync(p));
+
 function start(main: string, args: string[], env: Record<string, string>): { child: ChildProcess; output: () => string } {
-  const child = spawn(process.execPath, [main, ...args], { cwd: ROOT, env: { PATH: process.env['PATH'] ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  return startProcess(process.execPath, [main, ...args], env);
+}
+
+function startProcess(command: string, args: string[], env: Record<string, string> = {}): { child: ChildProcess; output: () => string } {
+  const child = spawn(command, args, { cwd: ROOT, env: { PATH: process.env['PATH'] ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let text = '';
   child.stdout!.on('data', (c: Buffer) => (text += c.toString('utf8')));
   child.stderr!.on('data', (c: Buffer) => (text += c.toString('utf8')));
@@ -81,9 +88,9 @@ async function waitFor(url: string, ca: string, what: { child: ChildProcess; out
 }
 
 /** The certificate a TLS server on 127.0.0.1 presents (verified against `ca` and that address). */
-function presented(port: number, ca: string): Promise<X509Certificate> {
+function presented(port: number, ca: string, alpn: string[] = ['http/1.1']): Promise<X509Certificate> {
   return new Promise((resolve, reject) => {
-    const socket = tlsConnect({ host: '127.0.0.1', port, ca }, () => {
+    const socket = tlsConnect({ host: '127.0.0.1', port, ca, ALPNProtocols: alpn }, () => {
       const peer = socket.getPeerX509Certificate();
       socket.end();
       if (peer === undefined) reject(new Error('no certificate presented'));
@@ -103,6 +110,7 @@ const mode = (path: string): number => statSync(path).mode & 0o777;
 describe('deploy scripts on the built apps', () => {
   let dir: string;
   let hubUrl: string;
+  let hubGrpcPort: number;
   let keys: string;
   let caDir: string;
   let ca: string;
@@ -116,8 +124,9 @@ describe('deploy scripts on the built apps', () => {
   });
 
   afterAll(async () => {
-    for (const child of started) if (child.exitCode === null) child.kill('SIGTERM');
-    await Promise.all(started.map((c) => (c.exitCode !== null ? undefined : new Promise((r) => c.once('exit', r)))));
+    const running = started.filter((c) => c.exitCode === null && c.signalCode === null);
+    for (const child of running) child.kill('SIGTERM');
+    await Promise.all(running.map((c) => new Promise((r) => c.once('exit', r))));
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -176,10 +185,11 @@ describe('deploy scripts on the built apps', () => {
     const hubData = join(dir, 'hub');
     mkdirSync(join(hubData, 'keys'), { recursive: true, mode: 0o700 });
     for (const file of HUB_KEYS) copyFileSync(join(keys, file), join(hubData, 'keys', file));
-    const [port] = await freePorts(1);
+    const [port, grpcPort] = await freePorts(2);
     hubUrl = `https://127.0.0.1:${port}`;
+    hubGrpcPort = grpcPort!;
     // As the deployment runs it: HUB_TLS=on, the names hub-keygen was given.
-    const hub = start(HUB_MAIN, [], { HUB_DATA_DIR: hubData, HUB_HOST: '127.0.0.1', HUB_PORT: String(port!), HUB_REDIS_URL: 'off', HUB_LOG_LEVEL: 'warn', HUB_TLS: 'on', HUB_TLS_HOSTS: TLS_HOSTS });
+    const hub = start(HUB_MAIN, [], { HUB_DATA_DIR: hubData, HUB_HOST: '127.0.0.1', HUB_PORT: String(port!), HUB_GRPC_PORT: String(grpcPort), HUB_REDIS_URL: 'off', HUB_LOG_LEVEL: 'warn', HUB_TLS: 'on', HUB_TLS_HOSTS: TLS_HOSTS });
     await waitFor(`${hubUrl}/health/ready`, ca, hub);
     // It found its certificate made for its names: served as it is, not issued again.
     expect(readFileSync(join(hubData, 'keys', 'tls-hub.key.json'), 'utf8')).toBe(readFileSync(join(keys, 'tls-hub.key.json'), 'utf8'));
@@ -272,6 +282,72 @@ describe('deploy scripts on the built apps', () => {
     expect((await call(`${hubUrl}/v1/agencies/me/statistics`, ca, { headers: bearer, cert: second.certificatePem, key: second.privateKeyPem })).status).toBe(200);
     const bare = await call(`${hubUrl}/v1/agencies/me/statistics`, ca, { headers: bearer });
     expect([bare.status, bare.json['code']]).toEqual([401, 'CLIENT_CERTIFICATE_REQUIRED']);
+  });
+
+  // Debian's haproxy (apt-get install haproxy) runs the compose router's configuration against the hub above.
+  it.skipIf(HAPROXY === undefined)('hub-router.cfg passes TLS through to the leader (an agency\'s client certificate reaches it), checking it over HTTPS against the CA and its name', async () => {
+    const [https, grpc, health, downHttps, downGrpc] = await freePorts(5);
+    const hubPort = Number(new URL(hubUrl).port);
+    const config = (text: string): string => {
+      const path = join(dir, `router-${Math.random().toString(36).slice(2)}.cfg`);
+      writeFileSync(path, text);
+      return path;
+    };
+    // The compose file's configuration, its addresses rewritten to this machine's (names and checks kept):
+    // hub-a is the hub above, hub-b a hub that is down.
+    const cfg = readFileSync(join(ROOT, 'deploy/compose/hub-router.cfg'), 'utf8')
+      .replaceAll('/etc/hub-ca/', `${caDir}/`)
+      .replace('bind :8080', `bind 127.0.0.1:${https}`)
+      .replace('bind :9090', `bind 127.0.0.1:${grpc}`)
+      .replace('bind :8404', `bind 127.0.0.1:${health}`)
+      .replace('hub-a:8080 check', `127.0.0.1:${hubPort} check`)
+      .replace('hub-a:9090 check port 8080', `127.0.0.1:${hubGrpcPort} check port ${hubPort}`)
+      .replace('hub-b:8080 check', `127.0.0.1:${downHttps} check`)
+      .replace('hub-b:9090 check port 8080', `127.0.0.1:${downGrpc} check port ${downHttps}`);
+    expect(cfg.replace(/#.*$/gm, '')).not.toMatch(/hub-[ab]:\d/);
+    const router = startProcess(HAPROXY!, ['-db', '-f', config(cfg)]);
+    const viaRouter = `https://127.0.0.1:${https}`;
+    const deadline = Date.now() + 20_000;
+    // Both hubs count as up until their first check: wait for it (hub-b down in both backends).
+    while (Date.now() < deadline && (router.output().match(/_leader\/hub-b is DOWN/g) ?? []).length < 2) await new Promise((r) => setTimeout(r, 100));
+    let ready: Answer | undefined;
+    while (Date.now() < deadline && ready?.status !== 200) {
+      ready = await call(`${viaRouter}/health/ready`, ca).catch(() => undefined);
+      if (ready?.status !== 200) await new Promise((r) => setTimeout(r, 250));
+    }
+    // Through the router the client meets the hub's own certificate (the router holds none) ...
+    expect(ready?.json['role'], router.output()).toBe('leader');
+    // A failure names its step and shows the router's log.
+    const step = <T>(what: string, p: Promise<T>): Promise<T> => p.catch((e: Error) => { throw new Error(`${what}: ${e.message}\n${router.output()}`); });
+    expect((await step('https', presented(https!, ca))).fingerprint256).toBe(new X509Certificate((JSON.parse(readFileSync(join(keys, 'tls-hub.key.json'), 'utf8')) as { certificate: string }).certificate).fingerprint256);
+    // gRPC over TLS (HTTP/2: the gRPC edge speaks only h2) passes through to the leader's gRPC port alike.
+    const grpcCert = await step('grpc', presented(grpc!, ca, ['h2']));
+    expect(grpcCert.fingerprint256).toBe((await presented(https!, ca)).fingerprint256);
+    // ... and the hub meets the agency's client certificate: mutual TLS across the router.
+    const agency = JSON.parse(readFileSync(agencyEnv['AGENCY_TLS_FILE']!, 'utf8')) as { certificatePem: string; privateKeyPem: string };
+    const bearer = { authorization: `Bearer ${readFileSync(agencyEnv['AGENCY_TOKEN_FILE']!, 'utf8').trim()}` };
+    expect((await step('mutual', call(`${viaRouter}/v1/agencies/me/statistics`, ca, { headers: bearer, cert: agency.certificatePem, key: agency.privateKeyPem }))).status).toBe(200);
+    expect((await step('token only', call(`${viaRouter}/v1/agencies/me/statistics`, ca, { headers: bearer }))).json['code']).toBe('CLIENT_CERTIFICATE_REQUIRED');
+    expect(router.output()).toMatch(/hub_https_leader\/hub-b is DOWN/);
+    const routerExited = new Promise((r) => router.child.once('exit', r));
+    router.child.kill('SIGTERM');
+    await routerExited;
+
+    // Its checks verify: with another name expected of hub-a, or another CA trusted, the hub is down and nothing passes.
+    for (const [what, broken] of [
+      ['another name', cfg.replaceAll('check-sni hub-a', 'check-sni hub-z')],
+      ['another CA', cfg.replace(`ca-file ${caDir}/tls-ca.bundle.pem`, `ca-file ${join(dir, 'other-ca.pem')}`)],
+    ] as const) {
+      writeFileSync(join(dir, 'other-ca.pem'), rootCertificates[0]!);
+      const wrong = startProcess(HAPROXY!, ['-db', '-f', config(broken)]);
+      const until = Date.now() + 20_000;
+      while (Date.now() < until && !/hub_https_leader\/hub-a is DOWN/.test(wrong.output())) await new Promise((r) => setTimeout(r, 250));
+      expect(wrong.output(), what).toMatch(/hub_https_leader\/hub-a is DOWN, reason: Layer6/);
+      await expect(call(`${viaRouter}/health/ready`, ca), what).rejects.toThrow();
+      const exited = new Promise((r) => wrong.child.once('exit', r));
+      wrong.child.kill('SIGTERM');
+      await exited;
+    }
   });
 
   it('register-agency fails, naming the variable, when one is missing, and refuses a plain http endpoint for a hub on TLS', () => {
