@@ -87,6 +87,8 @@ if (!live) {
 }
 if (caDir !== undefined) {
   mkdirSync(caDir, { recursive: true, mode: 0o755 });
+  // Readable by every client's user (the router's, Prometheus'): a volume made from the image's /data is 0700.
+  chmodSync(caDir, 0o755);
   for (const file of ['tls-ca.bundle.pem', 'tls-ca.cert.pem']) {
     copyFileSync(join(keysDir, file), join(caDir, file));
     chmodSync(join(caDir, file), 0o644);

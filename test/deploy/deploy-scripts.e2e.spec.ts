@@ -10,7 +10,7 @@
 //   token admits the agency at the hub (mutual TLS).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { X509Certificate, createPrivateKey, generateKeyPairSync } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { connect as tlsConnect, rootCertificates } from 'node:tls';
 import { tmpdir } from 'node:os';
@@ -148,7 +148,10 @@ describe('deploy scripts on the built apps', () => {
     ca = readFileSync(join(caDir, 'tls-ca.bundle.pem'), 'utf8');
     const all = [...HUB_KEYS, ...CA_FILES];
     const before = all.map((f) => readFileSync(join(keys, f), 'utf8'));
+    // Run again over a CA dir that is private (as a volume made from the image's /data, 0700): readable after.
+    chmodSync(caDir, 0o700);
     const second = run(KEYGEN, [keys, caDir], { ...env, HUB_TLS_HOSTS: 'other-names' });
+    expect(mode(caDir)).toBe(0o755);
     expect(second.status, second.out).toBe(0);
     expect(all.map((f) => readFileSync(join(keys, f), 'utf8'))).toEqual(before);
     expect(run(KEYGEN, [], {}).status).toBe(2);
