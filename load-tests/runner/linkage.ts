@@ -5,7 +5,9 @@
  * answers of the linkage's size, two processes, no store, no crypto) measured in the same run with the same
  * load generator and connections:
  *   (a) a max-throughput phase per target after a warm-up,
- *   (b) a fixed-rate phase per target at --rate-fraction (0.3) × the baseline's max rate,
+ *   (b) a fixed-rate phase per target at --rate-fraction (0.3) × the baseline's max rate, at a constant arrival
+ *       rate (evenly spaced requests, latency from each one's due time, after a --lead-in of 3 s on the same
+ *       connections that is left out of the figures: paced.ts),
  *   (c) the linkage at --rate (3,000/s, the absolute bar; 0 leaves it out),
  *   (d) with --tls both, plain and TLS at --tls-rate-fraction (0.5) × the lower of their max rates: a fixed rate both
  *       sustain, where p99 and CPU per query compare TLS with plain HTTP (at 0.3 × the baseline both may be saturated).
@@ -16,7 +18,7 @@
  * "answered" counts as an error. Loopback only; it stops by itself. Last line: one JSON object.
  *   npm run build && node --conditions=source --import tsx load-tests/runner/linkage.ts
  *     [--people 2000] [--connections 64] [--warmup 3] [--duration 15] [--rate 3000] [--rate-fraction 0.3]
- *     [--rate-connections 128] [--rate-duration 15] [--rounds 1] [--tls off|on|both] [--tls-rate-fraction 0.5] [--baseline on|off]
+ *     [--rate-connections 128] [--rate-duration 15] [--lead-in 3] [--rounds 1] [--tls off|on|both] [--tls-rate-fraction 0.5] [--baseline on|off]
  *     [--plaintext] [--grpc] [--write-fixture file.json [--hold seconds]] [--hub-cpu-prof dir] [--node-cpu-prof dir]
  *     [--hub-node-flags="--perf-basic-prof …"] [--node-node-flags="…"]
  * --baseline off: no relay baseline; the fixed-rate phase is then --rate.
@@ -29,6 +31,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { tlsFetch } from '../../apps/agency-node/src/hub/tls-fetch.js';
 import { queryBodies, runPhase, verifyServerCertificate, type PhaseResult, type VerifiedServer } from './drive.js';
+import { runPacedPhase } from './paced.js';
 import { refusesPlainHttp, settledReadiness, startLinkageNetwork, type LinkageNetwork } from './network.js';
 import { cpuSeconds, type Spawned } from './processes.js';
 import { startRelayBaseline, type RelayBaseline } from './relay-baseline.js';
@@ -48,6 +51,7 @@ const { values } = parseArgs({
     'tls-rate-fraction': { type: 'string', default: '0.5' },
     'rate-connections': { type: 'string', default: '128' },
     'rate-duration': { type: 'string', default: '15' },
+    'lead-in': { type: 'string', default: '3' },
     rounds: { type: 'string', default: '1' },
     timeout: { type: 'string', default: '10' },
     tls: { type: 'string', default: 'off' },
@@ -88,6 +92,7 @@ const TLS_RATE_FRACTION = Number(values['tls-rate-fraction']);
 if (!(TLS_RATE_FRACTION > 0 && TLS_RATE_FRACTION <= 1)) throw new Error(`--tls-rate-fraction must be in (0, 1], got ${JSON.stringify(values['tls-rate-fraction'])}`);
 const RATE_CONNECTIONS = integer('rate-connections', 1, 1024);
 const RATE_DURATION = integer('rate-duration', 1, 600);
+const LEAD_IN = integer('lead-in', 0, 60);
 const ROUNDS = integer('rounds', 1, 20);
 const TIMEOUT = integer('timeout', 1, 60);
 const HOLD = values.hold === undefined ? undefined : integer('hold', 1, 3600);
@@ -136,6 +141,19 @@ interface Target {
 
 const networks: LinkageNetwork[] = [];
 let baseline: RelayBaseline | undefined;
+
+/**
+ * A fixed-rate phase: requests at a constant arrival rate (paced.ts, as k6's constant-arrival-rate), after a
+ * lead-in of --lead-in seconds at the same rate on the same connections whose latencies are left out (the
+ * pool opens its connections there: under TLS, their handshakes). What the lead-in and the generator saw is
+ * logged.
+ */
+async function ratePhase(target: Target, bodies: readonly string[], name: string, rate: number): Promise<PhaseResult> {
+  const result = await runPacedPhase(target.fixture, bodies, { name, connections: RATE_CONNECTIONS, durationSeconds: RATE_DURATION, rate, timeoutSeconds: TIMEOUT, leadInSeconds: LEAD_IN });
+  const lead = result.leadIn === undefined ? 'no lead-in' : `lead-in ${result.leadIn.requests} requests in ${result.leadIn.seconds} s, p99 ${result.leadIn.p99.toFixed(0)} ms, max ${result.leadIn.max.toFixed(0)} ms`;
+  log(`  ${target.key} ${name}: ${lead}; ${result.connectionsOpened} connections opened; the generator sent p99 ${result.sendLagMs.p99.toFixed(1)} ms after the due time (max ${result.sendLagMs.max.toFixed(1)} ms)`);
+  return result;
+}
 
 /** Runs one phase against a target, with each of its processes' CPU (and the load generator's) as a share of one core. */
 async function measure(target: Target, phase: () => Promise<PhaseResult>): Promise<TargetRow> {
@@ -226,16 +244,16 @@ async function main(): Promise<void> {
   const rateRows = new Map<Target, TargetRow[]>(targets.map((t) => [t, []]));
   for (let round = 0; round < ROUNDS; round++) {
     for (const target of ordered(round)) {
-      log(`fixed rate ${target.key} (round ${round + 1}/${ROUNDS}): ${fixedRate}/s for ${RATE_DURATION} s, ${RATE_CONNECTIONS} connections`);
-      rateRows.get(target)!.push(await measure(target, () => runPhase(target.fixture, bodiesOf(target), { name: rateName, connections: RATE_CONNECTIONS, durationSeconds: RATE_DURATION, overallRate: fixedRate, timeoutSeconds: TIMEOUT })));
+      log(`fixed rate ${target.key} (round ${round + 1}/${ROUNDS}): ${fixedRate}/s for ${LEAD_IN} + ${RATE_DURATION} s, at most ${RATE_CONNECTIONS} connections`);
+      rateRows.get(target)!.push(await measure(target, () => ratePhase(target, bodiesOf(target), rateName, fixedRate)));
     }
   }
   // The absolute bar (3,000/s) for the linkage, when the fixed-rate phase above was the baseline's fraction.
   const barRows = new Map<Target, TargetRow[]>();
   if (baselineMax !== undefined && RATE > 0) {
     for (const target of targets.filter((t) => t.key !== 'baseline')) {
-      log(`bar rate ${target.key}: ${RATE}/s for ${RATE_DURATION} s, ${RATE_CONNECTIONS} connections`);
-      barRows.set(target, [await measure(target, () => runPhase(target.fixture, bodiesOf(target), { name: `rate ${RATE}/s`, connections: RATE_CONNECTIONS, durationSeconds: RATE_DURATION, overallRate: RATE, timeoutSeconds: TIMEOUT }))]);
+      log(`bar rate ${target.key}: ${RATE}/s for ${LEAD_IN} + ${RATE_DURATION} s, at most ${RATE_CONNECTIONS} connections`);
+      barRows.set(target, [await measure(target, () => ratePhase(target, bodiesOf(target), `rate ${RATE}/s`, RATE))]);
     }
   }
 
@@ -246,13 +264,13 @@ async function main(): Promise<void> {
   if (tlsRate !== undefined) {
     for (let round = 0; round < ROUNDS; round++) {
       for (const target of round % 2 === 0 ? linkageTargets : [...linkageTargets].reverse()) {
-        log(`TLS comparison rate ${target.key} (round ${round + 1}/${ROUNDS}): ${tlsRate}/s for ${RATE_DURATION} s, ${RATE_CONNECTIONS} connections`);
-        tlsRateRows.get(target)!.push(await measure(target, () => runPhase(target.fixture, bodiesOf(target), { name: `rate ${tlsRate}/s (${TLS_RATE_FRACTION} × lower max)`, connections: RATE_CONNECTIONS, durationSeconds: RATE_DURATION, overallRate: tlsRate, timeoutSeconds: TIMEOUT })));
+        log(`TLS comparison rate ${target.key} (round ${round + 1}/${ROUNDS}): ${tlsRate}/s for ${LEAD_IN} + ${RATE_DURATION} s, at most ${RATE_CONNECTIONS} connections`);
+        tlsRateRows.get(target)!.push(await measure(target, () => ratePhase(target, bodiesOf(target), `rate ${tlsRate}/s (${TLS_RATE_FRACTION} × lower max)`, tlsRate)));
       }
     }
   }
 
-  // Autocannon stops with requests still in flight; the hub ends their serials once the provider answers.
+  // Autocannon stops its max phases with requests still in flight; the hub ends their serials once the provider answers.
   const readiness = await Promise.all(networks.map((n) => settledReadiness(n.hubUrl, 30_000, n.web)));
   const rows = targets.flatMap((t) => [...maxRows.get(t)!, ...rateRows.get(t)!, ...(tlsRateRows.get(t) ?? []), ...(barRows.get(t) ?? [])]);
   process.stdout.write(`${formatTargetTable(rows)}\n`);

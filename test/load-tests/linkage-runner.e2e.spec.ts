@@ -1,0 +1,35 @@
+import { spawn } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { REPO_ROOT } from '../../load-tests/runner/processes.js';
+
+// `npm run load:linkage` end to end, in miniature: the relay baseline, the linkage over plain HTTP and over
+// TLS, each phase kind once (max, the paced fixed rate with its lead-in, the TLS comparison rate), and the
+// last line's figures. The figures of so short a run mean nothing; that the run holds together does.
+function run(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', 'load-tests/runner/linkage.ts', ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('npm run load:linkage', () => {
+  it('runs the baseline, plain HTTP and TLS through every phase kind and ends with one JSON line of figures', async () => {
+    const { code, stdout, stderr } = await run(['--people', '30', '--connections', '4', '--warmup', '1', '--duration', '2', '--rate-duration', '2', '--lead-in', '1', '--rate', '0', '--rate-fraction', '0.05', '--rate-connections', '8', '--tls', 'both']);
+    expect(code, stderr.slice(-2000)).toBe(0);
+    const last = JSON.parse(stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
+    expect(last).toMatchObject({ bench: 'linkage-http', tls: 'both', errors: 0 });
+    for (const key of ['ratio', 'baseline_max_per_s', 'max_per_s', 'rate_target', 'rate_achieved', 'p99_ms_at_rate', 'tls_max_ratio', 'tls_p99_ms_at_compare', 'plain_p99_ms_at_compare', 'tls_compare_rate']) {
+      expect(typeof last[key], key).toBe('number');
+    }
+    expect(last['cpu_ms_per_query']).toMatchObject({ hub: expect.any(Number), node: expect.any(Number) });
+    // Each fixed-rate phase says what its lead-in and the generator saw.
+    expect(stderr).toMatch(/http rate \d+\/s \(0\.05 × baseline\): lead-in \d+ requests in 1 s, p99 \d+ ms/);
+    expect(stderr).toMatch(/tls rate \d+\/s \(0\.5 × lower max\): lead-in \d+ requests in 1 s/);
+    expect(stderr).toMatch(/the generator sent p99 [\d.]+ ms after the due time/);
+    expect(stdout).toMatch(/TLS against plain HTTP in this run/);
+  }, 240_000);
+});
