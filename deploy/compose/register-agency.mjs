@@ -8,11 +8,14 @@
 // COPIES_FILE, and OPERATOR_TOKEN_FILE (the hub's keys/operator.token.json).
 //
 // TLS (docs/tls.md): with an https:// AGENCY_HUB_URL (a hub on HUB_TLS=on, the deployment's) the endpoint
-// must be https:// too and AGENCY_TLS_FILE names where the certificate the hub issues to the agency is kept
-// (0600, the server's AGENCY_TLS_FILE: its HTTPS certificate, presented to the hub as its client certificate).
-// The job trusts the hub's CA by NODE_EXTRA_CA_CERTS (the hub's keys/tls-ca.bundle.pem). A server registered
-// before (without TLS, or whose file was lost) gets its endpoint moved to AGENCY_ENDPOINT and a certificate
-// by a renewal; the certificate names the endpoint's host, as the hub checks when it calls the server.
+// must be https:// too. The server makes its own TLS key (`tls-request`: AGENCY_DATA_DIR/keys/tls-key.pem,
+// 0600, never sent) and the job registers it with that key's certificate signing request, so the hub never
+// holds the key (the deployment's hubs require it: HUB_TLS_REQUIRE_CSR=on); the certificate the hub answers
+// is kept in AGENCY_TLS_FILE (0600, the server's: its HTTPS certificate, presented to the hub as its client
+// certificate, with the CA it trusts the hub by). The job trusts the hub's CA by NODE_EXTRA_CA_CERTS (the
+// hub's keys/tls-ca.bundle.pem). A server registered before (without TLS, or whose file was lost) gets its
+// endpoint moved to AGENCY_ENDPOINT and a certificate by a renewal with its CSR; the certificate names the
+// endpoint's host, as the hub checks when it calls the server.
 /* global process, console, fetch, setTimeout */
 /* eslint-disable no-restricted-syntax -- a one-shot job outside the apps: its environment is its configuration */
 import { execFileSync } from 'node:child_process';
@@ -44,6 +47,8 @@ const offline = { PATH: process.env['PATH'] ?? '', AGENCY_ID: agencyId, AGENCY_D
 const cli = (...args) => JSON.parse(execFileSync(process.execPath, [main, ...args], { env: offline, encoding: 'utf8' }));
 
 const { answerPublicKey } = cli('keys');
+// The server's own TLS key (made once, kept by the server) and a CSR of it: what the hub certifies.
+const csr = tls ? cli('tls-request').csr : undefined;
 const copies = env('COPIES_FILE', false);
 if (copies) console.log(`register: loaded copies ${JSON.stringify(cli('load-copies', copies))}`);
 
@@ -58,13 +63,17 @@ const call = async (method, path, body) => {
   return { status: res.status, json: text ? JSON.parse(text) : {} };
 };
 
-/** The registration's or a renewal's certificate, as the server's AGENCY_TLS_FILE holds it. */
+/**
+ * The registration's or a renewal's certificate, as the server's AGENCY_TLS_FILE holds it: of the server's
+ * own key (no privateKeyPem: the server reads keys/tls-key.pem); a hub that made the key itself (no CSR taken)
+ * answers it as privateKeyPem, kept too.
+ */
 function certificateOf(answer) {
-  if (typeof answer?.certificatePem !== 'string' || typeof answer.privateKeyPem !== 'string' || typeof answer.caCertificatePem !== 'string') {
+  if (typeof answer?.certificatePem !== 'string' || typeof answer.caCertificatePem !== 'string') {
     throw new Error('the hub answered no certificate: is it on HUB_TLS=on?');
   }
   const { certificatePem, privateKeyPem, caCertificatePem, fingerprint, notBefore, notAfter } = answer;
-  return { certificatePem, privateKeyPem, caCertificatePem, fingerprint, notBefore, notAfter };
+  return { certificatePem, ...(typeof privateKeyPem === 'string' ? { privateKeyPem } : {}), caCertificatePem, fingerprint, notBefore, notAfter };
 }
 
 /**
@@ -76,7 +85,7 @@ async function endpointAndCertificate() {
   if (tlsFile === undefined || existsSync(tlsFile)) return;
   const moved = await call('PATCH', `/v1/agencies/${encodeURIComponent(agencyId)}`, { endpoint: registration.endpoint });
   if (moved.status !== 200 && moved.json.code !== 'NOTHING_TO_UPDATE') throw new Error(`hub answered ${moved.status} to the endpoint's change: ${JSON.stringify(moved.json)}`);
-  const renewed = await call('POST', `/v1/agencies/${encodeURIComponent(agencyId)}/certificates`);
+  const renewed = await call('POST', `/v1/agencies/${encodeURIComponent(agencyId)}/certificates`, { csr });
   if (renewed.status !== 201) throw new Error(`hub answered ${renewed.status} to the certificate's renewal: ${JSON.stringify(renewed.json)}`);
   writeFileSync(tlsFile, `${JSON.stringify(certificateOf(renewed.json), null, 2)}\n`, { mode: 0o600 });
   console.log(`register: ${agencyId} at ${registration.endpoint} issued its certificate (fingerprint ${renewed.json.fingerprint})`);
@@ -93,7 +102,7 @@ for (let attempt = 1; ; attempt++) {
     }
     const res =
       known.status === 404
-        ? await call('POST', '/v1/agencies', { ...registration, publicKey: answerPublicKey })
+        ? await call('POST', '/v1/agencies', { ...registration, publicKey: answerPublicKey, ...(csr === undefined ? {} : { csr }) })
         : known.status === 200
           ? // Registered before, token lost (a new volume): a rotation issues a new one and retires the old.
             await call('POST', `/v1/agencies/${encodeURIComponent(agencyId)}/credential-rotations`)

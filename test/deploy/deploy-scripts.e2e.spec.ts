@@ -3,11 +3,12 @@
 //   with the hubs' one TLS CA and the certificate the hubs serve for the deployment's names (checked here with
 //   node:crypto: the chain, the names, the keys), and copies the CA's public certificates apart; a hub on TLS
 //   given those keys (copied in, as the Kubernetes init container does) starts on them and serves that certificate;
-// - deploy/compose/register-agency.mjs makes the intermediate server's answer key, loads its copies, registers
-//   it at the hub over HTTPS with the operator token and an https:// endpoint, and keeps the issued token and
-//   certificate; run again it changes nothing, a lost token is replaced by a credential rotation and a lost
-//   certificate by a renewal; the server then serves HTTPS with that certificate, and the certificate with the
-//   token admits the agency at the hub (mutual TLS).
+// - deploy/compose/register-agency.mjs makes the intermediate server's answer key and its own TLS key, loads its
+//   copies, registers it at the hub (which requires a CSR) over HTTPS with the operator token, an https://
+//   endpoint and the key's CSR, and keeps the issued token and certificate (no private key: the hub never had
+//   it); run again it changes nothing, a lost token is replaced by a credential rotation and a lost certificate
+//   by a renewal with the CSR; the server then serves HTTPS with that certificate and its own key, and the
+//   certificate with the token admits the agency at the hub (mutual TLS).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { X509Certificate, createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
@@ -191,8 +192,8 @@ describe('deploy scripts on the built apps', () => {
     const [port, grpcPort] = await freePorts(2);
     hubUrl = `https://127.0.0.1:${port}`;
     hubGrpcPort = grpcPort!;
-    // As the deployment runs it: HUB_TLS=on, the names hub-keygen was given.
-    const hub = start(HUB_MAIN, [], { HUB_DATA_DIR: hubData, HUB_HOST: '127.0.0.1', HUB_PORT: String(port!), HUB_GRPC_PORT: String(grpcPort), HUB_REDIS_URL: 'off', HUB_LOG_LEVEL: 'warn', HUB_TLS: 'on', HUB_TLS_HOSTS: TLS_HOSTS });
+    // As the deployment runs it: HUB_TLS=on, the names hub-keygen was given, agencies' CSRs required.
+    const hub = start(HUB_MAIN, [], { HUB_DATA_DIR: hubData, HUB_HOST: '127.0.0.1', HUB_PORT: String(port!), HUB_GRPC_PORT: String(grpcPort), HUB_REDIS_URL: 'off', HUB_LOG_LEVEL: 'warn', HUB_TLS: 'on', HUB_TLS_HOSTS: TLS_HOSTS, HUB_TLS_REQUIRE_CSR: 'on' });
     await waitFor(`${hubUrl}/health/ready`, ca, hub);
     // It found its certificate made for its names: served as it is, not issued again.
     expect(readFileSync(join(hubData, 'keys', 'tls-hub.key.json'), 'utf8')).toBe(readFileSync(join(keys, 'tls-hub.key.json'), 'utf8'));
@@ -208,7 +209,7 @@ describe('deploy scripts on the built apps', () => {
     expect(wrong.status).toBe(401);
   });
 
-  it('register-agency registers the intermediate server over HTTPS with its https endpoint, keeps its token and certificate, and replaces a lost one by a rotation or a renewal', async () => {
+  it('register-agency registers the intermediate server over HTTPS with its https endpoint and its own key\'s CSR, keeps its token and certificate, and replaces a lost one by a rotation or a renewal', async () => {
     const [nodePort] = await freePorts(1);
     const data = join(dir, 'muroran-city');
     agencyEnv = {
@@ -226,7 +227,8 @@ describe('deploy scripts on the built apps', () => {
       NODE_EXTRA_CA_CERTS: join(keys, 'tls-ca.bundle.pem'),
     };
     const tlsFile = agencyEnv['AGENCY_TLS_FILE']!;
-    const certificate = (): { certificatePem: string; privateKeyPem: string; caCertificatePem: string; fingerprint: string } => JSON.parse(readFileSync(tlsFile, 'utf8')) as never;
+    const certificate = (): { certificatePem: string; privateKeyPem?: string; caCertificatePem: string; fingerprint: string } => JSON.parse(readFileSync(tlsFile, 'utf8')) as never;
+    const keyFile = join(data, 'keys', 'tls-key.pem');
     const listed = async (): Promise<{ fingerprint: string; status: string }[]> => (await call(`${hubUrl}/v1/agencies/muroran-city/certificates`, ca)).json['certificates'] as never;
 
     const first = run(REGISTER, [], agencyEnv);
@@ -245,7 +247,10 @@ describe('deploy scripts on the built apps', () => {
     expect(cert.verify(caCert.publicKey)).toBe(true);
     expect(cert.subjectAltName).toContain('URI:urn:linkage-ledger:agency:muroran-city');
     expect(cert.checkIP('127.0.0.1')).toBe('127.0.0.1');
-    expect(cert.checkPrivateKey(createPrivateKey(issued.privateKeyPem))).toBe(true);
+    // Of the server's own key, which stays with it: the hub answered no private key.
+    expect(issued.privateKeyPem).toBeUndefined();
+    expect(mode(keyFile)).toBe(0o600);
+    expect(cert.checkPrivateKey(createPrivateKey(readFileSync(keyFile)))).toBe(true);
     expect(new X509Certificate(issued.caCertificatePem).fingerprint256).toBe(caCert.fingerprint256);
     expect(await listed()).toEqual([expect.objectContaining({ fingerprint: issued.fingerprint, status: 'issued' })]);
     const agency = (await call(`${hubUrl}/v1/agencies/muroran-city`, ca)).json;
@@ -273,6 +278,8 @@ describe('deploy scripts on the built apps', () => {
     const second = certificate();
     expect(second.fingerprint).not.toBe(issued.fingerprint);
     expect(new X509Certificate(second.certificatePem).checkIssued(caCert)).toBe(true);
+    expect(second.privateKeyPem).toBeUndefined();
+    expect(new X509Certificate(second.certificatePem).checkPrivateKey(createPrivateKey(readFileSync(keyFile)))).toBe(true);
     expect((await listed()).map((c) => [c.fingerprint, c.status]).sort()).toEqual([[issued.fingerprint, 'issued'], [second.fingerprint, 'issued']].sort());
 
     // The server serves HTTPS with what the job left (its key, its copies, its token, its certificate) ...
@@ -282,7 +289,7 @@ describe('deploy scripts on the built apps', () => {
     expect(served.fingerprint256).toBe(new X509Certificate(second.certificatePem).fingerprint256);
     // ... and its certificate with its token admits the agency at the hub; the token alone does not.
     const bearer = { authorization: `Bearer ${readFileSync(agencyEnv['AGENCY_TOKEN_FILE']!, 'utf8').trim()}` };
-    expect((await call(`${hubUrl}/v1/agencies/me/statistics`, ca, { headers: bearer, cert: second.certificatePem, key: second.privateKeyPem })).status).toBe(200);
+    expect((await call(`${hubUrl}/v1/agencies/me/statistics`, ca, { headers: bearer, cert: second.certificatePem, key: readFileSync(keyFile, 'utf8') })).status).toBe(200);
     const bare = await call(`${hubUrl}/v1/agencies/me/statistics`, ca, { headers: bearer });
     expect([bare.status, bare.json['code']]).toEqual([401, 'CLIENT_CERTIFICATE_REQUIRED']);
   });
@@ -327,7 +334,7 @@ describe('deploy scripts on the built apps', () => {
     const grpcCert = await step('grpc', presented(grpc!, ca, ['h2']));
     expect(grpcCert.fingerprint256).toBe((await presented(https!, ca)).fingerprint256);
     // ... and the hub meets the agency's client certificate: mutual TLS across the router.
-    const agency = JSON.parse(readFileSync(agencyEnv['AGENCY_TLS_FILE']!, 'utf8')) as { certificatePem: string; privateKeyPem: string };
+    const agency = { ...(JSON.parse(readFileSync(agencyEnv['AGENCY_TLS_FILE']!, 'utf8')) as { certificatePem: string }), privateKeyPem: readFileSync(join(agencyEnv['AGENCY_DATA_DIR']!, 'keys', 'tls-key.pem'), 'utf8') };
     const bearer = { authorization: `Bearer ${readFileSync(agencyEnv['AGENCY_TOKEN_FILE']!, 'utf8').trim()}` };
     expect((await step('mutual', call(`${viaRouter}/v1/agencies/me/statistics`, ca, { headers: bearer, cert: agency.certificatePem, key: agency.privateKeyPem }))).status).toBe(200);
     expect((await step('token only', call(`${viaRouter}/v1/agencies/me/statistics`, ca, { headers: bearer }))).json['code']).toBe('CLIENT_CERTIFICATE_REQUIRED');

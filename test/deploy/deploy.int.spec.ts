@@ -214,6 +214,8 @@ describe('docker compose (deploy/compose)', () => {
     expect(first['HUB_REDIS_URL']).toBeUndefined();
     expect(first['HUB_KAFKA_BROKERS']).toBeDefined();
     expect(first['HUB_TLS']).toBe('on');
+    // An agency's TLS key is its own: the hubs certify CSRs only (register-agency.mjs sends one).
+    expect(first['HUB_TLS_REQUIRE_CSR']).toBe('on');
     expect(first['HUB_TRUSTED_PROXIES'], 'the router passes TLS through: no proxy header to trust').toBeUndefined();
     const accepted = hubVariables();
     expect(Object.keys(envs[0]!).filter((v) => !accepted.has(v))).toEqual([]);
@@ -544,6 +546,7 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
   it('TLS: the hubs run with HUB_TLS=on, their certificate names the Service hub and each pod, every client trusts the CA and calls https', () => {
     const hubConfig = obj(find(manifests, 'ConfigMap', 'hub-config')['data']) as Record<string, string>;
     expect(hubConfig['HUB_TLS']).toBe('on');
+    expect(hubConfig['HUB_TLS_REQUIRE_CSR']).toBe('on');
     expect(hubConfig['HUB_TRUSTED_PROXIES'], 'the router passes TLS through: no proxy header to trust').toBeUndefined();
     const names = hubConfig['HUB_TLS_HOSTS']!.split(',');
     // The documented hub-keygen run makes the certificate for these same names (and HUB_HOST).
@@ -559,6 +562,8 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
       // The certificate issued at registration, from the agency's Secret.
       expect(e['AGENCY_TLS_FILE'], agency).toBe('/etc/agency/hub-tls.json');
       expect((container(doc)['volumeMounts'] as Obj[]).find((m) => m['mountPath'] === '/etc/agency')?.['name']).toBe('agency-secrets');
+      // The server's own TLS key (its CSR was certified) from the Secret into its keys dir, where the node reads it.
+      expect(JSON.stringify((podSpec(doc)['initContainers'] as Obj[])[0]!['command'])).toContain('install -m 0600 /etc/agency/tls-key.pem /data/keys/tls-key.pem');
       expect(obj(obj(obj(doc['spec'])['template'])['metadata'])['annotations']).toMatchObject({ 'prometheus.io/scheme': 'https' });
     }
     const portal = find(manifests, 'Deployment', 'portal');
