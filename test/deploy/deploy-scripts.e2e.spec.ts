@@ -17,6 +17,7 @@ import { connect as tlsConnect, rootCertificates } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { freePorts } from '../support/free-ports.js';
 import { ROOT } from './deploy-checks.js';
 
@@ -112,6 +113,7 @@ describe('deploy scripts on the built apps', () => {
   let dir: string;
   let hubUrl: string;
   let hubGrpcPort: number;
+  let nodePort: number;
   let keys: string;
   let caDir: string;
   let ca: string;
@@ -210,7 +212,7 @@ describe('deploy scripts on the built apps', () => {
   });
 
   it('register-agency registers the intermediate server over HTTPS with its https endpoint and its own key\'s CSR, keeps its token and certificate, and replaces a lost one by a rotation or a renewal', async () => {
-    const [nodePort] = await freePorts(1);
+    [nodePort] = (await freePorts(1)) as [number];
     const data = join(dir, 'muroran-city');
     agencyEnv = {
       AGENCY_ID: 'muroran-city',
@@ -292,6 +294,29 @@ describe('deploy scripts on the built apps', () => {
     expect((await call(`${hubUrl}/v1/agencies/me/statistics`, ca, { headers: bearer, cert: second.certificatePem, key: readFileSync(keyFile, 'utf8') })).status).toBe(200);
     const bare = await call(`${hubUrl}/v1/agencies/me/statistics`, ca, { headers: bearer });
     expect([bare.status, bare.json['code']]).toEqual([401, 'CLIENT_CERTIFICATE_REQUIRED']);
+  });
+
+  it('the compose health checks, run as written (paths and ports this machine\'s), pass over HTTPS against the hub and the server, verifying their certificates', () => {
+    const compose = parse(readFileSync(join(ROOT, 'deploy/compose/docker-compose.yml'), 'utf8'), { merge: true }) as { services: Record<string, { healthcheck?: { test?: string[] } }> };
+    const check = (service: string): string => {
+      const test = compose.services[service]?.healthcheck?.test ?? [];
+      expect(test.slice(0, 3), service).toEqual(['CMD', 'node', '-e']);
+      return test[3]!;
+    };
+    const hubPort = new URL(hubUrl).port;
+    const runCheck = (code: string, env: Record<string, string> = {}): number | null => spawnSync(process.execPath, ['-e', code], { env: { PATH: process.env['PATH'] ?? '', ...env }, timeout: 20_000 }).status;
+    const hubCheck = check('hub-a').replace('/data/keys/tls-ca.bundle.pem', join(keys, 'tls-ca.bundle.pem')).replace('port:8080', `port:${hubPort}`);
+    expect(hubCheck).not.toContain('/data/');
+    expect(runCheck(hubCheck)).toBe(0);
+    // It verifies: against another CA's bundle it fails.
+    writeFileSync(join(dir, 'public-ca.pem'), rootCertificates[0]!);
+    expect(runCheck(hubCheck.replace(join(keys, 'tls-ca.bundle.pem'), join(dir, 'public-ca.pem')))).toBe(1);
+    // The server's check reads its certificate file and name from the server's own variables, as in the container.
+    const nodeCheck = check('muroran-city').replace('port:8090', `port:${nodePort}`);
+    expect(nodeCheck).toContain('process.env.AGENCY_TLS_FILE');
+    // Registered here with the endpoint https://127.0.0.1:<port>, the certificate names 127.0.0.1 (compose: the service name, AGENCY_ID).
+    expect(runCheck(nodeCheck.replace('servername:process.env.AGENCY_ID,', ''), { AGENCY_TLS_FILE: agencyEnv['AGENCY_TLS_FILE']! })).toBe(0);
+    expect(runCheck(nodeCheck, { AGENCY_TLS_FILE: agencyEnv['AGENCY_TLS_FILE']!, AGENCY_ID: 'sapporo-city' })).toBe(1);
   });
 
   // Debian's haproxy (apt-get install haproxy) runs the compose router's configuration against the hub above.
