@@ -41,6 +41,20 @@ function runtimeCopies(app: App): { fromBuild: string[]; fromContext: string[]; 
   return { fromBuild, fromContext, command, workdir };
 }
 
+/** The final stage's HEALTHCHECK command (its exec form), as Docker runs it in the container. */
+function healthcheck(app: App): string[] {
+  const final = stagesOf(parseDockerfile(readFileSync(join(ROOT, 'apps', app, 'Dockerfile'), 'utf8'))).at(-1)!;
+  const args = final.instructions.find((i) => i.keyword === 'HEALTHCHECK')!.args;
+  return JSON.parse(args.slice(args.indexOf('CMD') + 'CMD'.length).trim()) as string[];
+}
+
+/** Runs an image's HEALTHCHECK command with `env` (its node is this one): its exit code. */
+function runHealthcheck(app: App, env: Record<string, string>): number | null {
+  const [node, ...args] = healthcheck(app);
+  expect(node).toBe('node');
+  return spawnSync(process.execPath, args, { env: { PATH: process.env['PATH'] ?? '', ...env }, timeout: 10_000 }).status;
+}
+
 const scratch = mkdtempSync(join(tmpdir(), 'deploy-images-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
@@ -129,10 +143,16 @@ describe('the images hold what their apps need', () => {
       // The gRPC .proto files and the authorization tables came from the copied schemas/.
       const ready = JSON.parse((await get('/health/ready')).body) as { status?: string };
       expect(ready.status).toBeDefined();
+      // The image's own HEALTHCHECK speaks the hub's default, TLS: healthy; told the hub is on plain HTTP
+      // while it serves TLS, unhealthy.
+      expect(runHealthcheck('hub', { HUB_PORT: String(port) })).toBe(0);
+      expect(runHealthcheck('hub', { HUB_PORT: String(port), HUB_TLS: 'off' })).toBe(1);
     } finally {
       child.kill('SIGTERM');
       await new Promise((r) => (child.exitCode !== null ? r(undefined) : child.once('exit', r)));
     }
+    // Nothing listening: unhealthy.
+    expect(runHealthcheck('hub', { HUB_PORT: String(port) })).toBe(1);
   });
 
   it('agency-node: the runtime tree runs its CLI (keys) and finds its provision schema', () => {
