@@ -13,6 +13,8 @@
  * rerun (or the linkage phase) can name any person's codes again without storing them.
  */
 import { createHmac } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import type Database from 'better-sqlite3';
 import { getPriority, setPriority } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -31,7 +33,7 @@ import {
   type AgencyRegistryEvent,
   type Evolvable,
 } from '#linkage';
-import type { CodeLocator } from '#mapper';
+import { AGENCY_CODE_ISSUED, type CodeLocator } from '#mapper';
 import { decidePersonNumbering, individualNumberFromRandomBase, initialPersonNumberingState, personNumberingStreamId, type MyNumber } from '#numbering';
 import { EventSealer, KEYRING_FILE, SealedEventStore, SqliteKeyring } from '#sealing';
 import { NUMBERING_OPERATOR } from '../../apps/hub/src/linkage/authenticator.js';
@@ -39,7 +41,7 @@ import { agencyCodeDigest } from '../../apps/hub/src/linkage/codes/agency-codes.
 import { loadOrCreateCodeLocator, newBearerToken, tokenDigest } from '../../apps/hub/src/linkage/hub-secrets.js';
 import { loadOrCreateSealingKeys } from '../../apps/hub/src/sealing/sealing-keys.js';
 import { LookupSeal } from '../../apps/hub/src/state/lookup-seal.js';
-import { LOOKUPS_FILE, SqliteLookupStore } from '../../apps/hub/src/state/lookup-store.js';
+import { LOOKUPS_FILE, SqliteLookupStore, type LookupStoreOptions } from '../../apps/hub/src/state/lookup-store.js';
 import { IdentifierVault } from '../../apps/hub/src/vault/identifier-vault.js';
 import { loadOrCreateVaultKeys } from '../../apps/hub/src/vault/vault-keys.js';
 
@@ -106,6 +108,17 @@ export interface WritePeopleOptions {
    */
   readonly lookups?: boolean;
   /**
+   * How the look-ups are folded (with `lookups`). `staged` (the default): each durable group is folded by the
+   * hub's SqliteLookupStore into an in-memory file of its own, whose rows are then appended to a staging file
+   * beside the log; once every group is durable, the staged rows go into lookups.db in key order in one bulk
+   * build, with its checkpoint at the log's head. lookups.db itself is not written before that build: a write
+   * that stops before its end leaves it at its checkpoint before the write, which the hub's first start then
+   * folds on from. `direct`: each group is folded into lookups.db itself, one transaction per group, as a
+   * live hub keeps it (random inserts into B-trees much bigger than the page cache: its commits slow the
+   * writer as the file grows).
+   */
+  readonly lookupsFold?: 'direct' | 'staged';
+  /**
    * Niceness of the write (0–19): this thread's, set before the ledger's writer thread and the seal
    * workers start (they inherit it), and this thread's own restored when the write ends, so that what
    * runs after (the hub, measured) is not niced. Default: left as it is.
@@ -123,7 +136,15 @@ export interface WrittenPeople {
   readonly firstPosition: number;
   readonly lastPosition: number;
   /** Where the wall time went: seconds deciding and sealing (in this thread), folding the look-ups, in `onGroup`; each thread's busy share. */
-  readonly phases?: { readonly sealSeconds: number; readonly foldSeconds: number; readonly onGroupSeconds: number; readonly mainBusy: number; readonly writerBusy: number };
+  readonly phases?: {
+    readonly sealSeconds: number;
+    readonly foldSeconds: number;
+    readonly onGroupSeconds: number;
+    /** The staged look-ups' bulk build into lookups.db after the last group (its wall time is in `seconds` too). */
+    readonly lookupsBuildSeconds: number;
+    readonly mainBusy: number;
+    readonly writerBusy: number;
+  };
 }
 
 /** The registry's facts about an agency, folded from its stream as the hub's views fold it. */
@@ -274,7 +295,7 @@ export async function writePeople(options: WritePeopleOptions): Promise<WrittenP
   const cpuStarted = process.cpuUsage();
   const mainElu = performance.eventLoopUtilization();
   const writerElu = raw.writerUtilization();
-  const clock = { seal: 0, fold: 0, onGroup: 0 };
+  const clock = { seal: 0, fold: 0, onGroup: 0, build: 0 };
   const timed = async <T>(what: keyof typeof clock, run: () => T | Promise<T>): Promise<T> => {
     const t0 = performance.now();
     try {
@@ -300,6 +321,7 @@ export async function writePeople(options: WritePeopleOptions): Promise<WrittenP
     if (options.lookups === true) {
       lookups = new LookupFolder(dataDir, hubSealer, raw);
       await lookups.catchUp(firstPosition);
+      if ((options.lookupsFold ?? 'staged') === 'staged') lookups.stage(join(dataDir, LOOKUPS_STAGE_FILE));
     } else {
       ring.close();
       ring = undefined;
@@ -395,11 +417,13 @@ export async function writePeople(options: WritePeopleOptions): Promise<WrittenP
     }
     while (appending.length > 0) await settleOldest();
     lastPosition = (await raw.head()) - 1;
+    if (lookups !== undefined) await timed('build', () => lookups!.build());
     await lookups?.catchUp(lastPosition + 1);
     phases = {
       sealSeconds: clock.seal,
       foldSeconds: clock.fold,
       onGroupSeconds: clock.onGroup,
+      lookupsBuildSeconds: clock.build,
       mainBusy: performance.eventLoopUtilization(mainElu).utilization,
       writerBusy: raw.writerUtilization(writerElu).utilization,
     };
@@ -415,29 +439,67 @@ export async function writePeople(options: WritePeopleOptions): Promise<WrittenP
   return { events, seconds: Number(process.hrtime.bigint() - started) / 1e9, cpuSeconds: (cpu.user + cpu.system) / 1e6, firstPosition, lastPosition, ...(phases === undefined ? {} : { phases }) };
 }
 
+/** The staging file of the look-ups' rows while the writer runs (in the data directory; deleted by the bulk build). */
+export const LOOKUPS_STAGE_FILE = 'lookups-stage.db';
+
+/** The event types the writer appends: the only ones a staged fold takes (each of their rows is a new key). */
+const STAGED_TYPES: ReadonlySet<string> = new Set(['IndividualNumberIssued', AGENCY_CODE_ISSUED]);
+
+/** The hub's look-ups store, its connection reachable for the writer's staging and bulk build. */
+class WriterLookupStore extends SqliteLookupStore {
+  get connection(): Database.Database {
+    return this.db;
+  }
+}
+
+/** What a staged fold holds between the groups and the bulk build. */
+interface Staging {
+  readonly file: string;
+  /** The hub's fold into an in-memory file, emptied into the staging file after each group. */
+  readonly memory: WriterLookupStore;
+  /** The look-ups' tables (all but fold_meta), as staged. */
+  readonly tables: readonly string[];
+  /** Moves the in-memory file's rows to the staging file, in one transaction. */
+  readonly move: () => void;
+  /** The first position staged (everything before it folded into lookups.db). */
+  readonly from: number;
+}
+
 /**
  * The hub's look-ups file folded beside the bulk writer: the events the writer decided are folded from
  * their data before sealing; any other event (the hub's own, written before) is read from the log and
  * opened with the hub's keys, as the hub's catch-up would. The fold refuses a gap (PROJECTION_GAP).
+ *
+ * Staged (`stage()`, then `build()` once the last group is folded): the writer's groups are folded by the
+ * hub's own SqliteLookupStore into an in-memory file (a commit there costs no I/O and its B-trees stay one
+ * group small), whose rows are appended to a staging file after each group; `build()` then inserts them
+ * into lookups.db sorted by each table's key (B-trees filled left to right, secondary indexes made once
+ * by a sort) and moves its checkpoint to the last position staged. The rows are the ones the direct fold
+ * writes: the writer's events only ever add new keys (a number, a citizen secret, a code), so upserts and
+ * inserts agree, and a key met twice fails the build (a primary key or the code index's unique index)
+ * instead of being folded over. Any event of another type handed to a staged fold is refused.
  */
 export class LookupFolder {
-  readonly #store: SqliteLookupStore;
+  #store: WriterLookupStore;
+  readonly #path: string;
+  readonly #open: LookupStoreOptions['open'];
+  readonly #seal: LookupSeal;
   readonly #plain = new Map<number, RecordedEvent>();
   #chain: Promise<unknown> = Promise.resolve();
+  #staging: Staging | undefined;
 
   constructor(
     dataDir: string,
     sealer: EventSealer,
     private readonly raw: SqliteEventStore,
   ) {
-    this.#store = new SqliteLookupStore({
-      path: join(dataDir, LOOKUPS_FILE),
-      open: (e) => {
-        const plain = this.#plain.get(e.position);
-        return plain === undefined ? sealer.open(e) : { state: 'opened', event: plain };
-      },
-      seal: new LookupSeal((d, v, n) => sealer.handle(d, v, n)),
-    });
+    this.#path = join(dataDir, LOOKUPS_FILE);
+    this.#open = (e) => {
+      const plain = this.#plain.get(e.position);
+      return plain === undefined ? sealer.open(e) : { state: 'opened', event: plain };
+    };
+    this.#seal = new LookupSeal((d, v, n) => sealer.handle(d, v, n));
+    this.#store = new WriterLookupStore({ path: this.#path, open: this.#open, seal: this.#seal });
   }
 
   /** Folds what the log holds from the file's checkpoint up to `head` (exclusive), opening it with the hub's keys. */
@@ -449,6 +511,30 @@ export class LookupFolder {
     }
   }
 
+  /**
+   * From here on, folds go to a staging file (`file`, made anew) until `build()`; lookups.db stays at its
+   * checkpoint, which the next group must follow.
+   */
+  stage(file: string): void {
+    if (this.#staging !== undefined) throw new Error('the look-ups are staged already');
+    removeSqliteFile(file);
+    const memory = new WriterLookupStore({ path: ':memory:', open: this.#open, seal: this.#seal });
+    const from = this.#store.position + 1;
+    if (from > 0) memory.stepOver(0, from - 1);
+    const db = memory.connection;
+    db.prepare('ATTACH DATABASE ? AS stage').run(file);
+    // A scratch file, deleted once built (or when the write is done again).
+    db.pragma('stage.journal_mode = OFF');
+    db.pragma('stage.synchronous = OFF');
+    const tables = db.prepare(`SELECT name FROM main.sqlite_master WHERE type = 'table' AND name <> 'fold_meta' ORDER BY name`).pluck().all() as string[];
+    for (const t of tables) db.exec(`CREATE TABLE stage.${t} AS SELECT * FROM main.${t} WHERE 0`);
+    const statements = tables.map((t) => [db.prepare(`INSERT INTO stage.${t} SELECT * FROM main.${t}`), db.prepare(`DELETE FROM main.${t}`)] as const);
+    const move = db.transaction(() => {
+      for (const [copy, empty] of statements) if (copy.run().changes > 0) empty.run();
+    });
+    this.#staging = { file, memory, tables, move, from };
+  }
+
   /** Folds a durable group's events (contiguous, in position order), after any event before them it has not seen; one group at a time. */
   fold(events: readonly RecordedEvent[]): Promise<void> {
     const run = this.#chain.then(() => this.#fold(events));
@@ -458,12 +544,69 @@ export class LookupFolder {
 
   async #fold(events: readonly RecordedEvent[]): Promise<void> {
     if (events.length === 0) return;
-    await this.catchUp(events[0]!.position);
-    for (const e of events) this.#plain.set(e.position, e);
+    const staging = this.#staging;
+    if (staging === undefined) await this.catchUp(events[0]!.position);
+    for (const e of events) {
+      if (staging !== undefined && !STAGED_TYPES.has(e.type)) throw new Error(`a staged look-ups fold takes only the writer's own events, not ${e.type} (position ${e.position})`);
+      this.#plain.set(e.position, e);
+    }
     try {
-      await this.#store.apply(events);
+      if (staging === undefined) await this.#store.apply(events);
+      else {
+        await staging.memory.apply(events); // refuses a gap after the last position staged (PROJECTION_GAP)
+        staging.move();
+      }
     } finally {
       this.#plain.clear();
+    }
+  }
+
+  /**
+   * Ends a staged fold: the staged rows into lookups.db in key order, in one transaction with the checkpoint
+   * at the last position staged; the staging file is deleted. lookups.db is written without a journal
+   * meanwhile (a build cut short leaves a file to delete, as a write cut short leaves a log to write
+   * again) and left in its usual mode (WAL, synchronous NORMAL). Nothing to do when not staged.
+   */
+  async build(): Promise<void> {
+    await this.#chain;
+    const staging = this.#staging;
+    if (staging === undefined) return;
+    this.#staging = undefined;
+    const last = staging.memory.position;
+    await staging.memory.close();
+    try {
+      if (last >= staging.from) {
+        if (this.#store.position !== staging.from - 1) throw new Error(`lookups.db moved to ${this.#store.position} while the look-ups from ${staging.from} were staged`);
+        const db = this.#store.connection;
+        db.prepare('ATTACH DATABASE ? AS stage').run(staging.file);
+        db.pragma('journal_mode = OFF');
+        db.pragma('synchronous = OFF');
+        db.pragma(`cache_size = -${BUILD_CACHE_KIB}`);
+        try {
+          db.transaction(() => {
+            for (const t of staging.tables) {
+              if (db.prepare(`SELECT 1 FROM stage.${t} LIMIT 1`).get() === undefined) continue;
+              // The secondary indexes are made again once the table is full (one sort each), as they were written.
+              const indexes = db.prepare(`SELECT name, sql FROM main.sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL`).all(t) as { name: string; sql: string }[];
+              for (const i of indexes) db.exec(`DROP INDEX main.${i.name}`);
+              const key = db.prepare('SELECT name FROM pragma_table_info(?) WHERE pk > 0 ORDER BY pk').pluck().all(t) as string[];
+              if (key.length === 0) throw new Error(`look-ups table ${t} has no primary key to build it in order`);
+              db.exec(`INSERT INTO main.${t} SELECT * FROM stage.${t} ORDER BY ${key.join(', ')}`);
+              for (const i of indexes) db.exec(i.sql);
+            }
+            db.prepare(`INSERT INTO fold_meta (key, value) VALUES ('checkpoint', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`).run(String(last));
+          })();
+        } finally {
+          db.exec('DETACH DATABASE stage');
+          db.pragma('journal_mode = WAL');
+          db.pragma('synchronous = NORMAL');
+        }
+        // Opened again: the store reads its checkpoint and sets its service page cache.
+        await this.#store.close();
+        this.#store = new WriterLookupStore({ path: this.#path, open: this.#open, seal: this.#seal });
+      }
+    } finally {
+      removeSqliteFile(staging.file);
     }
   }
 
@@ -477,7 +620,19 @@ export class LookupFolder {
   }
 
   async close(): Promise<void> {
-    await this.#chain;
+    await this.#chain.catch(() => undefined);
+    if (this.#staging !== undefined) {
+      await this.#staging.memory.close();
+      removeSqliteFile(this.#staging.file);
+      this.#staging = undefined;
+    }
     await this.#store.close();
   }
+}
+
+/** The page cache of lookups.db while it is built from the staged rows (the sorts' memory too). */
+const BUILD_CACHE_KIB = 256 * 1024;
+
+function removeSqliteFile(file: string): void {
+  for (const suffix of ['', '-journal', '-wal', '-shm']) rmSync(`${file}${suffix}`, { force: true });
 }
