@@ -28,6 +28,9 @@ export interface SqliteFoldShape {
 /** One row of a projection file as `rows()` reads it. */
 export type FoldRow = Readonly<Record<string, unknown>>;
 
+/** Batches that changed no row, at most, between two writes of the checkpoint. */
+const UNWRITTEN_BATCHES = 1000;
+
 /**
  * A projection in its own SQLite file with a stored checkpoint (I8): events are applied in position
  * order, one transaction per batch, those at or before the checkpoint skipped (at-least-once delivery
@@ -39,6 +42,15 @@ export abstract class SqliteFold {
   readonly #shape: SqliteFoldShape;
   readonly #checkpoint: Database.Statement;
   readonly #setCheckpoint: Database.Statement;
+  readonly #totalChanges: Database.Statement;
+  /**
+   * The last position applied, when it is ahead of the stored checkpoint: a batch that changed no row (events of
+   * types this fold ignores) writes no checkpoint; it is written with the next batch that changes rows, after
+   * UNWRITTEN_BATCHES such batches, and at close. A lagging stored checkpoint only means a restart reads those
+   * events again, and they change nothing here. Undefined: the stored checkpoint is the position.
+   */
+  #position: number | undefined;
+  #unwrittenBatches = 0;
   #closed = false;
 
   protected constructor(options: SqliteFoldOptions, shape: SqliteFoldShape) {
@@ -74,6 +86,7 @@ export abstract class SqliteFold {
     }
     this.#checkpoint = this.db.prepare(`SELECT value FROM fold_meta WHERE key = 'checkpoint'`).pluck();
     this.#setCheckpoint = this.db.prepare(`INSERT INTO fold_meta (key, value) VALUES ('checkpoint', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`);
+    this.#totalChanges = this.db.prepare('SELECT total_changes()').pluck();
   }
 
   /** Folds one event into the tables (inside the batch's transaction). */
@@ -81,7 +94,20 @@ export abstract class SqliteFold {
 
   async checkpoint(): Promise<number> {
     this.checkOpen();
-    return this.#storedCheckpoint();
+    return this.appliedPosition;
+  }
+
+  /** Position of the last event applied or passed over, -1 before any: ahead of the stored checkpoint at times. */
+  protected get appliedPosition(): number {
+    return this.#position ?? this.#storedCheckpoint();
+  }
+
+  /**
+   * For a subclass that moves its checkpoint over events it knows change nothing here without applying them (the
+   * lookups' stepOver): the position they reach.
+   */
+  protected passedOver(position: number): void {
+    if (position > this.appliedPosition) this.#position = position;
   }
 
   /**
@@ -90,22 +116,32 @@ export abstract class SqliteFold {
    */
   async apply(events: readonly RecordedEvent[]): Promise<void> {
     this.checkOpen();
-    let last = this.#storedCheckpoint();
+    let last = this.appliedPosition;
     const pending = events.filter((e) => e.position > last);
     if (pending.length === 0) return;
     this.db.transaction(() => {
+      const before = this.#totalChanges.get();
       for (const event of pending) {
         if (event.position !== last + 1) throw new ProjectionError('PROJECTION_GAP', `${this.#shape.name} is at position ${last}; the next event handed over is at ${event.position}`);
         last = event.position;
         this.applyEvent(event);
       }
-      this.#setCheckpoint.run(String(last));
+      // Rows changed: the checkpoint goes with them, in the same transaction (I8). None: a read-only transaction.
+      if (this.#totalChanges.get() !== before || ++this.#unwrittenBatches >= UNWRITTEN_BATCHES) this.#writeCheckpoint(last);
     })();
+    this.#position = last;
   }
 
   async reset(): Promise<void> {
     this.checkOpen();
     this.db.exec(`${this.#shape.tables.map((t) => `DELETE FROM ${t};`).join(' ')} DELETE FROM fold_meta WHERE key = 'checkpoint';`);
+    this.#position = undefined;
+    this.#unwrittenBatches = 0;
+  }
+
+  #writeCheckpoint(position: number): void {
+    this.#setCheckpoint.run(String(position));
+    this.#unwrittenBatches = 0;
   }
 
   /** Every row in canonical order, read lazily (read-only callers: the auditor's diff). */
@@ -133,7 +169,11 @@ export abstract class SqliteFold {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.db.close();
+    try {
+      if (this.#position !== undefined && this.#position > this.#storedCheckpoint()) this.#writeCheckpoint(this.#position);
+    } finally {
+      this.db.close();
+    }
   }
 
   #storedCheckpoint(): number {

@@ -212,7 +212,7 @@ export class SqliteLookupStore extends SqliteFold {
       this.#loadSmallState(); // the batch was rolled back: so are the parsed rows
       throw error;
     } finally {
-      this.#position = this.#storedPosition();
+      this.#position = this.appliedPosition;
     }
   }
 
@@ -253,6 +253,7 @@ export class SqliteLookupStore extends SqliteFold {
     this.checkOpen();
     if (this.#position !== first - 1) return false;
     this.#position = last;
+    this.passedOver(last);
     // Written lazily (before the next batch, every so many steps, at close): a checkpoint that lags only
     // means a restart reads those events again, and they change nothing here.
     if (++this.#unwrittenSteps >= 1000) this.#writeSteps();
