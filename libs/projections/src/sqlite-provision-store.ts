@@ -85,6 +85,23 @@ const COLUMNS = [
   'requested_at', 'requested_ms', 'ended_at',
 ] as const;
 const SELECT = `SELECT ${COLUMNS.join(', ')} FROM provision_records`;
+/** Columns no index covers: a record whose indexed columns stay as they were is updated in these only. */
+const INDEXED = new Set<string>(['serial', 'query_id', 'subject_id', 'kind', 'requester_id', 'provider_id', 'requested_ms']);
+const UNINDEXED = COLUMNS.flatMap((c, i) => (INDEXED.has(c) ? [] : [i]));
+/** Records written in recent batches kept in memory: a query's next step finds its row without reading it. */
+const RECENT_RECORDS = 8192;
+
+/** Whether two versions of a record have the same values in every indexed column. */
+function sameIndexedColumns(a: ProvisionRecord, b: ProvisionRecord): boolean {
+  return (
+    a.queryId === b.queryId &&
+    a.subjectId === b.subjectId &&
+    a.kind === b.kind &&
+    (a.requester?.id ?? null) === (b.requester?.id ?? null) &&
+    a.provider.id === b.provider.id &&
+    Date.parse(a.requestedAt) === Date.parse(b.requestedAt)
+  );
+}
 
 interface Row {
   serial: string;
@@ -182,8 +199,12 @@ export class SqliteProvisionStore implements ProvisionRecordStore {
   private readonly dirty = new Map<string, ProvisionRecord>();
   /** The serials of the batch's staged push rows, by pushId. */
   private readonly dirtyPushes = new Map<string, string>();
-  /** Serials of the batch's records that were read from the file (updated), as opposed to new (inserted). */
-  private readonly stored = new Set<string>();
+  /** The batch's records that are in the file (updated, not inserted), as the file holds them now. */
+  private readonly stored = new Map<string, ProvisionRecord>();
+  /** Records as the file holds them, written (or read) in recent batches; emptied by a rollback, a reset or a forget. */
+  private readonly recent = new Map<string, ProvisionRecord>();
+  /** Whether rows were deleted in the batch being applied (its records are then not kept in `recent`, emptied then). */
+  private forgotInBatch = false;
   private position = -1;
   private closed = false;
   private readonly lookup: ProvisionFoldLookup;
@@ -246,10 +267,16 @@ export class SqliteProvisionStore implements ProvisionRecordStore {
       record: (serial) => {
         const pending = this.dirty.get(serial);
         if (pending !== undefined) return pending;
+        const known = this.recent.get(serial);
+        if (known !== undefined) {
+          this.stored.set(serial, known);
+          return known;
+        }
         const row = this.stmt.record.get(serial) as Row | undefined;
         if (row === undefined) return undefined;
-        this.stored.add(serial);
-        return fromRow(row);
+        const record = fromRow(row);
+        this.stored.set(serial, record);
+        return record;
       },
       pushRecord: (pushId) => {
         const serial = this.dirtyPushes.get(pushId);
@@ -259,8 +286,9 @@ export class SqliteProvisionStore implements ProvisionRecordStore {
         // Staged since (in this batch) under its serial: that copy is the current one.
         const staged = this.dirty.get(row.serial);
         if (staged !== undefined) return staged;
-        this.stored.add(row.serial);
-        return fromRow(row);
+        const record = fromRow(row);
+        this.stored.set(row.serial, record);
+        return record;
       },
     };
     this.lookup = lookup;
@@ -279,6 +307,7 @@ export class SqliteProvisionStore implements ProvisionRecordStore {
       pushRecord: db.prepare(`${SELECT} INDEXED BY provision_by_push WHERE query_id = ? AND kind = 'push'`),
       insert: db.prepare(`INSERT INTO provision_records (${COLUMNS.join(', ')}) VALUES (${placeholders})`),
       update: db.prepare(`UPDATE provision_records SET ${COLUMNS.slice(1).map((c) => `${c} = ?`).join(', ')} WHERE serial = ?`),
+      updateUnindexed: db.prepare(`UPDATE provision_records SET ${UNINDEXED.map((i) => `${COLUMNS[i]} = ?`).join(', ')} WHERE serial = ?`),
       upsertAgency: db.prepare('INSERT OR REPLACE INTO provision_agencies (agency_id, kind, name) VALUES (?, ?, ?)'),
       upsertTable: db.prepare('INSERT OR REPLACE INTO provision_tables (version, effective_ms, procedures, items) VALUES (?, ?, ?, ?)'),
       setCheckpoint: db.prepare(`UPDATE projection_meta SET value = ? WHERE key = 'checkpoint'`),
@@ -303,6 +332,7 @@ export class SqliteProvisionStore implements ProvisionRecordStore {
   }
 
   private loadReference(): void {
+    this.recent.clear();
     this.agencies.clear();
     this.tables.clear();
     for (const a of this.db.prepare('SELECT agency_id, kind, name FROM provision_agencies').all() as { agency_id: string; kind: AgencyKind; name: string }[]) {
@@ -332,16 +362,13 @@ export class SqliteProvisionStore implements ProvisionRecordStore {
         if (change !== undefined) this.stage(change);
         position = e.position;
       }
-      for (const r of this.dirty.values()) {
-        const row = toRow(r);
-        if (this.stored.has(r.serial)) this.stmt.update.run([...row.slice(1), r.serial]);
-        else this.stmt.insert.run(row);
-      }
+      for (const r of this.dirty.values()) this.write(r);
       this.stmt.setCheckpoint.run(String(position));
       return position;
     });
     try {
       this.position = run();
+      this.remember();
     } catch (error) {
       // The transaction rolled back: drop what the batch changed in memory too.
       this.loadReference();
@@ -350,6 +377,40 @@ export class SqliteProvisionStore implements ProvisionRecordStore {
       this.dirty.clear();
       this.dirtyPushes.clear();
       this.stored.clear();
+      this.forgotInBatch = false;
+    }
+  }
+
+  /** Inserts a new record's row, or updates a stored one (only its unindexed columns when no indexed one changed). */
+  private write(r: ProvisionRecord): void {
+    const row = toRow(r);
+    const before = this.stored.get(r.serial);
+    if (before === undefined) this.stmt.insert.run(row);
+    else if (sameIndexedColumns(before, r)) this.stmt.updateUnindexed.run([...UNINDEXED.map((i) => row[i]), r.serial]);
+    else this.stmt.update.run([...row.slice(1), r.serial]);
+    this.stored.set(r.serial, r);
+  }
+
+  /** Rows are about to be deleted: no record kept in memory is known to be in the file any more (until the batch ends). */
+  private forget(): void {
+    this.recent.clear();
+    this.forgotInBatch = true;
+  }
+
+  /** After a committed batch: its records as the file now holds them, for the next steps of their queries. */
+  private remember(): void {
+    if (this.forgotInBatch) return;
+    for (const [serial, r] of this.stored) {
+      this.recent.delete(serial);
+      this.recent.set(serial, r);
+    }
+    if (this.recent.size > RECENT_RECORDS) {
+      // The oldest eighth at once (deleting one Map entry per insert walks ever more holes at its front).
+      let n = this.recent.size - RECENT_RECORDS + (RECENT_RECORDS >> 3);
+      for (const serial of this.recent.keys()) {
+        this.recent.delete(serial);
+        if (--n === 0) break;
+      }
     }
   }
 
@@ -369,12 +430,7 @@ export class SqliteProvisionStore implements ProvisionRecordStore {
 
   /** Writes the records staged so far in this batch (before rows are deleted, so none comes back). */
   private flushDirty(): void {
-    for (const r of this.dirty.values()) {
-      const row = toRow(r);
-      if (this.stored.has(r.serial)) this.stmt.update.run([...row.slice(1), r.serial]);
-      else this.stmt.insert.run(row);
-      this.stored.add(r.serial);
-    }
+    for (const r of this.dirty.values()) this.write(r);
     this.dirty.clear();
     this.dirtyPushes.clear();
   }
@@ -387,10 +443,12 @@ export class SqliteProvisionStore implements ProvisionRecordStore {
         return;
       case 'forget-before':
         this.flushDirty();
+        this.forget();
         this.stmt.forgetBefore.run(change.beforeMs);
         return;
       case 'forget-subject':
         this.flushDirty();
+        this.forget();
         this.stmt.forgetSubject.run(change.subjectId);
         return;
       case 'agency': {
