@@ -8,6 +8,8 @@
  * of one name.
  * --since name: leaves out the samples before the first one whose stack holds a function of that name (e.g.
  *   `QueryRunner.run` or `run`: the start-up and the setup of people are then not counted).
+ * --skip s: leaves out, besides, the first s seconds after that point (the JIT's warm-up: TurboFan compiles for the
+ *   first 10–20 s of load, a fifth of the hub's CPU then).
  * --under name: counts only the samples whose stack holds a function of that name (what it costs, and where).
  */
 import { readFileSync, readdirSync, statSync } from 'node:fs';
@@ -18,11 +20,12 @@ interface CallFrame { functionName: string; url: string; lineNumber: number }
 interface ProfileNode { id: number; callFrame: CallFrame; children?: number[] }
 interface CpuProfile { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[]; startTime: number; endTime: number }
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { top: { type: 'string', default: '30' }, 'per-query': { type: 'string' }, since: { type: 'string' }, under: { type: 'string' } } });
+const { values, positionals } = parseArgs({ allowPositionals: true, options: { top: { type: 'string', default: '30' }, 'per-query': { type: 'string' }, since: { type: 'string' }, under: { type: 'string' }, skip: { type: 'string', default: '0' } } });
 const TOP = Number(values.top);
 const PER_QUERY = values['per-query'] === undefined ? undefined : Number(values['per-query']);
 const SINCE = values.since;
 const UNDER = values.under;
+const SKIP_US = Number(values.skip) * 1e6;
 const ROOT = process.cwd();
 
 /** A file's place: the package under node_modules, node's own modules, or the path in the repository. */
@@ -51,7 +54,7 @@ function matches(frame: CallFrame, name: string): boolean {
 
 const OUTSIDE = new Set(['(idle)', '(program)', '(root)']);
 
-export function summarise(profile: CpuProfile, since?: string, under?: string): { busyMs: number; totalMs: number; gcMs: number; self: Map<string, number>; total: Map<string, number>; files: Map<string, number> } {
+export function summarise(profile: CpuProfile, since?: string, under?: string, skipUs = 0): { busyMs: number; totalMs: number; gcMs: number; self: Map<string, number>; total: Map<string, number>; files: Map<string, number> } {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, number>();
   for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
@@ -63,11 +66,16 @@ export function summarise(profile: CpuProfile, since?: string, under?: string): 
   let gcMs = 0;
   const add = (m: Map<string, number>, k: string, v: number): void => void m.set(k, (m.get(k) ?? 0) + v);
   let started = since === undefined;
+  let elapsedUs = 0;
+  let startedAtUs = 0;
   for (let i = 0; i < profile.samples.length; i++) {
+    elapsedUs += profile.timeDeltas[i] ?? 0;
     if (!started) {
       for (let id: number | undefined = profile.samples[i]; id !== undefined && !started; id = parent.get(id)) started = matches(byId.get(id)!.callFrame, since!);
       if (!started) continue;
+      startedAtUs = elapsedUs;
     }
+    if (elapsedUs - startedAtUs < skipUs) continue;
     // timeDeltas[i] is the time before sample i; the sample's weight is the time up to the next one.
     const ms = (profile.timeDeltas[i + 1] ?? 0) / 1000;
     totalMs += ms;
@@ -116,8 +124,8 @@ if (positionals.length === 0) {
   process.exit(2);
 }
 for (const file of positionals.flatMap(filesOf)) {
-  const s = summarise(JSON.parse(readFileSync(file, 'utf8')) as CpuProfile, SINCE, UNDER);
-  console.log(`== ${file}${SINCE === undefined ? '' : ` since ${SINCE}`}${UNDER === undefined ? '' : ` under ${UNDER}`}: ${(s.totalMs / 1000).toFixed(1)} s profiled, ${(s.busyMs / 1000).toFixed(2)} s busy (GC ${((100 * s.gcMs) / s.busyMs).toFixed(1)} % of it)`);
+  const s = summarise(JSON.parse(readFileSync(file, 'utf8')) as CpuProfile, SINCE, UNDER, SKIP_US);
+  console.log(`== ${file}${SINCE === undefined ? '' : ` since ${SINCE}`}${SKIP_US > 0 ? ` +${SKIP_US / 1e6} s` : ''}${UNDER === undefined ? '' : ` under ${UNDER}`}: ${(s.totalMs / 1000).toFixed(1)} s profiled, ${(s.busyMs / 1000).toFixed(2)} s busy (GC ${((100 * s.gcMs) / s.busyMs).toFixed(1)} % of it)`);
   print(`top ${TOP} by self time (share of busy time)`, s.self, s.busyMs);
   print(`top ${TOP} by total time`, s.total, s.busyMs);
   print(`top ${TOP} files / packages by self time`, s.files, s.busyMs);
