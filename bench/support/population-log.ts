@@ -523,8 +523,8 @@ export class LookupFolder {
     if (from > 0) memory.stepOver(0, from - 1);
     const db = memory.connection;
     db.prepare('ATTACH DATABASE ? AS stage').run(file);
-    // A scratch file, deleted once built (or when the write is done again).
-    db.pragma('stage.journal_mode = OFF');
+    // A scratch file, deleted once built (or when the write is done again): its journal in memory.
+    db.pragma('stage.journal_mode = MEMORY');
     db.pragma('stage.synchronous = OFF');
     const tables = db.prepare(`SELECT name FROM main.sqlite_master WHERE type = 'table' AND name <> 'fold_meta' ORDER BY name`).pluck().all() as string[];
     for (const t of tables) db.exec(`CREATE TABLE stage.${t} AS SELECT * FROM main.${t} WHERE 0`);
@@ -563,9 +563,9 @@ export class LookupFolder {
 
   /**
    * Ends a staged fold: the staged rows into lookups.db in key order, in one transaction with the checkpoint
-   * at the last position staged; the staging file is deleted. lookups.db is written without a journal
-   * meanwhile (a build cut short leaves a file to delete, as a write cut short leaves a log to write
-   * again) and left in its usual mode (WAL, synchronous NORMAL). Nothing to do when not staged.
+   * at the last position staged; the staging file is deleted. lookups.db is in rollback-journal mode
+   * meanwhile (the build's new pages go past the old ones, unjournaled and written once) and back in WAL
+   * mode after, as the hub keeps it. Nothing to do when not staged.
    */
   async build(): Promise<void> {
     await this.#chain;
@@ -579,8 +579,10 @@ export class LookupFolder {
         if (this.#store.position !== staging.from - 1) throw new Error(`lookups.db moved to ${this.#store.position} while the look-ups from ${staging.from} were staged`);
         const db = this.#store.connection;
         db.prepare('ATTACH DATABASE ? AS stage').run(staging.file);
-        db.pragma('journal_mode = OFF');
-        db.pragma('synchronous = OFF');
+        // A rollback journal for the build: it holds only the pages there before (the tables' roots, a few),
+        // the new pages going after them, where WAL would have written the whole file twice (into the WAL, then
+        // back). The build is one transaction: cut short, lookups.db is as it was before it.
+        if (db.pragma('main.journal_mode = DELETE', { simple: true }) !== 'delete') throw new Error('lookups.db could not leave WAL mode for its build');
         db.pragma(`cache_size = -${BUILD_CACHE_KIB}`);
         try {
           db.transaction(() => {
@@ -598,8 +600,7 @@ export class LookupFolder {
           })();
         } finally {
           db.exec('DETACH DATABASE stage');
-          db.pragma('journal_mode = WAL');
-          db.pragma('synchronous = NORMAL');
+          db.pragma('main.journal_mode = WAL');
         }
         // Opened again: the store reads its checkpoint and sets its service page cache.
         await this.#store.close();
