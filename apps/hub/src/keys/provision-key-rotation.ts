@@ -1,16 +1,12 @@
-import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { generateKeyPairSync } from 'node:crypto';
-import { readdirSync } from 'node:fs';
-import { join } from 'node:path';
-import type { EventStore, RecordedEvent } from '#ledger';
+import type { AppendResult, EventStore } from '#ledger';
 import { HubConfig } from '../config/hub-config.js';
-import { HubProblem } from '../http/hub-problem.js';
 import type { Leadership } from '../leadership/leadership.js';
 import { LEADERSHIP } from '../leadership/tokens.js';
 import { CLOCK, EVENT_STORE, type Clock } from '../ledger/tokens.js';
 import { ProvisionSigner, provisionKeyOf, provisionSeedOf, type ProvisionKey } from '../linkage/hub-secrets.js';
-import { loadOrCreateSecretFile } from './key-file.js';
-import { readAnnouncements } from './announcements.js';
+import { RotatedKeyRing, readRotatedKeyFile, storeRotatedKeyFile } from './rotated-key-ring.js';
 
 /** The stream of ProvisionSigningKeyRotated events, in rotation order. */
 export const PROVISION_KEY_STREAM = '$provision-signing-keys';
@@ -23,7 +19,7 @@ export const PROVISION_SIGNING_KEY_ROTATED = 'ProvisionSigningKeyRotated';
 export const RETIRED_KEY_ACCEPTED_MS = 300_000;
 
 /** A rotated key: `provision-signing.<16 hex key id>.key.json`, beside the first key's file. */
-const ROTATED_KEY_FILE = /^provision-signing\.([0-9a-f]{16})\.key\.json$/;
+const ROTATED_KEY_PREFIX = 'provision-signing';
 
 /** Data of ProvisionSigningKeyRotated (schemas/events/provision-signing-key-rotated.v1.json): public. */
 export interface ProvisionSigningKeyRotatedData {
@@ -74,66 +70,40 @@ export interface ProvisionKeyRotation {
  * but never announced (a crash, or a refused append in between) is never used to sign.
  */
 export function createRotatedProvisionKey(keysDir: string, now: Date): ProvisionKey {
-  for (;;) {
+  const { path, file } = storeRotatedKeyFile(keysDir, ROTATED_KEY_PREFIX, () => {
     const { privateKey } = generateKeyPairSync('ed25519');
     const pkcs8 = privateKey.export({ format: 'der', type: 'pkcs8' });
     const seed = pkcs8.subarray(pkcs8.length - 32);
-    const key = provisionKeyOf(seed);
-    const path = join(keysDir, `provision-signing.${key.keyId}.key.json`);
-    let created = false;
-    const file = loadOrCreateSecretFile(path, () => {
-      created = true;
-      return { purpose: 'provision-signing', alg: 'Ed25519', key: seed.toString('base64url'), createdAt: now.toISOString() };
-    });
-    // A 64-bit key id met again: draw again.
-    if (created) return provisionKeyOf(provisionSeedOf(path, file));
-  }
+    return { keyId: provisionKeyOf(seed).keyId, file: { purpose: 'provision-signing', alg: 'Ed25519', key: seed.toString('base64url'), createdAt: now.toISOString() } };
+  });
+  return provisionKeyOf(provisionSeedOf(path, file));
 }
 
 /** A rotated key, by its id, if this hub holds its file. */
 export function loadRotatedProvisionKey(keysDir: string, keyId: string): ProvisionKey | undefined {
-  const name = `provision-signing.${keyId}.key.json`;
-  if (!ROTATED_KEY_FILE.test(name) || !readdirSync(keysDir).includes(name)) return undefined;
-  const path = join(keysDir, name);
-  const key = provisionKeyOf(provisionSeedOf(path, loadOrCreateSecretFile(path, () => ({}))));
-  if (key.keyId !== keyId) throw new Error(`key file ${path} holds key ${key.keyId}, not ${keyId}`);
+  const held = readRotatedKeyFile(keysDir, ROTATED_KEY_PREFIX, keyId);
+  if (held === undefined) return undefined;
+  const key = provisionKeyOf(provisionSeedOf(held.path, held.file));
+  if (key.keyId !== keyId) throw new Error(`key file ${held.path} holds key ${key.keyId}, not ${keyId}`);
   return key;
 }
 
 /**
  * The provision signing key's rotation (docs/key-rotation.md): the command, the key set served to
  * intermediate servers, and which key signs. At start, and when this hub takes over as leader, the
- * signer signs with the newest key the log announces (stream `$provision-signing-keys`).
+ * signer signs with the newest key the log announces (stream `$provision-signing-keys`). A retired key
+ * signs nothing more; intermediate servers accept its signatures for RETIRED_KEY_ACCEPTED_MS.
  */
 @Injectable()
-export class ProvisionKeyRing implements OnApplicationBootstrap {
-  private readonly logger = new Logger('ProvisionKeys');
-  #rotating: Promise<unknown> = Promise.resolve();
-  #problem: string | undefined;
-
+export class ProvisionKeyRing extends RotatedKeyRing<ProvisionSigningKeyRotatedData, ProvisionKey, ProvisionKeyRotation> {
   constructor(
-    private readonly config: HubConfig,
-    @Inject(EVENT_STORE) private readonly store: EventStore,
-    @Inject(CLOCK) private readonly clock: Clock,
-    @Inject(LEADERSHIP) private readonly leadership: Leadership | null,
+    config: HubConfig,
+    @Inject(EVENT_STORE) store: EventStore,
+    @Inject(CLOCK) clock: Clock,
+    @Inject(LEADERSHIP) leadership: Leadership | null,
     private readonly signer: ProvisionSigner,
   ) {
-    // The previous leader may have rotated: sign with the newest key the log announces.
-    leadership?.onTakeover(() => this.load());
-  }
-
-  async onApplicationBootstrap(): Promise<void> {
-    await this.load();
-  }
-
-  /** Why this hub does not sign with the newest announced key, if it does not. */
-  get problem(): string | undefined {
-    return this.#problem;
-  }
-
-  /** The announcements, oldest first. */
-  async announced(): Promise<readonly RecordedEvent[]> {
-    return readAnnouncements(this.store, PROVISION_KEY_STREAM, PROVISION_SIGNING_KEY_ROTATED);
+    super({ stream: PROVISION_KEY_STREAM, type: PROVISION_SIGNING_KEY_ROTATED, what: 'provision signing key', logger: 'ProvisionKeys' }, config, store, clock, leadership);
   }
 
   /**
@@ -151,8 +121,7 @@ export class ProvisionKeyRing implements OnApplicationBootstrap {
       held = k;
     }
     // None held: the key it signs with already (the first, at start).
-    this.#problem = held === ids.length - 1 ? undefined : `the log announces provision signing key ${ids.at(-1)!}, whose file is not in ${this.config.keysDir}; signing with ${this.signer.keyId}`;
-    if (this.#problem !== undefined) this.logger.error(this.#problem);
+    this.setProblem(held === ids.length - 1 ? undefined : `the log announces provision signing key ${ids.at(-1)!}, whose file is not in ${this.config.keysDir}; signing with ${this.signer.keyId}`);
   }
 
   /** Every provision signing key of this log, first to newest, as announced in it (read at each call). */
@@ -176,46 +145,32 @@ export class ProvisionKeyRing implements OnApplicationBootstrap {
   }
 
   /**
-   * Rotates the provision signing key (operator command): a new Ed25519 key is stored in the keys dir
-   * (0600, exclusively), announced by a ProvisionSigningKeyRotated event (its own serial), and signs
-   * every provision request and push from then on. On KurrentDB only the leader rotates.
+   * The rotation (operator command, `rotate`): a new Ed25519 key is stored in the keys dir (0600,
+   * exclusively), announced by a ProvisionSigningKeyRotated event (its own serial), and signs every
+   * provision request and push from then on. On KurrentDB only the leader rotates.
    */
-  rotate(metadata: { readonly actor: string; readonly correlationId: string }): Promise<ProvisionKeyRotation> {
-    if (this.leadership !== null && !this.leadership.acceptsCommands) {
-      throw new HubProblem('NOT_LEADER', `this hub (${this.leadership.instanceId}) is a standby and does not rotate the provision signing key; nothing was recorded: send the command to the leader`, { instanceId: this.leadership.instanceId });
-    }
-    // One rotation at a time: each names the one before.
-    const run = this.#rotating.catch(() => {}).then(() => this.#rotate(metadata));
-    this.#rotating = run;
-    return run;
+  protected make(last: ProvisionSigningKeyRotatedData | undefined): { key: ProvisionKey; data: ProvisionSigningKeyRotatedData } {
+    const previousKeyId = last === undefined ? this.signer.first.keyId : last.keyId;
+    const now = this.clock();
+    const key = createRotatedProvisionKey(this.config.keysDir, now);
+    return { key, data: { keyId: key.keyId, publicKey: key.publicKey, previousKeyId, rotatedAt: now.toISOString() } };
   }
 
-  async #rotate(metadata: { readonly actor: string; readonly correlationId: string }): Promise<ProvisionKeyRotation> {
-    const announced = await this.announced();
-    const last = announced.at(-1);
-    const previousKeyId = last === undefined ? this.signer.first.keyId : (last.data as ProvisionSigningKeyRotatedData).keyId;
-    const now = this.clock();
-    const next = createRotatedProvisionKey(this.config.keysDir, now);
-    const data: ProvisionSigningKeyRotatedData = { keyId: next.keyId, publicKey: next.publicKey, previousKeyId, rotatedAt: now.toISOString() };
-    const result = await this.store.append({
-      streamId: PROVISION_KEY_STREAM,
-      expectedRevision: last === undefined ? 'no_stream' : last.streamRevision,
-      serial: { allocate: true },
-      events: [{ type: PROVISION_SIGNING_KEY_ROTATED, data, terminal: 'completed' }],
-      metadata,
-    });
-    // Announced (durable): it signs from now on.
-    this.signer.use(next);
-    this.#problem = undefined;
-    this.logger.log(`provision signing key rotated: ${previousKeyId} -> ${next.keyId} (announced at ${result.firstPosition})`);
+  /** It signs from now on. */
+  protected adopt(key: ProvisionKey): void {
+    this.signer.use(key);
+    this.setProblem(undefined);
+  }
+
+  protected answer(data: ProvisionSigningKeyRotatedData, result: AppendResult): ProvisionKeyRotation {
     return {
-      keyId: next.keyId,
-      publicKey: next.publicKey,
-      previousKeyId,
+      keyId: data.keyId,
+      publicKey: data.publicKey,
+      previousKeyId: data.previousKeyId,
       position: result.firstPosition,
       serial: result.serial,
       rotatedAt: data.rotatedAt,
-      previousAcceptedUntil: new Date(now.getTime() + RETIRED_KEY_ACCEPTED_MS).toISOString(),
+      previousAcceptedUntil: new Date(Date.parse(data.rotatedAt) + RETIRED_KEY_ACCEPTED_MS).toISOString(),
     };
   }
 }
