@@ -11,6 +11,7 @@ import { LEADERSHIP } from '../leadership/tokens.js';
 import { EventsAppended } from '../ledger/events-appended.event.js';
 import { CLOCK, EVENT_STORE, type Clock } from '../ledger/tokens.js';
 import { AUDITOR_TOKEN_FILE, OPERATOR_TOKEN_FILE, loadOrCreateTokenFile, newBearerToken, tokenDigest } from '../linkage/hub-secrets.js';
+import { OneAtATime, appendRotation, refuseOnStandby } from './rotation.js';
 
 /** The hub's two principals that hold a bearer token in the keys dir (agencies' are in the registry). */
 export type CredentialPrincipal = 'operator' | 'auditor';
@@ -90,7 +91,7 @@ export class PrincipalCredentials implements OnApplicationBootstrap {
   #readOnce = false;
   #running: Promise<void> | undefined;
   #queued: Promise<void> | undefined;
-  #rotating: Promise<unknown> = Promise.resolve();
+  readonly #oneAtATime = new OneAtATime();
 
   constructor(
     private readonly config: HubConfig,
@@ -253,15 +254,11 @@ export class PrincipalCredentials implements OnApplicationBootstrap {
    * standby, before anything is written). Rotations are one at a time in this process.
    */
   rotate(principal: CredentialPrincipal, by: CredentialPrincipal, metadata: { readonly correlationId: string }): Promise<PrincipalCredentialRotation> {
-    const run = this.#rotating.then(() => this.#rotate(principal, by, metadata));
-    this.#rotating = run.catch(() => undefined);
-    return run;
+    return this.#oneAtATime.run(() => this.#rotate(principal, by, metadata));
   }
 
   async #rotate(principal: CredentialPrincipal, by: CredentialPrincipal, metadata: { readonly correlationId: string }): Promise<PrincipalCredentialRotation> {
-    if (this.leadership !== null && !this.leadership.acceptsCommands) {
-      throw new HubProblem('NOT_LEADER', `this hub (${this.leadership.instanceId}) is a standby and does not rotate credentials; nothing was written: send the command to the leader`, { instanceId: this.leadership.instanceId });
-    }
+    refuseOnStandby(this.leadership, 'credentials', 'written');
     await this.refresh();
     const state = this.#states[principal];
     const previousFingerprint = state.fingerprint;
@@ -276,13 +273,7 @@ export class PrincipalCredentials implements OnApplicationBootstrap {
     const data: PrincipalCredentialRotatedData = { principal, fingerprint, previousFingerprint, rotatedAt: now.toISOString(), rotatedBy: by };
     let result;
     try {
-      result = await this.store.append({
-        streamId: PRINCIPAL_CREDENTIAL_STREAM,
-        expectedRevision: 'any',
-        serial: { allocate: true },
-        events: [{ type: PRINCIPAL_CREDENTIAL_ROTATED, data, terminal: 'completed' }],
-        metadata: { actor: `${by}:hub`, correlationId: metadata.correlationId },
-      });
+      result = await appendRotation(this.store, PRINCIPAL_CREDENTIAL_STREAM, PRINCIPAL_CREDENTIAL_ROTATED, data, 'any', { actor: `${by}:hub`, correlationId: metadata.correlationId });
     } catch (error) {
       rmSync(`${path}.next`, { force: true });
       throw error;

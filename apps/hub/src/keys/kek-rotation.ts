@@ -26,6 +26,7 @@ import { KEYRING } from '../sealing/sealing.providers.js';
 import { SEALING_KEY_FILE } from '../sealing/sealing-keys.js';
 import { IdentifierVault } from '../vault/identifier-vault.js';
 import { createRotatedVaultKek, loadOrCreateVaultKeys } from '../vault/vault-keys.js';
+import { OneAtATime, appendRotation, refuseOnStandby, type RotationMetadata } from './rotation.js';
 
 /** Which key-encryption key: the key ring's (keys/sealing.key.json) or the identifier vault's (keys/key-encryption.key.json). */
 export type KekName = 'sealing' | 'vault';
@@ -118,7 +119,7 @@ export class KekRotations implements OnApplicationBootstrap {
   pageSize = REWRAP_BATCH;
   /** A pause between two pages (0: only a turn of the event loop), to leave a busy hub's appends more room. */
   pagePauseMs = 0;
-  #rotating: Promise<unknown> = Promise.resolve();
+  readonly #oneAtATime = new OneAtATime();
 
   constructor(
     private readonly config: HubConfig,
@@ -134,7 +135,7 @@ export class KekRotations implements OnApplicationBootstrap {
   onApplicationBootstrap(): void {
     const resume = (): void => {
       if (this.#pending() === undefined) return;
-      void this.#serial(() => this.#completeSealing({ actor: 'system:kek-rotation', correlationId: 'kek-rotation-resume' })).then(
+      void this.#oneAtATime.run(() => this.#completeSealing({ actor: 'system:kek-rotation', correlationId: 'kek-rotation-resume' })).then(
         (r) => r !== undefined && this.#logger.log(`the interrupted re-wrap under ${r.kekId} is complete: ${r.rewrappedPersonKeys} person keys, ${r.rewrappedPeriodKeys} period keys`),
         (error: unknown) => this.#logger.warn(`the interrupted re-wrap could not be completed (the next start or rotation tries again): ${(error as Error).message}`),
       );
@@ -147,12 +148,11 @@ export class KekRotations implements OnApplicationBootstrap {
   }
 
   /** Rotates one key-encryption key (one at a time: a second call waits for the first). */
-  rotate(kek: KekName, metadata: { readonly actor: string; readonly correlationId: string }): Promise<KekRotation> {
-    const run = this.#serial(async () => {
-      this.#assertLeader();
+  rotate(kek: KekName, metadata: RotationMetadata): Promise<KekRotation> {
+    return this.#oneAtATime.run(async () => {
+      refuseOnStandby(this.leadership, 'key-encryption keys', 'written');
       return kek === 'vault' ? this.#rotateVault(metadata) : this.#rotateSealing(metadata);
     });
-    return run;
   }
 
   status(kek: KekName): KekStatus {
@@ -172,18 +172,6 @@ export class KekRotations implements OnApplicationBootstrap {
         ? {}
         : { pending: { kekId: pending.kekId, previousKekIds: pending.previousKekIds, startedAt: pending.startedAt, rewrappedPersonKeys: pending.rewrappedPersonKeys, rewrappedPeriodKeys: pending.rewrappedPeriodKeys } }),
     };
-  }
-
-  #serial<T>(work: () => Promise<T>): Promise<T> {
-    const run = this.#rotating.then(work, work);
-    this.#rotating = run.catch(() => undefined);
-    return run;
-  }
-
-  #assertLeader(): void {
-    if (this.leadership !== null && !this.leadership.acceptsCommands) {
-      throw new HubProblem('NOT_LEADER', `this hub (${this.leadership.instanceId}) is a standby and does not rotate key-encryption keys; nothing was written: send the command to the leader`, { instanceId: this.leadership.instanceId });
-    }
   }
 
   get #sealingPath(): string {
@@ -206,7 +194,7 @@ export class KekRotations implements OnApplicationBootstrap {
     else localOf(this.ring).useKeys(next);
   }
 
-  async #rotateSealing(metadata: { readonly actor: string; readonly correlationId: string }): Promise<KekRotation> {
+  async #rotateSealing(metadata: RotationMetadata): Promise<KekRotation> {
     // An interrupted re-wrap is completed first (its own event), so that each rotation's event counts only its own work.
     if (this.#pending() !== undefined) await this.#completeSealing(metadata);
     const local = localOf(this.ring);
@@ -228,7 +216,7 @@ export class KekRotations implements OnApplicationBootstrap {
    * Re-wraps what the pending record says is left, retires the KEKs no wrap names, appends the event and
    * clears the record. Each step is safe to redo: a crash anywhere leaves the record, and this runs again.
    */
-  async #completeSealing(metadata: { readonly actor: string; readonly correlationId: string }): Promise<KekRotation | undefined> {
+  async #completeSealing(metadata: RotationMetadata): Promise<KekRotation | undefined> {
     let p = this.#pending();
     if (p === undefined) return undefined;
     this.#reloadSealingKeys();
@@ -303,7 +291,7 @@ export class KekRotations implements OnApplicationBootstrap {
     return n;
   }
 
-  async #rotateVault(metadata: { readonly actor: string; readonly correlationId: string }): Promise<KekRotation> {
+  async #rotateVault(metadata: RotationMetadata): Promise<KekRotation> {
     const before = this.vault.keyEncryptionIds();
     const now = this.clock();
     const kid = createRotatedVaultKek(this.config.keysDir, now);
@@ -314,14 +302,8 @@ export class KekRotations implements OnApplicationBootstrap {
     return this.#announce({ kek: 'vault', kekId: kid, previousKekIds: previous, rewrappedPersonKeys: 0, rewrappedPeriodKeys: 0, retiredKekIds: [], keptKekIds: previous, rotatedAt: now.toISOString() }, metadata);
   }
 
-  async #announce(data: KeyEncryptionKeyRotatedData, metadata: { readonly actor: string; readonly correlationId: string }): Promise<KekRotation> {
-    const result = await this.store.append({
-      streamId: KEK_ROTATION_STREAM,
-      expectedRevision: 'any',
-      serial: { allocate: true },
-      events: [{ type: KEY_ENCRYPTION_KEY_ROTATED, data: { ...data }, terminal: 'completed' }],
-      metadata,
-    });
+  async #announce(data: KeyEncryptionKeyRotatedData, metadata: RotationMetadata): Promise<KekRotation> {
+    const result = await appendRotation(this.store, KEK_ROTATION_STREAM, KEY_ENCRYPTION_KEY_ROTATED, { ...data }, 'any', metadata);
     this.eventBus.publish(EventsAppended.of(KEK_ROTATION_STREAM, result, [KEY_ENCRYPTION_KEY_ROTATED]));
     return { ...data, serial: result.serial, position: result.firstPosition };
   }

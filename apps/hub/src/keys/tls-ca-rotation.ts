@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
 import type { EventStore } from '#ledger';
 import { HubConfig } from '../config/hub-config.js';
 import { HubProblem } from '../http/hub-problem.js';
@@ -7,6 +7,7 @@ import { LEADERSHIP } from '../leadership/tokens.js';
 import { CLOCK, EVENT_STORE, type Clock } from '../ledger/tokens.js';
 import { HubCertificateAuthority, createRotatedCa, type CaMaterial } from '../tls/hub-ca.js';
 import { HubTls, TLS_CA_KEY_ROTATED, TLS_CA_STREAM, readTlsCaRotations, type TlsCaKeyRotatedData } from '../tls/hub-tls.js';
+import { AnnouncedRotations, appendRotation, type RotationMetadata } from './rotation.js';
 
 /** How long certificates of the previous CA stay accepted after a rotation, unless the command says. */
 export const DEFAULT_OVERLAP_DAYS = 30;
@@ -26,24 +27,19 @@ export interface TlsCaRotation extends TlsCaKeyRotatedData {
  * then drops the previous CA).
  */
 @Injectable()
-export class TlsCaRotations implements OnApplicationBootstrap, OnModuleDestroy {
+export class TlsCaRotations extends AnnouncedRotations implements OnModuleDestroy {
   readonly #logger = new Logger('Tls');
-  #rotating: Promise<unknown> = Promise.resolve();
   #timer: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly config: HubConfig,
-    @Inject(EVENT_STORE) private readonly store: EventStore,
-    @Inject(CLOCK) private readonly clock: Clock,
-    @Inject(LEADERSHIP) private readonly leadership: Leadership | null,
+    config: HubConfig,
+    @Inject(EVENT_STORE) store: EventStore,
+    @Inject(CLOCK) clock: Clock,
+    @Inject(LEADERSHIP) leadership: Leadership | null,
     private readonly tls: HubTls,
   ) {
-    // The previous leader may have rotated: use the newest CA the log announces.
-    leadership?.onTakeover(() => this.load());
-  }
-
-  async onApplicationBootstrap(): Promise<void> {
-    await this.load();
+    // The previous leader may have rotated: `load` (at start and on takeover) uses the newest CA the log announces.
+    super(config, store, clock, leadership);
   }
 
   onModuleDestroy(): void {
@@ -88,17 +84,12 @@ export class TlsCaRotations implements OnApplicationBootstrap, OnModuleDestroy {
    * announced by a public TlsCaKeyRotated event (its own serial), then used at once: it issues every
    * agency certificate and the hub's own, and the previous CA stays trusted for `overlapDays`.
    */
-  rotate(overlapDays: number, metadata: { readonly actor: string; readonly correlationId: string }): Promise<TlsCaRotation> {
+  rotate(overlapDays: number, metadata: RotationMetadata): Promise<TlsCaRotation> {
     if (this.tls.ca === undefined) throw new HubProblem('TLS_NOT_ENABLED', 'the hub runs with HUB_TLS=off: it has no TLS CA to rotate (docs/tls.md)');
-    if (this.leadership !== null && !this.leadership.acceptsCommands) {
-      throw new HubProblem('NOT_LEADER', `this hub (${this.leadership.instanceId}) is a standby and does not rotate the TLS CA key; nothing was recorded: send the command to the leader`, { instanceId: this.leadership.instanceId });
-    }
-    const run = this.#rotating.catch(() => {}).then(() => this.#rotate(overlapDays, metadata));
-    this.#rotating = run;
-    return run;
+    return this.command('the TLS CA key', () => this.#rotate(overlapDays, metadata));
   }
 
-  async #rotate(overlapDays: number, metadata: { readonly actor: string; readonly correlationId: string }): Promise<TlsCaRotation> {
+  async #rotate(overlapDays: number, metadata: RotationMetadata): Promise<TlsCaRotation> {
     const { rotations, revision } = await readTlsCaRotations(this.store);
     const now = this.clock();
     // The CA in use, as the log gives it: the new one is certified by it (the cross certificate).
@@ -113,13 +104,7 @@ export class TlsCaRotations implements OnApplicationBootstrap, OnModuleDestroy {
       overlapEndsAt: new Date(now.getTime() + overlapDays * DAY_MS).toISOString(),
       rotatedAt: now.toISOString(),
     };
-    const result = await this.store.append({
-      streamId: TLS_CA_STREAM,
-      expectedRevision: revision ?? 'no_stream',
-      serial: { allocate: true },
-      events: [{ type: TLS_CA_KEY_ROTATED, data, terminal: 'completed' }],
-      metadata,
-    });
+    const result = await appendRotation(this.store, TLS_CA_STREAM, TLS_CA_KEY_ROTATED, data, revision ?? 'no_stream', metadata);
     // Announced (durable): it issues from now on, and the hub serves a certificate it issued.
     const after = await HubCertificateAuthority.withRotations(this.config.keysDir, this.config.tls.hostNames, [...rotations, data], now);
     this.tls.use(after);
