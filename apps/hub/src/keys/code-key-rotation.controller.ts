@@ -1,13 +1,10 @@
-import { Controller, HttpCode, HttpStatus, Post, Req } from '@nestjs/common';
-import { ApiBearerAuth, ApiCreatedResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Controller, Req } from '@nestjs/common';
+import { ApiCreatedResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ApiProblems } from '../http/problem.dto.js';
 import { Meta, type RequestMeta } from '../http/request-meta.js';
 import { Authenticator, type Credentialed } from '../linkage/authenticator.js';
-import { RecordsRefusals } from '../refusals/refusal.guard.js';
 import { CodeKeyRing, type CodeKeyRotation } from './code-key-rotation.js';
-
-/** The operator, as the actor of a rotation. */
-const OPERATOR_ACTOR = 'operator:hub';
+import { RotationCommand, byOperator } from './rotation-command.js';
 
 @ApiTags('keys')
 @Controller('v1/key-rotations')
@@ -17,10 +14,7 @@ export class CodeKeyRotationController {
     private readonly ring: CodeKeyRing,
   ) {}
 
-  @Post('code')
-  @RecordsRefusals('RotateCodeKey')
-  @HttpCode(HttpStatus.CREATED)
-  @ApiBearerAuth()
+  @RotationCommand('code', 'RotateCodeKey')
   @ApiOperation({
     summary: 'Rotate the code key (operator).',
     description:
@@ -44,6 +38,6 @@ export class CodeKeyRotationController {
   @ApiProblems('UNAUTHENTICATED', 'FORBIDDEN', 'INTERNAL', 'SERVICE_UNAVAILABLE', 'NOT_LEADER')
   async rotate(@Req() request: Credentialed, @Meta() meta: RequestMeta): Promise<CodeKeyRotation> {
     this.auth.operator(request);
-    return this.ring.rotate({ actor: OPERATOR_ACTOR, correlationId: meta.correlationId });
+    return this.ring.rotate(byOperator(meta));
   }
 }

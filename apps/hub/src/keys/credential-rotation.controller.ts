@@ -1,11 +1,11 @@
-import { Controller, Global, HttpCode, HttpStatus, Module, Post, Req } from '@nestjs/common';
-import { ApiBearerAuth, ApiCreatedResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Controller, Global, Module, Req } from '@nestjs/common';
+import { ApiCreatedResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ApiProblems } from '../http/problem.dto.js';
 import { Meta, type RequestMeta } from '../http/request-meta.js';
 import { Authenticator, type Credentialed } from '../linkage/authenticator.js';
 import { LinkageModule } from '../linkage/linkage.module.js';
-import { RecordsRefusals } from '../refusals/refusal.guard.js';
 import { PrincipalCredentials, type PrincipalCredentialRotation } from './credential-rotation.js';
+import { RotationCommand } from './rotation-command.js';
 
 const FINGERPRINT = { type: 'string', pattern: '^[0-9a-f]{32}$' };
 const ROTATION = {
@@ -38,10 +38,7 @@ export class CredentialRotationController {
     private readonly credentials: PrincipalCredentials,
   ) {}
 
-  @Post('operator-credential')
-  @RecordsRefusals('RotateOperatorCredential')
-  @HttpCode(HttpStatus.CREATED)
-  @ApiBearerAuth()
+  @RotationCommand('operator-credential', 'RotateOperatorCredential')
   @ApiOperation({ summary: 'Rotate the operator\'s bearer token (operator): answers the new one once.', description: DESCRIPTION })
   @ApiCreatedResponse(ROTATION)
   @ApiProblems('UNAUTHENTICATED', 'CREDENTIAL_ROTATED', 'FORBIDDEN', 'INTERNAL', 'SERVICE_UNAVAILABLE', 'NOT_LEADER')
@@ -50,10 +47,7 @@ export class CredentialRotationController {
     return this.credentials.rotate('operator', 'operator', meta);
   }
 
-  @Post('auditor-credential')
-  @RecordsRefusals('RotateAuditorCredential')
-  @HttpCode(HttpStatus.CREATED)
-  @ApiBearerAuth()
+  @RotationCommand('auditor-credential', 'RotateAuditorCredential')
   @ApiOperation({
     summary: 'Rotate the auditor\'s bearer token (the auditor, or the operator to cut off a leaked one): the new token is answered only to the auditor.',
     description: `${DESCRIPTION} Rotated by the operator, the new token is only in keys/auditor.token.json, for the auditor to be given out of band.`,

@@ -1,12 +1,12 @@
-import { Body, Controller, Get, HttpCode, HttpStatus, Module, Post, Query, Req } from '@nestjs/common';
+import { Body, Controller, Get, Module, Query, Req } from '@nestjs/common';
 import { ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagger';
 import { IsIn } from 'class-validator';
 import { ApiProblems } from '../http/problem.dto.js';
 import { Meta, type RequestMeta } from '../http/request-meta.js';
 import { Authenticator, type Credentialed } from '../linkage/authenticator.js';
 import { LinkageModule } from '../linkage/linkage.module.js';
-import { RecordsRefusals } from '../refusals/refusal.guard.js';
 import { KEK_NAMES, KekRotations, type KekName, type KekRotation, type KekStatus } from './kek-rotation.js';
+import { RotationCommand, byOperator } from './rotation-command.js';
 
 export class KekRotationRequest {
   @ApiProperty({ enum: KEK_NAMES, description: 'sealing: the key ring\'s KEK (keys/sealing.key.json), every person and period key re-wrapped; vault: the identifier vault\'s (keys/key-encryption.key.json), nothing re-wrapped (its wraps are inside log events).' })
@@ -83,10 +83,7 @@ export class KekRotationController {
     private readonly rotations: KekRotations,
   ) {}
 
-  @Post('key-encryption')
-  @RecordsRefusals('RotateKeyEncryptionKey')
-  @HttpCode(HttpStatus.CREATED)
-  @ApiBearerAuth()
+  @RotationCommand('key-encryption', 'RotateKeyEncryptionKey')
   @ApiOperation({
     summary: 'Rotate a key-encryption key (operator): the key ring\'s (sealing) or the identifier vault\'s (vault).',
     description:
@@ -96,7 +93,7 @@ export class KekRotationController {
   @ApiProblems('VALIDATION_FAILED', 'UNAUTHENTICATED', 'FORBIDDEN', 'INTERNAL', 'SERVICE_UNAVAILABLE', 'NOT_LEADER')
   async rotate(@Req() request: Credentialed, @Body() body: KekRotationRequest, @Meta() meta: RequestMeta): Promise<KekRotation> {
     this.auth.operator(request);
-    return this.rotations.rotate(body.kek, { actor: 'operator:hub', correlationId: meta.correlationId });
+    return this.rotations.rotate(body.kek, byOperator(meta));
   }
 
   @Get('key-encryption')

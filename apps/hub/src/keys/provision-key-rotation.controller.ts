@@ -1,13 +1,10 @@
-import { Controller, HttpCode, HttpStatus, Post, Req } from '@nestjs/common';
-import { ApiBearerAuth, ApiCreatedResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Controller, Req } from '@nestjs/common';
+import { ApiCreatedResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ApiProblems } from '../http/problem.dto.js';
 import { Meta, type RequestMeta } from '../http/request-meta.js';
 import { Authenticator, type Credentialed } from '../linkage/authenticator.js';
-import { RecordsRefusals } from '../refusals/refusal.guard.js';
 import { ProvisionKeyRing, type ProvisionKeyRotation } from './provision-key-rotation.js';
-
-/** The operator, as the actor of a rotation. */
-const OPERATOR_ACTOR = 'operator:hub';
+import { RotationCommand, byOperator } from './rotation-command.js';
 
 @ApiTags('keys')
 @Controller('v1/key-rotations')
@@ -17,10 +14,7 @@ export class ProvisionKeyRotationController {
     private readonly ring: ProvisionKeyRing,
   ) {}
 
-  @Post('provision-signing')
-  @RecordsRefusals('RotateProvisionSigningKey')
-  @HttpCode(HttpStatus.CREATED)
-  @ApiBearerAuth()
+  @RotationCommand('provision-signing', 'RotateProvisionSigningKey')
   @ApiOperation({
     summary: 'Rotate the provision signing key (operator).',
     description:
@@ -45,6 +39,6 @@ export class ProvisionKeyRotationController {
   @ApiProblems('UNAUTHENTICATED', 'FORBIDDEN', 'INTERNAL', 'SERVICE_UNAVAILABLE', 'NOT_LEADER')
   async rotate(@Req() request: Credentialed, @Meta() meta: RequestMeta): Promise<ProvisionKeyRotation> {
     this.auth.operator(request);
-    return this.ring.rotate({ actor: OPERATOR_ACTOR, correlationId: meta.correlationId });
+    return this.ring.rotate(byOperator(meta));
   }
 }

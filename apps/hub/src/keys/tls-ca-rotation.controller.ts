@@ -1,11 +1,11 @@
-import { Body, Controller, HttpCode, HttpStatus, Module, Post, Req } from '@nestjs/common';
-import { ApiBearerAuth, ApiCreatedResponse, ApiOperation, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
+import { Body, Controller, Module, Req } from '@nestjs/common';
+import { ApiCreatedResponse, ApiOperation, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
 import { IsInt, IsOptional, Max, Min } from 'class-validator';
 import { ApiProblems } from '../http/problem.dto.js';
 import { Meta, type RequestMeta } from '../http/request-meta.js';
 import { Authenticator, type Credentialed } from '../linkage/authenticator.js';
 import { LinkageModule } from '../linkage/linkage.module.js';
-import { RecordsRefusals } from '../refusals/refusal.guard.js';
+import { RotationCommand, byOperator } from './rotation-command.js';
 import { DEFAULT_OVERLAP_DAYS, TlsCaRotations, type TlsCaRotation } from './tls-ca-rotation.js';
 
 export class TlsCaRotationRequest {
@@ -26,10 +26,7 @@ export class TlsCaRotationController {
     private readonly rotations: TlsCaRotations,
   ) {}
 
-  @Post('tls-ca')
-  @RecordsRefusals('RotateTlsCaKey')
-  @HttpCode(HttpStatus.CREATED)
-  @ApiBearerAuth()
+  @RotationCommand('tls-ca', 'RotateTlsCaKey')
   @ApiOperation({
     summary: 'Rotate the hub\'s TLS CA key (operator).',
     description:
@@ -55,7 +52,7 @@ export class TlsCaRotationController {
   @ApiProblems('VALIDATION_FAILED', 'UNAUTHENTICATED', 'FORBIDDEN', 'TLS_NOT_ENABLED', 'INTERNAL', 'SERVICE_UNAVAILABLE', 'NOT_LEADER')
   async rotate(@Req() request: Credentialed, @Body() body: TlsCaRotationRequest, @Meta() meta: RequestMeta): Promise<TlsCaRotation> {
     this.auth.operator(request);
-    return this.rotations.rotate(body.overlapDays ?? DEFAULT_OVERLAP_DAYS, { actor: 'operator:hub', correlationId: meta.correlationId });
+    return this.rotations.rotate(body.overlapDays ?? DEFAULT_OVERLAP_DAYS, byOperator(meta));
   }
 }
 
