@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { request as httpsRequest } from 'node:https';
 import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -10,6 +9,7 @@ import { schemaValidator } from '../../../test/support/json-schema.js';
 import { expectProblem } from './support/problem-assertions.js';
 import { PENSION, acquire, bearer, issuePerson, registerAgency, startLinkageHub, type Agency } from './support/linkage-fixture.js';
 import { startTestHub, type TestHub } from './support/test-hub.js';
+import { httpsPost } from './support/https-post.js';
 
 const OPERATOR_ROTATION = '/v1/key-rotations/operator-credential';
 const AUDITOR_ROTATION = '/v1/key-rotations/auditor-credential';
@@ -220,23 +220,6 @@ describe('rotation of the operator\'s and the auditor\'s credentials', () => {
   });
 });
 
-/** One HTTPS POST to a hub listening on `port` with mutual TLS, presenting `token` and, if given, a client certificate. */
-function tlsPost(port: number, ca: string, path: string, body: unknown, token: string, client?: { cert: string; key: string }): Promise<{ status: number; body: Record<string, unknown> }> {
-  const payload = Buffer.from(JSON.stringify(body));
-  return new Promise((resolve, reject) => {
-    const req = httpsRequest(
-      { host: '127.0.0.1', port, path, method: 'POST', servername: 'localhost', ca, ...(client ?? {}), agent: false, headers: { 'content-type': 'application/json', 'content-length': payload.length, authorization: `Bearer ${token}` } },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, unknown> }));
-      },
-    );
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
-
 describe('an agency\'s credential rotation', () => {
   it('without mutual TLS: the old token is refused at once (401 UNAUTHENTICATED), the new one admitted', async () => {
     hub = await startLinkageHub({ env: { HUB_REDIS_URL: 'off' } });
@@ -260,17 +243,17 @@ describe('an agency\'s credential rotation', () => {
     const ca = readFileSync(join(h.config.keysDir, CA_CERT_FILE), 'utf8');
     const operator = tokenOf(h.operator);
     const keys = await generateAnswerKeyPair();
-    const registered = await tlsPost(port, ca, '/v1/agencies', { agencyId: PENSION, name: 'pension (test)', kind: 'pension-service', endpoint: 'https://localhost:1', publicKey: keys.publicKey }, operator);
+    const registered = await httpsPost(port, ca, '/v1/agencies', { agencyId: PENSION, name: 'pension (test)', kind: 'pension-service', endpoint: 'https://localhost:1', publicKey: keys.publicKey }, { token: operator });
     expect(registered.status, JSON.stringify(registered.body)).toBe(201);
     const { token: oldToken, certificate } = registered.body as { token: string; certificate: { certificatePem: string; privateKeyPem: string } };
     const client = { cert: certificate.certificatePem, key: certificate.privateKeyPem };
     const { individualNumber } = await issuePerson(h);
-    expect((await tlsPost(port, ca, '/v1/agency-codes', { individualNumber, acquisitionNumber: 'before' }, oldToken, client)).status).toBe(201);
-    const rotated = await tlsPost(port, ca, `/v1/agencies/${PENSION}/credential-rotations`, {}, operator);
+    expect((await httpsPost(port, ca, '/v1/agency-codes', { individualNumber, acquisitionNumber: 'before' }, { token: oldToken, ...client })).status).toBe(201);
+    const rotated = await httpsPost(port, ca, `/v1/agencies/${PENSION}/credential-rotations`, {}, { token: operator });
     expect(rotated.status, JSON.stringify(rotated.body)).toBe(201);
     const newToken = rotated.body['token'] as string;
-    const old = await tlsPost(port, ca, '/v1/agency-codes', { individualNumber, acquisitionNumber: 'old' }, oldToken, client);
+    const old = await httpsPost(port, ca, '/v1/agency-codes', { individualNumber, acquisitionNumber: 'old' }, { token: oldToken, ...client });
     expect([old.status, old.body['code']]).toEqual([401, 'UNAUTHENTICATED']);
-    expect([200, 201]).toContain((await tlsPost(port, ca, '/v1/agency-codes', { individualNumber, acquisitionNumber: 'new' }, newToken, client)).status);
+    expect([200, 201]).toContain((await httpsPost(port, ca, '/v1/agency-codes', { individualNumber, acquisitionNumber: 'new' }, { token: newToken, ...client })).status);
   });
 });

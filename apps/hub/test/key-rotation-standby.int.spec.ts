@@ -1,9 +1,10 @@
 import { readdirSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CodeLocator } from '#mapper';
 import { ProvisionSigner } from '../src/linkage/hub-secrets.js';
-import { KURRENTDB_URL, SharedLog, announceServer, eventually, startKurrentHub, type KurrentTestHub } from './kurrentdb-hub.support.js';
+import { KURRENTDB_URL, announceServer, eventually } from './kurrentdb-hub.support.js';
 import { expectProblem } from './support/problem-assertions.js';
+import { useStandbyPair } from './support/standby-pair.js';
 
 // A leader and a standby on one KurrentDB log (the wire-level stand-in, or the server at KURRENTDB_URL),
 // sharing keys/: only the leader rotates the provision signing key and the code key; the standby serves the
@@ -11,23 +12,12 @@ import { expectProblem } from './support/problem-assertions.js';
 announceServer();
 
 const ENV = { HUB_AUTHORIZATION_TABLE_FILE: '', HUB_SELF_DISCLOSURE_TABLE_FILE: '' };
-const log = new SharedLog();
-let a: KurrentTestHub;
-let b: KurrentTestHub;
-
-beforeAll(async () => {
-  a = await startKurrentHub(log, { instanceId: 'hub-a', env: ENV });
-  b = await startKurrentHub(log, { instanceId: 'hub-b', env: ENV });
-}, 60_000);
-
-afterAll(async () => {
-  await a?.close();
-  await b?.close();
-  await log.dispose();
-});
+const pair = useStandbyPair(ENV);
+const { log } = pair;
 
 describe('key rotations on KurrentDB, with a standby', () => {
   it('the standby refuses both rotations (503 NOT_LEADER, nothing recorded, no key made); after the leader rotates, the standby serves the new provision key, and once it takes over it signs and mints with the newest keys', async () => {
+    const { a, b } = pair;
     expect((await b.get('/health/ready')).json()).toMatchObject({ role: 'standby' });
     const keysDir = a.config.keysDir;
     const files = readdirSync(keysDir).length;

@@ -1,10 +1,11 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CA_BUNDLE_FILE } from '../src/tls/hub-ca.js';
 import { HubTls } from '../src/tls/hub-tls.js';
-import { KURRENTDB_URL, SharedLog, announceServer, eventually, startKurrentHub, type KurrentTestHub } from './kurrentdb-hub.support.js';
+import { KURRENTDB_URL, announceServer, eventually } from './kurrentdb-hub.support.js';
 import { expectProblem } from './support/problem-assertions.js';
+import { useStandbyPair } from './support/standby-pair.js';
 
 // A leader and a standby on one KurrentDB log (the wire-level stand-in, or the server at KURRENTDB_URL),
 // sharing keys/, both with HUB_TLS=on: only the leader rotates the TLS CA; the standby uses the newest CA
@@ -12,23 +13,12 @@ import { expectProblem } from './support/problem-assertions.js';
 announceServer();
 
 const ENV = { HUB_AUTHORIZATION_TABLE_FILE: '', HUB_SELF_DISCLOSURE_TABLE_FILE: '', HUB_TLS: 'on' };
-const log = new SharedLog();
-let a: KurrentTestHub;
-let b: KurrentTestHub;
-
-beforeAll(async () => {
-  a = await startKurrentHub(log, { instanceId: 'hub-a', env: ENV });
-  b = await startKurrentHub(log, { instanceId: 'hub-b', env: ENV });
-}, 60_000);
-
-afterAll(async () => {
-  await a?.close();
-  await b?.close();
-  await log.dispose();
-});
+const pair = useStandbyPair(ENV);
+const { log } = pair;
 
 describe('TLS CA rotation on KurrentDB, with a standby', () => {
   it('the standby refuses (503 NOT_LEADER, nothing recorded, no key made); the leader rotates; once the standby takes over it issues with the new CA and rotates on from it', async () => {
+    const { a, b } = pair;
     expect((await b.get('/health/ready')).json()).toMatchObject({ role: 'standby' });
     const keysDir = a.config.keysDir;
     const files = readdirSync(keysDir).sort();

@@ -1,5 +1,4 @@
 import { credentials, Metadata, type Client, type ServiceError } from '@grpc/grpc-js';
-import { request as httpsRequest } from 'node:https';
 import { connect as tlsConnect } from 'node:tls';
 import { X509Certificate, randomBytes } from 'node:crypto';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
@@ -13,55 +12,18 @@ import { TlsCaRotations } from '../src/keys/tls-ca-rotation.js';
 import { CA_BUNDLE_FILE, CA_CERT_FILE, foreignCertificate } from '../src/tls/hub-ca.js';
 import { startTestHub, type TestHub } from './support/test-hub.js';
 import { issuePerson } from './support/linkage-fixture.js';
+import { httpsPost as post, type HttpsAnswer as Answer, type Presenting } from './support/https-post.js';
 
 const validateEvent = schemaValidator('schemas/events/tls-ca-key-rotated.v1.json');
 const ROTATE = '/v1/key-rotations/tls-ca';
 const DAY_MS = 86_400_000;
 const CLIENT_OPTIONS = { keepCase: false, longs: String, enums: String, bytes: Buffer, defaults: true, oneofs: false } as const;
 
-interface Presenting {
-  readonly token?: string;
-  readonly cert?: string;
-  readonly key?: string;
-}
-
-interface Answer {
-  readonly status: number;
-  readonly body: Record<string, unknown>;
-}
-
 interface IssuedPem {
   readonly fingerprint: string;
   readonly certificatePem: string;
   readonly privateKeyPem: string;
   readonly caCertificatePem: string;
-}
-
-/** One HTTPS POST on a new connection, trusting only `ca` (servername localhost, in the hub's certificate). */
-function post(port: number, ca: string, path: string, body: unknown, who: Presenting): Promise<Answer> {
-  const payload = Buffer.from(JSON.stringify(body));
-  return new Promise((resolve, reject) => {
-    const req = httpsRequest(
-      {
-        host: '127.0.0.1',
-        port,
-        path,
-        method: 'POST',
-        servername: 'localhost',
-        ca,
-        ...(who.cert === undefined ? {} : { cert: who.cert, key: who.key }),
-        agent: false,
-        headers: { 'content-type': 'application/json', 'content-length': payload.length, ...(who.token === undefined ? {} : { authorization: `Bearer ${who.token}` }) },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, unknown> }));
-      },
-    );
-    req.on('error', reject);
-    req.end(payload);
-  });
 }
 
 /** The certificate the hub serves to a new connection (not verified here), and whether `ca` alone verifies its chain. */
