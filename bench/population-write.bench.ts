@@ -3,7 +3,7 @@
  * logs: events per second and CPU µs per event (all the writer's threads) over a log of N people written
  * into a fresh copy of a hub data directory whose hub registered the two agencies (made once, by the
  * built hub, dist/, and kept in --dir as `population-write-template/`). The look-ups file is folded as in the bench.
- *   node --max-semi-space-size=64 --conditions=source --import tsx bench/population-write.bench.ts [-- --people 20000 --seal-threads 0 --group 2000 --in-flight 3 --nice 10 --dir .bench --lookups-fold staged|direct --no-lookups]
+ *   node --max-semi-space-size=64 --conditions=source --import tsx bench/population-write.bench.ts [-- --people 20000 --seal-threads 0 --group 2000 --in-flight 3 --nice 10 --dir .bench --lookups-fold staged|direct]
  * Run it under `node --cpu-prof` to see where the writer's time goes. Last line: one JSON object.
  */
 import { randomBytes } from 'node:crypto';
