@@ -1,4 +1,4 @@
-import { createPrivateKey, createPublicKey } from 'node:crypto';
+import { createPrivateKey, createPublicKey, randomBytes } from 'node:crypto';
 import { Aes256Gcm, CipherSuite, DhkemX25519HkdfSha256, HkdfSha256 } from '@hpke/core';
 import { fromBase64url, toBase64url } from './base64url.js';
 import { SealedAnswerError } from './errors.js';
@@ -71,7 +71,14 @@ export async function sealAnswer(plaintext: Uint8Array, recipientPublicKey: stri
   const recipient = await s.kem.deserializePublicKey(raw).catch(() => {
     throw new SealedAnswerError('INVALID_PUBLIC_KEY', 'the public answer key is not a usable X25519 key');
   });
-  const { ct, enc } = await s.seal({ recipientPublicKey: recipient, info: utf8.encode(ANSWER_INFO) }, plaintext, aad);
+  // The ephemeral key pair is DeriveKeyPair(32 fresh bytes of the CSPRNG), which RFC 9180 (§7.1.3) allows for
+  // GenerateKeyPair, rather than WebCrypto's generateKey: under load, Node 20's crypto could deadlock its main
+  // thread when a generateKey job was collected while the key it made was being exported (seen on an
+  // intermediate server sealing answers at full load: the process stopped accepting connections, its main
+  // thread waiting on the key's own mutex). Derived keys are imported, never made by a job.
+  const ekm = randomBytes(32);
+  const { ct, enc } = await s.seal({ recipientPublicKey: recipient, info: utf8.encode(ANSWER_INFO), ekm }, plaintext, aad);
+  ekm.fill(0);
   const out = new Uint8Array(enc.byteLength + ct.byteLength);
   out.set(new Uint8Array(enc), 0);
   out.set(new Uint8Array(ct), enc.byteLength);

@@ -1,4 +1,6 @@
-import { describe, expect, test } from 'vitest';
+import { webcrypto } from 'node:crypto';
+import { Aes256Gcm, CipherSuite, DhkemX25519HkdfSha256, HkdfSha256 } from '@hpke/core';
+import { describe, expect, test, vi } from 'vitest';
 import { isX25519PublicKey } from '#linkage';
 import { ENC_LENGTH, SealedAnswerError, answerPublicKeyOf, fromBase64url, generateAnswerKeyPair, openAnswer, sealAnswer, toBase64url } from '#sealed-answer';
 
@@ -65,6 +67,29 @@ describe('sealing and opening', () => {
     const sealed = await sealAnswer(answer, pair.publicKey, SERIAL);
     await expect(openAnswer(sealed.slice(0, 40), pair.privateKey, SERIAL)).rejects.toThrow(expect.objectContaining({ code: 'ANSWER_DECRYPTION_FAILED' }));
     await expect(openAnswer(sealed.slice(0, sealed.length - 1), pair.privateKey, SERIAL)).rejects.toThrow(expect.objectContaining({ code: 'ANSWER_DECRYPTION_FAILED' }));
+  });
+
+  test('sealing makes no WebCrypto key-generation job (the ephemeral key is derived from fresh CSPRNG bytes, RFC 9180 §7.1.3): such jobs could deadlock Node 20 under load', async () => {
+    const pair = await generateAnswerKeyPair();
+    const generateKey = vi.spyOn(webcrypto.subtle, 'generateKey');
+    try {
+      const sealed = await Promise.all(Array.from({ length: 8 }, () => sealAnswer(answer, pair.publicKey, SERIAL)));
+      expect(generateKey).not.toHaveBeenCalled();
+      // Eight fresh ephemeral keys (enc), each answer opening.
+      expect(new Set(sealed.map((x) => toBase64url(x.slice(0, ENC_LENGTH)))).size).toBe(8);
+      for (const x of sealed) expect(await openAnswer(x, pair.privateKey, SERIAL)).toEqual(answer);
+    } finally {
+      generateKey.mockRestore();
+    }
+  });
+
+  test('an answer opens with any RFC 9180 implementation (HPKE base mode, X25519, HKDF-SHA256, AES-256-GCM, the protocol info)', async () => {
+    const pair = await generateAnswerKeyPair();
+    const sealed = await sealAnswer(answer, pair.publicKey, SERIAL);
+    const suite = new CipherSuite({ kem: new DhkemX25519HkdfSha256(), kdf: new HkdfSha256(), aead: new Aes256Gcm() });
+    const key = await suite.kem.deserializePrivateKey(fromBase64url(pair.privateKey));
+    const opened = await suite.open({ recipientKey: key, enc: sealed.slice(0, ENC_LENGTH), info: new TextEncoder().encode('linkage-ledger/answer/v1') }, sealed.slice(ENC_LENGTH), new TextEncoder().encode(SERIAL));
+    expect(new Uint8Array(opened)).toEqual(answer);
   });
 
   test('a malformed public key is refused before sealing', async () => {
