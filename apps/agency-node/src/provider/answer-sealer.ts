@@ -1,4 +1,4 @@
-import { createCipheriv, createHmac, createPublicKey, diffieHellman, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createCipheriv, createHmac, createPrivateKey, createPublicKey, diffieHellman, randomBytes, type KeyObject } from 'node:crypto';
 import { ANSWER_INFO, fromBase64url, sealAnswer } from '#sealed-answer';
 
 /**
@@ -69,18 +69,38 @@ function recipient(publicKey: string): { key: KeyObject; raw: Buffer } | undefin
   return r;
 }
 
+/** PKCS#8 (RFC 8410) of an X25519 private key, up to its 32 bytes; SPKI's public key is its last 32 bytes. */
+const X25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
+
+/**
+ * A fresh ephemeral X25519 key pair: 32 bytes of the CSPRNG as the private key (RFC 9180 §7.1.3: for X25519
+ * GenerateKeyPair is any 32 random bytes, the function clamps them), imported, its public half exported as
+ * DER. Not generateKeyPairSync and a JWK export: under full load Node 20's crypto deadlocked the main thread
+ * when a collected key-generation job locked the mutex of the key being exported (the intermediate server
+ * then stopped accepting connections). An imported key has no such job.
+ */
+function ephemeralKeyPair(): { privateKey: KeyObject; enc: Buffer } {
+  const seed = randomBytes(32);
+  const der = Buffer.concat([X25519_PKCS8_PREFIX, seed]);
+  seed.fill(0);
+  const privateKey = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+  der.fill(0);
+  const spki = createPublicKey(privateKey).export({ format: 'der', type: 'spki' });
+  return { privateKey, enc: Buffer.from(spki.subarray(spki.length - 32)) };
+}
+
 /** enc ‖ ciphertext of `plaintext` sealed to `recipientPublicKey`, or undefined when the key is unusable. */
 export function sealAnswerFast(plaintext: Uint8Array, recipientPublicKey: string, serial: string): Buffer | undefined {
   const pkR = recipient(recipientPublicKey);
   if (pkR === undefined || serial.length === 0) return undefined;
-  const ephemeral = generateKeyPairSync('x25519');
+  const ephemeral = ephemeralKeyPair();
   let dh: Buffer;
   try {
     dh = diffieHellman({ privateKey: ephemeral.privateKey, publicKey: pkR.key });
   } catch {
     return undefined; // e.g. a low-order point: OpenSSL refuses an all-zero shared secret
   }
-  const enc = Buffer.from(String(ephemeral.publicKey.export({ format: 'jwk' }).x), 'base64url');
+  const enc = ephemeral.enc;
   const kemContext = Buffer.concat([enc, pkR.raw]);
   const eaePrk = labeledExtract(KEM_SUITE, EMPTY, 'eae_prk', dh);
   const sharedSecret = labeledExpand(KEM_SUITE, eaePrk, 'shared_secret', kemContext, 32);
