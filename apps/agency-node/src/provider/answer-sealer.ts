@@ -69,24 +69,22 @@ function recipient(publicKey: string): { key: KeyObject; raw: Buffer } | undefin
   return r;
 }
 
-/** PKCS#8 (RFC 8410) of an X25519 private key, up to its 32 bytes; SPKI's public key is its last 32 bytes. */
-const X25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
+/** X25519's base point (u = 9) as a public key: X25519(sk, 9) is sk's public key. */
+const BASE_POINT = createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: Buffer.concat([Buffer.from([9]), Buffer.alloc(31)]).toString('base64url') }, format: 'jwk' });
 
 /**
  * A fresh ephemeral X25519 key pair: 32 bytes of the CSPRNG as the private key (RFC 9180 §7.1.3: for X25519
- * GenerateKeyPair is any 32 random bytes, the function clamps them), imported, its public half exported as
- * DER. Not generateKeyPairSync and a JWK export: under full load Node 20's crypto deadlocked the main thread
- * when a collected key-generation job locked the mutex of the key being exported (the intermediate server
- * then stopped accepting connections). An imported key has no such job.
+ * GenerateKeyPair is any 32 random bytes, the function clamps them), imported, and its public key computed
+ * as X25519(sk, 9). Not generateKeyPairSync and a JWK export: under full load Node 20's crypto deadlocked the
+ * main thread when a collected key-generation job locked the mutex of the key being exported (the
+ * intermediate server then stopped accepting connections); an imported key has no such job. (A PKCS#8 DER
+ * import would cost ≈ 0.37 ms here, OpenSSL's decoders; the raw JWK import and one more X25519 ≈ 0.05 ms.)
  */
 function ephemeralKeyPair(): { privateKey: KeyObject; enc: Buffer } {
   const seed = randomBytes(32);
-  const der = Buffer.concat([X25519_PKCS8_PREFIX, seed]);
+  const privateKey = createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', d: seed.toString('base64url'), x: '' }, format: 'jwk' });
   seed.fill(0);
-  const privateKey = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
-  der.fill(0);
-  const spki = createPublicKey(privateKey).export({ format: 'der', type: 'spki' });
-  return { privateKey, enc: Buffer.from(spki.subarray(spki.length - 32)) };
+  return { privateKey, enc: diffieHellman({ privateKey, publicKey: BASE_POINT }) };
 }
 
 /** enc ‖ ciphertext of `plaintext` sealed to `recipientPublicKey`, or undefined when the key is unusable. */
