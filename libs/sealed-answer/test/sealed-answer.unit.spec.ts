@@ -87,7 +87,7 @@ describe('sealing and opening', () => {
     const pair = await generateAnswerKeyPair();
     const sealed = await sealAnswer(answer, pair.publicKey, SERIAL);
     const suite = new CipherSuite({ kem: new DhkemX25519HkdfSha256(), kdf: new HkdfSha256(), aead: new Aes256Gcm() });
-    const key = await suite.kem.deserializePrivateKey(fromBase64url(pair.privateKey));
+    const key = await suite.kem.deserializePrivateKey(fromBase64url(pair.privateKey)!);
     const opened = await suite.open({ recipientKey: key, enc: sealed.slice(0, ENC_LENGTH), info: new TextEncoder().encode('linkage-ledger/answer/v1') }, sealed.slice(ENC_LENGTH), new TextEncoder().encode(SERIAL));
     expect(new Uint8Array(opened)).toEqual(answer);
   });
