@@ -44,7 +44,7 @@ const ADVICE: Readonly<Record<string, string>> = {
   PROVIDER_TIMEOUT: 'the providing agency\'s intermediate server did not answer in time; the query\'s serial is closed as failed: query again later',
   PROVIDER_PROTOCOL_ERROR: 'the providing agency\'s intermediate server answered outside the provision protocol; the query\'s serial is closed as failed',
   ANSWER_TOO_LARGE: 'the provider\'s answer is larger than the hub relays; the query\'s serial is closed as failed',
-  INTERRUPTED: 'the hub restarted while the query was open; its serial was voided: query again',
+  INTERRUPTED: 'the query was interrupted before it ended (the hub restarted, or could not record its end); its serial was voided: query again',
 };
 
 /**

@@ -1,7 +1,7 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { EventBus } from '@nestjs/cqrs';
 import { createHash, randomUUID } from 'node:crypto';
-import { IdempotencyKeyReusedError, type AppendResult, type EventStore, type IdempotencyOptions, type SerialNumber } from '#ledger';
+import { IdempotencyKeyReusedError, voidSerials, type AppendResult, type EventStore, type IdempotencyOptions, type SerialNumber } from '#ledger';
 import {
   decideQuery,
   evolveQuery,
@@ -67,6 +67,7 @@ type Submitted = { readonly kind: 'done'; readonly result: QueryResult } | { rea
 export class QueryRunner {
   /** Queries still being answered, by scoped idempotency key: a retry joins the original instead of failing. */
   readonly #inFlight = new Map<string, { readonly digest: string; readonly result: Promise<QueryResult[]> }>();
+  readonly #logger = new Logger('Queries');
 
   constructor(
     @Inject(LEDGER) private readonly store: EventStore,
@@ -107,12 +108,43 @@ export class QueryRunner {
       ...(batchId === undefined ? {} : { batch: { batchId, index, size: codes.length } }),
       ...(idempotency === undefined ? {} : { idempotency: bulk ? { key: `${idempotency.key}#${index}`, requestDigest: idempotency.requestDigest } : idempotency }),
     }));
-    const submitted = await Promise.all(people.map((p) => this.#submit(request, p, caller)));
+    // Every serial this run opens is ended by this run: when a step after its first append fails (a
+    // person of a bulk request refused by the store, a provider call or an end that threw), the serials
+    // still open are voided at once rather than left to the next start-up's recovery (I2).
+    const settled = await Promise.allSettled(people.map((p) => this.#submit(request, p, caller)));
+    const submitted = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
     const pending = submitted.flatMap((s) => (s.kind === 'pending' ? [s.pending] : []));
-    const replies = await this.#ask(request.providerAgencyId, pending, bulk);
-    const ended = await Promise.all(pending.map((p, i) => this.#end(p, replies[i]!, caller)));
+    const notSubmitted = settled.find((s) => s.status === 'rejected');
+    if (notSubmitted !== undefined) return this.#abandon(pending, notSubmitted.reason, caller);
+    let replies: ProviderReply[];
+    try {
+      replies = await this.#ask(request.providerAgencyId, pending, bulk);
+    } catch (error) {
+      return this.#abandon(pending, error, caller);
+    }
+    const ends = await Promise.allSettled(pending.map((p, i) => this.#end(p, replies[i]!, caller)));
+    const notEnded = ends.flatMap((e, i) => (e.status === 'rejected' ? [{ pending: pending[i]!, error: e.reason as unknown }] : []));
+    if (notEnded.length > 0) return this.#abandon(notEnded.map((n) => n.pending), notEnded[0]!.error, caller);
+    const ended = ends.map((e) => (e as PromiseFulfilledResult<QueryResult>).value);
     let next = 0;
     return submitted.map((s) => (s.kind === 'done' ? s.result : ended[next++]!));
+  }
+
+  /**
+   * Voids the serials of `pending` (SerialVoided, each in its query's stream) and rethrows `error`, the
+   * failure that stopped them. A serial the store will not void (already ended, or the store itself
+   * failing) is logged and left to the start-up recovery.
+   */
+  async #abandon(pending: readonly Pending[], error: unknown, caller: Caller): Promise<never> {
+    const cause = error instanceof Error ? error.message : String(error);
+    for (const p of pending) {
+      try {
+        await voidSerials(this.store, [p.serial], `the hub could not end the query: ${cause}`, caller.correlationId, 'system:hub');
+      } catch (voidError) {
+        this.#logger.error(`serial ${p.serial} stays open until the next start-up's recovery: ${voidError instanceof Error ? voidError.message : String(voidError)}`);
+      }
+    }
+    throw error;
   }
 
   async #submit(request: QueryRequest, person: Person, caller: Caller): Promise<Submitted> {
