@@ -40,13 +40,13 @@ function serialBytes(serial: string): Uint8Array {
   return utf8.encode(serial);
 }
 
-/** A fresh X25519 key pair from the platform CSPRNG. */
-export async function generateAnswerKeyPair(): Promise<AnswerKeyPair> {
-  const kem = suite().kem;
-  const pair = await kem.generateKeyPair();
-  const publicKey = new Uint8Array(await kem.serializePublicKey(pair.publicKey));
-  const privateKey = new Uint8Array(await kem.serializePrivateKey(pair.privateKey));
-  return { publicKey: toBase64url(publicKey), privateKey: toBase64url(privateKey) };
+/**
+ * A fresh X25519 key pair: the private key is 32 bytes from the platform CSPRNG (any 32 bytes are a valid
+ * X25519 scalar, RFC 7748 §5), the public key X25519(sk, 9). No key-generation job runs (see sealAnswer).
+ */
+export function generateAnswerKeyPair(): Promise<AnswerKeyPair> {
+  const privateKey = toBase64url(new Uint8Array(randomBytes(32)));
+  return Promise.resolve({ publicKey: answerPublicKeyOf(privateKey), privateKey });
 }
 
 /** The public half of a stored private key (to print it again, or check a stored pair). */

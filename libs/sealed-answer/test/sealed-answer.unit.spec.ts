@@ -21,6 +21,20 @@ describe('answer keys', () => {
     expect(answerPublicKeyOf(pair.privateKey)).toBe(pair.publicKey);
   });
 
+  test('the public half is X25519(sk, 9): the test vector of RFC 7748 §6.1', () => {
+    const alice = toBase64url(new Uint8Array(Buffer.from('77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a', 'hex')));
+    expect(Buffer.from(fromBase64url(answerPublicKeyOf(alice))!).toString('hex')).toBe('8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a');
+  });
+
+  test('a generated pair works with an independent HPKE implementation (@hpke/core seals, the stored private key opens)', async () => {
+    const pair = await generateAnswerKeyPair();
+    const independent = new CipherSuite({ kem: new DhkemX25519HkdfSha256(), kdf: new HkdfSha256(), aead: new Aes256Gcm() });
+    const recipientPublicKey = await independent.kem.deserializePublicKey(fromBase64url(pair.publicKey)!);
+    const { ct, enc } = await independent.seal({ recipientPublicKey, info: new TextEncoder().encode('linkage-ledger/answer/v1') }, answer, new TextEncoder().encode(SERIAL));
+    const sealed = new Uint8Array([...new Uint8Array(enc), ...new Uint8Array(ct)]);
+    expect(await openAnswer(sealed, pair.privateKey, SERIAL)).toEqual(answer);
+  });
+
   test('two pairs differ', async () => {
     const [a, b] = await Promise.all([generateAnswerKeyPair(), generateAnswerKeyPair()]);
     expect(a.publicKey).not.toBe(b.publicKey);
