@@ -1,6 +1,6 @@
 import { credentials, Metadata, Server as GrpcServer, ServerCredentials, status as GrpcStatus, type Client, type ServiceError, type ServerUnaryCall, type sendUnaryData } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
-import { createServer as createHttpsServer, request as httpsRequest, type Server as HttpsServer } from 'node:https';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,6 +11,7 @@ import { CA_CERT_FILE } from '../src/tls/hub-ca.js';
 import { startLinkageHub, issuePerson, MURORAN_CITY, PENSION } from './support/linkage-fixture.js';
 import type { TestHub } from './support/test-hub.js';
 import { freePorts } from '../../../test/support/free-ports.js';
+import { httpsPost, type HttpsAnswer as Answer } from './support/https-post.js';
 
 /**
  * With HUB_TLS=on the hub calls a grpcs:// intermediate server as it calls an https one: only if it
@@ -35,11 +36,6 @@ interface Certificate {
 interface Registered {
   readonly token: string;
   readonly certificate: Certificate;
-}
-
-interface Answer {
-  readonly status: number;
-  readonly body: Record<string, unknown>;
 }
 
 /** An intermediate server over gRPC with TLS, presenting `cert`: every provision refused NO_RECORD (and counted). */
@@ -81,19 +77,7 @@ describe('the hub calls a grpcs intermediate server only with the registered age
 
   /** One HTTPS POST to the hub as an agency: its token and its certificate (mutual TLS). */
   function asAgency(agency: Registered, path: string, body: unknown): Promise<Answer> {
-    const payload = Buffer.from(JSON.stringify(body));
-    return new Promise((resolve, reject) => {
-      const req = httpsRequest(
-        { host: '127.0.0.1', port, path, method: 'POST', servername: 'localhost', ca, cert: agency.certificate.certificatePem, key: agency.certificate.privateKeyPem, agent: false, headers: { 'content-type': 'application/json', 'content-length': payload.length, authorization: `Bearer ${agency.token}` } },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, unknown> }));
-        },
-      );
-      req.on('error', reject);
-      req.end(payload);
-    });
+    return httpsPost(port, ca, path, body, { token: agency.token, cert: agency.certificate.certificatePem, key: agency.certificate.privateKeyPem });
   }
 
   async function register(agencyId: string, kind: string, endpoint: string, extra: Record<string, unknown> = {}): Promise<Registered> {

@@ -1,4 +1,3 @@
-import { request as httpsRequest } from 'node:https';
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,45 +8,8 @@ import { CA_CERT_FILE } from '../src/tls/hub-ca.js';
 import { agencyRequest, spkiOfCertificate, withBrokenSignature } from './support/csr.js';
 import { issuePerson } from './support/linkage-fixture.js';
 import { startTestHub, type TestHub } from './support/test-hub.js';
+import { httpsSend as send, type HttpsAnswer as Answer, type Presenting } from './support/https-post.js';
 
-/** What an HTTPS client presents: a bearer token and, or not, a client certificate and key. */
-interface Presenting {
-  readonly token?: string;
-  readonly cert?: string;
-  readonly key?: string;
-}
-
-interface Answer {
-  readonly status: number;
-  readonly body: Record<string, unknown>;
-}
-
-/** One HTTPS request to the hub on `port`, trusting only the hub's CA; `body` undefined sends none. */
-function send(port: number, ca: string, method: string, path: string, body: unknown, who: Presenting): Promise<Answer> {
-  const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-  return new Promise((resolve, reject) => {
-    const req = httpsRequest(
-      {
-        host: '127.0.0.1',
-        port,
-        path,
-        method,
-        servername: 'localhost',
-        ca,
-        ...(who.cert === undefined ? {} : { cert: who.cert, key: who.key }),
-        agent: false,
-        headers: { ...(payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': payload.length }), ...(who.token === undefined ? {} : { authorization: `Bearer ${who.token}` }) },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, unknown> }));
-      },
-    );
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
 
 interface IssuedAnswer {
   readonly fingerprint: string;

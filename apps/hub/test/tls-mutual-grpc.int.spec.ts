@@ -1,6 +1,5 @@
 import { credentials, Metadata, status as GrpcStatus, type Client, type ServiceError } from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
-import { request as httpsRequest } from 'node:https';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,6 +9,7 @@ import { LINKAGE_SERVICE, loadHubProtos, serviceClient } from '../src/grpc/proto
 import { CA_CERT_FILE, foreignCertificate, issueForTest } from '../src/tls/hub-ca.js';
 import { issuePerson } from './support/linkage-fixture.js';
 import { startTestHub, type TestHub } from './support/test-hub.js';
+import { httpsPost, type HttpsAnswer } from './support/https-post.js';
 
 const CLIENT_OPTIONS = { keepCase: false, longs: String, enums: String, bytes: Buffer, defaults: true, oneofs: false } as const;
 
@@ -26,20 +26,8 @@ interface RegisteredAgency {
 }
 
 /** A POST over HTTPS as the operator (registration, revocation): what the gRPC callers then present. */
-function operatorPost(port: number, ca: string, token: string, path: string, body: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
-  const payload = Buffer.from(JSON.stringify(body));
-  return new Promise((resolve, reject) => {
-    const req = httpsRequest(
-      { host: '127.0.0.1', port, path, method: 'POST', ca, agent: false, headers: { 'content-type': 'application/json', 'content-length': payload.length, authorization: `Bearer ${token}` } },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown> }));
-      },
-    );
-    req.on('error', reject);
-    req.end(payload);
-  });
+function operatorPost(port: number, ca: string, token: string, path: string, body: unknown): Promise<HttpsAnswer> {
+  return httpsPost(port, ca, path, body, { token });
 }
 
 describe('mutual TLS at the gRPC edge (HUB_TLS=on): the refusal matrix', () => {

@@ -1,4 +1,3 @@
-import { request as httpsRequest } from 'node:https';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -8,45 +7,7 @@ import { generateAnswerKeyPair } from '#sealed-answer';
 import { CA_CERT_FILE, foreignCertificate, issueForTest } from '../src/tls/hub-ca.js';
 import { startTestHub, type TestHub } from './support/test-hub.js';
 import { issuePerson } from './support/linkage-fixture.js';
-
-/** What an agency's TLS client presents: its bearer token and, or not, a certificate and key. */
-interface Presenting {
-  readonly token?: string;
-  readonly cert?: string;
-  readonly key?: string;
-}
-
-interface Answer {
-  readonly status: number;
-  readonly body: Record<string, unknown>;
-}
-
-/** One HTTPS POST to the hub listening on `port`, trusting only the hub's CA (servername localhost, in its certificate). */
-function post(port: number, ca: string, path: string, body: unknown, who: Presenting): Promise<Answer> {
-  const payload = Buffer.from(JSON.stringify(body));
-  return new Promise((resolve, reject) => {
-    const req = httpsRequest(
-      {
-        host: '127.0.0.1',
-        port,
-        path,
-        method: 'POST',
-        servername: 'localhost',
-        ca,
-        ...(who.cert === undefined ? {} : { cert: who.cert, key: who.key }),
-        agent: false,
-        headers: { 'content-type': 'application/json', 'content-length': payload.length, ...(who.token === undefined ? {} : { authorization: `Bearer ${who.token}` }) },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, unknown> }));
-      },
-    );
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
+import { httpsGet, httpsPost as post, type HttpsAnswer as Answer, type Presenting } from './support/https-post.js';
 
 interface RegisteredAgency {
   readonly agencyId: string;
@@ -167,19 +128,7 @@ describe('mutual TLS at the HTTP edge (HUB_TLS=on): the refusal matrix', () => {
   });
 
   it('what an agency reads as itself (its openings in an inclusion proof) also needs its certificate: token only is 401 CLIENT_CERTIFICATE_REQUIRED', async () => {
-    const get = (who: Presenting): Promise<Answer> =>
-      new Promise((resolve, reject) => {
-        const req = httpsRequest(
-          { host: '127.0.0.1', port, path: '/v1/audit/proofs/inclusion?serial=20261205010000000001', method: 'GET', servername: 'localhost', ca, agent: false, ...(who.cert === undefined ? {} : { cert: who.cert, key: who.key }), headers: { authorization: `Bearer ${who.token!}` } },
-          (res) => {
-            const chunks: Buffer[] = [];
-            res.on('data', (c: Buffer) => chunks.push(c));
-            res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, unknown> }));
-          },
-        );
-        req.on('error', reject);
-        req.end();
-      });
+    const get = (who: Presenting): Promise<Answer> => httpsGet(port, ca, '/v1/audit/proofs/inclusion?serial=20261205010000000001', who);
     const tokenOnly = await get({ token: pension.token });
     expect(tokenOnly.status).toBe(401);
     expect(tokenOnly.body['code']).toBe('CLIENT_CERTIFICATE_REQUIRED');

@@ -13,21 +13,27 @@ export interface HttpsAnswer {
   readonly body: Record<string, unknown>;
 }
 
-/** One HTTPS POST to the hub listening on 127.0.0.1:`port`, on a new connection, trusting only `ca` (servername localhost, in the hub's certificate). */
-export function httpsPost(port: number, ca: string, path: string, body: unknown, who: Presenting): Promise<HttpsAnswer> {
-  const payload = Buffer.from(JSON.stringify(body));
+/**
+ * One HTTPS request to the hub listening on 127.0.0.1:`port`, on a new connection, trusting only `ca`
+ * (servername localhost, in the hub's certificate); `body` undefined sends none.
+ */
+export function httpsSend(port: number, ca: string, method: string, path: string, body: unknown, who: Presenting): Promise<HttpsAnswer> {
+  const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
   return new Promise((resolve, reject) => {
     const req = httpsRequest(
       {
         host: '127.0.0.1',
         port,
         path,
-        method: 'POST',
+        method,
         servername: 'localhost',
         ca,
         ...(who.cert === undefined ? {} : { cert: who.cert, key: who.key }),
         agent: false,
-        headers: { 'content-type': 'application/json', 'content-length': payload.length, ...(who.token === undefined ? {} : { authorization: `Bearer ${who.token}` }) },
+        headers: {
+          ...(payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': payload.length }),
+          ...(who.token === undefined ? {} : { authorization: `Bearer ${who.token}` }),
+        },
       },
       (res) => {
         const chunks: Buffer[] = [];
@@ -38,4 +44,14 @@ export function httpsPost(port: number, ca: string, path: string, body: unknown,
     req.on('error', reject);
     req.end(payload);
   });
+}
+
+/** One HTTPS POST of `body` as JSON (see httpsSend). */
+export function httpsPost(port: number, ca: string, path: string, body: unknown, who: Presenting): Promise<HttpsAnswer> {
+  return httpsSend(port, ca, 'POST', path, body, who);
+}
+
+/** One HTTPS GET (see httpsSend). */
+export function httpsGet(port: number, ca: string, path: string, who: Presenting): Promise<HttpsAnswer> {
+  return httpsSend(port, ca, 'GET', path, undefined, who);
 }
