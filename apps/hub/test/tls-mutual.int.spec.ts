@@ -128,7 +128,9 @@ describe('mutual TLS at the HTTP edge (HUB_TLS=on): the refusal matrix', () => {
   });
 
   it('what an agency reads as itself (its openings in an inclusion proof) also needs its certificate: token only is 401 CLIENT_CERTIFICATE_REQUIRED', async () => {
-    const get = (who: Presenting): Promise<Answer> => httpsGet(port, ca, '/v1/audit/proofs/inclusion?serial=20261205010000000001', who);
+    // The log's first serial (its date is the hub's day in Japan time, not a fixed one).
+    const serial = (await hub.ledger.readAll({ fromPosition: 0, maxCount: 50 })).find((e) => e.serial !== undefined)!.serial;
+    const get = (who: Presenting): Promise<Answer> => httpsGet(port, ca, `/v1/audit/proofs/inclusion?serial=${serial}`, who);
     const tokenOnly = await get({ token: pension.token });
     expect(tokenOnly.status).toBe(401);
     expect(tokenOnly.body['code']).toBe('CLIENT_CERTIFICATE_REQUIRED');
