@@ -338,7 +338,12 @@ async function startMeasured(prepared: PreparedLog, providerUrl: string): Promis
     catchUp = await settle(hub.spawned.child.pid, { timeoutMs: SETTLE_TIMEOUT_MS, windowMs: 5000, onWait: (s, share) => log(`    ${s.toFixed(0)} s: hub CPU ${(share * 100).toFixed(0)} % of a core, RSS ${hub!.maxRssMiB().toFixed(0)} MiB max`) });
     log(`  ${catchUp.settled ? 'settled' : 'still busy'} after ${catchUp.seconds.toFixed(0)} s; stopping it`);
   } finally {
-    await hub.stop();
+    const stopped = await hub.stop();
+    log(
+      stopped.clean
+        ? `  stopped in ${stopped.seconds.toFixed(1)} s (exit ${stopped.exitCode ?? stopped.signal})`
+        : `  killed after ${stopped.seconds.toFixed(1)} s without closing: it saved nothing at close (the ledger's filters among it), so the timed start rebuilds them and its time counts that`,
+    );
   }
 
   log(`${name}: timed start`);

@@ -46,7 +46,17 @@ export interface HubRun {
   startWindow(): void;
   /** The largest VmRSS since `startWindow()` (MiB). */
   windowMaxRssMiB(): number;
-  stop(): Promise<void>;
+  /** SIGTERM, then SIGKILL after 60 s: how the hub ended and how long it took (a killed hub saved nothing at close, e.g. the ledger's filters). */
+  stop(): Promise<HubStopped>;
+}
+
+/** How a stopped hub ended. */
+export interface HubStopped {
+  readonly seconds: number;
+  /** The hub exited on its own after SIGTERM (not killed). */
+  readonly clean: boolean;
+  readonly exitCode: number | null;
+  readonly signal: string | null;
 }
 
 export function requireHub(source: boolean): void {
@@ -126,7 +136,10 @@ export async function startHub(options: { dataDir: string; env: Record<string, s
       stop: async () => {
         sample();
         clearInterval(sampler);
+        const began = performance.now();
         await stop(spawned, 60_000);
+        const { exitCode, signalCode } = spawned.child;
+        return { seconds: (performance.now() - began) / 1000, clean: signalCode !== 'SIGKILL', exitCode, signal: signalCode };
       },
     };
   } catch (error) {
