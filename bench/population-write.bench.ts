@@ -3,7 +3,9 @@
  * logs: events per second and CPU µs per event (all the writer's threads) over a log of N people written
  * into a fresh copy of a hub data directory whose hub registered the two agencies (made once, by the
  * built hub, dist/, and kept in --dir as `population-write-template/`). The look-ups file is folded as in the bench.
- *   node --max-semi-space-size=64 --conditions=source --import tsx bench/population-write.bench.ts [-- --people 20000 --seal-threads 0 --group 2000 --in-flight 3 --nice 10 --dir .bench --lookups-fold staged|direct]
+ *   node --max-semi-space-size=64 --conditions=source --import tsx bench/population-write.bench.ts [-- --people 20000 --seal-threads 0 --group 2000 --in-flight 3 --nice 10 --dir .bench --lookups-fold staged|direct --keep]
+ * With --keep the written data directory stays (its path on stderr): a hub can be started on it as the
+ * bench's first start meets it (its Redis mapper is not loaded: start it with HUB_REDIS_URL=off).
  * Run it under `node --cpu-prof` to see where the writer's time goes. Last line: one JSON object.
  */
 import { randomBytes } from 'node:crypto';
@@ -27,6 +29,7 @@ const { values } = parseArgs({
     'lookups-fold': { type: 'string' },
     nice: { type: 'string' },
     dir: { type: 'string', default: '.bench' },
+    keep: { type: 'boolean', default: false },
   },
 });
 const PEOPLE = Number(values.people);
@@ -96,7 +99,8 @@ try {
   };
   process.stdout.write(`${JSON.stringify(result)}\n`);
 } finally {
-  rmSync(DIR, { recursive: true, force: true });
+  if (values.keep!) process.stderr.write(`kept the data directory: ${DIR}\n`);
+  else rmSync(DIR, { recursive: true, force: true });
 }
 
 /** An instant of the write: events durable, wall clock (ms), CPU of the main thread and of the whole process (µs). */

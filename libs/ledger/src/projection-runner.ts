@@ -24,6 +24,12 @@ export interface CatchUpOptions {
   readonly pageSize?: number;
   /** Stop after this position (inclusive): the auditor rebuilds up to the live projection's checkpoint. */
   readonly toPosition?: number;
+  /**
+   * Stops between pages once aborted, after the first (the pages applied so far stay, with their
+   * checkpoint): a hub asked to stop during a first catch-up over a long log closes within a page, not at
+   * the log's head, while a request's catch-up of a few events still ends.
+   */
+  readonly signal?: AbortSignal;
 }
 
 /**
@@ -36,7 +42,7 @@ export async function catchUp(store: Pick<EventStore, 'readAll'>, projection: Lo
   const pageSize = options.pageSize ?? 5000;
   const last = options.toPosition ?? Number.MAX_SAFE_INTEGER;
   let next = (await projection.checkpoint()) + 1;
-  while (next <= last) {
+  for (let pages = 0; next <= last && !(pages > 0 && options.signal?.aborted === true); pages++) {
     const page = await store.readAll({ fromPosition: next, maxCount: Math.min(pageSize, last - next + 1) });
     if (page.length === 0) break;
     await projection.apply(page);
@@ -69,7 +75,8 @@ export interface FollowOptions {
  */
 export async function follow(store: Pick<EventStore, 'readAll' | 'subscribe'>, projection: LogProjection, options: FollowOptions): Promise<void> {
   const maxBatch = options.maxBatch ?? 1000;
-  await catchUp(store, projection);
+  await catchUp(store, projection, { signal: options.signal });
+  if (options.signal.aborted) return;
   const from = (await projection.checkpoint()) + 1;
   let buffer: RecordedEvent[] = [];
   let flushing: Promise<void> = Promise.resolve();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { catchUp, type LogProjection, type RecordedEvent } from '#ledger';
+import { catchUp, follow, type LogProjection, type RecordedEvent } from '#ledger';
 
 /** A log whose reads answer at once (as SQLite's synchronous reads do underneath a promise). */
 function syncLog(length: number): { readAll: (o: { fromPosition: number; maxCount: number }) => Promise<RecordedEvent[]>; reads: number } {
@@ -56,5 +56,31 @@ describe('catchUp', () => {
     const projection = counting();
     expect(await catchUp(syncLog(10_000), projection, { pageSize: 300, toPosition: 4_999 })).toBe(4_999);
     expect(projection.applied).toBe(5_000);
+  });
+
+  it('stops between pages once its signal aborts, keeping what it applied (a stopping hub does not wait for the head)', async () => {
+    const log = syncLog(1_000_000);
+    const projection = counting();
+    const abort = new AbortController();
+    setTimeout(() => abort.abort(), 0);
+    const reached = await catchUp(log, projection, { pageSize: 500, signal: abort.signal });
+    expect(projection.applied).toBeGreaterThan(0);
+    expect(projection.applied).toBeLessThan(1_000_000);
+    expect(reached).toBe(projection.applied - 1);
+    expect(await projection.checkpoint()).toBe(reached);
+  });
+});
+
+describe('follow', () => {
+  it('returns soon after its signal aborts during its first catch-up, without reading to the head or subscribing', async () => {
+    const log = syncLog(1_000_000);
+    const projection = counting();
+    const abort = new AbortController();
+    let subscribed = false;
+    const store = { readAll: log.readAll, subscribe: () => ((subscribed = true), (async function* () {})()) };
+    setTimeout(() => abort.abort(), 0);
+    await follow(store, projection, { signal: abort.signal });
+    expect(projection.applied).toBeLessThan(1_000_000);
+    expect(subscribed).toBe(false);
   });
 });

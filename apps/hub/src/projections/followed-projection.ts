@@ -1,6 +1,14 @@
-import { Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { Logger, type OnApplicationShutdown, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import type { EventStore, LogProjection } from '#ledger';
 import { catchUp, follow } from '#projections';
+
+/** Events read at start past which the catch-up is logged. */
+const LONG_CATCH_UP = 100_000;
+
+/** A `current()` refused because the hub is stopping: its catch-up was cut short. */
+export class ProjectionStopping extends Error {
+  override readonly name = 'ProjectionStopping';
+}
 
 /** A projection store the hub follows: applies the log from its checkpoint, and closes. */
 export interface FollowedStore extends LogProjection {
@@ -12,7 +20,7 @@ export interface FollowedStore extends LogProjection {
  * restarted after a failure. `current()` catches up to the head first, so a reader sees every event that
  * was acknowledged before it asked.
  */
-export abstract class FollowedProjection<S extends FollowedStore> implements OnModuleInit, OnApplicationShutdown {
+export abstract class FollowedProjection<S extends FollowedStore> implements OnModuleInit, OnModuleDestroy, OnApplicationShutdown {
   readonly #abort = new AbortController();
   readonly #logger: Logger;
   #store: S | undefined;
@@ -35,6 +43,15 @@ export abstract class FollowedProjection<S extends FollowedStore> implements OnM
 
   async #follow(store: S): Promise<void> {
     const signal = this.#abort.signal;
+    // A long first catch-up (a log written in bulk, a file made anew) is said, with what it cost.
+    try {
+      const from = (await store.checkpoint()) + 1;
+      const started = Date.now();
+      const reached = await catchUp(this.events, store, { signal });
+      if (reached + 1 - from >= LONG_CATCH_UP) this.#logger.log(`${this.name} ${signal.aborted ? 'stopped catching up' : 'caught up'} at position ${reached}: ${reached + 1 - from} events read from position ${from} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    } catch {
+      // follow() below catches up again, and reports what fails
+    }
     while (!signal.aborted) {
       try {
         await follow(this.events, store, { signal, onError: (e) => this.#logger.error(`${this.name} stopped: ${e instanceof Error ? e.message : String(e)}`) });
@@ -45,12 +62,26 @@ export abstract class FollowedProjection<S extends FollowedStore> implements OnM
     }
   }
 
-  /** The store, caught up with every event acknowledged so far. */
+  /**
+   * The store, caught up with every event acknowledged so far. Once the hub is stopping, a catch-up longer
+   * than a page is cut short and refused rather than finished.
+   */
   async current(): Promise<S> {
     const store = this.#store;
     if (store === undefined) throw new Error(`${this.name} is not open yet`);
-    await catchUp(this.events, store);
+    const signal = this.#abort.signal;
+    const reached = await catchUp(this.events, store, { signal });
+    if (signal.aborted && reached < (await this.events.head()) - 1) throw new ProjectionStopping(`${this.name} is stopping: caught up to position ${reached}, not to the log's head`);
     return store;
+  }
+
+  /**
+   * First of the shutdown hooks: following stops, and so does a long catch-up of `current()` (a first start
+   * over a long log), so that services which wait for their work in the later hooks are not held until
+   * the projection reaches the log's head.
+   */
+  onModuleDestroy(): void {
+    this.#abort.abort();
   }
 
   async onApplicationShutdown(): Promise<void> {

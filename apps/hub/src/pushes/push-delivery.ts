@@ -10,6 +10,7 @@ import { LEADERSHIP } from '../leadership/tokens.js';
 import { LinkageViews } from '../linkage/linkage-views.js';
 import { isRevisionConflict, PushFanOut } from './push-fan-out.js';
 import { PushProjection } from './push-projection.js';
+import { ProjectionStopping } from '../projections/followed-projection.js';
 import { PushSender, type PushBody } from './push-sender.js';
 import type { DuePush, PushStore } from './push-store.js';
 
@@ -121,7 +122,7 @@ export class PushDelivery implements OnApplicationBootstrap, OnApplicationShutdo
           this.#resumeChecked = false;
         }
       } catch (error) {
-        if (!this.#stopped) this.#logger.error(`push delivery pass failed: ${error instanceof Error ? error.message : String(error)}`);
+        if (!this.#stopped && !(error instanceof ProjectionStopping)) this.#logger.error(`push delivery pass failed: ${error instanceof Error ? error.message : String(error)}`);
       }
       if (this.#stopped) break;
       if (this.#woken) continue;

@@ -1,0 +1,63 @@
+import { describe, expect, it } from 'vitest';
+import type { EventStore, RecordedEvent } from '#ledger';
+import { FollowedProjection, ProjectionStopping, type FollowedStore } from '../src/projections/followed-projection.js';
+
+/** A log far longer than any catch-up in a test gets through, read synchronously underneath as SQLite is. */
+const HEAD = 1_000_000_000;
+const endless = {
+  head: async () => HEAD,
+  readAll: async ({ fromPosition = 0, maxCount = 1000 } = {}) =>
+    Array.from({ length: Math.min(maxCount, HEAD - fromPosition) }, (_, i) => ({ type: 'IndividualNumberIssued', position: fromPosition + i }) as unknown as RecordedEvent),
+  subscribe: () => (async function* () {})(),
+} as unknown as EventStore;
+
+class CountingStore implements FollowedStore {
+  position = -1;
+  closed = false;
+  async apply(events: readonly RecordedEvent[]): Promise<void> {
+    for (const e of events) if (e.position > this.position) this.position = e.position;
+  }
+  async checkpoint(): Promise<number> {
+    return this.position;
+  }
+  async reset(): Promise<void> {
+    this.position = -1;
+  }
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+}
+
+class Followed extends FollowedProjection<CountingStore> {
+  readonly store = new CountingStore();
+  constructor() {
+    super(endless, 'Followed');
+  }
+  protected open(): CountingStore {
+    return this.store;
+  }
+}
+
+describe('a followed projection while the hub stops', () => {
+  it('stops its first catch-up over a long log between pages, keeps the checkpoint reached and closes its store', async () => {
+    const projection = new Followed();
+    projection.onModuleInit();
+    await new Promise((r) => setTimeout(r, 50));
+    const during = projection.store.position;
+    expect(during).toBeGreaterThan(0);
+    projection.onModuleDestroy();
+    await projection.onApplicationShutdown();
+    expect(projection.store.closed).toBe(true);
+    expect(projection.store.position).toBeLessThan(HEAD - 1);
+  });
+
+  it("refuses a reader's catch-up cut short by the stop (ProjectionStopping), rather than finishing it or answering from behind the head", async () => {
+    const projection = new Followed();
+    projection.onModuleInit();
+    const reader = projection.current();
+    await new Promise((r) => setTimeout(r, 20));
+    projection.onModuleDestroy();
+    await expect(reader).rejects.toBeInstanceOf(ProjectionStopping);
+    await projection.onApplicationShutdown();
+  });
+});
