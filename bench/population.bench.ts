@@ -11,8 +11,9 @@
  *     them), and their codes loaded into the hub's Redis mapper as the hub's projection writes them
  *     (pipelined, under the hub's prefix, checkpoint at the last code) on a redis-server this bench starts
  *     on a free loopback port: Redis bytes per code = (used_memory after − before) / codes; the hub's
- *     look-ups file (lookups.db) is folded as the groups become durable, as a live hub keeps it while it
- *     appends (--hub-builds-lookups leaves it to the hub's first start: a rebuild from the whole log);
+ *     look-ups file (lookups.db) and the files of the projections it follows (provision records, pushes,
+ *     notices, …) are folded as the groups become durable, as a live hub keeps them while it appends
+ *     (--hub-builds-lookups leaves them to the hub's first start: a rebuild from the whole log);
  *  3. the hub is started on it untimed (its persisted projections catch up) and left until its CPU
  *     settles; then started again, timed from spawn to /health/ready 200 (start_s), and the Japan Pension
  *     Service asks Muroran City for local tax information of people drawn at random among the N through

@@ -42,6 +42,7 @@ import { loadOrCreateCodeLocator, newBearerToken, tokenDigest } from '../../apps
 import { loadOrCreateSealingKeys } from '../../apps/hub/src/sealing/sealing-keys.js';
 import { LookupSeal } from '../../apps/hub/src/state/lookup-seal.js';
 import { LOOKUPS_FILE, SqliteLookupStore, type LookupStoreOptions } from '../../apps/hub/src/state/lookup-store.js';
+import { FollowedFolder } from './population-followers.js';
 import { IdentifierVault } from '../../apps/hub/src/vault/identifier-vault.js';
 import { loadOrCreateVaultKeys } from '../../apps/hub/src/vault/vault-keys.js';
 
@@ -104,7 +105,8 @@ export interface WritePeopleOptions {
    * Fold the hub's look-ups file (lookups.db, apps/hub/src/state/lookup-store.ts) as the groups become
    * durable, as a live hub keeps it while it appends, from the events' data before sealing (nothing is
    * opened again): the hub's first start then resumes at the log's head instead of rebuilding the file
-   * from the whole log. Default false (the hub builds it at its first start).
+   * from the whole log. The hub's followed projections (bench/support/population-followers.ts) are kept
+   * at the log's head with it. Default false (the hub builds them all at its first start).
    */
   readonly lookups?: boolean;
   /**
@@ -142,6 +144,8 @@ export interface WrittenPeople {
     readonly onGroupSeconds: number;
     /** The staged look-ups' bulk build into lookups.db after the last group (its wall time is in `seconds` too). */
     readonly lookupsBuildSeconds: number;
+    /** Keeping the hub's followed projections at the log's head after each group (`lookups`). */
+    readonly followersSeconds: number;
     readonly mainBusy: number;
     readonly writerBusy: number;
   };
@@ -295,7 +299,7 @@ export async function writePeople(options: WritePeopleOptions): Promise<WrittenP
   const cpuStarted = process.cpuUsage();
   const mainElu = performance.eventLoopUtilization();
   const writerElu = raw.writerUtilization();
-  const clock = { seal: 0, fold: 0, onGroup: 0, build: 0 };
+  const clock = { seal: 0, fold: 0, onGroup: 0, build: 0, followers: 0 };
   const timed = async <T>(what: keyof typeof clock, run: () => T | Promise<T>): Promise<T> => {
     const t0 = performance.now();
     try {
@@ -311,6 +315,7 @@ export async function writePeople(options: WritePeopleOptions): Promise<WrittenP
   let inline: PeopleSealer | undefined;
   let ring: SqliteKeyring | undefined;
   let lookups: LookupFolder | undefined;
+  let followed: FollowedFolder | undefined;
   let phases: WrittenPeople['phases'];
   try {
     firstPosition = await raw.head();
@@ -322,6 +327,8 @@ export async function writePeople(options: WritePeopleOptions): Promise<WrittenP
       lookups = new LookupFolder(dataDir, hubSealer, raw);
       await lookups.catchUp(firstPosition);
       if ((options.lookupsFold ?? 'staged') === 'staged') lookups.stage(join(dataDir, LOOKUPS_STAGE_FILE));
+      followed = new FollowedFolder(dataDir, hubSealer, raw);
+      await followed.catchUp(firstPosition);
     } else {
       ring.close();
       ring = undefined;
@@ -403,6 +410,7 @@ export async function writePeople(options: WritePeopleOptions): Promise<WrittenP
       const codes = await done;
       events += (to - written) * 3;
       written = to;
+      if (followed !== undefined) await timed('followers', async () => followed!.catchUp(await raw.head()));
       await timed('onGroup', () => options.onGroup?.({ people: written, events, codes }));
     };
     refill();
@@ -419,11 +427,13 @@ export async function writePeople(options: WritePeopleOptions): Promise<WrittenP
     lastPosition = (await raw.head()) - 1;
     if (lookups !== undefined) await timed('build', () => lookups!.build());
     await lookups?.catchUp(lastPosition + 1);
+    await followed?.catchUp(lastPosition + 1);
     phases = {
       sealSeconds: clock.seal,
       foldSeconds: clock.fold,
       onGroupSeconds: clock.onGroup,
       lookupsBuildSeconds: clock.build,
+      followersSeconds: clock.followers,
       mainBusy: performance.eventLoopUtilization(mainElu).utilization,
       writerBusy: raw.writerUtilization(writerElu).utilization,
     };
@@ -431,6 +441,7 @@ export async function writePeople(options: WritePeopleOptions): Promise<WrittenP
     await Promise.all(workers.map((w) => w.terminate()));
     inline?.close();
     await lookups?.close();
+    await followed?.close();
     ring?.close();
     await raw.close();
     if (options.nice !== undefined) setPriority(priorityBefore);

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SqliteEventStore } from '#ledger';
 import { EventSealer, KEYRING_FILE, SqliteKeyring } from '#sealing';
+import { openFollowedStores } from '../../apps/hub/src/projections/followed-stores.js';
 import { loadOrCreateSealingKeys } from '../../apps/hub/src/sealing/sealing-keys.js';
 import { LOOKUPS_FILE } from '../../apps/hub/src/state/lookup-store.js';
 import { registerAgency } from '../../apps/hub/test/support/linkage-fixture.js';
@@ -16,6 +17,22 @@ const dirs: string[] = [];
 afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
+
+/** The projections the hub follows, by name. */
+const FOLLOWED = ['ProvisionRecords', 'PushProjection', 'CorporateRegistry', 'NoticeInbox', 'NoticeBatchProgress', 'SubscriptionDirectory'];
+
+/** The checkpoint of each projection file the hub follows, as the hub opens them. */
+async function followedCheckpoints(dataDir: string): Promise<Record<string, number>> {
+  const keys = loadOrCreateSealingKeys(join(dataDir, 'keys'));
+  const ring = new SqliteKeyring({ path: join(dataDir, KEYRING_FILE), keys });
+  const stores = openFollowedStores(dataDir, new EventSealer(keys, ring));
+  try {
+    return Object.fromEntries(await Promise.all(stores.map(async (s) => [s.name, await s.store.checkpoint()])));
+  } finally {
+    for (const s of stores) await s.store.close();
+    ring.close();
+  }
+}
 
 /** The rows digest of a data directory's look-ups file after folding the log up to its head with the hub's keys. */
 async function lookupsDigest(dataDir: string): Promise<{ rows: number; hex: string; position: number }> {
@@ -36,7 +53,7 @@ async function lookupsDigest(dataDir: string): Promise<{ rows: number; hex: stri
 // The bulk writer of `npm run bench:population` (bench/support/population-log.ts) against a hub's own data
 // directory: what it writes is what the hub reads, and the look-ups file it folds equals a rebuild (I8).
 describe('the population writer', () => {
-  it('writes numbered people through the ledger, folds the look-ups as a rebuild would, and leaves its niceness as it found it', async () => {
+  it('writes numbered people through the ledger, folds the look-ups as a rebuild would, keeps the followed projections at its head, and leaves its niceness as it found it', async () => {
     const hub = await startTestHub();
     dirs.push(hub.dataDir);
     await registerAgency(hub, PENSION, 'pension-service', 'http://127.0.0.1:9');
@@ -61,6 +78,9 @@ describe('the population writer', () => {
     for (const suffix of ['', '-wal', '-shm']) rmSync(join(copy, `${LOOKUPS_FILE}${suffix}`), { force: true });
     const rebuilt = await lookupsDigest(copy);
     expect(rebuilt).toEqual(folded);
+
+    // Every projection the hub follows is at the head too: a first start reads none of the log again.
+    expect(await followedCheckpoints(hub.dataDir)).toEqual(Object.fromEntries(FOLLOWED.map((name) => [name, written.lastPosition])));
 
     // The hub started on the written log resumes its look-ups at the head: nothing to read again.
     const again = await startTestHub({ dataDir: hub.dataDir });

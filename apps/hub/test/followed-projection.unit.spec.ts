@@ -1,6 +1,11 @@
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { EventStore, RecordedEvent } from '#ledger';
+import type { EventSealer } from '#sealing';
 import { FollowedProjection, ProjectionStopping, type FollowedStore } from '../src/projections/followed-projection.js';
+import { openFollowedStores } from '../src/projections/followed-stores.js';
 
 /** A log far longer than any catch-up in a test gets through, read synchronously underneath as SQLite is. */
 const HEAD = 1_000_000_000;
@@ -59,5 +64,23 @@ describe('a followed projection while the hub stops', () => {
     projection.onModuleDestroy();
     await expect(reader).rejects.toBeInstanceOf(ProjectionStopping);
     await projection.onApplicationShutdown();
+  });
+});
+
+describe('the followed projections', () => {
+  it('are all opened by openFollowedStores, which a bulk writer uses to keep them at its head (a new one left out would be read from the start at a first start)', async () => {
+    const src = join(import.meta.dirname, '../src');
+    const followed = (readdirSync(src, { recursive: true }) as string[])
+      .filter((f) => f.endsWith('.ts'))
+      .flatMap((f) => [...readFileSync(join(src, f), 'utf8').matchAll(/class (\w+) extends FollowedProjection</g)].map((m) => m[1]!));
+    const dir = mkdtempSync(join(tmpdir(), 'followed-stores-'));
+    try {
+      const stores = openFollowedStores(dir, {} as EventSealer);
+      for (const s of stores) await s.store.close();
+      expect(stores.map((s) => s.name).sort()).toEqual(followed.sort());
+      expect(followed.length).toBeGreaterThanOrEqual(6);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -10,8 +10,9 @@ import type { Leadership } from '../leadership/leadership.js';
 import { LEADERSHIP } from '../leadership/tokens.js';
 import { LinkageViews } from '../linkage/linkage-views.js';
 import { FollowedProjection } from '../projections/followed-projection.js';
+import { openNoticeBatches } from '../projections/followed-stores.js';
 import { fanOutNoticeBatch } from './notice-batch.fanout.js';
-import { NOTICE_BATCH_RECIPIENTS_FILE, NOTICE_BATCHES_FILE, NoticeBatchRecipients, SqliteNoticeBatches, type NoticeBatchRow } from './notice-batch.store.js';
+import { NOTICE_BATCH_RECIPIENTS_FILE, NoticeBatchRecipients, SqliteNoticeBatches, type NoticeBatchRow } from './notice-batch.store.js';
 import { SHARED_RECIPIENT_LISTS, type SharedRecipientLists } from './notice-batch-shared-lists.js';
 
 /** The batches' progress (delivered / failed / completed), folded from the log into `notice-batches.sqlite`. */
@@ -25,7 +26,7 @@ export class NoticeBatchProgress extends FollowedProjection<SqliteNoticeBatches>
   }
 
   protected open(): SqliteNoticeBatches {
-    return new SqliteNoticeBatches({ path: join(this.config.dataDir, NOTICE_BATCHES_FILE) });
+    return openNoticeBatches(this.config.dataDir);
   }
 }
 

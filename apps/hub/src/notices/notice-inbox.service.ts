@@ -6,6 +6,7 @@ import { EventSealer } from '#sealing';
 import { HubConfig } from '../config/hub-config.js';
 import { EVENT_STORE } from '../ledger/tokens.js';
 import { FollowedProjection } from '../projections/followed-projection.js';
+import { openNoticeInbox } from '../projections/followed-stores.js';
 
 /** The citizens' notice inboxes (お知らせ): NoticeSent events, text still sealed, filed by the id of the person's key, in `notices.sqlite`. */
 @Injectable()
@@ -23,7 +24,6 @@ export class NoticeInbox extends FollowedProjection<SqliteNoticeInbox> {
   }
 
   protected open(): SqliteNoticeInbox {
-    const sealer = this.sealer;
-    return new SqliteNoticeInbox({ path: this.path, subjectRef: (s) => sealer.personRef(s), personOf: (e) => sealer.referenceOf(e), open: (e) => sealer.open(e).event });
+    return openNoticeInbox(this.config.dataDir, this.sealer);
   }
 }

@@ -5,6 +5,7 @@ import { CORPORATE_REGISTRY_FILE, MAX_CORPORATE_LIMIT, SqliteCorporateRegistry, 
 import { HubConfig } from '../config/hub-config.js';
 import { EVENT_STORE } from '../ledger/tokens.js';
 import { FollowedProjection } from '../projections/followed-projection.js';
+import { openCorporateRegistry } from '../projections/followed-stores.js';
 
 /**
  * The public corporate number registry (法人番号公表): a projection of designations in its own SQLite
@@ -25,7 +26,7 @@ export class CorporateRegistry extends FollowedProjection<SqliteCorporateRegistr
   }
 
   protected open(): SqliteCorporateRegistry {
-    return new SqliteCorporateRegistry({ path: this.path });
+    return openCorporateRegistry(this.config.dataDir);
   }
 
   /**

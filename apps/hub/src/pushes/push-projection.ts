@@ -5,6 +5,7 @@ import { EventSealer } from '#sealing';
 import { HubConfig } from '../config/hub-config.js';
 import { EVENT_STORE } from '../ledger/tokens.js';
 import { FollowedProjection } from '../projections/followed-projection.js';
+import { openPushes } from '../projections/followed-stores.js';
 import { PUSHES_FILE, PushStore } from './push-store.js';
 
 /**
@@ -27,7 +28,7 @@ export class PushProjection extends FollowedProjection<PushStore> {
   }
 
   protected open(): PushStore {
-    return new PushStore(this.path, (event) => this.sealer.referenceOf(event));
+    return openPushes(this.config.dataDir, this.sealer);
   }
 
   /** The file's reference of a person (what `personPushes` is asked with). */

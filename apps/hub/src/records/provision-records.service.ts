@@ -1,11 +1,12 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { join } from 'node:path';
-import type { EventStore, RecordedEvent } from '#ledger';
+import type { EventStore } from '#ledger';
 import { PROJECTIONS_FILE, SqliteProvisionStore } from '#projections';
 import { EventSealer, OpeningEventStore } from '#sealing';
 import { HubConfig } from '../config/hub-config.js';
 import { EVENT_STORE } from '../ledger/tokens.js';
 import { FollowedProjection } from '../projections/followed-projection.js';
+import { openProvisionRecords, PROVISION_OPENED_TYPES } from '../projections/followed-stores.js';
 
 /**
  * The provision records (情報提供等記録) projection (I8): a SQLite file beside the ledger. Views catch up
@@ -28,14 +29,6 @@ export class ProvisionRecords extends FollowedProjection<SqliteProvisionStore> {
   }
 
   protected open(): SqliteProvisionStore {
-    return new SqliteProvisionStore({ path: this.path, ...provisionPeople(this.sealer) });
+    return openProvisionRecords(this.config.dataDir, this.sealer);
   }
-}
-
-/** The event types the provision records fold reads opened. */
-export const PROVISION_OPENED_TYPES: ReadonlySet<string> = new Set(['KeysShredded']);
-
-/** How the projection files a person: by the id of their key, never the subject id (the auditor's replay does the same). */
-export function provisionPeople(sealer: EventSealer): { subjectRef: (subjectId: string) => string; personOf: (event: RecordedEvent) => string | null | 'shredded' } {
-  return { subjectRef: (subjectId) => sealer.personRef(subjectId), personOf: (event) => sealer.referenceOf(event) };
 }

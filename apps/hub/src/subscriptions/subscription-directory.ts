@@ -7,6 +7,7 @@ import { HubConfig } from '../config/hub-config.js';
 import { CLOCK, EVENT_STORE, type Clock } from '../ledger/tokens.js';
 import { LinkageViews } from '../linkage/linkage-views.js';
 import { FollowedProjection } from '../projections/followed-projection.js';
+import { openSubscriptionIndex } from '../projections/followed-stores.js';
 import { SUBSCRIPTION_INDEX_FILE, SqliteSubscriptionIndex } from './subscription-index.js';
 
 /** One subscriber of a provider's item for a person: whom to push (the fan-out maps the person to the subscriber's own code). */
@@ -43,8 +44,7 @@ export class SubscriptionDirectory extends FollowedProjection<SqliteSubscription
   }
 
   protected open(): SqliteSubscriptionIndex {
-    const sealer = this.sealer;
-    return new SqliteSubscriptionIndex({ path: this.path, subjectRef: (s) => sealer.personRef(s), personOf: (e) => sealer.referenceOf(e), open: (e) => sealer.open(e).event });
+    return openSubscriptionIndex(this.config.dataDir, this.sealer);
   }
 
   /** The active subscribers of `providerAgencyId`'s `itemCode` for the person `subjectId`, oldest subscription first. */
