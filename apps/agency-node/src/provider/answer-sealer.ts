@@ -1,5 +1,5 @@
-import { createCipheriv, createHmac, createPrivateKey, createPublicKey, diffieHellman, randomBytes, type KeyObject } from 'node:crypto';
-import { ANSWER_INFO, fromBase64url, sealAnswer } from '#sealed-answer';
+import { createCipheriv, createHmac, createPublicKey, diffieHellman, randomBytes, type KeyObject } from 'node:crypto';
+import { ANSWER_INFO, fromBase64url, sealAnswer, x25519PrivateKey, x25519PublicKey } from '#sealed-answer';
 
 /**
  * The provider's sealing of answers: the same HPKE base mode as `#sealed-answer` (RFC 9180,
@@ -69,9 +69,6 @@ function recipient(publicKey: string): { key: KeyObject; raw: Buffer } | undefin
   return r;
 }
 
-/** X25519's base point (u = 9) as a public key: X25519(sk, 9) is sk's public key. */
-const BASE_POINT = createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: Buffer.concat([Buffer.from([9]), Buffer.alloc(31)]).toString('base64url') }, format: 'jwk' });
-
 /**
  * A fresh ephemeral X25519 key pair: 32 bytes of the CSPRNG as the private key (RFC 9180 §7.1.3: for X25519
  * GenerateKeyPair is any 32 random bytes, the function clamps them), imported, and its public key computed
@@ -82,9 +79,9 @@ const BASE_POINT = createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: Buffer
  */
 function ephemeralKeyPair(): { privateKey: KeyObject; enc: Buffer } {
   const seed = randomBytes(32);
-  const privateKey = createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', d: seed.toString('base64url'), x: '' }, format: 'jwk' });
+  const privateKey = x25519PrivateKey(seed);
   seed.fill(0);
-  return { privateKey, enc: diffieHellman({ privateKey, publicKey: BASE_POINT }) };
+  return { privateKey, enc: x25519PublicKey(privateKey) };
 }
 
 /** enc ‖ ciphertext of `plaintext` sealed to `recipientPublicKey`, or undefined when the key is unusable. */
