@@ -30,6 +30,7 @@ const { values } = parseArgs({
     nice: { type: 'string' },
     dir: { type: 'string', default: '.bench' },
     keep: { type: 'boolean', default: false },
+    'writer-cache-mib': { type: 'string' },
   },
 });
 const PEOPLE = Number(values.people);
@@ -66,6 +67,7 @@ try {
     group: Number(values.group),
     groupsInFlight: Number(values['in-flight']),
     ...(values.nice === undefined ? {} : { nice: Number(values.nice) }),
+    ...(values['writer-cache-mib'] === undefined ? {} : { writerCacheKiB: Number(values['writer-cache-mib']) * 1024 }),
     onGroup: ({ events }) => {
       marks.push(mark(events));
       if (events >= ((reported + 1) * PEOPLE * 3) / 10) {

@@ -126,6 +126,8 @@ export interface WritePeopleOptions {
    * runs after (the hub, measured) is not niced. Default: left as it is.
    */
   readonly nice?: number;
+  /** The ledger writer thread's page cache (KiB); SQLite's default when absent. */
+  readonly writerCacheKiB?: number;
   /** Called after each group is durable, with the opened AgencyCodeIssued events of the group in position order. */
   readonly onGroup?: (done: { people: number; events: number; codes: readonly RecordedEvent[] }) => Promise<void> | void;
 }
@@ -294,7 +296,7 @@ export async function writePeople(options: WritePeopleOptions): Promise<WrittenP
   const keys = loadOrCreateSealingKeys(keysDir);
   const priorityBefore = getPriority();
   if (options.nice !== undefined) setPriority(options.nice);
-  const raw = new SqliteEventStore({ path: join(dataDir, 'ledger.sqlite'), nodeId: options.nodeId, tree: true, filters: { bytes: writerFilterBytes(people) } });
+  const raw = new SqliteEventStore({ path: join(dataDir, 'ledger.sqlite'), nodeId: options.nodeId, tree: true, filters: { bytes: writerFilterBytes(people) }, ...(options.writerCacheKiB === undefined ? {} : { writerCacheKiB: options.writerCacheKiB }) });
   const started = process.hrtime.bigint();
   const cpuStarted = process.cpuUsage();
   const mainElu = performance.eventLoopUtilization();

@@ -46,6 +46,12 @@ export interface SqliteEventStoreOptions {
    * brought up to date from the log. Read it with `new MerkleTreeProjection({ source, maintainedByLedger: true })`.
    */
   readonly tree?: boolean;
+  /**
+   * The writer thread's SQLite page cache (KiB); SQLite's default (2 MiB) when absent. A writer that
+   * appends new streams at a high rate over a long log (a bulk import) inserts into index B-trees far
+   * larger than that, at random places; a larger cache keeps more of their pages.
+   */
+  readonly writerCacheKiB?: number;
 }
 
 export const SCHEMA_VERSION = 1;
@@ -240,7 +246,7 @@ export class SqliteEventStore extends BatchedEventStore {
         tree?.close();
       }
     }
-    this.writer = new SqliteWriter(options.path, options.synchronous ?? 'FULL', options.tree === true);
+    this.writer = new SqliteWriter(options.path, options.synchronous ?? 'FULL', options.tree === true, options.writerCacheKiB);
     this.index = {
       streamRevision: (id) => {
         // Every stream planned or written is in the filter: a new stream costs no further look-up.

@@ -34,6 +34,7 @@ const db = new Database(workerData.path);
 db.pragma('journal_mode = WAL');
 db.pragma('synchronous = ' + workerData.synchronous);
 db.pragma('busy_timeout = 5000');
+if (workerData.cacheKiB !== undefined) db.pragma('cache_size = -' + workerData.cacheKiB);
 const INSERT_EVENTS = 'INSERT INTO events (position, stream_id, stream_revision, serial, envelope) VALUES ';
 const insertEvent = db.prepare(INSERT_EVENTS + '(?, ?, ?, ?, ?)');
 // Rows go in 32 at a time: one statement step per 32 rows instead of per row.
@@ -173,9 +174,9 @@ export class SqliteWriter {
   private closed?: Promise<void>;
 
   /** With `tree`, the writer keeps the Merkle tree tables in step with the events (writer-tree.ts). */
-  constructor(path: string, synchronous: 'FULL' | 'NORMAL', tree = false) {
+  constructor(path: string, synchronous: 'FULL' | 'NORMAL', tree = false, cacheKiB?: number) {
     const driver = createRequire(import.meta.url).resolve('better-sqlite3');
-    this.worker = new Worker(WRITER_SOURCE, { eval: true, workerData: { path, synchronous, driver, tree } });
+    this.worker = new Worker(WRITER_SOURCE, { eval: true, workerData: { path, synchronous, driver, tree, cacheKiB } });
     this.worker.on('message', (m: { type: string; id?: number; code?: string; message?: string; transactions?: number }) => {
       if (m.id === undefined) return;
       if (m.transactions !== undefined) this.committed = m.transactions;
