@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { EventStore, RecordedEvent } from '#ledger';
 import type { EventSealer } from '#sealing';
+import { toProblem } from '../src/http/problem.js';
 import { FollowedProjection, ProjectionStopping, type FollowedStore } from '../src/projections/followed-projection.js';
 import { openFollowedStores } from '../src/projections/followed-stores.js';
 
@@ -62,7 +63,16 @@ describe('a followed projection while the hub stops', () => {
     const reader = projection.current();
     await new Promise((r) => setTimeout(r, 20));
     projection.onModuleDestroy();
-    await expect(reader).rejects.toBeInstanceOf(ProjectionStopping);
+    const refused = await reader.then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(refused).toBeInstanceOf(ProjectionStopping);
+    // A request caught by the stop is told to come back: 503 SERVICE_UNAVAILABLE, not an internal error.
+    const { problem, unexpected } = toProblem(refused, { instance: '/v1/citizens/me/records', correlationId: 'c' });
+    expect(unexpected).toBe(false);
+    expect(problem).toMatchObject({ status: 503, code: 'SERVICE_UNAVAILABLE' });
+    expect(problem.detail).toMatch(/^the hub is shutting down \(Followed had caught up to position \d+, not to the log's head\); send the request again later$/);
     await projection.onApplicationShutdown();
   });
 });

@@ -1,7 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { join } from 'node:path';
 import type { EventStore } from '#ledger';
-import { NOTICE_INBOX_FILE, SqliteNoticeInbox } from '#projections';
+import { SqliteNoticeInbox } from '#projections';
 import { EventSealer } from '#sealing';
 import { HubConfig } from '../config/hub-config.js';
 import { EVENT_STORE } from '../ledger/tokens.js';
@@ -19,9 +18,6 @@ export class NoticeInbox extends FollowedProjection<SqliteNoticeInbox> {
     super(events, 'NoticeInbox');
   }
 
-  get path(): string {
-    return join(this.config.dataDir, NOTICE_INBOX_FILE);
-  }
 
   protected open(): SqliteNoticeInbox {
     return openNoticeInbox(this.config.dataDir, this.sealer);

@@ -1,7 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { join } from 'node:path';
 import type { EventStore } from '#ledger';
-import { CORPORATE_REGISTRY_FILE, MAX_CORPORATE_LIMIT, SqliteCorporateRegistry, type CorporateSearch, type Corporation } from '#projections';
+import { MAX_CORPORATE_LIMIT, SqliteCorporateRegistry, type CorporateSearch, type Corporation } from '#projections';
 import { HubConfig } from '../config/hub-config.js';
 import { EVENT_STORE } from '../ledger/tokens.js';
 import { FollowedProjection } from '../projections/followed-projection.js';
@@ -21,9 +20,6 @@ export class CorporateRegistry extends FollowedProjection<SqliteCorporateRegistr
     super(events, 'CorporateRegistry');
   }
 
-  get path(): string {
-    return join(this.config.dataDir, CORPORATE_REGISTRY_FILE);
-  }
 
   protected open(): SqliteCorporateRegistry {
     return openCorporateRegistry(this.config.dataDir);

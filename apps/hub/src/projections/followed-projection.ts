@@ -1,13 +1,17 @@
 import { Logger, type OnApplicationShutdown, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import type { EventStore, LogProjection } from '#ledger';
 import { catchUp, follow } from '#projections';
+import { HubProblem } from '../http/hub-problem.js';
 
 /** Events read at start past which the catch-up is logged. */
 const LONG_CATCH_UP = 100_000;
 
-/** A `current()` refused because the hub is stopping: its catch-up was cut short. */
-export class ProjectionStopping extends Error {
+/** A `current()` refused because the hub is stopping: its catch-up was cut short (503 SERVICE_UNAVAILABLE to a caller). */
+export class ProjectionStopping extends HubProblem {
   override readonly name = 'ProjectionStopping';
+  constructor(detail: string) {
+    super('SERVICE_UNAVAILABLE', detail);
+  }
 }
 
 /** A projection store the hub follows: applies the log from its checkpoint, and closes. */
@@ -71,7 +75,7 @@ export abstract class FollowedProjection<S extends FollowedStore> implements OnM
     if (store === undefined) throw new Error(`${this.name} is not open yet`);
     const signal = this.#abort.signal;
     const reached = await catchUp(this.events, store, { signal });
-    if (signal.aborted && reached < (await this.events.head()) - 1) throw new ProjectionStopping(`${this.name} is stopping: caught up to position ${reached}, not to the log's head`);
+    if (signal.aborted && reached < (await this.events.head()) - 1) throw new ProjectionStopping(`the hub is shutting down (${this.name} had caught up to position ${reached}, not to the log's head); send the request again later`);
     return store;
   }
 

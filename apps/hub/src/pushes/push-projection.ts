@@ -1,12 +1,11 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { join } from 'node:path';
 import type { EventStore } from '#ledger';
 import { EventSealer } from '#sealing';
 import { HubConfig } from '../config/hub-config.js';
 import { EVENT_STORE } from '../ledger/tokens.js';
 import { FollowedProjection } from '../projections/followed-projection.js';
 import { openPushes } from '../projections/followed-stores.js';
-import { PUSHES_FILE, PushStore } from './push-store.js';
+import { PushStore } from './push-store.js';
 
 /**
  * The pushes projection (`pushes.sqlite` beside the ledger): followed live from its stored checkpoint
@@ -23,9 +22,6 @@ export class PushProjection extends FollowedProjection<PushStore> {
     super(events, 'PushProjection');
   }
 
-  get path(): string {
-    return join(this.config.dataDir, PUSHES_FILE);
-  }
 
   protected open(): PushStore {
     return openPushes(this.config.dataDir, this.sealer);

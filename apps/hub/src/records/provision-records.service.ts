@@ -1,7 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { join } from 'node:path';
 import type { EventStore } from '#ledger';
-import { PROJECTIONS_FILE, SqliteProvisionStore } from '#projections';
+import { SqliteProvisionStore } from '#projections';
 import { EventSealer, OpeningEventStore } from '#sealing';
 import { HubConfig } from '../config/hub-config.js';
 import { EVENT_STORE } from '../ledger/tokens.js';
@@ -24,9 +23,6 @@ export class ProvisionRecords extends FollowedProjection<SqliteProvisionStore> {
     super(new OpeningEventStore(events, sealer, PROVISION_OPENED_TYPES), 'ProvisionRecords');
   }
 
-  get path(): string {
-    return join(this.config.dataDir, PROJECTIONS_FILE);
-  }
 
   protected open(): SqliteProvisionStore {
     return openProvisionRecords(this.config.dataDir, this.sealer);

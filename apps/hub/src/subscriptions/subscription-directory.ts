@@ -1,5 +1,4 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { join } from 'node:path';
 import type { EventStore } from '#ledger';
 import { pushWithdrawn } from '#linkage';
 import { EventSealer } from '#sealing';
@@ -8,7 +7,7 @@ import { CLOCK, EVENT_STORE, type Clock } from '../ledger/tokens.js';
 import { LinkageViews } from '../linkage/linkage-views.js';
 import { FollowedProjection } from '../projections/followed-projection.js';
 import { openSubscriptionIndex } from '../projections/followed-stores.js';
-import { SUBSCRIPTION_INDEX_FILE, SqliteSubscriptionIndex } from './subscription-index.js';
+import { SqliteSubscriptionIndex } from './subscription-index.js';
 
 /** One subscriber of a provider's item for a person: whom to push (the fan-out maps the person to the subscriber's own code). */
 export interface ActiveSubscriber {
@@ -39,9 +38,6 @@ export class SubscriptionDirectory extends FollowedProjection<SqliteSubscription
     super(events, 'SubscriptionDirectory');
   }
 
-  get path(): string {
-    return join(this.config.dataDir, SUBSCRIPTION_INDEX_FILE);
-  }
 
   protected open(): SqliteSubscriptionIndex {
     return openSubscriptionIndex(this.config.dataDir, this.sealer);
