@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient } from 'redis';
 import { tlsFetch } from '../../apps/agency-node/src/hub/tls-fetch.js';
-import { AGENCY_NODE_MAIN, HUB_MAIN, freePort, requireBuilt, runToEnd, spawnBuilt, stop, waitReady, type Spawned } from './processes.js';
+import { AGENCY_NODE_MAIN, HUB_MAIN, freePorts, requireBuilt, runToEnd, spawnBuilt, stop, waitReady, type Spawned } from './processes.js';
 import { ITEMS, MURORAN_CITY, PROCEDURE, copiesFor, operatorToken, preparePeople, registerAgencies, type LinkageFixture, type Registered } from './setup.js';
 
 /** What the load scenarios run: the built hub and Muroran City's built intermediate server, each its own process, people numbered and coded. */
@@ -74,10 +74,9 @@ export async function startLinkageNetwork(options: LinkageNetworkOptions): Promi
     const scheme = tls ? 'https' : 'http';
     // The hub makes its CA at its first start with HUB_TLS=on; the operator's calls trust it from then on.
     const web = tls ? caFetch(join(hubDir, 'keys', 'tls-ca.cert.pem')) : (input: string | URL | Request, init?: RequestInit) => fetch(input, init);
-    const nodePort = await freePort();
-    const nodeUrl = `${scheme}://127.0.0.1:${nodePort}`;
     // grpc: the hub calls the node's provision endpoint over gRPC (the node's staff endpoints stay HTTP).
-    const grpcPort = options.grpc === true ? await freePort() : undefined;
+    const [nodePort, grpcPort] = await freePorts(options.grpc === true ? 2 : 1);
+    const nodeUrl = `${scheme}://127.0.0.1:${nodePort!}`;
     const providerEndpoint = grpcPort === undefined ? nodeUrl : `grpc://127.0.0.1:${grpcPort}`;
 
     // The hub as `npm start` runs it, on a free port, with Redis under a prefix of this run.

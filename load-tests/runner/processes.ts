@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { createServer, type Server } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -90,11 +90,27 @@ export async function stop(run: Spawned | undefined, graceMs = 15_000): Promise<
 
 /** A port free on 127.0.0.1 now (the agency node must be registered with its endpoint before it starts). */
 export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((done, fail) => server.once('error', fail).listen(0, '127.0.0.1', done));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((done) => server.close(done));
-  return port;
+  return (await freePorts(1))[0]!;
+}
+
+/**
+ * `n` different ports free on 127.0.0.1 now: each stays bound until all are chosen (a port released at once
+ * could be handed out again for the next), then all are released.
+ */
+export async function freePorts(n: number): Promise<number[]> {
+  const servers: Server[] = [];
+  const ports: number[] = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      const server = createServer();
+      servers.push(server);
+      await new Promise<void>((done, fail) => server.once('error', fail).listen(0, '127.0.0.1', done));
+      ports.push((server.address() as { port: number }).port);
+    }
+  } finally {
+    await Promise.all(servers.map((server) => new Promise<void>((done) => (server.listening ? server.close(() => done()) : done()))));
+  }
+  return ports;
 }
 
 /** CPU seconds (user + system) a process has used so far, from /proc (Linux); undefined elsewhere. */

@@ -109,21 +109,43 @@ async function cli(env: Record<string, string>, args: readonly string[], stdin?:
   return JSON.parse(p.stdout()) as unknown;
 }
 
-async function waitReady(url: string, process: Process, web: typeof fetch, timeoutMs = 60_000): Promise<void> {
-  await waitAnswering(`${url}/health/ready`, process, web, timeoutMs);
+async function waitReady(url: string, process: Process, web: typeof fetch, agencyId?: string, timeoutMs = 60_000): Promise<void> {
+  await waitAnswering(`${url}/health/ready`, process, web, timeoutMs, agencyId);
 }
 
-/** Waits until `url` answers 200 (or the process ends, or the time is up). */
-async function waitAnswering(url: string, process: Process, web: typeof fetch, timeoutMs = 60_000): Promise<void> {
+/**
+ * Waits until `url` answers 200 (or the process ends, or the time is up). With `agencyId`, the answer must
+ * be that agency's node's readiness: another process already serving on the port (the node itself then
+ * fails to listen) would otherwise pass for it, and the hub would meet a stranger at the registered endpoint.
+ */
+async function waitAnswering(url: string, process: Process, web: typeof fetch, timeoutMs = 60_000, agencyId?: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let ended = false;
+  let stranger: string | undefined;
   void process.exited.then(() => (ended = true));
   while (Date.now() < deadline && !ended) {
     const res = await web(url).catch(() => undefined);
-    if (res?.status === 200) return;
+    if (res?.status === 200) {
+      if (agencyId === undefined) return;
+      const body = (await res.json().catch(() => ({}))) as { agencyId?: unknown };
+      if (body.agencyId === agencyId) return;
+      stranger = `another server answers there (${typeof body.agencyId === 'string' ? `the node of ${body.agencyId}` : 'not an intermediate server'}): give ${process.name} a port of its own`;
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`${process.name} did not answer at ${url}:\n${process.output()}`);
+  throw new Error(`${process.name} did not answer at ${url}${stranger === undefined ? '' : `; ${stranger}`}:\n${process.output()}`);
+}
+
+/** The network's ports, each used once (a port given twice would have one process answer for another). */
+function checkPorts(options: NetworkOptions): void {
+  const named: [string, number | undefined][] = [['hubPort', options.hubPort], ['grpcPort', options.grpcPort], ['portalPort', options.portalPort], ...Object.entries(options.nodePorts).map(([id, port]): [string, number] => [`nodePorts.${id}`, port])];
+  const seen = new Map<number, string>();
+  for (const [name, port] of named) {
+    if (port === undefined) continue;
+    const before = seen.get(port);
+    if (before !== undefined) throw new Error(`${name} and ${before} are both port ${port}: each process of the network needs a port of its own`);
+    seen.set(port, name);
+  }
 }
 
 /** The demo's fetch: with HUB_TLS=on one that trusts the hub's CA once the hub has made it (keys/tls-ca.cert.pem). */
@@ -182,6 +204,7 @@ export function readPerson(dataDir: string): DemoPerson {
  * answer keys, their copies loaded, Aoyama-san numbered and both agencies holding a code for her.
  */
 export async function startNetwork(options: NetworkOptions): Promise<Network> {
+  checkPorts(options);
   for (const main of [HUB_MAIN, NODE_MAIN]) if (!existsSync(main)) throw new Error(`${main} is missing: run npm run build first`);
   const dataDir = resolve(options.dataDir);
   const log = options.log;
@@ -275,7 +298,7 @@ export async function startNetwork(options: NetworkOptions): Promise<Network> {
     for (const agency of AGENCIES) {
       const node = run(agency.agencyId, NODE_MAIN, ['serve'], nodeEnv(agency.agencyId), log);
       processes.push(node);
-      await waitReady(`${scheme}://127.0.0.1:${options.nodePorts[agency.agencyId]}`, node, web);
+      await waitReady(`${scheme}://127.0.0.1:${options.nodePorts[agency.agencyId]}`, node, web, agency.agencyId);
     }
     if (portalUrl !== undefined) {
       if (!existsSync(PORTAL_MAIN)) throw new Error(`${PORTAL_MAIN} is missing: run npm run build first`);
