@@ -396,7 +396,21 @@ async function linkageRound(started: Started): Promise<void> {
   const r = await runPhase(started.fixture, started.bodies, { name: 'linkage', connections: CONNECTIONS, durationSeconds: DURATION, timeoutSeconds: 10 });
   const cpu = (cpuSeconds(pid) ?? 0) - cpu0;
   started.rounds.push({ perSecond: r.perSecond, requests: r.requests, errors: r.errors, p99: r.latencyMs.p99, cpuMs: r.requests === 0 ? 0 : (cpu * 1000) / r.requests, statuses: r.statuses });
-  log(`  ${fmt(started.people)} people: ${fmt(r.perSecond)} queries/s (${fmt(r.requests)} queries, ${r.errors} errors, p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms, hub ${((cpu * 1000) / Math.max(1, r.requests)).toFixed(2)} ms of CPU per query); hub RSS max ${started.hub.maxRssMiB().toFixed(0)} MiB`);
+  log(`  ${fmt(started.people)} people: ${fmt(r.perSecond)} queries/s (${fmt(r.requests)} queries, ${r.errors} errors, p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms, hub ${((cpu * 1000) / Math.max(1, r.requests)).toFixed(2)} ms of CPU per query); hub RSS max ${started.hub.maxRssMiB().toFixed(0)} MiB${await heapOf(started.hub.url)}`);
+}
+
+/** Where the hub's memory is after a round, from its /metrics (V8's heap and memory outside it), for telling growth apart. */
+async function heapOf(url: string): Promise<string> {
+  try {
+    const text = await (await fetch(`${url}/metrics`)).text();
+    const mib = (name: string): string => {
+      const line = text.split('\n').find((l) => !l.startsWith('#') && l.includes(`nodejs_${name} `));
+      return line === undefined ? '?' : (Number(line.slice(line.lastIndexOf(' ') + 1)) / 1048576).toFixed(0);
+    };
+    return ` (V8 heap ${mib('heap_size_used_bytes')} of ${mib('heap_size_total_bytes')} MiB used, of it new space ${mib('heap_space_size_total_bytes{space="new"}')} MiB, old ${mib('heap_space_size_used_bytes{space="old"}')} MiB used; external ${mib('external_memory_bytes')} MiB)`;
+  } catch {
+    return '';
+  }
 }
 
 const median = (xs: readonly number[]): number => {

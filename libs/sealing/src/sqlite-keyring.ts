@@ -8,10 +8,11 @@ import { currentKekId, type SealingKeys } from './keys.js';
 export const KEYRING_FILE = 'keyring.sqlite';
 const LAYOUT = 'linkage-ledger/keyring/2';
 /**
- * Unwrapped keys kept in memory by default (about 250 bytes each with their ids): the people a busy hub
- * serves again within a short while. A key not cached costs one indexed read and one unwrap (≈ 10 µs).
+ * Unwrapped keys kept in memory by default (≈ 1 KiB of heap each with their ids and small Buffers, 2–3 KiB
+ * of RSS): the people a busy hub serves again within a short while, not the population. A key not cached
+ * costs one indexed read and one unwrap (≈ 10 µs).
  */
-export const KEYRING_CACHE_KEYS = 20_000;
+export const KEYRING_CACHE_KEYS = 4_096;
 /**
  * The key ring file's page cache by default: the B-tree's upper levels (a 10,000,000-person ring's
  * interior pages take a few MB); the leaves are read from the operating system's file cache.

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { NewEvent, RecordedEvent } from '#ledger';
 import { canonicalize } from '#ledger';
-import { EventSealer, InMemoryKeyring, SealingError, inMemorySealer, commitmentsOf, generateSealingKeysFile, parseSealingKeys, prf, verifyOpening, type Opening } from '#sealing';
+import { EventSealer, InMemoryKeyring, SEALER_CACHE_ENTRIES, SealingError, inMemorySealer, commitmentsOf, generateSealingKeysFile, parseSealingKeys, prf, verifyOpening, type Opening } from '#sealing';
 
 const keys = () => parseSealingKeys(generateSealingKeysFile(new Date('2026-12-01T00:00:00Z')));
 
@@ -239,5 +239,24 @@ describe('EventSealer', () => {
     const sealer = inMemorySealer();
     const legacy = recorded('person-numbering-x', { type: 'IndividualNumberIssued', schemaVersion: 1, data: { subjectId: subject, sealed: { v: '1', alg: 'A256GCM' } } });
     expect(sealer.open(legacy)).toEqual({ state: 'clear', event: legacy });
+  });
+  it('keeps the people worked on now, not the population: a person sealed again after SEALER_CACHE_ENTRIES others is read from the key ring again', () => {
+    const k = keys();
+    const ring = new InMemoryKeyring(k);
+    const reads: string[] = [];
+    const subjectKey = ring.subjectKey.bind(ring);
+    ring.subjectKey = (subjectId: string, create: boolean) => {
+      reads.push(subjectId);
+      return subjectKey(subjectId, create);
+    };
+    const sealer = new EventSealer(k, ring);
+    sealer.seal('query-a', accepted(subject));
+    sealer.seal('query-b', accepted(subject));
+    // A query's second append meets its person again: served from the cache.
+    expect(reads.filter((s) => s === subject)).toHaveLength(1);
+    for (let i = 0; i < SEALER_CACHE_ENTRIES + 1; i++) sealer.seal(`query-${i}`, accepted(`00000000-0000-4000-8000-${String(i).padStart(12, '0')}`));
+    sealer.seal('query-c', accepted(subject));
+    expect(reads.filter((s) => s === subject)).toHaveLength(2);
+    expect(SEALER_CACHE_ENTRIES).toBeLessThanOrEqual(8_192);
   });
 });
