@@ -143,4 +143,33 @@ describe('SqliteKeyring', () => {
     const other = parseSealingKeys(generateSealingKeysFile(new Date()));
     expect(() => new SqliteKeyring({ path: join(d, 'keyring.sqlite'), keys: other })).toThrow(/belongs to key set/);
   });
+
+  it('opens without reading the population\'s keys: the shredded people are read through a partial index, which a ring made before it gets at its first writable open', () => {
+    const d = dir();
+    const path = join(d, 'keyring.sqlite');
+    const ring = new SqliteKeyring({ path, keys });
+    const subjects = Array.from({ length: 50 }, (_, i) => `00000000-0000-4000-8000-${i.toString(16).padStart(12, '0')}`);
+    for (const s of subjects) ring.subjectKey(s, true);
+    ring.shredSubject(subjects[9]!, new Date().toISOString());
+    ring.close();
+    const plan = (): string => {
+      const db = new Database(path, { readonly: true });
+      try {
+        return (db.prepare('EXPLAIN QUERY PLAN SELECT kid FROM subject_keys WHERE wrapped IS NULL').all() as { detail: string }[]).map((r) => r.detail).join('; ');
+      } finally {
+        db.close();
+      }
+    };
+    expect(plan()).toMatch(/USING (COVERING )?INDEX subject_keys_shredded$/);
+    // A ring file from before the index: the open reads the whole table until the index is made.
+    const old = new Database(path);
+    old.exec('DROP INDEX subject_keys_shredded');
+    old.close();
+    expect(plan()).toBe('SCAN subject_keys');
+    const reopened = new SqliteKeyring({ path, keys });
+    expect(reopened.isShredded((reopened.subjectKey(subjects[3]!, false) as { kid: Buffer }).kid)).toBe(false);
+    expect(reopened.subjectKey(subjects[9]!, false)).toBe('shredded');
+    reopened.close();
+    expect(plan()).toMatch(/USING (COVERING )?INDEX subject_keys_shredded$/);
+  });
 });
