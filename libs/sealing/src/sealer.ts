@@ -133,6 +133,14 @@ class RandomPool {
 }
 
 /**
+ * Entries in each of the sealer's three per-person caches. They serve the people being worked on now (a
+ * query's second append meets its person again milliseconds later), not the population: each entry costs
+ * ≈ 1 KiB of heap and 2–3 KiB of RSS with its small Buffers, so 100,000 per cache (as before) grew a hub
+ * over a 10,000,000-person log by ≈ 60 MiB after 20,000 queries of random people, and ≈ 190 MiB at the caps.
+ */
+export const SEALER_CACHE_ENTRIES = 4_096;
+
+/**
  * Seals the personal fields of events before they are appended (I10), and opens them again for the hub's
  * own folds. Per event: a fresh nonce; an event key derived from it and the person's key (and, for
  * record events, the period key of the event's year); per field a salt derived from the event key and a
@@ -141,14 +149,6 @@ class RandomPool {
  * stored text is equal across two events about one person; shredding either key leaves the text,
  * and every proof over it, as it was.
  */
-/**
- * Entries in each of the sealer's three per-person caches. They serve the people being worked on now (a
- * query's second append meets its person again milliseconds later), not the population: each entry costs
- * ≈ 1 KiB of heap and 2–3 KiB of RSS with its small Buffers, so 100,000 per cache (as before) grew a hub
- * over a 10,000,000-person log by ≈ 60 MiB after 20,000 queries of random people, and ≈ 190 MiB at the caps.
- */
-export const SEALER_CACHE_ENTRIES = 4_096;
-
 export class EventSealer {
   readonly #keys: SealingKeys;
   readonly #ring: Keyring;
