@@ -1,4 +1,4 @@
-import { createPrivateKey, createPublicKey, diffieHellman, randomBytes, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
 import { Aes256Gcm, CipherSuite, DhkemX25519HkdfSha256, HkdfSha256 } from '@hpke/core';
 import { fromBase64url, toBase64url } from './base64url.js';
 import { SealedAnswerError } from './errors.js';
@@ -49,20 +49,22 @@ export function generateAnswerKeyPair(): Promise<AnswerKeyPair> {
   return Promise.resolve({ publicKey: answerPublicKeyOf(privateKey), privateKey });
 }
 
-/** X25519's base point (u = 9) as a public key: X25519(sk, 9) is sk's public key. */
-const BASE_POINT = createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: toBase64url(new Uint8Array([9, ...new Uint8Array(31)])) }, format: 'jwk' });
-
 /**
  * An X25519 private key imported from its 32 raw bytes (a raw JWK import: no key-generation job runs, and
- * none is collected later while the key is in use).
+ * none is collected later while the key is in use). The import computes the public key X25519(sk, 9).
  */
 export function x25519PrivateKey(raw: Uint8Array): KeyObject {
   return createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', d: toBase64url(raw), x: '' }, format: 'jwk' });
 }
 
-/** The raw public key of an X25519 private key: X25519(sk, 9) (RFC 7748 §6.1). */
+/**
+ * The raw public key of an X25519 private key, X25519(sk, 9) (RFC 7748 §6.1): the one the import computed, read
+ * from the key's public half (≈ 2 µs) rather than a second scalar multiplication (≈ 26 µs).
+ */
 export function x25519PublicKey(privateKey: KeyObject): Buffer {
-  return diffieHellman({ privateKey, publicKey: BASE_POINT });
+  const x = createPublicKey(privateKey).export({ format: 'jwk' }).x;
+  if (typeof x !== 'string') throw new SealedAnswerError('INVALID_PRIVATE_KEY', 'the private answer key is not an X25519 key');
+  return Buffer.from(x, 'base64url');
 }
 
 /** The public half of a stored private key (to print it again, or check a stored pair). */
