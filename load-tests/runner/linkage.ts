@@ -25,7 +25,7 @@
  * --hold: after writing the fixture, keep both processes up for that long (for k6) instead of driving the load.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -33,9 +33,10 @@ import { tlsFetch } from '../../apps/agency-node/src/hub/tls-fetch.js';
 import { queryBodies, runPhase, verifyServerCertificate, type PhaseResult, type VerifiedServer } from './drive.js';
 import { runPacedPhase } from './paced.js';
 import { refusesPlainHttp, settledReadiness, startLinkageNetwork, type LinkageNetwork } from './network.js';
+import { cryptoBudget, describeBudget, measureLinkageCrypto } from './crypto-budget.js';
 import { cpuSeconds, type Spawned } from './processes.js';
 import { startRelayBaseline, type RelayBaseline } from './relay-baseline.js';
-import { figuresOf, formatTargetTable, ratio, tlsComparison, type TargetFigures, type TargetRow } from './report.js';
+import { cpuMsPerQuery, figuresOf, formatTargetTable, ratio, tlsComparison, type TargetFigures, type TargetRow } from './report.js';
 import type { LinkageFixture } from './setup.js';
 
 const RUNNER_DIR = dirname(fileURLToPath(import.meta.url));
@@ -322,6 +323,13 @@ async function main(): Promise<void> {
     if (bar !== undefined) Object.assign(summary, { bar_rate_target: RATE, bar_rate_achieved: Math.round(bar.phase.perSecond), p99_ms_at_bar_rate: bar.phase.latencyMs.p99 });
     const met = maxRatio !== null && maxRatio >= 0.4 && mainFigures.p99MsAtRate <= 50;
     process.stdout.write(`${met ? '✓' : '✗'} linkage ${main.key} against the relay baseline: max ${mainFigures.maxPerSecond}/s against ${baseFigures.maxPerSecond}/s (ratio ${String(maxRatio)}, bar ≥ 0.4); at ${fixedRate}/s (${RATE_FRACTION} × baseline) p99 ${mainFigures.p99MsAtRate.toFixed(0)} ms (bar ≤ 50 ms), ${mainFigures.rateAchieved}/s achieved against the baseline's ${baseFigures.rateAchieved}/s\n`);
+    // What the bar leaves a linkage in CPU, against what the relay's hops and the guarantees' cryptography cost
+    // (measured now, in this process, with the machine otherwise idle): crypto-budget.ts.
+    const relayRows = maxRows.get(baselineTarget!)!;
+    const relayMs = relayRows.reduce((sum, row) => sum + Object.values(cpuMsPerQuery(row)).reduce((a, b) => a + b, 0), 0) / relayRows.length;
+    const budget = cryptoBudget(availableParallelism(), baseFigures.maxPerSecond, relayMs, await measureLinkageCrypto(2_000, PEOPLE));
+    process.stdout.write(`${describeBudget(budget, baseFigures.maxPerSecond)}\n`);
+    Object.assign(summary, { cores: budget.cores, bar_cpu_budget_ms: budget.budgetMs, relay_cpu_ms: budget.relayMs, crypto_cpu_ms: budget.crypto, floor_cpu_ms: budget.floorMs, floor_ratio: budget.floorRatio });
   } else {
     Object.assign(summary, { max_per_s: mainFigures.maxPerSecond, p99_ms_at_max: mainFigures.p99MsAtMax, rate_target: fixedRate, rate_achieved: mainFigures.rateAchieved, p50_ms_at_rate: mainFigures.p50MsAtRate, p99_ms_at_rate: mainFigures.p99MsAtRate });
   }

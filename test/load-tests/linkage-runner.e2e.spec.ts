@@ -26,6 +26,10 @@ describe('npm run load:linkage', () => {
       expect(typeof last[key], key).toBe('number');
     }
     expect(last['cpu_ms_per_query']).toMatchObject({ hub: expect.any(Number), node: expect.any(Number) });
+    // The bar's CPU budget against the relay's cost and the linkage's cryptography, measured in the same run.
+    for (const key of ['cores', 'bar_cpu_budget_ms', 'relay_cpu_ms', 'floor_cpu_ms', 'floor_ratio']) expect(typeof last[key], key).toBe('number');
+    expect(last['crypto_cpu_ms']).toMatchObject({ hub: { seal: expect.any(Number), sign: expect.any(Number) }, node: { verify: expect.any(Number), sealAnswer: expect.any(Number) }, total: expect.any(Number) });
+    expect(stdout).toMatch(/^CPU budget of the bar: at 0\.4 × \d+\/s on \d+ cores a linkage may cost [\d.]+ ms of CPU/m);
     // Each fixed-rate phase says what its lead-in and the generator saw.
     expect(stderr).toMatch(/http rate \d+\/s \(0\.05 × baseline\): lead-in \d+ requests in 1 s, p99 \d+ ms/);
     expect(stderr).toMatch(/tls rate \d+\/s \(0\.5 × lower max\): lead-in \d+ requests in 1 s/);
