@@ -58,73 +58,144 @@ async function cpuPerCall(n: number, work: (i: number) => unknown): Promise<numb
   return (used.user + used.system) / n;
 }
 
+/** A linkage's events and provision request, decided as the hub decides them. */
+interface Linkage {
+  readonly streamId: string;
+  /** QueryAccepted + ProvisionRequested, then ProvisionAnswered + QueryCompleted. */
+  readonly events: readonly QueryEvent[];
+  /** The provision request's body as the hub sends it (the bytes it signs). */
+  readonly provision: Buffer;
+}
+
+/** The answer an intermediate server seals: a local-tax record of the size the load test's answers have. */
+const ANSWER = Buffer.from(JSON.stringify({ items: { 'local-tax': { fiscalYear: 2026, taxableIncome: 3_120_000, municipalTax: 187_200, prefecturalTax: 124_800, dependents: 1, notes: 'load test record' } } }));
+
+/**
+ * The hub's share of a linkage's cryptography, with the hub's own functions: sealing its events (EventSealer with
+ * a key ring in memory, `people` people as the load test asks about), signing the provision request
+ * (ProvisionSigner) and digesting the answer it relays. The events come from the query decider; deciding them is
+ * not counted.
+ */
+export class HubCryptoWork {
+  readonly signer: ProvisionSigner;
+  readonly answerPublicKey: string;
+  readonly #linkages: readonly Linkage[];
+  readonly #sealer = inMemorySealer();
+
+  private constructor(signer: ProvisionSigner, answerPublicKey: string, linkages: readonly Linkage[]) {
+    this.signer = signer;
+    this.answerPublicKey = answerPublicKey;
+    this.#linkages = linkages;
+  }
+
+  /** `linkages` distinct linkages about `people` people, signed with the Ed25519 key of `seed`. */
+  static async create(options: { readonly people: number; readonly linkages?: number; readonly seed?: Uint8Array }): Promise<HubCryptoWork> {
+    const table = parseAuthorizationTable(JSON.parse(readFileSync(join(REPO_ROOT, 'schemas/authorization/authorization-table.v1.json'), 'utf8')) as unknown);
+    const policy = compileAuthorizationPolicy(table);
+    const digest = (s: string): Sha256Hex => createHash('sha256').update(s).digest('hex') as Sha256Hex;
+    const requester = { agencyId: PENSION as AgencyId, kind: 'pension-service' as const, status: 'active' as const, credentialDigest: digest('requester') };
+    const provider = { agencyId: MURORAN_CITY as AgencyId, kind: 'municipality' as const, status: 'active' as const, credentialDigest: digest('provider') };
+    const subjects = Array.from({ length: options.people }, () => randomUUID() as SubjectId);
+    const answerKey = await generateAnswerKeyPair();
+    const code = (): AgencyCode => randomBytes(16).toString('base64url').slice(0, 22) as AgencyCode;
+    const linkage = (i: number): Linkage => {
+      const queryId = randomUUID();
+      const at = new Date().toISOString();
+      const submitted = decideQuery(
+        {
+          type: 'SubmitQuery',
+          data: {
+            queryId,
+            requesterAgencyId: PENSION as AgencyId,
+            requester,
+            presentedCredentialDigest: requester.credentialDigest,
+            providerAgencyId: MURORAN_CITY as AgencyId,
+            provider,
+            procedureCode: PROCEDURE,
+            itemCodes: [...ITEMS],
+            requesterCode: code(),
+            policy,
+            translation: { status: 'translated', subjectId: subjects[i % subjects.length]!, providerCode: code() },
+            requesterPublicKey: answerKey.publicKey,
+            submittedAt: at,
+          },
+        },
+        initialQueryState(),
+      );
+      if (submitted[0]?.type !== 'QueryAccepted' || submitted[1]?.type !== 'ProvisionRequested') throw new Error(`the crypto budget's query was not accepted: ${submitted.map((e) => e.type).join(', ')}`);
+      const requested = submitted[1].data;
+      const provision = Buffer.from(
+        JSON.stringify({ protocol: PROVISION_PROTOCOL, serial: String(20261206000000000000n + BigInt(i)), queryId, requesterAgencyId: PENSION, requesterKind: 'pension-service', providerAgencyId: MURORAN_CITY, code: requested.providerCode, procedureCode: PROCEDURE, itemCodes: ITEMS, answerPublicKey: answerKey.publicKey, requestedAt: requested.requestedAt }),
+      );
+      const state = submitted.reduce((s, e) => evolveQuery(s, e), initialQueryState());
+      const answered = decideQuery({ type: 'RecordProvisionAnswer', data: { queryId, providerAgencyId: MURORAN_CITY as AgencyId, answerDigest: digest(queryId), answerSize: 330, encrypted: true, answeredAt: at } }, state);
+      return { streamId: queryStreamId(queryId), events: [...submitted, ...answered], provision };
+    };
+    const linkages = Array.from({ length: options.linkages ?? 4_096 }, (_, i) => linkage(i));
+    return new HubCryptoWork(new ProvisionSigner(options.seed ?? randomBytes(32)), answerKey.publicKey, linkages);
+  }
+
+  /** Linkage i's provision request body (the pool of linkages is reused round-robin). */
+  provision(i: number): Buffer {
+    return this.#linkages[i % this.#linkages.length]!.provision;
+  }
+
+  /** Seals linkage i's events as the hub stores them (I10). */
+  seal(i: number): void {
+    const l = this.#linkages[i % this.#linkages.length]!;
+    for (const e of l.events) this.#sealer.seal(l.streamId, e);
+  }
+
+  /** The `hub-signature` header value over `body` and the id of the key that made it. */
+  sign(body: Buffer): { readonly signature: string; readonly keyId: string } {
+    return this.signer.sign(body);
+  }
+
+  /** The answer's digest the hub records (I5). */
+  digest(answer: Uint8Array): string {
+    return createHash('sha256').update(answer).digest('hex');
+  }
+}
+
+/**
+ * The intermediate server's share, with its own functions: checking the hub's signature (verifyHubSignature,
+ * the public key of `hubPublicKey`) and sealing an answer to the requester's key (sealProvisionAnswer).
+ */
+export class NodeCryptoWork {
+  readonly #keys: HubKeys;
+
+  constructor(hubPublicKey: string) {
+    const verifier: KeyObject = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: hubPublicKey }, format: 'jwk' });
+    this.#keys = { keyFor: () => Promise.resolve(verifier) } as unknown as HubKeys;
+  }
+
+  /** Throws HUB_SIGNATURE_INVALID unless `signature` is the hub's over `body`. */
+  verify(signature: string, body: Buffer, keyId: string): Promise<void> {
+    return verifyHubSignature(signature, body, this.#keys, keyId);
+  }
+
+  /** A local-tax answer sealed to `answerPublicKey` under `serial` (HPKE: enc ‖ ciphertext). */
+  sealAnswer(answerPublicKey: string, serial: string): Promise<Uint8Array> {
+    return sealProvisionAnswer(ANSWER, answerPublicKey, serial);
+  }
+}
+
 /**
  * Times a linkage's cryptography (`n` linkages of `people` people, as the load test asks about them) with the
- * functions the hub and the intermediate server run: the events come from the query decider, as the hub decides them.
+ * functions the hub and the intermediate server run.
  */
 export async function measureLinkageCrypto(n = 2_000, people = 500): Promise<LinkageCrypto> {
-  const table = parseAuthorizationTable(JSON.parse(readFileSync(join(REPO_ROOT, 'schemas/authorization/authorization-table.v1.json'), 'utf8')) as unknown);
-  const policy = compileAuthorizationPolicy(table);
-  const digest = (s: string): Sha256Hex => createHash('sha256').update(s).digest('hex') as Sha256Hex;
-  const requester = { agencyId: PENSION as AgencyId, kind: 'pension-service' as const, status: 'active' as const, credentialDigest: digest('requester') };
-  const provider = { agencyId: MURORAN_CITY as AgencyId, kind: 'municipality' as const, status: 'active' as const, credentialDigest: digest('provider') };
-  const subjects = Array.from({ length: people }, () => randomUUID() as SubjectId);
-  const answerKey = await generateAnswerKeyPair();
-  const sealer = inMemorySealer();
+  const hubWork = await HubCryptoWork.create({ people, linkages: Math.min(n, 4_096) });
+  const nodeWork = new NodeCryptoWork(hubWork.signer.publicKey);
+  const signatures = Array.from({ length: Math.min(n, 4_096) }, (_, i) => hubWork.sign(hubWork.provision(i)));
+  const signature = (i: number) => signatures[i % signatures.length]!;
+  const sealedAnswer = Buffer.alloc(32 + ANSWER.length + 16);
 
-  /** A linkage's four events as the hub decides them: QueryAccepted + ProvisionRequested, then ProvisionAnswered + QueryCompleted. */
-  const linkage = (i: number): { streamId: string; events: QueryEvent[]; provision: Buffer } => {
-    const queryId = randomUUID();
-    const at = new Date().toISOString();
-    const submitted = decideQuery(
-      {
-        type: 'SubmitQuery',
-        data: {
-          queryId,
-          requesterAgencyId: PENSION as AgencyId,
-          requester,
-          presentedCredentialDigest: requester.credentialDigest,
-          providerAgencyId: MURORAN_CITY as AgencyId,
-          provider,
-          procedureCode: PROCEDURE,
-          itemCodes: [...ITEMS],
-          requesterCode: randomBytes(16).toString('base64url').slice(0, 22) as AgencyCode,
-          policy,
-          translation: { status: 'translated', subjectId: subjects[i % people]!, providerCode: randomBytes(16).toString('base64url').slice(0, 22) as AgencyCode },
-          requesterPublicKey: answerKey.publicKey,
-          submittedAt: at,
-        },
-      },
-      initialQueryState(),
-    );
-    if (submitted[0]?.type !== 'QueryAccepted' || submitted[1]?.type !== 'ProvisionRequested') throw new Error(`the crypto budget's query was not accepted: ${submitted.map((e) => e.type).join(', ')}`);
-    const requested = submitted[1].data;
-    const provision = Buffer.from(
-      JSON.stringify({ protocol: PROVISION_PROTOCOL, serial: String(20261206000000000000n + BigInt(i)), queryId, requesterAgencyId: PENSION, requesterKind: 'pension-service', providerAgencyId: MURORAN_CITY, code: requested.providerCode, procedureCode: PROCEDURE, itemCodes: ITEMS, answerPublicKey: answerKey.publicKey, requestedAt: requested.requestedAt }),
-    );
-    const state = submitted.reduce((s, e) => evolveQuery(s, e), initialQueryState());
-    const answered = decideQuery({ type: 'RecordProvisionAnswer', data: { queryId, providerAgencyId: MURORAN_CITY as AgencyId, answerDigest: digest(queryId), answerSize: 330, encrypted: true, answeredAt: at } }, state);
-    return { streamId: queryStreamId(queryId), events: [...submitted, ...answered], provision };
-  };
-  const linkages = Array.from({ length: Math.min(n, 4_096) }, (_, i) => linkage(i));
-  const at = (i: number) => linkages[i % linkages.length]!;
-
-  const seed = randomBytes(32);
-  const signer = new ProvisionSigner(seed);
-  const verifier: KeyObject = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: signer.publicKey }, format: 'jwk' });
-  const keys = { keyFor: () => Promise.resolve(verifier) } as unknown as HubKeys;
-  const signatures = linkages.map((l) => signer.sign(l.provision));
-  const answer = Buffer.from(JSON.stringify({ items: { 'local-tax': { fiscalYear: 2026, taxableIncome: 3_120_000, municipalTax: 187_200, prefecturalTax: 124_800, dependents: 1, notes: 'load test record' } } }));
-  const sealedAnswer = Buffer.alloc(32 + answer.length + 16);
-
-  const seal = await cpuPerCall(n, (i) => {
-    const l = at(i);
-    for (const e of l.events) sealer.seal(l.streamId, e);
-  });
-  const sign = await cpuPerCall(n, (i) => signer.sign(at(i).provision));
-  const answerDigest = await cpuPerCall(n, () => createHash('sha256').update(sealedAnswer).digest('hex'));
-  const verify = await cpuPerCall(n, (i) => verifyHubSignature(signatures[i % linkages.length]!.signature, at(i).provision, keys, signatures[i % linkages.length]!.keyId));
-  const sealAnswer = await cpuPerCall(n, (i) => sealProvisionAnswer(answer, answerKey.publicKey, String(20261206000000000000n + BigInt(i))));
+  const seal = await cpuPerCall(n, (i) => hubWork.seal(i));
+  const sign = await cpuPerCall(n, (i) => hubWork.sign(hubWork.provision(i)));
+  const answerDigest = await cpuPerCall(n, () => hubWork.digest(sealedAnswer));
+  const verify = await cpuPerCall(n, (i) => nodeWork.verify(signature(i).signature, hubWork.provision(i), signature(i).keyId));
+  const sealAnswer = await cpuPerCall(n, (i) => nodeWork.sealAnswer(hubWork.answerPublicKey, String(20261206000000000000n + BigInt(i))));
 
   const ms = (us: number): number => Number((us / 1000).toFixed(4));
   const hub = { seal: ms(seal), sign: ms(sign), digest: ms(answerDigest), total: ms(seal + sign + answerDigest) };

@@ -11,6 +11,10 @@
  *   (c) the linkage at --rate (3,000/s, the absolute bar; 0 leaves it out),
  *   (d) with --tls both, plain and TLS at --tls-rate-fraction (0.5) × the lower of their max rates: a fixed rate both
  *       sustain, where p99 and CPU per query compare TLS with plain HTTP (at 0.3 × the baseline both may be saturated).
+ * Beside the baseline, the crypto relay (max phase only; --crypto-relay off leaves it out): the same two relay
+ * processes doing a linkage's cryptography and nothing else (the hub's seals, signature and answer digest in the
+ * relay, the intermediate server's signature check and sealed answer in the provider), and the bar's CPU budget
+ * against the cryptography timed in this process (crypto-budget.ts): what the guarantees cost by themselves.
  * --tls on runs the linkage with HUB_TLS=on (the hub and the node serve HTTPS with certificates of the hub's
  * CA; the load generator presents the pension service's client certificate issued at its registration and
  * checks the hub's certificate against that CA before each phase); --tls both runs plain HTTP and TLS side by
@@ -19,6 +23,7 @@
  *   npm run build && node --conditions=source --import tsx load-tests/runner/linkage.ts
  *     [--people 2000] [--connections 64] [--warmup 3] [--duration 15] [--rate 3000] [--rate-fraction 0.3]
  *     [--rate-connections 128] [--rate-duration 15] [--lead-in 3] [--rounds 1] [--tls off|on|both] [--tls-rate-fraction 0.5] [--baseline on|off]
+ *     [--crypto-relay on|off]
  *     [--plaintext] [--grpc] [--write-fixture file.json [--hold seconds]] [--hub-cpu-prof dir] [--node-cpu-prof dir]
  *     [--hub-node-flags="--perf-basic-prof …"] [--node-node-flags="…"]
  * --baseline off: no relay baseline; the fixed-rate phase is then --rate.
@@ -57,6 +62,7 @@ const { values } = parseArgs({
     timeout: { type: 'string', default: '10' },
     tls: { type: 'string', default: 'off' },
     baseline: { type: 'string', default: 'on' },
+    'crypto-relay': { type: 'string', default: 'on' },
     plaintext: { type: 'boolean', default: false },
     grpc: { type: 'boolean', default: false },
     'redis-url': { type: 'string', default: 'redis://127.0.0.1:6379' },
@@ -99,6 +105,7 @@ const TIMEOUT = integer('timeout', 1, 60);
 const HOLD = values.hold === undefined ? undefined : integer('hold', 1, 3600);
 const TLS = oneOf('tls', ['off', 'on', 'both'] as const);
 const BASELINE = oneOf('baseline', ['on', 'off'] as const) === 'on';
+const CRYPTO_RELAY = BASELINE && oneOf('crypto-relay', ['on', 'off'] as const) === 'on';
 const REDIS_URL = values['redis-url']!;
 if (!/^redis:\/\/127\.0\.0\.1(:\d+)?(\/\d+)?$/.test(REDIS_URL)) throw new Error('--redis-url must be a redis:// URL on 127.0.0.1 (the load test stays on loopback)');
 if (TLS === 'both' && values['write-fixture'] !== undefined) throw new Error('--write-fixture writes one network: give --tls off or --tls on');
@@ -130,9 +137,9 @@ function nodeFlags(name: 'hub-node-flags' | 'node-node-flags'): string[] {
   return flags;
 }
 
-/** What the load generator drives: the relay baseline, or the linkage over HTTP or TLS; its processes by name. */
+/** What the load generator drives: the relay baseline, the crypto relay, or the linkage over HTTP or TLS; its processes by name. */
 interface Target {
-  readonly key: 'baseline' | 'http' | 'tls';
+  readonly key: 'baseline' | 'crypto' | 'http' | 'tls';
   readonly fixture: LinkageFixture;
   readonly processes: Readonly<Record<string, Spawned>>;
   readonly network?: LinkageNetwork;
@@ -142,6 +149,10 @@ interface Target {
 
 const networks: LinkageNetwork[] = [];
 let baseline: RelayBaseline | undefined;
+let cryptoRelay: RelayBaseline | undefined;
+
+/** The relays: same bodies, no hub. */
+const isRelay = (target: Target): boolean => target.key === 'baseline' || target.key === 'crypto';
 
 /**
  * A fixed-rate phase: requests at a constant arrival rate (paced.ts, as k6's constant-arrival-rate), after a
@@ -168,7 +179,7 @@ async function measure(target: Target, phase: () => Promise<PhaseResult>): Promi
   const cpu: Record<string, number> = {};
   for (const [name, p] of Object.entries(target.processes)) cpu[name] = ((cpuSeconds(p.child.pid) ?? 0) - before[name]!) / wall;
   cpu['generator'] = (self.user + self.system) / 1e6 / wall;
-  return { target: target.key === 'baseline' ? 'relay baseline' : `linkage ${target.key}`, phase: result, cpu, wallSeconds: wall };
+  return { target: target.key === 'baseline' ? 'relay baseline' : target.key === 'crypto' ? 'crypto relay' : `linkage ${target.key}`, phase: result, cpu, wallSeconds: wall };
 }
 
 /** The linkage's answer size, from one query (the baseline's provider answers as many bytes). */
@@ -221,9 +232,14 @@ async function main(): Promise<void> {
     baseline = await startRelayBaseline({ answerBytes: bytes, log });
     // The same query bodies go to the relay: it forwards a body of their size and answers one of the linkage's.
     targets.unshift({ key: 'baseline', fixture: { ...first.fixture, hubUrl: baseline.url, tls: undefined }, processes: { relay: baseline.relay, provider: baseline.provider } });
+    if (CRYPTO_RELAY) {
+      // The relay baseline plus a linkage's cryptography and nothing else: what the guarantees cost by themselves (max phase only).
+      cryptoRelay = await startRelayBaseline({ answerBytes: bytes, log, crypto: { people: PEOPLE } });
+      targets.splice(1, 0, { key: 'crypto', fixture: { ...first.fixture, hubUrl: cryptoRelay.url, tls: undefined }, processes: { relay: cryptoRelay.relay, provider: cryptoRelay.provider } });
+    }
   }
   const loadBefore = loadavg()[0]!;
-  const bodiesOf = (target: Target): string[] => (target.key === 'baseline' ? bodies : queryBodies(target.fixture));
+  const bodiesOf = (target: Target): string[] => (isRelay(target) ? bodies : queryBodies(target.fixture));
   // Alternate the order round by round so that no target always runs first (the machine drifts).
   const ordered = (round: number): Target[] => (round % 2 === 0 ? targets : [...targets].reverse());
 
@@ -244,7 +260,7 @@ async function main(): Promise<void> {
   const rateName = baselineMax === undefined ? `rate ${fixedRate}/s` : `rate ${fixedRate}/s (${RATE_FRACTION} × baseline)`;
   const rateRows = new Map<Target, TargetRow[]>(targets.map((t) => [t, []]));
   for (let round = 0; round < ROUNDS; round++) {
-    for (const target of ordered(round)) {
+    for (const target of ordered(round).filter((t) => t.key !== 'crypto')) {
       log(`fixed rate ${target.key} (round ${round + 1}/${ROUNDS}): ${fixedRate}/s for ${LEAD_IN} + ${RATE_DURATION} s, at most ${RATE_CONNECTIONS} connections`);
       rateRows.get(target)!.push(await measure(target, () => ratePhase(target, bodiesOf(target), rateName, fixedRate)));
     }
@@ -252,14 +268,14 @@ async function main(): Promise<void> {
   // The absolute bar (3,000/s) for the linkage, when the fixed-rate phase above was the baseline's fraction.
   const barRows = new Map<Target, TargetRow[]>();
   if (baselineMax !== undefined && RATE > 0) {
-    for (const target of targets.filter((t) => t.key !== 'baseline')) {
+    for (const target of targets.filter((t) => !isRelay(t))) {
       log(`bar rate ${target.key}: ${RATE}/s for ${LEAD_IN} + ${RATE_DURATION} s, at most ${RATE_CONNECTIONS} connections`);
       barRows.set(target, [await measure(target, () => ratePhase(target, bodiesOf(target), `rate ${RATE}/s`, RATE))]);
     }
   }
 
   // TLS against plain at a rate both sustain: half the lower of their max rates (medians over the rounds).
-  const linkageTargets = targets.filter((t) => t.key !== 'baseline');
+  const linkageTargets = targets.filter((t) => !isRelay(t));
   const tlsRateRows = new Map<Target, TargetRow[]>(linkageTargets.map((t) => [t, []]));
   const tlsRate = TLS === 'both' ? Math.max(1, Math.round(TLS_RATE_FRACTION * Math.min(...linkageTargets.map((t) => figuresOf(maxRows.get(t)!, maxRows.get(t)!).maxPerSecond)))) : undefined;
   if (tlsRate !== undefined) {
@@ -330,6 +346,19 @@ async function main(): Promise<void> {
     const budget = cryptoBudget(availableParallelism(), baseFigures.maxPerSecond, relayMs, await measureLinkageCrypto(2_000, PEOPLE));
     process.stdout.write(`${describeBudget(budget, baseFigures.maxPerSecond)}\n`);
     Object.assign(summary, { cores: budget.cores, bar_cpu_budget_ms: budget.budgetMs, relay_cpu_ms: budget.relayMs, crypto_cpu_ms: budget.crypto, floor_cpu_ms: budget.floorMs, floor_ratio: budget.floorRatio });
+    const cryptoTarget = targets.find((t) => t.key === 'crypto');
+    if (cryptoTarget !== undefined) {
+      // The same floor measured: the relay's two processes doing the cryptography too, under the same load generator.
+      const cryptoRows = maxRows.get(cryptoTarget)!;
+      const cryptoMax = figures.get(cryptoTarget)!.maxPerSecond;
+      const cryptoMs = cryptoRows.reduce((sum, row) => sum + Object.values(cpuMsPerQuery(row)).reduce((a, b) => a + b, 0), 0) / cryptoRows.length;
+      const cryptoRatio = ratio(cryptoMax, baseFigures.maxPerSecond);
+      const ofCrypto = ratio(mainFigures.maxPerSecond, cryptoMax);
+      process.stdout.write(
+        `crypto relay (the relay baseline doing a linkage's cryptography, nothing else): max ${cryptoMax}/s, ratio ${String(cryptoRatio)} against the baseline (the bar asks 0.4 of the linkage); ${cryptoMs.toFixed(3)} ms of CPU per request in all processes; the linkage reaches ${String(ofCrypto)} of it\n`,
+      );
+      Object.assign(summary, { crypto_relay_max_per_s: cryptoMax, crypto_relay_ratio: cryptoRatio, crypto_relay_cpu_ms: Number(cryptoMs.toFixed(3)), ratio_to_crypto_relay: ofCrypto });
+    }
   } else {
     Object.assign(summary, { max_per_s: mainFigures.maxPerSecond, p99_ms_at_max: mainFigures.p99MsAtMax, rate_target: fixedRate, rate_achieved: mainFigures.rateAchieved, p50_ms_at_rate: mainFigures.p50MsAtRate, p99_ms_at_rate: mainFigures.p99MsAtRate });
   }
@@ -390,6 +419,7 @@ async function hold(network: LinkageNetwork, seconds: number): Promise<void> {
 
 async function cleanUp(): Promise<void> {
   await baseline?.close();
+  await cryptoRelay?.close();
   for (const network of networks) await network.close();
 }
 
@@ -400,7 +430,7 @@ try {
   failed = true;
   log(`linkage load test failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
   for (const network of networks) log(`--- hub output (tail) ---\n${network.hub.output().slice(-4000)}\n--- agency node output (tail) ---\n${network.node.output().slice(-4000)}`);
-  if (baseline) log(`--- relay output (tail) ---\n${baseline.relay.output().slice(-2000)}\n--- provider output (tail) ---\n${baseline.provider.output().slice(-2000)}`);
+  for (const relay of [baseline, cryptoRelay]) if (relay) log(`--- relay output (tail) ---\n${relay.relay.output().slice(-2000)}\n--- provider output (tail) ---\n${relay.provider.output().slice(-2000)}`);
 } finally {
   await cleanUp();
 }

@@ -61,3 +61,42 @@ describe('the relay baseline', () => {
     expect(result.statuses['502']).toBeGreaterThan(0);
   });
 });
+
+// The crypto relay: the same two processes doing a linkage's cryptography (the hub's share in the relay, the
+// intermediate server's in the provider) and nothing else: the yardstick of what the guarantees cost by themselves.
+describe('the crypto relay', () => {
+  let crypto: RelayBaseline;
+  const body = JSON.stringify({ providerAgencyId: 'muroran-city', procedureCode: 'pension-award-claim', itemCodes: ['local-tax'], code: 'c'.repeat(43) });
+
+  beforeAll(async () => {
+    crypto = await startRelayBaseline({ answerBytes: 733, log: () => {}, crypto: { people: 20 } });
+  });
+  afterAll(async () => {
+    await crypto?.close();
+  });
+
+  it('relays signed bodies that its provider checks, and answers at the linkage\'s size', async () => {
+    const res = await fetch(`${crypto.url}/v1/queries`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    const text = await res.text();
+    expect(res.status, text).toBe(200);
+    expect(Buffer.byteLength(text)).toBe(733);
+    const result = await runPhase({ hubUrl: crypto.url, requesterToken: 'none', providerAgencyId: 'muroran-city', procedureCode: 'pension-award-claim', itemCodes: ['local-tax'], codes: [] }, [body], {
+      name: 'max',
+      connections: 4,
+      durationSeconds: 1,
+      timeoutSeconds: 5,
+    });
+    expect(result.requests).toBeGreaterThan(10);
+    expect(result.errors).toBe(0);
+  });
+
+  it('has its provider refuse a body the relay did not sign (the check is real)', async () => {
+    const provider = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(crypto.provider.output())?.[1];
+    expect(provider).toBeDefined();
+    const unsigned = await fetch(`${provider!}/v1/provisions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    expect(unsigned.status).toBe(401);
+    expect(await unsigned.json()).toMatchObject({ code: 'HUB_SIGNATURE_INVALID' });
+    const forged = await fetch(`${provider!}/v1/provisions`, { method: 'POST', headers: { 'content-type': 'application/json', 'hub-signature': `ed25519=${'A'.repeat(86)}`, 'hub-signature-key': '0123456789abcdef' }, body });
+    expect(forged.status).toBe(401);
+  });
+});
