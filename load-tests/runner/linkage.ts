@@ -23,10 +23,12 @@
  *   npm run build && node --conditions=source --import tsx load-tests/runner/linkage.ts
  *     [--people 2000] [--connections 64] [--warmup 3] [--duration 15] [--rate 3000] [--rate-fraction 0.3]
  *     [--rate-connections 128] [--rate-duration 15] [--lead-in 3] [--rounds 1] [--tls off|on|both] [--tls-rate-fraction 0.5] [--baseline on|off]
- *     [--crypto-relay on|off]
+ *     [--crypto-relay on|off] [--coalesce on|off]
  *     [--plaintext] [--grpc] [--write-fixture file.json [--hold seconds]] [--hub-cpu-prof dir] [--node-cpu-prof dir]
  *     [--hub-node-flags="--perf-basic-prof …"] [--node-node-flags="…"]
  * --baseline off: no relay baseline; the fixed-rate phase is then --rate.
+ * --coalesce off: the hub calls the intermediate server once per query (HUB_PROVIDER_COALESCE=off) instead of
+ *   sending the queries of one turn of its event loop as one batch call.
  * --hold: after writing the fixture, keep both processes up for that long (for k6) instead of driving the load.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -63,6 +65,7 @@ const { values } = parseArgs({
     tls: { type: 'string', default: 'off' },
     baseline: { type: 'string', default: 'on' },
     'crypto-relay': { type: 'string', default: 'on' },
+    coalesce: { type: 'string', default: 'on' },
     plaintext: { type: 'boolean', default: false },
     grpc: { type: 'boolean', default: false },
     'redis-url': { type: 'string', default: 'redis://127.0.0.1:6379' },
@@ -106,6 +109,7 @@ const HOLD = values.hold === undefined ? undefined : integer('hold', 1, 3600);
 const TLS = oneOf('tls', ['off', 'on', 'both'] as const);
 const BASELINE = oneOf('baseline', ['on', 'off'] as const) === 'on';
 const CRYPTO_RELAY = BASELINE && oneOf('crypto-relay', ['on', 'off'] as const) === 'on';
+const COALESCE = oneOf('coalesce', ['on', 'off'] as const);
 const REDIS_URL = values['redis-url']!;
 if (!/^redis:\/\/127\.0\.0\.1(:\d+)?(\/\d+)?$/.test(REDIS_URL)) throw new Error('--redis-url must be a redis:// URL on 127.0.0.1 (the load test stays on loopback)');
 if (TLS === 'both' && values['write-fixture'] !== undefined) throw new Error('--write-fixture writes one network: give --tls off or --tls on');
@@ -203,6 +207,7 @@ async function main(): Promise<void> {
       plaintext: values.plaintext,
       tls: mode === 'tls',
       label: modes.length > 1 ? mode : undefined,
+      hubEnv: { HUB_PROVIDER_COALESCE: COALESCE },
       hubNodeFlags: [...profileFlags(values['hub-cpu-prof'], `hub-${mode}`), ...nodeFlags('hub-node-flags')],
       nodeNodeFlags: [...profileFlags(values['node-cpu-prof'], `agency-node-${mode}`, true), ...nodeFlags('node-node-flags')],
       log,
@@ -399,7 +404,7 @@ async function main(): Promise<void> {
   // Other work on the machine competes for the same 2 cores: say how busy it was.
   process.stdout.write(`load average (1 min) before the load ${loadBefore.toFixed(2)}, after ${loadavg()[0]!.toFixed(2)}\n`);
   process.stdout.write(`total time ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
-  Object.assign(summary, { rounds: ROUNDS, people: PEOPLE, encrypted: !values.plaintext, provider_transport: values.grpc ? 'grpc' : 'http', load_avg_1m_before: Number(loadBefore.toFixed(2)), load_avg_1m: Number(loadavg()[0]!.toFixed(2)) });
+  Object.assign(summary, { rounds: ROUNDS, people: PEOPLE, encrypted: !values.plaintext, provider_transport: values.grpc ? 'grpc' : 'http', coalesce: COALESCE, load_avg_1m_before: Number(loadBefore.toFixed(2)), load_avg_1m: Number(loadavg()[0]!.toFixed(2)) });
   process.stdout.write(`${JSON.stringify(summary)}\n`);
 }
 

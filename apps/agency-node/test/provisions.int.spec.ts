@@ -218,6 +218,41 @@ describe('POST /v1/provisions/batch', () => {
     for (const r of requests) expect(node.runtime.store.recordFor('provided', r['serial'] as string)).toBeDefined();
   });
 
+  test('writes the records of distinct serials together (one durable write after another would make a batch as slow as its size)', async () => {
+    const store = node.runtime.store;
+    const original = store.recordDurably.bind(store);
+    let inFlight = 0;
+    let most = 0;
+    store.recordDurably = async (r) => {
+      inFlight += 1;
+      most = Math.max(most, inFlight);
+      try {
+        return await original(r);
+      } finally {
+        inFlight -= 1;
+      }
+    };
+    try {
+      const requests = [provisionRequest(), provisionRequest({ code: codes.unknown }), provisionRequest(), provisionRequest({ code: codes.spouse, itemCodes: ['resident-record'] })].map(({ protocol: _p, ...r }) => r);
+      const res = await post('/v1/provisions/batch', { protocol: 'linkage-ledger/provision/v1', requests });
+      expect(res.status).toBe(200);
+      expect((res.body['responses'] as Record<string, unknown>[]).map((r) => r['status'])).toEqual(['answered', 'refused', 'answered', 'answered']);
+      expect(most).toBe(requests.length);
+      for (const r of requests) expect(store.recordFor('provided', r['serial'] as string)).toBeDefined();
+    } finally {
+      store.recordDurably = original;
+    }
+  });
+
+  test('answers a serial repeated inside a batch after its first request, with the first answer', async () => {
+    const first = (({ protocol: _p, ...r }) => r)(provisionRequest());
+    const res = await post('/v1/provisions/batch', { protocol: 'linkage-ledger/provision/v1', requests: [first, { ...first }] });
+    expect(res.status).toBe(200);
+    const [a, b] = res.body['responses'] as Record<string, unknown>[];
+    expect(a).toMatchObject({ status: 'answered' });
+    expect(b).toEqual(a);
+  });
+
   test('one stale request refuses the whole batch, and nothing of it is recorded', async () => {
     const requests = [provisionRequest(), provisionRequest({ requestedAt: '2026-11-29T08:00:00.000Z' })];
     const res = await post('/v1/provisions/batch', { protocol: 'linkage-ledger/provision/v1', requests });

@@ -27,16 +27,28 @@ export class ProvisionEndpoint {
     return this.provider.provide(provision);
   }
 
-  /** Several requests to this provider, answered in order. */
+  /**
+   * Several requests to this provider, answered in order. Requests of distinct serials are answered at once, so
+   * that their records share the store's group commits (one at a time, a batch would wait for one durable write
+   * per request); a serial repeated inside the batch is answered after its first request, and gets its answer.
+   */
   async provideBatch(raw: Buffer | undefined, signature: string | string[] | undefined, parsed?: unknown, keyId?: string | string[]): Promise<{ responses: ProvisionResponse[] }> {
     await verifyHubSignature(signature, raw, this.hubKeys, keyId);
     const batch = this.schemas.batchRequest(parsed ?? parseJson(raw!));
     checkFreshness(batch.requests, this.clock());
     this.provider.checkAddressee(batch.requests);
-    const responses: ProvisionResponse[] = [];
-    // In order, one at a time: a serial repeated inside the batch gets the first answer.
-    for (const r of batch.requests) responses.push(await this.provider.provide(r));
-    return { responses };
+    const last = new Map<string, Promise<unknown>>();
+    const answering = batch.requests.map((r) => {
+      const before = last.get(r.serial);
+      const answer = before === undefined ? this.provider.provide(r) : before.then(() => this.provider.provide(r), () => this.provider.provide(r));
+      last.set(r.serial, answer);
+      return answer;
+    });
+    // Every request is settled before the batch answers or fails: none is still being recorded after the reply.
+    const settled = await Promise.allSettled(answering);
+    const failure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failure !== undefined) throw failure.reason;
+    return { responses: settled.map((s) => (s as PromiseFulfilledResult<ProvisionResponse>).value) };
   }
 }
 

@@ -30,6 +30,8 @@ export interface LinkageSettings {
   readonly redisSlowMs?: number;
   /** A provider's intermediate server must answer within this, or the query fails with PROVIDER_TIMEOUT. */
   readonly providerTimeoutMs: number;
+  /** Single provision requests to one provider in the same turn of the event loop go as one batch call (HUB_PROVIDER_COALESCE). */
+  readonly coalesceProvisions: boolean;
   /** Largest answer (bytes relayed) accepted from a provider; larger ends the query in ANSWER_TOO_LARGE. */
   readonly maxAnswerBytes: number;
   /** Absolute path of the authorization table published at start when it is newer than the one in force; undefined: publish nothing, use the versions the log holds. */
@@ -45,6 +47,7 @@ export const DEFAULT_LINKAGE: Omit<LinkageSettings, 'authorizationTableFile'> = 
   redisCooldownMs: 1000,
   redisSlowMs: 100,
   providerTimeoutMs: 5000,
+  coalesceProvisions: true,
   maxAnswerBytes: 1024 * 1024,
 };
 
@@ -403,6 +406,9 @@ class HubEnvironment {
   @IsIntegerInRange(10, 600_000)
   HUB_PROVIDER_TIMEOUT_MS = String(DEFAULT_LINKAGE.providerTimeoutMs);
 
+  @IsIn(['on', 'off'], { message: (a) => `must be on or off, got ${JSON.stringify(a.value)}` })
+  HUB_PROVIDER_COALESCE = 'on';
+
   @IsIntegerInRange(1024, MAX_BODY_LIMIT_BYTES)
   HUB_MAX_ANSWER_BYTES = String(DEFAULT_LINKAGE.maxAnswerBytes);
 
@@ -574,6 +580,7 @@ const VARIABLES = [
   'HUB_REDIS_COOLDOWN_MS',
   'HUB_REDIS_SLOW_MS',
   'HUB_PROVIDER_TIMEOUT_MS',
+  'HUB_PROVIDER_COALESCE',
   'HUB_MAX_ANSWER_BYTES',
   'HUB_AUTHORIZATION_TABLE_FILE',
   'HUB_SELF_DISCLOSURE_TABLE_FILE',
@@ -684,6 +691,7 @@ export function loadHubConfig(env: Readonly<Record<string, string | undefined>>,
       redisCooldownMs: Number(raw.HUB_REDIS_COOLDOWN_MS),
       redisSlowMs: Number(raw.HUB_REDIS_SLOW_MS),
       providerTimeoutMs: Number(raw.HUB_PROVIDER_TIMEOUT_MS),
+      coalesceProvisions: raw.HUB_PROVIDER_COALESCE !== 'off',
       maxAnswerBytes: Number(raw.HUB_MAX_ANSWER_BYTES),
       authorizationTableFile: tableFile,
       selfDisclosureTableFile: selfDisclosureFile,

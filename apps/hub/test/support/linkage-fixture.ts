@@ -111,6 +111,8 @@ export type Behaviour =
 export class FakeProvider {
   readonly calls: ProvisionCall[] = [];
   readonly behaviours = new Map<string, Behaviour>();
+  /** When set, every batch call (HTTP) is refused with this status and nothing is answered. */
+  batchStatus: number | undefined;
   #server: Server | undefined;
   #grpc: GrpcServer | undefined;
   #hubKey: string | undefined;
@@ -189,6 +191,7 @@ export class FakeProvider {
     const raw = Buffer.concat(chunks);
     const body = this.#record(req.url ?? '', raw, String(req.headers['hub-signature'] ?? ''), String(req.headers['hub-signature-key'] ?? ''));
     if (req.url === '/v1/provisions/batch') {
+      if (this.batchStatus !== undefined) return this.#send(res, this.batchStatus, { code: 'VALIDATION_FAILED', message: 'refused as a whole' });
       const responses = [];
       for (const r of body['requests'] as Record<string, unknown>[]) responses.push(await this.#answer(r));
       return this.#send(res, 200, { responses });

@@ -53,9 +53,17 @@ class CallFailure extends Error {
     readonly reason: QueryFailureReason,
     detail: string,
     readonly refusal?: ProviderCertificateRefusal,
+    /** The provider refused the call as a whole before recording anything (HTTP 4xx, gRPC INVALID_ARGUMENT or UNAUTHENTICATED). */
+    readonly refusedWhole = false,
   ) {
     super(detail);
   }
+}
+
+/** A single provision waiting to be sent with the others of its turn of the event loop. */
+interface Queued {
+  readonly request: ProvisionRequestBody;
+  readonly resolve: (reply: ProviderReply) => void;
 }
 
 /**
@@ -74,6 +82,9 @@ export class ProviderClient {
   readonly #timeoutMs: number;
   readonly #maxAnswerBytes: number;
   readonly #tls: HubTls;
+  /** Single provisions sent together per turn of the event loop (HUB_PROVIDER_COALESCE). */
+  readonly #coalesce: boolean;
+  readonly #queued = new Map<string, Queued[]>();
 
   constructor(
     private readonly signer: ProvisionSigner,
@@ -93,9 +104,50 @@ export class ProviderClient {
     });
     this.#timeoutMs = config.linkage.providerTimeoutMs;
     this.#maxAnswerBytes = config.linkage.maxAnswerBytes;
+    this.#coalesce = config.linkage.coalesceProvisions;
   }
 
-  async provide(endpoint: string, request: ProvisionRequestBody): Promise<ProviderReply> {
+  /**
+   * One provision request. Requests to one provider issued in the same turn of the event loop (under load, the
+   * queries whose first append one group commit made durable) go as one batch call (`/v1/provisions/batch`,
+   * gRPC ProvideBatch): one signature, one connection write and one check of it at the intermediate server for
+   * all, each request still its own serial, record and answer. A batch the provider refuses as a whole (nothing
+   * recorded: a request it would not take) goes again one request per call, so that a bad request fails alone.
+   */
+  provide(endpoint: string, request: ProvisionRequestBody): Promise<ProviderReply> {
+    if (!this.#coalesce) return this.#provideOne(endpoint, request);
+    return new Promise<ProviderReply>((resolve) => {
+      const key = `${request.providerAgencyId}\n${endpoint}`;
+      let queue = this.#queued.get(key);
+      if (queue === undefined) {
+        queue = [];
+        this.#queued.set(key, queue);
+        setImmediate(() => this.#flush(key, endpoint));
+      }
+      queue.push({ request, resolve });
+    });
+  }
+
+  #flush(key: string, endpoint: string): void {
+    const queue = this.#queued.get(key) ?? [];
+    this.#queued.delete(key);
+    for (let i = 0; i < queue.length; i += MAX_BATCH) {
+      const part = queue.slice(i, i + MAX_BATCH);
+      if (part.length === 1) void this.#provideOne(endpoint, part[0]!.request).then(part[0]!.resolve);
+      else void this.#provideCoalesced(endpoint, part);
+    }
+  }
+
+  async #provideCoalesced(endpoint: string, part: readonly Queued[]): Promise<void> {
+    const replies = await this.#provideMany(endpoint, part.map((q) => q.request));
+    if (replies.refusedWhole) {
+      await Promise.all(part.map(async (q) => q.resolve(await this.#provideOne(endpoint, q.request))));
+      return;
+    }
+    part.forEach((q, i) => q.resolve(replies.replies[i]!));
+  }
+
+  async #provideOne(endpoint: string, request: ProvisionRequestBody): Promise<ProviderReply> {
     try {
       const body = await this.#call(endpoint, '/v1/provisions', request, 1, request.providerAgencyId);
       return this.#reply(body, request);
@@ -106,22 +158,27 @@ export class ProviderClient {
 
   /** One call for many requests to the same provider (bulk queries); one reply per request, in order. */
   async provideBatch(endpoint: string, requests: readonly ProvisionRequestBody[]): Promise<ProviderReply[]> {
+    return (await this.#provideMany(endpoint, requests)).replies;
+  }
+
+  async #provideMany(endpoint: string, requests: readonly ProvisionRequestBody[]): Promise<{ readonly replies: ProviderReply[]; readonly refusedWhole: boolean }> {
     try {
       const body = await this.#call(endpoint, '/v1/provisions/batch', { protocol: PROVISION_PROTOCOL, requests }, requests.length, requests[0]?.providerAgencyId ?? '');
       const responses = (body as { responses?: unknown } | null)?.responses;
       if (!Array.isArray(responses) || responses.length !== requests.length) {
         throw new CallFailure('PROVIDER_PROTOCOL_ERROR', `the batch answer must hold "responses", one per request (${requests.length})`);
       }
-      return requests.map((r, i) => {
+      const replies = requests.map((r, i) => {
         try {
           return this.#reply(responses[i], r);
         } catch (error) {
           return failed(error);
         }
       });
+      return { replies, refusedWhole: false };
     } catch (error) {
       const reply = failed(error);
-      return requests.map(() => reply);
+      return { replies: requests.map(() => reply), refusedWhole: error instanceof CallFailure && error.refusedWhole };
     }
   }
 
@@ -162,7 +219,7 @@ export class ProviderClient {
       if (result.kind === 'failed') {
         throw new CallFailure(result.reason === 'timeout' ? 'PROVIDER_TIMEOUT' : result.reason === 'too-large' ? 'ANSWER_TOO_LARGE' : 'PROVIDER_UNREACHABLE', result.detail, result.reason === 'unreachable' ? refusalOfDetail(result.detail) : undefined);
       }
-      if (result.status !== 200) throw new CallFailure('PROVIDER_PROTOCOL_ERROR', `the provider answered HTTP ${result.status}`);
+      if (result.status !== 200) throw new CallFailure('PROVIDER_PROTOCOL_ERROR', `the provider answered HTTP ${result.status}`, undefined, result.status >= 400 && result.status < 500);
       try {
         return JSON.parse(result.body.toString('utf8')) as unknown;
       } catch {
@@ -239,7 +296,7 @@ export class ProviderClient {
       case GrpcStatus.RESOURCE_EXHAUSTED:
         return new CallFailure('ANSWER_TOO_LARGE', `gRPC ${name}: ${error.details}`);
       default:
-        return new CallFailure('PROVIDER_PROTOCOL_ERROR', `the provider answered gRPC ${name}${problem === undefined ? '' : ` (${String(problem)})`}`);
+        return new CallFailure('PROVIDER_PROTOCOL_ERROR', `the provider answered gRPC ${name}${problem === undefined ? '' : ` (${String(problem)})`}`, undefined, error.code === GrpcStatus.INVALID_ARGUMENT || error.code === GrpcStatus.UNAUTHENTICATED);
     }
   }
 
