@@ -8,12 +8,13 @@ import type { TestHub } from './support/test-hub.js';
 const PROCEDURE = 'pension-award-claim';
 const LOCAL_TAX = { 'local-tax': { fiscalYear: 2026, taxableIncome: 3_120_000, municipalTax: 187_200 } };
 
-async function network(coalesce: 'on' | 'off', people: number) {
+async function network(coalesce: 'on' | 'off', people: number, transport: 'http' | 'grpc' = 'http') {
   const hub = await startLinkageHub({ env: { HUB_PROVIDER_COALESCE: coalesce } });
   const node = new FakeProvider();
   await node.start(hub);
+  if (transport === 'grpc') await node.startGrpc();
   const pension = await registerAgency(hub, PENSION, 'pension-service', 'http://127.0.0.1:9');
-  const muroran = await registerAgency(hub, MURORAN_CITY, 'municipality', node.endpoint);
+  const muroran = await registerAgency(hub, MURORAN_CITY, 'municipality', transport === 'grpc' ? node.grpcEndpoint : node.endpoint);
   const codes: string[] = [];
   for (let i = 0; i < people; i++) {
     const person = await issuePerson(hub);
@@ -90,5 +91,33 @@ describe('one call per query (HUB_PROVIDER_COALESCE=off)', () => {
     const replies = await Promise.all(n.codes.map((code) => query(n.hub, n.pension, code)));
     for (const r of replies) expect(r.statusCode, r.body).toBe(200);
     expect(n.node.calls.slice(before).map((c) => c.path)).toEqual(n.codes.map(() => '/v1/provisions'));
+  });
+});
+
+describe('coalesced provision calls over gRPC', () => {
+  let n: Awaited<ReturnType<typeof network>>;
+  beforeAll(async () => {
+    n = await network('on', 6, 'grpc');
+  });
+  afterAll(async () => {
+    await n.node.stop();
+    await n.hub.dispose();
+  });
+
+  it('sends concurrent queries as ProvideBatch calls, and one query per call once the provider refuses the batch (INVALID_ARGUMENT)', async () => {
+    let before = n.node.calls.length;
+    let replies = await Promise.all(n.codes.map((code) => query(n.hub, n.pension, code)));
+    expect(replies.map((r) => r.json<{ outcome: string }>().outcome)).toEqual(n.codes.map((_, i) => (i % 2 === 0 ? 'answered' : 'refused-by-provider')));
+    expect(n.node.calls.slice(before).some((c) => c.path === '/v1/provisions/batch')).toBe(true);
+    expect(n.node.calls.slice(before).length).toBeLessThan(n.codes.length);
+    n.node.batchStatus = 400;
+    try {
+      before = n.node.calls.length;
+      replies = await Promise.all(n.codes.map((code) => query(n.hub, n.pension, code)));
+      expect(replies.map((r) => r.json<{ outcome: string }>().outcome)).toEqual(n.codes.map((_, i) => (i % 2 === 0 ? 'answered' : 'refused-by-provider')));
+      expect(n.node.calls.slice(before).filter((c) => c.path === '/v1/provisions')).toHaveLength(n.codes.length);
+    } finally {
+      n.node.batchStatus = undefined;
+    }
   });
 });

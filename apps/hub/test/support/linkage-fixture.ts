@@ -111,7 +111,7 @@ export type Behaviour =
 export class FakeProvider {
   readonly calls: ProvisionCall[] = [];
   readonly behaviours = new Map<string, Behaviour>();
-  /** When set, every batch call (HTTP) is refused with this status and nothing is answered. */
+  /** When set, every batch call is refused (HTTP: with this status; gRPC: INVALID_ARGUMENT) and nothing is answered. */
   batchStatus: number | undefined;
   #server: Server | undefined;
   #grpc: GrpcServer | undefined;
@@ -145,6 +145,7 @@ export class FakeProvider {
     const body = this.#record(path, raw, signatureHeader, keyId);
     const reply = (value: unknown): void => done(null, { body: Buffer.from(JSON.stringify(value), 'utf8') });
     if (path === '/v1/provisions/batch') {
+      if (this.batchStatus !== undefined) return done({ code: GrpcStatus.INVALID_ARGUMENT, details: 'refused as a whole' });
       const responses = [];
       for (const r of body['requests'] as Record<string, unknown>[]) responses.push(await this.#answer(r));
       return reply({ responses });

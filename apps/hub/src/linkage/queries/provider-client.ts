@@ -53,7 +53,7 @@ class CallFailure extends Error {
     readonly reason: QueryFailureReason,
     detail: string,
     readonly refusal?: ProviderCertificateRefusal,
-    /** The provider refused the call as a whole before recording anything (HTTP 4xx, gRPC INVALID_ARGUMENT or UNAUTHENTICATED). */
+    /** The provider refused the call as a whole before recording anything (HTTP 4xx; gRPC INVALID_ARGUMENT, UNAUTHENTICATED, UNIMPLEMENTED). */
     readonly refusedWhole = false,
   ) {
     super(detail);
@@ -296,7 +296,7 @@ export class ProviderClient {
       case GrpcStatus.RESOURCE_EXHAUSTED:
         return new CallFailure('ANSWER_TOO_LARGE', `gRPC ${name}: ${error.details}`);
       default:
-        return new CallFailure('PROVIDER_PROTOCOL_ERROR', `the provider answered gRPC ${name}${problem === undefined ? '' : ` (${String(problem)})`}`, undefined, error.code === GrpcStatus.INVALID_ARGUMENT || error.code === GrpcStatus.UNAUTHENTICATED);
+        return new CallFailure('PROVIDER_PROTOCOL_ERROR', `the provider answered gRPC ${name}${problem === undefined ? '' : ` (${String(problem)})`}`, undefined, error.code === GrpcStatus.INVALID_ARGUMENT || error.code === GrpcStatus.UNAUTHENTICATED || error.code === GrpcStatus.UNIMPLEMENTED);
     }
   }
 
