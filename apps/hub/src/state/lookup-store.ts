@@ -131,6 +131,11 @@ export class SqliteLookupStore extends SqliteFold {
   readonly #open: (event: RecordedEvent) => Opened;
   readonly #seal: LookupSeal;
   readonly #agencies = new Map<string, AgencyRegistryState>();
+  /**
+   * Active agencies by credential digest, derived from `#agencies` when first asked after it changed: every
+   * authenticated request asks, and the registry changes rarely. The same answers as the credential table.
+   */
+  #activeByCredential: Map<string, string> | undefined;
   #authorization: AuthorizationTablesState = initialAuthorizationTablesState();
   #selfDisclosure: SelfDisclosureTablesState = initialSelfDisclosureTablesState();
   readonly #s: Record<string, Database.Statement>;
@@ -173,7 +178,6 @@ export class SqliteLookupStore extends SqliteFold {
       putAgency: p('INSERT INTO agencies (agency_id, state) VALUES (?, ?) ON CONFLICT (agency_id) DO UPDATE SET state = excluded.state'),
       putCredential: p('INSERT OR REPLACE INTO agency_credentials (credential_key, agency_id) VALUES (?, ?)'),
       dropCredential: p('DELETE FROM agency_credentials WHERE credential_key = ?'),
-      credential: p('SELECT agency_id FROM agency_credentials WHERE credential_key = ?').pluck(),
       putRevoked: p('INSERT OR REPLACE INTO revoked_agency_credentials (credential_key, agency_id) VALUES (?, ?)'),
       revoked: p('SELECT agency_id FROM revoked_agency_credentials WHERE credential_key = ?').pluck(),
       putTable: p('INSERT INTO table_states (name, state) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET state = excluded.state'),
@@ -194,6 +198,7 @@ export class SqliteLookupStore extends SqliteFold {
   /** The registry and the tables, parsed once from their rows (after a start, a reset, or a failed batch). */
   #loadSmallState(): void {
     this.#agencies.clear();
+    this.#activeByCredential = undefined;
     for (const row of this.db.prepare('SELECT agency_id AS id, state FROM agencies').all() as { id: string; state: Buffer }[]) this.#agencies.set(row.id, JSON.parse(this.#seal.openRow(row.state)) as AgencyRegistryState);
     const table = (name: string) => this.db.prepare('SELECT state FROM table_states WHERE name = ?').pluck().get(name) as string | undefined;
     const authorization = table('authorization');
@@ -382,6 +387,7 @@ export class SqliteLookupStore extends SqliteFold {
     const before = this.#agencies.get(agencyId) ?? initialAgencyRegistryState();
     const after = evolveAgencyRegistry(before, event);
     this.#agencies.set(agencyId, after);
+    this.#activeByCredential = undefined;
     s.putAgency!.run(agencyId, seal.row(JSON.stringify(after)));
     if (before.status !== 'unregistered') s.dropCredential!.run(seal.key(AGENCY_CREDENTIAL, before.agency.credentialDigest));
     if (after.status === 'active') s.putCredential!.run(seal.key(AGENCY_CREDENTIAL, after.agency.credentialDigest), agencyId);
@@ -399,7 +405,13 @@ export class SqliteLookupStore extends SqliteFold {
   }
 
   agencyByCredential(digest: string): string | undefined {
-    return this.#s.credential!.get(this.#seal.key(AGENCY_CREDENTIAL, digest)) as string | undefined;
+    let active = this.#activeByCredential;
+    if (active === undefined) {
+      active = new Map();
+      for (const [agencyId, state] of this.#agencies) if (state.status === 'active') active.set(state.agency.credentialDigest, agencyId);
+      this.#activeByCredential = active;
+    }
+    return active.get(digest);
   }
 
   revokedAgencyByCredential(digest: string): string | undefined {
