@@ -4,6 +4,11 @@ import { refusesPlainHttp } from '../../load-tests/runner/network.js';
 import { startRelayBaseline, type RelayBaseline } from '../../load-tests/runner/relay-baseline.js';
 import { stop } from '../../load-tests/runner/processes.js';
 
+/** One second of the load test's max phase against a relay, with `connections` connections. */
+function drive(url: string, body: string, connections: number) {
+  return runPhase({ hubUrl: url, requesterToken: 'none', providerAgencyId: 'muroran-city', procedureCode: 'pension-award-claim', itemCodes: ['local-tax'], codes: [] }, [body], { name: 'max', connections, durationSeconds: 1, timeoutSeconds: 5 });
+}
+
 // The bare two-hop relay baseline of `npm run load:linkage`: client → relay → provider, two processes.
 describe('the relay baseline', () => {
   let baseline: RelayBaseline;
@@ -33,12 +38,7 @@ describe('the relay baseline', () => {
   });
 
   it('is driven by the same phase as the linkage, every request answered', async () => {
-    const result = await runPhase({ hubUrl: baseline.url, requesterToken: 'none', providerAgencyId: 'muroran-city', procedureCode: 'pension-award-claim', itemCodes: ['local-tax'], codes: [] }, [body], {
-      name: 'max',
-      connections: 4,
-      durationSeconds: 1,
-      timeoutSeconds: 5,
-    });
+    const result = await drive(baseline.url, body, 4);
     expect(result.requests).toBeGreaterThan(10);
     expect(result.errors).toBe(0);
   });
@@ -51,12 +51,7 @@ describe('the relay baseline', () => {
     await stop(baseline.provider);
     const res = await fetch(`${baseline.url}/v1/queries`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
     expect(res.status).toBe(502);
-    const result = await runPhase({ hubUrl: baseline.url, requesterToken: 'none', providerAgencyId: 'muroran-city', procedureCode: 'pension-award-claim', itemCodes: ['local-tax'], codes: [] }, [body], {
-      name: 'max',
-      connections: 2,
-      durationSeconds: 1,
-      timeoutSeconds: 5,
-    });
+    const result = await drive(baseline.url, body, 2);
     expect(result.errors).toBe(result.requests);
     expect(result.statuses['502']).toBeGreaterThan(0);
   });
@@ -80,12 +75,7 @@ describe('the crypto relay', () => {
     const text = await res.text();
     expect(res.status, text).toBe(200);
     expect(Buffer.byteLength(text)).toBe(733);
-    const result = await runPhase({ hubUrl: crypto.url, requesterToken: 'none', providerAgencyId: 'muroran-city', procedureCode: 'pension-award-claim', itemCodes: ['local-tax'], codes: [] }, [body], {
-      name: 'max',
-      connections: 4,
-      durationSeconds: 1,
-      timeoutSeconds: 5,
-    });
+    const result = await drive(crypto.url, body, 4);
     expect(result.requests).toBeGreaterThan(10);
     expect(result.errors).toBe(0);
   });

@@ -26,21 +26,28 @@ async function network(coalesce: 'on' | 'off', people: number, transport: 'http'
   return { hub, node, pension, codes };
 }
 
+/** A network for the tests of one describe block, started before them and stopped after. */
+function useNetwork(coalesce: 'on' | 'off', people: number, transport: 'http' | 'grpc' = 'http'): () => Awaited<ReturnType<typeof network>> {
+  let n: Awaited<ReturnType<typeof network>> | undefined;
+  beforeAll(async () => {
+    n = await network(coalesce, people, transport);
+  });
+  afterAll(async () => {
+    await n?.node.stop();
+    await n?.hub.dispose();
+  });
+  return () => n!;
+}
+
 function query(hub: TestHub, agency: Agency, code: string) {
   return hub.post('/v1/queries', { code, providerAgencyId: MURORAN_CITY, procedureCode: PROCEDURE, itemCodes: ['local-tax'] }, bearer(agency.token));
 }
 
 describe('coalesced provision calls (HUB_PROVIDER_COALESCE=on)', () => {
-  let n: Awaited<ReturnType<typeof network>>;
-  beforeAll(async () => {
-    n = await network('on', 8);
-  });
-  afterAll(async () => {
-    await n.node.stop();
-    await n.hub.dispose();
-  });
+  const net = useNetwork('on', 8);
 
   it('sends concurrent single queries in fewer calls than queries, each query with its own serial and its own outcome', async () => {
+    const n = net();
     const before = n.node.calls.length;
     const replies = await Promise.all(n.codes.map((code) => query(n.hub, n.pension, code)));
     for (const r of replies) expect(r.statusCode, r.body).toBe(200);
@@ -62,6 +69,7 @@ describe('coalesced provision calls (HUB_PROVIDER_COALESCE=on)', () => {
   });
 
   it('asks again one query per call when the provider refuses a batch as a whole, so that no query fails for another', async () => {
+    const n = net();
     n.node.batchStatus = 400;
     try {
       const before = n.node.calls.length;
@@ -77,16 +85,10 @@ describe('coalesced provision calls (HUB_PROVIDER_COALESCE=on)', () => {
 });
 
 describe('one call per query (HUB_PROVIDER_COALESCE=off)', () => {
-  let n: Awaited<ReturnType<typeof network>>;
-  beforeAll(async () => {
-    n = await network('off', 4);
-  });
-  afterAll(async () => {
-    await n.node.stop();
-    await n.hub.dispose();
-  });
+  const net = useNetwork('off', 4);
 
   it('calls the provider once per query, even for concurrent ones', async () => {
+    const n = net();
     const before = n.node.calls.length;
     const replies = await Promise.all(n.codes.map((code) => query(n.hub, n.pension, code)));
     for (const r of replies) expect(r.statusCode, r.body).toBe(200);
@@ -95,16 +97,10 @@ describe('one call per query (HUB_PROVIDER_COALESCE=off)', () => {
 });
 
 describe('coalesced provision calls over gRPC', () => {
-  let n: Awaited<ReturnType<typeof network>>;
-  beforeAll(async () => {
-    n = await network('on', 6, 'grpc');
-  });
-  afterAll(async () => {
-    await n.node.stop();
-    await n.hub.dispose();
-  });
+  const net = useNetwork('on', 6, 'grpc');
 
   it('sends concurrent queries as ProvideBatch calls, and one query per call once the provider refuses the batch (INVALID_ARGUMENT)', async () => {
+    const n = net();
     let before = n.node.calls.length;
     let replies = await Promise.all(n.codes.map((code) => query(n.hub, n.pension, code)));
     expect(replies.map((r) => r.json<{ outcome: string }>().outcome)).toEqual(n.codes.map((_, i) => (i % 2 === 0 ? 'answered' : 'refused-by-provider')));
