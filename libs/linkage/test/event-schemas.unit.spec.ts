@@ -7,6 +7,7 @@ import {
   authorizationTablesDecider,
   decideRefusal,
   decideUnauthenticatedRecord,
+  displayTextMessage,
   noticeDecider,
   queryDecider,
   type AgencyCodeEvent,
@@ -61,7 +62,8 @@ function expectConforms(event: NewEvent): void {
 }
 
 const instant = fc.date({ min: new Date('2019-07-01T00:00:00Z'), max: new Date('2100-01-01T00:00:00Z'), noInvalidDate: true }).map((d) => d.toISOString());
-const text = fc.string({ unit: 'grapheme', minLength: 1, maxLength: 40 }).filter((s) => s.trim() === s && !/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/u.test(s));
+// Display text as the deciders take it (no surrounding space, no control or invisible characters such as U+FFA0).
+const text = fc.string({ unit: 'grapheme', minLength: 1, maxLength: 40 }).filter((s) => displayTextMessage('text', s) === undefined);
 const digest = fc.stringMatching(/^[0-9a-f]{64}$/);
 const key = fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) => Buffer.from(b).toString('base64url'));
 const code = fc.uint8Array({ minLength: 16, maxLength: 16 }).map(agencyCodeFromRandomBytes);
