@@ -133,7 +133,10 @@ export class SqliteLookupStore extends SqliteFold {
   readonly #agencies = new Map<string, AgencyRegistryState>();
   /**
    * Active agencies by credential digest, derived from `#agencies` when first asked after it changed: every
-   * authenticated request asks, and the registry changes rarely. The same answers as the credential table.
+   * authenticated request asks, and the registry changes rarely. The agency_credentials table holds the same
+   * (keyed) and is still written, but no longer read: dropping it would change the file's layout and make every
+   * hub rebuild lookups.db from the log at its next start, hours at national scale, for a table written only
+   * on registry events.
    */
   #activeByCredential: Map<string, string> | undefined;
   #authorization: AuthorizationTablesState = initialAuthorizationTablesState();
