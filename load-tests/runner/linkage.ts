@@ -43,7 +43,7 @@ import { refusesPlainHttp, settledReadiness, startLinkageNetwork, type LinkageNe
 import { cryptoBudget, describeBudget, measureLinkageCrypto } from './crypto-budget.js';
 import { cpuSeconds, type Spawned } from './processes.js';
 import { startRelayBaseline, type RelayBaseline } from './relay-baseline.js';
-import { cpuMsPerQuery, figuresOf, formatTargetTable, ratio, tlsComparison, type TargetFigures, type TargetRow } from './report.js';
+import { figuresOf, formatTargetTable, ratio, tlsComparison, totalCpuMsPerQuery, type TargetFigures, type TargetRow } from './report.js';
 import type { LinkageFixture } from './setup.js';
 
 const RUNNER_DIR = dirname(fileURLToPath(import.meta.url));
@@ -346,17 +346,15 @@ async function main(): Promise<void> {
     process.stdout.write(`${met ? '✓' : '✗'} linkage ${main.key} against the relay baseline: max ${mainFigures.maxPerSecond}/s against ${baseFigures.maxPerSecond}/s (ratio ${String(maxRatio)}, bar ≥ 0.4); at ${fixedRate}/s (${RATE_FRACTION} × baseline) p99 ${mainFigures.p99MsAtRate.toFixed(0)} ms (bar ≤ 50 ms), ${mainFigures.rateAchieved}/s achieved against the baseline's ${baseFigures.rateAchieved}/s\n`);
     // What the bar leaves a linkage in CPU, against what the relay's hops and the guarantees' cryptography cost
     // (measured now, in this process, with the machine otherwise idle): crypto-budget.ts.
-    const relayRows = maxRows.get(baselineTarget!)!;
-    const relayMs = relayRows.reduce((sum, row) => sum + Object.values(cpuMsPerQuery(row)).reduce((a, b) => a + b, 0), 0) / relayRows.length;
+    const relayMs = totalCpuMsPerQuery(maxRows.get(baselineTarget!)!);
     const budget = cryptoBudget(availableParallelism(), baseFigures.maxPerSecond, relayMs, await measureLinkageCrypto(2_000, PEOPLE));
     process.stdout.write(`${describeBudget(budget, baseFigures.maxPerSecond)}\n`);
     Object.assign(summary, { cores: budget.cores, bar_cpu_budget_ms: budget.budgetMs, relay_cpu_ms: budget.relayMs, crypto_cpu_ms: budget.crypto, floor_cpu_ms: budget.floorMs, floor_ratio: budget.floorRatio });
     const cryptoTarget = targets.find((t) => t.key === 'crypto');
     if (cryptoTarget !== undefined) {
       // The same floor measured: the relay's two processes doing the cryptography too, under the same load generator.
-      const cryptoRows = maxRows.get(cryptoTarget)!;
       const cryptoMax = figures.get(cryptoTarget)!.maxPerSecond;
-      const cryptoMs = cryptoRows.reduce((sum, row) => sum + Object.values(cpuMsPerQuery(row)).reduce((a, b) => a + b, 0), 0) / cryptoRows.length;
+      const cryptoMs = totalCpuMsPerQuery(maxRows.get(cryptoTarget)!);
       const cryptoRatio = ratio(cryptoMax, baseFigures.maxPerSecond);
       const ofCrypto = ratio(mainFigures.maxPerSecond, cryptoMax);
       process.stdout.write(

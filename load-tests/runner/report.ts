@@ -77,6 +77,11 @@ export function cpuMsPerQuery(row: TargetRow): Record<string, number> {
   return Object.fromEntries(Object.entries(row.cpu).map(([name, share]) => [name, requests === 0 ? 0 : Number(((share * row.wallSeconds * 1000) / requests).toFixed(3))]));
 }
 
+/** CPU ms per request of all a target's processes together (the load generator's included), averaged over its rows. */
+export function totalCpuMsPerQuery(rows: readonly TargetRow[]): number {
+  return rows.reduce((sum, row) => sum + Object.values(cpuMsPerQuery(row)).reduce((a, b) => a + b, 0), 0) / rows.length;
+}
+
 const TARGET_COLUMNS = ['target', 'phase', 'conns', 'requests', 'req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'errors', 'cpu (share of a core)', 'CPU ms per query'] as const;
 
 /** A plain-text table of target rows; the last two columns name the processes. */

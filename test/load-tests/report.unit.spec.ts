@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { PhaseResult } from '../../load-tests/runner/drive.js';
-import { cpuMsPerQuery, figuresOf, median, ratio, tlsComparison, type TargetFigures, type TargetRow } from '../../load-tests/runner/report.js';
+import { cpuMsPerQuery, figuresOf, median, ratio, tlsComparison, totalCpuMsPerQuery, type TargetFigures, type TargetRow } from '../../load-tests/runner/report.js';
 
 function phase(perSecond: number, p99: number, seconds = 10, errors = 0): PhaseResult {
   return {
@@ -34,6 +34,8 @@ describe('load:linkage figures', () => {
     // A paced phase's lead-in ran on the same processes: its requests share the CPU measured over both.
     const led = row(500, 40, { hub: 0.45 });
     expect(cpuMsPerQuery({ ...led, phase: { ...led.phase, allRequests: 6_000 } })).toEqual({ hub: 0.75 });
+    // All processes together, averaged over the rounds: (0.9 + 0.6 + 0.1 + 0.4 + 0.2 + 0) / 2 ms.
+    expect(totalCpuMsPerQuery([row(500, 40, { hub: 0.45, node: 0.3, generator: 0.05 }), row(500, 40, { relay: 0.2, provider: 0.1, generator: 0 })])).toBeCloseTo(1.1, 6);
   });
 
   it('takes medians over rounds and counts every error of both phases', () => {
