@@ -20,6 +20,17 @@ export type BatchOutcomes = PlannedBatch['outcomes'];
  */
 export type BatchObserver = (appends: number, events: number, commitSeconds: number, failed: boolean) => void;
 
+/**
+ * An idle store given more appends than this at once commits them as two batches (see `flush`). Callers that
+ * arrive together (a service's requests answered by one commit, then appending again together) would
+ * otherwise move in lock step: every stage of theirs waiting for the whole group, the threads and the
+ * processes they call taking turns instead of working at once. The first half going on one half-commit
+ * sooner lets the groups drift apart. With 64 appends as the threshold, a linkage load of 64 connections
+ * stayed one group (load:linkage: 1,116–1,301 against 1,242–1,487 queries/s with 16, run alternately;
+ * docs/throughput.md). A store kept busy is never idle, so a bulk writer's batches are unchanged.
+ */
+const SPLIT_FROM = 16;
+
 /** Events kept for subscribers beyond the ones being read (see `BatchedEventStore.page`). */
 const SHARED_WINDOW = 8192;
 
@@ -115,10 +126,10 @@ export abstract class BatchedEventStore implements EventStore {
   private flush(): void {
     this.scheduled = false;
     while (this.queued() > 0 && this.inFlight < this.maxInFlight) {
-      // With nothing committing, split a long queue in two so the second half is planned while the
-      // first commits: the pipeline fills at once instead of after one round trip.
+      // With nothing committing, split a queue of more than SPLIT_FROM appends in two: the second half is
+      // planned while the first commits, and the first half's callers go on one half-commit sooner.
       const waiting = this.queued();
-      const limit = this.inFlight === 0 && this.maxInFlight > 1 && waiting > 64 ? Math.ceil(waiting / 2) : waiting;
+      const limit = this.inFlight === 0 && this.maxInFlight > 1 && waiting > SPLIT_FROM ? Math.ceil(waiting / 2) : waiting;
       const head = this.queueHead;
       let count = 0;
       let events = 0;

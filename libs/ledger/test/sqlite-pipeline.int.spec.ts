@@ -92,3 +92,22 @@ describe('a long queue of appends', () => {
     await store.close();
   }, 120_000);
 });
+
+// Callers answered by one commit append again together: an idle store commits such a group in two halves,
+// so that the first half goes on sooner and the groups drift apart instead of moving in lock step.
+describe('a group of appends at an idle store', () => {
+  it('commits more than 16 appends queued together as two halves, the first half answered first', async () => {
+    const store = open();
+    const batches: number[] = [];
+    store.observeBatches((appends) => batches.push(appends));
+    const answered: number[] = [];
+    await Promise.all(Array.from({ length: 40 }, (_, i) => store.append(append(`g-${i}`)).then(() => answered.push(i))));
+    expect(batches).toEqual([20, 20]);
+    expect(answered.slice(0, 20).sort((a, b) => a - b)).toEqual([...Array(20).keys()]);
+    // Sixteen or fewer go as one batch.
+    batches.length = 0;
+    await Promise.all(Array.from({ length: 16 }, (_, i) => store.append(append(`h-${i}`))));
+    expect(batches).toEqual([16]);
+    await store.close();
+  });
+});
