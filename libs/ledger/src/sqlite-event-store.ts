@@ -94,6 +94,8 @@ CREATE TABLE IF NOT EXISTS ledger_meta (
  * streams and new serials (the Bloom filter and the planner answer those) is rarely.
  */
 class InFlight {
+  /** Dropped by the roll-back of a failed batch (this one or one before it): its own failure changes nothing more. */
+  dropped = false;
   private revisionMap?: Map<string, number>;
   private serialMap?: Map<string, 'open' | 'closed'>;
 
@@ -376,10 +378,14 @@ export class SqliteEventStore extends BatchedEventStore {
 
   /** A batch failed: it and every batch planned after it are dropped; undo what planning derived from them. */
   private rollBack(failed: InFlight): void {
-    if (this.failure) return;
+    // The batches planned after the failed one fail too (the writer refuses them until it is told to resume),
+    // their answers often after this roll-back ended: they were dropped with it and must not roll back again
+    // (that would plan the next batch at their first position and leave the failed one's positions empty).
+    if (this.failure || failed.dropped) return;
     this.failure = (async () => {
-      // The writer refuses the batches queued behind the failed one; wait until they have all answered.
+      // Batches planned before the failed one may still commit: wait until they have answered.
       while (this.pending.length > 0 && this.pending[0] !== failed) await new Promise((r) => setImmediate(r));
+      for (const flight of this.pending) flight.dropped = true;
       this.pending = [];
       this.plannedHead = failed.firstPosition;
       this.planner.reset();

@@ -47,4 +47,31 @@ describe('a batch the writer cannot commit', () => {
     expect(log.map((e) => e.position)).toEqual([0, 1, 2, 3, 4, 5]);
     await store.close();
   });
+
+  it('with another batch planned behind the failed one, rolls back once: the next batch takes the failed one\'s first position', async () => {
+    let sabotaged = 0;
+    const rolledBack: number[] = [];
+    // Only the first batch of the group fails; the one planned behind it is refused by the writer.
+    const hook: CommitHook = {
+      prepare: (events: readonly PlannedEvent[]) => (sabotaged++ === 0 ? [{ sql: 'INSERT INTO no_such_table VALUES (?)', rows: [[events.length]] }] : []),
+      rollback: (durableHead) => rolledBack.push(durableHead),
+    };
+    const store = new SqliteEventStore({ path: join(dir, 'behind.sqlite'), nodeId: 3, hooks: [hook] });
+    const batches: number[] = [];
+    store.observeBatches((appends) => batches.push(appends));
+    // 40 appends at an idle store: two batches of 20, planned before the first commits.
+    const failed = await Promise.allSettled(Array.from({ length: 40 }, (_, i) => store.append(request(i))));
+    expect(batches).toEqual([20, 20]);
+    expect(failed.every((r) => r.status === 'rejected')).toBe(true);
+    expect((failed[39] as PromiseRejectedResult).reason).toMatchObject({ code: 'WRITE_FAILED' });
+    expect(rolledBack).toEqual([0]);
+    expect(await store.head()).toBe(0);
+
+    const again = await Promise.all(Array.from({ length: 40 }, (_, i) => store.append(request(i))));
+    expect(again.map((r) => r.firstPosition)).toEqual([...Array(40).keys()]);
+    expect(again.at(-1)!.serial.slice(10)).toBe('0000000040');
+    expect((await store.readAll()).map((e) => e.position)).toEqual([...Array(40).keys()]);
+    expect(rolledBack).toEqual([0]);
+    await store.close();
+  });
 });
