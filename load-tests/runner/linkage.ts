@@ -42,6 +42,7 @@ import { runPacedPhase } from './paced.js';
 import { refusesPlainHttp, settledReadiness, startLinkageNetwork, type LinkageNetwork } from './network.js';
 import { cryptoBudget, describeBudget, measureLinkageCrypto } from './crypto-budget.js';
 import { cpuSeconds, type Spawned } from './processes.js';
+import { describeStages, scrapeStageTotals, stageMeans, type StageMeans, type StageTotals } from './hub-stages.js';
 import { startRelayBaseline, type RelayBaseline } from './relay-baseline.js';
 import { figuresOf, formatTargetTable, ratio, tlsComparison, totalCpuMsPerQuery, type TargetFigures, type TargetRow } from './report.js';
 import type { LinkageFixture } from './setup.js';
@@ -253,10 +254,16 @@ async function main(): Promise<void> {
     await runPhase(target.fixture, bodiesOf(target), { name: 'warm-up', connections: CONNECTIONS, durationSeconds: WARMUP, timeoutSeconds: TIMEOUT });
   }
   const maxRows = new Map<Target, TargetRow[]>(targets.map((t) => [t, []]));
+  // The hub's own account of each max phase (its metrics scraped before and after): where a query's time goes.
+  const maxStages = new Map<Target, [StageTotals, StageTotals][]>();
   for (let round = 0; round < ROUNDS; round++) {
     for (const target of ordered(round)) {
       log(`max throughput ${target.key} (round ${round + 1}/${ROUNDS}): ${DURATION} s, ${CONNECTIONS} connections`);
+      const network = target.network;
+      const before = network === undefined ? undefined : await scrapeStageTotals(network.hubUrl, network.web);
       maxRows.get(target)!.push(await measure(target, () => runPhase(target.fixture, bodiesOf(target), { name: 'max', connections: CONNECTIONS, durationSeconds: DURATION, timeoutSeconds: TIMEOUT })));
+      const after = network === undefined ? undefined : await scrapeStageTotals(network.hubUrl, network.web);
+      if (before !== undefined && after !== undefined) maxStages.set(target, [...(maxStages.get(target) ?? []), [before, after]]);
     }
   }
   const baselineTarget = targets.find((t) => t.key === 'baseline');
@@ -307,6 +314,13 @@ async function main(): Promise<void> {
     if (!failed) continue;
     const lines = target.network!.hub.output().split('\n').filter((l) => /unreachable|refused|ECONN|EPIPE|socket hang up|timeout|failed/i.test(l));
     process.stdout.write(`hub (${target.key}) log lines about failures (last ${Math.min(5, lines.length)} of ${lines.length} kept):\n${lines.slice(-5).map((l) => `  ${l.slice(0, 400)}`).join('\n')}\n`);
+  }
+  const stageFigures = new Map<Target, StageMeans>();
+  for (const [target, pairs] of maxStages) {
+    const means = stageMeans(pairs);
+    if (means === undefined) continue;
+    stageFigures.set(target, means);
+    process.stdout.write(`where a query's time goes in the hub (linkage ${target.key}, max phase, means of ${means.requests} requests, from its metrics): ${describeStages(means)}\n`);
   }
   const tlsTarget = targets.find((t) => t.key === 'tls');
   if (tlsTarget?.verified !== undefined) {
@@ -371,6 +385,7 @@ async function main(): Promise<void> {
       [...barRows.values()].flat().reduce((n, r) => n + r.phase.errors, 0) +
       [...tlsRateRows.values()].flat().reduce((n, r) => n + r.phase.errors, 0),
     cpu_ms_per_query: mainFigures.cpuMsPerQueryAtRate,
+    ...(stageFigures.has(main) ? { hub_ms_at_max: { http: stageFigures.get(main)!.httpMs, pipeline: stageFigures.get(main)!.pipelineMs, ...stageFigures.get(main)!.stagesMs } } : {}),
     ...(baseFigures === undefined ? {} : { baseline_cpu_ms_per_query: baseFigures.cpuMsPerQueryAtRate }),
   });
   if (tls !== undefined) {

@@ -35,5 +35,13 @@ describe('npm run load:linkage', () => {
     expect(stderr).toMatch(/tls rate \d+\/s \(0\.5 × lower max\): lead-in \d+ requests in 1 s/);
     expect(stderr).toMatch(/the generator sent p99 [\d.]+ ms after the due time/);
     expect(stdout).toMatch(/TLS against plain HTTP in this run/);
+    // The hub's own account of its max phases, from its metrics: where a query's time goes, over plain HTTP and TLS.
+    for (const key of ['http', 'tls']) {
+      expect(stdout).toMatch(new RegExp(`^where a query's time goes in the hub \\(linkage ${key}, max phase, means of \\d+ requests, from its metrics\\): HTTP [\\d.]+ ms = pipeline [\\d.]+ \\+ translate [\\d.]+ \\+ record [\\d.]+ \\+ provider [\\d.]+ \\+ end [\\d.]+$`, 'm'));
+    }
+    const hub = last['hub_ms_at_max'] as Record<string, number>;
+    expect(Object.keys(hub).sort()).toEqual(['end', 'http', 'pipeline', 'provider', 'record', 'translate']);
+    expect(hub['provider']).toBeGreaterThan(0);
+    expect(hub['pipeline'] + hub['translate'] + hub['record'] + hub['provider'] + hub['end']).toBeCloseTo(hub['http'], 0);
   }, 240_000);
 });

@@ -85,7 +85,7 @@ describe('the Grafana dashboard', () => {
     }
   });
 
-  it('shows what the operators watch: rate and latency per route, batches, checkpoint age, tree lag, mapper, rate limiter, relay, providers, pushes', () => {
+  it('shows what the operators watch: rate and latency per route, batches, checkpoint age, tree lag, mapper, rate limiter, relay, providers, a query\'s steps, pushes', () => {
     const text = queries.map((q) => q.expr).join('\n');
     for (const m of [
       'linkage_http_request_duration_seconds_count',
@@ -100,6 +100,7 @@ describe('the Grafana dashboard', () => {
       'linkage_rate_limit_fallbacks_total',
       'linkage_relay_lag_events',
       'linkage_provider_request_duration_seconds_bucket',
+      'linkage_query_stage_seconds_sum',
       'linkage_ledger_open_serials',
       'linkage_ledger_push_pending',
       'linkage_ledger_push_in_flight',

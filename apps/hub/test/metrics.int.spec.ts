@@ -95,6 +95,15 @@ describe('GET /metrics on the hub', () => {
     const call = { agency: MURORAN_CITY, call: 'single', outcome: 'answered' };
     expect(value(after, 'linkage_provider_request_duration_seconds_count', call) - value(before, 'linkage_provider_request_duration_seconds_count', call)).toBe(1);
     expect(value(after, 'linkage_provider_request_duration_seconds_sum', call)).toBeGreaterThan(value(before, 'linkage_provider_request_duration_seconds_sum', call));
+    // Each step of the query once; together they took less than the HTTP request that held them.
+    let steps = 0;
+    for (const stage of ['translate', 'record', 'provider', 'end']) {
+      expect(value(after, 'linkage_query_stage_seconds_count', { stage }) - value(before, 'linkage_query_stage_seconds_count', { stage }), stage).toBe(1);
+      const took = value(after, 'linkage_query_stage_seconds_sum', { stage }) - value(before, 'linkage_query_stage_seconds_sum', { stage });
+      expect(took, stage).toBeGreaterThan(0);
+      steps += took;
+    }
+    expect(steps).toBeLessThan(value(after, 'linkage_http_request_duration_seconds_sum', route) - value(before, 'linkage_http_request_duration_seconds_sum', route));
     // The query appended its events in at least two batches (accepted, then answered and completed).
     expect(value(after, 'linkage_ledger_batch_events_count') - value(before, 'linkage_ledger_batch_events_count')).toBeGreaterThanOrEqual(2);
     expect(value(after, 'linkage_ledger_batch_events_sum') - value(before, 'linkage_ledger_batch_events_sum')).toBeGreaterThanOrEqual(4);

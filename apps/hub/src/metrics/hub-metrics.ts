@@ -41,6 +41,7 @@ export class HubMetrics {
   readonly batchCommit: Histogram<'outcome'>;
   readonly appendedEvents: Counter;
   readonly providerDuration: Histogram<'agency' | 'call' | 'outcome'>;
+  readonly queryStage: Histogram<'stage'>;
   readonly mapperFallbacks: Counter<'operation'>;
   readonly mapperTrips: Counter;
   readonly grpcDuration: Histogram<'method' | 'code'>;
@@ -77,6 +78,15 @@ export class HubMetrics {
       name: 'linkage_provider_request_duration_seconds',
       help: "The hub's calls to intermediate servers, by provider agency, call (single or batch) and outcome (answered, refused, failed).",
       labelNames: ['agency', 'call', 'outcome'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.queryStage = new Histogram({
+      name: 'linkage_query_stage_seconds',
+      help:
+        "Where a query request's time goes in the hub, by step: translate (the views' catch-up, the code mapper), record (decisions, sealing, first append until durable), " +
+        'provider (the provision call, its wait to be coalesced included), end (the outcomes\' append until durable). The rest of the HTTP time is the HTTP pipeline.',
+      labelNames: ['stage'],
       buckets: LATENCY_BUCKETS,
       registers,
     });

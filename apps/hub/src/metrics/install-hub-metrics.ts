@@ -10,6 +10,7 @@ import type { HubConfig } from '../config/hub-config.js';
 import { EVENT_STORE } from '../ledger/tokens.js';
 import { HubCodeMapper, type CodeMapperHealth } from '../linkage/hub-code-mapper.js';
 import { ProviderClient, type ProviderReply, type ProvisionRequestBody } from '../linkage/queries/provider-client.js';
+import { QUERY_STAGES, QueryRunner, type QueryStage } from '../linkage/queries/query-runner.js';
 import { EventRelay } from '../relay/event-relay.service.js';
 import { RateLimits } from '../rate-limits/rate-limits.service.js';
 import { childCache, instrumentHttp } from '#metrics';
@@ -151,6 +152,8 @@ export function installHubMetrics(app: NestFastifyApplication, config: HubConfig
   const store = app.get<EventStore>(EVENT_STORE, { strict: false });
   batchedStoreOf(store)?.observeBatches(metrics.observeBatch);
   instrumentProviderClient(app.get(ProviderClient, { strict: false }), metrics);
+  const stages = new Map(QUERY_STAGES.map((stage) => [stage, metrics.queryStage.labels(stage)] as const));
+  app.get(QueryRunner, { strict: false }).observeStages((stage: QueryStage, seconds: number) => stages.get(stage)!.observe(seconds));
   const mapper = app.get(HubCodeMapper, { strict: false });
   instrumentMapper(mapper, metrics);
   const follower = app.get(TreeFollower, { strict: false });

@@ -58,6 +58,18 @@ interface Pending {
 type Submitted = { readonly kind: 'done'; readonly result: QueryResult } | { readonly kind: 'pending'; readonly pending: Pending };
 
 /**
+ * The steps of a query request in the hub, each timed from its start until its result is in (for metrics):
+ * `translate` the views' catch-up and the code mapper; `record` the decisions, their sealing and the first
+ * append until durable; `provider` the provision call (its wait to be coalesced with others included); `end`
+ * the outcomes' append until durable. A denied or replayed request has no `provider` nor `end`.
+ */
+export type QueryStage = 'translate' | 'record' | 'provider' | 'end';
+export const QUERY_STAGES: readonly QueryStage[] = ['translate', 'record', 'provider', 'end'];
+
+/** Told the duration of each step of each query request. Must not throw or block. */
+export type QueryStageObserver = (stage: QueryStage, seconds: number) => void;
+
+/**
  * The query → provision lifecycle (README, Architecture): decide under a new serial (QueryAccepted +
  * ProvisionRequested, or QueryDenied), call the provider with its own code, then end the serial with the
  * answer's digest and size (I5), the provider's refusal, or the failure. The hub never decrypts, keeps
@@ -68,6 +80,7 @@ export class QueryRunner {
   /** Queries still being answered, by scoped idempotency key: a retry joins the original instead of failing. */
   readonly #inFlight = new Map<string, { readonly digest: string; readonly result: Promise<QueryResult[]> }>();
   readonly #logger = new Logger('Queries');
+  #stageObserver: QueryStageObserver | undefined;
 
   constructor(
     @Inject(LEDGER) private readonly store: EventStore,
@@ -77,6 +90,22 @@ export class QueryRunner {
     private readonly provider: ProviderClient,
     private readonly eventBus: EventBus,
   ) {}
+
+  /** Installs (or with undefined removes) the one observer of the steps' durations (see QueryStage). */
+  observeStages(observer: QueryStageObserver | undefined): void {
+    this.#stageObserver = observer;
+  }
+
+  /** Tells the observer how long `stage` took since `started` (performance.now()), and answers now. */
+  #stage(stage: QueryStage, started: number): number {
+    const now = performance.now();
+    try {
+      this.#stageObserver?.(stage, (now - started) / 1000);
+    } catch {
+      // metrics only
+    }
+    return now;
+  }
 
   /**
    * Runs a query for one or more people (bulk: one serial each, one provider call for all). `idempotency`
@@ -99,8 +128,11 @@ export class QueryRunner {
   }
 
   async #run(request: QueryRequest, codes: readonly string[], caller: Caller, idempotency: IdempotencyOptions | undefined, bulk: boolean): Promise<QueryResult[]> {
+    const timed = this.#stageObserver !== undefined;
+    let started = timed ? performance.now() : 0;
     await this.views.catchUp();
     const translations = await this.mapper.mapper.translateMany(request.requesterAgencyId, codes, request.providerAgencyId);
+    if (timed) started = this.#stage('translate', started);
     const batchId = bulk ? randomUUID() : undefined;
     const people: Person[] = codes.map((code, index) => ({
       code,
@@ -116,13 +148,16 @@ export class QueryRunner {
     const pending = submitted.flatMap((s) => (s.kind === 'pending' ? [s.pending] : []));
     const notSubmitted = settled.find((s) => s.status === 'rejected');
     if (notSubmitted !== undefined) return this.#abandon(pending, notSubmitted.reason, caller);
+    if (timed) started = this.#stage('record', started);
     let replies: ProviderReply[];
     try {
       replies = await this.#ask(request.providerAgencyId, pending, bulk);
     } catch (error) {
       return this.#abandon(pending, error, caller);
     }
+    if (timed && pending.length > 0) started = this.#stage('provider', started);
     const ends = await Promise.allSettled(pending.map((p, i) => this.#end(p, replies[i]!, caller)));
+    if (timed && pending.length > 0) this.#stage('end', started);
     const notEnded = ends.flatMap((e, i) => (e.status === 'rejected' ? [{ pending: pending[i]!, error: e.reason as unknown }] : []));
     if (notEnded.length > 0) return this.#abandon(notEnded.map((n) => n.pending), notEnded[0]!.error, caller);
     const ended = ends.map((e) => (e as PromiseFulfilledResult<QueryResult>).value);
