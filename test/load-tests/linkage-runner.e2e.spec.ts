@@ -39,9 +39,9 @@ describe('npm run load:linkage', () => {
     for (const key of ['http', 'tls']) {
       expect(stdout).toMatch(new RegExp(`^where a query's time goes in the hub \\(linkage ${key}, max phase, means of \\d+ requests, from its metrics\\): HTTP [\\d.]+ ms = pipeline [\\d.]+ \\+ translate [\\d.]+ \\+ record [\\d.]+ \\+ provider [\\d.]+ \\+ end [\\d.]+$`, 'm'));
     }
-    const hub = last['hub_ms_at_max'] as Record<string, number>;
+    const hub = last['hub_ms_at_max'] as { http: number; pipeline: number; translate: number; record: number; provider: number; end: number };
     expect(Object.keys(hub).sort()).toEqual(['end', 'http', 'pipeline', 'provider', 'record', 'translate']);
-    expect(hub['provider']).toBeGreaterThan(0);
-    expect(hub['pipeline'] + hub['translate'] + hub['record'] + hub['provider'] + hub['end']).toBeCloseTo(hub['http'], 0);
+    expect(hub.provider).toBeGreaterThan(0);
+    expect(hub.pipeline + hub.translate + hub.record + hub.provider + hub.end).toBeCloseTo(hub.http, 0);
   }, 240_000);
 });
