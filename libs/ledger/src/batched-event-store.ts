@@ -26,8 +26,8 @@ export type BatchObserver = (appends: number, events: number, commitSeconds: num
  * otherwise move in lock step: every stage of theirs waiting for the whole group, the threads and the
  * processes they call taking turns instead of working at once. The first half going on one half-commit
  * sooner lets the groups drift apart. With 64 appends as the threshold, a linkage load of 64 connections
- * stayed one group (load:linkage: 1,116–1,301 against 1,242–1,487 queries/s with 16, run alternately;
- * docs/throughput.md). A store kept busy is never idle, so a bulk writer's batches are unchanged.
+ * stayed one group; with 16 its max rose 8–18 % (load:linkage, run alternately; docs/throughput.md). A store
+ * kept busy is never idle, so a bulk writer's batches are unchanged.
  */
 const SPLIT_FROM = 16;
 
