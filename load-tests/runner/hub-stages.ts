@@ -5,6 +5,8 @@
  * the HTTP time not in any step is the HTTP pipeline (authentication, rate limit, validation, the reply).
  */
 
+import { parseExposition, sampleSum } from '#metrics';
+
 /** The steps the hub times, in the order a query takes them. */
 export const HUB_STAGES = ['translate', 'record', 'provider', 'end'] as const;
 export type HubStage = (typeof HUB_STAGES)[number];
@@ -23,25 +25,15 @@ export interface StageMeans {
   readonly stagesMs: Readonly<Record<HubStage, number>>;
 }
 
-const LINE = /^(linkage_http_request_duration_seconds|linkage_query_stage_seconds)_(sum|count)\{([^}]*)\} (\S+)$/;
-
 /** Reads the totals out of Prometheus' text exposition format. */
 export function parseStageTotals(text: string): StageTotals {
-  const http = { sum: 0, count: 0 };
-  const stages = Object.fromEntries(HUB_STAGES.map((s) => [s, { sum: 0, count: 0 }])) as Record<HubStage, { sum: number; count: number }>;
-  for (const line of text.split('\n')) {
-    const m = LINE.exec(line);
-    if (m === null) continue;
-    const labels = Object.fromEntries([...m[3]!.matchAll(/([a-z_]+)="([^"]*)"/g)].map((l) => [l[1]!, l[2]!]));
-    const field = m[2] as 'sum' | 'count';
-    const value = Number(m[4]);
-    if (m[1] === 'linkage_http_request_duration_seconds') {
-      if (labels['route'] === '/v1/queries' && labels['method'] === 'POST') http[field] += value;
-    } else if ((HUB_STAGES as readonly string[]).includes(labels['stage'] ?? '')) {
-      stages[labels['stage'] as HubStage][field] += value;
-    }
-  }
-  return { http, stages };
+  const samples = parseExposition(text);
+  const query = { route: '/v1/queries', method: 'POST' };
+  const total = (name: string, labels: Readonly<Record<string, string>>) => ({ sum: sampleSum(samples, `${name}_sum`, labels), count: sampleSum(samples, `${name}_count`, labels) });
+  return {
+    http: total('linkage_http_request_duration_seconds', query),
+    stages: Object.fromEntries(HUB_STAGES.map((stage) => [stage, total('linkage_query_stage_seconds', { stage })])) as Record<HubStage, { sum: number; count: number }>,
+  };
 }
 
 /** One scrape of the hub's metrics; undefined when the hub does not answer them (the line is then left out). */

@@ -337,6 +337,7 @@ async function main(): Promise<void> {
   const atTlsRate = (t: Target): TargetFigures => figuresOf(maxRows.get(t)!, tlsRateRows.get(t)!);
   const tls = TLS === 'both' ? tlsComparison(atTlsRate(plainTarget!), atTlsRate(tlsTarget!)) : undefined;
 
+  const mainStages = stageFigures.get(main);
   const summary: Record<string, unknown> = { bench: 'linkage-http', tls: TLS };
   if (baseFigures !== undefined) {
     const maxRatio = ratio(mainFigures.maxPerSecond, baseFigures.maxPerSecond);
@@ -385,7 +386,7 @@ async function main(): Promise<void> {
       [...barRows.values()].flat().reduce((n, r) => n + r.phase.errors, 0) +
       [...tlsRateRows.values()].flat().reduce((n, r) => n + r.phase.errors, 0),
     cpu_ms_per_query: mainFigures.cpuMsPerQueryAtRate,
-    ...(stageFigures.has(main) ? { hub_ms_at_max: { http: stageFigures.get(main)!.httpMs, pipeline: stageFigures.get(main)!.pipelineMs, ...stageFigures.get(main)!.stagesMs } } : {}),
+    ...(mainStages === undefined ? {} : { hub_ms_at_max: { http: mainStages.httpMs, pipeline: mainStages.pipelineMs, ...mainStages.stagesMs } }),
     ...(baseFigures === undefined ? {} : { baseline_cpu_ms_per_query: baseFigures.cpuMsPerQueryAtRate }),
   });
   if (tls !== undefined) {

@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agencyCodeFromRandomBytes } from '#linkage';
+import { parseExposition, sampleSum as value } from '#metrics';
 import { createAgencyAppWithLogs, type AgencyApp } from '../src/agency-app.js';
 import { agencyMetricsOf } from '../src/metrics/agency-metrics.js';
 import { demoCopies, startTestNode, testSigner, type TestNode } from './support/agency-fixture.js';
@@ -10,24 +11,6 @@ const NOW = new Date('2026-11-29T09:00:00.000Z');
 const signer = testSigner();
 const code = agencyCodeFromRandomBytes(randomBytes(16));
 let node: TestNode;
-
-/** Prometheus' text exposition format, as a scraper reads it. */
-function parseExposition(text: string): { name: string; labels: Record<string, string>; value: number }[] {
-  const out: { name: string; labels: Record<string, string>; value: number }[] = [];
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (m === null) throw new Error(`not an exposition line: ${line}`);
-    const labels: Record<string, string> = {};
-    for (const l of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]!] = l[2]!;
-    out.push({ name: m[1]!, labels, value: Number(m[3]) });
-  }
-  return out;
-}
-
-function value(samples: ReturnType<typeof parseExposition>, name: string, labels: Record<string, string> = {}): number {
-  return samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v)).reduce((sum, s) => sum + s.value, 0);
-}
 
 let serial = 0;
 function provision(overrides: Record<string, unknown> = {}): string {

@@ -1,1 +1,2 @@
 export * from './http-metrics.js';
+export * from './exposition.js';
