@@ -358,6 +358,7 @@ export class SqliteEventStore extends BatchedEventStore {
     }
     this.pending.shift();
     this.durableHead = flight.firstPosition + flight.events;
+    this.committed(flight.firstPosition, plan.events);
     this.keys.settled(this.durableHead);
     this.commits += 1;
     // An append that leaves its serial open is soon followed by the next step of that serial, on the same

@@ -1,8 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { SqliteEventStore, type AppendRequest, type SerialNumber } from '#ledger';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { SqliteEventStore, type AppendRequest, type RecordedEvent, type SerialNumber } from '#ledger';
 
 const dir = mkdtempSync(join(tmpdir(), 'ledger-pipeline-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -108,6 +108,74 @@ describe('a group of appends at an idle store', () => {
     batches.length = 0;
     await Promise.all(Array.from({ length: 16 }, (_, i) => store.append(append(`h-${i}`))));
     expect(batches).toEqual([16]);
+    await store.close();
+  });
+});
+
+// A follower of the live log (the hub's projections) is woken by each commit: it is handed what was just
+// committed as the store wrote it, without reading it back.
+describe('followers of the live log', () => {
+  const follow = (store: SqliteEventStore, from: number, until: number, signal: AbortSignal, pageSize = 100) =>
+    (async () => {
+      const seen: RecordedEvent[] = [];
+      for await (const e of store.subscribe({ fromPosition: from, signal, pageSize })) {
+        seen.push(e);
+        if (e.position === until) break;
+      }
+      return seen;
+    })();
+
+  it('are handed each commit without reading the log back, exactly as the log holds it', async () => {
+    const store = open();
+    await store.append(append('before'));
+    const stop = new AbortController();
+    const total = 1 + 400 * 2;
+    const followers = [follow(store, 0, total - 1, stop.signal), follow(store, 1, total - 1, stop.signal, 7)];
+    await new Promise((r) => setTimeout(r, 20));
+    const reads = vi.spyOn(store, 'readAll');
+    // Groups of appends, as a service's requests arrive: many commits, some split in two.
+    for (let g = 0; g < 10; g++) {
+      await Promise.all(Array.from({ length: 40 }, (_, i) => store.append(append(`f-${g}-${i}`, { events: [{ type: 'Seen', data: { g, i, nested: { list: [g, i] } } }, { type: 'Done', data: { g, i }, terminal: 'completed' }] }))));
+    }
+    const [all = [], second = []] = await Promise.all(followers);
+    stop.abort();
+    expect(reads).not.toHaveBeenCalled();
+    reads.mockRestore();
+    const log = await store.readAll();
+    expect(log).toHaveLength(total);
+    expect(all).toEqual(log);
+    expect(second).toEqual(log.slice(1));
+    // Frozen: shared between followers.
+    expect(() => ((all[5]!.data as { nested: { list: number[] } }).nested.list[0] = 99)).toThrow(TypeError);
+    await store.close();
+  });
+
+  it('read from the log what they fell too far behind to be handed, and nothing is kept once none follows', async () => {
+    const store = open();
+    const stop = new AbortController();
+    const iterator = store.subscribe({ fromPosition: 0, signal: stop.signal, pageSize: 500 })[Symbol.asyncIterator]();
+    const first = iterator.next();
+    await store.append(append('start'));
+    expect(((await first).value as RecordedEvent).position).toBe(0);
+    // 20,000 events committed while the follower does not read: more than the store keeps for it.
+    for (let b = 0; b < 20; b++) await Promise.all(Array.from({ length: 100 }, (_, i) => store.append(append(`x-${b}-${i}`, { events: Array.from({ length: 10 }, (_, k) => ({ type: 'Seen', data: { b, i, k } })) }))));
+    const reads = vi.spyOn(store, 'readAll');
+    const got: RecordedEvent[] = [];
+    for (let i = 0; i < 20_000; i++) got.push((await iterator.next()).value as RecordedEvent);
+    expect(reads).toHaveBeenCalled();
+    reads.mockRestore();
+    expect(got.map((e) => e.position)).toEqual(Array.from({ length: 20_000 }, (_, i) => i + 1));
+    expect(got).toEqual((await store.readAll({ fromPosition: 1 })));
+    stop.abort();
+    await iterator.return?.();
+    // No one follows: a new follower of what comes next reads it from the log.
+    await store.append(append('after'));
+    const later = new AbortController();
+    const reading = vi.spyOn(store, 'readAll');
+    const next = await follow(store, 20_001, 20_001, later.signal);
+    later.abort();
+    expect(next.map((e) => e.streamId)).toEqual(['after']);
+    expect(reading).toHaveBeenCalled();
     await store.close();
   });
 });
