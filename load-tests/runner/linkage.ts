@@ -46,6 +46,7 @@ import { describeStages, scrapeStageTotals, stageMeans, type StageMeans, type St
 import { startRelayBaseline, type RelayBaseline } from './relay-baseline.js';
 import { figuresOf, formatTargetTable, ratio, tlsComparison, totalCpuMsPerQuery, type TargetFigures, type TargetRow } from './report.js';
 import type { LinkageFixture } from './setup.js';
+import { measureWakeups, wakeupLine } from './wakeups.js';
 
 const RUNNER_DIR = dirname(fileURLToPath(import.meta.url));
 
@@ -244,6 +245,8 @@ async function main(): Promise<void> {
       targets.splice(1, 0, { key: 'crypto', fixture: { ...first.fixture, hubUrl: cryptoRelay.url, tls: undefined }, processes: { relay: cryptoRelay.relay, provider: cryptoRelay.provider } });
     }
   }
+  // What handing work on costs this machine (the per-query costs at a low rate are mostly that): printed with the figures.
+  const wakeups = await measureWakeups();
   const loadBefore = loadavg()[0]!;
   const bodiesOf = (target: Target): string[] => (isRelay(target) ? bodies : queryBodies(target.fixture));
   // Alternate the order round by round so that no target always runs first (the machine drifts).
@@ -416,9 +419,10 @@ async function main(): Promise<void> {
     );
   }
   // Other work on the machine competes for the same 2 cores: say how busy it was.
+  process.stdout.write(`${wakeupLine(wakeups)}\n`);
   process.stdout.write(`load average (1 min) before the load ${loadBefore.toFixed(2)}, after ${loadavg()[0]!.toFixed(2)}\n`);
   process.stdout.write(`total time ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
-  Object.assign(summary, { rounds: ROUNDS, people: PEOPLE, encrypted: !values.plaintext, provider_transport: values.grpc ? 'grpc' : 'http', coalesce: COALESCE, load_avg_1m_before: Number(loadBefore.toFixed(2)), load_avg_1m: Number(loadavg()[0]!.toFixed(2)) });
+  Object.assign(summary, { rounds: ROUNDS, people: PEOPLE, encrypted: !values.plaintext, provider_transport: values.grpc ? 'grpc' : 'http', coalesce: COALESCE, load_avg_1m_before: Number(loadBefore.toFixed(2)), load_avg_1m: Number(loadavg()[0]!.toFixed(2)), wakeup_cpu_us: wakeups });
   process.stdout.write(`${JSON.stringify(summary)}\n`);
 }
 

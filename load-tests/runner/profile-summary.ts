@@ -10,6 +10,8 @@
  *   `QueryRunner.run` or `run`: the start-up and the setup of people are then not counted).
  * --skip s: leaves out, besides, the first s seconds after that point (the JIT's warm-up: TurboFan compiles for the
  *   first 10–20 s of load, a fifth of the hub's CPU then).
+ * --for s: counts only the s seconds after that point (one phase of a run: the fixed-rate phase after the max).
+ * --timeline: prints, besides, the busy share of each second after that point (where the phases are).
  * --under name: counts only the samples whose stack holds a function of that name (what it costs, and where).
  */
 import { readFileSync, readdirSync, statSync } from 'node:fs';
@@ -20,12 +22,13 @@ interface CallFrame { functionName: string; url: string; lineNumber: number }
 interface ProfileNode { id: number; callFrame: CallFrame; children?: number[] }
 interface CpuProfile { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[]; startTime: number; endTime: number }
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { top: { type: 'string', default: '30' }, 'per-query': { type: 'string' }, since: { type: 'string' }, under: { type: 'string' }, skip: { type: 'string', default: '0' } } });
+const { values, positionals } = parseArgs({ allowPositionals: true, options: { top: { type: 'string', default: '30' }, 'per-query': { type: 'string' }, since: { type: 'string' }, under: { type: 'string' }, skip: { type: 'string', default: '0' }, for: { type: 'string' }, timeline: { type: 'boolean', default: false } } });
 const TOP = Number(values.top);
 const PER_QUERY = values['per-query'] === undefined ? undefined : Number(values['per-query']);
 const SINCE = values.since;
 const UNDER = values.under;
 const SKIP_US = Number(values.skip) * 1e6;
+const FOR_US = values.for === undefined ? Infinity : Number(values.for) * 1e6;
 const ROOT = process.cwd();
 
 /** A file's place: the package under node_modules, node's own modules, or the path in the repository. */
@@ -54,7 +57,7 @@ function matches(frame: CallFrame, name: string): boolean {
 
 const OUTSIDE = new Set(['(idle)', '(program)', '(root)']);
 
-export function summarise(profile: CpuProfile, since?: string, under?: string, skipUs = 0): { busyMs: number; totalMs: number; gcMs: number; self: Map<string, number>; total: Map<string, number>; files: Map<string, number> } {
+export function summarise(profile: CpuProfile, since?: string, under?: string, skipUs = 0, forUs = Infinity): { busyMs: number; totalMs: number; gcMs: number; self: Map<string, number>; total: Map<string, number>; files: Map<string, number>; seconds: number[] } {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, number>();
   for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
@@ -63,6 +66,7 @@ export function summarise(profile: CpuProfile, since?: string, under?: string, s
   const files = new Map<string, number>();
   let busyMs = 0;
   let totalMs = 0;
+  const seconds: number[] = [];
   let gcMs = 0;
   const add = (m: Map<string, number>, k: string, v: number): void => void m.set(k, (m.get(k) ?? 0) + v);
   let started = since === undefined;
@@ -76,11 +80,14 @@ export function summarise(profile: CpuProfile, since?: string, under?: string, s
       startedAtUs = elapsedUs;
     }
     if (elapsedUs - startedAtUs < skipUs) continue;
+    if (elapsedUs - startedAtUs >= skipUs + forUs) break;
     // timeDeltas[i] is the time before sample i; the sample's weight is the time up to the next one.
     const ms = (profile.timeDeltas[i + 1] ?? 0) / 1000;
     totalMs += ms;
     const node = byId.get(profile.samples[i]!)!;
     if (OUTSIDE.has(node.callFrame.functionName)) continue;
+    const second = Math.floor((elapsedUs - startedAtUs - skipUs) / 1e6);
+    seconds[second] = (seconds[second] ?? 0) + ms;
     if (under !== undefined) {
       let inside = false;
       for (let id: number | undefined = node.id; id !== undefined && !inside; id = parent.get(id)) inside = matches(byId.get(id)!.callFrame, under);
@@ -101,7 +108,7 @@ export function summarise(profile: CpuProfile, since?: string, under?: string, s
       }
     }
   }
-  return { busyMs, totalMs, gcMs, self, total, files };
+  return { busyMs, totalMs, gcMs, self, total, files, seconds: Array.from(seconds, (ms) => ms ?? 0) };
 }
 
 function print(title: string, rows: Map<string, number>, busyMs: number): void {
@@ -124,8 +131,9 @@ if (positionals.length === 0) {
   process.exit(2);
 }
 for (const file of positionals.flatMap(filesOf)) {
-  const s = summarise(JSON.parse(readFileSync(file, 'utf8')) as CpuProfile, SINCE, UNDER, SKIP_US);
-  console.log(`== ${file}${SINCE === undefined ? '' : ` since ${SINCE}`}${SKIP_US > 0 ? ` +${SKIP_US / 1e6} s` : ''}${UNDER === undefined ? '' : ` under ${UNDER}`}: ${(s.totalMs / 1000).toFixed(1)} s profiled, ${(s.busyMs / 1000).toFixed(2)} s busy (GC ${((100 * s.gcMs) / s.busyMs).toFixed(1)} % of it)`);
+  const s = summarise(JSON.parse(readFileSync(file, 'utf8')) as CpuProfile, SINCE, UNDER, SKIP_US, FOR_US);
+  console.log(`== ${file}${SINCE === undefined ? '' : ` since ${SINCE}`}${SKIP_US > 0 ? ` +${SKIP_US / 1e6} s` : ''}${FOR_US === Infinity ? '' : ` for ${FOR_US / 1e6} s`}${UNDER === undefined ? '' : ` under ${UNDER}`}: ${(s.totalMs / 1000).toFixed(1)} s profiled, ${(s.busyMs / 1000).toFixed(2)} s busy (GC ${((100 * s.gcMs) / s.busyMs).toFixed(1)} % of it)`);
+  if (values.timeline) console.log(`busy ms in each second: ${s.seconds.map((ms) => ms.toFixed(0)).join(' ')}`);
   print(`top ${TOP} by self time (share of busy time)`, s.self, s.busyMs);
   print(`top ${TOP} by total time`, s.total, s.busyMs);
   print(`top ${TOP} files / packages by self time`, s.files, s.busyMs);

@@ -43,5 +43,10 @@ describe('npm run load:linkage', () => {
     expect(Object.keys(hub).sort()).toEqual(['end', 'http', 'pipeline', 'provider', 'record', 'translate']);
     expect(hub.provider).toBeGreaterThan(0);
     expect(hub.pipeline + hub.translate + hub.record + hub.provider + hub.end).toBeCloseTo(hub.http, 0);
+    // What handing work on costs the machine the figures come from.
+    expect(stdout).toMatch(/^handing work on, on this machine \(CPU µs per round trip, back to back \/ one every 3 ms\): loopback TCP \d+ \/ \d+, a worker thread \d+ \/ \d+$/m);
+    const wakeups = last['wakeup_cpu_us'] as Record<string, number>;
+    expect(Object.keys(wakeups).sort()).toEqual(['tcp_busy', 'tcp_paced', 'thread_busy', 'thread_paced']);
+    for (const v of Object.values(wakeups)) expect(v).toBeGreaterThan(0);
   }, 240_000);
 });
