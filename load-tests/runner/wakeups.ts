@@ -44,7 +44,7 @@ export async function measureWakeups(options: { readonly busy?: number; readonly
   const server = createServer((socket) => socket.on('data', (d) => socket.write(d)));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const client: Socket = connect((server.address() as AddressInfo).port, '127.0.0.1');
-  const worker = new Worker('require("node:worker_threads").parentPort.on("message", (m) => require("node:worker_threads").parentPort.postMessage(m));', { eval: true });
+  const worker = new Worker('const { parentPort } = require("node:worker_threads"); parentPort.on("message", (m) => parentPort.postMessage(m));', { eval: true });
   try {
     await new Promise<void>((resolve, reject) => client.once('connect', resolve).once('error', reject));
     client.setNoDelay(true);

@@ -214,8 +214,8 @@ export abstract class BatchedEventStore implements EventStore {
   /**
    * A subclass tells of a batch once it is durable: its events' stored texts (`canonical`: the text `readAll` parses),
    * from `firstPosition` on, in order. While anyone subscribes, `page` parses them from here instead of
-   * reading back from storage what was just written (a follower woken by each commit read it back at every
-   * commit: a tenth of the hub's work per query at a low rate). Kept only while someone subscribes: a
+   * reading back from storage what was just written (the hub's followers, woken by each commit, read it back
+   * at every commit: 4 % of its main thread at a low rate). Kept only while someone subscribes: a
    * store nobody follows keeps nothing. Bounded: a follower that falls further behind reads from storage.
    */
   protected committed(firstPosition: number, events: readonly { readonly canonical: string }[]): void {
