@@ -3,6 +3,7 @@
  * (idle and the program's own bookkeeping left out), then the top functions by self time and by total time
  * (a function counted once per sample however deep it recurses), and self time per file or package.
  *   node --import tsx load-tests/runner/profile-summary.ts <file.cpuprofile | dir> [--top 30] [--per-query n] [--since name]
+ *     [--skip s] [--for s] [--timeline] [--under name]
  * --per-query n: also prints each row as CPU microseconds per query, given n queries in the profiled run.
  * A name is a function's name, or the start of a row's label (`apply dist/libs/projections`) to tell apart functions
  * of one name.
@@ -127,7 +128,7 @@ function filesOf(arg: string): string[] {
 }
 
 if (positionals.length === 0) {
-  console.error('usage: profile-summary <file.cpuprofile | dir> [--top 30] [--per-query n]');
+  console.error('usage: profile-summary <file.cpuprofile | dir> [--top 30] [--per-query n] [--since name] [--skip s] [--for s] [--timeline] [--under name]');
   process.exit(2);
 }
 for (const file of positionals.flatMap(filesOf)) {
