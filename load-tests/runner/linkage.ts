@@ -245,7 +245,7 @@ async function main(): Promise<void> {
       targets.splice(1, 0, { key: 'crypto', fixture: { ...first.fixture, hubUrl: cryptoRelay.url, tls: undefined }, processes: { relay: cryptoRelay.relay, provider: cryptoRelay.provider } });
     }
   }
-  // What handing work on costs this machine (the per-query costs at a low rate are mostly that): printed with the figures.
+  // What handing work on costs this machine (at a low rate each query pays its hand-offs alone): printed with the figures.
   const wakeups = await measureWakeups();
   const loadBefore = loadavg()[0]!;
   const bodiesOf = (target: Target): string[] => (isRelay(target) ? bodies : queryBodies(target.fixture));
@@ -418,8 +418,8 @@ async function main(): Promise<void> {
       `${tls.met ? '✓' : '✗'} TLS against plain HTTP in this run: max ${t.maxPerSecond}/s against ${p.maxPerSecond}/s (ratio ${String(tls.maxRatio)}, bar ≥ 0.85); p99 at ${String(tlsRate)}/s ${tAt.p99MsAtRate.toFixed(0)} ms against ${pAt.p99MsAtRate.toFixed(0)} ms (ratio ${String(tls.p99Ratio)}, bar ≤ 1.15; ${tAt.rateAchieved}/s and ${pAt.rateAchieved}/s achieved); hub + node CPU per query ratio ${String(tls.cpuRatio)} at that rate\n`,
     );
   }
-  // Other work on the machine competes for the same 2 cores: say how busy it was.
   process.stdout.write(`${wakeupLine(wakeups)}\n`);
+  // Other work on the machine competes for the same 2 cores: say how busy it was.
   process.stdout.write(`load average (1 min) before the load ${loadBefore.toFixed(2)}, after ${loadavg()[0]!.toFixed(2)}\n`);
   process.stdout.write(`total time ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
   Object.assign(summary, { rounds: ROUNDS, people: PEOPLE, encrypted: !values.plaintext, provider_transport: values.grpc ? 'grpc' : 'http', coalesce: COALESCE, load_avg_1m_before: Number(loadBefore.toFixed(2)), load_avg_1m: Number(loadavg()[0]!.toFixed(2)), wakeup_cpu_us: wakeups });

@@ -219,10 +219,8 @@ export abstract class BatchedEventStore implements EventStore {
    * store nobody follows keeps nothing. Bounded: a follower that falls further behind reads from storage.
    */
   protected committed(firstPosition: number, events: readonly { readonly canonical: string }[]): void {
-    if (this.subscribers === 0 || events.length === 0) {
-      this.dropTexts();
-      return;
-    }
+    // With no subscriber the texts were dropped when the last one ended.
+    if (this.subscribers === 0) return;
     if (firstPosition !== this.textsStart + this.texts.length) {
       this.dropTexts();
       this.textsStart = firstPosition;
@@ -283,13 +281,16 @@ export abstract class BatchedEventStore implements EventStore {
     return page.length <= pageSize ? page : page.slice(0, pageSize);
   }
 
-  /** A page parsed from the texts of the last commits (`committed`); they then go to the window. */
+  /**
+   * A page parsed from the texts of the last commits (`committed`). `page` looks in the window first and the
+   * texts begin where the window ends, so the page always extends the window or starts it again.
+   */
   private parseKept(from: number, pageSize: number): readonly RecordedEvent[] {
     const offset = from - this.textsStart;
     const count = Math.min(this.texts.length - offset, pageSize);
     const page = new Array<RecordedEvent>(count);
     for (let i = 0; i < count; i++) page[i] = JSON.parse(this.texts[offset + i]!) as RecordedEvent;
-    this.takeTexts(offset + count - this.textsHead);
+    // The window then holds them (and `toWindow` forgets their texts).
     this.toWindow(from, page);
     return page;
   }
