@@ -4,12 +4,15 @@
  * bare two-hop relay baseline (load-tests/runner/baseline/: client → relay → provider, Fastify, keep-alive,
  * answers of the linkage's size, two processes, no store, no crypto) measured in the same run with the same
  * load generator and connections:
- *   (a) a max-throughput phase per target after a warm-up,
+ *   (a) a max-throughput phase per target after a warm-up, at --connections (64) and again at each count of
+ *       --saturate (256): a closed-loop generator keeps as many requests in flight as it has connections, so a
+ *       target whose latency leaves its processes idle at 64 serves more with more in flight. Each target's max
+ *       is its best count's median over the rounds; the ratio is also printed count by count,
  *   (b) a fixed-rate phase per target at --rate-fraction (0.3) × the baseline's max rate, at a constant arrival
  *       rate (evenly spaced requests, latency from each one's due time, after a --lead-in of 3 s on the same
  *       connections that is left out of the figures: paced.ts),
  *   (c) the linkage at --rate (3,000/s, the absolute bar; 0 leaves it out),
- *   (d) with --tls both, plain and TLS at --tls-rate-fraction (0.5) × the lower of their max rates: a fixed rate both
+ *   (d) with --tls both, plain and TLS at --tls-rate-fraction (0.5) × the lower of their max rates at --connections: a fixed rate both
  *       sustain, where p99 and CPU per query compare TLS with plain HTTP (at 0.3 × the baseline both may be saturated).
  * Beside the baseline, the crypto relay (max phase only; --crypto-relay off leaves it out): the same two relay
  * processes doing a linkage's cryptography and nothing else (the hub's seals, signature and answer digest in the
@@ -21,7 +24,7 @@
  * side, phase by phase, and prints TLS/plain ratios. Every request that is not HTTP 200 with outcome
  * "answered" counts as an error. Loopback only; it stops by itself. Last line: one JSON object.
  *   npm run build && node --conditions=source --import tsx load-tests/runner/linkage.ts
- *     [--people 2000] [--connections 64] [--warmup 3] [--duration 15] [--rate 3000] [--rate-fraction 0.3]
+ *     [--people 2000] [--connections 64] [--saturate 256[,512…]|off] [--warmup 3] [--duration 15] [--rate 3000] [--rate-fraction 0.3]
  *     [--rate-connections 128] [--rate-duration 15] [--lead-in 3] [--rounds 1] [--tls off|on|both] [--tls-rate-fraction 0.5] [--baseline on|off]
  *     [--crypto-relay on|off] [--coalesce on|off]
  *     [--plaintext] [--grpc] [--write-fixture file.json [--hold seconds]] [--hub-cpu-prof dir] [--node-cpu-prof dir]
@@ -44,7 +47,7 @@ import { cryptoBudget, describeBudget, measureLinkageCrypto } from './crypto-bud
 import { cpuSeconds, type Spawned } from './processes.js';
 import { describeStages, scrapeStageTotals, stageMeans, type StageMeans, type StageTotals } from './hub-stages.js';
 import { startRelayBaseline, type RelayBaseline } from './relay-baseline.js';
-import { figuresOf, formatTargetTable, ratio, tlsComparison, totalCpuMsPerQuery, type TargetFigures, type TargetRow } from './report.js';
+import { figuresOf, formatTargetTable, ratio, ratioByConnections, tlsComparison, totalCpuMsPerQuery, type TargetFigures, type TargetRow } from './report.js';
 import type { LinkageFixture } from './setup.js';
 import { measureWakeups, wakeupLine } from './wakeups.js';
 
@@ -54,6 +57,7 @@ const { values } = parseArgs({
   options: {
     people: { type: 'string', default: '2000' },
     connections: { type: 'string', default: '64' },
+    saturate: { type: 'string', default: '256' },
     warmup: { type: 'string', default: '3' },
     duration: { type: 'string', default: '15' },
     rate: { type: 'string', default: '3000' },
@@ -95,6 +99,14 @@ function oneOf<T extends string>(name: string, allowed: readonly T[]): T {
 
 const PEOPLE = integer('people', 1, 100_000);
 const CONNECTIONS = integer('connections', 1, 1024);
+/** The max phase's connection counts: --connections first, then those of --saturate above it. */
+const MAX_CONNECTIONS = ((): number[] => {
+  const raw = values.saturate!;
+  if (raw === 'off') return [CONNECTIONS];
+  const counts = raw.split(',').map((c) => Number(c.trim()));
+  if (!counts.every((n) => Number.isInteger(n) && n >= 1 && n <= 1024)) throw new Error(`--saturate must be 'off' or connection counts from 1 to 1024 separated by commas, got ${JSON.stringify(raw)}`);
+  return [CONNECTIONS, ...[...new Set(counts)].filter((n) => n !== CONNECTIONS).sort((a, b) => a - b)];
+})();
 const WARMUP = integer('warmup', 1, 120);
 const DURATION = integer('duration', 1, 600);
 const RATE = integer('rate', 0, 100_000);
@@ -260,15 +272,20 @@ async function main(): Promise<void> {
   // The hub's own account of each max phase (its metrics scraped before and after): where a query's time goes.
   const maxStages = new Map<Target, [StageTotals, StageTotals][]>();
   for (let round = 0; round < ROUNDS; round++) {
-    for (const target of ordered(round)) {
-      log(`max throughput ${target.key} (round ${round + 1}/${ROUNDS}): ${DURATION} s, ${CONNECTIONS} connections`);
-      const network = target.network;
-      const before = network === undefined ? undefined : await scrapeStageTotals(network.hubUrl, network.web);
-      maxRows.get(target)!.push(await measure(target, () => runPhase(target.fixture, bodiesOf(target), { name: 'max', connections: CONNECTIONS, durationSeconds: DURATION, timeoutSeconds: TIMEOUT })));
-      const after = network === undefined ? undefined : await scrapeStageTotals(network.hubUrl, network.web);
-      if (before !== undefined && after !== undefined) maxStages.set(target, [...(maxStages.get(target) ?? []), [before, after]]);
+    for (const connections of MAX_CONNECTIONS) {
+      for (const target of ordered(round)) {
+        log(`max throughput ${target.key} (round ${round + 1}/${ROUNDS}): ${DURATION} s, ${connections} connections`);
+        // The hub's step means are those of --connections' phases (the figures earlier runs printed).
+        const network = connections === CONNECTIONS ? target.network : undefined;
+        const before = network === undefined ? undefined : await scrapeStageTotals(network.hubUrl, network.web);
+        maxRows.get(target)!.push(await measure(target, () => runPhase(target.fixture, bodiesOf(target), { name: 'max', connections, durationSeconds: DURATION, timeoutSeconds: TIMEOUT })));
+        const after = network === undefined ? undefined : await scrapeStageTotals(network.hubUrl, network.web);
+        if (before !== undefined && after !== undefined) maxStages.set(target, [...(maxStages.get(target) ?? []), [before, after]]);
+      }
     }
   }
+  /** A target's max phases at --connections only: the TLS comparison's rate comes from them. */
+  const maxRowsAtConnections = (t: Target): TargetRow[] => maxRows.get(t)!.filter((r) => r.phase.connections === CONNECTIONS);
   const baselineTarget = targets.find((t) => t.key === 'baseline');
   const baselineMax = baselineTarget === undefined ? undefined : figuresOf(maxRows.get(baselineTarget)!, maxRows.get(baselineTarget)!).maxPerSecond;
   const fixedRate = baselineMax === undefined ? RATE : Math.max(1, Math.round(RATE_FRACTION * baselineMax));
@@ -289,10 +306,11 @@ async function main(): Promise<void> {
     }
   }
 
-  // TLS against plain at a rate both sustain: half the lower of their max rates (medians over the rounds).
+  // TLS against plain at a rate both sustain: half the lower of their max rates at --connections (medians over
+  // the rounds; with more connections in flight the max is higher, and half of it would be a queue's rate).
   const linkageTargets = targets.filter((t) => !isRelay(t));
   const tlsRateRows = new Map<Target, TargetRow[]>(linkageTargets.map((t) => [t, []]));
-  const tlsRate = TLS === 'both' ? Math.max(1, Math.round(TLS_RATE_FRACTION * Math.min(...linkageTargets.map((t) => figuresOf(maxRows.get(t)!, maxRows.get(t)!).maxPerSecond)))) : undefined;
+  const tlsRate = TLS === 'both' ? Math.max(1, Math.round(TLS_RATE_FRACTION * Math.min(...linkageTargets.map((t) => figuresOf(maxRowsAtConnections(t), []).maxPerSecond)))) : undefined;
   if (tlsRate !== undefined) {
     for (let round = 0; round < ROUNDS; round++) {
       for (const target of round % 2 === 0 ? linkageTargets : [...linkageTargets].reverse()) {
@@ -349,6 +367,9 @@ async function main(): Promise<void> {
       baseline_max_per_s: baseFigures.maxPerSecond,
       max_per_s: mainFigures.maxPerSecond,
       p99_ms_at_max: mainFigures.p99MsAtMax,
+      max_connections: mainFigures.maxConnections,
+      baseline_max_connections: baseFigures.maxConnections,
+      ratio_by_connections: ratioByConnections(maxRows.get(main)!, maxRows.get(baselineTarget!)!),
       rate_target: fixedRate,
       rate_fraction: RATE_FRACTION,
       baseline_rate_achieved: baseFigures.rateAchieved,
@@ -361,7 +382,9 @@ async function main(): Promise<void> {
     const bar = barRows.get(main)?.[0];
     if (bar !== undefined) Object.assign(summary, { bar_rate_target: RATE, bar_rate_achieved: Math.round(bar.phase.perSecond), p99_ms_at_bar_rate: bar.phase.latencyMs.p99 });
     const met = maxRatio !== null && maxRatio >= 0.4 && mainFigures.p99MsAtRate <= 50;
-    process.stdout.write(`${met ? '✓' : '✗'} linkage ${main.key} against the relay baseline: max ${mainFigures.maxPerSecond}/s against ${baseFigures.maxPerSecond}/s (ratio ${String(maxRatio)}, bar ≥ 0.4); at ${fixedRate}/s (${RATE_FRACTION} × baseline) p99 ${mainFigures.p99MsAtRate.toFixed(0)} ms (bar ≤ 50 ms), ${mainFigures.rateAchieved}/s achieved against the baseline's ${baseFigures.rateAchieved}/s\n`);
+    const byCount = Object.entries(ratioByConnections(maxRows.get(main)!, maxRows.get(baselineTarget!)!));
+    const counts = byCount.length < 2 ? '' : `; count by count ${byCount.map(([c, r]) => `${String(r)} at ${c}`).join(', ')}`;
+    process.stdout.write(`${met ? '✓' : '✗'} linkage ${main.key} against the relay baseline: max ${mainFigures.maxPerSecond}/s at ${mainFigures.maxConnections} connections against ${baseFigures.maxPerSecond}/s at ${baseFigures.maxConnections} (ratio ${String(maxRatio)}, bar ≥ 0.4${counts}); at ${fixedRate}/s (${RATE_FRACTION} × baseline) p99 ${mainFigures.p99MsAtRate.toFixed(0)} ms (bar ≤ 50 ms), ${mainFigures.rateAchieved}/s achieved against the baseline's ${baseFigures.rateAchieved}/s\n`);
     // What the bar leaves a linkage in CPU, against what the relay's hops and the guarantees' cryptography cost
     // (measured now, in this process, with the machine otherwise idle): crypto-budget.ts.
     const relayMs = totalCpuMsPerQuery(maxRows.get(baselineTarget!)!);

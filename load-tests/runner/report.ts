@@ -129,9 +129,14 @@ export function ratio(a: number, b: number): number | null {
   return b === 0 || !Number.isFinite(a) || !Number.isFinite(b) ? null : Number((a / b).toFixed(3));
 }
 
-/** The figures of one target over its rounds: medians of the max phase's rate and p99, of the fixed-rate phase's p50, p99 and CPU. */
+/**
+ * The figures of one target over its rounds: medians of the max phase's rate and p99 (at the connection count
+ * where that median is highest), of the fixed-rate phase's p50, p99 and CPU.
+ */
 export interface TargetFigures {
   readonly maxPerSecond: number;
+  /** The connection count of that max. */
+  readonly maxConnections: number;
   readonly p99MsAtMax: number;
   readonly rateAchieved: number;
   readonly p50MsAtRate: number;
@@ -143,15 +148,43 @@ export interface TargetFigures {
 export function figuresOf(max: readonly TargetRow[], rate: readonly TargetRow[]): TargetFigures {
   const names = [...new Set(rate.flatMap((r) => Object.keys(r.cpu)))];
   const perQuery = rate.map(cpuMsPerQuery);
+  const best = maxByConnections(max).reduce<MaxAtConnections | undefined>((a, b) => (a === undefined || b.perSecond > a.perSecond ? b : a), undefined);
   return {
-    maxPerSecond: Math.round(median(max.map((r) => r.phase.perSecond))),
-    p99MsAtMax: median(max.map((r) => r.phase.latencyMs.p99)),
+    maxPerSecond: best?.perSecond ?? Number.NaN,
+    maxConnections: best?.connections ?? Number.NaN,
+    p99MsAtMax: best?.p99Ms ?? Number.NaN,
     rateAchieved: Math.round(median(rate.map((r) => r.phase.perSecond))),
     p50MsAtRate: median(rate.map((r) => r.phase.latencyMs.p50)),
     p99MsAtRate: median(rate.map((r) => r.phase.latencyMs.p99)),
     cpuMsPerQueryAtRate: Object.fromEntries(names.map((n) => [n, Number(median(perQuery.map((p) => p[n] ?? 0)).toFixed(3))])),
     errors: [...max, ...rate].reduce((n, r) => n + r.phase.errors, 0),
   };
+}
+
+/** A target's max phases at one connection count: the medians over its rounds. */
+export interface MaxAtConnections {
+  readonly connections: number;
+  readonly perSecond: number;
+  readonly p99Ms: number;
+}
+
+/**
+ * The max phases' medians per connection count, fewest connections first. A closed-loop generator keeps as many
+ * requests in flight as it has connections: a target whose latency leaves its processes idle at one count
+ * serves more at a higher one, so its max is the best of these.
+ */
+export function maxByConnections(rows: readonly TargetRow[]): MaxAtConnections[] {
+  const counts = [...new Set(rows.map((r) => r.phase.connections))].sort((a, b) => a - b);
+  return counts.map((connections) => {
+    const at = rows.filter((r) => r.phase.connections === connections);
+    return { connections, perSecond: Math.round(median(at.map((r) => r.phase.perSecond))), p99Ms: median(at.map((r) => r.phase.latencyMs.p99)) };
+  });
+}
+
+/** The linkage's max against the baseline's at each connection count both ran, keyed by the count. */
+export function ratioByConnections(linkage: readonly TargetRow[], baseline: readonly TargetRow[]): Record<string, number | null> {
+  const base = new Map(maxByConnections(baseline).map((m) => [m.connections, m.perSecond]));
+  return Object.fromEntries(maxByConnections(linkage).flatMap((m) => (base.has(m.connections) ? [[String(m.connections), ratio(m.perSecond, base.get(m.connections)!)]] : [])));
 }
 
 /** CPU ms per query of the served processes (the load generator left out): what the hub and the node, or the relay and the provider, spent. */

@@ -18,13 +18,20 @@ function run(args: readonly string[]): Promise<{ code: number | null; stdout: st
 
 describe('npm run load:linkage', () => {
   it('runs the baseline, plain HTTP and TLS through every phase kind and ends with one JSON line of figures', async () => {
-    const { code, stdout, stderr } = await run(['--people', '30', '--connections', '4', '--warmup', '1', '--duration', '2', '--rate-duration', '2', '--lead-in', '1', '--rate', '0', '--rate-fraction', '0.05', '--rate-connections', '8', '--tls', 'both']);
+    const { code, stdout, stderr } = await run(['--people', '30', '--connections', '4', '--saturate', '8', '--warmup', '1', '--duration', '2', '--rate-duration', '2', '--lead-in', '1', '--rate', '0', '--rate-fraction', '0.05', '--rate-connections', '8', '--tls', 'both']);
     expect(code, stderr.slice(-2000)).toBe(0);
     const last = JSON.parse(stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
     expect(last).toMatchObject({ bench: 'linkage-http', tls: 'both', errors: 0 });
     for (const key of ['ratio', 'baseline_max_per_s', 'max_per_s', 'rate_target', 'rate_achieved', 'p99_ms_at_rate', 'tls_max_ratio', 'tls_p99_ms_at_compare', 'plain_p99_ms_at_compare', 'tls_compare_rate']) {
       expect(typeof last[key], key).toBe('number');
     }
+    // The max phase at --connections and again at --saturate's count: each target's max is its better one, and the ratio is given count by count too.
+    expect([4, 8]).toContain(last['max_connections']);
+    expect([4, 8]).toContain(last['baseline_max_connections']);
+    expect(Object.keys(last['ratio_by_connections'] as object).sort()).toEqual(['4', '8']);
+    expect(stdout).toMatch(/^relay baseline +max +8 /m);
+    expect(stdout).toMatch(/^linkage tls +max +8 /m);
+    expect(stdout).toMatch(/against the relay baseline: max \d+\/s at [48] connections against \d+\/s at [48] \(ratio [\d.]+, bar ≥ 0\.4; count by count [\d.]+ at 4, [\d.]+ at 8\)/);
     expect(last['cpu_ms_per_query']).toMatchObject({ hub: expect.any(Number), node: expect.any(Number) });
     // The bar's CPU budget against the relay's cost and the linkage's cryptography, measured in the same run.
     for (const key of ['cores', 'bar_cpu_budget_ms', 'relay_cpu_ms', 'floor_cpu_ms', 'floor_ratio']) expect(typeof last[key], key).toBe('number');

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { PhaseResult } from '../../load-tests/runner/drive.js';
-import { cpuMsPerQuery, figuresOf, median, ratio, tlsComparison, totalCpuMsPerQuery, type TargetFigures, type TargetRow } from '../../load-tests/runner/report.js';
+import { cpuMsPerQuery, figuresOf, maxByConnections, median, ratio, ratioByConnections, tlsComparison, totalCpuMsPerQuery, type TargetFigures, type TargetRow } from '../../load-tests/runner/report.js';
 
 function phase(perSecond: number, p99: number, seconds = 10, errors = 0): PhaseResult {
   return {
@@ -18,12 +18,12 @@ function phase(perSecond: number, p99: number, seconds = 10, errors = 0): PhaseR
   };
 }
 
-function row(perSecond: number, p99: number, cpu: Record<string, number>, errors = 0): TargetRow {
-  return { target: 'linkage http', phase: phase(perSecond, p99, 10, errors), cpu, wallSeconds: 10 };
+function row(perSecond: number, p99: number, cpu: Record<string, number>, errors = 0, connections = 64): TargetRow {
+  return { target: 'linkage http', phase: { ...phase(perSecond, p99, 10, errors), connections }, cpu, wallSeconds: 10 };
 }
 
 function figures(maxPerSecond: number, p99MsAtRate: number, cpu: Record<string, number>): TargetFigures {
-  return { maxPerSecond, p99MsAtMax: 100, rateAchieved: maxPerSecond, p50MsAtRate: p99MsAtRate / 2, p99MsAtRate, cpuMsPerQueryAtRate: cpu, errors: 0 };
+  return { maxPerSecond, maxConnections: 64, p99MsAtMax: 100, rateAchieved: maxPerSecond, p50MsAtRate: p99MsAtRate / 2, p99MsAtRate, cpuMsPerQueryAtRate: cpu, errors: 0 };
 }
 
 describe('load:linkage figures', () => {
@@ -48,6 +48,25 @@ describe('load:linkage figures', () => {
     expect(f.p99MsAtRate).toBe(50);
     expect(f.cpuMsPerQueryAtRate['hub']).toBe(1.5);
     expect(f.errors).toBe(3);
+  });
+
+  it("takes a target's max at the connection count where its median is highest, and compares counts both ran", () => {
+    // The linkage, latency-bound at 64 connections, serves more at 256; the relay is saturated at 64 and serves less at 256.
+    const linkage = [row(900, 120, {}), row(1000, 130, {}), row(1400, 300, {}, 0, 256), row(1300, 280, {}, 0, 256), row(1350, 310, {}, 0, 256)];
+    const relay = [row(5000, 20, {}), row(4800, 22, {}), row(4500, 60, {}, 0, 256), row(4600, 65, {}, 0, 256)];
+    expect(maxByConnections(linkage)).toEqual([
+      { connections: 64, perSecond: 950, p99Ms: 125 },
+      { connections: 256, perSecond: 1350, p99Ms: 300 },
+    ]);
+    const f = figuresOf(linkage, []);
+    expect([f.maxPerSecond, f.maxConnections, f.p99MsAtMax]).toEqual([1350, 256, 300]);
+    const b = figuresOf(relay, []);
+    expect([b.maxPerSecond, b.maxConnections]).toEqual([4900, 64]);
+    // Best against best, and count by count (a count only one target ran is left out).
+    expect(ratio(f.maxPerSecond, b.maxPerSecond)).toBe(0.276);
+    expect(ratioByConnections([...linkage, row(1200, 500, {}, 0, 512)], relay)).toEqual({ '64': 0.194, '256': 0.297 });
+    // One count: the figures of before.
+    expect(figuresOf([row(900, 150, {}), row(1000, 120, {})], []).maxConnections).toBe(64);
   });
 
   it('answers no ratio against zero', () => {
