@@ -99,7 +99,7 @@ function oneOf<T extends string>(name: string, allowed: readonly T[]): T {
 
 const PEOPLE = integer('people', 1, 100_000);
 const CONNECTIONS = integer('connections', 1, 1024);
-/** The max phase's connection counts: --connections first, then those of --saturate above it. */
+/** The max phase's connection counts: --connections first, then the other counts of --saturate, fewest first. */
 const MAX_CONNECTIONS = ((): number[] => {
   const raw = values.saturate!;
   if (raw === 'off') return [CONNECTIONS];
