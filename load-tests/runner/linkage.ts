@@ -284,13 +284,11 @@ async function main(): Promise<void> {
       }
     }
   }
-  /** A target's max phases at --connections only: the TLS comparison's max and rate come from them. */
-  const maxRowsAtConnections = (t: Target): TargetRow[] => maxRows.get(t)!.filter((r) => r.phase.connections === CONNECTIONS);
-  /** A target's max phases at the count of its max: the CPU per request it is compared with. */
-  const maxRowsAtBest = (t: Target): TargetRow[] => {
-    const best = figuresOf(maxRows.get(t)!, []).maxConnections;
-    return maxRows.get(t)!.filter((r) => r.phase.connections === best);
-  };
+  /**
+   * A target's max phases at one connection count: at --connections the TLS comparison's max and rate, at the
+   * count of a relay's max the CPU per request set against the bar's budget.
+   */
+  const maxRowsAt = (t: Target, connections: number): TargetRow[] => maxRows.get(t)!.filter((r) => r.phase.connections === connections);
   const baselineTarget = targets.find((t) => t.key === 'baseline');
   const baselineMax = baselineTarget === undefined ? undefined : figuresOf(maxRows.get(baselineTarget)!, maxRows.get(baselineTarget)!).maxPerSecond;
   const fixedRate = baselineMax === undefined ? RATE : Math.max(1, Math.round(RATE_FRACTION * baselineMax));
@@ -315,7 +313,7 @@ async function main(): Promise<void> {
   // the rounds; with more connections in flight the max is higher, and half of it would be a queue's rate).
   const linkageTargets = targets.filter((t) => !isRelay(t));
   const tlsRateRows = new Map<Target, TargetRow[]>(linkageTargets.map((t) => [t, []]));
-  const tlsRate = TLS === 'both' ? Math.max(1, Math.round(TLS_RATE_FRACTION * Math.min(...linkageTargets.map((t) => figuresOf(maxRowsAtConnections(t), []).maxPerSecond)))) : undefined;
+  const tlsRate = TLS === 'both' ? Math.max(1, Math.round(TLS_RATE_FRACTION * Math.min(...linkageTargets.map((t) => figuresOf(maxRowsAt(t, CONNECTIONS), []).maxPerSecond)))) : undefined;
   if (tlsRate !== undefined) {
     for (let round = 0; round < ROUNDS; round++) {
       for (const target of round % 2 === 0 ? linkageTargets : [...linkageTargets].reverse()) {
@@ -360,13 +358,14 @@ async function main(): Promise<void> {
   const baseFigures = baselineTarget === undefined ? undefined : figures.get(baselineTarget)!;
   const plainTarget = targets.find((t) => t.key === 'http');
   // TLS against plain: the max at --connections (the TLS bar's first part, as it was set), p99 and CPU per query at the rate both sustain.
-  const atTlsRate = (t: Target): TargetFigures => figuresOf(maxRowsAtConnections(t), tlsRateRows.get(t)!);
+  const atTlsRate = (t: Target): TargetFigures => figuresOf(maxRowsAt(t, CONNECTIONS), tlsRateRows.get(t)!);
   const tls = TLS === 'both' ? tlsComparison(atTlsRate(plainTarget!), atTlsRate(tlsTarget!)) : undefined;
 
   const mainStages = stageFigures.get(main);
   const summary: Record<string, unknown> = { bench: 'linkage-http', tls: TLS };
   if (baseFigures !== undefined) {
     const maxRatio = ratio(mainFigures.maxPerSecond, baseFigures.maxPerSecond);
+    const byConnections = ratioByConnections(maxRows.get(main)!, maxRows.get(baselineTarget!)!);
     Object.assign(summary, {
       ratio: maxRatio,
       baseline_max_per_s: baseFigures.maxPerSecond,
@@ -374,7 +373,7 @@ async function main(): Promise<void> {
       p99_ms_at_max: mainFigures.p99MsAtMax,
       max_connections: mainFigures.maxConnections,
       baseline_max_connections: baseFigures.maxConnections,
-      ratio_by_connections: ratioByConnections(maxRows.get(main)!, maxRows.get(baselineTarget!)!),
+      ratio_by_connections: byConnections,
       rate_target: fixedRate,
       rate_fraction: RATE_FRACTION,
       baseline_rate_achieved: baseFigures.rateAchieved,
@@ -387,12 +386,12 @@ async function main(): Promise<void> {
     const bar = barRows.get(main)?.[0];
     if (bar !== undefined) Object.assign(summary, { bar_rate_target: RATE, bar_rate_achieved: Math.round(bar.phase.perSecond), p99_ms_at_bar_rate: bar.phase.latencyMs.p99 });
     const met = maxRatio !== null && maxRatio >= 0.4 && mainFigures.p99MsAtRate <= 50;
-    const byCount = Object.entries(ratioByConnections(maxRows.get(main)!, maxRows.get(baselineTarget!)!));
+    const byCount = Object.entries(byConnections);
     const counts = byCount.length < 2 ? '' : `; count by count ${byCount.map(([c, r]) => `${String(r)} at ${c}`).join(', ')}`;
     process.stdout.write(`${met ? '✓' : '✗'} linkage ${main.key} against the relay baseline: max ${mainFigures.maxPerSecond}/s at ${mainFigures.maxConnections} connections against ${baseFigures.maxPerSecond}/s at ${baseFigures.maxConnections} (ratio ${String(maxRatio)}, bar ≥ 0.4${counts}); at ${fixedRate}/s (${RATE_FRACTION} × baseline) p99 ${mainFigures.p99MsAtRate.toFixed(0)} ms (bar ≤ 50 ms), ${mainFigures.rateAchieved}/s achieved against the baseline's ${baseFigures.rateAchieved}/s\n`);
     // What the bar leaves a linkage in CPU, against what the relay's hops and the guarantees' cryptography cost
     // (measured now, in this process, with the machine otherwise idle): crypto-budget.ts.
-    const relayMs = totalCpuMsPerQuery(maxRowsAtBest(baselineTarget!));
+    const relayMs = totalCpuMsPerQuery(maxRowsAt(baselineTarget!, baseFigures.maxConnections));
     const budget = cryptoBudget(availableParallelism(), baseFigures.maxPerSecond, relayMs, await measureLinkageCrypto(2_000, PEOPLE));
     process.stdout.write(`${describeBudget(budget, baseFigures.maxPerSecond)}\n`);
     Object.assign(summary, { cores: budget.cores, bar_cpu_budget_ms: budget.budgetMs, relay_cpu_ms: budget.relayMs, crypto_cpu_ms: budget.crypto, floor_cpu_ms: budget.floorMs, floor_ratio: budget.floorRatio });
@@ -400,7 +399,7 @@ async function main(): Promise<void> {
     if (cryptoTarget !== undefined) {
       // The same floor measured: the relay's two processes doing the cryptography too, under the same load generator.
       const cryptoMax = figures.get(cryptoTarget)!.maxPerSecond;
-      const cryptoMs = totalCpuMsPerQuery(maxRowsAtBest(cryptoTarget));
+      const cryptoMs = totalCpuMsPerQuery(maxRowsAt(cryptoTarget, figures.get(cryptoTarget)!.maxConnections));
       const cryptoRatio = ratio(cryptoMax, baseFigures.maxPerSecond);
       const ofCrypto = ratio(mainFigures.maxPerSecond, cryptoMax);
       process.stdout.write(
